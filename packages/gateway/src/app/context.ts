@@ -1,0 +1,27 @@
+/**
+ * @module app/context
+ * The gateway's typed context: built once at start-up and handed to every route and command. No module-level
+ * singletons: two gateways in one process (as the tests run them) share nothing.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import type { Clock, EventBus, SecretBox } from '../core/index.js';
+import type { PasswordHasher } from '../identity/index.js';
+import type { LoginDeps } from '../login/index.js';
+import type { SessionService } from '../sessions/index.js';
+import type { Store } from '../store/index.js';
+
+export interface GatewayContext {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  store: Store;
+  bus: EventBus;
+  hasher: PasswordHasher;
+  /** Seals secrets at rest (TOTP seeds). */
+  box: SecretBox;
+  /** Key for CSRF tokens. */
+  csrfKey: Buffer;
+  sessions: SessionService;
+  login: LoginDeps;
+}

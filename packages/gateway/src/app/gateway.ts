@@ -1,0 +1,143 @@
+/**
+ * @module app/gateway
+ * Start-up and shutdown in a fixed, documented order.
+ *
+ * Start: config → logger → database (open, migrate, seed entities) → server secret → password hasher → event bus
+ * → session service (and its write-behind timer) → HTTP app → listen.
+ * Stop: stop accepting and finish in-flight requests → stop the timer and flush last-seen times → close the
+ * session service and the bus → close the database → flush the logger.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import { type Clock, type EventBus, InProcessEventBus, SecretBox, deriveKey, systemClock } from '../core/index.js';
+import { createPasswordHasher, getUser, listUserAccounts, seedLegalEntities } from '../identity/index.js';
+import { channelPolicies, SessionService } from '../sessions/index.js';
+import { migrateToLatest, openDatabase, type OpenDatabaseOptions, type Store } from '../store/index.js';
+import type { GatewayContext } from './context.js';
+import { createLogger } from './logger.js';
+import { resolveServerSecret } from './secret.js';
+import { buildHttpApp } from './server.js';
+
+export interface GatewayOptions {
+  clock?: Clock;
+  bus?: EventBus;
+  logger?: Logger;
+  /** Database options beyond the URL (tests pass a PostgreSQL schema). */
+  database?: OpenDatabaseOptions;
+}
+
+export interface Gateway {
+  ctx: GatewayContext;
+  app: FastifyInstance;
+  /** Starts listening; resolves to the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Opens the database and applies migrations and seed data; used by the server and by offline CLI commands. */
+export async function openStore(config: Config, options: OpenDatabaseOptions = {}): Promise<Store> {
+  const store = openDatabase(config.database.url, {
+    sqliteSynchronous: config.database.sqliteSynchronous,
+    poolSize: config.database.poolSize,
+    ...options,
+  });
+  try {
+    await migrateToLatest(store);
+    await seedLegalEntities(store.db);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
+}
+
+/** Builds a context without an HTTP server (CLI commands that work on the database directly). */
+export async function createContext(config: Config, options: GatewayOptions = {}): Promise<GatewayContext> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.log.level);
+  const { secret, source, file } = resolveServerSecret(config);
+  const store = await openStore(config, options.database);
+  if (source === 'generated-file') logger.warn({ file }, 'generated a new server secret');
+  if (source === 'ephemeral') logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');
+  const hasher = await createPasswordHasher(config.password);
+  const bus = options.bus ?? new InProcessEventBus();
+  const sessions = new SessionService({
+    db: store.db,
+    clock,
+    bus,
+    policies: channelPolicies(config),
+    cacheMaxEntries: config.sessions.cacheMaxEntries,
+    revalidateAfterMs: config.sessions.cacheRevalidateMs,
+    loadProfile: async (userId) => {
+      const user = await getUser(store.db, userId);
+      if (user === undefined) return undefined;
+      return { user, accounts: await listUserAccounts(store.db, userId) };
+    },
+  });
+  const box = new SecretBox(secret);
+  return {
+    config,
+    clock,
+    logger,
+    store,
+    bus,
+    hasher,
+    box,
+    csrfKey: deriveKey(secret, 'csrf'),
+    sessions,
+    login: {
+      db: store.db,
+      clock,
+      hasher,
+      box,
+      sessions,
+      backoff: {
+        freeFailures: config.login.backoffFreeFailures,
+        baseDelayMs: config.login.backoffBaseMs,
+        maxDelayMs: config.login.backoffMaxMs,
+        failureResetMs: config.login.failureResetMs,
+      },
+      transactionTtlMs: config.login.transactionTtlMs,
+      maxFactorAttempts: config.login.maxFactorAttempts,
+      totpWindow: config.totp.window,
+    },
+  };
+}
+
+/** Releases what `createContext` opened (for contexts used without `createGateway`). */
+export async function closeContext(ctx: GatewayContext): Promise<void> {
+  await ctx.sessions.flushLastSeen();
+  ctx.sessions.close();
+  await ctx.bus.close();
+  await ctx.store.close();
+}
+
+export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+  const ctx = await createContext(config, options);
+  const app = await buildHttpApp(ctx);
+  const flushTimer = setInterval(() => {
+    ctx.sessions.flushLastSeen().catch((error: unknown) => ctx.logger.error({ err: error }, 'last-seen flush failed'));
+  }, config.sessions.lastSeenFlushIntervalMs);
+  flushTimer.unref();
+  let closed = false;
+
+  return {
+    ctx,
+    app,
+    async listen() {
+      return app.listen({ host: config.server.host, port: config.server.port });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const deadline = setTimeout(() => app.server.closeAllConnections?.(), config.server.shutdownTimeoutMs);
+      deadline.unref();
+      await app.close();
+      clearTimeout(deadline);
+      clearInterval(flushTimer);
+      await closeContext(ctx);
+      ctx.logger.flush?.();
+    },
+  };
+}

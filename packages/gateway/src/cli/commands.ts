@@ -1,0 +1,165 @@
+/**
+ * @module cli/commands
+ * The `gatehouse` subcommands. Commands that only touch the database open it directly (no server needed) and
+ * write the same audit events the API would.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import pino from 'pino';
+import { closeContext, createContext, createGateway, createLogger } from '../app/index.js';
+import { appendAudit, verifyAuditChain } from '../audit/index.js';
+import { ConfigError, GatehouseError } from '../core/index.js';
+import { formatDemoCredentials, seedDemo } from '../demo/index.js';
+import { addTotpFactor, totpCode } from '../factors/index.js';
+import { createUser, findUserByUsername } from '../identity/index.js';
+import { type CommonFlags, configFromFlags, readStdin } from './options.js';
+
+/** A context for commands that work on the database without serving; its logs go to stderr. */
+function offlineContext(flags: CommonFlags) {
+  const config = configFromFlags(flags, { log: { level: 'warn' } });
+  return createContext(config, { logger: createLogger(config.log.level, pino.destination(2)) });
+}
+
+function withCommon(command: Command): Command {
+  return command
+    .option('--db <url>', 'database: a SQLite file path or postgres://… (default ./data/gatehouse.db)')
+    .option('--config <file>', 'JSON config file (default ./gatehouse.config.json when present)');
+}
+
+export function registerCommands(program: Command): void {
+  withCommon(program.command('serve').description('start the gateway'))
+    .option('--port <port>', 'port to listen on (default 8080)', (v) => Number.parseInt(v, 10))
+    .option('--host <host>', 'interface to listen on (default localhost)')
+    .option('--demo', 'create the demo users and print their credentials')
+    .action(async (flags: CommonFlags & { port?: number; host?: string; demo?: boolean }) => {
+      const config = configFromFlags(flags, {
+        server: {
+          ...(flags.port === undefined ? {} : { port: flags.port }),
+          ...(flags.host === undefined ? {} : { host: flags.host }),
+        },
+      });
+      const gateway = await createGateway(config);
+      const { logger } = gateway.ctx;
+      if (flags.demo === true) {
+        const users = await seedDemo(gateway.ctx);
+        process.stdout.write(`\n${formatDemoCredentials(users)}\n\n`);
+        logger.warn('demo users with public credentials are enabled; do not expose this instance');
+      }
+      const url = await gateway.listen();
+      process.stdout.write(`Gatehouse is serving on ${url.replace('127.0.0.1', 'localhost')} (${gateway.ctx.store.description})\n`);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'shutting down');
+        gateway.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+
+  withCommon(program.command('demo').description('create the demo users (idempotent) and print their credentials'))
+    .option('--json', 'print exactly one JSON document')
+    .action(async (flags: CommonFlags & { json?: boolean }) => {
+      const ctx = await offlineContext(flags);
+      try {
+        const users = await seedDemo(ctx);
+        process.stdout.write(flags.json === true ? `${JSON.stringify({ users })}\n` : `${formatDemoCredentials(users)}\n`);
+      } finally {
+        await closeContext(ctx);
+      }
+    });
+
+  const user = program.command('user').description('manage users');
+  withCommon(user.command('create').description('create a user with a password'))
+    .requiredOption('--username <name>', 'login name')
+    .option('--display-name <name>', 'name shown in the portal')
+    .option('--password-stdin', 'read the password from standard input (otherwise one is generated and printed)')
+    .action(async (flags: CommonFlags & { username: string; displayName?: string; passwordStdin?: boolean }) => {
+      const ctx = await offlineContext(flags);
+      try {
+        const generated = flags.passwordStdin === true ? undefined : randomBytes(18).toString('base64url');
+        const password = generated ?? (await readStdin());
+        const violation = ctx.hasher.policyViolation(password);
+        if (violation !== null) throw new GatehouseError('PASSWORD_POLICY', `The password must have ${violation}.`);
+        const created = await createUser(ctx.store.db, ctx.clock, {
+          username: flags.username,
+          displayName: flags.displayName ?? flags.username,
+          passwordHash: await ctx.hasher.hash(password),
+        });
+        await appendAudit(ctx.store.db, ctx.clock, { type: 'user.created', userId: created.id, data: { by: 'cli' } });
+        process.stdout.write(`created user ${created.username} (${created.id})\n`);
+        if (generated !== undefined) process.stdout.write(`password: ${generated}\n`);
+      } finally {
+        await closeContext(ctx);
+      }
+    });
+
+  withCommon(user.command('add-totp').description('enrol a TOTP authenticator for a user; prints the secret once'))
+    .argument('<username>')
+    .option('--label <label>', 'name of the authenticator', 'Authenticator app')
+    .action(async (username: string, flags: CommonFlags & { label: string }) => {
+      const ctx = await offlineContext(flags);
+      try {
+        const found = await findUserByUsername(ctx.store.db, username);
+        if (found === undefined) throw new GatehouseError('USER_NOT_FOUND');
+        const enrolment = await addTotpFactor(ctx.store.db, ctx.clock, ctx.box, {
+          userId: found.id,
+          label: flags.label,
+          issuer: ctx.config.totp.issuer,
+          accountName: found.username,
+        });
+        await appendAudit(ctx.store.db, ctx.clock, {
+          type: 'factor.added',
+          userId: found.id,
+          data: { factor: 'totp', factorId: enrolment.factorId, by: 'cli' },
+        });
+        process.stdout.write(`secret: ${enrolment.secret}\nuri: ${enrolment.uri}\n`);
+      } finally {
+        await closeContext(ctx);
+      }
+    });
+
+  const audit = program.command('audit').description('the hash-chained audit log');
+  withCommon(audit.command('verify').description('check the audit chain; prints OK or the first broken row'))
+    .action(async (flags: CommonFlags) => {
+      const ctx = await offlineContext(flags);
+      try {
+        const result = await verifyAuditChain(ctx.store.db);
+        if (result.ok) {
+          process.stdout.write(`OK: ${result.rows} rows, chain intact\n`);
+        } else {
+          process.stdout.write(`BROKEN at row ${result.brokenAtSeq}: ${result.reason} (${result.rows} rows verified before it)\n`);
+          process.exitCode = 1;
+        }
+      } finally {
+        await closeContext(ctx);
+      }
+    });
+
+  program
+    .command('totp')
+    .description('print the current TOTP code for a base32 secret')
+    .argument('<secret>')
+    .action((secret: string) => {
+      process.stdout.write(`${totpCode(secret.replace(/\s+/g, '').toUpperCase(), Date.now())}\n`);
+    });
+}
+
+/** Turns known errors into one clear line and a non-zero exit. */
+export function reportError(error: unknown): void {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`configuration error: ${error.message}\n`);
+  } else if (error instanceof GatehouseError) {
+    process.stderr.write(`error ${error.code}: ${error.message}\n`);
+  } else {
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exitCode = 1;
+}

@@ -1,0 +1,128 @@
+/**
+ * @module config/schema
+ * The one configuration object. Every setting has a default here, an environment variable derived from its
+ * path (`sessions.web.idleTimeoutMs` → `GATEHOUSE_SESSIONS_WEB_IDLE_TIMEOUT_MS`) and a line in
+ * `docs/configuration.md`. Unknown keys are errors, so a typo cannot silently fall back to a default.
+ */
+import { z } from 'zod';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+const ms = (min: number) => z.number().int().min(min);
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      /** Interface to listen on. `localhost` keeps a development instance off the network. */
+      host: z.string().min(1).default('localhost'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      /**
+       * Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+       * Empty: the client address is always the socket peer.
+       */
+      trustedProxies: z.array(z.string().min(1)).default([]),
+      /** Request bodies above this size are refused with `BODY_TOO_LARGE`. */
+      bodyLimitBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+      /** PEM certificate and key: when both are set, the gateway serves HTTPS itself. */
+      tlsCertFile: z.string().min(1).optional(),
+      tlsKeyFile: z.string().min(1).optional(),
+      /** Upper bound on graceful shutdown before connections are dropped. */
+      shutdownTimeoutMs: ms(100).default(10_000),
+    })
+    .prefault({}),
+  database: z
+    .strictObject({
+      /** `postgres://…` for PostgreSQL; otherwise a SQLite file path (`:memory:` for a throw-away database). */
+      url: z.string().min(1).default('./data/gatehouse.db'),
+      /**
+       * SQLite `synchronous` pragma under WAL. FULL syncs every commit, so an acknowledged write survives power
+       * loss; NORMAL survives a process crash but may lose the last commits on power loss.
+       */
+      sqliteSynchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
+      /** PostgreSQL connection pool size per node. */
+      poolSize: z.number().int().min(1).max(200).default(10),
+    })
+    .prefault({}),
+  secrets: z
+    .strictObject({
+      /**
+       * Base64 server secret (≥ 32 bytes) used to derive the CSRF, device-cookie and at-rest encryption keys.
+       * Required when several nodes share a PostgreSQL database (all nodes need the same one).
+       */
+      serverSecret: z.string().min(43).optional(),
+      /**
+       * Where a single-node instance keeps its generated secret (created with mode 0600) when none is given.
+       * Default: `gatehouse.secret` in the SQLite database file's folder.
+       */
+      secretFile: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  password: z
+    .strictObject({
+      /** argon2id memory cost in KiB (OWASP minimum row: 19456 KiB with t=2, p=1). */
+      memoryCostKiB: z.number().int().min(8192).default(19_456),
+      timeCost: z.number().int().min(1).max(20).default(2),
+      parallelism: z.number().int().min(1).max(16).default(1),
+      /** ASVS 2.1.1: at least 12 characters; 2.1.2: at least 64 allowed, at most 128. */
+      minLength: z.number().int().min(8).default(12),
+      maxLength: z.number().int().min(64).max(1024).default(128),
+    })
+    .prefault({}),
+  sessions: z
+    .strictObject({
+      web: z
+        .strictObject({
+          /** ASVS 4.0.3 L2 allows 30 min idle; the web channel uses 15 min as the architecture's channel table says. */
+          idleTimeoutMs: ms(MINUTE).default(15 * MINUTE),
+          /** 12 h: the ASVS L2 / NIST 800-63B AAL2 (rev. 3) absolute bound. */
+          absoluteLifetimeMs: ms(MINUTE).default(12 * HOUR),
+        })
+        .prefault({}),
+      /** How often last-seen times are written behind to the database, in one batch. */
+      lastSeenFlushIntervalMs: ms(100).default(5_000),
+      /**
+       * A cached session is re-read from the database after this long, which bounds how long a revocation can go
+       * unnoticed on a node that missed the bus message.
+       */
+      cacheRevalidateMs: ms(1_000).default(30_000),
+      /** Validated sessions kept in memory per node (least recently used are dropped first). */
+      cacheMaxEntries: z.number().int().min(100).default(100_000),
+    })
+    .prefault({}),
+  login: z
+    .strictObject({
+      /** A started login must complete its second factor within this time. */
+      transactionTtlMs: ms(10_000).default(5 * MINUTE),
+      /** Wrong second-factor codes allowed per started login before it is void. */
+      maxFactorAttempts: z.number().int().min(1).max(20).default(5),
+      /** Failures per user that cost nothing; each further failure doubles the wait. */
+      backoffFreeFailures: z.number().int().min(1).default(5),
+      backoffBaseMs: ms(100).default(1_000),
+      /** The longest wait: a soft delay, never a lock-out a stranger could use against the owner. */
+      backoffMaxMs: ms(1_000).default(15 * MINUTE),
+      /** A user's failure count is forgotten after this long without failures. */
+      failureResetMs: ms(MINUTE).default(12 * HOUR),
+      /** Login requests (password and second factor) allowed per client address per window. */
+      ipRateLimitMax: z.number().int().min(1).default(60),
+      ipRateLimitWindowMs: ms(1_000).default(MINUTE),
+    })
+    .prefault({}),
+  totp: z
+    .strictObject({
+      /** Issuer shown in authenticator apps. */
+      issuer: z.string().min(1).default('Gatehouse'),
+      /** Steps of 30 s accepted either side of now (RFC 6238 §5.2 suggests at most one). */
+      window: z.number().int().min(0).max(2).default(1),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+/** The input form: every setting optional, nested as in `gatehouse.config.json`. */
+export type ConfigInput = z.input<typeof configSchema>;

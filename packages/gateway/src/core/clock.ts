@@ -1,0 +1,34 @@
+/**
+ * @module core/clock
+ * Time is injected everywhere so that expiry, backoff and TOTP windows can be tested with a frozen clock.
+ */
+
+/** A source of the current time in epoch milliseconds. */
+export interface Clock {
+  now(): number;
+}
+
+/** The wall clock. */
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** A clock that only moves when told to; used by tests and by the fault-injection sandbox. */
+export class ManualClock implements Clock {
+  #now: number;
+
+  constructor(start: number | Date = Date.UTC(2026, 0, 5, 14, 30)) {
+    this.#now = typeof start === 'number' ? start : start.getTime();
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  /** Moves the clock forward by `ms` milliseconds. */
+  advance(ms: number): void {
+    this.#now += ms;
+  }
+
+  set(at: number | Date): void {
+    this.#now = typeof at === 'number' ? at : at.getTime();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * @module core/crypto
+ * Random tokens, hashing and constant-time comparison. Tokens are opaque base64url strings from the CSPRNG;
+ * the server keeps only their SHA-256, so a copy of the database cannot be replayed as credentials.
+ */
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** A random token of `bytes` bytes (default 32 = 256 bits), base64url-encoded. */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** SHA-256 of a UTF-8 string, base64url-encoded. Used as the stored form of every bearer secret. */
+export function sha256(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('base64url');
+}
+
+/** SHA-256 of a UTF-8 string as lowercase hex (used by the audit chain). */
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
+/** HMAC-SHA256 of `value` under `key`, base64url-encoded. */
+export function hmacSha256(key: Buffer, value: string): string {
+  return createHmac('sha256', key).update(value, 'utf8').digest('base64url');
+}
+
+/**
+ * Compares two strings in time independent of where they differ. Inputs of different length return false
+ * after a comparison of equal cost, so the length of a secret is not revealed by timing either.
+ */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = createHash('sha256').update(a, 'utf8').digest();
+  const right = createHash('sha256').update(b, 'utf8').digest();
+  return timingSafeEqual(left, right) && a.length === b.length;
+}
+
+/** Derives a purpose-specific 32-byte key from the server secret (HKDF-SHA256), so one secret serves many uses. */
+export function deriveKey(secret: Buffer, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), `gatehouse:${purpose}`, 32));
+}
+
+/**
+ * Authenticated encryption (AES-256-GCM) for secrets that must be recoverable, such as TOTP seeds
+ * (ASVS 2.8: "seeds protected at rest"). Format: `v1.<iv>.<tag>.<ciphertext>`, each part base64url.
+ */
+export class SecretBox {
+  readonly #key: Buffer;
+
+  constructor(serverSecret: Buffer) {
+    this.#key = deriveKey(serverSecret, 'secret-box');
+  }
+
+  seal(plaintext: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+  }
+
+  open(sealed: string): string {
+    const [version, iv, tag, body] = sealed.split('.');
+    if (version !== 'v1' || iv === undefined || tag === undefined || body === undefined) {
+      throw new Error('sealed value has an unknown format');
+    }
+    const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64url'));
+    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+  }
+}

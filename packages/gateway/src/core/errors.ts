@@ -1,0 +1,87 @@
+/**
+ * @module core/errors
+ * The error catalogue: every failure a client can see has a stable string code, one HTTP status and a default
+ * message. `docs/errors.md` documents each code (cause and what to do); a test keeps the two in step.
+ * Messages never contain secrets or say which half of a credential was wrong.
+ */
+
+export const ERROR_CATALOGUE = {
+  INVALID_REQUEST: { status: 400, message: 'The request has missing, unknown or wrongly typed fields.' },
+  MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  BODY_TOO_LARGE: { status: 400, message: 'The request body exceeds the size limit.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json.' },
+  INVALID_CREDENTIALS: { status: 401, message: 'The credentials are not valid.' },
+  LOGIN_INVALID: { status: 401, message: 'This login is unknown, expired or already completed; start again.' },
+  NO_SECOND_FACTOR: {
+    status: 403,
+    message: 'This user has no second factor enrolled; an operator must enrol one before the user can log in.',
+  },
+  FACTOR_NOT_AVAILABLE: {
+    status: 400,
+    message: 'This second factor is not available for this login.',
+  },
+  TOO_MANY_ATTEMPTS: {
+    status: 429,
+    message: 'Too many failed attempts for this user; wait before trying again.',
+  },
+  RATE_LIMITED: { status: 429, message: 'Too many requests from this address; slow down.' },
+  UNAUTHENTICATED: { status: 401, message: 'A valid session is required.' },
+  SESSION_EXPIRED: { status: 401, message: 'The session has expired; log in again.' },
+  SESSION_REVOKED: { status: 401, message: 'The session was ended; log in again.' },
+  CSRF_TOKEN_INVALID: {
+    status: 403,
+    message: 'The x-csrf-token header is missing or does not match this session.',
+  },
+  SESSION_NOT_FOUND: { status: 404, message: 'No such session for this user.' },
+  NOT_FOUND: { status: 404, message: 'No such route.' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here.' },
+  USER_EXISTS: { status: 409, message: 'A user with this username already exists.' },
+  USER_NOT_FOUND: { status: 404, message: 'No such user.' },
+  PASSWORD_POLICY: { status: 400, message: 'The password does not meet the password policy.' },
+  INTERNAL: { status: 500, message: 'An internal error occurred.' },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'The service is not ready.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+/** Every stable error code. */
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** Details are structured, non-secret facts a client can act on (e.g. `retryAfterMs`). */
+export type ErrorDetails = Readonly<Record<string, unknown>>;
+
+/** The base of every error that crosses a transport boundary. */
+export class GatehouseError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: ErrorDetails | undefined;
+
+  constructor(code: ErrorCode, message?: string, details?: ErrorDetails) {
+    super(message ?? ERROR_CATALOGUE[code].message);
+    this.name = 'GatehouseError';
+    this.code = code;
+    this.status = ERROR_CATALOGUE[code].status;
+    this.details = details;
+  }
+}
+
+/** The one error envelope, identical on every transport: `{"error":{"code","message","details"?}}`. */
+export interface ErrorEnvelope {
+  error: { code: ErrorCode; message: string; details?: ErrorDetails };
+}
+
+export function toEnvelope(error: GatehouseError): ErrorEnvelope {
+  return {
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.details === undefined ? {} : { details: error.details }),
+    },
+  };
+}
+
+/** Thrown at start-up for a wrong setting; the message names the setting. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * @module core/event-bus
+ * Cross-cutting notifications (session revoked, user changed) that every node must hear. The in-process bus
+ * serves one process; a Redis pub/sub implementation of the same interface serves several nodes.
+ * Delivery is at-most-once and asynchronous; anything that must not be lost is written to the database first.
+ */
+
+export interface BusMessages {
+  /** A session was revoked, logged out or expired; caches must drop it. */
+  'session.revoked': { sessionId: string; tokenHash: string; userId: string; reason: string };
+  /** A user's profile, status or account roles changed; caches holding the user must reload. */
+  'user.changed': { userId: string };
+}
+
+export type BusTopic = keyof BusMessages;
+export type BusHandler<T extends BusTopic> = (message: BusMessages[T]) => void;
+
+export interface EventBus {
+  publish<T extends BusTopic>(topic: T, message: BusMessages[T]): Promise<void>;
+  /** Returns a function that removes the subscription. */
+  subscribe<T extends BusTopic>(topic: T, handler: BusHandler<T>): () => void;
+  close(): Promise<void>;
+}
+
+/** Delivers messages to subscribers in this process, on the next microtask. */
+export class InProcessEventBus implements EventBus {
+  readonly #handlers = new Map<BusTopic, Set<(message: unknown) => void>>();
+
+  async publish<T extends BusTopic>(topic: T, message: BusMessages[T]): Promise<void> {
+    const handlers = this.#handlers.get(topic);
+    if (handlers === undefined) return;
+    for (const handler of [...handlers]) handler(message);
+  }
+
+  subscribe<T extends BusTopic>(topic: T, handler: BusHandler<T>): () => void {
+    let handlers = this.#handlers.get(topic);
+    if (handlers === undefined) {
+      handlers = new Set();
+      this.#handlers.set(topic, handlers);
+    }
+    const entry = handler as (message: unknown) => void;
+    handlers.add(entry);
+    return () => handlers.delete(entry);
+  }
+
+  async close(): Promise<void> {
+    this.#handlers.clear();
+  }
+}

@@ -1,0 +1,29 @@
+/** @module core — clock, ids, random tokens, the error catalogue and the event bus. */
+export { type Clock, ManualClock, systemClock } from './clock.js';
+export {
+  constantTimeEqual,
+  deriveKey,
+  hmacSha256,
+  randomToken,
+  SecretBox,
+  sha256,
+  sha256Hex,
+} from './crypto.js';
+export {
+  ConfigError,
+  ERROR_CATALOGUE,
+  type ErrorCode,
+  type ErrorDetails,
+  type ErrorEnvelope,
+  GatehouseError,
+  toEnvelope,
+} from './errors.js';
+export {
+  type BusHandler,
+  type BusMessages,
+  type BusTopic,
+  type EventBus,
+  InProcessEventBus,
+} from './event-bus.js';
+export { newId } from './ids.js';
+export { LruCache } from './lru.js';

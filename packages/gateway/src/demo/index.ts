@@ -1,0 +1,182 @@
+/**
+ * @module demo
+ * Demo users and accounts under several legal entities, created idempotently. The passwords and TOTP secrets are
+ * fixed and public, so the README's walk-through works verbatim; they are for a development instance only, and
+ * the server says so when it creates them.
+ */
+import { appendAudit } from '../audit/index.js';
+import type { GatewayContext } from '../app/context.js';
+import { addTotpFactor, listFactors, totpUri } from '../factors/index.js';
+import {
+  type AccountType,
+  type ClientCategory,
+  createAccount,
+  createUser,
+  findUserByUsername,
+  getAccount,
+  grantAccountRole,
+} from '../identity/index.js';
+
+interface DemoAccount {
+  id: string;
+  title: string;
+  entityCode: string;
+  type: AccountType;
+  baseCurrency: string;
+  clientCategory: ClientCategory;
+}
+
+interface DemoUserSpec {
+  username: string;
+  displayName: string;
+  password: string;
+  totpSecret: string;
+  accounts: DemoAccount[];
+}
+
+export const DEMO_USERS: readonly DemoUserSpec[] = [
+  {
+    username: 'alice',
+    displayName: 'Alice Anders (US, margin)',
+    password: 'alice-demo-password',
+    totpSecret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP',
+    accounts: [
+      {
+        id: 'U1000001',
+        title: 'Alice – US margin',
+        entityCode: 'IBLLC',
+        type: 'margin',
+        baseCurrency: 'USD',
+        clientCategory: 'retail',
+      },
+      {
+        id: 'DU1000001',
+        title: 'Alice – paper',
+        entityCode: 'IBLLC',
+        type: 'margin',
+        baseCurrency: 'USD',
+        clientCategory: 'retail',
+      },
+    ],
+  },
+  {
+    username: 'bruno',
+    displayName: 'Bruno Berger (EU retail)',
+    password: 'bruno-demo-password',
+    totpSecret: 'KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU',
+    accounts: [
+      {
+        id: 'U2000002',
+        title: 'Bruno – EU cash',
+        entityCode: 'IBIE',
+        type: 'cash',
+        baseCurrency: 'EUR',
+        clientCategory: 'retail',
+      },
+    ],
+  },
+  {
+    username: 'charlotte',
+    displayName: 'Charlotte Clarke (UK retail)',
+    password: 'charlotte-demo-password',
+    totpSecret: 'MFRGGZDFMZTWQ2LKMFRGGZDFMZTWQ2LK',
+    accounts: [
+      {
+        id: 'U3000003',
+        title: 'Charlotte – UK margin',
+        entityCode: 'IBUK',
+        type: 'margin',
+        baseCurrency: 'GBP',
+        clientCategory: 'retail',
+      },
+    ],
+  },
+  {
+    username: 'hana',
+    displayName: 'Hana Ho (Hong Kong, professional)',
+    password: 'hana-demo-password',
+    totpSecret: 'NBSWY3DPO5XXE3DENBSWY3DPO5XXE3DE',
+    accounts: [
+      {
+        id: 'U4000004',
+        title: 'Hana – HK professional',
+        entityCode: 'IBHK',
+        type: 'margin',
+        baseCurrency: 'HKD',
+        clientCategory: 'professional',
+      },
+    ],
+  },
+];
+
+export interface DemoCredentials {
+  username: string;
+  displayName: string;
+  password: string;
+  totpSecret: string;
+  otpauthUri: string;
+  accounts: { id: string; entity: string; type: AccountType; clientCategory: ClientCategory }[];
+  created: boolean;
+}
+
+/** Creates whatever demo data is missing; returns the credentials of every demo user. */
+export async function seedDemo(ctx: GatewayContext): Promise<DemoCredentials[]> {
+  const { db } = ctx.store;
+  const out: DemoCredentials[] = [];
+  for (const spec of DEMO_USERS) {
+    let user = await findUserByUsername(db, spec.username);
+    const created = user === undefined;
+    if (user === undefined) {
+      user = await createUser(db, ctx.clock, {
+        username: spec.username,
+        displayName: spec.displayName,
+        passwordHash: await ctx.hasher.hash(spec.password),
+      });
+      await appendAudit(db, ctx.clock, { type: 'user.created', userId: user.id, data: { by: 'demo' } });
+    }
+    const factors = await listFactors(db, user.id);
+    if (!factors.some((f) => f.type === 'totp')) {
+      await addTotpFactor(db, ctx.clock, ctx.box, {
+        userId: user.id,
+        label: 'Demo authenticator',
+        issuer: ctx.config.totp.issuer,
+        accountName: spec.username,
+        secret: spec.totpSecret,
+      });
+      await appendAudit(db, ctx.clock, { type: 'factor.added', userId: user.id, data: { factor: 'totp', by: 'demo' } });
+    }
+    for (const account of spec.accounts) {
+      if ((await getAccount(db, account.id)) === undefined) {
+        await createAccount(db, ctx.clock, { ...account, paper: account.id.startsWith('DU') });
+      }
+      await grantAccountRole(db, user.id, account.id, 'owner');
+    }
+    out.push({
+      username: spec.username,
+      displayName: spec.displayName,
+      password: spec.password,
+      totpSecret: spec.totpSecret,
+      otpauthUri: totpUri(spec.totpSecret, ctx.config.totp.issuer, spec.username),
+      accounts: spec.accounts.map((a) => ({
+        id: a.id,
+        entity: a.entityCode,
+        type: a.type,
+        clientCategory: a.clientCategory,
+      })),
+      created,
+    });
+  }
+  return out;
+}
+
+/** A human-readable table of demo credentials. */
+export function formatDemoCredentials(users: readonly DemoCredentials[]): string {
+  const lines = ['Demo users (development only — these credentials are public):', ''];
+  for (const u of users) {
+    lines.push(`  ${u.username.padEnd(10)} password: ${u.password.padEnd(24)} TOTP secret: ${u.totpSecret}`);
+    lines.push(`  ${''.padEnd(10)} accounts: ${u.accounts.map((a) => `${a.id} (${a.entity}, ${a.type})`).join(', ')}`);
+    lines.push(`  ${''.padEnd(10)} ${u.otpauthUri}`);
+  }
+  lines.push('', '  Current TOTP code: npx gatehouse totp <secret>');
+  return lines.join('\n');
+}

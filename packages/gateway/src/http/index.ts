@@ -1,0 +1,14 @@
+/** @module http — request plumbing shared by every capability's routes, and error mapping. */
+export { installErrorHandling, toGatehouseError } from './errors.js';
+export {
+  clearSessionCookie,
+  clientInfo,
+  isSecureRequest,
+  parseWith,
+  principalOf,
+  requireSession,
+  SESSION_COOKIE_PLAIN,
+  SESSION_COOKIE_TLS,
+  sessionCookieName,
+  setSessionCookie,
+} from './kit.js';

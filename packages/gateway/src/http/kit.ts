@@ -1,0 +1,90 @@
+/**
+ * @module http/kit
+ * The small pieces every route uses: zod validation into coded errors, the client's address, the session cookie,
+ * and the `requireSession` step of the route chain (rate limit → authenticate → validate → authorize → handler).
+ */
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { z } from 'zod';
+import type {} from '@fastify/cookie';
+import type { GatewayContext } from '../app/context.js';
+import { GatehouseError } from '../core/index.js';
+import { CSRF_HEADER, isValidCsrfToken, type Principal } from '../sessions/index.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by `requireSession` on authenticated routes. */
+    principal?: Principal;
+  }
+}
+
+/** Validates `data` with a zod schema; failures become `INVALID_REQUEST` with the offending paths. */
+export function parseWith<S extends z.ZodType>(schema: S, data: unknown): z.infer<S> {
+  const result = schema.safeParse(data ?? {});
+  if (result.success) return result.data;
+  throw new GatehouseError('INVALID_REQUEST', undefined, {
+    issues: result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+  });
+}
+
+/** The client address (the socket peer, or X-Forwarded-For from a trusted proxy) and user agent. */
+export function clientInfo(request: FastifyRequest): { ip: string; userAgent: string } {
+  return { ip: request.ip, userAgent: (request.headers['user-agent'] ?? '').slice(0, 256) };
+}
+
+/** Cookie names: `__Host-` under TLS (ASVS 3.4.4), a plain name on http://localhost where `Secure` cannot work. */
+export const SESSION_COOKIE_TLS = '__Host-gh_session';
+export const SESSION_COOKIE_PLAIN = 'gh_session';
+
+export function isSecureRequest(request: FastifyRequest): boolean {
+  return request.protocol === 'https';
+}
+
+export function sessionCookieName(request: FastifyRequest): string {
+  return isSecureRequest(request) ? SESSION_COOKIE_TLS : SESSION_COOKIE_PLAIN;
+}
+
+export function setSessionCookie(request: FastifyRequest, reply: FastifyReply, token: string, maxAgeMs: number): void {
+  const secure = isSecureRequest(request);
+  reply.setCookie(sessionCookieName(request), token, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax',
+    secure,
+    maxAge: Math.floor(maxAgeMs / 1000),
+  });
+}
+
+export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply): void {
+  reply.clearCookie(sessionCookieName(request), {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: isSecureRequest(request),
+  });
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Authenticates the cookie session and, for unsafe methods, checks the CSRF token. Sets `request.principal`.
+ */
+export function requireSession(ctx: GatewayContext): preHandlerAsyncHookHandler {
+  return async (request) => {
+    const token = request.cookies[sessionCookieName(request)];
+    if (token === undefined || token.length === 0) throw new GatehouseError('UNAUTHENTICATED');
+    const principal = await ctx.sessions.authenticate(token);
+    if (!SAFE_METHODS.has(request.method)) {
+      const presented = request.headers[CSRF_HEADER];
+      if (!isValidCsrfToken(ctx.csrfKey, principal.session.id, typeof presented === 'string' ? presented : undefined)) {
+        throw new GatehouseError('CSRF_TOKEN_INVALID');
+      }
+    }
+    request.principal = principal;
+  };
+}
+
+/** The principal set by `requireSession`; a route that calls this without that step is a programming error. */
+export function principalOf(request: FastifyRequest): Principal {
+  if (request.principal === undefined) throw new Error('route is missing the requireSession step');
+  return request.principal;
+}

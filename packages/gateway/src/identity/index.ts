@@ -1,0 +1,39 @@
+/** @module identity — users, password credentials, legal entities, brokerage accounts and account roles. */
+export {
+  ACCOUNT_ID,
+  ACCOUNT_ROLES,
+  ACCOUNT_TYPES,
+  type Account,
+  type AccountRole,
+  type AccountType,
+  CLIENT_CATEGORIES,
+  type ClientCategory,
+  createAccount,
+  getAccount,
+  grantAccountRole,
+  isPaperAccountId,
+  listUserAccounts,
+  type NewAccount,
+  type UserAccount,
+} from './accounts.js';
+export {
+  entityFromRow,
+  LEGAL_ENTITIES,
+  type LegalEntity,
+  listLegalEntities,
+  type Region,
+  seedLegalEntities,
+} from './entities.js';
+export { createPasswordHasher, type PasswordHasher, type PasswordParams } from './password.js';
+export {
+  createUser,
+  findLoginCandidate,
+  findUserByUsername,
+  getUser,
+  isValidUsername,
+  type NewUser,
+  normaliseUsername,
+  setUserStatus,
+  type User,
+  type UserStatus,
+} from './users.js';

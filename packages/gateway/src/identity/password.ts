@@ -1,0 +1,56 @@
+/**
+ * @module identity/password
+ * argon2id password hashing with @node-rs/argon2, whose hash and verify run on libuv's thread pool: a login storm
+ * costs CPU, never event-loop time. Unknown users are verified against a dummy hash with the same parameters, so
+ * "no such user" and "wrong password" take the same time and give the same answer.
+ */
+import { type Algorithm, hash, verify } from '@node-rs/argon2';
+import { randomToken } from '../core/index.js';
+
+export interface PasswordParams {
+  /** Memory cost in KiB (default 19456, the OWASP row with t=2, p=1). */
+  memoryCostKiB: number;
+  timeCost: number;
+  parallelism: number;
+  minLength: number;
+  maxLength: number;
+}
+
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  /** True when `password` matches `encoded`; `encoded: null` burns one verification against the dummy hash. */
+  verify(encoded: string | null, password: string): Promise<boolean>;
+  /** Why a new password is unacceptable, or null. */
+  policyViolation(password: string): string | null;
+}
+
+/** `Algorithm.Argon2id` (a const enum, which `verbatimModuleSyntax` cannot import). */
+const ARGON2ID: Algorithm = 2;
+
+/** NFKC so that the same password typed on different keyboards (composed or decomposed) matches. */
+function normalise(password: string): string {
+  return password.normalize('NFKC');
+}
+
+export async function createPasswordHasher(params: PasswordParams): Promise<PasswordHasher> {
+  const options = {
+    algorithm: ARGON2ID,
+    memoryCost: params.memoryCostKiB,
+    timeCost: params.timeCost,
+    parallelism: params.parallelism,
+  };
+  const dummy = await hash(randomToken(24), options);
+  return {
+    hash: (password) => hash(normalise(password), options),
+    async verify(encoded, password) {
+      const ok = await verify(encoded ?? dummy, normalise(password));
+      return encoded !== null && ok;
+    },
+    policyViolation(password) {
+      const length = [...normalise(password)].length;
+      if (length < params.minLength) return `at least ${params.minLength} characters`;
+      if (length > params.maxLength) return `at most ${params.maxLength} characters`;
+      return null;
+    },
+  };
+}

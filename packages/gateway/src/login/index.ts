@@ -1,0 +1,11 @@
+/** @module login — the login transaction (password, second factor, session) and per-user backoff. */
+export {
+  type ClientInfo,
+  completeLoginFactor,
+  type LoginCompleted,
+  type LoginDeps,
+  type LoginStarted,
+  startLogin,
+} from './service.js';
+export { loginRoutes } from './routes.js';
+export { type BackoffPolicy, backoffDelayMs, clearFailures, recordFailure, throttleWaitMs } from './throttle.js';

@@ -1,0 +1,217 @@
+/**
+ * @module login/service
+ * The login transaction: password first, then a second factor, then a session. Between the two steps the
+ * client holds an opaque `loginId` (256 bits; only its hash is stored) that expires after 5 minutes, allows a
+ * few wrong codes and completes once. Wrong password, unknown user and disabled user give the same answer after
+ * the same argon2id work; wrong, replayed and out-of-window codes give the same answer too. The audit log, not
+ * the client, learns which it was.
+ */
+import type { Kysely } from 'kysely';
+import { appendAudit } from '../audit/index.js';
+import { type Clock, GatehouseError, newId, randomToken, type SecretBox, sha256 } from '../core/index.js';
+import { availableFactorTypes, type FactorType, verifyTotp } from '../factors/index.js';
+import { findLoginCandidate, normaliseUsername, type PasswordHasher } from '../identity/index.js';
+import type { Channel, SessionRecord, SessionService } from '../sessions/index.js';
+import type { Database } from '../store/index.js';
+import { type BackoffPolicy, clearFailures, recordFailure, throttleWaitMs } from './throttle.js';
+
+export interface LoginDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  hasher: PasswordHasher;
+  box: SecretBox;
+  sessions: SessionService;
+  backoff: BackoffPolicy;
+  transactionTtlMs: number;
+  maxFactorAttempts: number;
+  totpWindow: number;
+}
+
+export interface ClientInfo {
+  ip: string;
+  userAgent: string;
+}
+
+export interface LoginStarted {
+  status: 'second_factor_required';
+  loginId: string;
+  factors: { type: FactorType }[];
+}
+
+export interface LoginCompleted {
+  token: string;
+  session: SessionRecord;
+}
+
+function tooManyAttempts(waitMs: number): GatehouseError {
+  return new GatehouseError('TOO_MANY_ATTEMPTS', undefined, { retryAfterMs: waitMs });
+}
+
+/** Step 1: username and password. */
+export async function startLogin(
+  deps: LoginDeps,
+  input: { username: string; password: string; channel: Channel },
+  client: ClientInfo,
+): Promise<LoginStarted> {
+  const { db, clock } = deps;
+  const subject = normaliseUsername(input.username);
+  const waitMs = await throttleWaitMs(db, subject, clock.now());
+  if (waitMs > 0) {
+    await appendAudit(db, clock, { type: 'login.throttled', ip: client.ip, data: { username: subject, waitMs } });
+    throw tooManyAttempts(waitMs);
+  }
+
+  const candidate = await findLoginCandidate(db, subject);
+  const passwordOk = await deps.hasher.verify(candidate?.passwordHash ?? null, input.password);
+  const user = candidate?.user;
+  if (!passwordOk || user === undefined || user.status !== 'active') {
+    const { failures } = await recordFailure(db, subject, clock.now(), deps.backoff);
+    await appendAudit(db, clock, {
+      type: 'login.password_failed',
+      userId: user?.id ?? null,
+      ip: client.ip,
+      data: {
+        username: subject,
+        channel: input.channel,
+        failures,
+        cause: user === undefined ? 'unknown_user' : passwordOk ? 'user_disabled' : 'wrong_password',
+      },
+    });
+    throw new GatehouseError('INVALID_CREDENTIALS');
+  }
+
+  const factors = await availableFactorTypes(db, user.id);
+  if (factors.length === 0) {
+    await appendAudit(db, clock, {
+      type: 'login.password_ok',
+      userId: user.id,
+      ip: client.ip,
+      data: { channel: input.channel, outcome: 'no_second_factor' },
+    });
+    throw new GatehouseError('NO_SECOND_FACTOR');
+  }
+
+  const handle = randomToken(32);
+  const now = clock.now();
+  await db
+    .insertInto('login_transactions')
+    .values({
+      id: newId('lgn'),
+      handle_hash: sha256(handle),
+      user_id: user.id,
+      channel: input.channel,
+      created_at: now,
+      expires_at: now + deps.transactionTtlMs,
+      completed_at: null,
+      attempts: 0,
+      ip: client.ip,
+      user_agent: client.userAgent,
+    })
+    .execute();
+  await appendAudit(db, clock, {
+    type: 'login.password_ok',
+    userId: user.id,
+    ip: client.ip,
+    data: { channel: input.channel, factors },
+  });
+  return { status: 'second_factor_required', loginId: handle, factors: factors.map((type) => ({ type })) };
+}
+
+/** Step 2: a second factor for a started login; issues the session. */
+export async function completeLoginFactor(
+  deps: LoginDeps,
+  loginId: string,
+  factor: { type: FactorType; code: string },
+  client: ClientInfo,
+): Promise<LoginCompleted> {
+  const { db, clock } = deps;
+  const now = clock.now();
+  const tx = await db
+    .selectFrom('login_transactions')
+    .innerJoin('users', 'users.id', 'login_transactions.user_id')
+    .select([
+      'login_transactions.id',
+      'login_transactions.user_id',
+      'login_transactions.channel',
+      'login_transactions.expires_at',
+      'login_transactions.completed_at',
+      'login_transactions.attempts',
+      'users.username',
+      'users.status',
+    ])
+    .where('login_transactions.handle_hash', '=', sha256(loginId))
+    .executeTakeFirst();
+  if (
+    tx === undefined ||
+    tx.completed_at !== null ||
+    now >= tx.expires_at ||
+    tx.attempts >= deps.maxFactorAttempts ||
+    tx.status !== 'active'
+  ) {
+    throw new GatehouseError('LOGIN_INVALID');
+  }
+  const waitMs = await throttleWaitMs(db, tx.username, now);
+  if (waitMs > 0) {
+    await appendAudit(db, clock, { type: 'login.throttled', userId: tx.user_id, ip: client.ip, data: { waitMs } });
+    throw tooManyAttempts(waitMs);
+  }
+  const available = await availableFactorTypes(db, tx.user_id);
+  if (!available.includes(factor.type)) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+
+  const check = await verifyTotp(db, clock, deps.box, tx.user_id, factor.code, deps.totpWindow);
+  if (!check.ok) {
+    await db
+      .updateTable('login_transactions')
+      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+      .where('id', '=', tx.id)
+      .execute();
+    const { failures } = await recordFailure(db, tx.username, clock.now(), deps.backoff);
+    await appendAudit(db, clock, {
+      type: check.reason === 'replayed' ? 'login.factor_replayed' : 'login.factor_failed',
+      userId: tx.user_id,
+      ip: client.ip,
+      data: { factor: factor.type, failures },
+    });
+    throw new GatehouseError('INVALID_CREDENTIALS');
+  }
+
+  const channel = tx.channel as Channel;
+  const result = await db.transaction().execute(async (trx) => {
+    const claimed = await trx
+      .updateTable('login_transactions')
+      .set({ completed_at: now })
+      .where('id', '=', tx.id)
+      .where('completed_at', 'is', null)
+      .executeTakeFirst();
+    if (claimed.numUpdatedRows === 0n) throw new GatehouseError('LOGIN_INVALID');
+    const issued = await deps.sessions.create(
+      {
+        userId: tx.user_id,
+        channel,
+        aal: 2,
+        amr: ['pwd', 'otp'],
+        ip: client.ip,
+        userAgent: client.userAgent,
+        secondFactorAt: now,
+      },
+      trx,
+    );
+    await appendAudit(trx, clock, {
+      type: 'factor.used',
+      userId: tx.user_id,
+      sessionId: issued.session.id,
+      ip: client.ip,
+      data: { factor: factor.type, factorId: check.factorId },
+    });
+    await appendAudit(trx, clock, {
+      type: 'login.succeeded',
+      userId: tx.user_id,
+      sessionId: issued.session.id,
+      ip: client.ip,
+      data: { channel, aal: 2 },
+    });
+    return issued;
+  });
+  await clearFailures(db, tx.username);
+  return result;
+}

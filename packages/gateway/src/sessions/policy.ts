@@ -1,0 +1,30 @@
+/**
+ * @module sessions/policy
+ * Channel policies as data. Each channel authenticates, binds and expires differently (ARCHITECTURE.md, Channels);
+ * the web channel is the Client Portal: cookie session, 15 min idle, 12 h absolute (ASVS 4.0.3 L2 3.3.2,
+ * NIST 800-63B rev. 3 AAL2).
+ */
+import type { Config } from '../config/index.js';
+
+export const CHANNELS = ['web'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export interface ChannelPolicy {
+  channel: Channel;
+  /** Inactivity after which the session ends, in ms. */
+  idleTimeoutMs: number;
+  /** Lifetime from login after which the session ends whatever its activity, in ms. */
+  absoluteLifetimeMs: number;
+}
+
+export type ChannelPolicies = Readonly<Record<Channel, ChannelPolicy>>;
+
+export function channelPolicies(config: Config): ChannelPolicies {
+  return {
+    web: {
+      channel: 'web',
+      idleTimeoutMs: config.sessions.web.idleTimeoutMs,
+      absoluteLifetimeMs: config.sessions.web.absoluteLifetimeMs,
+    },
+  };
+}

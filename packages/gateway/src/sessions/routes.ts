@@ -1,0 +1,83 @@
+/**
+ * @module sessions/routes
+ * Who am I (`GET /v1/session`), logout, and the user's own session list with revocation. A user can only see and
+ * revoke their own sessions: another user's session id answers `SESSION_NOT_FOUND`, as an unknown one does.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { GatewayContext } from '../app/context.js';
+import { appendAudit } from '../audit/index.js';
+import { GatehouseError } from '../core/index.js';
+import { clearSessionCookie, clientInfo, parseWith, principalOf, requireSession } from '../http/index.js';
+import { csrfTokenFor } from './csrf.js';
+import { presentSession } from './presenter.js';
+import { sessionIdParamsSchema } from './schema.js';
+
+export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+  const authenticated = { preHandler: requireSession(ctx) };
+  const { db } = ctx.store;
+
+  app.get('/v1/session', authenticated, async (request) => {
+    const { session, profile } = principalOf(request);
+    return {
+      user: { id: profile.user.id, username: profile.user.username, displayName: profile.user.displayName },
+      session: presentSession(session, session.id),
+      accounts: profile.accounts.map((a) => ({
+        id: a.id,
+        title: a.title,
+        paper: a.paper,
+        type: a.type,
+        baseCurrency: a.baseCurrency,
+        clientCategory: a.clientCategory,
+        frozen: a.frozen,
+        closingOnly: a.closingOnly,
+        role: a.role,
+        entity: {
+          code: a.entity.code,
+          legalName: a.entity.legalName,
+          regulator: a.entity.regulator,
+          investorProtection: a.entity.investorProtection,
+          protectionLimit: a.entity.protectionLimit,
+        },
+      })),
+      csrfToken: csrfTokenFor(ctx.csrfKey, session.id),
+    };
+  });
+
+  app.post('/v1/auth/logout', authenticated, async (request, reply) => {
+    const { session } = principalOf(request);
+    await ctx.sessions.revoke(session.id, 'logout');
+    await appendAudit(db, ctx.clock, {
+      type: 'session.logout',
+      userId: session.userId,
+      sessionId: session.id,
+      ip: clientInfo(request).ip,
+    });
+    clearSessionCookie(request, reply);
+    return { status: 'logged_out' };
+  });
+
+  app.get('/v1/sessions', authenticated, async (request) => {
+    const { session } = principalOf(request);
+    const sessions = await ctx.sessions.listForUser(session.userId);
+    return { sessions: sessions.map((s) => presentSession(s, session.id)) };
+  });
+
+  app.delete('/v1/sessions/:id', authenticated, async (request, reply) => {
+    const { session } = principalOf(request);
+    const { id } = parseWith(sessionIdParamsSchema, request.params);
+    const target = await ctx.sessions.findById(id);
+    if (target === undefined || target.userId !== session.userId || target.revokedAt !== null) {
+      throw new GatehouseError('SESSION_NOT_FOUND');
+    }
+    await ctx.sessions.revoke(id, 'revoked_by_user');
+    await appendAudit(db, ctx.clock, {
+      type: 'session.revoked',
+      userId: session.userId,
+      sessionId: id,
+      ip: clientInfo(request).ip,
+      data: { by: session.id, reason: 'revoked_by_user' },
+    });
+    if (id === session.id) clearSessionCookie(request, reply);
+    return { status: 'revoked', id };
+  });
+}

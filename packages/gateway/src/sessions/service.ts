@@ -1,0 +1,241 @@
+/**
+ * @module sessions/service
+ * Creating, validating and revoking sessions. Validation is the hottest path in the gateway, so a validated
+ * session is cached in memory (keyed by the token's hash) together with the user's profile, and costs no
+ * database round trip. Three things keep the cache honest across nodes:
+ * - revocations and user changes arrive on the `EventBus` and drop entries at once;
+ * - an entry is re-read from the database after `revalidateAfterMs`, which bounds the damage of a lost message;
+ * - last-seen times are kept in memory and written behind in batches; before a session is declared idle the row is
+ *   re-read, because another node may have seen more recent activity.
+ */
+import type { Kysely } from 'kysely';
+import {
+  type Clock,
+  type EventBus,
+  GatehouseError,
+  LruCache,
+  newId,
+  randomToken,
+  sha256,
+} from '../core/index.js';
+import type { UserAccount, User } from '../identity/index.js';
+import type { Database } from '../store/index.js';
+import type { Channel, ChannelPolicies } from './policy.js';
+import {
+  findSessionById,
+  findSessionByTokenHash,
+  insertSession,
+  listLiveSessions,
+  markRevoked,
+  type SessionRecord,
+  writeLastSeen,
+} from './store.js';
+
+/** What a request needs to know about the user behind a session; cached with the session. */
+export interface SessionProfile {
+  user: User;
+  accounts: UserAccount[];
+}
+
+/** The authenticated caller of a request. */
+export interface Principal {
+  session: SessionRecord;
+  profile: SessionProfile;
+}
+
+export type RevokeReason = 'logout' | 'revoked_by_user' | 'revoked_by_operator' | 'user_disabled';
+
+export interface NewSession {
+  userId: string;
+  channel: Channel;
+  aal: number;
+  amr: string[];
+  ip: string;
+  userAgent: string;
+  secondFactorAt: number | null;
+}
+
+export interface SessionServiceOptions {
+  db: Kysely<Database>;
+  clock: Clock;
+  bus: EventBus;
+  policies: ChannelPolicies;
+  loadProfile: (userId: string) => Promise<SessionProfile | undefined>;
+  cacheMaxEntries: number;
+  /** Age after which a cached entry is re-read from the database (bounds revocation lag if a bus message is lost). */
+  revalidateAfterMs: number;
+}
+
+interface CacheEntry {
+  session: SessionRecord;
+  profile: SessionProfile;
+  validatedAt: number;
+}
+
+export class SessionService {
+  readonly #o: SessionServiceOptions;
+  readonly #cache: LruCache<string, CacheEntry>;
+  /** session id → last-seen time not yet written to the database. */
+  #pendingLastSeen = new Map<string, number>();
+  readonly #unsubscribe: (() => void)[] = [];
+
+  constructor(options: SessionServiceOptions) {
+    this.#o = options;
+    this.#cache = new LruCache(options.cacheMaxEntries);
+    this.#unsubscribe.push(
+      options.bus.subscribe('session.revoked', (m) => {
+        this.#cache.delete(m.tokenHash);
+      }),
+      options.bus.subscribe('user.changed', (m) => {
+        this.#cache.deleteWhere((entry) => entry.session.userId === m.userId);
+      }),
+    );
+  }
+
+  /**
+   * Issues a new session: a fresh 256-bit token (ASVS 3.2.1: a new token at every authentication) of which only
+   * the SHA-256 is stored. Pass a transaction as `db` to make the session part of a larger atomic change.
+   */
+  async create(input: NewSession, db: Kysely<Database> = this.#o.db): Promise<{ token: string; session: SessionRecord }> {
+    const policy = this.#o.policies[input.channel];
+    const now = this.#o.clock.now();
+    const token = randomToken(32);
+    const session: SessionRecord = {
+      id: newId('ses'),
+      tokenHash: sha256(token),
+      userId: input.userId,
+      channel: input.channel,
+      aal: input.aal,
+      amr: input.amr,
+      createdAt: now,
+      lastSeenAt: now,
+      idleTimeoutMs: policy.idleTimeoutMs,
+      expiresAt: now + policy.absoluteLifetimeMs,
+      secondFactorAt: input.secondFactorAt,
+      ip: input.ip,
+      userAgent: input.userAgent,
+      revokedAt: null,
+      revokeReason: null,
+    };
+    await insertSession(db, session);
+    return { token, session };
+  }
+
+  /** Resolves a presented token to its principal, or throws the precise reason it is not valid. */
+  async authenticate(token: string): Promise<Principal> {
+    const tokenHash = sha256(token);
+    const now = this.#o.clock.now();
+    let entry = this.#cache.get(tokenHash);
+    let fresh = false;
+    if (entry === undefined || now - entry.validatedAt > this.#o.revalidateAfterMs) {
+      entry = await this.#load(tokenHash, now);
+      fresh = true;
+    }
+    const { session } = entry;
+    if (session.revokedAt !== null) {
+      this.#cache.delete(tokenHash);
+      throw new GatehouseError('SESSION_REVOKED', undefined, { reason: session.revokeReason });
+    }
+    if (entry.profile.user.status !== 'active') {
+      this.#cache.delete(tokenHash);
+      throw new GatehouseError('SESSION_REVOKED', undefined, { reason: 'user_disabled' });
+    }
+    if (now >= session.expiresAt) {
+      this.#forget(session);
+      throw new GatehouseError('SESSION_EXPIRED', undefined, { reason: 'absolute' });
+    }
+    if (now >= session.lastSeenAt + session.idleTimeoutMs) {
+      if (!fresh) return this.#recheckIdle(token, tokenHash);
+      this.#forget(session);
+      throw new GatehouseError('SESSION_EXPIRED', undefined, { reason: 'idle' });
+    }
+    session.lastSeenAt = now;
+    this.#pendingLastSeen.set(session.id, now);
+    return entry;
+  }
+
+  async #recheckIdle(token: string, tokenHash: string): Promise<Principal> {
+    this.#cache.delete(tokenHash);
+    await this.flushLastSeen();
+    return this.authenticate(token);
+  }
+
+  async #load(tokenHash: string, now: number): Promise<CacheEntry> {
+    const session = await findSessionByTokenHash(this.#o.db, tokenHash);
+    if (session === undefined) throw new GatehouseError('UNAUTHENTICATED');
+    const pending = this.#pendingLastSeen.get(session.id);
+    if (pending !== undefined && pending > session.lastSeenAt) session.lastSeenAt = pending;
+    const profile = await this.#o.loadProfile(session.userId);
+    if (profile === undefined) throw new GatehouseError('UNAUTHENTICATED');
+    const entry = { session, profile, validatedAt: now };
+    if (session.revokedAt === null) this.#cache.set(tokenHash, entry);
+    return entry;
+  }
+
+  #forget(session: SessionRecord): void {
+    this.#cache.delete(session.tokenHash);
+    this.#pendingLastSeen.delete(session.id);
+  }
+
+  /**
+   * Ends a session. Returns false if it was already ended. Every node drops it from its cache through the bus;
+   * this node drops it at once, before the call returns.
+   */
+  async revoke(sessionId: string, reason: RevokeReason): Promise<boolean> {
+    const session = await findSessionById(this.#o.db, sessionId);
+    if (session === undefined) return false;
+    const changed = await markRevoked(this.#o.db, sessionId, this.#o.clock.now(), reason);
+    this.#forget(session);
+    if (changed) {
+      await this.#o.bus.publish('session.revoked', {
+        sessionId,
+        tokenHash: session.tokenHash,
+        userId: session.userId,
+        reason,
+      });
+    }
+    return changed;
+  }
+
+  /** A user's live sessions, with last-seen times that include activity not yet written behind. */
+  async listForUser(userId: string): Promise<SessionRecord[]> {
+    const now = this.#o.clock.now();
+    const sessions = await listLiveSessions(this.#o.db, userId, now);
+    return sessions
+      .map((s) => {
+        const pending = this.#pendingLastSeen.get(s.id);
+        return pending !== undefined && pending > s.lastSeenAt ? { ...s, lastSeenAt: pending } : s;
+      })
+      .filter((s) => now < s.lastSeenAt + s.idleTimeoutMs);
+  }
+
+  async findById(sessionId: string): Promise<SessionRecord | undefined> {
+    return findSessionById(this.#o.db, sessionId);
+  }
+
+  /** Writes pending last-seen times in one batch. Called on a timer and at shutdown. */
+  async flushLastSeen(): Promise<void> {
+    if (this.#pendingLastSeen.size === 0) return;
+    const batch = this.#pendingLastSeen;
+    this.#pendingLastSeen = new Map();
+    try {
+      await writeLastSeen(this.#o.db, batch);
+    } catch (error) {
+      // Keep the newer of the failed batch and anything seen since, so the next flush retries.
+      for (const [id, at] of batch) {
+        const later = this.#pendingLastSeen.get(id);
+        if (later === undefined || later < at) this.#pendingLastSeen.set(id, at);
+      }
+      throw error;
+    }
+  }
+
+  /** Drops every cached entry (used when the node loses its bus and cannot trust invalidations). */
+  clearCache(): void {
+    this.#cache.clear();
+  }
+
+  close(): void {
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
+  }
+}

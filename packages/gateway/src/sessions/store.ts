@@ -1,0 +1,118 @@
+/**
+ * @module sessions/store
+ * Session rows. The token itself is never stored: rows are found by the SHA-256 of the token.
+ */
+import type { Kysely } from 'kysely';
+import type { Database, SessionsTable } from '../store/index.js';
+import type { Channel } from './policy.js';
+
+export interface SessionRecord {
+  id: string;
+  tokenHash: string;
+  userId: string;
+  channel: Channel;
+  /** Authenticator assurance level: 1 password only, 2 with a second factor, 3 phishing-resistant hardware. */
+  aal: number;
+  /** Authentication methods used (RFC 8176): e.g. ["pwd","otp"]. */
+  amr: string[];
+  createdAt: number;
+  lastSeenAt: number;
+  idleTimeoutMs: number;
+  expiresAt: number;
+  /** When a second factor was last verified in this session (for step-up and "recent AAL2" checks). */
+  secondFactorAt: number | null;
+  ip: string;
+  userAgent: string;
+  revokedAt: number | null;
+  revokeReason: string | null;
+}
+
+export function sessionFromRow(r: SessionsTable): SessionRecord {
+  return {
+    id: r.id,
+    tokenHash: r.token_hash,
+    userId: r.user_id,
+    channel: r.channel as Channel,
+    aal: r.aal,
+    amr: JSON.parse(r.amr) as string[],
+    createdAt: r.created_at,
+    lastSeenAt: r.last_seen_at,
+    idleTimeoutMs: r.idle_timeout_ms,
+    expiresAt: r.expires_at,
+    secondFactorAt: r.second_factor_at,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    revokedAt: r.revoked_at,
+    revokeReason: r.revoke_reason,
+  };
+}
+
+export async function insertSession(db: Kysely<Database>, s: SessionRecord): Promise<void> {
+  await db
+    .insertInto('sessions')
+    .values({
+      id: s.id,
+      token_hash: s.tokenHash,
+      user_id: s.userId,
+      channel: s.channel,
+      aal: s.aal,
+      amr: JSON.stringify(s.amr),
+      created_at: s.createdAt,
+      last_seen_at: s.lastSeenAt,
+      idle_timeout_ms: s.idleTimeoutMs,
+      expires_at: s.expiresAt,
+      second_factor_at: s.secondFactorAt,
+      ip: s.ip,
+      user_agent: s.userAgent,
+      revoked_at: s.revokedAt,
+      revoke_reason: s.revokeReason,
+    })
+    .execute();
+}
+
+export async function findSessionByTokenHash(
+  db: Kysely<Database>,
+  tokenHash: string,
+): Promise<SessionRecord | undefined> {
+  const row = await db.selectFrom('sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+  return row === undefined ? undefined : sessionFromRow(row);
+}
+
+export async function findSessionById(db: Kysely<Database>, id: string): Promise<SessionRecord | undefined> {
+  const row = await db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+  return row === undefined ? undefined : sessionFromRow(row);
+}
+
+/** Live (not revoked, not past their absolute expiry) sessions of a user, newest first. */
+export async function listLiveSessions(db: Kysely<Database>, userId: string, now: number): Promise<SessionRecord[]> {
+  const rows = await db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .orderBy('created_at', 'desc')
+    .execute();
+  return rows.map(sessionFromRow);
+}
+
+/** Marks a session revoked; returns false if it was already revoked (the first reason wins). */
+export async function markRevoked(db: Kysely<Database>, id: string, at: number, reason: string): Promise<boolean> {
+  const result = await db
+    .updateTable('sessions')
+    .set({ revoked_at: at, revoke_reason: reason })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** Writes last-seen times in one transaction; never moves a time backwards (another node may be ahead). */
+export async function writeLastSeen(db: Kysely<Database>, entries: ReadonlyMap<string, number>): Promise<void> {
+  if (entries.size === 0) return;
+  await db.transaction().execute(async (trx) => {
+    for (const [id, at] of entries) {
+      await trx.updateTable('sessions').set({ last_seen_at: at }).where('id', '=', id).where('last_seen_at', '<', at).execute();
+    }
+  });
+}

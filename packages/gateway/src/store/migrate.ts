@@ -1,0 +1,26 @@
+/**
+ * @module store/migrate
+ * Runs the migrations at start-up. Kysely's migrator takes a lock table, so several nodes starting at once
+ * against one PostgreSQL database apply each migration exactly once.
+ */
+import { type Migration, type MigrationProvider, Migrator } from 'kysely';
+import type { Store } from './database.js';
+import * as foundation from './migrations/0001-foundation.js';
+
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-foundation': foundation,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+/** Applies every pending migration; throws with the failing migration's name. */
+export async function migrateToLatest(store: Store): Promise<string[]> {
+  const migrator = new Migrator({ db: store.db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error !== undefined) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`);
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

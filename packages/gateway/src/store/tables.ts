@@ -1,0 +1,138 @@
+/**
+ * @module store/tables
+ * Row types of every table, shared by both dialects. Times are epoch milliseconds (BIGINT); flags are 0/1
+ * integers so that SQLite and PostgreSQL rows look the same to the code above.
+ */
+
+export interface LegalEntitiesTable {
+  code: string;
+  legal_name: string;
+  regulator: string;
+  typical_residence: string;
+  investor_protection: string;
+  protection_limit: string;
+  notes: string;
+  /** Region whose daily reset applies: north_america | europe | asia_pacific. */
+  region: string;
+}
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  display_name: string;
+  status: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PasswordCredentialsTable {
+  user_id: string;
+  hash: string;
+  updated_at: number;
+}
+
+export interface SecondFactorsTable {
+  id: string;
+  user_id: string;
+  type: string;
+  label: string;
+  /** Secret sealed with the server key (TOTP seed); never stored in the clear. */
+  secret_sealed: string | null;
+  /** TOTP: the last accepted 30 s step; a code for this step or an earlier one is refused (no reuse). */
+  last_used_step: number | null;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export interface AccountsTable {
+  id: string;
+  entity_code: string;
+  type: string;
+  base_currency: string;
+  client_category: string;
+  frozen: number;
+  closing_only: number;
+  paper: number;
+  title: string;
+  created_at: number;
+}
+
+export interface AccountRolesTable {
+  user_id: string;
+  account_id: string;
+  role: string;
+}
+
+export interface SessionsTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  channel: string;
+  aal: number;
+  /** JSON array of authentication methods (RFC 8176 names): ["pwd","otp"]. */
+  amr: string;
+  created_at: number;
+  last_seen_at: number;
+  idle_timeout_ms: number;
+  expires_at: number;
+  second_factor_at: number | null;
+  ip: string;
+  user_agent: string;
+  revoked_at: number | null;
+  revoke_reason: string | null;
+}
+
+export interface LoginTransactionsTable {
+  id: string;
+  handle_hash: string;
+  user_id: string;
+  channel: string;
+  created_at: number;
+  expires_at: number;
+  completed_at: number | null;
+  attempts: number;
+  ip: string;
+  user_agent: string;
+}
+
+export interface LoginThrottleTable {
+  /** The normalised username, whether or not such a user exists (so unknown names behave alike). */
+  subject: string;
+  failures: number;
+  last_failure_at: number;
+  blocked_until: number;
+}
+
+export interface AuditLogTable {
+  seq: number;
+  at: number;
+  type: string;
+  user_id: string | null;
+  session_id: string | null;
+  ip: string | null;
+  /** JSON object of non-secret details. */
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+export interface Database {
+  legal_entities: LegalEntitiesTable;
+  users: UsersTable;
+  password_credentials: PasswordCredentialsTable;
+  second_factors: SecondFactorsTable;
+  accounts: AccountsTable;
+  account_roles: AccountRolesTable;
+  sessions: SessionsTable;
+  login_transactions: LoginTransactionsTable;
+  login_throttle: LoginThrottleTable;
+  audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
+}
+
