@@ -29,6 +29,8 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
   /** PostgreSQL schema to use instead of `public` (tests isolate themselves this way). */
   pgSchema?: string;
+  /** Called after every query (tests use it to prove a path makes no database round trip). */
+  onQuery?: () => void;
 }
 
 export function isPostgresUrl(url: string): boolean {
@@ -53,6 +55,11 @@ const pgTypes = {
   },
 };
 
+function queryLog(options: OpenDatabaseOptions): { log?: () => void } {
+  const { onQuery } = options;
+  return onQuery === undefined ? {} : { log: () => onQuery() };
+}
+
 export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Store {
   if (isPostgresUrl(url)) {
     const pool = new pg.Pool({
@@ -61,7 +68,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
       types: pgTypes as pg.CustomTypesConfig,
       ...(options.pgSchema === undefined ? {} : { options: `-c search_path=${options.pgSchema}` }),
     });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...queryLog(options) });
     return {
       db,
       dialect: 'postgres',
@@ -80,7 +87,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
   sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), ...queryLog(options) });
   return {
     db,
     dialect: 'sqlite',

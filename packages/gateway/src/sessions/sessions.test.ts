@@ -1,0 +1,202 @@
+/** Sessions over HTTP: who am I, expiry under a frozen clock, logout, listing, revocation, CSRF, caching. */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InProcessEventBus } from '../core/index.js';
+import {
+  ALICE,
+  BRUNO,
+  errorCode,
+  json,
+  type LoggedIn,
+  loginAs,
+  startTestGateway,
+  type TestGateway,
+} from '../test-support/gateway.js';
+
+let gw: TestGateway;
+
+beforeEach(async () => {
+  gw = await startTestGateway();
+});
+afterEach(async () => {
+  await gw.close();
+});
+
+function whoami(as: LoggedIn) {
+  return gw.app.inject({ method: 'GET', url: '/v1/session', headers: { cookie: as.cookie } });
+}
+
+describe('GET /v1/session', () => {
+  it('returns the user, the session and the accounts with their legal entity', async () => {
+    const alice = await loginAs(gw, ALICE);
+    const response = await whoami(alice);
+    expect(response.statusCode).toBe(200);
+    const body = json(response) as {
+      user: { username: string };
+      session: Record<string, unknown>;
+      accounts: { id: string; paper: boolean; entity: { code: string; regulator: string } }[];
+      csrfToken: string;
+    };
+    expect(body.user.username).toBe('alice');
+    expect(Object.keys(body.session)).toEqual(
+      expect.arrayContaining(['id', 'channel', 'aal', 'createdAt', 'idleExpiresAt', 'expiresAt']),
+    );
+    expect(body.accounts.map((a) => a.id)).toEqual(['DU1000001', 'U1000001']);
+    expect(body.accounts[0]?.paper).toBe(true);
+    expect(body.accounts[1]?.entity).toMatchObject({ code: 'IBLLC', regulator: 'SEC/FINRA/CFTC' });
+    expect(body.csrfToken).toBe(alice.csrf);
+    expect(response.headers['cache-control']).toBe('no-store');
+  });
+
+  it('requires a session', async () => {
+    const response = await gw.app.inject({ method: 'GET', url: '/v1/session' });
+    expect(response.statusCode).toBe(401);
+    expect(errorCode(response)).toBe('UNAUTHENTICATED');
+    const forged = await gw.app.inject({ method: 'GET', url: '/v1/session', headers: { cookie: 'gh_session=forged' } });
+    expect(errorCode(forged)).toBe('UNAUTHENTICATED');
+  });
+
+  it('validates a cached session without a database round trip', async () => {
+    const alice = await loginAs(gw, ALICE);
+    expect((await whoami(alice)).statusCode).toBe(200);
+    const before = gw.queries.count;
+    for (let i = 0; i < 20; i += 1) expect((await whoami(alice)).statusCode).toBe(200);
+    expect(gw.queries.count).toBe(before);
+  });
+});
+
+describe('expiry under a frozen clock', () => {
+  it('ends a session after 15 minutes idle, and activity keeps it alive', async () => {
+    const alice = await loginAs(gw, ALICE);
+    for (let i = 0; i < 6; i += 1) {
+      gw.clock.advance(14 * 60_000);
+      expect((await whoami(alice)).statusCode).toBe(200);
+    }
+    gw.clock.advance(15 * 60_000);
+    const response = await whoami(alice);
+    expect(response.statusCode).toBe(401);
+    expect(errorCode(response)).toBe('SESSION_EXPIRED');
+    expect((json(response).error as { details: { reason: string } }).details.reason).toBe('idle');
+  });
+
+  it('ends a session at its 12 h absolute lifetime however active it is', async () => {
+    const alice = await loginAs(gw, ALICE);
+    const start = gw.clock.now();
+    while (gw.clock.now() + 10 * 60_000 < start + 12 * 3_600_000) {
+      gw.clock.advance(10 * 60_000);
+      expect((await whoami(alice)).statusCode).toBe(200);
+    }
+    gw.clock.set(start + 12 * 3_600_000);
+    const response = await whoami(alice);
+    expect(errorCode(response)).toBe('SESSION_EXPIRED');
+    expect((json(response).error as { details: { reason: string } }).details.reason).toBe('absolute');
+  });
+
+  it('keeps the idle timer right across nodes: activity seen by another node counts', async () => {
+    const alice = await loginAs(gw, ALICE);
+    expect((await whoami(alice)).statusCode).toBe(200); // node A caches the session
+    // Node B: the same session is used there for 10 minutes; its last-seen is written behind.
+    gw.clock.advance(10 * 60_000);
+    await gw.ctx.store.db.updateTable('sessions').set({ last_seen_at: gw.clock.now() }).where('id', '=', alice.sessionId).execute();
+    gw.clock.advance(10 * 60_000); // 20 min since node A saw it, 10 since node B did
+    expect((await whoami(alice)).statusCode).toBe(200);
+  });
+});
+
+describe('logout and revocation', () => {
+  it('logout invalidates the cookie', async () => {
+    const alice = await loginAs(gw, ALICE);
+    const response = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/auth/logout',
+      headers: { cookie: alice.cookie, 'x-csrf-token': alice.csrf },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.cookies.find((c) => c.name === 'gh_session')?.value).toBe('');
+    const after = await whoami(alice);
+    expect(after.statusCode).toBe(401);
+    expect(errorCode(after)).toBe('SESSION_REVOKED');
+  });
+
+  it('lists the user’s own sessions and revokes another one', async () => {
+    const laptop = await loginAs(gw, ALICE);
+    const desk = await loginAs(gw, ALICE);
+    await loginAs(gw, BRUNO);
+    const list = await gw.app.inject({ method: 'GET', url: '/v1/sessions', headers: { cookie: laptop.cookie } });
+    const sessions = (json(list) as { sessions: { id: string; current: boolean }[] }).sessions;
+    expect(sessions.map((s) => s.id).sort()).toEqual([laptop.sessionId, desk.sessionId].sort());
+    expect(sessions.find((s) => s.id === laptop.sessionId)?.current).toBe(true);
+
+    const revoke = await gw.app.inject({
+      method: 'DELETE',
+      url: `/v1/sessions/${desk.sessionId}`,
+      headers: { cookie: laptop.cookie, 'x-csrf-token': laptop.csrf },
+    });
+    expect(revoke.statusCode).toBe(200);
+    expect(errorCode(await whoami(desk))).toBe('SESSION_REVOKED');
+    expect((await whoami(laptop)).statusCode).toBe(200);
+    const audit = await gw.ctx.store.db.selectFrom('audit_log').select(['type', 'session_id']).execute();
+    expect(audit).toContainEqual({ type: 'session.revoked', session_id: desk.sessionId });
+  });
+
+  it('cannot see or revoke another user’s session', async () => {
+    const alice = await loginAs(gw, ALICE);
+    const bruno = await loginAs(gw, BRUNO);
+    const response = await gw.app.inject({
+      method: 'DELETE',
+      url: `/v1/sessions/${bruno.sessionId}`,
+      headers: { cookie: alice.cookie, 'x-csrf-token': alice.csrf },
+    });
+    expect(response.statusCode).toBe(404);
+    expect(errorCode(response)).toBe('SESSION_NOT_FOUND');
+    expect((await whoami(bruno)).statusCode).toBe(200);
+  });
+
+  it('a revocation on one node reaches the cache of another through the event bus', async () => {
+    const bus = new InProcessEventBus();
+    const nodeA = gw;
+    const alice = await loginAs(nodeA, ALICE);
+    // A second service sharing the store and the bus stands in for a second node.
+    const { SessionService, channelPolicies } = await import('./index.js');
+    const make = () =>
+      new SessionService({
+        db: nodeA.ctx.store.db,
+        clock: nodeA.clock,
+        bus,
+        policies: channelPolicies(nodeA.ctx.config),
+        cacheMaxEntries: 100,
+        revalidateAfterMs: 3_600_000,
+        loadProfile: async () => ({ user: { id: 'u', username: 'alice', displayName: 'A', status: 'active', createdAt: 0 }, accounts: [] }),
+      });
+    const node1 = make();
+    const node2 = make();
+    const token = decodeURIComponent(alice.cookie.split('=')[1] ?? '');
+    await node1.authenticate(token);
+    await node2.authenticate(token);
+    await node1.revoke(alice.sessionId, 'revoked_by_user');
+    await expect(node2.authenticate(token)).rejects.toMatchObject({ code: 'SESSION_REVOKED' });
+    node1.close();
+    node2.close();
+  });
+});
+
+describe('CSRF', () => {
+  it('refuses an unsafe method without the token, with a wrong one, or with another session’s', async () => {
+    const alice = await loginAs(gw, ALICE);
+    const other = await loginAs(gw, BRUNO);
+    for (const headers of [
+      { cookie: alice.cookie },
+      { cookie: alice.cookie, 'x-csrf-token': 'wrong' },
+      { cookie: alice.cookie, 'x-csrf-token': other.csrf },
+    ]) {
+      const response = await gw.app.inject({ method: 'POST', url: '/v1/auth/logout', headers });
+      expect(response.statusCode).toBe(403);
+      expect(errorCode(response)).toBe('CSRF_TOKEN_INVALID');
+    }
+    expect((await whoami(alice)).statusCode).toBe(200);
+  });
+
+  it('does not require the token on safe methods', async () => {
+    const alice = await loginAs(gw, ALICE);
+    expect((await gw.app.inject({ method: 'GET', url: '/v1/sessions', headers: { cookie: alice.cookie } })).statusCode).toBe(200);
+  });
+});
