@@ -10,10 +10,17 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
-import { type Clock, type EventBus, InProcessEventBus, SecretBox, deriveKey, systemClock } from '../core/index.js';
+import {
+  type Clock,
+  deriveKey,
+  type EventBus,
+  InProcessEventBus,
+  SecretBox,
+  systemClock,
+} from '../core/index.js';
 import { createPasswordHasher, getUser, listUserAccounts, seedLegalEntities } from '../identity/index.js';
 import { channelPolicies, SessionService } from '../sessions/index.js';
-import { migrateToLatest, openDatabase, type OpenDatabaseOptions, type Store } from '../store/index.js';
+import { migrateToLatest, type OpenDatabaseOptions, openDatabase, type Store } from '../store/index.js';
 import type { GatewayContext } from './context.js';
 import { createLogger } from './logger.js';
 import { resolveServerSecret } from './secret.js';
@@ -59,7 +66,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const { secret, source, file } = resolveServerSecret(config);
   const store = await openStore(config, options.database);
   if (source === 'generated-file') logger.warn({ file }, 'generated a new server secret');
-  if (source === 'ephemeral') logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');
+  if (source === 'ephemeral')
+    logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');
   const hasher = await createPasswordHasher(config.password);
   const bus = options.bus ?? new InProcessEventBus();
   const sessions = new SessionService({
@@ -117,7 +125,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const ctx = await createContext(config, options);
   const app = await buildHttpApp(ctx);
   const flushTimer = setInterval(() => {
-    ctx.sessions.flushLastSeen().catch((error: unknown) => ctx.logger.error({ err: error }, 'last-seen flush failed'));
+    ctx.sessions
+      .flushLastSeen()
+      .catch((error: unknown) => ctx.logger.error({ err: error }, 'last-seen flush failed'));
   }, config.sessions.lastSeenFlushIntervalMs);
   flushTimer.unref();
   let closed = false;

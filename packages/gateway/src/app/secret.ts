@@ -13,7 +13,8 @@ import { isPostgresUrl } from '../store/index.js';
 
 function decode(value: string, setting: string): Buffer {
   const bytes = Buffer.from(value.trim(), 'base64');
-  if (bytes.length < 32) throw new ConfigError(`Invalid setting ${setting}: needs at least 32 bytes of base64`);
+  if (bytes.length < 32)
+    throw new ConfigError(`Invalid setting ${setting}: needs at least 32 bytes of base64`);
   return bytes;
 }
 
@@ -33,9 +34,12 @@ export function resolveServerSecret(config: Config): ResolvedSecret {
     );
   }
   if (config.database.url === ':memory:') return { secret: randomBytes(32), source: 'ephemeral' };
-  const dbFile = config.database.url.startsWith('sqlite:') ? config.database.url.slice(7) : config.database.url;
+  const dbFile = config.database.url.startsWith('sqlite:')
+    ? config.database.url.slice(7)
+    : config.database.url;
   const file = config.secrets.secretFile ?? join(dirname(dbFile), 'gatehouse.secret');
-  if (existsSync(file)) return { secret: decode(readFileSync(file, 'utf8'), 'secrets.secretFile'), source: 'file', file };
+  if (existsSync(file))
+    return { secret: decode(readFileSync(file, 'utf8'), 'secrets.secretFile'), source: 'file', file };
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);

@@ -6,7 +6,12 @@
 import { readFileSync } from 'node:fs';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { installErrorHandling } from '../http/index.js';
 import { loginRoutes } from '../login/index.js';
 import { sessionRoutes } from '../sessions/index.js';
@@ -19,7 +24,11 @@ import type { GatewayContext } from './context.js';
 class RequestLogController extends LogController {
   override incomingRequest(): void {}
 
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
     const line = {
       method: request.method,
       route: request.routeOptions.url ?? '(unmatched)',
@@ -62,7 +71,9 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
       await ctx.store.ping();
       return { status: 'ready', database: ctx.store.dialect };
     } catch {
-      return reply.status(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'The database is not reachable.' } });
+      return reply
+        .status(503)
+        .send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'The database is not reachable.' } });
     }
   });
 

@@ -48,7 +48,11 @@ async function appendIn(trx: Kysely<Database>, clock: Clock, event: AuditEvent):
     .set((eb) => ({ seq: eb('seq', '+', 1) }))
     .where('id', '=', 1)
     .execute();
-  const head = await trx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow();
+  const head = await trx
+    .selectFrom('audit_head')
+    .select(['seq', 'hash'])
+    .where('id', '=', 1)
+    .executeTakeFirstOrThrow();
   const row = {
     seq: head.seq,
     at: clock.now(),
@@ -72,11 +76,7 @@ async function appendIn(trx: Kysely<Database>, clock: Clock, event: AuditEvent):
  * Appends one event. Pass a transaction to make the event part of a larger atomic change; otherwise the append
  * runs in its own transaction.
  */
-export async function appendAudit(
-  db: Kysely<Database>,
-  clock: Clock,
-  event: AuditEvent,
-): Promise<number> {
+export async function appendAudit(db: Kysely<Database>, clock: Clock, event: AuditEvent): Promise<number> {
   if (db.isTransaction) return appendIn(db, clock, event);
   return db.transaction().execute((trx) => appendIn(trx, clock, event));
 }
@@ -114,7 +114,11 @@ export async function verifyAuditChain(db: Kysely<Database>, pageSize = 1000): P
     }
     if (page.length < pageSize) break;
   }
-  const head = await db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
+  const head = await db
+    .selectFrom('audit_head')
+    .select(['seq', 'hash'])
+    .where('id', '=', 1)
+    .executeTakeFirst();
   if (head === undefined) {
     return { ok: false, rows, brokenAtSeq: expectedSeq, reason: 'the chain head is missing' };
   }
@@ -130,7 +134,11 @@ export async function verifyAuditChain(db: Kysely<Database>, pageSize = 1000): P
 }
 
 /** The newest events for one user, newest first (the portal's "recent security events"). */
-export async function listAuditForUser(db: Kysely<Database>, userId: string, limit = 50): Promise<AuditRecord[]> {
+export async function listAuditForUser(
+  db: Kysely<Database>,
+  userId: string,
+  limit = 50,
+): Promise<AuditRecord[]> {
   const rows = await db
     .selectFrom('audit_log')
     .selectAll()

@@ -46,7 +46,9 @@ export function registerCommands(program: Command): void {
         logger.warn('demo users with public credentials are enabled; do not expose this instance');
       }
       const url = await gateway.listen();
-      process.stdout.write(`Gatehouse is serving on ${url.replace('127.0.0.1', 'localhost')} (${gateway.ctx.store.description})\n`);
+      process.stdout.write(
+        `Gatehouse is serving on ${url.replace('127.0.0.1', 'localhost')} (${gateway.ctx.store.description})\n`,
+      );
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -64,13 +66,17 @@ export function registerCommands(program: Command): void {
       process.once('SIGTERM', () => stop('SIGTERM'));
     });
 
-  withCommon(program.command('demo').description('create the demo users (idempotent) and print their credentials'))
+  withCommon(
+    program.command('demo').description('create the demo users (idempotent) and print their credentials'),
+  )
     .option('--json', 'print exactly one JSON document')
     .action(async (flags: CommonFlags & { json?: boolean }) => {
       const ctx = await offlineContext(flags);
       try {
         const users = await seedDemo(ctx);
-        process.stdout.write(flags.json === true ? `${JSON.stringify({ users })}\n` : `${formatDemoCredentials(users)}\n`);
+        process.stdout.write(
+          flags.json === true ? `${JSON.stringify({ users })}\n` : `${formatDemoCredentials(users)}\n`,
+        );
       } finally {
         await closeContext(ctx);
       }
@@ -80,28 +86,40 @@ export function registerCommands(program: Command): void {
   withCommon(user.command('create').description('create a user with a password'))
     .requiredOption('--username <name>', 'login name')
     .option('--display-name <name>', 'name shown in the portal')
-    .option('--password-stdin', 'read the password from standard input (otherwise one is generated and printed)')
-    .action(async (flags: CommonFlags & { username: string; displayName?: string; passwordStdin?: boolean }) => {
-      const ctx = await offlineContext(flags);
-      try {
-        const generated = flags.passwordStdin === true ? undefined : randomBytes(18).toString('base64url');
-        const password = generated ?? (await readStdin());
-        const violation = ctx.hasher.policyViolation(password);
-        if (violation !== null) throw new GatehouseError('PASSWORD_POLICY', `The password must have ${violation}.`);
-        const created = await createUser(ctx.store.db, ctx.clock, {
-          username: flags.username,
-          displayName: flags.displayName ?? flags.username,
-          passwordHash: await ctx.hasher.hash(password),
-        });
-        await appendAudit(ctx.store.db, ctx.clock, { type: 'user.created', userId: created.id, data: { by: 'cli' } });
-        process.stdout.write(`created user ${created.username} (${created.id})\n`);
-        if (generated !== undefined) process.stdout.write(`password: ${generated}\n`);
-      } finally {
-        await closeContext(ctx);
-      }
-    });
+    .option(
+      '--password-stdin',
+      'read the password from standard input (otherwise one is generated and printed)',
+    )
+    .action(
+      async (flags: CommonFlags & { username: string; displayName?: string; passwordStdin?: boolean }) => {
+        const ctx = await offlineContext(flags);
+        try {
+          const generated = flags.passwordStdin === true ? undefined : randomBytes(18).toString('base64url');
+          const password = generated ?? (await readStdin());
+          const violation = ctx.hasher.policyViolation(password);
+          if (violation !== null)
+            throw new GatehouseError('PASSWORD_POLICY', `The password must have ${violation}.`);
+          const created = await createUser(ctx.store.db, ctx.clock, {
+            username: flags.username,
+            displayName: flags.displayName ?? flags.username,
+            passwordHash: await ctx.hasher.hash(password),
+          });
+          await appendAudit(ctx.store.db, ctx.clock, {
+            type: 'user.created',
+            userId: created.id,
+            data: { by: 'cli' },
+          });
+          process.stdout.write(`created user ${created.username} (${created.id})\n`);
+          if (generated !== undefined) process.stdout.write(`password: ${generated}\n`);
+        } finally {
+          await closeContext(ctx);
+        }
+      },
+    );
 
-  withCommon(user.command('add-totp').description('enrol a TOTP authenticator for a user; prints the secret once'))
+  withCommon(
+    user.command('add-totp').description('enrol a TOTP authenticator for a user; prints the secret once'),
+  )
     .argument('<username>')
     .option('--label <label>', 'name of the authenticator', 'Authenticator app')
     .action(async (username: string, flags: CommonFlags & { label: string }) => {
@@ -127,21 +145,24 @@ export function registerCommands(program: Command): void {
     });
 
   const audit = program.command('audit').description('the hash-chained audit log');
-  withCommon(audit.command('verify').description('check the audit chain; prints OK or the first broken row'))
-    .action(async (flags: CommonFlags) => {
-      const ctx = await offlineContext(flags);
-      try {
-        const result = await verifyAuditChain(ctx.store.db);
-        if (result.ok) {
-          process.stdout.write(`OK: ${result.rows} rows, chain intact\n`);
-        } else {
-          process.stdout.write(`BROKEN at row ${result.brokenAtSeq}: ${result.reason} (${result.rows} rows verified before it)\n`);
-          process.exitCode = 1;
-        }
-      } finally {
-        await closeContext(ctx);
+  withCommon(
+    audit.command('verify').description('check the audit chain; prints OK or the first broken row'),
+  ).action(async (flags: CommonFlags) => {
+    const ctx = await offlineContext(flags);
+    try {
+      const result = await verifyAuditChain(ctx.store.db);
+      if (result.ok) {
+        process.stdout.write(`OK: ${result.rows} rows, chain intact\n`);
+      } else {
+        process.stdout.write(
+          `BROKEN at row ${result.brokenAtSeq}: ${result.reason} (${result.rows} rows verified before it)\n`,
+        );
+        process.exitCode = 1;
       }
-    });
+    } finally {
+      await closeContext(ctx);
+    }
+  });
 
   program
     .command('totp')

@@ -50,7 +50,8 @@ export function configLeaves(): ConfigLeaf[] {
       return;
     }
     const env = `GATEHOUSE_${path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')}`;
-    const kind = (['string', 'number', 'boolean', 'array', 'enum'] as const).find((k) => k === def.type) ?? 'string';
+    const kind =
+      (['string', 'number', 'boolean', 'array', 'enum'] as const).find((k) => k === def.type) ?? 'string';
     leaves.push({ path: path.join('.'), env, kind });
   };
   walk(configSchema, []);
@@ -137,7 +138,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const fromEnv: Record<string, unknown> = {};
   const leaves = configLeaves();
   const kindOf = new Map(leaves.map((l) => [l.path, l.kind]));
-  const names: [string, string][] = [...leaves.map((l) => [l.env, l.path] as [string, string]), ...Object.entries(ALIASES)];
+  const names: [string, string][] = [
+    ...leaves.map((l) => [l.env, l.path] as [string, string]),
+    ...Object.entries(ALIASES),
+  ];
   for (const [name, path] of names) {
     const raw = env[name];
     if (raw === undefined) continue;
@@ -156,7 +160,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     const source = sources.get(path) ?? (file !== undefined ? `config file ${file} or a flag` : 'a flag');
     const leaf = leaves.find((l) => l.path === path);
     const hint = leaf === undefined ? '' : ` (environment variable ${leaf.env})`;
-    throw new ConfigError(`Invalid setting ${path || '(root)'}${hint} from ${source}: ${issue?.message ?? 'invalid'}`);
+    throw new ConfigError(
+      `Invalid setting ${path || '(root)'}${hint} from ${source}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   const config = result.data;
   if ((config.server.tlsCertFile === undefined) !== (config.server.tlsKeyFile === undefined)) {

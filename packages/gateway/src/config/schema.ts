@@ -23,7 +23,12 @@ export const configSchema = z.strictObject({
        */
       trustedProxies: z.array(z.string().min(1)).default([]),
       /** Request bodies above this size are refused with `BODY_TOO_LARGE`. */
-      bodyLimitBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+      bodyLimitBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(16 * 1024 * 1024)
+        .default(64 * 1024),
       /** PEM certificate and key: when both are set, the gateway serves HTTPS itself. */
       tlsCertFile: z.string().min(1).optional(),
       tlsKeyFile: z.string().min(1).optional(),
@@ -61,7 +66,7 @@ export const configSchema = z.strictObject({
   password: z
     .strictObject({
       /** argon2id memory cost in KiB (OWASP minimum row: 19456 KiB with t=2, p=1). */
-      memoryCostKiB: z.number().int().min(8192).default(19_456),
+      memoryCostKib: z.number().int().min(8192).default(19_456),
       timeCost: z.number().int().min(1).max(20).default(2),
       parallelism: z.number().int().min(1).max(16).default(1),
       /** ASVS 2.1.1: at least 12 characters; 2.1.2: at least 64 allowed, at most 128. */

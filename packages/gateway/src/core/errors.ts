@@ -11,10 +11,14 @@ export const ERROR_CATALOGUE = {
   BODY_TOO_LARGE: { status: 400, message: 'The request body exceeds the size limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json.' },
   INVALID_CREDENTIALS: { status: 401, message: 'The credentials are not valid.' },
-  LOGIN_INVALID: { status: 401, message: 'This login is unknown, expired or already completed; start again.' },
+  LOGIN_INVALID: {
+    status: 401,
+    message: 'This login is unknown, expired or already completed; start again.',
+  },
   NO_SECOND_FACTOR: {
     status: 403,
-    message: 'This user has no second factor enrolled; an operator must enrol one before the user can log in.',
+    message:
+      'This user has no second factor enrolled; an operator must enrol one before the user can log in.',
   },
   FACTOR_NOT_AVAILABLE: {
     status: 400,

@@ -4,8 +4,9 @@
  * fixed and public, so the README's walk-through works verbatim; they are for a development instance only, and
  * the server says so when it creates them.
  */
-import { appendAudit } from '../audit/index.js';
+
 import type { GatewayContext } from '../app/context.js';
+import { appendAudit } from '../audit/index.js';
 import { addTotpFactor, listFactors, totpUri } from '../factors/index.js';
 import {
   type AccountType,
@@ -143,7 +144,11 @@ export async function seedDemo(ctx: GatewayContext): Promise<DemoCredentials[]> 
         accountName: spec.username,
         secret: spec.totpSecret,
       });
-      await appendAudit(db, ctx.clock, { type: 'factor.added', userId: user.id, data: { factor: 'totp', by: 'demo' } });
+      await appendAudit(db, ctx.clock, {
+        type: 'factor.added',
+        userId: user.id,
+        data: { factor: 'totp', by: 'demo' },
+      });
     }
     for (const account of spec.accounts) {
       if ((await getAccount(db, account.id)) === undefined) {
@@ -174,7 +179,9 @@ export function formatDemoCredentials(users: readonly DemoCredentials[]): string
   const lines = ['Demo users (development only — these credentials are public):', ''];
   for (const u of users) {
     lines.push(`  ${u.username.padEnd(10)} password: ${u.password.padEnd(24)} TOTP secret: ${u.totpSecret}`);
-    lines.push(`  ${''.padEnd(10)} accounts: ${u.accounts.map((a) => `${a.id} (${a.entity}, ${a.type})`).join(', ')}`);
+    lines.push(
+      `  ${''.padEnd(10)} accounts: ${u.accounts.map((a) => `${a.id} (${a.entity}, ${a.type})`).join(', ')}`,
+    );
     lines.push(`  ${''.padEnd(10)} ${u.otpauthUri}`);
   }
   lines.push('', '  Current TOTP code: npx gatehouse totp <secret>');

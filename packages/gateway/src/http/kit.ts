@@ -3,9 +3,10 @@
  * The small pieces every route uses: zod validation into coded errors, the client's address, the session cookie,
  * and the `requireSession` step of the route chain (rate limit → authenticate → validate → authorize → handler).
  */
+
+import type {} from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { z } from 'zod';
-import type {} from '@fastify/cookie';
 import type { GatewayContext } from '../app/context.js';
 import { GatehouseError } from '../core/index.js';
 import { CSRF_HEADER, isValidCsrfToken, type Principal } from '../sessions/index.js';
@@ -43,7 +44,12 @@ export function sessionCookieName(request: FastifyRequest): string {
   return isSecureRequest(request) ? SESSION_COOKIE_TLS : SESSION_COOKIE_PLAIN;
 }
 
-export function setSessionCookie(request: FastifyRequest, reply: FastifyReply, token: string, maxAgeMs: number): void {
+export function setSessionCookie(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  token: string,
+  maxAgeMs: number,
+): void {
   const secure = isSecureRequest(request);
   reply.setCookie(sessionCookieName(request), token, {
     path: '/',
@@ -75,7 +81,13 @@ export function requireSession(ctx: GatewayContext): preHandlerAsyncHookHandler 
     const principal = await ctx.sessions.authenticate(token);
     if (!SAFE_METHODS.has(request.method)) {
       const presented = request.headers[CSRF_HEADER];
-      if (!isValidCsrfToken(ctx.csrfKey, principal.session.id, typeof presented === 'string' ? presented : undefined)) {
+      if (
+        !isValidCsrfToken(
+          ctx.csrfKey,
+          principal.session.id,
+          typeof presented === 'string' ? presented : undefined,
+        )
+      ) {
         throw new GatehouseError('CSRF_TOKEN_INVALID');
       }
     }

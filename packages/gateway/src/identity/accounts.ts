@@ -74,14 +74,18 @@ export interface NewAccount {
 
 export async function createAccount(db: Kysely<Database>, clock: Clock, input: NewAccount): Promise<Account> {
   if (input.id !== undefined && (!ACCOUNT_ID.test(input.id) || isPaperAccountId(input.id) !== input.paper)) {
-    throw new GatehouseError('INVALID_REQUEST', 'Account ids are U + 7 digits (live) or DU + 7 digits (paper).');
+    throw new GatehouseError(
+      'INVALID_REQUEST',
+      'Account ids are U + 7 digits (live) or DU + 7 digits (paper).',
+    );
   }
   const entity = await db
     .selectFrom('legal_entities')
     .select('code')
     .where('code', '=', input.entityCode)
     .executeTakeFirst();
-  if (entity === undefined) throw new GatehouseError('INVALID_REQUEST', `Unknown legal entity ${input.entityCode}.`);
+  if (entity === undefined)
+    throw new GatehouseError('INVALID_REQUEST', `Unknown legal entity ${input.entityCode}.`);
   for (let attempt = 0; attempt < 5; attempt += 1) {
     const row: AccountsTable = {
       id: input.id ?? newAccountId(input.paper),
@@ -101,7 +105,8 @@ export async function createAccount(db: Kysely<Database>, clock: Clock, input: N
       .onConflict((oc) => oc.column('id').doNothing())
       .executeTakeFirst();
     if ((inserted.numInsertedOrUpdatedRows ?? 0n) > 0n) return toAccount(row);
-    if (input.id !== undefined) throw new GatehouseError('INVALID_REQUEST', `Account ${input.id} already exists.`);
+    if (input.id !== undefined)
+      throw new GatehouseError('INVALID_REQUEST', `Account ${input.id} already exists.`);
   }
   throw new Error('could not allocate a free account id');
 }

@@ -87,7 +87,8 @@ export const LEGAL_ENTITIES: readonly LegalEntity[] = [
     regulator: 'SFC',
     typicalResidence: 'Hong Kong',
     investorProtection: 'HK ICF (HKEX-traded + Northbound Connect)',
-    protectionLimit: 'HKD 500k per investor per default (since 2020-01-01); non-HK securities at IBLLC (SIPC)',
+    protectionLimit:
+      'HKD 500k per investor per default (since 2020-01-01); non-HK securities at IBLLC (SIPC)',
     notes: 'crypto via OSL since 2023',
     region: 'asia_pacific',
   },

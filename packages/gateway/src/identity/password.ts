@@ -9,7 +9,7 @@ import { randomToken } from '../core/index.js';
 
 export interface PasswordParams {
   /** Memory cost in KiB (default 19456, the OWASP row with t=2, p=1). */
-  memoryCostKiB: number;
+  memoryCostKib: number;
   timeCost: number;
   parallelism: number;
   minLength: number;
@@ -35,7 +35,7 @@ function normalise(password: string): string {
 export async function createPasswordHasher(params: PasswordParams): Promise<PasswordHasher> {
   const options = {
     algorithm: ARGON2ID,
-    memoryCost: params.memoryCostKiB,
+    memoryCost: params.memoryCostKib,
     timeCost: params.timeCost,
     parallelism: params.parallelism,
   };

@@ -47,7 +47,10 @@ export interface NewUser {
 export async function createUser(db: Kysely<Database>, clock: Clock, input: NewUser): Promise<User> {
   const username = normaliseUsername(input.username);
   if (!USERNAME.test(username)) {
-    throw new GatehouseError('INVALID_REQUEST', 'Usernames are 2–64 characters: letters, digits, ".", "_" or "-".');
+    throw new GatehouseError(
+      'INVALID_REQUEST',
+      'Usernames are 2–64 characters: letters, digits, ".", "_" or "-".',
+    );
   }
   const now = clock.now();
   const row: UsersTable = {
@@ -59,7 +62,11 @@ export async function createUser(db: Kysely<Database>, clock: Clock, input: NewU
     updated_at: now,
   };
   return db.transaction().execute(async (trx) => {
-    const existing = await trx.selectFrom('users').select('id').where('username', '=', username).executeTakeFirst();
+    const existing = await trx
+      .selectFrom('users')
+      .select('id')
+      .where('username', '=', username)
+      .executeTakeFirst();
     if (existing !== undefined) throw new GatehouseError('USER_EXISTS');
     await trx.insertInto('users').values(row).execute();
     await trx

@@ -1,4 +1,6 @@
 /** @module login — the login transaction (password, second factor, session) and per-user backoff. */
+
+export { loginRoutes } from './routes.js';
 export {
   type ClientInfo,
   completeLoginFactor,
@@ -7,5 +9,10 @@ export {
   type LoginStarted,
   startLogin,
 } from './service.js';
-export { loginRoutes } from './routes.js';
-export { type BackoffPolicy, backoffDelayMs, clearFailures, recordFailure, throttleWaitMs } from './throttle.js';
+export {
+  type BackoffPolicy,
+  backoffDelayMs,
+  clearFailures,
+  recordFailure,
+  throttleWaitMs,
+} from './throttle.js';

@@ -72,7 +72,11 @@ describe('POST /v1/auth/login', () => {
   });
 
   it('refuses a disabled user exactly like a wrong password', async () => {
-    await gw.ctx.store.db.updateTable('users').set({ status: 'disabled' }).where('username', '=', 'alice').execute();
+    await gw.ctx.store.db
+      .updateTable('users')
+      .set({ status: 'disabled' })
+      .where('username', '=', 'alice')
+      .execute();
     const response = await startLogin(gw, ALICE.username, ALICE.password);
     expect(response.statusCode).toBe(401);
     expect(errorCode(response)).toBe('INVALID_CREDENTIALS');
@@ -269,12 +273,48 @@ describe('brute force', () => {
 describe('bad input changes nothing', () => {
   const cases: [string, Record<string, string>, string, number, string][] = [
     ['malformed JSON', { 'content-type': 'application/json' }, '{"username":', 400, 'MALFORMED_JSON'],
-    ['an unknown field', { 'content-type': 'application/json' }, JSON.stringify({ username: 'alice', password: 'x', channel: 'web', admin: true }), 400, 'INVALID_REQUEST'],
-    ['a wrongly typed field', { 'content-type': 'application/json' }, JSON.stringify({ username: 42, password: 'x', channel: 'web' }), 400, 'INVALID_REQUEST'],
-    ['a missing field', { 'content-type': 'application/json' }, JSON.stringify({ username: 'alice', channel: 'web' }), 400, 'INVALID_REQUEST'],
-    ['an unknown channel', { 'content-type': 'application/json' }, JSON.stringify({ username: 'alice', password: 'x', channel: 'fax' }), 400, 'INVALID_REQUEST'],
-    ['a body over 64 KiB', { 'content-type': 'application/json' }, JSON.stringify({ username: 'alice', password: 'x'.repeat(70_000), channel: 'web' }), 400, 'BODY_TOO_LARGE'],
-    ['a form body', { 'content-type': 'application/x-www-form-urlencoded' }, 'username=alice', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    [
+      'an unknown field',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ username: 'alice', password: 'x', channel: 'web', admin: true }),
+      400,
+      'INVALID_REQUEST',
+    ],
+    [
+      'a wrongly typed field',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ username: 42, password: 'x', channel: 'web' }),
+      400,
+      'INVALID_REQUEST',
+    ],
+    [
+      'a missing field',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ username: 'alice', channel: 'web' }),
+      400,
+      'INVALID_REQUEST',
+    ],
+    [
+      'an unknown channel',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ username: 'alice', password: 'x', channel: 'fax' }),
+      400,
+      'INVALID_REQUEST',
+    ],
+    [
+      'a body over 64 KiB',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ username: 'alice', password: 'x'.repeat(70_000), channel: 'web' }),
+      400,
+      'BODY_TOO_LARGE',
+    ],
+    [
+      'a form body',
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      'username=alice',
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
   ];
   it.each(cases)('refuses %s with a coded error', async (_name, headers, payload, status, code) => {
     const before = [await count('login_transactions'), await count('audit_log')];
@@ -295,7 +335,10 @@ describe('bad input changes nothing', () => {
     });
     expect(response.statusCode).toBe(400);
     expect(errorCode(response)).toBe('INVALID_REQUEST');
-    const row = await gw.ctx.store.db.selectFrom('login_transactions').select('attempts').executeTakeFirstOrThrow();
+    const row = await gw.ctx.store.db
+      .selectFrom('login_transactions')
+      .select('attempts')
+      .executeTakeFirstOrThrow();
     expect(row.attempts).toBe(0);
   });
 

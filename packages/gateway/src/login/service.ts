@@ -57,7 +57,11 @@ export async function startLogin(
   const subject = normaliseUsername(input.username);
   const waitMs = await throttleWaitMs(db, subject, clock.now());
   if (waitMs > 0) {
-    await appendAudit(db, clock, { type: 'login.throttled', ip: client.ip, data: { username: subject, waitMs } });
+    await appendAudit(db, clock, {
+      type: 'login.throttled',
+      ip: client.ip,
+      data: { username: subject, waitMs },
+    });
     throw tooManyAttempts(waitMs);
   }
 
@@ -152,7 +156,12 @@ export async function completeLoginFactor(
   }
   const waitMs = await throttleWaitMs(db, tx.username, now);
   if (waitMs > 0) {
-    await appendAudit(db, clock, { type: 'login.throttled', userId: tx.user_id, ip: client.ip, data: { waitMs } });
+    await appendAudit(db, clock, {
+      type: 'login.throttled',
+      userId: tx.user_id,
+      ip: client.ip,
+      data: { waitMs },
+    });
     throw tooManyAttempts(waitMs);
   }
   const available = await availableFactorTypes(db, tx.user_id);

@@ -1,6 +1,12 @@
 /** @module sessions — channel policies, the session store and cache, validation, listing and revocation. */
 export { CSRF_HEADER, csrfTokenFor, isValidCsrfToken } from './csrf.js';
-export { CHANNELS, type Channel, type ChannelPolicies, type ChannelPolicy, channelPolicies } from './policy.js';
+export {
+  CHANNELS,
+  type Channel,
+  type ChannelPolicies,
+  type ChannelPolicy,
+  channelPolicies,
+} from './policy.js';
 export { presentSession, type SessionView } from './presenter.js';
 export { sessionRoutes } from './routes.js';
 export {

@@ -18,7 +18,7 @@ import {
   randomToken,
   sha256,
 } from '../core/index.js';
-import type { UserAccount, User } from '../identity/index.js';
+import type { User, UserAccount } from '../identity/index.js';
 import type { Database } from '../store/index.js';
 import type { Channel, ChannelPolicies } from './policy.js';
 import {
@@ -96,7 +96,10 @@ export class SessionService {
    * Issues a new session: a fresh 256-bit token (ASVS 3.2.1: a new token at every authentication) of which only
    * the SHA-256 is stored. Pass a transaction as `db` to make the session part of a larger atomic change.
    */
-  async create(input: NewSession, db: Kysely<Database> = this.#o.db): Promise<{ token: string; session: SessionRecord }> {
+  async create(
+    input: NewSession,
+    db: Kysely<Database> = this.#o.db,
+  ): Promise<{ token: string; session: SessionRecord }> {
     const policy = this.#o.policies[input.channel];
     const now = this.#o.clock.now();
     const token = randomToken(32);

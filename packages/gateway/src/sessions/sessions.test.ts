@@ -51,7 +51,11 @@ describe('GET /v1/session', () => {
     const response = await gw.app.inject({ method: 'GET', url: '/v1/session' });
     expect(response.statusCode).toBe(401);
     expect(errorCode(response)).toBe('UNAUTHENTICATED');
-    const forged = await gw.app.inject({ method: 'GET', url: '/v1/session', headers: { cookie: 'gh_session=forged' } });
+    const forged = await gw.app.inject({
+      method: 'GET',
+      url: '/v1/session',
+      headers: { cookie: 'gh_session=forged' },
+    });
     expect(errorCode(forged)).toBe('UNAUTHENTICATED');
   });
 
@@ -96,7 +100,11 @@ describe('expiry under a frozen clock', () => {
     expect((await whoami(alice)).statusCode).toBe(200); // node A caches the session
     // Node B: the same session is used there for 10 minutes; its last-seen is written behind.
     gw.clock.advance(10 * 60_000);
-    await gw.ctx.store.db.updateTable('sessions').set({ last_seen_at: gw.clock.now() }).where('id', '=', alice.sessionId).execute();
+    await gw.ctx.store.db
+      .updateTable('sessions')
+      .set({ last_seen_at: gw.clock.now() })
+      .where('id', '=', alice.sessionId)
+      .execute();
     gw.clock.advance(10 * 60_000); // 20 min since node A saw it, 10 since node B did
     expect((await whoami(alice)).statusCode).toBe(200);
   });
@@ -121,7 +129,11 @@ describe('logout and revocation', () => {
     const laptop = await loginAs(gw, ALICE);
     const desk = await loginAs(gw, ALICE);
     await loginAs(gw, BRUNO);
-    const list = await gw.app.inject({ method: 'GET', url: '/v1/sessions', headers: { cookie: laptop.cookie } });
+    const list = await gw.app.inject({
+      method: 'GET',
+      url: '/v1/sessions',
+      headers: { cookie: laptop.cookie },
+    });
     const sessions = (json(list) as { sessions: { id: string; current: boolean }[] }).sessions;
     expect(sessions.map((s) => s.id).sort()).toEqual([laptop.sessionId, desk.sessionId].sort());
     expect(sessions.find((s) => s.id === laptop.sessionId)?.current).toBe(true);
@@ -165,7 +177,10 @@ describe('logout and revocation', () => {
         policies: channelPolicies(nodeA.ctx.config),
         cacheMaxEntries: 100,
         revalidateAfterMs: 3_600_000,
-        loadProfile: async () => ({ user: { id: 'u', username: 'alice', displayName: 'A', status: 'active', createdAt: 0 }, accounts: [] }),
+        loadProfile: async () => ({
+          user: { id: 'u', username: 'alice', displayName: 'A', status: 'active', createdAt: 0 },
+          accounts: [],
+        }),
       });
     const node1 = make();
     const node2 = make();
@@ -197,6 +212,9 @@ describe('CSRF', () => {
 
   it('does not require the token on safe methods', async () => {
     const alice = await loginAs(gw, ALICE);
-    expect((await gw.app.inject({ method: 'GET', url: '/v1/sessions', headers: { cookie: alice.cookie } })).statusCode).toBe(200);
+    expect(
+      (await gw.app.inject({ method: 'GET', url: '/v1/sessions', headers: { cookie: alice.cookie } }))
+        .statusCode,
+    ).toBe(200);
   });
 });

@@ -74,7 +74,11 @@ export async function findSessionByTokenHash(
   db: Kysely<Database>,
   tokenHash: string,
 ): Promise<SessionRecord | undefined> {
-  const row = await db.selectFrom('sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+  const row = await db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('token_hash', '=', tokenHash)
+    .executeTakeFirst();
   return row === undefined ? undefined : sessionFromRow(row);
 }
 
@@ -84,7 +88,11 @@ export async function findSessionById(db: Kysely<Database>, id: string): Promise
 }
 
 /** Live (not revoked, not past their absolute expiry) sessions of a user, newest first. */
-export async function listLiveSessions(db: Kysely<Database>, userId: string, now: number): Promise<SessionRecord[]> {
+export async function listLiveSessions(
+  db: Kysely<Database>,
+  userId: string,
+  now: number,
+): Promise<SessionRecord[]> {
   const rows = await db
     .selectFrom('sessions')
     .selectAll()
@@ -97,7 +105,12 @@ export async function listLiveSessions(db: Kysely<Database>, userId: string, now
 }
 
 /** Marks a session revoked; returns false if it was already revoked (the first reason wins). */
-export async function markRevoked(db: Kysely<Database>, id: string, at: number, reason: string): Promise<boolean> {
+export async function markRevoked(
+  db: Kysely<Database>,
+  id: string,
+  at: number,
+  reason: string,
+): Promise<boolean> {
   const result = await db
     .updateTable('sessions')
     .set({ revoked_at: at, revoke_reason: reason })
@@ -108,11 +121,19 @@ export async function markRevoked(db: Kysely<Database>, id: string, at: number, 
 }
 
 /** Writes last-seen times in one transaction; never moves a time backwards (another node may be ahead). */
-export async function writeLastSeen(db: Kysely<Database>, entries: ReadonlyMap<string, number>): Promise<void> {
+export async function writeLastSeen(
+  db: Kysely<Database>,
+  entries: ReadonlyMap<string, number>,
+): Promise<void> {
   if (entries.size === 0) return;
   await db.transaction().execute(async (trx) => {
     for (const [id, at] of entries) {
-      await trx.updateTable('sessions').set({ last_seen_at: at }).where('id', '=', id).where('last_seen_at', '<', at).execute();
+      await trx
+        .updateTable('sessions')
+        .set({ last_seen_at: at })
+        .where('id', '=', id)
+        .where('last_seen_at', '<', at)
+        .execute();
     }
   });
 }

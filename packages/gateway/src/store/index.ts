@@ -1,4 +1,10 @@
 /** @module store — the Kysely database over SQLite or PostgreSQL, and its migrations. */
-export { type Dialect, isPostgresUrl, type OpenDatabaseOptions, openDatabase, type Store } from './database.js';
+export {
+  type Dialect,
+  isPostgresUrl,
+  type OpenDatabaseOptions,
+  openDatabase,
+  type Store,
+} from './database.js';
 export { migrateToLatest } from './migrate.js';
 export type * from './tables.js';

@@ -17,10 +17,16 @@ import {
   seedLegalEntities,
 } from '../identity/index.js';
 import { clearFailures, recordFailure, throttleWaitMs } from '../login/index.js';
+import type { SessionRecord } from '../sessions/index.js';
+import {
+  findSessionByTokenHash,
+  insertSession,
+  listLiveSessions,
+  markRevoked,
+  writeLastSeen,
+} from '../sessions/store.js';
 import { testDatabases } from '../test-support/databases.js';
 import { migrateToLatest, openDatabase, type Store } from './index.js';
-import type { SessionRecord } from '../sessions/index.js';
-import { findSessionByTokenHash, insertSession, listLiveSessions, markRevoked, writeLastSeen } from '../sessions/store.js';
 
 const backoff = { freeFailures: 5, baseDelayMs: 1_000, maxDelayMs: 900_000, failureResetMs: 3_600_000 };
 
@@ -89,9 +95,9 @@ describe.each(testDatabases())('store contract on %s', (_name, factory) => {
     });
     expect(live.id).toMatch(/^U\d{7}$/);
     expect(paper.id).toMatch(/^DU\d{7}$/);
-    await expect(
-      createAccount(store.db, clock, { ...live, id: 'U123', paper: false }),
-    ).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    await expect(createAccount(store.db, clock, { ...live, id: 'U123', paper: false })).rejects.toMatchObject(
+      { code: 'INVALID_REQUEST' },
+    );
     await expect(
       createAccount(store.db, clock, { ...live, id: 'DU1234567', paper: false }),
     ).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
@@ -118,7 +124,11 @@ describe.each(testDatabases())('store contract on %s', (_name, factory) => {
       issuer: 'Gatehouse',
       accountName: user.username,
     });
-    const row = await store.db.selectFrom('second_factors').selectAll().where('id', '=', enrolment.factorId).executeTakeFirstOrThrow();
+    const row = await store.db
+      .selectFrom('second_factors')
+      .selectAll()
+      .where('id', '=', enrolment.factorId)
+      .executeTakeFirstOrThrow();
     expect(row.secret_sealed).not.toContain(enrolment.secret);
     const code = totpCode(enrolment.secret, clock.now());
     const results = await Promise.all([
@@ -165,8 +175,14 @@ describe.each(testDatabases())('store contract on %s', (_name, factory) => {
 
   it('counts login failures atomically and forgets them after the reset time', async () => {
     const subject = `throttle-${userCounter++}`;
-    await Promise.all(Array.from({ length: 8 }, () => recordFailure(store.db, subject, clock.now(), backoff)));
-    const row = await store.db.selectFrom('login_throttle').selectAll().where('subject', '=', subject).executeTakeFirstOrThrow();
+    await Promise.all(
+      Array.from({ length: 8 }, () => recordFailure(store.db, subject, clock.now(), backoff)),
+    );
+    const row = await store.db
+      .selectFrom('login_throttle')
+      .selectAll()
+      .where('subject', '=', subject)
+      .executeTakeFirstOrThrow();
     expect(row.failures).toBe(8);
     expect(await throttleWaitMs(store.db, subject, clock.now())).toBe(8_000);
     const later = clock.now() + backoff.failureResetMs + 1;
@@ -178,14 +194,21 @@ describe.each(testDatabases())('store contract on %s', (_name, factory) => {
   describe('audit chain', () => {
     async function appendMany(n: number) {
       for (let i = 0; i < n; i += 1) {
-        await appendAudit(store.db, clock, { type: 'login.succeeded', userId: 'u', ip: '127.0.0.1', data: { i } });
+        await appendAudit(store.db, clock, {
+          type: 'login.succeeded',
+          userId: 'u',
+          ip: '127.0.0.1',
+          data: { i },
+        });
       }
     }
 
     it('verifies an intact chain, including appends that race', async () => {
       await appendMany(3);
       await Promise.all(
-        Array.from({ length: 10 }, (_, i) => appendAudit(store.db, clock, { type: 'factor.used', data: { i } })),
+        Array.from({ length: 10 }, (_, i) =>
+          appendAudit(store.db, clock, { type: 'factor.used', data: { i } }),
+        ),
       );
       const result = await verifyAuditChain(store.db, 4);
       expect(result.ok).toBe(true);
@@ -193,9 +216,9 @@ describe.each(testDatabases())('store contract on %s', (_name, factory) => {
     });
 
     it('refuses secrets in audit data', async () => {
-      await expect(appendAudit(store.db, clock, { type: 'factor.used', data: { code: '123456' } })).rejects.toThrow(
-        /must not contain secrets/,
-      );
+      await expect(
+        appendAudit(store.db, clock, { type: 'factor.used', data: { code: '123456' } }),
+      ).rejects.toThrow(/must not contain secrets/);
       await expect(
         appendAudit(store.db, clock, { type: 'factor.used', data: { nested: { password: 'x' } } }),
       ).rejects.toThrow(/must not contain secrets/);
@@ -204,13 +227,31 @@ describe.each(testDatabases())('store contract on %s', (_name, factory) => {
 
     it('detects an edited row', async () => {
       await appendMany(3);
-      const target = await store.db.selectFrom('audit_log').select('seq').orderBy('seq', 'desc').offset(1).limit(1).executeTakeFirstOrThrow();
-      await store.db.updateTable('audit_log').set({ ip: '203.0.113.9' }).where('seq', '=', target.seq).execute();
+      const target = await store.db
+        .selectFrom('audit_log')
+        .select('seq')
+        .orderBy('seq', 'desc')
+        .offset(1)
+        .limit(1)
+        .executeTakeFirstOrThrow();
+      await store.db
+        .updateTable('audit_log')
+        .set({ ip: '203.0.113.9' })
+        .where('seq', '=', target.seq)
+        .execute();
       expect(await verifyAuditChain(store.db)).toMatchObject({ ok: false, brokenAtSeq: target.seq });
       // Recomputing the edited row's own hash does not help: the next row's link breaks instead.
       const { rowHash } = await import('../audit/index.js');
-      const edited = await store.db.selectFrom('audit_log').selectAll().where('seq', '=', target.seq).executeTakeFirstOrThrow();
-      await store.db.updateTable('audit_log').set({ hash: rowHash(edited) }).where('seq', '=', target.seq).execute();
+      const edited = await store.db
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('seq', '=', target.seq)
+        .executeTakeFirstOrThrow();
+      await store.db
+        .updateTable('audit_log')
+        .set({ hash: rowHash(edited) })
+        .where('seq', '=', target.seq)
+        .execute();
       expect(await verifyAuditChain(store.db)).toMatchObject({ ok: false, brokenAtSeq: target.seq + 1 });
     });
   });
@@ -218,8 +259,12 @@ describe.each(testDatabases())('store contract on %s', (_name, factory) => {
   describe('audit chain deletions', () => {
     it('detects a deleted row in the middle and at the end', async () => {
       await store.db.deleteFrom('audit_log').execute();
-      await store.db.updateTable('audit_head').set({ seq: 0, hash: '0'.repeat(64) }).execute();
-      for (let i = 0; i < 5; i += 1) await appendAudit(store.db, clock, { type: 'session.logout', data: { i } });
+      await store.db
+        .updateTable('audit_head')
+        .set({ seq: 0, hash: '0'.repeat(64) })
+        .execute();
+      for (let i = 0; i < 5; i += 1)
+        await appendAudit(store.db, clock, { type: 'session.logout', data: { i } });
       expect(await verifyAuditChain(store.db)).toEqual({ ok: true, rows: 5 });
 
       await store.db.deleteFrom('audit_log').where('seq', '=', 5).execute();

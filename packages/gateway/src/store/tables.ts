@@ -135,4 +135,3 @@ export interface Database {
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
 }
-

@@ -51,7 +51,9 @@ export function testDatabases(): [string, TestDatabaseFactory][] {
   if (TEST_PG_URL !== undefined && TEST_PG_URL !== '') {
     list.push(['postgres', () => pgDatabase(TEST_PG_URL)]);
   } else if (process.env.CI === 'true') {
-    throw new Error('CI must set GATEHOUSE_TEST_DATABASE_URL: the store contract suite runs on PostgreSQL too');
+    throw new Error(
+      'CI must set GATEHOUSE_TEST_DATABASE_URL: the store contract suite runs on PostgreSQL too',
+    );
   }
   return list;
 }

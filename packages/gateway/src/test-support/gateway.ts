@@ -7,7 +7,7 @@ import { createGateway, type Gateway } from '../app/index.js';
 import { createLogger } from '../app/logger.js';
 import { type ConfigInput, defaultConfig } from '../config/index.js';
 import { ManualClock } from '../core/index.js';
-import { seedDemo, DEMO_USERS } from '../demo/index.js';
+import { DEMO_USERS, seedDemo } from '../demo/index.js';
 import { totpCode } from '../factors/index.js';
 import type { TestDatabase } from './databases.js';
 
@@ -90,7 +90,10 @@ export interface LoggedIn {
 }
 
 /** Logs a demo user in through both steps; advances the clock one TOTP step so each login uses a fresh code. */
-export async function loginAs(gw: TestGateway, user: { username: string; password: string; totpSecret: string }): Promise<LoggedIn> {
+export async function loginAs(
+  gw: TestGateway,
+  user: { username: string; password: string; totpSecret: string },
+): Promise<LoggedIn> {
   gw.clock.advance(30_000);
   const started = await startLogin(gw, user.username, user.password);
   if (started.statusCode !== 200) throw new Error(`login failed: ${started.body}`);

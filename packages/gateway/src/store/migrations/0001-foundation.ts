@@ -103,7 +103,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('ip', 'text', (c) => c.notNull())
     .addColumn('user_agent', 'text', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('login_transactions_expiry').on('login_transactions').column('expires_at').execute();
+  await db.schema
+    .createIndex('login_transactions_expiry')
+    .on('login_transactions')
+    .column('expires_at')
+    .execute();
 
   await db.schema
     .createTable('login_throttle')
@@ -137,10 +141,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // PostgreSQL), and deleting the newest audit rows leaves the head pointing past the table's end.
   await (db as Kysely<{ audit_head: { id: number; seq: number; hash: string } }>)
     .insertInto('audit_head')
-    .values({ id: 1, seq: 0, hash: "0".repeat(64) })
+    .values({ id: 1, seq: 0, hash: '0'.repeat(64) })
     .execute();
 }
-
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const table of [

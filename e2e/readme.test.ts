@@ -1,0 +1,68 @@
+/**
+ * The README's curl walk-through, run verbatim (only the port differs) against `gatehouse serve --demo` started as
+ * a child process from the built CLI, the way a newcomer would run it.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = new URL('..', import.meta.url).pathname;
+const cli = join(root, 'packages/gateway/bin/gatehouse.js');
+const run = promisify(execFile);
+
+let server: ChildProcess;
+let baseUrl: string;
+const dataDir = mkdtempSync(join(tmpdir(), 'gh-readme-'));
+
+beforeAll(async () => {
+  expect(existsSync(join(root, 'packages/gateway/dist/cli/main.js')), 'run `npm run build` first').toBe(true);
+  server = spawn(process.execPath, [cli, 'serve', '--demo', '--port', '0', '--db', join(dataDir, 'g.db')], {
+    env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  baseUrl = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    server.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /serving on (http:\/\/\S+)/.exec(out);
+      if (match?.[1] !== undefined) resolve(match[1]);
+    });
+    server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+});
+
+afterAll(() => {
+  server?.kill('SIGTERM');
+  for (const f of ['login.json', 'session.json', 'cookies.txt']) rmSync(join(root, f), { force: true });
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('README', () => {
+  it('prints the demo credentials on start', async () => {
+    const { stdout } = await run(process.execPath, [cli, 'demo', '--json', '--db', join(dataDir, 'g.db')]);
+    const parsed = JSON.parse(stdout) as { users: { username: string; accounts: { entity: string }[] }[] };
+    expect(parsed.users.map((u) => u.username)).toContain('alice');
+    const entities = new Set(parsed.users.flatMap((u) => u.accounts.map((a) => a.entity)));
+    expect(entities.size).toBeGreaterThanOrEqual(3);
+  });
+
+  it('the curl walk-through works as written', async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Log in with curl'));
+    const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(block).toBeDefined();
+    const script = `set -euo pipefail\n${(block ?? '').replaceAll('http://localhost:8080', baseUrl)}`;
+    const { stdout } = await run('bash', ['-c', script], { cwd: root, timeout: 30_000 });
+    expect(stdout).toContain('"status":"second_factor_required"');
+    expect(stdout).toContain('"status":"authenticated"');
+    expect(stdout).toContain('"username":"alice"');
+    expect(stdout).toContain('"status":"logged_out"');
+    expect(stdout.trim().endsWith('}')).toBe(true);
+    expect(stdout).toContain('"code":"SESSION_REVOKED"');
+    const verify = await run(process.execPath, [cli, 'audit', 'verify', '--db', join(dataDir, 'g.db')]);
+    expect(verify.stdout).toMatch(/^OK: \d+ rows/);
+  });
+});

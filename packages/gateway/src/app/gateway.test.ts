@@ -1,0 +1,118 @@
+/** The assembled gateway: the whole web login on each database, health checks, logs without secrets, shutdown. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { totpCode } from '../factors/index.js';
+import { testDatabases } from '../test-support/databases.js';
+import {
+  ALICE,
+  loginAs,
+  startLogin,
+  startTestGateway,
+  submitTotp,
+  type TestGateway,
+} from '../test-support/gateway.js';
+
+const open: TestGateway[] = [];
+afterEach(async () => {
+  while (open.length > 0) await open.pop()?.close();
+});
+
+describe.each(testDatabases())('the web login on %s', (_name, factory) => {
+  it('logs in, answers who-am-I, lists sessions and logs out', async () => {
+    const database = await factory();
+    const gw = await startTestGateway({ database });
+    try {
+      const me = await loginAs(gw, ALICE);
+      const whoami = await gw.app.inject({
+        method: 'GET',
+        url: '/v1/session',
+        headers: { cookie: me.cookie },
+      });
+      expect(whoami.statusCode).toBe(200);
+      expect((whoami.json() as { accounts: unknown[] }).accounts).toHaveLength(2);
+      const ready = await gw.app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.json()).toEqual({ status: 'ready', database: database.dialect });
+      const logout = await gw.app.inject({
+        method: 'POST',
+        url: '/v1/auth/logout',
+        headers: { cookie: me.cookie, 'x-csrf-token': me.csrf },
+      });
+      expect(logout.statusCode).toBe(200);
+      const after = await gw.app.inject({
+        method: 'GET',
+        url: '/v1/session',
+        headers: { cookie: me.cookie },
+      });
+      expect(after.statusCode).toBe(401);
+    } finally {
+      await gw.close();
+      await database.drop();
+    }
+  });
+});
+
+describe('operations', () => {
+  it('answers /healthz and /readyz', async () => {
+    const gw = await startTestGateway({ demo: false });
+    open.push(gw);
+    expect((await gw.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    expect((await gw.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+  });
+
+  it('reports not ready when the database is gone', async () => {
+    const gw = await startTestGateway({ demo: false });
+    await gw.ctx.store.close();
+    const response = await gw.app.inject({ method: 'GET', url: '/readyz' });
+    expect(response.statusCode).toBe(503);
+    await gw.app.close();
+  });
+
+  it('writes pending last-seen times during shutdown', async () => {
+    const gw = await startTestGateway();
+    const me = await loginAs(gw, ALICE);
+    gw.clock.advance(60_000);
+    await gw.app.inject({ method: 'GET', url: '/v1/session', headers: { cookie: me.cookie } });
+    const db = gw.ctx.store.db;
+    const expected = gw.clock.now();
+    // Close everything but the database, then read the row before the database closes.
+    await gw.app.close();
+    await gw.ctx.sessions.flushLastSeen();
+    const row = await db
+      .selectFrom('sessions')
+      .select('last_seen_at')
+      .where('id', '=', me.sessionId)
+      .executeTakeFirstOrThrow();
+    expect(row.last_seen_at).toBe(expected);
+    await gw.close();
+  });
+
+  it('never writes a password, TOTP code, token, CSRF token or login id to the logs', async () => {
+    const lines: string[] = [];
+    const gw = await startTestGateway({ logSink: (line) => lines.push(line) });
+    open.push(gw);
+    const started = await startLogin(gw, ALICE.username, ALICE.password);
+    const { loginId } = started.json() as { loginId: string };
+    const wrong = await submitTotp(gw, loginId, '000000');
+    expect(wrong.statusCode).toBe(401);
+    const code = totpCode(ALICE.totpSecret, gw.clock.now());
+    const done = await submitTotp(gw, loginId, code);
+    const token = done.cookies.find((c) => c.name === 'gh_session')?.value ?? '';
+    const { csrfToken } = done.json() as { csrfToken: string };
+    await gw.app.inject({
+      method: 'POST',
+      url: '/v1/auth/logout',
+      headers: { cookie: `gh_session=${token}`, 'x-csrf-token': csrfToken },
+    });
+    const all = lines.join('\n');
+    expect(lines.length).toBeGreaterThan(3);
+    expect(all).toContain('/v1/auth/login/:loginId/factor');
+    for (const secret of [ALICE.password, ALICE.totpSecret, code, token, csrfToken, loginId]) {
+      expect(secret.length).toBeGreaterThan(5);
+      expect(all).not.toContain(secret);
+    }
+    const audit = await gw.ctx.store.db.selectFrom('audit_log').select('data').execute();
+    const auditText = JSON.stringify(audit);
+    for (const secret of [ALICE.password, ALICE.totpSecret, code, token, csrfToken, loginId, '000000']) {
+      expect(auditText).not.toContain(secret);
+    }
+  });
+});
