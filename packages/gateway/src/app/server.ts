@@ -17,11 +17,23 @@ import { loginRoutes } from '../login/index.js';
 import { sessionRoutes } from '../sessions/index.js';
 import type { GatewayContext } from './context.js';
 
+/** Requests slower than this are logged at info level even when they succeed. */
+const SLOW_REQUEST_MS = 1_000;
+
 /**
  * One log line per request, written when it completes, carrying the route pattern rather than the raw URL (a
- * login id travels in a path) and nothing from headers or bodies.
+ * login id travels in a path) and nothing from headers or bodies. Failures (4xx/5xx) and slow requests are logged
+ * at info; fast successes at debug: security events already go to the audit log, and at volume per-request access
+ * logs belong to the load balancer.
  */
 class RequestLogController extends LogController {
+  readonly #debug: boolean;
+
+  constructor(debug: boolean) {
+    super();
+    this.#debug = debug;
+  }
+
   override incomingRequest(): void {}
 
   override requestCompleted(
@@ -29,15 +41,26 @@ class RequestLogController extends LogController {
     request: FastifyRequest,
     reply: FastifyReply,
   ): void {
-    const line = {
-      method: request.method,
-      route: request.routeOptions.url ?? '(unmatched)',
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 10) / 10,
-    };
-    if (error) request.log.error({ ...line, err: error }, 'request failed');
-    else request.log.info(line, 'request');
+    const ms = reply.elapsedTime;
+    const status = reply.statusCode;
+    if (error) {
+      request.log.error({ ...requestLine(request, status, ms), err: error }, 'request failed');
+    } else if (status >= 400 || ms >= SLOW_REQUEST_MS) {
+      request.log.info(requestLine(request, status, ms), 'request');
+    } else if (this.#debug) {
+      request.log.debug(requestLine(request, status, ms), 'request');
+    }
   }
+}
+
+function requestLine(request: FastifyRequest, status: number, ms: number) {
+  return {
+    reqId: request.id,
+    method: request.method,
+    route: request.routeOptions.url ?? '(unmatched)',
+    status,
+    ms: Math.round(ms * 10) / 10,
+  };
 }
 
 export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance> {
@@ -48,7 +71,10 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
       : null;
   const app = Fastify({
     loggerInstance: ctx.logger,
-    logController: new RequestLogController(),
+    logController: new RequestLogController(ctx.logger.isLevelEnabled('debug')),
+    // No child logger per request (pino children cost more than the whole who-am-I handler); request lines and
+    // error logs carry the request id explicitly instead.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: server.bodyLimitBytes,
     trustProxy: server.trustedProxies.length > 0 ? server.trustedProxies : false,
     return503OnClosing: true,
@@ -60,9 +86,10 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await app.register(cookie);
   await app.register(rateLimit, { global: false });
 
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-content-type-options', 'nosniff');
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store');
+    done();
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

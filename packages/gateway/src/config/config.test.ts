@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configLeaves, defaultConfig, loadConfig } from './index.js';
 
+/** Settings whose default is computed from the machine (documented as a rule, not a number). */
+const MACHINE_DEPENDENT = ['password.maxConcurrentHashes'];
+
 describe('loadConfig', () => {
   it('has documented defaults', () => {
     const config = loadConfig({ env: {}, file: undefined });
@@ -67,7 +70,10 @@ describe('loadConfig', () => {
       const value = leaf.path
         .split('.')
         .reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], defaults);
-      if (value !== undefined && !(Array.isArray(value) && value.length === 0)) {
+      if (MACHINE_DEPENDENT.includes(leaf.path)) {
+        const row = doc.split('\n').find((line) => line.startsWith(`| \`${leaf.path}\` |`)) ?? '';
+        expect(row, `default of ${leaf.path}`).toContain('cores');
+      } else if (value !== undefined && !(Array.isArray(value) && value.length === 0)) {
         const row = doc.split('\n').find((line) => line.startsWith(`| \`${leaf.path}\` |`)) ?? '';
         expect(row, `default of ${leaf.path}`).toContain(`\`${JSON.stringify(value)}\``);
       }

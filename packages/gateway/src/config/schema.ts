@@ -4,6 +4,7 @@
  * path (`sessions.web.idleTimeoutMs` → `GATEHOUSE_SESSIONS_WEB_IDLE_TIMEOUT_MS`) and a line in
  * `docs/configuration.md`. Unknown keys are errors, so a typo cannot silently fall back to a default.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const MINUTE = 60_000;
@@ -41,10 +42,13 @@ export const configSchema = z.strictObject({
       /** `postgres://…` for PostgreSQL; otherwise a SQLite file path (`:memory:` for a throw-away database). */
       url: z.string().min(1).default('./data/gatehouse.db'),
       /**
-       * SQLite `synchronous` pragma under WAL. FULL syncs every commit, so an acknowledged write survives power
-       * loss; NORMAL survives a process crash but may lose the last commits on power loss.
+       * SQLite `synchronous` pragma under WAL. NORMAL (the default, as in Rails 8's SQLite defaults) makes every
+       * commit durable against a process crash (`kill -9`) and never corrupts the database; only an OS crash or
+       * power loss can roll back the last commits. FULL also survives power loss, at the price of an fsync per
+       * commit on the event loop (better-sqlite3 is synchronous), which stalls every request during write bursts.
+       * Deployments that need power-loss durability and throughput use PostgreSQL.
        */
-      sqliteSynchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
+      sqliteSynchronous: z.enum(['FULL', 'NORMAL']).default('NORMAL'),
       /** PostgreSQL connection pool size per node. */
       poolSize: z.number().int().min(1).max(200).default(10),
     })
@@ -72,6 +76,16 @@ export const configSchema = z.strictObject({
       /** ASVS 2.1.1: at least 12 characters; 2.1.2: at least 64 allowed, at most 128. */
       minLength: z.number().int().min(8).default(12),
       maxLength: z.number().int().min(64).max(1024).default(128),
+      /**
+       * Password hashes computed at once (each takes a core for ~15 ms); further logins queue. The default, one
+       * less than the number of cores (at least 1), keeps a core free for the event loop during a login storm.
+       */
+      maxConcurrentHashes: z
+        .number()
+        .int()
+        .min(1)
+        .max(64)
+        .default(Math.max(1, availableParallelism() - 1)),
     })
     .prefault({}),
   sessions: z

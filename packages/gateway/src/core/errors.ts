@@ -42,6 +42,7 @@ export const ERROR_CATALOGUE = {
   USER_EXISTS: { status: 409, message: 'A user with this username already exists.' },
   USER_NOT_FOUND: { status: 404, message: 'No such user.' },
   PASSWORD_POLICY: { status: 400, message: 'The password does not meet the password policy.' },
+  OVERLOADED: { status: 503, message: 'The gateway is busy; retry shortly.' },
   INTERNAL: { status: 500, message: 'An internal error occurred.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'The service is not ready.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -27,3 +27,4 @@ export {
 } from './event-bus.js';
 export { newId } from './ids.js';
 export { LruCache } from './lru.js';
+export { Semaphore } from './semaphore.js';

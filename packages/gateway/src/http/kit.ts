@@ -5,7 +5,7 @@
  */
 
 import type {} from '@fastify/cookie';
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import type { z } from 'zod';
 import type { GatewayContext } from '../app/context.js';
 import { GatehouseError } from '../core/index.js';
@@ -73,12 +73,11 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * Authenticates the cookie session and, for unsafe methods, checks the CSRF token. Sets `request.principal`.
+ * A session the cache can vouch for is resolved synchronously (the common case); anything else — a cache miss,
+ * a stale entry, or any failure — takes the full asynchronous path, which also produces the precise error.
  */
-export function requireSession(ctx: GatewayContext): preHandlerAsyncHookHandler {
-  return async (request) => {
-    const token = request.cookies[sessionCookieName(request)];
-    if (token === undefined || token.length === 0) throw new GatehouseError('UNAUTHENTICATED');
-    const principal = await ctx.sessions.authenticate(token);
+export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
+  const check = (request: FastifyRequest, principal: Principal): void => {
     if (!SAFE_METHODS.has(request.method)) {
       const presented = request.headers[CSRF_HEADER];
       if (
@@ -92,6 +91,30 @@ export function requireSession(ctx: GatewayContext): preHandlerAsyncHookHandler 
       }
     }
     request.principal = principal;
+  };
+  return (request, _reply, done) => {
+    const token = request.cookies[sessionCookieName(request)];
+    if (token === undefined || token.length === 0) return done(new GatehouseError('UNAUTHENTICATED'));
+    const cached = ctx.sessions.authenticateCached(token);
+    if (cached !== undefined) {
+      try {
+        check(request, cached);
+      } catch (error) {
+        return done(error as Error);
+      }
+      return done();
+    }
+    ctx.sessions.authenticate(token).then(
+      (principal) => {
+        try {
+          check(request, principal);
+        } catch (error) {
+          return done(error as Error);
+        }
+        done();
+      },
+      (error: Error) => done(error),
+    );
   };
 }
 

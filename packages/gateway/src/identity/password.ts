@@ -5,7 +5,7 @@
  * "no such user" and "wrong password" take the same time and give the same answer.
  */
 import { type Algorithm, hash, verify } from '@node-rs/argon2';
-import { randomToken } from '../core/index.js';
+import { randomToken, Semaphore } from '../core/index.js';
 
 export interface PasswordParams {
   /** Memory cost in KiB (default 19456, the OWASP row with t=2, p=1). */
@@ -14,6 +14,8 @@ export interface PasswordParams {
   parallelism: number;
   minLength: number;
   maxLength: number;
+  /** Hashes computed at once; the rest queue (see `password.maxConcurrentHashes`). */
+  maxConcurrentHashes: number;
 }
 
 export interface PasswordHasher {
@@ -40,10 +42,13 @@ export async function createPasswordHasher(params: PasswordParams): Promise<Pass
     parallelism: params.parallelism,
   };
   const dummy = await hash(randomToken(24), options);
+  // Each hash occupies a libuv thread and a core for ~15 ms. Bounding them keeps a core for the event loop, so a
+  // login storm slows logins down rather than every other request; excess logins queue, then get OVERLOADED.
+  const slots = new Semaphore(params.maxConcurrentHashes, 64 * params.maxConcurrentHashes);
   return {
-    hash: (password) => hash(normalise(password), options),
+    hash: (password) => slots.run(() => hash(normalise(password), options)),
     async verify(encoded, password) {
-      const ok = await verify(encoded ?? dummy, normalise(password));
+      const ok = await slots.run(() => verify(encoded ?? dummy, normalise(password)));
       return encoded !== null && ok;
     },
     policyViolation(password) {

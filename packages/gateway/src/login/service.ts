@@ -69,17 +69,19 @@ export async function startLogin(
   const passwordOk = await deps.hasher.verify(candidate?.passwordHash ?? null, input.password);
   const user = candidate?.user;
   if (!passwordOk || user === undefined || user.status !== 'active') {
-    const { failures } = await recordFailure(db, subject, clock.now(), deps.backoff);
-    await appendAudit(db, clock, {
-      type: 'login.password_failed',
-      userId: user?.id ?? null,
-      ip: client.ip,
-      data: {
-        username: subject,
-        channel: input.channel,
-        failures,
-        cause: user === undefined ? 'unknown_user' : passwordOk ? 'user_disabled' : 'wrong_password',
-      },
+    await db.transaction().execute(async (trx) => {
+      const { failures } = await recordFailure(trx, subject, clock.now(), deps.backoff);
+      await appendAudit(trx, clock, {
+        type: 'login.password_failed',
+        userId: user?.id ?? null,
+        ip: client.ip,
+        data: {
+          username: subject,
+          channel: input.channel,
+          failures,
+          cause: user === undefined ? 'unknown_user' : passwordOk ? 'user_disabled' : 'wrong_password',
+        },
+      });
     });
     throw new GatehouseError('INVALID_CREDENTIALS');
   }
@@ -97,26 +99,28 @@ export async function startLogin(
 
   const handle = randomToken(32);
   const now = clock.now();
-  await db
-    .insertInto('login_transactions')
-    .values({
-      id: newId('lgn'),
-      handle_hash: sha256(handle),
-      user_id: user.id,
-      channel: input.channel,
-      created_at: now,
-      expires_at: now + deps.transactionTtlMs,
-      completed_at: null,
-      attempts: 0,
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('login_transactions')
+      .values({
+        id: newId('lgn'),
+        handle_hash: sha256(handle),
+        user_id: user.id,
+        channel: input.channel,
+        created_at: now,
+        expires_at: now + deps.transactionTtlMs,
+        completed_at: null,
+        attempts: 0,
+        ip: client.ip,
+        user_agent: client.userAgent,
+      })
+      .execute();
+    await appendAudit(trx, clock, {
+      type: 'login.password_ok',
+      userId: user.id,
       ip: client.ip,
-      user_agent: client.userAgent,
-    })
-    .execute();
-  await appendAudit(db, clock, {
-    type: 'login.password_ok',
-    userId: user.id,
-    ip: client.ip,
-    data: { channel: input.channel, factors },
+      data: { channel: input.channel, factors },
+    });
   });
   return { status: 'second_factor_required', loginId: handle, factors: factors.map((type) => ({ type })) };
 }
@@ -167,25 +171,26 @@ export async function completeLoginFactor(
   const available = await availableFactorTypes(db, tx.user_id);
   if (!available.includes(factor.type)) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
 
-  const check = await verifyTotp(db, clock, deps.box, tx.user_id, factor.code, deps.totpWindow);
-  if (!check.ok) {
-    await db
-      .updateTable('login_transactions')
-      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-      .where('id', '=', tx.id)
-      .execute();
-    const { failures } = await recordFailure(db, tx.username, clock.now(), deps.backoff);
-    await appendAudit(db, clock, {
-      type: check.reason === 'replayed' ? 'login.factor_replayed' : 'login.factor_failed',
-      userId: tx.user_id,
-      ip: client.ip,
-      data: { factor: factor.type, failures },
-    });
-    throw new GatehouseError('INVALID_CREDENTIALS');
-  }
-
+  // One transaction: the code's step is consumed only if the session is issued with it, and a failure is
+  // counted together with its audit row.
   const channel = tx.channel as Channel;
-  const result = await db.transaction().execute(async (trx) => {
+  const outcome = await db.transaction().execute(async (trx) => {
+    const check = await verifyTotp(trx, clock, deps.box, tx.user_id, factor.code, deps.totpWindow);
+    if (!check.ok) {
+      await trx
+        .updateTable('login_transactions')
+        .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+        .where('id', '=', tx.id)
+        .execute();
+      const { failures } = await recordFailure(trx, tx.username, clock.now(), deps.backoff);
+      await appendAudit(trx, clock, {
+        type: check.reason === 'replayed' ? 'login.factor_replayed' : 'login.factor_failed',
+        userId: tx.user_id,
+        ip: client.ip,
+        data: { factor: factor.type, failures },
+      });
+      return undefined;
+    }
     const claimed = await trx
       .updateTable('login_transactions')
       .set({ completed_at: now })
@@ -219,8 +224,9 @@ export async function completeLoginFactor(
       ip: client.ip,
       data: { channel, aal: 2 },
     });
+    await clearFailures(trx, tx.username);
     return issued;
   });
-  await clearFailures(db, tx.username);
-  return result;
+  if (outcome === undefined) throw new GatehouseError('INVALID_CREDENTIALS');
+  return outcome;
 }

@@ -7,7 +7,15 @@ export {
   type ChannelPolicy,
   channelPolicies,
 } from './policy.js';
-export { presentSession, type SessionView } from './presenter.js';
+export {
+  asciiJson,
+  memoized,
+  type ProfileView,
+  presentProfile,
+  presentSession,
+  type SessionView,
+  whoamiBody,
+} from './presenter.js';
 export { sessionRoutes } from './routes.js';
 export {
   type NewSession,

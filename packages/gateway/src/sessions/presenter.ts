@@ -2,6 +2,7 @@
  * @module sessions/presenter
  * The wire form of a session. Times are ISO 8601 UTC strings; nothing secret (token, token hash) is included.
  */
+import type { Principal, SessionProfile } from './service.js';
 import type { SessionRecord } from './store.js';
 
 export interface SessionView {
@@ -34,4 +35,77 @@ export function presentSession(session: SessionRecord, currentSessionId: string 
     userAgent: session.userAgent,
     current: session.id === currentSessionId,
   };
+}
+
+export interface ProfileView {
+  user: { id: string; username: string; displayName: string };
+  accounts: {
+    id: string;
+    title: string;
+    paper: boolean;
+    type: string;
+    baseCurrency: string;
+    clientCategory: string;
+    frozen: boolean;
+    closingOnly: boolean;
+    role: string;
+    /** The carrying legal entity, named; its investor-protection details are served with the account itself. */
+    entity: { code: string; legalName: string; regulator: string };
+  }[];
+}
+
+/** The user and the accounts they may use, each with the legal entity that carries it. */
+export function presentProfile(profile: SessionProfile): ProfileView {
+  return {
+    user: { id: profile.user.id, username: profile.user.username, displayName: profile.user.displayName },
+    accounts: profile.accounts.map((a) => ({
+      id: a.id,
+      title: a.title,
+      paper: a.paper,
+      type: a.type,
+      baseCurrency: a.baseCurrency,
+      clientCategory: a.clientCategory,
+      frozen: a.frozen,
+      closingOnly: a.closingOnly,
+      role: a.role,
+      entity: {
+        code: a.entity.code,
+        legalName: a.entity.legalName,
+        regulator: a.entity.regulator,
+      },
+    })),
+  };
+}
+
+/** A value derived from the principal, computed once per cached session (see `Principal.memo`). */
+export function memoized(principal: Principal, key: string, compute: () => string): string {
+  let value = principal.memo.get(key);
+  if (value === undefined) {
+    value = compute();
+    principal.memo.set(key, value);
+  }
+  return value;
+}
+
+/** JSON with every non-ASCII character escaped: one-byte strings take Node's fastest write path. */
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/**
+ * The body of `GET /v1/session`: `{user, accounts, session, csrfToken}`. It is the hottest response in the gateway,
+ * so everything but the two moving times (last seen, idle deadline) is serialised once per cached session. The
+ * result parses to exactly `{...presentProfile, session: presentSession, csrfToken}` (a test holds it to that).
+ */
+export function whoamiBody(principal: Principal, csrfToken: string): string {
+  const { session } = principal;
+  const head = memoized(principal, 'whoami.head', () => {
+    const { lastSeenAt: _seen, idleExpiresAt: _idle, ...fixed } = presentSession(session, session.id);
+    return `${asciiJson(presentProfile(principal.profile)).slice(0, -1)},"session":${asciiJson(fixed).slice(0, -1)}`;
+  });
+  const idleExpiresAt = Math.min(session.lastSeenAt + session.idleTimeoutMs, session.expiresAt);
+  return `${head},"lastSeenAt":"${iso(session.lastSeenAt)}","idleExpiresAt":"${iso(idleExpiresAt)}"},"csrfToken":${JSON.stringify(csrfToken)}}`;
 }

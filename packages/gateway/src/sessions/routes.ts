@@ -9,38 +9,20 @@ import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
 import { clearSessionCookie, clientInfo, parseWith, principalOf, requireSession } from '../http/index.js';
 import { csrfTokenFor } from './csrf.js';
-import { presentSession } from './presenter.js';
+import { memoized, presentSession, whoamiBody } from './presenter.js';
 import { sessionIdParamsSchema } from './schema.js';
+import type { Principal } from './service.js';
 
 export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   const authenticated = { preHandler: requireSession(ctx) };
   const { db } = ctx.store;
+  const csrfFor = (principal: Principal) =>
+    memoized(principal, 'csrf', () => csrfTokenFor(ctx.csrfKey, principal.session.id));
 
-  app.get('/v1/session', authenticated, async (request) => {
-    const { session, profile } = principalOf(request);
-    return {
-      user: { id: profile.user.id, username: profile.user.username, displayName: profile.user.displayName },
-      session: presentSession(session, session.id),
-      accounts: profile.accounts.map((a) => ({
-        id: a.id,
-        title: a.title,
-        paper: a.paper,
-        type: a.type,
-        baseCurrency: a.baseCurrency,
-        clientCategory: a.clientCategory,
-        frozen: a.frozen,
-        closingOnly: a.closingOnly,
-        role: a.role,
-        entity: {
-          code: a.entity.code,
-          legalName: a.entity.legalName,
-          regulator: a.entity.regulator,
-          investorProtection: a.entity.investorProtection,
-          protectionLimit: a.entity.protectionLimit,
-        },
-      })),
-      csrfToken: csrfTokenFor(ctx.csrfKey, session.id),
-    };
+  // Not async: the hottest route in the gateway answers without allocating a promise.
+  app.get('/v1/session', authenticated, (request, reply) => {
+    const principal = principalOf(request);
+    reply.type('application/json; charset=utf-8').send(whoamiBody(principal, csrfFor(principal)));
   });
 
   app.post('/v1/auth/logout', authenticated, async (request, reply) => {

@@ -1,0 +1,21 @@
+/**
+ * `npm run bench -- <name>` runs bench/<name>.ts. Each benchmark prints progress to stderr and one JSON line of
+ * figures last on stdout. Benchmarks are scripts, not tests: quote ratios against the baseline measured in the
+ * same run, since absolute figures drift on a shared machine.
+ */
+import { existsSync } from 'node:fs';
+
+const name = process.argv[2];
+if (name === undefined || !/^[a-z0-9-]+$/.test(name)) {
+  process.stderr.write('usage: npm run bench -- <name>   (session | login)\n');
+  process.exit(2);
+}
+const file = new URL(`./${name}.ts`, import.meta.url);
+if (!existsSync(file)) {
+  process.stderr.write(`no benchmark bench/${name}.ts\n`);
+  process.exit(2);
+}
+const bench = (await import(file.href)) as { main: () => Promise<Record<string, unknown>> };
+const figures = await bench.main();
+process.stdout.write(`${JSON.stringify(figures)}\n`);
+process.exit(0);
