@@ -1,0 +1,129 @@
+/**
+ * The `gatehouse` command as an operator uses it: create a user, enrol TOTP, serve, log in, shut down gracefully,
+ * and detect a tampered audit log. Runs the built CLI in child processes against a temporary SQLite file.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { totpCode } from '../packages/gateway/src/factors/index.js';
+
+const root = new URL('..', import.meta.url).pathname;
+const cli = join(root, 'packages/gateway/bin/gatehouse.js');
+const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+const db = join(dir, 'g.db');
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function gatehouse(args: string[], input?: string, env: Record<string, string> = {}) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [cli, ...args],
+      { env: { ...process.env, ...env } },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : Number(error.code ?? 1), stdout, stderr }),
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+describe('gatehouse CLI', () => {
+  it('is built', () => {
+    expect(existsSync(join(root, 'packages/gateway/dist/cli/main.js')), 'run `npm run build` first').toBe(
+      true,
+    );
+  });
+
+  it('creates a user, enrols TOTP, serves, logs the user in and shuts down gracefully', async () => {
+    const created = await gatehouse(
+      ['user', 'create', '--username', 'carol', '--password-stdin', '--db', db],
+      'carol-password-123\n',
+    );
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/created user carol \(usr_/);
+    expect(created.stdout).not.toContain('carol-password-123');
+
+    const duplicate = await gatehouse(['user', 'create', '--username', 'CAROL', '--db', db]);
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.stderr).toContain('USER_EXISTS');
+
+    const weak = await gatehouse(
+      ['user', 'create', '--username', 'dave', '--password-stdin', '--db', db],
+      'short\n',
+    );
+    expect(weak.code).toBe(1);
+    expect(weak.stderr).toContain('PASSWORD_POLICY');
+
+    const enrolled = await gatehouse(['user', 'add-totp', 'carol', '--db', db]);
+    expect(enrolled.code).toBe(0);
+    const secret = /secret: ([A-Z2-7]+)/.exec(enrolled.stdout)?.[1] ?? '';
+    expect(secret).toHaveLength(32);
+    expect(enrolled.stdout).toContain('otpauth://totp/Gatehouse:carol?');
+
+    const server = spawn(process.execPath, [cli, 'serve', '--port', '0', '--db', db], {
+      env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      server.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = /serving on (http:\/\/\S+)/.exec(out);
+        if (m?.[1] !== undefined) resolve(m[1]);
+      });
+      server.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    const started = await fetch(`${url}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'carol', password: 'carol-password-123', channel: 'web' }),
+    });
+    expect(started.status).toBe(200);
+    const { loginId } = (await started.json()) as { loginId: string };
+    const done = await fetch(`${url}/v1/auth/login/${loginId}/factor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'totp', code: totpCode(secret, Date.now()) }),
+    });
+    expect(done.status).toBe(200);
+    const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
+    server.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('audit verify prints OK, then the first row of an edited or deleted chain', async () => {
+    const ok = await gatehouse(['audit', 'verify', '--db', db]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^OK: \d+ rows/);
+
+    const sqlite = new Database(db);
+    sqlite.prepare("update audit_log set ip = '198.51.100.7' where seq = 2").run();
+    const edited = await gatehouse(['audit', 'verify', '--db', db]);
+    expect(edited.code).toBe(1);
+    expect(edited.stdout).toMatch(/^BROKEN at row 2:/);
+
+    const { hash } = sqlite.prepare('select hash from audit_log where seq = 2').get() as { hash: string };
+    expect(hash.length).toBe(64);
+    sqlite.prepare('delete from audit_log where seq = 2').run();
+    const deleted = await gatehouse(['audit', 'verify', '--db', db]);
+    expect(deleted.code).toBe(1);
+    expect(deleted.stdout).toMatch(/^BROKEN at row 2: row 2 is missing/);
+    sqlite.close();
+  });
+
+  it('stops start-up with a message naming a wrong setting', async () => {
+    const result = await gatehouse(['serve', '--db', db], undefined, { GATEHOUSE_SERVER_PORT: 'eighty' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('configuration error: Invalid setting server.port');
+    expect(result.stderr).toContain('GATEHOUSE_SERVER_PORT');
+  });
+
+  it('prints the current TOTP code for a secret', async () => {
+    const result = await gatehouse(['totp', 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP']);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toMatch(/^\d{6}$/);
+  });
+});
