@@ -32,7 +32,7 @@ export async function main() {
         throw new Error(`whoami round ${round}: ${w.non2xx} non-2xx, ${w.errors} errors`);
       const r = await load(raw.url, { connections: CONNECTIONS, seconds: SECONDS });
       log(
-        `round ${round}: whoami ${round === 0 ? '' : w.rps.toFixed(0)} req/s (p99 ${w.p99Ms} ms), raw ${r.rps.toFixed(0)} req/s`,
+        `round ${round}: whoami ${w.rps.toFixed(0)} req/s (p99 ${w.p99Ms} ms), raw ${r.rps.toFixed(0)} req/s`,
       );
       whoami.push(w.rps);
       rawRps.push(r.rps);

@@ -41,7 +41,13 @@ export function resolveServerSecret(config: Config): ResolvedSecret {
   if (existsSync(file))
     return { secret: decode(readFileSync(file, 'utf8'), 'secrets.secretFile'), source: 'file', file };
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Another process (say `gatehouse demo` beside a starting server) created it first: use theirs.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return { secret: decode(readFileSync(file, 'utf8'), 'secrets.secretFile'), source: 'file', file };
+  }
   chmodSync(file, 0o600);
   return { secret: decode(readFileSync(file, 'utf8'), 'secrets.secretFile'), source: 'generated-file', file };
 }
