@@ -19,6 +19,15 @@ export type AuditType =
   | 'factor.used'
   | 'factor.added'
   | 'session.logout'
+  | 'session.network_changed'
+  | 'session.step_up'
+  | 'factor.removed'
+  | 'factor.renamed'
+  | 'factor.confirmed'
+  | 'recovery.generated'
+  | 'recovery.used'
+  | 'sms.sent'
+  | 'device.new'
   | 'session.revoked'
   | 'user.created';
 

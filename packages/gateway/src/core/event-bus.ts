@@ -8,6 +8,8 @@
 export interface BusMessages {
   /** A session was revoked, logged out or expired; caches must drop it. */
   'session.revoked': { sessionId: string; tokenHash: string; userId: string; reason: string };
+  /** A session's state changed (step-up required or satisfied); caches must reload it. */
+  'session.changed': { sessionId: string; tokenHash: string };
   /** A user's profile, status or account roles changed; caches holding the user must reload. */
   'user.changed': { userId: string };
 }

@@ -62,6 +62,8 @@ export interface AddTotpInput {
   accountName: string;
   /** Use this secret instead of a random one (demo data only). */
   secret?: string;
+  /** Enrol as pending: the factor counts only once a first code confirms it (`confirmTotpFactor`). */
+  pending?: boolean;
 }
 
 export async function addTotpFactor(
@@ -83,6 +85,13 @@ export async function addTotpFactor(
       last_used_step: null,
       created_at: clock.now(),
       last_used_at: null,
+      status: input.pending === true ? 'pending' : 'active',
+      phone: null,
+      credential_id: null,
+      public_key: null,
+      sign_count: null,
+      transports: null,
+      hardware_bound: 0,
     })
     .execute();
   return { factorId, secret, uri: totpUri(secret, input.issuer, input.accountName) };
@@ -109,6 +118,7 @@ export async function verifyTotp(
     .select(['id', 'secret_sealed'])
     .where('user_id', '=', userId)
     .where('type', '=', 'totp')
+    .where('status', '=', 'active')
     .execute();
   if (factors.length === 0) return { ok: false, reason: 'no_factor' };
   const now = clock.now();

@@ -95,7 +95,7 @@ export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
   return (request, _reply, done) => {
     const token = request.cookies[sessionCookieName(request)];
     if (token === undefined || token.length === 0) return done(new GatehouseError('UNAUTHENTICATED'));
-    const cached = ctx.sessions.authenticateCached(token);
+    const cached = ctx.sessions.authenticateCached(token, request.ip);
     if (cached !== undefined) {
       try {
         check(request, cached);
@@ -104,7 +104,7 @@ export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
       }
       return done();
     }
-    ctx.sessions.authenticate(token).then(
+    ctx.sessions.authenticate(token, request.ip).then(
       (principal) => {
         try {
           check(request, principal);

@@ -207,6 +207,7 @@ export async function completeLoginFactor(
         ip: client.ip,
         userAgent: client.userAgent,
         secondFactorAt: now,
+        lastFactor: factor.type,
       },
       trx,
     );

@@ -9,6 +9,7 @@
  *   re-read, because another node may have seen more recent activity.
  */
 import type { Kysely } from 'kysely';
+import { appendAudit } from '../audit/index.js';
 import {
   type Clock,
   type EventBus,
@@ -18,6 +19,7 @@ import {
   randomToken,
   sha256,
 } from '../core/index.js';
+import { networkOf } from '../devices/network.js';
 import type { User, UserAccount } from '../identity/index.js';
 import type { Database } from '../store/index.js';
 import type { Channel, ChannelPolicies } from './policy.js';
@@ -27,6 +29,8 @@ import {
   insertSession,
   listLiveSessions,
   markRevoked,
+  markSecondFactor,
+  markStepUpRequired,
   type SessionRecord,
   writeLastSeen,
 } from './store.js';
@@ -58,6 +62,9 @@ export interface NewSession {
   ip: string;
   userAgent: string;
   secondFactorAt: number | null;
+  /** The second factor used at login (null for none). */
+  lastFactor: string | null;
+  deviceId?: string | null;
 }
 
 export interface SessionServiceOptions {
@@ -73,6 +80,8 @@ export interface SessionServiceOptions {
 
 interface CacheEntry extends Principal {
   validatedAt: number;
+  /** The client address of the previous request, to skip the network check while it does not change. */
+  lastIp: string | null;
 }
 
 export class SessionService {
@@ -87,6 +96,10 @@ export class SessionService {
     this.#cache = new LruCache(options.cacheMaxEntries);
     this.#unsubscribe.push(
       options.bus.subscribe('session.revoked', (m) => {
+        this.#cache.delete(m.tokenHash);
+      }),
+      // Every node, this one included, reloads a changed session from the database on its next use.
+      options.bus.subscribe('session.changed', (m) => {
         this.#cache.delete(m.tokenHash);
       }),
       options.bus.subscribe('user.changed', (m) => {
@@ -122,6 +135,10 @@ export class SessionService {
       userAgent: input.userAgent,
       revokedAt: null,
       revokeReason: null,
+      stepUpRequired: false,
+      deviceId: input.deviceId ?? null,
+      network: networkOf(input.ip),
+      lastFactor: input.lastFactor,
     };
     await insertSession(db, session);
     return { token, session };
@@ -131,12 +148,13 @@ export class SessionService {
    * The principal for a token when the cache alone can answer (a fresh entry of a live session): no promise, no
    * database. Returns undefined when `authenticate` must decide, including for every failure case.
    */
-  authenticateCached(token: string): Principal | undefined {
+  authenticateCached(token: string, ip: string | null = null): Principal | undefined {
     const now = this.#o.clock.now();
     const entry = this.#cache.get(sha256(token));
     if (entry === undefined || now - entry.validatedAt > this.#o.revalidateAfterMs) return undefined;
     const { session } = entry;
     if (
+      (ip !== null && ip !== entry.lastIp) ||
       session.revokedAt !== null ||
       entry.profile.user.status !== 'active' ||
       now >= session.expiresAt ||
@@ -149,8 +167,12 @@ export class SessionService {
     return entry;
   }
 
-  /** Resolves a presented token to its principal, or throws the precise reason it is not valid. */
-  async authenticate(token: string): Promise<Principal> {
+  /**
+   * Resolves a presented token to its principal, or throws the precise reason it is not valid. With the client
+   * address, a change of network in the middle of the session marks it `stepUpRequired` (ARCHITECTURE.md, Device
+   * validation): the session stays usable for reading, but sensitive actions need a second factor again.
+   */
+  async authenticate(token: string, ip: string | null = null): Promise<Principal> {
     const tokenHash = sha256(token);
     const now = this.#o.clock.now();
     let entry = this.#cache.get(tokenHash);
@@ -173,19 +195,59 @@ export class SessionService {
       throw new GatehouseError('SESSION_EXPIRED', undefined, { reason: 'absolute' });
     }
     if (now >= session.lastSeenAt + session.idleTimeoutMs) {
-      if (!fresh) return this.#recheckIdle(token, tokenHash);
+      if (!fresh) return this.#recheckIdle(token, tokenHash, ip);
       this.#forget(session);
       throw new GatehouseError('SESSION_EXPIRED', undefined, { reason: 'idle' });
+    }
+    if (ip !== null && ip !== entry.lastIp) {
+      const network = networkOf(ip);
+      if (network !== null && session.network !== null && network !== session.network) {
+        await this.#networkChanged(session, network, ip);
+      } else if (session.network === null && network !== null) {
+        session.network = network;
+      }
+      entry.lastIp = ip;
     }
     session.lastSeenAt = now;
     this.#pendingLastSeen.set(session.id, now);
     return entry;
   }
 
-  async #recheckIdle(token: string, tokenHash: string): Promise<Principal> {
+  async #networkChanged(session: SessionRecord, network: string, ip: string): Promise<void> {
+    const from = session.network;
+    await this.#o.db.transaction().execute(async (trx) => {
+      await markStepUpRequired(trx, session.id, network);
+      await appendAudit(trx, this.#o.clock, {
+        type: 'session.network_changed',
+        userId: session.userId,
+        sessionId: session.id,
+        ip,
+        data: { from, to: network },
+      });
+    });
+    session.stepUpRequired = true;
+    session.network = network;
+    await this.#o.bus.publish('session.changed', { sessionId: session.id, tokenHash: session.tokenHash });
+  }
+
+  /**
+   * Records a second factor verified in this session (login step-up): clears a pending step-up and refreshes
+   * `secondFactorAt`, which recent-authentication checks read.
+   */
+  async recordSecondFactor(session: SessionRecord, factor: string, aal: number): Promise<void> {
+    const now = this.#o.clock.now();
+    await markSecondFactor(this.#o.db, session.id, now, factor, Math.max(aal, session.aal));
+    session.secondFactorAt = now;
+    session.lastFactor = factor;
+    session.stepUpRequired = false;
+    session.aal = Math.max(aal, session.aal);
+    await this.#o.bus.publish('session.changed', { sessionId: session.id, tokenHash: session.tokenHash });
+  }
+
+  async #recheckIdle(token: string, tokenHash: string, ip: string | null): Promise<Principal> {
     this.#cache.delete(tokenHash);
     await this.flushLastSeen();
-    return this.authenticate(token);
+    return this.authenticate(token, ip);
   }
 
   async #load(tokenHash: string, now: number): Promise<CacheEntry> {
@@ -195,7 +257,7 @@ export class SessionService {
     if (pending !== undefined && pending > session.lastSeenAt) session.lastSeenAt = pending;
     const profile = await this.#o.loadProfile(session.userId);
     if (profile === undefined) throw new GatehouseError('UNAUTHENTICATED');
-    const entry: CacheEntry = { session, profile, memo: new Map(), validatedAt: now };
+    const entry: CacheEntry = { session, profile, memo: new Map(), validatedAt: now, lastIp: null };
     if (session.revokedAt === null) this.#cache.set(tokenHash, entry);
     return entry;
   }

@@ -25,6 +25,13 @@ export interface SessionRecord {
   userAgent: string;
   revokedAt: number | null;
   revokeReason: string | null;
+  /** A sensitive action must first verify a second factor again (network changed, or a policy asks for it). */
+  stepUpRequired: boolean;
+  deviceId: string | null;
+  /** Network (IPv4 /24 or IPv6 /48) the session was last seen on. */
+  network: string | null;
+  /** The second factor type verified most recently. */
+  lastFactor: string | null;
 }
 
 export function sessionFromRow(r: SessionsTable): SessionRecord {
@@ -44,6 +51,10 @@ export function sessionFromRow(r: SessionsTable): SessionRecord {
     userAgent: r.user_agent,
     revokedAt: r.revoked_at,
     revokeReason: r.revoke_reason,
+    stepUpRequired: r.step_up_required === 1,
+    deviceId: r.device_id,
+    network: r.network,
+    lastFactor: r.last_factor,
   };
 }
 
@@ -66,6 +77,10 @@ export async function insertSession(db: Kysely<Database>, s: SessionRecord): Pro
       user_agent: s.userAgent,
       revoked_at: s.revokedAt,
       revoke_reason: s.revokeReason,
+      step_up_required: s.stepUpRequired ? 1 : 0,
+      device_id: s.deviceId,
+      network: s.network,
+      last_factor: s.lastFactor,
     })
     .execute();
 }
@@ -136,4 +151,28 @@ export async function writeLastSeen(
         .execute();
     }
   });
+}
+
+/** Records a fresh second-factor verification: clears any pending step-up. */
+export async function markSecondFactor(
+  db: Kysely<Database>,
+  id: string,
+  at: number,
+  factor: string,
+  aal: number,
+): Promise<void> {
+  await db
+    .updateTable('sessions')
+    .set({ second_factor_at: at, last_factor: factor, step_up_required: 0, aal })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Requires a step-up before the next sensitive action and records the session's new network. */
+export async function markStepUpRequired(
+  db: Kysely<Database>,
+  id: string,
+  network: string | null,
+): Promise<void> {
+  await db.updateTable('sessions').set({ step_up_required: 1, network }).where('id', '=', id).execute();
 }

@@ -6,9 +6,11 @@
 import { type Migration, type MigrationProvider, Migrator } from 'kysely';
 import type { Store } from './database.js';
 import * as foundation from './migrations/0001-foundation.js';
+import * as factorsDevices from './migrations/0002-factors-devices.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
+  '0002-factors-devices': factorsDevices,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

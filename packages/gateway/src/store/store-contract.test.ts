@@ -160,6 +160,10 @@ describe.each(testDatabases())('store contract on %s', (_name, factory) => {
       userAgent: 'test',
       revokedAt: null,
       revokeReason: null,
+      stepUpRequired: false,
+      deviceId: null,
+      network: '127.0.0.0/24',
+      lastFactor: 'totp',
     };
     await insertSession(store.db, session);
     expect(await findSessionByTokenHash(store.db, session.tokenHash)).toEqual(session);

@@ -42,6 +42,52 @@ export interface SecondFactorsTable {
   last_used_step: number | null;
   created_at: number;
   last_used_at: number | null;
+  /** active | pending (enrolment not yet confirmed with a first code). */
+  status: string;
+  /** SMS: the E.164 number codes are sent to. */
+  phone: string | null;
+  /** WebAuthn: base64url credential id, COSE public key, signature counter, transports (JSON). */
+  credential_id: string | null;
+  public_key: string | null;
+  sign_count: number | null;
+  transports: string | null;
+  /** WebAuthn: 1 when the credential is bound to hardware (not synced), which gives AAL3. */
+  hardware_bound: number;
+}
+
+export interface RecoveryCodesTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  created_at: number;
+  used_at: number | null;
+}
+
+export interface SmsChallengesTable {
+  id: string;
+  user_id: string;
+  factor_id: string;
+  code_hash: string;
+  created_at: number;
+  expires_at: number;
+  attempts: number;
+  consumed_at: number | null;
+}
+
+export interface SmsOutboxTable {
+  id: string;
+  to_number: string;
+  body: string;
+  created_at: number;
+}
+
+export interface NotificationsTable {
+  id: string;
+  user_id: string;
+  kind: string;
+  /** JSON object of non-secret details. */
+  data: string;
+  created_at: number;
 }
 
 export interface AccountsTable {
@@ -80,6 +126,13 @@ export interface SessionsTable {
   user_agent: string;
   revoked_at: number | null;
   revoke_reason: string | null;
+  /** 1 when a sensitive action must first verify a second factor again (e.g. after a network change). */
+  step_up_required: number;
+  device_id: string | null;
+  /** The network the session was last seen on (IPv4 /24 or IPv6 /48). */
+  network: string | null;
+  /** The second factor type verified most recently in this session (SMS cannot authorise factor changes). */
+  last_factor: string | null;
 }
 
 export interface LoginTransactionsTable {
@@ -134,4 +187,8 @@ export interface Database {
   login_throttle: LoginThrottleTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
+  recovery_codes: RecoveryCodesTable;
+  sms_challenges: SmsChallengesTable;
+  sms_outbox: SmsOutboxTable;
+  notifications: NotificationsTable;
 }
