@@ -6,8 +6,10 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { Clock, EventBus, SecretBox } from '../core/index.js';
+import type { SmsSender } from '../factors/index.js';
 import type { PasswordHasher } from '../identity/index.js';
 import type { LoginDeps } from '../login/index.js';
+import type { Notifier } from '../notifications/index.js';
 import type { SessionService } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
 
@@ -24,4 +26,8 @@ export interface GatewayContext {
   csrfKey: Buffer;
   sessions: SessionService;
   login: LoginDeps;
+  /** SMS delivery; the default simulator writes to the `sms_outbox` table. */
+  sms: SmsSender;
+  /** Security notifications; the default simulator writes to the `notifications` table. */
+  notifier: Notifier;
 }

@@ -18,7 +18,9 @@ import {
   SecretBox,
   systemClock,
 } from '../core/index.js';
+import { OutboxSmsSender, type SmsSender } from '../factors/index.js';
 import { createPasswordHasher, getUser, listUserAccounts, seedLegalEntities } from '../identity/index.js';
+import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { channelPolicies, SessionService } from '../sessions/index.js';
 import { migrateToLatest, type OpenDatabaseOptions, openDatabase, type Store } from '../store/index.js';
 import type { GatewayContext } from './context.js';
@@ -30,6 +32,10 @@ export interface GatewayOptions {
   clock?: Clock;
   bus?: EventBus;
   logger?: Logger;
+  /** SMS delivery (default: the outbox simulator). */
+  sms?: SmsSender;
+  /** Notifications (default: the outbox simulator). */
+  notifier?: Notifier;
   /** Database options beyond the URL (tests pass a PostgreSQL schema). */
   database?: OpenDatabaseOptions;
 }
@@ -84,6 +90,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     },
   });
   const box = new SecretBox(secret);
+  const sms = options.sms ?? new OutboxSmsSender(store.db, clock);
+  const notifier = options.notifier ?? new OutboxNotifier(store.db, clock);
   return {
     config,
     clock,
@@ -94,6 +102,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     box,
     csrfKey: deriveKey(secret, 'csrf'),
     sessions,
+    sms,
+    notifier,
     login: {
       db: store.db,
       clock,
@@ -109,6 +119,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       transactionTtlMs: config.login.transactionTtlMs,
       maxFactorAttempts: config.login.maxFactorAttempts,
       totpWindow: config.totp.window,
+      sms,
+      notifier,
     },
   };
 }

@@ -12,8 +12,10 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { factorRoutes } from '../factors/index.js';
 import { installErrorHandling } from '../http/index.js';
 import { loginRoutes } from '../login/index.js';
+import { notificationRoutes } from '../notifications/routes.js';
 import { sessionRoutes } from '../sessions/index.js';
 import type { GatewayContext } from './context.js';
 
@@ -106,5 +108,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
 
   await loginRoutes(app, ctx);
   await sessionRoutes(app, ctx);
+  await factorRoutes(app, ctx);
+  await notificationRoutes(app, ctx);
   return app;
 }

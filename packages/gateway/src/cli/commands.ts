@@ -10,7 +10,7 @@ import { closeContext, createContext, createGateway, createLogger } from '../app
 import { appendAudit, verifyAuditChain } from '../audit/index.js';
 import { ConfigError, GatehouseError } from '../core/index.js';
 import { formatDemoCredentials, seedDemo } from '../demo/index.js';
-import { addTotpFactor, totpCode } from '../factors/index.js';
+import { addTotpFactor, listSmsOutbox, totpCode } from '../factors/index.js';
 import { createUser, findUserByUsername } from '../identity/index.js';
 import { type CommonFlags, configFromFlags, readStdin } from './options.js';
 
@@ -37,6 +37,7 @@ export function registerCommands(program: Command): void {
           ...(flags.port === undefined ? {} : { port: flags.port }),
           ...(flags.host === undefined ? {} : { host: flags.host }),
         },
+        ...(flags.demo === true ? { development: { exposeOutboxes: true } } : {}),
       });
       const gateway = await createGateway(config);
       const { logger } = gateway.ctx;
@@ -163,6 +164,20 @@ export function registerCommands(program: Command): void {
       await closeContext(ctx);
     }
   });
+
+  const sms = program.command('sms').description('the SMS simulator');
+  withCommon(sms.command('outbox').description('show the newest messages the SMS simulator "sent"'))
+    .option('--limit <n>', 'how many', (v) => Number.parseInt(v, 10), 10)
+    .action(async (flags: CommonFlags & { limit: number }) => {
+      const ctx = await offlineContext(flags);
+      try {
+        for (const m of await listSmsOutbox(ctx.store.db, flags.limit)) {
+          process.stdout.write(`${m.createdAt}  ${m.to}  ${m.body}\n`);
+        }
+      } finally {
+        await closeContext(ctx);
+      }
+    });
 
   program
     .command('totp')

@@ -135,6 +135,15 @@ export const configSchema = z.strictObject({
       window: z.number().int().min(0).max(2).default(1),
     })
     .prefault({}),
+  development: z
+    .strictObject({
+      /**
+       * Serve the simulators' outboxes (`GET /v1/dev/sms-outbox`) without authentication, so a developer can read
+       * the codes the SMS simulator "sent". Never enable in production; `serve --demo` turns it on.
+       */
+      exposeOutboxes: z.boolean().default(false),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -28,6 +28,24 @@ export const ERROR_CATALOGUE = {
     status: 429,
     message: 'Too many failed attempts for this user; wait before trying again.',
   },
+  SMS_RESEND_TOO_SOON: {
+    status: 429,
+    message: 'A code was sent less than 30 seconds ago; wait before asking again.',
+  },
+  SMS_LIMIT_REACHED: {
+    status: 429,
+    message: 'At most 5 codes are sent per hour; use another factor or wait.',
+  },
+  STEP_UP_REQUIRED: {
+    status: 403,
+    message: 'This action needs a second factor verified again in this session (POST /v1/session/step-up).',
+  },
+  FACTOR_TOO_WEAK: {
+    status: 403,
+    message: 'A session authenticated by SMS cannot change factors; verify a stronger factor first.',
+  },
+  FACTOR_NOT_FOUND: { status: 404, message: 'No such factor for this user.' },
+  LAST_FACTOR: { status: 409, message: 'This is the last second factor; enrol another before removing it.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests from this address; slow down.' },
   UNAUTHENTICATED: { status: 401, message: 'A valid session is required.' },
   SESSION_EXPIRED: { status: 401, message: 'The session has expired; log in again.' },

@@ -1,5 +1,37 @@
-/** @module factors — second factors: TOTP now; push, SMS, WebAuthn and recovery codes join here. */
-export { availableFactorTypes, type FactorSummary, type FactorType, listFactors } from './registry.js';
+/** @module factors — second factors: TOTP, SMS, recovery codes (push and security keys join here). */
+export { presentFactor, presentSmsSent } from './presenter.js';
+export {
+  generateRecoveryCodes,
+  normaliseRecoveryCode,
+  RECOVERY_CODE_COUNT,
+  remainingRecoveryCodes,
+  useRecoveryCode,
+} from './recovery.js';
+export {
+  activateFactor,
+  availableFactorTypes,
+  backupFactorMissing,
+  FACTOR_TYPES,
+  type FactorSummary,
+  type FactorType,
+  getFactor,
+  listFactors,
+  removeFactor,
+  renameFactor,
+} from './registry.js';
+export { factorRoutes } from './routes.js';
+export {
+  E164,
+  listSmsOutbox,
+  maskPhone,
+  OutboxSmsSender,
+  SMS_POLICY,
+  type SmsCheck,
+  type SmsSender,
+  type SmsSent,
+  sendSmsCode,
+  verifySmsCode,
+} from './sms.js';
 export {
   type AddTotpInput,
   addTotpFactor,
@@ -13,3 +45,11 @@ export {
   totpUri,
   verifyTotp,
 } from './totp.js';
+export {
+  type CodeFactorType,
+  type CodeProof,
+  type FactorDeps,
+  type FactorFailure,
+  type VerifiedFactor,
+  verifyCodeFactor,
+} from './verify.js';

@@ -1,38 +1,122 @@
 /**
  * @module factors/registry
  * The second factors a user has enrolled, as the login flow and the API list them. Secrets never leave this module.
+ * Recovery codes are listed as one entry with the number still unused.
  */
 import type { Kysely } from 'kysely';
+import { type Clock, GatehouseError } from '../core/index.js';
 import type { Database } from '../store/index.js';
+import { remainingRecoveryCodes } from './recovery.js';
+import { maskPhone } from './sms.js';
 
-export type FactorType = 'totp';
+export const FACTOR_TYPES = ['push', 'webauthn', 'totp', 'sms', 'recovery_code'] as const;
+export type FactorType = (typeof FACTOR_TYPES)[number];
 
 export interface FactorSummary {
   id: string;
   type: FactorType;
   label: string;
+  status: 'active' | 'pending';
   createdAt: number;
   lastUsedAt: number | null;
+  /** SMS: the number, masked. */
+  phone?: string;
+  /** Security keys: bound to hardware (AAL3) or a synced passkey (AAL2). */
+  hardwareBound?: boolean;
 }
 
 export async function listFactors(db: Kysely<Database>, userId: string): Promise<FactorSummary[]> {
   const rows = await db
     .selectFrom('second_factors')
-    .select(['id', 'type', 'label', 'created_at', 'last_used_at'])
+    .select(['id', 'type', 'label', 'status', 'created_at', 'last_used_at', 'phone', 'hardware_bound'])
     .where('user_id', '=', userId)
     .orderBy('created_at')
+    .orderBy('id')
     .execute();
   return rows.map((r) => ({
     id: r.id,
     type: r.type as FactorType,
     label: r.label,
+    status: r.status as 'active' | 'pending',
     createdAt: r.created_at,
     lastUsedAt: r.last_used_at,
+    ...(r.phone === null ? {} : { phone: maskPhone(r.phone) }),
+    ...(r.type === 'webauthn' ? { hardwareBound: r.hardware_bound === 1 } : {}),
   }));
 }
 
-/** The distinct factor types a user may choose at login, in a stable order. */
+/** The factor types a user may choose at login, strongest first. */
 export async function availableFactorTypes(db: Kysely<Database>, userId: string): Promise<FactorType[]> {
   const factors = await listFactors(db, userId);
-  return [...new Set(factors.map((f) => f.type))].sort();
+  const types = new Set<FactorType>(factors.filter((f) => f.status === 'active').map((f) => f.type));
+  if ((await remainingRecoveryCodes(db, userId)) > 0) types.add('recovery_code');
+  return FACTOR_TYPES.filter((t) => types.has(t));
+}
+
+/**
+ * True while the user has fewer than two independent ways to pass the second step (a set of unused recovery
+ * codes counts as one): a lost phone must not lock them out during a market move.
+ */
+export async function backupFactorMissing(db: Kysely<Database>, userId: string): Promise<boolean> {
+  const active = (await listFactors(db, userId)).filter((f) => f.status === 'active').length;
+  const recovery = (await remainingRecoveryCodes(db, userId)) > 0 ? 1 : 0;
+  return active + recovery < 2;
+}
+
+async function ownFactor(db: Kysely<Database>, userId: string, factorId: string) {
+  const row = await db
+    .selectFrom('second_factors')
+    .select(['id', 'type', 'status', 'label'])
+    .where('id', '=', factorId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
+  if (row === undefined) throw new GatehouseError('FACTOR_NOT_FOUND');
+  return row;
+}
+
+export async function renameFactor(
+  db: Kysely<Database>,
+  userId: string,
+  factorId: string,
+  label: string,
+): Promise<void> {
+  await ownFactor(db, userId, factorId);
+  await db.updateTable('second_factors').set({ label }).where('id', '=', factorId).execute();
+}
+
+/** Removes a factor; refuses to remove the last active one (the user would be locked out of every channel). */
+export async function removeFactor(
+  db: Kysely<Database>,
+  userId: string,
+  factorId: string,
+): Promise<{ type: FactorType; label: string }> {
+  return db.transaction().execute(async (trx) => {
+    const factor = await ownFactor(trx, userId, factorId);
+    if (factor.status === 'active') {
+      const others = await trx
+        .selectFrom('second_factors')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('user_id', '=', userId)
+        .where('status', '=', 'active')
+        .where('id', '!=', factorId)
+        .executeTakeFirstOrThrow();
+      if (Number(others.n) === 0) throw new GatehouseError('LAST_FACTOR');
+    }
+    await trx.deleteFrom('second_factors').where('id', '=', factorId).execute();
+    return { type: factor.type as FactorType, label: factor.label };
+  });
+}
+
+/** Turns a pending enrolment active (after its first code was verified). */
+export async function activateFactor(db: Kysely<Database>, clock: Clock, factorId: string): Promise<void> {
+  await db
+    .updateTable('second_factors')
+    .set({ status: 'active', last_used_at: clock.now() })
+    .where('id', '=', factorId)
+    .where('status', '=', 'pending')
+    .execute();
+}
+
+export async function getFactor(db: Kysely<Database>, userId: string, factorId: string) {
+  return ownFactor(db, userId, factorId);
 }

@@ -7,7 +7,10 @@ export {
   type LoginCompleted,
   type LoginDeps,
   type LoginStarted,
+  sendLoginSms,
+  sendStepUpSms,
   startLogin,
+  stepUp,
 } from './service.js';
 export {
   type BackoffPolicy,

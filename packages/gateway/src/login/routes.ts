@@ -6,10 +6,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { GatewayContext } from '../app/context.js';
 import { GatehouseError } from '../core/index.js';
-import { clientInfo, parseWith, setSessionCookie } from '../http/index.js';
+import { presentSmsSent } from '../factors/index.js';
+import { clientInfo, parseWith, principalOf, requireSession, setSessionCookie } from '../http/index.js';
 import { csrfTokenFor, presentSession } from '../sessions/index.js';
 import { factorRequestSchema, loginParamsSchema, loginRequestSchema } from './schema.js';
-import { completeLoginFactor, startLogin } from './service.js';
+import { completeLoginFactor, sendLoginSms, sendStepUpSms, startLogin, stepUp } from './service.js';
 
 export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   const rateLimit = {
@@ -27,12 +28,40 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
   app.post('/v1/auth/login/:loginId/factor', { config: { rateLimit } }, async (request, reply) => {
     const { loginId } = parseWith(loginParamsSchema, request.params);
     const body = parseWith(factorRequestSchema, request.body);
-    const { token, session } = await completeLoginFactor(ctx.login, loginId, body, clientInfo(request));
+    const done = await completeLoginFactor(ctx.login, loginId, body, clientInfo(request));
+    const { token, session } = done;
     setSessionCookie(request, reply, token, session.expiresAt - session.createdAt);
     return {
       status: 'authenticated',
       session: presentSession(session, session.id),
       csrfToken: csrfTokenFor(ctx.csrfKey, session.id),
+      backupFactorMissing: done.backupFactorMissing,
+      ...(done.remainingRecoveryCodes === undefined
+        ? {}
+        : {
+            notice: 'recovery_code_used',
+            remainingRecoveryCodes: done.remainingRecoveryCodes,
+            suggestion: 'Enrol a new device or authenticator, and generate new recovery codes.',
+          }),
     };
+  });
+
+  const authenticated = { preHandler: requireSession(ctx), config: { rateLimit } };
+
+  app.post('/v1/session/step-up', authenticated, async (request) => {
+    const body = parseWith(factorRequestSchema, request.body);
+    const principal = principalOf(request);
+    await stepUp(ctx.login, principal, body, clientInfo(request));
+    return { status: 'stepped_up', session: presentSession(principal.session, principal.session.id) };
+  });
+
+  app.post('/v1/session/step-up/sms', authenticated, async (request) => {
+    return presentSmsSent(await sendStepUpSms(ctx.login, principalOf(request), clientInfo(request)));
+  });
+
+  app.post('/v1/auth/login/:loginId/sms', { config: { rateLimit } }, async (request) => {
+    const { loginId } = parseWith(loginParamsSchema, request.params);
+    const sent = await sendLoginSms(ctx.login, loginId, clientInfo(request));
+    return presentSmsSent(sent);
   });
 }

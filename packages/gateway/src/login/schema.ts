@@ -11,10 +11,12 @@ export const loginParamsSchema = z.strictObject({
   loginId: z.string().min(1).max(128),
 });
 
-export const factorRequestSchema = z.strictObject({
-  type: z.literal('totp'),
-  code: z.string().min(1).max(16),
-});
+/** A code-based second factor: TOTP, an SMS code, or a recovery code. */
+export const factorRequestSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('totp'), code: z.string().min(1).max(16) }),
+  z.strictObject({ type: z.literal('sms'), code: z.string().min(1).max(16) }),
+  z.strictObject({ type: z.literal('recovery_code'), code: z.string().min(1).max(64) }),
+]);
 
 export type LoginRequest = z.infer<typeof loginRequestSchema>;
 export type FactorRequest = z.infer<typeof factorRequestSchema>;

@@ -9,9 +9,20 @@
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, GatehouseError, newId, randomToken, type SecretBox, sha256 } from '../core/index.js';
-import { availableFactorTypes, type FactorType, verifyTotp } from '../factors/index.js';
+import {
+  availableFactorTypes,
+  backupFactorMissing,
+  type CodeProof,
+  type FactorType,
+  remainingRecoveryCodes,
+  type SmsSender,
+  type SmsSent,
+  sendSmsCode,
+  verifyCodeFactor,
+} from '../factors/index.js';
 import { findLoginCandidate, normaliseUsername, type PasswordHasher } from '../identity/index.js';
-import type { Channel, SessionRecord, SessionService } from '../sessions/index.js';
+import type { Notifier } from '../notifications/index.js';
+import type { Channel, Principal, SessionRecord, SessionService } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
 import { type BackoffPolicy, clearFailures, recordFailure, throttleWaitMs } from './throttle.js';
 
@@ -25,6 +36,8 @@ export interface LoginDeps {
   transactionTtlMs: number;
   maxFactorAttempts: number;
   totpWindow: number;
+  sms: SmsSender;
+  notifier: Notifier;
 }
 
 export interface ClientInfo {
@@ -41,6 +54,10 @@ export interface LoginStarted {
 export interface LoginCompleted {
   token: string;
   session: SessionRecord;
+  /** True while the user has a single way to pass the second step. */
+  backupFactorMissing: boolean;
+  /** Set when a recovery code was used: how many remain (the user is told to enrol a new device). */
+  remainingRecoveryCodes?: number;
 }
 
 function tooManyAttempts(waitMs: number): GatehouseError {
@@ -125,13 +142,15 @@ export async function startLogin(
   return { status: 'second_factor_required', loginId: handle, factors: factors.map((type) => ({ type })) };
 }
 
-/** Step 2: a second factor for a started login; issues the session. */
-export async function completeLoginFactor(
-  deps: LoginDeps,
-  loginId: string,
-  factor: { type: FactorType; code: string },
-  client: ClientInfo,
-): Promise<LoginCompleted> {
+interface OpenLogin {
+  id: string;
+  user_id: string;
+  channel: string;
+  username: string;
+}
+
+/** A started login that may still complete: known, unexpired, not completed, attempts left, user active. */
+async function findOpenLogin(deps: LoginDeps, loginId: string, client: ClientInfo): Promise<OpenLogin> {
   const { db, clock } = deps;
   const now = clock.now();
   const tx = await db
@@ -168,6 +187,41 @@ export async function completeLoginFactor(
     });
     throw tooManyAttempts(waitMs);
   }
+  return tx;
+}
+
+/** Sends an SMS code for a started login (within the SMS resend limits). */
+export async function sendLoginSms(deps: LoginDeps, loginId: string, client: ClientInfo): Promise<SmsSent> {
+  const tx = await findOpenLogin(deps, loginId, client);
+  const factor = await deps.db
+    .selectFrom('second_factors')
+    .select('id')
+    .where('user_id', '=', tx.user_id)
+    .where('type', '=', 'sms')
+    .where('status', '=', 'active')
+    .orderBy('created_at')
+    .executeTakeFirst();
+  if (factor === undefined) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  const sent = await sendSmsCode(deps.db, deps.clock, deps.sms, tx.user_id, factor.id);
+  await appendAudit(deps.db, deps.clock, {
+    type: 'sms.sent',
+    userId: tx.user_id,
+    ip: client.ip,
+    data: { purpose: 'login' },
+  });
+  return sent;
+}
+
+/** Step 2: a second factor for a started login; issues the session. */
+export async function completeLoginFactor(
+  deps: LoginDeps,
+  loginId: string,
+  factor: CodeProof,
+  client: ClientInfo,
+): Promise<LoginCompleted> {
+  const { db, clock } = deps;
+  const now = clock.now();
+  const tx = await findOpenLogin(deps, loginId, client);
   const available = await availableFactorTypes(db, tx.user_id);
   if (!available.includes(factor.type)) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
 
@@ -175,7 +229,12 @@ export async function completeLoginFactor(
   // counted together with its audit row.
   const channel = tx.channel as Channel;
   const outcome = await db.transaction().execute(async (trx) => {
-    const check = await verifyTotp(trx, clock, deps.box, tx.user_id, factor.code, deps.totpWindow);
+    const check = await verifyCodeFactor(
+      trx,
+      { clock, box: deps.box, totpWindow: deps.totpWindow },
+      tx.user_id,
+      factor,
+    );
     if (!check.ok) {
       await trx
         .updateTable('login_transactions')
@@ -187,7 +246,7 @@ export async function completeLoginFactor(
         type: check.reason === 'replayed' ? 'login.factor_replayed' : 'login.factor_failed',
         userId: tx.user_id,
         ip: client.ip,
-        data: { factor: factor.type, failures },
+        data: { factor: factor.type, failures, cause: check.reason },
       });
       return undefined;
     }
@@ -202,8 +261,8 @@ export async function completeLoginFactor(
       {
         userId: tx.user_id,
         channel,
-        aal: 2,
-        amr: ['pwd', 'otp'],
+        aal: check.factor.aal,
+        amr: ['pwd', check.factor.amr],
         ip: client.ip,
         userAgent: client.userAgent,
         secondFactorAt: now,
@@ -216,18 +275,107 @@ export async function completeLoginFactor(
       userId: tx.user_id,
       sessionId: issued.session.id,
       ip: client.ip,
-      data: { factor: factor.type, factorId: check.factorId },
+      data: { factor: factor.type, factorId: check.factor.factorId },
     });
     await appendAudit(trx, clock, {
       type: 'login.succeeded',
       userId: tx.user_id,
       sessionId: issued.session.id,
       ip: client.ip,
-      data: { channel, aal: 2 },
+      data: { channel, aal: check.factor.aal },
     });
     await clearFailures(trx, tx.username);
     return issued;
   });
   if (outcome === undefined) throw new GatehouseError('INVALID_CREDENTIALS');
-  return outcome;
+  const result: LoginCompleted = {
+    ...outcome,
+    backupFactorMissing: await backupFactorMissing(db, tx.user_id),
+  };
+  if (factor.type === 'recovery_code') {
+    const remaining = await remainingRecoveryCodes(db, tx.user_id);
+    await appendAudit(db, clock, {
+      type: 'recovery.used',
+      userId: tx.user_id,
+      ip: client.ip,
+      data: { remaining },
+    });
+    await deps.notifier.notify(tx.user_id, 'recovery_code_used', { remaining, ip: client.ip });
+    result.remainingRecoveryCodes = remaining;
+  }
+  return result;
+}
+
+/**
+ * Verifies a second factor again inside a session (step-up): clears `stepUpRequired` and refreshes the recent
+ * second-factor time. Failures count towards the same per-user backoff as login failures.
+ */
+export async function stepUp(
+  deps: LoginDeps,
+  principal: Principal,
+  factor: CodeProof,
+  client: ClientInfo,
+): Promise<void> {
+  const { db, clock } = deps;
+  const { session, profile } = principal;
+  const subject = profile.user.username;
+  const waitMs = await throttleWaitMs(db, subject, clock.now());
+  if (waitMs > 0) throw tooManyAttempts(waitMs);
+  const available = await availableFactorTypes(db, session.userId);
+  if (!available.includes(factor.type)) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  const check = await db.transaction().execute(async (trx) => {
+    const result = await verifyCodeFactor(
+      trx,
+      { clock, box: deps.box, totpWindow: deps.totpWindow },
+      session.userId,
+      factor,
+    );
+    if (!result.ok) {
+      const { failures } = await recordFailure(trx, subject, clock.now(), deps.backoff);
+      await appendAudit(trx, clock, {
+        type: result.reason === 'replayed' ? 'login.factor_replayed' : 'login.factor_failed',
+        userId: session.userId,
+        sessionId: session.id,
+        ip: client.ip,
+        data: { factor: factor.type, failures, cause: result.reason, purpose: 'step_up' },
+      });
+    }
+    return result;
+  });
+  if (!check.ok) throw new GatehouseError('INVALID_CREDENTIALS');
+  await deps.sessions.recordSecondFactor(session, factor.type, check.factor.aal);
+  await appendAudit(db, clock, {
+    type: 'session.step_up',
+    userId: session.userId,
+    sessionId: session.id,
+    ip: client.ip,
+    data: { factor: factor.type },
+  });
+  await clearFailures(db, subject);
+}
+
+/** Sends an SMS code for a step-up in an existing session. */
+export async function sendStepUpSms(
+  deps: LoginDeps,
+  principal: Principal,
+  client: ClientInfo,
+): Promise<SmsSent> {
+  const factor = await deps.db
+    .selectFrom('second_factors')
+    .select('id')
+    .where('user_id', '=', principal.session.userId)
+    .where('type', '=', 'sms')
+    .where('status', '=', 'active')
+    .orderBy('created_at')
+    .executeTakeFirst();
+  if (factor === undefined) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  const sent = await sendSmsCode(deps.db, deps.clock, deps.sms, principal.session.userId, factor.id);
+  await appendAudit(deps.db, deps.clock, {
+    type: 'sms.sent',
+    userId: principal.session.userId,
+    sessionId: principal.session.id,
+    ip: client.ip,
+    data: { purpose: 'step_up' },
+  });
+  return sent;
 }

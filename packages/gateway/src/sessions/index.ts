@@ -1,5 +1,6 @@
 /** @module sessions — channel policies, the session store and cache, validation, listing and revocation. */
 export { CSRF_HEADER, csrfTokenFor, isValidCsrfToken } from './csrf.js';
+export { RECENT_SECOND_FACTOR_MS, requireSensitive, type SensitiveOptions } from './guard.js';
 export {
   CHANNELS,
   type Channel,

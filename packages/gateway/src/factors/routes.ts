@@ -1,0 +1,190 @@
+/**
+ * @module factors/routes
+ * The user's factor registry: list, enrol (TOTP, SMS; confirmed by a first code), rename, remove, and recovery
+ * codes. Every change needs a second factor verified in the last 5 minutes by something stronger than SMS, is
+ * audited, and is notified to the user (ASVS 2.2.3, 2.5.x).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { GatewayContext } from '../app/context.js';
+import { appendAudit } from '../audit/index.js';
+import { GatehouseError, newId } from '../core/index.js';
+import { clientInfo, parseWith, principalOf, requireSession } from '../http/index.js';
+import { requireSensitive } from '../sessions/index.js';
+import { presentFactor, presentSmsSent } from './presenter.js';
+import { generateRecoveryCodes, remainingRecoveryCodes } from './recovery.js';
+import {
+  activateFactor,
+  backupFactorMissing,
+  getFactor,
+  listFactors,
+  removeFactor,
+  renameFactor,
+} from './registry.js';
+import {
+  confirmFactorSchema,
+  enrolSmsSchema,
+  enrolTotpSchema,
+  factorIdParamsSchema,
+  renameFactorSchema,
+} from './schema.js';
+import { sendSmsCode, verifySmsCode } from './sms.js';
+import { addTotpFactor, matchTotpStep } from './totp.js';
+
+export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+  const authenticated = { preHandler: requireSession(ctx) };
+  const { db } = ctx.store;
+  const { clock } = ctx;
+
+  const sensitive = async (request: FastifyRequest) => {
+    const principal = principalOf(request);
+    await requireSensitive(db, clock, principal, { factorChange: true });
+    return principal;
+  };
+
+  app.get('/v1/factors', authenticated, async (request) => {
+    const { session } = principalOf(request);
+    const factors = await listFactors(db, session.userId);
+    return {
+      factors: factors.map(presentFactor),
+      recoveryCodes: { remaining: await remainingRecoveryCodes(db, session.userId) },
+      backupFactorMissing: await backupFactorMissing(db, session.userId),
+    };
+  });
+
+  app.post('/v1/factors/totp', authenticated, async (request) => {
+    const body = parseWith(enrolTotpSchema, request.body);
+    const { session, profile } = await sensitive(request);
+    const enrolment = await addTotpFactor(db, clock, ctx.box, {
+      userId: session.userId,
+      label: body.label ?? 'Authenticator app',
+      issuer: ctx.config.totp.issuer,
+      accountName: profile.user.username,
+      pending: true,
+    });
+    return { factorId: enrolment.factorId, status: 'pending', secret: enrolment.secret, uri: enrolment.uri };
+  });
+
+  app.post('/v1/factors/sms', authenticated, async (request) => {
+    const body = parseWith(enrolSmsSchema, request.body);
+    const { session } = await sensitive(request);
+    const factorId = newId('fac');
+    await db
+      .insertInto('second_factors')
+      .values({
+        id: factorId,
+        user_id: session.userId,
+        type: 'sms',
+        label: body.label ?? 'Text message',
+        secret_sealed: null,
+        last_used_step: null,
+        created_at: clock.now(),
+        last_used_at: null,
+        status: 'pending',
+        phone: body.phone,
+        credential_id: null,
+        public_key: null,
+        sign_count: null,
+        transports: null,
+        hardware_bound: 0,
+      })
+      .execute();
+    const sent = await sendSmsCode(db, clock, ctx.sms, session.userId, factorId);
+    return { factorId, ...presentSmsSent(sent), status: 'pending' };
+  });
+
+  app.post('/v1/factors/:id/confirm', authenticated, async (request) => {
+    const { id } = parseWith(factorIdParamsSchema, request.params);
+    const { code } = parseWith(confirmFactorSchema, request.body);
+    const { session } = await sensitive(request);
+    const factor = await getFactor(db, session.userId, id);
+    if (factor.status !== 'pending') throw new GatehouseError('FACTOR_NOT_FOUND');
+    let ok = false;
+    if (factor.type === 'totp') {
+      const row = await db
+        .selectFrom('second_factors')
+        .select('secret_sealed')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      const step =
+        row.secret_sealed === null
+          ? null
+          : matchTotpStep(ctx.box.open(row.secret_sealed), code, clock.now(), ctx.config.totp.window);
+      if (step !== null) {
+        await db.updateTable('second_factors').set({ last_used_step: step }).where('id', '=', id).execute();
+        ok = true;
+      }
+    } else if (factor.type === 'sms') {
+      const check = await verifySmsCode(db, clock, session.userId, code);
+      ok = check.ok && check.factorId === id;
+    }
+    if (!ok) throw new GatehouseError('INVALID_CREDENTIALS');
+    await activateFactor(db, clock, id);
+    await appendAudit(db, clock, {
+      type: 'factor.added',
+      userId: session.userId,
+      sessionId: session.id,
+      ip: clientInfo(request).ip,
+      data: { factor: factor.type, factorId: id },
+    });
+    await ctx.notifier.notify(session.userId, 'factor_added', { factor: factor.type, label: factor.label });
+    return {
+      factorId: id,
+      status: 'active',
+      backupFactorMissing: await backupFactorMissing(db, session.userId),
+    };
+  });
+
+  app.post('/v1/factors/recovery-codes', authenticated, async (request) => {
+    const { session } = await sensitive(request);
+    const codes = await generateRecoveryCodes(db, clock, session.userId);
+    await appendAudit(db, clock, {
+      type: 'recovery.generated',
+      userId: session.userId,
+      sessionId: session.id,
+      ip: clientInfo(request).ip,
+      data: { count: codes.length },
+    });
+    await ctx.notifier.notify(session.userId, 'factor_added', {
+      factor: 'recovery_code',
+      count: codes.length,
+    });
+    return { codes, notice: 'Shown once. Keep them offline; each works once.' };
+  });
+
+  app.patch('/v1/factors/:id', authenticated, async (request) => {
+    const { id } = parseWith(factorIdParamsSchema, request.params);
+    const { label } = parseWith(renameFactorSchema, request.body);
+    const { session } = await sensitive(request);
+    await renameFactor(db, session.userId, id, label);
+    await appendAudit(db, clock, {
+      type: 'factor.renamed',
+      userId: session.userId,
+      sessionId: session.id,
+      ip: clientInfo(request).ip,
+      data: { factorId: id },
+    });
+    return { factorId: id, label };
+  });
+
+  app.delete('/v1/factors/:id', authenticated, async (request) => {
+    const { id } = parseWith(factorIdParamsSchema, request.params);
+    const { session } = await sensitive(request);
+    const removed = await removeFactor(db, session.userId, id);
+    await appendAudit(db, clock, {
+      type: 'factor.removed',
+      userId: session.userId,
+      sessionId: session.id,
+      ip: clientInfo(request).ip,
+      data: { factor: removed.type, factorId: id },
+    });
+    await ctx.notifier.notify(session.userId, 'factor_removed', {
+      factor: removed.type,
+      label: removed.label,
+    });
+    return {
+      factorId: id,
+      status: 'removed',
+      backupFactorMissing: await backupFactorMissing(db, session.userId),
+    };
+  });
+}

@@ -1,0 +1,182 @@
+/**
+ * @module factors/sms
+ * SMS one-time codes: 6 digits, valid 5 minutes, 3 attempts, resend at most once per 30 s and 5 times per hour.
+ * SMS is a "restricted" authenticator (NIST 800-63B): it may log a user in, but a session whose last second
+ * factor was SMS cannot enrol or remove other factors. Delivery goes through `SmsSender`; the default
+ * `OutboxSmsSender` simulator stores messages in the `sms_outbox` table (`gatehouse sms outbox`).
+ */
+import { randomInt } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { type Clock, constantTimeEqual, GatehouseError, newId, sha256 } from '../core/index.js';
+import type { Database } from '../store/index.js';
+
+export const SMS_POLICY = {
+  ttlMs: 5 * 60_000,
+  maxAttempts: 3,
+  resendIntervalMs: 30_000,
+  maxPerHour: 5,
+} as const;
+
+export const E164 = /^\+[1-9]\d{6,14}$/;
+
+export interface SmsSender {
+  send(to: string, body: string): Promise<void>;
+}
+
+/** The simulator: messages are stored, not sent. */
+export class OutboxSmsSender implements SmsSender {
+  readonly #db: Kysely<Database>;
+  readonly #clock: Clock;
+
+  constructor(db: Kysely<Database>, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  async send(to: string, body: string): Promise<void> {
+    await this.#db
+      .insertInto('sms_outbox')
+      .values({ id: newId('sms'), to_number: to, body, created_at: this.#clock.now() })
+      .execute();
+  }
+}
+
+export async function listSmsOutbox(db: Kysely<Database>, limit = 20) {
+  const rows = await db
+    .selectFrom('sms_outbox')
+    .selectAll()
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    to: r.to_number,
+    body: r.body,
+    createdAt: new Date(r.created_at).toISOString(),
+  }));
+}
+
+/** Shows only the last two digits of a number. */
+export function maskPhone(phone: string): string {
+  return `${phone.slice(0, 3)}${'•'.repeat(Math.max(0, phone.length - 5))}${phone.slice(-2)}`;
+}
+
+function codeHash(challengeId: string, code: string): string {
+  return sha256(`${challengeId}:${code}`);
+}
+
+export interface SmsSent {
+  expiresAt: number;
+  resendAvailableAt: number;
+  remainingThisHour: number;
+}
+
+/** Sends a fresh code to one SMS factor, within the resend limits; a new code voids the previous one. */
+export async function sendSmsCode(
+  db: Kysely<Database>,
+  clock: Clock,
+  sender: SmsSender,
+  userId: string,
+  factorId: string,
+): Promise<SmsSent> {
+  const now = clock.now();
+  const factor = await db
+    .selectFrom('second_factors')
+    .select(['phone'])
+    .where('id', '=', factorId)
+    .where('user_id', '=', userId)
+    .where('type', '=', 'sms')
+    .executeTakeFirst();
+  if (factor?.phone == null) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  const recent = await db
+    .selectFrom('sms_challenges')
+    .select('created_at')
+    .where('user_id', '=', userId)
+    .where('created_at', '>', now - 3_600_000)
+    .orderBy('created_at', 'desc')
+    .execute();
+  const last = recent[0]?.created_at;
+  if (last !== undefined && now - last < SMS_POLICY.resendIntervalMs) {
+    throw new GatehouseError('SMS_RESEND_TOO_SOON', undefined, {
+      retryAfterMs: last + SMS_POLICY.resendIntervalMs - now,
+    });
+  }
+  if (recent.length >= SMS_POLICY.maxPerHour) {
+    const oldest = recent[recent.length - 1]?.created_at ?? now;
+    throw new GatehouseError('SMS_LIMIT_REACHED', undefined, { retryAfterMs: oldest + 3_600_000 - now });
+  }
+  const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+  const id = newId('smc');
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('sms_challenges')
+      .set({ consumed_at: now })
+      .where('user_id', '=', userId)
+      .where('consumed_at', 'is', null)
+      .execute();
+    await trx
+      .insertInto('sms_challenges')
+      .values({
+        id,
+        user_id: userId,
+        factor_id: factorId,
+        code_hash: codeHash(id, code),
+        created_at: now,
+        expires_at: now + SMS_POLICY.ttlMs,
+        attempts: 0,
+        consumed_at: null,
+      })
+      .execute();
+  });
+  await sender.send(
+    factor.phone,
+    `Gatehouse code: ${code}. It expires in 5 minutes. Never share it with anyone.`,
+  );
+  return {
+    expiresAt: now + SMS_POLICY.ttlMs,
+    resendAvailableAt: now + SMS_POLICY.resendIntervalMs,
+    remainingThisHour: SMS_POLICY.maxPerHour - recent.length - 1,
+  };
+}
+
+export type SmsCheck =
+  | { ok: true; factorId: string }
+  | { ok: false; reason: 'no_code' | 'expired' | 'locked' | 'mismatch' };
+
+/** Checks a code against the user's current challenge; 3 wrong tries void it. */
+export async function verifySmsCode(
+  db: Kysely<Database>,
+  clock: Clock,
+  userId: string,
+  code: string,
+): Promise<SmsCheck> {
+  const now = clock.now();
+  const challenge = await db
+    .selectFrom('sms_challenges')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('consumed_at', 'is', null)
+    .orderBy('created_at', 'desc')
+    .executeTakeFirst();
+  if (challenge === undefined) return { ok: false, reason: 'no_code' };
+  if (now >= challenge.expires_at) return { ok: false, reason: 'expired' };
+  if (challenge.attempts >= SMS_POLICY.maxAttempts) return { ok: false, reason: 'locked' };
+  if (!/^\d{6}$/.test(code) || !constantTimeEqual(codeHash(challenge.id, code), challenge.code_hash)) {
+    await db
+      .updateTable('sms_challenges')
+      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+      .where('id', '=', challenge.id)
+      .execute();
+    return { ok: false, reason: 'mismatch' };
+  }
+  const claimed = await db
+    .updateTable('sms_challenges')
+    .set({ consumed_at: now })
+    .where('id', '=', challenge.id)
+    .where('consumed_at', 'is', null)
+    .where('attempts', '<', SMS_POLICY.maxAttempts)
+    .executeTakeFirst();
+  if (claimed.numUpdatedRows === 0n) return { ok: false, reason: 'locked' };
+  return { ok: true, factorId: challenge.factor_id };
+}
