@@ -7,11 +7,14 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { Clock, EventBus, SecretBox } from '../core/index.js';
 import type { SmsSender } from '../factors/index.js';
+import type { PushTransport } from '../factors/push.js';
+import type { PushWaiters } from '../factors/push-waiters.js';
 import type { PasswordHasher } from '../identity/index.js';
 import type { LoginDeps } from '../login/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { SessionService } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
+import type { DeviceHub } from '../ws/device-hub.js';
 
 export interface GatewayContext {
   config: Config;
@@ -30,4 +33,10 @@ export interface GatewayContext {
   sms: SmsSender;
   /** Security notifications; the default simulator writes to the `notifications` table. */
   notifier: Notifier;
+  /** Push delivery to enrolled devices; the default is the device-stream hub. */
+  push: PushTransport;
+  /** Logins waiting on a push decision. */
+  pushWaiters: PushWaiters;
+  /** Open device streams on this node. */
+  deviceHub: DeviceHub;
 }

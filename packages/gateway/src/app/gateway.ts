@@ -19,10 +19,13 @@ import {
   systemClock,
 } from '../core/index.js';
 import { OutboxSmsSender, type SmsSender } from '../factors/index.js';
+import type { PushTransport } from '../factors/push.js';
+import { PushWaiters } from '../factors/push-waiters.js';
 import { createPasswordHasher, getUser, listUserAccounts, seedLegalEntities } from '../identity/index.js';
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { channelPolicies, SessionService } from '../sessions/index.js';
 import { migrateToLatest, type OpenDatabaseOptions, openDatabase, type Store } from '../store/index.js';
+import { DeviceHub } from '../ws/device-hub.js';
 import type { GatewayContext } from './context.js';
 import { createLogger } from './logger.js';
 import { resolveServerSecret } from './secret.js';
@@ -36,6 +39,8 @@ export interface GatewayOptions {
   sms?: SmsSender;
   /** Notifications (default: the outbox simulator). */
   notifier?: Notifier;
+  /** Push delivery (default: the device-stream hub). */
+  push?: PushTransport;
   /** Database options beyond the URL (tests pass a PostgreSQL schema). */
   database?: OpenDatabaseOptions;
 }
@@ -92,6 +97,9 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const box = new SecretBox(secret);
   const sms = options.sms ?? new OutboxSmsSender(store.db, clock);
   const notifier = options.notifier ?? new OutboxNotifier(store.db, clock);
+  const deviceHub = new DeviceHub(bus, clock);
+  const push = options.push ?? deviceHub;
+  const pushWaiters = new PushWaiters(bus);
   return {
     config,
     clock,
@@ -104,6 +112,9 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     sessions,
     sms,
     notifier,
+    push,
+    pushWaiters,
+    deviceHub,
     login: {
       db: store.db,
       clock,
@@ -121,12 +132,19 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       totpWindow: config.totp.window,
       sms,
       notifier,
+      push,
+      pushWaiters,
+      pushTimeoutMs: config.push.timeoutMs,
+      pushDeliveryTimeoutMs: config.push.deliveryTimeoutMs,
+      longPollMs: config.push.longPollMs,
     },
   };
 }
 
 /** Releases what `createContext` opened (for contexts used without `createGateway`). */
 export async function closeContext(ctx: GatewayContext): Promise<void> {
+  ctx.pushWaiters.close();
+  ctx.deviceHub.close();
   await ctx.sessions.flushLastSeen();
   ctx.sessions.close();
   await ctx.bus.close();

@@ -6,17 +6,20 @@
 import { readFileSync } from 'node:fs';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
+import websocket from '@fastify/websocket';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { deviceRoutes } from '../devices/routes.js';
 import { factorRoutes } from '../factors/index.js';
 import { installErrorHandling } from '../http/index.js';
 import { loginRoutes } from '../login/index.js';
 import { notificationRoutes } from '../notifications/routes.js';
 import { sessionRoutes } from '../sessions/index.js';
+import { deviceStreamRoutes } from '../ws/device-hub.js';
 import type { GatewayContext } from './context.js';
 
 /** Requests slower than this are logged at info level even when they succeed. */
@@ -87,6 +90,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   installErrorHandling(app);
   await app.register(cookie);
   await app.register(rateLimit, { global: false });
+  await app.register(websocket, { options: { maxPayload: 16 * 1024 } });
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-content-type-options', 'nosniff');
@@ -110,5 +114,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await sessionRoutes(app, ctx);
   await factorRoutes(app, ctx);
   await notificationRoutes(app, ctx);
+  await deviceRoutes(app, ctx);
+  await deviceStreamRoutes(app, ctx, ctx.deviceHub);
   return app;
 }

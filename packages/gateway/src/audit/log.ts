@@ -28,6 +28,11 @@ export type AuditType =
   | 'recovery.used'
   | 'sms.sent'
   | 'device.new'
+  | 'device.enrolled'
+  | 'device.revoked'
+  | 'push.sent'
+  | 'push.approved'
+  | 'push.denied'
   | 'session.revoked'
   | 'user.created';
 

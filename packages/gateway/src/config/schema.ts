@@ -127,6 +127,22 @@ export const configSchema = z.strictObject({
       ipRateLimitWindowMs: ms(1_000).default(MINUTE),
     })
     .prefault({}),
+  push: z
+    .strictObject({
+      /** A push request not decided within this time expires (the login can still use another factor). */
+      timeoutMs: ms(10_000).default(180_000),
+      /** Without a delivery receipt from a device within this time, the login is offered its fallback factors. */
+      deliveryTimeoutMs: ms(500).default(10_000),
+      /** Longest a `GET /v1/auth/login/{loginId}` long-poll waits before answering "still pending". */
+      longPollMs: ms(100).default(25_000),
+    })
+    .prefault({}),
+  devices: z
+    .strictObject({
+      /** Lifetime of a mobile activation code (single use). */
+      activationTtlMs: ms(60_000).default(10 * MINUTE),
+    })
+    .prefault({}),
   totp: z
     .strictObject({
       /** Issuer shown in authenticator apps. */

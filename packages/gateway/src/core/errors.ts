@@ -46,6 +46,26 @@ export const ERROR_CATALOGUE = {
   },
   FACTOR_NOT_FOUND: { status: 404, message: 'No such factor for this user.' },
   LAST_FACTOR: { status: 409, message: 'This is the last second factor; enrol another before removing it.' },
+  ACTIVATION_INVALID: {
+    status: 401,
+    message: 'This activation code is unknown, expired or already used; start the enrolment again.',
+  },
+  DEVICE_NOT_FOUND: { status: 404, message: 'No such device for this user.' },
+  DEVICE_REVOKED: { status: 401, message: 'This device was revoked or disabled; enrol it again.' },
+  SIGNATURE_INVALID: {
+    status: 401,
+    message: 'The device signature is missing, malformed or does not verify.',
+  },
+  PUSH_CHALLENGE_INVALID: {
+    status: 404,
+    message: 'This push request is unknown, already decided, expired, or not addressed to this device.',
+  },
+  WRONG_NUMBER: { status: 401, message: 'The number does not match the one shown on the login screen.' },
+  PUSH_DENIED: { status: 401, message: 'The login was denied on the enrolled device; start again.' },
+  PUSH_EXPIRED: {
+    status: 401,
+    message: 'The push request expired without a decision; use another factor or retry.',
+  },
   RATE_LIMITED: { status: 429, message: 'Too many requests from this address; slow down.' },
   UNAUTHENTICATED: { status: 401, message: 'A valid session is required.' },
   SESSION_EXPIRED: { status: 401, message: 'The session has expired; log in again.' },

@@ -6,10 +6,14 @@ export {
   completeLoginFactor,
   type LoginCompleted,
   type LoginDeps,
+  type LoginPoll,
   type LoginStarted,
+  type PushStarted,
+  pollLogin,
   sendLoginSms,
   sendStepUpSms,
   startLogin,
+  startPushLogin,
   stepUp,
 } from './service.js';
 export {

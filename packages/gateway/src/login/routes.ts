@@ -3,14 +3,29 @@
  * `POST /v1/auth/login` and `POST /v1/auth/login/{loginId}/factor`. Both are rate limited per client address
  * before any work is done; per-user backoff happens inside the login service.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../app/context.js';
 import { GatehouseError } from '../core/index.js';
 import { presentSmsSent } from '../factors/index.js';
 import { clientInfo, parseWith, principalOf, requireSession, setSessionCookie } from '../http/index.js';
 import { csrfTokenFor, presentSession } from '../sessions/index.js';
-import { factorRequestSchema, loginParamsSchema, loginRequestSchema } from './schema.js';
-import { completeLoginFactor, sendLoginSms, sendStepUpSms, startLogin, stepUp } from './service.js';
+import {
+  codeFactorSchema,
+  factorRequestSchema,
+  loginParamsSchema,
+  loginRequestSchema,
+  pollQuerySchema,
+} from './schema.js';
+import {
+  completeLoginFactor,
+  type LoginCompleted,
+  pollLogin,
+  sendLoginSms,
+  sendStepUpSms,
+  startLogin,
+  startPushLogin,
+  stepUp,
+} from './service.js';
 
 export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   const rateLimit = {
@@ -19,6 +34,8 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
     errorResponseBuilder: (_request: unknown, context: { ttl: number }) =>
       new GatehouseError('RATE_LIMITED', undefined, { retryAfterMs: context.ttl }),
   };
+  // A waiting login polls often; it may poll ten times as often as it may try credentials.
+  const pollRateLimit = { ...rateLimit, max: ctx.config.login.ipRateLimitMax * 10 };
 
   app.post('/v1/auth/login', { config: { rateLimit } }, async (request) => {
     const body = parseWith(loginRequestSchema, request.body);
@@ -28,7 +45,26 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
   app.post('/v1/auth/login/:loginId/factor', { config: { rateLimit } }, async (request, reply) => {
     const { loginId } = parseWith(loginParamsSchema, request.params);
     const body = parseWith(factorRequestSchema, request.body);
+    if (body.type === 'push') return startPushLogin(ctx.login, loginId, clientInfo(request));
     const done = await completeLoginFactor(ctx.login, loginId, body, clientInfo(request));
+    return authenticated(request, reply, done);
+  });
+
+  // Long-poll for a started login: push pending / fallback offered / authenticated (sets the cookie).
+  app.get('/v1/auth/login/:loginId', { config: { rateLimit: pollRateLimit } }, async (request, reply) => {
+    const { loginId } = parseWith(loginParamsSchema, request.params);
+    const { waitMs } = parseWith(pollQuerySchema, request.query);
+    const state = await pollLogin(
+      ctx.login,
+      loginId,
+      clientInfo(request),
+      waitMs ?? ctx.config.push.longPollMs,
+    );
+    if (state.status !== 'authenticated') return state;
+    return authenticated(request, reply, state);
+  });
+
+  function authenticated(request: FastifyRequest, reply: FastifyReply, done: LoginCompleted) {
     const { token, session } = done;
     setSessionCookie(request, reply, token, session.expiresAt - session.createdAt);
     return {
@@ -44,18 +80,18 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
             suggestion: 'Enrol a new device or authenticator, and generate new recovery codes.',
           }),
     };
-  });
+  }
 
-  const authenticated = { preHandler: requireSession(ctx), config: { rateLimit } };
+  const withSession = { preHandler: requireSession(ctx), config: { rateLimit } };
 
-  app.post('/v1/session/step-up', authenticated, async (request) => {
-    const body = parseWith(factorRequestSchema, request.body);
+  app.post('/v1/session/step-up', withSession, async (request) => {
+    const body = parseWith(codeFactorSchema, request.body);
     const principal = principalOf(request);
     await stepUp(ctx.login, principal, body, clientInfo(request));
     return { status: 'stepped_up', session: presentSession(principal.session, principal.session.id) };
   });
 
-  app.post('/v1/session/step-up/sms', authenticated, async (request) => {
+  app.post('/v1/session/step-up/sms', withSession, async (request) => {
     return presentSmsSent(await sendStepUpSms(ctx.login, principalOf(request), clientInfo(request)));
   });
 

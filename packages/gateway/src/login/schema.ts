@@ -12,11 +12,18 @@ export const loginParamsSchema = z.strictObject({
 });
 
 /** A code-based second factor: TOTP, an SMS code, or a recovery code. */
-export const factorRequestSchema = z.discriminatedUnion('type', [
+export const codeFactorSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('totp'), code: z.string().min(1).max(16) }),
   z.strictObject({ type: z.literal('sms'), code: z.string().min(1).max(16) }),
   z.strictObject({ type: z.literal('recovery_code'), code: z.string().min(1).max(64) }),
 ]);
+
+/** The second step of a login: a code, or `{type:"push"}` to ask the enrolled devices. */
+export const factorRequestSchema = z.union([codeFactorSchema, z.strictObject({ type: z.literal('push') })]);
+
+export const pollQuerySchema = z.strictObject({
+  waitMs: z.coerce.number().int().min(0).max(60_000).optional(),
+});
 
 export type LoginRequest = z.infer<typeof loginRequestSchema>;
 export type FactorRequest = z.infer<typeof factorRequestSchema>;

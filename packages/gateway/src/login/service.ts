@@ -9,6 +9,7 @@
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, GatehouseError, newId, randomToken, type SecretBox, sha256 } from '../core/index.js';
+import { networkOf, pushDeviceIds } from '../devices/index.js';
 import {
   availableFactorTypes,
   backupFactorMissing,
@@ -20,6 +21,8 @@ import {
   sendSmsCode,
   verifyCodeFactor,
 } from '../factors/index.js';
+import { createPushChallenge, latestPushForLogin, type PushTransport } from '../factors/push.js';
+import type { PushWaiters } from '../factors/push-waiters.js';
 import { findLoginCandidate, normaliseUsername, type PasswordHasher } from '../identity/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { Channel, Principal, SessionRecord, SessionService } from '../sessions/index.js';
@@ -38,6 +41,11 @@ export interface LoginDeps {
   totpWindow: number;
   sms: SmsSender;
   notifier: Notifier;
+  push: PushTransport;
+  pushWaiters: PushWaiters;
+  pushTimeoutMs: number;
+  pushDeliveryTimeoutMs: number;
+  longPollMs: number;
 }
 
 export interface ClientInfo {
@@ -190,6 +198,65 @@ async function findOpenLogin(deps: LoginDeps, loginId: string, client: ClientInf
   return tx;
 }
 
+interface IssuedFactor {
+  type: string;
+  factorId: string | null;
+  aal: number;
+  amr: string;
+}
+
+/**
+ * Completes a login transaction inside `trx`: claims it (once), creates the session, audits the factor and the
+ * login, and clears the user's failure count. Shared by every factor, so each completes a login the same way.
+ */
+async function issueLoginSession(
+  trx: Kysely<Database>,
+  deps: LoginDeps,
+  tx: OpenLogin,
+  factor: IssuedFactor,
+  client: ClientInfo,
+): Promise<{ token: string; session: SessionRecord }> {
+  const { clock } = deps;
+  const now = clock.now();
+  const channel = tx.channel as Channel;
+  const claimed = await trx
+    .updateTable('login_transactions')
+    .set({ completed_at: now })
+    .where('id', '=', tx.id)
+    .where('completed_at', 'is', null)
+    .executeTakeFirst();
+  if (claimed.numUpdatedRows === 0n) throw new GatehouseError('LOGIN_INVALID');
+  const issued = await deps.sessions.create(
+    {
+      userId: tx.user_id,
+      channel,
+      aal: factor.aal,
+      amr: ['pwd', factor.amr],
+      ip: client.ip,
+      userAgent: client.userAgent,
+      secondFactorAt: now,
+      lastFactor: factor.type,
+    },
+    trx,
+  );
+  await appendAudit(trx, clock, {
+    type: 'factor.used',
+    userId: tx.user_id,
+    sessionId: issued.session.id,
+    ip: client.ip,
+    data: { factor: factor.type, factorId: factor.factorId },
+  });
+  await appendAudit(trx, clock, {
+    type: 'login.succeeded',
+    userId: tx.user_id,
+    sessionId: issued.session.id,
+    ip: client.ip,
+    data: { channel, aal: factor.aal },
+  });
+  await clearFailures(trx, tx.username);
+  return issued;
+}
+
 /** Sends an SMS code for a started login (within the SMS resend limits). */
 export async function sendLoginSms(deps: LoginDeps, loginId: string, client: ClientInfo): Promise<SmsSent> {
   const tx = await findOpenLogin(deps, loginId, client);
@@ -220,14 +287,12 @@ export async function completeLoginFactor(
   client: ClientInfo,
 ): Promise<LoginCompleted> {
   const { db, clock } = deps;
-  const now = clock.now();
   const tx = await findOpenLogin(deps, loginId, client);
   const available = await availableFactorTypes(db, tx.user_id);
   if (!available.includes(factor.type)) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
 
   // One transaction: the code's step is consumed only if the session is issued with it, and a failure is
   // counted together with its audit row.
-  const channel = tx.channel as Channel;
   const outcome = await db.transaction().execute(async (trx) => {
     const check = await verifyCodeFactor(
       trx,
@@ -250,41 +315,7 @@ export async function completeLoginFactor(
       });
       return undefined;
     }
-    const claimed = await trx
-      .updateTable('login_transactions')
-      .set({ completed_at: now })
-      .where('id', '=', tx.id)
-      .where('completed_at', 'is', null)
-      .executeTakeFirst();
-    if (claimed.numUpdatedRows === 0n) throw new GatehouseError('LOGIN_INVALID');
-    const issued = await deps.sessions.create(
-      {
-        userId: tx.user_id,
-        channel,
-        aal: check.factor.aal,
-        amr: ['pwd', check.factor.amr],
-        ip: client.ip,
-        userAgent: client.userAgent,
-        secondFactorAt: now,
-        lastFactor: factor.type,
-      },
-      trx,
-    );
-    await appendAudit(trx, clock, {
-      type: 'factor.used',
-      userId: tx.user_id,
-      sessionId: issued.session.id,
-      ip: client.ip,
-      data: { factor: factor.type, factorId: check.factor.factorId },
-    });
-    await appendAudit(trx, clock, {
-      type: 'login.succeeded',
-      userId: tx.user_id,
-      sessionId: issued.session.id,
-      ip: client.ip,
-      data: { channel, aal: check.factor.aal },
-    });
-    await clearFailures(trx, tx.username);
+    const issued = await issueLoginSession(trx, deps, tx, check.factor, client);
     return issued;
   });
   if (outcome === undefined) throw new GatehouseError('INVALID_CREDENTIALS');
@@ -378,4 +409,118 @@ export async function sendStepUpSms(
     data: { purpose: 'step_up' },
   });
   return sent;
+}
+
+export interface PushStarted {
+  status: 'push_pending';
+  challengeId: string;
+  /** Show this on the login screen; the phone shows the same number. */
+  number: string;
+  expiresAt: string;
+  /** Ask `GET /v1/auth/login/{loginId}` after this long at the latest to learn whether fallbacks are offered. */
+  fallbackAfterMs: number;
+}
+
+/** Second step by push: sends a challenge to every enrolled device of the user. */
+export async function startPushLogin(
+  deps: LoginDeps,
+  loginId: string,
+  client: ClientInfo,
+): Promise<PushStarted> {
+  const { db, clock } = deps;
+  const tx = await findOpenLogin(deps, loginId, client);
+  const deviceIds = await pushDeviceIds(db, tx.user_id);
+  if (deviceIds.length === 0) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  const message = await createPushChallenge(db, clock, {
+    userId: tx.user_id,
+    loginId: tx.id,
+    ttlMs: deps.pushTimeoutMs,
+    context: {
+      channel: tx.channel,
+      requestingDevice: client.userAgent.slice(0, 120) || 'unknown browser',
+      ip: client.ip,
+      network: networkOf(client.ip),
+      time: new Date(clock.now()).toISOString(),
+    },
+  });
+  await appendAudit(db, clock, {
+    type: 'push.sent',
+    userId: tx.user_id,
+    ip: client.ip,
+    data: { challengeId: message.challengeId, devices: deviceIds.length },
+  });
+  const { state, ...wire } = message;
+  await deps.push.deliver(deviceIds, wire);
+  return {
+    status: 'push_pending',
+    challengeId: message.challengeId,
+    number: message.number,
+    expiresAt: message.expiresAt,
+    fallbackAfterMs: deps.pushDeliveryTimeoutMs,
+  };
+}
+
+export type LoginPoll =
+  | { status: 'second_factor_required'; factors: { type: FactorType }[] }
+  | {
+      status: 'push_pending';
+      challengeId: string;
+      number: string;
+      delivered: boolean;
+      /** Present once the push was not delivered in time: the other factors the user may use now. */
+      fallbackFactors?: { type: FactorType }[];
+    }
+  | ({ status: 'authenticated' } & LoginCompleted);
+
+/**
+ * The state of a started login, waiting up to `waitMs` (real time) for a pending push to change. Approval issues
+ * the session here, to the client that started the login. A denial voids the login; an expired push leaves it
+ * open for another factor. Without a delivery receipt in time, the answer offers the fallback factors.
+ */
+export async function pollLogin(
+  deps: LoginDeps,
+  loginId: string,
+  client: ClientInfo,
+  waitMs: number,
+): Promise<LoginPoll> {
+  const { db, clock } = deps;
+  const deadline = Date.now() + Math.min(Math.max(0, waitMs), deps.longPollMs);
+  for (;;) {
+    const tx = await findOpenLogin(deps, loginId, client);
+    const factors = await availableFactorTypes(db, tx.user_id);
+    const push = await latestPushForLogin(db, clock, tx.id);
+    if (push === undefined)
+      return { status: 'second_factor_required', factors: factors.map((type) => ({ type })) };
+    if (push.status === 'approved') {
+      const issued = await db
+        .transaction()
+        .execute((trx) =>
+          issueLoginSession(trx, deps, tx, { type: 'push', factorId: null, aal: 2, amr: 'mca' }, client),
+        );
+      return {
+        status: 'authenticated',
+        ...issued,
+        backupFactorMissing: await backupFactorMissing(db, tx.user_id),
+      };
+    }
+    if (push.status === 'denied') {
+      await db
+        .updateTable('login_transactions')
+        .set({ attempts: deps.maxFactorAttempts })
+        .where('id', '=', tx.id)
+        .execute();
+      throw new GatehouseError('PUSH_DENIED');
+    }
+    if (push.status === 'expired') throw new GatehouseError('PUSH_EXPIRED');
+    const now = clock.now();
+    const delivered = push.deliveredAt !== null;
+    const pending = { status: 'push_pending' as const, challengeId: push.id, number: push.number, delivered };
+    if (!delivered && now >= push.createdAt + deps.pushDeliveryTimeoutMs) {
+      return { ...pending, fallbackFactors: factors.filter((t) => t !== 'push').map((type) => ({ type })) };
+    }
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return pending;
+    const untilFallback = delivered ? remaining : push.createdAt + deps.pushDeliveryTimeoutMs - now;
+    await deps.pushWaiters.wait(push.id, Math.min(remaining, Math.max(untilFallback, 50)));
+  }
 }

@@ -175,6 +175,56 @@ export interface AuditHeadTable {
   hash: string;
 }
 
+export interface DevicesTable {
+  id: string;
+  user_id: string;
+  /** mobile (an enrolled authenticator with a key) | browser (seen by its device cookie). */
+  kind: string;
+  name: string;
+  platform: string;
+  /** Mobile: the device's P-256 public key as a JWK (JSON). */
+  public_key: string | null;
+  /** Mobile: argon2id hash of the PIN for `channel: "mobile"` logins. */
+  pin_hash: string | null;
+  pin_failures: number;
+  /** 1 after 5 wrong PINs: the device can approve nothing and log in nowhere until re-enrolled. */
+  login_disabled: number;
+  trusted: number;
+  /** active | revoked */
+  status: string;
+  /** JSON array of networks (IPv4 /24, IPv6 /48) the device was seen on. */
+  networks: string;
+  first_seen_at: number;
+  last_seen_at: number;
+  created_at: number;
+}
+
+export interface DeviceActivationsTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface PushChallengesTable {
+  id: string;
+  user_id: string;
+  /** The login transaction (its id, not its handle) this challenge would complete. */
+  login_id: string | null;
+  number: string;
+  /** JSON: what the person needs to decide (channel, device, ip, network, time). */
+  context: string;
+  /** pending | approved | denied | expired */
+  status: string;
+  created_at: number;
+  expires_at: number;
+  delivered_at: number | null;
+  decided_at: number | null;
+  device_id: string | null;
+}
+
 export interface Database {
   legal_entities: LegalEntitiesTable;
   users: UsersTable;
@@ -191,4 +241,7 @@ export interface Database {
   sms_challenges: SmsChallengesTable;
   sms_outbox: SmsOutboxTable;
   notifications: NotificationsTable;
+  devices: DevicesTable;
+  device_activations: DeviceActivationsTable;
+  push_challenges: PushChallengesTable;
 }

@@ -1,0 +1,208 @@
+/**
+ * @module devices/registry
+ * Devices a user has: mobile authenticators enrolled with a one-time activation code (10 minutes, single use, only
+ * its hash stored) and their P-256 public keys. A device can be listed, renamed, trusted and revoked.
+ */
+import type { Kysely } from 'kysely';
+import { type Clock, GatehouseError, newId, randomToken, sha256 } from '../core/index.js';
+import type { Database, DevicesTable } from '../store/index.js';
+import { type P256Jwk, parseP256PublicJwk } from './keys.js';
+import { networkOf } from './network.js';
+
+export interface DeviceView {
+  id: string;
+  kind: 'mobile' | 'browser';
+  name: string;
+  platform: string;
+  trusted: boolean;
+  status: 'active' | 'revoked';
+  loginDisabled: boolean;
+  networks: string[];
+  firstSeenAt: string;
+  lastSeenAt: string;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function presentDevice(r: DevicesTable): DeviceView {
+  return {
+    id: r.id,
+    kind: r.kind as 'mobile' | 'browser',
+    name: r.name,
+    platform: r.platform,
+    trusted: r.trusted === 1,
+    status: r.status as 'active' | 'revoked',
+    loginDisabled: r.login_disabled === 1,
+    networks: JSON.parse(r.networks) as string[],
+    firstSeenAt: iso(r.first_seen_at),
+    lastSeenAt: iso(r.last_seen_at),
+  };
+}
+
+/** Starts a mobile enrolment: a single-use activation code (128 bits), of which only the hash is stored. */
+export async function createActivation(
+  db: Kysely<Database>,
+  clock: Clock,
+  userId: string,
+  ttlMs: number,
+): Promise<{ code: string; expiresAt: number }> {
+  const code = randomToken(16);
+  const now = clock.now();
+  await db
+    .insertInto('device_activations')
+    .values({
+      id: newId('act'),
+      user_id: userId,
+      code_hash: sha256(code),
+      created_at: now,
+      expires_at: now + ttlMs,
+      used_at: null,
+    })
+    .execute();
+  return { code, expiresAt: now + ttlMs };
+}
+
+export interface ActivateInput {
+  activationCode: string;
+  publicKey: unknown;
+  name: string;
+  platform: string;
+  pinHash: string | null;
+  ip: string;
+}
+
+/** Completes an enrolment: consumes the code and stores the device with its public key. */
+export async function activateMobileDevice(
+  db: Kysely<Database>,
+  clock: Clock,
+  input: ActivateInput,
+): Promise<{ deviceId: string; userId: string; jwk: P256Jwk }> {
+  const parsed = parseP256PublicJwk(input.publicKey);
+  if (parsed === null) {
+    throw new GatehouseError(
+      'INVALID_REQUEST',
+      'publicKey must be a P-256 public JWK {kty:"EC",crv:"P-256",x,y}.',
+    );
+  }
+  const now = clock.now();
+  return db.transaction().execute(async (trx) => {
+    const activation = await trx
+      .selectFrom('device_activations')
+      .selectAll()
+      .where('code_hash', '=', sha256(input.activationCode))
+      .executeTakeFirst();
+    if (activation === undefined || activation.used_at !== null || now >= activation.expires_at) {
+      throw new GatehouseError('ACTIVATION_INVALID');
+    }
+    const claimed = await trx
+      .updateTable('device_activations')
+      .set({ used_at: now })
+      .where('id', '=', activation.id)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    if (claimed.numUpdatedRows === 0n) throw new GatehouseError('ACTIVATION_INVALID');
+    const deviceId = newId('dev');
+    const network = networkOf(input.ip);
+    await trx
+      .insertInto('devices')
+      .values({
+        id: deviceId,
+        user_id: activation.user_id,
+        kind: 'mobile',
+        name: input.name,
+        platform: input.platform,
+        public_key: JSON.stringify(parsed.jwk),
+        pin_hash: input.pinHash,
+        pin_failures: 0,
+        login_disabled: 0,
+        trusted: 1,
+        status: 'active',
+        networks: JSON.stringify(network === null ? [] : [network]),
+        first_seen_at: now,
+        last_seen_at: now,
+        created_at: now,
+      })
+      .execute();
+    return { deviceId, userId: activation.user_id, jwk: parsed.jwk };
+  });
+}
+
+export async function listDevices(db: Kysely<Database>, userId: string): Promise<DeviceView[]> {
+  const rows = await db
+    .selectFrom('devices')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('status', '=', 'active')
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  return rows.map(presentDevice);
+}
+
+async function ownDevice(db: Kysely<Database>, userId: string, deviceId: string): Promise<DevicesTable> {
+  const row = await db
+    .selectFrom('devices')
+    .selectAll()
+    .where('id', '=', deviceId)
+    .where('user_id', '=', userId)
+    .where('status', '=', 'active')
+    .executeTakeFirst();
+  if (row === undefined) throw new GatehouseError('DEVICE_NOT_FOUND');
+  return row;
+}
+
+export async function updateDevice(
+  db: Kysely<Database>,
+  userId: string,
+  deviceId: string,
+  change: { name?: string; trusted?: boolean },
+): Promise<DeviceView> {
+  await ownDevice(db, userId, deviceId);
+  await db
+    .updateTable('devices')
+    .set({
+      ...(change.name === undefined ? {} : { name: change.name }),
+      ...(change.trusted === undefined ? {} : { trusted: change.trusted ? 1 : 0 }),
+    })
+    .where('id', '=', deviceId)
+    .execute();
+  return presentDevice(await ownDevice(db, userId, deviceId));
+}
+
+export async function revokeDevice(
+  db: Kysely<Database>,
+  userId: string,
+  deviceId: string,
+): Promise<DeviceView> {
+  const device = await ownDevice(db, userId, deviceId);
+  await db.updateTable('devices').set({ status: 'revoked' }).where('id', '=', deviceId).execute();
+  return presentDevice({ ...device, status: 'revoked' });
+}
+
+/** An active mobile device with its key, for verifying what it signs; throws the precise reason otherwise. */
+export async function loadSigningDevice(db: Kysely<Database>, deviceId: string) {
+  const row = await db
+    .selectFrom('devices')
+    .selectAll()
+    .where('id', '=', deviceId)
+    .where('kind', '=', 'mobile')
+    .executeTakeFirst();
+  if (row === undefined || row.public_key === null) throw new GatehouseError('SIGNATURE_INVALID');
+  if (row.status !== 'active' || row.login_disabled === 1) throw new GatehouseError('DEVICE_REVOKED');
+  const parsed = parseP256PublicJwk(JSON.parse(row.public_key));
+  if (parsed === null) throw new GatehouseError('SIGNATURE_INVALID');
+  return { id: row.id, userId: row.user_id, name: row.name, key: parsed.key };
+}
+
+/** Active mobile devices that can receive push requests for a user. */
+export async function pushDeviceIds(db: Kysely<Database>, userId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('devices')
+    .select('id')
+    .where('user_id', '=', userId)
+    .where('kind', '=', 'mobile')
+    .where('status', '=', 'active')
+    .where('login_disabled', '=', 0)
+    .execute();
+  return rows.map((r) => r.id);
+}
