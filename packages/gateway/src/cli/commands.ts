@@ -12,6 +12,7 @@ import { ConfigError, GatehouseError } from '../core/index.js';
 import { formatDemoCredentials, seedDemo } from '../demo/index.js';
 import { addTotpFactor, listSmsOutbox, totpCode } from '../factors/index.js';
 import { createUser, findUserByUsername } from '../identity/index.js';
+import { registerAuthenticator } from './authenticator.js';
 import { type CommonFlags, configFromFlags, readStdin } from './options.js';
 
 /** A context for commands that work on the database without serving; its logs go to stderr. */
@@ -178,6 +179,8 @@ export function registerCommands(program: Command): void {
         await closeContext(ctx);
       }
     });
+
+  registerAuthenticator(program);
 
   program
     .command('totp')

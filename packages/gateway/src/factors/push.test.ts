@@ -1,0 +1,326 @@
+/**
+ * Push approval end to end inside one process: a gateway listening on an ephemeral port, a device enrolled with a
+ * real P-256 key, its authenticated stream, signed decisions, and every way a push can go wrong.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import {
+  connectDevice,
+  type DeviceIdentity,
+  type DeviceStream,
+  enrolDevice,
+  generateDeviceKey,
+  signWithDevice,
+  streamUrl,
+} from '../authenticator/index.js';
+import { decisionMessage, streamAuthMessage } from '../devices/index.js';
+import {
+  ALICE,
+  BRUNO,
+  errorCode,
+  json,
+  type LoggedIn,
+  loginAs,
+  startLogin,
+  startTestGateway,
+  type TestGateway,
+} from '../test-support/gateway.js';
+import { totpCode } from './index.js';
+import type { PushMessage } from './push.js';
+
+let gw: TestGateway;
+let base: string;
+const streams: DeviceStream[] = [];
+
+beforeEach(async () => {
+  gw = await startTestGateway({ config: { server: { port: 0, host: '127.0.0.1' } } });
+  base = await gw.listen();
+});
+afterEach(async () => {
+  for (const s of streams.splice(0)) s.close();
+  await gw.close();
+});
+
+function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, as: LoggedIn, payload?: unknown) {
+  return gw.app.inject({
+    method,
+    url,
+    headers: { cookie: as.cookie, 'x-csrf-token': as.csrf, host: new URL(base).host },
+    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+  });
+}
+
+async function enrol(user = ALICE): Promise<DeviceIdentity> {
+  const session = await loginAs(gw, user);
+  const response = await call('POST', '/v1/devices/mobile/enroll', session);
+  expect(response.statusCode).toBe(200);
+  const { activationUri } = json(response) as { activationUri: string };
+  return enrolDevice(activationUri, { name: `${user.username}'s phone`, platform: 'test' });
+}
+
+async function connect(
+  identity: DeviceIdentity,
+  onPush: (p: PushMessage, s: DeviceStream) => void = () => {},
+) {
+  const stream = await connectDevice(identity, { onPush, now: gw.clock.now() });
+  streams.push(stream);
+  return stream;
+}
+
+async function pushLogin(user = ALICE) {
+  gw.clock.advance(30_000);
+  const { loginId } = json(await startLogin(gw, user.username, user.password)) as { loginId: string };
+  const started = await gw.app.inject({
+    method: 'POST',
+    url: `/v1/auth/login/${loginId}/factor`,
+    payload: { type: 'push' },
+    headers: { 'user-agent': 'Mozilla/5.0 (test browser)' },
+  });
+  expect(started.statusCode).toBe(200);
+  return { loginId, ...(json(started) as { challengeId: string; number: string; fallbackAfterMs: number }) };
+}
+
+function poll(loginId: string, waitMs = 2_000) {
+  return gw.app.inject({ method: 'GET', url: `/v1/auth/login/${loginId}?waitMs=${waitMs}` });
+}
+
+function nextPush(): { promise: Promise<PushMessage>; onPush: (p: PushMessage) => void } {
+  let resolve: (p: PushMessage) => void = () => {};
+  const promise = new Promise<PushMessage>((r) => {
+    resolve = r;
+  });
+  return { promise, onPush: (p) => resolve(p) };
+}
+
+describe('mobile enrolment', () => {
+  it('enrols a device with a single-use activation code and lists it', async () => {
+    const session = await loginAs(gw, ALICE);
+    const { activationUri, activationCode } = json(
+      await call('POST', '/v1/devices/mobile/enroll', session),
+    ) as {
+      activationUri: string;
+      activationCode: string;
+    };
+    expect(activationUri).toContain('gatehouse://activate?');
+    const identity = await enrolDevice(activationUri, { name: 'Pixel', platform: 'android' });
+    const devices = (
+      json(await call('GET', '/v1/devices', session)) as { devices: { id: string; name: string }[] }
+    ).devices;
+    expect(devices).toEqual([
+      expect.objectContaining({ id: identity.deviceId, name: 'Pixel', kind: 'mobile' }),
+    ]);
+    // The code is single use.
+    const { publicKey } = generateDeviceKey();
+    const again = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/devices/mobile/activate',
+      payload: { activationCode, publicKey, name: 'Thief', platform: 'x' },
+    });
+    expect(errorCode(again)).toBe('ACTIVATION_INVALID');
+    expect(
+      JSON.stringify(await gw.ctx.store.db.selectFrom('device_activations').selectAll().execute()),
+    ).not.toContain(activationCode);
+  });
+
+  it('refuses an expired code, a malformed key and a private key', async () => {
+    const session = await loginAs(gw, ALICE);
+    const { activationCode } = json(await call('POST', '/v1/devices/mobile/enroll', session)) as {
+      activationCode: string;
+    };
+    const { publicKey, privateKey } = generateDeviceKey();
+    for (const key of [
+      { kty: 'EC', crv: 'P-384', x: publicKey.x, y: publicKey.y },
+      { ...privateKey },
+      { kty: 'EC' },
+    ]) {
+      const bad = await gw.app.inject({
+        method: 'POST',
+        url: '/v1/devices/mobile/activate',
+        payload: { activationCode, publicKey: key, name: 'x', platform: 'x' },
+      });
+      expect(bad.statusCode).toBe(400);
+    }
+    gw.clock.advance(10 * 60_000);
+    const expired = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/devices/mobile/activate',
+      payload: { activationCode, publicKey, name: 'x', platform: 'x' },
+    });
+    expect(errorCode(expired)).toBe('ACTIVATION_INVALID');
+    expect(await gw.ctx.store.db.selectFrom('devices').select('id').execute()).toEqual([]);
+  });
+});
+
+describe('push approval', () => {
+  it('delivers the request with its context and number, and an approval issues the session', async () => {
+    const identity = await enrol();
+    const next = nextPush();
+    await connect(identity, next.onPush);
+    const login = await pushLogin();
+    expect(login.number).toMatch(/^\d{2}$/);
+    const push = await next.promise;
+    expect(push).toMatchObject({ challengeId: login.challengeId, number: login.number });
+    expect(push.context).toMatchObject({
+      channel: 'web',
+      requestingDevice: 'Mozilla/5.0 (test browser)',
+      ip: '127.0.0.1',
+      network: '127.0.0.0/24',
+    });
+    const waiting = poll(login.loginId, 5_000);
+    streams[0]?.decide(push, 'approve');
+    const done = await waiting;
+    expect(done.statusCode).toBe(200);
+    expect(json(done)).toMatchObject({ status: 'authenticated', session: { aal: 2, amr: ['pwd', 'mca'] } });
+    expect(done.cookies.find((c) => c.name === 'gh_session')?.value).toBeTruthy();
+    const row = await gw.ctx.store.db.selectFrom('push_challenges').selectAll().executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'approved', device_id: identity.deviceId });
+    expect(row.delivered_at).not.toBeNull();
+  });
+
+  it('a denial voids the login and notifies the user', async () => {
+    const identity = await enrol();
+    const next = nextPush();
+    await connect(identity, next.onPush);
+    const login = await pushLogin();
+    streams[0]?.decide(await next.promise, 'deny');
+    const done = await poll(login.loginId, 5_000);
+    expect(errorCode(done)).toBe('PUSH_DENIED');
+    const after = await gw.app.inject({
+      method: 'POST',
+      url: `/v1/auth/login/${login.loginId}/factor`,
+      payload: { type: 'totp', code: totpCode(ALICE.totpSecret, gw.clock.now()) },
+    });
+    expect(errorCode(after)).toBe('LOGIN_INVALID');
+    const notes = await gw.ctx.store.db.selectFrom('notifications').select('kind').execute();
+    expect(notes.map((n) => n.kind)).toContain('push_denied');
+  });
+
+  it('refuses a wrong number, a forged signature, a replay and another user’s challenge', async () => {
+    const alicePhone = await enrol(ALICE);
+    const brunoPhone = await enrol(BRUNO);
+    const login = await pushLogin(ALICE);
+    const decide = (identity: DeviceIdentity, number: string, signer = identity) =>
+      gw.app.inject({
+        method: 'POST',
+        url: `/v1/devices/push/${login.challengeId}/decision`,
+        payload: {
+          deviceId: identity.deviceId,
+          decision: 'approve',
+          number,
+          signature: signWithDevice(signer.privateKey, decisionMessage(login.challengeId, 'approve', number)),
+        },
+      });
+    const wrong = String(((Number(login.number) - 10 + 1) % 90) + 10);
+    expect(errorCode(await decide(alicePhone, wrong))).toBe('WRONG_NUMBER');
+    expect(errorCode(await decide(alicePhone, login.number, brunoPhone))).toBe('SIGNATURE_INVALID');
+    expect(errorCode(await decide(brunoPhone, login.number))).toBe('PUSH_CHALLENGE_INVALID');
+    const unsigned = await gw.app.inject({
+      method: 'POST',
+      url: `/v1/devices/push/${login.challengeId}/decision`,
+      payload: {
+        deviceId: alicePhone.deviceId,
+        decision: 'approve',
+        number: login.number,
+        signature: 'AAAA',
+      },
+    });
+    expect(errorCode(unsigned)).toBe('SIGNATURE_INVALID');
+    expect((json(await poll(login.loginId, 0)) as { status: string }).status).toBe('push_pending');
+
+    expect((await decide(alicePhone, login.number)).statusCode).toBe(200);
+    expect(errorCode(await decide(alicePhone, login.number))).toBe('PUSH_CHALLENGE_INVALID');
+  });
+
+  it('offers the fallback factors when the push is not delivered, and TOTP then completes the same login', async () => {
+    await enrol();
+    const login = await pushLogin();
+    const early = json(await poll(login.loginId, 0)) as {
+      status: string;
+      delivered: boolean;
+      fallbackFactors?: unknown;
+    };
+    expect(early).toMatchObject({ status: 'push_pending', delivered: false });
+    expect(early.fallbackFactors).toBeUndefined();
+    gw.clock.advance(login.fallbackAfterMs);
+    const late = json(await poll(login.loginId, 0)) as { fallbackFactors: { type: string }[] };
+    expect(late.fallbackFactors).toEqual([{ type: 'totp' }]);
+    const done = await gw.app.inject({
+      method: 'POST',
+      url: `/v1/auth/login/${login.loginId}/factor`,
+      payload: { type: 'totp', code: totpCode(ALICE.totpSecret, gw.clock.now()) },
+    });
+    expect(done.statusCode).toBe(200);
+  });
+
+  it('expires a push after 180 s; the login stays open for another factor', async () => {
+    await enrol();
+    const login = await pushLogin();
+    gw.clock.advance(180_000);
+    expect(errorCode(await poll(login.loginId, 0))).toBe('PUSH_EXPIRED');
+    gw.clock.advance(-60_000); // still inside the 5-minute login window
+    const done = await gw.app.inject({
+      method: 'POST',
+      url: `/v1/auth/login/${login.loginId}/factor`,
+      payload: { type: 'totp', code: totpCode(ALICE.totpSecret, gw.clock.now()) },
+    });
+    expect(done.statusCode).toBe(200);
+  });
+
+  it('a revoked device can neither open its stream nor decide', async () => {
+    const identity = await enrol();
+    const login = await pushLogin();
+    const session = await loginAs(gw, ALICE);
+    expect((await call('DELETE', `/v1/devices/${identity.deviceId}`, session)).statusCode).toBe(200);
+    await expect(connectDevice(identity, { onPush: () => {}, now: gw.clock.now() })).rejects.toThrow(/401/);
+    const decided = await gw.app.inject({
+      method: 'POST',
+      url: `/v1/devices/push/${login.challengeId}/decision`,
+      payload: {
+        deviceId: identity.deviceId,
+        decision: 'approve',
+        number: login.number,
+        signature: signWithDevice(
+          identity.privateKey,
+          decisionMessage(login.challengeId, 'approve', login.number),
+        ),
+      },
+    });
+    expect(errorCode(decided)).toBe('DEVICE_REVOKED');
+  });
+});
+
+describe('device stream authentication', () => {
+  async function refused(url: string): Promise<number> {
+    return new Promise((resolve) => {
+      const socket = new WebSocket(url);
+      socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      socket.once('open', () => {
+        socket.close();
+        resolve(101);
+      });
+      socket.once('error', () => resolve(-1));
+    });
+  }
+
+  it('refuses a bad signature, a stale time and a replayed nonce before the socket opens', async () => {
+    const identity = await enrol();
+    const wsBase = base.replace('http', 'ws');
+    const now = gw.clock.now();
+    const nonce = randomBytes(16).toString('base64url');
+    const signed = (ts: number, n: string, key = identity.privateKey) =>
+      `${wsBase}/v1/devices/stream?${new URLSearchParams({
+        deviceId: identity.deviceId,
+        ts: String(ts),
+        nonce: n,
+        sig: signWithDevice(key, streamAuthMessage(identity.deviceId, ts, n)),
+      })}`;
+    const other = generateDeviceKey();
+    expect(await refused(signed(now, nonce, other.privateKey))).toBe(401);
+    expect(await refused(signed(now - 120_000, nonce))).toBe(401);
+    expect(await refused(`${wsBase}/v1/devices/stream?deviceId=${identity.deviceId}`)).toBe(401);
+    expect(await refused(signed(now, nonce))).toBe(101);
+    expect(await refused(signed(now, nonce))).toBe(401);
+    expect(await refused(streamUrl(identity, now))).toBe(101);
+  });
+});
