@@ -3,7 +3,7 @@
  * `gatehouse authenticator`: the mobile authenticator stand-in for people and bots.
  *   enroll <activation-uri>   generate a device key (kept in a 0600 file) and enrol it
  *   run [--auto-approve|--auto-deny]   connect, show each push request with its context and number, decide
- *   totp [add <otpauth-uri>]   show current codes for TOTP secrets added to this authenticator
+ *   totp / totp-add <otpauth-uri>   show codes for, or add, TOTP secrets kept by this authenticator
  */
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline/promises';
@@ -99,7 +99,7 @@ export function registerAuthenticator(program: Command): void {
       process.stdout.write('disconnected\n');
     });
 
-  const totp = auth
+  auth
     .command('totp')
     .description('show current codes for the TOTP secrets added to this authenticator')
     .option('--file <path>', 'the device key file', defaultKeyFile())
@@ -108,13 +108,13 @@ export function registerAuthenticator(program: Command): void {
       const entries = identity.totp ?? [];
       if (entries.length === 0)
         process.stdout.write(
-          'no TOTP secrets: add one with `gatehouse authenticator totp add <otpauth-uri>`\n',
+          'no TOTP secrets: add one with `gatehouse authenticator totp-add <otpauth-uri>`\n',
         );
       for (const entry of entries)
         process.stdout.write(`${totpCode(entry.secret, Date.now())}  ${entry.label}\n`);
     });
-  totp
-    .command('add')
+  auth
+    .command('totp-add')
     .description('add a TOTP secret from an otpauth:// URI')
     .argument('<otpauth-uri>')
     .option('--file <path>', 'the device key file', defaultKeyFile())

@@ -25,7 +25,28 @@ export interface FactorSummary {
   hardwareBound?: boolean;
 }
 
+/**
+ * Every second factor of a user: rows of `second_factors`, and each active enrolled mobile device as a `push`
+ * factor (its id is the device id; it is managed under /v1/devices).
+ */
 export async function listFactors(db: Kysely<Database>, userId: string): Promise<FactorSummary[]> {
+  const devices = await db
+    .selectFrom('devices')
+    .select(['id', 'name', 'created_at', 'last_seen_at'])
+    .where('user_id', '=', userId)
+    .where('kind', '=', 'mobile')
+    .where('status', '=', 'active')
+    .where('login_disabled', '=', 0)
+    .orderBy('created_at')
+    .execute();
+  const pushFactors: FactorSummary[] = devices.map((d) => ({
+    id: d.id,
+    type: 'push',
+    label: d.name,
+    status: 'active',
+    createdAt: d.created_at,
+    lastUsedAt: d.last_seen_at,
+  }));
   const rows = await db
     .selectFrom('second_factors')
     .select(['id', 'type', 'label', 'status', 'created_at', 'last_used_at', 'phone', 'hardware_bound'])
@@ -33,7 +54,7 @@ export async function listFactors(db: Kysely<Database>, userId: string): Promise
     .orderBy('created_at')
     .orderBy('id')
     .execute();
-  return rows.map((r) => ({
+  const stored = rows.map((r) => ({
     id: r.id,
     type: r.type as FactorType,
     label: r.label,
@@ -43,6 +64,7 @@ export async function listFactors(db: Kysely<Database>, userId: string): Promise
     ...(r.phone === null ? {} : { phone: maskPhone(r.phone) }),
     ...(r.type === 'webauthn' ? { hardwareBound: r.hardware_bound === 1 } : {}),
   }));
+  return [...pushFactors, ...stored];
 }
 
 /** The factor types a user may choose at login, strongest first. */
@@ -100,7 +122,14 @@ export async function removeFactor(
         .where('status', '=', 'active')
         .where('id', '!=', factorId)
         .executeTakeFirstOrThrow();
-      if (Number(others.n) === 0) throw new GatehouseError('LAST_FACTOR');
+      const devices = await trx
+        .selectFrom('devices')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('user_id', '=', userId)
+        .where('kind', '=', 'mobile')
+        .where('status', '=', 'active')
+        .executeTakeFirstOrThrow();
+      if (Number(others.n) + Number(devices.n) === 0) throw new GatehouseError('LAST_FACTOR');
     }
     await trx.deleteFrom('second_factors').where('id', '=', factorId).execute();
     return { type: factor.type as FactorType, label: factor.label };
