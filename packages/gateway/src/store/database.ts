@@ -17,6 +17,8 @@ export interface Store {
   readonly dialect: Dialect;
   /** A description safe to log (no password). */
   readonly description: string;
+  /** PostgreSQL schema holding the tables (undefined on SQLite). */
+  readonly schema?: string;
   /** Round trip to the database; used by `/readyz`. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -72,6 +74,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
     return {
       db,
       dialect: 'postgres',
+      schema: options.pgSchema ?? 'public',
       description: redactUrl(url),
       ping: async () => {
         await sql`select 1`.execute(db);

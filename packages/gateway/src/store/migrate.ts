@@ -19,7 +19,13 @@ const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /** Applies every pending migration; throws with the failing migration's name. */
 export async function migrateToLatest(store: Store): Promise<string[]> {
-  const migrator = new Migrator({ db: store.db, provider });
+  // Name the schema of the migration tables explicitly: otherwise the migrator's existence check can see another
+  // schema's lock table in the same database and skip creating its own.
+  const migrator = new Migrator({
+    db: store.db,
+    provider,
+    ...(store.schema === undefined ? {} : { migrationTableSchema: store.schema }),
+  });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error !== undefined) {
