@@ -31,7 +31,8 @@ function waitForUrl(child: ChildProcess, pattern: RegExp): Promise<string> {
         // Stop collecting: from here on the output is only drained, never held.
         child.stdout?.off('data', collect);
         child.stderr?.off('data', collect);
-        child.stdout?.resume();
+        if (process.env.BENCH_CHILD_LOG !== undefined) child.stdout?.pipe(process.stderr);
+        else child.stdout?.resume();
         child.stderr?.resume();
         resolve(match[1]);
       }

@@ -431,23 +431,26 @@ export async function startPushLogin(
   const tx = await findOpenLogin(deps, loginId, client);
   const deviceIds = await pushDeviceIds(db, tx.user_id);
   if (deviceIds.length === 0) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
-  const message = await createPushChallenge(db, clock, {
-    userId: tx.user_id,
-    loginId: tx.id,
-    ttlMs: deps.pushTimeoutMs,
-    context: {
-      channel: tx.channel,
-      requestingDevice: client.userAgent.slice(0, 120) || 'unknown browser',
+  const message = await db.transaction().execute(async (trx) => {
+    const created = await createPushChallenge(trx, clock, {
+      userId: tx.user_id,
+      loginId: tx.id,
+      ttlMs: deps.pushTimeoutMs,
+      context: {
+        channel: tx.channel,
+        requestingDevice: client.userAgent.slice(0, 120) || 'unknown browser',
+        ip: client.ip,
+        network: networkOf(client.ip),
+        time: new Date(clock.now()).toISOString(),
+      },
+    });
+    await appendAudit(trx, clock, {
+      type: 'push.sent',
+      userId: tx.user_id,
       ip: client.ip,
-      network: networkOf(client.ip),
-      time: new Date(clock.now()).toISOString(),
-    },
-  });
-  await appendAudit(db, clock, {
-    type: 'push.sent',
-    userId: tx.user_id,
-    ip: client.ip,
-    data: { challengeId: message.challengeId, devices: deviceIds.length },
+      data: { challengeId: created.challengeId, devices: deviceIds.length },
+    });
+    return created;
   });
   const { state, ...wire } = message;
   await deps.push.deliver(deviceIds, wire);
@@ -487,10 +490,11 @@ export async function pollLogin(
   const deadline = Date.now() + Math.min(Math.max(0, waitMs), deps.longPollMs);
   for (;;) {
     const tx = await findOpenLogin(deps, loginId, client);
-    const factors = await availableFactorTypes(db, tx.user_id);
     const push = await latestPushForLogin(db, clock, tx.id);
-    if (push === undefined)
-      return { status: 'second_factor_required', factors: factors.map((type) => ({ type })) };
+    const factors = () => availableFactorTypes(db, tx.user_id);
+    if (push === undefined) {
+      return { status: 'second_factor_required', factors: (await factors()).map((type) => ({ type })) };
+    }
     if (push.status === 'approved') {
       const issued = await db
         .transaction()
@@ -516,7 +520,10 @@ export async function pollLogin(
     const delivered = push.deliveredAt !== null;
     const pending = { status: 'push_pending' as const, challengeId: push.id, number: push.number, delivered };
     if (!delivered && now >= push.createdAt + deps.pushDeliveryTimeoutMs) {
-      return { ...pending, fallbackFactors: factors.filter((t) => t !== 'push').map((type) => ({ type })) };
+      return {
+        ...pending,
+        fallbackFactors: (await factors()).filter((t) => t !== 'push').map((type) => ({ type })),
+      };
     }
     const remaining = deadline - Date.now();
     if (remaining <= 0) return pending;
