@@ -137,6 +137,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       pushTimeoutMs: config.push.timeoutMs,
       pushDeliveryTimeoutMs: config.push.deliveryTimeoutMs,
       longPollMs: config.push.longPollMs,
+      webauthn: config.webauthn,
     },
   };
 }

@@ -143,6 +143,17 @@ export const configSchema = z.strictObject({
       activationTtlMs: ms(60_000).default(10 * MINUTE),
     })
     .prefault({}),
+  webauthn: z
+    .strictObject({
+      /** Relying-party id: the registrable domain the portal is served on. */
+      rpId: z.string().min(1).default('localhost'),
+      rpName: z.string().min(1).default('Gatehouse'),
+      /** Origins a ceremony may come from (scheme, host and port exactly). */
+      origins: z.array(z.string().url()).default(['http://localhost:8080']),
+      /** Lifetime of a registration or authentication challenge. */
+      challengeTtlMs: ms(10_000).default(5 * MINUTE),
+    })
+    .prefault({}),
   totp: z
     .strictObject({
       /** Issuer shown in authenticator apps. */

@@ -4,6 +4,7 @@
  * codes. Every change needs a second factor verified in the last 5 minutes by something stronger than SMS, is
  * audited, and is notified to the user (ASVS 2.2.3, 2.5.x).
  */
+import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../app/context.js';
 import { appendAudit } from '../audit/index.js';
@@ -25,10 +26,12 @@ import {
   enrolSmsSchema,
   enrolTotpSchema,
   factorIdParamsSchema,
+  registerWebauthnSchema,
   renameFactorSchema,
 } from './schema.js';
 import { sendSmsCode, verifySmsCode } from './sms.js';
 import { addTotpFactor, matchTotpStep } from './totp.js';
+import { registerCredential, registrationOptions } from './webauthn.js';
 
 export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   const authenticated = { preHandler: requireSession(ctx) };
@@ -149,6 +152,42 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
       count: codes.length,
     });
     return { codes, notice: 'Shown once. Keep them offline; each works once.' };
+  });
+
+  app.post('/v1/factors/webauthn/options', authenticated, async (request) => {
+    const { profile } = await sensitive(request);
+    return registrationOptions(db, clock, ctx.config.webauthn, profile.user);
+  });
+
+  app.post('/v1/factors/webauthn', authenticated, async (request) => {
+    const body = parseWith(registerWebauthnSchema, request.body);
+    const { session } = await sensitive(request);
+    const response = body.response as unknown as RegistrationResponseJSON;
+    const { factorId, hardwareBound } = await registerCredential(
+      db,
+      clock,
+      ctx.config.webauthn,
+      session.userId,
+      response,
+      body.label ?? 'Security key',
+    );
+    await appendAudit(db, clock, {
+      type: 'factor.added',
+      userId: session.userId,
+      sessionId: session.id,
+      ip: clientInfo(request).ip,
+      data: { factor: 'webauthn', factorId, hardwareBound },
+    });
+    await ctx.notifier.notify(session.userId, 'factor_added', {
+      factor: 'webauthn',
+      label: body.label ?? 'Security key',
+    });
+    return {
+      factorId,
+      status: 'active',
+      hardwareBound,
+      backupFactorMissing: await backupFactorMissing(db, session.userId),
+    };
   });
 
   app.patch('/v1/factors/:id', authenticated, async (request) => {

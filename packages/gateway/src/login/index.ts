@@ -4,6 +4,7 @@ export { loginRoutes } from './routes.js';
 export {
   type ClientInfo,
   completeLoginFactor,
+  completeWebauthnLogin,
   type LoginCompleted,
   type LoginDeps,
   type LoginPoll,
@@ -14,6 +15,7 @@ export {
   sendStepUpSms,
   startLogin,
   startPushLogin,
+  startWebauthnLogin,
   stepUp,
 } from './service.js';
 export {

@@ -3,6 +3,7 @@
  * `POST /v1/auth/login` and `POST /v1/auth/login/{loginId}/factor`. Both are rate limited per client address
  * before any work is done; per-user backoff happens inside the login service.
  */
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../app/context.js';
 import { GatehouseError } from '../core/index.js';
@@ -18,12 +19,14 @@ import {
 } from './schema.js';
 import {
   completeLoginFactor,
+  completeWebauthnLogin,
   type LoginCompleted,
   pollLogin,
   sendLoginSms,
   sendStepUpSms,
   startLogin,
   startPushLogin,
+  startWebauthnLogin,
   stepUp,
 } from './service.js';
 
@@ -46,6 +49,14 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
     const { loginId } = parseWith(loginParamsSchema, request.params);
     const body = parseWith(factorRequestSchema, request.body);
     if (body.type === 'push') return startPushLogin(ctx.login, loginId, clientInfo(request));
+    if (body.type === 'webauthn') {
+      const response = body.response as unknown as AuthenticationResponseJSON;
+      return authenticated(
+        request,
+        reply,
+        await completeWebauthnLogin(ctx.login, loginId, response, clientInfo(request)),
+      );
+    }
     const done = await completeLoginFactor(ctx.login, loginId, body, clientInfo(request));
     return authenticated(request, reply, done);
   });
@@ -93,6 +104,11 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
 
   app.post('/v1/session/step-up/sms', withSession, async (request) => {
     return presentSmsSent(await sendStepUpSms(ctx.login, principalOf(request), clientInfo(request)));
+  });
+
+  app.post('/v1/auth/login/:loginId/webauthn/options', { config: { rateLimit } }, async (request) => {
+    const { loginId } = parseWith(loginParamsSchema, request.params);
+    return startWebauthnLogin(ctx.login, loginId, clientInfo(request));
   });
 
   app.post('/v1/auth/login/:loginId/sms', { config: { rateLimit } }, async (request) => {

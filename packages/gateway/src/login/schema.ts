@@ -18,8 +18,25 @@ export const codeFactorSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('recovery_code'), code: z.string().min(1).max(64) }),
 ]);
 
-/** The second step of a login: a code, or `{type:"push"}` to ask the enrolled devices. */
-export const factorRequestSchema = z.union([codeFactorSchema, z.strictObject({ type: z.literal('push') })]);
+/** A WebAuthn assertion as `navigator.credentials.get()` returns it, serialised by @simplewebauthn/browser. */
+export const webauthnResponseSchema = z.looseObject({
+  id: z.string().min(1).max(1024),
+  rawId: z.string().min(1).max(1024),
+  type: z.literal('public-key'),
+  response: z.looseObject({
+    clientDataJSON: z.string().min(1).max(8192),
+    authenticatorData: z.string().min(1).max(8192),
+    signature: z.string().min(1).max(1024),
+  }),
+  clientExtensionResults: z.record(z.string(), z.unknown()).default({}),
+});
+
+/** The second step of a login: a code, `{type:"push"}` to ask the enrolled devices, or a WebAuthn assertion. */
+export const factorRequestSchema = z.union([
+  codeFactorSchema,
+  z.strictObject({ type: z.literal('push') }),
+  z.strictObject({ type: z.literal('webauthn'), response: webauthnResponseSchema }),
+]);
 
 export const pollQuerySchema = z.strictObject({
   waitMs: z.coerce.number().int().min(0).max(60_000).optional(),

@@ -6,6 +6,8 @@
  * the same argon2id work; wrong, replayed and out-of-window codes give the same answer too. The audit log, not
  * the client, learns which it was.
  */
+
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, GatehouseError, newId, randomToken, type SecretBox, sha256 } from '../core/index.js';
@@ -23,6 +25,7 @@ import {
 } from '../factors/index.js';
 import { createPushChallenge, latestPushForLogin, type PushTransport } from '../factors/push.js';
 import type { PushWaiters } from '../factors/push-waiters.js';
+import { authenticationOptions, verifyAssertion, type WebauthnConfig } from '../factors/webauthn.js';
 import { findLoginCandidate, normaliseUsername, type PasswordHasher } from '../identity/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { Channel, Principal, SessionRecord, SessionService } from '../sessions/index.js';
@@ -46,6 +49,7 @@ export interface LoginDeps {
   pushTimeoutMs: number;
   pushDeliveryTimeoutMs: number;
   longPollMs: number;
+  webauthn: WebauthnConfig;
 }
 
 export interface ClientInfo {
@@ -530,4 +534,45 @@ export async function pollLogin(
     const untilFallback = delivered ? remaining : push.createdAt + deps.pushDeliveryTimeoutMs - now;
     await deps.pushWaiters.wait(push.id, Math.min(remaining, Math.max(untilFallback, 50)));
   }
+}
+
+/** WebAuthn options for a started login: the challenge and the user's credentials. */
+export async function startWebauthnLogin(deps: LoginDeps, loginId: string, client: ClientInfo) {
+  const tx = await findOpenLogin(deps, loginId, client);
+  return authenticationOptions(deps.db, deps.clock, deps.webauthn, tx.user_id, 'login', tx.id);
+}
+
+/** Second step by security key or passkey. */
+export async function completeWebauthnLogin(
+  deps: LoginDeps,
+  loginId: string,
+  response: AuthenticationResponseJSON,
+  client: ClientInfo,
+): Promise<LoginCompleted> {
+  const { db, clock } = deps;
+  const tx = await findOpenLogin(deps, loginId, client);
+  let check: Awaited<ReturnType<typeof verifyAssertion>>;
+  try {
+    check = await verifyAssertion(db, clock, deps.webauthn, tx.user_id, 'login', response);
+  } catch (error) {
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('login_transactions')
+        .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+        .where('id', '=', tx.id)
+        .execute();
+      const { failures } = await recordFailure(trx, tx.username, clock.now(), deps.backoff);
+      await appendAudit(trx, clock, {
+        type: 'login.factor_failed',
+        userId: tx.user_id,
+        ip: client.ip,
+        data: { factor: 'webauthn', failures },
+      });
+    });
+    throw error;
+  }
+  const issued = await db
+    .transaction()
+    .execute((trx) => issueLoginSession(trx, deps, tx, { type: 'webauthn', ...check }, client));
+  return { ...issued, backupFactorMissing: await backupFactorMissing(db, tx.user_id) };
 }

@@ -8,11 +8,13 @@ import type { Store } from './database.js';
 import * as foundation from './migrations/0001-foundation.js';
 import * as factorsDevices from './migrations/0002-factors-devices.js';
 import * as mobilePush from './migrations/0003-mobile-push.js';
+import * as webauthn from './migrations/0004-webauthn.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
   '0002-factors-devices': factorsDevices,
   '0003-mobile-push': mobilePush,
+  '0004-webauthn': webauthn,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -225,6 +225,19 @@ export interface PushChallengesTable {
   device_id: string | null;
 }
 
+export interface WebauthnChallengesTable {
+  id: string;
+  user_id: string;
+  /** register | login | step_up */
+  purpose: string;
+  /** base64url challenge (≥ 64 bits, ASVS 2.9.2; 256 bits here). */
+  challenge: string;
+  login_id: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
 export interface Database {
   legal_entities: LegalEntitiesTable;
   users: UsersTable;
@@ -244,4 +257,5 @@ export interface Database {
   devices: DevicesTable;
   device_activations: DeviceActivationsTable;
   push_challenges: PushChallengesTable;
+  webauthn_challenges: WebauthnChallengesTable;
 }
