@@ -1,4 +1,5 @@
 /** Web login over HTTP: password, TOTP, session cookie; negative paths for every way a login can be wrong. */
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { totpCode } from '../factors/index.js';
 import {
@@ -340,6 +341,25 @@ describe('bad input changes nothing', () => {
       .select('attempts')
       .executeTakeFirstOrThrow();
     expect(row.attempts).toBe(0);
+  });
+
+  it('answers random factor submissions with a coded 4xx, never a 5xx, and spends no session', async () => {
+    const id = await loginId();
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue(), async (payload) => {
+        const response = await gw.app.inject({
+          method: 'POST',
+          url: `/v1/auth/login/${id}/factor`,
+          headers: { 'content-type': 'application/json' },
+          payload: JSON.stringify(payload),
+        });
+        expect(response.statusCode).toBeGreaterThanOrEqual(400);
+        expect(response.statusCode).toBeLessThan(500);
+        expect(typeof errorCode(response)).toBe('string');
+      }),
+      { numRuns: 60 },
+    );
+    expect(await count('sessions')).toBe(0);
   });
 
   it('answers an unknown route with the error envelope', async () => {
