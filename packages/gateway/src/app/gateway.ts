@@ -138,6 +138,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       pushDeliveryTimeoutMs: config.push.deliveryTimeoutMs,
       longPollMs: config.push.longPollMs,
       webauthn: config.webauthn,
+      deviceKey: deriveKey(secret, 'device-cookie'),
     },
   };
 }

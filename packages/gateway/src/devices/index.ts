@@ -1,4 +1,14 @@
-/** @module devices — device registry, device keys, networks. */
+/** @module devices — device registry, device keys, browser device cookies and risk policy, networks. */
+export {
+  assessBrowser,
+  DEVICE_COOKIE_MAX_AGE_MS,
+  type DeviceAssessment,
+  describeUserAgent,
+  deviceCookieValue,
+  parseDeviceCookie,
+  recordBrowserLogin,
+  WEB_RISK_POLICY,
+} from './browser.js';
 export {
   decisionMessage,
   type P256Jwk,

@@ -3,6 +3,7 @@ export { installErrorHandling, toGatehouseError } from './errors.js';
 export {
   clearSessionCookie,
   clientInfo,
+  deviceCookieName,
   isSecureRequest,
   parseWith,
   principalOf,
@@ -10,5 +11,6 @@ export {
   SESSION_COOKIE_PLAIN,
   SESSION_COOKIE_TLS,
   sessionCookieName,
+  setDeviceCookie,
   setSessionCookie,
 } from './kit.js';

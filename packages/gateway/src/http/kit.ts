@@ -27,9 +27,38 @@ export function parseWith<S extends z.ZodType>(schema: S, data: unknown): z.infe
   });
 }
 
-/** The client address (the socket peer, or X-Forwarded-For from a trusted proxy) and user agent. */
-export function clientInfo(request: FastifyRequest): { ip: string; userAgent: string } {
-  return { ip: request.ip, userAgent: (request.headers['user-agent'] ?? '').slice(0, 256) };
+/** The client address (the socket peer, or X-Forwarded-For from a trusted proxy), user agent and device cookie. */
+export function clientInfo(request: FastifyRequest): {
+  ip: string;
+  userAgent: string;
+  deviceCookie?: string;
+} {
+  const deviceCookie = request.cookies[deviceCookieName(request)];
+  return {
+    ip: request.ip,
+    userAgent: (request.headers['user-agent'] ?? '').slice(0, 256),
+    ...(deviceCookie === undefined ? {} : { deviceCookie }),
+  };
+}
+
+/** The long-lived device cookie: `__Host-gh_device` under TLS, `gh_device` on plain-http localhost. */
+export function deviceCookieName(request: FastifyRequest): string {
+  return isSecureRequest(request) ? '__Host-gh_device' : 'gh_device';
+}
+
+export function setDeviceCookie(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  value: string,
+  maxAgeMs: number,
+): void {
+  reply.setCookie(deviceCookieName(request), value, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: isSecureRequest(request),
+    maxAge: Math.floor(maxAgeMs / 1000),
+  });
 }
 
 /** Cookie names: `__Host-` under TLS (ASVS 3.4.4), a plain name on http://localhost where `Secure` cannot work. */

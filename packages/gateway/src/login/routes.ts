@@ -7,8 +7,16 @@ import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../app/context.js';
 import { GatehouseError } from '../core/index.js';
+import { DEVICE_COOKIE_MAX_AGE_MS } from '../devices/index.js';
 import { presentSmsSent } from '../factors/index.js';
-import { clientInfo, parseWith, principalOf, requireSession, setSessionCookie } from '../http/index.js';
+import {
+  clientInfo,
+  parseWith,
+  principalOf,
+  requireSession,
+  setDeviceCookie,
+  setSessionCookie,
+} from '../http/index.js';
 import { csrfTokenFor, presentSession } from '../sessions/index.js';
 import {
   codeFactorSchema,
@@ -78,6 +86,7 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
   function authenticated(request: FastifyRequest, reply: FastifyReply, done: LoginCompleted) {
     const { token, session } = done;
     setSessionCookie(request, reply, token, session.expiresAt - session.createdAt);
+    setDeviceCookie(request, reply, done.deviceCookie, DEVICE_COOKIE_MAX_AGE_MS);
     return {
       status: 'authenticated',
       session: presentSession(session, session.id),

@@ -11,7 +11,14 @@ import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, GatehouseError, newId, randomToken, type SecretBox, sha256 } from '../core/index.js';
-import { networkOf, pushDeviceIds } from '../devices/index.js';
+import {
+  assessBrowser,
+  describeUserAgent,
+  deviceCookieValue,
+  networkOf,
+  pushDeviceIds,
+  recordBrowserLogin,
+} from '../devices/index.js';
 import {
   availableFactorTypes,
   backupFactorMissing,
@@ -43,18 +50,22 @@ export interface LoginDeps {
   maxFactorAttempts: number;
   totpWindow: number;
   sms: SmsSender;
-  notifier: Notifier;
   push: PushTransport;
   pushWaiters: PushWaiters;
   pushTimeoutMs: number;
   pushDeliveryTimeoutMs: number;
   longPollMs: number;
   webauthn: WebauthnConfig;
+  notifier: Notifier;
+  /** Key for signing device cookies. */
+  deviceKey: Buffer;
 }
 
 export interface ClientInfo {
   ip: string;
   userAgent: string;
+  /** The browser's device cookie, when it sent one. */
+  deviceCookie?: string;
 }
 
 export interface LoginStarted {
@@ -66,6 +77,8 @@ export interface LoginStarted {
 export interface LoginCompleted {
   token: string;
   session: SessionRecord;
+  /** The signed device cookie to (re)set on the browser. */
+  deviceCookie: string;
   /** True while the user has a single way to pass the second step. */
   backupFactorMissing: boolean;
   /** Set when a recovery code was used: how many remain (the user is told to enrol a new device). */
@@ -219,10 +232,17 @@ async function issueLoginSession(
   tx: OpenLogin,
   factor: IssuedFactor,
   client: ClientInfo,
-): Promise<{ token: string; session: SessionRecord }> {
+): Promise<{ token: string; session: SessionRecord; deviceCookie: string; newDevice: boolean }> {
   const { clock } = deps;
   const now = clock.now();
   const channel = tx.channel as Channel;
+  const assessment = await assessBrowser(trx, deps.deviceKey, tx.user_id, client.deviceCookie);
+  const device = await recordBrowserLogin(trx, clock, {
+    userId: tx.user_id,
+    assessment,
+    ip: client.ip,
+    userAgent: client.userAgent,
+  });
   const claimed = await trx
     .updateTable('login_transactions')
     .set({ completed_at: now })
@@ -240,9 +260,19 @@ async function issueLoginSession(
       userAgent: client.userAgent,
       secondFactorAt: now,
       lastFactor: factor.type,
+      deviceId: device.deviceId,
     },
     trx,
   );
+  if (device.isNew) {
+    await appendAudit(trx, clock, {
+      type: 'device.new',
+      userId: tx.user_id,
+      sessionId: issued.session.id,
+      ip: client.ip,
+      data: { deviceId: device.deviceId, kind: 'browser', name: describeUserAgent(client.userAgent) },
+    });
+  }
   await appendAudit(trx, clock, {
     type: 'factor.used',
     userId: tx.user_id,
@@ -258,7 +288,27 @@ async function issueLoginSession(
     data: { channel, aal: factor.aal },
   });
   await clearFailures(trx, tx.username);
-  return issued;
+  return {
+    ...issued,
+    deviceCookie: deviceCookieValue(deps.deviceKey, device.deviceId),
+    newDevice: device.isNew,
+  };
+}
+
+/** Tells the user about a login from a browser not seen before (after the login committed). */
+async function notifyNewDevice(
+  deps: LoginDeps,
+  userId: string,
+  issued: { newDevice: boolean; session: SessionRecord },
+  client: ClientInfo,
+): Promise<void> {
+  if (!issued.newDevice) return;
+  await deps.notifier.notify(userId, 'new_device_login', {
+    device: describeUserAgent(client.userAgent),
+    ip: client.ip,
+    network: networkOf(client.ip),
+    channel: issued.session.channel,
+  });
 }
 
 /** Sends an SMS code for a started login (within the SMS resend limits). */
@@ -323,6 +373,7 @@ export async function completeLoginFactor(
     return issued;
   });
   if (outcome === undefined) throw new GatehouseError('INVALID_CREDENTIALS');
+  await notifyNewDevice(deps, tx.user_id, outcome, client);
   const result: LoginCompleted = {
     ...outcome,
     backupFactorMissing: await backupFactorMissing(db, tx.user_id),
@@ -505,6 +556,7 @@ export async function pollLogin(
         .execute((trx) =>
           issueLoginSession(trx, deps, tx, { type: 'push', factorId: null, aal: 2, amr: 'mca' }, client),
         );
+      await notifyNewDevice(deps, tx.user_id, issued, client);
       return {
         status: 'authenticated',
         ...issued,
@@ -574,5 +626,6 @@ export async function completeWebauthnLogin(
   const issued = await db
     .transaction()
     .execute((trx) => issueLoginSession(trx, deps, tx, { type: 'webauthn', ...check }, client));
+  await notifyNewDevice(deps, tx.user_id, issued, client);
   return { ...issued, backupFactorMissing: await backupFactorMissing(db, tx.user_id) };
 }
