@@ -15,6 +15,7 @@ import {
   deriveKey,
   type EventBus,
   InProcessEventBus,
+  LruCache,
   SecretBox,
   systemClock,
 } from '../core/index.js';
@@ -139,6 +140,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       longPollMs: config.push.longPollMs,
       webauthn: config.webauthn,
       deviceKey: deriveKey(secret, 'device-cookie'),
+      replayCache: new LruCache(100_000),
     },
   };
 }

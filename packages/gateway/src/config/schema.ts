@@ -98,6 +98,13 @@ export const configSchema = z.strictObject({
           absoluteLifetimeMs: ms(MINUTE).default(12 * HOUR),
         })
         .prefault({}),
+      mobile: z
+        .strictObject({
+          /** The mobile app: 30 min idle (the ASVS L2 bound), 12 h absolute, as in the architecture's channel table. */
+          idleTimeoutMs: ms(MINUTE).default(30 * MINUTE),
+          absoluteLifetimeMs: ms(MINUTE).default(12 * HOUR),
+        })
+        .prefault({}),
       /** How often last-seen times are written behind to the database, in one batch. */
       lastSeenFlushIntervalMs: ms(100).default(5_000),
       /**

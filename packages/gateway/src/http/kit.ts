@@ -100,6 +100,12 @@ export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply)
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined || !header.startsWith('Bearer ')) return undefined;
+  return header.slice(7).trim();
+}
+
 /**
  * Authenticates the cookie session and, for unsafe methods, checks the CSRF token. Sets `request.principal`.
  * A session the cache can vouch for is resolved synchronously (the common case); anything else — a cache miss,
@@ -107,7 +113,11 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  */
 export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
   const check = (request: FastifyRequest, principal: Principal): void => {
-    if (!SAFE_METHODS.has(request.method)) {
+    // Bearer tokens belong to the mobile channel only: a web session's token is never accepted from a header,
+    // and a mobile token never from a cookie. Bearer requests carry no ambient credential, so no CSRF check.
+    const bearer = bearerToken(request) !== undefined;
+    if (bearer !== (principal.session.channel === 'mobile')) throw new GatehouseError('UNAUTHENTICATED');
+    if (!bearer && !SAFE_METHODS.has(request.method)) {
       const presented = request.headers[CSRF_HEADER];
       if (
         !isValidCsrfToken(
@@ -122,7 +132,8 @@ export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
     request.principal = principal;
   };
   return (request, _reply, done) => {
-    const token = request.cookies[sessionCookieName(request)];
+    const bearer = bearerToken(request);
+    const token = bearer ?? request.cookies[sessionCookieName(request)];
     if (token === undefined || token.length === 0) return done(new GatehouseError('UNAUTHENTICATED'));
     const cached = ctx.sessions.authenticateCached(token, request.ip);
     if (cached !== undefined) {

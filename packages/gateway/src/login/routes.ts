@@ -18,6 +18,7 @@ import {
   setSessionCookie,
 } from '../http/index.js';
 import { csrfTokenFor, presentSession } from '../sessions/index.js';
+import { mobileLogin } from './mobile.js';
 import {
   codeFactorSchema,
   factorRequestSchema,
@@ -50,6 +51,15 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
 
   app.post('/v1/auth/login', { config: { rateLimit } }, async (request) => {
     const body = parseWith(loginRequestSchema, request.body);
+    if (body.channel === 'mobile') {
+      const { token, session } = await mobileLogin(ctx.login, body, clientInfo(request));
+      return {
+        status: 'authenticated',
+        session: presentSession(session, session.id),
+        token,
+        tokenType: 'Bearer',
+      };
+    }
     return startLogin(ctx.login, body, clientInfo(request));
   });
 

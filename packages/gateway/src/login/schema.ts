@@ -1,11 +1,23 @@
 /** @module login/schema — wire shapes of the login routes. */
 import { z } from 'zod';
 
-export const loginRequestSchema = z.strictObject({
+export const webLoginSchema = z.strictObject({
   username: z.string().min(1).max(256),
   password: z.string().min(1).max(1024),
   channel: z.literal('web'),
 });
+
+/** The enrolled device logging in with its key and PIN. */
+export const mobileLoginSchema = z.strictObject({
+  channel: z.literal('mobile'),
+  deviceId: z.string().min(1).max(64),
+  pin: z.string().regex(/^\d{4,12}$/),
+  ts: z.number().int(),
+  nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
+  signature: z.string().min(1).max(200),
+});
+
+export const loginRequestSchema = z.discriminatedUnion('channel', [webLoginSchema, mobileLoginSchema]);
 
 export const loginParamsSchema = z.strictObject({
   loginId: z.string().min(1).max(128),

@@ -10,7 +10,15 @@
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
-import { type Clock, GatehouseError, newId, randomToken, type SecretBox, sha256 } from '../core/index.js';
+import {
+  type Clock,
+  GatehouseError,
+  type LruCache,
+  newId,
+  randomToken,
+  type SecretBox,
+  sha256,
+} from '../core/index.js';
 import {
   assessBrowser,
   describeUserAgent,
@@ -59,6 +67,8 @@ export interface LoginDeps {
   notifier: Notifier;
   /** Key for signing device cookies. */
   deviceKey: Buffer;
+  /** Nonces of recent signed device logins (a reused one is a replay); per node, bounded. */
+  replayCache: LruCache<string, number>;
 }
 
 export interface ClientInfo {

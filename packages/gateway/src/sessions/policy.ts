@@ -2,11 +2,12 @@
  * @module sessions/policy
  * Channel policies as data. Each channel authenticates, binds and expires differently (ARCHITECTURE.md, Channels);
  * the web channel is the Client Portal: cookie session, 15 min idle, 12 h absolute (ASVS 4.0.3 L2 3.3.2,
- * NIST 800-63B rev. 3 AAL2).
+ * NIST 800-63B rev. 3 AAL2); the mobile channel is the enrolled device logging in with its key and PIN: bearer
+ * token, 30 min idle, 12 h absolute.
  */
 import type { Config } from '../config/index.js';
 
-export const CHANNELS = ['web'] as const;
+export const CHANNELS = ['web', 'mobile'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export interface ChannelPolicy {
@@ -25,6 +26,11 @@ export function channelPolicies(config: Config): ChannelPolicies {
       channel: 'web',
       idleTimeoutMs: config.sessions.web.idleTimeoutMs,
       absoluteLifetimeMs: config.sessions.web.absoluteLifetimeMs,
+    },
+    mobile: {
+      channel: 'mobile',
+      idleTimeoutMs: config.sessions.mobile.idleTimeoutMs,
+      absoluteLifetimeMs: config.sessions.mobile.absoluteLifetimeMs,
     },
   };
 }

@@ -1,0 +1,131 @@
+/** The enrolled device logging in on its own (`channel: "mobile"`): key signature + PIN, bearer token, PIN lockout. */
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type DeviceIdentity, enrolDevice, signWithDevice } from '../authenticator/index.js';
+import {
+  ALICE,
+  errorCode,
+  json,
+  loginAs,
+  startTestGateway,
+  type TestGateway,
+} from '../test-support/gateway.js';
+import { MAX_PIN_FAILURES, mobileLoginMessage } from './mobile.js';
+
+let gw: TestGateway;
+let phone: DeviceIdentity;
+
+beforeEach(async () => {
+  gw = await startTestGateway({ config: { server: { port: 0, host: '127.0.0.1' } } });
+  const base = await gw.listen();
+  const session = await loginAs(gw, ALICE);
+  const enroll = await gw.app.inject({
+    method: 'POST',
+    url: '/v1/devices/mobile/enroll',
+    headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, host: new URL(base).host },
+  });
+  phone = await enrolDevice((json(enroll) as { activationUri: string }).activationUri, {
+    name: 'iPhone',
+    platform: 'ios',
+    pin: '2468',
+  });
+});
+afterEach(async () => {
+  await gw.close();
+});
+
+function mobileLogin(pin: string, options: { ts?: number; nonce?: string; identity?: DeviceIdentity } = {}) {
+  const identity = options.identity ?? phone;
+  const ts = options.ts ?? gw.clock.now();
+  const nonce = options.nonce ?? randomBytes(16).toString('base64url');
+  return gw.app.inject({
+    method: 'POST',
+    url: '/v1/auth/login',
+    payload: {
+      channel: 'mobile',
+      deviceId: identity.deviceId,
+      pin,
+      ts,
+      nonce,
+      signature: signWithDevice(identity.privateKey, mobileLoginMessage(identity.deviceId, ts, nonce)),
+    },
+  });
+}
+
+describe('mobile channel login', () => {
+  it('issues an AAL2 bearer session for the device key plus its PIN', async () => {
+    const response = await mobileLogin('2468');
+    expect(response.statusCode).toBe(200);
+    const body = json(response) as {
+      token: string;
+      tokenType: string;
+      session: { channel: string; aal: number; amr: string[] };
+    };
+    expect(body).toMatchObject({
+      tokenType: 'Bearer',
+      session: { channel: 'mobile', aal: 2, amr: ['swk', 'pin'] },
+    });
+    expect(response.headers['set-cookie']).toBeUndefined();
+    const whoami = await gw.app.inject({
+      method: 'GET',
+      url: '/v1/session',
+      headers: { authorization: `Bearer ${body.token}` },
+    });
+    expect(whoami.statusCode).toBe(200);
+    // A mobile token is never accepted as a cookie (and a web cookie never as a bearer token).
+    const asCookie = await gw.app.inject({
+      method: 'GET',
+      url: '/v1/session',
+      headers: { cookie: `gh_session=${body.token}` },
+    });
+    expect(errorCode(asCookie)).toBe('UNAUTHENTICATED');
+    const web = await loginAs(gw, ALICE);
+    const webAsBearer = await gw.app.inject({
+      method: 'GET',
+      url: '/v1/session',
+      headers: { authorization: `Bearer ${web.cookie.split('=')[1]}` },
+    });
+    expect(errorCode(webAsBearer)).toBe('UNAUTHENTICATED');
+  });
+
+  it('refuses a replayed, stale or forged login statement', async () => {
+    const nonce = randomBytes(16).toString('base64url');
+    expect((await mobileLogin('2468', { nonce })).statusCode).toBe(200);
+    expect(errorCode(await mobileLogin('2468', { nonce }))).toBe('SIGNATURE_INVALID');
+    expect(errorCode(await mobileLogin('2468', { ts: gw.clock.now() - 120_000 }))).toBe('SIGNATURE_INVALID');
+    const forged = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: {
+        channel: 'mobile',
+        deviceId: phone.deviceId,
+        pin: '2468',
+        ts: gw.clock.now(),
+        nonce: randomBytes(16).toString('base64url'),
+        signature: 'A'.repeat(86),
+      },
+    });
+    expect(errorCode(forged)).toBe('SIGNATURE_INVALID');
+  });
+
+  it('disables the device after 5 wrong PINs until it is enrolled again', async () => {
+    for (let i = 1; i < MAX_PIN_FAILURES; i += 1)
+      expect(errorCode(await mobileLogin('0000'))).toBe('INVALID_CREDENTIALS');
+    expect(errorCode(await mobileLogin('0000'))).toBe('DEVICE_REVOKED');
+    expect(errorCode(await mobileLogin('2468'))).toBe('DEVICE_REVOKED');
+    const row = await gw.ctx.store.db
+      .selectFrom('devices')
+      .select(['login_disabled', 'pin_failures'])
+      .where('id', '=', phone.deviceId)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ login_disabled: 1, pin_failures: MAX_PIN_FAILURES });
+    const notes = await gw.ctx.store.db.selectFrom('notifications').select('kind').execute();
+    expect(notes.map((n) => n.kind)).toContain('factor_removed');
+  });
+
+  it('resets the PIN failure count after a correct PIN', async () => {
+    for (let i = 0; i < 3; i += 1) await mobileLogin('0000');
+    expect((await mobileLogin('2468')).statusCode).toBe(200);
+    for (let i = 0; i < 3; i += 1) expect(errorCode(await mobileLogin('0000'))).toBe('INVALID_CREDENTIALS');
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * @module login/mobile
+ * The enrolled device logging in on its own behalf (`channel: "mobile"`): a signature by its P-256 key over a
+ * fresh, single-use statement (possession) plus its PIN (knowledge, argon2id-hashed) make two factors, so the
+ * session is AAL2. Five wrong PINs disable the device's login ability until it is enrolled again. The session
+ * token is returned in the body as a bearer token (apps do not keep cookies).
+ */
+import { appendAudit } from '../audit/index.js';
+import { GatehouseError } from '../core/index.js';
+import { loadSigningDevice, verifyDeviceSignature } from '../devices/index.js';
+import type { SessionRecord } from '../sessions/index.js';
+import type { ClientInfo, LoginDeps } from './service.js';
+
+export const MAX_PIN_FAILURES = 5;
+/** How far the device's login timestamp may be from the server's clock. */
+const MOBILE_LOGIN_SKEW_MS = 60_000;
+
+/** The bytes the device signs to log in. */
+export function mobileLoginMessage(deviceId: string, ts: number, nonce: string): string {
+  return `gatehouse-mobile-login:${deviceId}:${ts}:${nonce}`;
+}
+
+export interface MobileLoginInput {
+  deviceId: string;
+  pin: string;
+  ts: number;
+  nonce: string;
+  signature: string;
+}
+
+export async function mobileLogin(
+  deps: LoginDeps,
+  input: MobileLoginInput,
+  client: ClientInfo,
+): Promise<{ token: string; session: SessionRecord }> {
+  const { db, clock } = deps;
+  const now = clock.now();
+  const device = await loadSigningDevice(db, input.deviceId);
+  if (
+    Math.abs(now - input.ts) > MOBILE_LOGIN_SKEW_MS ||
+    !verifyDeviceSignature(
+      device.key,
+      mobileLoginMessage(input.deviceId, input.ts, input.nonce),
+      input.signature,
+    )
+  ) {
+    throw new GatehouseError('SIGNATURE_INVALID');
+  }
+  const replayKey = `${input.deviceId}:${input.nonce}`;
+  const seen = deps.replayCache.get(replayKey);
+  if (seen !== undefined && now - seen <= 2 * MOBILE_LOGIN_SKEW_MS)
+    throw new GatehouseError('SIGNATURE_INVALID');
+  deps.replayCache.set(replayKey, now);
+
+  const row = await db
+    .selectFrom('devices')
+    .innerJoin('users', 'users.id', 'devices.user_id')
+    .select(['devices.pin_hash', 'devices.pin_failures', 'users.status'])
+    .where('devices.id', '=', input.deviceId)
+    .executeTakeFirstOrThrow();
+  const pinOk = await deps.hasher.verify(row.pin_hash, input.pin);
+  if (!pinOk || row.status !== 'active') {
+    const failures = row.pin_failures + 1;
+    const disabled = failures >= MAX_PIN_FAILURES;
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('devices')
+        .set({ pin_failures: failures, ...(disabled ? { login_disabled: 1 } : {}) })
+        .where('id', '=', input.deviceId)
+        .execute();
+      await appendAudit(trx, clock, {
+        type: 'login.factor_failed',
+        userId: device.userId,
+        ip: client.ip,
+        data: { factor: 'pin', deviceId: input.deviceId, failures, disabled },
+      });
+    });
+    if (disabled) {
+      await deps.notifier.notify(device.userId, 'factor_removed', {
+        factor: 'push',
+        device: device.name,
+        reason: 'pin_failures',
+      });
+      throw new GatehouseError('DEVICE_REVOKED');
+    }
+    throw new GatehouseError('INVALID_CREDENTIALS');
+  }
+  return db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('devices')
+      .set({ pin_failures: 0, last_seen_at: now })
+      .where('id', '=', input.deviceId)
+      .execute();
+    const issued = await deps.sessions.create(
+      {
+        userId: device.userId,
+        channel: 'mobile',
+        aal: 2,
+        amr: ['swk', 'pin'],
+        ip: client.ip,
+        userAgent: client.userAgent,
+        secondFactorAt: now,
+        lastFactor: 'device_pin',
+        deviceId: input.deviceId,
+      },
+      trx,
+    );
+    await appendAudit(trx, clock, {
+      type: 'login.succeeded',
+      userId: device.userId,
+      sessionId: issued.session.id,
+      ip: client.ip,
+      data: { channel: 'mobile', aal: 2, deviceId: input.deviceId },
+    });
+    return issued;
+  });
+}
