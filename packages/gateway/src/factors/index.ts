@@ -21,6 +21,7 @@ export {
 } from './registry.js';
 export { factorRoutes } from './routes.js';
 export {
+  activeSmsFactorId,
   E164,
   listSmsOutbox,
   maskPhone,

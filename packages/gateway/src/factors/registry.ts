@@ -5,7 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import { type Clock, GatehouseError } from '../core/index.js';
-import type { Database } from '../store/index.js';
+import type { Database, SecondFactorsTable } from '../store/index.js';
 import { remainingRecoveryCodes } from './recovery.js';
 import { maskPhone } from './sms.js';
 
@@ -143,6 +143,30 @@ export async function activateFactor(db: Kysely<Database>, clock: Clock, factorI
     .set({ status: 'active', last_used_at: clock.now() })
     .where('id', '=', factorId)
     .where('status', '=', 'pending')
+    .execute();
+}
+
+/** The columns every factor has; the type-specific ones default to empty. */
+export type NewFactorRow = Pick<SecondFactorsTable, 'id' | 'user_id' | 'type' | 'label' | 'status'> &
+  Partial<Omit<SecondFactorsTable, 'id' | 'user_id' | 'type' | 'label' | 'status' | 'created_at'>>;
+
+/** Inserts a factor row, filling the columns other factor types use with their empty values. */
+export async function insertFactor(db: Kysely<Database>, clock: Clock, row: NewFactorRow): Promise<void> {
+  await db
+    .insertInto('second_factors')
+    .values({
+      secret_sealed: null,
+      last_used_step: null,
+      last_used_at: null,
+      phone: null,
+      credential_id: null,
+      public_key: null,
+      sign_count: null,
+      transports: null,
+      hardware_bound: 0,
+      ...row,
+      created_at: clock.now(),
+    })
     .execute();
 }
 

@@ -17,6 +17,7 @@ import {
   activateFactor,
   backupFactorMissing,
   getFactor,
+  insertFactor,
   listFactors,
   removeFactor,
   renameFactor,
@@ -71,26 +72,14 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
     const body = parseWith(enrolSmsSchema, request.body);
     const { session } = await sensitive(request);
     const factorId = newId('fac');
-    await db
-      .insertInto('second_factors')
-      .values({
-        id: factorId,
-        user_id: session.userId,
-        type: 'sms',
-        label: body.label ?? 'Text message',
-        secret_sealed: null,
-        last_used_step: null,
-        created_at: clock.now(),
-        last_used_at: null,
-        status: 'pending',
-        phone: body.phone,
-        credential_id: null,
-        public_key: null,
-        sign_count: null,
-        transports: null,
-        hardware_bound: 0,
-      })
-      .execute();
+    await insertFactor(db, clock, {
+      id: factorId,
+      user_id: session.userId,
+      type: 'sms',
+      label: body.label ?? 'Text message',
+      status: 'pending',
+      phone: body.phone,
+    });
     const sent = await sendSmsCode(db, clock, ctx.sms, session.userId, factorId);
     return { factorId, ...presentSmsSent(sent), status: 'pending' };
   });

@@ -62,6 +62,20 @@ export function maskPhone(phone: string): string {
   return `${phone.slice(0, 3)}${'•'.repeat(Math.max(0, phone.length - 5))}${phone.slice(-2)}`;
 }
 
+/** The user's first active SMS factor (codes go to its number); `FACTOR_NOT_AVAILABLE` if there is none. */
+export async function activeSmsFactorId(db: Kysely<Database>, userId: string): Promise<string> {
+  const factor = await db
+    .selectFrom('second_factors')
+    .select('id')
+    .where('user_id', '=', userId)
+    .where('type', '=', 'sms')
+    .where('status', '=', 'active')
+    .orderBy('created_at')
+    .executeTakeFirst();
+  if (factor === undefined) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  return factor.id;
+}
+
 function codeHash(challengeId: string, code: string): string {
   return sha256(`${challengeId}:${code}`);
 }

@@ -9,6 +9,7 @@ import type { Kysely } from 'kysely';
 import { Secret, TOTP } from 'otpauth';
 import { type Clock, newId, type SecretBox } from '../core/index.js';
 import type { Database } from '../store/index.js';
+import { insertFactor } from './registry.js';
 
 export const TOTP_PERIOD_SECONDS = 30;
 export const TOTP_DIGITS = 6;
@@ -74,26 +75,14 @@ export async function addTotpFactor(
 ): Promise<TotpEnrolment> {
   const secret = input.secret ?? generateTotpSecret();
   const factorId = newId('fac');
-  await db
-    .insertInto('second_factors')
-    .values({
-      id: factorId,
-      user_id: input.userId,
-      type: 'totp',
-      label: input.label,
-      secret_sealed: box.seal(secret),
-      last_used_step: null,
-      created_at: clock.now(),
-      last_used_at: null,
-      status: input.pending === true ? 'pending' : 'active',
-      phone: null,
-      credential_id: null,
-      public_key: null,
-      sign_count: null,
-      transports: null,
-      hardware_bound: 0,
-    })
-    .execute();
+  await insertFactor(db, clock, {
+    id: factorId,
+    user_id: input.userId,
+    type: 'totp',
+    label: input.label,
+    status: input.pending === true ? 'pending' : 'active',
+    secret_sealed: box.seal(secret),
+  });
   return { factorId, secret, uri: totpUri(secret, input.issuer, input.accountName) };
 }
 

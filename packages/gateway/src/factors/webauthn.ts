@@ -16,6 +16,7 @@ import {
 import type { Kysely } from 'kysely';
 import { type Clock, GatehouseError, newId } from '../core/index.js';
 import type { Database } from '../store/index.js';
+import { insertFactor } from './registry.js';
 
 export interface WebauthnConfig {
   rpId: string;
@@ -152,26 +153,18 @@ export async function registerCredential(
   const info = verification.registrationInfo;
   const hardwareBound = info.credentialDeviceType === 'singleDevice';
   const factorId = newId('fac');
-  await db
-    .insertInto('second_factors')
-    .values({
-      id: factorId,
-      user_id: userId,
-      type: 'webauthn',
-      label,
-      secret_sealed: null,
-      last_used_step: null,
-      created_at: clock.now(),
-      last_used_at: null,
-      status: 'active',
-      phone: null,
-      credential_id: info.credential.id,
-      public_key: Buffer.from(info.credential.publicKey).toString('base64url'),
-      sign_count: info.credential.counter,
-      transports: JSON.stringify(info.credential.transports ?? []),
-      hardware_bound: hardwareBound ? 1 : 0,
-    })
-    .execute();
+  await insertFactor(db, clock, {
+    id: factorId,
+    user_id: userId,
+    type: 'webauthn',
+    label,
+    status: 'active',
+    credential_id: info.credential.id,
+    public_key: Buffer.from(info.credential.publicKey).toString('base64url'),
+    sign_count: info.credential.counter,
+    transports: JSON.stringify(info.credential.transports ?? []),
+    hardware_bound: hardwareBound ? 1 : 0,
+  });
   return { factorId, hardwareBound };
 }
 

@@ -28,6 +28,7 @@ import {
   recordBrowserLogin,
 } from '../devices/index.js';
 import {
+  activeSmsFactorId,
   availableFactorTypes,
   backupFactorMissing,
   type CodeProof,
@@ -321,19 +322,55 @@ async function notifyNewDevice(
   });
 }
 
+/**
+ * Counts one failed second-factor check: the login's attempt (when there is a login), the user's backoff and the
+ * audit row, inside the caller's transaction.
+ */
+async function countFactorFailure(
+  trx: Kysely<Database>,
+  deps: LoginDeps,
+  input: {
+    userId: string;
+    subject: string;
+    factor: string;
+    cause: string;
+    client: ClientInfo;
+    loginTxId?: string;
+    sessionId?: string;
+  },
+): Promise<void> {
+  if (input.loginTxId !== undefined) {
+    await trx
+      .updateTable('login_transactions')
+      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+      .where('id', '=', input.loginTxId)
+      .execute();
+  }
+  const { failures } = await recordFailure(trx, input.subject, deps.clock.now(), deps.backoff);
+  await appendAudit(trx, deps.clock, {
+    type: input.cause === 'replayed' ? 'login.factor_replayed' : 'login.factor_failed',
+    userId: input.userId,
+    sessionId: input.sessionId ?? null,
+    ip: input.client.ip,
+    data: {
+      factor: input.factor,
+      failures,
+      cause: input.cause,
+      ...(input.sessionId === undefined ? {} : { purpose: 'step_up' }),
+    },
+  });
+}
+
 /** Sends an SMS code for a started login (within the SMS resend limits). */
 export async function sendLoginSms(deps: LoginDeps, loginId: string, client: ClientInfo): Promise<SmsSent> {
   const tx = await findOpenLogin(deps, loginId, client);
-  const factor = await deps.db
-    .selectFrom('second_factors')
-    .select('id')
-    .where('user_id', '=', tx.user_id)
-    .where('type', '=', 'sms')
-    .where('status', '=', 'active')
-    .orderBy('created_at')
-    .executeTakeFirst();
-  if (factor === undefined) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
-  const sent = await sendSmsCode(deps.db, deps.clock, deps.sms, tx.user_id, factor.id);
+  const sent = await sendSmsCode(
+    deps.db,
+    deps.clock,
+    deps.sms,
+    tx.user_id,
+    await activeSmsFactorId(deps.db, tx.user_id),
+  );
   await appendAudit(deps.db, deps.clock, {
     type: 'sms.sent',
     userId: tx.user_id,
@@ -365,17 +402,13 @@ export async function completeLoginFactor(
       factor,
     );
     if (!check.ok) {
-      await trx
-        .updateTable('login_transactions')
-        .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-        .where('id', '=', tx.id)
-        .execute();
-      const { failures } = await recordFailure(trx, tx.username, clock.now(), deps.backoff);
-      await appendAudit(trx, clock, {
-        type: check.reason === 'replayed' ? 'login.factor_replayed' : 'login.factor_failed',
+      await countFactorFailure(trx, deps, {
         userId: tx.user_id,
-        ip: client.ip,
-        data: { factor: factor.type, failures, cause: check.reason },
+        subject: tx.username,
+        factor: factor.type,
+        cause: check.reason,
+        client,
+        loginTxId: tx.id,
       });
       return undefined;
     }
@@ -427,13 +460,13 @@ export async function stepUp(
       factor,
     );
     if (!result.ok) {
-      const { failures } = await recordFailure(trx, subject, clock.now(), deps.backoff);
-      await appendAudit(trx, clock, {
-        type: result.reason === 'replayed' ? 'login.factor_replayed' : 'login.factor_failed',
+      await countFactorFailure(trx, deps, {
         userId: session.userId,
+        subject,
+        factor: factor.type,
+        cause: result.reason,
+        client,
         sessionId: session.id,
-        ip: client.ip,
-        data: { factor: factor.type, failures, cause: result.reason, purpose: 'step_up' },
       });
     }
     return result;
@@ -456,16 +489,13 @@ export async function sendStepUpSms(
   principal: Principal,
   client: ClientInfo,
 ): Promise<SmsSent> {
-  const factor = await deps.db
-    .selectFrom('second_factors')
-    .select('id')
-    .where('user_id', '=', principal.session.userId)
-    .where('type', '=', 'sms')
-    .where('status', '=', 'active')
-    .orderBy('created_at')
-    .executeTakeFirst();
-  if (factor === undefined) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
-  const sent = await sendSmsCode(deps.db, deps.clock, deps.sms, principal.session.userId, factor.id);
+  const sent = await sendSmsCode(
+    deps.db,
+    deps.clock,
+    deps.sms,
+    principal.session.userId,
+    await activeSmsFactorId(deps.db, principal.session.userId),
+  );
   await appendAudit(deps.db, deps.clock, {
     type: 'sms.sent',
     userId: principal.session.userId,
@@ -617,20 +647,16 @@ export async function completeWebauthnLogin(
   try {
     check = await verifyAssertion(db, clock, deps.webauthn, tx.user_id, 'login', response);
   } catch (error) {
-    await db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('login_transactions')
-        .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-        .where('id', '=', tx.id)
-        .execute();
-      const { failures } = await recordFailure(trx, tx.username, clock.now(), deps.backoff);
-      await appendAudit(trx, clock, {
-        type: 'login.factor_failed',
+    await db.transaction().execute((trx) =>
+      countFactorFailure(trx, deps, {
         userId: tx.user_id,
-        ip: client.ip,
-        data: { factor: 'webauthn', failures },
-      });
-    });
+        subject: tx.username,
+        factor: 'webauthn',
+        cause: 'mismatch',
+        client,
+        loginTxId: tx.id,
+      }),
+    );
     throw error;
   }
   const issued = await db
