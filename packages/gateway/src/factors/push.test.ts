@@ -123,6 +123,26 @@ describe('mobile enrolment', () => {
     ).not.toContain(activationCode);
   });
 
+  it('renames and trusts a device, and never another user’s', async () => {
+    const identity = await enrol();
+    const session = await loginAs(gw, ALICE);
+    const renamed = await call('PATCH', `/v1/devices/${identity.deviceId}`, session, {
+      name: 'Work phone',
+      trusted: false,
+    });
+    expect(json(renamed)).toMatchObject({ id: identity.deviceId, name: 'Work phone', trusted: false });
+    expect(errorCode(await call('PATCH', `/v1/devices/${identity.deviceId}`, session, {}))).toBe(
+      'INVALID_REQUEST',
+    );
+    const bruno = await loginAs(gw, BRUNO);
+    expect(errorCode(await call('PATCH', `/v1/devices/${identity.deviceId}`, bruno, { name: 'mine' }))).toBe(
+      'DEVICE_NOT_FOUND',
+    );
+    expect(errorCode(await call('DELETE', `/v1/devices/${identity.deviceId}`, bruno))).toBe(
+      'DEVICE_NOT_FOUND',
+    );
+  });
+
   it('refuses an expired code, a malformed key and a private key', async () => {
     const session = await loginAs(gw, ALICE);
     const { activationCode } = json(await call('POST', '/v1/devices/mobile/enroll', session)) as {
