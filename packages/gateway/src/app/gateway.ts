@@ -141,6 +141,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       webauthn: config.webauthn,
       deviceKey: deriveKey(secret, 'device-cookie'),
       replayCache: new LruCache(100_000),
+      bus,
     },
   };
 }

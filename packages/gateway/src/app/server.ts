@@ -20,6 +20,7 @@ import { loginRoutes } from '../login/index.js';
 import { notificationRoutes } from '../notifications/routes.js';
 import { sessionRoutes } from '../sessions/index.js';
 import { deviceStreamRoutes } from '../ws/device-hub.js';
+import { loginStreamRoutes } from '../ws/login-stream.js';
 import type { GatewayContext } from './context.js';
 
 /** Requests slower than this are logged at info level even when they succeed. */
@@ -116,5 +117,6 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await notificationRoutes(app, ctx);
   await deviceRoutes(app, ctx);
   await deviceStreamRoutes(app, ctx, ctx.deviceHub);
+  await loginStreamRoutes(app, ctx);
   return app;
 }

@@ -13,7 +13,7 @@ export interface BusMessages {
   /** A push request must reach these devices; the node holding each device's stream sends it. */
   'push.deliver': { deviceIds: string[]; message: unknown };
   /** A push request was received, approved, denied or expired; waiting logins wake up. */
-  'push.updated': { challengeId: string };
+  'push.updated': { challengeId: string; loginId?: string };
   /** A user's profile, status or account roles changed; caches holding the user must reload. */
   'user.changed': { userId: string };
 }

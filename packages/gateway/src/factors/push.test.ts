@@ -312,6 +312,68 @@ describe('push approval', () => {
   });
 });
 
+describe('the login screen stream', () => {
+  function openLoginStream(
+    loginId: string,
+  ): Promise<{ socket: WebSocket; messages: Record<string, unknown>[] }> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/auth/login/${loginId}/stream`);
+      const messages: Record<string, unknown>[] = [];
+      socket.on('message', (raw: Buffer) => {
+        const message = JSON.parse(raw.toString()) as Record<string, unknown>;
+        messages.push(message);
+        if (message.type === 'ready') resolve({ socket, messages });
+      });
+      socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+  }
+
+  async function until(
+    messages: Record<string, unknown>[],
+    predicate: (m: Record<string, unknown>) => boolean,
+  ) {
+    for (let i = 0; i < 100; i += 1) {
+      if (messages.some(predicate)) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no such message in ${JSON.stringify(messages)}`);
+  }
+
+  it('tells the waiting login screen of delivery and approval as they happen', async () => {
+    const identity = await enrol();
+    const next = nextPush();
+    await connect(identity, next.onPush);
+    gw.clock.advance(30_000);
+    const { loginId } = json(await startLogin(gw, ALICE.username, ALICE.password)) as { loginId: string };
+    const { socket, messages } = await openLoginStream(loginId);
+    await gw.app.inject({
+      method: 'POST',
+      url: `/v1/auth/login/${loginId}/factor`,
+      payload: { type: 'push' },
+    });
+    const push = await next.promise;
+    await until(messages, (m) => m.type === 'login_state' && m.delivered === true);
+    streams[0]?.decide(push, 'approve');
+    await until(messages, (m) => m.type === 'login_state' && m.status === 'approved');
+    socket.close();
+    expect((json(await poll(loginId, 0)) as { status: string }).status).toBe('authenticated');
+  });
+
+  it('offers the fallback factors on the stream when the push is not delivered', async () => {
+    await enrol();
+    const login = await pushLogin();
+    const { socket, messages } = await openLoginStream(login.loginId);
+    gw.clock.advance(login.fallbackAfterMs);
+    await until(messages, (m) => m.type === 'fallback');
+    expect(messages.find((m) => m.type === 'fallback')).toMatchObject({ factors: [{ type: 'totp' }] });
+    socket.close();
+  });
+
+  it('refuses an unknown login id before the socket opens', async () => {
+    await expect(openLoginStream('x'.repeat(43))).rejects.toThrow('HTTP 401');
+  });
+});
+
 describe('device stream authentication', () => {
   async function refused(url: string): Promise<number> {
     return new Promise((resolve) => {

@@ -12,6 +12,7 @@ import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import {
   type Clock,
+  type EventBus,
   GatehouseError,
   type LruCache,
   newId,
@@ -68,6 +69,7 @@ export interface LoginDeps {
   notifier: Notifier;
   /** Key for signing device cookies. */
   deviceKey: Buffer;
+  bus: EventBus;
   /** Nonces of recent signed device logins (a reused one is a replay); per node, bounded. */
   replayCache: LruCache<string, number>;
 }
@@ -178,7 +180,7 @@ export async function startLogin(
   return { status: 'second_factor_required', loginId: handle, factors: factors.map((type) => ({ type })) };
 }
 
-interface OpenLogin {
+export interface OpenLogin {
   id: string;
   user_id: string;
   channel: string;
@@ -186,7 +188,11 @@ interface OpenLogin {
 }
 
 /** A started login that may still complete: known, unexpired, not completed, attempts left, user active. */
-async function findOpenLogin(deps: LoginDeps, loginId: string, client: ClientInfo): Promise<OpenLogin> {
+export async function findOpenLogin(
+  deps: LoginDeps,
+  loginId: string,
+  client: ClientInfo,
+): Promise<OpenLogin> {
   const { db, clock } = deps;
   const now = clock.now();
   const tx = await db
@@ -549,6 +555,7 @@ export async function startPushLogin(
   });
   const { state, ...wire } = message;
   await deps.push.deliver(deviceIds, wire);
+  await deps.bus.publish('push.updated', { challengeId: message.challengeId, loginId: tx.id });
   return {
     status: 'push_pending',
     challengeId: message.challengeId,
