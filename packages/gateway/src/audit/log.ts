@@ -28,6 +28,7 @@ export type AuditType =
   | 'recovery.used'
   | 'sms.sent'
   | 'device.new'
+  | 'session.brokerage_acquired'
   | 'device.enrolled'
   | 'device.revoked'
   | 'push.sent'

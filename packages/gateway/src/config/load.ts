@@ -22,7 +22,7 @@ const ALIASES: Record<string, string> = {
 export interface ConfigLeaf {
   path: string;
   env: string;
-  kind: 'string' | 'number' | 'boolean' | 'array' | 'enum';
+  kind: 'string' | 'number' | 'boolean' | 'array' | 'enum' | 'object';
 }
 
 type AnySchema = z.core.$ZodType;
@@ -39,13 +39,19 @@ function unwrap(schema: AnySchema): AnySchema {
   }
 }
 
+/** An object setting with a whole-object default (e.g. `brokerage.resets`) is one leaf, set as JSON. */
+function isRecordLeaf(schema: AnySchema): boolean {
+  const def = schema._zod.def as { type: string };
+  return def.type === 'default';
+}
+
 /** Every leaf setting with its environment variable name, derived from the schema. */
 export function configLeaves(): ConfigLeaf[] {
   const leaves: ConfigLeaf[] = [];
   const walk = (schema: AnySchema, path: string[]) => {
     const inner = unwrap(schema);
     const def = inner._zod.def as { type: string; shape?: Record<string, AnySchema> };
-    if (def.type === 'object' && def.shape !== undefined) {
+    if (def.type === 'object' && def.shape !== undefined && !isRecordLeaf(schema)) {
       for (const [key, child] of Object.entries(def.shape)) walk(child, [...path, key]);
       return;
     }
@@ -77,6 +83,12 @@ function parseEnvValue(raw: string, kind: ConfigLeaf['kind']): unknown {
     }
     case 'boolean':
       return raw === 'true' ? true : raw === 'false' ? false : raw;
+    case 'object':
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        return raw;
+      }
     case 'array':
       return raw
         .split(',')

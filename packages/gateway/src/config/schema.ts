@@ -134,6 +134,31 @@ export const configSchema = z.strictObject({
       ipRateLimitWindowMs: ms(1_000).default(MINUTE),
     })
     .prefault({}),
+  brokerage: z
+    .strictObject({
+      /**
+       * Daily reset per legal-entity region: brokerage capabilities end at this local time (IBKR's nightly reset;
+       * research/broker-sessions.md §1.1). `time` is HH:MM wall-clock time in `timeZone`.
+       */
+      resets: z
+        .strictObject({
+          north_america: z.strictObject({
+            time: z.string().regex(/^\d{2}:\d{2}$/),
+            timeZone: z.string().min(1),
+          }),
+          europe: z.strictObject({ time: z.string().regex(/^\d{2}:\d{2}$/), timeZone: z.string().min(1) }),
+          asia_pacific: z.strictObject({
+            time: z.string().regex(/^\d{2}:\d{2}$/),
+            timeZone: z.string().min(1),
+          }),
+        })
+        .default({
+          north_america: { time: '00:00', timeZone: 'America/New_York' },
+          europe: { time: '00:00', timeZone: 'Europe/Zurich' },
+          asia_pacific: { time: '00:00', timeZone: 'Asia/Hong_Kong' },
+        }),
+    })
+    .prefault({}),
   push: z
     .strictObject({
       /** A push request not decided within this time expires (the login can still use another factor). */

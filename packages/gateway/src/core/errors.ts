@@ -74,6 +74,24 @@ export const ERROR_CATALOGUE = {
     status: 403,
     message: 'The x-csrf-token header is missing or does not match this session.',
   },
+  BROKERAGE_HELD_ELSEWHERE: {
+    status: 409,
+    message:
+      'Another session of this user holds the trading capability; ask with compete:true to take it over.',
+  },
+  SESSION_COMPETING: {
+    status: 403,
+    message: 'Another session took over trading; this session is read-only until it takes trading back.',
+  },
+  SESSION_RESET: {
+    status: 401,
+    message:
+      'The daily reset ended this session’s trading capability; ask for it again (POST /v1/session/brokerage).',
+  },
+  BROKERAGE_REQUIRED: {
+    status: 403,
+    message: 'Trading needs the brokerage capability: POST /v1/session/brokerage first.',
+  },
   SESSION_NOT_FOUND: { status: 404, message: 'No such session for this user.' },
   NOT_FOUND: { status: 404, message: 'No such route.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here.' },

@@ -60,6 +60,7 @@ export async function createUser(db: Kysely<Database>, clock: Clock, input: NewU
     status: 'active',
     created_at: now,
     updated_at: now,
+    brokerage_policy: 'exclusive',
   };
   return db.transaction().execute(async (trx) => {
     const existing = await trx

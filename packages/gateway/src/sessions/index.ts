@@ -1,4 +1,14 @@
 /** @module sessions — channel policies, the session store and cache, validation, listing and revocation. */
+export {
+  acquireBrokerage,
+  type BrokerageDeps,
+  type BrokeragePolicy,
+  requireBrokerage,
+  type SessionState,
+  sessionState,
+  type Tier,
+  userResetSchedules,
+} from './brokerage.js';
 export { CSRF_HEADER, csrfTokenFor, isValidCsrfToken } from './csrf.js';
 export { RECENT_SECOND_FACTOR_MS, requireSensitive, type SensitiveOptions } from './guard.js';
 export {
@@ -17,6 +27,7 @@ export {
   type SessionView,
   whoamiBody,
 } from './presenter.js';
+export { lastResetAt, nextResetAt, type ResetSchedule, zonedTimeToUtc } from './reset.js';
 export { sessionRoutes } from './routes.js';
 export {
   type NewSession,

@@ -8,9 +8,10 @@ import type { GatewayContext } from '../app/context.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
 import { clearSessionCookie, clientInfo, parseWith, principalOf, requireSession } from '../http/index.js';
+import { acquireBrokerage, sessionState } from './brokerage.js';
 import { csrfTokenFor } from './csrf.js';
 import { memoized, presentSession, whoamiBody } from './presenter.js';
-import { sessionIdParamsSchema } from './schema.js';
+import { brokerageRequestSchema, sessionIdParamsSchema } from './schema.js';
 import type { Principal } from './service.js';
 
 export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
@@ -23,6 +24,18 @@ export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): 
   app.get('/v1/session', authenticated, (request, reply) => {
     const principal = principalOf(request);
     reply.type('application/json; charset=utf-8').send(whoamiBody(principal, csrfFor(principal)));
+  });
+
+  const brokerage = { db, clock: ctx.clock, bus: ctx.bus, resets: ctx.config.brokerage.resets };
+
+  // Keep-alive: refreshes the idle timer (authentication does) and reports the session's state.
+  app.post('/v1/session/tickle', authenticated, async (request) =>
+    sessionState(brokerage, principalOf(request)),
+  );
+
+  app.post('/v1/session/brokerage', authenticated, async (request) => {
+    const { compete } = parseWith(brokerageRequestSchema, request.body);
+    return acquireBrokerage(brokerage, principalOf(request), compete);
   });
 
   app.post('/v1/auth/logout', authenticated, async (request, reply) => {

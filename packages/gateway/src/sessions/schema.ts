@@ -4,3 +4,5 @@ import { z } from 'zod';
 export const sessionIdParamsSchema = z.strictObject({
   id: z.string().min(1).max(64),
 });
+
+export const brokerageRequestSchema = z.strictObject({ compete: z.boolean() });

@@ -139,6 +139,7 @@ export class SessionService {
       deviceId: input.deviceId ?? null,
       network: networkOf(input.ip),
       lastFactor: input.lastFactor,
+      brokerageAt: null,
     };
     await insertSession(db, session);
     return { token, session };

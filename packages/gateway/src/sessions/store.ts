@@ -32,6 +32,8 @@ export interface SessionRecord {
   network: string | null;
   /** The second factor type verified most recently. */
   lastFactor: string | null;
+  /** When this session last acquired the brokerage capability (null: never). */
+  brokerageAt: number | null;
 }
 
 export function sessionFromRow(r: SessionsTable): SessionRecord {
@@ -55,6 +57,7 @@ export function sessionFromRow(r: SessionsTable): SessionRecord {
     deviceId: r.device_id,
     network: r.network,
     lastFactor: r.last_factor,
+    brokerageAt: r.brokerage_at,
   };
 }
 
@@ -81,6 +84,7 @@ export async function insertSession(db: Kysely<Database>, s: SessionRecord): Pro
       device_id: s.deviceId,
       network: s.network,
       last_factor: s.lastFactor,
+      brokerage_at: s.brokerageAt,
     })
     .execute();
 }

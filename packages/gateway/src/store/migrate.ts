@@ -9,12 +9,14 @@ import * as foundation from './migrations/0001-foundation.js';
 import * as factorsDevices from './migrations/0002-factors-devices.js';
 import * as mobilePush from './migrations/0003-mobile-push.js';
 import * as webauthn from './migrations/0004-webauthn.js';
+import * as brokerage from './migrations/0005-brokerage.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
   '0002-factors-devices': factorsDevices,
   '0003-mobile-push': mobilePush,
   '0004-webauthn': webauthn,
+  '0005-brokerage': brokerage,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

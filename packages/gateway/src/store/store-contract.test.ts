@@ -164,6 +164,7 @@ describe.each(testDatabases())('store contract on %s', (_name, factory) => {
       deviceId: null,
       network: '127.0.0.0/24',
       lastFactor: 'totp',
+      brokerageAt: null,
     };
     await insertSession(store.db, session);
     expect(await findSessionByTokenHash(store.db, session.tokenHash)).toEqual(session);

@@ -23,6 +23,8 @@ export interface UsersTable {
   status: string;
   created_at: number;
   updated_at: number;
+  /** exclusive (one trading session per user, the default) | shared. */
+  brokerage_policy: string;
 }
 
 export interface PasswordCredentialsTable {
@@ -133,6 +135,8 @@ export interface SessionsTable {
   network: string | null;
   /** The second factor type verified most recently in this session (SMS cannot authorise factor changes). */
   last_factor: string | null;
+  /** When this session last acquired the brokerage capability. */
+  brokerage_at: number | null;
 }
 
 export interface LoginTransactionsTable {
@@ -238,6 +242,12 @@ export interface WebauthnChallengesTable {
   used_at: number | null;
 }
 
+export interface BrokerageHoldersTable {
+  user_id: string;
+  session_id: string;
+  acquired_at: number;
+}
+
 export interface Database {
   legal_entities: LegalEntitiesTable;
   users: UsersTable;
@@ -258,4 +268,5 @@ export interface Database {
   device_activations: DeviceActivationsTable;
   push_challenges: PushChallengesTable;
   webauthn_challenges: WebauthnChallengesTable;
+  brokerage_holders: BrokerageHoldersTable;
 }

@@ -1,0 +1,189 @@
+/**
+ * The brokerage tier: read-only first, one trading session per user (competing / takeover), tickle, the daily
+ * reset, and the race for the capability on SQLite and PostgreSQL.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { GatehouseError } from '../core/index.js';
+import { testDatabases } from '../test-support/databases.js';
+import {
+  ALICE,
+  errorCode,
+  json,
+  type LoggedIn,
+  loginAs,
+  startTestGateway,
+  type TestGateway,
+} from '../test-support/gateway.js';
+import { acquireBrokerage, requireBrokerage, sessionState } from './index.js';
+
+const open: TestGateway[] = [];
+afterEach(async () => {
+  while (open.length > 0) await open.pop()?.close();
+});
+
+async function gateway(options: Parameters<typeof startTestGateway>[0] = {}) {
+  const gw = await startTestGateway(options);
+  open.push(gw);
+  return gw;
+}
+
+function post(gw: TestGateway, url: string, as: LoggedIn, payload?: unknown) {
+  return gw.app.inject({
+    method: 'POST',
+    url,
+    headers: { cookie: as.cookie, 'x-csrf-token': as.csrf, 'user-agent': `agent-${as.sessionId}` },
+    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+  });
+}
+
+const tickle = async (gw: TestGateway, as: LoggedIn) =>
+  json(await post(gw, '/v1/session/tickle', as)) as {
+    tier: string;
+    competing: boolean;
+    nextResetAt: string;
+    idleExpiresInMs: number;
+    expiresInMs: number;
+  };
+
+async function principal(gw: TestGateway, as: LoggedIn) {
+  return gw.ctx.sessions.authenticate(decodeURIComponent(as.cookie.split('=')[1] ?? ''));
+}
+
+function deps(gw: TestGateway) {
+  return { db: gw.ctx.store.db, clock: gw.clock, bus: gw.ctx.bus, resets: gw.ctx.config.brokerage.resets };
+}
+
+describe('two tiers', () => {
+  it('starts read-only and reports its state on tickle', async () => {
+    const gw = await gateway();
+    const web = await loginAs(gw, ALICE);
+    const state = await tickle(gw, web);
+    expect(state).toMatchObject({ tier: 'read_only', competing: false, stepUpRequired: false });
+    expect(state.idleExpiresInMs).toBe(15 * 60_000);
+    expect(state.expiresInMs).toBe(12 * 3_600_000);
+    // Alice's accounts are with IBLLC: the New York reset, local midnight.
+    expect(new Date(state.nextResetAt).toISOString()).toBe('2026-01-06T05:00:00.000Z');
+    await expect(requireBrokerage(deps(gw), await principal(gw, web))).rejects.toMatchObject({
+      code: 'BROKERAGE_REQUIRED',
+    });
+  });
+
+  it('gives trading to one session; another must compete, and the loser turns competing', async () => {
+    const gw = await gateway();
+    const bot = await loginAs(gw, ALICE);
+    const phone = await loginAs(gw, ALICE);
+    expect(json(await post(gw, '/v1/session/brokerage', bot, { compete: false }))).toMatchObject({
+      tier: 'brokerage',
+    });
+
+    const refused = await post(gw, '/v1/session/brokerage', phone, { compete: false });
+    expect(refused.statusCode).toBe(409);
+    expect(errorCode(refused)).toBe('BROKERAGE_HELD_ELSEWHERE');
+    expect((json(refused).error as { details: { channel: string; device: string } }).details).toMatchObject({
+      channel: 'web',
+    });
+    expect((await tickle(gw, bot)).tier).toBe('brokerage');
+
+    const competingEvents: string[] = [];
+    gw.ctx.bus.subscribe('session.competing', (m) => competingEvents.push(m.sessionId));
+    expect(json(await post(gw, '/v1/session/brokerage', phone, { compete: true }))).toMatchObject({
+      tier: 'brokerage',
+    });
+    expect(competingEvents).toEqual([bot.sessionId]);
+    expect(await tickle(gw, bot)).toMatchObject({ tier: 'read_only', competing: true });
+    await expect(requireBrokerage(deps(gw), await principal(gw, bot))).rejects.toMatchObject({
+      code: 'SESSION_COMPETING',
+    });
+    await expect(requireBrokerage(deps(gw), await principal(gw, phone))).resolves.toBeUndefined();
+
+    // The bot takes it back.
+    expect(json(await post(gw, '/v1/session/brokerage', bot, { compete: true }))).toMatchObject({
+      tier: 'brokerage',
+    });
+    expect(await tickle(gw, phone)).toMatchObject({ tier: 'read_only', competing: true });
+  });
+
+  it('does not block on a holder that has logged out or expired', async () => {
+    const gw = await gateway();
+    const first = await loginAs(gw, ALICE);
+    await post(gw, '/v1/session/brokerage', first, { compete: false });
+    await post(gw, '/v1/auth/logout', first);
+    const second = await loginAs(gw, ALICE);
+    expect((await post(gw, '/v1/session/brokerage', second, { compete: false })).statusCode).toBe(200);
+  });
+
+  it('ends trading at the daily reset; the session stays logged in, read-only, until it asks again', async () => {
+    // Sessions long enough to outlive the next reset (14.5 h away at the test clock's start).
+    const gw = await gateway({
+      config: { sessions: { web: { idleTimeoutMs: 20 * 3_600_000, absoluteLifetimeMs: 24 * 3_600_000 } } },
+    });
+    const web = await loginAs(gw, ALICE);
+    await post(gw, '/v1/session/brokerage', web, { compete: false });
+    const { nextResetAt } = await tickle(gw, web);
+    gw.clock.set(Date.parse(nextResetAt) - 1);
+    expect((await tickle(gw, web)).tier).toBe('brokerage');
+    gw.clock.set(Date.parse(nextResetAt));
+    expect(await tickle(gw, web)).toMatchObject({ tier: 'read_only', competing: false });
+    await expect(requireBrokerage(deps(gw), await principal(gw, web))).rejects.toMatchObject({
+      code: 'SESSION_RESET',
+    });
+    // Another session may now take trading without competing.
+    const other = await loginAs(gw, ALICE);
+    expect((await post(gw, '/v1/session/brokerage', other, { compete: false })).statusCode).toBe(200);
+  });
+
+  it('refuses trading to a session with a pending step-up, and bad input changes nothing', async () => {
+    const gw = await gateway();
+    const web = await loginAs(gw, ALICE);
+    const moved = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/session/brokerage',
+      headers: { cookie: web.cookie, 'x-csrf-token': web.csrf },
+      remoteAddress: '198.51.100.20',
+      payload: { compete: true },
+    });
+    expect(errorCode(moved)).toBe('STEP_UP_REQUIRED');
+    for (const payload of [{}, { compete: 'yes' }, { compete: true, extra: 1 }]) {
+      expect(errorCode(await post(gw, '/v1/session/brokerage', web, payload))).toBe('INVALID_REQUEST');
+    }
+    expect(await gw.ctx.store.db.selectFrom('brokerage_holders').selectAll().execute()).toEqual([]);
+  });
+
+  it('answers an expired or revoked session with its precise code', async () => {
+    const gw = await gateway();
+    const web = await loginAs(gw, ALICE);
+    gw.clock.advance(16 * 60_000);
+    expect(errorCode(await post(gw, '/v1/session/tickle', web))).toBe('SESSION_EXPIRED');
+    const other = await loginAs(gw, ALICE);
+    await post(gw, '/v1/auth/logout', other);
+    expect(errorCode(await post(gw, '/v1/session/brokerage', other, { compete: true }))).toBe(
+      'SESSION_REVOKED',
+    );
+  });
+});
+
+describe.each(testDatabases())('the race for brokerage on %s', (_name, factory) => {
+  it('ends with exactly one holder when sessions race, with and without compete', async () => {
+    const database = await factory();
+    const gw = await startTestGateway({ database });
+    try {
+      // Logins one after another (each needs a fresh TOTP step); then the sessions race.
+      const sessions = [];
+      for (let i = 0; i < 6; i += 1) sessions.push(await principal(gw, await loginAs(gw, ALICE)));
+      const results = await Promise.allSettled(sessions.map((p) => acquireBrokerage(deps(gw), p, false)));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results.filter((x) => x.status === 'rejected')) {
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(GatehouseError);
+        expect(((r as PromiseRejectedResult).reason as GatehouseError).code).toBe('BROKERAGE_HELD_ELSEWHERE');
+      }
+      await Promise.all(sessions.map((p) => acquireBrokerage(deps(gw), p, true)));
+      const states = await Promise.all(sessions.map((p) => sessionState(deps(gw), p)));
+      expect(states.filter((s) => s.tier === 'brokerage')).toHaveLength(1);
+      expect(states.filter((s) => s.competing)).toHaveLength(5);
+      expect(await gw.ctx.store.db.selectFrom('brokerage_holders').selectAll().execute()).toHaveLength(1);
+    } finally {
+      await gw.close();
+      await database.drop();
+    }
+  });
+});

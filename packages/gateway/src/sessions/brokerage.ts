@@ -1,0 +1,216 @@
+/**
+ * @module sessions/brokerage
+ * The two tiers of a session (ARCHITECTURE.md, Sessions: two tiers). Every session starts read-only; the brokerage
+ * capability (may trade) is asked for with `compete`. Under the default `exclusive` policy at most one session per
+ * user holds it — the `brokerage_holders` primary key guarantees that on every engine — and a session that loses
+ * it to a takeover turns `competing` (IBKR's "competing session"). At the daily reset of the user's region every
+ * brokerage capability ends; the session stays logged in, read-only, until it asks again.
+ */
+import type { Kysely } from 'kysely';
+import { appendAudit } from '../audit/index.js';
+import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
+import type { Region, UserAccount } from '../identity/index.js';
+import type { Database } from '../store/index.js';
+import { lastResetAt, nextResetAt, type ResetSchedule } from './reset.js';
+import type { Principal } from './service.js';
+import { findSessionById, type SessionRecord } from './store.js';
+
+export type Tier = 'read_only' | 'brokerage';
+export type BrokeragePolicy = 'exclusive' | 'shared';
+
+export interface SessionState {
+  tier: Tier;
+  /** This session held brokerage since the last reset and another session took it over. */
+  competing: boolean;
+  stepUpRequired: boolean;
+  idleExpiresInMs: number;
+  expiresInMs: number;
+  nextResetAt: string;
+}
+
+export interface BrokerageDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  bus: EventBus;
+  resets: Readonly<Record<Region, ResetSchedule>>;
+}
+
+/**
+ * The reset that governs a user: that of the region of their accounts; with accounts in several regions, whichever
+ * comes first. Users without accounts follow North America.
+ */
+export function userResetSchedules(
+  resets: Readonly<Record<Region, ResetSchedule>>,
+  accounts: readonly UserAccount[],
+): ResetSchedule[] {
+  const regions = new Set<Region>(accounts.map((a) => a.entity.region));
+  if (regions.size === 0) regions.add('north_america');
+  return [...regions].map((r) => resets[r]);
+}
+
+function lastReset(now: number, schedules: readonly ResetSchedule[]): number {
+  return Math.max(...schedules.map((s) => lastResetAt(now, s)));
+}
+
+function nextReset(now: number, schedules: readonly ResetSchedule[]): number {
+  return Math.min(...schedules.map((s) => nextResetAt(now, s)));
+}
+
+async function policyOf(db: Kysely<Database>, userId: string): Promise<BrokeragePolicy> {
+  const row = await db
+    .selectFrom('users')
+    .select('brokerage_policy')
+    .where('id', '=', userId)
+    .executeTakeFirst();
+  return row?.brokerage_policy === 'shared' ? 'shared' : 'exclusive';
+}
+
+function alive(session: SessionRecord | undefined, now: number): session is SessionRecord {
+  return (
+    session !== undefined &&
+    session.revokedAt === null &&
+    now < session.expiresAt &&
+    now < session.lastSeenAt + session.idleTimeoutMs
+  );
+}
+
+/** The authoritative tier of a session (read from the database, not the cache). */
+export async function sessionState(deps: BrokerageDeps, principal: Principal): Promise<SessionState> {
+  const now = deps.clock.now();
+  const session = (await findSessionById(deps.db, principal.session.id)) ?? principal.session;
+  const schedules = userResetSchedules(deps.resets, principal.profile.accounts);
+  const since = lastReset(now, schedules);
+  const hadBrokerage = session.brokerageAt !== null && session.brokerageAt > since;
+  let tier: Tier = 'read_only';
+  let competing = false;
+  if (hadBrokerage) {
+    if ((await policyOf(deps.db, session.userId)) === 'shared') {
+      tier = 'brokerage';
+    } else {
+      const holder = await deps.db
+        .selectFrom('brokerage_holders')
+        .selectAll()
+        .where('user_id', '=', session.userId)
+        .executeTakeFirst();
+      if (holder?.session_id === session.id) tier = 'brokerage';
+      else competing = true;
+    }
+  }
+  const lastSeen = Math.max(session.lastSeenAt, principal.session.lastSeenAt);
+  return {
+    tier,
+    competing,
+    stepUpRequired: session.stepUpRequired,
+    idleExpiresInMs: Math.max(0, Math.min(lastSeen + session.idleTimeoutMs, session.expiresAt) - now),
+    expiresInMs: Math.max(0, session.expiresAt - now),
+    nextResetAt: new Date(nextReset(now, schedules)).toISOString(),
+  };
+}
+
+/**
+ * Asks for the brokerage capability. With `compete: false` a capability held by another live session since the
+ * last reset answers `BROKERAGE_HELD_ELSEWHERE` naming its channel and device; with `compete: true` it is taken
+ * over and the previous holder turns `competing` (told on the event bus). Every transition is one conditional
+ * statement, so two sessions racing end with exactly one holder.
+ */
+export async function acquireBrokerage(
+  deps: BrokerageDeps,
+  principal: Principal,
+  compete: boolean,
+): Promise<SessionState> {
+  const { db, clock } = deps;
+  const session = await findSessionById(db, principal.session.id);
+  if (session === undefined || session.revokedAt !== null) throw new GatehouseError('SESSION_REVOKED');
+  if (session.aal < 2) throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'aal2_required' });
+  if (session.stepUpRequired)
+    throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'network_changed' });
+  const now = clock.now();
+  const since = lastReset(now, userResetSchedules(deps.resets, principal.profile.accounts));
+  let previous: string | null = null;
+
+  if ((await policyOf(db, session.userId)) === 'exclusive') {
+    for (let attempt = 0; ; attempt += 1) {
+      const holder = await db
+        .selectFrom('brokerage_holders')
+        .selectAll()
+        .where('user_id', '=', session.userId)
+        .executeTakeFirst();
+      if (holder === undefined) {
+        const inserted = await db
+          .insertInto('brokerage_holders')
+          .values({ user_id: session.userId, session_id: session.id, acquired_at: now })
+          .onConflict((oc) => oc.column('user_id').doNothing())
+          .executeTakeFirst();
+        if ((inserted.numInsertedOrUpdatedRows ?? 0n) > 0n) break;
+      } else if (holder.session_id === session.id) {
+        await db
+          .updateTable('brokerage_holders')
+          .set({ acquired_at: now })
+          .where('user_id', '=', session.userId)
+          .execute();
+        break;
+      } else {
+        const other = await findSessionById(db, holder.session_id);
+        const contested = alive(other, now) && holder.acquired_at > since;
+        if (contested && !compete) {
+          const device =
+            other.deviceId === null
+              ? null
+              : await db
+                  .selectFrom('devices')
+                  .select('name')
+                  .where('id', '=', other.deviceId)
+                  .executeTakeFirst();
+          throw new GatehouseError('BROKERAGE_HELD_ELSEWHERE', undefined, {
+            channel: other.channel,
+            device: device?.name ?? other.userAgent,
+            sessionId: other.id,
+          });
+        }
+        const replaced = await db
+          .updateTable('brokerage_holders')
+          .set({ session_id: session.id, acquired_at: now })
+          .where('user_id', '=', session.userId)
+          .where('session_id', '=', holder.session_id)
+          .executeTakeFirst();
+        if (replaced.numUpdatedRows > 0n) {
+          previous = contested ? holder.session_id : null;
+          break;
+        }
+      }
+      // Another session changed the holder between our read and write: read again (bounded).
+      if (attempt >= 5) throw new GatehouseError('OVERLOADED');
+    }
+  }
+  await db.updateTable('sessions').set({ brokerage_at: now }).where('id', '=', session.id).execute();
+  await appendAudit(db, clock, {
+    type: 'session.brokerage_acquired',
+    userId: session.userId,
+    sessionId: session.id,
+    data: { compete, tookOverFrom: previous },
+  });
+  if (previous !== null) {
+    await deps.bus.publish('session.competing', {
+      sessionId: previous,
+      bySessionId: session.id,
+      userId: session.userId,
+    });
+  }
+  return sessionState(deps, principal);
+}
+
+/**
+ * The guard for trading calls (order entry and the like): the session must hold brokerage now. Throws
+ * `SESSION_COMPETING` after a takeover, `SESSION_RESET` after the daily reset, `BROKERAGE_REQUIRED` if it never
+ * asked, and `STEP_UP_REQUIRED` while a step-up is pending.
+ */
+export async function requireBrokerage(deps: BrokerageDeps, principal: Principal): Promise<void> {
+  const state = await sessionState(deps, principal);
+  if (state.stepUpRequired)
+    throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'network_changed' });
+  if (state.tier === 'brokerage') return;
+  if (state.competing) throw new GatehouseError('SESSION_COMPETING');
+  const session = await findSessionById(deps.db, principal.session.id);
+  if (session?.brokerageAt != null) throw new GatehouseError('SESSION_RESET');
+  throw new GatehouseError('BROKERAGE_REQUIRED');
+}
