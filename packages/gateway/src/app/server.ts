@@ -21,6 +21,7 @@ import { notificationRoutes } from '../notifications/routes.js';
 import { sessionRoutes } from '../sessions/index.js';
 import { deviceStreamRoutes } from '../ws/device-hub.js';
 import { loginStreamRoutes } from '../ws/login-stream.js';
+import { sessionStreamRoutes } from '../ws/session-stream.js';
 import type { GatewayContext } from './context.js';
 
 /** Requests slower than this are logged at info level even when they succeed. */
@@ -118,5 +119,6 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await deviceRoutes(app, ctx);
   await deviceStreamRoutes(app, ctx, ctx.deviceHub);
   await loginStreamRoutes(app, ctx);
+  await sessionStreamRoutes(app, ctx);
   return app;
 }

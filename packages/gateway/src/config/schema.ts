@@ -33,6 +33,11 @@ export const configSchema = z.strictObject({
       /** PEM certificate and key: when both are set, the gateway serves HTTPS itself. */
       tlsCertFile: z.string().min(1).optional(),
       tlsKeyFile: z.string().min(1).optional(),
+      /**
+       * Browser origins allowed to open `/v1/stream` with a session cookie, besides the gateway's own origin.
+       * A WebSocket upgrade from any other origin is refused before the socket opens.
+       */
+      allowedOrigins: z.array(z.string().url()).default([]),
       /** Upper bound on graceful shutdown before connections are dropped. */
       shutdownTimeoutMs: ms(100).default(10_000),
     })

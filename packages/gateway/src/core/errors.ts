@@ -92,6 +92,10 @@ export const ERROR_CATALOGUE = {
     status: 403,
     message: 'Trading needs the brokerage capability: POST /v1/session/brokerage first.',
   },
+  ORIGIN_NOT_ALLOWED: {
+    status: 403,
+    message: 'This origin may not open a stream with the session cookie.',
+  },
   SESSION_NOT_FOUND: { status: 404, message: 'No such session for this user.' },
   NOT_FOUND: { status: 404, message: 'No such route.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here.' },

@@ -189,6 +189,7 @@ export async function acquireBrokerage(
     sessionId: session.id,
     data: { compete, tookOverFrom: previous },
   });
+  await deps.bus.publish('session.brokerage', { sessionId: session.id, userId: session.userId });
   if (previous !== null) {
     await deps.bus.publish('session.competing', {
       sessionId: previous,

@@ -300,6 +300,11 @@ export class SessionService {
       .filter((s) => now < s.lastSeenAt + s.idleTimeoutMs);
   }
 
+  /** The newest activity this node has seen for a session and not yet written behind, if any. */
+  pendingLastSeen(sessionId: string): number | undefined {
+    return this.#pendingLastSeen.get(sessionId);
+  }
+
   async findById(sessionId: string): Promise<SessionRecord | undefined> {
     return findSessionById(this.#o.db, sessionId);
   }

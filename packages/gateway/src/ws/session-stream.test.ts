@@ -1,0 +1,130 @@
+/** `/v1/stream` over a real socket: upgrade authentication, competing within 100 ms, expiring before expiry. */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import {
+  ALICE,
+  errorCode,
+  type LoggedIn,
+  loginAs,
+  startTestGateway,
+  type TestGateway,
+} from '../test-support/gateway.js';
+
+let gw: TestGateway;
+let base: string;
+const sockets: WebSocket[] = [];
+
+beforeEach(async () => {
+  gw = await startTestGateway({ config: { server: { port: 0, host: '127.0.0.1' } } });
+  base = await gw.listen();
+});
+afterEach(async () => {
+  for (const s of sockets.splice(0)) if (s.readyState === WebSocket.OPEN) s.close();
+  await gw.close();
+});
+
+interface Message {
+  topic: string;
+  type: string;
+  seq: number;
+  [key: string]: unknown;
+}
+
+function openStream(as: LoggedIn, origin: string | null = base) {
+  return new Promise<{ socket: WebSocket; messages: Message[]; closed: Promise<number> }>(
+    (resolve, reject) => {
+      const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/stream`, {
+        headers: { cookie: as.cookie, ...(origin === null ? {} : { origin }) },
+      });
+      sockets.push(socket);
+      const messages: Message[] = [];
+      const closed = new Promise<number>((r) => socket.once('close', (code) => r(code)));
+      socket.on('message', (raw: Buffer) => {
+        const message = JSON.parse(raw.toString()) as Message;
+        messages.push(message);
+        if (message.type === 'hello') resolve({ socket, messages, closed });
+      });
+      socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    },
+  );
+}
+
+async function waitFor(messages: Message[], type: string, limitMs = 3_000): Promise<Message> {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const found = messages.find((m) => m.type === type);
+    if (found !== undefined) return found;
+    if (Date.now() > end) throw new Error(`no ${type} in ${JSON.stringify(messages.map((m) => m.type))}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function post(as: LoggedIn, url: string, payload?: unknown) {
+  return gw.app.inject({
+    method: 'POST',
+    url,
+    headers: { cookie: as.cookie, 'x-csrf-token': as.csrf },
+    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+  });
+}
+
+describe('/v1/stream', () => {
+  it('tells a session it is competing within 100 ms of another session’s takeover', async () => {
+    const bot = await loginAs(gw, ALICE);
+    const phone = await loginAs(gw, ALICE);
+    await post(bot, '/v1/session/brokerage', { compete: false });
+    const { messages } = await openStream(bot);
+    expect(messages[0]).toMatchObject({
+      topic: 'session',
+      type: 'hello',
+      seq: 1,
+      state: { tier: 'brokerage' },
+    });
+    const started = performance.now();
+    expect((await post(phone, '/v1/session/brokerage', { compete: true })).statusCode).toBe(200);
+    const competing = await waitFor(messages, 'competing');
+    expect(performance.now() - started).toBeLessThan(100);
+    expect(competing).toMatchObject({ bySessionId: phone.sessionId });
+    expect(competing.seq).toBe(2);
+  });
+
+  it('announces brokerage, warns before idle expiry, then closes with a coded reason', async () => {
+    const web = await loginAs(gw, ALICE);
+    const { messages, closed } = await openStream(web);
+    await post(web, '/v1/session/brokerage', { compete: false });
+    await waitFor(messages, 'brokerage_acquired');
+    gw.clock.advance(15 * 60_000 - 59_000);
+    const expiring = await waitFor(messages, 'expiring');
+    expect(expiring).toMatchObject({ reason: 'idle' });
+    expect(expiring.inMs).toBeLessThanOrEqual(60_000);
+    gw.clock.advance(60_000);
+    await waitFor(messages, 'expired');
+    expect(await closed).toBe(4002);
+    const seqs = messages.map((m) => m.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+  });
+
+  it('says revoked and closes when the session is revoked elsewhere', async () => {
+    const web = await loginAs(gw, ALICE);
+    const other = await loginAs(gw, ALICE);
+    const { messages, closed } = await openStream(web);
+    await gw.app.inject({
+      method: 'DELETE',
+      url: `/v1/sessions/${web.sessionId}`,
+      headers: { cookie: other.cookie, 'x-csrf-token': other.csrf },
+    });
+    await waitFor(messages, 'revoked');
+    expect(await closed).toBe(4001);
+  });
+
+  it('refuses a foreign origin and a missing session before the socket opens', async () => {
+    const web = await loginAs(gw, ALICE);
+    await expect(openStream(web, 'https://evil.example')).rejects.toThrow('HTTP 403');
+    await expect(openStream({ ...web, cookie: 'gh_session=nope' })).rejects.toThrow('HTTP 401');
+    // A non-browser client (no Origin header) with a valid cookie is accepted.
+    await expect(openStream(web, null)).resolves.toBeDefined();
+    const plain = await gw.app.inject({ method: 'GET', url: '/v1/stream' });
+    expect(plain.statusCode).toBe(401);
+    expect(errorCode(plain)).toBe('UNAUTHENTICATED');
+  });
+});
