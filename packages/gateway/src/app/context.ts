@@ -11,6 +11,7 @@ import type { PushTransport } from '../factors/push.js';
 import type { PushWaiters } from '../factors/push-waiters.js';
 import type { PasswordHasher } from '../identity/index.js';
 import type { LoginDeps } from '../login/index.js';
+import type { GatewayMetrics } from '../metrics/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { SessionService } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
@@ -39,4 +40,5 @@ export interface GatewayContext {
   pushWaiters: PushWaiters;
   /** Open device streams on this node. */
   deviceHub: DeviceHub;
+  metrics: GatewayMetrics;
 }

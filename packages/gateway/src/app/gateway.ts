@@ -23,6 +23,7 @@ import { OutboxSmsSender, type SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import { PushWaiters } from '../factors/push-waiters.js';
 import { createPasswordHasher, getUser, listUserAccounts, seedLegalEntities } from '../identity/index.js';
+import { createMetrics } from '../metrics/index.js';
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { channelPolicies, SessionService } from '../sessions/index.js';
 import { migrateToLatest, type OpenDatabaseOptions, openDatabase, type Store } from '../store/index.js';
@@ -101,6 +102,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const deviceHub = new DeviceHub(bus, clock);
   const push = options.push ?? deviceHub;
   const pushWaiters = new PushWaiters(bus);
+  const metrics = createMetrics(store.db, clock);
   return {
     config,
     clock,
@@ -116,6 +118,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     push,
     pushWaiters,
     deviceHub,
+    metrics,
     login: {
       db: store.db,
       clock,
@@ -142,6 +145,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       deviceKey: deriveKey(secret, 'device-cookie'),
       replayCache: new LruCache(100_000),
       bus,
+      metrics,
     },
   };
 }

@@ -101,6 +101,10 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/metrics', async (_request, reply) => {
+    reply.type(ctx.metrics.registry.contentType);
+    return ctx.metrics.registry.metrics();
+  });
   app.get('/readyz', async (_request, reply) => {
     try {
       await ctx.store.ping();

@@ -83,6 +83,7 @@ export async function mobileLogin(
       });
       throw new GatehouseError('DEVICE_REVOKED');
     }
+    deps.metrics.logins.inc({ channel: 'mobile', result: 'invalid_credentials' });
     throw new GatehouseError('INVALID_CREDENTIALS');
   }
   return db.transaction().execute(async (trx) => {
@@ -112,6 +113,7 @@ export async function mobileLogin(
       ip: client.ip,
       data: { channel: 'mobile', aal: 2, deviceId: input.deviceId },
     });
+    deps.metrics.logins.inc({ channel: 'mobile', result: 'success' });
     return issued;
   });
 }

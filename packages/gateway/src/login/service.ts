@@ -44,6 +44,7 @@ import { createPushChallenge, latestPushForLogin, type PushTransport } from '../
 import type { PushWaiters } from '../factors/push-waiters.js';
 import { authenticationOptions, verifyAssertion, type WebauthnConfig } from '../factors/webauthn.js';
 import { findLoginCandidate, normaliseUsername, type PasswordHasher } from '../identity/index.js';
+import type { GatewayMetrics } from '../metrics/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { Channel, Principal, SessionRecord, SessionService } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
@@ -70,6 +71,7 @@ export interface LoginDeps {
   /** Key for signing device cookies. */
   deviceKey: Buffer;
   bus: EventBus;
+  metrics: GatewayMetrics;
   /** Nonces of recent signed device logins (a reused one is a replay); per node, bounded. */
   replayCache: LruCache<string, number>;
 }
@@ -117,6 +119,7 @@ export async function startLogin(
       ip: client.ip,
       data: { username: subject, waitMs },
     });
+    deps.metrics.logins.inc({ channel: input.channel, result: 'throttled' });
     throw tooManyAttempts(waitMs);
   }
 
@@ -138,6 +141,7 @@ export async function startLogin(
         },
       });
     });
+    deps.metrics.logins.inc({ channel: input.channel, result: 'invalid_credentials' });
     throw new GatehouseError('INVALID_CREDENTIALS');
   }
 
@@ -227,6 +231,7 @@ export async function findOpenLogin(
       ip: client.ip,
       data: { waitMs },
     });
+    deps.metrics.logins.inc({ channel: tx.channel, result: 'throttled' });
     throw tooManyAttempts(waitMs);
   }
   return tx;
@@ -305,6 +310,15 @@ async function issueLoginSession(
     data: { channel, aal: factor.aal },
   });
   await clearFailures(trx, tx.username);
+  const started = await trx
+    .selectFrom('login_transactions')
+    .select('created_at')
+    .where('id', '=', tx.id)
+    .executeTakeFirst();
+  if (started !== undefined) {
+    deps.metrics.secondFactorSeconds.observe({ factor: factor.type }, (now - started.created_at) / 1000);
+  }
+  deps.metrics.logins.inc({ channel, result: 'success' });
   return {
     ...issued,
     deviceCookie: deviceCookieValue(deps.deviceKey, device.deviceId),
@@ -353,6 +367,10 @@ async function countFactorFailure(
       .execute();
   }
   const { failures } = await recordFailure(trx, input.subject, deps.clock.now(), deps.backoff);
+  deps.metrics.logins.inc({
+    channel: 'web',
+    result: input.sessionId === undefined ? 'factor_failed' : 'step_up_failed',
+  });
   await appendAudit(trx, deps.clock, {
     type: input.cause === 'replayed' ? 'login.factor_replayed' : 'login.factor_failed',
     userId: input.userId,

@@ -33,6 +33,8 @@ export interface BrokerageDeps {
   clock: Clock;
   bus: EventBus;
   resets: Readonly<Record<Region, ResetSchedule>>;
+  /** Counts takeovers (optional: unit tests of the tier logic need no metrics). */
+  onTakeover?: (channel: string) => void;
 }
 
 /**
@@ -191,6 +193,7 @@ export async function acquireBrokerage(
   });
   await deps.bus.publish('session.brokerage', { sessionId: session.id, userId: session.userId });
   if (previous !== null) {
+    deps.onTakeover?.(session.channel);
     await deps.bus.publish('session.competing', {
       sessionId: previous,
       bySessionId: session.id,

@@ -1,0 +1,70 @@
+/**
+ * @module metrics
+ * Prometheus metrics at `/metrics` (prom-client), one registry per gateway (no global state, so two gateways in
+ * one process do not mix). Session counts are read from the database at scrape time, so every node reports the
+ * same truth; counters and histograms are per node, as Prometheus expects.
+ */
+import type { Kysely } from 'kysely';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Clock } from '../core/index.js';
+import type { Database } from '../store/index.js';
+
+export interface GatewayMetrics {
+  registry: Registry;
+  /** Login outcomes by channel: success, invalid_credentials, factor_failed, throttled, push_denied, … */
+  logins: Counter<'channel' | 'result'>;
+  /** Seconds from the password step to the second factor's completion, by factor. */
+  secondFactorSeconds: Histogram<'factor'>;
+  /** Brokerage takeovers (a session made another one competing). */
+  takeovers: Counter<'channel'>;
+}
+
+export function createMetrics(db: Kysely<Database>, clock: Clock): GatewayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
+  const logins = new Counter({
+    name: 'gatehouse_logins_total',
+    help: 'Login attempts by channel and result.',
+    labelNames: ['channel', 'result'] as const,
+    registers: [registry],
+  });
+  const secondFactorSeconds = new Histogram({
+    name: 'gatehouse_second_factor_seconds',
+    help: 'Time from a correct password to a completed second factor, by factor.',
+    labelNames: ['factor'] as const,
+    buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 180, 300],
+    registers: [registry],
+  });
+  const takeovers = new Counter({
+    name: 'gatehouse_brokerage_takeovers_total',
+    help: 'Brokerage capabilities taken over from another session (the other session turned competing).',
+    labelNames: ['channel'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'gatehouse_active_sessions',
+    help: 'Live sessions by channel and tier (read from the database at scrape time).',
+    labelNames: ['channel', 'tier'] as const,
+    registers: [registry],
+    async collect() {
+      const now = clock.now();
+      const rows = await db
+        .selectFrom('sessions')
+        .leftJoin('brokerage_holders', 'brokerage_holders.session_id', 'sessions.id')
+        .select(['sessions.channel', 'brokerage_holders.session_id as holder'])
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('sessions.revoked_at', 'is', null)
+        .where('sessions.expires_at', '>', now)
+        .groupBy(['sessions.channel', 'brokerage_holders.session_id'])
+        .execute();
+      this.reset();
+      for (const row of rows) {
+        this.inc(
+          { channel: row.channel, tier: row.holder === null ? 'read_only' : 'brokerage' },
+          Number(row.n),
+        );
+      }
+    },
+  });
+  return { registry, logins, secondFactorSeconds, takeovers };
+}
