@@ -94,6 +94,23 @@ describe('gatehouse CLI', () => {
     expect(await exited).toBe(0);
   });
 
+  it('lists and revokes a user’s sessions for an operator', async () => {
+    const listed = await gatehouse(['sessions', 'list', '--user', 'carol', '--json', '--db', db]);
+    expect(listed.code).toBe(0);
+    const { sessions } = JSON.parse(listed.stdout) as {
+      sessions: { id: string; channel: string; tier: string }[];
+    };
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ channel: 'web', tier: 'read_only' });
+    const revoked = await gatehouse(['sessions', 'revoke', '--user', 'carol', '--all', '--db', db]);
+    expect(revoked.stdout).toContain('revoked 1 session(s)');
+    const after = await gatehouse(['sessions', 'list', '--user', 'carol', '--db', db]);
+    expect(after.stdout).toContain('no live sessions');
+    const unknown = await gatehouse(['sessions', 'revoke', 'ses_nope', '--db', db]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('SESSION_NOT_FOUND');
+  });
+
   it('audit verify prints OK, then the first row of an edited or deleted chain', async () => {
     const ok = await gatehouse(['audit', 'verify', '--db', db]);
     expect(ok.code).toBe(0);

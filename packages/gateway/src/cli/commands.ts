@@ -11,7 +11,8 @@ import { appendAudit, verifyAuditChain } from '../audit/index.js';
 import { ConfigError, GatehouseError } from '../core/index.js';
 import { formatDemoCredentials, seedDemo } from '../demo/index.js';
 import { addTotpFactor, listSmsOutbox, totpCode } from '../factors/index.js';
-import { createUser, findUserByUsername } from '../identity/index.js';
+import { createUser, findUserByUsername, listUserAccounts } from '../identity/index.js';
+import { monitorSessions, userResetSchedules } from '../sessions/index.js';
 import { registerAuthenticator } from './authenticator.js';
 import { type CommonFlags, configFromFlags, readStdin } from './options.js';
 
@@ -165,6 +166,75 @@ export function registerCommands(program: Command): void {
       await closeContext(ctx);
     }
   });
+
+  const sessions = program.command('sessions').description('the session monitor, for operators');
+  withCommon(sessions.command('list').description("list a user's live sessions across channels"))
+    .requiredOption('--user <username>', 'whose sessions')
+    .option('--json', 'print one JSON document')
+    .action(async (flags: CommonFlags & { user: string; json?: boolean }) => {
+      const ctx = await offlineContext(flags);
+      try {
+        const found = await findUserByUsername(ctx.store.db, flags.user);
+        if (found === undefined) throw new GatehouseError('USER_NOT_FOUND');
+        const accounts = await listUserAccounts(ctx.store.db, found.id);
+        const list = await monitorSessions(
+          ctx.store.db,
+          ctx.clock,
+          ctx.sessions,
+          found.id,
+          null,
+          userResetSchedules(ctx.config.brokerage.resets, accounts),
+        );
+        if (flags.json === true) {
+          process.stdout.write(`${JSON.stringify({ sessions: list })}\n`);
+          return;
+        }
+        for (const s of list) {
+          const state = s.competing ? 'competing' : s.tier;
+          process.stdout.write(
+            `${s.id}  ${s.channel.padEnd(7)} ${state.padEnd(10)} ${s.network ?? '-'}  ${s.device?.name ?? '-'}  last seen ${s.lastSeenAt}\n`,
+          );
+        }
+        if (list.length === 0) process.stdout.write('no live sessions\n');
+      } finally {
+        await closeContext(ctx);
+      }
+    });
+  withCommon(sessions.command('revoke').description("end a session, or all of a user's sessions"))
+    .argument('[sessionId]')
+    .option('--user <username>', 'with --all: whose sessions')
+    .option('--all', 'revoke every live session of --user')
+    .action(async (sessionId: string | undefined, flags: CommonFlags & { user?: string; all?: boolean }) => {
+      const ctx = await offlineContext(flags);
+      try {
+        let ids: string[] = [];
+        if (sessionId !== undefined) ids = [sessionId];
+        else if (flags.all === true && flags.user !== undefined) {
+          const found = await findUserByUsername(ctx.store.db, flags.user);
+          if (found === undefined) throw new GatehouseError('USER_NOT_FOUND');
+          ids = (await ctx.sessions.listForUser(found.id)).map((s) => s.id);
+        } else {
+          throw new Error('give a session id, or --user NAME --all');
+        }
+        let count = 0;
+        for (const id of ids) {
+          const target = await ctx.sessions.findById(id);
+          if (target === undefined) throw new GatehouseError('SESSION_NOT_FOUND');
+          if (await ctx.sessions.revoke(id, 'revoked_by_operator')) {
+            count += 1;
+            await appendAudit(ctx.store.db, ctx.clock, {
+              type: 'session.revoked',
+              userId: target.userId,
+              sessionId: id,
+              data: { by: 'operator', reason: 'revoked_by_operator' },
+            });
+          }
+        }
+        process.stdout.write(`revoked ${count} session(s)\n`);
+      } finally {
+        await closeContext(ctx);
+      }
+    });
 
   const sms = program.command('sms').description('the SMS simulator');
   withCommon(sms.command('outbox').description('show the newest messages the SMS simulator "sent"'))

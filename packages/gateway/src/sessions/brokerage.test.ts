@@ -96,6 +96,29 @@ describe('two tiers', () => {
     });
     await expect(requireBrokerage(deps(gw), await principal(gw, phone))).resolves.toBeUndefined();
 
+    // The session monitor shows both, with tier, competing, device and network.
+    const listed = json(
+      await gw.app.inject({ method: 'GET', url: '/v1/sessions', headers: { cookie: bot.cookie } }),
+    ) as {
+      sessions: {
+        id: string;
+        tier: string;
+        competing: boolean;
+        network: string;
+        device: { name: string } | null;
+      }[];
+    };
+    expect(listed.sessions.find((s) => s.id === bot.sessionId)).toMatchObject({
+      tier: 'read_only',
+      competing: true,
+      network: '127.0.0.0/24',
+    });
+    expect(listed.sessions.find((s) => s.id === phone.sessionId)).toMatchObject({
+      tier: 'brokerage',
+      competing: false,
+    });
+    expect(listed.sessions.every((s) => s.device !== null)).toBe(true);
+
     // The bot takes it back.
     expect(json(await post(gw, '/v1/session/brokerage', bot, { compete: true }))).toMatchObject({
       tier: 'brokerage',
@@ -147,6 +170,18 @@ describe('two tiers', () => {
       expect(errorCode(await post(gw, '/v1/session/brokerage', web, payload))).toBe('INVALID_REQUEST');
     }
     expect(await gw.ctx.store.db.selectFrom('brokerage_holders').selectAll().execute()).toEqual([]);
+  });
+
+  it('revokes every session but the current one', async () => {
+    const gw = await gateway();
+    const keep = await loginAs(gw, ALICE);
+    const a = await loginAs(gw, ALICE);
+    const b = await loginAs(gw, ALICE);
+    const response = await post(gw, '/v1/sessions/revoke-others', keep);
+    expect(json(response)).toEqual({ status: 'revoked', count: 2 });
+    for (const gone of [a, b])
+      expect(errorCode(await post(gw, '/v1/session/tickle', gone))).toBe('SESSION_REVOKED');
+    expect((await post(gw, '/v1/session/tickle', keep)).statusCode).toBe(200);
   });
 
   it('answers an expired or revoked session with its precise code', async () => {

@@ -11,6 +11,7 @@ export {
 } from './brokerage.js';
 export { CSRF_HEADER, csrfTokenFor, isValidCsrfToken } from './csrf.js';
 export { RECENT_SECOND_FACTOR_MS, requireSensitive, type SensitiveOptions } from './guard.js';
+export { type MonitoredSession, monitorSessions } from './monitor.js';
 export {
   CHANNELS,
   type Channel,

@@ -8,8 +8,9 @@ import type { GatewayContext } from '../app/context.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
 import { clearSessionCookie, clientInfo, parseWith, principalOf, requireSession } from '../http/index.js';
-import { acquireBrokerage, sessionState } from './brokerage.js';
+import { acquireBrokerage, sessionState, userResetSchedules } from './brokerage.js';
 import { csrfTokenFor } from './csrf.js';
+import { monitorSessions } from './monitor.js';
 import { memoized, presentSession, whoamiBody } from './presenter.js';
 import { brokerageRequestSchema, sessionIdParamsSchema } from './schema.js';
 import type { Principal } from './service.js';
@@ -58,9 +59,28 @@ export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): 
   });
 
   app.get('/v1/sessions', authenticated, async (request) => {
+    const { session, profile } = principalOf(request);
+    const schedules = userResetSchedules(ctx.config.brokerage.resets, profile.accounts);
+    return {
+      sessions: await monitorSessions(db, ctx.clock, ctx.sessions, session.userId, session.id, schedules),
+    };
+  });
+
+  // Revoke every session of the user but the current one (ASVS 3.3.4).
+  app.post('/v1/sessions/revoke-others', authenticated, async (request) => {
     const { session } = principalOf(request);
-    const sessions = await ctx.sessions.listForUser(session.userId);
-    return { sessions: sessions.map((s) => presentSession(s, session.id)) };
+    const others = (await ctx.sessions.listForUser(session.userId)).filter((s) => s.id !== session.id);
+    for (const other of others) {
+      await ctx.sessions.revoke(other.id, 'revoked_by_user');
+      await appendAudit(db, ctx.clock, {
+        type: 'session.revoked',
+        userId: session.userId,
+        sessionId: other.id,
+        ip: clientInfo(request).ip,
+        data: { by: session.id, reason: 'revoked_by_user' },
+      });
+    }
+    return { status: 'revoked', count: others.length };
   });
 
   app.delete('/v1/sessions/:id', authenticated, async (request, reply) => {

@@ -1,0 +1,52 @@
+/**
+ * @module sessions/monitor
+ * The session monitor: every live session of a user across channels, with its device, network, created / last
+ * seen, tier and competing state — for the user (`GET /v1/sessions`) and for operators (`gatehouse sessions`).
+ */
+import type { Kysely } from 'kysely';
+import type { Clock } from '../core/index.js';
+import type { Database } from '../store/index.js';
+import { presentSession, type SessionView } from './presenter.js';
+import { lastResetAt, type ResetSchedule } from './reset.js';
+import type { SessionService } from './service.js';
+
+export interface MonitoredSession extends SessionView {
+  device: { id: string; name: string } | null;
+  network: string | null;
+  tier: 'read_only' | 'brokerage';
+  competing: boolean;
+}
+
+export async function monitorSessions(
+  db: Kysely<Database>,
+  clock: Clock,
+  sessions: SessionService,
+  userId: string,
+  currentSessionId: string | null,
+  schedules: readonly ResetSchedule[],
+): Promise<MonitoredSession[]> {
+  const live = await sessions.listForUser(userId);
+  const holder = await db
+    .selectFrom('brokerage_holders')
+    .select('session_id')
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
+  const deviceIds = [...new Set(live.map((s) => s.deviceId).filter((id): id is string => id !== null))];
+  const devices =
+    deviceIds.length === 0
+      ? []
+      : await db.selectFrom('devices').select(['id', 'name']).where('id', 'in', deviceIds).execute();
+  const since = Math.max(...schedules.map((s) => lastResetAt(clock.now(), s)));
+  return live.map((s) => {
+    const hadBrokerage = s.brokerageAt !== null && s.brokerageAt > since;
+    const holds = hadBrokerage && holder?.session_id === s.id;
+    const device = devices.find((d) => d.id === s.deviceId);
+    return {
+      ...presentSession(s, currentSessionId),
+      device: device === undefined ? null : { id: device.id, name: device.name },
+      network: s.network,
+      tier: holds ? 'brokerage' : 'read_only',
+      competing: hadBrokerage && !holds,
+    };
+  });
+}
