@@ -11,7 +11,7 @@ import { clearSessionCookie, clientInfo, parseWith, principalOf, requireSession 
 import { acquireBrokerage, sessionState, userResetSchedules } from './brokerage.js';
 import { csrfTokenFor } from './csrf.js';
 import { monitorSessions } from './monitor.js';
-import { memoized, presentSession, whoamiBody } from './presenter.js';
+import { memoized, whoamiBody } from './presenter.js';
 import { brokerageRequestSchema, sessionIdParamsSchema } from './schema.js';
 import type { Principal } from './service.js';
 
