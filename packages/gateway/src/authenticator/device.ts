@@ -4,7 +4,14 @@
  * key, enrols with an activation URI, opens its authenticated stream, acknowledges push requests and signs
  * decisions exactly as a phone app would.
  */
-import { createPrivateKey, generateKeyPairSync, type JsonWebKey, randomBytes, sign } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  generateKeyPairSync,
+  type JsonWebKey,
+  randomBytes,
+  sign,
+} from 'node:crypto';
 import WebSocket from 'ws';
 import { decisionMessage, type P256Jwk, streamAuthMessage } from '../devices/keys.js';
 import type { PushMessage } from '../factors/push.js';
@@ -77,6 +84,29 @@ export async function enrolDevice(
     );
   }
   return { server, deviceId: body.deviceId, name: options.name, privateKey };
+}
+
+/**
+ * The `x-device-proof` for one request with a mobile bearer token: a compact JWS (ES256) over the method, the URL
+ * without its query, the time, a unique id and the token's hash, signed by the device key.
+ */
+export function deviceProof(
+  identity: Pick<DeviceIdentity, 'privateKey'>,
+  method: string,
+  url: string,
+  token: string,
+  now = Date.now(),
+): string {
+  const header = Buffer.from(JSON.stringify({ typ: 'device-proof+jwt', alg: 'ES256' })).toString('base64url');
+  const claims = {
+    htm: method,
+    htu: url.split('?')[0],
+    iat: Math.floor(now / 1000),
+    jti: randomBytes(16).toString('base64url'),
+    ath: createHash('sha256').update(token).digest('base64url'),
+  };
+  const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+  return `${header}.${payload}.${signWithDevice(identity.privateKey, `${header}.${payload}`)}`;
 }
 
 /** The stream URL with a fresh signed, single-use query. */

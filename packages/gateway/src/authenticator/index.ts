@@ -3,6 +3,7 @@ export {
   connectDevice,
   type DeviceIdentity,
   type DeviceStream,
+  deviceProof,
   enrolDevice,
   generateDeviceKey,
   parseActivationUri,

@@ -96,6 +96,19 @@ export const ERROR_CATALOGUE = {
     status: 403,
     message: 'This origin may not open a stream with the session cookie.',
   },
+  PROOF_REQUIRED: {
+    status: 401,
+    message: 'Mobile requests need an x-device-proof signed by the device key.',
+  },
+  PROOF_INVALID: {
+    status: 401,
+    message:
+      'The device proof is malformed, stale, for another request, or not signed by this session’s device.',
+  },
+  PROOF_REPLAYED: {
+    status: 401,
+    message: 'This device proof was already used; sign a new one for every request.',
+  },
   SESSION_NOT_FOUND: { status: 404, message: 'No such session for this user.' },
   NOT_FOUND: { status: 404, message: 'No such route.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here.' },

@@ -1,6 +1,7 @@
 /** @module http — request plumbing shared by every capability's routes, and error mapping. */
 export { installErrorHandling, toGatehouseError } from './errors.js';
 export {
+  checkDeviceProof,
   clearSessionCookie,
   clientInfo,
   deviceCookieName,

@@ -9,7 +9,14 @@ import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastif
 import type { z } from 'zod';
 import type { GatewayContext } from '../app/context.js';
 import { GatehouseError } from '../core/index.js';
-import { CSRF_HEADER, isValidCsrfToken, type Principal } from '../sessions/index.js';
+import { loadSigningDevice } from '../devices/index.js';
+import {
+  CSRF_HEADER,
+  DEVICE_PROOF_HEADER,
+  isValidCsrfToken,
+  type Principal,
+  verifyDeviceProof,
+} from '../sessions/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -135,6 +142,18 @@ export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
     const bearer = bearerToken(request);
     const token = bearer ?? request.cookies[sessionCookieName(request)];
     if (token === undefined || token.length === 0) return done(new GatehouseError('UNAUTHENTICATED'));
+    if (bearer !== undefined) {
+      // Mobile: the token is bound to the device key; the proof needs the key, which may need the database.
+      ctx.sessions
+        .authenticate(token, request.ip)
+        .then(async (principal) => {
+          check(request, principal);
+          await checkDeviceProof(ctx, request, principal, token);
+          done();
+        })
+        .catch((error: Error) => done(error));
+      return undefined;
+    }
     const cached = ctx.sessions.authenticateCached(token, request.ip);
     if (cached !== undefined) {
       try {
@@ -156,6 +175,33 @@ export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
       (error: Error) => done(error),
     );
   };
+}
+
+/** Verifies the `x-device-proof` of a mobile request against the session's device key. */
+export async function checkDeviceProof(
+  ctx: GatewayContext,
+  request: FastifyRequest,
+  principal: Principal,
+  token: string,
+): Promise<void> {
+  const deviceId = principal.session.deviceId;
+  if (deviceId === null) throw new GatehouseError('PROOF_INVALID');
+  let key = principal.deviceKey;
+  if (key === undefined) {
+    key = (await loadSigningDevice(ctx.store.db, deviceId)).key;
+    principal.deviceKey = key;
+  }
+  const proof = request.headers[DEVICE_PROOF_HEADER];
+  verifyDeviceProof({
+    proof: typeof proof === 'string' ? proof : undefined,
+    method: request.method,
+    url: `${request.protocol}://${request.host}${request.url.split('?')[0]}`,
+    token,
+    key,
+    deviceId,
+    now: ctx.clock.now(),
+    replay: ctx.login.replayCache,
+  });
 }
 
 /** The principal set by `requireSession`; a route that calls this without that step is a programming error. */

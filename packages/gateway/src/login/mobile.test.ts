@@ -1,7 +1,13 @@
 /** The enrolled device logging in on its own (`channel: "mobile"`): key signature + PIN, bearer token, PIN lockout. */
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type DeviceIdentity, enrolDevice, signWithDevice } from '../authenticator/index.js';
+import {
+  type DeviceIdentity,
+  deviceProof,
+  enrolDevice,
+  generateDeviceKey,
+  signWithDevice,
+} from '../authenticator/index.js';
 import {
   ALICE,
   errorCode,
@@ -69,8 +75,18 @@ describe('mobile channel login', () => {
     const whoami = await gw.app.inject({
       method: 'GET',
       url: '/v1/session',
-      headers: { authorization: `Bearer ${body.token}` },
+      headers: {
+        authorization: `Bearer ${body.token}`,
+        'x-device-proof': deviceProof(
+          phone,
+          'GET',
+          'http://localhost:80/v1/session',
+          body.token,
+          gw.clock.now(),
+        ),
+      },
     });
+    expect(whoami.body).toContain('"user"');
     expect(whoami.statusCode).toBe(200);
     // A mobile token is never accepted as a cookie (and a web cookie never as a bearer token).
     const asCookie = await gw.app.inject({
@@ -86,6 +102,43 @@ describe('mobile channel login', () => {
       headers: { authorization: `Bearer ${web.cookie.split('=')[1]}` },
     });
     expect(errorCode(webAsBearer)).toBe('UNAUTHENTICATED');
+  });
+
+  it('binds the bearer token to the device key: every request needs a fresh proof for exactly that request', async () => {
+    const { token } = json(await mobileLogin('2468')) as { token: string };
+    const url = 'http://localhost:80/v1/session/tickle';
+    const send = (proof?: string, method: 'POST' | 'GET' = 'POST', path = '/v1/session/tickle') =>
+      gw.app.inject({
+        method,
+        url: path,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(proof === undefined ? {} : { 'x-device-proof': proof }),
+        },
+      });
+    expect(errorCode(await send())).toBe('PROOF_REQUIRED');
+    const proof = deviceProof(phone, 'POST', url, token, gw.clock.now());
+    expect((await send(proof)).statusCode).toBe(200);
+    expect(errorCode(await send(proof))).toBe('PROOF_REPLAYED');
+    expect(errorCode(await send(deviceProof(phone, 'GET', url, token, gw.clock.now())))).toBe(
+      'PROOF_INVALID',
+    );
+    expect(
+      errorCode(
+        await send(deviceProof(phone, 'POST', 'http://localhost:80/v1/sessions', token, gw.clock.now())),
+      ),
+    ).toBe('PROOF_INVALID');
+    expect(errorCode(await send(deviceProof(phone, 'POST', url, 'another-token', gw.clock.now())))).toBe(
+      'PROOF_INVALID',
+    );
+    expect(errorCode(await send(deviceProof(phone, 'POST', url, token, gw.clock.now() - 120_000)))).toBe(
+      'PROOF_INVALID',
+    );
+    const thief = { privateKey: generateDeviceKey().privateKey };
+    expect(errorCode(await send(deviceProof(thief, 'POST', url, token, gw.clock.now())))).toBe(
+      'PROOF_INVALID',
+    );
+    expect(errorCode(await send('not.a.proof'))).toBe('PROOF_INVALID');
   });
 
   it('refuses a replayed, stale or forged login statement', async () => {

@@ -10,6 +10,7 @@ export {
   userResetSchedules,
 } from './brokerage.js';
 export { CSRF_HEADER, csrfTokenFor, isValidCsrfToken } from './csrf.js';
+export { DEVICE_PROOF_HEADER, PROOF_MAX_AGE_MS, type ProofCheck, verifyDeviceProof } from './device-proof.js';
 export { RECENT_SECOND_FACTOR_MS, requireSensitive, type SensitiveOptions } from './guard.js';
 export { type MonitoredSession, monitorSessions } from './monitor.js';
 export {

@@ -8,6 +8,7 @@
  * - last-seen times are kept in memory and written behind in batches; before a session is declared idle the row is
  *   re-read, because another node may have seen more recent activity.
  */
+import type { KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import {
@@ -50,6 +51,8 @@ export interface Principal {
    * cache entry: presenters compute them once per session instead of once per request.
    */
   memo: Map<string, string>;
+  /** Mobile sessions: the device's public key, loaded once per cached session to check request proofs. */
+  deviceKey?: KeyObject;
 }
 
 export type RevokeReason = 'logout' | 'revoked_by_user' | 'revoked_by_operator' | 'user_disabled';
