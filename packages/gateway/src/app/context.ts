@@ -13,7 +13,7 @@ import type { PasswordHasher } from '../identity/index.js';
 import type { LoginDeps } from '../login/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { Notifier } from '../notifications/index.js';
-import type { SessionService } from '../sessions/index.js';
+import type { BrokerageDeps, SessionService } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
 import type { DeviceHub } from '../ws/device-hub.js';
 
@@ -41,4 +41,6 @@ export interface GatewayContext {
   /** Open device streams on this node. */
   deviceHub: DeviceHub;
   metrics: GatewayMetrics;
+  /** The brokerage tier's dependencies (policies, resets, takeover counting). */
+  brokerage: BrokerageDeps;
 }

@@ -25,7 +25,7 @@ import { PushWaiters } from '../factors/push-waiters.js';
 import { createPasswordHasher, getUser, listUserAccounts, seedLegalEntities } from '../identity/index.js';
 import { createMetrics } from '../metrics/index.js';
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
-import { channelPolicies, SessionService } from '../sessions/index.js';
+import { type BrokerageDeps, channelPolicies, SessionService } from '../sessions/index.js';
 import { migrateToLatest, type OpenDatabaseOptions, openDatabase, type Store } from '../store/index.js';
 import { DeviceHub } from '../ws/device-hub.js';
 import type { GatewayContext } from './context.js';
@@ -83,11 +83,12 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');
   const hasher = await createPasswordHasher(config.password);
   const bus = options.bus ?? new InProcessEventBus();
+  const policies = channelPolicies(config);
   const sessions = new SessionService({
     db: store.db,
     clock,
     bus,
-    policies: channelPolicies(config),
+    policies,
     cacheMaxEntries: config.sessions.cacheMaxEntries,
     revalidateAfterMs: config.sessions.cacheRevalidateMs,
     loadProfile: async (userId) => {
@@ -103,6 +104,14 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const push = options.push ?? deviceHub;
   const pushWaiters = new PushWaiters(bus);
   const metrics = createMetrics(store.db, clock);
+  const brokerage: BrokerageDeps = {
+    db: store.db,
+    clock,
+    bus,
+    resets: config.brokerage.resets,
+    aalForTrading: Object.fromEntries(Object.values(policies).map((p) => [p.channel, p.aalForTrading])),
+    onTakeover: (channel) => metrics.takeovers.inc({ channel }),
+  };
   return {
     config,
     clock,
@@ -119,6 +128,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     pushWaiters,
     deviceHub,
     metrics,
+    brokerage,
     login: {
       db: store.db,
       clock,
@@ -146,6 +156,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       replayCache: new LruCache(100_000),
       bus,
       metrics,
+      policies,
     },
   };
 }

@@ -11,6 +11,7 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 const ms = (min: number) => z.number().int().min(min);
+const factorType = z.enum(['push', 'webauthn', 'totp', 'sms', 'recovery_code']);
 
 export const configSchema = z.strictObject({
   server: z
@@ -101,6 +102,10 @@ export const configSchema = z.strictObject({
           idleTimeoutMs: ms(MINUTE).default(15 * MINUTE),
           /** 12 h: the ASVS L2 / NIST 800-63B AAL2 (rev. 3) absolute bound. */
           absoluteLifetimeMs: ms(MINUTE).default(12 * HOUR),
+          /** Second factors a web login may use. */
+          allowedFactors: z.array(factorType).default(['push', 'webauthn', 'totp', 'sms', 'recovery_code']),
+          /** Assurance a web session needs to hold the brokerage (trading) capability. */
+          aalForTrading: z.number().int().min(1).max(3).default(2),
         })
         .prefault({}),
       mobile: z
@@ -108,6 +113,8 @@ export const configSchema = z.strictObject({
           /** The mobile app: 30 min idle (the ASVS L2 bound), 12 h absolute, as in the architecture's channel table. */
           idleTimeoutMs: ms(MINUTE).default(30 * MINUTE),
           absoluteLifetimeMs: ms(MINUTE).default(12 * HOUR),
+          /** The device key plus PIN is the mobile channel's only way in; AAL2 (possession + knowledge). */
+          aalForTrading: z.number().int().min(1).max(3).default(2),
         })
         .prefault({}),
       /** How often last-seen times are written behind to the database, in one batch. */

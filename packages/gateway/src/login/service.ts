@@ -46,7 +46,13 @@ import { authenticationOptions, verifyAssertion, type WebauthnConfig } from '../
 import { findLoginCandidate, normaliseUsername, type PasswordHasher } from '../identity/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { Notifier } from '../notifications/index.js';
-import type { Channel, Principal, SessionRecord, SessionService } from '../sessions/index.js';
+import type {
+  Channel,
+  ChannelPolicies,
+  Principal,
+  SessionRecord,
+  SessionService,
+} from '../sessions/index.js';
 import type { Database } from '../store/index.js';
 import { type BackoffPolicy, clearFailures, recordFailure, throttleWaitMs } from './throttle.js';
 
@@ -72,6 +78,7 @@ export interface LoginDeps {
   deviceKey: Buffer;
   bus: EventBus;
   metrics: GatewayMetrics;
+  policies: ChannelPolicies;
   /** Nonces of recent signed device logins (a reused one is a replay); per node, bounded. */
   replayCache: LruCache<string, number>;
 }
@@ -102,6 +109,12 @@ export interface LoginCompleted {
 
 function tooManyAttempts(waitMs: number): GatehouseError {
   return new GatehouseError('TOO_MANY_ATTEMPTS', undefined, { retryAfterMs: waitMs });
+}
+
+/** The user's enrolled factors that the channel's policy allows, strongest first. */
+async function usableFactors(deps: LoginDeps, userId: string, channel: string): Promise<FactorType[]> {
+  const allowed = deps.policies[channel as Channel]?.allowedFactors ?? [];
+  return (await availableFactorTypes(deps.db, userId)).filter((t) => allowed.includes(t));
 }
 
 /** Step 1: username and password. */
@@ -145,7 +158,7 @@ export async function startLogin(
     throw new GatehouseError('INVALID_CREDENTIALS');
   }
 
-  const factors = await availableFactorTypes(db, user.id);
+  const factors = await usableFactors(deps, user.id, input.channel);
   if (factors.length === 0) {
     await appendAudit(db, clock, {
       type: 'login.password_ok',
@@ -413,7 +426,7 @@ export async function completeLoginFactor(
 ): Promise<LoginCompleted> {
   const { db, clock } = deps;
   const tx = await findOpenLogin(deps, loginId, client);
-  const available = await availableFactorTypes(db, tx.user_id);
+  const available = await usableFactors(deps, tx.user_id, tx.channel);
   if (!available.includes(factor.type)) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
 
   // One transaction: the code's step is consumed only if the session is issued with it, and a failure is
@@ -474,7 +487,7 @@ export async function stepUp(
   const subject = profile.user.username;
   const waitMs = await throttleWaitMs(db, subject, clock.now());
   if (waitMs > 0) throw tooManyAttempts(waitMs);
-  const available = await availableFactorTypes(db, session.userId);
+  const available = await usableFactors(deps, session.userId, session.channel);
   if (!available.includes(factor.type)) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
   const check = await db.transaction().execute(async (trx) => {
     const result = await verifyCodeFactor(
@@ -548,6 +561,8 @@ export async function startPushLogin(
 ): Promise<PushStarted> {
   const { db, clock } = deps;
   const tx = await findOpenLogin(deps, loginId, client);
+  if (!(await usableFactors(deps, tx.user_id, tx.channel)).includes('push'))
+    throw new GatehouseError('FACTOR_NOT_AVAILABLE');
   const deviceIds = await pushDeviceIds(db, tx.user_id);
   if (deviceIds.length === 0) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
   const message = await db.transaction().execute(async (trx) => {
@@ -611,7 +626,7 @@ export async function pollLogin(
   for (;;) {
     const tx = await findOpenLogin(deps, loginId, client);
     const push = await latestPushForLogin(db, clock, tx.id);
-    const factors = () => availableFactorTypes(db, tx.user_id);
+    const factors = () => usableFactors(deps, tx.user_id, tx.channel);
     if (push === undefined) {
       return { status: 'second_factor_required', factors: (await factors()).map((type) => ({ type })) };
     }
@@ -656,6 +671,8 @@ export async function pollLogin(
 /** WebAuthn options for a started login: the challenge and the user's credentials. */
 export async function startWebauthnLogin(deps: LoginDeps, loginId: string, client: ClientInfo) {
   const tx = await findOpenLogin(deps, loginId, client);
+  if (!(await usableFactors(deps, tx.user_id, tx.channel)).includes('webauthn'))
+    throw new GatehouseError('FACTOR_NOT_AVAILABLE');
   return authenticationOptions(deps.db, deps.clock, deps.webauthn, tx.user_id, 'login', tx.id);
 }
 

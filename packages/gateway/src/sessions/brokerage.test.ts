@@ -50,7 +50,7 @@ async function principal(gw: TestGateway, as: LoggedIn) {
 }
 
 function deps(gw: TestGateway) {
-  return { db: gw.ctx.store.db, clock: gw.clock, bus: gw.ctx.bus, resets: gw.ctx.config.brokerage.resets };
+  return gw.ctx.brokerage;
 }
 
 describe('two tiers', () => {
@@ -220,5 +220,26 @@ describe.each(testDatabases())('the race for brokerage on %s', (_name, factory) 
       await gw.close();
       await database.drop();
     }
+  });
+});
+
+describe('channel policy', () => {
+  it('can demand AAL3 for trading on the web channel', async () => {
+    const gw = await gateway({ config: { sessions: { web: { aalForTrading: 3 } } } });
+    const web = await loginAs(gw, ALICE);
+    const response = await post(gw, '/v1/session/brokerage', web, { compete: false });
+    expect(errorCode(response)).toBe('STEP_UP_REQUIRED');
+    expect((json(response).error as { details: { reason: string } }).details.reason).toBe('aal3_required');
+  });
+
+  it('offers only the factors the channel allows', async () => {
+    const gw = await gateway({ config: { sessions: { web: { allowedFactors: ['push', 'webauthn'] } } } });
+    const started = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { username: ALICE.username, password: ALICE.password, channel: 'web' },
+    });
+    // Alice has only TOTP, which this policy does not allow on the web.
+    expect(errorCode(started)).toBe('NO_SECOND_FACTOR');
   });
 });

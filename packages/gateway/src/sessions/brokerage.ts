@@ -33,6 +33,8 @@ export interface BrokerageDeps {
   clock: Clock;
   bus: EventBus;
   resets: Readonly<Record<Region, ResetSchedule>>;
+  /** Assurance each channel needs for trading (channel policy). */
+  aalForTrading: Readonly<Record<string, number>>;
   /** Counts takeovers (optional: unit tests of the tier logic need no metrics). */
   onTakeover?: (channel: string) => void;
 }
@@ -123,7 +125,9 @@ export async function acquireBrokerage(
   const { db, clock } = deps;
   const session = await findSessionById(db, principal.session.id);
   if (session === undefined || session.revokedAt !== null) throw new GatehouseError('SESSION_REVOKED');
-  if (session.aal < 2) throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'aal2_required' });
+  const needed = deps.aalForTrading[session.channel] ?? 2;
+  if (session.aal < needed)
+    throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: `aal${needed}_required` });
   if (session.stepUpRequired)
     throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'network_changed' });
   const now = clock.now();

@@ -7,6 +7,9 @@
  */
 import type { Config } from '../config/index.js';
 
+/** Second-factor types (kept here as data; factors/ implements them). */
+export type FactorType = 'push' | 'webauthn' | 'totp' | 'sms' | 'recovery_code';
+
 export const CHANNELS = ['web', 'mobile'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
@@ -16,6 +19,12 @@ export interface ChannelPolicy {
   idleTimeoutMs: number;
   /** Lifetime from login after which the session ends whatever its activity, in ms. */
   absoluteLifetimeMs: number;
+  /** Second factors a login on this channel may use (empty: the channel has its own ceremony). */
+  allowedFactors: readonly FactorType[];
+  /** Assurance a session on this channel needs to hold the brokerage (trading) capability. */
+  aalForTrading: number;
+  /** What the session is bound to: the browser's device cookie, or a device key proving every request. */
+  deviceBinding: 'device_cookie' | 'device_key';
 }
 
 export type ChannelPolicies = Readonly<Record<Channel, ChannelPolicy>>;
@@ -26,11 +35,17 @@ export function channelPolicies(config: Config): ChannelPolicies {
       channel: 'web',
       idleTimeoutMs: config.sessions.web.idleTimeoutMs,
       absoluteLifetimeMs: config.sessions.web.absoluteLifetimeMs,
+      allowedFactors: config.sessions.web.allowedFactors,
+      aalForTrading: config.sessions.web.aalForTrading,
+      deviceBinding: 'device_cookie',
     },
     mobile: {
       channel: 'mobile',
       idleTimeoutMs: config.sessions.mobile.idleTimeoutMs,
       absoluteLifetimeMs: config.sessions.mobile.absoluteLifetimeMs,
+      allowedFactors: [],
+      aalForTrading: config.sessions.mobile.aalForTrading,
+      deviceBinding: 'device_key',
     },
   };
 }

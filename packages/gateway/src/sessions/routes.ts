@@ -27,13 +27,7 @@ export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): 
     reply.type('application/json; charset=utf-8').send(whoamiBody(principal, csrfFor(principal)));
   });
 
-  const brokerage = {
-    db,
-    clock: ctx.clock,
-    bus: ctx.bus,
-    resets: ctx.config.brokerage.resets,
-    onTakeover: (channel: string) => ctx.metrics.takeovers.inc({ channel }),
-  };
+  const { brokerage } = ctx;
 
   // Keep-alive: refreshes the idle timer (authentication does) and reports the session's state.
   app.post('/v1/session/tickle', authenticated, async (request) =>

@@ -134,8 +134,7 @@ class SessionStream {
   }
 
   #brokerageDeps() {
-    const { ctx } = this;
-    return { db: ctx.store.db, clock: ctx.clock, bus: ctx.bus, resets: ctx.config.brokerage.resets };
+    return this.ctx.brokerage;
   }
 
   async #reload(): Promise<void> {
