@@ -107,14 +107,31 @@ export interface LoadResult {
 /** Drives `url` with autocannon for `seconds` over `connections` keep-alive connections. */
 export async function load(
   url: string,
-  options: { connections: number; seconds: number; headers?: Record<string, string>; pipelining?: number },
+  options: {
+    connections: number;
+    seconds: number;
+    headers?: Record<string, string>;
+    pipelining?: number;
+    /** Builds each request's headers (for per-request proofs). */
+    perRequestHeaders?: () => Record<string, string>;
+  },
 ): Promise<LoadResult> {
+  const perRequest = options.perRequestHeaders;
   const result = await autocannon({
     url,
     connections: options.connections,
     duration: options.seconds,
     pipelining: options.pipelining ?? 1,
     ...(options.headers === undefined ? {} : { headers: options.headers }),
+    ...(perRequest === undefined
+      ? {}
+      : {
+          requests: [
+            {
+              setupRequest: (request) => ({ ...request, headers: { ...request.headers, ...perRequest() } }),
+            } satisfies autocannon.Request,
+          ],
+        }),
   });
   return {
     rps: result.requests.average,
