@@ -96,6 +96,20 @@ export async function startRaw(): Promise<Child> {
   return { url, process: child, stop: stopper(child) };
 }
 
+/** Runs a Node script in a child process and parses the JSON it prints on stdout. */
+export function runJsonScript<T>(script: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.once('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`script exited ${code}`)),
+    );
+  });
+}
+
 export interface LoadResult {
   rps: number;
   p50Ms: number;

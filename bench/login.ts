@@ -7,7 +7,6 @@
  * Every bench user has its own TOTP secret and logs in once, since a TOTP code is accepted only once. The per-address
  * rate limit is raised for the run (all requests come from 127.0.0.1); the per-user backoff is untouched.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ import { defaultConfig } from '../packages/gateway/src/config/index.js';
 import { DEMO_USERS } from '../packages/gateway/src/demo/index.js';
 import { addTotpFactor, totpCode } from '../packages/gateway/src/factors/index.js';
 import { createUser } from '../packages/gateway/src/identity/index.js';
-import { log, percentile, root, round, startGateway, webLogin } from './lib.js';
+import { log, percentile, root, round, runJsonScript, startGateway, webLogin } from './lib.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const USERS = Number(process.env.BENCH_USERS ?? 2_000);
@@ -43,18 +42,7 @@ function measureHashes(seconds: number): Promise<number> {
       await Promise.all(Array.from({ length: ${HASH_SLOTS} }, worker));
       console.log(JSON.stringify({ perSec: done / ((Date.now() - started) / 1000) }));
     })();`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.once('exit', (code) =>
-      code === 0
-        ? resolve((JSON.parse(out) as { perSec: number }).perSec)
-        : reject(new Error(`hash child ${code}`)),
-    );
-  });
+  return runJsonScript<{ perSec: number }>(script).then((r) => r.perSec);
 }
 
 async function createBenchUsers(dbFile: string): Promise<{ username: string; secret: string }[]> {
@@ -129,16 +117,7 @@ function probeWhoami(url: string, cookie: string, seconds: number): Promise<numb
       }
       console.log(JSON.stringify(latencies));
     })();`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.once('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out) as number[]) : reject(new Error(`probe ${code}`)),
-    );
-  });
+  return runJsonScript<number[]>(script);
 }
 
 export async function main() {

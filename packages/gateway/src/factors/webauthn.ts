@@ -97,6 +97,14 @@ async function userCredentials(db: Kysely<Database>, userId: string) {
 
 type Transports = NonNullable<RegistrationResponseJSON['response']['transports']>;
 
+/** Credential descriptors (id and transports) for the browser's allow/exclude lists. */
+function descriptors(credentials: readonly { credential_id: string | null; transports: string | null }[]) {
+  return credentials.map((c) => ({
+    id: c.credential_id as string,
+    transports: JSON.parse(c.transports ?? '[]') as Transports,
+  }));
+}
+
 export async function registrationOptions(
   db: Kysely<Database>,
   clock: Clock,
@@ -111,10 +119,7 @@ export async function registrationOptions(
     userDisplayName: user.displayName,
     userID: new TextEncoder().encode(user.id),
     attestationType: 'none',
-    excludeCredentials: existing.map((c) => ({
-      id: c.credential_id as string,
-      transports: JSON.parse(c.transports ?? '[]') as Transports,
-    })),
+    excludeCredentials: descriptors(existing),
     authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
   });
   await storeChallenge(db, clock, {
@@ -180,10 +185,7 @@ export async function authenticationOptions(
   if (credentials.length === 0) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
   const options = await generateAuthenticationOptions({
     rpID: config.rpId,
-    allowCredentials: credentials.map((c) => ({
-      id: c.credential_id as string,
-      transports: JSON.parse(c.transports ?? '[]') as Transports,
-    })),
+    allowCredentials: descriptors(credentials),
     userVerification: 'preferred',
   });
   await storeChallenge(db, clock, {
