@@ -46,7 +46,7 @@ export async function mobileLogin(
   ) {
     throw new GatehouseError('SIGNATURE_INVALID');
   }
-  const replayKey = `${input.deviceId}:${input.nonce}`;
+  const replayKey = `mobile-login:${input.deviceId}:${input.nonce}`;
   const seen = deps.replayCache.get(replayKey);
   if (seen !== undefined && now - seen <= 2 * MOBILE_LOGIN_SKEW_MS)
     throw new GatehouseError('SIGNATURE_INVALID');

@@ -72,7 +72,7 @@ export function verifyDeviceProof(check: ProofCheck): void {
   const iatMs = claims.iat * 1000;
   if (iatMs < check.now - PROOF_MAX_AGE_MS || iatMs > check.now + PROOF_FUTURE_MS)
     throw new GatehouseError('PROOF_INVALID');
-  const key = `${check.deviceId}:${claims.jti}`;
+  const key = `proof:${check.deviceId}:${claims.jti}`;
   const seen = check.replay.get(key);
   if (seen !== undefined && check.now - seen <= PROOF_MAX_AGE_MS + PROOF_FUTURE_MS)
     throw new GatehouseError('PROOF_REPLAYED');
