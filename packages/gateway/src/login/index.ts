@@ -1,25 +1,9 @@
-/** @module login — the login transaction (password, second factor, session) and per-user backoff. */
+/** @module login — the login transaction (password, second factor, session), step-up and per-user backoff. */
 
+export { type LoginPoll, type PushStarted, pollLogin, startPushLogin } from './push-login.js';
 export { loginRoutes } from './routes.js';
-export {
-  type ClientInfo,
-  completeLoginFactor,
-  completeWebauthnLogin,
-  findOpenLogin,
-  type LoginCompleted,
-  type LoginDeps,
-  type LoginPoll,
-  type LoginStarted,
-  type OpenLogin,
-  type PushStarted,
-  pollLogin,
-  sendLoginSms,
-  sendStepUpSms,
-  startLogin,
-  startPushLogin,
-  startWebauthnLogin,
-  stepUp,
-} from './service.js';
+export { completeLoginFactor, sendLoginSms, startLogin } from './service.js';
+export { sendStepUpSms, stepUp } from './step-up.js';
 export {
   type BackoffPolicy,
   backoffDelayMs,
@@ -27,3 +11,12 @@ export {
   recordFailure,
   throttleWaitMs,
 } from './throttle.js';
+export {
+  type ClientInfo,
+  findOpenLogin,
+  type LoginCompleted,
+  type LoginDeps,
+  type LoginStarted,
+  type OpenLogin,
+} from './transaction.js';
+export { completeWebauthnLogin, startWebauthnLogin } from './webauthn-login.js';

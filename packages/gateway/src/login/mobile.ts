@@ -9,7 +9,7 @@ import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
 import { loadSigningDevice, verifyDeviceSignature } from '../devices/index.js';
 import type { SessionRecord } from '../sessions/index.js';
-import type { ClientInfo, LoginDeps } from './service.js';
+import type { ClientInfo, LoginDeps } from './transaction.js';
 
 export const MAX_PIN_FAILURES = 5;
 /** How far the device's login timestamp may be from the server's clock. */

@@ -19,6 +19,7 @@ import {
 } from '../http/index.js';
 import { csrfTokenFor, presentSession } from '../sessions/index.js';
 import { mobileLogin } from './mobile.js';
+import { pollLogin, startPushLogin } from './push-login.js';
 import {
   codeFactorSchema,
   factorRequestSchema,
@@ -26,18 +27,10 @@ import {
   loginRequestSchema,
   pollQuerySchema,
 } from './schema.js';
-import {
-  completeLoginFactor,
-  completeWebauthnLogin,
-  type LoginCompleted,
-  pollLogin,
-  sendLoginSms,
-  sendStepUpSms,
-  startLogin,
-  startPushLogin,
-  startWebauthnLogin,
-  stepUp,
-} from './service.js';
+import { completeLoginFactor, sendLoginSms, startLogin } from './service.js';
+import { sendStepUpSms, stepUp } from './step-up.js';
+import type { LoginCompleted } from './transaction.js';
+import { completeWebauthnLogin, startWebauthnLogin } from './webauthn-login.js';
 
 export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   const rateLimit = {

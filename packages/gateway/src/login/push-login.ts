@@ -1,0 +1,146 @@
+/**
+ * @module login/push-login
+ * The second step by push approval: the challenge goes to every enrolled device, and the login screen learns the
+ * outcome by long-poll (or its stream) — authenticated, denied, expired, or fallback factors when undelivered.
+ */
+
+import { appendAudit } from '../audit/index.js';
+import { GatehouseError } from '../core/index.js';
+import { networkOf, pushDeviceIds } from '../devices/index.js';
+import { backupFactorMissing, type FactorType } from '../factors/index.js';
+import { createPushChallenge, latestPushForLogin } from '../factors/push.js';
+
+import {
+  type ClientInfo,
+  findOpenLogin,
+  issueLoginSession,
+  type LoginCompleted,
+  type LoginDeps,
+  notifyNewDevice,
+  usableFactors,
+} from './transaction.js';
+
+export interface PushStarted {
+  status: 'push_pending';
+  challengeId: string;
+  /** Show this on the login screen; the phone shows the same number. */
+  number: string;
+  expiresAt: string;
+  /** Ask `GET /v1/auth/login/{loginId}` after this long at the latest to learn whether fallbacks are offered. */
+  fallbackAfterMs: number;
+}
+
+/** Second step by push: sends a challenge to every enrolled device of the user. */
+export async function startPushLogin(
+  deps: LoginDeps,
+  loginId: string,
+  client: ClientInfo,
+): Promise<PushStarted> {
+  const { db, clock } = deps;
+  const tx = await findOpenLogin(deps, loginId, client);
+  if (!(await usableFactors(deps, tx.user_id, tx.channel)).includes('push'))
+    throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  const deviceIds = await pushDeviceIds(db, tx.user_id);
+  if (deviceIds.length === 0) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  const message = await db.transaction().execute(async (trx) => {
+    const created = await createPushChallenge(trx, clock, {
+      userId: tx.user_id,
+      loginId: tx.id,
+      ttlMs: deps.pushTimeoutMs,
+      context: {
+        channel: tx.channel,
+        requestingDevice: client.userAgent.slice(0, 120) || 'unknown browser',
+        ip: client.ip,
+        network: networkOf(client.ip),
+        time: new Date(clock.now()).toISOString(),
+      },
+    });
+    await appendAudit(trx, clock, {
+      type: 'push.sent',
+      userId: tx.user_id,
+      ip: client.ip,
+      data: { challengeId: created.challengeId, devices: deviceIds.length },
+    });
+    return created;
+  });
+  const { state, ...wire } = message;
+  await deps.push.deliver(deviceIds, wire);
+  await deps.bus.publish('push.updated', { challengeId: message.challengeId, loginId: tx.id });
+  return {
+    status: 'push_pending',
+    challengeId: message.challengeId,
+    number: message.number,
+    expiresAt: message.expiresAt,
+    fallbackAfterMs: deps.pushDeliveryTimeoutMs,
+  };
+}
+
+export type LoginPoll =
+  | { status: 'second_factor_required'; factors: { type: FactorType }[] }
+  | {
+      status: 'push_pending';
+      challengeId: string;
+      number: string;
+      delivered: boolean;
+      /** Present once the push was not delivered in time: the other factors the user may use now. */
+      fallbackFactors?: { type: FactorType }[];
+    }
+  | ({ status: 'authenticated' } & LoginCompleted);
+
+/**
+ * The state of a started login, waiting up to `waitMs` (real time) for a pending push to change. Approval issues
+ * the session here, to the client that started the login. A denial voids the login; an expired push leaves it
+ * open for another factor. Without a delivery receipt in time, the answer offers the fallback factors.
+ */
+export async function pollLogin(
+  deps: LoginDeps,
+  loginId: string,
+  client: ClientInfo,
+  waitMs: number,
+): Promise<LoginPoll> {
+  const { db, clock } = deps;
+  const deadline = Date.now() + Math.min(Math.max(0, waitMs), deps.longPollMs);
+  for (;;) {
+    const tx = await findOpenLogin(deps, loginId, client);
+    const push = await latestPushForLogin(db, clock, tx.id);
+    const factors = () => usableFactors(deps, tx.user_id, tx.channel);
+    if (push === undefined) {
+      return { status: 'second_factor_required', factors: (await factors()).map((type) => ({ type })) };
+    }
+    if (push.status === 'approved') {
+      const issued = await db
+        .transaction()
+        .execute((trx) =>
+          issueLoginSession(trx, deps, tx, { type: 'push', factorId: null, aal: 2, amr: 'mca' }, client),
+        );
+      await notifyNewDevice(deps, tx.user_id, issued, client);
+      return {
+        status: 'authenticated',
+        ...issued,
+        backupFactorMissing: await backupFactorMissing(db, tx.user_id),
+      };
+    }
+    if (push.status === 'denied') {
+      await db
+        .updateTable('login_transactions')
+        .set({ attempts: deps.maxFactorAttempts })
+        .where('id', '=', tx.id)
+        .execute();
+      throw new GatehouseError('PUSH_DENIED');
+    }
+    if (push.status === 'expired') throw new GatehouseError('PUSH_EXPIRED');
+    const now = clock.now();
+    const delivered = push.deliveredAt !== null;
+    const pending = { status: 'push_pending' as const, challengeId: push.id, number: push.number, delivered };
+    if (!delivered && now >= push.createdAt + deps.pushDeliveryTimeoutMs) {
+      return {
+        ...pending,
+        fallbackFactors: (await factors()).filter((t) => t !== 'push').map((type) => ({ type })),
+      };
+    }
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return pending;
+    const untilFallback = delivered ? remaining : push.createdAt + deps.pushDeliveryTimeoutMs - now;
+    await deps.pushWaiters.wait(push.id, Math.min(remaining, Math.max(untilFallback, 50)));
+  }
+}
