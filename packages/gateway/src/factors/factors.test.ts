@@ -6,10 +6,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   ALICE,
   BRUNO,
+  callAs,
   errorCode,
   json,
   type LoggedIn,
   loginAs,
+  type Method,
   startLogin,
   startTestGateway,
   type TestGateway,
@@ -27,14 +29,8 @@ afterEach(async () => {
   await gw.close();
 });
 
-function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, as: LoggedIn, payload?: unknown) {
-  return gw.app.inject({
-    method,
-    url,
-    headers: { cookie: as.cookie, 'x-csrf-token': as.csrf },
-    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-  });
-}
+const call = (method: Method, url: string, as: LoggedIn, payload?: unknown) =>
+  callAs(gw, method, url, as, payload);
 
 async function factors(as: LoggedIn = alice) {
   return json(await call('GET', '/v1/factors', as)) as {

@@ -18,10 +18,12 @@ import { decisionMessage, streamAuthMessage } from '../devices/index.js';
 import {
   ALICE,
   BRUNO,
+  callAs,
   errorCode,
   json,
   type LoggedIn,
   loginAs,
+  type Method,
   startLogin,
   startTestGateway,
   type TestGateway,
@@ -42,14 +44,8 @@ afterEach(async () => {
   await gw.close();
 });
 
-function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, as: LoggedIn, payload?: unknown) {
-  return gw.app.inject({
-    method,
-    url,
-    headers: { cookie: as.cookie, 'x-csrf-token': as.csrf, host: new URL(base).host },
-    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-  });
-}
+const call = (method: Method, url: string, as: LoggedIn, payload?: unknown) =>
+  callAs(gw, method, url, as, payload, { host: new URL(base).host });
 
 async function enrol(user = ALICE): Promise<DeviceIdentity> {
   const session = await loginAs(gw, user);

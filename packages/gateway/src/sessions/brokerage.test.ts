@@ -7,6 +7,7 @@ import { GatehouseError } from '../core/index.js';
 import { testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
+  callAs,
   errorCode,
   json,
   type LoggedIn,
@@ -27,14 +28,8 @@ async function gateway(options: Parameters<typeof startTestGateway>[0] = {}) {
   return gw;
 }
 
-function post(gw: TestGateway, url: string, as: LoggedIn, payload?: unknown) {
-  return gw.app.inject({
-    method: 'POST',
-    url,
-    headers: { cookie: as.cookie, 'x-csrf-token': as.csrf, 'user-agent': `agent-${as.sessionId}` },
-    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-  });
-}
+const post = (gw: TestGateway, url: string, as: LoggedIn, payload?: unknown) =>
+  callAs(gw, 'POST', url, as, payload, { 'user-agent': `agent-${as.sessionId}` });
 
 const tickle = async (gw: TestGateway, as: LoggedIn) =>
   json(await post(gw, '/v1/session/tickle', as)) as {

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   ALICE,
+  callAs,
   errorCode,
   type LoggedIn,
   loginAs,
@@ -59,14 +60,7 @@ async function waitFor(messages: Message[], type: string, limitMs = 3_000): Prom
   }
 }
 
-function post(as: LoggedIn, url: string, payload?: unknown) {
-  return gw.app.inject({
-    method: 'POST',
-    url,
-    headers: { cookie: as.cookie, 'x-csrf-token': as.csrf },
-    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-  });
-}
+const post = (as: LoggedIn, url: string, payload?: unknown) => callAs(gw, 'POST', url, as, payload);
 
 describe('/v1/stream', () => {
   it('tells a session it is competing within 100 ms of another session’s takeover', async () => {
