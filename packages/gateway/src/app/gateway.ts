@@ -111,6 +111,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     resets: config.brokerage.resets,
     aalForTrading: Object.fromEntries(Object.values(policies).map((p) => [p.channel, p.aalForTrading])),
     onTakeover: (channel) => metrics.takeovers.inc({ channel }),
+    onReauthentication: (channel, ms) => metrics.reauthenticationSeconds.observe({ channel }, ms / 1000),
   };
   return {
     config,

@@ -17,6 +17,8 @@ export interface GatewayMetrics {
   secondFactorSeconds: Histogram<'factor'>;
   /** Brokerage takeovers (a session made another one competing). */
   takeovers: Counter<'channel'>;
+  /** Seconds from losing trading on a channel to holding it again on that channel. */
+  reauthenticationSeconds: Histogram<'channel'>;
 }
 
 export function createMetrics(db: Kysely<Database>, clock: Clock): GatewayMetrics {
@@ -39,6 +41,13 @@ export function createMetrics(db: Kysely<Database>, clock: Clock): GatewayMetric
     name: 'gatehouse_brokerage_takeovers_total',
     help: 'Brokerage capabilities taken over from another session (the other session turned competing).',
     labelNames: ['channel'] as const,
+    registers: [registry],
+  });
+  const reauthenticationSeconds = new Histogram({
+    name: 'gatehouse_reauthentication_seconds',
+    help: "Time from a session's loss of trading (revoked, expired, reset, taken over) to the user's next trading session on that channel.",
+    labelNames: ['channel'] as const,
+    buckets: [1, 5, 15, 30, 60, 120, 300, 900, 3600, 14_400, 86_400],
     registers: [registry],
   });
   new Gauge({
@@ -66,5 +75,5 @@ export function createMetrics(db: Kysely<Database>, clock: Clock): GatewayMetric
       }
     },
   });
-  return { registry, logins, secondFactorSeconds, takeovers };
+  return { registry, logins, secondFactorSeconds, takeovers, reauthenticationSeconds };
 }

@@ -37,6 +37,8 @@ export interface BrokerageDeps {
   aalForTrading: Readonly<Record<string, number>>;
   /** Counts takeovers (optional: unit tests of the tier logic need no metrics). */
   onTakeover?: (channel: string) => void;
+  /** Observes re-authentication latency: from losing trading on a channel to holding it again there, in ms. */
+  onReauthentication?: (channel: string, ms: number) => void;
 }
 
 /**
@@ -188,6 +190,8 @@ export async function acquireBrokerage(
       if (attempt >= 5) throw new GatehouseError('OVERLOADED');
     }
   }
+  const latency = await reauthenticationLatencyMs(deps, session, now, principal.profile.accounts);
+  if (latency !== null) deps.onReauthentication?.(session.channel, latency);
   await db.updateTable('sessions').set({ brokerage_at: now }).where('id', '=', session.id).execute();
   await appendAudit(db, clock, {
     type: 'session.brokerage_acquired',
@@ -205,6 +209,48 @@ export async function acquireBrokerage(
     });
   }
   return sessionState(deps, principal);
+}
+
+/**
+ * How long the user was without trading on this channel: from the moment the previous trading session on the
+ * same channel (this one included, when it is taking trading back) lost its capability (revoked, idle or absolute
+ * expiry, daily reset, or taken over) to `now`.
+ * Derived from the stored sessions alone, so it holds across nodes. Null when there was no earlier one.
+ */
+async function reauthenticationLatencyMs(
+  deps: BrokerageDeps,
+  session: SessionRecord,
+  now: number,
+  accounts: readonly UserAccount[],
+): Promise<number | null> {
+  const previous = await deps.db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('user_id', '=', session.userId)
+    .where('channel', '=', session.channel)
+    .where('brokerage_at', 'is not', null)
+    .orderBy('brokerage_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (previous?.brokerage_at == null) return null;
+  const since = previous.brokerage_at;
+  const takenOver = await deps.db
+    .selectFrom('sessions')
+    .select((eb) => eb.fn.min<number>('brokerage_at').as('at'))
+    .where('user_id', '=', session.userId)
+    .where('id', '!=', previous.id)
+    .where('brokerage_at', '>', since)
+    .where('brokerage_at', '<', now)
+    .executeTakeFirst();
+  const schedules = userResetSchedules(deps.resets, accounts);
+  const lostAt = Math.min(
+    previous.revoked_at ?? Number.POSITIVE_INFINITY,
+    previous.expires_at,
+    previous.last_seen_at + previous.idle_timeout_ms,
+    nextReset(since, schedules),
+    takenOver?.at == null ? Number.POSITIVE_INFINITY : Number(takenOver.at),
+  );
+  return lostAt <= now ? now - lostAt : null;
 }
 
 /**
