@@ -32,8 +32,4 @@ export class Semaphore {
       else this.#active -= 1;
     }
   }
-
-  get waiting(): number {
-    return this.#queue.length;
-  }
 }

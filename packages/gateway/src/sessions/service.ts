@@ -166,8 +166,13 @@ export class SessionService {
     ) {
       return undefined;
     }
-    session.lastSeenAt = now;
-    this.#pendingLastSeen.set(session.id, now);
+    return this.#touch(entry, now);
+  }
+
+  /** Records activity on a validated session (written behind in the next batch). */
+  #touch(entry: CacheEntry, now: number): Principal {
+    entry.session.lastSeenAt = now;
+    this.#pendingLastSeen.set(entry.session.id, now);
     return entry;
   }
 
@@ -212,9 +217,7 @@ export class SessionService {
       }
       entry.lastIp = ip;
     }
-    session.lastSeenAt = now;
-    this.#pendingLastSeen.set(session.id, now);
-    return entry;
+    return this.#touch(entry, now);
   }
 
   async #networkChanged(session: SessionRecord, network: string, ip: string): Promise<void> {

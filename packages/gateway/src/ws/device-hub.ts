@@ -62,11 +62,6 @@ export class DeviceHub implements PushTransport {
     await this.#bus.publish('push.deliver', { deviceIds: [...deviceIds], message });
   }
 
-  /** Devices with an open stream on this node. */
-  connected(deviceId: string): boolean {
-    return (this.#sockets.get(deviceId)?.size ?? 0) > 0;
-  }
-
   /** Checks a stream-opening signature; throws `SIGNATURE_INVALID` / `DEVICE_REVOKED`. */
   async authenticate(ctx: GatewayContext, query: unknown): Promise<string> {
     const parsed = streamQuerySchema.safeParse(query);
