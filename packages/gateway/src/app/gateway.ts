@@ -109,7 +109,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     clock,
     bus,
     resets: config.brokerage.resets,
-    aalForTrading: Object.fromEntries(Object.values(policies).map((p) => [p.channel, p.aalForTrading])),
+    policies,
     onTakeover: (channel) => metrics.takeovers.inc({ channel }),
     onReauthentication: (channel, ms) => metrics.reauthenticationSeconds.observe({ channel }, ms / 1000),
   };

@@ -117,6 +117,22 @@ export const configSchema = z.strictObject({
           aalForTrading: z.number().int().min(1).max(3).default(2),
         })
         .prefault({}),
+      desktop: z
+        .strictObject({
+          /** The desktop trading client: 15 min idle, 12 h absolute, as in the architecture's channel table. */
+          idleTimeoutMs: ms(MINUTE).default(15 * MINUTE),
+          absoluteLifetimeMs: ms(MINUTE).default(12 * HOUR),
+          /** A desktop login from a device not yet validated: password plus a security key (phishing-resistant). */
+          allowedFactors: z.array(factorType).default(['webauthn']),
+          aalForTrading: z.number().int().min(1).max(3).default(2),
+          /**
+           * What a login from a pre-validated desktop device needs besides the device key's proof: the password
+           * alone (`password`, AAL2: knowledge + the device key's possession), or the password and the security
+           * key (`password_and_security_key`).
+           */
+          validatedDeviceLogin: z.enum(['password', 'password_and_security_key']).default('password'),
+        })
+        .prefault({}),
       /** How often last-seen times are written behind to the database, in one batch. */
       lastSeenFlushIntervalMs: ms(100).default(5_000),
       /**

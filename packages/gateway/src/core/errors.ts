@@ -109,6 +109,15 @@ export const ERROR_CATALOGUE = {
     status: 401,
     message: 'This device proof was already used; sign a new one for every request.',
   },
+  DEVICE_KEY_REQUIRED: {
+    status: 403,
+    message: 'This channel trades only from a registered device key; register the device key first.',
+  },
+  DEVICE_REGISTRATION_NOT_ALLOWED: {
+    status: 403,
+    message:
+      'A device key can be registered only by a desktop session that logged in with a security key in the last 10 minutes and has no device key yet.',
+  },
   SESSION_NOT_FOUND: { status: 404, message: 'No such session for this user.' },
   NOT_FOUND: { status: 404, message: 'No such route.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here.' },

@@ -1,7 +1,8 @@
 /**
  * @module devices/registry
  * Devices a user has: mobile authenticators enrolled with a one-time activation code (10 minutes, single use, only
- * its hash stored) and their P-256 public keys. A device can be listed, renamed, trusted and revoked.
+ * its hash stored), desktop workstations registered after a security-key login, and browsers. Mobile and desktop
+ * devices keep a P-256 public key. A device can be listed, renamed, trusted and revoked.
  */
 import type { Kysely } from 'kysely';
 import { type Clock, GatehouseError, newId, randomToken, sha256 } from '../core/index.js';
@@ -11,7 +12,7 @@ import { networkOf } from './network.js';
 
 export interface DeviceView {
   id: string;
-  kind: 'mobile' | 'browser';
+  kind: DeviceKind;
   name: string;
   platform: string;
   trusted: boolean;
@@ -22,12 +23,16 @@ export interface DeviceView {
   lastSeenAt: string;
 }
 
+export type DeviceKind = 'mobile' | 'desktop' | 'browser';
+/** Devices that hold a key of their own and sign with it. */
+export type KeyedDeviceKind = Exclude<DeviceKind, 'browser'>;
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export function presentDevice(r: DevicesTable): DeviceView {
   return {
     id: r.id,
-    kind: r.kind as 'mobile' | 'browser',
+    kind: r.kind as DeviceKind,
     name: r.name,
     platform: r.platform,
     trusted: r.trusted === 1,
@@ -179,19 +184,61 @@ export async function revokeDevice(
   return presentDevice({ ...device, status: 'revoked' });
 }
 
-/** An active mobile device with its key, for verifying what it signs; throws the precise reason otherwise. */
-export async function loadSigningDevice(db: Kysely<Database>, deviceId: string) {
+/**
+ * An active device of one of `kinds` with its key, for verifying what it signs; throws the precise reason
+ * otherwise.
+ */
+export async function loadSigningDevice(
+  db: Kysely<Database>,
+  deviceId: string,
+  kinds: readonly KeyedDeviceKind[] = ['mobile'],
+) {
   const row = await db
     .selectFrom('devices')
     .selectAll()
     .where('id', '=', deviceId)
-    .where('kind', '=', 'mobile')
+    .where('kind', 'in', kinds)
     .executeTakeFirst();
   if (row === undefined || row.public_key === null) throw new GatehouseError('SIGNATURE_INVALID');
   if (row.status !== 'active' || row.login_disabled === 1) throw new GatehouseError('DEVICE_REVOKED');
   const parsed = parseP256PublicJwk(JSON.parse(row.public_key));
   if (parsed === null) throw new GatehouseError('SIGNATURE_INVALID');
-  return { id: row.id, userId: row.user_id, name: row.name, key: parsed.key };
+  return { id: row.id, userId: row.user_id, name: row.name, kind: row.kind, key: parsed.key };
+}
+
+/**
+ * Registers a desktop workstation's P-256 key for a user (the caller has checked the security-key login and the
+ * key's proof of possession). The device is trusted: it was validated with a phishing-resistant factor.
+ */
+export async function registerDesktopDevice(
+  db: Kysely<Database>,
+  clock: Clock,
+  input: { userId: string; jwk: P256Jwk; name: string; platform: string; ip: string },
+): Promise<string> {
+  const now = clock.now();
+  const deviceId = newId('dev');
+  const network = networkOf(input.ip);
+  await db
+    .insertInto('devices')
+    .values({
+      id: deviceId,
+      user_id: input.userId,
+      kind: 'desktop',
+      name: input.name,
+      platform: input.platform,
+      public_key: JSON.stringify(input.jwk),
+      pin_hash: null,
+      pin_failures: 0,
+      login_disabled: 0,
+      trusted: 1,
+      status: 'active',
+      networks: JSON.stringify(network === null ? [] : [network]),
+      first_seen_at: now,
+      last_seen_at: now,
+      created_at: now,
+    })
+    .execute();
+  return deviceId;
 }
 
 /** Active mobile devices that can receive push requests for a user. */

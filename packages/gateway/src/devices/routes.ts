@@ -1,19 +1,29 @@
 /**
  * @module devices/routes
  * Mobile enrolment (activation code from a signed-in session, activation by the device with its public key),
- * the user's device list (rename, trust, revoke), and push decisions over HTTP for devices without a stream.
+ * desktop device-key registration, the user's device list (rename, trust, revoke — revoking a device ends the
+ * sessions bound to it), and push decisions over HTTP for devices without a stream.
  */
 import type { FastifyInstance } from 'fastify';
 import type { GatewayContext } from '../app/context.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
 import { decidePush } from '../factors/push.js';
-import { clientInfo, parseWith, principalOf, requireSession } from '../http/index.js';
+import {
+  bearerToken,
+  clientInfo,
+  parseWith,
+  principalOf,
+  requireSession,
+  verifyRequestProof,
+} from '../http/index.js';
 import { requireSensitive } from '../sessions/index.js';
+import { parseP256PublicJwk } from './keys.js';
 import {
   activateMobileDevice,
   createActivation,
   listDevices,
+  registerDesktopDevice,
   revokeDevice,
   updateDevice,
 } from './registry.js';
@@ -22,8 +32,12 @@ import {
   challengeParamsSchema,
   decisionSchema,
   deviceIdParamsSchema,
+  registerDesktopSchema,
   updateDeviceSchema,
 } from './schema.js';
+
+/** How long after a login with a security key a desktop session may register its device key. */
+export const DESKTOP_REGISTRATION_WINDOW_MS = 10 * 60_000;
 
 export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   const authenticated = { preHandler: requireSession(ctx) };
@@ -71,6 +85,60 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
     return { deviceId, status: 'active' };
   });
 
+  // The desktop client registers its workstation's key right after a login with a security key. The request is
+  // signed by the new key (x-device-proof over this request and token): possession is proven, not claimed. The
+  // session is bound to the key from then on.
+  app.post('/v1/devices/desktop', authenticated, async (request) => {
+    const principal = principalOf(request);
+    const { session } = principal;
+    const body = parseWith(registerDesktopSchema, request.body);
+    const now = clock.now();
+    if (
+      session.channel !== 'desktop' ||
+      session.deviceId !== null ||
+      session.lastFactor !== 'webauthn' ||
+      session.secondFactorAt === null ||
+      now - session.secondFactorAt > DESKTOP_REGISTRATION_WINDOW_MS
+    ) {
+      throw new GatehouseError('DEVICE_REGISTRATION_NOT_ALLOWED');
+    }
+    const parsed = parseP256PublicJwk(body.publicKey);
+    if (parsed === null) {
+      throw new GatehouseError(
+        'INVALID_REQUEST',
+        'publicKey must be a P-256 public JWK {kty:"EC",crv:"P-256",x,y}.',
+      );
+    }
+    verifyRequestProof(ctx, request, {
+      key: parsed.key,
+      deviceId: `new:${parsed.jwk.x}`,
+      token: bearerToken(request) ?? '',
+    });
+    const { ip } = clientInfo(request);
+    const deviceId = await db.transaction().execute(async (trx) => {
+      const id = await registerDesktopDevice(trx, clock, {
+        userId: session.userId,
+        jwk: parsed.jwk,
+        name: body.name,
+        platform: body.platform,
+        ip,
+      });
+      if (!(await ctx.sessions.bindDevice(session, id, trx)))
+        throw new GatehouseError('DEVICE_REGISTRATION_NOT_ALLOWED');
+      await appendAudit(trx, clock, {
+        type: 'device.enrolled',
+        userId: session.userId,
+        sessionId: session.id,
+        ip,
+        data: { deviceId: id, kind: 'desktop', platform: body.platform },
+      });
+      return id;
+    });
+    await ctx.sessions.announceChange(session);
+    await ctx.notifier.notify(session.userId, 'factor_added', { factor: 'device_key', device: body.name });
+    return { deviceId, kind: 'desktop', status: 'active' };
+  });
+
   app.get('/v1/devices', authenticated, async (request) => ({
     devices: await listDevices(db, principalOf(request).session.userId),
   }));
@@ -85,14 +153,18 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
     const { id } = parseWith(deviceIdParamsSchema, request.params);
     const { session } = principalOf(request);
     const device = await revokeDevice(db, session.userId, id);
+    const endedSessions = await ctx.sessions.revokeForDevice(id);
     await appendAudit(db, clock, {
       type: 'device.revoked',
       userId: session.userId,
       sessionId: session.id,
       ip: clientInfo(request).ip,
-      data: { deviceId: id },
+      data: { deviceId: id, endedSessions },
     });
-    await ctx.notifier.notify(session.userId, 'factor_removed', { factor: 'push', device: device.name });
+    if (device.kind !== 'browser') {
+      const factor = device.kind === 'mobile' ? 'push' : 'device_key';
+      await ctx.notifier.notify(session.userId, 'factor_removed', { factor, device: device.name });
+    }
     return device;
   });
 

@@ -23,3 +23,9 @@ export const decisionSchema = z.strictObject({
   number: z.string().regex(/^\d{2}$/),
   signature: z.string().min(1).max(200),
 });
+/** A desktop workstation's device key, registered from a desktop session that logged in with a security key. */
+export const registerDesktopSchema = z.strictObject({
+  publicKey: z.record(z.string(), z.unknown()),
+  name: z.string().trim().min(1).max(64),
+  platform: z.string().trim().min(1).max(32),
+});

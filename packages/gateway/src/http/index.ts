@@ -1,6 +1,7 @@
 /** @module http — request plumbing shared by every capability's routes, and error mapping. */
 export { installErrorHandling, toGatehouseError } from './errors.js';
 export {
+  bearerToken,
   checkDeviceProof,
   clearSessionCookie,
   clientInfo,
@@ -14,4 +15,5 @@ export {
   sessionCookieName,
   setDeviceCookie,
   setSessionCookie,
+  verifyRequestProof,
 } from './kit.js';

@@ -4,6 +4,7 @@
  * and the `requireSession` step of the route chain (rate limit → authenticate → validate → authorize → handler).
  */
 
+import type { KeyObject } from 'node:crypto';
 import type {} from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import type { z } from 'zod';
@@ -15,6 +16,7 @@ import {
   DEVICE_PROOF_HEADER,
   isValidCsrfToken,
   type Principal,
+  usesDeviceKey,
   verifyDeviceProof,
 } from '../sessions/index.js';
 
@@ -107,7 +109,7 @@ export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply)
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-function bearerToken(request: FastifyRequest): string | undefined {
+export function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (header === undefined || !header.startsWith('Bearer ')) return undefined;
   return header.slice(7).trim();
@@ -120,10 +122,12 @@ function bearerToken(request: FastifyRequest): string | undefined {
  */
 export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
   const check = (request: FastifyRequest, principal: Principal): void => {
-    // Bearer tokens belong to the mobile channel only: a web session's token is never accepted from a header,
-    // and a mobile token never from a cookie. Bearer requests carry no ambient credential, so no CSRF check.
+    // Bearer tokens belong to the channels bound to a device key (mobile, desktop): a web session's token is never
+    // accepted from a header, and a device-bound token never from a cookie. Bearer requests carry no ambient
+    // credential, so no CSRF check.
     const bearer = bearerToken(request) !== undefined;
-    if (bearer !== (principal.session.channel === 'mobile')) throw new GatehouseError('UNAUTHENTICATED');
+    if (bearer !== usesDeviceKey(ctx.login.policies, principal.session.channel))
+      throw new GatehouseError('UNAUTHENTICATED');
     if (!bearer && !SAFE_METHODS.has(request.method)) {
       const presented = request.headers[CSRF_HEADER];
       if (
@@ -143,7 +147,7 @@ export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
     const token = bearer ?? request.cookies[sessionCookieName(request)];
     if (token === undefined || token.length === 0) return done(new GatehouseError('UNAUTHENTICATED'));
     if (bearer !== undefined) {
-      // Mobile: the token is bound to the device key; the proof needs the key, which may need the database.
+      // Device-bound channels: the proof needs the device's key, which may need the database.
       ctx.sessions
         .authenticate(token, request.ip)
         .then(async (principal) => {
@@ -177,28 +181,44 @@ export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
   };
 }
 
-/** Verifies the `x-device-proof` of a mobile request against the session's device key. */
+/**
+ * Verifies the `x-device-proof` of a bearer request against the session's device key. A desktop session that has
+ * not registered its device key yet has nothing to prove with: its token alone is accepted, and it may only read
+ * and register the key (trading asks for the key: `DEVICE_KEY_REQUIRED`).
+ */
 export async function checkDeviceProof(
   ctx: GatewayContext,
   request: FastifyRequest,
   principal: Principal,
   token: string,
 ): Promise<void> {
-  const deviceId = principal.session.deviceId;
-  if (deviceId === null) throw new GatehouseError('PROOF_INVALID');
+  const { deviceId, channel } = principal.session;
+  if (deviceId === null) {
+    if (channel === 'desktop') return;
+    throw new GatehouseError('PROOF_INVALID');
+  }
   let key = principal.deviceKey;
   if (key === undefined) {
-    key = (await loadSigningDevice(ctx.store.db, deviceId)).key;
+    key = (await loadSigningDevice(ctx.store.db, deviceId, ['mobile', 'desktop'])).key;
     principal.deviceKey = key;
   }
+  verifyRequestProof(ctx, request, { key, deviceId, token });
+}
+
+/** Checks the request's `x-device-proof` against `key` (method, URL without query, token hash, single use). */
+export function verifyRequestProof(
+  ctx: GatewayContext,
+  request: FastifyRequest,
+  bound: { key: KeyObject; deviceId: string; token: string },
+): void {
   const proof = request.headers[DEVICE_PROOF_HEADER];
   verifyDeviceProof({
     proof: typeof proof === 'string' ? proof : undefined,
     method: request.method,
     url: `${request.protocol}://${request.host}${request.url.split('?')[0]}`,
-    token,
-    key,
-    deviceId,
+    token: bound.token,
+    key: bound.key,
+    deviceId: bound.deviceId,
     now: ctx.clock.now(),
     replay: ctx.login.replayCache,
   });

@@ -7,17 +7,15 @@
  */
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
-import { loadSigningDevice, verifyDeviceSignature } from '../devices/index.js';
 import type { SessionRecord } from '../sessions/index.js';
+import { deviceLoginMessage, issueDeviceSession, verifySignedDeviceLogin } from './device-login.js';
 import type { ClientInfo, LoginDeps } from './transaction.js';
 
 export const MAX_PIN_FAILURES = 5;
-/** How far the device's login timestamp may be from the server's clock. */
-const MOBILE_LOGIN_SKEW_MS = 60_000;
 
 /** The bytes the device signs to log in. */
 export function mobileLoginMessage(deviceId: string, ts: number, nonce: string): string {
-  return `gatehouse-mobile-login:${deviceId}:${ts}:${nonce}`;
+  return deviceLoginMessage('mobile', deviceId, ts, nonce);
 }
 
 export interface MobileLoginInput {
@@ -34,24 +32,7 @@ export async function mobileLogin(
   client: ClientInfo,
 ): Promise<{ token: string; session: SessionRecord }> {
   const { db, clock } = deps;
-  const now = clock.now();
-  const device = await loadSigningDevice(db, input.deviceId);
-  if (
-    Math.abs(now - input.ts) > MOBILE_LOGIN_SKEW_MS ||
-    !verifyDeviceSignature(
-      device.key,
-      mobileLoginMessage(input.deviceId, input.ts, input.nonce),
-      input.signature,
-    )
-  ) {
-    throw new GatehouseError('SIGNATURE_INVALID');
-  }
-  const replayKey = `mobile-login:${input.deviceId}:${input.nonce}`;
-  const seen = deps.replayCache.get(replayKey);
-  if (seen !== undefined && now - seen <= 2 * MOBILE_LOGIN_SKEW_MS)
-    throw new GatehouseError('SIGNATURE_INVALID');
-  deps.replayCache.set(replayKey, now);
-
+  const device = await verifySignedDeviceLogin(deps, 'mobile', input);
   const row = await db
     .selectFrom('devices')
     .innerJoin('users', 'users.id', 'devices.user_id')
@@ -87,33 +68,18 @@ export async function mobileLogin(
     throw new GatehouseError('INVALID_CREDENTIALS');
   }
   return db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable('devices')
-      .set({ pin_failures: 0, last_seen_at: now })
-      .where('id', '=', input.deviceId)
-      .execute();
-    const issued = await deps.sessions.create(
+    await trx.updateTable('devices').set({ pin_failures: 0 }).where('id', '=', input.deviceId).execute();
+    return issueDeviceSession(
+      trx,
+      deps,
       {
         userId: device.userId,
         channel: 'mobile',
-        aal: 2,
-        amr: ['swk', 'pin'],
-        ip: client.ip,
-        userAgent: client.userAgent,
-        secondFactorAt: now,
-        lastFactor: 'device_pin',
         deviceId: input.deviceId,
+        amr: ['swk', 'pin'],
+        lastFactor: 'device_pin',
       },
-      trx,
+      client,
     );
-    await appendAudit(trx, clock, {
-      type: 'login.succeeded',
-      userId: device.userId,
-      sessionId: issued.session.id,
-      ip: client.ip,
-      data: { channel: 'mobile', aal: 2, deviceId: input.deviceId },
-    });
-    deps.metrics.logins.inc({ channel: 'mobile', result: 'success' });
-    return issued;
   });
 }

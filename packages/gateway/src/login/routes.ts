@@ -17,7 +17,8 @@ import {
   setDeviceCookie,
   setSessionCookie,
 } from '../http/index.js';
-import { csrfTokenFor, presentSession } from '../sessions/index.js';
+import { csrfTokenFor, presentSession, type SessionRecord, usesDeviceKey } from '../sessions/index.js';
+import { startDesktopLogin } from './desktop.js';
 import { mobileLogin } from './mobile.js';
 import { pollLogin, startPushLogin } from './push-login.js';
 import {
@@ -42,16 +43,15 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
   // A waiting login polls often; it may poll ten times as often as it may try credentials.
   const pollRateLimit = { ...rateLimit, max: ctx.config.login.ipRateLimitMax * 10 };
 
-  app.post('/v1/auth/login', { config: { rateLimit } }, async (request) => {
+  app.post('/v1/auth/login', { config: { rateLimit } }, async (request, reply) => {
     const body = parseWith(loginRequestSchema, request.body);
     if (body.channel === 'mobile') {
       const { token, session } = await mobileLogin(ctx.login, body, clientInfo(request));
-      return {
-        status: 'authenticated',
-        session: presentSession(session, session.id),
-        token,
-        tokenType: 'Bearer',
-      };
+      return bearerBody(token, session);
+    }
+    if (body.channel === 'desktop') {
+      const outcome = await startDesktopLogin(ctx.login, body, clientInfo(request));
+      return 'token' in outcome ? authenticated(request, reply, outcome) : outcome;
     }
     return startLogin(ctx.login, body, clientInfo(request));
   });
@@ -86,14 +86,37 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
     return authenticated(request, reply, state);
   });
 
-  function authenticated(request: FastifyRequest, reply: FastifyReply, done: LoginCompleted) {
-    const { token, session } = done;
-    setSessionCookie(request, reply, token, session.expiresAt - session.createdAt);
-    setDeviceCookie(request, reply, done.deviceCookie, DEVICE_COOKIE_MAX_AGE_MS);
+  /** Channels bound to a device key get the token in the body, never in a cookie (apps do not keep cookies). */
+  function bearerBody(token: string, session: SessionRecord) {
     return {
       status: 'authenticated',
       session: presentSession(session, session.id),
-      csrfToken: csrfTokenFor(ctx.csrfKey, session.id),
+      token,
+      tokenType: 'Bearer',
+    };
+  }
+
+  function authenticated(request: FastifyRequest, reply: FastifyReply, done: LoginCompleted) {
+    const { token, session } = done;
+    let credentials: Record<string, unknown>;
+    if (usesDeviceKey(ctx.login.policies, session.channel)) {
+      credentials = {
+        ...bearerBody(token, session),
+        // A desktop session without a device key may register one now (POST /v1/devices/desktop).
+        ...(session.deviceId === null ? { deviceKeyRegistration: 'available' } : {}),
+      };
+    } else {
+      setSessionCookie(request, reply, token, session.expiresAt - session.createdAt);
+      if (done.deviceCookie !== undefined)
+        setDeviceCookie(request, reply, done.deviceCookie, DEVICE_COOKIE_MAX_AGE_MS);
+      credentials = {
+        status: 'authenticated',
+        session: presentSession(session, session.id),
+        csrfToken: csrfTokenFor(ctx.csrfKey, session.id),
+      };
+    }
+    return {
+      ...credentials,
       backupFactorMissing: done.backupFactorMissing,
       ...(done.remainingRecoveryCodes === undefined
         ? {}

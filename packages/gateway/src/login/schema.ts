@@ -7,17 +7,33 @@ export const webLoginSchema = z.strictObject({
   channel: z.literal('web'),
 });
 
-/** The enrolled device logging in with its key and PIN. */
-export const mobileLoginSchema = z.strictObject({
-  channel: z.literal('mobile'),
+/** A device's signed login statement (see login/device-login). */
+const signedDeviceLoginSchema = z.strictObject({
   deviceId: z.string().min(1).max(64),
-  pin: z.string().regex(/^\d{4,12}$/),
   ts: z.number().int(),
   nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
   signature: z.string().min(1).max(200),
 });
 
-export const loginRequestSchema = z.discriminatedUnion('channel', [webLoginSchema, mobileLoginSchema]);
+/** The enrolled device logging in with its key and PIN. */
+export const mobileLoginSchema = signedDeviceLoginSchema.extend({
+  channel: z.literal('mobile'),
+  pin: z.string().regex(/^\d{4,12}$/),
+});
+
+/** The desktop client: password, plus the pre-validated device's signed statement when it has a device key. */
+export const desktopLoginSchema = z.strictObject({
+  channel: z.literal('desktop'),
+  username: z.string().min(1).max(256),
+  password: z.string().min(1).max(1024),
+  device: signedDeviceLoginSchema.optional(),
+});
+
+export const loginRequestSchema = z.discriminatedUnion('channel', [
+  webLoginSchema,
+  mobileLoginSchema,
+  desktopLoginSchema,
+]);
 
 export const loginParamsSchema = z.strictObject({
   loginId: z.string().min(1).max(128),

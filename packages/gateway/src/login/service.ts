@@ -13,12 +13,13 @@ import {
   activeSmsFactorId,
   backupFactorMissing,
   type CodeProof,
+  type FactorType,
   remainingRecoveryCodes,
   type SmsSent,
   sendSmsCode,
   verifyCodeFactor,
 } from '../factors/index.js';
-import { findLoginCandidate, normaliseUsername } from '../identity/index.js';
+import { findLoginCandidate, normaliseUsername, type User } from '../identity/index.js';
 import type { Channel } from '../sessions/index.js';
 import { recordFailure, throttleWaitMs } from './throttle.js';
 
@@ -41,6 +42,20 @@ export async function startLogin(
   input: { username: string; password: string; channel: Channel },
   client: ClientInfo,
 ): Promise<LoginStarted> {
+  const user = await checkPassword(deps, input, client);
+  const factors = await usableFactors(deps, user.id, input.channel);
+  return openLoginTransaction(deps, { userId: user.id, channel: input.channel, factors }, client);
+}
+
+/**
+ * Checks a username and password under the per-user backoff. Wrong password, unknown user and disabled user give
+ * the same answer after the same argon2id work; the audit log records which it was.
+ */
+export async function checkPassword(
+  deps: LoginDeps,
+  input: { username: string; password: string; channel: Channel },
+  client: ClientInfo,
+): Promise<User> {
   const { db, clock } = deps;
   const subject = normaliseUsername(input.username);
   const waitMs = await throttleWaitMs(db, subject, clock.now());
@@ -75,14 +90,26 @@ export async function startLogin(
     deps.metrics.logins.inc({ channel: input.channel, result: 'invalid_credentials' });
     throw new GatehouseError('INVALID_CREDENTIALS');
   }
+  return user;
+}
 
-  const factors = await usableFactors(deps, user.id, input.channel);
+/**
+ * Opens the login transaction after a correct password: an opaque `loginId` the second step presents. `deviceId`
+ * names a pre-validated device that already proved itself (desktop); the session will be bound to it.
+ */
+export async function openLoginTransaction(
+  deps: LoginDeps,
+  input: { userId: string; channel: Channel; factors: FactorType[]; deviceId?: string },
+  client: ClientInfo,
+): Promise<LoginStarted> {
+  const { db, clock } = deps;
+  const { userId, channel, factors } = input;
   if (factors.length === 0) {
     await appendAudit(db, clock, {
       type: 'login.password_ok',
-      userId: user.id,
+      userId,
       ip: client.ip,
-      data: { channel: input.channel, outcome: 'no_second_factor' },
+      data: { channel, outcome: 'no_second_factor' },
     });
     throw new GatehouseError('NO_SECOND_FACTOR');
   }
@@ -95,21 +122,22 @@ export async function startLogin(
       .values({
         id: newId('lgn'),
         handle_hash: sha256(handle),
-        user_id: user.id,
-        channel: input.channel,
+        user_id: userId,
+        channel,
         created_at: now,
         expires_at: now + deps.transactionTtlMs,
         completed_at: null,
         attempts: 0,
         ip: client.ip,
         user_agent: client.userAgent,
+        device_id: input.deviceId ?? null,
       })
       .execute();
     await appendAudit(trx, clock, {
       type: 'login.password_ok',
-      userId: user.id,
+      userId,
       ip: client.ip,
-      data: { channel: input.channel, factors },
+      data: { channel, factors, ...(input.deviceId === undefined ? {} : { deviceId: input.deviceId }) },
     });
   });
   return { status: 'second_factor_required', loginId: handle, factors: factors.map((type) => ({ type })) };

@@ -76,8 +76,8 @@ export interface LoginStarted {
 export interface LoginCompleted {
   token: string;
   session: SessionRecord;
-  /** The signed device cookie to (re)set on the browser. */
-  deviceCookie: string;
+  /** Web: the signed device cookie to (re)set on the browser. */
+  deviceCookie?: string;
   /** True while the user has a single way to pass the second step. */
   backupFactorMissing: boolean;
   /** Set when a recovery code was used: how many remain (the user is told to enrol a new device). */
@@ -100,6 +100,8 @@ export interface OpenLogin {
   user_id: string;
   channel: string;
   username: string;
+  /** Desktop: the pre-validated device whose key signed the login. */
+  device_id: string | null;
 }
 
 /** A started login that may still complete: known, unexpired, not completed, attempts left, user active. */
@@ -120,6 +122,7 @@ export async function findOpenLogin(
       'login_transactions.expires_at',
       'login_transactions.completed_at',
       'login_transactions.attempts',
+      'login_transactions.device_id',
       'users.username',
       'users.status',
     ])
@@ -165,17 +168,21 @@ export async function issueLoginSession(
   tx: OpenLogin,
   factor: IssuedFactor,
   client: ClientInfo,
-): Promise<{ token: string; session: SessionRecord; deviceCookie: string; newDevice: boolean }> {
+): Promise<{ token: string; session: SessionRecord; deviceCookie?: string; newDevice: boolean }> {
   const { clock } = deps;
   const now = clock.now();
   const channel = tx.channel as Channel;
-  const assessment = await assessBrowser(trx, deps.deviceKey, tx.user_id, client.deviceCookie);
-  const device = await recordBrowserLogin(trx, clock, {
-    userId: tx.user_id,
-    assessment,
-    ip: client.ip,
-    userAgent: client.userAgent,
-  });
+  // The web channel recognises the browser by its device cookie; the desktop channel binds the session to the
+  // device key that signed the login (or to the key it registers next).
+  const device =
+    channel === 'web'
+      ? await recordBrowserLogin(trx, clock, {
+          userId: tx.user_id,
+          assessment: await assessBrowser(trx, deps.deviceKey, tx.user_id, client.deviceCookie),
+          ip: client.ip,
+          userAgent: client.userAgent,
+        })
+      : { deviceId: tx.device_id, isNew: false };
   const claimed = await trx
     .updateTable('login_transactions')
     .set({ completed_at: now })
@@ -188,7 +195,7 @@ export async function issueLoginSession(
       userId: tx.user_id,
       channel,
       aal: factor.aal,
-      amr: ['pwd', factor.amr],
+      amr: [...new Set(['pwd', ...(tx.device_id === null ? [] : ['swk']), factor.amr])],
       ip: client.ip,
       userAgent: client.userAgent,
       secondFactorAt: now,
@@ -232,7 +239,9 @@ export async function issueLoginSession(
   deps.metrics.logins.inc({ channel, result: 'success' });
   return {
     ...issued,
-    deviceCookie: deviceCookieValue(deps.deviceKey, device.deviceId),
+    ...(channel === 'web' && device.deviceId !== null
+      ? { deviceCookie: deviceCookieValue(deps.deviceKey, device.deviceId) }
+      : {}),
     newDevice: device.isNew,
   };
 }

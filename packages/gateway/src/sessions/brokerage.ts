@@ -11,6 +11,7 @@ import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
 import type { Region, UserAccount } from '../identity/index.js';
 import type { Database } from '../store/index.js';
+import type { Channel, ChannelPolicies } from './policy.js';
 import { lastResetAt, nextResetAt, type ResetSchedule } from './reset.js';
 import type { Principal } from './service.js';
 import { findSessionById, type SessionRecord } from './store.js';
@@ -33,8 +34,8 @@ export interface BrokerageDeps {
   clock: Clock;
   bus: EventBus;
   resets: Readonly<Record<Region, ResetSchedule>>;
-  /** Assurance each channel needs for trading (channel policy). */
-  aalForTrading: Readonly<Record<string, number>>;
+  /** Channel policies: the assurance and the device binding each channel needs for trading. */
+  policies: ChannelPolicies;
   /** Counts takeovers (optional: unit tests of the tier logic need no metrics). */
   onTakeover?: (channel: string) => void;
   /** Observes re-authentication latency: from losing trading on a channel to holding it again there, in ms. */
@@ -127,7 +128,11 @@ export async function acquireBrokerage(
   const { db, clock } = deps;
   const session = await findSessionById(db, principal.session.id);
   if (session === undefined || session.revokedAt !== null) throw new GatehouseError('SESSION_REVOKED');
-  const needed = deps.aalForTrading[session.channel] ?? 2;
+  const policy = deps.policies[session.channel as Channel];
+  const needed = policy?.aalForTrading ?? 2;
+  // A key-bound channel trades only from its device key: a desktop session that has not registered one may read.
+  if (policy?.deviceBinding === 'device_key' && session.deviceId === null)
+    throw new GatehouseError('DEVICE_KEY_REQUIRED');
   if (session.aal < needed)
     throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: `aal${needed}_required` });
   if (session.stepUpRequired)

@@ -19,6 +19,7 @@ export {
   type ChannelPolicies,
   type ChannelPolicy,
   channelPolicies,
+  usesDeviceKey,
 } from './policy.js';
 export {
   asciiJson,

@@ -1,16 +1,19 @@
 /**
  * @module sessions/policy
- * Channel policies as data. Each channel authenticates, binds and expires differently (ARCHITECTURE.md, Channels);
- * the web channel is the Client Portal: cookie session, 15 min idle, 12 h absolute (ASVS 4.0.3 L2 3.3.2,
- * NIST 800-63B rev. 3 AAL2); the mobile channel is the enrolled device logging in with its key and PIN: bearer
- * token, 30 min idle, 12 h absolute.
+ * Channel policies as data. Each channel authenticates, binds and expires differently (ARCHITECTURE.md, Channels):
+ * - web, the Client Portal: cookie session, 15 min idle, 12 h absolute (ASVS 4.0.3 L2 3.3.2, NIST 800-63B rev. 3
+ *   AAL2), bound to the browser's device cookie;
+ * - mobile, the enrolled device logging in with its key and PIN: bearer token bound to the device key, 30 min idle,
+ *   12 h absolute;
+ * - desktop, the trading workstation: password plus a security key, or, from a device validated that way, password
+ *   plus the device key's proof; bearer token bound to the device key, 15 min idle, 12 h absolute.
  */
 import type { Config } from '../config/index.js';
 
 /** Second-factor types (kept here as data; factors/ implements them). */
 export type FactorType = 'push' | 'webauthn' | 'totp' | 'sms' | 'recovery_code';
 
-export const CHANNELS = ['web', 'mobile'] as const;
+export const CHANNELS = ['web', 'mobile', 'desktop'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export interface ChannelPolicy {
@@ -19,33 +22,58 @@ export interface ChannelPolicy {
   idleTimeoutMs: number;
   /** Lifetime from login after which the session ends whatever its activity, in ms. */
   absoluteLifetimeMs: number;
-  /** Second factors a login on this channel may use (empty: the channel has its own ceremony). */
+  /** Second factors a password login on this channel may use (empty: the channel has its own ceremony). */
   allowedFactors: readonly FactorType[];
   /** Assurance a session on this channel needs to hold the brokerage (trading) capability. */
   aalForTrading: number;
-  /** What the session is bound to: the browser's device cookie, or a device key proving every request. */
+  /**
+   * What the session is bound to: the browser's device cookie, or a device key proving every request (the session
+   * token then travels as a bearer token, never in a cookie).
+   */
   deviceBinding: 'device_cookie' | 'device_key';
+  /**
+   * How a device this channel already validated logs in: not at all (`none`), with its key and PIN (mobile), or
+   * with the password and its key's proof, plus the security key when `password_and_security_key` (desktop).
+   */
+  validatedDeviceLogin: 'none' | 'pin' | 'password' | 'password_and_security_key';
 }
 
 export type ChannelPolicies = Readonly<Record<Channel, ChannelPolicy>>;
 
 export function channelPolicies(config: Config): ChannelPolicies {
+  const { web, mobile, desktop } = config.sessions;
   return {
     web: {
       channel: 'web',
-      idleTimeoutMs: config.sessions.web.idleTimeoutMs,
-      absoluteLifetimeMs: config.sessions.web.absoluteLifetimeMs,
-      allowedFactors: config.sessions.web.allowedFactors,
-      aalForTrading: config.sessions.web.aalForTrading,
+      idleTimeoutMs: web.idleTimeoutMs,
+      absoluteLifetimeMs: web.absoluteLifetimeMs,
+      allowedFactors: web.allowedFactors,
+      aalForTrading: web.aalForTrading,
       deviceBinding: 'device_cookie',
+      validatedDeviceLogin: 'none',
     },
     mobile: {
       channel: 'mobile',
-      idleTimeoutMs: config.sessions.mobile.idleTimeoutMs,
-      absoluteLifetimeMs: config.sessions.mobile.absoluteLifetimeMs,
+      idleTimeoutMs: mobile.idleTimeoutMs,
+      absoluteLifetimeMs: mobile.absoluteLifetimeMs,
       allowedFactors: [],
-      aalForTrading: config.sessions.mobile.aalForTrading,
+      aalForTrading: mobile.aalForTrading,
       deviceBinding: 'device_key',
+      validatedDeviceLogin: 'pin',
+    },
+    desktop: {
+      channel: 'desktop',
+      idleTimeoutMs: desktop.idleTimeoutMs,
+      absoluteLifetimeMs: desktop.absoluteLifetimeMs,
+      allowedFactors: desktop.allowedFactors,
+      aalForTrading: desktop.aalForTrading,
+      deviceBinding: 'device_key',
+      validatedDeviceLogin: desktop.validatedDeviceLogin,
     },
   };
+}
+
+/** True when sessions of this channel carry a bearer token bound to a device key. */
+export function usesDeviceKey(policies: ChannelPolicies, channel: string): boolean {
+  return policies[channel as Channel]?.deviceBinding === 'device_key';
 }

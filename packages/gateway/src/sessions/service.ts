@@ -29,10 +29,12 @@ import {
   findSessionByTokenHash,
   insertSession,
   listLiveSessions,
+  markDevice,
   markRevoked,
   markSecondFactor,
   markStepUpRequired,
   type SessionRecord,
+  sessionIdsForDevice,
   writeLastSeen,
 } from './store.js';
 
@@ -55,7 +57,12 @@ export interface Principal {
   deviceKey?: KeyObject;
 }
 
-export type RevokeReason = 'logout' | 'revoked_by_user' | 'revoked_by_operator' | 'user_disabled';
+export type RevokeReason =
+  | 'logout'
+  | 'revoked_by_user'
+  | 'revoked_by_operator'
+  | 'user_disabled'
+  | 'device_revoked';
 
 export interface NewSession {
   userId: string;
@@ -234,7 +241,7 @@ export class SessionService {
     });
     session.stepUpRequired = true;
     session.network = network;
-    await this.#o.bus.publish('session.changed', { sessionId: session.id, tokenHash: session.tokenHash });
+    await this.announceChange(session);
   }
 
   /**
@@ -248,7 +255,35 @@ export class SessionService {
     session.lastFactor = factor;
     session.stepUpRequired = false;
     session.aal = Math.max(aal, session.aal);
+    await this.announceChange(session);
+  }
+
+  /**
+   * Binds a session without a device to a device key registered in it: from now on every request of the session
+   * carries a proof signed by that key. False when the session already had one (a concurrent registration won).
+   * Pass the caller's transaction as `db` to make the binding part of the registration, and `announceChange` after
+   * it commits: every node then reloads the session, bound.
+   */
+  async bindDevice(
+    session: SessionRecord,
+    deviceId: string,
+    db: Kysely<Database> = this.#o.db,
+  ): Promise<boolean> {
+    return markDevice(db, session.id, deviceId);
+  }
+
+  /** Tells every node that a session row changed (its cached entry is reloaded on next use). */
+  async announceChange(session: SessionRecord): Promise<void> {
     await this.#o.bus.publish('session.changed', { sessionId: session.id, tokenHash: session.tokenHash });
+  }
+
+  /** Ends every session bound to a device (the device was revoked): its key no longer vouches for them. */
+  async revokeForDevice(deviceId: string): Promise<number> {
+    let ended = 0;
+    for (const id of await sessionIdsForDevice(this.#o.db, deviceId)) {
+      if (await this.revoke(id, 'device_revoked')) ended += 1;
+    }
+    return ended;
   }
 
   async #recheckIdle(token: string, tokenHash: string, ip: string | null): Promise<Principal> {

@@ -172,6 +172,28 @@ export async function markSecondFactor(
     .execute();
 }
 
+/** Binds a session that has no device yet to the device whose key proves its requests from now on. */
+export async function markDevice(db: Kysely<Database>, id: string, deviceId: string): Promise<boolean> {
+  const result = await db
+    .updateTable('sessions')
+    .set({ device_id: deviceId })
+    .where('id', '=', id)
+    .where('device_id', 'is', null)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** Ids of the live (not revoked) sessions bound to a device. */
+export async function sessionIdsForDevice(db: Kysely<Database>, deviceId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('sessions')
+    .select('id')
+    .where('device_id', '=', deviceId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
 /** Requires a step-up before the next sensitive action and records the session's new network. */
 export async function markStepUpRequired(
   db: Kysely<Database>,

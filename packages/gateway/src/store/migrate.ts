@@ -10,6 +10,7 @@ import * as factorsDevices from './migrations/0002-factors-devices.js';
 import * as mobilePush from './migrations/0003-mobile-push.js';
 import * as webauthn from './migrations/0004-webauthn.js';
 import * as brokerage from './migrations/0005-brokerage.js';
+import * as desktop from './migrations/0006-desktop.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-mobile-push': mobilePush,
   '0004-webauthn': webauthn,
   '0005-brokerage': brokerage,
+  '0006-desktop': desktop,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

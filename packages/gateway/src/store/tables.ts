@@ -150,6 +150,8 @@ export interface LoginTransactionsTable {
   attempts: number;
   ip: string;
   user_agent: string;
+  /** Desktop: the pre-validated device whose key signed the login (the session is bound to it). */
+  device_id: string | null;
 }
 
 export interface LoginThrottleTable {

@@ -2,7 +2,7 @@
  * @module ws/session-stream
  * `/v1/stream`: a session's live channel. Authenticated at the upgrade, before the socket opens — by the session
  * cookie with an Origin check (the gateway's own origin or `server.allowedOrigins`; a foreign origin is refused),
- * or by a mobile bearer token with its device proof. Topic `session` carries the state changes a client must react to: `competing`,
+ * or by a mobile or desktop bearer token with its device proof. Topic `session` carries the state changes a client must react to: `competing`,
  * `brokerage_acquired`, `step_up_required`, `expiring` (60 s before idle or absolute expiry), `expired`, `reset`,
  * `revoked`. A heartbeat goes out every 10 s; every message has a per-connection sequence number; the server
  * closes with a coded reason (4001 revoked, 4002 expired).
@@ -13,7 +13,7 @@ import type { WebSocket } from 'ws';
 import type { GatewayContext } from '../app/context.js';
 import { type ErrorCode, GatehouseError } from '../core/index.js';
 import { checkDeviceProof, sessionCookieName } from '../http/index.js';
-import { type Principal, sessionState } from '../sessions/index.js';
+import { type Principal, sessionState, usesDeviceKey } from '../sessions/index.js';
 
 const HEARTBEAT_MS = 10_000;
 const EXPIRING_NOTICE_MS = 60_000;
@@ -36,7 +36,8 @@ async function authenticateUpgrade(ctx: GatewayContext, request: FastifyRequest)
   if (header?.startsWith('Bearer ')) {
     const token = header.slice(7).trim();
     const principal = await ctx.sessions.authenticate(token, request.ip);
-    if (principal.session.channel !== 'mobile') throw new GatehouseError('UNAUTHENTICATED');
+    if (!usesDeviceKey(ctx.login.policies, principal.session.channel))
+      throw new GatehouseError('UNAUTHENTICATED');
     await checkDeviceProof(ctx, request, principal, token);
     return principal;
   }
@@ -44,7 +45,8 @@ async function authenticateUpgrade(ctx: GatewayContext, request: FastifyRequest)
   const token = request.cookies[sessionCookieName(request)];
   if (token === undefined || token.length === 0) throw new GatehouseError('UNAUTHENTICATED');
   const principal = await ctx.sessions.authenticate(token, request.ip);
-  if (principal.session.channel === 'mobile') throw new GatehouseError('UNAUTHENTICATED');
+  if (usesDeviceKey(ctx.login.policies, principal.session.channel))
+    throw new GatehouseError('UNAUTHENTICATED');
   return principal;
 }
 
