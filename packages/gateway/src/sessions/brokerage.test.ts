@@ -121,35 +121,6 @@ describe('two tiers', () => {
     expect(await tickle(gw, phone)).toMatchObject({ tier: 'read_only', competing: true });
   });
 
-  it('does not block on a holder that has logged out or expired', async () => {
-    const gw = await gateway();
-    const first = await loginAs(gw, ALICE);
-    await post(gw, '/v1/session/brokerage', first, { compete: false });
-    await post(gw, '/v1/auth/logout', first);
-    const second = await loginAs(gw, ALICE);
-    expect((await post(gw, '/v1/session/brokerage', second, { compete: false })).statusCode).toBe(200);
-  });
-
-  it('ends trading at the daily reset; the session stays logged in, read-only, until it asks again', async () => {
-    // Sessions long enough to outlive the next reset (14.5 h away at the test clock's start).
-    const gw = await gateway({
-      config: { sessions: { web: { idleTimeoutMs: 20 * 3_600_000, absoluteLifetimeMs: 24 * 3_600_000 } } },
-    });
-    const web = await loginAs(gw, ALICE);
-    await post(gw, '/v1/session/brokerage', web, { compete: false });
-    const { nextResetAt } = await tickle(gw, web);
-    gw.clock.set(Date.parse(nextResetAt) - 1);
-    expect((await tickle(gw, web)).tier).toBe('brokerage');
-    gw.clock.set(Date.parse(nextResetAt));
-    expect(await tickle(gw, web)).toMatchObject({ tier: 'read_only', competing: false });
-    await expect(requireBrokerage(deps(gw), await principal(gw, web))).rejects.toMatchObject({
-      code: 'SESSION_RESET',
-    });
-    // Another session may now take trading without competing.
-    const other = await loginAs(gw, ALICE);
-    expect((await post(gw, '/v1/session/brokerage', other, { compete: false })).statusCode).toBe(200);
-  });
-
   it('refuses trading to a session with a pending step-up, and bad input changes nothing', async () => {
     const gw = await gateway();
     const web = await loginAs(gw, ALICE);
@@ -177,18 +148,6 @@ describe('two tiers', () => {
     for (const gone of [a, b])
       expect(errorCode(await post(gw, '/v1/session/tickle', gone))).toBe('SESSION_REVOKED');
     expect((await post(gw, '/v1/session/tickle', keep)).statusCode).toBe(200);
-  });
-
-  it('answers an expired or revoked session with its precise code', async () => {
-    const gw = await gateway();
-    const web = await loginAs(gw, ALICE);
-    gw.clock.advance(16 * 60_000);
-    expect(errorCode(await post(gw, '/v1/session/tickle', web))).toBe('SESSION_EXPIRED');
-    const other = await loginAs(gw, ALICE);
-    await post(gw, '/v1/auth/logout', other);
-    expect(errorCode(await post(gw, '/v1/session/brokerage', other, { compete: true }))).toBe(
-      'SESSION_REVOKED',
-    );
   });
 });
 

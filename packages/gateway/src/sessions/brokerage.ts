@@ -87,7 +87,8 @@ export async function sessionState(deps: BrokerageDeps, principal: Principal): P
   const session = (await findSessionById(deps.db, principal.session.id)) ?? principal.session;
   const schedules = userResetSchedules(deps.resets, principal.profile.accounts);
   const since = lastReset(now, schedules);
-  const hadBrokerage = session.brokerageAt !== null && session.brokerageAt > since;
+  // A reset ends what was acquired before its instant; what is acquired at the instant itself comes after it.
+  const hadBrokerage = session.brokerageAt !== null && session.brokerageAt >= since;
   let tier: Tier = 'read_only';
   let competing = false;
   if (hadBrokerage) {
@@ -164,7 +165,7 @@ export async function acquireBrokerage(
         break;
       } else {
         const other = await findSessionById(db, holder.session_id);
-        const contested = alive(other, now) && holder.acquired_at > since;
+        const contested = alive(other, now) && holder.acquired_at >= since;
         if (contested && !compete) {
           const device =
             other.deviceId === null

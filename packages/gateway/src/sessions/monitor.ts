@@ -38,7 +38,7 @@ export async function monitorSessions(
       : await db.selectFrom('devices').select(['id', 'name']).where('id', 'in', deviceIds).execute();
   const since = Math.max(...schedules.map((s) => lastResetAt(clock.now(), s)));
   return live.map((s) => {
-    const hadBrokerage = s.brokerageAt !== null && s.brokerageAt > since;
+    const hadBrokerage = s.brokerageAt !== null && s.brokerageAt >= since;
     const holds = hadBrokerage && holder?.session_id === s.id;
     const device = devices.find((d) => d.id === s.deviceId);
     return {
