@@ -1,5 +1,5 @@
 /** `/v1/stream` over a real socket: upgrade authentication, competing within 100 ms, expiring before expiry. */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import {
   ALICE,
@@ -109,6 +109,50 @@ describe('/v1/stream', () => {
     });
     await waitFor(messages, 'revoked');
     expect(await closed).toBe(4001);
+  });
+
+  it('sends a heartbeat every 10 s, and step_up_required when the session moves to another network', async () => {
+    const web = await loginAs(gw, ALICE);
+    const { messages } = await openStream(web);
+    gw.clock.advance(10_000);
+    await waitFor(messages, 'heartbeat');
+    gw.clock.advance(10_000);
+    await vi.waitFor(() => expect(messages.filter((m) => m.type === 'heartbeat')).toHaveLength(2));
+    const moved = await gw.app.inject({
+      method: 'GET',
+      url: '/v1/session',
+      headers: { cookie: web.cookie },
+      remoteAddress: '203.0.113.5',
+    });
+    expect(moved.statusCode).toBe(200);
+    expect(await waitFor(messages, 'step_up_required')).toMatchObject({ reason: 'network_changed' });
+    const seqs = messages.map((m) => m.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+  });
+
+  it('says reset at the daily reset to a session that was trading, and warns before the absolute expiry', async () => {
+    await gw.close();
+    gw = await startTestGateway({
+      config: {
+        server: { port: 0, host: '127.0.0.1' },
+        sessions: { web: { idleTimeoutMs: 20 * 3_600_000, absoluteLifetimeMs: 16 * 3_600_000 } },
+      },
+    });
+    base = await gw.listen();
+    const web = await loginAs(gw, ALICE);
+    const { messages, closed } = await openStream(web);
+    await post(web, '/v1/session/brokerage', { compete: false });
+    await waitFor(messages, 'brokerage_acquired');
+    const hello = messages[0] as unknown as { state: { nextResetAt: string } };
+    gw.clock.set(Date.parse(hello.state.nextResetAt));
+    expect(await waitFor(messages, 'reset')).toMatchObject({ at: hello.state.nextResetAt });
+    // The absolute lifetime (16 h) comes before the idle one (20 h): the warning names it.
+    const session = await gw.ctx.sessions.findById(web.sessionId);
+    gw.clock.set((session?.expiresAt ?? 0) - 30_000);
+    expect(await waitFor(messages, 'expiring')).toMatchObject({ reason: 'absolute' });
+    gw.clock.advance(30_000);
+    expect(await waitFor(messages, 'expired')).toMatchObject({ code: 'SESSION_EXPIRED' });
+    expect(await closed).toBe(4002);
   });
 
   it('refuses a foreign origin and a missing session before the socket opens', async () => {

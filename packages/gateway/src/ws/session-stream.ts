@@ -18,8 +18,11 @@ import { type Principal, sessionState, usesDeviceKey } from '../sessions/index.j
 const HEARTBEAT_MS = 10_000;
 const EXPIRING_NOTICE_MS = 60_000;
 const TICK_MS = 250;
-/** How often the stream re-reads the session row (revocation, step-up, activity written by other nodes). */
-const RELOAD_MS = 5_000;
+/**
+ * How often a stream re-reads its session row even without a bus message. Revocations and step-ups arrive on the
+ * bus at once; this bounds what a lost message can hide, as the session cache's revalidation does.
+ */
+const RELOAD_MS = 30_000;
 
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = { SESSION_REVOKED: 4001, SESSION_EXPIRED: 4002 };
 
@@ -50,30 +53,96 @@ async function authenticateUpgrade(ctx: GatewayContext, request: FastifyRequest)
   return principal;
 }
 
+/**
+ * The streams open on this node, indexed by session. One bus subscription per topic and one ticker serve them all,
+ * so an event costs a map lookup (not a call per open stream) and an idle stream costs a few comparisons per tick.
+ */
+class SessionStreamHub {
+  readonly #bySession = new Map<string, Set<SessionStream>>();
+  readonly #unsubscribe: (() => void)[] = [];
+  readonly #ticker: NodeJS.Timeout;
+
+  constructor(readonly ctx: GatewayContext) {
+    const each = (sessionId: string, fn: (stream: SessionStream) => void) => {
+      for (const stream of this.#bySession.get(sessionId) ?? []) fn(stream);
+    };
+    this.#unsubscribe.push(
+      ctx.bus.subscribe('session.competing', (m) => each(m.sessionId, (s) => s.competing(m.bySessionId))),
+      ctx.bus.subscribe('session.brokerage', (m) => each(m.sessionId, (s) => s.brokerageAcquired())),
+      ctx.bus.subscribe('session.revoked', (m) => each(m.sessionId, (s) => s.close('SESSION_REVOKED'))),
+      ctx.bus.subscribe('session.changed', (m) => each(m.sessionId, (s) => s.reloadSoon())),
+    );
+    this.#ticker = setInterval(() => this.#tick(), TICK_MS);
+    this.#ticker.unref();
+  }
+
+  add(stream: SessionStream): void {
+    const id = stream.principal.session.id;
+    let set = this.#bySession.get(id);
+    if (set === undefined) {
+      set = new Set();
+      this.#bySession.set(id, set);
+    }
+    set.add(stream);
+  }
+
+  remove(stream: SessionStream): void {
+    const id = stream.principal.session.id;
+    const set = this.#bySession.get(id);
+    set?.delete(stream);
+    if (set?.size === 0) this.#bySession.delete(id);
+  }
+
+  #tick(): void {
+    const now = this.ctx.clock.now();
+    for (const set of this.#bySession.values()) {
+      for (const stream of set) {
+        stream.tick(now).catch((error: unknown) => {
+          this.ctx.logger.error({ err: error }, 'session stream tick failed');
+        });
+      }
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#ticker);
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    for (const set of this.#bySession.values()) for (const stream of set) stream.stop();
+    this.#bySession.clear();
+  }
+}
+
 class SessionStream {
   #seq = 0;
   #closed = false;
+  /** A tick that reads the database is in flight; the next tick waits for it. */
+  #busy = false;
   readonly #sent = new Set<string>();
-  readonly #timers: NodeJS.Timeout[] = [];
-  readonly #unsubscribe: (() => void)[] = [];
   #lastSeen: number;
   #expiresAt: number;
   #idleTimeoutMs: number;
   #stepUp: boolean;
-  #lastReload = 0;
+  #lastReload: number;
+  #reloadDue = false;
+  #lastHeartbeat: number;
   #nextResetAt = 0;
   #hadBrokerage = false;
 
   constructor(
     readonly ctx: GatewayContext,
+    readonly hub: SessionStreamHub,
     readonly socket: WebSocket,
     readonly principal: Principal,
   ) {
     const { session } = principal;
+    const now = ctx.clock.now();
     this.#lastSeen = session.lastSeenAt;
     this.#expiresAt = session.expiresAt;
     this.#idleTimeoutMs = session.idleTimeoutMs;
     this.#stepUp = session.stepUpRequired;
+    this.#lastHeartbeat = now;
+    // Spread the periodic re-reads of many streams over the reload interval.
+    this.#lastReload = now - Math.floor(Math.random() * RELOAD_MS);
   }
 
   send(type: string, data: Record<string, unknown> = {}): void {
@@ -93,54 +162,39 @@ class SessionStream {
   close(code: ErrorCode): void {
     if (this.#closed) return;
     this.send(code === 'SESSION_REVOKED' ? 'revoked' : 'expired', { code });
-    this.#closed = true;
+    this.stop();
     this.socket.close(CLOSE_CODES[code] ?? 4000, code);
+  }
+
+  competing(bySessionId: string): void {
+    this.#hadBrokerage = false;
+    this.send('competing', { bySessionId });
+  }
+
+  brokerageAcquired(): void {
+    this.#hadBrokerage = true;
+    this.send('brokerage_acquired');
+  }
+
+  /** The session row changed (step-up, activity elsewhere): re-read it on the next tick. */
+  reloadSoon(): void {
+    this.#reloadDue = true;
   }
 
   async start(): Promise<void> {
     const { ctx, principal } = this;
-    const sessionId = principal.session.id;
-    const state = await sessionState(this.#brokerageDeps(), principal);
+    const state = await sessionState(ctx.brokerage, principal);
     this.#nextResetAt = Date.parse(state.nextResetAt);
     this.#hadBrokerage = state.tier === 'brokerage';
-    this.send('hello', { sessionId, state });
-    this.#unsubscribe.push(
-      ctx.bus.subscribe('session.competing', (m) => {
-        if (m.sessionId !== sessionId) return;
-        this.#hadBrokerage = false;
-        this.send('competing', { bySessionId: m.bySessionId });
-      }),
-      ctx.bus.subscribe('session.brokerage', (m) => {
-        if (m.sessionId !== sessionId) return;
-        this.#hadBrokerage = true;
-        this.send('brokerage_acquired');
-      }),
-      ctx.bus.subscribe('session.revoked', (m) => {
-        if (m.sessionId === sessionId) this.close('SESSION_REVOKED');
-      }),
-      ctx.bus.subscribe('session.changed', (m) => {
-        if (m.sessionId === sessionId) this.#reload().catch(() => {});
-      }),
-    );
-    const heartbeat = setInterval(() => {
-      this.send('heartbeat');
-      this.socket.ping();
-    }, HEARTBEAT_MS);
-    const tick = setInterval(() => {
-      this.#tick().catch((error: unknown) => ctx.logger.error({ err: error }, 'session stream tick failed'));
-    }, TICK_MS);
-    heartbeat.unref();
-    tick.unref();
-    this.#timers.push(heartbeat, tick);
+    this.send('hello', { sessionId: principal.session.id, state });
+    if (this.#closed) return;
+    this.hub.add(this);
     this.socket.once('close', () => this.stop());
   }
 
-  #brokerageDeps() {
-    return this.ctx.brokerage;
-  }
-
-  async #reload(): Promise<void> {
-    this.#lastReload = this.ctx.clock.now();
+  async #reload(now: number): Promise<void> {
+    this.#lastReload = now;
+    this.#reloadDue = false;
     const row = await this.ctx.sessions.findById(this.principal.session.id);
     if (row === undefined || row.revokedAt !== null) return this.close('SESSION_REVOKED');
     this.#lastSeen = Math.max(this.#lastSeen, row.lastSeenAt);
@@ -149,44 +203,59 @@ class SessionStream {
     return undefined;
   }
 
-  async #tick(): Promise<void> {
-    if (this.#closed) return;
-    const now = this.ctx.clock.now();
-    const pending = this.ctx.sessions.pendingLastSeen(this.principal.session.id);
-    if (pending !== undefined) this.#lastSeen = Math.max(this.#lastSeen, pending);
-    if (now - this.#lastReload >= RELOAD_MS) await this.#reload();
-    if (this.#closed) return;
-    const idleAt = this.#lastSeen + this.#idleTimeoutMs;
-    const deadline = Math.min(idleAt, this.#expiresAt);
-    const reason = idleAt <= this.#expiresAt ? 'idle' : 'absolute';
-    if (now >= deadline) {
-      // Activity on another node may have moved the deadline: check the row before ending the stream.
-      await this.#reload();
-      if (!this.#closed && now >= Math.min(this.#lastSeen + this.#idleTimeoutMs, this.#expiresAt))
-        this.close('SESSION_EXPIRED');
-      return;
+  /** Called by the hub's ticker; does no I/O unless a re-read, an expiry or a reset is due. */
+  async tick(now: number): Promise<void> {
+    if (this.#closed || this.#busy) return;
+    if (now - this.#lastHeartbeat >= HEARTBEAT_MS) {
+      this.#lastHeartbeat = now;
+      this.send('heartbeat');
+      this.socket.ping();
     }
-    const key = `expiring:${deadline}`;
-    if (deadline - now <= EXPIRING_NOTICE_MS && !this.#sent.has(key)) {
+    const pending = this.ctx.sessions.pendingLastSeen(this.principal.session.id);
+    if (pending !== undefined && pending > this.#lastSeen) this.#lastSeen = pending;
+    const deadline = () => Math.min(this.#lastSeen + this.#idleTimeoutMs, this.#expiresAt);
+    const reloadDue = this.#reloadDue || now - this.#lastReload >= RELOAD_MS;
+    // Before ending the stream or warning of the end, re-read the row: another node may have seen activity.
+    const warnDue = deadline() - now <= EXPIRING_NOTICE_MS && !this.#sent.has(`expiring:${deadline()}`);
+    const resetDue = now >= this.#nextResetAt;
+    if (!reloadDue && !warnDue && !resetDue && now < deadline()) return;
+    this.#busy = true;
+    try {
+      await this.#dueWork(now, reloadDue || warnDue || now >= deadline(), deadline);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #dueWork(now: number, reload: boolean, deadline: () => number): Promise<void> {
+    if (reload) await this.#reload(now);
+    if (this.#closed) return;
+    const end = deadline();
+    if (now >= end) return this.close('SESSION_EXPIRED');
+    const key = `expiring:${end}`;
+    if (end - now <= EXPIRING_NOTICE_MS && !this.#sent.has(key)) {
       this.#sent.add(key);
-      this.send('expiring', { reason, expiresAt: new Date(deadline).toISOString(), inMs: deadline - now });
+      const reason = this.#lastSeen + this.#idleTimeoutMs <= this.#expiresAt ? 'idle' : 'absolute';
+      this.send('expiring', { reason, expiresAt: new Date(end).toISOString(), inMs: end - now });
     }
     if (now >= this.#nextResetAt) {
       if (this.#hadBrokerage) this.send('reset', { at: new Date(this.#nextResetAt).toISOString() });
       this.#hadBrokerage = false;
-      const state = await sessionState(this.#brokerageDeps(), this.principal);
+      const state = await sessionState(this.ctx.brokerage, this.principal);
       this.#nextResetAt = Date.parse(state.nextResetAt);
     }
+    return undefined;
   }
 
   stop(): void {
     this.#closed = true;
-    for (const timer of this.#timers) clearInterval(timer);
-    for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    this.hub.remove(this);
   }
 }
 
 export async function sessionStreamRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+  const hub = new SessionStreamHub(ctx);
+  app.addHook('onClose', async () => hub.close());
   app.get(
     '/v1/stream',
     {
@@ -198,6 +267,7 @@ export async function sessionStreamRoutes(app: FastifyInstance, ctx: GatewayCont
     (socket, request) => {
       const stream = new SessionStream(
         ctx,
+        hub,
         socket,
         (request as unknown as { principal: Principal }).principal,
       );
