@@ -2,23 +2,28 @@
  * bench/session.ts — `GET /v1/session` (cookie session, cache hit, no database round trip) against a bare node:http
  * server answering a small JSON body, alternating rounds over 50 connections in the same run (target: ratio ≥ 0.6);
  * then the mobile channel: the same request with a bearer token and a fresh device-key proof on every request
- * (signed by the load generator, verified by the gateway). Prints {whoamiRps, rawRps, ratio, whoamiP99Ms,
- * mobileRps, mobileRatio}.
+ * (signed by the load generator, verified by the gateway); then the session stream with 1,000 connected sessions
+ * (bench/stream.ts). Prints {whoamiRps, rawRps, ratio, whoamiP99Ms, mobileRps, mobileRatio, streamSessions,
+ * streamIdleCpuPct, streamRssMb, streamMsgsPerSec, streamTakeoversPerSec, streamCompetingP99Ms}.
  */
 
-import { randomBytes } from 'node:crypto';
-import { deviceProof, enrolDevice, signWithDevice } from '../packages/gateway/src/authenticator/index.js';
+import {
+  type DeviceIdentity,
+  deviceProof,
+  enrolDevice,
+} from '../packages/gateway/src/authenticator/index.js';
 import { DEMO_USERS } from '../packages/gateway/src/demo/index.js';
 import { totpCode } from '../packages/gateway/src/factors/index.js';
-import { mobileLoginMessage } from '../packages/gateway/src/login/mobile.js';
 import { load, log, median, round, startGateway, startRaw, webLogin } from './lib.js';
+import { mobileLogin, streamBench } from './stream.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 50;
+const PIN = '2468';
 
-/** Enrols a device for alice, logs it in on the mobile channel, and loads who-am-I with a proof per request. */
-async function mobileRps(baseUrl: string, cookie: string): Promise<number> {
+/** Enrols a device for alice from her web session; the device then logs in on the mobile channel. */
+async function enrolPhone(baseUrl: string, cookie: string): Promise<DeviceIdentity> {
   const csrf = (
     (await (await fetch(`${baseUrl}/v1/session`, { headers: { cookie } })).json()) as { csrfToken: string }
   ).csrfToken;
@@ -28,26 +33,12 @@ async function mobileRps(baseUrl: string, cookie: string): Promise<number> {
       headers: { cookie, 'x-csrf-token': csrf },
     })
   ).json()) as { activationUri: string };
-  const phone = await enrolDevice(enroll.activationUri, {
-    name: 'bench phone',
-    platform: 'bench',
-    pin: '2468',
-  });
-  const ts = Date.now();
-  const nonce = randomBytes(16).toString('base64url');
-  const login = await fetch(`${baseUrl}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      channel: 'mobile',
-      deviceId: phone.deviceId,
-      pin: '2468',
-      ts,
-      nonce,
-      signature: signWithDevice(phone.privateKey, mobileLoginMessage(phone.deviceId, ts, nonce)),
-    }),
-  });
-  const { token } = (await login.json()) as { token: string };
+  return enrolDevice(enroll.activationUri, { name: 'bench phone', platform: 'bench', pin: PIN });
+}
+
+/** Loads who-am-I on the mobile channel: bearer token plus a fresh device proof on every request. */
+async function mobileRps(baseUrl: string, phone: DeviceIdentity): Promise<number> {
+  const { token } = await mobileLogin(baseUrl, phone, PIN);
   const url = `${baseUrl}/v1/session`;
   const headers = () => ({
     authorization: `Bearer ${token}`,
@@ -68,7 +59,8 @@ async function mobileRps(baseUrl: string, cookie: string): Promise<number> {
 export async function main() {
   const alice = DEMO_USERS[0];
   if (alice === undefined) throw new Error('no demo user');
-  const gateway = await startGateway();
+  // The stream part logs one device in a thousand times from loopback: lift the per-address login limit.
+  const gateway = await startGateway({ GATEHOUSE_LOGIN_IP_RATE_LIMIT_MAX: '1000000' });
   const raw = await startRaw();
   try {
     const { cookie } = await webLogin(gateway.url, alice, totpCode(alice.totpSecret, Date.now()));
@@ -91,7 +83,9 @@ export async function main() {
       rawRps.push(r.rps);
       p99.push(w.p99Ms);
     }
-    const mobile = await mobileRps(gateway.url, cookie);
+    const phone = await enrolPhone(gateway.url, cookie);
+    const mobile = await mobileRps(gateway.url, phone);
+    const stream = await streamBench(gateway.url, gateway.process.pid ?? 0, phone, PIN, ROUNDS, SECONDS);
     const whoamiRps = median(whoami);
     const rawMedian = median(rawRps);
     return {
@@ -101,6 +95,7 @@ export async function main() {
       whoamiP99Ms: median(p99),
       mobileRps: round(mobile, 0),
       mobileRatio: round(mobile / rawMedian, 3),
+      ...stream,
     };
   } finally {
     await gateway.stop();
