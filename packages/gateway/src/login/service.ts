@@ -186,6 +186,7 @@ export async function completeLoginFactor(
     if (!check.ok) {
       await countFactorFailure(trx, deps, {
         userId: tx.user_id,
+        channel: tx.channel,
         subject: tx.username,
         factor: factor.type,
         cause: check.reason,

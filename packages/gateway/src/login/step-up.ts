@@ -51,6 +51,7 @@ export async function stepUp(
     if (!result.ok) {
       await countFactorFailure(trx, deps, {
         userId: session.userId,
+        channel: session.channel,
         subject,
         factor: factor.type,
         cause: result.reason,

@@ -271,6 +271,8 @@ export async function countFactorFailure(
   deps: LoginDeps,
   input: {
     userId: string;
+    /** The channel of the login or session the factor was for. */
+    channel: string;
     subject: string;
     factor: string;
     cause: string;
@@ -288,7 +290,7 @@ export async function countFactorFailure(
   }
   const { failures } = await recordFailure(trx, input.subject, deps.clock.now(), deps.backoff);
   deps.metrics.logins.inc({
-    channel: 'web',
+    channel: input.channel,
     result: input.sessionId === undefined ? 'factor_failed' : 'step_up_failed',
   });
   await appendAudit(trx, deps.clock, {

@@ -43,6 +43,7 @@ export async function completeWebauthnLogin(
     await db.transaction().execute((trx) =>
       countFactorFailure(trx, deps, {
         userId: tx.user_id,
+        channel: tx.channel,
         subject: tx.username,
         factor: 'webauthn',
         cause: 'mismatch',
