@@ -10,9 +10,10 @@
  * change in the middle of a session requires a step-up before the next sensitive action (see sessions/service).
  */
 import type { Kysely } from 'kysely';
-import { type Clock, constantTimeEqual, GatehouseError, hmacSha256, newId } from '../core/index.js';
+import { type Clock, constantTimeEqual, GatehouseError, hmacSha256 } from '../core/index.js';
 import type { Database } from '../store/index.js';
 import { networkOf } from './network.js';
+import { insertDevice } from './registry.js';
 
 /** What the web channel does with each device signal. */
 export const WEB_RISK_POLICY = {
@@ -86,27 +87,16 @@ export async function recordBrowserLogin(
       .execute();
     return { deviceId, isNew: false };
   }
-  const deviceId = newId('dev');
-  await db
-    .insertInto('devices')
-    .values({
-      id: deviceId,
-      user_id: input.userId,
-      kind: 'browser',
-      name: describeUserAgent(input.userAgent),
-      platform: 'web',
-      public_key: null,
-      pin_hash: null,
-      pin_failures: 0,
-      login_disabled: 0,
-      trusted: 0,
-      status: 'active',
-      networks: JSON.stringify(network === null ? [] : [network]),
-      first_seen_at: now,
-      last_seen_at: now,
-      created_at: now,
-    })
-    .execute();
+  const deviceId = await insertDevice(db, now, {
+    userId: input.userId,
+    kind: 'browser',
+    name: describeUserAgent(input.userAgent),
+    platform: 'web',
+    publicKey: null,
+    pinHash: null,
+    trusted: false,
+    ip: input.ip,
+  });
   return { deviceId, isNew: true };
 }
 

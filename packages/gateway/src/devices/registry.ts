@@ -44,6 +44,46 @@ export function presentDevice(r: DevicesTable): DeviceView {
   };
 }
 
+/** Inserts a new active device, first seen now on the network of `ip`; returns its id. */
+export async function insertDevice(
+  db: Kysely<Database>,
+  now: number,
+  input: {
+    userId: string;
+    kind: DeviceKind;
+    name: string;
+    platform: string;
+    publicKey: P256Jwk | null;
+    pinHash: string | null;
+    trusted: boolean;
+    ip: string;
+  },
+): Promise<string> {
+  const deviceId = newId('dev');
+  const network = networkOf(input.ip);
+  await db
+    .insertInto('devices')
+    .values({
+      id: deviceId,
+      user_id: input.userId,
+      kind: input.kind,
+      name: input.name,
+      platform: input.platform,
+      public_key: input.publicKey === null ? null : JSON.stringify(input.publicKey),
+      pin_hash: input.pinHash,
+      pin_failures: 0,
+      login_disabled: 0,
+      trusted: input.trusted ? 1 : 0,
+      status: 'active',
+      networks: JSON.stringify(network === null ? [] : [network]),
+      first_seen_at: now,
+      last_seen_at: now,
+      created_at: now,
+    })
+    .execute();
+  return deviceId;
+}
+
 /** Starts a mobile enrolment: a single-use activation code (128 bits), of which only the hash is stored. */
 export async function createActivation(
   db: Kysely<Database>,
@@ -106,28 +146,16 @@ export async function activateMobileDevice(
       .where('used_at', 'is', null)
       .executeTakeFirst();
     if (claimed.numUpdatedRows === 0n) throw new GatehouseError('ACTIVATION_INVALID');
-    const deviceId = newId('dev');
-    const network = networkOf(input.ip);
-    await trx
-      .insertInto('devices')
-      .values({
-        id: deviceId,
-        user_id: activation.user_id,
-        kind: 'mobile',
-        name: input.name,
-        platform: input.platform,
-        public_key: JSON.stringify(parsed.jwk),
-        pin_hash: input.pinHash,
-        pin_failures: 0,
-        login_disabled: 0,
-        trusted: 1,
-        status: 'active',
-        networks: JSON.stringify(network === null ? [] : [network]),
-        first_seen_at: now,
-        last_seen_at: now,
-        created_at: now,
-      })
-      .execute();
+    const deviceId = await insertDevice(trx, now, {
+      userId: activation.user_id,
+      kind: 'mobile',
+      name: input.name,
+      platform: input.platform,
+      publicKey: parsed.jwk,
+      pinHash: input.pinHash,
+      trusted: true,
+      ip: input.ip,
+    });
     return { deviceId, userId: activation.user_id, jwk: parsed.jwk };
   });
 }
@@ -215,30 +243,16 @@ export async function registerDesktopDevice(
   clock: Clock,
   input: { userId: string; jwk: P256Jwk; name: string; platform: string; ip: string },
 ): Promise<string> {
-  const now = clock.now();
-  const deviceId = newId('dev');
-  const network = networkOf(input.ip);
-  await db
-    .insertInto('devices')
-    .values({
-      id: deviceId,
-      user_id: input.userId,
-      kind: 'desktop',
-      name: input.name,
-      platform: input.platform,
-      public_key: JSON.stringify(input.jwk),
-      pin_hash: null,
-      pin_failures: 0,
-      login_disabled: 0,
-      trusted: 1,
-      status: 'active',
-      networks: JSON.stringify(network === null ? [] : [network]),
-      first_seen_at: now,
-      last_seen_at: now,
-      created_at: now,
-    })
-    .execute();
-  return deviceId;
+  return insertDevice(db, clock.now(), {
+    userId: input.userId,
+    kind: 'desktop',
+    name: input.name,
+    platform: input.platform,
+    publicKey: input.jwk,
+    pinHash: null,
+    trusted: true,
+    ip: input.ip,
+  });
 }
 
 /** Active mobile devices that can receive push requests for a user. */
