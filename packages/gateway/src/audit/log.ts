@@ -10,6 +10,8 @@ import { assertNoSecrets, GENESIS_HASH, rowHash } from './chain.js';
 
 /** Audit event types. Security events now; trading events join them in later capabilities. */
 export type AuditType =
+  | 'account.entitlements_changed'
+  | 'order.confirmed_without_market_data'
   | 'login.password_failed'
   | 'login.password_ok'
   | 'login.throttled'

@@ -118,6 +118,48 @@ export const ERROR_CATALOGUE = {
     message:
       'A device key can be registered only by a desktop session that logged in with a security key in the last 10 minutes and has no device key yet.',
   },
+  ACCOUNT_NOT_FOUND: { status: 404, message: 'No such account among those this user may use.' },
+  INSTRUMENT_NOT_FOUND: { status: 404, message: 'No such instrument in the catalogue.' },
+  ORDER_NOT_FOUND: { status: 404, message: 'No such order in this account.' },
+  ORDER_NOT_OPEN: { status: 409, message: 'The order is no longer working (filled, cancelled, expired or rejected).' },
+  CONFIRMATION_INVALID: {
+    status: 404,
+    message: 'The confirmation is unknown, expired (60 s), already answered, or belongs to someone else.',
+  },
+  ROLE_NOT_ALLOWED: { status: 403, message: 'Your role on this account does not allow trading (viewer).' },
+  QUANTITY_INVALID: { status: 422, message: 'The quantity must be positive and a whole number of lots.' },
+  PRICE_OFF_TICK: { status: 422, message: 'A price is not a whole number of ticks for this instrument.' },
+  LIMIT_PRICE_REQUIRED: { status: 422, message: 'Limit and stop-limit orders need a positive limitPrice.' },
+  STOP_PRICE_REQUIRED: { status: 422, message: 'Stop and stop-limit orders need a positive stopPrice.' },
+  ORDER_TYPE_NOT_ALLOWED: { status: 422, message: 'This order type is not available on this channel.' },
+  SCOPE_REQUIRED: { status: 403, message: 'The access token lacks the scope this call needs (trade).' },
+  ACCOUNT_FROZEN: { status: 422, message: 'The account is frozen: no orders may be placed.' },
+  ACCOUNT_CLOSING_ONLY: {
+    status: 422,
+    message: 'The account is closing-only: orders may only reduce existing positions.',
+  },
+  PRODUCT_NOT_ELIGIBLE: {
+    status: 422,
+    message: "The product is not available to this account's legal entity and client category.",
+  },
+  PERMISSION_MISSING: {
+    status: 422,
+    message: 'The account has no trading permission for this asset class in this region.',
+  },
+  OPTIONS_LEVEL_INSUFFICIENT: {
+    status: 422,
+    message: "The order's options strategy needs a higher options level than the account has.",
+  },
+  MARGIN_NOT_ALLOWED: {
+    status: 422,
+    message: 'The order needs a margin account (short sale, futures, uncovered option) or is restricted by margin rules.',
+  },
+  DISCLOSURE_REQUIRED: { status: 422, message: 'A risk disclosure for this product must be accepted first.' },
+  INSUFFICIENT_BUYING_POWER: { status: 422, message: 'The order exceeds the buying power of the account.' },
+  PRICE_OUT_OF_BAND: {
+    status: 422,
+    message: 'The price is too far through the market (beyond the rejection band).',
+  },
   SESSION_NOT_FOUND: { status: 404, message: 'No such session for this user.' },
   NOT_FOUND: { status: 404, message: 'No such route.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here.' },

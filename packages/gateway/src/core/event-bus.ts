@@ -20,6 +20,10 @@ export interface BusMessages {
   'session.competing': { sessionId: string; bySessionId: string; userId: string };
   /** A user's profile, status or account roles changed; caches holding the user must reload. */
   'user.changed': { userId: string };
+  /** An account's flags or entitlements changed; caches holding them must reload. */
+  'account.changed': { accountId: string };
+  /** An account's orders, positions or cash changed; its `orders` stream subscribers fetch from `seq`. */
+  'account.event': { accountId: string; seq: number; type: string; orderId: string | null; data: unknown };
 }
 
 export type BusTopic = keyof BusMessages;

@@ -27,6 +27,8 @@ export interface Account {
   frozen: boolean;
   closingOnly: boolean;
   entityCode: string;
+  /** Options level, 0 (none) to 4 (uncovered), the normalised scale of research/broker-sessions.md §1.2. */
+  optionsLevel: number;
 }
 
 /** An account as one user sees it: with their role and the legal entity that carries it. */
@@ -56,6 +58,7 @@ function toAccount(r: AccountsTable): Account {
     frozen: r.frozen === 1,
     closingOnly: r.closing_only === 1,
     entityCode: r.entity_code,
+    optionsLevel: r.options_level,
   };
 }
 
@@ -70,6 +73,7 @@ export interface NewAccount {
   entityCode: string;
   frozen?: boolean;
   closingOnly?: boolean;
+  optionsLevel?: number;
 }
 
 export async function createAccount(db: Kysely<Database>, clock: Clock, input: NewAccount): Promise<Account> {
@@ -98,6 +102,7 @@ export async function createAccount(db: Kysely<Database>, clock: Clock, input: N
       paper: input.paper ? 1 : 0,
       title: input.title,
       created_at: clock.now(),
+      options_level: input.optionsLevel ?? 0,
     };
     const inserted = await db
       .insertInto('accounts')

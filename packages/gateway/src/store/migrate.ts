@@ -11,6 +11,7 @@ import * as mobilePush from './migrations/0003-mobile-push.js';
 import * as webauthn from './migrations/0004-webauthn.js';
 import * as brokerage from './migrations/0005-brokerage.js';
 import * as desktop from './migrations/0006-desktop.js';
+import * as trading from './migrations/0007-trading.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004-webauthn': webauthn,
   '0005-brokerage': brokerage,
   '0006-desktop': desktop,
+  '0007-trading': trading,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

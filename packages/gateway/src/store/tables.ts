@@ -103,6 +103,8 @@ export interface AccountsTable {
   paper: number;
   title: string;
   created_at: number;
+  /** Options level on the normalised 0–4 scale (research/broker-sessions.md §1.2). */
+  options_level: number;
 }
 
 export interface AccountRolesTable {
@@ -250,6 +252,104 @@ export interface BrokerageHoldersTable {
   acquired_at: number;
 }
 
+export interface AccountPermissionsTable {
+  account_id: string;
+  asset_class: string;
+  region: string;
+}
+
+export interface AccountDisclosuresTable {
+  account_id: string;
+  disclosure: string;
+  accepted_at: number;
+}
+
+export interface AccountSubscriptionsTable {
+  account_id: string;
+  bundle: string;
+  professional: number;
+  created_at: number;
+}
+
+export interface OrdersTable {
+  id: string;
+  account_id: string;
+  client_order_id: string;
+  user_id: string;
+  session_id: string;
+  instrument_id: number;
+  side: string;
+  type: string;
+  quantity: number;
+  limit_price: number | null;
+  stop_price: number | null;
+  tif: string;
+  /** working | filled | cancelled | expired | rejected */
+  status: string;
+  filled_quantity: number;
+  avg_fill_price: number | null;
+  /** Stop orders: 1 once the stop price was reached. */
+  triggered: number;
+  /** JSON array of confirmation question ids the user answered (e.g. no market data). */
+  acknowledged: string;
+  /** DAY orders: the exchange close at which they expire. */
+  expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface OrderConfirmationsTable {
+  id: string;
+  account_id: string;
+  user_id: string;
+  /** JSON of the order request awaiting confirmation. */
+  order: string;
+  questions: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface ExecutionsTable {
+  id: string;
+  order_id: string;
+  account_id: string;
+  instrument_id: number;
+  side: string;
+  quantity: number;
+  price: number;
+  commission: number;
+  currency: string;
+  created_at: number;
+}
+
+export interface PositionsTable {
+  account_id: string;
+  instrument_id: number;
+  quantity: number;
+  avg_cost: number;
+}
+
+export interface CashBalancesTable {
+  account_id: string;
+  currency: string;
+  balance: number;
+}
+
+export interface AccountEventsTable {
+  account_id: string;
+  seq: number;
+  type: string;
+  order_id: string | null;
+  data: string;
+  created_at: number;
+}
+
+export interface AccountSequencesTable {
+  account_id: string;
+  last_seq: number;
+}
+
 export interface Database {
   legal_entities: LegalEntitiesTable;
   users: UsersTable;
@@ -271,4 +371,14 @@ export interface Database {
   push_challenges: PushChallengesTable;
   webauthn_challenges: WebauthnChallengesTable;
   brokerage_holders: BrokerageHoldersTable;
+  account_permissions: AccountPermissionsTable;
+  account_disclosures: AccountDisclosuresTable;
+  account_subscriptions: AccountSubscriptionsTable;
+  orders: OrdersTable;
+  order_confirmations: OrderConfirmationsTable;
+  executions: ExecutionsTable;
+  positions: PositionsTable;
+  cash_balances: CashBalancesTable;
+  account_events: AccountEventsTable;
+  account_sequences: AccountSequencesTable;
 }

@@ -1,0 +1,114 @@
+/**
+ * @module entitlements/rules
+ * Product and conduct rules per legal entity, as data (research/broker-sessions.md §4.2): each has a stable id, the
+ * entities and client categories it applies to, `effectiveFrom`/`effectiveTo` dates, and a predicate over the
+ * order it judges. The gate evaluates every rule in force on the order's date; the first that blocks decides, and
+ * its id travels with the rejection so a person can look it up.
+ */
+import type { AssetClass, Instrument } from '../trading/instruments.js';
+
+export interface RuleSubject {
+  entityCode: string;
+  clientCategory: 'retail' | 'professional';
+  accountType: 'cash' | 'margin' | 'portfolio_margin';
+  /** Net liquidation value in USD. */
+  netLiquidationUsd: number;
+  instrument: Instrument;
+  /** The order opens or increases exposure (a closing or reducing order is never blocked by product rules). */
+  opening: boolean;
+  side: 'BUY' | 'SELL';
+  /** The order adds margin exposure (a short, a leveraged purchase, a futures position). */
+  marginIncreasing: boolean;
+}
+
+export interface ProductRule {
+  id: string;
+  description: string;
+  entities: readonly string[] | 'all';
+  /** YYYY-MM-DD, inclusive; null when open-ended. */
+  effectiveFrom: string | null;
+  effectiveTo: string | null;
+  /** The error code and message when the rule blocks the order; undefined when it does not. */
+  blocks(subject: RuleSubject): { code: RuleCode; message: string } | undefined;
+}
+
+export type RuleCode = 'PRODUCT_NOT_ELIGIBLE' | 'MARGIN_NOT_ALLOWED';
+
+/** Packaged products that need a PRIIPs KID for retail clients (a plain share does not). */
+const PACKAGED: ReadonlySet<AssetClass> = new Set(['ETF', 'OPT', 'FUT']);
+
+export const PRODUCT_RULES: readonly ProductRule[] = [
+  {
+    id: 'PRIIPS_KID',
+    description:
+      'EU/UK retail clients may not open positions in packaged products without a key information document (ibkr.info/node/2993, KB3324); closing is allowed.',
+    entities: ['IBIE', 'IBCE', 'IBUK'],
+    effectiveFrom: '2018-01-01',
+    effectiveTo: null,
+    blocks: (s) =>
+      s.clientCategory === 'retail' && s.opening && PACKAGED.has(s.instrument.assetClass) && !s.instrument.kid
+        ? {
+            code: 'PRODUCT_NOT_ELIGIBLE',
+            message: `PRIIPs: ${s.instrument.symbol} has no KID, which retail clients of ${s.entityCode} need to open a position. Closing is allowed.`,
+          }
+        : undefined,
+  },
+  {
+    id: 'UK_CRYPTO_DERIV_RETAIL',
+    description: 'The FCA bans the sale of crypto-asset derivatives to UK retail clients (FCA PS20/10).',
+    entities: ['IBUK'],
+    effectiveFrom: '2021-01-06',
+    effectiveTo: null,
+    blocks: (s) =>
+      s.clientCategory === 'retail' && s.opening && s.instrument.future?.cryptoUnderlying === true
+        ? {
+            code: 'PRODUCT_NOT_ELIGIBLE',
+            message: `${s.instrument.symbol} is a crypto-asset derivative, which UK retail clients may not trade.`,
+          }
+        : undefined,
+  },
+  {
+    id: 'CRYPTO_SPOT_AVAIL',
+    description:
+      'Spot crypto is offered by IBLLC, IBUK (since 2024) and IBHK (through OSL, since 2023) only.',
+    entities: 'all',
+    effectiveFrom: null,
+    effectiveTo: null,
+    blocks: (s) =>
+      s.instrument.assetClass === 'CRYPTO' && s.opening && !['IBLLC', 'IBUK', 'IBHK'].includes(s.entityCode)
+        ? {
+            code: 'PRODUCT_NOT_ELIGIBLE',
+            message: `Spot crypto is not offered to clients of ${s.entityCode}.`,
+          }
+        : undefined,
+  },
+  {
+    id: 'PORTFOLIO_MARGIN',
+    description:
+      'A portfolio-margin account needs USD 110k net liquidation to open; below USD 100k margin-increasing trades are restricted (IBKR glossary).',
+    entities: ['IBLLC'],
+    effectiveFrom: null,
+    effectiveTo: null,
+    blocks: (s) =>
+      s.accountType === 'portfolio_margin' && s.marginIncreasing && s.netLiquidationUsd < 100_000
+        ? {
+            code: 'MARGIN_NOT_ALLOWED',
+            message:
+              'Portfolio margin: net liquidation is below USD 100,000, so margin-increasing trades are restricted.',
+          }
+        : undefined,
+  },
+];
+
+/** Whether a rule is in force on the date of `at` (UTC calendar date). */
+export function inForce(rule: ProductRule, at: number): boolean {
+  const day = new Date(at).toISOString().slice(0, 10);
+  return (
+    (rule.effectiveFrom === null || day >= rule.effectiveFrom) &&
+    (rule.effectiveTo === null || day <= rule.effectiveTo)
+  );
+}
+
+export function appliesTo(rule: ProductRule, entityCode: string): boolean {
+  return rule.entities === 'all' || rule.entities.includes(entityCode);
+}

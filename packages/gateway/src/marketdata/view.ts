@@ -1,0 +1,93 @@
+/**
+ * @module marketdata/view
+ * What a session sees of the feed depends on its account's subscriptions (research/broker-sessions.md §5): live
+ * with a subscription to the instrument's bundle; otherwise the bundle's free view — 15-minute delayed for listed
+ * products, live for FX and crypto, nothing for bonds. Every quote carries its entitlement `{type, delayMs}`, so
+ * a client can never mistake a delayed price for a live one.
+ */
+import type { Clock } from '../core/index.js';
+import { type Instrument, MARKET_DATA_BUNDLES, type MarketDataBundle } from '../trading/instruments.js';
+import type { Quote, SimulatedFeed } from './feed.js';
+
+export const DELAY_MS = 15 * 60_000;
+
+export interface Entitlement {
+  type: 'live' | 'delayed' | 'none';
+  delayMs: number;
+  bundle: MarketDataBundle;
+  professional: boolean;
+}
+
+export interface EntitledQuote {
+  instrumentId: number;
+  symbol: string;
+  bid: number | null;
+  ask: number | null;
+  last: number | null;
+  bidSize: number | null;
+  askSize: number | null;
+  /** The instant the prices describe (ISO 8601); for a delayed quote, 15 minutes ago. */
+  at: string | null;
+  entitlement: Entitlement;
+}
+
+export function entitlementFor(
+  instrument: Instrument,
+  subscriptions: ReadonlyMap<MarketDataBundle, { professional: boolean }>,
+): Entitlement {
+  const subscribed = subscriptions.get(instrument.bundle);
+  if (subscribed !== undefined)
+    return { type: 'live', delayMs: 0, bundle: instrument.bundle, professional: subscribed.professional };
+  const free = MARKET_DATA_BUNDLES[instrument.bundle].free;
+  return {
+    type: free,
+    delayMs: free === 'delayed' ? DELAY_MS : 0,
+    bundle: instrument.bundle,
+    professional: false,
+  };
+}
+
+export class MarketData {
+  constructor(
+    readonly feed: SimulatedFeed,
+    readonly clock: Clock,
+  ) {}
+
+  /** The true current quote (the paper engine and the gate's price band use it, never a session). */
+  live(instrument: Instrument): Quote {
+    return this.feed.quoteAt(instrument, this.clock.now());
+  }
+
+  /** The quote as an account with these subscriptions may see it. */
+  view(
+    instrument: Instrument,
+    subscriptions: ReadonlyMap<MarketDataBundle, { professional: boolean }>,
+  ): EntitledQuote {
+    const entitlement = entitlementFor(instrument, subscriptions);
+    if (entitlement.type === 'none') {
+      return {
+        instrumentId: instrument.id,
+        symbol: instrument.symbol,
+        bid: null,
+        ask: null,
+        last: null,
+        bidSize: null,
+        askSize: null,
+        at: null,
+        entitlement,
+      };
+    }
+    const q = this.feed.quoteAt(instrument, this.clock.now() - entitlement.delayMs);
+    return {
+      instrumentId: instrument.id,
+      symbol: instrument.symbol,
+      bid: q.bid,
+      ask: q.ask,
+      last: q.last,
+      bidSize: q.bidSize,
+      askSize: q.askSize,
+      at: new Date(q.at).toISOString(),
+      entitlement,
+    };
+  }
+}
