@@ -6,15 +6,18 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { Clock, EventBus, SecretBox } from '../core/index.js';
+import type { EntitlementsCache } from '../entitlements/index.js';
 import type { SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import type { PushWaiters } from '../factors/push-waiters.js';
 import type { PasswordHasher } from '../identity/index.js';
 import type { LoginDeps } from '../login/index.js';
+import type { MarketData } from '../marketdata/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { BrokerageDeps, SessionService } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
+import type { TradingService } from '../trading/index.js';
 import type { DeviceHub } from '../ws/device-hub.js';
 
 export interface GatewayContext {
@@ -43,4 +46,10 @@ export interface GatewayContext {
   metrics: GatewayMetrics;
   /** The brokerage tier's dependencies (policies, resets, takeover counting). */
   brokerage: BrokerageDeps;
+  /** The simulated feed and what each account may see of it. */
+  marketData: MarketData;
+  /** Account entitlements, cached per node. */
+  entitlements: EntitlementsCache;
+  /** Order entry behind the gate, and the paper engine. */
+  trading: TradingService;
 }

@@ -28,7 +28,7 @@ describe.each(testDatabases())('the web login on %s', (_name, factory) => {
         headers: { cookie: me.cookie },
       });
       expect(whoami.statusCode).toBe(200);
-      expect((whoami.json() as { accounts: unknown[] }).accounts).toHaveLength(2);
+      expect((whoami.json() as { accounts: unknown[] }).accounts).toHaveLength(3);
       const ready = await gw.app.inject({ method: 'GET', url: '/readyz' });
       expect(ready.json()).toEqual({ status: 'ready', database: database.dialect });
       const logout = await gw.app.inject({

@@ -19,14 +19,17 @@ import {
   SecretBox,
   systemClock,
 } from '../core/index.js';
+import { EntitlementsCache } from '../entitlements/index.js';
 import { OutboxSmsSender, type SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import { PushWaiters } from '../factors/push-waiters.js';
 import { createPasswordHasher, getUser, listUserAccounts, seedLegalEntities } from '../identity/index.js';
+import { MarketData, SimulatedFeed } from '../marketdata/index.js';
 import { createMetrics } from '../metrics/index.js';
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { type BrokerageDeps, channelPolicies, SessionService } from '../sessions/index.js';
 import { migrateToLatest, type OpenDatabaseOptions, openDatabase, type Store } from '../store/index.js';
+import { TradingService } from '../trading/index.js';
 import { DeviceHub } from '../ws/device-hub.js';
 import type { GatewayContext } from './context.js';
 import { createLogger } from './logger.js';
@@ -45,6 +48,8 @@ export interface GatewayOptions {
   push?: PushTransport;
   /** Database options beyond the URL (tests pass a PostgreSQL schema). */
   database?: OpenDatabaseOptions;
+  /** How often the paper engine matches (default: every feed step); null: only when told (tests with a frozen clock). */
+  matchingIntervalMs?: number | null;
 }
 
 export interface Gateway {
@@ -113,11 +118,37 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     onTakeover: (channel) => metrics.takeovers.inc({ channel }),
     onReauthentication: (channel, ms) => metrics.reauthenticationSeconds.observe({ channel }, ms / 1000),
   };
+  const marketData = new MarketData(
+    new SimulatedFeed({
+      seed: config.marketData.seed,
+      epoch: Date.parse(config.marketData.epoch),
+      tickMs: config.marketData.tickMs,
+    }),
+    clock,
+  );
+  const entitlements = new EntitlementsCache(store.db, clock, bus);
+  const trading = new TradingService({
+    db: store.db,
+    clock,
+    bus,
+    marketData,
+    entitlements,
+    brokerage,
+    policies,
+    options: {
+      priceBand: { confirm: config.trading.priceBandConfirm, reject: config.trading.priceBandReject },
+      confirmationTtlMs: config.trading.confirmationTtlMs,
+      idempotencyWindowMs: config.trading.idempotencyWindowMs,
+    },
+  });
   return {
     config,
     clock,
     logger,
     store,
+    marketData,
+    entitlements,
+    trading,
     bus,
     hasher,
     box,
@@ -164,6 +195,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
 
 /** Releases what `createContext` opened (for contexts used without `createGateway`). */
 export async function closeContext(ctx: GatewayContext): Promise<void> {
+  await ctx.trading.stop();
+  ctx.entitlements.close();
   ctx.pushWaiters.close();
   ctx.deviceHub.close();
   await ctx.sessions.flushLastSeen();
@@ -175,6 +208,9 @@ export async function closeContext(ctx: GatewayContext): Promise<void> {
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const ctx = await createContext(config, options);
   const app = await buildHttpApp(ctx);
+  await ctx.trading.start(
+    options.matchingIntervalMs === undefined ? config.marketData.tickMs : options.matchingIntervalMs,
+  );
   const flushTimer = setInterval(() => {
     ctx.sessions
       .flushLastSeen()

@@ -19,6 +19,7 @@ import { installErrorHandling } from '../http/index.js';
 import { loginRoutes } from '../login/index.js';
 import { notificationRoutes } from '../notifications/routes.js';
 import { sessionRoutes } from '../sessions/index.js';
+import { tradingRoutes } from '../trading/index.js';
 import { deviceStreamRoutes } from '../ws/device-hub.js';
 import { loginStreamRoutes } from '../ws/login-stream.js';
 import { sessionStreamRoutes } from '../ws/session-stream.js';
@@ -124,5 +125,6 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await deviceStreamRoutes(app, ctx, ctx.deviceHub);
   await loginStreamRoutes(app, ctx);
   await sessionStreamRoutes(app, ctx);
+  await tradingRoutes(app, ctx);
   return app;
 }

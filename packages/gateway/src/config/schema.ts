@@ -144,6 +144,28 @@ export const configSchema = z.strictObject({
       cacheMaxEntries: z.number().int().min(100).default(100_000),
     })
     .prefault({}),
+  marketData: z
+    .strictObject({
+      /** Seed of the simulated feed: the same seed gives the same prices in every run and on every node. */
+      seed: z.number().int().default(20260101),
+      /** One price step per this many ms (four quotes a second by default). */
+      tickMs: ms(50).default(250),
+      /** The instant (ISO 8601) at which every simulated price equals its catalogue base price. */
+      epoch: z.iso.datetime().default('2026-01-01T00:00:00Z'),
+    })
+    .prefault({}),
+  trading: z
+    .strictObject({
+      /** A limit this far through the touch (fraction) needs the person's confirmation (IBKR reply o163). */
+      priceBandConfirm: z.number().min(0).max(1).default(0.05),
+      /** A limit this far through the touch is rejected (`PRICE_OUT_OF_BAND`). */
+      priceBandReject: z.number().min(0).max(10).default(0.2),
+      /** A confirmation question must be answered within this time. */
+      confirmationTtlMs: ms(1_000).default(60_000),
+      /** A resubmitted clientOrderId returns the existing order within this window. */
+      idempotencyWindowMs: ms(60_000).default(24 * HOUR),
+    })
+    .prefault({}),
   login: z
     .strictObject({
       /** A started login must complete its second factor within this time. */

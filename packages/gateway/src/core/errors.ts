@@ -121,7 +121,10 @@ export const ERROR_CATALOGUE = {
   ACCOUNT_NOT_FOUND: { status: 404, message: 'No such account among those this user may use.' },
   INSTRUMENT_NOT_FOUND: { status: 404, message: 'No such instrument in the catalogue.' },
   ORDER_NOT_FOUND: { status: 404, message: 'No such order in this account.' },
-  ORDER_NOT_OPEN: { status: 409, message: 'The order is no longer working (filled, cancelled, expired or rejected).' },
+  ORDER_NOT_OPEN: {
+    status: 409,
+    message: 'The order is no longer working (filled, cancelled, expired or rejected).',
+  },
   CONFIRMATION_INVALID: {
     status: 404,
     message: 'The confirmation is unknown, expired (60 s), already answered, or belongs to someone else.',
@@ -152,7 +155,8 @@ export const ERROR_CATALOGUE = {
   },
   MARGIN_NOT_ALLOWED: {
     status: 422,
-    message: 'The order needs a margin account (short sale, futures, uncovered option) or is restricted by margin rules.',
+    message:
+      'The order needs a margin account (short sale, futures, uncovered option) or is restricted by margin rules.',
   },
   DISCLOSURE_REQUIRED: { status: 422, message: 'A risk disclosure for this product must be accepted first.' },
   INSUFFICIENT_BUYING_POWER: { status: 422, message: 'The order exceeds the buying power of the account.' },
@@ -192,17 +196,22 @@ export class GatehouseError extends Error {
   }
 }
 
-/** The one error envelope, identical on every transport: `{"error":{"code","message","details"?}}`. */
+/**
+ * The one error envelope, identical on every transport: `{"error":{"code","message","ruleId"?,"details"?}}`.
+ * `ruleId` names the product rule that rejected an order (a `ruleId` detail is lifted to the top).
+ */
 export interface ErrorEnvelope {
-  error: { code: ErrorCode; message: string; details?: ErrorDetails };
+  error: { code: ErrorCode; message: string; ruleId?: string; details?: ErrorDetails };
 }
 
 export function toEnvelope(error: GatehouseError): ErrorEnvelope {
+  const { ruleId, ...rest } = error.details ?? {};
   return {
     error: {
       code: error.code,
       message: error.message,
-      ...(error.details === undefined ? {} : { details: error.details }),
+      ...(typeof ruleId === 'string' ? { ruleId } : {}),
+      ...(Object.keys(rest).length === 0 ? {} : { details: rest }),
     },
   };
 }

@@ -7,6 +7,7 @@
 
 import type { GatewayContext } from '../app/context.js';
 import { appendAudit } from '../audit/index.js';
+import { changeEntitlements, type EntitlementChange } from '../entitlements/index.js';
 import { addTotpFactor, listFactors, totpUri } from '../factors/index.js';
 import {
   type AccountType,
@@ -17,6 +18,7 @@ import {
   getAccount,
   grantAccountRole,
 } from '../identity/index.js';
+import { setCash } from '../trading/index.js';
 
 interface DemoAccount {
   id: string;
@@ -25,7 +27,26 @@ interface DemoAccount {
   type: AccountType;
   baseCurrency: string;
   clientCategory: ClientCategory;
+  /** What the account may trade and see, so that trying the demo meets the gate's real answers. */
+  entitlements: EntitlementChange;
+  cash: Record<string, number>;
 }
+
+const US_TRADER: EntitlementChange = {
+  optionsLevel: 2,
+  grantPermissions: [
+    ...(['STK', 'ETF', 'OPT', 'FUT', 'CRYPTO', 'BOND'] as const).map((assetClass) => ({
+      assetClass,
+      region: 'US' as const,
+    })),
+    { assetClass: 'FX', region: 'GLOBAL' },
+  ],
+  acceptDisclosures: ['options_risk', 'futures_risk', 'crypto_risk'],
+  subscribe: [
+    { bundle: 'US_EQUITY', professional: false },
+    { bundle: 'US_OPTIONS', professional: false },
+  ],
+};
 
 interface DemoUserSpec {
   username: string;
@@ -49,6 +70,8 @@ export const DEMO_USERS: readonly DemoUserSpec[] = [
         type: 'margin',
         baseCurrency: 'USD',
         clientCategory: 'retail',
+        entitlements: US_TRADER,
+        cash: { USD: 250_000 },
       },
       {
         id: 'DU1000001',
@@ -57,6 +80,18 @@ export const DEMO_USERS: readonly DemoUserSpec[] = [
         type: 'margin',
         baseCurrency: 'USD',
         clientCategory: 'retail',
+        entitlements: US_TRADER,
+        cash: { USD: 1_000_000 },
+      },
+      {
+        id: 'U1000009',
+        title: 'Alice – frozen',
+        entityCode: 'IBLLC',
+        type: 'cash',
+        baseCurrency: 'USD',
+        clientCategory: 'retail',
+        entitlements: { frozen: true, grantPermissions: [{ assetClass: 'STK', region: 'US' }] },
+        cash: { USD: 10_000 },
       },
     ],
   },
@@ -73,6 +108,17 @@ export const DEMO_USERS: readonly DemoUserSpec[] = [
         type: 'cash',
         baseCurrency: 'EUR',
         clientCategory: 'retail',
+        // PRIIPs applies (no KID, no opening buy of US ETFs); no subscriptions: delayed data only.
+        entitlements: {
+          grantPermissions: [
+            { assetClass: 'STK', region: 'EU' },
+            { assetClass: 'ETF', region: 'EU' },
+            { assetClass: 'STK', region: 'US' },
+            { assetClass: 'ETF', region: 'US' },
+            { assetClass: 'FX', region: 'GLOBAL' },
+          ],
+        },
+        cash: { EUR: 50_000 },
       },
     ],
   },
@@ -89,6 +135,20 @@ export const DEMO_USERS: readonly DemoUserSpec[] = [
         type: 'margin',
         baseCurrency: 'GBP',
         clientCategory: 'retail',
+        // UK retail: crypto derivatives are banned (UK_CRYPTO_DERIV_RETAIL); live London data.
+        entitlements: {
+          grantPermissions: [
+            { assetClass: 'STK', region: 'UK' },
+            { assetClass: 'ETF', region: 'UK' },
+            { assetClass: 'STK', region: 'US' },
+            { assetClass: 'FUT', region: 'US' },
+            { assetClass: 'CRYPTO', region: 'US' },
+            { assetClass: 'FX', region: 'GLOBAL' },
+          ],
+          acceptDisclosures: ['futures_risk', 'crypto_risk'],
+          subscribe: [{ bundle: 'UK_EQUITY', professional: false }],
+        },
+        cash: { GBP: 100_000 },
       },
     ],
   },
@@ -105,6 +165,22 @@ export const DEMO_USERS: readonly DemoUserSpec[] = [
         type: 'margin',
         baseCurrency: 'HKD',
         clientCategory: 'professional',
+        entitlements: {
+          optionsLevel: 4,
+          grantPermissions: [
+            { assetClass: 'STK', region: 'HK' },
+            { assetClass: 'STK', region: 'US' },
+            { assetClass: 'ETF', region: 'US' },
+            { assetClass: 'OPT', region: 'US' },
+            { assetClass: 'FX', region: 'GLOBAL' },
+          ],
+          acceptDisclosures: ['options_risk'],
+          subscribe: [
+            { bundle: 'HK_EQUITY', professional: true },
+            { bundle: 'US_EQUITY', professional: true },
+          ],
+        },
+        cash: { HKD: 2_000_000 },
       },
     ],
   },
@@ -152,7 +228,15 @@ export async function seedDemo(ctx: GatewayContext): Promise<DemoCredentials[]> 
     }
     for (const account of spec.accounts) {
       if ((await getAccount(db, account.id)) === undefined) {
-        await createAccount(db, ctx.clock, { ...account, paper: account.id.startsWith('DU') });
+        const { entitlements, cash, ...fields } = account;
+        await createAccount(db, ctx.clock, { ...fields, paper: account.id.startsWith('DU') });
+        await changeEntitlements({ db, clock: ctx.clock, bus: ctx.bus }, account.id, entitlements, {
+          userId: null,
+          ip: null,
+          via: 'demo',
+        });
+        for (const [currency, balance] of Object.entries(cash))
+          await setCash(db, account.id, currency, balance);
       }
       await grantAccountRole(db, user.id, account.id, 'owner');
     }

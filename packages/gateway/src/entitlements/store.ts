@@ -87,7 +87,7 @@ export async function changeEntitlements(
   deps: { db: Kysely<Database>; clock: Clock; bus: EventBus },
   accountId: string,
   change: EntitlementChange,
-  actor: { userId: string | null; ip: string | null; via: 'cli' | 'admin_api' },
+  actor: { userId: string | null; ip: string | null; via: 'cli' | 'admin_api' | 'demo' },
 ): Promise<AccountEntitlements> {
   check(change);
   const { db, clock } = deps;

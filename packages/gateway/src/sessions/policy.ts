@@ -36,7 +36,11 @@ export interface ChannelPolicy {
    * with the password and its key's proof, plus the security key when `password_and_security_key` (desktop).
    */
   validatedDeviceLogin: 'none' | 'pin' | 'password' | 'password_and_security_key';
+  /** Order types a session on this channel may send (the phone app keeps to the simple ones). */
+  orderTypes: readonly ('MKT' | 'LMT' | 'STP' | 'STP_LMT')[];
 }
+
+const ALL_ORDER_TYPES = ['MKT', 'LMT', 'STP', 'STP_LMT'] as const;
 
 export type ChannelPolicies = Readonly<Record<Channel, ChannelPolicy>>;
 
@@ -51,6 +55,7 @@ export function channelPolicies(config: Config): ChannelPolicies {
       aalForTrading: web.aalForTrading,
       deviceBinding: 'device_cookie',
       validatedDeviceLogin: 'none',
+      orderTypes: ALL_ORDER_TYPES,
     },
     mobile: {
       channel: 'mobile',
@@ -60,6 +65,7 @@ export function channelPolicies(config: Config): ChannelPolicies {
       aalForTrading: mobile.aalForTrading,
       deviceBinding: 'device_key',
       validatedDeviceLogin: 'pin',
+      orderTypes: ['MKT', 'LMT', 'STP'],
     },
     desktop: {
       channel: 'desktop',
@@ -69,6 +75,7 @@ export function channelPolicies(config: Config): ChannelPolicies {
       aalForTrading: desktop.aalForTrading,
       deviceBinding: 'device_key',
       validatedDeviceLogin: desktop.validatedDeviceLogin,
+      orderTypes: ALL_ORDER_TYPES,
     },
   };
 }

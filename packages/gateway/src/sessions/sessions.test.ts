@@ -40,7 +40,7 @@ describe('GET /v1/session', () => {
     expect(Object.keys(body.session)).toEqual(
       expect.arrayContaining(['id', 'channel', 'aal', 'createdAt', 'idleExpiresAt', 'expiresAt']),
     );
-    expect(body.accounts.map((a) => a.id)).toEqual(['DU1000001', 'U1000001']);
+    expect(body.accounts.map((a) => a.id)).toEqual(['DU1000001', 'U1000001', 'U1000009']);
     expect(body.accounts[0]?.paper).toBe(true);
     expect(body.accounts[1]?.entity).toMatchObject({ code: 'IBLLC', regulator: 'SEC/FINRA/CFTC' });
     expect(body.csrfToken).toBe(alice.csrf);

@@ -25,6 +25,8 @@ export interface TestGatewayOptions {
   /** Receives every log line (tests that check what is logged). */
   logSink?: (line: string) => void;
   demo?: boolean;
+  /** Paper-engine matching interval; tests default to none (matching runs when the test calls `matchAll`). */
+  matchingIntervalMs?: number | null;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -44,6 +46,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   const gateway = await createGateway(config, {
     clock,
     logger,
+    matchingIntervalMs: options.matchingIntervalMs ?? null,
     database: {
       ...options.database?.options,
       onQuery: () => {

@@ -59,7 +59,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .addUniqueConstraint('orders_client_order_id', ['account_id', 'client_order_id'])
     .execute();
-  await db.schema.createIndex('orders_account_status').on('orders').columns(['account_id', 'status']).execute();
+  await db.schema
+    .createIndex('orders_account_status')
+    .on('orders')
+    .columns(['account_id', 'status'])
+    .execute();
 
   await db.schema
     .createTable('order_confirmations')
@@ -86,7 +90,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('currency', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('executions_account').on('executions').columns(['account_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('executions_account')
+    .on('executions')
+    .columns(['account_id', 'created_at'])
+    .execute();
 
   await db.schema
     .createTable('positions')

@@ -1,0 +1,26 @@
+/** @module trading — instruments, the pre-trade gate, order entry, the paper engine, positions, cash, events. */
+export { applyFill, commission, emptyLedger, type Ledger, valuate } from './accounting.js';
+export {
+  evaluateGate,
+  GATE_CHECKS,
+  type GateResult,
+  type GateSnapshot,
+  ORDER_TYPES,
+  type OrderRequest,
+  type OrderType,
+  type Question,
+} from './gate.js';
+export {
+  ASSET_CLASSES,
+  type AssetClass,
+  findInstrument,
+  INSTRUMENTS,
+  type Instrument,
+  MARKET_DATA_BUNDLES,
+  MARKET_REGIONS,
+  type MarketDataBundle,
+  searchInstruments,
+} from './instruments.js';
+export { tradingRoutes } from './routes.js';
+export { type OrderRouter, type PlaceResult, TradingService, validateOrder } from './service.js';
+export { type AccountEvent, listEvents, type OrderView, setCash } from './store.js';

@@ -1,0 +1,152 @@
+/**
+ * @module trading/routes
+ * The catalogue, market-data snapshots, order entry (place, confirm, cancel, modify, list, get), the account's
+ * positions and cash, and its event log (`GET …/events?after=<seq>`).
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { GatewayContext } from '../app/context.js';
+import { GatehouseError } from '../core/index.js';
+import { parseWith, principalOf, requireSession } from '../http/index.js';
+import { ORDER_TYPES } from './gate.js';
+import { ASSET_CLASSES, findInstrument, searchInstruments } from './instruments.js';
+import type { PlaceResult } from './service.js';
+import { listEvents } from './store.js';
+
+const price = z.number().positive().finite();
+
+export const orderRequestSchema = z.strictObject({
+  clientOrderId: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/),
+  instrumentId: z.number().int().positive(),
+  side: z.enum(['BUY', 'SELL']),
+  type: z.enum(ORDER_TYPES),
+  quantity: z.number().finite(),
+  limitPrice: price.optional(),
+  stopPrice: price.optional(),
+  tif: z.enum(['DAY', 'GTC', 'IOC']),
+});
+
+const accountParams = z.strictObject({ accountId: z.string().min(1).max(16) });
+const orderParams = accountParams.extend({ orderId: z.string().min(1).max(64) });
+const confirmationParams = accountParams.extend({ confirmationId: z.string().min(1).max(64) });
+const confirmationBody = z.strictObject({ confirmed: z.literal(true) });
+const modifyBody = z
+  .strictObject({
+    quantity: z.number().finite().optional(),
+    limitPrice: price.optional(),
+    stopPrice: price.optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, 'quantity, limitPrice or stopPrice is required');
+const listQuery = z.strictObject({
+  status: z.enum(['open', 'filled', 'cancelled', 'expired']).optional(),
+  scope: z.enum(['today', 'all']).optional(),
+});
+const eventsQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1_000).default(500),
+});
+const instrumentsQuery = z.strictObject({
+  symbol: z.string().min(1).max(32).optional(),
+  assetClass: z.enum(ASSET_CLASSES).optional(),
+});
+const snapshotQuery = z.strictObject({
+  instruments: z
+    .string()
+    .regex(/^\d+(,\d+){0,99}$/, 'a comma-separated list of up to 100 instrument ids')
+    .transform((s) => s.split(',').map(Number)),
+  accountId: z.string().min(1).max(16).optional(),
+});
+
+export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+  const authenticated = { preHandler: requireSession(ctx) };
+  const { trading } = ctx;
+
+  app.get('/v1/instruments', authenticated, async (request) => {
+    const query = parseWith(instrumentsQuery, request.query);
+    return {
+      instruments: searchInstruments(query).map(({ basePrice: _b, volatility: _v, ...rest }) => rest),
+    };
+  });
+
+  app.get('/v1/marketdata/snapshot', authenticated, async (request) => {
+    const query = parseWith(snapshotQuery, request.query);
+    const { accounts } = principalOf(request).profile;
+    const accountId = query.accountId ?? accounts[0]?.id;
+    if (accountId === undefined || !accounts.some((a) => a.id === accountId))
+      throw new GatehouseError('ACCOUNT_NOT_FOUND');
+    const entitlements = await ctx.entitlements.get(accountId);
+    if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+    const quotes = query.instruments.map((id) => {
+      const instrument = findInstrument(id);
+      if (instrument === undefined)
+        throw new GatehouseError('INSTRUMENT_NOT_FOUND', undefined, { instrumentId: id });
+      return ctx.marketData.view(instrument, entitlements.subscriptions);
+    });
+    return { accountId, quotes };
+  });
+
+  const answer = (reply: { code: (n: number) => unknown }, result: PlaceResult) => {
+    if (result.status === 'confirmation_required') {
+      reply.code(409);
+      return { confirmationId: result.confirmationId, questions: result.questions };
+    }
+    reply.code(result.status === 'accepted' ? 201 : 200);
+    return result.order;
+  };
+
+  app.post('/v1/accounts/:accountId/orders', authenticated, async (request, reply) => {
+    const { accountId } = parseWith(accountParams, request.params);
+    const order = parseWith(orderRequestSchema, request.body);
+    return answer(reply, await trading.place(principalOf(request), accountId, order));
+  });
+
+  app.post(
+    '/v1/accounts/:accountId/orders/confirmations/:confirmationId',
+    authenticated,
+    async (request, reply) => {
+      const { accountId, confirmationId } = parseWith(confirmationParams, request.params);
+      parseWith(confirmationBody, request.body);
+      return answer(reply, await trading.confirm(principalOf(request), accountId, confirmationId));
+    },
+  );
+
+  app.get('/v1/accounts/:accountId/orders', authenticated, async (request) => {
+    const { accountId } = parseWith(accountParams, request.params);
+    const query = parseWith(listQuery, request.query);
+    return {
+      orders: await trading.list(principalOf(request), accountId, {
+        ...(query.status === undefined ? {} : { status: query.status }),
+        today: query.scope === 'today',
+      }),
+    };
+  });
+
+  app.get('/v1/accounts/:accountId/orders/:orderId', authenticated, async (request) => {
+    const { accountId, orderId } = parseWith(orderParams, request.params);
+    return trading.get(principalOf(request), accountId, orderId);
+  });
+
+  app.delete('/v1/accounts/:accountId/orders/:orderId', authenticated, async (request) => {
+    const { accountId, orderId } = parseWith(orderParams, request.params);
+    return trading.cancelOrder(principalOf(request), accountId, orderId);
+  });
+
+  app.patch('/v1/accounts/:accountId/orders/:orderId', authenticated, async (request) => {
+    const { accountId, orderId } = parseWith(orderParams, request.params);
+    const change = parseWith(modifyBody, request.body);
+    return trading.modifyOrder(principalOf(request), accountId, orderId, change);
+  });
+
+  app.get('/v1/accounts/:accountId/portfolio', authenticated, async (request) => {
+    const { accountId } = parseWith(accountParams, request.params);
+    return trading.summary(principalOf(request), accountId);
+  });
+
+  app.get('/v1/accounts/:accountId/events', authenticated, async (request) => {
+    const { accountId } = parseWith(accountParams, request.params);
+    const { after, limit } = parseWith(eventsQuery, request.query);
+    if (!principalOf(request).profile.accounts.some((a) => a.id === accountId))
+      throw new GatehouseError('ACCOUNT_NOT_FOUND');
+    return { accountId, events: await listEvents(ctx.store.db, accountId, after, limit) };
+  });
+}

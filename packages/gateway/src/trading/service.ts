@@ -1,0 +1,734 @@
+/**
+ * @module trading/service
+ * Order entry behind the gate, and the paper engine behind the `OrderRouter` interface.
+ *
+ * Placing an order: check access and the order's shape, return the existing order for a known `clientOrderId`
+ * (idempotent for 24 h), build the gate's snapshot (session tier, entitlements, position, market, buying power),
+ * and act on the gate's answer — reject (a `rejected` event, then a coded 422), confirm (a confirmation valid for
+ * 60 s, a 409 with its questions), or accept: the order and its `accepted` event are committed in one transaction
+ * before the client hears `201`, so nothing acknowledged is lost, then the router takes it.
+ *
+ * The paper engine keeps the working orders and the ledgers of their accounts in memory and re-runs matching on
+ * every feed step; each fill commits the execution, the order, the position, the cash and the event together.
+ * One engine per store: a multi-node deployment routes an account's orders to one node (or puts a broker's own
+ * engine behind `OrderRouter`).
+ */
+import type { Kysely } from 'kysely';
+import { appendAudit } from '../audit/index.js';
+import { type Clock, type EventBus, GatehouseError, newId } from '../core/index.js';
+import { type EntitlementsCache, PRODUCT_RULES } from '../entitlements/index.js';
+import type { UserAccount } from '../identity/index.js';
+import { entitlementFor, type MarketData } from '../marketdata/index.js';
+import {
+  type BrokerageDeps,
+  type ChannelPolicies,
+  nextResetAt,
+  type Principal,
+  sessionState,
+} from '../sessions/index.js';
+import type { Database, OrdersTable } from '../store/index.js';
+import {
+  applyFill,
+  commission,
+  convert,
+  type Ledger,
+  orderRequirement,
+  type UsdRates,
+  valuate,
+} from './accounting.js';
+import {
+  evaluateGate,
+  type GateSnapshot,
+  isOpening,
+  NO_MARKET_DATA,
+  type OrderRequest,
+  type OrderType,
+  type Question,
+} from './gate.js';
+import { findInstrument, INSTRUMENTS, type Instrument, isMultipleOf } from './instruments.js';
+import { matchOrder } from './matching.js';
+import {
+  type AccountEvent,
+  appendEvent,
+  type EventType,
+  loadLedger,
+  type OrderView,
+  presentOrder,
+  saveLedgerChange,
+} from './store.js';
+
+/** Where accepted orders go: the paper engine by default, or a broker's own engine. */
+export interface OrderRouter {
+  /** Takes an order that was just committed as accepted; may fill it at once. */
+  submit(order: OrdersTable): Promise<void>;
+  /** Stops working an order (already marked cancelled by the caller's transaction). */
+  cancel(orderId: string): void;
+  /** Picks up an order's new quantity or prices. */
+  modify(order: OrdersTable): void;
+}
+
+export interface TradingOptions {
+  priceBand: { confirm: number; reject: number };
+  confirmationTtlMs: number;
+  idempotencyWindowMs: number;
+}
+
+export interface TradingDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  bus: EventBus;
+  marketData: MarketData;
+  entitlements: EntitlementsCache;
+  brokerage: BrokerageDeps;
+  policies: ChannelPolicies;
+  options: TradingOptions;
+}
+
+export type PlaceResult =
+  | { status: 'accepted'; order: OrderView }
+  | { status: 'existing'; order: OrderView }
+  | { status: 'confirmation_required'; confirmationId: string; questions: Question[] };
+
+const FX_PAIRS = INSTRUMENTS.filter((i) => i.fx !== undefined);
+
+/** Checks an order's shape against its instrument: lots, ticks, prices the type needs. */
+export function validateOrder(order: OrderRequest, instrument: Instrument): void {
+  if (!(order.quantity > 0) || !isMultipleOf(order.quantity, instrument.lotSize))
+    throw new GatehouseError('QUANTITY_INVALID', undefined, { lotSize: instrument.lotSize });
+  const needsLimit = order.type === 'LMT' || order.type === 'STP_LMT';
+  const needsStop = order.type === 'STP' || order.type === 'STP_LMT';
+  if (needsLimit && !(typeof order.limitPrice === 'number' && order.limitPrice > 0))
+    throw new GatehouseError('LIMIT_PRICE_REQUIRED');
+  if (needsStop && !(typeof order.stopPrice === 'number' && order.stopPrice > 0))
+    throw new GatehouseError('STOP_PRICE_REQUIRED');
+  for (const [field, price] of [
+    ['limitPrice', needsLimit ? order.limitPrice : undefined],
+    ['stopPrice', needsStop ? order.stopPrice : undefined],
+  ] as const) {
+    if (price !== undefined && !isMultipleOf(price, instrument.tickSize))
+      throw new GatehouseError('PRICE_OFF_TICK', undefined, { field, tickSize: instrument.tickSize });
+  }
+}
+
+export class TradingService implements OrderRouter {
+  readonly #d: TradingDeps;
+  readonly #working = new Map<string, OrdersTable>();
+  readonly #ledgers = new Map<string, Ledger>();
+  #timer: NodeJS.Timeout | undefined;
+  #lastStep = -1;
+  #matching: Promise<void> = Promise.resolve();
+
+  constructor(deps: TradingDeps) {
+    this.#d = deps;
+  }
+
+  /** Loads the working orders and starts matching on every feed step. */
+  async start(intervalMs: number | null = this.#d.marketData.feed.tickMs): Promise<void> {
+    const rows = await this.#d.db.selectFrom('orders').selectAll().where('status', '=', 'working').execute();
+    for (const row of rows) this.#working.set(row.id, row);
+    if (intervalMs !== null) {
+      this.#timer = setInterval(() => {
+        this.matchAll().catch(() => {});
+      }, intervalMs);
+      this.#timer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.#matching;
+  }
+
+  /** USD rates from the feed's FX mids: units of each currency per USD. */
+  #rates(): UsdRates {
+    const rates = new Map<string, number>();
+    for (const pair of FX_PAIRS) {
+      const q = this.#d.marketData.live(pair);
+      const mid = (q.bid + q.ask) / 2;
+      const base = pair.fx?.base as string;
+      if (pair.currency === 'USD') rates.set(base, 1 / mid);
+      else if (base === 'USD') rates.set(pair.currency, mid);
+    }
+    return rates;
+  }
+
+  #mark = (instrument: Instrument) => {
+    const q = this.#d.marketData.live(instrument);
+    return (q.bid + q.ask) / 2;
+  };
+
+  async #ledger(accountId: string): Promise<Ledger> {
+    let ledger = this.#ledgers.get(accountId);
+    if (ledger === undefined) {
+      ledger = await loadLedger(this.#d.db, accountId);
+      this.#ledgers.set(accountId, ledger);
+    }
+    return ledger;
+  }
+
+  /** The account the principal may use, with its role; another user's account answers as unknown. */
+  #account(principal: Principal, accountId: string): UserAccount {
+    const account = principal.profile.accounts.find((a) => a.id === accountId);
+    if (account === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+    return account;
+  }
+
+  async summary(principal: Principal, accountId: string) {
+    const account = this.#account(principal, accountId);
+    const ledger = await this.#ledger(accountId);
+    const rates = this.#rates();
+    const v = valuate(ledger, account.baseCurrency, account.type, rates, findInstrument, this.#mark);
+    return {
+      accountId,
+      baseCurrency: account.baseCurrency,
+      cash: Object.fromEntries([...ledger.cash].sort()),
+      positions: [...ledger.positions].map(([instrumentId, p]) => ({
+        instrumentId,
+        symbol: findInstrument(instrumentId)?.symbol ?? null,
+        quantity: p.quantity,
+        avgCost: p.avgCost,
+      })),
+      netLiquidation: v.netLiquidation,
+      initialMargin: v.initialMargin,
+      buyingPower: this.#available(account.type, v),
+    };
+  }
+
+  #available(type: UserAccount['type'], v: { netLiquidation: number; initialMargin: number; cash: number }) {
+    return type === 'cash' ? Math.max(0, v.cash) : Math.max(0, v.netLiquidation - v.initialMargin);
+  }
+
+  async place(
+    principal: Principal,
+    accountId: string,
+    order: OrderRequest,
+    acknowledged: readonly string[] = [],
+  ): Promise<PlaceResult> {
+    const { db, clock } = this.#d;
+    const account = this.#account(principal, accountId);
+    const instrument = findInstrument(order.instrumentId);
+    if (instrument === undefined) throw new GatehouseError('INSTRUMENT_NOT_FOUND');
+    validateOrder(order, instrument);
+    const now = clock.now();
+    const existing = await db
+      .selectFrom('orders')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('client_order_id', '=', order.clientOrderId)
+      .executeTakeFirst();
+    if (existing !== undefined && now - Number(existing.created_at) < this.#d.options.idempotencyWindowMs)
+      return { status: 'existing', order: presentOrder(existing) };
+
+    const snapshot = await this.#snapshot(principal, account, instrument, order, acknowledged);
+    const verdict = evaluateGate(snapshot);
+    if (verdict.outcome === 'reject') {
+      await db
+        .transaction()
+        .execute((trx) =>
+          appendEvent(
+            trx,
+            accountId,
+            'rejected',
+            null,
+            {
+              clientOrderId: order.clientOrderId,
+              code: verdict.code,
+              ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
+            },
+            now,
+          ),
+        )
+        .then((e) => this.#announce(accountId, e));
+      throw new GatehouseError(verdict.code, verdict.message, {
+        ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
+        ...verdict.details,
+      });
+    }
+    if (verdict.outcome === 'confirm') {
+      const confirmationId = newId('cnf');
+      await db
+        .insertInto('order_confirmations')
+        .values({
+          id: confirmationId,
+          account_id: accountId,
+          user_id: principal.session.userId,
+          order: JSON.stringify({ order, acknowledged }),
+          questions: JSON.stringify(verdict.questions),
+          created_at: now,
+          expires_at: now + this.#d.options.confirmationTtlMs,
+          used_at: null,
+        })
+        .execute();
+      return { status: 'confirmation_required', confirmationId, questions: verdict.questions };
+    }
+
+    const row: OrdersTable = {
+      id: newId('ord'),
+      account_id: accountId,
+      client_order_id: order.clientOrderId,
+      user_id: principal.session.userId,
+      session_id: principal.session.id,
+      instrument_id: instrument.id,
+      side: order.side,
+      type: order.type,
+      quantity: order.quantity,
+      limit_price: order.type === 'LMT' || order.type === 'STP_LMT' ? (order.limitPrice ?? null) : null,
+      stop_price: order.type === 'STP' || order.type === 'STP_LMT' ? (order.stopPrice ?? null) : null,
+      tif: order.tif,
+      status: 'working',
+      filled_quantity: 0,
+      avg_fill_price: null,
+      triggered: 0,
+      acknowledged: JSON.stringify(acknowledged),
+      expires_at:
+        order.tif === 'DAY'
+          ? nextResetAt(now, { timeZone: instrument.hours.timeZone, time: instrument.hours.close })
+          : null,
+      created_at: now,
+      updated_at: now,
+    };
+    let event: AccountEvent;
+    try {
+      event = await db.transaction().execute(async (trx) => {
+        await trx.insertInto('orders').values(row).execute();
+        return appendEvent(
+          trx,
+          accountId,
+          'accepted',
+          row.id,
+          { clientOrderId: row.client_order_id, order: presentOrder(row) },
+          now,
+        );
+      });
+    } catch (error) {
+      // A concurrent submission with the same clientOrderId won the unique key: answer with its order.
+      const winner = await db
+        .selectFrom('orders')
+        .selectAll()
+        .where('account_id', '=', accountId)
+        .where('client_order_id', '=', order.clientOrderId)
+        .executeTakeFirst();
+      if (winner !== undefined) return { status: 'existing', order: presentOrder(winner) };
+      throw error;
+    }
+    this.#announce(accountId, event);
+    await this.submit(row);
+    const current = this.#working.get(row.id) ?? row;
+    return { status: 'accepted', order: presentOrder(current) };
+  }
+
+  async #snapshot(
+    principal: Principal,
+    account: UserAccount,
+    instrument: Instrument,
+    order: OrderRequest,
+    acknowledged: readonly string[],
+  ): Promise<GateSnapshot> {
+    const entitlements = await this.#d.entitlements.get(account.id);
+    if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+    const state = await sessionState(this.#d.brokerage, principal);
+    const sessionRow = await this.#d.db
+      .selectFrom('sessions')
+      .select('brokerage_at')
+      .where('id', '=', principal.session.id)
+      .executeTakeFirst();
+    const ledger = await this.#ledger(account.id);
+    const rates = this.#rates();
+    const quote = this.#d.marketData.live(instrument);
+    const underlying =
+      instrument.option === undefined ? undefined : findInstrument(instrument.option.underlyingId);
+    const price =
+      order.limitPrice !== undefined && (order.type === 'LMT' || order.type === 'STP_LMT')
+        ? order.limitPrice
+        : order.side === 'BUY'
+          ? quote.ask
+          : quote.bid;
+    const v = valuate(ledger, account.baseCurrency, account.type, rates, findInstrument, this.#mark);
+    const toBase = (amount: number, currency: string) =>
+      convert(amount, currency, account.baseCurrency, rates);
+    const policy = this.#d.policies[principal.session.channel as keyof ChannelPolicies];
+    return {
+      now: this.#d.clock.now(),
+      session: {
+        tier: state.tier,
+        competing: state.competing,
+        reset: state.tier === 'read_only' && !state.competing && sessionRow?.brokerage_at != null,
+        stepUpRequired: state.stepUpRequired,
+        channel: principal.session.channel,
+        scopes: null,
+      },
+      role: account.role,
+      allowedOrderTypes: policy?.orderTypes ?? [],
+      entitlements,
+      instrument,
+      order,
+      position: ledger.positions.get(instrument.id)?.quantity ?? 0,
+      underlyingPosition: underlying === undefined ? 0 : (ledger.positions.get(underlying.id)?.quantity ?? 0),
+      quote,
+      marketData: entitlementFor(instrument, entitlements.subscriptions),
+      buyingPower: {
+        available: this.#available(account.type, v),
+        required: orderRequirement(
+          instrument,
+          order.side,
+          order.quantity,
+          price,
+          account.type,
+          underlying === undefined ? 0 : this.#mark(underlying),
+          toBase,
+        ),
+        currency: account.baseCurrency,
+      },
+      netLiquidationUsd: convert(v.netLiquidation, account.baseCurrency, 'USD', rates),
+      priceBand: this.#d.options.priceBand,
+      acknowledged: new Set(acknowledged),
+      rules: PRODUCT_RULES,
+    };
+  }
+
+  /** Answers a confirmation: places the order with its questions acknowledged (once, within 60 s, by its owner). */
+  async confirm(principal: Principal, accountId: string, confirmationId: string): Promise<PlaceResult> {
+    this.#account(principal, accountId);
+    const { db, clock } = this.#d;
+    const now = clock.now();
+    const row = await db
+      .selectFrom('order_confirmations')
+      .selectAll()
+      .where('id', '=', confirmationId)
+      .executeTakeFirst();
+    if (
+      row === undefined ||
+      row.account_id !== accountId ||
+      row.user_id !== principal.session.userId ||
+      row.used_at !== null ||
+      now >= Number(row.expires_at)
+    ) {
+      throw new GatehouseError('CONFIRMATION_INVALID');
+    }
+    const claimed = await db
+      .updateTable('order_confirmations')
+      .set({ used_at: now })
+      .where('id', '=', confirmationId)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    if (claimed.numUpdatedRows === 0n) throw new GatehouseError('CONFIRMATION_INVALID');
+    const saved = JSON.parse(row.order) as { order: OrderRequest; acknowledged: string[] };
+    const questions = JSON.parse(row.questions) as Question[];
+    const acknowledged = [...saved.acknowledged, ...questions.map((q) => q.id)];
+    if (questions.some((q) => q.id === NO_MARKET_DATA.id || q.id === 'delayed_market_data')) {
+      await appendAudit(db, clock, {
+        type: 'order.confirmed_without_market_data',
+        userId: principal.session.userId,
+        sessionId: principal.session.id,
+        data: { accountId, clientOrderId: saved.order.clientOrderId, questions: questions.map((q) => q.id) },
+      });
+    }
+    const result = await this.place(principal, accountId, saved.order, acknowledged);
+    if (result.status === 'accepted') {
+      const event = await db
+        .transaction()
+        .execute((trx) =>
+          appendEvent(
+            trx,
+            accountId,
+            'confirmed',
+            result.order.id,
+            { confirmationId, questions: questions.map((q) => q.id) },
+            now,
+          ),
+        );
+      this.#announce(accountId, event);
+    }
+    return result;
+  }
+
+  async #ownOrder(principal: Principal, accountId: string, orderId: string): Promise<OrdersTable> {
+    this.#account(principal, accountId);
+    const row = await this.#d.db
+      .selectFrom('orders')
+      .selectAll()
+      .where('id', '=', orderId)
+      .where('account_id', '=', accountId)
+      .executeTakeFirst();
+    if (row === undefined) throw new GatehouseError('ORDER_NOT_FOUND');
+    return row;
+  }
+
+  async get(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
+    const row = this.#working.get(orderId) ?? (await this.#ownOrder(principal, accountId, orderId));
+    if (row.account_id !== accountId) throw new GatehouseError('ORDER_NOT_FOUND');
+    this.#account(principal, accountId);
+    return presentOrder(row);
+  }
+
+  async list(
+    principal: Principal,
+    accountId: string,
+    filter: { status?: 'open' | 'filled' | 'cancelled' | 'expired'; today?: boolean },
+  ): Promise<OrderView[]> {
+    this.#account(principal, accountId);
+    let query = this.#d.db.selectFrom('orders').selectAll().where('account_id', '=', accountId);
+    if (filter.status !== undefined)
+      query = query.where('status', '=', filter.status === 'open' ? 'working' : filter.status);
+    if (filter.today === true) query = query.where('created_at', '>=', this.#d.clock.now() - 24 * 3_600_000);
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id').limit(500).execute();
+    return rows.map((r) => presentOrder(this.#working.get(r.id) ?? r));
+  }
+
+  async cancelOrder(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
+    const row = await this.#ownOrder(principal, accountId, orderId);
+    return this.#end(row, 'cancelled', { by: 'user' });
+  }
+
+  async modifyOrder(
+    principal: Principal,
+    accountId: string,
+    orderId: string,
+    change: { quantity?: number; limitPrice?: number; stopPrice?: number },
+  ): Promise<OrderView> {
+    const row = this.#working.get(orderId) ?? (await this.#ownOrder(principal, accountId, orderId));
+    this.#account(principal, accountId);
+    if (row.account_id !== accountId) throw new GatehouseError('ORDER_NOT_FOUND');
+    if (row.status !== 'working') throw new GatehouseError('ORDER_NOT_OPEN');
+    const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
+    const next: OrderRequest = {
+      clientOrderId: row.client_order_id,
+      instrumentId: instrument.id,
+      side: row.side as OrderRequest['side'],
+      type: row.type as OrderType,
+      quantity: change.quantity ?? Number(row.quantity),
+      limitPrice: change.limitPrice ?? row.limit_price ?? undefined,
+      stopPrice: change.stopPrice ?? row.stop_price ?? undefined,
+      tif: row.tif as OrderRequest['tif'],
+    };
+    validateOrder(next, instrument);
+    if (next.quantity < Number(row.filled_quantity)) throw new GatehouseError('QUANTITY_INVALID');
+    const now = this.#d.clock.now();
+    const updated: OrdersTable = {
+      ...row,
+      quantity: next.quantity,
+      limit_price: row.limit_price === null ? null : (next.limitPrice ?? null),
+      stop_price: row.stop_price === null ? null : (next.stopPrice ?? null),
+      updated_at: now,
+    };
+    const event = await this.#d.db.transaction().execute(async (trx) => {
+      const changed = await trx
+        .updateTable('orders')
+        .set({
+          quantity: updated.quantity,
+          limit_price: updated.limit_price,
+          stop_price: updated.stop_price,
+          updated_at: now,
+        })
+        .where('id', '=', orderId)
+        .where('status', '=', 'working')
+        .executeTakeFirst();
+      if (changed.numUpdatedRows === 0n) throw new GatehouseError('ORDER_NOT_OPEN');
+      return appendEvent(trx, accountId, 'modified', orderId, { change }, now);
+    });
+    this.#announce(accountId, event);
+    this.modify(updated);
+    return presentOrder(updated);
+  }
+
+  // OrderRouter (the paper engine)
+
+  async submit(order: OrdersTable): Promise<void> {
+    this.#working.set(order.id, order);
+    await this.#serial(() => this.#matchOne(order.id));
+  }
+
+  cancel(orderId: string): void {
+    this.#working.delete(orderId);
+  }
+
+  modify(order: OrdersTable): void {
+    if (this.#working.has(order.id)) this.#working.set(order.id, order);
+  }
+
+  /** Matching runs one pass at a time, so the ledger and order rows are never written by two at once. */
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const next = this.#matching.then(fn, fn);
+    this.#matching = next.catch(() => {});
+    return next;
+  }
+
+  /** One matching pass over every working order, at most once per feed step. */
+  async matchAll(): Promise<void> {
+    const step = this.#d.marketData.feed.step(this.#d.clock.now());
+    if (step === this.#lastStep) return;
+    this.#lastStep = step;
+    await this.#serial(async () => {
+      for (const id of [...this.#working.keys()]) await this.#matchOne(id);
+    });
+  }
+
+  async #matchOne(orderId: string): Promise<void> {
+    const row = this.#working.get(orderId);
+    if (row === undefined) return;
+    const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
+    const now = this.#d.clock.now();
+    const result = matchOrder(
+      {
+        side: row.side as 'BUY' | 'SELL',
+        type: row.type as OrderType,
+        quantity: Number(row.quantity),
+        filledQuantity: Number(row.filled_quantity),
+        limitPrice: row.limit_price,
+        stopPrice: row.stop_price,
+        tif: row.tif as 'DAY' | 'GTC' | 'IOC',
+        triggered: row.triggered === 1,
+        expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+      },
+      instrument,
+      this.#d.marketData.live(instrument),
+      now,
+    );
+    if (result.fill === null) {
+      if (result.triggered) {
+        row.triggered = 1;
+        await this.#d.db
+          .updateTable('orders')
+          .set({ triggered: 1, updated_at: now })
+          .where('id', '=', orderId)
+          .execute();
+      }
+      if (result.end === 'expired' || result.end === 'cancelled')
+        await this.#end(row, result.end, {
+          by: 'engine',
+          reason: result.end === 'expired' ? 'day_order_close' : 'ioc',
+        });
+      return;
+    }
+    await this.#fill(row, instrument, result.fill, result.end, result.triggered, now);
+  }
+
+  async #fill(
+    row: OrdersTable,
+    instrument: Instrument,
+    fill: { quantity: number; price: number },
+    end: 'filled' | 'cancelled' | 'expired' | null,
+    triggered: boolean,
+    now: number,
+  ): Promise<void> {
+    const accountId = row.account_id;
+    const ledger = await this.#ledger(accountId);
+    const fee = commission(instrument, fill.quantity, fill.price);
+    // Work on a copy: the in-memory ledger changes only once the transaction has committed.
+    const next: Ledger = { cash: new Map(ledger.cash), positions: new Map(ledger.positions) };
+    const realized = applyFill(next, instrument, row.side as 'BUY' | 'SELL', fill.quantity, fill.price, fee);
+    const filled = Number(row.filled_quantity) + fill.quantity;
+    const avg =
+      (Number(row.avg_fill_price ?? 0) * Number(row.filled_quantity) + fill.price * fill.quantity) / filled;
+    const status = end === 'filled' ? 'filled' : end === 'cancelled' ? 'cancelled' : 'working';
+    const currencies =
+      instrument.fx === undefined ? [instrument.currency] : [instrument.currency, instrument.fx.base];
+    const events = await this.#d.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('executions')
+        .values({
+          id: newId('exe'),
+          order_id: row.id,
+          account_id: accountId,
+          instrument_id: instrument.id,
+          side: row.side,
+          quantity: fill.quantity,
+          price: fill.price,
+          commission: fee,
+          currency: instrument.currency,
+          created_at: now,
+        })
+        .execute();
+      await trx
+        .updateTable('orders')
+        .set({
+          filled_quantity: filled,
+          avg_fill_price: avg,
+          status,
+          triggered: triggered || row.triggered === 1 ? 1 : 0,
+          updated_at: now,
+        })
+        .where('id', '=', row.id)
+        .execute();
+      await saveLedgerChange(trx, accountId, next, instrument.id, currencies);
+      const type: EventType = status === 'filled' ? 'filled' : 'partially_filled';
+      const out = [
+        await appendEvent(
+          trx,
+          accountId,
+          type,
+          row.id,
+          {
+            quantity: fill.quantity,
+            price: fill.price,
+            commission: fee,
+            currency: instrument.currency,
+            filledQuantity: filled,
+            realizedPnl: realized,
+          },
+          now,
+        ),
+      ];
+      if (status === 'cancelled')
+        out.push(
+          await appendEvent(trx, accountId, 'cancelled', row.id, { by: 'engine', reason: 'ioc' }, now),
+        );
+      return out;
+    });
+    this.#ledgers.set(accountId, next);
+    Object.assign(row, {
+      filled_quantity: filled,
+      avg_fill_price: avg,
+      status,
+      updated_at: now,
+      triggered: triggered || row.triggered === 1 ? 1 : 0,
+    });
+    if (status !== 'working') this.#working.delete(row.id);
+    for (const e of events) this.#announce(accountId, e);
+  }
+
+  async #end(
+    row: OrdersTable,
+    status: 'cancelled' | 'expired',
+    data: Record<string, unknown>,
+  ): Promise<OrderView> {
+    const now = this.#d.clock.now();
+    const event = await this.#d.db.transaction().execute(async (trx) => {
+      const changed = await trx
+        .updateTable('orders')
+        .set({ status, updated_at: now })
+        .where('id', '=', row.id)
+        .where('status', '=', 'working')
+        .executeTakeFirst();
+      if (changed.numUpdatedRows === 0n) throw new GatehouseError('ORDER_NOT_OPEN');
+      return appendEvent(trx, row.account_id, status, row.id, data, now);
+    });
+    this.cancel(row.id);
+    const ended = { ...row, status, updated_at: now };
+    this.#announce(row.account_id, event);
+    return presentOrder(ended);
+  }
+
+  #announce(accountId: string, event: AccountEvent): void {
+    this.#d.bus
+      .publish('account.event', {
+        accountId,
+        seq: event.seq,
+        type: event.type,
+        orderId: event.orderId,
+        data: event.data,
+      })
+      .catch(() => {});
+  }
+
+  /** Whether an order would open exposure given the account's position now (used by callers that pre-check). */
+  async opens(
+    accountId: string,
+    instrumentId: number,
+    side: 'BUY' | 'SELL',
+    quantity: number,
+  ): Promise<boolean> {
+    const ledger = await this.#ledger(accountId);
+    return isOpening(side, quantity, ledger.positions.get(instrumentId)?.quantity ?? 0);
+  }
+}
