@@ -17,6 +17,14 @@ describe('daily reset', () => {
     expect(iso(lastResetAt(at('2026-03-08T20:00:00Z'), NEW_YORK))).toBe('2026-03-08T05:00:00.000Z');
   });
 
+  it('handles a time other than midnight: the next 16:00 is today until 16:00, then tomorrow', () => {
+    const close = { time: '16:00', timeZone: 'America/New_York' };
+    expect(iso(nextResetAt(at('2026-01-05T14:31:00Z'), close))).toBe('2026-01-05T21:00:00.000Z');
+    expect(iso(lastResetAt(at('2026-01-05T14:31:00Z'), close))).toBe('2026-01-04T21:00:00.000Z');
+    expect(iso(nextResetAt(at('2026-01-05T21:00:00Z'), close))).toBe('2026-01-06T21:00:00.000Z');
+    expect(iso(nextResetAt(at('2026-03-07T22:00:00Z'), close))).toBe('2026-03-08T20:00:00.000Z');
+  });
+
   it('is at local midnight in New York on both sides of the November change (EDT → EST)', () => {
     expect(iso(nextResetAt(at('2026-10-31T12:00:00Z'), NEW_YORK))).toBe('2026-11-01T04:00:00.000Z');
     expect(iso(nextResetAt(at('2026-11-01T04:00:00Z'), NEW_YORK))).toBe('2026-11-02T05:00:00.000Z');

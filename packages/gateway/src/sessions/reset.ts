@@ -78,27 +78,28 @@ function parseTime(time: string): [number, number] {
   return [Number(match[1]), Number(match[2])];
 }
 
+/** The calendar date `days` after a local date (plain calendar arithmetic, no time zone involved). */
+function addDays(date: { year: number; month: number; day: number }, days: number) {
+  const d = new Date(Date.UTC(date.year, date.month - 1, date.day + days));
+  return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() };
+}
+
 /** The most recent reset at or before `now`. */
 export function lastResetAt(now: number, schedule: ResetSchedule): number {
   const [hour, minute] = parseTime(schedule.time);
   const today = localFields(now, schedule.timeZone);
   const candidate = zonedTimeToUtc(today.year, today.month, today.day, hour, minute, schedule.timeZone);
   if (candidate <= now) return candidate;
-  const yesterday = localFields(
-    candidate - 12 * 3_600_000 - (hour * 60 + minute) * 60_000,
-    schedule.timeZone,
-  );
+  const yesterday = addDays(today, -1);
   return zonedTimeToUtc(yesterday.year, yesterday.month, yesterday.day, hour, minute, schedule.timeZone);
 }
 
-/** The first reset strictly after `now`. */
+/** The first reset strictly after `now`: the same local time on the local day after the last one. */
 export function nextResetAt(now: number, schedule: ResetSchedule): number {
   const [hour, minute] = parseTime(schedule.time);
-  const last = lastResetAt(now, schedule);
-  // A local day later: step 36 h past the last reset (safe across 23 h and 25 h days), then pin the local time.
-  const later = localFields(last + 36 * 3_600_000, schedule.timeZone);
-  const candidate = zonedTimeToUtc(later.year, later.month, later.day, hour, minute, schedule.timeZone);
+  const today = localFields(now, schedule.timeZone);
+  const candidate = zonedTimeToUtc(today.year, today.month, today.day, hour, minute, schedule.timeZone);
   if (candidate > now) return candidate;
-  const after = localFields(candidate + 36 * 3_600_000, schedule.timeZone);
-  return zonedTimeToUtc(after.year, after.month, after.day, hour, minute, schedule.timeZone);
+  const tomorrow = addDays(today, 1);
+  return zonedTimeToUtc(tomorrow.year, tomorrow.month, tomorrow.day, hour, minute, schedule.timeZone);
 }
