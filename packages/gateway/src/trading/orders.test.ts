@@ -3,6 +3,9 @@
  * clientOrderId, confirmations (once, 60 s, owner only), the paper engine's fills, cancel / modify / expiry, the
  * event log with gap-free sequence numbers, entitlement-aware quotes, and bad input that changes nothing.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ALICE,
@@ -28,7 +31,10 @@ const SPY = bySymbol('SPY');
 const VWCE = bySymbol('VWCE');
 const TENCENT = bySymbol('700');
 let n = 0;
-const cid = () => `c-${(n += 1)}`;
+const cid = () => {
+  n += 1;
+  return `c-${n}`;
+};
 
 async function trader(user = ALICE): Promise<LoggedIn> {
   const as = await loginAs(gw, user);
@@ -298,5 +304,50 @@ describe('order entry', () => {
     };
     expect(search.instruments.map((i) => i.symbol)).toEqual(['AAPL']);
     expect(errorCode(await callAs(gw, 'GET', `${url}&accountId=U2000002`, alice))).toBe('ACCOUNT_NOT_FOUND');
+  });
+
+  it('keeps orders, executions, positions, cash and events across a restart, and works the open orders on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-restart-'));
+    const database = { database: { url: join(dir, 'g.db') } };
+    try {
+      gw = await startTestGateway({ config: database });
+      const alice = await trader();
+      const filled = json(await place(alice, 'U1000001', { quantity: 20 })) as { id: string };
+      const resting = json(await place(alice, 'U1000001', { type: 'LMT', limitPrice: 1, tif: 'GTC' })) as {
+        id: string;
+      };
+      const before = json(await callAs(gw, 'GET', '/v1/accounts/U1000001/portfolio', alice));
+      const clock = gw.clock;
+      await gw.close();
+
+      gw = await startTestGateway({ config: database, clock });
+      const again = await trader();
+      // Cash and positions are as they were (valuations move with the market).
+      const after = json(await callAs(gw, 'GET', '/v1/accounts/U1000001/portfolio', again));
+      expect({ cash: after.cash, positions: after.positions }).toEqual({
+        cash: before.cash,
+        positions: before.positions,
+      });
+      expect(json(await callAs(gw, 'GET', `/v1/accounts/U1000001/orders/${filled.id}`, again))).toMatchObject(
+        { status: 'filled', filledQuantity: 20 },
+      );
+      const executions = await gw.ctx.store.db.selectFrom('executions').select('order_id').execute();
+      expect(executions.map((e) => e.order_id)).toEqual([filled.id]);
+      // The resting order is still worked: modified through the market, it fills on the next pass.
+      const limitPrice = Number((quoteOf(AAPL).ask + 0.5).toFixed(2));
+      await callAs(gw, 'PATCH', `/v1/accounts/U1000001/orders/${resting.id}`, again, { limitPrice });
+      gw.clock.advance(250);
+      await gw.ctx.trading.matchAll();
+      expect(
+        json(await callAs(gw, 'GET', `/v1/accounts/U1000001/orders/${resting.id}`, again)),
+      ).toMatchObject({ status: 'filled' });
+      const seqs = (
+        json(await callAs(gw, 'GET', '/v1/accounts/U1000001/events', again)) as { events: { seq: number }[] }
+      ).events.map((e) => e.seq);
+      expect(seqs).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      await gw.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
