@@ -128,9 +128,25 @@ export async function load(
     pipelining?: number;
     /** Builds each request's headers (for per-request proofs). */
     perRequestHeaders?: () => Record<string, string>;
+    /** POSTs a body built per request (for unique client order ids). */
+    perRequestBody?: () => string;
   },
 ): Promise<LoadResult> {
-  const perRequest = options.perRequestHeaders;
+  const headersOf = options.perRequestHeaders;
+  const bodyOf = options.perRequestBody;
+  const perRequest =
+    headersOf === undefined && bodyOf === undefined
+      ? undefined
+      : (request: autocannon.Request) => {
+          const headers = {
+            ...request.headers,
+            ...(bodyOf === undefined ? {} : { 'content-type': 'application/json' }),
+            ...headersOf?.(),
+          };
+          return bodyOf === undefined
+            ? { ...request, headers }
+            : { ...request, method: 'POST' as const, body: bodyOf(), headers };
+        };
   const result = await autocannon({
     url,
     connections: options.connections,
@@ -142,7 +158,7 @@ export async function load(
       : {
           requests: [
             {
-              setupRequest: (request) => ({ ...request, headers: { ...request.headers, ...perRequest() } }),
+              setupRequest: perRequest,
             } satisfies autocannon.Request,
           ],
         }),

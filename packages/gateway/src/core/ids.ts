@@ -23,7 +23,20 @@ function base32(bytes: Buffer): string {
   return out;
 }
 
+// Random bytes are drawn 4 KiB at a time (one system call per 256 ids): ids are public, so a pool is safe.
+let pool = Buffer.alloc(0);
+let offset = 0;
+
+function random16(): Buffer {
+  if (offset + 16 > pool.length) {
+    pool = randomBytes(4096);
+    offset = 0;
+  }
+  offset += 16;
+  return pool.subarray(offset - 16, offset);
+}
+
 /** A new identifier `<prefix>_<26 base32 chars>`. */
 export function newId(prefix: string): string {
-  return `${prefix}_${base32(randomBytes(16))}`;
+  return `${prefix}_${base32(random16())}`;
 }

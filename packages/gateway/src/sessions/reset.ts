@@ -84,8 +84,33 @@ function addDays(date: { year: number; month: number; day: number }, days: numbe
   return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() };
 }
 
+/**
+ * The last computed [last, next) bracket per schedule: every request in between asks the same question, and
+ * answering it takes time-zone arithmetic, so the answer is kept until `now` leaves the bracket.
+ */
+const brackets = new Map<string, { last: number; next: number }>();
+
+function bracket(now: number, schedule: ResetSchedule): { last: number; next: number } {
+  const key = `${schedule.timeZone}|${schedule.time}`;
+  const known = brackets.get(key);
+  if (known !== undefined && known.last <= now && now < known.next) return known;
+  const fresh = { last: computeLast(now, schedule), next: computeNext(now, schedule) };
+  if (brackets.size > 1_000) brackets.clear();
+  brackets.set(key, fresh);
+  return fresh;
+}
+
 /** The most recent reset at or before `now`. */
 export function lastResetAt(now: number, schedule: ResetSchedule): number {
+  return bracket(now, schedule).last;
+}
+
+/** The first reset strictly after `now`: the same local time on the local day after the last one. */
+export function nextResetAt(now: number, schedule: ResetSchedule): number {
+  return bracket(now, schedule).next;
+}
+
+function computeLast(now: number, schedule: ResetSchedule): number {
   const [hour, minute] = parseTime(schedule.time);
   const today = localFields(now, schedule.timeZone);
   const candidate = zonedTimeToUtc(today.year, today.month, today.day, hour, minute, schedule.timeZone);
@@ -94,8 +119,7 @@ export function lastResetAt(now: number, schedule: ResetSchedule): number {
   return zonedTimeToUtc(yesterday.year, yesterday.month, yesterday.day, hour, minute, schedule.timeZone);
 }
 
-/** The first reset strictly after `now`: the same local time on the local day after the last one. */
-export function nextResetAt(now: number, schedule: ResetSchedule): number {
+function computeNext(now: number, schedule: ResetSchedule): number {
   const [hour, minute] = parseTime(schedule.time);
   const today = localFields(now, schedule.timeZone);
   const candidate = zonedTimeToUtc(today.year, today.month, today.day, hour, minute, schedule.timeZone);

@@ -10,6 +10,33 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './tables.js';
 
+/**
+ * Kysely's SQLite driver prepares every statement it runs; preparing costs more than running a small one. Kysely
+ * emits the same SQL text for the same query shape, so prepared statements are kept by text (bounded: the query
+ * shapes of the code, not of the data) and reused.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDatabase.Database {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  return new Proxy(sqlite, {
+    get(target, property, receiver) {
+      if (property !== 'prepare') {
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (source: string) => {
+        let statement = cache.get(source);
+        if (statement === undefined) {
+          statement = prepare(source);
+          if (cache.size >= 1_000) cache.clear();
+          cache.set(source, statement);
+        }
+        return statement;
+      };
+    },
+  });
+}
+
 export type Dialect = 'sqlite' | 'postgres';
 
 export interface Store {
@@ -90,7 +117,10 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
   sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`);
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), ...queryLog(options) });
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+    ...queryLog(options),
+  });
   return {
     db,
     dialect: 'sqlite',

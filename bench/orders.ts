@@ -1,0 +1,156 @@
+/**
+ * bench/orders.ts — accepted orders per second over HTTP: `POST /v1/accounts/DU1000001/orders` from a web session
+ * holding the brokerage capability, 50 connections, each order a fresh clientOrderId, a 1-share market order that
+ * passes the whole gate, is committed with its `accepted` event, and is filled by the paper engine (execution,
+ * position, cash and `filled` event in one more transaction) before the response. Buys and sells alternate, so
+ * buying power holds. Against the bare node:http baseline in the same run. Then the gate alone, in process: p99 of
+ * one evaluation over a prepared snapshot. Prints {ordersRps, rawRps, ratio, ordersP99Ms, gateP99Us}.
+ */
+
+import { DEMO_USERS } from '../packages/gateway/src/demo/index.js';
+import { PRODUCT_RULES } from '../packages/gateway/src/entitlements/index.js';
+import { totpCode } from '../packages/gateway/src/factors/index.js';
+import { entitlementFor } from '../packages/gateway/src/marketdata/index.js';
+import { evaluateGate, type GateSnapshot, INSTRUMENTS } from '../packages/gateway/src/trading/index.js';
+import { load, log, median, percentile, round, startGateway, startRaw, webLogin } from './lib.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = 50;
+const GATE_RUNS = 200_000;
+
+function gateP99Us(): number {
+  const instrument = INSTRUMENTS[0] as GateSnapshot['instrument'];
+  const subscriptions = new Map([['US_EQUITY', { professional: false }]] as const);
+  const snapshot: GateSnapshot = {
+    now: Date.now(),
+    session: {
+      tier: 'brokerage',
+      competing: false,
+      reset: false,
+      stepUpRequired: false,
+      channel: 'web',
+      scopes: null,
+    },
+    role: 'owner',
+    allowedOrderTypes: ['MKT', 'LMT', 'STP', 'STP_LMT'],
+    entitlements: {
+      account: {
+        id: 'DU1000001',
+        title: 'bench',
+        paper: true,
+        type: 'margin',
+        baseCurrency: 'USD',
+        clientCategory: 'retail',
+        frozen: false,
+        closingOnly: false,
+        entityCode: 'IBLLC',
+        optionsLevel: 2,
+      },
+      permissions: new Set(['STK:US']),
+      disclosures: new Set(),
+      subscriptions,
+    },
+    instrument,
+    order: {
+      clientOrderId: 'b',
+      instrumentId: instrument.id,
+      side: 'BUY',
+      type: 'LMT',
+      quantity: 1,
+      limitPrice: 230,
+      tif: 'DAY',
+    },
+    position: 0,
+    underlyingPosition: 0,
+    quote: {
+      instrumentId: instrument.id,
+      bid: 229.99,
+      ask: 230,
+      last: 230,
+      bidSize: 100,
+      askSize: 100,
+      at: Date.now(),
+    },
+    marketData: entitlementFor(instrument, subscriptions),
+    buyingPower: { available: 1_000_000, required: 231, currency: 'USD' },
+    netLiquidationUsd: 1_000_000,
+    priceBand: { confirm: 0.05, reject: 0.2 },
+    acknowledged: new Set(),
+    rules: PRODUCT_RULES,
+  };
+  const samples = new Float64Array(GATE_RUNS);
+  let accepted = 0;
+  for (let i = 0; i < GATE_RUNS; i += 1) {
+    const start = process.hrtime.bigint();
+    const result = evaluateGate(snapshot);
+    samples[i] = Number(process.hrtime.bigint() - start) / 1000;
+    if (result.outcome === 'accept') accepted += 1;
+  }
+  if (accepted !== GATE_RUNS) throw new Error('the prepared snapshot must pass the gate');
+  return percentile([...samples], 99);
+}
+
+export async function main() {
+  const alice = DEMO_USERS[0];
+  if (alice === undefined) throw new Error('no demo user');
+  const gateway = await startGateway({ GATEHOUSE_LOG_LEVEL: 'warn' });
+  const raw = await startRaw();
+  try {
+    const { cookie, csrf } = await webLogin(gateway.url, alice, totpCode(alice.totpSecret, Date.now()));
+    const headers = { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' };
+    const acquired = await fetch(`${gateway.url}/v1/session/brokerage`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ compete: true }),
+    });
+    if (acquired.status !== 200) throw new Error(`brokerage: ${acquired.status}`);
+    let n = 0;
+    const body = () => {
+      n += 1;
+      return JSON.stringify({
+        clientOrderId: `bench-${n}`,
+        instrumentId: 265598,
+        side: n % 2 === 0 ? 'BUY' : 'SELL',
+        type: 'MKT',
+        quantity: 1,
+        tif: 'DAY',
+      });
+    };
+    const url = `${gateway.url}/v1/accounts/DU1000001/orders`;
+    await load(url, { connections: CONNECTIONS, seconds: 1, headers, perRequestBody: body });
+    await load(raw.url, { connections: CONNECTIONS, seconds: 1 });
+    const orders: number[] = [];
+    const rawRps: number[] = [];
+    const p99: number[] = [];
+    for (let r = 1; r <= ROUNDS; r += 1) {
+      const o = await load(url, {
+        connections: CONNECTIONS,
+        seconds: SECONDS,
+        headers,
+        perRequestBody: body,
+      });
+      if (o.non2xx > 0 || o.errors > 0)
+        throw new Error(`orders round ${r}: ${o.non2xx} non-2xx, ${o.errors} errors`);
+      const b = await load(raw.url, { connections: CONNECTIONS, seconds: SECONDS });
+      log(`round ${r}: orders ${o.rps.toFixed(0)}/s (p99 ${o.p99Ms} ms), raw ${b.rps.toFixed(0)} req/s`);
+      orders.push(o.rps);
+      rawRps.push(b.rps);
+      p99.push(o.p99Ms);
+    }
+    const gate = gateP99Us();
+    log(`gate: p99 ${gate.toFixed(2)} µs over ${GATE_RUNS} evaluations`);
+    const ordersRps = median(orders);
+    const rawMedian = median(rawRps);
+    return {
+      ordersRps: round(ordersRps, 0),
+      rawRps: round(rawMedian, 0),
+      ratio: round(ordersRps / rawMedian, 3),
+      ordersP99Ms: median(p99),
+      gateP99Us: round(gate, 2),
+    };
+  } finally {
+    await gateway.stop();
+    await raw.stop();
+  }
+}
