@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import {
   ALICE,
+  BRUNO,
   callAs,
   errorCode,
   type LoggedIn,
@@ -153,6 +154,56 @@ describe('/v1/stream', () => {
     gw.clock.advance(30_000);
     expect(await waitFor(messages, 'expired')).toMatchObject({ code: 'SESSION_EXPIRED' });
     expect(await closed).toBe(4002);
+  });
+
+  it('carries order events with their account sequence on topic orders', async () => {
+    const web = await loginAs(gw, ALICE);
+    const { messages } = await openStream(web);
+    await post(web, '/v1/session/brokerage', { compete: false });
+    const placed = await post(web, '/v1/accounts/U1000001/orders', {
+      clientOrderId: 'stream-1',
+      instrumentId: 265598,
+      side: 'BUY',
+      type: 'MKT',
+      quantity: 1,
+      tif: 'DAY',
+    });
+    expect(placed.statusCode).toBe(201);
+    const filled = await waitFor(messages, 'filled');
+    const accepted = messages.find((m) => m.topic === 'orders' && m.type === 'accepted');
+    expect(accepted).toMatchObject({ topic: 'orders', accountId: 'U1000001', eventSeq: 1 });
+    expect(filled).toMatchObject({ topic: 'orders', accountId: 'U1000001', eventSeq: 2 });
+  });
+
+  it('streams quotes with their entitlement on topic marketdata, and answers a bad request without closing', async () => {
+    const web = await loginAs(gw, BRUNO);
+    const { socket, messages } = await openStream(web);
+    socket.send(JSON.stringify({ op: 'subscribe', topic: 'marketdata', instruments: [265598, 478149849] }));
+    await waitFor(messages, 'quote');
+    const quotes = () =>
+      messages
+        .filter((m) => m.type === 'quote')
+        .map((m) => m.quote as { instrumentId: number; entitlement: { type: string } });
+    expect(
+      quotes()
+        .slice(0, 2)
+        .map((q) => [q.instrumentId, q.entitlement.type]),
+    ).toEqual([
+      [265598, 'delayed'],
+      [478149849, 'delayed'],
+    ]);
+    gw.clock.advance(250);
+    await vi.waitFor(() => expect(quotes().length).toBeGreaterThanOrEqual(4));
+    socket.send('{"op":"subscribe","topic":"marketdata","instruments":[]}');
+    expect(await waitFor(messages, 'error')).toMatchObject({ topic: 'control', code: 'INVALID_REQUEST' });
+    socket.send(
+      JSON.stringify({ op: 'subscribe', topic: 'marketdata', instruments: [1], accountId: 'U1000001' }),
+    );
+    await vi.waitFor(() =>
+      expect(messages.filter((m) => m.type === 'error').map((m) => m.code)).toContain('ACCOUNT_NOT_FOUND'),
+    );
+    const seqs = messages.map((m) => m.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
   });
 
   it('refuses a foreign origin and a missing session before the socket opens', async () => {

@@ -5,15 +5,38 @@
  * or by a mobile or desktop bearer token with its device proof. Topic `session` carries the state changes a client must react to: `competing`,
  * `brokerage_acquired`, `step_up_required`, `expiring` (60 s before idle or absolute expiry), `expired`, `reset`,
  * `revoked`. A heartbeat goes out every 10 s; every message has a per-connection sequence number; the server
- * closes with a coded reason (4001 revoked, 4002 expired).
+ * closes with a coded reason (4001 revoked, 4002 expired). Topic `orders` carries the events of the user's
+ * accounts with their per-account sequence (`eventSeq`), so a client sees gaps and fills them from
+ * `GET /v1/accounts/{id}/events?after=`; topic `marketdata` sends a quote per watched instrument on every feed step
+ * after `{"op":"subscribe","topic":"marketdata","instruments":[…]}`, each with its entitlement.
  */
 import type {} from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
+import { z } from 'zod';
 import type { GatewayContext } from '../app/context.js';
 import { type ErrorCode, GatehouseError } from '../core/index.js';
 import { checkDeviceProof, sessionCookieName } from '../http/index.js';
 import { type Principal, sessionState, usesDeviceKey } from '../sessions/index.js';
+import { findInstrument, type Instrument, type MarketDataBundle } from '../trading/index.js';
+
+const marketDataRequest = z.discriminatedUnion('op', [
+  z.strictObject({
+    op: z.literal('subscribe'),
+    topic: z.literal('marketdata'),
+    instruments: z.array(z.number().int().positive()).min(1).max(100),
+    accountId: z.string().min(1).max(16).optional(),
+  }),
+  z.strictObject({ op: z.literal('unsubscribe'), topic: z.literal('marketdata') }),
+]);
+
+function safeJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+}
 
 const HEARTBEAT_MS = 10_000;
 const EXPIRING_NOTICE_MS = 60_000;
@@ -59,6 +82,8 @@ async function authenticateUpgrade(ctx: GatewayContext, request: FastifyRequest)
  */
 class SessionStreamHub {
   readonly #bySession = new Map<string, Set<SessionStream>>();
+  readonly #byAccount = new Map<string, Set<SessionStream>>();
+  #lastStep = -1;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #ticker: NodeJS.Timeout;
 
@@ -71,6 +96,15 @@ class SessionStreamHub {
       ctx.bus.subscribe('session.brokerage', (m) => each(m.sessionId, (s) => s.brokerageAcquired())),
       ctx.bus.subscribe('session.revoked', (m) => each(m.sessionId, (s) => s.close('SESSION_REVOKED'))),
       ctx.bus.subscribe('session.changed', (m) => each(m.sessionId, (s) => s.reloadSoon())),
+      ctx.bus.subscribe('account.event', (m) => {
+        for (const stream of this.#byAccount.get(m.accountId) ?? []) {
+          stream.send(
+            m.type,
+            { accountId: m.accountId, eventSeq: m.seq, orderId: m.orderId, data: m.data },
+            'orders',
+          );
+        }
+      }),
     );
     this.#ticker = setInterval(() => this.#tick(), TICK_MS);
     this.#ticker.unref();
@@ -84,6 +118,14 @@ class SessionStreamHub {
       this.#bySession.set(id, set);
     }
     set.add(stream);
+    for (const account of stream.principal.profile.accounts) {
+      let streams = this.#byAccount.get(account.id);
+      if (streams === undefined) {
+        streams = new Set();
+        this.#byAccount.set(account.id, streams);
+      }
+      streams.add(stream);
+    }
   }
 
   remove(stream: SessionStream): void {
@@ -91,12 +133,21 @@ class SessionStreamHub {
     const set = this.#bySession.get(id);
     set?.delete(stream);
     if (set?.size === 0) this.#bySession.delete(id);
+    for (const account of stream.principal.profile.accounts) {
+      const streams = this.#byAccount.get(account.id);
+      streams?.delete(stream);
+      if (streams?.size === 0) this.#byAccount.delete(account.id);
+    }
   }
 
   #tick(): void {
     const now = this.ctx.clock.now();
+    const step = this.ctx.marketData.feed.step(now);
+    const newQuotes = step !== this.#lastStep;
+    this.#lastStep = step;
     for (const set of this.#bySession.values()) {
       for (const stream of set) {
+        if (newQuotes) stream.sendQuotes();
         stream.tick(now).catch((error: unknown) => {
           this.ctx.logger.error({ err: error }, 'session stream tick failed');
         });
@@ -145,12 +196,12 @@ class SessionStream {
     this.#lastReload = now - Math.floor(Math.random() * RELOAD_MS);
   }
 
-  send(type: string, data: Record<string, unknown> = {}): void {
+  send(type: string, data: Record<string, unknown> = {}, topic = 'session'): void {
     if (this.#closed) return;
     this.#seq += 1;
     this.socket.send(
       JSON.stringify({
-        topic: 'session',
+        topic,
         type,
         seq: this.#seq,
         at: new Date(this.ctx.clock.now()).toISOString(),
@@ -176,6 +227,57 @@ class SessionStream {
     this.send('brokerage_acquired');
   }
 
+  /** Instruments this stream watches on topic `marketdata`, with the subscriptions of the account it sees them as. */
+  #watch: {
+    instruments: Instrument[];
+    subscriptions: ReadonlyMap<MarketDataBundle, { professional: boolean }>;
+  } | null = null;
+
+  /** Handles `{"op":"subscribe","topic":"marketdata","instruments":[ids],"accountId"?}` and `unsubscribe`. */
+  async onMessage(raw: string): Promise<void> {
+    const parsed = marketDataRequest.safeParse(safeJson(raw));
+    if (!parsed.success)
+      return this.send(
+        'error',
+        { code: 'INVALID_REQUEST', issues: parsed.error.issues.map((i) => i.message) },
+        'control',
+      );
+    const request = parsed.data;
+    if (request.op === 'unsubscribe') {
+      this.#watch = null;
+      return this.send('unsubscribed', {}, 'marketdata');
+    }
+    const accounts = this.principal.profile.accounts;
+    const accountId = request.accountId ?? accounts[0]?.id;
+    if (accountId === undefined || !accounts.some((a) => a.id === accountId))
+      return this.send('error', { code: 'ACCOUNT_NOT_FOUND' }, 'control');
+    const instruments: Instrument[] = [];
+    for (const id of request.instruments) {
+      const instrument = findInstrument(id);
+      if (instrument === undefined)
+        return this.send('error', { code: 'INSTRUMENT_NOT_FOUND', instrumentId: id }, 'control');
+      instruments.push(instrument);
+    }
+    const entitlements = await this.ctx.entitlements.get(accountId);
+    if (entitlements === undefined) return this.send('error', { code: 'ACCOUNT_NOT_FOUND' }, 'control');
+    this.#watch = { instruments, subscriptions: entitlements.subscriptions };
+    this.send('subscribed', { accountId, instruments: request.instruments }, 'marketdata');
+    this.sendQuotes();
+    return undefined;
+  }
+
+  /** One `quote` message per watched instrument (each carrying its entitlement). */
+  sendQuotes(): void {
+    if (this.#watch === null) return;
+    for (const instrument of this.#watch.instruments) {
+      this.send(
+        'quote',
+        { quote: this.ctx.marketData.view(instrument, this.#watch.subscriptions) },
+        'marketdata',
+      );
+    }
+  }
+
   /** The session row changed (step-up, activity elsewhere): re-read it on the next tick. */
   reloadSoon(): void {
     this.#reloadDue = true;
@@ -189,6 +291,9 @@ class SessionStream {
     this.send('hello', { sessionId: principal.session.id, state });
     if (this.#closed) return;
     this.hub.add(this);
+    this.socket.on('message', (data: Buffer) => {
+      this.onMessage(data.toString()).catch(() => {});
+    });
     this.socket.once('close', () => this.stop());
   }
 
