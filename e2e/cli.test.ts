@@ -143,4 +143,43 @@ describe('gatehouse CLI', () => {
     expect(result.code).toBe(0);
     expect(result.stdout.trim()).toMatch(/^\d{6}$/);
   });
+
+  it("shows and changes an account's entitlements, refusing bad input", async () => {
+    const accountsDb = join(dir, 'accounts.db');
+    expect((await gatehouse(['demo', '--db', accountsDb])).code).toBe(0);
+    const set = await gatehouse([
+      'account',
+      'set',
+      'U2000002',
+      '--options-level',
+      '2',
+      '--grant',
+      'OPT:US',
+      '--accept-disclosure',
+      'options_risk',
+      '--subscribe',
+      'US_EQUITY:pro',
+      '--db',
+      accountsDb,
+    ]);
+    expect(set.code).toBe(0);
+    const changed = JSON.parse(set.stdout) as {
+      account: { optionsLevel: number };
+      permissions: string[];
+      subscriptions: unknown[];
+    };
+    expect(changed.account.optionsLevel).toBe(2);
+    expect(changed.permissions).toContain('OPT:US');
+    expect(changed.subscriptions).toEqual([{ bundle: 'US_EQUITY', professional: true }]);
+    const shown = await gatehouse(['account', 'show', 'U2000002', '--db', accountsDb]);
+    expect(JSON.parse(shown.stdout)).toEqual(changed);
+    const bad = await gatehouse(['account', 'set', 'U2000002', '--grant', 'OPT:MARS', '--db', accountsDb]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('INVALID_REQUEST');
+    const unknown = await gatehouse(['account', 'set', 'U9999999', '--frozen', 'true', '--db', accountsDb]);
+    expect(unknown.stderr).toContain('ACCOUNT_NOT_FOUND');
+    expect(JSON.parse((await gatehouse(['account', 'show', 'U2000002', '--db', accountsDb])).stdout)).toEqual(
+      changed,
+    );
+  });
 });

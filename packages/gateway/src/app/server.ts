@@ -14,6 +14,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { deviceRoutes } from '../devices/routes.js';
+import { entitlementRoutes } from '../entitlements/index.js';
 import { factorRoutes } from '../factors/index.js';
 import { installErrorHandling } from '../http/index.js';
 import { loginRoutes } from '../login/index.js';
@@ -126,5 +127,6 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await loginStreamRoutes(app, ctx);
   await sessionStreamRoutes(app, ctx);
   await tradingRoutes(app, ctx);
+  await entitlementRoutes(app, ctx);
   return app;
 }

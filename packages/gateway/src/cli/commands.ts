@@ -10,7 +10,14 @@ import { closeContext, createContext, createGateway, createLogger } from '../app
 import { appendAudit, verifyAuditChain } from '../audit/index.js';
 import { ConfigError, GatehouseError } from '../core/index.js';
 import { formatDemoCredentials, seedDemo } from '../demo/index.js';
+import {
+  changeEntitlements,
+  entitlementChangeSchema,
+  loadEntitlements,
+  presentEntitlements,
+} from '../entitlements/index.js';
 import { addTotpFactor, listSmsOutbox, totpCode } from '../factors/index.js';
+import { parseWith } from '../http/index.js';
 import { createUser, findUserByUsername, listUserAccounts } from '../identity/index.js';
 import { monitorSessions, userResetSchedules } from '../sessions/index.js';
 import { registerAuthenticator } from './authenticator.js';
@@ -235,6 +242,106 @@ export function registerCommands(program: Command): void {
         await closeContext(ctx);
       }
     });
+
+  const account = program.command('account').description("an account's entitlements, for operators");
+  withCommon(
+    account.command('show').description("print an account's entitlements as JSON").argument('<accountId>'),
+  ).action(async (accountId: string, flags: CommonFlags) => {
+    const ctx = await offlineContext(flags);
+    try {
+      const entitlements = await loadEntitlements(ctx.store.db, accountId);
+      if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+      process.stdout.write(`${JSON.stringify(presentEntitlements(entitlements), null, 2)}\n`);
+    } finally {
+      await closeContext(ctx);
+    }
+  });
+  const list = (v: string) =>
+    v
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0);
+  const flag = (v: string) => {
+    if (v !== 'true' && v !== 'false') throw new Error('expected true or false');
+    return v === 'true';
+  };
+  withCommon(
+    account
+      .command('set')
+      .description("change an account's entitlements (audited); prints the result as JSON")
+      .argument('<accountId>'),
+  )
+    .option('--frozen <bool>', 'freeze or unfreeze the account', flag)
+    .option('--closing-only <bool>', 'allow only reducing orders', flag)
+    .option('--options-level <n>', 'options level 0–4', (v) => Number.parseInt(v, 10))
+    .option('--type <type>', 'cash | margin | portfolio_margin')
+    .option('--client-category <category>', 'retail | professional')
+    .option('--grant <permissions>', 'comma-separated ASSET:REGION, e.g. OPT:US,ETF:EU', list)
+    .option('--revoke <permissions>', 'comma-separated ASSET:REGION', list)
+    .option('--accept-disclosure <names>', 'options_risk, futures_risk, crypto_risk', list)
+    .option(
+      '--subscribe <bundles>',
+      'market-data bundles, BUNDLE or BUNDLE:pro, e.g. US_EQUITY,CME:pro',
+      list,
+    )
+    .option('--unsubscribe <bundles>', 'market-data bundles', list)
+    .action(
+      async (
+        accountId: string,
+        flags: CommonFlags & {
+          frozen?: boolean;
+          closingOnly?: boolean;
+          optionsLevel?: number;
+          type?: string;
+          clientCategory?: string;
+          grant?: string[];
+          revoke?: string[];
+          acceptDisclosure?: string[];
+          subscribe?: string[];
+          unsubscribe?: string[];
+        },
+      ) => {
+        const pair = (p: string) => {
+          const [assetClass, region] = p.split(':');
+          return { assetClass, region };
+        };
+        const change = parseWith(entitlementChangeSchema, {
+          ...(flags.frozen === undefined ? {} : { frozen: flags.frozen }),
+          ...(flags.closingOnly === undefined ? {} : { closingOnly: flags.closingOnly }),
+          ...(flags.optionsLevel === undefined ? {} : { optionsLevel: flags.optionsLevel }),
+          ...(flags.type === undefined ? {} : { type: flags.type }),
+          ...(flags.clientCategory === undefined ? {} : { clientCategory: flags.clientCategory }),
+          ...(flags.grant === undefined ? {} : { grantPermissions: flags.grant.map(pair) }),
+          ...(flags.revoke === undefined ? {} : { revokePermissions: flags.revoke.map(pair) }),
+          ...(flags.acceptDisclosure === undefined ? {} : { acceptDisclosures: flags.acceptDisclosure }),
+          ...(flags.subscribe === undefined
+            ? {}
+            : {
+                subscribe: flags.subscribe.map((b) => ({
+                  bundle: b.split(':')[0],
+                  professional: b.endsWith(':pro'),
+                })),
+              }),
+          ...(flags.unsubscribe === undefined ? {} : { unsubscribe: flags.unsubscribe }),
+        });
+        const ctx = await offlineContext(flags);
+        try {
+          const updated = await changeEntitlements(
+            { db: ctx.store.db, clock: ctx.clock, bus: ctx.bus },
+            accountId,
+            change,
+            {
+              userId: null,
+              ip: null,
+              via: 'cli',
+            },
+          );
+          process.stdout.write(`${JSON.stringify(presentEntitlements(updated), null, 2)}\n`);
+        } finally {
+          await closeContext(ctx);
+        }
+      },
+    );
 
   const sms = program.command('sms').description('the SMS simulator');
   withCommon(sms.command('outbox').description('show the newest messages the SMS simulator "sent"'))

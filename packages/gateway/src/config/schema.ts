@@ -71,6 +71,11 @@ export const configSchema = z.strictObject({
        * Default: `gatehouse.secret` in the SQLite database file's folder.
        */
       secretFile: z.string().min(1).optional(),
+      /**
+       * Bearer token for the operators' admin API (`/v1/admin/…`), at least 32 characters; the admin API is off
+       * when it is not set. Compared in constant time; never logged.
+       */
+      adminApiToken: z.string().min(32).optional(),
     })
     .prefault({}),
   password: z

@@ -1,4 +1,6 @@
 /** @module entitlements — what an account may trade and see: permissions, options level, disclosures, data, rules. */
+
+export { entitlementChangeSchema, entitlementRoutes, presentEntitlements } from './routes.js';
 export {
   appliesTo,
   inForce,

@@ -35,7 +35,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   const config = defaultConfig({
     ...options.config,
     database: { url: options.database?.url ?? ':memory:', ...options.config?.database },
-    secrets: { serverSecret: TEST_SECRET },
+    secrets: { ...options.config?.secrets, serverSecret: TEST_SECRET },
     log: { level: options.logSink === undefined ? 'silent' : 'trace' },
   });
   const sink = options.logSink;
