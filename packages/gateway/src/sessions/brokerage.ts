@@ -115,6 +115,47 @@ export async function sessionState(deps: BrokerageDeps, principal: Principal): P
   };
 }
 
+/** What order entry needs to know of a session, read authoritatively (one query) for every order. */
+export interface TradingState {
+  tier: Tier;
+  competing: boolean;
+  /** The session held brokerage before the last daily reset and has not asked again since. */
+  reset: boolean;
+  stepUpRequired: boolean;
+}
+
+/**
+ * The session's trading state from the database in one query (session, the user's policy and the holder): order
+ * entry re-checks it for every order (ARCHITECTURE.md, The request path), so a takeover or a revocation on another
+ * node stops this session's orders at once.
+ */
+export async function tradingState(deps: BrokerageDeps, principal: Principal): Promise<TradingState> {
+  const row = await deps.db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .leftJoin('brokerage_holders', 'brokerage_holders.user_id', 'sessions.user_id')
+    .select([
+      'sessions.brokerage_at',
+      'sessions.step_up_required',
+      'sessions.revoked_at',
+      'users.brokerage_policy',
+      'brokerage_holders.session_id as holder',
+    ])
+    .where('sessions.id', '=', principal.session.id)
+    .executeTakeFirst();
+  if (row === undefined || row.revoked_at !== null) throw new GatehouseError('SESSION_REVOKED');
+  const since = lastReset(deps.clock.now(), userResetSchedules(deps.resets, principal.profile.accounts));
+  const acquiredAt = row.brokerage_at === null ? null : Number(row.brokerage_at);
+  const hadBrokerage = acquiredAt !== null && acquiredAt >= since;
+  const holds = hadBrokerage && (row.brokerage_policy === 'shared' || row.holder === principal.session.id);
+  return {
+    tier: holds ? 'brokerage' : 'read_only',
+    competing: hadBrokerage && !holds,
+    reset: acquiredAt !== null && !hadBrokerage,
+    stepUpRequired: row.step_up_required === 1,
+  };
+}
+
 /**
  * Asks for the brokerage capability. With `compete: false` a capability held by another live session since the
  * last reset answers `BROKERAGE_HELD_ELSEWHERE` naming its channel and device; with `compete: true` it is taken
@@ -265,12 +306,10 @@ async function reauthenticationLatencyMs(
  * asked, and `STEP_UP_REQUIRED` while a step-up is pending.
  */
 export async function requireBrokerage(deps: BrokerageDeps, principal: Principal): Promise<void> {
-  const state = await sessionState(deps, principal);
+  const state = await tradingState(deps, principal);
   if (state.stepUpRequired)
     throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'network_changed' });
   if (state.tier === 'brokerage') return;
   if (state.competing) throw new GatehouseError('SESSION_COMPETING');
-  const session = await findSessionById(deps.db, principal.session.id);
-  if (session?.brokerageAt != null) throw new GatehouseError('SESSION_RESET');
-  throw new GatehouseError('BROKERAGE_REQUIRED');
+  throw new GatehouseError(state.reset ? 'SESSION_RESET' : 'BROKERAGE_REQUIRED');
 }

@@ -7,6 +7,8 @@ export {
   type SessionState,
   sessionState,
   type Tier,
+  type TradingState,
+  tradingState,
   userResetSchedules,
 } from './brokerage.js';
 export { CSRF_HEADER, csrfTokenFor, isValidCsrfToken } from './csrf.js';

@@ -24,7 +24,7 @@ import {
   type ChannelPolicies,
   nextResetAt,
   type Principal,
-  sessionState,
+  tradingState,
 } from '../sessions/index.js';
 import type { Database, OrdersTable } from '../store/index.js';
 import {
@@ -139,8 +139,12 @@ export class TradingService implements OrderRouter {
     await this.#matching;
   }
 
-  /** USD rates from the feed's FX mids: units of each currency per USD. */
+  #ratesMemo: { step: number; rates: UsdRates } | null = null;
+
+  /** USD rates from the feed's FX mids (units of each currency per USD), computed once per feed step. */
   #rates(): UsdRates {
+    const step = this.#d.marketData.feed.step(this.#d.clock.now());
+    if (this.#ratesMemo?.step === step) return this.#ratesMemo.rates;
     const rates = new Map<string, number>();
     for (const pair of FX_PAIRS) {
       const q = this.#d.marketData.live(pair);
@@ -149,6 +153,7 @@ export class TradingService implements OrderRouter {
       if (pair.currency === 'USD') rates.set(base, 1 / mid);
       else if (base === 'USD') rates.set(pair.currency, mid);
     }
+    this.#ratesMemo = { step, rates };
     return rates;
   }
 
@@ -326,12 +331,7 @@ export class TradingService implements OrderRouter {
   ): Promise<GateSnapshot> {
     const entitlements = await this.#d.entitlements.get(account.id);
     if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
-    const state = await sessionState(this.#d.brokerage, principal);
-    const sessionRow = await this.#d.db
-      .selectFrom('sessions')
-      .select('brokerage_at')
-      .where('id', '=', principal.session.id)
-      .executeTakeFirst();
+    const state = await tradingState(this.#d.brokerage, principal);
     const ledger = await this.#ledger(account.id);
     const rates = this.#rates();
     const quote = this.#d.marketData.live(instrument);
@@ -352,7 +352,7 @@ export class TradingService implements OrderRouter {
       session: {
         tier: state.tier,
         competing: state.competing,
-        reset: state.tier === 'read_only' && !state.competing && sessionRow?.brokerage_at != null,
+        reset: state.reset,
         stepUpRequired: state.stepUpRequired,
         channel: principal.session.channel,
         scopes: null,
