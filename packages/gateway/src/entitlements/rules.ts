@@ -83,6 +83,21 @@ export const PRODUCT_RULES: readonly ProductRule[] = [
         : undefined,
   },
   {
+    id: 'REG_T',
+    description:
+      'Reg T: a US margin account borrows only with at least USD 2,000 of equity; initial margin is 50 % (applied in buying power).',
+    entities: ['IBLLC'],
+    effectiveFrom: null,
+    effectiveTo: null,
+    blocks: (s) =>
+      s.accountType === 'margin' && s.marginIncreasing && s.netLiquidationUsd < 2_000
+        ? {
+            code: 'MARGIN_NOT_ALLOWED',
+            message: 'Reg T: margin trades need at least USD 2,000 of equity in the account.',
+          }
+        : undefined,
+  },
+  {
     id: 'PORTFOLIO_MARGIN',
     description:
       'A portfolio-margin account needs USD 110k net liquidation to open; below USD 100k margin-increasing trades are restricted (IBKR glossary).',

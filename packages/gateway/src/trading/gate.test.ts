@@ -265,6 +265,15 @@ const rows: Row[] = [
     ruleId: 'PORTFOLIO_MARGIN',
   },
   {
+    name: 'Reg T: a margin short below USD 2,000 of equity',
+    snapshot: base({
+      netLiquidationUsd: 1_500,
+      order: order({ side: 'SELL', limitPrice: 99.99 }),
+    }),
+    expect: 'MARGIN_NOT_ALLOWED',
+    ruleId: 'REG_T',
+  },
+  {
     name: 'a rule outside its effective dates does not apply',
     snapshot: base({
       instrument: SPY,
