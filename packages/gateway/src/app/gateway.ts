@@ -29,7 +29,7 @@ import { createMetrics } from '../metrics/index.js';
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { type BrokerageDeps, channelPolicies, SessionService } from '../sessions/index.js';
 import { migrateToLatest, type OpenDatabaseOptions, openDatabase, type Store } from '../store/index.js';
-import { TradingService } from '../trading/index.js';
+import { type OrderRouter, TradingService } from '../trading/index.js';
 import { DeviceHub } from '../ws/device-hub.js';
 import type { GatewayContext } from './context.js';
 import { createLogger } from './logger.js';
@@ -50,6 +50,8 @@ export interface GatewayOptions {
   database?: OpenDatabaseOptions;
   /** How often the paper engine matches (default: every feed step); null: only when told (tests with a frozen clock). */
   matchingIntervalMs?: number | null;
+  /** Where accepted orders go (default: the paper engine). */
+  orderRouter?: OrderRouter;
 }
 
 export interface Gateway {
@@ -134,6 +136,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     marketData,
     entitlements,
     brokerage,
+    ...(options.matchingIntervalMs === undefined ? {} : { matchingIntervalMs: options.matchingIntervalMs }),
+    ...(options.orderRouter === undefined ? {} : { router: options.orderRouter }),
     policies,
     options: {
       priceBand: { confirm: config.trading.priceBandConfirm, reject: config.trading.priceBandReject },
@@ -208,9 +212,7 @@ export async function closeContext(ctx: GatewayContext): Promise<void> {
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const ctx = await createContext(config, options);
   const app = await buildHttpApp(ctx);
-  await ctx.trading.start(
-    options.matchingIntervalMs === undefined ? config.marketData.tickMs : options.matchingIntervalMs,
-  );
+  await ctx.trading.start();
   const flushTimer = setInterval(() => {
     ctx.sessions
       .flushLastSeen()

@@ -9,6 +9,7 @@ import { type ConfigInput, defaultConfig } from '../config/index.js';
 import { ManualClock } from '../core/index.js';
 import { DEMO_USERS, seedDemo } from '../demo/index.js';
 import { totpCode } from '../factors/index.js';
+import type { OrderRouter } from '../trading/index.js';
 import type { TestDatabase } from './databases.js';
 
 export const TEST_SECRET = Buffer.alloc(32, 7).toString('base64');
@@ -27,6 +28,7 @@ export interface TestGatewayOptions {
   demo?: boolean;
   /** Paper-engine matching interval; tests default to none (matching runs when the test calls `matchAll`). */
   matchingIntervalMs?: number | null;
+  orderRouter?: OrderRouter;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -47,6 +49,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     clock,
     logger,
     matchingIntervalMs: options.matchingIntervalMs ?? null,
+    ...(options.orderRouter === undefined ? {} : { orderRouter: options.orderRouter }),
     database: {
       ...options.database?.options,
       onQuery: () => {

@@ -21,6 +21,7 @@ export {
   type MarketDataBundle,
   searchInstruments,
 } from './instruments.js';
+export { type OrderRouter, PaperEngine, type RouterEvent, type RouterListener } from './router.js';
 export { tradingRoutes } from './routes.js';
-export { type OrderRouter, type PlaceResult, TradingService, validateOrder } from './service.js';
+export { type PlaceResult, TradingService, validateOrder } from './service.js';
 export { type AccountEvent, listEvents, type OrderView, setCash } from './store.js';

@@ -19,6 +19,7 @@ import {
   type TestGateway,
 } from '../test-support/gateway.js';
 import { INSTRUMENTS, type Instrument } from './instruments.js';
+import type { OrderRouter, RouterListener } from './router.js';
 
 let gw: TestGateway;
 afterEach(async () => {
@@ -349,5 +350,46 @@ describe('order entry', () => {
       await gw.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("puts a broker's own engine behind OrderRouter: its fills are committed like the paper engine's", async () => {
+    const submitted: string[] = [];
+    let report: RouterListener = async () => {};
+    const broker: OrderRouter = {
+      events: (listener) => {
+        report = listener;
+      },
+      start: () => {},
+      stop: async () => {},
+      cancel: async () => {},
+      modify: async () => {},
+      submit: async (order) => {
+        submitted.push(order.id);
+        await report({
+          type: 'fill',
+          orderId: order.id,
+          quantity: Number(order.quantity),
+          price: 123.45,
+          commission: 0.5,
+          end: 'filled',
+          triggered: false,
+        });
+      },
+    };
+    gw = await startTestGateway({ orderRouter: broker });
+    const alice = await trader();
+    const placed = json(await place(alice, 'U1000001', { quantity: 4 })) as {
+      id: string;
+      status: string;
+      avgFillPrice: number;
+    };
+    expect(placed).toMatchObject({ status: 'filled', avgFillPrice: 123.45 });
+    expect(submitted).toEqual([placed.id]);
+    const execution = await gw.ctx.store.db.selectFrom('executions').selectAll().executeTakeFirstOrThrow();
+    expect(execution).toMatchObject({ order_id: placed.id, price: 123.45, commission: 0.5, quantity: 4 });
+    const portfolio = json(await callAs(gw, 'GET', '/v1/accounts/U1000001/portfolio', alice)) as {
+      cash: { USD: number };
+    };
+    expect(portfolio.cash.USD).toBeCloseTo(250_000 - 4 * 123.45 - 0.5, 6);
   });
 });

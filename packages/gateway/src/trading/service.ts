@@ -8,10 +8,10 @@
  * 60 s, a 409 with its questions), or accept: the order and its `accepted` event are committed in one transaction
  * before the client hears `201`, so nothing acknowledged is lost, then the router takes it.
  *
- * The paper engine keeps the working orders and the ledgers of their accounts in memory and re-runs matching on
- * every feed step; each fill commits the execution, the order, the position, the cash and the event together.
- * One engine per store: a multi-node deployment routes an account's orders to one node (or puts a broker's own
- * engine behind `OrderRouter`).
+ * The router (the paper engine by default, or a broker's own behind `OrderRouter`) works the order and reports
+ * fills, triggers and expiries; each is committed here — the execution, the order, the position, the cash and the
+ * event together — before the router goes on. Ledgers are cached per account on this node: a multi-node
+ * deployment routes an account's orders to one node.
  */
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
@@ -27,26 +27,17 @@ import {
   tradingState,
 } from '../sessions/index.js';
 import type { Database, OrdersTable } from '../store/index.js';
-import {
-  applyFill,
-  commission,
-  convert,
-  type Ledger,
-  orderRequirement,
-  type UsdRates,
-  valuate,
-} from './accounting.js';
+import { applyFill, convert, type Ledger, orderRequirement, type UsdRates, valuate } from './accounting.js';
 import {
   evaluateGate,
   type GateSnapshot,
-  isOpening,
   NO_MARKET_DATA,
   type OrderRequest,
   type OrderType,
   type Question,
 } from './gate.js';
 import { findInstrument, INSTRUMENTS, type Instrument, isMultipleOf } from './instruments.js';
-import { matchOrder } from './matching.js';
+import { type OrderRouter, PaperEngine, type RouterEvent } from './router.js';
 import {
   type AccountEvent,
   appendEvent,
@@ -56,16 +47,6 @@ import {
   presentOrder,
   saveLedgerChange,
 } from './store.js';
-
-/** Where accepted orders go: the paper engine by default, or a broker's own engine. */
-export interface OrderRouter {
-  /** Takes an order that was just committed as accepted; may fill it at once. */
-  submit(order: OrdersTable): Promise<void>;
-  /** Stops working an order (already marked cancelled by the caller's transaction). */
-  cancel(orderId: string): void;
-  /** Picks up an order's new quantity or prices. */
-  modify(order: OrdersTable): void;
-}
 
 export interface TradingOptions {
   priceBand: { confirm: number; reject: number };
@@ -82,6 +63,10 @@ export interface TradingDeps {
   brokerage: BrokerageDeps;
   policies: ChannelPolicies;
   options: TradingOptions;
+  /** Where accepted orders go; the paper engine when absent. */
+  router?: OrderRouter;
+  /** The paper engine's matching interval (null: only when `matchAll` is called). */
+  matchingIntervalMs?: number | null;
 }
 
 export type PlaceResult =
@@ -110,33 +95,37 @@ export function validateOrder(order: OrderRequest, instrument: Instrument): void
   }
 }
 
-export class TradingService implements OrderRouter {
+export class TradingService {
   readonly #d: TradingDeps;
-  readonly #working = new Map<string, OrdersTable>();
+  readonly #router: OrderRouter;
   readonly #ledgers = new Map<string, Ledger>();
-  #timer: NodeJS.Timeout | undefined;
-  #lastStep = -1;
-  #matching: Promise<void> = Promise.resolve();
 
   constructor(deps: TradingDeps) {
     this.#d = deps;
+    this.#router =
+      deps.router ??
+      new PaperEngine(
+        deps.marketData,
+        deps.clock,
+        deps.matchingIntervalMs === undefined ? deps.marketData.feed.tickMs : deps.matchingIntervalMs,
+      );
+    this.#router.events((event) => this.#onRouterEvent(event));
   }
 
-  /** Loads the working orders and starts matching on every feed step. */
-  async start(intervalMs: number | null = this.#d.marketData.feed.tickMs): Promise<void> {
+  /** Hands the working orders to the router (after a restart) and starts it. */
+  async start(): Promise<void> {
     const rows = await this.#d.db.selectFrom('orders').selectAll().where('status', '=', 'working').execute();
-    for (const row of rows) this.#working.set(row.id, row);
-    if (intervalMs !== null) {
-      this.#timer = setInterval(() => {
-        this.matchAll().catch(() => {});
-      }, intervalMs);
-      this.#timer.unref();
-    }
+    for (const row of rows) await this.#router.submit(row);
+    this.#router.start();
   }
 
   async stop(): Promise<void> {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    await this.#matching;
+    await this.#router.stop();
+  }
+
+  /** Runs one paper-engine matching pass now (tests with a frozen clock); other routers work on their own. */
+  async matchAll(): Promise<void> {
+    if (this.#router instanceof PaperEngine) await this.#router.matchAll();
   }
 
   #ratesMemo: { step: number; rates: UsdRates } | null = null;
@@ -317,9 +306,9 @@ export class TradingService implements OrderRouter {
       throw error;
     }
     this.#announce(accountId, event);
-    await this.submit(row);
-    const current = this.#working.get(row.id) ?? row;
-    return { status: 'accepted', order: presentOrder(current) };
+    await this.#router.submit(row);
+    const current = await this.#orderRow(row.id);
+    return { status: 'accepted', order: presentOrder(current ?? row) };
   }
 
   async #snapshot(
@@ -455,10 +444,11 @@ export class TradingService implements OrderRouter {
   }
 
   async get(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
-    const row = this.#working.get(orderId) ?? (await this.#ownOrder(principal, accountId, orderId));
-    if (row.account_id !== accountId) throw new GatehouseError('ORDER_NOT_FOUND');
-    this.#account(principal, accountId);
-    return presentOrder(row);
+    return presentOrder(await this.#ownOrder(principal, accountId, orderId));
+  }
+
+  #orderRow(orderId: string): Promise<OrdersTable | undefined> {
+    return this.#d.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
   }
 
   async list(
@@ -472,7 +462,7 @@ export class TradingService implements OrderRouter {
       query = query.where('status', '=', filter.status === 'open' ? 'working' : filter.status);
     if (filter.today === true) query = query.where('created_at', '>=', this.#d.clock.now() - 24 * 3_600_000);
     const rows = await query.orderBy('created_at', 'desc').orderBy('id').limit(500).execute();
-    return rows.map((r) => presentOrder(this.#working.get(r.id) ?? r));
+    return rows.map(presentOrder);
   }
 
   async cancelOrder(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
@@ -486,9 +476,7 @@ export class TradingService implements OrderRouter {
     orderId: string,
     change: { quantity?: number; limitPrice?: number; stopPrice?: number },
   ): Promise<OrderView> {
-    const row = this.#working.get(orderId) ?? (await this.#ownOrder(principal, accountId, orderId));
-    this.#account(principal, accountId);
-    if (row.account_id !== accountId) throw new GatehouseError('ORDER_NOT_FOUND');
+    const row = await this.#ownOrder(principal, accountId, orderId);
     if (row.status !== 'working') throw new GatehouseError('ORDER_NOT_OPEN');
     const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
     const next: OrderRequest = {
@@ -527,93 +515,39 @@ export class TradingService implements OrderRouter {
       return appendEvent(trx, accountId, 'modified', orderId, { change }, now);
     });
     this.#announce(accountId, event);
-    this.modify(updated);
+    await this.#router.modify(updated);
     return presentOrder(updated);
   }
 
-  // OrderRouter (the paper engine)
-
-  async submit(order: OrdersTable): Promise<void> {
-    this.#working.set(order.id, order);
-    await this.#serial(() => this.#matchOne(order.id));
-  }
-
-  cancel(orderId: string): void {
-    this.#working.delete(orderId);
-  }
-
-  modify(order: OrdersTable): void {
-    if (this.#working.has(order.id)) this.#working.set(order.id, order);
-  }
-
-  /** Matching runs one pass at a time, so the ledger and order rows are never written by two at once. */
-  #serial(fn: () => Promise<void>): Promise<void> {
-    const next = this.#matching.then(fn, fn);
-    this.#matching = next.catch(() => {});
-    return next;
-  }
-
-  /** One matching pass over every working order, at most once per feed step. */
-  async matchAll(): Promise<void> {
-    const step = this.#d.marketData.feed.step(this.#d.clock.now());
-    if (step === this.#lastStep) return;
-    this.#lastStep = step;
-    await this.#serial(async () => {
-      for (const id of [...this.#working.keys()]) await this.#matchOne(id);
-    });
-  }
-
-  async #matchOne(orderId: string): Promise<void> {
-    const row = this.#working.get(orderId);
-    if (row === undefined) return;
-    const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
+  /** Commits what the router reports, before the router goes on. */
+  async #onRouterEvent(event: RouterEvent): Promise<void> {
+    const row = await this.#orderRow(event.orderId);
+    if (row === undefined || row.status !== 'working') return;
     const now = this.#d.clock.now();
-    const result = matchOrder(
-      {
-        side: row.side as 'BUY' | 'SELL',
-        type: row.type as OrderType,
-        quantity: Number(row.quantity),
-        filledQuantity: Number(row.filled_quantity),
-        limitPrice: row.limit_price,
-        stopPrice: row.stop_price,
-        tif: row.tif as 'DAY' | 'GTC' | 'IOC',
-        triggered: row.triggered === 1,
-        expiresAt: row.expires_at === null ? null : Number(row.expires_at),
-      },
-      instrument,
-      this.#d.marketData.live(instrument),
-      now,
-    );
-    if (result.fill === null) {
-      if (result.triggered) {
-        row.triggered = 1;
-        await this.#d.db
-          .updateTable('orders')
-          .set({ triggered: 1, updated_at: now })
-          .where('id', '=', orderId)
-          .execute();
-      }
-      if (result.end === 'expired' || result.end === 'cancelled')
-        await this.#end(row, result.end, {
-          by: 'engine',
-          reason: result.end === 'expired' ? 'day_order_close' : 'ioc',
-        });
-      return;
+    if (event.type === 'fill') {
+      const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
+      await this.#fill(row, instrument, event, now);
+    } else if (event.type === 'triggered') {
+      await this.#d.db
+        .updateTable('orders')
+        .set({ triggered: 1, updated_at: now })
+        .where('id', '=', row.id)
+        .execute();
+    } else {
+      await this.#end(row, event.status, { by: 'engine', reason: event.reason });
     }
-    await this.#fill(row, instrument, result.fill, result.end, result.triggered, now);
   }
 
   async #fill(
     row: OrdersTable,
     instrument: Instrument,
-    fill: { quantity: number; price: number },
-    end: 'filled' | 'cancelled' | 'expired' | null,
-    triggered: boolean,
+    fill: Extract<RouterEvent, { type: 'fill' }>,
     now: number,
   ): Promise<void> {
+    const { end, triggered } = fill;
     const accountId = row.account_id;
     const ledger = await this.#ledger(accountId);
-    const fee = commission(instrument, fill.quantity, fill.price);
+    const fee = fill.commission;
     // Work on a copy: the in-memory ledger changes only once the transaction has committed.
     const next: Ledger = { cash: new Map(ledger.cash), positions: new Map(ledger.positions) };
     const realized = applyFill(next, instrument, row.side as 'BUY' | 'SELL', fill.quantity, fill.price, fee);
@@ -676,14 +610,6 @@ export class TradingService implements OrderRouter {
       return out;
     });
     this.#ledgers.set(accountId, next);
-    Object.assign(row, {
-      filled_quantity: filled,
-      avg_fill_price: avg,
-      status,
-      updated_at: now,
-      triggered: triggered || row.triggered === 1 ? 1 : 0,
-    });
-    if (status !== 'working') this.#working.delete(row.id);
     for (const e of events) this.#announce(accountId, e);
   }
 
@@ -703,7 +629,7 @@ export class TradingService implements OrderRouter {
       if (changed.numUpdatedRows === 0n) throw new GatehouseError('ORDER_NOT_OPEN');
       return appendEvent(trx, row.account_id, status, row.id, data, now);
     });
-    this.cancel(row.id);
+    await this.#router.cancel(row.id);
     const ended = { ...row, status, updated_at: now };
     this.#announce(row.account_id, event);
     return presentOrder(ended);
@@ -719,16 +645,5 @@ export class TradingService implements OrderRouter {
         data: event.data,
       })
       .catch(() => {});
-  }
-
-  /** Whether an order would open exposure given the account's position now (used by callers that pre-check). */
-  async opens(
-    accountId: string,
-    instrumentId: number,
-    side: 'BUY' | 'SELL',
-    quantity: number,
-  ): Promise<boolean> {
-    const ledger = await this.#ledger(accountId);
-    return isOpening(side, quantity, ledger.positions.get(instrumentId)?.quantity ?? 0);
   }
 }
