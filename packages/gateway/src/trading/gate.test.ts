@@ -7,6 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { type AccountEntitlements, PRODUCT_RULES, type ProductRule } from '../entitlements/index.js';
 import { entitlementFor } from '../marketdata/index.js';
 import {
+  passingSnapshot as base,
+  testEntitlements as entitlements,
+  GATE_TEST_NOW as NOW,
+} from '../test-support/gate.js';
+import {
   evaluateGate,
   GATE_CHECKS,
   type GateResult,
@@ -15,7 +20,6 @@ import {
 } from './gate.js';
 import { findInstrument, INSTRUMENTS, type Instrument } from './instruments.js';
 
-const NOW = Date.UTC(2026, 5, 15, 15, 0);
 const byId = (id: number) => findInstrument(id) as Instrument;
 const bySymbol = (symbol: string) => INSTRUMENTS.find((i) => i.symbol === symbol) as Instrument;
 const AAPL = bySymbol('AAPL');
@@ -25,95 +29,6 @@ const AAPL_CALL = INSTRUMENTS.find(
 const AAPL_PUT = INSTRUMENTS.find(
   (i) => i.option?.underlyingId === AAPL.id && i.option.right === 'P',
 ) as Instrument;
-
-function entitlements(
-  change: Partial<AccountEntitlements['account']> = {},
-  extra: Partial<AccountEntitlements> = {},
-) {
-  const value: AccountEntitlements = {
-    account: {
-      id: 'U1000001',
-      title: 'test',
-      paper: false,
-      type: 'margin',
-      baseCurrency: 'USD',
-      clientCategory: 'retail',
-      frozen: false,
-      closingOnly: false,
-      entityCode: 'IBLLC',
-      optionsLevel: 2,
-      ...change,
-    },
-    permissions: new Set([
-      'STK:US',
-      'ETF:US',
-      'OPT:US',
-      'FUT:US',
-      'FX:GLOBAL',
-      'CRYPTO:US',
-      'ETF:EU',
-      'ETF:UK',
-    ]),
-    disclosures: new Set(['options_risk', 'futures_risk', 'crypto_risk']),
-    subscriptions: new Map([
-      ['US_EQUITY', { professional: false }],
-      ['US_OPTIONS', { professional: false }],
-      ['CME', { professional: false }],
-      ['EU_EQUITY', { professional: false }],
-      ['UK_EQUITY', { professional: false }],
-    ]),
-    ...extra,
-  };
-  return value;
-}
-
-/** A snapshot that passes every check: a brokerage session buying 10 AAPL with live data and ample buying power. */
-function base(overrides: Partial<GateSnapshot> = {}): GateSnapshot {
-  const instrument = overrides.instrument ?? AAPL;
-  const ent = overrides.entitlements ?? entitlements();
-  return {
-    now: NOW,
-    session: {
-      tier: 'brokerage',
-      competing: false,
-      reset: false,
-      stepUpRequired: false,
-      channel: 'web',
-      scopes: null,
-    },
-    role: 'owner',
-    allowedOrderTypes: ['MKT', 'LMT', 'STP', 'STP_LMT'],
-    entitlements: ent,
-    instrument,
-    order: {
-      clientOrderId: 'c1',
-      instrumentId: instrument.id,
-      side: 'BUY',
-      type: 'LMT',
-      quantity: 10,
-      limitPrice: 100,
-      tif: 'DAY',
-    },
-    position: 0,
-    underlyingPosition: 0,
-    quote: {
-      instrumentId: instrument.id,
-      bid: 99.99,
-      ask: 100,
-      last: 100,
-      bidSize: 100,
-      askSize: 100,
-      at: NOW,
-    },
-    marketData: entitlementFor(instrument, ent.subscriptions),
-    buyingPower: { available: 100_000, required: 1_000, currency: 'USD' },
-    netLiquidationUsd: 200_000,
-    priceBand: { confirm: 0.05, reject: 0.2 },
-    acknowledged: new Set(),
-    rules: PRODUCT_RULES,
-    ...overrides,
-  };
-}
 
 const code = (r: GateResult) => (r.outcome === 'reject' ? r.code : r.outcome);
 const order = (change: Partial<GateSnapshot['order']>, instrument = AAPL) => ({
