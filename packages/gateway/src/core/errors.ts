@@ -111,7 +111,8 @@ export const ERROR_CATALOGUE = {
   },
   DEVICE_KEY_REQUIRED: {
     status: 403,
-    message: 'This channel trades only from a registered device key; register the device key first.',
+    message:
+      'This channel trades and changes security settings only from a registered device key; register the device key first.',
   },
   DEVICE_REGISTRATION_NOT_ALLOWED: {
     status: 403,

@@ -181,6 +181,8 @@ describe('desktop channel: first login and device-key registration', () => {
     expect(
       errorCode(await bearer('POST', '/v1/session/brokerage', token, undefined, { compete: false })),
     ).toBe('DEVICE_KEY_REQUIRED');
+    // Nor may it change what protects the account (here: start a mobile enrolment).
+    expect(errorCode(await bearer('POST', '/v1/devices/mobile/enroll', token))).toBe('DEVICE_KEY_REQUIRED');
     // A desktop token never works as a cookie.
     const asCookie = await gw.app.inject({
       method: 'GET',
