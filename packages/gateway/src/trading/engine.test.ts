@@ -230,6 +230,96 @@ describe('accounting', () => {
   });
 });
 
+describe('random orders through matching and accounting (property)', () => {
+  it('fills within each order, never beyond the displayed size, and keeps cash and positions consistent', () => {
+    const tradable = INSTRUMENTS.filter((i) => i.fx === undefined && i.assetClass !== 'FUT');
+    const feed = new SimulatedFeed({ seed: 11, epoch: Date.UTC(2026, 0, 1), tickMs: 250 });
+    let fills = 0;
+    let partials = 0;
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            instrument: fc.constantFrom(...tradable),
+            side: fc.constantFrom('BUY' as const, 'SELL' as const),
+            type: fc.constantFrom('MKT' as const, 'LMT' as const, 'STP' as const, 'STP_LMT' as const),
+            tif: fc.constantFrom('DAY' as const, 'GTC' as const, 'IOC' as const),
+            lots: fc.integer({ min: 1, max: 3_000 }),
+            offsetTicks: fc.integer({ min: -20, max: 20 }),
+          }),
+          { minLength: 1, maxLength: 25 },
+        ),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        (orders, start) => {
+          const ledger = emptyLedger();
+          const flows = new Map<string, number>();
+          for (const o of orders) {
+            const quantity = money(o.lots * o.instrument.lotSize);
+            let t = NOW + start * 250;
+            const first = feed.quoteAt(o.instrument, t);
+            const price = Math.max(o.instrument.tickSize, first.bid + o.offsetTicks * o.instrument.tickSize);
+            const working: WorkingOrder = {
+              side: o.side,
+              type: o.type,
+              quantity,
+              filledQuantity: 0,
+              limitPrice: o.type === 'LMT' || o.type === 'STP_LMT' ? price : null,
+              stopPrice: o.type === 'STP' || o.type === 'STP_LMT' ? price : null,
+              tif: o.tif,
+              triggered: false,
+              expiresAt: o.tif === 'DAY' ? t + 20 * 250 : null,
+            };
+            // Up to 30 quotes for the order to work against.
+            for (let step = 0; step < 30; step += 1, t += 250) {
+              const quote = feed.quoteAt(o.instrument, t);
+              const result = matchOrder(working, o.instrument, quote, t);
+              if (result.triggered) working.triggered = true;
+              if (result.fill !== null) {
+                const shown = o.side === 'BUY' ? quote.askSize : quote.bidSize;
+                expect(result.fill.quantity).toBeLessThanOrEqual(shown);
+                expect(result.fill.price).toBe(o.side === 'BUY' ? quote.ask : quote.bid);
+                if (working.limitPrice !== null) {
+                  if (o.side === 'BUY') expect(result.fill.price).toBeLessThanOrEqual(working.limitPrice);
+                  else expect(result.fill.price).toBeGreaterThanOrEqual(working.limitPrice);
+                }
+                const fee = commission(o.instrument, result.fill.quantity, result.fill.price);
+                const realized = applyFill(
+                  ledger,
+                  o.instrument,
+                  o.side,
+                  result.fill.quantity,
+                  result.fill.price,
+                  fee,
+                );
+                const ccy = o.instrument.currency;
+                flows.set(ccy, (flows.get(ccy) ?? 0) + realized - fee);
+                working.filledQuantity = money(working.filledQuantity + result.fill.quantity);
+                fills += 1;
+                if (working.filledQuantity < quantity) partials += 1;
+              }
+              expect(working.filledQuantity).toBeLessThanOrEqual(quantity);
+              if (result.end !== null) break;
+            }
+          }
+          for (const [ccy, expected] of flows) {
+            let atCost = 0;
+            for (const [id, p] of ledger.positions) {
+              const i = findInstrument(id) as Instrument;
+              if (i.currency === ccy) atCost += p.quantity * p.avgCost * i.multiplier;
+            }
+            const held = (ledger.cash.get(ccy) ?? 0) + atCost;
+            expect(Math.abs(held - expected)).toBeLessThan(1e-4 * Math.max(1, Math.abs(expected)));
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+    // The runs must exercise the engine: many fills, some of them partial.
+    expect(fills).toBeGreaterThan(200);
+    expect(partials).toBeGreaterThan(10);
+  });
+});
+
 describe('the simulated feed', () => {
   const feed = (seed: number) => new SimulatedFeed({ seed, epoch: Date.UTC(2026, 0, 1), tickMs: 250 });
 
