@@ -12,6 +12,7 @@ import type { GatewayContext } from '../app/context.js';
 import { GatehouseError } from '../core/index.js';
 import { loadSigningDevice } from '../devices/index.js';
 import {
+  awaitingDeviceKey,
   CSRF_HEADER,
   DEVICE_PROOF_HEADER,
   isValidCsrfToken,
@@ -126,8 +127,7 @@ export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
     // accepted from a header, and a device-bound token never from a cookie. Bearer requests carry no ambient
     // credential, so no CSRF check.
     const bearer = bearerToken(request) !== undefined;
-    if (bearer !== usesDeviceKey(ctx.login.policies, principal.session.channel))
-      throw new GatehouseError('UNAUTHENTICATED');
+    if (bearer !== usesDeviceKey(principal.session.channel)) throw new GatehouseError('UNAUTHENTICATED');
     if (!bearer && !SAFE_METHODS.has(request.method)) {
       const presented = request.headers[CSRF_HEADER];
       if (
@@ -192,11 +192,9 @@ export async function checkDeviceProof(
   principal: Principal,
   token: string,
 ): Promise<void> {
-  const { deviceId, channel } = principal.session;
-  if (deviceId === null) {
-    if (channel === 'desktop') return;
-    throw new GatehouseError('PROOF_INVALID');
-  }
+  const { deviceId } = principal.session;
+  if (awaitingDeviceKey(principal.session)) return;
+  if (deviceId === null) throw new GatehouseError('PROOF_INVALID');
   let key = principal.deviceKey;
   if (key === undefined) {
     key = (await loadSigningDevice(ctx.store.db, deviceId, ['mobile', 'desktop'])).key;

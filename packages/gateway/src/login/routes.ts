@@ -99,7 +99,7 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
   function authenticated(request: FastifyRequest, reply: FastifyReply, done: LoginCompleted) {
     const { token, session } = done;
     let credentials: Record<string, unknown>;
-    if (usesDeviceKey(ctx.login.policies, session.channel)) {
+    if (usesDeviceKey(session.channel)) {
       credentials = {
         ...bearerBody(token, session),
         // A desktop session without a device key may register one now (POST /v1/devices/desktop).

@@ -11,7 +11,7 @@ import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
 import type { Region, UserAccount } from '../identity/index.js';
 import type { Database } from '../store/index.js';
-import type { Channel, ChannelPolicies } from './policy.js';
+import { awaitingDeviceKey, type Channel, type ChannelPolicies } from './policy.js';
 import { lastResetAt, nextResetAt, type ResetSchedule } from './reset.js';
 import type { Principal } from './service.js';
 import { findSessionById, type SessionRecord } from './store.js';
@@ -170,11 +170,8 @@ export async function acquireBrokerage(
   const { db, clock } = deps;
   const session = await findSessionById(db, principal.session.id);
   if (session === undefined || session.revokedAt !== null) throw new GatehouseError('SESSION_REVOKED');
-  const policy = deps.policies[session.channel as Channel];
-  const needed = policy?.aalForTrading ?? 2;
-  // A key-bound channel trades only from its device key: a desktop session that has not registered one may read.
-  if (policy?.deviceBinding === 'device_key' && session.deviceId === null)
-    throw new GatehouseError('DEVICE_KEY_REQUIRED');
+  const needed = deps.policies[session.channel as Channel]?.aalForTrading ?? 2;
+  if (awaitingDeviceKey(session)) throw new GatehouseError('DEVICE_KEY_REQUIRED');
   if (session.aal < needed)
     throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: `aal${needed}_required` });
   if (session.stepUpRequired)

@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely';
 import { type Clock, GatehouseError } from '../core/index.js';
 import type { Database } from '../store/index.js';
+import { awaitingDeviceKey } from './policy.js';
 import type { Principal } from './service.js';
 import { findSessionById } from './store.js';
 
@@ -27,10 +28,7 @@ export async function requireSensitive(
   if (session === undefined || session.revokedAt !== null) throw new GatehouseError('SESSION_REVOKED');
   if (session.stepUpRequired)
     throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'network_changed' });
-  // A desktop session proves its requests only once it has registered its device key; until then its bearer
-  // token alone may read, but not change what protects the account.
-  if (session.channel === 'desktop' && session.deviceId === null)
-    throw new GatehouseError('DEVICE_KEY_REQUIRED');
+  if (awaitingDeviceKey(session)) throw new GatehouseError('DEVICE_KEY_REQUIRED');
   if (options.factorChange === true) {
     if (session.secondFactorAt === null || clock.now() - session.secondFactorAt > RECENT_SECOND_FACTOR_MS) {
       throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'stale_second_factor' });

@@ -16,6 +16,7 @@ export { DEVICE_PROOF_HEADER, PROOF_MAX_AGE_MS, type ProofCheck, verifyDevicePro
 export { RECENT_SECOND_FACTOR_MS, requireSensitive, type SensitiveOptions } from './guard.js';
 export { type MonitoredSession, monitorSessions } from './monitor.js';
 export {
+  awaitingDeviceKey,
   CHANNELS,
   type Channel,
   type ChannelPolicies,

@@ -42,6 +42,13 @@ export interface ChannelPolicy {
 
 const ALL_ORDER_TYPES = ['MKT', 'LMT', 'STP', 'STP_LMT'] as const;
 
+/** What each channel's sessions are bound to; fixed by how the channel authenticates, so not configurable. */
+const DEVICE_BINDING: Readonly<Record<Channel, ChannelPolicy['deviceBinding']>> = {
+  web: 'device_cookie',
+  mobile: 'device_key',
+  desktop: 'device_key',
+};
+
 export type ChannelPolicies = Readonly<Record<Channel, ChannelPolicy>>;
 
 export function channelPolicies(config: Config): ChannelPolicies {
@@ -53,7 +60,7 @@ export function channelPolicies(config: Config): ChannelPolicies {
       absoluteLifetimeMs: web.absoluteLifetimeMs,
       allowedFactors: web.allowedFactors,
       aalForTrading: web.aalForTrading,
-      deviceBinding: 'device_cookie',
+      deviceBinding: DEVICE_BINDING.web,
       validatedDeviceLogin: 'none',
       orderTypes: ALL_ORDER_TYPES,
     },
@@ -63,7 +70,7 @@ export function channelPolicies(config: Config): ChannelPolicies {
       absoluteLifetimeMs: mobile.absoluteLifetimeMs,
       allowedFactors: [],
       aalForTrading: mobile.aalForTrading,
-      deviceBinding: 'device_key',
+      deviceBinding: DEVICE_BINDING.mobile,
       validatedDeviceLogin: 'pin',
       orderTypes: ['MKT', 'LMT', 'STP'],
     },
@@ -73,7 +80,7 @@ export function channelPolicies(config: Config): ChannelPolicies {
       absoluteLifetimeMs: desktop.absoluteLifetimeMs,
       allowedFactors: desktop.allowedFactors,
       aalForTrading: desktop.aalForTrading,
-      deviceBinding: 'device_key',
+      deviceBinding: DEVICE_BINDING.desktop,
       validatedDeviceLogin: desktop.validatedDeviceLogin,
       orderTypes: ALL_ORDER_TYPES,
     },
@@ -81,6 +88,14 @@ export function channelPolicies(config: Config): ChannelPolicies {
 }
 
 /** True when sessions of this channel carry a bearer token bound to a device key. */
-export function usesDeviceKey(policies: ChannelPolicies, channel: string): boolean {
-  return policies[channel as Channel]?.deviceBinding === 'device_key';
+export function usesDeviceKey(channel: string): boolean {
+  return DEVICE_BINDING[channel as Channel] === 'device_key';
+}
+
+/**
+ * A desktop session that has not registered its workstation key yet: its bearer token alone is accepted, and it
+ * may read, but neither trade nor make sensitive changes (`DEVICE_KEY_REQUIRED`).
+ */
+export function awaitingDeviceKey(session: { channel: string; deviceId: string | null }): boolean {
+  return session.channel === 'desktop' && session.deviceId === null;
 }

@@ -62,8 +62,7 @@ async function authenticateUpgrade(ctx: GatewayContext, request: FastifyRequest)
   if (header?.startsWith('Bearer ')) {
     const token = header.slice(7).trim();
     const principal = await ctx.sessions.authenticate(token, request.ip);
-    if (!usesDeviceKey(ctx.login.policies, principal.session.channel))
-      throw new GatehouseError('UNAUTHENTICATED');
+    if (!usesDeviceKey(principal.session.channel)) throw new GatehouseError('UNAUTHENTICATED');
     await checkDeviceProof(ctx, request, principal, token);
     return principal;
   }
@@ -71,8 +70,7 @@ async function authenticateUpgrade(ctx: GatewayContext, request: FastifyRequest)
   const token = request.cookies[sessionCookieName(request)];
   if (token === undefined || token.length === 0) throw new GatehouseError('UNAUTHENTICATED');
   const principal = await ctx.sessions.authenticate(token, request.ip);
-  if (usesDeviceKey(ctx.login.policies, principal.session.channel))
-    throw new GatehouseError('UNAUTHENTICATED');
+  if (usesDeviceKey(principal.session.channel)) throw new GatehouseError('UNAUTHENTICATED');
   return principal;
 }
 
