@@ -63,15 +63,6 @@ function nextReset(now: number, schedules: readonly ResetSchedule[]): number {
   return Math.min(...schedules.map((s) => nextResetAt(now, s)));
 }
 
-async function policyOf(db: Kysely<Database>, userId: string): Promise<BrokeragePolicy> {
-  const row = await db
-    .selectFrom('users')
-    .select('brokerage_policy')
-    .where('id', '=', userId)
-    .executeTakeFirst();
-  return row?.brokerage_policy === 'shared' ? 'shared' : 'exclusive';
-}
-
 function alive(session: SessionRecord | undefined, now: number): session is SessionRecord {
   return (
     session !== undefined &&
@@ -81,36 +72,68 @@ function alive(session: SessionRecord | undefined, now: number): session is Sess
   );
 }
 
+/**
+ * The tier a session has now, from when it last acquired brokerage, the user's policy and the exclusive holder.
+ * A reset ends what was acquired before its instant; what is acquired at the instant itself comes after it.
+ */
+export function tierAt(
+  sessionId: string,
+  input: { acquiredAt: number | null; shared: boolean; holderSessionId: string | null | undefined },
+  since: number,
+): { tier: Tier; competing: boolean; reset: boolean } {
+  const hadBrokerage = input.acquiredAt !== null && input.acquiredAt >= since;
+  const holds = hadBrokerage && (input.shared || input.holderSessionId === sessionId);
+  return {
+    tier: holds ? 'brokerage' : 'read_only',
+    competing: hadBrokerage && !holds,
+    reset: input.acquiredAt !== null && !hadBrokerage,
+  };
+}
+
+/** The session's row with its user's policy and the user's exclusive holder: one authoritative query. */
+async function readTier(deps: BrokerageDeps, principal: Principal) {
+  const row = await deps.db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .leftJoin('brokerage_holders', 'brokerage_holders.user_id', 'sessions.user_id')
+    .select([
+      'sessions.brokerage_at',
+      'sessions.step_up_required',
+      'sessions.revoked_at',
+      'sessions.last_seen_at',
+      'sessions.idle_timeout_ms',
+      'sessions.expires_at',
+      'users.brokerage_policy',
+      'brokerage_holders.session_id as holder',
+    ])
+    .where('sessions.id', '=', principal.session.id)
+    .executeTakeFirst();
+  if (row === undefined) throw new GatehouseError('SESSION_REVOKED');
+  const now = deps.clock.now();
+  const schedules = userResetSchedules(deps.resets, principal.profile.accounts);
+  const tier = tierAt(
+    principal.session.id,
+    {
+      acquiredAt: row.brokerage_at === null ? null : Number(row.brokerage_at),
+      shared: row.brokerage_policy === 'shared',
+      holderSessionId: row.holder,
+    },
+    lastReset(now, schedules),
+  );
+  return { row, tier, now, schedules };
+}
+
 /** The authoritative tier of a session (read from the database, not the cache). */
 export async function sessionState(deps: BrokerageDeps, principal: Principal): Promise<SessionState> {
-  const now = deps.clock.now();
-  const session = (await findSessionById(deps.db, principal.session.id)) ?? principal.session;
-  const schedules = userResetSchedules(deps.resets, principal.profile.accounts);
-  const since = lastReset(now, schedules);
-  // A reset ends what was acquired before its instant; what is acquired at the instant itself comes after it.
-  const hadBrokerage = session.brokerageAt !== null && session.brokerageAt >= since;
-  let tier: Tier = 'read_only';
-  let competing = false;
-  if (hadBrokerage) {
-    if ((await policyOf(deps.db, session.userId)) === 'shared') {
-      tier = 'brokerage';
-    } else {
-      const holder = await deps.db
-        .selectFrom('brokerage_holders')
-        .selectAll()
-        .where('user_id', '=', session.userId)
-        .executeTakeFirst();
-      if (holder?.session_id === session.id) tier = 'brokerage';
-      else competing = true;
-    }
-  }
-  const lastSeen = Math.max(session.lastSeenAt, principal.session.lastSeenAt);
+  const { row, tier, now, schedules } = await readTier(deps, principal);
+  const expiresAt = Number(row.expires_at);
+  const lastSeen = Math.max(Number(row.last_seen_at), principal.session.lastSeenAt);
   return {
-    tier,
-    competing,
-    stepUpRequired: session.stepUpRequired,
-    idleExpiresInMs: Math.max(0, Math.min(lastSeen + session.idleTimeoutMs, session.expiresAt) - now),
-    expiresInMs: Math.max(0, session.expiresAt - now),
+    tier: tier.tier,
+    competing: tier.competing,
+    stepUpRequired: row.step_up_required === 1,
+    idleExpiresInMs: Math.max(0, Math.min(lastSeen + Number(row.idle_timeout_ms), expiresAt) - now),
+    expiresInMs: Math.max(0, expiresAt - now),
     nextResetAt: new Date(nextReset(now, schedules)).toISOString(),
   };
 }
@@ -125,35 +148,22 @@ export interface TradingState {
 }
 
 /**
- * The session's trading state from the database in one query (session, the user's policy and the holder): order
- * entry re-checks it for every order (ARCHITECTURE.md, The request path), so a takeover or a revocation on another
- * node stops this session's orders at once.
+ * The session's trading state: order entry re-checks it for every order (ARCHITECTURE.md, The request path), so a
+ * takeover or a revocation on another node stops this session's orders at once.
  */
 export async function tradingState(deps: BrokerageDeps, principal: Principal): Promise<TradingState> {
-  const row = await deps.db
-    .selectFrom('sessions')
-    .innerJoin('users', 'users.id', 'sessions.user_id')
-    .leftJoin('brokerage_holders', 'brokerage_holders.user_id', 'sessions.user_id')
-    .select([
-      'sessions.brokerage_at',
-      'sessions.step_up_required',
-      'sessions.revoked_at',
-      'users.brokerage_policy',
-      'brokerage_holders.session_id as holder',
-    ])
-    .where('sessions.id', '=', principal.session.id)
+  const { row, tier } = await readTier(deps, principal);
+  if (row.revoked_at !== null) throw new GatehouseError('SESSION_REVOKED');
+  return { ...tier, stepUpRequired: row.step_up_required === 1 };
+}
+
+async function policyOf(db: Kysely<Database>, userId: string): Promise<BrokeragePolicy> {
+  const row = await db
+    .selectFrom('users')
+    .select('brokerage_policy')
+    .where('id', '=', userId)
     .executeTakeFirst();
-  if (row === undefined || row.revoked_at !== null) throw new GatehouseError('SESSION_REVOKED');
-  const since = lastReset(deps.clock.now(), userResetSchedules(deps.resets, principal.profile.accounts));
-  const acquiredAt = row.brokerage_at === null ? null : Number(row.brokerage_at);
-  const hadBrokerage = acquiredAt !== null && acquiredAt >= since;
-  const holds = hadBrokerage && (row.brokerage_policy === 'shared' || row.holder === principal.session.id);
-  return {
-    tier: holds ? 'brokerage' : 'read_only',
-    competing: hadBrokerage && !holds,
-    reset: acquiredAt !== null && !hadBrokerage,
-    stepUpRequired: row.step_up_required === 1,
-  };
+  return row?.brokerage_policy === 'shared' ? 'shared' : 'exclusive';
 }
 
 /**

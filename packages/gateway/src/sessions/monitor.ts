@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../core/index.js';
 import type { Database } from '../store/index.js';
+import { tierAt } from './brokerage.js';
 import { presentSession, type SessionView } from './presenter.js';
 import { lastResetAt, type ResetSchedule } from './reset.js';
 import type { SessionService } from './service.js';
@@ -36,17 +37,29 @@ export async function monitorSessions(
     deviceIds.length === 0
       ? []
       : await db.selectFrom('devices').select(['id', 'name']).where('id', 'in', deviceIds).execute();
+  const user = await db
+    .selectFrom('users')
+    .select('brokerage_policy')
+    .where('id', '=', userId)
+    .executeTakeFirst();
   const since = Math.max(...schedules.map((s) => lastResetAt(clock.now(), s)));
   return live.map((s) => {
-    const hadBrokerage = s.brokerageAt !== null && s.brokerageAt >= since;
-    const holds = hadBrokerage && holder?.session_id === s.id;
+    const { tier, competing } = tierAt(
+      s.id,
+      {
+        acquiredAt: s.brokerageAt,
+        shared: user?.brokerage_policy === 'shared',
+        holderSessionId: holder?.session_id,
+      },
+      since,
+    );
     const device = devices.find((d) => d.id === s.deviceId);
     return {
       ...presentSession(s, currentSessionId),
       device: device === undefined ? null : { id: device.id, name: device.name },
       network: s.network,
-      tier: holds ? 'brokerage' : 'read_only',
-      competing: hadBrokerage && !holds,
+      tier,
+      competing,
     };
   });
 }

@@ -165,6 +165,14 @@ describe('session state machine: tiers', () => {
     expect(json(await acquire(b, false))).toMatchObject({ tier: 'brokerage' });
     expect(await tickle(a)).toMatchObject({ tier: 'brokerage', competing: false });
     expect([await trading(a), await trading(b)]).toEqual([null, null]);
+    // The session monitor agrees with tickle.
+    const listed = json(await callAs(gw, 'GET', '/v1/sessions', a)) as {
+      sessions: { tier: string; competing: boolean }[];
+    };
+    expect(listed.sessions.map((x) => [x.tier, x.competing])).toEqual([
+      ['brokerage', false],
+      ['brokerage', false],
+    ]);
   });
 });
 
