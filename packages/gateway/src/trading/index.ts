@@ -19,6 +19,7 @@ export {
   MARKET_DATA_BUNDLES,
   MARKET_REGIONS,
   type MarketDataBundle,
+  requireInstruments,
   searchInstruments,
 } from './instruments.js';
 export { type OrderRouter, PaperEngine, type RouterEvent, type RouterListener } from './router.js';

@@ -6,6 +6,7 @@
  * size, multiplier, KID flag, trading hours and the market-data bundle that carries its quotes. `basePrice` and
  * `volatility` seed the simulated feed.
  */
+import { GatehouseError } from '../core/index.js';
 
 export const ASSET_CLASSES = ['STK', 'ETF', 'OPT', 'FUT', 'FX', 'CRYPTO', 'BOND'] as const;
 export type AssetClass = (typeof ASSET_CLASSES)[number];
@@ -437,6 +438,16 @@ const BY_ID = new Map(INSTRUMENTS.map((i) => [i.id, i]));
 
 export function findInstrument(id: number): Instrument | undefined {
   return BY_ID.get(id);
+}
+
+/** The instruments with these ids, in order; `INSTRUMENT_NOT_FOUND` names the first unknown id. */
+export function requireInstruments(ids: readonly number[]): Instrument[] {
+  return ids.map((id) => {
+    const instrument = BY_ID.get(id);
+    if (instrument === undefined)
+      throw new GatehouseError('INSTRUMENT_NOT_FOUND', undefined, { instrumentId: id });
+    return instrument;
+  });
 }
 
 /** Searches the catalogue: symbol prefix (case-insensitive) and asset class; at most `limit` results. */

@@ -6,12 +6,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { GatewayContext } from '../app/context.js';
-import { GatehouseError } from '../core/index.js';
 import { parseWith, principalOf, requireSession } from '../http/index.js';
 import { ORDER_TYPES } from './gate.js';
-import { ASSET_CLASSES, findInstrument, searchInstruments } from './instruments.js';
+import { ASSET_CLASSES, requireInstruments, searchInstruments } from './instruments.js';
 import type { PlaceResult } from './service.js';
-import { listEvents } from './store.js';
 
 const price = z.number().positive().finite();
 
@@ -70,18 +68,8 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
 
   app.get('/v1/marketdata/snapshot', authenticated, async (request) => {
     const query = parseWith(snapshotQuery, request.query);
-    const { accounts } = principalOf(request).profile;
-    const accountId = query.accountId ?? accounts[0]?.id;
-    if (accountId === undefined || !accounts.some((a) => a.id === accountId))
-      throw new GatehouseError('ACCOUNT_NOT_FOUND');
-    const entitlements = await ctx.entitlements.get(accountId);
-    if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
-    const quotes = query.instruments.map((id) => {
-      const instrument = findInstrument(id);
-      if (instrument === undefined)
-        throw new GatehouseError('INSTRUMENT_NOT_FOUND', undefined, { instrumentId: id });
-      return ctx.marketData.view(instrument, entitlements.subscriptions);
-    });
+    const { accountId, subscriptions } = await trading.marketDataView(principalOf(request), query.accountId);
+    const quotes = requireInstruments(query.instruments).map((i) => ctx.marketData.view(i, subscriptions));
     return { accountId, quotes };
   });
 
@@ -145,8 +133,6 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
   app.get('/v1/accounts/:accountId/events', authenticated, async (request) => {
     const { accountId } = parseWith(accountParams, request.params);
     const { after, limit } = parseWith(eventsQuery, request.query);
-    if (!principalOf(request).profile.accounts.some((a) => a.id === accountId))
-      throw new GatehouseError('ACCOUNT_NOT_FOUND');
-    return { accountId, events: await listEvents(ctx.store.db, accountId, after, limit) };
+    return { accountId, events: await trading.events(principalOf(request), accountId, after, limit) };
   });
 }

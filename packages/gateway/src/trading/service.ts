@@ -42,6 +42,7 @@ import {
   type AccountEvent,
   appendEvent,
   type EventType,
+  listEvents,
   loadLedger,
   type OrderView,
   presentOrder,
@@ -165,6 +166,28 @@ export class TradingService {
     const account = principal.profile.accounts.find((a) => a.id === accountId);
     if (account === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
     return account;
+  }
+
+  /**
+   * The market-data subscriptions a session sees quotes with: those of the named account of theirs, or of their
+   * first account.
+   */
+  async marketDataView(principal: Principal, accountId?: string) {
+    const account = this.#account(principal, accountId ?? principal.profile.accounts[0]?.id ?? '');
+    const entitlements = await this.#d.entitlements.get(account.id);
+    if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+    return { accountId: account.id, subscriptions: entitlements.subscriptions };
+  }
+
+  /** The account's events after `after`, in sequence order. */
+  async events(
+    principal: Principal,
+    accountId: string,
+    after: number,
+    limit: number,
+  ): Promise<AccountEvent[]> {
+    this.#account(principal, accountId);
+    return listEvents(this.#d.db, accountId, after, limit);
   }
 
   async summary(principal: Principal, accountId: string) {

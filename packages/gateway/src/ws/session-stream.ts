@@ -18,7 +18,7 @@ import type { GatewayContext } from '../app/context.js';
 import { type ErrorCode, GatehouseError } from '../core/index.js';
 import { checkDeviceProof, sessionCookieName } from '../http/index.js';
 import { type Principal, sessionState, usesDeviceKey } from '../sessions/index.js';
-import { findInstrument, type Instrument, type MarketDataBundle } from '../trading/index.js';
+import { type Instrument, type MarketDataBundle, requireInstruments } from '../trading/index.js';
 
 const marketDataRequest = z.discriminatedUnion('op', [
   z.strictObject({
@@ -245,21 +245,17 @@ class SessionStream {
       this.#watch = null;
       return this.send('unsubscribed', {}, 'marketdata');
     }
-    const accounts = this.principal.profile.accounts;
-    const accountId = request.accountId ?? accounts[0]?.id;
-    if (accountId === undefined || !accounts.some((a) => a.id === accountId))
-      return this.send('error', { code: 'ACCOUNT_NOT_FOUND' }, 'control');
-    const instruments: Instrument[] = [];
-    for (const id of request.instruments) {
-      const instrument = findInstrument(id);
-      if (instrument === undefined)
-        return this.send('error', { code: 'INSTRUMENT_NOT_FOUND', instrumentId: id }, 'control');
-      instruments.push(instrument);
+    let view: Awaited<ReturnType<GatewayContext['trading']['marketDataView']>>;
+    let instruments: Instrument[];
+    try {
+      view = await this.ctx.trading.marketDataView(this.principal, request.accountId);
+      instruments = requireInstruments(request.instruments);
+    } catch (error) {
+      if (!(error instanceof GatehouseError)) throw error;
+      return this.send('error', { code: error.code, ...error.details }, 'control');
     }
-    const entitlements = await this.ctx.entitlements.get(accountId);
-    if (entitlements === undefined) return this.send('error', { code: 'ACCOUNT_NOT_FOUND' }, 'control');
-    this.#watch = { instruments, subscriptions: entitlements.subscriptions };
-    this.send('subscribed', { accountId, instruments: request.instruments }, 'marketdata');
+    this.#watch = { instruments, subscriptions: view.subscriptions };
+    this.send('subscribed', { accountId: view.accountId, instruments: request.instruments }, 'marketdata');
     this.sendQuotes();
     return undefined;
   }
