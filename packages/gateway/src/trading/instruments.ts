@@ -87,25 +87,22 @@ const ALWAYS: TradingHours = { timeZone: 'UTC', open: '00:00', close: '00:00', w
 type Base = Omit<Instrument, 'hours' | 'bundle' | 'tickSize' | 'lotSize' | 'multiplier' | 'kid'> &
   Partial<Pick<Instrument, 'tickSize' | 'lotSize' | 'multiplier' | 'kid'>>;
 
-function usListed(spec: Omit<Base, 'exchange' | 'currency' | 'region'> & { exchange?: string }): Instrument {
-  return {
-    exchange: 'NASDAQ',
-    currency: 'USD',
-    region: 'US',
-    tickSize: 0.01,
-    lotSize: 1,
-    multiplier: 1,
-    kid: false,
-    hours: NYSE,
-    bundle: 'US_EQUITY',
-    ...spec,
-  };
-}
-
 function listed(
   spec: Base & { hours: TradingHours; bundle: MarketDataBundle; kid?: boolean; tickSize?: number },
 ): Instrument {
   return { tickSize: 0.01, lotSize: 1, multiplier: 1, kid: false, ...spec };
+}
+
+/** A US-listed stock or ETF: NASDAQ unless said otherwise, USD, New York hours, the US equities bundle. */
+function usListed(spec: Omit<Base, 'exchange' | 'currency' | 'region'> & { exchange?: string }): Instrument {
+  return listed({
+    exchange: 'NASDAQ',
+    currency: 'USD',
+    region: 'US',
+    hours: NYSE,
+    bundle: 'US_EQUITY',
+    ...spec,
+  });
 }
 
 const UNDERLYINGS = [
