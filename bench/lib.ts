@@ -60,7 +60,20 @@ export async function startGateway(
   const dir = mkdtempSync(join(tmpdir(), 'gh-bench-'));
   const child = spawn(
     process.execPath,
-    [cli, 'serve', '--demo', '--port', '0', '--host', '127.0.0.1', '--db', dbFile ?? join(dir, 'g.db')],
+    [
+      ...(process.env.BENCH_PROFILE_DIR
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+        : []),
+      cli,
+      'serve',
+      '--demo',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--db',
+      dbFile ?? join(dir, 'g.db'),
+    ],
     {
       env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,9 +2,17 @@
  * bench/orders.ts — accepted orders per second over HTTP: `POST /v1/accounts/DU1000001/orders` from a web session
  * holding the brokerage capability, 50 connections, each order a fresh clientOrderId, a 1-share market order that
  * passes the whole gate, is committed with its `accepted` event, and is filled by the paper engine (execution,
- * position, cash and `filled` event in one more transaction) before the response. Buys and sells alternate, so
- * buying power holds. Against the bare node:http baseline in the same run. Then the gate alone, in process: p99 of
- * one evaluation over a snapshot that passes every check (the longest path through the gate). Prints {ordersRps, rawRps, ratio, ordersP99Ms, gateP99Us}.
+ * order, position, cash and `filled` event in one more journal entry); the response waits for both commits, so
+ * every order counted is durable and filled. Buys and sells alternate, so buying power holds. The gateway runs on
+ * its default SQLite file.
+ *
+ * Baselines in the same run: the bare node:http server (`rawRps`, the ratio's denominator) and
+ * `POST /v1/session/tickle` from the same session (`tickleRps`): an authenticated, CSRF-checked POST that reads the
+ * session's authoritative trading state — the one query order entry makes before its gate. `ordersPerTickle` says
+ * how much of that floor order entry keeps. Then the gate alone, in process: p99 of one evaluation over a snapshot
+ * that passes every check (the longest path through the gate).
+ *
+ * Prints {ordersRps, rawRps, ratio, ordersP99Ms, tickleRps, ordersPerTickle, gateP99Us}.
  */
 
 import { DEMO_USERS } from '../packages/gateway/src/demo/index.js';
@@ -61,8 +69,12 @@ export async function main() {
     const url = `${gateway.url}/v1/accounts/DU1000001/orders`;
     await load(url, { connections: CONNECTIONS, seconds: 1, headers, perRequestBody: body });
     await load(raw.url, { connections: CONNECTIONS, seconds: 1 });
+    const tickleUrl = `${gateway.url}/v1/session/tickle`;
+    const tickle = () =>
+      load(tickleUrl, { connections: CONNECTIONS, seconds: SECONDS, headers, perRequestBody: () => '{}' });
     const orders: number[] = [];
     const rawRps: number[] = [];
+    const tickles: number[] = [];
     const p99: number[] = [];
     for (let r = 1; r <= ROUNDS; r += 1) {
       const o = await load(url, {
@@ -74,20 +86,28 @@ export async function main() {
       if (o.non2xx > 0 || o.errors > 0)
         throw new Error(`orders round ${r}: ${o.non2xx} non-2xx, ${o.errors} errors`);
       const b = await load(raw.url, { connections: CONNECTIONS, seconds: SECONDS });
-      log(`round ${r}: orders ${o.rps.toFixed(0)}/s (p99 ${o.p99Ms} ms), raw ${b.rps.toFixed(0)} req/s`);
+      const t = await tickle();
+      if (t.non2xx > 0 || t.errors > 0) throw new Error(`tickle round ${r}: ${t.non2xx} non-2xx`);
+      log(
+        `round ${r}: orders ${o.rps.toFixed(0)}/s (p99 ${o.p99Ms} ms), raw ${b.rps.toFixed(0)} req/s, tickle ${t.rps.toFixed(0)} req/s`,
+      );
       orders.push(o.rps);
       rawRps.push(b.rps);
+      tickles.push(t.rps);
       p99.push(o.p99Ms);
     }
     const gate = gateP99Us();
     log(`gate: p99 ${gate.toFixed(2)} µs over ${GATE_RUNS} evaluations`);
     const ordersRps = median(orders);
     const rawMedian = median(rawRps);
+    const tickleRps = median(tickles);
     return {
       ordersRps: round(ordersRps, 0),
       rawRps: round(rawMedian, 0),
       ratio: round(ordersRps / rawMedian, 3),
       ordersP99Ms: median(p99),
+      tickleRps: round(tickleRps, 0),
+      ordersPerTickle: round(ordersRps / tickleRps, 3),
       gateP99Us: round(gate, 2),
     };
   } finally {

@@ -28,7 +28,13 @@ import { MarketData, SimulatedFeed } from '../marketdata/index.js';
 import { createMetrics } from '../metrics/index.js';
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { type BrokerageDeps, channelPolicies, SessionService } from '../sessions/index.js';
-import { migrateToLatest, type OpenDatabaseOptions, openDatabase, type Store } from '../store/index.js';
+import {
+  Journal,
+  migrateToLatest,
+  type OpenDatabaseOptions,
+  openDatabase,
+  type Store,
+} from '../store/index.js';
 import { type OrderRouter, TradingService } from '../trading/index.js';
 import { DeviceHub } from '../ws/device-hub.js';
 import type { GatewayContext } from './context.js';
@@ -131,6 +137,9 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const entitlements = new EntitlementsCache(store.db, clock, bus);
   const trading = new TradingService({
     db: store.db,
+    journal: new Journal(store),
+    onHalt: (error) =>
+      logger.fatal({ err: error }, 'trading halted: the order journal failed; restart this node'),
     clock,
     bus,
     marketData,

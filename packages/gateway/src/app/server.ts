@@ -108,6 +108,10 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
     return ctx.metrics.registry.metrics();
   });
   app.get('/readyz', async (_request, reply) => {
+    if (ctx.trading.halted !== null)
+      return reply.status(503).send({
+        error: { code: 'TRADING_HALTED', message: 'Trading is halted on this node; restart it.' },
+      });
     try {
       await ctx.store.ping();
       return { status: 'ready', database: ctx.store.dialect };

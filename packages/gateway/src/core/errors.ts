@@ -126,6 +126,11 @@ export const ERROR_CATALOGUE = {
     status: 409,
     message: 'The order is no longer working (filled, cancelled, expired or rejected).',
   },
+  TRADING_HALTED: {
+    status: 503,
+    message:
+      'Trading is halted on this node: the order journal failed, so nothing more is accepted here until the node restarts.',
+  },
   CONFIRMATION_INVALID: {
     status: 404,
     message: 'The confirmation is unknown, expired (60 s), already answered, or belongs to someone else.',

@@ -25,6 +25,6 @@ export {
   type EventBus,
   InProcessEventBus,
 } from './event-bus.js';
-export { newId } from './ids.js';
+export { newId, newTimeOrderedId } from './ids.js';
 export { LruCache } from './lru.js';
 export { Semaphore } from './semaphore.js';

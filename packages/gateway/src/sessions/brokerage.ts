@@ -10,7 +10,7 @@ import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
 import type { Region, UserAccount } from '../identity/index.js';
-import type { Database } from '../store/index.js';
+import { type Database, preparedQuery } from '../store/index.js';
 import { awaitingDeviceKey, type Channel, type ChannelPolicies } from './policy.js';
 import { lastResetAt, nextResetAt, type ResetSchedule } from './reset.js';
 import type { Principal } from './service.js';
@@ -91,23 +91,33 @@ export function tierAt(
 }
 
 /** The session's row with its user's policy and the user's exclusive holder: one authoritative query. */
+const tierQuery = (db: Kysely<Database>) =>
+  preparedQuery(db, 1, (db, sessionId) =>
+    db
+      .selectFrom('sessions')
+      .innerJoin('users', 'users.id', 'sessions.user_id')
+      .leftJoin('brokerage_holders', 'brokerage_holders.user_id', 'sessions.user_id')
+      .select([
+        'sessions.brokerage_at',
+        'sessions.step_up_required',
+        'sessions.revoked_at',
+        'sessions.last_seen_at',
+        'sessions.idle_timeout_ms',
+        'sessions.expires_at',
+        'users.brokerage_policy',
+        'brokerage_holders.session_id as holder',
+      ])
+      .where('sessions.id', '=', sessionId),
+  );
+const tierQueries = new WeakMap<Kysely<Database>, ReturnType<typeof tierQuery>>();
+
 async function readTier(deps: BrokerageDeps, principal: Principal) {
-  const row = await deps.db
-    .selectFrom('sessions')
-    .innerJoin('users', 'users.id', 'sessions.user_id')
-    .leftJoin('brokerage_holders', 'brokerage_holders.user_id', 'sessions.user_id')
-    .select([
-      'sessions.brokerage_at',
-      'sessions.step_up_required',
-      'sessions.revoked_at',
-      'sessions.last_seen_at',
-      'sessions.idle_timeout_ms',
-      'sessions.expires_at',
-      'users.brokerage_policy',
-      'brokerage_holders.session_id as holder',
-    ])
-    .where('sessions.id', '=', principal.session.id)
-    .executeTakeFirst();
+  let query = tierQueries.get(deps.db);
+  if (query === undefined) {
+    query = tierQuery(deps.db);
+    tierQueries.set(deps.db, query);
+  }
+  const row = await query.first(principal.session.id);
   if (row === undefined) throw new GatehouseError('SESSION_REVOKED');
   const now = deps.clock.now();
   const schedules = userResetSchedules(deps.resets, principal.profile.accounts);

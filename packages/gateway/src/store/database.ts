@@ -46,6 +46,11 @@ export interface Store {
   readonly description: string;
   /** PostgreSQL schema holding the tables (undefined on SQLite). */
   readonly schema?: string;
+  /**
+   * The SQLite connection itself (undefined on PostgreSQL), for the journal's batches, which run on it directly
+   * while they hold Kysely's connection; statements prepared on it are cached by their text.
+   */
+  readonly sqlite?: SqliteDatabase.Database;
   /** Round trip to the database; used by `/readyz`. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -117,13 +122,15 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
   sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`);
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  const cached = withStatementCache(sqlite);
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+    dialect: new SqliteDialect({ database: cached }),
     ...queryLog(options),
   });
   return {
     db,
     dialect: 'sqlite',
+    sqlite: cached,
     description: `sqlite:${file}`,
     ping: async () => {
       await sql`select 1`.execute(db);

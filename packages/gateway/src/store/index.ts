@@ -6,5 +6,13 @@ export {
   openDatabase,
   type Store,
 } from './database.js';
+export {
+  Journal,
+  type JournalEntry,
+  type JournalResult,
+  type JournalStats,
+  type JournalTx,
+} from './journal.js';
 export { migrateToLatest } from './migrate.js';
+export { type PreparedQuery, preparedQuery } from './prepared.js';
 export type * from './tables.js';

@@ -12,6 +12,7 @@ import * as webauthn from './migrations/0004-webauthn.js';
 import * as brokerage from './migrations/0005-brokerage.js';
 import * as desktop from './migrations/0006-desktop.js';
 import * as trading from './migrations/0007-trading.js';
+import * as eventSequence from './migrations/0008-event-sequence.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-brokerage': brokerage,
   '0006-desktop': desktop,
   '0007-trading': trading,
+  '0008-event-sequence': eventSequence,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

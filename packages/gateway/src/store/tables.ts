@@ -345,11 +345,6 @@ export interface AccountEventsTable {
   created_at: number;
 }
 
-export interface AccountSequencesTable {
-  account_id: string;
-  last_seq: number;
-}
-
 export interface Database {
   legal_entities: LegalEntitiesTable;
   users: UsersTable;
@@ -380,5 +375,4 @@ export interface Database {
   positions: PositionsTable;
   cash_balances: CashBalancesTable;
   account_events: AccountEventsTable;
-  account_sequences: AccountSequencesTable;
 }

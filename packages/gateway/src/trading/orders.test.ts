@@ -109,6 +109,12 @@ describe('order entry', () => {
     );
     expect(new Set(racing.map((r) => json(r).id)).size).toBe(1);
     expect((await counts()).orders).toBe(2);
+    // Past the 24 h window the id has left this node's index; the database's unique key still answers.
+    gw.clock.advance(25 * 3_600_000);
+    const later = await place(await trader(), 'U1000001', order);
+    expect(later.statusCode).toBe(200);
+    expect(json(later).id).toBe(json(first).id);
+    expect((await counts()).orders).toBe(2);
   });
 
   it('refuses to trade without the brokerage capability, or after losing it', async () => {
@@ -313,7 +319,11 @@ describe('order entry', () => {
     try {
       gw = await startTestGateway({ config: database });
       const alice = await trader();
-      const filled = json(await place(alice, 'U1000001', { quantity: 20 })) as { id: string };
+      const filled = json(
+        await place(alice, 'U1000001', { quantity: 20, clientOrderId: 'before-restart' }),
+      ) as {
+        id: string;
+      };
       const resting = json(await place(alice, 'U1000001', { type: 'LMT', limitPrice: 1, tif: 'GTC' })) as {
         id: string;
       };
@@ -334,6 +344,10 @@ describe('order entry', () => {
       );
       const executions = await gw.ctx.store.db.selectFrom('executions').select('order_id').execute();
       expect(executions.map((e) => e.order_id)).toEqual([filled.id]);
+      // The clientOrderIds of the window come back with the node: a resubmission is the same order.
+      const resubmitted = await place(again, 'U1000001', { quantity: 20, clientOrderId: 'before-restart' });
+      expect(resubmitted.statusCode).toBe(200);
+      expect(json(resubmitted).id).toBe(filled.id);
       // The resting order is still worked: modified through the market, it fills on the next pass.
       const limitPrice = Number((quoteOf(AAPL).ask + 0.5).toFixed(2));
       await callAs(gw, 'PATCH', `/v1/accounts/U1000001/orders/${resting.id}`, again, { limitPrice });
@@ -350,6 +364,36 @@ describe('order entry', () => {
       await gw.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('halts trading on this node when the journal finds its view of an account wrong, and says so', async () => {
+    gw = await startTestGateway();
+    const alice = await trader();
+    const resting = json(await place(alice, 'U1000001', { type: 'LMT', limitPrice: 1, tif: 'GTC' })) as {
+      id: string;
+    };
+    // Another writer ends the order behind this node's back (what a second node on the account would do).
+    await gw.ctx.store.db
+      .updateTable('orders')
+      .set({ status: 'cancelled' })
+      .where('id', '=', resting.id)
+      .execute();
+    const modified = await callAs(gw, 'PATCH', `/v1/accounts/U1000001/orders/${resting.id}`, alice, {
+      limitPrice: 2,
+    });
+    expect(modified.statusCode).toBe(503);
+    expect(errorCode(modified)).toBe('TRADING_HALTED');
+    expect(gw.ctx.trading.halted?.message).toContain(resting.id);
+    const before = await counts();
+    const refused = await place(alice, 'U1000001', {});
+    expect(errorCode(refused)).toBe('TRADING_HALTED');
+    expect(await counts()).toEqual(before);
+    const ready = await gw.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    expect(errorCode(ready)).toBe('TRADING_HALTED');
+    // Reading goes on: the database is the record.
+    const order = json(await callAs(gw, 'GET', `/v1/accounts/U1000001/orders/${resting.id}`, alice));
+    expect(order).toMatchObject({ status: 'cancelled', limitPrice: 1 });
   });
 
   it("puts a broker's own engine behind OrderRouter: its fills are committed like the paper engine's", async () => {

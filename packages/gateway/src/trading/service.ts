@@ -9,13 +9,20 @@
  * before the client hears `201`, so nothing acknowledged is lost, then the router takes it.
  *
  * The router (the paper engine by default, or a broker's own behind `OrderRouter`) works the order and reports
- * fills, triggers and expiries; each is committed here — the execution, the order, the position, the cash and the
- * event together — before the router goes on. Ledgers are cached per account on this node: a multi-node
- * deployment routes an account's orders to one node.
+ * fills, triggers and expiries. Each report is applied at once to this node's view of the account — its working
+ * orders and its ledger (cash and positions) — and written to the journal in report order: the execution, the order,
+ * the position, the cash and the event commit together, grouped with the other writes of the same moment
+ * (`store/journal`). A caller hears about a change only once it has committed.
+ *
+ * This node's view is the account's working state, so an account's orders go to one node (a multi-node deployment
+ * routes by account). If the journal fails, or finds a fill's order no longer working in the database (another
+ * writer on the account), the view can no longer be trusted: trading halts on this node (`TRADING_HALTED`, `/readyz`
+ * not ready) until it restarts and rebuilds the view from the database. Matching engines treat a journal failure
+ * the same way.
  */
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
-import { type Clock, type EventBus, GatehouseError, newId } from '../core/index.js';
+import { type Clock, type EventBus, GatehouseError, newId, newTimeOrderedId } from '../core/index.js';
 import { type EntitlementsCache, PRODUCT_RULES } from '../entitlements/index.js';
 import type { UserAccount } from '../identity/index.js';
 import { entitlementFor, type MarketData } from '../marketdata/index.js';
@@ -26,8 +33,16 @@ import {
   type Principal,
   tradingState,
 } from '../sessions/index.js';
-import type { Database, OrdersTable } from '../store/index.js';
+import {
+  type Database,
+  type Journal,
+  type JournalTx,
+  type OrdersTable,
+  type PreparedQuery,
+  preparedQuery,
+} from '../store/index.js';
 import { applyFill, convert, type Ledger, orderRequirement, type UsdRates, valuate } from './accounting.js';
+import { ClientOrderIds } from './client-order-ids.js';
 import {
   evaluateGate,
   type GateSnapshot,
@@ -42,11 +57,14 @@ import {
   type AccountEvent,
   appendEvent,
   type EventType,
+  insertExecution,
+  insertOrder,
   listEvents,
   loadLedger,
   type OrderView,
   presentOrder,
   saveLedgerChange,
+  updateWorkingOrder,
 } from './store.js';
 
 export interface TradingOptions {
@@ -57,6 +75,8 @@ export interface TradingOptions {
 
 export interface TradingDeps {
   db: Kysely<Database>;
+  /** Group commit of order entry and fills. */
+  journal: Journal;
   clock: Clock;
   bus: EventBus;
   marketData: MarketData;
@@ -68,6 +88,8 @@ export interface TradingDeps {
   router?: OrderRouter;
   /** The paper engine's matching interval (null: only when `matchAll` is called). */
   matchingIntervalMs?: number | null;
+  /** Called once if trading halts on this node (the journal failed); the gateway logs it. */
+  onHalt?: (error: Error) => void;
 }
 
 export type PlaceResult =
@@ -96,13 +118,33 @@ export function validateOrder(order: OrderRequest, instrument: Instrument): void
   }
 }
 
+/** A journal entry's answer when its order is no longer working in the database (it wrote nothing). */
+const NOT_WORKING = Symbol('not working');
+
+/** An order's latest state on this node and the commit that makes it durable. */
+interface Pending {
+  row: OrdersTable;
+  durable: Promise<unknown>;
+}
+
 export class TradingService {
   readonly #d: TradingDeps;
   readonly #router: OrderRouter;
   readonly #ledgers = new Map<string, Ledger>();
+  /** The working orders of this node's accounts: the state fills are computed from. */
+  readonly #open = new Map<string, OrdersTable>();
+  /** Changes applied here whose commit is still on its way, by order id. */
+  readonly #pending = new Map<string, Pending>();
+  #halted: Error | null = null;
+  readonly #clientOrderIds: ClientOrderIds;
+  readonly #orderById: PreparedQuery<OrdersTable>;
 
   constructor(deps: TradingDeps) {
     this.#d = deps;
+    this.#clientOrderIds = new ClientOrderIds(deps.db, deps.options.idempotencyWindowMs);
+    this.#orderById = preparedQuery(deps.db, 1, (db, id) =>
+      db.selectFrom('orders').selectAll().where('id', '=', id),
+    );
     this.#router =
       deps.router ??
       new PaperEngine(
@@ -116,17 +158,25 @@ export class TradingService {
   /** Hands the working orders to the router (after a restart) and starts it. */
   async start(): Promise<void> {
     const rows = await this.#d.db.selectFrom('orders').selectAll().where('status', '=', 'working').execute();
+    for (const row of rows) this.#open.set(row.id, row);
     for (const row of rows) await this.#router.submit(row);
     this.#router.start();
   }
 
   async stop(): Promise<void> {
     await this.#router.stop();
+    await this.#d.journal.drain();
+  }
+
+  /** Why trading stopped on this node, or null while it runs (`/readyz` reports it). */
+  get halted(): Error | null {
+    return this.#halted;
   }
 
   /** Runs one paper-engine matching pass now (tests with a frozen clock); other routers work on their own. */
   async matchAll(): Promise<void> {
     if (this.#router instanceof PaperEngine) await this.#router.matchAll();
+    await this.#d.journal.drain();
   }
 
   #ratesMemo: { step: number; rates: UsdRates } | null = null;
@@ -155,7 +205,9 @@ export class TradingService {
   async #ledger(accountId: string): Promise<Ledger> {
     let ledger = this.#ledgers.get(accountId);
     if (ledger === undefined) {
-      ledger = await loadLedger(this.#d.db, accountId);
+      const loaded = await loadLedger(this.#d.db, accountId);
+      // A fill applied while the ledger was loading is already in the one that won.
+      ledger = this.#ledgers.get(accountId) ?? loaded;
       this.#ledgers.set(accountId, ledger);
     }
     return ledger;
@@ -166,6 +218,46 @@ export class TradingService {
     const account = principal.profile.accounts.find((a) => a.id === accountId);
     if (account === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
     return account;
+  }
+
+  #running(): void {
+    if (this.#halted !== null) throw new GatehouseError('TRADING_HALTED');
+  }
+
+  /** Stops trading on this node: its view of the accounts no longer matches the database. */
+  #halt(error: unknown): void {
+    if (this.#halted !== null) return;
+    this.#halted = error instanceof Error ? error : new Error(String(error));
+    void this.#router.stop();
+    this.#d.onHalt?.(this.#halted);
+  }
+
+  /**
+   * Journals a change already applied to this node's view. The view runs ahead of the database by at most the
+   * batch in flight; if that batch fails, the view is wrong, so trading halts.
+   */
+  #journalApplied<T>(
+    row: OrdersTable,
+    entry: (tx: JournalTx) => Promise<T | typeof NOT_WORKING>,
+  ): Promise<T> {
+    const durable = this.#d.journal.write(entry).then((value) => {
+      // This node applied a change to an order the database says another writer ended: its view is wrong.
+      if (value === NOT_WORKING) throw new Error(`order ${row.id} is no longer working in the database`);
+      return value;
+    });
+    const pending: Pending = { row, durable };
+    this.#pending.set(row.id, pending);
+    return durable.then(
+      (value) => {
+        if (this.#pending.get(row.id) === pending) this.#pending.delete(row.id);
+        return value;
+      },
+      (error: unknown) => {
+        if (this.#pending.get(row.id) === pending) this.#pending.delete(row.id);
+        this.#halt(error);
+        throw new GatehouseError('TRADING_HALTED');
+      },
+    );
   }
 
   /**
@@ -221,41 +313,37 @@ export class TradingService {
     order: OrderRequest,
     acknowledged: readonly string[] = [],
   ): Promise<PlaceResult> {
-    const { db, clock } = this.#d;
+    const { db, clock, journal } = this.#d;
+    this.#running();
     const account = this.#account(principal, accountId);
     const instrument = findInstrument(order.instrumentId);
     if (instrument === undefined) throw new GatehouseError('INSTRUMENT_NOT_FOUND');
     validateOrder(order, instrument);
     const now = clock.now();
-    const existing = await db
-      .selectFrom('orders')
-      .selectAll()
-      .where('account_id', '=', accountId)
-      .where('client_order_id', '=', order.clientOrderId)
-      .executeTakeFirst();
-    if (existing !== undefined && now - Number(existing.created_at) < this.#d.options.idempotencyWindowMs)
-      return { status: 'existing', order: presentOrder(existing) };
+    const existingId = await this.#clientOrderIds.find(accountId, order.clientOrderId, now);
+    if (existingId !== undefined) {
+      const existing = await this.#orderById.first(existingId);
+      if (existing !== undefined) return { status: 'existing', order: presentOrder(existing) };
+    }
 
     const snapshot = await this.#snapshot(principal, account, instrument, order, acknowledged);
     const verdict = evaluateGate(snapshot);
     if (verdict.outcome === 'reject') {
-      await db
-        .transaction()
-        .execute((trx) =>
-          appendEvent(
-            trx,
-            accountId,
-            'rejected',
-            null,
-            {
-              clientOrderId: order.clientOrderId,
-              code: verdict.code,
-              ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
-            },
-            now,
-          ),
-        )
-        .then((e) => this.#announce(accountId, e));
+      const event = await journal.write((tx) =>
+        appendEvent(
+          tx,
+          accountId,
+          'rejected',
+          null,
+          {
+            clientOrderId: order.clientOrderId,
+            code: verdict.code,
+            ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
+          },
+          now,
+        ),
+      );
+      this.#announce(accountId, event);
       throw new GatehouseError(verdict.code, verdict.message, {
         ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
         ...verdict.details,
@@ -280,7 +368,7 @@ export class TradingService {
     }
 
     const row: OrdersTable = {
-      id: newId('ord'),
+      id: newTimeOrderedId('ord', now),
       account_id: accountId,
       client_order_id: order.clientOrderId,
       user_id: principal.session.userId,
@@ -304,34 +392,37 @@ export class TradingService {
       created_at: now,
       updated_at: now,
     };
-    let event: AccountEvent;
-    try {
-      event = await db.transaction().execute(async (trx) => {
-        await trx.insertInto('orders').values(row).execute();
-        return appendEvent(
-          trx,
-          accountId,
-          'accepted',
-          row.id,
-          { clientOrderId: row.client_order_id, order: presentOrder(row) },
-          now,
-        );
-      });
-    } catch (error) {
-      // A concurrent submission with the same clientOrderId won the unique key: answer with its order.
+    const event = await journal.write(async (tx) =>
+      (await insertOrder(tx, row))
+        ? appendEvent(
+            tx,
+            accountId,
+            'accepted',
+            row.id,
+            { clientOrderId: row.client_order_id, order: presentOrder(row) },
+            now,
+          )
+        : null,
+    );
+    if (event === null) {
+      // Another submission with this clientOrderId holds the unique key (a race, or an id older than the window).
       const winner = await db
         .selectFrom('orders')
         .selectAll()
         .where('account_id', '=', accountId)
         .where('client_order_id', '=', order.clientOrderId)
-        .executeTakeFirst();
-      if (winner !== undefined) return { status: 'existing', order: presentOrder(winner) };
-      throw error;
+        .executeTakeFirstOrThrow();
+      return { status: 'existing', order: presentOrder(winner) };
     }
+    this.#clientOrderIds.add(accountId, row.client_order_id, row.id, now);
+    this.#running();
+    this.#open.set(row.id, row);
     this.#announce(accountId, event);
     await this.#router.submit(row);
-    const current = await this.#orderRow(row.id);
-    return { status: 'accepted', order: presentOrder(current ?? row) };
+    // The router may have filled the order at once: answer with that, once it is durable.
+    const pending = this.#pending.get(row.id);
+    if (pending !== undefined) await pending.durable;
+    return { status: 'accepted', order: presentOrder(pending?.row ?? row) };
   }
 
   async #snapshot(
@@ -400,6 +491,7 @@ export class TradingService {
 
   /** Answers a confirmation: places the order with its questions acknowledged (once, within 60 s, by its owner). */
   async confirm(principal: Principal, accountId: string, confirmationId: string): Promise<PlaceResult> {
+    this.#running();
     this.#account(principal, accountId);
     const { db, clock } = this.#d;
     const now = clock.now();
@@ -437,18 +529,16 @@ export class TradingService {
     }
     const result = await this.place(principal, accountId, saved.order, acknowledged);
     if (result.status === 'accepted') {
-      const event = await db
-        .transaction()
-        .execute((trx) =>
-          appendEvent(
-            trx,
-            accountId,
-            'confirmed',
-            result.order.id,
-            { confirmationId, questions: questions.map((q) => q.id) },
-            now,
-          ),
-        );
+      const event = await this.#d.journal.write((tx) =>
+        appendEvent(
+          tx,
+          accountId,
+          'confirmed',
+          result.order.id,
+          { confirmationId, questions: questions.map((q) => q.id) },
+          now,
+        ),
+      );
       this.#announce(accountId, event);
     }
     return result;
@@ -470,10 +560,6 @@ export class TradingService {
     return presentOrder(await this.#ownOrder(principal, accountId, orderId));
   }
 
-  #orderRow(orderId: string): Promise<OrdersTable | undefined> {
-    return this.#d.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
-  }
-
   async list(
     principal: Principal,
     accountId: string,
@@ -489,8 +575,13 @@ export class TradingService {
   }
 
   async cancelOrder(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
-    const row = await this.#ownOrder(principal, accountId, orderId);
-    return this.#end(row, 'cancelled', { by: 'user' });
+    this.#running();
+    await this.#ownOrder(principal, accountId, orderId);
+    const [ended] = await Promise.all([
+      this.#end(orderId, 'cancelled', { by: 'user' }),
+      this.#router.cancel(orderId),
+    ]);
+    return presentOrder(ended);
   }
 
   async modifyOrder(
@@ -499,8 +590,10 @@ export class TradingService {
     orderId: string,
     change: { quantity?: number; limitPrice?: number; stopPrice?: number },
   ): Promise<OrderView> {
-    const row = await this.#ownOrder(principal, accountId, orderId);
-    if (row.status !== 'working') throw new GatehouseError('ORDER_NOT_OPEN');
+    this.#running();
+    await this.#ownOrder(principal, accountId, orderId);
+    const row = this.#open.get(orderId);
+    if (row === undefined) throw new GatehouseError('ORDER_NOT_OPEN');
     const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
     const next: OrderRequest = {
       clientOrderId: row.client_order_id,
@@ -522,42 +615,36 @@ export class TradingService {
       stop_price: row.stop_price === null ? null : (next.stopPrice ?? null),
       updated_at: now,
     };
-    const event = await this.#d.db.transaction().execute(async (trx) => {
-      const changed = await trx
-        .updateTable('orders')
-        .set({
-          quantity: updated.quantity,
-          limit_price: updated.limit_price,
-          stop_price: updated.stop_price,
-          updated_at: now,
-        })
-        .where('id', '=', orderId)
-        .where('status', '=', 'working')
-        .executeTakeFirst();
-      if (changed.numUpdatedRows === 0n) throw new GatehouseError('ORDER_NOT_OPEN');
-      return appendEvent(trx, accountId, 'modified', orderId, { change }, now);
-    });
-    this.#announce(accountId, event);
+    this.#open.set(orderId, updated);
     await this.#router.modify(updated);
+    const event = await this.#journalApplied(updated, async (tx) =>
+      (await updateWorkingOrder(tx, updated))
+        ? appendEvent(tx, accountId, 'modified', orderId, { change }, now)
+        : NOT_WORKING,
+    );
+    this.#announce(accountId, event);
     return presentOrder(updated);
   }
 
-  /** Commits what the router reports, before the router goes on. */
+  /**
+   * Applies what the router reports to this node's view at once, in report order, and journals it; the router may
+   * go on without waiting for the commit.
+   */
   async #onRouterEvent(event: RouterEvent): Promise<void> {
-    const row = await this.#orderRow(event.orderId);
-    if (row === undefined || row.status !== 'working') return;
+    const row = this.#open.get(event.orderId);
+    if (row === undefined || this.#halted !== null) return;
     const now = this.#d.clock.now();
     if (event.type === 'fill') {
       const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
       await this.#fill(row, instrument, event, now);
     } else if (event.type === 'triggered') {
-      await this.#d.db
-        .updateTable('orders')
-        .set({ triggered: 1, updated_at: now })
-        .where('id', '=', row.id)
-        .execute();
+      const triggered: OrdersTable = { ...row, triggered: 1, updated_at: now };
+      this.#open.set(row.id, triggered);
+      this.#journalApplied(triggered, async (tx) =>
+        (await updateWorkingOrder(tx, triggered)) ? null : NOT_WORKING,
+      ).catch(() => {});
     } else {
-      await this.#end(row, event.status, { by: 'engine', reason: event.reason });
+      this.#end(row.id, event.status, { by: 'engine', reason: event.reason }).catch(() => {});
     }
   }
 
@@ -570,48 +657,47 @@ export class TradingService {
     const { end, triggered } = fill;
     const accountId = row.account_id;
     const ledger = await this.#ledger(accountId);
+    if (this.#open.get(row.id) !== row) return;
     const fee = fill.commission;
-    // Work on a copy: the in-memory ledger changes only once the transaction has committed.
     const next: Ledger = { cash: new Map(ledger.cash), positions: new Map(ledger.positions) };
     const realized = applyFill(next, instrument, row.side as 'BUY' | 'SELL', fill.quantity, fill.price, fee);
     const filled = Number(row.filled_quantity) + fill.quantity;
     const avg =
       (Number(row.avg_fill_price ?? 0) * Number(row.filled_quantity) + fill.price * fill.quantity) / filled;
     const status = end === 'filled' ? 'filled' : end === 'cancelled' ? 'cancelled' : 'working';
+    const updated: OrdersTable = {
+      ...row,
+      filled_quantity: filled,
+      avg_fill_price: avg,
+      status,
+      triggered: triggered || row.triggered === 1 ? 1 : 0,
+      updated_at: now,
+    };
     const currencies =
       instrument.fx === undefined ? [instrument.currency] : [instrument.currency, instrument.fx.base];
-    const events = await this.#d.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('executions')
-        .values({
-          id: newId('exe'),
-          order_id: row.id,
-          account_id: accountId,
-          instrument_id: instrument.id,
-          side: row.side,
-          quantity: fill.quantity,
-          price: fill.price,
-          commission: fee,
-          currency: instrument.currency,
-          created_at: now,
-        })
-        .execute();
-      await trx
-        .updateTable('orders')
-        .set({
-          filled_quantity: filled,
-          avg_fill_price: avg,
-          status,
-          triggered: triggered || row.triggered === 1 ? 1 : 0,
-          updated_at: now,
-        })
-        .where('id', '=', row.id)
-        .execute();
-      await saveLedgerChange(trx, accountId, next, instrument.id, currencies);
+    // Applied here first, so the next fill and the next order's buying power see it.
+    this.#ledgers.set(accountId, next);
+    if (status === 'working') this.#open.set(row.id, updated);
+    else this.#open.delete(row.id);
+    const events = this.#journalApplied(updated, async (tx) => {
+      if (!(await updateWorkingOrder(tx, updated))) return NOT_WORKING;
+      await insertExecution(tx, {
+        id: newTimeOrderedId('exe', now),
+        order_id: row.id,
+        account_id: accountId,
+        instrument_id: instrument.id,
+        side: row.side,
+        quantity: fill.quantity,
+        price: fill.price,
+        commission: fee,
+        currency: instrument.currency,
+        created_at: now,
+      });
+      await saveLedgerChange(tx, accountId, next, instrument.id, currencies);
       const type: EventType = status === 'filled' ? 'filled' : 'partially_filled';
       const out = [
         await appendEvent(
-          trx,
+          tx,
           accountId,
           type,
           row.id,
@@ -627,35 +713,38 @@ export class TradingService {
         ),
       ];
       if (status === 'cancelled')
-        out.push(
-          await appendEvent(trx, accountId, 'cancelled', row.id, { by: 'engine', reason: 'ioc' }, now),
-        );
+        out.push(await appendEvent(tx, accountId, 'cancelled', row.id, { by: 'engine', reason: 'ioc' }, now));
       return out;
     });
-    this.#ledgers.set(accountId, next);
-    for (const e of events) this.#announce(accountId, e);
+    events.then(
+      (out) => {
+        for (const e of out) this.#announce(accountId, e);
+      },
+      () => {},
+    );
   }
 
+  /**
+   * Ends a working order (a user's cancel, an engine's expiry or IOC remainder): it leaves this node's working set
+   * at once, so no fill follows, and the change commits with its event.
+   */
   async #end(
-    row: OrdersTable,
+    orderId: string,
     status: 'cancelled' | 'expired',
     data: Record<string, unknown>,
-  ): Promise<OrderView> {
+  ): Promise<OrdersTable> {
+    const row = this.#open.get(orderId);
+    if (row === undefined) throw new GatehouseError('ORDER_NOT_OPEN');
     const now = this.#d.clock.now();
-    const event = await this.#d.db.transaction().execute(async (trx) => {
-      const changed = await trx
-        .updateTable('orders')
-        .set({ status, updated_at: now })
-        .where('id', '=', row.id)
-        .where('status', '=', 'working')
-        .executeTakeFirst();
-      if (changed.numUpdatedRows === 0n) throw new GatehouseError('ORDER_NOT_OPEN');
-      return appendEvent(trx, row.account_id, status, row.id, data, now);
-    });
-    await this.#router.cancel(row.id);
-    const ended = { ...row, status, updated_at: now };
+    const ended: OrdersTable = { ...row, status, updated_at: now };
+    this.#open.delete(orderId);
+    const event = await this.#journalApplied(ended, async (tx) =>
+      (await updateWorkingOrder(tx, ended))
+        ? appendEvent(tx, row.account_id, status, orderId, data, now)
+        : NOT_WORKING,
+    );
     this.#announce(row.account_id, event);
-    return presentOrder(ended);
+    return ended;
   }
 
   #announce(accountId: string, event: AccountEvent): void {

@@ -1,12 +1,12 @@
 /**
  * @module trading/store
  * Durable records of the paper account: orders, executions, positions, cash, and the per-account event log. Every
- * state change writes its event in the same transaction, with the next number of the account's sequence (one
- * conditional upsert on `account_sequences`, so concurrent writers on PostgreSQL serialise on the account's row and
- * never reuse a number).
+ * state change writes its event in the same journal entry (`store/journal`), numbered in the same statement as the
+ * account's next sequence number; the primary key `(account_id, seq)` turns a race for a number into a retried
+ * entry, never a reused number. Writes are plain SQL that runs on SQLite and PostgreSQL alike.
  */
 import type { Kysely } from 'kysely';
-import type { Database, OrdersTable } from '../store/index.js';
+import type { Database, ExecutionsTable, JournalTx, OrdersTable } from '../store/index.js';
 import { emptyLedger, type Ledger } from './accounting.js';
 import type { OrderType, Side, TimeInForce } from './gate.js';
 
@@ -71,36 +71,94 @@ export interface AccountEvent {
   at: string;
 }
 
-/** Appends an event with the account's next sequence number (inside the caller's transaction). */
+/** Appends an event with the account's next sequence number (inside the caller's journal entry). */
 export async function appendEvent(
-  trx: Kysely<Database>,
+  tx: JournalTx,
   accountId: string,
   type: EventType,
   orderId: string | null,
   data: Record<string, unknown>,
   now: number,
 ): Promise<AccountEvent> {
-  const row = await trx
-    .insertInto('account_sequences')
-    .values({ account_id: accountId, last_seq: 1 })
-    .onConflict((oc) =>
-      oc.column('account_id').doUpdateSet((eb) => ({ last_seq: eb('account_sequences.last_seq', '+', 1) })),
-    )
-    .returning('last_seq')
-    .executeTakeFirstOrThrow();
-  const seq = Number(row.last_seq);
-  await trx
-    .insertInto('account_events')
-    .values({
-      account_id: accountId,
-      seq,
-      type,
-      order_id: orderId,
-      data: JSON.stringify(data),
-      created_at: now,
-    })
-    .execute();
-  return { seq, type, orderId, data, at: new Date(now).toISOString() };
+  const { rows } = await tx.run(
+    'INSERT INTO account_events (account_id, seq, type, order_id, data, created_at) SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM account_events WHERE account_id = ? RETURNING seq',
+    [accountId, type, orderId, JSON.stringify(data), now, accountId],
+  );
+  return { seq: Number(rows[0]?.seq), type, orderId, data, at: new Date(now).toISOString() };
+}
+
+const ORDER_COLUMNS = [
+  'id',
+  'account_id',
+  'client_order_id',
+  'user_id',
+  'session_id',
+  'instrument_id',
+  'side',
+  'type',
+  'quantity',
+  'limit_price',
+  'stop_price',
+  'tif',
+  'status',
+  'filled_quantity',
+  'avg_fill_price',
+  'triggered',
+  'acknowledged',
+  'expires_at',
+  'created_at',
+  'updated_at',
+] as const satisfies readonly (keyof OrdersTable)[];
+
+const INSERT_ORDER = `INSERT INTO orders (${ORDER_COLUMNS.join(', ')}) VALUES (${ORDER_COLUMNS.map(() => '?').join(', ')}) ON CONFLICT (account_id, client_order_id) DO NOTHING`;
+
+/** Inserts a new order; answers false, writing nothing, when the account already has its clientOrderId. */
+export async function insertOrder(tx: JournalTx, row: OrdersTable): Promise<boolean> {
+  const { changes } = await tx.run(
+    INSERT_ORDER,
+    ORDER_COLUMNS.map((c) => row[c]),
+  );
+  return changes === 1;
+}
+
+/**
+ * Writes an order's changing fields, only while it is still working in the database; answers whether it was. A
+ * `false` means another writer ended the order first.
+ */
+export async function updateWorkingOrder(tx: JournalTx, row: OrdersTable): Promise<boolean> {
+  const { changes } = await tx.run(
+    "UPDATE orders SET status = ?, quantity = ?, limit_price = ?, stop_price = ?, filled_quantity = ?, avg_fill_price = ?, triggered = ?, updated_at = ? WHERE id = ? AND status = 'working'",
+    [
+      row.status,
+      row.quantity,
+      row.limit_price,
+      row.stop_price,
+      row.filled_quantity,
+      row.avg_fill_price,
+      row.triggered,
+      row.updated_at,
+      row.id,
+    ],
+  );
+  return changes === 1;
+}
+
+export async function insertExecution(tx: JournalTx, row: ExecutionsTable): Promise<void> {
+  await tx.run(
+    'INSERT INTO executions (id, order_id, account_id, instrument_id, side, quantity, price, commission, currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    [
+      row.id,
+      row.order_id,
+      row.account_id,
+      row.instrument_id,
+      row.side,
+      row.quantity,
+      row.price,
+      row.commission,
+      row.currency,
+      row.created_at,
+    ],
+  );
 }
 
 export async function listEvents(
@@ -141,44 +199,31 @@ export async function loadLedger(db: Kysely<Database>, accountId: string): Promi
   return ledger;
 }
 
-/** Writes the ledger's cash and the given instrument's position (after a fill), inside the caller's transaction. */
+/** Writes the ledger's cash and the given instrument's position (after a fill), inside the caller's journal entry. */
 export async function saveLedgerChange(
-  trx: Kysely<Database>,
+  tx: JournalTx,
   accountId: string,
   ledger: Ledger,
   instrumentId: number,
   currencies: readonly string[],
 ): Promise<void> {
   for (const currency of currencies) {
-    const balance = ledger.cash.get(currency) ?? 0;
-    await trx
-      .insertInto('cash_balances')
-      .values({ account_id: accountId, currency, balance })
-      .onConflict((oc) => oc.columns(['account_id', 'currency']).doUpdateSet({ balance }))
-      .execute();
+    await tx.run(
+      'INSERT INTO cash_balances (account_id, currency, balance) VALUES (?, ?, ?) ON CONFLICT (account_id, currency) DO UPDATE SET balance = excluded.balance',
+      [accountId, currency, ledger.cash.get(currency) ?? 0],
+    );
   }
   const position = ledger.positions.get(instrumentId);
   if (position === undefined) {
-    await trx
-      .deleteFrom('positions')
-      .where('account_id', '=', accountId)
-      .where('instrument_id', '=', instrumentId)
-      .execute();
+    await tx.run('DELETE FROM positions WHERE account_id = ? AND instrument_id = ?', [
+      accountId,
+      instrumentId,
+    ]);
   } else {
-    await trx
-      .insertInto('positions')
-      .values({
-        account_id: accountId,
-        instrument_id: instrumentId,
-        quantity: position.quantity,
-        avg_cost: position.avgCost,
-      })
-      .onConflict((oc) =>
-        oc
-          .columns(['account_id', 'instrument_id'])
-          .doUpdateSet({ quantity: position.quantity, avg_cost: position.avgCost }),
-      )
-      .execute();
+    await tx.run(
+      'INSERT INTO positions (account_id, instrument_id, quantity, avg_cost) VALUES (?, ?, ?, ?) ON CONFLICT (account_id, instrument_id) DO UPDATE SET quantity = excluded.quantity, avg_cost = excluded.avg_cost',
+      [accountId, instrumentId, position.quantity, position.avgCost],
+    );
   }
 }
 
