@@ -15,6 +15,8 @@ import type { LoginDeps } from '../login/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { Notifier } from '../notifications/index.js';
+import type { DpopVerifier, OAuthService } from '../oauth/index.js';
+import type { SigningKey } from '../oauth/signing.js';
 import type { BrokerageDeps, SessionService } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
@@ -52,4 +54,10 @@ export interface GatewayContext {
   entitlements: EntitlementsCache;
   /** Order entry behind the gate, and the paper engine. */
   trading: TradingService;
+  /** The authorization server and programs' DPoP-bound access. */
+  oauth: OAuthService;
+  /** DPoP proof checks (token endpoint and resource requests), with their replay cache and nonces. */
+  dpop: DpopVerifier;
+  /** The authorization server's signing key (JWKS; signed introspection). */
+  oauthSigningKey: SigningKey;
 }

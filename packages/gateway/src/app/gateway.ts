@@ -27,6 +27,8 @@ import { createPasswordHasher, getUser, listUserAccounts, seedLegalEntities } fr
 import { MarketData, SimulatedFeed } from '../marketdata/index.js';
 import { createMetrics } from '../metrics/index.js';
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
+import { DpopVerifier, OAuthService } from '../oauth/index.js';
+import { signingKeyFromSeed } from '../oauth/signing.js';
 import { type BrokerageDeps, channelPolicies, SessionService } from '../sessions/index.js';
 import {
   Journal,
@@ -154,6 +156,21 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       idempotencyWindowMs: config.trading.idempotencyWindowMs,
     },
   });
+  const dpop = new DpopVerifier({
+    requireNonce: config.oauth.dpopNonce,
+    nonceKey: deriveKey(secret, 'dpop-nonce'),
+    replay: new LruCache(200_000),
+  });
+  const oauth = new OAuthService({
+    db: store.db,
+    clock,
+    bus,
+    box,
+    sessions,
+    notifier,
+    dpop,
+    options: config.oauth,
+  });
   return {
     config,
     clock,
@@ -162,6 +179,9 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     marketData,
     entitlements,
     trading,
+    oauth,
+    dpop,
+    oauthSigningKey: signingKeyFromSeed(deriveKey(secret, 'oauth-signing')),
     bus,
     hasher,
     box,
@@ -209,6 +229,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
 /** Releases what `createContext` opened (for contexts used without `createGateway`). */
 export async function closeContext(ctx: GatewayContext): Promise<void> {
   await ctx.trading.stop();
+  ctx.oauth.close();
   ctx.entitlements.close();
   ctx.pushWaiters.close();
   ctx.deviceHub.close();

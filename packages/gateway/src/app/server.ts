@@ -19,6 +19,7 @@ import { factorRoutes } from '../factors/index.js';
 import { installErrorHandling } from '../http/index.js';
 import { loginRoutes } from '../login/index.js';
 import { notificationRoutes } from '../notifications/routes.js';
+import { oauthRoutes } from '../oauth/index.js';
 import { sessionRoutes } from '../sessions/index.js';
 import { tradingRoutes } from '../trading/index.js';
 import { deviceStreamRoutes } from '../ws/device-hub.js';
@@ -131,6 +132,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await loginStreamRoutes(app, ctx);
   await sessionStreamRoutes(app, ctx);
   await tradingRoutes(app, ctx);
+  await oauthRoutes(app, ctx);
   await entitlementRoutes(app, ctx);
   return app;
 }

@@ -37,7 +37,15 @@ export type AuditType =
   | 'push.approved'
   | 'push.denied'
   | 'session.revoked'
-  | 'user.created';
+  | 'user.created'
+  | 'oauth.client_registered'
+  | 'oauth.client_revoked'
+  | 'oauth.consent_granted'
+  | 'oauth.grant_revoked'
+  | 'oauth.refresh_token_reused'
+  | 'safety.dead_man_armed'
+  | 'safety.dead_man_fired'
+  | 'safety.session_loss';
 
 export interface AuditEvent {
   type: AuditType;

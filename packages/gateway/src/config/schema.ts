@@ -138,6 +138,21 @@ export const configSchema = z.strictObject({
           validatedDeviceLogin: z.enum(['password', 'password_and_security_key']).default('password'),
         })
         .prefault({}),
+      api: z
+        .strictObject({
+          /**
+           * A program's session under an OAuth grant, and so its refresh token: ends after 24 h without a request
+           * (a bot that stopped is not kept logged in).
+           */
+          idleTimeoutMs: ms(MINUTE).default(24 * HOUR),
+          /**
+           * And ends 7 days after the grant's session began, whatever its activity: a person consents again at
+           * least weekly, as brokers ask of API users (Schwab: refresh tokens last 7 days; IBKR: weekly
+           * re-authentication), which bounds how long a copied refresh token and its key could be used.
+           */
+          absoluteLifetimeMs: ms(MINUTE).default(7 * 24 * HOUR),
+        })
+        .prefault({}),
       /** How often last-seen times are written behind to the database, in one batch. */
       lastSeenFlushIntervalMs: ms(100).default(5_000),
       /**
@@ -169,6 +184,32 @@ export const configSchema = z.strictObject({
       confirmationTtlMs: ms(1_000).default(60_000),
       /** A resubmitted clientOrderId returns the existing order within this window. */
       idempotencyWindowMs: ms(60_000).default(24 * HOUR),
+    })
+    .prefault({}),
+  oauth: z
+    .strictObject({
+      /**
+       * The authorization server's issuer identifier (`https://gateway.example`): the metadata's `issuer`, the
+       * only audience client assertions may name, and `iss` in authorization responses. Unset: the URL the
+       * request came to (scheme and host), which suits a single host; set it behind a proxy or load balancer.
+       */
+      issuer: z.string().url().optional(),
+      /** Access tokens: opaque, DPoP-bound, 15 min. */
+      accessTokenTtlMs: ms(60_000).default(15 * MINUTE),
+      /** Authorization codes: single use, at most 60 s (FAPI 2.0). */
+      authorizationCodeTtlMs: ms(1_000).max(60_000).default(60_000),
+      /** A pushed authorization request's `request_uri`: single use, this long. */
+      parTtlMs: ms(1_000).max(600_000).default(60_000),
+      /**
+       * With refresh-token rotation on: a spent refresh token presented again from the same DPoP key within this
+       * time gets the same successor again (its response was lost); later, or from another key, it revokes the
+       * grant.
+       */
+      refreshReuseLeewayMs: ms(0).max(60_000).default(10_000),
+      /** Require a server-provided DPoP nonce (RFC 9449 §8) in every proof; the nonce changes every 5 min. */
+      dpopNonce: z.boolean().default(false),
+      /** Validated access tokens kept in memory per node. */
+      tokenCacheMaxEntries: z.number().int().min(100).default(100_000),
     })
     .prefault({}),
   login: z

@@ -126,6 +126,22 @@ export const ERROR_CATALOGUE = {
     status: 409,
     message: 'The order is no longer working (filled, cancelled, expired or rejected).',
   },
+  INVALID_TOKEN: {
+    status: 401,
+    message: 'The access token is unknown, expired or revoked.',
+  },
+  INVALID_DPOP_PROOF: {
+    status: 401,
+    message: 'The DPoP proof is missing or invalid for this request and token.',
+  },
+  USE_DPOP_NONCE: {
+    status: 401,
+    message: 'The DPoP proof must carry the server nonce given in the DPoP-Nonce header.',
+  },
+  API_NOT_ALLOWED: {
+    status: 403,
+    message: 'This call is for people, not programs: an API client cannot make it.',
+  },
   TRADING_HALTED: {
     status: 503,
     message:

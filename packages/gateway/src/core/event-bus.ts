@@ -20,6 +20,8 @@ export interface BusMessages {
   'session.competing': { sessionId: string; bySessionId: string; userId: string };
   /** A user's profile, status or account roles changed; caches holding the user must reload. */
   'user.changed': { userId: string };
+  /** An OAuth grant was revoked (or its client was); caches must drop its access tokens. */
+  'oauth.revoked': { grantId: string };
   /** An account's flags or entitlements changed; caches holding them must reload. */
   'account.changed': { accountId: string };
   /** An account's orders, positions or cash changed; its `orders` stream subscribers fetch from `seq`. */

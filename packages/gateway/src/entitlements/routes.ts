@@ -3,11 +3,11 @@
  * The operators' admin API for entitlements: `GET` and `PATCH /v1/admin/accounts/{accountId}/entitlements`,
  * authenticated by the bearer token in `secrets.adminApiToken` (off when unset). Every change is audited.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { GatewayContext } from '../app/context.js';
-import { constantTimeEqual, GatehouseError, sha256 } from '../core/index.js';
-import { bearerToken, clientInfo, parseWith } from '../http/index.js';
+import { GatehouseError } from '../core/index.js';
+import { clientInfo, parseWith, requireOperator } from '../http/index.js';
 import { ACCOUNT_TYPES, CLIENT_CATEGORIES } from '../identity/index.js';
 import { ASSET_CLASSES, MARKET_DATA_BUNDLES, MARKET_REGIONS } from '../trading/instruments.js';
 import { changeEntitlements, DISCLOSURES, loadEntitlements } from './store.js';
@@ -40,14 +40,8 @@ export function presentEntitlements(e: NonNullable<Awaited<ReturnType<typeof loa
 const params = z.strictObject({ accountId: z.string().min(1).max(16) });
 
 export async function entitlementRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const configured = ctx.config.secrets.adminApiToken;
-  if (configured === undefined) return;
-  const expected = sha256(configured);
-  const operator = async (request: FastifyRequest) => {
-    const presented = bearerToken(request);
-    if (presented === undefined || !constantTimeEqual(sha256(presented), expected))
-      throw new GatehouseError('UNAUTHENTICATED');
-  };
+  const operator = requireOperator(ctx);
+  if (operator === undefined) return;
 
   app.get('/v1/admin/accounts/:accountId/entitlements', { preHandler: operator }, async (request) => {
     const { accountId } = parseWith(params, request.params);

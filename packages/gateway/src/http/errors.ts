@@ -5,6 +5,14 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { type ErrorCode, GatehouseError, toEnvelope } from '../core/index.js';
+import { DPOP_ALGORITHMS, OAuthError } from '../oauth/index.js';
+
+/** Resource errors of DPoP-bound access (RFC 9449 §7.1): the challenge names the OAuth error. */
+const DPOP_CHALLENGES: Partial<Record<ErrorCode, string>> = {
+  INVALID_TOKEN: 'invalid_token',
+  INVALID_DPOP_PROOF: 'invalid_dpop_proof',
+  USE_DPOP_NONCE: 'use_dpop_nonce',
+};
 
 const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
@@ -30,7 +38,18 @@ export function toGatehouseError(error: unknown): GatehouseError {
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
+    if (error instanceof OAuthError) {
+      if (error.dpopNonce !== undefined) reply.header('dpop-nonce', error.dpopNonce);
+      if (error.status === 401) reply.header('www-authenticate', `DPoP error="${error.error}"`);
+      return reply.status(error.status).header('cache-control', 'no-store').send(error.toJSON());
+    }
     const mapped = toGatehouseError(error);
+    const challenge = DPOP_CHALLENGES[mapped.code];
+    if (challenge !== undefined) {
+      reply.header('www-authenticate', `DPoP error="${challenge}", algs="${DPOP_ALGORITHMS.join(' ')}"`);
+      const nonce = mapped.details?.dpopNonce;
+      if (typeof nonce === 'string') reply.header('dpop-nonce', nonce);
+    }
     if (mapped.code === 'INTERNAL') {
       request.log.error({ reqId: request.id, err: error }, 'unhandled error');
     }

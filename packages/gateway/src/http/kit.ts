@@ -9,7 +9,7 @@ import type {} from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import type { z } from 'zod';
 import type { GatewayContext } from '../app/context.js';
-import { GatehouseError } from '../core/index.js';
+import { constantTimeEqual, GatehouseError, sha256 } from '../core/index.js';
 import { loadSigningDevice } from '../devices/index.js';
 import {
   awaitingDeviceKey,
@@ -26,6 +26,61 @@ declare module 'fastify' {
     /** Set by `requireSession` on authenticated routes. */
     principal?: Principal;
   }
+  interface FastifyContextConfig {
+    /**
+     * The OAuth scope a program's token needs for this route. A route without one is for people only: an API
+     * client calling it gets `API_NOT_ALLOWED` (deny by default).
+     */
+    apiScope?: 'read' | 'trade' | 'marketdata';
+  }
+}
+
+/** Route options for an authenticated route that programs may call with `scope`. */
+export function forPrograms(ctx: GatewayContext, scope: 'read' | 'trade' | 'marketdata') {
+  return { preHandler: requireSession(ctx), config: { apiScope: scope } };
+}
+
+/**
+ * Requires the operators' admin token (`secrets.adminApiToken`, compared in constant time). Returns undefined when
+ * no token is configured: the admin API is then not served at all.
+ */
+export function requireOperator(ctx: GatewayContext): preHandlerHookHandler | undefined {
+  const configured = ctx.config.secrets.adminApiToken;
+  if (configured === undefined) return undefined;
+  const expected = sha256(configured);
+  return (request, _reply, done) => {
+    const presented = bearerToken(request);
+    if (presented === undefined || !constantTimeEqual(sha256(presented), expected))
+      return done(new GatehouseError('UNAUTHENTICATED'));
+    done();
+  };
+}
+
+/** `Authorization: DPoP <token>`: the access token of a program (OAuth, see oauth/). */
+export function dpopToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined || !header.startsWith('DPoP ')) return undefined;
+  return header.slice(5).trim();
+}
+
+/** A program's request: its DPoP-bound token and proof, and the scope the route asks of programs. */
+async function authenticateProgram(
+  ctx: GatewayContext,
+  request: FastifyRequest,
+  token: string,
+): Promise<void> {
+  const proof = request.headers.dpop;
+  const principal = await ctx.oauth.authenticate(
+    token,
+    typeof proof === 'string' ? proof : undefined,
+    request.method,
+    `${ctx.oauth.issuer(request)}${request.url}`,
+  );
+  const scope = request.routeOptions.config.apiScope;
+  if (scope === undefined) throw new GatehouseError('API_NOT_ALLOWED');
+  if (!principal.api?.scopes.includes(scope))
+    throw new GatehouseError('SCOPE_REQUIRED', undefined, { scope });
+  request.principal = principal;
 }
 
 /** Validates `data` with a zod schema; failures become `INVALID_REQUEST` with the offending paths. */
@@ -143,6 +198,14 @@ export function requireSession(ctx: GatewayContext): preHandlerHookHandler {
     request.principal = principal;
   };
   return (request, _reply, done) => {
+    const program = dpopToken(request);
+    if (program !== undefined) {
+      authenticateProgram(ctx, request, program).then(
+        () => done(),
+        (error: Error) => done(error),
+      );
+      return undefined;
+    }
     const bearer = bearerToken(request);
     const token = bearer ?? request.cookies[sessionCookieName(request)];
     if (token === undefined || token.length === 0) return done(new GatehouseError('UNAUTHENTICATED'));

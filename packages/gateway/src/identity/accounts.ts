@@ -103,6 +103,7 @@ export async function createAccount(db: Kysely<Database>, clock: Clock, input: N
       title: input.title,
       created_at: clock.now(),
       options_level: input.optionsLevel ?? 0,
+      session_loss_policy: 'none',
     };
     const inserted = await db
       .insertInto('accounts')

@@ -14,7 +14,9 @@ export type NotificationKind =
   | 'factor_added'
   | 'factor_removed'
   | 'recovery_code_used'
-  | 'push_denied';
+  | 'push_denied'
+  | 'api_grant_revoked'
+  | 'dead_man_fired';
 
 export interface Notification {
   id: string;

@@ -36,6 +36,7 @@ export {
 export { lastResetAt, nextResetAt, type ResetSchedule, zonedTimeToUtc } from './reset.js';
 export { sessionRoutes } from './routes.js';
 export {
+  type ApiGrant,
   type NewSession,
   type Principal,
   type RevokeReason,

@@ -6,14 +6,17 @@
  * - mobile, the enrolled device logging in with its key and PIN: bearer token bound to the device key, 30 min idle,
  *   12 h absolute;
  * - desktop, the trading workstation: password plus a security key, or, from a device validated that way, password
- *   plus the device key's proof; bearer token bound to the device key, 15 min idle, 12 h absolute.
+ *   plus the device key's proof; bearer token bound to the device key, 15 min idle, 12 h absolute;
+ * - api, a program acting under an OAuth grant: no login of its own — its session is created with the grant's first
+ *   access token and lives as long as the grant's refresh token may (24 h idle, 7 days absolute); every request
+ *   carries a DPoP proof of the key its tokens are bound to.
  */
 import type { Config } from '../config/index.js';
 
 /** Second-factor types (kept here as data; factors/ implements them). */
 export type FactorType = 'push' | 'webauthn' | 'totp' | 'sms' | 'recovery_code';
 
-export const CHANNELS = ['web', 'mobile', 'desktop'] as const;
+export const CHANNELS = ['web', 'mobile', 'desktop', 'api'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export interface ChannelPolicy {
@@ -30,7 +33,7 @@ export interface ChannelPolicy {
    * What the session is bound to: the browser's device cookie, or a device key proving every request (the session
    * token then travels as a bearer token, never in a cookie).
    */
-  deviceBinding: 'device_cookie' | 'device_key';
+  deviceBinding: 'device_cookie' | 'device_key' | 'dpop_key';
   /**
    * How a device this channel already validated logs in: not at all (`none`), with its key and PIN (mobile), or
    * with the password and its key's proof, plus the security key when `password_and_security_key` (desktop).
@@ -47,12 +50,13 @@ const DEVICE_BINDING: Readonly<Record<Channel, ChannelPolicy['deviceBinding']>> 
   web: 'device_cookie',
   mobile: 'device_key',
   desktop: 'device_key',
+  api: 'dpop_key',
 };
 
 export type ChannelPolicies = Readonly<Record<Channel, ChannelPolicy>>;
 
 export function channelPolicies(config: Config): ChannelPolicies {
-  const { web, mobile, desktop } = config.sessions;
+  const { web, mobile, desktop, api } = config.sessions;
   return {
     web: {
       channel: 'web',
@@ -82,6 +86,17 @@ export function channelPolicies(config: Config): ChannelPolicies {
       aalForTrading: desktop.aalForTrading,
       deviceBinding: DEVICE_BINDING.desktop,
       validatedDeviceLogin: desktop.validatedDeviceLogin,
+      orderTypes: ALL_ORDER_TYPES,
+    },
+    api: {
+      channel: 'api',
+      idleTimeoutMs: api.idleTimeoutMs,
+      absoluteLifetimeMs: api.absoluteLifetimeMs,
+      allowedFactors: [],
+      // A grant is made from an AAL2 session (the consent, or the personal client's registration).
+      aalForTrading: 2,
+      deviceBinding: DEVICE_BINDING.api,
+      validatedDeviceLogin: 'none',
       orderTypes: ALL_ORDER_TYPES,
     },
   };

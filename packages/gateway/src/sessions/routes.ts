@@ -7,7 +7,14 @@ import type { FastifyInstance } from 'fastify';
 import type { GatewayContext } from '../app/context.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
-import { clearSessionCookie, clientInfo, parseWith, principalOf, requireSession } from '../http/index.js';
+import {
+  clearSessionCookie,
+  clientInfo,
+  forPrograms,
+  parseWith,
+  principalOf,
+  requireSession,
+} from '../http/index.js';
 import { acquireBrokerage, sessionState, userResetSchedules } from './brokerage.js';
 import { csrfTokenFor } from './csrf.js';
 import { monitorSessions } from './monitor.js';
@@ -22,7 +29,7 @@ export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): 
     memoized(principal, 'csrf', () => csrfTokenFor(ctx.csrfKey, principal.session.id));
 
   // Not async: the hottest route in the gateway answers without allocating a promise.
-  app.get('/v1/session', authenticated, (request, reply) => {
+  app.get('/v1/session', forPrograms(ctx, 'read'), (request, reply) => {
     const principal = principalOf(request);
     reply.type('application/json; charset=utf-8').send(whoamiBody(principal, csrfFor(principal)));
   });
@@ -30,11 +37,11 @@ export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): 
   const { brokerage } = ctx;
 
   // Keep-alive: refreshes the idle timer (authentication does) and reports the session's state.
-  app.post('/v1/session/tickle', authenticated, async (request) =>
+  app.post('/v1/session/tickle', forPrograms(ctx, 'read'), async (request) =>
     sessionState(brokerage, principalOf(request)),
   );
 
-  app.post('/v1/session/brokerage', authenticated, async (request) => {
+  app.post('/v1/session/brokerage', forPrograms(ctx, 'trade'), async (request) => {
     const { compete } = parseWith(brokerageRequestSchema, request.body);
     return acquireBrokerage(brokerage, principalOf(request), compete);
   });

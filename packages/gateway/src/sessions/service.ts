@@ -55,6 +55,16 @@ export interface Principal {
   memo: Map<string, string>;
   /** Mobile sessions: the device's public key, loaded once per cached session to check request proofs. */
   deviceKey?: KeyObject;
+  /** A program's request under an OAuth grant: the grant's client, scopes and DPoP key (accounts are narrowed). */
+  api?: ApiGrant;
+}
+
+export interface ApiGrant {
+  clientId: string;
+  grantId: string;
+  scopes: readonly string[];
+  /** Thumbprint of the DPoP key the request proved. */
+  jkt: string;
 }
 
 export type RevokeReason =
@@ -62,7 +72,9 @@ export type RevokeReason =
   | 'revoked_by_user'
   | 'revoked_by_operator'
   | 'user_disabled'
-  | 'device_revoked';
+  | 'device_revoked'
+  | 'grant_revoked'
+  | 'refresh_token_reused';
 
 export interface NewSession {
   userId: string;
@@ -160,8 +172,13 @@ export class SessionService {
    * database. Returns undefined when `authenticate` must decide, including for every failure case.
    */
   authenticateCached(token: string, ip: string | null = null): Principal | undefined {
+    return this.authenticateCachedHash(sha256(token), ip);
+  }
+
+  /** `authenticateCached` for a session known by its token's hash (an API grant's session: see oauth/). */
+  authenticateCachedHash(tokenHash: string, ip: string | null = null): Principal | undefined {
     const now = this.#o.clock.now();
-    const entry = this.#cache.get(sha256(token));
+    const entry = this.#cache.get(tokenHash);
     if (entry === undefined || now - entry.validatedAt > this.#o.revalidateAfterMs) return undefined;
     const { session } = entry;
     if (
@@ -189,7 +206,11 @@ export class SessionService {
    * validation): the session stays usable for reading, but sensitive actions need a second factor again.
    */
   async authenticate(token: string, ip: string | null = null): Promise<Principal> {
-    const tokenHash = sha256(token);
+    return this.authenticateHash(sha256(token), ip);
+  }
+
+  /** `authenticate` for a session known by its token's hash (an API grant's session: see oauth/). */
+  async authenticateHash(tokenHash: string, ip: string | null = null): Promise<Principal> {
     const now = this.#o.clock.now();
     let entry = this.#cache.get(tokenHash);
     let fresh = false;
@@ -211,7 +232,7 @@ export class SessionService {
       throw new GatehouseError('SESSION_EXPIRED', undefined, { reason: 'absolute' });
     }
     if (now >= session.lastSeenAt + session.idleTimeoutMs) {
-      if (!fresh) return this.#recheckIdle(token, tokenHash, ip);
+      if (!fresh) return this.#recheckIdle(tokenHash, ip);
       this.#forget(session);
       throw new GatehouseError('SESSION_EXPIRED', undefined, { reason: 'idle' });
     }
@@ -286,10 +307,10 @@ export class SessionService {
     return ended;
   }
 
-  async #recheckIdle(token: string, tokenHash: string, ip: string | null): Promise<Principal> {
+  async #recheckIdle(tokenHash: string, ip: string | null): Promise<Principal> {
     this.#cache.delete(tokenHash);
     await this.flushLastSeen();
-    return this.authenticate(token, ip);
+    return this.authenticateHash(tokenHash, ip);
   }
 
   async #load(tokenHash: string, now: number): Promise<CacheEntry> {

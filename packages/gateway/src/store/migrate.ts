@@ -13,6 +13,7 @@ import * as brokerage from './migrations/0005-brokerage.js';
 import * as desktop from './migrations/0006-desktop.js';
 import * as trading from './migrations/0007-trading.js';
 import * as eventSequence from './migrations/0008-event-sequence.js';
+import * as oauthSafety from './migrations/0009-oauth-safety.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-desktop': desktop,
   '0007-trading': trading,
   '0008-event-sequence': eventSequence,
+  '0009-oauth-safety': oauthSafety,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -105,6 +105,8 @@ export interface AccountsTable {
   created_at: number;
   /** Options level on the normalised 0–4 scale (research/broker-sessions.md §1.2). */
   options_level: number;
+  /** What happens to open orders when a session trading the account is lost: none | cancel_day | cancel_all. */
+  session_loss_policy: string;
 }
 
 export interface AccountRolesTable {
@@ -345,6 +347,97 @@ export interface AccountEventsTable {
   created_at: number;
 }
 
+export interface OAuthClientsTable {
+  id: string;
+  /** personal (a user's own bot, client credentials) | app (an operator's third-party app, authorization code) */
+  kind: string;
+  /** The owner of a personal client. */
+  user_id: string | null;
+  name: string;
+  /** JSON JWK Set of the client's public keys (private_key_jwt; DPoP keys are the client's own choice). */
+  jwks: string;
+  /** JSON array, compared exactly. */
+  redirect_uris: string;
+  /** JSON array of the scopes the client may be granted. */
+  scopes: string;
+  rotate_refresh_tokens: number;
+  /** none | cancel_day | cancel_all */
+  session_loss_policy: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface OAuthGrantsTable {
+  id: string;
+  client_id: string;
+  user_id: string;
+  scopes: string;
+  /** JSON array of the account ids the client may act on. */
+  accounts: string;
+  /** The grant's program session (channel `api`), created with its first token. */
+  session_id: string | null;
+  created_at: number;
+  revoked_at: number | null;
+  revoke_reason: string | null;
+}
+
+export interface OAuthParRequestsTable {
+  request_uri_hash: string;
+  client_id: string;
+  /** JSON of the validated authorization request. */
+  params: string;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface OAuthCodesTable {
+  code_hash: string;
+  client_id: string;
+  grant_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  dpop_jkt: string | null;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface OAuthTokensTable {
+  token_hash: string;
+  /** access | refresh */
+  kind: string;
+  grant_id: string;
+  /** RFC 7638 thumbprint of the DPoP key the token is bound to. */
+  jkt: string;
+  scopes: string;
+  created_at: number;
+  expires_at: number;
+  last_used_at: number | null;
+  /** Refresh tokens under rotation: when it was exchanged for its successor. */
+  spent_at: number | null;
+  /** The successor refresh token, sealed, kept for the reuse leeway. */
+  successor_sealed: string | null;
+  revoked_at: number | null;
+}
+
+export interface OAuthAssertionsTable {
+  client_id: string;
+  jti: string;
+  expires_at: number;
+}
+
+export interface DeadManSwitchesTable {
+  /** `session:<sessionId>` or `account:<accountId>`. */
+  id: string;
+  scope: string;
+  user_id: string;
+  session_id: string;
+  account_id: string | null;
+  timeout_ms: number;
+  exclude_gtc: number;
+  deadline: number;
+  armed_at: number;
+}
+
 export interface Database {
   legal_entities: LegalEntitiesTable;
   users: UsersTable;
@@ -370,6 +463,13 @@ export interface Database {
   account_disclosures: AccountDisclosuresTable;
   account_subscriptions: AccountSubscriptionsTable;
   orders: OrdersTable;
+  oauth_clients: OAuthClientsTable;
+  oauth_grants: OAuthGrantsTable;
+  oauth_par_requests: OAuthParRequestsTable;
+  oauth_codes: OAuthCodesTable;
+  oauth_tokens: OAuthTokensTable;
+  oauth_assertions: OAuthAssertionsTable;
+  dead_man_switches: DeadManSwitchesTable;
   order_confirmations: OrderConfirmationsTable;
   executions: ExecutionsTable;
   positions: PositionsTable;

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { GatewayContext } from '../app/context.js';
-import { parseWith, principalOf, requireSession } from '../http/index.js';
+import { forPrograms, parseWith, principalOf } from '../http/index.js';
 import { ORDER_TYPES } from './gate.js';
 import { ASSET_CLASSES, requireInstruments, searchInstruments } from './instruments.js';
 import type { PlaceResult } from './service.js';
@@ -56,17 +56,16 @@ const snapshotQuery = z.strictObject({
 });
 
 export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const authenticated = { preHandler: requireSession(ctx) };
   const { trading } = ctx;
 
-  app.get('/v1/instruments', authenticated, async (request) => {
+  app.get('/v1/instruments', forPrograms(ctx, 'read'), async (request) => {
     const query = parseWith(instrumentsQuery, request.query);
     return {
       instruments: searchInstruments(query).map(({ basePrice: _b, volatility: _v, ...rest }) => rest),
     };
   });
 
-  app.get('/v1/marketdata/snapshot', authenticated, async (request) => {
+  app.get('/v1/marketdata/snapshot', forPrograms(ctx, 'marketdata'), async (request) => {
     const query = parseWith(snapshotQuery, request.query);
     const { accountId, subscriptions } = await trading.marketDataView(principalOf(request), query.accountId);
     const quotes = requireInstruments(query.instruments).map((i) => ctx.marketData.view(i, subscriptions));
@@ -82,7 +81,7 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
     return result.order;
   };
 
-  app.post('/v1/accounts/:accountId/orders', authenticated, async (request, reply) => {
+  app.post('/v1/accounts/:accountId/orders', forPrograms(ctx, 'trade'), async (request, reply) => {
     const { accountId } = parseWith(accountParams, request.params);
     const order = parseWith(orderRequestSchema, request.body);
     return answer(reply, await trading.place(principalOf(request), accountId, order));
@@ -90,7 +89,7 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
 
   app.post(
     '/v1/accounts/:accountId/orders/confirmations/:confirmationId',
-    authenticated,
+    forPrograms(ctx, 'trade'),
     async (request, reply) => {
       const { accountId, confirmationId } = parseWith(confirmationParams, request.params);
       parseWith(confirmationBody, request.body);
@@ -98,7 +97,7 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
     },
   );
 
-  app.get('/v1/accounts/:accountId/orders', authenticated, async (request) => {
+  app.get('/v1/accounts/:accountId/orders', forPrograms(ctx, 'read'), async (request) => {
     const { accountId } = parseWith(accountParams, request.params);
     const query = parseWith(listQuery, request.query);
     return {
@@ -109,28 +108,28 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
     };
   });
 
-  app.get('/v1/accounts/:accountId/orders/:orderId', authenticated, async (request) => {
+  app.get('/v1/accounts/:accountId/orders/:orderId', forPrograms(ctx, 'read'), async (request) => {
     const { accountId, orderId } = parseWith(orderParams, request.params);
     return trading.get(principalOf(request), accountId, orderId);
   });
 
-  app.delete('/v1/accounts/:accountId/orders/:orderId', authenticated, async (request) => {
+  app.delete('/v1/accounts/:accountId/orders/:orderId', forPrograms(ctx, 'trade'), async (request) => {
     const { accountId, orderId } = parseWith(orderParams, request.params);
     return trading.cancelOrder(principalOf(request), accountId, orderId);
   });
 
-  app.patch('/v1/accounts/:accountId/orders/:orderId', authenticated, async (request) => {
+  app.patch('/v1/accounts/:accountId/orders/:orderId', forPrograms(ctx, 'trade'), async (request) => {
     const { accountId, orderId } = parseWith(orderParams, request.params);
     const change = parseWith(modifyBody, request.body);
     return trading.modifyOrder(principalOf(request), accountId, orderId, change);
   });
 
-  app.get('/v1/accounts/:accountId/portfolio', authenticated, async (request) => {
+  app.get('/v1/accounts/:accountId/portfolio', forPrograms(ctx, 'read'), async (request) => {
     const { accountId } = parseWith(accountParams, request.params);
     return trading.summary(principalOf(request), accountId);
   });
 
-  app.get('/v1/accounts/:accountId/events', authenticated, async (request) => {
+  app.get('/v1/accounts/:accountId/events', forPrograms(ctx, 'read'), async (request) => {
     const { accountId } = parseWith(accountParams, request.params);
     const { after, limit } = parseWith(eventsQuery, request.query);
     return { accountId, events: await trading.events(principalOf(request), accountId, after, limit) };

@@ -458,7 +458,7 @@ export class TradingService {
         reset: state.reset,
         stepUpRequired: state.stepUpRequired,
         channel: principal.session.channel,
-        scopes: null,
+        scopes: principal.api?.scopes ?? null,
       },
       role: account.role,
       allowedOrderTypes: policy?.orderTypes ?? [],

@@ -1,0 +1,127 @@
+/**
+ * @module oauth/client-auth
+ * Client keys and `private_key_jwt` (RFC 7523, as FAPI 2.0 requires):
+ * - a client registers public JWKs only, of the algorithms FAPI 2.0 allows (PS256 with RSA ≥ 2048 bits, ES256 on
+ *   P-256, EdDSA on Ed25519);
+ * - its assertion is a JWT signed by one of them with `iss` = `sub` = the client id, `aud` = the issuer identifier
+ *   and nothing else, `exp` at most 5 minutes ahead, `iat` at most 60 s old, and a `jti` used once (remembered
+ *   until the assertion expires, in the database, so every node refuses a replay).
+ */
+import { createLocalJWKSet, decodeJwt, type JWK, errors as joseErrors, jwtVerify } from 'jose';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/index.js';
+import { importPublicJwk, type Jwk } from './dpop.js';
+import { OAuthError } from './errors.js';
+
+export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+export const SIGNING_ALGORITHMS = ['PS256', 'ES256', 'EdDSA'] as const;
+const MAX_ASSERTION_LIFETIME_S = 300;
+const MAX_ASSERTION_AGE_S = 60;
+
+/** The algorithm a registered key is for: its `alg`, or the one its type implies. */
+function algorithmOf(jwk: Jwk): string {
+  if (typeof jwk.alg === 'string') return jwk.alg;
+  if (jwk.kty === 'EC') return 'ES256';
+  if (jwk.kty === 'RSA') return 'PS256';
+  return 'EdDSA';
+}
+
+/**
+ * Checks keys offered for registration; returns the JWK Set to store (public members only). Throws
+ * `INVALID_REQUEST`-style messages as OAuth `invalid_request`.
+ */
+export function validateClientKeys(keys: readonly unknown[]): { keys: JWK[] } {
+  if (keys.length === 0 || keys.length > 5)
+    throw new OAuthError('invalid_request', 'one to five public keys');
+  const out: JWK[] = [];
+  for (const raw of keys) {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw new OAuthError('invalid_request', 'each key must be a JWK object');
+    const jwk = raw as Jwk;
+    const alg = algorithmOf(jwk);
+    if (!(SIGNING_ALGORITHMS as readonly string[]).includes(alg))
+      throw new OAuthError('invalid_request', 'keys must be for PS256, ES256 or EdDSA');
+    try {
+      importPublicJwk(jwk, alg);
+    } catch (error) {
+      throw new OAuthError('invalid_request', (error as Error).message);
+    }
+    const { kty, crv, x, y, n, e, kid } = jwk;
+    out.push(
+      Object.fromEntries(
+        Object.entries({ kty, crv, x, y, n, e, kid, alg, use: 'sig' }).filter(([, v]) => v !== undefined),
+      ) as JWK,
+    );
+  }
+  return { keys: out };
+}
+
+export interface AssertionContext {
+  db: Kysely<Database>;
+  issuer: string;
+  now: number;
+}
+
+/**
+ * Verifies a client assertion; returns the client id it authenticates. Every failure is `invalid_client` (RFC 6749
+ * §5.2), with a description that names the check.
+ */
+export async function verifyClientAssertion(
+  ctx: AssertionContext,
+  form: Record<string, string | undefined>,
+  loadJwks: (clientId: string) => Promise<{ keys: JWK[] } | undefined>,
+): Promise<string> {
+  if (form.client_assertion_type !== CLIENT_ASSERTION_TYPE || form.client_assertion === undefined)
+    throw new OAuthError('invalid_client', 'authenticate with private_key_jwt (client_assertion)');
+  const assertion = form.client_assertion;
+  let unverified: ReturnType<typeof decodeJwt>;
+  try {
+    unverified = decodeJwt(assertion);
+  } catch {
+    throw new OAuthError('invalid_client', 'the client assertion is not a JWT');
+  }
+  const clientId = typeof unverified.iss === 'string' ? unverified.iss : undefined;
+  if (clientId === undefined || (form.client_id !== undefined && form.client_id !== clientId))
+    throw new OAuthError('invalid_client', 'the assertion does not name this client');
+  const jwks = await loadJwks(clientId);
+  if (jwks === undefined) throw new OAuthError('invalid_client', 'unknown or revoked client');
+  let payload: Awaited<ReturnType<typeof jwtVerify>>['payload'];
+  try {
+    ({ payload } = await jwtVerify(assertion, createLocalJWKSet(jwks), {
+      algorithms: [...SIGNING_ALGORITHMS],
+      issuer: clientId,
+      subject: clientId,
+      audience: ctx.issuer,
+      currentDate: new Date(ctx.now),
+      clockTolerance: 10,
+      maxTokenAge: MAX_ASSERTION_AGE_S,
+      requiredClaims: ['exp', 'iat', 'jti'],
+    }));
+  } catch (error) {
+    const reason =
+      error instanceof joseErrors.JWTExpired
+        ? 'the assertion expired'
+        : error instanceof joseErrors.JWTClaimValidationFailed
+          ? `the assertion's ${error.claim} is not accepted`
+          : error instanceof joseErrors.JOSEAlgNotAllowed
+            ? 'the assertion must be signed with PS256, ES256 or EdDSA'
+            : 'the assertion signature does not verify';
+    throw new OAuthError('invalid_client', reason);
+  }
+  // FAPI 2.0: the issuer identifier is the only audience accepted.
+  if (Array.isArray(payload.aud) && payload.aud.length !== 1)
+    throw new OAuthError('invalid_client', "the assertion's aud must be the issuer alone");
+  const exp = payload.exp as number;
+  if (exp - ctx.now / 1000 > MAX_ASSERTION_LIFETIME_S)
+    throw new OAuthError('invalid_client', 'the assertion may live at most 5 minutes');
+  const jti = String(payload.jti);
+  if (jti.length > 256) throw new OAuthError('invalid_client', 'jti is too long');
+  const inserted = await ctx.db
+    .insertInto('oauth_assertions')
+    .values({ client_id: clientId, jti, expires_at: exp * 1000 })
+    .onConflict((oc) => oc.columns(['client_id', 'jti']).doNothing())
+    .executeTakeFirst();
+  if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0)
+    throw new OAuthError('invalid_client', 'the assertion was used before');
+  return clientId;
+}

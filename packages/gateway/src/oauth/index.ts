@@ -1,0 +1,13 @@
+/** @module oauth — the authorization server (FAPI 2.0 style) and DPoP-bound access for programs. */
+export { CLIENT_ASSERTION_TYPE, SIGNING_ALGORITHMS, validateClientKeys } from './client-auth.js';
+export {
+  DPOP_ALGORITHMS,
+  DpopVerifier,
+  importPublicJwk,
+  type Jwk,
+  jwkThumbprint,
+  verifyJws,
+} from './dpop.js';
+export { OAuthError, type OAuthErrorCode } from './errors.js';
+export { oauthRoutes } from './routes.js';
+export { OAuthService, SCOPES, type Scope, type SessionLossPolicy, type TokenResponse } from './service.js';

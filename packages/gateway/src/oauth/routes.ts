@@ -1,0 +1,190 @@
+/**
+ * @module oauth/routes
+ * The authorization server's endpoints (RFC 8414 metadata, JWKS, PAR, token, revocation, introspection), the
+ * consent step of an app's authorization (JSON for now), a user's personal clients, and the operators' app
+ * registration. The form endpoints speak `application/x-www-form-urlencoded` and answer errors the OAuth way.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { GatewayContext } from '../app/context.js';
+import { parseWith, principalOf, requireOperator, requireSession } from '../http/index.js';
+import { requireSensitive } from '../sessions/index.js';
+import { OAuthError } from './errors.js';
+import { SCOPES } from './service.js';
+import { signIntrospection } from './signing.js';
+
+type Form = Record<string, string | undefined>;
+
+/** Parses a form body; a parameter given twice is an error (RFC 6749 §3.1). */
+function parseForm(body: string): Form {
+  const form: Form = {};
+  for (const [key, value] of new URLSearchParams(body)) {
+    if (key in form) throw new OAuthError('invalid_request', `${key} is given more than once`);
+    form[key] = value;
+  }
+  return form;
+}
+
+const sessionLossPolicy = z.enum(['none', 'cancel_day', 'cancel_all']).default('none');
+const scopes = z.array(z.enum(SCOPES)).min(1).max(3);
+
+const personalClientBody = z.strictObject({
+  name: z.string().min(1).max(100),
+  keys: z.array(z.record(z.string(), z.unknown())).min(1).max(5),
+  accounts: z.array(z.string().min(1).max(16)).min(1).max(50),
+  scopes,
+  sessionLossPolicy,
+});
+
+const appBody = z.strictObject({
+  name: z.string().min(1).max(100),
+  keys: z.array(z.record(z.string(), z.unknown())).min(1).max(5),
+  redirectUris: z.array(z.string().url().max(2000)).min(1).max(10),
+  scopes,
+  rotateRefreshTokens: z.boolean().default(false),
+  sessionLossPolicy,
+});
+
+const authorizeQuery = z.strictObject({
+  client_id: z.string().min(1).max(64),
+  request_uri: z.string().min(1).max(200),
+});
+
+const consentBody = z.strictObject({
+  clientId: z.string().min(1).max(64),
+  requestUri: z.string().min(1).max(200),
+  approve: z.boolean(),
+  accounts: z.array(z.string().min(1).max(16)).max(50).default([]),
+});
+
+const clientParams = z.strictObject({ clientId: z.string().min(1).max(64) });
+
+export async function oauthRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+  const { oauth } = ctx;
+
+  app.get('/.well-known/oauth-authorization-server', async (request) =>
+    oauth.metadata(oauth.issuer(request)),
+  );
+  app.get('/oauth2/jwks', async () => ({ keys: [ctx.oauthSigningKey.publicJwk] }));
+
+  /** The DPoP key the request proves (token and PAR endpoints), checked against this endpoint's URL. */
+  const proofKey = (request: FastifyRequest, required: boolean): string | null => {
+    const proof = request.headers.dpop;
+    if (proof === undefined && !required) return null;
+    const now = ctx.clock.now();
+    try {
+      return ctx.dpop.verify({
+        proof: typeof proof === 'string' ? proof : undefined,
+        method: request.method,
+        url: `${oauth.issuer(request)}${request.url}`,
+        now,
+      });
+    } catch (error) {
+      if (error instanceof OAuthError && error.error === 'use_dpop_nonce')
+        error.dpopNonce = ctx.dpop.nonce(now);
+      throw error;
+    }
+  };
+  const noStore = (reply: FastifyReply) => {
+    reply.header('cache-control', 'no-store');
+    if (ctx.config.oauth.dpopNonce) reply.header('dpop-nonce', ctx.dpop.nonce(ctx.clock.now()));
+  };
+
+  await app.register(async (form) => {
+    form.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: 16 * 1024 },
+      (_request, body, done) => {
+        try {
+          done(null, parseForm(body as string));
+        } catch (error) {
+          done(error as Error, undefined);
+        }
+      },
+    );
+    const formOf = (request: FastifyRequest): Form => {
+      if (
+        typeof request.body !== 'object' ||
+        request.body === null ||
+        !request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')
+      )
+        throw new OAuthError('invalid_request', 'send application/x-www-form-urlencoded');
+      return request.body as Form;
+    };
+
+    form.post('/oauth2/par', async (request, reply) => {
+      const body = formOf(request);
+      const jkt = proofKey(request, false);
+      noStore(reply);
+      reply.code(201);
+      return oauth.pushAuthorizationRequest(body, oauth.issuer(request), jkt);
+    });
+
+    form.post('/oauth2/token', async (request, reply) => {
+      const body = formOf(request);
+      const jkt = proofKey(request, true) as string;
+      const tokens = await oauth.token(body, oauth.issuer(request), jkt);
+      noStore(reply);
+      return tokens;
+    });
+
+    form.post('/oauth2/revoke', async (request, reply) => {
+      await oauth.revoke(formOf(request), oauth.issuer(request));
+      noStore(reply);
+      return {};
+    });
+
+    form.post('/oauth2/introspect', async (request, reply) => {
+      const issuer = oauth.issuer(request);
+      const { clientId, result } = await oauth.introspect(formOf(request), issuer);
+      noStore(reply);
+      if (request.headers.accept?.includes('application/token-introspection+jwt')) {
+        reply.type('application/token-introspection+jwt');
+        return signIntrospection(ctx.oauthSigningKey, issuer, clientId, result, ctx.clock.now());
+      }
+      return result;
+    });
+  });
+
+  const authenticated = { preHandler: requireSession(ctx) };
+
+  // FAPI 2.0: the authorization endpoint takes only a pushed request (client_id and request_uri).
+  app.get('/oauth2/authorize', authenticated, async (request) => {
+    const query = parseWith(authorizeQuery, request.query);
+    return oauth.authorizationRequest(principalOf(request), query.client_id, query.request_uri);
+  });
+
+  app.post('/oauth2/authorize/consent', authenticated, async (request) => {
+    const body = parseWith(consentBody, request.body);
+    const principal = principalOf(request);
+    await requireSensitive(ctx.store.db, ctx.clock, principal);
+    return oauth.consent(principal, body, oauth.issuer(request));
+  });
+
+  app.post('/v1/oauth/clients', authenticated, async (request, reply) => {
+    const body = parseWith(personalClientBody, request.body);
+    const principal = principalOf(request);
+    await requireSensitive(ctx.store.db, ctx.clock, principal);
+    reply.code(201);
+    return oauth.registerPersonalClient(principal, body);
+  });
+
+  app.get('/v1/oauth/clients', authenticated, async (request) => ({
+    clients: await oauth.listForUser(principalOf(request).session.userId),
+  }));
+
+  app.delete('/v1/oauth/clients/:clientId', authenticated, async (request, reply) => {
+    const { clientId } = parseWith(clientParams, request.params);
+    await oauth.revokeForUser(principalOf(request), clientId);
+    return reply.code(204).send();
+  });
+
+  const operator = requireOperator(ctx);
+  if (operator !== undefined) {
+    app.post('/v1/admin/oauth/clients', { preHandler: operator }, async (request, reply) => {
+      const body = parseWith(appBody, request.body);
+      reply.code(201);
+      return oauth.registerApp(body);
+    });
+  }
+}
