@@ -506,6 +506,10 @@ export class OAuthService {
     if (principal.session.aal < 2)
       throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'aal2' });
     const { row, client, params } = await this.#pushedRequest(input.clientId, input.requestUri);
+    // Checked before the request is spent: a wrong answer changes nothing.
+    const accounts = input.approve ? this.#ownAccounts(principal, input.accounts) : [];
+    if (input.approve && accounts.length === 0)
+      throw new GatehouseError('INVALID_REQUEST', 'Choose at least one account.');
     const now = this.#d.clock.now();
     const claimed = await this.#d.db
       .updateTable('oauth_par_requests')
@@ -522,8 +526,6 @@ export class OAuthService {
       redirect.searchParams.set('error', 'access_denied');
       return { redirectTo: redirect.toString() };
     }
-    const accounts = this.#ownAccounts(principal, input.accounts);
-    if (accounts.length === 0) throw new GatehouseError('INVALID_REQUEST', 'Choose at least one account.');
     const grant: OAuthGrantsTable = {
       id: newId('grt'),
       client_id: client.id,
