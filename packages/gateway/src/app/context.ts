@@ -17,6 +17,7 @@ import type { GatewayMetrics } from '../metrics/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { DpopVerifier, OAuthService } from '../oauth/index.js';
 import type { SigningKey } from '../oauth/signing.js';
+import type { SafetyService } from '../safety/index.js';
 import type { BrokerageDeps, SessionService } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
@@ -54,6 +55,8 @@ export interface GatewayContext {
   entitlements: EntitlementsCache;
   /** Order entry behind the gate, and the paper engine. */
   trading: TradingService;
+  /** The dead-man switch and the session-loss policy. */
+  safety: SafetyService;
   /** The authorization server and programs' DPoP-bound access. */
   oauth: OAuthService;
   /** DPoP proof checks (token endpoint and resource requests), with their replay cache and nonces. */

@@ -29,6 +29,7 @@ import { createMetrics } from '../metrics/index.js';
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { DpopVerifier, OAuthService } from '../oauth/index.js';
 import { signingKeyFromSeed } from '../oauth/signing.js';
+import { SafetyService } from '../safety/index.js';
 import { type BrokerageDeps, channelPolicies, SessionService } from '../sessions/index.js';
 import {
   Journal,
@@ -60,6 +61,8 @@ export interface GatewayOptions {
   matchingIntervalMs?: number | null;
   /** Where accepted orders go (default: the paper engine). */
   orderRouter?: OrderRouter;
+  /** How often lost sessions are swept for (default: `safety.sessionLossSweepMs`); null: only when told (tests). */
+  safetySweepMs?: number | null;
 }
 
 export interface Gateway {
@@ -161,6 +164,18 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     nonceKey: deriveKey(secret, 'dpop-nonce'),
     replay: new LruCache(200_000),
   });
+  const safety = new SafetyService({
+    db: store.db,
+    clock,
+    bus,
+    trading,
+    sessions,
+    brokerage,
+    notifier,
+    sweepIntervalMs:
+      options.safetySweepMs === undefined ? config.safety.sessionLossSweepMs : options.safetySweepMs,
+    onError: (error) => logger.error({ err: error }, 'safety check failed'),
+  });
   const oauth = new OAuthService({
     db: store.db,
     clock,
@@ -179,6 +194,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     marketData,
     entitlements,
     trading,
+    safety,
     oauth,
     dpop,
     oauthSigningKey: signingKeyFromSeed(deriveKey(secret, 'oauth-signing')),
@@ -228,6 +244,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
 
 /** Releases what `createContext` opened (for contexts used without `createGateway`). */
 export async function closeContext(ctx: GatewayContext): Promise<void> {
+  await ctx.safety.stop();
   await ctx.trading.stop();
   ctx.oauth.close();
   ctx.entitlements.close();
@@ -243,6 +260,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const ctx = await createContext(config, options);
   const app = await buildHttpApp(ctx);
   await ctx.trading.start();
+  await ctx.safety.start();
   const flushTimer = setInterval(() => {
     ctx.sessions
       .flushLastSeen()

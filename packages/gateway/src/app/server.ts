@@ -20,6 +20,7 @@ import { installErrorHandling } from '../http/index.js';
 import { loginRoutes } from '../login/index.js';
 import { notificationRoutes } from '../notifications/routes.js';
 import { oauthRoutes } from '../oauth/index.js';
+import { safetyRoutes } from '../safety/index.js';
 import { sessionRoutes } from '../sessions/index.js';
 import { tradingRoutes } from '../trading/index.js';
 import { deviceStreamRoutes } from '../ws/device-hub.js';
@@ -133,6 +134,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await sessionStreamRoutes(app, ctx);
   await tradingRoutes(app, ctx);
   await oauthRoutes(app, ctx);
+  await safetyRoutes(app, ctx);
   await entitlementRoutes(app, ctx);
   return app;
 }

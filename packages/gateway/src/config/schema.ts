@@ -186,6 +186,15 @@ export const configSchema = z.strictObject({
       idempotencyWindowMs: ms(60_000).default(24 * HOUR),
     })
     .prefault({}),
+  safety: z
+    .strictObject({
+      /**
+       * How often each node looks for lost sessions (idle or absolute expiry, daily reset) among those with open
+       * orders, to apply the session-loss policy; revocations and takeovers are acted on at once.
+       */
+      sessionLossSweepMs: ms(100).default(1_000),
+    })
+    .prefault({}),
   oauth: z
     .strictObject({
       /**

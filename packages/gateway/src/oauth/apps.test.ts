@@ -3,9 +3,7 @@
  * by the user, a single-use code of at most 60 s bound to the DPoP key, `iss` in the response; refresh tokens with
  * and without rotation (reuse detection, and its leeway for a lost response); introspection and revocation.
  */
-import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sha256 } from '../core/index.js';
 import {
   ALICE,
   BRUNO,
@@ -17,88 +15,39 @@ import {
   startTestGateway,
   type TestGateway,
 } from '../test-support/gateway.js';
-import { es256Key, ISSUER, TestProgram } from '../test-support/program.js';
+import {
+  ADMIN_TOKEN,
+  authorizeApp,
+  es256Key,
+  exchangeCode,
+  ISSUER,
+  pkce,
+  pushRequest,
+  REDIRECT_URI,
+  registerApp,
+  TestProgram,
+} from '../test-support/program.js';
 
-const ADMIN = 'a'.repeat(40);
-const REDIRECT = 'https://app.example/callback';
 let gw: TestGateway;
 afterEach(async () => {
   await gw?.close();
 });
 
+const ADMIN = ADMIN_TOKEN;
+const REDIRECT = REDIRECT_URI;
 const oauthError = (response: { json(): unknown }) => (response.json() as { error: string }).error;
+const app = (rotate = false) => registerApp(gw, { rotate });
+const push = pushRequest;
+const exchange = exchangeCode;
 
-async function app(rotate = false): Promise<TestProgram> {
-  const program = new TestProgram(gw);
-  const created = await gw.app.inject({
-    method: 'POST',
-    url: '/v1/admin/oauth/clients',
-    headers: { authorization: `Bearer ${ADMIN}` },
-    payload: {
-      name: 'Charting app',
-      keys: [program.clientKey.publicJwk],
-      redirectUris: [REDIRECT],
-      scopes: ['read', 'trade', 'marketdata'],
-      rotateRefreshTokens: rotate,
-    },
-  });
-  expect(created.statusCode).toBe(201);
-  program.clientId = json(created).clientId as string;
-  return program;
-}
-
-function pkce() {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: sha256(verifier) };
-}
-
-async function push(program: TestProgram, overrides: Record<string, string> = {}) {
-  const { verifier, challenge } = pkce();
-  const response = await program.form('/oauth2/par', {
-    response_type: 'code',
-    redirect_uri: REDIRECT,
-    scope: 'read trade',
-    state: 'xyz',
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    ...overrides,
-  });
-  return { response, verifier };
-}
-
-/** PAR → consent by Alice → the code in the redirect. */
+/** PAR → consent by Alice → the code in the redirect, checked on the way. */
 async function authorize(program: TestProgram, alice: LoggedIn) {
-  const { response, verifier } = await push(program);
-  expect(response.statusCode).toBe(201);
-  const { request_uri: requestUri } = json(response) as { request_uri: string };
-  const shown = await callAs(
-    gw,
-    'GET',
-    `/oauth2/authorize?client_id=${program.clientId}&request_uri=${encodeURIComponent(requestUri)}`,
-    alice,
-  );
-  expect(json(shown)).toMatchObject({ client: { name: 'Charting app' }, scopes: ['read', 'trade'] });
-  const consent = await callAs(gw, 'POST', '/oauth2/authorize/consent', alice, {
-    clientId: program.clientId,
-    requestUri,
-    approve: true,
-    accounts: ['DU1000001'],
-  });
-  expect(consent.statusCode).toBe(200);
-  const redirect = new URL(json(consent).redirectTo as string);
-  expect(`${redirect.origin}${redirect.pathname}`).toBe(REDIRECT);
-  expect(redirect.searchParams.get('iss')).toBe(ISSUER);
-  expect(redirect.searchParams.get('state')).toBe('xyz');
-  return { code: redirect.searchParams.get('code') as string, verifier, requestUri };
-}
-
-async function exchange(program: TestProgram, code: string, verifier: string, redirectUri = REDIRECT) {
-  return program.form('/oauth2/token', {
-    grant_type: 'authorization_code',
-    code,
-    code_verifier: verifier,
-    redirect_uri: redirectUri,
-  });
+  const flow = await authorizeApp(program, alice);
+  expect(json(flow.shown)).toMatchObject({ client: { name: 'Charting app' }, scopes: ['read', 'trade'] });
+  expect(`${flow.redirect.origin}${flow.redirect.pathname}`).toBe(REDIRECT);
+  expect(flow.redirect.searchParams.get('iss')).toBe(ISSUER);
+  expect(flow.redirect.searchParams.get('state')).toBe('xyz');
+  return flow;
 }
 
 describe('third-party apps', () => {

@@ -61,8 +61,6 @@ export interface OAuthDeps {
   notifier: Notifier;
   dpop: DpopVerifier;
   options: OAuthOptions;
-  /** Called when a grant's program session is ended by the grant's revocation (session-loss policy). */
-  onGrantSessionLost?: (sessionId: string, reason: 'grant_revoked' | 'refresh_token_reused') => Promise<void>;
 }
 
 export interface TokenResponse {
@@ -383,7 +381,6 @@ export class OAuthService {
     await this.#d.bus.publish('oauth.revoked', { grantId });
     if (!changed) return false;
     if (grant.session_id !== null) {
-      await this.#d.onGrantSessionLost?.(grant.session_id, reason);
       await this.#d.sessions.revoke(grant.session_id, reason);
     }
     if (reason === 'refresh_token_reused')

@@ -90,6 +90,67 @@ export function tierAt(
   };
 }
 
+/** How a session that was trading was lost, as the session-loss policy names it. */
+export type LossReason = 'revoked' | 'refresh_token_reused' | 'expired' | 'idle' | 'competing' | 'reset';
+
+/**
+ * Which of these sessions are lost for trading now, and how: revoked (or ended for a reused refresh token), past
+ * their absolute or idle expiry, competing (another session took brokerage over), or reset (brokerage acquired
+ * before the last daily reset). One query for all of them; `lastSeen` adds activity not yet written behind.
+ */
+export async function sessionLosses(
+  deps: BrokerageDeps,
+  sessionIds: readonly string[],
+  accountsOf: (userId: string) => Promise<readonly UserAccount[]>,
+  lastSeen: (sessionId: string) => number | undefined,
+): Promise<Map<string, LossReason>> {
+  const losses = new Map<string, LossReason>();
+  if (sessionIds.length === 0) return losses;
+  const rows = await deps.db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .leftJoin('brokerage_holders', 'brokerage_holders.user_id', 'sessions.user_id')
+    .select([
+      'sessions.id',
+      'sessions.user_id',
+      'sessions.brokerage_at',
+      'sessions.revoked_at',
+      'sessions.revoke_reason',
+      'sessions.last_seen_at',
+      'sessions.idle_timeout_ms',
+      'sessions.expires_at',
+      'users.brokerage_policy',
+      'brokerage_holders.session_id as holder',
+    ])
+    .where('sessions.id', 'in', [...sessionIds])
+    .execute();
+  const now = deps.clock.now();
+  for (const row of rows) {
+    const seen = Math.max(Number(row.last_seen_at), lastSeen(row.id) ?? 0);
+    let reason: LossReason | null = null;
+    if (row.revoked_at !== null)
+      reason = row.revoke_reason === 'refresh_token_reused' ? 'refresh_token_reused' : 'revoked';
+    else if (now >= Number(row.expires_at)) reason = 'expired';
+    else if (now >= seen + Number(row.idle_timeout_ms)) reason = 'idle';
+    else {
+      const schedules = userResetSchedules(deps.resets, await accountsOf(row.user_id));
+      const tier = tierAt(
+        row.id,
+        {
+          acquiredAt: row.brokerage_at === null ? null : Number(row.brokerage_at),
+          shared: row.brokerage_policy === 'shared',
+          holderSessionId: row.holder,
+        },
+        lastReset(now, schedules),
+      );
+      if (tier.competing) reason = 'competing';
+      else if (tier.reset) reason = 'reset';
+    }
+    if (reason !== null) losses.set(row.id, reason);
+  }
+  return losses;
+}
+
 /** The session's row with its user's policy and the user's exclusive holder: one authoritative query. */
 const tierQuery = (db: Kysely<Database>) =>
   preparedQuery(db, 1, (db, sessionId) =>

@@ -49,6 +49,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     clock,
     logger,
     matchingIntervalMs: options.matchingIntervalMs ?? null,
+    safetySweepMs: null,
     ...(options.orderRouter === undefined ? {} : { orderRouter: options.orderRouter }),
     database: {
       ...options.database?.options,
@@ -112,7 +113,7 @@ export async function loginAs(
   return { cookie: `gh_session=${cookie.value}`, csrf: body.csrfToken, sessionId: body.session.id };
 }
 
-export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** A request as a logged-in web session: its cookie and CSRF token, plus any extra headers. */
 export function callAs(

@@ -626,6 +626,37 @@ export class TradingService {
     return presentOrder(updated);
   }
 
+  /** The working orders on this node, optionally only one session's or one account's. */
+  openOrders(filter: { sessionId?: string; accountId?: string } = {}): OrdersTable[] {
+    const out: OrdersTable[] = [];
+    for (const row of this.#open.values()) {
+      if (filter.sessionId !== undefined && row.session_id !== filter.sessionId) continue;
+      if (filter.accountId !== undefined && row.account_id !== filter.accountId) continue;
+      out.push(row);
+    }
+    return out;
+  }
+
+  /**
+   * Cancels working orders on behalf of the system (a dead-man switch, a session-loss policy): each ends with a
+   * `cancelled` event whose data says why. Orders that ended meanwhile are skipped. Returns the ids cancelled.
+   */
+  async cancelOrders(orderIds: readonly string[], data: Record<string, unknown>): Promise<string[]> {
+    this.#running();
+    const cancelled = await Promise.all(
+      orderIds.map(async (id) => {
+        try {
+          await Promise.all([this.#end(id, 'cancelled', data), this.#router.cancel(id)]);
+          return id;
+        } catch (error) {
+          if (error instanceof GatehouseError && error.code === 'ORDER_NOT_OPEN') return null;
+          throw error;
+        }
+      }),
+    );
+    return cancelled.filter((id): id is string => id !== null);
+  }
+
   /**
    * Applies what the router reports to this node's view at once, in report order, and journals it; the router may
    * go on without waiting for the commit.

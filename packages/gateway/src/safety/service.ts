@@ -1,0 +1,391 @@
+/**
+ * @module safety/service
+ * Making a lost session safe (research/broker-sessions.md §2):
+ *
+ * - The dead-man switch, as venues offer it (BitMEX `cancelAllAfter`, Kraken `CancelAllOrdersAfter`, Binance
+ *   `countdownCancelAll`): `PUT /v1/safety/dead-man {timeoutMs, scope, excludeGtc}` sets a deadline `timeoutMs`
+ *   from now; every call replaces it, `0` disarms, and after firing it stays disarmed until armed again (Kraken).
+ *   When the deadline passes, the open orders of the scope — the arming session's, or the whole account's — are
+ *   cancelled (GTC ones kept with `excludeGtc`, as CME's cancel-on-disconnect keeps GTC/GTD), each with its event on
+ *   the stream, and the firing goes to the audit log and to the user. Deadlines are rows, so they survive a
+ *   restart; a deadline passed while the gateway was down fires as soon as it is back. Firing claims the row first
+ *   (a conditional delete), so only one node fires a switch.
+ *
+ * - The session-loss policy: when a session that placed orders is lost — revoked, ended for a reused refresh token,
+ *   past its idle or absolute expiry, competing after a takeover, or cut by the daily reset — its open orders are
+ *   left alone (`none`, the default, as brokers do), or its DAY orders (`cancel_day`) or all of them
+ *   (`cancel_all`) are cancelled. The policy is set per API client and per account; the stricter applies. Losses
+ *   are noticed at once for revocations and takeovers (bus messages), and by a sweep every second for expiry and
+ *   resets.
+ */
+import type { Kysely } from 'kysely';
+import { appendAudit } from '../audit/index.js';
+import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
+import { listUserAccounts, type UserAccount } from '../identity/index.js';
+import type { Notifier } from '../notifications/index.js';
+import {
+  type BrokerageDeps,
+  type LossReason,
+  type Principal,
+  type SessionService,
+  sessionLosses,
+} from '../sessions/index.js';
+import type { Database, DeadManSwitchesTable, OrdersTable } from '../store/index.js';
+import type { TradingService } from '../trading/index.js';
+
+export type SessionLossPolicy = 'none' | 'cancel_day' | 'cancel_all';
+const STRICTNESS: Record<SessionLossPolicy, number> = { none: 0, cancel_day: 1, cancel_all: 2 };
+
+export const DEAD_MAN_MIN_MS = 5_000;
+export const DEAD_MAN_MAX_MS = 600_000;
+
+export interface SafetyDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  bus: EventBus;
+  trading: TradingService;
+  sessions: SessionService;
+  brokerage: BrokerageDeps;
+  notifier: Notifier;
+  /** How often lost sessions with open orders are looked for (expiry, resets); null: only when `sweep` is called. */
+  sweepIntervalMs: number | null;
+  onError: (error: unknown) => void;
+}
+
+export interface DeadManState {
+  armed: boolean;
+  scope?: 'session' | 'account';
+  accountId?: string | null;
+  timeoutMs?: number;
+  excludeGtc?: boolean;
+  deadline?: string;
+}
+
+export class SafetyService {
+  readonly #d: SafetyDeps;
+  readonly #deadlines = new Map<string, DeadManSwitchesTable>();
+  #timer: NodeJS.Timeout | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+  #firing: Promise<void> = Promise.resolve();
+  #sweeping: Promise<void> = Promise.resolve();
+  /** Losses already acted on: `${sessionId}:${reason}:${epoch}`, so each is handled (and audited) once. */
+  readonly #handled = new Set<string>();
+  readonly #unsubscribe: (() => void)[] = [];
+
+  constructor(deps: SafetyDeps) {
+    this.#d = deps;
+  }
+
+  /** Loads the armed switches (firing those whose deadline passed while the gateway was down), starts watching. */
+  async start(): Promise<void> {
+    const rows = await this.#d.db.selectFrom('dead_man_switches').selectAll().execute();
+    for (const row of rows) this.#deadlines.set(row.id, row);
+    this.#schedule();
+    const lost = (sessionId: string) => {
+      this.sweep([sessionId]).catch(this.#d.onError);
+    };
+    this.#unsubscribe.push(
+      this.#d.bus.subscribe('session.revoked', (m) => lost(m.sessionId)),
+      this.#d.bus.subscribe('session.competing', (m) => lost(m.sessionId)),
+    );
+    if (this.#d.sweepIntervalMs !== null) {
+      this.#sweeper = setInterval(() => {
+        this.sweep().catch(this.#d.onError);
+      }, this.#d.sweepIntervalMs);
+      this.#sweeper.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    await this.#firing;
+    await this.#sweeping.catch(() => {});
+  }
+
+  // ---- the dead-man switch ---------------------------------------------------------------------------------------
+
+  /** Arms, re-arms (a new deadline replaces the old) or, with `timeoutMs: 0`, disarms the caller's switch. */
+  async arm(
+    principal: Principal,
+    input: { timeoutMs: number; scope: 'session' | 'account'; accountId?: string; excludeGtc?: boolean },
+  ): Promise<DeadManState> {
+    const { db, clock } = this.#d;
+    let accountId: string | null = null;
+    if (input.scope === 'account') {
+      const account = principal.profile.accounts.find((a) => a.id === input.accountId);
+      if (account === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+      if (account.role === 'viewer') throw new GatehouseError('ROLE_NOT_ALLOWED');
+      accountId = account.id;
+    } else if (input.accountId !== undefined) {
+      throw new GatehouseError('INVALID_REQUEST', 'accountId goes with scope "account" only.');
+    }
+    const id = accountId === null ? `session:${principal.session.id}` : `account:${accountId}`;
+    const now = clock.now();
+    const was =
+      this.#deadlines.get(id) ??
+      (await db.selectFrom('dead_man_switches').selectAll().where('id', '=', id).executeTakeFirst());
+    if (input.timeoutMs === 0) {
+      await db.deleteFrom('dead_man_switches').where('id', '=', id).execute();
+      this.#deadlines.delete(id);
+      this.#schedule();
+      if (was !== undefined)
+        await appendAudit(db, clock, {
+          type: 'safety.dead_man_armed',
+          userId: principal.session.userId,
+          sessionId: principal.session.id,
+          data: { scope: input.scope, accountId, disarmed: true },
+        });
+      return { armed: false };
+    }
+    const row: DeadManSwitchesTable = {
+      id,
+      scope: input.scope,
+      user_id: principal.session.userId,
+      session_id: principal.session.id,
+      account_id: accountId,
+      timeout_ms: input.timeoutMs,
+      exclude_gtc: input.excludeGtc === true ? 1 : 0,
+      deadline: now + input.timeoutMs,
+      armed_at: now,
+    };
+    await db
+      .insertInto('dead_man_switches')
+      .values(row)
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet({
+          session_id: row.session_id,
+          timeout_ms: row.timeout_ms,
+          exclude_gtc: row.exclude_gtc,
+          deadline: row.deadline,
+          armed_at: row.armed_at,
+        }),
+      )
+      .execute();
+    this.#deadlines.set(id, row);
+    this.#schedule();
+    // Re-arming every few seconds is the normal life of a switch: only arming it from disarmed is audited.
+    if (was === undefined)
+      await appendAudit(db, clock, {
+        type: 'safety.dead_man_armed',
+        userId: principal.session.userId,
+        sessionId: principal.session.id,
+        data: {
+          scope: input.scope,
+          accountId,
+          timeoutMs: input.timeoutMs,
+          excludeGtc: row.exclude_gtc === 1,
+        },
+      });
+    return this.#present(row);
+  }
+
+  /** The caller's switch for a scope. */
+  async state(principal: Principal, scope: 'session' | 'account', accountId?: string): Promise<DeadManState> {
+    if (scope === 'account' && !principal.profile.accounts.some((a) => a.id === accountId))
+      throw new GatehouseError('ACCOUNT_NOT_FOUND');
+    const id = scope === 'account' ? `account:${accountId}` : `session:${principal.session.id}`;
+    const row = await this.#d.db
+      .selectFrom('dead_man_switches')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row === undefined ? { armed: false } : this.#present(row);
+  }
+
+  #present(row: DeadManSwitchesTable): DeadManState {
+    return {
+      armed: true,
+      scope: row.scope as 'session' | 'account',
+      accountId: row.account_id,
+      timeoutMs: Number(row.timeout_ms),
+      excludeGtc: row.exclude_gtc === 1,
+      deadline: new Date(Number(row.deadline)).toISOString(),
+    };
+  }
+
+  /** One timer, for the earliest deadline. */
+  #schedule(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const row of this.#deadlines.values()) earliest = Math.min(earliest, Number(row.deadline));
+    if (earliest === Number.POSITIVE_INFINITY) return;
+    const delay = Math.max(0, earliest - this.#d.clock.now());
+    this.#timer = setTimeout(
+      () => {
+        this.fireDue().catch(this.#d.onError);
+      },
+      Math.min(delay, 2 ** 31 - 1),
+    );
+    this.#timer.unref();
+  }
+
+  /** Fires every switch whose deadline has passed (the timer calls it; so can tests with a frozen clock). */
+  fireDue(): Promise<void> {
+    const run = async () => {
+      const now = this.#d.clock.now();
+      const due = [...this.#deadlines.values()].filter((row) => Number(row.deadline) <= now);
+      await Promise.all(due.map((row) => this.#fire(row)));
+      this.#schedule();
+    };
+    this.#firing = this.#firing.then(run, run);
+    return this.#firing;
+  }
+
+  async #fire(row: DeadManSwitchesTable): Promise<void> {
+    const { db, clock, trading } = this.#d;
+    this.#deadlines.delete(row.id);
+    // Claim it: only if it is still this deadline (not re-armed, not fired by another node).
+    const claimed = await db
+      .deleteFrom('dead_man_switches')
+      .where('id', '=', row.id)
+      .where('deadline', '=', row.deadline)
+      .executeTakeFirst();
+    if (claimed.numDeletedRows === 0n) {
+      const current = await db
+        .selectFrom('dead_man_switches')
+        .selectAll()
+        .where('id', '=', row.id)
+        .executeTakeFirst();
+      if (current !== undefined) this.#deadlines.set(current.id, current);
+      return;
+    }
+    const open =
+      row.account_id === null
+        ? trading.openOrders({ sessionId: row.session_id })
+        : trading.openOrders({ accountId: row.account_id });
+    const targets = open.filter((o) => row.exclude_gtc !== 1 || o.tif !== 'GTC').map((o) => o.id);
+    const cancelled = await trading.cancelOrders(targets, { by: 'dead_man', scope: row.scope });
+    const lateMs = clock.now() - Number(row.deadline);
+    await appendAudit(db, clock, {
+      type: 'safety.dead_man_fired',
+      userId: row.user_id,
+      sessionId: row.session_id,
+      data: { scope: row.scope, accountId: row.account_id, cancelled: cancelled.length, lateMs },
+    });
+    await this.#d.notifier.notify(row.user_id, 'dead_man_fired', {
+      scope: row.scope,
+      accountId: row.account_id,
+      cancelled: cancelled.length,
+    });
+  }
+
+  // ---- the session-loss policy -----------------------------------------------------------------------------------
+
+  /**
+   * Looks for lost sessions among those with open orders on this node (or the given ones) and applies the policy
+   * to their orders.
+   */
+  sweep(only?: readonly string[]): Promise<void> {
+    // One sweep at a time: a bus-triggered one and the periodic one never act on the same loss twice.
+    const run = () => this.#sweep(only);
+    this.#sweeping = this.#sweeping.then(run, run);
+    return this.#sweeping;
+  }
+
+  async #sweep(only?: readonly string[]): Promise<void> {
+    const open = this.#d.trading.openOrders();
+    const bySession = new Map<string, OrdersTable[]>();
+    for (const order of open) {
+      if (only !== undefined && !only.includes(order.session_id)) continue;
+      const list = bySession.get(order.session_id) ?? [];
+      list.push(order);
+      bySession.set(order.session_id, list);
+    }
+    if (bySession.size === 0) return;
+    const accounts = new Map<string, Promise<readonly UserAccount[]>>();
+    const accountsOf = (userId: string) => {
+      let list = accounts.get(userId);
+      if (list === undefined) {
+        list = listUserAccounts(this.#d.db, userId);
+        accounts.set(userId, list);
+      }
+      return list;
+    };
+    const losses = await sessionLosses(this.#d.brokerage, [...bySession.keys()], accountsOf, (id) =>
+      this.#d.sessions.pendingLastSeen(id),
+    );
+    for (const [sessionId, reason] of losses) {
+      const orders = bySession.get(sessionId) ?? [];
+      await this.#onLoss(sessionId, reason, orders);
+    }
+  }
+
+  async #onLoss(sessionId: string, reason: LossReason, orders: OrdersTable[]): Promise<void> {
+    const { db, clock, trading } = this.#d;
+    const clientPolicy = await this.#clientPolicy(sessionId);
+    const accountPolicies = await this.#accountPolicies([...new Set(orders.map((o) => o.account_id))]);
+    const targets: string[] = [];
+    const applied = new Map<string, SessionLossPolicy>();
+    for (const order of orders) {
+      const policy = stricter(clientPolicy, accountPolicies.get(order.account_id) ?? 'none');
+      applied.set(order.account_id, policy);
+      if (policy === 'cancel_all' || (policy === 'cancel_day' && order.tif === 'DAY')) targets.push(order.id);
+    }
+    const key = `${sessionId}:${reason}:${targets.join(',')}`;
+    if (this.#handled.has(key)) return;
+    this.#handled.add(key);
+    if (this.#handled.size > 100_000) this.#handled.clear();
+    const cancelled = await trading.cancelOrders(targets, { by: 'session_loss', reason });
+    const session = await db
+      .selectFrom('sessions')
+      .select('user_id')
+      .where('id', '=', sessionId)
+      .executeTakeFirst();
+    await appendAudit(db, clock, {
+      type: 'safety.session_loss',
+      userId: session?.user_id ?? null,
+      sessionId,
+      data: {
+        reason,
+        policies: Object.fromEntries(applied),
+        openOrders: orders.length,
+        cancelled: cancelled.length,
+      },
+    });
+  }
+
+  async #clientPolicy(sessionId: string): Promise<SessionLossPolicy> {
+    const row = await this.#d.db
+      .selectFrom('oauth_grants')
+      .innerJoin('oauth_clients', 'oauth_clients.id', 'oauth_grants.client_id')
+      .select('oauth_clients.session_loss_policy')
+      .where('oauth_grants.session_id', '=', sessionId)
+      .executeTakeFirst();
+    return (row?.session_loss_policy as SessionLossPolicy | undefined) ?? 'none';
+  }
+
+  async #accountPolicies(accountIds: string[]): Promise<Map<string, SessionLossPolicy>> {
+    if (accountIds.length === 0) return new Map();
+    const rows = await this.#d.db
+      .selectFrom('accounts')
+      .select(['id', 'session_loss_policy'])
+      .where('id', 'in', accountIds)
+      .execute();
+    return new Map(rows.map((r) => [r.id, r.session_loss_policy as SessionLossPolicy]));
+  }
+
+  /** Sets an account's session-loss policy (its owner, from a person's session). */
+  async setAccountPolicy(principal: Principal, accountId: string, policy: SessionLossPolicy): Promise<void> {
+    const account = principal.profile.accounts.find((a) => a.id === accountId);
+    if (account === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+    if (account.role !== 'owner') throw new GatehouseError('ROLE_NOT_ALLOWED');
+    await this.#d.db
+      .updateTable('accounts')
+      .set({ session_loss_policy: policy })
+      .where('id', '=', accountId)
+      .execute();
+    await appendAudit(this.#d.db, this.#d.clock, {
+      type: 'account.entitlements_changed',
+      userId: principal.session.userId,
+      sessionId: principal.session.id,
+      data: { accountId, sessionLossPolicy: policy },
+    });
+  }
+}
+
+function stricter(a: SessionLossPolicy, b: SessionLossPolicy): SessionLossPolicy {
+  return STRICTNESS[a] >= STRICTNESS[b] ? a : b;
+}
