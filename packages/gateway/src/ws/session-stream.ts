@@ -6,9 +6,15 @@
  * `brokerage_acquired`, `step_up_required`, `expiring` (60 s before idle or absolute expiry), `expired`, `reset`,
  * `revoked`. A heartbeat goes out every 10 s; every message has a per-connection sequence number; the server
  * closes with a coded reason (4001 revoked, 4002 expired). Topic `orders` carries the events of the user's
- * accounts with their per-account sequence (`eventSeq`), so a client sees gaps and fills them from
- * `GET /v1/accounts/{id}/events?after=`; topic `marketdata` sends a quote per watched instrument on every feed step
- * after `{"op":"subscribe","topic":"marketdata","instruments":[…]}`, each with its entitlement.
+ * accounts with their per-account sequence (`eventSeq`), gap-free: a client that reconnects names the last
+ * `eventSeq` it has per account — `?resumeAfter=DU1000001:42,U1000001:7` at the upgrade, or
+ * `{"op":"resume","accountId","after"}` — and the events after it are replayed from the database (`replayed: true`),
+ * then a `replayed` marker, then live events, with no gap and no duplicate: live events that arrive during the
+ * replay wait and are dropped if the replay already sent them, and a live event that skips a number (a lost bus
+ * message) makes the stream fetch the missing ones first. Events are rows, so this holds across a gateway restart.
+ * Topic `marketdata` sends a quote per watched instrument on every feed step after
+ * `{"op":"subscribe","topic":"marketdata","instruments":[…]}`, each with its entitlement. Programs authenticate the
+ * upgrade with their DPoP-bound token and proof (scope `read`; `marketdata` for quotes).
  */
 import type {} from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -20,7 +26,7 @@ import { checkDeviceProof, sessionCookieName } from '../http/index.js';
 import { type Principal, sessionState, usesDeviceKey } from '../sessions/index.js';
 import { type Instrument, type MarketDataBundle, requireInstruments } from '../trading/index.js';
 
-const marketDataRequest = z.discriminatedUnion('op', [
+const streamRequest = z.union([
   z.strictObject({
     op: z.literal('subscribe'),
     topic: z.literal('marketdata'),
@@ -28,7 +34,33 @@ const marketDataRequest = z.discriminatedUnion('op', [
     accountId: z.string().min(1).max(16).optional(),
   }),
   z.strictObject({ op: z.literal('unsubscribe'), topic: z.literal('marketdata') }),
+  z.strictObject({
+    op: z.literal('resume'),
+    accountId: z.string().min(1).max(16),
+    after: z.number().int().min(0),
+  }),
 ]);
+
+/** `DU1000001:42,U1000001:7`: the last event sequence the client holds, per account. */
+const resumeAfterQuery = z
+  .string()
+  .max(2000)
+  .regex(/^[A-Z0-9]{1,16}:\d{1,15}(,[A-Z0-9]{1,16}:\d{1,15}){0,49}$/, 'ACCOUNT:SEQ[,ACCOUNT:SEQ]')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((pair) => pair.split(':') as [string, string])
+      .map(([a, q]) => ({ accountId: a, after: Number(q) })),
+  );
+
+type AccountEventMessage = {
+  accountId: string;
+  seq: number;
+  type: string;
+  orderId: string | null;
+  data: unknown;
+};
+const REPLAY_PAGE = 500;
 
 function safeJson(raw: string): unknown {
   try {
@@ -59,6 +91,18 @@ function checkOrigin(ctx: GatewayContext, request: FastifyRequest): void {
 
 async function authenticateUpgrade(ctx: GatewayContext, request: FastifyRequest): Promise<Principal> {
   const header = request.headers.authorization;
+  if (header?.startsWith('DPoP ')) {
+    const proof = request.headers.dpop;
+    const principal = await ctx.oauth.authenticate(
+      header.slice(5).trim(),
+      typeof proof === 'string' ? proof : undefined,
+      'GET',
+      `${ctx.oauth.issuer(request)}${request.url}`,
+    );
+    if (!principal.api?.scopes.includes('read'))
+      throw new GatehouseError('SCOPE_REQUIRED', undefined, { scope: 'read' });
+    return principal;
+  }
   if (header?.startsWith('Bearer ')) {
     const token = header.slice(7).trim();
     const principal = await ctx.sessions.authenticate(token, request.ip);
@@ -95,13 +139,7 @@ class SessionStreamHub {
       ctx.bus.subscribe('session.revoked', (m) => each(m.sessionId, (s) => s.close('SESSION_REVOKED'))),
       ctx.bus.subscribe('session.changed', (m) => each(m.sessionId, (s) => s.reloadSoon())),
       ctx.bus.subscribe('account.event', (m) => {
-        for (const stream of this.#byAccount.get(m.accountId) ?? []) {
-          stream.send(
-            m.type,
-            { accountId: m.accountId, eventSeq: m.seq, orderId: m.orderId, data: m.data },
-            'orders',
-          );
-        }
+        for (const stream of this.#byAccount.get(m.accountId) ?? []) stream.accountEvent(m);
       }),
     );
     this.#ticker = setInterval(() => this.#tick(), TICK_MS);
@@ -225,15 +263,101 @@ class SessionStream {
     this.send('brokerage_acquired');
   }
 
+  /** Per account: the last `eventSeq` sent (null: none yet), and live events held while a replay runs. */
+  readonly #orders = new Map<
+    string,
+    { last: number | null; replaying: boolean; running: boolean; held: AccountEventMessage[] }
+  >();
+
+  #ordersOf(accountId: string) {
+    let state = this.#orders.get(accountId);
+    if (state === undefined) {
+      state = { last: null, replaying: false, running: false, held: [] };
+      this.#orders.set(accountId, state);
+    }
+    return state;
+  }
+
+  #sendEvent(m: AccountEventMessage, replayed: boolean): void {
+    this.send(
+      m.type,
+      {
+        accountId: m.accountId,
+        eventSeq: m.seq,
+        orderId: m.orderId,
+        data: m.data,
+        ...(replayed ? { replayed } : {}),
+      },
+      'orders',
+    );
+  }
+
+  /** A live event: sent in sequence, never twice; a gap is filled from the database first. */
+  accountEvent(m: AccountEventMessage): void {
+    const state = this.#ordersOf(m.accountId);
+    if (state.replaying) {
+      state.held.push(m);
+      return;
+    }
+    if (state.last !== null && m.seq <= state.last) return;
+    if (state.last !== null && m.seq > state.last + 1) {
+      state.held.push(m);
+      this.resume(m.accountId, state.last).catch((error: unknown) => this.#fail(error));
+      return;
+    }
+    state.last = m.seq;
+    this.#sendEvent(m, false);
+  }
+
+  /** Replays the account's events after `after` from the database, then the live ones held meanwhile. */
+  async resume(accountId: string, after: number): Promise<void> {
+    const state = this.#ordersOf(accountId);
+    if (state.running) return this.send('error', { code: 'RESUME_IN_PROGRESS', accountId }, 'control');
+    state.running = true;
+    state.replaying = true;
+    let last = after;
+    try {
+      for (;;) {
+        const page = await this.ctx.trading.events(this.principal, accountId, last, REPLAY_PAGE);
+        for (const e of page) {
+          if (this.#closed) return;
+          this.#sendEvent({ accountId, seq: e.seq, type: e.type, orderId: e.orderId, data: e.data }, true);
+          last = e.seq;
+        }
+        if (page.length === REPLAY_PAGE) continue;
+        // Held live events: those the replay already sent are dropped; the rest go out while they follow on.
+        const held = state.held.filter((m) => m.seq > last).sort((a, b) => a.seq - b.seq);
+        state.held = [];
+        let gap = false;
+        for (const m of held) {
+          if (gap || m.seq !== last + 1) {
+            gap = true;
+            state.held.push(m);
+            continue;
+          }
+          last = m.seq;
+          this.#sendEvent(m, false);
+        }
+        // A gap among them: the missing events are in the database; read on.
+        if (!gap) break;
+      }
+    } finally {
+      state.last = last;
+      state.replaying = false;
+      state.running = false;
+    }
+    this.send('replayed', { accountId, lastSeq: last }, 'orders');
+  }
+
   /** Instruments this stream watches on topic `marketdata`, with the subscriptions of the account it sees them as. */
   #watch: {
     instruments: Instrument[];
     subscriptions: ReadonlyMap<MarketDataBundle, { professional: boolean }>;
   } | null = null;
 
-  /** Handles `{"op":"subscribe","topic":"marketdata","instruments":[ids],"accountId"?}` and `unsubscribe`. */
+  /** Handles `subscribe` / `unsubscribe` (topic `marketdata`) and `resume` (topic `orders`). */
   async onMessage(raw: string): Promise<void> {
-    const parsed = marketDataRequest.safeParse(safeJson(raw));
+    const parsed = streamRequest.safeParse(safeJson(raw));
     if (!parsed.success)
       return this.send(
         'error',
@@ -241,6 +365,9 @@ class SessionStream {
         'control',
       );
     const request = parsed.data;
+    if (request.op === 'resume') return this.#resumeChecked(request.accountId, request.after);
+    if (this.principal.api !== undefined && !this.principal.api.scopes.includes('marketdata'))
+      return this.send('error', { code: 'SCOPE_REQUIRED', scope: 'marketdata' }, 'control');
     if (request.op === 'unsubscribe') {
       this.#watch = null;
       return this.send('unsubscribed', {}, 'marketdata');
@@ -277,14 +404,23 @@ class SessionStream {
     this.#reloadDue = true;
   }
 
-  async start(): Promise<void> {
+  async #resumeChecked(accountId: string, after: number): Promise<void> {
+    if (!this.principal.profile.accounts.some((a) => a.id === accountId))
+      return this.send('error', { code: 'ACCOUNT_NOT_FOUND', accountId }, 'control');
+    return this.resume(accountId, after);
+  }
+
+  async start(resumeAfter: { accountId: string; after: number }[] = []): Promise<void> {
     const { ctx, principal } = this;
     const state = await sessionState(ctx.brokerage, principal);
     this.#nextResetAt = Date.parse(state.nextResetAt);
     this.#hadBrokerage = state.tier === 'brokerage';
     this.send('hello', { sessionId: principal.session.id, state });
     if (this.#closed) return;
+    // Hold live events of the resumed accounts from the moment the stream joins the hub: none can slip between.
+    for (const { accountId } of resumeAfter) this.#ordersOf(accountId).replaying = true;
     this.hub.add(this);
+    for (const { accountId, after } of resumeAfter) await this.#resumeChecked(accountId, after);
     this.socket.on('message', (data: Buffer) => {
       this.onMessage(data.toString()).catch(() => {});
     });
@@ -350,6 +486,12 @@ class SessionStream {
     this.#closed = true;
     this.hub.remove(this);
   }
+
+  #fail(error: unknown): void {
+    this.ctx.logger.error({ err: error }, 'session stream replay failed');
+    this.stop();
+    this.socket.close(1011, 'INTERNAL');
+  }
 }
 
 export async function sessionStreamRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
@@ -360,6 +502,13 @@ export async function sessionStreamRoutes(app: FastifyInstance, ctx: GatewayCont
     {
       websocket: true,
       preValidation: async (request) => {
+        const query = request.query as { resumeAfter?: unknown };
+        if (query.resumeAfter !== undefined) {
+          const parsed = resumeAfterQuery.safeParse(query.resumeAfter);
+          if (!parsed.success)
+            throw new GatehouseError('INVALID_REQUEST', 'resumeAfter is ACCOUNT:SEQ[,ACCOUNT:SEQ]');
+          (request as unknown as { resumeAfter: unknown }).resumeAfter = parsed.data;
+        }
         (request as unknown as { principal: Principal }).principal = await authenticateUpgrade(ctx, request);
       },
     },
@@ -370,7 +519,9 @@ export async function sessionStreamRoutes(app: FastifyInstance, ctx: GatewayCont
         socket,
         (request as unknown as { principal: Principal }).principal,
       );
-      stream.start().catch((error: unknown) => {
+      const resumeAfter = (request as unknown as { resumeAfter?: { accountId: string; after: number }[] })
+        .resumeAfter;
+      stream.start(resumeAfter).catch((error: unknown) => {
         ctx.logger.error({ err: error }, 'session stream failed to start');
         socket.close(1011, 'INTERNAL');
       });
