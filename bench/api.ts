@@ -1,0 +1,284 @@
+/**
+ * bench/api.ts — programs' access. Three figures, each over the real HTTP API of a gateway on its default SQLite:
+ *
+ * 1. `GET /v1/session` by a bot (personal client, client credentials) with `Authorization: DPoP <token>` and a fresh
+ *    DPoP proof per request (ES256, signed by the load generator before the round, each with its own jti, verified
+ *    by the gateway: signature, method, URL, age, `ath`, replay cache), 50 connections, against the bare node:http
+ *    baseline in the same run (`dpopRps`, `rawRps`, `ratio`).
+ * 2. Refresh-token grants per second by a third-party app (no rotation): each a client assertion (`private_key_jwt`,
+ *    single-use jti) plus a DPoP proof, 8 concurrent clients (`refreshPerSec`).
+ * 3. The dead-man switch: 50 resting orders, a switch armed for 5 s on the account; the time from its deadline to
+ *    the last `cancelled` event received on the account's stream (`deadmanCancelMs`, end to end).
+ *
+ * Prints {dpopRps, rawRps, ratio, dpopP99Ms, refreshPerSec, deadmanCancelMs}.
+ */
+import { createHash, generateKeyPairSync, type KeyObject, randomBytes, randomUUID, sign } from 'node:crypto';
+import WebSocket from 'ws';
+import { DEMO_USERS } from '../packages/gateway/src/demo/index.js';
+import { totpCode } from '../packages/gateway/src/factors/index.js';
+import { load, log, median, round, startGateway, startRaw, webLogin } from './lib.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = 50;
+const REFRESH_CLIENTS = 8;
+const DEADMAN_ORDERS = 50;
+const ADMIN = 'b'.repeat(40);
+const REDIRECT = 'https://bench.example/cb';
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
+
+/** An ES256 key and compact JWS signing with it (synchronous: the load generator signs a proof per request). */
+class Signer {
+  readonly privateKey: KeyObject;
+  readonly jwk: Record<string, unknown>;
+  constructor() {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    this.privateKey = privateKey;
+    this.jwk = publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+  }
+  jws(header: Record<string, unknown>, payload: Record<string, unknown>): string {
+    const input = `${b64({ alg: 'ES256', ...header })}.${b64(payload)}`;
+    const signature = sign('sha256', Buffer.from(input), { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${signature.toString('base64url')}`;
+  }
+  proof(method: string, url: string, token?: string): string {
+    return this.jws(
+      { typ: 'dpop+jwt', jwk: this.jwk },
+      {
+        htm: method,
+        htu: url,
+        iat: Math.floor(Date.now() / 1000),
+        jti: randomUUID(),
+        ...(token === undefined ? {} : { ath: sha256(token) }),
+      },
+    );
+  }
+  assertion(clientId: string, issuer: string): string {
+    const now = Math.floor(Date.now() / 1000);
+    return this.jws(
+      {},
+      { iss: clientId, sub: clientId, aud: issuer, iat: now, exp: now + 60, jti: randomUUID() },
+    );
+  }
+}
+
+async function form(url: string, params: Record<string, string>, dpop?: string) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(dpop === undefined ? {} : { dpop }) },
+    body: new URLSearchParams(params).toString(),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, string> };
+}
+
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+export async function main() {
+  const alice = DEMO_USERS[0];
+  if (alice === undefined) throw new Error('no demo user');
+  const gateway = await startGateway({
+    GATEHOUSE_LOG_LEVEL: 'warn',
+    GATEHOUSE_SECRETS_ADMIN_API_TOKEN: ADMIN,
+  });
+  const raw = await startRaw();
+  const base = gateway.url;
+  const issuer = base;
+  try {
+    const { cookie, csrf } = await webLogin(base, alice, totpCode(alice.totpSecret, Date.now()));
+    const asAlice = { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' };
+
+    // 1. A bot's DPoP-bound reads.
+    const botKey = new Signer();
+    const registered = await fetch(`${base}/v1/oauth/clients`, {
+      method: 'POST',
+      headers: asAlice,
+      body: JSON.stringify({
+        name: 'bench bot',
+        keys: [botKey.jwk],
+        accounts: ['DU1000001'],
+        scopes: ['read', 'trade'],
+      }),
+    });
+    if (registered.status !== 201) throw new Error(`client: ${registered.status} ${await registered.text()}`);
+    const botId = ((await registered.json()) as { clientId: string }).clientId;
+    const tokenUrl = `${base}/oauth2/token`;
+    const issued = await form(
+      tokenUrl,
+      {
+        grant_type: 'client_credentials',
+        client_assertion_type: ASSERTION_TYPE,
+        client_assertion: botKey.assertion(botId, issuer),
+      },
+      botKey.proof('POST', tokenUrl),
+    );
+    if (issued.status !== 200) throw new Error(`token: ${JSON.stringify(issued.body)}`);
+    const token = issued.body.access_token as string;
+    const url = `${base}/v1/session`;
+    // Proofs are signed before each round (a fresh jti each), so the load generator's signing does not share the
+    // round's CPU with the gateway; should the pool run dry, proofs are signed on the fly.
+    let pool: string[] = [];
+    let next = 0;
+    const fill = (count: number) => {
+      pool = Array.from({ length: count }, () => botKey.proof('GET', url, token));
+      next = 0;
+    };
+    const headers = () => ({
+      authorization: `DPoP ${token}`,
+      dpop: next < pool.length ? (pool[next++] as string) : botKey.proof('GET', url, token),
+    });
+    fill(20_000);
+    await load(url, { connections: CONNECTIONS, seconds: 1, perRequestHeaders: headers });
+    await load(raw.url, { connections: CONNECTIONS, seconds: 1 });
+    const dpop: number[] = [];
+    const rawRps: number[] = [];
+    const p99: number[] = [];
+    for (let r = 1; r <= ROUNDS; r += 1) {
+      fill(SECONDS * 20_000);
+      const d = await load(url, { connections: CONNECTIONS, seconds: SECONDS, perRequestHeaders: headers });
+      if (next >= pool.length)
+        log(`round ${r}: the proof pool ran dry; the rest were signed during the round`);
+      if (d.non2xx > 0 || d.errors > 0)
+        throw new Error(`dpop round ${r}: ${d.non2xx} non-2xx, ${d.errors} errors`);
+      const b = await load(raw.url, { connections: CONNECTIONS, seconds: SECONDS });
+      log(`round ${r}: DPoP ${d.rps.toFixed(0)} req/s (p99 ${d.p99Ms} ms), raw ${b.rps.toFixed(0)} req/s`);
+      dpop.push(d.rps);
+      rawRps.push(b.rps);
+      p99.push(d.p99Ms);
+    }
+
+    // 2. An app's refresh grants.
+    const appKey = new Signer();
+    const created = await fetch(`${base}/v1/admin/oauth/clients`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'bench app',
+        keys: [appKey.jwk],
+        redirectUris: [REDIRECT],
+        scopes: ['read'],
+      }),
+    });
+    const appId = ((await created.json()) as { clientId: string }).clientId;
+    const auth = () => ({
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: appKey.assertion(appId, issuer),
+    });
+    const verifier = randomBytes(32).toString('base64url');
+    const par = await form(`${base}/oauth2/par`, {
+      ...auth(),
+      response_type: 'code',
+      redirect_uri: REDIRECT,
+      scope: 'read',
+      code_challenge: sha256(verifier),
+      code_challenge_method: 'S256',
+    });
+    const consent = await fetch(`${base}/oauth2/authorize/consent`, {
+      method: 'POST',
+      headers: asAlice,
+      body: JSON.stringify({
+        clientId: appId,
+        requestUri: par.body.request_uri,
+        approve: true,
+        accounts: ['DU1000001'],
+      }),
+    });
+    const code = new URL(((await consent.json()) as { redirectTo: string }).redirectTo).searchParams.get(
+      'code',
+    ) as string;
+    const exchanged = await form(
+      tokenUrl,
+      { ...auth(), grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT },
+      appKey.proof('POST', tokenUrl),
+    );
+    const refreshToken = exchanged.body.refresh_token as string;
+    let refreshes = 0;
+    const refreshEnd = Date.now() + SECONDS * 1000;
+    await Promise.all(
+      Array.from({ length: REFRESH_CLIENTS }, async () => {
+        while (Date.now() < refreshEnd) {
+          const r = await form(
+            tokenUrl,
+            { ...auth(), grant_type: 'refresh_token', refresh_token: refreshToken },
+            appKey.proof('POST', tokenUrl),
+          );
+          if (r.status !== 200) throw new Error(`refresh: ${JSON.stringify(r.body)}`);
+          refreshes += 1;
+        }
+      }),
+    );
+    const refreshPerSec = refreshes / SECONDS;
+    log(`refresh: ${refreshPerSec.toFixed(0)} grants/s`);
+
+    // 3. The dead-man switch, end to end.
+    await fetch(`${base}/v1/session/brokerage`, {
+      method: 'POST',
+      headers: asAlice,
+      body: JSON.stringify({ compete: true }),
+    });
+    const quote = (await (
+      await fetch(`${base}/v1/marketdata/snapshot?instruments=265598&accountId=DU1000001`, {
+        headers: asAlice,
+      })
+    ).json()) as {
+      quotes: { bid: number }[];
+    };
+    const limitPrice = Number(((quote.quotes[0]?.bid ?? 100) * 0.97).toFixed(2));
+    for (let i = 0; i < DEADMAN_ORDERS; i += 1) {
+      const placed = await fetch(`${base}/v1/accounts/DU1000001/orders`, {
+        method: 'POST',
+        headers: asAlice,
+        body: JSON.stringify({
+          clientOrderId: `dm-${i}`,
+          instrumentId: 265598,
+          side: 'BUY',
+          type: 'LMT',
+          quantity: 1,
+          limitPrice,
+          tif: 'GTC',
+        }),
+      });
+      if (placed.status !== 201) throw new Error(`order: ${placed.status} ${await placed.text()}`);
+    }
+    const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/stream`, { headers: { cookie } });
+    const cancelledAt: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    socket.on('message', (data: Buffer) => {
+      const message = JSON.parse(data.toString()) as { topic: string; type: string; data?: { by?: string } };
+      if (message.topic === 'orders' && message.type === 'cancelled' && message.data?.by === 'dead_man')
+        cancelledAt.push(Date.now());
+    });
+    const armed = await fetch(`${base}/v1/safety/dead-man`, {
+      method: 'PUT',
+      headers: asAlice,
+      body: JSON.stringify({ timeoutMs: 5_000, scope: 'account', accountId: 'DU1000001' }),
+    });
+    const deadline = Date.parse(((await armed.json()) as { deadline: string }).deadline);
+    const waitUntil = deadline + 5_000;
+    while (cancelledAt.length < DEADMAN_ORDERS && Date.now() < waitUntil)
+      await new Promise((r) => setTimeout(r, 5));
+    socket.close();
+    if (cancelledAt.length < DEADMAN_ORDERS)
+      throw new Error(`dead-man: ${cancelledAt.length} of ${DEADMAN_ORDERS} cancelled`);
+    const deadmanCancelMs = Math.max(...cancelledAt) - deadline;
+    log(`dead-man: ${DEADMAN_ORDERS} orders cancelled ${deadmanCancelMs} ms after the deadline`);
+
+    const dpopRps = median(dpop);
+    const rawMedian = median(rawRps);
+    return {
+      dpopRps: round(dpopRps, 0),
+      rawRps: round(rawMedian, 0),
+      ratio: round(dpopRps / rawMedian, 3),
+      dpopP99Ms: median(p99),
+      refreshPerSec: round(refreshPerSec, 0),
+      deadmanCancelMs,
+    };
+  } finally {
+    await gateway.stop();
+    await raw.stop();
+  }
+}
