@@ -34,7 +34,10 @@ function pssProof(privateKey: KeyObject, jwk: Record<string, unknown>) {
 }
 
 function pair(type: 'ec' | 'rsa' | 'ed25519', options: Record<string, unknown> = {}) {
-  const generate = generateKeyPairSync as (t: string, o: unknown) => { privateKey: KeyObject; publicKey: KeyObject };
+  const generate = generateKeyPairSync as (
+    t: string,
+    o: unknown,
+  ) => { privateKey: KeyObject; publicKey: KeyObject };
   const { privateKey, publicKey } = generate(type, options);
   return { privateKey, jwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown> };
 }
