@@ -243,6 +243,26 @@ describe('third-party apps', () => {
     expect(notes).toHaveLength(1);
   });
 
+  it('with rotation: two refreshes racing with one token both get the same successor', async () => {
+    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
+    const program = await app(true);
+    const flow = await authorize(program, await loginAs(gw, ALICE));
+    const first = json(await exchange(program, flow.code, flow.verifier)) as { refresh_token: string };
+    const [a, b] = await Promise.all(
+      [1, 2].map(() =>
+        program.form('/oauth2/token', { grant_type: 'refresh_token', refresh_token: first.refresh_token }),
+      ),
+    );
+    expect([a?.statusCode, b?.statusCode]).toEqual([200, 200]);
+    expect(json(a as never).refresh_token).toBe(json(b as never).refresh_token);
+    // The expired leftovers are purged; live ones stay.
+    gw.clock.advance(2 * 24 * 3_600_000);
+    await gw.ctx.oauth.purgeExpired();
+    const left = await gw.ctx.store.db.selectFrom('oauth_tokens').select('kind').execute();
+    expect(left.map((t) => t.kind).sort()).toEqual(['refresh', 'refresh']);
+    expect(await gw.ctx.store.db.selectFrom('oauth_assertions').select('jti').execute()).toEqual([]);
+  });
+
   it('introspects and revokes the client’s own tokens only', async () => {
     gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app();

@@ -111,6 +111,7 @@ export class OAuthService {
   readonly #d: OAuthDeps;
   readonly #tokens: LruCache<string, CachedToken>;
   readonly #unsubscribe: () => void;
+  #requests = 0;
 
   constructor(deps: OAuthDeps) {
     this.#d = deps;
@@ -126,7 +127,7 @@ export class OAuthService {
 
   /** The issuer identifier: configured, or the scheme and host this request came to. */
   issuer(request: FastifyRequest): string {
-    return this.#d.options.issuer ?? `${request.protocol}://${request.host}`;
+    return (this.#d.options.issuer ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
   }
 
   metadata(issuer: string) {
@@ -569,6 +570,8 @@ export class OAuthService {
   // ---- the token endpoint --------------------------------------------------------------------------------------
 
   async token(form: Record<string, string | undefined>, issuer: string, jkt: string): Promise<TokenResponse> {
+    this.#requests += 1;
+    if (this.#requests % 256 === 0) await this.purgeExpired();
     const client = await this.#authenticateClient(form, issuer);
     switch (form.grant_type) {
       case 'client_credentials':
@@ -649,7 +652,11 @@ export class OAuthService {
     return this.#issue(grant, jkt, json<Scope[]>(grant.scopes), true);
   }
 
-  async #refresh(client: OAuthClientsTable, form: Record<string, string | undefined>, jkt: string) {
+  async #refresh(
+    client: OAuthClientsTable,
+    form: Record<string, string | undefined>,
+    jkt: string,
+  ): Promise<TokenResponse> {
     const { db, clock, options } = this.#d;
     const now = clock.now();
     if (form.refresh_token === undefined)
@@ -713,8 +720,8 @@ export class OAuthService {
       .where('token_hash', '=', hashValue)
       .where('spent_at', 'is', null)
       .executeTakeFirst();
-    if (spent.numUpdatedRows === 0n)
-      throw new OAuthError('invalid_grant', 'the refresh token is being used concurrently');
+    // A concurrent refresh with the same token spent it first: answer as its retry (the leeway path, same successor).
+    if (spent.numUpdatedRows === 0n) return this.#refresh(client, form, jkt);
     return this.#issue(grant, jkt, scopes, successor);
   }
 
@@ -798,6 +805,27 @@ export class OAuthService {
       scope: scopes.join(' '),
       ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
     };
+  }
+
+  /**
+   * Deletes what can no longer be used: assertion ids past their expiry, pushed requests and codes past theirs, and
+   * access tokens expired a day ago (kept that long for introspection's `active: false` and for audits). Runs every
+   * 256 token requests.
+   */
+  async purgeExpired(): Promise<void> {
+    const { db, clock } = this.#d;
+    const now = clock.now();
+    await db.deleteFrom('oauth_assertions').where('expires_at', '<', now).execute();
+    await db.deleteFrom('oauth_par_requests').where('expires_at', '<', now).execute();
+    await db
+      .deleteFrom('oauth_codes')
+      .where('expires_at', '<', now - 3_600_000)
+      .execute();
+    await db
+      .deleteFrom('oauth_tokens')
+      .where('kind', '=', 'access')
+      .where('expires_at', '<', now - 24 * 3_600_000)
+      .execute();
   }
 
   // ---- revocation and introspection ---------------------------------------------------------------------------
