@@ -5,6 +5,14 @@
  * Messages never contain secrets or say which half of a credential was wrong.
  */
 
+import type { ErrorCode, ErrorDetails, ErrorEnvelope } from '@gatehouse/protocol';
+
+export type { ErrorCode, ErrorDetails, ErrorEnvelope };
+
+/**
+ * Each code's HTTP status and default message. The codes themselves are `ERROR_CODES` of `@gatehouse/protocol`,
+ * shared with the SDK; the compiler checks this catalogue covers exactly them.
+ */
 export const ERROR_CATALOGUE = {
   INVALID_REQUEST: { status: 400, message: 'The request has missing, unknown or wrongly typed fields.' },
   MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON.' },
@@ -195,13 +203,7 @@ export const ERROR_CATALOGUE = {
   OVERLOADED: { status: 503, message: 'The gateway is busy; retry shortly.' },
   INTERNAL: { status: 500, message: 'An internal error occurred.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'The service is not ready.' },
-} as const satisfies Record<string, { status: number; message: string }>;
-
-/** Every stable error code. */
-export type ErrorCode = keyof typeof ERROR_CATALOGUE;
-
-/** Details are structured, non-secret facts a client can act on (e.g. `retryAfterMs`). */
-export type ErrorDetails = Readonly<Record<string, unknown>>;
+} as const satisfies Record<ErrorCode, { status: number; message: string }>;
 
 /** The base of every error that crosses a transport boundary. */
 export class GatehouseError extends Error {
@@ -216,14 +218,6 @@ export class GatehouseError extends Error {
     this.status = ERROR_CATALOGUE[code].status;
     this.details = details;
   }
-}
-
-/**
- * The one error envelope, identical on every transport: `{"error":{"code","message","ruleId"?,"details"?}}`.
- * `ruleId` names the product rule that rejected an order (a `ruleId` detail is lifted to the top).
- */
-export interface ErrorEnvelope {
-  error: { code: ErrorCode; message: string; ruleId?: string; details?: ErrorDetails };
 }
 
 export function toEnvelope(error: GatehouseError): ErrorEnvelope {

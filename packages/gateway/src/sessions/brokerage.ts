@@ -6,6 +6,8 @@
  * it to a takeover turns `competing` (IBKR's "competing session"). At the daily reset of the user's region every
  * brokerage capability ends; the session stays logged in, read-only, until it asks again.
  */
+
+import type { SessionState, Tier } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
@@ -16,18 +18,8 @@ import { lastResetAt, nextResetAt, type ResetSchedule } from './reset.js';
 import type { Principal } from './service.js';
 import { findSessionById, type SessionRecord } from './store.js';
 
-export type Tier = 'read_only' | 'brokerage';
+export type { SessionState, Tier };
 export type BrokeragePolicy = 'exclusive' | 'shared';
-
-export interface SessionState {
-  tier: Tier;
-  /** This session held brokerage since the last reset and another session took it over. */
-  competing: boolean;
-  stepUpRequired: boolean;
-  idleExpiresInMs: number;
-  expiresInMs: number;
-  nextResetAt: string;
-}
 
 export interface BrokerageDeps {
   db: Kysely<Database>;

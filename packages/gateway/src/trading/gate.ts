@@ -6,6 +6,15 @@
  * or delayed market data, a price far through the market — add confirmation questions instead; an order with
  * open questions is never placed silently. The gate never throws and never does I/O.
  */
+
+import {
+  ORDER_TYPES,
+  type OrderRequest,
+  type OrderType,
+  type Question,
+  type Side,
+  type TimeInForce,
+} from '@gatehouse/protocol';
 import type { ErrorCode } from '../core/index.js';
 import {
   type AccountEntitlements,
@@ -18,21 +27,7 @@ import type { AccountRole } from '../identity/index.js';
 import type { Entitlement, Quote } from '../marketdata/index.js';
 import type { Instrument } from './instruments.js';
 
-export const ORDER_TYPES = ['MKT', 'LMT', 'STP', 'STP_LMT'] as const;
-export type OrderType = (typeof ORDER_TYPES)[number];
-export type Side = 'BUY' | 'SELL';
-export type TimeInForce = 'DAY' | 'GTC' | 'IOC';
-
-export interface OrderRequest {
-  clientOrderId: string;
-  instrumentId: number;
-  side: Side;
-  type: OrderType;
-  quantity: number;
-  limitPrice?: number | undefined;
-  stopPrice?: number | undefined;
-  tif: TimeInForce;
-}
+export { ORDER_TYPES, type OrderRequest, type OrderType, type Question, type Side, type TimeInForce };
 
 export interface GateSnapshot {
   now: number;
@@ -68,11 +63,6 @@ export interface GateSnapshot {
   /** Question ids the person has already answered yes to. */
   acknowledged: ReadonlySet<string>;
   rules: readonly ProductRule[];
-}
-
-export interface Question {
-  id: string;
-  message: string;
 }
 
 export type Verdict =

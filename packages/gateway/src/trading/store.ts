@@ -5,41 +5,14 @@
  * account's next sequence number; the primary key `(account_id, seq)` turns a race for a number into a retried
  * entry, never a reused number. Writes are plain SQL that runs on SQLite and PostgreSQL alike.
  */
+
+import type { AccountEvent, EventType, OrderStatus, OrderView } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import type { Database, ExecutionsTable, JournalTx, OrdersTable } from '../store/index.js';
 import { emptyLedger, type Ledger } from './accounting.js';
 import type { OrderType, Side, TimeInForce } from './gate.js';
 
-export type OrderStatus = 'working' | 'filled' | 'cancelled' | 'expired';
-export type EventType =
-  | 'accepted'
-  | 'confirmed'
-  | 'rejected'
-  | 'modified'
-  | 'cancelled'
-  | 'filled'
-  | 'partially_filled'
-  | 'expired';
-
-export interface OrderView {
-  id: string;
-  accountId: string;
-  clientOrderId: string;
-  instrumentId: number;
-  side: Side;
-  type: OrderType;
-  quantity: number;
-  limitPrice: number | null;
-  stopPrice: number | null;
-  tif: TimeInForce;
-  status: OrderStatus;
-  filledQuantity: number;
-  avgFillPrice: number | null;
-  triggered: boolean;
-  expiresAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+export type { AccountEvent, EventType, OrderStatus, OrderView };
 
 export function presentOrder(r: OrdersTable): OrderView {
   return {
@@ -61,14 +34,6 @@ export function presentOrder(r: OrdersTable): OrderView {
     createdAt: new Date(Number(r.created_at)).toISOString(),
     updatedAt: new Date(Number(r.updated_at)).toISOString(),
   };
-}
-
-export interface AccountEvent {
-  seq: number;
-  type: EventType;
-  orderId: string | null;
-  data: Record<string, unknown>;
-  at: string;
 }
 
 /** Appends an event with the account's next sequence number (inside the caller's journal entry). */
