@@ -6,6 +6,8 @@ export default defineConfig({
     // Workspace packages are tested from their sources, so a change needs no build first.
     alias: {
       '@gatehouse/protocol': fileURLToPath(new URL('./packages/protocol/src/index.ts', import.meta.url)),
+      '@gatehouse/sdk/node': fileURLToPath(new URL('./packages/sdk/src/node.ts', import.meta.url)),
+      '@gatehouse/sdk': fileURLToPath(new URL('./packages/sdk/src/index.ts', import.meta.url)),
     },
   },
   test: {

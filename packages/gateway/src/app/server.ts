@@ -13,6 +13,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { systemClock } from '../core/index.js';
 import { deviceRoutes } from '../devices/routes.js';
 import { entitlementRoutes } from '../entitlements/index.js';
 import { factorRoutes } from '../factors/index.js';
@@ -98,8 +99,11 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await app.register(rateLimit, { global: false });
   await app.register(websocket, { options: { maxPayload: 16 * 1024 } });
 
+  const systemTime = ctx.clock === systemClock;
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-content-type-options', 'nosniff');
+    // Clients correct their clock skew by the Date header: it must be the gateway clock's (a test's frozen one too).
+    if (!systemTime) reply.header('date', new Date(ctx.clock.now()).toUTCString());
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store');
     done();
   });

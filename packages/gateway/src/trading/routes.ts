@@ -37,6 +37,8 @@ const modifyBody = z
   .refine((v) => Object.keys(v).length > 0, 'quantity, limitPrice or stopPrice is required');
 const listQuery = z.strictObject({
   status: z.enum(['open', 'filled', 'cancelled', 'expired']).optional(),
+  /** Look an order up by the client's own id (reconciliation after a lost response). */
+  clientOrderId: z.string().min(1).max(64).optional(),
   scope: z.enum(['today', 'all']).optional(),
 });
 const eventsQuery = z.strictObject({
@@ -103,6 +105,7 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
     return {
       orders: await trading.list(principalOf(request), accountId, {
         ...(query.status === undefined ? {} : { status: query.status }),
+        ...(query.clientOrderId === undefined ? {} : { clientOrderId: query.clientOrderId }),
         today: query.scope === 'today',
       }),
     };

@@ -563,13 +563,14 @@ export class TradingService {
   async list(
     principal: Principal,
     accountId: string,
-    filter: { status?: 'open' | 'filled' | 'cancelled' | 'expired'; today?: boolean },
+    filter: { status?: 'open' | 'filled' | 'cancelled' | 'expired'; today?: boolean; clientOrderId?: string },
   ): Promise<OrderView[]> {
     this.#account(principal, accountId);
     let query = this.#d.db.selectFrom('orders').selectAll().where('account_id', '=', accountId);
     if (filter.status !== undefined)
       query = query.where('status', '=', filter.status === 'open' ? 'working' : filter.status);
     if (filter.today === true) query = query.where('created_at', '>=', this.#d.clock.now() - 24 * 3_600_000);
+    if (filter.clientOrderId !== undefined) query = query.where('client_order_id', '=', filter.clientOrderId);
     const rows = await query.orderBy('created_at', 'desc').orderBy('id').limit(500).execute();
     return rows.map(presentOrder);
   }

@@ -1,0 +1,129 @@
+/**
+ * @module auth
+ * How a program gets its tokens: `private_key_jwt` assertions signed by its client key (WebCrypto), sent with a
+ * DPoP proof so the tokens are bound to its DPoP key.
+ * - `PersonalClientAuth`: a user's own bot, client credentials; "refreshing" is authenticating again.
+ * - `AppAuth`: a third-party app, authorization code with PKCE pushed through PAR (`pushAuthorization`,
+ *   `exchangeCode`), then the refresh-token grant.
+ */
+import type { TokenResponse } from '@gatehouse/protocol';
+import { base64url, sha256, signJws } from './jose.js';
+import type { StoredTokens } from './token-store.js';
+import type { Transport } from './transport.js';
+
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+export interface ClientCredentials {
+  clientId: string;
+  /** The client key registered with the gateway (ES256). */
+  clientKey: CryptoKey;
+  /** The gateway's issuer identifier (its metadata's `issuer`); assertions name it as their only audience. */
+  issuer: string;
+}
+
+async function assertion(c: ClientCredentials, now: number): Promise<Record<string, string>> {
+  const iat = Math.floor(now / 1000);
+  return {
+    client_assertion_type: ASSERTION_TYPE,
+    client_assertion: await signJws(
+      c.clientKey,
+      {},
+      { iss: c.clientId, sub: c.clientId, aud: c.issuer, iat, exp: iat + 60, jti: crypto.randomUUID() },
+    ),
+  };
+}
+
+export interface AuthStrategy {
+  /** A new token set from nothing (first start, or after the refresh token died). */
+  authenticate(transport: Transport): Promise<TokenResponse>;
+  /** A new access token for the current set. */
+  refresh(transport: Transport, tokens: StoredTokens): Promise<TokenResponse>;
+}
+
+export class PersonalClientAuth implements AuthStrategy {
+  constructor(readonly credentials: ClientCredentials) {}
+
+  async authenticate(transport: Transport): Promise<TokenResponse> {
+    return transport.send<TokenResponse>({
+      method: 'POST',
+      path: '/oauth2/token',
+      form: async () => ({
+        grant_type: 'client_credentials',
+        ...(await assertion(this.credentials, transport.clock.now())),
+      }),
+    });
+  }
+
+  refresh(transport: Transport): Promise<TokenResponse> {
+    return this.authenticate(transport);
+  }
+}
+
+export class AppAuth implements AuthStrategy {
+  constructor(readonly credentials: ClientCredentials) {}
+
+  /** Step 1: push the authorization request (PKCE S256); send the user to `authorizeUrl`. */
+  async pushAuthorization(
+    transport: Transport,
+    input: { redirectUri: string; scope: string; state?: string },
+  ): Promise<{ requestUri: string; codeVerifier: string; authorizeUrl: string }> {
+    const codeVerifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+    const pushed = await transport.send<{ request_uri: string }>({
+      method: 'POST',
+      path: '/oauth2/par',
+      form: async () => ({
+        ...(await assertion(this.credentials, transport.clock.now())),
+        response_type: 'code',
+        redirect_uri: input.redirectUri,
+        scope: input.scope,
+        code_challenge: await sha256(codeVerifier),
+        code_challenge_method: 'S256',
+        ...(input.state === undefined ? {} : { state: input.state }),
+      }),
+    });
+    const authorizeUrl = `${transport.baseUrl}/oauth2/authorize?client_id=${encodeURIComponent(this.credentials.clientId)}&request_uri=${encodeURIComponent(pushed.request_uri)}`;
+    return { requestUri: pushed.request_uri, codeVerifier, authorizeUrl };
+  }
+
+  /** Step 2: the code from the redirect (check its `iss` first) for DPoP-bound tokens. */
+  async exchangeCode(
+    transport: Transport,
+    input: { code: string; codeVerifier: string; redirectUri: string },
+  ): Promise<TokenResponse> {
+    return transport.send<TokenResponse>({
+      method: 'POST',
+      path: '/oauth2/token',
+      form: async () => ({
+        ...(await assertion(this.credentials, transport.clock.now())),
+        grant_type: 'authorization_code',
+        code: input.code,
+        code_verifier: input.codeVerifier,
+        redirect_uri: input.redirectUri,
+      }),
+    });
+  }
+
+  async authenticate(): Promise<TokenResponse> {
+    throw new Error(
+      'an app needs the user: run pushAuthorization and exchangeCode, then start with those tokens',
+    );
+  }
+
+  async refresh(transport: Transport, tokens: StoredTokens): Promise<TokenResponse> {
+    if (tokens.refreshToken === undefined) return this.authenticate();
+    const response = await transport.send<TokenResponse>({
+      method: 'POST',
+      path: '/oauth2/token',
+      form: async () => ({
+        ...(await assertion(this.credentials, transport.clock.now())),
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refreshToken as string,
+      }),
+    });
+    // Without rotation the server sends no new refresh token: the current one stays.
+    return {
+      ...response,
+      ...(response.refresh_token === undefined ? { refresh_token: tokens.refreshToken } : {}),
+    };
+  }
+}

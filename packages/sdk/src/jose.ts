@@ -1,0 +1,59 @@
+/**
+ * @module jose
+ * The little JOSE the SDK needs, on WebCrypto only (browsers and Node alike): ES256 keys, compact JWS, RFC 7638
+ * thumbprints. WebCrypto's ECDSA signatures are already the raw `r || s` form JWS uses.
+ */
+
+const encoder = new TextEncoder();
+
+export function base64url(bytes: Uint8Array): string {
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export const base64urlJson = (value: unknown) => base64url(encoder.encode(JSON.stringify(value)));
+
+export async function sha256(text: string): Promise<string> {
+  return base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text))));
+}
+
+export interface EcPublicJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+}
+
+/** A P-256 key pair; the private key is non-extractable unless asked (a file token store needs to keep it). */
+export async function generateEs256(extractable = false): Promise<CryptoKeyPair> {
+  return crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, extractable, ['sign', 'verify']);
+}
+
+export async function publicJwk(key: CryptoKey): Promise<EcPublicJwk> {
+  const { kty, crv, x, y } = (await crypto.subtle.exportKey('jwk', key)) as EcPublicJwk;
+  return { kty, crv, x, y };
+}
+
+export async function importPrivateJwk(jwk: JsonWebKey): Promise<CryptoKey> {
+  return crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+}
+
+/** RFC 7638 thumbprint of a P-256 public key. */
+export function thumbprint(jwk: EcPublicJwk): Promise<string> {
+  return sha256(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }));
+}
+
+export async function signJws(
+  privateKey: CryptoKey,
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+): Promise<string> {
+  const input = `${base64urlJson({ alg: 'ES256', ...header })}.${base64urlJson(payload)}`;
+  const signature = await crypto.subtle.sign(
+    { name: 'ECDSA', hash: 'SHA-256' },
+    privateKey,
+    encoder.encode(input),
+  );
+  return `${input}.${base64url(new Uint8Array(signature))}`;
+}
