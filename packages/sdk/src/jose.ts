@@ -44,16 +44,23 @@ export function thumbprint(jwk: EcPublicJwk): Promise<string> {
   return sha256(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }));
 }
 
+/** Signs bytes with an ES256 key, answering the raw `r || s` signature. */
+export type Es256Signer = (data: Uint8Array) => Promise<Uint8Array> | Uint8Array;
+
+/** A WebCrypto key as a signer. */
+export function webCryptoSigner(privateKey: CryptoKey): Es256Signer {
+  return async (data) =>
+    new Uint8Array(
+      await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, privateKey, data as BufferSource),
+    );
+}
+
 export async function signJws(
-  privateKey: CryptoKey,
+  signer: Es256Signer | CryptoKey,
   header: Record<string, unknown>,
   payload: Record<string, unknown>,
 ): Promise<string> {
+  const sign = typeof signer === 'function' ? signer : webCryptoSigner(signer);
   const input = `${base64urlJson({ alg: 'ES256', ...header })}.${base64urlJson(payload)}`;
-  const signature = await crypto.subtle.sign(
-    { name: 'ECDSA', hash: 'SHA-256' },
-    privateKey,
-    encoder.encode(input),
-  );
-  return `${input}.${base64url(new Uint8Array(signature))}`;
+  return `${input}.${base64url(await sign(encoder.encode(input)))}`;
 }

@@ -29,7 +29,7 @@ import {
   TokenStoreError,
   UnexpectedResponseError,
 } from './index.js';
-import { FileTokenStore } from './node.js';
+import { FileTokenStore, newNodeDpopKey } from './node.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -128,7 +128,7 @@ describe('SessionSupervisor', () => {
     const supervisor = new SessionSupervisor({
       baseUrl: base,
       auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
-      dpopKey: await newDpopKey(),
+      dpopKey: newNodeDpopKey(), // the Node signer of @gatehouse/sdk/node
       scheduler,
       fetch: counting,
     });

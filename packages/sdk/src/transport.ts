@@ -7,16 +7,29 @@
 import type { ErrorEnvelope, OAuthErrorCode } from '@gatehouse/protocol';
 import type { ServerClock } from './clock.js';
 import { GatehouseApiError, NetworkError, OAuthApiError, UnexpectedResponseError } from './errors.js';
-import { type EcPublicJwk, sha256, signJws } from './jose.js';
+import { type EcPublicJwk, type Es256Signer, sha256, signJws, webCryptoSigner } from './jose.js';
 
 export type Fetch = (input: string, init: RequestInit) => Promise<Response>;
 
 /** The client's DPoP key: every token it holds is bound to this key. */
 export class DpopKey {
+  /** The last access token's hash (`ath`): the same token goes with many requests. */
+  #ath: { token: string; hash: string } | undefined;
+
+  readonly #sign: Es256Signer;
+
+  /** A WebCrypto private key (browsers, Node), or any ES256 signer (`@gatehouse/sdk/node` has a faster one). */
   constructor(
-    readonly privateKey: CryptoKey,
+    privateKey: CryptoKey | Es256Signer,
     readonly publicJwk: EcPublicJwk,
-  ) {}
+  ) {
+    this.#sign = typeof privateKey === 'function' ? privateKey : webCryptoSigner(privateKey);
+  }
+
+  async #athOf(token: string): Promise<string> {
+    if (this.#ath?.token !== token) this.#ath = { token, hash: await sha256(token) };
+    return this.#ath.hash;
+  }
 
   async proof(
     method: string,
@@ -26,14 +39,14 @@ export class DpopKey {
     nonce?: string,
   ): Promise<string> {
     return signJws(
-      this.privateKey,
+      this.#sign,
       { typ: 'dpop+jwt', jwk: this.publicJwk },
       {
         htm: method,
         htu: url.split(/[?#]/)[0],
         iat: Math.floor(now / 1000),
         jti: crypto.randomUUID(),
-        ...(accessToken === undefined ? {} : { ath: await sha256(accessToken) }),
+        ...(accessToken === undefined ? {} : { ath: await this.#athOf(accessToken) }),
         ...(nonce === undefined ? {} : { nonce }),
       },
     );
