@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 describe('@gatehouse/sdk', () => {
   it('imports no Node module outside @gatehouse/sdk/node', () => {
     const dir = new URL('./', import.meta.url);
-    const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && f !== 'node.ts');
+    const files = readdirSync(dir).filter(
+      (f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && f !== 'node.ts',
+    );
     expect(files).toContain('supervisor.ts');
     for (const file of files) {
       const source = readFileSync(new URL(file, dir), 'utf8');
