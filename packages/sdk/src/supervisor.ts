@@ -16,6 +16,10 @@
  *   retried by itself.
  * - **Orders** (`placeOrder`) always carry a `clientOrderId` and are never retried blindly: a placement whose
  *   response is lost is reconciled by its `clientOrderId` before the result is reported.
+ * - **The stream** (when a WebSocket factory is given): account events arrive in sequence; every reconnect (bounded
+ *   backoff) resumes after the last event seen per account, so nothing is missed or seen twice, even across a
+ *   gateway restart; then the open orders are reconciled: `orphanedOrder` for an order open on the server that this
+ *   client does not know, `missedCancel` for one it asked to cancel that is still open.
  */
 import type {
   ConfirmationRequired,
@@ -33,8 +37,40 @@ import { type DpopKey, type Fetch, Transport } from './transport.js';
 
 export type SupervisorState = 'disconnected' | 'authenticating' | 'syncing' | 'ready' | 'degraded' | 'lost';
 
+/** The part of a WebSocket the supervisor uses (the `ws` package in Node; browsers authenticate streams by cookie). */
+export interface StreamSocket {
+  on(event: 'message', listener: (data: unknown) => void): void;
+  on(event: 'close', listener: () => void): void;
+  on(event: 'error', listener: (error: unknown) => void): void;
+  on(event: 'open', listener: () => void): void;
+  close(): void;
+}
+
+export type StreamFactory = (url: string, headers: Record<string, string>) => StreamSocket;
+
+/** An order as this client knows it from its events. */
+export interface KnownOrder {
+  id: string;
+  accountId: string;
+  clientOrderId: string | null;
+  status: string;
+}
+
 export interface SupervisorEvents {
   state: { from: SupervisorState; to: SupervisorState; reason?: string };
+  /** An account event, in sequence, once. */
+  orderEvent: {
+    accountId: string;
+    eventSeq: number;
+    type: string;
+    orderId: string | null;
+    data: Record<string, unknown>;
+  };
+  /** Open on the server after a reconnect, unknown to this client. */
+  orphanedOrder: { order: OrderView };
+  /** This client asked to cancel it; after a reconnect it is still open on the server. */
+  missedCancel: { order: OrderView };
+  streamConnected: { resumed: Record<string, number> };
   tokenRefreshed: { expiresAt: number };
   competing: Record<string, never>;
   stepUpRequired: Record<string, never>;
@@ -43,7 +79,16 @@ export interface SupervisorEvents {
 
 type Listener<T> = (event: T) => void;
 
-export type SessionLossAction = 'pause' | 'cancel-all' | ((context: { reason: string }) => Promise<void>);
+/**
+ * What to do when trading is lost (competing, grant revoked): `pause` (stop sending orders, the default),
+ * `cancel-all` (cancel the open orders of every account, best effort), `flatten` (also close every position with
+ * market orders), or the program's own function.
+ */
+export type SessionLossAction =
+  | 'pause'
+  | 'cancel-all'
+  | 'flatten'
+  | ((context: { reason: string }) => Promise<void>);
 
 export interface SupervisorOptions {
   baseUrl: string;
@@ -65,6 +110,8 @@ export interface SupervisorOptions {
   deadMan?: { timeoutMs: number; scope: 'session' | 'account'; accountId?: string; excludeGtc?: boolean };
   /** Time of a placement before its outcome counts as unknown and is reconciled (default 10 s). */
   placementTimeoutMs?: number;
+  /** Opens `/v1/stream` (Node: `(url, headers) => new WebSocket(url, { headers })` with the `ws` package). */
+  stream?: StreamFactory;
   scheduler?: Scheduler;
   fetch?: Fetch;
 }
@@ -92,7 +139,15 @@ export class SessionSupervisor {
   #failures = 0;
   #stopped = false;
   /** Counters a program (or a test) can read. */
-  readonly stats = { refreshes: 0, refreshFailures: 0, requests: 0 };
+  readonly stats = { refreshes: 0, refreshFailures: 0, requests: 0, reconnects: 0 };
+  /** The last event sequence seen per account (what a reconnect resumes after). */
+  readonly lastSeq = new Map<string, number>();
+  /** Orders as this client knows them, from their events. */
+  readonly orders = new Map<string, KnownOrder>();
+  readonly #cancelsAsked = new Set<string>();
+  #accounts: string[] = [];
+  #socket: StreamSocket | null = null;
+  #streamFailures = 0;
 
   constructor(options: SupervisorOptions) {
     this.#o = options;
@@ -152,7 +207,12 @@ export class SessionSupervisor {
     }
     this.#scheduleRefresh();
     this.#to('syncing');
-    await this.request<unknown>('GET', '/v1/session');
+    const session = await this.request<{ accounts: { id: string }[] }>('GET', '/v1/session');
+    this.#accounts = session.accounts.map((a) => a.id);
+    if (this.#o.stream !== undefined) {
+      for (const account of this.#accounts) await this.#catchUp(account);
+      await this.#openStream();
+    }
     if (this.#o.trading !== undefined) await this.acquireTrading(this.#o.trading);
     this.#to('ready');
     if (this.#o.deadMan !== undefined) await this.#armDeadMan();
@@ -168,7 +228,132 @@ export class SessionSupervisor {
     this.#stopped = true;
     this.#scheduler.clearTimeout(this.#refreshTimer);
     this.#scheduler.clearTimeout(this.#deadManTimer);
+    this.#socket?.close();
+    this.#socket = null;
     this.#to('disconnected');
+  }
+
+  // ---- the stream and reconciliation -----------------------------------------------------------------------------
+
+  /** Applies an account event once, in sequence (older and repeated ones are dropped). */
+  #apply(e: SupervisorEvents['orderEvent']): void {
+    const last = this.lastSeq.get(e.accountId) ?? 0;
+    if (e.eventSeq <= last) return;
+    this.lastSeq.set(e.accountId, e.eventSeq);
+    if (e.orderId !== null) {
+      const known = this.orders.get(e.orderId);
+      const status =
+        e.type === 'accepted'
+          ? 'working'
+          : ['filled', 'cancelled', 'expired'].includes(e.type)
+            ? e.type
+            : known?.status;
+      this.orders.set(e.orderId, {
+        id: e.orderId,
+        accountId: e.accountId,
+        clientOrderId: (e.data.clientOrderId as string | undefined) ?? known?.clientOrderId ?? null,
+        status: status ?? 'working',
+      });
+    }
+    this.#emit('orderEvent', e);
+  }
+
+  /** Reads the account's events after the last one seen (a start, or a reconnect without the stream's replay). */
+  async #catchUp(accountId: string): Promise<void> {
+    for (;;) {
+      const after = this.lastSeq.get(accountId) ?? 0;
+      const { events } = await this.request<{
+        events: { seq: number; type: string; orderId: string | null; data: Record<string, unknown> }[];
+      }>('GET', `/v1/accounts/${encodeURIComponent(accountId)}/events?after=${after}&limit=1000`);
+      for (const e of events)
+        this.#apply({ accountId, eventSeq: e.seq, type: e.type, orderId: e.orderId, data: e.data });
+      if (events.length < 1000) return;
+    }
+  }
+
+  async #openStream(): Promise<void> {
+    const factory = this.#o.stream;
+    if (factory === undefined || this.#stopped) return;
+    const resumed = Object.fromEntries(this.#accounts.map((a) => [a, this.lastSeq.get(a) ?? 0]));
+    const resume = Object.entries(resumed)
+      .map(([a, seq]) => `${a}:${seq}`)
+      .join(',');
+    const path = `/v1/stream${resume === '' ? '' : `?resumeAfter=${resume}`}`;
+    const token = await this.#token();
+    const url = `${this.transport.baseUrl}${path}`;
+    const proof = await this.transport.dpop.proof('GET', url, this.clock.now(), token);
+    const socket = factory(url.replace(/^http/, 'ws'), { authorization: `DPoP ${token}`, dpop: proof });
+    this.#socket = socket;
+    socket.on('open', () => {
+      this.#streamFailures = 0;
+      this.#emit('streamConnected', { resumed });
+      this.#reconcileOpenOrders().catch(() => {});
+    });
+    socket.on('message', (data) => this.#onStreamMessage(String(data)));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      if (this.#socket !== socket || this.#stopped) return;
+      this.#socket = null;
+      this.stats.reconnects += 1;
+      this.#streamFailures += 1;
+      this.#scheduler.setTimeout(() => {
+        this.#openStream().catch(() => {
+          // The next close (or the failed token) schedules the next try.
+          this.#scheduler.setTimeout(
+            () => this.#openStream().catch(() => {}),
+            this.backoffMs(++this.#streamFailures),
+          );
+        });
+      }, this.backoffMs(this.#streamFailures));
+    });
+  }
+
+  #onStreamMessage(raw: string): void {
+    let message: Record<string, unknown>;
+    try {
+      message = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    if (
+      message.topic === 'orders' &&
+      typeof message.eventSeq === 'number' &&
+      typeof message.accountId === 'string'
+    ) {
+      this.#apply({
+        accountId: message.accountId,
+        eventSeq: message.eventSeq,
+        type: String(message.type),
+        orderId: (message.orderId as string | null | undefined) ?? null,
+        data: (message.data as Record<string, unknown> | undefined) ?? {},
+      });
+    } else if (message.topic === 'session') {
+      if (message.type === 'competing') this.#competing();
+      if (message.type === 'step_up_required') this.#emit('stepUpRequired', {});
+    }
+  }
+
+  /** After a reconnect: orders open on the server that this client does not know, or asked to cancel. */
+  async #reconcileOpenOrders(): Promise<void> {
+    for (const accountId of this.#accounts) {
+      const { orders } = await this.request<{ orders: OrderView[] }>(
+        'GET',
+        `/v1/accounts/${encodeURIComponent(accountId)}/orders?status=open`,
+      );
+      for (const order of orders) {
+        if (this.#cancelsAsked.has(order.id)) this.#emit('missedCancel', { order });
+        else if (!this.orders.has(order.id)) this.#emit('orphanedOrder', { order });
+      }
+    }
+  }
+
+  /** Cancels an order; remembered, so a reconnect can tell whether the cancel was missed. */
+  async cancelOrder(accountId: string, orderId: string): Promise<OrderView> {
+    this.#cancelsAsked.add(orderId);
+    return this.request<OrderView>(
+      'DELETE',
+      `/v1/accounts/${encodeURIComponent(accountId)}/orders/${encodeURIComponent(orderId)}`,
+    );
   }
 
   // ---- tokens ----------------------------------------------------------------------------------------------------
@@ -343,16 +528,33 @@ export class SessionSupervisor {
   async #safeFail(reason: string): Promise<void> {
     const action = this.#o.onSessionLoss ?? 'pause';
     this.#emit('safeFail', { reason, action: typeof action === 'function' ? 'custom' : action });
-    if (typeof action === 'function') await action({ reason });
-    // `cancel-all` needs the server to accept this session's calls, which a competing session still may for cancels.
-    else if (action === 'cancel-all' && this.#o.deadMan?.accountId !== undefined) {
+    if (typeof action === 'function') return action({ reason });
+    if (action === 'pause') return undefined;
+    // Best effort: a lost session may no longer be allowed to act (a revoked grant), a competing one may still cancel.
+    for (const accountId of this.#accounts) {
       const { orders } = await this.request<{ orders: OrderView[] }>(
         'GET',
-        `/v1/accounts/${this.#o.deadMan.accountId}/orders?status=open`,
+        `/v1/accounts/${encodeURIComponent(accountId)}/orders?status=open`,
       );
-      for (const order of orders)
-        await this.request('DELETE', `/v1/accounts/${order.accountId}/orders/${order.id}`).catch(() => {});
+      for (const order of orders) await this.cancelOrder(accountId, order.id).catch(() => {});
+      if (action !== 'flatten') continue;
+      const { positions } = await this.request<{ positions: { instrumentId: number; quantity: number }[] }>(
+        'GET',
+        `/v1/accounts/${encodeURIComponent(accountId)}/portfolio`,
+      );
+      for (const p of positions) {
+        if (p.quantity === 0) continue;
+        await this.request('POST', `/v1/accounts/${encodeURIComponent(accountId)}/orders`, {
+          clientOrderId: crypto.randomUUID(),
+          instrumentId: p.instrumentId,
+          side: p.quantity > 0 ? 'SELL' : 'BUY',
+          type: 'MKT',
+          quantity: Math.abs(p.quantity),
+          tif: 'DAY',
+        }).catch(() => {});
+      }
     }
+    return undefined;
   }
 
   /**
