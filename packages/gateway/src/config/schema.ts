@@ -204,7 +204,7 @@ export const configSchema = z.strictObject({
        */
       issuer: z.string().url().optional(),
       /** Access tokens: opaque, DPoP-bound, 15 min. */
-      accessTokenTtlMs: ms(60_000).default(15 * MINUTE),
+      accessTokenTtlMs: ms(5_000).default(15 * MINUTE),
       /** Authorization codes: single use, at most 60 s (FAPI 2.0). */
       authorizationCodeTtlMs: ms(1_000).max(60_000).default(60_000),
       /** A pushed authorization request's `request_uri`: single use, this long. */
