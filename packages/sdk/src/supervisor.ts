@@ -106,6 +106,11 @@ export interface SupervisorOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** What to do when the session is lost for trading (competing, grant revoked). Default `pause`. */
   onSessionLoss?: SessionLossAction;
+  /**
+   * Keeps the session from idling out while the program is quiet: a tickle after this long without a request
+   * (default 5 minutes; `null` turns it off).
+   */
+  keepAliveMs?: number | null;
   /** Arms the server's dead-man switch at `ready` and re-arms it every third of its timeout. */
   deadMan?: { timeoutMs: number; scope: 'session' | 'account'; accountId?: string; excludeGtc?: boolean };
   /** Time of a placement before its outcome counts as unknown and is reconciled (default 10 s). */
@@ -136,6 +141,8 @@ export class SessionSupervisor {
   #refreshing: Promise<StoredTokens> | null = null;
   #refreshTimer: unknown;
   #deadManTimer: unknown;
+  #keepAliveTimer: unknown;
+  #lastRequestAt = 0;
   #failures = 0;
   #stopped = false;
   /** Counters a program (or a test) can read. */
@@ -216,6 +223,23 @@ export class SessionSupervisor {
     if (this.#o.trading !== undefined) await this.acquireTrading(this.#o.trading);
     this.#to('ready');
     if (this.#o.deadMan !== undefined) await this.#armDeadMan();
+    this.#scheduleKeepAlive();
+  }
+
+  #scheduleKeepAlive(): void {
+    const every = this.#o.keepAliveMs === undefined ? 5 * 60_000 : this.#o.keepAliveMs;
+    if (every === null || this.#stopped) return;
+    this.#scheduler.clearTimeout(this.#keepAliveTimer);
+    const quietFor = this.#scheduler.now() - this.#lastRequestAt;
+    this.#keepAliveTimer = this.#scheduler.setTimeout(
+      () => {
+        const due = this.#scheduler.now() - this.#lastRequestAt >= every;
+        (due ? this.tickle().then(() => {}) : Promise.resolve())
+          .catch(() => {})
+          .finally(() => this.#scheduleKeepAlive());
+      },
+      Math.max(0, every - quietFor),
+    );
   }
 
   /** Resolves once no refresh is in flight (tests and soaks step time with it). */
@@ -228,6 +252,7 @@ export class SessionSupervisor {
     this.#stopped = true;
     this.#scheduler.clearTimeout(this.#refreshTimer);
     this.#scheduler.clearTimeout(this.#deadManTimer);
+    this.#scheduler.clearTimeout(this.#keepAliveTimer);
     this.#socket?.close();
     this.#socket = null;
     this.#to('disconnected');
@@ -465,6 +490,7 @@ export class SessionSupervisor {
     timeoutMs?: number,
   ): Promise<{ status: number; body: T }> {
     this.stats.requests += 1;
+    this.#lastRequestAt = this.#scheduler.now();
     const send = async (accessToken: string) =>
       this.transport.exchange<T>({
         method,

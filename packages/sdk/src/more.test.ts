@@ -1,0 +1,161 @@
+/**
+ * The rest of the SDK against a real gateway: an app's authorization (PAR + PKCE helper, code exchange, refresh
+ * grants with rotation, single-flight), a clock minutes off corrected from the server's `Date`, the dead-man switch
+ * armed and re-armed by the supervisor, and the keep-alive that stops a quiet bot's session from idling out.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ALICE,
+  callAs,
+  loginAs,
+  startTestGateway,
+  type TestGateway,
+} from '../../gateway/src/test-support/gateway.js';
+import {
+  ADMIN_TOKEN,
+  REDIRECT_URI,
+  registerApp,
+  registerBot,
+} from '../../gateway/src/test-support/program.js';
+import { ServerClock } from './clock.js';
+import {
+  AppAuth,
+  type Fetch,
+  importPrivateJwk,
+  newDpopKey,
+  PersonalClientAuth,
+  type Scheduler,
+  SessionSupervisor,
+  Transport,
+} from './index.js';
+
+let gw: TestGateway | undefined;
+afterEach(async () => {
+  await gw?.close();
+  gw = undefined;
+});
+
+async function gateway(config: Record<string, unknown> = {}) {
+  gw = await startTestGateway({
+    config: { server: { port: 0, host: '127.0.0.1' }, secrets: { adminApiToken: ADMIN_TOKEN }, ...config },
+  });
+  const base = await gw.listen();
+  return { g: gw, base, issuer: base.replace('localhost', '127.0.0.1') };
+}
+
+/** Real timers, on a clock that is `skewMs` off the gateway's. */
+function skewed(g: TestGateway, skewMs: number): Scheduler {
+  return {
+    now: () => g.clock.now() + skewMs,
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  };
+}
+
+describe('SDK', () => {
+  it('authorizes an app with PAR and PKCE, then refreshes with rotation, once for many callers', async () => {
+    const { g, base, issuer } = await gateway({ oauth: { accessTokenTtlMs: 60_000 } });
+    const app = await registerApp(g, { rotate: true });
+    const clientKey = await importPrivateJwk(
+      app.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
+    );
+    const auth = new AppAuth({ clientId: app.clientId, clientKey, issuer });
+    const dpopKey = await newDpopKey();
+    let tokenCalls = 0;
+    const counting: Fetch = async (input, init) => {
+      if (input.endsWith('/oauth2/token')) tokenCalls += 1;
+      return fetch(input, init);
+    };
+    const transport = new Transport(base, dpopKey, new ServerClock(skewed(g, 0)), counting);
+    const pushed = await auth.pushAuthorization(transport, {
+      redirectUri: REDIRECT_URI,
+      scope: 'read trade',
+      state: 's1',
+    });
+    expect(pushed.authorizeUrl).toContain('/oauth2/authorize?client_id=');
+    // The user consents in the portal (here: its JSON API).
+    const alice = await loginAs(g, ALICE);
+    const consent = await callAs(g, 'POST', '/oauth2/authorize/consent', alice, {
+      clientId: app.clientId,
+      requestUri: pushed.requestUri,
+      approve: true,
+      accounts: ['DU1000001'],
+    });
+    const redirect = new URL((consent.json() as { redirectTo: string }).redirectTo);
+    const tokens = await auth.exchangeCode(transport, {
+      code: redirect.searchParams.get('code') as string,
+      codeVerifier: pushed.codeVerifier,
+      redirectUri: REDIRECT_URI,
+    });
+    expect(tokens.refresh_token).toBeDefined();
+    const supervisor = new SessionSupervisor({
+      baseUrl: base,
+      auth,
+      dpopKey,
+      initialTokens: tokens,
+      scheduler: skewed(g, 0),
+      fetch: counting,
+      keepAliveMs: null,
+    });
+    await supervisor.start();
+    const before = tokenCalls;
+    g.clock.advance(61_000);
+    await Promise.all(Array.from({ length: 20 }, () => supervisor.request('GET', '/v1/session')));
+    expect(tokenCalls - before).toBe(1); // one refresh; with rotation, a second would have revoked the grant
+    g.clock.advance(61_000);
+    await supervisor.request('GET', '/v1/session'); // the rotated refresh token works in its turn
+    expect(supervisor.stats.refreshes).toBe(2);
+    supervisor.stop();
+  });
+
+  it('corrects a clock that is minutes off from the server’s Date header', async () => {
+    const { g, base, issuer } = await gateway();
+    const bot = await registerBot(g, await loginAs(g, ALICE));
+    const clientKey = await importPrivateJwk(
+      bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
+    );
+    const supervisor = new SessionSupervisor({
+      baseUrl: base,
+      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      dpopKey: await newDpopKey(),
+      scheduler: skewed(g, -7 * 60_000), // this machine is 7 minutes slow
+      keepAliveMs: null,
+    });
+    await supervisor.start();
+    expect(Math.round(supervisor.clock.offsetMs / 1000)).toBe(7 * 60);
+    expect(await supervisor.request('GET', '/v1/session')).toMatchObject({ session: { channel: 'api' } });
+    supervisor.stop();
+  });
+
+  it('arms the dead-man switch at ready and re-arms it, and keeps a quiet session alive', async () => {
+    const { g, base, issuer } = await gateway();
+    const bot = await registerBot(g, await loginAs(g, ALICE));
+    const clientKey = await importPrivateJwk(
+      bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
+    );
+    const paths: string[] = [];
+    const watching: Fetch = async (input, init) => {
+      paths.push(`${init.method} ${new URL(input).pathname}`);
+      return fetch(input, init);
+    };
+    const supervisor = new SessionSupervisor({
+      baseUrl: base,
+      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      dpopKey: await newDpopKey(),
+      scheduler: skewed(g, 0),
+      fetch: watching,
+      deadMan: { timeoutMs: 6_000, scope: 'account', accountId: 'DU1000001' },
+      keepAliveMs: 500,
+    });
+    await supervisor.start();
+    const row = () => g.ctx.store.db.selectFrom('dead_man_switches').selectAll().executeTakeFirst();
+    const first = await row();
+    expect(first).toMatchObject({ id: 'account:DU1000001', timeout_ms: 6_000 });
+    g.clock.advance(1_000);
+    await new Promise((r) => setTimeout(r, 2_300)); // a third of 6 s: re-armed, with a later deadline
+    expect(Number((await row())?.deadline)).toBeGreaterThan(Number(first?.deadline));
+    expect(paths.filter((p) => p === 'PUT /v1/safety/dead-man').length).toBeGreaterThanOrEqual(2);
+    expect(paths).toContain('POST /v1/session/tickle');
+    supervisor.stop();
+  });
+});
