@@ -17,11 +17,23 @@ export {
   TokenStoreError,
   UnexpectedResponseError,
 } from './errors.js';
-export { type EcPublicJwk, generateEs256, importPrivateJwk, publicJwk, thumbprint } from './jose.js';
 export {
+  type EcPublicJwk,
+  type Es256Signer,
+  generateEs256,
+  importPrivateJwk,
+  publicJwk,
+  thumbprint,
+  webCryptoSigner,
+} from './jose.js';
+export {
+  type KnownOrder,
+  type Listener,
   type PlaceOrderResult,
   type SessionLossAction,
   SessionSupervisor,
+  type StreamFactory,
+  type StreamSocket,
   type SupervisorEvents,
   type SupervisorOptions,
   type SupervisorState,

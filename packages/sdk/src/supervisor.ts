@@ -77,7 +77,8 @@ export interface SupervisorEvents {
   safeFail: { reason: string; action: string };
 }
 
-type Listener<T> = (event: T) => void;
+/** A handler of one supervisor event. */
+export type Listener<T> = (event: T) => void;
 
 /**
  * What to do when trading is lost (competing, grant revoked): `pause` (stop sending orders, the default),
