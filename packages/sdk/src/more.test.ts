@@ -17,6 +17,7 @@ import {
   registerApp,
   registerBot,
 } from '../../gateway/src/test-support/program.js';
+import { INSTRUMENTS, type Instrument } from '../../gateway/src/trading/instruments.js';
 import { ServerClock } from './clock.js';
 import {
   AppAuth,
@@ -156,6 +157,49 @@ describe('SDK', () => {
     expect(Number((await row())?.deadline)).toBeGreaterThan(Number(first?.deadline));
     expect(paths.filter((p) => p === 'PUT /v1/safety/dead-man').length).toBeGreaterThanOrEqual(2);
     expect(paths).toContain('POST /v1/session/tickle');
+    supervisor.stop();
+  });
+
+  it('cancels the open orders when trading is lost, with onSessionLoss: cancel-all', async () => {
+    const { g, base, issuer } = await gateway();
+    const alice = await loginAs(g, ALICE);
+    const bot = await registerBot(g, alice);
+    const clientKey = await importPrivateJwk(
+      bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
+    );
+    const safeFails: string[] = [];
+    const supervisor = new SessionSupervisor({
+      baseUrl: base,
+      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      dpopKey: await newDpopKey(),
+      scheduler: skewed(g, 0),
+      trading: { compete: true },
+      onSessionLoss: 'cancel-all',
+      keepAliveMs: null,
+    });
+    supervisor.on('safeFail', (e) => safeFails.push(`${e.reason}:${e.action}`));
+    await supervisor.start();
+    const bid = g.ctx.marketData.live(INSTRUMENTS.find((i) => i.id === 265598) as Instrument).bid;
+    const resting = await supervisor.placeOrder('DU1000001', {
+      instrumentId: 265598,
+      side: 'BUY',
+      type: 'LMT',
+      quantity: 1,
+      limitPrice: Number((bid * 0.97).toFixed(2)),
+      tif: 'GTC',
+    });
+    expect(resting.status).toBe('accepted');
+    await callAs(g, 'POST', '/v1/session/brokerage', alice, { compete: true });
+    const market = { instrumentId: 265598, side: 'BUY', type: 'MKT', quantity: 1, tif: 'DAY' } as const;
+    await expect(supervisor.placeOrder('DU1000001', market)).rejects.toMatchObject({
+      code: 'SESSION_COMPETING',
+    });
+    const open = async () =>
+      (await g.ctx.store.db.selectFrom('orders').select('id').where('status', '=', 'working').execute())
+        .length;
+    for (let i = 0; i < 100 && (await open()) > 0; i += 1) await new Promise((r) => setTimeout(r, 20));
+    expect(await open()).toBe(0);
+    expect(safeFails).toEqual(['competing:cancel-all']);
     supervisor.stop();
   });
 });
