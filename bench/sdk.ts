@@ -13,12 +13,7 @@
  * Prints {expiryFailures, lifetimes, refreshes, overheadMedianMs, supervisedMedianMs, fetchMedianMs}.
  */
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import {
-  ALICE,
-  loginAs,
-  startTestGateway,
-  type TestGateway,
-} from '../packages/gateway/src/test-support/gateway.js';
+import { ALICE, loginAs, startTestGateway } from '../packages/gateway/src/test-support/gateway.js';
 import { registerBot } from '../packages/gateway/src/test-support/program.js';
 import {
   DpopKey,
@@ -26,44 +21,13 @@ import {
   importPrivateJwk,
   MemoryTokenStore,
   PersonalClientAuth,
-  type Scheduler,
   SessionSupervisor,
+  SteppedScheduler,
 } from '../packages/sdk/src/index.js';
 import { log, median, round } from './lib.js';
 
 const LIFETIMES = Number(process.env.BENCH_LIFETIMES ?? 1_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 2_000);
-
-/** Timers on the gateway's frozen clock; `advance` moves it and runs what falls due. */
-class SteppedScheduler implements Scheduler {
-  #timers: { at: number; fn: () => void; id: number }[] = [];
-  #next = 0;
-  constructor(readonly gw: TestGateway) {}
-  now() {
-    return this.gw.clock.now();
-  }
-  setTimeout(fn: () => void, ms: number) {
-    this.#next += 1;
-    this.#timers.push({ at: this.now() + Math.max(0, ms), fn, id: this.#next });
-    return this.#next;
-  }
-  clearTimeout(handle: unknown) {
-    this.#timers = this.#timers.filter((t) => t.id !== handle);
-  }
-  async advance(ms: number, settle: () => Promise<void>) {
-    const end = this.now() + ms;
-    for (;;) {
-      this.#timers.sort((a, b) => a.at - b.at);
-      const due = this.#timers[0];
-      if (due === undefined || due.at > end) break;
-      this.#timers.shift();
-      if (due.at > this.now()) this.gw.clock.advance(due.at - this.now());
-      due.fn();
-      await settle();
-    }
-    if (end > this.now()) this.gw.clock.advance(end - this.now());
-  }
-}
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 
@@ -93,7 +57,7 @@ export async function main() {
         expiryFailures += 1;
       return response;
     };
-    const scheduler = new SteppedScheduler(gw);
+    const scheduler = new SteppedScheduler(gw.clock);
     const store = new MemoryTokenStore();
     const supervisor = new SessionSupervisor({
       baseUrl: base,

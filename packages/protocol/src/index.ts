@@ -199,7 +199,11 @@ export interface TokenResponse {
   refresh_token?: string;
 }
 
-export type Scope = 'read' | 'trade' | 'marketdata';
+export const SCOPES = ['read', 'trade', 'marketdata'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** What happens to a lost session's open orders (per API client and per account; the stricter applies). */
+export type SessionLossPolicy = 'none' | 'cancel_day' | 'cancel_all';
 
 /** `PUT` / `GET /v1/safety/dead-man`. */
 export interface DeadManState {

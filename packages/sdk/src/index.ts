@@ -38,6 +38,7 @@ export {
   type SupervisorOptions,
   type SupervisorState,
 } from './supervisor.js';
+export { type SteppableClock, SteppedScheduler } from './testing.js';
 export { MemoryTokenStore, type StoredTokens, type TokenStore } from './token-store.js';
 export { DpopKey, type Exchange, type Fetch, Transport } from './transport.js';
 

@@ -24,8 +24,8 @@ import {
   NotReadyError,
   newDpopKey,
   PersonalClientAuth,
-  type Scheduler,
   SessionSupervisor,
+  SteppedScheduler,
   TokenStoreError,
   UnexpectedResponseError,
 } from './index.js';
@@ -36,38 +36,6 @@ afterEach(async () => {
   await gw?.close();
   gw = undefined;
 });
-
-/** Timers on the gateway's frozen clock: `advance` moves it and runs what falls due, in order. */
-class SteppedScheduler implements Scheduler {
-  #timers: { at: number; fn: () => void; id: number }[] = [];
-  #next = 0;
-  constructor(readonly g: TestGateway) {}
-  now() {
-    return this.g.clock.now();
-  }
-  setTimeout(fn: () => void, ms: number) {
-    this.#next += 1;
-    this.#timers.push({ at: this.now() + Math.max(0, ms), fn, id: this.#next });
-    return this.#next;
-  }
-  clearTimeout(handle: unknown) {
-    this.#timers = this.#timers.filter((t) => t.id !== handle);
-  }
-  /** Moves time forward by `ms`, firing due timers; `settle` awaits the work each one starts. */
-  async advance(ms: number, settle: () => Promise<void>) {
-    const end = this.now() + ms;
-    for (;;) {
-      this.#timers.sort((a, b) => a.at - b.at);
-      const due = this.#timers[0];
-      if (due === undefined || due.at > end) break;
-      this.#timers.shift();
-      if (due.at > this.now()) this.g.clock.advance(due.at - this.now());
-      due.fn();
-      await settle();
-    }
-    if (end > this.now()) this.g.clock.advance(end - this.now());
-  }
-}
 
 async function setup(options: { ttlMs?: number } = {}) {
   gw = await startTestGateway({
@@ -95,7 +63,7 @@ async function setup(options: { ttlMs?: number } = {}) {
 describe('SessionSupervisor', () => {
   it('soaks 1,000 token lifetimes in compressed time without one request refused for an expired token', async () => {
     const { g, base, clientKey, bot, counts, counting, issuer } = await setup({ ttlMs: 60_000 });
-    const scheduler = new SteppedScheduler(g);
+    const scheduler = new SteppedScheduler(g.clock);
     const supervisor = new SessionSupervisor({
       baseUrl: base,
       auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
@@ -124,7 +92,7 @@ describe('SessionSupervisor', () => {
 
   it('refreshes exactly once for 50 calls made at the moment the token expires', async () => {
     const { g, base, clientKey, bot, counts, counting, issuer } = await setup({ ttlMs: 60_000 });
-    const scheduler = new SteppedScheduler(g);
+    const scheduler = new SteppedScheduler(g.clock);
     const supervisor = new SessionSupervisor({
       baseUrl: base,
       auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
@@ -268,7 +236,7 @@ describe('bad input', () => {
       }
       return fetch(input, init);
     };
-    const scheduler = new SteppedScheduler(g);
+    const scheduler = new SteppedScheduler(g.clock);
     const supervisor = new SessionSupervisor({
       baseUrl: base,
       auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),

@@ -85,3 +85,15 @@ export class SecretBox {
     );
   }
 }
+
+/** One dot-separated part of a compact JWS, decoded as a JSON object; null when it is not one. */
+export function decodeJsonPart(part: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
+  } catch {
+    return null;
+  }
+}

@@ -2,6 +2,7 @@
 export { type Clock, ManualClock, systemClock } from './clock.js';
 export {
   constantTimeEqual,
+  decodeJsonPart,
   deriveKey,
   hmacSha256,
   randomToken,

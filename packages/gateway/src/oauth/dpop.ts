@@ -13,7 +13,7 @@
  * The check costs one signature verification: public keys are imported once per thumbprint and kept.
  */
 import { createHmac, createPublicKey, hash, type KeyObject, verify } from 'node:crypto';
-import { LruCache, sha256 } from '../core/index.js';
+import { decodeJsonPart, LruCache, sha256 } from '../core/index.js';
 import { OAuthError } from './errors.js';
 
 export const DPOP_ALGORITHMS = ['PS256', 'ES256', 'EdDSA'] as const;
@@ -80,17 +80,6 @@ export function verifyJws(alg: string, key: KeyObject, signingInput: string, sig
   return false;
 }
 
-function decode(part: string): Record<string, unknown> | null {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : null;
-  } catch {
-    return null;
-  }
-}
-
 export interface DpopCheck {
   proof: string | undefined;
   method: string;
@@ -147,8 +136,8 @@ export class DpopVerifier {
     const parts = proof.split('.');
     if (parts.length !== 3) throw new OAuthError('invalid_dpop_proof', 'the proof is not a JWS');
     const [h, p, s] = parts as [string, string, string];
-    const header = decode(h);
-    const claims = decode(p);
+    const header = decodeJsonPart(h);
+    const claims = decodeJsonPart(p);
     if (header === null || claims === null)
       throw new OAuthError('invalid_dpop_proof', 'the proof is not a JWS');
     if (header.typ !== 'dpop+jwt') throw new OAuthError('invalid_dpop_proof', 'typ must be dpop+jwt');

@@ -5,19 +5,9 @@
  * names what was wrong without echoing any secret. (Resource requests answer with the gateway's own envelope and a
  * `WWW-Authenticate: DPoP` challenge instead: `INVALID_TOKEN`, `INVALID_DPOP_PROOF`, `USE_DPOP_NONCE`.)
  */
-export type OAuthErrorCode =
-  | 'invalid_request'
-  | 'invalid_client'
-  | 'invalid_grant'
-  | 'unauthorized_client'
-  | 'unsupported_grant_type'
-  | 'unsupported_response_type'
-  | 'invalid_scope'
-  | 'access_denied'
-  | 'invalid_dpop_proof'
-  | 'use_dpop_nonce'
-  | 'invalid_request_uri'
-  | 'invalid_token';
+import type { OAuthErrorCode } from '@gatehouse/protocol';
+
+export type { OAuthErrorCode };
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,

@@ -17,6 +17,7 @@
  *   token, which takes part in the brokerage tier like anyone's. Access tokens are validated from memory (one
  *   signature check for the proof) once seen; revocation reaches every node's cache through the bus.
  */
+import { SCOPES, type Scope, type SessionLossPolicy, type TokenResponse } from '@gatehouse/protocol';
 import type { FastifyRequest } from 'fastify';
 import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
@@ -39,9 +40,7 @@ import { validateClientKeys, verifyClientAssertion } from './client-auth.js';
 import type { DpopVerifier } from './dpop.js';
 import { OAuthError } from './errors.js';
 
-export const SCOPES = ['read', 'trade', 'marketdata'] as const;
-export type Scope = (typeof SCOPES)[number];
-export type SessionLossPolicy = 'none' | 'cancel_day' | 'cancel_all';
+export { SCOPES, type Scope, type SessionLossPolicy, type TokenResponse };
 
 export interface OAuthOptions {
   issuer?: string | undefined;
@@ -61,14 +60,6 @@ export interface OAuthDeps {
   notifier: Notifier;
   dpop: DpopVerifier;
   options: OAuthOptions;
-}
-
-export interface TokenResponse {
-  access_token: string;
-  token_type: 'DPoP';
-  expires_in: number;
-  scope: string;
-  refresh_token?: string;
 }
 
 /** What a validated access token stands for, cached per node. */
@@ -106,6 +97,27 @@ function parseScopes(value: string | undefined, allowed: readonly string[]): Sco
 }
 
 const json = <T>(text: string): T => JSON.parse(text) as T;
+
+/** A client acting for a user on some accounts with some scopes; its program session comes with its first token. */
+function newGrant(
+  clientId: string,
+  userId: string,
+  scopes: readonly Scope[],
+  accounts: readonly UserAccount[],
+  now: number,
+): OAuthGrantsTable {
+  return {
+    id: newId('grt'),
+    client_id: clientId,
+    user_id: userId,
+    scopes: JSON.stringify(scopes),
+    accounts: JSON.stringify(accounts.map((a) => a.id)),
+    session_id: null,
+    created_at: now,
+    revoked_at: null,
+    revoke_reason: null,
+  };
+}
 
 export class OAuthService {
   readonly #d: OAuthDeps;
@@ -188,17 +200,7 @@ export class OAuthService {
       created_at: now,
       revoked_at: null,
     };
-    const grant: OAuthGrantsTable = {
-      id: newId('grt'),
-      client_id: client.id,
-      user_id: principal.session.userId,
-      scopes: JSON.stringify(input.scopes),
-      accounts: JSON.stringify(accounts.map((a) => a.id)),
-      session_id: null,
-      created_at: now,
-      revoked_at: null,
-      revoke_reason: null,
-    };
+    const grant = newGrant(client.id, principal.session.userId, input.scopes, accounts, now);
     await this.#d.db.transaction().execute(async (trx) => {
       await trx.insertInto('oauth_clients').values(client).execute();
       await trx.insertInto('oauth_grants').values(grant).execute();
@@ -524,17 +526,7 @@ export class OAuthService {
       redirect.searchParams.set('error', 'access_denied');
       return { redirectTo: redirect.toString() };
     }
-    const grant: OAuthGrantsTable = {
-      id: newId('grt'),
-      client_id: client.id,
-      user_id: principal.session.userId,
-      scopes: JSON.stringify(params.scope),
-      accounts: JSON.stringify(accounts.map((a) => a.id)),
-      session_id: null,
-      created_at: now,
-      revoked_at: null,
-      revoke_reason: null,
-    };
+    const grant = newGrant(client.id, principal.session.userId, params.scope, accounts, now);
     const code = randomToken(32);
     await this.#d.db.transaction().execute(async (trx) => {
       await trx.insertInto('oauth_grants').values(grant).execute();

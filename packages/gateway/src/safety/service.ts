@@ -18,6 +18,7 @@
  *   are noticed at once for revocations and takeovers (bus messages), and by a sweep every second for expiry and
  *   resets.
  */
+import type { DeadManState, SessionLossPolicy } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
@@ -33,8 +34,9 @@ import {
 import type { Database, DeadManSwitchesTable, OrdersTable } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
 
-export type SessionLossPolicy = 'none' | 'cancel_day' | 'cancel_all';
 const STRICTNESS: Record<SessionLossPolicy, number> = { none: 0, cancel_day: 1, cancel_all: 2 };
+
+export type { DeadManState, SessionLossPolicy };
 
 export const DEAD_MAN_MIN_MS = 5_000;
 export const DEAD_MAN_MAX_MS = 600_000;
@@ -50,15 +52,6 @@ export interface SafetyDeps {
   /** How often lost sessions with open orders are looked for (expiry, resets); null: only when `sweep` is called. */
   sweepIntervalMs: number | null;
   onError: (error: unknown) => void;
-}
-
-export interface DeadManState {
-  armed: boolean;
-  scope?: 'session' | 'account';
-  accountId?: string | null;
-  timeoutMs?: number;
-  excludeGtc?: boolean;
-  deadline?: string;
 }
 
 export class SafetyService {

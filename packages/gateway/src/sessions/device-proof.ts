@@ -7,7 +7,7 @@
  * P-256 signature verification (~0.1 ms) and a replay-cache lookup.
  */
 import type { KeyObject } from 'node:crypto';
-import { GatehouseError, type LruCache, sha256 } from '../core/index.js';
+import { decodeJsonPart, GatehouseError, type LruCache, sha256 } from '../core/index.js';
 import { verifyDeviceSignature } from '../devices/index.js';
 
 export const DEVICE_PROOF_HEADER = 'x-device-proof';
@@ -21,17 +21,6 @@ interface ProofClaims {
   iat: number;
   jti: string;
   ath: string;
-}
-
-function decodePart(part: string): Record<string, unknown> | null {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : null;
-  } catch {
-    return null;
-  }
 }
 
 export interface ProofCheck {
@@ -52,8 +41,8 @@ export function verifyDeviceProof(check: ProofCheck): void {
   const parts = check.proof.split('.');
   if (parts.length !== 3) throw new GatehouseError('PROOF_INVALID');
   const [h, p, s] = parts as [string, string, string];
-  const header = decodePart(h);
-  const claims = decodePart(p) as Partial<ProofClaims> | null;
+  const header = decodeJsonPart(h);
+  const claims = decodeJsonPart(p) as Partial<ProofClaims> | null;
   if (header === null || claims === null || header.alg !== 'ES256' || header.typ !== 'device-proof+jwt') {
     throw new GatehouseError('PROOF_INVALID');
   }
