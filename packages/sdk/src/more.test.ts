@@ -202,4 +202,38 @@ describe('SDK', () => {
     expect(safeFails).toEqual(['competing:cancel-all']);
     supervisor.stop();
   });
+
+  it('hands a confirmation question back to the program, which answers it explicitly', async () => {
+    const { g, base, issuer } = await gateway();
+    const bot = await registerBot(g, await loginAs(g, ALICE));
+    const clientKey = await importPrivateJwk(
+      bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
+    );
+    const supervisor = new SessionSupervisor({
+      baseUrl: base,
+      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      dpopKey: await newDpopKey(),
+      scheduler: skewed(g, 0),
+      trading: { compete: true },
+      keepAliveMs: null,
+    });
+    await supervisor.start();
+    const ask = g.ctx.marketData.live(INSTRUMENTS.find((i) => i.id === 265598) as Instrument).ask;
+    // A limit 10 % through the market: the gate asks before placing it.
+    const result = await supervisor.placeOrder('DU1000001', {
+      instrumentId: 265598,
+      side: 'BUY',
+      type: 'LMT',
+      quantity: 1,
+      limitPrice: Number((ask * 1.1).toFixed(2)),
+      tif: 'DAY',
+    });
+    if (result.status !== 'confirmation_required')
+      throw new Error(`expected a question, got ${result.status}`);
+    expect(result.questions.map((q) => q.id)).toEqual(['price_far_through_market']);
+    expect(await g.ctx.store.db.selectFrom('orders').select('id').execute()).toEqual([]);
+    const confirmed = await result.confirm();
+    expect(confirmed).toMatchObject({ status: 'accepted', order: { type: 'LMT' } });
+    supervisor.stop();
+  });
 });

@@ -123,6 +123,8 @@ export class Transport {
     if (parsed === undefined || typeof parsed !== 'object' || parsed === null)
       throw new UnexpectedResponseError(response.status, contentType);
     if (response.ok) return { status: response.status, body: parsed as T };
+    // Order entry's 409 with questions is an answer to act on, not an error.
+    if (response.status === 409 && 'confirmationId' in parsed) return { status: 409, body: parsed as T };
     const envelope = parsed as Partial<ErrorEnvelope> & { error?: unknown; error_description?: string };
     if (typeof envelope.error === 'string') {
       const code = envelope.error as OAuthErrorCode;
