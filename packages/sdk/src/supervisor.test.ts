@@ -145,7 +145,7 @@ describe('SessionSupervisor', () => {
       .where('client_order_id', '=', 'lost-1')
       .execute();
     expect(rows).toHaveLength(1);
-    // A lost response for an order the server never saw: reconciled as not placed.
+    // A request lost before the server saw it: reconciled as not found (safe to resend with the same id).
     const dropping: Fetch = async (input, init) => {
       if (init.method === 'POST' && input.endsWith('/orders')) throw new TypeError('fetch failed');
       return fetch(input, init);
@@ -158,7 +158,7 @@ describe('SessionSupervisor', () => {
     });
     await offline.start();
     expect(await offline.placeOrder('DU1000001', { ...order, clientOrderId: 'lost-2' })).toEqual({
-      status: 'not_placed',
+      status: 'not_found',
       clientOrderId: 'lost-2',
     });
     supervisor.stop();

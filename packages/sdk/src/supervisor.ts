@@ -125,8 +125,11 @@ export interface SupervisorOptions {
 export type PlaceOrderResult =
   | { status: 'accepted' | 'existing'; order: OrderView; reconciled?: boolean }
   | ({ status: 'confirmation_required'; confirm: () => Promise<PlaceOrderResult> } & ConfirmationRequired)
-  /** The response was lost and reconciliation found no order with this clientOrderId: it was not placed. */
-  | { status: 'not_placed'; clientOrderId: string }
+  /**
+   * The response was lost and the server, asked after a moment, has no order with this clientOrderId. It most likely
+   * never arrived; to place it, send it again with the same clientOrderId (the gateway makes at most one order).
+   */
+  | { status: 'not_found'; clientOrderId: string }
   /** The response was lost and the server could not be asked: resubmit the same clientOrderId, or check later. */
   | { status: 'unknown'; clientOrderId: string };
 
@@ -629,6 +632,8 @@ export class SessionSupervisor {
   /** Asks the server what became of a placement whose answer was lost. */
   async #reconcile(accountId: string, clientOrderId: string): Promise<PlaceOrderResult> {
     for (let attempt = 1; attempt <= 3; attempt += 1) {
+      // Give a placement still on its way to the server a moment to land before asking.
+      await this.#sleep(this.backoffMs(attempt));
       try {
         const { orders } = await this.request<{ orders: OrderView[] }>(
           'GET',
@@ -636,11 +641,10 @@ export class SessionSupervisor {
         );
         const found = orders[0];
         return found === undefined
-          ? { status: 'not_placed', clientOrderId }
+          ? { status: 'not_found', clientOrderId }
           : { status: 'accepted', order: found, reconciled: true };
       } catch (error) {
         if (!(error instanceof NetworkError)) throw error;
-        await this.#sleep(this.backoffMs(attempt));
       }
     }
     return { status: 'unknown', clientOrderId };
