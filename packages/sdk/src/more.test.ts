@@ -236,4 +236,29 @@ describe('SDK', () => {
     expect(confirmed).toMatchObject({ status: 'accepted', order: { type: 'LMT' } });
     supervisor.stop();
   });
+
+  it('is lost, and says so, when the user revokes the bot', async () => {
+    const { g, base, issuer } = await gateway();
+    const alice = await loginAs(g, ALICE);
+    const bot = await registerBot(g, alice);
+    const clientKey = await importPrivateJwk(
+      bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
+    );
+    const supervisor = new SessionSupervisor({
+      baseUrl: base,
+      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      dpopKey: await newDpopKey(),
+      scheduler: skewed(g, 0),
+      keepAliveMs: null,
+    });
+    const seen: string[] = [];
+    supervisor.on('state', (e) => seen.push(`${e.to}${e.reason === undefined ? '' : `:${e.reason}`}`));
+    supervisor.on('safeFail', (e) => seen.push(`safeFail:${e.reason}:${e.action}`));
+    await supervisor.start();
+    expect((await callAs(g, 'DELETE', `/v1/oauth/clients/${bot.clientId}`, alice)).statusCode).toBe(204);
+    await expect(supervisor.request('GET', '/v1/session')).rejects.toMatchObject({ error: 'invalid_client' });
+    expect(supervisor.state).toBe('lost');
+    expect(seen.slice(-2)).toEqual(['lost:client_revoked', 'safeFail:client_revoked:pause']);
+    supervisor.stop();
+  });
 });

@@ -432,8 +432,15 @@ export class SessionSupervisor {
         } catch (error) {
           this.stats.refreshFailures += 1;
           if (!(error instanceof NetworkError) || this.#stopped) {
+            // The grant or the client is gone: no retry brings it back; a person must act.
             if (error instanceof OAuthApiError && error.error === 'invalid_grant')
               await this.#lose('grant_revoked');
+            if (
+              error instanceof OAuthApiError &&
+              error.error === 'invalid_client' &&
+              this.#state !== 'authenticating'
+            )
+              await this.#lose('client_revoked');
             throw error;
           }
           // The response may have been lost: the same refresh again after a bounded, jittered wait.
