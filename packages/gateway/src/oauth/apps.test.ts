@@ -95,6 +95,7 @@ describe('third-party apps', () => {
       [{ redirect_uri: 'https://app.example/callbacK' }, 'invalid_request'],
       [{ response_type: 'token' }, 'unsupported_response_type'],
       [{ scope: 'read admin' }, 'invalid_scope'],
+      [{ state: 'x'.repeat(513) }, 'invalid_request'],
     ];
     for (const [overrides, expected] of cases) {
       expect(oauthError((await push(program, overrides)).response), JSON.stringify(overrides)).toBe(expected);

@@ -436,12 +436,14 @@ export class OAuthService {
     const redirectUris = json<string[]>(client.redirect_uris);
     if (form.redirect_uri === undefined || !redirectUris.includes(form.redirect_uri))
       throw new OAuthError('invalid_request', 'redirect_uri must match a registered one exactly');
+    if (form.state !== undefined && form.state.length > 512)
+      throw new OAuthError('invalid_request', 'state may have at most 512 characters');
     if (form.dpop_jkt !== undefined && dpopJkt !== null && form.dpop_jkt !== dpopJkt)
       throw new OAuthError('invalid_dpop_proof', 'dpop_jkt does not match the DPoP proof');
     const params: ParParams = {
       redirect_uri: form.redirect_uri,
       scope: parseScopes(form.scope, json<string[]>(client.scopes)),
-      ...(form.state === undefined ? {} : { state: form.state.slice(0, 512) }),
+      ...(form.state === undefined ? {} : { state: form.state }),
       code_challenge: form.code_challenge,
       dpop_jkt: form.dpop_jkt ?? dpopJkt,
     };
