@@ -3,6 +3,7 @@
  * grants with rotation, single-flight), a clock minutes off corrected from the server's `Date`, the dead-man switch
  * armed and re-armed by the supervisor, and the keep-alive that stops a quiet bot's session from idling out.
  */
+
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ALICE,
@@ -24,11 +25,11 @@ import {
   type Fetch,
   importPrivateJwk,
   newDpopKey,
-  PersonalClientAuth,
   type Scheduler,
   SessionSupervisor,
   Transport,
 } from './index.js';
+import { botAuth } from './test-support.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -112,12 +113,9 @@ describe('SDK', () => {
   it('corrects a clock that is minutes off from the server’s Date header', async () => {
     const { g, base, issuer } = await gateway();
     const bot = await registerBot(g, await loginAs(g, ALICE));
-    const clientKey = await importPrivateJwk(
-      bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
-    );
     const supervisor = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: await newDpopKey(),
       scheduler: skewed(g, -7 * 60_000), // this machine is 7 minutes slow
       keepAliveMs: null,
@@ -131,9 +129,6 @@ describe('SDK', () => {
   it('arms the dead-man switch at ready and re-arms it, and keeps a quiet session alive', async () => {
     const { g, base, issuer } = await gateway();
     const bot = await registerBot(g, await loginAs(g, ALICE));
-    const clientKey = await importPrivateJwk(
-      bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
-    );
     const paths: string[] = [];
     const watching: Fetch = async (input, init) => {
       paths.push(`${init.method} ${new URL(input).pathname}`);
@@ -141,7 +136,7 @@ describe('SDK', () => {
     };
     const supervisor = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: await newDpopKey(),
       scheduler: skewed(g, 0),
       fetch: watching,
@@ -164,13 +159,10 @@ describe('SDK', () => {
     const { g, base, issuer } = await gateway();
     const alice = await loginAs(g, ALICE);
     const bot = await registerBot(g, alice);
-    const clientKey = await importPrivateJwk(
-      bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
-    );
     const safeFails: string[] = [];
     const supervisor = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: await newDpopKey(),
       scheduler: skewed(g, 0),
       trading: { compete: true },
@@ -206,12 +198,9 @@ describe('SDK', () => {
   it('hands a confirmation question back to the program, which answers it explicitly', async () => {
     const { g, base, issuer } = await gateway();
     const bot = await registerBot(g, await loginAs(g, ALICE));
-    const clientKey = await importPrivateJwk(
-      bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
-    );
     const supervisor = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: await newDpopKey(),
       scheduler: skewed(g, 0),
       trading: { compete: true },
@@ -241,12 +230,9 @@ describe('SDK', () => {
     const { g, base, issuer } = await gateway();
     const alice = await loginAs(g, ALICE);
     const bot = await registerBot(g, alice);
-    const clientKey = await importPrivateJwk(
-      bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
-    );
     const supervisor = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: await newDpopKey(),
       scheduler: skewed(g, 0),
       keepAliveMs: null,

@@ -3,6 +3,7 @@
  * down and after it is back all arrive once, in sequence; the reconnect resumes after the last event seen; and the
  * reconciliation after it reports an order placed behind the bot's back (orphaned) and a cancel that was missed.
  */
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +20,9 @@ import {
 } from '../../gateway/src/test-support/gateway.js';
 import { registerBot } from '../../gateway/src/test-support/program.js';
 import { INSTRUMENTS, type Instrument } from '../../gateway/src/trading/instruments.js';
-import { importPrivateJwk, PersonalClientAuth, SessionSupervisor } from './index.js';
+import { SessionSupervisor } from './index.js';
 import { newNodeDpopKey } from './node.js';
+import { botAuth } from './test-support.js';
 
 let gw: TestGateway | undefined;
 let dir: string | undefined;
@@ -69,12 +71,9 @@ describe('supervisor stream', () => {
     const port = Number(new URL(base).port);
     const alice: LoggedIn = await loginAs(g, ALICE);
     const bot = await registerBot(g, alice);
-    const clientKey = await importPrivateJwk(
-      bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
-    );
     const supervisor = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer: base }),
+      auth: await botAuth(bot, base),
       dpopKey: newNodeDpopKey(),
       trading: { compete: true },
       backoff: { initialMs: 50, maxMs: 500 },

@@ -5,6 +5,7 @@
  * and the bad inputs: a token file others can read or that is corrupt, an HTML answer, a network that stays down
  * (bounded backoff, no spinning).
  */
+
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,16 +21,15 @@ import { registerBot, type TestProgram } from '../../gateway/src/test-support/pr
 import {
   type Fetch,
   GatehouseApiError,
-  importPrivateJwk,
   NotReadyError,
   newDpopKey,
-  PersonalClientAuth,
   SessionSupervisor,
   SteppedScheduler,
   TokenStoreError,
   UnexpectedResponseError,
 } from './index.js';
 import { FileTokenStore, newNodeDpopKey } from './node.js';
+import { botAuth } from './test-support.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -47,7 +47,6 @@ async function setup(options: { ttlMs?: number } = {}) {
   const base = await gw.listen();
   const alice = await loginAs(gw, ALICE);
   const bot: TestProgram = await registerBot(gw, alice);
-  const clientKey = await importPrivateJwk(bot.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey);
   const counts = { token: 0, invalidToken: 0, orders: 0 };
   const counting: Fetch = async (input, init) => {
     if (input.endsWith('/oauth2/token')) counts.token += 1;
@@ -57,16 +56,16 @@ async function setup(options: { ttlMs?: number } = {}) {
     return response;
   };
   const issuer = base.replace('localhost', '127.0.0.1');
-  return { g: gw, base, alice, bot, clientKey, counts, counting, issuer };
+  return { g: gw, base, alice, bot, counts, counting, issuer };
 }
 
 describe('SessionSupervisor', () => {
   it('soaks 1,000 token lifetimes in compressed time without one request refused for an expired token', async () => {
-    const { g, base, clientKey, bot, counts, counting, issuer } = await setup({ ttlMs: 60_000 });
+    const { g, base, bot, counts, counting, issuer } = await setup({ ttlMs: 60_000 });
     const scheduler = new SteppedScheduler(g.clock);
     const supervisor = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: await newDpopKey(),
       scheduler,
       fetch: counting,
@@ -91,11 +90,11 @@ describe('SessionSupervisor', () => {
   }, 120_000);
 
   it('refreshes exactly once for 50 calls made at the moment the token expires', async () => {
-    const { g, base, clientKey, bot, counts, counting, issuer } = await setup({ ttlMs: 60_000 });
+    const { g, base, bot, counts, counting, issuer } = await setup({ ttlMs: 60_000 });
     const scheduler = new SteppedScheduler(g.clock);
     const supervisor = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: newNodeDpopKey(), // the Node signer of @gatehouse/sdk/node
       scheduler,
       fetch: counting,
@@ -113,7 +112,7 @@ describe('SessionSupervisor', () => {
   });
 
   it('places exactly one order when the placement’s response is lost, and says what happened', async () => {
-    const { g, base, clientKey, bot, issuer } = await setup();
+    const { g, base, bot, issuer } = await setup();
     let lose = true;
     const losing: Fetch = async (input, init) => {
       const response = await fetch(input, init);
@@ -125,7 +124,7 @@ describe('SessionSupervisor', () => {
     };
     const supervisor = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: await newDpopKey(),
       trading: { compete: true },
       fetch: losing,
@@ -152,7 +151,7 @@ describe('SessionSupervisor', () => {
     };
     const offline = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: await newDpopKey(),
       fetch: dropping,
     });
@@ -166,10 +165,10 @@ describe('SessionSupervisor', () => {
   });
 
   it('turns degraded on a competing takeover, pauses trading, and takes it back on request', async () => {
-    const { g, base, clientKey, bot, issuer } = await setup();
+    const { g, base, bot, issuer } = await setup();
     const supervisor = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: await newDpopKey(),
       trading: { compete: true },
     });
@@ -215,12 +214,12 @@ describe('bad input', () => {
   });
 
   it('answers an HTML page or a 5xx with a typed error, and backs off (bounded) while the network is down', async () => {
-    const { g, base, clientKey, bot, issuer } = await setup({ ttlMs: 60_000 });
+    const { g, base, bot, issuer } = await setup({ ttlMs: 60_000 });
     const html: Fetch = async () =>
       new Response('<html>502 Bad Gateway</html>', { status: 502, headers: { 'content-type': 'text/html' } });
     const proxied = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: await newDpopKey(),
       fetch: html,
     });
@@ -239,7 +238,7 @@ describe('bad input', () => {
     const scheduler = new SteppedScheduler(g.clock);
     const supervisor = new SessionSupervisor({
       baseUrl: base,
-      auth: new PersonalClientAuth({ clientId: bot.clientId, clientKey, issuer }),
+      auth: await botAuth(bot, issuer),
       dpopKey: await newDpopKey(),
       scheduler,
       fetch: flaky,

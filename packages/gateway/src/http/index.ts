@@ -11,6 +11,7 @@ export {
   isSecureRequest,
   parseWith,
   principalOf,
+  programPrincipal,
   requireOperator,
   requireSession,
   SESSION_COOKIE_PLAIN,

@@ -69,6 +69,18 @@ async function authenticateProgram(
   request: FastifyRequest,
   token: string,
 ): Promise<void> {
+  const scope = request.routeOptions.config.apiScope;
+  if (scope === undefined) throw new GatehouseError('API_NOT_ALLOWED');
+  request.principal = await programPrincipal(ctx, request, token, scope);
+}
+
+/** A program's principal from its DPoP-bound token and this request's proof, holding `scope`. */
+export async function programPrincipal(
+  ctx: GatewayContext,
+  request: FastifyRequest,
+  token: string,
+  scope: 'read' | 'trade' | 'marketdata',
+): Promise<Principal> {
   const proof = request.headers.dpop;
   const principal = await ctx.oauth.authenticate(
     token,
@@ -76,11 +88,9 @@ async function authenticateProgram(
     request.method,
     `${ctx.oauth.issuer(request)}${request.url}`,
   );
-  const scope = request.routeOptions.config.apiScope;
-  if (scope === undefined) throw new GatehouseError('API_NOT_ALLOWED');
   if (!principal.api?.scopes.includes(scope))
     throw new GatehouseError('SCOPE_REQUIRED', undefined, { scope });
-  request.principal = principal;
+  return principal;
 }
 
 /** Validates `data` with a zod schema; failures become `INVALID_REQUEST` with the offending paths. */

@@ -352,11 +352,7 @@ export class OAuthService {
     bySessionId: string | null = null,
   ): Promise<boolean> {
     const now = this.#d.clock.now();
-    const grant = await this.#d.db
-      .selectFrom('oauth_grants')
-      .selectAll()
-      .where('id', '=', grantId)
-      .executeTakeFirst();
+    const grant = await this.#findGrant(grantId);
     if (grant === undefined) return false;
     const changed = await this.#d.db.transaction().execute(async (trx) => {
       const result = await trx
@@ -394,6 +390,25 @@ export class OAuthService {
     return true;
   }
 
+  #findGrant(id: string): Promise<OAuthGrantsTable | undefined> {
+    return this.#d.db.selectFrom('oauth_grants').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async #grant(id: string): Promise<OAuthGrantsTable> {
+    const grant = await this.#findGrant(id);
+    if (grant === undefined) throw new OAuthError('invalid_grant', 'unknown grant');
+    return grant;
+  }
+
+  #liveClient(id: string): Promise<OAuthClientsTable | undefined> {
+    return this.#d.db
+      .selectFrom('oauth_clients')
+      .selectAll()
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+  }
+
   // ---- authorization (apps) ------------------------------------------------------------------------------------
 
   async #authenticateClient(
@@ -403,12 +418,7 @@ export class OAuthService {
     const { db, clock } = this.#d;
     let client: OAuthClientsTable | undefined;
     await verifyClientAssertion({ db, issuer, now: clock.now() }, form, async (clientId) => {
-      client = await db
-        .selectFrom('oauth_clients')
-        .selectAll()
-        .where('id', '=', clientId)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst();
+      client = await this.#liveClient(clientId);
       return client === undefined ? undefined : json<{ keys: JWK[] }>(client.jwks);
     });
     return client as unknown as OAuthClientsTable;
@@ -475,12 +485,7 @@ export class OAuthService {
       this.#d.clock.now() >= Number(row.expires_at)
     )
       throw new OAuthError('invalid_request_uri', 'the request_uri is unknown, used or expired');
-    const client = await this.#d.db
-      .selectFrom('oauth_clients')
-      .selectAll()
-      .where('id', '=', clientId)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
+    const client = await this.#liveClient(clientId);
     if (client === undefined) throw new OAuthError('invalid_request_uri', 'unknown client');
     return { row, client, params: json<ParParams>(row.params) };
   }
@@ -635,11 +640,7 @@ export class OAuthService {
       throw new OAuthError('invalid_grant', 'the PKCE code_verifier does not match');
     if (row.dpop_jkt !== null && row.dpop_jkt !== jkt)
       throw new OAuthError('invalid_dpop_proof', 'the code is bound to another DPoP key');
-    const grant = await db
-      .selectFrom('oauth_grants')
-      .selectAll()
-      .where('id', '=', row.grant_id)
-      .executeTakeFirst();
+    const grant = await this.#findGrant(row.grant_id);
     if (grant === undefined || grant.revoked_at !== null)
       throw new OAuthError('invalid_grant', 'the grant was revoked');
     await this.#liveSession(grant, true);
@@ -675,11 +676,7 @@ export class OAuthService {
       // Rotation: a spent token again. The same key within the leeway is a lost response retried: the same successor.
       if (now - Number(row.spent_at) <= options.refreshReuseLeewayMs && row.successor_sealed !== null) {
         const successor = this.#d.box.open(row.successor_sealed);
-        const grant = await db
-          .selectFrom('oauth_grants')
-          .selectAll()
-          .where('id', '=', row.grant_id)
-          .executeTakeFirstOrThrow();
+        const grant = await this.#grant(row.grant_id);
         await this.#liveSession(grant, false);
         return {
           ...(await this.#issue(grant, jkt, json<Scope[]>(row.scopes), false)),
@@ -689,11 +686,7 @@ export class OAuthService {
       await this.revokeGrant(row.grant_id, 'refresh_token_reused');
       throw new OAuthError('invalid_grant', 'the refresh token was already used; the grant is revoked');
     }
-    const grant = await db
-      .selectFrom('oauth_grants')
-      .selectAll()
-      .where('id', '=', row.grant_id)
-      .executeTakeFirstOrThrow();
+    const grant = await this.#grant(row.grant_id);
     await this.#liveSession(grant, false);
     const scopes =
       form.scope === undefined
@@ -723,24 +716,20 @@ export class OAuthService {
    * The grant's program session: its live one, or (`create`) a new one when it has none. A refresh with no live
    * session fails: the grant's session expired (24 h idle, 7 days absolute) or was ended.
    */
-  async #liveSession(grant: OAuthGrantsTable, create: boolean): Promise<string> {
+  async #liveSession(grant: OAuthGrantsTable, create: boolean): Promise<void> {
     const { db, clock, sessions } = this.#d;
-    const now = clock.now();
     if (grant.session_id !== null) {
-      const session = await db
-        .selectFrom('sessions')
-        .selectAll()
-        .where('id', '=', grant.session_id)
-        .executeTakeFirst();
-      const pendingIdleOk =
-        session !== undefined && now < Number(session.last_seen_at) + Number(session.idle_timeout_ms);
+      const now = clock.now();
+      const session = await sessions.findById(grant.session_id);
+      // Activity not yet written behind counts too.
+      const seen = Math.max(session?.lastSeenAt ?? 0, sessions.pendingLastSeen(grant.session_id) ?? 0);
       if (
         session !== undefined &&
-        session.revoked_at === null &&
-        now < Number(session.expires_at) &&
-        pendingIdleOk
+        session.revokedAt === null &&
+        now < session.expiresAt &&
+        now < seen + session.idleTimeoutMs
       )
-        return session.id;
+        return;
       if (!create) throw new OAuthError('invalid_grant', 'the grant’s session ended; authorize again');
     }
     const { session } = await sessions.create({
@@ -755,7 +744,6 @@ export class OAuthService {
     });
     await db.updateTable('oauth_grants').set({ session_id: session.id }).where('id', '=', grant.id).execute();
     grant.session_id = session.id;
-    return session.id;
   }
 
   async #issue(
@@ -865,11 +853,7 @@ export class OAuthService {
     )
       return { active: false };
     if (row.kind === 'refresh') {
-      const grant = await this.#d.db
-        .selectFrom('oauth_grants')
-        .selectAll()
-        .where('id', '=', row.grant_id)
-        .executeTakeFirstOrThrow();
+      const grant = await this.#grant(row.grant_id);
       try {
         await this.#liveSession(grant, false);
       } catch {

@@ -322,14 +322,10 @@ export class SafetyService {
     this.#handled.add(key);
     if (this.#handled.size > 100_000) this.#handled.clear();
     const cancelled = await trading.cancelOrders(targets, { by: 'session_loss', reason });
-    const session = await db
-      .selectFrom('sessions')
-      .select('user_id')
-      .where('id', '=', sessionId)
-      .executeTakeFirst();
     await appendAudit(db, clock, {
       type: 'safety.session_loss',
-      userId: session?.user_id ?? null,
+      // The session's user placed its orders.
+      userId: orders[0]?.user_id ?? null,
       sessionId,
       data: {
         reason,

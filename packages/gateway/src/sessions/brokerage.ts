@@ -82,6 +82,41 @@ export function tierAt(
   };
 }
 
+/** Sessions joined with what decides their tier: the user's brokerage policy and the user's exclusive holder. */
+function withTier(db: Kysely<Database>) {
+  return db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .leftJoin('brokerage_holders', 'brokerage_holders.user_id', 'sessions.user_id');
+}
+
+const TIER_COLUMNS = [
+  'sessions.brokerage_at',
+  'sessions.revoked_at',
+  'sessions.last_seen_at',
+  'sessions.idle_timeout_ms',
+  'sessions.expires_at',
+  'users.brokerage_policy',
+  'brokerage_holders.session_id as holder',
+] as const;
+
+/** `tierAt` for a row of `withTier`. */
+function tierOfRow(
+  sessionId: string,
+  row: { brokerage_at: number | null; brokerage_policy: string; holder: string | null },
+  since: number,
+) {
+  return tierAt(
+    sessionId,
+    {
+      acquiredAt: row.brokerage_at === null ? null : Number(row.brokerage_at),
+      shared: row.brokerage_policy === 'shared',
+      holderSessionId: row.holder,
+    },
+    since,
+  );
+}
+
 /** How a session that was trading was lost, as the session-loss policy names it. */
 export type LossReason = 'revoked' | 'refresh_token_reused' | 'expired' | 'idle' | 'competing' | 'reset';
 
@@ -98,22 +133,8 @@ export async function sessionLosses(
 ): Promise<Map<string, LossReason>> {
   const losses = new Map<string, LossReason>();
   if (sessionIds.length === 0) return losses;
-  const rows = await deps.db
-    .selectFrom('sessions')
-    .innerJoin('users', 'users.id', 'sessions.user_id')
-    .leftJoin('brokerage_holders', 'brokerage_holders.user_id', 'sessions.user_id')
-    .select([
-      'sessions.id',
-      'sessions.user_id',
-      'sessions.brokerage_at',
-      'sessions.revoked_at',
-      'sessions.revoke_reason',
-      'sessions.last_seen_at',
-      'sessions.idle_timeout_ms',
-      'sessions.expires_at',
-      'users.brokerage_policy',
-      'brokerage_holders.session_id as holder',
-    ])
+  const rows = await withTier(deps.db)
+    .select(['sessions.id', 'sessions.user_id', 'sessions.revoke_reason', ...TIER_COLUMNS])
     .where('sessions.id', 'in', [...sessionIds])
     .execute();
   const now = deps.clock.now();
@@ -126,15 +147,7 @@ export async function sessionLosses(
     else if (now >= seen + Number(row.idle_timeout_ms)) reason = 'idle';
     else {
       const schedules = userResetSchedules(deps.resets, await accountsOf(row.user_id));
-      const tier = tierAt(
-        row.id,
-        {
-          acquiredAt: row.brokerage_at === null ? null : Number(row.brokerage_at),
-          shared: row.brokerage_policy === 'shared',
-          holderSessionId: row.holder,
-        },
-        lastReset(now, schedules),
-      );
+      const tier = tierOfRow(row.id, row, lastReset(now, schedules));
       if (tier.competing) reason = 'competing';
       else if (tier.reset) reason = 'reset';
     }
@@ -146,20 +159,8 @@ export async function sessionLosses(
 /** The session's row with its user's policy and the user's exclusive holder: one authoritative query. */
 const tierQuery = (db: Kysely<Database>) =>
   preparedQuery(db, 1, (db, sessionId) =>
-    db
-      .selectFrom('sessions')
-      .innerJoin('users', 'users.id', 'sessions.user_id')
-      .leftJoin('brokerage_holders', 'brokerage_holders.user_id', 'sessions.user_id')
-      .select([
-        'sessions.brokerage_at',
-        'sessions.step_up_required',
-        'sessions.revoked_at',
-        'sessions.last_seen_at',
-        'sessions.idle_timeout_ms',
-        'sessions.expires_at',
-        'users.brokerage_policy',
-        'brokerage_holders.session_id as holder',
-      ])
+    withTier(db)
+      .select(['sessions.step_up_required', ...TIER_COLUMNS])
       .where('sessions.id', '=', sessionId),
   );
 const tierQueries = new WeakMap<Kysely<Database>, ReturnType<typeof tierQuery>>();
@@ -174,15 +175,7 @@ async function readTier(deps: BrokerageDeps, principal: Principal) {
   if (row === undefined) throw new GatehouseError('SESSION_REVOKED');
   const now = deps.clock.now();
   const schedules = userResetSchedules(deps.resets, principal.profile.accounts);
-  const tier = tierAt(
-    principal.session.id,
-    {
-      acquiredAt: row.brokerage_at === null ? null : Number(row.brokerage_at),
-      shared: row.brokerage_policy === 'shared',
-      holderSessionId: row.holder,
-    },
-    lastReset(now, schedules),
-  );
+  const tier = tierOfRow(principal.session.id, row, lastReset(now, schedules));
   return { row, tier, now, schedules };
 }
 

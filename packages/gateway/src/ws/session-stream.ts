@@ -22,7 +22,7 @@ import type { WebSocket } from 'ws';
 import { z } from 'zod';
 import type { GatewayContext } from '../app/context.js';
 import { type ErrorCode, GatehouseError } from '../core/index.js';
-import { checkDeviceProof, sessionCookieName } from '../http/index.js';
+import { checkDeviceProof, dpopToken, programPrincipal, sessionCookieName } from '../http/index.js';
 import { type Principal, sessionState, usesDeviceKey } from '../sessions/index.js';
 import { type Instrument, type MarketDataBundle, requireInstruments } from '../trading/index.js';
 
@@ -91,18 +91,8 @@ function checkOrigin(ctx: GatewayContext, request: FastifyRequest): void {
 
 async function authenticateUpgrade(ctx: GatewayContext, request: FastifyRequest): Promise<Principal> {
   const header = request.headers.authorization;
-  if (header?.startsWith('DPoP ')) {
-    const proof = request.headers.dpop;
-    const principal = await ctx.oauth.authenticate(
-      header.slice(5).trim(),
-      typeof proof === 'string' ? proof : undefined,
-      'GET',
-      `${ctx.oauth.issuer(request)}${request.url}`,
-    );
-    if (!principal.api?.scopes.includes('read'))
-      throw new GatehouseError('SCOPE_REQUIRED', undefined, { scope: 'read' });
-    return principal;
-  }
+  const program = dpopToken(request);
+  if (program !== undefined) return programPrincipal(ctx, request, program, 'read');
   if (header?.startsWith('Bearer ')) {
     const token = header.slice(7).trim();
     const principal = await ctx.sessions.authenticate(token, request.ip);
