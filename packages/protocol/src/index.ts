@@ -229,3 +229,244 @@ export interface StreamMessage {
   replayed?: boolean;
   [field: string]: unknown;
 }
+
+// ---- What the Client Portal reads: sessions, devices, factors, accounts, security events, logins ----
+
+export type FactorType = 'push' | 'webauthn' | 'totp' | 'sms' | 'recovery_code';
+
+/** A session as its user sees it (`GET /v1/session`, `GET /v1/sessions`). Nothing secret is included. */
+export interface SessionView {
+  id: string;
+  channel: string;
+  aal: number;
+  amr: string[];
+  createdAt: string;
+  lastSeenAt: string;
+  idleExpiresAt: string;
+  expiresAt: string;
+  ip: string;
+  userAgent: string;
+  current: boolean;
+}
+
+/** `GET /v1/sessions`: each live session with its device, network, tier and whether it is competing. */
+export interface MonitoredSession extends SessionView {
+  device: { id: string; name: string } | null;
+  network: string | null;
+  tier: Tier;
+  competing: boolean;
+}
+
+/** The user and their accounts, as `GET /v1/session` carries them. */
+export interface ProfileView {
+  user: { id: string; username: string; displayName: string };
+  accounts: {
+    id: string;
+    title: string;
+    paper: boolean;
+    type: string;
+    baseCurrency: string;
+    clientCategory: string;
+    frozen: boolean;
+    closingOnly: boolean;
+    role: string;
+    /** The carrying legal entity, named; its investor-protection details are served with the account itself. */
+    entity: { code: string; legalName: string; regulator: string };
+  }[];
+}
+
+/** `GET /v1/session`. */
+export interface WhoAmI extends ProfileView {
+  session: SessionView;
+  csrfToken: string;
+}
+
+export type DeviceKind = 'mobile' | 'desktop' | 'browser';
+
+/** `GET /v1/devices`. */
+export interface DeviceView {
+  id: string;
+  kind: DeviceKind;
+  name: string;
+  platform: string;
+  trusted: boolean;
+  status: 'active' | 'revoked';
+  /** The device may approve pushes but not log in itself (mobile). */
+  loginDisabled: boolean;
+  networks: string[];
+  firstSeenAt: string;
+  lastSeenAt: string;
+}
+
+/** `GET /v1/factors`. */
+export interface FactorView {
+  id: string;
+  type: FactorType;
+  label: string;
+  status: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  phone?: string;
+  hardwareBound?: boolean;
+}
+
+/** An SMS code was sent (login, step-up, enrolment), with the resend limits. */
+export interface SmsSentView {
+  status: 'sms_sent';
+  expiresAt: string;
+  resendAvailableAt: string;
+  remainingThisHour: number;
+}
+
+/** `GET /v1/accounts/{accountId}`: the account, its legal entity, entitlements, market data and product rules. */
+export interface AccountView {
+  id: string;
+  title: string;
+  paper: boolean;
+  type: string;
+  baseCurrency: string;
+  clientCategory: string;
+  role: string;
+  frozen: boolean;
+  closingOnly: boolean;
+  optionsLevel: number;
+  entity: {
+    code: string;
+    legalName: string;
+    regulator: string;
+    investorProtection: string;
+    protectionLimit: string;
+    notes: string;
+  };
+  permissions: { assetClass: string; region: string }[];
+  disclosures: { disclosure: string; accepted: boolean }[];
+  marketData: { bundle: string; name: string; access: 'live' | 'delayed' | 'none'; professional: boolean }[];
+  rules: { id: string; description: string }[];
+}
+
+/** `GET /v1/security/events`: the user's recent audit events, newest first. */
+export interface SecurityEvent {
+  seq: number;
+  at: string;
+  type: string;
+  sessionId: string | null;
+  ip: string | null;
+  data: Record<string, unknown>;
+}
+
+/** The answers of the login routes (`POST /v1/auth/login`, `…/factor`, `GET /v1/auth/login/{loginId}`). */
+export type LoginStep =
+  | { status: 'second_factor_required'; loginId?: string; factors: { type: FactorType }[] }
+  | {
+      status: 'push_pending';
+      challengeId: string;
+      /** Show this; the phone shows the same number and the user matches them. */
+      number: string;
+      expiresAt?: string;
+      fallbackAfterMs?: number;
+      delivered?: boolean;
+      /** Present once the push was not delivered in time: the other factors the user may use now. */
+      fallbackFactors?: { type: FactorType }[];
+    }
+  | {
+      status: 'authenticated';
+      session: SessionView;
+      csrfToken?: string;
+      backupFactorMissing: boolean;
+      notice?: 'recovery_code_used';
+      remainingRecoveryCodes?: number;
+      suggestion?: string;
+    };
+
+/** A market-data quote with the entitlement it was served under (`GET /v1/marketdata/snapshot`). */
+export interface QuoteView {
+  instrumentId: number;
+  symbol: string;
+  bid: number | null;
+  ask: number | null;
+  last: number | null;
+  bidSize: number | null;
+  askSize: number | null;
+  /** The instant the prices describe (ISO 8601); for a delayed quote, 15 minutes ago. */
+  at: string | null;
+  entitlement: { type: 'live' | 'delayed' | 'none'; delayMs: number; bundle: string; professional: boolean };
+}
+
+/** An instrument as `GET /v1/instruments` lists it. */
+export interface InstrumentView {
+  id: number;
+  symbol: string;
+  name: string;
+  exchange: string;
+  currency: string;
+  assetClass: string;
+  region: string;
+  tickSize: number;
+  lotSize: number;
+  multiplier: number;
+  /** A PRIIPs key information document exists. */
+  kid: boolean;
+  bundle: string;
+}
+
+/** `GET /v1/oauth/clients`: the user's personal clients and the apps they granted, with the live grants. */
+export interface ApiClientView {
+  clientId: string;
+  kind: 'personal' | 'app';
+  name: string;
+  scopes: string[];
+  redirectUris: string[];
+  rotateRefreshTokens: boolean;
+  sessionLossPolicy: SessionLossPolicy;
+  createdAt: string;
+  grants: {
+    grantId: string;
+    scopes: string[];
+    accounts: string[];
+    sessionId: string | null;
+    createdAt: string;
+  }[];
+}
+
+/** `GET /oauth2/authorize` for the consent page: the app, what it asks for, the accounts to choose from. */
+export interface AuthorizationRequestView {
+  client: { clientId: string; name: string };
+  scopes: string[];
+  redirectUri: string;
+  accounts: { id: string; title: string; role: string }[];
+}
+
+/** `GET /v1/accounts/{accountId}/portfolio`: cash per currency, positions and the account's valuation. */
+export interface PortfolioView {
+  accountId: string;
+  baseCurrency: string;
+  cash: Record<string, number>;
+  positions: { instrumentId: number; symbol: string | null; quantity: number; avgCost: number }[];
+  netLiquidation: number;
+  initialMargin: number;
+  buyingPower: number;
+}
+
+/** A push request as an enrolled device receives it on `/v1/devices/stream`. */
+export interface PushRequestMessage {
+  type: 'push';
+  challengeId: string;
+  /** The number the login screen shows; the person matches it before approving. */
+  number: string;
+  context: { channel: string; requestingDevice: string; ip: string; network: string | null; time: string };
+  expiresAt: string;
+}
+
+/** The bytes a device signs to open its stream: bound to the device, a time and a single-use nonce. */
+export function deviceStreamAuthMessage(deviceId: string, timestamp: number, nonce: string): string {
+  return `gatehouse-device-stream:${deviceId}:${timestamp}:${nonce}`;
+}
+
+/** The bytes a device signs to approve or deny a push request. */
+export function pushDecisionMessage(
+  challengeId: string,
+  decision: 'approve' | 'deny',
+  number: string,
+): string {
+  return JSON.stringify({ challengeId, decision, number });
+}

@@ -28,6 +28,7 @@ import { deviceStreamRoutes } from '../ws/device-hub.js';
 import { loginStreamRoutes } from '../ws/login-stream.js';
 import { sessionStreamRoutes } from '../ws/session-stream.js';
 import type { GatewayContext } from './context.js';
+import { portalRoutes } from './portal.js';
 
 /** Requests slower than this are logged at info level even when they succeed. */
 const SLOW_REQUEST_MS = 1_000;
@@ -128,6 +129,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
     }
   });
 
+  await portalRoutes(app, server.portalDir);
   await loginRoutes(app, ctx);
   await sessionRoutes(app, ctx);
   await factorRoutes(app, ctx);

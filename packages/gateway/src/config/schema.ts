@@ -41,6 +41,11 @@ export const configSchema = z.strictObject({
       allowedOrigins: z.array(z.string().url()).default([]),
       /** Upper bound on graceful shutdown before connections are dropped. */
       shutdownTimeoutMs: ms(100).default(10_000),
+      /**
+       * The built Client Portal (`packages/portal/dist`) served at `/`. Default: the portal package next to the
+       * gateway's; `false` serves the API only.
+       */
+      portalDir: z.union([z.string().min(1), z.literal(false)]).optional(),
     })
     .prefault({}),
   database: z

@@ -5,6 +5,7 @@
  * rather than throwing.
  */
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
+import { deviceStreamAuthMessage, pushDecisionMessage } from '@gatehouse/protocol';
 
 export interface P256Jwk {
   kty: 'EC';
@@ -44,11 +45,7 @@ export function verifyDeviceSignature(key: KeyObject, message: string, signature
 }
 
 /** The exact bytes a device signs to decide a push challenge (fixed key order, no whitespace). */
-export function decisionMessage(challengeId: string, decision: 'approve' | 'deny', number: string): string {
-  return JSON.stringify({ challengeId, decision, number });
-}
+export const decisionMessage = pushDecisionMessage;
 
 /** The bytes a device signs to open its stream: bound to the device, a time and a single-use nonce. */
-export function streamAuthMessage(deviceId: string, timestamp: number, nonce: string): string {
-  return `gatehouse-device-stream:${deviceId}:${timestamp}:${nonce}`;
-}
+export const streamAuthMessage = deviceStreamAuthMessage;

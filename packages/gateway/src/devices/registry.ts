@@ -4,26 +4,15 @@
  * its hash stored), desktop workstations registered after a security-key login, and browsers. Mobile and desktop
  * devices keep a P-256 public key. A device can be listed, renamed, trusted and revoked.
  */
+
+import type { DeviceKind, DeviceView } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import { type Clock, GatehouseError, newId, randomToken, sha256 } from '../core/index.js';
 import type { Database, DevicesTable } from '../store/index.js';
 import { type P256Jwk, parseP256PublicJwk } from './keys.js';
 import { networkOf } from './network.js';
 
-export interface DeviceView {
-  id: string;
-  kind: DeviceKind;
-  name: string;
-  platform: string;
-  trusted: boolean;
-  status: 'active' | 'revoked';
-  loginDisabled: boolean;
-  networks: string[];
-  firstSeenAt: string;
-  lastSeenAt: string;
-}
-
-export type DeviceKind = 'mobile' | 'desktop' | 'browser';
+export type { DeviceKind, DeviceView };
 /** Devices that hold a key of their own and sign with it. */
 export type KeyedDeviceKind = Exclude<DeviceKind, 'browser'>;
 

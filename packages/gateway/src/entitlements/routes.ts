@@ -1,16 +1,24 @@
 /**
  * @module entitlements/routes
- * The operators' admin API for entitlements: `GET` and `PATCH /v1/admin/accounts/{accountId}/entitlements`,
- * authenticated by the bearer token in `secrets.adminApiToken` (off when unset). Every change is audited.
+ * `GET /v1/accounts/{accountId}`: the holder's view of an account and what it may trade. The operators' admin API
+ * for entitlements: `GET` and `PATCH /v1/admin/accounts/{accountId}/entitlements`, authenticated by the bearer token
+ * in `secrets.adminApiToken` (off when unset). Every change is audited.
  */
+import type { AccountView } from '@gatehouse/protocol';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { GatewayContext } from '../app/context.js';
 import { GatehouseError } from '../core/index.js';
-import { clientInfo, parseWith, requireOperator } from '../http/index.js';
-import { ACCOUNT_TYPES, CLIENT_CATEGORIES } from '../identity/index.js';
-import { ASSET_CLASSES, MARKET_DATA_BUNDLES, MARKET_REGIONS } from '../trading/instruments.js';
-import { changeEntitlements, DISCLOSURES, loadEntitlements } from './store.js';
+import { clientInfo, forPrograms, parseWith, principalOf, requireOperator } from '../http/index.js';
+import { ACCOUNT_TYPES, CLIENT_CATEGORIES, type UserAccount } from '../identity/index.js';
+import {
+  ASSET_CLASSES,
+  MARKET_DATA_BUNDLES,
+  MARKET_REGIONS,
+  type MarketDataBundle,
+} from '../trading/instruments.js';
+import { appliesTo, inForce, PRODUCT_RULES } from './rules.js';
+import { type AccountEntitlements, changeEntitlements, DISCLOSURES, loadEntitlements } from './store.js';
 
 const permission = z.strictObject({ assetClass: z.enum(ASSET_CLASSES), region: z.enum(MARKET_REGIONS) });
 const bundle = z.enum(Object.keys(MARKET_DATA_BUNDLES) as [keyof typeof MARKET_DATA_BUNDLES]);
@@ -39,7 +47,63 @@ export function presentEntitlements(e: NonNullable<Awaited<ReturnType<typeof loa
 
 const params = z.strictObject({ accountId: z.string().min(1).max(16) });
 
+/**
+ * What the account holder sees of an account: the legal entity with its regulator and investor-protection scheme,
+ * the entitlements, the market data per exchange group (live with a subscription, otherwise the group's free view),
+ * and the entity's product rules in force, so a person can read why a product is not available.
+ */
+export function presentAccountView(account: UserAccount, e: AccountEntitlements, now: number): AccountView {
+  const { entity } = account;
+  return {
+    id: account.id,
+    title: account.title,
+    paper: account.paper,
+    type: account.type,
+    baseCurrency: account.baseCurrency,
+    clientCategory: account.clientCategory,
+    role: account.role,
+    frozen: e.account.frozen,
+    closingOnly: e.account.closingOnly,
+    optionsLevel: e.account.optionsLevel,
+    entity: {
+      code: entity.code,
+      legalName: entity.legalName,
+      regulator: entity.regulator,
+      investorProtection: entity.investorProtection,
+      protectionLimit: entity.protectionLimit,
+      notes: entity.notes,
+    },
+    permissions: [...e.permissions].sort().map((key) => {
+      const [assetClass = '', region = ''] = key.split(':');
+      return { assetClass, region };
+    }),
+    disclosures: DISCLOSURES.map((d) => ({ disclosure: d, accepted: e.disclosures.has(d) })),
+    marketData: Object.entries(MARKET_DATA_BUNDLES).map(([bundle, info]) => {
+      const subscription = e.subscriptions.get(bundle as MarketDataBundle);
+      return {
+        bundle,
+        name: info.name,
+        access: subscription === undefined ? info.free : 'live',
+        professional: subscription?.professional ?? false,
+      };
+    }),
+    rules: PRODUCT_RULES.filter((r) => appliesTo(r, entity.code) && inForce(r, now)).map((r) => ({
+      id: r.id,
+      description: r.description,
+    })),
+  };
+}
+
 export async function entitlementRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+  app.get('/v1/accounts/:accountId', forPrograms(ctx, 'read'), async (request) => {
+    const { accountId } = parseWith(params, request.params);
+    const account = principalOf(request).profile.accounts.find((a) => a.id === accountId);
+    const entitlements = account && (await loadEntitlements(ctx.store.db, accountId));
+    // Another user's account answers as an unknown one does.
+    if (account === undefined || entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+    return presentAccountView(account, entitlements, ctx.clock.now());
+  });
+
   const operator = requireOperator(ctx);
   if (operator === undefined) return;
 

@@ -1,10 +1,11 @@
 /** @module factors/presenter — wire forms of factor listings and SMS sends. */
+import type { FactorView, SmsSentView } from '@gatehouse/protocol';
 import type { FactorSummary } from './registry.js';
 import type { SmsSent } from './sms.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function presentSmsSent(sent: SmsSent) {
+export function presentSmsSent(sent: SmsSent): SmsSentView {
   return {
     status: 'sms_sent',
     expiresAt: iso(sent.expiresAt),
@@ -13,7 +14,7 @@ export function presentSmsSent(sent: SmsSent) {
   };
 }
 
-export function presentFactor(f: FactorSummary) {
+export function presentFactor(f: FactorSummary): FactorView {
   return {
     id: f.id,
     type: f.type,

@@ -17,7 +17,14 @@
  *   token, which takes part in the brokerage tier like anyone's. Access tokens are validated from memory (one
  *   signature check for the proof) once seen; revocation reaches every node's cache through the bus.
  */
-import { SCOPES, type Scope, type SessionLossPolicy, type TokenResponse } from '@gatehouse/protocol';
+import {
+  type ApiClientView,
+  type AuthorizationRequestView,
+  SCOPES,
+  type Scope,
+  type SessionLossPolicy,
+  type TokenResponse,
+} from '@gatehouse/protocol';
 import type { FastifyRequest } from 'fastify';
 import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
@@ -277,15 +284,15 @@ export class OAuthService {
     return accounts as UserAccount[];
   }
 
-  #presentClient(client: OAuthClientsTable, grants: OAuthGrantsTable[]) {
+  #presentClient(client: OAuthClientsTable, grants: OAuthGrantsTable[]): ApiClientView {
     return {
       clientId: client.id,
-      kind: client.kind,
+      kind: client.kind as ApiClientView['kind'],
       name: client.name,
       scopes: json<string[]>(client.scopes),
       redirectUris: json<string[]>(client.redirect_uris),
       rotateRefreshTokens: client.rotate_refresh_tokens === 1,
-      sessionLossPolicy: client.session_loss_policy,
+      sessionLossPolicy: client.session_loss_policy as SessionLossPolicy,
       createdAt: new Date(Number(client.created_at)).toISOString(),
       grants: grants
         .filter((g) => g.revoked_at === null)
@@ -491,7 +498,11 @@ export class OAuthService {
   }
 
   /** What the consent page shows: the app, the scopes it asks for, the user's accounts to choose from. */
-  async authorizationRequest(principal: Principal, clientId: string, requestUri: string) {
+  async authorizationRequest(
+    principal: Principal,
+    clientId: string,
+    requestUri: string,
+  ): Promise<AuthorizationRequestView> {
     const { client, params } = await this.#pushedRequest(clientId, requestUri);
     return {
       client: { clientId: client.id, name: client.name },

@@ -3,20 +3,16 @@
  * The session monitor: every live session of a user across channels, with its device, network, created / last
  * seen, tier and competing state — for the user (`GET /v1/sessions`) and for operators (`gatehouse sessions`).
  */
+import type { MonitoredSession } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../core/index.js';
 import type { Database } from '../store/index.js';
 import { tierAt } from './brokerage.js';
-import { presentSession, type SessionView } from './presenter.js';
+import { presentSession } from './presenter.js';
 import { lastResetAt, type ResetSchedule } from './reset.js';
 import type { SessionService } from './service.js';
 
-export interface MonitoredSession extends SessionView {
-  device: { id: string; name: string } | null;
-  network: string | null;
-  tier: 'read_only' | 'brokerage';
-  competing: boolean;
-}
+export type { MonitoredSession };
 
 export async function monitorSessions(
   db: Kysely<Database>,

@@ -2,22 +2,9 @@
  * @module sessions/presenter
  * The wire form of a session. Times are ISO 8601 UTC strings; nothing secret (token, token hash) is included.
  */
+import type { ProfileView, SessionView } from '@gatehouse/protocol';
 import type { Principal, SessionProfile } from './service.js';
 import type { SessionRecord } from './store.js';
-
-export interface SessionView {
-  id: string;
-  channel: string;
-  aal: number;
-  amr: string[];
-  createdAt: string;
-  lastSeenAt: string;
-  idleExpiresAt: string;
-  expiresAt: string;
-  ip: string;
-  userAgent: string;
-  current: boolean;
-}
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -37,22 +24,7 @@ export function presentSession(session: SessionRecord, currentSessionId: string 
   };
 }
 
-export interface ProfileView {
-  user: { id: string; username: string; displayName: string };
-  accounts: {
-    id: string;
-    title: string;
-    paper: boolean;
-    type: string;
-    baseCurrency: string;
-    clientCategory: string;
-    frozen: boolean;
-    closingOnly: boolean;
-    role: string;
-    /** The carrying legal entity, named; its investor-protection details are served with the account itself. */
-    entity: { code: string; legalName: string; regulator: string };
-  }[];
-}
+export type { ProfileView, SessionView };
 
 /** The user and the accounts they may use, each with the legal entity that carries it. */
 export function presentProfile(profile: SessionProfile): ProfileView {

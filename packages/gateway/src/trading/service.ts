@@ -20,6 +20,7 @@
  * not ready) until it restarts and rebuilds the view from the database. Matching engines treat a journal failure
  * the same way.
  */
+import type { PortfolioView } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError, newId, newTimeOrderedId } from '../core/index.js';
@@ -282,7 +283,7 @@ export class TradingService {
     return listEvents(this.#d.db, accountId, after, limit);
   }
 
-  async summary(principal: Principal, accountId: string) {
+  async summary(principal: Principal, accountId: string): Promise<PortfolioView> {
     const account = this.#account(principal, accountId);
     const ledger = await this.#ledger(accountId);
     const rates = this.#rates();

@@ -1,0 +1,93 @@
+/**
+ * @module app/portal
+ * Serves the built Client Portal on the gateway's own port: hashed assets under `/assets/` (cached for a year),
+ * and the single page for each of the portal's paths. Pages carry a strict Content-Security-Policy (scripts,
+ * styles and connections from this origin only; QR codes as `data:` images) and may not be framed (ASVS 14.4).
+ * The FAPI authorization endpoint is the consent page when a browser asks for HTML; its JSON answer, for the
+ * page's own request, stays behind the session check.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+
+/** The portal's client-side routes: each answers with the page, which then draws itself. */
+export const PORTAL_PATHS = [
+  '/',
+  '/login',
+  '/security',
+  '/account',
+  '/trade',
+  '/api-clients',
+  '/authenticator',
+] as const;
+
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+export function defaultPortalDir(): string {
+  // From src/app or dist/app of the gateway package to the portal package's build output.
+  return fileURLToPath(new URL('../../../portal/dist/', import.meta.url));
+}
+
+export async function portalRoutes(
+  app: FastifyInstance,
+  portalDir: string | false | undefined,
+): Promise<void> {
+  if (portalDir === false) return;
+  const dir = portalDir ?? defaultPortalDir();
+  const indexFile = `${dir.replace(/\/$/, '')}/index.html`;
+  const built = existsSync(indexFile);
+  // Read once: the page is small, and a deployment replaces the whole build.
+  const page = built ? readFileSync(indexFile) : null;
+
+  const sendPage = (reply: FastifyReply) => {
+    reply
+      .header('content-security-policy', CONTENT_SECURITY_POLICY)
+      .header('x-frame-options', 'DENY')
+      .header('referrer-policy', 'no-referrer')
+      .header('cache-control', 'no-cache');
+    if (page === null) {
+      return reply
+        .code(503)
+        .type('text/plain; charset=utf-8')
+        .send('The Client Portal is not built. Run `npm run build` (or `npm start`), then reload.\n');
+    }
+    return reply.type('text/html; charset=utf-8').send(page);
+  };
+
+  for (const path of PORTAL_PATHS) app.get(path, (_request, reply) => sendPage(reply));
+
+  app.addHook('onRequest', (request, reply, done) => {
+    const accept = request.headers.accept ?? '';
+    if (
+      request.method === 'GET' &&
+      request.url.startsWith('/oauth2/authorize?') &&
+      accept.includes('text/html')
+    ) {
+      sendPage(reply);
+      return;
+    }
+    done();
+  });
+
+  if (built) {
+    await app.register(fastifyStatic, {
+      root: `${dir.replace(/\/$/, '')}/assets`,
+      prefix: '/assets/',
+      immutable: true,
+      maxAge: '365d',
+      index: false,
+      wildcard: true,
+    });
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The portal's shell: the signed-in layout with its navigation and the competing banner, or the login page; the
+ * authenticator is a page of its own (it is a phone, not a session).
+ */
+import { useEffect } from 'react';
+import { api } from './api.js';
+import { AccountPage } from './pages/account.js';
+import { ApiClientsPage, ConsentPage } from './pages/api-clients.js';
+import { AuthenticatorPage } from './pages/authenticator.js';
+import { LoginPage } from './pages/login.js';
+import { SecurityPage } from './pages/security.js';
+import { TradePage } from './pages/trade.js';
+import { Link, navigate, useLocation } from './router.js';
+import { SessionProvider, useSession } from './session.js';
+import { StreamProvider } from './stream.js';
+import { TradingStateProvider } from './trading-state.js';
+
+const PAGES = [
+  { path: '/trade', title: 'Trade' },
+  { path: '/account', title: 'Account' },
+  { path: '/security', title: 'Security' },
+  { path: '/api-clients', title: 'API clients' },
+] as const;
+
+export function App() {
+  const { path } = useLocation();
+  if (path === '/authenticator') return <AuthenticatorPage />;
+  return (
+    <SessionProvider>
+      <Shell />
+    </SessionProvider>
+  );
+}
+
+function Shell() {
+  const { me, ended } = useSession();
+  const { path } = useLocation();
+  const consent = path === '/oauth2/authorize';
+
+  useEffect(() => {
+    const title = PAGES.find((p) => p.path === path)?.title ?? (consent ? 'Authorize an app' : 'Log in');
+    document.title = `${title} · Gatehouse`;
+  }, [path, consent]);
+
+  useEffect(() => {
+    if (me !== null && me !== undefined && (path === '/' || path === '/login')) {
+      const next = new URLSearchParams(window.location.search).get('next');
+      navigate(next?.startsWith('/') === true && !next.startsWith('//') ? next : '/trade');
+    }
+  }, [me, path]);
+
+  if (me === undefined) return <main className="loading" aria-busy="true" />;
+  if (me === null) return <LoginPage />;
+
+  const logout = async () => {
+    await api('POST', '/v1/auth/logout', {});
+    ended('You signed out.');
+    navigate('/login');
+  };
+
+  return (
+    <StreamProvider>
+      <TradingStateProvider>
+        <header className="topbar">
+          <span className="brand">Gatehouse</span>
+          <nav aria-label="Main">
+            {PAGES.map((p) => (
+              <Link key={p.path} to={p.path} current={path === p.path}>
+                {p.title}
+              </Link>
+            ))}
+          </nav>
+          <span className="who">
+            {me.user.displayName}
+            <button type="button" className="link" onClick={() => void logout()}>
+              Sign out
+            </button>
+          </span>
+        </header>
+        <main>
+          {consent ? (
+            <ConsentPage />
+          ) : path === '/account' ? (
+            <AccountPage />
+          ) : path === '/security' ? (
+            <SecurityPage />
+          ) : path === '/api-clients' ? (
+            <ApiClientsPage />
+          ) : (
+            <TradePage />
+          )}
+        </main>
+      </TradingStateProvider>
+    </StreamProvider>
+  );
+}

@@ -1,0 +1,198 @@
+/** Small pieces every page uses: coded-error text, QR codes, a step-up prompt, and a one-shot async action. */
+import QRCode from 'qrcode';
+import { useCallback, useEffect, useId, useState } from 'react';
+import { ApiError, api, describeError } from './api.js';
+
+/** A line for an error; it keeps its height when empty so the page does not jump. */
+export function ErrorText({ error }: { error: unknown }) {
+  return (
+    <p className="error" role="alert" aria-live="assertive">
+      {error === null || error === undefined ? '' : describeError(error)}
+    </p>
+  );
+}
+
+export function Notice({ children }: { children: React.ReactNode }) {
+  return (
+    <p className="notice" role="status">
+      {children}
+    </p>
+  );
+}
+
+/** A QR code drawn in the page (no request leaves it); `label` is read to screen readers. */
+export function QrCode({ value, label }: { value: string; label: string }) {
+  const [src, setSrc] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    void QRCode.toDataURL(value, { margin: 2, width: 220, errorCorrectionLevel: 'M' }).then((url) => {
+      if (live) setSrc(url);
+    });
+    return () => {
+      live = false;
+    };
+  }, [value]);
+  return (
+    <div className="qr">
+      {src === null ? (
+        <div className="qr-placeholder" />
+      ) : (
+        <img src={src} alt={label} width={220} height={220} />
+      )}
+    </div>
+  );
+}
+
+export function TextField(props: {
+  label: string;
+  value: string;
+  onChange: (value: string) => void;
+  type?: string;
+  autoComplete?: string;
+  inputMode?: 'numeric' | 'text' | 'tel';
+  name?: string;
+  required?: boolean;
+}) {
+  const id = useId();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{props.label}</label>
+      <input
+        id={id}
+        name={props.name}
+        type={props.type ?? 'text'}
+        value={props.value}
+        autoComplete={props.autoComplete}
+        inputMode={props.inputMode}
+        required={props.required ?? true}
+        onChange={(e) => props.onChange(e.target.value)}
+      />
+    </div>
+  );
+}
+
+/** Runs an async action once at a time, keeping its error for display. */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const run = useCallback(async <T,>(action: () => Promise<T>): Promise<T | undefined> => {
+    setBusy(true);
+    setError(null);
+    try {
+      return await action();
+    } catch (caught) {
+      setError(caught);
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  }, []);
+  return { busy, error, setError, run };
+}
+
+/**
+ * Verifies a second factor again in this session (`POST /v1/session/step-up`), for actions that need a fresh one:
+ * changing factors, registering an API client, approving an app.
+ */
+export function StepUp({ onDone, onCancel }: { onDone: () => void; onCancel: () => void }) {
+  const [type, setType] = useState<'totp' | 'sms' | 'recovery_code'>('totp');
+  const [code, setCode] = useState('');
+  const [sent, setSent] = useState<string | null>(null);
+  const { busy, error, run } = useAction();
+  return (
+    <form
+      className="card stepup"
+      aria-label="Confirm it is you"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void run(async () => {
+          await api('POST', '/v1/session/step-up', { type, code: code.trim() });
+          onDone();
+        });
+      }}
+    >
+      <h3>Confirm it is you</h3>
+      <p>This change needs a second factor verified again.</p>
+      <fieldset>
+        <legend>Factor</legend>
+        {(
+          [
+            ['totp', 'Authenticator app'],
+            ['sms', 'Text message'],
+            ['recovery_code', 'Recovery code'],
+          ] as const
+        ).map(([value, text]) => (
+          <label key={value} className="inline">
+            <input type="radio" name="stepup-type" checked={type === value} onChange={() => setType(value)} />{' '}
+            {text}
+          </label>
+        ))}
+      </fieldset>
+      {type === 'sms' && (
+        <button
+          type="button"
+          disabled={busy}
+          onClick={() =>
+            void run(async () => {
+              await api('POST', '/v1/session/step-up/sms', {});
+              setSent('A code was sent to your phone.');
+            })
+          }
+        >
+          Send code
+        </button>
+      )}
+      {sent !== null && <Notice>{sent}</Notice>}
+      <TextField
+        label={type === 'recovery_code' ? 'Recovery code' : 'Code'}
+        value={code}
+        onChange={setCode}
+        autoComplete="one-time-code"
+        inputMode={type === 'recovery_code' ? 'text' : 'numeric'}
+      />
+      <ErrorText error={error} />
+      <div className="actions">
+        <button type="submit" disabled={busy}>
+          Verify
+        </button>
+        <button type="button" className="secondary" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+/** Runs `action`; when the gateway asks for a step-up first, shows the prompt and runs it again afterwards. */
+export function useStepUpAction() {
+  const base = useAction();
+  const [pending, setPending] = useState<(() => Promise<unknown>) | null>(null);
+  const run = useCallback(
+    async (action: () => Promise<unknown>) => {
+      await base.run(async () => {
+        try {
+          await action();
+        } catch (error) {
+          if (error instanceof ApiError && error.code === 'STEP_UP_REQUIRED') {
+            setPending(() => action);
+            return;
+          }
+          throw error;
+        }
+      });
+    },
+    [base.run],
+  );
+  const prompt =
+    pending === null ? null : (
+      <StepUp
+        onCancel={() => setPending(null)}
+        onDone={() => {
+          const action = pending;
+          setPending(null);
+          void base.run(action);
+        }}
+      />
+    );
+  return { ...base, run, prompt };
+}

@@ -1,0 +1,294 @@
+/**
+ * API clients: register a personal client for a bot (its public key, the accounts and scopes it may use, and what
+ * happens to its orders if its session is lost), list the clients and apps holding grants, and revoke them. The
+ * consent page answers a third-party app's pushed authorization request (PAR) for the logged-in user.
+ */
+import {
+  type ApiClientView,
+  type AuthorizationRequestView,
+  SCOPES,
+  type Scope,
+  type SessionLossPolicy,
+} from '@gatehouse/protocol';
+import { useCallback, useEffect, useId, useState } from 'react';
+import { api } from '../api.js';
+import { ErrorText, Notice, TextField, useAction, useStepUpAction } from '../components.js';
+import { useSession } from '../session.js';
+
+const SCOPE_TEXT: Record<Scope, string> = {
+  read: 'Read accounts, orders and positions',
+  trade: 'Place, change and cancel orders',
+  marketdata: 'Receive market data',
+};
+const LOSS_TEXT: Record<SessionLossPolicy, string> = {
+  none: 'Leave its orders working',
+  cancel_day: 'Cancel its day orders',
+  cancel_all: 'Cancel all its orders',
+};
+
+export function ApiClientsPage() {
+  const [clients, setClients] = useState<ApiClientView[] | null>(null);
+  const load = useAction();
+  const revoke = useAction();
+  const reload = useCallback(
+    () =>
+      load.run(async () =>
+        setClients((await api<{ clients: ApiClientView[] }>('GET', '/v1/oauth/clients')).clients),
+      ),
+    [load.run],
+  );
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+  return (
+    <div className="page">
+      <h1>API clients</h1>
+      <p>
+        Programs act for you with their own key and sender-constrained tokens (DPoP). Each one gets only the
+        accounts and scopes you choose, and you can revoke it at any time.
+      </p>
+      <ErrorText error={load.error} />
+      <section aria-labelledby="clients-h">
+        <h2 id="clients-h">Clients and apps with access</h2>
+        {clients?.length === 0 && <p>No client has access.</p>}
+        <ul className="list">
+          {clients?.map((c) => (
+            <li key={c.clientId} className="row">
+              <span>
+                <strong>{c.name}</strong> · {c.kind === 'personal' ? 'personal client' : 'app'} ·{' '}
+                <code>{c.clientId}</code>
+                <br />
+                {c.grants.map((g) => (
+                  <span key={g.grantId} className="muted">
+                    {g.scopes.join(', ')} on {g.accounts.join(', ')} since{' '}
+                    {new Date(g.createdAt).toLocaleDateString()}
+                  </span>
+                ))}
+              </span>
+              <button
+                type="button"
+                className="danger"
+                aria-label={`Revoke ${c.name}`}
+                onClick={() =>
+                  void revoke.run(async () => {
+                    await api('DELETE', `/v1/oauth/clients/${encodeURIComponent(c.clientId)}`);
+                    await reload();
+                  })
+                }
+              >
+                Revoke
+              </button>
+            </li>
+          ))}
+        </ul>
+        <ErrorText error={revoke.error} />
+      </section>
+      <RegisterClient onRegistered={() => void reload()} />
+    </div>
+  );
+}
+
+function RegisterClient({ onRegistered }: { onRegistered: () => void }) {
+  const { me } = useSession();
+  const [name, setName] = useState('');
+  const [key, setKey] = useState('');
+  const [accounts, setAccounts] = useState<string[]>([]);
+  const [scopes, setScopes] = useState<Scope[]>(['read']);
+  const [policy, setPolicy] = useState<SessionLossPolicy>('cancel_day');
+  const [created, setCreated] = useState<ApiClientView | null>(null);
+  const action = useStepUpAction();
+  const ids = { key: useId(), policy: useId() };
+  const toggle = <T,>(list: T[], value: T) =>
+    list.includes(value) ? list.filter((v) => v !== value) : [...list, value];
+
+  return (
+    <section aria-labelledby="register-h" className="card">
+      <h2 id="register-h">Register a personal client</h2>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void action.run(async () => {
+            let jwk: unknown;
+            try {
+              jwk = JSON.parse(key);
+            } catch {
+              throw new Error(
+                'The public key must be a JWK in JSON, e.g. {"kty":"EC","crv":"P-256","x":"…","y":"…"}.',
+              );
+            }
+            const client = await api<ApiClientView>('POST', '/v1/oauth/clients', {
+              name: name.trim(),
+              keys: Array.isArray((jwk as { keys?: unknown }).keys)
+                ? (jwk as { keys: unknown[] }).keys
+                : [jwk],
+              accounts,
+              scopes,
+              sessionLossPolicy: policy,
+            });
+            setCreated(client);
+            onRegistered();
+          });
+        }}
+      >
+        <TextField label="Name" value={name} onChange={setName} />
+        <div className="field">
+          <label htmlFor={ids.key}>Public key (JWK or JWKS; the private key stays with the program)</label>
+          <textarea
+            id={ids.key}
+            rows={4}
+            value={key}
+            onChange={(e) => setKey(e.target.value)}
+            required
+            spellCheck={false}
+          />
+          <input
+            type="file"
+            accept=".json,.jwk,application/json"
+            aria-label="Upload a public key file"
+            onChange={(e) => {
+              const file = e.target.files?.[0];
+              if (file !== undefined) void file.text().then(setKey);
+            }}
+          />
+        </div>
+        <fieldset>
+          <legend>Accounts</legend>
+          {me?.accounts.map((a) => (
+            <label key={a.id} className="inline">
+              <input
+                type="checkbox"
+                checked={accounts.includes(a.id)}
+                onChange={() => setAccounts(toggle(accounts, a.id))}
+              />{' '}
+              {a.id} · {a.title}
+            </label>
+          ))}
+        </fieldset>
+        <fieldset>
+          <legend>Scopes</legend>
+          {SCOPES.map((s) => (
+            <label key={s} className="inline">
+              <input
+                type="checkbox"
+                checked={scopes.includes(s)}
+                onChange={() => setScopes(toggle(scopes, s))}
+              />{' '}
+              {SCOPE_TEXT[s]}
+            </label>
+          ))}
+        </fieldset>
+        <div className="field">
+          <label htmlFor={ids.policy}>If its session is lost</label>
+          <select
+            id={ids.policy}
+            value={policy}
+            onChange={(e) => setPolicy(e.target.value as SessionLossPolicy)}
+          >
+            {(Object.keys(LOSS_TEXT) as SessionLossPolicy[]).map((p) => (
+              <option key={p} value={p}>
+                {LOSS_TEXT[p]}
+              </option>
+            ))}
+          </select>
+        </div>
+        {action.prompt}
+        <ErrorText error={action.error} />
+        <button type="submit" disabled={action.busy}>
+          Register
+        </button>
+      </form>
+      {created !== null && (
+        <Notice>
+          Registered {created.name}. Its client id is <code>{created.clientId}</code>; the program
+          authenticates with private_key_jwt and this id.
+        </Notice>
+      )}
+    </section>
+  );
+}
+
+/** `/oauth2/authorize?client_id=…&request_uri=…`: what the app asks for, and the person's answer. */
+export function ConsentPage() {
+  const query = new URLSearchParams(window.location.search);
+  const clientId = query.get('client_id') ?? '';
+  const requestUri = query.get('request_uri') ?? '';
+  const [request, setRequest] = useState<AuthorizationRequestView | null>(null);
+  const [accounts, setAccounts] = useState<string[]>([]);
+  const load = useAction();
+  const answer = useStepUpAction();
+  useEffect(() => {
+    void load.run(async () => {
+      const view = await api<AuthorizationRequestView>(
+        'GET',
+        `/oauth2/authorize?client_id=${encodeURIComponent(clientId)}&request_uri=${encodeURIComponent(requestUri)}`,
+      );
+      setRequest(view);
+    });
+  }, [clientId, requestUri, load.run]);
+
+  const decide = (approve: boolean) =>
+    answer.run(async () => {
+      const { redirectTo } = await api<{ redirectTo: string }>('POST', '/oauth2/authorize/consent', {
+        clientId,
+        requestUri,
+        approve,
+        accounts: approve ? accounts : [],
+      });
+      window.location.assign(redirectTo);
+    });
+
+  return (
+    <div className="page consent">
+      <h1>Authorize an app</h1>
+      <ErrorText error={load.error} />
+      {request !== null && (
+        <section className="card" aria-labelledby="consent-h">
+          <h2 id="consent-h">{request.client.name} asks to act for you</h2>
+          <p>It will be able to:</p>
+          <ul>
+            {request.scopes.map((s) => (
+              <li key={s}>{SCOPE_TEXT[s as Scope] ?? s}</li>
+            ))}
+          </ul>
+          <fieldset>
+            <legend>On these accounts</legend>
+            {request.accounts.map((a) => (
+              <label key={a.id} className="inline">
+                <input
+                  type="checkbox"
+                  checked={accounts.includes(a.id)}
+                  onChange={() =>
+                    setAccounts(
+                      accounts.includes(a.id) ? accounts.filter((x) => x !== a.id) : [...accounts, a.id],
+                    )
+                  }
+                />{' '}
+                {a.id} · {a.title}
+              </label>
+            ))}
+          </fieldset>
+          <p className="muted">You will return to {new URL(request.redirectUri).origin}.</p>
+          {answer.prompt}
+          <ErrorText error={answer.error} />
+          <div className="actions">
+            <button
+              type="button"
+              disabled={answer.busy || accounts.length === 0}
+              onClick={() => void decide(true)}
+            >
+              Allow
+            </button>
+            <button
+              type="button"
+              className="secondary"
+              disabled={answer.busy}
+              onClick={() => void decide(false)}
+            >
+              Deny
+            </button>
+          </div>
+        </section>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,406 @@
+/**
+ * Web login: username and password, then a second factor. Push shows the number to match and a countdown; when
+ * the push is not delivered in time the other factors are offered while the push stays pending (an approval that
+ * arrives later still logs in). TOTP, SMS with its resend limits, a security key (WebAuthn) and a recovery code.
+ */
+import type { FactorType, LoginStep, SmsSentView } from '@gatehouse/protocol';
+import { startAuthentication } from '@simplewebauthn/browser';
+import { useEffect, useRef, useState } from 'react';
+import { api } from '../api.js';
+import { ErrorText, Notice, TextField, useAction } from '../components.js';
+import { useSession } from '../session.js';
+
+const FACTOR_LABELS: Record<FactorType, string> = {
+  push: 'Approve on my phone',
+  webauthn: 'Security key',
+  totp: 'Authenticator app code',
+  sms: 'Text message code',
+  recovery_code: 'Recovery code',
+};
+const FACTOR_ORDER: readonly FactorType[] = ['push', 'webauthn', 'totp', 'sms', 'recovery_code'];
+
+type Authenticated = Extract<LoginStep, { status: 'authenticated' }>;
+
+export function LoginPage() {
+  const { endedReason, refresh } = useSession();
+  const [loginId, setLoginId] = useState<string | null>(null);
+  const [factors, setFactors] = useState<FactorType[]>([]);
+  const [done, setDone] = useState<Authenticated | null>(null);
+
+  const finish = async (result: Authenticated) => {
+    // Logging in with a recovery code is worth a pause: fewer are left. A missing backup factor is shown as a
+    // warning on the Security page instead of in the way of every login.
+    if (result.notice === 'recovery_code_used') {
+      setDone(result);
+      return;
+    }
+    await refresh();
+  };
+
+  return (
+    <main className="login">
+      <h1>Gatehouse</h1>
+      <p className="subtitle">Client Portal · paper trading</p>
+      {endedReason !== null && loginId === null && <Notice>{endedReason}</Notice>}
+      {done !== null ? (
+        <AfterLogin result={done} onContinue={() => void refresh()} />
+      ) : loginId === null ? (
+        <Credentials
+          onStarted={(id, available) => {
+            setLoginId(id);
+            setFactors(FACTOR_ORDER.filter((f) => available.includes(f)));
+          }}
+        />
+      ) : (
+        <SecondFactor
+          loginId={loginId}
+          factors={factors}
+          onAuthenticated={finish}
+          onRestart={() => setLoginId(null)}
+        />
+      )}
+    </main>
+  );
+}
+
+function Credentials({ onStarted }: { onStarted: (loginId: string, factors: FactorType[]) => void }) {
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const { busy, error, run } = useAction();
+  return (
+    <form
+      className="card"
+      aria-label="Log in"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void run(async () => {
+          const step = await api<LoginStep>('POST', '/v1/auth/login', { username, password, channel: 'web' });
+          if (step.status === 'second_factor_required' && step.loginId !== undefined)
+            onStarted(
+              step.loginId,
+              step.factors.map((f) => f.type),
+            );
+        });
+      }}
+    >
+      <TextField label="Username" value={username} onChange={setUsername} autoComplete="username" />
+      <TextField
+        label="Password"
+        type="password"
+        value={password}
+        onChange={setPassword}
+        autoComplete="current-password"
+      />
+      <ErrorText error={error} />
+      <button type="submit" disabled={busy}>
+        Continue
+      </button>
+    </form>
+  );
+}
+
+interface PushState {
+  number: string;
+  expiresAt: number;
+  fallback: FactorType[] | null;
+  expired: boolean;
+}
+
+function SecondFactor(props: {
+  loginId: string;
+  factors: FactorType[];
+  onAuthenticated: (result: Authenticated) => Promise<void>;
+  onRestart: () => void;
+}) {
+  const { loginId, onAuthenticated } = props;
+  const [chosen, setChosen] = useState<FactorType>(props.factors[0] ?? 'totp');
+  const [push, setPush] = useState<PushState | null>(null);
+  const [pushError, setPushError] = useState<unknown>(null);
+  const polling = useRef(false);
+  const finished = useRef(false);
+
+  const complete = async (result: LoginStep) => {
+    if (result.status !== 'authenticated' || finished.current) return;
+    finished.current = true;
+    await onAuthenticated(result);
+  };
+
+  // Long-polls a pending push until it is decided, expires, or the login ends another way.
+  const poll = async () => {
+    if (polling.current) return;
+    polling.current = true;
+    try {
+      while (!finished.current) {
+        const state = await api<LoginStep>(
+          'GET',
+          `/v1/auth/login/${encodeURIComponent(loginId)}?waitMs=20000`,
+        );
+        if (state.status === 'authenticated') {
+          await complete(state);
+          return;
+        }
+        if (state.status === 'second_factor_required') {
+          setPush((p) => (p === null ? p : { ...p, expired: true }));
+          return;
+        }
+        const fallback = state.fallbackFactors?.map((f) => f.type) ?? null;
+        if (fallback !== null) setPush((p) => (p === null ? p : { ...p, fallback }));
+      }
+    } catch (error) {
+      if (!finished.current) setPushError(error);
+    } finally {
+      polling.current = false;
+    }
+  };
+
+  const sendPush = async () => {
+    setPushError(null);
+    try {
+      const started = await api<LoginStep>('POST', `/v1/auth/login/${encodeURIComponent(loginId)}/factor`, {
+        type: 'push',
+      });
+      if (started.status !== 'push_pending') return;
+      setPush({
+        number: started.number,
+        expiresAt: Date.parse(started.expiresAt ?? '') || Date.now() + 60_000,
+        fallback: null,
+        expired: false,
+      });
+      void poll();
+    } catch (error) {
+      setPushError(error);
+    }
+  };
+
+  // Push is the default when the user has a phone enrolled: ask at once.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: sent once, when the factor step opens with push first
+  useEffect(() => {
+    if (chosen === 'push') void sendPush();
+  }, []);
+
+  const others = push?.fallback ?? props.factors.filter((f) => f !== 'push');
+  return (
+    <section className="card" aria-label="Second factor">
+      <h2>Verify it is you</h2>
+      <fieldset className="factor-choice">
+        <legend>Choose a second factor</legend>
+        {props.factors.map((f) => (
+          <label key={f} className="inline">
+            <input
+              type="radio"
+              name="factor"
+              value={f}
+              checked={chosen === f}
+              onChange={() => {
+                setChosen(f);
+                if (f === 'push' && push === null) void sendPush();
+              }}
+            />{' '}
+            {FACTOR_LABELS[f]}
+          </label>
+        ))}
+      </fieldset>
+
+      {chosen === 'push' && (
+        <PushPanel
+          push={push}
+          error={pushError}
+          onResend={() => void sendPush()}
+          others={others}
+          onChoose={setChosen}
+        />
+      )}
+      {(chosen === 'totp' || chosen === 'recovery_code') && (
+        <CodeFactor loginId={loginId} type={chosen} onAuthenticated={complete} />
+      )}
+      {chosen === 'sms' && <SmsFactor loginId={loginId} onAuthenticated={complete} />}
+      {chosen === 'webauthn' && <SecurityKeyFactor loginId={loginId} onAuthenticated={complete} />}
+      {push !== null && chosen !== 'push' && !push.expired && (
+        <p className="hint">
+          Your push request is still waiting; approving it on your phone also logs you in.
+        </p>
+      )}
+      <button type="button" className="link" onClick={props.onRestart}>
+        Start again
+      </button>
+    </section>
+  );
+}
+
+function useCountdown(until: number | null): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (until === null) return;
+    const timer = setInterval(() => setNow(Date.now()), 250);
+    return () => clearInterval(timer);
+  }, [until]);
+  return until === null ? 0 : Math.max(0, Math.ceil((until - now) / 1000));
+}
+
+function PushPanel(props: {
+  push: PushState | null;
+  error: unknown;
+  onResend: () => void;
+  others: FactorType[];
+  onChoose: (f: FactorType) => void;
+}) {
+  const { push } = props;
+  const seconds = useCountdown(push?.expiresAt ?? null);
+  const expired = push !== null && (push.expired || seconds === 0);
+  return (
+    <div className="push" aria-live="polite">
+      <p>Open the Gatehouse authenticator on your phone and approve the request showing this number:</p>
+      <output className="push-number" aria-label="Number to match">
+        {push?.number ?? '··'}
+      </output>
+      <p className="countdown">
+        {push === null ? ' ' : expired ? 'The request expired.' : `Expires in ${seconds} s`}
+      </p>
+      {push?.fallback !== null && push !== null && !expired && (
+        <div className="fallback" role="status">
+          <p>Your phone has not received the request. Keep waiting, or use another factor:</p>
+          <ul>
+            {props.others.map((f) => (
+              <li key={f}>
+                <button type="button" className="secondary" onClick={() => props.onChoose(f)}>
+                  {FACTOR_LABELS[f]}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      {expired && (
+        <button type="button" onClick={props.onResend}>
+          Send a new request
+        </button>
+      )}
+      <ErrorText error={props.error} />
+    </div>
+  );
+}
+
+function CodeFactor(props: {
+  loginId: string;
+  type: 'totp' | 'recovery_code' | 'sms';
+  onAuthenticated: (result: LoginStep) => Promise<void>;
+}) {
+  const [code, setCode] = useState('');
+  const { busy, error, run } = useAction();
+  const label =
+    props.type === 'totp'
+      ? '6-digit code from your authenticator app'
+      : props.type === 'sms'
+        ? 'Code from the text message'
+        : 'Recovery code';
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        void run(async () => {
+          const result = await api<LoginStep>(
+            'POST',
+            `/v1/auth/login/${encodeURIComponent(props.loginId)}/factor`,
+            { type: props.type, code: code.replace(/\s/g, '') },
+          );
+          await props.onAuthenticated(result);
+        });
+      }}
+    >
+      <TextField
+        label={label}
+        value={code}
+        onChange={setCode}
+        autoComplete="one-time-code"
+        inputMode={props.type === 'recovery_code' ? 'text' : 'numeric'}
+        name="code"
+      />
+      <ErrorText error={error} />
+      <button type="submit" disabled={busy}>
+        Verify
+      </button>
+    </form>
+  );
+}
+
+function SmsFactor(props: { loginId: string; onAuthenticated: (result: LoginStep) => Promise<void> }) {
+  const [sent, setSent] = useState<SmsSentView | null>(null);
+  const { busy, error, run } = useAction();
+  const resendIn = useCountdown(sent === null ? null : Date.parse(sent.resendAvailableAt));
+  return (
+    <div>
+      <button
+        type="button"
+        className="secondary"
+        disabled={busy || resendIn > 0}
+        onClick={() =>
+          void run(async () =>
+            setSent(
+              await api<SmsSentView>('POST', `/v1/auth/login/${encodeURIComponent(props.loginId)}/sms`, {}),
+            ),
+          )
+        }
+      >
+        {sent === null ? 'Send me a code' : resendIn > 0 ? `Resend in ${resendIn} s` : 'Resend the code'}
+      </button>
+      <p className="hint" role="status">
+        {sent === null
+          ? 'Codes are limited to 5 per hour, 30 seconds apart.'
+          : `Code sent. ${sent.remainingThisHour} more can be sent this hour.`}
+      </p>
+      <ErrorText error={error} />
+      <CodeFactor loginId={props.loginId} type="sms" onAuthenticated={props.onAuthenticated} />
+    </div>
+  );
+}
+
+function SecurityKeyFactor(props: {
+  loginId: string;
+  onAuthenticated: (result: LoginStep) => Promise<void>;
+}) {
+  const { busy, error, run } = useAction();
+  return (
+    <div>
+      <p>Insert or touch your security key when the browser asks.</p>
+      <button
+        type="button"
+        disabled={busy}
+        onClick={() =>
+          void run(async () => {
+            const base = `/v1/auth/login/${encodeURIComponent(props.loginId)}`;
+            const optionsJSON = await api<Parameters<typeof startAuthentication>[0]['optionsJSON']>(
+              'POST',
+              `${base}/webauthn/options`,
+              {},
+            );
+            const response = await startAuthentication({ optionsJSON }).catch(() => {
+              throw new Error('The security key did not answer, or the request was cancelled. Try again.');
+            });
+            await props.onAuthenticated(
+              await api<LoginStep>('POST', `${base}/factor`, { type: 'webauthn', response }),
+            );
+          })
+        }
+      >
+        Use security key
+      </button>
+      <ErrorText error={error} />
+    </div>
+  );
+}
+
+function AfterLogin({ result, onContinue }: { result: Authenticated; onContinue: () => void }) {
+  return (
+    <section className="card" aria-label="Before you continue">
+      {result.notice === 'recovery_code_used' && (
+        <Notice>
+          You logged in with a recovery code. {result.remainingRecoveryCodes ?? 0} codes are left.{' '}
+          {result.suggestion}
+        </Notice>
+      )}
+      <button type="button" onClick={onContinue}>
+        Continue
+      </button>
+    </section>
+  );
+}

@@ -1,0 +1,536 @@
+/**
+ * Security: second factors (enrol TOTP and a mobile device with QR codes, security keys, an SMS number, recovery
+ * codes shown once), the backup-factor warning, devices (rename, trust, revoke), sessions across channels with
+ * their tier and competing state (revoke one, or all others), and recent security events from the audit log.
+ */
+import type {
+  DeviceView,
+  FactorView,
+  MonitoredSession,
+  SecurityEvent,
+  SmsSentView,
+} from '@gatehouse/protocol';
+import { startRegistration } from '@simplewebauthn/browser';
+import { useCallback, useEffect, useState } from 'react';
+import { api } from '../api.js';
+import { ErrorText, Notice, QrCode, TextField, useAction, useStepUpAction } from '../components.js';
+import { useStream } from '../stream.js';
+
+interface FactorList {
+  factors: FactorView[];
+  recoveryCodes: { remaining: number };
+  backupFactorMissing: boolean;
+}
+
+const FACTOR_NAMES: Record<FactorView['type'], string> = {
+  push: 'Mobile device',
+  webauthn: 'Security key',
+  totp: 'Authenticator app',
+  sms: 'Text message',
+  recovery_code: 'Recovery codes',
+};
+
+const when = (iso: string | null) => (iso === null ? 'never' : new Date(iso).toLocaleString());
+
+export function SecurityPage() {
+  const [factors, setFactors] = useState<FactorList | null>(null);
+  const [devices, setDevices] = useState<DeviceView[] | null>(null);
+  const [sessions, setSessions] = useState<MonitoredSession[] | null>(null);
+  const [events, setEvents] = useState<SecurityEvent[] | null>(null);
+  const load = useAction();
+
+  const reload = useCallback(async () => {
+    await load.run(async () => {
+      const [f, d, s, e] = await Promise.all([
+        api<FactorList>('GET', '/v1/factors'),
+        api<{ devices: DeviceView[] }>('GET', '/v1/devices'),
+        api<{ sessions: MonitoredSession[] }>('GET', '/v1/sessions'),
+        api<{ events: SecurityEvent[] }>('GET', '/v1/security/events'),
+      ]);
+      setFactors(f);
+      setDevices(d.devices);
+      setSessions(s.sessions);
+      setEvents(e.events);
+    });
+  }, [load.run]);
+
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+  useStream((m) => {
+    if (m.topic === 'session' && (m.type === 'competing' || m.type === 'brokerage_acquired')) void reload();
+  });
+
+  return (
+    <div className="page">
+      <h1>Security</h1>
+      <ErrorText error={load.error} />
+      {factors?.backupFactorMissing === true && (
+        <div className="banner warning" role="alert">
+          <p>
+            You have only one way to prove it is you. Add a second factor or recovery codes, so that losing a
+            phone or key does not lock you out.
+          </p>
+        </div>
+      )}
+      <Factors list={factors} onChange={reload} />
+      <Devices devices={devices} onChange={reload} />
+      <Sessions sessions={sessions} onChange={reload} />
+      <Events events={events} />
+    </div>
+  );
+}
+
+function Factors({ list, onChange }: { list: FactorList | null; onChange: () => Promise<void> }) {
+  const action = useStepUpAction();
+  const [adding, setAdding] = useState<'totp' | 'sms' | 'webauthn' | 'mobile' | null>(null);
+  const [codes, setCodes] = useState<string[] | null>(null);
+  return (
+    <section aria-labelledby="factors-h">
+      <h2 id="factors-h">Second factors</h2>
+      <table>
+        <caption className="sr-only">Your second factors</caption>
+        <thead>
+          <tr>
+            <th scope="col">Factor</th>
+            <th scope="col">Name</th>
+            <th scope="col">Status</th>
+            <th scope="col">Last used</th>
+            <th scope="col">
+              <span className="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {list?.factors.map((f) => (
+            <tr key={f.id}>
+              <td>{FACTOR_NAMES[f.type]}</td>
+              <td>
+                {f.label}
+                {f.phone !== undefined ? ` (${f.phone})` : ''}
+              </td>
+              <td>{f.status}</td>
+              <td>{when(f.lastUsedAt)}</td>
+              <td>
+                <button
+                  type="button"
+                  className="secondary"
+                  aria-label={`Remove ${FACTOR_NAMES[f.type]} ${f.label}`}
+                  onClick={() =>
+                    void action.run(async () => {
+                      await api('DELETE', `/v1/factors/${encodeURIComponent(f.id)}`);
+                      await onChange();
+                    })
+                  }
+                >
+                  Remove
+                </button>
+              </td>
+            </tr>
+          ))}
+          <tr>
+            <td>Recovery codes</td>
+            <td colSpan={4}>{list === null ? '' : `${list.recoveryCodes.remaining} unused`}</td>
+          </tr>
+        </tbody>
+      </table>
+      <div className="actions wrap">
+        <button type="button" onClick={() => setAdding('totp')}>
+          Add authenticator app
+        </button>
+        <button type="button" onClick={() => setAdding('webauthn')}>
+          Add security key
+        </button>
+        <button type="button" onClick={() => setAdding('sms')}>
+          Add phone number
+        </button>
+        <button type="button" onClick={() => setAdding('mobile')}>
+          Add mobile device
+        </button>
+        <button
+          type="button"
+          onClick={() =>
+            void action.run(async () => {
+              const made = await api<{ codes: string[] }>('POST', '/v1/factors/recovery-codes', {});
+              setCodes(made.codes);
+              await onChange();
+            })
+          }
+        >
+          New recovery codes
+        </button>
+      </div>
+      {action.prompt}
+      <ErrorText error={action.error} />
+      {codes !== null && (
+        <section className="card" aria-label="Recovery codes">
+          <h3>Your recovery codes</h3>
+          <p>They are shown once. Keep them offline; each works once. New codes replace the old ones.</p>
+          <ol className="codes">
+            {codes.map((c) => (
+              <li key={c}>
+                <code>{c}</code>
+              </li>
+            ))}
+          </ol>
+          <button type="button" onClick={() => setCodes(null)}>
+            I have saved them
+          </button>
+        </section>
+      )}
+      {adding === 'totp' && <AddTotp onDone={() => void onChange().then(() => setAdding(null))} />}
+      {adding === 'sms' && <AddSms onDone={() => void onChange().then(() => setAdding(null))} />}
+      {adding === 'webauthn' && <AddSecurityKey onDone={() => void onChange().then(() => setAdding(null))} />}
+      {adding === 'mobile' && <AddMobile onClose={() => void onChange().then(() => setAdding(null))} />}
+    </section>
+  );
+}
+
+function ConfirmCode({ factorId, onDone }: { factorId: string; onDone: () => void }) {
+  const [code, setCode] = useState('');
+  const action = useStepUpAction();
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        void action.run(async () => {
+          await api('POST', `/v1/factors/${encodeURIComponent(factorId)}/confirm`, { code: code.trim() });
+          onDone();
+        });
+      }}
+    >
+      <TextField
+        label="Code"
+        value={code}
+        onChange={setCode}
+        autoComplete="one-time-code"
+        inputMode="numeric"
+      />
+      {action.prompt}
+      <ErrorText error={action.error} />
+      <button type="submit" disabled={action.busy}>
+        Confirm
+      </button>
+    </form>
+  );
+}
+
+function AddTotp({ onDone }: { onDone: () => void }) {
+  const [enrolment, setEnrolment] = useState<{ factorId: string; secret: string; uri: string } | null>(null);
+  const action = useStepUpAction();
+  useEffect(() => {
+    void action.run(async () => {
+      setEnrolment(await api('POST', '/v1/factors/totp', { label: 'Authenticator app' }));
+    });
+  }, [action.run]);
+  return (
+    <section className="card" aria-label="Add an authenticator app">
+      <h3>Add an authenticator app</h3>
+      {action.prompt}
+      <ErrorText error={action.error} />
+      {enrolment !== null && (
+        <>
+          <p>Scan this code with your authenticator app, then enter the code it shows.</p>
+          <QrCode value={enrolment.uri} label="QR code for your authenticator app" />
+          <details>
+            <summary>Can’t scan? Enter the key by hand</summary>
+            <code className="secret">{enrolment.secret}</code>
+          </details>
+          <ConfirmCode factorId={enrolment.factorId} onDone={onDone} />
+        </>
+      )}
+    </section>
+  );
+}
+
+function AddSms({ onDone }: { onDone: () => void }) {
+  const [phone, setPhone] = useState('');
+  const [pending, setPending] = useState<(SmsSentView & { factorId: string }) | null>(null);
+  const action = useStepUpAction();
+  return (
+    <section className="card" aria-label="Add a phone number">
+      <h3>Add a phone number</h3>
+      {pending === null ? (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            void action.run(async () =>
+              setPending(await api('POST', '/v1/factors/sms', { phone: phone.trim() })),
+            );
+          }}
+        >
+          <TextField
+            label="Phone number (international, e.g. +14155550100)"
+            value={phone}
+            onChange={setPhone}
+            type="tel"
+            inputMode="tel"
+            autoComplete="tel"
+          />
+          <button type="submit" disabled={action.busy}>
+            Send a code
+          </button>
+        </form>
+      ) : (
+        <>
+          <Notice>
+            A code was sent to {phone}. {pending.remainingThisHour} more can be sent this hour.
+          </Notice>
+          <ConfirmCode factorId={pending.factorId} onDone={onDone} />
+        </>
+      )}
+      {action.prompt}
+      <ErrorText error={action.error} />
+    </section>
+  );
+}
+
+function AddSecurityKey({ onDone }: { onDone: () => void }) {
+  const [label, setLabel] = useState('Security key');
+  const action = useStepUpAction();
+  return (
+    <form
+      className="card"
+      aria-label="Add a security key"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void action.run(async () => {
+          const optionsJSON = await api<Parameters<typeof startRegistration>[0]['optionsJSON']>(
+            'POST',
+            '/v1/factors/webauthn/options',
+            {},
+          );
+          const response = await startRegistration({ optionsJSON }).catch(() => {
+            throw new Error('The security key did not answer, or the request was cancelled. Try again.');
+          });
+          await api('POST', '/v1/factors/webauthn', { label: label.trim(), response });
+          onDone();
+        });
+      }}
+    >
+      <h3>Add a security key</h3>
+      <TextField label="Name for this key" value={label} onChange={setLabel} />
+      {action.prompt}
+      <ErrorText error={action.error} />
+      <button type="submit" disabled={action.busy}>
+        Register the key
+      </button>
+    </form>
+  );
+}
+
+function AddMobile({ onClose }: { onClose: () => void }) {
+  const [activation, setActivation] = useState<{ activationUri: string; expiresAt: string } | null>(null);
+  const action = useStepUpAction();
+  useEffect(() => {
+    void action.run(async () => setActivation(await api('POST', '/v1/devices/mobile/enroll', {})));
+  }, [action.run]);
+  return (
+    <section className="card" aria-label="Add a mobile device">
+      <h3>Add a mobile device</h3>
+      {action.prompt}
+      <ErrorText error={action.error} />
+      {activation !== null && (
+        <>
+          <p>
+            On the phone, open <a href="/authenticator">{window.location.origin}/authenticator</a> and scan
+            this code or paste the activation link. It works once, until{' '}
+            {new Date(activation.expiresAt).toLocaleTimeString()}.
+          </p>
+          <QrCode value={activation.activationUri} label="QR code to activate a mobile device" />
+          <label className="field">
+            Activation link
+            <input readOnly value={activation.activationUri} onFocus={(e) => e.currentTarget.select()} />
+          </label>
+        </>
+      )}
+      <button type="button" onClick={onClose}>
+        Done
+      </button>
+    </section>
+  );
+}
+
+function Devices({ devices, onChange }: { devices: DeviceView[] | null; onChange: () => Promise<void> }) {
+  const action = useStepUpAction();
+  const [renaming, setRenaming] = useState<{ id: string; name: string } | null>(null);
+  return (
+    <section aria-labelledby="devices-h">
+      <h2 id="devices-h">Devices</h2>
+      {devices?.length === 0 && <p>No devices yet.</p>}
+      <ul className="list">
+        {devices?.map((d) => (
+          <li key={d.id} className="row">
+            {renaming?.id === d.id ? (
+              <form
+                className="inline-form"
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  void action.run(async () => {
+                    await api('PATCH', `/v1/devices/${encodeURIComponent(d.id)}`, { name: renaming.name });
+                    setRenaming(null);
+                    await onChange();
+                  });
+                }}
+              >
+                <TextField
+                  label={`New name for ${d.name}`}
+                  value={renaming.name}
+                  onChange={(name) => setRenaming({ id: d.id, name })}
+                />
+                <button type="submit">Save</button>
+              </form>
+            ) : (
+              <span>
+                <strong>{d.name}</strong> · {d.kind} · {d.platform} · {d.trusted ? 'trusted' : 'not trusted'}{' '}
+                · last seen {when(d.lastSeenAt)}
+              </span>
+            )}
+            <span className="actions">
+              <button
+                type="button"
+                className="secondary"
+                onClick={() => setRenaming({ id: d.id, name: d.name })}
+              >
+                Rename
+              </button>
+              <button
+                type="button"
+                className="secondary"
+                onClick={() =>
+                  void action.run(async () => {
+                    await api('PATCH', `/v1/devices/${encodeURIComponent(d.id)}`, { trusted: !d.trusted });
+                    await onChange();
+                  })
+                }
+              >
+                {d.trusted ? 'Stop trusting' : 'Trust'}
+              </button>
+              <button
+                type="button"
+                className="danger"
+                aria-label={`Revoke ${d.name}`}
+                onClick={() =>
+                  void action.run(async () => {
+                    await api('DELETE', `/v1/devices/${encodeURIComponent(d.id)}`);
+                    await onChange();
+                  })
+                }
+              >
+                Revoke
+              </button>
+            </span>
+          </li>
+        ))}
+      </ul>
+      {action.prompt}
+      <ErrorText error={action.error} />
+    </section>
+  );
+}
+
+function Sessions({
+  sessions,
+  onChange,
+}: {
+  sessions: MonitoredSession[] | null;
+  onChange: () => Promise<void>;
+}) {
+  const action = useAction();
+  return (
+    <section aria-labelledby="sessions-h">
+      <h2 id="sessions-h">Sessions</h2>
+      <table>
+        <caption className="sr-only">Your sessions on every channel</caption>
+        <thead>
+          <tr>
+            <th scope="col">Channel</th>
+            <th scope="col">Tier</th>
+            <th scope="col">Device / browser</th>
+            <th scope="col">Network</th>
+            <th scope="col">Last seen</th>
+            <th scope="col">
+              <span className="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {sessions?.map((s) => (
+            <tr key={s.id} data-session-id={s.id}>
+              <td>
+                {s.channel}
+                {s.current ? ' (this session)' : ''}
+              </td>
+              <td>
+                {s.tier === 'brokerage' ? 'trading' : 'read-only'}
+                {s.competing ? ' · competing' : ''}
+              </td>
+              <td>{s.device?.name ?? s.userAgent.slice(0, 40)}</td>
+              <td>{s.network ?? s.ip}</td>
+              <td>{when(s.lastSeenAt)}</td>
+              <td>
+                {!s.current && (
+                  <button
+                    type="button"
+                    className="danger"
+                    aria-label={`Revoke the ${s.channel} session last seen ${when(s.lastSeenAt)}`}
+                    onClick={() =>
+                      void action.run(async () => {
+                        await api('DELETE', `/v1/sessions/${encodeURIComponent(s.id)}`);
+                        await onChange();
+                      })
+                    }
+                  >
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <button
+        type="button"
+        className="secondary"
+        disabled={action.busy}
+        onClick={() =>
+          void action.run(async () => {
+            await api('POST', '/v1/sessions/revoke-others', {});
+            await onChange();
+          })
+        }
+      >
+        Sign out all other sessions
+      </button>
+      <ErrorText error={action.error} />
+    </section>
+  );
+}
+
+const EVENT_TEXT: Record<string, string> = {
+  'login.succeeded': 'Logged in',
+  'login.failed': 'Failed login',
+  'session.logout': 'Signed out',
+  'session.revoked': 'Session revoked',
+  'factor.added': 'Factor added',
+  'factor.removed': 'Factor removed',
+  'device.enrolled': 'Device enrolled',
+  'device.revoked': 'Device revoked',
+};
+
+function Events({ events }: { events: SecurityEvent[] | null }) {
+  return (
+    <section aria-labelledby="events-h">
+      <h2 id="events-h">Recent security events</h2>
+      <ul className="list events">
+        {events?.map((e) => (
+          <li key={e.seq}>
+            <time dateTime={e.at}>{new Date(e.at).toLocaleString()}</time> {EVENT_TEXT[e.type] ?? e.type}
+            {e.ip === null ? '' : ` · ${e.ip}`}
+            {typeof e.data.factor === 'string' ? ` · ${e.data.factor}` : ''}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
