@@ -102,6 +102,9 @@ export function describeError(error: unknown): string {
       return 'The push request expired before it was answered. Use another factor or send it again.';
     case 'PUSH_DENIED':
       return 'The login was denied on your phone. Start again.';
+    case 'BROKERAGE_REQUIRED':
+    case 'SESSION_COMPETING':
+      return 'This session is read-only: another session is trading. Take over trading to place orders here.';
     case 'STEP_UP_REQUIRED':
       return 'Confirm it is you: verify a second factor again to continue.';
     default:

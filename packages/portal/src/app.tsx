@@ -13,7 +13,7 @@ import { TradePage } from './pages/trade.js';
 import { Link, navigate, useLocation } from './router.js';
 import { SessionProvider, useSession } from './session.js';
 import { StreamProvider } from './stream.js';
-import { TradingStateProvider } from './trading-state.js';
+import { TradingBanner, TradingStateProvider } from './trading-state.js';
 
 const PAGES = [
   { path: '/trade', title: 'Trade' },
@@ -77,6 +77,7 @@ function Shell() {
             </button>
           </span>
         </header>
+        <TradingBanner />
         <main>
           {consent ? (
             <ConsentPage />

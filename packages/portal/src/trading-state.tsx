@@ -49,12 +49,7 @@ export function TradingStateProvider({ children }: { children: React.ReactNode }
     () => ({ status, message, takeOver: () => acquire(true) }),
     [status, message, acquire],
   );
-  return (
-    <TradingStateContext.Provider value={value}>
-      <TradingBanner />
-      {children}
-    </TradingStateContext.Provider>
-  );
+  return <TradingStateContext.Provider value={value}>{children}</TradingStateContext.Provider>;
 }
 
 export function useTradingState(): TradingStateValue {
@@ -63,7 +58,8 @@ export function useTradingState(): TradingStateValue {
   return value;
 }
 
-function TradingBanner() {
+/** Says when this session may not trade, with the action that changes it; shown under the navigation. */
+export function TradingBanner() {
   const { status, message, takeOver } = useTradingState();
   const [busy, setBusy] = useState(false);
   if (status !== 'competing' && status !== 'held_elsewhere') return null;

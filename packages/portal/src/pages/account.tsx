@@ -85,26 +85,28 @@ export function AccountPage() {
           </section>
           <section aria-labelledby="md-h">
             <h2 id="md-h">Market data</h2>
-            <table>
-              <caption className="sr-only">Market data by exchange group</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Exchange group</th>
-                  <th scope="col">Data</th>
-                </tr>
-              </thead>
-              <tbody>
-                {view.marketData.map((m) => (
-                  <tr key={m.bundle}>
-                    <td>{m.name}</td>
-                    <td>
-                      <span className={`badge ${m.access}`}>{ACCESS_TEXT[m.access]}</span>
-                      {m.professional ? ' (professional)' : ''}
-                    </td>
+            <div className="table-scroll">
+              <table>
+                <caption className="sr-only">Market data by exchange group</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Exchange group</th>
+                    <th scope="col">Data</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
+                </thead>
+                <tbody>
+                  {view.marketData.map((m) => (
+                    <tr key={m.bundle}>
+                      <td>{m.name}</td>
+                      <td>
+                        <span className={`badge ${m.access}`}>{ACCESS_TEXT[m.access]}</span>
+                        {m.professional ? ' (professional)' : ''}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
           </section>
           <section aria-labelledby="rules-h">
             <h2 id="rules-h">Why a product may not be available</h2>

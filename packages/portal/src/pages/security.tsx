@@ -88,52 +88,54 @@ function Factors({ list, onChange }: { list: FactorList | null; onChange: () => 
   return (
     <section aria-labelledby="factors-h">
       <h2 id="factors-h">Second factors</h2>
-      <table>
-        <caption className="sr-only">Your second factors</caption>
-        <thead>
-          <tr>
-            <th scope="col">Factor</th>
-            <th scope="col">Name</th>
-            <th scope="col">Status</th>
-            <th scope="col">Last used</th>
-            <th scope="col">
-              <span className="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {list?.factors.map((f) => (
-            <tr key={f.id}>
-              <td>{FACTOR_NAMES[f.type]}</td>
-              <td>
-                {f.label}
-                {f.phone !== undefined ? ` (${f.phone})` : ''}
-              </td>
-              <td>{f.status}</td>
-              <td>{when(f.lastUsedAt)}</td>
-              <td>
-                <button
-                  type="button"
-                  className="secondary"
-                  aria-label={`Remove ${FACTOR_NAMES[f.type]} ${f.label}`}
-                  onClick={() =>
-                    void action.run(async () => {
-                      await api('DELETE', `/v1/factors/${encodeURIComponent(f.id)}`);
-                      await onChange();
-                    })
-                  }
-                >
-                  Remove
-                </button>
-              </td>
+      <div className="table-scroll">
+        <table>
+          <caption className="sr-only">Your second factors</caption>
+          <thead>
+            <tr>
+              <th scope="col">Factor</th>
+              <th scope="col">Name</th>
+              <th scope="col">Status</th>
+              <th scope="col">Last used</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
             </tr>
-          ))}
-          <tr>
-            <td>Recovery codes</td>
-            <td colSpan={4}>{list === null ? '' : `${list.recoveryCodes.remaining} unused`}</td>
-          </tr>
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {list?.factors.map((f) => (
+              <tr key={f.id}>
+                <td>{FACTOR_NAMES[f.type]}</td>
+                <td>
+                  {f.label}
+                  {f.phone !== undefined ? ` (${f.phone})` : ''}
+                </td>
+                <td>{f.status}</td>
+                <td>{when(f.lastUsedAt)}</td>
+                <td>
+                  <button
+                    type="button"
+                    className="secondary"
+                    aria-label={`Remove ${FACTOR_NAMES[f.type]} ${f.label}`}
+                    onClick={() =>
+                      void action.run(async () => {
+                        await api('DELETE', `/v1/factors/${encodeURIComponent(f.id)}`);
+                        await onChange();
+                      })
+                    }
+                  >
+                    Remove
+                  </button>
+                </td>
+              </tr>
+            ))}
+            <tr>
+              <td>Recovery codes</td>
+              <td colSpan={4}>{list === null ? '' : `${list.recoveryCodes.remaining} unused`}</td>
+            </tr>
+          </tbody>
+        </table>
+      </div>
       <div className="actions wrap">
         <button type="button" onClick={() => setAdding('totp')}>
           Add authenticator app
@@ -440,55 +442,57 @@ function Sessions({
   return (
     <section aria-labelledby="sessions-h">
       <h2 id="sessions-h">Sessions</h2>
-      <table>
-        <caption className="sr-only">Your sessions on every channel</caption>
-        <thead>
-          <tr>
-            <th scope="col">Channel</th>
-            <th scope="col">Tier</th>
-            <th scope="col">Device / browser</th>
-            <th scope="col">Network</th>
-            <th scope="col">Last seen</th>
-            <th scope="col">
-              <span className="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {sessions?.map((s) => (
-            <tr key={s.id} data-session-id={s.id}>
-              <td>
-                {s.channel}
-                {s.current ? ' (this session)' : ''}
-              </td>
-              <td>
-                {s.tier === 'brokerage' ? 'trading' : 'read-only'}
-                {s.competing ? ' · competing' : ''}
-              </td>
-              <td>{s.device?.name ?? s.userAgent.slice(0, 40)}</td>
-              <td>{s.network ?? s.ip}</td>
-              <td>{when(s.lastSeenAt)}</td>
-              <td>
-                {!s.current && (
-                  <button
-                    type="button"
-                    className="danger"
-                    aria-label={`Revoke the ${s.channel} session last seen ${when(s.lastSeenAt)}`}
-                    onClick={() =>
-                      void action.run(async () => {
-                        await api('DELETE', `/v1/sessions/${encodeURIComponent(s.id)}`);
-                        await onChange();
-                      })
-                    }
-                  >
-                    Revoke
-                  </button>
-                )}
-              </td>
+      <div className="table-scroll">
+        <table>
+          <caption className="sr-only">Your sessions on every channel</caption>
+          <thead>
+            <tr>
+              <th scope="col">Channel</th>
+              <th scope="col">Tier</th>
+              <th scope="col">Device / browser</th>
+              <th scope="col">Network</th>
+              <th scope="col">Last seen</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {sessions?.map((s) => (
+              <tr key={s.id} data-session-id={s.id}>
+                <td>
+                  {s.channel}
+                  {s.current ? ' (this session)' : ''}
+                </td>
+                <td>
+                  {s.tier === 'brokerage' ? 'trading' : 'read-only'}
+                  {s.competing ? ' · competing' : ''}
+                </td>
+                <td>{s.device?.name ?? s.userAgent.slice(0, 40)}</td>
+                <td>{s.network ?? s.ip}</td>
+                <td>{when(s.lastSeenAt)}</td>
+                <td>
+                  {!s.current && (
+                    <button
+                      type="button"
+                      className="danger"
+                      aria-label={`Revoke the ${s.channel} session last seen ${when(s.lastSeenAt)}`}
+                      onClick={() =>
+                        void action.run(async () => {
+                          await api('DELETE', `/v1/sessions/${encodeURIComponent(s.id)}`);
+                          await onChange();
+                        })
+                      }
+                    >
+                      Revoke
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       <button
         type="button"
         className="secondary"
@@ -508,14 +512,35 @@ function Sessions({
 }
 
 const EVENT_TEXT: Record<string, string> = {
-  'login.succeeded': 'Logged in',
-  'login.failed': 'Failed login',
-  'session.logout': 'Signed out',
-  'session.revoked': 'Session revoked',
+  'account.entitlements_changed': 'Account entitlements changed',
+  'device.enrolled': 'Mobile device enrolled',
+  'device.new': 'Logged in from a new device',
+  'device.revoked': 'Device revoked',
   'factor.added': 'Factor added',
   'factor.removed': 'Factor removed',
-  'device.enrolled': 'Device enrolled',
-  'device.revoked': 'Device revoked',
+  'factor.renamed': 'Factor renamed',
+  'factor.used': 'Second factor verified',
+  'login.factor_failed': 'Wrong second factor',
+  'login.password_failed': 'Wrong password',
+  'login.password_ok': 'Password accepted',
+  'login.succeeded': 'Logged in',
+  'login.throttled': 'Login slowed down after failures',
+  'oauth.client_registered': 'API client registered',
+  'oauth.consent_granted': 'App authorized',
+  'order.confirmed_without_market_data': 'Order confirmed without market data',
+  'push.sent': 'Push request sent',
+  'recovery.generated': 'Recovery codes generated',
+  'recovery.used': 'Recovery code used',
+  'safety.dead_man_armed': 'Dead-man switch armed',
+  'safety.dead_man_fired': 'Dead-man switch fired',
+  'safety.session_loss': 'Orders handled after a lost session',
+  'session.brokerage_acquired': 'Trading taken by a session',
+  'session.logout': 'Signed out',
+  'session.network_changed': 'Session moved to another network',
+  'session.revoked': 'Session revoked',
+  'session.step_up': 'Second factor verified again',
+  'sms.sent': 'Text message code sent',
+  'user.created': 'User created',
 };
 
 function Events({ events }: { events: SecurityEvent[] | null }) {

@@ -331,52 +331,54 @@ function Blotter({ accountId, version }: { accountId: string; version: number })
   const symbolOf = (id: number) => symbols.get(id) ?? `#${id}`;
   return (
     <>
-      <ErrorText error={error} />
+      {error !== null && <ErrorText error={error} />}
       <section aria-labelledby="open-h" className="card">
         <h2 id="open-h">Open orders</h2>
         {orders.length === 0 ? (
           <p>No open orders.</p>
         ) : (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Instrument</th>
-                <th scope="col">Side</th>
-                <th scope="col">Qty</th>
-                <th scope="col">Type</th>
-                <th scope="col">Filled</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {orders.map((o) => (
-                <tr key={o.id}>
-                  <td>{symbolOf(o.instrumentId)}</td>
-                  <td>{o.side}</td>
-                  <td>{o.quantity}</td>
-                  <td>
-                    {o.type}
-                    {o.limitPrice === null ? '' : ` ${o.limitPrice}`} {o.tif}
-                  </td>
-                  <td>{o.filledQuantity}</td>
-                  <td>
-                    <button
-                      type="button"
-                      className="secondary"
-                      aria-label={`Cancel ${o.side} ${o.quantity} ${symbolOf(o.instrumentId)}`}
-                      onClick={() =>
-                        void cancel.run(() => api('DELETE', `${base}/orders/${encodeURIComponent(o.id)}`))
-                      }
-                    >
-                      Cancel
-                    </button>
-                  </td>
+          <div className="table-scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Instrument</th>
+                  <th scope="col">Side</th>
+                  <th scope="col">Qty</th>
+                  <th scope="col">Type</th>
+                  <th scope="col">Filled</th>
+                  <th scope="col">
+                    <span className="sr-only">Actions</span>
+                  </th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {orders.map((o) => (
+                  <tr key={o.id}>
+                    <td>{symbolOf(o.instrumentId)}</td>
+                    <td>{o.side}</td>
+                    <td>{o.quantity}</td>
+                    <td>
+                      {o.type}
+                      {o.limitPrice === null ? '' : ` ${o.limitPrice}`} {o.tif}
+                    </td>
+                    <td>{o.filledQuantity}</td>
+                    <td>
+                      <button
+                        type="button"
+                        className="secondary"
+                        aria-label={`Cancel ${o.side} ${o.quantity} ${symbolOf(o.instrumentId)}`}
+                        onClick={() =>
+                          void cancel.run(() => api('DELETE', `${base}/orders/${encodeURIComponent(o.id)}`))
+                        }
+                      >
+                        Cancel
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )}
         <ErrorText error={cancel.error} />
       </section>
@@ -400,24 +402,26 @@ function Blotter({ accountId, version }: { accountId: string; version: number })
         {portfolio === null || portfolio.positions.length === 0 ? (
           <p>No positions.</p>
         ) : (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Instrument</th>
-                <th scope="col">Quantity</th>
-                <th scope="col">Average cost</th>
-              </tr>
-            </thead>
-            <tbody>
-              {portfolio.positions.map((p) => (
-                <tr key={p.instrumentId}>
-                  <td>{p.symbol ?? `#${p.instrumentId}`}</td>
-                  <td>{p.quantity}</td>
-                  <td>{money(p.avgCost)}</td>
+          <div className="table-scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Instrument</th>
+                  <th scope="col">Quantity</th>
+                  <th scope="col">Average cost</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {portfolio.positions.map((p) => (
+                  <tr key={p.instrumentId}>
+                    <td>{p.symbol ?? `#${p.instrumentId}`}</td>
+                    <td>{p.quantity}</td>
+                    <td>{money(p.avgCost)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )}
         <h3>Cash</h3>
         <ul className="list" aria-label="Cash per currency">

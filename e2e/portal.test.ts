@@ -1,0 +1,466 @@
+/**
+ * The Client Portal in headless Chromium, used the way a person would: log in with every kind of second factor,
+ * enrol factors and devices, trade on the paper engine, and take trading over between sessions. Each page is
+ * saved as a screenshot (`npm run screenshots` refreshes the set in docs/screenshots).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  AppAuth,
+  generateEs256,
+  newDpopKey,
+  publicJwk,
+  realScheduler,
+  ServerClock,
+  Transport,
+} from '@gatehouse/sdk';
+import * as jsqrModule from 'jsqr';
+import type { BrowserContext, Page } from 'playwright-core';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { totpCode } from '../packages/gateway/src/factors/index.js';
+import {
+  ADMIN_TOKEN,
+  DEMO,
+  horizontalOverflow,
+  loginWithTotp,
+  nextTotp,
+  type PortalRig,
+  SCREENSHOT_DIR,
+  screenshot,
+  startLogin,
+  startPortalRig,
+  unlabelledControls,
+} from './support/browser.js';
+
+// jsqr is CommonJS: its function is the module's default export under Node's ESM interop.
+const jsQR = (jsqrModule as unknown as { default: typeof jsqrModule.default }).default;
+
+/** The app's redirect URI: loopback, answered inside the browser by the test. */
+const REDIRECT = 'http://127.0.0.1:9/callback';
+
+let rig: PortalRig;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  rig = await startPortalRig();
+}, 60_000);
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await rig?.stop();
+});
+
+async function newPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
+  const context = await rig.browser.newContext({ viewport });
+  contexts.push(context);
+  return context.newPage();
+}
+
+/** Decodes the QR code drawn in an <img> (a PNG data URL) exactly as a camera would read it. */
+async function readQr(page: Page, name: string): Promise<string> {
+  const src = await page.getByRole('img', { name }).getAttribute('src');
+  expect(src).toMatch(/^data:image\/png;base64,/);
+  const png = PNG.sync.read(Buffer.from((src as string).split(',')[1] as string, 'base64'));
+  const decoded = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+  if (decoded === null) throw new Error('the QR code does not decode');
+  return decoded.data;
+}
+
+async function signOut(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await expect.poll(() => page.getByText('You signed out.').isVisible()).toBe(true);
+}
+
+async function searchInstrument(page: Page, symbol: string): Promise<void> {
+  await page.getByLabel('Symbol').fill(symbol);
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('heading', { name: new RegExp(`^${symbol.replace(/[/ ]/g, '.')}`) }).waitFor();
+}
+
+const outcomeText = (page: Page) => page.locator('.outcome').innerText();
+
+describe('Client Portal in Chromium', () => {
+  it('logs in with TOTP using only the keyboard, and every page is labelled and fits 390 px', async () => {
+    const page = await newPage({ width: 390, height: 844 });
+    await page.goto(`${rig.base}/`);
+    await page.getByLabel('Username').waitFor();
+    expect(await unlabelledControls(page)).toEqual([]);
+    await screenshot(page, 'login');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('hana');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(DEMO.hana.password);
+    await page.keyboard.press('Enter');
+    await page.getByRole('group', { name: 'Choose a second factor' }).waitFor();
+    // Tab from the factor choice to the code field, then type and submit.
+    for (let i = 0; i < 6; i += 1) {
+      if (await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name === 'code'))
+        break;
+      await page.keyboard.press('Tab');
+    }
+    await page.keyboard.type(await nextTotp(DEMO.hana.totp));
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**/trade');
+    for (const [path, heading] of [
+      ['/trade', 'Trade'],
+      ['/account', 'Account'],
+      ['/security', 'Security'],
+      ['/api-clients', 'API clients'],
+    ] as const) {
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: heading }).click();
+      await page.waitForURL(`**${path}`);
+      await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+      await page.waitForLoadState('networkidle');
+      expect(await unlabelledControls(page), path).toEqual([]);
+      expect(await horizontalOverflow(page), path).toBeLessThanOrEqual(0);
+    }
+    await screenshot(page, 'security-390');
+  }, 60_000);
+
+  it('shows the account: entity, regulator, protection, data per exchange group, and why a product is barred', async () => {
+    const page = await newPage();
+    await loginWithTotp(page, rig.base, 'bruno');
+    await page.getByRole('link', { name: 'Account' }).click();
+    await page.getByRole('heading', { name: 'Interactive Brokers Ireland Ltd' }).waitFor();
+    const text = await page.locator('main').innerText();
+    expect(text).toContain('Central Bank of Ireland (MiFID II)');
+    expect(text).toContain('Irish ICS');
+    expect(text).toContain('cash · retail client · base EUR');
+    const usEquities = page.getByRole('row', { name: /US equities/ });
+    expect(await usEquities.innerText()).toContain('Delayed 15 min');
+    expect(await page.getByRole('row', { name: /US Treasuries/ }).innerText()).toContain('None');
+    expect(text).toMatch(
+      /PRIIPS_KID: EU\/UK retail clients may not open positions in packaged products without a key information document/,
+    );
+    await screenshot(page, 'account');
+  }, 60_000);
+
+  it('places an accepted order, one that needs confirmation without market data, and one an entity rule rejects', async () => {
+    const alice = await newPage();
+    await loginWithTotp(alice, rig.base, 'alice');
+    await expect.poll(() => alice.getByLabel('Account').inputValue()).toBe('DU1000001');
+
+    // Accepted: AAPL with live data (US equities subscription) fills on the paper engine.
+    await searchInstrument(alice, 'AAPL');
+    await expect.poll(() => alice.getByTestId('entitlement').innerText()).toBe('Live');
+    await alice.getByRole('button', { name: 'Buy AAPL' }).click();
+    await expect
+      .poll(() => outcomeText(alice))
+      .toMatch(/^Order accepted: buy 1 AAPL, (filled at [\d.]+|working)\.$/);
+    await expect
+      .poll(() => alice.getByRole('table').filter({ hasText: 'Average cost' }).innerText())
+      .toContain('AAPL');
+    await screenshot(alice, 'trade');
+
+    // No market data for Treasuries: the gate asks, in its exact words, and the person answers.
+    await searchInstrument(alice, 'T 4 1/4 11/15/34');
+    await expect.poll(() => alice.getByTestId('entitlement').innerText()).toBe('No market data');
+    await alice.getByRole('button', { name: /^Buy T 4/ }).click();
+    const question = alice.getByRole('alertdialog', { name: 'Please confirm' });
+    await question.waitFor();
+    expect(await question.locator('li').innerText()).toBe(
+      'You are submitting an order without market data. We strongly recommend against this as it may result in erroneous and unexpected trades. Are you sure you want to submit this order?',
+    );
+    await screenshot(alice, 'trade-confirmation');
+    await question.getByRole('button', { name: 'Confirm and send' }).click();
+    await expect.poll(() => outcomeText(alice)).toMatch(/^Order accepted: buy 1 T 4 1\/4 11\/15\/34/);
+
+    // An entity rule: EU retail clients may not open a position in a US ETF without a KID (PRIIPs).
+    const bruno = await newPage();
+    await loginWithTotp(bruno, rig.base, 'bruno');
+    // Bruno's session from the account test still trades: this one starts read-only and takes trading over.
+    const readOnly = bruno.getByRole('alert').filter({ hasText: 'Trading is active in another session' });
+    await readOnly.getByRole('button', { name: 'Take over trading' }).click();
+    await expect.poll(() => readOnly.count()).toBe(0);
+    await searchInstrument(bruno, 'SPY');
+    await bruno.getByRole('button', { name: 'Buy SPY' }).click();
+    await expect
+      .poll(() => bruno.locator('.outcome [role=alert]').innerText())
+      .toBe(
+        'PRIIPs: SPY has no KID, which retail clients of IBIE need to open a position. Closing is allowed.',
+      );
+    await screenshot(bruno, 'trade-rejected');
+  }, 90_000);
+
+  it('shows the competing banner when another session takes trading over, and takes it back', async () => {
+    const first = await newPage();
+    await loginWithTotp(first, rig.base, 'charlotte');
+    await first
+      .getByRole('heading', { name: 'Order ticket' })
+      .or(first.getByLabel('Symbol'))
+      .first()
+      .waitFor();
+    await expect.poll(() => first.getByRole('alert').filter({ hasText: 'trading' }).count()).toBe(0);
+
+    const second = await newPage();
+    await loginWithTotp(second, rig.base, 'charlotte');
+    const held = second.getByRole('alert').filter({ hasText: 'Trading is active in another session' });
+    await held.waitFor();
+    await held.getByRole('button', { name: 'Take over trading' }).click();
+    await expect.poll(() => held.count()).toBe(0);
+
+    const competing = first.getByRole('alert').filter({ hasText: 'Another session took over trading' });
+    await competing.waitFor();
+    await screenshot(first, 'trade-competing');
+    await competing.getByRole('button', { name: 'Take over trading' }).click();
+    await expect.poll(() => competing.count()).toBe(0);
+    await second.getByRole('alert').filter({ hasText: 'Another session took over trading' }).waitFor();
+  }, 90_000);
+
+  it('revokes another session from the Security page, and the other browser is logged out at once', async () => {
+    const mine = await newPage();
+    await loginWithTotp(mine, rig.base, 'bruno');
+    const other = await newPage();
+    await loginWithTotp(other, rig.base, 'bruno');
+    const otherId = await other.evaluate(async () => {
+      const response = await fetch('/v1/session');
+      return ((await response.json()) as { session: { id: string } }).session.id;
+    });
+    await mine.getByRole('link', { name: 'Security' }).click();
+    const row = mine.locator(`tr[data-session-id="${otherId}"]`);
+    await row.waitFor();
+    expect(await row.innerText()).toContain('web');
+    await screenshot(mine, 'security');
+    await row.getByRole('button', { name: /^Revoke the web session/ }).click();
+    await expect.poll(() => row.count()).toBe(0);
+    await other.getByText('This session was signed out from another session.').waitFor();
+    await other.getByLabel('Username').waitFor();
+  }, 90_000);
+
+  it('enrols an authenticator app by scanning its QR code, then logs in with it', async () => {
+    const page = await newPage();
+    await loginWithTotp(page, rig.base, 'alice');
+    await page.getByRole('link', { name: 'Security' }).click();
+    await page.getByRole('button', { name: 'Add authenticator app' }).click();
+    const uri = await readQr(page, 'QR code for your authenticator app');
+    const parsed = new URL(uri);
+    expect(parsed.protocol).toBe('otpauth:');
+    const secret = parsed.searchParams.get('secret') as string;
+    expect(secret).toMatch(/^[A-Z2-7]{16,}$/);
+    await screenshot(page, 'security-add-totp');
+    await page.getByLabel('Code', { exact: true }).fill('000000');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await expect
+      .poll(() => page.locator('[role=alert]').allInnerTexts())
+      .toContain('That is not right. Check the username, password or code and try again.');
+    await page.getByLabel('Code', { exact: true }).fill(totpCode(secret, Date.now()));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await expect.poll(() => page.getByRole('row', { name: /Authenticator app/ }).count()).toBe(2);
+
+    await signOut(page);
+    await startLogin(page, rig.base, 'alice');
+    await page.getByRole('radio', { name: 'Authenticator app code' }).check();
+    await page
+      .getByLabel('6-digit code from your authenticator app')
+      .fill(totpCode(secret, Date.now() + 30_000));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL('**/trade');
+  }, 90_000);
+
+  it('enrols the /authenticator page as a mobile device, approves a push from it, and falls back to TOTP when the phone is away', async () => {
+    const page = await newPage();
+    await loginWithTotp(page, rig.base, 'hana');
+    await page.getByRole('link', { name: 'Security' }).click();
+    await page.getByRole('button', { name: 'Add mobile device' }).click();
+    const activation = await readQr(page, 'QR code to activate a mobile device');
+    expect(activation).toMatch(/^gatehouse:\/\/activate\?/);
+    expect(await page.getByLabel('Activation link').inputValue()).toBe(activation);
+    await screenshot(page, 'security-add-device');
+
+    // The phone: a second browser context, phone-sized, with its own IndexedDB.
+    const phone = await newPage({ width: 390, height: 844 });
+    await phone.goto(`${rig.base}/authenticator`);
+    await phone.getByLabel('Activation link').fill(activation);
+    await phone.getByLabel('Name of this device').fill('Hana’s phone');
+    await phone.getByRole('button', { name: 'Activate' }).click();
+    await phone.getByText('Ready for requests').waitFor();
+    // The key is a non-extractable CryptoKey kept in IndexedDB.
+    const stored = await phone.evaluate(
+      () =>
+        new Promise<{ type: string; extractable: boolean; algorithm: string }>((resolve, reject) => {
+          const open = indexedDB.open('gatehouse-authenticator');
+          open.onsuccess = () => {
+            const get = open.result.transaction('identity').objectStore('identity').get('device');
+            get.onsuccess = () => {
+              const key = (get.result as { privateKey: CryptoKey }).privateKey;
+              resolve({ type: key.type, extractable: key.extractable, algorithm: key.algorithm.name });
+            };
+            get.onerror = () => reject(get.error);
+          };
+        }),
+    );
+    expect(stored).toEqual({ type: 'private', extractable: false, algorithm: 'ECDSA' });
+    expect(await horizontalOverflow(phone)).toBeLessThanOrEqual(0);
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByText('Hana’s phone').first().waitFor();
+
+    // Push: the login shows the number; the phone shows the request with choices; the right one approves.
+    await signOut(page);
+    await startLogin(page, rig.base, 'hana');
+    const number = page.getByLabel('Number to match');
+    await expect.poll(() => number.innerText()).toMatch(/^\d{2}$/);
+    const shown = await number.innerText();
+    const request = phone.getByRole('region', { name: 'Log in to Gatehouse?' });
+    await request.waitFor();
+    expect(await request.innerText()).toContain('web');
+    await screenshot(page, 'login-push');
+    await screenshot(phone, 'authenticator');
+    const approve = request.getByRole('button', { name: 'Approve' });
+    expect(await approve.isDisabled()).toBe(true);
+    await request.getByText(shown, { exact: true }).click();
+    await approve.click();
+    await page.waitForURL('**/trade');
+    await phone.getByText('Approved. You can return to the login.').waitFor();
+
+    // The phone is away (its page is closed): the push is not delivered, and the login offers the other factors
+    // without dropping the pending push; the number does not move while the fallback appears.
+    await phone.close();
+    await signOut(page);
+    await startLogin(page, rig.base, 'hana');
+    await expect.poll(() => number.innerText()).toMatch(/^\d{2}$/);
+    const before = await number.boundingBox();
+    const fallback = page.getByText('Your phone has not received the request.');
+    await fallback.waitFor({ timeout: 10_000 });
+    expect(await number.boundingBox()).toEqual(before);
+    expect(await page.getByText(/^Expires in \d+ s$/).isVisible()).toBe(true);
+    await screenshot(page, 'login-push-fallback');
+    await page.getByRole('button', { name: 'Authenticator app code' }).click();
+    await page.getByText('Your push request is still waiting').waitFor();
+    await page.getByLabel('6-digit code from your authenticator app').fill(await nextTotp(DEMO.hana.totp));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL('**/trade');
+  }, 120_000);
+
+  it('registers a security key with Chromium’s virtual authenticator and logs in with it', async () => {
+    const page = await newPage();
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2',
+        transport: 'usb',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+      },
+    });
+    await loginWithTotp(page, rig.base, 'charlotte');
+    await page.getByRole('link', { name: 'Security' }).click();
+    await page.getByRole('button', { name: 'Add security key' }).click();
+    await page.getByLabel('Name for this key').fill('Desk key');
+    await page.getByRole('button', { name: 'Register the key' }).click();
+    await page.getByRole('row', { name: /Security key Desk key/ }).waitFor();
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    expect(credentials).toHaveLength(1);
+
+    await signOut(page);
+    await startLogin(page, rig.base, 'charlotte');
+    await page.getByRole('radio', { name: 'Security key' }).check();
+    await page.getByRole('button', { name: 'Use security key' }).click();
+    await page.waitForURL('**/trade');
+    const after = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    expect(after.credentials[0]?.signCount).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('registers a personal client, authorizes an app through PAR and the consent page, and revokes both', async () => {
+    const page = await newPage();
+    await loginWithTotp(page, rig.base, 'alice');
+    await page.getByRole('link', { name: 'API clients' }).click();
+
+    // A personal client: the bot's public key, one account, two scopes.
+    const botKey = await generateEs256(true);
+    await page.getByLabel('Name', { exact: true }).fill('My bot');
+    await page.getByLabel(/^Public key/).fill(JSON.stringify(await publicJwk(botKey.publicKey)));
+    await page.getByRole('checkbox', { name: /^DU1000001/ }).check();
+    await page.getByRole('checkbox', { name: 'Place, change and cancel orders' }).check();
+    await page.getByLabel('If its session is lost').selectOption('cancel_all');
+    await page.getByRole('button', { name: 'Register' }).click();
+    await page.getByText(/^Registered My bot\. Its client id is cli/).waitFor();
+
+    // A third-party app, registered by the operator; it pushes its request with the SDK (PAR + PKCE).
+    const appKey = await generateEs256(false);
+    const registered = await fetch(`${rig.base}/v1/admin/oauth/clients`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'Charting app',
+        keys: [await publicJwk(appKey.publicKey)],
+        redirectUris: [REDIRECT],
+        scopes: ['read', 'trade'],
+      }),
+    });
+    expect(registered.status).toBe(201);
+    const { clientId } = (await registered.json()) as { clientId: string };
+    const transport = new Transport(rig.base, await newDpopKey(), new ServerClock(realScheduler));
+    const app = new AppAuth({ clientId, clientKey: appKey.privateKey, issuer: rig.base });
+    const pushed = await app.pushAuthorization(transport, {
+      redirectUri: REDIRECT,
+      scope: 'read trade',
+      state: 'e2e',
+    });
+
+    let redirected: URL | null = null;
+    await page.route(`${REDIRECT}**`, async (route) => {
+      redirected = new URL(route.request().url());
+      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'back at the app' });
+    });
+    await page.goto(pushed.authorizeUrl);
+    await page.getByRole('heading', { name: 'Charting app asks to act for you' }).waitFor();
+    const consent = await page.locator('main').innerText();
+    expect(consent).toContain('Read accounts, orders and positions');
+    expect(consent).toContain('Place, change and cancel orders');
+    expect(await page.getByRole('button', { name: 'Allow' }).isDisabled()).toBe(true);
+    await page.getByRole('checkbox', { name: /^DU1000001/ }).check();
+    await screenshot(page, 'consent');
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await expect.poll(() => redirected?.searchParams.get('state')).toBe('e2e');
+    const back = redirected as unknown as URL;
+    expect(back.searchParams.get('iss')).toBe(rig.base);
+    const tokens = await app.exchangeCode(transport, {
+      code: back.searchParams.get('code') as string,
+      codeVerifier: pushed.codeVerifier,
+      redirectUri: REDIRECT,
+    });
+    expect(tokens.token_type).toBe('DPoP');
+
+    await page.goto(`${rig.base}/api-clients`);
+    const listed = page.getByRole('heading', { name: 'Clients and apps with access' }).locator('..');
+    await expect.poll(() => listed.innerText()).toContain('Charting app');
+    expect(await listed.innerText()).toContain('read, trade on DU1000001');
+    await screenshot(page, 'api-clients');
+    await page.getByRole('button', { name: 'Revoke Charting app' }).click();
+    await expect.poll(() => listed.innerText()).not.toContain('Charting app');
+    const afterRevoke = await transport
+      .exchange({ method: 'GET', path: '/v1/session', accessToken: tokens.access_token })
+      .then(
+        (r) => r.status,
+        (error: { status?: number }) => error.status,
+      );
+    expect(afterRevoke).toBe(401);
+  }, 90_000);
+
+  it('saved a screenshot of every main page', () => {
+    for (const name of [
+      'login',
+      'login-push',
+      'login-push-fallback',
+      'authenticator',
+      'trade',
+      'trade-confirmation',
+      'trade-rejected',
+      'trade-competing',
+      'account',
+      'security',
+      'security-add-totp',
+      'security-add-device',
+      'security-390',
+      'consent',
+      'api-clients',
+    ]) {
+      const file = join(SCREENSHOT_DIR, `${name}.png`);
+      expect(existsSync(file), name).toBe(true);
+      expect(statSync(file).size, name).toBeGreaterThan(5_000);
+    }
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * Browser plumbing for the portal's end-to-end tests: `gatehouse serve --demo` in a child process on a free port,
+ * and Debian's Chromium (`/usr/bin/chromium`) driven by playwright-core. Chromium is required: when it is missing
+ * the suite fails and says how to install it, it never skips.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { totpCode } from '../../packages/gateway/src/factors/index.js';
+
+export const CHROMIUM = process.env.GATEHOUSE_CHROMIUM ?? '/usr/bin/chromium';
+const root = new URL('../..', import.meta.url).pathname;
+const cli = join(root, 'packages/gateway/bin/gatehouse.js');
+
+/** Where the run saves its screenshots: the committed set when asked to update it, else a scratch folder. */
+export const SCREENSHOT_DIR =
+  process.env.GATEHOUSE_UPDATE_SCREENSHOTS === '1'
+    ? join(root, 'docs/screenshots')
+    : mkdtempSync(join(tmpdir(), 'gh-shots-'));
+
+export const ADMIN_TOKEN = 'e2e-admin-token-0123456789abcdef0123456789';
+
+export const DEMO = {
+  alice: { password: 'alice-demo-password', totp: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP' },
+  bruno: { password: 'bruno-demo-password', totp: 'KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU' },
+  charlotte: { password: 'charlotte-demo-password', totp: 'MFRGGZDFMZTWQ2LKMFRGGZDFMZTWQ2LK' },
+  hana: { password: 'hana-demo-password', totp: 'NBSWY3DPO5XXE3DENBSWY3DPO5XXE3DE' },
+} as const;
+export type DemoUser = keyof typeof DEMO;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+export interface PortalRig {
+  base: string;
+  browser: Browser;
+  stop(): Promise<void>;
+}
+
+/** Starts the gateway (demo data, push fallback after 1.5 s, WebAuthn on this origin) and Chromium. */
+export async function startPortalRig(): Promise<PortalRig> {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium not found at ${CHROMIUM}: install it with \`apt-get install chromium\``);
+  if (!existsSync(join(root, 'packages/portal/dist/index.html')))
+    throw new Error('The portal is not built: run `npm run build` first');
+  const dir = mkdtempSync(join(tmpdir(), 'gh-portal-'));
+  const port = await freePort();
+  // WebAuthn's relying party is `localhost`, so the browser uses that name, not 127.0.0.1.
+  const base = `http://localhost:${port}`;
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify({
+      server: { port },
+      database: { url: join(dir, 'gatehouse.db') },
+      webauthn: { origins: [base] },
+      push: { deliveryTimeoutMs: 1_500 },
+      secrets: { adminApiToken: ADMIN_TOKEN },
+      log: { level: 'warn' },
+    }),
+  );
+  const server: ChildProcess = spawn(
+    process.execPath,
+    [cli, 'serve', '--demo', '--config', join(dir, 'config.json')],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    server.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('serving on')) resolve();
+    });
+    server.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    server.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${output}`)));
+  });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // As root in a container, and without Chromium's background traffic (the machine has no outside network).
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  return {
+    base,
+    browser,
+    async stop() {
+      await browser.close();
+      server.kill('SIGTERM');
+      await new Promise((resolve) => server.once('exit', resolve));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A fresh TOTP code per login: the gateway refuses a time step already used (replay), so successive logins of
+ * one user take the next step in the accepted window (±1 step), waiting for time to move on when it is used up.
+ */
+const lastStep = new Map<string, number>();
+export async function nextTotp(secret: string): Promise<string> {
+  for (;;) {
+    const step = Math.floor(Date.now() / 30_000);
+    const next = Math.max(step, (lastStep.get(secret) ?? step - 1) + 1);
+    // Keep a margin from the window's edge, so the step is still accepted when the request arrives.
+    if (next === step || (next === step + 1 && Date.now() % 30_000 > 1_000)) {
+      lastStep.set(secret, next);
+      return totpCode(secret, next * 30_000);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
+export async function startLogin(page: Page, base: string, user: DemoUser, path = '/login'): Promise<void> {
+  await page.goto(`${base}${path}`);
+  await page.getByLabel('Username').fill(user);
+  await page.getByLabel('Password').fill(DEMO[user].password);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('group', { name: 'Choose a second factor' }).waitFor();
+}
+
+/** Logs in with the password and a TOTP code, and waits for the trading page. */
+export async function loginWithTotp(page: Page, base: string, user: DemoUser): Promise<void> {
+  await startLogin(page, base, user);
+  await page.getByRole('radio', { name: 'Authenticator app code' }).check();
+  await page.getByLabel('6-digit code from your authenticator app').fill(await nextTotp(DEMO[user].totp));
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await page.waitForURL('**/trade');
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  const path = join(SCREENSHOT_DIR, `${name}.png`);
+  await page.screenshot({ path, fullPage: true, animations: 'disabled' });
+  return path;
+}
+
+/** Every form control on the page has a name a screen reader can read (a label, or aria-label). */
+export async function unlabelledControls(page: Page): Promise<string[]> {
+  return page.$$eval('input, select, textarea, button', (elements) =>
+    elements
+      .filter((e) => {
+        const el = e as HTMLInputElement;
+        if (el.type === 'hidden') return false;
+        const labelled = (el.labels?.length ?? 0) > 0 || el.getAttribute('aria-label') !== null;
+        const text = el.tagName === 'BUTTON' && (el.textContent ?? '').trim() !== '';
+        return !labelled && !text;
+      })
+      .map((e) => e.outerHTML.slice(0, 120)),
+  );
+}
+
+/** How far the page is wider than the viewport (0: nothing to scroll sideways). */
+export async function horizontalOverflow(page: Page): Promise<number> {
+  return page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+}
