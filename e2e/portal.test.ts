@@ -414,6 +414,8 @@ describe('Client Portal in Chromium', () => {
     await page.getByRole('checkbox', { name: /^DU1000001/ }).check();
     await screenshot(page, 'consent');
     await page.getByRole('button', { name: 'Allow' }).click();
+    await page.waitForURL(`${REDIRECT}**`);
+    await page.getByText('back at the app').waitFor();
     await expect.poll(() => redirected?.searchParams.get('state')).toBe('e2e');
     const back = redirected as unknown as URL;
     expect(back.searchParams.get('iss')).toBe(rig.base);
