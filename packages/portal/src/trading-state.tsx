@@ -6,6 +6,7 @@
 import type { SessionState } from '@gatehouse/protocol';
 import { createContext, useCallback, useContext, useEffect, useMemo, useState } from 'react';
 import { ApiError, api, describeError } from './api.js';
+import { StepUp } from './components.js';
 import { useStream } from './stream.js';
 
 type Status = 'checking' | 'trading' | 'held_elsewhere' | 'competing' | 'step_up' | 'error';
@@ -14,6 +15,8 @@ interface TradingStateValue {
   status: Status;
   message: string | null;
   takeOver(): Promise<void>;
+  /** Asks again without taking trading from another session (after a step-up). */
+  retry(): Promise<void>;
 }
 
 const TradingStateContext = createContext<TradingStateValue | null>(null);
@@ -28,9 +31,13 @@ export function TradingStateProvider({ children }: { children: React.ReactNode }
       setStatus(state.tier === 'brokerage' ? 'trading' : 'held_elsewhere');
       setMessage(null);
     } catch (error) {
-      if (error instanceof ApiError && error.code === 'BROKERAGE_HELD_ELSEWHERE') setStatus('held_elsewhere');
-      else if (error instanceof ApiError && error.code === 'STEP_UP_REQUIRED') setStatus('step_up');
-      else setStatus('error');
+      if (error instanceof ApiError && error.code === 'BROKERAGE_HELD_ELSEWHERE') {
+        setStatus('held_elsewhere');
+        const { channel, device } = error.details;
+        setMessage(typeof channel === 'string' ? `It is the ${channel} session on ${String(device)}.` : null);
+        return;
+      }
+      setStatus(error instanceof ApiError && error.code === 'STEP_UP_REQUIRED' ? 'step_up' : 'error');
       setMessage(describeError(error));
     }
   }, []);
@@ -46,7 +53,7 @@ export function TradingStateProvider({ children }: { children: React.ReactNode }
   });
 
   const value = useMemo(
-    () => ({ status, message, takeOver: () => acquire(true) }),
+    () => ({ status, message, takeOver: () => acquire(true), retry: () => acquire(false) }),
     [status, message, acquire],
   );
   return <TradingStateContext.Provider value={value}>{children}</TradingStateContext.Provider>;
@@ -60,8 +67,30 @@ export function useTradingState(): TradingStateValue {
 
 /** Says when this session may not trade, with the action that changes it; shown under the navigation. */
 export function TradingBanner() {
-  const { status, message, takeOver } = useTradingState();
+  const { status, message, takeOver, retry } = useTradingState();
   const [busy, setBusy] = useState(false);
+  const [verifying, setVerifying] = useState(false);
+  if (status === 'step_up' || status === 'error') {
+    return (
+      <div className="banner warning" role="alert">
+        <p>This session cannot trade yet. {message}</p>
+        {status === 'step_up' &&
+          (verifying ? (
+            <StepUp
+              onCancel={() => setVerifying(false)}
+              onDone={() => {
+                setVerifying(false);
+                void retry();
+              }}
+            />
+          ) : (
+            <button type="button" onClick={() => setVerifying(true)}>
+              Verify it is you
+            </button>
+          ))}
+      </div>
+    );
+  }
   if (status !== 'competing' && status !== 'held_elsewhere') return null;
   return (
     <div className="banner warning" role="alert">

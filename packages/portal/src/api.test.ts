@@ -1,0 +1,40 @@
+/** What a person reads for each coded error the login and trading pages meet. */
+import { describe, expect, it } from 'vitest';
+import { ApiError, describeError } from './api.js';
+
+describe('describeError', () => {
+  it('gives the wait of a backoff in seconds, rounded up', () => {
+    expect(describeError(new ApiError(429, 'TOO_MANY_ATTEMPTS', 'x', { retryAfterMs: 4_200 }))).toBe(
+      'Too many failed attempts. Wait 5 seconds before trying again.',
+    );
+    expect(describeError(new ApiError(429, 'RATE_LIMITED', 'x', { retryAfterMs: 60_000 }))).toBe(
+      'Too many requests from this address. Wait 60 seconds.',
+    );
+    expect(describeError(new ApiError(429, 'SMS_RESEND_TOO_SOON', 'x', { retryAfterMs: 12_000 }))).toBe(
+      'A code was just sent. You can ask for another in 12 seconds.',
+    );
+  });
+
+  it('says what to do for a wrong code, an expired login or push, and a needed step-up', () => {
+    expect(describeError(new ApiError(401, 'INVALID_CREDENTIALS', 'x'))).toBe(
+      'That is not right. Check the username, password or code and try again.',
+    );
+    expect(describeError(new ApiError(401, 'LOGIN_INVALID', 'x'))).toBe(
+      'This login has expired. Start again.',
+    );
+    expect(describeError(new ApiError(401, 'PUSH_EXPIRED', 'x'))).toMatch(/^The push request expired/);
+    expect(describeError(new ApiError(403, 'STEP_UP_REQUIRED', 'x'))).toBe(
+      'Confirm it is you: verify a second factor again to continue.',
+    );
+  });
+
+  it('keeps the gateway’s own words where they are already precise (a product rule names the instrument)', () => {
+    const rule =
+      'PRIIPs: SPY has no KID, which retail clients of IBIE need to open a position. Closing is allowed.';
+    expect(describeError(new ApiError(422, 'PRODUCT_NOT_ELIGIBLE', rule, {}, 'PRIIPS_KID'))).toBe(rule);
+    expect(describeError(new Error('The security key did not answer.'))).toBe(
+      'The security key did not answer.',
+    );
+    expect(describeError('?')).toBe('Something went wrong. Try again.');
+  });
+});
