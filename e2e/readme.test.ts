@@ -49,6 +49,17 @@ describe('README', () => {
     expect(entities.size).toBeGreaterThanOrEqual(3);
   });
 
+  it('serves the Client Portal at / with its script and style from the build', async () => {
+    const page = await fetch(`${baseUrl}/`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('<div id="root"></div>');
+    const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1] as string);
+    expect(assets.some((a) => a.endsWith('.js'))).toBe(true);
+    expect(assets.some((a) => a.endsWith('.css'))).toBe(true);
+    for (const asset of assets) expect((await fetch(`${baseUrl}${asset}`)).status, asset).toBe(200);
+  });
+
   it('the curl walk-through works as written', async () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Log in with curl'));
