@@ -257,22 +257,25 @@ export interface MonitoredSession extends SessionView {
   competing: boolean;
 }
 
+/** An account as its user's session lists it. */
+export interface AccountSummary {
+  id: string;
+  title: string;
+  paper: boolean;
+  type: string;
+  baseCurrency: string;
+  clientCategory: string;
+  frozen: boolean;
+  closingOnly: boolean;
+  /** The user's role on the account (owner, trader, viewer). */
+  role: string;
+}
+
 /** The user and their accounts, as `GET /v1/session` carries them. */
 export interface ProfileView {
   user: { id: string; username: string; displayName: string };
-  accounts: {
-    id: string;
-    title: string;
-    paper: boolean;
-    type: string;
-    baseCurrency: string;
-    clientCategory: string;
-    frozen: boolean;
-    closingOnly: boolean;
-    role: string;
-    /** The carrying legal entity, named; its investor-protection details are served with the account itself. */
-    entity: { code: string; legalName: string; regulator: string };
-  }[];
+  /** Each with its carrying legal entity, named; the investor-protection details come with the account itself. */
+  accounts: (AccountSummary & { entity: { code: string; legalName: string; regulator: string } })[];
 }
 
 /** `GET /v1/session`. */
@@ -319,16 +322,7 @@ export interface SmsSentView {
 }
 
 /** `GET /v1/accounts/{accountId}`: the account, its legal entity, entitlements, market data and product rules. */
-export interface AccountView {
-  id: string;
-  title: string;
-  paper: boolean;
-  type: string;
-  baseCurrency: string;
-  clientCategory: string;
-  role: string;
-  frozen: boolean;
-  closingOnly: boolean;
+export interface AccountView extends AccountSummary {
   optionsLevel: number;
   entity: {
     code: string;

@@ -5,6 +5,8 @@
  * products, live for FX and crypto, nothing for bonds. Every quote carries its entitlement `{type, delayMs}`, so
  * a client can never mistake a delayed price for a live one.
  */
+
+import type { QuoteView } from '@gatehouse/protocol';
 import type { Clock } from '../core/index.js';
 import { type Instrument, MARKET_DATA_BUNDLES, type MarketDataBundle } from '../trading/instruments.js';
 import type { Quote, SimulatedFeed } from './feed.js';
@@ -18,16 +20,8 @@ export interface Entitlement {
   professional: boolean;
 }
 
-export interface EntitledQuote {
-  instrumentId: number;
-  symbol: string;
-  bid: number | null;
-  ask: number | null;
-  last: number | null;
-  bidSize: number | null;
-  askSize: number | null;
-  /** The instant the prices describe (ISO 8601); for a delayed quote, 15 minutes ago. */
-  at: string | null;
+/** The wire quote (`QuoteView`), its entitlement naming the bundle by its catalogue key. */
+export interface EntitledQuote extends Omit<QuoteView, 'entitlement'> {
   entitlement: Entitlement;
 }
 

@@ -30,6 +30,20 @@ const FACTOR_NAMES: Record<FactorView['type'], string> = {
   recovery_code: 'Recovery codes',
 };
 
+/** Sends one change, then reloads what the page shows; a failure stays with `action` to be displayed. */
+function applyChange(
+  action: { run(work: () => Promise<unknown>): Promise<unknown> },
+  onChange: () => Promise<void>,
+  method: string,
+  path: string,
+  body?: unknown,
+) {
+  return action.run(async () => {
+    await api(method, path, body);
+    await onChange();
+  });
+}
+
 const when = (iso: string | null) => (iso === null ? 'never' : new Date(iso).toLocaleString());
 
 export function SecurityPage() {
@@ -118,10 +132,7 @@ function Factors({ list, onChange }: { list: FactorList | null; onChange: () => 
                     className="secondary"
                     aria-label={`Remove ${FACTOR_NAMES[f.type]} ${f.label}`}
                     onClick={() =>
-                      void action.run(async () => {
-                        await api('DELETE', `/v1/factors/${encodeURIComponent(f.id)}`);
-                        await onChange();
-                      })
+                      void applyChange(action, onChange, 'DELETE', `/v1/factors/${encodeURIComponent(f.id)}`)
                     }
                   >
                     Remove
@@ -400,9 +411,8 @@ function Devices({ devices, onChange }: { devices: DeviceView[] | null; onChange
                 type="button"
                 className="secondary"
                 onClick={() =>
-                  void action.run(async () => {
-                    await api('PATCH', `/v1/devices/${encodeURIComponent(d.id)}`, { trusted: !d.trusted });
-                    await onChange();
+                  void applyChange(action, onChange, 'PATCH', `/v1/devices/${encodeURIComponent(d.id)}`, {
+                    trusted: !d.trusted,
                   })
                 }
               >
@@ -413,10 +423,7 @@ function Devices({ devices, onChange }: { devices: DeviceView[] | null; onChange
                 className="danger"
                 aria-label={`Revoke ${d.name}`}
                 onClick={() =>
-                  void action.run(async () => {
-                    await api('DELETE', `/v1/devices/${encodeURIComponent(d.id)}`);
-                    await onChange();
-                  })
+                  void applyChange(action, onChange, 'DELETE', `/v1/devices/${encodeURIComponent(d.id)}`)
                 }
               >
                 Revoke
@@ -478,10 +485,12 @@ function Sessions({
                       className="danger"
                       aria-label={`Revoke the ${s.channel} session last seen ${when(s.lastSeenAt)}`}
                       onClick={() =>
-                        void action.run(async () => {
-                          await api('DELETE', `/v1/sessions/${encodeURIComponent(s.id)}`);
-                          await onChange();
-                        })
+                        void applyChange(
+                          action,
+                          onChange,
+                          'DELETE',
+                          `/v1/sessions/${encodeURIComponent(s.id)}`,
+                        )
                       }
                     >
                       Revoke
@@ -497,12 +506,7 @@ function Sessions({
         type="button"
         className="secondary"
         disabled={action.busy}
-        onClick={() =>
-          void action.run(async () => {
-            await api('POST', '/v1/sessions/revoke-others', {});
-            await onChange();
-          })
-        }
+        onClick={() => void applyChange(action, onChange, 'POST', '/v1/sessions/revoke-others', {})}
       >
         Sign out all other sessions
       </button>
