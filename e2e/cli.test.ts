@@ -30,7 +30,8 @@ function gatehouse(args: string[], input?: string, env: Record<string, string> =
   });
 }
 
-describe('gatehouse CLI', () => {
+// Each step starts the CLI as a process of its own (it loads the whole gateway): allow for a loaded machine.
+describe('gatehouse CLI', { timeout: 60_000 }, () => {
   it('is built', () => {
     expect(existsSync(join(root, 'packages/gateway/dist/cli/main.js')), 'run `npm run build` first').toBe(
       true,
