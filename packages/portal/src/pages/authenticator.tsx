@@ -166,7 +166,7 @@ function Enrol({ onEnrolled }: { onEnrolled: (identity: Identity) => void }) {
   );
 }
 
-type Connection = 'connecting' | 'connected' | 'offline' | 'revoked';
+type Connection = 'connecting' | 'connected' | 'offline' | 'refused';
 
 interface Decided {
   challengeId: string;
@@ -228,12 +228,9 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
       ws.onclose = () => {
         socket.current = null;
         if (stopped) return;
-        // Refused before opening, with a valid signature: the device was revoked on the server.
-        if (!opened && attempt >= 2) {
-          setConnection('revoked');
-          return;
-        }
-        setConnection('offline');
+        // Refused before opening, again and again: revoked on the server, or the gateway is unreachable. A browser
+        // is not told which; the page says both and keeps trying.
+        setConnection(!opened && attempt >= 2 ? 'refused' : 'offline');
         attempt += 1;
         timer = setTimeout(() => void connect(), Math.min(10_000, 500 * 2 ** attempt));
       };
@@ -275,8 +272,8 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
           ? 'Ready for requests'
           : connection === 'connecting'
             ? 'Connecting…'
-            : connection === 'revoked'
-              ? 'This device is no longer enrolled. Remove it and activate again.'
+            : connection === 'refused'
+              ? 'The gateway refuses this device or cannot be reached. If it was revoked, remove it and activate again; retrying…'
               : 'Offline; reconnecting…'}
       </p>
       {requests.length === 0 && connection === 'connected' && (

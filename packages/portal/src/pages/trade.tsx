@@ -14,7 +14,7 @@ import type {
 } from '@gatehouse/protocol';
 import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { useAccountChoice } from '../account-picker.js';
-import { api } from '../api.js';
+import { ApiError, api } from '../api.js';
 import { ErrorText, Notice, TextField, useAction } from '../components.js';
 import { useStream } from '../stream.js';
 import { useTradingState } from '../trading-state.js';
@@ -194,7 +194,14 @@ function OrderTicket(props: { instrument: InstrumentView; accountId: string; onP
               tif,
               ...(type === 'LMT' ? { limitPrice: Number(limit) } : {}),
             };
-            answered(await api<OrderView | ConfirmationRequired>('POST', base, order));
+            try {
+              answered(await api<OrderView | ConfirmationRequired>('POST', base, order));
+            } catch (error) {
+              // A coded refusal ends this ticket's attempt; a lost response keeps the id, so a retry is recognised.
+              if (error instanceof ApiError && error.code !== 'NETWORK')
+                clientOrderId.current = crypto.randomUUID();
+              throw error;
+            }
           });
         }}
       >
