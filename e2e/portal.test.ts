@@ -442,6 +442,69 @@ describe('Client Portal in Chromium', () => {
     expect(afterRevoke).toBe(401);
   }, 90_000);
 
+  it('enrols a phone number and recovery codes, then logs in by SMS and with a recovery code (once)', async () => {
+    const phoneNumber = '+14155550123';
+    const lastSmsCode = async () => {
+      const { messages } = (await (await fetch(`${rig.base}/v1/dev/sms-outbox`)).json()) as {
+        messages: { to: string; body: string }[];
+      };
+      const code = /\b(\d{6})\b/.exec(messages.find((m) => m.to === phoneNumber)?.body ?? '')?.[1];
+      if (code === undefined) throw new Error('no SMS code in the simulator outbox');
+      return code;
+    };
+    const page = await newPage();
+    await loginWithTotp(page, rig.base, 'bruno');
+    await page.getByRole('link', { name: 'Security' }).click();
+    await page.getByRole('button', { name: 'Add phone number' }).click();
+    await page.getByLabel(/^Phone number/).fill(phoneNumber);
+    await page.getByRole('button', { name: 'Send a code' }).click();
+    await page.getByText(`A code was sent to ${phoneNumber}. 4 more can be sent this hour.`).waitFor();
+    await page.getByLabel('Code', { exact: true }).fill(await lastSmsCode());
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByRole('row', { name: /Text message/ }).waitFor();
+
+    await page.getByRole('button', { name: 'New recovery codes' }).click();
+    const codes = await page.getByRole('region', { name: 'Recovery codes' }).locator('code').allInnerTexts();
+    expect(codes).toHaveLength(10);
+    await page.getByRole('button', { name: 'I have saved them' }).click();
+    await expect
+      .poll(() => page.getByRole('row', { name: /Recovery codes/ }).innerText())
+      .toContain('10 unused');
+
+    // SMS: the resend limits are shown, and the code from the simulator's outbox logs in.
+    await signOut(page);
+    await startLogin(page, rig.base, 'bruno');
+    await page.getByRole('radio', { name: 'Text message code' }).check();
+    // The enrolment's code went out moments ago: an early resend is refused, with the wait shown on the button.
+    await page.getByRole('button', { name: 'Send me a code' }).click();
+    await page.getByText(/^A code was just sent\. You can ask for another in \d+ seconds\.$/).waitFor();
+    expect(await page.getByRole('button', { name: /^Resend in \d+ s$/ }).isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Send me a code' }).click({ timeout: 40_000 });
+    await page.getByText('Code sent. 3 more can be sent this hour.').waitFor();
+    expect(await page.getByRole('button', { name: /^Resend in \d+ s$/ }).isDisabled()).toBe(true);
+    await screenshot(page, 'login-sms');
+    await page.getByLabel('Code from the text message').fill(await lastSmsCode());
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL('**/trade');
+
+    // A recovery code works once, and says how many are left.
+    const code = codes[0] as string;
+    await signOut(page);
+    await startLogin(page, rig.base, 'bruno');
+    await page.getByRole('radio', { name: 'Recovery code' }).check();
+    await page.getByLabel('One of your recovery codes').fill(code);
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByText(/^You logged in with a recovery code\. 9 codes are left\./).waitFor();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL('**/trade');
+    await signOut(page);
+    await startLogin(page, rig.base, 'bruno');
+    await page.getByRole('radio', { name: 'Recovery code' }).check();
+    await page.getByLabel('One of your recovery codes').fill(code);
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByText('That is not right. Check the username, password or code and try again.').waitFor();
+  }, 120_000);
+
   it('saved a screenshot of every main page', () => {
     for (const name of [
       'login',
@@ -458,6 +521,7 @@ describe('Client Portal in Chromium', () => {
       'security-add-device',
       'security-390',
       'consent',
+      'login-sms',
       'api-clients',
     ]) {
       const file = join(SCREENSHOT_DIR, `${name}.png`);

@@ -6,7 +6,7 @@
 import type { FactorType, LoginStep, SmsSentView } from '@gatehouse/protocol';
 import { startAuthentication } from '@simplewebauthn/browser';
 import { useEffect, useRef, useState } from 'react';
-import { api } from '../api.js';
+import { ApiError, api } from '../api.js';
 import { ErrorText, Notice, TextField, useAction } from '../components.js';
 import { useSession } from '../session.js';
 
@@ -292,7 +292,7 @@ function CodeFactor(props: {
       ? '6-digit code from your authenticator app'
       : props.type === 'sms'
         ? 'Code from the text message'
-        : 'Recovery code';
+        : 'One of your recovery codes';
   return (
     <form
       onSubmit={(e) => {
@@ -325,23 +325,30 @@ function CodeFactor(props: {
 
 function SmsFactor(props: { loginId: string; onAuthenticated: (result: LoginStep) => Promise<void> }) {
   const [sent, setSent] = useState<SmsSentView | null>(null);
+  // When the next code may be asked for: from the last send, or from the gateway's refusal of an early one.
+  const [resendAt, setResendAt] = useState<number | null>(null);
   const { busy, error, run } = useAction();
-  const resendIn = useCountdown(sent === null ? null : Date.parse(sent.resendAvailableAt));
+  const resendIn = useCountdown(resendAt);
+  const send = () =>
+    run(async () => {
+      try {
+        const answer = await api<SmsSentView>(
+          'POST',
+          `/v1/auth/login/${encodeURIComponent(props.loginId)}/sms`,
+          {},
+        );
+        setSent(answer);
+        setResendAt(Date.parse(answer.resendAvailableAt));
+      } catch (caught) {
+        const wait = caught instanceof ApiError ? caught.details.retryAfterMs : undefined;
+        if (typeof wait === 'number') setResendAt(Date.now() + wait);
+        throw caught;
+      }
+    });
   return (
     <div>
-      <button
-        type="button"
-        className="secondary"
-        disabled={busy || resendIn > 0}
-        onClick={() =>
-          void run(async () =>
-            setSent(
-              await api<SmsSentView>('POST', `/v1/auth/login/${encodeURIComponent(props.loginId)}/sms`, {}),
-            ),
-          )
-        }
-      >
-        {sent === null ? 'Send me a code' : resendIn > 0 ? `Resend in ${resendIn} s` : 'Resend the code'}
+      <button type="button" className="secondary" disabled={busy || resendIn > 0} onClick={() => void send()}>
+        {resendIn > 0 ? `Resend in ${resendIn} s` : sent === null ? 'Send me a code' : 'Resend the code'}
       </button>
       <p className="hint" role="status">
         {sent === null
