@@ -3,6 +3,40 @@ import QRCode from 'qrcode';
 import { useCallback, useEffect, useId, useState } from 'react';
 import { ApiError, api, describeError } from './api.js';
 
+/**
+ * A table that scrolls sideways inside its box on a narrow screen. `actions` adds a last column for buttons, named
+ * for screen readers only; the caption, when given, is for screen readers too.
+ */
+export function Table(props: {
+  caption?: string;
+  columns: string[];
+  actions?: boolean;
+  children: React.ReactNode;
+}) {
+  return (
+    <div className="table-scroll">
+      <table>
+        {props.caption !== undefined && <caption className="sr-only">{props.caption}</caption>}
+        <thead>
+          <tr>
+            {props.columns.map((c) => (
+              <th key={c} scope="col">
+                {c}
+              </th>
+            ))}
+            {props.actions === true && (
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            )}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 /** A line for an error; it keeps its height when empty so the page does not jump. */
 export function ErrorText({ error }: { error: unknown }) {
   return (

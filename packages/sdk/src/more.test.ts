@@ -29,7 +29,7 @@ import {
   SessionSupervisor,
   Transport,
 } from './index.js';
-import { botAuth } from './test-support.js';
+import { botOptions } from './test-support.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -114,9 +114,7 @@ describe('SDK', () => {
     const { g, base, issuer } = await gateway();
     const bot = await registerBot(g, await loginAs(g, ALICE));
     const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
-      dpopKey: await newDpopKey(),
+      ...(await botOptions(bot, base, issuer)),
       scheduler: skewed(g, -7 * 60_000), // this machine is 7 minutes slow
       keepAliveMs: null,
     });
@@ -135,9 +133,7 @@ describe('SDK', () => {
       return fetch(input, init);
     };
     const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
-      dpopKey: await newDpopKey(),
+      ...(await botOptions(bot, base, issuer)),
       scheduler: skewed(g, 0),
       fetch: watching,
       deadMan: { timeoutMs: 6_000, scope: 'account', accountId: 'DU1000001' },
@@ -161,9 +157,7 @@ describe('SDK', () => {
     const bot = await registerBot(g, alice);
     const safeFails: string[] = [];
     const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
-      dpopKey: await newDpopKey(),
+      ...(await botOptions(bot, base, issuer)),
       scheduler: skewed(g, 0),
       trading: { compete: true },
       onSessionLoss: 'cancel-all',
@@ -199,9 +193,7 @@ describe('SDK', () => {
     const { g, base, issuer } = await gateway();
     const bot = await registerBot(g, await loginAs(g, ALICE));
     const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
-      dpopKey: await newDpopKey(),
+      ...(await botOptions(bot, base, issuer)),
       scheduler: skewed(g, 0),
       trading: { compete: true },
       keepAliveMs: null,
@@ -231,9 +223,7 @@ describe('SDK', () => {
     const alice = await loginAs(g, ALICE);
     const bot = await registerBot(g, alice);
     const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
-      dpopKey: await newDpopKey(),
+      ...(await botOptions(bot, base, issuer)),
       scheduler: skewed(g, 0),
       keepAliveMs: null,
     });

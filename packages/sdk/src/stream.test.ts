@@ -22,7 +22,7 @@ import { registerBot } from '../../gateway/src/test-support/program.js';
 import { INSTRUMENTS, type Instrument } from '../../gateway/src/trading/instruments.js';
 import { SessionSupervisor } from './index.js';
 import { newNodeDpopKey } from './node.js';
-import { botAuth } from './test-support.js';
+import { botOptions } from './test-support.js';
 
 let gw: TestGateway | undefined;
 let dir: string | undefined;
@@ -72,8 +72,7 @@ describe('supervisor stream', () => {
     const alice: LoggedIn = await loginAs(g, ALICE);
     const bot = await registerBot(g, alice);
     const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, base),
+      ...(await botOptions(bot, base, base)),
       dpopKey: newNodeDpopKey(),
       trading: { compete: true },
       backoff: { initialMs: 50, maxMs: 500 },

@@ -22,14 +22,13 @@ import {
   type Fetch,
   GatehouseApiError,
   NotReadyError,
-  newDpopKey,
   SessionSupervisor,
   SteppedScheduler,
   TokenStoreError,
   UnexpectedResponseError,
 } from './index.js';
 import { FileTokenStore, newNodeDpopKey } from './node.js';
-import { botAuth } from './test-support.js';
+import { botOptions } from './test-support.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -64,9 +63,7 @@ describe('SessionSupervisor', () => {
     const { g, base, bot, counts, counting, issuer } = await setup({ ttlMs: 60_000 });
     const scheduler = new SteppedScheduler(g.clock);
     const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
-      dpopKey: await newDpopKey(),
+      ...(await botOptions(bot, base, issuer)),
       scheduler,
       fetch: counting,
     });
@@ -93,8 +90,7 @@ describe('SessionSupervisor', () => {
     const { g, base, bot, counts, counting, issuer } = await setup({ ttlMs: 60_000 });
     const scheduler = new SteppedScheduler(g.clock);
     const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
+      ...(await botOptions(bot, base, issuer)),
       dpopKey: newNodeDpopKey(), // the Node signer of @gatehouse/sdk/node
       scheduler,
       fetch: counting,
@@ -123,9 +119,7 @@ describe('SessionSupervisor', () => {
       return response;
     };
     const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
-      dpopKey: await newDpopKey(),
+      ...(await botOptions(bot, base, issuer)),
       trading: { compete: true },
       fetch: losing,
     });
@@ -150,9 +144,7 @@ describe('SessionSupervisor', () => {
       return fetch(input, init);
     };
     const offline = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
-      dpopKey: await newDpopKey(),
+      ...(await botOptions(bot, base, issuer)),
       fetch: dropping,
     });
     await offline.start();
@@ -167,9 +159,7 @@ describe('SessionSupervisor', () => {
   it('turns degraded on a competing takeover, pauses trading, and takes it back on request', async () => {
     const { g, base, bot, issuer } = await setup();
     const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
-      dpopKey: await newDpopKey(),
+      ...(await botOptions(bot, base, issuer)),
       trading: { compete: true },
     });
     const events: string[] = [];
@@ -218,9 +208,7 @@ describe('bad input', () => {
     const html: Fetch = async () =>
       new Response('<html>502 Bad Gateway</html>', { status: 502, headers: { 'content-type': 'text/html' } });
     const proxied = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
-      dpopKey: await newDpopKey(),
+      ...(await botOptions(bot, base, issuer)),
       fetch: html,
     });
     await expect(proxied.start()).rejects.toBeInstanceOf(UnexpectedResponseError);
@@ -237,9 +225,7 @@ describe('bad input', () => {
     };
     const scheduler = new SteppedScheduler(g.clock);
     const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth: await botAuth(bot, issuer),
-      dpopKey: await newDpopKey(),
+      ...(await botOptions(bot, base, issuer)),
       scheduler,
       fetch: flaky,
     });

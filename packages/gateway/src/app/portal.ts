@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, onRequestHookHandler } from 'fastify';
 
 /** The portal's client-side routes: each answers with the page, which then draws itself. */
 export const PORTAL_PATHS = [
@@ -67,17 +67,20 @@ export async function portalRoutes(
 
   for (const path of PORTAL_PATHS) app.get(path, (_request, reply) => sendPage(reply));
 
-  app.addHook('onRequest', (request, reply, done) => {
-    const accept = request.headers.accept ?? '';
-    if (
-      request.method === 'GET' &&
-      request.url.startsWith('/oauth2/authorize?') &&
-      accept.includes('text/html')
-    ) {
-      sendPage(reply);
-      return;
-    }
-    done();
+  // Only the authorization endpoint gets this hook (added to that route as it is declared), so no other request,
+  // the hot session check among them, pays for it.
+  app.addHook('onRoute', (route) => {
+    if (route.url !== '/oauth2/authorize' || route.method !== 'GET') return;
+    const asPage: onRequestHookHandler = (request, reply, done) => {
+      if ((request.headers.accept ?? '').includes('text/html')) {
+        sendPage(reply);
+        return;
+      }
+      done();
+    };
+    const existing = route.onRequest;
+    route.onRequest =
+      existing === undefined ? [asPage] : [asPage, ...(Array.isArray(existing) ? existing : [existing])];
   });
 
   if (built) {

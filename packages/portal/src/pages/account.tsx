@@ -7,7 +7,7 @@ import type { AccountView } from '@gatehouse/protocol';
 import { useEffect, useState } from 'react';
 import { useAccountChoice } from '../account-picker.js';
 import { api } from '../api.js';
-import { ErrorText, useAction } from '../components.js';
+import { ErrorText, Table, useAction } from '../components.js';
 
 const ACCESS_TEXT = { live: 'Live', delayed: 'Delayed 15 min', none: 'None' } as const;
 const OPTIONS_LEVELS = [
@@ -85,28 +85,17 @@ export function AccountPage() {
           </section>
           <section aria-labelledby="md-h">
             <h2 id="md-h">Market data</h2>
-            <div className="table-scroll">
-              <table>
-                <caption className="sr-only">Market data by exchange group</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Exchange group</th>
-                    <th scope="col">Data</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {view.marketData.map((m) => (
-                    <tr key={m.bundle}>
-                      <td>{m.name}</td>
-                      <td>
-                        <span className={`badge ${m.access}`}>{ACCESS_TEXT[m.access]}</span>
-                        {m.professional ? ' (professional)' : ''}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table caption="Market data by exchange group" columns={['Exchange group', 'Data']}>
+              {view.marketData.map((m) => (
+                <tr key={m.bundle}>
+                  <td>{m.name}</td>
+                  <td>
+                    <span className={`badge ${m.access}`}>{ACCESS_TEXT[m.access]}</span>
+                    {m.professional ? ' (professional)' : ''}
+                  </td>
+                </tr>
+              ))}
+            </Table>
           </section>
           <section aria-labelledby="rules-h">
             <h2 id="rules-h">Why a product may not be available</h2>

@@ -13,7 +13,7 @@ import type {
 import { startRegistration } from '@simplewebauthn/browser';
 import { useCallback, useEffect, useState } from 'react';
 import { api } from '../api.js';
-import { ErrorText, Notice, QrCode, TextField, useAction, useStepUpAction } from '../components.js';
+import { ErrorText, Notice, QrCode, Table, TextField, useAction, useStepUpAction } from '../components.js';
 import { useStream } from '../stream.js';
 
 interface FactorList {
@@ -102,51 +102,35 @@ function Factors({ list, onChange }: { list: FactorList | null; onChange: () => 
   return (
     <section aria-labelledby="factors-h">
       <h2 id="factors-h">Second factors</h2>
-      <div className="table-scroll">
-        <table>
-          <caption className="sr-only">Your second factors</caption>
-          <thead>
-            <tr>
-              <th scope="col">Factor</th>
-              <th scope="col">Name</th>
-              <th scope="col">Status</th>
-              <th scope="col">Last used</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {list?.factors.map((f) => (
-              <tr key={f.id}>
-                <td>{FACTOR_NAMES[f.type]}</td>
-                <td>
-                  {f.label}
-                  {f.phone !== undefined ? ` (${f.phone})` : ''}
-                </td>
-                <td>{f.status}</td>
-                <td>{when(f.lastUsedAt)}</td>
-                <td>
-                  <button
-                    type="button"
-                    className="secondary"
-                    aria-label={`Remove ${FACTOR_NAMES[f.type]} ${f.label}`}
-                    onClick={() =>
-                      void applyChange(action, onChange, 'DELETE', `/v1/factors/${encodeURIComponent(f.id)}`)
-                    }
-                  >
-                    Remove
-                  </button>
-                </td>
-              </tr>
-            ))}
-            <tr>
-              <td>Recovery codes</td>
-              <td colSpan={4}>{list === null ? '' : `${list.recoveryCodes.remaining} unused`}</td>
-            </tr>
-          </tbody>
-        </table>
-      </div>
+      <Table caption="Your second factors" columns={['Factor', 'Name', 'Status', 'Last used']} actions>
+        {list?.factors.map((f) => (
+          <tr key={f.id}>
+            <td>{FACTOR_NAMES[f.type]}</td>
+            <td>
+              {f.label}
+              {f.phone !== undefined ? ` (${f.phone})` : ''}
+            </td>
+            <td>{f.status}</td>
+            <td>{when(f.lastUsedAt)}</td>
+            <td>
+              <button
+                type="button"
+                className="secondary"
+                aria-label={`Remove ${FACTOR_NAMES[f.type]} ${f.label}`}
+                onClick={() =>
+                  void applyChange(action, onChange, 'DELETE', `/v1/factors/${encodeURIComponent(f.id)}`)
+                }
+              >
+                Remove
+              </button>
+            </td>
+          </tr>
+        ))}
+        <tr>
+          <td>Recovery codes</td>
+          <td colSpan={4}>{list === null ? '' : `${list.recoveryCodes.remaining} unused`}</td>
+        </tr>
+      </Table>
       <div className="actions wrap">
         <button type="button" onClick={() => setAdding('totp')}>
           Add authenticator app
@@ -449,59 +433,41 @@ function Sessions({
   return (
     <section aria-labelledby="sessions-h">
       <h2 id="sessions-h">Sessions</h2>
-      <div className="table-scroll">
-        <table>
-          <caption className="sr-only">Your sessions on every channel</caption>
-          <thead>
-            <tr>
-              <th scope="col">Channel</th>
-              <th scope="col">Tier</th>
-              <th scope="col">Device / browser</th>
-              <th scope="col">Network</th>
-              <th scope="col">Last seen</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {sessions?.map((s) => (
-              <tr key={s.id} data-session-id={s.id}>
-                <td>
-                  {s.channel}
-                  {s.current ? ' (this session)' : ''}
-                </td>
-                <td>
-                  {s.tier === 'brokerage' ? 'trading' : 'read-only'}
-                  {s.competing ? ' · competing' : ''}
-                </td>
-                <td>{s.device?.name ?? s.userAgent.slice(0, 40)}</td>
-                <td>{s.network ?? s.ip}</td>
-                <td>{when(s.lastSeenAt)}</td>
-                <td>
-                  {!s.current && (
-                    <button
-                      type="button"
-                      className="danger"
-                      aria-label={`Revoke the ${s.channel} session last seen ${when(s.lastSeenAt)}`}
-                      onClick={() =>
-                        void applyChange(
-                          action,
-                          onChange,
-                          'DELETE',
-                          `/v1/sessions/${encodeURIComponent(s.id)}`,
-                        )
-                      }
-                    >
-                      Revoke
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        caption="Your sessions on every channel"
+        columns={['Channel', 'Tier', 'Device / browser', 'Network', 'Last seen']}
+        actions
+      >
+        {sessions?.map((s) => (
+          <tr key={s.id} data-session-id={s.id}>
+            <td>
+              {s.channel}
+              {s.current ? ' (this session)' : ''}
+            </td>
+            <td>
+              {s.tier === 'brokerage' ? 'trading' : 'read-only'}
+              {s.competing ? ' · competing' : ''}
+            </td>
+            <td>{s.device?.name ?? s.userAgent.slice(0, 40)}</td>
+            <td>{s.network ?? s.ip}</td>
+            <td>{when(s.lastSeenAt)}</td>
+            <td>
+              {!s.current && (
+                <button
+                  type="button"
+                  className="danger"
+                  aria-label={`Revoke the ${s.channel} session last seen ${when(s.lastSeenAt)}`}
+                  onClick={() =>
+                    void applyChange(action, onChange, 'DELETE', `/v1/sessions/${encodeURIComponent(s.id)}`)
+                  }
+                >
+                  Revoke
+                </button>
+              )}
+            </td>
+          </tr>
+        ))}
+      </Table>
       <button
         type="button"
         className="secondary"

@@ -15,7 +15,7 @@ import type {
 import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { useAccountChoice } from '../account-picker.js';
 import { ApiError, api } from '../api.js';
-import { ErrorText, Notice, TextField, useAction } from '../components.js';
+import { ErrorText, Notice, Table, TextField, useAction } from '../components.js';
 import { useStream } from '../stream.js';
 import { useTradingState } from '../trading-state.js';
 
@@ -344,48 +344,32 @@ function Blotter({ accountId, version }: { accountId: string; version: number })
         {orders.length === 0 ? (
           <p>No open orders.</p>
         ) : (
-          <div className="table-scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Instrument</th>
-                  <th scope="col">Side</th>
-                  <th scope="col">Qty</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">Filled</th>
-                  <th scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {orders.map((o) => (
-                  <tr key={o.id}>
-                    <td>{symbolOf(o.instrumentId)}</td>
-                    <td>{o.side}</td>
-                    <td>{o.quantity}</td>
-                    <td>
-                      {o.type}
-                      {o.limitPrice === null ? '' : ` ${o.limitPrice}`} {o.tif}
-                    </td>
-                    <td>{o.filledQuantity}</td>
-                    <td>
-                      <button
-                        type="button"
-                        className="secondary"
-                        aria-label={`Cancel ${o.side} ${o.quantity} ${symbolOf(o.instrumentId)}`}
-                        onClick={() =>
-                          void cancel.run(() => api('DELETE', `${base}/orders/${encodeURIComponent(o.id)}`))
-                        }
-                      >
-                        Cancel
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['Instrument', 'Side', 'Qty', 'Type', 'Filled']} actions>
+            {orders.map((o) => (
+              <tr key={o.id}>
+                <td>{symbolOf(o.instrumentId)}</td>
+                <td>{o.side}</td>
+                <td>{o.quantity}</td>
+                <td>
+                  {o.type}
+                  {o.limitPrice === null ? '' : ` ${o.limitPrice}`} {o.tif}
+                </td>
+                <td>{o.filledQuantity}</td>
+                <td>
+                  <button
+                    type="button"
+                    className="secondary"
+                    aria-label={`Cancel ${o.side} ${o.quantity} ${symbolOf(o.instrumentId)}`}
+                    onClick={() =>
+                      void cancel.run(() => api('DELETE', `${base}/orders/${encodeURIComponent(o.id)}`))
+                    }
+                  >
+                    Cancel
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </Table>
         )}
         <ErrorText error={cancel.error} />
       </section>
@@ -409,26 +393,15 @@ function Blotter({ accountId, version }: { accountId: string; version: number })
         {portfolio === null || portfolio.positions.length === 0 ? (
           <p>No positions.</p>
         ) : (
-          <div className="table-scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Instrument</th>
-                  <th scope="col">Quantity</th>
-                  <th scope="col">Average cost</th>
-                </tr>
-              </thead>
-              <tbody>
-                {portfolio.positions.map((p) => (
-                  <tr key={p.instrumentId}>
-                    <td>{p.symbol ?? `#${p.instrumentId}`}</td>
-                    <td>{p.quantity}</td>
-                    <td>{money(p.avgCost)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['Instrument', 'Quantity', 'Average cost']}>
+            {portfolio.positions.map((p) => (
+              <tr key={p.instrumentId}>
+                <td>{p.symbol ?? `#${p.instrumentId}`}</td>
+                <td>{p.quantity}</td>
+                <td>{money(p.avgCost)}</td>
+              </tr>
+            ))}
+          </Table>
         )}
         <h3>Cash</h3>
         <ul className="list" aria-label="Cash per currency">
