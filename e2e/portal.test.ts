@@ -138,12 +138,20 @@ describe('Client Portal in Chromium', () => {
 
   it('places an accepted order, one that needs confirmation without market data, and one an entity rule rejects', async () => {
     const alice = await newPage();
+    // Quotes arrive on the session stream once the page watches an instrument.
+    const streamed: string[] = [];
+    alice.on('websocket', (socket) => {
+      socket.on('framereceived', (frame) => streamed.push(String(frame.payload)));
+    });
     await loginWithTotp(alice, rig.base, 'alice');
     await expect.poll(() => alice.getByLabel('Account').inputValue()).toBe('DU1000001');
 
     // Accepted: AAPL with live data (US equities subscription) fills on the paper engine.
     await searchInstrument(alice, 'AAPL');
     await expect.poll(() => alice.getByTestId('entitlement').innerText()).toBe('Live');
+    await expect
+      .poll(() => streamed.some((f) => f.includes('"type":"quote"') && f.includes('"symbol":"AAPL"')))
+      .toBe(true);
     await alice.getByRole('button', { name: 'Buy AAPL' }).click();
     await expect
       .poll(() => outcomeText(alice))

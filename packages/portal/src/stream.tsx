@@ -4,12 +4,18 @@
  * in the page at once.
  */
 import type { StreamMessage } from '@gatehouse/protocol';
-import { createContext, useContext, useEffect, useRef } from 'react';
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef } from 'react';
 import { useSession } from './session.js';
 
 type Listener = (message: StreamMessage) => void;
 
-const StreamContext = createContext<Set<Listener> | null>(null);
+interface StreamChannel {
+  listeners: Set<Listener>;
+  /** Streams quotes for these instruments as the account sees them (one watch at a time); returns the unwatch. */
+  watchQuotes(instruments: number[], accountId: string): () => void;
+}
+
+const StreamContext = createContext<StreamChannel | null>(null);
 
 const ENDED_MESSAGES: Record<string, string> = {
   revoked: 'This session was signed out from another session.',
@@ -18,8 +24,20 @@ const ENDED_MESSAGES: Record<string, string> = {
 
 export function StreamProvider({ children }: { children: React.ReactNode }) {
   const listeners = useRef(new Set<Listener>()).current;
+  const socketRef = useRef<WebSocket | null>(null);
+  // The quotes being watched: sent when set, and again on every reconnect.
+  const watching = useRef<{ instruments: number[]; accountId: string } | null>(null);
   const { me, ended } = useSession();
   const sessionId = me?.session.id;
+
+  const send = useCallback((message: Record<string, unknown>) => {
+    const socket = socketRef.current;
+    if (socket !== null && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  }, []);
+  const sendWatch = useCallback(() => {
+    const watch = watching.current;
+    if (watch !== null) send({ op: 'subscribe', topic: 'marketdata', ...watch });
+  }, [send]);
 
   useEffect(() => {
     if (sessionId === undefined) return;
@@ -30,8 +48,10 @@ export function StreamProvider({ children }: { children: React.ReactNode }) {
     const open = () => {
       const url = `${window.location.protocol === 'https:' ? 'wss' : 'ws'}://${window.location.host}/v1/stream`;
       socket = new WebSocket(url);
+      socketRef.current = socket;
       socket.onopen = () => {
         attempt = 0;
+        sendWatch();
       };
       socket.onmessage = (event) => {
         const message = JSON.parse(String(event.data)) as StreamMessage;
@@ -59,14 +79,30 @@ export function StreamProvider({ children }: { children: React.ReactNode }) {
       clearTimeout(timer);
       socket?.close();
     };
-  }, [sessionId, ended, listeners]);
+  }, [sessionId, ended, listeners, sendWatch]);
 
-  return <StreamContext.Provider value={listeners}>{children}</StreamContext.Provider>;
+  const channel = useMemo<StreamChannel>(
+    () => ({
+      listeners,
+      watchQuotes(instruments, accountId) {
+        const watch = { instruments, accountId };
+        watching.current = watch;
+        sendWatch();
+        return () => {
+          if (watching.current !== watch) return;
+          watching.current = null;
+          send({ op: 'unsubscribe', topic: 'marketdata' });
+        };
+      },
+    }),
+    [listeners, send, sendWatch],
+  );
+  return <StreamContext.Provider value={channel}>{children}</StreamContext.Provider>;
 }
 
 /** Calls `listener` for every stream message while the component is mounted. */
 export function useStream(listener: Listener): void {
-  const listeners = useContext(StreamContext);
+  const listeners = useContext(StreamContext)?.listeners ?? null;
   const latest = useRef(listener);
   latest.current = listener;
   useEffect(() => {
@@ -77,4 +113,10 @@ export function useStream(listener: Listener): void {
       listeners.delete(forward);
     };
   }, [listeners]);
+}
+
+/** Watches quotes on the stream while the component is mounted (the last watch wins). */
+export function useQuoteWatch(instrumentId: number, accountId: string): void {
+  const channel = useContext(StreamContext);
+  useEffect(() => channel?.watchQuotes([instrumentId], accountId), [channel, instrumentId, accountId]);
 }

@@ -16,7 +16,7 @@ import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { useAccountChoice } from '../account-picker.js';
 import { ApiError, api } from '../api.js';
 import { ErrorText, Notice, Table, TextField, useAction } from '../components.js';
-import { useStream } from '../stream.js';
+import { useQuoteWatch, useStream } from '../stream.js';
 import { useTradingState } from '../trading-state.js';
 
 const BADGE = { live: 'Live', delayed: 'Delayed 15 min', none: 'No market data' } as const;
@@ -109,19 +109,21 @@ function InstrumentSearch({ onPick }: { onPick: (i: InstrumentView) => void }) {
 function Quote({ instrument, accountId }: { instrument: InstrumentView; accountId: string }) {
   const [quote, setQuote] = useState<QuoteView | null>(null);
   const { error, run } = useAction();
+  // The snapshot shows the quote at once; the stream keeps it current.
   useEffect(() => {
-    const load = () =>
-      run(async () => {
-        const { quotes } = await api<{ quotes: QuoteView[] }>(
-          'GET',
-          `/v1/marketdata/snapshot?instruments=${instrument.id}&accountId=${encodeURIComponent(accountId)}`,
-        );
-        setQuote(quotes[0] ?? null);
-      });
-    void load();
-    const timer = setInterval(() => void load(), 5_000);
-    return () => clearInterval(timer);
+    void run(async () => {
+      const { quotes } = await api<{ quotes: QuoteView[] }>(
+        'GET',
+        `/v1/marketdata/snapshot?instruments=${instrument.id}&accountId=${encodeURIComponent(accountId)}`,
+      );
+      setQuote(quotes[0] ?? null);
+    });
   }, [instrument.id, accountId, run]);
+  useQuoteWatch(instrument.id, accountId);
+  useStream((m) => {
+    const streamed = m.topic === 'marketdata' && m.type === 'quote' ? (m.quote as QuoteView) : undefined;
+    if (streamed?.instrumentId === instrument.id) setQuote(streamed);
+  });
   const price = (n: number | null | undefined) => (n === null || n === undefined ? '—' : n.toFixed(2));
   return (
     <section aria-labelledby="quote-h" className="card quote">
