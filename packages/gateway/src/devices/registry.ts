@@ -8,6 +8,7 @@
 import type { DeviceKind, DeviceView } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import { type Clock, GatehouseError, newId, randomToken, sha256 } from '../core/index.js';
+import { requireAnotherFactor } from '../factors/registry.js';
 import type { Database, DevicesTable } from '../store/index.js';
 import { type P256Jwk, parseP256PublicJwk } from './keys.js';
 import { networkOf } from './network.js';
@@ -191,14 +192,28 @@ export async function updateDevice(
   return presentDevice(await ownDevice(db, userId, deviceId));
 }
 
+/**
+ * Revokes one of the user's devices. A mobile device is a second factor: the last-factor rule applies to it as to
+ * stored factors (`LAST_FACTOR`), checked in the same transaction as the revocation and serialised per user.
+ */
 export async function revokeDevice(
   db: Kysely<Database>,
   userId: string,
   deviceId: string,
 ): Promise<DeviceView> {
-  const device = await ownDevice(db, userId, deviceId);
-  await db.updateTable('devices').set({ status: 'revoked' }).where('id', '=', deviceId).execute();
-  return presentDevice({ ...device, status: 'revoked' });
+  return db.transaction().execute(async (trx) => {
+    const device = await ownDevice(trx, userId, deviceId);
+    if (device.kind === 'mobile' && device.login_disabled === 0)
+      await requireAnotherFactor(trx, userId, { deviceId });
+    const revoked = await trx
+      .updateTable('devices')
+      .set({ status: 'revoked' })
+      .where('id', '=', deviceId)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    if (revoked.numUpdatedRows === 0n) throw new GatehouseError('DEVICE_NOT_FOUND');
+    return presentDevice({ ...device, status: 'revoked' });
+  });
 }
 
 /**

@@ -4,7 +4,7 @@
  * desktop device-key registration, the user's device list (rename, trust, revoke — revoking a device ends the
  * sessions bound to it), and push decisions over HTTP for devices without a stream.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../app/context.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
@@ -143,15 +143,25 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
     devices: await listDevices(db, principalOf(request).session.userId),
   }));
 
+  // Renaming, trusting and revoking a device need what factor changes need: a second factor in the last 5 minutes,
+  // stronger than SMS, and no step-up pending. A cookie stolen and used from another network must not be able to
+  // revoke the owner's phone (their push factor) or browser, nor trust the thief's.
+  const sensitive = async (request: FastifyRequest) => {
+    const principal = principalOf(request);
+    await requireSensitive(db, clock, principal, { factorChange: true });
+    return principal;
+  };
+
   app.patch('/v1/devices/:id', authenticated, async (request) => {
     const { id } = parseWith(deviceIdParamsSchema, request.params);
     const change = parseWith(updateDeviceSchema, request.body);
-    return updateDevice(db, principalOf(request).session.userId, id, change);
+    const { session } = await sensitive(request);
+    return updateDevice(db, session.userId, id, change);
   });
 
   app.delete('/v1/devices/:id', authenticated, async (request) => {
     const { id } = parseWith(deviceIdParamsSchema, request.params);
-    const { session } = principalOf(request);
+    const { session } = await sensitive(request);
     const device = await revokeDevice(db, session.userId, id);
     const endedSessions = await ctx.sessions.revokeForDevice(id);
     await appendAudit(db, clock, {

@@ -106,6 +106,50 @@ export async function renameFactor(
   await db.updateTable('second_factors').set({ label }).where('id', '=', factorId).execute();
 }
 
+/**
+ * The last-factor rule, one check for stored factors and mobile devices: throws `LAST_FACTOR` unless the user keeps
+ * another usable second factor once `removing` is gone — an active stored factor, or an active mobile device whose
+ * PIN lock has not disabled it (a disabled device can approve nothing). Recovery codes do not count: they are a
+ * way back in, not a factor to keep using.
+ *
+ * Call it inside the transaction that removes, before removing. It first locks the user's row (a no-op UPDATE,
+ * which takes a row lock on PostgreSQL and the write lock on SQLite), so removals for one user run one after
+ * the other: without it, two concurrent removals of a user's last two factors each count the other's factor and
+ * both succeed (write skew under PostgreSQL's read committed).
+ */
+export async function requireAnotherFactor(
+  trx: Kysely<Database>,
+  userId: string,
+  removing: { factorId?: string; deviceId?: string },
+): Promise<void> {
+  await lockUser(trx, userId);
+  let stored = trx
+    .selectFrom('second_factors')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('user_id', '=', userId)
+    .where('status', '=', 'active');
+  if (removing.factorId !== undefined) stored = stored.where('id', '!=', removing.factorId);
+  let devices = trx
+    .selectFrom('devices')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('user_id', '=', userId)
+    .where('kind', '=', 'mobile')
+    .where('status', '=', 'active')
+    .where('login_disabled', '=', 0);
+  if (removing.deviceId !== undefined) devices = devices.where('id', '!=', removing.deviceId);
+  const [others, phones] = [await stored.executeTakeFirstOrThrow(), await devices.executeTakeFirstOrThrow()];
+  if (Number(others.n) + Number(phones.n) === 0) throw new GatehouseError('LAST_FACTOR');
+}
+
+/** Serialises changes to one user's factors: a no-op write on the user's row, held until the transaction ends. */
+async function lockUser(trx: Kysely<Database>, userId: string): Promise<void> {
+  await trx
+    .updateTable('users')
+    .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+    .where('id', '=', userId)
+    .execute();
+}
+
 /** Removes a factor; refuses to remove the last active one (the user would be locked out of every channel). */
 export async function removeFactor(
   db: Kysely<Database>,
@@ -114,23 +158,7 @@ export async function removeFactor(
 ): Promise<{ type: FactorType; label: string }> {
   return db.transaction().execute(async (trx) => {
     const factor = await ownFactor(trx, userId, factorId);
-    if (factor.status === 'active') {
-      const others = await trx
-        .selectFrom('second_factors')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('user_id', '=', userId)
-        .where('status', '=', 'active')
-        .where('id', '!=', factorId)
-        .executeTakeFirstOrThrow();
-      const devices = await trx
-        .selectFrom('devices')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('user_id', '=', userId)
-        .where('kind', '=', 'mobile')
-        .where('status', '=', 'active')
-        .executeTakeFirstOrThrow();
-      if (Number(others.n) + Number(devices.n) === 0) throw new GatehouseError('LAST_FACTOR');
-    }
+    if (factor.status === 'active') await requireAnotherFactor(trx, userId, { factorId });
     await trx.deleteFrom('second_factors').where('id', '=', factorId).execute();
     return { type: factor.type as FactorType, label: factor.label };
   });

@@ -17,6 +17,7 @@ import {
 } from '../http/index.js';
 import { acquireBrokerage, sessionState, userResetSchedules } from './brokerage.js';
 import { csrfTokenFor } from './csrf.js';
+import { requireSensitive } from './guard.js';
 import { monitorSessions } from './monitor.js';
 import { memoized, whoamiBody } from './presenter.js';
 import { brokerageRequestSchema, sessionIdParamsSchema } from './schema.js';
@@ -67,9 +68,18 @@ export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): 
     };
   });
 
+  // Ending the user's other sessions needs what factor changes need (ASVS 5.0 7.5.2: terminating sessions after
+  // authenticating again with at least one factor): a second factor in the last 5 minutes, stronger than SMS, and
+  // no step-up pending. Otherwise a stolen cookie used from another network could sign the owner out everywhere.
+  // Ending the current session needs nothing: logging out must always work.
+  const sensitive = (principal: Principal) =>
+    requireSensitive(db, ctx.clock, principal, { factorChange: true });
+
   // Revoke every session of the user but the current one (ASVS 3.3.4).
   app.post('/v1/sessions/revoke-others', authenticated, async (request) => {
-    const { session } = principalOf(request);
+    const principal = principalOf(request);
+    await sensitive(principal);
+    const { session } = principal;
     const others = (await ctx.sessions.listForUser(session.userId)).filter((s) => s.id !== session.id);
     for (const other of others) {
       await ctx.sessions.revoke(other.id, 'revoked_by_user');
@@ -85,8 +95,10 @@ export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): 
   });
 
   app.delete('/v1/sessions/:id', authenticated, async (request, reply) => {
-    const { session } = principalOf(request);
+    const principal = principalOf(request);
+    const { session } = principal;
     const { id } = parseWith(sessionIdParamsSchema, request.params);
+    if (id !== session.id) await sensitive(principal);
     const target = await ctx.sessions.findById(id);
     if (target === undefined || target.userId !== session.userId || target.revokedAt !== null) {
       throw new GatehouseError('SESSION_NOT_FOUND');

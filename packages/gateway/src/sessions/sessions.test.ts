@@ -1,6 +1,7 @@
 /** Sessions over HTTP: who am I, expiry under a frozen clock, logout, listing, revocation, CSRF, caching. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InProcessEventBus } from '../core/index.js';
+import { totpCode } from '../factors/index.js';
 import {
   ALICE,
   BRUNO,
@@ -8,6 +9,7 @@ import {
   json,
   type LoggedIn,
   loginAs,
+  loginWithSms,
   startTestGateway,
   type TestGateway,
 } from '../test-support/gateway.js';
@@ -191,6 +193,98 @@ describe('logout and revocation', () => {
     await expect(node2.authenticate(token)).rejects.toMatchObject({ code: 'SESSION_REVOKED' });
     node1.close();
     node2.close();
+  });
+});
+
+describe('ending other sessions needs a recent strong factor', () => {
+  const revokeOne = (as: LoggedIn, id: string, remoteAddress = '127.0.0.1') =>
+    gw.app.inject({
+      method: 'DELETE',
+      url: `/v1/sessions/${id}`,
+      headers: { cookie: as.cookie, 'x-csrf-token': as.csrf },
+      remoteAddress,
+    });
+  const revokeOthers = (as: LoggedIn, remoteAddress = '127.0.0.1') =>
+    gw.app.inject({
+      method: 'POST',
+      url: '/v1/sessions/revoke-others',
+      headers: { cookie: as.cookie, 'x-csrf-token': as.csrf },
+      remoteAddress,
+    });
+
+  it('refuses with a second factor over 5 minutes old, and ends them after a step-up', async () => {
+    // Issue 14, finding 5: a session whose second factor was hours old (a stolen cookie) signed out every other
+    // session of the user with POST /v1/sessions/revoke-others, or one by one with DELETE /v1/sessions/{id}.
+    const owner = await loginAs(gw, ALICE);
+    const thief = await loginAs(gw, ALICE);
+    gw.clock.advance(5 * 60_000 + 1);
+    for (const response of [await revokeOthers(thief), await revokeOne(thief, owner.sessionId)]) {
+      expect(response.statusCode).toBe(403);
+      expect(errorCode(response)).toBe('STEP_UP_REQUIRED');
+      expect((json(response).error as { details: { reason: string } }).details.reason).toBe(
+        'stale_second_factor',
+      );
+    }
+    expect((await whoami(owner)).statusCode).toBe(200);
+
+    gw.clock.advance(30_000);
+    const stepUp = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/session/step-up',
+      headers: { cookie: owner.cookie, 'x-csrf-token': owner.csrf },
+      payload: { type: 'totp', code: totpCode(ALICE.totpSecret, gw.clock.now()) },
+    });
+    expect(stepUp.statusCode).toBe(200);
+    const third = await loginAs(gw, ALICE);
+    expect((await revokeOne(owner, thief.sessionId)).statusCode).toBe(200);
+    expect(errorCode(await whoami(thief))).toBe('SESSION_REVOKED');
+    const all = await revokeOthers(owner);
+    expect(json(all)).toEqual({ status: 'revoked', count: 1 });
+    expect(errorCode(await whoami(third))).toBe('SESSION_REVOKED');
+    expect((await whoami(owner)).statusCode).toBe(200);
+  });
+
+  it('refuses from a session that must step up after moving to another network', async () => {
+    const owner = await loginAs(gw, ALICE);
+    const moved = await loginAs(gw, ALICE);
+    for (const response of [
+      await revokeOthers(moved, '203.0.113.5'),
+      await revokeOne(moved, owner.sessionId, '203.0.113.5'),
+    ]) {
+      expect(response.statusCode).toBe(403);
+      expect(errorCode(response)).toBe('STEP_UP_REQUIRED');
+      expect((json(response).error as { details: { reason: string } }).details.reason).toBe(
+        'network_changed',
+      );
+    }
+    expect((await whoami(owner)).statusCode).toBe(200);
+  });
+
+  it('refuses from a session authenticated by SMS', async () => {
+    const owner = await loginAs(gw, ALICE);
+    const sms = await loginWithSms(gw, ALICE, owner);
+    for (const response of [await revokeOthers(sms), await revokeOne(sms, owner.sessionId)]) {
+      expect(response.statusCode).toBe(403);
+      expect(errorCode(response)).toBe('FACTOR_TOO_WEAK');
+    }
+    expect((await whoami(owner)).statusCode).toBe(200);
+  });
+
+  it('still lets a session end itself without a factor, like logout', async () => {
+    const alice = await loginAs(gw, ALICE);
+    gw.clock.advance(10 * 60_000);
+    const response = await revokeOne(alice, alice.sessionId);
+    expect(response.statusCode).toBe(200);
+    expect(response.cookies.find((c) => c.name === 'gh_session')?.value).toBe('');
+    expect(errorCode(await whoami(alice))).toBe('SESSION_REVOKED');
+  });
+
+  it('still answers SESSION_NOT_FOUND for another user’s session after the factor check', async () => {
+    const alice = await loginAs(gw, ALICE);
+    const bruno = await loginAs(gw, BRUNO);
+    gw.clock.advance(5 * 60_000 + 1);
+    expect(errorCode(await revokeOne(alice, bruno.sessionId))).toBe('STEP_UP_REQUIRED');
+    expect((await whoami(bruno)).statusCode).toBe(200);
   });
 });
 

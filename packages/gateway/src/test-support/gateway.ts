@@ -131,3 +131,45 @@ export function callAs(
     ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
   });
 }
+
+/** The newest code the SMS simulator "sent". */
+export async function lastSmsCode(gw: TestGateway): Promise<string> {
+  const row = await gw.ctx.store.db
+    .selectFrom('sms_outbox')
+    .select('body')
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .executeTakeFirstOrThrow();
+  return /(\d{6})/.exec(row.body)?.[1] ?? '';
+}
+
+/**
+ * Enrols an SMS number for `user` (from their session `as`) and logs in with a texted code: a session whose last
+ * factor is SMS, which may not make sensitive changes.
+ */
+export async function loginWithSms(
+  gw: TestGateway,
+  user: { username: string; password: string },
+  as: LoggedIn,
+): Promise<LoggedIn> {
+  const enrol = await callAs(gw, 'POST', '/v1/factors/sms', as, { phone: '+14155550100' });
+  if (enrol.statusCode !== 200) throw new Error(`SMS enrolment failed: ${enrol.body}`);
+  const { factorId } = enrol.json() as { factorId: string };
+  const confirm = await callAs(gw, 'POST', `/v1/factors/${factorId}/confirm`, as, {
+    code: await lastSmsCode(gw),
+  });
+  if (confirm.statusCode !== 200) throw new Error(`SMS confirmation failed: ${confirm.body}`);
+  gw.clock.advance(31_000);
+  const started = await startLogin(gw, user.username, user.password);
+  const { loginId } = started.json() as { loginId: string };
+  await gw.app.inject({ method: 'POST', url: `/v1/auth/login/${loginId}/sms` });
+  const done = await gw.app.inject({
+    method: 'POST',
+    url: `/v1/auth/login/${loginId}/factor`,
+    payload: { type: 'sms', code: await lastSmsCode(gw) },
+  });
+  if (done.statusCode !== 200) throw new Error(`SMS login failed: ${done.body}`);
+  const cookie = done.cookies.find((c) => c.name === 'gh_session');
+  const body = done.json() as { csrfToken: string; session: { id: string } };
+  return { cookie: `gh_session=${cookie?.value}`, csrf: body.csrfToken, sessionId: body.session.id };
+}

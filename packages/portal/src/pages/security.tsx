@@ -2,6 +2,8 @@
  * Security: second factors (enrol TOTP and a mobile device with QR codes, security keys, an SMS number, recovery
  * codes shown once), the backup-factor warning, devices (rename, trust, revoke), sessions across channels with
  * their tier and competing state (revoke one, or all others), and recent security events from the audit log.
+ * Changes to factors, devices and other sessions need a recent second factor: when the gateway answers
+ * `STEP_UP_REQUIRED`, the page asks for one and repeats the change.
  */
 import type {
   DeviceView,
@@ -429,7 +431,8 @@ function Sessions({
   sessions: MonitoredSession[] | null;
   onChange: () => Promise<void>;
 }) {
-  const action = useAction();
+  // Ending other sessions needs a recent second factor, as factor changes do: a step-up is asked for when it is due.
+  const action = useStepUpAction();
   return (
     <section aria-labelledby="sessions-h">
       <h2 id="sessions-h">Sessions</h2>
@@ -476,6 +479,7 @@ function Sessions({
       >
         Sign out all other sessions
       </button>
+      {action.prompt}
       <ErrorText error={action.error} />
     </section>
   );
