@@ -66,6 +66,21 @@ describe('operations', () => {
     await gw.app.close();
   });
 
+  it('answers a body over the size limit with 413 BODY_TOO_LARGE', async () => {
+    // Issue 14, finding 9: a body over `server.bodyLimitBytes` was answered 400, the status of a malformed request,
+    // instead of 413 Content Too Large (RFC 9110 §15.5.14).
+    const gw = await startTestGateway({ demo: false, config: { server: { bodyLimitBytes: 1024 } } });
+    open.push(gw);
+    const response = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ username: 'alice', password: 'x'.repeat(2_000), channel: 'web' }),
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json()).toMatchObject({ error: { code: 'BODY_TOO_LARGE' } });
+  });
+
   it('writes pending last-seen times during shutdown', async () => {
     const gw = await startTestGateway();
     const me = await loginAs(gw, ALICE);

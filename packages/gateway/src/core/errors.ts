@@ -16,7 +16,7 @@ export type { ErrorCode, ErrorDetails, ErrorEnvelope };
 export const ERROR_CATALOGUE = {
   INVALID_REQUEST: { status: 400, message: 'The request has missing, unknown or wrongly typed fields.' },
   MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON.' },
-  BODY_TOO_LARGE: { status: 400, message: 'The request body exceeds the size limit.' },
+  BODY_TOO_LARGE: { status: 413, message: 'The request body exceeds the size limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json.' },
   INVALID_CREDENTIALS: { status: 401, message: 'The credentials are not valid.' },
   LOGIN_INVALID: {

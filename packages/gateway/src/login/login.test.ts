@@ -306,7 +306,7 @@ describe('bad input changes nothing', () => {
       'a body over 64 KiB',
       { 'content-type': 'application/json' },
       JSON.stringify({ username: 'alice', password: 'x'.repeat(70_000), channel: 'web' }),
-      400,
+      413,
       'BODY_TOO_LARGE',
     ],
     [
