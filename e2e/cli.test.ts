@@ -183,4 +183,73 @@ describe('gatehouse CLI', { timeout: 60_000 }, () => {
       changed,
     );
   });
+
+  it('grants and revokes roles on an account, audited, keeping an owner', async () => {
+    const rolesDb = join(dir, 'roles.db');
+    expect((await gatehouse(['demo', '--db', rolesDb])).code).toBe(0);
+    const role = () =>
+      new Database(rolesDb, { readonly: true })
+        .prepare(
+          "select r.role from account_roles r join users u on u.id = r.user_id where u.username = 'viktor' and r.account_id = 'U2000002'",
+        )
+        .get() as { role: string } | undefined;
+    const granted = await gatehouse([
+      'account',
+      'grant',
+      'U2000002',
+      'viktor',
+      '--role',
+      'viewer',
+      '--db',
+      rolesDb,
+    ]);
+    expect(granted.code).toBe(0);
+    expect(granted.stdout).toContain('viktor on U2000002: no role → viewer');
+    expect(role()).toEqual({ role: 'viewer' });
+    const bad = await gatehouse([
+      'account',
+      'grant',
+      'U2000002',
+      'viktor',
+      '--role',
+      'admin',
+      '--db',
+      rolesDb,
+    ]);
+    expect(bad.code).toBe(1);
+    const mismatch = await gatehouse([
+      'account',
+      'revoke',
+      'U2000002',
+      'viktor',
+      '--role',
+      'trader',
+      '--db',
+      rolesDb,
+    ]);
+    expect(mismatch.stderr).toContain('INVALID_REQUEST');
+    expect(role()).toEqual({ role: 'viewer' });
+    const lastOwner = await gatehouse(['account', 'revoke', 'U2000002', 'bruno', '--db', rolesDb]);
+    expect(lastOwner.stderr).toContain('LAST_OWNER');
+    const revoked = await gatehouse([
+      'account',
+      'revoke',
+      'U2000002',
+      'viktor',
+      '--role',
+      'viewer',
+      '--db',
+      rolesDb,
+    ]);
+    expect(revoked.code).toBe(0);
+    expect(role()).toBeUndefined();
+    const audited = new Database(rolesDb, { readonly: true })
+      .prepare("select type, data from audit_log where type like 'account.role_%' order by seq")
+      .all() as { type: string; data: string }[];
+    expect(audited.map((a) => [a.type, JSON.parse(a.data).via])).toEqual([
+      ['account.role_granted', 'cli'],
+      ['account.role_revoked', 'cli'],
+    ]);
+    expect((await gatehouse(['audit', 'verify', '--db', rolesDb])).stdout).toMatch(/^OK/);
+  });
 });

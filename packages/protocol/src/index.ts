@@ -57,8 +57,10 @@ export const ERROR_CODES = [
   'TRADING_HALTED',
   'CONFIRMATION_INVALID',
   'ROLE_NOT_ALLOWED',
+  'LAST_OWNER',
   'QUANTITY_INVALID',
   'PRICE_OFF_TICK',
+  'PRICE_INVALID',
   'LIMIT_PRICE_REQUIRED',
   'STOP_PRICE_REQUIRED',
   'ORDER_TYPE_NOT_ALLOWED',
@@ -206,6 +208,10 @@ export type Scope = (typeof SCOPES)[number];
 export type SessionLossPolicy = 'none' | 'cancel_day' | 'cancel_all';
 
 /** `PUT` / `GET /v1/safety/dead-man`. */
+/** The dead-man switch's timeout bounds (`PUT /v1/safety/dead-man`), in ms; `0` disarms. */
+export const DEAD_MAN_MIN_MS = 5_000;
+export const DEAD_MAN_MAX_MS = 600_000;
+
 export interface DeadManState {
   armed: boolean;
   scope?: 'session' | 'account';

@@ -180,11 +180,30 @@ describe('SDK', () => {
     await expect(supervisor.placeOrder('DU1000001', market)).rejects.toMatchObject({
       code: 'SESSION_COMPETING',
     });
+    // The competing session may not cancel (the gateway refuses it as it refuses orders); the supervisor arms the
+    // session's dead-man switch at its minimum instead, and the gateway cancels when it fires.
     const open = async () =>
       (await g.ctx.store.db.selectFrom('orders').select('id').where('status', '=', 'working').execute())
         .length;
-    for (let i = 0; i < 100 && (await open()) > 0; i += 1) await new Promise((r) => setTimeout(r, 20));
+    const armed = () =>
+      g.ctx.store.db
+        .selectFrom('dead_man_switches')
+        .select(['scope', 'timeout_ms'])
+        .where('scope', '=', 'session')
+        .executeTakeFirst();
+    for (let i = 0; i < 100 && (await armed()) === undefined; i += 1)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(await armed()).toMatchObject({ scope: 'session', timeout_ms: 5_000 });
+    expect(await open()).toBe(1);
+    g.clock.advance(5_000);
+    await g.ctx.safety.fireDue();
     expect(await open()).toBe(0);
+    const cancelled = await g.ctx.store.db
+      .selectFrom('account_events')
+      .select('data')
+      .where('type', '=', 'cancelled')
+      .executeTakeFirstOrThrow();
+    expect(JSON.parse(cancelled.data)).toMatchObject({ by: 'dead_man', scope: 'session' });
     expect(safeFails).toEqual(['competing:cancel-all']);
     supervisor.stop();
   });

@@ -21,13 +21,14 @@
  *   gateway restart; then the open orders are reconciled: `orphanedOrder` for an order open on the server that this
  *   client does not know, `missedCancel` for one it asked to cancel that is still open.
  */
-import type {
-  ConfirmationRequired,
-  DeadManState,
-  OrderRequest,
-  OrderView,
-  SessionState,
-  TokenResponse,
+import {
+  type ConfirmationRequired,
+  DEAD_MAN_MIN_MS,
+  type DeadManState,
+  type OrderRequest,
+  type OrderView,
+  type SessionState,
+  type TokenResponse,
 } from '@gatehouse/protocol';
 import type { AuthStrategy } from './auth.js';
 import { realScheduler, type Scheduler, ServerClock } from './clock.js';
@@ -82,8 +83,9 @@ export type Listener<T> = (event: T) => void;
 
 /**
  * What to do when trading is lost (competing, grant revoked): `pause` (stop sending orders, the default),
- * `cancel-all` (cancel the open orders of every account, best effort), `flatten` (also close every position with
- * market orders), or the program's own function.
+ * `cancel-all` (have the gateway cancel this session's orders within 5 s: its dead-man switch, armed at the
+ * minimum, since a session that lost trading may not cancel), `flatten` (also try to close every position with
+ * market orders, where the session may still trade), or the program's own function.
  */
 export type SessionLossAction =
   | 'pause'
@@ -145,6 +147,8 @@ export class SessionSupervisor {
   #refreshing: Promise<StoredTokens> | null = null;
   #refreshTimer: unknown;
   #deadManTimer: unknown;
+  /** The session-loss action armed the session's switch at its minimum: it is not re-armed later. */
+  #safeFailed = false;
   #keepAliveTimer: unknown;
   #lastRequestAt = 0;
   #failures = 0;
@@ -567,14 +571,17 @@ export class SessionSupervisor {
     this.#emit('safeFail', { reason, action: typeof action === 'function' ? 'custom' : action });
     if (typeof action === 'function') return action({ reason });
     if (action === 'pause') return undefined;
-    // Best effort: a lost session may no longer be allowed to act (a revoked grant), a competing one may still cancel.
+    // A competing or revoked session may no longer cancel: the gateway refuses it as it refuses orders. Its dead-man
+    // switch cancels instead — armed for this session at the minimum, it fires within 5 s and cancels the orders this
+    // session placed. A session-scope switch of the program's own stops being re-armed, so it cannot push that back.
+    this.#safeFailed = true;
+    if (this.#o.deadMan?.scope !== 'account') this.#scheduler.clearTimeout(this.#deadManTimer);
+    await this.request('PUT', '/v1/safety/dead-man', { timeoutMs: DEAD_MAN_MIN_MS, scope: 'session' }).catch(
+      () => {},
+    );
+    if (action !== 'flatten') return undefined;
+    // Closing positions needs trading: it works only where this session may still trade (best effort).
     for (const accountId of this.#accounts) {
-      const { orders } = await this.request<{ orders: OrderView[] }>(
-        'GET',
-        `/v1/accounts/${encodeURIComponent(accountId)}/orders?status=open`,
-      );
-      for (const order of orders) await this.cancelOrder(accountId, order.id).catch(() => {});
-      if (action !== 'flatten') continue;
       const { positions } = await this.request<{ positions: { instrumentId: number; quantity: number }[] }>(
         'GET',
         `/v1/accounts/${encodeURIComponent(accountId)}/portfolio`,
@@ -662,6 +669,7 @@ export class SessionSupervisor {
   async #armDeadMan(): Promise<void> {
     const deadMan = this.#o.deadMan;
     if (deadMan === undefined || this.#stopped) return;
+    if (this.#safeFailed && deadMan.scope !== 'account') return;
     try {
       await this.request<DeadManState>('PUT', '/v1/safety/dead-man', deadMan);
     } finally {

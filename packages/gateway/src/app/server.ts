@@ -18,6 +18,7 @@ import { deviceRoutes } from '../devices/routes.js';
 import { entitlementRoutes } from '../entitlements/index.js';
 import { factorRoutes } from '../factors/index.js';
 import { installErrorHandling } from '../http/index.js';
+import { accountRoleRoutes } from '../identity/routes.js';
 import { loginRoutes } from '../login/index.js';
 import { notificationRoutes } from '../notifications/routes.js';
 import { oauthRoutes } from '../oauth/index.js';
@@ -142,5 +143,6 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await oauthRoutes(app, ctx);
   await safetyRoutes(app, ctx);
   await entitlementRoutes(app, ctx);
+  await accountRoleRoutes(app, ctx);
   return app;
 }

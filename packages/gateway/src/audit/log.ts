@@ -11,6 +11,9 @@ import { assertNoSecrets, GENESIS_HASH, rowHash } from './chain.js';
 /** Audit event types. Security events now; trading events join them in later capabilities. */
 export type AuditType =
   | 'account.entitlements_changed'
+  | 'account.role_granted'
+  | 'account.role_revoked'
+  | 'order.cancelled_by_operator'
   | 'order.confirmed_without_market_data'
   | 'login.password_failed'
   | 'login.password_ok'

@@ -18,7 +18,14 @@ import {
 } from '../entitlements/index.js';
 import { addTotpFactor, listSmsOutbox, totpCode } from '../factors/index.js';
 import { parseWith } from '../http/index.js';
-import { createUser, findUserByUsername, listUserAccounts } from '../identity/index.js';
+import {
+  ACCOUNT_ROLES,
+  type AccountRole,
+  changeAccountRole,
+  createUser,
+  findUserByUsername,
+  listUserAccounts,
+} from '../identity/index.js';
 import { monitorSessions, userResetSchedules } from '../sessions/index.js';
 import { registerAuthenticator } from './authenticator.js';
 import { type CommonFlags, configFromFlags, readStdin } from './options.js';
@@ -342,6 +349,62 @@ export function registerCommands(program: Command): void {
         }
       },
     );
+
+  const role = (v: string): AccountRole => {
+    if (!(ACCOUNT_ROLES as readonly string[]).includes(v))
+      throw new Error(`a role is ${ACCOUNT_ROLES.join(' | ')}`);
+    return v as AccountRole;
+  };
+  const printRole = (r: Awaited<ReturnType<typeof changeAccountRole>>) =>
+    process.stdout.write(
+      `${r.username} on ${r.accountId}: ${r.previous ?? 'no role'} → ${r.role ?? 'no role'}\n`,
+    );
+  withCommon(
+    account
+      .command('grant')
+      .description('give a user a role on an account (replacing any earlier one; audited)')
+      .argument('<accountId>')
+      .argument('<username>'),
+  )
+    .requiredOption('--role <role>', 'owner | trader | viewer', role)
+    .action(async (accountId: string, username: string, flags: CommonFlags & { role: AccountRole }) => {
+      const ctx = await offlineContext(flags);
+      try {
+        const deps = { db: ctx.store.db, clock: ctx.clock, bus: ctx.bus };
+        printRole(
+          await changeAccountRole(deps, { accountId, username, role: flags.role, via: 'cli', ip: null }),
+        );
+      } finally {
+        await closeContext(ctx);
+      }
+    });
+  withCommon(
+    account
+      .command('revoke')
+      .description("take a user's role on an account away (audited); an account keeps one owner")
+      .argument('<accountId>')
+      .argument('<username>'),
+  )
+    .option('--role <role>', 'only if the user holds this role', role)
+    .action(async (accountId: string, username: string, flags: CommonFlags & { role?: AccountRole }) => {
+      const ctx = await offlineContext(flags);
+      try {
+        if (flags.role !== undefined) {
+          const user = await findUserByUsername(ctx.store.db, username);
+          const held = user === undefined ? [] : await listUserAccounts(ctx.store.db, user.id);
+          const current = held.find((a) => a.id === accountId)?.role;
+          if (current !== flags.role)
+            throw new GatehouseError(
+              'INVALID_REQUEST',
+              `${username} holds ${current ?? 'no role'} on ${accountId}.`,
+            );
+        }
+        const deps = { db: ctx.store.db, clock: ctx.clock, bus: ctx.bus };
+        printRole(await changeAccountRole(deps, { accountId, username, role: null, via: 'cli', ip: null }));
+      } finally {
+        await closeContext(ctx);
+      }
+    });
 
   const sms = program.command('sms').description('the SMS simulator');
   withCommon(sms.command('outbox').description('show the newest messages the SMS simulator "sent"'))

@@ -159,9 +159,25 @@ export const ERROR_CATALOGUE = {
     status: 404,
     message: 'The confirmation is unknown, expired (60 s), already answered, or belongs to someone else.',
   },
-  ROLE_NOT_ALLOWED: { status: 403, message: 'Your role on this account does not allow trading (viewer).' },
-  QUANTITY_INVALID: { status: 422, message: 'The quantity must be positive and a whole number of lots.' },
+  ROLE_NOT_ALLOWED: {
+    status: 403,
+    message:
+      'Your role on this account does not allow this: a viewer may only look, and only an owner changes the account’s settings.',
+  },
+  LAST_OWNER: {
+    status: 409,
+    message: 'The account would be left without an owner; give another user the owner role first.',
+  },
+  QUANTITY_INVALID: {
+    status: 422,
+    message: 'The quantity must be positive, a whole number of lots, and within the instrument’s maximum.',
+  },
   PRICE_OFF_TICK: { status: 422, message: 'A price is not a whole number of ticks for this instrument.' },
+  PRICE_INVALID: {
+    status: 422,
+    message:
+      'A price is beyond the bounds of this instrument (more than a hundred times its reference price).',
+  },
   LIMIT_PRICE_REQUIRED: { status: 422, message: 'Limit and stop-limit orders need a positive limitPrice.' },
   STOP_PRICE_REQUIRED: { status: 422, message: 'Stop and stop-limit orders need a positive stopPrice.' },
   ORDER_TYPE_NOT_ALLOWED: { status: 422, message: 'This order type is not available on this channel.' },

@@ -10,6 +10,7 @@ import { appendAudit } from '../audit/index.js';
 import { changeEntitlements, type EntitlementChange } from '../entitlements/index.js';
 import { addTotpFactor, listFactors, totpUri } from '../factors/index.js';
 import {
+  type AccountRole,
   type AccountType,
   type ClientCategory,
   createAccount,
@@ -53,7 +54,10 @@ interface DemoUserSpec {
   displayName: string;
   password: string;
   totpSecret: string;
+  /** Accounts the user owns. */
   accounts: DemoAccount[];
+  /** Roles on other users' accounts (an adviser who looks on). */
+  roles?: { accountId: string; role: Exclude<AccountRole, 'owner'> }[];
 }
 
 export const DEMO_USERS: readonly DemoUserSpec[] = [
@@ -184,6 +188,16 @@ export const DEMO_USERS: readonly DemoUserSpec[] = [
       },
     ],
   },
+  {
+    // An adviser who looks on: a viewer on Alice's US account, with no account of his own. He sees its portfolio,
+    // orders and events, and every trading path refuses him (`ROLE_NOT_ALLOWED`).
+    username: 'viktor',
+    displayName: 'Viktor Vogel (adviser, views Alice’s account)',
+    password: 'viktor-demo-password',
+    totpSecret: 'OZUWW5DPOIWWCZDWNFZWK4RNOZUWW5DP',
+    accounts: [],
+    roles: [{ accountId: 'U1000001', role: 'viewer' }],
+  },
 ];
 
 export interface DemoCredentials {
@@ -192,7 +206,13 @@ export interface DemoCredentials {
   password: string;
   totpSecret: string;
   otpauthUri: string;
-  accounts: { id: string; entity: string; type: AccountType; clientCategory: ClientCategory }[];
+  accounts: {
+    id: string;
+    entity: string;
+    type: AccountType;
+    clientCategory: ClientCategory;
+    role: AccountRole;
+  }[];
   created: boolean;
 }
 
@@ -251,9 +271,28 @@ export async function seedDemo(ctx: GatewayContext): Promise<DemoCredentials[]> 
         entity: a.entityCode,
         type: a.type,
         clientCategory: a.clientCategory,
+        role: 'owner' as const,
       })),
       created,
     });
+  }
+  // Roles on others' accounts, once every account exists.
+  for (const spec of DEMO_USERS) {
+    const user = await findUserByUsername(db, spec.username);
+    const credentials = out.find((c) => c.username === spec.username);
+    if (user === undefined || credentials === undefined) continue;
+    for (const { accountId, role } of spec.roles ?? []) {
+      await grantAccountRole(db, user.id, accountId, role);
+      const owner = DEMO_USERS.flatMap((u) => u.accounts).find((a) => a.id === accountId);
+      if (owner !== undefined)
+        credentials.accounts.push({
+          id: accountId,
+          entity: owner.entityCode,
+          type: owner.type,
+          clientCategory: owner.clientCategory,
+          role,
+        });
+    }
   }
   return out;
 }
@@ -264,7 +303,9 @@ export function formatDemoCredentials(users: readonly DemoCredentials[]): string
   for (const u of users) {
     lines.push(`  ${u.username.padEnd(10)} password: ${u.password.padEnd(24)} TOTP secret: ${u.totpSecret}`);
     lines.push(
-      `  ${''.padEnd(10)} accounts: ${u.accounts.map((a) => `${a.id} (${a.entity}, ${a.type})`).join(', ')}`,
+      `  ${''.padEnd(10)} accounts: ${u.accounts
+        .map((a) => `${a.id} (${a.entity}, ${a.type}${a.role === 'owner' ? '' : `, ${a.role}`})`)
+        .join(', ')}`,
     );
     lines.push(`  ${''.padEnd(10)} ${u.otpauthUri}`);
   }

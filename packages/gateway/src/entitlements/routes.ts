@@ -7,6 +7,7 @@
 import type { AccountView } from '@gatehouse/protocol';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { accountAccess } from '../access/index.js';
 import type { GatewayContext } from '../app/context.js';
 import { GatehouseError } from '../core/index.js';
 import { clientInfo, forPrograms, parseWith, principalOf, requireOperator } from '../http/index.js';
@@ -97,10 +98,9 @@ export function presentAccountView(account: UserAccount, e: AccountEntitlements,
 export async function entitlementRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   app.get('/v1/accounts/:accountId', forPrograms(ctx, 'read'), async (request) => {
     const { accountId } = parseWith(params, request.params);
-    const account = principalOf(request).profile.accounts.find((a) => a.id === accountId);
-    const entitlements = account && (await loadEntitlements(ctx.store.db, accountId));
-    // Another user's account answers as an unknown one does.
-    if (account === undefined || entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+    const account = accountAccess(principalOf(request), accountId, 'view');
+    const entitlements = await loadEntitlements(ctx.store.db, accountId);
+    if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
     return presentAccountView(account, entitlements, ctx.clock.now());
   });
 

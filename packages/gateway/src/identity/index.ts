@@ -25,6 +25,7 @@ export {
   seedLegalEntities,
 } from './entities.js';
 export { createPasswordHasher, type PasswordHasher, type PasswordParams } from './password.js';
+export { changeAccountRole, type RoleChange, type RoleChangeDeps, type RoleChanged } from './roles.js';
 export {
   createUser,
   findLoginCandidate,

@@ -28,6 +28,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
+import { accountAccess } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import {
   type Clock,
@@ -192,7 +193,7 @@ export class OAuthService {
     if (principal.session.aal < 2)
       throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'aal2' });
     const jwks = this.#keysOrInvalid(input.keys);
-    const accounts = this.#ownAccounts(principal, input.accounts);
+    const accounts = this.#grantableAccounts(principal, input.accounts, input.scopes);
     const now = this.#d.clock.now();
     const client: OAuthClientsTable = {
       id: newId('cli'),
@@ -278,10 +279,13 @@ export class OAuthService {
     }
   }
 
-  #ownAccounts(principal: Principal, ids: string[]): UserAccount[] {
-    const accounts = ids.map((id) => principal.profile.accounts.find((a) => a.id === id));
-    if (accounts.some((a) => a === undefined)) throw new GatehouseError('ACCOUNT_NOT_FOUND');
-    return accounts as UserAccount[];
+  /**
+   * The accounts a grant may name: each through the account-access policy, with `trade` when the grant carries the
+   * `trade` scope (a viewer cannot hand a program more than they may do), `view` otherwise.
+   */
+  #grantableAccounts(principal: Principal, ids: readonly string[], scopes: readonly Scope[]): UserAccount[] {
+    const need = scopes.includes('trade') ? 'trade' : 'view';
+    return [...new Set(ids)].map((id) => accountAccess(principal, id, need));
   }
 
   #presentClient(client: OAuthClientsTable, grants: OAuthGrantsTable[]): ApiClientView {
@@ -525,7 +529,7 @@ export class OAuthService {
       throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'aal2' });
     const { row, client, params } = await this.#pushedRequest(input.clientId, input.requestUri);
     // Checked before the request is spent: a wrong answer changes nothing.
-    const accounts = input.approve ? this.#ownAccounts(principal, input.accounts) : [];
+    const accounts = input.approve ? this.#grantableAccounts(principal, input.accounts, params.scope) : [];
     if (input.approve && accounts.length === 0)
       throw new GatehouseError('INVALID_REQUEST', 'Choose at least one account.');
     const now = this.#d.clock.now();

@@ -18,8 +18,14 @@
  *   are noticed at once for revocations and takeovers (bus messages), and by a sweep every second for expiry and
  *   resets.
  */
-import type { DeadManState, SessionLossPolicy } from '@gatehouse/protocol';
+import {
+  DEAD_MAN_MAX_MS,
+  DEAD_MAN_MIN_MS,
+  type DeadManState,
+  type SessionLossPolicy,
+} from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
+import { accountAccess } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
 import { listUserAccounts, type UserAccount } from '../identity/index.js';
@@ -38,8 +44,7 @@ const STRICTNESS: Record<SessionLossPolicy, number> = { none: 0, cancel_day: 1, 
 
 export type { DeadManState, SessionLossPolicy };
 
-export const DEAD_MAN_MIN_MS = 5_000;
-export const DEAD_MAN_MAX_MS = 600_000;
+export { DEAD_MAN_MAX_MS, DEAD_MAN_MIN_MS };
 
 export interface SafetyDeps {
   db: Kysely<Database>;
@@ -107,10 +112,8 @@ export class SafetyService {
     const { db, clock } = this.#d;
     let accountId: string | null = null;
     if (input.scope === 'account') {
-      const account = principal.profile.accounts.find((a) => a.id === input.accountId);
-      if (account === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
-      if (account.role === 'viewer') throw new GatehouseError('ROLE_NOT_ALLOWED');
-      accountId = account.id;
+      // An account's switch cancels every order of the account when it fires: a trading need.
+      accountId = accountAccess(principal, input.accountId ?? '', 'trade').id;
     } else if (input.accountId !== undefined) {
       throw new GatehouseError('INVALID_REQUEST', 'accountId goes with scope "account" only.');
     }
@@ -176,8 +179,7 @@ export class SafetyService {
 
   /** The caller's switch for a scope. */
   async state(principal: Principal, scope: 'session' | 'account', accountId?: string): Promise<DeadManState> {
-    if (scope === 'account' && !principal.profile.accounts.some((a) => a.id === accountId))
-      throw new GatehouseError('ACCOUNT_NOT_FOUND');
+    if (scope === 'account') accountAccess(principal, accountId ?? '', 'view');
     const id = scope === 'account' ? `account:${accountId}` : `session:${principal.session.id}`;
     const row = await this.#d.db
       .selectFrom('dead_man_switches')
@@ -250,7 +252,7 @@ export class SafetyService {
         ? trading.openOrders({ sessionId: row.session_id })
         : trading.openOrders({ accountId: row.account_id });
     const targets = open.filter((o) => row.exclude_gtc !== 1 || o.tif !== 'GTC').map((o) => o.id);
-    const cancelled = await trading.cancelOrders(targets, { by: 'dead_man', scope: row.scope });
+    const cancelled = await trading.cancelOrders('dead_man', targets, { scope: row.scope });
     const lateMs = clock.now() - Number(row.deadline);
     await appendAudit(db, clock, {
       type: 'safety.dead_man_fired',
@@ -321,7 +323,7 @@ export class SafetyService {
     if (this.#handled.has(key)) return;
     this.#handled.add(key);
     if (this.#handled.size > 100_000) this.#handled.clear();
-    const cancelled = await trading.cancelOrders(targets, { by: 'session_loss', reason });
+    const cancelled = await trading.cancelOrders('session_loss', targets, { reason });
     await appendAudit(db, clock, {
       type: 'safety.session_loss',
       // The session's user placed its orders.
@@ -358,9 +360,7 @@ export class SafetyService {
 
   /** Sets an account's session-loss policy (its owner, from a person's session). */
   async setAccountPolicy(principal: Principal, accountId: string, policy: SessionLossPolicy): Promise<void> {
-    const account = principal.profile.accounts.find((a) => a.id === accountId);
-    if (account === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
-    if (account.role !== 'owner') throw new GatehouseError('ROLE_NOT_ALLOWED');
+    accountAccess(principal, accountId, 'own');
     await this.#d.db
       .updateTable('accounts')
       .set({ session_loss_policy: policy })

@@ -89,7 +89,10 @@ describe('two tiers', () => {
     await expect(requireBrokerage(deps(gw), await principal(gw, bot))).rejects.toMatchObject({
       code: 'SESSION_COMPETING',
     });
-    await expect(requireBrokerage(deps(gw), await principal(gw, phone))).resolves.toBeUndefined();
+    await expect(requireBrokerage(deps(gw), await principal(gw, phone))).resolves.toMatchObject({
+      tier: 'brokerage',
+      competing: false,
+    });
 
     // The session monitor shows both, with tier, competing, device and network.
     const listed = json(

@@ -10,7 +10,7 @@
 import type { SessionState, Tier } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
-import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
+import { type Clock, type ErrorCode, type EventBus, GatehouseError } from '../core/index.js';
 import type { Region, UserAccount } from '../identity/index.js';
 import { type Database, preparedQuery } from '../store/index.js';
 import { awaitingDeviceKey, type Channel, type ChannelPolicies } from './policy.js';
@@ -160,7 +160,13 @@ export async function sessionLosses(
 const tierQuery = (db: Kysely<Database>) =>
   preparedQuery(db, 1, (db, sessionId) =>
     withTier(db)
-      .select(['sessions.step_up_required', ...TIER_COLUMNS])
+      .select([
+        'sessions.step_up_required',
+        'sessions.channel',
+        'sessions.aal',
+        'sessions.device_id',
+        ...TIER_COLUMNS,
+      ])
       .where('sessions.id', '=', sessionId),
   );
 const tierQueries = new WeakMap<Kysely<Database>, ReturnType<typeof tierQuery>>();
@@ -201,16 +207,49 @@ export interface TradingState {
   /** The session held brokerage before the last daily reset and has not asked again since. */
   reset: boolean;
   stepUpRequired: boolean;
+  /** The session's assurance level, and the one its channel needs for trading. */
+  aal: number;
+  aalForTrading: number;
+  /** A desktop session that has not bound its device key yet. */
+  deviceKeyRequired: boolean;
 }
 
 /**
- * The session's trading state: order entry re-checks it for every order (ARCHITECTURE.md, The request path), so a
- * takeover or a revocation on another node stops this session's orders at once.
+ * The session's trading state: every trading path (order entry, confirm, modify, cancel) re-checks it for every
+ * call (ARCHITECTURE.md, The request path), so a takeover or a revocation on another node stops this session's
+ * orders at once.
  */
 export async function tradingState(deps: BrokerageDeps, principal: Principal): Promise<TradingState> {
   const { row, tier } = await readTier(deps, principal);
   if (row.revoked_at !== null) throw new GatehouseError('SESSION_REVOKED');
-  return { ...tier, stepUpRequired: row.step_up_required === 1 };
+  return {
+    ...tier,
+    stepUpRequired: row.step_up_required === 1,
+    aal: Number(row.aal),
+    aalForTrading: deps.policies[row.channel as Channel]?.aalForTrading ?? 2,
+    deviceKeyRequired: awaitingDeviceKey({ channel: row.channel, deviceId: row.device_id }),
+  };
+}
+
+/** Why a session may not trade now: a coded refusal, as order entry gives it. */
+export interface TradingRefusal {
+  code: ErrorCode;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The one rule for "may this session trade now", used by the pre-trade gate and by modify and cancel: not competing,
+ * no step-up pending, bound to its device key (desktop), at the assurance its channel needs, and holding the
+ * brokerage capability since the last reset. Null when it may.
+ */
+export function tradingRefusal(state: TradingState): TradingRefusal | null {
+  if (state.competing) return { code: 'SESSION_COMPETING' };
+  if (state.stepUpRequired) return { code: 'STEP_UP_REQUIRED', details: { reason: 'network_changed' } };
+  if (state.deviceKeyRequired) return { code: 'DEVICE_KEY_REQUIRED' };
+  if (state.aal < state.aalForTrading)
+    return { code: 'STEP_UP_REQUIRED', details: { reason: `aal${state.aalForTrading}_required` } };
+  if (state.tier !== 'brokerage') return { code: state.reset ? 'SESSION_RESET' : 'BROKERAGE_REQUIRED' };
+  return null;
 }
 
 async function policyOf(db: Kysely<Database>, userId: string): Promise<BrokeragePolicy> {
@@ -364,15 +403,12 @@ async function reauthenticationLatencyMs(
 }
 
 /**
- * The guard for trading calls (order entry and the like): the session must hold brokerage now. Throws
- * `SESSION_COMPETING` after a takeover, `SESSION_RESET` after the daily reset, `BROKERAGE_REQUIRED` if it never
- * asked, and `STEP_UP_REQUIRED` while a step-up is pending.
+ * The guard for trading calls that do not go through the gate (cancel): the session must be allowed to trade now
+ * (`tradingRefusal`). Returns the state it read.
  */
-export async function requireBrokerage(deps: BrokerageDeps, principal: Principal): Promise<void> {
+export async function requireBrokerage(deps: BrokerageDeps, principal: Principal): Promise<TradingState> {
   const state = await tradingState(deps, principal);
-  if (state.stepUpRequired)
-    throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'network_changed' });
-  if (state.tier === 'brokerage') return;
-  if (state.competing) throw new GatehouseError('SESSION_COMPETING');
-  throw new GatehouseError(state.reset ? 'SESSION_RESET' : 'BROKERAGE_REQUIRED');
+  const refusal = tradingRefusal(state);
+  if (refusal !== null) throw new GatehouseError(refusal.code, undefined, refusal.details);
+  return state;
 }

@@ -9,7 +9,9 @@ export {
   sessionLosses,
   sessionState,
   type Tier,
+  type TradingRefusal,
   type TradingState,
+  tradingRefusal,
   tradingState,
   userResetSchedules,
 } from './brokerage.js';

@@ -74,18 +74,17 @@ const rows: Row[] = [
     snapshot: base({ session: { ...base().session, tier: 'read_only', reset: true } }),
     expect: 'SESSION_RESET',
   },
-  { name: 'viewer role', snapshot: base({ role: 'viewer' }), expect: 'ROLE_NOT_ALLOWED' },
-  // 2. scope
   {
-    name: 'API token without trade scope',
-    snapshot: base({ session: { ...base().session, scopes: ['read'] } }),
-    expect: 'SCOPE_REQUIRED',
+    name: 'desktop session without its device key',
+    snapshot: base({ session: { ...base().session, channel: 'desktop', deviceKeyRequired: true } }),
+    expect: 'DEVICE_KEY_REQUIRED',
   },
   {
-    name: 'API token with trade scope',
-    snapshot: base({ session: { ...base().session, scopes: ['read', 'trade'] } }),
-    expect: 'accept',
+    name: 'below the assurance the channel needs for trading',
+    snapshot: base({ session: { ...base().session, aal: 1 } }),
+    expect: 'STEP_UP_REQUIRED',
   },
+  // 2. the token's scope and the user's role: the account-access policy, before the gate (access/policy.test.ts)
   // 3. order type
   {
     name: 'order type not on this channel',
@@ -368,7 +367,6 @@ describe('the pre-trade gate', () => {
   it('has a row for every check, in the documented order', () => {
     expect(GATE_CHECKS.map((c) => c.name)).toEqual([
       'session',
-      'scope',
       'order_type',
       'account_flags',
       'product_rules',

@@ -23,25 +23,19 @@ import {
   type ProductRule,
   permissionKey,
 } from '../entitlements/index.js';
-import type { AccountRole } from '../identity/index.js';
 import type { Entitlement, Quote } from '../marketdata/index.js';
+import { type TradingState, tradingRefusal } from '../sessions/index.js';
 import type { Instrument } from './instruments.js';
 
 export { ORDER_TYPES, type OrderRequest, type OrderType, type Question, type Side, type TimeInForce };
 
 export interface GateSnapshot {
   now: number;
-  session: {
-    tier: 'read_only' | 'brokerage';
-    competing: boolean;
-    /** The session held brokerage before the last daily reset and has not asked again. */
-    reset: boolean;
-    stepUpRequired: boolean;
-    channel: string;
-    /** OAuth scopes of an API client's token; null for a person's session. */
-    scopes: readonly string[] | null;
-  };
-  role: AccountRole;
+  /**
+   * The session's trading state, read authoritatively for this order, and its channel. Who may trade the account
+   * at all (role, a program's `trade` scope) is decided before the gate, by the account-access policy (access/).
+   */
+  session: TradingState & { channel: string };
   /** Order types the session's channel may send. */
   allowedOrderTypes: readonly OrderType[];
   entitlements: AccountEntitlements;
@@ -108,19 +102,13 @@ function opening(s: GateSnapshot): boolean {
   return isOpening(s.order.side, s.order.quantity, s.position);
 }
 
-// 1. The session may trade now; the user's role on the account allows it.
+// 1. The session may trade now: the same rule modify and cancel apply (sessions/brokerage `tradingRefusal`).
 export function checkSession(s: GateSnapshot): Verdict {
-  if (s.session.competing) return reject('SESSION_COMPETING');
-  if (s.session.stepUpRequired) return reject('STEP_UP_REQUIRED', { details: { reason: 'network_changed' } });
-  if (s.session.tier !== 'brokerage') return reject(s.session.reset ? 'SESSION_RESET' : 'BROKERAGE_REQUIRED');
-  if (s.role === 'viewer') return reject('ROLE_NOT_ALLOWED');
-  return PASS;
+  const refusal = tradingRefusal(s.session);
+  return refusal === null ? PASS : reject(refusal.code, refusal.details ? { details: refusal.details } : {});
 }
 
-// 2. An API client's token must carry the trade scope.
-export function checkScope(s: GateSnapshot): Verdict {
-  return s.session.scopes !== null && !s.session.scopes.includes('trade') ? reject('SCOPE_REQUIRED') : PASS;
-}
+// 2. (The token's `trade` scope and the user's role are the account-access policy's, checked before the gate.)
 
 // 3. The order type is available on this channel.
 export function checkOrderType(s: GateSnapshot): Verdict {
@@ -262,7 +250,6 @@ export function checkPriceBand(s: GateSnapshot): Verdict {
 /** The checks in the order ARCHITECTURE.md gives them. */
 export const GATE_CHECKS: readonly { name: string; check: (s: GateSnapshot) => Verdict }[] = [
   { name: 'session', check: checkSession },
-  { name: 'scope', check: checkScope },
   { name: 'order_type', check: checkOrderType },
   { name: 'account_flags', check: checkAccountFlags },
   { name: 'product_rules', check: checkProductRules },

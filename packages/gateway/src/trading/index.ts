@@ -22,7 +22,14 @@ export {
   requireInstruments,
   searchInstruments,
 } from './instruments.js';
+export { decimalOf, isMultipleOf, orderBounds, validateOrder } from './order-shape.js';
 export { type OrderRouter, PaperEngine, type RouterEvent, type RouterListener } from './router.js';
 export { tradingRoutes } from './routes.js';
-export { type PlaceResult, TradingService, validateOrder } from './service.js';
+export {
+  type ModifyResult,
+  type OrderChange,
+  type PlaceResult,
+  type SystemCanceller,
+  TradingService,
+} from './service.js';
 export { type AccountEvent, listEvents, type OrderView, setCash } from './store.js';

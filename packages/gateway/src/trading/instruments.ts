@@ -462,9 +462,3 @@ export function searchInstruments(
   }
   return found;
 }
-
-/** Whether `value` is a whole multiple of `step` (within floating-point noise). */
-export function isMultipleOf(value: number, step: number): boolean {
-  const ratio = value / step;
-  return Math.abs(ratio - Math.round(ratio)) < 1e-6;
-}

@@ -6,10 +6,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { GatewayContext } from '../app/context.js';
-import { forPrograms, parseWith, principalOf } from '../http/index.js';
+import { clientInfo, forPrograms, parseWith, principalOf, requireOperator } from '../http/index.js';
 import { ORDER_TYPES } from './gate.js';
 import { ASSET_CLASSES, requireInstruments, searchInstruments } from './instruments.js';
-import type { PlaceResult } from './service.js';
+import type { ModifyResult, PlaceResult } from './service.js';
 
 const price = z.number().positive().finite();
 
@@ -74,7 +74,8 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
     return { accountId, quotes };
   });
 
-  const answer = (reply: { code: (n: number) => unknown }, result: PlaceResult) => {
+  // 201 for a new order, 200 for an existing or changed one, 409 with the questions to answer first.
+  const answer = (reply: { code: (n: number) => unknown }, result: PlaceResult | ModifyResult) => {
     if (result.status === 'confirmation_required') {
       reply.code(409);
       return { confirmationId: result.confirmationId, questions: result.questions };
@@ -121,10 +122,10 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
     return trading.cancelOrder(principalOf(request), accountId, orderId);
   });
 
-  app.patch('/v1/accounts/:accountId/orders/:orderId', forPrograms(ctx, 'trade'), async (request) => {
+  app.patch('/v1/accounts/:accountId/orders/:orderId', forPrograms(ctx, 'trade'), async (request, reply) => {
     const { accountId, orderId } = parseWith(orderParams, request.params);
     const change = parseWith(modifyBody, request.body);
-    return trading.modifyOrder(principalOf(request), accountId, orderId, change);
+    return answer(reply, await trading.modifyOrder(principalOf(request), accountId, orderId, change));
   });
 
   app.get('/v1/accounts/:accountId/portfolio', forPrograms(ctx, 'read'), async (request) => {
@@ -136,5 +137,13 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
     const { accountId } = parseWith(accountParams, request.params);
     const { after, limit } = parseWith(eventsQuery, request.query);
     return { accountId, events: await trading.events(principalOf(request), accountId, after, limit) };
+  });
+
+  // An operator cancels an order without a session (the admin API, `secrets.adminApiToken`); audited.
+  const operator = requireOperator(ctx);
+  if (operator === undefined) return;
+  app.delete('/v1/admin/accounts/:accountId/orders/:orderId', { preHandler: operator }, async (request) => {
+    const { accountId, orderId } = parseWith(orderParams, request.params);
+    return trading.cancelByOperator(accountId, orderId, clientInfo(request).ip);
   });
 }

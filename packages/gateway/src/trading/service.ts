@@ -22,6 +22,7 @@
  */
 import type { PortfolioView } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
+import { accountAccess } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError, newId, newTimeOrderedId } from '../core/index.js';
 import { type EntitlementsCache, PRODUCT_RULES } from '../entitlements/index.js';
@@ -32,6 +33,7 @@ import {
   type ChannelPolicies,
   nextResetAt,
   type Principal,
+  requireBrokerage,
   tradingState,
 } from '../sessions/index.js';
 import {
@@ -46,13 +48,15 @@ import { applyFill, convert, type Ledger, orderRequirement, type UsdRates, valua
 import { ClientOrderIds } from './client-order-ids.js';
 import {
   evaluateGate,
+  type GateResult,
   type GateSnapshot,
   NO_MARKET_DATA,
   type OrderRequest,
   type OrderType,
   type Question,
 } from './gate.js';
-import { findInstrument, INSTRUMENTS, type Instrument, isMultipleOf } from './instruments.js';
+import { findInstrument, INSTRUMENTS, type Instrument } from './instruments.js';
+import { validateOrder } from './order-shape.js';
 import { type OrderRouter, PaperEngine, type RouterEvent } from './router.js';
 import {
   type AccountEvent,
@@ -96,27 +100,47 @@ export interface TradingDeps {
 export type PlaceResult =
   | { status: 'accepted'; order: OrderView }
   | { status: 'existing'; order: OrderView }
-  | { status: 'confirmation_required'; confirmationId: string; questions: Question[] };
+  | ConfirmationRequired;
+
+/** A modify's answer: the order as changed, or the questions to answer first (as for a new order). */
+export type ModifyResult = { status: 'modified'; order: OrderView } | ConfirmationRequired;
+
+export interface ConfirmationRequired {
+  status: 'confirmation_required';
+  confirmationId: string;
+  questions: Question[];
+}
+
+/** A change to a working order: any of quantity, limit price, stop price. */
+export interface OrderChange {
+  quantity?: number;
+  limitPrice?: number;
+  stopPrice?: number;
+}
+
+/**
+ * Who may end orders without a trading session, each named: the dead-man switch firing, a session-loss policy, an
+ * operator (the admin API), and the engine itself (expiry, IOC remainders). A person's or a program's cancel goes
+ * through `cancelOrder` and its checks instead.
+ */
+export type SystemCanceller = 'dead_man' | 'session_loss' | 'operator' | 'engine';
+
+/** What a confirmation row stores: the order as it would be placed (or changed), and what was answered already. */
+interface SavedIntent {
+  order: OrderRequest;
+  acknowledged: string[];
+  /** The working order this confirmation changes; absent for a new order. */
+  modifies?: string;
+}
 
 const FX_PAIRS = INSTRUMENTS.filter((i) => i.fx !== undefined);
 
-/** Checks an order's shape against its instrument: lots, ticks, prices the type needs. */
-export function validateOrder(order: OrderRequest, instrument: Instrument): void {
-  if (!(order.quantity > 0) || !isMultipleOf(order.quantity, instrument.lotSize))
-    throw new GatehouseError('QUANTITY_INVALID', undefined, { lotSize: instrument.lotSize });
-  const needsLimit = order.type === 'LMT' || order.type === 'STP_LMT';
-  const needsStop = order.type === 'STP' || order.type === 'STP_LMT';
-  if (needsLimit && !(typeof order.limitPrice === 'number' && order.limitPrice > 0))
-    throw new GatehouseError('LIMIT_PRICE_REQUIRED');
-  if (needsStop && !(typeof order.stopPrice === 'number' && order.stopPrice > 0))
-    throw new GatehouseError('STOP_PRICE_REQUIRED');
-  for (const [field, price] of [
-    ['limitPrice', needsLimit ? order.limitPrice : undefined],
-    ['stopPrice', needsStop ? order.stopPrice : undefined],
-  ] as const) {
-    if (price !== undefined && !isMultipleOf(price, instrument.tickSize))
-      throw new GatehouseError('PRICE_OFF_TICK', undefined, { field, tickSize: instrument.tickSize });
-  }
+/** The coded error for the gate's rejection, with the rule that decided it. */
+function refusal(verdict: Extract<GateResult, { outcome: 'reject' }>): GatehouseError {
+  return new GatehouseError(verdict.code, verdict.message, {
+    ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
+    ...verdict.details,
+  });
 }
 
 /** A journal entry's answer when its order is no longer working in the database (it wrote nothing). */
@@ -214,13 +238,6 @@ export class TradingService {
     return ledger;
   }
 
-  /** The account the principal may use, with its role; another user's account answers as unknown. */
-  #account(principal: Principal, accountId: string): UserAccount {
-    const account = principal.profile.accounts.find((a) => a.id === accountId);
-    if (account === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
-    return account;
-  }
-
   #running(): void {
     if (this.#halted !== null) throw new GatehouseError('TRADING_HALTED');
   }
@@ -266,7 +283,7 @@ export class TradingService {
    * first account.
    */
   async marketDataView(principal: Principal, accountId?: string) {
-    const account = this.#account(principal, accountId ?? principal.profile.accounts[0]?.id ?? '');
+    const account = accountAccess(principal, accountId ?? principal.profile.accounts[0]?.id ?? '', 'view');
     const entitlements = await this.#d.entitlements.get(account.id);
     if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
     return { accountId: account.id, subscriptions: entitlements.subscriptions };
@@ -279,12 +296,12 @@ export class TradingService {
     after: number,
     limit: number,
   ): Promise<AccountEvent[]> {
-    this.#account(principal, accountId);
+    accountAccess(principal, accountId, 'view');
     return listEvents(this.#d.db, accountId, after, limit);
   }
 
   async summary(principal: Principal, accountId: string): Promise<PortfolioView> {
-    const account = this.#account(principal, accountId);
+    const account = accountAccess(principal, accountId, 'view');
     const ledger = await this.#ledger(accountId);
     const rates = this.#rates();
     const v = valuate(ledger, account.baseCurrency, account.type, rates, findInstrument, this.#mark);
@@ -316,7 +333,7 @@ export class TradingService {
   ): Promise<PlaceResult> {
     const { db, clock, journal } = this.#d;
     this.#running();
-    const account = this.#account(principal, accountId);
+    const account = accountAccess(principal, accountId, 'trade');
     const instrument = findInstrument(order.instrumentId);
     if (instrument === undefined) throw new GatehouseError('INSTRUMENT_NOT_FOUND');
     validateOrder(order, instrument);
@@ -327,8 +344,7 @@ export class TradingService {
       if (existing !== undefined) return { status: 'existing', order: presentOrder(existing) };
     }
 
-    const snapshot = await this.#snapshot(principal, account, instrument, order, acknowledged);
-    const verdict = evaluateGate(snapshot);
+    const verdict = evaluateGate(await this.#snapshot(principal, account, instrument, order, acknowledged));
     if (verdict.outcome === 'reject') {
       const event = await journal.write((tx) =>
         appendEvent(
@@ -345,28 +361,10 @@ export class TradingService {
         ),
       );
       this.#announce(accountId, event);
-      throw new GatehouseError(verdict.code, verdict.message, {
-        ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
-        ...verdict.details,
-      });
+      throw refusal(verdict);
     }
-    if (verdict.outcome === 'confirm') {
-      const confirmationId = newId('cnf');
-      await db
-        .insertInto('order_confirmations')
-        .values({
-          id: confirmationId,
-          account_id: accountId,
-          user_id: principal.session.userId,
-          order: JSON.stringify({ order, acknowledged }),
-          questions: JSON.stringify(verdict.questions),
-          created_at: now,
-          expires_at: now + this.#d.options.confirmationTtlMs,
-          used_at: null,
-        })
-        .execute();
-      return { status: 'confirmation_required', confirmationId, questions: verdict.questions };
-    }
+    if (verdict.outcome === 'confirm')
+      return this.#askConfirmation(principal, accountId, { order, acknowledged: [...acknowledged] }, verdict);
 
     const row: OrdersTable = {
       id: newTimeOrderedId('ord', now),
@@ -453,15 +451,7 @@ export class TradingService {
     const policy = this.#d.policies[principal.session.channel as keyof ChannelPolicies];
     return {
       now: this.#d.clock.now(),
-      session: {
-        tier: state.tier,
-        competing: state.competing,
-        reset: state.reset,
-        stepUpRequired: state.stepUpRequired,
-        channel: principal.session.channel,
-        scopes: principal.api?.scopes ?? null,
-      },
-      role: account.role,
+      session: { ...state, channel: principal.session.channel },
       allowedOrderTypes: policy?.orderTypes ?? [],
       entitlements,
       instrument,
@@ -490,10 +480,43 @@ export class TradingService {
     };
   }
 
-  /** Answers a confirmation: places the order with its questions acknowledged (once, within 60 s, by its owner). */
-  async confirm(principal: Principal, accountId: string, confirmationId: string): Promise<PlaceResult> {
+  /** Stores the gate's questions for an order (new or changed); the answer comes within the confirmation's TTL. */
+  async #askConfirmation(
+    principal: Principal,
+    accountId: string,
+    intent: SavedIntent,
+    verdict: Extract<GateResult, { outcome: 'confirm' }>,
+  ): Promise<ConfirmationRequired> {
+    const now = this.#d.clock.now();
+    const confirmationId = newId('cnf');
+    await this.#d.db
+      .insertInto('order_confirmations')
+      .values({
+        id: confirmationId,
+        account_id: accountId,
+        user_id: principal.session.userId,
+        order: JSON.stringify(intent),
+        questions: JSON.stringify(verdict.questions),
+        created_at: now,
+        expires_at: now + this.#d.options.confirmationTtlMs,
+        used_at: null,
+      })
+      .execute();
+    return { status: 'confirmation_required', confirmationId, questions: verdict.questions };
+  }
+
+  /**
+   * Answers a confirmation (once, within 60 s, by its owner): places the order, or makes the change, with its
+   * questions acknowledged — through the whole gate again, so what changed meanwhile (a takeover, a fill, the
+   * market) still counts.
+   */
+  async confirm(
+    principal: Principal,
+    accountId: string,
+    confirmationId: string,
+  ): Promise<PlaceResult | ModifyResult> {
     this.#running();
-    this.#account(principal, accountId);
+    accountAccess(principal, accountId, 'trade');
     const { db, clock } = this.#d;
     const now = clock.now();
     const row = await db
@@ -517,7 +540,7 @@ export class TradingService {
       .where('used_at', 'is', null)
       .executeTakeFirst();
     if (claimed.numUpdatedRows === 0n) throw new GatehouseError('CONFIRMATION_INVALID');
-    const saved = JSON.parse(row.order) as { order: OrderRequest; acknowledged: string[] };
+    const saved = JSON.parse(row.order) as SavedIntent;
     const questions = JSON.parse(row.questions) as Question[];
     const acknowledged = [...saved.acknowledged, ...questions.map((q) => q.id)];
     if (questions.some((q) => q.id === NO_MARKET_DATA.id || q.id === 'delayed_market_data')) {
@@ -528,8 +551,21 @@ export class TradingService {
         data: { accountId, clientOrderId: saved.order.clientOrderId, questions: questions.map((q) => q.id) },
       });
     }
-    const result = await this.place(principal, accountId, saved.order, acknowledged);
-    if (result.status === 'accepted') {
+    const result =
+      saved.modifies === undefined
+        ? await this.place(principal, accountId, saved.order, acknowledged)
+        : await this.modifyOrder(
+            principal,
+            accountId,
+            saved.modifies,
+            {
+              quantity: saved.order.quantity,
+              ...(saved.order.limitPrice === undefined ? {} : { limitPrice: saved.order.limitPrice }),
+              ...(saved.order.stopPrice === undefined ? {} : { stopPrice: saved.order.stopPrice }),
+            },
+            acknowledged,
+          );
+    if (result.status === 'accepted' || result.status === 'modified') {
       const event = await this.#d.journal.write((tx) =>
         appendEvent(
           tx,
@@ -545,8 +581,9 @@ export class TradingService {
     return result;
   }
 
-  async #ownOrder(principal: Principal, accountId: string, orderId: string): Promise<OrdersTable> {
-    this.#account(principal, accountId);
+  /** An order of the account (which the principal may use for `need`); another account's order is unknown. */
+  async #ownOrder(principal: Principal, accountId: string, orderId: string, need: 'view' | 'trade') {
+    const account = accountAccess(principal, accountId, need);
     const row = await this.#d.db
       .selectFrom('orders')
       .selectAll()
@@ -554,11 +591,11 @@ export class TradingService {
       .where('account_id', '=', accountId)
       .executeTakeFirst();
     if (row === undefined) throw new GatehouseError('ORDER_NOT_FOUND');
-    return row;
+    return { account, row };
   }
 
   async get(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
-    return presentOrder(await this.#ownOrder(principal, accountId, orderId));
+    return presentOrder((await this.#ownOrder(principal, accountId, orderId, 'view')).row);
   }
 
   async list(
@@ -566,7 +603,7 @@ export class TradingService {
     accountId: string,
     filter: { status?: 'open' | 'filled' | 'cancelled' | 'expired'; today?: boolean; clientOrderId?: string },
   ): Promise<OrderView[]> {
-    this.#account(principal, accountId);
+    accountAccess(principal, accountId, 'view');
     let query = this.#d.db.selectFrom('orders').selectAll().where('account_id', '=', accountId);
     if (filter.status !== undefined)
       query = query.where('status', '=', filter.status === 'open' ? 'working' : filter.status);
@@ -576,39 +613,83 @@ export class TradingService {
     return rows.map(presentOrder);
   }
 
+  /**
+   * A person's or a program's cancel: the same checks as order entry — a role and scope that may trade the
+   * account, and a session that may trade now (brokerage, not competing, no step-up pending, its channel's
+   * assurance, its device key) — with the same coded refusals.
+   */
   async cancelOrder(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
     this.#running();
-    await this.#ownOrder(principal, accountId, orderId);
+    await this.#ownOrder(principal, accountId, orderId, 'trade');
+    await requireBrokerage(this.#d.brokerage, principal);
     const [ended] = await Promise.all([
-      this.#end(orderId, 'cancelled', { by: 'user' }),
+      this.#end(orderId, 'cancelled', { by: 'user', sessionId: principal.session.id }),
       this.#router.cancel(orderId),
     ]);
     return presentOrder(ended);
   }
 
+  /**
+   * Changes a working order. The order as it would stand after the change goes through the whole gate, exactly as
+   * a new order does (session, order type, account flags, product rules, permissions, options level, margin,
+   * disclosures, buying power, market data, price band): a change cannot do what placing the order could not.
+   * Questions come back as a confirmation to answer, as for a new order.
+   */
   async modifyOrder(
     principal: Principal,
     accountId: string,
     orderId: string,
-    change: { quantity?: number; limitPrice?: number; stopPrice?: number },
-  ): Promise<OrderView> {
+    change: OrderChange,
+    acknowledged: readonly string[] = [],
+  ): Promise<ModifyResult> {
     this.#running();
-    await this.#ownOrder(principal, accountId, orderId);
-    const row = this.#open.get(orderId);
-    if (row === undefined) throw new GatehouseError('ORDER_NOT_OPEN');
-    const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
-    const next: OrderRequest = {
-      clientOrderId: row.client_order_id,
-      instrumentId: instrument.id,
-      side: row.side as OrderRequest['side'],
-      type: row.type as OrderType,
-      quantity: change.quantity ?? Number(row.quantity),
-      limitPrice: change.limitPrice ?? row.limit_price ?? undefined,
-      stopPrice: change.stopPrice ?? row.stop_price ?? undefined,
-      tif: row.tif as OrderRequest['tif'],
-    };
-    validateOrder(next, instrument);
-    if (next.quantity < Number(row.filled_quantity)) throw new GatehouseError('QUANTITY_INVALID');
+    const { account } = await this.#ownOrder(principal, accountId, orderId, 'trade');
+    // A fill while the gate ran changes what the change means: check again against the order as it stands now.
+    for (let attempt = 0; ; attempt += 1) {
+      const row = this.#open.get(orderId);
+      if (row === undefined) throw new GatehouseError('ORDER_NOT_OPEN');
+      const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
+      const next: OrderRequest = {
+        clientOrderId: row.client_order_id,
+        instrumentId: instrument.id,
+        side: row.side as OrderRequest['side'],
+        type: row.type as OrderType,
+        quantity: change.quantity ?? Number(row.quantity),
+        limitPrice: change.limitPrice ?? row.limit_price ?? undefined,
+        stopPrice: change.stopPrice ?? row.stop_price ?? undefined,
+        tif: row.tif as OrderRequest['tif'],
+      };
+      validateOrder(next, instrument);
+      if (next.quantity < Number(row.filled_quantity))
+        throw new GatehouseError(
+          'QUANTITY_INVALID',
+          'The quantity cannot go below what has already filled.',
+          {
+            filledQuantity: Number(row.filled_quantity),
+          },
+        );
+      // The gate weighs what is still to fill, as it weighs a new order's whole quantity.
+      const remaining = { ...next, quantity: next.quantity - Number(row.filled_quantity) };
+      const verdict = evaluateGate(
+        await this.#snapshot(principal, account, instrument, remaining, acknowledged),
+      );
+      if (this.#open.get(orderId) !== row) {
+        if (attempt < 3) continue;
+        throw new GatehouseError('OVERLOADED');
+      }
+      if (verdict.outcome === 'reject') throw refusal(verdict);
+      if (verdict.outcome === 'confirm')
+        return this.#askConfirmation(
+          principal,
+          accountId,
+          { order: next, acknowledged: [...acknowledged], modifies: orderId },
+          verdict,
+        );
+      return { status: 'modified', order: await this.#applyChange(row, next, change) };
+    }
+  }
+
+  async #applyChange(row: OrdersTable, next: OrderRequest, change: OrderChange): Promise<OrderView> {
     const now = this.#d.clock.now();
     const updated: OrdersTable = {
       ...row,
@@ -617,15 +698,31 @@ export class TradingService {
       stop_price: row.stop_price === null ? null : (next.stopPrice ?? null),
       updated_at: now,
     };
-    this.#open.set(orderId, updated);
+    this.#open.set(row.id, updated);
     await this.#router.modify(updated);
     const event = await this.#journalApplied(updated, async (tx) =>
       (await updateWorkingOrder(tx, updated))
-        ? appendEvent(tx, accountId, 'modified', orderId, { change }, now)
+        ? appendEvent(tx, row.account_id, 'modified', row.id, { change }, now)
         : NOT_WORKING,
     );
-    this.#announce(accountId, event);
+    this.#announce(row.account_id, event);
     return presentOrder(updated);
+  }
+
+  /** An operator's cancel (the admin API): no session; audited with the operator's address. */
+  async cancelByOperator(accountId: string, orderId: string, ip: string | null): Promise<OrderView> {
+    this.#running();
+    const row = await this.#orderById.first(orderId);
+    if (row === undefined || row.account_id !== accountId) throw new GatehouseError('ORDER_NOT_FOUND');
+    const [cancelled] = await this.cancelOrders('operator', [orderId]);
+    if (cancelled === undefined) throw new GatehouseError('ORDER_NOT_OPEN');
+    await appendAudit(this.#d.db, this.#d.clock, {
+      type: 'order.cancelled_by_operator',
+      userId: row.user_id,
+      ip,
+      data: { accountId, orderId, clientOrderId: row.client_order_id },
+    });
+    return presentOrder((await this.#orderById.first(orderId)) ?? row);
   }
 
   /** The working orders on this node, optionally only one session's or one account's. */
@@ -640,15 +737,20 @@ export class TradingService {
   }
 
   /**
-   * Cancels working orders on behalf of the system (a dead-man switch, a session-loss policy): each ends with a
-   * `cancelled` event whose data says why. Orders that ended meanwhile are skipped. Returns the ids cancelled.
+   * Cancels working orders for one of the named system principals (a dead-man switch firing, a session-loss policy,
+   * an operator): no session is involved, so no session check applies. Each ends with a `cancelled` event whose
+   * data says who and why. Orders that ended meanwhile are skipped. Returns the ids cancelled.
    */
-  async cancelOrders(orderIds: readonly string[], data: Record<string, unknown>): Promise<string[]> {
+  async cancelOrders(
+    by: Exclude<SystemCanceller, 'engine'>,
+    orderIds: readonly string[],
+    data: Record<string, unknown> = {},
+  ): Promise<string[]> {
     this.#running();
     const cancelled = await Promise.all(
       orderIds.map(async (id) => {
         try {
-          await Promise.all([this.#end(id, 'cancelled', data), this.#router.cancel(id)]);
+          await Promise.all([this.#end(id, 'cancelled', { ...data, by }), this.#router.cancel(id)]);
           return id;
         } catch (error) {
           if (error instanceof GatehouseError && error.code === 'ORDER_NOT_OPEN') return null;
@@ -677,7 +779,8 @@ export class TradingService {
         (await updateWorkingOrder(tx, triggered)) ? null : NOT_WORKING,
       ).catch(() => {});
     } else {
-      this.#end(row.id, event.status, { by: 'engine', reason: event.reason }).catch(() => {});
+      const by: SystemCanceller = 'engine';
+      this.#end(row.id, event.status, { by, reason: event.reason }).catch(() => {});
     }
   }
 
@@ -746,7 +849,16 @@ export class TradingService {
         ),
       ];
       if (status === 'cancelled')
-        out.push(await appendEvent(tx, accountId, 'cancelled', row.id, { by: 'engine', reason: 'ioc' }, now));
+        out.push(
+          await appendEvent(
+            tx,
+            accountId,
+            'cancelled',
+            row.id,
+            { by: 'engine' satisfies SystemCanceller, reason: 'ioc' },
+            now,
+          ),
+        );
       return out;
     });
     events.then(

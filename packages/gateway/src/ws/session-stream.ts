@@ -20,6 +20,7 @@ import type {} from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
+import { accountAccess } from '../access/index.js';
 import type { GatewayContext } from '../app/context.js';
 import { type ErrorCode, GatehouseError } from '../core/index.js';
 import { checkDeviceProof, dpopToken, programPrincipal, sessionCookieName } from '../http/index.js';
@@ -395,8 +396,12 @@ class SessionStream {
   }
 
   async #resumeChecked(accountId: string, after: number): Promise<void> {
-    if (!this.principal.profile.accounts.some((a) => a.id === accountId))
-      return this.send('error', { code: 'ACCOUNT_NOT_FOUND', accountId }, 'control');
+    try {
+      accountAccess(this.principal, accountId, 'view');
+    } catch (error) {
+      if (!(error instanceof GatehouseError)) throw error;
+      return this.send('error', { code: error.code, accountId }, 'control');
+    }
     return this.resume(accountId, after);
   }
 
