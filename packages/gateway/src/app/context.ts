@@ -4,7 +4,7 @@
  * singletons: two gateways in one process (as the tests run them) share nothing.
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config/index.js';
+import type { Config, PublicUrls } from '../config/index.js';
 import type { Clock, EventBus, SecretBox } from '../core/index.js';
 import type { EntitlementsCache } from '../entitlements/index.js';
 import type { SmsSender } from '../factors/index.js';
@@ -25,6 +25,8 @@ import type { DeviceHub } from '../ws/device-hub.js';
 
 export interface GatewayContext {
   config: Config;
+  /** The URL clients reach the gateway at and the OAuth issuer; never a request's Host header. */
+  urls: PublicUrls;
   clock: Clock;
   logger: Logger;
   store: Store;

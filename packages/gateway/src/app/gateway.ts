@@ -2,14 +2,15 @@
  * @module app/gateway
  * Start-up and shutdown in a fixed, documented order.
  *
- * Start: config → logger → database (open, migrate, seed entities) → server secret → password hasher → event bus
- * → session service (and its write-behind timer) → HTTP app → listen.
+ * Start: config → public URLs (outside development `server.publicUrl` is required) → logger → database (open,
+ * migrate, seed entities) → server secret → password hasher → event bus → session service (and its write-behind
+ * timer) → HTTP app → listen (in development, the public URL takes the port the listener was given).
  * Stop: stop accepting and finish in-flight requests → stop the timer and flush last-seen times → close the
  * session service and the bus → close the database → flush the logger.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Config } from '../config/index.js';
+import { type Config, resolvePublicUrls } from '../config/index.js';
 import {
   type Clock,
   deriveKey,
@@ -93,6 +94,7 @@ export async function openStore(config: Config, options: OpenDatabaseOptions = {
 /** Builds a context without an HTTP server (CLI commands that work on the database directly). */
 export async function createContext(config: Config, options: GatewayOptions = {}): Promise<GatewayContext> {
   const clock = options.clock ?? systemClock;
+  const urls = resolvePublicUrls(config);
   const logger = options.logger ?? createLogger(config.log.level);
   const { secret, source, file } = resolveServerSecret(config);
   const store = await openStore(config, options.database);
@@ -184,10 +186,12 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     sessions,
     notifier,
     dpop,
+    urls,
     options: config.oauth,
   });
   return {
     config,
+    urls,
     clock,
     logger,
     store,
@@ -273,7 +277,15 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     ctx,
     app,
     async listen() {
-      return app.listen({ host: config.server.host, port: config.server.port });
+      const url = await app.listen({ host: config.server.host, port: config.server.port });
+      const address = app.server.address();
+      if (typeof address === 'object' && address !== null) ctx.urls.listening(address.port);
+      if (ctx.urls.derived)
+        ctx.logger.warn(
+          { publicUrl: ctx.urls.base },
+          'server.publicUrl is not set: development (loopback listener, no trusted proxy) uses the listener URL',
+        );
+      return url;
     },
     async close() {
       if (closed) return;

@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { isOriginUrl } from './public-url.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -19,6 +20,17 @@ export const configSchema = z.strictObject({
       /** Interface to listen on. `localhost` keeps a development instance off the network. */
       host: z.string().min(1).default('localhost'),
       port: z.number().int().min(0).max(65535).default(8080),
+      /**
+       * The URL clients reach the gateway at (`https://gateway.example`: scheme, host and port only). The OAuth
+       * issuer defaults to it; DPoP and device proofs name URLs under it; the mobile activation URI and the
+       * stream's own origin use it. Never taken from a request's Host header. Required unless the gateway is in
+       * development — listening on a loopback interface only, trusting no proxy — where it is
+       * `http://{host}:{port}` of the listener.
+       */
+      publicUrl: z
+        .string()
+        .refine(isOriginUrl, 'an http(s) URL of scheme, host and port only (no path, query or credentials)')
+        .optional(),
       /**
        * Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
        * Empty: the client address is always the socket peer.
@@ -204,8 +216,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /**
        * The authorization server's issuer identifier (`https://gateway.example`): the metadata's `issuer`, the
-       * only audience client assertions may name, and `iss` in authorization responses. Unset: the URL the
-       * request came to (scheme and host), which suits a single host; set it behind a proxy or load balancer.
+       * only audience client assertions may name, and `iss` in authorization responses. Default:
+       * `server.publicUrl` (in development, the URL derived from the listener); never a request's Host.
        */
       issuer: z.string().url().optional(),
       /** Access tokens: opaque, DPoP-bound, 15 min. */

@@ -59,8 +59,8 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
       principal.session.userId,
       ctx.config.devices.activationTtlMs,
     );
-    const server = `${request.protocol}://${request.host}`;
-    const uri = `gatehouse://activate?${new URLSearchParams({ server, code }).toString()}`;
+    // The configured public URL, never the request's Host: the phone enrols with, and trusts, this server.
+    const uri = `gatehouse://activate?${new URLSearchParams({ server: ctx.urls.base, code }).toString()}`;
     return { activationCode: code, activationUri: uri, expiresAt: new Date(expiresAt).toISOString() };
   });
 

@@ -86,7 +86,7 @@ export async function programPrincipal(
     token,
     typeof proof === 'string' ? proof : undefined,
     request.method,
-    `${ctx.oauth.issuer(request)}${request.url}`,
+    `${ctx.urls.base}${request.url}`,
   );
   if (!principal.api?.scopes.includes(scope))
     throw new GatehouseError('SCOPE_REQUIRED', undefined, { scope });
@@ -276,7 +276,11 @@ export async function checkDeviceProof(
   verifyRequestProof(ctx, request, { key, deviceId, token });
 }
 
-/** Checks the request's `x-device-proof` against `key` (method, URL without query, token hash, single use). */
+/**
+ * Checks the request's `x-device-proof` against `key` (method, URL without query, token hash, single use). The URL
+ * is this request's path under the configured public URL, never the request's Host: a proof signed for another
+ * server is refused.
+ */
 export function verifyRequestProof(
   ctx: GatewayContext,
   request: FastifyRequest,
@@ -286,7 +290,7 @@ export function verifyRequestProof(
   verifyDeviceProof({
     proof: typeof proof === 'string' ? proof : undefined,
     method: request.method,
-    url: `${request.protocol}://${request.host}${request.url.split('?')[0]}`,
+    url: `${ctx.urls.base}${request.url.split('?')[0]}`,
     token: bound.token,
     key: bound.key,
     deviceId: bound.deviceId,

@@ -19,11 +19,12 @@ import {
 import { MAX_PIN_FAILURES, mobileLoginMessage } from './mobile.js';
 
 let gw: TestGateway;
+let base: string;
 let phone: DeviceIdentity;
 
 beforeEach(async () => {
   gw = await startTestGateway({ config: { server: { port: 0, host: '127.0.0.1' } } });
-  const base = await gw.listen();
+  base = await gw.listen();
   const session = await loginAs(gw, ALICE);
   const enroll = await gw.app.inject({
     method: 'POST',
@@ -77,13 +78,7 @@ describe('mobile channel login', () => {
       url: '/v1/session',
       headers: {
         authorization: `Bearer ${body.token}`,
-        'x-device-proof': deviceProof(
-          phone,
-          'GET',
-          'http://localhost:80/v1/session',
-          body.token,
-          gw.clock.now(),
-        ),
+        'x-device-proof': deviceProof(phone, 'GET', `${base}/v1/session`, body.token, gw.clock.now()),
       },
     });
     expect(whoami.body).toContain('"user"');
@@ -106,7 +101,7 @@ describe('mobile channel login', () => {
 
   it('binds the bearer token to the device key: every request needs a fresh proof for exactly that request', async () => {
     const { token } = json(await mobileLogin('2468')) as { token: string };
-    const url = 'http://localhost:80/v1/session/tickle';
+    const url = `${base}/v1/session/tickle`;
     const send = (proof?: string, method: 'POST' | 'GET' = 'POST', path = '/v1/session/tickle') =>
       gw.app.inject({
         method,
@@ -124,9 +119,7 @@ describe('mobile channel login', () => {
       'PROOF_INVALID',
     );
     expect(
-      errorCode(
-        await send(deviceProof(phone, 'POST', 'http://localhost:80/v1/sessions', token, gw.clock.now())),
-      ),
+      errorCode(await send(deviceProof(phone, 'POST', `${base}/v1/sessions`, token, gw.clock.now()))),
     ).toBe('PROOF_INVALID');
     expect(errorCode(await send(deviceProof(phone, 'POST', url, 'another-token', gw.clock.now())))).toBe(
       'PROOF_INVALID',

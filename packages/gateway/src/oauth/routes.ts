@@ -62,12 +62,13 @@ const clientParams = z.strictObject({ clientId: z.string().min(1).max(64) });
 export async function oauthRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   const { oauth } = ctx;
 
-  app.get('/.well-known/oauth-authorization-server', async (request) =>
-    oauth.metadata(oauth.issuer(request)),
-  );
+  app.get('/.well-known/oauth-authorization-server', async () => oauth.metadata());
   app.get('/oauth2/jwks', async () => ({ keys: [ctx.oauthSigningKey.publicJwk] }));
 
-  /** The DPoP key the request proves (token and PAR endpoints), checked against this endpoint's URL. */
+  /**
+   * The DPoP key the request proves (token and PAR endpoints), checked against this endpoint's URL under the
+   * configured public URL: a proof made for another server is refused whatever Host the request names.
+   */
   const proofKey = (request: FastifyRequest, required: boolean): string | null => {
     const proof = request.headers.dpop;
     if (proof === undefined && !required) return null;
@@ -76,7 +77,7 @@ export async function oauthRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
       return ctx.dpop.verify({
         proof: typeof proof === 'string' ? proof : undefined,
         method: request.method,
-        url: `${oauth.issuer(request)}${request.url}`,
+        url: `${ctx.urls.base}${request.url}`,
         now,
       });
     } catch (error) {
@@ -117,25 +118,25 @@ export async function oauthRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
       const jkt = proofKey(request, false);
       noStore(reply);
       reply.code(201);
-      return oauth.pushAuthorizationRequest(body, oauth.issuer(request), jkt);
+      return oauth.pushAuthorizationRequest(body, oauth.issuer(), jkt);
     });
 
     form.post('/oauth2/token', async (request, reply) => {
       const body = formOf(request);
       const jkt = proofKey(request, true) as string;
-      const tokens = await oauth.token(body, oauth.issuer(request), jkt);
+      const tokens = await oauth.token(body, oauth.issuer(), jkt);
       noStore(reply);
       return tokens;
     });
 
     form.post('/oauth2/revoke', async (request, reply) => {
-      await oauth.revoke(formOf(request), oauth.issuer(request));
+      await oauth.revoke(formOf(request), oauth.issuer());
       noStore(reply);
       return {};
     });
 
     form.post('/oauth2/introspect', async (request, reply) => {
-      const issuer = oauth.issuer(request);
+      const issuer = oauth.issuer();
       const { clientId, result } = await oauth.introspect(formOf(request), issuer);
       noStore(reply);
       if (request.headers.accept?.includes('application/token-introspection+jwt')) {
@@ -158,7 +159,7 @@ export async function oauthRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
     const body = parseWith(consentBody, request.body);
     const principal = principalOf(request);
     await requireSensitive(ctx.store.db, ctx.clock, principal);
-    return oauth.consent(principal, body, oauth.issuer(request));
+    return oauth.consent(principal, body, oauth.issuer());
   });
 
   app.post('/v1/oauth/clients', authenticated, async (request, reply) => {

@@ -25,7 +25,6 @@ import {
   type SessionLossPolicy,
   type TokenResponse,
 } from '@gatehouse/protocol';
-import type { FastifyRequest } from 'fastify';
 import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
 import { accountAccess } from '../access/index.js';
@@ -51,7 +50,6 @@ import { OAuthError } from './errors.js';
 export { SCOPES, type Scope, type SessionLossPolicy, type TokenResponse };
 
 export interface OAuthOptions {
-  issuer?: string | undefined;
   accessTokenTtlMs: number;
   authorizationCodeTtlMs: number;
   parTtlMs: number;
@@ -67,6 +65,8 @@ export interface OAuthDeps {
   sessions: SessionService;
   notifier: Notifier;
   dpop: DpopVerifier;
+  /** The issuer identifier and the URL the endpoints are served at (configured; never a request's Host). */
+  urls: { readonly issuer: string; readonly base: string };
   options: OAuthOptions;
 }
 
@@ -145,20 +145,22 @@ export class OAuthService {
     this.#unsubscribe();
   }
 
-  /** The issuer identifier: configured, or the scheme and host this request came to. */
-  issuer(request: FastifyRequest): string {
-    return (this.#d.options.issuer ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
+  /** The issuer identifier: `oauth.issuer`, or `server.publicUrl`. */
+  issuer(): string {
+    return this.#d.urls.issuer;
   }
 
-  metadata(issuer: string) {
+  /** RFC 8414 metadata: the issuer, and the endpoints under the gateway's public URL. */
+  metadata() {
+    const { issuer, base } = this.#d.urls;
     return {
       issuer,
-      token_endpoint: `${issuer}/oauth2/token`,
-      pushed_authorization_request_endpoint: `${issuer}/oauth2/par`,
-      authorization_endpoint: `${issuer}/oauth2/authorize`,
-      revocation_endpoint: `${issuer}/oauth2/revoke`,
-      introspection_endpoint: `${issuer}/oauth2/introspect`,
-      jwks_uri: `${issuer}/oauth2/jwks`,
+      token_endpoint: `${base}/oauth2/token`,
+      pushed_authorization_request_endpoint: `${base}/oauth2/par`,
+      authorization_endpoint: `${base}/oauth2/authorize`,
+      revocation_endpoint: `${base}/oauth2/revoke`,
+      introspection_endpoint: `${base}/oauth2/introspect`,
+      jwks_uri: `${base}/oauth2/jwks`,
       require_pushed_authorization_requests: true,
       response_types_supported: ['code'],
       response_modes_supported: ['query'],

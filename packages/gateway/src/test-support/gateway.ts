@@ -14,6 +14,13 @@ import type { TestDatabase } from './databases.js';
 
 export const TEST_SECRET = Buffer.alloc(32, 7).toString('base64');
 
+/**
+ * The configured public URL (`server.publicUrl`, and so the OAuth issuer) of test gateways driven with
+ * `app.inject`, whatever Host a request names. A test gateway given a `server.port` listens: it is in development
+ * (tests listen on loopback) and its public URL is the listener's.
+ */
+export const TEST_PUBLIC_URL = 'http://localhost:8080';
+
 export interface TestGateway extends Gateway {
   clock: ManualClock;
   queries: { count: number };
@@ -36,6 +43,10 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   const queries = { count: 0 };
   const config = defaultConfig({
     ...options.config,
+    server: {
+      ...(options.config?.server?.port === undefined ? { publicUrl: TEST_PUBLIC_URL } : {}),
+      ...options.config?.server,
+    },
     database: { url: options.database?.url ?? ':memory:', ...options.config?.database },
     secrets: { ...options.config?.secrets, serverSecret: TEST_SECRET },
     log: { level: options.logSink === undefined ? 'silent' : 'trace' },

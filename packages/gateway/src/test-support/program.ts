@@ -1,12 +1,13 @@
 /**
  * A program (an OAuth client) for tests: its client key signs `private_key_jwt` assertions, its DPoP key signs
- * proofs; both are made here, in memory. Every claim can be overridden to build the bad inputs the tests need.
+ * proofs; both are made here, in memory. Assertions name the gateway's issuer and proofs URLs under its public URL,
+ * as a real program learns them from discovery. Every claim can be overridden to build the bad inputs the tests need.
  */
 import { generateKeyPairSync, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { sha256 } from '../core/index.js';
 import { CLIENT_ASSERTION_TYPE } from '../oauth/index.js';
-import type { TestGateway } from './gateway.js';
+import { TEST_PUBLIC_URL, type TestGateway } from './gateway.js';
 
 export interface KeyPair {
   privateKey: KeyObject;
@@ -18,7 +19,8 @@ export function es256Key(): KeyPair {
   return { privateKey, publicJwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown> };
 }
 
-export const ISSUER = 'http://localhost:80';
+/** The issuer of test gateways driven with `app.inject`: their configured public URL. */
+export const ISSUER = TEST_PUBLIC_URL;
 
 export interface ProofOptions {
   htm?: string;
@@ -47,7 +49,7 @@ export class TestProgram {
       .setProtectedHeader({ alg: 'ES256' })
       .setIssuer(overrides.iss ?? this.clientId)
       .setSubject(overrides.iss ?? this.clientId)
-      .setAudience(overrides.aud ?? ISSUER)
+      .setAudience(overrides.aud ?? this.gw.ctx.urls.issuer)
       .setIssuedAt(Math.floor(now / 1000))
       .setExpirationTime(Math.floor((overrides.expMs ?? now + 60_000) / 1000))
       .sign(this.clientKey.privateKey);
@@ -57,7 +59,7 @@ export class TestProgram {
     const key = options.key ?? this.dpopKey;
     return new SignJWT({
       htm: options.htm ?? method,
-      htu: options.htu ?? `${ISSUER}${path}`,
+      htu: options.htu ?? `${this.gw.ctx.urls.base}${path}`,
       jti: options.jti ?? randomUUID(),
       iat: Math.floor((options.iatMs ?? this.gw.clock.now()) / 1000),
       ...(options.accessToken === undefined ? {} : { ath: sha256(options.accessToken) }),

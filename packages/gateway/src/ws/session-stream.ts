@@ -85,8 +85,8 @@ const CLOSE_CODES: Partial<Record<ErrorCode, number>> = { SESSION_REVOKED: 4001,
 function checkOrigin(ctx: GatewayContext, request: FastifyRequest): void {
   const origin = request.headers.origin;
   if (origin === undefined) return; // not a browser: no ambient-credential risk from other sites
-  const own = `${request.protocol}://${request.host}`;
-  if (origin === own || ctx.config.server.allowedOrigins.includes(origin)) return;
+  // The gateway's own origin is the configured public URL's: a Host header is the client's to choose.
+  if (origin === ctx.urls.origin || ctx.config.server.allowedOrigins.includes(origin)) return;
   throw new GatehouseError('ORIGIN_NOT_ALLOWED');
 }
 
