@@ -6,6 +6,9 @@
  * is refused the others with `ROLE_NOT_ALLOWED`, and a refusal changes nothing. Before the fix a viewer could
  * modify and cancel orders (finding 1).
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ALICE,
@@ -148,6 +151,34 @@ async function snapshot() {
       .execute(),
   };
 }
+
+describe('one place decides account access', () => {
+  it('has no other code looking a principal’s accounts or roles up to decide access', () => {
+    const src = fileURLToPath(new URL('..', import.meta.url));
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(
+      (f) =>
+        f.endsWith('.ts') &&
+        !f.endsWith('.test.ts') &&
+        !f.startsWith('access') &&
+        !f.startsWith('test-support'),
+    );
+    expect(files.length).toBeGreaterThan(50);
+    // Not access decisions: the last-owner rule (who holds roles) and the demo credentials' printout.
+    const holdingRoles = new Set(['identity/roles.ts', 'demo/index.ts']);
+    const offenders: string[] = [];
+    for (const file of files) {
+      const text = readFileSync(join(src, file), 'utf8');
+      text.split('\n').forEach((line, i) => {
+        if (
+          /profile\.accounts\.(find|some|every)\(/.test(line) ||
+          (!holdingRoles.has(file) && /\brole\s*[!=]==\s*'(viewer|trader|owner)'/.test(line))
+        )
+          offenders.push(`${file}:${i + 1}: ${line.trim()}`);
+      });
+    }
+    expect(offenders).toEqual([]);
+  });
+});
 
 describe('every account route goes through the account-access policy', () => {
   it('has a row here for every route with an account in its path', async () => {
