@@ -4,9 +4,10 @@
  *
  * Start: config → public URLs (outside development `server.publicUrl` is required) → logger → database (open,
  * migrate, seed entities) → server secret → password hasher → event bus → session service (and its write-behind
- * timer) → HTTP app → listen (in development, the public URL takes the port the listener was given).
- * Stop: stop accepting and finish in-flight requests → stop the timer and flush last-seen times → close the
- * session service and the bus → close the database → flush the logger.
+ * timer) → HTTP app and metrics app → listen (in development, the public URL takes the port the listener was
+ * given) → the metrics listener (`metrics.listen`; one that cannot bind is logged, and the gateway serves on).
+ * Stop: stop accepting and finish in-flight requests → close the metrics listener → stop the timer and flush
+ * last-seen times → close the session service and the bus → close the database → flush the logger.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -26,7 +27,7 @@ import type { PushTransport } from '../factors/push.js';
 import { PushWaiters } from '../factors/push-waiters.js';
 import { createPasswordHasher, getUser, listUserAccounts, seedLegalEntities } from '../identity/index.js';
 import { MarketData, SimulatedFeed } from '../marketdata/index.js';
-import { createMetrics } from '../metrics/index.js';
+import { buildMetricsApp, createMetrics, listenForMetrics } from '../metrics/index.js';
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { DpopVerifier, OAuthService } from '../oauth/index.js';
 import { signingKeyFromSeed } from '../oauth/signing.js';
@@ -69,6 +70,8 @@ export interface GatewayOptions {
 export interface Gateway {
   ctx: GatewayContext;
   app: FastifyInstance;
+  /** The metrics listener's app (`GET /metrics`); null when `metrics.listen` is `off`. */
+  metricsApp: FastifyInstance | null;
   /** Starts listening; resolves to the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -263,6 +266,14 @@ export async function closeContext(ctx: GatewayContext): Promise<void> {
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const ctx = await createContext(config, options);
   const app = await buildHttpApp(ctx);
+  const metricsApp =
+    config.metrics.listen === 'off'
+      ? null
+      : await buildMetricsApp({
+          metrics: ctx.metrics,
+          logger: ctx.logger,
+          bearerToken: config.metrics.bearerToken,
+        });
   await ctx.trading.start();
   await ctx.safety.start();
   const flushTimer = setInterval(() => {
@@ -276,6 +287,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   return {
     ctx,
     app,
+    metricsApp,
     async listen() {
       const url = await app.listen({ host: config.server.host, port: config.server.port });
       const address = app.server.address();
@@ -285,6 +297,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
           { publicUrl: ctx.urls.base },
           'server.publicUrl is not set: development (loopback listener, no trusted proxy) uses the listener URL',
         );
+      if (metricsApp !== null) await listenForMetrics(metricsApp, config.metrics, ctx.logger);
       return url;
     },
     async close() {
@@ -293,6 +306,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       const deadline = setTimeout(() => app.server.closeAllConnections?.(), config.server.shutdownTimeoutMs);
       deadline.unref();
       await app.close();
+      await metricsApp?.close();
       clearTimeout(deadline);
       clearInterval(flushTimer);
       await closeContext(ctx);

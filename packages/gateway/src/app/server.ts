@@ -1,6 +1,6 @@
 /**
  * @module app/server
- * Assembles the Fastify application: parsers and limits, error mapping, security headers, health checks and
+ * Assembles the public Fastify application: parsers and limits, error mapping, security headers, health checks and
  * each capability's routes. One place, so the order of plugins is visible.
  */
 import { readFileSync } from 'node:fs';
@@ -111,10 +111,6 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/metrics', async (_request, reply) => {
-    reply.type(ctx.metrics.registry.contentType);
-    return ctx.metrics.registry.metrics();
-  });
   app.get('/readyz', async (_request, reply) => {
     if (ctx.trading.halted !== null)
       return reply.status(503).send({

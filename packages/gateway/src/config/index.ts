@@ -1,4 +1,5 @@
 /** @module config — the one validated configuration object. */
+export { parseListenAddress } from './listen-address.js';
 export { type ConfigLeaf, configLeaves, defaultConfig, type LoadConfigOptions, loadConfig } from './load.js';
 export {
   isDevelopment,

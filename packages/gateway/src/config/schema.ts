@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { parseListenAddress } from './listen-address.js';
 import { isOriginUrl } from './public-url.js';
 
 const MINUTE = 60_000;
@@ -236,6 +237,24 @@ export const configSchema = z.strictObject({
       dpopNonce: z.boolean().default(false),
       /** Validated access tokens kept in memory per node. */
       tokenCacheMaxEntries: z.number().int().min(100).default(100_000),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /**
+       * Where Prometheus scrapes `GET /metrics`: `host:port` of a listener of its own (`[::1]:9464` for IPv6), apart
+       * from the public one, which never serves metrics; `off` for none. Loopback by default: the port a
+       * Prometheus agent on the same host (or a sidecar) scrapes.
+       */
+      listen: z
+        .string()
+        .refine((v) => parseListenAddress(v) !== undefined, 'host:port, [ipv6]:port or off')
+        .default('127.0.0.1:9464'),
+      /**
+       * A bearer token (at least 32 characters) the metrics listener then requires (`Authorization: Bearer …`),
+       * for when it must be reachable beyond loopback. Compared in constant time; never logged.
+       */
+      bearerToken: z.string().min(32).optional(),
     })
     .prefault({}),
   login: z

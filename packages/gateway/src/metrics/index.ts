@@ -1,13 +1,16 @@
 /**
  * @module metrics
- * Prometheus metrics at `/metrics` (prom-client), one registry per gateway (no global state, so two gateways in
- * one process do not mix). Session counts are read from the database at scrape time, so every node reports the
- * same truth; counters and histograms are per node, as Prometheus expects.
+ * Prometheus metrics (prom-client), one registry per gateway (no global state, so two gateways in one process do
+ * not mix), served at `/metrics` on the metrics listener (`server.ts`), never on the public one. Session counts
+ * are read from the database at scrape time, so every node reports the same truth; counters and histograms are per
+ * node, as Prometheus expects.
  */
 import type { Kysely } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../core/index.js';
 import type { Database } from '../store/index.js';
+
+export { buildMetricsApp, listenForMetrics, type MetricsServerOptions } from './server.js';
 
 export interface GatewayMetrics {
   registry: Registry;

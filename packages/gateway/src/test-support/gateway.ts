@@ -48,6 +48,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
       ...options.config?.server,
     },
     database: { url: options.database?.url ?? ':memory:', ...options.config?.database },
+    // A listening test gateway's metrics listener takes any free port: test files run side by side.
+    metrics: { listen: '127.0.0.1:0', ...options.config?.metrics },
     secrets: { ...options.config?.secrets, serverSecret: TEST_SECRET },
     log: { level: options.logSink === undefined ? 'silent' : 'trace' },
   });
