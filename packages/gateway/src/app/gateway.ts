@@ -269,11 +269,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const metricsApp =
     config.metrics.listen === 'off'
       ? null
-      : await buildMetricsApp({
-          metrics: ctx.metrics,
-          logger: ctx.logger,
-          bearerToken: config.metrics.bearerToken,
-        });
+      : await buildMetricsApp({ metrics: ctx.metrics, bearerToken: config.metrics.bearerToken });
   await ctx.trading.start();
   await ctx.safety.start();
   const flushTimer = setInterval(() => {
