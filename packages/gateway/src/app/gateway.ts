@@ -26,6 +26,7 @@ import { OutboxSmsSender, type SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import { PushWaiters } from '../factors/push-waiters.js';
 import { createPasswordHasher, getUser, listUserAccounts, seedLegalEntities } from '../identity/index.js';
+import { throttlePolicies } from '../login/index.js';
 import { MarketData, SimulatedFeed } from '../marketdata/index.js';
 import { buildMetricsApp, createMetrics, listenForMetrics } from '../metrics/index.js';
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
@@ -223,12 +224,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       hasher,
       box,
       sessions,
-      backoff: {
-        freeFailures: config.login.backoffFreeFailures,
-        baseDelayMs: config.login.backoffBaseMs,
-        maxDelayMs: config.login.backoffMaxMs,
-        failureResetMs: config.login.failureResetMs,
-      },
+      backoff: throttlePolicies(config.login),
       transactionTtlMs: config.login.transactionTtlMs,
       maxFactorAttempts: config.login.maxFactorAttempts,
       totpWindow: config.totp.window,

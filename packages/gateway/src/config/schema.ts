@@ -263,13 +263,29 @@ export const configSchema = z.strictObject({
       transactionTtlMs: ms(10_000).default(5 * MINUTE),
       /** Wrong second-factor codes allowed per started login before it is void. */
       maxFactorAttempts: z.number().int().min(1).max(20).default(5),
-      /** Failures per user that cost nothing; each further failure doubles the wait. */
+      /**
+       * Failures that cost nothing in one bucket: a user's on one network (IPv4 /24, IPv6 /48) from unknown
+       * devices, or one known device's (a browser with the user's device cookie, a workstation's device key, the
+       * device a session is bound to). Each further failure doubles the wait.
+       */
       backoffFreeFailures: z.number().int().min(1).default(5),
+      /** The wait after the last free failure. */
       backoffBaseMs: ms(100).default(1_000),
-      /** The longest wait: a soft delay, never a lock-out a stranger could use against the owner. */
+      /** The longest backoff wait: a soft delay, never a lock-out a stranger could use against the owner. */
       backoffMaxMs: ms(1_000).default(15 * MINUTE),
-      /** A user's failure count is forgotten after this long without failures. */
+      /** A bucket's failure count is forgotten after this long without failures. */
       failureResetMs: ms(MINUTE).default(12 * HOUR),
+      /**
+       * Failures of one account from unknown devices, over every network, that cost nothing more; each further one
+       * doubles an account-wide wait for unknown devices (never for known ones), from `backoffBaseMs` to
+       * `backoffMaxMs`.
+       */
+      accountBackoffFreeFailures: z.number().int().min(1).default(20),
+      /**
+       * Consecutive failures in any bucket (the account-wide one included) after which it refuses every attempt
+       * until its failures are forgotten (`failureResetMs`). At most 100 (NIST 800-63B §3.2.2).
+       */
+      maxConsecutiveFailures: z.number().int().min(1).max(100).default(100),
       /** Login requests (password and second factor) allowed per client address per window. */
       ipRateLimitMax: z.number().int().min(1).default(60),
       ipRateLimitWindowMs: ms(1_000).default(MINUTE),

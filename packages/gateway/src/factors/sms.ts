@@ -158,7 +158,10 @@ export type SmsCheck =
   | { ok: true; factorId: string }
   | { ok: false; reason: 'no_code' | 'expired' | 'locked' | 'mismatch' };
 
-/** Checks a code against the user's current challenge; 3 wrong tries void it. */
+/**
+ * Checks a code against the user's current challenge; 3 wrong tries void it. Each check first claims one of the
+ * challenge's tries (one conditional UPDATE), so checks running side by side cannot try more than 3 codes.
+ */
 export async function verifySmsCode(
   db: Kysely<Database>,
   clock: Clock,
@@ -175,22 +178,24 @@ export async function verifySmsCode(
     .executeTakeFirst();
   if (challenge === undefined) return { ok: false, reason: 'no_code' };
   if (now >= challenge.expires_at) return { ok: false, reason: 'expired' };
-  if (challenge.attempts >= SMS_POLICY.maxAttempts) return { ok: false, reason: 'locked' };
-  if (!/^\d{6}$/.test(code) || !constantTimeEqual(codeHash(challenge.id, code), challenge.code_hash)) {
-    await db
-      .updateTable('sms_challenges')
-      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-      .where('id', '=', challenge.id)
-      .execute();
-    return { ok: false, reason: 'mismatch' };
-  }
-  const claimed = await db
+  const tried = await db
     .updateTable('sms_challenges')
-    .set({ consumed_at: now })
+    .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
     .where('id', '=', challenge.id)
     .where('consumed_at', 'is', null)
     .where('attempts', '<', SMS_POLICY.maxAttempts)
     .executeTakeFirst();
-  if (claimed.numUpdatedRows === 0n) return { ok: false, reason: 'locked' };
+  if (tried.numUpdatedRows === 0n) return { ok: false, reason: 'locked' };
+  if (!/^\d{6}$/.test(code) || !constantTimeEqual(codeHash(challenge.id, code), challenge.code_hash)) {
+    return { ok: false, reason: 'mismatch' };
+  }
+  // Single use: of two right checks racing, one consumes the code.
+  const consumed = await db
+    .updateTable('sms_challenges')
+    .set({ consumed_at: now })
+    .where('id', '=', challenge.id)
+    .where('consumed_at', 'is', null)
+    .executeTakeFirst();
+  if (consumed.numUpdatedRows === 0n) return { ok: false, reason: 'locked' };
   return { ok: true, factorId: challenge.factor_id };
 }

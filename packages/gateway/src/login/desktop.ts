@@ -9,10 +9,10 @@
  */
 import { GatehouseError } from '../core/index.js';
 import { backupFactorMissing } from '../factors/index.js';
-import { normaliseUsername } from '../identity/index.js';
 import { issueDeviceSession, type SignedDeviceLogin, verifySignedDeviceLogin } from './device-login.js';
+import { successBuckets } from './limits.js';
 import { checkPassword, openLoginTransaction, startLogin } from './service.js';
-import { clearFailures } from './throttle.js';
+import { clearBuckets } from './throttle.js';
 import {
   type ClientInfo,
   type LoginCompleted,
@@ -36,8 +36,12 @@ export async function startDesktopLogin(
   const credentials = { username: input.username, password: input.password, channel: 'desktop' as const };
   if (input.device === undefined) return startLogin(deps, credentials, client);
   // The device's statement first: one signature check, and a login that fails it learns nothing of the password.
+  // A verified statement of the user's own workstation makes it a known device for the brute-force limits.
   const device = await verifySignedDeviceLogin(deps, 'desktop', input.device);
-  const user = await checkPassword(deps, credentials, client);
+  const { user, attempter } = await checkPassword(deps, credentials, client, {
+    id: device.id,
+    userId: device.userId,
+  });
   if (device.userId !== user.id) throw new GatehouseError('SIGNATURE_INVALID');
 
   if (deps.policies.desktop.validatedDeviceLogin === 'password_and_security_key') {
@@ -49,7 +53,7 @@ export async function startDesktopLogin(
     );
   }
   const issued = await deps.db.transaction().execute(async (trx) => {
-    await clearFailures(trx, normaliseUsername(input.username));
+    await clearBuckets(trx, successBuckets(deps.backoff, user.username, attempter));
     return issueDeviceSession(
       trx,
       deps,

@@ -1,14 +1,25 @@
-/** @module login — the login transaction (password, second factor, session), step-up and per-user backoff. */
+/** @module login — the login transaction (password, second factor, session), step-up and brute-force limits. */
 
+export {
+  type Attempter,
+  attemptBuckets,
+  successBuckets,
+  type ThrottlePolicies,
+  throttlePolicies,
+} from './limits.js';
 export { type LoginPoll, type PushStarted, pollLogin, startPushLogin } from './push-login.js';
 export { loginRoutes } from './routes.js';
 export { completeLoginFactor, sendLoginSms, startLogin } from './service.js';
 export { sendStepUpSms, stepUp } from './step-up.js';
 export {
+  type AttemptClaim,
   type BackoffPolicy,
+  type Bucket,
   backoffDelayMs,
-  clearFailures,
-  recordFailure,
+  backoffDelaySql,
+  claimAttempt,
+  clearBuckets,
+  releaseAttempt,
   throttleWaitMs,
 } from './throttle.js';
 export {

@@ -2,12 +2,16 @@
  * @module login/mobile
  * The enrolled device logging in on its own behalf (`channel: "mobile"`): a signature by its P-256 key over a
  * fresh, single-use statement (possession) plus its PIN (knowledge, argon2id-hashed) make two factors, so the
- * session is AAL2. Five wrong PINs disable the device's login ability until it is enrolled again. The session
- * token is returned in the body as a bearer token (apps do not keep cookies).
+ * session is AAL2. Five wrong PINs disable the device's login ability until it is enrolled again: each PIN check
+ * first claims one of the five (`claimPinAttempt`), so parallel guesses cannot get more. The session token is
+ * returned in the body as a bearer token (apps do not keep cookies).
  */
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
 import type { SessionRecord } from '../sessions/index.js';
+import type { Database } from '../store/index.js';
 import { deviceLoginMessage, issueDeviceSession, verifySignedDeviceLogin } from './device-login.js';
 import type { ClientInfo, LoginDeps } from './transaction.js';
 
@@ -26,6 +30,24 @@ export interface MobileLoginInput {
   signature: string;
 }
 
+/**
+ * Claims one PIN check before the PIN is verified: one conditional UPDATE that counts it as a failure while fewer
+ * than `MAX_PIN_FAILURES` are counted and the device may log in. Returns the count including this check, or
+ * undefined when none is left.
+ */
+export async function claimPinAttempt(db: Kysely<Database>, deviceId: string): Promise<number | undefined> {
+  const row = await db
+    .updateTable('devices')
+    .set({ pin_failures: sql<number>`pin_failures + 1` })
+    .where('id', '=', deviceId)
+    .where('status', '=', 'active')
+    .where('login_disabled', '=', 0)
+    .where('pin_failures', '<', MAX_PIN_FAILURES)
+    .returning('pin_failures')
+    .executeTakeFirst();
+  return row?.pin_failures;
+}
+
 export async function mobileLogin(
   deps: LoginDeps,
   input: MobileLoginInput,
@@ -33,22 +55,27 @@ export async function mobileLogin(
 ): Promise<{ token: string; session: SessionRecord }> {
   const { db, clock } = deps;
   const device = await verifySignedDeviceLogin(deps, 'mobile', input);
+  const failures = await claimPinAttempt(db, input.deviceId);
+  // The five checks are spent (or being spent): the device is disabled, or is about to be.
+  if (failures === undefined) throw new GatehouseError('DEVICE_REVOKED');
   const row = await db
     .selectFrom('devices')
     .innerJoin('users', 'users.id', 'devices.user_id')
-    .select(['devices.pin_hash', 'devices.pin_failures', 'users.status'])
+    .select(['devices.pin_hash', 'users.status'])
     .where('devices.id', '=', input.deviceId)
     .executeTakeFirstOrThrow();
   const pinOk = await deps.hasher.verify(row.pin_hash, input.pin);
   if (!pinOk || row.status !== 'active') {
-    const failures = row.pin_failures + 1;
+    // Only the check that reached the limit disables the device, so the user is told once.
     const disabled = failures >= MAX_PIN_FAILURES;
     await db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('devices')
-        .set({ pin_failures: failures, ...(disabled ? { login_disabled: 1 } : {}) })
-        .where('id', '=', input.deviceId)
-        .execute();
+      if (disabled) {
+        await trx
+          .updateTable('devices')
+          .set({ login_disabled: 1 })
+          .where('id', '=', input.deviceId)
+          .execute();
+      }
       await appendAudit(trx, clock, {
         type: 'login.factor_failed',
         userId: device.userId,
@@ -68,7 +95,15 @@ export async function mobileLogin(
     throw new GatehouseError('INVALID_CREDENTIALS');
   }
   return db.transaction().execute(async (trx) => {
-    await trx.updateTable('devices').set({ pin_failures: 0 }).where('id', '=', input.deviceId).execute();
+    // A right PIN forgives the failures counted up to its own claim (its own included); checks claimed after it
+    // keep theirs.
+    await trx
+      .updateTable('devices')
+      .set({
+        pin_failures: sql<number>`case when pin_failures > ${failures} then pin_failures - ${failures} else 0 end`,
+      })
+      .where('id', '=', input.deviceId)
+      .execute();
     return issueDeviceSession(
       trx,
       deps,

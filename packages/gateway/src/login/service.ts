@@ -4,7 +4,8 @@
  * client holds an opaque `loginId` (256 bits; only its hash is stored) that expires after 5 minutes, allows a
  * few wrong codes and completes once. Wrong password, unknown user and disabled user give the same answer after
  * the same argon2id work; wrong, replayed and out-of-window codes give the same answer too. The audit log, not
- * the client, learns which it was.
+ * the client, learns which it was. Every password and code is checked only after its attempt was claimed under
+ * the brute-force limits (`login/limits`, `login/throttle`).
  */
 
 import { appendAudit } from '../audit/index.js';
@@ -21,18 +22,21 @@ import {
 } from '../factors/index.js';
 import { findLoginCandidate, normaliseUsername, type User } from '../identity/index.js';
 import type { Channel } from '../sessions/index.js';
-import { recordFailure, throttleWaitMs } from './throttle.js';
+import { type Attempter, attemptBuckets, identifyAttempter } from './limits.js';
+import { claimAttempt, releaseAttempt } from './throttle.js';
 
 import {
+  auditFactorFailure,
   type ClientInfo,
-  countFactorFailure,
+  claimFactorAttempt,
   findOpenLogin,
   issueLoginSession,
   type LoginCompleted,
   type LoginDeps,
   type LoginStarted,
   notifyNewDevice,
-  tooManyAttempts,
+  ownFailures,
+  refuseThrottled,
   usableFactors,
 } from './transaction.js';
 
@@ -42,55 +46,68 @@ export async function startLogin(
   input: { username: string; password: string; channel: Channel },
   client: ClientInfo,
 ): Promise<LoginStarted> {
-  const user = await checkPassword(deps, input, client);
+  const { user } = await checkPassword(deps, input, client);
   const factors = await usableFactors(deps, user.id, input.channel);
   return openLoginTransaction(deps, { userId: user.id, channel: input.channel, factors }, client);
 }
 
+export interface PasswordChecked {
+  user: User;
+  /** Who made the attempt: its buckets are the ones a completed login forgets. */
+  attempter: Attempter;
+}
+
 /**
- * Checks a username and password under the per-user backoff. Wrong password, unknown user and disabled user give
- * the same answer after the same argon2id work; the audit log records which it was.
+ * Checks a username and password under the brute-force limits: the attempt is claimed in the requester's buckets
+ * before argon2id runs, and given back if the password is right. `signedBy` is the device whose key signed this
+ * login (desktop), already verified. Wrong password, unknown user and disabled user give the same answer after the
+ * same work; the audit log records which it was.
  */
 export async function checkPassword(
   deps: LoginDeps,
   input: { username: string; password: string; channel: Channel },
   client: ClientInfo,
-): Promise<User> {
+  signedBy?: { id: string; userId: string },
+): Promise<PasswordChecked> {
   const { db, clock } = deps;
-  const subject = normaliseUsername(input.username);
-  const waitMs = await throttleWaitMs(db, subject, clock.now());
-  if (waitMs > 0) {
-    await appendAudit(db, clock, {
-      type: 'login.throttled',
-      ip: client.ip,
-      data: { username: subject, waitMs },
+  const username = normaliseUsername(input.username);
+  const candidate = await findLoginCandidate(db, username);
+  const attempter = await identifyAttempter(db, deps.deviceKey, {
+    userId: candidate?.user.id ?? null,
+    ip: client.ip,
+    ...(client.deviceCookie === undefined ? {} : { deviceCookie: client.deviceCookie }),
+    ...(signedBy === undefined ? {} : { signedBy }),
+  });
+  const claim = await claimAttempt(db, attemptBuckets(deps.backoff, username, attempter), clock.now());
+  if (!claim.ok) {
+    throw await refuseThrottled(deps, {
+      userId: null,
+      username,
+      channel: input.channel,
+      client,
+      waitMs: claim.waitMs,
     });
-    deps.metrics.logins.inc({ channel: input.channel, result: 'throttled' });
-    throw tooManyAttempts(waitMs);
   }
 
-  const candidate = await findLoginCandidate(db, subject);
   const passwordOk = await deps.hasher.verify(candidate?.passwordHash ?? null, input.password);
   const user = candidate?.user;
   if (!passwordOk || user === undefined || user.status !== 'active') {
-    await db.transaction().execute(async (trx) => {
-      const { failures } = await recordFailure(trx, subject, clock.now(), deps.backoff);
-      await appendAudit(trx, clock, {
-        type: 'login.password_failed',
-        userId: user?.id ?? null,
-        ip: client.ip,
-        data: {
-          username: subject,
-          channel: input.channel,
-          failures,
-          cause: user === undefined ? 'unknown_user' : passwordOk ? 'user_disabled' : 'wrong_password',
-        },
-      });
+    await appendAudit(db, clock, {
+      type: 'login.password_failed',
+      userId: user?.id ?? null,
+      ip: client.ip,
+      data: {
+        username,
+        channel: input.channel,
+        failures: ownFailures(claim.claims),
+        cause: user === undefined ? 'unknown_user' : passwordOk ? 'user_disabled' : 'wrong_password',
+      },
     });
     deps.metrics.logins.inc({ channel: input.channel, result: 'invalid_credentials' });
     throw new GatehouseError('INVALID_CREDENTIALS');
   }
-  return user;
+  await releaseAttempt(db, claim.claims);
+  return { user, attempter };
 }
 
 /**
@@ -173,9 +190,9 @@ export async function completeLoginFactor(
   const tx = await findOpenLogin(deps, loginId, client);
   const available = await usableFactors(deps, tx.user_id, tx.channel);
   if (!available.includes(factor.type)) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  const failures = await claimFactorAttempt(deps, tx, client);
 
-  // One transaction: the code's step is consumed only if the session is issued with it, and a failure is
-  // counted together with its audit row.
+  // One transaction: the code's step is consumed only if the session is issued with it.
   const outcome = await db.transaction().execute(async (trx) => {
     const check = await verifyCodeFactor(
       trx,
@@ -184,14 +201,13 @@ export async function completeLoginFactor(
       factor,
     );
     if (!check.ok) {
-      await countFactorFailure(trx, deps, {
+      await auditFactorFailure(trx, deps, {
         userId: tx.user_id,
         channel: tx.channel,
-        subject: tx.username,
         factor: factor.type,
         cause: check.reason,
         client,
-        loginTxId: tx.id,
+        failures,
       });
       return undefined;
     }

@@ -1,7 +1,9 @@
 /**
  * @module login/step-up
  * Step-up: a second factor verified again inside a session (after a network change, or before a sensitive
- * action), counted towards the same per-user backoff as login failures.
+ * action), under the same brute-force limits as a login. The attempt is claimed in the bucket of the device the
+ * session is bound to (a browser, a phone, a workstation), so a stranger's failures elsewhere never block the
+ * owner's step-up; a session without a device draws on its network's and the account's buckets.
  */
 
 import { appendAudit } from '../audit/index.js';
@@ -14,19 +16,22 @@ import {
   verifyCodeFactor,
 } from '../factors/index.js';
 import type { Principal } from '../sessions/index.js';
-import { clearFailures, throttleWaitMs } from './throttle.js';
+import { type Attempter, attemptBuckets, networkAttempter, successBuckets } from './limits.js';
+import { claimAttempt, clearBuckets } from './throttle.js';
 
 import {
+  auditFactorFailure,
   type ClientInfo,
-  countFactorFailure,
   type LoginDeps,
-  tooManyAttempts,
+  ownFailures,
+  refuseThrottled,
   usableFactors,
 } from './transaction.js';
 
 /**
  * Verifies a second factor again inside a session (step-up): clears `stepUpRequired` and refreshes the recent
- * second-factor time. Failures count towards the same per-user backoff as login failures.
+ * second-factor time. The attempt is claimed before the code is checked; a right code forgets the session
+ * device's (or network's) failures and the account's.
  */
 export async function stepUp(
   deps: LoginDeps,
@@ -36,11 +41,20 @@ export async function stepUp(
 ): Promise<void> {
   const { db, clock } = deps;
   const { session, profile } = principal;
-  const subject = profile.user.username;
-  const waitMs = await throttleWaitMs(db, subject, clock.now());
-  if (waitMs > 0) throw tooManyAttempts(waitMs);
+  const username = profile.user.username;
+  const attempter: Attempter =
+    session.deviceId === null ? networkAttempter(client.ip) : { kind: 'device', deviceId: session.deviceId };
   const available = await usableFactors(deps, session.userId, session.channel);
   if (!available.includes(factor.type)) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  const claim = await claimAttempt(db, attemptBuckets(deps.backoff, username, attempter), clock.now());
+  if (!claim.ok) {
+    throw await refuseThrottled(deps, {
+      userId: session.userId,
+      channel: session.channel,
+      client,
+      waitMs: claim.waitMs,
+    });
+  }
   const check = await db.transaction().execute(async (trx) => {
     const result = await verifyCodeFactor(
       trx,
@@ -49,13 +63,13 @@ export async function stepUp(
       factor,
     );
     if (!result.ok) {
-      await countFactorFailure(trx, deps, {
+      await auditFactorFailure(trx, deps, {
         userId: session.userId,
         channel: session.channel,
-        subject,
         factor: factor.type,
         cause: result.reason,
         client,
+        failures: ownFailures(claim.claims),
         sessionId: session.id,
       });
     }
@@ -70,7 +84,7 @@ export async function stepUp(
     ip: client.ip,
     data: { factor: factor.type },
   });
-  await clearFailures(db, subject);
+  await clearBuckets(db, successBuckets(deps.backoff, username, attempter));
 }
 
 /** Sends an SMS code for a step-up in an existing session. */

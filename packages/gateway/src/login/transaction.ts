@@ -1,8 +1,9 @@
 /**
  * @module login/transaction
  * The login transaction's shared parts: its dependencies, finding an open login by its id, issuing the session
- * when a second factor completes it (claimed once, device recorded, audited), and counting failures towards the
- * per-user backoff. Every factor completes a login through these, so each completes it the same way.
+ * when a second factor completes it (claimed once, device recorded, audited), and claiming each second-factor
+ * attempt — one of the login's few attempts and the attempter's failure buckets — before the factor is checked.
+ * Every factor completes a login through these, so each completes it the same way.
  */
 
 import type { Kysely } from 'kysely';
@@ -31,7 +32,14 @@ import type { GatewayMetrics } from '../metrics/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { Channel, ChannelPolicies, SessionRecord, SessionService } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
-import { type BackoffPolicy, clearFailures, recordFailure, throttleWaitMs } from './throttle.js';
+import {
+  type Attempter,
+  attemptBuckets,
+  identifyAttempter,
+  successBuckets,
+  type ThrottlePolicies,
+} from './limits.js';
+import { type BucketClaim, claimAttempt, clearBuckets, throttleWaitMs } from './throttle.js';
 
 export interface LoginDeps {
   db: Kysely<Database>;
@@ -39,7 +47,8 @@ export interface LoginDeps {
   hasher: PasswordHasher;
   box: SecretBox;
   sessions: SessionService;
-  backoff: BackoffPolicy;
+  /** Brute-force limits (`login/limits`). */
+  backoff: ThrottlePolicies;
   transactionTtlMs: number;
   maxFactorAttempts: number;
   totpWindow: number;
@@ -88,6 +97,21 @@ export function tooManyAttempts(waitMs: number): GatehouseError {
   return new GatehouseError('TOO_MANY_ATTEMPTS', undefined, { retryAfterMs: waitMs });
 }
 
+/** Audits and counts an attempt refused by the backoff; returns the error to throw. */
+export async function refuseThrottled(
+  deps: LoginDeps,
+  input: { userId: string | null; username?: string; channel: string; client: ClientInfo; waitMs: number },
+): Promise<GatehouseError> {
+  await appendAudit(deps.db, deps.clock, {
+    type: 'login.throttled',
+    userId: input.userId,
+    ip: input.client.ip,
+    data: { ...(input.username === undefined ? {} : { username: input.username }), waitMs: input.waitMs },
+  });
+  deps.metrics.logins.inc({ channel: input.channel, result: 'throttled' });
+  return tooManyAttempts(input.waitMs);
+}
+
 /** The user's enrolled factors that the channel's policy allows, strongest first. */
 export async function usableFactors(deps: LoginDeps, userId: string, channel: string): Promise<FactorType[]> {
   const allowed = deps.policies[channel as Channel]?.allowedFactors ?? [];
@@ -102,9 +126,15 @@ export interface OpenLogin {
   username: string;
   /** Desktop: the pre-validated device whose key signed the login. */
   device_id: string | null;
+  /** Who makes this request, for the brute-force limits. */
+  attempter: Attempter;
 }
 
-/** A started login that may still complete: known, unexpired, not completed, attempts left, user active. */
+/**
+ * A started login that may still complete: known, unexpired, not completed, attempts left, user active, and the
+ * requester's buckets not waiting. A read, for a quick answer: a factor check still claims its attempt
+ * (`claimFactorAttempt`).
+ */
 export async function findOpenLogin(
   deps: LoginDeps,
   loginId: string,
@@ -137,18 +167,68 @@ export async function findOpenLogin(
   ) {
     throw new GatehouseError('LOGIN_INVALID');
   }
-  const waitMs = await throttleWaitMs(db, tx.username, now);
-  if (waitMs > 0) {
-    await appendAudit(db, clock, {
-      type: 'login.throttled',
+  // Desktop: the device whose key signed the password step; web: the browser's device cookie.
+  const attempter = await identifyAttempter(db, deps.deviceKey, {
+    userId: tx.user_id,
+    ip: client.ip,
+    ...(client.deviceCookie === undefined ? {} : { deviceCookie: client.deviceCookie }),
+    ...(tx.device_id === null ? {} : { signedBy: { id: tx.device_id, userId: tx.user_id } }),
+  });
+  const waitMs = await throttleWaitMs(db, attemptBuckets(deps.backoff, tx.username, attempter), now);
+  if (waitMs > 0)
+    throw await refuseThrottled(deps, { userId: tx.user_id, channel: tx.channel, client, waitMs });
+  return {
+    id: tx.id,
+    user_id: tx.user_id,
+    channel: tx.channel,
+    username: tx.username,
+    device_id: tx.device_id,
+    attempter,
+  };
+}
+
+/**
+ * Claims one second-factor attempt before the factor is checked: one of the login's `maxFactorAttempts` (a
+ * conditional UPDATE, so parallel submissions cannot spend more) and a failure in each of the requester's buckets.
+ * The attempt stays counted unless the factor completes the login. Returns the requester's own bucket count.
+ */
+export async function claimFactorAttempt(
+  deps: LoginDeps,
+  tx: OpenLogin,
+  client: ClientInfo,
+): Promise<number> {
+  const { db } = deps;
+  const now = deps.clock.now();
+  const spent = await db
+    .updateTable('login_transactions')
+    .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+    .where('id', '=', tx.id)
+    .where('completed_at', 'is', null)
+    .where('expires_at', '>', now)
+    .where('attempts', '<', deps.maxFactorAttempts)
+    .executeTakeFirst();
+  if (spent.numUpdatedRows === 0n) throw new GatehouseError('LOGIN_INVALID');
+  const claim = await claimAttempt(db, attemptBuckets(deps.backoff, tx.username, tx.attempter), now);
+  if (!claim.ok) {
+    // Not checked, so not spent.
+    await db
+      .updateTable('login_transactions')
+      .set((eb) => ({ attempts: eb('attempts', '-', 1) }))
+      .where('id', '=', tx.id)
+      .execute();
+    throw await refuseThrottled(deps, {
       userId: tx.user_id,
-      ip: client.ip,
-      data: { waitMs },
+      channel: tx.channel,
+      client,
+      waitMs: claim.waitMs,
     });
-    deps.metrics.logins.inc({ channel: tx.channel, result: 'throttled' });
-    throw tooManyAttempts(waitMs);
   }
-  return tx;
+  return ownFailures(claim.claims);
+}
+
+/** The failure count of the attempter's own bucket (the first claimed). */
+export function ownFailures(claims: BucketClaim[]): number {
+  return claims[0]?.failures ?? 0;
 }
 
 export interface IssuedFactor {
@@ -227,7 +307,7 @@ export async function issueLoginSession(
     ip: client.ip,
     data: { channel, aal: factor.aal },
   });
-  await clearFailures(trx, tx.username);
+  await clearBuckets(trx, successBuckets(deps.backoff, tx.username, tx.attempter));
   const started = await trx
     .selectFrom('login_transactions')
     .select('created_at')
@@ -263,32 +343,24 @@ export async function notifyNewDevice(
 }
 
 /**
- * Counts one failed second-factor check: the login's attempt (when there is a login), the user's backoff and the
- * audit row, inside the caller's transaction.
+ * Audits one failed second-factor check (login or step-up) inside the caller's transaction; the failure itself
+ * was counted when the attempt was claimed.
  */
-export async function countFactorFailure(
+export async function auditFactorFailure(
   trx: Kysely<Database>,
   deps: LoginDeps,
   input: {
     userId: string;
     /** The channel of the login or session the factor was for. */
     channel: string;
-    subject: string;
     factor: string;
     cause: string;
     client: ClientInfo;
-    loginTxId?: string;
+    /** The requester's failure count, this one included. */
+    failures: number;
     sessionId?: string;
   },
 ): Promise<void> {
-  if (input.loginTxId !== undefined) {
-    await trx
-      .updateTable('login_transactions')
-      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-      .where('id', '=', input.loginTxId)
-      .execute();
-  }
-  const { failures } = await recordFailure(trx, input.subject, deps.clock.now(), deps.backoff);
   deps.metrics.logins.inc({
     channel: input.channel,
     result: input.sessionId === undefined ? 'factor_failed' : 'step_up_failed',
@@ -300,7 +372,7 @@ export async function countFactorFailure(
     ip: input.client.ip,
     data: {
       factor: input.factor,
-      failures,
+      failures: input.failures,
       cause: input.cause,
       ...(input.sessionId === undefined ? {} : { purpose: 'step_up' }),
     },

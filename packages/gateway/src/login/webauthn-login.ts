@@ -9,8 +9,9 @@ import { backupFactorMissing } from '../factors/index.js';
 import { authenticationOptions, verifyAssertion } from '../factors/webauthn.js';
 
 import {
+  auditFactorFailure,
   type ClientInfo,
-  countFactorFailure,
+  claimFactorAttempt,
   findOpenLogin,
   issueLoginSession,
   type LoginCompleted,
@@ -36,19 +37,19 @@ export async function completeWebauthnLogin(
 ): Promise<LoginCompleted> {
   const { db, clock } = deps;
   const tx = await findOpenLogin(deps, loginId, client);
+  const failures = await claimFactorAttempt(deps, tx, client);
   let check: Awaited<ReturnType<typeof verifyAssertion>>;
   try {
     check = await verifyAssertion(db, clock, deps.webauthn, tx.user_id, 'login', response);
   } catch (error) {
     await db.transaction().execute((trx) =>
-      countFactorFailure(trx, deps, {
+      auditFactorFailure(trx, deps, {
         userId: tx.user_id,
         channel: tx.channel,
-        subject: tx.username,
         factor: 'webauthn',
         cause: 'mismatch',
         client,
-        loginTxId: tx.id,
+        failures,
       }),
     );
     throw error;

@@ -16,7 +16,7 @@ import {
   listUserAccounts,
   seedLegalEntities,
 } from '../identity/index.js';
-import { clearFailures, recordFailure, throttleWaitMs } from '../login/index.js';
+import { claimAttempt, clearBuckets, throttleWaitMs } from '../login/index.js';
 import type { SessionRecord } from '../sessions/index.js';
 import {
   findSessionByTokenHash,
@@ -28,7 +28,13 @@ import {
 import { testDatabases } from '../test-support/databases.js';
 import { migrateToLatest, openDatabase, type Store } from './index.js';
 
-const backoff = { freeFailures: 5, baseDelayMs: 1_000, maxDelayMs: 900_000, failureResetMs: 3_600_000 };
+const backoff = {
+  freeFailures: 5,
+  baseDelayMs: 1_000,
+  maxDelayMs: 900_000,
+  failureResetMs: 3_600_000,
+  maxFailures: 100,
+};
 
 describe.each(testDatabases())('store contract on %s', (_name, factory) => {
   let store: Store;
@@ -178,22 +184,27 @@ describe.each(testDatabases())('store contract on %s', (_name, factory) => {
     expect(await listLiveSessions(store.db, user.id, now)).toHaveLength(0);
   });
 
-  it('counts login failures atomically and forgets them after the reset time', async () => {
-    const subject = `throttle-${userCounter++}`;
-    await Promise.all(
-      Array.from({ length: 8 }, () => recordFailure(store.db, subject, clock.now(), backoff)),
+  it('claims login attempts atomically and forgets failures after the reset time', async () => {
+    const bucket = { subject: `throttle-${userCounter++}`, policy: backoff };
+    const claims = await Promise.all(
+      Array.from({ length: 8 }, () => claimAttempt(store.db, [bucket], clock.now())),
     );
+    expect(claims.filter((c) => c.ok)).toHaveLength(backoff.freeFailures);
+    expect(claims.filter((c) => !c.ok)).toEqual(Array(3).fill({ ok: false, waitMs: 1_000 }));
     const row = await store.db
       .selectFrom('login_throttle')
       .selectAll()
-      .where('subject', '=', subject)
+      .where('subject', '=', bucket.subject)
       .executeTakeFirstOrThrow();
-    expect(row.failures).toBe(8);
-    expect(await throttleWaitMs(store.db, subject, clock.now())).toBe(8_000);
-    const later = clock.now() + backoff.failureResetMs + 1;
-    expect(await recordFailure(store.db, subject, later, backoff)).toEqual({ failures: 1, waitMs: 0 });
-    await clearFailures(store.db, subject);
-    expect(await throttleWaitMs(store.db, subject, later)).toBe(0);
+    expect(row.failures).toBe(backoff.freeFailures);
+    expect(await throttleWaitMs(store.db, [bucket], clock.now())).toBe(1_000);
+    const later = clock.now() + backoff.failureResetMs;
+    expect(await claimAttempt(store.db, [bucket], later)).toMatchObject({
+      ok: true,
+      claims: [{ failures: 1 }],
+    });
+    await clearBuckets(store.db, [bucket]);
+    expect(await throttleWaitMs(store.db, [bucket], later)).toBe(0);
   });
 
   describe('audit chain', () => {

@@ -159,7 +159,10 @@ export interface LoginTransactionsTable {
 }
 
 export interface LoginThrottleTable {
-  /** The normalised username, whether or not such a user exists (so unknown names behave alike). */
+  /**
+   * The bucket (`login/limits`): `network <network> <username>`, `account <username>` (the normalised username,
+   * whether or not such a user exists) or `device <deviceId>`.
+   */
   subject: string;
   failures: number;
   last_failure_at: number;
