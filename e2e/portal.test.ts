@@ -191,6 +191,29 @@ describe('Client Portal in Chromium', () => {
     await screenshot(bruno, 'trade-rejected');
   }, 90_000);
 
+  it('shows a viewer (an adviser) the account he looks on, with no order ticket and no cancel', async () => {
+    const page = await newPage();
+    await loginWithTotp(page, rig.base, 'viktor');
+    await page.goto(`${rig.base}/trade`);
+    await expect.poll(() => page.getByLabel('Account').inputValue()).toBe('U1000001');
+    expect(await page.getByLabel('Account').locator('option:checked').innerText()).toContain('viewer');
+    await searchInstrument(page, 'AAPL');
+    await expect
+      .poll(() => page.getByLabel('Order ticket').innerText())
+      .toContain('You look on this account as a viewer');
+    expect(await page.getByRole('button', { name: 'Buy AAPL' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: /^Cancel / }).count()).toBe(0);
+    await page.goto(`${rig.base}/account`);
+    await expect
+      .poll(() =>
+        page
+          .locator('dd')
+          .filter({ hasText: /^viewer$/ })
+          .count(),
+      )
+      .toBe(1);
+  });
+
   it('shows the competing banner when another session takes trading over, and takes it back', async () => {
     const first = await newPage();
     await loginWithTotp(first, rig.base, 'charlotte');

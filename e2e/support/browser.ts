@@ -28,6 +28,7 @@ export const DEMO = {
   bruno: { password: 'bruno-demo-password', totp: 'KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU' },
   charlotte: { password: 'charlotte-demo-password', totp: 'MFRGGZDFMZTWQ2LKMFRGGZDFMZTWQ2LK' },
   hana: { password: 'hana-demo-password', totp: 'NBSWY3DPO5XXE3DENBSWY3DPO5XXE3DE' },
+  viktor: { password: 'viktor-demo-password', totp: 'OZUWW5DPOIWWCZDWNFZWK4RNOZUWW5DP' },
 } as const;
 export type DemoUser = keyof typeof DEMO;
 

@@ -15,10 +15,17 @@ export function useAccountChoice(): [string | null, React.ReactNode] {
           <option key={a.id} value={a.id}>
             {a.id} · {a.title}
             {a.paper ? ' (paper)' : ''}
+            {a.role === 'owner' ? '' : ` · ${a.role}`}
           </option>
         ))}
       </select>
     </div>
   );
   return [chosen, picker];
+}
+
+/** The user's role on an account: what the portal offers (the gateway decides, whatever the page shows). */
+export function useAccountRole(accountId: string | null): string | null {
+  const { me } = useSession();
+  return me?.accounts.find((a) => a.id === accountId)?.role ?? null;
 }

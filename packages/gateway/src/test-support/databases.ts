@@ -1,7 +1,7 @@
 /**
  * Test databases: SQLite always; PostgreSQL whenever GATEHOUSE_TEST_DATABASE_URL is set (CI sets it, so a
  * PostgreSQL that cannot be reached fails the run instead of being skipped). Each PostgreSQL test database is a
- * fresh schema, dropped afterwards.
+ * fresh database, dropped afterwards.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -18,28 +18,30 @@ export interface TestDatabase {
 
 export type TestDatabaseFactory = () => Promise<TestDatabase>;
 
+/**
+ * A fresh PostgreSQL database for one test, dropped afterwards. A database rather than a schema: the migrator's
+ * existence check reads the catalogue of every schema in its database, and a schema another test file drops at that
+ * moment made it fail; a database's catalogue holds only its own schemas.
+ */
 async function pgDatabase(url: string): Promise<TestDatabase> {
-  const schema = `gh_test_${randomBytes(6).toString('hex')}`;
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`create schema ${schema}`);
-  } finally {
-    await client.end();
-  }
+  const name = `gh_test_${randomBytes(6).toString('hex')}`;
+  const admin = async (statement: string) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`create database ${name}`);
+  const own = new URL(url);
+  own.pathname = `/${name}`;
   return {
     dialect: 'postgres',
-    url,
-    options: { pgSchema: schema },
-    async drop() {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      try {
-        await c.query(`drop schema if exists ${schema} cascade`);
-      } finally {
-        await c.end();
-      }
-    },
+    url: own.toString(),
+    options: {},
+    drop: () => admin(`drop database if exists ${name} with (force)`),
   };
 }
 

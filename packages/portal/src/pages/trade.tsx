@@ -13,7 +13,7 @@ import type {
   QuoteView,
 } from '@gatehouse/protocol';
 import { useCallback, useEffect, useId, useRef, useState } from 'react';
-import { useAccountChoice } from '../account-picker.js';
+import { useAccountChoice, useAccountRole } from '../account-picker.js';
 import { ApiError, api } from '../api.js';
 import { ErrorText, Notice, Table, TextField, useAction } from '../components.js';
 import { useQuoteWatch, useStream } from '../stream.js';
@@ -27,6 +27,8 @@ const money = (n: number, currency?: string) =>
 
 export function TradePage() {
   const [accountId, picker] = useAccountChoice();
+  // A viewer looks on: no ticket and no cancel buttons (the gateway refuses them with ROLE_NOT_ALLOWED anyway).
+  const viewer = useAccountRole(accountId) === 'viewer';
   const [instrument, setInstrument] = useState<InstrumentView | null>(null);
   const [version, setVersion] = useState(0);
   const bump = useCallback(() => setVersion((v) => v + 1), []);
@@ -44,11 +46,21 @@ export function TradePage() {
           {instrument !== null && accountId !== null && (
             <>
               <Quote instrument={instrument} accountId={accountId} />
-              <OrderTicket instrument={instrument} accountId={accountId} onPlaced={bump} />
+              {viewer ? (
+                <section className="card" aria-label="Order ticket">
+                  <Notice>
+                    You look on this account as a viewer: its owner or a trader places and cancels orders.
+                  </Notice>
+                </section>
+              ) : (
+                <OrderTicket instrument={instrument} accountId={accountId} onPlaced={bump} />
+              )}
             </>
           )}
         </div>
-        <div>{accountId !== null && <Blotter accountId={accountId} version={version} />}</div>
+        <div>
+          {accountId !== null && <Blotter accountId={accountId} version={version} canCancel={!viewer} />}
+        </div>
       </div>
     </div>
   );
@@ -308,7 +320,15 @@ function OrderTicket(props: { instrument: InstrumentView; accountId: string; onP
   );
 }
 
-function Blotter({ accountId, version }: { accountId: string; version: number }) {
+function Blotter({
+  accountId,
+  version,
+  canCancel,
+}: {
+  accountId: string;
+  version: number;
+  canCancel: boolean;
+}) {
   const [orders, setOrders] = useState<OrderView[]>([]);
   const [fills, setFills] = useState<AccountEvent[]>([]);
   const [portfolio, setPortfolio] = useState<PortfolioView | null>(null);
@@ -346,7 +366,7 @@ function Blotter({ accountId, version }: { accountId: string; version: number })
         {orders.length === 0 ? (
           <p>No open orders.</p>
         ) : (
-          <Table columns={['Instrument', 'Side', 'Qty', 'Type', 'Filled']} actions>
+          <Table columns={['Instrument', 'Side', 'Qty', 'Type', 'Filled']} actions={canCancel}>
             {orders.map((o) => (
               <tr key={o.id}>
                 <td>{symbolOf(o.instrumentId)}</td>
@@ -357,18 +377,20 @@ function Blotter({ accountId, version }: { accountId: string; version: number })
                   {o.limitPrice === null ? '' : ` ${o.limitPrice}`} {o.tif}
                 </td>
                 <td>{o.filledQuantity}</td>
-                <td>
-                  <button
-                    type="button"
-                    className="secondary"
-                    aria-label={`Cancel ${o.side} ${o.quantity} ${symbolOf(o.instrumentId)}`}
-                    onClick={() =>
-                      void cancel.run(() => api('DELETE', `${base}/orders/${encodeURIComponent(o.id)}`))
-                    }
-                  >
-                    Cancel
-                  </button>
-                </td>
+                {canCancel && (
+                  <td>
+                    <button
+                      type="button"
+                      className="secondary"
+                      aria-label={`Cancel ${o.side} ${o.quantity} ${symbolOf(o.instrumentId)}`}
+                      onClick={() =>
+                        void cancel.run(() => api('DELETE', `${base}/orders/${encodeURIComponent(o.id)}`))
+                      }
+                    >
+                      Cancel
+                    </button>
+                  </td>
+                )}
               </tr>
             ))}
           </Table>
