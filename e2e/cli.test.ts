@@ -252,4 +252,25 @@ describe('gatehouse CLI', { timeout: 60_000 }, () => {
     ]);
     expect((await gatehouse(['audit', 'verify', '--db', rolesDb])).stdout).toMatch(/^OK/);
   });
+
+  it('disables and enables a user, and ends every user’s sessions', async () => {
+    const usersDb = join(dir, 'users.db');
+    expect((await gatehouse(['demo', '--db', usersDb])).code).toBe(0);
+    const status = () =>
+      (
+        new Database(usersDb, { readonly: true })
+          .prepare("select status from users where username = 'viktor'")
+          .get() as { status: string }
+      ).status;
+    const disabled = await gatehouse(['user', 'disable', 'viktor', '--db', usersDb]);
+    expect(disabled.stdout).toBe('disabled viktor; ended 0 session(s)\n');
+    expect(status()).toBe('disabled');
+    expect((await gatehouse(['user', 'enable', 'viktor', '--db', usersDb])).stdout).toBe('enabled viktor\n');
+    expect(status()).toBe('active');
+    expect((await gatehouse(['user', 'disable', 'nobody', '--db', usersDb])).stderr).toContain(
+      'USER_NOT_FOUND',
+    );
+    const all = await gatehouse(['sessions', 'revoke', '--all-users', '--db', usersDb]);
+    expect(all.stdout).toBe('revoked 0 session(s)\n');
+  });
 });

@@ -41,6 +41,8 @@ export type AuditType =
   | 'push.denied'
   | 'session.revoked'
   | 'user.created'
+  | 'user.disabled'
+  | 'user.enabled'
   | 'oauth.client_registered'
   | 'oauth.client_revoked'
   | 'oauth.consent_granted'

@@ -26,7 +26,12 @@ import {
   findUserByUsername,
   listUserAccounts,
 } from '../identity/index.js';
-import { monitorSessions, userResetSchedules } from '../sessions/index.js';
+import {
+  monitorSessions,
+  revokeLiveSessions,
+  setUserEnabled,
+  userResetSchedules,
+} from '../sessions/index.js';
 import { registerAuthenticator } from './authenticator.js';
 import { type CommonFlags, configFromFlags, readStdin } from './options.js';
 
@@ -134,6 +139,30 @@ export function registerCommands(program: Command): void {
       },
     );
 
+  for (const enabled of [false, true]) {
+    withCommon(
+      user
+        .command(enabled ? 'enable' : 'disable')
+        .description(
+          enabled
+            ? 'let a disabled user log in again (audited)'
+            : 'stop a user logging in and end every session of theirs (audited)',
+        )
+        .argument('<username>'),
+    ).action(async (username: string, flags: CommonFlags) => {
+      const ctx = await offlineContext(flags);
+      try {
+        const deps = { db: ctx.store.db, clock: ctx.clock, bus: ctx.bus, sessions: ctx.sessions };
+        const { endedSessions } = await setUserEnabled(deps, username, enabled, 'cli');
+        process.stdout.write(
+          enabled ? `enabled ${username}\n` : `disabled ${username}; ended ${endedSessions} session(s)\n`,
+        );
+      } finally {
+        await closeContext(ctx);
+      }
+    });
+  }
+
   withCommon(
     user.command('add-totp').description('enrol a TOTP authenticator for a user; prints the secret once'),
   )
@@ -214,41 +243,53 @@ export function registerCommands(program: Command): void {
         await closeContext(ctx);
       }
     });
-  withCommon(sessions.command('revoke').description("end a session, or all of a user's sessions"))
+  withCommon(
+    sessions
+      .command('revoke')
+      .description(
+        "end a session, all of a user's sessions, or every user's (a running node notices within 30 s)",
+      ),
+  )
     .argument('[sessionId]')
     .option('--user <username>', 'with --all: whose sessions')
     .option('--all', 'revoke every live session of --user')
-    .action(async (sessionId: string | undefined, flags: CommonFlags & { user?: string; all?: boolean }) => {
-      const ctx = await offlineContext(flags);
-      try {
-        let ids: string[] = [];
-        if (sessionId !== undefined) ids = [sessionId];
-        else if (flags.all === true && flags.user !== undefined) {
-          const found = await findUserByUsername(ctx.store.db, flags.user);
-          if (found === undefined) throw new GatehouseError('USER_NOT_FOUND');
-          ids = (await ctx.sessions.listForUser(found.id)).map((s) => s.id);
-        } else {
-          throw new Error('give a session id, or --user NAME --all');
-        }
-        let count = 0;
-        for (const id of ids) {
-          const target = await ctx.sessions.findById(id);
-          if (target === undefined) throw new GatehouseError('SESSION_NOT_FOUND');
-          if (await ctx.sessions.revoke(id, 'revoked_by_operator')) {
-            count += 1;
-            await appendAudit(ctx.store.db, ctx.clock, {
-              type: 'session.revoked',
-              userId: target.userId,
-              sessionId: id,
-              data: { by: 'operator', reason: 'revoked_by_operator' },
-            });
+    .option('--all-users', 'revoke every live session of every user')
+    .action(
+      async (
+        sessionId: string | undefined,
+        flags: CommonFlags & { user?: string; all?: boolean; allUsers?: boolean },
+      ) => {
+        const ctx = await offlineContext(flags);
+        try {
+          const deps = { db: ctx.store.db, clock: ctx.clock, bus: ctx.bus, sessions: ctx.sessions };
+          let count = 0;
+          if (sessionId !== undefined) {
+            const target = await ctx.sessions.findById(sessionId);
+            if (target === undefined) throw new GatehouseError('SESSION_NOT_FOUND');
+            if (await ctx.sessions.revoke(sessionId, 'revoked_by_operator')) {
+              count = 1;
+              await appendAudit(ctx.store.db, ctx.clock, {
+                type: 'session.revoked',
+                userId: target.userId,
+                sessionId,
+                data: { by: 'operator', reason: 'revoked_by_operator', via: 'cli' },
+              });
+            }
+          } else if (flags.all === true && flags.user !== undefined) {
+            const found = await findUserByUsername(ctx.store.db, flags.user);
+            if (found === undefined) throw new GatehouseError('USER_NOT_FOUND');
+            count = await revokeLiveSessions(deps, { userId: found.id }, 'revoked_by_operator', 'cli');
+          } else if (flags.allUsers === true) {
+            count = await revokeLiveSessions(deps, 'everyone', 'revoked_by_operator', 'cli');
+          } else {
+            throw new Error('give a session id, --user NAME --all, or --all-users');
           }
+          process.stdout.write(`revoked ${count} session(s)\n`);
+        } finally {
+          await closeContext(ctx);
         }
-        process.stdout.write(`revoked ${count} session(s)\n`);
-      } finally {
-        await closeContext(ctx);
-      }
-    });
+      },
+    );
 
   const account = program.command('account').description("an account's entitlements, for operators");
   withCommon(

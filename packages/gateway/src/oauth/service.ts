@@ -735,6 +735,9 @@ export class OAuthService {
    */
   async #liveSession(grant: OAuthGrantsTable, create: boolean): Promise<void> {
     const { db, clock, sessions } = this.#d;
+    // A disabled user's programs get no tokens (their sessions were ended when the user was disabled).
+    const user = await db.selectFrom('users').select('status').where('id', '=', grant.user_id).executeTakeFirst();
+    if (user?.status !== 'active') throw new OAuthError('invalid_grant', 'the user is disabled');
     if (grant.session_id !== null) {
       const now = clock.now();
       const session = await sessions.findById(grant.session_id);

@@ -19,6 +19,7 @@ export { CSRF_HEADER, csrfTokenFor, isValidCsrfToken } from './csrf.js';
 export { DEVICE_PROOF_HEADER, PROOF_MAX_AGE_MS, type ProofCheck, verifyDeviceProof } from './device-proof.js';
 export { RECENT_SECOND_FACTOR_MS, requireSensitive, type SensitiveOptions } from './guard.js';
 export { type MonitoredSession, monitorSessions } from './monitor.js';
+export { type OperatorDeps, revokeLiveSessions, setUserEnabled } from './operator.js';
 export {
   awaitingDeviceKey,
   CHANNELS,
