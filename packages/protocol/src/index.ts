@@ -433,7 +433,10 @@ export interface AuthorizationRequestView {
   client: { clientId: string; name: string };
   scopes: string[];
   redirectUri: string;
-  accounts: { id: string; title: string; role: string }[];
+  /** The user's accounts; `grantable` says whether the asked scopes may be granted on it (the user's role). */
+  accounts: { id: string; title: string; role: string; grantable: boolean }[];
+  /** How long the access lasts: it ends after `idleTimeoutMs` unused, and `absoluteLifetimeMs` after consent. */
+  lifetime: { idleTimeoutMs: number; absoluteLifetimeMs: number };
 }
 
 /** `GET /v1/accounts/{accountId}/portfolio`: cash per currency, positions and the account's valuation. */

@@ -192,6 +192,10 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     dpop,
     urls,
     options: config.oauth,
+    grantLifetime: {
+      idleTimeoutMs: config.sessions.api.idleTimeoutMs,
+      absoluteLifetimeMs: config.sessions.api.absoluteLifetimeMs,
+    },
   });
   return {
     config,

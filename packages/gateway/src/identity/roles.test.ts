@@ -88,6 +88,16 @@ describe('grants to programs go through the account-access policy (finding 7)', 
     const program = await registerApp(gw);
     const viktor = await loginAs(gw, VIKTOR);
     const { response } = await pushRequest(program, { scope: 'read trade' });
+    // The consent page is told the account cannot carry this grant, so it does not offer it.
+    const shown = await callAs(
+      gw,
+      'GET',
+      `/oauth2/authorize?client_id=${program.clientId}&request_uri=${encodeURIComponent(json(response).request_uri as string)}`,
+      viktor,
+    );
+    expect(json(shown).accounts).toEqual([
+      { id: 'U1000001', title: 'Alice – US margin', role: 'viewer', grantable: false },
+    ]);
     const consent = await callAs(gw, 'POST', '/oauth2/authorize/consent', viktor, {
       clientId: program.clientId,
       requestUri: json(response).request_uri,

@@ -43,7 +43,13 @@ const exchange = exchangeCode;
 /** PAR → consent by Alice → the code in the redirect, checked on the way. */
 async function authorize(program: TestProgram, alice: LoggedIn) {
   const flow = await authorizeApp(program, alice);
-  expect(json(flow.shown)).toMatchObject({ client: { name: 'Charting app' }, scopes: ['read', 'trade'] });
+  // ASVS 5.0 10.7.2: the consent shows the app, what it may do, on which accounts, and for how long.
+  expect(json(flow.shown)).toMatchObject({
+    client: { name: 'Charting app' },
+    scopes: ['read', 'trade'],
+    accounts: expect.arrayContaining([expect.objectContaining({ id: 'DU1000001', grantable: true })]),
+    lifetime: { idleTimeoutMs: 24 * 3_600_000, absoluteLifetimeMs: 7 * 24 * 3_600_000 },
+  });
   expect(`${flow.redirect.origin}${flow.redirect.pathname}`).toBe(REDIRECT);
   expect(flow.redirect.searchParams.get('iss')).toBe(ISSUER);
   expect(flow.redirect.searchParams.get('state')).toBe('xyz');

@@ -27,7 +27,7 @@ import {
 } from '@gatehouse/protocol';
 import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
-import { accountAccess } from '../access/index.js';
+import { accountAccess, accountsFor } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import {
   type Clock,
@@ -68,6 +68,8 @@ export interface OAuthDeps {
   /** The issuer identifier and the URL the endpoints are served at (configured; never a request's Host). */
   urls: { readonly issuer: string; readonly base: string };
   options: OAuthOptions;
+  /** How long a grant's session (and so its refresh token) lives: shown on the consent page. */
+  grantLifetime: { idleTimeoutMs: number; absoluteLifetimeMs: number };
 }
 
 /** What a validated access token stands for, cached per node. */
@@ -514,7 +516,17 @@ export class OAuthService {
       client: { clientId: client.id, name: client.name },
       scopes: params.scope,
       redirectUri: params.redirect_uri,
-      accounts: principal.profile.accounts.map((a) => ({ id: a.id, title: a.title, role: a.role })),
+      // Every account the user holds, and whether this request's scopes may be granted on it (a viewer's may not
+      // carry `trade`): the page offers only what the consent would accept.
+      accounts: principal.profile.accounts.map((a) => ({
+        id: a.id,
+        title: a.title,
+        role: a.role,
+        grantable: accountsFor(principal, params.scope.includes('trade') ? 'trade' : 'view').some(
+          (g) => g.id === a.id,
+        ),
+      })),
+      lifetime: this.#d.grantLifetime,
     };
   }
 
@@ -736,7 +748,11 @@ export class OAuthService {
   async #liveSession(grant: OAuthGrantsTable, create: boolean): Promise<void> {
     const { db, clock, sessions } = this.#d;
     // A disabled user's programs get no tokens (their sessions were ended when the user was disabled).
-    const user = await db.selectFrom('users').select('status').where('id', '=', grant.user_id).executeTakeFirst();
+    const user = await db
+      .selectFrom('users')
+      .select('status')
+      .where('id', '=', grant.user_id)
+      .executeTakeFirst();
     if (user?.status !== 'active') throw new OAuthError('invalid_grant', 'the user is disabled');
     if (grant.session_id !== null) {
       const now = clock.now();

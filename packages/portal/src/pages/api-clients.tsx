@@ -207,6 +207,18 @@ function RegisterClient({ onRegistered }: { onRegistered: () => void }) {
   );
 }
 
+/** A lifetime in words: whole days, else hours, else minutes. */
+export function duration(ms: number): string {
+  const [unit, size] =
+    ms % 86_400_000 === 0
+      ? ['day', 86_400_000]
+      : ms % 3_600_000 === 0
+        ? ['hour', 3_600_000]
+        : ['minute', 60_000];
+  const n = Math.round(ms / size);
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
 /** `/oauth2/authorize?client_id=…&request_uri=…`: what the app asks for, and the person's answer. */
 export function ConsentPage() {
   const query = new URLSearchParams(window.location.search);
@@ -256,6 +268,7 @@ export function ConsentPage() {
               <label key={a.id} className="inline">
                 <input
                   type="checkbox"
+                  disabled={!a.grantable}
                   checked={accounts.includes(a.id)}
                   onChange={() =>
                     setAccounts(
@@ -264,9 +277,14 @@ export function ConsentPage() {
                   }
                 />{' '}
                 {a.id} · {a.title}
+                {a.grantable ? '' : ` (${a.role}: cannot grant this)`}
               </label>
             ))}
           </fieldset>
+          <p>
+            The access lasts until you revoke it, at most {duration(request.lifetime.absoluteLifetimeMs)}, and
+            ends after {duration(request.lifetime.idleTimeoutMs)} unused.
+          </p>
           <p className="muted">You will return to {new URL(request.redirectUri).origin}.</p>
           {answer.prompt}
           <ErrorText error={answer.error} />
