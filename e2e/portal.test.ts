@@ -441,6 +441,7 @@ describe('Client Portal in Chromium', () => {
     const consent = await page.locator('main').innerText();
     expect(consent).toContain('Read accounts, orders and positions');
     expect(consent).toContain('Place, change and cancel orders');
+    expect(consent).toContain('at most 7 days, and ends after 24 hours unused');
     expect(await page.getByRole('button', { name: 'Allow' }).isDisabled()).toBe(true);
     await page.getByRole('checkbox', { name: /^DU1000001/ }).check();
     await screenshot(page, 'consent');
@@ -451,7 +452,7 @@ describe('Client Portal in Chromium', () => {
     const back = redirected as unknown as URL;
     expect(back.searchParams.get('iss')).toBe(rig.base);
     const tokens = await app.exchangeCode(transport, {
-      code: back.searchParams.get('code') as string,
+      code: app.readRedirect(back.toString(), { state: pushed.state }),
       codeVerifier: pushed.codeVerifier,
       redirectUri: REDIRECT,
     });

@@ -6,7 +6,8 @@
  * - `AppAuth`: a third-party app, authorization code with PKCE pushed through PAR (`pushAuthorization`,
  *   `exchangeCode`), then the refresh-token grant.
  */
-import type { TokenResponse } from '@gatehouse/protocol';
+import type { OAuthErrorCode, TokenResponse } from '@gatehouse/protocol';
+import { AuthorizationResponseError, OAuthApiError } from './errors.js';
 import { base64url, sha256, signJws } from './jose.js';
 import type { StoredTokens } from './token-store.js';
 import type { Transport } from './transport.js';
@@ -62,12 +63,17 @@ export class PersonalClientAuth implements AuthStrategy {
 export class AppAuth implements AuthStrategy {
   constructor(readonly credentials: ClientCredentials) {}
 
-  /** Step 1: push the authorization request (PKCE S256); send the user to `authorizeUrl`. */
+  /**
+   * Step 1: push the authorization request (PKCE S256); send the user to `authorizeUrl`. Keep `codeVerifier` and
+   * `state` with the user's session (never in the URL): `readRedirect` checks the answer against them. `state` is
+   * 256 random bits unless given.
+   */
   async pushAuthorization(
     transport: Transport,
     input: { redirectUri: string; scope: string; state?: string },
-  ): Promise<{ requestUri: string; codeVerifier: string; authorizeUrl: string }> {
+  ): Promise<{ requestUri: string; codeVerifier: string; state: string; authorizeUrl: string }> {
     const codeVerifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+    const state = input.state ?? base64url(crypto.getRandomValues(new Uint8Array(32)));
     const pushed = await transport.send<{ request_uri: string }>({
       method: 'POST',
       path: '/oauth2/par',
@@ -78,11 +84,31 @@ export class AppAuth implements AuthStrategy {
         scope: input.scope,
         code_challenge: await sha256(codeVerifier),
         code_challenge_method: 'S256',
-        ...(input.state === undefined ? {} : { state: input.state }),
+        state,
       }),
     });
     const authorizeUrl = `${transport.baseUrl}/oauth2/authorize?client_id=${encodeURIComponent(this.credentials.clientId)}&request_uri=${encodeURIComponent(pushed.request_uri)}`;
-    return { requestUri: pushed.request_uri, codeVerifier, authorizeUrl };
+    return { requestUri: pushed.request_uri, codeVerifier, state, authorizeUrl };
+  }
+
+  /**
+   * The code from the redirect to `redirectUri`, once it is shown to answer this user's own request: `iss` is this
+   * gateway's issuer (RFC 9207, against mix-up with another server) and `state` the one `pushAuthorization` gave
+   * for this user's session (against a code injected from someone else's flow). A denial or an error is thrown as
+   * an `OAuthApiError`; a mismatch as `AuthorizationResponseError`, and the code is never returned.
+   */
+  readRedirect(redirectUrl: string, expected: { state: string }): string {
+    const params = new URL(redirectUrl).searchParams;
+    if (params.get('iss') !== this.credentials.issuer)
+      throw new AuthorizationResponseError('the response names another issuer (or none)');
+    if (params.get('state') !== expected.state)
+      throw new AuthorizationResponseError('the response answers another authorization request');
+    const error = params.get('error');
+    if (error !== null)
+      throw new OAuthApiError(400, error as OAuthErrorCode, params.get('error_description') ?? error);
+    const code = params.get('code');
+    if (code === null || code === '') throw new AuthorizationResponseError('the response carries no code');
+    return code;
   }
 
   /** Step 2: the code from the redirect (check its `iss` first) for DPoP-bound tokens. */

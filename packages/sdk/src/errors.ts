@@ -36,6 +36,11 @@ export class OAuthApiError extends GatehouseSdkError {
   }
 }
 
+/** An authorization response that does not answer this client's own request (another issuer, another state). */
+export class AuthorizationResponseError extends GatehouseSdkError {
+  override readonly name = 'AuthorizationResponseError';
+}
+
 /** The server answered something other than the gateway's JSON: an HTML error page, an empty 502, … */
 export class UnexpectedResponseError extends GatehouseSdkError {
   override readonly name = 'UnexpectedResponseError';

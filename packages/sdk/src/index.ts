@@ -9,6 +9,7 @@ export { ERROR_CODES } from '@gatehouse/protocol';
 export { AppAuth, type AuthStrategy, type ClientCredentials, PersonalClientAuth } from './auth.js';
 export { realScheduler, type Scheduler, ServerClock } from './clock.js';
 export {
+  AuthorizationResponseError,
   GatehouseApiError,
   GatehouseSdkError,
   NetworkError,

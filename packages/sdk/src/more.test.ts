@@ -22,6 +22,7 @@ import { INSTRUMENTS, type Instrument } from '../../gateway/src/trading/instrume
 import { ServerClock } from './clock.js';
 import {
   AppAuth,
+  AuthorizationResponseError,
   type Fetch,
   importPrivateJwk,
   newDpopKey,
@@ -83,9 +84,24 @@ describe('SDK', () => {
       approve: true,
       accounts: ['DU1000001'],
     });
-    const redirect = new URL((consent.json() as { redirectTo: string }).redirectTo);
+    const redirectTo = (consent.json() as { redirectTo: string }).redirectTo;
+    // ASVS 5.0 10.1.2, 10.2.2: the client takes the code only from the answer to its own request, from this issuer.
+    expect(() => auth.readRedirect(redirectTo, { state: 'another' })).toThrow(AuthorizationResponseError);
+    const forged = new URL(redirectTo);
+    forged.searchParams.set('iss', 'https://attacker.example');
+    expect(() => auth.readRedirect(forged.toString(), { state: pushed.state })).toThrow(
+      AuthorizationResponseError,
+    );
+    const denied = new URL(REDIRECT_URI);
+    denied.searchParams.set('iss', issuer);
+    denied.searchParams.set('state', pushed.state);
+    denied.searchParams.set('error', 'access_denied');
+    expect(() => auth.readRedirect(denied.toString(), { state: pushed.state })).toThrow(
+      expect.objectContaining({ error: 'access_denied' }),
+    );
+    expect(pushed.state).toBe('s1');
     const tokens = await auth.exchangeCode(transport, {
-      code: redirect.searchParams.get('code') as string,
+      code: auth.readRedirect(redirectTo, { state: pushed.state }),
       codeVerifier: pushed.codeVerifier,
       redirectUri: REDIRECT_URI,
     });
