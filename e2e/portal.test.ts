@@ -86,6 +86,10 @@ describe('Client Portal in Chromium', () => {
     await page.goto(`${rig.base}/`);
     await page.getByLabel('Username').waitFor();
     expect(await unlabelledControls(page)).toEqual([]);
+    // ASVS 5.0 6.2.6, 6.2.7: the password is masked, and password managers may fill it.
+    const password = page.getByLabel('Password');
+    expect(await password.getAttribute('type')).toBe('password');
+    expect(await password.getAttribute('autocomplete')).toBe('current-password');
     await screenshot(page, 'login');
     await page.keyboard.press('Tab');
     await page.keyboard.type('hana');

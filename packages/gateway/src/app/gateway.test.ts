@@ -51,6 +51,13 @@ describe.each(testDatabases())('the web login on %s', (_name, factory) => {
 });
 
 describe('operations', () => {
+  it('creates no default account: without the demo data there is no user at all (ASVS 5.0 6.3.2)', async () => {
+    const gw = await startTestGateway({ demo: false });
+    open.push(gw);
+    expect(await gw.ctx.store.db.selectFrom('users').select('username').execute()).toEqual([]);
+    expect((await startLogin(gw, ALICE.username, ALICE.password)).statusCode).toBe(401);
+  });
+
   it('answers /healthz and /readyz', async () => {
     const gw = await startTestGateway({ demo: false });
     open.push(gw);

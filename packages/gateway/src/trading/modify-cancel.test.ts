@@ -119,6 +119,11 @@ describe('modify and cancel (issue 14, finding 1)', () => {
       'PRICE_OUT_OF_BAND',
     );
     expect(await state(order.id)).toMatchObject({ order: before.order, cash: before.cash });
+    // ASVS 5.0 8.2.3: a change touches only quantity and prices; side, type, instrument or account cannot be set.
+    for (const field of [{ side: 'SELL' }, { type: 'MKT' }, { instrumentId: 1 }, { accountId: 'U2000002' }]) {
+      expect(errorCode(await modify(alice, order.id, { quantity: 2, ...field }))).toBe('INVALID_REQUEST');
+    }
+    expect((await state(order.id)).order).toEqual(before.order);
 
     // The account is frozen by an operator: no change goes through; a cancel (which only reduces) still does.
     await gw.ctx.store.db.updateTable('accounts').set({ frozen: 1 }).where('id', '=', 'U1000001').execute();
