@@ -492,6 +492,10 @@ describe('Client Portal in Chromium', () => {
     await loginWithTotp(page, rig.base, 'bruno');
     await page.getByRole('link', { name: 'Security' }).click();
     await page.getByRole('button', { name: 'Add phone number' }).click();
+    // ASVS 5.0 6.6.1: the risks of SMS are stated where a number is added.
+    expect(await page.getByRole('region', { name: 'Add a phone number' }).innerText()).toContain(
+      'Text messages are the weakest second factor',
+    );
     await page.getByLabel(/^Phone number/).fill(phoneNumber);
     await page.getByRole('button', { name: 'Send a code' }).click();
     await page.getByText(`A code was sent to ${phoneNumber}. 4 more can be sent this hour.`).waitFor();

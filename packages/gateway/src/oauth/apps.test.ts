@@ -138,6 +138,27 @@ describe('third-party apps', () => {
     expect(live).toEqual([]);
   });
 
+  it('ends refreshing at the grant session’s absolute lifetime, however active the app is (ASVS 5.0 10.4.8)', async () => {
+    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
+    const program = await app();
+    const flow = await authorize(program, await loginAs(gw, ALICE));
+    const { refresh_token } = json(await exchange(program, flow.code, flow.verifier)) as {
+      refresh_token: string;
+    };
+    const refresh = () => program.form('/oauth2/token', { grant_type: 'refresh_token', refresh_token });
+    // Every 20 h, well inside the 24 h idle timeout: fine for 7 days, then refused.
+    for (let hours = 20; hours < 7 * 24; hours += 20) {
+      gw.clock.advance(20 * 3_600_000);
+      const refreshed = await refresh();
+      expect(`${hours} h: ${refreshed.statusCode}`).toBe(`${hours} h: 200`);
+      expect(
+        (await program.call('GET', '/v1/session', json(refreshed).access_token as string)).statusCode,
+      ).toBe(200);
+    }
+    gw.clock.advance(20 * 3_600_000);
+    expect(oauthError(await refresh())).toBe('invalid_grant');
+  });
+
   it('refreshes without rotation by default; refuses another client or another key', async () => {
     gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app();

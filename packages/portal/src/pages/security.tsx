@@ -20,7 +20,8 @@ import { useStream } from '../stream.js';
 
 interface FactorList {
   factors: FactorView[];
-  recoveryCodes: { remaining: number };
+  /** `outdated`: unused codes of the earlier, shorter format, which a new set replaces. */
+  recoveryCodes: { remaining: number; outdated: number };
   backupFactorMissing: boolean;
 }
 
@@ -130,7 +131,16 @@ function Factors({ list, onChange }: { list: FactorList | null; onChange: () => 
         ))}
         <tr>
           <td>Recovery codes</td>
-          <td colSpan={4}>{list === null ? '' : `${list.recoveryCodes.remaining} unused`}</td>
+          <td colSpan={4}>
+            {list === null ? '' : `${list.recoveryCodes.remaining} unused`}
+            {list !== null && list.recoveryCodes.outdated > 0 && (
+              <span className="hint">
+                {' '}
+                · {list.recoveryCodes.outdated} of the older, shorter kind: generate new recovery codes to
+                replace them.
+              </span>
+            )}
+          </td>
         </tr>
       </Table>
       <div className="actions wrap">
@@ -249,6 +259,11 @@ function AddSms({ onDone }: { onDone: () => void }) {
   return (
     <section className="card" aria-label="Add a phone number">
       <h3>Add a phone number</h3>
+      <p className="muted">
+        Text messages are the weakest second factor: a number can be moved to another SIM card, and messages
+        can be intercepted. Keep one as a backup to an authenticator app, a phone enrolled with Gatehouse or a
+        security key. A session signed in by text message cannot change your factors.
+      </p>
       {pending === null ? (
         <form
           onSubmit={(e) => {
