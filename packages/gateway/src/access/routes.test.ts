@@ -17,9 +17,10 @@ import {
   errorCode,
   json,
   type LoggedIn,
-  loginAs,
+  loginTrading,
   startTestGateway,
   type TestGateway,
+  VIKTOR,
 } from '../test-support/gateway.js';
 import { INSTRUMENTS, type Instrument } from '../trading/index.js';
 import type { AccountNeed } from './index.js';
@@ -29,11 +30,6 @@ afterEach(async () => {
   await gw?.close();
 });
 
-const VIKTOR = {
-  username: 'viktor',
-  password: 'viktor-demo-password',
-  totpSecret: 'OZUWW5DPOIWWCZDWNFZWK4RNOZUWW5DP',
-};
 const AAPL = INSTRUMENTS.find((i) => i.symbol === 'AAPL') as Instrument;
 
 /** The routes of a Fastify route tree (`printRoutes({ commonPrefix: false })`), as `METHOD /path`. */
@@ -105,11 +101,7 @@ const NAMED_IN_REQUEST: { method: 'GET' | 'PUT'; url: string; need: AccountNeed;
   },
 ];
 
-async function trader(user: { username: string; password: string; totpSecret: string }): Promise<LoggedIn> {
-  const as = await loginAs(gw, user);
-  await callAs(gw, 'POST', '/v1/session/brokerage', as, { compete: true });
-  return as;
-}
+const trader = (user: typeof ALICE) => loginTrading(gw, user);
 
 /** Alice's resting order and an open confirmation of hers, on U1000001: real ids, so only access can refuse. */
 async function aliceOrders(alice: LoggedIn) {

@@ -15,6 +15,7 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  VIKTOR,
 } from '../test-support/gateway.js';
 import { ADMIN_TOKEN, botToken, pushRequest, registerApp, TestProgram } from '../test-support/program.js';
 
@@ -22,12 +23,6 @@ let gw: TestGateway;
 afterEach(async () => {
   await gw?.close();
 });
-
-const VIKTOR = {
-  username: 'viktor',
-  password: 'viktor-demo-password',
-  totpSecret: 'OZUWW5DPOIWWCZDWNFZWK4RNOZUWW5DP',
-};
 
 const admin = (method: 'PUT' | 'DELETE', url: string, payload?: unknown, token = ADMIN_TOKEN) =>
   gw.app.inject({

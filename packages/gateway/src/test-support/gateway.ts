@@ -77,6 +77,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
 
 export const ALICE = DEMO_USERS[0] as (typeof DEMO_USERS)[number];
 export const BRUNO = DEMO_USERS[1] as (typeof DEMO_USERS)[number];
+/** The demo adviser: a viewer on Alice's U1000001, with no account of his own. */
+export const VIKTOR = DEMO_USERS.find((u) => u.username === 'viktor') as (typeof DEMO_USERS)[number];
 
 export function json(response: LightMyRequestResponse): Record<string, unknown> {
   return response.json() as Record<string, unknown>;
@@ -124,6 +126,17 @@ export async function loginAs(
   if (cookie === undefined) throw new Error('no session cookie');
   const body = done.json() as { csrfToken: string; session: { id: string } };
   return { cookie: `gh_session=${cookie.value}`, csrf: body.csrfToken, sessionId: body.session.id };
+}
+
+/** Logs a demo user in and takes the brokerage (trading) capability, over any other session of theirs. */
+export async function loginTrading(
+  gw: TestGateway,
+  user: { username: string; password: string; totpSecret: string },
+): Promise<LoggedIn> {
+  const as = await loginAs(gw, user);
+  const acquired = await callAs(gw, 'POST', '/v1/session/brokerage', as, { compete: true });
+  if (acquired.statusCode !== 200) throw new Error(`brokerage: ${acquired.body}`);
+  return as;
 }
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

@@ -15,8 +15,10 @@ import {
   json,
   type LoggedIn,
   loginAs,
+  loginTrading,
   startTestGateway,
   type TestGateway,
+  VIKTOR,
 } from '../test-support/gateway.js';
 import { INSTRUMENTS, type Instrument } from './instruments.js';
 
@@ -26,19 +28,10 @@ afterEach(async () => {
 });
 
 const AAPL = INSTRUMENTS.find((i) => i.symbol === 'AAPL') as Instrument;
-const VIKTOR = {
-  username: 'viktor',
-  password: 'viktor-demo-password',
-  totpSecret: 'OZUWW5DPOIWWCZDWNFZWK4RNOZUWW5DP',
-};
 const TEST_ADMIN_TOKEN = 'operator-token-for-the-admin-api-tests-0123';
 let n = 0;
 
-async function trader(): Promise<LoggedIn> {
-  const as = await loginAs(gw, ALICE);
-  expect((await callAs(gw, 'POST', '/v1/session/brokerage', as, { compete: true })).statusCode).toBe(200);
-  return as;
-}
+const trader = () => loginTrading(gw, ALICE);
 
 /** A resting buy of 1 AAPL, 3 % under the bid. */
 async function restingBuy(as: LoggedIn, extra: Record<string, unknown> = {}) {
