@@ -4,6 +4,8 @@ export {
   generateRecoveryCodes,
   normaliseRecoveryCode,
   RECOVERY_CODE_COUNT,
+  type RecoveryCodeStatus,
+  recoveryCodeStatus,
   remainingRecoveryCodes,
   useRecoveryCode,
 } from './recovery.js';
@@ -27,6 +29,7 @@ export {
   maskPhone,
   OutboxSmsSender,
   SMS_POLICY,
+  type SmsBinding,
   type SmsCheck,
   type SmsSender,
   type SmsSent,

@@ -12,7 +12,7 @@ import { GatehouseError, newId } from '../core/index.js';
 import { clientInfo, parseWith, principalOf, requireSession } from '../http/index.js';
 import { requireSensitive } from '../sessions/index.js';
 import { presentFactor, presentSmsSent } from './presenter.js';
-import { generateRecoveryCodes, remainingRecoveryCodes } from './recovery.js';
+import { generateRecoveryCodes, recoveryCodeStatus } from './recovery.js';
 import {
   activateFactor,
   backupFactorMissing,
@@ -50,7 +50,8 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
     const factors = await listFactors(db, session.userId);
     return {
       factors: factors.map(presentFactor),
-      recoveryCodes: { remaining: await remainingRecoveryCodes(db, session.userId) },
+      // `outdated`: unused codes of the earlier 80-bit format, which a new set should replace (factors/recovery).
+      recoveryCodes: await recoveryCodeStatus(db, session.userId),
       backupFactorMissing: await backupFactorMissing(db, session.userId),
     };
   });
@@ -80,7 +81,10 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
       status: 'pending',
       phone: body.phone,
     });
-    const sent = await sendSmsCode(db, clock, ctx.sms, session.userId, factorId);
+    const sent = await sendSmsCode(db, clock, ctx.sms, session.userId, factorId, {
+      purpose: 'enrol',
+      factorId,
+    });
     return { factorId, ...presentSmsSent(sent), status: 'pending' };
   });
 
@@ -106,8 +110,9 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
         ok = true;
       }
     } else if (factor.type === 'sms') {
-      const check = await verifySmsCode(db, clock, session.userId, code);
-      ok = check.ok && check.factorId === id;
+      // Only a code sent to confirm this factor (ASVS 5.0 6.6.2).
+      const check = await verifySmsCode(db, clock, session.userId, code, { purpose: 'enrol', factorId: id });
+      ok = check.ok;
     }
     if (!ok) throw new GatehouseError('INVALID_CREDENTIALS');
     await activateFactor(db, clock, id);

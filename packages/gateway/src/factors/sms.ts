@@ -2,7 +2,9 @@
  * @module factors/sms
  * SMS one-time codes: 6 digits, valid 5 minutes, 3 attempts, resend at most once per 30 s and 5 times per hour.
  * SMS is a "restricted" authenticator (NIST 800-63B): it may log a user in, but a session whose last second
- * factor was SMS cannot enrol or remove other factors. Delivery goes through `SmsSender`; the default
+ * factor was SMS cannot enrol or remove other factors. A code is bound to what it was sent for (`SmsBinding`: a
+ * login transaction, a session's step-up, a factor's enrolment) and completes only that (ASVS 5.0 6.6.2): a code
+ * texted for one login cannot complete another started meanwhile, by the user or by someone holding the password. Delivery goes through `SmsSender`; the default
  * `OutboxSmsSender` simulator stores messages in the `sms_outbox` table (`gatehouse sms outbox`).
  */
 import { randomInt } from 'node:crypto';
@@ -76,6 +78,26 @@ export async function activeSmsFactorId(db: Kysely<Database>, userId: string): P
   return factor.id;
 }
 
+/** What an SMS code is sent for; it completes that and nothing else. */
+export type SmsBinding =
+  /** A started login: the transaction's id (never its handle, which only the client holds). */
+  | { purpose: 'login'; loginId: string }
+  /** A step-up inside a session. */
+  | { purpose: 'step_up'; sessionId: string }
+  /** The confirmation of an SMS factor being enrolled. */
+  | { purpose: 'enrol'; factorId: string };
+
+function boundTo(binding: SmsBinding): string {
+  switch (binding.purpose) {
+    case 'login':
+      return binding.loginId;
+    case 'step_up':
+      return binding.sessionId;
+    case 'enrol':
+      return binding.factorId;
+  }
+}
+
 function codeHash(challengeId: string, code: string): string {
   return sha256(`${challengeId}:${code}`);
 }
@@ -86,13 +108,17 @@ export interface SmsSent {
   remainingThisHour: number;
 }
 
-/** Sends a fresh code to one SMS factor, within the resend limits; a new code voids the previous one. */
+/**
+ * Sends a fresh code to one SMS factor for `binding`, within the resend limits. A new code voids the user's previous
+ * one, whatever it was for: a user has at most one live code.
+ */
 export async function sendSmsCode(
   db: Kysely<Database>,
   clock: Clock,
   sender: SmsSender,
   userId: string,
   factorId: string,
+  binding: SmsBinding,
 ): Promise<SmsSent> {
   const now = clock.now();
   const factor = await db
@@ -140,6 +166,8 @@ export async function sendSmsCode(
         expires_at: now + SMS_POLICY.ttlMs,
         attempts: 0,
         consumed_at: null,
+        purpose: binding.purpose,
+        bound_to: boundTo(binding),
       })
       .execute();
   });
@@ -159,14 +187,17 @@ export type SmsCheck =
   | { ok: false; reason: 'no_code' | 'expired' | 'locked' | 'mismatch' };
 
 /**
- * Checks a code against the user's current challenge; 3 wrong tries void it. Each check first claims one of the
- * challenge's tries (one conditional UPDATE), so checks running side by side cannot try more than 3 codes.
+ * Checks a code against the user's live challenge sent for `binding`; 3 wrong tries void it. A check for anything
+ * else (another login, another session's step-up, another enrolment) finds no code and spends none of its tries.
+ * Each check first claims one of the challenge's tries (one conditional UPDATE), so checks running side by side
+ * cannot try more than 3 codes.
  */
 export async function verifySmsCode(
   db: Kysely<Database>,
   clock: Clock,
   userId: string,
   code: string,
+  binding: SmsBinding,
 ): Promise<SmsCheck> {
   const now = clock.now();
   const challenge = await db
@@ -174,6 +205,8 @@ export async function verifySmsCode(
     .selectAll()
     .where('user_id', '=', userId)
     .where('consumed_at', 'is', null)
+    .where('purpose', '=', binding.purpose)
+    .where('bound_to', '=', boundTo(binding))
     .orderBy('created_at', 'desc')
     .executeTakeFirst();
   if (challenge === undefined) return { ok: false, reason: 'no_code' };

@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Clock, SecretBox } from '../core/index.js';
 import type { Database } from '../store/index.js';
 import { useRecoveryCode } from './recovery.js';
-import { verifySmsCode } from './sms.js';
+import { type SmsBinding, verifySmsCode } from './sms.js';
 import { verifyTotp } from './totp.js';
 
 export type CodeFactorType = 'totp' | 'sms' | 'recovery_code';
@@ -34,11 +34,17 @@ export interface FactorDeps {
   totpWindow: number;
 }
 
+/**
+ * Checks a code factor of `userId` for `binding`: the login or the session's step-up the check is for. An SMS code
+ * passes only if it was sent for exactly that (ASVS 5.0 6.6.2); TOTP and recovery codes are not sent, so nothing
+ * binds them beyond the user.
+ */
 export async function verifyCodeFactor(
   db: Kysely<Database>,
   deps: FactorDeps,
   userId: string,
   proof: CodeProof,
+  binding: SmsBinding,
 ): Promise<{ ok: true; factor: VerifiedFactor } | { ok: false; reason: FactorFailure }> {
   switch (proof.type) {
     case 'totp': {
@@ -48,7 +54,7 @@ export async function verifyCodeFactor(
         : { ok: false, reason: check.reason };
     }
     case 'sms': {
-      const check = await verifySmsCode(db, deps.clock, userId, proof.code);
+      const check = await verifySmsCode(db, deps.clock, userId, proof.code, binding);
       if (!check.ok) return { ok: false, reason: check.reason };
       await db
         .updateTable('second_factors')

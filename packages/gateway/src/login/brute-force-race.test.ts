@@ -302,6 +302,7 @@ describe.each(testDatabases())('brute-force limits under a concurrent burst on %
             gw.clock,
             user.id,
             String((right + 1 + i) % 1_000_000).padStart(6, '0'),
+            { purpose: 'enrol', factorId: enrol.factorId },
           ),
         ),
       );
@@ -435,14 +436,17 @@ describe.each(testDatabases())(
     it('spends no try of an expired SMS code', async () => {
       await withGateway(factory, async (gw) => {
         const alice = await loginAs(gw, ALICE);
-        await callAs(gw, 'POST', '/v1/factors/sms', alice, { phone: '+14155550100' });
+        const enrol = json(await callAs(gw, 'POST', '/v1/factors/sms', alice, { phone: '+14155550100' })) as {
+          factorId: string;
+        };
         const user = await gw.ctx.store.db
           .selectFrom('users')
           .select('id')
           .where('username', '=', 'alice')
           .executeTakeFirstOrThrow();
         gw.clock.advance(SMS_POLICY.ttlMs);
-        expect(await verifySmsCode(gw.ctx.store.db, gw.clock, user.id, '123456')).toEqual({
+        const binding = { purpose: 'enrol', factorId: enrol.factorId } as const;
+        expect(await verifySmsCode(gw.ctx.store.db, gw.clock, user.id, '123456', binding)).toEqual({
           ok: false,
           reason: 'expired',
         });

@@ -169,6 +169,7 @@ export async function sendLoginSms(deps: LoginDeps, loginId: string, client: Cli
     deps.sms,
     tx.user_id,
     await activeSmsFactorId(deps.db, tx.user_id),
+    { purpose: 'login', loginId: tx.id },
   );
   await appendAudit(deps.db, deps.clock, {
     type: 'sms.sent',
@@ -199,6 +200,7 @@ export async function completeLoginFactor(
       { clock, box: deps.box, totpWindow: deps.totpWindow },
       tx.user_id,
       factor,
+      { purpose: 'login', loginId: tx.id },
     );
     if (!check.ok) {
       await auditFactorFailure(trx, deps, {

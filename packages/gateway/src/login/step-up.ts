@@ -61,6 +61,7 @@ export async function stepUp(
       { clock, box: deps.box, totpWindow: deps.totpWindow },
       session.userId,
       factor,
+      { purpose: 'step_up', sessionId: session.id },
     );
     if (!result.ok) {
       await auditFactorFailure(trx, deps, {
@@ -99,6 +100,7 @@ export async function sendStepUpSms(
     deps.sms,
     principal.session.userId,
     await activeSmsFactorId(deps.db, principal.session.userId),
+    { purpose: 'step_up', sessionId: principal.session.id },
   );
   await appendAudit(deps.db, deps.clock, {
     type: 'sms.sent',

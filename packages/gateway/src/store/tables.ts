@@ -63,6 +63,8 @@ export interface RecoveryCodesTable {
   code_hash: string;
   created_at: number;
   used_at: number | null;
+  /** The code's entropy: 120 for codes issued now, 80 for codes of the earlier format. */
+  bits: number;
 }
 
 export interface SmsChallengesTable {
@@ -74,6 +76,10 @@ export interface SmsChallengesTable {
   expires_at: number;
   attempts: number;
   consumed_at: number | null;
+  /** What the code was sent for: login | step_up | enrol (null: sent before codes were bound; never accepted). */
+  purpose: string | null;
+  /** The login transaction's id, the session's id, or the enrolled factor's id, as `purpose` says. */
+  bound_to: string | null;
 }
 
 export interface SmsOutboxTable {
