@@ -341,9 +341,30 @@ describe('Client Portal in Chromium', () => {
     expect(await request.innerText()).toContain('web');
     await screenshot(page, 'login-push');
     await screenshot(phone, 'authenticator');
+    // Another number denies the request (no picking numbers until one works, as push bombing would have a tired
+    // user do): the phone says so, and the login screen offers a new request, with a new number.
+    const choices = await request.locator('fieldset.numbers label').allInnerTexts();
+    expect(choices.map((c) => c.trim())).toContain(shown);
+    await request
+      .getByText(choices.map((c) => c.trim()).find((c) => c !== shown) as string, { exact: true })
+      .click();
+    await request.getByRole('button', { name: 'Approve' }).click();
+    await phone
+      .getByText(/^That was not the number on the login screen, so the request was denied\./)
+      .waitFor();
+    await page.getByText('The request was denied.', { exact: true }).waitFor();
+    await page.getByText(/so that request was denied\. Send a new request/).waitFor();
+    await page.getByRole('button', { name: 'Send a new request' }).click();
+    await expect.poll(() => number.innerText()).toMatch(/^\d{2}$/);
+    const renewed = await number.innerText();
+    await expect
+      .poll(async () =>
+        (await request.locator('fieldset.numbers label').allInnerTexts()).map((c) => c.trim()),
+      )
+      .toContain(renewed);
     const approve = request.getByRole('button', { name: 'Approve' });
     expect(await approve.isDisabled()).toBe(true);
-    await request.getByText(shown, { exact: true }).click();
+    await request.getByText(renewed, { exact: true }).click();
     await approve.click();
     await page.waitForURL('**/trade');
     await phone.getByText('Approved. You can return to the login.').waitFor();

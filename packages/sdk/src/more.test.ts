@@ -152,6 +152,7 @@ describe('SDK', () => {
       ...(await botOptions(bot, base, issuer)),
       scheduler: skewed(g, 0),
       fetch: watching,
+      trading: { compete: true },
       deadMan: { timeoutMs: 6_000, scope: 'account', accountId: 'DU1000001' },
       keepAliveMs: 500,
     });

@@ -114,7 +114,11 @@ export interface SupervisorOptions {
    * (default 5 minutes; `null` turns it off).
    */
   keepAliveMs?: number | null;
-  /** Arms the server's dead-man switch at `ready` and re-arms it every third of its timeout. */
+  /**
+   * Arms the server's dead-man switch at `ready` and re-arms it every third of its timeout. An `account` switch
+   * cancels every order of the account when it fires, so arming one needs trading (`trading`); a `session` switch
+   * covers this session's own orders and needs nothing more.
+   */
   deadMan?: { timeoutMs: number; scope: 'session' | 'account'; accountId?: string; excludeGtc?: boolean };
   /** Time of a placement before its outcome counts as unknown and is reconciled (default 10 s). */
   placementTimeoutMs?: number;

@@ -39,6 +39,7 @@ export type AuditType =
   | 'push.sent'
   | 'push.approved'
   | 'push.denied'
+  | 'push.wrong_number'
   | 'session.revoked'
   | 'user.created'
   | 'user.disabled'

@@ -69,7 +69,11 @@ export const ERROR_CATALOGUE = {
     status: 404,
     message: 'This push request is unknown, already decided, expired, or not addressed to this device.',
   },
-  WRONG_NUMBER: { status: 401, message: 'The number does not match the one shown on the login screen.' },
+  WRONG_NUMBER: {
+    status: 401,
+    message:
+      'The number picked on the device is not the one the login screen showed; that request is denied.',
+  },
   PUSH_DENIED: { status: 401, message: 'The login was denied on the enrolled device; start again.' },
   PUSH_EXPIRED: {
     status: 401,

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../app/context.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
-import { decidePush } from '../factors/push.js';
+import { answerPush } from '../factors/push.js';
 import {
   bearerToken,
   clientInfo,
@@ -182,16 +182,11 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
   app.post('/v1/devices/push/:challengeId/decision', { config: { rateLimit } }, async (request) => {
     const { challengeId } = parseWith(challengeParamsSchema, request.params);
     const body = parseWith(decisionSchema, request.body);
-    const state = await decidePush(db, clock, { ...body, challengeId });
-    await appendAudit(db, clock, {
-      type: state.status === 'approved' ? 'push.approved' : 'push.denied',
-      userId: state.userId,
-      ip: clientInfo(request).ip,
-      data: { challengeId, deviceId: body.deviceId },
-    });
-    if (state.status === 'denied')
-      await ctx.notifier.notify(state.userId, 'push_denied', { deviceId: body.deviceId });
-    await ctx.bus.publish('push.updated', { challengeId });
+    const state = await answerPush(
+      { db, clock, notifier: ctx.notifier, bus: ctx.bus },
+      { ...body, challengeId },
+      clientInfo(request).ip,
+    );
     return { challengeId, status: state.status };
   });
 }

@@ -6,11 +6,19 @@
  * signs `{challengeId, decision, number}` with its enrolled P-256 key; the server verifies the signature, the
  * number and that the challenge belongs to the device's user. Delivery goes through a `PushTransport`, and a
  * delivery receipt from the device is recorded so that a login screen can offer fallback factors when none comes.
+ *
+ * A wrong number denies the challenge (status `wrong_number`), as Microsoft Authenticator's number matching does:
+ * the phone cannot go on picking numbers until one works, which is what push bombing counts on (a tired user
+ * approving a login that is not theirs; ASVS 5.0 6.6.4). The login stays open but needs a new push, which comes with
+ * a new number, and the wrong one spends one of the login's second-factor attempts. A wrong number is audited and
+ * the user is told where the login came from: it is the mark of someone else holding their password.
  */
 import { randomInt } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { type Clock, GatehouseError, newId } from '../core/index.js';
+import { appendAudit } from '../audit/index.js';
+import { type Clock, type EventBus, GatehouseError, newId } from '../core/index.js';
 import { decisionMessage, loadSigningDevice, verifyDeviceSignature } from '../devices/index.js';
+import type { Notifier } from '../notifications/index.js';
 import type { Database, PushChallengesTable } from '../store/index.js';
 
 export interface PushContext {
@@ -36,13 +44,16 @@ export interface PushTransport {
   deliver(deviceIds: readonly string[], message: PushMessage): Promise<void>;
 }
 
-export type PushStatus = 'pending' | 'approved' | 'denied' | 'expired';
+/** `wrong_number`: the device answered with another number than the login screen's; the challenge is void. */
+export type PushStatus = 'pending' | 'approved' | 'denied' | 'wrong_number' | 'expired';
 
 export interface PushState {
   id: string;
   userId: string;
   loginId: string | null;
   number: string;
+  /** What the person was shown: where the login came from. */
+  context: PushContext;
   status: PushStatus;
   createdAt: number;
   expiresAt: number;
@@ -56,6 +67,7 @@ function toState(r: PushChallengesTable, now: number): PushState {
     userId: r.user_id,
     loginId: r.login_id,
     number: r.number,
+    context: JSON.parse(r.context) as PushContext,
     status: expired ? 'expired' : (r.status as PushStatus),
     createdAt: r.created_at,
     expiresAt: r.expires_at,
@@ -159,7 +171,10 @@ export interface PushDecision {
 /**
  * Applies a signed decision. Order of checks: the device and its signature first (so nothing about a challenge is
  * revealed to an unauthenticated caller), then that the challenge is this user's and still pending, then the
- * number. The state change is one conditional UPDATE, so two devices racing cannot both decide.
+ * number: an approval with another number than the challenge's denies it (`wrong_number`) and spends one of its
+ * login's second-factor attempts. The state change is one conditional UPDATE, so of two decisions racing (two
+ * devices, or one device sending several numbers) exactly one applies; the others find the challenge decided.
+ * Returns the state the decision left (`approved`, `denied` or `wrong_number`).
  */
 export async function decidePush(
   db: Kysely<Database>,
@@ -177,17 +192,80 @@ export async function decidePush(
     throw new GatehouseError('SIGNATURE_INVALID');
   }
   const state = await pendingFor(db, clock, input.challengeId, device.userId);
-  if (input.decision === 'approve' && input.number !== state.number) throw new GatehouseError('WRONG_NUMBER');
-  const status: PushStatus = input.decision === 'approve' ? 'approved' : 'denied';
+  const status: PushStatus =
+    input.decision === 'deny' ? 'denied' : input.number === state.number ? 'approved' : 'wrong_number';
   const now = clock.now();
-  const result = await db
-    .updateTable('push_challenges')
-    .set({ status, decided_at: now, device_id: device.id, delivered_at: state.deliveredAt ?? now })
-    .where('id', '=', input.challengeId)
-    .where('status', '=', 'pending')
-    .where('expires_at', '>', now)
-    .executeTakeFirst();
-  if (result.numUpdatedRows === 0n) throw new GatehouseError('PUSH_CHALLENGE_INVALID');
+  const applied = await db.transaction().execute(async (trx) => {
+    const result = await trx
+      .updateTable('push_challenges')
+      .set({ status, decided_at: now, device_id: device.id, delivered_at: state.deliveredAt ?? now })
+      .where('id', '=', input.challengeId)
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) return false;
+    if (status === 'wrong_number' && state.loginId !== null) {
+      await trx
+        .updateTable('login_transactions')
+        .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+        .where('id', '=', state.loginId)
+        .where('completed_at', 'is', null)
+        .execute();
+    }
+    return true;
+  });
+  if (!applied) throw new GatehouseError('PUSH_CHALLENGE_INVALID');
   await db.updateTable('devices').set({ last_seen_at: now }).where('id', '=', device.id).execute();
   return { ...state, status, deliveredAt: state.deliveredAt ?? now };
+}
+
+const DECISION_AUDIT = {
+  approved: 'push.approved',
+  denied: 'push.denied',
+  wrong_number: 'push.wrong_number',
+} as const;
+
+export interface PushAnswerDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  notifier: Notifier;
+  bus: EventBus;
+}
+
+/**
+ * A device's decision as both of its ways in (`POST /v1/devices/push/{id}/decision`, the device stream) take it:
+ * applied, audited, the user told of a denial or a wrong number, and the waiting login woken on every node. A wrong
+ * number then answers the device `WRONG_NUMBER` (the challenge is already void). `ip` is the device's address.
+ */
+export async function answerPush(
+  deps: PushAnswerDeps,
+  input: PushDecision,
+  ip: string | null,
+): Promise<PushState> {
+  const state = await decidePush(deps.db, deps.clock, input);
+  const type = DECISION_AUDIT[state.status as keyof typeof DECISION_AUDIT];
+  await appendAudit(deps.db, deps.clock, {
+    type,
+    userId: state.userId,
+    ip,
+    data: { challengeId: state.id, deviceId: input.deviceId },
+  });
+  if (state.status === 'denied')
+    await deps.notifier.notify(state.userId, 'push_denied', { deviceId: input.deviceId });
+  if (state.status === 'wrong_number') {
+    const { channel, ip: loginIp, network, time } = state.context;
+    await deps.notifier.notify(state.userId, 'push_wrong_number', {
+      deviceId: input.deviceId,
+      channel,
+      ip: loginIp,
+      network,
+      time,
+    });
+  }
+  await deps.bus.publish('push.updated', {
+    challengeId: state.id,
+    ...(state.loginId === null ? {} : { loginId: state.loginId }),
+  });
+  if (state.status === 'wrong_number') throw new GatehouseError('WRONG_NUMBER');
+  return state;
 }

@@ -89,8 +89,8 @@ export type LoginPoll =
 
 /**
  * The state of a started login, waiting up to `waitMs` (real time) for a pending push to change. Approval issues
- * the session here, to the client that started the login. A denial voids the login; an expired push leaves it
- * open for another factor. Without a delivery receipt in time, the answer offers the fallback factors.
+ * the session here, to the client that started the login. A denial voids the login; a wrong number or an expired
+ * push leaves it open for a new push or another factor. Without a delivery receipt in time, the answer offers the fallback factors.
  */
 export async function pollLogin(
   deps: LoginDeps,
@@ -128,6 +128,8 @@ export async function pollLogin(
         .execute();
       throw new GatehouseError('PUSH_DENIED');
     }
+    // The phone picked another number: that push is void (its attempt spent), the login may send a new one.
+    if (push.status === 'wrong_number') throw new GatehouseError('WRONG_NUMBER');
     if (push.status === 'expired') throw new GatehouseError('PUSH_EXPIRED');
     const now = clock.now();
     const delivered = push.deliveredAt !== null;

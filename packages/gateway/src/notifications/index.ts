@@ -15,6 +15,7 @@ export type NotificationKind =
   | 'factor_removed'
   | 'recovery_code_used'
   | 'push_denied'
+  | 'push_wrong_number'
   | 'api_grant_revoked'
   | 'dead_man_fired';
 

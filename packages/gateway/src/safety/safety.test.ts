@@ -158,6 +158,55 @@ describe('dead-man switch', () => {
     ).toEqual({ armed: false });
   });
 
+  it('arms an account’s switch only from a session that may trade; its arming session may keep it after a takeover', async () => {
+    gw = await startTestGateway();
+    const holder = await loginAs(gw, ALICE);
+    const orders = await placeTwo(web(holder));
+    const account = { timeoutMs: 5_000, scope: 'account', accountId: 'DU1000001' };
+    // A read-only session, a session that must step up, a viewer: an account switch would cancel the holder's
+    // orders when it fires, so none of them may arm one (a session-scope switch touches only its own orders).
+    const readOnly = await loginAs(gw, ALICE);
+    expect(errorCode(await callAs(gw, 'PUT', '/v1/safety/dead-man', readOnly, account))).toBe(
+      'BROKERAGE_REQUIRED',
+    );
+    expect(
+      (await callAs(gw, 'PUT', '/v1/safety/dead-man', readOnly, { timeoutMs: 5_000, scope: 'session' }))
+        .statusCode,
+    ).toBe(200);
+    const moved = await gw.app.inject({
+      method: 'PUT',
+      url: '/v1/safety/dead-man',
+      remoteAddress: '203.0.113.9',
+      headers: { cookie: holder.cookie, 'x-csrf-token': holder.csrf },
+      payload: account,
+    });
+    expect(errorCode(moved)).toBe('STEP_UP_REQUIRED');
+    expect(
+      await gw.ctx.store.db
+        .selectFrom('dead_man_switches')
+        .select('id')
+        .where('scope', '=', 'account')
+        .execute(),
+    ).toEqual([]);
+    gw.clock.advance(10_000);
+    await gw.ctx.safety.fireDue();
+    expect([await statusOf(orders.day), await statusOf(orders.gtc)]).toEqual(['working', 'working']);
+
+    // A trading session arms it; after losing a takeover it may still re-arm or disarm the switch it armed.
+    const bot = await loginAs(gw, ALICE);
+    await callAs(gw, 'POST', '/v1/session/brokerage', bot, { compete: true });
+    expect(
+      (await callAs(gw, 'PUT', '/v1/safety/dead-man', bot, { ...account, timeoutMs: 60_000 })).statusCode,
+    ).toBe(200);
+    await callAs(gw, 'POST', '/v1/session/brokerage', readOnly, { compete: true });
+    expect(
+      (await callAs(gw, 'PUT', '/v1/safety/dead-man', bot, { ...account, timeoutMs: 60_000 })).statusCode,
+    ).toBe(200);
+    expect(json(await callAs(gw, 'PUT', '/v1/safety/dead-man', bot, { ...account, timeoutMs: 0 }))).toEqual({
+      armed: false,
+    });
+  });
+
   it('disarms with 0, and a session-scoped switch cancels only that session’s orders', async () => {
     gw = await startTestGateway();
     const alice = await loginAs(gw, ALICE);

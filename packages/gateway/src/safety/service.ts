@@ -34,6 +34,7 @@ import {
   type BrokerageDeps,
   type LossReason,
   type Principal,
+  requireBrokerage,
   type SessionService,
   sessionLosses,
 } from '../sessions/index.js';
@@ -122,6 +123,12 @@ export class SafetyService {
     const was =
       this.#deadlines.get(id) ??
       (await db.selectFrom('dead_man_switches').selectAll().where('id', '=', id).executeTakeFirst());
+    // An account's switch will cancel every order of the account, the trading session's too: arming one, or taking
+    // over another session's, is a trading action and needs a session that may trade now. The session that armed a
+    // switch may keep re-arming or disarm it after losing trading (a bot that lost a takeover keeps its promise
+    // until it stops), and a session's own switch touches only its own orders.
+    if (accountId !== null && was?.session_id !== principal.session.id)
+      await requireBrokerage(this.#d.brokerage, principal);
     if (input.timeoutMs === 0) {
       await db.deleteFrom('dead_man_switches').where('id', '=', id).execute();
       this.#deadlines.delete(id);

@@ -235,7 +235,7 @@ export interface PushChallengesTable {
   number: string;
   /** JSON: what the person needs to decide (channel, device, ip, network, time). */
   context: string;
-  /** pending | approved | denied | expired */
+  /** pending | approved | denied | wrong_number | expired */
   status: string;
   created_at: number;
   expires_at: number;

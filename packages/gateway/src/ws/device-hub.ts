@@ -13,10 +13,9 @@ import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
 import type { GatewayContext } from '../app/context.js';
-import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError, LruCache, toEnvelope } from '../core/index.js';
 import { loadSigningDevice, streamAuthMessage, verifyDeviceSignature } from '../devices/index.js';
-import { decidePush, type PushMessage, type PushTransport, recordPushReceipt } from '../factors/push.js';
+import { answerPush, type PushMessage, type PushTransport, recordPushReceipt } from '../factors/push.js';
 import { toGatehouseError } from '../http/index.js';
 
 /** How far a stream-auth timestamp may be from the server's clock. */
@@ -138,17 +137,15 @@ export async function deviceStreamRoutes(
           try {
             if (message.type === 'receipt') {
               await recordPushReceipt(db, ctx.clock, deviceId, message.challengeId);
+              await ctx.bus.publish('push.updated', { challengeId: message.challengeId });
             } else {
-              const state = await decidePush(db, ctx.clock, { deviceId, ...message });
-              await appendAudit(db, ctx.clock, {
-                type: state.status === 'approved' ? 'push.approved' : 'push.denied',
-                userId: state.userId,
-                data: { challengeId: state.id, deviceId },
-              });
-              if (state.status === 'denied')
-                await ctx.notifier.notify(state.userId, 'push_denied', { deviceId });
+              // Applied, audited, notified and announced as the HTTP decision is; a wrong number throws after.
+              await answerPush(
+                { db, clock: ctx.clock, notifier: ctx.notifier, bus: ctx.bus },
+                { deviceId, ...message },
+                request.ip,
+              );
             }
-            await ctx.bus.publish('push.updated', { challengeId: message.challengeId });
             socket.send(JSON.stringify({ type: 'ack', for: message.type, challengeId: message.challengeId }));
           } catch (error) {
             const mapped = toGatehouseError(error);

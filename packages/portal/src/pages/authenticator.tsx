@@ -170,7 +170,8 @@ type Connection = 'connecting' | 'connected' | 'offline' | 'refused';
 
 interface Decided {
   challengeId: string;
-  decision: 'approve' | 'deny';
+  /** `wrong_number`: the gateway denied the request because the number picked was not the login screen's. */
+  outcome: 'approve' | 'deny' | 'wrong_number';
 }
 
 /** The right number among two others, in a stable shuffled order, so approving means matching the screen. */
@@ -193,6 +194,8 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
   const [last, setLast] = useState<Decided | null>(null);
   const [error, setError] = useState<unknown>(null);
   const socket = useRef<WebSocket | null>(null);
+  // Decisions sent and not yet answered: the outcome shown is the gateway's answer, not what was sent.
+  const sent = useRef(new Map<string, 'approve' | 'deny'>());
 
   useEffect(() => {
     let stopped = false;
@@ -210,9 +213,11 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
       ws.onmessage = (event) => {
         const message = JSON.parse(String(event.data)) as {
           type: string;
+          for?: string;
           challengeId?: string;
-          error?: { message: string };
+          error?: { code: string; message: string };
         };
+        const decided = message.challengeId === undefined ? undefined : sent.current.get(message.challengeId);
         if (message.type === 'ready') {
           opened = true;
           attempt = 0;
@@ -221,8 +226,14 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
           const push = message as PushRequestMessage;
           ws.send(JSON.stringify({ type: 'receipt', challengeId: push.challengeId }));
           setRequests((list) => [...list.filter((r) => r.challengeId !== push.challengeId), push]);
+        } else if (message.type === 'ack' && message.for === 'decision' && decided !== undefined) {
+          sent.current.delete(message.challengeId as string);
+          setLast({ challengeId: message.challengeId as string, outcome: decided });
         } else if (message.type === 'error') {
-          setError(new Error(message.error?.message ?? 'The gateway refused the answer.'));
+          if (message.challengeId !== undefined) sent.current.delete(message.challengeId);
+          if (decided !== undefined && message.error?.code === 'WRONG_NUMBER')
+            setLast({ challengeId: message.challengeId as string, outcome: 'wrong_number' });
+          else setError(new Error(message.error?.message ?? 'The gateway refused the answer.'));
         }
       };
       ws.onclose = () => {
@@ -255,11 +266,12 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
         identity.privateKey,
         pushDecisionMessage(push.challengeId, decision, number),
       );
+      sent.current.set(push.challengeId, decision);
       ws.send(
         JSON.stringify({ type: 'decision', challengeId: push.challengeId, decision, number, signature }),
       );
       setRequests((list) => list.filter((r) => r.challengeId !== push.challengeId));
-      setLast({ challengeId: push.challengeId, decision });
+      setLast(null);
     },
     [identity],
   );
@@ -284,9 +296,11 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
       ))}
       {last !== null && requests.length === 0 && (
         <Notice>
-          {last.decision === 'approve'
+          {last.outcome === 'approve'
             ? 'Approved. You can return to the login.'
-            : 'Denied. The login was stopped.'}
+            : last.outcome === 'deny'
+              ? 'Denied. The login was stopped.'
+              : 'That was not the number on the login screen, so the request was denied. If you are logging in, send a new request from the login screen. If you are not, someone else knows your password: change it.'}
         </Notice>
       )}
       <ErrorText error={error} />

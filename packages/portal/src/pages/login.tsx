@@ -155,6 +155,8 @@ function SecondFactor(props: {
 
   const sendPush = async () => {
     setPushError(null);
+    // A previous request's number is void (expired or denied): never show it next to the new request.
+    setPush(null);
     try {
       const started = await api<LoginStep>('POST', `/v1/auth/login/${encodeURIComponent(loginId)}/factor`, {
         type: 'push',
@@ -247,6 +249,8 @@ function PushPanel(props: {
   const { push } = props;
   const seconds = useCountdown(push?.expiresAt ?? null);
   const expired = push !== null && (push.expired || seconds === 0);
+  // The phone answered with another number: that request is void, and only a new one can log in.
+  const wrongNumber = props.error instanceof ApiError && props.error.code === 'WRONG_NUMBER';
   return (
     <div className="push" aria-live="polite">
       <p>Open the Gatehouse authenticator on your phone and approve the request showing this number:</p>
@@ -254,9 +258,15 @@ function PushPanel(props: {
         {push?.number ?? '··'}
       </output>
       <p className="countdown">
-        {push === null ? ' ' : expired ? 'The request expired.' : `Expires in ${seconds} s`}
+        {push === null
+          ? ' '
+          : wrongNumber
+            ? 'The request was denied.'
+            : expired
+              ? 'The request expired.'
+              : `Expires in ${seconds} s`}
       </p>
-      {push?.fallback !== null && push !== null && !expired && (
+      {push?.fallback !== null && push !== null && !expired && !wrongNumber && (
         <div className="fallback" role="status">
           <p>Your phone has not received the request. Keep waiting, or use another factor:</p>
           <ul>
@@ -270,7 +280,7 @@ function PushPanel(props: {
           </ul>
         </div>
       )}
-      {expired && (
+      {(expired || wrongNumber) && (
         <button type="button" onClick={props.onResend}>
           Send a new request
         </button>
