@@ -41,11 +41,11 @@ describe('gatehouse CLI', { timeout: 60_000 }, () => {
   it('creates a user, enrols TOTP, serves, logs the user in and shuts down gracefully', async () => {
     const created = await gatehouse(
       ['user', 'create', '--username', 'carol', '--password-stdin', '--db', db],
-      'carol-password-123\n',
+      'amber-kettle-whistle-9\n',
     );
     expect(created.code).toBe(0);
     expect(created.stdout).toMatch(/created user carol \(usr_/);
-    expect(created.stdout).not.toContain('carol-password-123');
+    expect(created.stdout).not.toContain('amber-kettle-whistle-9');
 
     const duplicate = await gatehouse(['user', 'create', '--username', 'CAROL', '--db', db]);
     expect(duplicate.code).toBe(1);
@@ -80,7 +80,7 @@ describe('gatehouse CLI', { timeout: 60_000 }, () => {
     const started = await fetch(`${url}/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'carol', password: 'carol-password-123', channel: 'web' }),
+      body: JSON.stringify({ username: 'carol', password: 'amber-kettle-whistle-9', channel: 'web' }),
     });
     expect(started.status).toBe(200);
     const { loginId } = (await started.json()) as { loginId: string };
@@ -272,5 +272,108 @@ describe('gatehouse CLI', { timeout: 60_000 }, () => {
     );
     const all = await gatehouse(['sessions', 'revoke', '--all-users', '--db', usersDb]);
     expect(all.stdout).toBe('revoked 0 session(s)\n');
+  });
+
+  // ASVS 5.0 6.4.1 (initial passwords expire and must be replaced) and 6.4.3 (a reset keeps the second factor).
+  it('creates users with initial passwords and resets one: sessions end, the second factor stays', async () => {
+    const passwordsDb = join(dir, 'passwords.db');
+    const created = await gatehouse(['user', 'create', '--username', 'erin', '--db', passwordsDb]);
+    expect(created.code).toBe(0);
+    const initial = /^password: (\S+)$/m.exec(created.stdout)?.[1] ?? '';
+    expect(initial).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    const until = Date.parse(/stops working at (\S+) unless/.exec(created.stdout)?.[1] ?? '');
+    expect(Math.abs(until - (Date.now() + 72 * 3_600_000))).toBeLessThan(120_000);
+
+    // The policy applies to a password an operator gives: context words, common passwords, length.
+    for (const [input, rule] of [
+      ['frank-is-my-name!', 'context'],
+      ['Password2024!', 'common'],
+      ['short', 'too_short'],
+    ]) {
+      const refused = await gatehouse(
+        ['user', 'create', '--username', 'frank', '--password-stdin', '--db', passwordsDb],
+        `${input}\n`,
+      );
+      expect(refused.code, rule).toBe(1);
+      expect(refused.stderr).toContain('PASSWORD_POLICY');
+      expect(refused.stderr).not.toContain(input);
+    }
+    const secret =
+      /secret: ([A-Z2-7]+)/.exec(
+        (await gatehouse(['user', 'add-totp', 'erin', '--db', passwordsDb])).stdout,
+      )?.[1] ?? '';
+
+    const server = spawn(process.execPath, [cli, 'serve', '--port', '0', '--db', passwordsDb], {
+      env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let fresh = '';
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        server.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /serving on (http:\/\/\S+)/.exec(out);
+          if (m?.[1] !== undefined) resolve(m[1]);
+        });
+        server.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+      });
+      const login = (password: string) =>
+        fetch(`${url}/v1/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: 'erin', password, channel: 'web' }),
+        });
+      const started = await login(initial);
+      const { loginId } = (await started.json()) as { loginId: string };
+      const done = await fetch(`${url}/v1/auth/login/${loginId}/factor`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'totp', code: totpCode(secret, Date.now()) }),
+      });
+      const cookie = (done.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      const who = (await (await fetch(`${url}/v1/session`, { headers: { cookie } })).json()) as {
+        passwordChangeRequired: boolean;
+        passwordExpiresAt: string;
+      };
+      expect(who.passwordChangeRequired).toBe(true);
+      expect(Date.parse(who.passwordExpiresAt)).toBe(until);
+
+      const reset = await gatehouse(['user', 'reset-password', 'erin', '--db', passwordsDb]);
+      expect(reset.code).toBe(0);
+      expect(reset.stdout).toContain('reset the password of erin; ended 1 session(s)');
+      fresh = /^password: (\S+)$/m.exec(reset.stdout)?.[1] ?? '';
+      expect(fresh).toMatch(/^[A-Za-z0-9_-]{24}$/);
+      expect(fresh).not.toBe(initial);
+      expect((await login(initial)).status).toBe(401);
+      // The new password opens the first step only: the second factor is still asked for.
+      expect(await (await login(fresh)).json()).toMatchObject({
+        status: 'second_factor_required',
+        factors: [{ type: 'totp' }],
+      });
+      const listed = await gatehouse(['sessions', 'list', '--user', 'erin', '--db', passwordsDb]);
+      expect(listed.stdout).toContain('no live sessions');
+
+      const given = await gatehouse(
+        ['user', 'reset-password', 'erin', '--password-stdin', '--db', passwordsDb],
+        'quiet otters float downstream\n',
+      );
+      expect(given.code).toBe(0);
+      expect(given.stdout).not.toMatch(/^password: /m);
+      expect((await login('quiet otters float downstream')).status).toBe(200);
+      const unknown = await gatehouse(['user', 'reset-password', 'nobody', '--db', passwordsDb]);
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain('USER_NOT_FOUND');
+    } finally {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+    const audited = new Database(passwordsDb, { readonly: true })
+      .prepare("select data from audit_log where type = 'password.reset' order by seq")
+      .all() as { data: string }[];
+    expect(audited.map((a) => JSON.parse(a.data).generated)).toEqual([true, false]);
+    expect(audited.map((a) => a.data).join('')).not.toContain(fresh);
+    expect((await gatehouse(['audit', 'verify', '--db', passwordsDb])).stdout).toMatch(/^OK/);
   });
 });

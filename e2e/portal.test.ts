@@ -3,6 +3,7 @@
  * enrol factors and devices, trade on the paper engine, and take trading over between sessions. Each page is
  * saved as a screenshot (`npm run screenshots` refreshes the set in docs/screenshots).
  */
+import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -564,6 +565,91 @@ describe('Client Portal in Chromium', () => {
     await page.getByLabel('One of your recovery codes').fill(code);
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.getByText('That is not right. Check the username, password or code and try again.').waitFor();
+  }, 120_000);
+
+  // ASVS 5.0 6.2.2 and 6.2.3 (change with the current password), 6.2.6 and 6.2.7 (masked fields, paste and password
+  // managers allowed), 6.4.1 (an operator's initial password must be replaced), 7.4.3 (sign out the other sessions).
+  it('asks a user with an initial password to choose their own, and changes it on the Security page', async () => {
+    const cli = join(new URL('..', import.meta.url).pathname, 'packages/gateway/bin/gatehouse.js');
+    const operator = (args: string[], input?: string) =>
+      new Promise<string>((resolve, reject) => {
+        const child = execFile(
+          process.execPath,
+          [cli, ...args, '--config', rig.configFile],
+          (error, stdout, stderr) => (error === null ? resolve(stdout) : reject(new Error(stderr))),
+        );
+        if (input !== undefined) child.stdin?.end(input);
+      });
+    const initial = 'amber kettles whistle at dawn';
+    const chosen = 'quiet otters float downstream';
+    await operator(
+      ['user', 'create', '--username', 'pat', '--display-name', 'Pat Doe', '--password-stdin'],
+      initial,
+    );
+    const secret = /secret: ([A-Z2-7]+)/.exec(await operator(['user', 'add-totp', 'pat']))?.[1] ?? '';
+    const logIn = async (page: Page, password: string) => {
+      await page.goto(`${rig.base}/login`);
+      await page.getByLabel('Username').fill('pat');
+      await page.getByLabel('Password').fill(password);
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.getByRole('group', { name: 'Choose a second factor' }).waitFor();
+      await page.getByRole('radio', { name: 'Authenticator app code' }).check();
+      await page.getByLabel('6-digit code from your authenticator app').fill(await nextTotp(secret));
+      await page.getByRole('button', { name: 'Verify' }).click();
+      await page.waitForURL('**/trade');
+    };
+    const page = await newPage();
+    await logIn(page, initial);
+    const other = await newPage();
+    await logIn(other, initial);
+
+    const banner = page
+      .getByRole('alert')
+      .filter({ hasText: 'Your password was set by the broker’s support' });
+    await banner.waitFor();
+    await banner.getByRole('link', { name: 'Change your password' }).click();
+    await page.waitForURL('**/security#password');
+    const form = page.getByRole('form', { name: 'Change your password' });
+    const current = form.getByLabel('Current password');
+    const next = form.getByLabel('New password', { exact: true });
+    expect(await current.getAttribute('type')).toBe('password');
+    expect(await current.getAttribute('autocomplete')).toBe('current-password');
+    expect(await next.getAttribute('type')).toBe('password');
+    expect(await next.getAttribute('autocomplete')).toBe('new-password');
+    // Pasting is not blocked: a paste event reaches the field and nothing cancels it.
+    const pasteCancelled = await next.evaluate((input) => {
+      const data = new DataTransfer();
+      data.setData('text/plain', 'pasted');
+      const event = new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true });
+      input.dispatchEvent(event);
+      return event.defaultPrevented;
+    });
+    expect(pasteCancelled).toBe(false);
+
+    // A common password is refused with the policy's words, and nothing changes.
+    await current.fill(initial);
+    await next.fill('Password2024!');
+    await form.getByRole('button', { name: 'Change password' }).click();
+    await form.getByText('The password is a common or breached password').waitFor();
+    await banner.waitFor();
+
+    await next.fill(chosen);
+    await form.getByLabel('Sign out all my other sessions').check();
+    await form.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Your password is changed, and 1 other session was signed out.').waitFor();
+    await expect.poll(() => banner.count()).toBe(0);
+    expect(await current.inputValue()).toBe('');
+
+    // The other browser's session has ended; the new password logs in, the initial one no longer does.
+    await other.reload();
+    await other.getByLabel('Username').waitFor();
+    await other.getByLabel('Username').fill('pat');
+    await other.getByLabel('Password').fill(initial);
+    await other.getByRole('button', { name: 'Continue' }).click();
+    await other.getByText('That is not right. Check the username, password or code and try again.').waitFor();
+    await signOut(page);
+    await logIn(page, chosen);
+    expect(await page.getByRole('alert').filter({ hasText: 'Your password was set' }).count()).toBe(0);
   }, 120_000);
 
   it('saved a screenshot of every main page', () => {

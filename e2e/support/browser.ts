@@ -46,6 +46,8 @@ function freePort(): Promise<number> {
 export interface PortalRig {
   base: string;
   browser: Browser;
+  /** The gateway's config file: an operator's CLI command given `--config` works on the same database. */
+  configFile: string;
   stop(): Promise<void>;
 }
 
@@ -106,6 +108,7 @@ export async function startPortalRig(): Promise<PortalRig> {
   return {
     base,
     browser,
+    configFile: join(dir, 'config.json'),
     async stop() {
       await browser.close();
       server.kill('SIGTERM');

@@ -1,6 +1,6 @@
 /**
- * The portal's shell: the signed-in layout with its navigation and the competing banner, or the login page; the
- * authenticator is a page of its own (it is a phone, not a session).
+ * The portal's shell: the signed-in layout with its navigation, the competing and password banners, or the login
+ * page; the authenticator is a page of its own (it is a phone, not a session).
  */
 import { useEffect } from 'react';
 import { api } from './api.js';
@@ -8,7 +8,7 @@ import { AccountPage } from './pages/account.js';
 import { ApiClientsPage, ConsentPage } from './pages/api-clients.js';
 import { AuthenticatorPage } from './pages/authenticator.js';
 import { LoginPage } from './pages/login.js';
-import { SecurityPage } from './pages/security.js';
+import { PasswordChangeBanner, SecurityPage } from './pages/security.js';
 import { TradePage } from './pages/trade.js';
 import { Link, navigate, useLocation } from './router.js';
 import { SessionProvider, useSession } from './session.js';
@@ -78,6 +78,7 @@ function Shell() {
           </span>
         </header>
         <TradingBanner />
+        <PasswordChangeBanner />
         <main>
           {consent ? (
             <ConsentPage />

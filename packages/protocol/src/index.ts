@@ -280,8 +280,22 @@ export interface AccountSummary {
 /** The user and their accounts, as `GET /v1/session` carries them. */
 export interface ProfileView {
   user: { id: string; username: string; displayName: string };
+  /**
+   * The password was set by an operator (a new user, a reset): an initial secret the user must replace with their
+   * own (`POST /v1/password`) before `passwordExpiresAt`, when it stops working.
+   */
+  passwordChangeRequired: boolean;
+  /** When the initial password stops working (ISO 8601); null for the user's own password. */
+  passwordExpiresAt: string | null;
   /** Each with its carrying legal entity, named; the investor-protection details come with the account itself. */
   accounts: (AccountSummary & { entity: { code: string; legalName: string; regulator: string } })[];
+}
+
+/** `POST /v1/password`: the password is changed. */
+export interface PasswordChanged {
+  status: 'changed';
+  /** Other sessions ended because `endOtherSessions` was asked for (0 otherwise). */
+  endedSessions: number;
 }
 
 /** `GET /v1/session`. */

@@ -71,6 +71,7 @@ function principal(kind: Kind, role: (typeof ROLES)[number]): Principal {
     profile: {
       user: { id: 'usr_1' } as Principal['profile']['user'],
       accounts: [account('U1000001', role)],
+      initialPasswordExpiresAt: null,
     },
     memo: new Map(),
     ...(kind.startsWith('program')

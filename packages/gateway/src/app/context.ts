@@ -10,7 +10,7 @@ import type { EntitlementsCache } from '../entitlements/index.js';
 import type { SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import type { PushWaiters } from '../factors/push-waiters.js';
-import type { PasswordHasher } from '../identity/index.js';
+import type { PasswordHasher, PasswordPolicy } from '../identity/index.js';
 import type { LoginDeps } from '../login/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
@@ -32,6 +32,8 @@ export interface GatewayContext {
   store: Store;
   bus: EventBus;
   hasher: PasswordHasher;
+  /** What a new password must be (length, not common or breached, no context words); lists read once at start-up. */
+  passwordPolicy: PasswordPolicy;
   /** Seals secrets at rest (TOTP seeds). */
   box: SecretBox;
   /** Key for CSRF tokens. */

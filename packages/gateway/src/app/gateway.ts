@@ -2,10 +2,11 @@
  * @module app/gateway
  * Start-up and shutdown in a fixed, documented order.
  *
- * Start: config → public URLs (outside development `server.publicUrl` is required) → logger → database (open,
- * migrate, seed entities) → server secret → password hasher → event bus → session service (and its write-behind
- * timer) → HTTP app and metrics app → listen (in development, the public URL takes the port the listener was
- * given) → the metrics listener (`metrics.listen`; one that cannot bind is logged, and the gateway serves on).
+ * Start: config → public URLs (outside development `server.publicUrl` is required) → logger → server secret →
+ * password policy (its lists read once) → database (open, migrate, seed entities) → password hasher → event bus →
+ * session service (and its write-behind timer) → HTTP app and metrics app → listen (in development, the public URL
+ * takes the port the listener was given) → the metrics listener (`metrics.listen`; one that cannot bind is logged,
+ * and the gateway serves on).
  * Stop: stop accepting and finish in-flight requests → close the metrics listener → stop the timer and flush
  * last-seen times → close the session service and the bus → close the database → flush the logger.
  */
@@ -25,7 +26,14 @@ import { EntitlementsCache } from '../entitlements/index.js';
 import { OutboxSmsSender, type SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import { PushWaiters } from '../factors/push-waiters.js';
-import { createPasswordHasher, getUser, listUserAccounts, seedLegalEntities } from '../identity/index.js';
+import {
+  createPasswordHasher,
+  getUser,
+  initialPasswordExpiry,
+  listUserAccounts,
+  loadPasswordPolicy,
+  seedLegalEntities,
+} from '../identity/index.js';
 import { throttlePolicies } from '../login/index.js';
 import { MarketData, SimulatedFeed } from '../marketdata/index.js';
 import { buildMetricsApp, createMetrics, listenForMetrics } from '../metrics/index.js';
@@ -101,6 +109,13 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const urls = resolvePublicUrls(config);
   const logger = options.logger ?? createLogger(config.log.level);
   const { secret, source, file } = resolveServerSecret(config);
+  // Before the database: a blocklist file that cannot be read stops start-up with nothing opened.
+  const passwordPolicy = await loadPasswordPolicy({
+    minLength: config.password.minLength,
+    maxLength: config.password.maxLength,
+    contextWords: [...config.password.contextWords, config.totp.issuer],
+    ...(config.password.blocklistFile === undefined ? {} : { blocklistFile: config.password.blocklistFile }),
+  });
   const store = await openStore(config, options.database);
   if (source === 'generated-file') logger.warn({ file }, 'generated a new server secret');
   if (source === 'ephemeral')
@@ -118,7 +133,11 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     loadProfile: async (userId) => {
       const user = await getUser(store.db, userId);
       if (user === undefined) return undefined;
-      return { user, accounts: await listUserAccounts(store.db, userId) };
+      return {
+        user,
+        accounts: await listUserAccounts(store.db, userId),
+        initialPasswordExpiresAt: await initialPasswordExpiry(store.db, userId),
+      };
     },
   });
   const box = new SecretBox(secret);
@@ -212,6 +231,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     oauthSigningKey: signingKeyFromSeed(deriveKey(secret, 'oauth-signing')),
     bus,
     hasher,
+    passwordPolicy,
     box,
     csrfKey: deriveKey(secret, 'csrf'),
     sessions,

@@ -22,6 +22,7 @@ import { accountRoleRoutes } from '../identity/routes.js';
 import { loginRoutes } from '../login/index.js';
 import { notificationRoutes } from '../notifications/routes.js';
 import { oauthRoutes } from '../oauth/index.js';
+import { passwordRoutes } from '../passwords/index.js';
 import { safetyRoutes } from '../safety/index.js';
 import { sessionRoutes } from '../sessions/index.js';
 import { tradingRoutes } from '../trading/index.js';
@@ -130,6 +131,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await loginRoutes(app, ctx);
   await sessionRoutes(app, ctx);
   await factorRoutes(app, ctx);
+  await passwordRoutes(app, ctx);
   await notificationRoutes(app, ctx);
   await deviceRoutes(app, ctx);
   await deviceStreamRoutes(app, ctx, ctx.deviceHub);

@@ -3,7 +3,6 @@
  * The `gatehouse` subcommands. Commands that only touch the database open it directly (no server needed) and
  * write the same audit events the API would.
  */
-import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { closeContext, createContext, createGateway, createLogger } from '../app/index.js';
@@ -21,11 +20,13 @@ import { parseWith } from '../http/index.js';
 import {
   ACCOUNT_ROLES,
   type AccountRole,
+  assertPasswordAllowed,
   changeAccountRole,
   createUser,
   findUserByUsername,
   listUserAccounts,
 } from '../identity/index.js';
+import { generateInitialPassword, resetPassword } from '../passwords/index.js';
 import {
   monitorSessions,
   revokeLiveSessions,
@@ -105,7 +106,11 @@ export function registerCommands(program: Command): void {
     });
 
   const user = program.command('user').description('manage users');
-  withCommon(user.command('create').description('create a user with a password'))
+  // An operator's password is an initial one (ASVS 5.0 6.4.1): it stops working after password.initialLifetimeMs
+  // unless the user has changed it, and the portal asks the user to change it.
+  const initialPasswordNote = (expiresAt: number) =>
+    `this is an initial password: it stops working at ${new Date(expiresAt).toISOString()} unless the user changes it\n`;
+  withCommon(user.command('create').description('create a user with an initial password'))
     .requiredOption('--username <name>', 'login name')
     .option('--display-name <name>', 'name shown in the portal')
     .option(
@@ -116,15 +121,16 @@ export function registerCommands(program: Command): void {
       async (flags: CommonFlags & { username: string; displayName?: string; passwordStdin?: boolean }) => {
         const ctx = await offlineContext(flags);
         try {
-          const generated = flags.passwordStdin === true ? undefined : randomBytes(18).toString('base64url');
+          const owner = { username: flags.username, displayName: flags.displayName ?? flags.username };
+          const generated =
+            flags.passwordStdin === true ? undefined : generateInitialPassword(ctx.passwordPolicy, owner);
           const password = generated ?? (await readStdin());
-          const violation = ctx.hasher.policyViolation(password);
-          if (violation !== null)
-            throw new GatehouseError('PASSWORD_POLICY', `The password must have ${violation}.`);
+          assertPasswordAllowed(ctx.passwordPolicy, password, owner);
+          const expiresAt = ctx.clock.now() + ctx.config.password.initialLifetimeMs;
           const created = await createUser(ctx.store.db, ctx.clock, {
-            username: flags.username,
-            displayName: flags.displayName ?? flags.username,
+            ...owner,
             passwordHash: await ctx.hasher.hash(password),
+            initialPasswordExpiresAt: expiresAt,
           });
           await appendAudit(ctx.store.db, ctx.clock, {
             type: 'user.created',
@@ -133,11 +139,48 @@ export function registerCommands(program: Command): void {
           });
           process.stdout.write(`created user ${created.username} (${created.id})\n`);
           if (generated !== undefined) process.stdout.write(`password: ${generated}\n`);
+          process.stdout.write(initialPasswordNote(expiresAt));
         } finally {
           await closeContext(ctx);
         }
       },
     );
+
+  withCommon(
+    user
+      .command('reset-password')
+      .description(
+        "give a user a new initial password and end their sessions, after the broker's support has proved who is asking; second factors stay (audited)",
+      )
+      .argument('<username>'),
+  )
+    .option(
+      '--password-stdin',
+      'read the password from standard input (otherwise one is generated and printed once)',
+    )
+    .action(async (username: string, flags: CommonFlags & { passwordStdin?: boolean }) => {
+      const ctx = await offlineContext(flags);
+      try {
+        const password = flags.passwordStdin === true ? await readStdin() : undefined;
+        const reset = await resetPassword(
+          {
+            login: ctx.login,
+            policy: ctx.passwordPolicy,
+            initialLifetimeMs: ctx.config.password.initialLifetimeMs,
+          },
+          username,
+          { via: 'cli', ...(password === undefined ? {} : { password }) },
+        );
+        process.stdout.write(
+          `reset the password of ${reset.username}; ended ${reset.endedSessions} session(s)\n`,
+        );
+        if (reset.generatedPassword !== undefined)
+          process.stdout.write(`password: ${reset.generatedPassword}\n`);
+        process.stdout.write(initialPasswordNote(reset.expiresAt));
+      } finally {
+        await closeContext(ctx);
+      }
+    });
 
   for (const enabled of [false, true]) {
     withCommon(

@@ -102,9 +102,27 @@ export const configSchema = z.strictObject({
       memoryCostKib: z.number().int().min(8192).default(19_456),
       timeCost: z.number().int().min(1).max(20).default(2),
       parallelism: z.number().int().min(1).max(16).default(1),
-      /** ASVS 2.1.1: at least 12 characters; 2.1.2: at least 64 allowed, at most 128. */
+      /** ASVS 5.0 6.2.1: at least 8 characters, 15 recommended; 6.2.9: at least 64 allowed. */
       minLength: z.number().int().min(8).default(12),
       maxLength: z.number().int().min(64).max(1024).default(128),
+      /**
+       * How long an initial password set by an operator (`gatehouse user create`, `user reset-password`) works
+       * before the user must have changed it (ASVS 5.0 6.4.1); afterwards logging in with it fails like a wrong
+       * password. 72 h.
+       */
+      initialLifetimeMs: ms(MINUTE)
+        .max(30 * 24 * HOUR)
+        .default(72 * HOUR),
+      /**
+       * Words no password may contain besides the built-in product and broker names (ASVS 5.0 6.1.2, 6.2.11): the
+       * broker's own brand, product and system names. Words shorter than 4 characters are ignored.
+       */
+      contextWords: z.array(z.string().min(1)).default([]),
+      /**
+       * A file of further passwords to refuse, besides the bundled list (ASVS 5.0 6.2.12): one a line, the password
+       * itself or its SHA-1 in hex (optionally `:count`, as in Have I Been Pwned's download). Read once at start-up.
+       */
+      blocklistFile: z.string().min(1).optional(),
       /**
        * Password hashes computed at once (each takes a core for ~15 ms); further logins queue. The default, one
        * less than the number of cores (at least 1), keeps a core free for the event loop during a login storm.

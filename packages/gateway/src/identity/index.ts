@@ -25,15 +25,28 @@ export {
   seedLegalEntities,
 } from './entities.js';
 export { createPasswordHasher, type PasswordHasher, type PasswordParams } from './password.js';
+export {
+  assertPasswordAllowed,
+  CONTEXT_WORDS,
+  loadPasswordPolicy,
+  type PasswordOwner,
+  type PasswordPolicy,
+  type PasswordPolicyOptions,
+  type PasswordRule,
+  passwordPolicyError,
+} from './password-policy.js';
 export { changeAccountRole, type RoleChange, type RoleChangeDeps, type RoleChanged } from './roles.js';
 export {
   createUser,
   findLoginCandidate,
   findUserByUsername,
   getUser,
+  initialPasswordExpiry,
   isValidUsername,
+  type LoginCandidate,
   type NewUser,
   normaliseUsername,
+  setPasswordHash,
   setUserStatus,
   type User,
   type UserStatus,

@@ -12,8 +12,6 @@ export interface PasswordParams {
   memoryCostKib: number;
   timeCost: number;
   parallelism: number;
-  minLength: number;
-  maxLength: number;
   /** Hashes computed at once; the rest queue (see `password.maxConcurrentHashes`). */
   maxConcurrentHashes: number;
 }
@@ -22,14 +20,15 @@ export interface PasswordHasher {
   hash(password: string): Promise<string>;
   /** True when `password` matches `encoded`; `encoded: null` burns one verification against the dummy hash. */
   verify(encoded: string | null, password: string): Promise<boolean>;
-  /** Why a new password is unacceptable, or null. */
-  policyViolation(password: string): string | null;
 }
 
 /** `Algorithm.Argon2id` (a const enum, which `verbatimModuleSyntax` cannot import). */
 const ARGON2ID: Algorithm = 2;
 
-/** NFKC so that the same password typed on different keyboards (composed or decomposed) matches. */
+/**
+ * NFKC so that the same password typed on different keyboards (composed or decomposed) matches; nothing else — no
+ * trimming, truncation or case folding (ASVS 5.0 6.2.8). What a new password must be: `identity/password-policy`.
+ */
 function normalise(password: string): string {
   return password.normalize('NFKC');
 }
@@ -50,12 +49,6 @@ export async function createPasswordHasher(params: PasswordParams): Promise<Pass
     async verify(encoded, password) {
       const ok = await slots.run(() => verify(encoded ?? dummy, normalise(password)));
       return encoded !== null && ok;
-    },
-    policyViolation(password) {
-      const length = [...normalise(password)].length;
-      if (length < params.minLength) return `at least ${params.minLength} characters`;
-      if (length > params.maxLength) return `at most ${params.maxLength} characters`;
-      return null;
     },
   };
 }

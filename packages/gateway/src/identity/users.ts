@@ -41,6 +41,11 @@ export interface NewUser {
   username: string;
   displayName: string;
   passwordHash: string;
+  /**
+   * When the password is an initial secret set by an operator, the time (epoch ms) it stops working unless the user
+   * changes it (ASVS 6.4.1); null or absent for a password the user chose.
+   */
+  initialPasswordExpiresAt?: number | null;
 }
 
 /** Creates a user with a password; `USER_EXISTS` if the normalised username is taken. */
@@ -72,7 +77,12 @@ export async function createUser(db: Kysely<Database>, clock: Clock, input: NewU
     await trx.insertInto('users').values(row).execute();
     await trx
       .insertInto('password_credentials')
-      .values({ user_id: row.id, hash: input.passwordHash, updated_at: now })
+      .values({
+        user_id: row.id,
+        hash: input.passwordHash,
+        updated_at: now,
+        initial_expires_at: input.initialPasswordExpiresAt ?? null,
+      })
       .execute();
     return toUser(row);
   });
@@ -92,21 +102,66 @@ export async function findUserByUsername(db: Kysely<Database>, username: string)
   return row === undefined ? undefined : toUser(row);
 }
 
+/** A user and their password credential, for checking a password. */
+export interface LoginCandidate {
+  user: User;
+  passwordHash: string;
+  /** An operator's initial password stops working then (epoch ms); null for the user's own password. */
+  initialPasswordExpiresAt: number | null;
+}
+
 /** The user and the stored password hash, for the first factor. */
 export async function findLoginCandidate(
   db: Kysely<Database>,
   username: string,
-): Promise<{ user: User; passwordHash: string } | undefined> {
+): Promise<LoginCandidate | undefined> {
   const row = await db
     .selectFrom('users')
     .innerJoin('password_credentials', 'password_credentials.user_id', 'users.id')
     .selectAll('users')
-    .select('password_credentials.hash as password_hash')
+    .select([
+      'password_credentials.hash as password_hash',
+      'password_credentials.initial_expires_at as initial_expires_at',
+    ])
     .where('users.username', '=', normaliseUsername(username))
     .executeTakeFirst();
   if (row === undefined) return undefined;
-  const { password_hash, ...user } = row;
-  return { user: toUser(user), passwordHash: password_hash };
+  const { password_hash, initial_expires_at, ...user } = row;
+  return {
+    user: toUser(user),
+    passwordHash: password_hash,
+    initialPasswordExpiresAt: initial_expires_at,
+  };
+}
+
+/** When the user's password, an operator's initial secret, stops working (epoch ms); null for their own password. */
+export async function initialPasswordExpiry(db: Kysely<Database>, userId: string): Promise<number | null> {
+  const row = await db
+    .selectFrom('password_credentials')
+    .select('initial_expires_at')
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
+  return row?.initial_expires_at ?? null;
+}
+
+/**
+ * Replaces a user's password hash: the user's own (`initialPasswordExpiresAt: null`) or an operator's initial one.
+ * With `replacing`, only if the stored hash is still that one (a concurrent change won otherwise): returns false
+ * then, and when the user has no password credential.
+ */
+export async function setPasswordHash(
+  db: Kysely<Database>,
+  clock: Clock,
+  userId: string,
+  input: { hash: string; initialPasswordExpiresAt: number | null; replacing?: string },
+): Promise<boolean> {
+  let query = db
+    .updateTable('password_credentials')
+    .set({ hash: input.hash, updated_at: clock.now(), initial_expires_at: input.initialPasswordExpiresAt })
+    .where('user_id', '=', userId);
+  if (input.replacing !== undefined) query = query.where('hash', '=', input.replacing);
+  const result = await query.executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
 export async function setUserStatus(

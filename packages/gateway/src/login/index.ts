@@ -9,7 +9,7 @@ export {
 } from './limits.js';
 export { type LoginPoll, type PushStarted, pollLogin, startPushLogin } from './push-login.js';
 export { loginRoutes } from './routes.js';
-export { completeLoginFactor, sendLoginSms, startLogin } from './service.js';
+export { checkSessionPassword, completeLoginFactor, sendLoginSms, startLogin } from './service.js';
 export { sendStepUpSms, stepUp } from './step-up.js';
 export {
   type AttemptClaim,

@@ -20,9 +20,9 @@ import {
   sendSmsCode,
   verifyCodeFactor,
 } from '../factors/index.js';
-import { findLoginCandidate, normaliseUsername, type User } from '../identity/index.js';
-import type { Channel } from '../sessions/index.js';
-import { type Attempter, attemptBuckets, identifyAttempter } from './limits.js';
+import { findLoginCandidate, type LoginCandidate, normaliseUsername, type User } from '../identity/index.js';
+import type { Channel, Principal } from '../sessions/index.js';
+import { type Attempter, attemptBuckets, identifyAttempter, networkAttempter } from './limits.js';
 import { claimAttempt, releaseAttempt } from './throttle.js';
 
 import {
@@ -60,8 +60,8 @@ export interface PasswordChecked {
 /**
  * Checks a username and password under the brute-force limits: the attempt is claimed in the requester's buckets
  * before argon2id runs, and given back if the password is right. `signedBy` is the device whose key signed this
- * login (desktop), already verified. Wrong password, unknown user and disabled user give the same answer after the
- * same work; the audit log records which it was.
+ * login (desktop), already verified. Wrong password, unknown user, disabled user and an operator's initial password
+ * past its lifetime give the same answer after the same work; the audit log records which it was.
  */
 export async function checkPassword(
   deps: LoginDeps,
@@ -69,21 +69,82 @@ export async function checkPassword(
   client: ClientInfo,
   signedBy?: { id: string; userId: string },
 ): Promise<PasswordChecked> {
-  const { db, clock } = deps;
   const username = normaliseUsername(input.username);
-  const candidate = await findLoginCandidate(db, username);
-  const attempter = await identifyAttempter(db, deps.deviceKey, {
+  const candidate = await findLoginCandidate(deps.db, username);
+  const attempter = await identifyAttempter(deps.db, deps.deviceKey, {
     userId: candidate?.user.id ?? null,
     ip: client.ip,
     ...(client.deviceCookie === undefined ? {} : { deviceCookie: client.deviceCookie }),
     ...(signedBy === undefined ? {} : { signedBy }),
   });
-  const claim = await claimAttempt(db, attemptBuckets(deps.backoff, username, attempter), clock.now());
+  const { user } = await verifyPasswordClaimed(deps, {
+    username,
+    candidate,
+    attempter,
+    password: input.password,
+    channel: input.channel,
+    client,
+  });
+  return { user, attempter };
+}
+
+/**
+ * Checks the current password of a session's user (a password change) exactly as a login checks one: the attempt
+ * is claimed before argon2id runs, in the bucket of the device the session is bound to (a session without one
+ * draws on its network's and the account's buckets, as step-up does), and given back if the password is right.
+ * A wrong or expired password answers `INVALID_CREDENTIALS` and is audited as `password.change_failed`. Returns
+ * the stored hash it matched, for a change conditional on it.
+ */
+export async function checkSessionPassword(
+  deps: LoginDeps,
+  principal: Principal,
+  password: string,
+  client: ClientInfo,
+): Promise<{ passwordHash: string }> {
+  const { session, profile } = principal;
+  const username = profile.user.username;
+  const candidate = await findLoginCandidate(deps.db, username);
+  const attempter: Attempter =
+    session.deviceId === null ? networkAttempter(client.ip) : { kind: 'device', deviceId: session.deviceId };
+  const { passwordHash } = await verifyPasswordClaimed(deps, {
+    username,
+    candidate,
+    attempter,
+    password,
+    channel: session.channel,
+    client,
+    sessionId: session.id,
+  });
+  return { passwordHash };
+}
+
+/**
+ * The one password check: claim the attempt in the attempter's buckets, verify with argon2id (against the dummy
+ * hash when there is no such user), refuse a wrong password, an inactive user and an operator's initial password
+ * past its lifetime alike (`INVALID_CREDENTIALS`, the audit log says which), and give the claim back when it was
+ * right. With `sessionId` it is a password change's check of the current password, audited as such.
+ */
+async function verifyPasswordClaimed(
+  deps: LoginDeps,
+  input: {
+    username: string;
+    candidate: LoginCandidate | undefined;
+    attempter: Attempter;
+    password: string;
+    channel: Channel;
+    client: ClientInfo;
+    sessionId?: string;
+  },
+): Promise<LoginCandidate> {
+  const { db, clock } = deps;
+  const { username, candidate, channel, client } = input;
+  const inSession = input.sessionId !== undefined;
+  const claim = await claimAttempt(db, attemptBuckets(deps.backoff, username, input.attempter), clock.now());
   if (!claim.ok) {
     throw await refuseThrottled(deps, {
-      userId: null,
+      userId: inSession ? (candidate?.user.id ?? null) : null,
       username,
-      channel: input.channel,
+      channel,
       client,
       waitMs: claim.waitMs,
     });
@@ -91,23 +152,29 @@ export async function checkPassword(
 
   const passwordOk = await deps.hasher.verify(candidate?.passwordHash ?? null, input.password);
   const user = candidate?.user;
-  if (!passwordOk || user === undefined || user.status !== 'active') {
+  const expiry = candidate?.initialPasswordExpiresAt ?? null;
+  const expired = expiry !== null && clock.now() >= expiry;
+  if (!passwordOk || candidate === undefined || user === undefined || user.status !== 'active' || expired) {
+    const cause =
+      user === undefined
+        ? 'unknown_user'
+        : !passwordOk
+          ? 'wrong_password'
+          : user.status !== 'active'
+            ? 'user_disabled'
+            : 'initial_password_expired';
     await appendAudit(db, clock, {
-      type: 'login.password_failed',
+      type: inSession ? 'password.change_failed' : 'login.password_failed',
       userId: user?.id ?? null,
+      sessionId: input.sessionId ?? null,
       ip: client.ip,
-      data: {
-        username,
-        channel: input.channel,
-        failures: ownFailures(claim.claims),
-        cause: user === undefined ? 'unknown_user' : passwordOk ? 'user_disabled' : 'wrong_password',
-      },
+      data: { username, channel, failures: ownFailures(claim.claims), cause },
     });
-    deps.metrics.logins.inc({ channel: input.channel, result: 'invalid_credentials' });
+    if (!inSession) deps.metrics.logins.inc({ channel, result: 'invalid_credentials' });
     throw new GatehouseError('INVALID_CREDENTIALS');
   }
   await releaseAttempt(db, claim.claims);
-  return { user, attempter };
+  return candidate;
 }
 
 /**

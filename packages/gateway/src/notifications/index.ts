@@ -17,7 +17,9 @@ export type NotificationKind =
   | 'push_denied'
   | 'push_wrong_number'
   | 'api_grant_revoked'
-  | 'dead_man_fired';
+  | 'dead_man_fired'
+  | 'password_changed'
+  | 'password_reset';
 
 export interface Notification {
   id: string;

@@ -957,7 +957,7 @@ export class OAuthService {
     return {
       session: principal.session,
       profile: {
-        user: principal.profile.user,
+        ...principal.profile,
         accounts: principal.profile.accounts.filter((a) => accounts.includes(a.id)),
       },
       memo: principal.memo,

@@ -16,6 +16,8 @@ export const RECENT_SECOND_FACTOR_MS = 5 * 60_000;
 export interface SensitiveOptions {
   /** Enrolling, confirming or removing factors: also needs a recent check by a factor stronger than SMS. */
   factorChange?: boolean;
+  /** Changing the password: also needs a recent check by any second factor (SMS too, or SMS users could not). */
+  recentSecondFactor?: boolean;
 }
 
 export async function requireSensitive(
@@ -29,10 +31,11 @@ export async function requireSensitive(
   if (session.stepUpRequired)
     throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'network_changed' });
   if (awaitingDeviceKey(session)) throw new GatehouseError('DEVICE_KEY_REQUIRED');
-  if (options.factorChange === true) {
+  if (options.factorChange === true || options.recentSecondFactor === true) {
     if (session.secondFactorAt === null || clock.now() - session.secondFactorAt > RECENT_SECOND_FACTOR_MS) {
       throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'stale_second_factor' });
     }
-    if (session.lastFactor === 'sms') throw new GatehouseError('FACTOR_TOO_WEAK');
   }
+  if (options.factorChange === true && session.lastFactor === 'sms')
+    throw new GatehouseError('FACTOR_TOO_WEAK');
 }

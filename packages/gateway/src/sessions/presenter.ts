@@ -26,10 +26,16 @@ export function presentSession(session: SessionRecord, currentSessionId: string 
 
 export type { ProfileView, SessionView };
 
-/** The user and the accounts they may use, each with the legal entity that carries it. */
+/**
+ * The user and the accounts they may use, each with the legal entity that carries it, and whether the user must
+ * choose a password of their own (their password is an operator's initial one: ASVS 5.0 6.4.1).
+ */
 export function presentProfile(profile: SessionProfile): ProfileView {
+  const expiry = profile.initialPasswordExpiresAt;
   return {
     user: { id: profile.user.id, username: profile.user.username, displayName: profile.user.displayName },
+    passwordChangeRequired: expiry !== null,
+    passwordExpiresAt: expiry === null ? null : iso(expiry),
     accounts: profile.accounts.map((a) => ({
       id: a.id,
       title: a.title,

@@ -42,6 +42,8 @@ import {
 export interface SessionProfile {
   user: User;
   accounts: UserAccount[];
+  /** The user's password is an operator's initial one that stops working then (epoch ms); null for their own. */
+  initialPasswordExpiresAt: number | null;
 }
 
 /** The authenticated caller of a request. */

@@ -182,6 +182,7 @@ describe('logout and revocation', () => {
         loadProfile: async () => ({
           user: { id: 'u', username: 'alice', displayName: 'A', status: 'active', createdAt: 0 },
           accounts: [],
+          initialPasswordExpiresAt: null,
         }),
       });
     const node1 = make();

@@ -14,6 +14,7 @@ import * as desktop from './migrations/0006-desktop.js';
 import * as trading from './migrations/0007-trading.js';
 import * as eventSequence from './migrations/0008-event-sequence.js';
 import * as oauthSafety from './migrations/0009-oauth-safety.js';
+import * as initialPasswords from './migrations/0010-initial-passwords.js';
 import * as factorCodes from './migrations/0011-factor-codes.js';
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007-trading': trading,
   '0008-event-sequence': eventSequence,
   '0009-oauth-safety': oauthSafety,
+  '0010-initial-passwords': initialPasswords,
   '0011-factor-codes': factorCodes,
 };
 

@@ -31,6 +31,8 @@ export interface PasswordCredentialsTable {
   user_id: string;
   hash: string;
   updated_at: number;
+  /** An initial password set by an operator stops working then, unless changed; null for the user's own. */
+  initial_expires_at: number | null;
 }
 
 export interface SecondFactorsTable {

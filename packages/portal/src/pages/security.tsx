@@ -1,14 +1,16 @@
 /**
- * Security: second factors (enrol TOTP and a mobile device with QR codes, security keys, an SMS number, recovery
- * codes shown once), the backup-factor warning, devices (rename, trust, revoke), sessions across channels with
- * their tier and competing state (revoke one, or all others), and recent security events from the audit log.
- * Changes to factors, devices and other sessions need a recent second factor: when the gateway answers
- * `STEP_UP_REQUIRED`, the page asks for one and repeats the change.
+ * Security: the password (change it, optionally signing out every other session), second factors (enrol TOTP and a
+ * mobile device with QR codes, security keys, an SMS number, recovery codes shown once), the backup-factor warning,
+ * devices (rename, trust, revoke), sessions across channels with their tier and competing state (revoke one, or all
+ * others), and recent security events from the audit log. Changes to the password, factors, devices and other
+ * sessions need a recent second factor: when the gateway answers `STEP_UP_REQUIRED`, the page asks for one and
+ * repeats the change.
  */
 import type {
   DeviceView,
   FactorView,
   MonitoredSession,
+  PasswordChanged,
   SecurityEvent,
   SmsSentView,
 } from '@gatehouse/protocol';
@@ -16,6 +18,8 @@ import { startRegistration } from '@simplewebauthn/browser';
 import { useCallback, useEffect, useState } from 'react';
 import { api } from '../api.js';
 import { ErrorText, Notice, QrCode, Table, TextField, useAction, useStepUpAction } from '../components.js';
+import { Link } from '../router.js';
+import { useSession } from '../session.js';
 import { useStream } from '../stream.js';
 
 interface FactorList {
@@ -90,11 +94,110 @@ export function SecurityPage() {
           </p>
         </div>
       )}
+      <Password onChange={reload} />
       <Factors list={factors} onChange={reload} />
       <Devices devices={devices} onChange={reload} />
       <Sessions sessions={sessions} onChange={reload} />
       <Events events={events} />
     </div>
+  );
+}
+
+/**
+ * Shown under the navigation while the password is an initial one an operator set (a new account, a reset): it
+ * stops working at `passwordExpiresAt`, so the user is asked to choose their own.
+ */
+export function PasswordChangeBanner() {
+  const { me } = useSession();
+  if (me?.passwordChangeRequired !== true) return null;
+  const until = me.passwordExpiresAt === null ? null : new Date(me.passwordExpiresAt).toLocaleString();
+  return (
+    <div className="banner warning" role="alert">
+      <p>
+        Your password was set by the broker’s support. Choose your own now
+        {until === null ? '' : `: the one you have stops working on ${until}`}.
+      </p>
+      <Link to="/security#password">Change your password</Link>
+    </div>
+  );
+}
+
+/**
+ * Changes the password: the current one and a new one, typed into masked fields that password managers fill and
+ * paste works in (ASVS 5.0 6.2.6, 6.2.7), and the choice to sign out every other session (7.4.3).
+ */
+function Password({ onChange }: { onChange: () => Promise<void> }) {
+  const { me, refresh } = useSession();
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [endOthers, setEndOthers] = useState(false);
+  const [done, setDone] = useState<string | null>(null);
+  const action = useStepUpAction();
+  // The password banner links here.
+  useEffect(() => {
+    if (window.location.hash === '#password') document.getElementById('password')?.scrollIntoView();
+  }, []);
+  return (
+    <section id="password" aria-labelledby="password-h">
+      <h2 id="password-h">Password</h2>
+      <form
+        className="card"
+        aria-label="Change your password"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setDone(null);
+          void action.run(async () => {
+            const changed = await api<PasswordChanged>('POST', '/v1/password', {
+              currentPassword: current,
+              newPassword: next,
+              endOtherSessions: endOthers,
+            });
+            setCurrent('');
+            setNext('');
+            setDone(
+              changed.endedSessions === 0
+                ? 'Your password is changed.'
+                : `Your password is changed, and ${changed.endedSessions} other session${changed.endedSessions === 1 ? ' was' : 's were'} signed out.`,
+            );
+            await refresh();
+            await onChange();
+          });
+        }}
+      >
+        {/* The account the password belongs to, for password managers. */}
+        <input type="hidden" name="username" autoComplete="username" value={me?.user.username ?? ''} />
+        <TextField
+          label="Current password"
+          name="current-password"
+          type="password"
+          autoComplete="current-password"
+          value={current}
+          onChange={setCurrent}
+        />
+        <TextField
+          label="New password"
+          name="new-password"
+          type="password"
+          autoComplete="new-password"
+          value={next}
+          onChange={setNext}
+        />
+        <p className="hint">
+          At least 12 characters. Several unrelated words make a strong password. It may not be a common one,
+          nor contain your name or username, or the name of this service or the broker.
+        </p>
+        <label className="inline">
+          <input type="checkbox" checked={endOthers} onChange={(e) => setEndOthers(e.target.checked)} /> Sign
+          out all my other sessions
+        </label>
+        {action.prompt}
+        <ErrorText error={action.error} />
+        <button type="submit" disabled={action.busy}>
+          Change password
+        </button>
+      </form>
+      {done !== null && <Notice>{done}</Notice>}
+    </section>
   );
 }
 
@@ -517,6 +620,9 @@ const EVENT_TEXT: Record<string, string> = {
   'oauth.client_registered': 'API client registered',
   'oauth.consent_granted': 'App authorized',
   'order.confirmed_without_market_data': 'Order confirmed without market data',
+  'password.change_failed': 'Wrong current password',
+  'password.changed': 'Password changed',
+  'password.reset': 'Password reset by support',
   'push.approved': 'Push request approved',
   'push.denied': 'Push request denied',
   'push.sent': 'Push request sent',
