@@ -1,6 +1,7 @@
 /** What a person reads for each coded error the login and trading pages meet. */
 import { describe, expect, it } from 'vitest';
 import { ApiError, describeError } from './api.js';
+import { duration } from './format.js';
 
 describe('describeError', () => {
   it('gives the wait of a backoff in seconds, rounded up', () => {
@@ -39,5 +40,14 @@ describe('describeError', () => {
       'The security key did not answer.',
     );
     expect(describeError('?')).toBe('Something went wrong. Try again.');
+  });
+});
+
+describe('duration', () => {
+  it('words a lifetime in days from two days up, else in hours or minutes', () => {
+    expect(duration(7 * 86_400_000)).toBe('7 days');
+    expect(duration(86_400_000)).toBe('24 hours');
+    expect(duration(3_600_000)).toBe('1 hour');
+    expect(duration(90 * 60_000)).toBe('90 minutes');
   });
 });

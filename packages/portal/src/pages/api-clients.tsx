@@ -13,6 +13,7 @@ import {
 import { useCallback, useEffect, useId, useState } from 'react';
 import { api } from '../api.js';
 import { ErrorText, Notice, TextField, useAction, useStepUpAction } from '../components.js';
+import { duration } from '../format.js';
 import { useSession } from '../session.js';
 
 const SCOPE_TEXT: Record<Scope, string> = {
@@ -205,18 +206,6 @@ function RegisterClient({ onRegistered }: { onRegistered: () => void }) {
       )}
     </section>
   );
-}
-
-/** A lifetime in words: whole days, else hours, else minutes. */
-export function duration(ms: number): string {
-  const [unit, size] =
-    ms % 86_400_000 === 0
-      ? ['day', 86_400_000]
-      : ms % 3_600_000 === 0
-        ? ['hour', 3_600_000]
-        : ['minute', 60_000];
-  const n = Math.round(ms / size);
-  return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
 
 /** `/oauth2/authorize?client_id=…&request_uri=…`: what the app asks for, and the person's answer. */

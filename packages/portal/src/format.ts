@@ -1,0 +1,13 @@
+/** Words for the numbers the pages show. */
+
+/** A lifetime in words: whole days from two days up, else whole hours, else minutes ("7 days", "24 hours"). */
+export function duration(ms: number): string {
+  const [unit, size] =
+    ms >= 2 * 86_400_000 && ms % 86_400_000 === 0
+      ? ['day', 86_400_000]
+      : ms % 3_600_000 === 0
+        ? ['hour', 3_600_000]
+        : ['minute', 60_000];
+  const n = Math.round(ms / size);
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
