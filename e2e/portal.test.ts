@@ -652,6 +652,52 @@ describe('Client Portal in Chromium', () => {
     expect(await page.getByRole('alert').filter({ hasText: 'Your password was set' }).count()).toBe(0);
   }, 120_000);
 
+  // ASVS 5.0 7.2.4: a step-up gives the session a new cookie and ends the old one; the page goes on with it.
+  it('asks for a step-up after a move to another network, then goes on with a renewed cookie and stream', async () => {
+    const page = await newPage();
+    const streams: { closed: number | null }[] = [];
+    page.on('websocket', (socket) => {
+      if (!socket.url().endsWith('/v1/stream')) return;
+      const entry: { closed: number | null } = { closed: null };
+      streams.push(entry);
+      socket.on('close', () => {
+        entry.closed = Date.now();
+      });
+    });
+    await loginWithTotp(page, rig.base, 'viktor');
+    await page.getByRole('link', { name: 'Security' }).click();
+    await page.getByRole('heading', { name: 'Security', exact: true }).waitFor();
+    await expect.poll(() => streams.length).toBe(1);
+    const cookie = async () => (await page.context().cookies()).find((c) => c.name === 'gh_session')?.value;
+    const before = await cookie();
+
+    // From now on the page's requests come from another network.
+    await page.context().setExtraHTTPHeaders({ 'x-forwarded-for': '203.0.113.5' });
+    await page.getByRole('button', { name: 'New recovery codes' }).click();
+    const prompt = page.getByRole('form', { name: 'Confirm it is you' });
+    await prompt.waitFor();
+    await prompt.getByLabel('Code', { exact: true }).fill(await nextTotp(DEMO.viktor.totp));
+    await prompt.getByRole('button', { name: 'Verify' }).click();
+    // The change the step-up was asked for goes through.
+    await page.getByRole('region', { name: 'Recovery codes' }).waitFor();
+    expect(await page.getByRole('region', { name: 'Recovery codes' }).locator('code').count()).toBe(10);
+
+    const after = await cookie();
+    expect(after).toBeTruthy();
+    expect(after).not.toBe(before);
+    const withOld = await fetch(`${rig.base}/v1/session`, { headers: { cookie: `gh_session=${before}` } });
+    expect(withOld.status).toBe(401);
+    // The stream opened with the old cookie ended, and the page opened another with the new one at once.
+    await expect.poll(() => streams.length).toBe(2);
+    expect(streams[0]?.closed).not.toBeNull();
+    expect(streams[1]?.closed).toBeNull();
+    await page.getByRole('button', { name: 'I have saved them' }).click();
+    await expect
+      .poll(() => page.getByRole('row', { name: /Recovery codes/ }).innerText())
+      .toContain('10 unused');
+    await signOut(page);
+  }, 90_000);
+
   it('saved a screenshot of every main page', () => {
     for (const name of [
       'login',

@@ -64,7 +64,10 @@ export async function startPortalRig(): Promise<PortalRig> {
   writeFileSync(
     join(dir, 'config.json'),
     JSON.stringify({
-      server: { port },
+      // The browser's requests come from loopback; trusting it as a proxy lets a test give a page another client
+      // address with X-Forwarded-For (a move to another network, which asks for a step-up). A gateway that trusts
+      // a proxy is told its public URL.
+      server: { port, trustedProxies: ['127.0.0.1'], publicUrl: base },
       database: { url: join(dir, 'gatehouse.db') },
       webauthn: { origins: [base] },
       push: { deliveryTimeoutMs: 1_500 },

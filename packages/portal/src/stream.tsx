@@ -1,7 +1,7 @@
 /**
  * The session's live channel (`/v1/stream`, authenticated by the session cookie). Pages subscribe to what they
- * show; a dropped socket reconnects with a bounded backoff, and a `revoked` or `expired` message ends the session
- * in the page at once.
+ * show; a dropped socket reconnects with a bounded backoff (at once when a step-up renewed the session's cookie),
+ * and a `revoked` or `expired` message ends the session in the page at once.
  */
 import type { StreamMessage } from '@gatehouse/protocol';
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef } from 'react';
@@ -67,6 +67,11 @@ export function StreamProvider({ children }: { children: React.ReactNode }) {
         if (stopped) return;
         if (event.code === 4001 || event.code === 4002) {
           ended(ENDED_MESSAGES[event.code === 4001 ? 'revoked' : 'expired'] ?? null);
+          return;
+        }
+        // 4003: a step-up gave the session a new cookie and ended the token this socket was opened with.
+        if (event.code === 4003) {
+          open();
           return;
         }
         attempt += 1;

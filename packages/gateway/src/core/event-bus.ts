@@ -10,6 +10,8 @@ export interface BusMessages {
   'session.revoked': { sessionId: string; tokenHash: string; userId: string; reason: string };
   /** A session's state changed (step-up required or satisfied); caches must reload it. */
   'session.changed': { sessionId: string; tokenHash: string };
+  /** A session got a new token (step-up); caches must drop the old one (`tokenHash`), streams opened with it end. */
+  'session.token_replaced': { sessionId: string; tokenHash: string };
   /** A push request must reach these devices; the node holding each device's stream sends it. */
   'push.deliver': { deviceIds: string[]; message: unknown };
   /** A push request was received, approved, denied or expired; waiting logins wake up. */

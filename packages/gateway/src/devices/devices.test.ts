@@ -17,6 +17,7 @@ import {
   type LoggedIn,
   loginAs,
   loginWithSms,
+  renewed,
   startTestGateway,
   type TestGateway,
   type TestGatewayOptions,
@@ -113,7 +114,8 @@ describe('device changes need a recent strong factor', () => {
       code: totpCode(ALICE.totpSecret, gw.clock.now()),
     });
     expect(stepUp.statusCode).toBe(200);
-    for (const change of changes(gw, alice, phone)) expect((await change()).statusCode).toBe(200);
+    for (const change of changes(gw, renewed(alice, stepUp), phone))
+      expect((await change()).statusCode).toBe(200);
     expect(await deviceStatus(gw, phone)).toEqual({ status: 'revoked', name: 'Renamed', trusted: 0 });
   });
 

@@ -12,6 +12,7 @@ import {
   type LoggedIn,
   loginAs,
   type Method,
+  renewed,
   startLogin,
   startTestGateway,
   type TestGateway,
@@ -94,6 +95,7 @@ describe('factor registry', () => {
       code: totpCode(ALICE.totpSecret, gw.clock.now()),
     });
     expect(stepUp.statusCode).toBe(200);
+    alice = renewed(alice, stepUp);
     expect((await call('POST', '/v1/factors/recovery-codes', alice)).statusCode).toBe(200);
   });
 
@@ -321,6 +323,7 @@ describe('step-up on a network change', () => {
       payload: { type: 'totp', code: totpCode(ALICE.totpSecret, gw.clock.now()) },
     });
     expect(stepUp.statusCode).toBe(200);
+    alice = renewed(alice, stepUp);
     expect((await from('203.0.113.5')).statusCode).toBe(200);
   });
 

@@ -130,11 +130,18 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
 
   const withSession = { preHandler: requireSession(ctx), config: { rateLimit } };
 
-  app.post('/v1/session/step-up', withSession, async (request) => {
+  // A step-up re-authenticates: the session gets a new token and the one this request carried ends (ASVS 5.0
+  // 7.2.4). The web gets it as a new cookie (the CSRF token, derived from the session id, stays); the device-bound
+  // channels in the body, as at login, to present from now on (their device proofs hash the new token).
+  app.post('/v1/session/step-up', withSession, async (request, reply) => {
     const body = parseWith(codeFactorSchema, request.body);
     const principal = principalOf(request);
-    await stepUp(ctx.login, principal, body, clientInfo(request));
-    return { status: 'stepped_up', session: presentSession(principal.session, principal.session.id) };
+    const token = await stepUp(ctx.login, principal, body, clientInfo(request));
+    const { session } = principal;
+    const stepped = { status: 'stepped_up', session: presentSession(session, session.id) };
+    if (usesDeviceKey(session.channel)) return { ...stepped, token, tokenType: 'Bearer' };
+    setSessionCookie(request, reply, token, session.expiresAt - ctx.clock.now());
+    return stepped;
   });
 
   app.post('/v1/session/step-up/sms', withSession, async (request) => {

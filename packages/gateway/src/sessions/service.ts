@@ -126,6 +126,10 @@ export class SessionService {
       options.bus.subscribe('session.changed', (m) => {
         this.#cache.delete(m.tokenHash);
       }),
+      // A replaced token (step-up) names no session any more: no node may keep answering for it.
+      options.bus.subscribe('session.token_replaced', (m) => {
+        this.#cache.delete(m.tokenHash);
+      }),
       options.bus.subscribe('user.changed', (m) => {
         this.#cache.deleteWhere((entry) => entry.session.userId === m.userId);
       }),
@@ -268,17 +272,39 @@ export class SessionService {
   }
 
   /**
-   * Records a second factor verified in this session (login step-up): clears a pending step-up and refreshes
-   * `secondFactorAt`, which recent-authentication checks read.
+   * Records a second factor verified again in this session (step-up) and gives the session a new token, ending the
+   * one it had (ASVS 5.0 7.2.4: a new token at every authentication, re-authentication included). Clears a pending
+   * step-up and refreshes `secondFactorAt`, which recent-authentication checks read.
+   *
+   * The session stays the same session — its id (and so its CSRF token), brokerage tier, device binding and
+   * lifetime; only its credential changes. A token copied before the step-up (a move to another network, the usual
+   * reason for one, is what a stolen cookie looks like) is dead after it: this node drops it from its cache at once,
+   * every node on `session.token_replaced`, and streams opened with it end (close code 4003) so that the client
+   * reconnects with the new one. Returns the new token; throws `UNAUTHENTICATED` when the session no longer has
+   * this token (a concurrent step-up replaced it) or has ended.
    */
-  async recordSecondFactor(session: SessionRecord, factor: string, aal: number): Promise<void> {
+  async recordSecondFactor(session: SessionRecord, factor: string, aal: number): Promise<string> {
     const now = this.#o.clock.now();
-    await markSecondFactor(this.#o.db, session.id, now, factor, Math.max(aal, session.aal));
+    const token = randomToken(32);
+    const tokenHash = sha256(token);
+    const replaced = session.tokenHash;
+    const stronger = Math.max(aal, session.aal);
+    const changed = await markSecondFactor(this.#o.db, session.id, {
+      at: now,
+      factor,
+      aal: stronger,
+      tokenHash: { from: replaced, to: tokenHash },
+    });
+    if (!changed) throw new GatehouseError('UNAUTHENTICATED');
+    this.#cache.delete(replaced);
+    // `session` is the old token's cache entry, which requests still under way with that token share: its
+    // `tokenHash` stays the old one, so that a step-up racing this one fails above instead of replacing the new token.
     session.secondFactorAt = now;
     session.lastFactor = factor;
     session.stepUpRequired = false;
-    session.aal = Math.max(aal, session.aal);
-    await this.announceChange(session);
+    session.aal = stronger;
+    await this.#o.bus.publish('session.token_replaced', { sessionId: session.id, tokenHash: replaced });
+    return token;
   }
 
   /**

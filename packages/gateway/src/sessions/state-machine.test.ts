@@ -37,6 +37,7 @@ import {
   json,
   type LoggedIn,
   loginAs,
+  renewed,
   startTestGateway,
   type TestGateway,
 } from '../test-support/gateway.js';
@@ -195,11 +196,13 @@ describe('session state machine: step-up', () => {
       '203.0.113.5',
     );
     expect(stepUp.statusCode).toBe(200);
-    expect(json(await post(web, '/v1/session/tickle', undefined, '203.0.113.5'))).toMatchObject({
+    // The same session with a new token (ASVS 5.0 7.2.4), still trading.
+    const stepped = renewed(web, stepUp);
+    expect(json(await post(stepped, '/v1/session/tickle', undefined, '203.0.113.5'))).toMatchObject({
       tier: 'brokerage',
       stepUpRequired: false,
     });
-    expect(await trading(web)).toBeNull();
+    expect(await trading(stepped)).toBeNull();
   });
 });
 

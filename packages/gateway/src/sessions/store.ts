@@ -157,19 +157,30 @@ export async function writeLastSeen(
   });
 }
 
-/** Records a fresh second-factor verification: clears any pending step-up. */
+/**
+ * Records a fresh second-factor verification and the session's new token in one conditional UPDATE: clears any
+ * pending step-up and replaces the token hash, provided the session is live and still has the token `from`. False
+ * when it no longer does (ended, or its token replaced by a concurrent step-up): nothing was changed.
+ */
 export async function markSecondFactor(
   db: Kysely<Database>,
   id: string,
-  at: number,
-  factor: string,
-  aal: number,
-): Promise<void> {
-  await db
+  change: { at: number; factor: string; aal: number; tokenHash: { from: string; to: string } },
+): Promise<boolean> {
+  const result = await db
     .updateTable('sessions')
-    .set({ second_factor_at: at, last_factor: factor, step_up_required: 0, aal })
+    .set({
+      second_factor_at: change.at,
+      last_factor: change.factor,
+      step_up_required: 0,
+      aal: change.aal,
+      token_hash: change.tokenHash.to,
+    })
     .where('id', '=', id)
-    .execute();
+    .where('token_hash', '=', change.tokenHash.from)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
 /** Binds a session that has no device yet to the device whose key proves its requests from now on. */

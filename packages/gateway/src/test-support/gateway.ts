@@ -199,3 +199,12 @@ export async function loginWithSms(
   const body = done.json() as { csrfToken: string; session: { id: string } };
   return { cookie: `gh_session=${cookie?.value}`, csrf: body.csrfToken, sessionId: body.session.id };
 }
+
+/**
+ * The web session as it goes on after `response`: a step-up gives the session a new token in a new cookie and ends
+ * the old one (ASVS 5.0 7.2.4); the session id and CSRF token stay. Without a new cookie, `as` unchanged.
+ */
+export function renewed(as: LoggedIn, response: LightMyRequestResponse): LoggedIn {
+  const cookie = response.cookies.find((c) => c.name === 'gh_session');
+  return cookie === undefined ? as : { ...as, cookie: `gh_session=${cookie.value}` };
+}

@@ -16,6 +16,7 @@ import {
   type LoggedIn,
   loginAs,
   loginTrading,
+  renewed,
   startTestGateway,
   type TestGateway,
   VIKTOR,
@@ -195,7 +196,7 @@ describe('modify and cancel (issue 14, finding 1)', () => {
 
   it('refuses a session that must step up; after the step-up it may', async () => {
     gw = await startTestGateway();
-    const alice = await trader();
+    let alice = await trader();
     const order = await restingBuy(alice);
     const elsewhere = (method: 'PATCH' | 'DELETE' | 'POST', url: string, payload?: unknown) =>
       gw.app.inject({
@@ -220,6 +221,7 @@ describe('modify and cancel (issue 14, finding 1)', () => {
       code: totpCode(ALICE.totpSecret, gw.clock.now()),
     });
     expect(stepped.statusCode).toBe(200);
+    alice = renewed(alice, stepped);
     expect(
       (await elsewhere('PATCH', `/v1/accounts/U1000001/orders/${order.id}`, { quantity: 2 })).statusCode,
     ).toBe(200);

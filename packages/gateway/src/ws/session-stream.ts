@@ -4,10 +4,11 @@
  * cookie with an Origin check (the gateway's own origin or `server.allowedOrigins`; a foreign origin is refused),
  * or by a mobile or desktop bearer token with its device proof. Topic `session` carries the state changes a client must react to: `competing`,
  * `brokerage_acquired`, `step_up_required`, `expiring` (60 s before idle or absolute expiry), `expired`, `reset`,
- * `revoked`. A heartbeat goes out every 10 s; every message has a per-connection sequence number; the server
- * closes with a coded reason (4001 revoked, 4002 expired). Topic `orders` carries the events of the user's
- * accounts with their per-account sequence (`eventSeq`), gap-free: a client that reconnects names the last
- * `eventSeq` it has per account — `?resumeAfter=DU1000001:42,U1000001:7` at the upgrade, or
+ * `revoked`, `token_replaced`. A heartbeat goes out every 10 s; every message has a per-connection sequence number;
+ * the server closes with a coded reason (4001 revoked, 4002 expired, 4003 the session's token was replaced at a
+ * step-up: the stream was opened with the old one, and the client reconnects with the new one). Topic `orders`
+ * carries the events of the user's accounts with their per-account sequence (`eventSeq`), gap-free: a client that
+ * reconnects names the last `eventSeq` it has per account — `?resumeAfter=DU1000001:42,U1000001:7` at the upgrade, or
  * `{"op":"resume","accountId","after"}` — and the events after it are replayed from the database (`replayed: true`),
  * then a `replayed` marker, then live events, with no gap and no duplicate: live events that arrive during the
  * replay wait and are dropped if the replay already sent them, and a live event that skips a number (a lost bus
@@ -81,6 +82,8 @@ const TICK_MS = 250;
 const RELOAD_MS = 30_000;
 
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = { SESSION_REVOKED: 4001, SESSION_EXPIRED: 4002 };
+/** The session lives on with a new token: reconnect with it. */
+const TOKEN_REPLACED_CLOSE = 4003;
 
 function checkOrigin(ctx: GatewayContext, request: FastifyRequest): void {
   const origin = request.headers.origin;
@@ -129,6 +132,8 @@ class SessionStreamHub {
       ctx.bus.subscribe('session.brokerage', (m) => each(m.sessionId, (s) => s.brokerageAcquired())),
       ctx.bus.subscribe('session.revoked', (m) => each(m.sessionId, (s) => s.close('SESSION_REVOKED'))),
       ctx.bus.subscribe('session.changed', (m) => each(m.sessionId, (s) => s.reloadSoon())),
+      // Every stream of the session was opened with the token a step-up just replaced (ASVS 5.0 7.2.4).
+      ctx.bus.subscribe('session.token_replaced', (m) => each(m.sessionId, (s) => s.tokenReplaced())),
       ctx.bus.subscribe('account.event', (m) => {
         for (const stream of this.#byAccount.get(m.accountId) ?? []) stream.accountEvent(m);
       }),
@@ -242,6 +247,14 @@ class SessionStream {
     this.send(code === 'SESSION_REVOKED' ? 'revoked' : 'expired', { code });
     this.stop();
     this.socket.close(CLOSE_CODES[code] ?? 4000, code);
+  }
+
+  /** The token this stream was opened with was replaced (step-up): it ends, and the client reconnects. */
+  tokenReplaced(): void {
+    if (this.#closed) return;
+    this.send('token_replaced');
+    this.stop();
+    this.socket.close(TOKEN_REPLACED_CLOSE, 'TOKEN_REPLACED');
   }
 
   competing(bySessionId: string): void {
