@@ -130,6 +130,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     policies,
     cacheMaxEntries: config.sessions.cacheMaxEntries,
     revalidateAfterMs: config.sessions.cacheRevalidateMs,
+    maxLivePerUser: config.sessions.maxLivePerUser,
     loadProfile: async (userId) => {
       const user = await getUser(store.db, userId);
       if (user === undefined) return undefined;

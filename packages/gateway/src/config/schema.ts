@@ -198,6 +198,11 @@ export const configSchema = z.strictObject({
       cacheRevalidateMs: ms(1_000).default(30_000),
       /** Validated sessions kept in memory per node (least recently used are dropped first). */
       cacheMaxEntries: z.number().int().min(100).default(100_000),
+      /**
+       * Live sessions one user may hold across every channel (people's and programs'). A login beyond it succeeds
+       * and ends the user's least recently used session (ASVS 5.0 7.1.2).
+       */
+      maxLivePerUser: z.number().int().min(2).max(10_000).default(50),
     })
     .prefault({}),
   marketData: z

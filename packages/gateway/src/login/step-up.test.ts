@@ -135,6 +135,7 @@ describe.each(testDatabases())('ASVS 7.2.4: a new session token at step-up, on %
         policies: channelPolicies(gw.ctx.config),
         cacheMaxEntries: 100,
         revalidateAfterMs: 3_600_000,
+        maxLivePerUser: 50,
         loadProfile: async () =>
           ({
             user: {

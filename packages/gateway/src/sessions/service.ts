@@ -9,7 +9,7 @@
  *   re-read, because another node may have seen more recent activity.
  */
 import type { KeyObject } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import {
   type Clock,
@@ -76,7 +76,8 @@ export type RevokeReason =
   | 'user_disabled'
   | 'device_revoked'
   | 'grant_revoked'
-  | 'refresh_token_reused';
+  | 'refresh_token_reused'
+  | 'session_limit';
 
 export interface NewSession {
   userId: string;
@@ -100,6 +101,8 @@ export interface SessionServiceOptions {
   cacheMaxEntries: number;
   /** Age after which a cached entry is re-read from the database (bounds revocation lag if a bus message is lost). */
   revalidateAfterMs: number;
+  /** Live sessions one user may hold across channels; a new one beyond it ends the least recently used. */
+  maxLivePerUser: number;
 }
 
 interface CacheEntry extends Principal {
@@ -170,7 +173,50 @@ export class SessionService {
       brokerageAt: null,
     };
     await insertSession(db, session);
+    await this.#keepWithinLimit(db, session, now);
     return { token, session };
+  }
+
+  /**
+   * ASVS 5.0 7.1.2: a user holds at most `maxLivePerUser` live sessions across channels (people's and programs'). A
+   * new one beyond that ends the least recently used others (reason `session_limit`), as Keycloak's "terminate
+   * oldest session" does: a login always succeeds, and a forgotten session is what goes. Runs in the caller's
+   * transaction, so the session and the ending commit together.
+   */
+  async #keepWithinLimit(db: Kysely<Database>, created: SessionRecord, now: number): Promise<void> {
+    const live = await db
+      .selectFrom('sessions')
+      .select(['id', 'token_hash', 'last_seen_at'])
+      .where('user_id', '=', created.userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .where(sql<boolean>`last_seen_at + idle_timeout_ms > ${now}`)
+      .execute();
+    const excess = live.length - this.#o.maxLivePerUser;
+    if (excess <= 0) return;
+    const lastSeen = (s: { id: string; last_seen_at: number }) =>
+      Math.max(Number(s.last_seen_at), this.#pendingLastSeen.get(s.id) ?? 0);
+    const oldest = live
+      .filter((s) => s.id !== created.id)
+      .sort((a, b) => lastSeen(a) - lastSeen(b))
+      .slice(0, excess);
+    for (const old of oldest) {
+      if (!(await markRevoked(db, old.id, now, 'session_limit'))) continue;
+      this.#cache.delete(old.token_hash);
+      this.#pendingLastSeen.delete(old.id);
+      await appendAudit(db, this.#o.clock, {
+        type: 'session.revoked',
+        userId: created.userId,
+        sessionId: old.id,
+        data: { reason: 'session_limit', by: created.id },
+      });
+      await this.#o.bus.publish('session.revoked', {
+        sessionId: old.id,
+        tokenHash: old.token_hash,
+        userId: created.userId,
+        reason: 'session_limit',
+      });
+    }
   }
 
   /**

@@ -180,6 +180,7 @@ describe('logout and revocation', () => {
         policies: channelPolicies(nodeA.ctx.config),
         cacheMaxEntries: 100,
         revalidateAfterMs: 3_600_000,
+        maxLivePerUser: 50,
         loadProfile: async () => ({
           user: { id: 'u', username: 'alice', displayName: 'A', status: 'active', createdAt: 0 },
           accounts: [],

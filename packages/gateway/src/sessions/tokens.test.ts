@@ -4,11 +4,50 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../core/index.js';
-import { ALICE, loginAs, startTestGateway, type TestGateway } from '../test-support/gateway.js';
+import {
+  ALICE,
+  BRUNO,
+  callAs,
+  errorCode,
+  loginAs,
+  startTestGateway,
+  type TestGateway,
+} from '../test-support/gateway.js';
 
 let gw: TestGateway;
 afterEach(async () => {
   await gw?.close();
+});
+
+describe('concurrent sessions (ASVS 5.0 7.1.2)', () => {
+  it('keeps at most sessions.maxLivePerUser live sessions: a login beyond ends the least recently used', async () => {
+    gw = await startTestGateway({ config: { sessions: { maxLivePerUser: 3 } } });
+    const first = await loginAs(gw, ALICE);
+    const second = await loginAs(gw, ALICE);
+    const third = await loginAs(gw, ALICE);
+    const bruno = await loginAs(gw, BRUNO);
+    // The first is used again, so the second is now the least recently used.
+    gw.clock.advance(1_000);
+    expect((await callAs(gw, 'GET', '/v1/session', first)).statusCode).toBe(200);
+    await gw.ctx.sessions.flushLastSeen();
+    const fourth = await loginAs(gw, ALICE);
+    expect(errorCode(await callAs(gw, 'GET', '/v1/session', second))).toBe('SESSION_REVOKED');
+    for (const live of [first, third, fourth, bruno])
+      expect((await callAs(gw, 'GET', '/v1/session', live)).statusCode).toBe(200);
+    const ended = await gw.ctx.store.db
+      .selectFrom('sessions')
+      .select(['id', 'revoke_reason'])
+      .where('revoked_at', 'is not', null)
+      .execute();
+    expect(ended).toEqual([{ id: second.sessionId, revoke_reason: 'session_limit' }]);
+    const audit = await gw.ctx.store.db
+      .selectFrom('audit_log')
+      .select('data')
+      .where('type', '=', 'session.revoked')
+      .where('session_id', '=', second.sessionId)
+      .executeTakeFirstOrThrow();
+    expect(JSON.parse(audit.data)).toMatchObject({ reason: 'session_limit', by: fourth.sessionId });
+  });
 });
 
 describe('session tokens', () => {
