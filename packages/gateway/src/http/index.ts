@@ -20,4 +20,5 @@ export {
   setDeviceCookie,
   setSessionCookie,
   verifyRequestProof,
+  withRenewedToken,
 } from './kit.js';

@@ -164,6 +164,24 @@ export function setSessionCookie(
   });
 }
 
+/**
+ * Answers a re-authentication that gave the session a new token (a step-up, a password change): the web gets it as
+ * a new cookie (its CSRF token, derived from the session id, stays), the device-bound channels in the body, as at
+ * login, to present from now on (their device proofs hash the new token).
+ */
+export function withRenewedToken<T extends object>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  session: { channel: string; expiresAt: number },
+  token: string,
+  now: number,
+  body: T,
+): T | (T & { token: string; tokenType: 'Bearer' }) {
+  if (usesDeviceKey(session.channel)) return { ...body, token, tokenType: 'Bearer' };
+  setSessionCookie(request, reply, token, session.expiresAt - now);
+  return body;
+}
+
 export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply): void {
   reply.clearCookie(sessionCookieName(request), {
     path: '/',

@@ -16,6 +16,7 @@ import {
   requireSession,
   setDeviceCookie,
   setSessionCookie,
+  withRenewedToken,
 } from '../http/index.js';
 import { csrfTokenFor, presentSession, type SessionRecord, usesDeviceKey } from '../sessions/index.js';
 import { startDesktopLogin } from './desktop.js';
@@ -138,10 +139,10 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
     const principal = principalOf(request);
     const token = await stepUp(ctx.login, principal, body, clientInfo(request));
     const { session } = principal;
-    const stepped = { status: 'stepped_up', session: presentSession(session, session.id) };
-    if (usesDeviceKey(session.channel)) return { ...stepped, token, tokenType: 'Bearer' };
-    setSessionCookie(request, reply, token, session.expiresAt - ctx.clock.now());
-    return stepped;
+    return withRenewedToken(request, reply, session, token, ctx.clock.now(), {
+      status: 'stepped_up',
+      session: presentSession(session, session.id),
+    });
   });
 
   app.post('/v1/session/step-up/sms', withSession, async (request) => {

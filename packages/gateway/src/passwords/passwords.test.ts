@@ -87,8 +87,10 @@ describe.each(testDatabases())('passwords on %s', (_name, makeDatabase) => {
 
     expect(await loginWorks(g, 'alice', ALICE.password)).toBe(false);
     expect(await loginWorks(g, 'alice', NEW_PASSWORD)).toBe(true);
-    // The session that changed it goes on.
-    expect((await callAs(g, 'GET', '/v1/session', alice)).statusCode).toBe(200);
+    // The session that changed it goes on, with a new token (ASVS 5.0 7.2.4: checking the current password
+    // re-authenticates); the token it had names no session any more.
+    expect((await callAs(g, 'GET', '/v1/session', renewed(alice, response))).statusCode).toBe(200);
+    expect(errorCode(await callAs(g, 'GET', '/v1/session', alice))).toBe('UNAUTHENTICATED');
     expect(await audit(g, 'password.changed')).toEqual([
       { by: 'user', wasInitial: false, endOtherSessions: false, sessionId: alice.sessionId },
     ]);
@@ -112,7 +114,7 @@ describe.each(testDatabases())('passwords on %s', (_name, makeDatabase) => {
       endOtherSessions: true,
     });
     expect(json(response)).toEqual({ status: 'changed', endedSessions: 2 });
-    expect((await callAs(g, 'GET', '/v1/session', alice)).statusCode).toBe(200);
+    expect((await callAs(g, 'GET', '/v1/session', renewed(alice, response))).statusCode).toBe(200);
     for (const other of [phone, laptop]) {
       const gone = await callAs(g, 'GET', '/v1/session', other);
       expect(errorCode(gone)).toBe('SESSION_REVOKED');
@@ -326,7 +328,10 @@ describe.each(testDatabases())('passwords on %s', (_name, makeDatabase) => {
     expect(json(same).error).toMatchObject({ code: 'PASSWORD_POLICY', details: { rule: 'unchanged' } });
     const changed = await change(g, alice, { currentPassword: initial, newPassword: NEW_PASSWORD });
     expect(changed.statusCode).toBe(200);
-    expect(await who(alice)).toMatchObject({ passwordChangeRequired: false, passwordExpiresAt: null });
+    expect(await who(renewed(alice, changed))).toMatchObject({
+      passwordChangeRequired: false,
+      passwordExpiresAt: null,
+    });
     expect(await audit(g, 'password.changed')).toEqual([expect.objectContaining({ wasInitial: true })]);
 
     // Bruno does not change his: it works until the lifetime ends, then fails like a wrong password.

@@ -8,7 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { GatewayContext } from '../app/context.js';
 import { GatehouseError } from '../core/index.js';
-import { clientInfo, parseWith, principalOf, requireSession } from '../http/index.js';
+import { clientInfo, parseWith, principalOf, requireSession, withRenewedToken } from '../http/index.js';
 import { changePasswordSchema } from './schema.js';
 import { changePassword, type PasswordDeps } from './service.js';
 
@@ -25,9 +25,17 @@ export async function passwordRoutes(app: FastifyInstance, ctx: GatewayContext):
       new GatehouseError('RATE_LIMITED', undefined, { retryAfterMs: context.ttl }),
   };
 
-  app.post('/v1/password', { preHandler: requireSession(ctx), config: { rateLimit } }, async (request) => {
-    const principal = principalOf(request);
-    const body = parseWith(changePasswordSchema, request.body);
-    return changePassword(deps, principal, body, clientInfo(request));
-  });
+  // Checking the current password re-authenticates: the session gets a new token, and the one this request carried
+  // ends (ASVS 5.0 7.2.4), as after a step-up.
+  app.post(
+    '/v1/password',
+    { preHandler: requireSession(ctx), config: { rateLimit } },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const body = parseWith(changePasswordSchema, request.body);
+      const changed = await changePassword(deps, principal, body, clientInfo(request));
+      const token = await ctx.sessions.renewToken(principal.session);
+      return withRenewedToken(request, reply, principal.session, token, ctx.clock.now(), changed);
+    },
+  );
 }

@@ -33,6 +33,7 @@ import {
   markRevoked,
   markSecondFactor,
   markStepUpRequired,
+  replaceTokenHash,
   type SessionRecord,
   sessionIdsForDevice,
   writeLastSeen,
@@ -342,15 +343,33 @@ export class SessionService {
       tokenHash: { from: replaced, to: tokenHash },
     });
     if (!changed) throw new GatehouseError('UNAUTHENTICATED');
-    this.#cache.delete(replaced);
     // `session` is the old token's cache entry, which requests still under way with that token share: its
     // `tokenHash` stays the old one, so that a step-up racing this one fails above instead of replacing the new token.
     session.secondFactorAt = now;
     session.lastFactor = factor;
     session.stepUpRequired = false;
     session.aal = stronger;
-    await this.#o.bus.publish('session.token_replaced', { sessionId: session.id, tokenHash: replaced });
+    await this.#tokenReplaced(session.id, replaced);
     return token;
+  }
+
+  /**
+   * Gives the session a new token and ends the one it had, for a re-authentication that is not a second factor (the
+   * current password, checked to change it): the same session, a new credential, as `recordSecondFactor` gives.
+   */
+  async renewToken(session: SessionRecord): Promise<string> {
+    const token = randomToken(32);
+    const replaced = session.tokenHash;
+    if (!(await replaceTokenHash(this.#o.db, session.id, { from: replaced, to: sha256(token) })))
+      throw new GatehouseError('UNAUTHENTICATED');
+    await this.#tokenReplaced(session.id, replaced);
+    return token;
+  }
+
+  /** The old token is dead: this node forgets it now, every other node on the bus, and its streams close (4003). */
+  async #tokenReplaced(sessionId: string, replaced: string): Promise<void> {
+    this.#cache.delete(replaced);
+    await this.#o.bus.publish('session.token_replaced', { sessionId, tokenHash: replaced });
   }
 
   /**

@@ -183,6 +183,22 @@ export async function markSecondFactor(
   return result.numUpdatedRows > 0n;
 }
 
+/** Gives a live session a new token hash, if it still has `from` (a concurrent renewal did not replace it). */
+export async function replaceTokenHash(
+  db: Kysely<Database>,
+  id: string,
+  tokenHash: { from: string; to: string },
+): Promise<boolean> {
+  const result = await db
+    .updateTable('sessions')
+    .set({ token_hash: tokenHash.to })
+    .where('id', '=', id)
+    .where('token_hash', '=', tokenHash.from)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
 /** Binds a session that has no device yet to the device whose key proves its requests from now on. */
 export async function markDevice(db: Kysely<Database>, id: string, deviceId: string): Promise<boolean> {
   const result = await db
