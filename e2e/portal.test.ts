@@ -342,14 +342,14 @@ describe('Client Portal in Chromium', () => {
     expect(await request.innerText()).toContain('web');
     await screenshot(page, 'login-push');
     await screenshot(phone, 'authenticator');
-    // Another number denies the request (no picking numbers until one works, as push bombing would have a tired
-    // user do): the phone says so, and the login screen offers a new request, with a new number.
-    const choices = await request.locator('fieldset.numbers label').allInnerTexts();
-    expect(choices.map((c) => c.trim())).toContain(shown);
-    await request
-      .getByText(choices.map((c) => c.trim()).find((c) => c !== shown) as string, { exact: true })
-      .click();
-    await request.getByRole('button', { name: 'Approve' }).click();
+    // The phone asks for the number to be typed, not picked. Another number denies the request (no trying numbers
+    // until one works, as push bombing would have a tired user do): the phone says so, and the login screen offers
+    // a new request, with a new number.
+    const typed = request.getByLabel('Type the number shown on the login screen');
+    const approve = request.getByRole('button', { name: 'Approve' });
+    expect(await approve.isDisabled()).toBe(true);
+    await typed.fill(String((Number(shown) + 1) % 100).padStart(2, '0'));
+    await approve.click();
     await phone
       .getByText(/^That was not the number on the login screen, so the request was denied\./)
       .waitFor();
@@ -358,14 +358,8 @@ describe('Client Portal in Chromium', () => {
     await page.getByRole('button', { name: 'Send a new request' }).click();
     await expect.poll(() => number.innerText()).toMatch(/^\d{2}$/);
     const renewed = await number.innerText();
-    await expect
-      .poll(async () =>
-        (await request.locator('fieldset.numbers label').allInnerTexts()).map((c) => c.trim()),
-      )
-      .toContain(renewed);
-    const approve = request.getByRole('button', { name: 'Approve' });
-    expect(await approve.isDisabled()).toBe(true);
-    await request.getByText(renewed, { exact: true }).click();
+    await expect.poll(() => approve.isDisabled()).toBe(true); // the new request's card, empty
+    await typed.fill(renewed);
     await approve.click();
     await page.waitForURL('**/trade');
     await phone.getByText('Approved. You can return to the login.').waitFor();
@@ -526,7 +520,10 @@ describe('Client Portal in Chromium', () => {
     await page.getByRole('row', { name: /Text message/ }).waitFor();
 
     await page.getByRole('button', { name: 'New recovery codes' }).click();
-    const codes = await page.getByRole('region', { name: 'Recovery codes' }).locator('code').allInnerTexts();
+    // The codes arrive with the gateway's answer: wait for them (a loaded machine answers later).
+    const shownCodes = page.getByRole('region', { name: 'Recovery codes' }).locator('code');
+    await expect.poll(() => shownCodes.count()).toBe(10);
+    const codes = await shownCodes.allInnerTexts();
     expect(codes).toHaveLength(10);
     await page.getByRole('button', { name: 'I have saved them' }).click();
     await expect
@@ -679,8 +676,9 @@ describe('Client Portal in Chromium', () => {
     await prompt.getByLabel('Code', { exact: true }).fill(await nextTotp(DEMO.viktor.totp));
     await prompt.getByRole('button', { name: 'Verify' }).click();
     // The change the step-up was asked for goes through.
-    await page.getByRole('region', { name: 'Recovery codes' }).waitFor();
-    expect(await page.getByRole('region', { name: 'Recovery codes' }).locator('code').count()).toBe(10);
+    await expect
+      .poll(() => page.getByRole('region', { name: 'Recovery codes' }).locator('code').count())
+      .toBe(10);
 
     const after = await cookie();
     expect(after).toBeTruthy();

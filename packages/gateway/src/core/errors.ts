@@ -79,6 +79,10 @@ export const ERROR_CATALOGUE = {
     status: 401,
     message: 'The push request expired without a decision; use another factor or retry.',
   },
+  PUSH_LIMIT_REACHED: {
+    status: 429,
+    message: 'Too many push requests for this user; use another factor or wait.',
+  },
   RATE_LIMITED: { status: 429, message: 'Too many requests from this address; slow down.' },
   UNAUTHENTICATED: { status: 401, message: 'A valid session is required.' },
   SESSION_EXPIRED: { status: 401, message: 'The session has expired; log in again.' },

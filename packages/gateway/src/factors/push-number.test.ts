@@ -130,14 +130,14 @@ describe.each(testDatabases())('push number matching on %s', (_name, factory) =>
       expect(errorCode(await decideOverHttp(gw, phone, push.challengeId, push.number, 'deny'))).toBe(
         'PUSH_CHALLENGE_INVALID',
       );
-      // The login screen learns it, and the login stays open with one second-factor attempt spent.
+      // The login screen learns it, and the login stays open: the push and the wrong number each spent an attempt.
       expect(errorCode(await poll(gw, loginId))).toBe('WRONG_NUMBER');
       const tx = await gw.ctx.store.db
         .selectFrom('login_transactions')
         .select(['attempts', 'completed_at'])
         .where('handle_hash', '=', sha256(loginId))
         .executeTakeFirstOrThrow();
-      expect(tx).toEqual({ attempts: 1, completed_at: null });
+      expect(tx).toEqual({ attempts: 2, completed_at: null });
 
       // A new push, with its own number, can approve this login.
       gw.clock.advance(1_000);
@@ -238,6 +238,59 @@ describe.each(testDatabases())('push number matching on %s', (_name, factory) =>
         .map((o) => (o.reason as { code: string }).code);
       expect(refusals.every((c) => c === 'PUSH_CHALLENGE_INVALID' || c === 'WRONG_NUMBER')).toBe(true);
       expect(refusals.filter((c) => c === 'WRONG_NUMBER').length + applied.length).toBe(1);
+    });
+  });
+
+  it('bounds push bombing: a push spends a login attempt, and a user gets 10 an hour before each waits', async () => {
+    await withGateway(factory, async (gw, base) => {
+      await enrol(gw, base);
+      const pushes = async () =>
+        (await gw.ctx.store.db.selectFrom('push_challenges').select('id').execute()).length;
+      // One login: its five second-factor attempts are five pushes, then the login is spent.
+      const loginId = await openLogin(gw);
+      for (let i = 0; i < 5; i += 1) await sendPush(gw, loginId);
+      const sixth = await gw.app.inject({
+        method: 'POST',
+        url: `/v1/auth/login/${loginId}/factor`,
+        payload: { type: 'push' },
+      });
+      expect(errorCode(sixth)).toBe('LOGIN_INVALID');
+      expect(await pushes()).toBe(5);
+      // Fresh logins, 20 pushes at once: 5 more go out (10 within the hour), the rest wait, and nothing else is sent.
+      const logins = await Promise.all(Array.from({ length: 5 }, () => openLogin(gw)));
+      const burst = await Promise.all(
+        logins.flatMap((id) =>
+          Array.from({ length: 4 }, () =>
+            gw.app.inject({ method: 'POST', url: `/v1/auth/login/${id}/factor`, payload: { type: 'push' } }),
+          ),
+        ),
+      );
+      const codes = burst.map((r) => (r.statusCode === 200 ? 'sent' : errorCode(r)));
+      expect(codes.filter((c) => c === 'sent')).toHaveLength(5);
+      expect(codes.filter((c) => c === 'PUSH_LIMIT_REACHED')).toHaveLength(15);
+      expect(await pushes()).toBe(10);
+      const refused = burst.find((r) => r.statusCode === 429);
+      expect(json(refused as never)).toMatchObject({
+        error: { code: 'PUSH_LIMIT_REACHED', details: { retryAfterMs: 60_000 } },
+      });
+      // Refused pushes spent no attempt of their logins; after the wait one more goes out, then two minutes.
+      const spent = await gw.ctx.store.db
+        .selectFrom('login_transactions')
+        .select('attempts')
+        .where('completed_at', 'is', null) // not the enrolling session's own login
+        .execute();
+      expect(spent.reduce((n, t) => n + Number(t.attempts), 0)).toBe(10);
+      gw.clock.advance(60_000);
+      const later = await openLogin(gw);
+      await sendPush(gw, later);
+      const next = await gw.app.inject({
+        method: 'POST',
+        url: `/v1/auth/login/${later}/factor`,
+        payload: { type: 'push' },
+      });
+      expect(json(next)).toMatchObject({
+        error: { code: 'PUSH_LIMIT_REACHED', details: { retryAfterMs: 120_000 } },
+      });
     });
   });
 

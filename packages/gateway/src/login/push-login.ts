@@ -2,6 +2,11 @@
  * @module login/push-login
  * The second step by push approval: the challenge goes to every enrolled device, and the login screen learns the
  * outcome by long-poll (or its stream) — authenticated, denied, expired, or fallback factors when undelivered.
+ *
+ * Push bombing (sending request after request until a tired user approves one) is bounded twice, each by one
+ * atomic claim made before the push goes out: a push spends one of its login's second-factor attempts, and a user
+ * gets at most `PUSH_LIMIT.perWindow` pushes before each further one waits (a minute, doubling), counted until an
+ * hour passes without one. A wrong number denies its push (factors/push), so every guess costs a new push.
  */
 
 import { appendAudit } from '../audit/index.js';
@@ -10,6 +15,7 @@ import { networkOf, pushDeviceIds } from '../devices/index.js';
 import { backupFactorMissing, type FactorType } from '../factors/index.js';
 import { createPushChallenge, latestPushForLogin } from '../factors/push.js';
 
+import { type BackoffPolicy, claimAttempt } from './throttle.js';
 import {
   type ClientInfo,
   findOpenLogin,
@@ -17,6 +23,7 @@ import {
   type LoginCompleted,
   type LoginDeps,
   notifyNewDevice,
+  type OpenLogin,
   usableFactors,
 } from './transaction.js';
 
@@ -28,6 +35,41 @@ export interface PushStarted {
   expiresAt: string;
   /** Ask `GET /v1/auth/login/{loginId}` after this long at the latest to learn whether fallbacks are offered. */
   fallbackAfterMs: number;
+}
+
+/** A user's push budget: the pushes free of wait within a rolling hour, then the wait before the next. */
+export const PUSH_LIMIT: BackoffPolicy = {
+  freeFailures: 10,
+  baseDelayMs: 60_000,
+  maxDelayMs: 3_600_000,
+  failureResetMs: 3_600_000,
+  maxFailures: 1_000,
+};
+
+/**
+ * Claims a push for a login: one of the login's attempts, then one of the user's pushes; refused, it spends
+ * neither.
+ */
+async function claimPush(deps: LoginDeps, tx: OpenLogin): Promise<void> {
+  const { db } = deps;
+  const now = deps.clock.now();
+  const spent = await db
+    .updateTable('login_transactions')
+    .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+    .where('id', '=', tx.id)
+    .where('completed_at', 'is', null)
+    .where('expires_at', '>', now)
+    .where('attempts', '<', deps.maxFactorAttempts)
+    .executeTakeFirst();
+  if (spent.numUpdatedRows === 0n) throw new GatehouseError('LOGIN_INVALID');
+  const claim = await claimAttempt(db, [{ subject: `push ${tx.user_id}`, policy: PUSH_LIMIT }], now);
+  if (claim.ok) return;
+  await db
+    .updateTable('login_transactions')
+    .set((eb) => ({ attempts: eb('attempts', '-', 1) }))
+    .where('id', '=', tx.id)
+    .execute();
+  throw new GatehouseError('PUSH_LIMIT_REACHED', undefined, { retryAfterMs: claim.waitMs });
 }
 
 /** Second step by push: sends a challenge to every enrolled device of the user. */
@@ -42,6 +84,7 @@ export async function startPushLogin(
     throw new GatehouseError('FACTOR_NOT_AVAILABLE');
   const deviceIds = await pushDeviceIds(db, tx.user_id);
   if (deviceIds.length === 0) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  await claimPush(deps, tx);
   const message = await db.transaction().execute(async (trx) => {
     const created = await createPushChallenge(trx, clock, {
       userId: tx.user_id,

@@ -2,10 +2,11 @@
  * `/authenticator`: a phone-sized mobile authenticator in the browser. It enrols with the activation link that
  * the Security page shows (as a QR code), keeps a non-extractable P-256 key (WebCrypto) in IndexedDB — the key can
  * sign but can never be read out — opens its device socket with a signed, single-use query, acknowledges each push
- * request and signs the person's decision. The number shown on the login screen must be picked to approve.
+ * request and signs the person's decision. The number shown on the login screen must be typed to approve: a number
+ * to type, rather than one to pick among a few, leaves a tired user being push-bombed 1 chance in 90, not 1 in 3.
  */
 import { deviceStreamAuthMessage, type PushRequestMessage, pushDecisionMessage } from '@gatehouse/protocol';
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { ErrorText, Notice, TextField, useAction } from '../components.js';
 
 interface Identity {
@@ -170,22 +171,8 @@ type Connection = 'connecting' | 'connected' | 'offline' | 'refused';
 
 interface Decided {
   challengeId: string;
-  /** `wrong_number`: the gateway denied the request because the number picked was not the login screen's. */
+  /** `wrong_number`: the gateway denied the request because the number typed was not the login screen's. */
   outcome: 'approve' | 'deny' | 'wrong_number';
-}
-
-/** The right number among two others, in a stable shuffled order, so approving means matching the screen. */
-function choicesFor(number: string): string[] {
-  const n = Number(number);
-  const others = new Set<number>();
-  let seed = n * 7 + 3;
-  while (others.size < 2) {
-    seed = (seed * 31 + 17) % 100;
-    if (seed !== n) others.add(seed);
-  }
-  const all = [n, ...others].map((v) => String(v).padStart(2, '0'));
-  const rotate = n % 3;
-  return [...all.slice(rotate), ...all.slice(0, rotate)];
 }
 
 function Device({ identity, onForget }: { identity: Identity; onForget: () => void }) {
@@ -323,14 +310,15 @@ function PushCard(props: {
   onDecide: (push: PushRequestMessage, decision: 'approve' | 'deny', number: string) => Promise<void>;
 }) {
   const { push } = props;
-  const [picked, setPicked] = useState<string | null>(null);
+  const [typed, setTyped] = useState('');
+  const numberId = useId();
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), 500);
     return () => clearInterval(timer);
   }, []);
   const left = Math.max(0, Math.ceil((Date.parse(push.expiresAt) - now) / 1000));
-  const choices = choicesFor(push.number);
+  const complete = /^\d{2}$/.test(typed);
   return (
     <section className="card push-request" aria-labelledby={`push-${push.challengeId}`}>
       <h2 id={`push-${push.challengeId}`}>Log in to Gatehouse?</h2>
@@ -347,27 +335,23 @@ function PushCard(props: {
         <dt>When</dt>
         <dd>{new Date(push.context.time).toLocaleTimeString()}</dd>
       </dl>
-      <fieldset className="numbers">
-        <legend>Pick the number shown on the login screen</legend>
-        {choices.map((n) => (
-          <label key={n} className={picked === n ? 'picked' : ''}>
-            <input
-              type="radio"
-              name={`number-${push.challengeId}`}
-              value={n}
-              checked={picked === n}
-              onChange={() => setPicked(n)}
-            />
-            {n}
-          </label>
-        ))}
-      </fieldset>
+      <div className="field number">
+        <label htmlFor={numberId}>Type the number shown on the login screen</label>
+        <input
+          id={numberId}
+          inputMode="numeric"
+          autoComplete="off"
+          maxLength={2}
+          value={typed}
+          onChange={(e) => setTyped(e.target.value.replace(/\D/g, '').slice(0, 2))}
+        />
+      </div>
       <p className="countdown">{left > 0 ? `Expires in ${left} s` : 'Expired'}</p>
       <div className="actions">
         <button
           type="button"
-          disabled={picked === null || left === 0}
-          onClick={() => picked !== null && void props.onDecide(push, 'approve', picked)}
+          disabled={!complete || left === 0}
+          onClick={() => complete && void props.onDecide(push, 'approve', typed)}
         >
           Approve
         </button>
