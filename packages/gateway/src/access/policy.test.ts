@@ -80,6 +80,7 @@ function principal(kind: Kind, role: (typeof ROLES)[number]): Principal {
             clientId: 'cli_1',
             grantId: 'grt_1',
             scopes: kind === 'program+trade' ? ['read', 'trade'] : ['read', 'marketdata'],
+            accounts: ['U1000001'],
             jkt: 'x',
           },
         }

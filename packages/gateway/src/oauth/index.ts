@@ -10,4 +10,11 @@ export {
 } from './dpop.js';
 export { OAuthError, type OAuthErrorCode } from './errors.js';
 export { oauthRoutes } from './routes.js';
-export { OAuthService, SCOPES, type Scope, type SessionLossPolicy, type TokenResponse } from './service.js';
+export {
+  grantProfile,
+  OAuthService,
+  SCOPES,
+  type Scope,
+  type SessionLossPolicy,
+  type TokenResponse,
+} from './service.js';

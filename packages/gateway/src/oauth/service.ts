@@ -41,7 +41,7 @@ import {
 } from '../core/index.js';
 import type { UserAccount } from '../identity/index.js';
 import type { Notifier } from '../notifications/index.js';
-import type { Principal, SessionService } from '../sessions/index.js';
+import type { Principal, SessionProfile, SessionService } from '../sessions/index.js';
 import type { Database, OAuthClientsTable, OAuthGrantsTable } from '../store/index.js';
 import { validateClientKeys, verifyClientAssertion } from './client-auth.js';
 import type { DpopVerifier } from './dpop.js';
@@ -107,6 +107,14 @@ function parseScopes(value: string | undefined, allowed: readonly string[]): Sco
 }
 
 const json = <T>(text: string): T => JSON.parse(text) as T;
+
+/**
+ * A program's view of its user's profile: the user's accounts (with today's roles) that its grant names, none else.
+ * The user losing a role loses it for the program too; the user gaining one gives the program nothing.
+ */
+export function grantProfile(profile: SessionProfile, accounts: readonly string[]): SessionProfile {
+  return { ...profile, accounts: profile.accounts.filter((a) => accounts.includes(a.id)) };
+}
 
 /** A client acting for a user on some accounts with some scopes; its program session comes with its first token. */
 function newGrant(
@@ -953,15 +961,17 @@ export class OAuthService {
     const principal =
       this.#d.sessions.authenticateCachedHash(cached.sessionTokenHash) ??
       (await this.#d.sessions.authenticateHash(cached.sessionTokenHash));
-    const accounts = cached.accounts;
     return {
       session: principal.session,
-      profile: {
-        ...principal.profile,
-        accounts: principal.profile.accounts.filter((a) => accounts.includes(a.id)),
-      },
+      profile: grantProfile(principal.profile, cached.accounts),
       memo: principal.memo,
-      api: { clientId: cached.clientId, grantId: cached.grantId, scopes: cached.scopes, jkt },
+      api: {
+        clientId: cached.clientId,
+        grantId: cached.grantId,
+        scopes: cached.scopes,
+        accounts: cached.accounts,
+        jkt,
+      },
     };
   }
 

@@ -66,6 +66,8 @@ export interface ApiGrant {
   clientId: string;
   grantId: string;
   scopes: readonly string[];
+  /** The accounts the grant names: the principal's accounts are the user's, narrowed to these. */
+  accounts: readonly string[];
   /** Thumbprint of the DPoP key the request proved. */
   jkt: string;
 }
@@ -458,6 +460,14 @@ export class SessionService {
   /** The newest activity this node has seen for a session and not yet written behind, if any. */
   pendingLastSeen(sessionId: string): number | undefined {
     return this.#pendingLastSeen.get(sessionId);
+  }
+
+  /**
+   * The user's profile as it is now (status, accounts and roles, initial password), read from the database: what a
+   * long-lived holder of a principal, such as an open stream, re-reads when the user changes.
+   */
+  async loadProfile(userId: string): Promise<SessionProfile | undefined> {
+    return this.#o.loadProfile(userId);
   }
 
   async findById(sessionId: string): Promise<SessionRecord | undefined> {

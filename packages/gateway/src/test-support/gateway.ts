@@ -6,7 +6,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { createGateway, type Gateway } from '../app/index.js';
 import { createLogger } from '../app/logger.js';
 import { type ConfigInput, defaultConfig } from '../config/index.js';
-import { ManualClock } from '../core/index.js';
+import { type EventBus, ManualClock } from '../core/index.js';
 import { DEMO_USERS, seedDemo } from '../demo/index.js';
 import { totpCode } from '../factors/index.js';
 import type { OrderRouter } from '../trading/index.js';
@@ -36,6 +36,8 @@ export interface TestGatewayOptions {
   /** Paper-engine matching interval; tests default to none (matching runs when the test calls `matchAll`). */
   matchingIntervalMs?: number | null;
   orderRouter?: OrderRouter;
+  /** The event bus (default: a new in-process one); gateways given one bus and one database act as nodes. */
+  bus?: EventBus;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -64,6 +66,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     matchingIntervalMs: options.matchingIntervalMs ?? null,
     safetySweepMs: null,
     ...(options.orderRouter === undefined ? {} : { orderRouter: options.orderRouter }),
+    ...(options.bus === undefined ? {} : { bus: options.bus }),
     database: {
       ...options.database?.options,
       onQuery: () => {

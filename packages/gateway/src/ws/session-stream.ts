@@ -16,17 +16,24 @@
  * Topic `marketdata` sends a quote per watched instrument on every feed step after
  * `{"op":"subscribe","topic":"marketdata","instruments":[…]}`, each with its entitlement. Programs authenticate the
  * upgrade with their DPoP-bound token and proof (scope `read`; `marketdata` for quotes).
+ *
+ * The principal is the upgrade's, kept current: when the user's roles or status change the stream takes the new
+ * profile (ws/stream-hub.ts), and the account-access policy decides every live event, replay and subscription on
+ * the accounts it allows now. An account taken away stops its events and its quotes (`unsubscribed` with the code);
+ * a disabled user's stream, and a program's whose grant or token was revoked, closes as revoked (4001).
  */
 import type {} from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
-import { accountAccess } from '../access/index.js';
+import { accountAccess, accountsFor } from '../access/index.js';
 import type { GatewayContext } from '../app/context.js';
 import { type ErrorCode, GatehouseError } from '../core/index.js';
 import { checkDeviceProof, dpopToken, programPrincipal, sessionCookieName } from '../http/index.js';
-import { type Principal, sessionState, usesDeviceKey } from '../sessions/index.js';
+import { grantProfile } from '../oauth/index.js';
+import { type Principal, type SessionProfile, sessionState, usesDeviceKey } from '../sessions/index.js';
 import { type Instrument, type MarketDataBundle, requireInstruments } from '../trading/index.js';
+import { RELOAD_MS, SessionStreamHub } from './stream-hub.js';
 
 const streamRequest = z.union([
   z.strictObject({
@@ -74,12 +81,6 @@ function safeJson(raw: string): unknown {
 
 const HEARTBEAT_MS = 10_000;
 const EXPIRING_NOTICE_MS = 60_000;
-const TICK_MS = 250;
-/**
- * How often a stream re-reads its session row even without a bus message. Revocations and step-ups arrive on the
- * bus at once; this bounds what a lost message can hide, as the session cache's revalidation does.
- */
-const RELOAD_MS = 30_000;
 
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = { SESSION_REVOKED: 4001, SESSION_EXPIRED: 4002 };
 /** The session lives on with a new token: reconnect with it. */
@@ -112,90 +113,12 @@ async function authenticateUpgrade(ctx: GatewayContext, request: FastifyRequest)
   return principal;
 }
 
-/**
- * The streams open on this node, indexed by session. One bus subscription per topic and one ticker serve them all,
- * so an event costs a map lookup (not a call per open stream) and an idle stream costs a few comparisons per tick.
- */
-class SessionStreamHub {
-  readonly #bySession = new Map<string, Set<SessionStream>>();
-  readonly #byAccount = new Map<string, Set<SessionStream>>();
-  #lastStep = -1;
-  readonly #unsubscribe: (() => void)[] = [];
-  readonly #ticker: NodeJS.Timeout;
-
-  constructor(readonly ctx: GatewayContext) {
-    const each = (sessionId: string, fn: (stream: SessionStream) => void) => {
-      for (const stream of this.#bySession.get(sessionId) ?? []) fn(stream);
-    };
-    this.#unsubscribe.push(
-      ctx.bus.subscribe('session.competing', (m) => each(m.sessionId, (s) => s.competing(m.bySessionId))),
-      ctx.bus.subscribe('session.brokerage', (m) => each(m.sessionId, (s) => s.brokerageAcquired())),
-      ctx.bus.subscribe('session.revoked', (m) => each(m.sessionId, (s) => s.close('SESSION_REVOKED'))),
-      ctx.bus.subscribe('session.changed', (m) => each(m.sessionId, (s) => s.reloadSoon())),
-      // Every stream of the session was opened with the token a step-up just replaced (ASVS 5.0 7.2.4).
-      ctx.bus.subscribe('session.token_replaced', (m) => each(m.sessionId, (s) => s.tokenReplaced())),
-      ctx.bus.subscribe('account.event', (m) => {
-        for (const stream of this.#byAccount.get(m.accountId) ?? []) stream.accountEvent(m);
-      }),
-    );
-    this.#ticker = setInterval(() => this.#tick(), TICK_MS);
-    this.#ticker.unref();
-  }
-
-  add(stream: SessionStream): void {
-    const id = stream.principal.session.id;
-    let set = this.#bySession.get(id);
-    if (set === undefined) {
-      set = new Set();
-      this.#bySession.set(id, set);
-    }
-    set.add(stream);
-    for (const account of stream.principal.profile.accounts) {
-      let streams = this.#byAccount.get(account.id);
-      if (streams === undefined) {
-        streams = new Set();
-        this.#byAccount.set(account.id, streams);
-      }
-      streams.add(stream);
-    }
-  }
-
-  remove(stream: SessionStream): void {
-    const id = stream.principal.session.id;
-    const set = this.#bySession.get(id);
-    set?.delete(stream);
-    if (set?.size === 0) this.#bySession.delete(id);
-    for (const account of stream.principal.profile.accounts) {
-      const streams = this.#byAccount.get(account.id);
-      streams?.delete(stream);
-      if (streams?.size === 0) this.#byAccount.delete(account.id);
-    }
-  }
-
-  #tick(): void {
-    const now = this.ctx.clock.now();
-    const step = this.ctx.marketData.feed.step(now);
-    const newQuotes = step !== this.#lastStep;
-    this.#lastStep = step;
-    for (const set of this.#bySession.values()) {
-      for (const stream of set) {
-        if (newQuotes) stream.sendQuotes();
-        stream.tick(now).catch((error: unknown) => {
-          this.ctx.logger.error({ err: error }, 'session stream tick failed');
-        });
-      }
-    }
-  }
-
-  close(): void {
-    clearInterval(this.#ticker);
-    for (const unsubscribe of this.#unsubscribe) unsubscribe();
-    for (const set of this.#bySession.values()) for (const stream of set) stream.stop();
-    this.#bySession.clear();
-  }
+/** The accounts the principal may view now, by the account-access policy: the accounts whose events it gets. */
+function viewableAccounts(principal: Principal): ReadonlySet<string> {
+  return new Set(accountsFor(principal, 'view').map((a) => a.id));
 }
 
-class SessionStream {
+export class SessionStream {
   #seq = 0;
   #closed = false;
   /** A tick that reads the database is in flight; the next tick waits for it. */
@@ -210,13 +133,19 @@ class SessionStream {
   #lastHeartbeat: number;
   #nextResetAt = 0;
   #hadBrokerage = false;
+  #principal: Principal;
+  #accountIds: ReadonlySet<string>;
+  /** Live events that arrived while the user's new profile was being read (null: not holding). */
+  #heldLive: AccountEventMessage[] | null = null;
 
   constructor(
     readonly ctx: GatewayContext,
     readonly hub: SessionStreamHub,
     readonly socket: WebSocket,
-    readonly principal: Principal,
+    principal: Principal,
   ) {
+    this.#principal = principal;
+    this.#accountIds = viewableAccounts(principal);
     const { session } = principal;
     const now = ctx.clock.now();
     this.#lastSeen = session.lastSeenAt;
@@ -226,6 +155,16 @@ class SessionStream {
     this.#lastHeartbeat = now;
     // Spread the periodic re-reads of many streams over the reload interval.
     this.#lastReload = now - Math.floor(Math.random() * RELOAD_MS);
+  }
+
+  /** The caller as of now: the upgrade's session, with the user's profile as last read. */
+  get principal(): Principal {
+    return this.#principal;
+  }
+
+  /** The accounts whose live events this stream gets: those the policy lets the principal view. */
+  get accountIds(): ReadonlySet<string> {
+    return this.#accountIds;
   }
 
   send(type: string, data: Record<string, unknown> = {}, topic = 'session'): void {
@@ -298,6 +237,11 @@ class SessionStream {
 
   /** A live event: sent in sequence, never twice; a gap is filled from the database first. */
   accountEvent(m: AccountEventMessage): void {
+    if (this.#heldLive !== null) {
+      this.#heldLive.push(m);
+      return;
+    }
+    if (!this.#accountIds.has(m.accountId)) return;
     const state = this.#ordersOf(m.accountId);
     if (state.replaying) {
       state.held.push(m);
@@ -313,7 +257,10 @@ class SessionStream {
     this.#sendEvent(m, false);
   }
 
-  /** Replays the account's events after `after` from the database, then the live ones held meanwhile. */
+  /**
+   * Replays the account's events after `after` from the database, then the live ones held meanwhile. Each page is
+   * read and sent under the account-access policy as it stands then: access taken away mid-replay ends the replay.
+   */
   async resume(accountId: string, after: number): Promise<void> {
     const state = this.#ordersOf(accountId);
     if (state.running) return this.send('error', { code: 'RESUME_IN_PROGRESS', accountId }, 'control');
@@ -322,7 +269,16 @@ class SessionStream {
     let last = after;
     try {
       for (;;) {
-        const page = await this.ctx.trading.events(this.principal, accountId, last, REPLAY_PAGE);
+        let page: Awaited<ReturnType<GatewayContext['trading']['events']>>;
+        try {
+          page = await this.ctx.trading.events(this.#principal, accountId, last, REPLAY_PAGE);
+        } catch (error) {
+          if (!(error instanceof GatehouseError)) throw error;
+          return this.send('error', { code: error.code, accountId }, 'control');
+        }
+        // The profile may have changed while the page was read.
+        if (!this.#accountIds.has(accountId))
+          return this.send('error', { code: 'ACCOUNT_NOT_FOUND', accountId }, 'control');
         for (const e of page) {
           if (this.#closed) return;
           this.#sendEvent({ accountId, seq: e.seq, type: e.type, orderId: e.orderId, data: e.data }, true);
@@ -355,6 +311,7 @@ class SessionStream {
 
   /** Instruments this stream watches on topic `marketdata`, with the subscriptions of the account it sees them as. */
   #watch: {
+    accountId: string;
     instruments: Instrument[];
     subscriptions: ReadonlyMap<MarketDataBundle, { professional: boolean }>;
   } | null = null;
@@ -370,7 +327,7 @@ class SessionStream {
       );
     const request = parsed.data;
     if (request.op === 'resume') return this.#resumeChecked(request.accountId, request.after);
-    if (this.principal.api !== undefined && !this.principal.api.scopes.includes('marketdata'))
+    if (this.#principal.api !== undefined && !this.#principal.api.scopes.includes('marketdata'))
       return this.send('error', { code: 'SCOPE_REQUIRED', scope: 'marketdata' }, 'control');
     if (request.op === 'unsubscribe') {
       this.#watch = null;
@@ -379,13 +336,13 @@ class SessionStream {
     let view: Awaited<ReturnType<GatewayContext['trading']['marketDataView']>>;
     let instruments: Instrument[];
     try {
-      view = await this.ctx.trading.marketDataView(this.principal, request.accountId);
+      view = await this.ctx.trading.marketDataView(this.#principal, request.accountId);
       instruments = requireInstruments(request.instruments);
     } catch (error) {
       if (!(error instanceof GatehouseError)) throw error;
       return this.send('error', { code: error.code, ...error.details }, 'control');
     }
-    this.#watch = { instruments, subscriptions: view.subscriptions };
+    this.#watch = { accountId: view.accountId, instruments, subscriptions: view.subscriptions };
     this.send('subscribed', { accountId: view.accountId, instruments: request.instruments }, 'marketdata');
     this.sendQuotes();
     return undefined;
@@ -408,9 +365,66 @@ class SessionStream {
     this.#reloadDue = true;
   }
 
+  /** Live events wait from now until the user's new profile is taken (`takeProfile`). */
+  holdLive(): void {
+    this.#heldLive ??= [];
+  }
+
+  /**
+   * The user's profile as read now (undefined: the user is gone). The stream takes it — a program's narrowed to its
+   * grant's accounts — and from then on gets the events of the accounts the policy lets it view with it: an account
+   * taken away loses its held events and its quotes at once; one given is followed. A user no longer active ends
+   * the stream as revoked. `release`: send the live events held meanwhile (false while another read is due).
+   */
+  takeProfile(profile: SessionProfile | undefined, release: boolean): void {
+    if (this.#closed) return;
+    if (profile === undefined || profile.user.status !== 'active') {
+      this.close('SESSION_REVOKED');
+      return;
+    }
+    const { api } = this.#principal;
+    const before = this.#accountIds;
+    this.#principal = {
+      ...this.#principal,
+      profile: api === undefined ? profile : grantProfile(profile, api.accounts),
+      memo: new Map(),
+    };
+    this.#accountIds = viewableAccounts(this.#principal);
+    this.hub.reindex(this, before);
+    for (const accountId of before) {
+      if (this.#accountIds.has(accountId)) continue;
+      const state = this.#orders.get(accountId);
+      if (state !== undefined) state.held = [];
+    }
+    if (release && this.#heldLive !== null) {
+      const held = this.#heldLive;
+      this.#heldLive = null;
+      for (const m of held) this.accountEvent(m);
+    }
+    this.#recheckWatch();
+  }
+
+  /** The user's profile could not be read: a stream holding events for a change it cannot apply ends. */
+  profileUnknown(error: unknown): void {
+    if (this.#heldLive !== null) this.#fail(error);
+  }
+
+  /** The watched account is checked again under the policy: quotes stop at once when it may no longer be viewed. */
+  #recheckWatch(): void {
+    const watch = this.#watch;
+    if (watch === null) return;
+    try {
+      accountAccess(this.#principal, watch.accountId, 'view');
+    } catch (error) {
+      if (!(error instanceof GatehouseError)) throw error;
+      this.#watch = null;
+      this.send('unsubscribed', { accountId: watch.accountId, code: error.code }, 'marketdata');
+    }
+  }
+
   async #resumeChecked(accountId: string, after: number): Promise<void> {
     try {
-      accountAccess(this.principal, accountId, 'view');
+      accountAccess(this.#principal, accountId, 'view');
     } catch (error) {
       if (!(error instanceof GatehouseError)) throw error;
       return this.send('error', { code: error.code, accountId }, 'control');
@@ -419,7 +433,8 @@ class SessionStream {
   }
 
   async start(resumeAfter: { accountId: string; after: number }[] = []): Promise<void> {
-    const { ctx, principal } = this;
+    const { ctx } = this;
+    const principal = this.#principal;
     const state = await sessionState(ctx.brokerage, principal);
     this.#nextResetAt = Date.parse(state.nextResetAt);
     this.#hadBrokerage = state.tier === 'brokerage';
@@ -438,7 +453,7 @@ class SessionStream {
   async #reload(now: number): Promise<void> {
     this.#lastReload = now;
     this.#reloadDue = false;
-    const row = await this.ctx.sessions.findById(this.principal.session.id);
+    const row = await this.ctx.sessions.findById(this.#principal.session.id);
     if (row === undefined || row.revokedAt !== null) return this.close('SESSION_REVOKED');
     this.#lastSeen = Math.max(this.#lastSeen, row.lastSeenAt);
     if (row.stepUpRequired && !this.#stepUp) this.send('step_up_required', { reason: 'network_changed' });
@@ -454,7 +469,7 @@ class SessionStream {
       this.send('heartbeat');
       this.socket.ping();
     }
-    const pending = this.ctx.sessions.pendingLastSeen(this.principal.session.id);
+    const pending = this.ctx.sessions.pendingLastSeen(this.#principal.session.id);
     if (pending !== undefined && pending > this.#lastSeen) this.#lastSeen = pending;
     const deadline = () => Math.min(this.#lastSeen + this.#idleTimeoutMs, this.#expiresAt);
     const reloadDue = this.#reloadDue || now - this.#lastReload >= RELOAD_MS;
@@ -484,7 +499,7 @@ class SessionStream {
     if (now >= this.#nextResetAt) {
       if (this.#hadBrokerage) this.send('reset', { at: new Date(this.#nextResetAt).toISOString() });
       this.#hadBrokerage = false;
-      const state = await sessionState(this.ctx.brokerage, this.principal);
+      const state = await sessionState(this.ctx.brokerage, this.#principal);
       this.#nextResetAt = Date.parse(state.nextResetAt);
     }
     return undefined;
