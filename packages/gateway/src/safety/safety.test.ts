@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { changeAccountRole } from '../identity/index.js';
 import {
   ALICE,
   BRUNO,
@@ -18,6 +19,7 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  VIKTOR,
 } from '../test-support/gateway.js';
 import {
   ADMIN_TOKEN,
@@ -173,14 +175,18 @@ describe('dead-man switch', () => {
       (await callAs(gw, 'PUT', '/v1/safety/dead-man', readOnly, { timeoutMs: 5_000, scope: 'session' }))
         .statusCode,
     ).toBe(200);
-    const moved = await gw.app.inject({
-      method: 'PUT',
-      url: '/v1/safety/dead-man',
-      remoteAddress: '203.0.113.9',
-      headers: { cookie: holder.cookie, 'x-csrf-token': holder.csrf },
-      payload: account,
-    });
-    expect(errorCode(moved)).toBe('STEP_UP_REQUIRED');
+    // The holder's cookie replayed from another network (security review F2): neither an account switch nor the
+    // session's own, which would cancel the holder's orders as surely as a direct cancel it may not make.
+    const fromElsewhere = (payload: unknown, as = holder) =>
+      gw.app.inject({
+        method: 'PUT',
+        url: '/v1/safety/dead-man',
+        remoteAddress: '203.0.113.9',
+        headers: { cookie: as.cookie, 'x-csrf-token': as.csrf },
+        payload: payload as Record<string, unknown>,
+      });
+    expect(errorCode(await fromElsewhere(account))).toBe('STEP_UP_REQUIRED');
+    expect(errorCode(await fromElsewhere({ timeoutMs: 5_000, scope: 'session' }))).toBe('STEP_UP_REQUIRED');
     expect(
       await gw.ctx.store.db
         .selectFrom('dead_man_switches')
@@ -202,9 +208,51 @@ describe('dead-man switch', () => {
     expect(
       (await callAs(gw, 'PUT', '/v1/safety/dead-man', bot, { ...account, timeoutMs: 60_000 })).statusCode,
     ).toBe(200);
-    expect(json(await callAs(gw, 'PUT', '/v1/safety/dead-man', bot, { ...account, timeoutMs: 0 }))).toEqual({
-      armed: false,
+    // …but not from another network: its cookie there is in doubt until a step-up, and the switch stays as it was.
+    expect(errorCode(await fromElsewhere({ ...account, timeoutMs: 5_000 }, bot))).toBe('STEP_UP_REQUIRED');
+    expect(
+      json(await callAs(gw, 'GET', '/v1/safety/dead-man?scope=account&accountId=DU1000001', readOnly)),
+    ).toMatchObject({ armed: true, timeoutMs: 60_000 });
+  });
+
+  it('acts only on accounts its arming user may still trade: a role taken away takes the switch’s power', async () => {
+    gw = await startTestGateway();
+    const deps = { db: gw.ctx.store.db, clock: gw.clock, bus: gw.ctx.bus };
+    await changeAccountRole(deps, {
+      accountId: 'U1000001',
+      username: 'viktor',
+      role: 'trader',
+      via: 'cli',
+      ip: null,
     });
+    const viktor = await loginAs(gw, VIKTOR);
+    expect((await callAs(gw, 'POST', '/v1/session/brokerage', viktor, { compete: true })).statusCode).toBe(
+      200,
+    );
+    const armed = await callAs(gw, 'PUT', '/v1/safety/dead-man', viktor, {
+      timeoutMs: 8_000,
+      scope: 'account',
+      accountId: 'U1000001',
+    });
+    expect(armed.statusCode).toBe(200);
+    const alices = await placeTwo(web(await loginAs(gw, ALICE)), 'U1000001');
+    // The operator takes Viktor's role away (security review F2): his switch no longer cancels anything.
+    await changeAccountRole(deps, {
+      accountId: 'U1000001',
+      username: 'viktor',
+      role: null,
+      via: 'cli',
+      ip: null,
+    });
+    gw.clock.advance(8_000);
+    await gw.ctx.safety.fireDue();
+    expect([await statusOf(alices.day), await statusOf(alices.gtc)]).toEqual(['working', 'working']);
+    const fired = await gw.ctx.store.db
+      .selectFrom('audit_log')
+      .select('data')
+      .where('type', '=', 'safety.dead_man_fired')
+      .executeTakeFirstOrThrow();
+    expect(JSON.parse(fired.data)).toMatchObject({ scope: 'account', cancelled: 0 });
   });
 
   it('disarms with 0, and a session-scoped switch cancels only that session’s orders', async () => {

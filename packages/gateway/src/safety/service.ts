@@ -25,10 +25,10 @@ import {
   type SessionLossPolicy,
 } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
-import { accountAccess } from '../access/index.js';
+import { accountAccess, ROLE_ALLOWS } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
-import { listUserAccounts, type UserAccount } from '../identity/index.js';
+import { type AccountRole, listUserAccounts, type UserAccount } from '../identity/index.js';
 import type { Notifier } from '../notifications/index.js';
 import {
   type BrokerageDeps,
@@ -37,6 +37,8 @@ import {
   requireBrokerage,
   type SessionService,
   sessionLosses,
+  standingRefusal,
+  tradingState,
 } from '../sessions/index.js';
 import type { Database, DeadManSwitchesTable, OrdersTable } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
@@ -123,12 +125,17 @@ export class SafetyService {
     const was =
       this.#deadlines.get(id) ??
       (await db.selectFrom('dead_man_switches').selectAll().where('id', '=', id).executeTakeFirst());
-    // An account's switch will cancel every order of the account, the trading session's too: arming one, or taking
-    // over another session's, is a trading action and needs a session that may trade now. The session that armed a
-    // switch may keep re-arming or disarm it after losing trading (a bot that lost a takeover keeps its promise
-    // until it stops), and a session's own switch touches only its own orders.
-    if (accountId !== null && was?.session_id !== principal.session.id)
+    // A switch cancels orders when it fires, so setting one is a trading action. An account's switch cancels every
+    // order of the account, the trading session's too: arming one, or taking over another session's, needs a
+    // session that may trade now. The session that armed a switch may re-arm or disarm it after losing trading (a
+    // bot that lost a takeover keeps its promise until it stops), and a session's own switch touches only its own
+    // orders — but never from a session in doubt (a step-up pending: another network, as a stolen cookie is).
+    if (accountId !== null && was?.session_id !== principal.session.id) {
       await requireBrokerage(this.#d.brokerage, principal);
+    } else {
+      const refusal = standingRefusal(await tradingState(this.#d.brokerage, principal));
+      if (refusal !== null) throw new GatehouseError(refusal.code, undefined, refusal.details);
+    }
     if (input.timeoutMs === 0) {
       await db.deleteFrom('dead_man_switches').where('id', '=', id).execute();
       this.#deadlines.delete(id);
@@ -258,7 +265,12 @@ export class SafetyService {
       row.account_id === null
         ? trading.openOrders({ sessionId: row.session_id })
         : trading.openOrders({ accountId: row.account_id });
-    const targets = open.filter((o) => row.exclude_gtc !== 1 || o.tif !== 'GTC').map((o) => o.id);
+    // The switch acts for the user who armed it: only on accounts that user may still trade (a role taken away since
+    // takes the switch's power with it).
+    const tradable = await this.#tradableAccounts(row.user_id);
+    const targets = open
+      .filter((o) => (row.exclude_gtc !== 1 || o.tif !== 'GTC') && tradable.has(o.account_id))
+      .map((o) => o.id);
     const cancelled = await trading.cancelOrders('dead_man', targets, { scope: row.scope });
     const lateMs = clock.now() - Number(row.deadline);
     await appendAudit(db, clock, {
@@ -272,6 +284,22 @@ export class SafetyService {
       accountId: row.account_id,
       cancelled: cancelled.length,
     });
+  }
+
+  /** The accounts on which the user's role allows trading now (the account-access policy's roles). */
+  async #tradableAccounts(userId: string): Promise<Set<string>> {
+    const rows = await this.#d.db
+      .selectFrom('account_roles')
+      .select(['account_id', 'role'])
+      .where('user_id', '=', userId)
+      .execute();
+    return new Set(
+      rows
+        .filter((r) =>
+          (ROLE_ALLOWS[r.role as AccountRole] as readonly string[] | undefined)?.includes('trade'),
+        )
+        .map((r) => r.account_id),
+    );
   }
 
   // ---- the session-loss policy -----------------------------------------------------------------------------------

@@ -403,6 +403,16 @@ async function reauthenticationLatencyMs(
 }
 
 /**
+ * Why a session is not in good standing for a safety action on its own orders (arming its dead-man switch), or
+ * null: the checks of `tradingRefusal` that say the session itself is in doubt — a step-up pending (another
+ * network: what a stolen cookie looks like), no device key yet, below its channel's assurance — without the
+ * brokerage tier, which a session that lost a takeover no longer has but may still protect its own orders without.
+ */
+export function standingRefusal(state: TradingState): TradingRefusal | null {
+  return tradingRefusal({ ...state, competing: false, tier: 'brokerage' });
+}
+
+/**
  * The guard for trading calls that do not go through the gate (cancel): the session must be allowed to trade now
  * (`tradingRefusal`). Returns the state it read.
  */

@@ -8,6 +8,7 @@ export {
   type SessionState,
   sessionLosses,
   sessionState,
+  standingRefusal,
   type Tier,
   type TradingRefusal,
   type TradingState,

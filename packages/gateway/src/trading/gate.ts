@@ -41,15 +41,21 @@ export interface GateSnapshot {
   entitlements: AccountEntitlements;
   instrument: Instrument;
   order: OrderRequest;
-  /** The account's position in the instrument (negative: short). */
+  /**
+   * The account's position in the instrument (negative: short) as the working orders on this order's side would
+   * leave it (trading/working.ts): shares already offered cannot be sold again, nor a short already bought back.
+   */
   position: number;
-  /** Options: the account's position in the underlying (covers short calls). */
+  /** Options: the account's position in the underlying (covers short calls), less the shares offered for sale. */
   underlyingPosition: number;
   /** The true market now. */
   quote: Quote;
   /** What the account may see of it. */
   marketData: Entitlement;
-  /** Buying power in the account's base currency, and what this order needs of it. */
+  /**
+   * Buying power in the account's base currency — after what the working orders' opening parts reserve — and what
+   * this order needs of it.
+   */
   buyingPower: { available: number; required: number; currency: string };
   netLiquidationUsd: number;
   /** A limit this far (fraction of the touch) through the market asks for confirmation; beyond `reject`, rejected. */

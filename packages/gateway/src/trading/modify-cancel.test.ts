@@ -166,6 +166,23 @@ describe('modify and cancel (issue 14, finding 1)', () => {
     expect(events.slice(-2)).toEqual(['modified', 'confirmed']);
   });
 
+  it('leaves a confirmation unspent when a session that may not trade answers it (security review L3)', async () => {
+    gw = await startTestGateway();
+    const alice = await trader();
+    const order = await restingBuy(alice);
+    const asked = await modify(alice, order.id, {
+      limitPrice: Number((gw.ctx.marketData.live(AAPL).ask * 1.1).toFixed(2)),
+    });
+    const { confirmationId } = json(asked) as { confirmationId: string };
+    const url = `/v1/accounts/U1000001/orders/confirmations/${confirmationId}`;
+    // Before, the read-only session's answer spent the confirmation and then failed, leaving Alice none.
+    const readOnly = await loginAs(gw, ALICE);
+    expect(errorCode(await callAs(gw, 'POST', url, readOnly, { confirmed: true }))).toBe(
+      'BROKERAGE_REQUIRED',
+    );
+    expect((await callAs(gw, 'POST', url, alice, { confirmed: true })).statusCode).toBe(200);
+  });
+
   it('refuses a viewer on the account (an adviser looking on) with ROLE_NOT_ALLOWED', async () => {
     gw = await startTestGateway();
     const order = await restingBuy(await trader());

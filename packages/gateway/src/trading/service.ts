@@ -25,7 +25,7 @@ import type { Kysely } from 'kysely';
 import { accountAccess } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError, newId, newTimeOrderedId } from '../core/index.js';
-import { type EntitlementsCache, PRODUCT_RULES } from '../entitlements/index.js';
+import { type AccountEntitlements, type EntitlementsCache, PRODUCT_RULES } from '../entitlements/index.js';
 import type { UserAccount } from '../identity/index.js';
 import { entitlementFor, type MarketData } from '../marketdata/index.js';
 import {
@@ -34,6 +34,7 @@ import {
   nextResetAt,
   type Principal,
   requireBrokerage,
+  type TradingState,
   tradingState,
 } from '../sessions/index.js';
 import {
@@ -71,6 +72,7 @@ import {
   saveLedgerChange,
   updateWorkingOrder,
 } from './store.js';
+import { positionAfterWorking, workingExposure } from './working.js';
 
 export interface TradingOptions {
   priceBand: { confirm: number; reject: number };
@@ -125,6 +127,12 @@ export interface OrderChange {
  */
 export type SystemCanceller = 'dead_man' | 'session_loss' | 'operator' | 'engine';
 
+/** What `#gateInputs` reads for the gate. */
+interface GateInputs {
+  entitlements: AccountEntitlements;
+  state: TradingState;
+}
+
 /** What a confirmation row stores: the order as it would be placed (or changed), and what was answered already. */
 interface SavedIntent {
   order: OrderRequest;
@@ -158,6 +166,8 @@ export class TradingService {
   readonly #ledgers = new Map<string, Ledger>();
   /** The working orders of this node's accounts: the state fills are computed from. */
   readonly #open = new Map<string, OrdersTable>();
+  /** Orders the gate accepted whose commit is on its way: they count against buying power as working ones do. */
+  readonly #reserved = new Map<string, OrdersTable>();
   /** Changes applied here whose commit is still on its way, by order id. */
   readonly #pending = new Map<string, Pending>();
   #halted: Error | null = null;
@@ -303,8 +313,9 @@ export class TradingService {
   async summary(principal: Principal, accountId: string): Promise<PortfolioView> {
     const account = accountAccess(principal, accountId, 'view');
     const ledger = await this.#ledger(accountId);
+    const type = (await this.#d.entitlements.get(accountId))?.account.type ?? account.type;
     const rates = this.#rates();
-    const v = valuate(ledger, account.baseCurrency, account.type, rates, findInstrument, this.#mark);
+    const v = valuate(ledger, account.baseCurrency, type, rates, findInstrument, this.#mark);
     return {
       accountId,
       baseCurrency: account.baseCurrency,
@@ -317,7 +328,7 @@ export class TradingService {
       })),
       netLiquidation: v.netLiquidation,
       initialMargin: v.initialMargin,
-      buyingPower: this.#available(account.type, v),
+      buyingPower: this.#available(type, v),
     };
   }
 
@@ -344,28 +355,6 @@ export class TradingService {
       if (existing !== undefined) return { status: 'existing', order: presentOrder(existing) };
     }
 
-    const verdict = evaluateGate(await this.#snapshot(principal, account, instrument, order, acknowledged));
-    if (verdict.outcome === 'reject') {
-      const event = await journal.write((tx) =>
-        appendEvent(
-          tx,
-          accountId,
-          'rejected',
-          null,
-          {
-            clientOrderId: order.clientOrderId,
-            code: verdict.code,
-            ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
-          },
-          now,
-        ),
-      );
-      this.#announce(accountId, event);
-      throw refusal(verdict);
-    }
-    if (verdict.outcome === 'confirm')
-      return this.#askConfirmation(principal, accountId, { order, acknowledged: [...acknowledged] }, verdict);
-
     const row: OrdersTable = {
       id: newTimeOrderedId('ord', now),
       account_id: accountId,
@@ -391,18 +380,51 @@ export class TradingService {
       created_at: now,
       updated_at: now,
     };
-    const event = await journal.write(async (tx) =>
-      (await insertOrder(tx, row))
-        ? appendEvent(
-            tx,
-            accountId,
-            'accepted',
-            row.id,
-            { clientOrderId: row.client_order_id, order: presentOrder(row) },
-            now,
-          )
-        : null,
-    );
+    // The gate's verdict and the reservation are one synchronous step: an order accepted here counts against the
+    // next one's buying power and position at once, before it is committed, so orders racing on one account cannot
+    // all pass.
+    const inputs = await this.#gateInputs(principal, account);
+    const verdict = evaluateGate(this.#snapshot(principal, account, inputs, instrument, order, acknowledged));
+    if (verdict.outcome === 'accept') this.#reserved.set(row.id, row);
+    if (verdict.outcome === 'reject') {
+      const event = await journal.write((tx) =>
+        appendEvent(
+          tx,
+          accountId,
+          'rejected',
+          null,
+          {
+            clientOrderId: order.clientOrderId,
+            code: verdict.code,
+            ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
+          },
+          now,
+        ),
+      );
+      this.#announce(accountId, event);
+      throw refusal(verdict);
+    }
+    if (verdict.outcome === 'confirm')
+      return this.#askConfirmation(principal, accountId, { order, acknowledged: [...acknowledged] }, verdict);
+
+    let event: AccountEvent | null;
+    try {
+      event = await journal.write(async (tx) =>
+        (await insertOrder(tx, row))
+          ? appendEvent(
+              tx,
+              accountId,
+              'accepted',
+              row.id,
+              { clientOrderId: row.client_order_id, order: presentOrder(row) },
+              now,
+            )
+          : null,
+      );
+    } finally {
+      // From here the order is working (below) or was never placed: either way no longer only reserved.
+      this.#reserved.delete(row.id);
+    }
     if (event === null) {
       // Another submission with this clientOrderId holds the unique key (a race, or an id older than the window).
       const winner = await db
@@ -424,17 +446,44 @@ export class TradingService {
     return { status: 'accepted', order: presentOrder(pending?.row ?? row) };
   }
 
-  async #snapshot(
-    principal: Principal,
-    account: UserAccount,
-    instrument: Instrument,
-    order: OrderRequest,
-    acknowledged: readonly string[],
-  ): Promise<GateSnapshot> {
+  /** The account's working and reserved orders, but `except` (the order being changed). */
+  #workingOrders(accountId: string, except?: string): OrdersTable[] {
+    const out: OrdersTable[] = [];
+    for (const rows of [this.#open.values(), this.#reserved.values()])
+      for (const row of rows) if (row.account_id === accountId && row.id !== except) out.push(row);
+    return out;
+  }
+
+  /**
+   * What the gate needs that takes I/O: the account's entitlements (with its type as it is now: an operator may have
+   * changed it since this session's profile was read), the session's trading state read authoritatively, and the
+   * account's ledger loaded. Read before the gate's synchronous step (`#snapshot`).
+   */
+  async #gateInputs(principal: Principal, account: UserAccount): Promise<GateInputs> {
     const entitlements = await this.#d.entitlements.get(account.id);
     if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
     const state = await tradingState(this.#d.brokerage, principal);
-    const ledger = await this.#ledger(account.id);
+    await this.#ledger(account.id);
+    return { entitlements, state };
+  }
+
+  /**
+   * The gate's snapshot of an order, built without I/O from `inputs` and this node's view of the account as it is
+   * at this instant: its ledger and its working and reserved orders (`changing`, an order being changed, excluded).
+   * Synchronous, so the verdict and the reservation that follows it cannot interleave with another order's.
+   */
+  #snapshot(
+    principal: Principal,
+    account: UserAccount,
+    inputs: GateInputs,
+    instrument: Instrument,
+    order: OrderRequest,
+    acknowledged: readonly string[],
+    changing?: string,
+  ): GateSnapshot {
+    const { entitlements, state } = inputs;
+    const { type } = entitlements.account;
+    const ledger = this.#ledgers.get(account.id) as Ledger;
     const rates = this.#rates();
     const quote = this.#d.marketData.live(instrument);
     const underlying =
@@ -445,10 +494,27 @@ export class TradingService {
         : order.side === 'BUY'
           ? quote.ask
           : quote.bid;
-    const v = valuate(ledger, account.baseCurrency, account.type, rates, findInstrument, this.#mark);
+    const v = valuate(ledger, account.baseCurrency, type, rates, findInstrument, this.#mark);
     const toBase = (amount: number, currency: string) =>
       convert(amount, currency, account.baseCurrency, rates);
     const policy = this.#d.policies[principal.session.channel as keyof ChannelPolicies];
+    const held = (id: number) => ledger.positions.get(id)?.quantity ?? 0;
+    const working = workingExposure({
+      orders: this.#workingOrders(account.id, changing),
+      position: held,
+      instrument: findInstrument,
+      price: (row, i) => {
+        if (row.limit_price !== null) return Number(row.limit_price);
+        const q = this.#d.marketData.live(i);
+        return row.side === 'BUY' ? q.ask : q.bid;
+      },
+      underlyingMark: (i) => {
+        const u = i.option === undefined ? undefined : findInstrument(i.option.underlyingId);
+        return u === undefined ? 0 : this.#mark(u);
+      },
+      accountType: type,
+      toBase,
+    });
     return {
       now: this.#d.clock.now(),
       session: { ...state, channel: principal.session.channel },
@@ -456,18 +522,24 @@ export class TradingService {
       entitlements,
       instrument,
       order,
-      position: ledger.positions.get(instrument.id)?.quantity ?? 0,
-      underlyingPosition: underlying === undefined ? 0 : (ledger.positions.get(underlying.id)?.quantity ?? 0),
+      position: positionAfterWorking(
+        held(instrument.id),
+        order.side,
+        working.pending(instrument.id, order.side),
+      ),
+      // Shares already offered for sale cannot cover a call.
+      underlyingPosition:
+        underlying === undefined ? 0 : held(underlying.id) - working.pending(underlying.id, 'SELL'),
       quote,
       marketData: entitlementFor(instrument, entitlements.subscriptions),
       buyingPower: {
-        available: this.#available(account.type, v),
+        available: Math.max(0, this.#available(type, v) - working.reserved),
         required: orderRequirement(
           instrument,
           order.side,
           order.quantity,
           price,
-          account.type,
+          type,
           underlying === undefined ? 0 : this.#mark(underlying),
           toBase,
         ),
@@ -517,6 +589,8 @@ export class TradingService {
   ): Promise<PlaceResult | ModifyResult> {
     this.#running();
     accountAccess(principal, accountId, 'trade');
+    // Checked before the confirmation is spent: a session that may not trade leaves it for one that may.
+    await requireBrokerage(this.#d.brokerage, principal);
     const { db, clock } = this.#d;
     const now = clock.now();
     const row = await db
@@ -644,68 +718,62 @@ export class TradingService {
   ): Promise<ModifyResult> {
     this.#running();
     const { account } = await this.#ownOrder(principal, accountId, orderId, 'trade');
-    // A fill while the gate ran changes what the change means: check again against the order as it stands now.
-    for (let attempt = 0; ; attempt += 1) {
-      const row = this.#open.get(orderId);
-      if (row === undefined) throw new GatehouseError('ORDER_NOT_OPEN');
-      const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
-      const next: OrderRequest = {
-        clientOrderId: row.client_order_id,
-        instrumentId: instrument.id,
-        side: row.side as OrderRequest['side'],
-        type: row.type as OrderType,
-        quantity: change.quantity ?? Number(row.quantity),
-        limitPrice: change.limitPrice ?? row.limit_price ?? undefined,
-        stopPrice: change.stopPrice ?? row.stop_price ?? undefined,
-        tif: row.tif as OrderRequest['tif'],
-      };
-      validateOrder(next, instrument);
-      if (next.quantity < Number(row.filled_quantity))
-        throw new GatehouseError(
-          'QUANTITY_INVALID',
-          'The quantity cannot go below what has already filled.',
-          {
-            filledQuantity: Number(row.filled_quantity),
-          },
-        );
-      // The gate weighs what is still to fill, as it weighs a new order's whole quantity.
-      const remaining = { ...next, quantity: next.quantity - Number(row.filled_quantity) };
-      const verdict = evaluateGate(
-        await this.#snapshot(principal, account, instrument, remaining, acknowledged),
+    const inputs = await this.#gateInputs(principal, account);
+    // From here to the change in this node's view nothing waits: the order is judged as it stands at this instant
+    // (a fill meanwhile is included), and no other order of the account is judged in between.
+    const row = this.#open.get(orderId);
+    if (row === undefined) throw new GatehouseError('ORDER_NOT_OPEN');
+    const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
+    const next: OrderRequest = {
+      clientOrderId: row.client_order_id,
+      instrumentId: instrument.id,
+      side: row.side as OrderRequest['side'],
+      type: row.type as OrderType,
+      quantity: change.quantity ?? Number(row.quantity),
+      limitPrice: change.limitPrice ?? row.limit_price ?? undefined,
+      stopPrice: change.stopPrice ?? row.stop_price ?? undefined,
+      tif: row.tif as OrderRequest['tif'],
+    };
+    validateOrder(next, instrument);
+    if (next.quantity < Number(row.filled_quantity))
+      throw new GatehouseError('QUANTITY_INVALID', 'The quantity cannot go below what has already filled.', {
+        filledQuantity: Number(row.filled_quantity),
+      });
+    // The gate weighs what is still to fill, as it weighs a new order's whole quantity, against what the account's
+    // other working orders leave.
+    const remaining = { ...next, quantity: next.quantity - Number(row.filled_quantity) };
+    const verdict = evaluateGate(
+      this.#snapshot(principal, account, inputs, instrument, remaining, acknowledged, orderId),
+    );
+    if (verdict.outcome === 'reject') throw refusal(verdict);
+    if (verdict.outcome === 'confirm')
+      return this.#askConfirmation(
+        principal,
+        accountId,
+        { order: next, acknowledged: [...acknowledged], modifies: orderId },
+        verdict,
       );
-      if (this.#open.get(orderId) !== row) {
-        if (attempt < 3) continue;
-        throw new GatehouseError('OVERLOADED');
-      }
-      if (verdict.outcome === 'reject') throw refusal(verdict);
-      if (verdict.outcome === 'confirm')
-        return this.#askConfirmation(
-          principal,
-          accountId,
-          { order: next, acknowledged: [...acknowledged], modifies: orderId },
-          verdict,
-        );
-      return { status: 'modified', order: await this.#applyChange(row, next, change) };
-    }
-  }
-
-  async #applyChange(row: OrdersTable, next: OrderRequest, change: OrderChange): Promise<OrderView> {
-    const now = this.#d.clock.now();
     const updated: OrdersTable = {
       ...row,
       quantity: next.quantity,
       limit_price: row.limit_price === null ? null : (next.limitPrice ?? null),
       stop_price: row.stop_price === null ? null : (next.stopPrice ?? null),
-      updated_at: now,
+      updated_at: this.#d.clock.now(),
     };
     this.#open.set(row.id, updated);
+    return { status: 'modified', order: await this.#commitChange(updated, change) };
+  }
+
+  /** Hands a change already applied to this node's view to the router, and journals it with its event. */
+  async #commitChange(updated: OrdersTable, change: OrderChange): Promise<OrderView> {
+    const now = Number(updated.updated_at);
     await this.#router.modify(updated);
     const event = await this.#journalApplied(updated, async (tx) =>
       (await updateWorkingOrder(tx, updated))
-        ? appendEvent(tx, row.account_id, 'modified', row.id, { change }, now)
+        ? appendEvent(tx, updated.account_id, 'modified', updated.id, { change }, now)
         : NOT_WORKING,
     );
-    this.#announce(row.account_id, event);
+    this.#announce(updated.account_id, event);
     return presentOrder(updated);
   }
 
