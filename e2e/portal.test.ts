@@ -546,6 +546,24 @@ describe('Client Portal in Chromium', () => {
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.waitForURL('**/trade');
 
+    // Security review F4: a session a text message opened cannot give a program access; the page asks for a
+    // stronger factor, without offering a text message, and registers once it is verified.
+    await page.getByRole('link', { name: 'API clients' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('SMS-session bot');
+    const botKey = await generateEs256(true);
+    await page.getByLabel(/^Public key/).fill(JSON.stringify(await publicJwk(botKey.publicKey)));
+    await page.getByRole('checkbox', { name: /^U2000002/ }).check();
+    await page.getByRole('button', { name: 'Register' }).click();
+    const stronger = page.getByRole('form', { name: 'Confirm it is you' });
+    await stronger.getByText('A text message cannot confirm this change.', { exact: false }).waitFor();
+    expect(await stronger.getByRole('radio', { name: 'Text message' }).count()).toBe(0);
+    await stronger.getByLabel('Code', { exact: true }).fill(await nextTotp(DEMO.bruno.totp));
+    await stronger.getByRole('button', { name: 'Verify' }).click();
+    await page.getByText(/^Registered SMS-session bot\. Its client id is cli/).waitFor();
+    const listedClients = page.getByRole('heading', { name: 'Clients and apps with access' }).locator('..');
+    await expect.poll(() => listedClients.innerText()).toContain('SMS-session bot');
+    expect((await listedClients.innerText()).match(/SMS-session bot/g)).toHaveLength(1);
+
     // A recovery code works once, and says how many are left.
     const code = codes[0] as string;
     await signOut(page);

@@ -126,9 +126,18 @@ export function useAction() {
 
 /**
  * Verifies a second factor again in this session (`POST /v1/session/step-up`), for actions that need a fresh one:
- * changing factors, registering an API client, approving an app.
+ * changing factors, registering an API client, approving an app. `strong`: the gateway answered `FACTOR_TOO_WEAK`
+ * (the session's last factor was a text message), so a text message is not offered.
  */
-export function StepUp({ onDone, onCancel }: { onDone: () => void; onCancel: () => void }) {
+export function StepUp({
+  onDone,
+  onCancel,
+  strong = false,
+}: {
+  onDone: () => void;
+  onCancel: () => void;
+  strong?: boolean;
+}) {
   const [type, setType] = useState<'totp' | 'sms' | 'recovery_code'>('totp');
   const [code, setCode] = useState('');
   const [sent, setSent] = useState<string | null>(null);
@@ -139,6 +148,9 @@ export function StepUp({ onDone, onCancel }: { onDone: () => void; onCancel: () 
       aria-label="Confirm it is you"
       onSubmit={(e) => {
         e.preventDefault();
+        // Where a page renders the prompt inside the form of the change it confirms, React would pass this submit on
+        // to that form too, sending the change again before the step-up is through.
+        e.stopPropagation();
         void run(async () => {
           await api('POST', '/v1/session/step-up', { type, code: code.trim() });
           onDone();
@@ -146,7 +158,11 @@ export function StepUp({ onDone, onCancel }: { onDone: () => void; onCancel: () 
       }}
     >
       <h3>Confirm it is you</h3>
-      <p>This change needs a second factor verified again.</p>
+      <p>
+        {strong
+          ? 'A text message cannot confirm this change. Verify with your authenticator app or a recovery code.'
+          : 'This change needs a second factor verified again.'}
+      </p>
       <fieldset>
         <legend>Factor</legend>
         {(
@@ -155,12 +171,19 @@ export function StepUp({ onDone, onCancel }: { onDone: () => void; onCancel: () 
             ['sms', 'Text message'],
             ['recovery_code', 'Recovery code'],
           ] as const
-        ).map(([value, text]) => (
-          <label key={value} className="inline">
-            <input type="radio" name="stepup-type" checked={type === value} onChange={() => setType(value)} />{' '}
-            {text}
-          </label>
-        ))}
+        )
+          .filter(([value]) => !(strong && value === 'sms'))
+          .map(([value, text]) => (
+            <label key={value} className="inline">
+              <input
+                type="radio"
+                name="stepup-type"
+                checked={type === value}
+                onChange={() => setType(value)}
+              />{' '}
+              {text}
+            </label>
+          ))}
       </fieldset>
       {type === 'sms' && (
         <button
@@ -197,18 +220,24 @@ export function StepUp({ onDone, onCancel }: { onDone: () => void; onCancel: () 
   );
 }
 
-/** Runs `action`; when the gateway asks for a step-up first, shows the prompt and runs it again afterwards. */
+/**
+ * Runs `action`; when the gateway asks for a step-up first (`STEP_UP_REQUIRED`), or for a stronger factor than the
+ * text message the session last used (`FACTOR_TOO_WEAK`), shows the prompt and runs it again afterwards.
+ */
 export function useStepUpAction() {
   const base = useAction();
-  const [pending, setPending] = useState<(() => Promise<unknown>) | null>(null);
+  const [pending, setPending] = useState<{ action: () => Promise<unknown>; strong: boolean } | null>(null);
   const run = useCallback(
     async (action: () => Promise<unknown>) => {
       await base.run(async () => {
         try {
           await action();
         } catch (error) {
-          if (error instanceof ApiError && error.code === 'STEP_UP_REQUIRED') {
-            setPending(() => action);
+          if (
+            error instanceof ApiError &&
+            (error.code === 'STEP_UP_REQUIRED' || error.code === 'FACTOR_TOO_WEAK')
+          ) {
+            setPending({ action, strong: error.code === 'FACTOR_TOO_WEAK' });
             return;
           }
           throw error;
@@ -220,9 +249,10 @@ export function useStepUpAction() {
   const prompt =
     pending === null ? null : (
       <StepUp
+        strong={pending.strong}
         onCancel={() => setPending(null)}
         onDone={() => {
-          const action = pending;
+          const { action } = pending;
           setPending(null);
           void base.run(action);
         }}

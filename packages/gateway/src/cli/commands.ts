@@ -150,7 +150,7 @@ export function registerCommands(program: Command): void {
     user
       .command('reset-password')
       .description(
-        "give a user a new initial password and end their sessions, after the broker's support has proved who is asking; second factors stay (audited)",
+        "give a user a new initial password, revoke their API clients and apps' access and end their sessions, after the broker's support has proved who is asking; second factors stay (audited)",
       )
       .argument('<username>'),
   )
@@ -167,12 +167,13 @@ export function registerCommands(program: Command): void {
             login: ctx.login,
             policy: ctx.passwordPolicy,
             initialLifetimeMs: ctx.config.password.initialLifetimeMs,
+            oauth: ctx.oauth,
           },
           username,
           { via: 'cli', ...(password === undefined ? {} : { password }) },
         );
         process.stdout.write(
-          `reset the password of ${reset.username}; ended ${reset.endedSessions} session(s)\n`,
+          `reset the password of ${reset.username}; ended ${reset.endedSessions} session(s), revoked ${reset.revokedGrants} API grant(s)\n`,
         );
         if (reset.generatedPassword !== undefined)
           process.stdout.write(`password: ${reset.generatedPassword}\n`);

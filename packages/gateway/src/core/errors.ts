@@ -51,7 +51,7 @@ export const ERROR_CATALOGUE = {
   FACTOR_TOO_WEAK: {
     status: 403,
     message:
-      'A session whose last second factor was SMS cannot change factors, devices or other sessions; verify a stronger factor first.',
+      'A session whose last second factor was SMS cannot change factors, devices or other sessions, or give a program access; verify a stronger factor first.',
   },
   FACTOR_NOT_FOUND: { status: 404, message: 'No such factor for this user.' },
   LAST_FACTOR: { status: 409, message: 'This is the last second factor; enrol another before removing it.' },

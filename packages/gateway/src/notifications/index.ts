@@ -16,6 +16,8 @@ export type NotificationKind =
   | 'recovery_code_used'
   | 'push_denied'
   | 'push_wrong_number'
+  | 'api_client_registered'
+  | 'app_authorized'
   | 'api_grant_revoked'
   | 'dead_man_fired'
   | 'password_changed'

@@ -155,17 +155,21 @@ export async function oauthRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
     return oauth.authorizationRequest(principalOf(request), query.client_id, query.request_uri);
   });
 
+  // Giving a program access is a change like adding a factor (security review F4): a second factor verified in the
+  // last 5 minutes, not SMS, no step-up pending — checked before the pushed request is spent or a client is made. A
+  // stolen cookie, or a session a phished SMS code opened, cannot hand a bot lasting access. Denying gives nothing
+  // away, so any session of the user without a pending step-up may.
   app.post('/oauth2/authorize/consent', authenticated, async (request) => {
     const body = parseWith(consentBody, request.body);
     const principal = principalOf(request);
-    await requireSensitive(ctx.store.db, ctx.clock, principal);
+    await requireSensitive(ctx.store.db, ctx.clock, principal, body.approve ? { factorChange: true } : {});
     return oauth.consent(principal, body, oauth.issuer());
   });
 
   app.post('/v1/oauth/clients', authenticated, async (request, reply) => {
     const body = parseWith(personalClientBody, request.body);
     const principal = principalOf(request);
-    await requireSensitive(ctx.store.db, ctx.clock, principal);
+    await requireSensitive(ctx.store.db, ctx.clock, principal, { factorChange: true });
     reply.code(201);
     return oauth.registerPersonalClient(principal, body);
   });

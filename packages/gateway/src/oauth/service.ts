@@ -3,11 +3,14 @@
  * The authorization server and the resource side of API access (FAPI 2.0 Security Profile where it applies:
  * research/identity-anchors.md).
  *
- * - Personal clients: a user registers a bot's public key from an AAL2 session, choosing accounts and scopes; the
- *   bot authenticates with `private_key_jwt` and the client-credentials grant and acts for that user only.
+ * - Personal clients: a user registers a bot's public key from an AAL2 session with a second factor from the last
+ *   5 minutes, not SMS (oauth/routes.ts), choosing accounts and scopes, and is notified of it; the bot
+ *   authenticates with `private_key_jwt` and the client-credentials grant and acts for that user only.
  * - Third-party apps: registered by an operator; authorization code with PKCE (S256) pushed first (PAR, required;
- *   `request_uri` single use, 60 s), consent by the user (AAL2), a code of at most 60 s used once and bound to the
- *   DPoP key named at PAR, `iss` in the response.
+ *   `request_uri` single use, 60 s), consent by the user (AAL2, and a strong factor from the last 5 minutes to
+ *   approve; notified), a code of at most 60 s used once and bound to the DPoP key named at PAR, `iss` in the
+ *   response.
+ * - Everything a user gave programs is revoked by an operator's password reset (`revokeAllForUser`).
  * - Tokens are opaque (only their SHA-256 is stored) and DPoP-bound: access tokens 15 min; refresh tokens (code
  *   grants) live as long as the grant's session (24 h idle, 7 days absolute), are not rotated by default — FAPI 2.0:
  *   rotation strands a client whose response is lost, and the DPoP binding already protects a copied token — and
@@ -92,6 +95,9 @@ interface ParParams {
   code_challenge: string;
   dpop_jkt: string | null;
 }
+
+/** Why a user's clients and grants were revoked, as the audit log records it. */
+type RevocationCause = 'revoked_by_user' | 'password_reset';
 
 const PKCE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
@@ -236,6 +242,13 @@ export class OAuthService {
         },
       });
     });
+    // Like a factor added: the user hears of it, so a registration they did not make does not go unseen.
+    await this.#d.notifier.notify(principal.session.userId, 'api_client_registered', {
+      clientId: client.id,
+      name: client.name,
+      scopes: input.scopes,
+      accounts: accounts.map((a) => a.id),
+    });
     return this.#presentClient(client, [grant]);
   }
 
@@ -350,22 +363,68 @@ export class OAuthService {
 
   /** Revokes the user's grants to a client (and, for a personal client, the client itself). */
   async revokeForUser(principal: Principal, clientId: string): Promise<void> {
-    const grants = await this.#d.db
+    const ended = await this.#revokeOfUser(principal.session.userId, {
+      clientId,
+      bySessionId: principal.session.id,
+      cause: 'revoked_by_user',
+    });
+    if (ended.grants === 0) throw new GatehouseError('NOT_FOUND');
+  }
+
+  /**
+   * Ends everything a user has given programs: every personal client of theirs (so client credentials cannot start
+   * a new program session) and every live grant, to personal clients and apps alike (its tokens and its program
+   * session, on every node at once). Each is audited with `cause`. An operator's password reset calls it: a reset
+   * answers a suspected takeover, and access given to a program by whoever held the account must not outlive it.
+   * Operators' apps stay registered for other users. Returns what it ended (`sessions`: programs' sessions).
+   */
+  async revokeAllForUser(
+    userId: string,
+    cause: 'password_reset',
+  ): Promise<{ clients: number; grants: number; sessions: number }> {
+    return this.#revokeOfUser(userId, { clientId: null, bySessionId: null, cause });
+  }
+
+  /** The user's personal clients (one, or all) revoked first, then their grants (to that client, or all). */
+  async #revokeOfUser(
+    userId: string,
+    scope: { clientId: string | null; bySessionId: string | null; cause: RevocationCause },
+  ): Promise<{ clients: number; grants: number; sessions: number }> {
+    const { db, clock } = this.#d;
+    let grantQuery = db
       .selectFrom('oauth_grants')
       .select('id')
-      .where('client_id', '=', clientId)
-      .where('user_id', '=', principal.session.userId)
-      .where('revoked_at', 'is', null)
-      .execute();
-    if (grants.length === 0) throw new GatehouseError('NOT_FOUND');
-    for (const g of grants) await this.revokeGrant(g.id, 'grant_revoked', principal.session.id);
-    await this.#d.db
-      .updateTable('oauth_clients')
-      .set({ revoked_at: this.#d.clock.now() })
-      .where('id', '=', clientId)
-      .where('kind', '=', 'personal')
-      .where('user_id', '=', principal.session.userId)
-      .execute();
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null);
+    if (scope.clientId !== null) grantQuery = grantQuery.where('client_id', '=', scope.clientId);
+    const grants = await grantQuery.orderBy('created_at').orderBy('id').execute();
+    if (grants.length === 0 && scope.clientId !== null) return { clients: 0, grants: 0, sessions: 0 };
+    const clients = await db.transaction().execute(async (trx) => {
+      let query = trx
+        .updateTable('oauth_clients')
+        .set({ revoked_at: clock.now() })
+        .where('kind', '=', 'personal')
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null);
+      if (scope.clientId !== null) query = query.where('id', '=', scope.clientId);
+      const revoked = await query.returning('id').execute();
+      for (const client of revoked)
+        await appendAudit(trx, clock, {
+          type: 'oauth.client_revoked',
+          userId,
+          sessionId: scope.bySessionId,
+          data: { clientId: client.id, cause: scope.cause },
+        });
+      return revoked.length;
+    });
+    let ended = 0;
+    let sessions = 0;
+    for (const g of grants) {
+      const result = await this.#endGrant(g.id, 'grant_revoked', scope.bySessionId, scope.cause);
+      if (result.changed) ended += 1;
+      if (result.sessionEnded) sessions += 1;
+    }
+    return { clients, grants: ended, sessions };
   }
 
   /** Ends a grant: its tokens stop working on every node at once, its program session ends. */
@@ -374,9 +433,18 @@ export class OAuthService {
     reason: 'grant_revoked' | 'refresh_token_reused',
     bySessionId: string | null = null,
   ): Promise<boolean> {
+    return (await this.#endGrant(grantId, reason, bySessionId, null)).changed;
+  }
+
+  async #endGrant(
+    grantId: string,
+    reason: 'grant_revoked' | 'refresh_token_reused',
+    bySessionId: string | null,
+    cause: RevocationCause | null,
+  ): Promise<{ changed: boolean; sessionEnded: boolean }> {
     const now = this.#d.clock.now();
     const grant = await this.#findGrant(grantId);
-    if (grant === undefined) return false;
+    if (grant === undefined) return { changed: false, sessionEnded: false };
     const changed = await this.#d.db.transaction().execute(async (trx) => {
       const result = await trx
         .updateTable('oauth_grants')
@@ -395,22 +463,21 @@ export class OAuthService {
         type: reason === 'refresh_token_reused' ? 'oauth.refresh_token_reused' : 'oauth.grant_revoked',
         userId: grant.user_id,
         sessionId: bySessionId,
-        data: { grantId, clientId: grant.client_id },
+        data: { grantId, clientId: grant.client_id, ...(cause === null ? {} : { cause }) },
       });
       return true;
     });
     this.#tokens.deleteWhere((t) => t.grantId === grantId);
     await this.#d.bus.publish('oauth.revoked', { grantId });
-    if (!changed) return false;
-    if (grant.session_id !== null) {
-      await this.#d.sessions.revoke(grant.session_id, reason);
-    }
+    if (!changed) return { changed: false, sessionEnded: false };
+    const sessionEnded =
+      grant.session_id !== null && (await this.#d.sessions.revoke(grant.session_id, reason));
     if (reason === 'refresh_token_reused')
       await this.#d.notifier.notify(grant.user_id, 'api_grant_revoked', {
         clientId: grant.client_id,
         reason,
       });
-    return true;
+    return { changed: true, sessionEnded };
   }
 
   #findGrant(id: string): Promise<OAuthGrantsTable | undefined> {
@@ -539,8 +606,9 @@ export class OAuthService {
   }
 
   /**
-   * The user's answer (AAL2 session): approve with the accounts the app may use, or deny. Either way the pushed
-   * request is spent, and the answer is a redirect to the app's exact URI with `iss` (RFC 9207).
+   * The user's answer (AAL2 session; approving also needs a recent strong factor, checked by the route): approve with
+   * the accounts the app may use, or deny. An approval is notified to the user. Either way the pushed request is
+   * spent, and the answer is a redirect to the app's exact URI with `iss` (RFC 9207).
    */
   async consent(
     principal: Principal,
@@ -598,6 +666,13 @@ export class OAuthService {
           accounts: JSON.parse(grant.accounts),
         },
       });
+    });
+    await this.#d.notifier.notify(principal.session.userId, 'app_authorized', {
+      clientId: client.id,
+      name: client.name,
+      grantId: grant.id,
+      scopes: params.scope,
+      accounts: accounts.map((a) => a.id),
     });
     redirect.searchParams.set('code', code);
     return { redirectTo: redirect.toString() };

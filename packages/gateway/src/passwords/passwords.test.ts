@@ -23,8 +23,16 @@ import {
   startTestGateway,
   submitTotp,
   type TestGateway,
+  type TestGatewayOptions,
 } from '../test-support/gateway.js';
-import { botToken, registerBot } from '../test-support/program.js';
+import {
+  ADMIN_TOKEN,
+  authorizeApp,
+  botToken,
+  exchangeCode,
+  registerApp,
+  registerBot,
+} from '../test-support/program.js';
 import { type PasswordDeps, resetPassword } from './index.js';
 
 const NEW_PASSWORD = 'lanterns drift over quiet water';
@@ -41,17 +49,18 @@ afterEach(async () => {
 
 describe.each(testDatabases())('passwords on %s', (_name, makeDatabase) => {
   const logs: string[] = [];
-  async function gateway() {
+  async function gateway(config: TestGatewayOptions['config'] = {}) {
     const database = await makeDatabase();
     drop = () => database.drop();
     logs.length = 0;
-    gw = await startTestGateway({ database, logSink: (line) => logs.push(line) });
+    gw = await startTestGateway({ database, config, logSink: (line) => logs.push(line) });
     return gw;
   }
   const deps = (g: TestGateway): PasswordDeps => ({
     login: g.ctx.login,
     policy: g.ctx.passwordPolicy,
     initialLifetimeMs: g.ctx.config.password.initialLifetimeMs,
+    oauth: g.ctx.oauth,
   });
   const change = (g: TestGateway, as: LoggedIn, body: Record<string, unknown>) =>
     callAs(g, 'POST', '/v1/password', as, body);
@@ -401,6 +410,74 @@ describe.each(testDatabases())('passwords on %s', (_name, makeDatabase) => {
     const notes = await listNotifications(g.ctx.store.db, id);
     expect(notes.map((n) => n.kind)).toContain('password_reset');
     expect(await everythingWritten(g)).not.toContain(reset.generatedPassword as string);
+  });
+
+  // Security review F4: before the fix a personal client registered (or an app authorized) by whoever held the
+  // account outlived the operator's reset: the bot took new tokens with client credentials (a new program session)
+  // and placed an order.
+  it('revokes every grant and personal client of the user at a reset, audited; other users’ stay', async () => {
+    const g = await gateway({ secrets: { adminApiToken: ADMIN_TOKEN } });
+    const alice = await loginAs(g, ALICE);
+    const bot = await registerBot(g, alice);
+    const botAccess = await botToken(bot);
+    const app = await registerApp(g);
+    const { code, verifier } = await authorizeApp(app, alice);
+    const appTokens = json(await exchangeCode(app, code, verifier)) as {
+      access_token: string;
+      refresh_token: string;
+    };
+    const brunoBot = await registerBot(g, await loginAs(g, BRUNO), { accounts: ['U2000002'] });
+
+    const reset = await resetPassword(deps(g), 'alice', { via: 'cli' });
+    expect(reset.endedSessions).toBe(3); // the web session and the two programs' sessions
+
+    // Neither program gets a token again, nor uses one it had.
+    expect((await bot.form('/oauth2/token', { grant_type: 'client_credentials' })).json()).toMatchObject({
+      error: 'invalid_client',
+    });
+    const refreshed = await app.form('/oauth2/token', {
+      grant_type: 'refresh_token',
+      refresh_token: appTokens.refresh_token,
+    });
+    expect(refreshed.json()).toMatchObject({ error: 'invalid_grant' });
+    expect(errorCode(await bot.call('GET', '/v1/session', botAccess))).toBe('INVALID_TOKEN');
+    expect(errorCode(await app.call('GET', '/v1/session', appTokens.access_token))).toBe('INVALID_TOKEN');
+    // The app itself is the operator's: it stays, for other users.
+    const live = await g.ctx.store.db
+      .selectFrom('oauth_clients')
+      .select('id')
+      .where('revoked_at', 'is', null)
+      .execute();
+    expect(live.map((c) => c.id).sort()).toEqual([app.clientId, brunoBot.clientId].sort());
+    expect((await brunoBot.form('/oauth2/token', { grant_type: 'client_credentials' })).statusCode).toBe(200);
+    expect(reset.revokedGrants).toBe(2);
+
+    const id = await userId(g, 'alice');
+    const revoked = await g.ctx.store.db
+      .selectFrom('audit_log')
+      .select(['type', 'user_id', 'data'])
+      .where('type', 'in', ['oauth.grant_revoked', 'oauth.client_revoked'])
+      .orderBy('seq')
+      .execute();
+    const rows = revoked.map((r) => [r.type, r.user_id, JSON.parse(r.data)]);
+    // The client first (no new grant session can be made from then on), then each grant.
+    expect(rows[0]).toEqual([
+      'oauth.client_revoked',
+      id,
+      { clientId: bot.clientId, cause: 'password_reset' },
+    ]);
+    expect(rows.slice(1)).toHaveLength(2);
+    expect(rows.slice(1)).toEqual(
+      expect.arrayContaining(
+        [bot, app].map((p) => [
+          'oauth.grant_revoked',
+          id,
+          { grantId: expect.any(String), clientId: p.clientId, cause: 'password_reset' },
+        ]),
+      ),
+    );
+    const notes = await listNotifications(g.ctx.store.db, id);
+    expect(notes.find((n) => n.kind === 'password_reset')?.data).toMatchObject({ revokedGrants: 2 });
   });
 
   it('refuses a reset to a password the policy forbids, or of an unknown user, changing nothing', async () => {

@@ -17,6 +17,7 @@ export async function passwordRoutes(app: FastifyInstance, ctx: GatewayContext):
     login: ctx.login,
     policy: ctx.passwordPolicy,
     initialLifetimeMs: ctx.config.password.initialLifetimeMs,
+    oauth: ctx.oauth,
   };
   const rateLimit = {
     max: ctx.config.login.ipRateLimitMax,

@@ -12,8 +12,8 @@
  *   other sessions.
  * - **Reset by an operator** (6.4.3): after the broker's support has proved the caller's identity, a new initial
  *   password (generated, or given), which stops working after `password.initialLifetimeMs` unless the user changes
- *   it; every session of the user ends. Second factors are left as they are: the next login still needs one, so a
- *   reset never bypasses MFA.
+ *   it; every OAuth grant and personal client of the user is revoked and every session ends. Second factors are left
+ *   as they are: the next login still needs one, so a reset never bypasses MFA.
  *
  * Neither the audit log nor a notification ever holds a password.
  */
@@ -30,6 +30,7 @@ import {
   setPasswordHash,
 } from '../identity/index.js';
 import { type ClientInfo, checkSessionPassword, type LoginDeps } from '../login/index.js';
+import type { OAuthService } from '../oauth/index.js';
 import { type Principal, requireSensitive, revokeLiveSessions } from '../sessions/index.js';
 import type { ChangePasswordInput } from './schema.js';
 
@@ -39,6 +40,8 @@ export interface PasswordDeps {
   policy: PasswordPolicy;
   /** `password.initialLifetimeMs`. */
   initialLifetimeMs: number;
+  /** Programs' access, which an operator's reset revokes. */
+  oauth: Pick<OAuthService, 'revokeAllForUser'>;
 }
 
 /** A user changes their own password from a session. */
@@ -119,13 +122,20 @@ export interface PasswordReset {
   generatedPassword?: string;
   /** When the initial password stops working unless the user changes it (epoch ms). */
   expiresAt: number;
+  /** Sessions ended, programs' included. */
   endedSessions: number;
+  /** OAuth grants revoked (personal clients' and apps'). */
+  revokedGrants: number;
 }
 
 /**
  * An operator resets a user's password (ASVS 5.0 6.4.3, after the broker's support has proved the user's identity):
- * a new initial password (`password`, checked against the policy, or a generated one), every session of the user
- * ended, audited and notified. Second factors are untouched.
+ * a new initial password (`password`, checked against the policy, or a generated one), every OAuth grant and
+ * personal client of the user revoked, every session ended, audited and notified. Second factors are untouched.
+ *
+ * A reset answers a lost password or a suspected takeover: a bot's key registered, or an app authorized, by whoever
+ * held the account must not keep making tokens afterwards, so the programs' access goes first (no new program
+ * session can be made once it has), then the sessions. The user registers their bots and authorizes their apps again.
  */
 export async function resetPassword(
   deps: PasswordDeps,
@@ -154,18 +164,26 @@ export async function resetPassword(
     });
   });
   await bus.publish('user.changed', { userId: user.id });
-  const endedSessions = await revokeLiveSessions(
-    { db, clock, bus, sessions },
-    { userId: user.id },
-    'revoked_by_operator',
-    options.via,
-  );
-  await notifier.notify(user.id, 'password_reset', { via: options.via, endedSessions });
+  const programs = await deps.oauth.revokeAllForUser(user.id, 'password_reset');
+  const endedSessions =
+    programs.sessions +
+    (await revokeLiveSessions(
+      { db, clock, bus, sessions },
+      { userId: user.id },
+      'revoked_by_operator',
+      options.via,
+    ));
+  await notifier.notify(user.id, 'password_reset', {
+    via: options.via,
+    endedSessions,
+    revokedGrants: programs.grants,
+  });
   return {
     userId: user.id,
     username: user.username,
     ...(given === undefined ? { generatedPassword: password } : {}),
     expiresAt,
     endedSessions,
+    revokedGrants: programs.grants,
   };
 }

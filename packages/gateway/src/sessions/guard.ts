@@ -14,7 +14,10 @@ import { findSessionById } from './store.js';
 export const RECENT_SECOND_FACTOR_MS = 5 * 60_000;
 
 export interface SensitiveOptions {
-  /** Enrolling, confirming or removing factors: also needs a recent check by a factor stronger than SMS. */
+  /**
+   * Enrolling, confirming or removing factors, and giving a program access (a personal client, an app's consent):
+   * also needs a recent check by a factor stronger than SMS.
+   */
   factorChange?: boolean;
   /** Changing the password: also needs a recent check by any second factor (SMS too, or SMS users could not). */
   recentSecondFactor?: boolean;

@@ -79,6 +79,29 @@ describe.each(testDatabases())('operator actions on %s', (_name, makeDatabase) =
     });
   });
 
+  // Security review F4: an operator's password reset revokes the user's grants (passwords/passwords.test.ts);
+  // disabling is reversible, so it leaves them: refused while the user is disabled, working again once enabled.
+  it('leaves the user’s grants and clients when disabling: their programs get tokens again once enabled', async () => {
+    const g = await gateway();
+    const bot = await registerBot(g, await loginAs(g, ALICE));
+    await botToken(bot);
+    await setUserEnabled(deps(g), 'alice', false, 'cli');
+    const refused = await bot.form('/oauth2/token', { grant_type: 'client_credentials' });
+    expect(refused.json()).toMatchObject({ error: 'invalid_grant' });
+    const grants = await g.ctx.store.db.selectFrom('oauth_grants').select('revoked_at').execute();
+    expect(grants).toEqual([{ revoked_at: null }]);
+    const audited = await g.ctx.store.db
+      .selectFrom('audit_log')
+      .select('type')
+      .where('type', 'in', ['oauth.grant_revoked', 'oauth.client_revoked'])
+      .execute();
+    expect(audited).toEqual([]);
+
+    await setUserEnabled(deps(g), 'alice', true, 'cli');
+    const token = await botToken(bot);
+    expect((await bot.call('GET', '/v1/session', token)).statusCode).toBe(200);
+  });
+
   it('ends one user’s sessions, or every user’s', async () => {
     const g = await gateway();
     const alice = await loginAs(g, ALICE);

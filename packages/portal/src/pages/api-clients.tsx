@@ -192,12 +192,13 @@ function RegisterClient({ onRegistered }: { onRegistered: () => void }) {
             ))}
           </select>
         </div>
-        {action.prompt}
         <ErrorText error={action.error} />
         <button type="submit" disabled={action.busy}>
           Register
         </button>
       </form>
+      {/* Outside the registration form: the step-up prompt is a form of its own, and forms do not nest. */}
+      {action.prompt}
       {created !== null && (
         <Notice>
           Registered {created.name}. Its client id is <code>{created.clientId}</code>; the program
