@@ -262,6 +262,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       longPollMs: config.push.longPollMs,
       webauthn: config.webauthn,
       deviceKey: deriveKey(secret, 'device-cookie'),
+      usernameKey: deriveKey(secret, 'audit-username'),
       replayCache: new LruCache(100_000),
       bus,
       metrics,

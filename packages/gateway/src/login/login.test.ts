@@ -1,6 +1,7 @@
 /** Web login over HTTP: password, TOTP, session cookie; negative paths for every way a login can be wrong. */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sha256 } from '../core/index.js';
 import { totpCode } from '../factors/index.js';
 import {
   ALICE,
@@ -366,5 +367,65 @@ describe('bad input changes nothing', () => {
     const response = await gw.app.inject({ method: 'GET', url: '/v1/nope' });
     expect(response.statusCode).toBe(404);
     expect(errorCode(response)).toBe('NOT_FOUND');
+  });
+});
+
+// Security review L2: before the fix the username of a failed login was stored as typed (lower-cased) in the
+// `login.password_failed` and `login.throttled` audit data, so a password typed into the username field stayed in
+// the hash-chained audit log for ever. A name that is no user's is now kept only as a short keyed hash.
+describe('failed logins in the audit log', () => {
+  const failures = async () =>
+    (
+      await gw.ctx.store.db
+        .selectFrom('audit_log')
+        .select(['type', 'user_id', 'data'])
+        .where('type', 'in', ['login.password_failed', 'login.throttled'])
+        .orderBy('seq')
+        .execute()
+    ).map((r) => ({ type: r.type, userId: r.user_id, data: JSON.parse(r.data) as Record<string, unknown> }));
+
+  it('keeps an unknown username only as a short keyed hash, one per name, and a user’s name as it is', async () => {
+    const typed = 'Tr0ub4dor&3-Sunflower-Meadow';
+    const unknown = [];
+    for (let i = 0; i < 6; i += 1) unknown.push(await startLogin(gw, typed, 'not-the-password!'));
+    const known = [];
+    for (let i = 0; i < 6; i += 1) known.push(await startLogin(gw, ALICE.username, 'not-the-password!'));
+    await startLogin(gw, 'another-unknown-name', 'not-the-password!');
+    // The client cannot tell them apart: the same answers, failures then the backoff, for both.
+    expect(unknown.map((r) => r.body)).toEqual(known.map((r) => r.body));
+    expect(errorCode(unknown[5] as (typeof unknown)[number])).toBe('TOO_MANY_ATTEMPTS');
+
+    const rows = await failures();
+    const written = JSON.stringify(rows);
+    expect(written).not.toContain(typed.toLowerCase());
+    expect(written.toLowerCase()).not.toContain('sunflower');
+    const ofTyped = rows.slice(0, 6);
+    expect(ofTyped.map((r) => r.type)).toEqual([
+      ...Array(5).fill('login.password_failed'),
+      'login.throttled',
+    ]);
+    const hash = ofTyped[0]?.data.usernameHash as string;
+    expect(hash).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    // Keyed: not a plain hash of the name anyone could compute and compare.
+    expect([sha256(typed.toLowerCase()), sha256(typed)].map((h) => h.slice(0, 16))).not.toContain(hash);
+    for (const row of ofTyped) {
+      expect(row.userId).toBeNull();
+      expect(row.data.username).toBeUndefined();
+      expect(row.data.usernameHash).toBe(hash);
+    }
+    expect(rows[12]?.data.usernameHash).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(rows[12]?.data.usernameHash).not.toBe(hash);
+
+    // A real user's name is recorded as it is (the user id is recorded anyway), throttled attempts included.
+    const ofAlice = rows.slice(6, 12);
+    expect(ofAlice.map((r) => r.type)).toEqual([
+      ...Array(5).fill('login.password_failed'),
+      'login.throttled',
+    ]);
+    for (const row of ofAlice) {
+      expect(row.data.username).toBe('alice');
+      expect(row.data.usernameHash).toBeUndefined();
+    }
+    expect(ofAlice[0]?.userId).toMatch(/^usr_/);
   });
 });

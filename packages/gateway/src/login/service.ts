@@ -26,6 +26,7 @@ import { type Attempter, attemptBuckets, identifyAttempter, networkAttempter } f
 import { claimAttempt, releaseAttempt } from './throttle.js';
 
 import {
+  auditedUsername,
   auditFactorFailure,
   type ClientInfo,
   claimFactorAttempt,
@@ -139,11 +140,12 @@ async function verifyPasswordClaimed(
   const { db, clock } = deps;
   const { username, candidate, channel, client } = input;
   const inSession = input.sessionId !== undefined;
+  const typed = auditedUsername(deps, username, candidate !== undefined);
   const claim = await claimAttempt(db, attemptBuckets(deps.backoff, username, input.attempter), clock.now());
   if (!claim.ok) {
     throw await refuseThrottled(deps, {
       userId: inSession ? (candidate?.user.id ?? null) : null,
-      username,
+      typed,
       channel,
       client,
       waitMs: claim.waitMs,
@@ -168,7 +170,7 @@ async function verifyPasswordClaimed(
       userId: user?.id ?? null,
       sessionId: input.sessionId ?? null,
       ip: client.ip,
-      data: { username, channel, failures: ownFailures(claim.claims), cause },
+      data: { ...typed, channel, failures: ownFailures(claim.claims), cause },
     });
     if (!inSession) deps.metrics.logins.inc({ channel, result: 'invalid_credentials' });
     throw new GatehouseError('INVALID_CREDENTIALS');

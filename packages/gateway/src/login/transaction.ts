@@ -12,6 +12,7 @@ import {
   type Clock,
   type EventBus,
   GatehouseError,
+  hmacSha256,
   type LruCache,
   type SecretBox,
   sha256,
@@ -62,6 +63,8 @@ export interface LoginDeps {
   notifier: Notifier;
   /** Key for signing device cookies. */
   deviceKey: Buffer;
+  /** Key for the keyed hash that stands for a typed username naming no user in the audit log (`auditedUsername`). */
+  usernameKey: Buffer;
   bus: EventBus;
   metrics: GatewayMetrics;
   policies: ChannelPolicies;
@@ -97,16 +100,41 @@ export function tooManyAttempts(waitMs: number): GatehouseError {
   return new GatehouseError('TOO_MANY_ATTEMPTS', undefined, { retryAfterMs: waitMs });
 }
 
+/** A typed username as the audit log keeps it: as typed when it names a user, else only its keyed hash. */
+export type AuditedUsername = { username: string } | { usernameHash: string };
+
+/**
+ * How a username typed at login is written to the audit log, which is hash-chained and never edited: a name that
+ * is a user's as it is (normalised; the user id is recorded too), any other as the first 16 characters (96 bits) of
+ * its HMAC-SHA256 under a key derived from the server secret. People type passwords into the username field; such
+ * a "name" must not be readable from the log for ever, and the hash still ties repeated attempts on one name
+ * together. The hash is computed for every name, so a user's and a stranger's cost the same work.
+ */
+export function auditedUsername(
+  deps: Pick<LoginDeps, 'usernameKey'>,
+  username: string,
+  namesUser: boolean,
+): AuditedUsername {
+  const usernameHash = hmacSha256(deps.usernameKey, username).slice(0, 16);
+  return namesUser ? { username } : { usernameHash };
+}
+
 /** Audits and counts an attempt refused by the backoff; returns the error to throw. */
 export async function refuseThrottled(
   deps: LoginDeps,
-  input: { userId: string | null; username?: string; channel: string; client: ClientInfo; waitMs: number },
+  input: {
+    userId: string | null;
+    typed?: AuditedUsername;
+    channel: string;
+    client: ClientInfo;
+    waitMs: number;
+  },
 ): Promise<GatehouseError> {
   await appendAudit(deps.db, deps.clock, {
     type: 'login.throttled',
     userId: input.userId,
     ip: input.client.ip,
-    data: { ...(input.username === undefined ? {} : { username: input.username }), waitMs: input.waitMs },
+    data: { ...input.typed, waitMs: input.waitMs },
   });
   deps.metrics.logins.inc({ channel: input.channel, result: 'throttled' });
   return tooManyAttempts(input.waitMs);
