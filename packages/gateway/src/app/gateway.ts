@@ -249,7 +249,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       hasher,
       box,
       sessions,
-      backoff: throttlePolicies(config.login),
+      backoff: throttlePolicies(config.login, deriveKey(secret, 'throttle-username')),
       transactionTtlMs: config.login.transactionTtlMs,
       maxFactorAttempts: config.login.maxFactorAttempts,
       totpWindow: config.totp.window,

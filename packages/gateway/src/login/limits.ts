@@ -18,6 +18,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.js';
+import { hmacSha256 } from '../core/index.js';
 import { networkOf, parseDeviceCookie } from '../devices/index.js';
 import type { Database } from '../store/index.js';
 import type { BackoffPolicy, Bucket } from './throttle.js';
@@ -27,10 +28,15 @@ export interface ThrottlePolicies {
   client: BackoffPolicy;
   /** The account-wide bucket of unknown devices. */
   account: BackoffPolicy;
+  /**
+   * Keys the username in bucket names: the table keeps a short HMAC of the name typed, never the name itself (a
+   * password typed into the username field must not be stored), and one name still maps to one bucket.
+   */
+  nameKey: Buffer;
 }
 
-/** The policies from the `login` settings. */
-export function throttlePolicies(login: Config['login']): ThrottlePolicies {
+/** The policies from the `login` settings, with the key that names buckets. */
+export function throttlePolicies(login: Config['login'], nameKey: Buffer): ThrottlePolicies {
   const shared = {
     baseDelayMs: login.backoffBaseMs,
     maxDelayMs: login.backoffMaxMs,
@@ -40,6 +46,7 @@ export function throttlePolicies(login: Config['login']): ThrottlePolicies {
   return {
     client: { ...shared, freeFailures: login.backoffFreeFailures },
     account: { ...shared, freeFailures: login.accountBackoffFreeFailures },
+    nameKey,
   };
 }
 
@@ -54,10 +61,16 @@ export function networkAttempter(ip: string): Attempter {
 export function attemptBuckets(policies: ThrottlePolicies, username: string, attempter: Attempter): Bucket[] {
   if (attempter.kind === 'device')
     return [{ subject: `device ${attempter.deviceId}`, policy: policies.client }];
+  const name = nameOf(policies, username);
   return [
-    { subject: `network ${attempter.network} ${username}`, policy: policies.client },
-    { subject: `account ${username}`, policy: policies.account },
+    { subject: `network ${attempter.network} ${name}`, policy: policies.client },
+    { subject: `account ${name}`, policy: policies.account },
   ];
+}
+
+/** A username as bucket names carry it: 96 bits of its HMAC. */
+function nameOf(policies: ThrottlePolicies, username: string): string {
+  return hmacSha256(policies.nameKey, username).slice(0, 16);
 }
 
 /**
@@ -66,7 +79,7 @@ export function attemptBuckets(policies: ThrottlePolicies, username: string, att
  */
 export function successBuckets(policies: ThrottlePolicies, username: string, attempter: Attempter): Bucket[] {
   const own = attemptBuckets(policies, username, attempter)[0] as Bucket;
-  return [own, { subject: `account ${username}`, policy: policies.account }];
+  return [own, { subject: `account ${nameOf(policies, username)}`, policy: policies.account }];
 }
 
 /**

@@ -415,6 +415,12 @@ describe('failed logins in the audit log', () => {
     }
     expect(rows[12]?.data.usernameHash).toMatch(/^[A-Za-z0-9_-]{16}$/);
     expect(rows[12]?.data.usernameHash).not.toBe(hash);
+    // Nor in the brute-force table: its buckets name users by a keyed hash, known and unknown alike.
+    const subjects = JSON.stringify(
+      await gw.ctx.store.db.selectFrom('login_throttle').select('subject').execute(),
+    );
+    expect(subjects.toLowerCase()).not.toContain('sunflower');
+    expect(subjects).not.toContain(ALICE.username);
 
     // A real user's name is recorded as it is (the user id is recorded anyway), throttled attempts included.
     const ofAlice = rows.slice(6, 12);
