@@ -24,6 +24,8 @@ import {
   type LoginDeps,
   notifyNewDevice,
   type OpenLogin,
+  returnLoginAttempt,
+  spendLoginAttempt,
   usableFactors,
 } from './transaction.js';
 
@@ -51,24 +53,11 @@ export const PUSH_LIMIT: BackoffPolicy = {
  * neither.
  */
 async function claimPush(deps: LoginDeps, tx: OpenLogin): Promise<void> {
-  const { db } = deps;
   const now = deps.clock.now();
-  const spent = await db
-    .updateTable('login_transactions')
-    .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-    .where('id', '=', tx.id)
-    .where('completed_at', 'is', null)
-    .where('expires_at', '>', now)
-    .where('attempts', '<', deps.maxFactorAttempts)
-    .executeTakeFirst();
-  if (spent.numUpdatedRows === 0n) throw new GatehouseError('LOGIN_INVALID');
-  const claim = await claimAttempt(db, [{ subject: `push ${tx.user_id}`, policy: PUSH_LIMIT }], now);
+  await spendLoginAttempt(deps, tx, now);
+  const claim = await claimAttempt(deps.db, [{ subject: `push ${tx.user_id}`, policy: PUSH_LIMIT }], now);
   if (claim.ok) return;
-  await db
-    .updateTable('login_transactions')
-    .set((eb) => ({ attempts: eb('attempts', '-', 1) }))
-    .where('id', '=', tx.id)
-    .execute();
+  await returnLoginAttempt(deps, tx);
   throw new GatehouseError('PUSH_LIMIT_REACHED', undefined, { retryAfterMs: claim.waitMs });
 }
 

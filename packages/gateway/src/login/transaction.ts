@@ -225,25 +225,12 @@ export async function claimFactorAttempt(
   tx: OpenLogin,
   client: ClientInfo,
 ): Promise<number> {
-  const { db } = deps;
   const now = deps.clock.now();
-  const spent = await db
-    .updateTable('login_transactions')
-    .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-    .where('id', '=', tx.id)
-    .where('completed_at', 'is', null)
-    .where('expires_at', '>', now)
-    .where('attempts', '<', deps.maxFactorAttempts)
-    .executeTakeFirst();
-  if (spent.numUpdatedRows === 0n) throw new GatehouseError('LOGIN_INVALID');
-  const claim = await claimAttempt(db, attemptBuckets(deps.backoff, tx.username, tx.attempter), now);
+  await spendLoginAttempt(deps, tx, now);
+  const claim = await claimAttempt(deps.db, attemptBuckets(deps.backoff, tx.username, tx.attempter), now);
   if (!claim.ok) {
     // Not checked, so not spent.
-    await db
-      .updateTable('login_transactions')
-      .set((eb) => ({ attempts: eb('attempts', '-', 1) }))
-      .where('id', '=', tx.id)
-      .execute();
+    await returnLoginAttempt(deps, tx);
     throw await refuseThrottled(deps, {
       userId: tx.user_id,
       channel: tx.channel,
@@ -252,6 +239,31 @@ export async function claimFactorAttempt(
     });
   }
   return ownFailures(claim.claims);
+}
+
+/**
+ * Spends one of a login's second-factor attempts (a code checked, a push sent) with one conditional UPDATE, so
+ * parallel requests cannot spend more than there are; `LOGIN_INVALID` when none is left or the login ended.
+ */
+export async function spendLoginAttempt(deps: LoginDeps, tx: OpenLogin, now: number): Promise<void> {
+  const spent = await deps.db
+    .updateTable('login_transactions')
+    .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+    .where('id', '=', tx.id)
+    .where('completed_at', 'is', null)
+    .where('expires_at', '>', now)
+    .where('attempts', '<', deps.maxFactorAttempts)
+    .executeTakeFirst();
+  if (spent.numUpdatedRows === 0n) throw new GatehouseError('LOGIN_INVALID');
+}
+
+/** Gives back an attempt `spendLoginAttempt` took for something refused before it was used. */
+export async function returnLoginAttempt(deps: LoginDeps, tx: OpenLogin): Promise<void> {
+  await deps.db
+    .updateTable('login_transactions')
+    .set((eb) => ({ attempts: eb('attempts', '-', 1) }))
+    .where('id', '=', tx.id)
+    .execute();
 }
 
 /** The failure count of the attempter's own bucket (the first claimed). */
