@@ -43,9 +43,10 @@ const REDIRECT = 'http://127.0.0.1:9/callback';
 let rig: PortalRig;
 const contexts: BrowserContext[] = [];
 
+// Long enough for the setup to install Debian's Chromium on a fresh machine (see support/browser.ts).
 beforeAll(async () => {
   rig = await startPortalRig();
-}, 60_000);
+}, 600_000);
 
 afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => {});

@@ -36,7 +36,6 @@ beforeAll(async () => {
 
 afterAll(() => {
   server?.kill('SIGTERM');
-  for (const f of ['login.json', 'session.json', 'cookies.txt']) rmSync(join(root, f), { force: true });
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -66,7 +65,16 @@ describe('README', () => {
     const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1];
     expect(block).toBeDefined();
     const script = `set -euo pipefail\n${(block ?? '').replaceAll('http://localhost:8080', baseUrl)}`;
+    const untracked = async () =>
+      (
+        await run('git', ['status', '--porcelain', '--untracked-files=all', '--ignored'], { cwd: root })
+      ).stdout
+        .split('\n')
+        .filter((l) => /^(\?\?|!!) [^/]*\.(json|txt)$/.test(l));
+    const before = await untracked();
     const { stdout } = await run('bash', ['-c', script], { cwd: root, timeout: 30_000 });
+    // It leaves the repository as it was: a newcomer's next command (`npm run lint`) meets no stray file.
+    expect(await untracked()).toEqual(before);
     expect(stdout).toContain('"status":"second_factor_required"');
     expect(stdout).toContain('"status":"authenticated"');
     expect(stdout).toContain('"username":"alice"');

@@ -1,7 +1,9 @@
 /**
  * Browser plumbing for the portal's end-to-end tests: `gatehouse serve --demo` in a child process on a free port,
- * and Debian's Chromium (`/usr/bin/chromium`) driven by playwright-core. Chromium is required: when it is missing
- * the suite fails and says how to install it, it never skips.
+ * and Debian's Chromium (`/usr/bin/chromium`) driven by playwright-core. Chromium is required, and comes with the
+ * test setup: when it is missing on a Debian machine where the suite runs as root (a fresh CI or container
+ * machine), `ensureChromium` installs Debian's package with apt; anywhere else the suite fails with the one command
+ * to run. It never skips. (Playwright's own browser download needs a network the machines here do not have.)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +14,43 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { totpCode } from '../../packages/gateway/src/factors/index.js';
 
 export const CHROMIUM = process.env.GATEHOUSE_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Debian's packages the suite needs: the browser and a font for its pages. */
+const APT_PACKAGES = ['chromium', 'fonts-dejavu-core'];
+
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    child.once('error', reject);
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited ${code}`)),
+    );
+  });
+}
+
+/**
+ * The Chromium binary to drive. `GATEHOUSE_CHROMIUM` names one explicitly (it must exist). Otherwise Debian's
+ * `/usr/bin/chromium`, installed here with apt when it is missing and this process may (root, apt-get present).
+ */
+export async function ensureChromium(): Promise<string> {
+  if (existsSync(CHROMIUM)) return CHROMIUM;
+  const howTo = `install it with \`apt-get install ${APT_PACKAGES.join(' ')}\` (as root), or set GATEHOUSE_CHROMIUM to a Chromium binary`;
+  if (process.env.GATEHOUSE_CHROMIUM !== undefined)
+    throw new Error(`GATEHOUSE_CHROMIUM names ${CHROMIUM}, which does not exist: ${howTo}`);
+  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get'))
+    throw new Error(`Chromium is not installed at ${CHROMIUM}: ${howTo}`);
+  process.stderr.write(
+    `Chromium is not installed: installing Debian's ${APT_PACKAGES.join(', ')} with apt-get\n`,
+  );
+  await run('apt-get', ['update', '-qq']);
+  await run('apt-get', ['install', '-y', '-qq', ...APT_PACKAGES]);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`apt-get installed ${APT_PACKAGES[0]}, but ${CHROMIUM} is still missing`);
+  return CHROMIUM;
+}
 const root = new URL('../..', import.meta.url).pathname;
 const cli = join(root, 'packages/gateway/bin/gatehouse.js');
 
@@ -53,8 +92,7 @@ export interface PortalRig {
 
 /** Starts the gateway (demo data, push fallback after 1.5 s, WebAuthn on this origin) and Chromium. */
 export async function startPortalRig(): Promise<PortalRig> {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`Chromium not found at ${CHROMIUM}: install it with \`apt-get install chromium\``);
+  const executablePath = await ensureChromium();
   if (!existsSync(join(root, 'packages/portal/dist/index.html')))
     throw new Error('The portal is not built: run `npm run build` first');
   const dir = mkdtempSync(join(tmpdir(), 'gh-portal-'));
@@ -94,7 +132,7 @@ export async function startPortalRig(): Promise<PortalRig> {
     server.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${output}`)));
   });
   const browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     // As root in a container, and without Chromium's background traffic (the machine has no outside network).
     args: [
