@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A newcomer on another Node.js line: a fresh clone of this checkout's HEAD, the README's two commands run with that
-# runtime — `npm install && npm start` (until /healthz answers on port 8080), then `npm test` — with native addons
-# built against the runtime's own headers. Extra arguments go to the test runner.
+# runtime — `npm install && npm start` (until /healthz answers on port 8080), then the checks CI runs on the
+# machine's Node (lint, type check) and `npm test` — with native addons built against the runtime's own headers.
+# Extra arguments go to the test runner.
 # Usage: .ci/newcomer.sh <node dir from .ci/node.sh> [vitest arguments]
 set -euo pipefail
 node_dir=$1
@@ -30,5 +31,8 @@ echo
 kill -- -"$server"
 wait "$server" 2>/dev/null || true
 server=
+echo "== Node $(node --version): lint, type check"
+npm run lint
+npm run typecheck
 echo "== Node $(node --version): npm test $*"
 npm test -- "$@"

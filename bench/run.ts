@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs';
 
 const name = process.argv[2];
 if (name === undefined || !/^[a-z0-9-]+$/.test(name)) {
-  process.stderr.write('usage: npm run bench -- <name>   (session | login | orders | api | push | sdk)\n');
+  process.stderr.write(
+    'usage: npm run bench -- <name>   (session | login | orders | api | push | sdk | sqlite)\n',
+  );
   process.exit(2);
 }
 const file = new URL(`./${name}.ts`, import.meta.url);

@@ -90,6 +90,7 @@ export interface Gateway {
 export async function openStore(config: Config, options: OpenDatabaseOptions = {}): Promise<Store> {
   const store = openDatabase(config.database.url, {
     sqliteSynchronous: config.database.sqliteSynchronous,
+    sqliteDriver: config.database.sqliteDriver,
     poolSize: config.database.poolSize,
     ...options,
   });

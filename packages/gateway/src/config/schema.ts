@@ -69,10 +69,16 @@ export const configSchema = z.strictObject({
        * SQLite `synchronous` pragma under WAL. NORMAL (the default, as in Rails 8's SQLite defaults) makes every
        * commit durable against a process crash (`kill -9`) and never corrupts the database; only an OS crash or
        * power loss can roll back the last commits. FULL also survives power loss, at the price of an fsync per
-       * commit on the event loop (better-sqlite3 is synchronous), which stalls every request during write bursts.
+       * commit on the event loop (both SQLite drivers are synchronous), which stalls every request during write bursts.
        * Deployments that need power-loss durability and throughput use PostgreSQL.
        */
       sqliteSynchronous: z.enum(['FULL', 'NORMAL']).default('NORMAL'),
+      /**
+       * The SQLite driver. `auto` (the default) takes better-sqlite3 (a native addon, the faster) when its addon
+       * loads, and otherwise `node:sqlite`, built into Node.js from 22.13. Both pass the same store contract suite;
+       * the README's "Node.js lines and the SQLite driver" has the benchmark (`npm run bench -- sqlite`).
+       */
+      sqliteDriver: z.enum(['auto', 'node:sqlite', 'better-sqlite3']).default('auto'),
       /** PostgreSQL connection pool size per node. */
       poolSize: z.number().int().min(1).max(200).default(10),
     })

@@ -1,41 +1,15 @@
 /**
  * @module store/database
- * Opens the system of record: SQLite through better-sqlite3 (the default, one file, WAL) or PostgreSQL through
- * `pg` when the URL starts with `postgres://`. Both sit behind Kysely, so every store works on either.
+ * Opens the system of record: SQLite (the default, one file, WAL; through `node:sqlite` or better-sqlite3, see
+ * store/sqlite.ts) or PostgreSQL through `pg` when the URL starts with `postgres://`. All sit behind Kysely, so
+ * every store works on each.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
+import { defaultSqliteDriver, openSqlite, type SqliteConnection, type SqliteDriver } from './sqlite.js';
 import type { Database } from './tables.js';
-
-/**
- * Kysely's SQLite driver prepares every statement it runs; preparing costs more than running a small one. Kysely
- * emits the same SQL text for the same query shape, so prepared statements are kept by text (bounded: the query
- * shapes of the code, not of the data) and reused.
- */
-function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDatabase.Database {
-  const cache = new Map<string, SqliteDatabase.Statement>();
-  const prepare = sqlite.prepare.bind(sqlite);
-  return new Proxy(sqlite, {
-    get(target, property, receiver) {
-      if (property !== 'prepare') {
-        const value: unknown = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
-      }
-      return (source: string) => {
-        let statement = cache.get(source);
-        if (statement === undefined) {
-          statement = prepare(source);
-          if (cache.size >= 1_000) cache.clear();
-          cache.set(source, statement);
-        }
-        return statement;
-      };
-    },
-  });
-}
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -50,7 +24,7 @@ export interface Store {
    * The SQLite connection itself (undefined on PostgreSQL), for the journal's batches, which run on it directly
    * while they hold Kysely's connection; statements prepared on it are cached by their text.
    */
-  readonly sqlite?: SqliteDatabase.Database;
+  readonly sqlite?: SqliteConnection;
   /** Round trip to the database; used by `/readyz`. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -59,6 +33,8 @@ export interface Store {
 export interface OpenDatabaseOptions {
   /** SQLite `synchronous` pragma (see `database.sqliteSynchronous`). */
   sqliteSynchronous?: 'FULL' | 'NORMAL';
+  /** SQLite driver (see `database.sqliteDriver`); `auto` by default. */
+  sqliteDriver?: SqliteDriver | 'auto';
   /** PostgreSQL pool size. */
   poolSize?: number;
   /** PostgreSQL schema to use instead of `public` (tests isolate themselves this way). */
@@ -117,21 +93,20 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
 
   const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const sqlite = new SqliteDatabase(file);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`);
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
-  const cached = withStatementCache(sqlite);
+  const driver =
+    options.sqliteDriver === undefined || options.sqliteDriver === 'auto'
+      ? defaultSqliteDriver()
+      : options.sqliteDriver;
+  const sqlite = openSqlite(driver, file, { synchronous: options.sqliteSynchronous ?? 'NORMAL' });
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: cached }),
+    dialect: new SqliteDialect({ database: sqlite }),
     ...queryLog(options),
   });
   return {
     db,
     dialect: 'sqlite',
-    sqlite: cached,
-    description: `sqlite:${file}`,
+    sqlite,
+    description: `sqlite:${file} (${driver})`,
     ping: async () => {
       await sql`select 1`.execute(db);
     },

@@ -131,12 +131,12 @@ export class Journal {
   #runner(conn: Kysely<Database>): JournalTx['run'] {
     const { sqlite } = this.#store;
     if (sqlite !== undefined) {
-      // better-sqlite3 is synchronous and the connection is ours for the batch: run on it directly.
+      // SQLite is synchronous and the connection is ours for the batch: run on it directly.
       return (sql, params = []) => {
         const statement = sqlite.prepare(sql);
         if (statement.reader)
-          return Promise.resolve({ rows: statement.all(...params) as Record<string, unknown>[], changes: 0 });
-        return Promise.resolve({ rows: [], changes: statement.run(...params).changes });
+          return Promise.resolve({ rows: statement.all(params) as Record<string, unknown>[], changes: 0 });
+        return Promise.resolve({ rows: [], changes: Number(statement.run(params).changes) });
       };
     }
     return async (sql, params = []) => {

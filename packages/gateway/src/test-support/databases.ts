@@ -1,11 +1,13 @@
 /**
- * Test databases: SQLite always; PostgreSQL whenever GATEHOUSE_TEST_DATABASE_URL is set (CI sets it, so a
+ * Test databases: SQLite always, on better-sqlite3 and, where the runtime has it (Node ≥ 22.13), on `node:sqlite`
+ * too; PostgreSQL whenever GATEHOUSE_TEST_DATABASE_URL is set (CI sets it, so a
  * PostgreSQL that cannot be reached fails the run instead of being skipped). Each PostgreSQL test database is a
  * fresh database, dropped afterwards.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Dialect, OpenDatabaseOptions } from '../store/index.js';
+import { nodeSqlite } from '../store/sqlite.js';
 
 export const TEST_PG_URL = process.env.GATEHOUSE_TEST_DATABASE_URL;
 
@@ -48,8 +50,27 @@ async function pgDatabase(url: string): Promise<TestDatabase> {
 /** The dialects every store contract test runs on, by name. */
 export function testDatabases(): [string, TestDatabaseFactory][] {
   const list: [string, TestDatabaseFactory][] = [
-    ['sqlite', async () => ({ dialect: 'sqlite', url: ':memory:', options: {}, drop: async () => {} })],
+    [
+      'sqlite',
+      async () => ({
+        dialect: 'sqlite',
+        url: ':memory:',
+        options: { sqliteDriver: 'better-sqlite3' },
+        drop: async () => {},
+      }),
+    ],
   ];
+  if (nodeSqlite() !== undefined) {
+    list.push([
+      'node:sqlite',
+      async () => ({
+        dialect: 'sqlite',
+        url: ':memory:',
+        options: { sqliteDriver: 'node:sqlite' },
+        drop: async () => {},
+      }),
+    ]);
+  }
   if (TEST_PG_URL !== undefined && TEST_PG_URL !== '') {
     list.push(['postgres', () => pgDatabase(TEST_PG_URL)]);
   } else if (process.env.CI === 'true') {

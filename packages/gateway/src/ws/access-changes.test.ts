@@ -316,12 +316,12 @@ describe('security review F3: a revoked grant or token closes its program stream
   });
 });
 
-describe.each(testDatabases())('security review F3 across nodes on %s', (name, makeDatabase) => {
+describe.each(testDatabases())('security review F3 across nodes on %s', (_name, makeDatabase) => {
   it('a role taken away and a token revoked on one node reach the streams on another', async () => {
     const database = await makeDatabase();
     cleanups.push(() => database.drop());
     let url = database.url;
-    if (name === 'sqlite') {
+    if (database.dialect === 'sqlite') {
       const dir = mkdtempSync(join(tmpdir(), 'gh-f3-'));
       cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
       url = join(dir, 'g.db');
