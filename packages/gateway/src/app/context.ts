@@ -1,15 +1,18 @@
 /**
  * @module app/context
- * The gateway's typed context: built once at start-up and handed to every route and command. No module-level
- * singletons: two gateways in one process (as the tests run them) share nothing.
+ * The gateway's typed context: built once at start-up; app/ hands each capability only the parts it uses, and
+ * commands take it whole. No module-level singletons: two gateways in one process (as the tests run them) share
+ * nothing.
  */
 import type { Logger } from 'pino';
 import type { Config, PublicUrls } from '../config/index.js';
 import type { Clock, EventBus, SecretBox } from '../core/index.js';
 import type { EntitlementsCache } from '../entitlements/index.js';
+import type { DeviceHub } from '../factors/device-hub.js';
 import type { SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import type { PushWaiters } from '../factors/push-waiters.js';
+import type { Authenticator } from '../http/index.js';
 import type { PasswordHasher, PasswordPolicy } from '../identity/index.js';
 import type { LoginDeps } from '../login/index.js';
 import type { MarketData } from '../marketdata/index.js';
@@ -21,7 +24,6 @@ import type { SafetyService } from '../safety/index.js';
 import type { BrokerageDeps, SessionService } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
-import type { DeviceHub } from '../ws/device-hub.js';
 
 export interface GatewayContext {
   config: Config;
@@ -39,6 +41,8 @@ export interface GatewayContext {
   /** Key for CSRF tokens. */
   csrfKey: Buffer;
   sessions: SessionService;
+  /** Who is calling: one decision for every authenticated route and stream upgrade. */
+  auth: Authenticator;
   login: LoginDeps;
   /** SMS delivery; the default simulator writes to the `sms_outbox` table. */
   sms: SmsSender;

@@ -22,10 +22,13 @@ import {
   SecretBox,
   systemClock,
 } from '../core/index.js';
+import { loadSigningDevice } from '../devices/index.js';
 import { EntitlementsCache } from '../entitlements/index.js';
+import { DeviceHub } from '../factors/device-hub.js';
 import { OutboxSmsSender, type SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import { PushWaiters } from '../factors/push-waiters.js';
+import { Authenticator } from '../http/index.js';
 import {
   createPasswordHasher,
   getUser,
@@ -41,7 +44,7 @@ import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { DpopVerifier, OAuthService } from '../oauth/index.js';
 import { signingKeyFromSeed } from '../oauth/signing.js';
 import { SafetyService } from '../safety/index.js';
-import { type BrokerageDeps, channelPolicies, SessionService } from '../sessions/index.js';
+import { type BrokerageDeps, channelPolicies, countLiveSessions, SessionService } from '../sessions/index.js';
 import {
   Journal,
   migrateToLatest,
@@ -50,7 +53,6 @@ import {
   type Store,
 } from '../store/index.js';
 import { type OrderRouter, TradingService } from '../trading/index.js';
-import { DeviceHub } from '../ws/device-hub.js';
 import type { GatewayContext } from './context.js';
 import { createLogger } from './logger.js';
 import { resolveServerSecret } from './secret.js';
@@ -145,10 +147,10 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const box = new SecretBox(secret);
   const sms = options.sms ?? new OutboxSmsSender(store.db, clock);
   const notifier = options.notifier ?? new OutboxNotifier(store.db, clock);
-  const deviceHub = new DeviceHub(bus, clock);
+  const deviceHub = new DeviceHub(store.db, bus, clock);
   const push = options.push ?? deviceHub;
   const pushWaiters = new PushWaiters(bus);
-  const metrics = createMetrics(store.db, clock);
+  const metrics = createMetrics(() => countLiveSessions(store.db, clock.now()));
   const brokerage: BrokerageDeps = {
     db: store.db,
     clock,
@@ -218,12 +220,26 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       absoluteLifetimeMs: config.sessions.api.absoluteLifetimeMs,
     },
   });
+  const csrfKey = deriveKey(secret, 'csrf');
+  const auth = new Authenticator({
+    sessions,
+    programs: oauth,
+    deviceKey: async (deviceId) => (await loadSigningDevice(store.db, deviceId, ['mobile', 'desktop'])).key,
+    csrfKey,
+    // Its own cache: a device proof's jti is single use across every request of every device-bound session.
+    proofReplay: new LruCache(100_000),
+    clock,
+    urls,
+    allowedOrigins: config.server.allowedOrigins,
+    adminApiToken: config.secrets.adminApiToken,
+  });
   return {
     config,
     urls,
     clock,
     logger,
     store,
+    auth,
     marketData,
     entitlements,
     trading,
@@ -235,7 +251,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     hasher,
     passwordPolicy,
     box,
-    csrfKey: deriveKey(secret, 'csrf'),
+    csrfKey,
     sessions,
     sms,
     notifier,

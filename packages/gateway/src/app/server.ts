@@ -15,20 +15,21 @@ import Fastify, {
 } from 'fastify';
 import { systemClock } from '../core/index.js';
 import { deviceRoutes } from '../devices/routes.js';
-import { entitlementRoutes } from '../entitlements/index.js';
-import { factorRoutes } from '../factors/index.js';
+import { entitlementRoutes } from '../entitlements/routes.js';
+import { factorRoutes } from '../factors/routes.js';
 import { installErrorHandling } from '../http/index.js';
 import { accountRoleRoutes } from '../identity/routes.js';
-import { loginRoutes } from '../login/index.js';
+import { loginRoutes } from '../login/routes.js';
 import { notificationRoutes } from '../notifications/routes.js';
-import { oauthRoutes } from '../oauth/index.js';
-import { passwordRoutes } from '../passwords/index.js';
-import { safetyRoutes } from '../safety/index.js';
-import { sessionRoutes } from '../sessions/index.js';
-import { tradingRoutes } from '../trading/index.js';
-import { deviceStreamRoutes } from '../ws/device-hub.js';
+import { DPOP_ALGORITHMS } from '../oauth/index.js';
+import { oauthRoutes } from '../oauth/routes.js';
+import { passwordRoutes } from '../passwords/routes.js';
+import { safetyRoutes } from '../safety/routes.js';
+import { sessionRoutes } from '../sessions/routes.js';
+import { tradingRoutes } from '../trading/routes.js';
+import { deviceStreamRoutes } from '../ws/device-stream.js';
 import { loginStreamRoutes } from '../ws/login-stream.js';
-import { sessionStreamRoutes } from '../ws/session-stream.js';
+import { sessionStreamRoutes } from '../ws/session-stream-route.js';
 import type { GatewayContext } from './context.js';
 import { portalRoutes } from './portal.js';
 
@@ -97,7 +98,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
     ...(https === null ? {} : { https }),
   }) as unknown as FastifyInstance;
 
-  installErrorHandling(app);
+  installErrorHandling(app, { dpopAlgorithms: DPOP_ALGORITHMS });
   await app.register(cookie);
   await app.register(rateLimit, { global: false });
   await app.register(websocket, { options: { maxPayload: 16 * 1024 } });
@@ -128,19 +129,71 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   });
 
   await portalRoutes(app, server.portalDir);
-  await loginRoutes(app, ctx);
-  await sessionRoutes(app, ctx);
-  await factorRoutes(app, ctx);
-  await passwordRoutes(app, ctx);
-  await notificationRoutes(app, ctx);
-  await deviceRoutes(app, ctx);
-  await deviceStreamRoutes(app, ctx, ctx.deviceHub);
-  await loginStreamRoutes(app, ctx);
-  await sessionStreamRoutes(app, ctx);
-  await tradingRoutes(app, ctx);
-  await oauthRoutes(app, ctx);
-  await safetyRoutes(app, ctx);
-  await entitlementRoutes(app, ctx);
-  await accountRoleRoutes(app, ctx);
+  await registerCapabilities(app, ctx);
   return app;
+}
+
+/**
+ * Each capability's routes, registered as a Fastify plugin (its hooks stay its own) and given only what it uses:
+ * no route sees the whole context.
+ */
+async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+  const { auth, bus, clock, config, sessions, notifier, urls, csrfKey } = ctx;
+  const { db } = ctx.store;
+  await app.register(loginRoutes, { auth, clock, config, csrfKey, login: ctx.login });
+  await app.register(sessionRoutes, { auth, clock, config, csrfKey, db, sessions, brokerage: ctx.brokerage });
+  await app.register(factorRoutes, { auth, clock, config, db, notifier, box: ctx.box, sms: ctx.sms });
+  await app.register(passwordRoutes, {
+    auth,
+    clock,
+    config,
+    sessions,
+    login: ctx.login,
+    oauth: ctx.oauth,
+    passwordPolicy: ctx.passwordPolicy,
+  });
+  await app.register(notificationRoutes, { auth, config, db });
+  await app.register(deviceRoutes, {
+    auth,
+    bus,
+    clock,
+    config,
+    db,
+    notifier,
+    sessions,
+    urls,
+    hasher: ctx.hasher,
+  });
+  await app.register(deviceStreamRoutes, { hub: ctx.deviceHub, db, clock, bus, notifier });
+  await app.register(loginStreamRoutes, {
+    db,
+    clock,
+    bus,
+    login: ctx.login,
+    pushDeliveryTimeoutMs: config.push.deliveryTimeoutMs,
+  });
+  await app.register(sessionStreamRoutes, {
+    auth,
+    bus,
+    clock,
+    logger: ctx.logger,
+    sessions,
+    marketData: ctx.marketData,
+    trading: ctx.trading,
+    brokerage: ctx.brokerage,
+  });
+  await app.register(tradingRoutes, { auth, marketData: ctx.marketData, trading: ctx.trading });
+  await app.register(oauthRoutes, {
+    auth,
+    clock,
+    config,
+    db,
+    urls,
+    oauth: ctx.oauth,
+    dpop: ctx.dpop,
+    oauthSigningKey: ctx.oauthSigningKey,
+  });
+  await app.register(safetyRoutes, { auth, clock, db, safety: ctx.safety });
+  await app.register(entitlementRoutes, { auth, bus, clock, db });
+  await app.register(accountRoleRoutes, { auth, bus, clock, db });
 }

@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseListenAddress } from './listen-address.js';
-import { isOriginUrl } from './public-url.js';
+import { isOriginUrl } from './origin.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -5,8 +5,9 @@
  * the server says so when it creates them.
  */
 
-import type { GatewayContext } from '../app/context.js';
 import { appendAudit } from '../audit/index.js';
+import type { Config } from '../config/index.js';
+import type { Clock, EventBus, SecretBox } from '../core/index.js';
 import { changeEntitlements, type EntitlementChange } from '../entitlements/index.js';
 import { addTotpFactor, listFactors, totpUri } from '../factors/index.js';
 import {
@@ -18,7 +19,9 @@ import {
   findUserByUsername,
   getAccount,
   grantAccountRole,
+  type PasswordHasher,
 } from '../identity/index.js';
+import type { Store } from '../store/index.js';
 import { setCash } from '../trading/index.js';
 
 interface DemoAccount {
@@ -216,8 +219,18 @@ export interface DemoCredentials {
   created: boolean;
 }
 
+/** What seeding the demo needs of the gateway. */
+export interface DemoDeps {
+  store: Pick<Store, 'db'>;
+  clock: Clock;
+  bus: EventBus;
+  hasher: PasswordHasher;
+  box: SecretBox;
+  config: Pick<Config, 'totp'>;
+}
+
 /** Creates whatever demo data is missing; returns the credentials of every demo user. */
-export async function seedDemo(ctx: GatewayContext): Promise<DemoCredentials[]> {
+export async function seedDemo(ctx: DemoDeps): Promise<DemoCredentials[]> {
   const { db } = ctx.store;
   const out: DemoCredentials[] = [];
   for (const spec of DEMO_USERS) {

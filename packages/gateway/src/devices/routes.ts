@@ -5,19 +5,16 @@
  * sessions bound to it), and push decisions over HTTP for devices without a stream.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { GatewayContext } from '../app/context.js';
+import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
-import { GatehouseError } from '../core/index.js';
+import type { Config, PublicUrls } from '../config/index.js';
+import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
 import { answerPush } from '../factors/push.js';
-import {
-  bearerToken,
-  clientInfo,
-  parseWith,
-  principalOf,
-  requireSession,
-  verifyRequestProof,
-} from '../http/index.js';
-import { requireSensitive } from '../sessions/index.js';
+import { type Authenticator, bearerToken, clientInfo, parseWith, principalOf } from '../http/index.js';
+import type { PasswordHasher } from '../identity/index.js';
+import type { Notifier } from '../notifications/index.js';
+import { requireSensitive, type SessionService } from '../sessions/index.js';
+import type { Database } from '../store/index.js';
 import { parseP256PublicJwk } from './keys.js';
 import {
   activateMobileDevice,
@@ -39,13 +36,26 @@ import {
 /** How long after a login with a security key a desktop session may register its device key. */
 export const DESKTOP_REGISTRATION_WINDOW_MS = 10 * 60_000;
 
-export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const authenticated = { preHandler: requireSession(ctx) };
-  const { db } = ctx.store;
-  const { clock } = ctx;
+/** What these routes need of the gateway. */
+export interface DeviceRoutesDeps {
+  auth: Authenticator;
+  bus: EventBus;
+  clock: Clock;
+  config: Pick<Config, 'devices' | 'login'>;
+  db: Kysely<Database>;
+  hasher: PasswordHasher;
+  notifier: Notifier;
+  sessions: SessionService;
+  urls: PublicUrls;
+}
+
+export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps): Promise<void> {
+  const authenticated = { preHandler: deps.auth.session };
+  const { db } = deps;
+  const { clock } = deps;
   const rateLimit = {
-    max: ctx.config.login.ipRateLimitMax,
-    timeWindow: ctx.config.login.ipRateLimitWindowMs,
+    max: deps.config.login.ipRateLimitMax,
+    timeWindow: deps.config.login.ipRateLimitWindowMs,
   };
 
   app.post('/v1/devices/mobile/enroll', authenticated, async (request) => {
@@ -57,16 +67,16 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
       db,
       clock,
       principal.session.userId,
-      ctx.config.devices.activationTtlMs,
+      deps.config.devices.activationTtlMs,
     );
     // The configured public URL, never the request's Host: the phone enrols with, and trusts, this server.
-    const uri = `gatehouse://activate?${new URLSearchParams({ server: ctx.urls.base, code }).toString()}`;
+    const uri = `gatehouse://activate?${new URLSearchParams({ server: deps.urls.base, code }).toString()}`;
     return { activationCode: code, activationUri: uri, expiresAt: new Date(expiresAt).toISOString() };
   });
 
   app.post('/v1/devices/mobile/activate', { config: { rateLimit } }, async (request) => {
     const body = parseWith(activateSchema, request.body);
-    const pinHash = body.pin === undefined ? null : await ctx.hasher.hash(body.pin);
+    const pinHash = body.pin === undefined ? null : await deps.hasher.hash(body.pin);
     const { deviceId, userId } = await activateMobileDevice(db, clock, {
       activationCode: body.activationCode,
       publicKey: body.publicKey,
@@ -81,7 +91,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
       ip: clientInfo(request).ip,
       data: { deviceId, kind: 'mobile', platform: body.platform },
     });
-    await ctx.notifier.notify(userId, 'factor_added', { factor: 'push', device: body.name });
+    await deps.notifier.notify(userId, 'factor_added', { factor: 'push', device: body.name });
     return { deviceId, status: 'active' };
   });
 
@@ -109,7 +119,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
         'publicKey must be a P-256 public JWK {kty:"EC",crv:"P-256",x,y}.',
       );
     }
-    verifyRequestProof(ctx, request, {
+    deps.auth.verifyRequestProof(request, {
       key: parsed.key,
       deviceId: `new:${parsed.jwk.x}`,
       token: bearerToken(request) ?? '',
@@ -123,7 +133,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
         platform: body.platform,
         ip,
       });
-      if (!(await ctx.sessions.bindDevice(session, id, trx)))
+      if (!(await deps.sessions.bindDevice(session, id, trx)))
         throw new GatehouseError('DEVICE_REGISTRATION_NOT_ALLOWED');
       await appendAudit(trx, clock, {
         type: 'device.enrolled',
@@ -134,8 +144,8 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
       });
       return id;
     });
-    await ctx.sessions.announceChange(session);
-    await ctx.notifier.notify(session.userId, 'factor_added', { factor: 'device_key', device: body.name });
+    await deps.sessions.announceChange(session);
+    await deps.notifier.notify(session.userId, 'factor_added', { factor: 'device_key', device: body.name });
     return { deviceId, kind: 'desktop', status: 'active' };
   });
 
@@ -163,7 +173,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
     const { id } = parseWith(deviceIdParamsSchema, request.params);
     const { session } = await sensitive(request);
     const device = await revokeDevice(db, session.userId, id);
-    const endedSessions = await ctx.sessions.revokeForDevice(id);
+    const endedSessions = await deps.sessions.revokeForDevice(id);
     await appendAudit(db, clock, {
       type: 'device.revoked',
       userId: session.userId,
@@ -173,7 +183,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
     });
     if (device.kind !== 'browser') {
       const factor = device.kind === 'mobile' ? 'push' : 'device_key';
-      await ctx.notifier.notify(session.userId, 'factor_removed', { factor, device: device.name });
+      await deps.notifier.notify(session.userId, 'factor_removed', { factor, device: device.name });
     }
     return device;
   });
@@ -183,7 +193,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: GatewayContext): P
     const { challengeId } = parseWith(challengeParamsSchema, request.params);
     const body = parseWith(decisionSchema, request.body);
     const state = await answerPush(
-      { db, clock, notifier: ctx.notifier, bus: ctx.bus },
+      { db, clock, notifier: deps.notifier, bus: deps.bus },
       { ...body, challengeId },
       clientInfo(request).ip,
     );

@@ -1,6 +1,5 @@
 /** @module entitlements — what an account may trade and see: permissions, options level, disclosures, data, rules. */
 
-export { entitlementChangeSchema, entitlementRoutes, presentEntitlements } from './routes.js';
 export {
   appliesTo,
   inForce,
@@ -9,6 +8,7 @@ export {
   type RuleCode,
   type RuleSubject,
 } from './rules.js';
+export { entitlementChangeSchema, presentEntitlements } from './schema.js';
 export {
   type AccountEntitlements,
   changeEntitlements,

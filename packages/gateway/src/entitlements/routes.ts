@@ -6,45 +6,17 @@
  */
 import type { AccountView } from '@gatehouse/protocol';
 import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { accountAccess } from '../access/index.js';
-import type { GatewayContext } from '../app/context.js';
-import { GatehouseError } from '../core/index.js';
-import { clientInfo, forPrograms, parseWith, principalOf, requireOperator } from '../http/index.js';
-import { ACCOUNT_TYPES, CLIENT_CATEGORIES, type UserAccount } from '../identity/index.js';
-import {
-  ASSET_CLASSES,
-  MARKET_DATA_BUNDLES,
-  MARKET_REGIONS,
-  type MarketDataBundle,
-} from '../trading/instruments.js';
+import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
+import { type Authenticator, clientInfo, parseWith, principalOf } from '../http/index.js';
+import type { UserAccount } from '../identity/index.js';
+import type { Database } from '../store/index.js';
+import { MARKET_DATA_BUNDLES, type MarketDataBundle } from '../trading/instruments.js';
 import { appliesTo, inForce, PRODUCT_RULES } from './rules.js';
+import { entitlementChangeSchema, presentEntitlements } from './schema.js';
 import { type AccountEntitlements, changeEntitlements, DISCLOSURES, loadEntitlements } from './store.js';
-
-const permission = z.strictObject({ assetClass: z.enum(ASSET_CLASSES), region: z.enum(MARKET_REGIONS) });
-const bundle = z.enum(Object.keys(MARKET_DATA_BUNDLES) as [keyof typeof MARKET_DATA_BUNDLES]);
-
-export const entitlementChangeSchema = z.strictObject({
-  frozen: z.boolean().optional(),
-  closingOnly: z.boolean().optional(),
-  optionsLevel: z.number().int().min(0).max(4).optional(),
-  type: z.enum(ACCOUNT_TYPES).optional(),
-  clientCategory: z.enum(CLIENT_CATEGORIES).optional(),
-  grantPermissions: z.array(permission).max(100).optional(),
-  revokePermissions: z.array(permission).max(100).optional(),
-  acceptDisclosures: z.array(z.enum(DISCLOSURES)).optional(),
-  subscribe: z.array(z.strictObject({ bundle, professional: z.boolean() })).optional(),
-  unsubscribe: z.array(bundle).optional(),
-});
-
-export function presentEntitlements(e: NonNullable<Awaited<ReturnType<typeof loadEntitlements>>>) {
-  return {
-    account: e.account,
-    permissions: [...e.permissions].sort(),
-    disclosures: [...e.disclosures].sort(),
-    subscriptions: [...e.subscriptions].map(([b, s]) => ({ bundle: b, professional: s.professional })),
-  };
-}
 
 const params = z.strictObject({ accountId: z.string().min(1).max(16) });
 
@@ -95,21 +67,29 @@ export function presentAccountView(account: UserAccount, e: AccountEntitlements,
   };
 }
 
-export async function entitlementRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  app.get('/v1/accounts/:accountId', forPrograms(ctx, 'read'), async (request) => {
+/** What these routes need of the gateway. */
+export interface EntitlementRoutesDeps {
+  auth: Authenticator;
+  bus: EventBus;
+  clock: Clock;
+  db: Kysely<Database>;
+}
+
+export async function entitlementRoutes(app: FastifyInstance, deps: EntitlementRoutesDeps): Promise<void> {
+  app.get('/v1/accounts/:accountId', deps.auth.forPrograms('read'), async (request) => {
     const { accountId } = parseWith(params, request.params);
     const account = accountAccess(principalOf(request), accountId, 'view');
-    const entitlements = await loadEntitlements(ctx.store.db, accountId);
+    const entitlements = await loadEntitlements(deps.db, accountId);
     if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
-    return presentAccountView(account, entitlements, ctx.clock.now());
+    return presentAccountView(account, entitlements, deps.clock.now());
   });
 
-  const operator = requireOperator(ctx);
+  const operator = deps.auth.operator;
   if (operator === undefined) return;
 
   app.get('/v1/admin/accounts/:accountId/entitlements', { preHandler: operator }, async (request) => {
     const { accountId } = parseWith(params, request.params);
-    const entitlements = await loadEntitlements(ctx.store.db, accountId);
+    const entitlements = await loadEntitlements(deps.db, accountId);
     if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
     return presentEntitlements(entitlements);
   });
@@ -118,7 +98,7 @@ export async function entitlementRoutes(app: FastifyInstance, ctx: GatewayContex
     const { accountId } = parseWith(params, request.params);
     const change = parseWith(entitlementChangeSchema, request.body);
     const updated = await changeEntitlements(
-      { db: ctx.store.db, clock: ctx.clock, bus: ctx.bus },
+      { db: deps.db, clock: deps.clock, bus: deps.bus },
       accountId,
       change,
       {

@@ -21,7 +21,6 @@ export {
   removeFactor,
   renameFactor,
 } from './registry.js';
-export { factorRoutes } from './routes.js';
 export {
   activeSmsFactorId,
   E164,

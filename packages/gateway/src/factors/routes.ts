@@ -6,11 +6,15 @@
  */
 import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { GatewayContext } from '../app/context.js';
+import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
-import { GatehouseError, newId } from '../core/index.js';
-import { clientInfo, parseWith, principalOf, requireSession } from '../http/index.js';
+import type { Config } from '../config/index.js';
+import { type Clock, GatehouseError, newId, type SecretBox } from '../core/index.js';
+import { type Authenticator, clientInfo, parseWith, principalOf } from '../http/index.js';
+import type { Notifier } from '../notifications/index.js';
 import { requireSensitive } from '../sessions/index.js';
+import type { Database } from '../store/index.js';
+import type { SmsSender } from './index.js';
 import { presentFactor, presentSmsSent } from './presenter.js';
 import { generateRecoveryCodes, recoveryCodeStatus } from './recovery.js';
 import {
@@ -34,10 +38,21 @@ import { sendSmsCode, verifySmsCode } from './sms.js';
 import { addTotpFactor, matchTotpStep } from './totp.js';
 import { registerCredential, registrationOptions } from './webauthn.js';
 
-export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const authenticated = { preHandler: requireSession(ctx) };
-  const { db } = ctx.store;
-  const { clock } = ctx;
+/** What these routes need of the gateway. */
+export interface FactorRoutesDeps {
+  auth: Authenticator;
+  box: SecretBox;
+  clock: Clock;
+  config: Pick<Config, 'totp' | 'webauthn'>;
+  db: Kysely<Database>;
+  notifier: Notifier;
+  sms: SmsSender;
+}
+
+export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps): Promise<void> {
+  const authenticated = { preHandler: deps.auth.session };
+  const { db } = deps;
+  const { clock } = deps;
 
   const sensitive = async (request: FastifyRequest) => {
     const principal = principalOf(request);
@@ -59,10 +74,10 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
   app.post('/v1/factors/totp', authenticated, async (request) => {
     const body = parseWith(enrolTotpSchema, request.body);
     const { session, profile } = await sensitive(request);
-    const enrolment = await addTotpFactor(db, clock, ctx.box, {
+    const enrolment = await addTotpFactor(db, clock, deps.box, {
       userId: session.userId,
       label: body.label ?? 'Authenticator app',
-      issuer: ctx.config.totp.issuer,
+      issuer: deps.config.totp.issuer,
       accountName: profile.user.username,
       pending: true,
     });
@@ -81,7 +96,7 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
       status: 'pending',
       phone: body.phone,
     });
-    const sent = await sendSmsCode(db, clock, ctx.sms, session.userId, factorId, {
+    const sent = await sendSmsCode(db, clock, deps.sms, session.userId, factorId, {
       purpose: 'enrol',
       factorId,
     });
@@ -104,7 +119,7 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
       const step =
         row.secret_sealed === null
           ? null
-          : matchTotpStep(ctx.box.open(row.secret_sealed), code, clock.now(), ctx.config.totp.window);
+          : matchTotpStep(deps.box.open(row.secret_sealed), code, clock.now(), deps.config.totp.window);
       if (step !== null) {
         await db.updateTable('second_factors').set({ last_used_step: step }).where('id', '=', id).execute();
         ok = true;
@@ -123,7 +138,7 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
       ip: clientInfo(request).ip,
       data: { factor: factor.type, factorId: id },
     });
-    await ctx.notifier.notify(session.userId, 'factor_added', { factor: factor.type, label: factor.label });
+    await deps.notifier.notify(session.userId, 'factor_added', { factor: factor.type, label: factor.label });
     return {
       factorId: id,
       status: 'active',
@@ -141,7 +156,7 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
       ip: clientInfo(request).ip,
       data: { count: codes.length },
     });
-    await ctx.notifier.notify(session.userId, 'factor_added', {
+    await deps.notifier.notify(session.userId, 'factor_added', {
       factor: 'recovery_code',
       count: codes.length,
     });
@@ -150,7 +165,7 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
 
   app.post('/v1/factors/webauthn/options', authenticated, async (request) => {
     const { profile } = await sensitive(request);
-    return registrationOptions(db, clock, ctx.config.webauthn, profile.user);
+    return registrationOptions(db, clock, deps.config.webauthn, profile.user);
   });
 
   app.post('/v1/factors/webauthn', authenticated, async (request) => {
@@ -160,7 +175,7 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
     const { factorId, hardwareBound } = await registerCredential(
       db,
       clock,
-      ctx.config.webauthn,
+      deps.config.webauthn,
       session.userId,
       response,
       body.label ?? 'Security key',
@@ -172,7 +187,7 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
       ip: clientInfo(request).ip,
       data: { factor: 'webauthn', factorId, hardwareBound },
     });
-    await ctx.notifier.notify(session.userId, 'factor_added', {
+    await deps.notifier.notify(session.userId, 'factor_added', {
       factor: 'webauthn',
       label: body.label ?? 'Security key',
     });
@@ -210,7 +225,7 @@ export async function factorRoutes(app: FastifyInstance, ctx: GatewayContext): P
       ip: clientInfo(request).ip,
       data: { factor: removed.type, factorId: id },
     });
-    await ctx.notifier.notify(session.userId, 'factor_removed', {
+    await deps.notifier.notify(session.userId, 'factor_removed', {
       factor: removed.type,
       label: removed.label,
     });

@@ -1,11 +1,21 @@
 /**
  * @module http/errors
  * Maps every error to the one envelope. Framework errors (bad JSON, body too large, wrong content type, rate
- * limit) get catalogue codes; anything unexpected becomes `INTERNAL` with no detail, and is logged.
+ * limit) get catalogue codes; anything unexpected becomes `INTERNAL` with no detail, and is logged. An error that
+ * speaks another protocol's format (OAuth's, on the authorization server's endpoints) renders itself.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { type ErrorCode, GatehouseError, toEnvelope } from '../core/index.js';
-import { DPOP_ALGORITHMS, OAuthError } from '../oauth/index.js';
+
+/** An error with its own wire format: the error handler lets it write the reply. */
+export abstract class SelfRenderingError extends Error {
+  abstract render(reply: FastifyReply): FastifyReply;
+}
+
+export interface ErrorHandlingOptions {
+  /** The JWS algorithms DPoP proofs may use, named in the `WWW-Authenticate: DPoP` challenge. */
+  dpopAlgorithms: readonly string[];
+}
 
 /** Resource errors of DPoP-bound access (RFC 9449 §7.1): the challenge names the OAuth error. */
 const DPOP_CHALLENGES: Partial<Record<ErrorCode, string>> = {
@@ -36,17 +46,14 @@ export function toGatehouseError(error: unknown): GatehouseError {
   return new GatehouseError('INTERNAL');
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, options: ErrorHandlingOptions): void {
+  const algs = options.dpopAlgorithms.join(' ');
   app.setErrorHandler((error, request, reply) => {
-    if (error instanceof OAuthError) {
-      if (error.dpopNonce !== undefined) reply.header('dpop-nonce', error.dpopNonce);
-      if (error.status === 401) reply.header('www-authenticate', `DPoP error="${error.error}"`);
-      return reply.status(error.status).header('cache-control', 'no-store').send(error.toJSON());
-    }
+    if (error instanceof SelfRenderingError) return error.render(reply);
     const mapped = toGatehouseError(error);
     const challenge = DPOP_CHALLENGES[mapped.code];
     if (challenge !== undefined) {
-      reply.header('www-authenticate', `DPoP error="${challenge}", algs="${DPOP_ALGORITHMS.join(' ')}"`);
+      reply.header('www-authenticate', `DPoP error="${challenge}", algs="${algs}"`);
       const nonce = mapped.details?.dpopNonce;
       if (typeof nonce === 'string') reply.header('dpop-nonce', nonce);
     }

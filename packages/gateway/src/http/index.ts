@@ -1,24 +1,31 @@
 /** @module http — request plumbing shared by every capability's routes, and error mapping. */
-export { installErrorHandling, toGatehouseError } from './errors.js';
+
 export {
+  type AuthenticateOptions,
+  Authenticator,
+  type AuthenticatorParts,
+  type ProofReplayCache,
+} from './authenticator.js';
+export {
+  type ErrorHandlingOptions,
+  installErrorHandling,
+  SelfRenderingError,
+  toGatehouseError,
+} from './errors.js';
+export {
+  type ApiScope,
   bearerToken,
-  checkDeviceProof,
   clearSessionCookie,
   clientInfo,
   deviceCookieName,
   dpopToken,
-  forPrograms,
   isSecureRequest,
   parseWith,
   principalOf,
-  programPrincipal,
-  requireOperator,
-  requireSession,
   SESSION_COOKIE_PLAIN,
   SESSION_COOKIE_TLS,
   sessionCookieName,
   setDeviceCookie,
   setSessionCookie,
-  verifyRequestProof,
   withRenewedToken,
 } from './kit.js';

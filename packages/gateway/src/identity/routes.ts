@@ -5,9 +5,11 @@
  * unset); every change is audited.
  */
 import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import type { GatewayContext } from '../app/context.js';
-import { clientInfo, parseWith, requireOperator } from '../http/index.js';
+import type { Clock, EventBus } from '../core/index.js';
+import { type Authenticator, clientInfo, parseWith } from '../http/index.js';
+import type { Database } from '../store/index.js';
 import { ACCOUNT_ROLES } from './accounts.js';
 import { changeAccountRole } from './roles.js';
 
@@ -17,15 +19,23 @@ const params = z.strictObject({
 });
 const body = z.strictObject({ role: z.enum(ACCOUNT_ROLES) });
 
-export async function accountRoleRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const operator = requireOperator(ctx);
+/** What these routes need of the gateway. */
+export interface AccountRoleRoutesDeps {
+  auth: Authenticator;
+  bus: EventBus;
+  clock: Clock;
+  db: Kysely<Database>;
+}
+
+export async function accountRoleRoutes(app: FastifyInstance, deps: AccountRoleRoutesDeps): Promise<void> {
+  const operator = deps.auth.operator;
   if (operator === undefined) return;
-  const deps = { db: ctx.store.db, clock: ctx.clock, bus: ctx.bus };
+  const roles = { db: deps.db, clock: deps.clock, bus: deps.bus };
 
   app.put('/v1/admin/accounts/:accountId/roles/:username', { preHandler: operator }, async (request) => {
     const { accountId, username } = parseWith(params, request.params);
     const { role } = parseWith(body, request.body);
-    return changeAccountRole(deps, {
+    return changeAccountRole(roles, {
       accountId,
       username,
       role,
@@ -36,7 +46,7 @@ export async function accountRoleRoutes(app: FastifyInstance, ctx: GatewayContex
 
   app.delete('/v1/admin/accounts/:accountId/roles/:username', { preHandler: operator }, async (request) => {
     const { accountId, username } = parseWith(params, request.params);
-    return changeAccountRole(deps, {
+    return changeAccountRole(roles, {
       accountId,
       username,
       role: null,

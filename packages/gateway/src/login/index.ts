@@ -8,7 +8,6 @@ export {
   throttlePolicies,
 } from './limits.js';
 export { type LoginPoll, type PushStarted, pollLogin, startPushLogin } from './push-login.js';
-export { loginRoutes } from './routes.js';
 export { checkSessionPassword, completeLoginFactor, sendLoginSms, startLogin } from './service.js';
 export { sendStepUpSms, stepUp } from './step-up.js';
 export {

@@ -5,21 +5,22 @@
  */
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { GatewayContext } from '../app/context.js';
-import { GatehouseError } from '../core/index.js';
+import type { Config } from '../config/index.js';
+import { type Clock, GatehouseError } from '../core/index.js';
 import { DEVICE_COOKIE_MAX_AGE_MS } from '../devices/index.js';
 import { presentSmsSent } from '../factors/index.js';
 import {
+  type Authenticator,
   clientInfo,
   parseWith,
   principalOf,
-  requireSession,
   setDeviceCookie,
   setSessionCookie,
   withRenewedToken,
 } from '../http/index.js';
 import { csrfTokenFor, presentSession, type SessionRecord, usesDeviceKey } from '../sessions/index.js';
 import { startDesktopLogin } from './desktop.js';
+import type { LoginDeps } from './index.js';
 import { mobileLogin } from './mobile.js';
 import { pollLogin, startPushLogin } from './push-login.js';
 import {
@@ -34,42 +35,51 @@ import { sendStepUpSms, stepUp } from './step-up.js';
 import type { LoginCompleted } from './transaction.js';
 import { completeWebauthnLogin, startWebauthnLogin } from './webauthn-login.js';
 
-export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+/** What these routes need of the gateway. */
+export interface LoginRoutesDeps {
+  auth: Authenticator;
+  clock: Clock;
+  config: Pick<Config, 'login' | 'push'>;
+  csrfKey: Buffer;
+  login: LoginDeps;
+}
+
+export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): Promise<void> {
   const rateLimit = {
-    max: ctx.config.login.ipRateLimitMax,
-    timeWindow: ctx.config.login.ipRateLimitWindowMs,
+    max: deps.config.login.ipRateLimitMax,
+    timeWindow: deps.config.login.ipRateLimitWindowMs,
     errorResponseBuilder: (_request: unknown, context: { ttl: number }) =>
       new GatehouseError('RATE_LIMITED', undefined, { retryAfterMs: context.ttl }),
   };
   // A waiting login polls often; it may poll ten times as often as it may try credentials.
-  const pollRateLimit = { ...rateLimit, max: ctx.config.login.ipRateLimitMax * 10 };
+  const pollRateLimit = { ...rateLimit, max: deps.config.login.ipRateLimitMax * 10 };
 
   app.post('/v1/auth/login', { config: { rateLimit } }, async (request, reply) => {
     const body = parseWith(loginRequestSchema, request.body);
     if (body.channel === 'mobile') {
-      const { token, session } = await mobileLogin(ctx.login, body, clientInfo(request));
+      const { token, session } = await mobileLogin(deps.login, body, clientInfo(request));
       return bearerBody(token, session);
     }
     if (body.channel === 'desktop') {
-      const outcome = await startDesktopLogin(ctx.login, body, clientInfo(request));
+      const outcome = await startDesktopLogin(deps.login, body, clientInfo(request));
       return 'token' in outcome ? authenticated(request, reply, outcome) : outcome;
     }
-    return startLogin(ctx.login, body, clientInfo(request));
+    return startLogin(deps.login, body, clientInfo(request));
   });
 
   app.post('/v1/auth/login/:loginId/factor', { config: { rateLimit } }, async (request, reply) => {
     const { loginId } = parseWith(loginParamsSchema, request.params);
     const body = parseWith(factorRequestSchema, request.body);
-    if (body.type === 'push') return startPushLogin(ctx.login, loginId, clientInfo(request));
+    if (body.type === 'push') return startPushLogin(deps.login, loginId, clientInfo(request));
     if (body.type === 'webauthn') {
       const response = body.response as unknown as AuthenticationResponseJSON;
       return authenticated(
         request,
         reply,
-        await completeWebauthnLogin(ctx.login, loginId, response, clientInfo(request)),
+        await completeWebauthnLogin(deps.login, loginId, response, clientInfo(request)),
       );
     }
-    const done = await completeLoginFactor(ctx.login, loginId, body, clientInfo(request));
+    const done = await completeLoginFactor(deps.login, loginId, body, clientInfo(request));
     return authenticated(request, reply, done);
   });
 
@@ -78,10 +88,10 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
     const { loginId } = parseWith(loginParamsSchema, request.params);
     const { waitMs } = parseWith(pollQuerySchema, request.query);
     const state = await pollLogin(
-      ctx.login,
+      deps.login,
       loginId,
       clientInfo(request),
-      waitMs ?? ctx.config.push.longPollMs,
+      waitMs ?? deps.config.push.longPollMs,
     );
     if (state.status !== 'authenticated') return state;
     return authenticated(request, reply, state);
@@ -113,7 +123,7 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
       credentials = {
         status: 'authenticated',
         session: presentSession(session, session.id),
-        csrfToken: csrfTokenFor(ctx.csrfKey, session.id),
+        csrfToken: csrfTokenFor(deps.csrfKey, session.id),
       };
     }
     return {
@@ -129,7 +139,7 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
     };
   }
 
-  const withSession = { preHandler: requireSession(ctx), config: { rateLimit } };
+  const withSession = { preHandler: deps.auth.session, config: { rateLimit } };
 
   // A step-up re-authenticates: the session gets a new token and the one this request carried ends (ASVS 5.0
   // 7.2.4). The web gets it as a new cookie (the CSRF token, derived from the session id, stays); the device-bound
@@ -137,26 +147,26 @@ export async function loginRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
   app.post('/v1/session/step-up', withSession, async (request, reply) => {
     const body = parseWith(codeFactorSchema, request.body);
     const principal = principalOf(request);
-    const token = await stepUp(ctx.login, principal, body, clientInfo(request));
+    const token = await stepUp(deps.login, principal, body, clientInfo(request));
     const { session } = principal;
-    return withRenewedToken(request, reply, session, token, ctx.clock.now(), {
+    return withRenewedToken(request, reply, session, token, deps.clock.now(), {
       status: 'stepped_up',
       session: presentSession(session, session.id),
     });
   });
 
   app.post('/v1/session/step-up/sms', withSession, async (request) => {
-    return presentSmsSent(await sendStepUpSms(ctx.login, principalOf(request), clientInfo(request)));
+    return presentSmsSent(await sendStepUpSms(deps.login, principalOf(request), clientInfo(request)));
   });
 
   app.post('/v1/auth/login/:loginId/webauthn/options', { config: { rateLimit } }, async (request) => {
     const { loginId } = parseWith(loginParamsSchema, request.params);
-    return startWebauthnLogin(ctx.login, loginId, clientInfo(request));
+    return startWebauthnLogin(deps.login, loginId, clientInfo(request));
   });
 
   app.post('/v1/auth/login/:loginId/sms', { config: { rateLimit } }, async (request) => {
     const { loginId } = parseWith(loginParamsSchema, request.params);
-    const sent = await sendLoginSms(ctx.login, loginId, clientInfo(request));
+    const sent = await sendLoginSms(deps.login, loginId, clientInfo(request));
     return presentSmsSent(sent);
   });
 }

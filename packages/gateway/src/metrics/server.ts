@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { isLoopbackHost, parseListenAddress } from '../config/index.js';
 import { constantTimeEqual, GatehouseError, sha256, toEnvelope } from '../core/index.js';
-import type { GatewayMetrics } from './index.js';
+import type { GatewayMetrics } from './registry.js';
 
 export interface MetricsServerOptions {
   metrics: GatewayMetrics;

@@ -6,18 +6,27 @@
  */
 import type { SecurityEvent } from '@gatehouse/protocol';
 import type { FastifyInstance } from 'fastify';
-import type { GatewayContext } from '../app/context.js';
+import type { Kysely } from 'kysely';
 import { listAuditForUser } from '../audit/index.js';
+import type { Config } from '../config/index.js';
 import { listSmsOutbox } from '../factors/index.js';
-import { principalOf, requireSession } from '../http/index.js';
+import { type Authenticator, principalOf } from '../http/index.js';
+import type { Database } from '../store/index.js';
 import { listNotifications } from './index.js';
 
-export async function notificationRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  app.get('/v1/notifications', { preHandler: requireSession(ctx) }, async (request) => {
-    return { notifications: await listNotifications(ctx.store.db, principalOf(request).session.userId) };
+/** What these routes need of the gateway. */
+export interface NotificationRoutesDeps {
+  auth: Authenticator;
+  config: Pick<Config, 'development'>;
+  db: Kysely<Database>;
+}
+
+export async function notificationRoutes(app: FastifyInstance, deps: NotificationRoutesDeps): Promise<void> {
+  app.get('/v1/notifications', { preHandler: deps.auth.session }, async (request) => {
+    return { notifications: await listNotifications(deps.db, principalOf(request).session.userId) };
   });
-  app.get('/v1/security/events', { preHandler: requireSession(ctx) }, async (request) => {
-    const events = await listAuditForUser(ctx.store.db, principalOf(request).session.userId, 50);
+  app.get('/v1/security/events', { preHandler: deps.auth.session }, async (request) => {
+    const events = await listAuditForUser(deps.db, principalOf(request).session.userId, 50);
     return {
       events: events.map(
         (e): SecurityEvent => ({
@@ -31,7 +40,7 @@ export async function notificationRoutes(app: FastifyInstance, ctx: GatewayConte
       ),
     };
   });
-  if (ctx.config.development.exposeOutboxes) {
-    app.get('/v1/dev/sms-outbox', async () => ({ messages: await listSmsOutbox(ctx.store.db) }));
+  if (deps.config.development.exposeOutboxes) {
+    app.get('/v1/dev/sms-outbox', async () => ({ messages: await listSmsOutbox(deps.db) }));
   }
 }

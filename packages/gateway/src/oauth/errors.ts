@@ -6,6 +6,8 @@
  * `WWW-Authenticate: DPoP` challenge instead: `INVALID_TOKEN`, `INVALID_DPOP_PROOF`, `USE_DPOP_NONCE`.)
  */
 import type { OAuthErrorCode } from '@gatehouse/protocol';
+import type { FastifyReply } from 'fastify';
+import { SelfRenderingError } from '../http/errors.js';
 
 export type { OAuthErrorCode };
 
@@ -24,7 +26,7 @@ const STATUS: Record<OAuthErrorCode, number> = {
   invalid_token: 401,
 };
 
-export class OAuthError extends Error {
+export class OAuthError extends SelfRenderingError {
   readonly error: OAuthErrorCode;
   readonly status: number;
   /** A fresh nonce to send back (`DPoP-Nonce`) with `use_dpop_nonce`. */
@@ -39,5 +41,12 @@ export class OAuthError extends Error {
 
   toJSON(): { error: OAuthErrorCode; error_description: string } {
     return { error: this.error, error_description: this.message };
+  }
+
+  /** The OAuth error response: `DPoP-Nonce` when one is due, the `WWW-Authenticate` challenge with a 401. */
+  render(reply: FastifyReply): FastifyReply {
+    if (this.dpopNonce !== undefined) reply.header('dpop-nonce', this.dpopNonce);
+    if (this.status === 401) reply.header('www-authenticate', `DPoP error="${this.error}"`);
+    return reply.status(this.status).header('cache-control', 'no-store').send(this.toJSON());
   }
 }

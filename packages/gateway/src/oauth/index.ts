@@ -9,7 +9,6 @@ export {
   verifyJws,
 } from './dpop.js';
 export { OAuthError, type OAuthErrorCode } from './errors.js';
-export { oauthRoutes } from './routes.js';
 export {
   grantProfile,
   OAuthService,

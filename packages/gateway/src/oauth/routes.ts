@@ -5,11 +5,16 @@
  * registration. The form endpoints speak `application/x-www-form-urlencoded` and answer errors the OAuth way.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import type { GatewayContext } from '../app/context.js';
-import { parseWith, principalOf, requireOperator, requireSession } from '../http/index.js';
+import type { Config, PublicUrls } from '../config/index.js';
+import type { Clock } from '../core/index.js';
+import { type Authenticator, parseWith, principalOf } from '../http/index.js';
+import type { SigningKey } from '../oauth/signing.js';
 import { requireSensitive } from '../sessions/index.js';
+import type { Database } from '../store/index.js';
 import { OAuthError } from './errors.js';
+import type { DpopVerifier, OAuthService } from './index.js';
 import { SCOPES } from './service.js';
 import { signIntrospection } from './signing.js';
 
@@ -59,11 +64,23 @@ const consentBody = z.strictObject({
 
 const clientParams = z.strictObject({ clientId: z.string().min(1).max(64) });
 
-export async function oauthRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const { oauth } = ctx;
+/** What these routes need of the gateway. */
+export interface OAuthRoutesDeps {
+  auth: Authenticator;
+  clock: Clock;
+  config: Pick<Config, 'oauth'>;
+  db: Kysely<Database>;
+  dpop: DpopVerifier;
+  oauth: OAuthService;
+  oauthSigningKey: SigningKey;
+  urls: PublicUrls;
+}
+
+export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): Promise<void> {
+  const { oauth } = deps;
 
   app.get('/.well-known/oauth-authorization-server', async () => oauth.metadata());
-  app.get('/oauth2/jwks', async () => ({ keys: [ctx.oauthSigningKey.publicJwk] }));
+  app.get('/oauth2/jwks', async () => ({ keys: [deps.oauthSigningKey.publicJwk] }));
 
   /**
    * The DPoP key the request proves (token and PAR endpoints), checked against this endpoint's URL under the
@@ -72,23 +89,23 @@ export async function oauthRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
   const proofKey = (request: FastifyRequest, required: boolean): string | null => {
     const proof = request.headers.dpop;
     if (proof === undefined && !required) return null;
-    const now = ctx.clock.now();
+    const now = deps.clock.now();
     try {
-      return ctx.dpop.verify({
+      return deps.dpop.verify({
         proof: typeof proof === 'string' ? proof : undefined,
         method: request.method,
-        url: `${ctx.urls.base}${request.url}`,
+        url: `${deps.urls.base}${request.url}`,
         now,
       });
     } catch (error) {
       if (error instanceof OAuthError && error.error === 'use_dpop_nonce')
-        error.dpopNonce = ctx.dpop.nonce(now);
+        error.dpopNonce = deps.dpop.nonce(now);
       throw error;
     }
   };
   const noStore = (reply: FastifyReply) => {
     reply.header('cache-control', 'no-store');
-    if (ctx.config.oauth.dpopNonce) reply.header('dpop-nonce', ctx.dpop.nonce(ctx.clock.now()));
+    if (deps.config.oauth.dpopNonce) reply.header('dpop-nonce', deps.dpop.nonce(deps.clock.now()));
   };
 
   await app.register(async (form) => {
@@ -141,13 +158,13 @@ export async function oauthRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
       noStore(reply);
       if (request.headers.accept?.includes('application/token-introspection+jwt')) {
         reply.type('application/token-introspection+jwt');
-        return signIntrospection(ctx.oauthSigningKey, issuer, clientId, result, ctx.clock.now());
+        return signIntrospection(deps.oauthSigningKey, issuer, clientId, result, deps.clock.now());
       }
       return result;
     });
   });
 
-  const authenticated = { preHandler: requireSession(ctx) };
+  const authenticated = { preHandler: deps.auth.session };
 
   // FAPI 2.0: the authorization endpoint takes only a pushed request (client_id and request_uri).
   app.get('/oauth2/authorize', authenticated, async (request) => {
@@ -162,14 +179,14 @@ export async function oauthRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
   app.post('/oauth2/authorize/consent', authenticated, async (request) => {
     const body = parseWith(consentBody, request.body);
     const principal = principalOf(request);
-    await requireSensitive(ctx.store.db, ctx.clock, principal, body.approve ? { factorChange: true } : {});
+    await requireSensitive(deps.db, deps.clock, principal, body.approve ? { factorChange: true } : {});
     return oauth.consent(principal, body, oauth.issuer());
   });
 
   app.post('/v1/oauth/clients', authenticated, async (request, reply) => {
     const body = parseWith(personalClientBody, request.body);
     const principal = principalOf(request);
-    await requireSensitive(ctx.store.db, ctx.clock, principal, { factorChange: true });
+    await requireSensitive(deps.db, deps.clock, principal, { factorChange: true });
     reply.code(201);
     return oauth.registerPersonalClient(principal, body);
   });
@@ -184,7 +201,7 @@ export async function oauthRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
     return reply.code(204).send();
   });
 
-  const operator = requireOperator(ctx);
+  const operator = deps.auth.operator;
   if (operator !== undefined) {
     app.post('/v1/admin/oauth/clients', { preHandler: operator }, async (request, reply) => {
       const body = parseWith(appBody, request.body);

@@ -1,5 +1,4 @@
 /** @module passwords — the password lifecycle: a user's change, an operator's reset, initial passwords. */
-export { passwordRoutes } from './routes.js';
 export { type ChangePasswordInput, changePasswordSchema } from './schema.js';
 export {
   changePassword,

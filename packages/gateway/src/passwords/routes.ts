@@ -6,22 +6,37 @@
  * brute-force limits.
  */
 import type { FastifyInstance } from 'fastify';
-import type { GatewayContext } from '../app/context.js';
-import { GatehouseError } from '../core/index.js';
-import { clientInfo, parseWith, principalOf, requireSession, withRenewedToken } from '../http/index.js';
+import type { Config } from '../config/index.js';
+import { type Clock, GatehouseError } from '../core/index.js';
+import { type Authenticator, clientInfo, parseWith, principalOf, withRenewedToken } from '../http/index.js';
+import type { PasswordPolicy } from '../identity/index.js';
+import type { LoginDeps } from '../login/index.js';
+import type { OAuthService } from '../oauth/index.js';
+import type { SessionService } from '../sessions/index.js';
 import { changePasswordSchema } from './schema.js';
 import { changePassword, type PasswordDeps } from './service.js';
 
-export async function passwordRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const deps: PasswordDeps = {
-    login: ctx.login,
-    policy: ctx.passwordPolicy,
-    initialLifetimeMs: ctx.config.password.initialLifetimeMs,
-    oauth: ctx.oauth,
+/** What these routes need of the gateway. */
+export interface PasswordRoutesDeps {
+  auth: Authenticator;
+  clock: Clock;
+  config: Pick<Config, 'login' | 'password'>;
+  login: LoginDeps;
+  oauth: OAuthService;
+  passwordPolicy: PasswordPolicy;
+  sessions: SessionService;
+}
+
+export async function passwordRoutes(app: FastifyInstance, deps: PasswordRoutesDeps): Promise<void> {
+  const passwords: PasswordDeps = {
+    login: deps.login,
+    policy: deps.passwordPolicy,
+    initialLifetimeMs: deps.config.password.initialLifetimeMs,
+    oauth: deps.oauth,
   };
   const rateLimit = {
-    max: ctx.config.login.ipRateLimitMax,
-    timeWindow: ctx.config.login.ipRateLimitWindowMs,
+    max: deps.config.login.ipRateLimitMax,
+    timeWindow: deps.config.login.ipRateLimitWindowMs,
     errorResponseBuilder: (_request: unknown, context: { ttl: number }) =>
       new GatehouseError('RATE_LIMITED', undefined, { retryAfterMs: context.ttl }),
   };
@@ -30,13 +45,13 @@ export async function passwordRoutes(app: FastifyInstance, ctx: GatewayContext):
   // ends (ASVS 5.0 7.2.4), as after a step-up.
   app.post(
     '/v1/password',
-    { preHandler: requireSession(ctx), config: { rateLimit } },
+    { preHandler: deps.auth.session, config: { rateLimit } },
     async (request, reply) => {
       const principal = principalOf(request);
       const body = parseWith(changePasswordSchema, request.body);
-      const changed = await changePassword(deps, principal, body, clientInfo(request));
-      const token = await ctx.sessions.renewToken(principal.session);
-      return withRenewedToken(request, reply, principal.session, token, ctx.clock.now(), changed);
+      const changed = await changePassword(passwords, principal, body, clientInfo(request));
+      const token = await deps.sessions.renewToken(principal.session);
+      return withRenewedToken(request, reply, principal.session, token, deps.clock.now(), changed);
     },
   );
 }

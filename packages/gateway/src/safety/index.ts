@@ -1,5 +1,4 @@
 /** @module safety — the dead-man switch and the session-loss policy: making a lost session safe. */
-export { safetyRoutes } from './routes.js';
 export {
   DEAD_MAN_MAX_MS,
   DEAD_MAN_MIN_MS,

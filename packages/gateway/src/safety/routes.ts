@@ -4,10 +4,13 @@
  * session-loss policy: `PUT /v1/accounts/{accountId}/session-loss-policy`.
  */
 import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import type { GatewayContext } from '../app/context.js';
-import { forPrograms, parseWith, principalOf, requireSession } from '../http/index.js';
+import type { Clock } from '../core/index.js';
+import { type Authenticator, parseWith, principalOf } from '../http/index.js';
 import { requireSensitive } from '../sessions/index.js';
+import type { Database } from '../store/index.js';
+import type { SafetyService } from './index.js';
 import { DEAD_MAN_MAX_MS, DEAD_MAN_MIN_MS } from './service.js';
 
 const deadManBody = z
@@ -35,26 +38,34 @@ const deadManQuery = z.strictObject({
 const policyBody = z.strictObject({ policy: z.enum(['none', 'cancel_day', 'cancel_all']) });
 const accountParams = z.strictObject({ accountId: z.string().min(1).max(16) });
 
-export async function safetyRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  app.put('/v1/safety/dead-man', forPrograms(ctx, 'trade'), async (request) => {
+/** What these routes need of the gateway. */
+export interface SafetyRoutesDeps {
+  auth: Authenticator;
+  clock: Clock;
+  db: Kysely<Database>;
+  safety: SafetyService;
+}
+
+export async function safetyRoutes(app: FastifyInstance, deps: SafetyRoutesDeps): Promise<void> {
+  app.put('/v1/safety/dead-man', deps.auth.forPrograms('trade'), async (request) => {
     const body = parseWith(deadManBody, request.body);
-    return ctx.safety.arm(principalOf(request), body);
+    return deps.safety.arm(principalOf(request), body);
   });
 
-  app.get('/v1/safety/dead-man', forPrograms(ctx, 'read'), async (request) => {
+  app.get('/v1/safety/dead-man', deps.auth.forPrograms('read'), async (request) => {
     const query = parseWith(deadManQuery, request.query);
-    return ctx.safety.state(principalOf(request), query.scope, query.accountId);
+    return deps.safety.state(principalOf(request), query.scope, query.accountId);
   });
 
   app.put(
     '/v1/accounts/:accountId/session-loss-policy',
-    { preHandler: requireSession(ctx) },
+    { preHandler: deps.auth.session },
     async (request) => {
       const { accountId } = parseWith(accountParams, request.params);
       const { policy } = parseWith(policyBody, request.body);
       const principal = principalOf(request);
-      await requireSensitive(ctx.store.db, ctx.clock, principal);
-      await ctx.safety.setAccountPolicy(principal, accountId, policy);
+      await requireSensitive(deps.db, deps.clock, principal);
+      await deps.safety.setAccountPolicy(principal, accountId, policy);
       return { accountId, policy };
     },
   );

@@ -16,6 +16,7 @@ export {
   tradingState,
   userResetSchedules,
 } from './brokerage.js';
+export { countLiveSessions, type LiveSessionCount } from './counts.js';
 export { CSRF_HEADER, csrfTokenFor, isValidCsrfToken } from './csrf.js';
 export { DEVICE_PROOF_HEADER, PROOF_MAX_AGE_MS, type ProofCheck, verifyDeviceProof } from './device-proof.js';
 export { RECENT_SECOND_FACTOR_MS, requireSensitive, type SensitiveOptions } from './guard.js';
@@ -40,7 +41,6 @@ export {
   whoamiBody,
 } from './presenter.js';
 export { lastResetAt, nextResetAt, type ResetSchedule, zonedTimeToUtc } from './reset.js';
-export { sessionRoutes } from './routes.js';
 export {
   type ApiGrant,
   type NewSession,

@@ -4,53 +4,60 @@
  * revoke their own sessions: another user's session id answers `SESSION_NOT_FOUND`, as an unknown one does.
  */
 import type { FastifyInstance } from 'fastify';
-import type { GatewayContext } from '../app/context.js';
+import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
-import { GatehouseError } from '../core/index.js';
-import {
-  clearSessionCookie,
-  clientInfo,
-  forPrograms,
-  parseWith,
-  principalOf,
-  requireSession,
-} from '../http/index.js';
+import type { Config } from '../config/index.js';
+import { type Clock, GatehouseError } from '../core/index.js';
+import { type Authenticator, clearSessionCookie, clientInfo, parseWith, principalOf } from '../http/index.js';
+import type { Database } from '../store/index.js';
 import { acquireBrokerage, sessionState, userResetSchedules } from './brokerage.js';
 import { csrfTokenFor } from './csrf.js';
 import { requireSensitive } from './guard.js';
+import type { BrokerageDeps, SessionService } from './index.js';
 import { monitorSessions } from './monitor.js';
 import { memoized, whoamiBody } from './presenter.js';
 import { brokerageRequestSchema, sessionIdParamsSchema } from './schema.js';
 import type { Principal } from './service.js';
 
-export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const authenticated = { preHandler: requireSession(ctx) };
-  const { db } = ctx.store;
+/** What these routes need of the gateway. */
+export interface SessionRoutesDeps {
+  auth: Authenticator;
+  brokerage: BrokerageDeps;
+  clock: Clock;
+  config: Pick<Config, 'brokerage'>;
+  csrfKey: Buffer;
+  db: Kysely<Database>;
+  sessions: SessionService;
+}
+
+export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDeps): Promise<void> {
+  const authenticated = { preHandler: deps.auth.session };
+  const { db } = deps;
   const csrfFor = (principal: Principal) =>
-    memoized(principal, 'csrf', () => csrfTokenFor(ctx.csrfKey, principal.session.id));
+    memoized(principal, 'csrf', () => csrfTokenFor(deps.csrfKey, principal.session.id));
 
   // Not async: the hottest route in the gateway answers without allocating a promise.
-  app.get('/v1/session', forPrograms(ctx, 'read'), (request, reply) => {
+  app.get('/v1/session', deps.auth.forPrograms('read'), (request, reply) => {
     const principal = principalOf(request);
     reply.type('application/json; charset=utf-8').send(whoamiBody(principal, csrfFor(principal)));
   });
 
-  const { brokerage } = ctx;
+  const { brokerage } = deps;
 
   // Keep-alive: refreshes the idle timer (authentication does) and reports the session's state.
-  app.post('/v1/session/tickle', forPrograms(ctx, 'read'), async (request) =>
+  app.post('/v1/session/tickle', deps.auth.forPrograms('read'), async (request) =>
     sessionState(brokerage, principalOf(request)),
   );
 
-  app.post('/v1/session/brokerage', forPrograms(ctx, 'trade'), async (request) => {
+  app.post('/v1/session/brokerage', deps.auth.forPrograms('trade'), async (request) => {
     const { compete } = parseWith(brokerageRequestSchema, request.body);
     return acquireBrokerage(brokerage, principalOf(request), compete);
   });
 
   app.post('/v1/auth/logout', authenticated, async (request, reply) => {
     const { session } = principalOf(request);
-    await ctx.sessions.revoke(session.id, 'logout');
-    await appendAudit(db, ctx.clock, {
+    await deps.sessions.revoke(session.id, 'logout');
+    await appendAudit(db, deps.clock, {
       type: 'session.logout',
       userId: session.userId,
       sessionId: session.id,
@@ -62,9 +69,9 @@ export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): 
 
   app.get('/v1/sessions', authenticated, async (request) => {
     const { session, profile } = principalOf(request);
-    const schedules = userResetSchedules(ctx.config.brokerage.resets, profile.accounts);
+    const schedules = userResetSchedules(deps.config.brokerage.resets, profile.accounts);
     return {
-      sessions: await monitorSessions(db, ctx.clock, ctx.sessions, session.userId, session.id, schedules),
+      sessions: await monitorSessions(db, deps.clock, deps.sessions, session.userId, session.id, schedules),
     };
   });
 
@@ -73,17 +80,17 @@ export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): 
   // no step-up pending. Otherwise a stolen cookie used from another network could sign the owner out everywhere.
   // Ending the current session needs nothing: logging out must always work.
   const sensitive = (principal: Principal) =>
-    requireSensitive(db, ctx.clock, principal, { factorChange: true });
+    requireSensitive(db, deps.clock, principal, { factorChange: true });
 
   // Revoke every session of the user but the current one (ASVS 3.3.4).
   app.post('/v1/sessions/revoke-others', authenticated, async (request) => {
     const principal = principalOf(request);
     await sensitive(principal);
     const { session } = principal;
-    const others = (await ctx.sessions.listForUser(session.userId)).filter((s) => s.id !== session.id);
+    const others = (await deps.sessions.listForUser(session.userId)).filter((s) => s.id !== session.id);
     for (const other of others) {
-      await ctx.sessions.revoke(other.id, 'revoked_by_user');
-      await appendAudit(db, ctx.clock, {
+      await deps.sessions.revoke(other.id, 'revoked_by_user');
+      await appendAudit(db, deps.clock, {
         type: 'session.revoked',
         userId: session.userId,
         sessionId: other.id,
@@ -99,12 +106,12 @@ export async function sessionRoutes(app: FastifyInstance, ctx: GatewayContext): 
     const { session } = principal;
     const { id } = parseWith(sessionIdParamsSchema, request.params);
     if (id !== session.id) await sensitive(principal);
-    const target = await ctx.sessions.findById(id);
+    const target = await deps.sessions.findById(id);
     if (target === undefined || target.userId !== session.userId || target.revokedAt !== null) {
       throw new GatehouseError('SESSION_NOT_FOUND');
     }
-    await ctx.sessions.revoke(id, 'revoked_by_user');
-    await appendAudit(db, ctx.clock, {
+    await deps.sessions.revoke(id, 'revoked_by_user');
+    await appendAudit(db, deps.clock, {
       type: 'session.revoked',
       userId: session.userId,
       sessionId: id,

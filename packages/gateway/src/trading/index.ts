@@ -24,7 +24,6 @@ export {
 } from './instruments.js';
 export { decimalOf, isMultipleOf, orderBounds, validateOrder } from './order-shape.js';
 export { type OrderRouter, PaperEngine, type RouterEvent, type RouterListener } from './router.js';
-export { tradingRoutes } from './routes.js';
 export {
   type ModifyResult,
   type OrderChange,

@@ -5,9 +5,10 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { GatewayContext } from '../app/context.js';
-import { clientInfo, forPrograms, parseWith, principalOf, requireOperator } from '../http/index.js';
+import { type Authenticator, clientInfo, parseWith, principalOf } from '../http/index.js';
+import type { MarketData } from '../marketdata/index.js';
 import { ORDER_TYPES } from './gate.js';
+import type { TradingService } from './index.js';
 import { ASSET_CLASSES, requireInstruments, searchInstruments } from './instruments.js';
 import type { ModifyResult, PlaceResult } from './service.js';
 
@@ -57,20 +58,27 @@ const snapshotQuery = z.strictObject({
   accountId: z.string().min(1).max(16).optional(),
 });
 
-export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const { trading } = ctx;
+/** What these routes need of the gateway. */
+export interface TradingRoutesDeps {
+  auth: Authenticator;
+  marketData: MarketData;
+  trading: TradingService;
+}
 
-  app.get('/v1/instruments', forPrograms(ctx, 'read'), async (request) => {
+export async function tradingRoutes(app: FastifyInstance, deps: TradingRoutesDeps): Promise<void> {
+  const { trading } = deps;
+
+  app.get('/v1/instruments', deps.auth.forPrograms('read'), async (request) => {
     const query = parseWith(instrumentsQuery, request.query);
     return {
       instruments: searchInstruments(query).map(({ basePrice: _b, volatility: _v, ...rest }) => rest),
     };
   });
 
-  app.get('/v1/marketdata/snapshot', forPrograms(ctx, 'marketdata'), async (request) => {
+  app.get('/v1/marketdata/snapshot', deps.auth.forPrograms('marketdata'), async (request) => {
     const query = parseWith(snapshotQuery, request.query);
     const { accountId, subscriptions } = await trading.marketDataView(principalOf(request), query.accountId);
-    const quotes = requireInstruments(query.instruments).map((i) => ctx.marketData.view(i, subscriptions));
+    const quotes = requireInstruments(query.instruments).map((i) => deps.marketData.view(i, subscriptions));
     return { accountId, quotes };
   });
 
@@ -84,7 +92,7 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
     return result.order;
   };
 
-  app.post('/v1/accounts/:accountId/orders', forPrograms(ctx, 'trade'), async (request, reply) => {
+  app.post('/v1/accounts/:accountId/orders', deps.auth.forPrograms('trade'), async (request, reply) => {
     const { accountId } = parseWith(accountParams, request.params);
     const order = parseWith(orderRequestSchema, request.body);
     return answer(reply, await trading.place(principalOf(request), accountId, order));
@@ -92,7 +100,7 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
 
   app.post(
     '/v1/accounts/:accountId/orders/confirmations/:confirmationId',
-    forPrograms(ctx, 'trade'),
+    deps.auth.forPrograms('trade'),
     async (request, reply) => {
       const { accountId, confirmationId } = parseWith(confirmationParams, request.params);
       parseWith(confirmationBody, request.body);
@@ -100,7 +108,7 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
     },
   );
 
-  app.get('/v1/accounts/:accountId/orders', forPrograms(ctx, 'read'), async (request) => {
+  app.get('/v1/accounts/:accountId/orders', deps.auth.forPrograms('read'), async (request) => {
     const { accountId } = parseWith(accountParams, request.params);
     const query = parseWith(listQuery, request.query);
     return {
@@ -112,35 +120,39 @@ export async function tradingRoutes(app: FastifyInstance, ctx: GatewayContext): 
     };
   });
 
-  app.get('/v1/accounts/:accountId/orders/:orderId', forPrograms(ctx, 'read'), async (request) => {
+  app.get('/v1/accounts/:accountId/orders/:orderId', deps.auth.forPrograms('read'), async (request) => {
     const { accountId, orderId } = parseWith(orderParams, request.params);
     return trading.get(principalOf(request), accountId, orderId);
   });
 
-  app.delete('/v1/accounts/:accountId/orders/:orderId', forPrograms(ctx, 'trade'), async (request) => {
+  app.delete('/v1/accounts/:accountId/orders/:orderId', deps.auth.forPrograms('trade'), async (request) => {
     const { accountId, orderId } = parseWith(orderParams, request.params);
     return trading.cancelOrder(principalOf(request), accountId, orderId);
   });
 
-  app.patch('/v1/accounts/:accountId/orders/:orderId', forPrograms(ctx, 'trade'), async (request, reply) => {
-    const { accountId, orderId } = parseWith(orderParams, request.params);
-    const change = parseWith(modifyBody, request.body);
-    return answer(reply, await trading.modifyOrder(principalOf(request), accountId, orderId, change));
-  });
+  app.patch(
+    '/v1/accounts/:accountId/orders/:orderId',
+    deps.auth.forPrograms('trade'),
+    async (request, reply) => {
+      const { accountId, orderId } = parseWith(orderParams, request.params);
+      const change = parseWith(modifyBody, request.body);
+      return answer(reply, await trading.modifyOrder(principalOf(request), accountId, orderId, change));
+    },
+  );
 
-  app.get('/v1/accounts/:accountId/portfolio', forPrograms(ctx, 'read'), async (request) => {
+  app.get('/v1/accounts/:accountId/portfolio', deps.auth.forPrograms('read'), async (request) => {
     const { accountId } = parseWith(accountParams, request.params);
     return trading.summary(principalOf(request), accountId);
   });
 
-  app.get('/v1/accounts/:accountId/events', forPrograms(ctx, 'read'), async (request) => {
+  app.get('/v1/accounts/:accountId/events', deps.auth.forPrograms('read'), async (request) => {
     const { accountId } = parseWith(accountParams, request.params);
     const { after, limit } = parseWith(eventsQuery, request.query);
     return { accountId, events: await trading.events(principalOf(request), accountId, after, limit) };
   });
 
   // An operator cancels an order without a session (the admin API, `secrets.adminApiToken`); audited.
-  const operator = requireOperator(ctx);
+  const operator = deps.auth.operator;
   if (operator === undefined) return;
   app.delete('/v1/admin/accounts/:accountId/orders/:orderId', { preHandler: operator }, async (request) => {
     const { accountId, orderId } = parseWith(orderParams, request.params);

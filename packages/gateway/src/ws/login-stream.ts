@@ -7,38 +7,51 @@
  * `GET /v1/auth/login/{loginId}` once to receive its session.
  */
 import type {} from '@fastify/websocket';
-import type { FastifyInstance } from 'fastify';
-import type { GatewayContext } from '../app/context.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Clock, EventBus } from '../core/index.js';
 import { availableFactorTypes } from '../factors/index.js';
 import { latestPushForLogin } from '../factors/push.js';
 import { clientInfo, parseWith } from '../http/index.js';
-import { findOpenLogin, type OpenLogin } from '../login/index.js';
+import { findOpenLogin, type LoginDeps, type OpenLogin } from '../login/index.js';
 import { loginParamsSchema } from '../login/schema.js';
+import type { Database } from '../store/index.js';
+
+export interface LoginStreamDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  bus: EventBus;
+  /** How long a push may go undelivered before the other factors are offered (`push.deliveryTimeoutMs`). */
+  pushDeliveryTimeoutMs: number;
+  login: LoginDeps;
+}
 
 /** How often the stream re-reads the push while nothing else wakes it (to notice expiry and missed delivery). */
 const RECHECK_MS = 1_000;
 
-export async function loginStreamRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const { db } = ctx.store;
+export async function loginStreamRoutes(app: FastifyInstance, deps: LoginStreamDeps): Promise<void> {
+  const { db, clock, bus } = deps;
+  /** The login each upgrade found open, from the upgrade's check to its socket. */
+  const logins = new WeakMap<FastifyRequest, OpenLogin>();
   app.get(
     '/v1/auth/login/:loginId/stream',
     {
       websocket: true,
       preValidation: async (request) => {
         const { loginId } = parseWith(loginParamsSchema, request.params);
-        (request as unknown as { login: OpenLogin }).login = await findOpenLogin(
-          ctx.login,
-          loginId,
-          clientInfo(request),
-        );
+        logins.set(request, await findOpenLogin(deps.login, loginId, clientInfo(request)));
       },
     },
     (socket, request) => {
-      const login = (request as unknown as { login: OpenLogin }).login;
+      const login = logins.get(request);
+      if (login === undefined) {
+        socket.close(1011, 'INTERNAL');
+        return;
+      }
       let last = '';
       let fallbackSent = false;
       const refresh = async () => {
-        const push = await latestPushForLogin(db, ctx.clock, login.id);
+        const push = await latestPushForLogin(db, clock, login.id);
         if (push === undefined) return;
         const delivered = push.deliveredAt !== null;
         const state = JSON.stringify({
@@ -51,7 +64,7 @@ export async function loginStreamRoutes(app: FastifyInstance, ctx: GatewayContex
           last = state;
           socket.send(state);
         }
-        const late = ctx.clock.now() >= push.createdAt + ctx.config.push.deliveryTimeoutMs;
+        const late = clock.now() >= push.createdAt + deps.pushDeliveryTimeoutMs;
         if (push.status === 'pending' && !delivered && late && !fallbackSent) {
           fallbackSent = true;
           const factors = (await availableFactorTypes(db, login.user_id)).filter((t) => t !== 'push');
@@ -67,7 +80,7 @@ export async function loginStreamRoutes(app: FastifyInstance, ctx: GatewayContex
       const run = () => {
         refresh().catch((error: unknown) => request.log.error({ err: error }, 'login stream refresh failed'));
       };
-      const unsubscribe = ctx.bus.subscribe('push.updated', (message) => {
+      const unsubscribe = bus.subscribe('push.updated', (message) => {
         if (message.loginId === undefined || message.loginId === login.id) run();
       });
       const timer = setInterval(run, RECHECK_MS);

@@ -22,18 +22,40 @@
  * the accounts it allows now. An account taken away stops its events and its quotes (`unsubscribed` with the code);
  * a disabled user's stream, and a program's whose grant or token was revoked, closes as revoked (4001).
  */
-import type {} from '@fastify/websocket';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
 import { accountAccess, accountsFor } from '../access/index.js';
-import type { GatewayContext } from '../app/context.js';
 import { type ErrorCode, GatehouseError } from '../core/index.js';
-import { checkDeviceProof, dpopToken, programPrincipal, sessionCookieName } from '../http/index.js';
+import type { MarketData } from '../marketdata/index.js';
 import { grantProfile } from '../oauth/index.js';
-import { type Principal, type SessionProfile, sessionState, usesDeviceKey } from '../sessions/index.js';
-import { type Instrument, type MarketDataBundle, requireInstruments } from '../trading/index.js';
-import { RELOAD_MS, SessionStreamHub } from './stream-hub.js';
+import {
+  type BrokerageDeps,
+  type Principal,
+  type SessionProfile,
+  type SessionService,
+  sessionState,
+} from '../sessions/index.js';
+import {
+  type Instrument,
+  type MarketDataBundle,
+  requireInstruments,
+  type TradingService,
+} from '../trading/index.js';
+import {
+  type AccountEventMessage,
+  type HubStream,
+  RELOAD_MS,
+  type SessionStreamHub,
+  type StreamHubDeps,
+} from './stream-hub.js';
+
+/** What a session stream needs of the gateway. */
+export interface SessionStreamDeps extends StreamHubDeps {
+  sessions: Pick<SessionService, 'loadProfile' | 'findById' | 'pendingLastSeen'>;
+  marketData: MarketData;
+  trading: Pick<TradingService, 'events' | 'marketDataView'>;
+  brokerage: BrokerageDeps;
+}
 
 const streamRequest = z.union([
   z.strictObject({
@@ -50,25 +72,6 @@ const streamRequest = z.union([
   }),
 ]);
 
-/** `DU1000001:42,U1000001:7`: the last event sequence the client holds, per account. */
-const resumeAfterQuery = z
-  .string()
-  .max(2000)
-  .regex(/^[A-Z0-9]{1,16}:\d{1,15}(,[A-Z0-9]{1,16}:\d{1,15}){0,49}$/, 'ACCOUNT:SEQ[,ACCOUNT:SEQ]')
-  .transform((s) =>
-    s
-      .split(',')
-      .map((pair) => pair.split(':') as [string, string])
-      .map(([a, q]) => ({ accountId: a, after: Number(q) })),
-  );
-
-type AccountEventMessage = {
-  accountId: string;
-  seq: number;
-  type: string;
-  orderId: string | null;
-  data: unknown;
-};
 const REPLAY_PAGE = 500;
 
 function safeJson(raw: string): unknown {
@@ -86,39 +89,12 @@ const CLOSE_CODES: Partial<Record<ErrorCode, number>> = { SESSION_REVOKED: 4001,
 /** The session lives on with a new token: reconnect with it. */
 const TOKEN_REPLACED_CLOSE = 4003;
 
-function checkOrigin(ctx: GatewayContext, request: FastifyRequest): void {
-  const origin = request.headers.origin;
-  if (origin === undefined) return; // not a browser: no ambient-credential risk from other sites
-  // The gateway's own origin is the configured public URL's: a Host header is the client's to choose.
-  if (origin === ctx.urls.origin || ctx.config.server.allowedOrigins.includes(origin)) return;
-  throw new GatehouseError('ORIGIN_NOT_ALLOWED');
-}
-
-async function authenticateUpgrade(ctx: GatewayContext, request: FastifyRequest): Promise<Principal> {
-  const header = request.headers.authorization;
-  const program = dpopToken(request);
-  if (program !== undefined) return programPrincipal(ctx, request, program, 'read');
-  if (header?.startsWith('Bearer ')) {
-    const token = header.slice(7).trim();
-    const principal = await ctx.sessions.authenticate(token, request.ip);
-    if (!usesDeviceKey(principal.session.channel)) throw new GatehouseError('UNAUTHENTICATED');
-    await checkDeviceProof(ctx, request, principal, token);
-    return principal;
-  }
-  checkOrigin(ctx, request);
-  const token = request.cookies[sessionCookieName(request)];
-  if (token === undefined || token.length === 0) throw new GatehouseError('UNAUTHENTICATED');
-  const principal = await ctx.sessions.authenticate(token, request.ip);
-  if (usesDeviceKey(principal.session.channel)) throw new GatehouseError('UNAUTHENTICATED');
-  return principal;
-}
-
 /** The accounts the principal may view now, by the account-access policy: the accounts whose events it gets. */
 function viewableAccounts(principal: Principal): ReadonlySet<string> {
   return new Set(accountsFor(principal, 'view').map((a) => a.id));
 }
 
-export class SessionStream {
+export class SessionStream implements HubStream {
   #seq = 0;
   #closed = false;
   /** A tick that reads the database is in flight; the next tick waits for it. */
@@ -139,7 +115,7 @@ export class SessionStream {
   #heldLive: AccountEventMessage[] | null = null;
 
   constructor(
-    readonly ctx: GatewayContext,
+    readonly deps: SessionStreamDeps,
     readonly hub: SessionStreamHub,
     readonly socket: WebSocket,
     principal: Principal,
@@ -147,7 +123,7 @@ export class SessionStream {
     this.#principal = principal;
     this.#accountIds = viewableAccounts(principal);
     const { session } = principal;
-    const now = ctx.clock.now();
+    const now = deps.clock.now();
     this.#lastSeen = session.lastSeenAt;
     this.#expiresAt = session.expiresAt;
     this.#idleTimeoutMs = session.idleTimeoutMs;
@@ -175,7 +151,7 @@ export class SessionStream {
         topic,
         type,
         seq: this.#seq,
-        at: new Date(this.ctx.clock.now()).toISOString(),
+        at: new Date(this.deps.clock.now()).toISOString(),
         ...data,
       }),
     );
@@ -269,9 +245,9 @@ export class SessionStream {
     let last = after;
     try {
       for (;;) {
-        let page: Awaited<ReturnType<GatewayContext['trading']['events']>>;
+        let page: Awaited<ReturnType<TradingService['events']>>;
         try {
-          page = await this.ctx.trading.events(this.#principal, accountId, last, REPLAY_PAGE);
+          page = await this.deps.trading.events(this.#principal, accountId, last, REPLAY_PAGE);
         } catch (error) {
           if (!(error instanceof GatehouseError)) throw error;
           return this.send('error', { code: error.code, accountId }, 'control');
@@ -333,10 +309,10 @@ export class SessionStream {
       this.#watch = null;
       return this.send('unsubscribed', {}, 'marketdata');
     }
-    let view: Awaited<ReturnType<GatewayContext['trading']['marketDataView']>>;
+    let view: Awaited<ReturnType<TradingService['marketDataView']>>;
     let instruments: Instrument[];
     try {
-      view = await this.ctx.trading.marketDataView(this.#principal, request.accountId);
+      view = await this.deps.trading.marketDataView(this.#principal, request.accountId);
       instruments = requireInstruments(request.instruments);
     } catch (error) {
       if (!(error instanceof GatehouseError)) throw error;
@@ -354,7 +330,7 @@ export class SessionStream {
     for (const instrument of this.#watch.instruments) {
       this.send(
         'quote',
-        { quote: this.ctx.marketData.view(instrument, this.#watch.subscriptions) },
+        { quote: this.deps.marketData.view(instrument, this.#watch.subscriptions) },
         'marketdata',
       );
     }
@@ -433,9 +409,9 @@ export class SessionStream {
   }
 
   async start(resumeAfter: { accountId: string; after: number }[] = []): Promise<void> {
-    const { ctx } = this;
+    const { deps } = this;
     const principal = this.#principal;
-    const state = await sessionState(ctx.brokerage, principal);
+    const state = await sessionState(deps.brokerage, principal);
     this.#nextResetAt = Date.parse(state.nextResetAt);
     this.#hadBrokerage = state.tier === 'brokerage';
     this.send('hello', { sessionId: principal.session.id, state });
@@ -453,7 +429,7 @@ export class SessionStream {
   async #reload(now: number): Promise<void> {
     this.#lastReload = now;
     this.#reloadDue = false;
-    const row = await this.ctx.sessions.findById(this.#principal.session.id);
+    const row = await this.deps.sessions.findById(this.#principal.session.id);
     if (row === undefined || row.revokedAt !== null) return this.close('SESSION_REVOKED');
     this.#lastSeen = Math.max(this.#lastSeen, row.lastSeenAt);
     if (row.stepUpRequired && !this.#stepUp) this.send('step_up_required', { reason: 'network_changed' });
@@ -469,7 +445,7 @@ export class SessionStream {
       this.send('heartbeat');
       this.socket.ping();
     }
-    const pending = this.ctx.sessions.pendingLastSeen(this.#principal.session.id);
+    const pending = this.deps.sessions.pendingLastSeen(this.#principal.session.id);
     if (pending !== undefined && pending > this.#lastSeen) this.#lastSeen = pending;
     const deadline = () => Math.min(this.#lastSeen + this.#idleTimeoutMs, this.#expiresAt);
     const reloadDue = this.#reloadDue || now - this.#lastReload >= RELOAD_MS;
@@ -499,7 +475,7 @@ export class SessionStream {
     if (now >= this.#nextResetAt) {
       if (this.#hadBrokerage) this.send('reset', { at: new Date(this.#nextResetAt).toISOString() });
       this.#hadBrokerage = false;
-      const state = await sessionState(this.ctx.brokerage, this.#principal);
+      const state = await sessionState(this.deps.brokerage, this.#principal);
       this.#nextResetAt = Date.parse(state.nextResetAt);
     }
     return undefined;
@@ -511,43 +487,8 @@ export class SessionStream {
   }
 
   #fail(error: unknown): void {
-    this.ctx.logger.error({ err: error }, 'session stream replay failed');
+    this.deps.logger.error({ err: error }, 'session stream replay failed');
     this.stop();
     this.socket.close(1011, 'INTERNAL');
   }
-}
-
-export async function sessionStreamRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
-  const hub = new SessionStreamHub(ctx);
-  app.addHook('onClose', async () => hub.close());
-  app.get(
-    '/v1/stream',
-    {
-      websocket: true,
-      preValidation: async (request) => {
-        const query = request.query as { resumeAfter?: unknown };
-        if (query.resumeAfter !== undefined) {
-          const parsed = resumeAfterQuery.safeParse(query.resumeAfter);
-          if (!parsed.success)
-            throw new GatehouseError('INVALID_REQUEST', 'resumeAfter is ACCOUNT:SEQ[,ACCOUNT:SEQ]');
-          (request as unknown as { resumeAfter: unknown }).resumeAfter = parsed.data;
-        }
-        (request as unknown as { principal: Principal }).principal = await authenticateUpgrade(ctx, request);
-      },
-    },
-    (socket, request) => {
-      const stream = new SessionStream(
-        ctx,
-        hub,
-        socket,
-        (request as unknown as { principal: Principal }).principal,
-      );
-      const resumeAfter = (request as unknown as { resumeAfter?: { accountId: string; after: number }[] })
-        .resumeAfter;
-      stream.start(resumeAfter).catch((error: unknown) => {
-        ctx.logger.error({ err: error }, 'session stream failed to start');
-        socket.close(1011, 'INTERNAL');
-      });
-    },
-  );
 }

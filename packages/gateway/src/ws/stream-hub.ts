@@ -16,8 +16,41 @@
  *   whatever token opened it: its program authenticates again, which a revoked grant cannot.
  * Every node runs a hub and hears the bus, so a change made on any node reaches the streams on every node.
  */
-import type { GatewayContext } from '../app/context.js';
-import type { SessionStream } from './session-stream.js';
+import type { Logger } from 'pino';
+import type { BusMessages, Clock, ErrorCode, EventBus } from '../core/index.js';
+import type { MarketData } from '../marketdata/index.js';
+import type { Principal, SessionProfile, SessionService } from '../sessions/index.js';
+
+/** An event of an account, as the bus carries it to every node. */
+export type AccountEventMessage = BusMessages['account.event'];
+
+/** What the hub needs of the gateway. */
+export interface StreamHubDeps {
+  bus: EventBus;
+  clock: Clock;
+  logger: Logger;
+  sessions: Pick<SessionService, 'loadProfile'>;
+  marketData: Pick<MarketData, 'feed'>;
+}
+
+/** A stream as the hub drives it (ws/session-stream.ts). */
+export interface HubStream {
+  readonly principal: Principal;
+  /** The accounts whose live events the stream gets. */
+  readonly accountIds: ReadonlySet<string>;
+  close(code: ErrorCode): void;
+  competing(bySessionId: string): void;
+  brokerageAcquired(): void;
+  reloadSoon(): void;
+  tokenReplaced(): void;
+  accountEvent(message: AccountEventMessage): void;
+  holdLive(): void;
+  takeProfile(profile: SessionProfile | undefined, release: boolean): void;
+  profileUnknown(error: unknown): void;
+  sendQuotes(): void;
+  tick(now: number): Promise<void>;
+  stop(): void;
+}
 
 /**
  * How often a stream re-reads its session row, and a user's profile is re-read for their streams, without a bus
@@ -28,7 +61,7 @@ const TICK_MS = 250;
 
 /** A user's streams on this node, and the reading of the user's profile for them. */
 interface UserStreams {
-  streams: Set<SessionStream>;
+  streams: Set<HubStream>;
   /** When the profile was last read for these streams (epoch ms). */
   readAt: number;
   reading: boolean;
@@ -37,39 +70,39 @@ interface UserStreams {
 }
 
 export class SessionStreamHub {
-  readonly #bySession = new Map<string, Set<SessionStream>>();
-  readonly #byAccount = new Map<string, Set<SessionStream>>();
-  readonly #byGrant = new Map<string, Set<SessionStream>>();
+  readonly #bySession = new Map<string, Set<HubStream>>();
+  readonly #byAccount = new Map<string, Set<HubStream>>();
+  readonly #byGrant = new Map<string, Set<HubStream>>();
   readonly #users = new Map<string, UserStreams>();
   #lastStep = -1;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #ticker: NodeJS.Timeout;
 
-  constructor(readonly ctx: GatewayContext) {
-    const each = (index: Map<string, Set<SessionStream>>, key: string, fn: (s: SessionStream) => void) => {
+  constructor(readonly deps: StreamHubDeps) {
+    const each = (index: Map<string, Set<HubStream>>, key: string, fn: (s: HubStream) => void) => {
       for (const stream of [...(index.get(key) ?? [])]) fn(stream);
     };
     const bySession = this.#bySession;
     this.#unsubscribe.push(
-      ctx.bus.subscribe('session.competing', (m) =>
+      deps.bus.subscribe('session.competing', (m) =>
         each(bySession, m.sessionId, (s) => s.competing(m.bySessionId)),
       ),
-      ctx.bus.subscribe('session.brokerage', (m) =>
+      deps.bus.subscribe('session.brokerage', (m) =>
         each(bySession, m.sessionId, (s) => s.brokerageAcquired()),
       ),
-      ctx.bus.subscribe('session.revoked', (m) =>
+      deps.bus.subscribe('session.revoked', (m) =>
         each(bySession, m.sessionId, (s) => s.close('SESSION_REVOKED')),
       ),
-      ctx.bus.subscribe('session.changed', (m) => each(bySession, m.sessionId, (s) => s.reloadSoon())),
+      deps.bus.subscribe('session.changed', (m) => each(bySession, m.sessionId, (s) => s.reloadSoon())),
       // Every stream of the session was opened with the token a step-up just replaced (ASVS 5.0 7.2.4).
-      ctx.bus.subscribe('session.token_replaced', (m) =>
+      deps.bus.subscribe('session.token_replaced', (m) =>
         each(bySession, m.sessionId, (s) => s.tokenReplaced()),
       ),
-      ctx.bus.subscribe('user.changed', (m) => this.#readProfile(m.userId, true)),
-      ctx.bus.subscribe('oauth.revoked', (m) =>
+      deps.bus.subscribe('user.changed', (m) => this.#readProfile(m.userId, true)),
+      deps.bus.subscribe('oauth.revoked', (m) =>
         each(this.#byGrant, m.grantId, (s) => s.close('SESSION_REVOKED')),
       ),
-      ctx.bus.subscribe('account.event', (m) => {
+      deps.bus.subscribe('account.event', (m) => {
         for (const stream of this.#byAccount.get(m.accountId) ?? []) stream.accountEvent(m);
       }),
     );
@@ -77,20 +110,20 @@ export class SessionStreamHub {
     this.#ticker.unref();
   }
 
-  add(stream: SessionStream): void {
+  add(stream: HubStream): void {
     const { session, api } = stream.principal;
     join(this.#bySession, session.id, stream);
     if (api !== undefined) join(this.#byGrant, api.grantId, stream);
     let user = this.#users.get(session.userId);
     if (user === undefined) {
-      user = { streams: new Set(), readAt: this.ctx.clock.now(), reading: false, again: false };
+      user = { streams: new Set(), readAt: this.deps.clock.now(), reading: false, again: false };
       this.#users.set(session.userId, user);
     }
     user.streams.add(stream);
     for (const accountId of stream.accountIds) join(this.#byAccount, accountId, stream);
   }
 
-  remove(stream: SessionStream): void {
+  remove(stream: HubStream): void {
     const { session, api } = stream.principal;
     leave(this.#bySession, session.id, stream);
     if (api !== undefined) leave(this.#byGrant, api.grantId, stream);
@@ -101,7 +134,7 @@ export class SessionStreamHub {
   }
 
   /** A stream's viewable accounts changed from `before` to `stream.accountIds`: it gets the events of those now. */
-  reindex(stream: SessionStream, before: ReadonlySet<string>): void {
+  reindex(stream: HubStream, before: ReadonlySet<string>): void {
     for (const accountId of before)
       if (!stream.accountIds.has(accountId)) leave(this.#byAccount, accountId, stream);
     for (const accountId of stream.accountIds)
@@ -124,8 +157,8 @@ export class SessionStreamHub {
     const read = async () => {
       do {
         user.again = false;
-        user.readAt = this.ctx.clock.now();
-        const profile = await this.ctx.sessions.loadProfile(userId);
+        user.readAt = this.deps.clock.now();
+        const profile = await this.deps.sessions.loadProfile(userId);
         // Taken by every stream at once, with no await in between: a change that came during the read is read
         // next, and until then the held events stay held.
         for (const stream of [...user.streams]) stream.takeProfile(profile, !user.again);
@@ -133,7 +166,7 @@ export class SessionStreamHub {
     };
     read()
       .catch((error: unknown) => {
-        this.ctx.logger.error({ err: error }, 'session stream profile read failed');
+        this.deps.logger.error({ err: error }, 'session stream profile read failed');
         for (const stream of [...user.streams]) stream.profileUnknown(error);
       })
       .finally(() => {
@@ -142,15 +175,15 @@ export class SessionStreamHub {
   }
 
   #tick(): void {
-    const now = this.ctx.clock.now();
-    const step = this.ctx.marketData.feed.step(now);
+    const now = this.deps.clock.now();
+    const step = this.deps.marketData.feed.step(now);
     const newQuotes = step !== this.#lastStep;
     this.#lastStep = step;
     for (const set of this.#bySession.values()) {
       for (const stream of set) {
         if (newQuotes) stream.sendQuotes();
         stream.tick(now).catch((error: unknown) => {
-          this.ctx.logger.error({ err: error }, 'session stream tick failed');
+          this.deps.logger.error({ err: error }, 'session stream tick failed');
         });
       }
     }
@@ -169,7 +202,7 @@ export class SessionStreamHub {
   }
 }
 
-function join(index: Map<string, Set<SessionStream>>, key: string, stream: SessionStream): void {
+function join(index: Map<string, Set<HubStream>>, key: string, stream: HubStream): void {
   let set = index.get(key);
   if (set === undefined) {
     set = new Set();
@@ -178,7 +211,7 @@ function join(index: Map<string, Set<SessionStream>>, key: string, stream: Sessi
   set.add(stream);
 }
 
-function leave(index: Map<string, Set<SessionStream>>, key: string, stream: SessionStream): void {
+function leave(index: Map<string, Set<HubStream>>, key: string, stream: HubStream): void {
   const set = index.get(key);
   set?.delete(stream);
   if (set?.size === 0) index.delete(key);

@@ -1,0 +1,207 @@
+/**
+ * @module http/authenticator
+ * Who is calling: the one decision every authenticated HTTP route and every session-stream upgrade takes, in one
+ * place. Three credentials, each accepted only where it belongs:
+ *
+ * - `Authorization: DPoP <token>` — a program's access token, with its DPoP proof (oauth/): only on routes that
+ *   name the scope programs need (deny by default: `API_NOT_ALLOWED`), and it must hold that scope.
+ * - `Authorization: Bearer <token>` — a session of a channel bound to a device key (mobile, desktop), with the
+ *   device's proof of this request (`x-device-proof`, single use).
+ * - the session cookie — a web session: its CSRF token on unsafe methods, or, on a WebSocket upgrade (no custom
+ *   headers there), an allowed `Origin`.
+ *
+ * A web session the session cache can vouch for is answered synchronously (the common case, no promise); anything
+ * else takes the asynchronous path, which also produces the precise error. Built by app/ from narrow parts.
+ */
+import type { KeyObject } from 'node:crypto';
+import type {} from '@fastify/cookie';
+import type { FastifyRequest, preHandlerHookHandler } from 'fastify';
+import { type Clock, GatehouseError, type LruCache } from '../core/index.js';
+import {
+  awaitingDeviceKey,
+  CSRF_HEADER,
+  DEVICE_PROOF_HEADER,
+  isValidCsrfToken,
+  type Principal,
+  usesDeviceKey,
+  verifyDeviceProof,
+} from '../sessions/index.js';
+import { type ApiScope, bearerToken, dpopToken, requireOperator, sessionCookieName } from './kit.js';
+
+/**
+ * Device proofs already presented (by `jti`, with the time seen), so each is accepted once. Proofs are refused
+ * after `PROOF_MAX_AGE_MS`, so an entry older than that can be forgotten.
+ */
+export type ProofReplayCache = LruCache<string, number>;
+
+export interface AuthenticatorParts {
+  sessions: {
+    authenticate(token: string, ip: string | null): Promise<Principal>;
+    authenticateCached(token: string, ip: string | null): Principal | undefined;
+  };
+  /** The resource check of a program's DPoP-bound token (oauth/). */
+  programs: {
+    authenticate(token: string, proof: string | undefined, method: string, url: string): Promise<Principal>;
+  };
+  /** The public key of an enrolled mobile or desktop device. */
+  deviceKey(deviceId: string): Promise<KeyObject>;
+  /** Key of the CSRF tokens (derived from the server secret). */
+  csrfKey: Buffer;
+  proofReplay: ProofReplayCache;
+  clock: Clock;
+  /** The gateway's public base URL and origin (never a request's Host header), and other allowed origins. */
+  urls: { base: string; origin: string };
+  allowedOrigins: readonly string[];
+  /** The operators' admin API token (`secrets.adminApiToken`); unset, the admin API is not served. */
+  adminApiToken?: string | undefined;
+}
+
+export interface AuthenticateOptions {
+  /** The scope a program's token must hold; without one, programs are refused (`API_NOT_ALLOWED`). */
+  scope?: ApiScope | undefined;
+  /** A WebSocket upgrade: a cookie session is checked against the `Origin` header instead of a CSRF token. */
+  upgrade?: boolean;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export class Authenticator {
+  readonly #parts: AuthenticatorParts;
+  /** The pre-handler of the admin API's routes; undefined when no admin token is configured (not served). */
+  readonly operator: preHandlerHookHandler | undefined;
+
+  constructor(parts: AuthenticatorParts) {
+    this.#parts = parts;
+    this.operator = requireOperator(parts.adminApiToken);
+  }
+
+  /**
+   * The caller of `request`, or a coded error: `UNAUTHENTICATED`, `CSRF_TOKEN_INVALID`, `ORIGIN_NOT_ALLOWED`,
+   * `API_NOT_ALLOWED`, `SCOPE_REQUIRED`, the proof errors, or the session's own (`SESSION_EXPIRED`, …).
+   * Synchronous when the session cache answers.
+   */
+  authenticate(request: FastifyRequest, options: AuthenticateOptions = {}): Principal | Promise<Principal> {
+    const program = dpopToken(request);
+    if (program !== undefined) return this.#program(request, program, options.scope);
+    const bearer = bearerToken(request);
+    if (bearer !== undefined) return this.#deviceBound(request, bearer);
+    if (options.upgrade === true) this.#checkOrigin(request);
+    const token = request.cookies[sessionCookieName(request)];
+    if (token === undefined || token.length === 0) throw new GatehouseError('UNAUTHENTICATED');
+    const cached = this.#parts.sessions.authenticateCached(token, request.ip);
+    if (cached !== undefined) return this.#web(request, cached, options);
+    return this.#parts.sessions
+      .authenticate(token, request.ip)
+      .then((principal) => this.#web(request, principal, options));
+  }
+
+  /**
+   * The pre-handler of authenticated routes: sets `request.principal`. The scope programs need is the route's
+   * `config.apiScope` (see `forPrograms`).
+   */
+  readonly session: preHandlerHookHandler = (request, _reply, done) => {
+    let result: Principal | Promise<Principal>;
+    try {
+      result = this.authenticate(request, { scope: request.routeOptions.config.apiScope });
+    } catch (error) {
+      return done(error as Error);
+    }
+    if (!(result instanceof Promise)) {
+      request.principal = result;
+      return done();
+    }
+    result.then(
+      (principal) => {
+        request.principal = principal;
+        done();
+      },
+      (error: Error) => done(error),
+    );
+    return undefined;
+  };
+
+  /** Route options of an authenticated route that programs may call with `scope`. */
+  forPrograms(scope: ApiScope) {
+    return { preHandler: this.session, config: { apiScope: scope } };
+  }
+
+  /**
+   * Checks the request's `x-device-proof` against `key` (method, URL without query, token hash, single use). The
+   * URL is this request's path under the configured public URL, never the request's Host: a proof signed for
+   * another server is refused.
+   */
+  verifyRequestProof(
+    request: FastifyRequest,
+    bound: { key: KeyObject; deviceId: string; token: string },
+  ): void {
+    const proof = request.headers[DEVICE_PROOF_HEADER];
+    verifyDeviceProof({
+      proof: typeof proof === 'string' ? proof : undefined,
+      method: request.method,
+      url: `${this.#parts.urls.base}${request.url.split('?')[0]}`,
+      token: bound.token,
+      key: bound.key,
+      deviceId: bound.deviceId,
+      now: this.#parts.clock.now(),
+      replay: this.#parts.proofReplay,
+    });
+  }
+
+  /** A program's principal from its DPoP-bound token and this request's proof, holding `scope`. */
+  async #program(request: FastifyRequest, token: string, scope: ApiScope | undefined): Promise<Principal> {
+    if (scope === undefined) throw new GatehouseError('API_NOT_ALLOWED');
+    const proof = request.headers.dpop;
+    const principal = await this.#parts.programs.authenticate(
+      token,
+      typeof proof === 'string' ? proof : undefined,
+      request.method,
+      `${this.#parts.urls.base}${request.url}`,
+    );
+    if (!principal.api?.scopes.includes(scope))
+      throw new GatehouseError('SCOPE_REQUIRED', undefined, { scope });
+    return principal;
+  }
+
+  /**
+   * A session of a channel bound to a device key, and the device's proof of this request. A desktop session that
+   * has not registered its device key yet has nothing to prove with: its token alone is accepted, and it may only
+   * read and register the key (trading asks for the key: `DEVICE_KEY_REQUIRED`).
+   */
+  async #deviceBound(request: FastifyRequest, token: string): Promise<Principal> {
+    const principal = await this.#parts.sessions.authenticate(token, request.ip);
+    // A web session's token is never accepted from a header, and a device-bound token never from a cookie.
+    if (!usesDeviceKey(principal.session.channel)) throw new GatehouseError('UNAUTHENTICATED');
+    if (awaitingDeviceKey(principal.session)) return principal;
+    const { deviceId } = principal.session;
+    if (deviceId === null) throw new GatehouseError('PROOF_INVALID');
+    principal.deviceKey ??= await this.#parts.deviceKey(deviceId);
+    this.verifyRequestProof(request, { key: principal.deviceKey, deviceId, token });
+    return principal;
+  }
+
+  /** A web session: the channel must be cookie-borne, and an unsafe method must carry the session's CSRF token. */
+  #web(request: FastifyRequest, principal: Principal, options: AuthenticateOptions): Principal {
+    if (usesDeviceKey(principal.session.channel)) throw new GatehouseError('UNAUTHENTICATED');
+    if (options.upgrade !== true && !SAFE_METHODS.has(request.method)) {
+      const presented = request.headers[CSRF_HEADER];
+      if (
+        !isValidCsrfToken(
+          this.#parts.csrfKey,
+          principal.session.id,
+          typeof presented === 'string' ? presented : undefined,
+        )
+      ) {
+        throw new GatehouseError('CSRF_TOKEN_INVALID');
+      }
+    }
+    return principal;
+  }
+
+  /** A browser's upgrade must come from the gateway's own origin or an allowed one; non-browsers send none. */
+  #checkOrigin(request: FastifyRequest): void {
+    const origin = request.headers.origin;
+    if (origin === undefined) return; // not a browser: no ambient-credential risk from other sites
+    if (origin === this.#parts.urls.origin || this.#parts.allowedOrigins.includes(origin)) return;
+    throw new GatehouseError('ORIGIN_NOT_ALLOWED');
+  }
+}
