@@ -5,6 +5,8 @@
  * Each has an integer contract id (as IBKR's conid), its exchange, currency, asset class, region, tick size, lot
  * size, multiplier, KID flag, trading hours and the market-data bundle that carries its quotes. `basePrice` and
  * `volatility` seed the simulated feed.
+ *
+ * Longer than most modules because the catalogue itself (`INSTRUMENTS`, some 260 lines of seed data) is here.
  */
 import { GatehouseError } from '../core/index.js';
 

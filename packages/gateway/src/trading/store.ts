@@ -1,14 +1,23 @@
 /**
  * @module trading/store
- * Durable records of the paper account: orders, executions, positions, cash, and the per-account event log. Every
- * state change writes its event in the same journal entry (`store/journal`), numbered in the same statement as the
- * account's next sequence number; the primary key `(account_id, seq)` turns a race for a number into a retried
- * entry, never a reused number. Writes are plain SQL that runs on SQLite and PostgreSQL alike.
+ * Durable records of the paper account: orders, their pending confirmations, executions, positions, cash, and the
+ * per-account event log. Every statement on these tables is here. Every state change writes its event in the same
+ * journal entry (`store/journal`), numbered in the same statement as the account's next sequence number; the
+ * primary key `(account_id, seq)` turns a race for a number into a retried entry, never a reused number. Writes are
+ * plain SQL that runs on SQLite and PostgreSQL alike.
  */
 
 import type { AccountEvent, EventType, OrderStatus, OrderView } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
-import type { Database, ExecutionsTable, JournalTx, OrdersTable } from '../store/index.js';
+import {
+  type Database,
+  type ExecutionsTable,
+  type JournalTx,
+  type OrderConfirmationsTable,
+  type OrdersTable,
+  type PreparedQuery,
+  preparedQuery,
+} from '../store/index.js';
 import { emptyLedger, type Ledger } from './accounting.js';
 import type { OrderType, Side, TimeInForce } from './gate.js';
 
@@ -34,6 +43,91 @@ export function presentOrder(r: OrdersTable): OrderView {
     createdAt: new Date(Number(r.created_at)).toISOString(),
     updatedAt: new Date(Number(r.updated_at)).toISOString(),
   };
+}
+
+/** An order by id, compiled once: order entry reads it for every repeated clientOrderId. */
+export function prepareOrderById(db: Kysely<Database>): PreparedQuery<OrdersTable> {
+  return preparedQuery(db, 1, (db, id) => db.selectFrom('orders').selectAll().where('id', '=', id));
+}
+
+/** Every order still working in the database, of all accounts (the working set a node starts from). */
+export function listWorkingOrders(db: Kysely<Database>): Promise<OrdersTable[]> {
+  return db.selectFrom('orders').selectAll().where('status', '=', 'working').execute();
+}
+
+/** The account's order with this clientOrderId; throws when there is none. */
+export function findOrderByClientOrderId(
+  db: Kysely<Database>,
+  accountId: string,
+  clientOrderId: string,
+): Promise<OrdersTable> {
+  return db
+    .selectFrom('orders')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('client_order_id', '=', clientOrderId)
+    .executeTakeFirstOrThrow();
+}
+
+/** The account's order with this id; undefined for an unknown id and for another account's order alike. */
+export function findAccountOrder(
+  db: Kysely<Database>,
+  accountId: string,
+  orderId: string,
+): Promise<OrdersTable | undefined> {
+  return db
+    .selectFrom('orders')
+    .selectAll()
+    .where('id', '=', orderId)
+    .where('account_id', '=', accountId)
+    .executeTakeFirst();
+}
+
+export interface OrderFilter {
+  status?: 'working' | 'filled' | 'cancelled' | 'expired';
+  /** Only orders created at or after this time (ms since the epoch). */
+  since?: number;
+  clientOrderId?: string;
+}
+
+/** The account's orders matching `filter`, newest first, at most 500. */
+export function listOrders(
+  db: Kysely<Database>,
+  accountId: string,
+  filter: OrderFilter,
+): Promise<OrdersTable[]> {
+  let query = db.selectFrom('orders').selectAll().where('account_id', '=', accountId);
+  if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+  if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
+  if (filter.clientOrderId !== undefined) query = query.where('client_order_id', '=', filter.clientOrderId);
+  return query.orderBy('created_at', 'desc').orderBy('id').limit(500).execute();
+}
+
+/** Stores a confirmation awaiting its answer. */
+export async function insertConfirmation(db: Kysely<Database>, row: OrderConfirmationsTable): Promise<void> {
+  await db.insertInto('order_confirmations').values(row).execute();
+}
+
+export function findConfirmation(
+  db: Kysely<Database>,
+  confirmationId: string,
+): Promise<OrderConfirmationsTable | undefined> {
+  return db.selectFrom('order_confirmations').selectAll().where('id', '=', confirmationId).executeTakeFirst();
+}
+
+/** Spends a confirmation; answers false, writing nothing, when it was already spent. */
+export async function claimConfirmation(
+  db: Kysely<Database>,
+  confirmationId: string,
+  now: number,
+): Promise<boolean> {
+  const claimed = await db
+    .updateTable('order_confirmations')
+    .set({ used_at: now })
+    .where('id', '=', confirmationId)
+    .where('used_at', 'is', null)
+    .executeTakeFirst();
+  return claimed.numUpdatedRows !== 0n;
 }
 
 /** Appends an event with the account's next sequence number (inside the caller's journal entry). */

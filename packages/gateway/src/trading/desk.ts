@@ -1,0 +1,202 @@
+/**
+ * @module trading/desk
+ * This node's working state for the accounts it trades: each account's ledger (cash and positions), its working
+ * orders, the orders the gate accepted whose commit is on its way, and the changes applied here whose commit is still
+ * on its way. A change is applied here first, so the next fill and the next order's buying power see it, and then
+ * journalled (`store/journal`); a caller hears of it only once it has committed.
+ *
+ * The view runs ahead of the database by at most the batch in flight. If that batch fails, or finds an order this
+ * node changed no longer working in the database (another writer on the account), the view can no longer be trusted:
+ * trading halts on this node (`TRADING_HALTED`) until it restarts and rebuilds the view from the database.
+ */
+import type { Kysely } from 'kysely';
+import { accountAccess } from '../access/index.js';
+import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
+import type { EntitlementsCache } from '../entitlements/index.js';
+import type { UserAccount } from '../identity/index.js';
+import type { MarketData } from '../marketdata/index.js';
+import type { BrokerageDeps, ChannelPolicies, Principal } from '../sessions/index.js';
+import type { Database, Journal, JournalTx, OrdersTable, PreparedQuery } from '../store/index.js';
+import type { Ledger, UsdRates } from './accounting.js';
+import { ClientOrderIds } from './client-order-ids.js';
+import { INSTRUMENTS, type Instrument } from './instruments.js';
+import { type OrderRouter, PaperEngine } from './router.js';
+import { type AccountEvent, findAccountOrder, loadLedger, prepareOrderById } from './store.js';
+
+export interface TradingOptions {
+  priceBand: { confirm: number; reject: number };
+  confirmationTtlMs: number;
+  idempotencyWindowMs: number;
+}
+
+export interface TradingDeps {
+  db: Kysely<Database>;
+  /** Group commit of order entry and fills. */
+  journal: Journal;
+  clock: Clock;
+  bus: EventBus;
+  marketData: MarketData;
+  entitlements: EntitlementsCache;
+  brokerage: BrokerageDeps;
+  policies: ChannelPolicies;
+  options: TradingOptions;
+  /** Where accepted orders go; the paper engine when absent. */
+  router?: OrderRouter;
+  /** The paper engine's matching interval (null: only when `matchAll` is called). */
+  matchingIntervalMs?: number | null;
+  /** Called once if trading halts on this node (the journal failed); the gateway logs it. */
+  onHalt?: (error: Error) => void;
+}
+
+/** A journal entry's answer when its order is no longer working in the database (it wrote nothing). */
+export const NOT_WORKING = Symbol('not working');
+
+/** An order's latest state on this node and the commit that makes it durable. */
+export interface Pending {
+  row: OrdersTable;
+  durable: Promise<unknown>;
+}
+
+const FX_PAIRS = INSTRUMENTS.filter((i) => i.fx !== undefined);
+
+export class Desk {
+  readonly deps: TradingDeps;
+  /** Where accepted orders go. */
+  readonly router: OrderRouter;
+  /** Each account's cash and positions, loaded on first use, then kept here. */
+  readonly ledgers = new Map<string, Ledger>();
+  /** The working orders of this node's accounts: the state fills are computed from. */
+  readonly open = new Map<string, OrdersTable>();
+  /** Orders the gate accepted whose commit is on its way: they count against buying power as working ones do. */
+  readonly reserved = new Map<string, OrdersTable>();
+  /** Changes applied here whose commit is still on its way, by order id. */
+  readonly pending = new Map<string, Pending>();
+  readonly clientOrderIds: ClientOrderIds;
+  readonly orderById: PreparedQuery<OrdersTable>;
+  #halted: Error | null = null;
+  #ratesMemo: { step: number; rates: UsdRates } | null = null;
+
+  constructor(deps: TradingDeps) {
+    this.deps = deps;
+    this.clientOrderIds = new ClientOrderIds(deps.db, deps.options.idempotencyWindowMs);
+    this.orderById = prepareOrderById(deps.db);
+    this.router =
+      deps.router ??
+      new PaperEngine(
+        deps.marketData,
+        deps.clock,
+        deps.matchingIntervalMs === undefined ? deps.marketData.feed.tickMs : deps.matchingIntervalMs,
+      );
+  }
+
+  /** Why trading stopped on this node, or null while it runs. */
+  get halted(): Error | null {
+    return this.#halted;
+  }
+
+  /** Throws `TRADING_HALTED` once trading has stopped on this node. */
+  running(): void {
+    if (this.#halted !== null) throw new GatehouseError('TRADING_HALTED');
+  }
+
+  /** Stops trading on this node: its view of the accounts no longer matches the database. */
+  halt(error: unknown): void {
+    if (this.#halted !== null) return;
+    this.#halted = error instanceof Error ? error : new Error(String(error));
+    void this.router.stop();
+    this.deps.onHalt?.(this.#halted);
+  }
+
+  /** The account's ledger, loaded from the database the first time. */
+  async ledger(accountId: string): Promise<Ledger> {
+    let ledger = this.ledgers.get(accountId);
+    if (ledger === undefined) {
+      const loaded = await loadLedger(this.deps.db, accountId);
+      // A fill applied while the ledger was loading is already in the one that won.
+      ledger = this.ledgers.get(accountId) ?? loaded;
+      this.ledgers.set(accountId, ledger);
+    }
+    return ledger;
+  }
+
+  /** The account's working and reserved orders, but `except` (the order being changed). */
+  workingOrders(accountId: string, except?: string): OrdersTable[] {
+    const out: OrdersTable[] = [];
+    for (const rows of [this.open.values(), this.reserved.values()])
+      for (const row of rows) if (row.account_id === accountId && row.id !== except) out.push(row);
+    return out;
+  }
+
+  /** USD rates from the feed's FX mids (units of each currency per USD), computed once per feed step. */
+  rates(): UsdRates {
+    const step = this.deps.marketData.feed.step(this.deps.clock.now());
+    if (this.#ratesMemo?.step === step) return this.#ratesMemo.rates;
+    const rates = new Map<string, number>();
+    for (const pair of FX_PAIRS) {
+      const q = this.deps.marketData.live(pair);
+      const mid = (q.bid + q.ask) / 2;
+      const base = pair.fx?.base as string;
+      if (pair.currency === 'USD') rates.set(base, 1 / mid);
+      else if (base === 'USD') rates.set(pair.currency, mid);
+    }
+    this.#ratesMemo = { step, rates };
+    return rates;
+  }
+
+  /** The instrument's mid now. */
+  mark = (instrument: Instrument): number => {
+    const q = this.deps.marketData.live(instrument);
+    return (q.bid + q.ask) / 2;
+  };
+
+  /** An order of the account (which the principal may use for `need`); another account's order is unknown. */
+  async ownOrder(
+    principal: Principal,
+    accountId: string,
+    orderId: string,
+    need: 'view' | 'trade',
+  ): Promise<{ account: UserAccount; row: OrdersTable }> {
+    const account = accountAccess(principal, accountId, need);
+    const row = await findAccountOrder(this.deps.db, accountId, orderId);
+    if (row === undefined) throw new GatehouseError('ORDER_NOT_FOUND');
+    return { account, row };
+  }
+
+  /**
+   * Journals a change already applied to this node's view. The view runs ahead of the database by at most the
+   * batch in flight; if that batch fails, the view is wrong, so trading halts.
+   */
+  journalApplied<T>(row: OrdersTable, entry: (tx: JournalTx) => Promise<T | typeof NOT_WORKING>): Promise<T> {
+    const durable = this.deps.journal.write(entry).then((value) => {
+      // This node applied a change to an order the database says another writer ended: its view is wrong.
+      if (value === NOT_WORKING) throw new Error(`order ${row.id} is no longer working in the database`);
+      return value;
+    });
+    const pending: Pending = { row, durable };
+    this.pending.set(row.id, pending);
+    return durable.then(
+      (value) => {
+        if (this.pending.get(row.id) === pending) this.pending.delete(row.id);
+        return value;
+      },
+      (error: unknown) => {
+        if (this.pending.get(row.id) === pending) this.pending.delete(row.id);
+        this.halt(error);
+        throw new GatehouseError('TRADING_HALTED');
+      },
+    );
+  }
+
+  /** Tells the account's subscribers of an event that has committed. */
+  announce(accountId: string, event: AccountEvent): void {
+    this.deps.bus
+      .publish('account.event', {
+        accountId,
+        seq: event.seq,
+        type: event.type,
+        orderId: event.orderId,
+        data: event.data,
+      })
+      .catch(() => {});
+  }
+}

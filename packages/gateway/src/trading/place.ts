@@ -1,0 +1,250 @@
+/**
+ * @module trading/place
+ * A new order through the gate: check access and the order's shape, return the existing order for a known
+ * `clientOrderId` (idempotent for 24 h), judge it, and act on the gate's answer — reject (a `rejected` event, then a
+ * coded 422), confirm (a confirmation valid for 60 s, a 409 with its questions), or accept: the order and its
+ * `accepted` event are committed in one transaction before the client hears `201`, so nothing acknowledged is lost,
+ * then the router takes it.
+ *
+ * Also the round through the gate that a change to a working order shares (`trading/modify`): reading the gate's
+ * inputs, judging against this node's view, coding a refusal, storing the questions as a confirmation.
+ */
+import { accountAccess } from '../access/index.js';
+import { GatehouseError, newId, newTimeOrderedId } from '../core/index.js';
+import type { UserAccount } from '../identity/index.js';
+import { nextResetAt, type Principal, tradingState } from '../sessions/index.js';
+import type { OrdersTable } from '../store/index.js';
+import type { Ledger } from './accounting.js';
+import type { Desk } from './desk.js';
+import { evaluateGate, type GateResult, type OrderRequest, type Question } from './gate.js';
+import { findInstrument, type Instrument } from './instruments.js';
+import { validateOrder } from './order-shape.js';
+import { type GateInputs, gateSnapshot } from './snapshot.js';
+import {
+  type AccountEvent,
+  appendEvent,
+  findOrderByClientOrderId,
+  insertConfirmation,
+  insertOrder,
+  type OrderView,
+  presentOrder,
+} from './store.js';
+
+export type PlaceResult =
+  | { status: 'accepted'; order: OrderView }
+  | { status: 'existing'; order: OrderView }
+  | ConfirmationRequired;
+
+export interface ConfirmationRequired {
+  status: 'confirmation_required';
+  confirmationId: string;
+  questions: Question[];
+}
+
+/** What a confirmation row stores: the order as it would be placed (or changed), and what was answered already. */
+export interface SavedIntent {
+  order: OrderRequest;
+  acknowledged: string[];
+  /** The working order this confirmation changes; absent for a new order. */
+  modifies?: string;
+}
+
+/** The coded error for the gate's rejection, with the rule that decided it. */
+export function refusal(verdict: Extract<GateResult, { outcome: 'reject' }>): GatehouseError {
+  return new GatehouseError(verdict.code, verdict.message, {
+    ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
+    ...verdict.details,
+  });
+}
+
+/**
+ * What the gate needs that takes I/O: the account's entitlements (with its type as it is now: an operator may have
+ * changed it since this session's profile was read), the session's trading state read authoritatively, and the
+ * account's ledger loaded. Read before the gate's synchronous step (`judge`).
+ */
+export async function gateInputs(
+  desk: Desk,
+  principal: Principal,
+  account: UserAccount,
+): Promise<GateInputs> {
+  const entitlements = await desk.deps.entitlements.get(account.id);
+  if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+  const state = await tradingState(desk.deps.brokerage, principal);
+  await desk.ledger(account.id);
+  return { entitlements, state };
+}
+
+/**
+ * The gate's verdict on an order, against this node's view of the account as it is at this instant: its ledger and
+ * its working and reserved orders (`changing`, an order being changed, excluded). Synchronous, so the verdict and
+ * the reservation that follows it cannot interleave with another order's.
+ */
+export function judge(
+  desk: Desk,
+  principal: Principal,
+  account: UserAccount,
+  inputs: GateInputs,
+  instrument: Instrument,
+  order: OrderRequest,
+  acknowledged: readonly string[],
+  changing?: string,
+): GateResult {
+  const { clock, marketData, policies, options } = desk.deps;
+  return evaluateGate(
+    gateSnapshot({
+      principal,
+      account,
+      inputs,
+      ledger: desk.ledgers.get(account.id) as Ledger,
+      working: desk.workingOrders(account.id, changing),
+      instrument,
+      order,
+      acknowledged,
+      market: { now: clock.now(), rates: desk.rates(), quote: (i) => marketData.live(i) },
+      policies,
+      priceBand: options.priceBand,
+    }),
+  );
+}
+
+/** Stores the gate's questions for an order (new or changed); the answer comes within the confirmation's TTL. */
+export async function askConfirmation(
+  desk: Desk,
+  principal: Principal,
+  accountId: string,
+  intent: SavedIntent,
+  verdict: Extract<GateResult, { outcome: 'confirm' }>,
+): Promise<ConfirmationRequired> {
+  const now = desk.deps.clock.now();
+  const confirmationId = newId('cnf');
+  await insertConfirmation(desk.deps.db, {
+    id: confirmationId,
+    account_id: accountId,
+    user_id: principal.session.userId,
+    order: JSON.stringify(intent),
+    questions: JSON.stringify(verdict.questions),
+    created_at: now,
+    expires_at: now + desk.deps.options.confirmationTtlMs,
+    used_at: null,
+  });
+  return { status: 'confirmation_required', confirmationId, questions: verdict.questions };
+}
+
+/** The row of a new working order, as the principal's session places it now. */
+function newOrderRow(
+  principal: Principal,
+  accountId: string,
+  instrument: Instrument,
+  order: OrderRequest,
+  acknowledged: readonly string[],
+  now: number,
+): OrdersTable {
+  return {
+    id: newTimeOrderedId('ord', now),
+    account_id: accountId,
+    client_order_id: order.clientOrderId,
+    user_id: principal.session.userId,
+    session_id: principal.session.id,
+    instrument_id: instrument.id,
+    side: order.side,
+    type: order.type,
+    quantity: order.quantity,
+    limit_price: order.type === 'LMT' || order.type === 'STP_LMT' ? (order.limitPrice ?? null) : null,
+    stop_price: order.type === 'STP' || order.type === 'STP_LMT' ? (order.stopPrice ?? null) : null,
+    tif: order.tif,
+    status: 'working',
+    filled_quantity: 0,
+    avg_fill_price: null,
+    triggered: 0,
+    acknowledged: JSON.stringify(acknowledged),
+    expires_at:
+      order.tif === 'DAY'
+        ? nextResetAt(now, { timeZone: instrument.hours.timeZone, time: instrument.hours.close })
+        : null,
+    created_at: now,
+    updated_at: now,
+  };
+}
+
+/** Places a new order (see the module's header). */
+export async function placeOrder(
+  desk: Desk,
+  principal: Principal,
+  accountId: string,
+  order: OrderRequest,
+  acknowledged: readonly string[],
+): Promise<PlaceResult> {
+  const { db, clock, journal } = desk.deps;
+  desk.running();
+  const account = accountAccess(principal, accountId, 'trade');
+  const instrument = findInstrument(order.instrumentId);
+  if (instrument === undefined) throw new GatehouseError('INSTRUMENT_NOT_FOUND');
+  validateOrder(order, instrument);
+  const now = clock.now();
+  const existingId = await desk.clientOrderIds.find(accountId, order.clientOrderId, now);
+  if (existingId !== undefined) {
+    const existing = await desk.orderById.first(existingId);
+    if (existing !== undefined) return { status: 'existing', order: presentOrder(existing) };
+  }
+
+  const row = newOrderRow(principal, accountId, instrument, order, acknowledged, now);
+  // The gate's verdict and the reservation are one synchronous step: an order accepted here counts against the
+  // next one's buying power and position at once, before it is committed, so orders racing on one account cannot
+  // all pass.
+  const inputs = await gateInputs(desk, principal, account);
+  const verdict = judge(desk, principal, account, inputs, instrument, order, acknowledged);
+  if (verdict.outcome === 'accept') desk.reserved.set(row.id, row);
+  if (verdict.outcome === 'reject') {
+    const event = await journal.write((tx) =>
+      appendEvent(
+        tx,
+        accountId,
+        'rejected',
+        null,
+        {
+          clientOrderId: order.clientOrderId,
+          code: verdict.code,
+          ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
+        },
+        now,
+      ),
+    );
+    desk.announce(accountId, event);
+    throw refusal(verdict);
+  }
+  if (verdict.outcome === 'confirm')
+    return askConfirmation(desk, principal, accountId, { order, acknowledged: [...acknowledged] }, verdict);
+
+  let event: AccountEvent | null;
+  try {
+    event = await journal.write(async (tx) =>
+      (await insertOrder(tx, row))
+        ? appendEvent(
+            tx,
+            accountId,
+            'accepted',
+            row.id,
+            { clientOrderId: row.client_order_id, order: presentOrder(row) },
+            now,
+          )
+        : null,
+    );
+  } finally {
+    // From here the order is working (below) or was never placed: either way no longer only reserved.
+    desk.reserved.delete(row.id);
+  }
+  if (event === null) {
+    // Another submission with this clientOrderId holds the unique key (a race, or an id older than the window).
+    const winner = await findOrderByClientOrderId(db, accountId, order.clientOrderId);
+    return { status: 'existing', order: presentOrder(winner) };
+  }
+  desk.clientOrderIds.add(accountId, row.client_order_id, row.id, now);
+  desk.running();
+  desk.open.set(row.id, row);
+  desk.announce(accountId, event);
+  await desk.router.submit(row);
+  // The router may have filled the order at once: answer with that, once it is durable.
+  const pending = desk.pending.get(row.id);
+  if (pending !== undefined) await pending.durable;
+  return { status: 'accepted', order: presentOrder(pending?.row ?? row) };
+}
