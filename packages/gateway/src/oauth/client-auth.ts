@@ -5,13 +5,16 @@
  *   P-256, EdDSA on Ed25519);
  * - its assertion is a JWT signed by one of them with `iss` = `sub` = the client id, `aud` = the issuer identifier
  *   and nothing else, `exp` at most 5 minutes ahead, `iat` at most 60 s old, and a `jti` used once (remembered
- *   until the assertion expires, in the database, so every node refuses a replay).
+ *   until the assertion expires, in the database, so every node refuses a replay);
+ * - a form endpoint's caller is the live (not revoked) client whose assertion verifies.
  */
 import { createLocalJWKSet, decodeJwt, type JWK, errors as joseErrors, jwtVerify } from 'jose';
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/index.js';
+import type { Database, OAuthClientsTable } from '../store/index.js';
+import type { OAuthContext, OAuthForm } from './context.js';
 import { importPublicJwk, type Jwk } from './dpop.js';
 import { OAuthError } from './errors.js';
+import { findLiveClient, json, recordAssertion } from './store.js';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const SIGNING_ALGORITHMS = ['PS256', 'ES256', 'EdDSA'] as const;
@@ -116,12 +119,24 @@ export async function verifyClientAssertion(
     throw new OAuthError('invalid_client', 'the assertion may live at most 5 minutes');
   const jti = String(payload.jti);
   if (jti.length > 256) throw new OAuthError('invalid_client', 'jti is too long');
-  const inserted = await ctx.db
-    .insertInto('oauth_assertions')
-    .values({ client_id: clientId, jti, expires_at: exp * 1000 })
-    .onConflict((oc) => oc.columns(['client_id', 'jti']).doNothing())
-    .executeTakeFirst();
-  if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0)
+  if (!(await recordAssertion(ctx.db, clientId, jti, exp * 1000)))
     throw new OAuthError('invalid_client', 'the assertion was used before');
   return clientId;
+}
+
+/**
+ * The live client a form endpoint's request authenticates as (`private_key_jwt`, checked against the client's
+ * registered keys). Every failure is `invalid_client`.
+ */
+export async function authenticateClient(
+  ctx: OAuthContext,
+  form: OAuthForm,
+  issuer: string,
+): Promise<OAuthClientsTable> {
+  let client: OAuthClientsTable | undefined;
+  await verifyClientAssertion({ db: ctx.db, issuer, now: ctx.clock.now() }, form, async (clientId) => {
+    client = await findLiveClient(ctx.db, clientId);
+    return client === undefined ? undefined : json<{ keys: JWK[] }>(client.jwks);
+  });
+  return client as unknown as OAuthClientsTable;
 }

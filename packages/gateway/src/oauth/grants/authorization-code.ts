@@ -1,0 +1,51 @@
+/**
+ * @module oauth/grants/authorization-code
+ * The authorization-code grant (RFC 6749 §4.1) for apps: a code from the user's consent, used once within 60 s by
+ * the client it was issued to, with the same redirect URI, the PKCE verifier of the pushed request's S256 challenge,
+ * and the DPoP key named at PAR if one was. It yields an access token and a refresh token.
+ */
+import type { Scope, TokenResponse } from '@gatehouse/protocol';
+import { sha256 } from '../../core/index.js';
+import type { OAuthClientsTable } from '../../store/index.js';
+import type { OAuthContext, OAuthForm } from '../context.js';
+import { OAuthError } from '../errors.js';
+import { issueTokens, liveSession } from '../issue.js';
+import { revokeGrant } from '../revocation.js';
+import { claimCode, findCode, findGrant, json } from '../store.js';
+
+/** RFC 7636: 43 to 128 unreserved characters. */
+const PKCE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
+
+export async function authorizationCode(
+  ctx: OAuthContext,
+  client: OAuthClientsTable,
+  form: OAuthForm,
+  jkt: string,
+): Promise<TokenResponse> {
+  const now = ctx.clock.now();
+  const row = form.code === undefined ? undefined : await findCode(ctx.db, sha256(form.code));
+  if (row === undefined || row.client_id !== client.id) throw new OAuthError('invalid_grant', 'unknown code');
+  if (row.used_at !== null) {
+    // RFC 6749 §4.1.2: a code used twice revokes what it granted.
+    await revokeGrant(ctx, row.grant_id, 'grant_revoked');
+    throw new OAuthError('invalid_grant', 'the code was already used');
+  }
+  if (!(await claimCode(ctx.db, row.code_hash, now)))
+    throw new OAuthError('invalid_grant', 'the code was already used');
+  if (now >= Number(row.expires_at)) throw new OAuthError('invalid_grant', 'the code expired');
+  if (form.redirect_uri !== row.redirect_uri)
+    throw new OAuthError('invalid_grant', 'redirect_uri does not match');
+  if (
+    form.code_verifier === undefined ||
+    !PKCE_VERIFIER.test(form.code_verifier) ||
+    sha256(form.code_verifier) !== row.code_challenge
+  )
+    throw new OAuthError('invalid_grant', 'the PKCE code_verifier does not match');
+  if (row.dpop_jkt !== null && row.dpop_jkt !== jkt)
+    throw new OAuthError('invalid_dpop_proof', 'the code is bound to another DPoP key');
+  const grant = await findGrant(ctx.db, row.grant_id);
+  if (grant === undefined || grant.revoked_at !== null)
+    throw new OAuthError('invalid_grant', 'the grant was revoked');
+  await liveSession(ctx, grant, true);
+  return issueTokens(ctx, grant, jkt, json<Scope[]>(grant.scopes), true);
+}

@@ -1,0 +1,66 @@
+/**
+ * @module oauth/grants/refresh
+ * The refresh-token grant (RFC 6749 §6) for apps, from the DPoP key the token is bound to, while the grant's
+ * session lives (24 h idle, 7 days absolute). Refresh tokens are not rotated by default — FAPI 2.0: rotation
+ * strands a client whose response is lost, and the DPoP binding already protects a copied token. With rotation on
+ * (per app), a spent token presented again revokes the grant, except from the same key within the leeway, which
+ * gets the same successor again.
+ */
+import type { Scope, TokenResponse } from '@gatehouse/protocol';
+import { randomToken, sha256 } from '../../core/index.js';
+import type { OAuthClientsTable } from '../../store/index.js';
+import { parseScopes } from '../clients.js';
+import type { OAuthContext, OAuthForm } from '../context.js';
+import { OAuthError } from '../errors.js';
+import { grantOrInvalid, issueTokens, liveSession } from '../issue.js';
+import { revokeGrant } from '../revocation.js';
+import { findRefreshToken, json, spendRefreshToken, touchToken } from '../store.js';
+
+export async function refresh(
+  ctx: OAuthContext,
+  client: OAuthClientsTable,
+  form: OAuthForm,
+  jkt: string,
+): Promise<TokenResponse> {
+  const { db, clock, options } = ctx;
+  const now = clock.now();
+  if (form.refresh_token === undefined) throw new OAuthError('invalid_request', 'refresh_token is required');
+  const hashValue = sha256(form.refresh_token);
+  const row = await findRefreshToken(db, hashValue);
+  // A refresh token of another client is as unknown as a made-up one (and changes nothing).
+  if (row === undefined || row.client_id !== client.id)
+    throw new OAuthError('invalid_grant', 'unknown refresh token');
+  if (row.revoked_at !== null || row.grant_revoked_at !== null)
+    throw new OAuthError('invalid_grant', 'the grant was revoked');
+  if (row.jkt !== jkt)
+    throw new OAuthError('invalid_dpop_proof', 'the refresh token is bound to another DPoP key');
+  if (row.spent_at !== null) {
+    // Rotation: a spent token again. The same key within the leeway is a lost response retried: the same successor.
+    if (now - Number(row.spent_at) <= options.refreshReuseLeewayMs && row.successor_sealed !== null) {
+      const successor = ctx.box.open(row.successor_sealed);
+      const grant = await grantOrInvalid(ctx, row.grant_id);
+      await liveSession(ctx, grant, false);
+      return {
+        ...(await issueTokens(ctx, grant, jkt, json<Scope[]>(row.scopes), false)),
+        refresh_token: successor,
+      };
+    }
+    await revokeGrant(ctx, row.grant_id, 'refresh_token_reused');
+    throw new OAuthError('invalid_grant', 'the refresh token was already used; the grant is revoked');
+  }
+  const grant = await grantOrInvalid(ctx, row.grant_id);
+  await liveSession(ctx, grant, false);
+  const scopes =
+    form.scope === undefined
+      ? json<Scope[]>(row.scopes)
+      : parseScopes(form.scope, json<string[]>(row.scopes));
+  if (client.rotate_refresh_tokens !== 1) {
+    await touchToken(db, hashValue, now);
+    return issueTokens(ctx, grant, jkt, scopes, false);
+  }
+  const successor = randomToken(32);
+  // A concurrent refresh with the same token spent it first: answer as its retry (the leeway path, same successor).
+  if (!(await spendRefreshToken(db, hashValue, now, ctx.box.seal(successor))))
+    return refresh(ctx, client, form, jkt);
+  return issueTokens(ctx, grant, jkt, scopes, successor);
+}

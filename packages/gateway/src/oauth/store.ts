@@ -1,0 +1,297 @@
+/**
+ * @module oauth/store
+ * The authorization server's rows: clients, grants, pushed requests, codes, tokens and the client assertions seen.
+ * Every query on these tables is here. Secrets are never stored: request URIs, codes and tokens are found by their
+ * SHA-256, and a successor refresh token kept for the reuse leeway is sealed. Each function takes the database or a
+ * transaction, so a caller can write several rows and an audit entry at once.
+ */
+import type { Kysely } from 'kysely';
+import type {
+  Database,
+  OAuthClientsTable,
+  OAuthCodesTable,
+  OAuthGrantsTable,
+  OAuthParRequestsTable,
+  OAuthTokensTable,
+} from '../store/index.js';
+
+type Db = Kysely<Database>;
+
+/** Reads one of the JSON columns (scopes, accounts, keys, redirect URIs, a pushed request's parameters). */
+export const json = <T>(text: string): T => JSON.parse(text) as T;
+
+// ---- clients -------------------------------------------------------------------------------------------------
+
+export async function insertClient(db: Db, client: OAuthClientsTable): Promise<void> {
+  await db.insertInto('oauth_clients').values(client).execute();
+}
+
+/** A client that is not revoked. */
+export function findLiveClient(db: Db, id: string): Promise<OAuthClientsTable | undefined> {
+  return db
+    .selectFrom('oauth_clients')
+    .selectAll()
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+}
+
+/** The clients among `ids` that are not revoked. */
+export async function listLiveClients(db: Db, ids: readonly string[]): Promise<OAuthClientsTable[]> {
+  if (ids.length === 0) return [];
+  return db
+    .selectFrom('oauth_clients')
+    .selectAll()
+    .where('id', 'in', ids)
+    .where('revoked_at', 'is', null)
+    .execute();
+}
+
+/** Revokes a user's live personal clients (one, or all); returns the ids revoked. */
+export async function revokePersonalClients(
+  db: Db,
+  userId: string,
+  clientId: string | null,
+  at: number,
+): Promise<string[]> {
+  let query = db
+    .updateTable('oauth_clients')
+    .set({ revoked_at: at })
+    .where('kind', '=', 'personal')
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null);
+  if (clientId !== null) query = query.where('id', '=', clientId);
+  const revoked = await query.returning('id').execute();
+  return revoked.map((c) => c.id);
+}
+
+/** Records a client assertion's `jti` until `expiresAt`; false when the client used it before. */
+export async function recordAssertion(
+  db: Db,
+  clientId: string,
+  jti: string,
+  expiresAt: number,
+): Promise<boolean> {
+  const inserted = await db
+    .insertInto('oauth_assertions')
+    .values({ client_id: clientId, jti, expires_at: expiresAt })
+    .onConflict((oc) => oc.columns(['client_id', 'jti']).doNothing())
+    .executeTakeFirst();
+  return Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 0;
+}
+
+// ---- grants --------------------------------------------------------------------------------------------------
+
+export async function insertGrant(db: Db, grant: OAuthGrantsTable): Promise<void> {
+  await db.insertInto('oauth_grants').values(grant).execute();
+}
+
+export function findGrant(db: Db, id: string): Promise<OAuthGrantsTable | undefined> {
+  return db.selectFrom('oauth_grants').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** A client's live grant: a personal client has one. */
+export function findLiveGrantOfClient(db: Db, clientId: string): Promise<OAuthGrantsTable | undefined> {
+  return db
+    .selectFrom('oauth_grants')
+    .selectAll()
+    .where('client_id', '=', clientId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+}
+
+/** A user's live grants, to every client. */
+export function listLiveGrantsOfUser(db: Db, userId: string): Promise<OAuthGrantsTable[]> {
+  return db
+    .selectFrom('oauth_grants')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .execute();
+}
+
+/** Ids of a user's live grants (to one client, or all), oldest first. */
+export async function liveGrantIdsOfUser(db: Db, userId: string, clientId: string | null): Promise<string[]> {
+  let query = db
+    .selectFrom('oauth_grants')
+    .select('id')
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null);
+  if (clientId !== null) query = query.where('client_id', '=', clientId);
+  const rows = await query.orderBy('created_at').orderBy('id').execute();
+  return rows.map((g) => g.id);
+}
+
+export async function setGrantSession(db: Db, grantId: string, sessionId: string): Promise<void> {
+  await db.updateTable('oauth_grants').set({ session_id: sessionId }).where('id', '=', grantId).execute();
+}
+
+/** Marks a live grant revoked and revokes its live tokens; false when it was already revoked (nothing changes). */
+export async function revokeGrantAndTokens(
+  db: Db,
+  grantId: string,
+  at: number,
+  reason: string,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('oauth_grants')
+    .set({ revoked_at: at, revoke_reason: reason })
+    .where('id', '=', grantId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (result.numUpdatedRows === 0n) return false;
+  await db
+    .updateTable('oauth_tokens')
+    .set({ revoked_at: at })
+    .where('grant_id', '=', grantId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  return true;
+}
+
+// ---- pushed requests and codes -------------------------------------------------------------------------------
+
+export async function insertParRequest(db: Db, row: OAuthParRequestsTable): Promise<void> {
+  await db.insertInto('oauth_par_requests').values(row).execute();
+}
+
+export function findParRequest(db: Db, requestUriHash: string): Promise<OAuthParRequestsTable | undefined> {
+  return db
+    .selectFrom('oauth_par_requests')
+    .selectAll()
+    .where('request_uri_hash', '=', requestUriHash)
+    .executeTakeFirst();
+}
+
+/** Spends a pushed request; false when it was spent already (by a concurrent answer). */
+export async function claimParRequest(db: Db, requestUriHash: string, at: number): Promise<boolean> {
+  const claimed = await db
+    .updateTable('oauth_par_requests')
+    .set({ used_at: at })
+    .where('request_uri_hash', '=', requestUriHash)
+    .where('used_at', 'is', null)
+    .executeTakeFirst();
+  return claimed.numUpdatedRows !== 0n;
+}
+
+export async function insertCode(db: Db, row: OAuthCodesTable): Promise<void> {
+  await db.insertInto('oauth_codes').values(row).execute();
+}
+
+export function findCode(db: Db, codeHash: string): Promise<OAuthCodesTable | undefined> {
+  return db.selectFrom('oauth_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst();
+}
+
+/** Spends a code; false when it was spent already (by a concurrent exchange). */
+export async function claimCode(db: Db, codeHash: string, at: number): Promise<boolean> {
+  const claimed = await db
+    .updateTable('oauth_codes')
+    .set({ used_at: at })
+    .where('code_hash', '=', codeHash)
+    .where('used_at', 'is', null)
+    .executeTakeFirst();
+  return claimed.numUpdatedRows !== 0n;
+}
+
+// ---- tokens --------------------------------------------------------------------------------------------------
+
+export async function insertTokens(db: Db, rows: OAuthTokensTable[]): Promise<void> {
+  await db.insertInto('oauth_tokens').values(rows).execute();
+}
+
+/** A refresh token with its grant's client and revocation. */
+export function findRefreshToken(db: Db, tokenHash: string) {
+  return db
+    .selectFrom('oauth_tokens')
+    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
+    .selectAll('oauth_tokens')
+    .select(['oauth_grants.client_id', 'oauth_grants.revoked_at as grant_revoked_at'])
+    .where('oauth_tokens.token_hash', '=', tokenHash)
+    .where('oauth_tokens.kind', '=', 'refresh')
+    .executeTakeFirst();
+}
+
+/** A token of one client's grants (another client's is as unknown as a made-up one), with its grant's user. */
+export function findTokenOfClient(db: Db, tokenHash: string, clientId: string) {
+  return db
+    .selectFrom('oauth_tokens')
+    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
+    .selectAll('oauth_tokens')
+    .select(['oauth_grants.user_id', 'oauth_grants.revoked_at as grant_revoked_at'])
+    .where('oauth_tokens.token_hash', '=', tokenHash)
+    .where('oauth_grants.client_id', '=', clientId)
+    .executeTakeFirst();
+}
+
+/** An access token with what its grant allows and the grant's program session. */
+export function findAccessToken(db: Db, tokenHash: string) {
+  return db
+    .selectFrom('oauth_tokens')
+    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
+    .select([
+      'oauth_tokens.grant_id',
+      'oauth_tokens.jkt',
+      'oauth_tokens.scopes',
+      'oauth_tokens.expires_at',
+      'oauth_tokens.revoked_at',
+      'oauth_grants.client_id',
+      'oauth_grants.user_id',
+      'oauth_grants.accounts',
+      'oauth_grants.revoked_at as grant_revoked_at',
+      'oauth_grants.session_id',
+    ])
+    .where('oauth_tokens.token_hash', '=', tokenHash)
+    .where('oauth_tokens.kind', '=', 'access')
+    .executeTakeFirst();
+}
+
+export async function touchToken(db: Db, tokenHash: string, at: number): Promise<void> {
+  await db
+    .updateTable('oauth_tokens')
+    .set({ last_used_at: at })
+    .where('token_hash', '=', tokenHash)
+    .execute();
+}
+
+/**
+ * Spends a refresh token under rotation, keeping its successor sealed for the reuse leeway; false when a concurrent
+ * refresh spent it first.
+ */
+export async function spendRefreshToken(
+  db: Db,
+  tokenHash: string,
+  at: number,
+  successorSealed: string,
+): Promise<boolean> {
+  const spent = await db
+    .updateTable('oauth_tokens')
+    .set({ spent_at: at, last_used_at: at, successor_sealed: successorSealed })
+    .where('token_hash', '=', tokenHash)
+    .where('spent_at', 'is', null)
+    .executeTakeFirst();
+  return spent.numUpdatedRows !== 0n;
+}
+
+export async function revokeToken(db: Db, tokenHash: string, at: number): Promise<void> {
+  await db.updateTable('oauth_tokens').set({ revoked_at: at }).where('token_hash', '=', tokenHash).execute();
+}
+
+// ---- housekeeping --------------------------------------------------------------------------------------------
+
+/**
+ * Deletes what can no longer be used at `now`: assertion ids and pushed requests past their expiry, codes an hour
+ * past theirs, access tokens a day past theirs (kept that long for introspection's `active: false` and audits).
+ */
+export async function deleteExpired(db: Db, now: number): Promise<void> {
+  await db.deleteFrom('oauth_assertions').where('expires_at', '<', now).execute();
+  await db.deleteFrom('oauth_par_requests').where('expires_at', '<', now).execute();
+  await db
+    .deleteFrom('oauth_codes')
+    .where('expires_at', '<', now - 3_600_000)
+    .execute();
+  await db
+    .deleteFrom('oauth_tokens')
+    .where('kind', '=', 'access')
+    .where('expires_at', '<', now - 24 * 3_600_000)
+    .execute();
+}
