@@ -1,114 +1,103 @@
 /**
- * The gateway's shape, checked: the source files (tests and test support aside) import one another without a
- * circle, type-only imports included, and no capability imports `app/`, the composition root that wires them.
- * Imports are read with TypeScript's own parser.
+ * The gateway's shape, checked (test-support/architecture.ts reads it from the code): no import circle between
+ * source files (type-only imports included) nor between capabilities, no capability above `app/` (the composition
+ * root), the dependency diagram in docs/architecture.md as the code has it, and every table written only by the
+ * folder docs/architecture.md names as its owner.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import ts from 'typescript';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const SRC = new URL('.', import.meta.url).pathname;
+import {
+  ASSEMBLY,
+  capabilityGraph,
+  circles,
+  declaredTables,
+  documentedDiagram,
+  documentedOwners,
+  folderOf,
+  importsOf,
+  mermaid,
+  SRC,
+  sourceFiles,
+  tablesWritten,
+} from './test-support/architecture.js';
 
 /** Folders allowed to import `app/`: the composition root itself and the command line that starts it. */
 const ABOVE_APP = new Set(['app', 'cli']);
+/** Writers besides a table's owner: the migrations, which create and seed the schema. */
+const SCHEMA_WRITERS = new Set(['store']);
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return name === 'test-support' ? [] : sourceFiles(path);
-    return name.endsWith('.ts') && !name.endsWith('.test.ts') ? [path] : [];
-  });
-}
-
-/** Relative imports and re-exports of a file, resolved to the .ts files they name. */
-function importsOf(file: string): string[] {
-  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, false);
-  const targets: string[] = [];
-  for (const statement of source.statements) {
-    const specifier =
-      (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) &&
-      statement.moduleSpecifier !== undefined &&
-      ts.isStringLiteral(statement.moduleSpecifier)
-        ? statement.moduleSpecifier.text
-        : undefined;
-    if (specifier?.startsWith('.')) targets.push(resolve(dirname(file), specifier.replace(/\.js$/, '.ts')));
-  }
-  return targets;
-}
-
-/** Strongly connected components of more than one file (Tarjan). */
-function circles(graph: Map<string, string[]>): string[][] {
-  let next = 0;
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const stack: string[] = [];
-  const onStack = new Set<string>();
-  const found: string[][] = [];
-  const visit = (v: string) => {
-    index.set(v, next);
-    low.set(v, next);
-    next += 1;
-    stack.push(v);
-    onStack.add(v);
-    for (const w of graph.get(v) ?? []) {
-      if (!graph.has(w)) continue;
-      if (!index.has(w)) {
-        visit(w);
-        low.set(v, Math.min(low.get(v) as number, low.get(w) as number));
-      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v) as number, index.get(w) as number));
-    }
-    if (low.get(v) === index.get(v)) {
-      const component: string[] = [];
-      let w: string;
-      do {
-        w = stack.pop() as string;
-        onStack.delete(w);
-        component.push(w);
-      } while (w !== v);
-      if (component.length > 1) found.push(component.map((f) => relative(SRC, f)).sort());
-    }
-  };
-  for (const v of graph.keys()) if (!index.has(v)) visit(v);
-  return found;
-}
+const files = sourceFiles();
+const graph = new Map(files.map((file) => [file, importsOf(file)]));
 
 describe('the gateway’s import graph', () => {
-  const files = sourceFiles(SRC);
-  const graph = new Map(files.map((file) => [file, importsOf(file)]));
-
   it('reads every source file and its imports', () => {
     expect(files.length).toBeGreaterThan(100);
     expect(graph.get(join(SRC, 'app/gateway.ts'))).toContain(join(SRC, 'app/server.ts'));
   });
 
-  it('has no import circle, type-only imports included', () => {
-    expect(circles(graph)).toEqual([]);
+  it('has no import circle between files, type-only imports included', () => {
+    const found = circles(graph).map((c) => c.map((f) => relative(SRC, f)));
+    expect(found).toEqual([]);
   });
 
   it('finds a circle when there is one', () => {
-    const a = join(SRC, 'a.ts');
-    const b = join(SRC, 'b.ts');
-    const c = join(SRC, 'c.ts');
     expect(
       circles(
         new Map([
-          [a, [b]],
-          [b, [c]],
-          [c, [a]],
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', ['a']],
+          ['d', ['a']],
         ]),
       ),
-    ).toEqual([['a.ts', 'b.ts', 'c.ts']]);
+    ).toEqual([['a', 'b', 'c']]);
+  });
+
+  it('has no circle between capabilities (their services, below the HTTP face)', () => {
+    expect(circles(capabilityGraph(files))).toEqual([]);
   });
 
   it('keeps app/ above every capability', () => {
     const offenders = files.flatMap((file) => {
-      const folder = relative(SRC, file).split('/')[0] ?? '';
-      if (ABOVE_APP.has(folder) || !relative(SRC, file).includes('/')) return [];
+      const folder = folderOf(file);
+      if (folder === undefined || ABOVE_APP.has(folder)) return [];
       return importsOf(file)
-        .filter((target) => relative(SRC, target).startsWith('app/'))
+        .filter((target) => folderOf(target) === 'app')
         .map((target) => `${relative(SRC, file)} → ${relative(SRC, target)}`);
     });
     expect(offenders).toEqual([]);
+  });
+
+  it('is drawn in docs/architecture.md as it is (npm run docs:architecture)', () => {
+    expect(documentedDiagram()).toBe(mermaid(capabilityGraph(files)));
+  });
+});
+
+describe('table ownership', () => {
+  const tables = declaredTables();
+  const owners = documentedOwners();
+
+  it('names an owning capability for every table', () => {
+    expect([...owners.keys()].sort()).toEqual([...tables].sort());
+    for (const owner of owners.values()) expect(ASSEMBLY).not.toContain(owner);
+  });
+
+  it('lets only the owner write a table', () => {
+    const known = new Set(tables);
+    const foreign = files.flatMap((file) => {
+      const folder = folderOf(file) ?? '';
+      return tablesWritten(file, known)
+        .filter((table) => owners.get(table) !== folder && !SCHEMA_WRITERS.has(folder))
+        .map((table) => `${relative(SRC, file)} writes ${table} (owner: ${owners.get(table)})`);
+    });
+    expect(foreign).toEqual([]);
+  });
+
+  it('sees a write in a Kysely builder and in SQL text, not in prose', () => {
+    const known = new Set(['orders', 'devices', 'users']);
+    const file = join(SRC, 'trading/store.ts');
+    expect(tablesWritten(file, known)).toContain('orders');
+    expect(tablesWritten(join(SRC, 'devices/registry.ts'), known)).toContain('devices');
+    expect(tablesWritten(join(SRC, 'core/clock.ts'), known)).toEqual([]);
   });
 });

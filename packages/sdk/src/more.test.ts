@@ -18,7 +18,7 @@ import {
   registerApp,
   registerBot,
 } from '../../gateway/src/test-support/program.js';
-import { INSTRUMENTS, type Instrument } from '../../gateway/src/trading/instruments.js';
+import { INSTRUMENTS, type Instrument } from '../../gateway/src/instruments/index.js';
 import { ServerClock } from './clock.js';
 import {
   AppAuth,

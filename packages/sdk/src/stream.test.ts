@@ -19,7 +19,7 @@ import {
   type TestGateway,
 } from '../../gateway/src/test-support/gateway.js';
 import { registerBot } from '../../gateway/src/test-support/program.js';
-import { INSTRUMENTS, type Instrument } from '../../gateway/src/trading/instruments.js';
+import { INSTRUMENTS, type Instrument } from '../../gateway/src/instruments/index.js';
 import { SessionSupervisor } from './index.js';
 import { newNodeDpopKey } from './node.js';
 import { botOptions } from './test-support.js';

@@ -19,6 +19,7 @@ import { entitlementRoutes } from '../entitlements/routes.js';
 import { factorRoutes } from '../factors/routes.js';
 import { installErrorHandling } from '../http/index.js';
 import { accountRoleRoutes } from '../identity/routes.js';
+import { spendAttemptOnWrongNumber } from '../login/index.js';
 import { loginRoutes } from '../login/routes.js';
 import { notificationRoutes } from '../notifications/routes.js';
 import { DPOP_ALGORITHMS } from '../oauth/index.js';
@@ -140,6 +141,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
 async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   const { auth, bus, clock, config, sessions, notifier, urls, csrfKey } = ctx;
   const { db } = ctx.store;
+  const pushAnswers = { db, clock, notifier, bus, spendLoginAttempt: spendAttemptOnWrongNumber };
   await app.register(loginRoutes, { auth, clock, config, csrfKey, login: ctx.login });
   await app.register(sessionRoutes, { auth, clock, config, csrfKey, db, sessions, brokerage: ctx.brokerage });
   await app.register(factorRoutes, { auth, clock, config, db, notifier, box: ctx.box, sms: ctx.sms });
@@ -163,8 +165,9 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
     sessions,
     urls,
     hasher: ctx.hasher,
+    pushAnswers,
   });
-  await app.register(deviceStreamRoutes, { hub: ctx.deviceHub, db, clock, bus, notifier });
+  await app.register(deviceStreamRoutes, { hub: ctx.deviceHub, pushAnswers });
   await app.register(loginStreamRoutes, {
     db,
     clock,

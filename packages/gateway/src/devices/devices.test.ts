@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateDeviceKey } from '../authenticator/index.js';
 import { totpCode } from '../factors/index.js';
-import { insertFactor, removeFactor } from '../factors/registry.js';
+import { insertFactor, removeFactor, requireAnotherFactor } from '../factors/registry.js';
 import { testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
@@ -215,7 +215,9 @@ describe.each(testDatabases())('concurrent removals of the last two factors on %
       const phone = await enrolPhone(gw, alice, `Phone ${round}`);
       const outcomes = await Promise.allSettled([
         removeFactor(db, userId, totp),
-        revokeDevice(db, userId, phone),
+        revokeDevice(db, userId, phone, (trx, user, device) =>
+          requireAnotherFactor(trx, user, { deviceId: device }),
+        ),
       ]);
       const succeeded = outcomes.filter((o) => o.status === 'fulfilled').length;
       expect(succeeded, `round ${round}`).toBe(1);

@@ -6,9 +6,8 @@
  */
 
 import type { DeviceKind, DeviceView } from '@gatehouse/protocol';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type Clock, GatehouseError, newId, randomToken, sha256 } from '../core/index.js';
-import { requireAnotherFactor } from '../factors/registry.js';
 import type { Database, DevicesTable } from '../store/index.js';
 import { type P256Jwk, parseP256PublicJwk } from './keys.js';
 import { networkOf } from './network.js';
@@ -192,19 +191,23 @@ export async function updateDevice(
   return presentDevice(await ownDevice(db, userId, deviceId));
 }
 
+/** Refuses (`LAST_FACTOR`) to take away the user's last second factor; runs inside the revocation's transaction. */
+export type LastFactorCheck = (trx: Kysely<Database>, userId: string, deviceId: string) => Promise<void>;
+
 /**
  * Revokes one of the user's devices. A mobile device is a second factor: the last-factor rule applies to it as to
- * stored factors (`LAST_FACTOR`), checked in the same transaction as the revocation and serialised per user.
+ * stored factors (`LAST_FACTOR`, the factors' rule: `lastFactorCheck`), checked in the same transaction as the
+ * revocation and serialised per user.
  */
 export async function revokeDevice(
   db: Kysely<Database>,
   userId: string,
   deviceId: string,
+  lastFactorCheck: LastFactorCheck,
 ): Promise<DeviceView> {
   return db.transaction().execute(async (trx) => {
     const device = await ownDevice(trx, userId, deviceId);
-    if (device.kind === 'mobile' && device.login_disabled === 0)
-      await requireAnotherFactor(trx, userId, { deviceId });
+    if (device.kind === 'mobile' && device.login_disabled === 0) await lastFactorCheck(trx, userId, deviceId);
     const revoked = await trx
       .updateTable('devices')
       .set({ status: 'revoked' })
@@ -270,4 +273,53 @@ export async function pushDeviceIds(db: Kysely<Database>, userId: string): Promi
     .where('login_disabled', '=', 0)
     .execute();
   return rows.map((r) => r.id);
+}
+
+/** Wrong PINs a mobile device may take before its login is disabled until it is enrolled again. */
+export const MAX_PIN_FAILURES = 5;
+
+/**
+ * Claims one PIN check before the PIN is verified: one conditional UPDATE that counts it as a failure while fewer
+ * than `MAX_PIN_FAILURES` are counted and the device may log in. Returns the count including this check, or
+ * undefined when none is left.
+ */
+export async function claimPinAttempt(db: Kysely<Database>, deviceId: string): Promise<number | undefined> {
+  const row = await db
+    .updateTable('devices')
+    .set({ pin_failures: sql<number>`pin_failures + 1` })
+    .where('id', '=', deviceId)
+    .where('status', '=', 'active')
+    .where('login_disabled', '=', 0)
+    .where('pin_failures', '<', MAX_PIN_FAILURES)
+    .returning('pin_failures')
+    .executeTakeFirst();
+  return row?.pin_failures;
+}
+
+/**
+ * A right PIN forgives the failures counted up to its own claim (`claimed`, its own included); checks claimed after
+ * it keep theirs.
+ */
+export async function forgivePinFailures(
+  db: Kysely<Database>,
+  deviceId: string,
+  claimed: number,
+): Promise<void> {
+  await db
+    .updateTable('devices')
+    .set({
+      pin_failures: sql<number>`case when pin_failures > ${claimed} then pin_failures - ${claimed} else 0 end`,
+    })
+    .where('id', '=', deviceId)
+    .execute();
+}
+
+/** The device may no longer log in (its PIN checks are spent) until it is enrolled again. */
+export async function disableDeviceLogin(db: Kysely<Database>, deviceId: string): Promise<void> {
+  await db.updateTable('devices').set({ login_disabled: 1 }).where('id', '=', deviceId).execute();
+}
+
+/** The device was just used (a login, a push answered). */
+export async function markDeviceSeen(db: Kysely<Database>, deviceId: string, now: number): Promise<void> {
+  await db.updateTable('devices').set({ last_seen_at: now }).where('id', '=', deviceId).execute();
 }

@@ -9,7 +9,8 @@ import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import type { Config, PublicUrls } from '../config/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
-import { answerPush } from '../factors/push.js';
+import { answerPush, type PushAnswerDeps } from '../factors/push.js';
+import { requireAnotherFactor } from '../factors/registry.js';
 import { type Authenticator, bearerToken, clientInfo, parseWith, principalOf } from '../http/index.js';
 import type { PasswordHasher } from '../identity/index.js';
 import type { Notifier } from '../notifications/index.js';
@@ -38,6 +39,8 @@ export const DESKTOP_REGISTRATION_WINDOW_MS = 10 * 60_000;
 
 /** What these routes need of the gateway. */
 export interface DeviceRoutesDeps {
+  /** How a device's push decision is applied (the same for the device stream). */
+  pushAnswers: PushAnswerDeps;
   auth: Authenticator;
   bus: EventBus;
   clock: Clock;
@@ -172,7 +175,9 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
   app.delete('/v1/devices/:id', authenticated, async (request) => {
     const { id } = parseWith(deviceIdParamsSchema, request.params);
     const { session } = await sensitive(request);
-    const device = await revokeDevice(db, session.userId, id);
+    const device = await revokeDevice(db, session.userId, id, (trx, userId, deviceId) =>
+      requireAnotherFactor(trx, userId, { deviceId }),
+    );
     const endedSessions = await deps.sessions.revokeForDevice(id);
     await appendAudit(db, clock, {
       type: 'device.revoked',
@@ -192,11 +197,7 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
   app.post('/v1/devices/push/:challengeId/decision', { config: { rateLimit } }, async (request) => {
     const { challengeId } = parseWith(challengeParamsSchema, request.params);
     const body = parseWith(decisionSchema, request.body);
-    const state = await answerPush(
-      { db, clock, notifier: deps.notifier, bus: deps.bus },
-      { ...body, challengeId },
-      clientInfo(request).ip,
-    );
+    const state = await answerPush(deps.pushAnswers, { ...body, challengeId }, clientInfo(request).ip);
     return { challengeId, status: state.status };
   });
 }

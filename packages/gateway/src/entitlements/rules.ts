@@ -5,7 +5,7 @@
  * order it judges. The gate evaluates every rule in force on the order's date; the first that blocks decides, and
  * its id travels with the rejection so a person can look it up.
  */
-import type { AssetClass, Instrument } from '../trading/instruments.js';
+import type { AssetClass, Instrument } from '../instruments/index.js';
 
 export interface RuleSubject {
   entityCode: string;

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ACCOUNT_TYPES, CLIENT_CATEGORIES } from '../identity/index.js';
-import { ASSET_CLASSES, MARKET_DATA_BUNDLES, MARKET_REGIONS } from '../trading/instruments.js';
+import { ASSET_CLASSES, MARKET_DATA_BUNDLES, MARKET_REGIONS } from '../instruments/index.js';
 import { DISCLOSURES, type loadEntitlements } from './store.js';
 
 const permission = z.strictObject({ assetClass: z.enum(ASSET_CLASSES), region: z.enum(MARKET_REGIONS) });

@@ -8,8 +8,7 @@
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError, LruCache } from '../core/index.js';
-import { type Account, getAccount } from '../identity/index.js';
-import type { Database } from '../store/index.js';
+import { type Account, getAccount, updateAccountSettings } from '../identity/index.js';
 import {
   ASSET_CLASSES,
   type AssetClass,
@@ -17,7 +16,8 @@ import {
   MARKET_REGIONS,
   type MarketDataBundle,
   type MarketRegion,
-} from '../trading/instruments.js';
+} from '../instruments/index.js';
+import type { Database } from '../store/index.js';
 
 /** Disclosures an account may have to accept before trading a product. */
 export const DISCLOSURES = ['options_risk', 'futures_risk', 'crypto_risk'] as const;
@@ -106,8 +106,7 @@ export async function changeEntitlements(
       ...(change.type === undefined ? {} : { type: change.type }),
       ...(change.clientCategory === undefined ? {} : { client_category: change.clientCategory }),
     };
-    if (Object.keys(flags).length > 0)
-      await trx.updateTable('accounts').set(flags).where('id', '=', accountId).execute();
+    await updateAccountSettings(trx, accountId, flags);
     for (const p of change.grantPermissions ?? []) {
       await trx
         .insertInto('account_permissions')

@@ -18,6 +18,7 @@ import {
 } from '../authenticator/index.js';
 import { sha256 } from '../core/index.js';
 import { decisionMessage } from '../devices/index.js';
+import { spendAttemptOnWrongNumber } from '../login/index.js';
 import { type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
@@ -219,13 +220,19 @@ describe.each(testDatabases())('push number matching on %s', (_name, factory) =>
       const numbers = [otherNumber(push.number, 1), push.number, otherNumber(push.number, 2)];
       const outcomes = await Promise.allSettled(
         numbers.map((number) =>
-          decidePush(gw.ctx.store.db, gw.clock, {
-            deviceId: phone.deviceId,
-            challengeId: push.challengeId,
-            decision: 'approve',
-            number,
-            signature: signWithDevice(phone.privateKey, decisionMessage(push.challengeId, 'approve', number)),
-          }),
+          decidePush(
+            { db: gw.ctx.store.db, clock: gw.clock, spendLoginAttempt: spendAttemptOnWrongNumber },
+            {
+              deviceId: phone.deviceId,
+              challengeId: push.challengeId,
+              decision: 'approve',
+              number,
+              signature: signWithDevice(
+                phone.privateKey,
+                decisionMessage(push.challengeId, 'approve', number),
+              ),
+            },
+          ),
         ),
       );
       const applied = outcomes.filter((o) => o.status === 'fulfilled').map((o) => o.value.status);

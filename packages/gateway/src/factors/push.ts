@@ -17,7 +17,12 @@ import { randomInt } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError, newId } from '../core/index.js';
-import { decisionMessage, loadSigningDevice, verifyDeviceSignature } from '../devices/index.js';
+import {
+  decisionMessage,
+  loadSigningDevice,
+  markDeviceSeen,
+  verifyDeviceSignature,
+} from '../devices/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { Database, PushChallengesTable } from '../store/index.js';
 
@@ -177,10 +182,10 @@ export interface PushDecision {
  * Returns the state the decision left (`approved`, `denied` or `wrong_number`).
  */
 export async function decidePush(
-  db: Kysely<Database>,
-  clock: Clock,
+  deps: Pick<PushAnswerDeps, 'db' | 'clock' | 'spendLoginAttempt'>,
   input: PushDecision,
 ): Promise<PushState> {
+  const { db, clock } = deps;
   const device = await loadSigningDevice(db, input.deviceId);
   if (
     !verifyDeviceSignature(
@@ -204,18 +209,11 @@ export async function decidePush(
       .where('expires_at', '>', now)
       .executeTakeFirst();
     if (result.numUpdatedRows === 0n) return false;
-    if (status === 'wrong_number' && state.loginId !== null) {
-      await trx
-        .updateTable('login_transactions')
-        .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-        .where('id', '=', state.loginId)
-        .where('completed_at', 'is', null)
-        .execute();
-    }
+    if (status === 'wrong_number' && state.loginId !== null) await deps.spendLoginAttempt(trx, state.loginId);
     return true;
   });
   if (!applied) throw new GatehouseError('PUSH_CHALLENGE_INVALID');
-  await db.updateTable('devices').set({ last_seen_at: now }).where('id', '=', device.id).execute();
+  await markDeviceSeen(db, device.id, now);
   return { ...state, status, deliveredAt: state.deliveredAt ?? now };
 }
 
@@ -230,6 +228,11 @@ export interface PushAnswerDeps {
   clock: Clock;
   notifier: Notifier;
   bus: EventBus;
+  /**
+   * Spends one of a waiting login's second-factor attempts on a wrong number, inside the decision's transaction
+   * (the login owns its attempts: login/transaction.ts).
+   */
+  spendLoginAttempt(trx: Kysely<Database>, loginId: string): Promise<void>;
 }
 
 /**
@@ -242,7 +245,7 @@ export async function answerPush(
   input: PushDecision,
   ip: string | null,
 ): Promise<PushState> {
-  const state = await decidePush(deps.db, deps.clock, input);
+  const state = await decidePush(deps, input);
   const type = DECISION_AUDIT[state.status as keyof typeof DECISION_AUDIT];
   await appendAudit(deps.db, deps.clock, {
     type,

@@ -5,6 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import { type Clock, GatehouseError } from '../core/index.js';
+import { lockUser } from '../identity/index.js';
 import type { Database, SecondFactorsTable } from '../store/index.js';
 import { remainingRecoveryCodes } from './recovery.js';
 import { maskPhone } from './sms.js';
@@ -139,15 +140,6 @@ export async function requireAnotherFactor(
   if (removing.deviceId !== undefined) devices = devices.where('id', '!=', removing.deviceId);
   const [others, phones] = [await stored.executeTakeFirstOrThrow(), await devices.executeTakeFirstOrThrow()];
   if (Number(others.n) + Number(phones.n) === 0) throw new GatehouseError('LAST_FACTOR');
-}
-
-/** Serialises changes to one user's factors: a no-op write on the user's row, held until the transaction ends. */
-async function lockUser(trx: Kysely<Database>, userId: string): Promise<void> {
-  await trx
-    .updateTable('users')
-    .set((eb) => ({ updated_at: eb.ref('updated_at') }))
-    .where('id', '=', userId)
-    .execute();
 }
 
 /** Removes a factor; refuses to remove the last active one (the user would be locked out of every channel). */

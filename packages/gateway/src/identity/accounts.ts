@@ -154,3 +154,26 @@ export async function listUserAccounts(db: Kysely<Database>, userId: string): Pr
     entity: entityFromRow(r),
   }));
 }
+
+/** An account's fields that entitlements and the session-loss policy change (the rest are set at opening). */
+export type AccountSettings = Partial<
+  Pick<
+    AccountsTable,
+    'frozen' | 'closing_only' | 'options_level' | 'type' | 'client_category' | 'session_loss_policy'
+  >
+>;
+
+/** Changes an account's settings; false when there is no such account. */
+export async function updateAccountSettings(
+  db: Kysely<Database>,
+  accountId: string,
+  settings: AccountSettings,
+): Promise<boolean> {
+  if (Object.keys(settings).length === 0) return (await getAccount(db, accountId)) !== undefined;
+  const result = await db
+    .updateTable('accounts')
+    .set(settings)
+    .where('id', '=', accountId)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}

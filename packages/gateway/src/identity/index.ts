@@ -5,6 +5,7 @@ export {
   ACCOUNT_TYPES,
   type Account,
   type AccountRole,
+  type AccountSettings,
   type AccountType,
   CLIENT_CATEGORIES,
   type ClientCategory,
@@ -15,6 +16,7 @@ export {
   listUserAccounts,
   type NewAccount,
   type UserAccount,
+  updateAccountSettings,
 } from './accounts.js';
 export {
   entityFromRow,
@@ -44,6 +46,7 @@ export {
   initialPasswordExpiry,
   isValidUsername,
   type LoginCandidate,
+  lockUser,
   type NewUser,
   normaliseUsername,
   setPasswordHash,

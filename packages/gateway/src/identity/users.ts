@@ -177,3 +177,15 @@ export async function setUserStatus(
     .executeTakeFirst();
   if (result.numUpdatedRows === 0n) throw new GatehouseError('USER_NOT_FOUND');
 }
+
+/**
+ * Serialises changes to one user's security settings (factors, devices): a no-op write on the user's row, held
+ * until the transaction ends.
+ */
+export async function lockUser(trx: Kysely<Database>, userId: string): Promise<void> {
+  await trx
+    .updateTable('users')
+    .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+    .where('id', '=', userId)
+    .execute();
+}

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { type DeviceIdentity, enrolDevice, signWithDevice } from '../authenticator/index.js';
+import { MAX_PIN_FAILURES } from '../devices/index.js';
 import { SMS_POLICY, totpCode, verifySmsCode } from '../factors/index.js';
 import { type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
@@ -26,7 +27,7 @@ import {
   startTestGateway,
   type TestGateway,
 } from '../test-support/gateway.js';
-import { MAX_PIN_FAILURES, mobileLoginMessage } from './mobile.js';
+import { mobileLoginMessage } from './mobile.js';
 
 const BURST = 20;
 

@@ -7,7 +7,7 @@
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
-import { loadSigningDevice, verifyDeviceSignature } from '../devices/index.js';
+import { loadSigningDevice, markDeviceSeen, verifyDeviceSignature } from '../devices/index.js';
 import type { SessionRecord } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
 import type { ClientInfo, LoginDeps } from './transaction.js';
@@ -74,7 +74,7 @@ export async function issueDeviceSession(
   client: ClientInfo,
 ): Promise<{ token: string; session: SessionRecord }> {
   const now = deps.clock.now();
-  await trx.updateTable('devices').set({ last_seen_at: now }).where('id', '=', input.deviceId).execute();
+  await markDeviceSeen(trx, input.deviceId, now);
   const issued = await deps.sessions.create(
     {
       userId: input.userId,

@@ -28,5 +28,6 @@ export {
   type LoginDeps,
   type LoginStarted,
   type OpenLogin,
+  spendAttemptOnWrongNumber,
 } from './transaction.js';
 export { completeWebauthnLogin, startWebauthnLogin } from './webauthn-login.js';

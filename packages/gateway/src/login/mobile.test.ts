@@ -8,6 +8,7 @@ import {
   generateDeviceKey,
   signWithDevice,
 } from '../authenticator/index.js';
+import { MAX_PIN_FAILURES } from '../devices/index.js';
 import {
   ALICE,
   errorCode,
@@ -16,7 +17,7 @@ import {
   startTestGateway,
   type TestGateway,
 } from '../test-support/gateway.js';
-import { MAX_PIN_FAILURES, mobileLoginMessage } from './mobile.js';
+import { mobileLoginMessage } from './mobile.js';
 
 let gw: TestGateway;
 let base: string;

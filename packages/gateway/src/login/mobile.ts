@@ -6,16 +6,17 @@
  * first claims one of the five (`claimPinAttempt`), so parallel guesses cannot get more. The session token is
  * returned in the body as a bearer token (apps do not keep cookies).
  */
-import type { Kysely } from 'kysely';
-import { sql } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
+import {
+  claimPinAttempt,
+  disableDeviceLogin,
+  forgivePinFailures,
+  MAX_PIN_FAILURES,
+} from '../devices/index.js';
 import type { SessionRecord } from '../sessions/index.js';
-import type { Database } from '../store/index.js';
 import { deviceLoginMessage, issueDeviceSession, verifySignedDeviceLogin } from './device-login.js';
 import type { ClientInfo, LoginDeps } from './transaction.js';
-
-export const MAX_PIN_FAILURES = 5;
 
 /** The bytes the device signs to log in. */
 export function mobileLoginMessage(deviceId: string, ts: number, nonce: string): string {
@@ -28,24 +29,6 @@ export interface MobileLoginInput {
   ts: number;
   nonce: string;
   signature: string;
-}
-
-/**
- * Claims one PIN check before the PIN is verified: one conditional UPDATE that counts it as a failure while fewer
- * than `MAX_PIN_FAILURES` are counted and the device may log in. Returns the count including this check, or
- * undefined when none is left.
- */
-export async function claimPinAttempt(db: Kysely<Database>, deviceId: string): Promise<number | undefined> {
-  const row = await db
-    .updateTable('devices')
-    .set({ pin_failures: sql<number>`pin_failures + 1` })
-    .where('id', '=', deviceId)
-    .where('status', '=', 'active')
-    .where('login_disabled', '=', 0)
-    .where('pin_failures', '<', MAX_PIN_FAILURES)
-    .returning('pin_failures')
-    .executeTakeFirst();
-  return row?.pin_failures;
 }
 
 export async function mobileLogin(
@@ -70,11 +53,7 @@ export async function mobileLogin(
     const disabled = failures >= MAX_PIN_FAILURES;
     await db.transaction().execute(async (trx) => {
       if (disabled) {
-        await trx
-          .updateTable('devices')
-          .set({ login_disabled: 1 })
-          .where('id', '=', input.deviceId)
-          .execute();
+        await disableDeviceLogin(trx, input.deviceId);
       }
       await appendAudit(trx, clock, {
         type: 'login.factor_failed',
@@ -95,15 +74,7 @@ export async function mobileLogin(
     throw new GatehouseError('INVALID_CREDENTIALS');
   }
   return db.transaction().execute(async (trx) => {
-    // A right PIN forgives the failures counted up to its own claim (its own included); checks claimed after it
-    // keep theirs.
-    await trx
-      .updateTable('devices')
-      .set({
-        pin_failures: sql<number>`case when pin_failures > ${failures} then pin_failures - ${failures} else 0 end`,
-      })
-      .where('id', '=', input.deviceId)
-      .execute();
+    await forgivePinFailures(trx, input.deviceId, failures);
     return issueDeviceSession(
       trx,
       deps,

@@ -257,6 +257,19 @@ export async function spendLoginAttempt(deps: LoginDeps, tx: OpenLogin, now: num
   if (spent.numUpdatedRows === 0n) throw new GatehouseError('LOGIN_INVALID');
 }
 
+/**
+ * A wrong number answered to the login's push spends one of its attempts, inside the decision's transaction
+ * (factors/push.ts), whatever is left: the push is already void.
+ */
+export async function spendAttemptOnWrongNumber(trx: Kysely<Database>, loginId: string): Promise<void> {
+  await trx
+    .updateTable('login_transactions')
+    .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+    .where('id', '=', loginId)
+    .where('completed_at', 'is', null)
+    .execute();
+}
+
 /** Gives back an attempt `spendLoginAttempt` took for something refused before it was used. */
 export async function returnLoginAttempt(deps: LoginDeps, tx: OpenLogin): Promise<void> {
   await deps.db

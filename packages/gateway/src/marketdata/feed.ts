@@ -6,8 +6,7 @@
  * minutes ago for a delayed view — costs ~34 hash evaluations and no stored history, and the same seed gives the
  * same prices in every run and on every node. Options are priced from their underlying with Black–Scholes.
  */
-import type { Instrument } from '../trading/instruments.js';
-import { findInstrument } from '../trading/instruments.js';
+import { findInstrument, type Instrument } from '../instruments/index.js';
 
 export interface Quote {
   instrumentId: number;

@@ -8,7 +8,7 @@
 
 import type { QuoteView } from '@gatehouse/protocol';
 import type { Clock } from '../core/index.js';
-import { type Instrument, MARKET_DATA_BUNDLES, type MarketDataBundle } from '../trading/instruments.js';
+import { type Instrument, MARKET_DATA_BUNDLES, type MarketDataBundle } from '../instruments/index.js';
 import type { Quote, SimulatedFeed } from './feed.js';
 
 export const DELAY_MS = 15 * 60_000;

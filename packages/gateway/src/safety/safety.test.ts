@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { changeAccountRole } from '../identity/index.js';
+import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import {
   ALICE,
   BRUNO,
@@ -30,7 +31,6 @@ import {
   registerBot,
   type TestProgram,
 } from '../test-support/program.js';
-import { INSTRUMENTS, type Instrument } from '../trading/instruments.js';
 
 let gw: TestGateway;
 afterEach(async () => {

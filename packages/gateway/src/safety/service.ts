@@ -28,7 +28,12 @@ import type { Kysely } from 'kysely';
 import { accountAccess, ROLE_ALLOWS } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
-import { type AccountRole, listUserAccounts, type UserAccount } from '../identity/index.js';
+import {
+  type AccountRole,
+  listUserAccounts,
+  type UserAccount,
+  updateAccountSettings,
+} from '../identity/index.js';
 import type { Notifier } from '../notifications/index.js';
 import {
   type BrokerageDeps,
@@ -396,11 +401,7 @@ export class SafetyService {
   /** Sets an account's session-loss policy (its owner, from a person's session). */
   async setAccountPolicy(principal: Principal, accountId: string, policy: SessionLossPolicy): Promise<void> {
     accountAccess(principal, accountId, 'own');
-    await this.#d.db
-      .updateTable('accounts')
-      .set({ session_loss_policy: policy })
-      .where('id', '=', accountId)
-      .execute();
+    await updateAccountSettings(this.#d.db, accountId, { session_loss_policy: policy });
     await appendAudit(this.#d.db, this.#d.clock, {
       type: 'account.entitlements_changed',
       userId: principal.session.userId,

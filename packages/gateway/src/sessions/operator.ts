@@ -50,7 +50,7 @@ export async function revokeLiveSessions(
 /**
  * Disables (or enables) a user: status, audit, the user's caches on every node, and, when disabling, every live
  * session of theirs. Returns the sessions ended. The user's OAuth grants and personal clients are left as they are:
- * disabling is undone by enabling, and while the user is disabled no grant of theirs gets a token (oauth/service.ts
+ * disabling is undone by enabling, and while the user is disabled no grant of theirs gets a token (oauth/issue.ts
  * `#liveSession`). A password reset, which answers a takeover, revokes them (passwords/service.ts).
  */
 export async function setUserEnabled(

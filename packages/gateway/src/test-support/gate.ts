@@ -3,9 +3,9 @@
  * buying power on a US margin account — for tests and the gate benchmark to vary one thing at a time.
  */
 import { type AccountEntitlements, PRODUCT_RULES } from '../entitlements/index.js';
+import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import { entitlementFor } from '../marketdata/index.js';
 import type { GateSnapshot } from '../trading/gate.js';
-import { INSTRUMENTS, type Instrument } from '../trading/instruments.js';
 
 export const GATE_TEST_NOW = Date.UTC(2026, 5, 15, 15, 0);
 const AAPL = INSTRUMENTS.find((i) => i.symbol === 'AAPL') as Instrument;

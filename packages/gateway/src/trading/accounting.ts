@@ -5,8 +5,9 @@
  * buying power — cash for cash accounts, Reg T initial margin (50 %) for margin accounts, 15 % for portfolio
  * margin (research/broker-sessions.md §4.2), futures initial margin, option premium paid in full.
  */
+
+import type { Instrument } from '../instruments/index.js';
 import type { Side } from './gate.js';
-import type { Instrument } from './instruments.js';
 
 export interface Position {
   quantity: number;

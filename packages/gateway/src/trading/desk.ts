@@ -14,12 +14,12 @@ import { accountAccess } from '../access/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
 import type { EntitlementsCache } from '../entitlements/index.js';
 import type { UserAccount } from '../identity/index.js';
+import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import type { BrokerageDeps, ChannelPolicies, Principal } from '../sessions/index.js';
 import type { Database, Journal, JournalTx, OrdersTable, PreparedQuery } from '../store/index.js';
 import type { Ledger, UsdRates } from './accounting.js';
 import { ClientOrderIds } from './client-order-ids.js';
-import { INSTRUMENTS, type Instrument } from './instruments.js';
 import { type OrderRouter, PaperEngine } from './router.js';
 import { type AccountEvent, findAccountOrder, loadLedger, prepareOrderById } from './store.js';
 

@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { findInstrument, INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import { brownian, SimulatedFeed } from '../marketdata/index.js';
 import {
   applyFill,
@@ -16,7 +17,6 @@ import {
   orderRequirement,
   valuate,
 } from './accounting.js';
-import { findInstrument, INSTRUMENTS, type Instrument } from './instruments.js';
 import { matchOrder, type WorkingOrder } from './matching.js';
 
 const bySymbol = (symbol: string) => INSTRUMENTS.find((i) => i.symbol === symbol) as Instrument;

@@ -7,10 +7,10 @@
  * once it has committed.
  */
 import { GatehouseError, newTimeOrderedId } from '../core/index.js';
+import { findInstrument, type Instrument } from '../instruments/index.js';
 import type { OrdersTable } from '../store/index.js';
 import { applyFill, type Ledger } from './accounting.js';
 import { type Desk, NOT_WORKING } from './desk.js';
-import { findInstrument, type Instrument } from './instruments.js';
 import type { RouterEvent } from './router.js';
 import {
   appendEvent,

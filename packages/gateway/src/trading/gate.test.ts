@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type AccountEntitlements, PRODUCT_RULES, type ProductRule } from '../entitlements/index.js';
+import { findInstrument, INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import { entitlementFor } from '../marketdata/index.js';
 import {
   passingSnapshot as base,
@@ -18,7 +19,6 @@ import {
   type GateSnapshot,
   requiredOptionsLevel,
 } from './gate.js';
-import { findInstrument, INSTRUMENTS, type Instrument } from './instruments.js';
 
 const byId = (id: number) => findInstrument(id) as Instrument;
 const bySymbol = (symbol: string) => INSTRUMENTS.find((i) => i.symbol === symbol) as Instrument;

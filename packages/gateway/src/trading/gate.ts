@@ -23,9 +23,9 @@ import {
   type ProductRule,
   permissionKey,
 } from '../entitlements/index.js';
+import type { Instrument } from '../instruments/index.js';
 import type { Entitlement, Quote } from '../marketdata/index.js';
 import { type TradingState, tradingRefusal } from '../sessions/index.js';
-import type { Instrument } from './instruments.js';
 
 export { ORDER_TYPES, type OrderRequest, type OrderType, type Question, type Side, type TimeInForce };
 

@@ -1,15 +1,5 @@
 /** @module trading — instruments, the pre-trade gate, order entry, the paper engine, positions, cash, events. */
-export { applyFill, commission, emptyLedger, type Ledger, valuate } from './accounting.js';
-export {
-  evaluateGate,
-  GATE_CHECKS,
-  type GateResult,
-  type GateSnapshot,
-  ORDER_TYPES,
-  type OrderRequest,
-  type OrderType,
-  type Question,
-} from './gate.js';
+
 export {
   ASSET_CLASSES,
   type AssetClass,
@@ -21,7 +11,18 @@ export {
   type MarketDataBundle,
   requireInstruments,
   searchInstruments,
-} from './instruments.js';
+} from '../instruments/index.js';
+export { applyFill, commission, emptyLedger, type Ledger, valuate } from './accounting.js';
+export {
+  evaluateGate,
+  GATE_CHECKS,
+  type GateResult,
+  type GateSnapshot,
+  ORDER_TYPES,
+  type OrderRequest,
+  type OrderType,
+  type Question,
+} from './gate.js';
 export { decimalOf, isMultipleOf, orderBounds, validateOrder } from './order-shape.js';
 export { type OrderRouter, PaperEngine, type RouterEvent, type RouterListener } from './router.js';
 export {

@@ -6,10 +6,11 @@
  * displayed size, so a large order fills in parts over several quotes; an IOC order's remainder is cancelled after
  * its first chance; a DAY order expires at its exchange's close.
  */
+
+import type { Instrument } from '../instruments/index.js';
 import type { Quote } from '../marketdata/index.js';
 import { money } from './accounting.js';
 import type { OrderType, Side, TimeInForce } from './gate.js';
-import type { Instrument } from './instruments.js';
 
 export interface WorkingOrder {
   side: Side;

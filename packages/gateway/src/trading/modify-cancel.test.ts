@@ -8,6 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { totpCode } from '../factors/index.js';
+import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import {
   ALICE,
   callAs,
@@ -21,7 +22,6 @@ import {
   type TestGateway,
   VIKTOR,
 } from '../test-support/gateway.js';
-import { INSTRUMENTS, type Instrument } from './instruments.js';
 
 let gw: TestGateway;
 afterEach(async () => {

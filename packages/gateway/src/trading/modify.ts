@@ -5,11 +5,11 @@
  * An accepted change is applied to this node's view at once, handed to the router, and journalled with its event.
  */
 import { GatehouseError } from '../core/index.js';
+import { findInstrument, type Instrument } from '../instruments/index.js';
 import type { Principal } from '../sessions/index.js';
 import type { OrdersTable } from '../store/index.js';
 import { type Desk, NOT_WORKING } from './desk.js';
 import type { OrderRequest, OrderType } from './gate.js';
-import { findInstrument, type Instrument } from './instruments.js';
 import { validateOrder } from './order-shape.js';
 import { askConfirmation, type ConfirmationRequired, gateInputs, judge, refusal } from './place.js';
 import { appendEvent, type OrderView, presentOrder, updateWorkingOrder } from './store.js';

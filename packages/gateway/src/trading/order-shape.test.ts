@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import {
   ALICE,
   callAs,
@@ -14,7 +15,6 @@ import {
   startTestGateway,
   type TestGateway,
 } from '../test-support/gateway.js';
-import { INSTRUMENTS, type Instrument } from './instruments.js';
 import { decimalOf, isMultipleOf, orderBounds, validateOrder } from './order-shape.js';
 
 const bySymbol = (symbol: string) => INSTRUMENTS.find((i) => i.symbol === symbol) as Instrument;

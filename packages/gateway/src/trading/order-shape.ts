@@ -9,8 +9,8 @@
  * be through the market is the pre-trade gate's price band, and what the account can afford its buying power.
  */
 import { GatehouseError } from '../core/index.js';
+import { type AssetClass, findInstrument, type Instrument } from '../instruments/index.js';
 import type { OrderRequest } from './gate.js';
-import { type AssetClass, findInstrument, type Instrument } from './instruments.js';
 
 /** `value` as an exact decimal: `units / 10^scale`, from its shortest round-trip representation. */
 export function decimalOf(value: number): { units: bigint; scale: number } {

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import {
   ALICE,
   BRUNO,
@@ -18,7 +19,6 @@ import {
   startTestGateway,
   type TestGateway,
 } from '../test-support/gateway.js';
-import { INSTRUMENTS, type Instrument } from './instruments.js';
 import type { OrderRouter, RouterListener } from './router.js';
 
 let gw: TestGateway;

@@ -12,12 +12,12 @@
 import { accountAccess } from '../access/index.js';
 import { GatehouseError, newId, newTimeOrderedId } from '../core/index.js';
 import type { UserAccount } from '../identity/index.js';
+import { findInstrument, type Instrument } from '../instruments/index.js';
 import { nextResetAt, type Principal, tradingState } from '../sessions/index.js';
 import type { OrdersTable } from '../store/index.js';
 import type { Ledger } from './accounting.js';
 import type { Desk } from './desk.js';
 import { evaluateGate, type GateResult, type OrderRequest, type Question } from './gate.js';
-import { findInstrument, type Instrument } from './instruments.js';
 import { validateOrder } from './order-shape.js';
 import { type GateInputs, gateSnapshot } from './snapshot.js';
 import {

@@ -7,11 +7,11 @@
  * router never needs storage of its own.
  */
 import type { Clock } from '../core/index.js';
+import { findInstrument, type Instrument } from '../instruments/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import type { OrdersTable } from '../store/index.js';
 import { commission } from './accounting.js';
 import type { OrderType, Side, TimeInForce } from './gate.js';
-import { findInstrument, type Instrument } from './instruments.js';
 import { matchOrder } from './matching.js';
 
 export type RouterEvent =

@@ -6,10 +6,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { type Authenticator, clientInfo, parseWith, principalOf } from '../http/index.js';
+import { ASSET_CLASSES, requireInstruments, searchInstruments } from '../instruments/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import { ORDER_TYPES } from './gate.js';
 import type { TradingService } from './index.js';
-import { ASSET_CLASSES, requireInstruments, searchInstruments } from './instruments.js';
 import type { ModifyResult, PlaceResult } from './service.js';
 
 const price = z.number().positive().finite();

@@ -7,12 +7,12 @@
  */
 import { type AccountEntitlements, PRODUCT_RULES } from '../entitlements/index.js';
 import type { UserAccount } from '../identity/index.js';
+import { findInstrument, type Instrument } from '../instruments/index.js';
 import { entitlementFor, type Quote } from '../marketdata/index.js';
 import type { ChannelPolicies, Principal, TradingState } from '../sessions/index.js';
 import type { OrdersTable } from '../store/index.js';
 import { convert, type Ledger, orderRequirement, type UsdRates, valuate } from './accounting.js';
 import type { GateSnapshot, OrderRequest } from './gate.js';
-import { findInstrument, type Instrument } from './instruments.js';
 import { positionAfterWorking, workingExposure } from './working.js';
 
 /** What the gate needs that takes I/O, read before the gate's synchronous step. */

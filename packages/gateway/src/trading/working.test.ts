@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { changeEntitlements } from '../entitlements/index.js';
+import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import {
   ALICE,
   callAs,
@@ -16,7 +17,6 @@ import {
   startTestGateway,
   type TestGateway,
 } from '../test-support/gateway.js';
-import { INSTRUMENTS, type Instrument } from './instruments.js';
 
 let gw: TestGateway;
 afterEach(async () => {

@@ -12,9 +12,9 @@
  *   already offered, a buy against the short less the shares already bid for.
  */
 import type { Side } from '@gatehouse/protocol';
+import type { Instrument } from '../instruments/index.js';
 import type { OrdersTable } from '../store/index.js';
 import { orderRequirement } from './accounting.js';
-import type { Instrument } from './instruments.js';
 
 export interface WorkingInput {
   /** The account's working orders (a changed order itself excluded), oldest first. */

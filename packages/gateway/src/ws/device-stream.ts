@@ -11,7 +11,7 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { type Clock, type EventBus, GatehouseError, toEnvelope } from '../core/index.js';
 import type { DeviceHub } from '../factors/device-hub.js';
-import { answerPush, recordPushReceipt } from '../factors/push.js';
+import { answerPush, type PushAnswerDeps, recordPushReceipt } from '../factors/push.js';
 import { toGatehouseError } from '../http/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { Database } from '../store/index.js';
@@ -29,14 +29,13 @@ const inboundSchema = z.discriminatedUnion('type', [
 
 export interface DeviceStreamDeps {
   hub: DeviceHub;
-  db: Kysely<Database>;
-  clock: Clock;
-  bus: EventBus;
-  notifier: Notifier;
+  /** How a device's push decision is applied (the same as over HTTP). */
+  pushAnswers: PushAnswerDeps;
 }
 
 export async function deviceStreamRoutes(app: FastifyInstance, deps: DeviceStreamDeps): Promise<void> {
-  const { hub, db, clock, bus, notifier } = deps;
+  const { hub, pushAnswers } = deps;
+  const { db, clock, bus } = pushAnswers;
   /** The device each upgrade authenticated, from the upgrade's check to its socket. */
   const devices = new WeakMap<FastifyRequest, string>();
   app.get(
@@ -76,7 +75,7 @@ export async function deviceStreamRoutes(app: FastifyInstance, deps: DeviceStrea
               await bus.publish('push.updated', { challengeId: message.challengeId });
             } else {
               // Applied, audited, notified and announced as the HTTP decision is; a wrong number throws after.
-              await answerPush({ db, clock, notifier, bus }, { deviceId, ...message }, request.ip);
+              await answerPush(pushAnswers, { deviceId, ...message }, request.ip);
             }
             socket.send(JSON.stringify({ type: 'ack', for: message.type, challengeId: message.challengeId }));
           } catch (error) {

@@ -1,5 +1,5 @@
 /**
- * @module trading/instruments
+ * @module instruments/catalogue
  * The instrument catalogue (seed data): US stocks and ETFs, European and UK listings with and without a PRIIPs KID,
  * option chains on three underlyings, futures (one a crypto derivative), FX pairs, crypto and a Treasury bond.
  * Each has an integer contract id (as IBKR's conid), its exchange, currency, asset class, region, tick size, lot

@@ -1,0 +1,18 @@
+/**
+ * @module instruments — the instrument catalogue: what can be traded and quoted, by asset class, region and
+ * market-data bundle. Trading, market data and entitlements all read it; it depends on nothing but core.
+ */
+export {
+  ASSET_CLASSES,
+  type AssetClass,
+  findInstrument,
+  INSTRUMENTS,
+  type Instrument,
+  MARKET_DATA_BUNDLES,
+  MARKET_REGIONS,
+  type MarketDataBundle,
+  type MarketRegion,
+  requireInstruments,
+  searchInstruments,
+  type TradingHours,
+} from './catalogue.js';
