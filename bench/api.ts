@@ -10,13 +10,16 @@
  * 3. The dead-man switch: 50 resting orders, a switch armed for 5 s on the account; the time from its deadline to
  *    the last `cancelled` event received on the account's stream (`deadmanCancelMs`, end to end).
  *
- * Prints {dpopRps, rawRps, ratio, dpopP99Ms, refreshPerSec, deadmanCancelMs}.
+ *    The cryptographic floor in the same run: a bare node:http server verifying the same proofs' ES256 signatures,
+ *    one per request (`cryptoRps`); `cryptoRatio` = DPoP GETs per second over it.
+ *
+ * Prints {dpopRps, rawRps, ratio, cryptoRps, cryptoRatio, dpopP99Ms, refreshPerSec, deadmanCancelMs}.
  */
 import { createHash, generateKeyPairSync, type KeyObject, randomBytes, randomUUID, sign } from 'node:crypto';
 import WebSocket from 'ws';
 import { DEMO_USERS } from '../packages/gateway/src/demo/index.js';
 import { totpCode } from '../packages/gateway/src/factors/index.js';
-import { load, log, median, round, startGateway, startRaw, webLogin } from './lib.js';
+import { load, log, median, round, startCryptoBaseline, startGateway, startRaw, webLogin } from './lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -83,6 +86,7 @@ export async function main() {
     GATEHOUSE_SECRETS_ADMIN_API_TOKEN: ADMIN,
   });
   const raw = await startRaw();
+  const crypto = await startCryptoBaseline();
   const base = gateway.url;
   const issuer = base;
   try {
@@ -131,8 +135,10 @@ export async function main() {
     fill(20_000);
     await load(url, { connections: CONNECTIONS, seconds: 1, perRequestHeaders: headers });
     await load(raw.url, { connections: CONNECTIONS, seconds: 1 });
+    await load(crypto.url, { connections: CONNECTIONS, seconds: 1, perRequestHeaders: headers });
     const dpop: number[] = [];
     const rawRps: number[] = [];
+    const cryptoRps: number[] = [];
     const p99: number[] = [];
     for (let r = 1; r <= ROUNDS; r += 1) {
       fill(SECONDS * 20_000);
@@ -142,7 +148,18 @@ export async function main() {
       if (d.non2xx > 0 || d.errors > 0)
         throw new Error(`dpop round ${r}: ${d.non2xx} non-2xx, ${d.errors} errors`);
       const b = await load(raw.url, { connections: CONNECTIONS, seconds: SECONDS });
-      log(`round ${r}: DPoP ${d.rps.toFixed(0)} req/s (p99 ${d.p99Ms} ms), raw ${b.rps.toFixed(0)} req/s`);
+      // The same proofs, verified by the bare baseline: one ES256 verification per request and nothing else.
+      fill(SECONDS * 20_000);
+      const c = await load(crypto.url, {
+        connections: CONNECTIONS,
+        seconds: SECONDS,
+        perRequestHeaders: headers,
+      });
+      if (c.non2xx > 0 || c.errors > 0) throw new Error(`crypto baseline round ${r}: ${c.non2xx} non-2xx`);
+      cryptoRps.push(c.rps);
+      log(
+        `round ${r}: DPoP ${d.rps.toFixed(0)} req/s (p99 ${d.p99Ms} ms), raw ${b.rps.toFixed(0)} req/s, one ES256 verification ${c.rps.toFixed(0)} req/s`,
+      );
       dpop.push(d.rps);
       rawRps.push(b.rps);
       p99.push(d.p99Ms);
@@ -269,9 +286,12 @@ export async function main() {
 
     const dpopRps = median(dpop);
     const rawMedian = median(rawRps);
+    const cryptoMedian = median(cryptoRps);
     return {
       dpopRps: round(dpopRps, 0),
       rawRps: round(rawMedian, 0),
+      cryptoRps: round(cryptoMedian, 0),
+      cryptoRatio: round(dpopRps / cryptoMedian, 3),
       ratio: round(dpopRps / rawMedian, 3),
       dpopP99Ms: median(p99),
       refreshPerSec: round(refreshPerSec, 0),
@@ -280,5 +300,6 @@ export async function main() {
   } finally {
     await gateway.stop();
     await raw.stop();
+    await crypto.stop();
   }
 }

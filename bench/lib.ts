@@ -109,6 +109,107 @@ export async function startRaw(): Promise<Child> {
   return { url, process: child, stop: stopper(child) };
 }
 
+function startScript(script: string, env: Record<string, string> = {}): Promise<Child> {
+  const child = spawn(process.execPath, ['-e', script], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return waitForUrl(child, /baseline on (http:\/\/\S+)/).then((url) => ({
+    url,
+    process: child,
+    stop: stopper(child),
+  }));
+}
+
+const SAME_BODY_SERVER = `
+const fastify = require('fastify')({ logger: false });
+const body = process.env.BENCH_BODY;
+fastify.get('/', (request, reply) => { reply.type('application/json; charset=utf-8').send(body); });
+fastify.listen({ port: 0, host: '127.0.0.1' }).then((url) => console.log('baseline on ' + url));
+`;
+
+/**
+ * A bare Fastify route answering `body` (already serialised) to every GET: the floor for a response of that size
+ * through the same framework, with no authentication and no work.
+ */
+export function startSameBody(body: string): Promise<Child> {
+  return startScript(SAME_BODY_SERVER, { BENCH_BODY: body });
+}
+
+const DURABLE_SERVER = `
+const http = require('node:http');
+const Database = require('better-sqlite3');
+const db = new Database(process.env.BENCH_DB);
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = NORMAL');
+db.exec(\`create table if not exists orders (
+  id text primary key, account_id text not null, client_order_id text not null, instrument_id integer not null,
+  side text not null, type text not null, quantity text not null, limit_price text, tif text not null,
+  status text not null, created_at integer not null, updated_at integer not null)\`);
+const insert = db.prepare('insert into orders values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+const commit = db.transaction((rows) => { for (const row of rows) insert.run(row); });
+let pending = [];
+let n = 0;
+function flush() {
+  const batch = pending;
+  pending = [];
+  commit(batch.map((p) => p.row));
+  for (const p of batch) {
+    const out = JSON.stringify({ status: 'accepted', orderId: p.row[0] });
+    p.res.writeHead(201, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+    p.res.end(out);
+  }
+}
+http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const o = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const now = Date.now();
+    n += 1;
+    const row = ['ord_' + n, 'DU1000001', o.clientOrderId, o.instrumentId, o.side, o.type, String(o.quantity),
+      o.limitPrice === undefined ? null : String(o.limitPrice), o.tif, 'accepted', now, now];
+    if (pending.length === 0) setImmediate(flush);
+    pending.push({ row, res });
+  });
+}).listen(0, '127.0.0.1', function () { console.log('baseline on http://127.0.0.1:' + this.address().port); });
+`;
+
+/**
+ * The least work a durable acknowledgement of an order needs: a bare node:http server that parses the JSON body and
+ * group-commits one order-sized row per request into SQLite (WAL, synchronous NORMAL, as the gateway's default)
+ * before it answers. `file` is the SQLite file.
+ */
+export function startDurableBaseline(file: string): Promise<Child> {
+  return startScript(DURABLE_SERVER, { BENCH_DB: file });
+}
+
+const CRYPTO_SERVER = `
+const http = require('node:http');
+const { createPublicKey, verify } = require('node:crypto');
+const keys = new Map();
+const body = JSON.stringify({ status: 'ok' });
+http.createServer((req, res) => {
+  const [h, p, s] = String(req.headers.dpop).split('.');
+  const header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8'));
+  JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+  let key = keys.get(header.jwk.x);
+  if (key === undefined) { key = createPublicKey({ key: header.jwk, format: 'jwk' }); keys.set(header.jwk.x, key); }
+  const ok = verify('sha256', Buffer.from(h + '.' + p), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url'));
+  res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}).listen(0, '127.0.0.1', function () { console.log('baseline on http://127.0.0.1:' + this.address().port); });
+`;
+
+/**
+ * The cryptographic floor of a DPoP-authenticated request: a bare node:http server that decodes the `DPoP` header's
+ * compact JWS and verifies its ES256 signature (one verification per request, the key imported once), then answers.
+ */
+export function startCryptoBaseline(): Promise<Child> {
+  return startScript(CRYPTO_SERVER);
+}
+
 /** Runs a Node script in a child process and parses the JSON it prints on stdout. */
 export function runJsonScript<T>(script: string): Promise<T> {
   return new Promise((resolve, reject) => {

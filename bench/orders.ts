@@ -12,14 +12,29 @@
  * how much of that floor order entry keeps. Then the gate alone, in process: p99 of one evaluation over a snapshot
  * that passes every check (the longest path through the gate).
  *
- * Prints {ordersRps, rawRps, ratio, ordersP99Ms, tickleRps, ordersPerTickle, gateP99Us}.
+ * The physical floor in the same run: a bare node:http server that parses the same body and group-commits one
+ * order-sized row into SQLite per request before answering (`durableRps`); `durableRatio` says how much of a
+ * durable acknowledgement's floor order entry keeps.
+ *
+ * Prints {ordersRps, rawRps, ratio, durableRps, durableRatio, ordersP99Ms, tickleRps, ordersPerTickle, gateP99Us}.
  */
 
+import { join } from 'node:path';
 import { DEMO_USERS } from '../packages/gateway/src/demo/index.js';
 import { totpCode } from '../packages/gateway/src/factors/index.js';
 import { passingSnapshot } from '../packages/gateway/src/test-support/gate.js';
 import { evaluateGate } from '../packages/gateway/src/trading/index.js';
-import { load, log, median, percentile, round, startGateway, startRaw, webLogin } from './lib.js';
+import {
+  load,
+  log,
+  median,
+  percentile,
+  round,
+  startDurableBaseline,
+  startGateway,
+  startRaw,
+  webLogin,
+} from './lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -45,6 +60,7 @@ export async function main() {
   if (alice === undefined) throw new Error('no demo user');
   const gateway = await startGateway({ GATEHOUSE_LOG_LEVEL: 'warn' });
   const raw = await startRaw();
+  const durable = await startDurableBaseline(join(gateway.dir, 'baseline.db'));
   try {
     const { cookie, csrf } = await webLogin(gateway.url, alice, totpCode(alice.totpSecret, Date.now()));
     const headers = { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' };
@@ -69,12 +85,14 @@ export async function main() {
     const url = `${gateway.url}/v1/accounts/DU1000001/orders`;
     await load(url, { connections: CONNECTIONS, seconds: 1, headers, perRequestBody: body });
     await load(raw.url, { connections: CONNECTIONS, seconds: 1 });
+    await load(durable.url, { connections: CONNECTIONS, seconds: 1, perRequestBody: body });
     const tickleUrl = `${gateway.url}/v1/session/tickle`;
     const tickle = () =>
       load(tickleUrl, { connections: CONNECTIONS, seconds: SECONDS, headers, perRequestBody: () => '{}' });
     const orders: number[] = [];
     const rawRps: number[] = [];
     const tickles: number[] = [];
+    const durables: number[] = [];
     const p99: number[] = [];
     for (let r = 1; r <= ROUNDS; r += 1) {
       const o = await load(url, {
@@ -88,9 +106,12 @@ export async function main() {
       const b = await load(raw.url, { connections: CONNECTIONS, seconds: SECONDS });
       const t = await tickle();
       if (t.non2xx > 0 || t.errors > 0) throw new Error(`tickle round ${r}: ${t.non2xx} non-2xx`);
+      const d = await load(durable.url, { connections: CONNECTIONS, seconds: SECONDS, perRequestBody: body });
+      if (d.non2xx > 0 || d.errors > 0) throw new Error(`durable baseline round ${r}: ${d.non2xx} non-2xx`);
       log(
-        `round ${r}: orders ${o.rps.toFixed(0)}/s (p99 ${o.p99Ms} ms), raw ${b.rps.toFixed(0)} req/s, tickle ${t.rps.toFixed(0)} req/s`,
+        `round ${r}: orders ${o.rps.toFixed(0)}/s (p99 ${o.p99Ms} ms), raw ${b.rps.toFixed(0)} req/s, tickle ${t.rps.toFixed(0)} req/s, durable baseline ${d.rps.toFixed(0)} req/s`,
       );
+      durables.push(d.rps);
       orders.push(o.rps);
       rawRps.push(b.rps);
       tickles.push(t.rps);
@@ -101,10 +122,13 @@ export async function main() {
     const ordersRps = median(orders);
     const rawMedian = median(rawRps);
     const tickleRps = median(tickles);
+    const durableMedian = median(durables);
     return {
       ordersRps: round(ordersRps, 0),
       rawRps: round(rawMedian, 0),
       ratio: round(ordersRps / rawMedian, 3),
+      durableRps: round(durableMedian, 0),
+      durableRatio: round(ordersRps / durableMedian, 3),
       ordersP99Ms: median(p99),
       tickleRps: round(tickleRps, 0),
       ordersPerTickle: round(ordersRps / tickleRps, 3),
@@ -113,5 +137,6 @@ export async function main() {
   } finally {
     await gateway.stop();
     await raw.stop();
+    await durable.stop();
   }
 }

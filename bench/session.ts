@@ -1,9 +1,10 @@
 /**
  * bench/session.ts — `GET /v1/session` (cookie session, cache hit, no database round trip) against a bare node:http
  * server answering a small JSON body, alternating rounds over 50 connections in the same run (target: ratio ≥ 0.6);
- * then the mobile channel: the same request with a bearer token and a fresh device-key proof on every request
+ * and against a bare Fastify route answering the same body, already serialised (`sameBodyRatio`: what our
+ * authentication and presentation cost beyond the framework's floor for that response); then the mobile channel: the same request with a bearer token and a fresh device-key proof on every request
  * (signed by the load generator, verified by the gateway); then the session stream with 1,000 connected sessions
- * (bench/stream.ts). Prints {whoamiRps, rawRps, ratio, whoamiP99Ms, mobileRps, mobileRatio, streamSessions,
+ * (bench/stream.ts). Prints {whoamiRps, rawRps, ratio, sameBodyRps, sameBodyRatio, whoamiP99Ms, mobileRps, mobileRatio, streamSessions,
  * streamIdleCpuPct, streamRssMb, streamMsgsPerSec, streamTakeoversPerSec, streamCompetingP99Ms}.
  */
 
@@ -14,7 +15,7 @@ import {
 } from '../packages/gateway/src/authenticator/index.js';
 import { DEMO_USERS } from '../packages/gateway/src/demo/index.js';
 import { totpCode } from '../packages/gateway/src/factors/index.js';
-import { load, log, median, round, startGateway, startRaw, webLogin } from './lib.js';
+import { load, log, median, round, startGateway, startRaw, startSameBody, webLogin } from './lib.js';
 import { mobileLogin, streamBench } from './stream.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -62,25 +63,33 @@ export async function main() {
   // The stream part logs one device in a thousand times from loopback: lift the per-address login limit.
   const gateway = await startGateway({ GATEHOUSE_LOGIN_IP_RATE_LIMIT_MAX: '1000000' });
   const raw = await startRaw();
+  let sameBody: Awaited<ReturnType<typeof startSameBody>> | undefined;
   try {
     const { cookie } = await webLogin(gateway.url, alice, totpCode(alice.totpSecret, Date.now()));
     const whoamiUrl = `${gateway.url}/v1/session`;
-    // Warm both servers (JIT, caches) before measuring.
+    // The same-body baseline answers the who-am-I body itself, as the gateway serialises it.
+    const body = await (await fetch(whoamiUrl, { headers: { cookie } })).text();
+    sameBody = await startSameBody(body);
+    // Warm the servers (JIT, caches) before measuring.
     await load(whoamiUrl, { connections: CONNECTIONS, seconds: 1, headers: { cookie } });
     await load(raw.url, { connections: CONNECTIONS, seconds: 1 });
+    await load(sameBody.url, { connections: CONNECTIONS, seconds: 1 });
     const whoami: number[] = [];
     const rawRps: number[] = [];
+    const sameBodyRps: number[] = [];
     const p99: number[] = [];
     for (let round = 1; round <= ROUNDS; round += 1) {
       const w = await load(whoamiUrl, { connections: CONNECTIONS, seconds: SECONDS, headers: { cookie } });
       if (w.non2xx > 0 || w.errors > 0)
         throw new Error(`whoami round ${round}: ${w.non2xx} non-2xx, ${w.errors} errors`);
       const r = await load(raw.url, { connections: CONNECTIONS, seconds: SECONDS });
+      const b = await load(sameBody.url, { connections: CONNECTIONS, seconds: SECONDS });
       log(
-        `round ${round}: whoami ${w.rps.toFixed(0)} req/s (p99 ${w.p99Ms} ms), raw ${r.rps.toFixed(0)} req/s`,
+        `round ${round}: whoami ${w.rps.toFixed(0)} req/s (p99 ${w.p99Ms} ms), raw ${r.rps.toFixed(0)} req/s, same body ${b.rps.toFixed(0)} req/s (${body.length} B)`,
       );
       whoami.push(w.rps);
       rawRps.push(r.rps);
+      sameBodyRps.push(b.rps);
       p99.push(w.p99Ms);
     }
     const phone = await enrolPhone(gateway.url, cookie);
@@ -88,10 +97,13 @@ export async function main() {
     const stream = await streamBench(gateway.url, gateway.process.pid ?? 0, phone, PIN, ROUNDS, SECONDS);
     const whoamiRps = median(whoami);
     const rawMedian = median(rawRps);
+    const sameBodyMedian = median(sameBodyRps);
     return {
       whoamiRps: round(whoamiRps, 0),
       rawRps: round(rawMedian, 0),
       ratio: round(whoamiRps / rawMedian, 3),
+      sameBodyRps: round(sameBodyMedian, 0),
+      sameBodyRatio: round(whoamiRps / sameBodyMedian, 3),
       whoamiP99Ms: median(p99),
       mobileRps: round(mobile, 0),
       mobileRatio: round(mobile / rawMedian, 3),
@@ -100,5 +112,6 @@ export async function main() {
   } finally {
     await gateway.stop();
     await raw.stop();
+    await sameBody?.stop();
   }
 }

@@ -30,9 +30,8 @@ function gatehouse(args: string[], input?: string, env: Record<string, string> =
   });
 }
 
-// Each step starts the CLI as a process of its own (it loads the whole gateway): allow for a loaded machine.
-// Each command is a process of its own that hashes passwords (argon2id): on a loaded 2-core machine a test of several
-// commands takes a minute.
+// Each step starts the CLI as a process of its own (it loads the whole gateway and hashes passwords): allow for a
+// loaded 2-core machine, where a test of several steps takes a minute.
 describe('gatehouse CLI', { timeout: 180_000 }, () => {
   it('is built', () => {
     expect(existsSync(join(root, 'packages/gateway/dist/cli/main.js')), 'run `npm run build` first').toBe(

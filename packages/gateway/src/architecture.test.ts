@@ -4,6 +4,7 @@
  * root), the dependency diagram in docs/architecture.md as the code has it, and every table written only by the
  * folder docs/architecture.md names as its owner.
  */
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -23,6 +24,8 @@ import {
 
 /** Folders allowed to import `app/`: the composition root itself and the command line that starts it. */
 const ABOVE_APP = new Set(['app', 'cli']);
+/** A source file this long says at its top why (its module comment, "Longer than most modules: …"). */
+const LONG_FILE_LINES = 420;
 /** Writers besides a table's owner: the migrations, which create and seed the schema. */
 const SCHEMA_WRITERS = new Set(['store']);
 
@@ -70,6 +73,20 @@ describe('the gateway’s import graph', () => {
 
   it('is drawn in docs/architecture.md as it is (npm run docs:architecture)', () => {
     expect(documentedDiagram()).toBe(mermaid(capabilityGraph(files)));
+  });
+});
+
+describe('file size', () => {
+  it('keeps source files to ~400 lines, or says at the top why one is longer', () => {
+    const long = files.flatMap((file) => {
+      const text = readFileSync(file, 'utf8');
+      const lines = text.split('\n').length;
+      const head = text.slice(0, text.indexOf('*/') + 2);
+      return lines > LONG_FILE_LINES && !head.includes('Longer than most modules')
+        ? [`${relative(SRC, file)}: ${lines} lines`]
+        : [];
+    });
+    expect(long).toEqual([]);
   });
 });
 

@@ -2,6 +2,8 @@
  * @module cli/commands
  * The `gatehouse` subcommands. Commands that only touch the database open it directly (no server needed) and
  * write the same audit events the API would.
+ *
+ * Longer than most modules: every command's definition in one place, each a few lines over the services.
  */
 import type { Command } from 'commander';
 import pino from 'pino';

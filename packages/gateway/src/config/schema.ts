@@ -3,6 +3,9 @@
  * The one configuration object. Every setting has a default here, an environment variable derived from its
  * path (`sessions.web.idleTimeoutMs` → `GATEHOUSE_SESSIONS_WEB_IDLE_TIMEOUT_MS`) and a line in
  * `docs/configuration.md`. Unknown keys are errors, so a typo cannot silently fall back to a default.
+ *
+ * Longer than most modules: every setting with its default and its reason in one schema, so each is documented
+ * once.
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';

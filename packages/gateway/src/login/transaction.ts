@@ -4,6 +4,9 @@
  * when a second factor completes it (claimed once, device recorded, audited), and claiming each second-factor
  * attempt — one of the login's few attempts and the attempter's failure buckets — before the factor is checked.
  * Every factor completes a login through these, so each completes it the same way.
+ *
+ * Longer than most modules: the login transaction's steps and their limits (attempts spent and given back,
+ * brute-force claims) are one invariant, kept in one place.
  */
 
 import type { Kysely } from 'kysely';

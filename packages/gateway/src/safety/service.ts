@@ -17,6 +17,9 @@
  *   (`cancel_all`) are cancelled. The policy is set per API client and per account; the stricter applies. Losses
  *   are noticed at once for revocations and takeovers (bus messages), and by a sweep every second for expiry and
  *   resets.
+ *
+ * Longer than most modules: the dead-man switch and the session-loss policy share one sweep and one cancellation
+ * path.
  */
 import {
   DEAD_MAN_MAX_MS,

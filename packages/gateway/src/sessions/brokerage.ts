@@ -5,6 +5,9 @@
  * user holds it — the `brokerage_holders` primary key guarantees that on every engine — and a session that loses
  * it to a takeover turns `competing` (IBKR's "competing session"). At the daily reset of the user's region every
  * brokerage capability ends; the session stays logged in, read-only, until it asks again.
+ *
+ * Longer than most modules: every rule of the brokerage tier (acquire, takeover, reset, whether a session may
+ * trade now, how it was lost) is stated once, here.
  */
 
 import type { SessionState, Tier } from '@gatehouse/protocol';

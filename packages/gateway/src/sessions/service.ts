@@ -7,6 +7,9 @@
  * - an entry is re-read from the database after `revalidateAfterMs`, which bounds the damage of a lost message;
  * - last-seen times are kept in memory and written behind in batches; before a session is declared idle the row is
  *   re-read, because another node may have seen more recent activity.
+ *
+ * Longer than most modules: the session cache and a session's life (create, authenticate, revalidate, step-up,
+ * token renewal, revocation, written-behind activity) keep the cache's invariants together in one class.
  */
 import type { KeyObject } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';

@@ -2,6 +2,8 @@
  * @module store/tables
  * Row types of every table, shared by both dialects. Times are epoch milliseconds (BIGINT); flags are 0/1
  * integers so that SQLite and PostgreSQL rows look the same to the code above.
+ *
+ * Longer than most modules: every table's row type, the schema as Kysely sees it, in one place.
  */
 
 export interface LegalEntitiesTable {

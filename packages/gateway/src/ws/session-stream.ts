@@ -21,6 +21,9 @@
  * profile (ws/stream-hub.ts), and the account-access policy decides every live event, replay and subscription on
  * the accounts it allows now. An account taken away stops its events and its quotes (`unsubscribed` with the code);
  * a disabled user's stream, and a program's whose grant or token was revoked, closes as revoked (4001).
+ *
+ * Longer than most modules: one stream's state (the session topic, per-account replay with gap filling, quotes)
+ * is one state machine over one socket.
  */
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
