@@ -1,0 +1,105 @@
+/**
+ * @module devices
+ * The user's devices (`/v1/devices`), mobile enrolment and activation, desktop device keys, push decisions, and
+ * the bytes a device signs.
+ */
+import { z } from 'zod';
+import { idParamsSchema, timestampSchema } from './common.js';
+
+export const DEVICE_KINDS = ['mobile', 'desktop', 'browser'] as const;
+export const deviceKindSchema = z.enum(DEVICE_KINDS).meta({ id: 'DeviceKind' });
+export type DeviceKind = z.infer<typeof deviceKindSchema>;
+
+/** `GET /v1/devices`. */
+export const deviceViewSchema = z
+  .object({
+    id: z.string(),
+    kind: deviceKindSchema,
+    name: z.string(),
+    platform: z.string(),
+    trusted: z.boolean(),
+    status: z.enum(['active', 'revoked']),
+    loginDisabled: z
+      .boolean()
+      .meta({ description: 'The device may approve pushes but not log in itself (mobile without a PIN).' }),
+    networks: z.array(z.string()),
+    firstSeenAt: timestampSchema,
+    lastSeenAt: timestampSchema,
+  })
+  .meta({ id: 'DeviceView' });
+export type DeviceView = z.infer<typeof deviceViewSchema>;
+
+export const deviceListSchema = z.object({ devices: z.array(deviceViewSchema) });
+export const deviceIdParamsSchema = idParamsSchema;
+
+/** `POST /v1/devices/mobile/enroll`: an activation code for the phone, as a link for its QR code. */
+export const activationSchema = z.object({
+  activationCode: z.string(),
+  activationUri: z.string().meta({ description: '`gatehouse://activate?server=…&code=…`' }),
+  expiresAt: timestampSchema,
+});
+
+/** `POST /v1/devices/mobile/activate`: the phone presents the code with its public key. */
+export const activateSchema = z.strictObject({
+  activationCode: z.string().min(1).max(128),
+  publicKey: z.record(z.string(), z.unknown()).meta({ description: 'A P-256 public JWK.' }),
+  name: z.string().trim().min(1).max(64),
+  platform: z.string().trim().min(1).max(32),
+  /** Optional PIN for logging in on the device itself (`channel: "mobile"`): 4–12 digits. */
+  pin: z
+    .string()
+    .regex(/^\d{4,12}$/)
+    .optional(),
+});
+export const deviceActivatedSchema = z.object({ deviceId: z.string(), status: z.literal('active') });
+
+/** A desktop workstation's device key, registered from a desktop session that logged in with a security key. */
+export const registerDesktopSchema = z.strictObject({
+  publicKey: z.record(z.string(), z.unknown()),
+  name: z.string().trim().min(1).max(64),
+  platform: z.string().trim().min(1).max(32),
+});
+export const desktopRegisteredSchema = z.object({
+  deviceId: z.string(),
+  kind: z.literal('desktop'),
+  status: z.literal('active'),
+});
+
+/** `PATCH /v1/devices/{id}`: rename, trust or untrust. */
+export const updateDeviceSchema = z
+  .strictObject({ name: z.string().trim().min(1).max(64).optional(), trusted: z.boolean().optional() })
+  .refine((v) => v.name !== undefined || v.trusted !== undefined, 'name or trusted is required');
+
+/** `{challengeId}` in a path. */
+export const challengeParamsSchema = z.strictObject({ challengeId: z.string().min(1).max(64) });
+
+export const PUSH_DECISIONS = ['approve', 'deny'] as const;
+
+/** `POST /v1/devices/push/{challengeId}/decision`: a device's signed answer (`pushDecisionMessage`). */
+export const decisionSchema = z.strictObject({
+  deviceId: z.string().min(1).max(64),
+  decision: z.enum(PUSH_DECISIONS),
+  number: z.string().regex(/^\d{2}$/),
+  signature: z.string().min(1).max(200),
+});
+
+export const PUSH_STATUSES = ['pending', 'approved', 'denied', 'wrong_number', 'expired'] as const;
+export const pushDecidedSchema = z.object({ challengeId: z.string(), status: z.enum(PUSH_STATUSES) });
+
+/** A push request as an enrolled device receives it on `/v1/devices/stream`. */
+export const pushRequestMessageSchema = z
+  .object({
+    type: z.literal('push'),
+    challengeId: z.string(),
+    number: z.string().meta({ description: 'The number the login screen shows; the person matches it.' }),
+    context: z.object({
+      channel: z.string(),
+      requestingDevice: z.string(),
+      ip: z.string(),
+      network: z.string().nullable(),
+      time: timestampSchema,
+    }),
+    expiresAt: timestampSchema,
+  })
+  .meta({ id: 'PushRequestMessage' });
+export type PushRequestMessage = z.infer<typeof pushRequestMessageSchema>;
