@@ -5,6 +5,9 @@ export default defineConfig({
   resolve: {
     // Workspace packages are tested from their sources, so a change needs no build first.
     alias: {
+      '@gatehouse/gateway/testing': fileURLToPath(
+        new URL('./packages/gateway/src/testing.ts', import.meta.url),
+      ),
       '@gatehouse/protocol': fileURLToPath(new URL('./packages/protocol/src/index.ts', import.meta.url)),
       '@gatehouse/sdk/node': fileURLToPath(new URL('./packages/sdk/src/node.ts', import.meta.url)),
       '@gatehouse/sdk': fileURLToPath(new URL('./packages/sdk/src/index.ts', import.meta.url)),

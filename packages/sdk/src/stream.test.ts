@@ -7,19 +7,20 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import type { ManualClock } from '../../gateway/src/core/index.js';
 import {
   ALICE,
   callAs,
+  INSTRUMENTS,
+  type Instrument,
   type LoggedIn,
   loginAs,
+  type ManualClock,
+  registerBot,
   startTestGateway,
   type TestGateway,
-} from '../../gateway/src/test-support/gateway.js';
-import { registerBot } from '../../gateway/src/test-support/program.js';
-import { INSTRUMENTS, type Instrument } from '../../gateway/src/instruments/index.js';
+} from '@gatehouse/gateway/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { SessionSupervisor } from './index.js';
 import { newNodeDpopKey } from './node.js';
 import { botOptions } from './test-support.js';

@@ -9,15 +9,16 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
 import {
   ALICE,
   callAs,
   loginAs,
+  registerBot,
   startTestGateway,
   type TestGateway,
-} from '../../gateway/src/test-support/gateway.js';
-import { registerBot, type TestProgram } from '../../gateway/src/test-support/program.js';
+  type TestProgram,
+} from '@gatehouse/gateway/testing';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Fetch,
   GatehouseApiError,

@@ -1,36 +1,22 @@
 /**
- * The rest of the SDK against a real gateway: an app's authorization (PAR + PKCE helper, code exchange, refresh
- * grants with rotation, single-flight), a clock minutes off corrected from the server's `Date`, the dead-man switch
- * armed and re-armed by the supervisor, and the keep-alive that stops a quiet bot's session from idling out.
+ * The supervisor's safety against a real gateway: the dead-man switch armed at ready and re-armed, and the keep-alive
+ * that stops a quiet bot's session from idling out; open orders cancelled when trading is lost (onSessionLoss:
+ * cancel-all); a confirmation question handed back to the program to answer; and the session lost, and said to be,
+ * when the user revokes the bot.
  */
-
-import { afterEach, describe, expect, it } from 'vitest';
 import {
   ALICE,
   callAs,
+  INSTRUMENTS,
+  type Instrument,
   loginAs,
-  startTestGateway,
-  type TestGateway,
-} from '../../gateway/src/test-support/gateway.js';
-import {
-  ADMIN_TOKEN,
-  REDIRECT_URI,
-  registerApp,
   registerBot,
-} from '../../gateway/src/test-support/program.js';
-import { INSTRUMENTS, type Instrument } from '../../gateway/src/instruments/index.js';
-import { ServerClock } from './clock.js';
-import {
-  AppAuth,
-  AuthorizationResponseError,
-  type Fetch,
-  importPrivateJwk,
-  newDpopKey,
-  type Scheduler,
-  SessionSupervisor,
-  Transport,
-} from './index.js';
-import { botOptions } from './test-support.js';
+  type TestGateway,
+  type TestGatewayOptions,
+} from '@gatehouse/gateway/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Fetch, SessionSupervisor } from './index.js';
+import { botOptions, listeningGateway, skewed } from './test-support.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -38,108 +24,13 @@ afterEach(async () => {
   gw = undefined;
 });
 
-async function gateway(config: Record<string, unknown> = {}) {
-  gw = await startTestGateway({
-    config: { server: { port: 0, host: '127.0.0.1' }, secrets: { adminApiToken: ADMIN_TOKEN }, ...config },
-  });
-  const base = await gw.listen();
-  return { g: gw, base, issuer: base.replace('localhost', '127.0.0.1') };
+async function gateway(config: TestGatewayOptions['config'] = {}) {
+  const started = await listeningGateway(config);
+  gw = started.g;
+  return started;
 }
 
-/** Real timers, on a clock that is `skewMs` off the gateway's. */
-function skewed(g: TestGateway, skewMs: number): Scheduler {
-  return {
-    now: () => g.clock.now() + skewMs,
-    setTimeout: (fn, ms) => setTimeout(fn, ms),
-    clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-  };
-}
-
-describe('SDK', () => {
-  it('authorizes an app with PAR and PKCE, then refreshes with rotation, once for many callers', async () => {
-    const { g, base, issuer } = await gateway({ oauth: { accessTokenTtlMs: 60_000 } });
-    const app = await registerApp(g, { rotate: true });
-    const clientKey = await importPrivateJwk(
-      app.clientKey.privateKey.export({ format: 'jwk' }) as JsonWebKey,
-    );
-    const auth = new AppAuth({ clientId: app.clientId, clientKey, issuer });
-    const dpopKey = await newDpopKey();
-    let tokenCalls = 0;
-    const counting: Fetch = async (input, init) => {
-      if (input.endsWith('/oauth2/token')) tokenCalls += 1;
-      return fetch(input, init);
-    };
-    const transport = new Transport(base, dpopKey, new ServerClock(skewed(g, 0)), counting);
-    const pushed = await auth.pushAuthorization(transport, {
-      redirectUri: REDIRECT_URI,
-      scope: 'read trade',
-      state: 's1',
-    });
-    expect(pushed.authorizeUrl).toContain('/oauth2/authorize?client_id=');
-    // The user consents in the portal (here: its JSON API).
-    const alice = await loginAs(g, ALICE);
-    const consent = await callAs(g, 'POST', '/oauth2/authorize/consent', alice, {
-      clientId: app.clientId,
-      requestUri: pushed.requestUri,
-      approve: true,
-      accounts: ['DU1000001'],
-    });
-    const redirectTo = (consent.json() as { redirectTo: string }).redirectTo;
-    // ASVS 5.0 10.1.2, 10.2.2: the client takes the code only from the answer to its own request, from this issuer.
-    expect(() => auth.readRedirect(redirectTo, { state: 'another' })).toThrow(AuthorizationResponseError);
-    const forged = new URL(redirectTo);
-    forged.searchParams.set('iss', 'https://attacker.example');
-    expect(() => auth.readRedirect(forged.toString(), { state: pushed.state })).toThrow(
-      AuthorizationResponseError,
-    );
-    const denied = new URL(REDIRECT_URI);
-    denied.searchParams.set('iss', issuer);
-    denied.searchParams.set('state', pushed.state);
-    denied.searchParams.set('error', 'access_denied');
-    expect(() => auth.readRedirect(denied.toString(), { state: pushed.state })).toThrow(
-      expect.objectContaining({ error: 'access_denied' }),
-    );
-    expect(pushed.state).toBe('s1');
-    const tokens = await auth.exchangeCode(transport, {
-      code: auth.readRedirect(redirectTo, { state: pushed.state }),
-      codeVerifier: pushed.codeVerifier,
-      redirectUri: REDIRECT_URI,
-    });
-    expect(tokens.refresh_token).toBeDefined();
-    const supervisor = new SessionSupervisor({
-      baseUrl: base,
-      auth,
-      dpopKey,
-      initialTokens: tokens,
-      scheduler: skewed(g, 0),
-      fetch: counting,
-      keepAliveMs: null,
-    });
-    await supervisor.start();
-    const before = tokenCalls;
-    g.clock.advance(61_000);
-    await Promise.all(Array.from({ length: 20 }, () => supervisor.request('GET', '/v1/session')));
-    expect(tokenCalls - before).toBe(1); // one refresh; with rotation, a second would have revoked the grant
-    g.clock.advance(61_000);
-    await supervisor.request('GET', '/v1/session'); // the rotated refresh token works in its turn
-    expect(supervisor.stats.refreshes).toBe(2);
-    supervisor.stop();
-  });
-
-  it('corrects a clock that is minutes off from the server’s Date header', async () => {
-    const { g, base, issuer } = await gateway();
-    const bot = await registerBot(g, await loginAs(g, ALICE));
-    const supervisor = new SessionSupervisor({
-      ...(await botOptions(bot, base, issuer)),
-      scheduler: skewed(g, -7 * 60_000), // this machine is 7 minutes slow
-      keepAliveMs: null,
-    });
-    await supervisor.start();
-    expect(Math.round(supervisor.clock.offsetMs / 1000)).toBe(7 * 60);
-    expect(await supervisor.request('GET', '/v1/session')).toMatchObject({ session: { channel: 'api' } });
-    supervisor.stop();
-  });
-
+describe('SessionSupervisor safety', () => {
   it('arms the dead-man switch at ready and re-arms it, and keeps a quiet session alive', async () => {
     const { g, base, issuer } = await gateway();
     const bot = await registerBot(g, await loginAs(g, ALICE));
