@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   BRUNO,
@@ -20,15 +21,25 @@ import {
   loginTrading,
   startTestGateway,
   type TestGateway,
+  type TestGatewayOptions,
   VIKTOR,
 } from '../test-support/gateway.js';
 import { INSTRUMENTS, type Instrument } from '../trading/index.js';
 import type { AccountNeed } from './index.js';
 
 let gw: TestGateway;
+let database: TestDatabase | undefined;
 afterEach(async () => {
   await gw?.close();
+  await database?.drop();
+  database = undefined;
 });
+
+/** A gateway on a fresh database from `makeDatabase`, dropped after the test. */
+async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGatewayOptions = {}) {
+  database = await makeDatabase();
+  return startTestGateway({ ...options, database });
+}
 
 const AAPL = INSTRUMENTS.find((i) => i.symbol === 'AAPL') as Instrument;
 
@@ -172,66 +183,69 @@ describe('one place decides account access', () => {
   });
 });
 
-describe('every account route goes through the account-access policy', () => {
-  it('has a row here for every route with an account in its path', async () => {
-    gw = await startTestGateway();
-    const routes = routesOf(gw.app.printRoutes({ commonPrefix: false })).filter(
-      (r) => r.includes(':accountId') && !r.includes('/v1/admin/'),
-    );
-    expect(routes).toContain('PATCH /v1/accounts/:accountId/orders/:orderId');
-    expect(routes.sort()).toEqual(Object.keys(ACCOUNT_ROUTES).sort());
-  });
+describe.each(testDatabases())(
+  'every account route goes through the account-access policy on %s',
+  (_name, makeDatabase) => {
+    it('has a row here for every route with an account in its path', async () => {
+      gw = await gatewayOn(makeDatabase);
+      const routes = routesOf(gw.app.printRoutes({ commonPrefix: false })).filter(
+        (r) => r.includes(':accountId') && !r.includes('/v1/admin/'),
+      );
+      expect(routes).toContain('PATCH /v1/accounts/:accountId/orders/:orderId');
+      expect(routes.sort()).toEqual(Object.keys(ACCOUNT_ROUTES).sort());
+    });
 
-  it('answers another user’s account as an unknown one, on every method, and changes nothing', async () => {
-    gw = await startTestGateway();
-    const ids = await aliceOrders(await trader(ALICE));
-    const bruno = await trader(BRUNO);
-    const before = await snapshot();
-    for (const [route, { payload }] of Object.entries(ACCOUNT_ROUTES)) {
-      const [method, path] = route.split(' ') as ['GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', string];
-      const url = path
-        .replace(':accountId', 'U1000001')
-        .replace(':orderId', ids.orderId)
-        .replace(':confirmationId', ids.confirmationId);
-      const response = await callAs(gw, method, url, bruno, payload?.(ids));
-      expect(`${route}: ${errorCode(response)}`).toBe(`${route}: ACCOUNT_NOT_FOUND`);
-      expect(response.statusCode).toBe(404);
-    }
-    for (const { method, url, payload } of NAMED_IN_REQUEST) {
-      const response = await callAs(gw, method, url, bruno, payload);
-      expect(`${method} ${url}: ${errorCode(response)}`).toBe(`${method} ${url}: ACCOUNT_NOT_FOUND`);
-    }
-    expect(await snapshot()).toEqual(before);
-  });
+    it('answers another user’s account as an unknown one, on every method, and changes nothing', async () => {
+      gw = await gatewayOn(makeDatabase);
+      const ids = await aliceOrders(await trader(ALICE));
+      const bruno = await trader(BRUNO);
+      const before = await snapshot();
+      for (const [route, { payload }] of Object.entries(ACCOUNT_ROUTES)) {
+        const [method, path] = route.split(' ') as ['GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', string];
+        const url = path
+          .replace(':accountId', 'U1000001')
+          .replace(':orderId', ids.orderId)
+          .replace(':confirmationId', ids.confirmationId);
+        const response = await callAs(gw, method, url, bruno, payload?.(ids));
+        expect(`${route}: ${errorCode(response)}`).toBe(`${route}: ACCOUNT_NOT_FOUND`);
+        expect(response.statusCode).toBe(404);
+      }
+      for (const { method, url, payload } of NAMED_IN_REQUEST) {
+        const response = await callAs(gw, method, url, bruno, payload);
+        expect(`${method} ${url}: ${errorCode(response)}`).toBe(`${method} ${url}: ACCOUNT_NOT_FOUND`);
+      }
+      expect(await snapshot()).toEqual(before);
+    });
 
-  it('lets a viewer look, and refuses everything else with ROLE_NOT_ALLOWED, changing nothing', async () => {
-    gw = await startTestGateway();
-    const ids = await aliceOrders(await trader(ALICE));
-    const viktor = await trader(VIKTOR);
-    const before = await snapshot();
-    const outcomes: string[] = [];
-    const expected: string[] = [];
-    for (const [route, { need, payload }] of Object.entries(ACCOUNT_ROUTES)) {
-      const [method, path] = route.split(' ') as ['GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', string];
-      const url = path
-        .replace(':accountId', 'U1000001')
-        .replace(':orderId', ids.orderId)
-        .replace(':confirmationId', ids.confirmationId);
-      const response = await callAs(gw, method, url, viktor, payload?.(ids));
-      outcomes.push(`${route}: ${response.statusCode < 300 ? 'ok' : errorCode(response)}`);
-      expected.push(`${route}: ${need === 'view' ? 'ok' : 'ROLE_NOT_ALLOWED'}`);
-    }
-    for (const { method, url, need, payload } of NAMED_IN_REQUEST) {
-      const response = await callAs(gw, method, url, viktor, payload);
-      outcomes.push(`${method} ${url}: ${response.statusCode < 300 ? 'ok' : errorCode(response)}`);
-      expected.push(`${method} ${url}: ${need === 'view' ? 'ok' : 'ROLE_NOT_ALLOWED'}`);
-    }
-    expect(outcomes).toEqual(expected);
-    expect(await snapshot()).toEqual(before);
-    // The stream: resuming the account's events is a view, so the viewer may; another account is unknown.
-    const session = json(await callAs(gw, 'GET', '/v1/session', viktor)) as {
-      accounts: { id: string; role: string }[];
-    };
-    expect(session.accounts).toEqual([expect.objectContaining({ id: 'U1000001', role: 'viewer' })]);
-  });
-});
+    it('lets a viewer look, and refuses everything else with ROLE_NOT_ALLOWED, changing nothing', async () => {
+      gw = await gatewayOn(makeDatabase);
+      const ids = await aliceOrders(await trader(ALICE));
+      const viktor = await trader(VIKTOR);
+      const before = await snapshot();
+      const outcomes: string[] = [];
+      const expected: string[] = [];
+      for (const [route, { need, payload }] of Object.entries(ACCOUNT_ROUTES)) {
+        const [method, path] = route.split(' ') as ['GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', string];
+        const url = path
+          .replace(':accountId', 'U1000001')
+          .replace(':orderId', ids.orderId)
+          .replace(':confirmationId', ids.confirmationId);
+        const response = await callAs(gw, method, url, viktor, payload?.(ids));
+        outcomes.push(`${route}: ${response.statusCode < 300 ? 'ok' : errorCode(response)}`);
+        expected.push(`${route}: ${need === 'view' ? 'ok' : 'ROLE_NOT_ALLOWED'}`);
+      }
+      for (const { method, url, need, payload } of NAMED_IN_REQUEST) {
+        const response = await callAs(gw, method, url, viktor, payload);
+        outcomes.push(`${method} ${url}: ${response.statusCode < 300 ? 'ok' : errorCode(response)}`);
+        expected.push(`${method} ${url}: ${need === 'view' ? 'ok' : 'ROLE_NOT_ALLOWED'}`);
+      }
+      expect(outcomes).toEqual(expected);
+      expect(await snapshot()).toEqual(before);
+      // The stream: resuming the account's events is a view, so the viewer may; another account is unknown.
+      const session = json(await callAs(gw, 'GET', '/v1/session', viktor)) as {
+        accounts: { id: string; role: string }[];
+      };
+      expect(session.accounts).toEqual([expect.objectContaining({ id: 'U1000001', role: 'viewer' })]);
+    });
+  },
+);

@@ -3,6 +3,7 @@
  * on this node through the bus. Wrong or missing tokens, bad input and unknown accounts change nothing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   callAs,
@@ -11,13 +12,23 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  type TestGatewayOptions,
 } from '../test-support/gateway.js';
 
 const TOKEN = 'operator-token-0123456789abcdefghijklmnop';
 let gw: TestGateway;
+let database: TestDatabase | undefined;
 afterEach(async () => {
   await gw?.close();
+  await database?.drop();
+  database = undefined;
 });
+
+/** A gateway on a fresh database from `makeDatabase`, dropped after the test. */
+async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGatewayOptions = {}) {
+  database = await makeDatabase();
+  return startTestGateway({ ...options, database });
+}
 
 const admin = (method: 'GET' | 'PATCH', accountId: string, payload?: unknown, token = TOKEN) =>
   gw.app.inject({
@@ -27,14 +38,14 @@ const admin = (method: 'GET' | 'PATCH', accountId: string, payload?: unknown, to
     ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
   });
 
-describe('the admin API for entitlements', () => {
+describe.each(testDatabases())('the admin API for entitlements on %s', (_name, makeDatabase) => {
   it('is off unless a token is configured', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     expect((await admin('GET', 'U1000001')).statusCode).toBe(404);
   });
 
   it('changes entitlements with an audit row, and the gate sees the change at once', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: TOKEN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: TOKEN } } });
     const before = json(await admin('GET', 'U1000001')) as {
       permissions: string[];
       subscriptions: unknown[];
@@ -69,7 +80,7 @@ describe('the admin API for entitlements', () => {
   });
 
   it('refuses a wrong or missing token, bad input and unknown accounts, changing nothing', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: TOKEN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: TOKEN } } });
     const before = json(await admin('GET', 'U1000001'));
     expect(errorCode(await admin('PATCH', 'U1000001', { frozen: true }, 'wrong-token'))).toBe(
       'UNAUTHENTICATED',

@@ -6,6 +6,7 @@
  * account they only look at, and consented to an app's `trade` for it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   callAs,
@@ -15,14 +16,24 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  type TestGatewayOptions,
   VIKTOR,
 } from '../test-support/gateway.js';
 import { ADMIN_TOKEN, botToken, pushRequest, registerApp, TestProgram } from '../test-support/program.js';
 
 let gw: TestGateway;
+let database: TestDatabase | undefined;
 afterEach(async () => {
   await gw?.close();
+  await database?.drop();
+  database = undefined;
 });
+
+/** A gateway on a fresh database from `makeDatabase`, dropped after the test. */
+async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGatewayOptions = {}) {
+  database = await makeDatabase();
+  return startTestGateway({ ...options, database });
+}
 
 const admin = (method: 'PUT' | 'DELETE', url: string, payload?: unknown, token = ADMIN_TOKEN) =>
   gw.app.inject({
@@ -50,66 +61,71 @@ const counts = async () => ({
   grants: (await gw.ctx.store.db.selectFrom('oauth_grants').select('id').execute()).length,
 });
 
-describe('grants to programs go through the account-access policy (finding 7)', () => {
-  it('refuses a viewer a personal client with trade on the account, and allows read', async () => {
-    gw = await startTestGateway();
-    const viktor = await loginAs(gw, VIKTOR);
-    const before = await counts();
-    const trading = await register(viktor, ['read', 'trade']).response;
-    expect(trading.statusCode).toBe(403);
-    expect(json(trading)).toMatchObject({ error: { code: 'ROLE_NOT_ALLOWED', details: { role: 'viewer' } } });
-    expect(await counts()).toEqual(before);
-    // Another user's account is unknown, whatever the scopes.
-    expect(errorCode(await register(viktor, ['read'], ['U2000002']).response)).toBe('ACCOUNT_NOT_FOUND');
+describe.each(testDatabases())(
+  'grants to programs go through the account-access policy (finding 7) on %s',
+  (_name, makeDatabase) => {
+    it('refuses a viewer a personal client with trade on the account, and allows read', async () => {
+      gw = await gatewayOn(makeDatabase);
+      const viktor = await loginAs(gw, VIKTOR);
+      const before = await counts();
+      const trading = await register(viktor, ['read', 'trade']).response;
+      expect(trading.statusCode).toBe(403);
+      expect(json(trading)).toMatchObject({
+        error: { code: 'ROLE_NOT_ALLOWED', details: { role: 'viewer' } },
+      });
+      expect(await counts()).toEqual(before);
+      // Another user's account is unknown, whatever the scopes.
+      expect(errorCode(await register(viktor, ['read'], ['U2000002']).response)).toBe('ACCOUNT_NOT_FOUND');
 
-    const { bot, response } = register(viktor, ['read']);
-    expect((await response).statusCode).toBe(201);
-    bot.clientId = json(await response).clientId as string;
-    const token = await botToken(bot);
-    expect((await bot.call('GET', '/v1/accounts/U1000001/portfolio', token)).statusCode).toBe(200);
-    const order = await bot.call('POST', '/v1/accounts/U1000001/orders', token, {
-      clientOrderId: 'viewer-bot',
-      instrumentId: 265598,
-      side: 'BUY',
-      type: 'MKT',
-      quantity: 1,
-      tif: 'DAY',
+      const { bot, response } = register(viktor, ['read']);
+      expect((await response).statusCode).toBe(201);
+      bot.clientId = json(await response).clientId as string;
+      const token = await botToken(bot);
+      expect((await bot.call('GET', '/v1/accounts/U1000001/portfolio', token)).statusCode).toBe(200);
+      const order = await bot.call('POST', '/v1/accounts/U1000001/orders', token, {
+        clientOrderId: 'viewer-bot',
+        instrumentId: 265598,
+        side: 'BUY',
+        type: 'MKT',
+        quantity: 1,
+        tif: 'DAY',
+      });
+      expect(errorCode(order)).toBe('SCOPE_REQUIRED');
     });
-    expect(errorCode(order)).toBe('SCOPE_REQUIRED');
-  });
 
-  it('refuses a viewer’s consent to an app’s trade scope for the account, leaving the request unspent', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN_TOKEN } } });
-    const program = await registerApp(gw);
-    const viktor = await loginAs(gw, VIKTOR);
-    const { response } = await pushRequest(program, { scope: 'read trade' });
-    // The consent page is told the account cannot carry this grant, so it does not offer it.
-    const shown = await callAs(
-      gw,
-      'GET',
-      `/oauth2/authorize?client_id=${program.clientId}&request_uri=${encodeURIComponent(json(response).request_uri as string)}`,
-      viktor,
-    );
-    expect(json(shown).accounts).toEqual([
-      { id: 'U1000001', title: 'Alice – US margin', role: 'viewer', grantable: false },
-    ]);
-    const consent = await callAs(gw, 'POST', '/oauth2/authorize/consent', viktor, {
-      clientId: program.clientId,
-      requestUri: json(response).request_uri,
-      approve: true,
-      accounts: ['U1000001'],
+    it('refuses a viewer’s consent to an app’s trade scope for the account, leaving the request unspent', async () => {
+      gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN_TOKEN } } });
+      const program = await registerApp(gw);
+      const viktor = await loginAs(gw, VIKTOR);
+      const { response } = await pushRequest(program, { scope: 'read trade' });
+      // The consent page is told the account cannot carry this grant, so it does not offer it.
+      const shown = await callAs(
+        gw,
+        'GET',
+        `/oauth2/authorize?client_id=${program.clientId}&request_uri=${encodeURIComponent(json(response).request_uri as string)}`,
+        viktor,
+      );
+      expect(json(shown).accounts).toEqual([
+        { id: 'U1000001', title: 'Alice – US margin', role: 'viewer', grantable: false },
+      ]);
+      const consent = await callAs(gw, 'POST', '/oauth2/authorize/consent', viktor, {
+        clientId: program.clientId,
+        requestUri: json(response).request_uri,
+        approve: true,
+        accounts: ['U1000001'],
+      });
+      expect(errorCode(consent)).toBe('ROLE_NOT_ALLOWED');
+      expect(await gw.ctx.store.db.selectFrom('oauth_par_requests').select('used_at').execute()).toEqual([
+        { used_at: null },
+      ]);
+      expect((await counts()).grants).toBe(0);
     });
-    expect(errorCode(consent)).toBe('ROLE_NOT_ALLOWED');
-    expect(await gw.ctx.store.db.selectFrom('oauth_par_requests').select('used_at').execute()).toEqual([
-      { used_at: null },
-    ]);
-    expect((await counts()).grants).toBe(0);
-  });
-});
+  },
+);
 
-describe('operators give and take account roles', () => {
+describe.each(testDatabases())('operators give and take account roles on %s', (_name, makeDatabase) => {
   it('grants, changes and revokes roles through the admin API, audited, seen at once by sessions and programs', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN_TOKEN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN_TOKEN } } });
     const viktor = await loginAs(gw, VIKTOR);
     const { bot, response } = register(viktor, ['read']);
     bot.clientId = json(await response).clientId as string;
@@ -155,7 +171,7 @@ describe('operators give and take account roles', () => {
   });
 
   it('keeps an owner on every account and refuses bad input, changing nothing', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN_TOKEN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN_TOKEN } } });
     const roles = () =>
       gw.ctx.store.db
         .selectFrom('account_roles')

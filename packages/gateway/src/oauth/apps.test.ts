@@ -4,6 +4,7 @@
  * and without rotation (reuse detection, and its leeway for a lost response); introspection and revocation.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   BRUNO,
@@ -14,6 +15,7 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  type TestGatewayOptions,
 } from '../test-support/gateway.js';
 import {
   ADMIN_TOKEN,
@@ -29,9 +31,18 @@ import {
 } from '../test-support/program.js';
 
 let gw: TestGateway;
+let database: TestDatabase | undefined;
 afterEach(async () => {
   await gw?.close();
+  await database?.drop();
+  database = undefined;
 });
+
+/** A gateway on a fresh database from `makeDatabase`, dropped after the test. */
+async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGatewayOptions = {}) {
+  database = await makeDatabase();
+  return startTestGateway({ ...options, database });
+}
 
 const ADMIN = ADMIN_TOKEN;
 const REDIRECT = REDIRECT_URI;
@@ -56,9 +67,9 @@ async function authorize(program: TestProgram, alice: LoggedIn) {
   return flow;
 }
 
-describe('third-party apps', () => {
+describe.each(testDatabases())('third-party apps on %s', (_name, makeDatabase) => {
   it('runs PAR, consent and a single-use PKCE code to DPoP-bound tokens', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app();
     const alice = await loginAs(gw, ALICE);
     const { code, verifier, requestUri } = await authorize(program, alice);
@@ -84,7 +95,7 @@ describe('third-party apps', () => {
   });
 
   it('refuses authorization requests not pushed, without PKCE S256, or with a redirect URI off by one character', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app();
     const alice = await loginAs(gw, ALICE);
     const direct = await callAs(
@@ -110,7 +121,7 @@ describe('third-party apps', () => {
   });
 
   it('refuses a wrong PKCE verifier, a changed redirect URI, an expired code, another DPoP key, and denial', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app();
     const alice = await loginAs(gw, ALICE);
     let flow = await authorize(program, alice);
@@ -139,7 +150,7 @@ describe('third-party apps', () => {
   });
 
   it('ends refreshing at the grant session’s absolute lifetime, however active the app is (ASVS 5.0 10.4.8)', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app();
     const flow = await authorize(program, await loginAs(gw, ALICE));
     const { refresh_token } = json(await exchange(program, flow.code, flow.verifier)) as {
@@ -160,7 +171,7 @@ describe('third-party apps', () => {
   });
 
   it('refreshes without rotation by default; refuses another client or another key', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app();
     const alice = await loginAs(gw, ALICE);
     const flow = await authorize(program, alice);
@@ -219,7 +230,7 @@ describe('third-party apps', () => {
   });
 
   it('with rotation: returns the same successor to a retry within the leeway, and revokes the grant on later reuse', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app(true);
     const alice = await loginAs(gw, ALICE);
     const flow = await authorize(program, alice);
@@ -272,7 +283,7 @@ describe('third-party apps', () => {
   });
 
   it('with rotation: two refreshes racing with one token both get the same successor', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app(true);
     const flow = await authorize(program, await loginAs(gw, ALICE));
     const first = json(await exchange(program, flow.code, flow.verifier)) as { refresh_token: string };
@@ -292,7 +303,7 @@ describe('third-party apps', () => {
   });
 
   it('introspects and revokes the client’s own tokens only', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app();
     const other = await app();
     const alice = await loginAs(gw, ALICE);
@@ -344,7 +355,7 @@ describe('third-party apps', () => {
   });
 
   it("keeps users apart: Bruno cannot consent for Alice's accounts, and the admin API needs the operator token", async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app();
     const bruno = await loginAs(gw, BRUNO);
     const { response } = await push(program);

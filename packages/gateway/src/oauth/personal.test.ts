@@ -4,6 +4,7 @@
  * scopes. Every bad DPoP proof and bad client assertion gets its standard error and changes nothing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   BRUNO,
@@ -14,13 +15,23 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  type TestGatewayOptions,
 } from '../test-support/gateway.js';
 import { es256Key, ISSUER, TestProgram } from '../test-support/program.js';
 
 let gw: TestGateway;
+let database: TestDatabase | undefined;
 afterEach(async () => {
   await gw?.close();
+  await database?.drop();
+  database = undefined;
 });
+
+/** A gateway on a fresh database from `makeDatabase`, dropped after the test. */
+async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGatewayOptions = {}) {
+  database = await makeDatabase();
+  return startTestGateway({ ...options, database });
+}
 
 async function registered(scopes = ['read', 'trade', 'marketdata'], accounts = ['DU1000001']) {
   const alice = await loginAs(gw, ALICE);
@@ -47,9 +58,9 @@ async function tokenFor(bot: TestProgram): Promise<string> {
 
 const oauthError = (response: { json(): unknown }) => (response.json() as { error: string }).error;
 
-describe('authorization server metadata', () => {
+describe.each(testDatabases())('authorization server metadata on %s', (_name, makeDatabase) => {
   it('publishes RFC 8414 metadata with FAPI 2.0 choices and a JWKS', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const metadata = json(
       await gw.app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' }),
     );
@@ -73,9 +84,9 @@ describe('authorization server metadata', () => {
   });
 });
 
-describe('personal clients', () => {
+describe.each(testDatabases())('personal clients on %s', (_name, makeDatabase) => {
   it('lets a bot act for its user with a DPoP-bound token, on the granted accounts and scopes only', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const { alice, bot } = await registered(['read', 'trade']);
     const token = await tokenFor(bot);
 
@@ -127,7 +138,7 @@ describe('personal clients', () => {
   });
 
   it('refuses to register keys FAPI 2.0 does not allow, accounts of others, or from a session without AAL2 checks', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await loginAs(gw, ALICE);
     const base = { name: 'b', accounts: ['DU1000001'], scopes: ['read'] };
     const bad = [
@@ -143,7 +154,7 @@ describe('personal clients', () => {
   });
 
   it('answers every bad DPoP proof with invalid_dpop_proof and a DPoP challenge', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const { bot } = await registered();
     const token = await tokenFor(bot);
     const now = gw.clock.now();
@@ -194,7 +205,7 @@ describe('personal clients', () => {
   });
 
   it('answers every bad client assertion with invalid_client, issuing nothing', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const { bot } = await registered();
     const now = gw.clock.now();
     const used = await bot.assertion({ jti: 'assertion-once' });
@@ -241,7 +252,7 @@ describe('personal clients', () => {
   });
 
   it('demands the server nonce when configured, and tells the client the nonce to use', async () => {
-    gw = await startTestGateway({ config: { oauth: { dpopNonce: true } } });
+    gw = await gatewayOn(makeDatabase, { config: { oauth: { dpopNonce: true } } });
     const { bot } = await registered();
     const first = await bot.form('/oauth2/token', { grant_type: 'client_credentials' });
     expect(oauthError(first)).toBe('use_dpop_nonce');
@@ -261,7 +272,7 @@ describe('personal clients', () => {
   });
 
   it("revokes a personal client: its tokens stop at once and its program session ends; another user's client is not found", async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const { alice, bot } = await registered();
     const token = await tokenFor(bot);
     const bruno: LoggedIn = await loginAs(gw, BRUNO);

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../core/index.js';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   BRUNO,
@@ -12,16 +13,26 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  type TestGatewayOptions,
 } from '../test-support/gateway.js';
 
 let gw: TestGateway;
+let database: TestDatabase | undefined;
 afterEach(async () => {
   await gw?.close();
+  await database?.drop();
+  database = undefined;
 });
 
-describe('concurrent sessions (ASVS 5.0 7.1.2)', () => {
+/** A gateway on a fresh database from `makeDatabase`, dropped after the test. */
+async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGatewayOptions = {}) {
+  database = await makeDatabase();
+  return startTestGateway({ ...options, database });
+}
+
+describe.each(testDatabases())('concurrent sessions (ASVS 5.0 7.1.2) on %s', (_name, makeDatabase) => {
   it('keeps at most sessions.maxLivePerUser live sessions: a login beyond ends the least recently used', async () => {
-    gw = await startTestGateway({ config: { sessions: { maxLivePerUser: 3 } } });
+    gw = await gatewayOn(makeDatabase, { config: { sessions: { maxLivePerUser: 3 } } });
     const first = await loginAs(gw, ALICE);
     const second = await loginAs(gw, ALICE);
     const third = await loginAs(gw, ALICE);
@@ -50,9 +61,9 @@ describe('concurrent sessions (ASVS 5.0 7.1.2)', () => {
   });
 });
 
-describe('session tokens', () => {
+describe.each(testDatabases())('session tokens on %s', (_name, makeDatabase) => {
   it('issues a fresh 256-bit token at every login and stores only its hash', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const tokens: string[] = [];
     for (let i = 0; i < 5; i += 1) tokens.push((await loginAs(gw, ALICE)).cookie.replace('gh_session=', ''));
     for (const token of tokens) expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/); // 32 bytes, base64url
