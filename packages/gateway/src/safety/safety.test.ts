@@ -10,6 +10,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { changeAccountRole } from '../identity/index.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   BRUNO,
@@ -20,6 +21,7 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  type TestGatewayOptions,
   VIKTOR,
 } from '../test-support/gateway.js';
 import {
@@ -33,9 +35,18 @@ import {
 } from '../test-support/program.js';
 
 let gw: TestGateway;
+let database: TestDatabase | undefined;
 afterEach(async () => {
   await gw?.close();
+  await database?.drop();
+  database = undefined;
 });
+
+/** A gateway on a fresh database from `makeDatabase`, dropped after the test. */
+async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGatewayOptions = {}) {
+  database = await makeDatabase();
+  return startTestGateway({ ...options, database });
+}
 
 const AAPL = INSTRUMENTS.find((i) => i.symbol === 'AAPL') as Instrument;
 let n = 0;
@@ -91,9 +102,9 @@ const statusOf = async (orderId: string) =>
       .executeTakeFirstOrThrow()
   ).status;
 
-describe('dead-man switch', () => {
+describe.each(testDatabases())('dead-man switch on %s', (_name, makeDatabase) => {
   it('validates its input and changes nothing on a bad one', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await loginAs(gw, ALICE);
     const bad: [unknown, string][] = [
       [{ timeoutMs: 4_999, scope: 'session' }, 'INVALID_REQUEST'],
@@ -109,7 +120,7 @@ describe('dead-man switch', () => {
   });
 
   it('fires at the deadline of the last arming, cancels the scope’s open orders, keeps GTC on request, then stays disarmed', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await loginAs(gw, ALICE);
     const trader = web(alice);
     const first = await placeTwo(trader);
@@ -161,7 +172,7 @@ describe('dead-man switch', () => {
   });
 
   it('arms an account’s switch only from a session that may trade; its arming session may keep it after a takeover', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const holder = await loginAs(gw, ALICE);
     const orders = await placeTwo(web(holder));
     const account = { timeoutMs: 5_000, scope: 'account', accountId: 'DU1000001' };
@@ -216,7 +227,7 @@ describe('dead-man switch', () => {
   });
 
   it('acts only on accounts its arming user may still trade: a role taken away takes the switch’s power', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const deps = { db: gw.ctx.store.db, clock: gw.clock, bus: gw.ctx.bus };
     await changeAccountRole(deps, {
       accountId: 'U1000001',
@@ -256,7 +267,7 @@ describe('dead-man switch', () => {
   });
 
   it('disarms with 0, and a session-scoped switch cancels only that session’s orders', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await loginAs(gw, ALICE);
     const mine = await placeTwo(web(alice));
     const arm = (body: unknown) => callAs(gw, 'PUT', '/v1/safety/dead-man', alice, body);
@@ -278,9 +289,11 @@ describe('dead-man switch', () => {
 
   it('keeps its deadline across a restart and fires when the gateway is back', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-deadman-'));
-    const config = { database: { url: join(dir, 'g.db') } };
+    // The gateway restarts on the same database: on SQLite a file, on PostgreSQL the test's own database.
+    database = await makeDatabase();
+    const config = { database: { url: database.dialect === 'sqlite' ? join(dir, 'g.db') : database.url } };
     try {
-      gw = await startTestGateway({ config });
+      gw = await startTestGateway({ config, database });
       const alice = await loginAs(gw, ALICE);
       const orders = await placeTwo(web(alice));
       await callAs(gw, 'PUT', '/v1/safety/dead-man', alice, {
@@ -291,7 +304,7 @@ describe('dead-man switch', () => {
       const clock = gw.clock;
       await gw.close();
       clock.advance(60_000); // the deadline passes while the gateway is down
-      gw = await startTestGateway({ config, clock, demo: false });
+      gw = await startTestGateway({ config, clock, database, demo: false });
       await gw.ctx.safety.fireDue();
       expect([await statusOf(orders.day), await statusOf(orders.gtc)]).toEqual(['cancelled', 'cancelled']);
     } finally {
@@ -357,11 +370,11 @@ const TRIGGERS: Record<string, (policy: Policy) => Promise<{ day: string; gtc: s
   },
 };
 
-describe('session-loss policy', () => {
+describe.each(testDatabases())('session-loss policy on %s', (_name, makeDatabase) => {
   for (const [trigger, lose] of Object.entries(TRIGGERS)) {
     for (const policy of ['none', 'cancel_day', 'cancel_all'] as const) {
       it(`${trigger} with ${policy}`, async () => {
-        gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN_TOKEN } } });
+        gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN_TOKEN } } });
         const orders = await lose(policy);
         await gw.ctx.safety.sweep();
         expect([await statusOf(orders.day), await statusOf(orders.gtc)]).toEqual(EXPECTED[policy]);
@@ -383,7 +396,7 @@ describe('session-loss policy', () => {
   }
 
   it('applies the stricter of the client’s and the account’s policy, and only the owner sets the account’s', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await loginAs(gw, ALICE);
     const bruno = await loginAs(gw, BRUNO);
     expect(

@@ -9,6 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { totpCode } from '../factors/index.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   callAs,
@@ -20,13 +21,23 @@ import {
   renewed,
   startTestGateway,
   type TestGateway,
+  type TestGatewayOptions,
   VIKTOR,
 } from '../test-support/gateway.js';
 
 let gw: TestGateway;
+let database: TestDatabase | undefined;
 afterEach(async () => {
   await gw?.close();
+  await database?.drop();
+  database = undefined;
 });
+
+/** A gateway on a fresh database from `makeDatabase`, dropped after the test. */
+async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGatewayOptions = {}) {
+  database = await makeDatabase();
+  return startTestGateway({ ...options, database });
+}
 
 const AAPL = INSTRUMENTS.find((i) => i.symbol === 'AAPL') as Instrument;
 const TEST_ADMIN_TOKEN = 'operator-token-for-the-admin-api-tests-0123';
@@ -70,9 +81,9 @@ async function state(orderId: string) {
   return { order, events: events.length, cash };
 }
 
-describe('modify and cancel (issue 14, finding 1)', () => {
+describe.each(testDatabases())('modify and cancel (issue 14, finding 1) on %s', (_name, makeDatabase) => {
   it('refuses a second, read-only session of the same user: the reproduction', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const holder = await trader();
     const order = await restingBuy(holder);
     const readOnly = await loginAs(gw, ALICE);
@@ -87,7 +98,7 @@ describe('modify and cancel (issue 14, finding 1)', () => {
   });
 
   it('runs the whole gate on the changed order: buying power, price band, frozen account', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await trader();
     const order = await restingBuy(alice);
     const before = await state(order.id);
@@ -129,7 +140,7 @@ describe('modify and cancel (issue 14, finding 1)', () => {
   });
 
   it('asks the same questions as order entry, and the answer makes the change once', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await trader();
     const order = await restingBuy(alice);
     // A limit 10 % through the market: inside the rejection band, so a question, as for a new order.
@@ -167,7 +178,7 @@ describe('modify and cancel (issue 14, finding 1)', () => {
   });
 
   it('leaves a confirmation unspent when a session that may not trade answers it (security review L3)', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await trader();
     const order = await restingBuy(alice);
     const asked = await modify(alice, order.id, {
@@ -184,7 +195,7 @@ describe('modify and cancel (issue 14, finding 1)', () => {
   });
 
   it('refuses a viewer on the account (an adviser looking on) with ROLE_NOT_ALLOWED', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const order = await restingBuy(await trader());
     const viktor = await loginAs(gw, VIKTOR);
     // Viktor looks on: he sees the order…
@@ -201,7 +212,7 @@ describe('modify and cancel (issue 14, finding 1)', () => {
   });
 
   it('refuses a competing session, with SESSION_COMPETING', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const first = await trader();
     const order = await restingBuy(first);
     await trader(); // takes trading over: the first session is competing
@@ -212,7 +223,7 @@ describe('modify and cancel (issue 14, finding 1)', () => {
   });
 
   it('refuses a session that must step up; after the step-up it may', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     let alice = await trader();
     const order = await restingBuy(alice);
     const elsewhere = (method: 'PATCH' | 'DELETE' | 'POST', url: string, payload?: unknown) =>
@@ -246,7 +257,7 @@ describe('modify and cancel (issue 14, finding 1)', () => {
   });
 
   it('lets an operator cancel without a session, audited (dead-man and session-loss: safety tests)', async () => {
-    gw = await startTestGateway({ config: { secrets: { adminApiToken: TEST_ADMIN_TOKEN } } });
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: TEST_ADMIN_TOKEN } } });
     const alice = await trader();
     const first = await restingBuy(alice);
     await trader(); // the first session is competing now: it may not cancel…

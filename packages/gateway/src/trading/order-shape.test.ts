@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
+import { type TestDatabase, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   callAs,
@@ -88,51 +89,59 @@ describe('order bounds', () => {
   });
 });
 
-describe('order entry refuses malformed numbers, changing nothing (finding 8)', () => {
-  let gw: TestGateway;
-  afterEach(async () => {
-    await gw?.close();
-  });
+describe.each(testDatabases())(
+  'order entry refuses malformed numbers, changing nothing (finding 8) on %s',
+  (_name, makeDatabase) => {
+    let gw: TestGateway;
+    let database: TestDatabase;
+    afterEach(async () => {
+      await gw?.close();
+      await database?.drop();
+    });
 
-  it('answers QUANTITY_INVALID, PRICE_OFF_TICK and PRICE_INVALID over HTTP, on placement and on change', async () => {
-    gw = await startTestGateway();
-    const alice = await loginAs(gw, ALICE);
-    await callAs(gw, 'POST', '/v1/session/brokerage', alice, { compete: true });
-    let n = 0;
-    const place = (order: Record<string, unknown>) => {
-      n += 1;
-      return callAs(gw, 'POST', '/v1/accounts/U1000001/orders', alice, {
-        clientOrderId: `shape-${n}`,
-        instrumentId: AAPL.id,
-        side: 'BUY',
-        type: 'LMT',
-        quantity: 1,
-        limitPrice: 100,
-        tif: 'GTC',
-        ...order,
+    it('answers QUANTITY_INVALID, PRICE_OFF_TICK and PRICE_INVALID over HTTP, on placement and on change', async () => {
+      database = await makeDatabase();
+      gw = await startTestGateway({ database });
+      const alice = await loginAs(gw, ALICE);
+      await callAs(gw, 'POST', '/v1/session/brokerage', alice, { compete: true });
+      let n = 0;
+      const place = (order: Record<string, unknown>) => {
+        n += 1;
+        return callAs(gw, 'POST', '/v1/accounts/U1000001/orders', alice, {
+          clientOrderId: `shape-${n}`,
+          instrumentId: AAPL.id,
+          side: 'BUY',
+          type: 'LMT',
+          quantity: 1,
+          limitPrice: 100,
+          tif: 'GTC',
+          ...order,
+        });
+      };
+      const events = async () =>
+        (await gw.ctx.store.db.selectFrom('account_events').select('seq').execute()).length;
+      const before = await events();
+      expect(errorCode(await place({ quantity: 1.0000005 }))).toBe('QUANTITY_INVALID');
+      expect(errorCode(await place({ limitPrice: 1e-300 }))).toBe('PRICE_OFF_TICK');
+      expect(errorCode(await place({ limitPrice: 100.005 }))).toBe('PRICE_OFF_TICK');
+      expect(errorCode(await place({ quantity: 1e12 }))).toBe('QUANTITY_INVALID');
+      expect(errorCode(await place({ limitPrice: 1e9 }))).toBe('PRICE_INVALID');
+      expect(errorCode(await place({ type: 'STP', limitPrice: undefined, stopPrice: 1e9 }))).toBe(
+        'PRICE_INVALID',
+      );
+      expect(await events()).toBe(before);
+      expect(await gw.ctx.store.db.selectFrom('orders').select('id').execute()).toEqual([]);
+
+      const resting = await place({
+        limitPrice: Number((gw.ctx.marketData.live(AAPL).bid * 0.97).toFixed(2)),
       });
-    };
-    const events = async () =>
-      (await gw.ctx.store.db.selectFrom('account_events').select('seq').execute()).length;
-    const before = await events();
-    expect(errorCode(await place({ quantity: 1.0000005 }))).toBe('QUANTITY_INVALID');
-    expect(errorCode(await place({ limitPrice: 1e-300 }))).toBe('PRICE_OFF_TICK');
-    expect(errorCode(await place({ limitPrice: 100.005 }))).toBe('PRICE_OFF_TICK');
-    expect(errorCode(await place({ quantity: 1e12 }))).toBe('QUANTITY_INVALID');
-    expect(errorCode(await place({ limitPrice: 1e9 }))).toBe('PRICE_INVALID');
-    expect(errorCode(await place({ type: 'STP', limitPrice: undefined, stopPrice: 1e9 }))).toBe(
-      'PRICE_INVALID',
-    );
-    expect(await events()).toBe(before);
-    expect(await gw.ctx.store.db.selectFrom('orders').select('id').execute()).toEqual([]);
-
-    const resting = await place({ limitPrice: Number((gw.ctx.marketData.live(AAPL).bid * 0.97).toFixed(2)) });
-    expect(resting.statusCode).toBe(201);
-    const id = (resting.json() as { id: string }).id;
-    const change = (body: Record<string, unknown>) =>
-      callAs(gw, 'PATCH', `/v1/accounts/U1000001/orders/${id}`, alice, body);
-    expect(errorCode(await change({ quantity: 1.0000005 }))).toBe('QUANTITY_INVALID');
-    expect(errorCode(await change({ limitPrice: 1e-300 }))).toBe('PRICE_OFF_TICK');
-    expect(errorCode(await change({ limitPrice: 1e9 }))).toBe('PRICE_INVALID');
-  });
-});
+      expect(resting.statusCode).toBe(201);
+      const id = (resting.json() as { id: string }).id;
+      const change = (body: Record<string, unknown>) =>
+        callAs(gw, 'PATCH', `/v1/accounts/U1000001/orders/${id}`, alice, body);
+      expect(errorCode(await change({ quantity: 1.0000005 }))).toBe('QUANTITY_INVALID');
+      expect(errorCode(await change({ limitPrice: 1e-300 }))).toBe('PRICE_OFF_TICK');
+      expect(errorCode(await change({ limitPrice: 1e9 }))).toBe('PRICE_INVALID');
+    });
+  },
+);

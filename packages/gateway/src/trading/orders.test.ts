@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   BRUNO,
@@ -18,13 +19,23 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  type TestGatewayOptions,
 } from '../test-support/gateway.js';
 import type { OrderRouter, RouterListener } from './router.js';
 
 let gw: TestGateway;
+let database: TestDatabase | undefined;
 afterEach(async () => {
   await gw?.close();
+  await database?.drop();
+  database = undefined;
 });
+
+/** A gateway on a fresh database from `makeDatabase`, dropped after the test. */
+async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGatewayOptions = {}) {
+  database = await makeDatabase();
+  return startTestGateway({ ...options, database });
+}
 
 const bySymbol = (symbol: string) => INSTRUMENTS.find((i) => i.symbol === symbol) as Instrument;
 const AAPL = bySymbol('AAPL');
@@ -66,9 +77,9 @@ async function counts() {
 
 const quoteOf = (instrument: Instrument) => gw.ctx.marketData.live(instrument);
 
-describe('order entry', () => {
+describe.each(testDatabases())('order entry on %s', (_name, makeDatabase) => {
   it('accepts a market order, fills it at the touch, and records it all as events', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await trader();
     const ask = quoteOf(AAPL).ask;
     const placed = await place(alice, 'U1000001', {});
@@ -96,7 +107,7 @@ describe('order entry', () => {
   });
 
   it('returns the existing order for a resubmitted clientOrderId, never a second one', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await trader();
     const order = { clientOrderId: 'same-id', type: 'LMT', limitPrice: 100 };
     const first = await place(alice, 'U1000001', order);
@@ -118,7 +129,7 @@ describe('order entry', () => {
   });
 
   it('refuses to trade without the brokerage capability, or after losing it', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const reader = await loginAs(gw, ALICE);
     expect(errorCode(await place(reader, 'U1000001', {}))).toBe('BROKERAGE_REQUIRED');
     const bot = await trader();
@@ -128,7 +139,7 @@ describe('order entry', () => {
   });
 
   it('rejects by entity rule with the rule id, and records the rejection', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const bruno = await trader(BRUNO);
     const rejected = await place(bruno, 'U2000002', { instrumentId: SPY.id, type: 'LMT', limitPrice: 500 });
     expect(rejected.statusCode).toBe(422);
@@ -147,7 +158,7 @@ describe('order entry', () => {
   });
 
   it('asks for confirmation on delayed data; the answer places the order once, within 60 s, for its owner only', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const bruno = await trader(BRUNO);
     const order = { instrumentId: VWCE.id, type: 'MKT', quantity: 5 };
     const asked = await place(bruno, 'U2000002', order);
@@ -200,7 +211,7 @@ describe('order entry', () => {
   });
 
   it('works a limit order until the market crosses it; cancels, modifies and expires DAY orders at the close', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await trader();
     const bid = quoteOf(AAPL).bid;
     const resting = json(
@@ -266,7 +277,7 @@ describe('order entry', () => {
   });
 
   it('answers bad input with a precise code and changes nothing', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await trader();
     const hana = json(await callAs(gw, 'GET', '/v1/session', alice)) as { accounts: { id: string }[] };
     expect(hana.accounts.map((a) => a.id)).not.toContain('U2000002');
@@ -292,7 +303,7 @@ describe('order entry', () => {
   });
 
   it('shows each account the quotes it is entitled to, and says which', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await loginAs(gw, ALICE);
     const bruno = await loginAs(gw, BRUNO);
     const bond = bySymbol('T 4 1/4 11/15/34');
@@ -315,9 +326,11 @@ describe('order entry', () => {
 
   it('keeps orders, executions, positions, cash and events across a restart, and works the open orders on', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-restart-'));
-    const database = { database: { url: join(dir, 'g.db') } };
+    // The gateway restarts on the same database: on SQLite a file, on PostgreSQL the test's own database.
+    database = await makeDatabase();
+    const config = { database: { url: database.dialect === 'sqlite' ? join(dir, 'g.db') : database.url } };
     try {
-      gw = await startTestGateway({ config: database });
+      gw = await startTestGateway({ config, database });
       const alice = await trader();
       const filled = json(
         await place(alice, 'U1000001', { quantity: 20, clientOrderId: 'before-restart' }),
@@ -331,7 +344,7 @@ describe('order entry', () => {
       const clock = gw.clock;
       await gw.close();
 
-      gw = await startTestGateway({ config: database, clock });
+      gw = await startTestGateway({ config, clock, database });
       const again = await trader();
       // Cash and positions are as they were (valuations move with the market).
       const after = json(await callAs(gw, 'GET', '/v1/accounts/U1000001/portfolio', again));
@@ -367,7 +380,7 @@ describe('order entry', () => {
   });
 
   it('halts trading on this node when the journal finds its view of an account wrong, and says so', async () => {
-    gw = await startTestGateway();
+    gw = await gatewayOn(makeDatabase);
     const alice = await trader();
     const resting = json(await place(alice, 'U1000001', { type: 'LMT', limitPrice: 1, tif: 'GTC' })) as {
       id: string;
@@ -420,7 +433,7 @@ describe('order entry', () => {
         });
       },
     };
-    gw = await startTestGateway({ orderRouter: broker });
+    gw = await gatewayOn(makeDatabase, { orderRouter: broker });
     const alice = await trader();
     const placed = json(await place(alice, 'U1000001', { quantity: 4 })) as {
       id: string;
