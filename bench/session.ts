@@ -60,8 +60,12 @@ async function mobileRps(baseUrl: string, phone: DeviceIdentity): Promise<number
 export async function main() {
   const alice = DEMO_USERS[0];
   if (alice === undefined) throw new Error('no demo user');
-  // The stream part logs one device in a thousand times from loopback: lift the per-address login limit.
-  const gateway = await startGateway({ GATEHOUSE_LOGIN_IP_RATE_LIMIT_MAX: '1000000' });
+  // The stream part logs one device in a thousand times from loopback: lift the per-address login limit, and the
+  // cap on one user's live sessions (each of those logins is a session of its own).
+  const gateway = await startGateway({
+    GATEHOUSE_LOGIN_IP_RATE_LIMIT_MAX: '1000000',
+    GATEHOUSE_SESSIONS_MAX_LIVE_PER_USER: '10000',
+  });
   const raw = await startRaw();
   let sameBody: Awaited<ReturnType<typeof startSameBody>> | undefined;
   try {
