@@ -1,6 +1,7 @@
 /** Browser device validation: the device cookie, new-device notifications, cleared cookies, revoked devices. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { totpCode } from '../factors/index.js';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   errorCode,
@@ -13,12 +14,18 @@ import {
 import { describeUserAgent, parseDeviceCookie } from './index.js';
 
 let gw: TestGateway;
-beforeEach(async () => {
-  gw = await startTestGateway();
-});
+const databases: TestDatabase[] = [];
 afterEach(async () => {
   await gw.close();
+  for (const database of databases.splice(0)) await database.drop();
 });
+
+/** A fresh database from `makeDatabase`, dropped after the test. */
+async function fresh(makeDatabase: TestDatabaseFactory): Promise<TestDatabase> {
+  const database = await makeDatabase();
+  databases.push(database);
+  return database;
+}
 
 const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0';
 
@@ -47,7 +54,11 @@ async function notifications(): Promise<string[]> {
   return (await gw.ctx.store.db.selectFrom('notifications').select('kind').execute()).map((n) => n.kind);
 }
 
-describe('browser devices', () => {
+describe.each(testDatabases())('browser devices on %s', (_name, makeDatabase) => {
+  beforeEach(async () => {
+    gw = await startTestGateway({ database: await fresh(makeDatabase) });
+  });
+
   it('records a new browser, notifies the user once, and recognises it by its signed cookie', async () => {
     const first = await browserLogin();
     expect(first.statusCode).toBe(200);

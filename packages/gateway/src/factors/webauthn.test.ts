@@ -1,5 +1,6 @@
 /** Security keys and passkeys: registration and login with a software authenticator, counters, AAL, failures. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   BRUNO,
@@ -15,15 +16,20 @@ import { SoftwareAuthenticator } from '../test-support/webauthn.js';
 
 const ORIGIN = 'http://localhost:8080';
 let gw: TestGateway;
+const databases: TestDatabase[] = [];
 let alice: LoggedIn;
 
-beforeEach(async () => {
-  gw = await startTestGateway();
-  alice = await loginAs(gw, ALICE);
-});
 afterEach(async () => {
   await gw.close();
+  for (const database of databases.splice(0)) await database.drop();
 });
+
+/** A fresh database from `makeDatabase`, dropped after the test. */
+async function fresh(makeDatabase: TestDatabaseFactory): Promise<TestDatabase> {
+  const database = await makeDatabase();
+  databases.push(database);
+  return database;
+}
 
 function call(url: string, as: LoggedIn | null, payload?: unknown) {
   return gw.app.inject({
@@ -55,7 +61,12 @@ async function webauthnLogin(
   });
 }
 
-describe('WebAuthn', () => {
+describe.each(testDatabases())('WebAuthn on %s', (_name, makeDatabase) => {
+  beforeEach(async () => {
+    gw = await startTestGateway({ database: await fresh(makeDatabase) });
+    alice = await loginAs(gw, ALICE);
+  });
+
   it('registers a hardware-bound key and logs in with it at AAL3, advancing the counter', async () => {
     const key = new SoftwareAuthenticator({ origin: ORIGIN, rpId: 'localhost' });
     const registered = await register(key);

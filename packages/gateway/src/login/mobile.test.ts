@@ -9,6 +9,7 @@ import {
   signWithDevice,
 } from '../authenticator/index.js';
 import { MAX_PIN_FAILURES } from '../devices/index.js';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   errorCode,
@@ -20,27 +21,21 @@ import {
 import { mobileLoginMessage } from './mobile.js';
 
 let gw: TestGateway;
+const databases: TestDatabase[] = [];
 let base: string;
 let phone: DeviceIdentity;
 
-beforeEach(async () => {
-  gw = await startTestGateway({ config: { server: { port: 0, host: '127.0.0.1' } } });
-  base = await gw.listen();
-  const session = await loginAs(gw, ALICE);
-  const enroll = await gw.app.inject({
-    method: 'POST',
-    url: '/v1/devices/mobile/enroll',
-    headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, host: new URL(base).host },
-  });
-  phone = await enrolDevice((json(enroll) as { activationUri: string }).activationUri, {
-    name: 'iPhone',
-    platform: 'ios',
-    pin: '2468',
-  });
-});
 afterEach(async () => {
   await gw.close();
+  for (const database of databases.splice(0)) await database.drop();
 });
+
+/** A fresh database from `makeDatabase`, dropped after the test. */
+async function fresh(makeDatabase: TestDatabaseFactory): Promise<TestDatabase> {
+  const database = await makeDatabase();
+  databases.push(database);
+  return database;
+}
 
 function mobileLogin(pin: string, options: { ts?: number; nonce?: string; identity?: DeviceIdentity } = {}) {
   const identity = options.identity ?? phone;
@@ -60,7 +55,26 @@ function mobileLogin(pin: string, options: { ts?: number; nonce?: string; identi
   });
 }
 
-describe('mobile channel login', () => {
+describe.each(testDatabases())('mobile channel login on %s', (_name, makeDatabase) => {
+  beforeEach(async () => {
+    gw = await startTestGateway({
+      database: await fresh(makeDatabase),
+      config: { server: { port: 0, host: '127.0.0.1' } },
+    });
+    base = await gw.listen();
+    const session = await loginAs(gw, ALICE);
+    const enroll = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/devices/mobile/enroll',
+      headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, host: new URL(base).host },
+    });
+    phone = await enrolDevice((json(enroll) as { activationUri: string }).activationUri, {
+      name: 'iPhone',
+      platform: 'ios',
+      pin: '2468',
+    });
+  });
+
   it('issues an AAL2 bearer session for the device key plus its PIN', async () => {
     const response = await mobileLogin('2468');
     expect(response.statusCode).toBe(200);

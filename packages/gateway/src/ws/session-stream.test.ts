@@ -1,6 +1,7 @@
 /** `/v1/stream` over a real socket: upgrade authentication, competing within 100 ms, expiring before expiry. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   BRUNO,
@@ -13,17 +14,22 @@ import {
 } from '../test-support/gateway.js';
 
 let gw: TestGateway;
+const databases: TestDatabase[] = [];
 let base: string;
 const sockets: WebSocket[] = [];
 
-beforeEach(async () => {
-  gw = await startTestGateway({ config: { server: { port: 0, host: '127.0.0.1' } } });
-  base = await gw.listen();
-});
 afterEach(async () => {
   for (const s of sockets.splice(0)) if (s.readyState === WebSocket.OPEN) s.close();
   await gw.close();
+  for (const database of databases.splice(0)) await database.drop();
 });
+
+/** A fresh database from `makeDatabase`, dropped after the test. */
+async function fresh(makeDatabase: TestDatabaseFactory): Promise<TestDatabase> {
+  const database = await makeDatabase();
+  databases.push(database);
+  return database;
+}
 
 interface Message {
   topic: string;
@@ -63,7 +69,15 @@ async function waitFor(messages: Message[], type: string, limitMs = 3_000): Prom
 
 const post = (as: LoggedIn, url: string, payload?: unknown) => callAs(gw, 'POST', url, as, payload);
 
-describe('/v1/stream', () => {
+describe.each(testDatabases())('/v1/stream on %s', (_name, makeDatabase) => {
+  beforeEach(async () => {
+    gw = await startTestGateway({
+      database: await fresh(makeDatabase),
+      config: { server: { port: 0, host: '127.0.0.1' } },
+    });
+    base = await gw.listen();
+  });
+
   it('tells a session it is competing within 100 ms of another session’s takeover', async () => {
     const bot = await loginAs(gw, ALICE);
     const phone = await loginAs(gw, ALICE);
@@ -134,6 +148,7 @@ describe('/v1/stream', () => {
   it('says reset at the daily reset to a session that was trading, and warns before the absolute expiry', async () => {
     await gw.close();
     gw = await startTestGateway({
+      database: await fresh(makeDatabase),
       config: {
         server: { port: 0, host: '127.0.0.1' },
         sessions: { web: { idleTimeoutMs: 20 * 3_600_000, absoluteLifetimeMs: 16 * 3_600_000 } },
