@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   BRUNO,
@@ -17,9 +18,11 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  type TestGatewayOptions,
 } from '../test-support/gateway.js';
 
 let gw: TestGateway;
+let database: TestDatabase | undefined;
 let dir: string;
 
 beforeAll(() => {
@@ -31,7 +34,15 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(async () => {
   await gw?.close();
+  await database?.drop();
+  database = undefined;
 });
+
+/** A gateway on a fresh database from `makeDatabase`, dropped after the test. */
+async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGatewayOptions = {}) {
+  database = await makeDatabase();
+  return startTestGateway({ ...options, database });
+}
 
 describe('the portal, served by the gateway', () => {
   it('serves each page path with a strict CSP and no framing, and hashed assets with a long cache', async () => {
@@ -80,9 +91,9 @@ describe('the portal, served by the gateway', () => {
   });
 });
 
-describe('what the portal reads', () => {
+describe.each(testDatabases())('what the portal reads on %s', (_name, makeDatabase) => {
   it('shows the holder an account with its entity, data per exchange group and product rules; never another’s', async () => {
-    gw = await startTestGateway({ config: { server: { portalDir: false } } });
+    gw = await gatewayOn(makeDatabase, { config: { server: { portalDir: false } } });
     const bruno = await loginAs(gw, BRUNO);
     const view = json(await callAs(gw, 'GET', '/v1/accounts/U2000002', bruno)) as {
       entity: { code: string; regulator: string; investorProtection: string };
@@ -107,7 +118,7 @@ describe('what the portal reads', () => {
   });
 
   it('lists the user’s own security events, newest first, with no secret in them', async () => {
-    gw = await startTestGateway({ config: { server: { portalDir: false } } });
+    gw = await gatewayOn(makeDatabase, { config: { server: { portalDir: false } } });
     const alice = await loginAs(gw, ALICE);
     await loginAs(gw, BRUNO);
     const events = (

@@ -29,6 +29,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { totpCode } from '../factors/index.js';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   BRUNO,
@@ -44,15 +45,23 @@ import {
 import { requireBrokerage } from './index.js';
 
 let gw: TestGateway;
+let database: TestDatabase | undefined;
 afterEach(async () => {
   await gw?.close();
+  await database?.drop();
+  database = undefined;
 });
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
 
-async function gateway(web: { idleTimeoutMs?: number; absoluteLifetimeMs?: number } = {}) {
-  gw = await startTestGateway({ config: { sessions: { web } } });
+/** A gateway on a fresh database from `makeDatabase`, dropped after the test. */
+async function gateway(
+  makeDatabase: TestDatabaseFactory,
+  web: { idleTimeoutMs?: number; absoluteLifetimeMs?: number } = {},
+) {
+  database = await makeDatabase();
+  gw = await startTestGateway({ database, config: { sessions: { web } } });
   return gw;
 }
 
@@ -105,9 +114,9 @@ async function trading(as: LoggedIn): Promise<string | null> {
   }
 }
 
-describe('session state machine: tiers', () => {
+describe.each(testDatabases())('session state machine: tiers on %s', (_name, makeDatabase) => {
   it('1, 2, 5: a login is read-only; acquiring a free capability gives brokerage; acquiring again keeps it', async () => {
-    await gateway();
+    await gateway(makeDatabase);
     const web = await loginAs(gw, ALICE);
     expect(await tickle(web)).toMatchObject({ tier: 'read_only', competing: false, stepUpRequired: false });
     expect(await trading(web)).toBe('BROKERAGE_REQUIRED');
@@ -119,7 +128,7 @@ describe('session state machine: tiers', () => {
   });
 
   it('3, 4, 6, 7: compete:false is refused while held; compete:true takes over; the loser competes and can take it back', async () => {
-    await gateway();
+    await gateway(makeDatabase);
     const a = await loginAs(gw, ALICE);
     const b = await loginAs(gw, ALICE);
     await acquire(a, false);
@@ -143,7 +152,7 @@ describe('session state machine: tiers', () => {
   });
 
   it('8: a holder that logged out, idled out or was revoked blocks nobody', async () => {
-    await gateway();
+    await gateway(makeDatabase);
     const loggedOut = await loginAs(gw, ALICE);
     await acquire(loggedOut, false);
     await post(loggedOut, '/v1/auth/logout');
@@ -158,7 +167,7 @@ describe('session state machine: tiers', () => {
   });
 
   it('17: under the shared policy several sessions trade at once', async () => {
-    await gateway();
+    await gateway(makeDatabase);
     const a = await loginAs(gw, ALICE);
     const b = await loginAs(gw, ALICE);
     await gw.ctx.store.db.updateTable('users').set({ brokerage_policy: 'shared' }).execute();
@@ -177,9 +186,9 @@ describe('session state machine: tiers', () => {
   });
 });
 
-describe('session state machine: step-up', () => {
+describe.each(testDatabases())('session state machine: step-up on %s', (_name, makeDatabase) => {
   it('11, 12: a network change requires a step-up before trading; a second factor clears it', async () => {
-    await gateway();
+    await gateway(makeDatabase);
     const web = await loginAs(gw, ALICE);
     await acquire(web, false);
     const moved = await post(web, '/v1/session/tickle', undefined, '203.0.113.5');
@@ -206,87 +215,93 @@ describe('session state machine: step-up', () => {
   });
 });
 
-describe('session state machine: expiry and revocation', () => {
-  it('13, 14: activity restarts the idle timer; 15 minutes without any ends the session', async () => {
-    await gateway();
-    const web = await loginAs(gw, ALICE);
-    gw.clock.advance(15 * MINUTE - 1);
-    expect((await tickle(web)).idleExpiresInMs).toBe(15 * MINUTE);
-    gw.clock.advance(15 * MINUTE - 1);
-    expect((await tickle(web)).idleExpiresInMs).toBe(15 * MINUTE);
-    gw.clock.advance(15 * MINUTE);
-    expect(await tickleError(web)).toEqual({ code: 'SESSION_EXPIRED', reason: 'idle' });
-  });
+describe.each(testDatabases())(
+  'session state machine: expiry and revocation on %s',
+  (_name, makeDatabase) => {
+    it('13, 14: activity restarts the idle timer; 15 minutes without any ends the session', async () => {
+      await gateway(makeDatabase);
+      const web = await loginAs(gw, ALICE);
+      gw.clock.advance(15 * MINUTE - 1);
+      expect((await tickle(web)).idleExpiresInMs).toBe(15 * MINUTE);
+      gw.clock.advance(15 * MINUTE - 1);
+      expect((await tickle(web)).idleExpiresInMs).toBe(15 * MINUTE);
+      gw.clock.advance(15 * MINUTE);
+      expect(await tickleError(web)).toEqual({ code: 'SESSION_EXPIRED', reason: 'idle' });
+    });
 
-  it('15: the absolute lifetime ends a session however active it is', async () => {
-    await gateway();
-    const web = await loginAs(gw, ALICE);
-    await acquire(web, false);
-    for (let elapsed = 0; elapsed < 12 * HOUR - 10 * MINUTE; elapsed += 10 * MINUTE) {
+    it('15: the absolute lifetime ends a session however active it is', async () => {
+      await gateway(makeDatabase);
+      const web = await loginAs(gw, ALICE);
+      await acquire(web, false);
+      for (let elapsed = 0; elapsed < 12 * HOUR - 10 * MINUTE; elapsed += 10 * MINUTE) {
+        gw.clock.advance(10 * MINUTE);
+        await tickle(web);
+      }
+      const last = await tickle(web);
+      expect(last.expiresInMs).toBe(10 * MINUTE);
+      expect(last.idleExpiresInMs).toBe(10 * MINUTE); // the idle deadline never passes the absolute one
       gw.clock.advance(10 * MINUTE);
-      await tickle(web);
+      expect(await tickleError(web)).toEqual({ code: 'SESSION_EXPIRED', reason: 'absolute' });
+      expect(errorCode(await acquire(web, true))).toBe('SESSION_EXPIRED');
+    });
+
+    it('16: a logged-out or revoked session answers SESSION_REVOKED to tickle and to a brokerage request', async () => {
+      await gateway(makeDatabase);
+      const loggedOut = await loginAs(gw, ALICE);
+      await post(loggedOut, '/v1/auth/logout');
+      expect((await tickleError(loggedOut)).code).toBe('SESSION_REVOKED');
+      const revoked = await loginAs(gw, ALICE);
+      const other = await loginAs(gw, ALICE);
+      const ended = await callAs(gw, 'DELETE', `/v1/sessions/${revoked.sessionId}`, other);
+      expect(ended.statusCode).toBe(200);
+      expect((await tickleError(revoked)).code).toBe('SESSION_REVOKED');
+      expect(errorCode(await acquire(revoked, true))).toBe('SESSION_REVOKED');
+    });
+  },
+);
+
+describe.each(testDatabases())(
+  'session state machine: the daily reset in two time zones across DST on %s',
+  (_name, makeDatabase) => {
+    /** Sessions that outlive two resets: a trading day's idle allowance is not what is under test here. */
+    const long = { idleTimeoutMs: 30 * HOUR, absoluteLifetimeMs: 48 * HOUR };
+
+    async function expectResetAt(as: LoggedIn, resetAt: string) {
+      expect((await tickle(as)).nextResetAt).toBe(resetAt);
+      gw.clock.set(Date.parse(resetAt) - 1);
+      expect(await tickle(as)).toMatchObject({ tier: 'brokerage' });
+      expect(await trading(as)).toBeNull();
+      gw.clock.set(Date.parse(resetAt));
+      expect(await tickle(as)).toMatchObject({ tier: 'read_only', competing: false });
+      expect(await trading(as)).toBe('SESSION_RESET');
     }
-    const last = await tickle(web);
-    expect(last.expiresInMs).toBe(10 * MINUTE);
-    expect(last.idleExpiresInMs).toBe(10 * MINUTE); // the idle deadline never passes the absolute one
-    gw.clock.advance(10 * MINUTE);
-    expect(await tickleError(web)).toEqual({ code: 'SESSION_EXPIRED', reason: 'absolute' });
-    expect(errorCode(await acquire(web, true))).toBe('SESSION_EXPIRED');
-  });
 
-  it('16: a logged-out or revoked session answers SESSION_REVOKED to tickle and to a brokerage request', async () => {
-    await gateway();
-    const loggedOut = await loginAs(gw, ALICE);
-    await post(loggedOut, '/v1/auth/logout');
-    expect((await tickleError(loggedOut)).code).toBe('SESSION_REVOKED');
-    const revoked = await loginAs(gw, ALICE);
-    const other = await loginAs(gw, ALICE);
-    const ended = await callAs(gw, 'DELETE', `/v1/sessions/${revoked.sessionId}`, other);
-    expect(ended.statusCode).toBe(200);
-    expect((await tickleError(revoked)).code).toBe('SESSION_REVOKED');
-    expect(errorCode(await acquire(revoked, true))).toBe('SESSION_REVOKED');
-  });
-});
+    it('9: New York, across the March change (EST → EDT): midnight is 05:00Z, then 04:00Z', async () => {
+      await gateway(makeDatabase, long);
+      gw.clock.set(Date.parse('2026-03-07T12:00:00Z'));
+      const web = await loginAs(gw, ALICE); // IBLLC: North America
+      await acquire(web, false);
+      await expectResetAt(web, '2026-03-08T05:00:00.000Z');
+      // Must ask again; the next reset comes 23 hours later.
+      expect(json(await acquire(web, false))).toMatchObject({ tier: 'brokerage' });
+      await expectResetAt(web, '2026-03-09T04:00:00.000Z');
+    });
 
-describe('session state machine: the daily reset in two time zones across DST', () => {
-  /** Sessions that outlive two resets: a trading day's idle allowance is not what is under test here. */
-  const long = { idleTimeoutMs: 30 * HOUR, absoluteLifetimeMs: 48 * HOUR };
-
-  async function expectResetAt(as: LoggedIn, resetAt: string) {
-    expect((await tickle(as)).nextResetAt).toBe(resetAt);
-    gw.clock.set(Date.parse(resetAt) - 1);
-    expect(await tickle(as)).toMatchObject({ tier: 'brokerage' });
-    expect(await trading(as)).toBeNull();
-    gw.clock.set(Date.parse(resetAt));
-    expect(await tickle(as)).toMatchObject({ tier: 'read_only', competing: false });
-    expect(await trading(as)).toBe('SESSION_RESET');
-  }
-
-  it('9: New York, across the March change (EST → EDT): midnight is 05:00Z, then 04:00Z', async () => {
-    await gateway(long);
-    gw.clock.set(Date.parse('2026-03-07T12:00:00Z'));
-    const web = await loginAs(gw, ALICE); // IBLLC: North America
-    await acquire(web, false);
-    await expectResetAt(web, '2026-03-08T05:00:00.000Z');
-    // Must ask again; the next reset comes 23 hours later.
-    expect(json(await acquire(web, false))).toMatchObject({ tier: 'brokerage' });
-    await expectResetAt(web, '2026-03-09T04:00:00.000Z');
-  });
-
-  it('9, 10: Zurich, across the October change (CEST → CET): midnight is 22:00Z, then 23:00Z; competing ends too', async () => {
-    await gateway(long);
-    gw.clock.set(Date.parse('2026-10-24T08:00:00Z'));
-    const desk = await loginAs(gw, BRUNO); // IBIE: Europe
-    const phone = await loginAs(gw, BRUNO);
-    await acquire(desk, false);
-    await acquire(phone, true);
-    expect(await tickle(desk)).toMatchObject({ tier: 'read_only', competing: true });
-    await expectResetAt(phone, '2026-10-24T22:00:00.000Z');
-    // 10: after the reset the former loser is no longer competing, and either may take trading without a contest.
-    expect(await tickle(desk)).toMatchObject({ tier: 'read_only', competing: false });
-    expect(await trading(desk)).toBe('SESSION_RESET');
-    expect(json(await acquire(desk, false))).toMatchObject({ tier: 'brokerage' });
-    // The next reset comes 25 hours later.
-    await expectResetAt(desk, '2026-10-25T23:00:00.000Z');
-  });
-});
+    it('9, 10: Zurich, across the October change (CEST → CET): midnight is 22:00Z, then 23:00Z; competing ends too', async () => {
+      await gateway(makeDatabase, long);
+      gw.clock.set(Date.parse('2026-10-24T08:00:00Z'));
+      const desk = await loginAs(gw, BRUNO); // IBIE: Europe
+      const phone = await loginAs(gw, BRUNO);
+      await acquire(desk, false);
+      await acquire(phone, true);
+      expect(await tickle(desk)).toMatchObject({ tier: 'read_only', competing: true });
+      await expectResetAt(phone, '2026-10-24T22:00:00.000Z');
+      // 10: after the reset the former loser is no longer competing, and either may take trading without a contest.
+      expect(await tickle(desk)).toMatchObject({ tier: 'read_only', competing: false });
+      expect(await trading(desk)).toBe('SESSION_RESET');
+      expect(json(await acquire(desk, false))).toMatchObject({ tier: 'brokerage' });
+      // The next reset comes 25 hours later.
+      await expectResetAt(desk, '2026-10-25T23:00:00.000Z');
+    });
+  },
+);

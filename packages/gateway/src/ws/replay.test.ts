@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { ManualClock } from '../core/index.js';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   callAs,
@@ -22,12 +23,29 @@ import { botToken, ISSUER, registerBot } from '../test-support/program.js';
 let gw: TestGateway | undefined;
 const sockets: WebSocket[] = [];
 const dirs: string[] = [];
+const databases: TestDatabase[] = [];
 afterEach(async () => {
   for (const s of sockets.splice(0)) if (s.readyState === WebSocket.OPEN) s.close();
   await gw?.close();
   gw = undefined;
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  for (const database of databases.splice(0)) await database.drop();
 });
+
+interface Restartable {
+  database: TestDatabase;
+  url: string;
+}
+
+/** A fresh database a gateway can restart on: on SQLite a file, on PostgreSQL the test's own database. */
+async function restartable(makeDatabase: TestDatabaseFactory): Promise<Restartable> {
+  const database = await makeDatabase();
+  databases.push(database);
+  if (database.dialect !== 'sqlite') return { database, url: database.url };
+  const dir = mkdtempSync(join(tmpdir(), 'gh-replay-'));
+  dirs.push(dir);
+  return { database, url: join(dir, 'g.db') };
+}
 
 interface Message {
   topic: string;
@@ -37,9 +55,10 @@ interface Message {
   [key: string]: unknown;
 }
 
-async function start(dbFile: string, clock?: ManualClock): Promise<{ gw: TestGateway; base: string }> {
+async function start(on: Restartable, clock?: ManualClock): Promise<{ gw: TestGateway; base: string }> {
   const started = await startTestGateway({
-    config: { server: { port: 0, host: '127.0.0.1' }, database: { url: dbFile } },
+    database: on.database,
+    config: { server: { port: 0, host: '127.0.0.1' }, database: { url: on.url } },
     ...(clock === undefined ? {} : { clock, demo: false }),
   });
   gw = started;
@@ -84,12 +103,10 @@ async function placeMarket(g: TestGateway, as: LoggedIn, id: string) {
   expect(placed.statusCode).toBe(201);
 }
 
-describe('gap-free replay', () => {
+describe.each(testDatabases())('gap-free replay on %s', (_name, makeDatabase) => {
   it('replays what a client missed, then goes live, across a gateway restart, with no gap and no duplicate', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gh-replay-'));
-    dirs.push(dir);
-    const dbFile = join(dir, 'g.db');
-    let { gw: g, base } = await start(dbFile);
+    const database = await restartable(makeDatabase);
+    let { gw: g, base } = await start(database);
     let alice = await loginAs(g, ALICE);
     await callAs(g, 'POST', '/v1/session/brokerage', alice, { compete: true });
     await placeMarket(g, alice, 'r1'); // events 1 (accepted), 2 (filled)
@@ -106,7 +123,7 @@ describe('gap-free replay', () => {
     // The gateway restarts; orders go on while the client is away.
     const clock = g.clock;
     await g.close();
-    ({ gw: g, base } = await start(dbFile, clock));
+    ({ gw: g, base } = await start(database, clock));
     alice = await loginAs(g, ALICE);
     await callAs(g, 'POST', '/v1/session/brokerage', alice, { compete: true });
     await placeMarket(g, alice, 'r4'); // 7, 8
@@ -123,9 +140,7 @@ describe('gap-free replay', () => {
   });
 
   it('fills a gap in the live stream from the database, and refuses another user’s account or a bad resumeAfter', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gh-replay-'));
-    dirs.push(dir);
-    const { gw: g, base } = await start(join(dir, 'g.db'));
+    const { gw: g, base } = await start(await restartable(makeDatabase));
     const alice = await loginAs(g, ALICE);
     await callAs(g, 'POST', '/v1/session/brokerage', alice, { compete: true });
     const stream = await connect(base, '/v1/stream?resumeAfter=DU1000001:0', { cookie: alice.cookie });
@@ -158,9 +173,7 @@ describe('gap-free replay', () => {
   });
 
   it('lets a program open its stream with a DPoP-bound token and see its granted account only', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gh-replay-'));
-    dirs.push(dir);
-    const { gw: g, base } = await start(join(dir, 'g.db'));
+    const { gw: g, base } = await start(await restartable(makeDatabase));
     const alice = await loginAs(g, ALICE);
     const bot = await registerBot(g, alice, { scopes: ['read', 'trade'] });
     const token = await botToken(bot);
