@@ -9,7 +9,7 @@ import { testDatabases } from '../test-support/databases.js';
 import { openDatabase, type Store } from './database.js';
 import { Journal, type JournalTx } from './journal.js';
 
-describe.each(testDatabases())('journal on %s', (_name, factory) => {
+describe.each(testDatabases({ everySqliteDriver: true }))('journal on %s', (_name, factory) => {
   let store: Store | undefined;
   let drop: (() => Promise<void>) | undefined;
   afterEach(async () => {

@@ -36,7 +36,7 @@ const backoff = {
   maxFailures: 100,
 };
 
-describe.each(testDatabases())('store contract on %s', (_name, factory) => {
+describe.each(testDatabases({ everySqliteDriver: true }))('store contract on %s', (_name, factory) => {
   let store: Store;
   let drop: () => Promise<void>;
   const clock = new ManualClock();
