@@ -1,7 +1,7 @@
 /** The assembled gateway: the whole web login on each database, health checks, logs without secrets, shutdown. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { totpCode } from '../factors/index.js';
-import { testDatabases } from '../test-support/databases.js';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   loginAs,
@@ -12,9 +12,18 @@ import {
 } from '../test-support/gateway.js';
 
 const open: TestGateway[] = [];
+const databases: TestDatabase[] = [];
 afterEach(async () => {
   while (open.length > 0) await open.pop()?.close();
+  for (const database of databases.splice(0)) await database.drop();
 });
+
+/** A fresh database from `makeDatabase`, dropped after the test. */
+async function fresh(makeDatabase: TestDatabaseFactory): Promise<TestDatabase> {
+  const database = await makeDatabase();
+  databases.push(database);
+  return database;
+}
 
 describe.each(testDatabases())('the web login on %s', (_name, factory) => {
   it('logs in, answers who-am-I, lists sessions and logs out', async () => {
@@ -50,23 +59,23 @@ describe.each(testDatabases())('the web login on %s', (_name, factory) => {
   });
 });
 
-describe('operations', () => {
+describe.each(testDatabases())('operations on %s', (_name, makeDatabase) => {
   it('creates no default account: without the demo data there is no user at all (ASVS 5.0 6.3.2)', async () => {
-    const gw = await startTestGateway({ demo: false });
+    const gw = await startTestGateway({ database: await fresh(makeDatabase), demo: false });
     open.push(gw);
     expect(await gw.ctx.store.db.selectFrom('users').select('username').execute()).toEqual([]);
     expect((await startLogin(gw, ALICE.username, ALICE.password)).statusCode).toBe(401);
   });
 
   it('answers /healthz and /readyz', async () => {
-    const gw = await startTestGateway({ demo: false });
+    const gw = await startTestGateway({ database: await fresh(makeDatabase), demo: false });
     open.push(gw);
     expect((await gw.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
     expect((await gw.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
   });
 
   it('reports not ready when the database is gone', async () => {
-    const gw = await startTestGateway({ demo: false });
+    const gw = await startTestGateway({ database: await fresh(makeDatabase), demo: false });
     await gw.ctx.store.close();
     const response = await gw.app.inject({ method: 'GET', url: '/readyz' });
     expect(response.statusCode).toBe(503);
@@ -76,7 +85,11 @@ describe('operations', () => {
   it('answers a body over the size limit with 413 BODY_TOO_LARGE', async () => {
     // Issue 14, finding 9: a body over `server.bodyLimitBytes` was answered 400, the status of a malformed request,
     // instead of 413 Content Too Large (RFC 9110 §15.5.14).
-    const gw = await startTestGateway({ demo: false, config: { server: { bodyLimitBytes: 1024 } } });
+    const gw = await startTestGateway({
+      database: await fresh(makeDatabase),
+      demo: false,
+      config: { server: { bodyLimitBytes: 1024 } },
+    });
     open.push(gw);
     const response = await gw.app.inject({
       method: 'POST',
@@ -89,7 +102,7 @@ describe('operations', () => {
   });
 
   it('writes pending last-seen times during shutdown', async () => {
-    const gw = await startTestGateway();
+    const gw = await startTestGateway({ database: await fresh(makeDatabase) });
     const me = await loginAs(gw, ALICE);
     gw.clock.advance(60_000);
     await gw.app.inject({ method: 'GET', url: '/v1/session', headers: { cookie: me.cookie } });
@@ -109,7 +122,10 @@ describe('operations', () => {
 
   it('never writes a password, TOTP code, token, CSRF token or login id to the logs', async () => {
     const lines: string[] = [];
-    const gw = await startTestGateway({ logSink: (line) => lines.push(line) });
+    const gw = await startTestGateway({
+      database: await fresh(makeDatabase),
+      logSink: (line) => lines.push(line),
+    });
     open.push(gw);
     const started = await startLogin(gw, ALICE.username, ALICE.password);
     const { loginId } = started.json() as { loginId: string };

@@ -90,11 +90,11 @@ const changes = (gw: TestGateway, as: LoggedIn, id: string, remoteAddress = '127
 
 const UNCHANGED = { status: 'active', name: 'Phone', trusted: 1 };
 
-describe('device changes need a recent strong factor', () => {
+describe.each(testDatabases())('device changes need a recent strong factor on %s', (_name, factory) => {
   it('refuses rename, trust and revoke once the second factor is over 5 minutes old, and accepts them after step-up', async () => {
     // Issue 14, finding 5: PATCH and DELETE /v1/devices/{id} needed no recent second factor: a session whose
     // factor was hours old (a stolen cookie) renamed, distrusted and revoked the owner's phone.
-    const gw = await gateway();
+    const gw = await gateway({ database: await factory() });
     const alice = await loginAs(gw, ALICE);
     const phone = await enrolPhone(gw, alice);
     gw.clock.advance(5 * 60_000 + 1);
@@ -120,7 +120,7 @@ describe('device changes need a recent strong factor', () => {
   });
 
   it('refuses every change from a session whose step-up is pending (another network)', async () => {
-    const gw = await gateway();
+    const gw = await gateway({ database: await factory() });
     const alice = await loginAs(gw, ALICE);
     const phone = await enrolPhone(gw, alice);
     // The cookie used from another network: the session must step up before any sensitive action.
@@ -136,7 +136,7 @@ describe('device changes need a recent strong factor', () => {
   });
 
   it('refuses every change from a session authenticated by SMS', async () => {
-    const gw = await gateway();
+    const gw = await gateway({ database: await factory() });
     const alice = await loginAs(gw, ALICE);
     const phone = await enrolPhone(gw, alice);
     const sms = await loginWithSms(gw, ALICE, alice);
@@ -149,7 +149,7 @@ describe('device changes need a recent strong factor', () => {
   });
 
   it('cannot change another user’s device', async () => {
-    const gw = await gateway();
+    const gw = await gateway({ database: await factory() });
     const alice = await loginAs(gw, ALICE);
     const phone = await enrolPhone(gw, alice);
     const bruno = await loginAs(gw, BRUNO);
@@ -162,11 +162,11 @@ describe('device changes need a recent strong factor', () => {
   });
 });
 
-describe('the last-factor rule covers mobile devices', () => {
+describe.each(testDatabases())('the last-factor rule covers mobile devices on %s', (_name, factory) => {
   it('refuses to revoke the last mobile device while it is the user’s last second factor', async () => {
     // Issue 14, finding 5: DELETE /v1/devices/{id} revoked a user's only phone after their authenticator app had
     // been removed (the phone counting as the remaining factor), leaving no second factor at all.
-    const gw = await gateway();
+    const gw = await gateway({ database: await factory() });
     const alice = await loginAs(gw, ALICE);
     const phone = await enrolPhone(gw, alice);
     const removed = await callAs(gw, 'DELETE', `/v1/factors/${await totpFactorId(gw, alice)}`, alice);
@@ -183,7 +183,7 @@ describe('the last-factor rule covers mobile devices', () => {
   });
 
   it('does not count a device whose PIN lock disabled it as a factor', async () => {
-    const gw = await gateway();
+    const gw = await gateway({ database: await factory() });
     const alice = await loginAs(gw, ALICE);
     const phone = await enrolPhone(gw, alice);
     await gw.ctx.store.db.updateTable('devices').set({ login_disabled: 1 }).where('id', '=', phone).execute();

@@ -280,9 +280,10 @@ describe.each(testDatabases())('ASVS 7.2.4: a new session token at step-up, on %
   });
 });
 
-describe('ASVS 7.2.4: streams opened with the old token', () => {
+describe.each(testDatabases())('ASVS 7.2.4: streams opened with the old token on %s', (_name, factory) => {
   it('end with token_replaced (close code 4003); the new token opens a stream', async () => {
-    const gw = await startTestGateway({ config: { server: { port: 0, host: '127.0.0.1' } } });
+    const database = await factory();
+    const gw = await startTestGateway({ database, config: { server: { port: 0, host: '127.0.0.1' } } });
     const sockets: WebSocket[] = [];
     try {
       const base = await gw.listen();
@@ -316,6 +317,7 @@ describe('ASVS 7.2.4: streams opened with the old token', () => {
     } finally {
       for (const s of sockets) if (s.readyState === WebSocket.OPEN) s.close();
       await gw.close();
+      await database.drop();
     }
   });
 });

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { GatehouseError } from '../core/index.js';
-import { testDatabases } from '../test-support/databases.js';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   callAs,
@@ -14,16 +14,22 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  type TestGatewayOptions,
 } from '../test-support/gateway.js';
 import { acquireBrokerage, requireBrokerage, sessionState } from './index.js';
 
 const open: TestGateway[] = [];
+const databases: TestDatabase[] = [];
 afterEach(async () => {
   while (open.length > 0) await open.pop()?.close();
+  for (const database of databases.splice(0)) await database.drop();
 });
 
-async function gateway(options: Parameters<typeof startTestGateway>[0] = {}) {
-  const gw = await startTestGateway(options);
+/** A gateway on a fresh database from `factory`, closed and dropped after the test. */
+async function gateway(factory: TestDatabaseFactory, options: TestGatewayOptions = {}) {
+  const database = await factory();
+  databases.push(database);
+  const gw = await startTestGateway({ ...options, database });
   open.push(gw);
   return gw;
 }
@@ -48,9 +54,9 @@ function deps(gw: TestGateway) {
   return gw.ctx.brokerage;
 }
 
-describe('two tiers', () => {
+describe.each(testDatabases())('two tiers on %s', (_name, factory) => {
   it('starts read-only and reports its state on tickle', async () => {
-    const gw = await gateway();
+    const gw = await gateway(factory);
     const web = await loginAs(gw, ALICE);
     const state = await tickle(gw, web);
     expect(state).toMatchObject({ tier: 'read_only', competing: false, stepUpRequired: false });
@@ -64,7 +70,7 @@ describe('two tiers', () => {
   });
 
   it('gives trading to one session; another must compete, and the loser turns competing', async () => {
-    const gw = await gateway();
+    const gw = await gateway(factory);
     const bot = await loginAs(gw, ALICE);
     const phone = await loginAs(gw, ALICE);
     expect(json(await post(gw, '/v1/session/brokerage', bot, { compete: false }))).toMatchObject({
@@ -125,7 +131,7 @@ describe('two tiers', () => {
   });
 
   it('refuses trading to a session with a pending step-up, and bad input changes nothing', async () => {
-    const gw = await gateway();
+    const gw = await gateway(factory);
     const web = await loginAs(gw, ALICE);
     const moved = await gw.app.inject({
       method: 'POST',
@@ -142,7 +148,7 @@ describe('two tiers', () => {
   });
 
   it('revokes every session but the current one', async () => {
-    const gw = await gateway();
+    const gw = await gateway(factory);
     const keep = await loginAs(gw, ALICE);
     const a = await loginAs(gw, ALICE);
     const b = await loginAs(gw, ALICE);
@@ -180,9 +186,9 @@ describe.each(testDatabases())('the race for brokerage on %s', (_name, factory) 
   });
 });
 
-describe('channel policy', () => {
+describe.each(testDatabases())('channel policy on %s', (_name, factory) => {
   it('can demand AAL3 for trading on the web channel', async () => {
-    const gw = await gateway({ config: { sessions: { web: { aalForTrading: 3 } } } });
+    const gw = await gateway(factory, { config: { sessions: { web: { aalForTrading: 3 } } } });
     const web = await loginAs(gw, ALICE);
     const response = await post(gw, '/v1/session/brokerage', web, { compete: false });
     expect(errorCode(response)).toBe('STEP_UP_REQUIRED');
@@ -190,7 +196,9 @@ describe('channel policy', () => {
   });
 
   it('offers only the factors the channel allows', async () => {
-    const gw = await gateway({ config: { sessions: { web: { allowedFactors: ['push', 'webauthn'] } } } });
+    const gw = await gateway(factory, {
+      config: { sessions: { web: { allowedFactors: ['push', 'webauthn'] } } },
+    });
     const started = await gw.app.inject({
       method: 'POST',
       url: '/v1/auth/login',

@@ -15,7 +15,7 @@ import WebSocket from 'ws';
 import { InProcessEventBus, ManualClock } from '../core/index.js';
 import { changeAccountRole } from '../identity/index.js';
 import { setUserEnabled } from '../sessions/index.js';
-import { testDatabases } from '../test-support/databases.js';
+import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
   BRUNO,
@@ -37,6 +37,13 @@ afterEach(async () => {
   for (const g of gateways.splice(0).reverse()) await g.close();
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
+
+/** A fresh database from `makeDatabase`, dropped after the test. */
+async function fresh(makeDatabase: TestDatabaseFactory): Promise<TestDatabase> {
+  const database = await makeDatabase();
+  cleanups.push(() => database.drop());
+  return database;
+}
 
 interface Message {
   topic: string;
@@ -136,185 +143,195 @@ const role = (gw: TestGateway, accountId: string, username: string, given: strin
 /** Lets the node's ticker run a few times (it reads the frozen clock on a real 250 ms timer). */
 const settle = (ms = 300) => new Promise((r) => setTimeout(r, ms));
 
-describe('security review F3: a stream follows the current roles', () => {
-  it('a viewer whose role is taken away gets no more live events, replay or quotes of the account; given back, they follow again', async () => {
-    const { gw, base } = await start();
-    const viktor = await loginAs(gw, VIKTOR);
-    const alice = await loginTrading(gw, ALICE);
-    const watching = await personStream(base, viktor);
-    const owner = await personStream(base, alice);
-    for (const s of [watching, owner])
-      s.send({ op: 'subscribe', topic: 'marketdata', instruments: [265598], accountId: 'U1000001' });
-    await until(watching.messages, (m) => m.some((x) => x.type === 'quote'), 'quote');
-    await placeMarket(gw, alice, 'U1000001', 'f3-1');
-    await until(watching.messages, (m) => orderSeqs(m, 'U1000001').includes(2), 'events 1-2');
+describe.each(testDatabases())(
+  'security review F3: a stream follows the current roles on %s',
+  (_name, makeDatabase) => {
+    it('a viewer whose role is taken away gets no more live events, replay or quotes of the account; given back, they follow again', async () => {
+      const { gw, base } = await start({ database: await fresh(makeDatabase) });
+      const viktor = await loginAs(gw, VIKTOR);
+      const alice = await loginTrading(gw, ALICE);
+      const watching = await personStream(base, viktor);
+      const owner = await personStream(base, alice);
+      for (const s of [watching, owner])
+        s.send({ op: 'subscribe', topic: 'marketdata', instruments: [265598], accountId: 'U1000001' });
+      await until(watching.messages, (m) => m.some((x) => x.type === 'quote'), 'quote');
+      await placeMarket(gw, alice, 'U1000001', 'f3-1');
+      await until(watching.messages, (m) => orderSeqs(m, 'U1000001').includes(2), 'events 1-2');
 
-    expect((await role(gw, 'U1000001', 'viktor', null)).statusCode).toBe(200);
-    // His quotes under the account's subscription stop, and he is told why.
-    expect(await waitFor(watching, 'unsubscribed')).toMatchObject({
-      topic: 'marketdata',
-      accountId: 'U1000001',
-      code: 'ACCOUNT_NOT_FOUND',
-    });
-    const quotesAtRemoval = watching.messages.filter((m) => m.type === 'quote').length;
-    await placeMarket(gw, alice, 'U1000001', 'f3-2');
-    await until(owner.messages, (m) => orderSeqs(m, 'U1000001').includes(4), 'events 3-4 on the owner');
-    const ownerQuotes = owner.messages.filter((m) => m.type === 'quote').length;
-    gw.clock.advance(250);
-    await until(
-      owner.messages,
-      (m) => m.filter((x) => x.type === 'quote').length > ownerQuotes,
-      'a new quote on the owner',
-    );
-    await settle();
-    expect(orderSeqs(watching.messages, 'U1000001')).toEqual([1, 2]);
-    expect(watching.messages.filter((m) => m.type === 'quote')).toHaveLength(quotesAtRemoval);
-
-    // Replay and a new subscription are refused by the account-access policy, as REST refuses them.
-    watching.send({ op: 'resume', accountId: 'U1000001', after: 0 });
-    watching.send({ op: 'subscribe', topic: 'marketdata', instruments: [265598], accountId: 'U1000001' });
-    await until(watching.messages, (m) => m.filter((x) => x.type === 'error').length === 2, 'two refusals');
-    expect(watching.messages.filter((m) => m.type === 'error').map((m) => [m.topic, m.code])).toEqual([
-      ['control', 'ACCOUNT_NOT_FOUND'],
-      ['control', 'ACCOUNT_NOT_FOUND'],
-    ]);
-    expect(watching.messages.some((m) => m.replayed === true || m.type === 'replayed')).toBe(false);
-    expect(watching.socket.readyState).toBe(WebSocket.OPEN);
-
-    // Given back: the open stream follows the account again. The events it did not get meanwhile are the
-    // account's to a viewer now, so the stream fills the gap from the database, as after any lost message.
-    expect((await role(gw, 'U1000001', 'viktor', 'viewer')).statusCode).toBe(200);
-    await settle(50);
-    await placeMarket(gw, alice, 'U1000001', 'f3-3');
-    await until(watching.messages, (m) => orderSeqs(m, 'U1000001').includes(6), 'events 5-6');
-    expect(orderSeqs(watching.messages, 'U1000001')).toEqual([1, 2, 3, 4, 5, 6]);
-    // The owner's stream never missed a thing.
-    await until(owner.messages, (m) => orderSeqs(m, 'U1000001').includes(6), 'events 5-6 on the owner');
-    expect(orderSeqs(owner.messages, 'U1000001')).toEqual([1, 2, 3, 4, 5, 6]);
-  });
-
-  it('a role given while the stream is open brings the account’s live events; another user’s stream sees none', async () => {
-    const { gw, base } = await start();
-    const bruno = await loginAs(gw, BRUNO);
-    const alice = await loginTrading(gw, ALICE);
-    const stream = await personStream(base, bruno);
-    await placeMarket(gw, alice, 'U1000001', 'f3-before');
-    expect((await role(gw, 'U1000001', 'bruno', 'viewer')).statusCode).toBe(200);
-    await settle(50);
-    await placeMarket(gw, alice, 'U1000001', 'f3-after');
-    await until(stream.messages, (m) => orderSeqs(m, 'U1000001').includes(4), 'events 3-4');
-    expect(orderSeqs(stream.messages, 'U1000001')).toEqual([3, 4]);
-    // The account's history is his to replay now.
-    stream.send({ op: 'resume', accountId: 'U1000001', after: 0 });
-    await until(stream.messages, (m) => m.some((x) => x.type === 'replayed'), 'replayed');
-    expect(stream.messages.find((m) => m.type === 'replayed')).toMatchObject({ lastSeq: 4 });
-
-    // A user changed is only that user: Viktor's removal leaves Bruno's stream as it was.
-    expect((await role(gw, 'U1000001', 'viktor', null)).statusCode).toBe(200);
-    await settle(50);
-    await placeMarket(gw, alice, 'U1000001', 'f3-other');
-    await until(stream.messages, (m) => orderSeqs(m, 'U1000001').includes(6), 'events 5-6');
-  });
-
-  it('follows a change no bus message announced (the CLI’s, another process) within 30 s', async () => {
-    const { gw, base } = await start();
-    const viktor = await loginAs(gw, VIKTOR);
-    const alice = await loginTrading(gw, ALICE);
-    const watching = await personStream(base, viktor);
-    // As `gatehouse account revoke` does it: the same database, its own bus, which this node does not hear.
-    await changeAccountRole(
-      { db: gw.ctx.store.db, clock: gw.clock, bus: new InProcessEventBus() },
-      { accountId: 'U1000001', username: 'viktor', role: null, via: 'cli', ip: null },
-    );
-    await placeMarket(gw, alice, 'U1000001', 'f3-cli-1');
-    await until(watching.messages, (m) => orderSeqs(m, 'U1000001').includes(2), 'events 1-2 (not yet known)');
-    gw.clock.advance(30_000);
-    await settle(600);
-    await placeMarket(gw, alice, 'U1000001', 'f3-cli-2');
-    await settle();
-    expect(orderSeqs(watching.messages, 'U1000001')).toEqual([1, 2]);
-  });
-
-  it('closes the streams of a disabled user as revoked', async () => {
-    const { gw, base } = await start();
-    const alice = await loginAs(gw, ALICE);
-    const bruno = await loginAs(gw, BRUNO);
-    const stream = await personStream(base, alice);
-    const other = await personStream(base, bruno);
-    await setUserEnabled(
-      { db: gw.ctx.store.db, clock: gw.clock, bus: gw.ctx.bus, sessions: gw.ctx.sessions },
-      'alice',
-      false,
-      'cli',
-    );
-    expect(await stream.closed).toBe(4001);
-    expect(stream.messages.at(-1)).toMatchObject({ type: 'revoked', code: 'SESSION_REVOKED' });
-    expect(other.socket.readyState).toBe(WebSocket.OPEN);
-  });
-
-  it('a program’s stream follows its user’s roles, within its grant’s accounts only', async () => {
-    const { gw, base } = await start();
-    const viktor = await loginAs(gw, VIKTOR);
-    const adviserBot = await registerBot(gw, viktor, { accounts: ['U1000001'], scopes: ['read'] });
-    const alice = await loginTrading(gw, ALICE);
-    const aliceBot = await registerBot(gw, alice, { accounts: ['DU1000001'], scopes: ['read'] });
-    const adviser = await programStream(base, adviserBot, await botToken(adviserBot));
-    const own = await programStream(base, aliceBot, await botToken(aliceBot));
-    const person = await personStream(base, alice);
-    await placeMarket(gw, alice, 'U1000001', 'f3-p1');
-    await until(adviser.messages, (m) => orderSeqs(m, 'U1000001').includes(2), 'events 1-2');
-
-    // Viktor loses the account: his program does too.
-    expect((await role(gw, 'U1000001', 'viktor', null)).statusCode).toBe(200);
-    // Alice's profile changes (a role on Bruno's account): her program's stream re-reads it and stays on the
-    // accounts of its grant.
-    expect((await role(gw, 'U2000002', 'alice', 'viewer')).statusCode).toBe(200);
-    await settle(50);
-    await placeMarket(gw, alice, 'U1000001', 'f3-p2');
-    await placeMarket(gw, alice, 'DU1000001', 'f3-p3');
-    await until(own.messages, (m) => orderSeqs(m, 'DU1000001').includes(2), 'DU1000001 on the program');
-    await until(person.messages, (m) => orderSeqs(m, 'U1000001').includes(4), 'events 3-4 on the web');
-    await settle();
-    expect(orderSeqs(adviser.messages, 'U1000001')).toEqual([1, 2]);
-    expect(orderSeqs(own.messages, 'U1000001')).toEqual([]);
-    adviser.send({ op: 'resume', accountId: 'U1000001', after: 0 });
-    own.send({ op: 'resume', accountId: 'U2000002', after: 0 });
-    own.send({ op: 'resume', accountId: 'U1000001', after: 0 });
-    await until(adviser.messages, (m) => m.some((x) => x.type === 'error'), 'a refusal');
-    await until(own.messages, (m) => m.filter((x) => x.type === 'error').length === 2, 'two refusals');
-    for (const s of [adviser, own])
-      expect(s.messages.filter((m) => m.type === 'error').map((m) => m.code)).toEqual(
-        s === own ? ['ACCOUNT_NOT_FOUND', 'ACCOUNT_NOT_FOUND'] : ['ACCOUNT_NOT_FOUND'],
+      expect((await role(gw, 'U1000001', 'viktor', null)).statusCode).toBe(200);
+      // His quotes under the account's subscription stop, and he is told why.
+      expect(await waitFor(watching, 'unsubscribed')).toMatchObject({
+        topic: 'marketdata',
+        accountId: 'U1000001',
+        code: 'ACCOUNT_NOT_FOUND',
+      });
+      const quotesAtRemoval = watching.messages.filter((m) => m.type === 'quote').length;
+      await placeMarket(gw, alice, 'U1000001', 'f3-2');
+      await until(owner.messages, (m) => orderSeqs(m, 'U1000001').includes(4), 'events 3-4 on the owner');
+      const ownerQuotes = owner.messages.filter((m) => m.type === 'quote').length;
+      gw.clock.advance(250);
+      await until(
+        owner.messages,
+        (m) => m.filter((x) => x.type === 'quote').length > ownerQuotes,
+        'a new quote on the owner',
       );
-  });
-});
+      await settle();
+      expect(orderSeqs(watching.messages, 'U1000001')).toEqual([1, 2]);
+      expect(watching.messages.filter((m) => m.type === 'quote')).toHaveLength(quotesAtRemoval);
 
-describe('security review F3: a revoked grant or token closes its program streams', () => {
-  it('closes every stream of the grant when the program revokes a token of it, or the user revokes the client; other grants stay', async () => {
-    const { gw, base } = await start();
-    const alice = await loginAs(gw, ALICE);
-    const bot = await registerBot(gw, alice);
-    const other = await registerBot(gw, alice);
-    const first = await botToken(bot);
-    const second = await botToken(bot);
-    const stream = await programStream(base, bot, first);
-    const untouched = await programStream(base, other, await botToken(other));
+      // Replay and a new subscription are refused by the account-access policy, as REST refuses them.
+      watching.send({ op: 'resume', accountId: 'U1000001', after: 0 });
+      watching.send({ op: 'subscribe', topic: 'marketdata', instruments: [265598], accountId: 'U1000001' });
+      await until(watching.messages, (m) => m.filter((x) => x.type === 'error').length === 2, 'two refusals');
+      expect(watching.messages.filter((m) => m.type === 'error').map((m) => [m.topic, m.code])).toEqual([
+        ['control', 'ACCOUNT_NOT_FOUND'],
+        ['control', 'ACCOUNT_NOT_FOUND'],
+      ]);
+      expect(watching.messages.some((m) => m.replayed === true || m.type === 'replayed')).toBe(false);
+      expect(watching.socket.readyState).toBe(WebSocket.OPEN);
 
-    // The program revokes its second token (RFC 7009): the stream opened with the first one closes too.
-    expect((await bot.form('/oauth2/revoke', { token: second })).statusCode).toBe(200);
-    expect(await stream.closed).toBe(4001);
-    expect(stream.messages.at(-1)).toMatchObject({ type: 'revoked', code: 'SESSION_REVOKED' });
-    expect(untouched.socket.readyState).toBe(WebSocket.OPEN);
+      // Given back: the open stream follows the account again. The events it did not get meanwhile are the
+      // account's to a viewer now, so the stream fills the gap from the database, as after any lost message.
+      expect((await role(gw, 'U1000001', 'viktor', 'viewer')).statusCode).toBe(200);
+      await settle(50);
+      await placeMarket(gw, alice, 'U1000001', 'f3-3');
+      await until(watching.messages, (m) => orderSeqs(m, 'U1000001').includes(6), 'events 5-6');
+      expect(orderSeqs(watching.messages, 'U1000001')).toEqual([1, 2, 3, 4, 5, 6]);
+      // The owner's stream never missed a thing.
+      await until(owner.messages, (m) => orderSeqs(m, 'U1000001').includes(6), 'events 5-6 on the owner');
+      expect(orderSeqs(owner.messages, 'U1000001')).toEqual([1, 2, 3, 4, 5, 6]);
+    });
 
-    // Its grant lives on: a new token opens a stream, which closes when the user revokes the client.
-    const again = await programStream(base, bot, await botToken(bot));
-    const revoked = await callAs(gw, 'DELETE', `/v1/oauth/clients/${bot.clientId}`, alice);
-    expect(revoked.statusCode).toBe(204);
-    expect(await again.closed).toBe(4001);
-    await settle(50);
-    expect(untouched.socket.readyState).toBe(WebSocket.OPEN);
-  });
-});
+    it('a role given while the stream is open brings the account’s live events; another user’s stream sees none', async () => {
+      const { gw, base } = await start({ database: await fresh(makeDatabase) });
+      const bruno = await loginAs(gw, BRUNO);
+      const alice = await loginTrading(gw, ALICE);
+      const stream = await personStream(base, bruno);
+      await placeMarket(gw, alice, 'U1000001', 'f3-before');
+      expect((await role(gw, 'U1000001', 'bruno', 'viewer')).statusCode).toBe(200);
+      await settle(50);
+      await placeMarket(gw, alice, 'U1000001', 'f3-after');
+      await until(stream.messages, (m) => orderSeqs(m, 'U1000001').includes(4), 'events 3-4');
+      expect(orderSeqs(stream.messages, 'U1000001')).toEqual([3, 4]);
+      // The account's history is his to replay now.
+      stream.send({ op: 'resume', accountId: 'U1000001', after: 0 });
+      await until(stream.messages, (m) => m.some((x) => x.type === 'replayed'), 'replayed');
+      expect(stream.messages.find((m) => m.type === 'replayed')).toMatchObject({ lastSeq: 4 });
+
+      // A user changed is only that user: Viktor's removal leaves Bruno's stream as it was.
+      expect((await role(gw, 'U1000001', 'viktor', null)).statusCode).toBe(200);
+      await settle(50);
+      await placeMarket(gw, alice, 'U1000001', 'f3-other');
+      await until(stream.messages, (m) => orderSeqs(m, 'U1000001').includes(6), 'events 5-6');
+    });
+
+    it('follows a change no bus message announced (the CLI’s, another process) within 30 s', async () => {
+      const { gw, base } = await start({ database: await fresh(makeDatabase) });
+      const viktor = await loginAs(gw, VIKTOR);
+      const alice = await loginTrading(gw, ALICE);
+      const watching = await personStream(base, viktor);
+      // As `gatehouse account revoke` does it: the same database, its own bus, which this node does not hear.
+      await changeAccountRole(
+        { db: gw.ctx.store.db, clock: gw.clock, bus: new InProcessEventBus() },
+        { accountId: 'U1000001', username: 'viktor', role: null, via: 'cli', ip: null },
+      );
+      await placeMarket(gw, alice, 'U1000001', 'f3-cli-1');
+      await until(
+        watching.messages,
+        (m) => orderSeqs(m, 'U1000001').includes(2),
+        'events 1-2 (not yet known)',
+      );
+      gw.clock.advance(30_000);
+      await settle(600);
+      await placeMarket(gw, alice, 'U1000001', 'f3-cli-2');
+      await settle();
+      expect(orderSeqs(watching.messages, 'U1000001')).toEqual([1, 2]);
+    });
+
+    it('closes the streams of a disabled user as revoked', async () => {
+      const { gw, base } = await start({ database: await fresh(makeDatabase) });
+      const alice = await loginAs(gw, ALICE);
+      const bruno = await loginAs(gw, BRUNO);
+      const stream = await personStream(base, alice);
+      const other = await personStream(base, bruno);
+      await setUserEnabled(
+        { db: gw.ctx.store.db, clock: gw.clock, bus: gw.ctx.bus, sessions: gw.ctx.sessions },
+        'alice',
+        false,
+        'cli',
+      );
+      expect(await stream.closed).toBe(4001);
+      expect(stream.messages.at(-1)).toMatchObject({ type: 'revoked', code: 'SESSION_REVOKED' });
+      expect(other.socket.readyState).toBe(WebSocket.OPEN);
+    });
+
+    it('a program’s stream follows its user’s roles, within its grant’s accounts only', async () => {
+      const { gw, base } = await start({ database: await fresh(makeDatabase) });
+      const viktor = await loginAs(gw, VIKTOR);
+      const adviserBot = await registerBot(gw, viktor, { accounts: ['U1000001'], scopes: ['read'] });
+      const alice = await loginTrading(gw, ALICE);
+      const aliceBot = await registerBot(gw, alice, { accounts: ['DU1000001'], scopes: ['read'] });
+      const adviser = await programStream(base, adviserBot, await botToken(adviserBot));
+      const own = await programStream(base, aliceBot, await botToken(aliceBot));
+      const person = await personStream(base, alice);
+      await placeMarket(gw, alice, 'U1000001', 'f3-p1');
+      await until(adviser.messages, (m) => orderSeqs(m, 'U1000001').includes(2), 'events 1-2');
+
+      // Viktor loses the account: his program does too.
+      expect((await role(gw, 'U1000001', 'viktor', null)).statusCode).toBe(200);
+      // Alice's profile changes (a role on Bruno's account): her program's stream re-reads it and stays on the
+      // accounts of its grant.
+      expect((await role(gw, 'U2000002', 'alice', 'viewer')).statusCode).toBe(200);
+      await settle(50);
+      await placeMarket(gw, alice, 'U1000001', 'f3-p2');
+      await placeMarket(gw, alice, 'DU1000001', 'f3-p3');
+      await until(own.messages, (m) => orderSeqs(m, 'DU1000001').includes(2), 'DU1000001 on the program');
+      await until(person.messages, (m) => orderSeqs(m, 'U1000001').includes(4), 'events 3-4 on the web');
+      await settle();
+      expect(orderSeqs(adviser.messages, 'U1000001')).toEqual([1, 2]);
+      expect(orderSeqs(own.messages, 'U1000001')).toEqual([]);
+      adviser.send({ op: 'resume', accountId: 'U1000001', after: 0 });
+      own.send({ op: 'resume', accountId: 'U2000002', after: 0 });
+      own.send({ op: 'resume', accountId: 'U1000001', after: 0 });
+      await until(adviser.messages, (m) => m.some((x) => x.type === 'error'), 'a refusal');
+      await until(own.messages, (m) => m.filter((x) => x.type === 'error').length === 2, 'two refusals');
+      for (const s of [adviser, own])
+        expect(s.messages.filter((m) => m.type === 'error').map((m) => m.code)).toEqual(
+          s === own ? ['ACCOUNT_NOT_FOUND', 'ACCOUNT_NOT_FOUND'] : ['ACCOUNT_NOT_FOUND'],
+        );
+    });
+  },
+);
+
+describe.each(testDatabases())(
+  'security review F3: a revoked grant or token closes its program streams on %s',
+  (_name, makeDatabase) => {
+    it('closes every stream of the grant when the program revokes a token of it, or the user revokes the client; other grants stay', async () => {
+      const { gw, base } = await start({ database: await fresh(makeDatabase) });
+      const alice = await loginAs(gw, ALICE);
+      const bot = await registerBot(gw, alice);
+      const other = await registerBot(gw, alice);
+      const first = await botToken(bot);
+      const second = await botToken(bot);
+      const stream = await programStream(base, bot, first);
+      const untouched = await programStream(base, other, await botToken(other));
+
+      // The program revokes its second token (RFC 7009): the stream opened with the first one closes too.
+      expect((await bot.form('/oauth2/revoke', { token: second })).statusCode).toBe(200);
+      expect(await stream.closed).toBe(4001);
+      expect(stream.messages.at(-1)).toMatchObject({ type: 'revoked', code: 'SESSION_REVOKED' });
+      expect(untouched.socket.readyState).toBe(WebSocket.OPEN);
+
+      // Its grant lives on: a new token opens a stream, which closes when the user revokes the client.
+      const again = await programStream(base, bot, await botToken(bot));
+      const revoked = await callAs(gw, 'DELETE', `/v1/oauth/clients/${bot.clientId}`, alice);
+      expect(revoked.statusCode).toBe(204);
+      expect(await again.closed).toBe(4001);
+      await settle(50);
+      expect(untouched.socket.readyState).toBe(WebSocket.OPEN);
+    });
+  },
+);
 
 describe.each(testDatabases())('security review F3 across nodes on %s', (_name, makeDatabase) => {
   it('a role taken away and a token revoked on one node reach the streams on another', async () => {
