@@ -44,6 +44,7 @@ async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGateway
   return startTestGateway({ ...options, database });
 }
 
+// Static files from the portal's folder: the database plays no part, so these run once, on the default one.
 describe('the portal, served by the gateway', () => {
   it('serves each page path with a strict CSP and no framing, and hashed assets with a long cache', async () => {
     gw = await startTestGateway({ config: { server: { portalDir: dir } }, demo: false });

@@ -204,6 +204,7 @@ describe.each(testDatabases())(
   },
 );
 
+// The configuration is refused before the database is opened: these run once, on the default one.
 describe('start-up', () => {
   const start = (server: Record<string, unknown>) =>
     createGateway(

@@ -48,6 +48,7 @@ function openWithoutAddon(driver: string): { stdout: string; stderr: string; sta
   return { stdout: child.stdout, stderr: child.stderr, status: child.status };
 }
 
+// SQLite only: these tests choose between SQLite's drivers; PostgreSQL has no driver choice to test.
 describe('SQLite driver', () => {
   it('opens on better-sqlite3 under auto when its addon loads', async () => {
     const store = openDatabase(':memory:');
