@@ -115,3 +115,6 @@ export const passwordChangedSchema = z
   })
   .meta({ id: 'PasswordChanged' });
 export type PasswordChanged = z.infer<typeof passwordChangedSchema>;
+
+/** `POST /v1/password`'s answer: mobile and desktop also get the session's new token. */
+export const passwordChangeAnswerSchema = passwordChangedSchema.extend(renewedTokenSchema.shape);

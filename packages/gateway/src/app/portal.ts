@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, onRequestHookHandler } from 'fastify';
+import { operation } from '../http/index.js';
 
 /** The portal's client-side routes: each answers with the page, which then draws itself. */
 export const PORTAL_PATHS = [
@@ -22,7 +23,8 @@ export const PORTAL_PATHS = [
   '/authenticator',
 ] as const;
 
-const CONTENT_SECURITY_POLICY = [
+/** The pages' policy (the API reference page's too). */
+export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",
@@ -33,6 +35,25 @@ const CONTENT_SECURITY_POLICY = [
   "form-action 'self'",
   "frame-ancestors 'none'",
 ].join('; ');
+
+const pageOperation = operation({
+  tag: 'service',
+  summary: 'A page of the Client Portal',
+  description:
+    'The single page, which draws the path’s view itself; `503` with a line of text when not built.',
+  responses: {
+    200: { description: 'The page.', contentType: 'text/html' },
+    503: { description: 'The portal is not built.', contentType: 'text/plain' },
+  },
+});
+
+/** `GET /assets/*` (@fastify/static registers it, so the document takes this description from app/). */
+export const PORTAL_ASSETS_OPERATION = operation({
+  tag: 'service',
+  summary: 'The Client Portal’s built assets',
+  description: 'Scripts, stylesheets and images under content-hashed names, cached for a year.',
+  responses: { 200: { description: 'The file.', contentType: 'application/octet-stream' } },
+});
 
 export function defaultPortalDir(): string {
   // From src/app or dist/app of the gateway package to the portal package's build output.
@@ -65,7 +86,8 @@ export async function portalRoutes(
     return reply.type('text/html; charset=utf-8').send(page);
   };
 
-  for (const path of PORTAL_PATHS) app.get(path, (_request, reply) => sendPage(reply));
+  const pageRoute = { config: { operation: pageOperation } };
+  for (const path of PORTAL_PATHS) app.get(path, pageRoute, (_request, reply) => sendPage(reply));
 
   // Only the authorization endpoint gets this hook (added to that route as it is declared), so no other request,
   // the hot session check among them, pays for it.

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
+import { healthSchema, readinessSchema } from '@gatehouse/protocol';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
@@ -17,7 +18,7 @@ import { systemClock } from '../core/index.js';
 import { deviceRoutes } from '../devices/routes.js';
 import { entitlementRoutes } from '../entitlements/routes.js';
 import { factorRoutes } from '../factors/routes.js';
-import { installErrorHandling } from '../http/index.js';
+import { installErrorHandling, operation, recordRoutes } from '../http/index.js';
 import { accountRoleRoutes } from '../identity/routes.js';
 import { spendAttemptOnWrongNumber } from '../login/index.js';
 import { loginRoutes } from '../login/routes.js';
@@ -31,8 +32,23 @@ import { tradingRoutes } from '../trading/routes.js';
 import { deviceStreamRoutes } from '../ws/device-stream.js';
 import { loginStreamRoutes } from '../ws/login-stream.js';
 import { sessionStreamRoutes } from '../ws/session-stream-route.js';
+import { apiReferenceRoutes } from './api-reference.js';
 import type { GatewayContext } from './context.js';
-import { portalRoutes } from './portal.js';
+import { PORTAL_ASSETS_OPERATION, portalRoutes } from './portal.js';
+
+const HEALTH = operation({
+  tag: 'service',
+  summary: 'Liveness: the process answers',
+  responses: { 200: healthSchema },
+});
+
+const READINESS = operation({
+  tag: 'service',
+  summary: 'Readiness: the database answers and trading is not halted',
+  description:
+    '`503` with `SERVICE_UNAVAILABLE` or `TRADING_HALTED` otherwise: take the node out of rotation.',
+  responses: { 200: readinessSchema },
+});
 
 /** Requests slower than this are logged at info level even when they succeed. */
 const SLOW_REQUEST_MS = 1_000;
@@ -98,6 +114,8 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
     forceCloseConnections: 'idle',
     ...(https === null ? {} : { https }),
   }) as unknown as FastifyInstance;
+  // Before any route: the OpenAPI document describes every route the app registers.
+  const routes = recordRoutes(app);
 
   installErrorHandling(app, { dpopAlgorithms: DPOP_ALGORITHMS });
   await app.register(cookie);
@@ -113,8 +131,8 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
     done();
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/healthz', { config: { operation: HEALTH } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { operation: READINESS } }, async (_request, reply) => {
     if (ctx.trading.halted !== null)
       return reply.status(503).send({
         error: { code: 'TRADING_HALTED', message: 'Trading is halted on this node; restart it.' },
@@ -131,6 +149,12 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
 
   await portalRoutes(app, server.portalDir);
   await registerCapabilities(app, ctx);
+  await apiReferenceRoutes(app, routes, {
+    serverUrl: ctx.urls.base,
+    session: ctx.auth.session,
+    operator: ctx.auth.operator,
+    extra: { 'GET /assets/*': PORTAL_ASSETS_OPERATION },
+  });
   return app;
 }
 

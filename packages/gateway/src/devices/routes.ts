@@ -11,7 +11,14 @@ import type { Config, PublicUrls } from '../config/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
 import { answerPush, type PushAnswerDeps } from '../factors/push.js';
 import { requireAnotherFactor } from '../factors/registry.js';
-import { type Authenticator, bearerToken, clientInfo, parseWith, principalOf } from '../http/index.js';
+import {
+  type Authenticator,
+  bearerToken,
+  clientInfo,
+  type Operation,
+  parseWith,
+  principalOf,
+} from '../http/index.js';
 import type { PasswordHasher } from '../identity/index.js';
 import type { Notifier } from '../notifications/index.js';
 import { requireSensitive, type SessionService } from '../sessions/index.js';
@@ -25,14 +32,7 @@ import {
   revokeDevice,
   updateDevice,
 } from './registry.js';
-import {
-  activateSchema,
-  challengeParamsSchema,
-  decisionSchema,
-  deviceIdParamsSchema,
-  registerDesktopSchema,
-  updateDeviceSchema,
-} from './schema.js';
+import { deviceOperations as ops } from './schema.js';
 
 /** How long after a login with a security key a desktop session may register its device key. */
 export const DESKTOP_REGISTRATION_WINDOW_MS = 10 * 60_000;
@@ -53,7 +53,7 @@ export interface DeviceRoutesDeps {
 }
 
 export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps): Promise<void> {
-  const authenticated = { preHandler: deps.auth.session };
+  const authenticated = (operation: Operation) => deps.auth.forPeople({ operation });
   const { db } = deps;
   const { clock } = deps;
   const rateLimit = {
@@ -61,7 +61,7 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
     timeWindow: deps.config.login.ipRateLimitWindowMs,
   };
 
-  app.post('/v1/devices/mobile/enroll', authenticated, async (request) => {
+  app.post('/v1/devices/mobile/enroll', authenticated(ops.enrolMobile), async (request) => {
     const principal = principalOf(request);
     if (principal.session.aal < 2)
       throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'aal2_required' });
@@ -77,8 +77,9 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
     return { activationCode: code, activationUri: uri, expiresAt: new Date(expiresAt).toISOString() };
   });
 
-  app.post('/v1/devices/mobile/activate', { config: { rateLimit } }, async (request) => {
-    const body = parseWith(activateSchema, request.body);
+  const activate = { config: { rateLimit, operation: ops.activateMobile } };
+  app.post('/v1/devices/mobile/activate', activate, async (request) => {
+    const body = parseWith(ops.activateMobile.body, request.body);
     const pinHash = body.pin === undefined ? null : await deps.hasher.hash(body.pin);
     const { deviceId, userId } = await activateMobileDevice(db, clock, {
       activationCode: body.activationCode,
@@ -101,10 +102,10 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
   // The desktop client registers its workstation's key right after a login with a security key. The request is
   // signed by the new key (x-device-proof over this request and token): possession is proven, not claimed. The
   // session is bound to the key from then on.
-  app.post('/v1/devices/desktop', authenticated, async (request) => {
+  app.post('/v1/devices/desktop', authenticated(ops.registerDesktop), async (request) => {
     const principal = principalOf(request);
     const { session } = principal;
-    const body = parseWith(registerDesktopSchema, request.body);
+    const body = parseWith(ops.registerDesktop.body, request.body);
     const now = clock.now();
     if (
       session.channel !== 'desktop' ||
@@ -152,7 +153,7 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
     return { deviceId, kind: 'desktop', status: 'active' };
   });
 
-  app.get('/v1/devices', authenticated, async (request) => ({
+  app.get('/v1/devices', authenticated(ops.list), async (request) => ({
     devices: await listDevices(db, principalOf(request).session.userId),
   }));
 
@@ -165,15 +166,15 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
     return principal;
   };
 
-  app.patch('/v1/devices/:id', authenticated, async (request) => {
-    const { id } = parseWith(deviceIdParamsSchema, request.params);
-    const change = parseWith(updateDeviceSchema, request.body);
+  app.patch('/v1/devices/:id', authenticated(ops.update), async (request) => {
+    const { id } = parseWith(ops.update.params, request.params);
+    const change = parseWith(ops.update.body, request.body);
     const { session } = await sensitive(request);
     return updateDevice(db, session.userId, id, change);
   });
 
-  app.delete('/v1/devices/:id', authenticated, async (request) => {
-    const { id } = parseWith(deviceIdParamsSchema, request.params);
+  app.delete('/v1/devices/:id', authenticated(ops.revoke), async (request) => {
+    const { id } = parseWith(ops.revoke.params, request.params);
     const { session } = await sensitive(request);
     const device = await revokeDevice(db, session.userId, id, (trx, userId, deviceId) =>
       requireAnotherFactor(trx, userId, { deviceId }),
@@ -194,9 +195,10 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
   });
 
   // A signed decision needs no session: the device's signature is its authentication.
-  app.post('/v1/devices/push/:challengeId/decision', { config: { rateLimit } }, async (request) => {
-    const { challengeId } = parseWith(challengeParamsSchema, request.params);
-    const body = parseWith(decisionSchema, request.body);
+  const decide = { config: { rateLimit, operation: ops.decide } };
+  app.post('/v1/devices/push/:challengeId/decision', decide, async (request) => {
+    const { challengeId } = parseWith(ops.decide.params, request.params);
+    const body = parseWith(ops.decide.body, request.body);
     const state = await answerPush(deps.pushAnswers, { ...body, challengeId }, clientInfo(request).ip);
     return { challengeId, status: state.status };
   });

@@ -1,31 +1,83 @@
-/** @module devices/schema — wire shapes of the device routes. */
-import { z } from 'zod';
+/**
+ * @module devices/schema
+ * The device routes as the API reference describes them: the protocol's schemas each takes and answers with (the
+ * handlers validate with the same ones), and what each does.
+ */
+import {
+  activateSchema,
+  activationSchema,
+  challengeParamsSchema,
+  decisionSchema,
+  desktopRegisteredSchema,
+  deviceActivatedSchema,
+  deviceIdParamsSchema,
+  deviceListSchema,
+  deviceViewSchema,
+  pushDecidedSchema,
+  registerDesktopSchema,
+  updateDeviceSchema,
+} from '@gatehouse/protocol';
+import { operation } from '../http/index.js';
 
-export const deviceIdParamsSchema = z.strictObject({ id: z.string().min(1).max(64) });
-export const activateSchema = z.strictObject({
-  activationCode: z.string().min(1).max(128),
-  publicKey: z.record(z.string(), z.unknown()),
-  name: z.string().trim().min(1).max(64),
-  platform: z.string().trim().min(1).max(32),
-  /** Optional PIN for logging in on the device itself (`channel: "mobile"`): 4–12 digits. */
-  pin: z
-    .string()
-    .regex(/^\d{4,12}$/)
-    .optional(),
-});
-export const updateDeviceSchema = z
-  .strictObject({ name: z.string().trim().min(1).max(64).optional(), trusted: z.boolean().optional() })
-  .refine((v) => v.name !== undefined || v.trusted !== undefined, 'name or trusted is required');
-export const challengeParamsSchema = z.strictObject({ challengeId: z.string().min(1).max(64) });
-export const decisionSchema = z.strictObject({
-  deviceId: z.string().min(1).max(64),
-  decision: z.enum(['approve', 'deny']),
-  number: z.string().regex(/^\d{2}$/),
-  signature: z.string().min(1).max(200),
-});
-/** A desktop workstation's device key, registered from a desktop session that logged in with a security key. */
-export const registerDesktopSchema = z.strictObject({
-  publicKey: z.record(z.string(), z.unknown()),
-  name: z.string().trim().min(1).max(64),
-  platform: z.string().trim().min(1).max(32),
-});
+const tag = 'devices';
+const SENSITIVE =
+  'Needs a second factor in the last 5 minutes, stronger than SMS, and no step-up pending (`STEP_UP_REQUIRED`, ' +
+  '`FACTOR_TOO_WEAK`).';
+
+export const deviceOperations = {
+  enrolMobile: operation({
+    tag,
+    summary: 'Start enrolling a phone',
+    description: `An activation code for the phone, as a \`gatehouse://activate\` link for its QR code. ${SENSITIVE}`,
+    responses: { 200: activationSchema },
+  }),
+  activateMobile: operation({
+    tag,
+    summary: 'Activate a phone with its code and public key',
+    description:
+      'Called by the phone itself: the activation code authenticates it. Its P-256 key then signs its logins, ' +
+      'its stream’s upgrade and its push decisions. Limited per client address.',
+    body: activateSchema,
+    responses: { 200: deviceActivatedSchema },
+  }),
+  registerDesktop: operation({
+    tag,
+    summary: 'Register a desktop workstation’s device key',
+    description:
+      'From a desktop session that logged in with a security key in the last 10 minutes; the request carries a ' +
+      'proof signed by the new key (`x-device-proof`), so possession is proven. The session is bound to the key ' +
+      'from then on (`DEVICE_REGISTRATION_NOT_ALLOWED` otherwise).',
+    body: registerDesktopSchema,
+    responses: { 200: desktopRegisteredSchema },
+  }),
+  list: operation({
+    tag,
+    summary: 'My devices',
+    responses: { 200: deviceListSchema },
+  }),
+  update: operation({
+    tag,
+    summary: 'Rename, trust or untrust a device',
+    description: SENSITIVE,
+    params: deviceIdParamsSchema,
+    body: updateDeviceSchema,
+    responses: { 200: deviceViewSchema },
+  }),
+  revoke: operation({
+    tag,
+    summary: 'Revoke a device',
+    description: `Ends the sessions bound to it; a phone that is the last second factor cannot go. ${SENSITIVE}`,
+    params: deviceIdParamsSchema,
+    responses: { 200: deviceViewSchema },
+  }),
+  decide: operation({
+    tag,
+    summary: 'Approve or deny a push (a device without its stream)',
+    description:
+      'The device’s signature over `{challengeId, decision, number}` is its authentication. A number other than ' +
+      'the login screen’s voids the push (`WRONG_NUMBER`). Limited per client address.',
+    params: challengeParamsSchema,
+    body: decisionSchema,
+    responses: { 200: pushDecidedSchema },
+  }),
+};

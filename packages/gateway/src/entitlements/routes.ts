@@ -7,7 +7,6 @@
 import type { AccountView } from '@gatehouse/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { z } from 'zod';
 import { accountAccess } from '../access/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
 import { type Authenticator, clientInfo, parseWith, principalOf } from '../http/index.js';
@@ -15,10 +14,8 @@ import type { UserAccount } from '../identity/index.js';
 import { MARKET_DATA_BUNDLES, type MarketDataBundle } from '../instruments/index.js';
 import type { Database } from '../store/index.js';
 import { appliesTo, inForce, PRODUCT_RULES } from './rules.js';
-import { entitlementChangeSchema, presentEntitlements } from './schema.js';
+import { entitlementOperations as ops, presentEntitlements } from './schema.js';
 import { type AccountEntitlements, changeEntitlements, DISCLOSURES, loadEntitlements } from './store.js';
-
-const params = z.strictObject({ accountId: z.string().min(1).max(16) });
 
 /**
  * What the account holder sees of an account: the legal entity with its regulator and investor-protection scheme,
@@ -76,27 +73,33 @@ export interface EntitlementRoutesDeps {
 }
 
 export async function entitlementRoutes(app: FastifyInstance, deps: EntitlementRoutesDeps): Promise<void> {
-  app.get('/v1/accounts/:accountId', deps.auth.forPrograms('read'), async (request) => {
-    const { accountId } = parseWith(params, request.params);
-    const account = accountAccess(principalOf(request), accountId, 'view');
-    const entitlements = await loadEntitlements(deps.db, accountId);
-    if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
-    return presentAccountView(account, entitlements, deps.clock.now());
-  });
+  app.get(
+    '/v1/accounts/:accountId',
+    deps.auth.forPrograms('read', { operation: ops.account }),
+    async (request) => {
+      const { accountId } = parseWith(ops.account.params, request.params);
+      const account = accountAccess(principalOf(request), accountId, 'view');
+      const entitlements = await loadEntitlements(deps.db, accountId);
+      if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+      return presentAccountView(account, entitlements, deps.clock.now());
+    },
+  );
 
   const operator = deps.auth.operator;
   if (operator === undefined) return;
 
-  app.get('/v1/admin/accounts/:accountId/entitlements', { preHandler: operator }, async (request) => {
-    const { accountId } = parseWith(params, request.params);
+  const readRoute = { preHandler: operator, config: { operation: ops.read } };
+  app.get('/v1/admin/accounts/:accountId/entitlements', readRoute, async (request) => {
+    const { accountId } = parseWith(ops.read.params, request.params);
     const entitlements = await loadEntitlements(deps.db, accountId);
     if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
     return presentEntitlements(entitlements);
   });
 
-  app.patch('/v1/admin/accounts/:accountId/entitlements', { preHandler: operator }, async (request) => {
-    const { accountId } = parseWith(params, request.params);
-    const change = parseWith(entitlementChangeSchema, request.body);
+  const changeRoute = { preHandler: operator, config: { operation: ops.change } };
+  app.patch('/v1/admin/accounts/:accountId/entitlements', changeRoute, async (request) => {
+    const { accountId } = parseWith(ops.change.params, request.params);
+    const change = parseWith(ops.change.body, request.body);
     const updated = await changeEntitlements(
       { db: deps.db, clock: deps.clock, bus: deps.bus },
       accountId,

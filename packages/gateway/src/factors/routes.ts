@@ -10,7 +10,7 @@ import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import type { Config } from '../config/index.js';
 import { type Clock, GatehouseError, newId, type SecretBox } from '../core/index.js';
-import { type Authenticator, clientInfo, parseWith, principalOf } from '../http/index.js';
+import { type Authenticator, clientInfo, type Operation, parseWith, principalOf } from '../http/index.js';
 import type { Notifier } from '../notifications/index.js';
 import { requireSensitive } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
@@ -26,14 +26,7 @@ import {
   removeFactor,
   renameFactor,
 } from './registry.js';
-import {
-  confirmFactorSchema,
-  enrolSmsSchema,
-  enrolTotpSchema,
-  factorIdParamsSchema,
-  registerWebauthnSchema,
-  renameFactorSchema,
-} from './schema.js';
+import { factorOperations as ops } from './schema.js';
 import { sendSmsCode, verifySmsCode } from './sms.js';
 import { addTotpFactor, matchTotpStep } from './totp.js';
 import { registerCredential, registrationOptions } from './webauthn.js';
@@ -50,7 +43,7 @@ export interface FactorRoutesDeps {
 }
 
 export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps): Promise<void> {
-  const authenticated = { preHandler: deps.auth.session };
+  const authenticated = (operation: Operation) => deps.auth.forPeople({ operation });
   const { db } = deps;
   const { clock } = deps;
 
@@ -60,7 +53,7 @@ export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps)
     return principal;
   };
 
-  app.get('/v1/factors', authenticated, async (request) => {
+  app.get('/v1/factors', authenticated(ops.list), async (request) => {
     const { session } = principalOf(request);
     const factors = await listFactors(db, session.userId);
     return {
@@ -71,8 +64,8 @@ export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps)
     };
   });
 
-  app.post('/v1/factors/totp', authenticated, async (request) => {
-    const body = parseWith(enrolTotpSchema, request.body);
+  app.post('/v1/factors/totp', authenticated(ops.enrolTotp), async (request) => {
+    const body = parseWith(ops.enrolTotp.body, request.body);
     const { session, profile } = await sensitive(request);
     const enrolment = await addTotpFactor(db, clock, deps.box, {
       userId: session.userId,
@@ -84,8 +77,8 @@ export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps)
     return { factorId: enrolment.factorId, status: 'pending', secret: enrolment.secret, uri: enrolment.uri };
   });
 
-  app.post('/v1/factors/sms', authenticated, async (request) => {
-    const body = parseWith(enrolSmsSchema, request.body);
+  app.post('/v1/factors/sms', authenticated(ops.enrolSms), async (request) => {
+    const body = parseWith(ops.enrolSms.body, request.body);
     const { session } = await sensitive(request);
     const factorId = newId('fac');
     await insertFactor(db, clock, {
@@ -103,9 +96,9 @@ export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps)
     return { factorId, ...presentSmsSent(sent), status: 'pending' };
   });
 
-  app.post('/v1/factors/:id/confirm', authenticated, async (request) => {
-    const { id } = parseWith(factorIdParamsSchema, request.params);
-    const { code } = parseWith(confirmFactorSchema, request.body);
+  app.post('/v1/factors/:id/confirm', authenticated(ops.confirm), async (request) => {
+    const { id } = parseWith(ops.confirm.params, request.params);
+    const { code } = parseWith(ops.confirm.body, request.body);
     const { session } = await sensitive(request);
     const factor = await getFactor(db, session.userId, id);
     if (factor.status !== 'pending') throw new GatehouseError('FACTOR_NOT_FOUND');
@@ -146,7 +139,7 @@ export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps)
     };
   });
 
-  app.post('/v1/factors/recovery-codes', authenticated, async (request) => {
+  app.post('/v1/factors/recovery-codes', authenticated(ops.recoveryCodes), async (request) => {
     const { session } = await sensitive(request);
     const codes = await generateRecoveryCodes(db, clock, session.userId);
     await appendAudit(db, clock, {
@@ -163,13 +156,13 @@ export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps)
     return { codes, notice: 'Shown once. Keep them offline; each works once.' };
   });
 
-  app.post('/v1/factors/webauthn/options', authenticated, async (request) => {
+  app.post('/v1/factors/webauthn/options', authenticated(ops.webauthnOptions), async (request) => {
     const { profile } = await sensitive(request);
     return registrationOptions(db, clock, deps.config.webauthn, profile.user);
   });
 
-  app.post('/v1/factors/webauthn', authenticated, async (request) => {
-    const body = parseWith(registerWebauthnSchema, request.body);
+  app.post('/v1/factors/webauthn', authenticated(ops.registerWebauthn), async (request) => {
+    const body = parseWith(ops.registerWebauthn.body, request.body);
     const { session } = await sensitive(request);
     const response = body.response as unknown as RegistrationResponseJSON;
     const { factorId, hardwareBound } = await registerCredential(
@@ -199,9 +192,9 @@ export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps)
     };
   });
 
-  app.patch('/v1/factors/:id', authenticated, async (request) => {
-    const { id } = parseWith(factorIdParamsSchema, request.params);
-    const { label } = parseWith(renameFactorSchema, request.body);
+  app.patch('/v1/factors/:id', authenticated(ops.rename), async (request) => {
+    const { id } = parseWith(ops.rename.params, request.params);
+    const { label } = parseWith(ops.rename.body, request.body);
     const { session } = await sensitive(request);
     await renameFactor(db, session.userId, id, label);
     await appendAudit(db, clock, {
@@ -214,8 +207,8 @@ export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps)
     return { factorId: id, label };
   });
 
-  app.delete('/v1/factors/:id', authenticated, async (request) => {
-    const { id } = parseWith(factorIdParamsSchema, request.params);
+  app.delete('/v1/factors/:id', authenticated(ops.remove), async (request) => {
+    const { id } = parseWith(ops.remove.params, request.params);
     const { session } = await sensitive(request);
     const removed = await removeFactor(db, session.userId, id);
     await appendAudit(db, clock, {

@@ -15,7 +15,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type {} from '@fastify/cookie';
-import type { FastifyRequest, preHandlerHookHandler } from 'fastify';
+import type { FastifyContextConfig, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { type Clock, GatehouseError, type LruCache } from '../core/index.js';
 import {
   awaitingDeviceKey,
@@ -120,9 +120,14 @@ export class Authenticator {
     return undefined;
   };
 
+  /** Route options of an authenticated route for people only: a program's token gets `API_NOT_ALLOWED`. */
+  forPeople(config: FastifyContextConfig = {}) {
+    return { preHandler: this.session, config };
+  }
+
   /** Route options of an authenticated route that programs may call with `scope`. */
-  forPrograms(scope: ApiScope) {
-    return { preHandler: this.session, config: { apiScope: scope } };
+  forPrograms(scope: ApiScope, config: FastifyContextConfig = {}) {
+    return { preHandler: this.session, config: { ...config, apiScope: scope } };
   }
 
   /**

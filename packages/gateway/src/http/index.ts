@@ -29,3 +29,12 @@ export {
   setSessionCookie,
   withRenewedToken,
 } from './kit.js';
+export {
+  type DocumentOptions,
+  openApiDocument,
+  openApiPath,
+  type RegisteredRoute,
+  recordRoutes,
+  registeredRoutes,
+} from './openapi.js';
+export { type Operation, type OperationResponse, operation, type ResponseDoc } from './operation.js';

@@ -6,18 +6,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { z } from 'zod';
 import type { Clock, EventBus } from '../core/index.js';
 import { type Authenticator, clientInfo, parseWith } from '../http/index.js';
 import type { Database } from '../store/index.js';
-import { ACCOUNT_ROLES } from './accounts.js';
 import { changeAccountRole } from './roles.js';
-
-const params = z.strictObject({
-  accountId: z.string().min(1).max(16),
-  username: z.string().min(1).max(64),
-});
-const body = z.strictObject({ role: z.enum(ACCOUNT_ROLES) });
+import { accountRoleOperations as ops } from './schema.js';
 
 /** What these routes need of the gateway. */
 export interface AccountRoleRoutesDeps {
@@ -32,9 +25,10 @@ export async function accountRoleRoutes(app: FastifyInstance, deps: AccountRoleR
   if (operator === undefined) return;
   const roles = { db: deps.db, clock: deps.clock, bus: deps.bus };
 
-  app.put('/v1/admin/accounts/:accountId/roles/:username', { preHandler: operator }, async (request) => {
-    const { accountId, username } = parseWith(params, request.params);
-    const { role } = parseWith(body, request.body);
+  const give = { preHandler: operator, config: { operation: ops.give } };
+  app.put('/v1/admin/accounts/:accountId/roles/:username', give, async (request) => {
+    const { accountId, username } = parseWith(ops.give.params, request.params);
+    const { role } = parseWith(ops.give.body, request.body);
     return changeAccountRole(roles, {
       accountId,
       username,
@@ -44,8 +38,9 @@ export async function accountRoleRoutes(app: FastifyInstance, deps: AccountRoleR
     });
   });
 
-  app.delete('/v1/admin/accounts/:accountId/roles/:username', { preHandler: operator }, async (request) => {
-    const { accountId, username } = parseWith(params, request.params);
+  const take = { preHandler: operator, config: { operation: ops.take } };
+  app.delete('/v1/admin/accounts/:accountId/roles/:username', take, async (request) => {
+    const { accountId, username } = parseWith(ops.take.params, request.params);
     return changeAccountRole(roles, {
       accountId,
       username,

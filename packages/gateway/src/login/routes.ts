@@ -23,13 +23,7 @@ import { startDesktopLogin } from './desktop.js';
 import type { LoginDeps } from './index.js';
 import { mobileLogin } from './mobile.js';
 import { pollLogin, startPushLogin } from './push-login.js';
-import {
-  codeFactorSchema,
-  factorRequestSchema,
-  loginParamsSchema,
-  loginRequestSchema,
-  pollQuerySchema,
-} from './schema.js';
+import { loginOperations as ops } from './schema.js';
 import { completeLoginFactor, sendLoginSms, startLogin } from './service.js';
 import { sendStepUpSms, stepUp } from './step-up.js';
 import type { LoginCompleted } from './transaction.js';
@@ -54,8 +48,8 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   // A waiting login polls often; it may poll ten times as often as it may try credentials.
   const pollRateLimit = { ...rateLimit, max: deps.config.login.ipRateLimitMax * 10 };
 
-  app.post('/v1/auth/login', { config: { rateLimit } }, async (request, reply) => {
-    const body = parseWith(loginRequestSchema, request.body);
+  app.post('/v1/auth/login', { config: { rateLimit, operation: ops.start } }, async (request, reply) => {
+    const body = parseWith(ops.start.body, request.body);
     if (body.channel === 'mobile') {
       const { token, session } = await mobileLogin(deps.login, body, clientInfo(request));
       return bearerBody(token, session);
@@ -67,9 +61,10 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     return startLogin(deps.login, body, clientInfo(request));
   });
 
-  app.post('/v1/auth/login/:loginId/factor', { config: { rateLimit } }, async (request, reply) => {
-    const { loginId } = parseWith(loginParamsSchema, request.params);
-    const body = parseWith(factorRequestSchema, request.body);
+  const factor = { config: { rateLimit, operation: ops.factor } };
+  app.post('/v1/auth/login/:loginId/factor', factor, async (request, reply) => {
+    const { loginId } = parseWith(ops.factor.params, request.params);
+    const body = parseWith(ops.factor.body, request.body);
     if (body.type === 'push') return startPushLogin(deps.login, loginId, clientInfo(request));
     if (body.type === 'webauthn') {
       const response = body.response as unknown as AuthenticationResponseJSON;
@@ -84,9 +79,10 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   });
 
   // Long-poll for a started login: push pending / fallback offered / authenticated (sets the cookie).
-  app.get('/v1/auth/login/:loginId', { config: { rateLimit: pollRateLimit } }, async (request, reply) => {
-    const { loginId } = parseWith(loginParamsSchema, request.params);
-    const { waitMs } = parseWith(pollQuerySchema, request.query);
+  const poll = { config: { rateLimit: pollRateLimit, operation: ops.poll } };
+  app.get('/v1/auth/login/:loginId', poll, async (request, reply) => {
+    const { loginId } = parseWith(ops.poll.params, request.params);
+    const { waitMs } = parseWith(ops.poll.query, request.query);
     const state = await pollLogin(
       deps.login,
       loginId,
@@ -139,13 +135,12 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     };
   }
 
-  const withSession = { preHandler: deps.auth.session, config: { rateLimit } };
-
   // A step-up re-authenticates: the session gets a new token and the one this request carried ends (ASVS 5.0
   // 7.2.4). The web gets it as a new cookie (the CSRF token, derived from the session id, stays); the device-bound
   // channels in the body, as at login, to present from now on (their device proofs hash the new token).
-  app.post('/v1/session/step-up', withSession, async (request, reply) => {
-    const body = parseWith(codeFactorSchema, request.body);
+  const stepUpRoute = deps.auth.forPeople({ rateLimit, operation: ops.stepUp });
+  app.post('/v1/session/step-up', stepUpRoute, async (request, reply) => {
+    const body = parseWith(ops.stepUp.body, request.body);
     const principal = principalOf(request);
     const token = await stepUp(deps.login, principal, body, clientInfo(request));
     const { session } = principal;
@@ -155,17 +150,19 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     });
   });
 
-  app.post('/v1/session/step-up/sms', withSession, async (request) => {
+  const stepUpSms = deps.auth.forPeople({ rateLimit, operation: ops.stepUpSms });
+  app.post('/v1/session/step-up/sms', stepUpSms, async (request) => {
     return presentSmsSent(await sendStepUpSms(deps.login, principalOf(request), clientInfo(request)));
   });
 
-  app.post('/v1/auth/login/:loginId/webauthn/options', { config: { rateLimit } }, async (request) => {
-    const { loginId } = parseWith(loginParamsSchema, request.params);
+  const webauthnOptions = { config: { rateLimit, operation: ops.webauthnOptions } };
+  app.post('/v1/auth/login/:loginId/webauthn/options', webauthnOptions, async (request) => {
+    const { loginId } = parseWith(ops.webauthnOptions.params, request.params);
     return startWebauthnLogin(deps.login, loginId, clientInfo(request));
   });
 
-  app.post('/v1/auth/login/:loginId/sms', { config: { rateLimit } }, async (request) => {
-    const { loginId } = parseWith(loginParamsSchema, request.params);
+  app.post('/v1/auth/login/:loginId/sms', { config: { rateLimit, operation: ops.sms } }, async (request) => {
+    const { loginId } = parseWith(ops.sms.params, request.params);
     const sent = await sendLoginSms(deps.login, loginId, clientInfo(request));
     return presentSmsSent(sent);
   });

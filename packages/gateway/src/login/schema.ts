@@ -1,74 +1,81 @@
-/** @module login/schema — wire shapes of the login routes. */
-import { z } from 'zod';
-
-export const webLoginSchema = z.strictObject({
-  username: z.string().min(1).max(256),
-  password: z.string().min(1).max(1024),
-  channel: z.literal('web'),
-});
-
-/** A device's signed login statement (see login/device-login). */
-const signedDeviceLoginSchema = z.strictObject({
-  deviceId: z.string().min(1).max(64),
-  ts: z.number().int(),
-  nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
-  signature: z.string().min(1).max(200),
-});
-
-/** The enrolled device logging in with its key and PIN. */
-export const mobileLoginSchema = signedDeviceLoginSchema.extend({
-  channel: z.literal('mobile'),
-  pin: z.string().regex(/^\d{4,12}$/),
-});
-
-/** The desktop client: password, plus the pre-validated device's signed statement when it has a device key. */
-export const desktopLoginSchema = z.strictObject({
-  channel: z.literal('desktop'),
-  username: z.string().min(1).max(256),
-  password: z.string().min(1).max(1024),
-  device: signedDeviceLoginSchema.optional(),
-});
-
-export const loginRequestSchema = z.discriminatedUnion('channel', [
-  webLoginSchema,
-  mobileLoginSchema,
-  desktopLoginSchema,
-]);
-
-export const loginParamsSchema = z.strictObject({
-  loginId: z.string().min(1).max(128),
-});
-
-/** A code-based second factor: TOTP, an SMS code, or a recovery code. */
-export const codeFactorSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('totp'), code: z.string().min(1).max(16) }),
-  z.strictObject({ type: z.literal('sms'), code: z.string().min(1).max(16) }),
-  z.strictObject({ type: z.literal('recovery_code'), code: z.string().min(1).max(64) }),
-]);
-
-/** A WebAuthn assertion as `navigator.credentials.get()` returns it, serialised by @simplewebauthn/browser. */
-export const webauthnResponseSchema = z.looseObject({
-  id: z.string().min(1).max(1024),
-  rawId: z.string().min(1).max(1024),
-  type: z.literal('public-key'),
-  response: z.looseObject({
-    clientDataJSON: z.string().min(1).max(8192),
-    authenticatorData: z.string().min(1).max(8192),
-    signature: z.string().min(1).max(1024),
-  }),
-  clientExtensionResults: z.record(z.string(), z.unknown()).default({}),
-});
-
-/** The second step of a login: a code, `{type:"push"}` to ask the enrolled devices, or a WebAuthn assertion. */
-export const factorRequestSchema = z.union([
+/**
+ * @module login/schema
+ * The login routes as the API reference describes them: the protocol's schemas each takes and answers with (the
+ * handlers validate with the same ones), and what each does.
+ */
+import {
   codeFactorSchema,
-  z.strictObject({ type: z.literal('push') }),
-  z.strictObject({ type: z.literal('webauthn'), response: webauthnResponseSchema }),
-]);
+  factorRequestSchema,
+  loginParamsSchema,
+  loginRequestSchema,
+  loginStepSchema,
+  pollQuerySchema,
+  smsSentSchema,
+  steppedUpSchema,
+  webauthnOptionsSchema,
+} from '@gatehouse/protocol';
+import { operation } from '../http/index.js';
 
-export const pollQuerySchema = z.strictObject({
-  waitMs: z.coerce.number().int().min(0).max(60_000).optional(),
-});
+const tag = 'login';
 
-export type LoginRequest = z.infer<typeof loginRequestSchema>;
-export type FactorRequest = z.infer<typeof factorRequestSchema>;
+export const loginOperations = {
+  start: operation({
+    tag,
+    summary: 'Start a login',
+    description:
+      'Web and desktop: username and password; the answer names the second factors this login may use. Mobile: ' +
+      'the enrolled device’s signed statement and its PIN, answered with the session and its bearer token. Wrong ' +
+      'password, unknown and disabled user all answer `401 INVALID_CREDENTIALS` after the same work. Limited per ' +
+      'client address.',
+    body: loginRequestSchema,
+    responses: { 200: loginStepSchema },
+  }),
+  factor: operation({
+    tag,
+    summary: 'Pass the second step of a login',
+    description:
+      'A TOTP, SMS or recovery code, a WebAuthn assertion, or `{"type":"push"}` to ask the enrolled devices (then ' +
+      'follow the push with `GET /v1/auth/login/{loginId}` or its stream). Authenticated: the web gets the session ' +
+      'cookie and a CSRF token; mobile and desktop the bearer token in the body.',
+    params: loginParamsSchema,
+    body: factorRequestSchema,
+    responses: { 200: loginStepSchema },
+  }),
+  poll: operation({
+    tag,
+    summary: 'Wait for a started login (long poll)',
+    description:
+      'Answers when the pending push changes, or after `waitMs`: still pending (with the fallback factors once ' +
+      'the push was not delivered in time), back to the second step, or authenticated (sets the cookie).',
+    params: loginParamsSchema,
+    query: pollQuerySchema,
+    responses: { 200: loginStepSchema },
+  }),
+  webauthnOptions: operation({
+    tag,
+    summary: 'WebAuthn options for a started login',
+    params: loginParamsSchema,
+    responses: { 200: webauthnOptionsSchema },
+  }),
+  sms: operation({
+    tag,
+    summary: 'Text a code for a started login',
+    description: 'At most one text every 30 s and 5 an hour (`SMS_RESEND_TOO_SOON`, `SMS_LIMIT_REACHED`).',
+    params: loginParamsSchema,
+    responses: { 200: smsSentSchema },
+  }),
+  stepUp: operation({
+    tag,
+    summary: 'Step the session up with a second factor',
+    description:
+      'Re-authenticates: the session gets a new token and the one this request carried ends (a new cookie on the ' +
+      'web; mobile and desktop get the token in the body and prove requests with it from now on).',
+    body: codeFactorSchema,
+    responses: { 200: steppedUpSchema },
+  }),
+  stepUpSms: operation({
+    tag,
+    summary: 'Text a code for a step-up',
+    responses: { 200: smsSentSchema },
+  }),
+};

@@ -13,6 +13,7 @@ import { listSmsOutbox } from '../factors/index.js';
 import { type Authenticator, principalOf } from '../http/index.js';
 import type { Database } from '../store/index.js';
 import { listNotifications } from './index.js';
+import { notificationOperations as ops } from './schema.js';
 
 /** What these routes need of the gateway. */
 export interface NotificationRoutesDeps {
@@ -22,10 +23,10 @@ export interface NotificationRoutesDeps {
 }
 
 export async function notificationRoutes(app: FastifyInstance, deps: NotificationRoutesDeps): Promise<void> {
-  app.get('/v1/notifications', { preHandler: deps.auth.session }, async (request) => {
+  app.get('/v1/notifications', deps.auth.forPeople({ operation: ops.notifications }), async (request) => {
     return { notifications: await listNotifications(deps.db, principalOf(request).session.userId) };
   });
-  app.get('/v1/security/events', { preHandler: deps.auth.session }, async (request) => {
+  app.get('/v1/security/events', deps.auth.forPeople({ operation: ops.securityEvents }), async (request) => {
     const events = await listAuditForUser(deps.db, principalOf(request).session.userId, 50);
     return {
       events: events.map(
@@ -41,6 +42,8 @@ export async function notificationRoutes(app: FastifyInstance, deps: Notificatio
     };
   });
   if (deps.config.development.exposeOutboxes) {
-    app.get('/v1/dev/sms-outbox', async () => ({ messages: await listSmsOutbox(deps.db) }));
+    app.get('/v1/dev/sms-outbox', { config: { operation: ops.smsOutbox } }, async () => ({
+      messages: await listSmsOutbox(deps.db),
+    }));
   }
 }

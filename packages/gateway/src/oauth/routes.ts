@@ -6,7 +6,6 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
-import { z } from 'zod';
 import type { Config, PublicUrls } from '../config/index.js';
 import type { Clock } from '../core/index.js';
 import { type Authenticator, parseWith, principalOf } from '../http/index.js';
@@ -15,7 +14,7 @@ import { requireSensitive } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
 import { OAuthError } from './errors.js';
 import type { DpopVerifier, OAuthService } from './index.js';
-import { SCOPES } from './service.js';
+import { oauthOperations as ops } from './schema.js';
 import { signIntrospection } from './signing.js';
 
 type Form = Record<string, string | undefined>;
@@ -29,40 +28,6 @@ function parseForm(body: string): Form {
   }
   return form;
 }
-
-const sessionLossPolicy = z.enum(['none', 'cancel_day', 'cancel_all']).default('none');
-const scopes = z.array(z.enum(SCOPES)).min(1).max(3);
-
-const personalClientBody = z.strictObject({
-  name: z.string().min(1).max(100),
-  keys: z.array(z.record(z.string(), z.unknown())).min(1).max(5),
-  accounts: z.array(z.string().min(1).max(16)).min(1).max(50),
-  scopes,
-  sessionLossPolicy,
-});
-
-const appBody = z.strictObject({
-  name: z.string().min(1).max(100),
-  keys: z.array(z.record(z.string(), z.unknown())).min(1).max(5),
-  redirectUris: z.array(z.string().url().max(2000)).min(1).max(10),
-  scopes,
-  rotateRefreshTokens: z.boolean().default(false),
-  sessionLossPolicy,
-});
-
-const authorizeQuery = z.strictObject({
-  client_id: z.string().min(1).max(64),
-  request_uri: z.string().min(1).max(200),
-});
-
-const consentBody = z.strictObject({
-  clientId: z.string().min(1).max(64),
-  requestUri: z.string().min(1).max(200),
-  approve: z.boolean(),
-  accounts: z.array(z.string().min(1).max(16)).max(50).default([]),
-});
-
-const clientParams = z.strictObject({ clientId: z.string().min(1).max(64) });
 
 /** What these routes need of the gateway. */
 export interface OAuthRoutesDeps {
@@ -79,8 +44,12 @@ export interface OAuthRoutesDeps {
 export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): Promise<void> {
   const { oauth } = deps;
 
-  app.get('/.well-known/oauth-authorization-server', async () => oauth.metadata());
-  app.get('/oauth2/jwks', async () => ({ keys: [deps.oauthSigningKey.publicJwk] }));
+  app.get('/.well-known/oauth-authorization-server', { config: { operation: ops.metadata } }, async () =>
+    oauth.metadata(),
+  );
+  app.get('/oauth2/jwks', { config: { operation: ops.jwks } }, async () => ({
+    keys: [deps.oauthSigningKey.publicJwk],
+  }));
 
   /**
    * The DPoP key the request proves (token and PAR endpoints), checked against this endpoint's URL under the
@@ -130,7 +99,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): 
       return request.body as Form;
     };
 
-    form.post('/oauth2/par', async (request, reply) => {
+    form.post('/oauth2/par', { config: { operation: ops.par } }, async (request, reply) => {
       const body = formOf(request);
       const jkt = proofKey(request, false);
       noStore(reply);
@@ -138,7 +107,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): 
       return oauth.pushAuthorizationRequest(body, oauth.issuer(), jkt);
     });
 
-    form.post('/oauth2/token', async (request, reply) => {
+    form.post('/oauth2/token', { config: { operation: ops.token } }, async (request, reply) => {
       const body = formOf(request);
       const jkt = proofKey(request, true) as string;
       const tokens = await oauth.token(body, oauth.issuer(), jkt);
@@ -146,13 +115,13 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): 
       return tokens;
     });
 
-    form.post('/oauth2/revoke', async (request, reply) => {
+    form.post('/oauth2/revoke', { config: { operation: ops.revoke } }, async (request, reply) => {
       await oauth.revoke(formOf(request), oauth.issuer());
       noStore(reply);
       return {};
     });
 
-    form.post('/oauth2/introspect', async (request, reply) => {
+    form.post('/oauth2/introspect', { config: { operation: ops.introspect } }, async (request, reply) => {
       const issuer = oauth.issuer();
       const { clientId, result } = await oauth.introspect(formOf(request), issuer);
       noStore(reply);
@@ -164,11 +133,9 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): 
     });
   });
 
-  const authenticated = { preHandler: deps.auth.session };
-
   // FAPI 2.0: the authorization endpoint takes only a pushed request (client_id and request_uri).
-  app.get('/oauth2/authorize', authenticated, async (request) => {
-    const query = parseWith(authorizeQuery, request.query);
+  app.get('/oauth2/authorize', deps.auth.forPeople({ operation: ops.authorize }), async (request) => {
+    const query = parseWith(ops.authorize.query, request.query);
     return oauth.authorizationRequest(principalOf(request), query.client_id, query.request_uri);
   });
 
@@ -176,35 +143,38 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): 
   // last 5 minutes, not SMS, no step-up pending — checked before the pushed request is spent or a client is made. A
   // stolen cookie, or a session a phished SMS code opened, cannot hand a bot lasting access. Denying gives nothing
   // away, so any session of the user without a pending step-up may.
-  app.post('/oauth2/authorize/consent', authenticated, async (request) => {
-    const body = parseWith(consentBody, request.body);
+  app.post('/oauth2/authorize/consent', deps.auth.forPeople({ operation: ops.consent }), async (request) => {
+    const body = parseWith(ops.consent.body, request.body);
     const principal = principalOf(request);
     await requireSensitive(deps.db, deps.clock, principal, body.approve ? { factorChange: true } : {});
     return oauth.consent(principal, body, oauth.issuer());
   });
 
-  app.post('/v1/oauth/clients', authenticated, async (request, reply) => {
-    const body = parseWith(personalClientBody, request.body);
+  const registerPersonal = deps.auth.forPeople({ operation: ops.registerPersonal });
+  app.post('/v1/oauth/clients', registerPersonal, async (request, reply) => {
+    const body = parseWith(ops.registerPersonal.body, request.body);
     const principal = principalOf(request);
     await requireSensitive(deps.db, deps.clock, principal, { factorChange: true });
     reply.code(201);
     return oauth.registerPersonalClient(principal, body);
   });
 
-  app.get('/v1/oauth/clients', authenticated, async (request) => ({
+  app.get('/v1/oauth/clients', deps.auth.forPeople({ operation: ops.list }), async (request) => ({
     clients: await oauth.listForUser(principalOf(request).session.userId),
   }));
 
-  app.delete('/v1/oauth/clients/:clientId', authenticated, async (request, reply) => {
-    const { clientId } = parseWith(clientParams, request.params);
+  const revokeClient = deps.auth.forPeople({ operation: ops.revokeClient });
+  app.delete('/v1/oauth/clients/:clientId', revokeClient, async (request, reply) => {
+    const { clientId } = parseWith(ops.revokeClient.params, request.params);
     await oauth.revokeForUser(principalOf(request), clientId);
     return reply.code(204).send();
   });
 
   const operator = deps.auth.operator;
   if (operator !== undefined) {
-    app.post('/v1/admin/oauth/clients', { preHandler: operator }, async (request, reply) => {
-      const body = parseWith(appBody, request.body);
+    const registerApp = { preHandler: operator, config: { operation: ops.registerApp } };
+    app.post('/v1/admin/oauth/clients', registerApp, async (request, reply) => {
+      const body = parseWith(ops.registerApp.body, request.body);
       reply.code(201);
       return oauth.registerApp(body);
     });

@@ -13,7 +13,7 @@ import type { PasswordPolicy } from '../identity/index.js';
 import type { LoginDeps } from '../login/index.js';
 import type { OAuthService } from '../oauth/index.js';
 import type { SessionService } from '../sessions/index.js';
-import { changePasswordSchema } from './schema.js';
+import { passwordOperations as ops } from './schema.js';
 import { changePassword, type PasswordDeps } from './service.js';
 
 /** What these routes need of the gateway. */
@@ -45,10 +45,10 @@ export async function passwordRoutes(app: FastifyInstance, deps: PasswordRoutesD
   // ends (ASVS 5.0 7.2.4), as after a step-up.
   app.post(
     '/v1/password',
-    { preHandler: deps.auth.session, config: { rateLimit } },
+    deps.auth.forPeople({ rateLimit, operation: ops.change }),
     async (request, reply) => {
       const principal = principalOf(request);
-      const body = parseWith(changePasswordSchema, request.body);
+      const body = parseWith(ops.change.body, request.body);
       const changed = await changePassword(passwords, principal, body, clientInfo(request));
       const token = await deps.sessions.renewToken(principal.session);
       return withRenewedToken(request, reply, principal.session, token, deps.clock.now(), changed);

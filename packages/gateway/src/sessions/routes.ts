@@ -16,7 +16,7 @@ import { requireSensitive } from './guard.js';
 import type { BrokerageDeps, SessionService } from './index.js';
 import { monitorSessions } from './monitor.js';
 import { memoized, whoamiBody } from './presenter.js';
-import { brokerageRequestSchema, sessionIdParamsSchema } from './schema.js';
+import { sessionOperations as ops } from './schema.js';
 import type { Principal } from './service.js';
 
 /** What these routes need of the gateway. */
@@ -31,13 +31,12 @@ export interface SessionRoutesDeps {
 }
 
 export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDeps): Promise<void> {
-  const authenticated = { preHandler: deps.auth.session };
   const { db } = deps;
   const csrfFor = (principal: Principal) =>
     memoized(principal, 'csrf', () => csrfTokenFor(deps.csrfKey, principal.session.id));
 
   // Not async: the hottest route in the gateway answers without allocating a promise.
-  app.get('/v1/session', deps.auth.forPrograms('read'), (request, reply) => {
+  app.get('/v1/session', deps.auth.forPrograms('read', { operation: ops.whoAmI }), (request, reply) => {
     const principal = principalOf(request);
     reply.type('application/json; charset=utf-8').send(whoamiBody(principal, csrfFor(principal)));
   });
@@ -45,16 +44,17 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDep
   const { brokerage } = deps;
 
   // Keep-alive: refreshes the idle timer (authentication does) and reports the session's state.
-  app.post('/v1/session/tickle', deps.auth.forPrograms('read'), async (request) =>
+  app.post('/v1/session/tickle', deps.auth.forPrograms('read', { operation: ops.tickle }), async (request) =>
     sessionState(brokerage, principalOf(request)),
   );
 
-  app.post('/v1/session/brokerage', deps.auth.forPrograms('trade'), async (request) => {
-    const { compete } = parseWith(brokerageRequestSchema, request.body);
+  const brokerageRoute = deps.auth.forPrograms('trade', { operation: ops.brokerage });
+  app.post('/v1/session/brokerage', brokerageRoute, async (request) => {
+    const { compete } = parseWith(ops.brokerage.body, request.body);
     return acquireBrokerage(brokerage, principalOf(request), compete);
   });
 
-  app.post('/v1/auth/logout', authenticated, async (request, reply) => {
+  app.post('/v1/auth/logout', deps.auth.forPeople({ operation: ops.logout }), async (request, reply) => {
     const { session } = principalOf(request);
     await deps.sessions.revoke(session.id, 'logout');
     await appendAudit(db, deps.clock, {
@@ -67,7 +67,7 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDep
     return { status: 'logged_out' };
   });
 
-  app.get('/v1/sessions', authenticated, async (request) => {
+  app.get('/v1/sessions', deps.auth.forPeople({ operation: ops.list }), async (request) => {
     const { session, profile } = principalOf(request);
     const schedules = userResetSchedules(deps.config.brokerage.resets, profile.accounts);
     return {
@@ -83,7 +83,8 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDep
     requireSensitive(db, deps.clock, principal, { factorChange: true });
 
   // Revoke every session of the user but the current one (ASVS 3.3.4).
-  app.post('/v1/sessions/revoke-others', authenticated, async (request) => {
+  const revokeOthers = deps.auth.forPeople({ operation: ops.revokeOthers });
+  app.post('/v1/sessions/revoke-others', revokeOthers, async (request) => {
     const principal = principalOf(request);
     await sensitive(principal);
     const { session } = principal;
@@ -101,10 +102,10 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDep
     return { status: 'revoked', count: others.length };
   });
 
-  app.delete('/v1/sessions/:id', authenticated, async (request, reply) => {
+  app.delete('/v1/sessions/:id', deps.auth.forPeople({ operation: ops.revoke }), async (request, reply) => {
     const principal = principalOf(request);
     const { session } = principal;
-    const { id } = parseWith(sessionIdParamsSchema, request.params);
+    const { id } = parseWith(ops.revoke.params, request.params);
     if (id !== session.id) await sensitive(principal);
     const target = await deps.sessions.findById(id);
     if (target === undefined || target.userId !== session.userId || target.revokedAt !== null) {

@@ -1,8 +1,73 @@
-/** @module sessions/schema — wire shapes of the session routes. */
-import { z } from 'zod';
+/**
+ * @module sessions/schema
+ * The session routes as the API reference describes them: the protocol's schemas each takes and answers with (the
+ * handlers validate with the same ones), and what each does.
+ */
+import {
+  brokerageRequestSchema,
+  loggedOutSchema,
+  othersRevokedSchema,
+  sessionIdParamsSchema,
+  sessionRevokedSchema,
+  sessionStateSchema,
+  sessionsListSchema,
+  whoAmISchema,
+} from '@gatehouse/protocol';
+import { operation } from '../http/index.js';
 
-export const sessionIdParamsSchema = z.strictObject({
-  id: z.string().min(1).max(64),
-});
+const tag = 'sessions';
 
-export const brokerageRequestSchema = z.strictObject({ compete: z.boolean() });
+export const sessionOperations = {
+  whoAmI: operation({
+    tag,
+    summary: 'Who am I',
+    description: 'The user, their accounts with each one’s legal entity, this session and its CSRF token.',
+    responses: { 200: whoAmISchema },
+  }),
+  tickle: operation({
+    tag,
+    summary: 'Keep the session alive and read its state',
+    description:
+      'Refreshes the idle timer and reports the tier, competing state, expiries and the next reset.',
+    responses: { 200: sessionStateSchema },
+  }),
+  brokerage: operation({
+    tag,
+    summary: 'Take the trading tier (brokerage)',
+    description:
+      'One session of a user trades at a time. Held by another live session: `409 BROKERAGE_HELD_ELSEWHERE`, unless ' +
+      '`compete` takes it over (the other session turns competing). Needs the channel’s assurance level ' +
+      '(`STEP_UP_REQUIRED`) and, on desktop, the device key (`DEVICE_KEY_REQUIRED`).',
+    body: brokerageRequestSchema,
+    responses: { 200: sessionStateSchema },
+  }),
+  logout: operation({
+    tag,
+    summary: 'Log out',
+    description: 'Ends this session and clears its cookie.',
+    responses: { 200: loggedOutSchema },
+  }),
+  list: operation({
+    tag,
+    summary: 'My live sessions',
+    description: 'Each with its channel, device, network, tier and whether it is competing.',
+    responses: { 200: sessionsListSchema },
+  }),
+  revokeOthers: operation({
+    tag,
+    summary: 'End every other session of mine',
+    description:
+      'Needs a second factor in the last 5 minutes, stronger than SMS, and no step-up pending ' +
+      '(`STEP_UP_REQUIRED`, `FACTOR_TOO_WEAK`).',
+    responses: { 200: othersRevokedSchema },
+  }),
+  revoke: operation({
+    tag,
+    summary: 'End one of my sessions',
+    description:
+      'Ending the current session needs nothing; another one needs what `revoke-others` needs. Another user’s ' +
+      'session answers `SESSION_NOT_FOUND`, as an unknown one does.',
+    params: sessionIdParamsSchema,
+    responses: { 200: sessionRevokedSchema },
+  }),
+};

@@ -1,6 +1,7 @@
 /**
  * An in-process gateway for HTTP tests: a frozen clock, an in-memory SQLite database (or a PostgreSQL schema),
- * a fixed server secret, and helpers to log in through the real routes with `app.inject`.
+ * a fixed server secret, and helpers to log in through the real routes with `app.inject`, whose every response is
+ * checked against the gateway's OpenAPI document (test-support/openapi.ts).
  */
 import type { LightMyRequestResponse } from 'fastify';
 import { createGateway, type Gateway } from '../app/index.js';
@@ -11,6 +12,7 @@ import { DEMO_USERS, seedDemo } from '../demo/index.js';
 import { totpCode } from '../factors/index.js';
 import type { OrderRouter } from '../trading/index.js';
 import type { TestDatabase } from './databases.js';
+import { checkResponses } from './openapi.js';
 
 export const TEST_SECRET = Buffer.alloc(32, 7).toString('base64');
 
@@ -75,6 +77,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     },
   });
   if (options.demo !== false) await seedDemo(gateway.ctx);
+  // Every response a test gets from `app.inject` is held to the gateway's OpenAPI document.
+  checkResponses(gateway.app);
   return Object.assign(gateway, { clock, queries });
 }
 

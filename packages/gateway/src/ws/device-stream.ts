@@ -6,26 +6,29 @@
  * applied, audited, notified and announced as the HTTP decision is, and acknowledged or answered with a coded error.
  */
 import type {} from '@fastify/websocket';
+import {
+  deviceStreamMessageSchema,
+  deviceStreamQuerySchema,
+  deviceStreamRequestSchema,
+} from '@gatehouse/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
-import { z } from 'zod';
-import { type Clock, type EventBus, GatehouseError, toEnvelope } from '../core/index.js';
+import type { z } from 'zod';
+import { GatehouseError, toEnvelope } from '../core/index.js';
 import type { DeviceHub } from '../factors/device-hub.js';
 import { answerPush, type PushAnswerDeps, recordPushReceipt } from '../factors/push.js';
-import { toGatehouseError } from '../http/index.js';
-import type { Notifier } from '../notifications/index.js';
-import type { Database } from '../store/index.js';
+import { operation, toGatehouseError } from '../http/index.js';
 
-const inboundSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('receipt'), challengeId: z.string().min(1).max(64) }),
-  z.strictObject({
-    type: z.literal('decision'),
-    challengeId: z.string().min(1).max(64),
-    decision: z.enum(['approve', 'deny']),
-    number: z.string().regex(/^\d{2}$/),
-    signature: z.string().min(1).max(200),
-  }),
-]);
+const deviceStream = operation({
+  tag: 'devices',
+  summary: 'An enrolled phone’s push channel (WebSocket)',
+  description:
+    'The upgrade carries the device’s signature over `deviceStreamAuthMessage(deviceId, ts, nonce)` (a time within ' +
+    'the allowed skew, the nonce used once); refused with `401 SIGNATURE_INVALID` and no socket. Push requests ' +
+    'arrive over it; delivery receipts and signed decisions go back, each acknowledged or answered with a coded error.',
+  query: deviceStreamQuerySchema,
+  responses: { 101: { description: 'Switching Protocols: the stream is open.' } },
+  messages: { send: deviceStreamRequestSchema, receive: deviceStreamMessageSchema },
+});
 
 export interface DeviceStreamDeps {
   hub: DeviceHub;
@@ -42,6 +45,7 @@ export async function deviceStreamRoutes(app: FastifyInstance, deps: DeviceStrea
     '/v1/devices/stream',
     {
       websocket: true,
+      config: { operation: deviceStream },
       preValidation: async (request) => {
         devices.set(request, await hub.authenticate(request.query));
       },
@@ -59,9 +63,9 @@ export async function deviceStreamRoutes(app: FastifyInstance, deps: DeviceStrea
       socket.once('close', () => clearInterval(heartbeat));
       socket.on('message', (raw: Buffer) => {
         void (async () => {
-          let message: z.infer<typeof inboundSchema>;
+          let message: z.infer<typeof deviceStreamRequestSchema>;
           try {
-            const result = inboundSchema.safeParse(JSON.parse(raw.toString('utf8')));
+            const result = deviceStreamRequestSchema.safeParse(JSON.parse(raw.toString('utf8')));
             if (!result.success) throw new GatehouseError('INVALID_REQUEST');
             message = result.data;
           } catch (error) {

@@ -7,14 +7,14 @@
  * `GET /v1/auth/login/{loginId}` once to receive its session.
  */
 import type {} from '@fastify/websocket';
+import { loginParamsSchema, loginStreamMessageSchema } from '@gatehouse/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Clock, EventBus } from '../core/index.js';
 import { availableFactorTypes } from '../factors/index.js';
 import { latestPushForLogin } from '../factors/push.js';
-import { clientInfo, parseWith } from '../http/index.js';
+import { clientInfo, operation, parseWith } from '../http/index.js';
 import { findOpenLogin, type LoginDeps, type OpenLogin } from '../login/index.js';
-import { loginParamsSchema } from '../login/schema.js';
 import type { Database } from '../store/index.js';
 
 export interface LoginStreamDeps {
@@ -25,6 +25,19 @@ export interface LoginStreamDeps {
   pushDeliveryTimeoutMs: number;
   login: LoginDeps;
 }
+
+const loginStream = operation({
+  tag: 'login',
+  summary: 'Follow a pending push (WebSocket)',
+  description:
+    'The login screen’s live view of its push: `login_state` whenever the push is created, delivered, approved, ' +
+    'denied or expires, and `fallback` once no device acknowledged delivery in time. Possession of the login id ' +
+    'authenticates it. Cookies cannot be set over a WebSocket: on `approved`, call `GET /v1/auth/login/{loginId}` ' +
+    'once to receive the session.',
+  params: loginParamsSchema,
+  responses: { 101: { description: 'Switching Protocols: the stream is open.' } },
+  messages: { receive: loginStreamMessageSchema },
+});
 
 /** How often the stream re-reads the push while nothing else wakes it (to notice expiry and missed delivery). */
 const RECHECK_MS = 1_000;
@@ -37,8 +50,9 @@ export async function loginStreamRoutes(app: FastifyInstance, deps: LoginStreamD
     '/v1/auth/login/:loginId/stream',
     {
       websocket: true,
+      config: { operation: loginStream },
       preValidation: async (request) => {
-        const { loginId } = parseWith(loginParamsSchema, request.params);
+        const { loginId } = parseWith(loginStream.params, request.params);
         logins.set(request, await findOpenLogin(deps.login, loginId, clientInfo(request)));
       },
     },

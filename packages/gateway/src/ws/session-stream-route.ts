@@ -6,32 +6,35 @@
  * optional `resumeAfter` query naming the last event sequence the client holds per account.
  */
 import type {} from '@fastify/websocket';
+import { streamMessageSchema, streamRequestSchema, streamUpgradeQuerySchema } from '@gatehouse/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import { GatehouseError } from '../core/index.js';
-import { type Authenticator, principalOf } from '../http/index.js';
+import { type Authenticator, operation, principalOf } from '../http/index.js';
 import { SessionStream, type SessionStreamDeps } from './session-stream.js';
 import { SessionStreamHub } from './stream-hub.js';
 
 type ResumePoint = { accountId: string; after: number };
 
-/** `DU1000001:42,U1000001:7`: the last event sequence the client holds, per account. */
-const resumeAfterQuery = z
-  .string()
-  .max(2000)
-  .regex(/^[A-Z0-9]{1,16}:\d{1,15}(,[A-Z0-9]{1,16}:\d{1,15}){0,49}$/, 'ACCOUNT:SEQ[,ACCOUNT:SEQ]')
-  .transform((s) =>
-    s
-      .split(',')
-      .map((pair) => pair.split(':') as [string, string])
-      .map(([a, q]) => ({ accountId: a, after: Number(q) })),
-  );
-
 export interface SessionStreamRouteDeps extends SessionStreamDeps {
   auth: Authenticator;
 }
 
-const upgradeQuery = z.looseObject({ resumeAfter: resumeAfterQuery.optional() });
+const sessionStream = operation({
+  tag: 'streams',
+  summary: 'A session’s live channel (WebSocket)',
+  description:
+    'Topic `session`: the state changes a client must react to (`competing`, `brokerage_acquired`, ' +
+    '`step_up_required`, `expiring`, `expired`, `reset`, `revoked`, `token_replaced`) and a heartbeat every 10 s. ' +
+    'Topic `orders`: the events of the user’s accounts, gap-free per account (`eventSeq`); `resumeAfter` or ' +
+    '`{"op":"resume"}` replays what was missed. Topic `marketdata`: quotes after `{"op":"subscribe"}`. Closes with ' +
+    '4001 (revoked), 4002 (expired) or 4003 (the session’s token was replaced: reconnect with the new one). A cookie ' +
+    'session needs an allowed `Origin` instead of a CSRF token; programs need scope `read` (`marketdata` to ' +
+    'subscribe to quotes).',
+  query: streamUpgradeQuerySchema,
+  upgradeScope: 'read',
+  responses: { 101: { description: 'Switching Protocols: the stream is open.' } },
+  messages: { send: streamRequestSchema, receive: streamMessageSchema },
+});
 
 export async function sessionStreamRoutes(app: FastifyInstance, deps: SessionStreamRouteDeps): Promise<void> {
   const { auth, ...streamDeps } = deps;
@@ -43,8 +46,9 @@ export async function sessionStreamRoutes(app: FastifyInstance, deps: SessionStr
     '/v1/stream',
     {
       websocket: true,
+      config: { operation: sessionStream },
       preValidation: async (request) => {
-        const parsed = upgradeQuery.safeParse(request.query ?? {});
+        const parsed = sessionStream.query.safeParse(request.query ?? {});
         if (!parsed.success)
           throw new GatehouseError('INVALID_REQUEST', 'resumeAfter is ACCOUNT:SEQ[,ACCOUNT:SEQ]');
         if (parsed.data.resumeAfter !== undefined) resumes.set(request, parsed.data.resumeAfter);

@@ -25,8 +25,8 @@
  * Longer than most modules: one stream's state (the session topic, per-account replay with gap filling, quotes)
  * is one state machine over one socket.
  */
+import { streamRequestSchema } from '@gatehouse/protocol';
 import type { WebSocket } from 'ws';
-import { z } from 'zod';
 import { accountAccess, accountsFor } from '../access/index.js';
 import { type ErrorCode, GatehouseError } from '../core/index.js';
 import type { MarketData } from '../marketdata/index.js';
@@ -59,21 +59,6 @@ export interface SessionStreamDeps extends StreamHubDeps {
   trading: Pick<TradingService, 'events' | 'marketDataView'>;
   brokerage: BrokerageDeps;
 }
-
-const streamRequest = z.union([
-  z.strictObject({
-    op: z.literal('subscribe'),
-    topic: z.literal('marketdata'),
-    instruments: z.array(z.number().int().positive()).min(1).max(100),
-    accountId: z.string().min(1).max(16).optional(),
-  }),
-  z.strictObject({ op: z.literal('unsubscribe'), topic: z.literal('marketdata') }),
-  z.strictObject({
-    op: z.literal('resume'),
-    accountId: z.string().min(1).max(16),
-    after: z.number().int().min(0),
-  }),
-]);
 
 const REPLAY_PAGE = 500;
 
@@ -297,7 +282,7 @@ export class SessionStream implements HubStream {
 
   /** Handles `subscribe` / `unsubscribe` (topic `marketdata`) and `resume` (topic `orders`). */
   async onMessage(raw: string): Promise<void> {
-    const parsed = streamRequest.safeParse(safeJson(raw));
+    const parsed = streamRequestSchema.safeParse(safeJson(raw));
     if (!parsed.success)
       return this.send(
         'error',

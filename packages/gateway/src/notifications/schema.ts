@@ -1,0 +1,31 @@
+/**
+ * @module notifications/schema
+ * The notification routes as the API reference describes them: the protocol's schemas each answers with.
+ */
+import { notificationListSchema, securityEventListSchema, smsOutboxSchema } from '@gatehouse/protocol';
+import { operation } from '../http/index.js';
+
+const tag = 'notifications';
+
+export const notificationOperations = {
+  notifications: operation({
+    tag,
+    summary: 'My security notifications',
+    description: 'What the user was told: a new device, a factor added or removed, a password changed, …',
+    responses: { 200: notificationListSchema },
+  }),
+  securityEvents: operation({
+    tag,
+    summary: 'My recent security events',
+    description:
+      'The last 50 audit records about the user, newest first (the audit log never holds a secret).',
+    responses: { 200: securityEventListSchema },
+  }),
+  smsOutbox: operation({
+    tag,
+    summary: 'What the SMS simulator “sent” (development)',
+    description: 'Anyone may read it: a development instance’s demo tool, never on in production.',
+    servedWhen: '`development.exposeOutboxes` is on (as under `gatehouse serve --demo`)',
+    responses: { 200: smsOutboxSchema },
+  }),
+};

@@ -1,0 +1,136 @@
+/**
+ * @module trading/schema
+ * The trading routes as the API reference describes them: the protocol's schemas each takes and answers with (the
+ * handlers validate with the same ones), and what each does. The catalogue's filter names the instrument
+ * catalogue's own asset classes.
+ */
+import {
+  accountParamsSchema,
+  confirmationAnswerSchema,
+  confirmationParamsSchema,
+  confirmationRequiredSchema,
+  eventPageSchema,
+  eventsQuerySchema,
+  instrumentListSchema,
+  orderChangeSchema,
+  orderListQuerySchema,
+  orderListSchema,
+  orderParamsSchema,
+  orderRequestSchema,
+  orderViewSchema,
+  portfolioViewSchema,
+  snapshotQuerySchema,
+  snapshotSchema,
+} from '@gatehouse/protocol';
+import { z } from 'zod';
+import { operation, type ResponseDoc } from '../http/index.js';
+import { ASSET_CLASSES } from '../instruments/index.js';
+
+const tag = 'trading';
+const TRADING =
+  'Needs the trading tier (`POST /v1/session/brokerage`) held now: a competing, reset or stepped-down session is ' +
+  'refused with its code, re-checked on every call.';
+
+const placed = {
+  201: { description: 'A new order, accepted.', schema: orderViewSchema },
+  200: {
+    description: 'The order this `clientOrderId` already placed, as it is now.',
+    schema: orderViewSchema,
+  },
+  409: {
+    description: 'Questions to answer first (`POST …/orders/confirmations/{confirmationId}` within 60 s).',
+    schema: confirmationRequiredSchema,
+  },
+} satisfies Record<number, ResponseDoc>;
+
+export const tradingOperations = {
+  instruments: operation({
+    tag,
+    summary: 'Search the instrument catalogue',
+    query: z.strictObject({
+      symbol: z.string().min(1).max(32).optional(),
+      assetClass: z.enum(ASSET_CLASSES).optional(),
+    }),
+    responses: { 200: instrumentListSchema },
+  }),
+  snapshot: operation({
+    tag,
+    summary: 'Quotes, as an account is entitled to see them',
+    description: 'Each quote carries its entitlement: live, delayed 15 minutes, or none (no prices).',
+    query: snapshotQuerySchema,
+    responses: { 200: snapshotSchema },
+  }),
+  place: operation({
+    tag,
+    summary: 'Place an order',
+    description:
+      `Through the pre-trade gate: refused with a coded 422 (and the rule’s id), asked to confirm (409), or ` +
+      `accepted (201). The same \`clientOrderId\` again answers the order it placed (200). ${TRADING}`,
+    params: accountParamsSchema,
+    body: orderRequestSchema,
+    responses: placed,
+  }),
+  confirm: operation({
+    tag,
+    summary: 'Answer a confirmation: place the order, or make the change',
+    description: `Once, within 60 s, by its owner; through the whole gate again. ${TRADING}`,
+    params: confirmationParamsSchema,
+    body: confirmationAnswerSchema,
+    responses: placed,
+  }),
+  list: operation({
+    tag,
+    summary: 'An account’s orders',
+    description: '`clientOrderId` finds the order a lost response placed (reconciliation).',
+    params: accountParamsSchema,
+    query: orderListQuerySchema,
+    responses: { 200: orderListSchema },
+  }),
+  get: operation({
+    tag,
+    summary: 'One order',
+    params: orderParamsSchema,
+    responses: { 200: orderViewSchema },
+  }),
+  cancel: operation({
+    tag,
+    summary: 'Cancel a working order',
+    description: TRADING,
+    params: orderParamsSchema,
+    responses: { 200: orderViewSchema },
+  }),
+  modify: operation({
+    tag,
+    summary: 'Change a working order’s quantity or prices',
+    description: `Through the whole gate again. ${TRADING}`,
+    params: orderParamsSchema,
+    body: orderChangeSchema,
+    responses: {
+      200: { description: 'The order, changed.', schema: orderViewSchema },
+      409: placed[409],
+    },
+  }),
+  portfolio: operation({
+    tag,
+    summary: 'An account’s cash, positions and valuation',
+    params: accountParamsSchema,
+    responses: { 200: portfolioViewSchema },
+  }),
+  events: operation({
+    tag,
+    summary: 'An account’s event log, after a sequence number',
+    description:
+      'Numbered without gaps per account; what `/v1/stream` sends live (topic `orders`), read back after a gap.',
+    params: accountParamsSchema,
+    query: eventsQuerySchema,
+    responses: { 200: eventPageSchema },
+  }),
+  operatorCancel: operation({
+    tag: 'admin',
+    summary: 'Cancel an order as an operator',
+    description: 'No session needed; audited with the operator’s address.',
+    servedWhen: '`secrets.adminApiToken` is set',
+    params: orderParamsSchema,
+    responses: { 200: orderViewSchema },
+  }),
+};
