@@ -45,11 +45,11 @@ export const activateSchema = z.strictObject({
   publicKey: z.record(z.string(), z.unknown()).meta({ description: 'A P-256 public JWK.' }),
   name: z.string().trim().min(1).max(64),
   platform: z.string().trim().min(1).max(32),
-  /** Optional PIN for logging in on the device itself (`channel: "mobile"`): 4–12 digits. */
   pin: z
     .string()
     .regex(/^\d{4,12}$/)
-    .optional(),
+    .optional()
+    .meta({ description: 'A PIN of 4–12 digits for logging in on the device itself (`channel: "mobile"`).' }),
 });
 export const deviceActivatedSchema = z.object({ deviceId: z.string(), status: z.literal('active') });
 

@@ -41,8 +41,9 @@ export type SmsSentView = z.infer<typeof smsSentSchema>;
 /** `GET /v1/factors`. */
 export const factorListSchema = z.object({
   factors: z.array(factorViewSchema),
-  /** `outdated`: unused codes of an earlier, shorter format, which a new set should replace. */
-  recoveryCodes: z.object({ remaining: z.number().int(), outdated: z.number().int() }),
+  recoveryCodes: z.object({ remaining: z.number().int(), outdated: z.number().int() }).meta({
+    description: '`outdated`: unused codes of an earlier, shorter format, which a new set should replace.',
+  }),
   backupFactorMissing: z.boolean(),
 });
 

@@ -44,19 +44,24 @@ export type MonitoredSession = z.infer<typeof monitoredSessionSchema>;
 export const profileViewSchema = z
   .object({
     user: z.object({ id: z.string(), username: z.string(), displayName: z.string() }),
-    /**
-     * The password was set by an operator (a new user, a reset): an initial secret the user must replace with
-     * their own (`POST /v1/password`) before `passwordExpiresAt`, when it stops working.
-     */
-    passwordChangeRequired: z.boolean(),
-    /** When the initial password stops working; null for the user's own password. */
-    passwordExpiresAt: timestampSchema.nullable(),
-    /** Each with its carrying legal entity, named; the investor-protection details come with the account itself. */
-    accounts: z.array(
-      accountSummarySchema.extend({
-        entity: z.object({ code: z.string(), legalName: z.string(), regulator: z.string() }),
+    passwordChangeRequired: z.boolean().meta({
+      description:
+        'The password was set by an operator (a new user, a reset): an initial secret the user must replace with ' +
+        'their own (`POST /v1/password`) before `passwordExpiresAt`, when it stops working.',
+    }),
+    passwordExpiresAt: timestampSchema
+      .nullable()
+      .meta({ description: 'When the initial password stops working; null for the user’s own password.' }),
+    accounts: z
+      .array(
+        accountSummarySchema.extend({
+          entity: z.object({ code: z.string(), legalName: z.string(), regulator: z.string() }),
+        }),
+      )
+      .meta({
+        description:
+          'Each with its carrying legal entity, named; the investor-protection details come with the account itself.',
       }),
-    ),
   })
   .meta({ id: 'ProfileView' });
 export type ProfileView = z.infer<typeof profileViewSchema>;
@@ -71,8 +76,9 @@ export type WhoAmI = z.infer<typeof whoAmISchema>;
 export const sessionStateSchema = z
   .object({
     tier: tierSchema,
-    /** This session held brokerage since the last reset and another session took it over. */
-    competing: z.boolean(),
+    competing: z.boolean().meta({
+      description: 'This session held brokerage since the last reset and another session took it over.',
+    }),
     stepUpRequired: z.boolean(),
     idleExpiresInMs: z.number().int(),
     expiresInMs: z.number().int(),
@@ -102,16 +108,19 @@ const password = z.string().min(1).max(4096);
 export const changePasswordSchema = z.strictObject({
   currentPassword: password,
   newPassword: password,
-  /** End every other session of the user once the password is changed (ASVS 5.0 7.4.3). */
-  endOtherSessions: z.boolean().default(false),
+  endOtherSessions: z.boolean().default(false).meta({
+    description: 'End every other session of the user once the password is changed (ASVS 5.0 7.4.3).',
+  }),
 });
 
 /** `POST /v1/password`: the password is changed. */
 export const passwordChangedSchema = z
   .object({
     status: z.literal('changed'),
-    /** Other sessions ended because `endOtherSessions` was asked for (0 otherwise). */
-    endedSessions: z.number().int(),
+    endedSessions: z
+      .number()
+      .int()
+      .meta({ description: 'Other sessions ended because `endOtherSessions` was asked for (0 otherwise).' }),
   })
   .meta({ id: 'PasswordChanged' });
 export type PasswordChanged = z.infer<typeof passwordChangedSchema>;

@@ -17,9 +17,12 @@ export const streamMessageSchema = z
     type: z.string(),
     seq: z.number().int(),
     at: timestampSchema,
-    /** Topic `orders`: the account and its event sequence number. */
-    accountId: z.string().optional(),
-    eventSeq: z.number().int().optional(),
+    accountId: z.string().optional().meta({ description: 'Topic `orders`: the account of the event.' }),
+    eventSeq: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: 'Topic `orders`: the event’s sequence number in its account, without gaps.' }),
     orderId: z.string().nullable().optional(),
     data: factsSchema.optional(),
     replayed: z.boolean().optional(),

@@ -78,8 +78,12 @@ export type OrderView = z.infer<typeof orderViewSchema>;
 /** `GET /v1/accounts/{accountId}/orders`. */
 export const orderListQuerySchema = z.strictObject({
   status: z.enum(['open', 'filled', 'cancelled', 'expired']).optional(),
-  /** Look an order up by the client's own id (reconciliation after a lost response). */
-  clientOrderId: z.string().min(1).max(64).optional(),
+  clientOrderId: z
+    .string()
+    .min(1)
+    .max(64)
+    .optional()
+    .meta({ description: 'Look an order up by the client’s own id (reconciliation after a lost response).' }),
   scope: z.enum(['today', 'all']).optional(),
 });
 export const orderListSchema = z.object({ orders: z.array(orderViewSchema) });
@@ -139,7 +143,6 @@ export const instrumentViewSchema = z
     tickSize: z.number(),
     lotSize: z.number(),
     multiplier: z.number(),
-    /** A PRIIPs key information document exists. */
     kid: z.boolean().meta({ description: 'A PRIIPs key information document exists.' }),
     hours: z.object({
       timeZone: z.string(),
