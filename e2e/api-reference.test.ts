@@ -8,9 +8,10 @@ import { type PortalRig, screenshot, startPortalRig } from './support/browser.js
 
 let rig: PortalRig;
 
+// Long enough for the setup to install Debian's Chromium on a fresh machine (see support/browser.ts).
 beforeAll(async () => {
   rig = await startPortalRig();
-}, 120_000);
+}, 600_000);
 
 afterAll(async () => {
   await rig?.stop();
