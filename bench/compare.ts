@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import { DEMO_USERS } from '../packages/gateway/src/demo/index.js';
 import { totpCode } from '../packages/gateway/src/factors/index.js';
-import { type Child, load, log, median, round, startGateway, webLogin } from './lib.js';
+import { type Child, load, log, marketOrders, median, round, startGateway, webLogin } from './lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -42,18 +42,7 @@ export async function main() {
         body: JSON.stringify({ compete: true }),
       });
       if (acquired.status !== 200) throw new Error(`brokerage on ${name}: ${acquired.status}`);
-      let n = 0;
-      const order = () => {
-        n += 1;
-        return JSON.stringify({
-          clientOrderId: `compare-${n}`,
-          instrumentId: 265598,
-          side: n % 2 === 0 ? 'BUY' : 'SELL',
-          type: 'MKT',
-          quantity: 1,
-          tif: 'DAY',
-        });
-      };
+      const order = marketOrders('compare');
       const run = (measure: Measure, seconds: number) => {
         if (measure === 'whoami')
           return load(`${url}/v1/session`, { connections: CONNECTIONS, seconds, headers: { cookie } });

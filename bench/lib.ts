@@ -210,6 +210,25 @@ export function startCryptoBaseline(): Promise<Child> {
   return startScript(CRYPTO_SERVER);
 }
 
+/**
+ * Bodies of 1-share market orders that pass the gate and fill, each with a fresh clientOrderId (`prefix-1`, …);
+ * buys and sells alternate, so buying power holds however many are placed.
+ */
+export function marketOrders(prefix: string): () => string {
+  let n = 0;
+  return () => {
+    n += 1;
+    return JSON.stringify({
+      clientOrderId: `${prefix}-${n}`,
+      instrumentId: 265598,
+      side: n % 2 === 0 ? 'BUY' : 'SELL',
+      type: 'MKT',
+      quantity: 1,
+      tif: 'DAY',
+    });
+  };
+}
+
 /** Runs a Node script in a child process and parses the JSON it prints on stdout. */
 export function runJsonScript<T>(script: string): Promise<T> {
   return new Promise((resolve, reject) => {

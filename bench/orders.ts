@@ -27,6 +27,7 @@ import { evaluateGate } from '../packages/gateway/src/trading/index.js';
 import {
   load,
   log,
+  marketOrders,
   median,
   percentile,
   round,
@@ -70,18 +71,7 @@ export async function main() {
       body: JSON.stringify({ compete: true }),
     });
     if (acquired.status !== 200) throw new Error(`brokerage: ${acquired.status}`);
-    let n = 0;
-    const body = () => {
-      n += 1;
-      return JSON.stringify({
-        clientOrderId: `bench-${n}`,
-        instrumentId: 265598,
-        side: n % 2 === 0 ? 'BUY' : 'SELL',
-        type: 'MKT',
-        quantity: 1,
-        tif: 'DAY',
-      });
-    };
+    const body = marketOrders('bench');
     const url = `${gateway.url}/v1/accounts/DU1000001/orders`;
     await load(url, { connections: CONNECTIONS, seconds: 1, headers, perRequestBody: body });
     await load(raw.url, { connections: CONNECTIONS, seconds: 1 });

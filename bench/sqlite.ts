@@ -19,7 +19,7 @@ import { DEMO_USERS } from '../packages/gateway/src/demo/index.js';
 import { totpCode } from '../packages/gateway/src/factors/index.js';
 import { openDatabase } from '../packages/gateway/src/store/index.js';
 import { nodeSqlite, type SqliteDriver } from '../packages/gateway/src/store/sqlite.js';
-import { load, log, median, round, startGateway, webLogin } from './lib.js';
+import { load, log, marketOrders, median, round, startGateway, webLogin } from './lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -67,18 +67,7 @@ async function http(): Promise<{ orders: Pair; whoami: Pair }> {
         body: JSON.stringify({ compete: true }),
       });
       if (acquired.status !== 200) throw new Error(`brokerage on ${driver}: ${acquired.status}`);
-      let n = 0;
-      const body = () => {
-        n += 1;
-        return JSON.stringify({
-          clientOrderId: `bench-${n}`,
-          instrumentId: 265598,
-          side: n % 2 === 0 ? 'BUY' : 'SELL',
-          type: 'MKT',
-          quantity: 1,
-          tif: 'DAY',
-        });
-      };
+      const body = marketOrders('bench');
       const ordersUrl = `${gateway.url}/v1/accounts/DU1000001/orders`;
       const whoamiUrl = `${gateway.url}/v1/session`;
       await load(ordersUrl, { connections: CONNECTIONS, seconds: 1, headers, perRequestBody: body });

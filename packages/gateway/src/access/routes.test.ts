@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
@@ -24,7 +25,6 @@ import {
   type TestGatewayOptions,
   VIKTOR,
 } from '../test-support/gateway.js';
-import { INSTRUMENTS, type Instrument } from '../trading/index.js';
 import type { AccountNeed } from './index.js';
 
 let gw: TestGateway;

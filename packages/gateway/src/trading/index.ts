@@ -1,17 +1,5 @@
-/** @module trading — instruments, the pre-trade gate, order entry, the paper engine, positions, cash, events. */
+/** @module trading — the pre-trade gate, order entry, the paper engine, positions, cash, events. */
 
-export {
-  ASSET_CLASSES,
-  type AssetClass,
-  findInstrument,
-  INSTRUMENTS,
-  type Instrument,
-  MARKET_DATA_BUNDLES,
-  MARKET_REGIONS,
-  type MarketDataBundle,
-  requireInstruments,
-  searchInstruments,
-} from '../instruments/index.js';
 export { applyFill, commission, emptyLedger, type Ledger, valuate } from './accounting.js';
 export {
   evaluateGate,

@@ -29,6 +29,7 @@ import { streamRequestSchema } from '@gatehouse/protocol';
 import type { WebSocket } from 'ws';
 import { accountAccess, accountsFor } from '../access/index.js';
 import { type ErrorCode, GatehouseError } from '../core/index.js';
+import { type Instrument, type MarketDataBundle, requireInstruments } from '../instruments/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import { grantProfile } from '../oauth/index.js';
 import {
@@ -38,12 +39,7 @@ import {
   type SessionService,
   sessionState,
 } from '../sessions/index.js';
-import {
-  type Instrument,
-  type MarketDataBundle,
-  requireInstruments,
-  type TradingService,
-} from '../trading/index.js';
+import type { TradingService } from '../trading/index.js';
 import {
   type AccountEventMessage,
   type HubStream,
