@@ -229,7 +229,9 @@ describe.each(testDatabases())('push on %s', (_name, makeDatabase) => {
       let kinds: string[] = [];
       for (let i = 0; i < 100 && !kinds.includes('push_denied'); i += 1) {
         if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
-        kinds = (await gw.ctx.store.db.selectFrom('notifications').select('kind').execute()).map((n) => n.kind);
+        kinds = (await gw.ctx.store.db.selectFrom('notifications').select('kind').execute()).map(
+          (n) => n.kind,
+        );
       }
       expect(kinds).toContain('push_denied');
     });
