@@ -106,7 +106,7 @@ export async function changeEntitlements(
       ...(change.type === undefined ? {} : { type: change.type }),
       ...(change.clientCategory === undefined ? {} : { client_category: change.clientCategory }),
     };
-    await updateAccountSettings(trx, accountId, flags);
+    if (Object.keys(flags).length > 0) await updateAccountSettings(trx, accountId, flags);
     for (const p of change.grantPermissions ?? []) {
       await trx
         .insertInto('account_permissions')

@@ -6,9 +6,9 @@
  * (`gatehouse-device-stream:<deviceId>:<ms>:<nonce>`); a stale time, reused nonce or bad signature is refused.
  * Deliveries travel on the event bus, and the node holding a device's socket sends it.
  */
+import { deviceStreamQuerySchema } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import type { WebSocket } from 'ws';
-import { z } from 'zod';
 import { type Clock, type EventBus, GatehouseError, LruCache } from '../core/index.js';
 import { loadSigningDevice, streamAuthMessage, verifyDeviceSignature } from '../devices/index.js';
 import type { Database } from '../store/index.js';
@@ -16,13 +16,6 @@ import type { PushMessage, PushTransport } from './push.js';
 
 /** How far a stream-auth timestamp may be from the server's clock. */
 const STREAM_AUTH_SKEW_MS = 60_000;
-
-const streamQuerySchema = z.strictObject({
-  deviceId: z.string().min(1).max(64),
-  ts: z.coerce.number().int(),
-  nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
-  sig: z.string().min(1).max(200),
-});
 
 export class DeviceHub implements PushTransport {
   readonly #sockets = new Map<string, Set<WebSocket>>();
@@ -50,7 +43,7 @@ export class DeviceHub implements PushTransport {
 
   /** Checks a stream-opening signature; throws `SIGNATURE_INVALID` / `DEVICE_REVOKED`. */
   async authenticate(query: unknown): Promise<string> {
-    const parsed = streamQuerySchema.safeParse(query);
+    const parsed = deviceStreamQuerySchema.safeParse(query);
     if (!parsed.success) throw new GatehouseError('SIGNATURE_INVALID');
     const { deviceId, ts, nonce, sig } = parsed.data;
     const now = this.#clock.now();
