@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config, PublicUrls } from '../config/index.js';
-import type { Clock, EventBus, SecretBox } from '../core/index.js';
+import type { Clock, EventBus, LruCache, SecretBox } from '../core/index.js';
 import type { EntitlementsCache } from '../entitlements/index.js';
 import type { DeviceHub } from '../factors/device-hub.js';
 import type { SmsSender } from '../factors/index.js';
@@ -14,14 +14,14 @@ import type { PushTransport } from '../factors/push.js';
 import type { PushWaiters } from '../factors/push-waiters.js';
 import type { Authenticator } from '../http/index.js';
 import type { PasswordHasher, PasswordPolicy } from '../identity/index.js';
-import type { LoginDeps } from '../login/index.js';
+import type { ThrottlePolicies } from '../login/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { DpopVerifier, OAuthService } from '../oauth/index.js';
 import type { SigningKey } from '../oauth/signing.js';
 import type { SafetyService } from '../safety/index.js';
-import type { BrokerageDeps, SessionService } from '../sessions/index.js';
+import type { BrokerageDeps, ChannelPolicies, SessionService } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
 
@@ -40,10 +40,19 @@ export interface GatewayContext {
   box: SecretBox;
   /** Key for CSRF tokens. */
   csrfKey: Buffer;
+  /** Key for signing browsers' device cookies. */
+  deviceCookieKey: Buffer;
+  /** Key for the keyed hash that stands for a typed username naming no user in the audit log. */
+  usernameKey: Buffer;
+  /** Each channel's policy: lifetimes, the factors it allows, takeover. */
+  policies: ChannelPolicies;
+  /** The brute-force limits of logins, step-ups and password changes (`login/limits`). */
+  loginBackoff: ThrottlePolicies;
+  /** Nonces of recent signed device logins (a reused one is a replay); per node, bounded. */
+  deviceLoginNonces: LruCache<string, number>;
   sessions: SessionService;
   /** Who is calling: one decision for every authenticated route and stream upgrade. */
   auth: Authenticator;
-  login: LoginDeps;
   /** SMS delivery; the default simulator writes to the `sms_outbox` table. */
   sms: SmsSender;
   /** Security notifications; the default simulator writes to the `notifications` table. */

@@ -20,7 +20,17 @@ import { entitlementRoutes } from '../entitlements/routes.js';
 import { factorRoutes } from '../factors/routes.js';
 import { installErrorHandling, operation, recordRoutes } from '../http/index.js';
 import { accountRoleRoutes } from '../identity/routes.js';
-import { spendAttemptOnWrongNumber } from '../login/index.js';
+import {
+  type CodeFactors,
+  type DeviceLogins,
+  type LoginCompletion,
+  type LoginLimits,
+  type LoginTransactions,
+  type PasswordChecks,
+  type PushLogins,
+  spendAttemptOnWrongNumber,
+  type WebauthnLogins,
+} from '../login/index.js';
 import { loginRoutes } from '../login/routes.js';
 import { notificationRoutes } from '../notifications/routes.js';
 import { DPOP_ALGORITHMS } from '../oauth/index.js';
@@ -166,17 +176,31 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
   const { auth, bus, clock, config, sessions, notifier, urls, csrfKey } = ctx;
   const { db } = ctx.store;
   const pushAnswers = { db, clock, notifier, bus, spendLoginAttempt: spendAttemptOnWrongNumber };
-  await app.register(loginRoutes, { auth, clock, config, csrfKey, login: ctx.login });
+  const login = loginParts(ctx);
+  await app.register(loginRoutes, {
+    auth,
+    config,
+    csrfKey,
+    ...login.limits,
+    ...login.transactions,
+    ...login.completion,
+    ...login.passwordChecks,
+    ...login.codes,
+    ...login.push,
+    ...login.webauthn,
+    ...login.deviceLogins,
+  });
   await app.register(sessionRoutes, { auth, clock, config, csrfKey, db, sessions, brokerage: ctx.brokerage });
   await app.register(factorRoutes, { auth, clock, config, db, notifier, box: ctx.box, sms: ctx.sms });
   await app.register(passwordRoutes, {
     auth,
-    clock,
     config,
+    ...login.limits,
+    ...login.passwordChecks,
+    policy: ctx.passwordPolicy,
     sessions,
-    login: ctx.login,
-    oauth: ctx.oauth,
-    passwordPolicy: ctx.passwordPolicy,
+    bus,
+    notifier,
   });
   await app.register(notificationRoutes, { auth, config, db });
   await app.register(deviceRoutes, {
@@ -193,10 +217,9 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
   });
   await app.register(deviceStreamRoutes, { hub: ctx.deviceHub, pushAnswers });
   await app.register(loginStreamRoutes, {
-    db,
-    clock,
+    ...login.limits,
+    ...login.transactions,
     bus,
-    login: ctx.login,
     pushDeliveryTimeoutMs: config.push.deliveryTimeoutMs,
   });
   await app.register(sessionStreamRoutes, {
@@ -223,4 +246,35 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
   await app.register(safetyRoutes, { auth, clock, db, safety: ctx.safety });
   await app.register(entitlementRoutes, { auth, bus, clock, db });
   await app.register(accountRoleRoutes, { auth, bus, clock, db });
+}
+
+/** The login steps' parts (`login/deps`), from the context and the configuration; each route takes those it calls. */
+function loginParts(ctx: GatewayContext) {
+  const { config } = ctx;
+  const limits: LoginLimits = {
+    db: ctx.store.db,
+    clock: ctx.clock,
+    metrics: ctx.metrics,
+    backoff: ctx.loginBackoff,
+    deviceKey: ctx.deviceCookieKey,
+  };
+  const transactions: LoginTransactions = {
+    policies: ctx.policies,
+    transactionTtlMs: config.login.transactionTtlMs,
+    maxFactorAttempts: config.login.maxFactorAttempts,
+  };
+  const completion: LoginCompletion = { sessions: ctx.sessions, notifier: ctx.notifier };
+  const passwordChecks: PasswordChecks = { hasher: ctx.hasher, usernameKey: ctx.usernameKey };
+  const codes: CodeFactors = { box: ctx.box, totpWindow: config.totp.window, sms: ctx.sms };
+  const push: PushLogins = {
+    push: ctx.push,
+    pushWaiters: ctx.pushWaiters,
+    bus: ctx.bus,
+    pushTimeoutMs: config.push.timeoutMs,
+    pushDeliveryTimeoutMs: config.push.deliveryTimeoutMs,
+    longPollMs: config.push.longPollMs,
+  };
+  const webauthn: WebauthnLogins = { webauthn: config.webauthn };
+  const deviceLogins: DeviceLogins = { deviceLoginNonces: ctx.deviceLoginNonces };
+  return { limits, transactions, completion, passwordChecks, codes, push, webauthn, deviceLogins };
 }

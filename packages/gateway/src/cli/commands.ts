@@ -166,8 +166,13 @@ export function registerCommands(program: Command): void {
         const password = flags.passwordStdin === true ? await readStdin() : undefined;
         const reset = await resetPassword(
           {
-            login: ctx.login,
+            db: ctx.store.db,
+            clock: ctx.clock,
+            hasher: ctx.hasher,
             policy: ctx.passwordPolicy,
+            sessions: ctx.sessions,
+            bus: ctx.bus,
+            notifier: ctx.notifier,
             initialLifetimeMs: ctx.config.password.initialLifetimeMs,
             oauth: ctx.oauth,
           },

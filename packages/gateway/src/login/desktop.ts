@@ -9,17 +9,18 @@
  */
 import { GatehouseError } from '../core/index.js';
 import { backupFactorMissing } from '../factors/index.js';
+import type {
+  DeviceLogins,
+  LoginCompletion,
+  LoginLimits,
+  LoginTransactions,
+  PasswordChecks,
+} from './deps.js';
 import { issueDeviceSession, type SignedDeviceLogin, verifySignedDeviceLogin } from './device-login.js';
 import { successBuckets } from './limits.js';
 import { checkPassword, openLoginTransaction, startLogin } from './service.js';
 import { clearBuckets } from './throttle.js';
-import {
-  type ClientInfo,
-  type LoginCompleted,
-  type LoginDeps,
-  type LoginStarted,
-  usableFactors,
-} from './transaction.js';
+import { type ClientInfo, type LoginCompleted, type LoginStarted, usableFactors } from './transaction.js';
 
 export interface DesktopLoginInput {
   username: string;
@@ -29,7 +30,7 @@ export interface DesktopLoginInput {
 }
 
 export async function startDesktopLogin(
-  deps: LoginDeps,
+  deps: LoginLimits & LoginTransactions & LoginCompletion & PasswordChecks & DeviceLogins,
   input: DesktopLoginInput,
   client: ClientInfo,
 ): Promise<LoginStarted | LoginCompleted> {

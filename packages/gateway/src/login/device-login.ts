@@ -10,7 +10,8 @@ import { GatehouseError } from '../core/index.js';
 import { loadSigningDevice, markDeviceSeen, verifyDeviceSignature } from '../devices/index.js';
 import type { SessionRecord } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
-import type { ClientInfo, LoginDeps } from './transaction.js';
+import type { DeviceLogins, LoginCompletion, LoginLimits } from './deps.js';
+import type { ClientInfo } from './transaction.js';
 
 /** How far the device's login timestamp may be from the server's clock. */
 export const DEVICE_LOGIN_SKEW_MS = 60_000;
@@ -39,7 +40,7 @@ export interface SignedDeviceLogin {
  * a valid signature and an unused nonce. Throws `SIGNATURE_INVALID` or `DEVICE_REVOKED`; returns the device.
  */
 export async function verifySignedDeviceLogin(
-  deps: LoginDeps,
+  deps: Pick<LoginLimits, 'db' | 'clock'> & DeviceLogins,
   channel: DeviceLoginChannel,
   input: SignedDeviceLogin,
 ) {
@@ -56,10 +57,10 @@ export async function verifySignedDeviceLogin(
     throw new GatehouseError('SIGNATURE_INVALID');
   }
   const replayKey = `${channel}-login:${input.deviceId}:${input.nonce}`;
-  const seen = deps.replayCache.get(replayKey);
+  const seen = deps.deviceLoginNonces.get(replayKey);
   if (seen !== undefined && now - seen <= 2 * DEVICE_LOGIN_SKEW_MS)
     throw new GatehouseError('SIGNATURE_INVALID');
-  deps.replayCache.set(replayKey, now);
+  deps.deviceLoginNonces.set(replayKey, now);
   return device;
 }
 
@@ -69,7 +70,7 @@ export async function verifySignedDeviceLogin(
  */
 export async function issueDeviceSession(
   trx: Kysely<Database>,
-  deps: LoginDeps,
+  deps: Pick<LoginLimits, 'clock' | 'metrics'> & Pick<LoginCompletion, 'sessions'>,
   input: { userId: string; channel: DeviceLoginChannel; deviceId: string; amr: string[]; lastFactor: string },
   client: ClientInfo,
 ): Promise<{ token: string; session: SessionRecord }> {

@@ -1,5 +1,15 @@
 /** @module login — the login transaction (password, second factor, session), step-up and brute-force limits. */
 
+export type {
+  CodeFactors,
+  DeviceLogins,
+  LoginCompletion,
+  LoginLimits,
+  LoginTransactions,
+  PasswordChecks,
+  PushLogins,
+  WebauthnLogins,
+} from './deps.js';
 export {
   type Attempter,
   attemptBuckets,
@@ -25,7 +35,6 @@ export {
   type ClientInfo,
   findOpenLogin,
   type LoginCompleted,
-  type LoginDeps,
   type LoginStarted,
   type OpenLogin,
   spendAttemptOnWrongNumber,

@@ -15,8 +15,9 @@ import {
   MAX_PIN_FAILURES,
 } from '../devices/index.js';
 import type { SessionRecord } from '../sessions/index.js';
+import type { DeviceLogins, LoginCompletion, LoginLimits, PasswordChecks } from './deps.js';
 import { deviceLoginMessage, issueDeviceSession, verifySignedDeviceLogin } from './device-login.js';
-import type { ClientInfo, LoginDeps } from './transaction.js';
+import type { ClientInfo } from './transaction.js';
 
 /** The bytes the device signs to log in. */
 export function mobileLoginMessage(deviceId: string, ts: number, nonce: string): string {
@@ -32,7 +33,7 @@ export interface MobileLoginInput {
 }
 
 export async function mobileLogin(
-  deps: LoginDeps,
+  deps: LoginLimits & LoginCompletion & PasswordChecks & DeviceLogins,
   input: MobileLoginInput,
   client: ClientInfo,
 ): Promise<{ token: string; session: SessionRecord }> {

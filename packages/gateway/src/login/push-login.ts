@@ -15,13 +15,13 @@ import { networkOf, pushDeviceIds } from '../devices/index.js';
 import { backupFactorMissing, type FactorType } from '../factors/index.js';
 import { createPushChallenge, latestPushForLogin } from '../factors/push.js';
 
+import type { LoginCompletion, LoginLimits, LoginTransactions, PushLogins } from './deps.js';
 import { type BackoffPolicy, claimAttempt } from './throttle.js';
 import {
   type ClientInfo,
   findOpenLogin,
   issueLoginSession,
   type LoginCompleted,
-  type LoginDeps,
   notifyNewDevice,
   type OpenLogin,
   returnLoginAttempt,
@@ -52,7 +52,7 @@ export const PUSH_LIMIT: BackoffPolicy = {
  * Claims a push for a login: one of the login's attempts, then one of the user's pushes; refused, it spends
  * neither.
  */
-async function claimPush(deps: LoginDeps, tx: OpenLogin): Promise<void> {
+async function claimPush(deps: LoginLimits & LoginTransactions, tx: OpenLogin): Promise<void> {
   const now = deps.clock.now();
   await spendLoginAttempt(deps, tx, now);
   const claim = await claimAttempt(deps.db, [{ subject: `push ${tx.user_id}`, policy: PUSH_LIMIT }], now);
@@ -63,7 +63,7 @@ async function claimPush(deps: LoginDeps, tx: OpenLogin): Promise<void> {
 
 /** Second step by push: sends a challenge to every enrolled device of the user. */
 export async function startPushLogin(
-  deps: LoginDeps,
+  deps: LoginLimits & LoginTransactions & PushLogins,
   loginId: string,
   client: ClientInfo,
 ): Promise<PushStarted> {
@@ -125,7 +125,7 @@ export type LoginPoll =
  * push leaves it open for a new push or another factor. Without a delivery receipt in time, the answer offers the fallback factors.
  */
 export async function pollLogin(
-  deps: LoginDeps,
+  deps: LoginLimits & LoginTransactions & LoginCompletion & PushLogins,
   loginId: string,
   client: ClientInfo,
   waitMs: number,

@@ -6,7 +6,7 @@
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
-import { type Clock, GatehouseError } from '../core/index.js';
+import { GatehouseError } from '../core/index.js';
 import { DEVICE_COOKIE_MAX_AGE_MS } from '../devices/index.js';
 import { presentSmsSent } from '../factors/index.js';
 import {
@@ -19,8 +19,17 @@ import {
   withRenewedToken,
 } from '../http/index.js';
 import { csrfTokenFor, presentSession, type SessionRecord, usesDeviceKey } from '../sessions/index.js';
+import type {
+  CodeFactors,
+  DeviceLogins,
+  LoginCompletion,
+  LoginLimits,
+  LoginTransactions,
+  PasswordChecks,
+  PushLogins,
+  WebauthnLogins,
+} from './deps.js';
 import { startDesktopLogin } from './desktop.js';
-import type { LoginDeps } from './index.js';
 import { mobileLogin } from './mobile.js';
 import { pollLogin, startPushLogin } from './push-login.js';
 import { loginOperations as ops } from './schema.js';
@@ -29,13 +38,19 @@ import { sendStepUpSms, stepUp } from './step-up.js';
 import type { LoginCompleted } from './transaction.js';
 import { completeWebauthnLogin, startWebauthnLogin } from './webauthn-login.js';
 
-/** What these routes need of the gateway. */
-export interface LoginRoutesDeps {
+/** What these routes need of the gateway: every part of the login steps (they call each), and their own. */
+export interface LoginRoutesDeps
+  extends LoginLimits,
+    LoginTransactions,
+    LoginCompletion,
+    PasswordChecks,
+    CodeFactors,
+    PushLogins,
+    WebauthnLogins,
+    DeviceLogins {
   auth: Authenticator;
-  clock: Clock;
   config: Pick<Config, 'login' | 'push'>;
   csrfKey: Buffer;
-  login: LoginDeps;
 }
 
 export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): Promise<void> {
@@ -51,30 +66,30 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   app.post('/v1/auth/login', { config: { rateLimit, operation: ops.start } }, async (request, reply) => {
     const body = parseWith(ops.start.body, request.body);
     if (body.channel === 'mobile') {
-      const { token, session } = await mobileLogin(deps.login, body, clientInfo(request));
+      const { token, session } = await mobileLogin(deps, body, clientInfo(request));
       return bearerBody(token, session);
     }
     if (body.channel === 'desktop') {
-      const outcome = await startDesktopLogin(deps.login, body, clientInfo(request));
+      const outcome = await startDesktopLogin(deps, body, clientInfo(request));
       return 'token' in outcome ? authenticated(request, reply, outcome) : outcome;
     }
-    return startLogin(deps.login, body, clientInfo(request));
+    return startLogin(deps, body, clientInfo(request));
   });
 
   const factor = { config: { rateLimit, operation: ops.factor } };
   app.post('/v1/auth/login/:loginId/factor', factor, async (request, reply) => {
     const { loginId } = parseWith(ops.factor.params, request.params);
     const body = parseWith(ops.factor.body, request.body);
-    if (body.type === 'push') return startPushLogin(deps.login, loginId, clientInfo(request));
+    if (body.type === 'push') return startPushLogin(deps, loginId, clientInfo(request));
     if (body.type === 'webauthn') {
       const response = body.response as unknown as AuthenticationResponseJSON;
       return authenticated(
         request,
         reply,
-        await completeWebauthnLogin(deps.login, loginId, response, clientInfo(request)),
+        await completeWebauthnLogin(deps, loginId, response, clientInfo(request)),
       );
     }
-    const done = await completeLoginFactor(deps.login, loginId, body, clientInfo(request));
+    const done = await completeLoginFactor(deps, loginId, body, clientInfo(request));
     return authenticated(request, reply, done);
   });
 
@@ -83,12 +98,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   app.get('/v1/auth/login/:loginId', poll, async (request, reply) => {
     const { loginId } = parseWith(ops.poll.params, request.params);
     const { waitMs } = parseWith(ops.poll.query, request.query);
-    const state = await pollLogin(
-      deps.login,
-      loginId,
-      clientInfo(request),
-      waitMs ?? deps.config.push.longPollMs,
-    );
+    const state = await pollLogin(deps, loginId, clientInfo(request), waitMs ?? deps.config.push.longPollMs);
     if (state.status !== 'authenticated') return state;
     return authenticated(request, reply, state);
   });
@@ -142,7 +152,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   app.post('/v1/session/step-up', stepUpRoute, async (request, reply) => {
     const body = parseWith(ops.stepUp.body, request.body);
     const principal = principalOf(request);
-    const token = await stepUp(deps.login, principal, body, clientInfo(request));
+    const token = await stepUp(deps, principal, body, clientInfo(request));
     const { session } = principal;
     return withRenewedToken(request, reply, session, token, deps.clock.now(), {
       status: 'stepped_up',
@@ -152,18 +162,18 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
 
   const stepUpSms = deps.auth.forPeople({ rateLimit, operation: ops.stepUpSms });
   app.post('/v1/session/step-up/sms', stepUpSms, async (request) => {
-    return presentSmsSent(await sendStepUpSms(deps.login, principalOf(request), clientInfo(request)));
+    return presentSmsSent(await sendStepUpSms(deps, principalOf(request), clientInfo(request)));
   });
 
   const webauthnOptions = { config: { rateLimit, operation: ops.webauthnOptions } };
   app.post('/v1/auth/login/:loginId/webauthn/options', webauthnOptions, async (request) => {
     const { loginId } = parseWith(ops.webauthnOptions.params, request.params);
-    return startWebauthnLogin(deps.login, loginId, clientInfo(request));
+    return startWebauthnLogin(deps, loginId, clientInfo(request));
   });
 
   app.post('/v1/auth/login/:loginId/sms', { config: { rateLimit, operation: ops.sms } }, async (request) => {
     const { loginId } = parseWith(ops.sms.params, request.params);
-    const sent = await sendLoginSms(deps.login, loginId, clientInfo(request));
+    const sent = await sendLoginSms(deps, loginId, clientInfo(request));
     return presentSmsSent(sent);
   });
 }

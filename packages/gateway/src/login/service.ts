@@ -22,6 +22,7 @@ import {
 } from '../factors/index.js';
 import { findLoginCandidate, type LoginCandidate, normaliseUsername, type User } from '../identity/index.js';
 import type { Channel, Principal } from '../sessions/index.js';
+import type { CodeFactors, LoginCompletion, LoginLimits, LoginTransactions, PasswordChecks } from './deps.js';
 import { type Attempter, attemptBuckets, identifyAttempter, networkAttempter } from './limits.js';
 import { claimAttempt, releaseAttempt } from './throttle.js';
 
@@ -33,7 +34,6 @@ import {
   findOpenLogin,
   issueLoginSession,
   type LoginCompleted,
-  type LoginDeps,
   type LoginStarted,
   notifyNewDevice,
   ownFailures,
@@ -43,7 +43,7 @@ import {
 
 /** Step 1: username and password. */
 export async function startLogin(
-  deps: LoginDeps,
+  deps: LoginLimits & LoginTransactions & PasswordChecks,
   input: { username: string; password: string; channel: Channel },
   client: ClientInfo,
 ): Promise<LoginStarted> {
@@ -65,7 +65,7 @@ export interface PasswordChecked {
  * past its lifetime give the same answer after the same work; the audit log records which it was.
  */
 export async function checkPassword(
-  deps: LoginDeps,
+  deps: LoginLimits & PasswordChecks,
   input: { username: string; password: string; channel: Channel },
   client: ClientInfo,
   signedBy?: { id: string; userId: string },
@@ -97,7 +97,7 @@ export async function checkPassword(
  * the stored hash it matched, for a change conditional on it.
  */
 export async function checkSessionPassword(
-  deps: LoginDeps,
+  deps: LoginLimits & PasswordChecks,
   principal: Principal,
   password: string,
   client: ClientInfo,
@@ -126,7 +126,7 @@ export async function checkSessionPassword(
  * right. With `sessionId` it is a password change's check of the current password, audited as such.
  */
 async function verifyPasswordClaimed(
-  deps: LoginDeps,
+  deps: LoginLimits & PasswordChecks,
   input: {
     username: string;
     candidate: LoginCandidate | undefined;
@@ -184,7 +184,7 @@ async function verifyPasswordClaimed(
  * names a pre-validated device that already proved itself (desktop); the session will be bound to it.
  */
 export async function openLoginTransaction(
-  deps: LoginDeps,
+  deps: LoginLimits & LoginTransactions,
   input: { userId: string; channel: Channel; factors: FactorType[]; deviceId?: string },
   client: ClientInfo,
 ): Promise<LoginStarted> {
@@ -230,7 +230,11 @@ export async function openLoginTransaction(
 }
 
 /** Sends an SMS code for a started login (within the SMS resend limits). */
-export async function sendLoginSms(deps: LoginDeps, loginId: string, client: ClientInfo): Promise<SmsSent> {
+export async function sendLoginSms(
+  deps: LoginLimits & LoginTransactions & CodeFactors,
+  loginId: string,
+  client: ClientInfo,
+): Promise<SmsSent> {
   const tx = await findOpenLogin(deps, loginId, client);
   const sent = await sendSmsCode(
     deps.db,
@@ -251,7 +255,7 @@ export async function sendLoginSms(deps: LoginDeps, loginId: string, client: Cli
 
 /** Step 2: a second factor for a started login; issues the session. */
 export async function completeLoginFactor(
-  deps: LoginDeps,
+  deps: LoginLimits & LoginTransactions & LoginCompletion & CodeFactors,
   loginId: string,
   factor: CodeProof,
   client: ClientInfo,

@@ -16,13 +16,13 @@ import {
   verifyCodeFactor,
 } from '../factors/index.js';
 import type { Principal } from '../sessions/index.js';
+import type { CodeFactors, LoginCompletion, LoginLimits, LoginTransactions } from './deps.js';
 import { type Attempter, attemptBuckets, networkAttempter, successBuckets } from './limits.js';
 import { claimAttempt, clearBuckets } from './throttle.js';
 
 import {
   auditFactorFailure,
   type ClientInfo,
-  type LoginDeps,
   ownFailures,
   refuseThrottled,
   usableFactors,
@@ -35,7 +35,7 @@ import {
  * failures and the account's.
  */
 export async function stepUp(
-  deps: LoginDeps,
+  deps: LoginLimits & LoginTransactions & LoginCompletion & CodeFactors,
   principal: Principal,
   factor: CodeProof,
   client: ClientInfo,
@@ -92,7 +92,7 @@ export async function stepUp(
 
 /** Sends an SMS code for a step-up in an existing session. */
 export async function sendStepUpSms(
-  deps: LoginDeps,
+  deps: Pick<LoginLimits, 'db' | 'clock'> & Pick<CodeFactors, 'sms'>,
   principal: Principal,
   client: ClientInfo,
 ): Promise<SmsSent> {

@@ -1,6 +1,6 @@
 /**
  * @module login/transaction
- * The login transaction's shared parts: its dependencies, finding an open login by its id, issuing the session
+ * The login transaction's shared parts: finding an open login by its id, issuing the session
  * when a second factor completes it (claimed once, device recorded, audited), and claiming each second-factor
  * attempt — one of the login's few attempts and the attempter's failure buckets — before the factor is checked.
  * Every factor completes a login through these, so each completes it the same way.
@@ -11,15 +11,7 @@
 
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
-import {
-  type Clock,
-  type EventBus,
-  GatehouseError,
-  hmacSha256,
-  type LruCache,
-  type SecretBox,
-  sha256,
-} from '../core/index.js';
+import { GatehouseError, hmacSha256, sha256 } from '../core/index.js';
 import {
   assessBrowser,
   describeUserAgent,
@@ -27,53 +19,12 @@ import {
   networkOf,
   recordBrowserLogin,
 } from '../devices/index.js';
-import { availableFactorTypes, type FactorType, type SmsSender } from '../factors/index.js';
-import type { PushTransport } from '../factors/push.js';
-import type { PushWaiters } from '../factors/push-waiters.js';
-import type { WebauthnConfig } from '../factors/webauthn.js';
-import type { PasswordHasher } from '../identity/index.js';
-import type { GatewayMetrics } from '../metrics/index.js';
-import type { Notifier } from '../notifications/index.js';
-import type { Channel, ChannelPolicies, SessionRecord, SessionService } from '../sessions/index.js';
+import { availableFactorTypes, type FactorType } from '../factors/index.js';
+import type { Channel, SessionRecord } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
-import {
-  type Attempter,
-  attemptBuckets,
-  identifyAttempter,
-  successBuckets,
-  type ThrottlePolicies,
-} from './limits.js';
+import type { LoginCompletion, LoginLimits, LoginTransactions, PasswordChecks } from './deps.js';
+import { type Attempter, attemptBuckets, identifyAttempter, successBuckets } from './limits.js';
 import { type BucketClaim, claimAttempt, clearBuckets, throttleWaitMs } from './throttle.js';
-
-export interface LoginDeps {
-  db: Kysely<Database>;
-  clock: Clock;
-  hasher: PasswordHasher;
-  box: SecretBox;
-  sessions: SessionService;
-  /** Brute-force limits (`login/limits`). */
-  backoff: ThrottlePolicies;
-  transactionTtlMs: number;
-  maxFactorAttempts: number;
-  totpWindow: number;
-  sms: SmsSender;
-  push: PushTransport;
-  pushWaiters: PushWaiters;
-  pushTimeoutMs: number;
-  pushDeliveryTimeoutMs: number;
-  longPollMs: number;
-  webauthn: WebauthnConfig;
-  notifier: Notifier;
-  /** Key for signing device cookies. */
-  deviceKey: Buffer;
-  /** Key for the keyed hash that stands for a typed username naming no user in the audit log (`auditedUsername`). */
-  usernameKey: Buffer;
-  bus: EventBus;
-  metrics: GatewayMetrics;
-  policies: ChannelPolicies;
-  /** Nonces of recent signed device logins (a reused one is a replay); per node, bounded. */
-  replayCache: LruCache<string, number>;
-}
 
 export interface ClientInfo {
   ip: string;
@@ -114,7 +65,7 @@ export type AuditedUsername = { username: string } | { usernameHash: string };
  * together. The hash is computed for every name, so a user's and a stranger's cost the same work.
  */
 export function auditedUsername(
-  deps: Pick<LoginDeps, 'usernameKey'>,
+  deps: Pick<PasswordChecks, 'usernameKey'>,
   username: string,
   namesUser: boolean,
 ): AuditedUsername {
@@ -124,7 +75,7 @@ export function auditedUsername(
 
 /** Audits and counts an attempt refused by the backoff; returns the error to throw. */
 export async function refuseThrottled(
-  deps: LoginDeps,
+  deps: LoginLimits,
   input: {
     userId: string | null;
     typed?: AuditedUsername;
@@ -144,7 +95,11 @@ export async function refuseThrottled(
 }
 
 /** The user's enrolled factors that the channel's policy allows, strongest first. */
-export async function usableFactors(deps: LoginDeps, userId: string, channel: string): Promise<FactorType[]> {
+export async function usableFactors(
+  deps: Pick<LoginLimits, 'db'> & Pick<LoginTransactions, 'policies'>,
+  userId: string,
+  channel: string,
+): Promise<FactorType[]> {
   const allowed = deps.policies[channel as Channel]?.allowedFactors ?? [];
   return (await availableFactorTypes(deps.db, userId)).filter((t) => allowed.includes(t));
 }
@@ -167,7 +122,7 @@ export interface OpenLogin {
  * (`claimFactorAttempt`).
  */
 export async function findOpenLogin(
-  deps: LoginDeps,
+  deps: LoginLimits & LoginTransactions,
   loginId: string,
   client: ClientInfo,
 ): Promise<OpenLogin> {
@@ -224,7 +179,7 @@ export async function findOpenLogin(
  * The attempt stays counted unless the factor completes the login. Returns the requester's own bucket count.
  */
 export async function claimFactorAttempt(
-  deps: LoginDeps,
+  deps: LoginLimits & LoginTransactions,
   tx: OpenLogin,
   client: ClientInfo,
 ): Promise<number> {
@@ -248,7 +203,11 @@ export async function claimFactorAttempt(
  * Spends one of a login's second-factor attempts (a code checked, a push sent) with one conditional UPDATE, so
  * parallel requests cannot spend more than there are; `LOGIN_INVALID` when none is left or the login ended.
  */
-export async function spendLoginAttempt(deps: LoginDeps, tx: OpenLogin, now: number): Promise<void> {
+export async function spendLoginAttempt(
+  deps: Pick<LoginLimits, 'db'> & Pick<LoginTransactions, 'maxFactorAttempts'>,
+  tx: OpenLogin,
+  now: number,
+): Promise<void> {
   const spent = await deps.db
     .updateTable('login_transactions')
     .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
@@ -274,7 +233,7 @@ export async function spendAttemptOnWrongNumber(trx: Kysely<Database>, loginId: 
 }
 
 /** Gives back an attempt `spendLoginAttempt` took for something refused before it was used. */
-export async function returnLoginAttempt(deps: LoginDeps, tx: OpenLogin): Promise<void> {
+export async function returnLoginAttempt(deps: Pick<LoginLimits, 'db'>, tx: OpenLogin): Promise<void> {
   await deps.db
     .updateTable('login_transactions')
     .set((eb) => ({ attempts: eb('attempts', '-', 1) }))
@@ -300,7 +259,7 @@ export interface IssuedFactor {
  */
 export async function issueLoginSession(
   trx: Kysely<Database>,
-  deps: LoginDeps,
+  deps: LoginLimits & LoginCompletion,
   tx: OpenLogin,
   factor: IssuedFactor,
   client: ClientInfo,
@@ -384,7 +343,7 @@ export async function issueLoginSession(
 
 /** Tells the user about a login from a browser not seen before (after the login committed). */
 export async function notifyNewDevice(
-  deps: LoginDeps,
+  deps: Pick<LoginCompletion, 'notifier'>,
   userId: string,
   issued: { newDevice: boolean; session: SessionRecord },
   client: ClientInfo,
@@ -404,7 +363,7 @@ export async function notifyNewDevice(
  */
 export async function auditFactorFailure(
   trx: Kysely<Database>,
-  deps: LoginDeps,
+  deps: Pick<LoginLimits, 'clock' | 'metrics'>,
   input: {
     userId: string;
     /** The channel of the login or session the factor was for. */

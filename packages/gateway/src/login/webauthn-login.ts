@@ -8,6 +8,7 @@ import { GatehouseError } from '../core/index.js';
 import { backupFactorMissing } from '../factors/index.js';
 import { authenticationOptions, verifyAssertion } from '../factors/webauthn.js';
 
+import type { LoginCompletion, LoginLimits, LoginTransactions, WebauthnLogins } from './deps.js';
 import {
   auditFactorFailure,
   type ClientInfo,
@@ -15,13 +16,16 @@ import {
   findOpenLogin,
   issueLoginSession,
   type LoginCompleted,
-  type LoginDeps,
   notifyNewDevice,
   usableFactors,
 } from './transaction.js';
 
 /** WebAuthn options for a started login: the challenge and the user's credentials. */
-export async function startWebauthnLogin(deps: LoginDeps, loginId: string, client: ClientInfo) {
+export async function startWebauthnLogin(
+  deps: LoginLimits & LoginTransactions & WebauthnLogins,
+  loginId: string,
+  client: ClientInfo,
+) {
   const tx = await findOpenLogin(deps, loginId, client);
   if (!(await usableFactors(deps, tx.user_id, tx.channel)).includes('webauthn'))
     throw new GatehouseError('FACTOR_NOT_AVAILABLE');
@@ -30,7 +34,7 @@ export async function startWebauthnLogin(deps: LoginDeps, loginId: string, clien
 
 /** Second step by security key or passkey. */
 export async function completeWebauthnLogin(
-  deps: LoginDeps,
+  deps: LoginLimits & LoginTransactions & LoginCompletion & WebauthnLogins,
   loginId: string,
   response: AuthenticationResponseJSON,
   client: ClientInfo,

@@ -3,7 +3,9 @@ export { type ChangePasswordInput, changePasswordSchema } from './schema.js';
 export {
   changePassword,
   generateInitialPassword,
+  type PasswordChangeDeps,
   type PasswordDeps,
   type PasswordReset,
+  type PasswordResetDeps,
   resetPassword,
 } from './service.js';

@@ -33,7 +33,7 @@ import {
   registerApp,
   registerBot,
 } from '../test-support/program.js';
-import { type PasswordDeps, resetPassword } from './index.js';
+import { type PasswordResetDeps, resetPassword } from './index.js';
 
 const NEW_PASSWORD = 'lanterns drift over quiet water';
 const HOUR = 3_600_000;
@@ -56,9 +56,14 @@ describe.each(testDatabases())('passwords on %s', (_name, makeDatabase) => {
     gw = await startTestGateway({ database, config, logSink: (line) => logs.push(line) });
     return gw;
   }
-  const deps = (g: TestGateway): PasswordDeps => ({
-    login: g.ctx.login,
+  const deps = (g: TestGateway): PasswordResetDeps => ({
+    db: g.ctx.store.db,
+    clock: g.ctx.clock,
+    hasher: g.ctx.hasher,
     policy: g.ctx.passwordPolicy,
+    sessions: g.ctx.sessions,
+    bus: g.ctx.bus,
+    notifier: g.ctx.notifier,
     initialLifetimeMs: g.ctx.config.password.initialLifetimeMs,
     oauth: g.ctx.oauth,
   });

@@ -7,33 +7,18 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.js';
-import { type Clock, GatehouseError } from '../core/index.js';
+import { GatehouseError } from '../core/index.js';
 import { type Authenticator, clientInfo, parseWith, principalOf, withRenewedToken } from '../http/index.js';
-import type { PasswordPolicy } from '../identity/index.js';
-import type { LoginDeps } from '../login/index.js';
-import type { OAuthService } from '../oauth/index.js';
-import type { SessionService } from '../sessions/index.js';
 import { passwordOperations as ops } from './schema.js';
-import { changePassword, type PasswordDeps } from './service.js';
+import { changePassword, type PasswordChangeDeps } from './service.js';
 
-/** What these routes need of the gateway. */
-export interface PasswordRoutesDeps {
+/** What these routes need of the gateway: a password change's parts, and the rate limit's settings. */
+export interface PasswordRoutesDeps extends PasswordChangeDeps {
   auth: Authenticator;
-  clock: Clock;
-  config: Pick<Config, 'login' | 'password'>;
-  login: LoginDeps;
-  oauth: OAuthService;
-  passwordPolicy: PasswordPolicy;
-  sessions: SessionService;
+  config: Pick<Config, 'login'>;
 }
 
 export async function passwordRoutes(app: FastifyInstance, deps: PasswordRoutesDeps): Promise<void> {
-  const passwords: PasswordDeps = {
-    login: deps.login,
-    policy: deps.passwordPolicy,
-    initialLifetimeMs: deps.config.password.initialLifetimeMs,
-    oauth: deps.oauth,
-  };
   const rateLimit = {
     max: deps.config.login.ipRateLimitMax,
     timeWindow: deps.config.login.ipRateLimitWindowMs,
@@ -49,7 +34,7 @@ export async function passwordRoutes(app: FastifyInstance, deps: PasswordRoutesD
     async (request, reply) => {
       const principal = principalOf(request);
       const body = parseWith(ops.change.body, request.body);
-      const changed = await changePassword(passwords, principal, body, clientInfo(request));
+      const changed = await changePassword(deps, principal, body, clientInfo(request));
       const token = await deps.sessions.renewToken(principal.session);
       return withRenewedToken(request, reply, principal.session, token, deps.clock.now(), changed);
     },

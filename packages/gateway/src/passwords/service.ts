@@ -19,25 +19,52 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { PasswordChanged } from '@gatehouse/protocol';
+import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
-import { GatehouseError } from '../core/index.js';
+import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
 import {
   assertPasswordAllowed,
   findUserByUsername,
+  type PasswordHasher,
   type PasswordOwner,
   type PasswordPolicy,
   passwordPolicyError,
   setPasswordHash,
 } from '../identity/index.js';
-import { type ClientInfo, checkSessionPassword, type LoginDeps } from '../login/index.js';
+import {
+  type ClientInfo,
+  checkSessionPassword,
+  type LoginLimits,
+  type PasswordChecks,
+} from '../login/index.js';
+import type { Notifier } from '../notifications/index.js';
 import type { OAuthService } from '../oauth/index.js';
-import { type Principal, requireSensitive, revokeLiveSessions } from '../sessions/index.js';
+import {
+  type Principal,
+  requireSensitive,
+  revokeLiveSessions,
+  type SessionService,
+} from '../sessions/index.js';
+import type { Database } from '../store/index.js';
 import type { ChangePasswordInput } from './schema.js';
 
+/** What a change and a reset both use: the store, the hasher, the policy, the user's sessions, the bus, the notifier. */
 export interface PasswordDeps {
-  /** The login's dependencies: database, clock, hasher, sessions, notifier, bus, brute-force limits. */
-  login: LoginDeps;
+  db: Kysely<Database>;
+  clock: Clock;
+  hasher: PasswordHasher;
   policy: PasswordPolicy;
+  sessions: SessionService;
+  /** Tells every node's session cache that the user changed. */
+  bus: EventBus;
+  notifier: Notifier;
+}
+
+/** A user's change also checks the current password as a login does: under the brute-force limits. */
+export interface PasswordChangeDeps extends PasswordDeps, LoginLimits, PasswordChecks {}
+
+/** An operator's reset also sets the initial password's lifetime and revokes the programs' access. */
+export interface PasswordResetDeps extends PasswordDeps {
   /** `password.initialLifetimeMs`. */
   initialLifetimeMs: number;
   /** Programs' access, which an operator's reset revokes. */
@@ -46,19 +73,19 @@ export interface PasswordDeps {
 
 /** A user changes their own password from a session. */
 export async function changePassword(
-  deps: PasswordDeps,
+  deps: PasswordChangeDeps,
   principal: Principal,
   input: ChangePasswordInput,
   client: ClientInfo,
 ): Promise<PasswordChanged> {
-  const { db, clock, hasher, sessions, notifier, bus } = deps.login;
+  const { db, clock, hasher, sessions, notifier, bus } = deps;
   const { session, profile } = principal;
   await requireSensitive(db, clock, principal, { recentSecondFactor: true });
   // Both checks look only at what the caller sent, so they come before the costly check of the current password.
   if (input.newPassword.normalize('NFKC') === input.currentPassword.normalize('NFKC'))
     throw passwordPolicyError('unchanged', deps.policy);
   assertPasswordAllowed(deps.policy, input.newPassword, profile.user);
-  const current = await checkSessionPassword(deps.login, principal, input.currentPassword, client);
+  const current = await checkSessionPassword(deps, principal, input.currentPassword, client);
 
   const hash = await hasher.hash(input.newPassword);
   const wasInitial = profile.initialPasswordExpiresAt !== null;
@@ -138,11 +165,11 @@ export interface PasswordReset {
  * session can be made once it has), then the sessions. The user registers their bots and authorizes their apps again.
  */
 export async function resetPassword(
-  deps: PasswordDeps,
+  deps: PasswordResetDeps,
   username: string,
   options: { password?: string; via: 'cli' },
 ): Promise<PasswordReset> {
-  const { db, clock, hasher, sessions, notifier, bus } = deps.login;
+  const { db, clock, hasher, sessions, notifier, bus } = deps;
   const user = await findUserByUsername(db, username);
   if (user === undefined) throw new GatehouseError('USER_NOT_FOUND');
   const given = options.password;

@@ -9,21 +9,17 @@
 import type {} from '@fastify/websocket';
 import { loginParamsSchema, loginStreamMessageSchema } from '@gatehouse/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
-import type { Clock, EventBus } from '../core/index.js';
+import type { EventBus } from '../core/index.js';
 import { availableFactorTypes } from '../factors/index.js';
 import { latestPushForLogin } from '../factors/push.js';
 import { clientInfo, operation, parseWith } from '../http/index.js';
-import { findOpenLogin, type LoginDeps, type OpenLogin } from '../login/index.js';
-import type { Database } from '../store/index.js';
+import { findOpenLogin, type LoginLimits, type LoginTransactions, type OpenLogin } from '../login/index.js';
 
-export interface LoginStreamDeps {
-  db: Kysely<Database>;
-  clock: Clock;
+/** What the stream needs: the parts of `findOpenLogin` (the upgrade's check), the bus and the push timeout. */
+export interface LoginStreamDeps extends LoginLimits, LoginTransactions {
   bus: EventBus;
   /** How long a push may go undelivered before the other factors are offered (`push.deliveryTimeoutMs`). */
   pushDeliveryTimeoutMs: number;
-  login: LoginDeps;
 }
 
 const loginStream = operation({
@@ -53,7 +49,7 @@ export async function loginStreamRoutes(app: FastifyInstance, deps: LoginStreamD
       config: { operation: loginStream },
       preValidation: async (request) => {
         const { loginId } = parseWith(loginStream.params, request.params);
-        logins.set(request, await findOpenLogin(deps.login, loginId, clientInfo(request)));
+        logins.set(request, await findOpenLogin(deps, loginId, clientInfo(request)));
       },
     },
     (socket, request) => {
