@@ -1,9 +1,9 @@
 /**
  * @module login/transaction
- * The login transaction's shared parts: finding an open login by its id, issuing the session
- * when a second factor completes it (claimed once, device recorded, audited), and claiming each second-factor
- * attempt — one of the login's few attempts and the attempter's failure buckets — before the factor is checked.
- * Every factor completes a login through these, so each completes it the same way.
+ * The login transaction's shared parts: finding an open login by its id, issuing the session when a second factor
+ * completes it (claimed once, device recorded, audited), and claiming each second-factor attempt — one of the
+ * login's few attempts and the attempter's failure buckets — before the factor is checked. Every factor completes
+ * a login through these, so each completes it the same way. What each step needs is in `login/deps`.
  *
  * Longer than most modules: the login transaction's steps and their limits (attempts spent and given back,
  * brute-force claims) are one invariant, kept in one place.
