@@ -159,6 +159,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     policies,
     onTakeover: (channel) => metrics.takeovers.inc({ channel }),
     onReauthentication: (channel, ms) => metrics.reauthenticationSeconds.observe({ channel }, ms / 1000),
+    view: sessions,
   };
   const marketData = new MarketData(
     new SimulatedFeed({

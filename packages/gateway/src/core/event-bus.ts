@@ -16,8 +16,8 @@ export interface BusMessages {
   'push.deliver': { deviceIds: string[]; message: unknown };
   /** A push request was received, approved, denied or expired; waiting logins wake up. */
   'push.updated': { challengeId: string; loginId?: string };
-  /** A session acquired the brokerage capability. */
-  'session.brokerage': { sessionId: string; userId: string };
+  /** A session acquired the brokerage capability; caches must reload it and the user's holder. */
+  'session.brokerage': { sessionId: string; tokenHash: string; userId: string };
   /** A session lost the brokerage capability to a takeover; its streams must say so at once. */
   'session.competing': { sessionId: string; bySessionId: string; userId: string };
   /** A user's profile, status or account roles changed; caches holding the user must reload. */

@@ -116,8 +116,17 @@ export function toTick(price: number, tick: number, mode: 'down' | 'up' | 'neare
   return Number((n * tick).toFixed(10));
 }
 
+/** How many steps' quotes stay memoised: the live step, the delayed view's, and a few either side of a tick. */
+const MEMO_STEPS = 8;
+
 export class SimulatedFeed {
   readonly #o: FeedOptions;
+  /**
+   * Quotes already computed, per step and instrument. A quote is a pure function of (seed, instrument, step), so
+   * the order gate pricing every working order at the touch, the engine matching and the streams all share one
+   * computation per instrument and step instead of one walk descent each.
+   */
+  readonly #memo = new Map<number, Map<number, Quote>>();
 
   constructor(options: FeedOptions) {
     this.#o = options;
@@ -158,9 +167,24 @@ export class SimulatedFeed {
     return instrument.basePrice * Math.exp(sigma * w);
   }
 
-  /** The quote of an instrument at instant `t`: a pure function of (seed, instrument, step). */
+  /** The quote of an instrument at instant `t`: a pure function of (seed, instrument, step), so shared (frozen). */
   quoteAt(instrument: Instrument, t: number): Quote {
     const k = this.step(t);
+    let quotes = this.#memo.get(k);
+    if (quotes === undefined) {
+      if (this.#memo.size >= MEMO_STEPS) this.#memo.delete(this.#memo.keys().next().value as number);
+      quotes = new Map();
+      this.#memo.set(k, quotes);
+    }
+    let quote = quotes.get(instrument.id);
+    if (quote === undefined) {
+      quote = Object.freeze(this.#quote(instrument, k));
+      quotes.set(instrument.id, quote);
+    }
+    return quote;
+  }
+
+  #quote(instrument: Instrument, k: number): Quote {
     const tick = instrument.tickSize;
     const mid = this.#mid(instrument, k);
     const spreadTicks =

@@ -16,6 +16,7 @@ import { appendAudit } from '../audit/index.js';
 import { type Clock, type ErrorCode, type EventBus, GatehouseError } from '../core/index.js';
 import type { Region, UserAccount } from '../identity/index.js';
 import { type Database, preparedQuery } from '../store/index.js';
+import type { HolderView } from './holder-view.js';
 import { awaitingDeviceKey, type Channel, type ChannelPolicies } from './policy.js';
 import { lastResetAt, nextResetAt, type ResetSchedule } from './reset.js';
 import type { Principal } from './service.js';
@@ -35,6 +36,12 @@ export interface BrokerageDeps {
   onTakeover?: (channel: string) => void;
   /** Observes re-authentication latency: from losing trading on a channel to holding it again there, in ms. */
   onReauthentication?: (channel: string, ms: number) => void;
+  /**
+   * This node's cached view (optional: without it every question is read from the database): a session whose
+   * cached entry is current (`sessions.isCurrent`) and whose user's holder is cached has its tier answered from
+   * memory (sessions/holder-view).
+   */
+  view?: { isCurrent(principal: Principal): boolean; holders: HolderView };
 }
 
 /**
@@ -174,36 +181,94 @@ const tierQuery = (db: Kysely<Database>) =>
   );
 const tierQueries = new WeakMap<Kysely<Database>, ReturnType<typeof tierQuery>>();
 
-async function readTier(deps: BrokerageDeps, principal: Principal) {
+/** What the tier questions need of a session: its stored fields, and the tier they give now. */
+interface TierRead {
+  session: Pick<
+    SessionRecord,
+    | 'channel'
+    | 'aal'
+    | 'deviceId'
+    | 'stepUpRequired'
+    | 'revokedAt'
+    | 'lastSeenAt'
+    | 'idleTimeoutMs'
+    | 'expiresAt'
+  >;
+  tier: { tier: Tier; competing: boolean; reset: boolean };
+  now: number;
+  schedules: ResetSchedule[];
+}
+
+/**
+ * The session's tier from this node's view when it is current (its cached entry and its user's holder, both kept
+ * by bus announcements and re-read within 30 s: sessions/holder-view), else read authoritatively in one query,
+ * which refills the holder view.
+ */
+async function readTier(deps: BrokerageDeps, principal: Principal): Promise<TierRead> {
+  const now = deps.clock.now();
+  const schedules = userResetSchedules(deps.resets, principal.profile.accounts);
+  const { session } = principal;
+  const view = deps.view;
+  if (view?.isCurrent(principal)) {
+    const holder = view.holders.current(session.userId);
+    if (holder !== undefined) {
+      const tier = tierAt(
+        session.id,
+        { acquiredAt: session.brokerageAt, shared: holder.shared, holderSessionId: holder.holderSessionId },
+        lastReset(now, schedules),
+      );
+      return { session, tier, now, schedules };
+    }
+  }
   let query = tierQueries.get(deps.db);
   if (query === undefined) {
     query = tierQuery(deps.db);
     tierQueries.set(deps.db, query);
   }
-  const row = await query.first(principal.session.id);
+  const epoch = view?.holders.begin();
+  const row = await query.first(session.id);
   if (row === undefined) throw new GatehouseError('SESSION_REVOKED');
-  const now = deps.clock.now();
-  const schedules = userResetSchedules(deps.resets, principal.profile.accounts);
-  const tier = tierOfRow(principal.session.id, row, lastReset(now, schedules));
-  return { row, tier, now, schedules };
+  if (view !== undefined && epoch !== undefined)
+    view.holders.remember(
+      session.userId,
+      { shared: row.brokerage_policy === 'shared', holderSessionId: row.holder },
+      epoch,
+    );
+  return {
+    session: {
+      channel: row.channel as Channel,
+      aal: Number(row.aal),
+      deviceId: row.device_id,
+      stepUpRequired: row.step_up_required === 1,
+      revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+      lastSeenAt: Number(row.last_seen_at),
+      idleTimeoutMs: Number(row.idle_timeout_ms),
+      expiresAt: Number(row.expires_at),
+    },
+    tier: tierOfRow(session.id, row, lastReset(now, schedules)),
+    now,
+    schedules,
+  };
 }
 
-/** The authoritative tier of a session (read from the database, not the cache). */
+/**
+ * The session's tier and timers (the tickle's answer): from this node's current view, else read authoritatively.
+ */
 export async function sessionState(deps: BrokerageDeps, principal: Principal): Promise<SessionState> {
-  const { row, tier, now, schedules } = await readTier(deps, principal);
-  const expiresAt = Number(row.expires_at);
-  const lastSeen = Math.max(Number(row.last_seen_at), principal.session.lastSeenAt);
+  const { session, tier, now, schedules } = await readTier(deps, principal);
+  const expiresAt = session.expiresAt;
+  const lastSeen = Math.max(session.lastSeenAt, principal.session.lastSeenAt);
   return {
     tier: tier.tier,
     competing: tier.competing,
-    stepUpRequired: row.step_up_required === 1,
-    idleExpiresInMs: Math.max(0, Math.min(lastSeen + Number(row.idle_timeout_ms), expiresAt) - now),
+    stepUpRequired: session.stepUpRequired,
+    idleExpiresInMs: Math.max(0, Math.min(lastSeen + session.idleTimeoutMs, expiresAt) - now),
     expiresInMs: Math.max(0, expiresAt - now),
     nextResetAt: new Date(nextReset(now, schedules)).toISOString(),
   };
 }
 
-/** What order entry needs to know of a session, read authoritatively (one query) for every order. */
+/** What order entry needs to know of a session, re-checked for every order (`tradingState`). */
 export interface TradingState {
   tier: Tier;
   competing: boolean;
@@ -219,18 +284,19 @@ export interface TradingState {
 
 /**
  * The session's trading state: every trading path (order entry, confirm, modify, cancel) re-checks it for every
- * call (ARCHITECTURE.md, The request path), so a takeover or a revocation on another node stops this session's
- * orders at once.
+ * call (docs/architecture.md, The request path). It is answered from this node's view, which every node drops on
+ * the bus when a takeover, a revocation or a step-up changes it, so a takeover elsewhere stops this session's
+ * orders as soon as its announcement arrives (at once on one node; within 30 s if a message is lost).
  */
 export async function tradingState(deps: BrokerageDeps, principal: Principal): Promise<TradingState> {
-  const { row, tier } = await readTier(deps, principal);
-  if (row.revoked_at !== null) throw new GatehouseError('SESSION_REVOKED');
+  const { session, tier } = await readTier(deps, principal);
+  if (session.revokedAt !== null) throw new GatehouseError('SESSION_REVOKED');
   return {
     ...tier,
-    stepUpRequired: row.step_up_required === 1,
-    aal: Number(row.aal),
-    aalForTrading: deps.policies[row.channel as Channel]?.aalForTrading ?? 2,
-    deviceKeyRequired: awaitingDeviceKey({ channel: row.channel, deviceId: row.device_id }),
+    stepUpRequired: session.stepUpRequired,
+    aal: session.aal,
+    aalForTrading: deps.policies[session.channel]?.aalForTrading ?? 2,
+    deviceKeyRequired: awaitingDeviceKey({ channel: session.channel, deviceId: session.deviceId }),
   };
 }
 
@@ -351,7 +417,11 @@ export async function acquireBrokerage(
     sessionId: session.id,
     data: { compete, tookOverFrom: previous },
   });
-  await deps.bus.publish('session.brokerage', { sessionId: session.id, userId: session.userId });
+  await deps.bus.publish('session.brokerage', {
+    sessionId: session.id,
+    tokenHash: session.tokenHash,
+    userId: session.userId,
+  });
   if (previous !== null) {
     deps.onTakeover?.(session.channel);
     await deps.bus.publish('session.competing', {

@@ -26,6 +26,7 @@ import {
 import { networkOf } from '../devices/network.js';
 import type { User, UserAccount } from '../identity/index.js';
 import type { Database } from '../store/index.js';
+import { HolderView } from './holder-view.js';
 import type { Channel, ChannelPolicies } from './policy.js';
 import {
   findSessionById,
@@ -120,26 +121,33 @@ interface CacheEntry extends Principal {
 export class SessionService {
   readonly #o: SessionServiceOptions;
   readonly #cache: LruCache<string, CacheEntry>;
+  /** Who trades for each user, cached beside the sessions: the tier questions are answered from both. */
+  readonly holders: HolderView;
   /** session id → last-seen time not yet written to the database. */
   #pendingLastSeen = new Map<string, number>();
   readonly #unsubscribe: (() => void)[] = [];
+  /** Counts announcements that drop entries: a load that raced one is answered but not cached. */
+  #epoch = 0;
 
   constructor(options: SessionServiceOptions) {
     this.#o = options;
     this.#cache = new LruCache(options.cacheMaxEntries);
+    this.holders = new HolderView({
+      bus: options.bus,
+      clock: options.clock,
+      maxEntries: options.cacheMaxEntries,
+      revalidateAfterMs: options.revalidateAfterMs,
+    });
     this.#unsubscribe.push(
-      options.bus.subscribe('session.revoked', (m) => {
-        this.#cache.delete(m.tokenHash);
-      }),
+      options.bus.subscribe('session.revoked', (m) => this.#drop(m.tokenHash)),
       // Every node, this one included, reloads a changed session from the database on its next use.
-      options.bus.subscribe('session.changed', (m) => {
-        this.#cache.delete(m.tokenHash);
-      }),
+      options.bus.subscribe('session.changed', (m) => this.#drop(m.tokenHash)),
+      // Its brokerage time changed: order entry reads the tier from the cached entry (sessions/holder-view).
+      options.bus.subscribe('session.brokerage', (m) => this.#drop(m.tokenHash)),
       // A replaced token (step-up) names no session any more: no node may keep answering for it.
-      options.bus.subscribe('session.token_replaced', (m) => {
-        this.#cache.delete(m.tokenHash);
-      }),
+      options.bus.subscribe('session.token_replaced', (m) => this.#drop(m.tokenHash)),
       options.bus.subscribe('user.changed', (m) => {
+        this.#epoch += 1;
         this.#cache.deleteWhere((entry) => entry.session.userId === m.userId);
       }),
     );
@@ -249,6 +257,25 @@ export class SessionService {
       return undefined;
     }
     return this.#touch(entry, now);
+  }
+
+  /**
+   * Whether `principal` was authenticated from this node's current entry for its session: nothing announced about
+   * the session or its user since the entry was read, and the entry younger than `revalidateAfterMs`. Then its
+   * fields (tier inputs included) are as fresh as the cache guarantees, and callers may answer from them.
+   */
+  isCurrent(principal: Principal): boolean {
+    const entry = this.#cache.get(principal.session.tokenHash);
+    return (
+      entry !== undefined &&
+      entry.session === principal.session &&
+      this.#o.clock.now() - entry.validatedAt <= this.#o.revalidateAfterMs
+    );
+  }
+
+  #drop(tokenHash: string): void {
+    this.#epoch += 1;
+    this.#cache.delete(tokenHash);
   }
 
   /** Records activity on a validated session (written behind in the next batch). */
@@ -412,6 +439,7 @@ export class SessionService {
   }
 
   async #load(tokenHash: string, now: number): Promise<CacheEntry> {
+    const epoch = this.#epoch;
     const session = await findSessionByTokenHash(this.#o.db, tokenHash);
     if (session === undefined) throw new GatehouseError('UNAUTHENTICATED');
     const pending = this.#pendingLastSeen.get(session.id);
@@ -419,7 +447,7 @@ export class SessionService {
     const profile = await this.#o.loadProfile(session.userId);
     if (profile === undefined) throw new GatehouseError('UNAUTHENTICATED');
     const entry: CacheEntry = { session, profile, memo: new Map(), validatedAt: now, lastIp: null };
-    if (session.revokedAt === null) this.#cache.set(tokenHash, entry);
+    if (session.revokedAt === null && epoch === this.#epoch) this.#cache.set(tokenHash, entry);
     return entry;
   }
 
@@ -496,10 +524,13 @@ export class SessionService {
 
   /** Drops every cached entry (used when the node loses its bus and cannot trust invalidations). */
   clearCache(): void {
+    this.#epoch += 1;
     this.#cache.clear();
+    this.holders.clear();
   }
 
   close(): void {
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    this.holders.close();
   }
 }
