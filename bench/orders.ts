@@ -7,9 +7,9 @@
  * its default SQLite file.
  *
  * Baselines in the same run: the bare node:http server (`rawRps`, the ratio's denominator) and
- * `POST /v1/session/tickle` from the same session (`tickleRps`): an authenticated, CSRF-checked POST that reads the
- * session's authoritative trading state — the one query order entry makes before its gate. `ordersPerTickle` says
- * how much of that floor order entry keeps. Then the gate alone, in process: p99 of one evaluation over a snapshot
+ * `POST /v1/session/tickle` from the same session (`tickleRps`): an authenticated, CSRF-checked POST answered from
+ * the session's trading state as order entry re-checks it before its gate (the session cache and the holder view,
+ * no database read). `ordersPerTickle` says how much of that floor order entry keeps. Then the gate alone, in process: p99 of one evaluation over a snapshot
  * that passes every check (the longest path through the gate).
  *
  * The physical floor in the same run: a bare node:http server that parses the same body and group-commits one
