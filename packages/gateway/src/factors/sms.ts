@@ -19,7 +19,8 @@ export const SMS_POLICY = {
   maxPerHour: 5,
 } as const;
 
-export const E164 = /^\+[1-9]\d{6,14}$/;
+/** An E.164 number, as the protocol's schemas check it. */
+export { E164 } from '@gatehouse/protocol';
 
 export interface SmsSender {
   send(to: string, body: string): Promise<void>;
