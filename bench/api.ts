@@ -15,10 +15,11 @@
  *
  * Prints {dpopRps, rawRps, ratio, cryptoRps, cryptoRatio, dpopP99Ms, refreshPerSec, deadmanCancelMs}.
  */
-import { createHash, generateKeyPairSync, type KeyObject, randomBytes, randomUUID, sign } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { DEMO_USERS } from '../packages/gateway/src/demo/index.js';
 import { totpCode } from '../packages/gateway/src/factors/index.js';
+import { ASSERTION_TYPE, dpopBot, form, Signer, sha256 } from './dpop.js';
 import { load, log, median, round, startCryptoBaseline, startGateway, startRaw, webLogin } from './lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -28,55 +29,6 @@ const REFRESH_CLIENTS = 8;
 const DEADMAN_ORDERS = 50;
 const ADMIN = 'b'.repeat(40);
 const REDIRECT = 'https://bench.example/cb';
-
-const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
-
-/** An ES256 key and compact JWS signing with it (synchronous: the load generator signs a proof per request). */
-class Signer {
-  readonly privateKey: KeyObject;
-  readonly jwk: Record<string, unknown>;
-  constructor() {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    this.privateKey = privateKey;
-    this.jwk = publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
-  }
-  jws(header: Record<string, unknown>, payload: Record<string, unknown>): string {
-    const input = `${b64({ alg: 'ES256', ...header })}.${b64(payload)}`;
-    const signature = sign('sha256', Buffer.from(input), { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
-    return `${input}.${signature.toString('base64url')}`;
-  }
-  proof(method: string, url: string, token?: string): string {
-    return this.jws(
-      { typ: 'dpop+jwt', jwk: this.jwk },
-      {
-        htm: method,
-        htu: url,
-        iat: Math.floor(Date.now() / 1000),
-        jti: randomUUID(),
-        ...(token === undefined ? {} : { ath: sha256(token) }),
-      },
-    );
-  }
-  assertion(clientId: string, issuer: string): string {
-    const now = Math.floor(Date.now() / 1000);
-    return this.jws(
-      {},
-      { iss: clientId, sub: clientId, aud: issuer, iat: now, exp: now + 60, jti: randomUUID() },
-    );
-  }
-}
-
-async function form(url: string, params: Record<string, string>, dpop?: string) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(dpop === undefined ? {} : { dpop }) },
-    body: new URLSearchParams(params).toString(),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, string> };
-}
-
-const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export async function main() {
   const alice = DEMO_USERS[0];
@@ -93,45 +45,11 @@ export async function main() {
     const { cookie, csrf } = await webLogin(base, alice, totpCode(alice.totpSecret, Date.now()));
     const asAlice = { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' };
 
-    // 1. A bot's DPoP-bound reads.
-    const botKey = new Signer();
-    const registered = await fetch(`${base}/v1/oauth/clients`, {
-      method: 'POST',
-      headers: asAlice,
-      body: JSON.stringify({
-        name: 'bench bot',
-        keys: [botKey.jwk],
-        accounts: ['DU1000001'],
-        scopes: ['read', 'trade'],
-      }),
-    });
-    if (registered.status !== 201) throw new Error(`client: ${registered.status} ${await registered.text()}`);
-    const botId = ((await registered.json()) as { clientId: string }).clientId;
+    // 1. A bot's DPoP-bound reads. Proofs are signed before each round (a fresh jti each), so the load generator's
+    // signing does not share the round's CPU with the gateway; should the pool run dry, proofs are signed on the fly.
+    const bot = await dpopBot(base, asAlice);
+    const { url, fill, headers } = bot;
     const tokenUrl = `${base}/oauth2/token`;
-    const issued = await form(
-      tokenUrl,
-      {
-        grant_type: 'client_credentials',
-        client_assertion_type: ASSERTION_TYPE,
-        client_assertion: botKey.assertion(botId, issuer),
-      },
-      botKey.proof('POST', tokenUrl),
-    );
-    if (issued.status !== 200) throw new Error(`token: ${JSON.stringify(issued.body)}`);
-    const token = issued.body.access_token as string;
-    const url = `${base}/v1/session`;
-    // Proofs are signed before each round (a fresh jti each), so the load generator's signing does not share the
-    // round's CPU with the gateway; should the pool run dry, proofs are signed on the fly.
-    let pool: string[] = [];
-    let next = 0;
-    const fill = (count: number) => {
-      pool = Array.from({ length: count }, () => botKey.proof('GET', url, token));
-      next = 0;
-    };
-    const headers = () => ({
-      authorization: `DPoP ${token}`,
-      dpop: next < pool.length ? (pool[next++] as string) : botKey.proof('GET', url, token),
-    });
     fill(20_000);
     await load(url, { connections: CONNECTIONS, seconds: 1, perRequestHeaders: headers });
     await load(raw.url, { connections: CONNECTIONS, seconds: 1 });
@@ -143,8 +61,7 @@ export async function main() {
     for (let r = 1; r <= ROUNDS; r += 1) {
       fill(SECONDS * 20_000);
       const d = await load(url, { connections: CONNECTIONS, seconds: SECONDS, perRequestHeaders: headers });
-      if (next >= pool.length)
-        log(`round ${r}: the proof pool ran dry; the rest were signed during the round`);
+      if (bot.ranDry()) log(`round ${r}: the proof pool ran dry; the rest were signed during the round`);
       if (d.non2xx > 0 || d.errors > 0)
         throw new Error(`dpop round ${r}: ${d.non2xx} non-2xx, ${d.errors} errors`);
       const b = await load(raw.url, { connections: CONNECTIONS, seconds: SECONDS });
