@@ -1,10 +1,10 @@
 /**
  * The gateway's shape, checked (test-support/architecture.ts reads it from the code): no import circle between
  * source files (type-only imports included) nor between capabilities, no capability above `app/` (the composition
- * root), the dependency diagram in docs/architecture.md as the code has it, and every table written only by the
- * folder docs/architecture.md names as its owner.
+ * root), the dependency diagram in docs/architecture.md as the code has it, no double cast in the WebSocket
+ * upgrades, and every table written only by the folder docs/architecture.md names as its owner.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -73,6 +73,16 @@ describe('the gateway’s import graph', () => {
 
   it('is drawn in docs/architecture.md as it is (npm run docs:architecture)', () => {
     expect(documentedDiagram()).toBe(mermaid(capabilityGraph(files)));
+  });
+});
+
+describe('the WebSocket upgrades', () => {
+  it('cast nothing: request fields are typed once, by module augmentation (no `as unknown as` in ws/)', () => {
+    const dir = join(SRC, 'ws');
+    const casts = readdirSync(dir)
+      .filter((name) => name.endsWith('.ts'))
+      .filter((name) => readFileSync(join(dir, name), 'utf8').includes(['as', 'unknown', 'as'].join(' ')));
+    expect(casts).toEqual([]);
   });
 });
 

@@ -159,9 +159,9 @@ describe.each(testDatabases())('/v1/stream on %s', (_name, makeDatabase) => {
     const { messages, closed } = await openStream(web);
     await post(web, '/v1/session/brokerage', { compete: false });
     await waitFor(messages, 'brokerage_acquired');
-    const hello = messages[0] as unknown as { state: { nextResetAt: string } };
-    gw.clock.set(Date.parse(hello.state.nextResetAt));
-    expect(await waitFor(messages, 'reset')).toMatchObject({ at: hello.state.nextResetAt });
+    const nextResetAt = String((messages[0]?.state as { nextResetAt?: unknown } | undefined)?.nextResetAt);
+    gw.clock.set(Date.parse(nextResetAt));
+    expect(await waitFor(messages, 'reset')).toMatchObject({ at: nextResetAt });
     // The absolute lifetime (16 h) comes before the idle one (20 h): the warning names it.
     const session = await gw.ctx.sessions.findById(web.sessionId);
     gw.clock.set((session?.expiresAt ?? 0) - 30_000);
