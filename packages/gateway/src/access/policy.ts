@@ -13,7 +13,7 @@
  * OAuth grant: only on the grant's accounts (the principal's accounts are already narrowed to them), never more
  * than the user's role allows today, `trade` only with a token carrying the `trade` scope, and never `own` —
  * account settings are for people. Whether the session may trade *now* (brokerage tier, step-up, assurance) is the
- * session's question, answered by `requireBrokerage` (sessions/brokerage.ts) on every trading path.
+ * session's question, answered by `BrokerageTier.requireTrading` (sessions/brokerage.ts) on every trading path.
  */
 import { SCOPES, type Scope } from '@gatehouse/protocol';
 import { GatehouseError } from '../core/index.js';

@@ -21,7 +21,7 @@ import type { Notifier } from '../notifications/index.js';
 import type { DpopVerifier, OAuthService } from '../oauth/index.js';
 import type { SigningKey } from '../oauth/signing.js';
 import type { SafetyService } from '../safety/index.js';
-import type { BrokerageDeps, ChannelPolicies, SessionService } from '../sessions/index.js';
+import type { BrokerageTier, ChannelPolicies, SessionService } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
 
@@ -64,8 +64,8 @@ export interface GatewayContext {
   /** Open device streams on this node. */
   deviceHub: DeviceHub;
   metrics: GatewayMetrics;
-  /** The brokerage tier's dependencies (policies, resets, takeover counting). */
-  brokerage: BrokerageDeps;
+  /** The brokerage tier: acquiring it, the tickle's state, the per-order re-check, which sessions lost it. */
+  brokerage: BrokerageTier;
   /** The simulated feed and what each account may see of it. */
   marketData: MarketData;
   /** Account entitlements, cached per node. */

@@ -44,7 +44,7 @@ import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { DpopVerifier, OAuthService } from '../oauth/index.js';
 import { signingKeyFromSeed } from '../oauth/signing.js';
 import { SafetyService } from '../safety/index.js';
-import { type BrokerageDeps, channelPolicies, countLiveSessions, SessionService } from '../sessions/index.js';
+import { BrokerageTier, channelPolicies, countLiveSessions, SessionService } from '../sessions/index.js';
 import {
   Journal,
   migrateToLatest,
@@ -151,7 +151,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const push = options.push ?? deviceHub;
   const pushWaiters = new PushWaiters(bus);
   const metrics = createMetrics(() => countLiveSessions(store.db, clock.now()));
-  const brokerage: BrokerageDeps = {
+  const brokerage = new BrokerageTier({
     db: store.db,
     clock,
     bus,
@@ -160,7 +160,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     onTakeover: (channel) => metrics.takeovers.inc({ channel }),
     onReauthentication: (channel, ms) => metrics.reauthenticationSeconds.observe({ channel }, ms / 1000),
     view: sessions,
-  };
+  });
   const marketData = new MarketData(
     new SimulatedFeed({
       seed: config.marketData.seed,

@@ -39,14 +39,11 @@ import {
 } from '../identity/index.js';
 import type { Notifier } from '../notifications/index.js';
 import {
-  type BrokerageDeps,
+  type BrokerageTier,
   type LossReason,
   type Principal,
-  requireBrokerage,
   type SessionService,
-  sessionLosses,
   standingRefusal,
-  tradingState,
 } from '../sessions/index.js';
 import type { Database, DeadManSwitchesTable, OrdersTable } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
@@ -63,7 +60,7 @@ export interface SafetyDeps {
   bus: EventBus;
   trading: TradingService;
   sessions: SessionService;
-  brokerage: BrokerageDeps;
+  brokerage: Pick<BrokerageTier, 'tradingState' | 'requireTrading' | 'losses'>;
   notifier: Notifier;
   /** How often lost sessions with open orders are looked for (expiry, resets); null: only when `sweep` is called. */
   sweepIntervalMs: number | null;
@@ -139,9 +136,9 @@ export class SafetyService {
     // bot that lost a takeover keeps its promise until it stops), and a session's own switch touches only its own
     // orders — but never from a session in doubt (a step-up pending: another network, as a stolen cookie is).
     if (accountId !== null && was?.session_id !== principal.session.id) {
-      await requireBrokerage(this.#d.brokerage, principal);
+      await this.#d.brokerage.requireTrading(principal);
     } else {
-      const refusal = standingRefusal(await tradingState(this.#d.brokerage, principal));
+      const refusal = standingRefusal(await this.#d.brokerage.tradingState(principal));
       if (refusal !== null) throw new GatehouseError(refusal.code, undefined, refusal.details);
     }
     if (input.timeoutMs === 0) {
@@ -342,7 +339,7 @@ export class SafetyService {
       }
       return list;
     };
-    const losses = await sessionLosses(this.#d.brokerage, [...bySession.keys()], accountsOf, (id) =>
+    const losses = await this.#d.brokerage.losses([...bySession.keys()], accountsOf, (id) =>
       this.#d.sessions.pendingLastSeen(id),
     );
     for (const [sessionId, reason] of losses) {

@@ -16,7 +16,6 @@ import {
   type TestGateway,
   type TestGatewayOptions,
 } from '../test-support/gateway.js';
-import { acquireBrokerage, requireBrokerage, sessionState } from './index.js';
 
 const open: TestGateway[] = [];
 const databases: TestDatabase[] = [];
@@ -50,7 +49,7 @@ async function principal(gw: TestGateway, as: LoggedIn) {
   return gw.ctx.sessions.authenticate(decodeURIComponent(as.cookie.split('=')[1] ?? ''));
 }
 
-function deps(gw: TestGateway) {
+function tier(gw: TestGateway) {
   return gw.ctx.brokerage;
 }
 
@@ -64,7 +63,7 @@ describe.each(testDatabases())('two tiers on %s', (_name, factory) => {
     expect(state.expiresInMs).toBe(12 * 3_600_000);
     // Alice's accounts are with IBLLC: the New York reset, local midnight.
     expect(new Date(state.nextResetAt).toISOString()).toBe('2026-01-06T05:00:00.000Z');
-    await expect(requireBrokerage(deps(gw), await principal(gw, web))).rejects.toMatchObject({
+    await expect(tier(gw).requireTrading(await principal(gw, web))).rejects.toMatchObject({
       code: 'BROKERAGE_REQUIRED',
     });
   });
@@ -92,10 +91,10 @@ describe.each(testDatabases())('two tiers on %s', (_name, factory) => {
     });
     expect(competingEvents).toEqual([bot.sessionId]);
     expect(await tickle(gw, bot)).toMatchObject({ tier: 'read_only', competing: true });
-    await expect(requireBrokerage(deps(gw), await principal(gw, bot))).rejects.toMatchObject({
+    await expect(tier(gw).requireTrading(await principal(gw, bot))).rejects.toMatchObject({
       code: 'SESSION_COMPETING',
     });
-    await expect(requireBrokerage(deps(gw), await principal(gw, phone))).resolves.toMatchObject({
+    await expect(tier(gw).requireTrading(await principal(gw, phone))).resolves.toMatchObject({
       tier: 'brokerage',
       competing: false,
     });
@@ -168,14 +167,14 @@ describe.each(testDatabases())('the race for brokerage on %s', (_name, factory) 
       // Logins one after another (each needs a fresh TOTP step); then the sessions race.
       const sessions = [];
       for (let i = 0; i < 6; i += 1) sessions.push(await principal(gw, await loginAs(gw, ALICE)));
-      const results = await Promise.allSettled(sessions.map((p) => acquireBrokerage(deps(gw), p, false)));
+      const results = await Promise.allSettled(sessions.map((p) => tier(gw).acquire(p, false)));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       for (const r of results.filter((x) => x.status === 'rejected')) {
         expect((r as PromiseRejectedResult).reason).toBeInstanceOf(GatehouseError);
         expect(((r as PromiseRejectedResult).reason as GatehouseError).code).toBe('BROKERAGE_HELD_ELSEWHERE');
       }
-      await Promise.all(sessions.map((p) => acquireBrokerage(deps(gw), p, true)));
-      const states = await Promise.all(sessions.map((p) => sessionState(deps(gw), p)));
+      await Promise.all(sessions.map((p) => tier(gw).acquire(p, true)));
+      const states = await Promise.all(sessions.map((p) => tier(gw).sessionState(p)));
       expect(states.filter((s) => s.tier === 'brokerage')).toHaveLength(1);
       expect(states.filter((s) => s.competing)).toHaveLength(5);
       expect(await gw.ctx.store.db.selectFrom('brokerage_holders').selectAll().execute()).toHaveLength(1);

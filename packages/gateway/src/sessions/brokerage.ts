@@ -6,6 +6,11 @@
  * it to a takeover turns `competing` (IBKR's "competing session"). At the daily reset of the user's region every
  * brokerage capability ends; the session stays logged in, read-only, until it asks again.
  *
+ * `BrokerageTier` is the tier as a service, built once per gateway (app/gateway) from its options; callers hold it
+ * (or the methods of it they use) instead of its options. A class because it holds, for the gateway's lifetime, what
+ * every rule reads and the tier's prepared query. Rules that need nothing of the gateway (`tierAt`, `tradingRefusal`,
+ * `standingRefusal`, `userResetSchedules`) stay plain functions.
+ *
  * Longer than most modules: every rule of the brokerage tier (acquire, takeover, reset, whether a session may
  * trade now, how it was lost) is stated once, here.
  */
@@ -25,10 +30,12 @@ import { findSessionById, type SessionRecord } from './store.js';
 export type { SessionState, Tier };
 export type BrokeragePolicy = 'exclusive' | 'shared';
 
-export interface BrokerageDeps {
+/** What the brokerage tier is built from (app/gateway). */
+export interface BrokerageTierOptions {
   db: Kysely<Database>;
   clock: Clock;
   bus: EventBus;
+  /** `brokerage.resets`: the daily reset of each region. */
   resets: Readonly<Record<Region, ResetSchedule>>;
   /** Channel policies: the assurance and the device binding each channel needs for trading. */
   policies: ChannelPolicies;
@@ -130,42 +137,6 @@ function tierOfRow(
 /** How a session that was trading was lost, as the session-loss policy names it. */
 export type LossReason = 'revoked' | 'refresh_token_reused' | 'expired' | 'idle' | 'competing' | 'reset';
 
-/**
- * Which of these sessions are lost for trading now, and how: revoked (or ended for a reused refresh token), past
- * their absolute or idle expiry, competing (another session took brokerage over), or reset (brokerage acquired
- * before the last daily reset). One query for all of them; `lastSeen` adds activity not yet written behind.
- */
-export async function sessionLosses(
-  deps: BrokerageDeps,
-  sessionIds: readonly string[],
-  accountsOf: (userId: string) => Promise<readonly UserAccount[]>,
-  lastSeen: (sessionId: string) => number | undefined,
-): Promise<Map<string, LossReason>> {
-  const losses = new Map<string, LossReason>();
-  if (sessionIds.length === 0) return losses;
-  const rows = await withTier(deps.db)
-    .select(['sessions.id', 'sessions.user_id', 'sessions.revoke_reason', ...TIER_COLUMNS])
-    .where('sessions.id', 'in', [...sessionIds])
-    .execute();
-  const now = deps.clock.now();
-  for (const row of rows) {
-    const seen = Math.max(Number(row.last_seen_at), lastSeen(row.id) ?? 0);
-    let reason: LossReason | null = null;
-    if (row.revoked_at !== null)
-      reason = row.revoke_reason === 'refresh_token_reused' ? 'refresh_token_reused' : 'revoked';
-    else if (now >= Number(row.expires_at)) reason = 'expired';
-    else if (now >= seen + Number(row.idle_timeout_ms)) reason = 'idle';
-    else {
-      const schedules = userResetSchedules(deps.resets, await accountsOf(row.user_id));
-      const tier = tierOfRow(row.id, row, lastReset(now, schedules));
-      if (tier.competing) reason = 'competing';
-      else if (tier.reset) reason = 'reset';
-    }
-    if (reason !== null) losses.set(row.id, reason);
-  }
-  return losses;
-}
-
 /** The session's row with its user's policy and the user's exclusive holder: one authoritative query. */
 const tierQuery = (db: Kysely<Database>) =>
   preparedQuery(db, 1, (db, sessionId) =>
@@ -179,7 +150,6 @@ const tierQuery = (db: Kysely<Database>) =>
       ])
       .where('sessions.id', '=', sessionId),
   );
-const tierQueries = new WeakMap<Kysely<Database>, ReturnType<typeof tierQuery>>();
 
 /** What the tier questions need of a session: its stored fields, and the tier they give now. */
 interface TierRead {
@@ -199,75 +169,6 @@ interface TierRead {
   schedules: ResetSchedule[];
 }
 
-/**
- * The session's tier from this node's view when it is current (its cached entry and its user's holder, both kept
- * by bus announcements and re-read within 30 s: sessions/holder-view), else read authoritatively in one query,
- * which refills the holder view.
- */
-async function readTier(deps: BrokerageDeps, principal: Principal): Promise<TierRead> {
-  const now = deps.clock.now();
-  const schedules = userResetSchedules(deps.resets, principal.profile.accounts);
-  const { session } = principal;
-  const view = deps.view;
-  if (view?.isCurrent(principal)) {
-    const holder = view.holders.current(session.userId);
-    if (holder !== undefined) {
-      const tier = tierAt(
-        session.id,
-        { acquiredAt: session.brokerageAt, shared: holder.shared, holderSessionId: holder.holderSessionId },
-        lastReset(now, schedules),
-      );
-      return { session, tier, now, schedules };
-    }
-  }
-  let query = tierQueries.get(deps.db);
-  if (query === undefined) {
-    query = tierQuery(deps.db);
-    tierQueries.set(deps.db, query);
-  }
-  const epoch = view?.holders.begin();
-  const row = await query.first(session.id);
-  if (row === undefined) throw new GatehouseError('SESSION_REVOKED');
-  if (view !== undefined && epoch !== undefined)
-    view.holders.remember(
-      session.userId,
-      { shared: row.brokerage_policy === 'shared', holderSessionId: row.holder },
-      epoch,
-    );
-  return {
-    session: {
-      channel: row.channel as Channel,
-      aal: Number(row.aal),
-      deviceId: row.device_id,
-      stepUpRequired: row.step_up_required === 1,
-      revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
-      lastSeenAt: Number(row.last_seen_at),
-      idleTimeoutMs: Number(row.idle_timeout_ms),
-      expiresAt: Number(row.expires_at),
-    },
-    tier: tierOfRow(session.id, row, lastReset(now, schedules)),
-    now,
-    schedules,
-  };
-}
-
-/**
- * The session's tier and timers (the tickle's answer): from this node's current view, else read authoritatively.
- */
-export async function sessionState(deps: BrokerageDeps, principal: Principal): Promise<SessionState> {
-  const { session, tier, now, schedules } = await readTier(deps, principal);
-  const expiresAt = session.expiresAt;
-  const lastSeen = Math.max(session.lastSeenAt, principal.session.lastSeenAt);
-  return {
-    tier: tier.tier,
-    competing: tier.competing,
-    stepUpRequired: session.stepUpRequired,
-    idleExpiresInMs: Math.max(0, Math.min(lastSeen + session.idleTimeoutMs, expiresAt) - now),
-    expiresInMs: Math.max(0, expiresAt - now),
-    nextResetAt: new Date(nextReset(now, schedules)).toISOString(),
-  };
-}
-
 /** What order entry needs to know of a session, re-checked for every order (`tradingState`). */
 export interface TradingState {
   tier: Tier;
@@ -280,24 +181,6 @@ export interface TradingState {
   aalForTrading: number;
   /** A desktop session that has not bound its device key yet. */
   deviceKeyRequired: boolean;
-}
-
-/**
- * The session's trading state: every trading path (order entry, confirm, modify, cancel) re-checks it for every
- * call (docs/architecture.md, The request path). It is answered from this node's view, which every node drops on
- * the bus when a takeover, a revocation or a step-up changes it, so a takeover elsewhere stops this session's
- * orders as soon as its announcement arrives (at once on one node; within 30 s if a message is lost).
- */
-export async function tradingState(deps: BrokerageDeps, principal: Principal): Promise<TradingState> {
-  const { session, tier } = await readTier(deps, principal);
-  if (session.revokedAt !== null) throw new GatehouseError('SESSION_REVOKED');
-  return {
-    ...tier,
-    stepUpRequired: session.stepUpRequired,
-    aal: session.aal,
-    aalForTrading: deps.policies[session.channel]?.aalForTrading ?? 2,
-    deviceKeyRequired: awaitingDeviceKey({ channel: session.channel, deviceId: session.deviceId }),
-  };
 }
 
 /** Why a session may not trade now: a coded refusal, as order entry gives it. */
@@ -331,151 +214,6 @@ async function policyOf(db: Kysely<Database>, userId: string): Promise<Brokerage
 }
 
 /**
- * Asks for the brokerage capability. With `compete: false` a capability held by another live session since the
- * last reset answers `BROKERAGE_HELD_ELSEWHERE` naming its channel and device; with `compete: true` it is taken
- * over and the previous holder turns `competing` (told on the event bus). Every transition is one conditional
- * statement, so two sessions racing end with exactly one holder.
- */
-export async function acquireBrokerage(
-  deps: BrokerageDeps,
-  principal: Principal,
-  compete: boolean,
-): Promise<SessionState> {
-  const { db, clock } = deps;
-  const session = await findSessionById(db, principal.session.id);
-  if (session === undefined || session.revokedAt !== null) throw new GatehouseError('SESSION_REVOKED');
-  const needed = deps.policies[session.channel as Channel]?.aalForTrading ?? 2;
-  if (awaitingDeviceKey(session)) throw new GatehouseError('DEVICE_KEY_REQUIRED');
-  if (session.aal < needed)
-    throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: `aal${needed}_required` });
-  if (session.stepUpRequired)
-    throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'network_changed' });
-  const now = clock.now();
-  const since = lastReset(now, userResetSchedules(deps.resets, principal.profile.accounts));
-  let previous: string | null = null;
-
-  if ((await policyOf(db, session.userId)) === 'exclusive') {
-    for (let attempt = 0; ; attempt += 1) {
-      const holder = await db
-        .selectFrom('brokerage_holders')
-        .selectAll()
-        .where('user_id', '=', session.userId)
-        .executeTakeFirst();
-      if (holder === undefined) {
-        const inserted = await db
-          .insertInto('brokerage_holders')
-          .values({ user_id: session.userId, session_id: session.id, acquired_at: now })
-          .onConflict((oc) => oc.column('user_id').doNothing())
-          .executeTakeFirst();
-        if ((inserted.numInsertedOrUpdatedRows ?? 0n) > 0n) break;
-      } else if (holder.session_id === session.id) {
-        await db
-          .updateTable('brokerage_holders')
-          .set({ acquired_at: now })
-          .where('user_id', '=', session.userId)
-          .execute();
-        break;
-      } else {
-        const other = await findSessionById(db, holder.session_id);
-        const contested = alive(other, now) && holder.acquired_at >= since;
-        if (contested && !compete) {
-          const device =
-            other.deviceId === null
-              ? null
-              : await db
-                  .selectFrom('devices')
-                  .select('name')
-                  .where('id', '=', other.deviceId)
-                  .executeTakeFirst();
-          throw new GatehouseError('BROKERAGE_HELD_ELSEWHERE', undefined, {
-            channel: other.channel,
-            device: device?.name ?? other.userAgent,
-            sessionId: other.id,
-          });
-        }
-        const replaced = await db
-          .updateTable('brokerage_holders')
-          .set({ session_id: session.id, acquired_at: now })
-          .where('user_id', '=', session.userId)
-          .where('session_id', '=', holder.session_id)
-          .executeTakeFirst();
-        if (replaced.numUpdatedRows > 0n) {
-          previous = contested ? holder.session_id : null;
-          break;
-        }
-      }
-      // Another session changed the holder between our read and write: read again (bounded).
-      if (attempt >= 5) throw new GatehouseError('OVERLOADED');
-    }
-  }
-  const latency = await reauthenticationLatencyMs(deps, session, now, principal.profile.accounts);
-  if (latency !== null) deps.onReauthentication?.(session.channel, latency);
-  await db.updateTable('sessions').set({ brokerage_at: now }).where('id', '=', session.id).execute();
-  await appendAudit(db, clock, {
-    type: 'session.brokerage_acquired',
-    userId: session.userId,
-    sessionId: session.id,
-    data: { compete, tookOverFrom: previous },
-  });
-  await deps.bus.publish('session.brokerage', {
-    sessionId: session.id,
-    tokenHash: session.tokenHash,
-    userId: session.userId,
-  });
-  if (previous !== null) {
-    deps.onTakeover?.(session.channel);
-    await deps.bus.publish('session.competing', {
-      sessionId: previous,
-      bySessionId: session.id,
-      userId: session.userId,
-    });
-  }
-  return sessionState(deps, principal);
-}
-
-/**
- * How long the user was without trading on this channel: from the moment the previous trading session on the
- * same channel (this one included, when it is taking trading back) lost its capability (revoked, idle or absolute
- * expiry, daily reset, or taken over) to `now`.
- * Derived from the stored sessions alone, so it holds across nodes. Null when there was no earlier one.
- */
-async function reauthenticationLatencyMs(
-  deps: BrokerageDeps,
-  session: SessionRecord,
-  now: number,
-  accounts: readonly UserAccount[],
-): Promise<number | null> {
-  const previous = await deps.db
-    .selectFrom('sessions')
-    .selectAll()
-    .where('user_id', '=', session.userId)
-    .where('channel', '=', session.channel)
-    .where('brokerage_at', 'is not', null)
-    .orderBy('brokerage_at', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  if (previous?.brokerage_at == null) return null;
-  const since = previous.brokerage_at;
-  const takenOver = await deps.db
-    .selectFrom('sessions')
-    .select((eb) => eb.fn.min<number>('brokerage_at').as('at'))
-    .where('user_id', '=', session.userId)
-    .where('id', '!=', previous.id)
-    .where('brokerage_at', '>', since)
-    .where('brokerage_at', '<', now)
-    .executeTakeFirst();
-  const schedules = userResetSchedules(deps.resets, accounts);
-  const lostAt = Math.min(
-    previous.revoked_at ?? Number.POSITIVE_INFINITY,
-    previous.expires_at,
-    previous.last_seen_at + previous.idle_timeout_ms,
-    nextReset(since, schedules),
-    takenOver?.at == null ? Number.POSITIVE_INFINITY : Number(takenOver.at),
-  );
-  return lostAt <= now ? now - lostAt : null;
-}
-
-/**
  * Why a session is not in good standing for a safety action on its own orders (arming its dead-man switch), or
  * null: the checks of `tradingRefusal` that say the session itself is in doubt — a step-up pending (another
  * network: what a stolen cookie looks like), no device key yet, below its channel's assurance — without the
@@ -486,12 +224,285 @@ export function standingRefusal(state: TradingState): TradingRefusal | null {
 }
 
 /**
- * The guard for trading calls that do not go through the gate (cancel): the session must be allowed to trade now
- * (`tradingRefusal`). Returns the state it read.
+ * The brokerage tier of this gateway's sessions: acquiring it (with takeover), the tickle's state, the per-order
+ * re-check, and which sessions lost it. Built once per gateway (app/gateway).
  */
-export async function requireBrokerage(deps: BrokerageDeps, principal: Principal): Promise<TradingState> {
-  const state = await tradingState(deps, principal);
-  const refusal = tradingRefusal(state);
-  if (refusal !== null) throw new GatehouseError(refusal.code, undefined, refusal.details);
-  return state;
+export class BrokerageTier {
+  readonly #options: BrokerageTierOptions;
+  /** The session's row with its user's policy and holder, compiled once. */
+  readonly #tierQuery: ReturnType<typeof tierQuery>;
+
+  constructor(options: BrokerageTierOptions) {
+    this.#options = options;
+    this.#tierQuery = tierQuery(options.db);
+  }
+
+  /**
+   * Asks for the brokerage capability. With `compete: false` a capability held by another live session since the
+   * last reset answers `BROKERAGE_HELD_ELSEWHERE` naming its channel and device; with `compete: true` it is taken
+   * over and the previous holder turns `competing` (told on the event bus). Every transition is one conditional
+   * statement, so two sessions racing end with exactly one holder.
+   */
+  async acquire(principal: Principal, compete: boolean): Promise<SessionState> {
+    const { db, clock, bus, resets, policies } = this.#options;
+    const session = await findSessionById(db, principal.session.id);
+    if (session === undefined || session.revokedAt !== null) throw new GatehouseError('SESSION_REVOKED');
+    const needed = policies[session.channel as Channel]?.aalForTrading ?? 2;
+    if (awaitingDeviceKey(session)) throw new GatehouseError('DEVICE_KEY_REQUIRED');
+    if (session.aal < needed)
+      throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: `aal${needed}_required` });
+    if (session.stepUpRequired)
+      throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'network_changed' });
+    const now = clock.now();
+    const since = lastReset(now, userResetSchedules(resets, principal.profile.accounts));
+    let previous: string | null = null;
+
+    if ((await policyOf(db, session.userId)) === 'exclusive') {
+      for (let attempt = 0; ; attempt += 1) {
+        const holder = await db
+          .selectFrom('brokerage_holders')
+          .selectAll()
+          .where('user_id', '=', session.userId)
+          .executeTakeFirst();
+        if (holder === undefined) {
+          const inserted = await db
+            .insertInto('brokerage_holders')
+            .values({ user_id: session.userId, session_id: session.id, acquired_at: now })
+            .onConflict((oc) => oc.column('user_id').doNothing())
+            .executeTakeFirst();
+          if ((inserted.numInsertedOrUpdatedRows ?? 0n) > 0n) break;
+        } else if (holder.session_id === session.id) {
+          await db
+            .updateTable('brokerage_holders')
+            .set({ acquired_at: now })
+            .where('user_id', '=', session.userId)
+            .execute();
+          break;
+        } else {
+          const other = await findSessionById(db, holder.session_id);
+          const contested = alive(other, now) && holder.acquired_at >= since;
+          if (contested && !compete) {
+            const device =
+              other.deviceId === null
+                ? null
+                : await db
+                    .selectFrom('devices')
+                    .select('name')
+                    .where('id', '=', other.deviceId)
+                    .executeTakeFirst();
+            throw new GatehouseError('BROKERAGE_HELD_ELSEWHERE', undefined, {
+              channel: other.channel,
+              device: device?.name ?? other.userAgent,
+              sessionId: other.id,
+            });
+          }
+          const replaced = await db
+            .updateTable('brokerage_holders')
+            .set({ session_id: session.id, acquired_at: now })
+            .where('user_id', '=', session.userId)
+            .where('session_id', '=', holder.session_id)
+            .executeTakeFirst();
+          if (replaced.numUpdatedRows > 0n) {
+            previous = contested ? holder.session_id : null;
+            break;
+          }
+        }
+        // Another session changed the holder between our read and write: read again (bounded).
+        if (attempt >= 5) throw new GatehouseError('OVERLOADED');
+      }
+    }
+    const latency = await this.#reauthenticationLatencyMs(session, now, principal.profile.accounts);
+    if (latency !== null) this.#options.onReauthentication?.(session.channel, latency);
+    await db.updateTable('sessions').set({ brokerage_at: now }).where('id', '=', session.id).execute();
+    await appendAudit(db, clock, {
+      type: 'session.brokerage_acquired',
+      userId: session.userId,
+      sessionId: session.id,
+      data: { compete, tookOverFrom: previous },
+    });
+    await bus.publish('session.brokerage', {
+      sessionId: session.id,
+      tokenHash: session.tokenHash,
+      userId: session.userId,
+    });
+    if (previous !== null) {
+      this.#options.onTakeover?.(session.channel);
+      await bus.publish('session.competing', {
+        sessionId: previous,
+        bySessionId: session.id,
+        userId: session.userId,
+      });
+    }
+    return this.sessionState(principal);
+  }
+
+  /**
+   * The session's tier and timers (the tickle's answer): from this node's current view, else read authoritatively.
+   */
+  async sessionState(principal: Principal): Promise<SessionState> {
+    const { session, tier, now, schedules } = await this.#readTier(principal);
+    const expiresAt = session.expiresAt;
+    const lastSeen = Math.max(session.lastSeenAt, principal.session.lastSeenAt);
+    return {
+      tier: tier.tier,
+      competing: tier.competing,
+      stepUpRequired: session.stepUpRequired,
+      idleExpiresInMs: Math.max(0, Math.min(lastSeen + session.idleTimeoutMs, expiresAt) - now),
+      expiresInMs: Math.max(0, expiresAt - now),
+      nextResetAt: new Date(nextReset(now, schedules)).toISOString(),
+    };
+  }
+
+  /**
+   * The session's trading state: every trading path (order entry, confirm, modify, cancel) re-checks it for every
+   * call (docs/architecture.md, The request path). It is answered from this node's view, which every node drops on
+   * the bus when a takeover, a revocation or a step-up changes it, so a takeover elsewhere stops this session's
+   * orders as soon as its announcement arrives (at once on one node; within 30 s if a message is lost).
+   */
+  async tradingState(principal: Principal): Promise<TradingState> {
+    const { session, tier } = await this.#readTier(principal);
+    if (session.revokedAt !== null) throw new GatehouseError('SESSION_REVOKED');
+    return {
+      ...tier,
+      stepUpRequired: session.stepUpRequired,
+      aal: session.aal,
+      aalForTrading: this.#options.policies[session.channel]?.aalForTrading ?? 2,
+      deviceKeyRequired: awaitingDeviceKey({ channel: session.channel, deviceId: session.deviceId }),
+    };
+  }
+
+  /**
+   * The guard for trading calls that do not go through the gate (cancel): the session must be allowed to trade now
+   * (`tradingRefusal`). Returns the state it read.
+   */
+  async requireTrading(principal: Principal): Promise<TradingState> {
+    const state = await this.tradingState(principal);
+    const refusal = tradingRefusal(state);
+    if (refusal !== null) throw new GatehouseError(refusal.code, undefined, refusal.details);
+    return state;
+  }
+
+  /**
+   * Which of these sessions are lost for trading now, and how: revoked (or ended for a reused refresh token), past
+   * their absolute or idle expiry, competing (another session took brokerage over), or reset (brokerage acquired
+   * before the last daily reset). One query for all of them; `lastSeen` adds activity not yet written behind.
+   */
+  async losses(
+    sessionIds: readonly string[],
+    accountsOf: (userId: string) => Promise<readonly UserAccount[]>,
+    lastSeen: (sessionId: string) => number | undefined,
+  ): Promise<Map<string, LossReason>> {
+    const losses = new Map<string, LossReason>();
+    if (sessionIds.length === 0) return losses;
+    const rows = await withTier(this.#options.db)
+      .select(['sessions.id', 'sessions.user_id', 'sessions.revoke_reason', ...TIER_COLUMNS])
+      .where('sessions.id', 'in', [...sessionIds])
+      .execute();
+    const now = this.#options.clock.now();
+    for (const row of rows) {
+      const seen = Math.max(Number(row.last_seen_at), lastSeen(row.id) ?? 0);
+      let reason: LossReason | null = null;
+      if (row.revoked_at !== null)
+        reason = row.revoke_reason === 'refresh_token_reused' ? 'refresh_token_reused' : 'revoked';
+      else if (now >= Number(row.expires_at)) reason = 'expired';
+      else if (now >= seen + Number(row.idle_timeout_ms)) reason = 'idle';
+      else {
+        const schedules = userResetSchedules(this.#options.resets, await accountsOf(row.user_id));
+        const tier = tierOfRow(row.id, row, lastReset(now, schedules));
+        if (tier.competing) reason = 'competing';
+        else if (tier.reset) reason = 'reset';
+      }
+      if (reason !== null) losses.set(row.id, reason);
+    }
+    return losses;
+  }
+
+  /**
+   * The session's tier from this node's view when it is current (its cached entry and its user's holder, both kept
+   * by bus announcements and re-read within 30 s: sessions/holder-view), else read authoritatively in one query,
+   * which refills the holder view.
+   */
+  async #readTier(principal: Principal): Promise<TierRead> {
+    const { clock, resets, view } = this.#options;
+    const now = clock.now();
+    const schedules = userResetSchedules(resets, principal.profile.accounts);
+    const { session } = principal;
+    if (view?.isCurrent(principal)) {
+      const holder = view.holders.current(session.userId);
+      if (holder !== undefined) {
+        const tier = tierAt(
+          session.id,
+          { acquiredAt: session.brokerageAt, shared: holder.shared, holderSessionId: holder.holderSessionId },
+          lastReset(now, schedules),
+        );
+        return { session, tier, now, schedules };
+      }
+    }
+    const epoch = view?.holders.begin();
+    const row = await this.#tierQuery.first(session.id);
+    if (row === undefined) throw new GatehouseError('SESSION_REVOKED');
+    if (view !== undefined && epoch !== undefined)
+      view.holders.remember(
+        session.userId,
+        { shared: row.brokerage_policy === 'shared', holderSessionId: row.holder },
+        epoch,
+      );
+    return {
+      session: {
+        channel: row.channel as Channel,
+        aal: Number(row.aal),
+        deviceId: row.device_id,
+        stepUpRequired: row.step_up_required === 1,
+        revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+        lastSeenAt: Number(row.last_seen_at),
+        idleTimeoutMs: Number(row.idle_timeout_ms),
+        expiresAt: Number(row.expires_at),
+      },
+      tier: tierOfRow(session.id, row, lastReset(now, schedules)),
+      now,
+      schedules,
+    };
+  }
+
+  /**
+   * How long the user was without trading on this channel: from the moment the previous trading session on the
+   * same channel (this one included, when it is taking trading back) lost its capability (revoked, idle or absolute
+   * expiry, daily reset, or taken over) to `now`.
+   * Derived from the stored sessions alone, so it holds across nodes. Null when there was no earlier one.
+   */
+  async #reauthenticationLatencyMs(
+    session: SessionRecord,
+    now: number,
+    accounts: readonly UserAccount[],
+  ): Promise<number | null> {
+    const { db, resets } = this.#options;
+    const previous = await db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('user_id', '=', session.userId)
+      .where('channel', '=', session.channel)
+      .where('brokerage_at', 'is not', null)
+      .orderBy('brokerage_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (previous?.brokerage_at == null) return null;
+    const since = previous.brokerage_at;
+    const takenOver = await db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.min<number>('brokerage_at').as('at'))
+      .where('user_id', '=', session.userId)
+      .where('id', '!=', previous.id)
+      .where('brokerage_at', '>', since)
+      .where('brokerage_at', '<', now)
+      .executeTakeFirst();
+    const schedules = userResetSchedules(resets, accounts);
+    const lostAt = Math.min(
+      previous.revoked_at ?? Number.POSITIVE_INFINITY,
+      previous.expires_at,
+      previous.last_seen_at + previous.idle_timeout_ms,
+      nextReset(since, schedules),
+      takenOver?.at == null ? Number.POSITIVE_INFINITY : Number(takenOver.at),
+    );
+    return lostAt <= now ? now - lostAt : null;
+  }
 }

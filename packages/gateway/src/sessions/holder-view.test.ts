@@ -22,7 +22,6 @@ import {
   type TestGatewayOptions,
 } from '../test-support/gateway.js';
 import { HolderView } from './holder-view.js';
-import { requireBrokerage } from './index.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -75,7 +74,7 @@ describe.each(testDatabases())('the tier from this node’s view on %s', (_name,
     expect(await tickle(gw, web)).toMatchObject({ tier: 'brokerage', competing: false });
     const reads = gw.queries.count;
     for (let i = 0; i < 5; i += 1) expect(await tickle(gw, web)).toMatchObject({ tier: 'brokerage' });
-    await expect(requireBrokerage(gw.ctx.brokerage, await principalOf(gw, web))).resolves.toMatchObject({
+    await expect(gw.ctx.brokerage.requireTrading(await principalOf(gw, web))).resolves.toMatchObject({
       tier: 'brokerage',
     });
     expect(gw.queries.count).toBe(reads);

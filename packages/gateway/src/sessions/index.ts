@@ -1,19 +1,15 @@
 /** @module sessions — channel policies, the session store and cache, validation, listing and revocation. */
 export {
-  acquireBrokerage,
-  type BrokerageDeps,
   type BrokeragePolicy,
+  BrokerageTier,
+  type BrokerageTierOptions,
   type LossReason,
-  requireBrokerage,
   type SessionState,
-  sessionLosses,
-  sessionState,
   standingRefusal,
   type Tier,
   type TradingRefusal,
   type TradingState,
   tradingRefusal,
-  tradingState,
   userResetSchedules,
 } from './brokerage.js';
 export { countLiveSessions, type LiveSessionCount } from './counts.js';

@@ -10,10 +10,10 @@ import type { Config } from '../config/index.js';
 import { type Clock, GatehouseError } from '../core/index.js';
 import { type Authenticator, clearSessionCookie, clientInfo, parseWith, principalOf } from '../http/index.js';
 import type { Database } from '../store/index.js';
-import { acquireBrokerage, sessionState, userResetSchedules } from './brokerage.js';
+import { type BrokerageTier, userResetSchedules } from './brokerage.js';
 import { csrfTokenFor } from './csrf.js';
 import { requireSensitive } from './guard.js';
-import type { BrokerageDeps, SessionService } from './index.js';
+import type { SessionService } from './index.js';
 import { monitorSessions } from './monitor.js';
 import { memoized, whoamiBody } from './presenter.js';
 import { sessionOperations as ops } from './schema.js';
@@ -22,7 +22,7 @@ import type { Principal } from './service.js';
 /** What these routes need of the gateway. */
 export interface SessionRoutesDeps {
   auth: Authenticator;
-  brokerage: BrokerageDeps;
+  brokerage: Pick<BrokerageTier, 'acquire' | 'sessionState'>;
   clock: Clock;
   config: Pick<Config, 'brokerage'>;
   csrfKey: Buffer;
@@ -45,13 +45,13 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDep
 
   // Keep-alive: refreshes the idle timer (authentication does) and reports the session's state.
   app.post('/v1/session/tickle', deps.auth.forPrograms('read', { operation: ops.tickle }), async (request) =>
-    sessionState(brokerage, principalOf(request)),
+    brokerage.sessionState(principalOf(request)),
   );
 
   const brokerageRoute = deps.auth.forPrograms('trade', { operation: ops.brokerage });
   app.post('/v1/session/brokerage', brokerageRoute, async (request) => {
     const { compete } = parseWith(ops.brokerage.body, request.body);
-    return acquireBrokerage(brokerage, principalOf(request), compete);
+    return brokerage.acquire(principalOf(request), compete);
   });
 
   app.post('/v1/auth/logout', deps.auth.forPeople({ operation: ops.logout }), async (request, reply) => {

@@ -42,7 +42,6 @@ import {
   startTestGateway,
   type TestGateway,
 } from '../test-support/gateway.js';
-import { requireBrokerage } from './index.js';
 
 let gw: TestGateway;
 let database: TestDatabase | undefined;
@@ -107,7 +106,7 @@ const acquire = (as: LoggedIn, compete: boolean) => post(as, '/v1/session/broker
 async function trading(as: LoggedIn): Promise<string | null> {
   const token = decodeURIComponent(as.cookie.split('=')[1] ?? '');
   try {
-    await requireBrokerage(gw.ctx.brokerage, await gw.ctx.sessions.authenticate(token));
+    await gw.ctx.brokerage.requireTrading(await gw.ctx.sessions.authenticate(token));
     return null;
   } catch (error) {
     return (error as { code: string }).code;

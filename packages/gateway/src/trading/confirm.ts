@@ -8,7 +8,7 @@
 import { accountAccess } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
-import { type Principal, requireBrokerage } from '../sessions/index.js';
+import type { Principal } from '../sessions/index.js';
 import type { Desk } from './desk.js';
 import { NO_MARKET_DATA, type Question } from './gate.js';
 import { type ModifyResult, modifyOrder } from './modify.js';
@@ -25,7 +25,7 @@ export async function confirmOrder(
   desk.running();
   accountAccess(principal, accountId, 'trade');
   // Checked before the confirmation is spent: a session that may not trade leaves it for one that may.
-  await requireBrokerage(desk.deps.brokerage, principal);
+  await desk.deps.brokerage.requireTrading(principal);
   const { db, clock } = desk.deps;
   const now = clock.now();
   const row = await findConfirmation(db, confirmationId);

@@ -16,7 +16,7 @@ import type { EntitlementsCache } from '../entitlements/index.js';
 import type { UserAccount } from '../identity/index.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import type { MarketData } from '../marketdata/index.js';
-import type { BrokerageDeps, ChannelPolicies, Principal } from '../sessions/index.js';
+import type { BrokerageTier, ChannelPolicies, Principal } from '../sessions/index.js';
 import type { Database, Journal, JournalTx, OrdersTable, PreparedQuery } from '../store/index.js';
 import type { Ledger, UsdRates } from './accounting.js';
 import { ClientOrderIds } from './client-order-ids.js';
@@ -37,7 +37,8 @@ export interface TradingDeps {
   bus: EventBus;
   marketData: MarketData;
   entitlements: EntitlementsCache;
-  brokerage: BrokerageDeps;
+  /** Whether a session may trade now: order entry reads the state, confirm, modify and cancel require it. */
+  brokerage: Pick<BrokerageTier, 'tradingState' | 'requireTrading'>;
   policies: ChannelPolicies;
   options: TradingOptions;
   /** Where accepted orders go; the paper engine when absent. */

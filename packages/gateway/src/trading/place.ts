@@ -13,7 +13,7 @@ import { accountAccess } from '../access/index.js';
 import { GatehouseError, newId, newTimeOrderedId } from '../core/index.js';
 import type { UserAccount } from '../identity/index.js';
 import { findInstrument, type Instrument } from '../instruments/index.js';
-import { nextResetAt, type Principal, tradingState } from '../sessions/index.js';
+import { nextResetAt, type Principal } from '../sessions/index.js';
 import type { OrdersTable } from '../store/index.js';
 import type { Ledger } from './accounting.js';
 import type { Desk } from './desk.js';
@@ -69,7 +69,7 @@ export async function gateInputs(
 ): Promise<GateInputs> {
   const entitlements = await desk.deps.entitlements.get(account.id);
   if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
-  const state = await tradingState(desk.deps.brokerage, principal);
+  const state = await desk.deps.brokerage.tradingState(principal);
   await desk.ledger(account.id);
   return { entitlements, state };
 }

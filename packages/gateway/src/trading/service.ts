@@ -20,7 +20,7 @@ import { accountAccess } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
 import { findInstrument } from '../instruments/index.js';
-import { type Principal, requireBrokerage } from '../sessions/index.js';
+import type { Principal } from '../sessions/index.js';
 import type { OrdersTable } from '../store/index.js';
 import { valuate } from './accounting.js';
 import { confirmOrder } from './confirm.js';
@@ -174,7 +174,7 @@ export class TradingService {
   async cancelOrder(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
     this.#desk.running();
     await this.#desk.ownOrder(principal, accountId, orderId, 'trade');
-    await requireBrokerage(this.#desk.deps.brokerage, principal);
+    await this.#desk.deps.brokerage.requireTrading(principal);
     const [ended] = await Promise.all([
       endOrder(this.#desk, orderId, 'cancelled', { by: 'user', sessionId: principal.session.id }),
       this.#desk.router.cancel(orderId),

@@ -32,13 +32,7 @@ import { type ErrorCode, GatehouseError } from '../core/index.js';
 import { type Instrument, type MarketDataBundle, requireInstruments } from '../instruments/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import { grantProfile } from '../oauth/index.js';
-import {
-  type BrokerageDeps,
-  type Principal,
-  type SessionProfile,
-  type SessionService,
-  sessionState,
-} from '../sessions/index.js';
+import type { BrokerageTier, Principal, SessionProfile, SessionService } from '../sessions/index.js';
 import type { TradingService } from '../trading/index.js';
 import {
   type AccountEventMessage,
@@ -53,7 +47,7 @@ export interface SessionStreamDeps extends StreamHubDeps {
   sessions: Pick<SessionService, 'loadProfile' | 'findById' | 'pendingLastSeen'>;
   marketData: MarketData;
   trading: Pick<TradingService, 'events' | 'marketDataView'>;
-  brokerage: BrokerageDeps;
+  brokerage: Pick<BrokerageTier, 'sessionState'>;
 }
 
 const REPLAY_PAGE = 500;
@@ -395,7 +389,7 @@ export class SessionStream implements HubStream {
   async start(resumeAfter: { accountId: string; after: number }[] = []): Promise<void> {
     const { deps } = this;
     const principal = this.#principal;
-    const state = await sessionState(deps.brokerage, principal);
+    const state = await deps.brokerage.sessionState(principal);
     this.#nextResetAt = Date.parse(state.nextResetAt);
     this.#hadBrokerage = state.tier === 'brokerage';
     this.send('hello', { sessionId: principal.session.id, state });
@@ -459,7 +453,7 @@ export class SessionStream implements HubStream {
     if (now >= this.#nextResetAt) {
       if (this.#hadBrokerage) this.send('reset', { at: new Date(this.#nextResetAt).toISOString() });
       this.#hadBrokerage = false;
-      const state = await sessionState(this.deps.brokerage, this.#principal);
+      const state = await this.deps.brokerage.sessionState(this.#principal);
       this.#nextResetAt = Date.parse(state.nextResetAt);
     }
     return undefined;
