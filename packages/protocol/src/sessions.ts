@@ -11,7 +11,9 @@ import { idParamsSchema, timestampSchema } from './common.js';
 export const sessionViewSchema = z
   .object({
     id: z.string(),
-    channel: z.string().meta({ description: '`web`, `mobile`, `desktop` or `api`.' }),
+    channel: z
+      .string()
+      .meta({ description: '`web`, `mobile`, `desktop`, `api` or `cpapi` (the IBKR-compatible face).' }),
     aal: z.number().int().meta({ description: 'Authenticator assurance level (NIST SP 800-63B).' }),
     amr: z.array(z.string()).meta({ description: 'Authentication methods (RFC 8176).' }),
     createdAt: timestampSchema,

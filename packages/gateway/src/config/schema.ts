@@ -198,6 +198,19 @@ export const configSchema = z.strictObject({
           absoluteLifetimeMs: ms(MINUTE).default(7 * 24 * HOUR),
         })
         .prefault({}),
+      cpapi: z
+        .strictObject({
+          /**
+           * The IBKR Client Portal–compatible face's session: IBKR ends a CPAPI session after about 6 min without a
+           * request and after 24 h at most (research/ibkr-cpapi.md §0.3, §7), and bots are written to those figures.
+           */
+          idleTimeoutMs: ms(MINUTE).default(6 * MINUTE),
+          absoluteLifetimeMs: ms(MINUTE).default(24 * HOUR),
+          /** Second factors its login page offers: those of a web login. */
+          allowedFactors: z.array(factorType).default(['push', 'webauthn', 'totp', 'sms', 'recovery_code']),
+          aalForTrading: z.number().int().min(1).max(3).default(2),
+        })
+        .prefault({}),
       /** How often last-seen times are written behind to the database, in one batch. */
       lastSeenFlushIntervalMs: ms(100).default(5_000),
       /**

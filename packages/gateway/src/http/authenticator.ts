@@ -184,9 +184,12 @@ export class Authenticator {
     return principal;
   }
 
-  /** A web session: the channel must be cookie-borne, and an unsafe method must carry the session's CSRF token. */
+  /**
+   * A web session: only the web channel's token travels in a cookie (a device-bound token never does, nor the token
+   * the CPAPI face holds), and an unsafe method must carry the session's CSRF token.
+   */
   #web(request: FastifyRequest, principal: Principal, options: AuthenticateOptions): Principal {
-    if (usesDeviceKey(principal.session.channel)) throw new GatehouseError('UNAUTHENTICATED');
+    if (principal.session.channel !== 'web') throw new GatehouseError('UNAUTHENTICATED');
     if (options.upgrade !== true && !SAFE_METHODS.has(request.method)) {
       const presented = request.headers[CSRF_HEADER];
       if (

@@ -9,14 +9,18 @@
  *   plus the device key's proof; bearer token bound to the device key, 15 min idle, 12 h absolute;
  * - api, a program acting under an OAuth grant: no login of its own — its session is created with the grant's first
  *   access token and lives as long as the grant's refresh token may (24 h idle, 7 days absolute); every request
- *   carries a DPoP proof of the key its tokens are bound to.
+ *   carries a DPoP proof of the key its tokens are bound to;
+ * - cpapi, the IBKR Client Portal–compatible face: a person logs in at the face's own login page with password and
+ *   second factor, and the face holds the session for the bot beside it, as IBKR's local gateway does; 6 min idle
+ *   and 24 h absolute, IBKR's own figures (research/ibkr-cpapi.md §0.3). Its token never leaves the face: no
+ *   route of the gateway's own API accepts it.
  */
 import type { Config } from '../config/index.js';
 
 /** Second-factor types (kept here as data; factors/ implements them). */
 export type FactorType = 'push' | 'webauthn' | 'totp' | 'sms' | 'recovery_code';
 
-export const CHANNELS = ['web', 'mobile', 'desktop', 'api'] as const;
+export const CHANNELS = ['web', 'mobile', 'desktop', 'api', 'cpapi'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export interface ChannelPolicy {
@@ -33,7 +37,7 @@ export interface ChannelPolicy {
    * What the session is bound to: the browser's device cookie, or a device key proving every request (the session
    * token then travels as a bearer token, never in a cookie).
    */
-  deviceBinding: 'device_cookie' | 'device_key' | 'dpop_key';
+  deviceBinding: 'device_cookie' | 'device_key' | 'dpop_key' | 'held_by_face';
   /**
    * How a device this channel already validated logs in: not at all (`none`), with its key and PIN (mobile), or
    * with the password and its key's proof, plus the security key when `password_and_security_key` (desktop).
@@ -51,12 +55,13 @@ const DEVICE_BINDING: Readonly<Record<Channel, ChannelPolicy['deviceBinding']>> 
   mobile: 'device_key',
   desktop: 'device_key',
   api: 'dpop_key',
+  cpapi: 'held_by_face',
 };
 
 export type ChannelPolicies = Readonly<Record<Channel, ChannelPolicy>>;
 
 export function channelPolicies(config: Config): ChannelPolicies {
-  const { web, mobile, desktop, api } = config.sessions;
+  const { web, mobile, desktop, api, cpapi } = config.sessions;
   return {
     web: {
       channel: 'web',
@@ -96,6 +101,16 @@ export function channelPolicies(config: Config): ChannelPolicies {
       // A grant is made from an AAL2 session (the consent, or the personal client's registration).
       aalForTrading: 2,
       deviceBinding: DEVICE_BINDING.api,
+      validatedDeviceLogin: 'none',
+      orderTypes: ALL_ORDER_TYPES,
+    },
+    cpapi: {
+      channel: 'cpapi',
+      idleTimeoutMs: cpapi.idleTimeoutMs,
+      absoluteLifetimeMs: cpapi.absoluteLifetimeMs,
+      allowedFactors: cpapi.allowedFactors,
+      aalForTrading: cpapi.aalForTrading,
+      deviceBinding: DEVICE_BINDING.cpapi,
       validatedDeviceLogin: 'none',
       orderTypes: ALL_ORDER_TYPES,
     },
