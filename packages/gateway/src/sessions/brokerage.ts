@@ -256,6 +256,8 @@ export class BrokerageTier {
     const now = clock.now();
     const since = lastReset(now, userResetSchedules(resets, principal.profile.accounts));
     let previous: string | null = null;
+    // Read before the holder changes, so that nothing stands between the change and its announcement below.
+    const latency = await this.#reauthenticationLatencyMs(session, now, principal.profile.accounts);
 
     if ((await policyOf(db, session.userId)) === 'exclusive') {
       for (let attempt = 0; ; attempt += 1) {
@@ -311,15 +313,9 @@ export class BrokerageTier {
         if (attempt >= 5) throw new GatehouseError('OVERLOADED');
       }
     }
-    const latency = await this.#reauthenticationLatencyMs(session, now, principal.profile.accounts);
-    if (latency !== null) this.#options.onReauthentication?.(session.channel, latency);
     await db.updateTable('sessions').set({ brokerage_at: now }).where('id', '=', session.id).execute();
-    await appendAudit(db, clock, {
-      type: 'session.brokerage_acquired',
-      userId: session.userId,
-      sessionId: session.id,
-      data: { compete, tookOverFrom: previous },
-    });
+    // Announced as soon as the tier changed, before the audit row: every node's holder view (sessions/holder-view)
+    // drops the user at once, so the session that lost answers its next order from the database.
     await bus.publish('session.brokerage', {
       sessionId: session.id,
       tokenHash: session.tokenHash,
@@ -333,6 +329,13 @@ export class BrokerageTier {
         userId: session.userId,
       });
     }
+    if (latency !== null) this.#options.onReauthentication?.(session.channel, latency);
+    await appendAudit(db, clock, {
+      type: 'session.brokerage_acquired',
+      userId: session.userId,
+      sessionId: session.id,
+      data: { compete, tookOverFrom: previous },
+    });
     return this.sessionState(principal);
   }
 
