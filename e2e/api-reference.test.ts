@@ -55,5 +55,7 @@ describe('GET /api-reference', () => {
     expect(violations).toEqual([]);
     expect(foreign).toEqual([]);
     await page.close();
-  });
+    // Swagger UI lays out every operation of the document at once: on a 2-core machine beside the portal suite's
+    // browser that takes longer than the default 20 s.
+  }, 90_000);
 });
