@@ -4,10 +4,12 @@
  *
  * Start: config → public URLs (outside development `server.publicUrl` is required) → logger → server secret →
  * password policy (its lists read once) → database (open, migrate, seed entities) → password hasher → event bus →
- * session service (and its write-behind timer) → HTTP app and metrics app → listen (in development, the public URL
- * takes the port the listener was given) → the metrics listener (`metrics.listen`; one that cannot bind is logged,
- * and the gateway serves on).
- * Stop: stop accepting and finish in-flight requests → close the metrics listener → stop the timer and flush
+ * session service (and its write-behind timer) → HTTP app, metrics app and CPAPI listeners (headless credentials
+ * read) → listen (in development, the public URL takes the port the listener was given) → the metrics listener
+ * (`metrics.listen`; one that cannot bind is logged, and the gateway serves on) → each CPAPI listener (a headless
+ * one logs in first).
+ * Stop: close the CPAPI listeners (each ends the session it holds) → stop accepting and finish in-flight requests →
+ * close the metrics listener → stop the timer and flush
  * last-seen times → close the session service and the bus → close the database → flush the logger.
  */
 import type { FastifyInstance } from 'fastify';
@@ -22,6 +24,7 @@ import {
   SecretBox,
   systemClock,
 } from '../core/index.js';
+import type { CpapiListener, HeadlessCredentials } from '../cpapi/index.js';
 import { loadSigningDevice } from '../devices/index.js';
 import { EntitlementsCache } from '../entitlements/index.js';
 import { DeviceHub } from '../factors/device-hub.js';
@@ -54,6 +57,7 @@ import {
 } from '../store/index.js';
 import { type OrderRouter, TradingService } from '../trading/index.js';
 import type { GatewayContext } from './context.js';
+import { buildCpapiListeners } from './cpapi.js';
 import { createLogger } from './logger.js';
 import { resolveServerSecret } from './secret.js';
 import { buildHttpApp } from './server.js';
@@ -76,6 +80,8 @@ export interface GatewayOptions {
   orderRouter?: OrderRouter;
   /** How often lost sessions are swept for (default: `safety.sessionLossSweepMs`); null: only when told (tests). */
   safetySweepMs?: number | null;
+  /** Credentials for a CPAPI listener that names a user but no files (the demo users). */
+  cpapiCredentials?: (username: string) => HeadlessCredentials | undefined;
 }
 
 export interface Gateway {
@@ -83,6 +89,8 @@ export interface Gateway {
   app: FastifyInstance;
   /** The metrics listener's app (`GET /metrics`); null when `metrics.listen` is `off`. */
   metricsApp: FastifyInstance | null;
+  /** The CPAPI listeners of `cpapi.listeners`, in order. */
+  cpapi: CpapiListener[];
   /** Starts listening; resolves to the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -290,6 +298,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     config.metrics.listen === 'off'
       ? null
       : await buildMetricsApp({ metrics: ctx.metrics, bearerToken: config.metrics.bearerToken });
+  const cpapi = await buildCpapiListeners(ctx, options.cpapiCredentials);
   await ctx.trading.start();
   await ctx.safety.start();
   const flushTimer = setInterval(() => {
@@ -304,6 +313,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     ctx,
     app,
     metricsApp,
+    cpapi,
     async listen() {
       const url = await app.listen({ host: config.server.host, port: config.server.port });
       const address = app.server.address();
@@ -314,6 +324,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
           'server.publicUrl is not set: development (loopback listener, no trusted proxy) uses the listener URL',
         );
       if (metricsApp !== null) await listenForMetrics(metricsApp, config.metrics, ctx.logger);
+      for (const listener of cpapi) {
+        const at = await listener.listen();
+        ctx.logger.info({ url: at }, 'IBKR Client Portal Web API listener');
+      }
       return url;
     },
     async close() {
@@ -321,6 +335,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       closed = true;
       const deadline = setTimeout(() => app.server.closeAllConnections?.(), config.server.shutdownTimeoutMs);
       deadline.unref();
+      for (const listener of cpapi) await listener.close();
       await app.close();
       await metricsApp?.close();
       clearTimeout(deadline);

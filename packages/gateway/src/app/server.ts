@@ -249,7 +249,7 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
 }
 
 /** The login steps' parts (`login/deps`), from the context and the configuration; each route takes those it calls. */
-function loginParts(ctx: GatewayContext) {
+export function loginParts(ctx: GatewayContext) {
   const { config } = ctx;
   const limits: LoginLimits = {
     db: ctx.store.db,

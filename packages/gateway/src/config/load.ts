@@ -90,6 +90,14 @@ function parseEnvValue(raw: string, kind: ConfigLeaf['kind']): unknown {
         return raw;
       }
     case 'array':
+      // A list of objects (`cpapi.listeners`) is given as JSON; a list of words, comma-separated.
+      if (raw.trim().startsWith('[')) {
+        try {
+          return JSON.parse(raw) as unknown;
+        } catch {
+          return raw;
+        }
+      }
       return raw
         .split(',')
         .map((s) => s.trim())

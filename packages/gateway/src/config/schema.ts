@@ -361,6 +361,41 @@ export const configSchema = z.strictObject({
         }),
     })
     .prefault({}),
+  cpapi: z
+    .strictObject({
+      /**
+       * IBKR Client Portal Web API listeners (`docs/ibkr-compat.md`): each its own port, holding one user's session
+       * for a bot that talks to it without credentials, as IBKR's local gateway does. Loopback and port 5000 by
+       * default, plain HTTP (`tls: "self-signed"` for HTTPS as IBKR's gateway serves). With `user`,
+       * `passwordFile` and `totpSecretFile` (both files mode 0600) the listener logs in by itself; without, the
+       * user logs in at its `/sso/Login` page.
+       */
+      listeners: z
+        .array(
+          z
+            .strictObject({
+              host: z.string().min(1).default('127.0.0.1'),
+              port: z.number().int().min(0).max(65535).default(5000),
+              tls: z.enum(['off', 'self-signed']).default('off'),
+              user: z.string().min(1).optional(),
+              passwordFile: z.string().min(1).optional(),
+              totpSecretFile: z.string().min(1).optional(),
+            })
+            .refine(
+              (l) => (l.passwordFile === undefined) === (l.totpSecretFile === undefined),
+              'passwordFile and totpSecretFile go together',
+            )
+            .refine((l) => l.passwordFile === undefined || l.user !== undefined, 'passwordFile needs user'),
+        )
+        .default([]),
+      /**
+       * IBKR's pacing (10 requests/s per client address, `/tickle` 1/s, `/iserver/account/orders` 1 per 5 s, …,
+       * a 10 min penalty box for repeat offenders; `cpapi/pacing.ts` has each figure and its source). Off for
+       * load measurements only.
+       */
+      pacing: z.boolean().default(true),
+    })
+    .prefault({}),
   push: z
     .strictObject({
       /** A push request not decided within this time expires (the login can still use another factor). */

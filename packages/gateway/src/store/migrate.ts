@@ -16,6 +16,7 @@ import * as eventSequence from './migrations/0008-event-sequence.js';
 import * as oauthSafety from './migrations/0009-oauth-safety.js';
 import * as initialPasswords from './migrations/0010-initial-passwords.js';
 import * as factorCodes from './migrations/0011-factor-codes.js';
+import * as cpapiOrderNumbers from './migrations/0012-cpapi-order-numbers.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0009-oauth-safety': oauthSafety,
   '0010-initial-passwords': initialPasswords,
   '0011-factor-codes': factorCodes,
+  '0012-cpapi-order-numbers': cpapiOrderNumbers,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

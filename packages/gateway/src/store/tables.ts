@@ -267,6 +267,13 @@ export interface BrokerageHoldersTable {
   acquired_at: number;
 }
 
+/** The CPAPI face's number for an order (IBKR's `order_id`), given once per order. */
+export interface CpapiOrderNumbersTable {
+  number: number;
+  order_id: string;
+  account_id: string;
+}
+
 export interface AccountPermissionsTable {
   account_id: string;
   asset_class: string;
@@ -472,6 +479,7 @@ export interface Database {
   push_challenges: PushChallengesTable;
   webauthn_challenges: WebauthnChallengesTable;
   brokerage_holders: BrokerageHoldersTable;
+  cpapi_order_numbers: CpapiOrderNumbersTable;
   account_permissions: AccountPermissionsTable;
   account_disclosures: AccountDisclosuresTable;
   account_subscriptions: AccountSubscriptionsTable;

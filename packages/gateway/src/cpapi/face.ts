@@ -1,0 +1,209 @@
+/**
+ * @module cpapi/face
+ * One CPAPI listener: its own HTTP server (its own port, loopback by default, plain HTTP or self-signed HTTPS as
+ * IBKR's gateway serves), holding one user's session, in the gateway's process, where it calls the same services
+ * the `/v1` routes call (sessions, the brokerage tier, the gate and the paper engine). A request passes, in order:
+ *
+ * 1. the `/v1/portal/…` alias rewritten to `/v1/api/…` (IBeam calls both; research/ibkr-cpapi.md §1);
+ * 2. pacing, per client address (`cpapi/pacing`): 429 with `Retry-After`, the penalty box for repeat offenders;
+ * 3. a POST without `Content-Length` (or a chunked body) answers 411, as IBKR's gateway does (campus "Headers");
+ *    an empty or non-JSON body reads as `{}`, since clients send `{}` or nothing on body-less POSTs;
+ * 4. the route, which asks for the held login (`loggedIn`: 401 without one) or the brokerage session (`bridged`:
+ *    IBKR's `no bridge` without it).
+ *
+ * Errors answer IBKR's `{"error":"…","statusCode":…}`; a Gatehouse error keeps its status and names its code (and
+ * the gate's rule id) in the text; an unknown route is IBKR's HTML 404 page.
+ */
+import { readFileSync } from 'node:fs';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Clock, EventBus } from '../core/index.js';
+import { GatehouseError } from '../core/index.js';
+import type { MarketData } from '../marketdata/index.js';
+import type { TradingService } from '../trading/index.js';
+import { type HeadlessCredentials, HeldLogin, type HolderDeps } from './holder.js';
+import { IbkrError, ibkrErrorOf } from './kit.js';
+import { type LoginPageDeps, loginPageRoutes } from './login-page.js';
+import { OrderNumbers } from './order-numbers.js';
+import { Pacing, type PacingOptions } from './pacing.js';
+import { accountRoutes } from './routes/accounts.js';
+import { marketRoutes } from './routes/market.js';
+import { orderRoutes } from './routes/orders.js';
+import { sessionRoutes } from './routes/session.js';
+import type { FaceIdentity } from './status.js';
+import { streamRoutes } from './stream.js';
+import { selfSignedCertificate } from './tls.js';
+
+export interface FaceDeps extends HolderDeps {
+  clock: Clock;
+  bus: EventBus;
+  logger: Logger;
+  trading: TradingService;
+  marketData: MarketData;
+  loginPage: LoginPageDeps;
+  db: HolderDeps['login']['db'];
+}
+
+export interface FaceOptions {
+  host: string;
+  port: number;
+  /** `off`: plain HTTP; `self-signed`: HTTPS with a certificate made at start-up; or the operator's files. */
+  tls: 'off' | 'self-signed' | { certFile: string; keyFile: string };
+  /** IBKR's pacing (default), other limits, or none. */
+  pacing: PacingOptions | null;
+  /** Unattended logins: the listener logs in by itself at start and whenever `ssodh/init` finds no login. */
+  credentials?: HeadlessCredentials;
+  /** How the listener names itself in status answers. */
+  identity?: FaceIdentity;
+}
+
+/** The paths IBKR's Client Portal Web API is served under (`/v1/portal` is its alias). */
+export const API_PREFIX = '/v1/api';
+const PORTAL_PREFIX = '/v1/portal/';
+const NOT_FOUND_PAGE = '<html><body><h1>Resource not found</h1></body></html>';
+
+export const DEFAULT_IDENTITY: FaceIdentity = {
+  mac: '02:47:48:53:45:01',
+  serverInfo: {
+    serverName: 'Gatehouse',
+    serverVersion: 'Gatehouse CPAPI face (IBKR CPAPI v1, OpenAPI 2.15.0)',
+  },
+};
+
+export interface CpapiListener {
+  app: FastifyInstance;
+  held: HeldLogin;
+  /** Starts listening; resolves to the base URL (`http://127.0.0.1:5000`). */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Builds one listener (not yet listening). */
+export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): Promise<CpapiListener> {
+  const https = await tlsOptions(options.tls);
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+    rewriteUrl: (request) => {
+      const url = request.url ?? '/';
+      return url.startsWith(PORTAL_PREFIX) ? `${API_PREFIX}/${url.slice(PORTAL_PREFIX.length)}` : url;
+    },
+    ...(https === null ? {} : { https }),
+  }) as unknown as FastifyInstance;
+  const held = new HeldLogin(deps, options.credentials);
+  const face = {
+    held,
+    identity: options.identity ?? DEFAULT_IDENTITY,
+    numbers: new OrderNumbers(deps.db),
+    deps,
+  };
+  const pacing = options.pacing === null ? null : new Pacing(options.pacing, deps.clock);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body.trim() : '';
+    if (text === '') return done(null, {});
+    // The login page's forms; everything else is read as JSON whatever its declared type, as IBKR's gateway does.
+    if (String(request.headers['content-type']).startsWith('application/x-www-form-urlencoded'))
+      return done(null, Object.fromEntries(new URLSearchParams(text)));
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new IbkrError(400, 'Bad Request: the body is not valid JSON'), undefined);
+    }
+  });
+
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('cache-control', 'no-store');
+    if (pacing !== null && request.url.startsWith(API_PREFIX)) {
+      const path = request.url.slice(API_PREFIX.length).split('?')[0] ?? '';
+      const verdict = pacing.admit(request.ip, path);
+      if (!verdict.allowed) {
+        reply.header('retry-after', Math.ceil(verdict.retryAfterMs / 1000));
+        reply.code(429).send({ error: `Too Many Requests (${verdict.rule})`, statusCode: 429 });
+        return;
+      }
+    }
+    const { headers } = request;
+    if (
+      request.method === 'POST' &&
+      headers['content-length'] === undefined &&
+      headers['transfer-encoding'] === undefined &&
+      headers.upgrade === undefined
+    ) {
+      reply.code(411).send({ error: 'Length Required', statusCode: 411 });
+      return;
+    }
+    done();
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    let answer: IbkrError;
+    if (error instanceof IbkrError) answer = error;
+    else if (error instanceof GatehouseError) answer = ibkrErrorOf(error);
+    else if (
+      typeof (error as { statusCode?: unknown }).statusCode === 'number' &&
+      (error as { statusCode: number }).statusCode < 500
+    )
+      answer = new IbkrError(
+        (error as { statusCode: number }).statusCode,
+        `Bad Request: ${(error as Error).message}`,
+      );
+    else {
+      deps.logger.error({ err: error, route: request.routeOptions.url }, 'cpapi face: unhandled error');
+      answer = new IbkrError(500, 'Internal Server Error');
+    }
+    const retryAfterMs = error instanceof GatehouseError ? error.details?.retryAfterMs : undefined;
+    if (typeof retryAfterMs === 'number') reply.header('retry-after', Math.ceil(retryAfterMs / 1000));
+    return reply.code(answer.status).send(answer.body());
+  });
+  app.setNotFoundHandler((_request, reply) =>
+    reply.code(404).type('text/html; charset=utf-8').send(NOT_FOUND_PAGE),
+  );
+
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(loginPageRoutes, { held, page: deps.loginPage });
+  await app.register(sessionRoutes, { face, clock: deps.clock });
+  await app.register(accountRoutes, { face, trading: deps.trading, clock: deps.clock });
+  await app.register(marketRoutes, {
+    face,
+    trading: deps.trading,
+    marketData: deps.marketData,
+    clock: deps.clock,
+  });
+  await app.register(orderRoutes, { face, trading: deps.trading, clock: deps.clock });
+  await app.register(streamRoutes, {
+    face,
+    bus: deps.bus,
+    clock: deps.clock,
+    trading: deps.trading,
+    marketData: deps.marketData,
+    logger: deps.logger,
+  });
+
+  let closed = false;
+  return {
+    app,
+    held,
+    async listen() {
+      if (options.credentials !== undefined) await held.loginHeadless();
+      return app.listen({ host: options.host, port: options.port });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await held.close();
+    },
+  };
+}
+
+async function tlsOptions(
+  tls: FaceOptions['tls'],
+): Promise<{ cert: string | Buffer; key: string | Buffer } | null> {
+  if (tls === 'off') return null;
+  if (tls === 'self-signed') return selfSignedCertificate();
+  return { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) };
+}
