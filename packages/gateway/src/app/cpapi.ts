@@ -59,6 +59,10 @@ export async function buildOne(
       trading: ctx.trading,
       marketData: ctx.marketData,
       db: ctx.store.db,
+      orderEntry: {
+        priceBandConfirm: ctx.config.trading.priceBandConfirm,
+        confirmationTtlMs: ctx.config.trading.confirmationTtlMs,
+      },
     },
     {
       host: listener.host,

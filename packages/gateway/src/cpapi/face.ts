@@ -43,6 +43,8 @@ export interface FaceDeps extends HolderDeps {
   marketData: MarketData;
   loginPage: LoginPageDeps;
   db: HolderDeps['login']['db'];
+  /** `trading.priceBandConfirm` and `trading.confirmationTtlMs`: the o163 question's percentage, a reply id's life. */
+  orderEntry: { priceBandConfirm: number; confirmationTtlMs: number };
 }
 
 export interface FaceOptions {
@@ -173,7 +175,13 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
     marketData: deps.marketData,
     clock: deps.clock,
   });
-  await app.register(orderRoutes, { face, trading: deps.trading, clock: deps.clock });
+  await app.register(orderRoutes, {
+    face,
+    trading: deps.trading,
+    clock: deps.clock,
+    priceBandConfirm: deps.orderEntry.priceBandConfirm,
+    replyTtlMs: deps.orderEntry.confirmationTtlMs,
+  });
   await app.register(streamRoutes, {
     face,
     bus: deps.bus,

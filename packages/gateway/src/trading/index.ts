@@ -16,6 +16,7 @@ export { type OrderRouter, PaperEngine, type RouterEvent, type RouterListener } 
 export {
   type ModifyResult,
   type OrderChange,
+  type OrderPreview,
   type PlaceResult,
   type SystemCanceller,
   TradingService,

@@ -29,11 +29,13 @@ import { applyRouterEvent, endOrder, type SystemCanceller } from './fills.js';
 import type { OrderRequest } from './gate.js';
 import { type ModifyResult, modifyOrder, type OrderChange } from './modify.js';
 import { type PlaceResult, placeOrder } from './place.js';
+import { type OrderPreview, previewOrder } from './preview.js';
 import { PaperEngine } from './router.js';
 import { availableBuyingPower } from './snapshot.js';
 import {
   type AccountEvent,
   listEvents,
+  listExecutions,
   listOrders,
   listWorkingOrders,
   type OrderView,
@@ -44,6 +46,7 @@ export type { TradingDeps, TradingOptions } from './desk.js';
 export type { SystemCanceller } from './fills.js';
 export type { ModifyResult, OrderChange } from './modify.js';
 export type { ConfirmationRequired, PlaceResult } from './place.js';
+export type { OrderPreview } from './preview.js';
 
 export class TradingService {
   readonly #desk: Desk;
@@ -120,6 +123,17 @@ export class TradingService {
       initialMargin: v.initialMargin,
       buyingPower: availableBuyingPower(type, v),
     };
+  }
+
+  /** What an order would do, through the same gate as `place`, placing nothing (`trading/preview`). */
+  preview(principal: Principal, accountId: string, order: OrderRequest): Promise<OrderPreview> {
+    return previewOrder(this.#desk, principal, accountId, order);
+  }
+
+  /** The account's executions since `since` (epoch ms), oldest first, at most `limit`. */
+  async executions(principal: Principal, accountId: string, since: number, limit = 1_000) {
+    accountAccess(principal, accountId, 'view');
+    return listExecutions(this.#desk.deps.db, accountId, since, limit);
   }
 
   /** Places a new order through the gate (`trading/place`). */

@@ -243,6 +243,24 @@ export async function listEvents(
   }));
 }
 
+/** The account's executions since `since` (epoch ms), oldest first, at most `limit`. */
+export function listExecutions(
+  db: Kysely<Database>,
+  accountId: string,
+  since: number,
+  limit: number,
+): Promise<ExecutionsTable[]> {
+  return db
+    .selectFrom('executions')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('created_at', '>=', since)
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
 export async function loadLedger(db: Kysely<Database>, accountId: string): Promise<Ledger> {
   const ledger = emptyLedger();
   const [cash, positions] = await Promise.all([
