@@ -9,8 +9,9 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import { closeContext, createContext, createGateway, createLogger } from '../app/index.js';
 import { appendAudit, verifyAuditChain } from '../audit/index.js';
+import type { Config } from '../config/index.js';
 import { ConfigError, GatehouseError } from '../core/index.js';
-import { formatDemoCredentials, seedDemo } from '../demo/index.js';
+import { DEMO_USERS, formatDemoCredentials, seedDemo } from '../demo/index.js';
 import {
   changeEntitlements,
   entitlementChangeSchema,
@@ -55,7 +56,19 @@ export function registerCommands(program: Command): void {
     .option('--port <port>', 'port to listen on (default 8080)', (v) => Number.parseInt(v, 10))
     .option('--host <host>', 'interface to listen on (default localhost)')
     .option('--demo', 'create the demo users and print their credentials')
-    .action(async (flags: CommonFlags & { port?: number; host?: string; demo?: boolean }) => {
+    .option(
+      '--cpapi [port]',
+      'also open an IBKR Client Portal Web API listener on 127.0.0.1 (default port 5000)',
+      (v) => Number.parseInt(v, 10),
+    )
+    .option(
+      '--cpapi-user <name>',
+      'the user the CPAPI listener logs in as by itself (a demo user under --demo)',
+    )
+    .option('--cpapi-password-file <file>', "that user's password, in a file of mode 0600")
+    .option('--cpapi-totp-file <file>', "that user's TOTP secret, in a file of mode 0600")
+    .option('--cpapi-tls', 'serve the CPAPI listener over HTTPS with a self-signed certificate, as IBKR does')
+    .action(async (flags: ServeFlags) => {
       const config = configFromFlags(flags, {
         server: {
           ...(flags.port === undefined ? {} : { port: flags.port }),
@@ -63,7 +76,11 @@ export function registerCommands(program: Command): void {
         },
         ...(flags.demo === true ? { development: { exposeOutboxes: true } } : {}),
       });
-      const gateway = await createGateway(config);
+      if (flags.cpapi !== undefined) config.cpapi.listeners.push(cpapiListenerFromFlags(flags));
+      const gateway = await createGateway(config, {
+        // The demo users' secrets are public: a listener may log in as one without files.
+        ...(flags.demo === true ? { cpapiCredentials: demoCredentials } : {}),
+      });
       const { logger } = gateway.ctx;
       if (flags.demo === true) {
         const users = await seedDemo(gateway.ctx);
@@ -74,6 +91,10 @@ export function registerCommands(program: Command): void {
       process.stdout.write(
         `Gatehouse is serving on ${url.replace('127.0.0.1', 'localhost')} (${gateway.ctx.store.description})\n`,
       );
+      for (const listener of gateway.cpapi) {
+        const held = listener.held.userId === null ? 'log in at /sso/Login' : 'logged in';
+        process.stdout.write(`IBKR Client Portal Web API: ${listener.url}/v1/api/ (${held})\n`);
+      }
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -533,4 +554,37 @@ export function reportError(error: unknown): void {
     process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
   }
   process.exitCode = 1;
+}
+
+type ServeFlags = CommonFlags & {
+  port?: number;
+  host?: string;
+  demo?: boolean;
+  cpapi?: number | true;
+  cpapiUser?: string;
+  cpapiPasswordFile?: string;
+  cpapiTotpFile?: string;
+  cpapiTls?: boolean;
+};
+
+function cpapiListenerFromFlags(flags: ServeFlags): Config['cpapi']['listeners'][number] {
+  if ((flags.cpapiPasswordFile === undefined) !== (flags.cpapiTotpFile === undefined))
+    throw new ConfigError('--cpapi-password-file and --cpapi-totp-file go together');
+  if (flags.cpapiPasswordFile !== undefined && flags.cpapiUser === undefined)
+    throw new ConfigError('--cpapi-password-file needs --cpapi-user');
+  return {
+    host: '127.0.0.1',
+    port: flags.cpapi === true || flags.cpapi === undefined ? 5000 : flags.cpapi,
+    tls: flags.cpapiTls === true ? 'self-signed' : 'off',
+    ...(flags.cpapiUser === undefined ? {} : { user: flags.cpapiUser }),
+    ...(flags.cpapiPasswordFile === undefined ? {} : { passwordFile: flags.cpapiPasswordFile }),
+    ...(flags.cpapiTotpFile === undefined ? {} : { totpSecretFile: flags.cpapiTotpFile }),
+  };
+}
+
+function demoCredentials(username: string) {
+  const user = DEMO_USERS.find((u) => u.username === username);
+  return user === undefined
+    ? undefined
+    : { username: user.username, password: user.password, totpSecret: user.totpSecret };
 }

@@ -76,6 +76,8 @@ export const DEFAULT_IDENTITY: FaceIdentity = {
 export interface CpapiListener {
   app: FastifyInstance;
   held: HeldLogin;
+  /** The base URL once listening (`http://127.0.0.1:5000`), else null. */
+  readonly url: string | null;
   /** Starts listening; resolves to the base URL (`http://127.0.0.1:5000`). */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -192,12 +194,17 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
   });
 
   let closed = false;
+  let url: string | null = null;
   return {
     app,
     held,
+    get url() {
+      return url;
+    },
     async listen() {
       if (options.credentials !== undefined) await held.loginHeadless();
-      return app.listen({ host: options.host, port: options.port });
+      url = await app.listen({ host: options.host, port: options.port });
+      return url;
     },
     async close() {
       if (closed) return;

@@ -11,7 +11,8 @@
  * competing, as IBKR's gateway initialises the brokerage session by itself after a browser login (campus
  * "Understanding Brokerage Sessions"); when another session holds it, this one stays read-only and says `competing`.
  */
-import { constantTimeEqual, GatehouseError, randomToken } from '../core/index.js';
+import { randomBytes } from 'node:crypto';
+import { constantTimeEqual, GatehouseError } from '../core/index.js';
 import { totpCode } from '../factors/index.js';
 import type {
   CodeFactors,
@@ -48,7 +49,7 @@ export class HeldLogin {
   readonly #deps: HolderDeps;
   readonly #credentials: HeadlessCredentials | undefined;
   #token: string | null = null;
-  /** The id IBKR calls `session`: the WebSocket cookie's value; random per login, never the token. */
+  /** The id IBKR calls `session` (32 hex digits, as IBKR's): the WebSocket cookie's value; random per login, never the token. */
   #wsSession: string | null = null;
   #sessionId: string | null = null;
   #userId: string | null = null;
@@ -112,7 +113,7 @@ export class HeldLogin {
     const previous = this.#token === null ? null : this.#sessionId;
     this.#token = done.token;
     this.#sessionId = done.session.id;
-    this.#wsSession = randomToken(16);
+    this.#wsSession = randomBytes(16).toString('hex');
     this.#userId = done.session.userId;
     this.#lapsed = false;
     if (previous !== null && previous !== done.session.id)

@@ -6,6 +6,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { buildOne } from '../app/cpapi.js';
 import type { ConfigInput } from '../config/index.js';
+import type { ManualClock } from '../core/index.js';
 import type { CpapiListener, HeadlessCredentials } from '../cpapi/index.js';
 import type { TestDatabase } from './databases.js';
 import { ALICE, startTestGateway, type TestGateway } from './gateway.js';
@@ -25,11 +26,13 @@ export interface CpapiTestOptions {
   user?: { username: string; password: string; totpSecret: string } | null;
   /** IBKR's pacing on the listener (default off, so tests may call an endpoint more than once a second). */
   pacing?: boolean;
+  clock?: ManualClock;
 }
 
 export async function startCpapiTest(options: CpapiTestOptions = {}): Promise<CpapiTest> {
   const gw = await startTestGateway({
     ...(options.database === undefined ? {} : { database: options.database }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
     config: { ...options.config, cpapi: { pacing: options.pacing ?? false, ...options.config?.cpapi } },
   });
   const user = options.user === undefined ? ALICE : options.user;

@@ -11,6 +11,10 @@
  * Submitting other orders … will cancel the order"; research/ibkr-cpapi.md §0.4): answering one then gets `reply
  * id not found`. Questions whose ids were suppressed (`iserver/questions/suppress`) are answered yes at once, for the
  * rest of the held login.
+ *
+ * Reads (live orders, status, trades) need the brokerage session, as every `/iserver` endpoint does (`no bridge`
+ * otherwise); place, modify and cancel go to the gate, whose session checks refuse with the Gatehouse code in IBKR's
+ * `no bridge` words, so an order refused here is refused for the same code as on `/v1`.
  */
 import { randomUUID } from 'node:crypto';
 import type { OrderView } from '@gatehouse/protocol';
@@ -25,7 +29,7 @@ import type {
   Question,
   TradingService,
 } from '../../trading/index.js';
-import { type FaceState, IbkrError, ibkrErrorOf, loggedIn, parseWire } from '../kit.js';
+import { bridged, type FaceState, IbkrError, ibkrErrorOf, loggedIn, parseWire } from '../kit.js';
 import { ibkrStatus, liveOrder, orderStatus, ticketToOrder, trade } from '../orders-wire.js';
 import {
   GATE_TO_IBKR,
@@ -239,7 +243,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
   // Today's orders of every account the user may view (or `accountId`'s). `force=true` answers an empty list, as
   // IBKR's does (it clears IBKR's cache; research §4).
   app.get('/v1/api/iserver/account/orders', async (request) => {
-    const principal = await loggedIn(face, request);
+    const principal = await bridged(face, request);
     const query = parseWire(liveOrdersQuerySchema, request.query);
     if (query.force === 'true') return { orders: [], snapshot: true };
     const filters = new Set(
@@ -265,7 +269,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
   app.get<{ Params: { orderId: string } }>(
     '/v1/api/iserver/account/order/status/:orderId',
     async (request) => {
-      const principal = await loggedIn(face, request);
+      const principal = await bridged(face, request);
       const { order, n } = await ownOrder(principal, request.params.orderId);
       return orderStatus(order, n);
     },
@@ -326,7 +330,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
 
   // Executions of the last `days` (1–7, default 1), every account the user may view (openapi `/iserver/account/trades`).
   app.get<{ Querystring: { days?: string } }>('/v1/api/iserver/account/trades', async (request) => {
-    const principal = await loggedIn(face, request);
+    const principal = await bridged(face, request);
     const days = Math.min(7, Math.max(1, Number.parseInt(request.query.days ?? '1', 10) || 1));
     const since = clock.now() - days * 24 * 3_600_000;
     const trades = [];

@@ -20,7 +20,7 @@ describe('cpapi session endpoints', () => {
         connected: true,
         competing: false,
       });
-      expect(body.session).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+      expect(body.session).toMatch(/^[0-9a-f]{32}$/);
     }
     const status = authStatusResponseSchema.parse((await t.call('POST', '/iserver/auth/status')).json());
     expect(status.authenticated).toBe(true);
