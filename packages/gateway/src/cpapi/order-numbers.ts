@@ -3,9 +3,10 @@
  * IBKR names an order by a number (`order_id`, sent as a string in acknowledgements and as a number in live
  * orders; campus "Place Order", "Live Orders"); Gatehouse by a string id. Each order the face shows gets the next
  * number once, from 1 000 000 001 up (ten digits as IBKR's, and within a 32-bit integer for clients that parse it
- * so), stored in `cpapi_order_numbers` so a number stays the order's across restarts and nodes. Two nodes giving a
- * number at once cannot both take it: the insert is conditional on the number and on the order, and the loser
- * reads what won. Both directions are cached per listener (an order's number never changes).
+ * so), stored in `cpapi_order_numbers` so a number stays the order's across restarts and nodes. Two writers giving a
+ * number at once cannot both take it, nor give one order two: the insert is conditional on the number (primary
+ * key) and on the order (unique), and the loser reads what won. Both directions are cached per listener (an
+ * order's number never changes).
  */
 import type { Kysely } from 'kysely';
 import { LruCache } from '../core/index.js';
@@ -17,36 +18,47 @@ export class OrderNumbers {
   readonly #db: Kysely<Database>;
   readonly #byOrder = new LruCache<string, number>(50_000);
   readonly #byNumber = new LruCache<number, { orderId: string; accountId: string }>(50_000);
+  #next: number | undefined;
 
   constructor(db: Kysely<Database>) {
     this.#db = db;
   }
 
-  /** The order's number, given now if it has none yet. */
+  /**
+   * The order's number, given now if it has none yet. The next free number is kept in memory (read once from the
+   * table), so giving one is usually a single insert; an insert that takes nothing (the number or the order is
+   * taken: another listener or node) reads what the order has, or the table's highest number, and tries again.
+   */
   async numberOf(orderId: string, accountId: string): Promise<number> {
     const cached = this.#byOrder.get(orderId);
     if (cached !== undefined) return cached;
     for (let attempt = 0; attempt < 20; attempt += 1) {
+      this.#next ??= (await this.#highest()) + 1;
+      const number = this.#next;
+      this.#next += 1;
+      const inserted = await this.#db
+        .insertInto('cpapi_order_numbers')
+        .values({ number, order_id: orderId, account_id: accountId })
+        .onConflict((oc) => oc.doNothing())
+        .executeTakeFirst();
+      if ((inserted.numInsertedOrUpdatedRows ?? 0n) > 0n) return this.#remember(number, orderId, accountId);
       const existing = await this.#db
         .selectFrom('cpapi_order_numbers')
         .select('number')
         .where('order_id', '=', orderId)
         .executeTakeFirst();
       if (existing !== undefined) return this.#remember(existing.number, orderId, accountId);
-      const last = await this.#db
-        .selectFrom('cpapi_order_numbers')
-        .select((eb) => eb.fn.max('number').as('last'))
-        .executeTakeFirst();
-      const number = Math.max(FIRST_NUMBER - 1, Number(last?.last ?? 0)) + 1;
-      // Conditional on both the number and the order: a racing writer makes this insert nothing, and the loop
-      // reads again (its number for this order, or a free number for the next try).
-      await this.#db
-        .insertInto('cpapi_order_numbers')
-        .values({ number, order_id: orderId, account_id: accountId })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
+      this.#next = undefined;
     }
     throw new Error('cpapi: could not give an order a number');
+  }
+
+  async #highest(): Promise<number> {
+    const last = await this.#db
+      .selectFrom('cpapi_order_numbers')
+      .select((eb) => eb.fn.max('number').as('last'))
+      .executeTakeFirst();
+    return Math.max(FIRST_NUMBER - 1, Number(last?.last ?? 0));
   }
 
   /** The order a number names, or undefined for a number never given. */
