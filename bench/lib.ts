@@ -21,7 +21,7 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-function waitForUrl(child: ChildProcess, pattern: RegExp): Promise<string> {
+function waitForUrl(child: ChildProcess, pattern: RegExp, seen?: (output: string) => void): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = '';
     const collect = (chunk: Buffer) => {
@@ -34,6 +34,7 @@ function waitForUrl(child: ChildProcess, pattern: RegExp): Promise<string> {
         if (process.env.BENCH_CHILD_LOG !== undefined) child.stdout?.pipe(process.stderr);
         else child.stdout?.resume();
         child.stderr?.resume();
+        seen?.(out);
         resolve(match[1]);
       }
     };
@@ -56,7 +57,10 @@ function stopper(child: ChildProcess): () => Promise<void> {
 export async function startGateway(
   env: Record<string, string> = {},
   dbFile?: string,
-): Promise<Child & { dir: string }> {
+  args: string[] = [],
+  /** What to wait for in its output (default: the "serving on" line); `output` holds what came until then. */
+  ready = /serving on (http:\/\/\S+)/,
+): Promise<Child & { dir: string; output: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-bench-'));
   const child = spawn(
     process.execPath,
@@ -73,16 +77,22 @@ export async function startGateway(
       '127.0.0.1',
       '--db',
       dbFile ?? join(dir, 'g.db'),
+      ...args,
     ],
     {
       env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  const url = await waitForUrl(child, /serving on (http:\/\/\S+)/);
+  let output = '';
+  await waitForUrl(child, ready, (out) => {
+    output = out;
+  });
+  const url = /serving on (http:\/\/\S+)/.exec(output)?.[1] ?? '';
   const stop = stopper(child);
   return {
     url: url.replace('localhost', '127.0.0.1'),
+    output,
     process: child,
     dir,
     async stop() {

@@ -170,7 +170,12 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(loginPageRoutes, { held, page: deps.loginPage });
   await app.register(sessionRoutes, { face, clock: deps.clock });
-  await app.register(accountRoutes, { face, trading: deps.trading, clock: deps.clock });
+  await app.register(accountRoutes, {
+    face,
+    trading: deps.trading,
+    marketData: deps.marketData,
+    clock: deps.clock,
+  });
   await app.register(marketRoutes, {
     face,
     trading: deps.trading,

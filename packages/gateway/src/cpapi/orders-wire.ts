@@ -11,8 +11,9 @@
 import type { OrderView } from '@gatehouse/protocol';
 import { orderRequestSchema } from '@gatehouse/protocol';
 import { randomToken } from '../core/index.js';
-import { findInstrument, type Instrument } from '../instruments/index.js';
+import { findInstrument } from '../instruments/index.js';
 import type { OrderRequest } from '../trading/index.js';
+import { secType } from './contracts.js';
 import { IbkrError } from './kit.js';
 import type { LiveOrder, OrderStatusResponse, OrderTicket, Trade } from './wire/index.js';
 
@@ -92,13 +93,6 @@ export function ibkrStatus(order: OrderView): string {
   return (order.type === 'STP' || order.type === 'STP_LMT') && !order.triggered
     ? 'PreSubmitted'
     : 'Submitted';
-}
-
-/** IBKR's `secType` of an instrument (an ETF trades as a stock; FX as `CASH`). */
-export function secType(instrument: Instrument): string {
-  if (instrument.assetClass === 'ETF') return 'STK';
-  if (instrument.assetClass === 'FX') return 'CASH';
-  return instrument.assetClass;
 }
 
 /** IBKR's `YYMMDDhhmmss` (UTC) of an instant. */

@@ -31,7 +31,8 @@ describe('cpapi session endpoints', () => {
     });
     expect(portal.json()).toMatchObject({ authenticated: true });
     const validate = ssoValidateResponseSchema.parse((await t.call('GET', '/sso/validate')).json());
-    expect(validate).toMatchObject({ USER_NAME: 'alice', RESULT: true, LOGIN_TYPE: 2 });
+    // Alice has live-style accounts (U…) beside her paper one: IBKR's live login type, as `isPaper: false` says.
+    expect(validate).toMatchObject({ USER_NAME: 'alice', RESULT: true, LOGIN_TYPE: 1 });
     const logout = await t.call('POST', '/logout');
     expect(logout.body).toBe('{"status":true}');
     expect((await t.call('POST', '/tickle')).statusCode).toBe(401);

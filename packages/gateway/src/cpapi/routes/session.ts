@@ -108,8 +108,9 @@ function ssoValidate(principal: Principal, now: number): SsoValidateResponse {
     LANDING_APP: 'UNIVERSAL',
     IS_MASTER: false,
     lastAccessed: session.lastSeenAt,
-    // Gatehouse is a paper-trading sandbox: IBKR's paper login type (research §8).
-    LOGIN_TYPE: 2,
+    // IBKR's paper login type (research §8) when every account of the user is a paper one (`DU…`), as
+    // `iserver/accounts`' `isPaper` says; otherwise the live one.
+    LOGIN_TYPE: profile.accounts.length > 0 && profile.accounts.every((a) => a.paper) ? 2 : 1,
     PAPER_USER_NAME: profile.user.username,
     features: {
       env: 'PROD',
