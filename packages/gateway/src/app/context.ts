@@ -22,7 +22,7 @@ import type { DpopVerifier, OAuthService } from '../oauth/index.js';
 import type { SigningKey } from '../oauth/signing.js';
 import type { SafetyService } from '../safety/index.js';
 import type { BrokerageTier, ChannelPolicies, SessionService } from '../sessions/index.js';
-import type { Store } from '../store/index.js';
+import type { Journal, Store } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
 
 export interface GatewayContext {
@@ -32,6 +32,8 @@ export interface GatewayContext {
   clock: Clock;
   logger: Logger;
   store: Store;
+  /** The store's group-commit writer (`store/journal`): order entry, fills and the CPAPI face's order numbers. */
+  journal: Journal;
   bus: EventBus;
   hasher: PasswordHasher;
   /** What a new password must be (length, not common or breached, no context words); lists read once at start-up. */

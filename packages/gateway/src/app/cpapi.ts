@@ -59,6 +59,7 @@ export async function buildOne(
       trading: ctx.trading,
       marketData: ctx.marketData,
       db: ctx.store.db,
+      journal: ctx.journal,
       orderEntry: {
         priceBandConfirm: ctx.config.trading.priceBandConfirm,
         confirmationTtlMs: ctx.config.trading.confirmationTtlMs,

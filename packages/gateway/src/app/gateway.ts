@@ -178,9 +178,11 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     clock,
   );
   const entitlements = new EntitlementsCache(store.db, clock, bus);
+  // The store's group-commit writer: order entry and fills, and the CPAPI face's order numbers, share its batches.
+  const journal = new Journal(store);
   const trading = new TradingService({
     db: store.db,
-    journal: new Journal(store),
+    journal,
     onHalt: (error) =>
       logger.fatal({ err: error }, 'trading halted: the order journal failed; restart this node'),
     clock,
@@ -248,6 +250,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     clock,
     logger,
     store,
+    journal,
     auth,
     marketData,
     entitlements,

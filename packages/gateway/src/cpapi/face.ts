@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import type { Clock, EventBus } from '../core/index.js';
 import { GatehouseError } from '../core/index.js';
 import type { MarketData } from '../marketdata/index.js';
+import type { Journal } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
 import { type HeadlessCredentials, HeldLogin, type HolderDeps } from './holder.js';
 import { IbkrError, ibkrErrorOf } from './kit.js';
@@ -43,6 +44,8 @@ export interface FaceDeps extends HolderDeps {
   marketData: MarketData;
   loginPage: LoginPageDeps;
   db: HolderDeps['login']['db'];
+  /** The store's group-commit writer: an order's number is committed in the batches order entry uses. */
+  journal: Journal;
   /** `trading.priceBandConfirm` and `trading.confirmationTtlMs`: the o163 question's percentage, a reply id's life. */
   orderEntry: { priceBandConfirm: number; confirmationTtlMs: number };
 }
@@ -100,7 +103,7 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
   const face = {
     held,
     identity: options.identity ?? DEFAULT_IDENTITY,
-    numbers: new OrderNumbers(deps.db),
+    numbers: new OrderNumbers(deps.db, deps.journal),
     deps,
   };
   const pacing = options.pacing === null ? null : new Pacing(options.pacing, deps.clock);

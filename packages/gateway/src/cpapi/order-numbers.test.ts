@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrateToLatest, openDatabase, type Store } from '../store/index.js';
+import { Journal, migrateToLatest, openDatabase, type Store } from '../store/index.js';
 import { type TestDatabase, testDatabases } from '../test-support/databases.js';
 import { OrderNumbers } from './order-numbers.js';
 
@@ -18,8 +18,8 @@ describe.each(testDatabases())('order numbers on %s', (_name, makeDatabase) => {
     store = openDatabase(database.url, database.options);
     await migrateToLatest(store);
     // Two listeners (or two nodes) on one database, each with its own memory of the next number.
-    const a = new OrderNumbers(store.db);
-    const b = new OrderNumbers(store.db);
+    const a = new OrderNumbers(store.db, new Journal(store));
+    const b = new OrderNumbers(store.db, new Journal(store));
     const orders = Array.from({ length: 40 }, (_, i) => `ord_${i}`);
     const given = await Promise.all(
       orders.flatMap((id, i) => [
@@ -35,7 +35,7 @@ describe.each(testDatabases())('order numbers on %s', (_name, makeDatabase) => {
     for (const n of numbers) expect(n).toBeLessThan(2 ** 31);
 
     // A fresh instance (a restart) finds the same numbers, and continues after the highest.
-    const restarted = new OrderNumbers(store.db);
+    const restarted = new OrderNumbers(store.db, new Journal(store));
     expect(await restarted.orderOf(numbers[7] as number)).toEqual({
       orderId: 'ord_7',
       accountId: 'DU1000001',

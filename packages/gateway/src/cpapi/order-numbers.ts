@@ -10,38 +10,42 @@
  */
 import type { Kysely } from 'kysely';
 import { LruCache } from '../core/index.js';
-import type { Database } from '../store/index.js';
+import type { Database, Journal } from '../store/index.js';
 
 const FIRST_NUMBER = 1_000_000_001;
 
+const GIVE_NUMBER =
+  'INSERT INTO cpapi_order_numbers (number, order_id, account_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING';
+
 export class OrderNumbers {
   readonly #db: Kysely<Database>;
+  readonly #journal: Journal;
   readonly #byOrder = new LruCache<string, number>(50_000);
   readonly #byNumber = new LruCache<number, { orderId: string; accountId: string }>(50_000);
   #next: number | undefined;
+  #issued = 0;
+  #reading: Promise<void> | undefined;
 
-  constructor(db: Kysely<Database>) {
+  /** `journal`: the store's group-commit writer, so a number's insert shares a batch with order entry's commits. */
+  constructor(db: Kysely<Database>, journal: Journal) {
     this.#db = db;
+    this.#journal = journal;
   }
 
   /**
    * The order's number, given now if it has none yet. The next free number is kept in memory (read once from the
-   * table), so giving one is usually a single insert; an insert that takes nothing (the number or the order is
+   * table), so giving one is usually a single insert, committed in the journal's next batch; an insert that takes nothing (the number or the order is
    * taken: another listener or node) reads what the order has, or the table's highest number, and tries again.
    */
   async numberOf(orderId: string, accountId: string): Promise<number> {
     const cached = this.#byOrder.get(orderId);
     if (cached !== undefined) return cached;
     for (let attempt = 0; attempt < 20; attempt += 1) {
-      this.#next ??= (await this.#highest()) + 1;
-      const number = this.#next;
-      this.#next += 1;
-      const inserted = await this.#db
-        .insertInto('cpapi_order_numbers')
-        .values({ number, order_id: orderId, account_id: accountId })
-        .onConflict((oc) => oc.doNothing())
-        .executeTakeFirst();
-      if ((inserted.numInsertedOrUpdatedRows ?? 0n) > 0n) return this.#remember(number, orderId, accountId);
+      const number = await this.#take();
+      const { changes } = await this.#journal.write((tx) =>
+        tx.run(GIVE_NUMBER, [number, orderId, accountId]),
+      );
+      if (changes === 1) return this.#remember(number, orderId, accountId);
       const existing = await this.#db
         .selectFrom('cpapi_order_numbers')
         .select('number')
@@ -51,6 +55,27 @@ export class OrderNumbers {
       this.#next = undefined;
     }
     throw new Error('cpapi: could not give an order a number');
+  }
+
+  /**
+   * The next number to try: above the table's highest (read once, by one caller at a time) and above every number
+   * this instance has handed out, committed or not, so its own inserts in flight never meet each other.
+   */
+  async #take(): Promise<number> {
+    while (this.#next === undefined) {
+      this.#reading ??= this.#highest()
+        .then((highest) => {
+          this.#next = Math.max(highest, this.#issued) + 1;
+        })
+        .finally(() => {
+          this.#reading = undefined;
+        });
+      await this.#reading;
+    }
+    const number = this.#next;
+    this.#next = number + 1;
+    this.#issued = Math.max(this.#issued, number);
+    return number;
   }
 
   async #highest(): Promise<number> {

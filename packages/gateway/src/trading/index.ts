@@ -21,4 +21,4 @@ export {
   type SystemCanceller,
   TradingService,
 } from './service.js';
-export { type AccountEvent, listEvents, type OrderView, setCash } from './store.js';
+export { type AccountEvent, listEvents, type OrderView, presentOrder, setCash } from './store.js';

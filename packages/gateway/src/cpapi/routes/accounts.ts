@@ -1,33 +1,23 @@
-/**
- * @module cpapi/routes/accounts
- * Accounts and portfolio: `iserver/accounts`, `iserver/account` (switch), `portfolio/accounts`,
- * `portfolio/subaccounts`, `portfolio/{acct}/meta`, `summary`, `ledger`, `positions/{page}`, `position/{conid}`,
- * `iserver/account/pnl/partitioned` (research/ibkr-cpapi.md §3; shapes in `cpapi/wire/accounts.ts`).
- *
- * Every account is reached through `accountAccess(…, 'view')`: another user's account answers exactly as an unknown
- * one (`ACCOUNT_NOT_FOUND`), so nothing tells the two apart. `/portfolio` needs only the held login; `/iserver` the
- * brokerage session too (campus "Background regarding CP Web API sessions").
- *
- * Valuation: net liquidation, cash, initial margin and buying power are Gatehouse's own (`TradingService.summary`,
- * what `/v1/accounts/{id}/portfolio` answers). A position's `mktPrice` is the mid of the quote the account may see
- * (`MarketData.view`: live with a subscription, otherwise delayed), never a quote it is not entitled to; without
- * any quote (a bond without the bonds bundle) the position is shown at its average price.
- *
- * Longer than most modules because IBKR's summary (one entry per figure) and ledger (per currency and `BASE`) are
- * written out field by field beside the routes that answer them.
- */
-import type { PortfolioView } from '@gatehouse/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { accountAccess, accountsFor } from '../../access/index.js';
-import { type Clock, GatehouseError, sha256Hex } from '../../core/index.js';
+import { type Clock, GatehouseError } from '../../core/index.js';
 import type { UserAccount } from '../../identity/index.js';
-import { type AssetClass, findInstrument, INSTRUMENTS, type Instrument } from '../../instruments/index.js';
-import type { EntitledQuote, MarketData } from '../../marketdata/index.js';
+import type { AssetClass } from '../../instruments/index.js';
+import type { MarketData } from '../../marketdata/index.js';
 import type { Principal } from '../../sessions/index.js';
 import type { TradingService } from '../../trading/index.js';
-import { contractFields, SEC_TYPES } from '../contracts.js';
+import { contractFields } from '../contracts.js';
 import { bridged, type FaceState, IbkrError, loggedIn, parseWire } from '../kit.js';
+import {
+  type Holding,
+  iserverAccounts,
+  money,
+  pnlRow,
+  totals,
+  type Valued,
+  valueAccount,
+} from '../portfolio.js';
 import {
   type IserverAccountsResponse,
   type LedgerEntry,
@@ -52,16 +42,6 @@ export interface AccountRoutesDeps {
 /** IBKR's positions page size (ibind `positions`: `pageSize: 100`). */
 const PAGE_SIZE = 100;
 
-/** Gatehouse orders are in units of the instrument: no cash quantity, no fractional shares. */
-const ACCOUNT_PROPS = {
-  hasChildAccounts: false,
-  supportsCashQty: false,
-  noFXConv: false,
-  isProp: false,
-  supportsFractions: false,
-  allowCustomerTime: false,
-};
-
 /** IBKR's fields Gatehouse has no counterpart for: no models, sectors, exchange maps, aliases or advisors. */
 const NO_COUNTERPART = {
   position: { model: '', time: 0, conExchMap: [], exchs: null, exerciseStyle: null },
@@ -71,35 +51,12 @@ const NO_COUNTERPART = {
 /** IBKR's `tradingType` per account type: cash, Reg T margin, portfolio margin. */
 const TRADING_TYPE = { cash: 'STKCASH', margin: 'STKMRGN', portfolio_margin: 'PMRGN' } as const;
 
-const FX_PAIRS = INSTRUMENTS.filter((i) => i.fx !== undefined);
-
 const accountParams = z.object({ accountId: z.string() });
 const pageParams = accountParams.extend({ pageId: z.string().regex(/^\d{1,6}$/, 'a page number') });
 const conidParams = accountParams.extend({ conid: z.string().regex(/^[1-9]\d{0,11}$/, 'a conid') });
 
-/** Amounts to 1e-8, as the paper ledger keeps them, so float noise does not reach the wire. */
-const money = (n: number) => Math.round(n * 1e8) / 1e8;
-
-/** One position valued: quantity, prices per unit, and values in the instrument's currency. */
-interface Holding {
-  instrument: Instrument;
-  quantity: number;
-  avgPrice: number;
-  mktPrice: number;
-  mktValue: number;
-  unrealized: number;
-}
-
-/** An account as the principal sees it: Gatehouse's valuation, its positions priced, conversion to base. */
-interface Valued {
-  account: UserAccount;
-  view: PortfolioView;
-  holdings: Holding[];
-  toBase(amount: number, currency: string): number;
-}
-
 export async function accountRoutes(app: FastifyInstance, deps: AccountRoutesDeps): Promise<void> {
-  const { face, trading, marketData, clock } = deps;
+  const { face, clock } = deps;
   /**
    * The listener's selected account (`iserver/account`), kept for the held session: a new login (another user's, or
    * the same user's again) starts at the first account, as a new IBKR brokerage session does.
@@ -112,62 +69,10 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRoutesDep
     return selected;
   };
 
-  const valued = async (principal: Principal, accountId: string): Promise<Valued> => {
-    const account = accountAccess(principal, accountId, 'view');
-    const [view, { subscriptions }] = await Promise.all([
-      trading.summary(principal, account.id),
-      trading.marketDataView(principal, account.id),
-    ]);
-    const seen = (instrument: Instrument) => marketData.view(instrument, subscriptions);
-    const toBase = converter(seen, account.baseCurrency);
-    const holdings = view.positions.flatMap((p): Holding[] => {
-      const instrument = findInstrument(p.instrumentId);
-      if (instrument === undefined) return [];
-      const mktPrice = midOf(seen(instrument)) ?? p.avgCost;
-      const m = instrument.multiplier;
-      return [
-        {
-          instrument,
-          quantity: p.quantity,
-          avgPrice: p.avgCost,
-          mktPrice,
-          mktValue: money(p.quantity * mktPrice * m),
-          unrealized: money((mktPrice - p.avgCost) * p.quantity * m),
-        },
-      ];
-    });
-    return { account, view, holdings, toBase };
-  };
-
   app.get('/v1/api/iserver/accounts', async (request): Promise<IserverAccountsResponse> => {
     const principal = await bridged(face, request);
-    const accounts = accountsFor(principal, 'view');
-    const ids = accounts.map((a) => a.id);
-    const session = sha256Hex(`cpapi-session:${principal.session.id}`);
-    return {
-      accounts: ids,
-      acctProps: Object.fromEntries(ids.map((id) => [id, ACCOUNT_PROPS])),
-      aliases: Object.fromEntries(ids.map((id) => [id, id])),
-      // What the catalogue offers; whether an account may trade it is the gate's answer per order.
-      allowFeatures: {
-        showGFIS: true,
-        allowFXConv: true,
-        snapshotRefreshTimeout: 30,
-        liteUser: false,
-        allowCrypto: true,
-        allowedAssetTypes: SEC_TYPES.join(','),
-      },
-      chartPeriods: Object.fromEntries(SEC_TYPES.map((t) => [t, ['*']])),
-      groups: [],
-      profiles: [],
-      selectedAccount: selection(principal, ids).accountId,
-      serverInfo: face.identity.serverInfo,
-      // IBKR's `1234a5b.12345678`: derived from the session, never its token.
-      sessionId: `${session.slice(0, 7)}.${session.slice(7, 15)}`,
-      isFT: false,
-      // A paper login at IBKR has only paper (`DU…`) accounts.
-      isPaper: accounts.length > 0 && accounts.every((a) => a.paper),
-    };
+    const ids = accountsFor(principal, 'view').map((a) => a.id);
+    return iserverAccounts(principal, face.identity, selection(principal, ids).accountId);
   });
 
   // An account that is not the user's is IBKR's 400 (research §1; ibind issue 122), and the selection stays.
@@ -209,7 +114,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRoutesDep
   const named = async <S extends z.ZodType<{ accountId: string }>>(request: FastifyRequest, schema: S) => {
     const principal = await loggedIn(face, request);
     const params: z.infer<S> = parseWire(schema, request.params);
-    return { params, v: await valued(principal, params.accountId) };
+    return { params, v: await valueAccount(deps, principal, params.accountId) };
   };
   app.get('/v1/api/portfolio/:accountId/summary', async (request) =>
     summaryOf((await named(request, accountParams)).v, clock.now()),
@@ -230,48 +135,11 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRoutesDep
 
   app.get('/v1/api/iserver/account/pnl/partitioned', async (request): Promise<PnlPartitionedResponse> => {
     const principal = await bridged(face, request);
-    const all = await Promise.all(accountsFor(principal, 'view').map((a) => valued(principal, a.id)));
+    const all = await Promise.all(
+      accountsFor(principal, 'view').map((a) => valueAccount(deps, principal, a.id)),
+    );
     return { upnl: Object.fromEntries(all.map((v) => [`${v.account.id}.Core`, pnlRow(v)])) };
   });
-}
-
-/** The mid of a quote, else its last price; null when the account may see no price at all. */
-function midOf(q: EntitledQuote): number | null {
-  if (q.bid !== null && q.ask !== null) return (q.bid + q.ask) / 2;
-  return q.last;
-}
-
-/** Conversion to `base` at the FX mids (FX quotes are live for everyone: `MARKET_DATA_BUNDLES.FX`). */
-function converter(seen: (i: Instrument) => EntitledQuote, base: string): Valued['toBase'] {
-  const perUsd = new Map<string, number>([['USD', 1]]);
-  for (const pair of FX_PAIRS) {
-    const mid = midOf(seen(pair));
-    const other = pair.fx?.base;
-    if (mid === null || other === undefined) continue;
-    if (pair.currency === 'USD') perUsd.set(other, 1 / mid);
-    else if (other === 'USD') perUsd.set(pair.currency, mid);
-  }
-  return (amount, currency) => {
-    if (currency === base) return amount;
-    const from = perUsd.get(currency);
-    const to = perUsd.get(base);
-    if (from === undefined || to === undefined) throw new Error(`no FX rate for ${currency}/${base}`);
-    return (amount / from) * to;
-  };
-}
-
-/** Cash and position values in base; excess liquidity against the one margin Gatehouse models (initial). */
-function totals(v: Valued) {
-  const cash = Object.entries(v.view.cash).reduce((sum, [ccy, amount]) => sum + v.toBase(amount, ccy), 0);
-  const inBase = (pick: (h: Holding) => number) =>
-    v.holdings.reduce((sum, h) => sum + v.toBase(pick(h), h.instrument.currency), 0);
-  return {
-    cash: money(cash),
-    marketValue: money(inBase((h) => h.mktValue)),
-    gross: money(inBase((h) => Math.abs(h.mktValue))),
-    unrealized: money(inBase((h) => h.unrealized)),
-    excess: money(v.view.netLiquidation - v.view.initialMargin),
-  };
 }
 
 /**
@@ -397,19 +265,6 @@ function positionsOf(v: Valued): Position[] {
       ...NO_COUNTERPART.position,
     }))
     .sort((a, b) => a.contractDesc.localeCompare(b.contractDesc) || a.conid - b.conid);
-}
-
-/** One row of partitioned P&L. Gatehouse keeps no prior-day valuation, so daily P&L (`dpl`) is 0. */
-function pnlRow(v: Valued) {
-  const t = totals(v);
-  return {
-    rowType: 1,
-    dpl: 0,
-    nl: v.view.netLiquidation,
-    upl: t.unrealized,
-    el: t.excess,
-    mv: t.marketValue,
-  };
 }
 
 /**
