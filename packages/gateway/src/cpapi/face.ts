@@ -5,10 +5,13 @@
  * the `/v1` routes call (sessions, the brokerage tier, the gate and the paper engine). A request passes, in order:
  *
  * 1. the `/v1/portal/…` alias rewritten to `/v1/api/…` (IBeam calls both; research/ibkr-cpapi.md §1);
- * 2. pacing, per client address (`cpapi/pacing`): 429 with `Retry-After`, the penalty box for repeat offenders;
- * 3. a POST without `Content-Length` (or a chunked body) answers 411, as IBKR's gateway does (campus "Headers");
+ * 2. a request a web page could have sent is refused (`browserRefusal`: a foreign `Origin`, or on a loopback
+ *    listener a `Host` that is not a loopback name), since the listener trades with a session the caller never
+ *    proved it holds;
+ * 3. pacing, per client address (`cpapi/pacing`): 429 with `Retry-After`, the penalty box for repeat offenders;
+ * 4. a POST without `Content-Length` (or a chunked body) answers 411, as IBKR's gateway does (campus "Headers");
  *    an empty or non-JSON body reads as `{}`, since clients send `{}` or nothing on body-less POSTs;
- * 4. the route, which asks for the held login (`loggedIn`: 401 without one) or the brokerage session (`bridged`:
+ * 5. the route, which asks for the held login (`loggedIn`: 401 without one) or the brokerage session (`bridged`:
  *    IBKR's `no bridge` without it).
  *
  * Errors answer IBKR's `{"error":"…","statusCode":…}`; a Gatehouse error keeps its status and names its code (and
@@ -122,8 +125,14 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
     }
   });
 
+  const loopback = isLoopback(options.host);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('cache-control', 'no-store');
+    const refused = browserRefusal(request.headers, loopback);
+    if (refused !== null) {
+      reply.code(403).send({ error: `Forbidden: ${refused}`, statusCode: 403 });
+      return;
+    }
     if (pacing !== null && request.url.startsWith(API_PREFIX)) {
       const path = request.url.slice(API_PREFIX.length).split('?')[0] ?? '';
       const verdict = pacing.admit(request.ip, path);
@@ -221,6 +230,39 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
       await held.close();
     },
   };
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+function isLoopback(host: string): boolean {
+  return LOOPBACK_NAMES.has(host) || host.startsWith('127.');
+}
+
+/**
+ * Why a request that a web page could have made is refused, or null. The listener acts with a held session and no
+ * credential of the caller's, so a page in the user's browser must not reach it: a request carrying an `Origin`
+ * other than the listener's own (a cross-site form or `fetch`, simple requests included, WebSocket upgrades too) is
+ * refused, and a loopback listener answers only to loopback names in `Host`, so a DNS-rebound name cannot make a
+ * page same-origin with it. Bots send no `Origin`; the listener's own login page sends its own. The `Host` header
+ * is only compared here, never used to build anything.
+ */
+export function browserRefusal(
+  headers: { host?: string | undefined; origin?: string | undefined },
+  loopback: boolean,
+): string | null {
+  const host = headers.host ?? '';
+  if (loopback) {
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
+    if (!isLoopback(name ?? '')) return 'this listener answers to loopback names only';
+  }
+  const origin = headers.origin;
+  if (origin === undefined) return null;
+  try {
+    if (origin !== 'null' && new URL(origin).host === host) return null;
+  } catch {
+    // A malformed Origin is refused below.
+  }
+  return 'cross-site request';
 }
 
 async function tlsOptions(

@@ -8,7 +8,7 @@
  *
  * Plain HTML forms, no script (CSP `default-src 'none'`). Between the steps the browser holds the login id in an
  * HttpOnly, SameSite=Strict cookie scoped to `/sso`, never in a URL; a POST whose `Origin` is another site is
- * refused. Every step is the login service's own (`login/`), under its brute-force limits and audit.
+ * refused before it gets here (`cpapi/face` `browserRefusal`). Every step is the login service's own (`login/`), under its brute-force limits and audit.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatehouseError } from '../core/index.js';
@@ -60,7 +60,6 @@ export async function loginPageRoutes(app: FastifyInstance, deps: LoginPageRoute
   app.get('/sso/Login', async (_request, reply) => html(reply, passwordForm()));
 
   app.post('/sso/Login', async (request, reply) => {
-    sameOrigin(request);
     const form = fields(request.body);
     try {
       const started = await startLogin(
@@ -76,7 +75,6 @@ export async function loginPageRoutes(app: FastifyInstance, deps: LoginPageRoute
   });
 
   app.post('/sso/Login/factor', async (request, reply) => {
-    sameOrigin(request);
     const loginId = loginCookie(request);
     const form = fields(request.body);
     const type = form.type as FactorType;
@@ -98,7 +96,6 @@ export async function loginPageRoutes(app: FastifyInstance, deps: LoginPageRoute
   });
 
   app.post('/sso/Login/sms', async (request, reply) => {
-    sameOrigin(request);
     const loginId = loginCookie(request);
     if (loginId === undefined) return html(reply, passwordForm('Start again.'), 400);
     try {
@@ -110,7 +107,6 @@ export async function loginPageRoutes(app: FastifyInstance, deps: LoginPageRoute
   });
 
   app.post('/sso/Login/push', async (request, reply) => {
-    sameOrigin(request);
     const loginId = loginCookie(request);
     if (loginId === undefined) return html(reply, passwordForm('Start again.'), 400);
     try {
@@ -146,18 +142,6 @@ export async function loginPageRoutes(app: FastifyInstance, deps: LoginPageRoute
       return failed(reply, error, passwordForm());
     }
   });
-}
-
-function sameOrigin(request: FastifyRequest): void {
-  const origin = request.headers.origin;
-  if (origin === undefined || origin === 'null') return;
-  let host: string;
-  try {
-    host = new URL(origin).host;
-  } catch {
-    throw new GatehouseError('ORIGIN_NOT_ALLOWED');
-  }
-  if (host !== request.headers.host) throw new GatehouseError('ORIGIN_NOT_ALLOWED');
 }
 
 function fields(body: unknown): Record<string, string | undefined> {

@@ -42,3 +42,71 @@ describe('cpapi session endpoints', () => {
     });
   });
 });
+
+describe('what reaches the listener', () => {
+  it('refuses what a web page could send: a foreign Origin (simple requests too) and a DNS-rebound Host', async () => {
+    t = await startCpapiTest();
+    const order = JSON.stringify({
+      orders: [{ conid: 265598, orderType: 'MKT', side: 'BUY', tif: 'DAY', quantity: 1, cOID: 'csrf-1' }],
+    });
+    // A cross-site form or no-cors fetch: text/plain, the page's origin.
+    const forged = await t.listener.app.inject({
+      method: 'POST',
+      url: '/v1/api/iserver/account/U1000001/orders',
+      headers: { origin: 'https://evil.example', 'content-type': 'text/plain' },
+      payload: order,
+    });
+    expect(forged.statusCode).toBe(403);
+    expect(forged.json()).toEqual({ error: 'Forbidden: cross-site request', statusCode: 403 });
+    for (const origin of ['null', 'http://localhost:5001', 'not a url']) {
+      const refused = await t.listener.app.inject({
+        method: 'GET',
+        url: '/v1/api/tickle',
+        headers: { origin, host: 'localhost:5000' },
+      });
+      expect(refused.statusCode, origin).toBe(403);
+    }
+    // A name rebound to 127.0.0.1: the page would be same-origin with it, so the Host itself is refused.
+    const rebound = await t.listener.app.inject({
+      method: 'GET',
+      url: '/v1/api/tickle',
+      headers: { host: 'evil.example:5000', origin: 'http://evil.example:5000' },
+    });
+    expect(rebound.statusCode).toBe(403);
+    const upgrade = await t.listener.app.inject({
+      method: 'GET',
+      url: '/v1/api/ws',
+      headers: { origin: 'https://evil.example', connection: 'upgrade', upgrade: 'websocket' },
+    });
+    expect(upgrade.statusCode).toBe(403);
+    // Nothing was placed; the listener's own origin, and no origin at all (a bot), are served.
+    const principal = await t.listener.held.principal('127.0.0.1');
+    expect(await t.gw.ctx.trading.list(principal, 'U1000001', {})).toEqual([]);
+    const own = await t.listener.app.inject({
+      method: 'POST',
+      url: '/v1/api/tickle',
+      headers: { origin: 'http://127.0.0.1:5000', host: '127.0.0.1:5000' },
+      payload: {},
+    });
+    expect(own.statusCode).toBe(200);
+    expect((await t.call('POST', '/tickle')).statusCode).toBe(200);
+  });
+
+  it('paces as IBKR does: a second tickle within a second is 429, repeat offenders sit in the penalty box', async () => {
+    t = await startCpapiTest({ pacing: true });
+    expect((await t.call('POST', '/tickle')).statusCode).toBe(200);
+    const second = await t.call('POST', '/tickle');
+    expect(second.statusCode).toBe(429);
+    expect(second.headers['retry-after']).toBe('1');
+    expect(second.json()).toEqual({ error: 'Too Many Requests (/tickle)', statusCode: 429 });
+    // Other endpoints still answer until the third refusal within a minute boxes the address for 10 minutes.
+    expect((await t.call('POST', '/iserver/auth/status')).statusCode).toBe(200);
+    await t.call('POST', '/tickle');
+    const boxed = await t.call('POST', '/tickle');
+    expect(boxed.json()).toEqual({ error: 'Too Many Requests (penalty_box)', statusCode: 429 });
+    expect(boxed.headers['retry-after']).toBe('600');
+    expect((await t.call('POST', '/iserver/auth/status')).statusCode).toBe(429);
+    t.gw.clock.advance(10 * 60_000);
+    expect((await t.call('POST', '/iserver/auth/status')).statusCode).toBe(200);
+  });
+});
