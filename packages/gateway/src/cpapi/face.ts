@@ -29,6 +29,7 @@ import type { TradingService } from '../trading/index.js';
 import { type HeadlessCredentials, HeldLogin, type HolderDeps } from './holder.js';
 import { IbkrError, ibkrErrorOf } from './kit.js';
 import { type LoginPageDeps, loginPageRoutes } from './login-page.js';
+import { faceOpenApi } from './openapi.js';
 import { OrderNumbers } from './order-numbers.js';
 import { Pacing, type PacingOptions } from './pacing.js';
 import { accountRoutes } from './routes/accounts.js';
@@ -84,6 +85,8 @@ export interface CpapiListener {
   held: HeldLogin;
   /** The base URL once listening (`http://127.0.0.1:5000`), else null. */
   readonly url: string | null;
+  /** Every route the listener serves (`GET /v1/api/tickle`), for its OpenAPI document's check. */
+  readonly routes: readonly string[];
   /** Starts listening; resolves to the base URL (`http://127.0.0.1:5000`). */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -111,6 +114,10 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
   };
   const pacing = options.pacing === null ? null : new Pacing(options.pacing, deps.clock);
 
+  const routes: string[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`);
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
     const text = typeof body === 'string' ? body.trim() : '';
@@ -180,6 +187,7 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
   );
 
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  app.get(`${API_PREFIX}/openapi.json`, async () => faceOpenApi());
   await app.register(loginPageRoutes, { held, page: deps.loginPage });
   await app.register(sessionRoutes, { face, clock: deps.clock });
   await app.register(accountRoutes, {
@@ -215,6 +223,7 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
   return {
     app,
     held,
+    routes,
     get url() {
       return url;
     },

@@ -1,15 +1,17 @@
 /**
  * A test gateway with one CPAPI listener beside it (not listening: driven with `inject`), holding a demo user's
- * session by a headless login unless told otherwise. Every answer a test reads can be held to the face's wire
- * schemas (`cpapi/wire`).
+ * session by a headless login unless told otherwise. Every answer a test gets through `inject` is held to the face's
+ * OpenAPI document, made from its wire schemas (`cpapi/openapi`).
  */
 import type { LightMyRequestResponse } from 'fastify';
 import { buildOne } from '../app/cpapi.js';
 import type { ConfigInput } from '../config/index.js';
 import type { ManualClock } from '../core/index.js';
 import type { CpapiListener, HeadlessCredentials } from '../cpapi/index.js';
+import { faceOpenApi } from '../cpapi/openapi.js';
 import type { TestDatabase } from './databases.js';
 import { ALICE, startTestGateway, type TestGateway } from './gateway.js';
+import { checkResponses } from './openapi.js';
 
 export interface CpapiTest {
   gw: TestGateway;
@@ -41,6 +43,8 @@ export async function startCpapiTest(options: CpapiTestOptions = {}): Promise<Cp
       ? undefined
       : { username: user.username, password: user.password, totpSecret: user.totpSecret };
   const listener = await buildOne(gw.ctx, { host: '127.0.0.1', port: 0, tls: 'off' }, credentials);
+  // Every answer a test gets from the face is held to the face's OpenAPI document (made from the wire schemas).
+  checkResponses(listener.app, faceOpenApi());
   if (credentials !== undefined) {
     gw.clock.advance(30_000);
     await listener.held.loginHeadless();
