@@ -40,6 +40,51 @@ afterAll(() => {
 });
 
 describe('README', () => {
+  it('runs an IBKR bot’s first call against the CPAPI listener as written', async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Run your IBKR bot against Gatehouse'));
+    const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const [start, call] = block.split('\n');
+    expect(start).toMatch(/^npm start -- --cpapi --cpapi-user alice/);
+    // The start command's flags, on the built CLI, with the ports the test can have.
+    const flags = (start ?? '').split('#')[0]?.trim().split(/\s+/).slice(3) ?? [];
+    const cpapi = spawn(
+      process.execPath,
+      [
+        cli,
+        'serve',
+        '--demo',
+        '--port',
+        '0',
+        '--db',
+        join(dataDir, 'cpapi.db'),
+        ...flags.map((f) => (f === '--cpapi' ? '--cpapi=0' : f)),
+      ],
+      { env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      const faceUrl = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        cpapi.stdout?.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /Client Portal Web API: (http:\/\/\S+?)\/v1\/api\/ \(logged in\)/.exec(out);
+          if (match?.[1] !== undefined) resolve(match[1]);
+        });
+        cpapi.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+      });
+      const script = `set -euo pipefail\n${(call ?? '').replaceAll('http://localhost:5000', faceUrl)}`;
+      const { stdout } = await run('bash', ['-c', script], { cwd: root, timeout: 30_000 });
+      const tickle = JSON.parse(stdout) as {
+        session: string;
+        iserver: { authStatus: { authenticated: boolean } };
+      };
+      expect(tickle.iserver.authStatus.authenticated).toBe(true);
+      expect(tickle.session).toMatch(/^[0-9a-f]{32}$/);
+    } finally {
+      cpapi.kill('SIGTERM');
+    }
+  });
+
   it('prints the demo credentials on start', async () => {
     const { stdout } = await run(process.execPath, [cli, 'demo', '--json', '--db', join(dataDir, 'g.db')]);
     const parsed = JSON.parse(stdout) as { users: { username: string; accounts: { entity: string }[] }[] };
