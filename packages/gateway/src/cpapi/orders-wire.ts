@@ -12,6 +12,7 @@ import type { OrderView } from '@gatehouse/protocol';
 import { orderRequestSchema } from '@gatehouse/protocol';
 import { randomToken } from '../core/index.js';
 import { findInstrument } from '../instruments/index.js';
+import type { ExecutionsTable } from '../store/index.js';
 import type { OrderRequest } from '../trading/index.js';
 import { secType } from './contracts.js';
 import { IbkrError } from './kit.js';
@@ -204,17 +205,7 @@ export function orderStatus(order: OrderView, number: number): OrderStatusRespon
 }
 
 /** One execution as `iserver/account/trades` shows it (openapi `TradesResponseInner`). */
-export function trade(execution: {
-  id: string;
-  account_id: string;
-  instrument_id: number;
-  side: string;
-  quantity: number;
-  price: number;
-  commission: number;
-  currency: string;
-  created_at: number;
-}): Trade {
+export function trade(execution: Omit<ExecutionsTable, 'order_id'>): Trade {
   const instrument = findInstrument(execution.instrument_id);
   const symbol = instrument?.symbol ?? String(execution.instrument_id);
   const multiplier = instrument?.multiplier ?? 1;

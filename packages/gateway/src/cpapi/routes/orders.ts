@@ -19,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OrderView } from '@gatehouse/protocol';
 import type { FastifyInstance } from 'fastify';
+import { accountsFor } from '../../access/index.js';
 import { type Clock, GatehouseError } from '../../core/index.js';
 import { findInstrument } from '../../instruments/index.js';
 import type { Principal } from '../../sessions/index.js';
@@ -253,7 +254,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
         .filter(Boolean),
     );
     const accounts =
-      query.accountId === undefined ? principal.profile.accounts.map((a) => a.id) : [query.accountId];
+      query.accountId === undefined ? accountsFor(principal, 'view').map((a) => a.id) : [query.accountId];
     const orders = [];
     for (const accountId of accounts) {
       for (const order of await entry(() => trading.list(principal, accountId, { today: true }))) {
@@ -334,7 +335,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
     const days = Math.min(7, Math.max(1, Number.parseInt(request.query.days ?? '1', 10) || 1));
     const since = clock.now() - days * 24 * 3_600_000;
     const trades = [];
-    for (const account of principal.profile.accounts)
+    for (const account of accountsFor(principal, 'view'))
       for (const execution of await entry(() => trading.executions(principal, account.id, since)))
         trades.push(trade(execution));
     return trades;

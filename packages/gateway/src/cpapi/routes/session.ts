@@ -4,6 +4,7 @@
  * `iserver/auth/status`, `iserver/auth/ssodh/init`, `iserver/reauthenticate`, `sso/validate` and `logout`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { accountsFor } from '../../access/index.js';
 import { type Clock, sha256Hex } from '../../core/index.js';
 import type { Principal } from '../../sessions/index.js';
 import type { FaceState } from '../kit.js';
@@ -93,7 +94,8 @@ function isEstablished(held: HeldSession): boolean {
 
 function ssoValidate(principal: Principal, now: number): SsoValidateResponse {
   const { session, profile } = principal;
-  const entity = profile.accounts[0]?.entity;
+  const accounts = accountsFor(principal, 'view');
+  const entity = accounts[0]?.entity;
   return {
     USER_ID: numericUserId(profile.user.id),
     USER_NAME: profile.user.username,
@@ -110,7 +112,7 @@ function ssoValidate(principal: Principal, now: number): SsoValidateResponse {
     lastAccessed: session.lastSeenAt,
     // IBKR's paper login type (research §8) when every account of the user is a paper one (`DU…`), as
     // `iserver/accounts`' `isPaper` says; otherwise the live one.
-    LOGIN_TYPE: profile.accounts.length > 0 && profile.accounts.every((a) => a.paper) ? 2 : 1,
+    LOGIN_TYPE: accounts.length > 0 && accounts.every((a) => a.paper) ? 2 : 1,
     PAPER_USER_NAME: profile.user.username,
     features: {
       env: 'PROD',
