@@ -5,11 +5,12 @@
  * the `/v1` routes call (sessions, the brokerage tier, the gate and the paper engine). A request passes, in order:
  *
  * 1. the `/v1/portal/…` alias rewritten to `/v1/api/…` (IBeam calls both; research/ibkr-cpapi.md §1);
- * 2. a request a web page could have sent is refused (`browserRefusal`: a foreign `Origin`, or on a loopback
- *    listener a `Host` that is not a loopback name), since the listener trades with a session the caller never
- *    proved it holds;
- * 3. pacing, per client address (`cpapi/pacing`): 429 with `Retry-After`, the penalty box for repeat offenders;
- * 4. a POST without `Content-Length` (or a chunked body) answers 411, as IBKR's gateway does (campus "Headers");
+ * 2. a request a web page could have sent is refused (`browserRefusal`: another site's `Sec-Fetch-Site` or
+ *    `Origin`, a `Host` a page could rebind), since the listener trades with a session the caller never proved it
+ *    holds; a refused WebSocket upgrade also loses its socket;
+ * 3. pacing, per client address and matched route (`cpapi/pacing`): 429 with `Retry-After`, the penalty box for
+ *    repeat offenders;
+ * 4. a POST with neither `Content-Length` nor a chunked body answers 411, as IBKR's gateway does (campus "Headers");
  *    an empty or non-JSON body reads as `{}`, since clients send `{}` or nothing on body-less POSTs;
  * 5. the route, which asks for the held login (`loggedIn`: 401 without one) or the brokerage session (`bridged`:
  *    IBKR's `no bridge` without it).
@@ -18,6 +19,7 @@
  * the gate's rule id) in the text; an unknown route is IBKR's HTML 404 page.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -140,8 +142,11 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
       reply.code(403).send({ error: `Forbidden: ${refused}`, statusCode: 403 });
       return;
     }
-    if (pacing !== null && request.url.startsWith(API_PREFIX)) {
-      const path = request.url.slice(API_PREFIX.length).split('?')[0] ?? '';
+    // Paced by the route the request matched (percent-encoding and absolute-form targets name the same route);
+    // a request that matched none counts against the global limit.
+    const route = request.routeOptions.url ?? '';
+    if (pacing !== null) {
+      const path = route.startsWith(API_PREFIX) ? route.slice(API_PREFIX.length) : '';
       const verdict = pacing.admit(request.ip, path);
       if (!verdict.allowed) {
         reply.header('retry-after', Math.ceil(verdict.retryAfterMs / 1000));
@@ -153,12 +158,18 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
     if (
       request.method === 'POST' &&
       headers['content-length'] === undefined &&
-      headers['transfer-encoding'] === undefined &&
-      headers.upgrade === undefined
+      headers['transfer-encoding'] === undefined
     ) {
       reply.code(411).send({ error: 'Length Required', statusCode: 411 });
       return;
     }
+    done();
+  });
+
+  // An upgrade refused (by the guard, pacing, a missing route or its own check) gets its answer and then loses its
+  // socket: the HTTP server has handed an upgrade's socket over and would otherwise keep it open for good.
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.headers.upgrade !== undefined && reply.statusCode !== 101) request.raw.socket?.destroy();
     done();
   });
 
@@ -241,29 +252,43 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
   };
 }
 
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
-
+/** Whether a listener address, or a `Host` name, is this machine's loopback: `localhost`, 127.0.0.0/8 or ::1. */
 function isLoopback(host: string): boolean {
-  return LOOPBACK_NAMES.has(host) || host.startsWith('127.');
+  const name = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (name === 'localhost') return true;
+  if (isIP(name) === 4) return name.startsWith('127.');
+  return isIP(name) === 6 && name === '::1';
+}
+
+/** The name of a `Host` header (`127.0.0.1:5000` → `127.0.0.1`, `[::1]:5000` → `[::1]`). */
+function hostName(host: string): string {
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
+  return host.split(':')[0] ?? '';
 }
 
 /**
  * Why a request that a web page could have made is refused, or null. The listener acts with a held session and no
- * credential of the caller's, so a page in the user's browser must not reach it: a request carrying an `Origin`
- * other than the listener's own (a cross-site form or `fetch`, simple requests included, WebSocket upgrades too) is
- * refused, and a loopback listener answers only to loopback names in `Host`, so a DNS-rebound name cannot make a
- * page same-origin with it. Bots send no `Origin`; the listener's own login page sends its own. The `Host` header
- * is only compared here, never used to build anything.
+ * credential of the caller's, so a page in the user's browser must not reach it:
+ * - a request a browser marks as coming from another site (`Sec-Fetch-Site: cross-site` or `same-site`: image
+ *   and `no-cors` requests send no `Origin` but this) or carrying an `Origin` other than the listener's own (a
+ *   cross-site form or `fetch`, simple requests included, WebSocket upgrades too);
+ * - a `Host` that is a DNS name other than `localhost`: a page can rebind a name of its own to this machine's
+ *   address and so become same-origin with the listener, but it cannot rebind an IP literal. On a loopback
+ *   listener the IP must be a loopback one.
+ * Bots send neither `Origin` nor `Sec-Fetch-*`; the listener's own login page sends its own origin. The `Host`
+ * header is only compared here, never used to build anything.
  */
 export function browserRefusal(
-  headers: { host?: string | undefined; origin?: string | undefined },
+  headers: { host?: string | undefined; origin?: string | undefined; 'sec-fetch-site'?: string | undefined },
   loopback: boolean,
 ): string | null {
   const host = headers.host ?? '';
-  if (loopback) {
-    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
-    if (!isLoopback(name ?? '')) return 'this listener answers to loopback names only';
-  }
+  const name = hostName(host);
+  const literal = isIP(name.startsWith('[') ? name.slice(1, -1) : name) !== 0;
+  if (name !== 'localhost' && !literal) return 'this listener answers to localhost and IP addresses only';
+  if (loopback && !isLoopback(name)) return 'this listener answers to loopback addresses only';
+  const site = headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') return 'cross-site request';
   const origin = headers.origin;
   if (origin === undefined) return null;
   try {

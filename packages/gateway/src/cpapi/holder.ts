@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { constantTimeEqual, GatehouseError } from '../core/index.js';
 import { totpCode } from '../factors/index.js';
+import { normaliseUsername } from '../identity/index.js';
 import type {
   CodeFactors,
   LoginCompleted,
@@ -63,6 +64,11 @@ export class HeldLogin {
     this.#credentials = credentials;
   }
 
+  /** The user a listener with headless credentials is for: its login page logs no one else in. */
+  get pinnedUsername(): string | undefined {
+    return this.#credentials?.username;
+  }
+
   /** Whether the listener can log in by itself (headless credentials were given). */
   get headless(): boolean {
     return this.#credentials !== undefined;
@@ -110,6 +116,13 @@ export class HeldLogin {
    * before ends, and the brokerage tier is asked for without competing.
    */
   async adopt(done: LoginCompleted, ip: string): Promise<void> {
+    const principal = await this.#deps.sessions.authenticate(done.token, ip);
+    const pinned = this.#credentials?.username;
+    if (pinned !== undefined && principal.profile.user.username !== normaliseUsername(pinned)) {
+      // The login page refuses other users before a login starts; this is the last line, never reached through it.
+      await this.#deps.sessions.revoke(done.session.id, 'logout');
+      throw new Error(`cpapi: this listener holds ${pinned}'s session only`);
+    }
     const previous = this.#token === null ? null : this.#sessionId;
     this.#token = done.token;
     this.#sessionId = done.session.id;
@@ -118,7 +131,6 @@ export class HeldLogin {
     this.#lapsed = false;
     if (previous !== null && previous !== done.session.id)
       await this.#deps.sessions.revoke(previous, 'logout');
-    const principal = await this.#deps.sessions.authenticate(done.token, ip);
     await this.#acquire(principal, false);
   }
 

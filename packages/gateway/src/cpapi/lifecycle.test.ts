@@ -200,4 +200,20 @@ describe('the CPAPI session lifecycle', () => {
     expect(noCookie.statusCode).toBe(400);
     expect(await status(t)).toMatchObject({ connected: false });
   });
+
+  it('logs no other user in at the page of a listener configured for one', async () => {
+    t = await startCpapiTest();
+    const before = t.listener.held.wsSession;
+    const other = await t.listener.app.inject({
+      method: 'POST',
+      url: '/sso/Login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'username=bruno&password=bruno-demo-password',
+    });
+    expect(other.statusCode).toBe(403);
+    expect(other.body).toContain('This listener logs in alice only.');
+    expect(other.cookies.find((c) => c.name === 'gh_cpapi_login')).toBeUndefined();
+    expect(t.listener.held.wsSession).toBe(before);
+    expect(await status(t)).toMatchObject({ authenticated: true });
+  });
 });

@@ -13,6 +13,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatehouseError } from '../core/index.js';
 import type { FactorType } from '../factors/index.js';
+import { normaliseUsername } from '../identity/index.js';
 import {
   type CodeFactors,
   completeLoginFactor,
@@ -61,6 +62,10 @@ export async function loginPageRoutes(app: FastifyInstance, deps: LoginPageRoute
 
   app.post('/sso/Login', async (request, reply) => {
     const form = fields(request.body);
+    // A listener configured for a user holds that user's session only: its page logs no one else in.
+    const pinned = held.pinnedUsername;
+    if (pinned !== undefined && normaliseUsername(form.username ?? '') !== normaliseUsername(pinned))
+      return html(reply, passwordForm(`This listener logs in ${pinned} only.`), 403);
     try {
       const started = await startLogin(
         page,
@@ -170,6 +175,8 @@ function clearLoginCookie(reply: FastifyReply): void {
 
 function failed(reply: FastifyReply, error: unknown, again: string): FastifyReply {
   if (!(error instanceof GatehouseError)) throw error;
+  const retryAfterMs = error.details?.retryAfterMs;
+  if (typeof retryAfterMs === 'number') reply.header('retry-after', Math.ceil(retryAfterMs / 1000));
   return html(
     reply,
     `<p class="error" role="alert">${escapeHtml(error.message)} (${error.code})</p>${again}`,

@@ -41,9 +41,9 @@ const TYPE_NAMES: Record<OrderRequest['type'], [string, string]> = {
 /** The conid an IBKR ticket names (`conid`, or `conidex` as `265598` or `265598@SMART`). */
 export function ticketConid(ticket: OrderTicket): number | undefined {
   if (ticket.conid !== undefined) return ticket.conid;
-  const lead = ticket.conidex?.split('@')[0];
-  const n = lead === undefined ? Number.NaN : Number(lead);
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+  const lead = ticket.conidex?.split('@')[0] ?? '';
+  const n = /^[1-9]\d{0,14}$/.test(lead) ? Number(lead) : Number.NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /** Reads an IBKR ticket as a Gatehouse order request; what Gatehouse cannot serve is IBKR's 400, naming it. */

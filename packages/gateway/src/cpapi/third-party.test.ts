@@ -7,7 +7,7 @@
  * certificate, as IBKR's gateway does; nothing of the client is changed.
  */
 import { createRequire } from 'node:module';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildOne } from '../app/cpapi.js';
 import { findInstrument } from '../instruments/index.js';
 import { ALICE, startTestGateway, type TestGateway } from '../test-support/gateway.js';
@@ -42,6 +42,7 @@ const AAPL = 265598;
 let gw: TestGateway | undefined;
 let listener: CpapiListener | undefined;
 afterEach(async () => {
+  vi.restoreAllMocks();
   await listener?.close();
   await gw?.close();
   gw = undefined;
@@ -67,6 +68,9 @@ function firstFrame(
 
 describe('a third-party CPAPI client (npm ibkr-client 1.0.4)', () => {
   it('runs a short bot session against the face unchanged', async () => {
+    // The client logs every frame it receives (its `debug: true`); the test reads the frames, not the log.
+    vi.spyOn(console, 'debug').mockImplementation(() => {});
+    vi.spyOn(console, 'log').mockImplementation(() => {});
     gw = await startTestGateway({ config: { cpapi: { pacing: false } }, matchingIntervalMs: 50 });
     listener = await buildOne(gw.ctx, { host: '127.0.0.1', port: 0, tls: 'self-signed' }, ALICE);
     gw.clock.advance(30_000);

@@ -34,7 +34,10 @@ afterEach(async () => {
   database = undefined;
 });
 
-async function open(makeDatabase: TestDatabaseFactory, user = ALICE): Promise<CpapiTest> {
+async function open(
+  makeDatabase: TestDatabaseFactory,
+  user: typeof ALICE | null = ALICE,
+): Promise<CpapiTest> {
   database = await makeDatabase();
   t = await startCpapiTest({ database, user });
   return t;
@@ -76,7 +79,9 @@ async function portfolioOf(c: CpapiTest, web: LoggedIn, accountId: string): Prom
 
 describe.each(testDatabases())('cpapi accounts and portfolio on %s', (_name, makeDatabase) => {
   it('lists the accounts in iserver/accounts and switches the selected account', async () => {
-    const c = await open(makeDatabase);
+    // A listener for whoever logs in at its page (one configured for a user logs in no one else).
+    const c = await open(makeDatabase, null);
+    await loginOnPage(c, ALICE);
     const principal = await c.listener.held.principal('127.0.0.1');
     const ids = principal.profile.accounts.map((a) => a.id);
     expect(ids).toEqual(expect.arrayContaining(['U1000001', 'DU1000001', 'U1000009']));

@@ -280,6 +280,12 @@ describe('cpapi market data history', () => {
     expectIbkrError(await history(c, `conid=${BOND}&period=1d&bar=1h`), 400, /No market data permissions/);
     expectIbkrError(await history(c, `conid=${AAPL}&period=1d&bar=7x`), 400, /bar 7x/);
     expectIbkrError(await history(c, `conid=AAPL&period=1d&bar=1h`), 400);
+    // Beyond 30 years, or a number no period has: IBKR's 400, never a date out of range.
+    expectIbkrError(await history(c, `conid=${AAPL}&period=300001y&bar=300000y`), 400, /period 300001y/);
+    expectIbkrError(await history(c, `conid=${AAPL}&period=31y&bar=1d`), 400, /period 31y/);
+    // The longest answer: 1,000 daily bars, the walk bounded.
+    const long = historyResponseSchema.parse((await history(c, `conid=${AAPL}&period=30y&bar=1d`)).json());
+    expect(long.data).toHaveLength(1000);
   });
 });
 

@@ -20,7 +20,7 @@ import { z } from 'zod';
 import type { Clock } from '../../core/index.js';
 import { findInstrument, INSTRUMENTS, type Instrument } from '../../instruments/index.js';
 import { type EntitledQuote, entitlementFor, type MarketData, type Quote } from '../../marketdata/index.js';
-import { lastResetAt } from '../../sessions/index.js';
+import { lastResetAt, type Principal } from '../../sessions/index.js';
 import type { TradingService } from '../../trading/index.js';
 import {
   compact,
@@ -50,6 +50,12 @@ export interface MarketRoutesDeps {
 const MAX_CONIDS = 100;
 const MAX_FIELDS = 50;
 const MAX_BARS = 1000;
+/** The longest period or bar served: 30 years (IBKR's own history goes back about as far). */
+const MAX_SPAN_MINUTES = 30 * 525_600;
+/** IBKR's limit of 5 history requests at once (campus "Pacing Limitations"; research §1). */
+const MAX_HISTORY_AT_ONCE = 5;
+/** Steps of the bar walk: a few times the bars served, so nights and weekends never make it unbounded. */
+const MAX_HISTORY_STEPS = 4 * MAX_BARS;
 /** The campus example's fields, answered when a snapshot names none. */
 const DEFAULT_FIELDS = ['31', '84', '86'];
 /** The fields that need the day's statistics, sampled from the feed since the session opened. */
@@ -229,11 +235,12 @@ function snapshotFields(data: MarketData, i: Instrument, quote: EntitledQuote, f
 
 /** `30min`, `1h`, `2hrs`, `1d`, `1w`, `1m` (month), `1y` in milliseconds; anything else is IBKR's 400. */
 function duration(text: string, name: string): number {
-  const match = /^(\d+)\s*(min|mins|hrs|hr|h|d|w|m|y)$/i.exec(text.trim());
+  const match = /^(\d{1,4})\s*(min|mins|hrs|hr|h|d|w|m|y)$/i.exec(text.trim());
   const unit = match?.[2]?.toLowerCase() ?? '';
   const minutes = UNITS[unit.startsWith('min') ? 'min' : unit.startsWith('h') ? 'h' : unit];
   const n = Number(match?.[1] ?? 0);
-  if (minutes === undefined || n < 1) throw new IbkrError(400, `Bad Request: ${name} ${text} is not valid`);
+  if (minutes === undefined || n < 1 || n * minutes > MAX_SPAN_MINUTES)
+    throw new IbkrError(400, `Bad Request: ${name} ${text} is not valid`);
   return n * minutes * MINUTE;
 }
 
@@ -356,9 +363,23 @@ export async function marketRoutes(app: FastifyInstance, deps: MarketRoutesDeps)
 
   // Bars end at the instant the entitlement shows (15 min back when delayed); without `outsideRth`, intraday bars
   // outside regular hours are left out and a request out of hours ends at the last session's close.
+  // At most 5 at once, as IBKR allows; the bar walk yields to the event loop as it goes, so a long history never
+  // holds up the gateway's other requests.
+  let historiesRunning = 0;
   app.get('/v1/api/iserver/marketdata/history', async (request): Promise<wire.HistoryResponse> => {
     const principal = await bridged(face, request);
-    const query = parseWire(wire.historyQuerySchema, request.query);
+    if (historiesRunning >= MAX_HISTORY_AT_ONCE)
+      throw new IbkrError(429, `Too Many Requests (history: ${MAX_HISTORY_AT_ONCE} at once)`);
+    historiesRunning += 1;
+    try {
+      return await history(principal, request.query);
+    } finally {
+      historiesRunning -= 1;
+    }
+  });
+
+  async function history(principal: Principal, rawQuery: unknown): Promise<wire.HistoryResponse> {
+    const query = parseWire(wire.historyQuerySchema, rawQuery);
     const i = known(Number(query.conid));
     const period = duration(query.period, 'period');
     const bar = duration(query.bar, 'bar');
@@ -372,7 +393,12 @@ export async function marketRoutes(app: FastifyInstance, deps: MarketRoutesDeps)
     const opens = { timeZone: i.hours.timeZone, time: i.hours.open };
     const data: wire.HistoryBar[] = [];
     let start = bar >= DAY ? sessionOpen(i, end) : Math.floor(end / bar) * bar;
-    while (start >= end - period && data.length < MAX_BARS) {
+    for (
+      let step = 0;
+      start >= end - period && data.length < MAX_BARS && step < MAX_HISTORY_STEPS;
+      step += 1
+    ) {
+      if (step % 64 === 63) await new Promise((resolve) => setImmediate(resolve));
       const close = bar === DAY && rth ? Math.min(sessionClose(i, start + bar), start + bar) : start + bar;
       const to = close >= end ? end : close - 1;
       // A daily bar is a session's; an intraday bar counts when it starts or ends in one.
@@ -406,7 +432,7 @@ export async function marketRoutes(app: FastifyInstance, deps: MarketRoutesDeps)
       points: Math.max(0, data.length - 1),
       travelTime: 0,
     };
-  });
+  }
 
   // ibind treats a 404 as "no such subscription" (`marketdata_unsubscribe`).
   app.post('/v1/api/iserver/marketdata/unsubscribe', async (request) => {

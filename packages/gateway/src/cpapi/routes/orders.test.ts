@@ -178,6 +178,8 @@ describe('cpapi orders', () => {
       [{ conid: undefined }, 'conid or conidex'],
       [{ cOID: 'bad id with spaces' }, 'cOID'],
       [{ acctId: 'U2000002' }, 'accountId is not valid'],
+      [{ conid: undefined, conidex: '0x40d7e' }, 'conid or conidex'],
+      [{ conid: undefined, conidex: '265598.0' }, 'conid or conidex'],
     ] as const) {
       const refused = await place(t, { price: low, ...fields });
       expect(refused.statusCode).toBe(400);
@@ -267,6 +269,9 @@ describe('cpapi orders', () => {
       ).json(),
     );
     expect(tooBig.error).toContain('INSUFFICIENT_BUYING_POWER');
+    const two = ticket({ quantity: 1, price: ask(t) });
+    two.orders.push({ ...two.orders[0] } as (typeof two.orders)[number]);
+    expect((await t.call('POST', '/iserver/account/U1000001/orders/whatif', two)).statusCode).toBe(400);
     expect(
       liveOrdersResponseSchema.parse((await t.call('GET', '/iserver/account/orders')).json()).orders,
     ).toHaveLength(1);

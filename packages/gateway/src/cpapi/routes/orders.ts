@@ -154,13 +154,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
     async (request) => {
       const principal = await loggedIn(face, request);
       const { accountId } = request.params;
-      const body = parseWire(placeOrdersBodySchema, request.body);
-      if (body.orders.length > 1)
-        throw new IbkrError(
-          400,
-          'Bad Request: one order per request (brackets and OCA groups are not served)',
-        );
-      const order = ticketToOrder(body.orders[0] as (typeof body.orders)[number], accountId);
+      const order = oneTicket(request.body, accountId);
       // A new order voids the questions still open (IBKR: replies must come at once).
       replies.clear();
       const result = await entry(() => trading.place(principal, accountId, order));
@@ -184,7 +178,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
   app.post('/v1/api/iserver/questions/suppress', async (request) => {
     await loggedIn(face, request);
     const { messageIds } = parseWire(suppressBodySchema, request.body);
-    const unknown = messageIds.find((id) => !(id in IBKR_SUPPRESSIBLE_MESSAGES));
+    const unknown = messageIds.find((id) => !Object.hasOwn(IBKR_SUPPRESSIBLE_MESSAGES, id));
     if (unknown !== undefined)
       throw new IbkrError(400, `Bad Request: messageId ${unknown} is not suppressible`);
     const ids = suppressedNow();
@@ -203,8 +197,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
     async (request) => {
       const principal = await loggedIn(face, request);
       const { accountId } = request.params;
-      const body = parseWire(placeOrdersBodySchema, request.body);
-      const order = ticketToOrder(body.orders[0] as (typeof body.orders)[number], accountId);
+      const order = oneTicket(request.body, accountId);
       const p = await entry(() => trading.preview(principal, accountId, order));
       const money = (n: number, currency = p.baseCurrency) => `${n.toFixed(2)} ${currency}`;
       const signed = order.side === 'BUY' ? order.quantity : -order.quantity;
@@ -378,6 +371,14 @@ function ibkrQuestion(
     else message.push(q.message);
   }
   return { message, isSuppressed: false, messageIds };
+}
+
+/** The one order of a place or what-if body; more is IBKR's bracket or OCA group, which Gatehouse does not serve. */
+function oneTicket(body: unknown, accountId: string): OrderRequest {
+  const { orders } = parseWire(placeOrdersBodySchema, body);
+  if (orders.length > 1)
+    throw new IbkrError(400, 'Bad Request: one order per request (brackets and OCA groups are not served)');
+  return ticketToOrder(orders[0] as (typeof orders)[number], accountId);
 }
 
 /** How IBKR names the contract in a question (`AAPL NASDAQ.NMS`). */

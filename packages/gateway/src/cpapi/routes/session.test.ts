@@ -1,5 +1,7 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CpapiTest, startCpapiTest } from '../../test-support/cpapi.js';
+import { browserRefusal } from '../face.js';
 import { authStatusResponseSchema, ssoValidateResponseSchema, tickleResponseSchema } from '../wire/index.js';
 
 let t: CpapiTest | undefined;
@@ -66,13 +68,30 @@ describe('what reaches the listener', () => {
       });
       expect(refused.statusCode, origin).toBe(403);
     }
-    // A name rebound to 127.0.0.1: the page would be same-origin with it, so the Host itself is refused.
-    const rebound = await t.listener.app.inject({
-      method: 'GET',
-      url: '/v1/api/tickle',
-      headers: { host: 'evil.example:5000', origin: 'http://evil.example:5000' },
-    });
-    expect(rebound.statusCode).toBe(403);
+    // A name rebound to 127.0.0.1: the page would be same-origin with it, so the Host itself is refused — any DNS
+    // name but localhost, those that look like an address included.
+    for (const host of [
+      'evil.example:5000',
+      '127.0.0.1.evil.example:5000',
+      '127.evil.example:5000',
+      '127.0.0.1@evil.example',
+    ]) {
+      const rebound = await t.listener.app.inject({
+        method: 'GET',
+        url: '/v1/api/tickle',
+        headers: { host, origin: `http://${host}` },
+      });
+      expect(rebound.statusCode, host).toBe(403);
+    }
+    // An image or no-cors request sends no Origin, but its browser says where it comes from.
+    for (const site of ['cross-site', 'same-site']) {
+      const img = await t.listener.app.inject({
+        method: 'GET',
+        url: '/v1/api/iserver/reauthenticate',
+        headers: { 'sec-fetch-site': site, 'sec-fetch-mode': 'no-cors' },
+      });
+      expect(img.statusCode, site).toBe(403);
+    }
     const upgrade = await t.listener.app.inject({
       method: 'GET',
       url: '/v1/api/ws',
@@ -95,6 +114,11 @@ describe('what reaches the listener', () => {
   it('paces as IBKR does: a second tickle within a second is 429, repeat offenders sit in the penalty box', async () => {
     t = await startCpapiTest({ pacing: true });
     expect((await t.call('POST', '/tickle')).statusCode).toBe(200);
+    // Pacing counts the route a request matched: a percent-encoded path is the same tickle.
+    const encoded = await t.listener.app.inject({ method: 'POST', url: '/v1/ap%69/%74ickle', payload: {} });
+    expect(encoded.statusCode).toBe(429);
+    t.gw.clock.advance(1_000);
+    expect((await t.call('POST', '/tickle')).statusCode).toBe(200);
     const second = await t.call('POST', '/tickle');
     expect(second.statusCode).toBe(429);
     expect(second.headers['retry-after']).toBe('1');
@@ -104,9 +128,53 @@ describe('what reaches the listener', () => {
     await t.call('POST', '/tickle');
     const boxed = await t.call('POST', '/tickle');
     expect(boxed.json()).toEqual({ error: 'Too Many Requests (penalty_box)', statusCode: 429 });
+    const around = await t.listener.app.inject({
+      method: 'POST',
+      url: '/v1/ap%69/iserver/auth/status',
+      payload: {},
+    });
+    expect(around.statusCode).toBe(429);
     expect(boxed.headers['retry-after']).toBe('600');
     expect((await t.call('POST', '/iserver/auth/status')).statusCode).toBe(429);
     t.gw.clock.advance(10 * 60_000);
     expect((await t.call('POST', '/iserver/auth/status')).statusCode).toBe(200);
+  });
+});
+
+describe('the request guard', () => {
+  it('takes a DNS name but localhost for a rebinding, on any listener, and a loopback listener only loopback addresses', () => {
+    expect(browserRefusal({ host: 'localhost:5000' }, true)).toBeNull();
+    expect(browserRefusal({ host: '127.0.0.2:5000' }, true)).toBeNull();
+    expect(browserRefusal({ host: '[::1]:5000' }, true)).toBeNull();
+    expect(browserRefusal({ host: '192.168.1.5:5000' }, true)).toBe(
+      'this listener answers to loopback addresses only',
+    );
+    expect(browserRefusal({ host: '192.168.1.5:5000' }, false)).toBeNull();
+    expect(browserRefusal({ host: 'gateway.example:5000' }, false)).toBe(
+      'this listener answers to localhost and IP addresses only',
+    );
+    expect(browserRefusal({ host: '127.0.0.1.nip.io' }, false)).not.toBeNull();
+    expect(browserRefusal({}, true)).not.toBeNull();
+  });
+
+  it('closes the socket of a refused WebSocket upgrade', async () => {
+    t = await startCpapiTest();
+    const url = new URL(await t.listener.listen());
+    const closed = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), '127.0.0.1');
+      let answer = '';
+      const timer = setTimeout(() => reject(new Error(`socket still open after: ${answer}`)), 5_000);
+      socket.on('data', (chunk) => {
+        answer += chunk.toString();
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      socket.write(
+        `GET /v1/api/ws HTTP/1.1\r\nHost: ${url.host}\r\nOrigin: https://evil.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      );
+    });
+    expect(closed).toMatch(/^HTTP\/1\.1 403/);
   });
 });
