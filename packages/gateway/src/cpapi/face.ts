@@ -72,6 +72,7 @@ export interface FaceOptions {
 /** The paths IBKR's Client Portal Web API is served under (`/v1/portal` is its alias). */
 export const API_PREFIX = '/v1/api';
 const PORTAL_PREFIX = '/v1/portal/';
+const CLOSE_GRACE_MS = 2_000;
 const NOT_FOUND_PAGE = '<html><body><h1>Resource not found</h1></body></html>';
 
 export const DEFAULT_IDENTITY: FaceIdentity = {
@@ -246,7 +247,17 @@ export async function buildCpapiListener(deps: FaceDeps, options: FaceOptions): 
     async close() {
       if (closed) return;
       closed = true;
-      await app.close();
+      // Sockets are told to close; a peer that never answers the close frame is cut after 2 s rather than the
+      // WebSocket library's 30 s, so a stop is not held up by a client that went away.
+      const cut = setTimeout(() => {
+        for (const socket of app.websocketServer?.clients ?? []) socket.terminate();
+      }, CLOSE_GRACE_MS);
+      cut.unref();
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
       await held.close();
     },
   };

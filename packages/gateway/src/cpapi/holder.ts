@@ -85,16 +85,17 @@ export class HeldLogin {
   }
 
   /**
-   * The held session's principal for a request from `ip`, or what stands instead: nothing held, or a login that
-   * ended by itself. Authenticating counts as activity, as any request to IBKR's gateway does.
+   * The held session's principal, or what stands instead: nothing held, or a login that ended by itself.
+   * Authenticating counts as activity, as any request to IBKR's gateway does. The caller's address is not compared
+   * with the session's network: the token never leaves this process, so whichever local address a bot calls from
+   * (127.0.0.1, ::1, another 127.x), the session is used from here, and a change of network means nothing.
    */
-  async current(ip: string): Promise<{ held: HeldSession; principal: Principal | null }> {
+  async current(): Promise<{ held: HeldSession; principal: Principal | null }> {
     const token = this.#token;
     if (token === null) return { held: { kind: this.#lapsed ? 'expired' : 'none' }, principal: null };
     try {
       const principal =
-        this.#deps.sessions.authenticateCached(token, ip) ??
-        (await this.#deps.sessions.authenticate(token, ip));
+        this.#deps.sessions.authenticateCached(token) ?? (await this.#deps.sessions.authenticate(token));
       const state = await this.#deps.brokerage.sessionState(principal);
       return { held: { kind: 'live', state }, principal };
     } catch (error) {
@@ -105,8 +106,8 @@ export class HeldLogin {
   }
 
   /** The held principal, or a coded error a route answers 401 with. */
-  async principal(ip: string): Promise<Principal> {
-    const { principal } = await this.current(ip);
+  async principal(): Promise<Principal> {
+    const { principal } = await this.current();
     if (principal === null) throw new GatehouseError('SESSION_EXPIRED');
     return principal;
   }
@@ -115,13 +116,14 @@ export class HeldLogin {
    * Adopts a completed login (from the login page): the session it issued becomes the held one, a session held
    * before ends, and the brokerage tier is asked for without competing.
    */
-  async adopt(done: LoginCompleted, ip: string): Promise<void> {
-    const principal = await this.#deps.sessions.authenticate(done.token, ip);
+  async adopt(done: LoginCompleted): Promise<void> {
+    const principal = await this.#deps.sessions.authenticate(done.token);
     const pinned = this.#credentials?.username;
     if (pinned !== undefined && principal.profile.user.username !== normaliseUsername(pinned)) {
-      // The login page refuses other users before a login starts; this is the last line, never reached through it.
+      // The page refuses another user's password at a pinned listener; a login started at another listener (the
+      // login cookie is the host's, whatever the port) and finished here ends here, issuing nothing.
       await this.#deps.sessions.revoke(done.session.id, 'logout');
-      throw new Error(`cpapi: this listener holds ${pinned}'s session only`);
+      throw new GatehouseError('LOGIN_INVALID');
     }
     const previous = this.#token === null ? null : this.#sessionId;
     this.#token = done.token;
@@ -174,25 +176,22 @@ export class HeldLogin {
       }
     }
     if (done === undefined) throw new GatehouseError('INVALID_CREDENTIALS');
-    await this.adopt(done, OWN_ADDRESS);
+    await this.adopt(done);
   }
 
   /**
    * `ssodh/init`: the brokerage tier for the held session (competing when `compete`); a headless listener logs in
    * first when its login lapsed. Answers the tier's state as the session sees it afterwards.
    */
-  async initBrokerage(
-    ip: string,
-    compete: boolean,
-  ): Promise<{ held: HeldSession; principal: Principal | null }> {
-    let now = await this.current(ip);
+  async initBrokerage(compete: boolean): Promise<{ held: HeldSession; principal: Principal | null }> {
+    let now = await this.current();
     if (now.principal === null && this.headless) {
       await this.loginHeadless();
-      now = await this.current(ip);
+      now = await this.current();
     }
     if (now.principal === null) return now;
     await this.#acquire(now.principal, compete);
-    return this.current(ip);
+    return this.current();
   }
 
   /** `logout`: ends the held session (a no-op when none is held). */

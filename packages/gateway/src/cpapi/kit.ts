@@ -4,7 +4,6 @@
  * request (a held login; a brokerage session, else IBKR's `no bridge`), Gatehouse errors worded as IBKR errors
  * that still name the Gatehouse code (and the gate's rule id), and the face's parsing of bodies and queries.
  */
-import type { FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { GatehouseError } from '../core/index.js';
 import type { Principal } from '../sessions/index.js';
@@ -54,9 +53,9 @@ export interface FaceState {
   numbers: OrderNumbers;
 }
 
-/** The held session for a request, or IBKR's 401 when there is none (research §1: ibeam `http_handler.py`). */
-export async function loggedIn(face: FaceState, request: FastifyRequest): Promise<Principal> {
-  const { principal } = await face.held.current(request.ip);
+/** The held session, or IBKR's 401 when there is none (research §1: ibeam `http_handler.py`). */
+export async function loggedIn(face: FaceState): Promise<Principal> {
+  const { principal } = await face.held.current();
   if (principal === null) throw new IbkrError(401, 'not authenticated');
   return principal;
 }
@@ -65,8 +64,8 @@ export async function loggedIn(face: FaceState, request: FastifyRequest): Promis
  * The held session with its brokerage tier, as every `/iserver` endpoint needs (campus "Background regarding CP
  * Web API sessions"); without it, IBKR's `no bridge` (research §1; ibind issues 44, 104).
  */
-export async function bridged(face: FaceState, request: FastifyRequest): Promise<Principal> {
-  const { held, principal } = await face.held.current(request.ip);
+export async function bridged(face: FaceState): Promise<Principal> {
+  const { held, principal } = await face.held.current();
   if (principal === null) throw new IbkrError(401, 'not authenticated');
   if (!hasBridge(held)) throw new IbkrError(400, IBKR_ERROR_TEXTS.noBridge);
   return principal;

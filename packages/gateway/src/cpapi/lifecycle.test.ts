@@ -4,10 +4,11 @@
  * `logout`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildOne } from '../app/cpapi.js';
 import { ManualClock } from '../core/index.js';
 import { totpCode } from '../factors/index.js';
 import { type CpapiTest, startCpapiTest } from '../test-support/cpapi.js';
-import { ALICE, callAs, loginTrading } from '../test-support/gateway.js';
+import { ALICE, BRUNO, callAs, loginTrading } from '../test-support/gateway.js';
 import { LOGIN_SUCCESS_TEXT } from './login-page.js';
 import { authStatusResponseSchema, ssodhInitResponseSchema, tickleResponseSchema } from './wire/index.js';
 
@@ -215,5 +216,56 @@ describe('the CPAPI session lifecycle', () => {
     expect(other.cookies.find((c) => c.name === 'gh_cpapi_login')).toBeUndefined();
     expect(t.listener.held.wsSession).toBe(before);
     expect(await status(t)).toMatchObject({ authenticated: true });
+  });
+
+  it('finishes no login of another user at a listener configured for one, whatever listener it began at', async () => {
+    t = await startCpapiTest();
+    const open = await buildOne(t.gw.ctx, { host: '127.0.0.1', port: 0, tls: 'off' }, undefined);
+    try {
+      const form = { 'content-type': 'application/x-www-form-urlencoded' };
+      const started = await open.app.inject({
+        method: 'POST',
+        url: '/sso/Login',
+        headers: form,
+        payload: `username=bruno&password=${BRUNO.password}`,
+      });
+      const cookie = `gh_cpapi_login=${started.cookies.find((c) => c.name === 'gh_cpapi_login')?.value}`;
+      // Cookies are the host's, whatever the port: the browser sends it to alice's listener too.
+      const finished = await t.listener.app.inject({
+        method: 'POST',
+        url: '/sso/Login/factor',
+        headers: { ...form, cookie },
+        payload: `type=totp&code=${totpCode(BRUNO.totpSecret, t.gw.clock.now())}`,
+      });
+      expect(finished.statusCode).toBe(401);
+      expect(finished.body).toContain('LOGIN_INVALID');
+      expect(await status(t)).toMatchObject({ authenticated: true });
+      const validate = await t.call('GET', '/sso/validate');
+      expect(validate.json()).toMatchObject({ USER_NAME: 'alice' });
+      // Bruno's session was ended, not kept: the one live cpapi session is alice's.
+      const live = await t.gw.ctx.store.db
+        .selectFrom('sessions')
+        .select('user_id')
+        .where('channel', '=', 'cpapi')
+        .where('revoked_at', 'is', null)
+        .execute();
+      expect(live.map((r) => r.user_id)).toEqual([t.listener.held.userId]);
+    } finally {
+      await open.close();
+    }
+  });
+
+  it('trades whichever local address the bot calls from: the held session is not bound to the caller’s network', async () => {
+    t = await startCpapiTest();
+    for (const remoteAddress of ['::1', '127.0.8.1', '127.0.0.1']) {
+      const placed = await t.listener.app.inject({
+        method: 'POST',
+        url: '/v1/api/iserver/account/U1000001/orders',
+        remoteAddress,
+        payload: { orders: [{ conid: 265598, orderType: 'MKT', side: 'BUY', tif: 'DAY', quantity: 1 }] },
+      });
+      expect(placed.statusCode, remoteAddress).toBe(200);
+    }
+    expect(await status(t)).toMatchObject({ authenticated: true, message: '' });
   });
 });

@@ -92,7 +92,7 @@ export async function loginPageRoutes(app: FastifyInstance, deps: LoginPageRoute
         { type: type as 'totp' | 'sms' | 'recovery_code', code: (form.code ?? '').trim() },
         client(request),
       );
-      await held.adopt(done, request.ip);
+      await held.adopt(done);
       clearLoginCookie(reply);
       return html(reply, succeeded());
     } catch (error) {
@@ -129,7 +129,7 @@ export async function loginPageRoutes(app: FastifyInstance, deps: LoginPageRoute
     try {
       const state = await pollLogin(page, loginId, client(request), 0);
       if (state.status === 'authenticated') {
-        await held.adopt(state, request.ip);
+        await held.adopt(state);
         clearLoginCookie(reply);
         return html(reply, succeeded());
       }

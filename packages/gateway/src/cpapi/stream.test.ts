@@ -235,7 +235,7 @@ describe('cpapi WebSocket /v1/api/ws', () => {
     const c = await start();
     const client = await connect(jsonCookie(await wsSession(c)));
     const expected = async () => {
-      const principal = await c.listener.held.principal(IP);
+      const principal = await c.listener.held.principal();
       const { subscriptions } = await c.gw.ctx.trading.marketDataView(principal);
       return c.gw.ctx.marketData.view(AAPL, subscriptions);
     };
@@ -350,7 +350,7 @@ describe('cpapi WebSocket /v1/api/ws', () => {
     expect(pnl.args['U1000001.Core']).toMatchObject({ rowType: 1 });
 
     // The listener's session moves the limit through the market; the next matching pass fills the order.
-    const principal = await c.listener.held.principal(IP);
+    const principal = await c.listener.held.principal();
     const limitPrice = Number((c.gw.ctx.marketData.live(AAPL).ask + 0.5).toFixed(2));
     const modified = await c.gw.ctx.trading.modifyOrder(principal, 'U1000001', order.id, { limitPrice });
     expect(modified).toMatchObject({ status: 'modified', order: { status: 'working' } });

@@ -68,7 +68,7 @@ export async function streamRoutes(app: FastifyInstance, deps: StreamRoutesDeps)
         const wsSession = apiCookieSession(request.headers.cookie);
         if (wsSession === null || !face.held.isWsSession(wsSession))
           throw new IbkrError(401, 'not authenticated');
-        const { held, principal } = await face.held.current(request.ip);
+        const { held, principal } = await face.held.current();
         // The login may have ended, or been replaced, while it was read.
         if (principal === null || held.kind !== 'live' || !face.held.isWsSession(wsSession))
           throw new IbkrError(401, 'not authenticated');

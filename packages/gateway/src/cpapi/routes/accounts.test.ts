@@ -82,7 +82,7 @@ describe.each(testDatabases())('cpapi accounts and portfolio on %s', (_name, mak
     // A listener for whoever logs in at its page (one configured for a user logs in no one else).
     const c = await open(makeDatabase, null);
     await loginOnPage(c, ALICE);
-    const principal = await c.listener.held.principal('127.0.0.1');
+    const principal = await c.listener.held.principal();
     const ids = principal.profile.accounts.map((a) => a.id);
     expect(ids).toEqual(expect.arrayContaining(['U1000001', 'DU1000001', 'U1000009']));
 
@@ -135,7 +135,7 @@ describe.each(testDatabases())('cpapi accounts and portfolio on %s', (_name, mak
     const web = await aliceBuysAapl(c);
     const portfolio = await portfolioOf(c, web, 'U1000001');
     expect(portfolio.positions).toEqual([expect.objectContaining({ instrumentId: AAPL.id, quantity: 10 })]);
-    const principal = await c.listener.held.principal('127.0.0.1');
+    const principal = await c.listener.held.principal();
     expect((await c.gw.ctx.trading.summary(principal, 'U1000001')).netLiquidation).toBe(
       portfolio.netLiquidation,
     );
@@ -294,7 +294,7 @@ describe.each(testDatabases())('cpapi accounts and portfolio on %s', (_name, mak
     const summary = portfolioSummaryResponseSchema.parse(
       (await c.call('GET', '/portfolio/U1000001/summary')).json(),
     );
-    const principal = await c.listener.held.principal('127.0.0.1');
+    const principal = await c.listener.held.principal();
     const view = await c.gw.ctx.trading.summary(principal, 'U1000001');
     expect(summary.netliquidation?.amount).toBe(view.netLiquidation);
     for (const path of accountPaths('DU1000001')) expect((await c.call('GET', path)).statusCode).toBe(404);

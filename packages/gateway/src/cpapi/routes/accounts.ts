@@ -69,15 +69,15 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRoutesDep
     return selected;
   };
 
-  app.get('/v1/api/iserver/accounts', async (request): Promise<IserverAccountsResponse> => {
-    const principal = await bridged(face, request);
+  app.get('/v1/api/iserver/accounts', async (): Promise<IserverAccountsResponse> => {
+    const principal = await bridged(face);
     const ids = accountsFor(principal, 'view').map((a) => a.id);
     return iserverAccounts(principal, face.identity, selection(principal, ids).accountId);
   });
 
   // An account that is not the user's is IBKR's 400 (research §1; ibind issue 122), and the selection stays.
   app.post('/v1/api/iserver/account', async (request): Promise<SwitchAccountResponse> => {
-    const principal = await bridged(face, request);
+    const principal = await bridged(face);
     const { acctId } = parseWire(switchAccountBodySchema, request.body);
     let account: UserAccount;
     try {
@@ -96,14 +96,12 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRoutesDep
     const tradable = new Set(accountsFor(principal, 'trade').map((a) => a.id));
     return accountsFor(principal, 'view').map((a) => portfolioAccount(a, tradable.has(a.id)));
   };
-  app.get('/v1/api/portfolio/accounts', async (request) => portfolioAccounts(await loggedIn(face, request)));
+  app.get('/v1/api/portfolio/accounts', async () => portfolioAccounts(await loggedIn(face)));
   // Gatehouse has no advisor or multi-account structures: the subaccounts are the accounts themselves.
-  app.get('/v1/api/portfolio/subaccounts', async (request) =>
-    portfolioAccounts(await loggedIn(face, request)),
-  );
+  app.get('/v1/api/portfolio/subaccounts', async () => portfolioAccounts(await loggedIn(face)));
 
   app.get('/v1/api/portfolio/:accountId/meta', async (request): Promise<PortfolioAccount> => {
-    const principal = await loggedIn(face, request);
+    const principal = await loggedIn(face);
     const { accountId } = parseWire(accountParams, request.params);
     const account = accountAccess(principal, accountId, 'view');
     const tradable = accountsFor(principal, 'trade').some((a) => a.id === account.id);
@@ -112,7 +110,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRoutesDep
 
   /** The account a `/portfolio/{accountId}/…` path names, valued, with the path's other parameters. */
   const named = async <S extends z.ZodType<{ accountId: string }>>(request: FastifyRequest, schema: S) => {
-    const principal = await loggedIn(face, request);
+    const principal = await loggedIn(face);
     const params: z.infer<S> = parseWire(schema, request.params);
     return { params, v: await valueAccount(deps, principal, params.accountId) };
   };
@@ -133,8 +131,8 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRoutesDep
     return positionsOf(v).filter((p) => p.conid === Number(params.conid));
   });
 
-  app.get('/v1/api/iserver/account/pnl/partitioned', async (request): Promise<PnlPartitionedResponse> => {
-    const principal = await bridged(face, request);
+  app.get('/v1/api/iserver/account/pnl/partitioned', async (): Promise<PnlPartitionedResponse> => {
+    const principal = await bridged(face);
     const all = await Promise.all(
       accountsFor(principal, 'view').map((a) => valueAccount(deps, principal, a.id)),
     );

@@ -42,7 +42,7 @@ async function start(): Promise<CpapiTest> {
 
 /** The quote the held session's account sees on `/v1` at this instant. */
 async function viewOf(c: CpapiTest, id: number) {
-  const principal = await c.listener.held.principal('127.0.0.1');
+  const principal = await c.listener.held.principal();
   const { subscriptions } = await c.gw.ctx.trading.marketDataView(principal);
   return c.gw.ctx.marketData.view(findInstrument(id) as Instrument, subscriptions);
 }

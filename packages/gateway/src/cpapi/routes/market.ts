@@ -268,7 +268,7 @@ export async function marketRoutes(app: FastifyInstance, deps: MarketRoutesDeps)
 
   // Each listing of the symbol is one company entry; a symbol the catalogue lacks answers an empty list.
   app.get('/v1/api/trsrv/stocks', async (request): Promise<wire.TrsrvStocksResponse> => {
-    await loggedIn(face, request);
+    await loggedIn(face);
     const answer: wire.TrsrvStocksResponse = {};
     const symbols = parseWire(stocksQuerySchema, request.query).symbols.split(',');
     for (const symbol of symbols.filter((s) => s.trim() !== '')) {
@@ -286,7 +286,7 @@ export async function marketRoutes(app: FastifyInstance, deps: MarketRoutesDeps)
 
   // Unknown conids are left out of the list.
   app.get('/v1/api/trsrv/secdef', async (request): Promise<wire.TrsrvSecdefResponse> => {
-    await loggedIn(face, request);
+    await loggedIn(face);
     const { conids } = parseWire(secdefQuerySchema, request.query);
     const found = conids.split(',').flatMap((c) => findInstrument(Number(c)) ?? []);
     return { secdef: found.map(contractFields) };
@@ -307,18 +307,18 @@ export async function marketRoutes(app: FastifyInstance, deps: MarketRoutesDeps)
     }).map(searchItem);
   };
   app.get('/v1/api/iserver/secdef/search', async (request) => {
-    await bridged(face, request);
+    await bridged(face);
     const query = parseWire(searchQuerySchema, request.query);
     return search({ ...query, ...(query.name === undefined ? {} : { name: query.name === 'true' }) });
   });
   app.post('/v1/api/iserver/secdef/search', async (request) => {
-    await bridged(face, request);
+    await bridged(face);
     return search(request.body);
   });
 
   // The contract itself when `sectype` is its own; otherwise its options filtered by month, strike and right.
   app.get('/v1/api/iserver/secdef/info', async (request) => {
-    await bridged(face, request);
+    await bridged(face);
     const query = parseWire(infoQuerySchema, request.query);
     const base = known(Number(query.conid));
     const wanted = query.sectype.toUpperCase();
@@ -332,14 +332,14 @@ export async function marketRoutes(app: FastifyInstance, deps: MarketRoutesDeps)
   });
 
   app.get('/v1/api/iserver/contract/:conid/info', async (request) => {
-    await bridged(face, request);
+    await bridged(face);
     return contractInfo(known(Number(parseWire(z.looseObject({ conid }), request.params).conid)));
   });
 
   // The first request for a conid subscribes it and answers its metadata only (the pre-flight, research §5, §9
   // row 9); later ones carry the fields. Everything is checked before anything is subscribed.
   app.get('/v1/api/iserver/marketdata/snapshot', async (request): Promise<wire.SnapshotItem[]> => {
-    const principal = await bridged(face, request);
+    const principal = await bridged(face);
     const query = parseWire(wire.snapshotQuerySchema, request.query);
     const conids = query.conids.split(',').map(Number);
     const fields = query.fields?.split(',') ?? DEFAULT_FIELDS;
@@ -367,7 +367,7 @@ export async function marketRoutes(app: FastifyInstance, deps: MarketRoutesDeps)
   // holds up the gateway's other requests.
   let historiesRunning = 0;
   app.get('/v1/api/iserver/marketdata/history', async (request): Promise<wire.HistoryResponse> => {
-    const principal = await bridged(face, request);
+    const principal = await bridged(face);
     if (historiesRunning >= MAX_HISTORY_AT_ONCE)
       throw new IbkrError(429, `Too Many Requests (history: ${MAX_HISTORY_AT_ONCE} at once)`);
     historiesRunning += 1;
@@ -436,7 +436,7 @@ export async function marketRoutes(app: FastifyInstance, deps: MarketRoutesDeps)
 
   // ibind treats a 404 as "no such subscription" (`marketdata_unsubscribe`).
   app.post('/v1/api/iserver/marketdata/unsubscribe', async (request) => {
-    await bridged(face, request);
+    await bridged(face);
     const { conid: id } = parseWire(wire.unsubscribeBodySchema, request.body);
     if (!subscriptions().delete(id))
       throw new IbkrError(404, `Not Found: no market data subscription for conid ${id}`);

@@ -83,7 +83,7 @@ describe('cpapi orders', () => {
     expect(modifyOrderResponseSchema.parse(modified.json())).toEqual([
       { order_id: String(orderId), local_order_id: 'bot-1', order_status: 'Submitted' },
     ]);
-    const viaV1 = await t.gw.ctx.trading.list(await t.listener.held.principal('127.0.0.1'), 'U1000001', {
+    const viaV1 = await t.gw.ctx.trading.list(await t.listener.held.principal(), 'U1000001', {
       clientOrderId: 'bot-1',
     });
     expect(viaV1[0]?.quantity).toBe(7);

@@ -152,7 +152,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
   app.post<{ Params: { accountId: string } }>(
     '/v1/api/iserver/account/:accountId/orders',
     async (request) => {
-      const principal = await loggedIn(face, request);
+      const principal = await loggedIn(face);
       const { accountId } = request.params;
       const order = oneTicket(request.body, accountId);
       // A new order voids the questions still open (IBKR: replies must come at once).
@@ -163,7 +163,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
   );
 
   app.post<{ Params: { replyId: string } }>('/v1/api/iserver/reply/:replyId', async (request) => {
-    const principal = await loggedIn(face, request);
+    const principal = await loggedIn(face);
     const { replyId } = request.params;
     const { confirmed } = parseWire(replyBodySchema, request.body);
     const open = replies.get(replyId);
@@ -176,7 +176,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
   });
 
   app.post('/v1/api/iserver/questions/suppress', async (request) => {
-    await loggedIn(face, request);
+    await loggedIn(face);
     const { messageIds } = parseWire(suppressBodySchema, request.body);
     const unknown = messageIds.find((id) => !Object.hasOwn(IBKR_SUPPRESSIBLE_MESSAGES, id));
     if (unknown !== undefined)
@@ -186,8 +186,8 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
     return { status: 'submitted' };
   });
 
-  app.post('/v1/api/iserver/questions/suppress/reset', async (request) => {
-    await loggedIn(face, request);
+  app.post('/v1/api/iserver/questions/suppress/reset', async () => {
+    await loggedIn(face);
     suppressedNow().clear();
     return { status: 'submitted' };
   });
@@ -195,7 +195,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
   app.post<{ Params: { accountId: string } }>(
     '/v1/api/iserver/account/:accountId/orders/whatif',
     async (request) => {
-      const principal = await loggedIn(face, request);
+      const principal = await loggedIn(face);
       const { accountId } = request.params;
       const order = oneTicket(request.body, accountId);
       const p = await entry(() => trading.preview(principal, accountId, order));
@@ -237,7 +237,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
   // Today's orders of every account the user may view (or `accountId`'s). `force=true` answers an empty list, as
   // IBKR's does (it clears IBKR's cache; research §4).
   app.get('/v1/api/iserver/account/orders', async (request) => {
-    const principal = await bridged(face, request);
+    const principal = await bridged(face);
     const query = parseWire(liveOrdersQuerySchema, request.query);
     if (query.force === 'true') return { orders: [], snapshot: true };
     const filters = new Set(
@@ -263,7 +263,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
   app.get<{ Params: { orderId: string } }>(
     '/v1/api/iserver/account/order/status/:orderId',
     async (request) => {
-      const principal = await bridged(face, request);
+      const principal = await bridged(face);
       const { order, n } = await ownOrder(principal, request.params.orderId);
       return orderStatus(order, n);
     },
@@ -272,7 +272,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
   app.post<{ Params: { accountId: string; orderId: string } }>(
     '/v1/api/iserver/account/:accountId/order/:orderId',
     async (request) => {
-      const principal = await loggedIn(face, request);
+      const principal = await loggedIn(face);
       const { accountId } = request.params;
       const { order } = await ownOrder(principal, request.params.orderId, accountId);
       const ticket = parseWire(modifyOrderBodySchema, request.body);
@@ -304,7 +304,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
   app.delete<{ Params: { accountId: string; orderId: string } }>(
     '/v1/api/iserver/account/:accountId/order/:orderId',
     async (request) => {
-      const principal = await loggedIn(face, request);
+      const principal = await loggedIn(face);
       const { accountId, orderId } = request.params;
       if (orderId === '-1') {
         const working = await entry(() => trading.list(principal, accountId, { status: 'open' }));
@@ -324,7 +324,7 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
 
   // Executions of the last `days` (1–7, default 1), every account the user may view (openapi `/iserver/account/trades`).
   app.get<{ Querystring: { days?: string } }>('/v1/api/iserver/account/trades', async (request) => {
-    const principal = await bridged(face, request);
+    const principal = await bridged(face);
     const days = Math.min(7, Math.max(1, Number.parseInt(request.query.days ?? '1', 10) || 1));
     const since = clock.now() - days * 24 * 3_600_000;
     const trades = [];

@@ -99,7 +99,7 @@ describe('what reaches the listener', () => {
     });
     expect(upgrade.statusCode).toBe(403);
     // Nothing was placed; the listener's own origin, and no origin at all (a bot), are served.
-    const principal = await t.listener.held.principal('127.0.0.1');
+    const principal = await t.listener.held.principal();
     expect(await t.gw.ctx.trading.list(principal, 'U1000001', {})).toEqual([]);
     const own = await t.listener.app.inject({
       method: 'POST',
@@ -176,5 +176,29 @@ describe('the request guard', () => {
       );
     });
     expect(closed).toMatch(/^HTTP\/1\.1 403/);
+  });
+
+  it('stops within seconds when a WebSocket peer never answers the close frame', async () => {
+    t = await startCpapiTest();
+    const url = new URL(await t.listener.listen());
+    const session = (JSON.parse((await t.call('POST', '/tickle')).body) as { session: string }).session;
+    const socket = connect(Number(url.port), '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no 101')), 5_000);
+      socket.on('data', (chunk) => {
+        if (chunk.toString().startsWith('HTTP/1.1 101')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      socket.write(
+        `GET /v1/api/ws HTTP/1.1\r\nHost: ${url.host}\r\nCookie: api=${session}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      );
+    });
+    // The peer reads nothing more and answers nothing: the listener still stops.
+    const started = Date.now();
+    await t.listener.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    socket.destroy();
   });
 });

@@ -44,16 +44,16 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDep
   };
 
   // Keep-alive and health (ibind and IBeam read `iserver.authStatus` from here); `session` is the WebSocket id.
-  both('/tickle', async (request) => {
-    const { held } = await face.held.current(request.ip);
+  both('/tickle', async () => {
+    const { held } = await face.held.current();
     const session = face.held.wsSession;
     if (held.kind !== 'live' || session === null || face.held.userId === null)
       throw new IbkrError(401, IBKR_ERROR_TEXTS.noSession, false);
     return tickleBody(held, face.identity, { session, userId: numericUserId(face.held.userId) });
   });
 
-  both('/iserver/auth/status', async (request) => {
-    const { held } = await face.held.current(request.ip);
+  both('/iserver/auth/status', async () => {
+    const { held } = await face.held.current();
     return authStatus(held, face.identity);
   });
 
@@ -61,7 +61,7 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDep
   app.post('/v1/api/iserver/auth/ssodh/init', async (request) => {
     const body = parseWire(ssodhInitBodySchema, request.body);
     if (body.publish === false) throw new IbkrError(500, 'publish must be true');
-    const { held } = await face.held.initBrokerage(request.ip, body.compete === true);
+    const { held } = await face.held.initBrokerage(body.compete === true);
     if (held.kind === 'none') throw new IbkrError(401, 'not authenticated');
     return { ...authStatus(held, face.identity), established: isEstablished(held) };
   });
@@ -69,15 +69,14 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDep
   // Deprecated and asynchronous at IBKR (`{"message":"triggered"}`; clients re-poll tickle): the tier is asked for
   // again without competing, after a headless login when the held one lapsed.
   both('/iserver/reauthenticate', async (request) => {
-    const ip = request.ip;
     face.held
-      .initBrokerage(ip, false)
+      .initBrokerage(false)
       .catch((error: unknown) => request.log.warn({ err: error }, 'reauthenticate'));
     return { message: 'triggered' };
   });
 
-  app.get('/v1/api/sso/validate', async (request) => {
-    const principal = await loggedIn(face, request);
+  app.get('/v1/api/sso/validate', async () => {
+    const principal = await loggedIn(face);
     return ssoValidate(principal, clock.now());
   });
 

@@ -210,7 +210,7 @@ export class FaceStream {
     }
     this.#refreshing = true;
     try {
-      const { held, principal } = await this.deps.face.held.current(this.opening.ip);
+      const { held, principal } = await this.deps.face.held.current();
       if (
         principal === null ||
         held.kind !== 'live' ||
@@ -233,7 +233,7 @@ export class FaceStream {
     let last = held;
     // With nothing held any more, `current` answers without touching a session.
     if (last === undefined && this.deps.face.held.wsSession === null)
-      last = (await this.deps.face.held.current(this.opening.ip)).held;
+      last = (await this.deps.face.held.current()).held;
     this.#sendStatus(last === undefined || last.kind === 'live' ? { kind: 'expired' } : last, true);
     this.#close(1000, last?.kind === 'none' ? 'logged out' : 'session ended');
   }
