@@ -7,12 +7,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import type { Config } from '../config/index.js';
-import {
-  buildCpapiListener,
-  type CpapiListener,
-  type HeadlessCredentials,
-  IBKR_PACING,
-} from '../cpapi/index.js';
+import { buildCpapiListener, type CpapiListener, type HeadlessCredentials } from '../cpapi/index.js';
 import type { GatewayContext } from './context.js';
 import { loginParts } from './server.js';
 
@@ -69,7 +64,7 @@ export async function buildOne(
       host: listener.host,
       port: listener.port,
       tls: listener.tls,
-      pacing: ctx.config.cpapi.pacing ? IBKR_PACING : null,
+      pacing: ctx.config.cpapi.pacing ? ctx.config.cpapi.pacingLimits : null,
       ...(credentials === undefined ? {} : { credentials }),
     },
   );

@@ -17,6 +17,7 @@ const HOUR = 60 * MINUTE;
 
 const ms = (min: number) => z.number().int().min(min);
 const factorType = z.enum(['push', 'webauthn', 'totp', 'sms', 'recovery_code']);
+const pacingLimit = z.strictObject({ limit: z.number().int().min(1), perMs: ms(1) });
 
 export const configSchema = z.strictObject({
   server: z
@@ -394,6 +395,34 @@ export const configSchema = z.strictObject({
        * load measurements only.
        */
       pacing: z.boolean().default(true),
+      /**
+       * The figures of that pacing, IBKR's by default (campus documentation "Pacing Limitations";
+       * research/ibkr-cpapi.md §1): `global` per address, `endpoints` by path under `/v1/api`, and the penalty box
+       * (`offencesForPenalty` refusals within `offenceWindowMs` hold an address for `penaltyMs`; IBKR publishes 10
+       * minutes, not the count). One setting, given whole (JSON in the environment).
+       */
+      pacingLimits: z
+        .strictObject({
+          global: pacingLimit,
+          endpoints: z.array(pacingLimit.extend({ path: z.string().regex(/^\/[A-Za-z0-9/_-]+$/) })),
+          offencesForPenalty: z.number().int().min(1),
+          offenceWindowMs: ms(1_000),
+          penaltyMs: ms(0),
+        })
+        .default({
+          global: { limit: 10, perMs: 1_000 },
+          endpoints: [
+            { path: '/tickle', limit: 1, perMs: 1_000 },
+            { path: '/sso/validate', limit: 1, perMs: 60_000 },
+            { path: '/iserver/account/orders', limit: 1, perMs: 5_000 },
+            { path: '/iserver/account/trades', limit: 1, perMs: 5_000 },
+            { path: '/portfolio/accounts', limit: 1, perMs: 5_000 },
+            { path: '/iserver/marketdata/snapshot', limit: 10, perMs: 1_000 },
+          ],
+          offencesForPenalty: 3,
+          offenceWindowMs: MINUTE,
+          penaltyMs: 10 * MINUTE,
+        }),
     })
     .prefault({}),
   push: z

@@ -1,5 +1,6 @@
 /** IBKR's pacing on the CPAPI face: the global and per-endpoint limits, and the penalty box for repeat offenders. */
 import { describe, expect, it } from 'vitest';
+import { defaultConfig } from '../config/index.js';
 import { ManualClock } from '../core/index.js';
 import { IBKR_PACING, Pacing } from './pacing.js';
 
@@ -76,5 +77,11 @@ describe('CPAPI pacing with IBKR’s figures', () => {
       expect(p.admit('a', '/tickle')).toMatchObject({ allowed: false, rule: '/tickle' });
       clock.advance(31_000);
     }
+  });
+});
+
+describe('the pacing configuration', () => {
+  it('defaults to IBKR’s figures, the ones this module documents', () => {
+    expect(defaultConfig().cpapi.pacingLimits).toEqual(IBKR_PACING);
   });
 });

@@ -201,4 +201,24 @@ describe('the request guard', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     socket.destroy();
   });
+
+  it('takes its pacing figures from the configuration', async () => {
+    t = await startCpapiTest({
+      pacing: true,
+      config: {
+        cpapi: {
+          pacingLimits: {
+            global: { limit: 100, perMs: 1_000 },
+            endpoints: [{ path: '/tickle', limit: 3, perMs: 1_000 }],
+            offencesForPenalty: 50,
+            offenceWindowMs: 60_000,
+            penaltyMs: 1_000,
+          },
+        },
+      },
+    });
+    const codes = [];
+    for (let i = 0; i < 4; i += 1) codes.push((await t.call('POST', '/tickle')).statusCode);
+    expect(codes).toEqual([200, 200, 200, 429]);
+  });
 });
