@@ -10,6 +10,7 @@ import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastif
 import type { z } from 'zod';
 import { constantTimeEqual, GatehouseError, sha256 } from '../core/index.js';
 import { type Principal, usesDeviceKey } from '../sessions/index.js';
+import { invalidRequest } from './validation.js';
 
 /** What a program's token may be asked to hold. */
 export type ApiScope = 'read' | 'trade' | 'marketdata';
@@ -50,13 +51,14 @@ export function dpopToken(request: FastifyRequest): string | undefined {
   return header.slice(5).trim();
 }
 
-/** Validates `data` with a zod schema; failures become `INVALID_REQUEST` with the offending paths. */
+/**
+ * Validates `data` with a zod schema; a failure is `INVALID_REQUEST` naming its first problem, with every problem's
+ * path and expectation in `details.issues` (http/validation.ts; the values sent are never echoed).
+ */
 export function parseWith<S extends z.ZodType>(schema: S, data: unknown): z.infer<S> {
   const result = schema.safeParse(data ?? {});
   if (result.success) return result.data;
-  throw new GatehouseError('INVALID_REQUEST', undefined, {
-    issues: result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-  });
+  throw invalidRequest(result.error.issues);
 }
 
 /** The client address (the socket peer, or X-Forwarded-For from a trusted proxy), user agent and device cookie. */
