@@ -59,6 +59,40 @@ export function validateClientKeys(keys: readonly unknown[]): { keys: JWK[] } {
   return { keys: out };
 }
 
+/** A time for a description: ISO 8601, to the second. */
+const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+
+/**
+ * Which check a client assertion failed, for `error_description`: from the assertion's claims and the server's own
+ * facts (the issuer, its time), never from the client's keys.
+ */
+function assertionRefusal(error: unknown, ctx: AssertionContext): string {
+  const now = `the server's time is ${iso(ctx.now)}`;
+  if (error instanceof joseErrors.JWTExpired)
+    return error.claim === 'iat'
+      ? `the assertion's iat is more than ${MAX_ASSERTION_AGE_S} s old (${now}); sign a fresh assertion for each request`
+      : `the assertion expired (${now})`;
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    const { claim, reason } = error;
+    if (reason === 'missing') return `the assertion lacks the ${claim} claim`;
+    if (reason === 'invalid') return `the assertion's ${claim} must be a number of seconds since the epoch`;
+    if (claim === 'aud') return `the assertion's aud must be ${JSON.stringify(ctx.issuer)}`;
+    if (claim === 'sub' || claim === 'iss')
+      return `the assertion's ${claim} must be the client id, as its iss is`;
+    if (claim === 'iat' || claim === 'nbf') return `the assertion's ${claim} is in the future (${now})`;
+    return `the assertion's ${claim} is not accepted`;
+  }
+  if (error instanceof joseErrors.JOSEAlgNotAllowed)
+    return 'the assertion must be signed with PS256, ES256 or EdDSA';
+  if (error instanceof joseErrors.JWKSNoMatchingKey)
+    return "no key registered for this client fits the assertion's alg (and kid)";
+  if (error instanceof joseErrors.JWKSMultipleMatchingKeys)
+    return "several keys registered for this client fit the assertion's alg; name one with kid";
+  if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid)
+    return 'the client assertion is not a well-formed signed JWT';
+  return "the assertion's signature does not verify with a key registered for this client";
+}
+
 export interface AssertionContext {
   db: Kysely<Database>;
   issuer: string;
@@ -75,7 +109,10 @@ export async function verifyClientAssertion(
   loadJwks: (clientId: string) => Promise<{ keys: JWK[] } | undefined>,
 ): Promise<string> {
   if (form.client_assertion_type !== CLIENT_ASSERTION_TYPE || form.client_assertion === undefined)
-    throw new OAuthError('invalid_client', 'authenticate with private_key_jwt (client_assertion)');
+    throw new OAuthError(
+      'invalid_client',
+      `authenticate with private_key_jwt: client_assertion_type ${CLIENT_ASSERTION_TYPE} and a client_assertion`,
+    );
   const assertion = form.client_assertion;
   let unverified: ReturnType<typeof decodeJwt>;
   try {
@@ -84,10 +121,13 @@ export async function verifyClientAssertion(
     throw new OAuthError('invalid_client', 'the client assertion is not a JWT');
   }
   const clientId = typeof unverified.iss === 'string' ? unverified.iss : undefined;
-  if (clientId === undefined || (form.client_id !== undefined && form.client_id !== clientId))
-    throw new OAuthError('invalid_client', 'the assertion does not name this client');
+  if (clientId === undefined)
+    throw new OAuthError('invalid_client', "the assertion's iss (and sub) must be the client id");
+  if (form.client_id !== undefined && form.client_id !== clientId)
+    throw new OAuthError('invalid_client', "client_id is not the assertion's iss");
   const jwks = await loadJwks(clientId);
-  if (jwks === undefined) throw new OAuthError('invalid_client', 'unknown or revoked client');
+  if (jwks === undefined)
+    throw new OAuthError('invalid_client', "the client the assertion's iss names is unknown or revoked");
   let payload: Awaited<ReturnType<typeof jwtVerify>>['payload'];
   try {
     ({ payload } = await jwtVerify(assertion, createLocalJWKSet(jwks), {
@@ -101,26 +141,26 @@ export async function verifyClientAssertion(
       requiredClaims: ['exp', 'iat', 'jti'],
     }));
   } catch (error) {
-    const reason =
-      error instanceof joseErrors.JWTExpired
-        ? 'the assertion expired'
-        : error instanceof joseErrors.JWTClaimValidationFailed
-          ? `the assertion's ${error.claim} is not accepted`
-          : error instanceof joseErrors.JOSEAlgNotAllowed
-            ? 'the assertion must be signed with PS256, ES256 or EdDSA'
-            : 'the assertion signature does not verify';
-    throw new OAuthError('invalid_client', reason);
+    throw new OAuthError('invalid_client', assertionRefusal(error, ctx));
   }
   // FAPI 2.0: the issuer identifier is the only audience accepted.
   if (Array.isArray(payload.aud) && payload.aud.length !== 1)
-    throw new OAuthError('invalid_client', "the assertion's aud must be the issuer alone");
+    throw new OAuthError('invalid_client', `the assertion's aud must be ${JSON.stringify(ctx.issuer)} alone`);
   const exp = payload.exp as number;
   if (exp - ctx.now / 1000 > MAX_ASSERTION_LIFETIME_S)
-    throw new OAuthError('invalid_client', 'the assertion may live at most 5 minutes');
+    throw new OAuthError(
+      'invalid_client',
+      `the assertion may live at most 5 minutes: its exp is ${Math.round(exp - ctx.now / 1000)} s after the ` +
+        `server's time (${iso(ctx.now)})`,
+    );
   const jti = String(payload.jti);
-  if (jti.length > 256) throw new OAuthError('invalid_client', 'jti is too long');
+  if (jti.length > 256)
+    throw new OAuthError('invalid_client', "the assertion's jti is longer than 256 characters");
   if (!(await recordAssertion(ctx.db, clientId, jti, exp * 1000)))
-    throw new OAuthError('invalid_client', 'the assertion was used before');
+    throw new OAuthError(
+      'invalid_client',
+      "the assertion's jti was used before; sign each assertion with a new jti",
+    );
   return clientId;
 }
 

@@ -11,7 +11,8 @@ import { SelfRenderingError } from '../http/errors.js';
 
 export type { OAuthErrorCode };
 
-const STATUS: Record<OAuthErrorCode, number> = {
+/** Each code's HTTP status (docs/errors.md lists them; a test keeps the two in step). */
+export const OAUTH_ERROR_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
   invalid_client: 401,
   invalid_grant: 400,
@@ -36,7 +37,7 @@ export class OAuthError extends SelfRenderingError {
     super(description);
     this.name = 'OAuthError';
     this.error = error;
-    this.status = STATUS[error];
+    this.status = OAUTH_ERROR_STATUS[error];
   }
 
   toJSON(): { error: OAuthErrorCode; error_description: string } {

@@ -225,22 +225,60 @@ describe.each(testDatabases())('personal clients on %s', (_name, makeDatabase) =
     })();
     const other = new TestProgram(gw);
     other.clientId = bot.clientId;
-    const cases: [string, string][] = [
+    const unknown = new TestProgram(gw);
+    unknown.clientId = 'cli_unknown';
+    // Each description names the check that failed (and the issuer an audience must be), never a key.
+    const cases: [string, string, string][] = [
       [
         'audience is the token endpoint, not the issuer',
         await bot.assertion({ aud: `${ISSUER}/oauth2/token` }),
+        `the assertion's aud must be "${ISSUER}"`,
       ],
-      ['expired', await bot.assertion({ iatMs: now - 120_000, expMs: now - 60_000 })],
-      ['replayed', used],
-      ['HS256', hs256],
-      ['signed by an unregistered key', await other.assertion()],
-      ['lives too long', await bot.assertion({ expMs: now + 3_600_000 })],
+      [
+        'expired',
+        await bot.assertion({ iatMs: now - 120_000, expMs: now - 60_000 }),
+        `the assertion expired (the server's time is ${new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z')})`,
+      ],
+      [
+        'issued too long ago',
+        await bot.assertion({ iatMs: now - 90_000, expMs: now + 60_000 }),
+        "the assertion's iat is more than 60 s old",
+      ],
+      [
+        'issued in the future',
+        await bot.assertion({ iatMs: now + 60_000 }),
+        "the assertion's iat is in the future",
+      ],
+      ['replayed', used, "the assertion's jti was used before"],
+      ['HS256', hs256, 'the assertion must be signed with PS256, ES256 or EdDSA'],
+      [
+        'signed by an unregistered key',
+        await other.assertion(),
+        "the assertion's signature does not verify with a key registered for this client",
+      ],
+      [
+        'lives too long',
+        await bot.assertion({ expMs: now + 3_600_000 }),
+        'the assertion may live at most 5 minutes',
+      ],
+      [
+        'an unknown client',
+        await unknown.assertion(),
+        "the client the assertion's iss names is unknown or revoked",
+      ],
+      ['not a JWT', 'not-a-jwt', 'the client assertion is not a JWT'],
     ];
-    for (const [name, assertion] of cases) {
+    for (const [name, assertion, description] of cases) {
       const response = await bot.form('/oauth2/token', { grant_type: 'client_credentials' }, { assertion });
       expect(response.statusCode, name).toBe(401);
       expect(oauthError(response), name).toBe('invalid_client');
+      expect(json(response).error_description, name).toContain(description);
     }
+    const named = await bot.form('/oauth2/token', {
+      grant_type: 'client_credentials',
+      client_id: 'cli_other',
+    });
+    expect(json(named).error_description).toBe("client_id is not the assertion's iss");
     const tokens = await gw.ctx.store.db.selectFrom('oauth_tokens').select('token_hash').execute();
     expect(tokens).toHaveLength(1);
     // No DPoP proof at the token endpoint: no token either.
