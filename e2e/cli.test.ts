@@ -96,6 +96,36 @@ describe('gatehouse CLI', { timeout: 180_000 }, () => {
     expect(await exited).toBe(0);
   });
 
+  it('prints the URL it takes as its public URL and OAuth issuer: 127.0.0.1 under --host 127.0.0.1', async () => {
+    const server = spawn(
+      process.execPath,
+      [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--db', join(dir, 'host.db')],
+      { env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        server.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /serving on (http:\/\/\S+)/.exec(out);
+          if (m?.[1] !== undefined) resolve(m[1]);
+        });
+        server.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+      });
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const metadata = (await (await fetch(`${url}/.well-known/oauth-authorization-server`)).json()) as {
+        issuer: string;
+        token_endpoint: string;
+      };
+      expect(metadata.issuer).toBe(url);
+      expect(metadata.token_endpoint).toBe(`${url}/oauth2/token`);
+    } finally {
+      const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
+      server.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
+  });
+
   it('lists and revokes a user’s sessions for an operator', async () => {
     const listed = await gatehouse(['sessions', 'list', '--user', 'carol', '--json', '--db', db]);
     expect(listed.code).toBe(0);

@@ -38,6 +38,7 @@ import {
 } from '../sessions/index.js';
 import { registerAuthenticator } from './authenticator.js';
 import { type CommonFlags, configFromFlags, readStdin } from './options.js';
+import { servingLine } from './serving.js';
 
 /** A context for commands that work on the database without serving; its logs go to stderr. */
 function offlineContext(flags: CommonFlags) {
@@ -87,10 +88,9 @@ export function registerCommands(program: Command): void {
         process.stdout.write(`\n${formatDemoCredentials(users)}\n\n`);
         logger.warn('demo users with public credentials are enabled; do not expose this instance');
       }
-      const url = await gateway.listen();
-      process.stdout.write(
-        `Gatehouse is serving on ${url.replace('127.0.0.1', 'localhost')} (${gateway.ctx.store.description})\n`,
-      );
+      const listening = await gateway.listen();
+      // The public URL (the OAuth issuer), which `listen` completed with the port the listener was given.
+      process.stdout.write(`${servingLine(gateway.ctx.urls, listening, gateway.ctx.store.description)}\n`);
       for (const listener of gateway.cpapi) {
         const held = listener.held.userId === null ? 'log in at /sso/Login' : 'logged in';
         process.stdout.write(`IBKR Client Portal Web API: ${listener.url}/v1/api/ (${held})\n`);
