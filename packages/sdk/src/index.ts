@@ -27,18 +27,21 @@ export {
   thumbprint,
   webCryptoSigner,
 } from './jose.js';
-export {
-  type KnownOrder,
-  type Listener,
-  type PlaceOrderResult,
-  type SessionLossAction,
-  SessionSupervisor,
-  type StreamFactory,
-  type StreamSocket,
-  type SupervisorEvents,
-  type SupervisorOptions,
-  type SupervisorState,
-} from './supervisor.js';
+export { SessionSupervisor } from './supervisor.js';
+export type {
+  AnswerPolicy,
+  CancelAllResult,
+  DegradedReason,
+  KnownOrder,
+  Listener,
+  PlaceOrderResult,
+  SessionLossAction,
+  StreamFactory,
+  StreamSocket,
+  SupervisorEvents,
+  SupervisorOptions,
+  SupervisorState,
+} from './supervisor-types.js';
 export { type SteppableClock, SteppedScheduler } from './testing.js';
 export { MemoryTokenStore, type StoredTokens, type TokenStore } from './token-store.js';
 export { DpopKey, type Exchange, type Fetch, Transport } from './transport.js';

@@ -1,23 +1,44 @@
 /**
  * @module node
- * Node-only parts of the SDK (`@gatehouse/sdk/node`): a token store in a file readable by its owner alone, and a
- * DPoP key signing with Node's synchronous crypto (about a third of WebCrypto's cost per proof).
+ * Node-only parts of the SDK (`@gatehouse/sdk/node`): a token store in a file readable by its owner alone, which
+ * also keeps the DPoP key its tokens are bound to, and a DPoP key signing with Node's synchronous crypto (about a
+ * third of WebCrypto's cost per proof).
  */
-import { generateKeyPairSync, sign } from 'node:crypto';
-import { chmod, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { chmod, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { TokenStoreError } from './errors.js';
 import type { EcPublicJwk } from './jose.js';
 import { parseStoredTokens, type StoredTokens, type TokenStore } from './token-store.js';
 import { DpopKey } from './transport.js';
 
+/** A private P-256 key as a JWK (what the file keeps beside the tokens). */
+type PrivateJwk = EcPublicJwk & { d: string };
+
+const isPrivateJwk = (v: unknown): v is PrivateJwk => {
+  const k = v as Partial<PrivateJwk> | null;
+  return (
+    typeof k === 'object' &&
+    k !== null &&
+    k.kty === 'EC' &&
+    k.crv === 'P-256' &&
+    [k.x, k.y, k.d].every((part) => typeof part === 'string')
+  );
+};
+
 /**
- * Keeps tokens in a JSON file created with mode 0600. Refuses to read a file others may read or write (its tokens
- * may have leaked) and a file whose content is not a token set (`TokenStoreError`), rather than guessing.
+ * Keeps tokens in a JSON file created with mode 0600, and (with `dpopKey()`) the DPoP key they are bound to, so a
+ * restarted program presents the same key and its tokens — and its session — still work. Refuses to read a file
+ * others may read or write (its tokens may have leaked) and a file whose content is not a token set
+ * (`TokenStoreError`), rather than guessing. Writes go to a temporary file first, then replace the old one, so a
+ * crash mid-write leaves the previous content.
  */
 export class FileTokenStore implements TokenStore {
+  #key: PrivateJwk | undefined;
+
   constructor(readonly path: string) {}
 
-  async load(): Promise<StoredTokens | undefined> {
+  /** The file's whole content: undefined when there is no file. */
+  async #read(): Promise<Record<string, unknown> | undefined> {
     let mode: number;
     try {
       mode = (await stat(this.path)).mode;
@@ -35,30 +56,76 @@ export class FileTokenStore implements TokenStore {
     } catch {
       throw new TokenStoreError(`${this.path} is not a token file (not JSON)`);
     }
-    const tokens = parseStoredTokens(parsed);
+    if (typeof parsed !== 'object' || parsed === null)
+      throw new TokenStoreError(`${this.path} is not a token file (unexpected content)`);
+    const content = parsed as Record<string, unknown>;
+    if (content.dpopKey !== undefined && !isPrivateJwk(content.dpopKey))
+      throw new TokenStoreError(`${this.path} is not a token file (unexpected key)`);
+    return content;
+  }
+
+  async #write(content: Record<string, unknown>): Promise<void> {
+    const temporary = `${this.path}.${process.pid}.tmp`;
+    await writeFile(temporary, JSON.stringify(content), { mode: 0o600 });
+    await chmod(temporary, 0o600);
+    await rename(temporary, this.path);
+  }
+
+  async load(): Promise<StoredTokens | undefined> {
+    const content = await this.#read();
+    if (content === undefined) return undefined;
+    const { dpopKey: _key, ...rest } = content;
+    if (Object.keys(rest).length === 0) return undefined; // a key kept, no tokens yet
+    const tokens = parseStoredTokens(rest);
     if (tokens === undefined)
       throw new TokenStoreError(`${this.path} is not a token file (unexpected content)`);
     return tokens;
   }
 
   async save(tokens: StoredTokens): Promise<void> {
-    await writeFile(this.path, JSON.stringify(tokens), { mode: 0o600 });
-    await chmod(this.path, 0o600);
+    this.#key ??= (await this.#read())?.dpopKey as PrivateJwk | undefined;
+    await this.#write({ ...tokens, ...(this.#key === undefined ? {} : { dpopKey: this.#key }) });
   }
 
+  /** Forgets the tokens; the key stays (a new grant is bound to it again). */
   async clear(): Promise<void> {
-    await rm(this.path, { force: true });
+    const key = this.#key ?? ((await this.#read())?.dpopKey as PrivateJwk | undefined);
+    if (key === undefined) await rm(this.path, { force: true });
+    else await this.#write({ dpopKey: key });
+  }
+
+  /**
+   * The DPoP key kept in this file, made (and saved, 0600) the first time. Use it instead of a new key per run:
+   * tokens are bound to the key that asked for them, and a personal client's session is the key's too.
+   */
+  async dpopKey(): Promise<DpopKey> {
+    const content = await this.#read();
+    let key = content?.dpopKey as PrivateJwk | undefined;
+    if (key === undefined) {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const { kty, crv, x, y, d } = privateKey.export({ format: 'jwk' }) as PrivateJwk;
+      key = { kty, crv, x, y, d };
+      await this.#write({ ...(content ?? {}), dpopKey: key });
+    }
+    this.#key = key;
+    return nodeDpopKey(createPrivateKey({ key: { ...key }, format: 'jwk' }));
   }
 }
 
-/** A new DPoP key held by Node's crypto (the private key never leaves this process). */
-export function newNodeDpopKey(): DpopKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' }) as EcPublicJwk;
+function nodeDpopKey(privateKey: KeyObject): DpopKey {
+  const { kty, crv, x, y } = createPublicKey(privateKey).export({ format: 'jwk' }) as EcPublicJwk;
   return new DpopKey((data) => sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' }), {
     kty,
     crv,
     x,
     y,
   });
+}
+
+/**
+ * A new DPoP key held by Node's crypto (the private key never leaves this process). Tokens bound to it die with the
+ * process: a program that restarts should use `FileTokenStore.dpopKey()` instead.
+ */
+export function newNodeDpopKey(): DpopKey {
+  return nodeDpopKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
 }

@@ -2,175 +2,101 @@
  * @module supervisor
  * `SessionSupervisor` keeps a program's trading session alive, correctly:
  *
- * - **States**: `disconnected → authenticating → syncing → ready`, then `degraded` (trading paused: competing,
- *   step-up, refresh failing for now) and `lost` (the grant is gone; a person must act). Every transition is an
- *   event.
- * - **Tokens**: refreshed proactively at about 80 % of the access token's lifetime (with jitter, so a fleet of bots
- *   does not refresh in step), and on demand when one is about to expire. Refresh is **single-flight**: every call
- *   that needs a token while a refresh is running waits for that one refresh, so a server that rotates refresh
- *   tokens never sees the same token twice from a healthy client. A refresh whose response is lost is retried with
- *   the same token and the same DPoP key, which the server's reuse leeway answers with the same successor. Network
- *   failures back off exponentially (capped, with jitter): the supervisor never spins.
+ * - **States**: `disconnected → authenticating → syncing → ready`, then `degraded` (trading paused, with a
+ *   `DegradedReason`: held elsewhere, competing, refresh failing, gateway unreachable) and `lost` (the grant is gone;
+ *   a person must act). Every transition is an event.
+ * - **Tokens** (`TokenKeeper`): refreshed before they expire, single-flight, bound to the DPoP key they were asked
+ *   with; a start with another key authenticates again instead of sending proofs the server refuses.
  * - **Requests**: every call carries the current token and a fresh DPoP proof. A call refused for its token
  *   (`INVALID_TOKEN`: refused before anything happened) gets a fresh token and one more try; nothing else is ever
- *   retried by itself.
- * - **Orders** (`placeOrder`) always carry a `clientOrderId` and are never retried blindly: a placement whose
- *   response is lost is reconciled by its `clientOrderId` before the result is reported.
- * - **The stream** (when a WebSocket factory is given): account events arrive in sequence; every reconnect (bounded
- *   backoff) resumes after the last event seen per account, so nothing is missed or seen twice, even across a
- *   gateway restart; then the open orders are reconciled: `orphanedOrder` for an order open on the server that this
- *   client does not know, `missedCancel` for one it asked to cancel that is still open.
+ *   retried by itself. A call that fails on the network turns the supervisor `degraded` (`unreachable`) until the
+ *   gateway answers again (probed with tickles, backing off).
+ * - **Orders** (`placeOrder`) always carry a `clientOrderId`, recorded before the request leaves, and are never
+ *   retried blindly: a placement whose response is lost is reconciled by its `clientOrderId`.
+ * - **Events**: at start, the accounts' events after `resumeAfter` (`replayed: true`), then the stream (when a
+ *   WebSocket factory is given), resumed after the last event seen on every reconnect; the position is saved in the
+ *   token store. `orphanedOrder` and `missedCancel` after the start and each reconnect, and as foreign orders arrive.
+ *
+ * Longer than most modules: the supervisor is one state machine whose transitions (start, trading, safe-fail, the
+ * dead-man switch, reconciliation) read each other's state; the token keeper, the stream socket and the order book
+ * are modules of their own.
  */
 import {
-  type ConfirmationRequired,
   DEAD_MAN_MIN_MS,
   type DeadManState,
+  type EventType,
   type OrderRequest,
   type OrderView,
+  type PortfolioView,
+  type Question,
+  type QuoteView,
   type SessionState,
-  type TokenResponse,
 } from '@gatehouse/protocol';
-import type { AuthStrategy } from './auth.js';
+import { AccountStream } from './account-stream.js';
 import { realScheduler, type Scheduler, ServerClock } from './clock.js';
-import { GatehouseApiError, NetworkError, NotReadyError, OAuthApiError } from './errors.js';
-import { MemoryTokenStore, type StoredTokens, type TokenStore } from './token-store.js';
-import { type DpopKey, type Fetch, Transport } from './transport.js';
+import {
+  GatehouseApiError,
+  GatehouseSdkError,
+  NetworkError,
+  NotReadyError,
+  type OAuthApiError,
+  TokenStoreError,
+} from './errors.js';
+import { thumbprint } from './jose.js';
+import { type AppliedEvent, OrderBook } from './order-book.js';
+import type {
+  CancelAllResult,
+  DegradedReason,
+  KnownOrder,
+  Listener,
+  PlaceOrderResult,
+  SupervisorEvents,
+  SupervisorOptions,
+  SupervisorState,
+} from './supervisor-types.js';
+import { TokenKeeper } from './token-keeper.js';
+import { MemoryTokenStore, type StoredTokens } from './token-store.js';
+import { Transport } from './transport.js';
 
-export type SupervisorState = 'disconnected' | 'authenticating' | 'syncing' | 'ready' | 'degraded' | 'lost';
+/** Reasons that need a decision (`acquireTrading`); the others clear when the gateway answers again. */
+const DECISIONS: readonly (DegradedReason | null)[] = ['held_elsewhere', 'competing'];
 
-/** The part of a WebSocket the supervisor uses (the `ws` package in Node; browsers authenticate streams by cookie). */
-export interface StreamSocket {
-  on(event: 'message', listener: (data: unknown) => void): void;
-  on(event: 'close', listener: () => void): void;
-  on(event: 'error', listener: (error: unknown) => void): void;
-  on(event: 'open', listener: () => void): void;
-  close(): void;
-}
+/** How often the event position is written to the token store while events arrive. */
+const CURSOR_SAVE_MS = 1_000;
 
-export type StreamFactory = (url: string, headers: Record<string, string>) => StreamSocket;
-
-/** An order as this client knows it from its events. */
-export interface KnownOrder {
-  id: string;
-  accountId: string;
-  clientOrderId: string | null;
-  status: string;
-}
-
-export interface SupervisorEvents {
-  state: { from: SupervisorState; to: SupervisorState; reason?: string };
-  /** An account event, in sequence, once. */
-  orderEvent: {
-    accountId: string;
-    eventSeq: number;
-    type: string;
-    orderId: string | null;
-    data: Record<string, unknown>;
-  };
-  /** Open on the server after a reconnect, unknown to this client. */
-  orphanedOrder: { order: OrderView };
-  /** This client asked to cancel it; after a reconnect it is still open on the server. */
-  missedCancel: { order: OrderView };
-  streamConnected: { resumed: Record<string, number> };
-  tokenRefreshed: { expiresAt: number };
-  competing: Record<string, never>;
-  stepUpRequired: Record<string, never>;
-  safeFail: { reason: string; action: string };
-}
-
-/** A handler of one supervisor event. */
-export type Listener<T> = (event: T) => void;
+const enc = encodeURIComponent;
 
 /**
- * What to do when trading is lost (competing, grant revoked): `pause` (stop sending orders, the default),
- * `cancel-all` (have the gateway cancel this session's orders within 5 s: its dead-man switch, armed at the
- * minimum, since a session that lost trading may not cancel), `flatten` (also try to close every position with
- * market orders, where the session may still trade), or the program's own function.
+ * Keeps a program's session with the gateway alive and safe to trade on: tokens, states, the stream,
+ * reconciliation, the dead-man switch and what to do when trading is lost. See the module's description.
  */
-export type SessionLossAction =
-  | 'pause'
-  | 'cancel-all'
-  | 'flatten'
-  | ((context: { reason: string }) => Promise<void>);
-
-export interface SupervisorOptions {
-  baseUrl: string;
-  auth: AuthStrategy;
-  dpopKey: DpopKey;
-  tokenStore?: TokenStore;
-  /** Tokens to start from (an app's first set, from `exchangeCode`). */
-  initialTokens?: TokenResponse;
-  /** Take the brokerage capability when starting (`compete: true` takes it over from another session). */
-  trading?: { compete: boolean };
-  /** Refresh at this fraction of the token's lifetime (default 0.8), give or take `refreshJitter` (0.05). */
-  refreshAt?: number;
-  refreshJitter?: number;
-  /** Backoff after a failed refresh: first wait and cap (default 250 ms and 30 s). */
-  backoff?: { initialMs: number; maxMs: number };
-  /** What to do when the session is lost for trading (competing, grant revoked). Default `pause`. */
-  onSessionLoss?: SessionLossAction;
-  /**
-   * Keeps the session from idling out while the program is quiet: a tickle after this long without a request
-   * (default 5 minutes; `null` turns it off).
-   */
-  keepAliveMs?: number | null;
-  /**
-   * Arms the server's dead-man switch at `ready` and re-arms it every third of its timeout. An `account` switch
-   * cancels every order of the account when it fires, so arming one needs trading (`trading`); a `session` switch
-   * covers this session's own orders and needs nothing more.
-   */
-  deadMan?: { timeoutMs: number; scope: 'session' | 'account'; accountId?: string; excludeGtc?: boolean };
-  /** Time of a placement before its outcome counts as unknown and is reconciled (default 10 s). */
-  placementTimeoutMs?: number;
-  /** Opens `/v1/stream` (Node: `(url, headers) => new WebSocket(url, { headers })` with the `ws` package). */
-  stream?: StreamFactory;
-  scheduler?: Scheduler;
-  fetch?: Fetch;
-}
-
-export type PlaceOrderResult =
-  | { status: 'accepted' | 'existing'; order: OrderView; reconciled?: boolean }
-  | ({ status: 'confirmation_required'; confirm: () => Promise<PlaceOrderResult> } & ConfirmationRequired)
-  /**
-   * The response was lost and the server, asked after a moment, has no order with this clientOrderId. It most likely
-   * never arrived; to place it, send it again with the same clientOrderId (the gateway makes at most one order).
-   */
-  | { status: 'not_found'; clientOrderId: string }
-  /** The response was lost and the server could not be asked: resubmit the same clientOrderId, or check later. */
-  | { status: 'unknown'; clientOrderId: string };
-
 export class SessionSupervisor {
+  /** The HTTP exchange every call goes through (DPoP proofs, nonces, typed errors). */
   readonly transport: Transport;
+  /** The server's time as this client estimates it. */
   readonly clock: ServerClock;
   readonly #o: SupervisorOptions;
-  readonly #store: TokenStore;
   readonly #scheduler: Scheduler;
   readonly #listeners = new Map<keyof SupervisorEvents, Set<Listener<never>>>();
+  readonly #keeper: TokenKeeper;
+  readonly #book: OrderBook;
+  readonly #stream: AccountStream | null;
   #state: SupervisorState = 'disconnected';
-  #tokens: StoredTokens | undefined;
-  #refreshing: Promise<StoredTokens> | null = null;
-  #refreshTimer: unknown;
+  #degradedBy: DegradedReason | null = null;
   #deadManTimer: unknown;
+  #deadManOff = false;
   /** The session-loss action armed the session's switch at its minimum: it is not re-armed later. */
   #safeFailed = false;
   #keepAliveTimer: unknown;
+  #cursorTimer: unknown = undefined;
   #lastRequestAt = 0;
-  #failures = 0;
+  #probing = false;
   #stopped = false;
-  /** Counters a program (or a test) can read. */
-  readonly stats = { refreshes: 0, refreshFailures: 0, requests: 0, reconnects: 0 };
-  /** The last event sequence seen per account (what a reconnect resumes after). */
-  readonly lastSeq = new Map<string, number>();
-  /** Orders as this client knows them, from their events. */
-  readonly orders = new Map<string, KnownOrder>();
-  readonly #cancelsAsked = new Set<string>();
+  #requests = 0;
   #accounts: string[] = [];
-  #socket: StreamSocket | null = null;
-  #streamFailures = 0;
 
   constructor(options: SupervisorOptions) {
     this.#o = options;
-    this.#store = options.tokenStore ?? new MemoryTokenStore();
     this.#scheduler = options.scheduler ?? realScheduler;
     this.clock = new ServerClock(this.#scheduler);
     this.transport = new Transport(
@@ -179,12 +105,55 @@ export class SessionSupervisor {
       this.clock,
       options.fetch,
     );
+    this.#book = new OrderBook(options.isOwnOrder);
+    this.#keeper = new TokenKeeper(
+      options.auth,
+      this.transport,
+      options.tokenStore ?? new MemoryTokenStore(),
+      this.clock,
+      this.#scheduler,
+      { refreshAt: options.refreshAt ?? 0.8, refreshJitter: options.refreshJitter ?? 0.05 },
+      {
+        refreshed: (tokens) => {
+          this.#reached();
+          this.#emit('tokenRefreshed', { expiresAt: tokens.expiresAt });
+        },
+        failing: () => this.#degrade('refresh_failing'),
+        gone: (error) => this.#gone(error),
+        stopped: () => this.#stopped,
+        backoffMs: (attempt) => this.backoffMs(attempt),
+        extra: () => ({ resumeAfter: this.#book.cursor() }),
+      },
+    );
+    this.#stream = options.stream === undefined ? null : this.#newStream(options.stream);
   }
 
+  /** Where the supervisor is now. */
   get state(): SupervisorState {
     return this.#state;
   }
 
+  /** Why it is `degraded` (null in any other state). */
+  get degradedReason(): DegradedReason | null {
+    return this.#state === 'degraded' ? this.#degradedBy : null;
+  }
+
+  /** Counters a program (or a test) can read. */
+  get stats(): { refreshes: number; refreshFailures: number; requests: number; reconnects: number } {
+    return { ...this.#keeper.stats, requests: this.#requests, reconnects: this.#stream?.reconnects ?? 0 };
+  }
+
+  /** The last event sequence seen per account (what a reconnect, and the next start, resumes after). */
+  get lastSeq(): ReadonlyMap<string, number> {
+    return this.#book.lastSeq;
+  }
+
+  /** Orders as this client knows them, from their events. */
+  get orders(): ReadonlyMap<string, KnownOrder> {
+    return this.#book.orders;
+  }
+
+  /** Subscribes to an event; answers the function that unsubscribes. */
   on<K extends keyof SupervisorEvents>(event: K, listener: Listener<SupervisorEvents[K]>): () => void {
     let set = this.#listeners.get(event);
     if (set === undefined) {
@@ -204,37 +173,81 @@ export class SessionSupervisor {
     if (state === this.#state) return;
     const from = this.#state;
     this.#state = state;
+    if (state !== 'degraded') this.#degradedBy = null;
     this.#emit('state', { from, to: state, ...(reason === undefined ? {} : { reason }) });
+  }
+
+  /** Pauses trading for `reason`; a reason that needs a decision is not replaced by one that clears by itself. */
+  #degrade(reason: DegradedReason): void {
+    if (this.#state !== 'ready' && this.#state !== 'degraded') return;
+    if (DECISIONS.includes(this.#degradedBy) && !DECISIONS.includes(reason)) return;
+    this.#degradedBy = reason;
+    this.#to('degraded', reason);
+  }
+
+  /** The gateway answered: a degradation that clears by itself is over. */
+  #reached(): void {
+    if (this.#state === 'degraded' && !DECISIONS.includes(this.#degradedBy)) this.#to('ready', 'reachable');
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------------------------
 
-  /** Authenticates (or resumes stored tokens), reads the session, takes trading if asked, and is `ready`. */
+  /**
+   * Authenticates (or resumes stored tokens bound to this key), reads the session and the events after
+   * `resumeAfter`, reports orphans, opens the stream, takes trading if asked, and is `ready` — or `degraded`
+   * (`held_elsewhere`) when another session holds trading and `trading.compete` is false.
+   */
   async start(): Promise<void> {
     this.#stopped = false;
     this.#to('authenticating');
-    const stored =
+    const jkt = await thumbprint(this.#o.dpopKey.publicJwk);
+    this.#keeper.jkt = jkt;
+    let stored: StoredTokens | undefined =
       this.#o.initialTokens !== undefined
-        ? this.#fromResponse(this.#o.initialTokens)
-        : await this.#store.load();
+        ? this.#keeper.fromResponse(this.#o.initialTokens)
+        : await this.#keeper.store.load();
+    for (const [account, seq] of Object.entries(this.#o.resumeAfter ?? stored?.resumeAfter ?? {}))
+      if (seq > (this.#book.lastSeq.get(account) ?? 0)) this.#book.lastSeq.set(account, seq);
+    // Tokens bound to another key would be refused on every request ("signed by another key"): start afresh.
+    const otherKey = stored?.jkt !== undefined && stored.jkt !== jkt;
+    if (otherKey) stored = undefined;
     if (stored !== undefined) {
-      this.#tokens = stored;
-      await this.#store.save(stored);
-      if (this.#expiresSoon(stored)) await this.#token(true);
+      await this.#keeper.adopt(stored);
+      if (this.#keeper.expiresSoon(stored)) await this.#keeper.token(true);
     } else {
-      await this.#singleFlight(() => this.#o.auth.authenticate(this.transport));
+      try {
+        await this.#keeper.singleFlight(() => this.#o.auth.authenticate(this.transport));
+      } catch (error) {
+        if (otherKey && !(error instanceof GatehouseSdkError))
+          throw new TokenStoreError(
+            `the stored tokens are bound to another DPoP key and cannot be renewed without the user (${(error as Error).message}); keep the key with the tokens (FileTokenStore.dpopKey()) or authorize again`,
+          );
+        throw error;
+      }
     }
-    this.#scheduleRefresh();
+    this.#keeper.schedule();
     this.#to('syncing');
     const session = await this.request<{ accounts: { id: string }[] }>('GET', '/v1/session');
     this.#accounts = session.accounts.map((a) => a.id);
-    if (this.#o.stream !== undefined) {
-      for (const account of this.#accounts) await this.#catchUp(account);
-      await this.#openStream();
+    if (this.#stream !== null) for (const account of this.#accounts) await this.#catchUp(account);
+    await this.#reconcileOpenOrders();
+    await this.#stream?.open();
+    let held = false;
+    if (this.#o.trading !== undefined) {
+      try {
+        await this.acquireTrading(this.#o.trading);
+      } catch (error) {
+        if (!(error instanceof GatehouseApiError && error.code === 'BROKERAGE_HELD_ELSEWHERE')) throw error;
+        held = true;
+      }
     }
-    if (this.#o.trading !== undefined) await this.acquireTrading(this.#o.trading);
-    this.#to('ready');
-    if (this.#o.deadMan !== undefined) await this.#armDeadMan();
+    if (held) {
+      this.#degradedBy = 'held_elsewhere';
+      this.#to('degraded', 'held_elsewhere');
+    } else this.#to('ready');
+    // An account switch needs trading: while another session holds it, arming waits for `acquireTrading`.
+    if (this.#o.deadMan !== undefined)
+      await this.#armDeadMan().catch((e) => (held ? undefined : Promise.reject(e)));
     this.#scheduleKeepAlive();
   }
 
@@ -256,218 +269,145 @@ export class SessionSupervisor {
 
   /** Resolves once no refresh is in flight (tests and soaks step time with it). */
   async settled(): Promise<void> {
-    while (this.#refreshing !== null) await this.#refreshing.catch(() => {});
+    await this.#keeper.settled();
   }
 
-  /** Stops timers (the session itself lives on at the server until it expires). */
-  stop(): void {
+  /**
+   * Stops timers and the stream, and saves the event position. The session lives on at the server until it expires,
+   * and so does an armed dead-man switch — it cancels at its deadline what its scope covers, unless
+   * `disarmDeadMan` is given (the program is leaving on purpose and its orders may stay).
+   */
+  async stop(options: { disarmDeadMan?: boolean } = {}): Promise<void> {
     this.#stopped = true;
-    this.#scheduler.clearTimeout(this.#refreshTimer);
+    this.#keeper.cancel();
     this.#scheduler.clearTimeout(this.#deadManTimer);
     this.#scheduler.clearTimeout(this.#keepAliveTimer);
-    this.#socket?.close();
-    this.#socket = null;
-    this.#to('disconnected');
-  }
-
-  // ---- the stream and reconciliation -----------------------------------------------------------------------------
-
-  /** Applies an account event once, in sequence (older and repeated ones are dropped). */
-  #apply(e: SupervisorEvents['orderEvent']): void {
-    const last = this.lastSeq.get(e.accountId) ?? 0;
-    if (e.eventSeq <= last) return;
-    this.lastSeq.set(e.accountId, e.eventSeq);
-    if (e.orderId !== null) {
-      const known = this.orders.get(e.orderId);
-      const status =
-        e.type === 'accepted'
-          ? 'working'
-          : ['filled', 'cancelled', 'expired'].includes(e.type)
-            ? e.type
-            : known?.status;
-      this.orders.set(e.orderId, {
-        id: e.orderId,
-        accountId: e.accountId,
-        clientOrderId: (e.data.clientOrderId as string | undefined) ?? known?.clientOrderId ?? null,
-        status: status ?? 'working',
-      });
+    this.#scheduler.clearTimeout(this.#cursorTimer);
+    this.#cursorTimer = undefined;
+    this.#stream?.close();
+    try {
+      if (options.disarmDeadMan === true && this.#o.deadMan !== undefined) await this.deadMan.disarm();
+    } finally {
+      await this.#keeper.save().catch(() => {});
+      this.#to('disconnected');
     }
-    this.#emit('orderEvent', e);
   }
 
-  /** Reads the account's events after the last one seen (a start, or a reconnect without the stream's replay). */
+  // ---- events, the stream and reconciliation ---------------------------------------------------------------------
+
+  #newStream(factory: NonNullable<SupervisorOptions['stream']>): AccountStream {
+    return new AccountStream({
+      factory,
+      baseUrl: this.transport.baseUrl,
+      scheduler: this.#scheduler,
+      credentials: async (url) => {
+        const token = await this.#keeper.token();
+        return { token, proof: await this.transport.dpop.proof('GET', url, this.clock.now(), token) };
+      },
+      cursor: () => Object.fromEntries(this.#accounts.map((a) => [a, this.#book.lastSeq.get(a) ?? 0])),
+      backoffMs: (attempt) => this.backoffMs(attempt),
+      stopped: () => this.#stopped,
+      opened: (resumed, reconnect) => {
+        this.#reached();
+        this.#emit('streamConnected', { resumed });
+        if (reconnect) this.#reconcileOpenOrders().catch(() => {});
+      },
+      closed: (opened) => {
+        this.#emit('streamDisconnected', { opened });
+        if (!opened) this.#unreachable();
+      },
+      failed: () => this.#unreachable(),
+      reconnecting: (attempt, inMs) => this.#emit('reconnecting', { attempt, inMs }),
+      message: (message) => this.#onStreamMessage(message),
+    });
+  }
+
+  /** Applies an account event once, in sequence; a foreign order's live `accepted` event is checked for orphans. */
+  #apply(e: AppliedEvent, replayed: boolean): void {
+    if (!this.#book.apply(e)) return;
+    this.#emit('orderEvent', { ...e, replayed });
+    this.#saveCursorSoon();
+    const clientOrderId = e.data.clientOrderId;
+    if (
+      !replayed &&
+      e.type === 'accepted' &&
+      e.orderId !== null &&
+      typeof clientOrderId === 'string' &&
+      !this.#book.sent(clientOrderId)
+    )
+      this.#checkForeign(e.accountId, e.orderId).catch(() => {});
+  }
+
+  /** An order someone else placed while this program runs: an orphan if it is still working once looked at. */
+  async #checkForeign(accountId: string, orderId: string): Promise<void> {
+    const order = await this.request<OrderView>(
+      'GET',
+      `/v1/accounts/${enc(accountId)}/orders/${enc(orderId)}`,
+    );
+    if (order.status === 'working' && this.#book.classify(order) === 'orphanedOrder')
+      this.#emit('orphanedOrder', { order });
+  }
+
+  #saveCursorSoon(): void {
+    if (this.#cursorTimer !== undefined || this.#stopped) return;
+    this.#cursorTimer = this.#scheduler.setTimeout(() => {
+      this.#cursorTimer = undefined;
+      this.#keeper.save().catch(() => {});
+    }, CURSOR_SAVE_MS);
+  }
+
+  /** Reads the account's events after the last one seen (the start's catch-up: they happened before it). */
   async #catchUp(accountId: string): Promise<void> {
     for (;;) {
-      const after = this.lastSeq.get(accountId) ?? 0;
+      const after = this.#book.lastSeq.get(accountId) ?? 0;
       const { events } = await this.request<{
-        events: { seq: number; type: string; orderId: string | null; data: Record<string, unknown> }[];
-      }>('GET', `/v1/accounts/${encodeURIComponent(accountId)}/events?after=${after}&limit=1000`);
+        events: { seq: number; type: EventType; orderId: string | null; data: Record<string, unknown> }[];
+      }>('GET', `/v1/accounts/${enc(accountId)}/events?after=${after}&limit=1000`);
       for (const e of events)
-        this.#apply({ accountId, eventSeq: e.seq, type: e.type, orderId: e.orderId, data: e.data });
+        this.#apply({ accountId, eventSeq: e.seq, type: e.type, orderId: e.orderId, data: e.data }, true);
       if (events.length < 1000) return;
     }
   }
 
-  async #openStream(): Promise<void> {
-    const factory = this.#o.stream;
-    if (factory === undefined || this.#stopped) return;
-    const resumed = Object.fromEntries(this.#accounts.map((a) => [a, this.lastSeq.get(a) ?? 0]));
-    const resume = Object.entries(resumed)
-      .map(([a, seq]) => `${a}:${seq}`)
-      .join(',');
-    const path = `/v1/stream${resume === '' ? '' : `?resumeAfter=${resume}`}`;
-    const token = await this.#token();
-    const url = `${this.transport.baseUrl}${path}`;
-    const proof = await this.transport.dpop.proof('GET', url, this.clock.now(), token);
-    const socket = factory(url.replace(/^http/, 'ws'), { authorization: `DPoP ${token}`, dpop: proof });
-    this.#socket = socket;
-    socket.on('open', () => {
-      this.#streamFailures = 0;
-      this.#emit('streamConnected', { resumed });
-      this.#reconcileOpenOrders().catch(() => {});
-    });
-    socket.on('message', (data) => this.#onStreamMessage(String(data)));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      if (this.#socket !== socket || this.#stopped) return;
-      this.#socket = null;
-      this.stats.reconnects += 1;
-      this.#streamFailures += 1;
-      this.#scheduler.setTimeout(() => {
-        this.#openStream().catch(() => {
-          // The next close (or the failed token) schedules the next try.
-          this.#scheduler.setTimeout(
-            () => this.#openStream().catch(() => {}),
-            this.backoffMs(++this.#streamFailures),
-          );
-        });
-      }, this.backoffMs(this.#streamFailures));
-    });
-  }
-
-  #onStreamMessage(raw: string): void {
-    let message: Record<string, unknown>;
-    try {
-      message = JSON.parse(raw) as Record<string, unknown>;
-    } catch {
-      return;
-    }
+  #onStreamMessage(message: Record<string, unknown>): void {
     if (
       message.topic === 'orders' &&
       typeof message.eventSeq === 'number' &&
       typeof message.accountId === 'string'
     ) {
-      this.#apply({
-        accountId: message.accountId,
-        eventSeq: message.eventSeq,
-        type: String(message.type),
-        orderId: (message.orderId as string | null | undefined) ?? null,
-        data: (message.data as Record<string, unknown> | undefined) ?? {},
-      });
+      this.#apply(
+        {
+          accountId: message.accountId,
+          eventSeq: message.eventSeq,
+          type: message.type as EventType,
+          orderId: (message.orderId as string | null | undefined) ?? null,
+          data: (message.data as Record<string, unknown> | undefined) ?? {},
+        },
+        false,
+      );
     } else if (message.topic === 'session') {
       if (message.type === 'competing') this.#competing();
       if (message.type === 'step_up_required') this.#emit('stepUpRequired', {});
     }
   }
 
-  /** After a reconnect: orders open on the server that this client does not know, or asked to cancel. */
+  /** Working orders this supervisor did not place (`orphanedOrder`, once each) or asked to cancel (`missedCancel`). */
   async #reconcileOpenOrders(): Promise<void> {
     for (const accountId of this.#accounts) {
-      const { orders } = await this.request<{ orders: OrderView[] }>(
-        'GET',
-        `/v1/accounts/${encodeURIComponent(accountId)}/orders?status=open`,
-      );
-      for (const order of orders) {
-        if (this.#cancelsAsked.has(order.id)) this.#emit('missedCancel', { order });
-        else if (!this.orders.has(order.id)) this.#emit('orphanedOrder', { order });
+      for (const order of await this.openOrders(accountId)) {
+        const kind = this.#book.classify(order);
+        if (kind !== null) this.#emit(kind, { order });
       }
     }
   }
 
   /** Cancels an order; remembered, so a reconnect can tell whether the cancel was missed. */
   async cancelOrder(accountId: string, orderId: string): Promise<OrderView> {
-    this.#cancelsAsked.add(orderId);
-    return this.request<OrderView>(
-      'DELETE',
-      `/v1/accounts/${encodeURIComponent(accountId)}/orders/${encodeURIComponent(orderId)}`,
-    );
+    this.#book.cancelAsked(orderId);
+    return this.request<OrderView>('DELETE', `/v1/accounts/${enc(accountId)}/orders/${enc(orderId)}`);
   }
 
-  // ---- tokens ----------------------------------------------------------------------------------------------------
-
-  #fromResponse(response: TokenResponse): StoredTokens {
-    return {
-      accessToken: response.access_token,
-      expiresAt: this.clock.now() + response.expires_in * 1000,
-      scope: response.scope,
-      ...(response.refresh_token === undefined ? {} : { refreshToken: response.refresh_token }),
-    };
-  }
-
-  #expiresSoon(tokens: StoredTokens): boolean {
-    // Within 5 s of expiry a token may die in flight: get the next one first.
-    return tokens.expiresAt - this.clock.now() < 5_000;
-  }
-
-  /** The current access token, refreshed first when it is about to expire (or when `force`). */
-  async #token(force = false): Promise<string> {
-    const tokens = this.#tokens;
-    if (!force && tokens !== undefined && !this.#expiresSoon(tokens)) return tokens.accessToken;
-    const current = tokens;
-    return (
-      await this.#singleFlight(() =>
-        current === undefined
-          ? this.#o.auth.authenticate(this.transport)
-          : this.#o.auth.refresh(this.transport, current),
-      )
-    ).accessToken;
-  }
-
-  /** One refresh at a time: whoever asks while one runs gets its result. */
-  #singleFlight(run: () => Promise<TokenResponse>): Promise<StoredTokens> {
-    if (this.#refreshing !== null) return this.#refreshing;
-    const flight = (async () => {
-      for (;;) {
-        try {
-          const tokens = this.#fromResponse(await run());
-          this.#tokens = tokens;
-          await this.#store.save(tokens);
-          this.#failures = 0;
-          this.stats.refreshes += 1;
-          this.#emit('tokenRefreshed', { expiresAt: tokens.expiresAt });
-          if (this.#state === 'degraded' && this.#degradedBy === 'refresh') this.#to('ready');
-          return tokens;
-        } catch (error) {
-          this.stats.refreshFailures += 1;
-          if (!(error instanceof NetworkError) || this.#stopped) {
-            // The grant or the client is gone: no retry brings it back; a person must act.
-            if (error instanceof OAuthApiError && error.error === 'invalid_grant')
-              await this.#lose('grant_revoked');
-            if (
-              error instanceof OAuthApiError &&
-              error.error === 'invalid_client' &&
-              this.#state !== 'authenticating'
-            )
-              await this.#lose('client_revoked');
-            throw error;
-          }
-          // The response may have been lost: the same refresh again after a bounded, jittered wait.
-          this.#failures += 1;
-          if (this.#state === 'ready') {
-            this.#degradedBy = 'refresh';
-            this.#to('degraded', 'refresh_failing');
-          }
-          await this.#sleep(this.backoffMs(this.#failures));
-        }
-      }
-    })();
-    this.#refreshing = flight.finally(() => {
-      this.#refreshing = null;
-    });
-    return this.#refreshing;
-  }
-
-  #degradedBy: 'refresh' | 'competing' | null = null;
+  // ---- requests --------------------------------------------------------------------------------------------------
 
   /** The wait before the `attempt`-th retry: exponential from `initialMs`, capped at `maxMs`, with ±20 % jitter. */
   backoffMs(attempt: number): number {
@@ -480,54 +420,50 @@ export class SessionSupervisor {
     return new Promise((resolve) => this.#scheduler.setTimeout(resolve, ms));
   }
 
-  #scheduleRefresh(): void {
-    this.#scheduler.clearTimeout(this.#refreshTimer);
-    const tokens = this.#tokens;
-    if (tokens === undefined || this.#stopped) return;
-    const lifetime = Math.max(0, tokens.expiresAt - this.clock.now());
-    const at = this.#o.refreshAt ?? 0.8;
-    const jitter = this.#o.refreshJitter ?? 0.05;
-    const delay = lifetime * (at + (Math.random() * 2 - 1) * jitter);
-    this.#refreshTimer = this.#scheduler.setTimeout(() => {
-      this.#token(true)
-        .catch(() => {})
-        .finally(() => this.#scheduleRefresh());
-    }, delay);
-  }
-
-  // ---- requests --------------------------------------------------------------------------------------------------
-
-  /** An API call with the current token; a call refused for its token gets a fresh one and one more try. */
+  /** An API call with the current token; answers the parsed JSON body. See `requestWithStatus`. */
   async request<T>(method: string, path: string, json?: unknown, timeoutMs?: number): Promise<T> {
     return (await this.requestWithStatus<T>(method, path, json, timeoutMs)).body;
   }
 
+  /**
+   * An API call with the current token and a fresh DPoP proof; answers the HTTP status with the parsed body. A call
+   * refused for its token gets a fresh one and one more try; a network failure turns the supervisor `degraded`
+   * (`unreachable`) and is thrown (`NetworkError`: the call may or may not have reached the gateway).
+   */
   async requestWithStatus<T>(
     method: string,
     path: string,
     json?: unknown,
     timeoutMs?: number,
   ): Promise<{ status: number; body: T }> {
-    this.stats.requests += 1;
+    this.#requests += 1;
     this.#lastRequestAt = this.#scheduler.now();
-    const send = async (accessToken: string) =>
-      this.transport.exchange<T>({
-        method,
-        path,
-        accessToken,
-        ...(json === undefined ? {} : { json }),
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      });
-    const token = await this.#token();
+    const send = async (accessToken: string) => {
+      try {
+        const answer = await this.transport.exchange<T>({
+          method,
+          path,
+          accessToken,
+          ...(json === undefined ? {} : { json }),
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        });
+        this.#reached();
+        return answer;
+      } catch (error) {
+        if (error instanceof NetworkError) this.#unreachable();
+        else if (error instanceof GatehouseApiError) this.#reached();
+        throw error;
+      }
+    };
+    const token = await this.#keeper.token();
     try {
       return await send(token);
     } catch (error) {
       if (error instanceof GatehouseApiError) {
         if (error.code === 'INVALID_TOKEN') {
           // Refused before anything happened: safe to send again with the next token (single-flight).
-          const current = this.#tokens?.accessToken;
-          const next = current === token ? await this.#token(true) : await this.#token();
-          return send(next);
+          const current = this.#keeper.current?.accessToken;
+          return send(current === token ? await this.#keeper.token(true) : await this.#keeper.token());
         }
         if (error.code === 'SESSION_COMPETING') this.#competing();
         if (error.code === 'STEP_UP_REQUIRED') this.#emit('stepUpRequired', {});
@@ -536,26 +472,51 @@ export class SessionSupervisor {
     }
   }
 
-  // ---- trading ---------------------------------------------------------------------------------------------------
-
-  /** Takes the brokerage (trading) capability; `compete: true` takes it over from another session. */
-  async acquireTrading(input: { compete: boolean }): Promise<void> {
-    await this.request('POST', '/v1/session/brokerage', input);
-    if (this.#state === 'degraded' && this.#degradedBy === 'competing') {
-      this.#degradedBy = null;
-      this.#to('ready', 'trading_reacquired');
-    }
+  /** The gateway cannot be reached: pause, and probe with tickles (backing off) until it answers. */
+  #unreachable(): void {
+    this.#degrade('unreachable');
+    if (this.#probing || this.#degradedBy !== 'unreachable' || this.#stopped) return;
+    this.#probing = true;
+    let attempt = 0;
+    const next = () => {
+      if (this.#stopped || this.#degradedBy !== 'unreachable' || this.#state !== 'degraded') {
+        this.#probing = false;
+        return;
+      }
+      attempt += 1;
+      this.#scheduler.setTimeout(() => {
+        this.tickle()
+          .catch(() => {})
+          .finally(next);
+      }, this.backoffMs(attempt));
+    };
+    next();
   }
 
+  // ---- trading ---------------------------------------------------------------------------------------------------
+
+  /**
+   * Takes the brokerage (trading) capability; `compete: true` takes it over from another session. From `degraded`
+   * (held elsewhere, competing, or any other reason) a success makes the supervisor `ready`.
+   */
+  async acquireTrading(input: { compete: boolean }): Promise<void> {
+    await this.request('POST', '/v1/session/brokerage', input);
+    if (this.#state !== 'degraded') return;
+    const waitedForTrading = DECISIONS.includes(this.#degradedBy);
+    this.#to('ready', 'trading_acquired');
+    if (waitedForTrading && this.#o.deadMan !== undefined) await this.#armDeadMan().catch(() => {});
+  }
+
+  /** Keeps the session from idling out; answers the session's state. */
   async tickle(): Promise<SessionState> {
     return this.request<SessionState>('POST', '/v1/session/tickle', {});
   }
 
   /** Another session took trading over: pause (degraded), tell the program, apply the session-loss action. */
   #competing(): void {
-    if (this.#state !== 'ready') return;
-    this.#degradedBy = 'competing';
-    this.#to('degraded', 'competing');
+    if (this.#state !== 'ready' && this.#state !== 'degraded') return;
+    if (DECISIONS.includes(this.#degradedBy)) return;
+    this.#degrade('competing');
     this.#emit('competing', {});
     this.#safeFail('competing').catch(() => {});
   }
@@ -565,9 +526,11 @@ export class SessionSupervisor {
     this.#competing();
   }
 
-  async #lose(reason: string): Promise<void> {
-    this.#to('lost', reason);
-    await this.#safeFail(reason);
+  async #gone(error: OAuthApiError): Promise<void> {
+    // A wrong client at the very start is a configuration error, thrown to the caller; later it means revoked.
+    if (error.error === 'invalid_client' && this.#state === 'authenticating') return;
+    this.#to('lost', error.error === 'invalid_grant' ? 'grant_revoked' : 'client_revoked');
+    await this.#safeFail(error.error === 'invalid_grant' ? 'grant_revoked' : 'client_revoked');
   }
 
   async #safeFail(reason: string): Promise<void> {
@@ -586,14 +549,13 @@ export class SessionSupervisor {
     if (action !== 'flatten') return undefined;
     // Closing positions needs trading: it works only where this session may still trade (best effort).
     for (const accountId of this.#accounts) {
-      const { positions } = await this.request<{ positions: { instrumentId: number; quantity: number }[] }>(
-        'GET',
-        `/v1/accounts/${encodeURIComponent(accountId)}/portfolio`,
-      );
+      const { positions } = await this.portfolio(accountId);
       for (const p of positions) {
         if (p.quantity === 0) continue;
-        await this.request('POST', `/v1/accounts/${encodeURIComponent(accountId)}/orders`, {
-          clientOrderId: crypto.randomUUID(),
+        const clientOrderId = crypto.randomUUID();
+        this.#book.sending(clientOrderId);
+        await this.request('POST', `/v1/accounts/${enc(accountId)}/orders`, {
+          clientOrderId,
           instrumentId: p.instrumentId,
           side: p.quantity > 0 ? 'SELL' : 'BUY',
           type: 'MKT',
@@ -607,7 +569,8 @@ export class SessionSupervisor {
 
   /**
    * Places an order, `ready` only. The `clientOrderId` (generated when absent) makes it idempotent; a lost response
-   * is reconciled by that id before the result is reported, never sent blindly again.
+   * is reconciled by that id before the result is reported, never sent blindly again. Questions the `answers`
+   * policy answers yes are confirmed at once; any other question is handed back (`confirmation_required`).
    */
   async placeOrder(
     accountId: string,
@@ -615,11 +578,12 @@ export class SessionSupervisor {
   ): Promise<PlaceOrderResult> {
     if (this.#state !== 'ready') throw new NotReadyError(this.#state);
     const request: OrderRequest = { ...order, clientOrderId: order.clientOrderId ?? crypto.randomUUID() };
-    const path = `/v1/accounts/${encodeURIComponent(accountId)}/orders`;
-    let answer: OrderView | ConfirmationRequired;
+    const path = `/v1/accounts/${enc(accountId)}/orders`;
+    this.#book.sending(request.clientOrderId);
+    let answer: OrderView | { confirmationId: string; questions: Question[] };
     let status: number;
     try {
-      ({ status, body: answer } = await this.requestWithStatus<OrderView | ConfirmationRequired>(
+      ({ status, body: answer } = await this.requestWithStatus<typeof answer>(
         'POST',
         path,
         request,
@@ -629,22 +593,25 @@ export class SessionSupervisor {
       if (!(error instanceof NetworkError)) throw error;
       return this.#reconcile(accountId, request.clientOrderId);
     }
-    if ('confirmationId' in answer) {
-      return {
-        status: 'confirmation_required',
-        confirmationId: answer.confirmationId,
-        questions: answer.questions,
-        confirm: async () => {
-          const confirmed = await this.request<OrderView>(
-            'POST',
-            `${path}/confirmations/${encodeURIComponent(answer.confirmationId)}`,
-            { confirmed: true },
-          );
-          return { status: 'accepted', order: confirmed };
-        },
-      };
-    }
-    return { status: status === 201 ? 'accepted' : 'existing', order: answer };
+    if (!('confirmationId' in answer))
+      return { status: status === 201 ? 'accepted' : 'existing', order: answer };
+    const { confirmationId, questions } = answer;
+    const confirm = async (): Promise<PlaceOrderResult> => {
+      const confirmed = await this.request<OrderView>(
+        'POST',
+        `${path}/confirmations/${enc(confirmationId)}`,
+        { confirmed: true },
+      );
+      return { status: 'accepted', order: confirmed };
+    };
+    if (questions.every((q) => this.#answersYes(q))) return confirm();
+    return { status: 'confirmation_required', confirmationId, questions, confirm };
+  }
+
+  #answersYes(question: Question): boolean {
+    const policy = this.#o.answers;
+    if (policy === undefined) return false;
+    return typeof policy === 'function' ? policy(question) === true : policy[question.id] === true;
   }
 
   /** Asks the server what became of a placement whose answer was lost. */
@@ -655,7 +622,7 @@ export class SessionSupervisor {
       try {
         const { orders } = await this.request<{ orders: OrderView[] }>(
           'GET',
-          `/v1/accounts/${encodeURIComponent(accountId)}/orders?clientOrderId=${encodeURIComponent(clientOrderId)}`,
+          `/v1/accounts/${enc(accountId)}/orders?clientOrderId=${enc(clientOrderId)}`,
         );
         const found = orders[0];
         return found === undefined
@@ -668,21 +635,85 @@ export class SessionSupervisor {
     return { status: 'unknown', clientOrderId };
   }
 
+  // ---- reading and clearing ----------------------------------------------------------------------------------------
+
+  /** Quotes as the account is entitled to see them (live, delayed or none), one per instrument, in order. */
+  async quote(instrumentIds: readonly number[], accountId?: string): Promise<QuoteView[]> {
+    const query = `instruments=${instrumentIds.join(',')}${accountId === undefined ? '' : `&accountId=${enc(accountId)}`}`;
+    return (await this.request<{ quotes: QuoteView[] }>('GET', `/v1/marketdata/snapshot?${query}`)).quotes;
+  }
+
+  /** The account's working orders, as the server has them now. */
+  async openOrders(accountId: string): Promise<OrderView[]> {
+    return (
+      await this.request<{ orders: OrderView[] }>('GET', `/v1/accounts/${enc(accountId)}/orders?status=open`)
+    ).orders;
+  }
+
+  /** The account's balances and positions. */
+  async portfolio(accountId: string): Promise<PortfolioView> {
+    return this.request<PortfolioView>('GET', `/v1/accounts/${enc(accountId)}/portfolio`);
+  }
+
+  /**
+   * Cancels the account's working orders — only those this supervisor placed (or `isOwnOrder` claims) with
+   * `{ mine: true }` — one by one, and says which it could not cancel and why (a read-only or competing session may
+   * not cancel: `SESSION_COMPETING`; an order filled meanwhile: `ORDER_NOT_CANCELLABLE`).
+   */
+  async cancelAll(accountId: string, options: { mine?: boolean } = {}): Promise<CancelAllResult> {
+    const result: CancelAllResult = { cancelled: [], failed: [] };
+    for (const order of await this.openOrders(accountId)) {
+      if (options.mine === true && !this.#book.sent(order.clientOrderId) && !this.#o.isOwnOrder?.(order))
+        continue;
+      try {
+        result.cancelled.push(await this.cancelOrder(accountId, order.id));
+      } catch (error) {
+        result.failed.push({ order, error: error as Error });
+      }
+    }
+    return result;
+  }
+
   // ---- the dead-man switch ---------------------------------------------------------------------------------------
+
+  /**
+   * The server's dead-man switch as `deadMan` configured it. `disarm()` turns it off at the server and stops
+   * re-arming (orders stay when the program goes); `arm()` arms it again and resumes re-arming.
+   */
+  readonly deadMan = {
+    disarm: async (): Promise<DeadManState> => {
+      const configured: { scope: 'session' | 'account'; accountId?: string } = this.#o.deadMan ?? {
+        scope: 'session',
+      };
+      this.#deadManOff = true;
+      this.#scheduler.clearTimeout(this.#deadManTimer);
+      return this.request<DeadManState>('PUT', '/v1/safety/dead-man', {
+        timeoutMs: 0,
+        scope: configured.scope,
+        ...(configured.accountId === undefined ? {} : { accountId: configured.accountId }),
+      });
+    },
+    arm: async (): Promise<void> => {
+      this.#deadManOff = false;
+      await this.#armDeadMan();
+    },
+  };
 
   async #armDeadMan(): Promise<void> {
     const deadMan = this.#o.deadMan;
-    if (deadMan === undefined || this.#stopped) return;
+    this.#scheduler.clearTimeout(this.#deadManTimer);
+    if (deadMan === undefined || this.#stopped || this.#deadManOff) return;
     if (this.#safeFailed && deadMan.scope !== 'account') return;
     try {
       await this.request<DeadManState>('PUT', '/v1/safety/dead-man', deadMan);
     } finally {
-      this.#deadManTimer = this.#scheduler.setTimeout(
-        () => {
-          this.#armDeadMan().catch(() => {});
-        },
-        Math.floor(deadMan.timeoutMs / 3),
-      );
+      if (!this.#stopped && !this.#deadManOff)
+        this.#deadManTimer = this.#scheduler.setTimeout(
+          () => {
+            this.#armDeadMan().catch(() => {});
+          },
+          Math.floor(deadMan.timeoutMs / 3),
+        );
     }
   }
 }
