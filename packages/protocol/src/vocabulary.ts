@@ -84,7 +84,11 @@ export const ERROR_CODES = [
   'INTERNAL',
   'SERVICE_UNAVAILABLE',
 ] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
+/**
+ * One of `ERROR_CODES`. (`& string` makes TypeScript keep the name on the union, so references show `ErrorCode`
+ * rather than its seventy-odd members.)
+ */
+export type ErrorCode = (typeof ERROR_CODES)[number] & string;
 
 /** Structured, non-secret facts a client can act on (e.g. `retryAfterMs`, `lotSize`). */
 export type ErrorDetails = Readonly<Record<string, unknown>>;
@@ -104,7 +108,8 @@ export const OAUTH_ERROR_CODES = [
   'invalid_request_uri',
   'invalid_token',
 ] as const;
-export type OAuthErrorCode = (typeof OAUTH_ERROR_CODES)[number];
+/** One of `OAUTH_ERROR_CODES` (named on the union as `ErrorCode` is). */
+export type OAuthErrorCode = (typeof OAUTH_ERROR_CODES)[number] & string;
 
 export const SCOPES = ['read', 'trade', 'marketdata'] as const;
 export type Scope = (typeof SCOPES)[number];

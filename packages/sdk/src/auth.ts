@@ -14,6 +14,7 @@ import type { Transport } from './transport.js';
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
+/** What identifies a registered client to the authorization server (`gatehouse client create` prints them). */
 export interface ClientCredentials {
   clientId: string;
   /** The client key registered with the gateway (ES256). */
@@ -34,6 +35,7 @@ async function assertion(c: ClientCredentials, now: number): Promise<Record<stri
   };
 }
 
+/** How a supervisor gets a token set from nothing and renews it: `PersonalClientAuth` or `AppAuth`. */
 export interface AuthStrategy {
   /** A new token set from nothing (first start, or after the refresh token died). */
   authenticate(transport: Transport): Promise<TokenResponse>;
@@ -41,6 +43,10 @@ export interface AuthStrategy {
   refresh(transport: Transport, tokens: StoredTokens): Promise<TokenResponse>;
 }
 
+/**
+ * A user's own bot (a personal client): client credentials with a `private_key_jwt` assertion; "refreshing" is
+ * authenticating again (RFC 6749 §4.4.3 gives client credentials no refresh token).
+ */
 export class PersonalClientAuth implements AuthStrategy {
   constructor(readonly credentials: ClientCredentials) {}
 
@@ -60,6 +66,10 @@ export class PersonalClientAuth implements AuthStrategy {
   }
 }
 
+/**
+ * A third-party app: the authorization code with PKCE pushed through PAR (`pushAuthorization`, `readRedirect`,
+ * `exchangeCode`), then the refresh-token grant.
+ */
 export class AppAuth implements AuthStrategy {
   constructor(readonly credentials: ClientCredentials) {}
 

@@ -6,6 +6,7 @@
  */
 import type { ErrorCode, ErrorDetails, OAuthErrorCode } from '@gatehouse/protocol';
 
+/** The base of every error this SDK throws: `instanceof GatehouseSdkError` tells them from a program's own. */
 export class GatehouseSdkError extends Error {
   override readonly name: string = 'GatehouseSdkError';
 }
@@ -13,26 +14,36 @@ export class GatehouseSdkError extends Error {
 /** A coded error from the gateway (`{"error":{"code","message"}}`). */
 export class GatehouseApiError extends GatehouseSdkError {
   override readonly name = 'GatehouseApiError';
+  /** The gateway's stable code (`docs/errors.md` says what each means and what to do). */
+  readonly code: ErrorCode;
   constructor(
+    /** The HTTP status. */
     readonly status: number,
-    readonly code: ErrorCode,
+    code: ErrorCode,
     message: string,
+    /** Facts about the refusal (e.g. required and available buying power), when the code has any. */
     readonly details: ErrorDetails | undefined,
+    /** The gate's rule that refused (e.g. `REG_T`), when one did. */
     readonly ruleId: string | undefined,
   ) {
     super(message);
+    this.code = code;
   }
 }
 
 /** An error from the authorization server (`{"error","error_description"}`). */
 export class OAuthApiError extends GatehouseSdkError {
   override readonly name = 'OAuthApiError';
+  /** The OAuth error code (`docs/errors.md`, "OAuth errors"). */
+  readonly error: OAuthErrorCode;
   constructor(
+    /** The HTTP status. */
     readonly status: number,
-    readonly error: OAuthErrorCode,
+    error: OAuthErrorCode,
     message: string,
   ) {
     super(message);
+    this.error = error;
   }
 }
 

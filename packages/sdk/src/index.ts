@@ -5,6 +5,15 @@
  * Runs on Node 20 and in browsers (fetch and WebCrypto only); the file token store is in `@gatehouse/sdk/node`.
  */
 export type * from '@gatehouse/protocol';
+// Named again so the reference shows them as types of their own (a field typed `ErrorCode`, not its whole union).
+export type {
+  ErrorCode,
+  ErrorDetails,
+  EventType,
+  OAuthErrorCode,
+  OrderView,
+  QuoteView,
+} from '@gatehouse/protocol';
 export { ERROR_CODES } from '@gatehouse/protocol';
 export { AppAuth, type AuthStrategy, type ClientCredentials, PersonalClientAuth } from './auth.js';
 export { realScheduler, type Scheduler, ServerClock } from './clock.js';

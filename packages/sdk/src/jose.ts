@@ -18,6 +18,7 @@ export async function sha256(text: string): Promise<string> {
   return base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text))));
 }
 
+/** A P-256 public key as a JWK (what a DPoP proof's header and a client registration carry). */
 export interface EcPublicJwk {
   kty: 'EC';
   crv: 'P-256';
@@ -30,11 +31,13 @@ export async function generateEs256(extractable = false): Promise<CryptoKeyPair>
   return crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, extractable, ['sign', 'verify']);
 }
 
+/** The public JWK of a WebCrypto key (its `kty`, `crv`, `x`, `y` only). */
 export async function publicJwk(key: CryptoKey): Promise<EcPublicJwk> {
   const { kty, crv, x, y } = (await crypto.subtle.exportKey('jwk', key)) as EcPublicJwk;
   return { kty, crv, x, y };
 }
 
+/** Imports a private P-256 JWK (a client key file) as a non-extractable WebCrypto signing key. */
 export async function importPrivateJwk(jwk: JsonWebKey): Promise<CryptoKey> {
   return crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
 }

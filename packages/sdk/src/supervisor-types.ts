@@ -34,10 +34,15 @@ export type DegradedReason = 'held_elsewhere' | 'competing' | 'refresh_failing' 
 
 /** The part of a WebSocket the supervisor uses (the `ws` package in Node; browsers authenticate streams by cookie). */
 export interface StreamSocket {
+  /** A message arrived (a JSON text). */
   on(event: 'message', listener: (data: unknown) => void): void;
+  /** The socket closed. */
   on(event: 'close', listener: () => void): void;
+  /** The socket failed (a close follows). */
   on(event: 'error', listener: (error: unknown) => void): void;
+  /** The socket is open. */
   on(event: 'open', listener: () => void): void;
+  /** Closes the socket. */
   close(): void;
 }
 
@@ -172,7 +177,11 @@ export interface SupervisorOptions {
 /** What `placeOrder` answers. */
 export type PlaceOrderResult =
   | { status: 'accepted' | 'existing'; order: OrderView; reconciled?: boolean }
-  | ({ status: 'confirmation_required'; confirm: () => Promise<PlaceOrderResult> } & ConfirmationRequired)
+  | ({
+      status: 'confirmation_required';
+      /** Answers every question yes (within the confirmation's 60 s) and places the order. */
+      confirm: () => Promise<PlaceOrderResult>;
+    } & ConfirmationRequired)
   /**
    * The response was lost and the server, asked after a moment, has no order with this clientOrderId. It most likely
    * never arrived; to place it, send it again with the same clientOrderId (the gateway makes at most one order).

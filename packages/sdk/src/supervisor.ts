@@ -681,6 +681,7 @@ export class SessionSupervisor {
    * re-arming (orders stay when the program goes); `arm()` arms it again and resumes re-arming.
    */
   readonly deadMan = {
+    /** Disarms the switch at the server and stops re-arming it; answers its state (`armed: false`). */
     disarm: async (): Promise<DeadManState> => {
       const configured: { scope: 'session' | 'account'; accountId?: string } = this.#o.deadMan ?? {
         scope: 'session',
@@ -693,6 +694,7 @@ export class SessionSupervisor {
         ...(configured.accountId === undefined ? {} : { accountId: configured.accountId }),
       });
     },
+    /** Arms it again (as `deadMan` configured it) and resumes re-arming. */
     arm: async (): Promise<void> => {
       this.#deadManOff = false;
       await this.#armDeadMan();

@@ -8,26 +8,32 @@ import type { Scheduler } from './clock.js';
 
 /** A clock a test can move forward. */
 export interface SteppableClock {
+  /** Now, in ms since the epoch. */
   now(): number;
+  /** Moves the clock forward. */
   advance(ms: number): void;
 }
 
+/** A `Scheduler` whose timers run only when the test advances its clock (`advance`). */
 export class SteppedScheduler implements Scheduler {
   #timers: { at: number; fn: () => void; id: number }[] = [];
   #next = 0;
 
   constructor(readonly clock: SteppableClock) {}
 
+  /** The clock's time. */
   now(): number {
     return this.clock.now();
   }
 
+  /** Runs `fn` when the clock is advanced past `ms` from now. */
   setTimeout(fn: () => void, ms: number): number {
     this.#next += 1;
     this.#timers.push({ at: this.now() + Math.max(0, ms), fn, id: this.#next });
     return this.#next;
   }
 
+  /** Cancels a timer. */
   clearTimeout(handle: unknown): void {
     this.#timers = this.#timers.filter((t) => t.id !== handle);
   }

@@ -9,6 +9,7 @@ import type { ServerClock } from './clock.js';
 import { GatehouseApiError, NetworkError, OAuthApiError, UnexpectedResponseError } from './errors.js';
 import { type EcPublicJwk, type Es256Signer, sha256, signJws, webCryptoSigner } from './jose.js';
 
+/** The `fetch` the SDK calls (the global one by default; tests wrap it). */
 export type Fetch = (input: string, init: RequestInit) => Promise<Response>;
 
 /** The client's DPoP key: every token it holds is bound to this key. */
@@ -31,6 +32,7 @@ export class DpopKey {
     return this.#ath.hash;
   }
 
+  /** A DPoP proof (RFC 9449) for one request: its method and URL, and `ath` when it carries an access token. */
   async proof(
     method: string,
     url: string,
@@ -53,17 +55,23 @@ export class DpopKey {
   }
 }
 
+/** One request to the gateway, as `Transport.exchange` sends it. */
 export interface Exchange {
   method: string;
   path: string;
   /** JSON body, or a form (token endpoint), built per attempt (a client assertion carries the time it was signed). */
   json?: unknown;
+  /** A form body (the token endpoint's), built per attempt. */
   form?: () => Promise<Record<string, string>>;
   accessToken?: string;
   /** Abort after this long; the outcome is then unknown (`NetworkError`). */
   timeoutMs?: number;
 }
 
+/**
+ * Sends one request: the DPoP proof (with the server's nonce once asked for one), the JSON answer or a typed error.
+ * Never retries, but for a DPoP nonce or a proof refused for this machine's clock, each once.
+ */
 export class Transport {
   #nonce: string | undefined;
 
