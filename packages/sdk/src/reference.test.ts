@@ -32,9 +32,11 @@ describe('the SDK reference', () => {
     expect(warnings).toEqual([]);
     const apiError = project.getChildByName(['index', 'GatehouseApiError']) as DeclarationReflection;
     expect(apiError?.kind).toBe(ReflectionKind.Class);
-    expect(apiError.getChildByName('code')?.type?.toString()).toBe('ErrorCode');
+    expect((apiError.getChildByName('code') as DeclarationReflection).type?.toString()).toBe('ErrorCode');
     const oauthError = project.getChildByName(['index', 'OAuthApiError']) as DeclarationReflection;
-    expect(oauthError.getChildByName('error')?.type?.toString()).toBe('OAuthErrorCode');
+    expect((oauthError.getChildByName('error') as DeclarationReflection).type?.toString()).toBe(
+      'OAuthErrorCode',
+    );
     const supervisor = project.getChildByName(['index', 'SessionSupervisor']) as DeclarationReflection;
     for (const name of ['tickle', 'requestWithStatus', 'quote', 'openOrders', 'portfolio', 'cancelAll'])
       expect(
