@@ -19,21 +19,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type Fetch, SessionSupervisor, type StreamFactory, type SupervisorOptions } from './index.js';
 import { newNodeDpopKey } from './node.js';
-import { botOptions, listeningGateway } from './test-support.js';
+import { botOptions, listeningGateway, restingOrder, until } from './test-support.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
   await gw?.close();
   gw = undefined;
 });
-
-async function until(check: () => boolean, limitMs = 5_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** A stream whose messages can be held back (events "still on their way") and whose socket can be dropped. */
 function gatedStream() {
@@ -61,19 +53,6 @@ function gatedStream() {
     drop: () => sockets.at(-1)?.terminate(),
     opened: () => sockets.filter((s) => s.readyState === WebSocket.OPEN).length,
   };
-}
-
-function restingOrder(g: TestGateway, clientOrderId: string) {
-  const bid = g.ctx.marketData.live(INSTRUMENTS.find((i) => i.id === 265598) as Instrument).bid;
-  return {
-    clientOrderId,
-    instrumentId: 265598,
-    side: 'BUY',
-    type: 'LMT',
-    quantity: 1,
-    limitPrice: Number((bid * 0.97).toFixed(2)),
-    tif: 'DAY',
-  } as const;
 }
 
 async function setup() {
@@ -192,7 +171,9 @@ describe('orphans', () => {
     next.on('orphanedOrder', (e) => seen.push(e.order.clientOrderId));
     next.on('state', (e) => seen.push(e.to));
     await next.start();
-    expect(seen).toEqual(['authenticating', 'syncing', 'person-1', 'bot-1', 'ready']);
+    expect(seen.slice(0, 2)).toEqual(['authenticating', 'syncing']);
+    expect(seen.slice(2, 4).sort()).toEqual(['bot-1', 'person-1']);
+    expect(seen.slice(4)).toEqual(['ready']);
     await next.stop();
     // ...unless the program claims its own (here by its clientOrderId prefix).
     const claimed: string[] = [];

@@ -10,8 +10,6 @@ import { join } from 'node:path';
 import {
   ALICE,
   callAs,
-  INSTRUMENTS,
-  type Instrument,
   loginAs,
   registerBot,
   type TestGateway,
@@ -21,7 +19,7 @@ import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import WebSocket from 'ws';
 import { type EventType, type Fetch, SessionSupervisor, type SupervisorEvents } from './index.js';
 import { FileTokenStore, newNodeDpopKey } from './node.js';
-import { botOptions, listeningGateway, skewed } from './test-support.js';
+import { botOptions, listeningGateway, restingOrder, skewed, until } from './test-support.js';
 
 let gw: TestGateway | undefined;
 let dir: string | undefined;
@@ -49,14 +47,6 @@ async function setup() {
 const stream = (url: string, headers: Record<string, string>) => new WebSocket(url, { headers }) as never;
 const market = (clientOrderId: string) =>
   ({ clientOrderId, instrumentId: 265598, side: 'BUY', type: 'MKT', quantity: 1, tif: 'DAY' }) as const;
-
-async function until(check: () => boolean, limitMs = 5_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('restarting a bot', () => {
   it('starts again from a token file written under another key, instead of failing with INVALID_DPOP_PROOF', async () => {
@@ -180,18 +170,6 @@ describe('restarting a bot', () => {
 });
 
 describe('the dead-man switch and stopping', () => {
-  const resting = (g: TestGateway, clientOrderId: string) => {
-    const bid = g.ctx.marketData.live(INSTRUMENTS.find((i) => i.id === 265598) as Instrument).bid;
-    return {
-      clientOrderId,
-      instrumentId: 265598,
-      side: 'BUY',
-      type: 'LMT',
-      quantity: 1,
-      limitPrice: Number((bid * 0.97).toFixed(2)),
-      tif: 'DAY',
-    } as const;
-  };
   const working = async (g: TestGateway) =>
     (
       await g.ctx.store.db
@@ -226,7 +204,7 @@ describe('the dead-man switch and stopping', () => {
 
     const b = await make();
     await b.start();
-    await b.placeOrder('DU1000001', resting(g, 'bot-left'));
+    await b.placeOrder('DU1000001', restingOrder(g, 'bot-left'));
     await b.stop();
     expect(await armed(g)).toBe(1); // a plain stop: the switch still covers what the bot left working
     g.clock.advance(60_000);
@@ -245,14 +223,14 @@ describe('the dead-man switch and stopping', () => {
         deadMan: { timeoutMs: 60_000, scope, ...(scope === 'account' ? { accountId: 'DU1000001' } : {}) },
       });
       await supervisor.start();
-      await supervisor.placeOrder('DU1000001', resting(g, `bot-${tag}`));
+      await supervisor.placeOrder('DU1000001', restingOrder(g, `bot-${tag}`));
       await callAs(g, 'POST', '/v1/session/brokerage', alice, { compete: false });
       const person = await callAs(
         g,
         'POST',
         '/v1/accounts/DU1000001/orders',
         alice,
-        resting(g, `person-${tag}`),
+        restingOrder(g, `person-${tag}`),
       );
       expect(person.statusCode).toBe(201);
       await supervisor.stop(); // armed: the process "died"

@@ -19,7 +19,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type Fetch, NotReadyError, SessionSupervisor, SteppedScheduler } from './index.js';
 import { newNodeDpopKey } from './node.js';
-import { botOptions, listeningGateway } from './test-support.js';
+import { botOptions, listeningGateway, until } from './test-support.js';
+
+const until10 = (check: () => boolean) => until(check, 10_000);
 
 let gw: TestGateway | undefined;
 let dir: string | undefined;
@@ -31,14 +33,6 @@ afterEach(async () => {
 });
 
 const market = { instrumentId: 265598, side: 'BUY', type: 'MKT', quantity: 1, tif: 'DAY' } as const;
-
-async function until(check: () => boolean, limitMs = 10_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('starting beside a person', () => {
   it('settles in degraded (held_elsewhere) when a person holds trading, and acquiring trading makes it ready', async () => {
@@ -107,9 +101,9 @@ describe('connectivity', () => {
     expect(supervisor.state).toBe('degraded');
     expect(supervisor.degradedReason).toBe('unreachable');
     await expect(supervisor.placeOrder('DU1000001', market)).rejects.toBeInstanceOf(NotReadyError);
-    await until(() => probes >= 3);
+    await until10(() => probes >= 3);
     down = false;
-    await until(() => supervisor.state === 'ready');
+    await until10(() => supervisor.state === 'ready');
     expect(states).toEqual(['authenticating', 'syncing', 'ready', 'degraded:unreachable', 'ready:reachable']);
     expect((await supervisor.placeOrder('DU1000001', market)).status).toBe('accepted');
     await supervisor.stop();
@@ -141,12 +135,12 @@ describe('connectivity', () => {
       expect(e.inMs).toBeLessThanOrEqual(240);
     });
     await supervisor.start();
-    await until(() => seen.includes('streamConnected'));
+    await until10(() => seen.includes('streamConnected'));
     const clock = g.clock;
     await g.close();
-    await until(() => supervisor.state === 'degraded');
+    await until10(() => supervisor.state === 'degraded');
     expect(supervisor.degradedReason).toBe('unreachable');
-    await until(() => reconnecting >= 3);
+    await until10(() => reconnecting >= 3);
     g = await startTestGateway({
       config: { server: { port, host: '127.0.0.1' }, database },
       clock,

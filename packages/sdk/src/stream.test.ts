@@ -23,7 +23,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SessionSupervisor } from './index.js';
 import { newNodeDpopKey } from './node.js';
-import { botOptions } from './test-support.js';
+import { botOptions, until } from './test-support.js';
 
 let gw: TestGateway | undefined;
 let dir: string | undefined;
@@ -32,14 +32,6 @@ afterEach(async () => {
   gw = undefined;
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
-
-async function until(check: () => boolean, limitMs = 5_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function start(
   dbFile: string,

@@ -4,6 +4,8 @@
  */
 import {
   ADMIN_TOKEN,
+  INSTRUMENTS,
+  type Instrument,
   startTestGateway,
   type TestGateway,
   type TestGatewayOptions,
@@ -49,4 +51,27 @@ export function skewed(g: TestGateway, skewMs: number): Scheduler {
     setTimeout: (fn, ms) => setTimeout(fn, ms),
     clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
   };
+}
+
+/** Waits until `check()` holds, polling every 10 ms; throws after `limitMs`. */
+export async function until(check: () => boolean, limitMs = 5_000): Promise<void> {
+  const end = Date.now() + limitMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A 1-share buy limit of AAPL 3 % under the bid: it rests, working, until cancelled or the day ends. */
+export function restingOrder(g: TestGateway, clientOrderId: string) {
+  const bid = g.ctx.marketData.live(INSTRUMENTS.find((i) => i.id === 265598) as Instrument).bid;
+  return {
+    clientOrderId,
+    instrumentId: 265598,
+    side: 'BUY',
+    type: 'LMT',
+    quantity: 1,
+    limitPrice: Number((bid * 0.97).toFixed(2)),
+    tif: 'DAY',
+  } as const;
 }
