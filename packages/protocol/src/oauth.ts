@@ -170,7 +170,15 @@ export const apiClientViewSchema = z
         grantId: z.string(),
         scopes: z.array(z.string()),
         accounts: z.array(z.string()),
-        sessionId: z.string().nullable(),
+        sessionIds: z.array(z.string()).meta({
+          description:
+            'The live program sessions acting under the grant, the one last given a token first: one per instance ' +
+            '(DPoP key) of a personal client, one for an app.',
+        }),
+        sessionId: z
+          .string()
+          .nullable()
+          .meta({ description: 'The first of `sessionIds`, or null when no program session is live.' }),
         createdAt: timestampSchema,
       }),
     ),

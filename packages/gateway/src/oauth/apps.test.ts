@@ -294,7 +294,10 @@ describe.each(testDatabases())('third-party apps on %s', (_name, makeDatabase) =
     );
     expect([a?.statusCode, b?.statusCode]).toEqual([200, 200]);
     expect(json(a as never).refresh_token).toBe(json(b as never).refresh_token);
-    // The expired leftovers are purged; live ones stay.
+    // The expired leftovers are purged once no program session could still be using them (7 days); live ones stay.
+    gw.clock.advance(6 * 24 * 3_600_000);
+    await gw.ctx.oauth.purgeExpired();
+    expect(await gw.ctx.store.db.selectFrom('oauth_tokens').select('kind').execute()).toHaveLength(5);
     gw.clock.advance(2 * 24 * 3_600_000);
     await gw.ctx.oauth.purgeExpired();
     const left = await gw.ctx.store.db.selectFrom('oauth_tokens').select('kind').execute();

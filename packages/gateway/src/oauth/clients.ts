@@ -17,7 +17,14 @@ import type { OAuthClientsTable, OAuthGrantsTable } from '../store/index.js';
 import { validateClientKeys } from './client-auth.js';
 import type { OAuthContext } from './context.js';
 import { OAuthError } from './errors.js';
-import { insertClient, insertGrant, json, listLiveClients, listLiveGrantsOfUser } from './store.js';
+import {
+  insertClient,
+  insertGrant,
+  json,
+  listLiveClients,
+  listLiveGrantsOfUser,
+  programSessionIds,
+} from './store.js';
 
 /** The scopes a request asks for (space-separated), each one the client may be granted; at least one. */
 export function parseScopes(value: string | undefined, allowed: readonly string[]): Scope[] {
@@ -43,7 +50,10 @@ export function grantableAccounts(
   return [...new Set(ids)].map((id) => accountAccess(principal, id, need));
 }
 
-/** A client acting for a user on some accounts with some scopes; its program session comes with its first token. */
+/**
+ * A client acting for a user on some accounts with some scopes; its program sessions come with its tokens (one per
+ * instance of a personal client, one for an app's grant: oauth/issue.ts).
+ */
 export function newGrant(
   clientId: string,
   userId: string,
@@ -72,7 +82,15 @@ function keysOrInvalid(keys: unknown[]): { keys: JWK[] } {
   }
 }
 
-function presentClient(client: OAuthClientsTable, grants: OAuthGrantsTable[]): ApiClientView {
+/**
+ * A client as its user sees it, with its live grants and, per grant, the live program sessions (`sessions`, most
+ * recently issued for first; none given: none yet).
+ */
+function presentClient(
+  client: OAuthClientsTable,
+  grants: OAuthGrantsTable[],
+  sessions: ReadonlyMap<string, string[]> = new Map(),
+): ApiClientView {
   return {
     clientId: client.id,
     kind: client.kind as ApiClientView['kind'],
@@ -88,7 +106,8 @@ function presentClient(client: OAuthClientsTable, grants: OAuthGrantsTable[]): A
         grantId: g.id,
         scopes: json<string[]>(g.scopes),
         accounts: json<string[]>(g.accounts),
-        sessionId: g.session_id,
+        sessionId: sessions.get(g.id)?.[0] ?? null,
+        sessionIds: sessions.get(g.id) ?? [],
         createdAt: new Date(Number(g.created_at)).toISOString(),
       })),
   };
@@ -199,14 +218,22 @@ export async function registerApp(
   return presentClient(client, []);
 }
 
-/** The user's personal clients and the grants they made to apps. */
+/** The user's personal clients and the grants they made to apps, with each grant's live program sessions. */
 export async function listForUser(ctx: OAuthContext, userId: string): Promise<ApiClientView[]> {
   const grants = await listLiveGrantsOfUser(ctx.db, userId);
   const clients = await listLiveClients(ctx.db, [...new Set(grants.map((g) => g.client_id))]);
+  const live = new Set((await ctx.sessions.listForUser(userId)).map((s) => s.id));
+  const sessions = new Map(
+    [...(await programSessionIds(ctx.db, grants))].map(([grantId, ids]) => [
+      grantId,
+      ids.filter((id) => live.has(id)),
+    ]),
+  );
   return clients.map((c) =>
     presentClient(
       c,
       grants.filter((g) => g.client_id === c.id),
+      sessions,
     ),
   );
 }

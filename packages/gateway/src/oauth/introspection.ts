@@ -2,7 +2,8 @@
  * @module oauth/introspection
  * Token introspection (RFC 7662) for a client's own tokens: whether the token is active, and then its scope, client,
  * user, issue and (access tokens) expiry times, and its DPoP binding (`cnf.jkt`). A token of another client, revoked,
- * expired, spent under rotation, or a refresh token whose grant's session ended, is `active: false` and nothing more.
+ * expired, spent under rotation, or whose session ended (an access token's, a refresh token's grant's) or whose user
+ * was disabled, is `active: false` and nothing more.
  * The route may sign the answer as a JWT (RFC 9701, oauth/signing.ts).
  */
 import { sha256 } from '../core/index.js';
@@ -10,7 +11,7 @@ import type { OAuthClientsTable } from '../store/index.js';
 import { authenticateClient } from './client-auth.js';
 import type { OAuthContext, OAuthForm } from './context.js';
 import { OAuthError } from './errors.js';
-import { grantOrInvalid, liveSession } from './issue.js';
+import { grantOrInvalid, sessionServes } from './issue.js';
 import { findTokenOfClient, json } from './store.js';
 
 /** RFC 7662, for the client's own tokens: active, scope, client, user, expiry, and the DPoP binding. */
@@ -40,14 +41,9 @@ async function introspectToken(
     row.spent_at !== null
   )
     return { active: false };
-  if (row.kind === 'refresh') {
-    const grant = await grantOrInvalid(ctx, row.grant_id);
-    try {
-      await liveSession(ctx, grant, false);
-    } catch {
-      return { active: false };
-    }
-  }
+  // The session the token acts through: ended (or its user disabled), the token serves nothing.
+  if (!(await sessionServes(ctx, await grantOrInvalid(ctx, row.grant_id), row.session_id)))
+    return { active: false };
   return {
     active: true,
     scope: json<string[]>(row.scopes).join(' '),

@@ -1,7 +1,8 @@
 /**
  * @module oauth/resource
  * The resource side: a program's request with `Authorization: DPoP <token>` and its proof becomes the grant's
- * principal — the program's session, the user's accounts narrowed to the grant's, the grant's scopes. A token seen
+ * principal — the program session the token acts through (its instance's, for a personal client), the user's
+ * accounts narrowed to the grant's, the grant's scopes. A token seen
  * before is answered from the node's memory (one signature check, for the proof); revocation reaches every node's
  * cache through the bus. Failures answer with the gateway's own codes and a DPoP challenge: `INVALID_TOKEN`,
  * `INVALID_DPOP_PROOF`, `USE_DPOP_NONCE`.
@@ -69,7 +70,8 @@ export async function authenticate(
 
 /**
  * What an access token stands for, from the database: undefined when it is unknown, revoked, its grant revoked, or
- * its grant has no program session. Expiry is checked by the caller, so an expired token is cached like a live one.
+ * it has no program session (its own, or its grant's for a token from before migration 0013). Expiry is checked by
+ * the caller, so an expired token is cached like a live one.
  */
 async function loadToken(ctx: OAuthContext, tokenHash: string): Promise<CachedToken | undefined> {
   const row = await findAccessToken(ctx.db, tokenHash);

@@ -1,7 +1,8 @@
 /**
  * @module oauth/revocation
  * Ending what programs were given. A grant ends with its tokens, on every node at once (the bus carries
- * `oauth.revoked` to every token cache), and with its program session.
+ * `oauth.revoked` to every token cache), and with every program session its tokens acted through (a personal
+ * client's: one per instance).
  * - A client revokes its own tokens (RFC 7009); a refresh token takes its grant along.
  * - A user revokes a client: their grants to it and, for a personal client, the client itself.
  * - An operator's password reset revokes everything the user gave programs (`revokeAllForUser`).
@@ -17,6 +18,7 @@ import {
   findGrant,
   findTokenOfClient,
   liveGrantIdsOfUser,
+  programSessionIds,
   revokeGrantAndTokens,
   revokePersonalClients,
   revokeToken,
@@ -60,7 +62,7 @@ export async function revokeForUser(
 /**
  * Ends everything a user has given programs: every personal client of theirs (so client credentials cannot start
  * a new program session) and every live grant, to personal clients and apps alike (its tokens and its program
- * session, on every node at once). Each is audited with `cause`. An operator's password reset calls it: a reset
+ * sessions, on every node at once). Each is audited with `cause`. An operator's password reset calls it: a reset
  * answers a suspected takeover, and access given to a program by whoever held the account must not outlive it.
  * Operators' apps stay registered for other users. Returns what it ended (`sessions`: programs' sessions).
  */
@@ -97,12 +99,12 @@ async function revokeOfUser(
   for (const grantId of grants) {
     const result = await endGrant(ctx, grantId, 'grant_revoked', scope.bySessionId, scope.cause);
     if (result.changed) ended += 1;
-    if (result.sessionEnded) sessions += 1;
+    sessions += result.sessionsEnded;
   }
   return { clients, grants: ended, sessions };
 }
 
-/** Ends a grant: its tokens stop working on every node at once, its program session ends. */
+/** Ends a grant: its tokens stop working on every node at once, its program sessions end. */
 export async function revokeGrant(
   ctx: OAuthContext,
   grantId: string,
@@ -114,7 +116,8 @@ export async function revokeGrant(
 
 /**
  * Ends a grant, audited with `cause` when a user's revocation ended it. Every node drops its cached tokens even when
- * the grant had ended already; the session ends, and a reused refresh token is notified, only on the first end.
+ * the grant had ended already; its sessions end (every one its tokens acted through: one per instance of a personal
+ * client), and a reused refresh token is notified, only on the first end.
  */
 async function endGrant(
   ctx: OAuthContext,
@@ -122,10 +125,10 @@ async function endGrant(
   reason: GrantRevokeReason,
   bySessionId: string | null,
   cause: RevocationCause | null,
-): Promise<{ changed: boolean; sessionEnded: boolean }> {
+): Promise<{ changed: boolean; sessionsEnded: number }> {
   const now = ctx.clock.now();
   const grant = await findGrant(ctx.db, grantId);
-  if (grant === undefined) return { changed: false, sessionEnded: false };
+  if (grant === undefined) return { changed: false, sessionsEnded: 0 };
   const changed = await ctx.db.transaction().execute(async (trx) => {
     if (!(await revokeGrantAndTokens(trx, grantId, now, reason))) return false;
     await appendAudit(trx, ctx.clock, {
@@ -138,12 +141,14 @@ async function endGrant(
   });
   ctx.tokens.deleteWhere((t) => t.grantId === grantId);
   await ctx.bus.publish('oauth.revoked', { grantId });
-  if (!changed) return { changed: false, sessionEnded: false };
-  const sessionEnded = grant.session_id !== null && (await ctx.sessions.revoke(grant.session_id, reason));
+  if (!changed) return { changed: false, sessionsEnded: 0 };
+  let sessionsEnded = 0;
+  for (const sessionId of (await programSessionIds(ctx.db, [grant])).get(grant.id) ?? [])
+    if (await ctx.sessions.revoke(sessionId, reason)) sessionsEnded += 1;
   if (reason === 'refresh_token_reused')
     await ctx.notifier.notify(grant.user_id, 'api_grant_revoked', {
       clientId: grant.client_id,
       reason,
     });
-  return { changed: true, sessionEnded };
+  return { changed: true, sessionsEnded };
 }

@@ -20,10 +20,11 @@
  *   rotation strands a client whose response is lost, and the DPoP binding already protects a copied token — and
  *   with rotation on, a spent token presented again revokes the grant, except from the same key within the leeway,
  *   which gets the same successor again (oauth/issue.ts, oauth/grants/refresh.ts).
- * - Programs are sessions too: a grant's tokens act through one session on the `api` channel, created with its first
- *   token, which takes part in the brokerage tier like anyone's. Access tokens are validated from memory (one
- *   signature check for the proof) once seen; revocation reaches every node's cache through the bus
- *   (oauth/resource.ts).
+ * - Programs are sessions too, on the `api` channel, taking part in the brokerage tier like anyone's: one session per
+ *   instance (DPoP key) of a personal client — copies of a bot with different keys compete for trading like any two
+ *   sessions; copies sharing one key share one session — and one per app grant (oauth/issue.ts). Access tokens are
+ *   validated from memory (one signature check for the proof) once seen; revocation reaches every node's cache
+ *   through the bus (oauth/resource.ts).
  */
 import {
   type ApiClientView,
@@ -54,6 +55,7 @@ export { SCOPES, type Scope, type SessionLossPolicy, type TokenResponse };
 
 /** Token requests between two purges of what has expired. */
 const PURGE_EVERY_REQUESTS = 256;
+const DAY_MS = 24 * 3_600_000;
 
 export class OAuthService {
   readonly #ctx: OAuthContext;
@@ -148,7 +150,7 @@ export class OAuthService {
 
   /**
    * Ends everything a user has given programs: every personal client of theirs and every live grant (its tokens and
-   * its program session, on every node at once), each audited with `cause`. An operator's password reset calls it.
+   * its program sessions, on every node at once), each audited with `cause`. An operator's password reset calls it.
    * Returns what it ended (`sessions`: programs' sessions).
    */
   async revokeAllForUser(
@@ -158,7 +160,7 @@ export class OAuthService {
     return revocation.revokeAllForUser(this.#ctx, userId, cause);
   }
 
-  /** Ends a grant: its tokens stop working on every node at once, its program session ends. */
+  /** Ends a grant: its tokens stop working on every node at once, its program sessions end. */
   async revokeGrant(
     grantId: string,
     reason: 'grant_revoked' | 'refresh_token_reused',
@@ -229,11 +231,13 @@ export class OAuthService {
 
   /**
    * Deletes what can no longer be used: assertion ids past their expiry, pushed requests and codes past theirs, and
-   * access tokens expired a day ago (kept that long for introspection's `active: false` and for audits). Runs every
-   * 256 token requests.
+   * access tokens expired longer ago than a program session may live (7 days by default; at least a day, for
+   * introspection's `active: false` and for audits), so a live session's tokens are all kept. Runs every 256 token
+   * requests.
    */
   async purgeExpired(): Promise<void> {
-    await deleteExpired(this.#ctx.db, this.#ctx.clock.now());
+    const { absoluteLifetimeMs } = this.#ctx.grantLifetime;
+    await deleteExpired(this.#ctx.db, this.#ctx.clock.now(), Math.max(DAY_MS, absoluteLifetimeMs));
   }
 
   // ---- introspection and the resource side ----------------------------------------------------------------------

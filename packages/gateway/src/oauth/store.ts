@@ -122,6 +122,7 @@ export async function liveGrantIdsOfUser(db: Db, userId: string, clientId: strin
   return rows.map((g) => g.id);
 }
 
+/** Records an app grant's program session. */
 export async function setGrantSession(db: Db, grantId: string, sessionId: string): Promise<void> {
   await db.updateTable('oauth_grants').set({ session_id: sessionId }).where('id', '=', grantId).execute();
 }
@@ -199,6 +200,58 @@ export async function insertTokens(db: Db, rows: OAuthTokensTable[]): Promise<vo
   await db.insertInto('oauth_tokens').values(rows).execute();
 }
 
+/**
+ * The session of one instance of a grant, the tokens under DPoP key `jkt`: the one its newest token acts through
+ * (revoked or not: a bot that revoked its token on the way out gets its session back), or its grant's for a token
+ * from before migration 0013. Undefined when the key has no token under the grant.
+ */
+export async function findInstanceSessionId(
+  db: Db,
+  grantId: string,
+  jkt: string,
+): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('oauth_tokens')
+    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
+    .select(['oauth_tokens.session_id', 'oauth_grants.session_id as grant_session_id'])
+    .where('oauth_tokens.grant_id', '=', grantId)
+    .where('oauth_tokens.jkt', '=', jkt)
+    .orderBy('oauth_tokens.created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.session_id ?? row?.grant_session_id ?? undefined;
+}
+
+/**
+ * The program sessions each grant's tokens act through, the most recently issued for first, with the grant's own
+ * (an app's, or one from before migration 0013). Ended sessions are included: the caller asks the session service.
+ */
+export async function programSessionIds(
+  db: Db,
+  grants: readonly Pick<OAuthGrantsTable, 'id' | 'session_id'>[],
+): Promise<Map<string, string[]>> {
+  const out = new Map(grants.map((g) => [g.id, [] as string[]]));
+  if (grants.length === 0) return out;
+  const rows = await db
+    .selectFrom('oauth_tokens')
+    .select(['grant_id', 'session_id', (eb) => eb.fn.max('created_at').as('last')])
+    .where(
+      'grant_id',
+      'in',
+      grants.map((g) => g.id),
+    )
+    .where('session_id', 'is not', null)
+    .groupBy(['grant_id', 'session_id'])
+    .execute();
+  rows.sort((a, b) => Number(b.last) - Number(a.last));
+  for (const row of rows) out.get(row.grant_id)?.push(row.session_id as string);
+  for (const grant of grants) {
+    const ids = out.get(grant.id) as string[];
+    if (grant.session_id !== null && !ids.includes(grant.session_id)) ids.push(grant.session_id);
+  }
+  return out;
+}
+
 /** A refresh token with its grant's client and revocation. */
 export function findRefreshToken(db: Db, tokenHash: string) {
   return db
@@ -211,21 +264,32 @@ export function findRefreshToken(db: Db, tokenHash: string) {
     .executeTakeFirst();
 }
 
-/** A token of one client's grants (another client's is as unknown as a made-up one), with its grant's user. */
-export function findTokenOfClient(db: Db, tokenHash: string, clientId: string) {
-  return db
+/**
+ * A token of one client's grants (another client's is as unknown as a made-up one), with its grant's user, and the
+ * program session it acts through (`session_id`, its grant's for a row from before migration 0013).
+ */
+export async function findTokenOfClient(db: Db, tokenHash: string, clientId: string) {
+  const row = await db
     .selectFrom('oauth_tokens')
     .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
     .selectAll('oauth_tokens')
-    .select(['oauth_grants.user_id', 'oauth_grants.revoked_at as grant_revoked_at'])
+    .select([
+      'oauth_grants.user_id',
+      'oauth_grants.revoked_at as grant_revoked_at',
+      'oauth_grants.session_id as grant_session_id',
+    ])
     .where('oauth_tokens.token_hash', '=', tokenHash)
     .where('oauth_grants.client_id', '=', clientId)
     .executeTakeFirst();
+  return row === undefined ? undefined : { ...row, session_id: row.session_id ?? row.grant_session_id };
 }
 
-/** An access token with what its grant allows and the grant's program session. */
-export function findAccessToken(db: Db, tokenHash: string) {
-  return db
+/**
+ * An access token with what its grant allows and the program session it acts through (its grant's for a row from
+ * before migration 0013).
+ */
+export async function findAccessToken(db: Db, tokenHash: string) {
+  const row = await db
     .selectFrom('oauth_tokens')
     .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
     .select([
@@ -238,11 +302,13 @@ export function findAccessToken(db: Db, tokenHash: string) {
       'oauth_grants.user_id',
       'oauth_grants.accounts',
       'oauth_grants.revoked_at as grant_revoked_at',
-      'oauth_grants.session_id',
+      'oauth_tokens.session_id',
+      'oauth_grants.session_id as grant_session_id',
     ])
     .where('oauth_tokens.token_hash', '=', tokenHash)
     .where('oauth_tokens.kind', '=', 'access')
     .executeTakeFirst();
+  return row === undefined ? undefined : { ...row, session_id: row.session_id ?? row.grant_session_id };
 }
 
 export async function touchToken(db: Db, tokenHash: string, at: number): Promise<void> {
@@ -280,9 +346,11 @@ export async function revokeToken(db: Db, tokenHash: string, at: number): Promis
 
 /**
  * Deletes what can no longer be used at `now`: assertion ids and pushed requests past their expiry, codes an hour
- * past theirs, access tokens a day past theirs (kept that long for introspection's `active: false` and audits).
+ * past theirs, access tokens `keepAccessMs` past theirs (at least a day, for introspection's `active: false` and
+ * audits; and as long as a program session may live, so a live session's tokens are all there: they say which
+ * instance it serves and what revoking its grant must end).
  */
-export async function deleteExpired(db: Db, now: number): Promise<void> {
+export async function deleteExpired(db: Db, now: number, keepAccessMs: number): Promise<void> {
   await db.deleteFrom('oauth_assertions').where('expires_at', '<', now).execute();
   await db.deleteFrom('oauth_par_requests').where('expires_at', '<', now).execute();
   await db
@@ -292,6 +360,6 @@ export async function deleteExpired(db: Db, now: number): Promise<void> {
   await db
     .deleteFrom('oauth_tokens')
     .where('kind', '=', 'access')
-    .where('expires_at', '<', now - 24 * 3_600_000)
+    .where('expires_at', '<', now - keepAccessMs)
     .execute();
 }

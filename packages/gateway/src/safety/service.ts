@@ -27,7 +27,7 @@ import {
   type DeadManState,
   type SessionLossPolicy,
 } from '@gatehouse/protocol';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { accountAccess, ROLE_ALLOWS } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
@@ -378,12 +378,14 @@ export class SafetyService {
     });
   }
 
+  /** The policy of the client whose tokens act through the session, or (an app's) whose grant names it. */
   async #clientPolicy(sessionId: string): Promise<SessionLossPolicy> {
     const row = await this.#d.db
       .selectFrom('oauth_grants')
       .innerJoin('oauth_clients', 'oauth_clients.id', 'oauth_grants.client_id')
       .select('oauth_clients.session_loss_policy')
-      .where('oauth_grants.session_id', '=', sessionId)
+      .where(sql<boolean>`oauth_grants.session_id = ${sessionId}
+        or oauth_grants.id in (select grant_id from oauth_tokens where session_id = ${sessionId})`)
       .executeTakeFirst();
     return (row?.session_loss_policy as SessionLossPolicy | undefined) ?? 'none';
   }

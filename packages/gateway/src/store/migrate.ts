@@ -17,6 +17,7 @@ import * as oauthSafety from './migrations/0009-oauth-safety.js';
 import * as initialPasswords from './migrations/0010-initial-passwords.js';
 import * as factorCodes from './migrations/0011-factor-codes.js';
 import * as cpapiOrderNumbers from './migrations/0012-cpapi-order-numbers.js';
+import * as oauthTokenSessions from './migrations/0013-oauth-token-sessions.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -31,6 +32,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0010-initial-passwords': initialPasswords,
   '0011-factor-codes': factorCodes,
   '0012-cpapi-order-numbers': cpapiOrderNumbers,
+  '0013-oauth-token-sessions': oauthTokenSessions,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -17,6 +17,13 @@ import {
   seedLegalEntities,
 } from '../identity/index.js';
 import { claimAttempt, clearBuckets, throttleWaitMs } from '../login/index.js';
+import {
+  findInstanceSessionId,
+  insertClient,
+  insertGrant,
+  insertTokens,
+  programSessionIds,
+} from '../oauth/store.js';
 import type { SessionRecord } from '../sessions/index.js';
 import {
   findSessionByTokenHash,
@@ -182,6 +189,71 @@ describe.each(testDatabases({ everySqliteDriver: true }))('store contract on %s'
     expect(await markRevoked(store.db, session.id, now, 'revoked_by_user')).toBe(false);
     expect((await findSessionByTokenHash(store.db, session.tokenHash))?.revokeReason).toBe('logout');
     expect(await listLiveSessions(store.db, user.id, now)).toHaveLength(0);
+  });
+
+  it("finds an instance's session (grant and DPoP key) and every session a grant's tokens act through", async () => {
+    const user = await newUser();
+    const clientId = `cli_${userCounter}`;
+    await insertClient(store.db, {
+      id: clientId,
+      kind: 'personal',
+      user_id: user.id,
+      name: 'bot',
+      jwks: '{"keys":[]}',
+      redirect_uris: '[]',
+      scopes: '["read"]',
+      rotate_refresh_tokens: 0,
+      session_loss_policy: 'none',
+      created_at: 0,
+      revoked_at: null,
+    });
+    const grant = (id: string, session: string | null) => ({
+      id,
+      client_id: clientId,
+      user_id: user.id,
+      scopes: '["read"]',
+      accounts: '[]',
+      session_id: session,
+      created_at: 0,
+      revoked_at: null,
+      revoke_reason: null,
+    });
+    const bots = grant(`grt_bots_${userCounter}`, 'ses_from_before');
+    const old = grant(`grt_old_${userCounter}`, 'ses_old_grant');
+    await insertGrant(store.db, bots);
+    await insertGrant(store.db, old);
+    const token = (grantId: string, jkt: string, session: string | null, at: number) => ({
+      token_hash: `tok_${grantId}_${at}`,
+      kind: 'access',
+      grant_id: grantId,
+      jkt,
+      scopes: '["read"]',
+      created_at: at,
+      expires_at: at + 900_000,
+      last_used_at: null,
+      spent_at: null,
+      successor_sealed: null,
+      revoked_at: at === 2_000 ? at : null,
+      session_id: session,
+    });
+    await insertTokens(store.db, [
+      token(bots.id, 'key-a', null, 1_000), // from before tokens recorded their session
+      token(bots.id, 'key-a', 'ses_a', 2_000), // the newest of key-a, revoked: still its instance's session
+      token(bots.id, 'key-b', 'ses_b', 1_500),
+      token(bots.id, 'key-b', 'ses_b', 3_000),
+      token(old.id, 'key-c', null, 1_000),
+    ]);
+    expect(await findInstanceSessionId(store.db, bots.id, 'key-a')).toBe('ses_a');
+    expect(await findInstanceSessionId(store.db, bots.id, 'key-b')).toBe('ses_b');
+    expect(await findInstanceSessionId(store.db, bots.id, 'key-c')).toBeUndefined();
+    expect(await findInstanceSessionId(store.db, old.id, 'key-c')).toBe('ses_old_grant');
+    expect(await programSessionIds(store.db, [bots, old, grant('grt_none', null)])).toEqual(
+      new Map([
+        [bots.id, ['ses_b', 'ses_a', 'ses_from_before']],
+        [old.id, ['ses_old_grant']],
+        ['grt_none', []],
+      ]),
+    );
   });
 
   it('claims login attempts atomically and forgets failures after the reset time', async () => {

@@ -394,7 +394,10 @@ export interface OAuthGrantsTable {
   scopes: string;
   /** JSON array of the account ids the client may act on. */
   accounts: string;
-  /** The grant's program session (channel `api`), created with its first token. */
+  /**
+   * An app's grant: its program session (channel `api`), created with its first token. A personal client's sessions,
+   * one per instance (DPoP key), are its tokens' (`oauth_tokens.session_id`); rows from before have one here.
+   */
   session_id: string | null;
   created_at: number;
   revoked_at: number | null;
@@ -437,6 +440,11 @@ export interface OAuthTokensTable {
   /** The successor refresh token, sealed, kept for the reuse leeway. */
   successor_sealed: string | null;
   revoked_at: number | null;
+  /**
+   * The program session the token acts through (channel `api`): its instance's under a personal client (one per
+   * DPoP key), its grant's under an app. Null on rows written before migration 0013: the grant's `session_id`.
+   */
+  session_id: string | null;
 }
 
 export interface OAuthAssertionsTable {

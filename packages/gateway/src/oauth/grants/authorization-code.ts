@@ -9,7 +9,7 @@ import { sha256 } from '../../core/index.js';
 import type { OAuthClientsTable } from '../../store/index.js';
 import type { OAuthContext, OAuthForm } from '../context.js';
 import { OAuthError } from '../errors.js';
-import { issueTokens, liveSession } from '../issue.js';
+import { grantSession, issueTokens } from '../issue.js';
 import { revokeGrant } from '../revocation.js';
 import { claimCode, findCode, findGrant, json } from '../store.js';
 
@@ -46,6 +46,6 @@ export async function authorizationCode(
   const grant = await findGrant(ctx.db, row.grant_id);
   if (grant === undefined || grant.revoked_at !== null)
     throw new OAuthError('invalid_grant', 'the grant was revoked');
-  await liveSession(ctx, grant, true);
-  return issueTokens(ctx, grant, jkt, json<Scope[]>(grant.scopes), true);
+  const session = await grantSession(ctx, grant, true);
+  return issueTokens(ctx, grant, session, jkt, json<Scope[]>(grant.scopes), true);
 }

@@ -1,14 +1,15 @@
 /**
  * @module oauth/grants/client-credentials
  * The client-credentials grant (RFC 6749 §4.4), for personal clients only: a user's bot acts under the grant made
- * when the user registered it, for that user only, on the accounts and scopes it names (or fewer scopes, if asked).
+ * when the user registered it, for that user only, on the accounts and scopes it names (or fewer scopes, if asked),
+ * through its instance's session: one per DPoP key (oauth/issue.ts).
  */
 import type { Scope, TokenResponse } from '@gatehouse/protocol';
 import type { OAuthClientsTable } from '../../store/index.js';
 import { parseScopes } from '../clients.js';
 import type { OAuthContext, OAuthForm } from '../context.js';
 import { OAuthError } from '../errors.js';
-import { issueTokens, liveSession } from '../issue.js';
+import { instanceSession, issueTokens } from '../issue.js';
 import { findLiveGrantOfClient, json } from '../store.js';
 
 export async function clientCredentials(
@@ -23,7 +24,7 @@ export async function clientCredentials(
   if (grant === undefined) throw new OAuthError('invalid_grant', 'the grant was revoked');
   const granted = json<Scope[]>(grant.scopes);
   const scopes = form.scope === undefined ? granted : parseScopes(form.scope, granted);
-  await liveSession(ctx, grant, true);
+  const session = await instanceSession(ctx, grant, jkt);
   // RFC 6749 §4.4.3: no refresh token with client credentials; the client authenticates again instead.
-  return issueTokens(ctx, grant, jkt, scopes, false);
+  return issueTokens(ctx, grant, session, jkt, scopes, false);
 }

@@ -12,7 +12,7 @@ import type { OAuthClientsTable } from '../../store/index.js';
 import { parseScopes } from '../clients.js';
 import type { OAuthContext, OAuthForm } from '../context.js';
 import { OAuthError } from '../errors.js';
-import { grantOrInvalid, issueTokens, liveSession } from '../issue.js';
+import { grantOrInvalid, grantSession, issueTokens } from '../issue.js';
 import { revokeGrant } from '../revocation.js';
 import { findRefreshToken, json, spendRefreshToken, touchToken } from '../store.js';
 
@@ -39,9 +39,9 @@ export async function refresh(
     if (now - Number(row.spent_at) <= options.refreshReuseLeewayMs && row.successor_sealed !== null) {
       const successor = ctx.box.open(row.successor_sealed);
       const grant = await grantOrInvalid(ctx, row.grant_id);
-      await liveSession(ctx, grant, false);
+      const session = await grantSession(ctx, grant, false);
       return {
-        ...(await issueTokens(ctx, grant, jkt, json<Scope[]>(row.scopes), false)),
+        ...(await issueTokens(ctx, grant, session, jkt, json<Scope[]>(row.scopes), false)),
         refresh_token: successor,
       };
     }
@@ -49,18 +49,18 @@ export async function refresh(
     throw new OAuthError('invalid_grant', 'the refresh token was already used; the grant is revoked');
   }
   const grant = await grantOrInvalid(ctx, row.grant_id);
-  await liveSession(ctx, grant, false);
+  const session = await grantSession(ctx, grant, false);
   const scopes =
     form.scope === undefined
       ? json<Scope[]>(row.scopes)
       : parseScopes(form.scope, json<string[]>(row.scopes));
   if (client.rotate_refresh_tokens !== 1) {
     await touchToken(db, hashValue, now);
-    return issueTokens(ctx, grant, jkt, scopes, false);
+    return issueTokens(ctx, grant, session, jkt, scopes, false);
   }
   const successor = randomToken(32);
   // A concurrent refresh with the same token spent it first: answer as its retry (the leeway path, same successor).
   if (!(await spendRefreshToken(db, hashValue, now, ctx.box.seal(successor))))
     return refresh(ctx, client, form, jkt);
-  return issueTokens(ctx, grant, jkt, scopes, successor);
+  return issueTokens(ctx, grant, session, jkt, scopes, successor);
 }
