@@ -1,7 +1,8 @@
 /**
  * The supervisor's states as a bot author meets them: a start while a person holds trading settles in `degraded`
  * (`held_elsewhere`) and acquiring trading reaches `ready`; a gateway that cannot be reached turns it `degraded`
- * (`unreachable`), with `streamDisconnected` and `reconnecting`, until it answers again; and 20-second tokens are
+ * (`unreachable`), with `streamDisconnected` and `reconnecting`, until it answers again; two copies of one bot (one
+ * client, a key each) are two sessions that compete for trading; and 20-second tokens are
  * refreshed once per lifetime, never twice in a row.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -69,6 +70,41 @@ describe('starting beside a person', () => {
       'ready:trading_acquired',
     ]);
     await supervisor.stop();
+  });
+});
+
+describe('two copies of one bot', () => {
+  it('are two sessions: the second starts held_elsewhere, and taking trading turns the first competing', async () => {
+    const { g, base, issuer } = await listeningGateway();
+    gw = g;
+    const bot = await registerBot(g, await loginAs(g, ALICE));
+    const copy = async (compete: boolean) =>
+      new SessionSupervisor({
+        ...(await botOptions(bot, base, issuer)), // the same client, each copy with a key of its own
+        dpopKey: newNodeDpopKey(),
+        trading: { compete },
+        keepAliveMs: null,
+      });
+    const first = await copy(false);
+    await first.start();
+    expect(first.state).toBe('ready');
+    const second = await copy(false);
+    await second.start();
+    expect(second.degradedReason).toBe('held_elsewhere');
+    const [one, two] = await Promise.all(
+      [first, second].map((s) => s.request<{ session: { id: string } }>('GET', '/v1/session')),
+    );
+    expect(one?.session.id).not.toBe(two?.session.id);
+    const competing: string[] = [];
+    first.on('competing', () => competing.push('first'));
+    await second.acquireTrading({ compete: true });
+    expect(second.state).toBe('ready');
+    await expect(first.placeOrder('DU1000001', market)).rejects.toMatchObject({ code: 'SESSION_COMPETING' });
+    expect(first.degradedReason).toBe('competing');
+    expect(competing).toEqual(['first']);
+    expect((await second.placeOrder('DU1000001', market)).status).toBe('accepted');
+    await first.stop();
+    await second.stop();
   });
 });
 

@@ -22,8 +22,12 @@ export interface BusMessages {
   'session.competing': { sessionId: string; bySessionId: string; userId: string };
   /** A user's profile, status or account roles changed; caches holding the user must reload. */
   'user.changed': { userId: string };
-  /** An OAuth grant was revoked (or its client was); caches must drop its access tokens. */
-  'oauth.revoked': { grantId: string };
+  /**
+   * An OAuth grant was revoked (or its client was), or one access token of it (`jkt`: the DPoP key of the instance
+   * that held it); caches must drop its access tokens, and its program streams close — only that instance's when
+   * `jkt` is given, since each key of a personal client is a session of its own.
+   */
+  'oauth.revoked': { grantId: string; jkt?: string };
   /** An account's flags or entitlements changed; caches holding them must reload. */
   'account.changed': { accountId: string };
   /** An account's orders, positions or cash changed; its `orders` stream subscribers fetch from `seq`. */

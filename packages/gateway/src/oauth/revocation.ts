@@ -42,7 +42,7 @@ export async function revoke(ctx: OAuthContext, form: OAuthForm, issuer: string)
   }
   await revokeToken(ctx.db, row.token_hash, ctx.clock.now());
   ctx.tokens.delete(row.token_hash);
-  await ctx.bus.publish('oauth.revoked', { grantId: row.grant_id });
+  await ctx.bus.publish('oauth.revoked', { grantId: row.grant_id, jkt: row.jkt });
 }
 
 /** Revokes the user's grants to a client (and, for a personal client, the client itself). */

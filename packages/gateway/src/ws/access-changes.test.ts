@@ -27,7 +27,7 @@ import {
   type TestGateway,
   VIKTOR,
 } from '../test-support/gateway.js';
-import { ADMIN_TOKEN, botToken, registerBot, type TestProgram } from '../test-support/program.js';
+import { ADMIN_TOKEN, botToken, es256Key, registerBot, type TestProgram } from '../test-support/program.js';
 
 const gateways: TestGateway[] = [];
 const sockets: WebSocket[] = [];
@@ -329,6 +329,25 @@ describe.each(testDatabases())(
       expect(await again.closed).toBe(4001);
       await settle(50);
       expect(untouched.socket.readyState).toBe(WebSocket.OPEN);
+    });
+
+    it('closes only the streams of the copy whose token was revoked: another copy of the bot (its own key) stays', async () => {
+      const { gw, base } = await start({ database: await fresh(makeDatabase) });
+      const bot = await registerBot(gw, await loginAs(gw, ALICE));
+      const copy = Object.assign(Object.create(bot) as TestProgram, { dpopKey: es256Key() });
+      const mine = await botToken(bot);
+      const stream = await programStream(base, bot, mine);
+      const copyStream = await programStream(base, copy, await botToken(copy));
+      expect((await bot.form('/oauth2/revoke', { token: mine })).statusCode).toBe(200);
+      expect(await stream.closed).toBe(4001);
+      await settle(50);
+      expect(copyStream.socket.readyState).toBe(WebSocket.OPEN);
+      // The grant ended: every copy's streams close.
+      expect(
+        (await callAs(gw, 'DELETE', `/v1/oauth/clients/${bot.clientId}`, await loginAs(gw, ALICE)))
+          .statusCode,
+      ).toBe(204);
+      expect(await copyStream.closed).toBe(4001);
     });
   },
 );

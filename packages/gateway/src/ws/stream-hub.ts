@@ -12,7 +12,8 @@
  * - While a user has streams here, the profile is read again every 30 s without a message. That bounds what a lost
  *   bus message, or a change made by the CLI (another process, another bus), can hide, as the session cache's
  *   revalidation does for requests.
- * - On `oauth.revoked` (the grant, or one of its tokens) every program stream of the grant closes as revoked,
+ * - On `oauth.revoked` (the grant, or one of its tokens) every program stream of the grant (of the token's instance,
+ *   its DPoP key, when one token was revoked) closes as revoked,
  *   whatever token opened it: its program authenticates again, which a revoked grant cannot.
  * Every node runs a hub and hears the bus, so a change made on any node reaches the streams on every node.
  */
@@ -100,7 +101,10 @@ export class SessionStreamHub {
       ),
       deps.bus.subscribe('user.changed', (m) => this.#readProfile(m.userId, true)),
       deps.bus.subscribe('oauth.revoked', (m) =>
-        each(this.#byGrant, m.grantId, (s) => s.close('SESSION_REVOKED')),
+        each(this.#byGrant, m.grantId, (s) => {
+          // One token revoked: the streams of the instance (DPoP key) that held it; the grant: all of them.
+          if (m.jkt === undefined || s.principal.api?.jkt === m.jkt) s.close('SESSION_REVOKED');
+        }),
       ),
       deps.bus.subscribe('account.event', (m) => {
         for (const stream of this.#byAccount.get(m.accountId) ?? []) stream.accountEvent(m);
