@@ -4,8 +4,15 @@
  * also keeps the DPoP key its tokens are bound to, and a DPoP key signing with Node's synchronous crypto (about a
  * third of WebCrypto's cost per proof).
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { chmod, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  sign,
+} from 'node:crypto';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { TokenStoreError } from './errors.js';
 import type { EcPublicJwk } from './jose.js';
 import { parseStoredTokens, type StoredTokens, type TokenStore } from './token-store.js';
@@ -34,6 +41,7 @@ const isPrivateJwk = (v: unknown): v is PrivateJwk => {
  */
 export class FileTokenStore implements TokenStore {
   #key: PrivateJwk | undefined;
+  #writing: Promise<void> = Promise.resolve();
 
   constructor(readonly path: string) {}
 
@@ -64,11 +72,28 @@ export class FileTokenStore implements TokenStore {
     return content;
   }
 
-  async #write(content: Record<string, unknown>): Promise<void> {
-    const temporary = `${this.path}.${process.pid}.tmp`;
-    await writeFile(temporary, JSON.stringify(content), { mode: 0o600 });
-    await chmod(temporary, 0o600);
-    await rename(temporary, this.path);
+  /** Writes one after another (a refresh and the event position may save at once), each in full or not at all. */
+  #write(content: Record<string, unknown>): Promise<void> {
+    const write = this.#writing.then(async () => {
+      // A new name each time, created exclusively (never an existing file or a symlink planted in a shared folder),
+      // owner-only from the start, then renamed over the old file.
+      const temporary = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
+      const file = await open(temporary, 'wx', 0o600);
+      try {
+        await file.writeFile(JSON.stringify(content));
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      try {
+        await rename(temporary, this.path);
+      } catch (error) {
+        await rm(temporary, { force: true });
+        throw error;
+      }
+    });
+    this.#writing = write.catch(() => {});
+    return write;
   }
 
   async load(): Promise<StoredTokens | undefined> {
@@ -107,8 +132,14 @@ export class FileTokenStore implements TokenStore {
       key = { kty, crv, x, y, d };
       await this.#write({ ...(content ?? {}), dpopKey: key });
     }
+    let privateKey: KeyObject;
+    try {
+      privateKey = createPrivateKey({ key: { ...key }, format: 'jwk' });
+    } catch {
+      throw new TokenStoreError(`${this.path} is not a token file (its key is not a P-256 private key)`);
+    }
     this.#key = key;
-    return nodeDpopKey(createPrivateKey({ key: { ...key }, format: 'jwk' }));
+    return nodeDpopKey(privateKey);
   }
 }
 

@@ -4,7 +4,7 @@
  * session; the event position kept beside the tokens so a restart reads only what is new, with history marked
  * `replayed`; and the dead-man switch disarmed on purpose, with what each scope cancels.
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -17,7 +17,13 @@ import {
 } from '@gatehouse/gateway/testing';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import WebSocket from 'ws';
-import { type EventType, type Fetch, SessionSupervisor, type SupervisorEvents } from './index.js';
+import {
+  type EventType,
+  type Fetch,
+  SessionSupervisor,
+  type SupervisorEvents,
+  TokenStoreError,
+} from './index.js';
 import { FileTokenStore, newNodeDpopKey } from './node.js';
 import { botOptions, listeningGateway, restingOrder, skewed, until } from './test-support.js';
 
@@ -106,6 +112,30 @@ describe('restarting a bot', () => {
     await store.clear();
     expect(await store.load()).toBeUndefined();
     expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ dpopKey: content.dpopKey });
+  });
+
+  it('writes the token file whole under concurrent saves, leaves no temporary file, and refuses a bad key', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gh-sdk-file-'));
+    const path = join(dir, 'bot.json');
+    const store = new FileTokenStore(path);
+    const key = await store.dpopKey();
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.save({ accessToken: `t${i}`, expiresAt: i, scope: 'read', resumeAfter: { DU1000001: i } }),
+      ),
+    );
+    expect(await store.load()).toMatchObject({ accessToken: 't19', resumeAfter: { DU1000001: 19 } });
+    expect((await new FileTokenStore(path).dpopKey()).publicJwk).toEqual(key.publicJwk);
+    expect(await readdir(dir)).toEqual(['bot.json']);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    for (const bad of [
+      { kty: 'EC', crv: 'P-384', x: 'a', y: 'b', d: 'c' },
+      { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA', d: 'AAAA' },
+      'not a key',
+    ]) {
+      await writeFile(path, JSON.stringify({ dpopKey: bad }), { mode: 0o600 });
+      await expect(new FileTokenStore(path).dpopKey()).rejects.toBeInstanceOf(TokenStoreError);
+    }
   });
 
   it('resumes the events where the last run stopped (kept in the token store), marking history replayed', async () => {
