@@ -5,6 +5,7 @@
  * third of WebCrypto's cost per proof).
  */
 import {
+  createECDH,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -12,7 +13,8 @@ import {
   randomBytes,
   sign,
 } from 'node:crypto';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, open, readFile, rename, rm } from 'node:fs/promises';
 import { TokenStoreError } from './errors.js';
 import type { EcPublicJwk } from './jose.js';
 import { parseStoredTokens, type StoredTokens, type TokenStore } from './token-store.js';
@@ -47,13 +49,19 @@ export class FileTokenStore implements TokenStore {
 
   /** The file's whole content: undefined when there is no file. */
   async #read(): Promise<Record<string, unknown> | undefined> {
-    let mode: number;
+    let info: Stats;
     try {
-      mode = (await stat(this.path)).mode;
+      info = await lstat(this.path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new TokenStoreError(`cannot read ${this.path}: ${(error as Error).message}`);
     }
+    // A link or another user's file could hand this program someone else's key: only its own regular file.
+    if (!info.isFile()) throw new TokenStoreError(`${this.path} is not a regular file (a link?)`);
+    const uid = process.getuid?.();
+    if (uid !== undefined && info.uid !== uid)
+      throw new TokenStoreError(`${this.path} belongs to another user (uid ${info.uid})`);
+    const mode = info.mode;
     if ((mode & 0o077) !== 0)
       throw new TokenStoreError(
         `${this.path} is accessible to others (mode ${(mode & 0o777).toString(8)}); expected 600`,
@@ -133,11 +141,22 @@ export class FileTokenStore implements TokenStore {
       await this.#write({ ...(content ?? {}), dpopKey: key });
     }
     let privateKey: KeyObject;
+    let matches: boolean;
     try {
       privateKey = createPrivateKey({ key: { ...key }, format: 'jwk' });
+      // The public point computed from `d` (Node takes x and y from the JWK as given): a file whose x, y do not
+      // match it would sign proofs no server accepts.
+      const ecdh = createECDH('prime256v1');
+      ecdh.setPrivateKey(Buffer.from(key.d, 'base64url'));
+      const point = ecdh.getPublicKey(); // 0x04 || x || y
+      matches =
+        point.subarray(1, 33).toString('base64url') === key.x &&
+        point.subarray(33).toString('base64url') === key.y;
     } catch {
       throw new TokenStoreError(`${this.path} is not a token file (its key is not a P-256 private key)`);
     }
+    if (!matches)
+      throw new TokenStoreError(`${this.path} is not a token file (its key's halves do not match)`);
     this.#key = key;
     return nodeDpopKey(privateKey);
   }

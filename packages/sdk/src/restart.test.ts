@@ -4,7 +4,7 @@
  * session; the event position kept beside the tokens so a restart reads only what is new, with history marked
  * `replayed`; and the dead-man switch disarmed on purpose, with what each scope cancels.
  */
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -126,16 +126,23 @@ describe('restarting a bot', () => {
     );
     expect(await store.load()).toMatchObject({ accessToken: 't19', resumeAfter: { DU1000001: 19 } });
     expect((await new FileTokenStore(path).dpopKey()).publicJwk).toEqual(key.publicJwk);
-    expect(await readdir(dir)).toEqual(['bot.json']);
+    expect(await readdir(dir)).toEqual(['bot.json']); // no temporary file left
     expect((await stat(path)).mode & 0o777).toBe(0o600);
+    const other = (await new FileTokenStore(join(dir, 'other.json')).dpopKey()).publicJwk;
+    const kept = (JSON.parse(await readFile(path, 'utf8')) as { dpopKey: Record<string, string> }).dpopKey;
     for (const bad of [
       { kty: 'EC', crv: 'P-384', x: 'a', y: 'b', d: 'c' },
       { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA', d: 'AAAA' },
+      { ...kept, x: other.x, y: other.y }, // d of one key, x and y of another
       'not a key',
     ]) {
       await writeFile(path, JSON.stringify({ dpopKey: bad }), { mode: 0o600 });
       await expect(new FileTokenStore(path).dpopKey()).rejects.toBeInstanceOf(TokenStoreError);
     }
+    // A link in place of the file is refused, even to a file of the right shape.
+    await rm(path);
+    await symlink(join(dir, 'other.json'), path);
+    await expect(new FileTokenStore(path).load()).rejects.toThrow('not a regular file');
   });
 
   it('resumes the events where the last run stopped (kept in the token store), marking history replayed', async () => {
