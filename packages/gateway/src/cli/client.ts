@@ -10,11 +10,12 @@
  * the user may grant, the notification the user gets).
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { chmodSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import {
   type ApiClientView,
+  apiClientViewSchema,
   type LoginStep,
   SCOPES,
   type Scope,
@@ -111,7 +112,8 @@ export async function createClient(flags: ClientCreateFlags, prompter: Prompter)
   // Everything that can be checked here is, before a password is asked for or sent.
   const base = gatewayUrl(flags.url);
   const keyFile = resolve(flags.jwkOut);
-  if (existsSync(keyFile))
+  // lstat: a link there, even one to nowhere, is something the key would not be written through.
+  if (lstatSync(keyFile, { throwIfNoEntry: false }) !== undefined)
     throw new Error(`${keyFile} exists: a key file is never overwritten (choose another --jwk-out)`);
   if (!statSync(dirname(keyFile), { throwIfNoEntry: false })?.isDirectory())
     throw new Error(`${dirname(keyFile)} is not a folder (for --jwk-out)`);
@@ -123,6 +125,13 @@ export async function createClient(flags: ClientCreateFlags, prompter: Prompter)
   if (metadata.status !== 200 || typeof metadata.body.issuer !== 'string')
     throw new Error(`${base} does not answer as a Gatehouse gateway (no OAuth metadata)`);
   const issuer = metadata.body.issuer;
+  // The issuer may differ from the URL reached (a configured public URL behind a proxy), but a bot signs for it:
+  // say so when it is elsewhere.
+  if (!URL.canParse(issuer)) throw new Error(`${base} names an issuer that is not a URL`);
+  if (new URL(issuer).origin !== new URL(base).origin)
+    process.stderr.write(
+      `note: the gateway's issuer is ${printable(issuer)}, not ${base}; the bot's assertions name the issuer\n`,
+    );
 
   const password = passwordFromFile ?? (await prompter.secret(`Password for ${flags.user}: `));
   const csrf = await logIn(gateway, flags.user, password, {
@@ -165,7 +174,12 @@ export async function createClient(flags: ClientCreateFlags, prompter: Prompter)
         { 'x-csrf-token': csrf },
       );
       if (answer.status !== 201) throw remoteError(answer, 'registering the client');
-      registered = answer.body;
+      const parsed = apiClientViewSchema.safeParse(answer.body);
+      if (!parsed.success)
+        throw new Error(
+          'registering the client: the gateway answered 201 with something that is not a client',
+        );
+      registered = parsed.data;
     } catch (error) {
       rmSync(keyFile, { force: true });
       throw error;
@@ -266,10 +280,43 @@ function remoteError(answer: { status: number; body: unknown }, doing: string): 
     ?.error;
   if (typeof error?.code !== 'string')
     return new Error(`${doing}: the gateway answered HTTP ${answer.status}`);
-  const message = `${doing}: ${String(error.message ?? '')}`;
+  const message = `${doing}: ${printable(String(error.message ?? ''))}`;
   return error.code in ERROR_CATALOGUE
     ? new GatehouseError(error.code as ErrorCode, message, error.details)
-    : new Error(`${error.code}: ${message}`);
+    : new Error(`${printable(error.code)}: ${message}`);
+}
+
+/**
+ * Text from the gateway as it may reach a terminal: without control characters (escape sequences could rewrite
+ * the screen or the window title), bidirectional overrides, or more than 500 characters.
+ */
+export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: they are what is removed
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '?');
+  return clean.length > 500 ? `${clean.slice(0, 500)}…` : clean;
+}
+
+/** The most of an answer this command reads: a gateway's answers here are a few kilobytes. */
+const MAX_ANSWER_BYTES = 1_000_000;
+
+async function readCapped(response: Response): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? 0);
+  if (declared > MAX_ANSWER_BYTES) throw new Error(`the gateway's answer is too large (${declared} bytes)`);
+  const reader = response.body?.getReader();
+  if (reader === undefined) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_ANSWER_BYTES) {
+      await reader.cancel();
+      throw new Error(`the gateway's answer is too large (over ${MAX_ANSWER_BYTES} bytes)`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** JSON over HTTP with a cookie jar, as a browser session of the web channel. */
@@ -313,7 +360,7 @@ class GatewayHttp {
       if (value === '' || /;\s*max-age=0\b/i.test(line)) this.#cookies.delete(name);
       else this.#cookies.set(name, value);
     }
-    const text = await response.text();
+    const text = await readCapped(response);
     let parsed: unknown = {};
     try {
       parsed = text === '' ? {} : JSON.parse(text);
