@@ -47,10 +47,13 @@ export function isPostgresUrl(url: string): boolean {
   return url.startsWith('postgres://') || url.startsWith('postgresql://');
 }
 
-function redactUrl(url: string): string {
+/** The URL without its secrets: the password of the user part, and libpq's secret parameters in the query. */
+export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
+    for (const name of [...parsed.searchParams.keys()])
+      if (/pass|secret|key|token/i.test(name)) parsed.searchParams.set(name, '***');
     return parsed.toString();
   } catch {
     return 'postgres://(unparseable url)';
