@@ -38,3 +38,4 @@ export {
   registeredRoutes,
 } from './openapi.js';
 export { type Operation, type OperationResponse, operation, type ResponseDoc } from './operation.js';
+export { quotedName } from './validation.js';

@@ -40,10 +40,15 @@ function typeName(type: string): string {
   return TYPES[type] ?? `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
 }
 
-/** A name the client sent (an unknown key), quoted and bounded. */
-function quoted(name: string): string {
-  return JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+/**
+ * A name the client sent (an unknown key), quoted and bounded, for an error message: at most 64 characters, control
+ * characters escaped (JSON) and bidirectional overrides shown as `?`, so it cannot disguise the text around it.
+ */
+export function quotedName(name: string): string {
+  const shown = name.length > 64 ? `${name.slice(0, 64)}…` : name;
+  return JSON.stringify(shown.replace(/[\u202a-\u202e\u2066-\u2069]/g, '?'));
 }
+const quoted = quotedName;
 
 /** A value the schema names (an enum member or literal), quoted when it is text. */
 function shown(value: unknown): string {

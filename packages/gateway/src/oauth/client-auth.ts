@@ -84,13 +84,11 @@ function assertionRefusal(error: unknown, ctx: AssertionContext): string {
   }
   if (error instanceof joseErrors.JOSEAlgNotAllowed)
     return 'the assertion must be signed with PS256, ES256 or EdDSA';
-  if (error instanceof joseErrors.JWKSNoMatchingKey)
-    return "no key registered for this client fits the assertion's alg (and kid)";
-  if (error instanceof joseErrors.JWKSMultipleMatchingKeys)
-    return "several keys registered for this client fit the assertion's alg; name one with kid";
+  // No key fitting the alg (and kid), several fitting, or a signature that does not verify read the same: an
+  // unauthenticated caller learns nothing of the client's registered keys (their algorithms, their kids).
   if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid)
     return 'the client assertion is not a well-formed signed JWT';
-  return "the assertion's signature does not verify with a key registered for this client";
+  return "the assertion's signature does not verify with a key registered for this client (with several keys of one algorithm, name the key with kid)";
 }
 
 export interface AssertionContext {
@@ -153,7 +151,9 @@ export async function verifyClientAssertion(
       `the assertion may live at most 5 minutes: its exp is ${Math.round(exp - ctx.now / 1000)} s after the ` +
         `server's time (${iso(ctx.now)})`,
     );
-  const jti = String(payload.jti);
+  if (typeof payload.jti !== 'string' || payload.jti === '')
+    throw new OAuthError('invalid_client', "the assertion's jti must be a non-empty string");
+  const jti = payload.jti;
   if (jti.length > 256)
     throw new OAuthError('invalid_client', "the assertion's jti is longer than 256 characters");
   if (!(await recordAssertion(ctx.db, clientId, jti, exp * 1000)))

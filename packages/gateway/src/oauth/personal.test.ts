@@ -223,6 +223,18 @@ describe.each(testDatabases())('personal clients on %s', (_name, makeDatabase) =
         .setExpirationTime(Math.floor(now / 1000) + 60)
         .sign(Buffer.alloc(32, 1));
     })();
+    const signedAs = async (alg: 'PS256' | 'ES256', claims: Record<string, unknown>, kid?: string) => {
+      const { SignJWT, generateKeyPair } = await import('jose');
+      const key = alg === 'PS256' ? (await generateKeyPair('PS256')).privateKey : bot.clientKey.privateKey;
+      return new SignJWT(claims)
+        .setProtectedHeader({ alg, ...(kid === undefined ? {} : { kid }) })
+        .setIssuer(bot.clientId)
+        .setSubject(bot.clientId)
+        .setAudience(ISSUER)
+        .setIssuedAt(Math.floor(now / 1000))
+        .setExpirationTime(Math.floor(now / 1000) + 60)
+        .sign(key);
+    };
     const other = new TestProgram(gw);
     other.clientId = bot.clientId;
     const unknown = new TestProgram(gw);
@@ -267,6 +279,22 @@ describe.each(testDatabases())('personal clients on %s', (_name, makeDatabase) =
         "the client the assertion's iss names is unknown or revoked",
       ],
       ['not a JWT', 'not-a-jwt', 'the client assertion is not a JWT'],
+      // No key of the client fits the alg or the kid: the same words as a wrong signature (no oracle of its keys).
+      [
+        'an alg no registered key has',
+        await signedAs('PS256', { jti: 'ps256' }),
+        "the assertion's signature does not verify with a key registered for this client",
+      ],
+      [
+        'a kid no registered key has',
+        await signedAs('ES256', { jti: 'kid' }, 'no-such-kid'),
+        "the assertion's signature does not verify with a key registered for this client",
+      ],
+      [
+        'a jti that is not a string',
+        await signedAs('ES256', { jti: { a: 1 } }),
+        "the assertion's jti must be a non-empty string",
+      ],
     ];
     for (const [name, assertion, description] of cases) {
       const response = await bot.form('/oauth2/token', { grant_type: 'client_credentials' }, { assertion });

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Config, PublicUrls } from '../config/index.js';
 import type { Clock } from '../core/index.js';
-import { type Authenticator, parseWith, principalOf } from '../http/index.js';
+import { type Authenticator, parseWith, principalOf, quotedName } from '../http/index.js';
 import type { SigningKey } from '../oauth/signing.js';
 import { requireSensitive } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
@@ -23,7 +23,7 @@ type Form = Record<string, string | undefined>;
 function parseForm(body: string): Form {
   const form: Form = {};
   for (const [key, value] of new URLSearchParams(body)) {
-    if (key in form) throw new OAuthError('invalid_request', `${key} is given more than once`);
+    if (key in form) throw new OAuthError('invalid_request', `${quotedName(key)} is given more than once`);
     form[key] = value;
   }
   return form;
