@@ -222,8 +222,9 @@ export const configSchema = z.strictObject({
       /** Validated sessions kept in memory per node (least recently used are dropped first). */
       cacheMaxEntries: z.number().int().min(100).default(100_000),
       /**
-       * Live sessions one user may hold across every channel (people's and programs'). A login beyond it succeeds
-       * and ends the user's least recently used session (ASVS 5.0 7.1.2).
+       * Live sessions one user may hold on people's channels (every one but `api`). A login beyond it succeeds and
+       * ends the user's least recently used such session (ASVS 5.0 7.1.2). Programs' sessions are capped per grant
+       * (`oauth.maxInstanceSessions`) and never end a person's, nor a person's theirs.
        */
       maxLivePerUser: z.number().int().min(2).max(10_000).default(50),
     })
@@ -283,6 +284,14 @@ export const configSchema = z.strictObject({
       dpopNonce: z.boolean().default(false),
       /** Validated access tokens kept in memory per node. */
       tokenCacheMaxEntries: z.number().int().min(100).default(100_000),
+      /**
+       * Live sessions one personal client may hold, one per instance (DPoP key): a token request with a new key
+       * beyond it ends that client's own least recently seen instance session (reason `instance_limit`, audited,
+       * with the client's session-loss policy), never another client's or a person's. A token request costs a
+       * client only a fresh key, so without a cap a client (or a bot restarting in a loop with a new key each time)
+       * would pile up sessions.
+       */
+      maxInstanceSessions: z.number().int().min(1).max(1_000).default(5),
     })
     .prefault({}),
   metrics: z

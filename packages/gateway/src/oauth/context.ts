@@ -17,6 +17,8 @@ export interface OAuthOptions {
   parTtlMs: number;
   refreshReuseLeewayMs: number;
   tokenCacheMaxEntries: number;
+  /** Live instance sessions per personal client's grant; one more ends its least recently seen (oauth/issue.ts). */
+  maxInstanceSessions: number;
 }
 
 export interface OAuthDeps {

@@ -2,24 +2,41 @@
  * @module oauth/issue
  * What every grant type ends in: the program session the tokens act through, then the tokens.
  * - Programs are sessions too, on the `api` channel, and take part in the brokerage tier like anyone's:
- *   - one session per instance (DPoP key) of a personal client: a client-credentials token under key K acts through
- *     the live session the grant's earlier tokens under K acted through (a bot restarted with its key gets its
- *     session, and its trading, back), or a new one. Copies of a bot with different keys compete for trading like
- *     any two sessions; copies sharing one key share one session;
+ *   - one session per instance (DPoP key) of a personal client, recorded in `oauth_instances`: a client-credentials
+ *     token under key K acts through K's live session (a bot restarted with its key gets its session, and its
+ *     trading, back), or a new one. Copies of a bot with different keys compete for trading like any two sessions;
+ *     copies sharing one key share one session, however many of their token requests race (the session is opened
+ *     while the grant's row is held, on any node). A grant keeps at most `oauth.maxInstanceSessions` live: a new
+ *     key beyond it ends the grant's least recently seen instance session, never another grant's or a person's
+ *     (programs' sessions are not counted in the user's cap: sessions/service.ts);
  *   - one session per app grant, created with its first token (its refresh tokens are bound to one key anyway); a
  *     refresh needs that session still live (24 h idle, 7 days absolute).
- *   A disabled user's programs get no tokens; ending a grant ends all its sessions (oauth/revocation.ts).
+ *   A disabled user's programs get no tokens; ending a grant ends all its sessions (oauth/revocation.ts), and a token
+ *   request that finds its grant or client revoked once its session and token are recorded ends them itself.
  * - Tokens are opaque (only their SHA-256 is stored), bound to the DPoP key that asked for them, and record the
  *   session they act through: access tokens live 15 min; a refresh token lives as long as its grant's session,
  *   checked at use.
  */
 import type { Scope, TokenResponse } from '@gatehouse/protocol';
+import type { Kysely } from 'kysely';
+import { appendAudit } from '../audit/index.js';
 import { randomToken, sha256 } from '../core/index.js';
 import { getUser } from '../identity/index.js';
-import type { OAuthGrantsTable, OAuthTokensTable } from '../store/index.js';
+import type { Database, OAuthGrantsTable, OAuthTokensTable } from '../store/index.js';
 import type { OAuthContext } from './context.js';
 import { OAuthError } from './errors.js';
-import { findGrant, findInstanceSessionId, insertTokens, setGrantSession } from './store.js';
+import {
+  findGrant,
+  findInstance,
+  findInstanceSessionId,
+  findLiveClient,
+  holdLiveGrant,
+  insertTokens,
+  instanceSessions,
+  revokeToken,
+  setGrantSession,
+  setInstance,
+} from './store.js';
 
 /** The grant a token stands for; `invalid_grant` when there is none. */
 export async function grantOrInvalid(ctx: OAuthContext, id: string): Promise<OAuthGrantsTable> {
@@ -38,9 +55,9 @@ async function activeUserOrInvalid(ctx: OAuthContext, grant: OAuthGrantsTable): 
 }
 
 /** Whether a session is live now: not ended, within its lifetime and idle timeout (activity not yet written counts). */
-async function isLive(ctx: OAuthContext, sessionId: string): Promise<boolean> {
+async function isLive(ctx: OAuthContext, sessionId: string, db: Kysely<Database> = ctx.db): Promise<boolean> {
   const { clock, sessions } = ctx;
-  const session = await sessions.findById(sessionId);
+  const session = await sessions.findById(sessionId, db);
   if (session === undefined || session.revokedAt !== null) return false;
   const now = clock.now();
   const seen = Math.max(session.lastSeenAt, sessions.pendingLastSeen(sessionId) ?? 0);
@@ -56,19 +73,30 @@ export async function sessionServes(
   return sessionId !== null && (await userActive(ctx, grant)) && (await isLive(ctx, sessionId));
 }
 
-/** A new program session for the grant's user; `instance` names the DPoP key of a personal client's instance. */
-async function newSession(ctx: OAuthContext, grant: OAuthGrantsTable, instance?: string): Promise<string> {
-  const { session } = await ctx.sessions.create({
-    userId: grant.user_id,
-    channel: 'api',
-    aal: 2,
-    amr: ['pop'],
-    ip: '',
-    // What the user's session list shows: the client, and for an instance the start of its key's thumbprint.
-    userAgent: `oauth:${grant.client_id}${instance === undefined ? '' : ` key ${instance.slice(0, 8)}`}`,
-    secondFactorAt: null,
-    lastFactor: null,
-  });
+/**
+ * A new program session for the grant's user; `instance` names the DPoP key of a personal client's instance. Pass a
+ * transaction as `db` to open it inside one.
+ */
+async function newSession(
+  ctx: OAuthContext,
+  grant: OAuthGrantsTable,
+  instance?: string,
+  db: Kysely<Database> = ctx.db,
+): Promise<string> {
+  const { session } = await ctx.sessions.create(
+    {
+      userId: grant.user_id,
+      channel: 'api',
+      aal: 2,
+      amr: ['pop'],
+      ip: '',
+      // What the user's session list shows: the client, and for an instance the start of its key's thumbprint.
+      userAgent: `oauth:${grant.client_id}${instance === undefined ? '' : ` key ${instance.slice(0, 8)}`}`,
+      secondFactorAt: null,
+      lastFactor: null,
+    },
+    db,
+  );
   return session.id;
 }
 
@@ -93,8 +121,11 @@ export async function grantSession(
 }
 
 /**
- * A personal client instance's session, the instance being its DPoP key `jkt`: the live session the grant's newest
- * token under that key acts through, or a new one (a new key, or its session ended).
+ * A personal client instance's session, the instance being its DPoP key `jkt`: the live session recorded for the key
+ * (or, for a key from before `oauth_instances`, the one its newest token acts through), or a new one (a new key, or
+ * its session ended). Which it is is decided while the grant's row is held, so concurrent requests for one key, on
+ * any node, get one session, and none is opened once the grant's revocation has committed. Opening one beyond
+ * `maxInstanceSessions` live ends the grant's least recently seen others, after the commit.
  */
 export async function instanceSession(
   ctx: OAuthContext,
@@ -102,9 +133,73 @@ export async function instanceSession(
   jkt: string,
 ): Promise<string> {
   await activeUserOrInvalid(ctx, grant);
-  const known = await findInstanceSessionId(ctx.db, grant.id, jkt);
+  const known = await findInstance(ctx.db, grant.id, jkt);
   if (known !== undefined && (await isLive(ctx, known))) return known;
-  return newSession(ctx, grant, jkt);
+  const now = ctx.clock.now();
+  const chosen = await ctx.db.transaction().execute(async (trx) => {
+    if (!(await holdLiveGrant(trx, grant.id))) throw new OAuthError('invalid_grant', 'the grant was revoked');
+    const recorded = await findInstance(trx, grant.id, jkt);
+    const current = recorded ?? (await findInstanceSessionId(trx, grant.id, jkt));
+    if (current !== undefined && (await isLive(ctx, current, trx))) {
+      if (recorded === undefined) await setInstance(trx, grant.id, jkt, current, now);
+      return { sessionId: current, beyondCap: [] as string[] };
+    }
+    const sessionId = await newSession(ctx, grant, jkt, trx);
+    await setInstance(trx, grant.id, jkt, sessionId, now);
+    return { sessionId, beyondCap: await beyondCap(ctx, trx, grant.id, sessionId, now) };
+  });
+  for (const ended of chosen.beyondCap) {
+    if (!(await ctx.sessions.revoke(ended, 'instance_limit'))) continue;
+    await appendAudit(ctx.db, ctx.clock, {
+      type: 'session.revoked',
+      userId: grant.user_id,
+      sessionId: ended,
+      data: { reason: 'instance_limit', by: chosen.sessionId, clientId: grant.client_id },
+    });
+  }
+  return chosen.sessionId;
+}
+
+/** The grant's live instance sessions beyond `maxInstanceSessions`, least recently seen first, `opened` kept. */
+async function beyondCap(
+  ctx: OAuthContext,
+  db: Kysely<Database>,
+  grantId: string,
+  opened: string,
+  now: number,
+): Promise<string[]> {
+  const lastSeen = (s: { id: string; last_seen_at: number }) =>
+    Math.max(Number(s.last_seen_at), ctx.sessions.pendingLastSeen(s.id) ?? 0);
+  const live = (await instanceSessions(db, grantId, now)).filter(
+    (s) => s.id !== opened && now < lastSeen(s) + Number(s.idle_timeout_ms),
+  );
+  const excess = live.length + 1 - ctx.options.maxInstanceSessions;
+  if (excess <= 0) return [];
+  return live
+    .sort((a, b) => lastSeen(a) - lastSeen(b) || a.id.localeCompare(b.id))
+    .slice(0, excess)
+    .map((s) => s.id);
+}
+
+/**
+ * A token request's last step, once its session and token are recorded: when the grant or its client was revoked
+ * meanwhile (a revocation that read the grant's sessions before this one's was recorded), the session and the token
+ * end here, and the request is answered `invalid_grant`.
+ */
+export async function confirmGrantLive(
+  ctx: OAuthContext,
+  grant: OAuthGrantsTable,
+  sessionId: string,
+  issued: TokenResponse,
+): Promise<TokenResponse> {
+  const current = await findGrant(ctx.db, grant.id);
+  if (current?.revoked_at === null && (await findLiveClient(ctx.db, grant.client_id)) !== undefined)
+    return issued;
+  await revokeToken(ctx.db, sha256(issued.access_token), ctx.clock.now());
+  if (issued.refresh_token !== undefined)
+    await revokeToken(ctx.db, sha256(issued.refresh_token), ctx.clock.now());
+  await ctx.sessions.revoke(sessionId, 'grant_revoked');
+  throw new OAuthError('invalid_grant', 'the grant was revoked');
 }
 
 /**

@@ -1,9 +1,14 @@
 /**
  * @module oauth/store
- * The authorization server's rows: clients, grants, pushed requests, codes, tokens and the client assertions seen.
+ * The authorization server's rows: clients, grants, pushed requests, codes, tokens, the sessions of personal clients'
+ * instances and the client assertions seen.
  * Every query on these tables is here. Secrets are never stored: request URIs, codes and tokens are found by their
  * SHA-256, and a successor refresh token kept for the reuse leeway is sealed. Each function takes the database or a
  * transaction, so a caller can write several rows and an audit entry at once.
+ *
+ * Longer than most modules: every query on the authorization server's seven tables is kept in this one place, so
+ * the rules they share (hashes only, conditional claims, a grant held while its instances' sessions are written) are
+ * read together.
  */
 import type { Kysely } from 'kysely';
 import type {
@@ -122,6 +127,21 @@ export async function liveGrantIdsOfUser(db: Db, userId: string, clientId: strin
   return rows.map((g) => g.id);
 }
 
+/**
+ * Holds a live grant's row until the caller's transaction ends (a write takes its row lock on PostgreSQL; SQLite has
+ * one writer at a time): token requests that open an instance's session take it, and so do one at a time per grant,
+ * on every node, and never after the grant's revocation committed. False when the grant is revoked.
+ */
+export async function holdLiveGrant(db: Db, grantId: string): Promise<boolean> {
+  const held = await db
+    .updateTable('oauth_grants')
+    .set((eb) => ({ revoked_at: eb.ref('revoked_at') }))
+    .where('id', '=', grantId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return held.numUpdatedRows !== 0n;
+}
+
 /** Records an app grant's program session. */
 export async function setGrantSession(db: Db, grantId: string, sessionId: string): Promise<void> {
   await db.updateTable('oauth_grants').set({ session_id: sessionId }).where('id', '=', grantId).execute();
@@ -222,9 +242,55 @@ export async function findInstanceSessionId(
   return row?.session_id ?? row?.grant_session_id ?? undefined;
 }
 
+// ---- instances of personal clients ----------------------------------------------------------------------------
+
+/** The session recorded for an instance of a grant (its DPoP key `jkt`); undefined when none is. */
+export async function findInstance(db: Db, grantId: string, jkt: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('oauth_instances')
+    .select('session_id')
+    .where('grant_id', '=', grantId)
+    .where('jkt', '=', jkt)
+    .executeTakeFirst();
+  return row?.session_id;
+}
+
+/** Records (or replaces) the session of an instance; the caller holds the grant (`holdLiveGrant`). */
+export async function setInstance(
+  db: Db,
+  grantId: string,
+  jkt: string,
+  sessionId: string,
+  at: number,
+): Promise<void> {
+  await db
+    .insertInto('oauth_instances')
+    .values({ grant_id: grantId, jkt, session_id: sessionId, created_at: at })
+    .onConflict((oc) =>
+      oc.columns(['grant_id', 'jkt']).doUpdateSet({ session_id: sessionId, created_at: at }),
+    )
+    .execute();
+}
+
 /**
- * The program sessions each grant's tokens act through, the most recently issued for first, with the grant's own
- * (an app's, or one from before migration 0013). Ended sessions are included: the caller asks the session service.
+ * The sessions recorded for a grant's instances that are not ended nor past their absolute lifetime at `now`, with
+ * what says whether they are idle and since when (the caller adds activity not yet written behind).
+ */
+export function instanceSessions(db: Db, grantId: string, now: number) {
+  return db
+    .selectFrom('oauth_instances')
+    .innerJoin('sessions', 'sessions.id', 'oauth_instances.session_id')
+    .select(['sessions.id', 'sessions.last_seen_at', 'sessions.idle_timeout_ms'])
+    .where('oauth_instances.grant_id', '=', grantId)
+    .where('sessions.revoked_at', 'is', null)
+    .where('sessions.expires_at', '>', now)
+    .execute();
+}
+
+/**
+ * The program sessions each grant's tokens act through, the most recently issued for first, then those recorded for
+ * its instances that no token names yet, then the grant's own (an app's, or one from before migration 0013). Ended
+ * sessions are included: the caller asks the session service.
  */
 export async function programSessionIds(
   db: Db,
@@ -245,6 +311,21 @@ export async function programSessionIds(
     .execute();
   rows.sort((a, b) => Number(b.last) - Number(a.last));
   for (const row of rows) out.get(row.grant_id)?.push(row.session_id as string);
+  const instances = await db
+    .selectFrom('oauth_instances')
+    .select(['grant_id', 'session_id'])
+    .where(
+      'grant_id',
+      'in',
+      grants.map((g) => g.id),
+    )
+    .orderBy('created_at', 'desc')
+    .orderBy('session_id')
+    .execute();
+  for (const row of instances) {
+    const ids = out.get(row.grant_id) as string[];
+    if (!ids.includes(row.session_id)) ids.push(row.session_id);
+  }
   for (const grant of grants) {
     const ids = out.get(grant.id) as string[];
     if (grant.session_id !== null && !ids.includes(grant.session_id)) ids.push(grant.session_id);
@@ -348,7 +429,8 @@ export async function revokeToken(db: Db, tokenHash: string, at: number): Promis
  * Deletes what can no longer be used at `now`: assertion ids and pushed requests past their expiry, codes an hour
  * past theirs, access tokens `keepAccessMs` past theirs (at least a day, for introspection's `active: false` and
  * audits; and as long as a program session may live, so a live session's tokens are all there: they say which
- * instance it serves and what revoking its grant must end).
+ * instance it serves and what revoking its grant must end), and instances' rows whose session has ended (a key that
+ * comes back gets a new session either way).
  */
 export async function deleteExpired(db: Db, now: number, keepAccessMs: number): Promise<void> {
   await db.deleteFrom('oauth_assertions').where('expires_at', '<', now).execute();
@@ -361,5 +443,18 @@ export async function deleteExpired(db: Db, now: number, keepAccessMs: number): 
     .deleteFrom('oauth_tokens')
     .where('kind', '=', 'access')
     .where('expires_at', '<', now - keepAccessMs)
+    .execute();
+  await db
+    .deleteFrom('oauth_instances')
+    .where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('sessions')
+          .select('sessions.id')
+          .whereRef('sessions.id', '=', 'oauth_instances.session_id')
+          .where((w) =>
+            w.or([w('sessions.revoked_at', 'is not', null), w('sessions.expires_at', '<=', now)]),
+          ),
+      ),
+    )
     .execute();
 }

@@ -84,7 +84,8 @@ export type RevokeReason =
   | 'device_revoked'
   | 'grant_revoked'
   | 'refresh_token_reused'
-  | 'session_limit';
+  | 'session_limit'
+  | 'instance_limit';
 
 export interface NewSession {
   userId: string;
@@ -108,7 +109,7 @@ export interface SessionServiceOptions {
   cacheMaxEntries: number;
   /** Age after which a cached entry is re-read from the database (bounds revocation lag if a bus message is lost). */
   revalidateAfterMs: number;
-  /** Live sessions one user may hold across channels; a new one beyond it ends the least recently used. */
+  /** Live people's sessions (every channel but `api`) one user may hold; a new one beyond it ends the least recently used. */
   maxLivePerUser: number;
 }
 
@@ -192,16 +193,24 @@ export class SessionService {
   }
 
   /**
-   * ASVS 5.0 7.1.2: a user holds at most `maxLivePerUser` live sessions across channels (people's and programs'). A
-   * new one beyond that ends the least recently used others (reason `session_limit`), as Keycloak's "terminate
-   * oldest session" does: a login always succeeds, and a forgotten session is what goes. Runs in the caller's
-   * transaction, so the session and the ending commit together.
+   * ASVS 5.0 7.1.2: a user holds at most `maxLivePerUser` live people's sessions (every channel but `api`). A new one
+   * beyond that ends the least recently used others (reason `session_limit`), as Keycloak's "terminate oldest
+   * session" does: a login always succeeds, and a forgotten session is what goes. Runs in the caller's transaction,
+   * so the session and the ending commit together.
+   *
+   * Programs' sessions (`api`) are capped apart, per grant (oauth/issue.ts: `oauth.maxInstanceSessions` per personal
+   * client, one per app grant), and neither count here nor are ended here. A token request costs a client nothing
+   * but its own key, so were they counted together, a client asking for tokens with fresh keys (or a bot restarting
+   * in a loop with a new key each time) would end the user's web session and their trading bot's, each end applying
+   * its session-loss policy; and a login would end a trading bot's session just as well.
    */
   async #keepWithinLimit(db: Kysely<Database>, created: SessionRecord, now: number): Promise<void> {
+    if (created.channel === 'api') return;
     const live = await db
       .selectFrom('sessions')
       .select(['id', 'token_hash', 'last_seen_at'])
       .where('user_id', '=', created.userId)
+      .where('channel', '!=', 'api')
       .where('revoked_at', 'is', null)
       .where('expires_at', '>', now)
       .where(sql<boolean>`last_seen_at + idle_timeout_ms > ${now}`)
@@ -501,8 +510,9 @@ export class SessionService {
     return this.#o.loadProfile(userId);
   }
 
-  async findById(sessionId: string): Promise<SessionRecord | undefined> {
-    return findSessionById(this.#o.db, sessionId);
+  /** A session by its id; pass a transaction as `db` to read it inside one. */
+  async findById(sessionId: string, db: Kysely<Database> = this.#o.db): Promise<SessionRecord | undefined> {
+    return findSessionById(db, sessionId);
   }
 
   /** Writes pending last-seen times in one batch. Called on a timer and at shutdown. */

@@ -18,6 +18,7 @@ import * as initialPasswords from './migrations/0010-initial-passwords.js';
 import * as factorCodes from './migrations/0011-factor-codes.js';
 import * as cpapiOrderNumbers from './migrations/0012-cpapi-order-numbers.js';
 import * as oauthTokenSessions from './migrations/0013-oauth-token-sessions.js';
+import * as oauthInstances from './migrations/0014-oauth-instances.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0011-factor-codes': factorCodes,
   '0012-cpapi-order-numbers': cpapiOrderNumbers,
   '0013-oauth-token-sessions': oauthTokenSessions,
+  '0014-oauth-instances': oauthInstances,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -18,11 +18,17 @@ import {
 } from '../identity/index.js';
 import { claimAttempt, clearBuckets, throttleWaitMs } from '../login/index.js';
 import {
+  deleteExpired,
+  findInstance,
   findInstanceSessionId,
+  holdLiveGrant,
   insertClient,
   insertGrant,
   insertTokens,
+  instanceSessions,
   programSessionIds,
+  revokeGrantAndTokens,
+  setInstance,
 } from '../oauth/store.js';
 import type { SessionRecord } from '../sessions/index.js';
 import {
@@ -254,6 +260,91 @@ describe.each(testDatabases({ everySqliteDriver: true }))('store contract on %s'
         ['grt_none', []],
       ]),
     );
+  });
+
+  it("records an instance's session while its grant is held: one per key under concurrent holders", async () => {
+    const user = await newUser();
+    const now = clock.now();
+    const clientId = `cli_inst_${userCounter}`;
+    await insertClient(store.db, {
+      id: clientId,
+      kind: 'personal',
+      user_id: user.id,
+      name: 'bot',
+      jwks: '{"keys":[]}',
+      redirect_uris: '[]',
+      scopes: '["read"]',
+      rotate_refresh_tokens: 0,
+      session_loss_policy: 'none',
+      created_at: 0,
+      revoked_at: null,
+    });
+    const grantId = `grt_inst_${userCounter}`;
+    await insertGrant(store.db, {
+      id: grantId,
+      client_id: clientId,
+      user_id: user.id,
+      scopes: '["read"]',
+      accounts: '[]',
+      session_id: null,
+      created_at: 0,
+      revoked_at: null,
+      revoke_reason: null,
+    });
+    // Concurrent holders of the grant, each recording its own session for key-a unless one is recorded: one wins.
+    const chosen = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        store.db.transaction().execute(async (trx) => {
+          expect(await holdLiveGrant(trx, grantId)).toBe(true);
+          const known = await findInstance(trx, grantId, 'key-a');
+          if (known !== undefined) return known;
+          await setInstance(trx, grantId, 'key-a', `ses_inst_${userCounter}_${i}`, now);
+          return `ses_inst_${userCounter}_${i}`;
+        }),
+      ),
+    );
+    expect(new Set(chosen).size).toBe(1);
+    const live = `ses_inst_live_${userCounter}`;
+    const ended = `ses_inst_ended_${userCounter}`;
+    for (const id of [live, ended, chosen[0] as string])
+      await insertSession(store.db, {
+        id,
+        tokenHash: `hash-${id}`,
+        userId: user.id,
+        channel: 'api',
+        aal: 2,
+        amr: ['pop'],
+        createdAt: now,
+        lastSeenAt: now,
+        idleTimeoutMs: 900_000,
+        expiresAt: now + 43_200_000,
+        secondFactorAt: null,
+        ip: '',
+        userAgent: 'test',
+        revokedAt: null,
+        revokeReason: null,
+        stepUpRequired: false,
+        deviceId: null,
+        network: null,
+        lastFactor: null,
+        brokerageAt: null,
+      });
+    await markRevoked(store.db, ended, now, 'instance_limit');
+    await setInstance(store.db, grantId, 'key-a', live, now + 1); // replaces the recorded one
+    await setInstance(store.db, grantId, 'key-b', ended, now + 2);
+    await setInstance(store.db, grantId, 'key-c', chosen[0] as string, now + 3);
+    expect(await findInstance(store.db, grantId, 'key-a')).toBe(live);
+    expect(await findInstance(store.db, grantId, 'key-z')).toBeUndefined();
+    expect((await instanceSessions(store.db, grantId, now)).map((s) => s.id).sort()).toEqual(
+      [live, chosen[0]].sort(),
+    );
+    const ids = await programSessionIds(store.db, [{ id: grantId, session_id: null }]);
+    expect(ids.get(grantId)).toEqual([chosen[0], ended, live]);
+    await deleteExpired(store.db, now, 86_400_000);
+    expect(await findInstance(store.db, grantId, 'key-b')).toBeUndefined();
+    expect(await findInstance(store.db, grantId, 'key-a')).toBe(live);
+    expect(await revokeGrantAndTokens(store.db, grantId, now, 'grant_revoked')).toBe(true);
+    expect(await holdLiveGrant(store.db, grantId)).toBe(false);
   });
 
   it('claims login attempts atomically and forgets failures after the reset time', async () => {

@@ -396,7 +396,7 @@ export interface OAuthGrantsTable {
   accounts: string;
   /**
    * An app's grant: its program session (channel `api`), created with its first token. A personal client's sessions,
-   * one per instance (DPoP key), are its tokens' (`oauth_tokens.session_id`); rows from before have one here.
+   * one per instance (DPoP key), are in `oauth_instances` (and its tokens'); rows from before have one here.
    */
   session_id: string | null;
   created_at: number;
@@ -445,6 +445,17 @@ export interface OAuthTokensTable {
    * DPoP key), its grant's under an app. Null on rows written before migration 0013: the grant's `session_id`.
    */
   session_id: string | null;
+}
+
+/**
+ * The program session of one instance of a personal client: its grant and its DPoP key (`jkt`). Written while the
+ * grant's row is held (oauth/issue.ts), so that one key has one session on every node.
+ */
+export interface OAuthInstancesTable {
+  grant_id: string;
+  jkt: string;
+  session_id: string;
+  created_at: number;
 }
 
 export interface OAuthAssertionsTable {
@@ -497,6 +508,7 @@ export interface Database {
   oauth_par_requests: OAuthParRequestsTable;
   oauth_codes: OAuthCodesTable;
   oauth_tokens: OAuthTokensTable;
+  oauth_instances: OAuthInstancesTable;
   oauth_assertions: OAuthAssertionsTable;
   dead_man_switches: DeadManSwitchesTable;
   order_confirmations: OrderConfirmationsTable;

@@ -2,14 +2,15 @@
  * @module oauth/grants/client-credentials
  * The client-credentials grant (RFC 6749 §4.4), for personal clients only: a user's bot acts under the grant made
  * when the user registered it, for that user only, on the accounts and scopes it names (or fewer scopes, if asked),
- * through its instance's session: one per DPoP key (oauth/issue.ts).
+ * through its instance's session: one per DPoP key (oauth/issue.ts). A token answered was issued while neither the
+ * grant nor the client was revoked, and its session outlives neither.
  */
 import type { Scope, TokenResponse } from '@gatehouse/protocol';
 import type { OAuthClientsTable } from '../../store/index.js';
 import { parseScopes } from '../clients.js';
 import type { OAuthContext, OAuthForm } from '../context.js';
 import { OAuthError } from '../errors.js';
-import { instanceSession, issueTokens } from '../issue.js';
+import { confirmGrantLive, instanceSession, issueTokens } from '../issue.js';
 import { findLiveGrantOfClient, json } from '../store.js';
 
 export async function clientCredentials(
@@ -26,5 +27,7 @@ export async function clientCredentials(
   const scopes = form.scope === undefined ? granted : parseScopes(form.scope, granted);
   const session = await instanceSession(ctx, grant, jkt);
   // RFC 6749 §4.4.3: no refresh token with client credentials; the client authenticates again instead.
-  return issueTokens(ctx, grant, session, jkt, scopes, false);
+  const issued = await issueTokens(ctx, grant, session, jkt, scopes, false);
+  // A revocation of the grant or client may have read its sessions before this one was recorded.
+  return confirmGrantLive(ctx, grant, session, issued);
 }
