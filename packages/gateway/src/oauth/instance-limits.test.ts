@@ -1,7 +1,7 @@
 /**
  * What one personal client's instances may cost the user: at most `oauth.maxInstanceSessions` live sessions per
- * grant (a new key beyond it ends the grant's own least recently seen instance), never a person's session or another
- * client's; one session per DPoP key however many token requests race for it; and none left live by a client revoked
+ * grant (a new key beyond it ends the grant's own least recently seen instance that does not hold trading, or is
+ * refused when every one does), never a person's session or another client's; one session per DPoP key however many token requests race for it; and none left live by a client revoked
  * while its token requests run.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -142,6 +142,65 @@ describe.each(testDatabases())(
       expect(ended.find((s) => s.id === bSession)).toMatchObject({ revoke_reason: 'instance_limit' });
       expect(await sessionOf(a, await botToken(a))).toBe(aSession);
       expect(await sessionOf(c, await botToken(c))).toBe(cSession);
+    });
+
+    it('never ends the instance that holds trading: another copy restarting with new keys cannot end it or its orders', async () => {
+      gw = await gatewayOn(makeDatabase, { config: { oauth: { maxInstanceSessions: 2 } } });
+      const alice = await loginAs(gw, ALICE);
+      const bot = await registerBot(gw, alice);
+      await callAs(gw, 'PUT', `/v1/oauth/clients/${bot.clientId}`, alice, {
+        sessionLossPolicy: 'cancel_all',
+      });
+      const trader = copyOf(bot);
+      const traderToken = await botToken(trader);
+      const traderSession = await sessionOf(trader, traderToken);
+      expect(
+        (await trader.call('POST', '/v1/session/brokerage', traderToken, { compete: true })).statusCode,
+      ).toBe(200);
+      const bid = gw.ctx.marketData.live(INSTRUMENTS.find((i) => i.id === 265598) as Instrument).bid;
+      const resting = await trader.call('POST', '/v1/accounts/DU1000001/orders', traderToken, {
+        clientOrderId: 'trader-rests',
+        instrumentId: 265598,
+        side: 'BUY',
+        type: 'LMT',
+        quantity: 1,
+        limitPrice: Number((bid * 0.97).toFixed(2)),
+        tif: 'GTC',
+      });
+      expect(resting.statusCode).toBe(201);
+      // The trader is the least recently seen; five restarts of another copy, a new key each time.
+      for (let i = 0; i < 5; i += 1) {
+        gw.clock.advance(1_000);
+        const restart = copyOf(bot);
+        await sessionOf(restart, await botToken(restart));
+      }
+      const live = await sessionsOf(bot.clientId);
+      expect(live).toHaveLength(2);
+      expect(live.map((s) => s.id)).toContain(traderSession);
+      expect(await sessionOf(trader, traderToken)).toBe(traderSession);
+      const order = await gw.ctx.store.db
+        .selectFrom('orders')
+        .select('status')
+        .where('client_order_id', '=', 'trader-rests')
+        .executeTakeFirstOrThrow();
+      expect(order.status).toBe('working');
+
+      // When every instance that could end holds trading (both may, under the shared policy), a new key is refused.
+      await gw.ctx.store.db.updateTable('users').set({ brokerage_policy: 'shared' }).execute();
+      const second = live.find((s) => s.id !== traderSession);
+      expect(second).toBeDefined();
+      const others = copyOf(bot);
+      const othersToken = await botToken(others); // ends the other, non-trading instance
+      expect(
+        (await others.call('POST', '/v1/session/brokerage', othersToken, { compete: false })).statusCode,
+      ).toBe(200);
+      const refused = await copyOf(bot).form('/oauth2/token', { grant_type: 'client_credentials' });
+      expect(refused.statusCode).toBe(400);
+      expect(json(refused)).toMatchObject({ error: 'invalid_request' });
+      expect(String(json(refused).error_description)).toContain('oauth.maxInstanceSessions');
+      expect((await sessionsOf(bot.clientId)).map((s) => s.id).sort()).toEqual(
+        [traderSession, await sessionOf(others, othersToken)].sort(),
+      );
     });
 
     it("counts a program's sessions apart from people's: neither pushes the other out through the per-user cap", async () => {

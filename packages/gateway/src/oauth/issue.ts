@@ -125,7 +125,8 @@ export async function grantSession(
  * (or, for a key from before `oauth_instances`, the one its newest token acts through), or a new one (a new key, or
  * its session ended). Which it is is decided while the grant's row is held, so concurrent requests for one key, on
  * any node, get one session, and none is opened once the grant's revocation has committed. Opening one beyond
- * `maxInstanceSessions` live ends the grant's least recently seen others, after the commit.
+ * `maxInstanceSessions` live ends the grant's least recently seen others that never took trading, after the commit
+ * (refused with `invalid_request` when every one did).
  */
 export async function instanceSession(
   ctx: OAuthContext,
@@ -175,7 +176,16 @@ async function beyondCap(
   );
   const excess = live.length + 1 - ctx.options.maxInstanceSessions;
   if (excess <= 0) return [];
-  return live
+  // An instance that took trading is never the one that goes: a copy restarting with new keys (or anyone holding the
+  // client key) must not end the copy that trades — or traded, and may have orders working — and with it, by the
+  // session-loss policy, its orders.
+  const mayGo = live.filter((s) => s.brokerage_at === null);
+  if (mayGo.length < excess)
+    throw new OAuthError(
+      'invalid_request',
+      `this client already has ${live.length} live sessions, one per DPoP key (oauth.maxInstanceSessions is ${ctx.options.maxInstanceSessions}), and those that could end have taken trading; use an instance's key again, or end a session`,
+    );
+  return mayGo
     .sort((a, b) => lastSeen(a) - lastSeen(b) || a.id.localeCompare(b.id))
     .slice(0, excess)
     .map((s) => s.id);

@@ -280,7 +280,7 @@ export function instanceSessions(db: Db, grantId: string, now: number) {
   return db
     .selectFrom('oauth_instances')
     .innerJoin('sessions', 'sessions.id', 'oauth_instances.session_id')
-    .select(['sessions.id', 'sessions.last_seen_at', 'sessions.idle_timeout_ms'])
+    .select(['sessions.id', 'sessions.last_seen_at', 'sessions.idle_timeout_ms', 'sessions.brokerage_at'])
     .where('oauth_instances.grant_id', '=', grantId)
     .where('sessions.revoked_at', 'is', null)
     .where('sessions.expires_at', '>', now)
