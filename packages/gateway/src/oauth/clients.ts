@@ -11,6 +11,7 @@ import type { JWK } from 'jose';
 import { accountAccess } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError, newId } from '../core/index.js';
+import { quotedName } from '../http/index.js';
 import type { UserAccount } from '../identity/index.js';
 import type { Principal } from '../sessions/index.js';
 import type { OAuthClientsTable, OAuthGrantsTable } from '../store/index.js';
@@ -32,7 +33,7 @@ export function parseScopes(value: string | undefined, allowed: readonly string[
   if (wanted.length === 0) throw new OAuthError('invalid_scope', 'ask for at least one scope');
   for (const scope of wanted) {
     if (!(SCOPES as readonly string[]).includes(scope) || !allowed.includes(scope))
-      throw new OAuthError('invalid_scope', `scope ${scope} is not available to this client`);
+      throw new OAuthError('invalid_scope', `scope ${quotedName(scope)} is not available to this client`);
   }
   return [...new Set(wanted)] as Scope[];
 }

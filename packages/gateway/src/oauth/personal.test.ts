@@ -315,6 +315,16 @@ describe.each(testDatabases())('personal clients on %s', (_name, makeDatabase) =
     // Scopes beyond the grant.
     const wider = await bot.form('/oauth2/token', { grant_type: 'client_credentials', scope: 'read admin' });
     expect(oauthError(wider)).toBe('invalid_scope');
+    expect(json(wider).error_description).toBe('scope "admin" is not available to this client');
+    // A scope's text comes back bounded, with bidirectional overrides shown as ?.
+    const odd = await bot.form('/oauth2/token', {
+      grant_type: 'client_credentials',
+      scope: `read \u202etrade${'x'.repeat(5_000)}`,
+    });
+    expect(oauthError(odd)).toBe('invalid_scope');
+    const description = String(json(odd).error_description);
+    expect(description).not.toContain('\u202e');
+    expect(description.length).toBeLessThan(120);
   });
 
   it('demands the server nonce when configured, and tells the client the nonce to use', async () => {
