@@ -13,8 +13,8 @@ import {
   randomBytes,
   sign,
 } from 'node:crypto';
-import type { Stats } from 'node:fs';
-import { lstat, open, readFile, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { TokenStoreError } from './errors.js';
 import type { EcPublicJwk } from './jose.js';
 import { parseStoredTokens, type StoredTokens, type TokenStore } from './token-store.js';
@@ -49,26 +49,36 @@ export class FileTokenStore implements TokenStore {
 
   /** The file's whole content: undefined when there is no file. */
   async #read(): Promise<Record<string, unknown> | undefined> {
-    let info: Stats;
+    // Opened without following a link, then checked and read through the same handle: what is checked is what is
+    // read, even if the path is swapped in between.
+    let file: FileHandle;
     try {
-      info = await lstat(this.path);
+      file = await open(this.path, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      if (code === 'ELOOP') throw new TokenStoreError(`${this.path} is not a regular file (a link)`);
       throw new TokenStoreError(`cannot read ${this.path}: ${(error as Error).message}`);
     }
-    // A link or another user's file could hand this program someone else's key: only its own regular file.
-    if (!info.isFile()) throw new TokenStoreError(`${this.path} is not a regular file (a link?)`);
-    const uid = process.getuid?.();
-    if (uid !== undefined && info.uid !== uid)
-      throw new TokenStoreError(`${this.path} belongs to another user (uid ${info.uid})`);
-    const mode = info.mode;
-    if ((mode & 0o077) !== 0)
-      throw new TokenStoreError(
-        `${this.path} is accessible to others (mode ${(mode & 0o777).toString(8)}); expected 600`,
-      );
+    let text: string;
+    try {
+      const info = await file.stat();
+      // A link or another user's file could hand this program someone else's key: only its own regular file.
+      if (!info.isFile()) throw new TokenStoreError(`${this.path} is not a regular file`);
+      const uid = process.getuid?.();
+      if (uid !== undefined && info.uid !== uid)
+        throw new TokenStoreError(`${this.path} belongs to another user (uid ${info.uid})`);
+      if ((info.mode & 0o077) !== 0)
+        throw new TokenStoreError(
+          `${this.path} is accessible to others (mode ${(info.mode & 0o777).toString(8)}); expected 600`,
+        );
+      text = await file.readFile('utf8');
+    } finally {
+      await file.close();
+    }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(await readFile(this.path, 'utf8'));
+      parsed = JSON.parse(text);
     } catch {
       throw new TokenStoreError(`${this.path} is not a token file (not JSON)`);
     }

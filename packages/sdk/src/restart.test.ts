@@ -142,7 +142,7 @@ describe('restarting a bot', () => {
     // A link in place of the file is refused, even to a file of the right shape.
     await rm(path);
     await symlink(join(dir, 'other.json'), path);
-    await expect(new FileTokenStore(path).load()).rejects.toThrow('not a regular file');
+    await expect(new FileTokenStore(path).load()).rejects.toThrow('not a regular file (a link)');
   });
 
   it('resumes the events where the last run stopped (kept in the token store), marking history replayed', async () => {
