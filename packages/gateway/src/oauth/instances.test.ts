@@ -20,7 +20,7 @@ import {
   type TestGateway,
   type TestGatewayOptions,
 } from '../test-support/gateway.js';
-import { botToken, es256Key, registerBot, type TestProgram } from '../test-support/program.js';
+import { botToken, copyOf, registerBot, type TestProgram } from '../test-support/program.js';
 
 let gw: TestGateway;
 let database: TestDatabase | undefined;
@@ -33,11 +33,6 @@ afterEach(async () => {
 async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGatewayOptions = {}) {
   database = await makeDatabase();
   return startTestGateway({ ...options, database });
-}
-
-/** Another copy of the same bot: the same client key (so the same client), its own DPoP key. */
-function copyOf(bot: TestProgram): TestProgram {
-  return Object.assign(Object.create(bot) as TestProgram, { dpopKey: es256Key() });
 }
 
 /** A running copy: its token and the session it acts through. */

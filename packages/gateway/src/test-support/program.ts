@@ -170,6 +170,11 @@ export async function registerBot(
 }
 
 /** Client credentials: a DPoP-bound access token for a bot. */
+/** Another copy of the same bot: the same client key (so the same client), a DPoP key of its own. */
+export function copyOf(bot: TestProgram): TestProgram {
+  return Object.assign(Object.create(bot) as TestProgram, { dpopKey: es256Key() });
+}
+
 export async function botToken(bot: TestProgram): Promise<string> {
   const response = await bot.form('/oauth2/token', { grant_type: 'client_credentials' });
   if (response.statusCode !== 200) throw new Error(`token: ${response.body}`);

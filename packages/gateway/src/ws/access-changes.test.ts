@@ -27,7 +27,7 @@ import {
   type TestGateway,
   VIKTOR,
 } from '../test-support/gateway.js';
-import { ADMIN_TOKEN, botToken, es256Key, registerBot, type TestProgram } from '../test-support/program.js';
+import { ADMIN_TOKEN, botToken, copyOf, registerBot, type TestProgram } from '../test-support/program.js';
 
 const gateways: TestGateway[] = [];
 const sockets: WebSocket[] = [];
@@ -334,7 +334,7 @@ describe.each(testDatabases())(
     it('closes only the streams of the copy whose token was revoked: another copy of the bot (its own key) stays', async () => {
       const { gw, base } = await start({ database: await fresh(makeDatabase) });
       const bot = await registerBot(gw, await loginAs(gw, ALICE));
-      const copy = Object.assign(Object.create(bot) as TestProgram, { dpopKey: es256Key() });
+      const copy = copyOf(bot);
       const mine = await botToken(bot);
       const stream = await programStream(base, bot, mine);
       const copyStream = await programStream(base, copy, await botToken(copy));
