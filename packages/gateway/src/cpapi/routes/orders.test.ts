@@ -150,9 +150,28 @@ describe('cpapi orders', () => {
     expect((await t.call('POST', '/iserver/questions/suppress', { messageIds: ['nope'] })).statusCode).toBe(
       400,
     );
-    await t.call('POST', '/iserver/questions/suppress/reset');
+    const reset = await t.call('POST', '/iserver/questions/suppress/reset');
+    expect(reset.statusCode).toBe(200);
+    expect(reset.json()).toEqual({ status: 'submitted' });
     const askedAgain = await place(t, { price: through, cOID: 'q-4' });
     expect(orderQuestionSchema.parse((askedAgain.json() as unknown[])[0]).messageIds).toEqual(['o163']);
+  });
+
+  it('without a login, answers 401 on every route that places, answers, suppresses, modifies or cancels, changing nothing', async () => {
+    t = await startCpapiTest({ user: null });
+    const price = Math.floor(ask(t) * 0.9 * 100) / 100;
+    const calls: ['POST' | 'DELETE', string, unknown][] = [
+      ['POST', '/iserver/account/U1000001/orders', ticket({ price, cOID: 'anon-1' })],
+      ['POST', '/iserver/account/U1000001/orders/whatif', ticket({ price })],
+      ['POST', '/iserver/reply/00000000-0000-4000-8000-000000000000', { confirmed: true }],
+      ['POST', '/iserver/questions/suppress', { messageIds: ['o163'] }],
+      ['POST', '/iserver/questions/suppress/reset', undefined],
+      ['POST', '/iserver/account/U1000001/order/1000000001', ticket({ price })],
+      ['DELETE', '/iserver/account/U1000001/order/-1', undefined],
+    ];
+    for (const [method, path, body] of calls)
+      expect((await t.call(method, path, body)).statusCode, `${method} ${path}`).toBe(401);
+    expect(await t.gw.ctx.store.db.selectFrom('orders').select('id').execute()).toEqual([]);
   });
 
   it('refuses as the gate does, naming the code and rule, and refuses a cOID seen before as IBKR does', async () => {
