@@ -16,6 +16,7 @@ export * from './login.js';
 export * from './notifications.js';
 export * from './oauth.js';
 export * from './safety.js';
+export * from './sandbox.js';
 export * from './sessions.js';
 export * from './signing.js';
 export * from './streams.js';

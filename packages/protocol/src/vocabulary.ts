@@ -83,6 +83,8 @@ export const ERROR_CODES = [
   'OVERLOADED',
   'INTERNAL',
   'SERVICE_UNAVAILABLE',
+  'FORBIDDEN',
+  'FAULT_CONFLICT',
 ] as const;
 /**
  * One of `ERROR_CODES`. (`& string` makes TypeScript keep the name on the union, so references show `ErrorCode`

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config, PublicUrls } from '../config/index.js';
-import type { Clock, EventBus, LruCache, SecretBox } from '../core/index.js';
+import type { Clock, EventBus, FaultProbe, LruCache, SecretBox } from '../core/index.js';
 import type { EntitlementsCache } from '../entitlements/index.js';
 import type { DeviceHub } from '../factors/device-hub.js';
 import type { SmsSender } from '../factors/index.js';
@@ -21,6 +21,7 @@ import type { Notifier } from '../notifications/index.js';
 import type { DpopVerifier, OAuthService } from '../oauth/index.js';
 import type { SigningKey } from '../oauth/signing.js';
 import type { SafetyService } from '../safety/index.js';
+import type { Sandbox } from '../sandbox/index.js';
 import type { BrokerageTier, ChannelPolicies, SessionService } from '../sessions/index.js';
 import type { Journal, Store } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
@@ -82,4 +83,8 @@ export interface GatewayContext {
   dpop: DpopVerifier;
   /** The authorization server's signing key (JWKS; signed introspection). */
   oauthSigningKey: SigningKey;
+  /** The failure sandbox (`sandbox.enabled`); null when off. */
+  sandbox: Sandbox | null;
+  /** What the places a real failure strikes ask the sandbox; `noFaults` when it is off. */
+  faults: FaultProbe;
 }

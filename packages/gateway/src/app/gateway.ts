@@ -21,6 +21,7 @@ import {
   type EventBus,
   InProcessEventBus,
   LruCache,
+  noFaults,
   SecretBox,
   systemClock,
 } from '../core/index.js';
@@ -47,6 +48,7 @@ import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { DpopVerifier, OAuthService } from '../oauth/index.js';
 import { signingKeyFromSeed } from '../oauth/signing.js';
 import { SafetyService } from '../safety/index.js';
+import { type InjectedFault, Sandbox, targetOwners } from '../sandbox/index.js';
 import { BrokerageTier, channelPolicies, countLiveSessions, SessionService } from '../sessions/index.js';
 import {
   Journal,
@@ -59,6 +61,7 @@ import { type OrderRouter, TradingService } from '../trading/index.js';
 import type { GatewayContext } from './context.js';
 import { buildCpapiListeners } from './cpapi.js';
 import { createLogger } from './logger.js';
+import { sandboxActions } from './sandbox.js';
 import { resolveServerSecret } from './secret.js';
 import { buildHttpApp } from './server.js';
 
@@ -133,6 +136,21 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');
   const hasher = await createPasswordHasher(config.password);
   const bus = options.bus ?? new InProcessEventBus();
+  // The sandbox comes first: the places a failure strikes hold its probe. Its actions need the services built
+  // below, so they are bound once the context is whole.
+  let act: ((fault: InjectedFault) => Promise<number>) | undefined;
+  const sandbox = config.sandbox.enabled
+    ? new Sandbox({
+        db: store.db,
+        clock,
+        bus,
+        owners: (target) => targetOwners(store.db, target),
+        act: (fault) => (act === undefined ? Promise.resolve(0) : act(fault)),
+        onError: (error, fault) =>
+          logger.error({ err: error, faultId: fault.id, kind: fault.kind }, 'sandbox fault failed'),
+      })
+    : null;
+  const faults = sandbox ?? noFaults;
   const policies = channelPolicies(config);
   const sessions = new SessionService({
     db: store.db,
@@ -244,7 +262,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     allowedOrigins: config.server.allowedOrigins,
     adminApiToken: config.secrets.adminApiToken,
   });
-  return {
+  const ctx: GatewayContext = {
     config,
     urls,
     clock,
@@ -277,11 +295,16 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     policies,
     loginBackoff: throttlePolicies(config.login, deriveKey(secret, 'throttle-username')),
     deviceLoginNonces: new LruCache(100_000),
+    sandbox,
+    faults,
   };
+  if (sandbox !== null) act = sandboxActions(ctx);
+  return ctx;
 }
 
 /** Releases what `createContext` opened (for contexts used without `createGateway`). */
 export async function closeContext(ctx: GatewayContext): Promise<void> {
+  await ctx.sandbox?.close();
   await ctx.safety.stop();
   await ctx.trading.stop();
   ctx.oauth.close();
@@ -304,6 +327,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const cpapi = await buildCpapiListeners(ctx, options.cpapiCredentials);
   await ctx.trading.start();
   await ctx.safety.start();
+  await ctx.sandbox?.start();
   const flushTimer = setInterval(() => {
     ctx.sessions
       .flushLastSeen()

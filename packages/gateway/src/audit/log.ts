@@ -54,7 +54,9 @@ export type AuditType =
   | 'oauth.refresh_token_reused'
   | 'safety.dead_man_armed'
   | 'safety.dead_man_fired'
-  | 'safety.session_loss';
+  | 'safety.session_loss'
+  | 'sandbox.fault_injected'
+  | 'sandbox.fault_cleared';
 
 export interface AuditEvent {
   type: AuditType;

@@ -478,6 +478,17 @@ export const configSchema = z.strictObject({
       exposeOutboxes: z.boolean().default(false),
     })
     .prefault({}),
+  sandbox: z
+    .strictObject({
+      /**
+       * The failure sandbox (`/v1/sandbox/faults`, `gatehouse sandbox`, `gatehouse drill`): faults injected on demand
+       * make logins, sessions, entitlements, the transport and orders fail as a real broker's do (docs/sandbox.md).
+       * Off by default; `serve --demo` turns it on. Outside development a start with it on prints a warning, and
+       * `/readyz` and `/v1/session` carry `"sandbox": true`.
+       */
+      enabled: z.boolean().default(false),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

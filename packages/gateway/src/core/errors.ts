@@ -228,6 +228,11 @@ export const ERROR_CATALOGUE = {
   OVERLOADED: { status: 503, message: 'The gateway is busy; retry shortly.' },
   INTERNAL: { status: 500, message: 'An internal error occurred.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'The service is not ready.' },
+  FORBIDDEN: { status: 403, message: 'This belongs to someone else.' },
+  FAULT_CONFLICT: {
+    status: 409,
+    message: 'A fault of this kind already acts on this target at that time; clear it first.',
+  },
 } as const satisfies Record<ErrorCode, { status: number; message: string }>;
 
 /** The base of every error that crosses a transport boundary. */

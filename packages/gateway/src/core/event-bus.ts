@@ -32,6 +32,8 @@ export interface BusMessages {
   'account.changed': { accountId: string };
   /** An account's orders, positions or cash changed; its `orders` stream subscribers fetch from `seq`. */
   'account.event': { accountId: string; seq: number; type: string; orderId: string | null; data: unknown };
+  /** A sandbox fault was injected, started, ended or cleared; every node re-reads the active faults. */
+  'sandbox.changed': { faultId: string };
 }
 
 export type BusTopic = keyof BusMessages;

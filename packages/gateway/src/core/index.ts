@@ -26,6 +26,7 @@ export {
   type EventBus,
   InProcessEventBus,
 } from './event-bus.js';
+export { type ActiveFault, type FaultKind, type FaultProbe, type FaultSubject, noFaults } from './faults.js';
 export { newId, newTimeOrderedId } from './ids.js';
 export { LruCache } from './lru.js';
 export { Semaphore } from './semaphore.js';

@@ -19,6 +19,7 @@ import * as factorCodes from './migrations/0011-factor-codes.js';
 import * as cpapiOrderNumbers from './migrations/0012-cpapi-order-numbers.js';
 import * as oauthTokenSessions from './migrations/0013-oauth-token-sessions.js';
 import * as oauthInstances from './migrations/0014-oauth-instances.js';
+import * as sandboxFaults from './migrations/0015-sandbox-faults.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0012-cpapi-order-numbers': cpapiOrderNumbers,
   '0013-oauth-token-sessions': oauthTokenSessions,
   '0014-oauth-instances': oauthInstances,
+  '0015-sandbox-faults': sandboxFaults,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

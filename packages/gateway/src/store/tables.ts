@@ -477,6 +477,28 @@ export interface DeadManSwitchesTable {
   armed_at: number;
 }
 
+/** The failure sandbox's faults (`sandbox/`). */
+export interface SandboxFaultsTable {
+  id: string;
+  kind: string;
+  target_type: string;
+  target_id: string | null;
+  /** JSON of the kind's checked parameters. */
+  params: string;
+  /** JSON of the schedule as given. */
+  schedule: string;
+  state: 'scheduled' | 'active' | 'done' | 'cleared';
+  starts_at: number;
+  ends_at: number | null;
+  hits: number;
+  /** The user whose session injected it (their own targets only); null for an operator. */
+  owner_user_id: string | null;
+  /** `operator`, `user:{id}`, or `scenario:{name}`. */
+  created_by: string;
+  created_at: number;
+  note: string | null;
+}
+
 export interface Database {
   legal_entities: LegalEntitiesTable;
   users: UsersTable;
@@ -516,4 +538,5 @@ export interface Database {
   positions: PositionsTable;
   cash_balances: CashBalancesTable;
   account_events: AccountEventsTable;
+  sandbox_faults: SandboxFaultsTable;
 }

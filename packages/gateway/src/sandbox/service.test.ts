@@ -1,0 +1,182 @@
+/** The sandbox's registry: checks before injecting, schedules, seeded probability, ownership, audit. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { listAuditForUser } from '../audit/index.js';
+import { GatehouseError } from '../core/index.js';
+import { ALICE, BRUNO, startTestGateway, type TestGateway } from '../test-support/gateway.js';
+
+let gw: TestGateway;
+afterEach(async () => {
+  await gw?.close();
+});
+
+async function start() {
+  gw = await startTestGateway({ config: { sandbox: { enabled: true } } });
+  const sandbox = gw.ctx.sandbox;
+  if (sandbox === null) throw new Error('sandbox off');
+  const alice = await gw.ctx.store.db
+    .selectFrom('users')
+    .select('id')
+    .where('username', '=', ALICE.username)
+    .executeTakeFirstOrThrow();
+  const bruno = await gw.ctx.store.db
+    .selectFrom('users')
+    .select('id')
+    .where('username', '=', BRUNO.username)
+    .executeTakeFirstOrThrow();
+  return { sandbox, alice: alice.id, bruno: bruno.id };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<GatehouseError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof GatehouseError) return error;
+    throw error;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('the sandbox registry', () => {
+  it('is off by default: the probe is never armed', async () => {
+    gw = await startTestGateway();
+    expect(gw.ctx.sandbox).toBeNull();
+    expect(gw.ctx.faults.armed).toBe(false);
+  });
+
+  it('refuses bad input with the field named, and injects nothing', async () => {
+    const { sandbox, alice } = await start();
+    const cases: [unknown, string][] = [
+      [{ kind: 'push.exploded', target: { type: 'all' } }, 'kind'],
+      [{ kind: 'push.late', target: { type: 'all' }, params: {} }, 'params.delayMs'],
+      [{ kind: 'push.late', target: { type: 'all' }, params: { delayMs: 10, extra: 1 } }, 'params'],
+      [{ kind: 'maintenance', target: { type: 'user' } }, 'target.id'],
+      [
+        {
+          kind: 'maintenance',
+          target: { type: 'all' },
+          schedule: { at: new Date(gw.clock.now() - 60_000).toISOString() },
+        },
+        'schedule.at',
+      ],
+      [{ kind: 'sms.lost', target: { type: 'user', id: 'usr_nobody' } }, 'target.id'],
+      [
+        {
+          kind: 'sms.lost',
+          target: { type: 'user', id: alice },
+          schedule: { at: new Date(gw.clock.now()).toISOString(), afterMs: 5 },
+        },
+        'schedule',
+      ],
+    ];
+    for (const [input, path] of cases) {
+      const error = await refusal(sandbox.inject(input, { type: 'operator' }));
+      expect(error.code, JSON.stringify(input)).toBe('INVALID_REQUEST');
+      expect(error.message.startsWith(path), `${error.message} names ${path}`).toBe(true);
+    }
+    expect(await sandbox.list()).toEqual([]);
+    expect(sandbox.armed).toBe(false);
+  });
+
+  it('lets a user put faults on their own targets only; everyone and instruments need an operator', async () => {
+    const { sandbox, alice, bruno } = await start();
+    const asAlice = { type: 'user', userId: alice, sessionId: 'ses_x' } as const;
+    expect(
+      (await refusal(sandbox.inject({ kind: 'sms.lost', target: { type: 'user', id: bruno } }, asAlice)))
+        .code,
+    ).toBe('FORBIDDEN');
+    expect(
+      (await refusal(sandbox.inject({ kind: 'maintenance', target: { type: 'all' } }, asAlice))).code,
+    ).toBe('FORBIDDEN');
+    expect(
+      (
+        await refusal(
+          sandbox.inject(
+            { kind: 'http.latency', target: { type: 'instrument', id: 'AAPL' }, params: { ms: 5 } },
+            asAlice,
+          ),
+        )
+      ).code,
+    ).toBe('FORBIDDEN');
+    const own = await sandbox.inject({ kind: 'sms.lost', target: { type: 'user', id: alice } }, asAlice);
+    expect(own).toMatchObject({ kind: 'sms.lost', state: 'active', family: 'factors', mode: 'condition' });
+    // Bruno cannot clear Alice's fault, nor see it in his list.
+    const asBruno = { type: 'user', userId: bruno, sessionId: 'ses_y' } as const;
+    expect((await refusal(sandbox.clear(own.id, asBruno))).code).toBe('FORBIDDEN');
+    expect(await sandbox.list({ ownerUserId: bruno })).toEqual([]);
+    expect((await refusal(sandbox.clear('flt_nothing', asBruno))).code).toBe('NOT_FOUND');
+    const audit = await listAuditForUser(gw.ctx.store.db, alice, 10);
+    expect(audit.map((a) => a.type)).toContain('sandbox.fault_injected');
+  });
+
+  it('refuses an exclusive kind that overlaps on the same target, and takes one after it', async () => {
+    const { sandbox } = await start();
+    const op = { type: 'operator' } as const;
+    await sandbox.inject(
+      { kind: 'maintenance', target: { type: 'all' }, schedule: { durationMs: 10_000 } },
+      op,
+    );
+    const clash = await refusal(
+      sandbox.inject(
+        { kind: 'maintenance', target: { type: 'all' }, schedule: { afterMs: 5_000, durationMs: 10_000 } },
+        op,
+      ),
+    );
+    expect(clash.code).toBe('FAULT_CONFLICT');
+    const later = await sandbox.inject(
+      { kind: 'maintenance', target: { type: 'all' }, schedule: { afterMs: 10_000, durationMs: 1_000 } },
+      op,
+    );
+    expect(later.state).toBe('scheduled');
+  });
+
+  it('acts between its start and end, after N matching requests, on the subject it targets', async () => {
+    const { sandbox, alice, bruno } = await start();
+    await sandbox.inject(
+      {
+        kind: 'sms.lost',
+        target: { type: 'user', id: alice },
+        schedule: { afterMs: 1_000, durationMs: 5_000, afterRequests: 2 },
+      },
+      { type: 'operator' },
+    );
+    expect(sandbox.armed).toBe(true);
+    expect(sandbox.take('sms.lost', { userId: alice })).toBeUndefined(); // not started
+    gw.clock.advance(1_000);
+    await sandbox.tick();
+    expect(sandbox.take('sms.lost', { userId: bruno })).toBeUndefined(); // not the target
+    expect(sandbox.take('sms.lost', { userId: alice })).toBeUndefined(); // 1st of 2 passes
+    expect(sandbox.take('sms.lost', { userId: alice })).toBeUndefined(); // 2nd of 2 passes
+    expect(sandbox.take('sms.lost', { userId: alice })?.kind).toBe('sms.lost');
+    expect(sandbox.take('sms.late', { userId: alice })).toBeUndefined(); // another kind
+    gw.clock.advance(5_000);
+    await sandbox.tick();
+    expect(sandbox.take('sms.lost', { userId: alice })).toBeUndefined();
+    expect(sandbox.armed).toBe(false);
+    const [listed] = await sandbox.list();
+    expect(listed).toMatchObject({ state: 'done', hits: 1 });
+  });
+
+  it('draws the same requests for the same seed', async () => {
+    const { sandbox } = await start();
+    const pattern = async (seed: number) => {
+      const fault = await sandbox.inject(
+        {
+          kind: 'http.error',
+          target: { type: 'all' },
+          params: { status: 503 },
+          schedule: { probability: 0.3, seed },
+        },
+        { type: 'operator' },
+      );
+      const hits = Array.from({ length: 40 }, () => sandbox.take('http.error', {}) !== undefined);
+      await sandbox.clear(fault.id, { type: 'operator' });
+      return hits;
+    };
+    const first = await pattern(42);
+    expect(await pattern(42)).toEqual(first);
+    expect(await pattern(7)).not.toEqual(first);
+    const count = first.filter(Boolean).length;
+    expect(count).toBeGreaterThan(3);
+    expect(count).toBeLessThan(25);
+  });
+});
