@@ -7,4 +7,12 @@ export const healthSchema = z.object({ status: z.literal('ok') });
 export const readinessSchema = z.object({
   status: z.literal('ready'),
   database: z.enum(['sqlite', 'postgres']),
+  sandbox: z
+    .literal(true)
+    .optional()
+    .meta({
+      description:
+        'Present, and true, only when the failure sandbox is on (`sandbox.enabled`): faults may be injected here, ' +
+        'so this is not a production gateway. Absent otherwise.',
+    }),
 });

@@ -70,7 +70,18 @@ export type ProfileView = z.infer<typeof profileViewSchema>;
 
 /** `GET /v1/session`. */
 export const whoAmISchema = profileViewSchema
-  .extend({ session: sessionViewSchema, csrfToken: z.string() })
+  .extend({
+    session: sessionViewSchema,
+    csrfToken: z.string(),
+    sandbox: z
+      .literal(true)
+      .optional()
+      .meta({
+        description:
+          'Present, and true, only when the gateway runs the failure sandbox (`sandbox.enabled`): logins, sessions ' +
+          'and orders may fail on purpose here (docs/sandbox.md). Absent otherwise.',
+      }),
+  })
   .meta({ id: 'WhoAmI', description: 'The caller, their accounts, their session and its CSRF token.' });
 export type WhoAmI = z.infer<typeof whoAmISchema>;
 

@@ -40,6 +40,10 @@ export const API_TAGS = [
     description: 'Programs’ access: the authorization server, app consent, personal clients.',
   },
   { name: 'notifications', description: 'What the user was told, and their security events.' },
+  {
+    name: 'sandbox',
+    description: 'The failure sandbox: faults on my own targets (served only when `sandbox.enabled` is on).',
+  },
   { name: 'admin', description: 'The operators’ admin API (`secrets.adminApiToken`).' },
   { name: 'service', description: 'Health checks, the portal’s pages, this reference.' },
 ] as const;

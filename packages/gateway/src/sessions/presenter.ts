@@ -76,14 +76,15 @@ export function asciiJson(value: unknown): string {
 /**
  * The body of `GET /v1/session`: `{user, accounts, session, csrfToken}`. It is the hottest response in the gateway,
  * so everything but the two moving times (last seen, idle deadline) is serialised once per cached session. The
- * result parses to exactly `{...presentProfile, session: presentSession, csrfToken}` (a test holds it to that).
+ * result parses to exactly `{...presentProfile, session: presentSession, csrfToken}` (a test holds it to that),
+ * plus `sandbox: true` on a gateway whose failure sandbox is on (absent otherwise: a production body is unchanged).
  */
-export function whoamiBody(principal: Principal, csrfToken: string): string {
+export function whoamiBody(principal: Principal, csrfToken: string, sandbox = false): string {
   const { session } = principal;
   const head = memoized(principal, 'whoami.head', () => {
     const { lastSeenAt: _seen, idleExpiresAt: _idle, ...fixed } = presentSession(session, session.id);
     return `${asciiJson(presentProfile(principal.profile)).slice(0, -1)},"session":${asciiJson(fixed).slice(0, -1)}`;
   });
   const idleExpiresAt = Math.min(session.lastSeenAt + session.idleTimeoutMs, session.expiresAt);
-  return `${head},"lastSeenAt":"${iso(session.lastSeenAt)}","idleExpiresAt":"${iso(idleExpiresAt)}"},"csrfToken":${JSON.stringify(csrfToken)}}`;
+  return `${head},"lastSeenAt":"${iso(session.lastSeenAt)}","idleExpiresAt":"${iso(idleExpiresAt)}"},"csrfToken":${JSON.stringify(csrfToken)}${sandbox ? ',"sandbox":true' : ''}}`;
 }

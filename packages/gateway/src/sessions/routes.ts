@@ -28,6 +28,8 @@ export interface SessionRoutesDeps {
   csrfKey: Buffer;
   db: Kysely<Database>;
   sessions: SessionService;
+  /** The failure sandbox is on: who-am-I says so (`"sandbox": true`), so no one takes the gateway for production. */
+  sandbox?: boolean;
 }
 
 export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDeps): Promise<void> {
@@ -35,10 +37,11 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDep
   const csrfFor = (principal: Principal) =>
     memoized(principal, 'csrf', () => csrfTokenFor(deps.csrfKey, principal.session.id));
 
+  const sandbox = deps.sandbox === true;
   // Not async: the hottest route in the gateway answers without allocating a promise.
   app.get('/v1/session', deps.auth.forPrograms('read', { operation: ops.whoAmI }), (request, reply) => {
     const principal = principalOf(request);
-    reply.type('application/json; charset=utf-8').send(whoamiBody(principal, csrfFor(principal)));
+    reply.type('application/json; charset=utf-8').send(whoamiBody(principal, csrfFor(principal), sandbox));
   });
 
   const { brokerage } = deps;
