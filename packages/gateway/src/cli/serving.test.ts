@@ -1,7 +1,10 @@
-/** The start-up line names the URL the gateway takes as its public URL and OAuth issuer, not a look-alike. */
+/**
+ * The start-up line names the URL the gateway takes as its public URL and OAuth issuer, not a look-alike; a start
+ * with the failure sandbox on outside development is warned about.
+ */
 import { describe, expect, it } from 'vitest';
 import { defaultConfig, resolvePublicUrls } from '../config/index.js';
-import { servingLine } from './serving.js';
+import { sandboxWarning, servingLine } from './serving.js';
 
 function urlsFor(server: Record<string, unknown>) {
   const urls = resolvePublicUrls(defaultConfig({ server }));
@@ -30,5 +33,29 @@ describe('the serving line', () => {
     expect(servingLine(urls, 'http://0.0.0.0:8080', 'postgres')).toBe(
       'Gatehouse is serving on https://gateway.example (listening on http://0.0.0.0:8080; postgres)',
     );
+  });
+});
+
+describe('the failure sandbox warning', () => {
+  it('is printed for a sandbox on beyond loopback or behind a proxy', () => {
+    for (const server of [
+      { host: '0.0.0.0', publicUrl: 'https://gateway.example' },
+      { host: '127.0.0.1', trustedProxies: ['127.0.0.1'], publicUrl: 'https://gateway.example' },
+    ]) {
+      const warning = sandboxWarning(defaultConfig({ server, sandbox: { enabled: true } }));
+      expect(warning, JSON.stringify(server)).toMatch(
+        /^!!! FAILURE SANDBOX ON: .*not a production gateway\. !!!$/,
+      );
+    }
+  });
+
+  it('is not printed for a sandbox off, nor on a development gateway (loopback, no proxy: --demo)', () => {
+    expect(
+      sandboxWarning(defaultConfig({ server: { host: '0.0.0.0', publicUrl: 'https://g.example' } })),
+    ).toBeNull();
+    expect(sandboxWarning(defaultConfig({ sandbox: { enabled: true } }))).toBeNull();
+    expect(
+      sandboxWarning(defaultConfig({ server: { host: '127.0.0.1' }, sandbox: { enabled: true } })),
+    ).toBeNull();
   });
 });
