@@ -9,6 +9,7 @@
 export * from './accounts.js';
 export * from './common.js';
 export * from './devices.js';
+export * from './drill.js';
 export * from './errors.js';
 export * from './factors.js';
 export * from './health.js';

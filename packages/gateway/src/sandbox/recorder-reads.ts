@@ -1,0 +1,327 @@
+/**
+ * @module sandbox/recorder-reads
+ * What a drill's recording reads from the database (tables of other capabilities, read only): whose an API client
+ * is, the program sessions it acts through, which client an access token belongs to (so a request refused for its
+ * token is still the bot's), and, when the recording is read, the account's orders and events, the dead-man
+ * switches that fired and the sandbox faults that acted on the subject.
+ */
+import {
+  type DrillSubject,
+  FAULT_CATALOGUE,
+  type FaultKind,
+  type RecordedAccountEvent,
+  type RecordedDeadMan,
+  type RecordedFault,
+  type RecordedOrder,
+} from '@gatehouse/protocol';
+import type { Kysely } from 'kysely';
+import { GatehouseError } from '../core/index.js';
+import type { Database } from '../store/index.js';
+
+const iso = (ms: number | bigint) => new Date(Number(ms)).toISOString();
+
+/**
+ * The user a recording of `clientId` on `accountId` follows: a personal client's owner, or the user who granted an
+ * app this account. Unknown client or account → `INVALID_REQUEST` naming the field; a user asking about a client or
+ * account that is not theirs → `FORBIDDEN`.
+ */
+export async function resolveSubject(
+  db: Kysely<Database>,
+  clientId: string,
+  accountId: string,
+  caller: string | null,
+): Promise<DrillSubject> {
+  const client = await db
+    .selectFrom('oauth_clients')
+    .select(['id', 'user_id'])
+    .where('id', '=', clientId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (client === undefined)
+    throw new GatehouseError('INVALID_REQUEST', 'clientId: no such API client.', {
+      issues: [{ path: 'clientId', message: 'no such API client' }],
+    });
+  const account = await db.selectFrom('accounts').select('id').where('id', '=', accountId).executeTakeFirst();
+  if (account === undefined)
+    throw new GatehouseError('INVALID_REQUEST', 'accountId: no such account.', {
+      issues: [{ path: 'accountId', message: 'no such account' }],
+    });
+  let userId = client.user_id;
+  if (userId === null) {
+    // An app: the user who granted it this account (the newest live grant naming it).
+    const grants = await db
+      .selectFrom('oauth_grants')
+      .select(['user_id', 'accounts'])
+      .where('client_id', '=', clientId)
+      .where('revoked_at', 'is', null)
+      .orderBy('created_at', 'desc')
+      .execute();
+    const grant = grants.find((g) => (JSON.parse(g.accounts) as string[]).includes(accountId));
+    if (grant === undefined)
+      throw new GatehouseError('INVALID_REQUEST', 'accountId: the client holds no grant for this account.', {
+        issues: [{ path: 'accountId', message: 'no grant of the client names this account' }],
+      });
+    userId = grant.user_id;
+  }
+  if (caller !== null && caller !== userId)
+    throw new GatehouseError('FORBIDDEN', 'The API client is not yours.');
+  const role = await db
+    .selectFrom('account_roles')
+    .select('role')
+    .where('user_id', '=', userId)
+    .where('account_id', '=', accountId)
+    .executeTakeFirst();
+  if (role === undefined)
+    throw new GatehouseError('FORBIDDEN', 'The account is not one the client’s user may use.');
+  return { userId, clientId, accountId };
+}
+
+/** Every program session the client's grants have acted through (its instances', its tokens', an app grant's). */
+export async function clientSessions(db: Kysely<Database>, clientId: string): Promise<string[]> {
+  const fromTokens = await db
+    .selectFrom('oauth_tokens')
+    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
+    .select('oauth_tokens.session_id as id')
+    .where('oauth_grants.client_id', '=', clientId)
+    .where('oauth_tokens.session_id', 'is not', null)
+    .distinct()
+    .execute();
+  const fromInstances = await db
+    .selectFrom('oauth_instances')
+    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_instances.grant_id')
+    .select('oauth_instances.session_id as id')
+    .where('oauth_grants.client_id', '=', clientId)
+    .execute();
+  const fromGrants = await db
+    .selectFrom('oauth_grants')
+    .select('session_id as id')
+    .where('client_id', '=', clientId)
+    .where('session_id', 'is not', null)
+    .execute();
+  const ids = new Set<string>();
+  for (const row of [...fromTokens, ...fromInstances, ...fromGrants]) if (row.id !== null) ids.add(row.id);
+  return [...ids].sort();
+}
+
+/** What an access token stands for, by its hash: its client, session and expiry; undefined when unknown. */
+export interface TokenOwner {
+  clientId: string;
+  sessionId: string | null;
+  expiresAt: number;
+  revoked: boolean;
+}
+
+export async function tokenOwner(db: Kysely<Database>, tokenHash: string): Promise<TokenOwner | undefined> {
+  const row = await db
+    .selectFrom('oauth_tokens')
+    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
+    .select([
+      'oauth_grants.client_id as clientId',
+      'oauth_tokens.session_id as sessionId',
+      'oauth_tokens.expires_at as expiresAt',
+      'oauth_tokens.revoked_at as revokedAt',
+      'oauth_grants.revoked_at as grantRevokedAt',
+    ])
+    .where('oauth_tokens.token_hash', '=', tokenHash)
+    .where('oauth_tokens.kind', '=', 'access')
+    .executeTakeFirst();
+  if (row === undefined) return undefined;
+  return {
+    clientId: row.clientId,
+    sessionId: row.sessionId,
+    expiresAt: Number(row.expiresAt),
+    revoked: row.revokedAt !== null || row.grantRevokedAt !== null,
+  };
+}
+
+/** Whether a session has a step-up pending now. */
+export async function stepUpPending(db: Kysely<Database>, sessionId: string): Promise<boolean | undefined> {
+  const row = await db
+    .selectFrom('sessions')
+    .select('step_up_required')
+    .where('id', '=', sessionId)
+    .executeTakeFirst();
+  return row === undefined ? undefined : Number(row.step_up_required) === 1;
+}
+
+/** The account's events from `from` to `to`. */
+export async function accountEvents(
+  db: Kysely<Database>,
+  accountId: string,
+  from: number,
+  to: number,
+  limit: number,
+): Promise<RecordedAccountEvent[]> {
+  const rows = await db
+    .selectFrom('account_events')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('created_at', '>=', from)
+    .where('created_at', '<=', to)
+    .orderBy('seq')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => {
+    const data = parseObject(row.data);
+    return {
+      seq: Number(row.seq),
+      at: iso(row.created_at),
+      type: row.type,
+      orderId: row.order_id,
+      clientOrderId: typeof data.clientOrderId === 'string' ? data.clientOrderId : null,
+      by: typeof data.by === 'string' ? data.by : null,
+    };
+  });
+}
+
+/** The last event sequence of the account at or before `at` (0 for none). */
+export async function lastSeqAt(db: Kysely<Database>, accountId: string, at: number): Promise<number> {
+  const row = await db
+    .selectFrom('account_events')
+    .select((eb) => eb.fn.max('seq').as('seq'))
+    .where('account_id', '=', accountId)
+    .where('created_at', '<=', at)
+    .executeTakeFirst();
+  return row?.seq === null || row?.seq === undefined ? 0 : Number(row.seq);
+}
+
+/** Orders of `sessions` on the account that were placed, changed or still working during the recording. */
+export async function subjectOrders(
+  db: Kysely<Database>,
+  accountId: string,
+  sessions: readonly string[],
+  from: number,
+  limit: number,
+): Promise<RecordedOrder[]> {
+  if (sessions.length === 0) return [];
+  const rows = await db
+    .selectFrom('orders')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('session_id', 'in', [...sessions])
+    .where((eb) => eb.or([eb('updated_at', '>=', from), eb('status', '=', 'working')]))
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({
+    orderId: row.id,
+    clientOrderId: row.client_order_id,
+    sessionId: row.session_id,
+    instrumentId: Number(row.instrument_id),
+    side: row.side,
+    type: row.type,
+    quantity: Number(row.quantity),
+    limitPrice: row.limit_price === null ? null : Number(row.limit_price),
+    tif: row.tif,
+    status: row.status,
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+  }));
+}
+
+/** Dead-man switches of the subject that fired during the recording (from the audit log). */
+export async function deadManFired(
+  db: Kysely<Database>,
+  subject: DrillSubject,
+  sessions: ReadonlySet<string>,
+  from: number,
+  to: number,
+): Promise<RecordedDeadMan[]> {
+  const rows = await db
+    .selectFrom('audit_log')
+    .select(['at', 'session_id', 'data'])
+    .where('type', '=', 'safety.dead_man_fired')
+    .where('user_id', '=', subject.userId)
+    .where('at', '>=', from)
+    .where('at', '<=', to)
+    .orderBy('seq')
+    .execute();
+  const out: RecordedDeadMan[] = [];
+  for (const row of rows) {
+    const data = parseObject(row.data);
+    const own = row.session_id !== null && sessions.has(row.session_id);
+    if (!own && data.accountId !== subject.accountId) continue;
+    out.push({
+      at: iso(row.at),
+      action: 'fired',
+      scope: data.scope === 'account' ? 'account' : 'session',
+      sessionId: row.session_id,
+      timeoutMs: null,
+    });
+  }
+  return out;
+}
+
+/**
+ * Faults whose target covers the subject and that acted during the recording: an action that happened in it, a
+ * condition that held during some of it. Shared targets (everyone, an instrument) count: they act on the bot too.
+ */
+export async function subjectFaults(
+  db: Kysely<Database>,
+  subject: DrillSubject,
+  sessions: readonly string[],
+  from: number,
+  to: number,
+): Promise<RecordedFault[]> {
+  const rows = await db
+    .selectFrom('sandbox_faults')
+    .selectAll()
+    .where('starts_at', '<=', to)
+    .where('state', '!=', 'scheduled')
+    .orderBy('starts_at')
+    .orderBy('id')
+    .limit(1_000)
+    .execute();
+  const covers = (type: string, id: string | null) => {
+    switch (type) {
+      case 'all':
+      case 'instrument':
+        return true;
+      case 'user':
+        return id === subject.userId;
+      case 'client':
+        return id === subject.clientId;
+      case 'account':
+        return id === subject.accountId;
+      case 'session':
+        return id !== null && sessions.includes(id);
+      default:
+        return false;
+    }
+  };
+  const out: RecordedFault[] = [];
+  for (const row of rows) {
+    const kind = row.kind as FaultKind;
+    const entry = FAULT_CATALOGUE[kind];
+    if (entry === undefined || !covers(row.target_type, row.target_id)) continue;
+    const startsAt = Number(row.starts_at);
+    const endsAt = row.ends_at === null ? null : Number(row.ends_at);
+    if (entry.mode === 'action' ? startsAt < from : endsAt !== null && endsAt < from) continue;
+    out.push({
+      id: row.id,
+      kind,
+      mode: entry.mode,
+      target:
+        row.target_id === null
+          ? { type: row.target_type as 'all' }
+          : { type: row.target_type as 'user', id: row.target_id },
+      params: parseObject(row.params),
+      startsAt: iso(startsAt),
+      endsAt: entry.mode === 'action' || endsAt === null ? null : iso(endsAt),
+      state: row.state,
+      hits: Number(row.hits),
+      note: row.note,
+    });
+  }
+  return out;
+}
+
+function parseObject(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
