@@ -1,6 +1,13 @@
 /** @module entitlements — what an account may trade and see: permissions, options level, disclosures, data, rules. */
 
 export {
+  type FaultableEntitlements,
+  type FaultLookup,
+  faultLookup,
+  revokedBundle,
+  withEntitlementFaults,
+} from './faults.js';
+export {
   appliesTo,
   inForce,
   PRODUCT_RULES,
@@ -16,6 +23,7 @@ export {
   type Disclosure,
   type EntitlementChange,
   EntitlementsCache,
+  type EntitlementsReader,
   loadEntitlements,
   permissionKey,
 } from './store.js';

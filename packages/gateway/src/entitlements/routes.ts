@@ -8,11 +8,12 @@ import type { AccountView } from '@gatehouse/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { accountAccess } from '../access/index.js';
-import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
+import { type Clock, type EventBus, type FaultProbe, GatehouseError, noFaults } from '../core/index.js';
 import { type Authenticator, clientInfo, parseWith, principalOf } from '../http/index.js';
 import type { UserAccount } from '../identity/index.js';
 import { MARKET_DATA_BUNDLES, type MarketDataBundle } from '../instruments/index.js';
 import type { Database } from '../store/index.js';
+import { faultLookup, withEntitlementFaults } from './faults.js';
 import { appliesTo, inForce, PRODUCT_RULES } from './rules.js';
 import { entitlementOperations as ops, presentEntitlements } from './schema.js';
 import { type AccountEntitlements, changeEntitlements, DISCLOSURES, loadEntitlements } from './store.js';
@@ -70,17 +71,33 @@ export interface EntitlementRoutesDeps {
   bus: EventBus;
   clock: Clock;
   db: Kysely<Database>;
+  /** The failure sandbox's probe: the holder's view shows an entitlement fault as the gate meets it. */
+  faults?: FaultProbe;
 }
 
 export async function entitlementRoutes(app: FastifyInstance, deps: EntitlementRoutesDeps): Promise<void> {
+  const faults = deps.faults ?? noFaults;
   app.get(
     '/v1/accounts/:accountId',
     deps.auth.forPrograms('read', { operation: ops.account }),
     async (request) => {
       const { accountId } = parseWith(ops.account.params, request.params);
-      const account = accountAccess(principalOf(request), accountId, 'view');
-      const entitlements = await loadEntitlements(deps.db, accountId);
-      if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+      const principal = principalOf(request);
+      const account = accountAccess(principal, accountId, 'view');
+      const stored = await loadEntitlements(deps.db, accountId);
+      if (stored === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+      const entitlements = faults.armed
+        ? withEntitlementFaults(
+            stored,
+            {
+              accountId,
+              userId: principal.session.userId,
+              sessionId: principal.session.id,
+              clientId: principal.api?.clientId,
+            },
+            faultLookup(faults, false),
+          )
+        : stored;
       return presentAccountView(account, entitlements, deps.clock.now());
     },
   );

@@ -7,7 +7,15 @@
  */
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
-import { type Clock, type EventBus, GatehouseError, LruCache } from '../core/index.js';
+import {
+  type Clock,
+  type EventBus,
+  type FaultProbe,
+  type FaultSubject,
+  GatehouseError,
+  LruCache,
+  noFaults,
+} from '../core/index.js';
 import { type Account, getAccount, updateAccountSettings } from '../identity/index.js';
 import {
   ASSET_CLASSES,
@@ -18,6 +26,7 @@ import {
   type MarketRegion,
 } from '../instruments/index.js';
 import type { Database } from '../store/index.js';
+import { faultLookup, withEntitlementFaults } from './faults.js';
 
 /** Disclosures an account may have to accept before trading a product. */
 export const DISCLOSURES = ['options_risk', 'futures_risk', 'crypto_risk'] as const;
@@ -163,9 +172,18 @@ export async function changeEntitlements(
   return loaded;
 }
 
+/** Who reads an account's entitlements, for the sandbox's entitlement faults (`entitlements/faults`). */
+export interface EntitlementsReader {
+  /** The session, user, API client and instrument at hand; the account is the one read. */
+  subject?: Omit<FaultSubject, 'accountId'>;
+  /** An order is judged with them: a fault that acts counts a hit and draws its schedule (default: a view). */
+  judging?: boolean;
+}
+
 /**
  * Entitlements cached per node for the order path: loaded once, dropped when the bus says the account changed,
- * and re-read after `maxAgeMs` in case a message was lost.
+ * and re-read after `maxAgeMs` in case a message was lost. The sandbox's entitlement faults apply on each read, over
+ * the cached value, so starting or clearing one takes effect at the next read and never stays in the cache.
  */
 export class EntitlementsCache {
   readonly #cache = new LruCache<string, { value: AccountEntitlements; loadedAt: number }>(10_000);
@@ -176,13 +194,24 @@ export class EntitlementsCache {
     readonly clock: Clock,
     bus: EventBus,
     readonly maxAgeMs = 30_000,
+    readonly faults: FaultProbe = noFaults,
   ) {
     this.#unsubscribe = bus.subscribe('account.changed', (m) => {
       this.#cache.delete(m.accountId);
     });
   }
 
-  async get(accountId: string): Promise<AccountEntitlements | undefined> {
+  async get(accountId: string, reader: EntitlementsReader = {}): Promise<AccountEntitlements | undefined> {
+    const stored = await this.#stored(accountId);
+    if (stored === undefined || !this.faults.armed) return stored;
+    return withEntitlementFaults(
+      stored,
+      { ...reader.subject, accountId },
+      faultLookup(this.faults, reader.judging === true),
+    );
+  }
+
+  async #stored(accountId: string): Promise<AccountEntitlements | undefined> {
     const now = this.clock.now();
     const hit = this.#cache.get(accountId);
     if (hit !== undefined && now - hit.loadedAt < this.maxAgeMs) return hit.value;

@@ -4,10 +4,14 @@
  * with a subscription to the instrument's bundle; otherwise the bundle's free view — 15-minute delayed for listed
  * products, live for FX and crypto, nothing for bonds. Every quote carries its entitlement `{type, delayMs}`, so
  * a client can never mistake a delayed price for a live one.
+ *
+ * The failure sandbox's `marketdata.revoked` fault on an instrument acts here, on every quote of it, as if the
+ * subscription to its bundle were gone; on an account, user, session or client it acts where the account's
+ * subscriptions are read (`EntitlementsCache`).
  */
 
 import type { QuoteView } from '@gatehouse/protocol';
-import type { Clock } from '../core/index.js';
+import { type Clock, type FaultProbe, noFaults } from '../core/index.js';
 import { type Instrument, MARKET_DATA_BUNDLES, type MarketDataBundle } from '../instruments/index.js';
 import type { Quote, SimulatedFeed } from './feed.js';
 
@@ -45,6 +49,7 @@ export class MarketData {
   constructor(
     readonly feed: SimulatedFeed,
     readonly clock: Clock,
+    readonly faults: FaultProbe = noFaults,
   ) {}
 
   /** The true current quote (the paper engine and the gate's price band use it, never a session). */
@@ -57,7 +62,10 @@ export class MarketData {
     instrument: Instrument,
     subscriptions: ReadonlyMap<MarketDataBundle, { professional: boolean }>,
   ): EntitledQuote {
-    const entitlement = entitlementFor(instrument, subscriptions);
+    const entitlement = entitlementFor(
+      instrument,
+      this.faults.armed ? this.#withoutRevoked(instrument, subscriptions) : subscriptions,
+    );
     if (entitlement.type === 'none') {
       return {
         instrumentId: instrument.id,
@@ -83,5 +91,18 @@ export class MarketData {
       at: new Date(q.at).toISOString(),
       entitlement,
     };
+  }
+
+  /** The subscriptions less the instrument's bundle while a `marketdata.revoked` fault on the instrument holds. */
+  #withoutRevoked(
+    instrument: Instrument,
+    subscriptions: ReadonlyMap<MarketDataBundle, { professional: boolean }>,
+  ): ReadonlyMap<MarketDataBundle, { professional: boolean }> {
+    const fault = this.faults.holds('marketdata.revoked', { instrument: instrument.symbol });
+    if (fault?.params.bundle !== instrument.bundle || !subscriptions.has(instrument.bundle))
+      return subscriptions;
+    const kept = new Map(subscriptions);
+    kept.delete(instrument.bundle);
+    return kept;
   }
 }

@@ -11,7 +11,13 @@
  */
 import type { Kysely } from 'kysely';
 import { accountAccess } from '../access/index.js';
-import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
+import {
+  type Clock,
+  type EventBus,
+  type FaultProbe,
+  type FaultSubject,
+  GatehouseError,
+} from '../core/index.js';
 import type { EntitlementsCache } from '../entitlements/index.js';
 import type { UserAccount } from '../identity/index.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
@@ -47,6 +53,22 @@ export interface TradingDeps {
   matchingIntervalMs?: number | null;
   /** Called once if trading halts on this node (the journal failed); the gateway logs it. */
   onHalt?: (error: Error) => void;
+  /**
+   * The failure sandbox's probe: entitlement faults where the gate reads the account, an expiring confirmation,
+   * and the paper engine's delayed, partial and rejected fills (`trading/engine-faults`). None when absent.
+   */
+  faults?: FaultProbe;
+}
+
+/** What an order request is about, for the sandbox's faults: the session's user, session and client, the account. */
+export function faultSubject(principal: Principal, accountId: string, instrument?: Instrument): FaultSubject {
+  return {
+    userId: principal.session.userId,
+    sessionId: principal.session.id,
+    clientId: principal.api?.clientId,
+    accountId,
+    instrument: instrument?.symbol,
+  };
 }
 
 /** A journal entry's answer when its order is no longer working in the database (it wrote nothing). */
@@ -87,6 +109,7 @@ export class Desk {
         deps.marketData,
         deps.clock,
         deps.matchingIntervalMs === undefined ? deps.marketData.feed.tickMs : deps.matchingIntervalMs,
+        deps.faults,
       );
   }
 

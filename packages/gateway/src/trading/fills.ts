@@ -46,6 +46,17 @@ export async function applyRouterEvent(desk: Desk, event: RouterEvent): Promise<
         (await updateWorkingOrder(tx, triggered)) ? null : NOT_WORKING,
       )
       .catch(() => {});
+  } else if (event.type === 'rejected') {
+    // A venue's reject after acceptance: the order ends (as `cancelled`, the order statuses having no other end
+    // for it) with a `rejected` event that carries the venue's reason.
+    const by: SystemCanceller = 'engine';
+    endOrder(
+      desk,
+      row.id,
+      'cancelled',
+      { by, reason: event.reason, clientOrderId: row.client_order_id },
+      'rejected',
+    ).catch(() => {});
   } else {
     const by: SystemCanceller = 'engine';
     endOrder(desk, row.id, event.status, { by, reason: event.reason }).catch(() => {});
@@ -139,25 +150,27 @@ async function fillOrder(
 }
 
 /**
- * Ends a working order (a user's cancel, an engine's expiry or IOC remainder): it leaves this node's working set
- * at once, so no fill follows, and the change commits with its event.
+ * Ends a working order (a user's cancel, an engine's expiry or IOC remainder, a venue's reject): it leaves this
+ * node's working set at once, so no fill follows, and the change commits with its event (`event`: the status's own
+ * unless named).
  */
 export async function endOrder(
   desk: Desk,
   orderId: string,
   status: 'cancelled' | 'expired',
   data: Record<string, unknown>,
+  event: EventType = status,
 ): Promise<OrdersTable> {
   const row = desk.open.get(orderId);
   if (row === undefined) throw new GatehouseError('ORDER_NOT_OPEN');
   const now = desk.deps.clock.now();
   const ended: OrdersTable = { ...row, status, updated_at: now };
   desk.open.delete(orderId);
-  const event = await desk.journalApplied(ended, async (tx) =>
+  const appended = await desk.journalApplied(ended, async (tx) =>
     (await updateWorkingOrder(tx, ended))
-      ? appendEvent(tx, row.account_id, status, orderId, data, now)
+      ? appendEvent(tx, row.account_id, event, orderId, data, now)
       : NOT_WORKING,
   );
-  desk.announce(row.account_id, event);
+  desk.announce(row.account_id, appended);
   return ended;
 }

@@ -22,6 +22,8 @@ export interface WorkingOrder {
   tif: TimeInForce;
   triggered: boolean;
   expiresAt: number | null;
+  /** The most of the quantity that may fill for now (the sandbox's `order.partial_fill`); the rest stays working. */
+  fillLimit?: number;
 }
 
 export interface MatchResult {
@@ -60,8 +62,17 @@ export function matchOrder(
     !limited ||
     (buy ? touch <= (order.limitPrice ?? 0) : touch >= (order.limitPrice ?? Number.POSITIVE_INFINITY));
   const remaining = money(order.quantity - order.filledQuantity);
+  const fillable =
+    order.fillLimit === undefined
+      ? remaining
+      : Math.max(
+          0,
+          money(
+            Math.min(order.quantity, wholeLots(order.fillLimit, instrument.lotSize)) - order.filledQuantity,
+          ),
+        );
   const available = wholeLots(buy ? quote.askSize : quote.bidSize, instrument.lotSize);
-  const quantity = crosses ? Math.min(remaining, available) : 0;
+  const quantity = crosses ? Math.min(fillable, available) : 0;
   const fill = quantity > 0 ? { quantity, price: touch } : null;
   const left = money(remaining - quantity);
   const end = left <= 0 ? 'filled' : order.tif === 'IOC' ? 'cancelled' : null;

@@ -38,8 +38,13 @@ export async function modifyOrder(
   acknowledged: readonly string[],
 ): Promise<ModifyResult> {
   desk.running();
-  const { account } = await desk.ownOrder(principal, accountId, orderId, 'trade');
-  const inputs = await gateInputs(desk, principal, account);
+  const { account, row: stored } = await desk.ownOrder(principal, accountId, orderId, 'trade');
+  const inputs = await gateInputs(
+    desk,
+    principal,
+    account,
+    findInstrument(Number(stored.instrument_id)) as Instrument,
+  );
   // From here to the change in this node's view nothing waits: the order is judged as it stands at this instant
   // (a fill meanwhile is included), and no other order of the account is judged in between.
   const row = desk.open.get(orderId);

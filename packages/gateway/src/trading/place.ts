@@ -16,7 +16,7 @@ import { findInstrument, type Instrument } from '../instruments/index.js';
 import { nextResetAt, type Principal } from '../sessions/index.js';
 import type { OrdersTable } from '../store/index.js';
 import type { Ledger } from './accounting.js';
-import type { Desk } from './desk.js';
+import { type Desk, faultSubject } from './desk.js';
 import { evaluateGate, type GateResult, type OrderRequest, type Question } from './gate.js';
 import { validateOrder } from './order-shape.js';
 import { type GateInputs, gateSnapshot } from './snapshot.js';
@@ -66,8 +66,14 @@ export async function gateInputs(
   desk: Desk,
   principal: Principal,
   account: UserAccount,
+  instrument: Instrument,
+  judging = true,
 ): Promise<GateInputs> {
-  const entitlements = await desk.deps.entitlements.get(account.id);
+  // Read for this order: the sandbox's entitlement faults on its session, user, client, account or instrument act.
+  const entitlements = await desk.deps.entitlements.get(account.id, {
+    subject: faultSubject(principal, account.id, instrument),
+    judging,
+  });
   if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
   const state = await desk.deps.brokerage.tradingState(principal);
   await desk.ledger(account.id);
@@ -115,8 +121,17 @@ export async function askConfirmation(
   intent: SavedIntent,
   verdict: Extract<GateResult, { outcome: 'confirm' }>,
 ): Promise<ConfirmationRequired> {
-  const now = desk.deps.clock.now();
+  const { clock, faults } = desk.deps;
+  const now = clock.now();
   const confirmationId = newId('cnf');
+  // The reply-id race (research/ibkr-cpapi.md §4: "reply id not found"): while the sandbox's
+  // `order.confirmation_expires` holds, a question is asked already expired, so the answer meets the real refusal.
+  const expired =
+    faults?.armed === true &&
+    faults.take(
+      'order.confirmation_expires',
+      faultSubject(principal, accountId, findInstrument(intent.order.instrumentId)),
+    ) !== undefined;
   await insertConfirmation(desk.deps.db, {
     id: confirmationId,
     account_id: accountId,
@@ -124,7 +139,7 @@ export async function askConfirmation(
     order: JSON.stringify(intent),
     questions: JSON.stringify(verdict.questions),
     created_at: now,
-    expires_at: now + desk.deps.options.confirmationTtlMs,
+    expires_at: expired ? now : now + desk.deps.options.confirmationTtlMs,
     used_at: null,
   });
   return { status: 'confirmation_required', confirmationId, questions: verdict.questions };
@@ -191,7 +206,7 @@ export async function placeOrder(
   // The gate's verdict and the reservation are one synchronous step: an order accepted here counts against the
   // next one's buying power and position at once, before it is committed, so orders racing on one account cannot
   // all pass.
-  const inputs = await gateInputs(desk, principal, account);
+  const inputs = await gateInputs(desk, principal, account, instrument);
   const verdict = judge(desk, principal, account, inputs, instrument, order, acknowledged);
   if (verdict.outcome === 'accept') desk.reserved.set(row.id, row);
   if (verdict.outcome === 'reject') {

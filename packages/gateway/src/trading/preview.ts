@@ -44,7 +44,8 @@ export async function previewOrder(
   const instrument = findInstrument(order.instrumentId);
   if (instrument === undefined) throw new GatehouseError('INSTRUMENT_NOT_FOUND');
   validateOrder(order, instrument);
-  const inputs = await gateInputs(desk, principal, account);
+  // A preview looks: a fault that holds shapes the verdict without counting as a hit.
+  const inputs = await gateInputs(desk, principal, account, instrument, false);
   const { clock, marketData, policies, options } = desk.deps;
   const ledger = desk.ledgers.get(account.id);
   if (ledger === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');

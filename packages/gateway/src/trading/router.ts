@@ -6,11 +6,12 @@
  * persists each one — with the position, cash and account event it implies — before the router goes on, so the
  * router never needs storage of its own.
  */
-import type { Clock } from '../core/index.js';
+import { type Clock, type FaultProbe, noFaults } from '../core/index.js';
 import { findInstrument, type Instrument } from '../instruments/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import type { OrdersTable } from '../store/index.js';
 import { commission } from './accounting.js';
+import { EngineFaults } from './engine-faults.js';
 import type { OrderType, Side, TimeInForce } from './gate.js';
 import { matchOrder } from './matching.js';
 
@@ -27,7 +28,9 @@ export type RouterEvent =
       triggered: boolean;
     }
   | { type: 'triggered'; orderId: string }
-  | { type: 'ended'; orderId: string; status: 'cancelled' | 'expired'; reason: string };
+  | { type: 'ended'; orderId: string; status: 'cancelled' | 'expired'; reason: string }
+  /** The venue refused an order it had taken (after the gateway accepted it); the order ends. */
+  | { type: 'rejected'; orderId: string; reason: string };
 
 export type RouterListener = (event: RouterEvent) => Promise<void>;
 
@@ -46,7 +49,8 @@ export interface OrderRouter {
 
 /**
  * The paper engine: works orders against the simulated quotes, one matching pass per feed step, each order at most
- * once per step (so a quote's displayed size fills an order once). Passes run one at a time.
+ * once per step (so a quote's displayed size fills an order once). Passes run one at a time. The failure sandbox's
+ * engine faults (a late fill, a partial fill, a venue's reject) act here (`trading/engine-faults`).
  */
 export class PaperEngine implements OrderRouter {
   readonly #working = new Map<string, OrdersTable>();
@@ -54,13 +58,17 @@ export class PaperEngine implements OrderRouter {
   #timer: NodeJS.Timeout | undefined;
   #lastStep = -1;
   #chain: Promise<void> = Promise.resolve();
+  readonly #faults: EngineFaults;
 
   constructor(
     readonly marketData: MarketData,
     readonly clock: Clock,
     /** Matching interval in ms; null: only when `matchAll` is called (tests with a frozen clock). */
     readonly intervalMs: number | null,
-  ) {}
+    faults: FaultProbe = noFaults,
+  ) {
+    this.#faults = new EngineFaults(faults);
+  }
 
   events(listener: RouterListener): void {
     this.#listener = listener;
@@ -82,11 +90,13 @@ export class PaperEngine implements OrderRouter {
 
   async submit(order: OrdersTable): Promise<void> {
     this.#working.set(order.id, { ...order });
+    if (!this.#faults.submitted(order)) return;
     await this.#serial(() => this.#matchOne(order.id));
   }
 
   async cancel(orderId: string): Promise<void> {
     this.#working.delete(orderId);
+    this.#faults.forget(orderId);
   }
 
   async modify(order: OrdersTable): Promise<void> {
@@ -113,6 +123,14 @@ export class PaperEngine implements OrderRouter {
     const row = this.#working.get(orderId);
     if (row === undefined) return;
     const instrument = findInstrument(Number(row.instrument_id)) as Instrument;
+    const now = this.clock.now();
+    const verdict = this.#faults.verdict(row, instrument, now);
+    if (verdict.action === 'hold') return;
+    if (verdict.action === 'reject') {
+      this.#working.delete(orderId);
+      await this.#listener({ type: 'rejected', orderId, reason: verdict.reason });
+      return;
+    }
     const result = matchOrder(
       {
         side: row.side as Side,
@@ -124,10 +142,11 @@ export class PaperEngine implements OrderRouter {
         tif: row.tif as TimeInForce,
         triggered: row.triggered === 1,
         expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+        ...(verdict.fillLimit === undefined ? {} : { fillLimit: verdict.fillLimit }),
       },
       instrument,
       this.marketData.live(instrument),
-      this.clock.now(),
+      now,
     );
     if (result.fill !== null) {
       const { quantity, price } = result.fill;
@@ -142,7 +161,7 @@ export class PaperEngine implements OrderRouter {
       });
       row.filled_quantity = Number(row.filled_quantity) + quantity;
       if (result.triggered) row.triggered = 1;
-      if (result.end !== null) this.#working.delete(orderId);
+      if (result.end !== null) this.#end(orderId);
       return;
     }
     if (result.triggered) {
@@ -156,7 +175,12 @@ export class PaperEngine implements OrderRouter {
         status: result.end,
         reason: result.end === 'expired' ? 'day_order_close' : 'ioc',
       });
-      this.#working.delete(orderId);
+      this.#end(orderId);
     }
+  }
+
+  #end(orderId: string): void {
+    this.#working.delete(orderId);
+    this.#faults.forget(orderId);
   }
 }

@@ -3,10 +3,13 @@
  * The catalogue, market-data snapshots, order entry (place, confirm, cancel, modify, list, get), the account's
  * positions and cash, and its event log (`GET …/events?after=<seq>`).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { type FaultProbe, noFaults } from '../core/index.js';
 import { type Authenticator, clientInfo, parseWith, principalOf } from '../http/index.js';
-import { requireInstruments, searchInstruments } from '../instruments/index.js';
+import { findInstrument, requireInstruments, searchInstruments } from '../instruments/index.js';
 import type { MarketData } from '../marketdata/index.js';
+import type { Principal } from '../sessions/index.js';
+import { faultSubject } from './desk.js';
 import type { TradingService } from './index.js';
 import { tradingOperations as ops } from './schema.js';
 import type { ModifyResult, PlaceResult } from './service.js';
@@ -16,6 +19,8 @@ export interface TradingRoutesDeps {
   auth: Authenticator;
   marketData: MarketData;
   trading: TradingService;
+  /** The failure sandbox's probe (`order.response_lost`); none when absent. */
+  faults?: FaultProbe;
 }
 
 export async function tradingRoutes(app: FastifyInstance, deps: TradingRoutesDeps): Promise<void> {
@@ -50,11 +55,34 @@ export async function tradingRoutes(app: FastifyInstance, deps: TradingRoutesDep
     return result.order;
   };
 
+  // The sandbox's `order.response_lost`: the order is committed (accepted, journalled, announced) and then the
+  // connection drops before the answer, as a network cut after the server's commit would. The client finds the
+  // order by its clientOrderId, and placing it again returns it (research/broker-sessions.md §6: never retry a
+  // placement blindly; reconcile).
+  const faults = deps.faults ?? noFaults;
+  const lost = (
+    reply: FastifyReply,
+    principal: Principal,
+    accountId: string,
+    result: PlaceResult | ModifyResult,
+  ) => {
+    if (!faults.armed || result.status !== 'accepted') return false;
+    const instrument = findInstrument(result.order.instrumentId);
+    if (faults.take('order.response_lost', faultSubject(principal, accountId, instrument)) === undefined)
+      return false;
+    reply.hijack();
+    reply.raw.destroy();
+    return true;
+  };
+
   const place = deps.auth.forPrograms('trade', { operation: ops.place });
   app.post('/v1/accounts/:accountId/orders', place, async (request, reply) => {
     const { accountId } = parseWith(ops.place.params, request.params);
     const order = parseWith(ops.place.body, request.body);
-    return answer(reply, await trading.place(principalOf(request), accountId, order));
+    const principal = principalOf(request);
+    const result = await trading.place(principal, accountId, order);
+    if (lost(reply, principal, accountId, result)) return reply;
+    return answer(reply, result);
   });
 
   app.post(
@@ -63,7 +91,10 @@ export async function tradingRoutes(app: FastifyInstance, deps: TradingRoutesDep
     async (request, reply) => {
       const { accountId, confirmationId } = parseWith(ops.confirm.params, request.params);
       parseWith(ops.confirm.body, request.body);
-      return answer(reply, await trading.confirm(principalOf(request), accountId, confirmationId));
+      const principal = principalOf(request);
+      const result = await trading.confirm(principal, accountId, confirmationId);
+      if (lost(reply, principal, accountId, result)) return reply;
+      return answer(reply, result);
     },
   );
 

@@ -24,7 +24,7 @@ import type { Principal } from '../sessions/index.js';
 import type { OrdersTable } from '../store/index.js';
 import { valuate } from './accounting.js';
 import { confirmOrder } from './confirm.js';
-import { Desk, type TradingDeps } from './desk.js';
+import { Desk, faultSubject, type TradingDeps } from './desk.js';
 import { applyRouterEvent, endOrder, type SystemCanceller } from './fills.js';
 import type { OrderRequest } from './gate.js';
 import { type ModifyResult, modifyOrder, type OrderChange } from './modify.js';
@@ -87,7 +87,10 @@ export class TradingService {
    */
   async marketDataView(principal: Principal, accountId?: string) {
     const account = accountAccess(principal, accountId ?? principal.profile.accounts[0]?.id ?? '', 'view');
-    const entitlements = await this.#desk.deps.entitlements.get(account.id);
+    // A view: a sandbox fault revoking a bundle for this session, user, client or account shows in the quotes.
+    const entitlements = await this.#desk.deps.entitlements.get(account.id, {
+      subject: faultSubject(principal, account.id),
+    });
     if (entitlements === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
     return { accountId: account.id, subscriptions: entitlements.subscriptions };
   }
