@@ -8,6 +8,7 @@ import { AccountPage } from './pages/account.js';
 import { ApiClientsPage, ConsentPage } from './pages/api-clients.js';
 import { AuthenticatorPage } from './pages/authenticator.js';
 import { LoginPage } from './pages/login.js';
+import { SandboxPage } from './pages/sandbox.js';
 import { PasswordChangeBanner, SecurityPage } from './pages/security.js';
 import { TradePage } from './pages/trade.js';
 import { Link, navigate, useLocation } from './router.js';
@@ -20,6 +21,7 @@ const PAGES = [
   { path: '/account', title: 'Account' },
   { path: '/security', title: 'Security' },
   { path: '/api-clients', title: 'API clients' },
+  { path: '/sandbox', title: 'Sandbox' },
 ] as const;
 
 export function App() {
@@ -64,7 +66,8 @@ function Shell() {
         <header className="topbar">
           <span className="brand">Gatehouse</span>
           <nav aria-label="Main">
-            {PAGES.map((p) => (
+            {/* The Sandbox page only where the gateway runs the failure sandbox. */}
+            {PAGES.filter((p) => p.path !== '/sandbox' || me.sandbox === true).map((p) => (
               <Link key={p.path} to={p.path} current={path === p.path}>
                 {p.title}
               </Link>
@@ -88,6 +91,8 @@ function Shell() {
             <SecurityPage />
           ) : path === '/api-clients' ? (
             <ApiClientsPage />
+          ) : path === '/sandbox' ? (
+            <SandboxPage />
           ) : (
             <TradePage />
           )}

@@ -1,7 +1,15 @@
 /** A small history router: the gateway serves the same page at each of these paths. */
 import { useEffect, useState } from 'react';
 
-export type Route = '/' | '/login' | '/security' | '/account' | '/trade' | '/api-clients' | '/authenticator';
+export type Route =
+  | '/'
+  | '/login'
+  | '/security'
+  | '/account'
+  | '/trade'
+  | '/api-clients'
+  | '/sandbox'
+  | '/authenticator';
 
 export function navigate(path: string): void {
   window.history.pushState(null, '', path);

@@ -20,6 +20,7 @@ export const PORTAL_PATHS = [
   '/account',
   '/trade',
   '/api-clients',
+  '/sandbox',
   '/authenticator',
 ] as const;
 
