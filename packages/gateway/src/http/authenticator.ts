@@ -54,6 +54,18 @@ export interface AuthenticatorParts {
   allowedOrigins: readonly string[];
   /** The operators' admin API token (`secrets.adminApiToken`); unset, the admin API is not served. */
   adminApiToken?: string | undefined;
+  /** The failure sandbox's HTTP faults on a known caller (sandbox/http-faults.ts); absent with the sandbox off. */
+  callerFaults?: CallerFaults | undefined;
+}
+
+/**
+ * Faults that strike a request once its caller is known (a maintenance window, latency, errors or pacing on one
+ * user, session or API client). Asked only while `armed`, so a gateway with no fault pays one property read.
+ */
+export interface CallerFaults {
+  readonly armed: boolean;
+  /** Rejects with the answer the request gets, resolves after a delay, or is undefined when nothing strikes. */
+  strike(request: FastifyRequest, principal: Principal): Promise<void> | undefined;
 }
 
 export interface AuthenticateOptions {
@@ -78,9 +90,25 @@ export class Authenticator {
   /**
    * The caller of `request`, or a coded error: `UNAUTHENTICATED`, `CSRF_TOKEN_INVALID`, `ORIGIN_NOT_ALLOWED`,
    * `API_NOT_ALLOWED`, `SCOPE_REQUIRED`, the proof errors, or the session's own (`SESSION_EXPIRED`, …).
-   * Synchronous when the session cache answers.
+   * Synchronous when the session cache answers. While a sandbox fault is armed, the caller's faults strike here.
    */
   authenticate(request: FastifyRequest, options: AuthenticateOptions = {}): Principal | Promise<Principal> {
+    const faults = this.#parts.callerFaults;
+    if (faults?.armed === true) return this.#struck(faults, request, this.#caller(request, options));
+    return this.#caller(request, options);
+  }
+
+  async #struck(
+    faults: CallerFaults,
+    request: FastifyRequest,
+    caller: Principal | Promise<Principal>,
+  ): Promise<Principal> {
+    const principal = await caller;
+    await faults.strike(request, principal);
+    return principal;
+  }
+
+  #caller(request: FastifyRequest, options: AuthenticateOptions): Principal | Promise<Principal> {
     const program = dpopToken(request);
     if (program !== undefined) return this.#program(request, program, options.scope);
     const bearer = bearerToken(request);

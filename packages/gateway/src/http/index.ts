@@ -4,6 +4,7 @@ export {
   type AuthenticateOptions,
   Authenticator,
   type AuthenticatorParts,
+  type CallerFaults,
   type ProofReplayCache,
 } from './authenticator.js';
 export {

@@ -22,13 +22,24 @@
  * the accounts it allows now. An account taken away stops its events and its quotes (`unsubscribed` with the code);
  * a disabled user's stream, and a program's whose grant or token was revoked, closes as revoked (4001).
  *
+ * The failure sandbox's transport faults strike here, where the real ones would: `stream.stalled` holds every
+ * message (heartbeats and pings too) while it lasts, the socket open, and writes them in order when it ends;
+ * `stream.events_withheld` keeps live order events off the socket (they stay in the event log for a resume);
+ * `stream.dropped` cuts the socket without a close frame (ws/stream-hub.ts hears it on the bus).
+ *
  * Longer than most modules: one stream's state (the session topic, per-account replay with gap filling, quotes)
  * is one state machine over one socket.
  */
 import { streamRequestSchema } from '@gatehouse/protocol';
 import type { WebSocket } from 'ws';
 import { accountAccess, accountsFor } from '../access/index.js';
-import { type ErrorCode, GatehouseError } from '../core/index.js';
+import {
+  type ErrorCode,
+  type FaultProbe,
+  type FaultSubject,
+  GatehouseError,
+  noFaults,
+} from '../core/index.js';
 import { type Instrument, type MarketDataBundle, requireInstruments } from '../instruments/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import { grantProfile } from '../oauth/index.js';
@@ -48,6 +59,8 @@ export interface SessionStreamDeps extends StreamHubDeps {
   marketData: MarketData;
   trading: Pick<TradingService, 'events' | 'marketDataView'>;
   brokerage: Pick<BrokerageTier, 'sessionState'>;
+  /** The failure sandbox's probe: a stalled stream, live events withheld (default `noFaults`: the sandbox off). */
+  faults?: FaultProbe;
 }
 
 const REPLAY_PAGE = 500;
@@ -62,6 +75,8 @@ function safeJson(raw: string): unknown {
 
 const HEARTBEAT_MS = 10_000;
 const EXPIRING_NOTICE_MS = 60_000;
+/** Messages a stalled stream holds before its socket is cut, as a full send buffer ends a connection. */
+const MAX_STALLED = 10_000;
 
 const CLOSE_CODES: Partial<Record<ErrorCode, number>> = { SESSION_REVOKED: 4001, SESSION_EXPIRED: 4002 };
 /** The session lives on with a new token: reconnect with it. */
@@ -91,6 +106,11 @@ export class SessionStream implements HubStream {
   #accountIds: ReadonlySet<string>;
   /** Live events that arrived while the user's new profile was being read (null: not holding). */
   #heldLive: AccountEventMessage[] | null = null;
+  readonly #faults: FaultProbe;
+  /** What the failure sandbox's targets match this stream by. */
+  readonly #subject: FaultSubject;
+  /** Messages held while the stream is stalled (sandbox `stream.stalled`), written in order when it ends. */
+  #stalled: string[] | null = null;
 
   constructor(
     readonly deps: SessionStreamDeps,
@@ -106,6 +126,8 @@ export class SessionStream implements HubStream {
     this.#expiresAt = session.expiresAt;
     this.#idleTimeoutMs = session.idleTimeoutMs;
     this.#stepUp = session.stepUpRequired;
+    this.#faults = deps.faults ?? noFaults;
+    this.#subject = { userId: session.userId, sessionId: session.id, clientId: principal.api?.clientId };
     this.#lastHeartbeat = now;
     // Spread the periodic re-reads of many streams over the reload interval.
     this.#lastReload = now - Math.floor(Math.random() * RELOAD_MS);
@@ -124,15 +146,45 @@ export class SessionStream implements HubStream {
   send(type: string, data: Record<string, unknown> = {}, topic = 'session'): void {
     if (this.#closed) return;
     this.#seq += 1;
-    this.socket.send(
-      JSON.stringify({
-        topic,
-        type,
-        seq: this.#seq,
-        at: new Date(this.deps.clock.now()).toISOString(),
-        ...data,
-      }),
-    );
+    const text = JSON.stringify({
+      topic,
+      type,
+      seq: this.#seq,
+      at: new Date(this.deps.clock.now()).toISOString(),
+      ...data,
+    });
+    if (this.#stalled === null && !(this.#faults.armed && this.#stalledNow())) {
+      this.socket.send(text);
+      return;
+    }
+    // Stalled: nothing reaches the client, as on a path that stopped carrying data; what was sent waits in order.
+    this.#stalled ??= [];
+    this.#stalled.push(text);
+    if (this.#stalled.length > MAX_STALLED) this.drop();
+  }
+
+  /** Whether a `stream.stalled` fault holds for this stream (its user, session, client or an account it views). */
+  #stalledNow(): boolean {
+    const faults = this.#faults;
+    if (faults.holds('stream.stalled', this.#subject) !== undefined) return true;
+    for (const accountId of this.#accountIds)
+      if (faults.holds('stream.stalled', { accountId }) !== undefined) return true;
+    return false;
+  }
+
+  /** A stall that ended: what it held goes out, in order (checked on each tick). */
+  #checkStall(): void {
+    if (this.#stalled === null || (this.#faults.armed && this.#stalledNow())) return;
+    const held = this.#stalled;
+    this.#stalled = null;
+    for (const text of held) this.socket.send(text);
+  }
+
+  /** Cuts the socket as a network would (the failure sandbox's `stream.dropped`): no message, no close frame. */
+  drop(): void {
+    if (this.#closed) return;
+    this.stop();
+    this.socket.terminate();
   }
 
   close(code: ErrorCode): void {
@@ -176,6 +228,14 @@ export class SessionStream implements HubStream {
   }
 
   #sendEvent(m: AccountEventMessage, replayed: boolean): void {
+    // The failure sandbox's `stream.events_withheld`: the live event counts as sent but never leaves, so the client
+    // sees `eventSeq` skip it; it is in the account's event log, where a resume or `GET …/events?after=` finds it.
+    if (
+      !replayed &&
+      this.#faults.armed &&
+      this.#faults.take('stream.events_withheld', { ...this.#subject, accountId: m.accountId }) !== undefined
+    )
+      return;
     this.send(
       m.type,
       {
@@ -418,10 +478,12 @@ export class SessionStream implements HubStream {
   /** Called by the hub's ticker; does no I/O unless a re-read, an expiry or a reset is due. */
   async tick(now: number): Promise<void> {
     if (this.#closed || this.#busy) return;
+    if (this.#stalled !== null) this.#checkStall();
     if (now - this.#lastHeartbeat >= HEARTBEAT_MS) {
       this.#lastHeartbeat = now;
       this.send('heartbeat');
-      this.socket.ping();
+      // No ping either while stalled: the client's heartbeat timeout is what finds a stall.
+      if (this.#stalled === null) this.socket.ping();
     }
     const pending = this.deps.sessions.pendingLastSeen(this.#principal.session.id);
     if (pending !== undefined && pending > this.#lastSeen) this.#lastSeen = pending;

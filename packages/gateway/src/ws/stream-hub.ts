@@ -15,7 +15,8 @@
  * - On `oauth.revoked` (the grant, or one of its tokens) every program stream of the grant (of the token's instance,
  *   its DPoP key, when one token was revoked) closes as revoked,
  *   whatever token opened it: its program authenticates again, which a revoked grant cannot.
- * Every node runs a hub and hears the bus, so a change made on any node reaches the streams on every node.
+ * Every node runs a hub and hears the bus, so a change made on any node reaches the streams on every node; so does a
+ * failure sandbox's `stream.dropped`, which cuts the target's sockets on whichever node holds them.
  */
 import type { Logger } from 'pino';
 import type { BusMessages, Clock, ErrorCode, EventBus } from '../core/index.js';
@@ -40,6 +41,8 @@ export interface HubStream {
   /** The accounts whose live events the stream gets. */
   readonly accountIds: ReadonlySet<string>;
   close(code: ErrorCode): void;
+  /** Cuts the socket as a network would: no message, no close frame (the failure sandbox's `stream.dropped`). */
+  drop(): void;
   competing(bySessionId: string): void;
   brokerageAcquired(): void;
   reloadSoon(): void;
@@ -106,6 +109,9 @@ export class SessionStreamHub {
           if (m.jkt === undefined || s.principal.api?.jkt === m.jkt) s.close('SESSION_REVOKED');
         }),
       ),
+      deps.bus.subscribe('stream.dropped', (m) => {
+        for (const stream of this.#targeted(m.target)) stream.drop();
+      }),
       deps.bus.subscribe('account.event', (m) => {
         for (const stream of this.#byAccount.get(m.accountId) ?? []) stream.accountEvent(m);
       }),
@@ -135,6 +141,27 @@ export class SessionStreamHub {
     user?.streams.delete(stream);
     if (user?.streams.size === 0) this.#users.delete(session.userId);
     for (const accountId of stream.accountIds) leave(this.#byAccount, accountId, stream);
+  }
+
+  /** The streams on this node a sandbox fault's target covers (a user's covers their sessions and clients). */
+  #targeted(target: BusMessages['stream.dropped']['target']): HubStream[] {
+    const id = target.id ?? '';
+    switch (target.type) {
+      case 'all':
+        return [...this.#bySession.values()].flatMap((set) => [...set]);
+      case 'user':
+        return [...(this.#users.get(id)?.streams ?? [])];
+      case 'session':
+        return [...(this.#bySession.get(id) ?? [])];
+      case 'client':
+        return [...this.#bySession.values()]
+          .flatMap((set) => [...set])
+          .filter((s) => s.principal.api?.clientId === id);
+      case 'account':
+        return [...(this.#byAccount.get(id) ?? [])];
+      case 'instrument':
+        return [];
+    }
   }
 
   /** A stream's viewable accounts changed from `before` to `stream.accountIds`: it gets the events of those now. */
