@@ -30,6 +30,7 @@ export {
   SMS_POLICY,
   type SmsBinding,
   type SmsCheck,
+  type SmsRecipient,
   type SmsSender,
   type SmsSent,
   sendSmsCode,

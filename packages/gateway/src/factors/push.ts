@@ -12,6 +12,9 @@
  * approving a login that is not theirs; ASVS 5.0 6.6.4). The login stays open but needs a new push, which comes with
  * a new number, and the wrong one spends one of the login's second-factor attempts. A wrong number is audited and
  * the user is told where the login came from: it is the mark of someone else holding their password.
+ *
+ * The failure sandbox denies a push as the person on the phone would (`denyPushOnDevice`, for `push.auto_denied`):
+ * the same update, audit, notification and wake-up as a signed denial, without the device's key.
  */
 import { randomInt } from 'node:crypto';
 import type { Kysely } from 'kysely';
@@ -199,12 +202,26 @@ export async function decidePush(
   const state = await pendingFor(db, clock, input.challengeId, device.userId);
   const status: PushStatus =
     input.decision === 'deny' ? 'denied' : input.number === state.number ? 'approved' : 'wrong_number';
+  return applyDecision(deps, state, device.id, status);
+}
+
+/**
+ * Moves a pending challenge to `status` as decided on `deviceId`: one conditional UPDATE, so of two decisions racing
+ * exactly one applies and the others find it decided (`PUSH_CHALLENGE_INVALID`).
+ */
+async function applyDecision(
+  deps: Pick<PushAnswerDeps, 'db' | 'clock' | 'spendLoginAttempt'>,
+  state: PushState,
+  deviceId: string,
+  status: PushStatus,
+): Promise<PushState> {
+  const { db, clock } = deps;
   const now = clock.now();
   const applied = await db.transaction().execute(async (trx) => {
     const result = await trx
       .updateTable('push_challenges')
-      .set({ status, decided_at: now, device_id: device.id, delivered_at: state.deliveredAt ?? now })
-      .where('id', '=', input.challengeId)
+      .set({ status, decided_at: now, device_id: deviceId, delivered_at: state.deliveredAt ?? now })
+      .where('id', '=', state.id)
       .where('status', '=', 'pending')
       .where('expires_at', '>', now)
       .executeTakeFirst();
@@ -213,7 +230,7 @@ export async function decidePush(
     return true;
   });
   if (!applied) throw new GatehouseError('PUSH_CHALLENGE_INVALID');
-  await markDeviceSeen(db, device.id, now);
+  await markDeviceSeen(db, deviceId, now);
   return { ...state, status, deliveredAt: state.deliveredAt ?? now };
 }
 
@@ -246,19 +263,59 @@ export async function answerPush(
   ip: string | null,
 ): Promise<PushState> {
   const state = await decidePush(deps, input);
+  await announceDecision(deps, state, input.deviceId, ip, {});
+  if (state.status === 'wrong_number') throw new GatehouseError('WRONG_NUMBER');
+  return state;
+}
+
+/** What a denial on the user's behalf needs: a denial spends none of the login's attempts. */
+export type PushDenialDeps = Omit<PushAnswerDeps, 'spendLoginAttempt'>;
+
+/**
+ * A denial from the person holding an enrolled device, applied without the device's signature: the failure
+ * sandbox's `push.auto_denied` (sandbox/factor-faults.ts) stands in for someone tapping Deny on their phone. The
+ * device must be an active mobile device of the challenge's user, and the challenge pending; the denial is then
+ * applied, audited (`push.denied`, with `audit` added to its data), notified and announced exactly as a signed
+ * one, so the waiting login gets `PUSH_DENIED`.
+ */
+export async function denyPushOnDevice(
+  deps: PushDenialDeps,
+  input: { deviceId: string; challengeId: string },
+  audit: Record<string, unknown> = {},
+): Promise<PushState> {
+  const device = await loadSigningDevice(deps.db, input.deviceId);
+  const state = await pendingFor(deps.db, deps.clock, input.challengeId, device.userId);
+  // A denial spends nothing of the login's (only a wrong number does).
+  const denied = await applyDecision(
+    { ...deps, spendLoginAttempt: async () => {} },
+    state,
+    device.id,
+    'denied',
+  );
+  await announceDecision(deps, denied, device.id, null, audit);
+  return denied;
+}
+
+/** Audits a decision, tells the user of a denial or a wrong number, and wakes the waiting login on every node. */
+async function announceDecision(
+  deps: PushDenialDeps,
+  state: PushState,
+  deviceId: string,
+  ip: string | null,
+  audit: Record<string, unknown>,
+): Promise<void> {
   const type = DECISION_AUDIT[state.status as keyof typeof DECISION_AUDIT];
   await appendAudit(deps.db, deps.clock, {
     type,
     userId: state.userId,
     ip,
-    data: { challengeId: state.id, deviceId: input.deviceId },
+    data: { challengeId: state.id, deviceId, ...audit },
   });
-  if (state.status === 'denied')
-    await deps.notifier.notify(state.userId, 'push_denied', { deviceId: input.deviceId });
+  if (state.status === 'denied') await deps.notifier.notify(state.userId, 'push_denied', { deviceId });
   if (state.status === 'wrong_number') {
     const { channel, ip: loginIp, network, time } = state.context;
     await deps.notifier.notify(state.userId, 'push_wrong_number', {
-      deviceId: input.deviceId,
+      deviceId,
       channel,
       ip: loginIp,
       network,
@@ -269,6 +326,4 @@ export async function answerPush(
     challengeId: state.id,
     ...(state.loginId === null ? {} : { loginId: state.loginId }),
   });
-  if (state.status === 'wrong_number') throw new GatehouseError('WRONG_NUMBER');
-  return state;
 }

@@ -22,8 +22,15 @@ export const SMS_POLICY = {
 /** An E.164 number, as the protocol's schemas check it. */
 export { E164 } from '@gatehouse/protocol';
 
+/** Whom a text is for, as the code's sender knows it: the user, and the session of a step-up. */
+export interface SmsRecipient {
+  userId: string;
+  sessionId?: string | undefined;
+}
+
 export interface SmsSender {
-  send(to: string, body: string): Promise<void>;
+  /** Resolves once the carrier accepted the message (not once it reached the phone). */
+  send(to: string, body: string, recipient?: SmsRecipient): Promise<void>;
 }
 
 /** The simulator: messages are stored, not sent. */
@@ -175,6 +182,7 @@ export async function sendSmsCode(
   await sender.send(
     factor.phone,
     `Gatehouse code: ${code}. It expires in 5 minutes. Never share it with anyone.`,
+    { userId, ...(binding.purpose === 'step_up' ? { sessionId: binding.sessionId } : {}) },
   );
   return {
     expiresAt: now + SMS_POLICY.ttlMs,

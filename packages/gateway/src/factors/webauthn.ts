@@ -4,6 +4,14 @@
  * authentication as a second factor at login. Challenges (256 bits) are stored and usable once; the signature
  * counter must move forward (a cloned authenticator shows up as a counter that does not). A credential bound to
  * one authenticator (not backup-eligible) gives AAL3; a synced passkey gives AAL2.
+ *
+ * The failure sandbox's `webauthn.missing` (the security key is not there) acts on the server's side of a login's
+ * ceremony: a missing key never answers, so the browser's `navigator.credentials.get()` runs out its timer and
+ * rejects with `NotAllowedError` (W3C WebAuthn Level 3, §5.1.4.1), and the server sees its challenge lapse unused.
+ * The options are still issued (the browser asks for the key), but their challenge is stored already expired, so no
+ * assertion can answer it: one that arrives anyway (a stand-in authenticator, a stale page) is refused as for any
+ * expired challenge, and the login may go on with another of its factors. The fault is drawn when the options are
+ * issued, so a key pulled out after the browser asked for it is not this fault.
  */
 import {
   type AuthenticationResponseJSON,
@@ -14,7 +22,7 @@ import {
   verifyRegistrationResponse,
 } from '@simplewebauthn/server';
 import type { Kysely } from 'kysely';
-import { type Clock, GatehouseError, newId } from '../core/index.js';
+import { type Clock, type FaultProbe, GatehouseError, newId, noFaults } from '../core/index.js';
 import type { Database } from '../store/index.js';
 import { insertFactor } from './registry.js';
 
@@ -180,6 +188,7 @@ export async function authenticationOptions(
   userId: string,
   purpose: 'login' | 'step_up',
   loginId: string | null,
+  faults: FaultProbe = noFaults,
 ) {
   const credentials = await userCredentials(db, userId);
   if (credentials.length === 0) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
@@ -188,12 +197,14 @@ export async function authenticationOptions(
     allowCredentials: descriptors(credentials),
     userVerification: 'preferred',
   });
+  // The key is not there (the sandbox's `webauthn.missing`): nothing can answer this challenge in time.
+  const keyMissing = faults.armed && faults.take('webauthn.missing', { userId }) !== undefined;
   await storeChallenge(db, clock, {
     userId,
     purpose,
     challenge: options.challenge,
     loginId,
-    ttlMs: config.challengeTtlMs,
+    ttlMs: keyMissing ? 0 : config.challengeTtlMs,
   });
   return options;
 }

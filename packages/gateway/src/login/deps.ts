@@ -5,7 +5,7 @@
  * only the parts of the steps it calls. app/ builds the parts from the gateway's context and configuration.
  */
 import type { Kysely } from 'kysely';
-import type { Clock, EventBus, LruCache, SecretBox } from '../core/index.js';
+import type { Clock, EventBus, FaultProbe, LruCache, SecretBox } from '../core/index.js';
 import type { SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import type { PushWaiters } from '../factors/push-waiters.js';
@@ -77,6 +77,8 @@ export interface PushLogins {
 /** The second step by security key or passkey. */
 export interface WebauthnLogins {
   webauthn: WebauthnConfig;
+  /** The failure sandbox's probe: whether the security key is there (`webauthn.missing`); default none. */
+  faults?: FaultProbe;
 }
 
 /** Logins signed by a device key (mobile, desktop). */

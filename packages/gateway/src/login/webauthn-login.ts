@@ -29,7 +29,7 @@ export async function startWebauthnLogin(
   const tx = await findOpenLogin(deps, loginId, client);
   if (!(await usableFactors(deps, tx.user_id, tx.channel)).includes('webauthn'))
     throw new GatehouseError('FACTOR_NOT_AVAILABLE');
-  return authenticationOptions(deps.db, deps.clock, deps.webauthn, tx.user_id, 'login', tx.id);
+  return authenticationOptions(deps.db, deps.clock, deps.webauthn, tx.user_id, 'login', tx.id, deps.faults);
 }
 
 /** Second step by security key or passkey. */
