@@ -28,6 +28,8 @@ export interface BusMessages {
    * `jkt` is given, since each key of a personal client is a session of its own.
    */
   'oauth.revoked': { grantId: string; jkt?: string };
+  /** Access tokens of a grant were made to expire early (the failure sandbox); caches must re-read its tokens. */
+  'oauth.tokens_expired': { grantId: string };
   /** An account's flags or entitlements changed; caches holding them must reload. */
   'account.changed': { accountId: string };
   /** An account's orders, positions or cash changed; its `orders` stream subscribers fetch from `seq`. */

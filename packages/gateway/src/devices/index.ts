@@ -33,5 +33,6 @@ export {
   presentDevice,
   pushDeviceIds,
   revokeDevice,
+  sandboxDevice,
   updateDevice,
 } from './registry.js';

@@ -323,3 +323,34 @@ export async function disableDeviceLogin(db: Kysely<Database>, deviceId: string)
 export async function markDeviceSeen(db: Kysely<Database>, deviceId: string, now: number): Promise<void> {
   await db.updateTable('devices').set({ last_seen_at: now }).where('id', '=', deviceId).execute();
 }
+
+/**
+ * The user's active device of `kind` named `name`, registered (first seen now, on the network of `ip`) if they have
+ * none: the device a scripted login of the failure sandbox comes from. It holds no key, and a phone of the sandbox
+ * cannot log in nor answer a push (login disabled), so it never stands in for a real factor. Resolves to its id and
+ * whether it is new.
+ */
+export async function sandboxDevice(
+  db: Kysely<Database>,
+  now: number,
+  input: { userId: string; kind: DeviceKind; name: string; ip: string },
+): Promise<{ deviceId: string; isNew: boolean }> {
+  const known = await db
+    .selectFrom('devices')
+    .select('id')
+    .where('user_id', '=', input.userId)
+    .where('kind', '=', input.kind)
+    .where('name', '=', input.name)
+    .where('status', '=', 'active')
+    .executeTakeFirst();
+  if (known !== undefined) return { deviceId: known.id, isNew: false };
+  const deviceId = await insertDevice(db, now, {
+    ...input,
+    platform: 'Gatehouse sandbox',
+    publicKey: null,
+    pinHash: null,
+    trusted: false,
+  });
+  if (input.kind === 'mobile') await disableDeviceLogin(db, deviceId);
+  return { deviceId, isNew: true };
+}

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Config, PublicUrls } from '../config/index.js';
-import type { Clock } from '../core/index.js';
+import { type Clock, type FaultProbe, GatehouseError, noFaults, toEnvelope } from '../core/index.js';
 import { type Authenticator, parseWith, principalOf, quotedName } from '../http/index.js';
 import type { SigningKey } from '../oauth/signing.js';
 import { requireSensitive } from '../sessions/index.js';
@@ -39,10 +39,13 @@ export interface OAuthRoutesDeps {
   oauth: OAuthService;
   oauthSigningKey: SigningKey;
   urls: PublicUrls;
+  /** The failure sandbox's probe: the token endpoint's faults (`refresh.*`); `noFaults` when it is off. */
+  faults?: FaultProbe;
 }
 
 export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): Promise<void> {
   const { oauth } = deps;
+  const faults = deps.faults ?? noFaults;
 
   app.get('/.well-known/oauth-authorization-server', { config: { operation: ops.metadata } }, async () =>
     oauth.metadata(),
@@ -109,8 +112,33 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): 
 
     form.post('/oauth2/token', { config: { operation: ops.token } }, async (request, reply) => {
       const body = formOf(request);
+      // The failure sandbox's token-service faults, decided before anything is checked or recorded.
+      const subject = faults.armed ? await oauth.tokenFaultSubject(body) : undefined;
+      if (subject !== undefined) {
+        const refused = faults.take('refresh.refused', subject);
+        if (refused !== undefined) {
+          // The token service is down: its 5xx, before any change (the refresh token stays as it was).
+          const status = Number(refused.params.status);
+          const error = new GatehouseError(status === 503 ? 'SERVICE_UNAVAILABLE' : 'INTERNAL');
+          return reply.status(status).header('cache-control', 'no-store').send(toEnvelope(error));
+        }
+        const hang = faults.take('refresh.timeout', subject);
+        if (hang !== undefined) {
+          // The token service hangs, then the connection drops with no answer: nothing was committed.
+          reply.hijack();
+          await new Promise((resolve) => setTimeout(resolve, Number(hang.params.hangMs)));
+          request.raw.socket?.destroy();
+          return reply;
+        }
+      }
       const jkt = proofKey(request, true) as string;
       const tokens = await oauth.token(body, oauth.issuer(), jkt);
+      if (subject !== undefined && faults.take('refresh.response_lost', subject) !== undefined) {
+        // Committed (tokens issued, a rotated refresh token spent), then the connection is cut before the answer.
+        reply.hijack();
+        request.raw.socket?.destroy();
+        return reply;
+      }
       noStore(reply);
       return tokens;
     });

@@ -34,12 +34,13 @@ import {
   type SessionLossPolicy,
   type TokenResponse,
 } from '@gatehouse/protocol';
-import { LruCache } from '../core/index.js';
+import { type FaultSubject, LruCache } from '../core/index.js';
 import type { Principal } from '../sessions/index.js';
 import { authenticateClient } from './client-auth.js';
 import * as clients from './clients.js';
 import type { CachedToken, OAuthContext, OAuthDeps } from './context.js';
 import { OAuthError } from './errors.js';
+import * as faults from './faults.js';
 import { authorizationCode } from './grants/authorization-code.js';
 import { clientCredentials } from './grants/client-credentials.js';
 import { refresh } from './grants/refresh.js';
@@ -59,19 +60,23 @@ const DAY_MS = 24 * 3_600_000;
 
 export class OAuthService {
   readonly #ctx: OAuthContext;
-  readonly #unsubscribe: () => void;
+  readonly #unsubscribe: (() => void)[];
   #requests = 0;
 
   constructor(deps: OAuthDeps) {
     const tokens = new LruCache<string, CachedToken>(deps.options.tokenCacheMaxEntries);
     this.#ctx = { ...deps, tokens };
-    this.#unsubscribe = deps.bus.subscribe('oauth.revoked', (m) => {
+    const drop = (m: { grantId: string }) => {
       tokens.deleteWhere((t) => t.grantId === m.grantId);
-    });
+    };
+    this.#unsubscribe = [
+      deps.bus.subscribe('oauth.revoked', drop),
+      deps.bus.subscribe('oauth.tokens_expired', drop),
+    ];
   }
 
   close(): void {
-    this.#unsubscribe();
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
   }
 
   /** The issuer identifier: `oauth.issuer`, or `server.publicUrl`. */
@@ -238,6 +243,28 @@ export class OAuthService {
   async purgeExpired(): Promise<void> {
     const { absoluteLifetimeMs } = this.#ctx.grantLifetime;
     await deleteExpired(this.#ctx.db, this.#ctx.clock.now(), Math.max(DAY_MS, absoluteLifetimeMs));
+  }
+
+  // ---- the failure sandbox (oauth/faults.ts) --------------------------------------------------------------------
+
+  /** The program sessions of a client's live grants (the sandbox's `client` target). */
+  async clientSessionIds(clientId: string): Promise<string[]> {
+    return faults.clientSessionIds(this.#ctx, clientId);
+  }
+
+  /** The live access tokens acting through these sessions expire now (`token.expired_early`); resolves to how many. */
+  async expireSessionTokens(sessionIds: readonly string[]): Promise<number> {
+    return faults.expireSessionTokens(this.#ctx, sessionIds);
+  }
+
+  /** The live access tokens acting through these sessions are revoked as RFC 7009 revokes one (`token.revoked`). */
+  async revokeSessionTokens(sessionIds: readonly string[]): Promise<number> {
+    return faults.revokeSessionTokens(this.#ctx, sessionIds);
+  }
+
+  /** Whom a token request renewing access is for, as the token endpoint's faults match it; undefined for others. */
+  async tokenFaultSubject(form: Record<string, string | undefined>): Promise<FaultSubject | undefined> {
+    return faults.tokenFaultSubject(this.#ctx, form);
   }
 
   // ---- introspection and the resource side ----------------------------------------------------------------------

@@ -333,6 +333,53 @@ export async function programSessionIds(
   return out;
 }
 
+/** The live access tokens that act through these sessions: unexpired at `now`, not revoked, their grant live. */
+export async function liveAccessTokensOfSessions(db: Db, sessionIds: readonly string[], now: number) {
+  if (sessionIds.length === 0) return [];
+  return db
+    .selectFrom('oauth_tokens')
+    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
+    .select(['oauth_tokens.token_hash', 'oauth_tokens.grant_id', 'oauth_tokens.jkt'])
+    .where('oauth_tokens.kind', '=', 'access')
+    .where('oauth_tokens.session_id', 'in', [...sessionIds])
+    .where('oauth_tokens.revoked_at', 'is', null)
+    .where('oauth_tokens.expires_at', '>', now)
+    .where('oauth_grants.revoked_at', 'is', null)
+    .execute();
+}
+
+/** Access tokens end their lifetime at `at` (no later than it: an earlier expiry stays). */
+export async function expireAccessTokens(db: Db, tokenHashes: readonly string[], at: number): Promise<void> {
+  if (tokenHashes.length === 0) return;
+  await db
+    .updateTable('oauth_tokens')
+    .set({ expires_at: at })
+    .where('token_hash', 'in', [...tokenHashes])
+    .where('kind', '=', 'access')
+    .where('expires_at', '>', at)
+    .execute();
+}
+
+/** The live grants of a client (an app's, one per user; a personal client's, one). */
+export function liveGrantsOfClient(db: Db, clientId: string): Promise<OAuthGrantsTable[]> {
+  return db
+    .selectFrom('oauth_grants')
+    .selectAll()
+    .where('client_id', '=', clientId)
+    .where('revoked_at', 'is', null)
+    .execute();
+}
+
+/** A refresh token by its hash, whoever holds it (the successor of a spent one). */
+export function findRefreshTokenRow(db: Db, tokenHash: string): Promise<OAuthTokensTable | undefined> {
+  return db
+    .selectFrom('oauth_tokens')
+    .selectAll()
+    .where('token_hash', '=', tokenHash)
+    .where('kind', '=', 'refresh')
+    .executeTakeFirst();
+}
+
 /** A refresh token with its grant's client and revocation. */
 export function findRefreshToken(db: Db, tokenHash: string) {
   return db

@@ -340,6 +340,43 @@ export class BrokerageTier {
   }
 
   /**
+   * The daily reset, now, for these sessions (the failure sandbox's `reset.daily`): each one holding the brokerage
+   * capability loses it as the reset of its user's region does — its acquisition (and its holder row) dated just
+   * before the last reset instant, which `tierAt` reads as `reset` — so order entry answers `SESSION_RESET`, the tickle
+   * `read_only`, the session-loss policy's sweep finds it lost (`reset`) and asking again takes it back. Every node
+   * reloads the session (`session.changed`). Resolves to how many were reset.
+   */
+  async resetNow(
+    sessionIds: readonly string[],
+    accountsOf: (userId: string) => Promise<readonly UserAccount[]>,
+  ): Promise<number> {
+    const { db, clock, bus, resets } = this.#options;
+    const now = clock.now();
+    let reset = 0;
+    for (const sessionId of sessionIds) {
+      const row = await this.#tierQuery.first(sessionId);
+      const session = await findSessionById(db, sessionId);
+      if (row === undefined || session === undefined || !alive(session, now)) continue;
+      const since = lastReset(now, userResetSchedules(resets, await accountsOf(session.userId)));
+      if (tierOfRow(sessionId, row, since).tier !== 'brokerage') continue;
+      const before = since - 1;
+      await db.transaction().execute(async (trx) => {
+        await trx.updateTable('sessions').set({ brokerage_at: before }).where('id', '=', sessionId).execute();
+        await trx
+          .updateTable('brokerage_holders')
+          .set({ acquired_at: before })
+          .where('user_id', '=', session.userId)
+          .where('session_id', '=', sessionId)
+          .execute();
+      });
+      // The session's cached entry carries its acquisition time: every node reloads it (the holder is unchanged).
+      await bus.publish('session.changed', { sessionId, tokenHash: session.tokenHash });
+      reset += 1;
+    }
+    return reset;
+  }
+
+  /**
    * The session's tier and timers (the tickle's answer): from this node's current view, else read authoritatively.
    */
   async sessionState(principal: Principal): Promise<SessionState> {

@@ -34,6 +34,7 @@ import {
   insertSession,
   listLiveSessions,
   markDevice,
+  markExpired,
   markRevoked,
   markSecondFactor,
   markStepUpRequired,
@@ -340,6 +341,37 @@ export class SessionService {
       entry.lastIp = ip;
     }
     return this.#touch(entry, now);
+  }
+
+  /**
+   * The session is seen from `ip`, as a request from there would be (the failure sandbox's network change): a new
+   * network requires a step-up and is audited (`session.network_changed`) exactly as `authenticate` does it. False
+   * when the session has ended, or `ip` is on the network it was last seen on. Programs' sessions (`api`) carry no
+   * client address and never change network: false.
+   */
+  async observeAddress(sessionId: string, ip: string): Promise<boolean> {
+    const session = await findSessionById(this.#o.db, sessionId);
+    const network = networkOf(ip);
+    if (session === undefined || session.revokedAt !== null || session.channel === 'api' || network === null)
+      return false;
+    if (session.network === network) return false;
+    await this.#networkChanged(session, network, ip);
+    return true;
+  }
+
+  /**
+   * Ends a session's life now, as its idle timeout or absolute lifetime passing would: the next request is
+   * `SESSION_EXPIRED` (reason `idle` or `absolute`), the session-loss policy's sweep finds it lost (`idle`,
+   * `expired`), and every node drops it from its cache (`session.changed`; its streams re-read it and close).
+   * False when it had already ended.
+   */
+  async expireNow(sessionId: string, kind: 'idle' | 'absolute'): Promise<boolean> {
+    const session = await findSessionById(this.#o.db, sessionId);
+    if (session === undefined) return false;
+    if (!(await markExpired(this.#o.db, sessionId, this.#o.clock.now(), kind))) return false;
+    this.#forget(session);
+    await this.announceChange(session);
+    return true;
   }
 
   async #networkChanged(session: SessionRecord, network: string, ip: string): Promise<void> {

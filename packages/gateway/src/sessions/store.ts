@@ -229,3 +229,24 @@ export async function markStepUpRequired(
 ): Promise<void> {
   await db.updateTable('sessions').set({ step_up_required: 1, network }).where('id', '=', id).execute();
 }
+
+/**
+ * Makes a live session expire at `at`, as time would: past its absolute lifetime (`absolute`), or idle from `at` on
+ * (`idle`: an idle timeout of 0, so no activity seen before — another node's, written behind later — revives it).
+ * False when it had already ended.
+ */
+export async function markExpired(
+  db: Kysely<Database>,
+  id: string,
+  at: number,
+  kind: 'idle' | 'absolute',
+): Promise<boolean> {
+  const result = await db
+    .updateTable('sessions')
+    .set(kind === 'absolute' ? { expires_at: at } : { idle_timeout_ms: 0 })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', at)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}

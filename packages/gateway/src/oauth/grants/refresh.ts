@@ -3,8 +3,9 @@
  * The refresh-token grant (RFC 6749 §6) for apps, from the DPoP key the token is bound to, while the grant's
  * session lives (24 h idle, 7 days absolute). Refresh tokens are not rotated by default — FAPI 2.0: rotation
  * strands a client whose response is lost, and the DPoP binding already protects a copied token. With rotation on
- * (per app), a spent token presented again revokes the grant, except from the same key within the leeway, which
- * gets the same successor again.
+ * (per app), a spent token presented again revokes the grant, except from the same client and key within the
+ * leeway while its successor is unused — a response lost after the rotation committed — which gets the same
+ * successor again.
  */
 import type { Scope, TokenResponse } from '@gatehouse/protocol';
 import { randomToken, sha256 } from '../../core/index.js';
@@ -14,7 +15,7 @@ import type { OAuthContext, OAuthForm } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { grantOrInvalid, grantSession, issueTokens } from '../issue.js';
 import { revokeGrant } from '../revocation.js';
-import { findRefreshToken, json, spendRefreshToken, touchToken } from '../store.js';
+import { findRefreshToken, findRefreshTokenRow, json, spendRefreshToken, touchToken } from '../store.js';
 
 export async function refresh(
   ctx: OAuthContext,
@@ -35,9 +36,18 @@ export async function refresh(
   if (row.jkt !== jkt)
     throw new OAuthError('invalid_dpop_proof', 'the refresh token is bound to another DPoP key');
   if (row.spent_at !== null) {
-    // Rotation: a spent token again. The same key within the leeway is a lost response retried: the same successor.
-    if (now - Number(row.spent_at) <= options.refreshReuseLeewayMs && row.successor_sealed !== null) {
-      const successor = ctx.box.open(row.successor_sealed);
+    // Rotation: a spent token again. The same client and key (both checked above) within the leeway, while its
+    // successor has not been used, is a lost response retried: the same successor again (a same-response replay, as
+    // better-auth's `refreshTokenReuseInterval`; Hydra's `rotation_grace_period` likewise forgives a retry:
+    // research/identity-servers.md §1, §4). Once the successor was used the client had the response: reuse.
+    const successor = row.successor_sealed === null ? null : ctx.box.open(row.successor_sealed);
+    // A racing refresh that spent the token may not have recorded the successor yet: unused, then.
+    const next = successor === null ? undefined : await findRefreshTokenRow(db, sha256(successor));
+    if (
+      successor !== null &&
+      now - Number(row.spent_at) <= options.refreshReuseLeewayMs &&
+      (next === undefined || next.spent_at === null)
+    ) {
       const grant = await grantOrInvalid(ctx, row.grant_id);
       const session = await grantSession(ctx, grant, false);
       return {
