@@ -201,13 +201,13 @@ export class EntitlementsCache {
     });
   }
 
-  async get(accountId: string, reader: EntitlementsReader = {}): Promise<AccountEntitlements | undefined> {
+  async get(accountId: string, reader?: EntitlementsReader): Promise<AccountEntitlements | undefined> {
     const stored = await this.#stored(accountId);
     if (stored === undefined || !this.faults.armed) return stored;
     return withEntitlementFaults(
       stored,
-      { ...reader.subject, accountId },
-      faultLookup(this.faults, reader.judging === true),
+      { ...reader?.subject, accountId },
+      faultLookup(this.faults, reader?.judging === true),
     );
   }
 
