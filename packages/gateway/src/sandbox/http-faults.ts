@@ -16,7 +16,7 @@
  * asked first, and a request is asked about each kind once). The hooks exist only with the sandbox on; with it on
  * and no fault scheduled each costs one property read (`faults.armed`).
  *
- * `/healthz`, `/readyz` and the sandbox's own API (`/v1/sandbox/…`) are never struck: a planned maintenance window
+ * `/healthz`, `/readyz` and the sandbox's own API (`/v1/sandbox/…`, `/v1/admin/sandbox/…`) are never struck: a planned maintenance window
  * leaves the node in rotation, and whoever injected a fault must be able to clear it.
  *
  * What each kind does (docs/sandbox.md):
@@ -61,7 +61,7 @@ export interface HttpFaultParts {
 
 /** Routes no HTTP fault strikes: health and readiness, and the sandbox's own API. */
 const EXEMPT = new Set(['/healthz', '/readyz']);
-const SANDBOX_API = '/v1/sandbox';
+const SANDBOX_API = ['/v1/sandbox/', '/v1/admin/sandbox/'];
 /** The OAuth endpoints that authenticate a client: client-targeted faults strike there by the client named. */
 const OAUTH_CLIENT_ROUTES = new Set(['/oauth2/token', '/oauth2/par', '/oauth2/revoke', '/oauth2/introspect']);
 /** The subject of a request whose caller is not known yet: only faults on everyone match it. */
@@ -94,7 +94,7 @@ function answer(status: number, code: ErrorCode, message?: string, retryAfterS?:
 
 function exempt(request: FastifyRequest): boolean {
   const route = request.routeOptions.url;
-  return route !== undefined && (EXEMPT.has(route) || route.startsWith(SANDBOX_API));
+  return route !== undefined && (EXEMPT.has(route) || SANDBOX_API.some((prefix) => route.startsWith(prefix)));
 }
 
 /** The client an OAuth request names: `client_id`, or the `iss` of its client assertion (read, not verified). */
