@@ -183,7 +183,10 @@ function stepIssues(value: unknown): Issue[] {
       const taken = Object.keys(params.shape);
       const takes = taken.length === 0 ? 'it takes none' : `it takes ${taken.join(', ')}`;
       if (!result.success)
-        for (const issue of result.error.issues) {
+        // Unknown parameters first: a misspelt one usually explains a missing one.
+        for (const issue of [...result.error.issues].sort(
+          (a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'),
+        )) {
           const path = ['steps', index, 'params', ...issue.path.map((p) => p as string | number)];
           if (issue.code === 'unrecognized_keys')
             for (const key of issue.keys)
