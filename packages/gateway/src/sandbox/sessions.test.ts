@@ -8,6 +8,7 @@
  */
 import type { Fault, FaultRequest } from '@gatehouse/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import {
   ALICE,
@@ -267,7 +268,41 @@ describe('login.competing', () => {
     // Bruno still trades.
     await stillTrades(bruno);
   });
+
+  it('tells the holder’s open stream at once that it is competing, naming the phone’s session', async () => {
+    const { base } = await start(true);
+    const alice = await loginTrading(gw, ALICE);
+    const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/stream`, {
+      headers: { cookie: alice.cookie, origin: base },
+    });
+    const messages: { type: string; bySessionId?: string }[] = [];
+    socket.on('message', (raw: Buffer) => messages.push(JSON.parse(raw.toString())));
+    try {
+      await until(() => messages.some((m) => m.type === 'hello'));
+      await inject({
+        kind: 'login.competing',
+        target: { type: 'session', id: alice.sessionId },
+        params: { channel: 'desktop', device: 'Office workstation' },
+      });
+      await until(() => messages.some((m) => m.type === 'competing'));
+      const phone = (await gw.ctx.sessions.listForUser(await userId(ALICE))).find(
+        (s) => s.channel === 'desktop',
+      );
+      expect(messages.find((m) => m.type === 'competing')).toMatchObject({ bySessionId: phone?.id });
+    } finally {
+      socket.close();
+    }
+  });
 });
+
+/** Waits until `check()` holds, polling every 5 ms; throws after 3 s. */
+async function until(check: () => boolean): Promise<void> {
+  const end = Date.now() + 3_000;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 describe('network.changed', () => {
   it('the session sees another network: the next order needs a step-up, audited as a network change', async () => {
