@@ -64,7 +64,7 @@ async function provisioned() {
   if (sandbox === null) throw new Error('sandbox off');
   const alice = await loginAs(g, ALICE);
   const bot = await registerBot(g, alice, { accounts: ['DU1000001'] });
-  await botToken(bot);
+  const token = await botToken(bot);
   const { db } = g.ctx.store;
   const session = await db
     .selectFrom('oauth_instances')
@@ -78,7 +78,7 @@ async function provisioned() {
     account: 'DU1000001',
     session: session.session_id,
   };
-  return { gw: g, sandbox, alice, bindings };
+  return { gw: g, sandbox, alice, bindings, bot, token };
 }
 
 /** A scenario's text, one field a line as people write them, so lines are easy to count in the tests. */
@@ -186,6 +186,22 @@ describe('playing a scenario', () => {
     gw.clock.advance(2_000);
     await sandbox.tick();
     expect(sandbox.holds('maintenance', subject)).toBeUndefined();
+  });
+
+  it('strikes where the real failure would, on time: the library maintenance window answers the bot 503', async () => {
+    const { gw, sandbox, bindings, bot, token } = await provisioned();
+    const { scenario } = loadScenario('maintenance-window');
+    await playScenario(sandbox, gw.clock, scenario, { actor: operator, bindings });
+    const status = async () => {
+      await sandbox.tick();
+      const answer = await bot.call('GET', '/v1/session', token);
+      return [answer.statusCode, answer.headers['retry-after']];
+    };
+    expect(await status()).toEqual([200, undefined]);
+    gw.clock.advance(5_000);
+    expect(await status()).toEqual([503, '10']);
+    gw.clock.advance(12_000);
+    expect(await status()).toEqual([200, undefined]);
   });
 
   it('prepares every step before injecting any: an overlap, an unbound placeholder, a missing target', async () => {
