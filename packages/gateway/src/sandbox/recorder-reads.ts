@@ -10,13 +10,16 @@ import {
   FAULT_CATALOGUE,
   type FaultKind,
   type RecordedAccountEvent,
+  type RecordedCancel,
   type RecordedDeadMan,
   type RecordedFault,
   type RecordedOrder,
+  type Recording,
 } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import { GatehouseError } from '../core/index.js';
 import type { Database } from '../store/index.js';
+import type { DrillRecorder } from './recording.js';
 
 const iso = (ms: number | bigint) => new Date(Number(ms)).toISOString();
 
@@ -315,6 +318,78 @@ export async function subjectFaults(
     });
   }
   return out;
+}
+
+/**
+ * A recording as it is read: the hooks' entries completed from the database up to `to` — the orders each placement
+ * made, an order whose answer never reached the bot (the connection cut after the commit) as placed without an
+ * answer, whether each cancel took effect, the dead-man switches that fired, the account's events and the faults.
+ */
+export async function assembleRecording(
+  db: Kysely<Database>,
+  recorder: DrillRecorder,
+  to: number,
+  limit: number,
+): Promise<Recording> {
+  const from = recorder.startedAt;
+  for (const sessionId of await clientSessions(db, recorder.subject.clientId))
+    recorder.sessions.add(sessionId);
+  const sessions = [...recorder.sessions];
+  const { accountId } = recorder.subject;
+  const events = await accountEvents(db, accountId, from, to, limit);
+  const orders = await subjectOrders(db, accountId, sessions, from, limit);
+  const fired = await deadManFired(db, recorder.subject, recorder.sessions, from, to);
+  const faults = await subjectFaults(db, recorder.subject, sessions, from, to);
+  const placements = recorder.placements.map((p) => ({
+    ...p,
+    orderId: orders.find((o) => o.clientOrderId === p.clientOrderId)?.orderId ?? null,
+  }));
+  // An order the client placed whose answer never reached it (the connection cut after the commit) has no
+  // delivered placement: it is recorded as placed without an answer, at its creation.
+  for (const order of orders) {
+    if (Date.parse(order.createdAt) < from) continue;
+    const delivered = placements.some(
+      (p) => p.clientOrderId === order.clientOrderId && p.outcome !== 'no_response' && p.status < 500,
+    );
+    if (!delivered && !placements.some((p) => p.clientOrderId === order.clientOrderId))
+      placements.push({
+        at: order.createdAt,
+        clientOrderId: order.clientOrderId,
+        orderId: order.orderId,
+        outcome: 'no_response',
+        status: 0,
+        code: null,
+        sessionId: order.sessionId,
+      });
+    else if (!delivered)
+      for (const p of placements) if (p.clientOrderId === order.clientOrderId) p.orderId = order.orderId;
+  }
+  placements.sort((a, b) => a.at.localeCompare(b.at));
+  const cancels: RecordedCancel[] = recorder.cancels.map((c) => {
+    const effect = events.find((e) => e.orderId === c.orderId && e.type === 'cancelled' && e.at >= c.at);
+    const done = c.status === 200 || effect !== undefined;
+    return { ...c, tookEffect: done, effectAt: effect?.at ?? (done ? c.at : null) };
+  });
+  const deadMan = [...recorder.deadMan, ...fired].sort((a, b) => a.at.localeCompare(b.at));
+  return {
+    id: recorder.id,
+    subject: recorder.subject,
+    state: recorder.recording ? 'recording' : 'stopped',
+    startedAt: iso(from),
+    endedAt: iso(to),
+    sessions,
+    requests: [...recorder.requests],
+    dropped: recorder.dropped,
+    tokenRequests: [...recorder.tokenRequests],
+    placements,
+    cancels,
+    sessionChanges: [...recorder.sessionChanges],
+    streams: [...recorder.streams],
+    deadMan,
+    faults,
+    events,
+    orders,
+  };
 }
 
 function parseObject(text: string): Record<string, unknown> {

@@ -17,17 +17,10 @@
  * before anything else: with no recording running they cost one property read per request.
  * A recording lives in the memory of the node that started it and sees that node's requests (a drill runs its own
  * gateway, or one node). Its lists are bounded; entries beyond are counted in `dropped`.
- *
- * Longer than most modules: the recording's state and the hooks that feed it are one piece, read together.
  */
 import type {
   DrillSubject,
-  RecordedCancel,
-  RecordedDeadMan,
-  RecordedPlacement,
-  RecordedRequest,
   RecordedSessionChange,
-  RecordedStream,
   RecordedTokenRequest,
   Recording,
 } from '@gatehouse/protocol';
@@ -44,15 +37,15 @@ import {
 import { dpopToken } from '../http/index.js';
 import type { Database } from '../store/index.js';
 import {
-  accountEvents,
+  assembleRecording,
   clientSessions,
-  deadManFired,
   stepUpPending,
-  subjectFaults,
-  subjectOrders,
   type TokenOwner,
   tokenOwner,
 } from './recorder-reads.js';
+import { DrillRecorder, type RecordingOwner, ROUTES, type Seen } from './recording.js';
+
+export { DrillRecorder, type RecordingOwner } from './recording.js';
 
 export interface RecorderParts {
   db: Kysely<Database>;
@@ -81,205 +74,6 @@ const DEFAULT_LIMITS: RecorderLimits = {
   maxDurationMs: 2 * 3_600_000,
 };
 
-const ROUTES = {
-  token: '/oauth2/token',
-  place: '/v1/accounts/:accountId/orders',
-  order: '/v1/accounts/:accountId/orders/:orderId',
-  events: '/v1/accounts/:accountId/events',
-  deadMan: '/v1/safety/dead-man',
-  stream: '/v1/stream',
-} as const;
-
-/** A recording's owner: an operator (null) or the user who started it. */
-export type RecordingOwner = string | null;
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-/** One recording, in memory. */
-export class DrillRecorder {
-  readonly id: string;
-  readonly subject: DrillSubject;
-  readonly owner: RecordingOwner;
-  readonly startedAt: number;
-  stoppedAt: number | null = null;
-  readonly sessions = new Set<string>();
-  readonly requests: RecordedRequest[] = [];
-  readonly tokenRequests: RecordedTokenRequest[] = [];
-  readonly placements: RecordedPlacement[] = [];
-  readonly cancels: Omit<RecordedCancel, 'tookEffect' | 'effectAt'>[] = [];
-  readonly sessionChanges: RecordedSessionChange[] = [];
-  readonly streams: RecordedStream[] = [];
-  readonly deadMan: RecordedDeadMan[] = [];
-  dropped = 0;
-  readonly #refreshRefs = new Set<string>();
-  readonly #stepUp = new Map<string, boolean>();
-  #streamCount = 0;
-  readonly #limit: number;
-
-  constructor(id: string, subject: DrillSubject, owner: RecordingOwner, startedAt: number, limit: number) {
-    this.id = id;
-    this.subject = subject;
-    this.owner = owner;
-    this.startedAt = startedAt;
-    this.#limit = limit;
-  }
-
-  get recording(): boolean {
-    return this.stoppedAt === null;
-  }
-
-  push<T>(list: T[], entry: T, limit = Math.ceil(this.#limit / 5)): void {
-    if (list.length < limit) list.push(entry);
-    else this.dropped += 1;
-  }
-
-  /** A request answered for one of the client's sessions (or refused for one of its tokens). */
-  request(request: FastifyRequest, reply: FastifyReply, at: number, seen: Seen): void {
-    const route = request.routeOptions.url ?? '(unmatched)';
-    const status = reply.statusCode;
-    const delivered = reply.raw.writableFinished !== false;
-    if (seen.sessionId !== null && !this.sessions.has(seen.sessionId)) this.sessions.add(seen.sessionId);
-    this.push(
-      this.requests,
-      {
-        at: iso(at),
-        method: request.method,
-        route,
-        status,
-        code: seen.code,
-        sessionId: seen.sessionId,
-        tokenExpired: seen.tokenExpired,
-      },
-      this.#limit,
-    );
-    const body = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<
-      string,
-      unknown
-    >;
-    const params = (request.params ?? {}) as Record<string, unknown>;
-    const ok = status < 400 && delivered;
-    if (
-      seen.code === 'SESSION_RESET' &&
-      seen.sessionId !== null &&
-      this.#lastChange(seen.sessionId) !== 'reset'
-    )
-      this.change(seen.sessionId, 'reset', true, 'refused with SESSION_RESET', at);
-    if (route === ROUTES.place && request.method === 'POST' && params.accountId === this.subject.accountId) {
-      const clientOrderId = typeof body.clientOrderId === 'string' ? body.clientOrderId.slice(0, 128) : '';
-      this.push(this.placements, {
-        at: iso(at),
-        clientOrderId,
-        orderId: null,
-        outcome: !delivered
-          ? 'no_response'
-          : status === 201
-            ? 'accepted'
-            : status === 200
-              ? 'existing'
-              : status === 409 && seen.code === null
-                ? 'confirmation_required'
-                : 'refused',
-        status,
-        code: seen.code,
-        sessionId: seen.sessionId,
-      });
-    } else if (
-      route === ROUTES.order &&
-      request.method === 'DELETE' &&
-      params.accountId === this.subject.accountId
-    ) {
-      this.push(this.cancels, {
-        at: iso(at),
-        orderId: String(params.orderId ?? ''),
-        status,
-        code: seen.code,
-      });
-    } else if (route === ROUTES.deadMan && request.method === 'PUT') {
-      const timeoutMs = typeof body.timeoutMs === 'number' ? body.timeoutMs : null;
-      this.push(this.deadMan, {
-        at: iso(at),
-        action: !ok ? 'refused' : timeoutMs === 0 ? 'disarmed' : 'armed',
-        scope: body.scope === 'account' ? 'account' : 'session',
-        sessionId: seen.sessionId,
-        timeoutMs,
-      });
-    } else if (route === ROUTES.events && ok && params.accountId === this.subject.accountId) {
-      const after = Number((request.query as Record<string, unknown> | undefined)?.after ?? 0);
-      this.push(this.streams, {
-        at: iso(at),
-        event: 'read',
-        sessionId: seen.sessionId,
-        stream: null,
-        after: Number.isInteger(after) ? after : 0,
-      });
-    }
-  }
-
-  /** A request to the token endpoint naming this recording's client. */
-  token(form: Record<string, unknown>, reply: FastifyReply, at: number, code: string | null): void {
-    const grantType = typeof form.grant_type === 'string' ? form.grant_type.slice(0, 64) : '';
-    const refresh = typeof form.refresh_token === 'string' ? sha256(form.refresh_token).slice(0, 16) : null;
-    const retry = refresh !== null && this.#refreshRefs.has(refresh);
-    if (refresh !== null) this.#refreshRefs.add(refresh);
-    const delivered = reply.raw.writableFinished !== false;
-    this.push(this.tokenRequests, {
-      at: iso(at),
-      grantType,
-      outcome: !delivered ? 'no_response' : reply.statusCode === 200 ? 'issued' : 'refused',
-      status: reply.statusCode,
-      error: code,
-      refreshRef: refresh,
-      retry,
-    });
-  }
-
-  /** A stream of one of the client's sessions opened; returns its number, for its close. */
-  streamOpened(sessionId: string, after: number | null, at: number): number {
-    this.#streamCount += 1;
-    this.sessions.add(sessionId);
-    this.push(this.streams, { at: iso(at), event: 'open', sessionId, stream: this.#streamCount, after });
-    return this.#streamCount;
-  }
-
-  streamClosed(sessionId: string, stream: number, at: number): void {
-    if (!this.recording) return;
-    this.push(this.streams, { at: iso(at), event: 'close', sessionId, stream, after: null });
-  }
-
-  change(
-    sessionId: string,
-    change: RecordedSessionChange['change'],
-    own: boolean,
-    reason: string | null,
-    at: number,
-  ): void {
-    this.push(this.sessionChanges, { at: iso(at), sessionId, change, own, reason });
-  }
-
-  /** Records a step-up pending or satisfied when it differs from what was last known of the session. */
-  stepUp(sessionId: string, pending: boolean, at: number): void {
-    const known = this.#stepUp.get(sessionId) ?? false;
-    this.#stepUp.set(sessionId, pending);
-    if (known !== pending)
-      this.change(sessionId, pending ? 'step_up_required' : 'step_up_satisfied', true, null, at);
-  }
-
-  #lastChange(sessionId: string): RecordedSessionChange['change'] | undefined {
-    for (let i = this.sessionChanges.length - 1; i >= 0; i -= 1) {
-      const entry = this.sessionChanges[i];
-      if (entry?.sessionId === sessionId) return entry.change;
-    }
-    return undefined;
-  }
-}
-
-/** Who a request was, as the recorder sees it. */
-interface Seen {
-  sessionId: string | null;
-  code: string | null;
-  tokenExpired: boolean;
-}
-
 /** The recordings of this node, and what the HTTP hooks and the bus feed them. */
 export class DrillRecorders {
   /** True while a recording runs: the hooks test this and read nothing else. */
@@ -289,6 +83,8 @@ export class DrillRecorders {
   readonly #recordings = new Map<string, DrillRecorder>();
   /** Error codes of requests in flight, from the error hook to the response hook. */
   readonly #codes = new WeakMap<FastifyRequest, string>();
+  /** Token requests in flight, from the pre-handler to the response hook. */
+  readonly #tokenRequests = new WeakMap<FastifyRequest, RecordedTokenRequest[]>();
   /** Access tokens' owners, by hash, so a storm of refused requests reads each token once. */
   readonly #tokens = new LruCache<string, TokenOwner | null>(1_000);
   readonly #unsubscribe: (() => void)[] = [];
@@ -355,69 +151,13 @@ export class DrillRecorders {
   /** The recording as `GET /v1/sandbox/recordings/{id}` answers it: the hooks' entries and the database's. */
   async read(id: string): Promise<Recording> {
     const recorder = this.get(id);
-    const { db, clock } = this.#parts;
-    const from = recorder.startedAt;
-    const to = recorder.stoppedAt ?? clock.now();
     await this.#parts.flushFaults?.();
-    for (const sessionId of await clientSessions(db, recorder.subject.clientId))
-      recorder.sessions.add(sessionId);
-    const sessions = [...recorder.sessions];
-    const limit = Math.ceil(this.#limits.maxRequests / 5);
-    const { accountId } = recorder.subject;
-    const events = await accountEvents(db, accountId, from, to, limit);
-    const orders = await subjectOrders(db, accountId, sessions, from, limit);
-    const fired = await deadManFired(db, recorder.subject, recorder.sessions, from, to);
-    const faults = await subjectFaults(db, recorder.subject, sessions, from, to);
-    const placements = recorder.placements.map((p) => ({
-      ...p,
-      orderId: orders.find((o) => o.clientOrderId === p.clientOrderId)?.orderId ?? null,
-    }));
-    // An order the client placed whose answer never reached it (the connection cut after the commit) has no
-    // delivered placement: it is recorded as placed without an answer, at its creation.
-    for (const order of orders) {
-      if (Date.parse(order.createdAt) < from) continue;
-      const delivered = placements.some(
-        (p) => p.clientOrderId === order.clientOrderId && p.outcome !== 'no_response' && p.status < 500,
-      );
-      if (!delivered && !placements.some((p) => p.clientOrderId === order.clientOrderId))
-        placements.push({
-          at: order.createdAt,
-          clientOrderId: order.clientOrderId,
-          orderId: order.orderId,
-          outcome: 'no_response',
-          status: 0,
-          code: null,
-          sessionId: order.sessionId,
-        });
-      else if (!delivered)
-        for (const p of placements) if (p.clientOrderId === order.clientOrderId) p.orderId = order.orderId;
-    }
-    placements.sort((a, b) => a.at.localeCompare(b.at));
-    const cancels: RecordedCancel[] = recorder.cancels.map((c) => {
-      const effect = events.find((e) => e.orderId === c.orderId && e.type === 'cancelled' && e.at >= c.at);
-      const done = c.status === 200 || effect !== undefined;
-      return { ...c, tookEffect: done, effectAt: effect?.at ?? (done ? c.at : null) };
-    });
-    const deadMan = [...recorder.deadMan, ...fired].sort((a, b) => a.at.localeCompare(b.at));
-    return {
-      id: recorder.id,
-      subject: recorder.subject,
-      state: recorder.recording ? 'recording' : 'stopped',
-      startedAt: iso(from),
-      endedAt: iso(to),
-      sessions,
-      requests: [...recorder.requests],
-      dropped: recorder.dropped,
-      tokenRequests: [...recorder.tokenRequests],
-      placements,
-      cancels,
-      sessionChanges: [...recorder.sessionChanges],
-      streams: [...recorder.streams],
-      deadMan,
-      faults,
-      events,
-      orders,
-    };
+    return assembleRecording(
+      this.#parts.db,
+      recorder,
+      recorder.stoppedAt ?? this.#parts.clock.now(),
+      Math.ceil(this.#limits.maxRequests / 5),
+    );
   }
 
   /** The error hook: keeps the code of a request that failed, for the response hook. */
@@ -432,6 +172,17 @@ export class DrillRecorders {
             ? e.code
             : 'INTERNAL';
     this.#codes.set(request, code.slice(0, 64));
+  }
+
+  /** The pre-handler hook: a token request naming a recorded client, before it is handled. */
+  asking(request: FastifyRequest): void {
+    const form = formOf(request);
+    const clientId = formClient(form);
+    const now = this.#parts.clock.now();
+    const entries = this.#running()
+      .filter((r) => r.subject.clientId === clientId)
+      .map((r) => r.tokenAsked(form, now));
+    if (entries.length > 0) this.#tokenRequests.set(request, entries);
   }
 
   /** The pre-handler hook: a stream upgrade of a recorded client's session. */
@@ -457,13 +208,11 @@ export class DrillRecorders {
     const code = this.#codes.get(request) ?? null;
     const route = request.routeOptions.url;
     if (route === ROUTES.token) {
-      const form = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<
-        string,
-        unknown
-      >;
-      const clientId = formClient(form);
-      for (const recorder of this.#running())
-        if (recorder.subject.clientId === clientId) recorder.token(form, reply, now, code);
+      for (const entry of this.#tokenRequests.get(request) ?? []) {
+        entry.status = reply.statusCode;
+        entry.outcome = reply.statusCode === 200 ? 'issued' : 'refused';
+        entry.error = code;
+      }
       return;
     }
     let clientId = request.principal?.api?.clientId;
@@ -569,6 +318,13 @@ function resumePoint(query: unknown, accountId: string): number | null {
   return null;
 }
 
+function formOf(request: FastifyRequest): Record<string, unknown> {
+  return (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<
+    string,
+    unknown
+  >;
+}
+
 /** The client a token request names: its assertion's subject (private_key_jwt), or `client_id`. */
 function formClient(form: Record<string, unknown>): string | undefined {
   const assertion = form.client_assertion;
@@ -595,8 +351,11 @@ export function installRecorderHooks(app: FastifyInstance, recorders: DrillRecor
     done();
   });
   app.addHook('preHandler', (request, _reply, done) => {
-    if (recorders.active && request.routeOptions.url === ROUTES.stream && request.principal !== undefined)
-      recorders.upgrading(request);
+    if (recorders.active) {
+      const route = request.routeOptions.url;
+      if (route === ROUTES.token) recorders.asking(request);
+      else if (route === ROUTES.stream && request.principal !== undefined) recorders.upgrading(request);
+    }
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
