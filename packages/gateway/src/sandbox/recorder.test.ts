@@ -6,6 +6,7 @@
  */
 import type { Recording } from '@gatehouse/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { INSTRUMENTS } from '../instruments/index.js';
 import {
   ALICE,
@@ -19,6 +20,7 @@ import {
   type TestGateway,
 } from '../test-support/gateway.js';
 import { ADMIN_TOKEN, botToken, registerBot, type TestProgram } from '../test-support/program.js';
+import { gradeRecording } from './drill/grade.js';
 
 const RECORDINGS = '/v1/sandbox/recordings';
 const ADMIN_RECORDINGS = '/v1/admin/sandbox/recordings';
@@ -199,6 +201,15 @@ describe('a drill recording', () => {
     const after = await read(again, id);
     expect(after.state).toBe('stopped');
     expect(after.requests).toHaveLength(recording.requests.length);
+
+    // Graded: the dead-man switch was armed, one order sent while competing is tolerated, the expired token is not.
+    const card = gradeRecording(after);
+    const verdict = (itemId: string) => card.items.find((i) => i.id === itemId)?.verdict;
+    expect(verdict('dead_man_armed')).toBe('pass');
+    expect(verdict(`not_ready_orders@${fault.id}`)).toBe('pass');
+    expect(verdict('expired_token_failures')).toBe('fail');
+    expect(verdict('duplicate_orders')).toBe('pass');
+    expect(verdict('missed_cancels')).toBe('pass');
   });
 
   it('records an order whose answer was lost (order.response_lost) as placed without an answer', async () => {
@@ -215,6 +226,35 @@ describe('a drill recording', () => {
     ]);
     expect(recording.placements[0]?.orderId).toBe(recording.orders[0]?.orderId);
     expect(recording.faults.map((f) => f.kind)).toEqual(['order.response_lost']);
+  });
+
+  it('records a stream opened with resumeAfter and its close', async () => {
+    gw = await startTestGateway({
+      config: { sandbox: { enabled: true }, server: { port: 0, host: '127.0.0.1' } },
+    });
+    const base = await gw.listen();
+    const { alice, bot, token, id } = await tradingBot();
+    const htu = `http://${new URL(base).host}/v1/stream`;
+    const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/stream?resumeAfter=${ACCOUNT}:0`, {
+      headers: {
+        authorization: `DPoP ${token}`,
+        dpop: await bot.proof('GET', '/v1/stream', { accessToken: token, htu }),
+      },
+    });
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    socket.close();
+    let streams: Recording['streams'] = [];
+    for (let i = 0; i < 100 && streams.length < 2; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      streams = (await read(alice, id)).streams;
+    }
+    expect(streams).toEqual([
+      expect.objectContaining({ event: 'open', after: 0, stream: 1 }),
+      expect.objectContaining({ event: 'close', after: null, stream: 1 }),
+    ]);
   });
 
   it('records a retried refresh and an operator may record any client', async () => {
