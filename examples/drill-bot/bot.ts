@@ -21,6 +21,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import {
+  type Fetch,
   GatehouseApiError,
   importPrivateJwk,
   type OrderRequest,
@@ -48,6 +49,29 @@ const drill = process.env.GATEHOUSE_DRILL === '1';
 const log = (message: string) => process.stderr.write(`[drill-bot] ${message}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Never sends an access token the gateway already refused as invalid. The supervisor re-arms its dead-man switch on
+ * a timer with the token it holds; after a token expired early and its refresh's answer was lost, that token is
+ * dead until a refresh succeeds. Such a call fails here as on the network: the supervisor is `degraded`
+ * (unreachable) until the refresh brings a new token.
+ */
+const refused = new Set<string>();
+const guardedFetch: Fetch = async (input, init) => {
+  const authorization = new Headers(init?.headers).get('authorization') ?? '';
+  const token = authorization.startsWith('DPoP ') ? authorization.slice(5) : undefined;
+  if (token !== undefined && refused.has(token))
+    throw new TypeError('not sent: the gateway refused this access token; waiting for a new one');
+  const response = await fetch(input, init);
+  if (token !== undefined && response.status === 401) {
+    const body = (await response
+      .clone()
+      .json()
+      .catch(() => ({}))) as { error?: { code?: string } };
+    if (body.error?.code === 'INVALID_TOKEN') refused.add(token);
+  }
+  return response;
+};
+
 const store = new FileTokenStore(env('GATEHOUSE_TOKEN_FILE'));
 const run = Date.now().toString(36);
 const prefix = 'drill-bot-';
@@ -67,6 +91,7 @@ const bot = new SessionSupervisor({
   isOwnOrder: (order) => order.clientOrderId.startsWith(prefix),
   backoff: { initialMs: 200, maxMs: 5_000 },
   placementTimeoutMs: 5_000,
+  fetch: guardedFetch,
 });
 
 let retakeTimer: NodeJS.Timeout | undefined;
@@ -86,36 +111,68 @@ bot.on('streamConnected', ({ resumed }) => log(`stream open, resumed after ${JSO
 bot.on('orphanedOrder', ({ order }) => log(`working, not mine: ${order.id} (${order.clientOrderId})`));
 bot.on('missedCancel', ({ order }) => {
   log(`a cancel never took effect: ${order.id}; cancelling again`);
-  cancel(order.id).catch(() => {});
+  toCancel.add(order.id);
 });
 
-/** The resting order of this cycle, and intents whose outcome is not known yet (sent again with the same id). */
+/** The resting order, cancels to follow up, and intents whose outcome is not known yet (sent again, same id). */
 let resting: string | null = null;
+const toCancel = new Set<string>();
 const pending = new Map<string, OrderRequest>();
 let n = 0;
 let stopping = false;
 const counts = { placed: 0, cancelled: 0, skipped: 0, resent: 0 };
 
-async function cancel(orderId: string): Promise<void> {
+/**
+ * After the daily reset the session is still logged in but may not trade until it asks again (`SESSION_RESET`):
+ * asks once (without taking trading from anyone) and says whether the call may be sent again.
+ */
+async function regainTrading(error: unknown): Promise<boolean> {
+  if (!(error instanceof GatehouseApiError)) return false;
+  if (error.code !== 'SESSION_RESET' && error.code !== 'BROKERAGE_REQUIRED') return false;
+  log(`${error.code}: asking for trading again`);
   try {
-    await bot.cancelOrder(account, orderId);
-    counts.cancelled += 1;
-  } catch (error) {
-    // Already filled or cancelled: nothing to do. Anything else is reconciled after the next reconnect.
-    if (!(error instanceof GatehouseApiError)) throw error;
+    await bot.acquireTrading({ compete: false });
+    return true;
+  } catch (again) {
+    log(`asking for trading: ${(again as Error).message}`);
+    return false;
   }
+}
+
+/** Cancels an order; one that did not take effect is followed up next cycle (never assumed cancelled). */
+async function cancel(orderId: string): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      await bot.cancelOrder(account, orderId);
+      counts.cancelled += 1;
+      toCancel.delete(orderId);
+      return;
+    } catch (error) {
+      // Already filled or cancelled: nothing left to do.
+      if (error instanceof GatehouseApiError && ['ORDER_NOT_OPEN', 'ORDER_NOT_FOUND'].includes(error.code)) {
+        toCancel.delete(orderId);
+        return;
+      }
+      if (!(await regainTrading(error))) break;
+    }
+  }
+  toCancel.add(orderId);
 }
 
 /** Places one intent; an outcome the bot could not learn is kept and sent again with the same clientOrderId. */
 async function place(order: OrderRequest): Promise<void> {
-  let result: PlaceOrderResult;
-  try {
-    result = await bot.placeOrder(account, order);
-  } catch (error) {
-    log(`order ${order.clientOrderId}: ${(error as Error).message}`);
-    if (!(error instanceof GatehouseApiError)) pending.set(order.clientOrderId, order);
-    return;
+  let result: PlaceOrderResult | undefined;
+  for (let attempt = 0; attempt < 2 && result === undefined; attempt += 1) {
+    try {
+      result = await bot.placeOrder(account, order);
+    } catch (error) {
+      if (await regainTrading(error)) continue;
+      log(`order ${order.clientOrderId}: ${(error as Error).message}`);
+      if (!(error instanceof GatehouseApiError)) pending.set(order.clientOrderId, order);
+      return;
+    }
   }
+  if (result === undefined) return;
   pending.delete(order.clientOrderId);
   if (result.status === 'accepted' || result.status === 'existing') {
     counts.placed += 1;
@@ -135,11 +192,9 @@ async function cycle(): Promise<void> {
     await place(order);
     if (bot.state !== 'ready') return;
   }
-  if (resting !== null) {
-    const id = resting;
-    resting = null;
-    await cancel(id);
-  }
+  if (resting !== null) toCancel.add(resting);
+  resting = null;
+  for (const id of [...toCancel]) await cancel(id);
   const [quote] = await bot.quote([AAPL], account);
   if (quote === undefined || quote.entitlement.type !== 'live' || quote.bid === null) {
     counts.skipped += 1;

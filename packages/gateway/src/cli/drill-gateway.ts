@@ -10,6 +10,9 @@
  * - With `--gateway URL`: the operator's token (`GATEHOUSE_ADMIN_TOKEN`, or `--token-file`) drives the sandbox; the
  *   admin API makes no users or personal clients, so the bot's client is the one `gatehouse client create` wrote
  *   (`--client FILE`: its id, issuer, key file and accounts).
+ *
+ * Access tokens of the drill's own gateway live 20 s (`DRILL_TOKEN_TTL_MS`), less than any shipped scenario: a
+ * drill sees whether the bot renews them ahead of expiry or only after a refusal.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -26,6 +29,8 @@ import { setCash } from '../trading/index.js';
 import { type CreatedClient, createClient } from './client.js';
 import { Prompter } from './prompt.js';
 
+/** How long the access tokens of a drill's own gateway live. */
+export const DRILL_TOKEN_TTL_MS = 20_000;
 /** The sandbox user's paper account, and what it may trade and see (the demo's US trader). */
 export const DRILL_ACCOUNT = 'DU7000001';
 const DRILL_USERNAME = 'drill';
@@ -66,6 +71,8 @@ export async function startLocalGateway(dir: string): Promise<DrillGateway> {
       sandbox: { enabled: true },
       secrets: { adminApiToken: operatorToken },
       metrics: { listen: 'off' },
+      // Shorter than any shipped scenario, so every drill sees the bot renew its token (ahead of expiry, or not).
+      oauth: { accessTokenTtlMs: DRILL_TOKEN_TTL_MS },
       log: { level: 'error' },
     },
   });
