@@ -21,7 +21,10 @@ import type { Notifier } from '../notifications/index.js';
 import type { DpopVerifier, OAuthService } from '../oauth/index.js';
 import type { SigningKey } from '../oauth/signing.js';
 import type { SafetyService } from '../safety/index.js';
+import type { FactorFaults } from '../sandbox/factor-faults.js';
+import type { DrillRecorders } from '../sandbox/recorder.js';
 import type { Sandbox } from '../sandbox/index.js';
+import type { HttpFaults } from '../sandbox/http-faults.js';
 import type { BrokerageTier, ChannelPolicies, SessionService } from '../sessions/index.js';
 import type { Journal, Store } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
@@ -87,4 +90,10 @@ export interface GatewayContext {
   sandbox: Sandbox | null;
   /** What the places a real failure strikes ask the sandbox; `noFaults` when it is off. */
   faults: FaultProbe;
+  /** The push and SMS transports' faults (late deliveries it holds back); null when the sandbox is off. */
+  factorFaults: FactorFaults | null;
+  /** Drills' recordings of what this node sees of a bot (`sandbox/recorder`); null when the sandbox is off. */
+  recorders: DrillRecorders | null;
+  /** The HTTP layer's faults (maintenance, latency, errors, pacing); null when the sandbox is off. */
+  httpFaults: HttpFaults | null;
 }

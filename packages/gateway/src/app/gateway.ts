@@ -48,7 +48,10 @@ import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { DpopVerifier, OAuthService } from '../oauth/index.js';
 import { signingKeyFromSeed } from '../oauth/signing.js';
 import { SafetyService } from '../safety/index.js';
+import { FactorFaults } from '../sandbox/factor-faults.js';
 import { type InjectedFault, Sandbox, targetOwners } from '../sandbox/index.js';
+import { HttpFaults } from '../sandbox/http-faults.js';
+import { DrillRecorders } from '../sandbox/recorder.js';
 import { BrokerageTier, channelPolicies, countLiveSessions, SessionService } from '../sessions/index.js';
 import {
   Journal,
@@ -171,10 +174,24 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     },
   });
   const box = new SecretBox(secret);
-  const sms = options.sms ?? new OutboxSmsSender(store.db, clock);
   const notifier = options.notifier ?? new OutboxNotifier(store.db, clock);
   const deviceHub = new DeviceHub(store.db, bus, clock);
-  const push = options.push ?? deviceHub;
+  // The factor faults sit between the login and its push and SMS transports, only when the sandbox is on.
+  const factorFaults =
+    sandbox === null
+      ? null
+      : new FactorFaults({
+          faults: sandbox,
+          db: store.db,
+          clock,
+          notifier,
+          bus,
+          onError: (error, kind) => logger.error({ err: error, kind }, 'sandbox factor fault failed'),
+        });
+  const smsSender = options.sms ?? new OutboxSmsSender(store.db, clock);
+  const sms = factorFaults === null ? smsSender : factorFaults.sms(smsSender);
+  const pushTransport = options.push ?? deviceHub;
+  const push = factorFaults === null ? pushTransport : factorFaults.push(pushTransport);
   const pushWaiters = new PushWaiters(bus);
   const metrics = createMetrics(() => countLiveSessions(store.db, clock.now()));
   const brokerage = new BrokerageTier({
@@ -194,8 +211,9 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       tickMs: config.marketData.tickMs,
     }),
     clock,
+    faults,
   );
-  const entitlements = new EntitlementsCache(store.db, clock, bus);
+  const entitlements = new EntitlementsCache(store.db, clock, bus, undefined, faults);
   // The store's group-commit writer: order entry and fills, and the CPAPI face's order numbers, share its batches.
   const journal = new Journal(store);
   const trading = new TradingService({
@@ -208,6 +226,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     marketData,
     entitlements,
     brokerage,
+    faults,
     ...(options.matchingIntervalMs === undefined ? {} : { matchingIntervalMs: options.matchingIntervalMs }),
     ...(options.orderRouter === undefined ? {} : { router: options.orderRouter }),
     policies,
@@ -250,6 +269,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     },
   });
   const csrfKey = deriveKey(secret, 'csrf');
+  // The HTTP layer's faults: before authentication (everyone's) and once the caller is known (a user's, …).
+  const httpFaults = sandbox === null ? null : new HttpFaults({ faults: sandbox, clock, db: store.db });
   const auth = new Authenticator({
     sessions,
     programs: oauth,
@@ -261,6 +282,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     urls,
     allowedOrigins: config.server.allowedOrigins,
     adminApiToken: config.secrets.adminApiToken,
+    callerFaults: httpFaults ?? undefined,
   });
   const ctx: GatewayContext = {
     config,
@@ -297,6 +319,12 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     deviceLoginNonces: new LruCache(100_000),
     sandbox,
     faults,
+    factorFaults,
+    httpFaults,
+    recorders:
+      sandbox === null
+        ? null
+        : new DrillRecorders({ db: store.db, clock, bus, flushFaults: () => sandbox.list({ state: 'active' }) }),
   };
   if (sandbox !== null) act = sandboxActions(ctx);
   return ctx;
@@ -305,6 +333,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
 /** Releases what `createContext` opened (for contexts used without `createGateway`). */
 export async function closeContext(ctx: GatewayContext): Promise<void> {
   await ctx.sandbox?.close();
+  ctx.recorders?.close();
+  await ctx.factorFaults?.close();
   await ctx.safety.stop();
   await ctx.trading.stop();
   ctx.oauth.close();

@@ -37,6 +37,10 @@ import { DPOP_ALGORITHMS } from '../oauth/index.js';
 import { oauthRoutes } from '../oauth/routes.js';
 import { passwordRoutes } from '../passwords/routes.js';
 import { safetyRoutes } from '../safety/routes.js';
+import { installRecorderHooks } from '../sandbox/recorder.js';
+import { recordingRoutes } from '../sandbox/recording-routes.js';
+import { sandboxRoutes } from '../sandbox/routes.js';
+import { scenarioRoutes } from '../sandbox/scenario-routes.js';
 import { sessionRoutes } from '../sessions/routes.js';
 import { tradingRoutes } from '../trading/routes.js';
 import { deviceStreamRoutes } from '../ws/device-stream.js';
@@ -140,8 +144,14 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store');
     done();
   });
+  // The failure sandbox's HTTP faults (maintenance, latency, errors, pacing): hooks only when it is on.
+  ctx.httpFaults?.install(app);
+
+  // Drills' recordings see every route's answers: hooks that return at once unless a recording runs (sandbox on only).
+  if (ctx.recorders !== null) installRecorderHooks(app, ctx.recorders);
 
   app.get('/healthz', { config: { operation: HEALTH } }, async () => ({ status: 'ok' }));
+  const sandboxOn = ctx.sandbox !== null;
   app.get('/readyz', { config: { operation: READINESS } }, async (_request, reply) => {
     if (ctx.trading.halted !== null)
       return reply.status(503).send({
@@ -149,7 +159,8 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
       });
     try {
       await ctx.store.ping();
-      return { status: 'ready', database: ctx.store.dialect };
+      // The failure sandbox says so, so no one takes this gateway for production.
+      return { status: 'ready', database: ctx.store.dialect, ...(sandboxOn ? { sandbox: true } : {}) };
     } catch {
       return reply
         .status(503)
@@ -190,7 +201,16 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
     ...login.webauthn,
     ...login.deviceLogins,
   });
-  await app.register(sessionRoutes, { auth, clock, config, csrfKey, db, sessions, brokerage: ctx.brokerage });
+  await app.register(sessionRoutes, {
+    auth,
+    clock,
+    config,
+    csrfKey,
+    db,
+    sessions,
+    brokerage: ctx.brokerage,
+    sandbox: ctx.sandbox !== null,
+  });
   await app.register(factorRoutes, { auth, clock, config, db, notifier, box: ctx.box, sms: ctx.sms });
   await app.register(passwordRoutes, {
     auth,
@@ -231,8 +251,14 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
     marketData: ctx.marketData,
     trading: ctx.trading,
     brokerage: ctx.brokerage,
+    faults: ctx.faults,
   });
-  await app.register(tradingRoutes, { auth, marketData: ctx.marketData, trading: ctx.trading });
+  await app.register(tradingRoutes, {
+    auth,
+    marketData: ctx.marketData,
+    trading: ctx.trading,
+    faults: ctx.faults,
+  });
   await app.register(oauthRoutes, {
     auth,
     clock,
@@ -242,10 +268,15 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
     oauth: ctx.oauth,
     dpop: ctx.dpop,
     oauthSigningKey: ctx.oauthSigningKey,
+    faults: ctx.faults,
   });
   await app.register(safetyRoutes, { auth, clock, db, safety: ctx.safety });
-  await app.register(entitlementRoutes, { auth, bus, clock, db });
+  await app.register(entitlementRoutes, { auth, bus, clock, db, faults: ctx.faults });
   await app.register(accountRoleRoutes, { auth, bus, clock, db });
+  // The failure sandbox's control: not served at all (404) while the sandbox is off.
+  if (ctx.sandbox !== null) await app.register(sandboxRoutes, { auth, sandbox: ctx.sandbox });
+  if (ctx.sandbox !== null) await app.register(scenarioRoutes, { auth, clock, sandbox: ctx.sandbox });
+  if (ctx.recorders !== null) await app.register(recordingRoutes, { auth, db, recorders: ctx.recorders });
 }
 
 /** The login steps' parts (`login/deps`), from the context and the configuration; each route takes those it calls. */
@@ -274,7 +305,7 @@ export function loginParts(ctx: GatewayContext) {
     pushDeliveryTimeoutMs: config.push.deliveryTimeoutMs,
     longPollMs: config.push.longPollMs,
   };
-  const webauthn: WebauthnLogins = { webauthn: config.webauthn };
+  const webauthn: WebauthnLogins = { webauthn: config.webauthn, faults: ctx.faults };
   const deviceLogins: DeviceLogins = { deviceLoginNonces: ctx.deviceLoginNonces };
   return { limits, transactions, completion, passwordChecks, codes, push, webauthn, deviceLogins };
 }

@@ -37,8 +37,10 @@ import {
   userResetSchedules,
 } from '../sessions/index.js';
 import { registerAuthenticator } from './authenticator.js';
+import { registerDrillCommand } from './drill.js';
 import { type CommonFlags, configFromFlags, readStdin } from './options.js';
-import { servingLine } from './serving.js';
+import { registerSandboxCommands } from './sandbox.js';
+import { sandboxWarning, servingLine } from './serving.js';
 
 /** A context for commands that work on the database without serving; its logs go to stderr. */
 function offlineContext(flags: CommonFlags) {
@@ -56,7 +58,10 @@ export function registerCommands(program: Command): void {
   withCommon(program.command('serve').description('start the gateway'))
     .option('--port <port>', 'port to listen on (default 8080)', (v) => Number.parseInt(v, 10))
     .option('--host <host>', 'interface to listen on (default localhost)')
-    .option('--demo', 'create the demo users and print their credentials')
+    .option(
+      '--demo',
+      'create the demo users and print their credentials; turn the failure sandbox on (docs/sandbox.md)',
+    )
     .option(
       '--cpapi [port]',
       'also open an IBKR Client Portal Web API listener on 127.0.0.1 (default port 5000)',
@@ -75,7 +80,7 @@ export function registerCommands(program: Command): void {
           ...(flags.port === undefined ? {} : { port: flags.port }),
           ...(flags.host === undefined ? {} : { host: flags.host }),
         },
-        ...(flags.demo === true ? { development: { exposeOutboxes: true } } : {}),
+        ...(flags.demo === true ? { development: { exposeOutboxes: true }, sandbox: { enabled: true } } : {}),
       });
       if (flags.cpapi !== undefined) config.cpapi.listeners.push(cpapiListenerFromFlags(flags));
       const gateway = await createGateway(config, {
@@ -83,6 +88,14 @@ export function registerCommands(program: Command): void {
         ...(flags.demo === true ? { cpapiCredentials: demoCredentials } : {}),
       });
       const { logger } = gateway.ctx;
+      const sandboxBanner = sandboxWarning(config);
+      if (sandboxBanner !== null) {
+        process.stderr.write(`\n${sandboxBanner}\n\n`);
+        logger.warn(
+          { sandbox: true, host: config.server.host },
+          'the failure sandbox is on outside development: faults may be injected on purpose; not for production',
+        );
+      }
       if (flags.demo === true) {
         const users = await seedDemo(gateway.ctx);
         process.stdout.write(`\n${formatDemoCredentials(users)}\n\n`);
@@ -534,6 +547,8 @@ export function registerCommands(program: Command): void {
     });
 
   registerAuthenticator(program);
+  registerSandboxCommands(program);
+  registerDrillCommand(program);
 
   program
     .command('totp')

@@ -36,6 +36,17 @@ export interface BusMessages {
   'account.event': { accountId: string; seq: number; type: string; orderId: string | null; data: unknown };
   /** A sandbox fault was injected, started, ended or cleared; every node re-reads the active faults. */
   'sandbox.changed': { faultId: string };
+  /**
+   * The failure sandbox drops the `/v1/stream` sockets of a target as a network would (no close frame); the node
+   * holding each socket cuts it.
+   */
+  'stream.dropped': {
+    faultId: string;
+    target: {
+      type: 'all' | 'user' | 'session' | 'client' | 'account' | 'instrument';
+      id?: string | undefined;
+    };
+  };
 }
 
 export type BusTopic = keyof BusMessages;
