@@ -2,11 +2,14 @@
  * bench/sandbox.ts — the failure sandbox's cost when nothing is injected, and how fast an injection takes effect.
  *
  * Two gateways from this same tree run at once, each in its own child process on its own SQLite file, the demo
- * users seeded: one with `sandbox.enabled` on, one with it off. Rounds alternate which goes first; per round and
- * gateway, 50 connections each: who-am-I (`GET /v1/session`, cookie session), order entry (1-share market orders
- * that pass the gate and fill, as in bench/orders.ts) and a bot's DPoP-authenticated `GET /v1/session` (a fresh
- * proof per request, as in bench/api.ts). Per path the overhead is 100 × (1 − on ÷ off), from the median of the
- * rounds' paired ratios; `overheadPct` is the worst of the three.
+ * users seeded: one with `sandbox.enabled` on, one with it off, no fault injected. Rounds alternate which goes
+ * first (on, off, then off, on, …); per round and gateway, 50 connections each: who-am-I (`GET /v1/session`, cookie
+ * session), order entry (1-share market orders that pass the gate and fill, as in bench/orders.ts) and a bot's
+ * DPoP-authenticated `GET /v1/session` (a fresh proof per request, as in bench/api.ts). Per path the overhead is
+ * 100 × (1 − on ÷ off), from the median of the rounds' paired ratios (a pair runs back to back, so drift between
+ * rounds cancels). Loading both at once was tried and dropped: two identical gateways (both off) then differ by
+ * ~5 % by their place alone.
+ * `overheadPct` is the worst of the three.
  *
  * Then, on the gateway with the sandbox on, the time from an operator's `POST /v1/admin/sandbox/faults` to its
  * effect as a client sees it, over `BENCH_TRIALS` trials each: `login.competing` (the holder's stream says
@@ -37,9 +40,9 @@ import { dpopBot } from './dpop.js';
 import { load, log, marketOrders, median, percentile, round, webLogin } from './lib.js';
 import { mobileLogin } from './stream.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
-const TRIALS = Number(process.env.BENCH_TRIALS ?? 30);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
+const TRIALS = Number(process.env.BENCH_TRIALS ?? 100);
 const CONNECTIONS = 50;
 /** How long a trial waits for its effect before the path is reported as not taking effect. */
 const EFFECT_TIMEOUT_MS = 3_000;
@@ -47,7 +50,9 @@ const ADMIN_TOKEN = 's'.repeat(40);
 const PIN = '2468';
 
 type Measure = 'whoami' | 'orders' | 'dpop';
-const MEASURES = ['whoami', 'orders', 'dpop'] as const;
+const ALL_MEASURES: readonly Measure[] = ['whoami', 'orders', 'dpop'];
+/** `BENCH_MEASURES=orders,dpop` runs some of them (and skips the injection part: `BENCH_TRIALS=0`). */
+const MEASURES = ALL_MEASURES.filter((m) => (process.env.BENCH_MEASURES ?? m).split(',').includes(m));
 type InjectPath = 'login.competing' | 'network.changed' | 'marketdata.revoked' | 'stream.dropped';
 
 /** The child: a gateway of this tree with the sandbox on or off, the demo users seeded. */
@@ -88,7 +93,21 @@ async function startGateway(sandbox: boolean): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-bench-sandbox-'));
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', sandbox ? 'on' : 'off', join(dir, 'g.db')],
+    [
+      ...(process.env.BENCH_PROFILE_DIR
+        ? [
+            '--cpu-prof',
+            `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`,
+            `--cpu-prof-name=sandbox-${sandbox ? 'on' : 'off'}.cpuprofile`,
+          ]
+        : []),
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--serve',
+      sandbox ? 'on' : 'off',
+      join(dir, 'g.db'),
+    ],
     {
       env: {
         ...process.env,
@@ -166,11 +185,13 @@ async function overhead(on: Gateway, off: Gateway, sessions: Map<Gateway, Web>) 
     const web = sessions.get(gateway) as Web;
     const order = marketOrders(`sandbox-${name}`);
     const bot = await dpopBot(gateway.url, web.headers);
+    /** Signs a round's proofs ahead (before either gateway's load starts: signing blocks this process). */
+    const prepare = (measure: Measure, seconds: number) => {
+      if (measure === 'dpop') bot.fill(seconds * 20_000);
+    };
     const run = (measure: Measure, seconds: number) => {
-      if (measure === 'dpop') {
-        bot.fill(seconds * 20_000);
+      if (measure === 'dpop')
         return load(bot.url, { connections: CONNECTIONS, seconds, perRequestHeaders: bot.headers });
-      }
       if (measure === 'whoami')
         return load(`${gateway.url}/v1/session`, {
           connections: CONNECTIONS,
@@ -184,8 +205,11 @@ async function overhead(on: Gateway, off: Gateway, sessions: Map<Gateway, Web>) 
         perRequestBody: order,
       });
     };
-    for (const measure of MEASURES) await run(measure, 1);
-    targets.push({ name, run });
+    for (const measure of MEASURES) {
+      prepare(measure, 1);
+      await run(measure, 1);
+    }
+    targets.push({ name, prepare, run });
   }
   const rps: Record<Measure, Record<'on' | 'off', number[]>> = {
     whoami: { on: [], off: [] },
@@ -195,6 +219,7 @@ async function overhead(on: Gateway, off: Gateway, sessions: Map<Gateway, Web>) 
   for (let r = 1; r <= ROUNDS; r += 1) {
     for (const measure of MEASURES) {
       for (const t of r % 2 === 1 ? targets : [...targets].reverse()) {
+        t.prepare(measure, SECONDS);
         const result = await t.run(measure, SECONDS);
         if (result.non2xx > 0 || result.errors > 0)
           throw new Error(
@@ -208,7 +233,7 @@ async function overhead(on: Gateway, off: Gateway, sessions: Map<Gateway, Web>) 
   const pct = (m: Measure) =>
     round(100 * (1 - median(rps[m].on.map((value, i) => value / (rps[m].off[i] as number)))), 2);
   return {
-    overhead: { whoami: pct('whoami'), orders: pct('orders'), dpop: pct('dpop') },
+    overhead: Object.fromEntries(MEASURES.map((m) => [m, pct(m)])),
     rps: Object.fromEntries(
       MEASURES.map((m) => [m, { on: round(median(rps[m].on), 0), off: round(median(rps[m].off), 0) }]),
     ),
