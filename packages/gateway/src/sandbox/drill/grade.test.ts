@@ -165,6 +165,27 @@ describe('the report card', () => {
     });
   });
 
+  it('forgives that refusal when a call slipped in between the fault and the expiry, and ones in flight with it', () => {
+    const raced = emptyRecording({ faults: [fault('flt_e', 'token.expired_early', 'action', 10)] });
+    raced.requests.push(
+      request(10.002), // answered before the expiry was done
+      request(10.3, { status: 401, code: 'INVALID_TOKEN', tokenExpired: true }),
+      request(10.31, { status: 401, code: 'INVALID_TOKEN', tokenExpired: true }), // in flight with it
+      request(11),
+    );
+    expect(byId(gradeRecording(raced).items, 'expired_token_failures')).toMatchObject({
+      verdict: 'pass',
+      figure: 0,
+    });
+    // Working for seconds after the fault, then a refusal: not the one that told the bot.
+    const late = emptyRecording({ faults: [fault('flt_e', 'token.expired_early', 'action', 10)] });
+    late.requests.push(request(12), request(30, { status: 401, code: 'INVALID_TOKEN', tokenExpired: true }));
+    expect(byId(gradeRecording(late).items, 'expired_token_failures')).toMatchObject({
+      verdict: 'fail',
+      figure: 1,
+    });
+  });
+
   it('is n/a where a check has nothing to measure', () => {
     const quiet = gradeRecording(emptyRecording());
     expect(quiet.items.map((i) => [i.id, i.verdict])).toEqual([

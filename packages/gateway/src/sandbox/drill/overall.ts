@@ -157,6 +157,9 @@ export function duplicateOrders(facts: Facts): GradedItem {
  * refusal after a fault that expired its token early, before the bot worked again, is forgiven (no bot can see that
  * coming).
  */
+/** Refusals sent together with the first one that told the bot its token had ended (parallel requests). */
+const IN_FLIGHT_MS = 1_000;
+
 export function expiredTokenFailures(facts: Facts): GradedItem {
   const { requests } = facts.recording;
   const fields = {
@@ -169,18 +172,22 @@ export function expiredTokenFailures(facts: Facts): GradedItem {
   };
   if (requests.length === 0)
     return item({ ...fields, verdict: 'n/a', figure: null, detail: 'The bot made no request.' });
-  const expired = requests.filter((r) => r.tokenExpired).map((r) => ms(r.at));
+  let expired = requests.filter((r) => r.tokenExpired).map((r) => ms(r.at));
   let forgiven = 0;
   for (const fault of facts.faults) {
     if (fault.kind !== 'token.expired_early') continue;
-    // Forgiven: the refusal that told the bot, before it had worked again after the fault.
+    // Forgiven: the refusals that told the bot — the first after the fault, unless the bot had worked again since
+    // (a call in the moment between the fault's scheduled start and the expiry being done, IN_FLIGHT_MS, does not
+    // count), and those already in flight with it, up to the bot's first call that worked again.
     const start = ms(fault.startsAt);
-    const worked = facts.calls.find((c) => c.authenticated && c.ok && c.at >= start)?.at ?? facts.end;
-    const first = expired.findIndex((t) => t >= start && t <= worked);
-    if (first >= 0) {
-      expired.splice(first, 1);
-      forgiven += 1;
-    }
+    const workedSince = facts.calls.find((c) => c.authenticated && c.ok && c.at >= start + IN_FLIGHT_MS)?.at;
+    const first = expired.find((t) => t >= start && (workedSince === undefined || t <= workedSince));
+    if (first === undefined) continue;
+    const worked = facts.calls.find((c) => c.authenticated && c.ok && c.at > first)?.at ?? facts.end;
+    const until = Math.min(first + IN_FLIGHT_MS, worked);
+    const before = expired.length;
+    expired = expired.filter((t) => t < first || t > until);
+    forgiven += before - expired.length;
   }
   return item({
     ...fields,
