@@ -40,6 +40,10 @@ export interface FaultProbe {
   take(kind: FaultKind, subject: FaultSubject): ActiveFault | undefined;
   /** Like `take`, without counting a hit or drawing: whether such a fault holds now (a stalled stream's check). */
   holds(kind: FaultKind, subject: FaultSubject): ActiveFault | undefined;
+  /** Every fault `take` would answer with (several of one kind: two bundles revoked), each counted and drawn. */
+  takeAll(kind: FaultKind, subject: FaultSubject): ActiveFault[];
+  /** Every fault `holds` would answer with. */
+  holdsAll(kind: FaultKind, subject: FaultSubject): ActiveFault[];
 }
 
 /** The probe of a gateway without the sandbox. */
@@ -47,4 +51,6 @@ export const noFaults: FaultProbe = {
   armed: false,
   take: () => undefined,
   holds: () => undefined,
+  takeAll: () => [],
+  holdsAll: () => [],
 };

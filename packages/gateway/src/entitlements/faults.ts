@@ -18,19 +18,22 @@ export interface FaultableEntitlements {
   subscriptions: ReadonlyMap<MarketDataBundle, { professional: boolean }>;
 }
 
-/** How a reader asks the probe: `take` when an order is judged (a hit), `holds` when it only looks. */
-export type FaultLookup = (kind: FaultKind, subject: FaultSubject) => ActiveFault | undefined;
+/**
+ * How a reader asks the probe: `take` when an order is judged (a hit), `holds` when it only looks — every fault of
+ * the kind, since two bundles may be revoked at once.
+ */
+export type FaultLookup = (kind: FaultKind, subject: FaultSubject) => ActiveFault[];
 
 /** The probe's lookup for a reader: judging an order counts a hit and draws the schedule, a view does not. */
 export function faultLookup(faults: FaultProbe, judging: boolean): FaultLookup {
   return judging
-    ? (kind, subject) => faults.take(kind, subject)
-    : (kind, subject) => faults.holds(kind, subject);
+    ? (kind, subject) => faults.takeAll(kind, subject)
+    : (kind, subject) => faults.holdsAll(kind, subject);
 }
 
-/** The bundle a `marketdata.revoked` fault takes away from `subject`, if one holds. */
-export function revokedBundle(lookup: FaultLookup, subject: FaultSubject): MarketDataBundle | undefined {
-  return lookup('marketdata.revoked', subject)?.params.bundle as MarketDataBundle | undefined;
+/** The bundles `marketdata.revoked` faults take away from `subject` (empty when none holds). */
+export function revokedBundles(lookup: FaultLookup, subject: FaultSubject): Set<MarketDataBundle> {
+  return new Set(lookup('marketdata.revoked', subject).map((f) => f.params.bundle as MarketDataBundle));
 }
 
 /**
@@ -42,26 +45,29 @@ export function withEntitlementFaults<E extends FaultableEntitlements>(
   subject: FaultSubject,
   lookup: FaultLookup,
 ): E {
-  const bundle = revokedBundle(lookup, subject);
-  const removed = lookup('permission.removed', subject)?.params as
-    | { assetClass: string; region?: string }
-    | undefined;
-  const lowered = lookup('options_level.lowered', subject)?.params.level as number | undefined;
-  const closingOnly = lookup('account.closing_only', subject) !== undefined;
-  const frozen = lookup('account.frozen', subject) !== undefined;
-  if (bundle === undefined && removed === undefined && lowered === undefined && !closingOnly && !frozen)
+  const bundles = revokedBundles(lookup, subject);
+  const removed = lookup('permission.removed', subject).map(
+    (f) => f.params as { assetClass: string; region?: string },
+  );
+  const levels = lookup('options_level.lowered', subject).map((f) => f.params.level as number);
+  const lowered = levels.length === 0 ? undefined : Math.min(...levels);
+  const closingOnly = lookup('account.closing_only', subject).length > 0;
+  const frozen = lookup('account.frozen', subject).length > 0;
+  if (bundles.size === 0 && removed.length === 0 && lowered === undefined && !closingOnly && !frozen)
     return e;
   let { subscriptions, permissions } = e;
-  if (bundle !== undefined && subscriptions.has(bundle)) {
+  if ([...bundles].some((b) => subscriptions.has(b))) {
     const kept = new Map(subscriptions);
-    kept.delete(bundle);
+    for (const b of bundles) kept.delete(b);
     subscriptions = kept;
   }
-  if (removed !== undefined) {
+  if (removed.length > 0) {
     // `${assetClass}:${region}`; without a region, the asset class goes in every region.
     const gone = (key: string) => {
       const [assetClass, region] = key.split(':');
-      return assetClass === removed.assetClass && (removed.region === undefined || region === removed.region);
+      return removed.some(
+        (r) => assetClass === r.assetClass && (r.region === undefined || region === r.region),
+      );
     };
     permissions = new Set([...permissions].filter((key) => !gone(key)));
   }

@@ -4,7 +4,7 @@ export {
   type FaultableEntitlements,
   type FaultLookup,
   faultLookup,
-  revokedBundle,
+  revokedBundles,
   withEntitlementFaults,
 } from './faults.js';
 export {

@@ -343,6 +343,8 @@ describe('the late deliveries it holds back', () => {
       armed: false,
       take: (kind: FaultKind) => (kind === 'sms.late' ? late : undefined),
       holds: () => undefined,
+      takeAll: () => [],
+      holdsAll: () => [],
     };
     const errors: unknown[] = [];
     const faults = new FactorFaults({

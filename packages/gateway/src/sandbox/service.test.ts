@@ -156,6 +156,49 @@ describe('the sandbox registry', () => {
     expect(listed).toMatchObject({ state: 'done', hits: 1 });
   });
 
+  it('names an instrument by its symbol whatever named it, refuses a bundle or asset class there is none of, and answers every fault of a kind', async () => {
+    const { sandbox } = await start();
+    const op = { type: 'operator' } as const;
+    const aapl = await sandbox.inject(
+      {
+        kind: 'marketdata.revoked',
+        target: { type: 'instrument', id: '265598' },
+        params: { bundle: 'US_EQUITY' },
+      },
+      op,
+    );
+    expect(aapl.target).toEqual({ type: 'instrument', id: 'AAPL' });
+    expect(sandbox.holds('marketdata.revoked', { instrument: 'AAPL' })?.id).toBe(aapl.id);
+    for (const params of [
+      { bundle: 'MOON_EQUITY' },
+      { assetClass: 'BEANS' },
+      { assetClass: 'STK', region: 'MARS' },
+    ]) {
+      const kind = 'bundle' in params ? 'marketdata.revoked' : 'permission.removed';
+      const error = await refusal(
+        sandbox.inject({ kind, target: { type: 'account', id: 'DU1000001' }, params }, op),
+      );
+      expect(error.code).toBe('INVALID_REQUEST');
+      expect(error.message).toMatch(/^params\.(bundle|assetClass|region): not one of/);
+    }
+    await sandbox.inject(
+      {
+        kind: 'marketdata.revoked',
+        target: { type: 'account', id: 'DU1000001' },
+        params: { bundle: 'US_OPTIONS' },
+      },
+      op,
+    );
+    await sandbox.inject(
+      { kind: 'marketdata.revoked', target: { type: 'account', id: 'DU1000001' }, params: { bundle: 'CME' } },
+      op,
+    );
+    const both = sandbox.holdsAll('marketdata.revoked', { accountId: 'DU1000001' });
+    expect(both.map((f) => f.params.bundle).sort()).toEqual(['CME', 'US_OPTIONS']);
+    expect(sandbox.takeAll('marketdata.revoked', { accountId: 'DU1000001' })).toHaveLength(2);
+    expect(sandbox.take('marketdata.revoked', { accountId: 'U1000001' })).toBeUndefined();
+  });
+
   it('draws the same requests for the same seed', async () => {
     const { sandbox } = await start();
     const pattern = async (seed: number) => {

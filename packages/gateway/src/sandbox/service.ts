@@ -8,6 +8,9 @@
  * Faults live in `sandbox_faults`; each node keeps the scheduled and active ones in memory and re-reads them when
  * the bus says they changed. An action runs on the one node that moves its row from `scheduled` to `active` (a
  * conditional update), so several nodes never run it twice.
+ *
+ * Longer than most modules: a fault's whole life (checked, injected, scheduled, acted, asked by the probe, cleared)
+ * in one class, so its in-memory state has one owner.
  */
 import {
   EXCLUSIVE_FAULT_KINDS,
@@ -33,6 +36,7 @@ import { invalidRequest } from '../http/validation.js';
 import type { Database } from '../store/index.js';
 import { seededRandom } from './random.js';
 import { acting, actorFields, conflicts, fromRow, matches, present } from './schedule.js';
+import { canonicalTarget, unknownParam } from './targets.js';
 import type { InjectedFault, SandboxActor, TargetOwners } from './types.js';
 
 export interface SandboxParts {
@@ -119,6 +123,11 @@ export class Sandbox implements FaultProbe {
     const params = entry.params.safeParse(request.params);
     if (!params.success)
       throw invalidRequest(params.error.issues.map((i) => ({ ...i, path: ['params', ...i.path] })));
+    const unknown = unknownParam(params.data as Record<string, unknown>);
+    if (unknown !== undefined)
+      throw new GatehouseError('INVALID_REQUEST', `params.${unknown.name}: ${unknown.message}.`, {
+        issues: [{ path: `params.${unknown.name}`, message: unknown.message }],
+      });
     const now = this.#parts.clock.now();
     const { schedule } = request;
     const at = schedule.at === undefined ? undefined : Date.parse(schedule.at);
@@ -148,7 +157,7 @@ export class Sandbox implements FaultProbe {
     const fault: InjectedFault = {
       id: newTimeOrderedId('flt', now),
       kind: request.kind,
-      target: request.target,
+      target: canonicalTarget(request.target),
       params: params.data as Record<string, unknown>,
       schedule,
       state: 'scheduled',
@@ -218,31 +227,42 @@ export class Sandbox implements FaultProbe {
   }
 
   take(kind: FaultKind, subject: FaultSubject): ActiveFault | undefined {
-    const candidates = this.#byKind.get(kind);
-    if (candidates === undefined) return undefined;
-    const now = this.#parts.clock.now();
-    for (const live of candidates) {
-      if (!acting(live.fault, now) || !matches(live.fault.target, subject)) continue;
-      const { afterRequests, probability } = live.fault.schedule;
-      if (afterRequests !== undefined && live.seen < afterRequests) {
-        live.seen += 1;
-        continue;
-      }
-      if (probability !== undefined && live.draw() >= probability) continue;
-      live.hits += 1;
-      return { id: live.fault.id, kind, params: live.fault.params };
-    }
-    return undefined;
+    return this.#select(kind, subject, true, false)[0];
   }
 
   holds(kind: FaultKind, subject: FaultSubject): ActiveFault | undefined {
+    return this.#select(kind, subject, false, false)[0];
+  }
+
+  takeAll(kind: FaultKind, subject: FaultSubject): ActiveFault[] {
+    return this.#select(kind, subject, true, true);
+  }
+
+  holdsAll(kind: FaultKind, subject: FaultSubject): ActiveFault[] {
+    return this.#select(kind, subject, false, true);
+  }
+
+  /** The faults of `kind` acting on `subject` now: the first or all; counting hits and drawing, or only looking. */
+  #select(kind: FaultKind, subject: FaultSubject, hit: boolean, all: boolean): ActiveFault[] {
     const candidates = this.#byKind.get(kind);
-    if (candidates === undefined) return undefined;
+    if (candidates === undefined) return [];
     const now = this.#parts.clock.now();
-    for (const live of candidates)
-      if (acting(live.fault, now) && matches(live.fault.target, subject))
-        return { id: live.fault.id, kind, params: live.fault.params };
-    return undefined;
+    const found: ActiveFault[] = [];
+    for (const live of candidates) {
+      if (!acting(live.fault, now) || !matches(live.fault.target, subject)) continue;
+      if (hit) {
+        const { afterRequests, probability } = live.fault.schedule;
+        if (afterRequests !== undefined && live.seen < afterRequests) {
+          live.seen += 1;
+          continue;
+        }
+        if (probability !== undefined && live.draw() >= probability) continue;
+        live.hits += 1;
+      }
+      found.push({ id: live.fault.id, kind, params: live.fault.params });
+      if (!all) break;
+    }
+    return found;
   }
 
   /**

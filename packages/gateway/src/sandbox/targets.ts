@@ -8,7 +8,7 @@ import type { FaultTarget } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import { ROLE_ALLOWS } from '../access/index.js';
 import type { AccountRole } from '../identity/index.js';
-import { INSTRUMENTS } from '../instruments/index.js';
+import { ASSET_CLASSES, INSTRUMENTS, MARKET_DATA_BUNDLES, MARKET_REGIONS } from '../instruments/index.js';
 import type { Database } from '../store/index.js';
 import type { TargetOwners } from './types.js';
 
@@ -65,4 +65,27 @@ export async function targetOwners(db: Kysely<Database>, target: FaultTarget): P
 /** An instrument by its symbol (`AAPL`) or its id (`265598`). */
 export function findBySymbolOrId(key: string) {
   return INSTRUMENTS.find((i) => i.symbol === key || String(i.id) === key);
+}
+
+/** The target as faults match it: an instrument named by its id is named by its symbol, as subjects carry it. */
+export function canonicalTarget(target: FaultTarget): FaultTarget {
+  if (target.type !== 'instrument' || target.id === undefined) return target;
+  const instrument = findBySymbolOrId(target.id);
+  return instrument === undefined ? target : { type: 'instrument', id: instrument.symbol };
+}
+
+const KNOWN: Record<string, readonly string[]> = {
+  bundle: Object.keys(MARKET_DATA_BUNDLES),
+  assetClass: ASSET_CLASSES,
+  region: MARKET_REGIONS,
+};
+
+/** A parameter naming a bundle, asset class or region the catalogue does not have (it would act on nothing). */
+export function unknownParam(params: Record<string, unknown>): { name: string; message: string } | undefined {
+  for (const [name, known] of Object.entries(KNOWN)) {
+    const value = params[name];
+    if (typeof value === 'string' && !known.includes(value))
+      return { name, message: `not one of ${known.join(', ')}` };
+  }
+  return undefined;
 }
