@@ -162,4 +162,40 @@ describe('a refresh response lost after the server committed it', () => {
     await until(() => supervisor.state === 'ready');
     await supervisor.stop();
   });
+
+  it('retries a refresh the server refused with a 5xx, or held back in a maintenance window, and keeps the grant', async () => {
+    const { g, base, issuer } = await gateway();
+    const sandbox = g.ctx.sandbox;
+    if (sandbox === null) throw new Error('sandbox off');
+    const alice = await loginAs(g, ALICE);
+    const bot = await registerBot(g, alice);
+    const supervisor = new SessionSupervisor({
+      ...(await botOptions(bot, base, issuer)),
+      scheduler: skewed(g, 0),
+      keepAliveMs: null,
+      trading: { compete: true },
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
+    await supervisor.start();
+    const first = await supervisor.request<{ session: { id: string } }>('GET', '/v1/session');
+    for (const kind of ['refresh.refused', 'maintenance'] as const) {
+      const fault = await sandbox.inject(
+        {
+          kind,
+          target: { type: 'client', id: bot.clientId },
+          params: kind === 'maintenance' ? { retryAfterS: 1 } : {},
+        },
+        OPERATOR,
+      );
+      const failuresBefore = supervisor.stats.refreshFailures;
+      g.clock.advance(61_000);
+      const asked = supervisor.request<{ session: { id: string } }>('GET', '/v1/session');
+      await until(() => supervisor.stats.refreshFailures > failuresBefore);
+      await sandbox.clear(fault.id, OPERATOR);
+      const after = await asked;
+      expect(after.session.id, kind).toBe(first.session.id);
+    }
+    expect((await grantState(g, bot.clientId)).grants.every((grant) => grant.revoked_at === null)).toBe(true);
+    await supervisor.stop();
+  });
 });

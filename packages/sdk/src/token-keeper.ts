@@ -12,7 +12,7 @@
 import type { TokenResponse } from '@gatehouse/protocol';
 import type { AuthStrategy } from './auth.js';
 import type { Scheduler, ServerClock } from './clock.js';
-import { NetworkError, OAuthApiError } from './errors.js';
+import { GatehouseApiError, NetworkError, OAuthApiError } from './errors.js';
 import type { StoredTokens, TokenStore } from './token-store.js';
 import type { Transport } from './transport.js';
 
@@ -22,7 +22,10 @@ export const EXPIRY_MARGIN_MS = 5_000;
 export interface TokenKeeperHooks {
   /** A new set is in hand. */
   refreshed(tokens: StoredTokens): void;
-  /** A refresh failed on the network and will be tried again after a pause. */
+  /**
+   * A refresh failed for a reason that passes — the network, or the gateway answering a coded 5xx or 429 (a node
+   * restarting, a maintenance window, pacing) — and will be tried again after a pause.
+   */
   failing(): void;
   /** The grant or the client is gone (`invalid_grant`, `invalid_client`): no retry brings it back. */
   gone(error: OAuthApiError): Promise<void>;
@@ -121,7 +124,7 @@ export class TokenKeeper {
           return tokens;
         } catch (error) {
           this.stats.refreshFailures += 1;
-          if (!(error instanceof NetworkError) || this.hooks.stopped()) {
+          if (!passing(error) || this.hooks.stopped()) {
             if (
               error instanceof OAuthApiError &&
               (error.error === 'invalid_grant' || error.error === 'invalid_client')
@@ -129,12 +132,12 @@ export class TokenKeeper {
               await this.hooks.gone(error);
             throw error;
           }
-          // The response may have been lost: the same refresh again after a bounded, jittered wait.
+          // The response may have been lost, or the server is briefly unable: the same refresh again after a
+          // bounded, jittered wait, and no sooner than the server's Retry-After.
           this.#failures += 1;
           this.hooks.failing();
-          await new Promise<void>((resolve) =>
-            this.scheduler.setTimeout(resolve, this.hooks.backoffMs(this.#failures)),
-          );
+          const wait = Math.max(this.hooks.backoffMs(this.#failures), retryAfterMs(error));
+          await new Promise<void>((resolve) => this.scheduler.setTimeout(resolve, wait));
         }
       }
     })();
@@ -164,4 +167,22 @@ export class TokenKeeper {
   cancel(): void {
     this.scheduler.clearTimeout(this.#timer);
   }
+}
+
+/**
+ * Whether a failed token request may succeed if sent again unchanged: the network failed (the response may be lost),
+ * or the gateway itself answered a coded 5xx or 429. An OAuth error such as `invalid_grant` does not pass, nor does
+ * a page that is not the gateway's (`UnexpectedResponseError`: a proxy's error page, or a base URL that names
+ * another server), which the caller should see at once.
+ */
+function passing(error: unknown): boolean {
+  if (error instanceof NetworkError) return true;
+  const status = error instanceof GatehouseApiError || error instanceof OAuthApiError ? error.status : 0;
+  return status === 429 || status >= 500;
+}
+
+/** The wait a coded 503 or 429 asked for (`details.retryAfterMs`), bounded to a minute; 0 otherwise. */
+function retryAfterMs(error: unknown): number {
+  const asked = error instanceof GatehouseApiError ? error.details?.retryAfterMs : undefined;
+  return typeof asked === 'number' && asked > 0 ? Math.min(asked, 60_000) : 0;
 }
