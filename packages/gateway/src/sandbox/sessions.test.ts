@@ -295,6 +295,35 @@ describe('login.competing', () => {
   });
 });
 
+describe('an open stream', () => {
+  it('ends with its session when the session expires now, and says reset when trading ends by a reset now', async () => {
+    const { base } = await start(true);
+    const alice = await loginTrading(gw, ALICE);
+    const open = () => {
+      const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/stream`, {
+        headers: { cookie: alice.cookie, origin: base },
+      });
+      const messages: { type: string; code?: string }[] = [];
+      socket.on('message', (raw: Buffer) => messages.push(JSON.parse(raw.toString())));
+      const closed = new Promise<string>((resolve) =>
+        socket.once('close', (_code, reason) => resolve(reason.toString())),
+      );
+      return { socket, messages, closed };
+    };
+    const first = open();
+    try {
+      await until(() => first.messages.some((m) => m.type === 'hello'));
+      await inject({ kind: 'reset.daily', target: { type: 'session', id: alice.sessionId } });
+      await until(() => first.messages.some((m) => m.type === 'reset'));
+      await inject({ kind: 'session.idle_expiry', target: { type: 'session', id: alice.sessionId } });
+      expect(await first.closed).toBe('SESSION_EXPIRED');
+      expect(first.messages.at(-1)).toMatchObject({ type: 'expired', code: 'SESSION_EXPIRED' });
+    } finally {
+      first.socket.close();
+    }
+  });
+});
+
 /** Waits until `check()` holds, polling every 5 ms; throws after 3 s. */
 async function until(check: () => boolean): Promise<void> {
   const end = Date.now() + 3_000;

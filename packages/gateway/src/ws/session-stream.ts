@@ -466,12 +466,24 @@ export class SessionStream implements HubStream {
 
   async #reload(now: number): Promise<void> {
     this.#lastReload = now;
+    const announced = this.#reloadDue;
     this.#reloadDue = false;
     const row = await this.deps.sessions.findById(this.#principal.session.id);
     if (row === undefined || row.revokedAt !== null) return this.close('SESSION_REVOKED');
     this.#lastSeen = Math.max(this.#lastSeen, row.lastSeenAt);
+    // Lifetimes may shorten (an operator's or the sandbox's expiry now): the stream ends with the session.
+    this.#expiresAt = row.expiresAt;
+    this.#idleTimeoutMs = row.idleTimeoutMs;
     if (row.stepUpRequired && !this.#stepUp) this.send('step_up_required', { reason: 'network_changed' });
     this.#stepUp = row.stepUpRequired;
+    if (announced && this.#hadBrokerage) {
+      // Trading ended without a takeover (a reset done now rather than at its scheduled instant): say so at once.
+      const state = await this.deps.brokerage.sessionState(this.#principal);
+      if (state.tier !== 'brokerage' && !state.competing) {
+        this.#hadBrokerage = false;
+        this.send('reset', { at: new Date(now).toISOString() });
+      }
+    }
     return undefined;
   }
 
