@@ -49,8 +49,8 @@ import { DpopVerifier, OAuthService } from '../oauth/index.js';
 import { signingKeyFromSeed } from '../oauth/signing.js';
 import { SafetyService } from '../safety/index.js';
 import { FactorFaults } from '../sandbox/factor-faults.js';
-import { type InjectedFault, Sandbox, targetOwners } from '../sandbox/index.js';
 import { HttpFaults } from '../sandbox/http-faults.js';
+import { type InjectedFault, Sandbox, targetOwners } from '../sandbox/index.js';
 import { DrillRecorders } from '../sandbox/recorder.js';
 import { BrokerageTier, channelPolicies, countLiveSessions, SessionService } from '../sessions/index.js';
 import {
@@ -324,7 +324,12 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     recorders:
       sandbox === null
         ? null
-        : new DrillRecorders({ db: store.db, clock, bus, flushFaults: () => sandbox.list({ state: 'active' }) }),
+        : new DrillRecorders({
+            db: store.db,
+            clock,
+            bus,
+            flushFaults: () => sandbox.list({ state: 'active' }),
+          }),
   };
   if (sandbox !== null) act = sandboxActions(ctx);
   return ctx;
