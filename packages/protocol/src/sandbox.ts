@@ -60,7 +60,7 @@ export const FAULT_CATALOGUE = {
   'network.changed': {
     family: 'sessions',
     mode: 'action',
-    params: z.strictObject({ address: z.string().min(1).max(64).default('203.0.113.77') }),
+    params: z.strictObject({ address: z.union([z.ipv4(), z.ipv6()]).default('203.0.113.77') }),
   },
   'device.revoked': {
     family: 'sessions',
@@ -280,7 +280,7 @@ export const scenarioSchema = z
       .max(2 ** 31 - 1),
     /** How long the scenario runs, from its start; the drill then stops the bot and grades. */
     durationMs: z.number().int().min(1000).max(3_600_000),
-    steps: z.array(scenarioStepSchema).min(1),
+    steps: z.array(scenarioStepSchema).min(1).max(100),
   })
   .meta({ id: 'Scenario' });
 export type Scenario = z.infer<typeof scenarioSchema>;

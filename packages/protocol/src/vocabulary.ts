@@ -85,6 +85,7 @@ export const ERROR_CODES = [
   'SERVICE_UNAVAILABLE',
   'FORBIDDEN',
   'FAULT_CONFLICT',
+  'FAULT_LIMIT_REACHED',
 ] as const;
 /**
  * One of `ERROR_CODES`. (`& string` makes TypeScript keep the name on the union, so references show `ErrorCode`

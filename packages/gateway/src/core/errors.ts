@@ -233,6 +233,10 @@ export const ERROR_CATALOGUE = {
     status: 409,
     message: 'A fault of this kind already acts on this target at that time; clear it first.',
   },
+  FAULT_LIMIT_REACHED: {
+    status: 409,
+    message: 'Too many sandbox faults are scheduled or active; clear some first.',
+  },
 } as const satisfies Record<ErrorCode, { status: number; message: string }>;
 
 /** The base of every error that crosses a transport boundary. */

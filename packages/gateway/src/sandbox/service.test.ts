@@ -108,6 +108,99 @@ describe('the sandbox registry', () => {
     expect(audit.map((a) => a.type)).toContain('sandbox.fault_injected');
   });
 
+  it('keeps a person to faults that act on what is theirs, end by themselves on the HTTP layer, and fit the limit', async () => {
+    const { sandbox, alice } = await start();
+    const asAlice = { type: 'user', userId: alice, sessionId: 'ses_x' } as const;
+    const refused = async (input: unknown) => refusal(sandbox.inject(input, asAlice));
+    // An account she owns: its entitlements and orders, never the sessions or devices of its users.
+    for (const kind of [
+      'device.revoked',
+      'login.competing',
+      'token.revoked',
+      'session.idle_expiry',
+      'reset.daily',
+    ])
+      expect((await refused({ kind, target: { type: 'account', id: 'DU1000001' } })).code, kind).toBe(
+        'FORBIDDEN',
+      );
+    expect(
+      (
+        await sandbox.inject(
+          { kind: 'account.frozen', target: { type: 'account', id: 'DU1000001' } },
+          asAlice,
+        )
+      ).state,
+    ).toBe('active');
+    // The HTTP layer: a duration of at most an hour.
+    expect((await refused({ kind: 'maintenance', target: { type: 'user', id: alice } })).message).toMatch(
+      /^schedule\.durationMs: a fault on the HTTP layer ends within 60 minutes/,
+    );
+    expect(
+      (
+        await refused({
+          kind: 'http.latency',
+          target: { type: 'user', id: alice },
+          params: { ms: 10 },
+          schedule: { durationMs: 2 * 3_600_000 },
+        })
+      ).code,
+    ).toBe('INVALID_REQUEST');
+    // An action takes no request count, probability or duration; nothing starts more than a day ahead.
+    for (const schedule of [{ probability: 0 }, { afterRequests: 3 }, { durationMs: 1_000 }])
+      expect(
+        (await refused({ kind: 'session.idle_expiry', target: { type: 'user', id: alice }, schedule }))
+          .message,
+      ).toMatch(/^schedule\.(probability|afterRequests|durationMs): an action happens once/);
+    expect(
+      (
+        await refused({
+          kind: 'sms.lost',
+          target: { type: 'user', id: alice },
+          schedule: { at: new Date(gw.clock.now() + 2 * 86_400_000).toISOString() },
+        })
+      ).message,
+    ).toMatch(/^schedule: a fault starts within a day/);
+    // A network change names an address.
+    expect(
+      (
+        await refused({
+          kind: 'network.changed',
+          target: { type: 'user', id: alice },
+          params: { address: 'x' },
+        })
+      ).code,
+    ).toBe('INVALID_REQUEST');
+    // At most 100 live faults per person: the 101st is refused, and clearing makes room.
+    for (let i = 1; i < 100; i += 1)
+      await sandbox.inject({ kind: 'sms.lost', target: { type: 'user', id: alice }, note: `n${i}` }, asAlice);
+    const full = await refused({ kind: 'sms.lost', target: { type: 'user', id: alice } });
+    expect(full).toMatchObject({ code: 'FAULT_LIMIT_REACHED', details: { limit: 100 } });
+    expect(await sandbox.clear(undefined, asAlice)).toBe(100);
+    expect(
+      (await sandbox.inject({ kind: 'sms.lost', target: { type: 'user', id: alice } }, asAlice)).state,
+    ).toBe('active');
+    // The audit says what was asked for, parameters and schedule included.
+    const audit = await listAuditForUser(gw.ctx.store.db, alice, 1);
+    expect(audit[0]).toMatchObject({
+      type: 'sandbox.fault_injected',
+      data: { kind: 'sms.lost', params: {}, schedule: {} },
+    });
+  });
+
+  it('lets only an account’s owner put faults on it: a trader of it may not', async () => {
+    const { sandbox, bruno } = await start();
+    await gw.ctx.store.db
+      .insertInto('account_roles')
+      .values({ user_id: bruno, account_id: 'U1000001', role: 'trader' })
+      .execute();
+    const asBruno = { type: 'user', userId: bruno, sessionId: 'ses_y' } as const;
+    const error = await refusal(
+      sandbox.inject({ kind: 'account.frozen', target: { type: 'account', id: 'U1000001' } }, asBruno),
+    );
+    expect(error.code).toBe('FORBIDDEN');
+    expect(await sandbox.list()).toEqual([]);
+  });
+
   it('refuses an exclusive kind that overlaps on the same target, and takes one after it', async () => {
     const { sandbox } = await start();
     const op = { type: 'operator' } as const;

@@ -35,8 +35,9 @@ import {
 import { invalidRequest } from '../http/validation.js';
 import type { Database } from '../store/index.js';
 import { seededRandom } from './random.js';
+import { ALL_LIVE_FAULTS, checkParams, checkPerson, checkSchedule, PERSON_LIVE_FAULTS } from './rules.js';
 import { acting, actorFields, conflicts, fromRow, matches, present } from './schedule.js';
-import { canonicalTarget, unknownParam } from './targets.js';
+import { canonicalTarget } from './targets.js';
 import type { InjectedFault, SandboxActor, TargetOwners } from './types.js';
 
 export interface SandboxParts {
@@ -103,7 +104,7 @@ export class Sandbox implements FaultProbe {
    */
   async inject(input: unknown, actor: SandboxActor): Promise<Fault> {
     const prepared = await this.prepare(input, actor);
-    await this.#insert(prepared, actor);
+    await this.#insert([prepared], actor);
     return present(prepared, 0);
   }
 
@@ -123,11 +124,7 @@ export class Sandbox implements FaultProbe {
     const params = entry.params.safeParse(request.params);
     if (!params.success)
       throw invalidRequest(params.error.issues.map((i) => ({ ...i, path: ['params', ...i.path] })));
-    const unknown = unknownParam(params.data as Record<string, unknown>);
-    if (unknown !== undefined)
-      throw new GatehouseError('INVALID_REQUEST', `params.${unknown.name}: ${unknown.message}.`, {
-        issues: [{ path: `params.${unknown.name}`, message: unknown.message }],
-      });
+    checkParams(params.data as Record<string, unknown>);
     const now = this.#parts.clock.now();
     const { schedule } = request;
     const at = schedule.at === undefined ? undefined : Date.parse(schedule.at);
@@ -136,6 +133,7 @@ export class Sandbox implements FaultProbe {
         issues: [{ path: 'schedule.at', message: 'the time is in the past' }],
       });
     const startsAt = at ?? now + (schedule.afterMs ?? 0);
+    checkSchedule(request.kind, schedule, startsAt, now);
     const endsAt =
       entry.mode === 'condition' && schedule.durationMs !== undefined ? startsAt + schedule.durationMs : null;
     const owners = await this.#parts.owners(request.target);
@@ -154,6 +152,8 @@ export class Sandbox implements FaultProbe {
           ? `A fault on ${request.target.type === 'all' ? 'everyone' : `an ${request.target.type}`} needs an operator.`
           : `The ${request.target.type} is not yours.`,
       );
+    checkPerson(request.kind, request.target, schedule, actor);
+    this.#checkRoom(actor, others);
     const fault: InjectedFault = {
       id: newTimeOrderedId('flt', now),
       kind: request.kind,
@@ -178,12 +178,8 @@ export class Sandbox implements FaultProbe {
 
   /** Injects faults checked by `prepare` (a scenario's steps), each audited. */
   async injectPrepared(faults: readonly InjectedFault[], actor: SandboxActor): Promise<Fault[]> {
-    const out: Fault[] = [];
-    for (const fault of faults) {
-      await this.#insert(fault, actor);
-      out.push(present(fault, 0));
-    }
-    return out;
+    await this.#insert(faults, actor);
+    return faults.map((fault) => present(fault, 0));
   }
 
   /** Faults, newest first: all of them for an operator (`ownerUserId` undefined), or those a user injected. */
@@ -305,6 +301,16 @@ export class Sandbox implements FaultProbe {
     this.#arm();
   }
 
+  /** Refuses a fault beyond the live faults a person, or everyone together, may have (`FAULT_LIMIT_REACHED`). */
+  #checkRoom(actor: SandboxActor, others: readonly InjectedFault[]): void {
+    const live = [...this.#live.values()].map((l) => l.fault).concat(others);
+    const mine = actor.type === 'user' ? live.filter((f) => f.ownerUserId === actor.userId).length : 0;
+    if (live.length >= ALL_LIVE_FAULTS || mine >= PERSON_LIVE_FAULTS)
+      throw new GatehouseError('FAULT_LIMIT_REACHED', undefined, {
+        limit: live.length >= ALL_LIVE_FAULTS ? ALL_LIVE_FAULTS : PERSON_LIVE_FAULTS,
+      });
+  }
+
   async #act(live: Live): Promise<void> {
     const { db, act, onError } = this.#parts;
     const run = (async () => {
@@ -329,41 +335,48 @@ export class Sandbox implements FaultProbe {
     }
   }
 
-  async #insert(fault: InjectedFault, actor: SandboxActor): Promise<void> {
+  /** Inserts a batch in one transaction, each audited (its parameters and schedule too), then one reload and tick. */
+  async #insert(faults: readonly InjectedFault[], actor: SandboxActor): Promise<void> {
     const { db, clock, bus } = this.#parts;
-    await db
-      .insertInto('sandbox_faults')
-      .values({
-        id: fault.id,
-        kind: fault.kind,
-        target_type: fault.target.type,
-        target_id: fault.target.id ?? null,
-        params: JSON.stringify(fault.params),
-        schedule: JSON.stringify(fault.schedule),
-        state: 'scheduled',
-        starts_at: fault.startsAt,
-        ends_at: fault.endsAt,
-        hits: 0,
-        owner_user_id: fault.ownerUserId,
-        created_by: fault.createdBy,
-        created_at: fault.createdAt,
-        note: fault.note,
-      })
-      .execute();
-    await appendAudit(db, clock, {
-      type: 'sandbox.fault_injected',
-      ...actorFields(actor),
-      data: {
-        faultId: fault.id,
-        kind: fault.kind,
-        target: fault.target,
-        startsAt: new Date(fault.startsAt).toISOString(),
-        by: fault.createdBy,
-      },
+    await db.transaction().execute(async (trx) => {
+      for (const fault of faults) {
+        await trx
+          .insertInto('sandbox_faults')
+          .values({
+            id: fault.id,
+            kind: fault.kind,
+            target_type: fault.target.type,
+            target_id: fault.target.id ?? null,
+            params: JSON.stringify(fault.params),
+            schedule: JSON.stringify(fault.schedule),
+            state: 'scheduled',
+            starts_at: fault.startsAt,
+            ends_at: fault.endsAt,
+            hits: 0,
+            owner_user_id: fault.ownerUserId,
+            created_by: fault.createdBy,
+            created_at: fault.createdAt,
+            note: fault.note,
+          })
+          .execute();
+        await appendAudit(trx, clock, {
+          type: 'sandbox.fault_injected',
+          ...actorFields(actor),
+          data: {
+            faultId: fault.id,
+            kind: fault.kind,
+            target: fault.target,
+            params: fault.params,
+            schedule: fault.schedule,
+            startsAt: new Date(fault.startsAt).toISOString(),
+            by: fault.createdBy,
+          },
+        });
+      }
     });
-    this.#adopt(fault);
+    for (const fault of faults) this.#adopt(fault);
     this.#index();
-    await bus.publish('sandbox.changed', { faultId: fault.id });
+    await bus.publish('sandbox.changed', { faultId: faults.length === 1 ? (faults[0]?.id ?? '*') : '*' });
     await this.tick();
   }
 

@@ -1,14 +1,15 @@
 /**
  * @module sandbox/targets
  * Whose a fault's target is. A user may put faults on themselves, their sessions, their API clients and the
- * accounts they may trade (the access policy's `ROLE_ALLOWS`, the one place that says who may do what on an
- * account); everyone and instruments are shared, so only an operator may.
+ * accounts they own (the access policy's `ROLE_ALLOWS`, the one place that says who may do what on an account:
+ * changing how an account behaves is an owner's, as its session-loss policy is); everyone and instruments are
+ * shared, so only an operator may.
  */
 import type { FaultTarget } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import { ROLE_ALLOWS } from '../access/index.js';
 import type { AccountRole } from '../identity/index.js';
-import { ASSET_CLASSES, INSTRUMENTS, MARKET_DATA_BUNDLES, MARKET_REGIONS } from '../instruments/index.js';
+import { INSTRUMENTS } from '../instruments/index.js';
 import type { Database } from '../store/index.js';
 import type { TargetOwners } from './types.js';
 
@@ -54,7 +55,7 @@ export async function targetOwners(db: Kysely<Database>, target: FaultTarget): P
       return new Set(
         roles
           .filter((r) =>
-            (ROLE_ALLOWS[r.role as AccountRole] as readonly string[] | undefined)?.includes('trade'),
+            (ROLE_ALLOWS[r.role as AccountRole] as readonly string[] | undefined)?.includes('own'),
           )
           .map((r) => r.user_id),
       );
@@ -72,20 +73,4 @@ export function canonicalTarget(target: FaultTarget): FaultTarget {
   if (target.type !== 'instrument' || target.id === undefined) return target;
   const instrument = findBySymbolOrId(target.id);
   return instrument === undefined ? target : { type: 'instrument', id: instrument.symbol };
-}
-
-const KNOWN: Record<string, readonly string[]> = {
-  bundle: Object.keys(MARKET_DATA_BUNDLES),
-  assetClass: ASSET_CLASSES,
-  region: MARKET_REGIONS,
-};
-
-/** A parameter naming a bundle, asset class or region the catalogue does not have (it would act on nothing). */
-export function unknownParam(params: Record<string, unknown>): { name: string; message: string } | undefined {
-  for (const [name, known] of Object.entries(KNOWN)) {
-    const value = params[name];
-    if (typeof value === 'string' && !known.includes(value))
-      return { name, message: `not one of ${known.join(', ')}` };
-  }
-  return undefined;
 }

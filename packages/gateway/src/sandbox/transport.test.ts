@@ -149,21 +149,22 @@ describe('HTTP faults', () => {
       {
         kind: 'http.latency',
         target: { type: 'user', id: await userId(g, ALICE.username) },
-        params: { ms: 150, jitterMs: 40 },
+        params: { ms: 1_200, jitterMs: 100 },
         schedule: { seed: 5 },
       },
       OPERATOR,
     );
-    for (let i = 0; i < 3; i += 1) {
+    // Wide margins: a loaded machine slows every request, never by the better part of a second.
+    for (let i = 0; i < 2; i += 1) {
       const [response, ms] = await timed(() => whoami(g, alice));
       expect(response.statusCode).toBe(200);
-      expect(ms).toBeGreaterThanOrEqual(105);
+      expect(ms).toBeGreaterThanOrEqual(1_100);
     }
     const [brunos, brunoMs] = await timed(() => whoami(g, bruno));
     expect(brunos.statusCode).toBe(200);
-    expect(brunoMs).toBeLessThan(105);
+    expect(brunoMs).toBeLessThan(700);
     const [, healthMs] = await timed(() => g.app.inject({ method: 'GET', url: '/healthz' }));
-    expect(healthMs).toBeLessThan(105);
+    expect(healthMs).toBeLessThan(700);
   });
 
   it('errors at a rate under a seed: the same requests fail twice; 429, 500 and 502 are coded as a node answers', async () => {
