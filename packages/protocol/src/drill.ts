@@ -18,9 +18,12 @@ import { faultKindSchema, faultTargetSchema } from './sandbox.js';
 const id = z.string().min(1).max(64);
 const nullableCode = z.string().max(64).nullable();
 
-/** `POST /v1/sandbox/recordings`: start recording what the gateway sees of an API client on an account. */
+/**
+ * `POST /v1/sandbox/recordings`: start recording what the gateway sees of an API client on an account. `userId`
+ * names whose use of a shared app an operator records (required then); a person records only themselves.
+ */
 export const recordingRequestSchema = z
-  .strictObject({ clientId: id, accountId: id })
+  .strictObject({ clientId: id, accountId: id, userId: id.optional() })
   .meta({ id: 'RecordingRequest' });
 export type RecordingRequest = z.infer<typeof recordingRequestSchema>;
 

@@ -1,9 +1,8 @@
 /**
  * @module sandbox/recorder-reads
- * What a drill's recording reads from the database (tables of other capabilities, read only): whose an API client
- * is, the program sessions it acts through, which client an access token belongs to (so a request refused for its
- * token is still the bot's), and, when the recording is read, the account's orders and events, the dead-man
- * switches that fired and the sandbox faults that acted on the subject.
+ * What a drill's recording reads from the database when it is read (tables of other capabilities, read only): the
+ * account's orders and events, the dead-man switches that fired and the sandbox faults that acted on the subject;
+ * and whether a session has a step-up pending. Whose activity it follows is sandbox/recorder-subject.ts.
  */
 import {
   type DrillSubject,
@@ -17,125 +16,11 @@ import {
   type Recording,
 } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
-import { GatehouseError } from '../core/index.js';
 import type { Database } from '../store/index.js';
+import { clientSessions } from './recorder-subject.js';
 import type { DrillRecorder } from './recording.js';
 
 const iso = (ms: number | bigint) => new Date(Number(ms)).toISOString();
-
-/**
- * The user a recording of `clientId` on `accountId` follows: a personal client's owner, or the user who granted an
- * app this account. Unknown client or account → `INVALID_REQUEST` naming the field; a user asking about a client or
- * account that is not theirs → `FORBIDDEN`.
- */
-export async function resolveSubject(
-  db: Kysely<Database>,
-  clientId: string,
-  accountId: string,
-  caller: string | null,
-): Promise<DrillSubject> {
-  const client = await db
-    .selectFrom('oauth_clients')
-    .select(['id', 'user_id'])
-    .where('id', '=', clientId)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  if (client === undefined)
-    throw new GatehouseError('INVALID_REQUEST', 'clientId: no such API client.', {
-      issues: [{ path: 'clientId', message: 'no such API client' }],
-    });
-  const account = await db.selectFrom('accounts').select('id').where('id', '=', accountId).executeTakeFirst();
-  if (account === undefined)
-    throw new GatehouseError('INVALID_REQUEST', 'accountId: no such account.', {
-      issues: [{ path: 'accountId', message: 'no such account' }],
-    });
-  let userId = client.user_id;
-  if (userId === null) {
-    // An app: the user who granted it this account (the newest live grant naming it).
-    const grants = await db
-      .selectFrom('oauth_grants')
-      .select(['user_id', 'accounts'])
-      .where('client_id', '=', clientId)
-      .where('revoked_at', 'is', null)
-      .orderBy('created_at', 'desc')
-      .execute();
-    const grant = grants.find((g) => (JSON.parse(g.accounts) as string[]).includes(accountId));
-    if (grant === undefined)
-      throw new GatehouseError('INVALID_REQUEST', 'accountId: the client holds no grant for this account.', {
-        issues: [{ path: 'accountId', message: 'no grant of the client names this account' }],
-      });
-    userId = grant.user_id;
-  }
-  if (caller !== null && caller !== userId)
-    throw new GatehouseError('FORBIDDEN', 'The API client is not yours.');
-  const role = await db
-    .selectFrom('account_roles')
-    .select('role')
-    .where('user_id', '=', userId)
-    .where('account_id', '=', accountId)
-    .executeTakeFirst();
-  if (role === undefined)
-    throw new GatehouseError('FORBIDDEN', 'The account is not one the client’s user may use.');
-  return { userId, clientId, accountId };
-}
-
-/** Every program session the client's grants have acted through (its instances', its tokens', an app grant's). */
-export async function clientSessions(db: Kysely<Database>, clientId: string): Promise<string[]> {
-  const fromTokens = await db
-    .selectFrom('oauth_tokens')
-    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
-    .select('oauth_tokens.session_id as id')
-    .where('oauth_grants.client_id', '=', clientId)
-    .where('oauth_tokens.session_id', 'is not', null)
-    .distinct()
-    .execute();
-  const fromInstances = await db
-    .selectFrom('oauth_instances')
-    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_instances.grant_id')
-    .select('oauth_instances.session_id as id')
-    .where('oauth_grants.client_id', '=', clientId)
-    .execute();
-  const fromGrants = await db
-    .selectFrom('oauth_grants')
-    .select('session_id as id')
-    .where('client_id', '=', clientId)
-    .where('session_id', 'is not', null)
-    .execute();
-  const ids = new Set<string>();
-  for (const row of [...fromTokens, ...fromInstances, ...fromGrants]) if (row.id !== null) ids.add(row.id);
-  return [...ids].sort();
-}
-
-/** What an access token stands for, by its hash: its client, session and expiry; undefined when unknown. */
-export interface TokenOwner {
-  clientId: string;
-  sessionId: string | null;
-  expiresAt: number;
-  revoked: boolean;
-}
-
-export async function tokenOwner(db: Kysely<Database>, tokenHash: string): Promise<TokenOwner | undefined> {
-  const row = await db
-    .selectFrom('oauth_tokens')
-    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
-    .select([
-      'oauth_grants.client_id as clientId',
-      'oauth_tokens.session_id as sessionId',
-      'oauth_tokens.expires_at as expiresAt',
-      'oauth_tokens.revoked_at as revokedAt',
-      'oauth_grants.revoked_at as grantRevokedAt',
-    ])
-    .where('oauth_tokens.token_hash', '=', tokenHash)
-    .where('oauth_tokens.kind', '=', 'access')
-    .executeTakeFirst();
-  if (row === undefined) return undefined;
-  return {
-    clientId: row.clientId,
-    sessionId: row.sessionId,
-    expiresAt: Number(row.expiresAt),
-    revoked: row.revokedAt !== null || row.grantRevokedAt !== null,
-  };
-}
 
 /** Whether a session has a step-up pending now. */
 export async function stepUpPending(db: Kysely<Database>, sessionId: string): Promise<boolean | undefined> {
@@ -332,7 +217,7 @@ export async function assembleRecording(
   limit: number,
 ): Promise<Recording> {
   const from = recorder.startedAt;
-  for (const sessionId of await clientSessions(db, recorder.subject.clientId))
+  for (const sessionId of await clientSessions(db, recorder.subject.clientId, recorder.subject.userId))
     recorder.sessions.add(sessionId);
   const sessions = [...recorder.sessions];
   const { accountId } = recorder.subject;

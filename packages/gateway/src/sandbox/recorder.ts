@@ -36,13 +36,8 @@ import {
 } from '../core/index.js';
 import { dpopToken } from '../http/index.js';
 import type { Database } from '../store/index.js';
-import {
-  assembleRecording,
-  clientSessions,
-  stepUpPending,
-  type TokenOwner,
-  tokenOwner,
-} from './recorder-reads.js';
+import { assembleRecording, stepUpPending } from './recorder-reads.js';
+import { clientSessions, type TokenOwner, tokenOwner, tokenRequestUser } from './recorder-subject.js';
 import { DrillRecorder, type RecordingOwner, ROUTES, type Seen } from './recording.js';
 
 export { DrillRecorder, type RecordingOwner } from './recording.js';
@@ -112,7 +107,7 @@ export class DrillRecorders {
    * Starts recording `subject` (checked by the caller: `resolveSubject`). The client's program sessions known now
    * are followed from the start. More than `maxActive` running → `OVERLOADED`.
    */
-  async start(subject: DrillSubject, owner: RecordingOwner): Promise<DrillRecorder> {
+  async start(subject: DrillSubject, owner: RecordingOwner, personal: boolean): Promise<DrillRecorder> {
     this.#expire();
     const running = [...this.#recordings.values()].filter((r) => r.recording).length;
     if (running >= this.#limits.maxActive)
@@ -122,10 +117,12 @@ export class DrillRecorders {
       newTimeOrderedId('rec', now),
       subject,
       owner,
+      personal,
       now,
       this.#limits.maxRequests,
     );
-    for (const id of await clientSessions(this.#parts.db, subject.clientId)) recorder.sessions.add(id);
+    for (const id of await clientSessions(this.#parts.db, subject.clientId, subject.userId))
+      recorder.sessions.add(id);
     this.#recordings.set(recorder.id, recorder);
     this.#forgetOld();
     this.active = true;
@@ -174,13 +171,21 @@ export class DrillRecorders {
     this.#codes.set(request, code.slice(0, 64));
   }
 
-  /** The pre-handler hook: a token request naming a recorded client, before it is handled. */
-  asking(request: FastifyRequest): void {
+  /**
+   * The pre-handler hook: a token request naming a recorded client, before it is handled. A personal client's are
+   * its owner's; an app's are recorded only when the code or refresh token presented is of the subject's grant.
+   */
+  async asking(request: FastifyRequest): Promise<void> {
     const form = formOf(request);
     const clientId = formClient(form);
     const now = this.#parts.clock.now();
-    const entries = this.#running()
-      .filter((r) => r.subject.clientId === clientId)
+    const recorders = this.#running().filter((r) => r.subject.clientId === clientId);
+    if (clientId === undefined || recorders.length === 0) return;
+    const user = recorders.every((r) => r.personal)
+      ? undefined
+      : await tokenRequestUser(this.#parts.db, clientId, form);
+    const entries = recorders
+      .filter((r) => r.personal || user === r.subject.userId)
       .map((r) => r.tokenAsked(form, now));
     if (entries.length > 0) this.#tokenRequests.set(request, entries);
   }
@@ -192,7 +197,8 @@ export class DrillRecorders {
     if (principal === undefined || clientId === undefined) return;
     const now = this.#parts.clock.now();
     for (const recorder of this.#running()) {
-      if (recorder.subject.clientId !== clientId) continue;
+      if (recorder.subject.clientId !== clientId || recorder.subject.userId !== principal.session.userId)
+        continue;
       const after = resumePoint(request.query, recorder.subject.accountId);
       const stream = recorder.streamOpened(principal.session.id, after, now);
       const sessionId = principal.session.id;
@@ -216,6 +222,7 @@ export class DrillRecorders {
       return;
     }
     let clientId = request.principal?.api?.clientId;
+    let userId = request.principal?.session.userId;
     let seen: Seen = { sessionId: request.principal?.session.id ?? null, code, tokenExpired: false };
     if (clientId === undefined) {
       // Refused before a principal: the bot's only if its access token is one of the client's.
@@ -224,14 +231,17 @@ export class DrillRecorders {
       const owner = await this.#tokenOwner(sha256(token));
       if (owner === undefined) return;
       clientId = owner.clientId;
+      userId = owner.userId;
       seen = {
         sessionId: owner.sessionId,
         code,
         tokenExpired: code === 'INVALID_TOKEN' && !owner.revoked && owner.expiresAt <= now,
       };
     }
+    // An app is shared: only the subject's own grant's requests are the recording's.
     for (const recorder of this.#running())
-      if (recorder.subject.clientId === clientId) recorder.request(request, reply, now, seen);
+      if (recorder.subject.clientId === clientId && recorder.subject.userId === userId)
+        recorder.request(request, reply, now, seen);
   }
 
   close(): void {
@@ -353,8 +363,14 @@ export function installRecorderHooks(app: FastifyInstance, recorders: DrillRecor
   app.addHook('preHandler', (request, _reply, done) => {
     if (recorders.active) {
       const route = request.routeOptions.url;
-      if (route === ROUTES.token) recorders.asking(request);
-      else if (route === ROUTES.stream && request.principal !== undefined) recorders.upgrading(request);
+      if (route === ROUTES.token) {
+        recorders.asking(request).then(
+          () => done(),
+          () => done(),
+        );
+        return;
+      }
+      if (route === ROUTES.stream && request.principal !== undefined) recorders.upgrading(request);
     }
     done();
   });

@@ -8,8 +8,10 @@
  * - a person, through their own session: `POST /v1/sandbox/recordings` {clientId, accountId},
  *   `GET|DELETE /v1/sandbox/recordings/{id}` — their own client and account only (another's → `FORBIDDEN`), and
  *   recordings they started or that follow them;
- * - an operator, with the admin API token: the same under `/v1/admin/sandbox/recordings`, for any client
- *   (served only when `secrets.adminApiToken` is set).
+ * - an operator, with the admin API token: the same under `/v1/admin/sandbox/recordings`, for any client — for an
+ *   app, of the user `userId` names (served only when `secrets.adminApiToken` is set).
+ *
+ * A recording holds only its subject's activity (`resolveSubject`): one user's use of the client.
  *
  * Programs may not (`API_NOT_ALLOWED`): a bot does not record, read or stop the recording that grades it.
  */
@@ -26,7 +28,7 @@ import { GatehouseError } from '../core/index.js';
 import { type Authenticator, type Operation, operation, parseWith, principalOf } from '../http/index.js';
 import type { Database } from '../store/index.js';
 import type { DrillRecorders } from './recorder.js';
-import { resolveSubject } from './recorder-reads.js';
+import { resolveSubject } from './recorder-subject.js';
 
 /** What these routes need of the gateway. */
 export interface RecordingRoutesDeps {
@@ -85,7 +87,13 @@ const ops = (tag: 'sandbox' | 'admin', describe: (text: string) => string, serve
 
 export const recordingOperations = {
   person: ops('sandbox', person),
-  operator: ops('admin', (text) => text, servedWhen),
+  operator: ops(
+    'admin',
+    (text) =>
+      `${text} Any client: a personal client's owner is recorded; for an app, \`userId\` names the user whose use ` +
+      'of it to record (required).',
+    servedWhen,
+  ),
 };
 
 export async function recordingRoutes(app: FastifyInstance, deps: RecordingRoutesDeps): Promise<void> {
@@ -109,8 +117,8 @@ export async function recordingRoutes(app: FastifyInstance, deps: RecordingRoute
     app.post(path, routeOptions(operations.start), async (request, reply) => {
       const user = userOf(request);
       const body = parseWith(recordingRequestSchema, request.body);
-      const subject = await resolveSubject(deps.db, body.clientId, body.accountId, user);
-      const recorder = await recorders.start(subject, user);
+      const { subject, personal } = await resolveSubject(deps.db, body, user);
+      const recorder = await recorders.start(subject, user, personal);
       reply.code(201);
       return { id: recorder.id, subject, startedAt: new Date(recorder.startedAt).toISOString() };
     });

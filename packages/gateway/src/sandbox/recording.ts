@@ -37,6 +37,8 @@ export class DrillRecorder {
   readonly id: string;
   readonly subject: DrillSubject;
   readonly owner: RecordingOwner;
+  /** A personal client (its owner is the only user of it), or a shared app (only the subject's grant counts). */
+  readonly personal: boolean;
   readonly startedAt: number;
   stoppedAt: number | null = null;
   readonly sessions = new Set<string>();
@@ -53,10 +55,18 @@ export class DrillRecorder {
   #streamCount = 0;
   readonly #limit: number;
 
-  constructor(id: string, subject: DrillSubject, owner: RecordingOwner, startedAt: number, limit: number) {
+  constructor(
+    id: string,
+    subject: DrillSubject,
+    owner: RecordingOwner,
+    personal: boolean,
+    startedAt: number,
+    limit: number,
+  ) {
     this.id = id;
     this.subject = subject;
     this.owner = owner;
+    this.personal = personal;
     this.startedAt = startedAt;
     this.#limit = limit;
   }

@@ -1,0 +1,159 @@
+/**
+ * What a drill's recording may hold and who may take its room (docs/sandbox.md, "The recording"): only its
+ * subject's activity (a shared app's other users stay out), the faults that acted on it however many others exist,
+ * only the faults its reader injected or an operator did (no one else's note), and each user's own bounded slots.
+ */
+import type { Recording } from '@gatehouse/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ALICE,
+  BRUNO,
+  callAs,
+  errorCode,
+  json,
+  type LoggedIn,
+  loginAs,
+  startTestGateway,
+  type TestGateway,
+} from '../test-support/gateway.js';
+import { ADMIN_TOKEN, authorizeApp, copyOf, exchangeCode, registerApp } from '../test-support/program.js';
+
+const RECORDINGS = '/v1/sandbox/recordings';
+const ADMIN_RECORDINGS = '/v1/admin/sandbox/recordings';
+
+let gw: TestGateway;
+afterEach(async () => {
+  await gw?.close();
+});
+
+async function start() {
+  gw = await startTestGateway({
+    config: { sandbox: { enabled: true }, secrets: { adminApiToken: ADMIN_TOKEN } },
+  });
+  return gw;
+}
+
+function operator(method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown) {
+  return gw.app.inject({
+    method,
+    url,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+  });
+}
+
+async function userIdOf(as: LoggedIn): Promise<string> {
+  return (json(await callAs(gw, 'GET', '/v1/session', as)) as { user: { id: string } }).user.id;
+}
+
+async function read(as: LoggedIn, id: string): Promise<Recording> {
+  const response = await callAs(gw, 'GET', `${RECORDINGS}/${id}`, as);
+  expect(response.statusCode).toBe(200);
+  return json(response) as unknown as Recording;
+}
+
+describe('a recording of a shared app', () => {
+  it('holds only its subject’s requests, token requests, dead-man changes and sessions, never another user’s', async () => {
+    await start();
+    const app = await registerApp(gw);
+    const alice = await loginAs(gw, ALICE);
+    const bruno = await loginAs(gw, BRUNO);
+    const [aliceId, brunoId] = [await userIdOf(alice), await userIdOf(bruno)];
+
+    // Bruno approves the app for his account (his own instance), Alice for her paper account.
+    const brunoApp = copyOf(app);
+    const b = await authorizeApp(brunoApp, bruno, ['U2000002']);
+    const brunoTokens = (await exchangeCode(brunoApp, b.code, b.verifier)).json() as {
+      access_token: string;
+      refresh_token: string;
+    };
+    const a = await authorizeApp(app, alice, ['DU1000001']);
+    const aliceTokens = (await exchangeCode(app, a.code, a.verifier)).json() as {
+      access_token: string;
+      refresh_token: string;
+    };
+
+    const started = await callAs(gw, 'POST', RECORDINGS, alice, {
+      clientId: app.clientId,
+      accountId: 'DU1000001',
+    });
+    expect(started.statusCode).toBe(201);
+    const { id, subject } = json(started) as { id: string; subject: { userId: string } };
+    expect(subject.userId).toBe(aliceId);
+
+    // Bruno's use of the app: reads, a dead-man switch, a refresh.
+    expect(
+      (await brunoApp.call('GET', '/v1/accounts/U2000002/orders', brunoTokens.access_token)).statusCode,
+    ).toBe(200);
+    const armed = await brunoApp.call('PUT', '/v1/safety/dead-man', brunoTokens.access_token, {
+      timeoutMs: 45_000,
+      scope: 'session',
+    });
+    expect(armed.statusCode).toBe(200);
+    const refreshed = await brunoApp.form('/oauth2/token', {
+      grant_type: 'refresh_token',
+      refresh_token: brunoTokens.refresh_token,
+    });
+    expect(refreshed.statusCode).toBe(200);
+    // Alice's own use of it.
+    expect((await app.call('GET', '/v1/session', aliceTokens.access_token)).statusCode).toBe(200);
+    const aliceRefresh = await app.form('/oauth2/token', {
+      grant_type: 'refresh_token',
+      refresh_token: aliceTokens.refresh_token,
+    });
+    expect(aliceRefresh.statusCode).toBe(200);
+    // Bruno's first token, past its expiry: refused for its token, still Bruno's, not Alice's.
+    gw.clock.advance(gw.ctx.config.oauth.accessTokenTtlMs + 1_000);
+    expect(
+      errorCode(await brunoApp.call('GET', '/v1/accounts/U2000002/orders', brunoTokens.access_token)),
+    ).toBe('INVALID_TOKEN');
+
+    const again = await loginAs(gw, ALICE);
+    const recording = await read(again, id);
+    const aliceSession = recording.requests[0]?.sessionId;
+    expect(recording.requests.map((r) => [r.route, r.status, r.sessionId])).toEqual([
+      ['/v1/session', 200, aliceSession],
+    ]);
+    expect(recording.sessions).toEqual([aliceSession]);
+    expect(recording.deadMan).toEqual([]);
+    expect(recording.tokenRequests).toEqual([
+      expect.objectContaining({ grantType: 'refresh_token', outcome: 'issued', retry: false }),
+    ]);
+    expect(JSON.stringify(recording)).not.toContain('U2000002');
+
+    // The operator names whose use of an app to record: required for an app, and that user's grant must name the
+    // account.
+    const unnamed = await operator('POST', ADMIN_RECORDINGS, {
+      clientId: app.clientId,
+      accountId: 'U2000002',
+    });
+    expect(errorCode(unnamed)).toBe('INVALID_REQUEST');
+    expect(JSON.stringify(json(unnamed))).toContain('userId');
+    const wrongUser = await operator('POST', ADMIN_RECORDINGS, {
+      clientId: app.clientId,
+      accountId: 'U2000002',
+      userId: aliceId,
+    });
+    expect(errorCode(wrongUser)).toBe('INVALID_REQUEST');
+    const named = await operator('POST', ADMIN_RECORDINGS, {
+      clientId: app.clientId,
+      accountId: 'U2000002',
+      userId: brunoId,
+    });
+    expect(named.statusCode).toBe(201);
+    expect((json(named) as { subject: { userId: string } }).subject.userId).toBe(brunoId);
+
+    // A person records only themselves: Bruno's account through the app is not Alice's to record.
+    const notHers = await callAs(gw, 'POST', RECORDINGS, again, {
+      clientId: app.clientId,
+      accountId: 'U2000002',
+    });
+    expect(errorCode(notHers)).toBe('INVALID_REQUEST');
+    const asBruno = await callAs(gw, 'POST', RECORDINGS, again, {
+      clientId: app.clientId,
+      accountId: 'DU1000001',
+      userId: brunoId,
+    });
+    expect(errorCode(asBruno)).toBe('FORBIDDEN');
+  });
+});
