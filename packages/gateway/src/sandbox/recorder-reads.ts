@@ -4,23 +4,24 @@
  * account's orders and events, the dead-man switches that fired and the sandbox faults that acted on the subject;
  * and whether a session has a step-up pending. Whose activity it follows is sandbox/recorder-subject.ts.
  */
-import {
-  type DrillSubject,
-  FAULT_CATALOGUE,
-  type FaultKind,
-  type RecordedAccountEvent,
-  type RecordedCancel,
-  type RecordedDeadMan,
-  type RecordedFault,
-  type RecordedOrder,
-  type Recording,
+import type {
+  DrillSubject,
+  RecordedAccountEvent,
+  RecordedCancel,
+  RecordedDeadMan,
+  RecordedOrder,
+  Recording,
 } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/index.js';
+import { subjectFaults } from './recorder-faults.js';
 import { clientSessions } from './recorder-subject.js';
 import type { DrillRecorder } from './recording.js';
 
 const iso = (ms: number | bigint) => new Date(Number(ms)).toISOString();
+
+/** Faults listed in one recording (the newest that acted on it; any beyond are counted in `dropped`). */
+const MAX_RECORDED_FAULTS = 1_000;
 
 /** Whether a session has a step-up pending now. */
 export async function stepUpPending(db: Kysely<Database>, sessionId: string): Promise<boolean | undefined> {
@@ -142,70 +143,6 @@ export async function deadManFired(
 }
 
 /**
- * Faults whose target covers the subject and that acted during the recording: an action that happened in it, a
- * condition that held during some of it. Shared targets (everyone, an instrument) count: they act on the bot too.
- */
-export async function subjectFaults(
-  db: Kysely<Database>,
-  subject: DrillSubject,
-  sessions: readonly string[],
-  from: number,
-  to: number,
-): Promise<RecordedFault[]> {
-  const rows = await db
-    .selectFrom('sandbox_faults')
-    .selectAll()
-    .where('starts_at', '<=', to)
-    .where('state', '!=', 'scheduled')
-    .orderBy('starts_at')
-    .orderBy('id')
-    .limit(1_000)
-    .execute();
-  const covers = (type: string, id: string | null) => {
-    switch (type) {
-      case 'all':
-      case 'instrument':
-        return true;
-      case 'user':
-        return id === subject.userId;
-      case 'client':
-        return id === subject.clientId;
-      case 'account':
-        return id === subject.accountId;
-      case 'session':
-        return id !== null && sessions.includes(id);
-      default:
-        return false;
-    }
-  };
-  const out: RecordedFault[] = [];
-  for (const row of rows) {
-    const kind = row.kind as FaultKind;
-    const entry = FAULT_CATALOGUE[kind];
-    if (entry === undefined || !covers(row.target_type, row.target_id)) continue;
-    const startsAt = Number(row.starts_at);
-    const endsAt = row.ends_at === null ? null : Number(row.ends_at);
-    if (entry.mode === 'action' ? startsAt < from : endsAt !== null && endsAt < from) continue;
-    out.push({
-      id: row.id,
-      kind,
-      mode: entry.mode,
-      target:
-        row.target_id === null
-          ? { type: row.target_type as 'all' }
-          : { type: row.target_type as 'user', id: row.target_id },
-      params: parseObject(row.params),
-      startsAt: iso(startsAt),
-      endsAt: entry.mode === 'action' || endsAt === null ? null : iso(endsAt),
-      state: row.state,
-      hits: Number(row.hits),
-      note: row.note,
-    });
-  }
-  return out;
-}
-
-/**
  * A recording as it is read: the hooks' entries completed from the database up to `to` — the orders each placement
  * made, an order whose answer never reached the bot (the connection cut after the commit) as placed without an
  * answer, whether each cancel took effect, the dead-man switches that fired, the account's events and the faults.
@@ -224,7 +161,7 @@ export async function assembleRecording(
   const events = await accountEvents(db, accountId, from, to, limit);
   const orders = await subjectOrders(db, accountId, sessions, from, limit);
   const fired = await deadManFired(db, recorder.subject, recorder.sessions, from, to);
-  const faults = await subjectFaults(db, recorder.subject, sessions, from, to);
+  const { faults, beyond } = await subjectFaults(db, recorder, from, to, MAX_RECORDED_FAULTS);
   const placements = recorder.placements.map((p) => ({
     ...p,
     orderId: orders.find((o) => o.clientOrderId === p.clientOrderId)?.orderId ?? null,
@@ -264,7 +201,7 @@ export async function assembleRecording(
     endedAt: iso(to),
     sessions,
     requests: [...recorder.requests],
-    dropped: recorder.dropped,
+    dropped: recorder.dropped + beyond,
     tokenRequests: [...recorder.tokenRequests],
     placements,
     cancels,

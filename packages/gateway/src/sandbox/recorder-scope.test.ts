@@ -16,7 +16,15 @@ import {
   startTestGateway,
   type TestGateway,
 } from '../test-support/gateway.js';
-import { ADMIN_TOKEN, authorizeApp, copyOf, exchangeCode, registerApp } from '../test-support/program.js';
+import {
+  ADMIN_TOKEN,
+  authorizeApp,
+  copyOf,
+  exchangeCode,
+  registerApp,
+  registerBot,
+} from '../test-support/program.js';
+import { subjectFaults } from './recorder-faults.js';
 
 const RECORDINGS = '/v1/sandbox/recordings';
 const ADMIN_RECORDINGS = '/v1/admin/sandbox/recordings';
@@ -155,5 +163,102 @@ describe('a recording of a shared app', () => {
       userId: brunoId,
     });
     expect(errorCode(asBruno)).toBe('FORBIDDEN');
+  });
+});
+
+/** Rows of past faults of `owner` on `target`, written as the registry writes them (done, long before `before`). */
+async function pastFaults(
+  count: number,
+  owner: string,
+  target: { type: string; id: string },
+  before: number,
+) {
+  const rows = Array.from({ length: count }, (_, i) => ({
+    id: `flt_past${String(i).padStart(6, '0')}`,
+    kind: 'sms.lost',
+    target_type: target.type,
+    target_id: target.id,
+    params: '{}',
+    schedule: '{}',
+    state: 'done' as const,
+    starts_at: before - 3_600_000 + i,
+    ends_at: before - 1_800_000,
+    hits: 0,
+    owner_user_id: owner,
+    created_by: `user:${owner}`,
+    created_at: before - 3_600_000 + i,
+    note: null,
+  }));
+  for (let i = 0; i < rows.length; i += 200)
+    await gw.ctx.store.db
+      .insertInto('sandbox_faults')
+      .values(rows.slice(i, i + 200))
+      .execute();
+}
+
+describe('the faults a recording lists', () => {
+  it('are those acting on its subject during it, however many other faults were ever injected', async () => {
+    await start();
+    const alice = await loginAs(gw, ALICE);
+    const bruno = await loginAs(gw, BRUNO);
+    const bot = await registerBot(gw, alice);
+    // Another user's 1,200 past faults on himself, before the recording starts.
+    await pastFaults(
+      1_200,
+      await userIdOf(bruno),
+      { type: 'user', id: await userIdOf(bruno) },
+      gw.clock.now(),
+    );
+    const started = await callAs(gw, 'POST', RECORDINGS, alice, {
+      clientId: bot.clientId,
+      accountId: 'DU1000001',
+    });
+    const { id } = json(started) as { id: string };
+    gw.clock.advance(1_000);
+    const fault = await callAs(gw, 'POST', '/v1/sandbox/faults', alice, {
+      kind: 'order.rejected',
+      target: { type: 'client', id: bot.clientId },
+      schedule: { durationMs: 5_000 },
+    });
+    expect(fault.statusCode).toBe(201);
+    gw.clock.advance(1_000);
+    const recording = await read(alice, id);
+    expect(recording.faults.map((f) => [f.id, f.kind])).toEqual([
+      [(json(fault) as { id: string }).id, 'order.rejected'],
+    ]);
+    expect(recording.dropped).toBe(0);
+  });
+
+  it('are the newest when more acted than a recording lists, the rest counted as dropped', async () => {
+    await start();
+    const alice = await loginAs(gw, ALICE);
+    const bot = await registerBot(gw, alice);
+    const subject = { userId: await userIdOf(alice), clientId: bot.clientId, accountId: 'DU1000001' };
+    const from = gw.clock.now();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const fault = await gw.ctx.sandbox?.inject(
+        {
+          kind: 'order.rejected',
+          target: { type: 'client', id: bot.clientId },
+          schedule: { durationMs: 5_000 },
+        },
+        { type: 'operator' },
+      );
+      ids.push(fault?.id as string);
+      gw.clock.advance(1_000);
+    }
+    const listed = await subjectFaults(gw.ctx.store.db, { subject }, from, gw.clock.now(), 2);
+    expect(listed.faults.map((f) => f.id)).toEqual(ids.slice(1));
+    expect(listed.beyond).toBe(1);
+    // A fault that ended before the recording started is not one of its faults.
+    const later = await subjectFaults(
+      gw.ctx.store.db,
+      { subject },
+      gw.clock.now() + 60_000,
+      gw.clock.now() + 60_000,
+      10,
+    );
+    expect(later).toEqual({ faults: [], beyond: 0 });
   });
 });
