@@ -4,9 +4,15 @@
  * during the recording — an action that happened in it, a condition that held during some of it — chosen in the
  * database by target and time, so however many other faults exist (another user's, past ones, cleared ones) none of
  * the recording's own is pushed out. Newest first up to a bound; any beyond are counted, not silently lost.
+ *
+ * What a reader sees depends on who reads: a person sees the faults they injected and the operator's that acted
+ * on the subject — never another user's, and never the note of a fault not their own; an operator sees every fault
+ * that acted on it, notes included. An instrument's fault is listed when the bot asked to trade or quote that
+ * instrument (an order, a placement, a snapshot), not for every instrument there is.
  */
 import { FAULT_CATALOGUE, type FaultKind, type RecordedFault } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
+import { INSTRUMENTS } from '../instruments/index.js';
 import type { Database } from '../store/index.js';
 import type { DrillRecorder } from './recording.js';
 
@@ -22,18 +28,28 @@ export interface SubjectFaults {
   beyond: number;
 }
 
+/** Who reads a recording: the person (a user id) or an operator (null). */
+export type RecordingReader = string | null;
+
 /**
  * Faults whose target covers the recording's subject — everyone, its user, its client, its account, one of the
- * program sessions of the user's grants of the client, an instrument — and that acted from `from` to `to`.
+ * program sessions of the user's grants of the client, an instrument it traded or quoted — that acted from `from`
+ * to `to` and that `reader` may see.
  */
 export async function subjectFaults(
   db: Kysely<Database>,
-  recorder: Pick<DrillRecorder, 'subject'>,
+  recorder: Pick<DrillRecorder, 'subject' | 'instruments'>,
+  reader: RecordingReader,
   from: number,
   to: number,
   limit: number,
 ): Promise<SubjectFaults> {
   const { userId, clientId, accountId } = recorder.subject;
+  // An instrument target names it by symbol or by id (sandbox/targets.ts): both are looked for.
+  const instruments = [...recorder.instruments].flatMap((id) => {
+    const symbol = INSTRUMENTS.find((i) => i.id === id)?.symbol;
+    return symbol === undefined ? [String(id)] : [String(id), symbol];
+  });
   // The program sessions of the user's grants of the client (as clientSessions reads them), in SQL: their number
   // is not bounded, and a list of them would be.
   const grants = db
@@ -63,12 +79,17 @@ export async function subjectFaults(
     .where((eb) =>
       eb.or([
         eb('target_type', '=', 'all'),
-        eb('target_type', '=', 'instrument'),
+        ...(instruments.length === 0
+          ? []
+          : [eb.and([eb('target_type', '=', 'instrument'), eb('target_id', 'in', instruments)])]),
         eb.and([eb('target_type', '=', 'user'), eb('target_id', '=', userId)]),
         eb.and([eb('target_type', '=', 'client'), eb('target_id', '=', clientId)]),
         eb.and([eb('target_type', '=', 'account'), eb('target_id', '=', accountId)]),
         eb.and([eb('target_type', '=', 'session'), eb('target_id', 'in', sessions)]),
       ]),
+    )
+    .$if(reader !== null, (q) =>
+      q.where((eb) => eb.or([eb('owner_user_id', 'is', null), eb('owner_user_id', '=', reader)])),
     );
   const rows = await query
     .selectAll()
@@ -102,7 +123,8 @@ export async function subjectFaults(
       endsAt: entry.mode === 'action' || endsAt === null ? null : iso(endsAt),
       state: row.state,
       hits: Number(row.hits),
-      note: row.note,
+      // Another's note (an operator's incident reference, another user's) is theirs alone.
+      note: reader === null || row.owner_user_id === reader ? row.note : null,
     });
   }
   return { faults: out, beyond };

@@ -14,7 +14,7 @@ import type {
 } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/index.js';
-import { subjectFaults } from './recorder-faults.js';
+import { type RecordingReader, subjectFaults } from './recorder-faults.js';
 import { clientSessions } from './recorder-subject.js';
 import type { DrillRecorder } from './recording.js';
 
@@ -145,11 +145,13 @@ export async function deadManFired(
 /**
  * A recording as it is read: the hooks' entries completed from the database up to `to` — the orders each placement
  * made, an order whose answer never reached the bot (the connection cut after the commit) as placed without an
- * answer, whether each cancel took effect, the dead-man switches that fired, the account's events and the faults.
+ * answer, whether each cancel took effect, the dead-man switches that fired, the account's events and the faults
+ * `reader` may see (sandbox/recorder-faults.ts).
  */
 export async function assembleRecording(
   db: Kysely<Database>,
   recorder: DrillRecorder,
+  reader: RecordingReader,
   to: number,
   limit: number,
 ): Promise<Recording> {
@@ -161,7 +163,8 @@ export async function assembleRecording(
   const events = await accountEvents(db, accountId, from, to, limit);
   const orders = await subjectOrders(db, accountId, sessions, from, limit);
   const fired = await deadManFired(db, recorder.subject, recorder.sessions, from, to);
-  const { faults, beyond } = await subjectFaults(db, recorder, from, to, MAX_RECORDED_FAULTS);
+  for (const order of orders) recorder.instruments.add(order.instrumentId);
+  const { faults, beyond } = await subjectFaults(db, recorder, reader, from, to, MAX_RECORDED_FAULTS);
   const placements = recorder.placements.map((p) => ({
     ...p,
     orderId: orders.find((o) => o.clientOrderId === p.clientOrderId)?.orderId ?? null,

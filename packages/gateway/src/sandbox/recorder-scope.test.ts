@@ -5,6 +5,7 @@
  */
 import type { Recording } from '@gatehouse/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import { INSTRUMENTS } from '../instruments/index.js';
 import {
   ALICE,
   BRUNO,
@@ -15,10 +16,12 @@ import {
   loginAs,
   startTestGateway,
   type TestGateway,
+  VIKTOR,
 } from '../test-support/gateway.js';
 import {
   ADMIN_TOKEN,
   authorizeApp,
+  botToken,
   copyOf,
   exchangeCode,
   registerApp,
@@ -248,17 +251,101 @@ describe('the faults a recording lists', () => {
       ids.push(fault?.id as string);
       gw.clock.advance(1_000);
     }
-    const listed = await subjectFaults(gw.ctx.store.db, { subject }, from, gw.clock.now(), 2);
+    const recorder = { subject, instruments: new Set<number>() };
+    const listed = await subjectFaults(gw.ctx.store.db, recorder, null, from, gw.clock.now(), 2);
     expect(listed.faults.map((f) => f.id)).toEqual(ids.slice(1));
     expect(listed.beyond).toBe(1);
     // A fault that ended before the recording started is not one of its faults.
     const later = await subjectFaults(
       gw.ctx.store.db,
-      { subject },
+      recorder,
+      null,
       gw.clock.now() + 60_000,
       gw.clock.now() + 60_000,
       10,
     );
     expect(later).toEqual({ faults: [], beyond: 0 });
+  });
+});
+
+describe('the faults a reader sees in a recording', () => {
+  it('are their own and the operator’s that acted on the subject (an instrument’s once it was asked for), with no one else’s note', async () => {
+    await start();
+    const alice = await loginAs(gw, ALICE);
+    const viktor = await loginAs(gw, VIKTOR);
+    // Viktor, a viewer on Alice's account, records a read-only bot of his own on it.
+    const bot = await registerBot(gw, viktor, { accounts: ['U1000001'], scopes: ['read', 'marketdata'] });
+    const started = await callAs(gw, 'POST', RECORDINGS, viktor, {
+      clientId: bot.clientId,
+      accountId: 'U1000001',
+    });
+    expect(started.statusCode).toBe(201);
+    const { id } = json(started) as { id: string };
+    const inject = async (as: LoggedIn | null, body: Record<string, unknown>) => {
+      const response =
+        as === null
+          ? await operator('POST', '/v1/admin/sandbox/faults', body)
+          : await callAs(gw, 'POST', '/v1/sandbox/faults', as, body);
+      expect(response.statusCode).toBe(201);
+      return (json(response) as { id: string }).id;
+    };
+    const schedule = { durationMs: 5_000 };
+    const alices = await inject(alice, {
+      kind: 'account.closing_only',
+      target: { type: 'account', id: 'U1000001' },
+      schedule,
+      note: 'alice private note',
+    });
+    const tsla = await inject(null, {
+      kind: 'order.rejected',
+      target: { type: 'instrument', id: 'TSLA' },
+      schedule,
+      note: 'operator: INC-4411',
+    });
+    const onClient = await inject(null, {
+      kind: 'order.rejected',
+      target: { type: 'client', id: bot.clientId },
+      schedule,
+      note: 'operator: INC-4412',
+    });
+    const own = await inject(viktor, {
+      kind: 'order.rejected',
+      target: { type: 'client', id: bot.clientId },
+      schedule,
+      note: 'viktor note',
+    });
+    gw.clock.advance(1_000);
+    const sorted = (rows: (string | null)[][]) =>
+      rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    const seen = async () => sorted((await read(viktor, id)).faults.map((f) => [f.id, f.note]));
+    expect(await seen()).toEqual(
+      sorted([
+        [onClient, null],
+        [own, 'viktor note'],
+      ]),
+    );
+
+    // Once the bot asks for TSLA's quote, the operator's fault on TSLA acts on it: listed, without its note.
+    const TSLA = INSTRUMENTS.find((i) => i.symbol === 'TSLA') as (typeof INSTRUMENTS)[number];
+    const token = await botToken(bot);
+    await bot.call('GET', `/v1/marketdata/snapshot?instruments=${TSLA.id}`, token);
+    expect(await seen()).toEqual(
+      sorted([
+        [onClient, null],
+        [own, 'viktor note'],
+        [tsla, null],
+      ]),
+    );
+
+    // The operator sees every fault that acted on the subject, notes included.
+    const all = json(await operator('GET', `${ADMIN_RECORDINGS}/${id}`)) as unknown as Recording;
+    expect(sorted(all.faults.map((f) => [f.id, f.note]))).toEqual(
+      sorted([
+        [alices, 'alice private note'],
+        [tsla, 'operator: INC-4411'],
+        [onClient, 'operator: INC-4412'],
+        [own, 'viktor note'],
+      ]),
+    );
   });
 });

@@ -36,6 +36,7 @@ import {
 } from '../core/index.js';
 import { dpopToken } from '../http/index.js';
 import type { Database } from '../store/index.js';
+import type { RecordingReader } from './recorder-faults.js';
 import { assembleRecording, stepUpPending } from './recorder-reads.js';
 import { clientSessions, type TokenOwner, tokenOwner, tokenRequestUser } from './recorder-subject.js';
 import { DrillRecorder, type RecordingOwner, ROUTES, type Seen } from './recording.js';
@@ -145,13 +146,17 @@ export class DrillRecorders {
     return recorder;
   }
 
-  /** The recording as `GET /v1/sandbox/recordings/{id}` answers it: the hooks' entries and the database's. */
-  async read(id: string): Promise<Recording> {
+  /**
+   * The recording as `GET /v1/sandbox/recordings/{id}` answers it to `reader` (a person's user id, or null for an
+   * operator): the hooks' entries and the database's, with the faults the reader may see.
+   */
+  async read(id: string, reader: RecordingReader): Promise<Recording> {
     const recorder = this.get(id);
     await this.#parts.flushFaults?.();
     return assembleRecording(
       this.#parts.db,
       recorder,
+      reader,
       recorder.stoppedAt ?? this.#parts.clock.now(),
       Math.ceil(this.#limits.maxRequests / 5),
     );

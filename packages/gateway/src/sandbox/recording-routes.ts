@@ -48,7 +48,8 @@ const what = {
     '`INVALID_REQUEST` naming it; `OVERLOADED` when 8 recordings run already.',
   read:
     'What was recorded so far, with the account’s orders and events, the dead-man switches that fired and the ' +
-    'faults that acted on the client, read now. `NOT_FOUND` for a recording this node does not hold.',
+    'faults that acted on the client, read now (a person sees their own faults and the operator’s, and only their ' +
+    'own notes). `NOT_FOUND` for a recording this node does not hold.',
   stop: 'The recording stays readable on this node (the 16 newest stopped ones are kept).',
 };
 const person = (text: string) =>
@@ -123,7 +124,7 @@ export async function recordingRoutes(app: FastifyInstance, deps: RecordingRoute
       return { id: recorder.id, subject, startedAt: new Date(recorder.startedAt).toISOString() };
     });
     app.get(`${path}/:id`, routeOptions(operations.read), async (request) =>
-      recorders.read(recordingOf(request).id),
+      recorders.read(recordingOf(request).id, userOf(request)),
     );
     app.delete(`${path}/:id`, routeOptions(operations.stop), async (request) => {
       const recorder = recorders.stop(recordingOf(request).id);

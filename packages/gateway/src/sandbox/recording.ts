@@ -25,6 +25,7 @@ export const ROUTES = {
   events: '/v1/accounts/:accountId/events',
   deadMan: '/v1/safety/dead-man',
   stream: '/v1/stream',
+  snapshot: '/v1/marketdata/snapshot',
 } as const;
 
 /** A recording's owner: an operator (null) or the user who started it. */
@@ -49,6 +50,8 @@ export class DrillRecorder {
   readonly sessionChanges: RecordedSessionChange[] = [];
   readonly streams: RecordedStream[] = [];
   readonly deadMan: RecordedDeadMan[] = [];
+  /** Instruments the client asked to trade or quote (ids): an instrument's fault is listed only for these. */
+  readonly instruments = new Set<number>();
   dropped = 0;
   readonly #refreshRefs = new Set<string>();
   readonly #stepUp = new Map<string, boolean>();
@@ -110,6 +113,12 @@ export class DrillRecorder {
       this.#lastChange(seen.sessionId) !== 'reset'
     )
       this.change(seen.sessionId, 'reset', true, 'refused with SESSION_RESET', at);
+    if (route === ROUTES.place && request.method === 'POST') this.#instrument(body.instrumentId);
+    else if (route === ROUTES.snapshot) {
+      const asked = (request.query as Record<string, unknown> | undefined)?.instruments;
+      if (typeof asked === 'string' && /^\d+(,\d+){0,99}$/.test(asked))
+        for (const id of asked.split(',')) this.#instrument(id);
+    }
     if (route === ROUTES.place && request.method === 'POST' && params.accountId === this.subject.accountId) {
       const clientOrderId = typeof body.clientOrderId === 'string' ? body.clientOrderId.slice(0, 128) : '';
       this.push(this.placements, {
@@ -211,6 +220,12 @@ export class DrillRecorder {
     this.#stepUp.set(sessionId, pending);
     if (known !== pending)
       this.change(sessionId, pending ? 'step_up_required' : 'step_up_satisfied', true, null, at);
+  }
+
+  #instrument(value: unknown): void {
+    const id = typeof value === 'string' ? Number(value) : value;
+    if (typeof id === 'number' && Number.isSafeInteger(id) && this.instruments.size < 1_000)
+      this.instruments.add(id);
   }
 
   #lastChange(sessionId: string): RecordedSessionChange['change'] | undefined {
