@@ -349,3 +349,41 @@ describe('the faults a reader sees in a recording', () => {
     );
   });
 });
+
+describe('recording slots', () => {
+  it('are each user’s own: one user fills theirs without denying another or the operator, nor pushing out their stopped ones', async () => {
+    await start();
+    const alice = await loginAs(gw, ALICE);
+    const bruno = await loginAs(gw, BRUNO);
+    const alicesBot = await registerBot(gw, alice);
+    const brunosBot = await registerBot(gw, bruno, { accounts: ['U2000002'] });
+    const aliceBody = { clientId: alicesBot.clientId, accountId: 'DU1000001' };
+    const brunoBody = { clientId: brunosBot.clientId, accountId: 'U2000002' };
+
+    const brunos = json(await callAs(gw, 'POST', RECORDINGS, bruno, brunoBody)) as { id: string };
+    expect((await callAs(gw, 'DELETE', `${RECORDINGS}/${brunos.id}`, bruno)).statusCode).toBe(200);
+
+    const alices: string[] = [];
+    for (let i = 0; i < 2; i += 1) {
+      const started = await callAs(gw, 'POST', RECORDINGS, alice, aliceBody);
+      expect(started.statusCode).toBe(201);
+      alices.push((json(started) as { id: string }).id);
+    }
+    const third = await callAs(gw, 'POST', RECORDINGS, alice, aliceBody);
+    expect(errorCode(third)).toBe('OVERLOADED');
+    // Alice's two running leave Bruno and the operator their room.
+    const brunoRunning = await callAs(gw, 'POST', RECORDINGS, bruno, brunoBody);
+    expect(brunoRunning.statusCode).toBe(201);
+    expect((await operator('POST', ADMIN_RECORDINGS, aliceBody)).statusCode).toBe(201);
+
+    // Alice starts and stops many: her oldest stopped ones go, Bruno's stopped one stays readable.
+    for (let i = 0; i < 20; i += 1) {
+      const id = alices.shift() as string;
+      expect((await callAs(gw, 'DELETE', `${RECORDINGS}/${id}`, alice)).statusCode).toBe(200);
+      const started = await callAs(gw, 'POST', RECORDINGS, alice, aliceBody);
+      expect(started.statusCode).toBe(201);
+      alices.push((json(started) as { id: string }).id);
+    }
+    expect((await callAs(gw, 'GET', `${RECORDINGS}/${brunos.id}`, bruno)).statusCode).toBe(200);
+  });
+});

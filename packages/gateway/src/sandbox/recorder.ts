@@ -53,9 +53,13 @@ export interface RecorderParts {
 }
 
 export interface RecorderLimits {
-  /** Recordings running at once on a node (default 8); one more → `OVERLOADED`. */
+  /** Recordings one person runs at once (default 2); one more → `OVERLOADED`, naming theirs to stop. */
+  maxActivePerUser: number;
+  /** Recordings people run at once on a node, all together (default 32); one more → `OVERLOADED`. */
   maxActive: number;
-  /** Stopped recordings kept to be read (default 16, oldest forgotten first). */
+  /** Recordings the operator runs at once, apart from people's (default 8): no person takes the operator's room. */
+  maxActiveOperator: number;
+  /** Stopped recordings kept to be read, per owner (a person, or the operator; default 8, their oldest forgotten first). */
   maxKept: number;
   /** Entries per list of one recording (default 20 000 requests, a fifth of that for the other lists). */
   maxRequests: number;
@@ -64,8 +68,10 @@ export interface RecorderLimits {
 }
 
 const DEFAULT_LIMITS: RecorderLimits = {
-  maxActive: 8,
-  maxKept: 16,
+  maxActivePerUser: 2,
+  maxActive: 32,
+  maxActiveOperator: 8,
+  maxKept: 8,
   maxRequests: 20_000,
   maxDurationMs: 2 * 3_600_000,
 };
@@ -105,14 +111,25 @@ export class DrillRecorders {
   }
 
   /**
-   * Starts recording `subject` (checked by the caller: `resolveSubject`). The client's program sessions known now
-   * are followed from the start. More than `maxActive` running → `OVERLOADED`.
+   * Starts recording `subject` (checked by the caller: `resolveSubject`) for `owner`. The client's program sessions
+   * known now are followed from the start. Each owner has their own room: a person runs at most
+   * `maxActivePerUser`, people together `maxActive`, the operator `maxActiveOperator` apart; one more →
+   * `OVERLOADED`, nothing started.
    */
   async start(subject: DrillSubject, owner: RecordingOwner, personal: boolean): Promise<DrillRecorder> {
-    this.#expire();
-    const running = [...this.#recordings.values()].filter((r) => r.recording).length;
-    if (running >= this.#limits.maxActive)
-      throw new GatehouseError('OVERLOADED', 'Too many drills are recording on this node; stop one first.');
+    const running = this.#running();
+    const own = running.filter((r) => r.owner === owner).length;
+    const limit = owner === null ? this.#limits.maxActiveOperator : this.#limits.maxActivePerUser;
+    if (own >= limit)
+      throw new GatehouseError(
+        'OVERLOADED',
+        `${owner === null ? 'The operator runs' : 'You run'} ${limit} recordings already; stop one first.`,
+        { limit },
+      );
+    if (owner !== null && running.filter((r) => r.owner !== null).length >= this.#limits.maxActive)
+      throw new GatehouseError('OVERLOADED', 'Too many drills are recording on this node; try again later.', {
+        limit: this.#limits.maxActive,
+      });
     const now = this.#parts.clock.now();
     const recorder = new DrillRecorder(
       newTimeOrderedId('rec', now),
@@ -125,7 +142,6 @@ export class DrillRecorders {
     for (const id of await clientSessions(this.#parts.db, subject.clientId, subject.userId))
       recorder.sessions.add(id);
     this.#recordings.set(recorder.id, recorder);
-    this.#forgetOld();
     this.active = true;
     return recorder;
   }
@@ -138,11 +154,12 @@ export class DrillRecorders {
     return recorder;
   }
 
-  /** Stops a recording (it stays readable until `maxKept` newer ones push it out). */
+  /** Stops a recording (it stays readable until `maxKept` newer ones of its owner push it out). */
   stop(id: string): DrillRecorder {
     const recorder = this.get(id);
     if (recorder.stoppedAt === null) recorder.stoppedAt = this.#parts.clock.now();
     this.#refreshActive();
+    this.#forgetOld(recorder.owner);
     return recorder;
   }
 
@@ -296,21 +313,26 @@ export class DrillRecorders {
   /** Stops recordings that ran past `maxDurationMs`. */
   #expire(): void {
     const now = this.#parts.clock.now();
-    let changed = false;
+    const owners = new Set<RecordingOwner>();
     for (const recorder of this.#recordings.values())
       if (recorder.recording && now - recorder.startedAt > this.#limits.maxDurationMs) {
         recorder.stoppedAt = recorder.startedAt + this.#limits.maxDurationMs;
-        changed = true;
+        owners.add(recorder.owner);
       }
-    if (changed) this.#refreshActive();
+    if (owners.size === 0) return;
+    this.#refreshActive();
+    for (const owner of owners) this.#forgetOld(owner);
   }
 
   #refreshActive(): void {
     this.active = [...this.#recordings.values()].some((r) => r.recording);
   }
 
-  #forgetOld(): void {
-    const stopped = [...this.#recordings.values()].filter((r) => !r.recording);
+  /** Forgets the owner's oldest stopped recordings beyond `maxKept`: another owner's are never touched. */
+  #forgetOld(owner: RecordingOwner): void {
+    const stopped = [...this.#recordings.values()]
+      .filter((r) => !r.recording && r.owner === owner)
+      .sort((a, b) => (a.stoppedAt ?? 0) - (b.stoppedAt ?? 0));
     for (const recorder of stopped.slice(0, Math.max(0, stopped.length - this.#limits.maxKept)))
       this.#recordings.delete(recorder.id);
   }

@@ -45,12 +45,13 @@ const what = {
   start:
     'Records, on this node and the gateway clock, the client’s requests, token requests, orders, cancels, session ' +
     'changes, streams and dead-man switch until stopped (at most 2 h). An unknown client or account → ' +
-    '`INVALID_REQUEST` naming it; `OVERLOADED` when 8 recordings run already.',
+    '`INVALID_REQUEST` naming it; `OVERLOADED` when the caller runs as many as they may already (2 for a person, ' +
+    '8 for the operator) or people run 32 on this node.',
   read:
     'What was recorded so far, with the account’s orders and events, the dead-man switches that fired and the ' +
     'faults that acted on the client, read now (a person sees their own faults and the operator’s, and only their ' +
     'own notes). `NOT_FOUND` for a recording this node does not hold.',
-  stop: 'The recording stays readable on this node (the 16 newest stopped ones are kept).',
+  stop: 'The recording stays readable on this node (the 8 newest its starter stopped are kept).',
 };
 const person = (text: string) =>
   `${text} For the caller’s own API client and account (another user’s → \`FORBIDDEN\`). Served only when ` +
