@@ -45,6 +45,7 @@ import { throttlePolicies } from '../login/index.js';
 import { MarketData, SimulatedFeed } from '../marketdata/index.js';
 import { buildMetricsApp, createMetrics, listenForMetrics } from '../metrics/index.js';
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
+import { authenticatedClientId } from '../oauth/faults.js';
 import { DpopVerifier, OAuthService } from '../oauth/index.js';
 import { signingKeyFromSeed } from '../oauth/signing.js';
 import { SafetyService } from '../safety/index.js';
@@ -270,7 +271,15 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   });
   const csrfKey = deriveKey(secret, 'csrf');
   // The HTTP layer's faults: before authentication (everyone's) and once the caller is known (a user's, …).
-  const httpFaults = sandbox === null ? null : new HttpFaults({ faults: sandbox, clock, db: store.db });
+  const httpFaults =
+    sandbox === null
+      ? null
+      : new HttpFaults({
+          faults: sandbox,
+          clock,
+          db: store.db,
+          clientOf: (form) => authenticatedClientId({ db: store.db, clock, urls }, form),
+        });
   const auth = new Authenticator({
     sessions,
     programs: oauth,

@@ -9,15 +9,23 @@
  * - the token endpoint's faults (`refresh.refused`, `refresh.timeout`, `refresh.response_lost`) match a request by
  *   its client and user (`tokenFaultSubject`). A personal client has no refresh token (RFC 6749 §4.4.3): its
  *   "refresh" is a new client-credentials request, so those faults act on that grant as on the refresh grant.
+ *
+ * A fault on a client acts only on requests that prove to be the client's (`authenticatedClientId`: its assertion
+ * verifies): a stranger naming a `client_id` neither spends a fault's `afterRequests` count or hits, nor learns from
+ * a different answer that a fault is there.
  */
-import { decodeJwt } from 'jose';
-import { type FaultSubject, sha256 } from '../core/index.js';
-import type { OAuthContext, OAuthForm } from './context.js';
+import { createLocalJWKSet, decodeJwt, type JWK, jwtVerify } from 'jose';
+import type { Kysely } from 'kysely';
+import { type Clock, type FaultSubject, sha256 } from '../core/index.js';
+import type { Database } from '../store/index.js';
+import { CLIENT_ASSERTION_TYPE, SIGNING_ALGORITHMS } from './client-auth.js';
+import type { OAuthContext } from './context.js';
 import {
   expireAccessTokens,
   findGrant,
   findLiveClient,
   findRefreshToken,
+  json,
   liveAccessTokensOfSessions,
   liveGrantsOfClient,
   programSessionIds,
@@ -66,29 +74,67 @@ export async function revokeSessionTokens(ctx: OAuthContext, sessionIds: readonl
   return rows.length;
 }
 
-/** The client a token request names: `client_id`, else its assertion's issuer (read, not verified: only to match). */
-function claimedClientId(form: OAuthForm): string | undefined {
-  if (form.client_id !== undefined) return form.client_id;
-  if (form.client_assertion === undefined) return undefined;
+/** What `authenticatedClientId` reads: the token service's tables, the gateway clock, the issuer identifier. */
+export interface ClientCheckDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  urls: { readonly issuer: string };
+}
+
+/**
+ * The live client a form request (`/oauth2/*`) authenticates as, or undefined: its `private_key_jwt` assertion
+ * verified against the client's registered keys, with the claims the endpoints require (client-auth.ts: `iss` =
+ * `sub` = the client, `aud` the issuer, `exp`, `iat` at most 60 s old, a `jti` not used before). Reads only: the
+ * endpoint spends the `jti` when it handles the request. Called only while a fault is armed.
+ */
+export async function authenticatedClientId(
+  deps: ClientCheckDeps,
+  form: Record<string, unknown>,
+): Promise<string | undefined> {
+  const assertion = form.client_assertion;
+  if (form.client_assertion_type !== CLIENT_ASSERTION_TYPE || typeof assertion !== 'string') return undefined;
   try {
-    const iss = decodeJwt(form.client_assertion).iss;
-    return typeof iss === 'string' ? iss : undefined;
+    const clientId = decodeJwt(assertion).iss;
+    if (typeof clientId !== 'string' || (form.client_id !== undefined && form.client_id !== clientId))
+      return undefined;
+    const client = await findLiveClient(deps.db, clientId);
+    if (client === undefined) return undefined;
+    const { payload } = await jwtVerify(assertion, createLocalJWKSet(json<{ keys: JWK[] }>(client.jwks)), {
+      algorithms: [...SIGNING_ALGORITHMS],
+      issuer: clientId,
+      subject: clientId,
+      audience: deps.urls.issuer,
+      currentDate: new Date(deps.clock.now()),
+      clockTolerance: 10,
+      maxTokenAge: 60,
+      requiredClaims: ['exp', 'iat', 'jti'],
+    });
+    if (typeof payload.jti !== 'string') return undefined;
+    const used = await deps.db
+      .selectFrom('oauth_assertions')
+      .select('jti')
+      .where('client_id', '=', clientId)
+      .where('jti', '=', payload.jti)
+      .executeTakeFirst();
+    return used === undefined ? clientId : undefined;
   } catch {
+    // Not a JWT, or one that does not verify: not the client's request.
     return undefined;
   }
 }
 
 /**
  * Whom a token request renewing access is for — a refresh, or a personal client's client-credentials request (its
- * way of refreshing) — as the sandbox's token-endpoint faults match it: the client it names and that client's (or
- * the refresh token's grant's) user. Undefined for any other request. Reads only; called only while a fault is armed.
+ * way of refreshing) — as the sandbox's token-endpoint faults match it: the client it authenticates as (its
+ * assertion verified, `authenticatedClientId`) and that client's (or the refresh token's grant's) user. Undefined
+ * for any other request, and for one that does not authenticate. Reads only; called only while a fault is armed.
  */
 export async function tokenFaultSubject(
   ctx: OAuthContext,
-  form: OAuthForm,
+  form: Record<string, string | undefined>,
 ): Promise<FaultSubject | undefined> {
   if (form.grant_type !== 'refresh_token' && form.grant_type !== 'client_credentials') return undefined;
-  const clientId = claimedClientId(form);
+  const clientId = await authenticatedClientId(ctx, form);
   if (clientId === undefined) return undefined;
   const client = await findLiveClient(ctx.db, clientId);
   if (client === undefined) return undefined;

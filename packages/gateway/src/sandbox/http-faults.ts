@@ -10,8 +10,9 @@
  *   answers before it knows the caller (a bot must not read a 401 into a maintenance window);
  * - faults on a user, a session or an API client, once the authenticator knows the caller (`CallerFaults`, for
  *   every authenticated route and the `/v1/stream` upgrade);
- * - on the OAuth endpoints, which authenticate a client rather than a session, with the client the request names
- *   (`client_id`, or the issuer of its client assertion).
+ * - on the OAuth endpoints, which authenticate a client rather than a session, once the request proves to be the
+ *   client's (`clientOf`: its client assertion verifies): a stranger naming a `client_id` neither spends a fault's
+ *   `afterRequests` count or hits, nor learns from a different answer that a fault is there.
  * A fault on everyone and a targeted one of the same kind holding at once: the one on everyone decides (it was
  * asked first, and a request is asked about each kind once). The hooks exist only with the sandbox on; with it on
  * and no fault scheduled each costs one property read (`faults.armed`).
@@ -57,16 +58,22 @@ export interface HttpFaultParts {
   clock: Clock;
   /** Where a fault's schedule (its seed) is read, once per fault and node. */
   db: Kysely<Database>;
+  /**
+   * The client a form request to an OAuth endpoint authenticates as (its `private_key_jwt` assertion verified, not
+   * spent), or undefined. Without it, no client-targeted fault strikes there.
+   */
+  clientOf?: (form: Record<string, unknown>) => Promise<string | undefined>;
 }
 
 /** Routes no HTTP fault strikes: health and readiness, and the sandbox's own API. */
 const EXEMPT = new Set(['/healthz', '/readyz']);
 const SANDBOX_API = ['/v1/sandbox/', '/v1/admin/sandbox/'];
-/** The OAuth endpoints that authenticate a client: client-targeted faults strike there by the client named. */
+/** The OAuth endpoints that authenticate a client: client-targeted faults strike there on the client's requests. */
 const OAUTH_CLIENT_ROUTES = new Set(['/oauth2/token', '/oauth2/par', '/oauth2/revoke', '/oauth2/introspect']);
 /** The subject of a request whose caller is not known yet: only faults on everyone match it. */
 const EVERYONE: FaultSubject = Object.freeze({});
 const MAX_TRACKED = 10_000;
+const HTTP_KINDS = ['maintenance', 'http.pacing', 'http.latency', 'http.error'] as const;
 /** Mixed into a fault's seed for this module's draws. */
 const JITTER_STREAM = 0x5bd1e995;
 
@@ -97,7 +104,10 @@ function exempt(request: FastifyRequest): boolean {
   return route !== undefined && (EXEMPT.has(route) || SANDBOX_API.some((prefix) => route.startsWith(prefix)));
 }
 
-/** The client an OAuth request names: `client_id`, or the `iss` of its client assertion (read, not verified). */
+/**
+ * The client an OAuth request names: `client_id`, or the `iss` of its client assertion (read, not verified: only to
+ * tell whether a fault is there to ask about; the assertion is verified before one strikes).
+ */
 function namedClient(body: unknown): string | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   const form = body as Record<string, unknown>;
@@ -141,14 +151,29 @@ export class HttpFaults implements CallerFaults {
       const before = route.preHandler === undefined ? [] : [route.preHandler].flat();
       route.preHandler = [
         (request, _reply, done) => {
-          const clientId = this.#parts.faults.armed ? namedClient(request.body) : undefined;
-          const struck = clientId === undefined ? undefined : this.#strike(request, { clientId }, false);
-          if (struck === undefined) return done();
-          struck.then(() => done(), done);
+          const named = this.#parts.faults.armed ? namedClient(request.body) : undefined;
+          if (named === undefined || !this.#holdsOnClient(named)) return done();
+          this.#authenticated(request.body).then((clientId) => {
+            const struck = clientId === named ? this.#strike(request, { clientId }, false) : undefined;
+            if (struck === undefined) return done();
+            struck.then(() => done(), done);
+          }, done);
         },
         ...before,
       ];
     });
+  }
+
+  /** Whether any HTTP fault holds on the client (no hit counted): only then is its request authenticated here. */
+  #holdsOnClient(clientId: string): boolean {
+    const faults = this.#parts.faults;
+    return HTTP_KINDS.some((kind) => faults.holds(kind, { clientId }) !== undefined);
+  }
+
+  async #authenticated(body: unknown): Promise<string | undefined> {
+    const { clientOf } = this.#parts;
+    if (clientOf === undefined || typeof body !== 'object' || body === null) return undefined;
+    return clientOf(body as Record<string, unknown>);
   }
 
   /** Faults on the caller, once known: rejects with the answer, resolves after a delay, or undefined (nothing). */
