@@ -19,7 +19,7 @@ const require = createRequire(import.meta.url);
 /** The gateway package's version (from src/app or dist/app alike). */
 export const GATEWAY_VERSION = (require('../../package.json') as { version: string }).version;
 
-/** The reference's sections, in the order a reader meets them. */
+/** The reference's sections, in the order a reader meets them; the document lists those its routes use. */
 export const API_TAGS = [
   { name: 'login', description: 'Logging in on every channel, the second step, and stepping a session up.' },
   {
@@ -136,7 +136,12 @@ export async function apiReferenceRoutes(
           'The brokerage access gateway’s HTTP API and streams. Errors of the gateway’s own routes come in one ' +
           'envelope, `{"error":{"code","message","details?"}}`, each code explained in `docs/errors.md`; the ' +
           'authorization server’s form endpoints answer errors the OAuth way.',
-        tags: API_TAGS,
+        // A section none of the served routes is in (the sandbox's while it is off) is not listed.
+        tags: API_TAGS.filter((tag) =>
+          routes.some(
+            (route) => (route.operation ?? options.extra?.[`${route.method} ${route.url}`])?.tag === tag.name,
+          ),
+        ),
         ...options,
       }),
     );

@@ -70,6 +70,24 @@ describe('the portal, served by the gateway', () => {
     expect(errorCode(await gw.app.inject({ method: 'GET', url: '/nowhere' }))).toBe('NOT_FOUND');
   });
 
+  it('serves the Sandbox page, and lists it and the sandbox section in the reference, only with the sandbox on', async () => {
+    for (const enabled of [false, true]) {
+      if (enabled) await gw.close();
+      gw = await startTestGateway({
+        config: { server: { portalDir: dir }, sandbox: { enabled } },
+        demo: false,
+      });
+      expect((await gw.app.inject({ method: 'GET', url: '/sandbox' })).statusCode).toBe(enabled ? 200 : 404);
+      const reference = json(await gw.app.inject({ method: 'GET', url: '/openapi.json' })) as {
+        paths: Record<string, unknown>;
+        tags: { name: string }[];
+      };
+      expect(Object.keys(reference.paths).includes('/sandbox')).toBe(enabled);
+      expect(reference.tags.map((t) => t.name).includes('sandbox')).toBe(enabled);
+      expect(reference.tags.map((t) => t.name)).toContain('service');
+    }
+  });
+
   it('answers the authorization endpoint with the consent page for a browser, and JSON only with a session', async () => {
     gw = await startTestGateway({ config: { server: { portalDir: dir } }, demo: false });
     const url = '/oauth2/authorize?client_id=cli_x&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Ax';

@@ -20,9 +20,11 @@ export const PORTAL_PATHS = [
   '/account',
   '/trade',
   '/api-clients',
-  '/sandbox',
   '/authenticator',
 ] as const;
+
+/** The Sandbox page's route: served only with the failure sandbox on (`404` otherwise, as its API is). */
+export const SANDBOX_PAGE = '/sandbox';
 
 /** The pages' policy (the API reference page's too). */
 export const CONTENT_SECURITY_POLICY = [
@@ -64,6 +66,7 @@ export function defaultPortalDir(): string {
 export async function portalRoutes(
   app: FastifyInstance,
   portalDir: string | false | undefined,
+  options: { sandbox: boolean },
 ): Promise<void> {
   if (portalDir === false) return;
   const dir = portalDir ?? defaultPortalDir();
@@ -88,7 +91,8 @@ export async function portalRoutes(
   };
 
   const pageRoute = { config: { operation: pageOperation } };
-  for (const path of PORTAL_PATHS) app.get(path, pageRoute, (_request, reply) => sendPage(reply));
+  const paths = options.sandbox ? [...PORTAL_PATHS, SANDBOX_PAGE] : PORTAL_PATHS;
+  for (const path of paths) app.get(path, pageRoute, (_request, reply) => sendPage(reply));
 
   // Only the authorization endpoint gets this hook (added to that route as it is declared), so no other request,
   // the hot session check among them, pays for it.

@@ -168,7 +168,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
     }
   });
 
-  await portalRoutes(app, server.portalDir);
+  await portalRoutes(app, server.portalDir, { sandbox: sandboxOn });
   await registerCapabilities(app, ctx);
   await apiReferenceRoutes(app, routes, {
     serverUrl: ctx.urls.base,
