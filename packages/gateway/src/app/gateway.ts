@@ -134,7 +134,11 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     contextWords: [...config.password.contextWords, config.totp.issuer],
     ...(config.password.blocklistFile === undefined ? {} : { blocklistFile: config.password.blocklistFile }),
   });
-  const store = await openStore(config, options.database);
+  const store = await openStore(config, {
+    onConnectionLost: (lost) =>
+      logger.warn(lost, 'a database connection was ended by the server; the pool replaces it'),
+    ...options.database,
+  });
   if (source === 'generated-file') logger.warn({ file }, 'generated a new server secret');
   if (source === 'ephemeral')
     logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');

@@ -41,6 +41,11 @@ export interface OpenDatabaseOptions {
   pgSchema?: string;
   /** Called after every query (tests use it to prove a path makes no database round trip). */
   onQuery?: () => void;
+  /**
+   * A pooled PostgreSQL connection the server ended (a restart, a failover, `pg_terminate_backend`, a proxy closing
+   * idle sockets): told with its code and message only (the error itself carries the connection's parameters).
+   */
+  onConnectionLost?: (lost: { code: string | undefined; message: string }) => void;
 }
 
 export function isPostgresUrl(url: string): boolean {
@@ -81,6 +86,16 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
       types: pgTypes as pg.CustomTypesConfig,
       ...(options.pgSchema === undefined ? {} : { options: `-c search_path=${options.pgSchema}` }),
     });
+    // A connection the server ends is an 'error' event on its client, and an event emitter with no listener throws:
+    // without these the process would end (pool.end() resolves before its clients' sockets close, so even a clean
+    // shutdown can meet one). pg-pool discards a failed client, and a checked-out client's next query rejects, so
+    // callers still see the error; here it is only told. (node-postgres docs, Pool "error" event.)
+    let ending = false;
+    const lost = (error: Error & { code?: string }) => {
+      if (!ending) options.onConnectionLost?.({ code: error.code, message: error.message });
+    };
+    pool.on('error', lost);
+    pool.on('connect', (client) => client.on('error', lost));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...queryLog(options) });
     return {
       db,
@@ -90,7 +105,10 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
       ping: async () => {
         await sql`select 1`.execute(db);
       },
-      close: () => db.destroy(),
+      close: async () => {
+        ending = true;
+        await db.destroy();
+      },
     };
   }
 
