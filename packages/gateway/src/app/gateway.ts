@@ -342,6 +342,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
             clock,
             bus,
             flushFaults: () => sandbox.list({ state: 'active' }),
+            clientOf: (form) => authenticatedClientId({ db: store.db, clock, urls }, form),
           }),
   };
   if (sandbox !== null) act = sandboxActions(ctx);

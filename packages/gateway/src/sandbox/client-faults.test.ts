@@ -76,3 +76,31 @@ describe('client faults at the OAuth endpoints', () => {
     });
   }
 });
+
+describe('a recording of a client', () => {
+  it('takes no token request from a stranger naming the client, only the client’s own', async () => {
+    await start();
+    const alice = await loginAs(gw, ALICE);
+    const bot = await registerBot(gw, alice);
+    const started = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/sandbox/recordings',
+      headers: { cookie: alice.cookie, 'x-csrf-token': alice.csrf },
+      payload: { clientId: bot.clientId, accountId: 'DU1000001' },
+    });
+    expect(started.statusCode).toBe(201);
+    const { id } = started.json() as { id: string };
+    for (let i = 0; i < 3; i += 1) {
+      await bare(bot.clientId);
+      await forged(bot.clientId);
+    }
+    expect((await bot.form('/oauth2/token', { grant_type: 'client_credentials' })).statusCode).toBe(200);
+    const read = await gw.app.inject({
+      method: 'GET',
+      url: `/v1/sandbox/recordings/${id}`,
+      headers: { cookie: alice.cookie },
+    });
+    const { tokenRequests } = read.json() as { tokenRequests: { outcome: string }[] };
+    expect(tokenRequests.map((t) => t.outcome)).toEqual(['issued']);
+  });
+});

@@ -49,6 +49,11 @@ export interface RecorderParts {
   bus: EventBus;
   /** Brings the registry's hit counts up to date before faults are read (`Sandbox.list`). */
   flushFaults?: () => Promise<unknown>;
+  /**
+   * The client a token request proves to be (its assertion verified: `oauth/faults` `authenticatedClientId`);
+   * without it, the client the request names. A stranger naming a recorded client adds nothing to its recording.
+   */
+  clientOf?: (form: Record<string, unknown>) => Promise<string | undefined>;
   limits?: Partial<RecorderLimits>;
 }
 
@@ -203,6 +208,7 @@ export class DrillRecorders {
     const now = this.#parts.clock.now();
     const recorders = this.#running().filter((r) => r.subject.clientId === clientId);
     if (clientId === undefined || recorders.length === 0) return;
+    if (this.#parts.clientOf !== undefined && (await this.#parts.clientOf(form)) !== clientId) return;
     const user = recorders.every((r) => r.personal)
       ? undefined
       : await tokenRequestUser(this.#parts.db, clientId, form);
