@@ -223,6 +223,7 @@ export const GRADE_VERDICTS = ['pass', 'fail', 'n/a'] as const;
 export type GradeVerdict = (typeof GRADE_VERDICTS)[number];
 
 export const GRADE_CHECKS = [
+  'traded',
   'recovery',
   'order_recovery',
   'not_ready_orders',

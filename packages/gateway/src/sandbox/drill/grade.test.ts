@@ -31,8 +31,9 @@ describe('the report card', () => {
     expect(failing(report.items)).toEqual([]);
     expect(report.summary).toMatchObject({ fail: 0, ok: true });
     expect(report.name).toBe('three faults');
-    // 3 faults × 4 items + 6 overall items.
-    expect(report.items).toHaveLength(18);
+    // 3 faults × 4 items + 7 overall items.
+    expect(report.items).toHaveLength(19);
+    expect(byId(report.items, 'traded')).toMatchObject({ verdict: 'pass' });
     expect(byId(report.items, 'recovery@flt_token')).toMatchObject({ verdict: 'pass', figure: 1000 });
     expect(byId(report.items, 'recovery@flt_maintenance')).toMatchObject({ verdict: 'pass', figure: 500 });
     expect(byId(report.items, 'orphaned_orders')).toMatchObject({ verdict: 'pass', figure: 0 });
@@ -186,9 +187,10 @@ describe('the report card', () => {
     });
   });
 
-  it('is n/a where a check has nothing to measure', () => {
+  it('is n/a where a check has nothing to measure, and fails a bot that never traded: it proved nothing', () => {
     const quiet = gradeRecording(emptyRecording());
     expect(quiet.items.map((i) => [i.id, i.verdict])).toEqual([
+      ['traded', 'fail'],
       ['orphaned_orders', 'n/a'],
       ['missed_cancels', 'n/a'],
       ['duplicate_orders', 'n/a'],
@@ -196,6 +198,7 @@ describe('the report card', () => {
       ['dead_man_armed', 'n/a'],
       ['stream_gaps', 'n/a'],
     ]);
-    expect(quiet.summary).toEqual({ pass: 0, fail: 0, na: 6, ok: true });
+    expect(quiet.summary).toEqual({ pass: 0, fail: 1, na: 6, ok: false });
+    expect(byId(quiet.items, 'traded')).toMatchObject({ figure: 0 });
   });
 });

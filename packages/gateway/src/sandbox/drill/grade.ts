@@ -29,6 +29,7 @@ import {
   missedCancels,
   orphanedOrders,
   streamGaps,
+  traded,
 } from './overall.js';
 import { gradeFault } from './per-fault.js';
 
@@ -43,7 +44,7 @@ export interface GradeOptions {
   faultIds?: readonly string[];
 }
 
-/** The graded items of a recording: each fault's four, in the order the faults started, then the overall six. */
+/** The graded items of a recording: each fault's four, in the order the faults started, then the overall seven. */
 export function gradeItems(recording: Recording, thresholds: GradeThresholds, faultIds?: readonly string[]) {
   const facts = factsOf(recording, thresholds, faultIds);
   const items: GradedItem[] = [];
@@ -54,6 +55,7 @@ export function gradeItems(recording: Recording, thresholds: GradeThresholds, fa
     );
   });
   items.push(
+    traded(facts),
     orphanedOrders(facts),
     missedCancels(facts),
     duplicateOrders(facts),

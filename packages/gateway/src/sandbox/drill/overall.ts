@@ -1,6 +1,6 @@
 /**
  * @module sandbox/drill/overall
- * The checks graded once per drill: orphaned orders, missed cancels, duplicate orders, expired-token failures, a
+ * The checks graded once per drill: whether the bot traded at all, orphaned orders, missed cancels, duplicate orders, expired-token failures, a
  * dead-man switch armed, and streams resumed without a gap. Each says what it counted, so a bot author can find
  * the orders and requests in the recording (docs/sandbox.md, "Report card").
  */
@@ -11,6 +11,28 @@ const LOSSES: ReadonlySet<string> = new Set(['competing', 'expired', 'revoked', 
 const list = (ids: readonly string[]) =>
   ids.length > 5 ? `${ids.slice(0, 5).join(', ')}, …` : ids.join(', ');
 const overall = { faultId: null, faultKind: null } as const;
+
+/**
+ * Whether the gateway accepted any order from the bot during the drill. A bot that crashed at start, could not
+ * authenticate or never traded leaves every other item without anything to measure (n/a): without this item its
+ * card would pass having proven nothing.
+ */
+export function traded(facts: Facts): GradedItem {
+  const accepted = facts.recording.placements.filter((p) => p.outcome === 'accepted').length;
+  return item({
+    ...overall,
+    check: 'traded',
+    title: 'Orders accepted from the bot',
+    unit: 'count',
+    threshold: 1,
+    comparison: 'at least',
+    figure: accepted,
+    detail:
+      accepted > 0
+        ? `${accepted} order(s) accepted during the drill.`
+        : 'The gateway accepted no order from the bot: it did not run, could not authenticate, or never traded; nothing about its trading was proven (see bot.log).',
+  });
+}
 
 /**
  * Orders working when the bot lost a session (competing, expired, revoked, reset) that stayed working past the
