@@ -137,4 +137,38 @@ describe('gatehouse drill: a whole drill', () => {
     expect(grades(again.outcome.report)).toEqual(grades(report));
     expect(again.outcome.exitCode).toBe(first.outcome.exitCode);
   }, 90_000);
+
+  it('stops the whole bot a launcher started, and fails a bot that never traded', async () => {
+    // A launcher (as `npx tsx bot.ts` is) whose child ignores SIGTERM and never trades: a signal to the launcher
+    // alone would leave the child running, holding the drill's pipes open.
+    const pidFile = join(work, 'child.pid');
+    const child = `process.on('SIGTERM', () => {}); require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000);`;
+    const launcher = [
+      '/bin/sh',
+      '-c',
+      `${JSON.stringify(process.execPath)} -e ${JSON.stringify(child)} & wait`,
+    ];
+    const started = Date.now();
+    const outcome = await runDrill(
+      { ...options, out: join(work, 'launcher'), warmupMs: 1_000, scenario: scenarioFile, command: launcher },
+      () => {},
+    );
+    expect(Date.now() - started).toBeLessThan(30_000);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z'); // a zombie is gone
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 50 && alive(); i += 1) await new Promise((r) => setTimeout(r, 100));
+    expect(alive()).toBe(false); // the launcher's child is gone
+    expect(outcome.report.items.find((i) => i.check === 'traded')).toMatchObject({
+      verdict: 'fail',
+      figure: 0,
+    });
+    expect(outcome.exitCode).toBe(1);
+  }, 60_000);
 });

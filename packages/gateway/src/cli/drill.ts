@@ -188,7 +188,7 @@ export async function runDrill(options: DrillOptions, say: (line: string) => voi
     say(`report: ${files.html}`);
     return { report, exitCode: report.summary.ok ? 0 : 1, files };
   } finally {
-    if (bot !== undefined && bot.exitCode === null && bot.signalCode === null) bot.kill('SIGKILL');
+    if (bot !== undefined) signalBot(bot, 'SIGKILL');
     await gateway?.close();
     rmSync(work, { recursive: true, force: true });
   }
@@ -209,16 +209,43 @@ export function summaryLines(report: DrillReport): string[] {
   return lines;
 }
 
+/**
+ * Starts the bot in a process group of its own: the command is often a launcher (`npx tsx bot.ts`) whose child is
+ * the bot, and a signal to the launcher alone would leave the bot running (and holding the drill's pipes open).
+ * The drill signals the whole group, and kills it if the drill itself is interrupted.
+ */
 function startBot(command: string[], env: Record<string, string>, logFile: string): ChildProcess {
   const log = createWriteStream(logFile, { flags: 'w' });
   const child = spawn(command[0] as string, command.slice(1), {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: process.platform !== 'win32',
   });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   child.once('close', () => log.end());
+  const interrupted = (signal: NodeJS.Signals) => {
+    signalBot(child, 'SIGKILL');
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  child.once('exit', () => {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+  });
   return child;
+}
+
+/** Sends `signal` to the bot's process group (the launcher and what it started); to the bot alone where none. */
+function signalBot(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    if (process.platform === 'win32') child.kill(signal);
+    else process.kill(-child.pid, signal);
+  } catch {
+    // The group is gone already.
+  }
 }
 
 /** Resolves with the bot's exit (code or signal), whenever it comes; a bot that cannot start is an exit too. */
@@ -229,15 +256,20 @@ function exitOf(child: ChildProcess): Promise<string> {
   });
 }
 
-/** SIGTERM, then SIGKILL after the grace; resolves once the bot is gone. */
+/**
+ * SIGTERM to the bot's process group, then SIGKILL after the grace; resolves once the bot is gone. Whatever of the
+ * group outlived the bot's own exit is killed too.
+ */
 async function stopBot(child: ChildProcess, exited: Promise<string>, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const left = await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)]);
-  if (!left) {
-    child.kill('SIGKILL');
-    await exited;
+  if (child.exitCode === null && child.signalCode === null) {
+    signalBot(child, 'SIGTERM');
+    const left = await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)]);
+    if (!left) {
+      signalBot(child, 'SIGKILL');
+      await exited;
+    }
   }
+  signalBot(child, 'SIGKILL');
 }
 
 /**
