@@ -6,7 +6,8 @@
  *   `npm run drill:all` runs this file alone). `GATEHOUSE_DRILL_SUBSET=1` keeps to the four scenarios the naive bot
  *   is graded on and the feed gating, for a quicker look while changing a bot.
  * - The naive bot (examples/naive-bot) fails exactly the items it should on the token expiry, the lost refresh
- *   answer, the competing login and the stream gap, and passes the others.
+ *   answer, the competing login and the stream gap, and passes the others (on the lost refresh answer, one of two
+ *   items besides its missing dead-man switch, by which of its requests meets the expiry first).
  * - The same drill twice (scenario, seed and bot) gives the same grades.
  * - The HTML report opened in Chromium renders its SVG timeline; its screenshot is
  *   docs/screenshots/drill-report.png (written there with GATEHOUSE_UPDATE_SCREENSHOTS=1, `npm run screenshots`).
@@ -39,8 +40,10 @@ const PARALLEL = Number(process.env.GATEHOUSE_DRILL_PARALLEL ?? 3);
 const NAIVE_FAILS: Record<string, string[]> = {
   // No dead-man switch; its stream, closed by the revocation, reopens without resumeAfter.
   'token-expiry-with-working-orders': ['dead_man_armed', 'stream_gaps'],
-  // Its token requests lose their answers: the cancel it was sending is dropped and never followed up.
-  'refresh-response-lost': ['dead_man_armed', 'missed_cancels'],
+  // Its token requests lose their answers. What else fails depends on which of its requests meets the expiry first
+  // (its loop is not aligned to the scenario): a cancel, dropped and never followed up, or a quote or an order,
+  // retried at once into a burst of requests (NAIVE_FAILS_ONE_OF).
+  'refresh-response-lost': ['dead_man_armed'],
   // Orders sent blindly while competing, none accepted again, a refused cancel forgotten, and its token used past
   // its 20 s lifetime (a refresh only after the 401).
   'competing-login-from-phone': [
@@ -52,6 +55,10 @@ const NAIVE_FAILS: Record<string, string[]> = {
   ],
   // The stream reopened without resumeAfter: what was withheld is never read; its token used past its lifetime.
   'stream-gap-missed-cancel': ['dead_man_armed', 'expired_token_failures', 'stream_gaps'],
+};
+/** Items of which the naive bot fails at least one besides its `NAIVE_FAILS`, and no other. */
+const NAIVE_FAILS_ONE_OF: Record<string, string[]> = {
+  'refresh-response-lost': ['missed_cancels', 'request_rate@token.expired_early'],
 };
 const SUBSET = [...Object.keys(NAIVE_FAILS), 'feed-gating-before-trade'];
 const DRILL_BOT_SCENARIOS = SUBSET_ONLY ? SUBSET : library;
@@ -184,7 +191,18 @@ describe('gatehouse drill: the naive bot', () => {
     'fails %s on exactly the items it should',
     async (scenario) => {
       const run = await (runs.get(`naive-bot ${scenario}`) as Promise<Run>);
-      expect(failed(run.report), run.stdout).toEqual(NAIVE_FAILS[scenario]);
+      const always = NAIVE_FAILS[scenario] ?? [];
+      const oneOf = NAIVE_FAILS_ONE_OF[scenario] ?? [];
+      const fails = failed(run.report);
+      expect(
+        fails.filter((item) => !oneOf.includes(item)),
+        run.stdout,
+      ).toEqual(always);
+      if (oneOf.length > 0)
+        expect(
+          fails.some((item) => oneOf.includes(item)),
+          run.stdout,
+        ).toBe(true);
       expect(run.code).toBe(1);
       expect(run.report.summary.ok).toBe(false);
       expect(run.report.summary.pass).toBeGreaterThan(0);
