@@ -51,8 +51,6 @@ import { signingKeyFromSeed } from '../oauth/signing.js';
 import { SafetyService } from '../safety/index.js';
 import { FactorFaults } from '../sandbox/factor-faults.js';
 import { HttpFaults } from '../sandbox/http-faults.js';
-import { type InjectedFault, Sandbox, targetOwners } from '../sandbox/index.js';
-import { DrillRecorders } from '../sandbox/recorder.js';
 import { BrokerageTier, channelPolicies, countLiveSessions, SessionService } from '../sessions/index.js';
 import {
   Journal,
@@ -65,7 +63,7 @@ import { type OrderRouter, TradingService } from '../trading/index.js';
 import type { GatewayContext } from './context.js';
 import { buildCpapiListeners } from './cpapi.js';
 import { createLogger } from './logger.js';
-import { sandboxActions } from './sandbox.js';
+import { createRecorders, createSandbox } from './sandbox.js';
 import { resolveServerSecret } from './secret.js';
 import { buildHttpApp } from './server.js';
 
@@ -144,21 +142,10 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');
   const hasher = await createPasswordHasher(config.password);
   const bus = options.bus ?? new InProcessEventBus();
-  // The sandbox comes first: the places a failure strikes hold its probe. Its actions need the services built
-  // below, so they are bound once the context is whole.
-  let act: ((fault: InjectedFault) => Promise<number>) | undefined;
-  const sandbox = config.sandbox.enabled
-    ? new Sandbox({
-        db: store.db,
-        clock,
-        bus,
-        owners: (target) => targetOwners(store.db, target),
-        act: (fault) => (act === undefined ? Promise.resolve(0) : act(fault)),
-        onError: (error, fault) =>
-          logger.error({ err: error, faultId: fault.id, kind: fault.kind }, 'sandbox fault failed'),
-      })
-    : null;
-  const faults = sandbox ?? noFaults;
+  // The sandbox comes first: the places a failure strikes hold its probe (its actions are bound once the context
+  // is whole, below).
+  const sandbox = config.sandbox.enabled ? createSandbox(store.db, clock, bus, logger) : null;
+  const faults = sandbox?.registry ?? noFaults;
   const policies = channelPolicies(config);
   const sessions = new SessionService({
     db: store.db,
@@ -186,7 +173,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     sandbox === null
       ? null
       : new FactorFaults({
-          faults: sandbox,
+          faults,
           db: store.db,
           clock,
           notifier,
@@ -279,7 +266,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     sandbox === null
       ? null
       : new HttpFaults({
-          faults: sandbox,
+          faults,
           clock,
           db: store.db,
           clientOf: (form) => authenticatedClientId({ db: store.db, clock, urls }, form),
@@ -330,22 +317,13 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     policies,
     loginBackoff: throttlePolicies(config.login, deriveKey(secret, 'throttle-username')),
     deviceLoginNonces: new LruCache(100_000),
-    sandbox,
+    sandbox: sandbox?.registry ?? null,
     faults,
     factorFaults,
     httpFaults,
-    recorders:
-      sandbox === null
-        ? null
-        : new DrillRecorders({
-            db: store.db,
-            clock,
-            bus,
-            flushFaults: () => sandbox.list({ state: 'active' }),
-            clientOf: (form) => authenticatedClientId({ db: store.db, clock, urls }, form),
-          }),
+    recorders: sandbox === null ? null : createRecorders(sandbox.registry, store.db, clock, bus, urls),
   };
-  if (sandbox !== null) act = sandboxActions(ctx);
+  sandbox?.bind(ctx);
   return ctx;
 }
 
