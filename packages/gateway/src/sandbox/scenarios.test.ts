@@ -326,7 +326,7 @@ describe('the shipped library', () => {
       expect(prepared).toHaveLength(scenario.steps.length);
       for (const step of scenario.steps) kinds.add(step.kind);
     }
-    // The failure modes the broker access problem is known for (issue 19).
+    // The failure modes the broker access problem is known for (docs/sandbox.md, The library).
     for (const kind of [
       'push.late',
       'push.not_delivered',
