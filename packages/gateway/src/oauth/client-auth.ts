@@ -14,7 +14,7 @@ import type { Database, OAuthClientsTable } from '../store/index.js';
 import type { OAuthContext, OAuthForm } from './context.js';
 import { importPublicJwk, type Jwk } from './dpop.js';
 import { OAuthError } from './errors.js';
-import { findLiveClient, json, recordAssertion } from './store.js';
+import { assertionSpent, findLiveClient, json, recordAssertion } from './store.js';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const SIGNING_ALGORITHMS = ['PS256', 'ES256', 'EdDSA'] as const;
@@ -99,12 +99,14 @@ export interface AssertionContext {
 
 /**
  * Verifies a client assertion; returns the client id it authenticates. Every failure is `invalid_client` (RFC 6749
- * §5.2), with a description that names the check.
+ * §5.2), with a description that names the check. The assertion's `jti` is spent; with `spend: false` it is only
+ * checked unspent (the failure sandbox asking whose a request is, before the endpoint handles it).
  */
 export async function verifyClientAssertion(
   ctx: AssertionContext,
   form: Record<string, string | undefined>,
   loadJwks: (clientId: string) => Promise<{ keys: JWK[] } | undefined>,
+  options: { spend?: boolean } = {},
 ): Promise<string> {
   if (form.client_assertion_type !== CLIENT_ASSERTION_TYPE || form.client_assertion === undefined)
     throw new OAuthError(
@@ -156,7 +158,11 @@ export async function verifyClientAssertion(
   const jti = payload.jti;
   if (jti.length > 256)
     throw new OAuthError('invalid_client', "the assertion's jti is longer than 256 characters");
-  if (!(await recordAssertion(ctx.db, clientId, jti, exp * 1000)))
+  const fresh =
+    options.spend === false
+      ? !(await assertionSpent(ctx.db, clientId, jti))
+      : await recordAssertion(ctx.db, clientId, jti, exp * 1000);
+  if (!fresh)
     throw new OAuthError(
       'invalid_client',
       "the assertion's jti was used before; sign each assertion with a new jti",

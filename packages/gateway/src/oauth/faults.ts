@@ -14,11 +14,11 @@
  * verifies): a stranger naming a `client_id` neither spends a fault's `afterRequests` count or hits, nor learns from
  * a different answer that a fault is there.
  */
-import { createLocalJWKSet, decodeJwt, type JWK, jwtVerify } from 'jose';
+import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
 import { type Clock, type FaultSubject, sha256 } from '../core/index.js';
 import type { Database } from '../store/index.js';
-import { CLIENT_ASSERTION_TYPE, SIGNING_ALGORITHMS } from './client-auth.js';
+import { verifyClientAssertion } from './client-auth.js';
 import type { OAuthContext } from './context.js';
 import {
   expireAccessTokens,
@@ -82,43 +82,28 @@ export interface ClientCheckDeps {
 }
 
 /**
- * The live client a form request (`/oauth2/*`) authenticates as, or undefined: its `private_key_jwt` assertion
- * verified against the client's registered keys, with the claims the endpoints require (client-auth.ts: `iss` =
- * `sub` = the client, `aud` the issuer, `exp`, `iat` at most 60 s old, a `jti` not used before). Reads only: the
- * endpoint spends the `jti` when it handles the request. Called only while a fault is armed.
+ * The live client a form request (`/oauth2/*`) authenticates as, or undefined: the endpoints' own check of its
+ * `private_key_jwt` assertion (`verifyClientAssertion`), with its `jti` checked unspent rather than spent — the
+ * endpoint spends it when it handles the request. Called only while a fault is armed.
  */
 export async function authenticatedClientId(
   deps: ClientCheckDeps,
   form: Record<string, unknown>,
 ): Promise<string | undefined> {
-  const assertion = form.client_assertion;
-  if (form.client_assertion_type !== CLIENT_ASSERTION_TYPE || typeof assertion !== 'string') return undefined;
+  const fields: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(form)) if (typeof value === 'string') fields[name] = value;
   try {
-    const clientId = decodeJwt(assertion).iss;
-    if (typeof clientId !== 'string' || (form.client_id !== undefined && form.client_id !== clientId))
-      return undefined;
-    const client = await findLiveClient(deps.db, clientId);
-    if (client === undefined) return undefined;
-    const { payload } = await jwtVerify(assertion, createLocalJWKSet(json<{ keys: JWK[] }>(client.jwks)), {
-      algorithms: [...SIGNING_ALGORITHMS],
-      issuer: clientId,
-      subject: clientId,
-      audience: deps.urls.issuer,
-      currentDate: new Date(deps.clock.now()),
-      clockTolerance: 10,
-      maxTokenAge: 60,
-      requiredClaims: ['exp', 'iat', 'jti'],
-    });
-    if (typeof payload.jti !== 'string') return undefined;
-    const used = await deps.db
-      .selectFrom('oauth_assertions')
-      .select('jti')
-      .where('client_id', '=', clientId)
-      .where('jti', '=', payload.jti)
-      .executeTakeFirst();
-    return used === undefined ? clientId : undefined;
+    return await verifyClientAssertion(
+      { db: deps.db, issuer: deps.urls.issuer, now: deps.clock.now() },
+      fields,
+      async (clientId) => {
+        const client = await findLiveClient(deps.db, clientId);
+        return client === undefined ? undefined : json<{ keys: JWK[] }>(client.jwks);
+      },
+      { spend: false },
+    );
   } catch {
-    // Not a JWT, or one that does not verify: not the client's request.
+    // Not the client's request: the endpoint answers it as it would without a fault.
     return undefined;
   }
 }

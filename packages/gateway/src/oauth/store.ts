@@ -85,6 +85,17 @@ export async function recordAssertion(
   return Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 0;
 }
 
+/** Whether a client assertion's `jti` was spent already (a check that spends nothing; `recordAssertion` spends). */
+export async function assertionSpent(db: Db, clientId: string, jti: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('oauth_assertions')
+    .select('jti')
+    .where('client_id', '=', clientId)
+    .where('jti', '=', jti)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 // ---- grants --------------------------------------------------------------------------------------------------
 
 export async function insertGrant(db: Db, grant: OAuthGrantsTable): Promise<void> {
