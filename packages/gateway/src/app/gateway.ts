@@ -32,7 +32,7 @@ import { DeviceHub } from '../factors/device-hub.js';
 import { OutboxSmsSender, type SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import { PushWaiters } from '../factors/push-waiters.js';
-import { Authenticator } from '../http/index.js';
+import { Authenticator, clientAddress } from '../http/index.js';
 import {
   createPasswordHasher,
   getUser,
@@ -282,6 +282,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     urls,
     allowedOrigins: config.server.allowedOrigins,
     adminApiToken: config.secrets.adminApiToken,
+    clientAddress: clientAddress(config.server.trustedProxies),
     callerFaults: httpFaults ?? undefined,
   });
   const ctx: GatewayContext = {

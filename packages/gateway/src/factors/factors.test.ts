@@ -371,6 +371,31 @@ describe.each(testDatabases())('factors on %s', (_name, makeDatabase) => {
         expect((await via('127.0.0.1', '198.51.100.1')).statusCode).toBe(200);
         // Through the trusted proxy the forwarded address counts, and it is on another network.
         expect(errorCode(await via('10.0.0.1', '198.51.100.1'))).toBe('STEP_UP_REQUIRED');
+        proxied.clock.advance(30_000);
+        const stepped = await proxied.app.inject({
+          method: 'POST',
+          url: '/v1/session/step-up',
+          headers: { cookie: me.cookie, 'x-csrf-token': me.csrf, 'x-forwarded-for': '198.51.100.1' },
+          remoteAddress: '10.0.0.1',
+          payload: { type: 'totp', code: totpCode(ALICE.totpSecret, proxied.clock.now()) },
+        });
+        expect(stepped.statusCode).toBe(200);
+        const after = renewed(me, stepped);
+        const from = (peer: string, forwarded?: string) =>
+          proxied.app.inject({
+            method: 'POST',
+            url: '/v1/factors/recovery-codes',
+            headers: {
+              cookie: after.cookie,
+              'x-csrf-token': after.csrf,
+              ...(forwarded === undefined ? {} : { 'x-forwarded-for': forwarded }),
+            },
+            remoteAddress: peer,
+          });
+        // The proxy's own address with nothing forwarded (its health check, an upgrade sent without the header) is
+        // no client network: the session is not sent back and forth between networks and needs no new step-up.
+        expect((await from('10.0.0.1')).statusCode).toBe(200);
+        expect((await from('10.0.0.1', '198.51.100.1')).statusCode).toBe(200);
       } finally {
         await proxied.close();
       }

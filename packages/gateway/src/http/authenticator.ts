@@ -26,6 +26,7 @@ import {
   usesDeviceKey,
   verifyDeviceProof,
 } from '../sessions/index.js';
+import type { ClientAddress } from './client-address.js';
 import { type ApiScope, bearerToken, dpopToken, requireOperator, sessionCookieName } from './kit.js';
 
 /**
@@ -54,6 +55,8 @@ export interface AuthenticatorParts {
   allowedOrigins: readonly string[];
   /** The operators' admin API token (`secrets.adminApiToken`); unset, the admin API is not served. */
   adminApiToken?: string | undefined;
+  /** The address a request's network check uses (`http/client-address`); by default the request's `ip`. */
+  clientAddress?: ClientAddress | undefined;
   /** The failure sandbox's HTTP faults on a known caller (sandbox/http-faults.ts); absent with the sandbox off. */
   callerFaults?: CallerFaults | undefined;
 }
@@ -108,6 +111,11 @@ export class Authenticator {
     return principal;
   }
 
+  /** The client address of `request` for the session's network check. */
+  #address(request: FastifyRequest): string | null {
+    return this.#parts.clientAddress === undefined ? request.ip : this.#parts.clientAddress(request);
+  }
+
   #caller(request: FastifyRequest, options: AuthenticateOptions): Principal | Promise<Principal> {
     const program = dpopToken(request);
     if (program !== undefined) return this.#program(request, program, options.scope);
@@ -116,10 +124,10 @@ export class Authenticator {
     if (options.upgrade === true) this.#checkOrigin(request);
     const token = request.cookies[sessionCookieName(request)];
     if (token === undefined || token.length === 0) throw new GatehouseError('UNAUTHENTICATED');
-    const cached = this.#parts.sessions.authenticateCached(token, request.ip);
+    const cached = this.#parts.sessions.authenticateCached(token, this.#address(request));
     if (cached !== undefined) return this.#web(request, cached, options);
     return this.#parts.sessions
-      .authenticate(token, request.ip)
+      .authenticate(token, this.#address(request))
       .then((principal) => this.#web(request, principal, options));
   }
 
@@ -201,7 +209,7 @@ export class Authenticator {
    * read and register the key (trading asks for the key: `DEVICE_KEY_REQUIRED`).
    */
   async #deviceBound(request: FastifyRequest, token: string): Promise<Principal> {
-    const principal = await this.#parts.sessions.authenticate(token, request.ip);
+    const principal = await this.#parts.sessions.authenticate(token, this.#address(request));
     // A web session's token is never accepted from a header, and a device-bound token never from a cookie.
     if (!usesDeviceKey(principal.session.channel)) throw new GatehouseError('UNAUTHENTICATED');
     if (awaitingDeviceKey(principal.session)) return principal;

@@ -7,6 +7,7 @@ export {
   type CallerFaults,
   type ProofReplayCache,
 } from './authenticator.js';
+export { type ClientAddress, clientAddress } from './client-address.js';
 export {
   type ErrorHandlingOptions,
   installErrorHandling,
