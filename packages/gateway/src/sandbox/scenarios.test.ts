@@ -11,9 +11,11 @@ import {
   ALICE,
   BRUNO,
   callAs,
+  errorCode,
   loginAs,
   startTestGateway,
   type TestGateway,
+  VIKTOR,
 } from '../test-support/gateway.js';
 import { ADMIN_TOKEN, botToken, registerBot } from '../test-support/program.js';
 import { scenarioJsonSchema } from './scenario-format.js';
@@ -399,5 +401,51 @@ describe('POST /v1/sandbox/scenarios', () => {
       payload: { scenario },
     });
     expect(none.statusCode).toBe(404);
+  });
+
+  it('refuses, on both routes, a viewer’s account, a program, a missing CSRF token and a wrong operator token; a competing or step-up-pending session is still the person’s own', async () => {
+    const { gw: g, sandbox, alice, bindings, bot, token } = await provisioned();
+    const feed = JSON.parse(readScenario('feed-gating-before-trade').text) as unknown;
+    const reset = JSON.parse(readScenario('nightly-reset').text) as unknown;
+    // Viktor only views U1000001: a fault there would strike the people who trade it.
+    const viktor = await loginAs(g, VIKTOR);
+    const viewer = await callAs(g, 'POST', '/v1/sandbox/scenarios', viktor, {
+      scenario: feed,
+      bindings: { account: 'U1000001' },
+    });
+    expect(errorCode(viewer)).toBe('FORBIDDEN');
+    // A program's token: people only, whatever its scopes.
+    const fromBot = await bot.call('POST', '/v1/sandbox/scenarios', token, { scenario: reset, bindings });
+    expect(errorCode(fromBot)).toBe('API_NOT_ALLOWED');
+    // A cookie without its CSRF token.
+    const noCsrf = await g.app.inject({
+      method: 'POST',
+      url: '/v1/sandbox/scenarios',
+      headers: { cookie: alice.cookie },
+      payload: { scenario: reset, bindings: { user: bindings.user } },
+    });
+    expect(errorCode(noCsrf)).toBe('CSRF_TOKEN_INVALID');
+    const wrongOperator = await g.app.inject({
+      method: 'POST',
+      url: '/v1/admin/sandbox/scenarios',
+      headers: { authorization: `Bearer ${'b'.repeat(40)}` },
+      payload: { scenario: reset, bindings },
+    });
+    expect(wrongOperator.statusCode).toBe(401);
+    expect(await sandbox.list()).toEqual([]);
+    // Alice's session made competing (a takeover from elsewhere) and waiting for a step-up: still hers to test.
+    await sandbox.inject(
+      { kind: 'login.competing', target: { type: 'user', id: bindings.user } },
+      { type: 'operator' },
+    );
+    await sandbox.inject(
+      { kind: 'network.changed', target: { type: 'session', id: alice.sessionId } },
+      { type: 'operator' },
+    );
+    const own = await callAs(g, 'POST', '/v1/sandbox/scenarios', alice, {
+      scenario: reset,
+      bindings: { user: bindings.user },
+    });
+    expect(own.statusCode, own.body).toBe(201);
   });
 });
