@@ -17,3 +17,4 @@ export {
   type SessionLossPolicy,
   type TokenResponse,
 } from './service.js';
+export { findAccessToken } from './store.js';

@@ -8,6 +8,7 @@
 import type { DrillSubject } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import { GatehouseError, sha256 } from '../core/index.js';
+import { findAccessToken } from '../oauth/index.js';
 import type { Database } from '../store/index.js';
 
 /** Whom a recording follows, and whether its client is a user's own (personal) or a shared app. */
@@ -126,27 +127,14 @@ export interface TokenOwner {
 }
 
 export async function tokenOwner(db: Kysely<Database>, tokenHash: string): Promise<TokenOwner | undefined> {
-  const row = await db
-    .selectFrom('oauth_tokens')
-    .innerJoin('oauth_grants', 'oauth_grants.id', 'oauth_tokens.grant_id')
-    .select([
-      'oauth_grants.client_id as clientId',
-      'oauth_grants.user_id as userId',
-      'oauth_tokens.session_id as sessionId',
-      'oauth_tokens.expires_at as expiresAt',
-      'oauth_tokens.revoked_at as revokedAt',
-      'oauth_grants.revoked_at as grantRevokedAt',
-    ])
-    .where('oauth_tokens.token_hash', '=', tokenHash)
-    .where('oauth_tokens.kind', '=', 'access')
-    .executeTakeFirst();
+  const row = await findAccessToken(db, tokenHash);
   if (row === undefined) return undefined;
   return {
-    clientId: row.clientId,
-    userId: row.userId,
-    sessionId: row.sessionId,
-    expiresAt: Number(row.expiresAt),
-    revoked: row.revokedAt !== null || row.grantRevokedAt !== null,
+    clientId: row.client_id,
+    userId: row.user_id,
+    sessionId: row.session_id,
+    expiresAt: Number(row.expires_at),
+    revoked: row.revoked_at !== null || row.grant_revoked_at !== null,
   };
 }
 
