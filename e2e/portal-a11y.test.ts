@@ -3,9 +3,19 @@
  * desktop width and a phone's: the login page and its factor step, each signed-in page, the consent page and the
  * authenticator. No serious or critical violation is allowed; the failure lists each one with its element.
  */
+import {
+  AppAuth,
+  generateEs256,
+  newDpopKey,
+  publicJwk,
+  realScheduler,
+  ServerClock,
+  Transport,
+} from '@gatehouse/sdk';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ADMIN_TOKEN,
   axeViolations,
   loginWithTotp,
   type PortalRig,
@@ -50,7 +60,7 @@ describe.each([1280, 390])('every page at %i px', (width) => {
     await page.goto(`${rig.base}/authenticator`);
     await page.getByRole('heading', { level: 1 }).waitFor();
     expect(await axeViolations(page), '/authenticator').toEqual([]);
-  });
+  }, 60_000);
 
   it('each signed-in page has no serious or critical violation', async () => {
     const page = await newPage(width);
@@ -64,5 +74,33 @@ describe.each([1280, 390])('every page at %i px', (width) => {
       if (violations.length > 0) found[path] = violations;
     }
     expect(found).toEqual({});
-  });
+  }, 90_000);
+
+  it('the consent page an app sends a person to has no serious or critical violation', async () => {
+    const page = await newPage(width);
+    await loginWithTotp(page, rig.base, 'alice');
+    const appKey = await generateEs256(false);
+    const registered = await fetch(`${rig.base}/v1/admin/oauth/clients`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'Charting app',
+        keys: [await publicJwk(appKey.publicKey)],
+        redirectUris: ['http://127.0.0.1:9/callback'],
+        scopes: ['read', 'trade'],
+      }),
+    });
+    expect(registered.status).toBe(201);
+    const { clientId } = (await registered.json()) as { clientId: string };
+    const transport = new Transport(rig.base, await newDpopKey(), new ServerClock(realScheduler));
+    const app = new AppAuth({ clientId, clientKey: appKey.privateKey, issuer: rig.base });
+    const pushed = await app.pushAuthorization(transport, {
+      redirectUri: 'http://127.0.0.1:9/callback',
+      scope: 'read trade',
+      state: 'a11y',
+    });
+    await page.goto(pushed.authorizeUrl);
+    await page.getByRole('heading', { name: 'Charting app asks to act for you' }).waitFor();
+    expect(await axeViolations(page)).toEqual([]);
+  }, 60_000);
 });
