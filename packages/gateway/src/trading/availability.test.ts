@@ -8,6 +8,7 @@
  */
 import type { Availability } from '@gatehouse/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEMO_USERS } from '../demo/index.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import {
   ALICE,
@@ -32,6 +33,8 @@ const SPY = bySymbol('SPY');
 const CSPX = bySymbol('CSPX');
 const SXR8 = bySymbol('SXR8');
 const VUSA = bySymbol('VUSA');
+
+const CHARLOTTE = DEMO_USERS.find((u) => u.username === 'charlotte') as (typeof DEMO_USERS)[number];
 
 const availability = async (as: LoggedIn, account: string, id: number | string) =>
   callAs(gw, 'GET', `/v1/accounts/${account}/instruments/${id}/availability`, as);
@@ -107,6 +110,36 @@ describe('instrument availability', () => {
     expect(await read(alice, 'U1000001', CSPX.id)).toMatchObject({
       status: 'not_available',
       summary: 'ETF · UK not permitted on this account',
+    });
+  });
+
+  it('tells a UK retail client what binds her, in UK words, and that the London fund is available to her', async () => {
+    gw = await startTestGateway();
+    const charlotte = await loginAs(gw, CHARLOTTE);
+    // No US ETF permission: neither side; the badge names what blocks closing too.
+    const spy = await read(charlotte, 'U3000003', SPY.id);
+    expect(spy).toMatchObject({
+      status: 'not_available',
+      summary: 'ETF · US not permitted on this account',
+      open: {
+        restriction: {
+          ruleId: 'PRIIPS_KID',
+          summary: 'Not available to UK retail clients: no KID — closing only',
+        },
+      },
+      close: { restriction: { code: 'PERMISSION_MISSING' } },
+    });
+    expect(spy.equivalents.map((e) => [e.instrument.symbol, e.status])).toEqual([
+      ['CSPX', 'available'],
+      ['SXR8', 'not_available'],
+      ['VUSA', 'not_available'],
+    ]);
+    expect(spy.equivalents[1]?.summary).toBe('ETF · EU not permitted on this account');
+    // An option on a margin account without the options permission or level.
+    const option = INSTRUMENTS.find((i) => i.assetClass === 'OPT') as Instrument;
+    expect(await read(charlotte, 'U3000003', option.id)).toMatchObject({
+      status: 'not_available',
+      summary: 'Options · US not permitted on this account',
     });
   });
 

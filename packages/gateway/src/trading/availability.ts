@@ -113,7 +113,8 @@ function judge(
     : close.allowed
       ? 'closing_only'
       : 'not_available';
-  const blocked = open.restriction ?? close.restriction;
+  // What blocks closing blocks everything (a permission, a frozen account); otherwise what blocks opening.
+  const blocked = close.restriction ?? open.restriction;
   return {
     instrumentId: instrument.id,
     status,
