@@ -22,6 +22,7 @@ import {
   type TestGateway,
   VIKTOR,
 } from '../test-support/gateway.js';
+import { botToken, registerBot } from '../test-support/program.js';
 
 let gw: TestGateway;
 afterEach(async () => {
@@ -155,6 +156,26 @@ describe('instrument availability', () => {
       close: { allowed: false, restriction: { code: 'ROLE_NOT_ALLOWED' } },
       marketData: { type: 'live' },
     });
+  });
+
+  it('answers a program through its grant: view only without the trade scope, unknown outside the grant', async () => {
+    gw = await startTestGateway();
+    const alice = await loginAs(gw, ALICE);
+    const reader = await registerBot(gw, alice, { accounts: ['DU1000001'], scopes: ['read'] });
+    const readerToken = await botToken(reader);
+    const url = (account: string) => `/v1/accounts/${account}/instruments/${SPY.id}/availability`;
+    const seen = await reader.call('GET', url('DU1000001'), readerToken);
+    expect(seen.statusCode).toBe(200);
+    expect(json(seen)).toMatchObject({
+      status: 'view_only',
+      canTrade: false,
+      summary: 'View only — this access token has no trade scope',
+      open: { restriction: { code: 'SCOPE_REQUIRED' } },
+    });
+    expect(errorCode(await reader.call('GET', url('U1000001'), readerToken))).toBe('ACCOUNT_NOT_FOUND');
+    const trader = await registerBot(gw, alice, { accounts: ['DU1000001'], scopes: ['read', 'trade'] });
+    const traded = await trader.call('GET', url('DU1000001'), await botToken(trader));
+    expect(json(traded)).toMatchObject({ status: 'available', canTrade: true });
   });
 
   it('refuses another user’s account as an unknown one, unknown or malformed ids, and anyone signed out', async () => {

@@ -9,7 +9,7 @@
  * cannot be bought.
  */
 import type { Availability, InstrumentView, Restriction } from '@gatehouse/protocol';
-import { accountAccess, accountsFor } from '../access/index.js';
+import { accountAccess } from '../access/index.js';
 import { GatehouseError } from '../core/index.js';
 import type { UserAccount } from '../identity/index.js';
 import { equivalentsOf, findInstrument, type Instrument, MARKET_DATA_BUNDLES } from '../instruments/index.js';
@@ -60,12 +60,32 @@ function firstRejection(snapshot: GateSnapshot): Restriction | undefined {
   return undefined;
 }
 
-const VIEWER: Restriction = {
-  code: 'ROLE_NOT_ALLOWED',
-  summary: 'View only — your role on this account does not trade',
-  message:
-    'View only — your role on this account does not trade. Its owner or a trader places and cancels orders.',
-};
+/**
+ * Why this principal may not trade the account at all, asked of the account-access policy (access/): a viewer's
+ * role, or a program's token without the `trade` scope; undefined when it may.
+ */
+function tradeRefusal(principal: Principal, accountId: string): Restriction | undefined {
+  try {
+    accountAccess(principal, accountId, 'trade');
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof GatehouseError)) throw error;
+    const summary =
+      error.code === 'SCOPE_REQUIRED'
+        ? 'View only — this access token has no trade scope'
+        : 'View only — your role on this account does not trade';
+    const explanation =
+      error.code === 'SCOPE_REQUIRED'
+        ? 'A token with the trade scope places and cancels orders.'
+        : 'Its owner or a trader places and cancels orders.';
+    return {
+      code: error.code,
+      ...(error.details === undefined ? {} : { details: error.details }),
+      summary,
+      message: `${summary}. ${explanation}`,
+    };
+  }
+}
 
 /** One instrument's availability on the account as the gate sees it (see the module's header). */
 function judge(
@@ -124,10 +144,10 @@ function judge(
   };
 }
 
-/** A viewer's answer: the role does not trade, whatever the gate would say. */
-function viewOnly(core: Core): Core {
-  const refused = { allowed: false, restriction: VIEWER };
-  return { ...core, status: 'view_only', summary: VIEWER.summary, open: refused, close: refused };
+/** The answer for a principal that may not trade the account: view only, whatever the gate would say. */
+function viewOnly(core: Core, refusal: Restriction): Core {
+  const refused = { allowed: false, restriction: refusal };
+  return { ...core, status: 'view_only', summary: refusal.summary, open: refused, close: refused };
 }
 
 const STATUS_ORDER = { available: 0, closing_only: 1, view_only: 2, not_available: 3 } as const;
@@ -145,7 +165,7 @@ export async function instrumentAvailability(
   const account = accountAccess(principal, accountId, 'view');
   const instrument = findInstrument(instrumentId);
   if (instrument === undefined) throw new GatehouseError('INSTRUMENT_NOT_FOUND', undefined, { instrumentId });
-  const canTrade = accountsFor(principal, 'trade').some((a) => a.id === account.id);
+  const refusal = tradeRefusal(principal, account.id);
   const inputs = await gateInputs(desk, principal, account, instrument, false);
   const gate = judge(desk, principal, account, inputs, instrument);
   const equivalents: Availability['equivalents'] = [];
@@ -158,14 +178,17 @@ export async function instrumentAvailability(
         await gateInputs(desk, principal, account, other, false),
         other,
       );
-      equivalents.push({ ...(canTrade ? judged : viewOnly(judged)), instrument: presentInstrument(other) });
+      equivalents.push({
+        ...(refusal === undefined ? judged : viewOnly(judged, refusal)),
+        instrument: presentInstrument(other),
+      });
     }
   }
   const entitlement = entitlementFor(instrument, inputs.entitlements.subscriptions);
   return {
     accountId: account.id,
-    ...(canTrade ? gate : viewOnly(gate)),
-    canTrade,
+    ...(refusal === undefined ? gate : viewOnly(gate, refusal)),
+    canTrade: refusal === undefined,
     marketData: {
       type: entitlement.type,
       bundle: entitlement.bundle,
