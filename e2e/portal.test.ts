@@ -192,7 +192,7 @@ describe('Client Portal in Chromium', () => {
     await expect
       .poll(() => bruno.locator('.outcome [role=alert]').innerText())
       .toBe(
-        'PRIIPs: SPY has no KID, which retail clients of IBIE need to open a position. Closing is allowed.',
+        'Not available to EU retail clients: no KID — closing only. SPY has no key information document (KID), which EU retail clients need to buy it; selling what you hold is allowed.',
       );
     await screenshot(bruno, 'trade-rejected');
   }, 90_000);

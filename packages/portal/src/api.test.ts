@@ -34,7 +34,7 @@ describe('describeError', () => {
 
   it('keeps the gateway’s own words where they are already precise (a product rule names the instrument)', () => {
     const rule =
-      'PRIIPs: SPY has no KID, which retail clients of IBIE need to open a position. Closing is allowed.';
+      'Not available to EU retail clients: no KID — closing only. SPY has no key information document (KID), which EU retail clients need to buy it; selling what you hold is allowed.';
     expect(describeError(new ApiError(422, 'PRODUCT_NOT_ELIGIBLE', rule, {}, 'PRIIPS_KID'))).toBe(rule);
     expect(describeError(new Error('The security key did not answer.'))).toBe(
       'The security key did not answer.',

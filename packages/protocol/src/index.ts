@@ -7,6 +7,7 @@
  * browsers too, and each module can be left out of a bundle that does not use it (`"sideEffects": false`).
  */
 export * from './accounts.js';
+export * from './availability.js';
 export * from './common.js';
 export * from './devices.js';
 export * from './drill.js';

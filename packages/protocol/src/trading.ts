@@ -163,6 +163,7 @@ export const instrumentViewSchema = z
       .object({ expiry: z.string(), cryptoUnderlying: z.boolean(), initialMarginRate: z.number() })
       .optional(),
     fx: z.object({ base: z.string() }).optional(),
+    tracks: z.string().optional().meta({ description: 'Funds: the index the fund tracks.' }),
   })
   .meta({ id: 'InstrumentView' });
 export type InstrumentView = z.infer<typeof instrumentViewSchema>;

@@ -12,6 +12,7 @@ export {
   inForce,
   PRODUCT_RULES,
   type ProductRule,
+  type RuleBlock,
   type RuleCode,
   type RuleSubject,
 } from './rules.js';

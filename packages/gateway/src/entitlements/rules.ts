@@ -28,9 +28,28 @@ export interface ProductRule {
   /** YYYY-MM-DD, inclusive; null when open-ended. */
   effectiveFrom: string | null;
   effectiveTo: string | null;
-  /** The error code and message when the rule blocks the order; undefined when it does not. */
-  blocks(subject: RuleSubject): { code: RuleCode; message: string } | undefined;
+  /**
+   * When the rule blocks the order: the error code, a short label in plain words (a badge before any order) and the
+   * refusal's message, which starts with the label; undefined when it does not block.
+   */
+  blocks(subject: RuleSubject): RuleBlock | undefined;
 }
+
+export interface RuleBlock {
+  code: RuleCode;
+  summary: string;
+  message: string;
+}
+
+/** A block whose message is its summary followed by `explanation`. */
+const block = (code: RuleCode, summary: string, explanation?: string): RuleBlock => ({
+  code,
+  summary,
+  message: explanation === undefined ? `${summary}.` : `${summary}. ${explanation}`,
+});
+
+/** Whom an entity's retail rule protects, in plain words. */
+const retailOf = (entityCode: string) => (entityCode === 'IBUK' ? 'UK' : 'EU');
 
 export type RuleCode = 'PRODUCT_NOT_ELIGIBLE' | 'MARGIN_NOT_ALLOWED';
 
@@ -47,10 +66,11 @@ export const PRODUCT_RULES: readonly ProductRule[] = [
     effectiveTo: null,
     blocks: (s) =>
       s.clientCategory === 'retail' && s.opening && PACKAGED.has(s.instrument.assetClass) && !s.instrument.kid
-        ? {
-            code: 'PRODUCT_NOT_ELIGIBLE',
-            message: `PRIIPs: ${s.instrument.symbol} has no KID, which retail clients of ${s.entityCode} need to open a position. Closing is allowed.`,
-          }
+        ? block(
+            'PRODUCT_NOT_ELIGIBLE',
+            `Not available to ${retailOf(s.entityCode)} retail clients: no KID — closing only`,
+            `${s.instrument.symbol} has no key information document (KID), which ${retailOf(s.entityCode)} retail clients need to buy it; selling what you hold is allowed.`,
+          )
         : undefined,
   },
   {
@@ -61,10 +81,11 @@ export const PRODUCT_RULES: readonly ProductRule[] = [
     effectiveTo: null,
     blocks: (s) =>
       s.clientCategory === 'retail' && s.opening && s.instrument.future?.cryptoUnderlying === true
-        ? {
-            code: 'PRODUCT_NOT_ELIGIBLE',
-            message: `${s.instrument.symbol} is a crypto-asset derivative, which UK retail clients may not trade.`,
-          }
+        ? block(
+            'PRODUCT_NOT_ELIGIBLE',
+            'Not available to UK retail clients: crypto derivative — closing only',
+            `${s.instrument.symbol} is a crypto-asset derivative, which UK retail clients may not trade.`,
+          )
         : undefined,
   },
   {
@@ -76,10 +97,7 @@ export const PRODUCT_RULES: readonly ProductRule[] = [
     effectiveTo: null,
     blocks: (s) =>
       s.instrument.assetClass === 'CRYPTO' && s.opening && !['IBLLC', 'IBUK', 'IBHK'].includes(s.entityCode)
-        ? {
-            code: 'PRODUCT_NOT_ELIGIBLE',
-            message: `Spot crypto is not offered to clients of ${s.entityCode}.`,
-          }
+        ? block('PRODUCT_NOT_ELIGIBLE', `Spot crypto is not offered to clients of ${s.entityCode}`)
         : undefined,
   },
   {
@@ -91,10 +109,11 @@ export const PRODUCT_RULES: readonly ProductRule[] = [
     effectiveTo: null,
     blocks: (s) =>
       s.accountType === 'margin' && s.marginIncreasing && s.netLiquidationUsd < 2_000
-        ? {
-            code: 'MARGIN_NOT_ALLOWED',
-            message: 'Reg T: margin trades need at least USD 2,000 of equity in the account.',
-          }
+        ? block(
+            'MARGIN_NOT_ALLOWED',
+            'Margin trades need USD 2,000 of equity',
+            'Reg T: margin trades need at least USD 2,000 of equity in the account.',
+          )
         : undefined,
   },
   {
@@ -106,11 +125,11 @@ export const PRODUCT_RULES: readonly ProductRule[] = [
     effectiveTo: null,
     blocks: (s) =>
       s.accountType === 'portfolio_margin' && s.marginIncreasing && s.netLiquidationUsd < 100_000
-        ? {
-            code: 'MARGIN_NOT_ALLOWED',
-            message:
-              'Portfolio margin: net liquidation is below USD 100,000, so margin-increasing trades are restricted.',
-          }
+        ? block(
+            'MARGIN_NOT_ALLOWED',
+            'Margin-increasing trades restricted below USD 100,000',
+            'Portfolio margin: net liquidation is below USD 100,000, so margin-increasing trades are restricted.',
+          )
         : undefined,
   },
 ];

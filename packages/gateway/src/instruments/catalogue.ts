@@ -66,6 +66,8 @@ export interface Instrument {
   future?: { expiry: string; cryptoUnderlying: boolean; initialMarginRate: number };
   /** FX pairs: the base currency bought or sold against `currency`. */
   fx?: { base: string };
+  /** Funds: the index the fund tracks; funds tracking the same index are equivalents of one another. */
+  tracks?: string;
 }
 
 const NYSE: TradingHours = { timeZone: 'America/New_York', open: '09:30', close: '16:00', weekends: false };
@@ -130,6 +132,7 @@ const UNDERLYINGS = [
     name: 'SPDR S&P 500 ETF Trust',
     exchange: 'ARCA',
     assetClass: 'ETF',
+    tracks: 'S&P 500',
     basePrice: 580,
     volatility: 0.16,
   }),
@@ -193,6 +196,7 @@ export const INSTRUMENTS: readonly Instrument[] = [
     symbol: 'QQQ',
     name: 'Invesco QQQ Trust',
     assetClass: 'ETF',
+    tracks: 'Nasdaq-100',
     basePrice: 500,
     volatility: 0.2,
   }),
@@ -202,6 +206,7 @@ export const INSTRUMENTS: readonly Instrument[] = [
     name: 'Vanguard Total Stock Market ETF',
     exchange: 'ARCA',
     assetClass: 'ETF',
+    tracks: 'CRSP US Total Market',
     basePrice: 290,
     volatility: 0.16,
   }),
@@ -242,6 +247,7 @@ export const INSTRUMENTS: readonly Instrument[] = [
     hours: XETRA,
     bundle: 'EU_EQUITY',
     kid: true,
+    tracks: 'FTSE All-World',
     basePrice: 125,
     volatility: 0.15,
   }),
@@ -256,6 +262,7 @@ export const INSTRUMENTS: readonly Instrument[] = [
     hours: XETRA,
     bundle: 'EU_EQUITY',
     kid: true,
+    tracks: 'MSCI World',
     basePrice: 100,
     volatility: 0.15,
   }),
@@ -270,8 +277,56 @@ export const INSTRUMENTS: readonly Instrument[] = [
     hours: LSE,
     bundle: 'UK_EQUITY',
     kid: true,
+    tracks: 'S&P 500',
     basePrice: 600,
     volatility: 0.16,
+  }),
+  // UCITS funds on EU venues tracking the same indices as the US ETFs above: what an EU or UK retail client may buy
+  // instead (a UCITS fund publishes a KID; a US ETF does not, so PRIIPS_KID blocks opening it).
+  listed({
+    id: 85234560,
+    symbol: 'SXR8',
+    name: 'iShares Core S&P 500 UCITS ETF (Acc)',
+    exchange: 'IBIS',
+    currency: 'EUR',
+    assetClass: 'ETF',
+    region: 'EU',
+    hours: XETRA,
+    bundle: 'EU_EQUITY',
+    kid: true,
+    tracks: 'S&P 500',
+    basePrice: 560,
+    volatility: 0.16,
+  }),
+  listed({
+    id: 85234561,
+    symbol: 'VUSA',
+    name: 'Vanguard S&P 500 UCITS ETF (Dist)',
+    exchange: 'AEB',
+    currency: 'EUR',
+    assetClass: 'ETF',
+    region: 'EU',
+    hours: XETRA,
+    bundle: 'EU_EQUITY',
+    kid: true,
+    tracks: 'S&P 500',
+    basePrice: 105,
+    volatility: 0.16,
+  }),
+  listed({
+    id: 85234562,
+    symbol: 'EQQQ',
+    name: 'Invesco EQQQ Nasdaq-100 UCITS ETF',
+    exchange: 'IBIS',
+    currency: 'EUR',
+    assetClass: 'ETF',
+    region: 'EU',
+    hours: XETRA,
+    bundle: 'EU_EQUITY',
+    kid: true,
+    tracks: 'Nasdaq-100',
+    basePrice: 480,
+    volatility: 0.2,
   }),
   listed({
     id: 35098,
@@ -447,20 +502,4 @@ export function requireInstruments(ids: readonly number[]): Instrument[] {
       throw new GatehouseError('INSTRUMENT_NOT_FOUND', undefined, { instrumentId: id });
     return instrument;
   });
-}
-
-/** Searches the catalogue: symbol prefix (case-insensitive) and asset class; at most `limit` results. */
-export function searchInstruments(
-  query: { symbol?: string; assetClass?: AssetClass },
-  limit = 50,
-): Instrument[] {
-  const prefix = query.symbol?.toUpperCase();
-  const found: Instrument[] = [];
-  for (const instrument of INSTRUMENTS) {
-    if (prefix !== undefined && !instrument.symbol.toUpperCase().startsWith(prefix)) continue;
-    if (query.assetClass !== undefined && instrument.assetClass !== query.assetClass) continue;
-    found.push(instrument);
-    if (found.length >= limit) break;
-  }
-  return found;
 }

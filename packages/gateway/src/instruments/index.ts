@@ -1,6 +1,7 @@
 /**
  * @module instruments — the instrument catalogue: what can be traded and quoted, by asset class, region and
- * market-data bundle. Trading, market data and entitlements all read it; it depends on nothing but core.
+ * market-data bundle, found by symbol or name, with the funds that track the same index. Trading, market data and
+ * entitlements all read it; it depends on nothing but core.
  */
 export {
   ASSET_CLASSES,
@@ -13,6 +14,6 @@ export {
   type MarketDataBundle,
   type MarketRegion,
   requireInstruments,
-  searchInstruments,
   type TradingHours,
 } from './catalogue.js';
+export { equivalentsOf, type InstrumentQuery, searchInstruments } from './search.js';

@@ -72,6 +72,8 @@ export type Verdict =
       outcome: 'reject';
       code: ErrorCode;
       message?: string;
+      /** A product rule's short label in plain words (`message` starts with it). */
+      summary?: string;
       ruleId?: string;
       details?: Record<string, unknown>;
     };
@@ -84,7 +86,7 @@ export type GateResult =
 const PASS: Verdict = { outcome: 'pass' };
 const reject = (
   code: ErrorCode,
-  extra: { message?: string; ruleId?: string; details?: Record<string, unknown> } = {},
+  extra: { message?: string; summary?: string; ruleId?: string; details?: Record<string, unknown> } = {},
 ): Verdict => ({ outcome: 'reject', code, ...extra });
 
 /** The order opens or increases exposure (rather than only reducing a position). */
@@ -147,7 +149,8 @@ export function checkProductRules(s: GateSnapshot): Verdict {
   for (const rule of s.rules) {
     if (!appliesTo(rule, account.entityCode) || !inForce(rule, s.now)) continue;
     const blocked = rule.blocks(subject);
-    if (blocked !== undefined) return reject(blocked.code, { message: blocked.message, ruleId: rule.id });
+    if (blocked !== undefined)
+      return reject(blocked.code, { message: blocked.message, summary: blocked.summary, ruleId: rule.id });
   }
   return PASS;
 }

@@ -19,6 +19,7 @@ import type { Ledger } from './accounting.js';
 import { type Desk, faultSubject } from './desk.js';
 import { evaluateGate, type GateResult, type OrderRequest, type Question } from './gate.js';
 import { validateOrder } from './order-shape.js';
+import { plainWords } from './restrictions.js';
 import { type GateInputs, gateSnapshot } from './snapshot.js';
 import {
   type AccountEvent,
@@ -49,9 +50,9 @@ export interface SavedIntent {
   modifies?: string;
 }
 
-/** The coded error for the gate's rejection, with the rule that decided it. */
+/** The coded error for the gate's rejection, in plain words, with the rule that decided it. */
 export function refusal(verdict: Extract<GateResult, { outcome: 'reject' }>): GatehouseError {
-  return new GatehouseError(verdict.code, verdict.message, {
+  return new GatehouseError(verdict.code, plainWords(verdict)?.message ?? verdict.message, {
     ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
     ...verdict.details,
   });

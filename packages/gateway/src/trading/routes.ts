@@ -37,6 +37,15 @@ export async function tradingRoutes(app: FastifyInstance, deps: TradingRoutesDep
     },
   );
 
+  app.get(
+    '/v1/accounts/:accountId/instruments/:instrumentId/availability',
+    deps.auth.forPrograms('read', { operation: ops.availability }),
+    async (request) => {
+      const { accountId, instrumentId } = parseWith(ops.availability.params, request.params);
+      return trading.availability(principalOf(request), accountId, instrumentId);
+    },
+  );
+
   const snapshot = deps.auth.forPrograms('marketdata', { operation: ops.snapshot });
   app.get('/v1/marketdata/snapshot', snapshot, async (request) => {
     const query = parseWith(ops.snapshot.query, request.query);

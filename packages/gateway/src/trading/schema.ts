@@ -6,6 +6,8 @@
  */
 import {
   accountParamsSchema,
+  availabilityParamsSchema,
+  availabilitySchema,
   confirmationAnswerSchema,
   confirmationParamsSchema,
   confirmationRequiredSchema,
@@ -47,11 +49,32 @@ export const tradingOperations = {
   instruments: operation({
     tag,
     summary: 'Search the instrument catalogue',
+    description:
+      '`symbol`: a symbol prefix. `q`: a symbol prefix, or words all found in the name or the tracked index ' +
+      '("S&P 500", "apple"), case-insensitive; the best matches first.',
     query: z.strictObject({
       symbol: z.string().min(1).max(32).optional(),
+      q: z
+        .string()
+        .trim()
+        .min(1)
+        .max(64)
+        .regex(/^[^\p{Cc}]+$/u, 'no control characters')
+        .optional(),
       assetClass: z.enum(ASSET_CLASSES).optional(),
     }),
     responses: { 200: instrumentListSchema },
+  }),
+  availability: operation({
+    tag,
+    summary: 'Whether an account may trade an instrument, in plain words',
+    description:
+      'The pre-trade gate’s account, product-rule, permission, options-level, margin and disclosure checks for ' +
+      'a one-lot buy (opening) and a sale of a position held (closing), with each refusal’s code and its plain ' +
+      'words; the market data the account gets; and, when the instrument cannot be bought, the funds tracking ' +
+      'the same index with their own availability. A viewer is told the role does not trade.',
+    params: availabilityParamsSchema,
+    responses: { 200: availabilitySchema },
   }),
   snapshot: operation({
     tag,

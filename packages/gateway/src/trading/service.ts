@@ -15,7 +15,7 @@
  * not ready) until it restarts and rebuilds the view from the database. Matching engines treat a journal failure
  * the same way.
  */
-import type { PortfolioView } from '@gatehouse/protocol';
+import type { Availability, PortfolioView } from '@gatehouse/protocol';
 import { accountAccess } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
@@ -23,6 +23,7 @@ import { findInstrument } from '../instruments/index.js';
 import type { Principal } from '../sessions/index.js';
 import type { OrdersTable } from '../store/index.js';
 import { valuate } from './accounting.js';
+import { instrumentAvailability } from './availability.js';
 import { confirmOrder } from './confirm.js';
 import { Desk, faultSubject, type TradingDeps } from './desk.js';
 import { applyRouterEvent, endOrder, type SystemCanceller } from './fills.js';
@@ -128,6 +129,11 @@ export class TradingService {
       initialMargin: v.initialMargin,
       buyingPower: availableBuyingPower(type, v),
     };
+  }
+
+  /** Whether the account may open or close a position in the instrument, in plain words (`trading/availability`). */
+  availability(principal: Principal, accountId: string, instrumentId: number): Promise<Availability> {
+    return instrumentAvailability(this.#desk, principal, accountId, instrumentId);
   }
 
   /** What an order would do, through the same gate as `place`, placing nothing (`trading/preview`). */

@@ -18,6 +18,7 @@ import { ApiError, api } from '../api.js';
 import { ErrorText, Notice, Table, TextField, useAction } from '../components.js';
 import { useQuoteWatch, useStream } from '../stream.js';
 import { useTradingState } from '../trading-state.js';
+import { InstrumentAvailability } from './instrument-availability.js';
 
 const BADGE = { live: 'Live', delayed: 'Delayed 15 min', none: 'No market data' } as const;
 const symbols = new Map<number, string>();
@@ -46,6 +47,7 @@ export function TradePage() {
           {instrument !== null && accountId !== null && (
             <>
               <Quote instrument={instrument} accountId={accountId} />
+              <InstrumentAvailability instrument={instrument} accountId={accountId} onPick={setInstrument} />
               {viewer ? (
                 <section className="card" aria-label="Order ticket">
                   <Notice>
@@ -80,7 +82,7 @@ function InstrumentSearch({ onPick }: { onPick: (i: InstrumentView) => void }) {
           void run(async () => {
             const { instruments } = await api<{ instruments: InstrumentView[] }>(
               'GET',
-              `/v1/instruments?symbol=${encodeURIComponent(symbol.trim())}`,
+              `/v1/instruments?q=${encodeURIComponent(symbol.trim())}`,
             );
             for (const i of instruments) symbols.set(i.id, i.symbol);
             const exact = instruments.find((i) => i.symbol.toUpperCase() === symbol.trim().toUpperCase());
@@ -90,11 +92,11 @@ function InstrumentSearch({ onPick }: { onPick: (i: InstrumentView) => void }) {
           });
         }}
       >
-        <TextField label="Symbol" value={symbol} onChange={setSymbol} name="symbol" />
+        <TextField label="Symbol or name" value={symbol} onChange={setSymbol} name="symbol" />
         <button type="submit">Search</button>
       </form>
       <ErrorText error={error} />
-      {found !== null && found.length === 0 && <p>No instrument starts with that symbol.</p>}
+      {found !== null && found.length === 0 && <p>No instrument matches that symbol or name.</p>}
       {found !== null && found.length > 0 && (
         <ul className="list results">
           {found.slice(0, 10).map((i) => (
