@@ -12,6 +12,7 @@ export {
   type Question,
 } from './gate.js';
 export { decimalOf, isMultipleOf, orderBounds, validateOrder } from './order-shape.js';
+export { refusal } from './place.js';
 export { type OrderRouter, PaperEngine, type RouterEvent, type RouterListener } from './router.js';
 export {
   type ModifyResult,

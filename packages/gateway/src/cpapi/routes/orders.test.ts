@@ -288,6 +288,18 @@ describe('cpapi orders', () => {
       ).json(),
     );
     expect(tooBig.error).toContain('INSUFFICIENT_BUYING_POWER');
+    // A rule without a message of its own (a missing permission: CSPX is a UK-listed ETF) reads in plain words.
+    const CSPX = 75776072;
+    const unpermitted = whatIfResponseSchema.parse(
+      (
+        await t.call('POST', '/iserver/account/U1000001/orders/whatif', {
+          orders: [{ ...ticket({ quantity: 1, price: 1 }).orders[0], conid: CSPX }],
+        })
+      ).json(),
+    );
+    expect(unpermitted.error).toBe(
+      'ETF · UK not permitted on this account. The account has no trading permission for ETFs in the UK. [Gatehouse PERMISSION_MISSING]',
+    );
     const two = ticket({ quantity: 1, price: ask(t) });
     two.orders.push({ ...two.orders[0] } as (typeof two.orders)[number]);
     expect((await t.call('POST', '/iserver/account/U1000001/orders/whatif', two)).statusCode).toBe(400);

@@ -23,12 +23,13 @@ import { accountsFor } from '../../access/index.js';
 import { type Clock, GatehouseError } from '../../core/index.js';
 import { findInstrument } from '../../instruments/index.js';
 import type { Principal } from '../../sessions/index.js';
-import type {
-  ModifyResult,
-  OrderRequest,
-  PlaceResult,
-  Question,
-  TradingService,
+import {
+  type ModifyResult,
+  type OrderRequest,
+  type PlaceResult,
+  type Question,
+  refusal,
+  type TradingService,
 } from '../../trading/index.js';
 import { bridged, type FaceState, IbkrError, ibkrErrorOf, loggedIn, parseWire } from '../kit.js';
 import { ibkrStatus, liveOrder, orderStatus, ticketToOrder, trade } from '../orders-wire.js';
@@ -229,7 +230,11 @@ export async function orderRoutes(app: FastifyInstance, deps: OrderRoutesDeps): 
           p.verdict.outcome === 'confirm'
             ? ibkrQuestion(p.verdict.questions, order, deps.priceBandConfirm).message.join('\n')
             : null,
-        error: p.verdict.outcome === 'reject' ? `${p.verdict.message} [Gatehouse ${p.verdict.code}]` : null,
+        // The gate's refusal in the same plain words as order entry's (some rules carry no message of their own).
+        error:
+          p.verdict.outcome === 'reject'
+            ? `${refusal(p.verdict).message} [Gatehouse ${p.verdict.code}]`
+            : null,
       };
     },
   );
