@@ -107,6 +107,16 @@ export const notificationListSchema = z.object({
   ),
 });
 
+/**
+ * `GET /v1/auth/login/{loginId}/simulated-texts` (demo instances only): the texts the SMS simulator stored for this
+ * login — and no other — newest first, the number masked.
+ */
+export const simulatedTextsSchema = z.object({
+  messages: z.array(
+    z.object({ id: z.string(), to: z.string(), body: z.string(), createdAt: timestampSchema }),
+  ),
+});
+
 /** `GET /v1/dev/sms-outbox` (development only): the texts the SMS simulator stored instead of sending. */
 export const smsOutboxSchema = z.object({
   messages: z.array(

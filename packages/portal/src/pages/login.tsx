@@ -389,12 +389,54 @@ function SmsFactor(props: {
           : `Code sent. ${sent.remainingThisHour} more can be sent this hour.`}
       </p>
       <ErrorText error={error} />
+      {sent?.simulatedTexts === true && <SimulatedTexts loginId={props.loginId} />}
       <CodeFactor
         loginId={props.loginId}
         type="sms"
         onAuthenticated={props.onAuthenticated}
         onExhausted={props.onExhausted}
       />
+    </div>
+  );
+}
+
+/**
+ * A demo instance stores texts instead of sending them: the person logging in may read the text of this login
+ * (the gateway shows no other login's), so the SMS factor can be tried without a phone.
+ */
+function SimulatedTexts({ loginId }: { loginId: string }) {
+  const [messages, setMessages] = useState<{ id: string; to: string; body: string }[] | null>(null);
+  const { busy, error, run } = useAction();
+  const show = () =>
+    run(async () => {
+      const answer = await api<{ messages: { id: string; to: string; body: string }[] }>(
+        'GET',
+        `/v1/auth/login/${encodeURIComponent(loginId)}/simulated-texts`,
+      );
+      setMessages(answer.messages);
+    });
+  return (
+    <div className="simulated-texts">
+      <p className="hint">This is a demo: texts are simulated, not sent to a phone.</p>
+      <button type="button" className="link" disabled={busy} onClick={() => void show()}>
+        View simulated texts
+      </button>
+      <ErrorText error={error} />
+      {messages !== null && (
+        <section aria-label="Simulated texts for this login" role="status">
+          {messages.length === 0 ? (
+            <p>No text yet for this login.</p>
+          ) : (
+            <ul className="list">
+              {messages.map((m) => (
+                <li key={m.id}>
+                  To {m.to}: {m.body}
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+      )}
     </div>
   );
 }
