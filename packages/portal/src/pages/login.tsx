@@ -423,7 +423,7 @@ function SimulatedTexts({ loginId }: { loginId: string }) {
       </button>
       <ErrorText error={error} />
       {messages !== null && (
-        <section aria-label="Simulated texts for this login" role="status">
+        <section aria-label="Simulated texts for this login" aria-live="polite">
           {messages.length === 0 ? (
             <p>No text yet for this login.</p>
           ) : (
