@@ -14,6 +14,7 @@ import {
   type PortalRig,
   screenshot,
   startPortalRig,
+  unlabelledControls,
 } from './support/browser.js';
 
 let rig: PortalRig;
@@ -77,6 +78,7 @@ describe('the Security page at 390 px', () => {
     // Nothing scrolls sideways: not the page, not a box inside it.
     expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
     expect(await sidewaysScrollers(page)).toEqual([]);
+    expect(await unlabelledControls(page)).toEqual([]);
 
     // The device and the session in use are marked, once each.
     const mine = devices.filter({ hasText: 'This device' });

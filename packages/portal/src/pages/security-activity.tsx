@@ -58,24 +58,27 @@ export function ConfirmDialog({ ask, onClose }: { ask: Confirmation | null; onCl
       onClose={onClose}
       onCancel={onClose}
     >
-      <h2 id={titleId}>{ask?.title}</h2>
-      <p id={bodyId}>{ask?.body}</p>
-      <div className="actions">
-        <button type="button" className="secondary" onClick={onClose}>
-          Cancel
-        </button>
-        <button
-          type="button"
-          className="danger"
-          onClick={() => {
-            const run = ask?.run;
-            onClose();
-            if (run !== undefined) void run();
-          }}
-        >
-          {ask?.confirm}
-        </button>
-      </div>
+      {ask !== null && (
+        <>
+          <h2 id={titleId}>{ask.title}</h2>
+          <p id={bodyId}>{ask.body}</p>
+          <div className="actions">
+            <button type="button" className="secondary" onClick={onClose}>
+              Cancel
+            </button>
+            <button
+              type="button"
+              className="danger"
+              onClick={() => {
+                onClose();
+                void ask.run();
+              }}
+            >
+              {ask.confirm}
+            </button>
+          </div>
+        </>
+      )}
     </dialog>
   );
 }
