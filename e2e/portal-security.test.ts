@@ -38,7 +38,7 @@ async function newPage(width: number): Promise<Page> {
 /** Elements that scroll sideways inside themselves (overflow-x auto or scroll, with content wider than the box). */
 function sidewaysScrollers(page: Page): Promise<string[]> {
   return page.evaluate(() =>
-    [...document.querySelectorAll<HTMLElement>('body *')]
+    Array.from(document.querySelectorAll<HTMLElement>('body *'))
       .filter((e) => {
         const overflow = getComputedStyle(e).overflowX;
         return (overflow === 'auto' || overflow === 'scroll') && e.scrollWidth > e.clientWidth + 1;
