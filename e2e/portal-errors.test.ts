@@ -86,6 +86,9 @@ describe('error copy', () => {
     expect(await page.getByRole('button', { name: 'Verify' }).count()).toBe(0);
     expect(await page.getByRole('group', { name: 'Choose a second factor' }).count()).toBe(0);
     await page.getByLabel('Username').waitFor();
+    await expect
+      .poll(() => page.evaluate(() => document.activeElement?.getAttribute('autocomplete')))
+      .toBe('username');
     expect(await page.getByText('This login has expired').count()).toBe(0);
   }, 90_000);
 

@@ -28,6 +28,11 @@ export function LoginPage() {
   const [done, setDone] = useState<Authenticated | null>(null);
   // Why the factor step went back to the start (its codes are spent), read out above the password form.
   const [restarted, setRestarted] = useState<string | null>(null);
+  // Back at the start: focus goes to the username, the first field of the new step.
+  useEffect(() => {
+    if (restarted !== null && loginId === null)
+      document.querySelector<HTMLInputElement>('input[autocomplete="username"]')?.focus();
+  }, [restarted, loginId]);
 
   const finish = async (result: Authenticated) => {
     // Logging in with a recovery code is worth a pause: fewer are left. A missing backup factor is shown as a
