@@ -255,11 +255,17 @@ describe('Client Portal in Chromium', () => {
       return ((await response.json()) as { session: { id: string } }).session.id;
     });
     await mine.getByRole('link', { name: 'Security' }).click();
-    const row = mine.locator(`tr[data-session-id="${otherId}"]`);
+    const row = mine.locator(`li[data-session-id="${otherId}"]`);
     await row.waitFor();
-    expect(await row.innerText()).toContain('web');
+    expect(await row.innerText()).toContain('Web');
     await screenshot(mine, 'security');
     await row.getByRole('button', { name: /^Revoke the web session/ }).click();
+    // Issue 20, item 9: a revocation asks first, then says what it did.
+    await mine.getByRole('dialog').getByRole('button', { name: 'Sign out' }).click();
+    await mine
+      .getByRole('status')
+      .filter({ hasText: /^The web session on .+ is signed out\.$/ })
+      .waitFor();
     await expect.poll(() => row.count()).toBe(0);
     await other.getByText('This session was signed out from another session.').waitFor();
     await other.getByLabel('Username').waitFor();
@@ -580,7 +586,8 @@ describe('Client Portal in Chromium', () => {
     await page.getByRole('radio', { name: 'Recovery code' }).check();
     await page.getByLabel('One of your recovery codes').fill(code);
     await page.getByRole('button', { name: 'Verify' }).click();
-    await page.getByText('That is not right. Check the username, password or code and try again.').waitFor();
+    // The password was accepted: the code is what is wrong (issue 20, item 10).
+    await page.getByText('Wrong code, 4 tries left', { exact: true }).waitFor();
   }, 120_000);
 
   // ASVS 5.0 6.2.2 and 6.2.3 (change with the current password), 6.2.6 and 6.2.7 (masked fields, paste and password

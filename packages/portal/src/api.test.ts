@@ -1,6 +1,6 @@
 /** What a person reads for each coded error the login and trading pages meet. */
 import { describe, expect, it } from 'vitest';
-import { ApiError, describeError } from './api.js';
+import { ApiError, describeError, fieldErrors } from './api.js';
 import { duration } from './format.js';
 
 describe('describeError', () => {
@@ -30,6 +30,44 @@ describe('describeError', () => {
     expect(describeError(new ApiError(403, 'STEP_UP_REQUIRED', 'x'))).toBe(
       'Confirm it is you: verify a second factor again to continue.',
     );
+  });
+
+  it('blames the code, not the password, at a login’s second step, and says how many tries are left', () => {
+    expect(describeError(new ApiError(401, 'INVALID_CREDENTIALS', 'x', { attemptsLeft: 2 }))).toBe(
+      'Wrong code, 2 tries left',
+    );
+    expect(describeError(new ApiError(401, 'INVALID_CREDENTIALS', 'x', { attemptsLeft: 1 }))).toBe(
+      'Wrong code, 1 try left',
+    );
+    expect(describeError(new ApiError(401, 'LOGIN_INVALID', 'x', { attemptsLeft: 0 }))).toBe(
+      'Too many wrong codes — start again',
+    );
+  });
+
+  it('words a validation failure field by field instead of "missing, unknown or wrongly typed fields"', () => {
+    const error = new ApiError(
+      400,
+      'INVALID_REQUEST',
+      'The request has missing, unknown or wrongly typed fields.',
+      {
+        issues: [
+          { path: 'accounts', message: 'choose at least one account' },
+          { path: 'name', message: 'required' },
+          { path: 'name', message: 'expected a string' },
+          { path: 'keys.0.kty', message: 'expected a string' },
+        ],
+      },
+    );
+    expect(fieldErrors(error)).toEqual({
+      accounts: 'Choose at least one account',
+      name: 'Fill this in.',
+      keys: 'Expected a string',
+    });
+    expect(describeError(error)).not.toMatch(/wrongly typed/);
+    expect(describeError(error)).toBe(
+      'accounts: Choose at least one account; name: Fill this in.; name: Expected a string; keys.0.kty: Expected a string',
+    );
+    expect(fieldErrors(new ApiError(401, 'INVALID_CREDENTIALS', 'x'))).toEqual({});
   });
 
   it('keeps the gateway’s own words where they are already precise (a product rule names the instrument)', () => {

@@ -77,6 +77,51 @@ function waitSeconds(details: ErrorDetails): number | null {
   return null;
 }
 
+/** What the login page says once a login's codes are all spent: it starts again from the password. */
+export const TOO_MANY_WRONG_CODES = 'Too many wrong codes — start again';
+
+/** The login's codes left, when the gateway said (a wrong code at the second step, or none left). */
+export function attemptsLeft(error: unknown): number | null {
+  if (!(error instanceof ApiError)) return null;
+  const left = error.details.attemptsLeft;
+  return typeof left === 'number' ? left : null;
+}
+
+/** One field's problem as `INVALID_REQUEST` lists it (`details.issues`). */
+interface RequestIssue {
+  path: string;
+  message: string;
+}
+
+function requestIssues(error: ApiError): RequestIssue[] {
+  const issues = error.details.issues;
+  if (!Array.isArray(issues)) return [];
+  return issues.filter(
+    (i): i is RequestIssue =>
+      typeof i === 'object' && i !== null && typeof i.path === 'string' && typeof i.message === 'string',
+  );
+}
+
+/** The gateway's words for a field's problem, as a person reads them beside the field (`Choose at least one account`). */
+function sentence(message: string): string {
+  if (message === 'required') return 'Fill this in.';
+  return message.charAt(0).toUpperCase() + message.slice(1);
+}
+
+/**
+ * The field-level messages of a validation failure (`INVALID_REQUEST`): the top-level field each problem is about
+ * (`accounts`, `keys`), mapped to what a person reads beside it. Empty for any other error.
+ */
+export function fieldErrors(error: unknown): Record<string, string> {
+  if (!(error instanceof ApiError) || error.code !== 'INVALID_REQUEST') return {};
+  const fields: Record<string, string> = {};
+  for (const issue of requestIssues(error)) {
+    const field = issue.path.split('.')[0] ?? '';
+    if (field !== '' && fields[field] === undefined) fields[field] = sentence(issue.message);
+  }
+  return fields;
+}
+
 /**
  * What a person reads for a coded error. The gateway's own message is precise and is kept (a product rule names
  * the instrument and the entity); the portal adds the wait a backoff imposes and what to do next.
@@ -85,8 +130,12 @@ export function describeError(error: unknown): string {
   if (!(error instanceof ApiError))
     return error instanceof Error ? error.message : 'Something went wrong. Try again.';
   const wait = waitSeconds(error.details);
+  const left = attemptsLeft(error);
   switch (error.code) {
     case 'INVALID_CREDENTIALS':
+      // At the second step the password was accepted: only the code can be wrong.
+      if (left !== null)
+        return left === 0 ? TOO_MANY_WRONG_CODES : `Wrong code, ${left} ${left === 1 ? 'try' : 'tries'} left`;
       return 'That is not right. Check the username, password or code and try again.';
     case 'TOO_MANY_ATTEMPTS':
       return `Too many failed attempts. Wait ${wait ?? 'a few'} seconds before trying again.`;
@@ -97,7 +146,7 @@ export function describeError(error: unknown): string {
     case 'SMS_LIMIT_REACHED':
       return 'No more codes can be sent this hour. Use another factor or wait.';
     case 'LOGIN_INVALID':
-      return 'This login has expired. Start again.';
+      return left === 0 ? TOO_MANY_WRONG_CODES : 'This login has expired. Start again.';
     case 'PUSH_EXPIRED':
       return 'The push request expired before it was answered. Use another factor or send it again.';
     case 'PUSH_DENIED':
@@ -109,6 +158,14 @@ export function describeError(error: unknown): string {
       return 'This session is read-only: another session is trading. Take over trading to place orders here.';
     case 'STEP_UP_REQUIRED':
       return 'Confirm it is you: verify a second factor again to continue.';
+    case 'INVALID_REQUEST': {
+      // Field by field, in the gateway's words (never the generic "missing, unknown or wrongly typed fields").
+      const issues = requestIssues(error);
+      if (issues.length === 0) return error.message;
+      return issues
+        .map((i) => (i.path === '' ? sentence(i.message) : `${i.path}: ${sentence(i.message)}`))
+        .join('; ');
+    }
     default:
       return error.message;
   }

@@ -22,8 +22,13 @@ export const deviceViewSchema = z
     loginDisabled: z
       .boolean()
       .meta({ description: 'The device may approve pushes but not log in itself (mobile without a PIN).' }),
-    networks: z.array(z.string()),
+    networks: z
+      .array(z.string())
+      .meta({ description: 'Networks (IPv4 /24, IPv6 /48) it was seen on: the first, then the latest.' }),
     firstSeenAt: timestampSchema,
+    firstSeenNetwork: z.string().nullable().meta({
+      description: 'The first network it was seen on (IPv4 /24, IPv6 /48), when its address was known.',
+    }),
     lastSeenAt: timestampSchema,
   })
   .meta({ id: 'DeviceView' });

@@ -34,6 +34,14 @@ export const smsSentSchema = z
     expiresAt: timestampSchema,
     resendAvailableAt: timestampSchema,
     remainingThisHour: z.number().int(),
+    simulatedTexts: z
+      .boolean()
+      .optional()
+      .meta({
+        description:
+          'A login’s text on a demo instance (`development.exposeOutboxes`): the SMS simulator stored it instead of ' +
+          'sending it, and `GET /v1/auth/login/{loginId}/simulated-texts` shows it to this login’s holder.',
+      }),
   })
   .meta({ id: 'SmsSentView' });
 export type SmsSentView = z.infer<typeof smsSentSchema>;

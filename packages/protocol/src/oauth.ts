@@ -139,7 +139,12 @@ const publicJwks = z.array(z.record(z.string(), z.unknown())).min(1).max(5);
 export const personalClientRequestSchema = z.strictObject({
   name: z.string().min(1).max(100),
   keys: publicJwks,
-  accounts: z.array(accountIdSchema).min(1).max(50),
+  // A refinement, not `.min(1)`: its words are what the client reads (`accounts: choose at least one account`).
+  accounts: z
+    .array(accountIdSchema)
+    .max(50)
+    .refine((accounts) => accounts.length > 0, 'choose at least one account')
+    .meta({ description: 'At least one of the user’s accounts.' }),
   scopes: requestedScopes,
   sessionLossPolicy: sessionLossPolicySchema.default('none'),
 });

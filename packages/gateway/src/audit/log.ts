@@ -3,60 +3,14 @@
  * Appending to and verifying the audit log. Appends run inside a transaction that first bumps the head row, which
  * serialises writers on every node (a row lock on PostgreSQL; SQLite has one writer anyway).
  */
+import type { AuditEventType } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../core/index.js';
 import type { Database } from '../store/index.js';
 import { assertNoSecrets, GENESIS_HASH, rowHash } from './chain.js';
 
-/** Audit event types. Security events now; trading events join them in later capabilities. */
-export type AuditType =
-  | 'account.entitlements_changed'
-  | 'account.role_granted'
-  | 'account.role_revoked'
-  | 'order.cancelled_by_operator'
-  | 'order.confirmed_without_market_data'
-  | 'login.password_failed'
-  | 'login.password_ok'
-  | 'login.throttled'
-  | 'login.factor_failed'
-  | 'login.factor_replayed'
-  | 'login.succeeded'
-  | 'factor.used'
-  | 'factor.added'
-  | 'session.logout'
-  | 'session.network_changed'
-  | 'session.step_up'
-  | 'factor.removed'
-  | 'factor.renamed'
-  | 'factor.confirmed'
-  | 'recovery.generated'
-  | 'recovery.used'
-  | 'sms.sent'
-  | 'device.new'
-  | 'session.brokerage_acquired'
-  | 'device.enrolled'
-  | 'device.revoked'
-  | 'push.sent'
-  | 'push.approved'
-  | 'push.denied'
-  | 'push.wrong_number'
-  | 'session.revoked'
-  | 'user.created'
-  | 'password.changed'
-  | 'password.change_failed'
-  | 'password.reset'
-  | 'user.disabled'
-  | 'user.enabled'
-  | 'oauth.client_registered'
-  | 'oauth.client_revoked'
-  | 'oauth.consent_granted'
-  | 'oauth.grant_revoked'
-  | 'oauth.refresh_token_reused'
-  | 'safety.dead_man_armed'
-  | 'safety.dead_man_fired'
-  | 'safety.session_loss'
-  | 'sandbox.fault_injected'
-  | 'sandbox.fault_cleared';
+/** Audit event types: the protocol's list, which the portal words for a person (security events, trading events). */
+export type AuditType = AuditEventType;
 
 export interface AuditEvent {
   type: AuditType;
@@ -169,19 +123,19 @@ export async function verifyAuditChain(db: Kysely<Database>, pageSize = 1000): P
   return { ok: true, rows };
 }
 
-/** The newest events for one user, newest first (the portal's "recent security events"). */
+/**
+ * One user's events, newest first (the portal's "recent security events"): at most `limit`, and with `before` only
+ * those older than that `seq` (the next page back).
+ */
 export async function listAuditForUser(
   db: Kysely<Database>,
   userId: string,
   limit = 50,
+  before?: number,
 ): Promise<AuditRecord[]> {
-  const rows = await db
-    .selectFrom('audit_log')
-    .selectAll()
-    .where('user_id', '=', userId)
-    .orderBy('seq', 'desc')
-    .limit(limit)
-    .execute();
+  let query = db.selectFrom('audit_log').selectAll().where('user_id', '=', userId);
+  if (before !== undefined) query = query.where('seq', '<', before);
+  const rows = await query.orderBy('seq', 'desc').limit(limit).execute();
   return rows.map((r) => ({
     seq: r.seq,
     at: r.at,

@@ -63,6 +63,13 @@ export async function assessBrowser(
   return { kind: 'known', deviceId };
 }
 
+/** The networks a device record keeps: the first it was seen on (its "first seen" place) and the 19 latest. */
+export function keptNetworks(networks: readonly string[]): string[] {
+  const first = networks[0];
+  if (networks.length <= 20 || first === undefined) return [...networks];
+  return [first, ...networks.slice(-19)];
+}
+
 /** Records the browser at a successful login: creates it if unknown, else updates last seen and networks. */
 export async function recordBrowserLogin(
   db: Kysely<Database>,
@@ -82,7 +89,7 @@ export async function recordBrowserLogin(
     if (network !== null && !networks.includes(network)) networks.push(network);
     await db
       .updateTable('devices')
-      .set({ last_seen_at: now, networks: JSON.stringify(networks.slice(-20)) })
+      .set({ last_seen_at: now, networks: JSON.stringify(keptNetworks(networks)) })
       .where('id', '=', deviceId)
       .execute();
     return { deviceId, isNew: false };

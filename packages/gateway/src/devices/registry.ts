@@ -19,6 +19,7 @@ export type KeyedDeviceKind = Exclude<DeviceKind, 'browser'>;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export function presentDevice(r: DevicesTable): DeviceView {
+  const networks = JSON.parse(r.networks) as string[];
   return {
     id: r.id,
     kind: r.kind as DeviceKind,
@@ -27,8 +28,9 @@ export function presentDevice(r: DevicesTable): DeviceView {
     trusted: r.trusted === 1,
     status: r.status as 'active' | 'revoked',
     loginDisabled: r.login_disabled === 1,
-    networks: JSON.parse(r.networks) as string[],
+    networks,
     firstSeenAt: iso(r.first_seen_at),
+    firstSeenNetwork: networks[0] ?? null,
     lastSeenAt: iso(r.last_seen_at),
   };
 }

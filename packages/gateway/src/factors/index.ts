@@ -24,6 +24,7 @@ export {
 export {
   activeSmsFactorId,
   E164,
+  listSimulatedLoginTexts,
   listSmsOutbox,
   maskPhone,
   OutboxSmsSender,

@@ -26,6 +26,8 @@ export { E164 } from '@gatehouse/protocol';
 export interface SmsRecipient {
   userId: string;
   sessionId?: string | undefined;
+  /** The login transaction a login's code is for (its id, never the handle the client holds). */
+  loginId?: string | undefined;
 }
 
 export interface SmsSender {
@@ -33,7 +35,10 @@ export interface SmsSender {
   send(to: string, body: string, recipient?: SmsRecipient): Promise<void>;
 }
 
-/** The simulator: messages are stored, not sent. */
+/**
+ * The simulator: messages are stored, not sent. A login's text keeps the login it is for, so that a demo instance
+ * can show it to that login's holder alone (`listSimulatedLoginTexts`).
+ */
 export class OutboxSmsSender implements SmsSender {
   readonly #db: Kysely<Database>;
   readonly #clock: Clock;
@@ -43,10 +48,16 @@ export class OutboxSmsSender implements SmsSender {
     this.#clock = clock;
   }
 
-  async send(to: string, body: string): Promise<void> {
+  async send(to: string, body: string, recipient?: SmsRecipient): Promise<void> {
     await this.#db
       .insertInto('sms_outbox')
-      .values({ id: newId('sms'), to_number: to, body, created_at: this.#clock.now() })
+      .values({
+        id: newId('sms'),
+        to_number: to,
+        body,
+        created_at: this.#clock.now(),
+        login_id: recipient?.loginId ?? null,
+      })
       .execute();
   }
 }
@@ -62,6 +73,27 @@ export async function listSmsOutbox(db: Kysely<Database>, limit = 20) {
   return rows.map((r) => ({
     id: r.id,
     to: r.to_number,
+    body: r.body,
+    createdAt: new Date(r.created_at).toISOString(),
+  }));
+}
+
+/**
+ * The simulator's texts for one login (by the transaction's id), newest first, the number masked. The caller has
+ * proved it holds that login (its handle); texts for any other login, of this user or another, are never included.
+ */
+export async function listSimulatedLoginTexts(db: Kysely<Database>, loginId: string, limit = 5) {
+  const rows = await db
+    .selectFrom('sms_outbox')
+    .select(['id', 'to_number', 'body', 'created_at'])
+    .where('login_id', '=', loginId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    to: maskPhone(r.to_number),
     body: r.body,
     createdAt: new Date(r.created_at).toISOString(),
   }));
@@ -182,7 +214,11 @@ export async function sendSmsCode(
   await sender.send(
     factor.phone,
     `Gatehouse code: ${code}. It expires in 5 minutes. Never share it with anyone.`,
-    { userId, ...(binding.purpose === 'step_up' ? { sessionId: binding.sessionId } : {}) },
+    {
+      userId,
+      ...(binding.purpose === 'step_up' ? { sessionId: binding.sessionId } : {}),
+      ...(binding.purpose === 'login' ? { loginId: binding.loginId } : {}),
+    },
   );
   return {
     expiresAt: now + SMS_POLICY.ttlMs,

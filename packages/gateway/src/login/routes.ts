@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import { GatehouseError } from '../core/index.js';
 import { DEVICE_COOKIE_MAX_AGE_MS } from '../devices/index.js';
-import { presentSmsSent } from '../factors/index.js';
+import { listSimulatedLoginTexts, presentSmsSent } from '../factors/index.js';
 import {
   type Authenticator,
   clientInfo,
@@ -35,7 +35,7 @@ import { pollLogin, startPushLogin } from './push-login.js';
 import { loginOperations as ops } from './schema.js';
 import { completeLoginFactor, sendLoginSms, startLogin } from './service.js';
 import { sendStepUpSms, stepUp } from './step-up.js';
-import type { LoginCompleted } from './transaction.js';
+import { findOpenLogin, type LoginCompleted } from './transaction.js';
 import { completeWebauthnLogin, startWebauthnLogin } from './webauthn-login.js';
 
 /** What these routes need of the gateway: every part of the login steps (they call each), and their own. */
@@ -49,7 +49,7 @@ export interface LoginRoutesDeps
     WebauthnLogins,
     DeviceLogins {
   auth: Authenticator;
-  config: Pick<Config, 'login' | 'push'>;
+  config: Pick<Config, 'login' | 'push' | 'development'>;
   csrfKey: Buffer;
 }
 
@@ -174,6 +174,19 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   app.post('/v1/auth/login/:loginId/sms', { config: { rateLimit, operation: ops.sms } }, async (request) => {
     const { loginId } = parseWith(ops.sms.params, request.params);
     const sent = await sendLoginSms(deps, loginId, clientInfo(request));
-    return presentSmsSent(sent);
+    const demo = deps.config.development.exposeOutboxes;
+    return { ...presentSmsSent(sent), ...(demo ? { simulatedTexts: true } : {}) };
   });
+
+  // A demo instance's SMS simulator stores texts instead of sending them. The person logging in may read the text
+  // of their own login: the handle proves the login (as for its other steps, and under the same limits); only texts
+  // sent for this login's transaction are answered — never another login's, of this user or another.
+  if (deps.config.development.exposeOutboxes) {
+    const texts = { config: { rateLimit: pollRateLimit, operation: ops.simulatedTexts } };
+    app.get('/v1/auth/login/:loginId/simulated-texts', texts, async (request) => {
+      const { loginId } = parseWith(ops.simulatedTexts.params, request.params);
+      const tx = await findOpenLogin(deps, loginId, clientInfo(request));
+      return { messages: await listSimulatedLoginTexts(deps.db, tx.id) };
+    });
+  }
 }

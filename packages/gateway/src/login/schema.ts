@@ -10,6 +10,7 @@ import {
   loginRequestSchema,
   loginStepSchema,
   pollQuerySchema,
+  simulatedTextsSchema,
   smsSentSchema,
   steppedUpSchema,
   webauthnOptionsSchema,
@@ -63,6 +64,16 @@ export const loginOperations = {
     description: 'At most one text every 30 s and 5 an hour (`SMS_RESEND_TOO_SOON`, `SMS_LIMIT_REACHED`).',
     params: loginParamsSchema,
     responses: { 200: smsSentSchema },
+  }),
+  simulatedTexts: operation({
+    tag,
+    summary: 'The simulated texts of a started login (demo)',
+    description:
+      'What the SMS simulator stored instead of sending, for this login only: the login id is the proof, as for ' +
+      'its other steps, and texts of any other login are never shown. A demo instance’s aid to read the code.',
+    servedWhen: '`development.exposeOutboxes` is on (as under `gatehouse serve --demo`)',
+    params: loginParamsSchema,
+    responses: { 200: simulatedTextsSchema },
   }),
   stepUp: operation({
     tag,

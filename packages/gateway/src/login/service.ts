@@ -264,7 +264,7 @@ export async function completeLoginFactor(
   const tx = await findOpenLogin(deps, loginId, client);
   const available = await usableFactors(deps, tx.user_id, tx.channel);
   if (!available.includes(factor.type)) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
-  const failures = await claimFactorAttempt(deps, tx, client);
+  const { failures, attemptsLeft } = await claimFactorAttempt(deps, tx, client);
 
   // One transaction: the code's step is consumed only if the session is issued with it.
   const outcome = await db.transaction().execute(async (trx) => {
@@ -289,7 +289,10 @@ export async function completeLoginFactor(
     const issued = await issueLoginSession(trx, deps, tx, check.factor, client);
     return issued;
   });
-  if (outcome === undefined) throw new GatehouseError('INVALID_CREDENTIALS');
+  // How many codes may still be tried: the page says "Wrong code, 2 tries left" instead of blaming the password.
+  // At 0 the login is spent: the next request is refused as `LOGIN_INVALID` (also with `attemptsLeft: 0`).
+  if (outcome === undefined)
+    throw new GatehouseError('INVALID_CREDENTIALS', 'The code is not valid.', { attemptsLeft });
   await notifyNewDevice(deps, tx.user_id, outcome, client);
   const result: LoginCompleted = {
     ...outcome,

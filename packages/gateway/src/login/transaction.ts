@@ -144,15 +144,11 @@ export async function findOpenLogin(
     ])
     .where('login_transactions.handle_hash', '=', sha256(loginId))
     .executeTakeFirst();
-  if (
-    tx === undefined ||
-    tx.completed_at !== null ||
-    now >= tx.expires_at ||
-    tx.attempts >= deps.maxFactorAttempts ||
-    tx.status !== 'active'
-  ) {
+  if (tx === undefined || tx.completed_at !== null || now >= tx.expires_at || tx.status !== 'active') {
     throw new GatehouseError('LOGIN_INVALID');
   }
+  // Only the holder of the login's id learns this: its attempts are spent, so it must start again.
+  if (tx.attempts >= deps.maxFactorAttempts) throw attemptsExhausted();
   // Desktop: the device whose key signed the password step; web: the browser's device cookie.
   const attempter = await identifyAttempter(db, deps.deviceKey, {
     userId: tx.user_id,
@@ -174,17 +170,40 @@ export async function findOpenLogin(
 }
 
 /**
+ * `LOGIN_INVALID` for a login whose second-factor attempts are all spent, with `details.attemptsLeft: 0`, so that
+ * the page can say "too many wrong codes" rather than "expired": the person starts again from the password.
+ */
+export function attemptsExhausted(): GatehouseError {
+  return new GatehouseError(
+    'LOGIN_INVALID',
+    'Too many wrong codes for this login: start again with the password.',
+    { attemptsLeft: 0 },
+  );
+}
+
+/** What claiming a second-factor attempt leaves. */
+export interface FactorAttemptClaim {
+  /** The requester's own bucket count, this attempt included. */
+  failures: number;
+  /**
+   * The login's attempts left should this one fail: read back from the UPDATE that spent it, so parallel
+   * submissions each learn their own count and together never spend more than `maxFactorAttempts`.
+   */
+  attemptsLeft: number;
+}
+
+/**
  * Claims one second-factor attempt before the factor is checked: one of the login's `maxFactorAttempts` (a
  * conditional UPDATE, so parallel submissions cannot spend more) and a failure in each of the requester's buckets.
- * The attempt stays counted unless the factor completes the login. Returns the requester's own bucket count.
+ * The attempt stays counted unless the factor completes the login.
  */
 export async function claimFactorAttempt(
   deps: LoginLimits & LoginTransactions,
   tx: OpenLogin,
   client: ClientInfo,
-): Promise<number> {
+): Promise<FactorAttemptClaim> {
   const now = deps.clock.now();
-  await spendLoginAttempt(deps, tx, now);
+  const attemptsLeft = await spendLoginAttempt(deps, tx, now);
   const claim = await claimAttempt(deps.db, attemptBuckets(deps.backoff, tx.username, tx.attempter), now);
   if (!claim.ok) {
     // Not checked, so not spent.
@@ -196,18 +215,19 @@ export async function claimFactorAttempt(
       waitMs: claim.waitMs,
     });
   }
-  return ownFailures(claim.claims);
+  return { failures: ownFailures(claim.claims), attemptsLeft };
 }
 
 /**
  * Spends one of a login's second-factor attempts (a code checked, a push sent) with one conditional UPDATE, so
  * parallel requests cannot spend more than there are; `LOGIN_INVALID` when none is left or the login ended.
+ * Returns the attempts left after this one, as the UPDATE itself counted them.
  */
 export async function spendLoginAttempt(
   deps: Pick<LoginLimits, 'db'> & Pick<LoginTransactions, 'maxFactorAttempts'>,
   tx: OpenLogin,
   now: number,
-): Promise<void> {
+): Promise<number> {
   const spent = await deps.db
     .updateTable('login_transactions')
     .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
@@ -215,8 +235,19 @@ export async function spendLoginAttempt(
     .where('completed_at', 'is', null)
     .where('expires_at', '>', now)
     .where('attempts', '<', deps.maxFactorAttempts)
+    .returning('attempts')
     .executeTakeFirst();
-  if (spent.numUpdatedRows === 0n) throw new GatehouseError('LOGIN_INVALID');
+  if (spent === undefined) {
+    const row = await deps.db
+      .selectFrom('login_transactions')
+      .select('attempts')
+      .where('id', '=', tx.id)
+      .executeTakeFirst();
+    throw row !== undefined && row.attempts >= deps.maxFactorAttempts
+      ? attemptsExhausted()
+      : new GatehouseError('LOGIN_INVALID');
+  }
+  return Math.max(0, deps.maxFactorAttempts - Number(spent.attempts));
 }
 
 /**

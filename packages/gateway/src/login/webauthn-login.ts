@@ -41,7 +41,7 @@ export async function completeWebauthnLogin(
 ): Promise<LoginCompleted> {
   const { db, clock } = deps;
   const tx = await findOpenLogin(deps, loginId, client);
-  const failures = await claimFactorAttempt(deps, tx, client);
+  const { failures } = await claimFactorAttempt(deps, tx, client);
   let check: Awaited<ReturnType<typeof verifyAssertion>>;
   try {
     check = await verifyAssertion(db, clock, deps.webauthn, tx.user_id, 'login', response);

@@ -1,7 +1,7 @@
 /**
  * @module notifications/routes
  * `GET /v1/notifications`: the caller's own security notifications. `GET /v1/security/events`: the caller's own
- * recent audit events (the audit log never holds a secret, so its records are shown as written). With `development.exposeOutboxes` (on under
+ * audit events, a page at a time (`?before=<seq>&limit=`) (the audit log never holds a secret, so its records are shown as written). With `development.exposeOutboxes` (on under
  * `gatehouse serve --demo`), `GET /v1/dev/sms-outbox` shows what the SMS simulator "sent" — never in production.
  */
 import type { SecurityEvent } from '@gatehouse/protocol';
@@ -10,7 +10,7 @@ import type { Kysely } from 'kysely';
 import { listAuditForUser } from '../audit/index.js';
 import type { Config } from '../config/index.js';
 import { listSmsOutbox } from '../factors/index.js';
-import { type Authenticator, principalOf } from '../http/index.js';
+import { type Authenticator, parseWith, principalOf } from '../http/index.js';
 import type { Database } from '../store/index.js';
 import { listNotifications } from './index.js';
 import { notificationOperations as ops } from './schema.js';
@@ -27,8 +27,13 @@ export async function notificationRoutes(app: FastifyInstance, deps: Notificatio
     return { notifications: await listNotifications(deps.db, principalOf(request).session.userId) };
   });
   app.get('/v1/security/events', deps.auth.forPeople({ operation: ops.securityEvents }), async (request) => {
-    const events = await listAuditForUser(deps.db, principalOf(request).session.userId, 50);
+    const { before, limit } = parseWith(ops.securityEvents.query, request.query);
+    // One more than asked: whether an older page exists, without a second query.
+    const found = await listAuditForUser(deps.db, principalOf(request).session.userId, limit + 1, before);
+    const events = found.slice(0, limit);
+    const last = events.at(-1);
     return {
+      nextBefore: found.length > limit && last !== undefined ? last.seq : null,
       events: events.map(
         (e): SecurityEvent => ({
           seq: e.seq,

@@ -2,7 +2,12 @@
  * @module notifications/schema
  * The notification routes as the API reference describes them: the protocol's schemas each answers with.
  */
-import { notificationListSchema, securityEventListSchema, smsOutboxSchema } from '@gatehouse/protocol';
+import {
+  notificationListSchema,
+  securityEventListSchema,
+  securityEventsQuerySchema,
+  smsOutboxSchema,
+} from '@gatehouse/protocol';
 import { operation } from '../http/index.js';
 
 const tag = 'notifications';
@@ -18,7 +23,8 @@ export const notificationOperations = {
     tag,
     summary: 'My recent security events',
     description:
-      'The last 50 audit records about the user, newest first (the audit log never holds a secret).',
+      'The audit records about the user, newest first, a page at a time: `limit` (default 50, at most 100) and `before` (the previous page’s `nextBefore`). The audit log never holds a secret.',
+    query: securityEventsQuerySchema,
     responses: { 200: securityEventListSchema },
   }),
   smsOutbox: operation({

@@ -150,6 +150,17 @@ describe.each(testDatabases())('personal clients on %s', (_name, makeDatabase) =
     const codes = [];
     for (const body of bad) codes.push(errorCode(await callAs(gw, 'POST', '/v1/oauth/clients', alice, body)));
     expect(codes).toEqual(['INVALID_REQUEST', 'INVALID_REQUEST', 'ACCOUNT_NOT_FOUND', 'INVALID_REQUEST']);
+    // Issue 20, item 10: no account chosen is named as such, field by field, not as "wrongly typed fields".
+    const none = await callAs(gw, 'POST', '/v1/oauth/clients', alice, {
+      ...base,
+      keys: [es256Key().publicJwk],
+      accounts: [],
+    });
+    expect(errorCode(none)).toBe('INVALID_REQUEST');
+    expect((json(none) as { error: { message: string; details: unknown } }).error).toMatchObject({
+      message: 'accounts: choose at least one account',
+      details: { issues: [{ path: 'accounts', message: 'choose at least one account' }] },
+    });
     expect(await gw.ctx.store.db.selectFrom('oauth_clients').select('id').execute()).toEqual([]);
   });
 

@@ -20,6 +20,7 @@ import * as cpapiOrderNumbers from './migrations/0012-cpapi-order-numbers.js';
 import * as oauthTokenSessions from './migrations/0013-oauth-token-sessions.js';
 import * as oauthInstances from './migrations/0014-oauth-instances.js';
 import * as sandboxFaults from './migrations/0015-sandbox-faults.js';
+import * as smsOutboxLogin from './migrations/0016-sms-outbox-login.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -37,6 +38,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0013-oauth-token-sessions': oauthTokenSessions,
   '0014-oauth-instances': oauthInstances,
   '0015-sandbox-faults': sandboxFaults,
+  '0016-sms-outbox-login': smsOutboxLogin,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

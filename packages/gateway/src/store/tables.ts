@@ -91,6 +91,8 @@ export interface SmsOutboxTable {
   to_number: string;
   body: string;
   created_at: number;
+  /** The login transaction the text was sent for (its id, not its handle); null for any other text. */
+  login_id: string | null;
 }
 
 export interface NotificationsTable {

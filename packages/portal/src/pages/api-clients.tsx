@@ -11,7 +11,7 @@ import {
   type SessionLossPolicy,
 } from '@gatehouse/protocol';
 import { useCallback, useEffect, useId, useState } from 'react';
-import { api } from '../api.js';
+import { api, fieldErrors } from '../api.js';
 import { ErrorText, Notice, TextField, useAction, useStepUpAction } from '../components.js';
 import { duration } from '../format.js';
 import { useSession } from '../session.js';
@@ -89,6 +89,49 @@ export function ApiClientsPage() {
   );
 }
 
+/** A key pair made in this browser: the public JWK for the form, the private one for a single download. */
+interface GeneratedKey {
+  publicJwk: JsonWebKey & { kid: string };
+  /** A `blob:` URL of the private JWK; revoked once it has been downloaded (it is offered once). */
+  privateUrl: string | null;
+}
+
+/**
+ * An ES256 (P-256) key pair made with WebCrypto: nothing leaves the browser but the public key, which the form
+ * registers. The private key is offered once as a JWK file (what the SDK's `importPrivateJwk` reads).
+ */
+async function generateKeyPair(): Promise<GeneratedKey> {
+  const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    'sign',
+    'verify',
+  ]);
+  const pub = await crypto.subtle.exportKey('jwk', pair.publicKey);
+  const kid = `key-${new Date().toISOString().slice(0, 10)}-${crypto.randomUUID().slice(0, 8)}`;
+  const publicJwk = { kty: pub.kty, crv: pub.crv, x: pub.x, y: pub.y, kid, alg: 'ES256', use: 'sig' };
+  const priv = { ...(await crypto.subtle.exportKey('jwk', pair.privateKey)), kid, alg: 'ES256' };
+  const blob = new Blob([`${JSON.stringify(priv, null, 2)}\n`], { type: 'application/json' });
+  return { publicJwk, privateUrl: URL.createObjectURL(blob) };
+}
+
+/** What the program does next with its new client: the SDK's client-credentials login, as code to copy. */
+function nextSteps(clientId: string, origin: string): string {
+  return [
+    "import { readFile } from 'node:fs/promises';",
+    "import { importPrivateJwk, PersonalClientAuth, SessionSupervisor, newDpopKey } from '@gatehouse/sdk';",
+    '',
+    'const bot = new SessionSupervisor({',
+    `  baseUrl: '${origin}',`,
+    '  auth: new PersonalClientAuth({',
+    `    clientId: '${clientId}',`,
+    "    clientKey: await importPrivateJwk(JSON.parse(await readFile('gatehouse-client-key.jwk', 'utf8'))),",
+    `    issuer: '${origin}',`,
+    '  }),',
+    '  dpopKey: await newDpopKey(),',
+    '});',
+    'await bot.start(); // POST /oauth2/token: client_credentials with a private_key_jwt assertion, DPoP-bound',
+  ].join('\n');
+}
+
 function RegisterClient({ onRegistered }: { onRegistered: () => void }) {
   const { me } = useSession();
   const [name, setName] = useState('');
@@ -97,17 +140,48 @@ function RegisterClient({ onRegistered }: { onRegistered: () => void }) {
   const [scopes, setScopes] = useState<Scope[]>(['read']);
   const [policy, setPolicy] = useState<SessionLossPolicy>('cancel_day');
   const [created, setCreated] = useState<ApiClientView | null>(null);
+  const [generated, setGenerated] = useState<GeneratedKey | null>(null);
+  // Field-level problems found before submitting; the gateway's own (`details.issues`) join them after.
+  const [checked, setChecked] = useState<Record<string, string>>({});
   const action = useStepUpAction();
-  const ids = { key: useId(), policy: useId() };
+  const generating = useAction();
+  const ids = {
+    key: useId(),
+    policy: useId(),
+    accounts: useId(),
+    keyError: useId(),
+    nameError: useId(),
+    scopesError: useId(),
+  };
   const toggle = <T,>(list: T[], value: T) =>
     list.includes(value) ? list.filter((v) => v !== value) : [...list, value];
+  const problems = { ...fieldErrors(action.error), ...checked };
+  const generalError = Object.keys(fieldErrors(action.error)).length > 0 ? null : action.error;
+
+  const validate = (): Record<string, string> => {
+    const found: Record<string, string> = {};
+    if (name.trim() === '') found.name = 'Give the client a name.';
+    if (key.trim() === '') found.keys = 'Paste a public key, or generate a key pair.';
+    if (accounts.length === 0) found.accounts = 'Choose at least one account';
+    if (scopes.length === 0) found.scopes = 'Choose at least one scope.';
+    return found;
+  };
 
   return (
     <section aria-labelledby="register-h" className="card">
       <h2 id="register-h">Register a personal client</h2>
       <form
+        noValidate
         onSubmit={(e) => {
           e.preventDefault();
+          const form = e.currentTarget;
+          const found = validate();
+          setChecked(found);
+          if (Object.keys(found).length > 0) {
+            // Focus the first field to fix, once it is marked.
+            requestAnimationFrame(() => form.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus());
+            return;
+          }
           void action.run(async () => {
             let jwk: unknown;
             try {
@@ -132,6 +206,7 @@ function RegisterClient({ onRegistered }: { onRegistered: () => void }) {
         }}
       >
         <TextField label="Name" value={name} onChange={setName} />
+        <FieldError id={ids.nameError} text={problems.name} />
         <div className="field">
           <label htmlFor={ids.key}>Public key (JWK or JWKS; the private key stays with the program)</label>
           <textarea
@@ -139,31 +214,85 @@ function RegisterClient({ onRegistered }: { onRegistered: () => void }) {
             rows={4}
             value={key}
             onChange={(e) => setKey(e.target.value)}
-            required
             spellCheck={false}
+            aria-invalid={problems.keys !== undefined}
+            aria-describedby={problems.keys === undefined ? undefined : ids.keyError}
           />
-          <input
-            type="file"
-            accept=".json,.jwk,application/json"
-            aria-label="Upload a public key file"
-            onChange={(e) => {
-              const file = e.target.files?.[0];
-              if (file !== undefined) void file.text().then(setKey);
-            }}
-          />
+          <FieldError id={ids.keyError} text={problems.keys} />
+          <div className="actions wrap">
+            <button
+              type="button"
+              className="secondary"
+              disabled={generating.busy}
+              onClick={() =>
+                void generating.run(async () => {
+                  if (generated?.privateUrl != null) URL.revokeObjectURL(generated.privateUrl);
+                  const made = await generateKeyPair();
+                  setGenerated(made);
+                  setKey(JSON.stringify(made.publicJwk, null, 2));
+                })
+              }
+            >
+              Generate a key pair in this browser
+            </button>
+            <input
+              type="file"
+              accept=".json,.jwk,application/json"
+              aria-label="Upload a public key file"
+              onChange={(e) => {
+                const file = e.target.files?.[0];
+                if (file !== undefined) void file.text().then(setKey);
+              }}
+            />
+          </div>
+          <ErrorText error={generating.error} />
+          {generated !== null && (
+            <div className="notice" role="status">
+              {generated.privateUrl === null ? (
+                <p>The private key was downloaded. This page no longer holds it.</p>
+              ) : (
+                <>
+                  <p>
+                    A new ES256 key pair: its public key is filled in above. Download the private key now — it
+                    is offered once, and the program signs with it.
+                  </p>
+                  <a
+                    className="button"
+                    href={generated.privateUrl}
+                    download="gatehouse-client-key.jwk"
+                    onClick={() => {
+                      const url = generated.privateUrl;
+                      // After the browser has taken the file, the page forgets the key.
+                      setTimeout(() => {
+                        if (url !== null) URL.revokeObjectURL(url);
+                      }, 1_000);
+                      setGenerated({ ...generated, privateUrl: null });
+                    }}
+                  >
+                    Download the private key (JWK)
+                  </a>
+                </>
+              )}
+            </div>
+          )}
         </div>
-        <fieldset>
+        <fieldset aria-describedby={problems.accounts === undefined ? undefined : ids.accounts}>
           <legend>Accounts</legend>
-          {me?.accounts.map((a) => (
+          {me?.accounts.map((a, i) => (
             <label key={a.id} className="inline">
               <input
                 type="checkbox"
                 checked={accounts.includes(a.id)}
-                onChange={() => setAccounts(toggle(accounts, a.id))}
+                aria-invalid={i === 0 && problems.accounts !== undefined ? true : undefined}
+                onChange={() => {
+                  setAccounts(toggle(accounts, a.id));
+                  setChecked(({ accounts: _gone, ...rest }) => rest);
+                }}
               />{' '}
               {a.id} · {a.title}
             </label>
           ))}
+          <FieldError id={ids.accounts} text={problems.accounts} />
         </fieldset>
         <fieldset>
           <legend>Scopes</legend>
@@ -177,6 +306,7 @@ function RegisterClient({ onRegistered }: { onRegistered: () => void }) {
               {SCOPE_TEXT[s]}
             </label>
           ))}
+          <FieldError id={ids.scopesError} text={problems.scopes} />
         </fieldset>
         <div className="field">
           <label htmlFor={ids.policy}>If its session is lost</label>
@@ -192,7 +322,7 @@ function RegisterClient({ onRegistered }: { onRegistered: () => void }) {
             ))}
           </select>
         </div>
-        <ErrorText error={action.error} />
+        <ErrorText error={generalError} />
         <button type="submit" disabled={action.busy}>
           Register
         </button>
@@ -200,12 +330,34 @@ function RegisterClient({ onRegistered }: { onRegistered: () => void }) {
       {/* Outside the registration form: the step-up prompt is a form of its own, and forms do not nest. */}
       {action.prompt}
       {created !== null && (
-        <Notice>
-          Registered {created.name}. Its client id is <code>{created.clientId}</code>; the program
-          authenticates with private_key_jwt and this id.
-        </Notice>
+        <section aria-label="Next steps" className="next-steps">
+          <Notice>
+            Registered {created.name}. Its client id is <code>{created.clientId}</code>; the program
+            authenticates with private_key_jwt and this id.
+          </Notice>
+          <h3>Next steps</h3>
+          <ol>
+            <li>Keep the private key file beside the program, readable only by it.</li>
+            <li>
+              Install the SDK: <code>npm install @gatehouse/sdk</code>
+            </li>
+            <li>Start a session with the client id and the key:</li>
+          </ol>
+          <pre className="snippet">
+            <code>{nextSteps(created.clientId, window.location.origin)}</code>
+          </pre>
+        </section>
       )}
     </section>
+  );
+}
+
+/** A field's problem, beside it; read out when it appears. */
+function FieldError({ id, text }: { id: string; text: string | undefined }) {
+  return text === undefined ? null : (
+    <p id={id} className="error field-error" role="alert">
+      {text}
+    </p>
   );
 }
 

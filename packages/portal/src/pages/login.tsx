@@ -6,7 +6,7 @@
 import type { FactorType, LoginStep, SmsSentView } from '@gatehouse/protocol';
 import { startAuthentication } from '@simplewebauthn/browser';
 import { useEffect, useRef, useState } from 'react';
-import { ApiError, api } from '../api.js';
+import { ApiError, api, attemptsLeft, TOO_MANY_WRONG_CODES } from '../api.js';
 import { ErrorText, Notice, TextField, useAction } from '../components.js';
 import { useSession } from '../session.js';
 
@@ -26,6 +26,13 @@ export function LoginPage() {
   const [loginId, setLoginId] = useState<string | null>(null);
   const [factors, setFactors] = useState<FactorType[]>([]);
   const [done, setDone] = useState<Authenticated | null>(null);
+  // Why the factor step went back to the start (its codes are spent), read out above the password form.
+  const [restarted, setRestarted] = useState<string | null>(null);
+  // Back at the start: focus goes to the username, the first field of the new step.
+  useEffect(() => {
+    if (restarted !== null && loginId === null)
+      document.querySelector<HTMLInputElement>('input[autocomplete="username"]')?.focus();
+  }, [restarted, loginId]);
 
   const finish = async (result: Authenticated) => {
     // Logging in with a recovery code is worth a pause: fewer are left. A missing backup factor is shown as a
@@ -42,11 +49,17 @@ export function LoginPage() {
       <h1>Gatehouse</h1>
       <p className="subtitle">Client Portal · paper trading</p>
       {endedReason !== null && loginId === null && <Notice>{endedReason}</Notice>}
+      {restarted !== null && loginId === null && (
+        <p className="error" role="alert">
+          {restarted}
+        </p>
+      )}
       {done !== null ? (
         <AfterLogin result={done} onContinue={() => void refresh()} />
       ) : loginId === null ? (
         <Credentials
           onStarted={(id, available) => {
+            setRestarted(null);
             setLoginId(id);
             setFactors(FACTOR_ORDER.filter((f) => available.includes(f)));
           }}
@@ -56,7 +69,10 @@ export function LoginPage() {
           loginId={loginId}
           factors={factors}
           onAuthenticated={finish}
-          onRestart={() => setLoginId(null)}
+          onRestart={(reason) => {
+            setRestarted(reason ?? null);
+            setLoginId(null);
+          }}
         />
       )}
     </main>
@@ -110,9 +126,12 @@ function SecondFactor(props: {
   loginId: string;
   factors: FactorType[];
   onAuthenticated: (result: Authenticated) => Promise<void>;
-  onRestart: () => void;
+  /** Back to the password step; `reason` is said there (the login's codes are all spent). */
+  onRestart: (reason?: string) => void;
 }) {
   const { loginId, onAuthenticated } = props;
+  // A login out of codes cannot complete: Verify must not stay, so the page goes back to the password.
+  const exhausted = () => props.onRestart(TOO_MANY_WRONG_CODES);
   const [chosen, setChosen] = useState<FactorType>(props.factors[0] ?? 'totp');
   const [push, setPush] = useState<PushState | null>(null);
   const [pushError, setPushError] = useState<unknown>(null);
@@ -213,16 +232,16 @@ function SecondFactor(props: {
         />
       )}
       {(chosen === 'totp' || chosen === 'recovery_code') && (
-        <CodeFactor loginId={loginId} type={chosen} onAuthenticated={complete} />
+        <CodeFactor loginId={loginId} type={chosen} onAuthenticated={complete} onExhausted={exhausted} />
       )}
-      {chosen === 'sms' && <SmsFactor loginId={loginId} onAuthenticated={complete} />}
+      {chosen === 'sms' && <SmsFactor loginId={loginId} onAuthenticated={complete} onExhausted={exhausted} />}
       {chosen === 'webauthn' && <SecurityKeyFactor loginId={loginId} onAuthenticated={complete} />}
       {push !== null && chosen !== 'push' && !push.expired && (
         <p className="hint">
           Your push request is still waiting; approving it on your phone also logs you in.
         </p>
       )}
-      <button type="button" className="link" onClick={props.onRestart}>
+      <button type="button" className="link" onClick={() => props.onRestart()}>
         Start again
       </button>
     </section>
@@ -294,6 +313,8 @@ function CodeFactor(props: {
   loginId: string;
   type: 'totp' | 'recovery_code' | 'sms';
   onAuthenticated: (result: LoginStep) => Promise<void>;
+  /** The login has no code left to try. */
+  onExhausted: () => void;
 }) {
   const [code, setCode] = useState('');
   const { busy, error, run } = useAction();
@@ -312,7 +333,10 @@ function CodeFactor(props: {
             'POST',
             `/v1/auth/login/${encodeURIComponent(props.loginId)}/factor`,
             { type: props.type, code: code.replace(/\s/g, '') },
-          );
+          ).catch((caught: unknown) => {
+            if (attemptsLeft(caught) === 0) props.onExhausted();
+            throw caught;
+          });
           await props.onAuthenticated(result);
         });
       }}
@@ -333,7 +357,11 @@ function CodeFactor(props: {
   );
 }
 
-function SmsFactor(props: { loginId: string; onAuthenticated: (result: LoginStep) => Promise<void> }) {
+function SmsFactor(props: {
+  loginId: string;
+  onAuthenticated: (result: LoginStep) => Promise<void>;
+  onExhausted: () => void;
+}) {
   const [sent, setSent] = useState<SmsSentView | null>(null);
   // When the next code may be asked for: from the last send, or from the gateway's refusal of an early one.
   const [resendAt, setResendAt] = useState<number | null>(null);
@@ -366,7 +394,54 @@ function SmsFactor(props: { loginId: string; onAuthenticated: (result: LoginStep
           : `Code sent. ${sent.remainingThisHour} more can be sent this hour.`}
       </p>
       <ErrorText error={error} />
-      <CodeFactor loginId={props.loginId} type="sms" onAuthenticated={props.onAuthenticated} />
+      {sent?.simulatedTexts === true && <SimulatedTexts loginId={props.loginId} />}
+      <CodeFactor
+        loginId={props.loginId}
+        type="sms"
+        onAuthenticated={props.onAuthenticated}
+        onExhausted={props.onExhausted}
+      />
+    </div>
+  );
+}
+
+/**
+ * A demo instance stores texts instead of sending them: the person logging in may read the text of this login
+ * (the gateway shows no other login's), so the SMS factor can be tried without a phone.
+ */
+function SimulatedTexts({ loginId }: { loginId: string }) {
+  const [messages, setMessages] = useState<{ id: string; to: string; body: string }[] | null>(null);
+  const { busy, error, run } = useAction();
+  const show = () =>
+    run(async () => {
+      const answer = await api<{ messages: { id: string; to: string; body: string }[] }>(
+        'GET',
+        `/v1/auth/login/${encodeURIComponent(loginId)}/simulated-texts`,
+      );
+      setMessages(answer.messages);
+    });
+  return (
+    <div className="simulated-texts">
+      <p className="hint">This is a demo: texts are simulated, not sent to a phone.</p>
+      <button type="button" className="link" disabled={busy} onClick={() => void show()}>
+        View simulated texts
+      </button>
+      <ErrorText error={error} />
+      {messages !== null && (
+        <section aria-label="Simulated texts for this login" aria-live="polite">
+          {messages.length === 0 ? (
+            <p>No text yet for this login.</p>
+          ) : (
+            <ul className="list">
+              {messages.map((m) => (
+                <li key={m.id}>
+                  To {m.to}: {m.body}
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+      )}
     </div>
   );
 }

@@ -1,8 +1,7 @@
 /**
  * Security: the password (change it, optionally signing out every other session), second factors (enrol TOTP and a
  * mobile device with QR codes, security keys, an SMS number, recovery codes shown once), the backup-factor warning,
- * devices (rename, trust, revoke), sessions across channels with their tier and competing state (revoke one, or all
- * others), and recent security events from the audit log. Changes to the password, factors, devices and other
+ * devices, sessions and security events (`security-activity.tsx`). Changes to the password, factors, devices and other
  * sessions need a recent second factor: when the gateway answers `STEP_UP_REQUIRED`, the page asks for one and
  * repeats the change.
  */
@@ -11,7 +10,6 @@ import type {
   FactorView,
   MonitoredSession,
   PasswordChanged,
-  SecurityEvent,
   SmsSentView,
 } from '@gatehouse/protocol';
 import { startRegistration } from '@simplewebauthn/browser';
@@ -21,6 +19,7 @@ import { ErrorText, Notice, QrCode, Table, TextField, useAction, useStepUpAction
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
 import { useStream } from '../stream.js';
+import { Devices, Events, Sessions } from './security-activity.js';
 
 interface FactorList {
   factors: FactorView[];
@@ -57,23 +56,24 @@ export function SecurityPage() {
   const [factors, setFactors] = useState<FactorList | null>(null);
   const [devices, setDevices] = useState<DeviceView[] | null>(null);
   const [sessions, setSessions] = useState<MonitoredSession[] | null>(null);
-  const [events, setEvents] = useState<SecurityEvent[] | null>(null);
+  // Counts reloads: the events list (paged on its own) reloads its page with the rest.
+  const [version, setVersion] = useState(0);
   const load = useAction();
 
   const reload = useCallback(async () => {
     await load.run(async () => {
-      const [f, d, s, e] = await Promise.all([
+      const [f, d, s] = await Promise.all([
         api<FactorList>('GET', '/v1/factors'),
         api<{ devices: DeviceView[] }>('GET', '/v1/devices'),
         api<{ sessions: MonitoredSession[] }>('GET', '/v1/sessions'),
-        api<{ events: SecurityEvent[] }>('GET', '/v1/security/events'),
       ]);
       setFactors(f);
       setDevices(d.devices);
       setSessions(s.sessions);
-      setEvents(e.events);
+      setVersion((v) => v + 1);
     });
   }, [load.run]);
+  const currentDeviceId = sessions?.find((s) => s.current)?.device?.id ?? null;
 
   useEffect(() => {
     void reload();
@@ -96,9 +96,9 @@ export function SecurityPage() {
       )}
       <Password onChange={reload} />
       <Factors list={factors} onChange={reload} />
-      <Devices devices={devices} onChange={reload} />
+      <Devices devices={devices} currentDeviceId={currentDeviceId} onChange={reload} />
       <Sessions sessions={sessions} onChange={reload} />
-      <Events events={events} />
+      <Events devices={devices} version={version} />
     </div>
   );
 }
@@ -208,44 +208,47 @@ function Factors({ list, onChange }: { list: FactorList | null; onChange: () => 
   return (
     <section aria-labelledby="factors-h">
       <h2 id="factors-h">Second factors</h2>
-      <Table caption="Your second factors" columns={['Factor', 'Name', 'Status', 'Last used']} actions>
-        {list?.factors.map((f) => (
-          <tr key={f.id}>
-            <td>{FACTOR_NAMES[f.type]}</td>
-            <td>
-              {f.label}
-              {f.phone !== undefined ? ` (${f.phone})` : ''}
-            </td>
-            <td>{f.status}</td>
-            <td>{when(f.lastUsedAt)}</td>
-            <td>
-              <button
-                type="button"
-                className="secondary"
-                aria-label={`Remove ${FACTOR_NAMES[f.type]} ${f.label}`}
-                onClick={() =>
-                  void applyChange(action, onChange, 'DELETE', `/v1/factors/${encodeURIComponent(f.id)}`)
-                }
-              >
-                Remove
-              </button>
+      {/* Below 600 px each row is a card (styles.css `.stacked`), its cells labelled by `data-label`. */}
+      <div className="stacked">
+        <Table caption="Your second factors" columns={['Factor', 'Name', 'Status', 'Last used']} actions>
+          {list?.factors.map((f) => (
+            <tr key={f.id}>
+              <td data-label="Factor">{FACTOR_NAMES[f.type]}</td>
+              <td data-label="Name">
+                {f.label}
+                {f.phone !== undefined ? ` (${f.phone})` : ''}
+              </td>
+              <td data-label="Status">{f.status}</td>
+              <td data-label="Last used">{when(f.lastUsedAt)}</td>
+              <td className="cell-actions">
+                <button
+                  type="button"
+                  className="secondary"
+                  aria-label={`Remove ${FACTOR_NAMES[f.type]} ${f.label}`}
+                  onClick={() =>
+                    void applyChange(action, onChange, 'DELETE', `/v1/factors/${encodeURIComponent(f.id)}`)
+                  }
+                >
+                  Remove
+                </button>
+              </td>
+            </tr>
+          ))}
+          <tr>
+            <td data-label="Factor">Recovery codes</td>
+            <td colSpan={4} data-label="Unused">
+              {list === null ? '' : `${list.recoveryCodes.remaining} unused`}
+              {list !== null && list.recoveryCodes.outdated > 0 && (
+                <span className="hint">
+                  {' '}
+                  · {list.recoveryCodes.outdated} of the older, shorter kind: generate new recovery codes to
+                  replace them.
+                </span>
+              )}
             </td>
           </tr>
-        ))}
-        <tr>
-          <td>Recovery codes</td>
-          <td colSpan={4}>
-            {list === null ? '' : `${list.recoveryCodes.remaining} unused`}
-            {list !== null && list.recoveryCodes.outdated > 0 && (
-              <span className="hint">
-                {' '}
-                · {list.recoveryCodes.outdated} of the older, shorter kind: generate new recovery codes to
-                replace them.
-              </span>
-            )}
-          </td>
-        </tr>
-      </Table>
+        </Table>
+      </div>
       <div className="actions wrap">
         <button type="button" onClick={() => setAdding('totp')}>
           Add authenticator app
@@ -464,199 +467,6 @@ function AddMobile({ onClose }: { onClose: () => void }) {
       <button type="button" onClick={onClose}>
         Done
       </button>
-    </section>
-  );
-}
-
-function Devices({ devices, onChange }: { devices: DeviceView[] | null; onChange: () => Promise<void> }) {
-  const action = useStepUpAction();
-  const [renaming, setRenaming] = useState<{ id: string; name: string } | null>(null);
-  return (
-    <section aria-labelledby="devices-h">
-      <h2 id="devices-h">Devices</h2>
-      {devices?.length === 0 && <p>No devices yet.</p>}
-      <ul className="list">
-        {devices?.map((d) => (
-          <li key={d.id} className="row">
-            {renaming?.id === d.id ? (
-              <form
-                className="inline-form"
-                onSubmit={(e) => {
-                  e.preventDefault();
-                  void action.run(async () => {
-                    await api('PATCH', `/v1/devices/${encodeURIComponent(d.id)}`, { name: renaming.name });
-                    setRenaming(null);
-                    await onChange();
-                  });
-                }}
-              >
-                <TextField
-                  label={`New name for ${d.name}`}
-                  value={renaming.name}
-                  onChange={(name) => setRenaming({ id: d.id, name })}
-                />
-                <button type="submit">Save</button>
-              </form>
-            ) : (
-              <span>
-                <strong>{d.name}</strong> · {d.kind} · {d.platform} · {d.trusted ? 'trusted' : 'not trusted'}{' '}
-                · last seen {when(d.lastSeenAt)}
-              </span>
-            )}
-            <span className="actions">
-              <button
-                type="button"
-                className="secondary"
-                onClick={() => setRenaming({ id: d.id, name: d.name })}
-              >
-                Rename
-              </button>
-              <button
-                type="button"
-                className="secondary"
-                onClick={() =>
-                  void applyChange(action, onChange, 'PATCH', `/v1/devices/${encodeURIComponent(d.id)}`, {
-                    trusted: !d.trusted,
-                  })
-                }
-              >
-                {d.trusted ? 'Stop trusting' : 'Trust'}
-              </button>
-              <button
-                type="button"
-                className="danger"
-                aria-label={`Revoke ${d.name}`}
-                onClick={() =>
-                  void applyChange(action, onChange, 'DELETE', `/v1/devices/${encodeURIComponent(d.id)}`)
-                }
-              >
-                Revoke
-              </button>
-            </span>
-          </li>
-        ))}
-      </ul>
-      {action.prompt}
-      <ErrorText error={action.error} />
-    </section>
-  );
-}
-
-function Sessions({
-  sessions,
-  onChange,
-}: {
-  sessions: MonitoredSession[] | null;
-  onChange: () => Promise<void>;
-}) {
-  // Ending other sessions needs a recent second factor, as factor changes do: a step-up is asked for when it is due.
-  const action = useStepUpAction();
-  return (
-    <section aria-labelledby="sessions-h">
-      <h2 id="sessions-h">Sessions</h2>
-      <Table
-        caption="Your sessions on every channel"
-        columns={['Channel', 'Tier', 'Device / browser', 'Network', 'Last seen']}
-        actions
-      >
-        {sessions?.map((s) => (
-          <tr key={s.id} data-session-id={s.id}>
-            <td>
-              {s.channel}
-              {s.current ? ' (this session)' : ''}
-            </td>
-            <td>
-              {s.tier === 'brokerage' ? 'trading' : 'read-only'}
-              {s.competing ? ' · competing' : ''}
-            </td>
-            <td>{s.device?.name ?? s.userAgent.slice(0, 40)}</td>
-            <td>{s.network ?? s.ip}</td>
-            <td>{when(s.lastSeenAt)}</td>
-            <td>
-              {!s.current && (
-                <button
-                  type="button"
-                  className="danger"
-                  aria-label={`Revoke the ${s.channel} session last seen ${when(s.lastSeenAt)}`}
-                  onClick={() =>
-                    void applyChange(action, onChange, 'DELETE', `/v1/sessions/${encodeURIComponent(s.id)}`)
-                  }
-                >
-                  Revoke
-                </button>
-              )}
-            </td>
-          </tr>
-        ))}
-      </Table>
-      <button
-        type="button"
-        className="secondary"
-        disabled={action.busy}
-        onClick={() => void applyChange(action, onChange, 'POST', '/v1/sessions/revoke-others', {})}
-      >
-        Sign out all other sessions
-      </button>
-      {action.prompt}
-      <ErrorText error={action.error} />
-    </section>
-  );
-}
-
-const EVENT_TEXT: Record<string, string> = {
-  'account.entitlements_changed': 'Account entitlements changed',
-  'device.enrolled': 'Mobile device enrolled',
-  'device.new': 'Logged in from a new device',
-  'device.revoked': 'Device revoked',
-  'factor.added': 'Factor added',
-  'factor.removed': 'Factor removed',
-  'factor.renamed': 'Factor renamed',
-  'factor.used': 'Second factor verified',
-  'login.factor_failed': 'Wrong second factor',
-  'login.password_failed': 'Wrong password',
-  'login.password_ok': 'Password accepted',
-  'login.succeeded': 'Logged in',
-  'login.throttled': 'Login slowed down after failures',
-  'oauth.client_registered': 'API client registered',
-  'oauth.client_revoked': 'API client revoked',
-  'oauth.consent_granted': 'App authorized',
-  'oauth.grant_revoked': 'API access revoked',
-  'oauth.refresh_token_reused': 'API access revoked: a refresh token was used twice',
-  'order.confirmed_without_market_data': 'Order confirmed without market data',
-  'password.change_failed': 'Wrong current password',
-  'password.changed': 'Password changed',
-  'password.reset': 'Password reset by support',
-  'push.approved': 'Push request approved',
-  'push.denied': 'Push request denied',
-  'push.sent': 'Push request sent',
-  'push.wrong_number': 'Push request denied: wrong number picked',
-  'recovery.generated': 'Recovery codes generated',
-  'recovery.used': 'Recovery code used',
-  'safety.dead_man_armed': 'Dead-man switch armed',
-  'safety.dead_man_fired': 'Dead-man switch fired',
-  'safety.session_loss': 'Orders handled after a lost session',
-  'session.brokerage_acquired': 'Trading taken by a session',
-  'session.logout': 'Signed out',
-  'session.network_changed': 'Session moved to another network',
-  'session.revoked': 'Session revoked',
-  'session.step_up': 'Second factor verified again',
-  'sms.sent': 'Text message code sent',
-  'user.created': 'User created',
-};
-
-function Events({ events }: { events: SecurityEvent[] | null }) {
-  return (
-    <section aria-labelledby="events-h">
-      <h2 id="events-h">Recent security events</h2>
-      <ul className="list events">
-        {events?.map((e) => (
-          <li key={e.seq}>
-            <time dateTime={e.at}>{new Date(e.at).toLocaleString()}</time> {EVENT_TEXT[e.type] ?? e.type}
-            {e.ip === null ? '' : ` · ${e.ip}`}
-            {typeof e.data.factor === 'string' ? ` · ${e.data.factor}` : ''}
-          </li>
-        ))}
-      </ul>
     </section>
   );
 }
