@@ -17,7 +17,7 @@
  * the same update, audit, notification and wake-up as a signed denial, without the device's key.
  */
 import { randomInt } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError, newId } from '../core/index.js';
 import {
@@ -42,6 +42,8 @@ export interface PushContext {
 export interface PushMessage {
   type: 'push';
   challengeId: string;
+  /** `test`: sent from the Security page to check a phone; it logs nobody in. */
+  purpose: 'login' | 'test';
   number: string;
   context: PushContext;
   expiresAt: string;
@@ -52,8 +54,14 @@ export interface PushTransport {
   deliver(deviceIds: readonly string[], message: PushMessage): Promise<void>;
 }
 
-/** `wrong_number`: the device answered with another number than the login screen's; the challenge is void. */
-export type PushStatus = 'pending' | 'approved' | 'denied' | 'wrong_number' | 'expired';
+/**
+ * `wrong_number`: the device answered with another number than the login screen's; the challenge is void.
+ * `cancelled`: its login completed with another factor, failed, or sent a newer push (`cancelLoginPushes`).
+ */
+export type PushStatus = 'pending' | 'approved' | 'denied' | 'wrong_number' | 'expired' | 'cancelled';
+
+/** Every status but `pending` is final: the one outcome both the login screen and the device are told. */
+export const isFinalPush = (status: PushStatus): boolean => status !== 'pending';
 
 export interface PushState {
   id: string;
@@ -106,6 +114,7 @@ export async function createPushChallenge(
   return {
     type: 'push',
     challengeId: row.id,
+    purpose: input.loginId === null ? 'test' : 'login',
     number: row.number,
     context: input.context,
     expiresAt: new Date(row.expires_at).toISOString(),
@@ -126,7 +135,10 @@ export async function getPushState(
   return row === undefined ? undefined : toState(row, clock.now());
 }
 
-/** The newest challenge of a login transaction. */
+/**
+ * The newest challenge of a login transaction. Of two made in the same millisecond the pending one is the newer:
+ * a new push cancels the login's pending one as it is made (login/push-login).
+ */
 export async function latestPushForLogin(
   db: Kysely<Database>,
   clock: Clock,
@@ -137,9 +149,78 @@ export async function latestPushForLogin(
     .selectAll()
     .where('login_id', '=', loginId)
     .orderBy('created_at', 'desc')
+    .orderBy(sql`case when status = 'pending' then 0 else 1 end`)
     .orderBy('id', 'desc')
     .executeTakeFirst();
   return row === undefined ? undefined : toState(row, clock.now());
+}
+
+/**
+ * Cancels a login's pending pushes (its login completed with another factor, failed, or sends a newer push), in the
+ * caller's transaction; returns their ids for `announceCancelled` once it commits. A prompt left on the phone after
+ * its login ended trains people to approve without reading (push fatigue), so none stays.
+ */
+export async function cancelLoginPushes(
+  db: Kysely<Database>,
+  clock: Clock,
+  loginId: string,
+): Promise<string[]> {
+  const now = clock.now();
+  const pending = await db
+    .selectFrom('push_challenges')
+    .select('id')
+    .where('login_id', '=', loginId)
+    .where('status', '=', 'pending')
+    .execute();
+  if (pending.length === 0) return [];
+  await db
+    .updateTable('push_challenges')
+    .set({ status: 'cancelled', decided_at: now })
+    .where('login_id', '=', loginId)
+    .where('status', '=', 'pending')
+    .execute();
+  return pending.map((p) => p.id);
+}
+
+/** Tells every node that these pushes changed: the devices holding their prompts drop them (factors/device-hub). */
+export async function announceCancelled(
+  bus: EventBus,
+  loginId: string,
+  challengeIds: readonly string[],
+): Promise<void> {
+  for (const challengeId of challengeIds) await bus.publish('push.updated', { challengeId, loginId });
+}
+
+/** Test pushes a user may send in `TEST_PUSH_WINDOW_MS`. */
+const TEST_PUSHES_PER_WINDOW = 3;
+const TEST_PUSH_WINDOW_MS = 10 * 60_000;
+
+/**
+ * A push that logs nobody in (`purpose: "test"`), from the Security page to a phone just activated: the same
+ * prompt, number and decision as a login's, so the person sees the phone receive and answer one. At most three in
+ * ten minutes per user (`PUSH_LIMIT_REACHED`), so it cannot be used to bomb a phone either.
+ */
+export async function createTestPush(
+  db: Kysely<Database>,
+  clock: Clock,
+  input: { userId: string; context: PushContext; ttlMs: number },
+): Promise<PushMessage & { state: PushState }> {
+  const now = clock.now();
+  const recent = await db
+    .selectFrom('push_challenges')
+    .select(['created_at'])
+    .where('user_id', '=', input.userId)
+    .where('login_id', 'is', null)
+    .where('created_at', '>', now - TEST_PUSH_WINDOW_MS)
+    .orderBy('created_at', 'asc')
+    .execute();
+  if (recent.length >= TEST_PUSHES_PER_WINDOW) {
+    const oldest = recent[0]?.created_at ?? now;
+    throw new GatehouseError('PUSH_LIMIT_REACHED', undefined, {
+      retryAfterMs: oldest + TEST_PUSH_WINDOW_MS - now,
+    });
+  }
+  return createPushChallenge(db, clock, { ...input, loginId: null });
 }
 
 async function pendingFor(db: Kysely<Database>, clock: Clock, challengeId: string, userId: string) {

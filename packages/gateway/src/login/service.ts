@@ -27,15 +27,16 @@ import { type Attempter, attemptBuckets, identifyAttempter, networkAttempter } f
 import { claimAttempt, releaseAttempt } from './throttle.js';
 
 import {
+  afterLoginIssued,
   auditedUsername,
   auditFactorFailure,
   type ClientInfo,
+  cancelPushesOfEndedLogin,
   claimFactorAttempt,
   findOpenLogin,
   issueLoginSession,
   type LoginCompleted,
   type LoginStarted,
-  notifyNewDevice,
   ownFailures,
   refuseThrottled,
   usableFactors,
@@ -289,8 +290,11 @@ export async function completeLoginFactor(
     const issued = await issueLoginSession(trx, deps, tx, check.factor, client);
     return issued;
   });
-  if (outcome === undefined) throw new GatehouseError('INVALID_CREDENTIALS');
-  await notifyNewDevice(deps, tx.user_id, outcome, client);
+  if (outcome === undefined) {
+    await cancelPushesOfEndedLogin(deps, tx.id);
+    throw new GatehouseError('INVALID_CREDENTIALS');
+  }
+  await afterLoginIssued(deps, tx.user_id, outcome, client);
   const result: LoginCompleted = {
     ...outcome,
     backupFactorMissing: await backupFactorMissing(db, tx.user_id),
