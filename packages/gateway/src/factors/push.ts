@@ -13,11 +13,17 @@
  * a new number, and the wrong one spends one of the login's second-factor attempts. A wrong number is audited and
  * the user is told where the login came from: it is the mark of someone else holding their password.
  *
+ * Every push ends in exactly one final state — approved, denied, wrong_number, expired or cancelled — decided here
+ * and told to both screens: the login screen by its poll or stream, the phone by its device stream
+ * (factors/device-hub). A login's pending push is cancelled when the login completes with another factor, fails,
+ * or sends a newer push (`cancelLoginPushes`), and expires no later than its login: a prompt left on a phone after
+ * its login ended trains people to approve without reading.
+ *
  * The failure sandbox denies a push as the person on the phone would (`denyPushOnDevice`, for `push.auto_denied`):
  * the same update, audit, notification and wake-up as a signed denial, without the device's key.
  */
 import { randomInt } from 'node:crypto';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type EventBus, GatehouseError, newId } from '../core/index.js';
 import {
@@ -97,6 +103,16 @@ export async function createPushChallenge(
   input: { userId: string; loginId: string | null; context: PushContext; ttlMs: number },
 ): Promise<PushMessage & { state: PushState }> {
   const now = clock.now();
+  // A login's pushes are ordered by creation time: a new one is made at least a millisecond after the last.
+  const last =
+    input.loginId === null
+      ? undefined
+      : await db
+          .selectFrom('push_challenges')
+          .select((eb) => eb.fn.max('created_at').as('at'))
+          .where('login_id', '=', input.loginId)
+          .executeTakeFirst();
+  const lastAt = last?.at === null || last?.at === undefined ? null : Number(last.at);
   const row: PushChallengesTable = {
     id: newId('psh'),
     user_id: input.userId,
@@ -104,7 +120,7 @@ export async function createPushChallenge(
     number: String(randomInt(10, 100)),
     context: JSON.stringify(input.context),
     status: 'pending',
-    created_at: now,
+    created_at: lastAt === null ? now : Math.max(now, lastAt + 1),
     expires_at: now + input.ttlMs,
     delivered_at: null,
     decided_at: null,
@@ -135,10 +151,7 @@ export async function getPushState(
   return row === undefined ? undefined : toState(row, clock.now());
 }
 
-/**
- * The newest challenge of a login transaction. Of two made in the same millisecond the pending one is the newer:
- * a new push cancels the login's pending one as it is made (login/push-login).
- */
+/** The newest challenge of a login transaction (`createPushChallenge` keeps a login's creation times distinct). */
 export async function latestPushForLogin(
   db: Kysely<Database>,
   clock: Clock,
@@ -149,7 +162,6 @@ export async function latestPushForLogin(
     .selectAll()
     .where('login_id', '=', loginId)
     .orderBy('created_at', 'desc')
-    .orderBy(sql`case when status = 'pending' then 0 else 1 end`)
     .orderBy('id', 'desc')
     .executeTakeFirst();
   return row === undefined ? undefined : toState(row, clock.now());
