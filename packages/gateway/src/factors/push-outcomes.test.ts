@@ -296,9 +296,21 @@ describe('the setup QR code and a test push', () => {
     expect(errorCode(await callAs(gw, 'POST', `/v1/devices/${phone.deviceId}/test-push`, bruno))).toBe(
       'DEVICE_NOT_FOUND',
     );
-    // No session, no test push.
+    // No session, no test push; nor from a page without the session's CSRF token.
     const anonymous = await gw.app.inject({ method: 'POST', url: `/v1/devices/${phone.deviceId}/test-push` });
     expect(anonymous.statusCode).toBe(401);
+    const forged = await gw.app.inject({
+      method: 'POST',
+      url: `/v1/devices/${phone.deviceId}/test-push`,
+      headers: { cookie: session.cookie },
+    });
+    expect(errorCode(forged)).toBe('CSRF_TOKEN_INVALID');
+    expect(errorCode(await callAs(gw, 'GET', '/v1/devices/push/psh_unknown', session))).toBe(
+      'PUSH_CHALLENGE_INVALID',
+    );
+    // A test push logs nobody in: approving it left no login to complete and no session behind.
+    const sessions = await gw.ctx.store.db.selectFrom('sessions').select('id').execute();
+    expect(sessions).toHaveLength(2);
   });
 
   it('allows three test pushes in ten minutes, and none to a revoked phone', async () => {

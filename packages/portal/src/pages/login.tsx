@@ -297,7 +297,12 @@ function PushPanel(props: {
   return (
     <div className="push">
       <p>Open the Gatehouse authenticator on your phone and approve the request showing this number:</p>
-      <output className="push-number" aria-label="Number to match" tabIndex={-1} ref={numberRef}>
+      <output
+        className={ended ? 'push-number ended' : 'push-number'}
+        aria-label="Number to match"
+        tabIndex={-1}
+        ref={numberRef}
+      >
         {push.number}
       </output>
       {finalText === null && <p className="countdown">{`Expires in ${seconds} s`}</p>}
