@@ -35,12 +35,10 @@ export const deviceIdParamsSchema = idParamsSchema;
 /** `POST /v1/devices/mobile/enroll`: an activation code for the phone, as a link for its QR code. */
 export const activationSchema = z.object({
   activationCode: z.string(),
-  activationUri: z
-    .string()
-    .meta({
-      description:
-        '`gatehouse://activate?server=…&code=…`, for an authenticator app (`gatehouse authenticator`).',
-    }),
+  activationUri: z.string().meta({
+    description:
+      '`gatehouse://activate?server=…&code=…`, for an authenticator app (`gatehouse authenticator`).',
+  }),
   activationLink: z.string().meta({
     description:
       '`https://…/authenticator?activate=…` on the configured public URL: what the QR code holds, so a phone’s camera opens it.',
