@@ -119,7 +119,11 @@ describe('gatehouse authenticator', () => {
     const push = await json(
       await fetch(`${base}/v1/auth/login/${started.loginId}/factor`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'e2e-browser' },
+        headers: {
+          'content-type': 'application/json',
+          'user-agent':
+            'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Firefox/128.0',
+        },
         body: JSON.stringify({ type: 'push' }),
       }),
     );
@@ -131,7 +135,8 @@ describe('gatehouse authenticator', () => {
     expect(polled.headers.get('set-cookie')).toContain('gh_session=');
     await waitForLine(authenticator, /decided psh_/, output);
     expect(output.text).toContain(`number on the login screen should be: ${push.number}`);
-    expect(output.text).toContain('from: e2e-browser');
+    // What asked, readable (never the raw user agent).
+    expect(output.text).toContain('from: Firefox on Linux');
   });
 
   it('shows TOTP codes for secrets added to it', async () => {

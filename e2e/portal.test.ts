@@ -307,11 +307,11 @@ describe('Client Portal in Chromium', () => {
     await page.getByRole('link', { name: 'Security' }).click();
     await page.getByRole('button', { name: 'Add mobile device' }).click();
     const activation = await readQr(page, 'QR code to activate a mobile device');
-    expect(activation).toMatch(/^gatehouse:\/\/activate\?/);
+    expect(activation.startsWith(`${rig.base}/authenticator?activate=`)).toBe(true);
     expect(await page.getByLabel('Activation link').inputValue()).toBe(activation);
     await screenshot(page, 'security-add-device');
 
-    // The phone: a second browser context, phone-sized, with its own IndexedDB.
+    // The phone: a second browser context, phone-sized, with its own IndexedDB; the link pasted on its page.
     const phone = await newPage({ width: 390, height: 844 });
     await phone.goto(`${rig.base}/authenticator`);
     await phone.getByLabel('Activation link').fill(activation);
@@ -341,6 +341,7 @@ describe('Client Portal in Chromium', () => {
     // Push: the login shows the number; the phone shows the request with choices; the right one approves.
     await signOut(page);
     await startLogin(page, rig.base, 'hana');
+    await page.getByRole('button', { name: 'Send a push to my phone' }).click();
     const number = page.getByLabel('Number to match');
     await expect.poll(() => number.innerText()).toMatch(/^\d{2}$/);
     const shown = await number.innerText();
@@ -357,12 +358,9 @@ describe('Client Portal in Chromium', () => {
     expect(await approve.isDisabled()).toBe(true);
     await typed.fill(String((Number(shown) + 1) % 100).padStart(2, '0'));
     await approve.click();
-    await phone
-      .getByText(/^That was not the number on the login screen, so the request was denied\./)
-      .waitFor();
-    await page.getByText('The request was denied.', { exact: true }).waitFor();
-    await page.getByText(/so that request was denied\. Send a new request/).waitFor();
-    await page.getByRole('button', { name: 'Send a new request' }).click();
+    await phone.getByText(/^Wrong number — this request was cancelled\./).waitFor();
+    await page.getByText(/^Wrong number — this request was cancelled\./).waitFor();
+    await page.getByRole('button', { name: 'Send another push' }).click();
     await expect.poll(() => number.innerText()).toMatch(/^\d{2}$/);
     const renewed = await number.innerText();
     await expect.poll(() => approve.isDisabled()).toBe(true); // the new request's card, empty
@@ -376,6 +374,7 @@ describe('Client Portal in Chromium', () => {
     await phone.close();
     await signOut(page);
     await startLogin(page, rig.base, 'hana');
+    await page.getByRole('button', { name: 'Send a push to my phone' }).click();
     await expect.poll(() => number.innerText()).toMatch(/^\d{2}$/);
     const before = await number.boundingBox();
     const fallback = page.getByText('Your phone has not received the request.');

@@ -25,7 +25,7 @@ describe('describeError', () => {
     );
     expect(describeError(new ApiError(401, 'PUSH_EXPIRED', 'x'))).toMatch(/^The push request expired/);
     expect(describeError(new ApiError(401, 'WRONG_NUMBER', 'x'))).toMatch(
-      /so that request was denied\. Send a new/,
+      /^Wrong number — this request was cancelled\. Send another push/,
     );
     expect(describeError(new ApiError(403, 'STEP_UP_REQUIRED', 'x'))).toBe(
       'Confirm it is you: verify a second factor again to continue.',

@@ -150,9 +150,9 @@ export function describeError(error: unknown): string {
     case 'PUSH_EXPIRED':
       return 'The push request expired before it was answered. Use another factor or send it again.';
     case 'PUSH_DENIED':
-      return 'The login was denied on your phone. Start again.';
+      return 'The request was denied on your phone. No further push is sent for this login; use another factor.';
     case 'WRONG_NUMBER':
-      return 'Your phone picked another number than the one shown here, so that request was denied. Send a new request and pick the number it shows.';
+      return 'Wrong number — this request was cancelled. Send another push and pick the number it shows.';
     case 'BROKERAGE_REQUIRED':
     case 'SESSION_COMPETING':
       return 'This session is read-only: another session is trading. Take over trading to place orders here.';

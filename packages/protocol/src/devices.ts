@@ -40,7 +40,14 @@ export const deviceIdParamsSchema = idParamsSchema;
 /** `POST /v1/devices/mobile/enroll`: an activation code for the phone, as a link for its QR code. */
 export const activationSchema = z.object({
   activationCode: z.string(),
-  activationUri: z.string().meta({ description: '`gatehouse://activate?server=…&code=…`' }),
+  activationUri: z.string().meta({
+    description:
+      '`gatehouse://activate?server=…&code=…`, for an authenticator app (`gatehouse authenticator`).',
+  }),
+  activationLink: z.string().meta({
+    description:
+      '`https://…/authenticator?activate=…` on the configured public URL: what the QR code holds, so a phone’s camera opens it.',
+  }),
   expiresAt: timestampSchema,
 });
 
@@ -88,7 +95,20 @@ export const decisionSchema = z.strictObject({
   signature: z.string().min(1).max(200),
 });
 
-export const PUSH_STATUSES = ['pending', 'approved', 'denied', 'wrong_number', 'expired'] as const;
+/**
+ * A push's one final state, decided on the gateway and sent to the login screen and the device alike: `approved`,
+ * `denied`, `wrong_number` (the number typed was not the login screen's), `expired`, or `cancelled` (its login
+ * completed with another factor, failed, expired, or sent a newer push).
+ */
+export const PUSH_STATUSES = [
+  'pending',
+  'approved',
+  'denied',
+  'wrong_number',
+  'expired',
+  'cancelled',
+] as const;
+export type PushStatusName = (typeof PUSH_STATUSES)[number];
 export const pushDecidedSchema = z.object({ challengeId: z.string(), status: z.enum(PUSH_STATUSES) });
 
 /** A push request as an enrolled device receives it on `/v1/devices/stream`. */
@@ -96,10 +116,14 @@ export const pushRequestMessageSchema = z
   .object({
     type: z.literal('push'),
     challengeId: z.string(),
+    purpose: z
+      .enum(['login', 'test'])
+      .optional()
+      .meta({ description: '`test`: a test push from the Security page, which logs nobody in.' }),
     number: z.string().meta({ description: 'The number the login screen shows; the person matches it.' }),
     context: z.object({
       channel: z.string(),
-      requestingDevice: z.string(),
+      requestingDevice: z.string().meta({ description: 'What asked, readable: `Chrome on Linux`.' }),
       ip: z.string(),
       network: z.string().nullable(),
       time: timestampSchema,
@@ -108,3 +132,11 @@ export const pushRequestMessageSchema = z
   })
   .meta({ id: 'PushRequestMessage' });
 export type PushRequestMessage = z.infer<typeof pushRequestMessageSchema>;
+
+/** `POST /v1/devices/{id}/test-push`: a push to one of the user's phones, which logs nobody in. */
+export const testPushSentSchema = z.object({
+  challengeId: z.string(),
+  number: z.string().meta({ description: 'Type this on the phone to approve the test.' }),
+  expiresAt: timestampSchema,
+});
+export type TestPushSent = z.infer<typeof testPushSentSchema>;

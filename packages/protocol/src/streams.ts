@@ -109,6 +109,12 @@ export const deviceStreamMessageSchema = z
     z.object({ type: z.literal('ready'), deviceId: z.string() }),
     pushRequestMessageSchema,
     z.object({ type: z.literal('ack'), for: z.enum(['receipt', 'decision']), challengeId: z.string() }),
+    z.object({ type: z.literal('push_state'), challengeId: z.string(), status: z.enum(PUSH_STATUSES) }).meta({
+      description: 'A push reached its final state (the same the login screen is told): drop its prompt.',
+    }),
+    z
+      .object({ type: z.literal('revoked') })
+      .meta({ description: 'The device was revoked; the gateway closes the stream (code 4001) after this.' }),
     errorEnvelopeSchema.extend({ type: z.literal('error'), challengeId: z.string().optional() }),
   ])
   .meta({ id: 'DeviceStreamMessage' });

@@ -167,7 +167,9 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   });
   const box = new SecretBox(secret);
   const notifier = options.notifier ?? new OutboxNotifier(store.db, clock);
-  const deviceHub = new DeviceHub(store.db, bus, clock);
+  const deviceHub = new DeviceHub(store.db, bus, clock, (error) =>
+    logger.error({ err: error }, 'telling a device its push state failed'),
+  );
   // The factor faults sit between the login and its push and SMS transports, only when the sandbox is on.
   const factorFaults =
     sandbox === null

@@ -234,6 +234,7 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
     urls,
     hasher: ctx.hasher,
     pushAnswers,
+    push: ctx.push,
   });
   await app.register(deviceStreamRoutes, { hub: ctx.deviceHub, pushAnswers });
   await app.register(loginStreamRoutes, {
@@ -294,7 +295,7 @@ export function loginParts(ctx: GatewayContext) {
     transactionTtlMs: config.login.transactionTtlMs,
     maxFactorAttempts: config.login.maxFactorAttempts,
   };
-  const completion: LoginCompletion = { sessions: ctx.sessions, notifier: ctx.notifier };
+  const completion: LoginCompletion = { sessions: ctx.sessions, notifier: ctx.notifier, bus: ctx.bus };
   const passwordChecks: PasswordChecks = { hasher: ctx.hasher, usernameKey: ctx.usernameKey };
   const codes: CodeFactors = { box: ctx.box, totpWindow: config.totp.window, sms: ctx.sms };
   const push: PushLogins = {

@@ -44,17 +44,28 @@ export function signWithDevice(privateKey: JsonWebKey, message: string): string 
   );
 }
 
+/**
+ * The server and code of an activation link: the app form `gatehouse://activate?server=…&code=…`, or the link the
+ * Security page's QR code holds (`https://…/authenticator?activate=…`, whose origin is the server).
+ */
 export function parseActivationUri(uri: string): { server: string; code: string } {
+  const refused =
+    'not an activation URI (expected gatehouse://activate?server=…&code=… or https://…/authenticator?activate=…)';
   let parsed: URL;
   try {
     parsed = new URL(uri);
   } catch {
-    throw new Error('not an activation URI (expected gatehouse://activate?server=…&code=…)');
+    throw new Error(refused);
+  }
+  if (/^https?:$/.test(parsed.protocol)) {
+    const code = parsed.searchParams.get('activate');
+    if (parsed.pathname !== '/authenticator' || code === null || code === '') throw new Error(refused);
+    return { server: parsed.origin, code };
   }
   const server = parsed.searchParams.get('server');
   const code = parsed.searchParams.get('code');
   if (parsed.protocol !== 'gatehouse:' || server === null || code === null || !/^https?:\/\//.test(server)) {
-    throw new Error('not an activation URI (expected gatehouse://activate?server=…&code=…)');
+    throw new Error(refused);
   }
   return { server: server.replace(/\/$/, ''), code };
 }

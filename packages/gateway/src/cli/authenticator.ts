@@ -35,7 +35,9 @@ export function registerAuthenticator(program: Command): void {
 
   auth
     .command('enroll')
-    .description('enrol this authenticator with an activation URI (gatehouse://activate?…)')
+    .description(
+      'enrol this authenticator with an activation link (gatehouse://activate?… or the QR code’s https link)',
+    )
     .argument('<activation-uri>')
     .option('--file <path>', 'where to keep the device key', defaultKeyFile())
     .option('--name <name>', 'device name shown to the user', `gatehouse-cli@${hostname()}`)

@@ -74,7 +74,10 @@ export const ERROR_CATALOGUE = {
     message:
       'The number picked on the device is not the one the login screen showed; that request is denied.',
   },
-  PUSH_DENIED: { status: 401, message: 'The login was denied on the enrolled device; start again.' },
+  PUSH_DENIED: {
+    status: 401,
+    message: 'The login was denied on the enrolled device; no further push is sent for it.',
+  },
   PUSH_EXPIRED: {
     status: 401,
     message: 'The push request expired without a decision; use another factor or retry.',

@@ -14,8 +14,10 @@ export interface BusMessages {
   'session.token_replaced': { sessionId: string; tokenHash: string };
   /** A push request must reach these devices; the node holding each device's stream sends it. */
   'push.deliver': { deviceIds: string[]; message: unknown };
-  /** A push request was received, approved, denied or expired; waiting logins wake up. */
+  /** A push request was received, approved, denied, cancelled or expired; waiting logins and devices hear it. */
   'push.updated': { challengeId: string; loginId?: string };
+  /** A device was revoked; the node holding its stream closes it. */
+  'device.revoked': { deviceId: string };
   /** A session acquired the brokerage capability; caches must reload it and the user's holder. */
   'session.brokerage': { sessionId: string; tokenHash: string; userId: string };
   /** A session lost the brokerage capability to a takeover; its streams must say so at once. */

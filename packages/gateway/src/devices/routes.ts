@@ -2,14 +2,21 @@
  * @module devices/routes
  * Mobile enrolment (activation code from a signed-in session, activation by the device with its public key),
  * desktop device-key registration, the user's device list (rename, trust, revoke — revoking a device ends the
- * sessions bound to it), and push decisions over HTTP for devices without a stream.
+ * sessions bound to it, and closes its push stream on every node), push decisions over HTTP for devices without a
+ * stream, and a test push to a phone just activated.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import type { Config, PublicUrls } from '../config/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
-import { answerPush, type PushAnswerDeps } from '../factors/push.js';
+import {
+  answerPush,
+  createTestPush,
+  getPushState,
+  type PushAnswerDeps,
+  type PushTransport,
+} from '../factors/push.js';
 import { requireAnotherFactor } from '../factors/registry.js';
 import {
   type Authenticator,
@@ -23,7 +30,9 @@ import type { PasswordHasher } from '../identity/index.js';
 import type { Notifier } from '../notifications/index.js';
 import { requireSensitive, type SessionService } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
+import { describeUserAgent } from './browser.js';
 import { parseP256PublicJwk } from './keys.js';
+import { networkOf } from './network.js';
 import {
   activateMobileDevice,
   createActivation,
@@ -41,10 +50,12 @@ export const DESKTOP_REGISTRATION_WINDOW_MS = 10 * 60_000;
 export interface DeviceRoutesDeps {
   /** How a device's push decision is applied (the same for the device stream). */
   pushAnswers: PushAnswerDeps;
+  /** Delivers a test push to a phone. */
+  push: PushTransport;
   auth: Authenticator;
   bus: EventBus;
   clock: Clock;
-  config: Pick<Config, 'devices' | 'login'>;
+  config: Pick<Config, 'devices' | 'login' | 'push'>;
   db: Kysely<Database>;
   hasher: PasswordHasher;
   notifier: Notifier;
@@ -72,9 +83,17 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
       principal.session.userId,
       deps.config.devices.activationTtlMs,
     );
-    // The configured public URL, never the request's Host: the phone enrols with, and trusts, this server.
+    // The configured public URL, never the request's Host: the phone enrols with, and trusts, this server. The QR
+    // code holds the https link of the authenticator page, which a phone's camera opens; an app takes the
+    // gatehouse:// form.
     const uri = `gatehouse://activate?${new URLSearchParams({ server: deps.urls.base, code }).toString()}`;
-    return { activationCode: code, activationUri: uri, expiresAt: new Date(expiresAt).toISOString() };
+    const link = `${deps.urls.base}/authenticator?${new URLSearchParams({ activate: code }).toString()}`;
+    return {
+      activationCode: code,
+      activationUri: uri,
+      activationLink: link,
+      expiresAt: new Date(expiresAt).toISOString(),
+    };
   });
 
   const activate = { config: { rateLimit, operation: ops.activateMobile } };
@@ -187,11 +206,58 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
       ip: clientInfo(request).ip,
       data: { deviceId: id, endedSessions },
     });
+    // Its push stream closes on whichever node holds it: a revoked phone is told so and receives nothing more.
+    await deps.bus.publish('device.revoked', { deviceId: id });
     if (device.kind !== 'browser') {
       const factor = device.kind === 'mobile' ? 'push' : 'device_key';
       await deps.notifier.notify(session.userId, 'factor_removed', { factor, device: device.name });
     }
     return device;
+  });
+
+  // A test push to one of the user's active phones: the same prompt as a login's, logging nobody in.
+  app.post('/v1/devices/:id/test-push', authenticated(ops.testPush), async (request) => {
+    const { id } = parseWith(ops.testPush.params, request.params);
+    const { session } = principalOf(request);
+    const device = await db
+      .selectFrom('devices')
+      .select(['id'])
+      .where('id', '=', id)
+      .where('user_id', '=', session.userId)
+      .where('kind', '=', 'mobile')
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    if (device === undefined) throw new GatehouseError('DEVICE_NOT_FOUND');
+    const { ip, userAgent } = clientInfo(request);
+    const created = await createTestPush(db, clock, {
+      userId: session.userId,
+      ttlMs: deps.config.push.timeoutMs,
+      context: {
+        channel: 'test',
+        requestingDevice: describeUserAgent(userAgent),
+        ip,
+        network: networkOf(ip),
+        time: new Date(clock.now()).toISOString(),
+      },
+    });
+    await appendAudit(db, clock, {
+      type: 'push.sent',
+      userId: session.userId,
+      sessionId: session.id,
+      ip,
+      data: { challengeId: created.challengeId, devices: 1, purpose: 'test' },
+    });
+    const { state, ...wire } = created;
+    await deps.push.deliver([device.id], wire);
+    return { challengeId: created.challengeId, number: created.number, expiresAt: created.expiresAt };
+  });
+
+  app.get('/v1/devices/push/:challengeId', authenticated(ops.pushState), async (request) => {
+    const { challengeId } = parseWith(ops.pushState.params, request.params);
+    const state = await getPushState(db, clock, challengeId);
+    if (state === undefined || state.userId !== principalOf(request).session.userId)
+      throw new GatehouseError('PUSH_CHALLENGE_INVALID');
+    return { challengeId, status: state.status };
   });
 
   // A signed decision needs no session: the device's signature is its authentication.

@@ -15,6 +15,7 @@ import {
   deviceViewSchema,
   pushDecidedSchema,
   registerDesktopSchema,
+  testPushSentSchema,
   updateDeviceSchema,
 } from '@gatehouse/protocol';
 import { operation } from '../http/index.js';
@@ -28,7 +29,9 @@ export const deviceOperations = {
   enrolMobile: operation({
     tag,
     summary: 'Start enrolling a phone',
-    description: `An activation code for the phone, as a \`gatehouse://activate\` link for its QR code. ${SENSITIVE}`,
+    description:
+      'An activation code for the phone: `activationLink` (`https://…/authenticator?activate=…` on the configured ' +
+      `public URL, for its QR code) and \`activationUri\` (\`gatehouse://activate\`, for an authenticator app). ${SENSITIVE}`,
     responses: { 200: activationSchema },
   }),
   activateMobile: operation({
@@ -78,6 +81,24 @@ export const deviceOperations = {
       'the login screen’s voids the push (`WRONG_NUMBER`). Limited per client address.',
     params: challengeParamsSchema,
     body: decisionSchema,
+    responses: { 200: pushDecidedSchema },
+  }),
+  testPush: operation({
+    tag,
+    summary: 'Send a test push to one of your phones',
+    description:
+      'A push that logs nobody in, to check that a newly activated phone receives and answers requests. At most ' +
+      'three in ten minutes per user (`PUSH_LIMIT_REACHED`); the device must be an active phone of the user ' +
+      '(`DEVICE_NOT_FOUND`).',
+    params: deviceIdParamsSchema,
+    responses: { 200: testPushSentSchema },
+  }),
+  pushState: operation({
+    tag,
+    summary: 'The state of one of your push requests',
+    description:
+      'A test push’s outcome as the gateway decided it (`PUSH_CHALLENGE_INVALID` for another user’s).',
+    params: challengeParamsSchema,
     responses: { 200: pushDecidedSchema },
   }),
 };

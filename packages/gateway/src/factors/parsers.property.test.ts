@@ -88,6 +88,18 @@ describe('untrusted input', () => {
     );
   });
 
+  it('the activation parser takes the QR code’s https link and the app’s gatehouse:// link alike', () => {
+    expect(parseActivationUri('https://gatehouse.example/authenticator?activate=abc_DEF-123')).toEqual({
+      server: 'https://gatehouse.example',
+      code: 'abc_DEF-123',
+    });
+    expect(
+      parseActivationUri('gatehouse://activate?server=https%3A%2F%2Fgatehouse.example%2F&code=abc_DEF-123'),
+    ).toEqual({ server: 'https://gatehouse.example', code: 'abc_DEF-123' });
+    expect(() => parseActivationUri('https://gatehouse.example/trade?activate=x')).toThrow(/activation URI/);
+    expect(() => parseActivationUri('https://gatehouse.example/authenticator')).toThrow(/activation URI/);
+  });
+
   it('recovery code and TOTP parsers never throw and only accept their exact shapes', () => {
     const clock = new ManualClock();
     fc.assert(

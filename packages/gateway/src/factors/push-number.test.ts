@@ -301,7 +301,7 @@ describe.each(testDatabases())('push number matching on %s', (_name, factory) =>
     });
   });
 
-  it('a denial still voids the login; another user’s device cannot decide', async () => {
+  it('a denial is final (no further push for the login); another user’s device cannot decide', async () => {
     await withGateway(factory, async (gw, base) => {
       const phone = await enrol(gw, base);
       const brunosPhone = await enrol(gw, base, BRUNO);
@@ -315,7 +315,13 @@ describe.each(testDatabases())('push number matching on %s', (_name, factory) =>
         (await decideOverHttp(gw, phone, push.challengeId, otherNumber(push.number), 'deny')).statusCode,
       ).toBe(200);
       expect(errorCode(await poll(gw, loginId))).toBe('PUSH_DENIED');
-      expect(errorCode(await poll(gw, loginId))).toBe('LOGIN_INVALID');
+      expect(errorCode(await poll(gw, loginId))).toBe('PUSH_DENIED');
+      const again = await gw.app.inject({
+        method: 'POST',
+        url: `/v1/auth/login/${loginId}/factor`,
+        payload: { type: 'push' },
+      });
+      expect(errorCode(again)).toBe('PUSH_DENIED');
     });
   });
 });

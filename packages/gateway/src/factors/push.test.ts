@@ -196,7 +196,8 @@ describe.each(testDatabases())('push on %s', (_name, makeDatabase) => {
       expect(push).toMatchObject({ challengeId: login.challengeId, number: login.number });
       expect(push.context).toMatchObject({
         channel: 'web',
-        requestingDevice: 'Mozilla/5.0 (test browser)',
+        // Readable, from the user agent (devices/browser.ts), never the raw string.
+        requestingDevice: 'Browser',
         ip: '127.0.0.1',
         network: '127.0.0.0/24',
       });
@@ -211,7 +212,7 @@ describe.each(testDatabases())('push on %s', (_name, makeDatabase) => {
       expect(row.delivered_at).not.toBeNull();
     });
 
-    it('a denial voids the login and notifies the user', async () => {
+    it('a denial is final: no further push for the login, its other factors stay open, and the user is notified', async () => {
       const identity = await enrol();
       const next = nextPush();
       await connect(identity, next.onPush);
@@ -219,12 +220,19 @@ describe.each(testDatabases())('push on %s', (_name, makeDatabase) => {
       streams[0]?.decide(await next.promise, 'deny');
       const done = await poll(login.loginId, 5_000);
       expect(errorCode(done)).toBe('PUSH_DENIED');
+      expect(errorCode(await poll(login.loginId, 0))).toBe('PUSH_DENIED');
+      const again = await gw.app.inject({
+        method: 'POST',
+        url: `/v1/auth/login/${login.loginId}/factor`,
+        payload: { type: 'push' },
+      });
+      expect(errorCode(again)).toBe('PUSH_DENIED');
       const after = await gw.app.inject({
         method: 'POST',
         url: `/v1/auth/login/${login.loginId}/factor`,
         payload: { type: 'totp', code: totpCode(ALICE.totpSecret, gw.clock.now()) },
       });
-      expect(errorCode(after)).toBe('LOGIN_INVALID');
+      expect(after.statusCode).toBe(200);
       // The login sees the denial as soon as it is committed; the notification follows it (bounded wait).
       let kinds: string[] = [];
       for (let i = 0; i < 100 && !kinds.includes('push_denied'); i += 1) {

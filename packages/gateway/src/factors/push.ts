@@ -13,6 +13,12 @@
  * a new number, and the wrong one spends one of the login's second-factor attempts. A wrong number is audited and
  * the user is told where the login came from: it is the mark of someone else holding their password.
  *
+ * Every push ends in exactly one final state — approved, denied, wrong_number, expired or cancelled — decided here
+ * and told to both screens: the login screen by its poll or stream, the phone by its device stream
+ * (factors/device-hub). A login's pending push is cancelled when the login completes with another factor, fails,
+ * or sends a newer push (`cancelLoginPushes`), and expires no later than its login: a prompt left on a phone after
+ * its login ended trains people to approve without reading.
+ *
  * The failure sandbox denies a push as the person on the phone would (`denyPushOnDevice`, for `push.auto_denied`):
  * the same update, audit, notification and wake-up as a signed denial, without the device's key.
  */
@@ -42,6 +48,8 @@ export interface PushContext {
 export interface PushMessage {
   type: 'push';
   challengeId: string;
+  /** `test`: sent from the Security page to check a phone; it logs nobody in. */
+  purpose: 'login' | 'test';
   number: string;
   context: PushContext;
   expiresAt: string;
@@ -52,8 +60,14 @@ export interface PushTransport {
   deliver(deviceIds: readonly string[], message: PushMessage): Promise<void>;
 }
 
-/** `wrong_number`: the device answered with another number than the login screen's; the challenge is void. */
-export type PushStatus = 'pending' | 'approved' | 'denied' | 'wrong_number' | 'expired';
+/**
+ * `wrong_number`: the device answered with another number than the login screen's; the challenge is void.
+ * `cancelled`: its login completed with another factor, failed, or sent a newer push (`cancelLoginPushes`).
+ */
+export type PushStatus = 'pending' | 'approved' | 'denied' | 'wrong_number' | 'expired' | 'cancelled';
+
+/** Every status but `pending` is final: the one outcome both the login screen and the device are told. */
+export const isFinalPush = (status: PushStatus): boolean => status !== 'pending';
 
 export interface PushState {
   id: string;
@@ -89,6 +103,16 @@ export async function createPushChallenge(
   input: { userId: string; loginId: string | null; context: PushContext; ttlMs: number },
 ): Promise<PushMessage & { state: PushState }> {
   const now = clock.now();
+  // A login's pushes are ordered by creation time: a new one is made at least a millisecond after the last.
+  const last =
+    input.loginId === null
+      ? undefined
+      : await db
+          .selectFrom('push_challenges')
+          .select((eb) => eb.fn.max('created_at').as('at'))
+          .where('login_id', '=', input.loginId)
+          .executeTakeFirst();
+  const lastAt = last?.at === null || last?.at === undefined ? null : Number(last.at);
   const row: PushChallengesTable = {
     id: newId('psh'),
     user_id: input.userId,
@@ -96,7 +120,7 @@ export async function createPushChallenge(
     number: String(randomInt(10, 100)),
     context: JSON.stringify(input.context),
     status: 'pending',
-    created_at: now,
+    created_at: lastAt === null ? now : Math.max(now, lastAt + 1),
     expires_at: now + input.ttlMs,
     delivered_at: null,
     decided_at: null,
@@ -106,6 +130,7 @@ export async function createPushChallenge(
   return {
     type: 'push',
     challengeId: row.id,
+    purpose: input.loginId === null ? 'test' : 'login',
     number: row.number,
     context: input.context,
     expiresAt: new Date(row.expires_at).toISOString(),
@@ -126,7 +151,7 @@ export async function getPushState(
   return row === undefined ? undefined : toState(row, clock.now());
 }
 
-/** The newest challenge of a login transaction. */
+/** The newest challenge of a login transaction (`createPushChallenge` keeps a login's creation times distinct). */
 export async function latestPushForLogin(
   db: Kysely<Database>,
   clock: Clock,
@@ -140,6 +165,74 @@ export async function latestPushForLogin(
     .orderBy('id', 'desc')
     .executeTakeFirst();
   return row === undefined ? undefined : toState(row, clock.now());
+}
+
+/**
+ * Cancels a login's pending pushes (its login completed with another factor, failed, or sends a newer push), in the
+ * caller's transaction; returns their ids for `announceCancelled` once it commits. A prompt left on the phone after
+ * its login ended trains people to approve without reading (push fatigue), so none stays.
+ */
+export async function cancelLoginPushes(
+  db: Kysely<Database>,
+  clock: Clock,
+  loginId: string,
+): Promise<string[]> {
+  const now = clock.now();
+  const pending = await db
+    .selectFrom('push_challenges')
+    .select('id')
+    .where('login_id', '=', loginId)
+    .where('status', '=', 'pending')
+    .execute();
+  if (pending.length === 0) return [];
+  await db
+    .updateTable('push_challenges')
+    .set({ status: 'cancelled', decided_at: now })
+    .where('login_id', '=', loginId)
+    .where('status', '=', 'pending')
+    .execute();
+  return pending.map((p) => p.id);
+}
+
+/** Tells every node that these pushes changed: the devices holding their prompts drop them (factors/device-hub). */
+export async function announceCancelled(
+  bus: EventBus,
+  loginId: string,
+  challengeIds: readonly string[],
+): Promise<void> {
+  for (const challengeId of challengeIds) await bus.publish('push.updated', { challengeId, loginId });
+}
+
+/** Test pushes a user may send in `TEST_PUSH_WINDOW_MS`. */
+const TEST_PUSHES_PER_WINDOW = 3;
+const TEST_PUSH_WINDOW_MS = 10 * 60_000;
+
+/**
+ * A push that logs nobody in (`purpose: "test"`), from the Security page to a phone just activated: the same
+ * prompt, number and decision as a login's, so the person sees the phone receive and answer one. At most three in
+ * ten minutes per user (`PUSH_LIMIT_REACHED`), so it cannot be used to bomb a phone either.
+ */
+export async function createTestPush(
+  db: Kysely<Database>,
+  clock: Clock,
+  input: { userId: string; context: PushContext; ttlMs: number },
+): Promise<PushMessage & { state: PushState }> {
+  const now = clock.now();
+  const recent = await db
+    .selectFrom('push_challenges')
+    .select(['created_at'])
+    .where('user_id', '=', input.userId)
+    .where('login_id', 'is', null)
+    .where('created_at', '>', now - TEST_PUSH_WINDOW_MS)
+    .orderBy('created_at', 'asc')
+    .execute();
+  if (recent.length >= TEST_PUSHES_PER_WINDOW) {
+    const oldest = recent[0]?.created_at ?? now;
+    throw new GatehouseError('PUSH_LIMIT_REACHED', undefined, {
+      retryAfterMs: oldest + TEST_PUSH_WINDOW_MS - now,
+    });
+  }
+  return createPushChallenge(db, clock, { ...input, loginId: null });
 }
 
 async function pendingFor(db: Kysely<Database>, clock: Clock, challengeId: string, userId: string) {

@@ -44,6 +44,8 @@ export interface LoginTransactions {
 export interface LoginCompletion {
   sessions: SessionService;
   notifier: Notifier;
+  /** Tells every node of the pushes a login's end cancelled, so the devices drop their prompts. */
+  bus: EventBus;
 }
 
 /** Password and PIN checks (argon2id), and how a typed username that names no user is audited. */

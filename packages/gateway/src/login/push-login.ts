@@ -11,18 +11,23 @@
 
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
-import { networkOf, pushDeviceIds } from '../devices/index.js';
+import { describeUserAgent, networkOf, pushDeviceIds } from '../devices/index.js';
 import { backupFactorMissing, type FactorType } from '../factors/index.js';
-import { createPushChallenge, latestPushForLogin } from '../factors/push.js';
+import {
+  announceCancelled,
+  cancelLoginPushes,
+  createPushChallenge,
+  latestPushForLogin,
+} from '../factors/push.js';
 
 import type { LoginCompletion, LoginLimits, LoginTransactions, PushLogins } from './deps.js';
 import { type BackoffPolicy, claimAttempt } from './throttle.js';
 import {
+  afterLoginIssued,
   type ClientInfo,
   findOpenLogin,
   issueLoginSession,
   type LoginCompleted,
-  notifyNewDevice,
   type OpenLogin,
   returnLoginAttempt,
   spendLoginAttempt,
@@ -61,7 +66,12 @@ async function claimPush(deps: LoginLimits & LoginTransactions, tx: OpenLogin): 
   throw new GatehouseError('PUSH_LIMIT_REACHED', undefined, { retryAfterMs: claim.waitMs });
 }
 
-/** Second step by push: sends a challenge to every enrolled device of the user. */
+/**
+ * Second step by push: sends a challenge to every enrolled device of the user, when the person asks for it (the
+ * login page sends none merely because its factor step opened). A newer push cancels the login's pending one, so
+ * the phone never shows two; after a denial the login sends no further push (`PUSH_DENIED`), though its other
+ * factors stay open. The push expires no later than its login.
+ */
 export async function startPushLogin(
   deps: LoginLimits & LoginTransactions & PushLogins,
   loginId: string,
@@ -73,15 +83,20 @@ export async function startPushLogin(
     throw new GatehouseError('FACTOR_NOT_AVAILABLE');
   const deviceIds = await pushDeviceIds(db, tx.user_id);
   if (deviceIds.length === 0) throw new GatehouseError('FACTOR_NOT_AVAILABLE');
+  if ((await latestPushForLogin(db, clock, tx.id))?.status === 'denied')
+    throw new GatehouseError('PUSH_DENIED');
   await claimPush(deps, tx);
+  let cancelled: string[] = [];
   const message = await db.transaction().execute(async (trx) => {
+    cancelled = await cancelLoginPushes(trx, clock, tx.id);
     const created = await createPushChallenge(trx, clock, {
       userId: tx.user_id,
       loginId: tx.id,
-      ttlMs: deps.pushTimeoutMs,
+      ttlMs: Math.min(deps.pushTimeoutMs, tx.expires_at - clock.now()),
       context: {
         channel: tx.channel,
-        requestingDevice: client.userAgent.slice(0, 120) || 'unknown browser',
+        // Readable on the phone ("Chrome on Linux"), never the raw user agent.
+        requestingDevice: describeUserAgent(client.userAgent),
         ip: client.ip,
         network: networkOf(client.ip),
         time: new Date(clock.now()).toISOString(),
@@ -96,6 +111,7 @@ export async function startPushLogin(
     return created;
   });
   const { state, ...wire } = message;
+  await announceCancelled(deps.bus, tx.id, cancelled);
   await deps.push.deliver(deviceIds, wire);
   await deps.bus.publish('push.updated', { challengeId: message.challengeId, loginId: tx.id });
   return {
@@ -121,7 +137,7 @@ export type LoginPoll =
 
 /**
  * The state of a started login, waiting up to `waitMs` (real time) for a pending push to change. Approval issues
- * the session here, to the client that started the login. A denial voids the login; a wrong number or an expired
+ * the session here, to the client that started the login. A denial ends push for this login (its other factors stay open); a wrong number or an expired
  * push leaves it open for a new push or another factor. Without a delivery receipt in time, the answer offers the fallback factors.
  */
 export async function pollLogin(
@@ -145,20 +161,19 @@ export async function pollLogin(
         .execute((trx) =>
           issueLoginSession(trx, deps, tx, { type: 'push', factorId: null, aal: 2, amr: 'mca' }, client),
         );
-      await notifyNewDevice(deps, tx.user_id, issued, client);
+      await afterLoginIssued(deps, tx.user_id, issued, client);
       return {
         status: 'authenticated',
         ...issued,
         backupFactorMissing: await backupFactorMissing(db, tx.user_id),
       };
     }
-    if (push.status === 'denied') {
-      await db
-        .updateTable('login_transactions')
-        .set({ attempts: deps.maxFactorAttempts })
-        .where('id', '=', tx.id)
-        .execute();
-      throw new GatehouseError('PUSH_DENIED');
+    // Denied: the person said it is not theirs. No further push for this login (startPushLogin refuses one); a
+    // person who denied by mistake may still use another factor.
+    if (push.status === 'denied') throw new GatehouseError('PUSH_DENIED');
+    // Cancelled by a newer push or the login's end: the login (when still open) waits for a factor again.
+    if (push.status === 'cancelled') {
+      return { status: 'second_factor_required', factors: (await factors()).map((type) => ({ type })) };
     }
     // The phone picked another number: that push is void (its attempt spent), the login may send a new one.
     if (push.status === 'wrong_number') throw new GatehouseError('WRONG_NUMBER');

@@ -27,15 +27,16 @@ import { type Attempter, attemptBuckets, identifyAttempter, networkAttempter } f
 import { claimAttempt, releaseAttempt } from './throttle.js';
 
 import {
+  afterLoginIssued,
   auditedUsername,
   auditFactorFailure,
   type ClientInfo,
+  cancelPushesOfEndedLogin,
   claimFactorAttempt,
   findOpenLogin,
   issueLoginSession,
   type LoginCompleted,
   type LoginStarted,
-  notifyNewDevice,
   ownFailures,
   refuseThrottled,
   usableFactors,
@@ -290,10 +291,13 @@ export async function completeLoginFactor(
     return issued;
   });
   // How many codes may still be tried: the page says "Wrong code, 2 tries left" instead of blaming the password.
-  // At 0 the login is spent: the next request is refused as `LOGIN_INVALID` (also with `attemptsLeft: 0`).
-  if (outcome === undefined)
+  // At 0 the login is spent: the next request is refused as `LOGIN_INVALID` (also with `attemptsLeft: 0`), and
+  // its pending pushes are cancelled.
+  if (outcome === undefined) {
+    await cancelPushesOfEndedLogin(deps, tx.id);
     throw new GatehouseError('INVALID_CREDENTIALS', 'The code is not valid.', { attemptsLeft });
-  await notifyNewDevice(deps, tx.user_id, outcome, client);
+  }
+  await afterLoginIssued(deps, tx.user_id, outcome, client);
   const result: LoginCompleted = {
     ...outcome,
     backupFactorMissing: await backupFactorMissing(db, tx.user_id),

@@ -20,6 +20,7 @@ import {
   recordBrowserLogin,
 } from '../devices/index.js';
 import { availableFactorTypes, type FactorType } from '../factors/index.js';
+import { announceCancelled, cancelLoginPushes } from '../factors/push.js';
 import type { Channel, SessionRecord } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
 import type { LoginCompletion, LoginLimits, LoginTransactions, PasswordChecks } from './deps.js';
@@ -112,6 +113,8 @@ export interface OpenLogin {
   username: string;
   /** Desktop: the pre-validated device whose key signed the login. */
   device_id: string | null;
+  /** When the login stops accepting a second factor (ms). */
+  expires_at: number;
   /** Who makes this request, for the brute-force limits. */
   attempter: Attempter;
 }
@@ -165,6 +168,7 @@ export async function findOpenLogin(
     channel: tx.channel,
     username: tx.username,
     device_id: tx.device_id,
+    expires_at: tx.expires_at,
     attempter,
   };
 }
@@ -285,8 +289,9 @@ export interface IssuedFactor {
 }
 
 /**
- * Completes a login transaction inside `trx`: claims it (once), creates the session, audits the factor and the
- * login, and clears the user's failure count. Shared by every factor, so each completes a login the same way.
+ * Completes a login transaction inside `trx`: claims it (once), creates the session, cancels its pending pushes,
+ * audits the factor and the login, and clears the user's failure count. Shared by every factor, so each completes a
+ * login the same way. Once `trx` commits, the caller passes the result to `afterLoginIssued`.
  */
 export async function issueLoginSession(
   trx: Kysely<Database>,
@@ -294,7 +299,7 @@ export async function issueLoginSession(
   tx: OpenLogin,
   factor: IssuedFactor,
   client: ClientInfo,
-): Promise<{ token: string; session: SessionRecord; deviceCookie?: string; newDevice: boolean }> {
+): Promise<IssuedLogin> {
   const { clock } = deps;
   const now = clock.now();
   const channel = tx.channel as Channel;
@@ -316,6 +321,7 @@ export async function issueLoginSession(
     .where('completed_at', 'is', null)
     .executeTakeFirst();
   if (claimed.numUpdatedRows === 0n) throw new GatehouseError('LOGIN_INVALID');
+  const cancelledPushes = await cancelLoginPushes(trx, clock, tx.id);
   const issued = await deps.sessions.create(
     {
       userId: tx.user_id,
@@ -369,7 +375,59 @@ export async function issueLoginSession(
       ? { deviceCookie: deviceCookieValue(deps.deviceKey, device.deviceId) }
       : {}),
     newDevice: device.isNew,
+    loginId: tx.id,
+    cancelledPushes,
   };
+}
+
+/** A login `issueLoginSession` completed. */
+export interface IssuedLogin {
+  token: string;
+  session: SessionRecord;
+  deviceCookie?: string;
+  newDevice: boolean;
+  loginId: string;
+  /** The login's pushes still pending when it completed, now cancelled: their devices are told once it commits. */
+  cancelledPushes: string[];
+}
+
+/**
+ * What follows a completed login once it committed: the devices still showing its pushes drop them, and the user
+ * hears of a browser not seen before.
+ */
+export async function afterLoginIssued(
+  deps: Pick<LoginCompletion, 'notifier' | 'bus'>,
+  userId: string,
+  issued: IssuedLogin,
+  client: ClientInfo,
+): Promise<void> {
+  await announceCancelled(deps.bus, issued.loginId, issued.cancelledPushes);
+  await notifyNewDevice(deps, userId, issued, client);
+}
+
+/**
+ * After a failed second-factor check: when the login can no longer complete (its attempts spent, expired or
+ * completed), its pending pushes are cancelled and their devices told at once.
+ */
+export async function cancelPushesOfEndedLogin(
+  deps: Pick<LoginLimits, 'db' | 'clock'> &
+    Pick<LoginTransactions, 'maxFactorAttempts'> &
+    Pick<LoginCompletion, 'bus'>,
+  loginId: string,
+): Promise<void> {
+  const { db, clock } = deps;
+  const login = await db
+    .selectFrom('login_transactions')
+    .select(['attempts', 'expires_at', 'completed_at'])
+    .where('id', '=', loginId)
+    .executeTakeFirst();
+  if (login === undefined) return;
+  const ended =
+    login.completed_at !== null ||
+    clock.now() >= login.expires_at ||
+    login.attempts >= deps.maxFactorAttempts;
+  if (!ended) return;
+  await announceCancelled(deps.bus, loginId, await cancelLoginPushes(db, clock, loginId));
 }
 
 /** Tells the user about a login from a browser not seen before (after the login committed). */

@@ -10,13 +10,14 @@ import { authenticationOptions, verifyAssertion } from '../factors/webauthn.js';
 
 import type { LoginCompletion, LoginLimits, LoginTransactions, WebauthnLogins } from './deps.js';
 import {
+  afterLoginIssued,
   auditFactorFailure,
   type ClientInfo,
+  cancelPushesOfEndedLogin,
   claimFactorAttempt,
   findOpenLogin,
   issueLoginSession,
   type LoginCompleted,
-  notifyNewDevice,
   usableFactors,
 } from './transaction.js';
 
@@ -56,11 +57,12 @@ export async function completeWebauthnLogin(
         failures,
       }),
     );
+    await cancelPushesOfEndedLogin(deps, tx.id);
     throw error;
   }
   const issued = await db
     .transaction()
     .execute((trx) => issueLoginSession(trx, deps, tx, { type: 'webauthn', ...check }, client));
-  await notifyNewDevice(deps, tx.user_id, issued, client);
+  await afterLoginIssued(deps, tx.user_id, issued, client);
   return { ...issued, backupFactorMissing: await backupFactorMissing(db, tx.user_id) };
 }

@@ -199,8 +199,13 @@ describe('push faults', () => {
     const fault = await inject(sandbox, 'push.auto_denied', alice);
     const login = await pushLogin(ALICE);
     expect(errorCode(await poll(login.loginId, 2_000))).toBe('PUSH_DENIED');
-    // A denial voids the login, as a tap on Deny does.
-    expect(errorCode(await totp(login.loginId))).toBe('LOGIN_INVALID');
+    // A denial is final, as a tap on Deny is: the login sends no further push (its other factors stay open).
+    const again = await gw.app.inject({
+      method: 'POST',
+      url: `/v1/auth/login/${login.loginId}/factor`,
+      payload: { type: 'push' },
+    });
+    expect(errorCode(again)).toBe('PUSH_DENIED');
     const denied = (await listAuditForUser(gw.ctx.store.db, alice, 20)).find((a) => a.type === 'push.denied');
     expect(denied?.data).toEqual({
       challengeId: login.challengeId,

@@ -2,7 +2,7 @@
  * @module ws/login-stream
  * `/v1/auth/login/{loginId}/stream`: the login screen's live view of a pending push. Possession of the login id
  * authenticates it (checked before the upgrade, as for the long-poll). It sends `login_state` messages whenever
- * the push is created, delivered, approved, denied or expires, and `fallback` once no device acknowledged
+ * the push is created, delivered, approved, denied, cancelled, answered with a wrong number or expires, and `fallback` once no device acknowledged
  * delivery in time. Cookies cannot be set over a WebSocket, so on `approved` the page calls
  * `GET /v1/auth/login/{loginId}` once to receive its session.
  */

@@ -5,7 +5,12 @@
  * request and signs the person's decision. The number shown on the login screen must be typed to approve: a number
  * to type, rather than one to pick among a few, leaves a tired user being push-bombed 1 chance in 90, not 1 in 3.
  */
-import { deviceStreamAuthMessage, type PushRequestMessage, pushDecisionMessage } from '@gatehouse/protocol';
+import {
+  deviceStreamAuthMessage,
+  type PushRequestMessage,
+  type PushStatusName,
+  pushDecisionMessage,
+} from '@gatehouse/protocol';
 import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { ErrorText, Notice, TextField, useAction } from '../components.js';
 
@@ -61,20 +66,29 @@ async function signText(key: CryptoKey, text: string): Promise<string> {
   return base64url(signature);
 }
 
-function parseActivation(link: string): { server: string; code: string } {
+/**
+ * The activation code in what the person pasted or scanned: the QR code's link to this page
+ * (`https://…/authenticator?activate=CODE`), an app's `gatehouse://activate?server=…&code=…`, or the bare code.
+ * A link for another gateway is refused: the key would be enrolled with a server this page does not talk to.
+ */
+function parseActivation(text: string): { code: string } {
+  const value = text.trim();
+  const notALink =
+    'That is not an activation link. Scan the QR code on the Security page, or paste its link.';
+  if (/^[A-Za-z0-9_-]{8,128}$/.test(value)) return { code: value };
   let url: URL;
   try {
-    url = new URL(link.trim());
+    url = new URL(value);
   } catch {
-    throw new Error('That is not an activation link. It starts with gatehouse://activate.');
+    throw new Error(notALink);
   }
-  const server = url.searchParams.get('server');
-  const code = url.searchParams.get('code');
-  if (url.protocol !== 'gatehouse:' || server === null || code === null)
-    throw new Error('That is not an activation link. It starts with gatehouse://activate.');
+  const server = url.protocol === 'gatehouse:' ? url.searchParams.get('server') : url.origin;
+  const code = url.searchParams.get(url.protocol === 'gatehouse:' ? 'code' : 'activate');
+  if (server === null || code === null || !/^(https?|gatehouse):$/.test(url.protocol))
+    throw new Error(notALink);
   if (new URL(server).origin !== window.location.origin)
     throw new Error(`This link is for ${server}; open the authenticator page there.`);
-  return { server, code };
+  return { code };
 }
 
 export function AuthenticatorPage() {
@@ -106,7 +120,8 @@ export function AuthenticatorPage() {
 }
 
 function Enrol({ onEnrolled }: { onEnrolled: (identity: Identity) => void }) {
-  const initial = new URLSearchParams(window.location.search).get('activate') ?? '';
+  // Opened from the QR code: the link itself fills the field.
+  const initial = new URLSearchParams(window.location.search).has('activate') ? window.location.href : '';
   const [link, setLink] = useState(initial);
   const [name, setName] = useState('My phone');
   const { busy, error, run } = useAction();
@@ -149,7 +164,9 @@ function Enrol({ onEnrolled }: { onEnrolled: (identity: Identity) => void }) {
       }}
     >
       <p>
-        Scan the QR code on the Security page of the Client Portal with your camera, or paste its link here.
+        {initial === ''
+          ? 'On the Security page of the Client Portal, choose “Add mobile device” and scan its QR code with your phone’s camera: it opens this page ready to activate. Or paste its link here.'
+          : 'Name this device and activate it.'}
       </p>
       <TextField
         label="Activation link"
@@ -167,27 +184,69 @@ function Enrol({ onEnrolled }: { onEnrolled: (identity: Identity) => void }) {
   );
 }
 
-type Connection = 'connecting' | 'connected' | 'offline' | 'refused';
+type Connection = 'connecting' | 'connected' | 'offline' | 'refused' | 'revoked';
 
-interface Decided {
+/** A push's final state, as the gateway decided it and told this device (`push_state`). */
+type FinalStatus = Exclude<PushStatusName, 'pending'>;
+
+interface Ended {
   challengeId: string;
-  /** `wrong_number`: the gateway denied the request because the number typed was not the login screen's. */
-  outcome: 'approve' | 'deny' | 'wrong_number';
+  status: FinalStatus;
+  purpose: 'login' | 'test';
 }
+
+/** What the phone says of each final state: the same outcome the login screen shows, in the phone's words. */
+const ENDED_TEXT: Record<FinalStatus, string> = {
+  approved: 'Approved. You can return to the login.',
+  denied: 'Denied. The login was stopped.',
+  wrong_number:
+    'Wrong number — this request was cancelled. If you are logging in, send another push from the login screen. If you are not, someone else knows your password: change it.',
+  expired: 'This request expired without an answer.',
+  cancelled: 'This request was cancelled: its login finished another way or ended. Nothing to do.',
+};
+
+const TEST_TEXT: Partial<Record<FinalStatus, string>> = {
+  approved: 'Test approved. This phone receives and answers requests.',
+  denied: 'Test denied. This phone receives and answers requests.',
+};
+
+/** Close code of a revoked device's stream (factors/device-hub.ts). */
+const REVOKED_CLOSE = 4001;
 
 function Device({ identity, onForget }: { identity: Identity; onForget: () => void }) {
   const [connection, setConnection] = useState<Connection>('connecting');
   const [requests, setRequests] = useState<PushRequestMessage[]>([]);
-  const [last, setLast] = useState<Decided | null>(null);
+  const [sending, setSending] = useState<Set<string>>(new Set());
+  const [ended, setEnded] = useState<Ended | null>(null);
   const [error, setError] = useState<unknown>(null);
   const socket = useRef<WebSocket | null>(null);
-  // Decisions sent and not yet answered: the outcome shown is the gateway's answer, not what was sent.
-  const sent = useRef(new Map<string, 'approve' | 'deny'>());
+  const known = useRef(new Map<string, PushRequestMessage>());
 
   useEffect(() => {
     let stopped = false;
     let attempt = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // The gateway decides every outcome: a prompt leaves the screen only when it says the push ended.
+    const end = (challengeId: string, status: FinalStatus) => {
+      const push = known.current.get(challengeId);
+      if (push === undefined) return;
+      known.current.delete(challengeId);
+      setRequests((list) => list.filter((r) => r.challengeId !== challengeId));
+      setSending((set) => {
+        const next = new Set(set);
+        next.delete(challengeId);
+        return next;
+      });
+      setEnded({ challengeId, status, purpose: push.purpose ?? 'login' });
+    };
+    const revoked = () => {
+      stopped = true;
+      known.current.clear();
+      setRequests([]);
+      setEnded(null);
+      setError(null);
+      setConnection('revoked');
+    };
     const connect = async () => {
       const ts = Date.now();
       const nonce = base64url(crypto.getRandomValues(new Uint8Array(16)));
@@ -200,11 +259,10 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
       ws.onmessage = (event) => {
         const message = JSON.parse(String(event.data)) as {
           type: string;
-          for?: string;
           challengeId?: string;
+          status?: PushStatusName;
           error?: { code: string; message: string };
         };
-        const decided = message.challengeId === undefined ? undefined : sent.current.get(message.challengeId);
         if (message.type === 'ready') {
           opened = true;
           attempt = 0;
@@ -212,19 +270,29 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
         } else if (message.type === 'push') {
           const push = message as PushRequestMessage;
           ws.send(JSON.stringify({ type: 'receipt', challengeId: push.challengeId }));
+          known.current.set(push.challengeId, push);
+          setEnded(null);
           setRequests((list) => [...list.filter((r) => r.challengeId !== push.challengeId), push]);
-        } else if (message.type === 'ack' && message.for === 'decision' && decided !== undefined) {
-          sent.current.delete(message.challengeId as string);
-          setLast({ challengeId: message.challengeId as string, outcome: decided });
+        } else if (message.type === 'push_state' && message.challengeId !== undefined) {
+          if (message.status !== undefined && message.status !== 'pending')
+            end(message.challengeId, message.status);
+        } else if (message.type === 'revoked') {
+          revoked();
         } else if (message.type === 'error') {
-          if (message.challengeId !== undefined) sent.current.delete(message.challengeId);
-          if (decided !== undefined && message.error?.code === 'WRONG_NUMBER')
-            setLast({ challengeId: message.challengeId as string, outcome: 'wrong_number' });
-          else setError(new Error(message.error?.message ?? 'The gateway refused the answer.'));
+          // A wrong number is answered both ways; its push_state says what it means.
+          if (message.error?.code === 'WRONG_NUMBER') return;
+          if (message.challengeId !== undefined)
+            setSending((set) => {
+              const next = new Set(set);
+              next.delete(message.challengeId as string);
+              return next;
+            });
+          setError(new Error(message.error?.message ?? 'The gateway refused the answer.'));
         }
       };
-      ws.onclose = () => {
+      ws.onclose = (event) => {
         socket.current = null;
+        if (event.code === REVOKED_CLOSE) revoked();
         if (stopped) return;
         // Refused before opening, again and again: revoked on the server, or the gateway is unreachable. A browser
         // is not told which; the page says both and keeps trying.
@@ -253,15 +321,27 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
         identity.privateKey,
         pushDecisionMessage(push.challengeId, decision, number),
       );
-      sent.current.set(push.challengeId, decision);
+      setSending((set) => new Set(set).add(push.challengeId));
       ws.send(
         JSON.stringify({ type: 'decision', challengeId: push.challengeId, decision, number, signature }),
       );
-      setRequests((list) => list.filter((r) => r.challengeId !== push.challengeId));
-      setLast(null);
     },
     [identity],
   );
+
+  if (connection === 'revoked') {
+    return (
+      <div>
+        <p className="status revoked" role="status">
+          {identity.name} was revoked on the Security page. It receives no more requests. Remove it from this
+          browser; to use this phone again, activate it again.
+        </p>
+        <button type="button" className="danger" onClick={onForget}>
+          Remove from this browser
+        </button>
+      </div>
+    );
+  }
 
   return (
     <div>
@@ -275,19 +355,20 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
               ? 'The gateway refuses this device or cannot be reached. If it was revoked, remove it and activate again; retrying…'
               : 'Offline; reconnecting…'}
       </p>
-      {requests.length === 0 && connection === 'connected' && (
+      {requests.length === 0 && ended === null && connection === 'connected' && (
         <p className="hint">No login waiting. Requests appear here as soon as they are made.</p>
       )}
       {requests.map((push) => (
-        <PushCard key={push.challengeId} push={push} onDecide={decide} />
+        <PushCard
+          key={push.challengeId}
+          push={push}
+          sending={sending.has(push.challengeId)}
+          onDecide={decide}
+        />
       ))}
-      {last !== null && requests.length === 0 && (
+      {ended !== null && requests.length === 0 && (
         <Notice>
-          {last.outcome === 'approve'
-            ? 'Approved. You can return to the login.'
-            : last.outcome === 'deny'
-              ? 'Denied. The login was stopped.'
-              : 'That was not the number on the login screen, so the request was denied. If you are logging in, send a new request from the login screen. If you are not, someone else knows your password: change it.'}
+          {(ended.purpose === 'test' ? TEST_TEXT[ended.status] : undefined) ?? ENDED_TEXT[ended.status]}
         </Notice>
       )}
       <ErrorText error={error} />
@@ -307,50 +388,62 @@ function Device({ identity, onForget }: { identity: Identity; onForget: () => vo
 
 function PushCard(props: {
   push: PushRequestMessage;
+  /** The answer is on its way: the gateway's verdict replaces the card. */
+  sending: boolean;
   onDecide: (push: PushRequestMessage, decision: 'approve' | 'deny', number: string) => Promise<void>;
 }) {
-  const { push } = props;
+  const { push, sending } = props;
+  const test = push.purpose === 'test';
   const [typed, setTyped] = useState('');
   const numberId = useId();
+  const heading = useRef<HTMLHeadingElement>(null);
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), 500);
     return () => clearInterval(timer);
   }, []);
+  // A new request takes the focus, so that it is read out and answered from the keyboard.
+  useEffect(() => heading.current?.focus(), []);
   const left = Math.max(0, Math.ceil((Date.parse(push.expiresAt) - now) / 1000));
   const complete = /^\d{2}$/.test(typed);
+  const { context } = push;
   return (
     <section className="card push-request" aria-labelledby={`push-${push.challengeId}`}>
-      <h2 id={`push-${push.challengeId}`}>Log in to Gatehouse?</h2>
+      <h2 id={`push-${push.challengeId}`} tabIndex={-1} ref={heading}>
+        {test ? 'Test request from the Security page' : 'Log in to Gatehouse?'}
+      </h2>
       <dl className="facts">
-        <dt>Where</dt>
+        <dt>{test ? 'Sent from' : 'Login from'}</dt>
         <dd>
-          {push.context.channel} · {push.context.requestingDevice}
+          {context.requestingDevice} · {context.ip}
+          {context.network === null ? '' : ` (${context.network})`}
         </dd>
-        <dt>From</dt>
-        <dd>
-          {push.context.ip}
-          {push.context.network === null ? '' : ` (${push.context.network})`}
-        </dd>
+        <dt>Asked by</dt>
+        <dd>{test ? 'The Security page (test)' : `${context.channel} login`}</dd>
         <dt>When</dt>
-        <dd>{new Date(push.context.time).toLocaleTimeString()}</dd>
+        <dd>{new Date(context.time).toLocaleTimeString()}</dd>
       </dl>
       <div className="field number">
-        <label htmlFor={numberId}>Type the number shown on the login screen</label>
+        <label htmlFor={numberId}>
+          {test ? 'Type the number shown on the Security page' : 'Type the number shown on the login screen'}
+        </label>
         <input
           id={numberId}
           inputMode="numeric"
           autoComplete="off"
           maxLength={2}
           value={typed}
+          disabled={sending}
           onChange={(e) => setTyped(e.target.value.replace(/\D/g, '').slice(0, 2))}
         />
       </div>
-      <p className="countdown">{left > 0 ? `Expires in ${left} s` : 'Expired'}</p>
+      <p className="countdown">
+        {sending ? 'Sending your answer…' : left > 0 ? `Expires in ${left} s` : 'Expired'}
+      </p>
       <div className="actions">
         <button
           type="button"
-          disabled={!complete || left === 0}
+          disabled={!complete || left === 0 || sending}
           onClick={() => complete && void props.onDecide(push, 'approve', typed)}
         >
           Approve
@@ -358,6 +451,7 @@ function PushCard(props: {
         <button
           type="button"
           className="danger"
+          disabled={sending}
           onClick={() => void props.onDecide(push, 'deny', push.number)}
         >
           Deny

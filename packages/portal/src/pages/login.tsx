@@ -1,7 +1,10 @@
 /**
- * Web login: username and password, then a second factor. Push shows the number to match and a countdown; when
- * the push is not delivered in time the other factors are offered while the push stays pending (an approval that
- * arrives later still logs in). TOTP, SMS with its resend limits, a security key (WebAuthn) and a recovery code.
+ * Web login: username and password, then a second factor. A push is sent when the person asks for it ("Send a
+ * push to my phone"), never merely because the step opened: a prompt nobody asked for trains people to approve
+ * without reading. It shows the number to match and a countdown; when the push is not delivered in time the other
+ * factors are offered while the push stays pending (an approval that arrives later still logs in). Each push ends
+ * in the one final state the gateway decided — approved, denied, wrong number, expired — which the phone shows too;
+ * the countdown stops there. TOTP, SMS with its resend limits, a security key (WebAuthn) and a recovery code.
  */
 import type { FactorType, LoginStep, SmsSentView } from '@gatehouse/protocol';
 import { startAuthentication } from '@simplewebauthn/browser';
@@ -115,12 +118,22 @@ function Credentials({ onStarted }: { onStarted: (loginId: string, factors: Fact
   );
 }
 
+/** How a push ended, as the gateway decided and told the phone too; `pending` until then. */
+type PushOutcome = 'pending' | 'wrong_number' | 'denied' | 'expired';
+
 interface PushState {
   number: string;
   expiresAt: number;
   fallback: FactorType[] | null;
-  expired: boolean;
+  outcome: PushOutcome;
 }
+
+/** The login poll's refusals that are a push's final state, not a failure of the page. */
+const OUTCOME_OF_ERROR: Record<string, PushOutcome> = {
+  WRONG_NUMBER: 'wrong_number',
+  PUSH_DENIED: 'denied',
+  PUSH_EXPIRED: 'expired',
+};
 
 function SecondFactor(props: {
   loginId: string;
@@ -159,14 +172,16 @@ function SecondFactor(props: {
           return;
         }
         if (state.status === 'second_factor_required') {
-          setPush((p) => (p === null ? p : { ...p, expired: true }));
+          setPush((p) => (p === null ? p : { ...p, outcome: 'expired' }));
           return;
         }
         const fallback = state.fallbackFactors?.map((f) => f.type) ?? null;
         if (fallback !== null) setPush((p) => (p === null ? p : { ...p, fallback }));
       }
     } catch (error) {
-      if (!finished.current) setPushError(error);
+      const outcome = error instanceof ApiError ? OUTCOME_OF_ERROR[error.code] : undefined;
+      if (outcome !== undefined) setPush((p) => (p === null ? p : { ...p, outcome }));
+      else if (!finished.current) setPushError(error);
     } finally {
       polling.current = false;
     }
@@ -185,19 +200,13 @@ function SecondFactor(props: {
         number: started.number,
         expiresAt: Date.parse(started.expiresAt ?? '') || Date.now() + 60_000,
         fallback: null,
-        expired: false,
+        outcome: 'pending',
       });
       void poll();
     } catch (error) {
       setPushError(error);
     }
   };
-
-  // Push is the default when the user has a phone enrolled: ask at once.
-  // biome-ignore lint/correctness/useExhaustiveDependencies: sent once, when the factor step opens with push first
-  useEffect(() => {
-    if (chosen === 'push') void sendPush();
-  }, []);
 
   const others = push?.fallback ?? props.factors.filter((f) => f !== 'push');
   return (
@@ -212,10 +221,7 @@ function SecondFactor(props: {
               name="factor"
               value={f}
               checked={chosen === f}
-              onChange={() => {
-                setChosen(f);
-                if (f === 'push' && push === null) void sendPush();
-              }}
+              onChange={() => setChosen(f)}
             />{' '}
             {FACTOR_LABELS[f]}
           </label>
@@ -226,7 +232,7 @@ function SecondFactor(props: {
         <PushPanel
           push={push}
           error={pushError}
-          onResend={() => void sendPush()}
+          onSend={() => void sendPush()}
           others={others}
           onChoose={setChosen}
         />
@@ -236,7 +242,7 @@ function SecondFactor(props: {
       )}
       {chosen === 'sms' && <SmsFactor loginId={loginId} onAuthenticated={complete} onExhausted={exhausted} />}
       {chosen === 'webauthn' && <SecurityKeyFactor loginId={loginId} onAuthenticated={complete} />}
-      {push !== null && chosen !== 'push' && !push.expired && (
+      {push !== null && chosen !== 'push' && push.outcome === 'pending' && (
         <p className="hint">
           Your push request is still waiting; approving it on your phone also logs you in.
         </p>
@@ -258,54 +264,103 @@ function useCountdown(until: number | null): number {
   return until === null ? 0 : Math.max(0, Math.ceil((until - now) / 1000));
 }
 
+/** What the login screen says of each final state: the same outcome the phone shows. */
+const OUTCOME_TEXT: Record<Exclude<PushOutcome, 'pending'>, string> = {
+  wrong_number:
+    'Wrong number — this request was cancelled. Send another push and type the number it shows. If your phone showed a request you did not make, someone else knows your password.',
+  denied: 'The request was denied on your phone. No further push is sent for this login; use another factor:',
+  expired: 'The request expired without an answer.',
+};
+
 function PushPanel(props: {
   push: PushState | null;
   error: unknown;
-  onResend: () => void;
+  onSend: () => void;
   others: FactorType[];
   onChoose: (f: FactorType) => void;
 }) {
   const { push } = props;
-  const seconds = useCountdown(push?.expiresAt ?? null);
-  const expired = push !== null && (push.expired || seconds === 0);
-  // The phone answered with another number: that request is void, and only a new one can log in.
-  const wrongNumber = props.error instanceof ApiError && props.error.code === 'WRONG_NUMBER';
+  const outcome = push?.outcome ?? 'pending';
+  // The countdown stops with the push's final state (or its end).
+  const seconds = useCountdown(push !== null && outcome === 'pending' ? push.expiresAt : null);
+  const ended = push !== null && (outcome !== 'pending' || seconds === 0);
+  const finalText =
+    push === null
+      ? null
+      : outcome !== 'pending'
+        ? OUTCOME_TEXT[outcome]
+        : ended
+          ? OUTCOME_TEXT.expired
+          : null;
+  const again = useRef<HTMLButtonElement>(null);
+  const numberRef = useRef<HTMLOutputElement>(null);
+  // A push just sent: the focus moves to its number (the button that sent it is gone).
+  useEffect(() => {
+    if (push?.number !== undefined) numberRef.current?.focus();
+  }, [push?.number]);
+  // The next step takes the focus: the button that sends another push, once this one ended.
+  useEffect(() => {
+    if (ended && outcome !== 'denied') again.current?.focus();
+  }, [ended, outcome]);
+  if (push === null) {
+    return (
+      <div className="push">
+        <p>We send a request to the Gatehouse authenticator on your phone, with a number to type there.</p>
+        <button type="button" onClick={props.onSend}>
+          Send a push to my phone
+        </button>
+        <ErrorText error={props.error} />
+      </div>
+    );
+  }
   return (
-    <div className="push" aria-live="polite">
+    <div className="push">
       <p>Open the Gatehouse authenticator on your phone and approve the request showing this number:</p>
-      <output className="push-number" aria-label="Number to match">
-        {push?.number ?? '··'}
+      <output
+        className={ended ? 'push-number ended' : 'push-number'}
+        aria-label="Number to match"
+        tabIndex={-1}
+        ref={numberRef}
+      >
+        {push.number}
       </output>
-      <p className="countdown">
-        {push === null
-          ? ' '
-          : wrongNumber
-            ? 'The request was denied.'
-            : expired
-              ? 'The request expired.'
-              : `Expires in ${seconds} s`}
+      {finalText === null && <p className="countdown">{`Expires in ${seconds} s`}</p>}
+      {/* Always in the page, so that the final state is announced as it arrives. */}
+      <p className="push-outcome" role="status">
+        {finalText ?? ''}
       </p>
-      {push?.fallback !== null && push !== null && !expired && !wrongNumber && (
+      {push.fallback !== null && !ended && (
         <div className="fallback" role="status">
           <p>Your phone has not received the request. Keep waiting, or use another factor:</p>
-          <ul>
-            {props.others.map((f) => (
-              <li key={f}>
-                <button type="button" className="secondary" onClick={() => props.onChoose(f)}>
-                  {FACTOR_LABELS[f]}
-                </button>
-              </li>
-            ))}
-          </ul>
+          <FactorButtons others={props.others} onChoose={props.onChoose} />
         </div>
       )}
-      {(expired || wrongNumber) && (
-        <button type="button" onClick={props.onResend}>
-          Send a new request
+      {outcome === 'denied' && (
+        <div className="fallback">
+          <FactorButtons others={props.others} onChoose={props.onChoose} />
+        </div>
+      )}
+      {ended && outcome !== 'denied' && (
+        <button type="button" ref={again} onClick={props.onSend}>
+          Send another push
         </button>
       )}
       <ErrorText error={props.error} />
     </div>
+  );
+}
+
+function FactorButtons(props: { others: FactorType[]; onChoose: (f: FactorType) => void }) {
+  return (
+    <ul className="factor-buttons">
+      {props.others.map((f) => (
+        <li key={f}>
+          <button type="button" className="secondary" onClick={() => props.onChoose(f)}>
+            {FACTOR_LABELS[f]}
+          </button>
+        </li>
+      ))}
+    </ul>
   );
 }
 

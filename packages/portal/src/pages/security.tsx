@@ -19,6 +19,7 @@ import { ErrorText, Notice, QrCode, Table, TextField, useAction, useStepUpAction
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
 import { useStream } from '../stream.js';
+import { AddDevice } from './add-device.js';
 import { Devices, Events, Sessions } from './security-activity.js';
 
 interface FactorList {
@@ -296,7 +297,7 @@ function Factors({ list, onChange }: { list: FactorList | null; onChange: () => 
       {adding === 'totp' && <AddTotp onDone={() => void onChange().then(() => setAdding(null))} />}
       {adding === 'sms' && <AddSms onDone={() => void onChange().then(() => setAdding(null))} />}
       {adding === 'webauthn' && <AddSecurityKey onDone={() => void onChange().then(() => setAdding(null))} />}
-      {adding === 'mobile' && <AddMobile onClose={() => void onChange().then(() => setAdding(null))} />}
+      {adding === 'mobile' && <AddDevice onClose={() => void onChange().then(() => setAdding(null))} />}
     </section>
   );
 }
@@ -436,37 +437,5 @@ function AddSecurityKey({ onDone }: { onDone: () => void }) {
         Register the key
       </button>
     </form>
-  );
-}
-
-function AddMobile({ onClose }: { onClose: () => void }) {
-  const [activation, setActivation] = useState<{ activationUri: string; expiresAt: string } | null>(null);
-  const action = useStepUpAction();
-  useEffect(() => {
-    void action.run(async () => setActivation(await api('POST', '/v1/devices/mobile/enroll', {})));
-  }, [action.run]);
-  return (
-    <section className="card" aria-label="Add a mobile device">
-      <h3>Add a mobile device</h3>
-      {action.prompt}
-      <ErrorText error={action.error} />
-      {activation !== null && (
-        <>
-          <p>
-            On the phone, open <a href="/authenticator">{window.location.origin}/authenticator</a> and scan
-            this code or paste the activation link. It works once, until{' '}
-            {new Date(activation.expiresAt).toLocaleTimeString()}.
-          </p>
-          <QrCode value={activation.activationUri} label="QR code to activate a mobile device" />
-          <label className="field">
-            Activation link
-            <input readOnly value={activation.activationUri} onFocus={(e) => e.currentTarget.select()} />
-          </label>
-        </>
-      )}
-      <button type="button" onClick={onClose}>
-        Done
-      </button>
-    </section>
   );
 }
