@@ -219,6 +219,12 @@ export async function placeOrder(
         null,
         {
           clientOrderId: order.clientOrderId,
+          // What was refused, in a blotter's words (a rejected order has no row of its own).
+          symbol: instrument.symbol,
+          side: order.side,
+          quantity: order.quantity,
+          type: order.type,
+          ...(order.limitPrice === undefined ? {} : { limitPrice: order.limitPrice }),
           code: verdict.code,
           ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
         },

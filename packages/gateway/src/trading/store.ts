@@ -18,6 +18,7 @@ import {
   type PreparedQuery,
   preparedQuery,
 } from '../store/index.js';
+import { findInstrument } from '../instruments/index.js';
 import { emptyLedger, type Ledger } from './accounting.js';
 import type { OrderType, Side, TimeInForce } from './gate.js';
 
@@ -29,6 +30,7 @@ export function presentOrder(r: OrdersTable): OrderView {
     accountId: r.account_id,
     clientOrderId: r.client_order_id,
     instrumentId: Number(r.instrument_id),
+    symbol: findInstrument(Number(r.instrument_id))?.symbol ?? null,
     side: r.side as Side,
     type: r.type as OrderType,
     quantity: Number(r.quantity),
