@@ -68,7 +68,9 @@ describe.each(testDatabases())('the blotter’s read model on %s', (_name, makeD
     const filled = json(await place(alice, 'U1000001', {})) as unknown as Order;
     expect(filled).toMatchObject({ symbol: 'AAPL', side: 'BUY', status: 'filled' });
     const limit = Number((gw.ctx.marketData.live(AAPL).bid * 0.97).toFixed(2));
-    const resting = json(await place(alice, 'U1000001', { type: 'LMT', limitPrice: limit })) as unknown as Order;
+    const resting = json(
+      await place(alice, 'U1000001', { type: 'LMT', limitPrice: limit }),
+    ) as unknown as Order;
     const cancelled = json(
       await place(alice, 'U1000001', { type: 'LMT', limitPrice: limit, quantity: 3 }),
     ) as unknown as Order;
@@ -154,7 +156,9 @@ describe.each(testDatabases())('the blotter’s read model on %s', (_name, makeD
     gw = await gatewayOn(makeDatabase);
     const alice = await loginTrading(gw, ALICE);
     const limit = Number((gw.ctx.marketData.live(AAPL).bid * 0.97).toFixed(2));
-    const order = json(await place(alice, 'U1000001', { type: 'LMT', limitPrice: limit })) as unknown as Order;
+    const order = json(
+      await place(alice, 'U1000001', { type: 'LMT', limitPrice: limit }),
+    ) as unknown as Order;
     const bruno = await loginTrading(gw, BRUNO);
     for (const path of ['orders', `orders/${order.id}`, 'portfolio', 'events']) {
       const seen = await callAs(gw, 'GET', `/v1/accounts/U1000001/${path}`, bruno);
@@ -172,7 +176,9 @@ describe.each(testDatabases())('the blotter’s read model on %s', (_name, makeD
     expect(errorCode(patch)).toBe('ACCOUNT_NOT_FOUND');
 
     const viktor = await loginAs(gw, VIKTOR);
-    const listed = json(await callAs(gw, 'GET', '/v1/accounts/U1000001/orders', viktor)) as { orders: Order[] };
+    const listed = json(await callAs(gw, 'GET', '/v1/accounts/U1000001/orders', viktor)) as {
+      orders: Order[];
+    };
     expect(listed.orders.map((o) => o.symbol)).toEqual(['AAPL']);
     const changed = await callAs(gw, 'PATCH', `/v1/accounts/U1000001/orders/${order.id}`, viktor, {
       limitPrice: limit + 1,

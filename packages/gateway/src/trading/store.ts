@@ -9,6 +9,7 @@
 
 import type { AccountEvent, EventType, OrderStatus, OrderView } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
+import { findInstrument } from '../instruments/index.js';
 import {
   type Database,
   type ExecutionsTable,
@@ -18,7 +19,6 @@ import {
   type PreparedQuery,
   preparedQuery,
 } from '../store/index.js';
-import { findInstrument } from '../instruments/index.js';
 import { emptyLedger, type Ledger } from './accounting.js';
 import type { OrderType, Side, TimeInForce } from './gate.js';
 
