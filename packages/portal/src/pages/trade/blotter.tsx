@@ -137,7 +137,7 @@ export function Blotter(props: {
         <p className="feedback" role="status" tabIndex={-1} ref={feedbackRef}>
           {props.feedback?.text ?? ''}
         </p>
-        <ErrorText error={cancel.error} />
+        {cancel.error !== null && <ErrorText error={cancel.error} />}
         <div role="tablist" aria-label="Orders" className="tabs">
           {tabs.map(([id, label]) => (
             <button
