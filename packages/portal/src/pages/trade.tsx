@@ -29,6 +29,11 @@ export function TradePage() {
   // The working order being changed in the ticket, and what the last cancel or change did.
   const [modifying, setModifying] = useState<OrderView | null>(null);
   const [feedback, setFeedback] = useState<Feedback | null>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: another account: its orders are not this one's
+  useEffect(() => {
+    setModifying(null);
+    setFeedback(null);
+  }, [accountId]);
   const modify = (order: OrderView) => {
     setModifying(order);
     setFeedback(null);
@@ -99,7 +104,8 @@ export function TradePage() {
               feedback={feedback}
               onFeedback={(f) => {
                 setFeedback(f);
-                if (f.settled && modifying !== null) setModifying(null);
+                // The order being changed was cancelled (or could not be): its change ends too.
+                if (f.settled && f.orderId === modifying?.id) setModifying(null);
               }}
               onModify={modify}
             />

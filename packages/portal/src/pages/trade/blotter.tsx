@@ -14,6 +14,8 @@ import { money, orderLine, price } from '../../format.js';
 export interface Feedback {
   text: string;
   settled: boolean;
+  /** The order it is about. */
+  orderId?: string;
 }
 
 const STATUS_WORDS: Record<string, string> = {
@@ -113,13 +115,13 @@ export function Blotter(props: {
 
   const cancelOrder = (o: OrderView) => {
     const line = orderLine(o);
-    onFeedback({ text: `Cancelling ${line}…`, settled: false });
+    onFeedback({ text: `Cancelling ${line}…`, settled: false, orderId: o.id });
     void cancel.run(async () => {
       try {
         const ended = await api<OrderView>('DELETE', `${base}/orders/${encodeURIComponent(o.id)}`);
-        onFeedback({ text: `Cancelled: ${orderLine(ended)}`, settled: true });
+        onFeedback({ text: `Cancelled: ${orderLine(ended)}`, settled: true, orderId: o.id });
       } catch (error) {
-        onFeedback({ text: `Not cancelled: ${line}`, settled: true });
+        onFeedback({ text: `Not cancelled: ${line}`, settled: true, orderId: o.id });
         throw error;
       }
     });
