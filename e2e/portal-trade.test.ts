@@ -198,7 +198,7 @@ describe('the Trade page (issue 20)', () => {
     expect(texts.find((t) => t.includes('BUY 3 AAPL LMT 149.00'))).toContain('Cancelled');
     expect(texts.find((t) => t.includes('BUY 5 AAPL MKT'))).toMatch(/Filled[\s\S]*5 filled at/);
     expect(texts.find((t) => t.includes(`BUY 2 AAPL LMT ${far}`))).toMatch(
-      /Rejected[\s\S]*PRICE_OUT_OF_BAND/,
+      /Rejected[\s\S]*The price is too far through the market/,
     );
     // No row is only a raw id.
     for (const t of texts) expect(t).toMatch(/^(BUY|SELL) \d+ AAPL/);

@@ -93,7 +93,7 @@ describe.each(testDatabases())('the blotter’s read model on %s', (_name, makeD
     expect(one).toMatchObject({ symbol: 'AAPL', limitPrice: limit });
   });
 
-  it('puts symbol and side in fill and rejection events', async () => {
+  it('puts symbol and side in fill and rejection events, and the refusal’s words in a rejection', async () => {
     gw = await gatewayOn(makeDatabase);
     const alice = await loginTrading(gw, ALICE);
     await place(alice, 'U1000001', { side: 'BUY', quantity: 4 });
@@ -120,6 +120,7 @@ describe.each(testDatabases())('the blotter’s read model on %s', (_name, makeD
       type: 'LMT',
       limitPrice: 500,
       code: 'PRODUCT_NOT_ELIGIBLE',
+      reason: (json(refused).error as { message: string }).message,
     });
   });
 

@@ -103,7 +103,7 @@ export function Blotter(props: {
                 typeof e.data.limitPrice === 'number' ? ` LMT ${price(e.data.limitPrice)}` : ''
               }`,
         status: 'rejected',
-        detail: text(e.data.code),
+        detail: text(e.data.reason) || text(e.data.code),
       })),
   ]
     .sort((a, b) => b.at.localeCompare(a.at))
