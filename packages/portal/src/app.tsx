@@ -13,6 +13,7 @@ import { PasswordChangeBanner, SecurityPage } from './pages/security.js';
 import { TradePage } from './pages/trade.js';
 import { Link, navigate, useLocation } from './router.js';
 import { SessionProvider, useSession } from './session.js';
+import { SkipLink } from './skip-link.js';
 import { StreamProvider } from './stream.js';
 import { TradingBanner, TradingStateProvider } from './trading-state.js';
 
@@ -63,6 +64,7 @@ function Shell() {
   return (
     <StreamProvider>
       <TradingStateProvider>
+        <SkipLink />
         <header className="topbar">
           <span className="brand">Gatehouse</span>
           <nav aria-label="Main">

@@ -11,3 +11,50 @@ export function duration(ms: number): string {
   const n = Math.round(ms / size);
   return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
+
+/** An amount with two decimals, and its currency when given ("1,234.50 USD"). */
+export function money(n: number, currency?: string | null): string {
+  const text = n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  return currency === undefined || currency === null ? text : `${text} ${currency}`;
+}
+
+/** A price with at least two decimals ("150.50", "0.1234"). */
+export function price(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '—';
+  const decimals = Math.min(6, Math.max(2, (String(n).split('.')[1] ?? '').length));
+  return n.toFixed(decimals);
+}
+
+/** What an order is, as a trader reads it: "BUY 10 AAPL LMT 150.50" (a stop adds "STP 140.00"). */
+export function orderLine(order: {
+  side: string;
+  quantity: number;
+  symbol: string | null;
+  instrumentId: number;
+  type: string;
+  limitPrice: number | null;
+  stopPrice: number | null;
+}): string {
+  const parts = [order.side, String(order.quantity), order.symbol ?? `instrument ${order.instrumentId}`];
+  if (order.type === 'MKT') parts.push('MKT');
+  if (order.stopPrice !== null) parts.push(`STP ${price(order.stopPrice)}`);
+  if (order.limitPrice !== null) parts.push(`LMT ${price(order.limitPrice)}`);
+  return parts.join(' ');
+}
+
+/**
+ * A number as a person types it: "150.50", "150,50" (a decimal comma) or "1,234.5" / "1.234,5" (with a thousands
+ * separator). Null when it is not one positive, finite number.
+ */
+export function parseDecimal(text: string): number | null {
+  let s = text.trim().replace(/[\s\u00a0'_]/g, '');
+  if (!/^\d[\d.,]*$/.test(s)) return null;
+  const lastComma = s.lastIndexOf(',');
+  const lastDot = s.lastIndexOf('.');
+  // The later of the two marks is the decimal one; the other groups thousands.
+  if (lastComma > lastDot) s = s.replace(/\./g, '').replace(',', '.');
+  else s = s.replace(/,/g, '');
+  if ((s.match(/\./g) ?? []).length > 1 || s.endsWith('.')) return null;
+  const n = Number(s);
+  return Number.isFinite(n) && n > 0 ? n : null;
+}

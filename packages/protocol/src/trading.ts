@@ -58,6 +58,10 @@ export const orderViewSchema = z
     accountId: z.string(),
     clientOrderId: z.string(),
     instrumentId: z.number().int(),
+    symbol: z
+      .string()
+      .nullable()
+      .meta({ description: 'The instrument’s symbol; null if it left the catalogue.' }),
     side: sideSchema,
     type: orderTypeSchema,
     quantity: z.number(),
@@ -214,6 +218,19 @@ export const portfolioViewSchema = z
         symbol: z.string().nullable(),
         quantity: z.number(),
         avgCost: z.number(),
+        currency: z
+          .string()
+          .nullable()
+          .meta({ description: 'The instrument’s currency: prices and values below.' }),
+        lastPrice: z.number().nullable().meta({
+          description:
+            'The last price as the account is entitled to see it (delayed without a live subscription); null without market data.',
+        }),
+        marketValue: z.number().nullable().meta({ description: 'quantity × lastPrice × multiplier.' }),
+        unrealizedPnl: z
+          .number()
+          .nullable()
+          .meta({ description: '(lastPrice − avgCost) × quantity × multiplier.' }),
       }),
     ),
     netLiquidation: z.number(),

@@ -118,6 +118,9 @@ async function fillOrder(
         type,
         row.id,
         {
+          // Symbol and side, so a blotter names what filled without looking the order up.
+          symbol: instrument.symbol,
+          side: row.side,
           quantity: fill.quantity,
           price: fill.price,
           commission: fee,

@@ -212,6 +212,7 @@ export async function placeOrder(
   const verdict = judge(desk, principal, account, inputs, instrument, order, acknowledged);
   if (verdict.outcome === 'accept') desk.reserved.set(row.id, row);
   if (verdict.outcome === 'reject') {
+    const refused = refusal(verdict);
     const event = await journal.write((tx) =>
       appendEvent(
         tx,
@@ -220,14 +221,22 @@ export async function placeOrder(
         null,
         {
           clientOrderId: order.clientOrderId,
+          // What was refused, in a blotter's words (a rejected order has no row of its own).
+          symbol: instrument.symbol,
+          side: order.side,
+          quantity: order.quantity,
+          type: order.type,
+          ...(order.limitPrice === undefined ? {} : { limitPrice: order.limitPrice }),
           code: verdict.code,
+          // The words the client was refused with (a product rule names the instrument and the entity).
+          reason: refused.message,
           ...(verdict.ruleId === undefined ? {} : { ruleId: verdict.ruleId }),
         },
         now,
       ),
     );
     desk.announce(accountId, event);
-    throw refusal(verdict);
+    throw refused;
   }
   if (verdict.outcome === 'confirm')
     return askConfirmation(desk, principal, accountId, { order, acknowledged: [...acknowledged] }, verdict);

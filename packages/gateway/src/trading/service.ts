@@ -19,7 +19,7 @@ import type { Availability, PortfolioView } from '@gatehouse/protocol';
 import { accountAccess } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
-import { findInstrument } from '../instruments/index.js';
+import { findInstrument, type Instrument } from '../instruments/index.js';
 import type { Principal } from '../sessions/index.js';
 import type { OrdersTable } from '../store/index.js';
 import { valuate } from './accounting.js';
@@ -112,19 +112,21 @@ export class TradingService {
   async summary(principal: Principal, accountId: string): Promise<PortfolioView> {
     const account = accountAccess(principal, accountId, 'view');
     const ledger = await this.#desk.ledger(accountId);
-    const type = (await this.#desk.deps.entitlements.get(accountId))?.account.type ?? account.type;
+    const entitlements = await this.#desk.deps.entitlements.get(accountId);
+    const type = entitlements?.account.type ?? account.type;
     const rates = this.#desk.rates();
     const v = valuate(ledger, account.baseCurrency, type, rates, findInstrument, this.#desk.mark);
     return {
       accountId,
       baseCurrency: account.baseCurrency,
       cash: Object.fromEntries([...ledger.cash].sort()),
-      positions: [...ledger.positions].map(([instrumentId, p]) => ({
-        instrumentId,
-        symbol: findInstrument(instrumentId)?.symbol ?? null,
-        quantity: p.quantity,
-        avgCost: p.avgCost,
-      })),
+      positions: [...ledger.positions].map(([instrumentId, p]) =>
+        presentPosition(instrumentId, p, (i) =>
+          entitlements === undefined
+            ? null
+            : this.#desk.deps.marketData.view(i, entitlements.subscriptions).last,
+        ),
+      ),
       netLiquidation: v.netLiquidation,
       initialMargin: v.initialMargin,
       buyingPower: availableBuyingPower(type, v),
@@ -277,4 +279,29 @@ export class TradingService {
     );
     return cancelled.filter((id): id is string => id !== null);
   }
+}
+
+/**
+ * A position with its value at the last price the account may see: a quote it is not entitled to is not shown
+ * here either (a delayed subscription values at the delayed price; none leaves the value empty).
+ */
+function presentPosition(
+  instrumentId: number,
+  p: { quantity: number; avgCost: number },
+  lastOf: (instrument: Instrument) => number | null,
+): PortfolioView['positions'][number] {
+  const instrument = findInstrument(instrumentId);
+  const last = instrument === undefined ? null : lastOf(instrument);
+  const round = (n: number) => Math.round(n * 100) / 100;
+  const multiplier = instrument?.multiplier ?? 1;
+  return {
+    instrumentId,
+    symbol: instrument?.symbol ?? null,
+    quantity: p.quantity,
+    avgCost: p.avgCost,
+    currency: instrument?.currency ?? null,
+    lastPrice: last,
+    marketValue: last === null ? null : round(p.quantity * last * multiplier),
+    unrealizedPnl: last === null ? null : round((last - p.avgCost) * p.quantity * multiplier),
+  };
 }

@@ -9,6 +9,7 @@
 
 import type { AccountEvent, EventType, OrderStatus, OrderView } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
+import { findInstrument } from '../instruments/index.js';
 import {
   type Database,
   type ExecutionsTable,
@@ -29,6 +30,7 @@ export function presentOrder(r: OrdersTable): OrderView {
     accountId: r.account_id,
     clientOrderId: r.client_order_id,
     instrumentId: Number(r.instrument_id),
+    symbol: findInstrument(Number(r.instrument_id))?.symbol ?? null,
     side: r.side as Side,
     type: r.type as OrderType,
     quantity: Number(r.quantity),

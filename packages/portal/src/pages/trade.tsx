@@ -1,30 +1,21 @@
 /**
- * Paper trading: instrument search, a quote with its entitlement badge, the order ticket with every gate outcome
- * shown as the gateway words it (a confirmation question is asked, never answered for the person), open orders,
- * executions, positions and cash per currency — updated live from `/v1/stream`.
+ * Paper trading: instrument search and a quote with its entitlement badge (this file), the order ticket with every
+ * gate outcome shown as the gateway words it (`trade/ticket`), and the blotter — working orders to modify or cancel,
+ * order history, executions, positions and cash (`trade/blotter`) — updated live from `/v1/stream`.
  */
-import type {
-  AccountEvent,
-  ConfirmationRequired,
-  InstrumentView,
-  OrderRequest,
-  OrderView,
-  PortfolioView,
-  QuoteView,
-} from '@gatehouse/protocol';
-import { useCallback, useEffect, useId, useRef, useState } from 'react';
+import type { InstrumentView, OrderView, QuoteView } from '@gatehouse/protocol';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { useAccountChoice, useAccountRole } from '../account-picker.js';
-import { ApiError, api } from '../api.js';
-import { ErrorText, Notice, Table, TextField, useAction } from '../components.js';
+import { api } from '../api.js';
+import { ErrorText, Notice, TextField, useAction } from '../components.js';
+import { orderLine } from '../format.js';
 import { useQuoteWatch, useStream } from '../stream.js';
-import { useTradingState } from '../trading-state.js';
 import { InstrumentAvailability } from './instrument-availability.js';
+import { Blotter, type Feedback } from './trade/blotter.js';
+import { OrderTicket } from './trade/ticket.js';
+import './trade/trade.css';
 
 const BADGE = { live: 'Live', delayed: 'Delayed 15 min', none: 'No market data' } as const;
-const symbols = new Map<number, string>();
-
-const money = (n: number, currency?: string) =>
-  `${n.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 })}${currency === undefined ? '' : ` ${currency}`}`;
 
 export function TradePage() {
   const [accountId, picker] = useAccountChoice();
@@ -36,6 +27,30 @@ export function TradePage() {
   useStream((m) => {
     if (m.topic === 'orders' && m.accountId === accountId) bump();
   });
+  // The working order being changed in the ticket, and what the last cancel or change did.
+  const [modifying, setModifying] = useState<OrderView | null>(null);
+  const [feedback, setFeedback] = useState<Feedback | null>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: another account: its orders are not this one's
+  useEffect(() => {
+    setModifying(null);
+    setFeedback(null);
+  }, [accountId]);
+  const modify = (order: OrderView) => {
+    setModifying(order);
+    setFeedback(null);
+    // The quote of the order's instrument, beside the ticket.
+    if (instrument?.id !== order.instrumentId && order.symbol !== null)
+      void api<{ instruments: InstrumentView[] }>(
+        'GET',
+        `/v1/instruments?symbol=${encodeURIComponent(order.symbol)}`,
+      ).then(
+        ({ instruments }) => {
+          const found = instruments.find((i) => i.id === order.instrumentId);
+          if (found !== undefined) setInstrument(found);
+        },
+        () => {},
+      );
+  };
 
   return (
     <div className="page trade">
@@ -55,13 +70,48 @@ export function TradePage() {
                   </Notice>
                 </section>
               ) : (
-                <OrderTicket instrument={instrument} accountId={accountId} onPlaced={bump} />
+                modifying === null && (
+                  <OrderTicket instrument={instrument} accountId={accountId} onPlaced={bump} />
+                )
               )}
             </>
           )}
+          {modifying !== null && accountId !== null && !viewer && (
+            <ModifyTicket
+              key={modifying.id}
+              order={modifying}
+              accountId={accountId}
+              onPlaced={bump}
+              onClose={() => {
+                setModifying(null);
+                // Back to the order's row, where the change began.
+                setTimeout(() => {
+                  document.querySelector<HTMLElement>(`[data-order="${modifying.id}"] button`)?.focus();
+                }, 0);
+              }}
+              onChanged={(order) => {
+                setModifying(null);
+                setFeedback({ text: `Order changed: ${orderLine(order)}`, settled: true });
+                bump();
+              }}
+            />
+          )}
         </div>
         <div>
-          {accountId !== null && <Blotter accountId={accountId} version={version} canCancel={!viewer} />}
+          {accountId !== null && (
+            <Blotter
+              accountId={accountId}
+              version={version}
+              canTrade={!viewer}
+              feedback={feedback}
+              onFeedback={(f) => {
+                setFeedback(f);
+                // The order being changed was cancelled (or could not be): its change ends too.
+                if (f.settled && f.orderId === modifying?.id) setModifying(null);
+              }}
+              onModify={modify}
+            />
+          )}
         </div>
       </div>
     </div>
@@ -84,7 +134,6 @@ function InstrumentSearch({ onPick }: { onPick: (i: InstrumentView) => void }) {
               'GET',
               `/v1/instruments?q=${encodeURIComponent(symbol.trim())}`,
             );
-            for (const i of instruments) symbols.set(i.id, i.symbol);
             const exact = instruments.find((i) => i.symbol.toUpperCase() === symbol.trim().toUpperCase());
             // An exact symbol is picked at once; otherwise the matches are offered.
             setFound(exact === undefined ? instruments : null);
@@ -163,286 +212,30 @@ function Quote({ instrument, accountId }: { instrument: InstrumentView; accountI
   );
 }
 
-type Outcome =
-  | { kind: 'accepted'; order: OrderView }
-  | { kind: 'confirm'; confirmation: ConfirmationRequired };
-
-function OrderTicket(props: { instrument: InstrumentView; accountId: string; onPlaced: () => void }) {
-  const { instrument, accountId } = props;
-  const trading = useTradingState();
-  const [side, setSide] = useState<'BUY' | 'SELL'>('BUY');
-  const [quantity, setQuantity] = useState('1');
-  const [type, setType] = useState<'MKT' | 'LMT'>('MKT');
-  const [limit, setLimit] = useState('');
-  const [tif, setTif] = useState<'DAY' | 'GTC' | 'IOC'>('DAY');
-  const [outcome, setOutcome] = useState<Outcome | null>(null);
-  const { busy, error, run, setError } = useAction();
-  const ids = { side: useId(), type: useId(), tif: useId() };
-  const base = `/v1/accounts/${encodeURIComponent(accountId)}/orders`;
-  // One client order id per ticket: a retried submission is recognised by the gateway, never doubled.
-  const clientOrderId = useRef(crypto.randomUUID());
-
-  const answered = (result: OrderView | ConfirmationRequired) => {
-    if ('confirmationId' in result) {
-      setOutcome({ kind: 'confirm', confirmation: result });
-      return;
-    }
-    setOutcome({ kind: 'accepted', order: result });
-    clientOrderId.current = crypto.randomUUID();
-    props.onPlaced();
-  };
-
-  return (
-    <section aria-labelledby="ticket-h" className="card">
-      <h2 id="ticket-h">Order ticket</h2>
-      <form
-        aria-label="Order ticket"
-        onSubmit={(e) => {
-          e.preventDefault();
-          setOutcome(null);
-          void run(async () => {
-            const order: OrderRequest = {
-              clientOrderId: clientOrderId.current,
-              instrumentId: instrument.id,
-              side,
-              type,
-              quantity: Number(quantity),
-              tif,
-              ...(type === 'LMT' ? { limitPrice: Number(limit) } : {}),
-            };
-            try {
-              answered(await api<OrderView | ConfirmationRequired>('POST', base, order));
-            } catch (error) {
-              // A coded refusal ends this ticket's attempt; a lost response keeps the id, so a retry is recognised.
-              if (error instanceof ApiError && error.code !== 'NETWORK')
-                clientOrderId.current = crypto.randomUUID();
-              throw error;
-            }
-          });
-        }}
-      >
-        <div className="grid">
-          <div className="field">
-            <label htmlFor={ids.side}>Side</label>
-            <select id={ids.side} value={side} onChange={(e) => setSide(e.target.value as 'BUY' | 'SELL')}>
-              <option value="BUY">Buy</option>
-              <option value="SELL">Sell</option>
-            </select>
-          </div>
-          <TextField
-            label="Quantity"
-            value={quantity}
-            onChange={setQuantity}
-            inputMode="numeric"
-            name="quantity"
-          />
-          <div className="field">
-            <label htmlFor={ids.type}>Order type</label>
-            <select id={ids.type} value={type} onChange={(e) => setType(e.target.value as 'MKT' | 'LMT')}>
-              <option value="MKT">Market</option>
-              <option value="LMT">Limit</option>
-            </select>
-          </div>
-          {type === 'LMT' && (
-            <TextField label="Limit price" value={limit} onChange={setLimit} inputMode="text" />
-          )}
-          <div className="field">
-            <label htmlFor={ids.tif}>Time in force</label>
-            <select
-              id={ids.tif}
-              value={tif}
-              onChange={(e) => setTif(e.target.value as 'DAY' | 'GTC' | 'IOC')}
-            >
-              <option value="DAY">Day</option>
-              <option value="GTC">Good till cancelled</option>
-              <option value="IOC">Immediate or cancel</option>
-            </select>
-          </div>
-        </div>
-        <button type="submit" disabled={busy || trading.status === 'competing'}>
-          {side === 'BUY' ? 'Buy' : 'Sell'} {instrument.symbol}
-        </button>
-      </form>
-      <div className="outcome" aria-live="polite">
-        <ErrorText error={error} />
-        {outcome?.kind === 'accepted' && (
-          <Notice>
-            Order accepted: {outcome.order.side === 'BUY' ? 'buy' : 'sell'} {outcome.order.quantity}{' '}
-            {instrument.symbol},{' '}
-            {outcome.order.status === 'filled'
-              ? `filled at ${outcome.order.avgFillPrice}`
-              : outcome.order.status}
-            .
-          </Notice>
-        )}
-        {outcome?.kind === 'confirm' && (
-          <div className="card confirm" role="alertdialog" aria-labelledby="confirm-h">
-            <h3 id="confirm-h">Please confirm</h3>
-            <ul>
-              {outcome.confirmation.questions.map((q) => (
-                <li key={q.id} data-question={q.id}>
-                  {q.message}
-                </li>
-              ))}
-            </ul>
-            <div className="actions">
-              <button
-                type="button"
-                disabled={busy}
-                onClick={() =>
-                  void run(async () => {
-                    const { confirmationId } = outcome.confirmation;
-                    answered(
-                      await api<OrderView | ConfirmationRequired>(
-                        'POST',
-                        `${base}/confirmations/${encodeURIComponent(confirmationId)}`,
-                        { confirmed: true },
-                      ),
-                    );
-                  })
-                }
-              >
-                Confirm and send
-              </button>
-              <button
-                type="button"
-                className="secondary"
-                onClick={() => {
-                  setOutcome(null);
-                  setError(null);
-                }}
-              >
-                Don’t send
-              </button>
-            </div>
-          </div>
-        )}
-      </div>
-    </section>
-  );
-}
-
-function Blotter({
-  accountId,
-  version,
-  canCancel,
-}: {
+/** The ticket for a change to a working order; its heading takes focus when it opens. */
+function ModifyTicket(props: {
+  order: OrderView;
   accountId: string;
-  version: number;
-  canCancel: boolean;
+  onPlaced: () => void;
+  onClose: () => void;
+  onChanged: (order: OrderView) => void;
 }) {
-  const [orders, setOrders] = useState<OrderView[]>([]);
-  const [fills, setFills] = useState<AccountEvent[]>([]);
-  const [portfolio, setPortfolio] = useState<PortfolioView | null>(null);
-  const { error, run } = useAction();
-  const cancel = useAction();
-  const base = `/v1/accounts/${encodeURIComponent(accountId)}`;
-
-  // biome-ignore lint/correctness/useExhaustiveDependencies: `version` changes when the stream reports an event
+  const { order } = props;
+  const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
-    void run(async () => {
-      const [o, e, p] = await Promise.all([
-        api<{ orders: OrderView[] }>('GET', `${base}/orders?status=open`),
-        api<{ events: AccountEvent[] }>('GET', `${base}/events?limit=1000`),
-        api<PortfolioView>('GET', `${base}/portfolio`),
-      ]);
-      setOrders(o.orders);
-      setFills(
-        e.events
-          .filter((x) => x.type === 'filled' || x.type === 'partially_filled')
-          .slice(-20)
-          .reverse(),
-      );
-      setPortfolio(p);
-      for (const position of p.positions)
-        if (position.symbol !== null) symbols.set(position.instrumentId, position.symbol);
-    });
-  }, [base, version, run]);
-
-  const symbolOf = (id: number) => symbols.get(id) ?? `#${id}`;
+    ref.current?.querySelector<HTMLElement>('h2')?.focus();
+    ref.current?.scrollIntoView({ block: 'nearest' });
+  }, []);
   return (
-    <>
-      {error !== null && <ErrorText error={error} />}
-      <section aria-labelledby="open-h" className="card">
-        <h2 id="open-h">Open orders</h2>
-        {orders.length === 0 ? (
-          <p>No open orders.</p>
-        ) : (
-          <Table columns={['Instrument', 'Side', 'Qty', 'Type', 'Filled']} actions={canCancel}>
-            {orders.map((o) => (
-              <tr key={o.id}>
-                <td>{symbolOf(o.instrumentId)}</td>
-                <td>{o.side}</td>
-                <td>{o.quantity}</td>
-                <td>
-                  {o.type}
-                  {o.limitPrice === null ? '' : ` ${o.limitPrice}`} {o.tif}
-                </td>
-                <td>{o.filledQuantity}</td>
-                {canCancel && (
-                  <td>
-                    <button
-                      type="button"
-                      className="secondary"
-                      aria-label={`Cancel ${o.side} ${o.quantity} ${symbolOf(o.instrumentId)}`}
-                      onClick={() =>
-                        void cancel.run(() => api('DELETE', `${base}/orders/${encodeURIComponent(o.id)}`))
-                      }
-                    >
-                      Cancel
-                    </button>
-                  </td>
-                )}
-              </tr>
-            ))}
-          </Table>
-        )}
-        <ErrorText error={cancel.error} />
-      </section>
-      <section aria-labelledby="exec-h" className="card">
-        <h2 id="exec-h">Executions</h2>
-        {fills.length === 0 ? (
-          <p>No executions yet.</p>
-        ) : (
-          <ul className="list">
-            {fills.map((f) => (
-              <li key={f.seq}>
-                <time dateTime={f.at}>{new Date(f.at).toLocaleTimeString()}</time> {String(f.data.quantity)} @{' '}
-                {String(f.data.price)} {String(f.data.currency)}
-              </li>
-            ))}
-          </ul>
-        )}
-      </section>
-      <section aria-labelledby="pos-h" className="card">
-        <h2 id="pos-h">Positions</h2>
-        {portfolio === null || portfolio.positions.length === 0 ? (
-          <p>No positions.</p>
-        ) : (
-          <Table columns={['Instrument', 'Quantity', 'Average cost']}>
-            {portfolio.positions.map((p) => (
-              <tr key={p.instrumentId}>
-                <td>{p.symbol ?? `#${p.instrumentId}`}</td>
-                <td>{p.quantity}</td>
-                <td>{money(p.avgCost)}</td>
-              </tr>
-            ))}
-          </Table>
-        )}
-        <h3>Cash</h3>
-        <ul className="list" aria-label="Cash per currency">
-          {portfolio !== null &&
-            Object.entries(portfolio.cash).map(([currency, amount]) => (
-              <li key={currency}>{money(amount, currency)}</li>
-            ))}
-        </ul>
-        {portfolio !== null && (
-          <p className="muted">
-            Net liquidation {money(portfolio.netLiquidation, portfolio.baseCurrency)} · buying power{' '}
-            {money(portfolio.buyingPower, portfolio.baseCurrency)}
-          </p>
-        )}
-      </section>
-    </>
+    <div ref={ref}>
+      <OrderTicket
+        instrument={{ id: order.instrumentId, symbol: order.symbol ?? `instrument ${order.instrumentId}` }}
+        accountId={props.accountId}
+        onPlaced={props.onPlaced}
+        modifying={order}
+        onChanged={props.onChanged}
+        onClose={props.onClose}
+      />
+    </div>
   );
 }
