@@ -34,6 +34,7 @@ export type AuditType =
   | 'sms.sent'
   | 'device.new'
   | 'session.brokerage_acquired'
+  | 'session.brokerage_released'
   | 'device.enrolled'
   | 'device.revoked'
   | 'push.sent'
