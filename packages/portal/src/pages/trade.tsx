@@ -222,7 +222,12 @@ function OrderTicket(props: { instrument: InstrumentView; accountId: string; onP
         <div className="grid">
           <div className="field">
             <label htmlFor={ids.side}>Side</label>
-            <select id={ids.side} value={side} onChange={(e) => setSide(e.target.value as 'BUY' | 'SELL')}>
+            <select
+              id={ids.side}
+              value={side}
+              disabled={!trading.canPlace}
+              onChange={(e) => setSide(e.target.value as 'BUY' | 'SELL')}
+            >
               <option value="BUY">Buy</option>
               <option value="SELL">Sell</option>
             </select>
@@ -257,9 +262,10 @@ function OrderTicket(props: { instrument: InstrumentView; accountId: string; onP
             </select>
           </div>
         </div>
-        <button type="submit" disabled={busy || trading.status === 'competing'}>
+        <button type="submit" disabled={busy || !trading.canPlace}>
           {side === 'BUY' ? 'Buy' : 'Sell'} {instrument.symbol}
         </button>
+        {trading.placeBlockedReason !== null && <p className="hint">{trading.placeBlockedReason}</p>}
       </form>
       <div className="outcome" aria-live="polite">
         <ErrorText error={error} />
