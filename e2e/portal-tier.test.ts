@@ -4,6 +4,8 @@
  * login while the first is open is read-only with the reason — when and from where the holder was last seen — and
  * may cancel; "Trade here" takes trading over and the first tab says so; signing out gives trading up.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -134,6 +136,8 @@ describe('the trading tier in the portal', () => {
     expect(await first.getByRole('button', { name: 'Buy AAPL' }).isDisabled()).toBe(true);
     expect(await axeViolations(first)).toEqual([]);
     await screenshot(first, 'trade-competing');
+    for (const name of ['trade-read-only', 'trade-competing'])
+      expect(existsSync(join(SCREENSHOT_DIR, `${name}.png`)), name).toBe(true);
   }, 120_000);
 
   it('gives trading up at sign-out: the next login trades at once', async () => {
