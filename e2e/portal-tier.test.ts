@@ -12,6 +12,7 @@ import {
   axeViolations,
   loginWithTotp,
   type PortalRig,
+  SCREENSHOT_DIR,
   screenshot,
   startPortalRig,
 } from './support/browser.js';
