@@ -1,8 +1,8 @@
 /**
  * @module sessions/routes
  * Who am I (`GET /v1/session`), the trading tier (take it, give it up), logout, and the user's own session list with
- * revocation. A user can only see and
- * revoke their own sessions: another user's session id answers `SESSION_NOT_FOUND`, as an unknown one does.
+ * revocation. A user can only see and revoke their own sessions: another user's session id answers
+ * `SESSION_NOT_FOUND`, as an unknown one does.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -60,7 +60,8 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDep
 
   // Giving trading up, so that another session of the user takes it at once: from a page that is closing
   // (`navigator.sendBeacon` on `pagehide`, which sends no header: its CSRF token comes in the body, as a form) or a
-  // program that stops. Only ever the caller's own hold (`BrokerageTier.release`).
+  // program that stops. Only ever the caller's own hold (`BrokerageTier.release`). The token in the body is checked as
+  // the header is (http/authenticator); the session cookie is SameSite=Lax, so no other site's form even carries it.
   await app.register(async (beacon) => {
     beacon.addContentTypeParser(
       'application/x-www-form-urlencoded',
