@@ -50,14 +50,20 @@ const CHANNEL_NAMES: Record<string, string> = {
   web: 'web session',
   mobile: 'mobile app',
   desktop: 'desktop app',
-  api: 'program (API client)',
+  api: 'program',
   cpapi: 'Client Portal API session',
 };
 
 /** "your web session on Chrome on Linux, last seen 2 min ago from 127.0.0.1" */
 export function describeHolder(holder: Holder, now = Date.now()): string {
   const what = `your ${CHANNEL_NAMES[holder.channel] ?? `${holder.channel} session`}`;
-  const where = holder.sameDevice ? `in this browser (${holder.device})` : `on ${holder.device}`;
+  // A program is named by its client and key, not a device it runs on.
+  const program = holder.channel === 'api' || holder.channel === 'cpapi';
+  const where = program
+    ? `(${holder.device})`
+    : holder.sameDevice
+      ? `in this browser (${holder.device})`
+      : `on ${holder.device}`;
   const seen = holder.lastSeenAt === null ? '' : `, last seen ${ago(holder.lastSeenAt, now)}`;
   const from = holder.ip === null ? '' : ` from ${holder.ip}`;
   return `${what} ${where}${seen}${from}`;
