@@ -110,6 +110,8 @@ describe('the trading tier in the portal', () => {
     const buy = second.getByRole('button', { name: 'Buy AAPL' });
     expect(await buy.isDisabled()).toBe(true);
     expect(await second.getByLabel('Side').isDisabled()).toBe(true);
+    const describedBy = await buy.getAttribute('aria-describedby');
+    expect(await second.locator(`[id="${describedBy}"]`).innerText()).toMatch(/^Read-only: /);
     expect(await second.getByRole('form', { name: 'Order ticket' }).innerText()).toMatch(
       /Read-only: trading is held by your web session on Chrome on Linux, last seen (just now|\d+ min ago) from [0-9a-f.:]+\. You can view and cancel orders here, not place them\./,
     );

@@ -175,7 +175,7 @@ function OrderTicket(props: { instrument: InstrumentView; accountId: string; onP
   const [tif, setTif] = useState<'DAY' | 'GTC' | 'IOC'>('DAY');
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const { busy, error, run, setError } = useAction();
-  const ids = { side: useId(), type: useId(), tif: useId() };
+  const ids = { side: useId(), type: useId(), tif: useId(), blocked: useId() };
   const base = `/v1/accounts/${encodeURIComponent(accountId)}/orders`;
   // One client order id per ticket: a retried submission is recognised by the gateway, never doubled.
   const clientOrderId = useRef(crypto.randomUUID());
@@ -262,10 +262,18 @@ function OrderTicket(props: { instrument: InstrumentView; accountId: string; onP
             </select>
           </div>
         </div>
-        <button type="submit" disabled={busy || !trading.canPlace}>
+        <button
+          type="submit"
+          disabled={busy || !trading.canPlace}
+          aria-describedby={trading.placeBlockedReason === null ? undefined : ids.blocked}
+        >
           {side === 'BUY' ? 'Buy' : 'Sell'} {instrument.symbol}
         </button>
-        {trading.placeBlockedReason !== null && <p className="hint">{trading.placeBlockedReason}</p>}
+        {trading.placeBlockedReason !== null && (
+          <p className="hint" id={ids.blocked}>
+            {trading.placeBlockedReason}
+          </p>
+        )}
       </form>
       <div className="outcome" aria-live="polite">
         <ErrorText error={error} />
