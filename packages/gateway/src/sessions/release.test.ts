@@ -4,6 +4,7 @@
  * what `BROKERAGE_HELD_ELSEWHERE` tells the next session of the holder.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
@@ -186,6 +187,34 @@ describe.each(testDatabases())('releasing the trading tier on %s', (_name, makeD
     // The bot's late release leaves the web session's hold alone.
     expect(json(await bot.call('POST', RELEASE, token, {}))).toEqual({ released: false });
     expect(await holderOf(await userIdOf(alice))).toBe(alice.sessionId);
+  });
+
+  it('tells the session’s open stream at once that it gave trading up', async () => {
+    database = await makeDatabase();
+    gw = await startTestGateway({ database, config: { server: { port: 0, host: '127.0.0.1' } } });
+    const base = await gw.listen();
+    const tab = await loginTrading(gw, ALICE);
+    const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/stream`, {
+      headers: { cookie: tab.cookie, origin: base },
+    });
+    const messages: { type: string }[] = [];
+    socket.on('message', (raw: Buffer) => messages.push(JSON.parse(raw.toString())));
+    const until = async (check: () => boolean) => {
+      const end = Date.now() + 3_000;
+      while (!check()) {
+        if (Date.now() > end) throw new Error('timed out');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    try {
+      await until(() => messages.some((m) => m.type === 'hello'));
+      await beacon(tab, `csrfToken=${encodeURIComponent(tab.csrf)}`);
+      await until(() => messages.some((m) => m.type === 'brokerage_released'));
+      // Nobody took it: no competing message.
+      expect(messages.some((m) => m.type === 'competing')).toBe(false);
+    } finally {
+      socket.close();
+    }
   });
 
   it('releases trading at sign-out', async () => {
