@@ -44,12 +44,11 @@ const NAIVE_FAILS: Record<string, string[]> = {
   // (its loop is not aligned to the scenario): a cancel, dropped and never followed up, or a quote or an order,
   // retried at once into a burst of requests (NAIVE_FAILS_ONE_OF).
   'refresh-response-lost': ['dead_man_armed'],
-  // Orders sent blindly while competing, none accepted again, a refused cancel forgotten, and its token used past
-  // its 20 s lifetime (a refresh only after the 401).
+  // Orders sent blindly while competing, none accepted again, and its token used past its 20 s lifetime (a refresh
+  // only after the 401). Its cancels take effect: a competing session may cancel (issue 20).
   'competing-login-from-phone': [
     'dead_man_armed',
     'expired_token_failures',
-    'missed_cancels',
     'not_ready_orders@login.competing',
     'order_recovery@login.competing',
   ],

@@ -184,8 +184,10 @@ describe('Client Portal in Chromium', () => {
     const bruno = await newPage();
     await loginWithTotp(bruno, rig.base, 'bruno');
     // Bruno's session from the account test still trades: this one starts read-only and takes trading over.
-    const readOnly = bruno.getByRole('alert').filter({ hasText: 'Trading is active in another session' });
-    await readOnly.getByRole('button', { name: 'Take over trading' }).click();
+    const readOnly = bruno
+      .getByRole('alert')
+      .filter({ hasText: 'This session can view and cancel orders, not place them.' });
+    await readOnly.getByRole('button', { name: 'Trade here' }).click();
     await expect.poll(() => readOnly.count()).toBe(0);
     await searchInstrument(bruno, 'SPY');
     await bruno.getByRole('button', { name: 'Buy SPY' }).click();
@@ -232,17 +234,19 @@ describe('Client Portal in Chromium', () => {
 
     const second = await newPage();
     await loginWithTotp(second, rig.base, 'charlotte');
-    const held = second.getByRole('alert').filter({ hasText: 'Trading is active in another session' });
+    const held = second
+      .getByRole('alert')
+      .filter({ hasText: 'This session can view and cancel orders, not place them.' });
     await held.waitFor();
-    await held.getByRole('button', { name: 'Take over trading' }).click();
+    await held.getByRole('button', { name: 'Trade here' }).click();
     await expect.poll(() => held.count()).toBe(0);
 
-    const competing = first.getByRole('alert').filter({ hasText: 'Another session took over trading' });
+    // (The read-only and competing states in detail, with their screenshots: portal-tier.test.ts.)
+    const competing = first.getByRole('alert').filter({ hasText: 'Another session took trading over' });
     await competing.waitFor();
-    await screenshot(first, 'trade-competing');
-    await competing.getByRole('button', { name: 'Take over trading' }).click();
+    await competing.getByRole('button', { name: 'Trade here' }).click();
     await expect.poll(() => competing.count()).toBe(0);
-    await second.getByRole('alert').filter({ hasText: 'Another session took over trading' }).waitFor();
+    await second.getByRole('alert').filter({ hasText: 'Another session took trading over' }).waitFor();
   }, 90_000);
 
   it('revokes another session from the Security page, and the other browser is logged out at once', async () => {
@@ -730,7 +734,6 @@ describe('Client Portal in Chromium', () => {
       'trade',
       'trade-confirmation',
       'trade-rejected',
-      'trade-competing',
       'account',
       'security',
       'security-add-totp',

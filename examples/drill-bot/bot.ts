@@ -16,8 +16,9 @@
  * - When another login takes trading over it pauses; in a drill (GATEHOUSE_DRILL=1) the other login is the
  *   scenario's scripted phone, so it takes trading back after GATEHOUSE_DRILL_RETAKE_MS (default 3 s). A bot that
  *   shares trading with a person asks them first instead.
- * - On SIGTERM it cancels its own working orders, disarms its dead-man switch and exits 0; if it cannot cancel
- *   (no trading), it leaves the switch armed, which cancels them at its deadline.
+ * - On SIGTERM it cancels its own working orders, disarms its dead-man switch, gives trading up and exits 0; if it
+ *   cannot cancel (a step-up pending, the gateway unreachable), it leaves the switch armed, which cancels them at its
+ *   deadline.
  */
 import { readFile } from 'node:fs/promises';
 import {

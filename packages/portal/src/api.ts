@@ -10,6 +10,16 @@ export function setCsrfToken(token: string | null): void {
   csrfToken = token;
 }
 
+/**
+ * Sends a state-changing request from a page that is closing (`pagehide`), where a `fetch` may be cut off:
+ * `navigator.sendBeacon`, which sets no header, so the CSRF token travels in the form body — only the routes that
+ * accept it there take it (the brokerage release). False when the browser has no beacon or nothing was sent.
+ */
+export function beacon(path: string): boolean {
+  if (csrfToken === null || typeof navigator.sendBeacon !== 'function') return false;
+  return navigator.sendBeacon(path, new URLSearchParams({ csrfToken }));
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -155,7 +165,7 @@ export function describeError(error: unknown): string {
       return 'Wrong number — this request was cancelled. Send another push and pick the number it shows.';
     case 'BROKERAGE_REQUIRED':
     case 'SESSION_COMPETING':
-      return 'This session is read-only: another session is trading. Take over trading to place orders here.';
+      return 'This session can view and cancel orders, not place them: another session holds trading. Choose “Trade here” to place orders here.';
     case 'STEP_UP_REQUIRED':
       return 'Confirm it is you: verify a second factor again to continue.';
     case 'INVALID_REQUEST': {

@@ -1,5 +1,6 @@
 /**
- * The portal's shell: the signed-in layout with its navigation, the competing and password banners, or the login
+ * The portal's shell: the signed-in layout with its navigation and this session's tier (Trading / Read-only), the
+ * trading and password banners, or the login
  * page; the authenticator is a page of its own (it is a phone, not a session).
  */
 import { useEffect } from 'react';
@@ -15,7 +16,7 @@ import { Link, navigate, useLocation } from './router.js';
 import { SessionProvider, useSession } from './session.js';
 import { SkipLink } from './skip-link.js';
 import { StreamProvider } from './stream.js';
-import { TradingBanner, TradingStateProvider } from './trading-state.js';
+import { TierStatus, TradingBanner, TradingStateProvider } from './trading-state.js';
 
 const PAGES = [
   { path: '/trade', title: 'Trade' },
@@ -76,6 +77,7 @@ function Shell() {
             ))}
           </nav>
           <span className="who">
+            <TierStatus />
             {me.user.displayName}
             <button type="button" className="link" onClick={() => void logout()}>
               Sign out

@@ -58,3 +58,11 @@ export function parseDecimal(text: string): number | null {
   const n = Number(s);
   return Number.isFinite(n) && n > 0 ? n : null;
 }
+
+/** How long ago an instant was, in words: "just now", "4 min ago", else the time of day ("at 09:12"). */
+export function ago(iso: string, now = Date.now()): string {
+  const minutes = Math.floor((now - Date.parse(iso)) / 60_000);
+  if (minutes < 1) return 'just now';
+  if (minutes < 60) return `${minutes} min ago`;
+  return `at ${new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })}`;
+}

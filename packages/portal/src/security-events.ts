@@ -47,6 +47,7 @@ export const EVENT_WORDS: Record<AuditEventType, Words> = {
   'device.new': (e, on) =>
     `Logged in from a new device${on || (typeof e.data.name === 'string' ? ` (${e.data.name})` : '')}`,
   'session.brokerage_acquired': 'Trading taken over by a session',
+  'session.brokerage_released': 'Trading given up by a session',
   'device.enrolled': (_e, on) => `Phone enrolled${on}`,
   'device.revoked': (_e, on) => `Device revoked${on}`,
   'push.sent': 'Login request sent to your phone',

@@ -35,6 +35,7 @@ export const AUDIT_EVENT_TYPES = [
   'sms.sent',
   'device.new',
   'session.brokerage_acquired',
+  'session.brokerage_released',
   'device.enrolled',
   'device.revoked',
   'push.sent',

@@ -103,6 +103,25 @@ export type SessionState = z.infer<typeof sessionStateSchema>;
 /** `POST /v1/session/brokerage`: take the trading tier; `compete` takes it over from another session. */
 export const brokerageRequestSchema = z.strictObject({ compete: z.boolean() });
 
+/**
+ * `POST /v1/session/brokerage/release`: nothing, or — from a page that is closing, whose `navigator.sendBeacon` can
+ * set no header — the session's CSRF token in the body (JSON, or `application/x-www-form-urlencoded`).
+ */
+export const brokerageReleaseSchema = z.strictObject({
+  csrfToken: z
+    .string()
+    .max(200)
+    .optional()
+    .meta({ description: 'A cookie session’s CSRF token, when the `x-csrf-token` header cannot be sent.' }),
+});
+
+/** What a release did: whether this session held trading until now, and its state after. */
+export const brokerageReleasedSchema = z
+  .object({
+    released: z.boolean().meta({ description: 'This session held trading and no longer does.' }),
+  })
+  .meta({ id: 'BrokerageReleased' });
+
 export const sessionIdParamsSchema = idParamsSchema;
 
 /** The answer of a re-authentication on a device-bound channel: the new token to present from now on. */

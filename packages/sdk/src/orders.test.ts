@@ -209,17 +209,12 @@ describe('helpers', () => {
     expect(mine.failed).toEqual([]);
     expect((await supervisor.openOrders('DU1000001')).map((o) => o.clientOrderId)).toEqual(['person-a']);
 
-    // A session that lost trading may not cancel: each refusal is said, nothing is thrown.
+    // A session that lost trading may still cancel: a cancel only takes risk off (issue 20).
     await g.ctx.store.db.updateTable('users').set({ brokerage_policy: 'single' }).execute();
     await callAs(g, 'POST', '/v1/session/brokerage', alice, { compete: true });
-    const refused = await supervisor.cancelAll('DU1000001');
-    expect(refused.cancelled).toEqual([]);
-    expect(refused.failed.map((f) => [f.order.clientOrderId, (f.error as { code?: string }).code])).toEqual([
-      ['person-a', 'SESSION_COMPETING'],
-    ]);
-    await supervisor.acquireTrading({ compete: true });
     const all = await supervisor.cancelAll('DU1000001');
     expect(all.cancelled.map((o) => o.clientOrderId)).toEqual(['person-a']);
+    expect(all.failed).toEqual([]);
     expect(await supervisor.openOrders('DU1000001')).toEqual([]);
     await supervisor.stop();
   });

@@ -73,6 +73,44 @@ describe('starting beside a person', () => {
   });
 });
 
+describe('stopping', () => {
+  it('gives trading up at stop(), so a person trades at once; keepTrading keeps it (issue 20)', async () => {
+    const { g, base, issuer } = await listeningGateway();
+    gw = g;
+    const bot = await registerBot(g, await loginAs(g, ALICE));
+    const start = async () => {
+      const supervisor = new SessionSupervisor({
+        ...(await botOptions(bot, base, issuer)),
+        dpopKey: newNodeDpopKey(),
+        trading: { compete: true },
+        keepAliveMs: null,
+      });
+      await supervisor.start();
+      expect(supervisor.state).toBe('ready');
+      return supervisor;
+    };
+    const askAsPerson = async () =>
+      (await callAs(g, 'POST', '/v1/session/brokerage', await loginAs(g, ALICE), { compete: false }))
+        .statusCode;
+
+    const kept = await start();
+    await kept.stop({ keepTrading: true });
+    expect(await askAsPerson()).toBe(409); // still held by the stopped bot's session
+
+    const released = await start();
+    await released.stop();
+    expect(await askAsPerson()).toBe(200); // the person trades at once, without taking over
+
+    // A bot that lost trading meanwhile leaves the new holder's trading alone.
+    const late = await start();
+    const person = await loginAs(g, ALICE);
+    await callAs(g, 'POST', '/v1/session/brokerage', person, { compete: true });
+    await late.stop();
+    const tier = await callAs(g, 'POST', '/v1/session/tickle', person, {});
+    expect((tier.json() as { tier: string }).tier).toBe('brokerage');
+  });
+});
+
 describe('two copies of one bot', () => {
   it('are two sessions: the second starts held_elsewhere, and taking trading turns the first competing', async () => {
     const { g, base, issuer } = await listeningGateway();

@@ -92,6 +92,8 @@ export class SessionSupervisor {
   #lastRequestAt = 0;
   #probing = false;
   #stopped = false;
+  /** This session took trading (`acquireTrading`) and has not lost it since: `stop()` gives it up. */
+  #holdsTrading = false;
   #requests = 0;
   #accounts: string[] = [];
 
@@ -273,11 +275,15 @@ export class SessionSupervisor {
   }
 
   /**
-   * Stops timers and the stream, and saves the event position. The session lives on at the server until it expires,
-   * and so does an armed dead-man switch — it cancels at its deadline what its scope covers, unless
-   * `disarmDeadMan` is given (the program is leaving on purpose and its orders may stay).
+   * Stops timers and the stream, and saves the event position. A session holding trading gives it up first
+   * (`releaseTrading`, one try of at most 2 s), so that another session of the user — the person in the portal, the
+   * next run — trades at once rather than after this one idles out; `keepTrading` keeps it. The session lives on at
+   * the server until it expires, and so does an armed dead-man switch — it cancels at its deadline what its scope
+   * covers, unless `disarmDeadMan` is given (the program is leaving on purpose and its orders may stay).
    */
-  async stop(options: { disarmDeadMan?: boolean } = {}): Promise<void> {
+  async stop(options: { disarmDeadMan?: boolean; keepTrading?: boolean } = {}): Promise<void> {
+    if (this.#holdsTrading && options.keepTrading !== true && !this.#stopped)
+      await this.releaseTrading(2_000).catch(() => {});
     this.#stopped = true;
     this.#keeper.cancel();
     this.#scheduler.clearTimeout(this.#deadManTimer);
@@ -501,10 +507,27 @@ export class SessionSupervisor {
    */
   async acquireTrading(input: { compete: boolean }): Promise<void> {
     await this.request('POST', '/v1/session/brokerage', input);
+    this.#holdsTrading = true;
     if (this.#state !== 'degraded') return;
     const waitedForTrading = DECISIONS.includes(this.#degradedBy);
     this.#to('ready', 'trading_acquired');
     if (waitedForTrading && this.#o.deadMan !== undefined) await this.#armDeadMan().catch(() => {});
+  }
+
+  /**
+   * Gives trading up, so another session of the user takes it at once (`stop()` does this). Only ever this session's
+   * own hold: when another session took trading over meanwhile, it stays with it. Answers whether this session held
+   * it until now.
+   */
+  async releaseTrading(timeoutMs?: number): Promise<boolean> {
+    const { released } = await this.request<{ released: boolean }>(
+      'POST',
+      '/v1/session/brokerage/release',
+      {},
+      timeoutMs,
+    );
+    this.#holdsTrading = false;
+    return released;
   }
 
   /** Keeps the session from idling out; answers the session's state. */
@@ -514,6 +537,7 @@ export class SessionSupervisor {
 
   /** Another session took trading over: pause (degraded), tell the program, apply the session-loss action. */
   #competing(): void {
+    this.#holdsTrading = false;
     if (this.#state !== 'ready' && this.#state !== 'degraded') return;
     if (DECISIONS.includes(this.#degradedBy)) return;
     this.#degrade('competing');
@@ -657,8 +681,9 @@ export class SessionSupervisor {
 
   /**
    * Cancels the account's working orders — only those this supervisor placed (or `isOwnOrder` claims) with
-   * `{ mine: true }` — one by one, and says which it could not cancel and why (a read-only or competing session may
-   * not cancel: `SESSION_COMPETING`; an order filled meanwhile: `ORDER_NOT_CANCELLABLE`).
+   * `{ mine: true }` — one by one, and says which it could not cancel and why (a session that must step up:
+   * `STEP_UP_REQUIRED`; an order filled meanwhile: `ORDER_NOT_CANCELLABLE`). A read-only or competing session may
+   * cancel.
    */
   async cancelAll(accountId: string, options: { mine?: boolean } = {}): Promise<CancelAllResult> {
     const result: CancelAllResult = { cancelled: [], failed: [] };

@@ -20,6 +20,11 @@ export interface BusMessages {
   'device.revoked': { deviceId: string };
   /** A session acquired the brokerage capability; caches must reload it and the user's holder. */
   'session.brokerage': { sessionId: string; tokenHash: string; userId: string };
+  /**
+   * A session gave the brokerage capability up (a release: sign-out, a closed page, a program stopping); caches must
+   * reload it and the user's holder, and its streams say so at once.
+   */
+  'session.released': { sessionId: string; tokenHash: string; userId: string };
   /** A session lost the brokerage capability to a takeover; its streams must say so at once. */
   'session.competing': { sessionId: string; bySessionId: string; userId: string };
   /** A user's profile, status or account roles changed; caches holding the user must reload. */

@@ -76,9 +76,27 @@ export interface AuthenticateOptions {
   scope?: ApiScope | undefined;
   /** A WebSocket upgrade: a cookie session is checked against the `Origin` header instead of a CSRF token. */
   upgrade?: boolean;
+  /** The CSRF token may come as the parsed body's `csrfToken` when the header is absent (`config.csrfInBody`). */
+  csrfInBody?: boolean;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * The CSRF token a request presents: the `x-csrf-token` header; on a route that allows it (`csrfInBody`) and only
+ * when the header is absent, the body's `csrfToken` — the body is parsed before pre-handlers run. A page's
+ * `navigator.sendBeacon` can set no header, and a cross-site form cannot know the token (an HMAC of the session id
+ * under the server's key), so a token in the body protects as well as one in the header; it is compared in constant
+ * time all the same (sessions/csrf).
+ */
+function csrfPresented(request: FastifyRequest, options: AuthenticateOptions): string | undefined {
+  const header = request.headers[CSRF_HEADER];
+  if (typeof header === 'string') return header;
+  if (options.csrfInBody !== true) return undefined;
+  const body = request.body;
+  if (typeof body !== 'object' || body === null || !('csrfToken' in body)) return undefined;
+  return typeof body.csrfToken === 'string' ? body.csrfToken : undefined;
+}
 
 export class Authenticator {
   readonly #parts: AuthenticatorParts;
@@ -138,7 +156,8 @@ export class Authenticator {
   readonly session: preHandlerHookHandler = (request, _reply, done) => {
     let result: Principal | Promise<Principal>;
     try {
-      result = this.authenticate(request, { scope: request.routeOptions.config.apiScope });
+      const { apiScope, csrfInBody } = request.routeOptions.config;
+      result = this.authenticate(request, { scope: apiScope, csrfInBody: csrfInBody === true });
     } catch (error) {
       return done(error as Error);
     }
@@ -227,16 +246,8 @@ export class Authenticator {
   #web(request: FastifyRequest, principal: Principal, options: AuthenticateOptions): Principal {
     if (principal.session.channel !== 'web') throw new GatehouseError('UNAUTHENTICATED');
     if (options.upgrade !== true && !SAFE_METHODS.has(request.method)) {
-      const presented = request.headers[CSRF_HEADER];
-      if (
-        !isValidCsrfToken(
-          this.#parts.csrfKey,
-          principal.session.id,
-          typeof presented === 'string' ? presented : undefined,
-        )
-      ) {
+      if (!isValidCsrfToken(this.#parts.csrfKey, principal.session.id, csrfPresented(request, options)))
         throw new GatehouseError('CSRF_TOKEN_INVALID');
-      }
     }
     return principal;
   }

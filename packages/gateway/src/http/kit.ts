@@ -26,6 +26,11 @@ declare module 'fastify' {
      * client calling it gets `API_NOT_ALLOWED` (deny by default).
      */
     apiScope?: ApiScope;
+    /**
+     * A cookie session may carry its CSRF token as the body's `csrfToken` field instead of the header: only for a
+     * route a closing page calls with `navigator.sendBeacon`, which can set no header (the brokerage release).
+     */
+    csrfInBody?: boolean;
   }
 }
 

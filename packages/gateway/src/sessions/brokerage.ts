@@ -19,6 +19,7 @@ import type { SessionState, Tier } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { type Clock, type ErrorCode, type EventBus, GatehouseError } from '../core/index.js';
+import { describeUserAgent } from '../devices/index.js';
 import type { Region, UserAccount } from '../identity/index.js';
 import { type Database, preparedQuery } from '../store/index.js';
 import type { HolderView } from './holder-view.js';
@@ -190,7 +191,7 @@ export interface TradingRefusal {
 }
 
 /**
- * The one rule for "may this session trade now", used by the pre-trade gate and by modify and cancel: not competing,
+ * The one rule for "may this session trade now", used by the pre-trade gate and by modify: not competing,
  * no step-up pending, bound to its device key (desktop), at the assurance its channel needs, and holding the
  * brokerage capability since the last reset. Null when it may.
  */
@@ -283,21 +284,12 @@ export class BrokerageTier {
         } else {
           const other = await findSessionById(db, holder.session_id);
           const contested = alive(other, now) && holder.acquired_at >= since;
-          if (contested && !compete) {
-            const device =
-              other.deviceId === null
-                ? null
-                : await db
-                    .selectFrom('devices')
-                    .select('name')
-                    .where('id', '=', other.deviceId)
-                    .executeTakeFirst();
-            throw new GatehouseError('BROKERAGE_HELD_ELSEWHERE', undefined, {
-              channel: other.channel,
-              device: device?.name ?? other.userAgent,
-              sessionId: other.id,
-            });
-          }
+          if (contested && !compete)
+            throw new GatehouseError(
+              'BROKERAGE_HELD_ELSEWHERE',
+              undefined,
+              await this.#holderDetails(session, other),
+            );
           const replaced = await db
             .updateTable('brokerage_holders')
             .set({ session_id: session.id, acquired_at: now })
@@ -337,6 +329,82 @@ export class BrokerageTier {
       data: { compete, tookOverFrom: previous },
     });
     return this.sessionState(principal);
+  }
+
+  /**
+   * Gives up the brokerage capability this session holds — at sign-out, when its page closes, when a program stops —
+   * so that another session of the user takes it at once instead of after this one idles out. Only ever the
+   * caller's own hold: the holder row goes only while it still names this session, so a release that arrives late
+   * (a closed tab's beacon) never ends a hold another session took since. Idempotent. A session that stays logged in
+   * is read-only after it (not competing: nobody took trading from it); a session that is ending (`ending`, at
+   * sign-out) keeps its acquisition time, which the re-authentication latency measures from. Every node drops the
+   * session and the user's holder (`session.released`). Resolves to whether this session held trading until now.
+   */
+  async release(principal: Principal, options: { ending?: boolean } = {}): Promise<boolean> {
+    const { db, clock, bus } = this.#options;
+    const { session } = principal;
+    const { held, cleared } = await db.transaction().execute(async (trx) => {
+      const deleted = await trx
+        .deleteFrom('brokerage_holders')
+        .where('user_id', '=', session.userId)
+        .where('session_id', '=', session.id)
+        .executeTakeFirst();
+      const updated =
+        options.ending === true
+          ? undefined
+          : await trx
+              .updateTable('sessions')
+              .set({ brokerage_at: null })
+              .where('id', '=', session.id)
+              .where('brokerage_at', 'is not', null)
+              .executeTakeFirst();
+      return {
+        held: (deleted.numDeletedRows ?? 0n) > 0n,
+        cleared: (updated?.numUpdatedRows ?? 0n) > 0n,
+      };
+    });
+    if (!held && !cleared) return false;
+    await bus.publish('session.released', {
+      sessionId: session.id,
+      tokenHash: session.tokenHash,
+      userId: session.userId,
+    });
+    await appendAudit(db, clock, {
+      type: 'session.brokerage_released',
+      userId: session.userId,
+      sessionId: session.id,
+      data: { held, ending: options.ending === true },
+    });
+    // Under the shared policy no row names a holder: a session that had acquired trading held it.
+    return held || (cleared && (await policyOf(db, session.userId)) === 'shared');
+  }
+
+  /**
+   * What `BROKERAGE_HELD_ELSEWHERE` tells the asking session of the holder — always a session of the same user:
+   * its channel, a readable device label (the device's name; for a browser without one, the browser and system from
+   * its user agent, never the raw string), when it was last seen and from which address and network, and whether it is this same device
+   * (a tab of this browser that was closed without signing out looks like "another session" otherwise).
+   */
+  async #holderDetails(asking: SessionRecord, holder: SessionRecord): Promise<Record<string, unknown>> {
+    const device =
+      holder.deviceId === null
+        ? undefined
+        : await this.#options.db
+            .selectFrom('devices')
+            .select('name')
+            .where('id', '=', holder.deviceId)
+            .executeTakeFirst();
+    return {
+      channel: holder.channel,
+      // A program's user agent already names its client and key; a browser's is reduced to "Chrome on Linux".
+      device:
+        device?.name ?? (holder.channel === 'web' ? describeUserAgent(holder.userAgent) : holder.userAgent),
+      sessionId: holder.id,
+      lastSeenAt: new Date(holder.lastSeenAt).toISOString(),
+      ip: holder.ip,
+      network: holder.network,
+      sameDevice: holder.deviceId !== null && holder.deviceId === asking.deviceId,
+    };
   }
 
   /**
@@ -412,12 +480,26 @@ export class BrokerageTier {
   }
 
   /**
-   * The guard for trading calls that do not go through the gate (cancel): the session must be allowed to trade now
+   * The guard for trading calls that do not go through the gate (confirm): the session must be allowed to trade now
    * (`tradingRefusal`). Returns the state it read.
    */
   async requireTrading(principal: Principal): Promise<TradingState> {
     const state = await this.tradingState(principal);
     const refusal = tradingRefusal(state);
+    if (refusal !== null) throw new GatehouseError(refusal.code, undefined, refusal.details);
+    return state;
+  }
+
+  /**
+   * The guard for cancelling an order: the session must be in good standing (`standingRefusal`: no step-up
+   * pending, its device key, its channel's assurance) but need not hold trading. A cancel only takes risk off, so a
+   * read-only session — one that never asked for trading, or lost it to a takeover — may cancel, as the person who
+   * sees a working order they no longer want expects; placing and changing orders still need trading. Returns the
+   * state it read.
+   */
+  async requireStanding(principal: Principal): Promise<TradingState> {
+    const state = await this.tradingState(principal);
+    const refusal = standingRefusal(state);
     if (refusal !== null) throw new GatehouseError(refusal.code, undefined, refusal.details);
     return state;
   }

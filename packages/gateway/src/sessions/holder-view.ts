@@ -7,7 +7,7 @@
  *
  * It is kept honest the way the session cache is:
  * - every change to what decides a tier is announced on the bus (`session.brokerage` on an acquisition or takeover,
- *   `session.competing`, `session.revoked`, `user.changed`) and drops the user's entry on every node at once;
+ *   `session.competing`, `session.released`, `session.revoked`, `user.changed`) and drops the user's entry on every node at once;
  * - an entry is read again after `revalidateAfterMs` (30 s by default), which bounds how long a node can act on a
  *   lost message;
  * - a read that raced an announcement is answered but not kept (an epoch counts announcements), so a read begun
@@ -49,6 +49,7 @@ export class HolderView {
     this.#unsubscribe = [
       options.bus.subscribe('session.brokerage', drop),
       options.bus.subscribe('session.competing', drop),
+      options.bus.subscribe('session.released', drop),
       options.bus.subscribe('session.revoked', drop),
       options.bus.subscribe('user.changed', drop),
     ];

@@ -1,7 +1,8 @@
 /**
  * @module sessions/routes
- * Who am I (`GET /v1/session`), logout, and the user's own session list with revocation. A user can only see and
- * revoke their own sessions: another user's session id answers `SESSION_NOT_FOUND`, as an unknown one does.
+ * Who am I (`GET /v1/session`), the trading tier (take it, give it up), logout, and the user's own session list with
+ * revocation. A user can only see and revoke their own sessions: another user's session id answers
+ * `SESSION_NOT_FOUND`, as an unknown one does.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -22,7 +23,7 @@ import type { Principal } from './service.js';
 /** What these routes need of the gateway. */
 export interface SessionRoutesDeps {
   auth: Authenticator;
-  brokerage: Pick<BrokerageTier, 'acquire' | 'sessionState'>;
+  brokerage: Pick<BrokerageTier, 'acquire' | 'sessionState' | 'release'>;
   clock: Clock;
   config: Pick<Config, 'brokerage'>;
   csrfKey: Buffer;
@@ -57,9 +58,29 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRoutesDep
     return brokerage.acquire(principalOf(request), compete);
   });
 
+  // Giving trading up, so that another session of the user takes it at once: from a page that is closing
+  // (`navigator.sendBeacon` on `pagehide`, which sends no header: its CSRF token comes in the body, as a form) or a
+  // program that stops. Only ever the caller's own hold (`BrokerageTier.release`). The token in the body is checked as
+  // the header is (http/authenticator); the session cookie is SameSite=Lax, so no other site's form even carries it.
+  await app.register(async (beacon) => {
+    beacon.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: 1024 },
+      (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    );
+    const releaseRoute = deps.auth.forPrograms('trade', { operation: ops.release, csrfInBody: true });
+    beacon.post('/v1/session/brokerage/release', releaseRoute, async (request) => {
+      parseWith(ops.release.body, request.body ?? {});
+      return { released: await brokerage.release(principalOf(request)) };
+    });
+  });
+
   app.post('/v1/auth/logout', deps.auth.forPeople({ operation: ops.logout }), async (request, reply) => {
-    const { session } = principalOf(request);
+    const principal = principalOf(request);
+    const { session } = principal;
     await deps.sessions.revoke(session.id, 'logout');
+    // Signing out gives trading up at once: another session of the user takes it without waiting.
+    await brokerage.release(principal, { ending: true });
     await appendAudit(db, deps.clock, {
       type: 'session.logout',
       userId: session.userId,

@@ -4,6 +4,8 @@
  * handlers validate with the same ones), and what each does.
  */
 import {
+  brokerageReleasedSchema,
+  brokerageReleaseSchema,
   brokerageRequestSchema,
   loggedOutSchema,
   othersRevokedSchema,
@@ -41,10 +43,22 @@ export const sessionOperations = {
     body: brokerageRequestSchema,
     responses: { 200: sessionStateSchema },
   }),
+  release: operation({
+    tag,
+    summary: 'Give the trading tier up',
+    description:
+      'This session stops holding trading, so another session of the user takes it at once (without `compete`). ' +
+      'Only ever the caller’s own hold: when another session holds trading it stays untouched; asking again ' +
+      'answers `released: false`. A page that is closing may send it with `navigator.sendBeacon`, which sets no ' +
+      'header: a cookie session then puts its CSRF token in the body (`csrfToken`, JSON or ' +
+      '`application/x-www-form-urlencoded`).',
+    body: brokerageReleaseSchema,
+    responses: { 200: brokerageReleasedSchema },
+  }),
   logout: operation({
     tag,
     summary: 'Log out',
-    description: 'Ends this session and clears its cookie.',
+    description: 'Ends this session, gives its trading tier up and clears its cookie.',
     responses: { 200: loggedOutSchema },
   }),
   list: operation({

@@ -146,6 +146,7 @@ export class SessionService {
       options.bus.subscribe('session.changed', (m) => this.#drop(m.tokenHash)),
       // Its brokerage time changed: order entry reads the tier from the cached entry (sessions/holder-view).
       options.bus.subscribe('session.brokerage', (m) => this.#drop(m.tokenHash)),
+      options.bus.subscribe('session.released', (m) => this.#drop(m.tokenHash)),
       // A replaced token (step-up) names no session any more: no node may keep answering for it.
       options.bus.subscribe('session.token_replaced', (m) => this.#drop(m.tokenHash)),
       options.bus.subscribe('user.changed', (m) => {

@@ -44,7 +44,7 @@ export interface TradingDeps {
   marketData: MarketData;
   entitlements: EntitlementsCache;
   /** Whether a session may trade now: order entry reads the state, confirm, modify and cancel require it. */
-  brokerage: Pick<BrokerageTier, 'tradingState' | 'requireTrading'>;
+  brokerage: Pick<BrokerageTier, 'tradingState' | 'requireTrading' | 'requireStanding'>;
   policies: ChannelPolicies;
   options: TradingOptions;
   /** Where accepted orders go; the paper engine when absent. */

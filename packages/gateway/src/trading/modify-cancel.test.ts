@@ -92,7 +92,7 @@ describe.each(testDatabases())('modify and cancel (issue 14, finding 1) on %s', 
     const raised = await modify(readOnly, order.id, { quantity: 5_000 });
     expect(raised.statusCode).toBe(403);
     expect(errorCode(raised)).toBe('BROKERAGE_REQUIRED');
-    expect(errorCode(await cancel(readOnly, order.id))).toBe('BROKERAGE_REQUIRED');
+    // (It may cancel: issue 20 — a cancel only takes risk off. See 'lets a read-only session … cancel'.)
     await gw.ctx.trading.matchAll();
     expect(await state(order.id)).toEqual(before);
   });
@@ -211,15 +211,26 @@ describe.each(testDatabases())('modify and cancel (issue 14, finding 1) on %s', 
     expect(await state(order.id)).toEqual(before);
   });
 
-  it('refuses a competing session, with SESSION_COMPETING', async () => {
+  it('refuses a competing session a change (SESSION_COMPETING), and lets it cancel: a cancel only takes risk off', async () => {
     gw = await gatewayOn(makeDatabase);
     const first = await trader();
     const order = await restingBuy(first);
     await trader(); // takes trading over: the first session is competing
     const before = await state(order.id);
     expect(errorCode(await modify(first, order.id, { quantity: 2 }))).toBe('SESSION_COMPETING');
-    expect(errorCode(await cancel(first, order.id))).toBe('SESSION_COMPETING');
     expect(await state(order.id)).toEqual(before);
+    const cancelled = await cancel(first, order.id);
+    expect(cancelled.statusCode).toBe(200);
+    expect(json(cancelled)).toMatchObject({ id: order.id, status: 'cancelled' });
+  });
+
+  it('lets a read-only session that never asked for trading cancel, and refuses it a new order', async () => {
+    gw = await gatewayOn(makeDatabase);
+    const order = await restingBuy(await trader());
+    const readOnly = await loginAs(gw, ALICE);
+    expect(errorCode(await modify(readOnly, order.id, { quantity: 2 }))).toBe('BROKERAGE_REQUIRED');
+    expect((await cancel(readOnly, order.id)).statusCode).toBe(200);
+    expect((await state(order.id)).order.status).toBe('cancelled');
   });
 
   it('refuses a session that must step up; after the step-up it may', async () => {
@@ -260,9 +271,8 @@ describe.each(testDatabases())('modify and cancel (issue 14, finding 1) on %s', 
     gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: TEST_ADMIN_TOKEN } } });
     const alice = await trader();
     const first = await restingBuy(alice);
-    await trader(); // the first session is competing now: it may not cancel…
-    expect(errorCode(await cancel(alice, first.id))).toBe('SESSION_COMPETING');
-    // …an operator may, audited.
+    await trader(); // the first session is competing now; an operator may cancel without any session, audited
+
     const byOperator = await gw.app.inject({
       method: 'DELETE',
       url: `/v1/admin/accounts/U1000001/orders/${first.id}`,

@@ -194,14 +194,14 @@ export class TradingService {
   }
 
   /**
-   * A person's or a program's cancel: the same checks as order entry — a role and scope that may trade the
-   * account, and a session that may trade now (brokerage, not competing, no step-up pending, its channel's
-   * assurance, its device key) — with the same coded refusals.
+   * A person's or a program's cancel: a role and scope that may trade the account, as for order entry, and a session
+   * in good standing (no step-up pending, its channel's assurance, its device key) — but not the trading tier: a
+   * read-only or competing session may cancel, since a cancel only takes risk off (`BrokerageTier.requireStanding`).
    */
   async cancelOrder(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
     this.#desk.running();
     await this.#desk.ownOrder(principal, accountId, orderId, 'trade');
-    await this.#desk.deps.brokerage.requireTrading(principal);
+    await this.#desk.deps.brokerage.requireStanding(principal);
     const [ended] = await Promise.all([
       endOrder(this.#desk, orderId, 'cancelled', { by: 'user', sessionId: principal.session.id }),
       this.#desk.router.cancel(orderId),

@@ -24,6 +24,7 @@ const sessionStream = operation({
   summary: 'A session’s live channel (WebSocket)',
   description:
     'Topic `session`: the state changes a client must react to (`competing`, `brokerage_acquired`, ' +
+    '`brokerage_released`, ' +
     '`step_up_required`, `expiring`, `expired`, `reset`, `revoked`, `token_replaced`) and a heartbeat every 10 s. ' +
     'Topic `orders`: the events of the user’s accounts, gap-free per account (`eventSeq`); `resumeAfter` or ' +
     '`{"op":"resume"}` replays what was missed. Topic `marketdata`: quotes after `{"op":"subscribe"}`. Closes with ' +

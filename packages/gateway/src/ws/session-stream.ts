@@ -3,7 +3,7 @@
  * `/v1/stream`: a session's live channel. Authenticated at the upgrade, before the socket opens — by the session
  * cookie with an Origin check (the gateway's own origin or `server.allowedOrigins`; a foreign origin is refused),
  * or by a mobile or desktop bearer token with its device proof. Topic `session` carries the state changes a client must react to: `competing`,
- * `brokerage_acquired`, `step_up_required`, `expiring` (60 s before idle or absolute expiry), `expired`, `reset`,
+ * `brokerage_acquired`, `brokerage_released`, `step_up_required`, `expiring` (60 s before idle or absolute expiry), `expired`, `reset`,
  * `revoked`, `token_replaced`. A heartbeat goes out every 10 s; every message has a per-connection sequence number;
  * the server closes with a coded reason (4001 revoked, 4002 expired, 4003 the session's token was replaced at a
  * step-up: the stream was opened with the old one, and the client reconnects with the new one). Topic `orders`
@@ -210,6 +210,12 @@ export class SessionStream implements HubStream {
   brokerageAcquired(): void {
     this.#hadBrokerage = true;
     this.send('brokerage_acquired');
+  }
+
+  /** The session gave trading up (a release, from this page or another of the same session): read-only now. */
+  brokerageReleased(): void {
+    this.#hadBrokerage = false;
+    this.send('brokerage_released');
   }
 
   /** Per account: the last `eventSeq` sent (null: none yet), and live events held while a replay runs. */

@@ -45,6 +45,7 @@ export interface HubStream {
   drop(): void;
   competing(bySessionId: string): void;
   brokerageAcquired(): void;
+  brokerageReleased(): void;
   reloadSoon(): void;
   tokenReplaced(): void;
   accountEvent(message: AccountEventMessage): void;
@@ -93,6 +94,9 @@ export class SessionStreamHub {
       ),
       deps.bus.subscribe('session.brokerage', (m) =>
         each(bySession, m.sessionId, (s) => s.brokerageAcquired()),
+      ),
+      deps.bus.subscribe('session.released', (m) =>
+        each(bySession, m.sessionId, (s) => s.brokerageReleased()),
       ),
       deps.bus.subscribe('session.revoked', (m) =>
         each(bySession, m.sessionId, (s) => s.close('SESSION_REVOKED')),

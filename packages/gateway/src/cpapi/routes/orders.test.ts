@@ -249,8 +249,10 @@ describe('cpapi orders', () => {
     expect(errorBodySchema.parse(competing.json()).error).toMatch(
       /^Bad Request: no bridge: .*\[Gatehouse SESSION_COMPETING\]/,
     );
+    // A cancel only takes risk off: the competing face may still cancel (issue 20).
     const cancel = await t.call('DELETE', `/iserver/account/U1000001/order/${ack?.order_id}`);
-    expect(errorBodySchema.parse(cancel.json()).error).toContain('SESSION_COMPETING');
+    expect(cancel.statusCode).toBe(200);
+    expect(cancelOrderResponseSchema.parse(cancel.json()).msg).toBe('Request was submitted');
   });
 
   it('shows a fill as a trade, and previews an order without placing it', async () => {

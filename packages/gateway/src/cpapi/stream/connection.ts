@@ -123,6 +123,7 @@ export class FaceStream {
     this.#unsubscribe.push(
       bus.subscribe('session.competing', (m) => ours(m) && refresh()),
       bus.subscribe('session.brokerage', (m) => ours(m) && refresh()),
+      bus.subscribe('session.released', (m) => ours(m) && refresh()),
       bus.subscribe('session.revoked', (m) => ours(m) && refresh()),
       bus.subscribe('session.changed', (m) => ours(m) && refresh()),
       bus.subscribe('session.token_replaced', (m) => ours(m) && refresh()),

@@ -56,7 +56,7 @@ export function OrderTicket(props: {
   const [fieldErrors, setFieldErrors] = useState<{ quantity?: string; limit?: string }>({});
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const { busy, error, run, setError } = useAction();
-  const ids = { side: useId(), type: useId(), tif: useId(), heading: useId() };
+  const ids = { side: useId(), type: useId(), tif: useId(), heading: useId(), blocked: useId() };
   const base = `/v1/accounts/${encodeURIComponent(accountId)}/orders`;
   // One client order id per ticket: a retried submission is recognised by the gateway, never doubled.
   const clientOrderId = useRef(crypto.randomUUID());
@@ -196,7 +196,12 @@ export function OrderTicket(props: {
           {modifying === undefined && (
             <div className="field">
               <label htmlFor={ids.side}>Side</label>
-              <select id={ids.side} value={side} onChange={(e) => setSide(e.target.value as Side)}>
+              <select
+                id={ids.side}
+                value={side}
+                disabled={!trading.canPlace}
+                onChange={(e) => setSide(e.target.value as Side)}
+              >
                 <option value="BUY">Buy</option>
                 <option value="SELL">Sell</option>
               </select>
@@ -245,7 +250,8 @@ export function OrderTicket(props: {
           <button
             ref={submitRef}
             type="submit"
-            disabled={busy || confirming || trading.status === 'competing'}
+            disabled={busy || confirming || !trading.canPlace}
+            aria-describedby={trading.placeBlockedReason === null ? undefined : ids.blocked}
           >
             {modifying === undefined
               ? `${side === 'BUY' ? 'Buy' : 'Sell'} ${instrument.symbol}`
@@ -257,6 +263,11 @@ export function OrderTicket(props: {
             </button>
           )}
         </div>
+        {trading.placeBlockedReason !== null && (
+          <p className="hint" id={ids.blocked}>
+            {trading.placeBlockedReason}
+          </p>
+        )}
       </form>
       <div className="outcome" aria-live="polite" ref={outcomeRef} tabIndex={-1}>
         <ErrorText error={error} />
