@@ -17,7 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ADMIN_TOKEN,
   axeViolations,
+  DEMO,
   loginWithTotp,
+  nextTotp,
   type PortalRig,
   startLogin,
   startPortalRig,
@@ -103,4 +105,50 @@ describe.each([1280, 390])('every page at %i px', (width) => {
     await page.getByRole('heading', { name: 'Charting app asks to act for you' }).waitFor();
     expect(await axeViolations(page)).toEqual([]);
   }, 60_000);
+});
+
+/** What has focus: its tag, its text and its accessible name's source (a label, for a radio). */
+async function focused(page: Page): Promise<{ tag: string; text: string; label: string }> {
+  return page.evaluate(() => {
+    const el = document.activeElement as HTMLInputElement | null;
+    return {
+      tag: el?.tagName ?? '',
+      text: (el?.textContent ?? '').trim(),
+      label: (el?.labels?.[0]?.textContent ?? '').trim(),
+    };
+  });
+}
+
+describe('focus moves into each new step, never to the page’s body', () => {
+  it('Continue, Verify, a page of the navigation, a step-up prompt and its Verify', async () => {
+    const page = await newPage(1280);
+    await page.goto(`${rig.base}/login`);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(DEMO.alice.password);
+    await page.keyboard.press('Enter');
+    // Continue: the factor step's first choice has the focus, read out with the group's name.
+    await page.getByRole('group', { name: 'Choose a second factor' }).waitFor();
+    await expect.poll(() => focused(page)).toMatchObject({ tag: 'INPUT', label: 'Approve on my phone' });
+    await page.getByRole('radio', { name: 'Authenticator app code' }).check();
+    await page.getByLabel('6-digit code from your authenticator app').fill(await nextTotp(DEMO.alice.totp));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    // Verify: the signed-in page's heading.
+    await page.waitForURL('**/trade');
+    await expect.poll(() => focused(page)).toEqual({ tag: 'H1', text: 'Trade', label: '' });
+
+    // A page chosen in the navigation by keyboard: its heading.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sandbox' }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => focused(page)).toEqual({ tag: 'H1', text: 'Sandbox', label: '' });
+
+    // A move to another network (the failure sandbox's fault): the step-up prompt takes the focus at its heading,
+    // and after its Verify the focus is on the page's heading (the button that opened it is gone).
+    await page.getByRole('button', { name: 'Network change', exact: true }).click();
+    await page.getByRole('button', { name: 'Verify it is you' }).click();
+    await expect.poll(() => focused(page)).toEqual({ tag: 'H3', text: 'Confirm it is you', label: '' });
+    await page.getByLabel('Code', { exact: true }).fill(await nextTotp(DEMO.alice.totp));
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Verify it is you' }).waitFor({ state: 'detached' });
+    await expect.poll(() => focused(page)).toEqual({ tag: 'H1', text: 'Sandbox', label: '' });
+  }, 90_000);
 });

@@ -120,9 +120,8 @@ describe('the trading tier in the portal', () => {
 
     // Read-only may cancel: the first tab's working order ends.
     await second.getByRole('button', { name: 'Cancel BUY 1 AAPL' }).click();
-    await expect
-      .poll(() => second.getByRole('heading', { name: 'Open orders' }).locator('..').innerText())
-      .toContain('No open orders.');
+    await second.getByText('No working orders.').waitFor();
+    await second.getByRole('tab', { name: 'Working orders (0)' }).waitFor();
 
     // "Trade here" takes trading over: this top bar says Trading, the first tab's says Read-only at once.
     await held.getByRole('button', { name: 'Trade here' }).click();

@@ -52,12 +52,13 @@ async function ask(page: Page): Promise<number> {
  * Takes trading over when another session of the same person holds it (an earlier test's page holds it; the first
  * test's session finds it free, so the banner does not come).
  */
+/** Makes this session the one that trades: "Trade here" when the top bar says it is read-only. */
 async function takeTrading(page: Page): Promise<void> {
-  const held = page.getByRole('alert').filter({ hasText: 'Trading is active in another session' });
-  await held.waitFor({ timeout: 5_000 }).catch(() => undefined);
-  if ((await held.count()) > 0) {
-    await held.getByRole('button', { name: 'Take over trading' }).click();
-    await expect.poll(() => held.count()).toBe(0);
+  const tier = page.getByRole('status', { name: 'This session' });
+  await expect.poll(() => tier.innerText()).toMatch(/^(Trading|Read-only)$/);
+  if ((await tier.innerText()) === 'Read-only') {
+    await page.getByRole('alert').getByRole('button', { name: 'Trade here' }).click();
+    await expect.poll(() => tier.innerText()).toBe('Trading');
   }
 }
 

@@ -92,12 +92,14 @@ describe('gatehouse serve and the failure sandbox', { timeout: 120_000 }, () => 
     const server = await serve(['--config', config]);
     try {
       expect(server.output.stderr).toMatch(BANNER);
-      const warning = server.output.stdout
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { level: number; msg: string; sandbox?: boolean })
-        .find((line) => line.msg.includes('failure sandbox is on outside development'));
-      expect(warning).toMatchObject({ level: 40, sandbox: true });
+      // The log is written asynchronously: the warning may come after the line that says where it serves.
+      const warning = () =>
+        server.output.stdout
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as { level: number; msg: string; sandbox?: boolean })
+          .find((line) => line.msg.includes('failure sandbox is on outside development'));
+      await expect.poll(warning, { timeout: 10_000 }).toMatchObject({ level: 40, sandbox: true });
       const ready = (await (await fetch(`${server.url}/readyz`)).json()) as Record<string, unknown>;
       expect(ready).toMatchObject({ status: 'ready', sandbox: true });
     } finally {

@@ -3,8 +3,9 @@
  * trading and password banners, or the login
  * page; the authenticator is a page of its own (it is a phone, not a session).
  */
-import { useEffect } from 'react';
+import { useEffect, useRef } from 'react';
 import { api } from './api.js';
+import { focusPageHeading, takeFocusAfterSignIn } from './focus.js';
 import { AccountPage } from './pages/account.js';
 import { ApiClientsPage, ConsentPage } from './pages/api-clients.js';
 import { AuthenticatorPage } from './pages/authenticator.js';
@@ -45,6 +46,18 @@ function Shell() {
     const title = PAGES.find((p) => p.path === path)?.title ?? (consent ? 'Authorize an app' : 'Log in');
     document.title = `${title} · Gatehouse`;
   }, [path, consent]);
+
+  // A new page takes the focus at its heading: after a move within the portal, and after signing in (a full load
+  // leaves it at the top, where Tab reaches the skip link first).
+  const shown = useRef<string | null>(null);
+  useEffect(() => {
+    if (me === null || me === undefined) {
+      shown.current = null;
+      return;
+    }
+    if (shown.current === null ? takeFocusAfterSignIn() : shown.current !== path) focusPageHeading();
+    shown.current = path;
+  }, [me, path]);
 
   useEffect(() => {
     if (me !== null && me !== undefined && (path === '/' || path === '/login')) {

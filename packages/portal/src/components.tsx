@@ -1,7 +1,8 @@
 /** Small pieces every page uses: coded-error text, QR codes, a step-up prompt, and a one-shot async action. */
 import QRCode from 'qrcode';
-import { useCallback, useEffect, useId, useState } from 'react';
+import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { ApiError, api, describeError } from './api.js';
+import { focusOrHeading } from './focus.js';
 
 /**
  * A table that scrolls sideways inside its box on a narrow screen. `actions` adds a last column for buttons, named
@@ -142,6 +143,15 @@ export function StepUp({
   const [code, setCode] = useState('');
   const [sent, setSent] = useState<string | null>(null);
   const { busy, error, run } = useAction();
+  // The prompt takes the focus at its heading; once answered or cancelled, focus goes back to what opened it (or,
+  // when that is gone, to the page's heading), never to the page's body.
+  const heading = useRef<HTMLHeadingElement>(null);
+  const opener = useRef<Element | null>(null);
+  useEffect(() => {
+    opener.current = document.activeElement;
+    heading.current?.focus();
+  }, []);
+  const leave = () => setTimeout(() => focusOrHeading(opener.current), 0);
   return (
     <form
       className="card stepup"
@@ -154,10 +164,13 @@ export function StepUp({
         void run(async () => {
           await api('POST', '/v1/session/step-up', { type, code: code.trim() });
           onDone();
+          leave();
         });
       }}
     >
-      <h3>Confirm it is you</h3>
+      <h3 ref={heading} tabIndex={-1}>
+        Confirm it is you
+      </h3>
       <p>
         {strong
           ? 'A text message cannot confirm this change. Verify with your authenticator app or a recovery code.'
@@ -212,7 +225,14 @@ export function StepUp({
         <button type="submit" disabled={busy}>
           Verify
         </button>
-        <button type="button" className="secondary" onClick={onCancel}>
+        <button
+          type="button"
+          className="secondary"
+          onClick={() => {
+            onCancel();
+            leave();
+          }}
+        >
           Cancel
         </button>
       </div>

@@ -12,6 +12,7 @@ import type { MonitoredSession, SessionState } from '@gatehouse/protocol';
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, api, beacon, describeError } from './api.js';
 import { StepUp } from './components.js';
+import { focusPageHeading } from './focus.js';
 import { ago } from './format.js';
 import { peerPages } from './peer-pages.js';
 import { useSession } from './session.js';
@@ -272,7 +273,10 @@ export function TradingBanner() {
         disabled={busy}
         onClick={() => {
           setBusy(true);
-          void takeOver().finally(() => setBusy(false));
+          // The banner goes once trading is here: focus moves to the page's heading, not the page's body.
+          void takeOver()
+            .then(focusPageHeading)
+            .finally(() => setBusy(false));
         }}
       >
         Trade here

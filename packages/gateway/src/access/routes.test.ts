@@ -94,6 +94,7 @@ const ACCOUNT_ROUTES: Record<string, RouteCase> = {
   'DELETE /v1/accounts/:accountId/orders/:orderId': { need: 'trade' },
   'GET /v1/accounts/:accountId/portfolio': { need: 'view' },
   'GET /v1/accounts/:accountId/events': { need: 'view' },
+  'GET /v1/accounts/:accountId/instruments/:instrumentId/availability': { need: 'view' },
   'PUT /v1/accounts/:accountId/session-loss-policy': {
     need: 'own',
     payload: () => ({ policy: 'cancel_all' }),
@@ -205,7 +206,8 @@ describe.each(testDatabases())(
         const url = path
           .replace(':accountId', 'U1000001')
           .replace(':orderId', ids.orderId)
-          .replace(':confirmationId', ids.confirmationId);
+          .replace(':confirmationId', ids.confirmationId)
+          .replace(':instrumentId', String(AAPL.id));
         const response = await callAs(gw, method, url, bruno, payload?.(ids));
         expect(`${route}: ${errorCode(response)}`).toBe(`${route}: ACCOUNT_NOT_FOUND`);
         expect(response.statusCode).toBe(404);
@@ -229,7 +231,8 @@ describe.each(testDatabases())(
         const url = path
           .replace(':accountId', 'U1000001')
           .replace(':orderId', ids.orderId)
-          .replace(':confirmationId', ids.confirmationId);
+          .replace(':confirmationId', ids.confirmationId)
+          .replace(':instrumentId', String(AAPL.id));
         const response = await callAs(gw, method, url, viktor, payload?.(ids));
         outcomes.push(`${route}: ${response.statusCode < 300 ? 'ok' : errorCode(response)}`);
         expected.push(`${route}: ${need === 'view' ? 'ok' : 'ROLE_NOT_ALLOWED'}`);

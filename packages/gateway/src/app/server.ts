@@ -18,7 +18,7 @@ import { systemClock } from '../core/index.js';
 import { deviceRoutes } from '../devices/routes.js';
 import { entitlementRoutes } from '../entitlements/routes.js';
 import { factorRoutes } from '../factors/routes.js';
-import { installErrorHandling, operation, recordRoutes } from '../http/index.js';
+import { frameworkErrors, installErrorHandling, operation, recordRoutes } from '../http/index.js';
 import { accountRoleRoutes } from '../identity/routes.js';
 import {
   type CodeFactors,
@@ -126,6 +126,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
     trustProxy: server.trustedProxies.length > 0 ? server.trustedProxies : false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    frameworkErrors,
     ...(https === null ? {} : { https }),
   }) as unknown as FastifyInstance;
   // Before any route: the OpenAPI document describes every route the app registers.

@@ -10,14 +10,9 @@ import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import type { Config, PublicUrls } from '../config/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
-import {
-  answerPush,
-  createTestPush,
-  getPushState,
-  type PushAnswerDeps,
-  type PushTransport,
-} from '../factors/push.js';
+import { answerPush, getPushState, type PushAnswerDeps, type PushTransport } from '../factors/push.js';
 import { requireAnotherFactor } from '../factors/registry.js';
+import { createTestPush } from '../factors/test-push.js';
 import {
   type Authenticator,
   bearerToken,

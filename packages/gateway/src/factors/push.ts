@@ -203,38 +203,6 @@ export async function announceCancelled(
   for (const challengeId of challengeIds) await bus.publish('push.updated', { challengeId, loginId });
 }
 
-/** Test pushes a user may send in `TEST_PUSH_WINDOW_MS`. */
-const TEST_PUSHES_PER_WINDOW = 3;
-const TEST_PUSH_WINDOW_MS = 10 * 60_000;
-
-/**
- * A push that logs nobody in (`purpose: "test"`), from the Security page to a phone just activated: the same
- * prompt, number and decision as a login's, so the person sees the phone receive and answer one. At most three in
- * ten minutes per user (`PUSH_LIMIT_REACHED`), so it cannot be used to bomb a phone either.
- */
-export async function createTestPush(
-  db: Kysely<Database>,
-  clock: Clock,
-  input: { userId: string; context: PushContext; ttlMs: number },
-): Promise<PushMessage & { state: PushState }> {
-  const now = clock.now();
-  const recent = await db
-    .selectFrom('push_challenges')
-    .select(['created_at'])
-    .where('user_id', '=', input.userId)
-    .where('login_id', 'is', null)
-    .where('created_at', '>', now - TEST_PUSH_WINDOW_MS)
-    .orderBy('created_at', 'asc')
-    .execute();
-  if (recent.length >= TEST_PUSHES_PER_WINDOW) {
-    const oldest = recent[0]?.created_at ?? now;
-    throw new GatehouseError('PUSH_LIMIT_REACHED', undefined, {
-      retryAfterMs: oldest + TEST_PUSH_WINDOW_MS - now,
-    });
-  }
-  return createPushChallenge(db, clock, { ...input, loginId: null });
-}
-
 async function pendingFor(db: Kysely<Database>, clock: Clock, challengeId: string, userId: string) {
   const state = await getPushState(db, clock, challengeId);
   if (state === undefined || state.userId !== userId || state.status !== 'pending') {

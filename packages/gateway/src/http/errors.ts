@@ -69,3 +69,12 @@ export function installErrorHandling(app: FastifyInstance, options: ErrorHandlin
     return reply.status(error.status).send(toEnvelope(error));
   });
 }
+
+/**
+ * Fastify's own refusals before routing (a path parameter longer than the router allows, a malformed percent
+ * escape): a coded `INVALID_REQUEST` like every other bad request, without echoing the path back.
+ */
+export function frameworkErrors(_error: FastifyError, _request: unknown, reply: FastifyReply): void {
+  const error = new GatehouseError('INVALID_REQUEST', 'The request’s address is malformed or too long.');
+  void reply.status(error.status).send(toEnvelope(error));
+}

@@ -10,6 +10,7 @@ export {
 export { type ClientAddress, clientAddress } from './client-address.js';
 export {
   type ErrorHandlingOptions,
+  frameworkErrors,
   installErrorHandling,
   SelfRenderingError,
   toGatehouseError,

@@ -349,19 +349,20 @@ export class BrokerageTier {
         .where('user_id', '=', session.userId)
         .where('session_id', '=', session.id)
         .executeTakeFirst();
-      const updated =
-        options.ending === true
-          ? undefined
-          : await trx
-              .updateTable('sessions')
-              .set({ brokerage_at: null })
-              .where('id', '=', session.id)
-              .where('brokerage_at', 'is not', null)
-              .executeTakeFirst();
-      return {
-        held: (deleted.numDeletedRows ?? 0n) > 0n,
-        cleared: (updated?.numUpdatedRows ?? 0n) > 0n,
-      };
+      const held = (deleted.numDeletedRows ?? 0n) > 0n;
+      // A session taken over holds nothing to give up: it stays marked competing (it was taken over), and its late
+      // release (a closing tab's beacon) is neither told nor audited. Under the shared policy no row names a
+      // holder, and the session's own mark is what it gives up.
+      const clears = options.ending !== true && (held || (await policyOf(trx, session.userId)) === 'shared');
+      const updated = !clears
+        ? undefined
+        : await trx
+            .updateTable('sessions')
+            .set({ brokerage_at: null })
+            .where('id', '=', session.id)
+            .where('brokerage_at', 'is not', null)
+            .executeTakeFirst();
+      return { held, cleared: (updated?.numUpdatedRows ?? 0n) > 0n };
     });
     if (!held && !cleared) return false;
     await bus.publish('session.released', {
@@ -382,8 +383,9 @@ export class BrokerageTier {
   /**
    * What `BROKERAGE_HELD_ELSEWHERE` tells the asking session of the holder — always a session of the same user:
    * its channel, a readable device label (the device's name; for a browser without one, the browser and system from
-   * its user agent, never the raw string), when it was last seen and from which address and network, and whether it is this same device
-   * (a tab of this browser that was closed without signing out looks like "another session" otherwise).
+   * its user agent, never the raw string), when it was last seen and from which address and network, and whether
+   * it is this same device (a tab of this browser that was closed without signing out looks like "another session"
+   * otherwise).
    */
   async #holderDetails(asking: SessionRecord, holder: SessionRecord): Promise<Record<string, unknown>> {
     const device =

@@ -108,9 +108,16 @@ describe.each(testDatabases())('releasing the trading tier on %s', (_name, makeD
     expect(json(late)).toEqual({ released: false });
     expect(await holderOf(await userIdOf(tab))).toBe(other.sessionId);
     expect((await tickle(other)).tier).toBe('brokerage');
-    // The tab gave up its claim: read-only, no longer competing.
-    expect(await tickle(tab)).toMatchObject({ tier: 'read_only', competing: false });
-    expect(events).toEqual([tab.sessionId]);
+    // The tab held nothing to give up: it stays as it was (taken over), and nothing is told or audited.
+    expect(await tickle(tab)).toMatchObject({ tier: 'read_only', competing: true });
+    expect(events).toEqual([]);
+    const audited = await gw.ctx.store.db
+      .selectFrom('audit_log')
+      .select('type')
+      .where('session_id', '=', tab.sessionId)
+      .where('type', '=', 'session.brokerage_released')
+      .execute();
+    expect(audited).toEqual([]);
     // And another user's release touches nothing of Alice's.
     const bruno = await loginTrading(gw, BRUNO);
     expect(json(await callAs(gw, 'POST', RELEASE, bruno, {}))).toEqual({ released: true });

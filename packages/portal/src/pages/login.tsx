@@ -11,6 +11,7 @@ import { startAuthentication } from '@simplewebauthn/browser';
 import { useEffect, useRef, useState } from 'react';
 import { ApiError, api, attemptsLeft, TOO_MANY_WRONG_CODES } from '../api.js';
 import { ErrorText, Notice, TextField, useAction } from '../components.js';
+import { focusHeadingAfterSignIn } from '../focus.js';
 import { useSession } from '../session.js';
 
 const FACTOR_LABELS: Record<FactorType, string> = {
@@ -44,6 +45,7 @@ export function LoginPage() {
       setDone(result);
       return;
     }
+    focusHeadingAfterSignIn();
     await refresh();
   };
 
@@ -58,7 +60,13 @@ export function LoginPage() {
         </p>
       )}
       {done !== null ? (
-        <AfterLogin result={done} onContinue={() => void refresh()} />
+        <AfterLogin
+          result={done}
+          onContinue={() => {
+            focusHeadingAfterSignIn();
+            void refresh();
+          }}
+        />
       ) : loginId === null ? (
         <Credentials
           onStarted={(id, available) => {
@@ -146,6 +154,11 @@ function SecondFactor(props: {
   // A login out of codes cannot complete: Verify must not stay, so the page goes back to the password.
   const exhausted = () => props.onRestart(TOO_MANY_WRONG_CODES);
   const [chosen, setChosen] = useState<FactorType>(props.factors[0] ?? 'totp');
+  // The step takes the focus at its first choice, read out with the group's name (not left on the page's body).
+  const choice = useRef<HTMLFieldSetElement>(null);
+  useEffect(() => {
+    choice.current?.querySelector<HTMLInputElement>('input:checked')?.focus();
+  }, []);
   const [push, setPush] = useState<PushState | null>(null);
   const [pushError, setPushError] = useState<unknown>(null);
   const polling = useRef(false);
@@ -212,7 +225,7 @@ function SecondFactor(props: {
   return (
     <section className="card" aria-label="Second factor">
       <h2>Verify it is you</h2>
-      <fieldset className="factor-choice">
+      <fieldset className="factor-choice" ref={choice}>
         <legend>Choose a second factor</legend>
         {props.factors.map((f) => (
           <label key={f} className="inline">
