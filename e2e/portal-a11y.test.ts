@@ -128,7 +128,7 @@ describe('focus moves into each new step, never to the page’s body', () => {
     await page.keyboard.press('Enter');
     // Continue: the factor step's first choice has the focus, read out with the group's name.
     await page.getByRole('group', { name: 'Choose a second factor' }).waitFor();
-    await expect.poll(() => focused(page)).toMatchObject({ tag: 'INPUT', label: 'Approve on my phone' });
+    await expect.poll(() => focused(page)).toMatchObject({ tag: 'INPUT', label: 'Authenticator app code' });
     await page.getByRole('radio', { name: 'Authenticator app code' }).check();
     await page.getByLabel('6-digit code from your authenticator app').fill(await nextTotp(DEMO.alice.totp));
     await page.getByRole('button', { name: 'Verify' }).click();

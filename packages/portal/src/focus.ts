@@ -14,9 +14,9 @@ export function focusPageHeading(): void {
   });
 }
 
-/** Focuses `element` when it is still on the page; else the page's heading. */
+/** Focuses `element` when it is still on the page (and not the page's body); else the page's heading. */
 export function focusOrHeading(element: Element | null): void {
-  if (element instanceof HTMLElement && element.isConnected) element.focus();
+  if (element instanceof HTMLElement && element !== document.body && element.isConnected) element.focus();
   else focusPageHeading();
 }
 
