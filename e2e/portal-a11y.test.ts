@@ -12,36 +12,21 @@ import {
   ServerClock,
   Transport,
 } from '@gatehouse/sdk';
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import {
   ADMIN_TOKEN,
   axeViolations,
   DEMO,
   loginWithTotp,
   nextTotp,
-  type PortalRig,
   startLogin,
-  startPortalRig,
+  usePortalRig,
 } from './support/browser.js';
 
-let rig: PortalRig;
-const contexts: BrowserContext[] = [];
+const rig = usePortalRig();
 
-beforeAll(async () => {
-  rig = await startPortalRig();
-}, 600_000);
-
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await rig?.stop();
-});
-
-async function newPage(width: number): Promise<Page> {
-  const context = await rig.browser.newContext({ viewport: { width, height: width > 600 ? 860 : 844 } });
-  contexts.push(context);
-  return context.newPage();
-}
+const newPage = (width: number): Promise<Page> => rig.newPage(width);
 
 const SIGNED_IN = [
   { path: '/trade', heading: 'Trade' },

@@ -6,37 +6,22 @@
  * shows the next steps.
  */
 import { readFile } from 'node:fs/promises';
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { totpCode } from '../packages/gateway/src/factors/index.js';
 import {
   axeViolations,
   DEMO,
   horizontalOverflow,
   loginWithTotp,
-  type PortalRig,
   screenshot,
   startLogin,
-  startPortalRig,
+  usePortalRig,
 } from './support/browser.js';
 
-let rig: PortalRig;
-const contexts: BrowserContext[] = [];
+const rig = usePortalRig();
 
-beforeAll(async () => {
-  rig = await startPortalRig();
-}, 600_000);
-
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await rig?.stop();
-});
-
-async function newPage(width = 1280): Promise<Page> {
-  const context = await rig.browser.newContext({ viewport: { width, height: width > 600 ? 860 : 844 } });
-  contexts.push(context);
-  return context.newPage();
-}
+const newPage = (width = 1280): Promise<Page> => rig.newPage(width);
 
 /** Six-digit codes that are not the user's valid TOTP code now (±1 step). */
 function wrongCodes(secret: string, n: number): string[] {

@@ -7,46 +7,32 @@
  * with a TOTP code, and a revoked phone says only that it is revoked.
  */
 import * as jsqrModule from 'jsqr';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   axeViolations,
   DEMO,
   horizontalOverflow,
   loginWithTotp,
   nextTotp,
-  type PortalRig,
   screenshot,
   startLogin,
-  startPortalRig,
+  usePortalRig,
 } from './support/browser.js';
 
 // jsqr is CommonJS: its function is the module's default export under Node's ESM interop.
 const jsQR = (jsqrModule as unknown as { default: typeof jsqrModule.default }).default;
 
-let rig: PortalRig;
-const contexts: BrowserContext[] = [];
+const rig = usePortalRig();
 /** The desktop (login and Security pages) and the phone (the authenticator page), shared by the journeys. */
 let desk: Page;
 let phone: Page;
 
 beforeAll(async () => {
-  rig = await startPortalRig();
-  desk = await newPage({ width: 1280, height: 800 });
-  phone = await newPage({ width: 390, height: 844 });
-}, 600_000);
-
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await rig?.stop();
+  desk = await rig.newPage({ width: 1280, height: 800 });
+  phone = await rig.newPage({ width: 390, height: 844 });
 });
-
-async function newPage(viewport: { width: number; height: number }): Promise<Page> {
-  const context = await rig.browser.newContext({ viewport });
-  contexts.push(context);
-  return context.newPage();
-}
 
 /** Decodes the QR code drawn in an <img> (a PNG data URL) exactly as a camera would read it. */
 async function readQr(page: Page, name: string): Promise<string> {

@@ -4,34 +4,19 @@
  * tracking the S&P 500 and their own availability; opens one he may buy; and ordering SPY anyway is refused in the
  * same words. At 390 px nothing scrolls sideways, and axe finds no serious or critical violation.
  */
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import {
   axeViolations,
   horizontalOverflow,
   loginWithTotp,
-  type PortalRig,
   screenshot,
-  startPortalRig,
+  usePortalRig,
 } from './support/browser.js';
 
-let rig: PortalRig;
-const contexts: BrowserContext[] = [];
+const rig = usePortalRig();
 
-beforeAll(async () => {
-  rig = await startPortalRig();
-}, 600_000);
-
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await rig?.stop();
-});
-
-async function newPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
-  const context = await rig.browser.newContext({ viewport });
-  contexts.push(context);
-  return context.newPage();
-}
+const newPage = (viewport = { width: 1280, height: 860 }): Promise<Page> => rig.newPage(viewport);
 
 async function search(page: Page, text: string): Promise<void> {
   await page.getByLabel('Symbol or name').fill(text);

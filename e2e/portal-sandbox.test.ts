@@ -4,35 +4,19 @@
  * injected on the own session with its button is listed and the portal asks for a step-up, as after a real move;
  * a fault is cleared with its button, and Clear all clears the rest. Saved as docs/screenshots/sandbox-page.png.
  */
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import {
   horizontalOverflow,
   loginWithTotp,
-  type PortalRig,
   screenshot,
-  startPortalRig,
   unlabelledControls,
+  usePortalRig,
 } from './support/browser.js';
 
-let rig: PortalRig;
-const contexts: BrowserContext[] = [];
+const rig = usePortalRig();
 
-// Long enough for the setup to install Debian's Chromium on a fresh machine (see support/browser.ts).
-beforeAll(async () => {
-  rig = await startPortalRig();
-}, 600_000);
-
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await rig?.stop();
-});
-
-async function newPage(viewport = { width: 390, height: 844 }): Promise<Page> {
-  const context = await rig.browser.newContext({ viewport });
-  contexts.push(context);
-  return context.newPage();
-}
+const newPage = (viewport = { width: 390, height: 844 }): Promise<Page> => rig.newPage(viewport);
 
 const faultRow = (page: Page, kind: string) =>
   page.getByRole('table', { name: 'Your faults' }).getByRole('row', { name: new RegExp(kind) });

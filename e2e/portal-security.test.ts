@@ -5,35 +5,20 @@
  * Older and Newer; revoking a device and signing out the other sessions ask first (an accessible dialog: focus moves
  * in, Escape cancels) and say what was done.
  */
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import {
   axeViolations,
   horizontalOverflow,
   loginWithTotp,
-  type PortalRig,
   screenshot,
-  startPortalRig,
   unlabelledControls,
+  usePortalRig,
 } from './support/browser.js';
 
-let rig: PortalRig;
-const contexts: BrowserContext[] = [];
+const rig = usePortalRig();
 
-beforeAll(async () => {
-  rig = await startPortalRig();
-}, 600_000);
-
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await rig?.stop();
-});
-
-async function newPage(width: number): Promise<Page> {
-  const context = await rig.browser.newContext({ viewport: { width, height: width > 600 ? 860 : 844 } });
-  contexts.push(context);
-  return context.newPage();
-}
+const newPage = (width: number): Promise<Page> => rig.newPage(width);
 
 /** Elements that scroll sideways inside themselves (overflow-x auto or scroll, with content wider than the box). */
 function sidewaysScrollers(page: Page): Promise<string[]> {

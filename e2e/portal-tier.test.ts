@@ -7,34 +7,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  axeViolations,
-  loginWithTotp,
-  type PortalRig,
-  SCREENSHOT_DIR,
-  screenshot,
-  startPortalRig,
-} from './support/browser.js';
+import { describe, expect, it } from 'vitest';
+import { axeViolations, loginWithTotp, SCREENSHOT_DIR, screenshot, usePortalRig } from './support/browser.js';
 
-let rig: PortalRig;
-const contexts: BrowserContext[] = [];
-
-beforeAll(async () => {
-  rig = await startPortalRig();
-}, 600_000);
-
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await rig?.stop();
-});
+const rig = usePortalRig();
 
 /** A new browser (its own cookies: a session and a device of its own). */
-async function newBrowser(): Promise<BrowserContext> {
-  const context = await rig.browser.newContext({ viewport: { width: 1280, height: 860 } });
-  contexts.push(context);
-  return context;
-}
+const newBrowser = (): Promise<BrowserContext> => rig.newContext({ width: 1280, height: 860 });
 
 const tier = (page: Page) => page.getByRole('status', { name: 'This session' }).innerText();
 const banner = (page: Page) => page.locator('.banner[role=alert]');

@@ -5,35 +5,20 @@
  * symbol and side; the confirmation as a modal dialog that takes and keeps focus; a skip link; and the page at a
  * phone's width with no sideways scrolling.
  */
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import {
   axeViolations,
   horizontalOverflow,
   loginWithTotp,
-  type PortalRig,
   screenshot,
-  startPortalRig,
   unlabelledControls,
+  usePortalRig,
 } from './support/browser.js';
 
-let rig: PortalRig;
-const contexts: BrowserContext[] = [];
+const rig = usePortalRig();
 
-beforeAll(async () => {
-  rig = await startPortalRig();
-}, 600_000);
-
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await rig?.stop();
-});
-
-async function newPage(viewport = { width: 1280, height: 800 }): Promise<Page> {
-  const context = await rig.browser.newContext({ viewport });
-  contexts.push(context);
-  return context.newPage();
-}
+const newPage = (viewport = { width: 1280, height: 800 }): Promise<Page> => rig.newPage(viewport);
 
 async function searchInstrument(page: Page, symbol: string): Promise<void> {
   await page.getByLabel('Symbol').fill(symbol);

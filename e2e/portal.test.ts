@@ -16,9 +16,9 @@ import {
   Transport,
 } from '@gatehouse/sdk';
 import * as jsqrModule from 'jsqr';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { totpCode } from '../packages/gateway/src/factors/index.js';
 import {
   ADMIN_TOKEN,
@@ -26,12 +26,11 @@ import {
   horizontalOverflow,
   loginWithTotp,
   nextTotp,
-  type PortalRig,
   SCREENSHOT_DIR,
   screenshot,
   startLogin,
-  startPortalRig,
   unlabelledControls,
+  usePortalRig,
 } from './support/browser.js';
 
 // jsqr is CommonJS: its function is the module's default export under Node's ESM interop.
@@ -40,24 +39,9 @@ const jsQR = (jsqrModule as unknown as { default: typeof jsqrModule.default }).d
 /** The app's redirect URI: loopback, answered inside the browser by the test. */
 const REDIRECT = 'http://127.0.0.1:9/callback';
 
-let rig: PortalRig;
-const contexts: BrowserContext[] = [];
+const rig = usePortalRig();
 
-// Long enough for the setup to install Debian's Chromium on a fresh machine (see support/browser.ts).
-beforeAll(async () => {
-  rig = await startPortalRig();
-}, 600_000);
-
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await rig?.stop();
-});
-
-async function newPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
-  const context = await rig.browser.newContext({ viewport });
-  contexts.push(context);
-  return context.newPage();
-}
+const newPage = (viewport = { width: 1280, height: 860 }): Promise<Page> => rig.newPage(viewport);
 
 /** Decodes the QR code drawn in an <img> (a PNG data URL) exactly as a camera would read it. */
 async function readQr(page: Page, name: string): Promise<string> {

@@ -11,7 +11,8 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import { totpCode } from '../../packages/gateway/src/factors/index.js';
 
 export const CHROMIUM = process.env.GATEHOUSE_CHROMIUM ?? '/usr/bin/chromium';
@@ -157,6 +158,58 @@ export async function startPortalRig(): Promise<PortalRig> {
       await new Promise((resolve) => server.once('exit', resolve));
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** A page's size: a viewport, or a width (860 px tall on a desktop, 844 px on a phone). */
+export type PageSize = { width: number; height: number } | number;
+
+/** A test file's portal rig: its gateway and Chromium, and browsers (contexts) closed with it. */
+export interface PortalSuite extends PortalRig {
+  /** A new browser of its own (its own cookies: a session and a device of its own). */
+  newContext(size: PageSize): Promise<BrowserContext>;
+  /** A page in a new browser of its own. */
+  newPage(size: PageSize): Promise<Page>;
+}
+
+/**
+ * Starts the portal rig before a test file's tests and stops it after them, with every browser it opened. Its
+ * properties are read when a test runs (the rig is started by then).
+ */
+export function usePortalRig(): PortalSuite {
+  let started: PortalRig | undefined;
+  const contexts: BrowserContext[] = [];
+  // Long enough for the setup to install Debian's Chromium on a fresh machine (ensureChromium).
+  beforeAll(async () => {
+    started = await startPortalRig();
+  }, 600_000);
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => {});
+    await started?.stop();
+  });
+  const rig = (): PortalRig => {
+    if (started === undefined) throw new Error('The portal rig is not started yet');
+    return started;
+  };
+  const newContext = async (size: PageSize): Promise<BrowserContext> => {
+    const viewport = typeof size === 'number' ? { width: size, height: size > 600 ? 860 : 844 } : size;
+    const context = await rig().browser.newContext({ viewport });
+    contexts.push(context);
+    return context;
+  };
+  return {
+    get base() {
+      return rig().base;
+    },
+    get browser() {
+      return rig().browser;
+    },
+    get configFile() {
+      return rig().configFile;
+    },
+    stop: () => rig().stop(),
+    newContext,
+    newPage: async (size) => (await newContext(size)).newPage(),
   };
 }
 
