@@ -24,7 +24,10 @@ import {
 // jsqr is CommonJS: its function is the module's default export under Node's ESM interop.
 const jsQR = (jsqrModule as unknown as { default: typeof jsqrModule.default }).default;
 
-const rig = usePortalRig();
+// Served over TLS, as a gateway facing the web is: the activation link in the QR code is an https link a phone's
+// camera opens. The test's own requests accept the rig's self-signed certificate (loopback only).
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+const rig = usePortalRig({ https: true });
 /** The desktop (login and Security pages) and the phone (the authenticator page), shared by the journeys. */
 let desk: Page;
 let phone: Page;
@@ -74,9 +77,9 @@ describe('push approval on a desktop and a phone', () => {
     await desk.getByRole('button', { name: 'Add mobile device' }).click();
     await desk.getByText('Scan with your phone’s camera').waitFor();
     const link = await readQr(desk, 'QR code to activate a mobile device');
-    // The authenticator page's link on the configured public URL (this rig's is http://localhost; a gateway
-    // serving the web configures https, and the link follows it: factors/push-outcomes.test.ts).
+    // The authenticator page's https link on the configured public URL (never the request's Host).
     const url = new URL(link);
+    expect(url.protocol).toBe('https:');
     expect(`${url.origin}${url.pathname}`).toBe(`${rig.base}/authenticator`);
     expect(url.searchParams.get('activate')).toMatch(/^[A-Za-z0-9_-]{16,}$/);
     expect(link).not.toMatch(/^gatehouse:/);

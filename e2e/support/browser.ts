@@ -93,21 +93,57 @@ export interface PortalRig {
 }
 
 /** Starts the gateway (demo data, push fallback after 1.5 s, WebAuthn on this origin) and Chromium. */
-export async function startPortalRig(): Promise<PortalRig> {
+export interface PortalRigOptions {
+  /**
+   * Serve over TLS with a self-signed certificate for `localhost` made for this run (openssl), as a gateway facing
+   * the web does: its public URL — and every link it makes, such as a phone's activation link — is `https://`.
+   * The browser is told to accept the certificate; a test's own `fetch` needs `NODE_TLS_REJECT_UNAUTHORIZED=0`.
+   */
+  https?: boolean;
+}
+
+/** A self-signed certificate and key for `localhost`, valid for a day, written to `dir`. */
+async function selfSignedCertificate(dir: string): Promise<{ tlsCertFile: string; tlsKeyFile: string }> {
+  const tlsCertFile = join(dir, 'cert.pem');
+  const tlsKeyFile = join(dir, 'key.pem');
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=DNS:localhost',
+    '-keyout',
+    tlsKeyFile,
+    '-out',
+    tlsCertFile,
+  ]);
+  return { tlsCertFile, tlsKeyFile };
+}
+
+export async function startPortalRig(options: PortalRigOptions = {}): Promise<PortalRig> {
   const executablePath = await ensureChromium();
   if (!existsSync(join(root, 'packages/portal/dist/index.html')))
     throw new Error('The portal is not built: run `npm run build` first');
   const dir = mkdtempSync(join(tmpdir(), 'gh-portal-'));
   const port = await freePort();
+  const tls = options.https === true ? await selfSignedCertificate(dir) : {};
   // WebAuthn's relying party is `localhost`, so the browser uses that name, not 127.0.0.1.
-  const base = `http://localhost:${port}`;
+  const base = `${options.https === true ? 'https' : 'http'}://localhost:${port}`;
   writeFileSync(
     join(dir, 'config.json'),
     JSON.stringify({
       // The browser's requests come from loopback; trusting it as a proxy lets a test give a page another client
       // address with X-Forwarded-For (a move to another network, which asks for a step-up). A gateway that trusts
       // a proxy is told its public URL.
-      server: { port, trustedProxies: ['127.0.0.1'], publicUrl: base },
+      server: { port, trustedProxies: ['127.0.0.1'], publicUrl: base, ...tls },
       database: { url: join(dir, 'gatehouse.db') },
       webauthn: { origins: [base] },
       push: { deliveryTimeoutMs: 1_500 },
@@ -145,6 +181,8 @@ export async function startPortalRig(): Promise<PortalRig> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // The rig's own self-signed certificate (options.https).
+      ...(options.https === true ? ['--ignore-certificate-errors'] : []),
     ],
   });
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
@@ -176,12 +214,12 @@ export interface PortalSuite extends PortalRig {
  * Starts the portal rig before a test file's tests and stops it after them, with every browser it opened. Its
  * properties are read when a test runs (the rig is started by then).
  */
-export function usePortalRig(): PortalSuite {
+export function usePortalRig(options: PortalRigOptions = {}): PortalSuite {
   let started: PortalRig | undefined;
   const contexts: BrowserContext[] = [];
   // Long enough for the setup to install Debian's Chromium on a fresh machine (ensureChromium).
   beforeAll(async () => {
-    started = await startPortalRig();
+    started = await startPortalRig(options);
   }, 600_000);
   afterAll(async () => {
     for (const context of contexts) await context.close().catch(() => {});
@@ -193,7 +231,7 @@ export function usePortalRig(): PortalSuite {
   };
   const newContext = async (size: PageSize): Promise<BrowserContext> => {
     const viewport = typeof size === 'number' ? { width: size, height: size > 600 ? 860 : 844 } : size;
-    const context = await rig().browser.newContext({ viewport });
+    const context = await rig().browser.newContext({ viewport, ignoreHTTPSErrors: options.https === true });
     contexts.push(context);
     return context;
   };
