@@ -17,9 +17,9 @@ import { entitlementFor } from '../marketdata/index.js';
 import type { Principal } from '../sessions/index.js';
 import type { Desk } from './desk.js';
 import { GATE_CHECKS, type GateSnapshot, type OrderRequest, type Verdict } from './gate.js';
-import { gateInputs } from './place.js';
+import { deskSnapshot, gateInputs } from './place.js';
 import { plainWords } from './restrictions.js';
-import { type GateInputs, gateSnapshot } from './snapshot.js';
+import type { GateInputs } from './snapshot.js';
 
 /** The gate's checks that judge the account and the product rather than one order's moment. */
 export const AVAILABILITY_CHECKS = [
@@ -95,9 +95,6 @@ function judge(
   inputs: GateInputs,
   instrument: Instrument,
 ): Core {
-  const { clock, marketData, policies, options } = desk.deps;
-  const ledger = desk.ledgers.get(account.id);
-  if (ledger === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
   const side = (s: 'BUY' | 'SELL') => {
     const order: OrderRequest = {
       clientOrderId: 'availability',
@@ -107,19 +104,7 @@ function judge(
       quantity: instrument.lotSize,
       tif: 'DAY',
     };
-    const snapshot = gateSnapshot({
-      principal,
-      account,
-      inputs,
-      ledger,
-      working: desk.workingOrders(account.id),
-      instrument,
-      order,
-      acknowledged: [],
-      market: { now: clock.now(), rates: desk.rates(), quote: (i) => marketData.live(i) },
-      policies,
-      priceBand: options.priceBand,
-    });
+    const snapshot = deskSnapshot(desk, principal, account, inputs, instrument, order);
     // Opening: a buy from flat. Closing: the sale of a long position of that size.
     const rejection = firstRejection({ ...snapshot, position: s === 'BUY' ? 0 : instrument.lotSize });
     return rejection === undefined ? { allowed: true } : { allowed: false, restriction: rejection };

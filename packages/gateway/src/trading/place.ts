@@ -17,7 +17,13 @@ import { nextResetAt, type Principal } from '../sessions/index.js';
 import type { OrdersTable } from '../store/index.js';
 import type { Ledger } from './accounting.js';
 import { type Desk, faultSubject } from './desk.js';
-import { evaluateGate, type GateResult, type OrderRequest, type Question } from './gate.js';
+import {
+  evaluateGate,
+  type GateResult,
+  type GateSnapshot,
+  type OrderRequest,
+  type Question,
+} from './gate.js';
 import { validateOrder } from './order-shape.js';
 import { plainWords } from './restrictions.js';
 import { type GateInputs, gateSnapshot } from './snapshot.js';
@@ -83,9 +89,42 @@ export async function gateInputs(
 }
 
 /**
- * The gate's verdict on an order, against this node's view of the account as it is at this instant: its ledger and
- * its working and reserved orders (`changing`, an order being changed, excluded). Synchronous, so the verdict and
- * the reservation that follows it cannot interleave with another order's.
+ * What the gate sees of an order against this node's view of the account at this instant: its ledger, its working
+ * and reserved orders (`changing`, an order being changed, excluded), the market and the policies. Order entry,
+ * preview and availability all judge from it.
+ */
+export function deskSnapshot(
+  desk: Desk,
+  principal: Principal,
+  account: UserAccount,
+  inputs: GateInputs,
+  instrument: Instrument,
+  order: OrderRequest,
+  acknowledged: readonly string[] = [],
+  changing?: string,
+): GateSnapshot & { ledger: Ledger } {
+  const { clock, marketData, policies, options } = desk.deps;
+  const ledger = desk.ledgers.get(account.id);
+  if (ledger === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
+  const snapshot = gateSnapshot({
+    principal,
+    account,
+    inputs,
+    ledger,
+    working: desk.workingOrders(account.id, changing),
+    instrument,
+    order,
+    acknowledged,
+    market: { now: clock.now(), rates: desk.rates(), quote: (i) => marketData.live(i) },
+    policies,
+    priceBand: options.priceBand,
+  });
+  return { ...snapshot, ledger };
+}
+
+/**
+ * The gate's verdict on an order (`deskSnapshot`). Synchronous, so the verdict and the reservation that follows it
+ * cannot interleave with another order's.
  */
 export function judge(
   desk: Desk,
@@ -97,21 +136,8 @@ export function judge(
   acknowledged: readonly string[],
   changing?: string,
 ): GateResult {
-  const { clock, marketData, policies, options } = desk.deps;
   return evaluateGate(
-    gateSnapshot({
-      principal,
-      account,
-      inputs,
-      ledger: desk.ledgers.get(account.id) as Ledger,
-      working: desk.workingOrders(account.id, changing),
-      instrument,
-      order,
-      acknowledged,
-      market: { now: clock.now(), rates: desk.rates(), quote: (i) => marketData.live(i) },
-      policies,
-      priceBand: options.priceBand,
-    }),
+    deskSnapshot(desk, principal, account, inputs, instrument, order, acknowledged, changing),
   );
 }
 

@@ -13,8 +13,7 @@ import { commission, valuate } from './accounting.js';
 import type { Desk } from './desk.js';
 import { evaluateGate, type GateResult, type OrderRequest } from './gate.js';
 import { validateOrder } from './order-shape.js';
-import { gateInputs } from './place.js';
-import { gateSnapshot } from './snapshot.js';
+import { deskSnapshot, gateInputs } from './place.js';
 
 export interface OrderPreview {
   verdict: GateResult;
@@ -46,22 +45,8 @@ export async function previewOrder(
   validateOrder(order, instrument);
   // A preview looks: a fault that holds shapes the verdict without counting as a hit.
   const inputs = await gateInputs(desk, principal, account, instrument, false);
-  const { clock, marketData, policies, options } = desk.deps;
-  const ledger = desk.ledgers.get(account.id);
-  if (ledger === undefined) throw new GatehouseError('ACCOUNT_NOT_FOUND');
-  const snapshot = gateSnapshot({
-    principal,
-    account,
-    inputs,
-    ledger,
-    working: desk.workingOrders(account.id),
-    instrument,
-    order,
-    acknowledged: [],
-    market: { now: clock.now(), rates: desk.rates(), quote: (i) => marketData.live(i) },
-    policies,
-    priceBand: options.priceBand,
-  });
+  const snapshot = deskSnapshot(desk, principal, account, inputs, instrument, order);
+  const { ledger } = snapshot;
   const verdict = evaluateGate(snapshot);
   const type = inputs.entitlements.account.type;
   const v = valuate(ledger, account.baseCurrency, type, desk.rates(), findInstrument, desk.mark);
