@@ -61,7 +61,7 @@ const focused = (page: Page) =>
 const feedback = (page: Page) => page.locator('.blotter .feedback').innerText();
 const workingRows = (page: Page) => page.locator('#panel-working tbody tr').allInnerTexts();
 
-describe('the Trade page (issue 20)', () => {
+describe('the Trade page in Chromium', () => {
   it('checks the price on its field, accepts a decimal comma, and modifies and cancels a working order', async () => {
     const page = await newPage();
     await loginWithTotp(page, rig.base, 'alice');
