@@ -168,6 +168,23 @@ describe('push approval on a desktop and a phone', () => {
     expect(await axeViolations(phone), 'the authenticator after a cancelled request').toEqual([]);
   }, 120_000);
 
+  it('a push left by "Start again", or by leaving the page, leaves the phone at once', async () => {
+    await signOut(desk);
+    await startLogin(desk, rig.base, 'hana');
+    await sendPush();
+    await loginRequest().waitFor();
+    await desk.getByRole('button', { name: 'Start again' }).click();
+    await phone.getByText(/^This request was cancelled: its login finished another way/).waitFor();
+    expect(await loginRequest().count()).toBe(0);
+
+    // The page goes elsewhere (closed, reloaded): its beacon ends the login and the prompt goes.
+    await startLogin(desk, rig.base, 'hana');
+    await sendPush();
+    await loginRequest().waitFor();
+    await desk.goto(`${rig.base}/login`);
+    await expect.poll(() => loginRequest().count()).toBe(0);
+  }, 120_000);
+
   it('a revoked phone says only that it is revoked', async () => {
     // The desktop's session revokes the phone through the API (a fresh second factor, as revoking needs).
     const started = (await (

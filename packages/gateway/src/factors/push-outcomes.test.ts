@@ -183,6 +183,42 @@ describe('a stale push is cancelled, and the phone told at once', () => {
     expect(errorCode(await poll(loginId))).toBe('LOGIN_INVALID');
   });
 
+  it('when its person gives the login up ("Start again", or its page closed), which then cannot complete', async () => {
+    const { phone } = await enrol();
+    const device = await connect(phone);
+    const loginId = await openLogin();
+    const push = await sendPush(loginId);
+    await eventually(() => device.pushes.length === 1);
+    // A beacon: no body, no content type.
+    const abandon = () => gw.app.inject({ method: 'POST', url: `/v1/auth/login/${loginId}/abandon` });
+    expect((await abandon()).statusCode).toBe(204);
+    await eventually(() => device.states.length === 1);
+    expect(device.states).toEqual([{ challengeId: push.challengeId, status: 'cancelled' }]);
+    expect(await statusOf(push.challengeId)).toBe('cancelled');
+    expect(errorCode(await poll(loginId))).toBe('LOGIN_INVALID');
+    const late = await submitTotp(gw, loginId, totpCode(ALICE.totpSecret, gw.clock.now()));
+    expect(errorCode(late)).toBe('LOGIN_INVALID');
+    // The same answer again, and for a login that does not exist; nothing more is told.
+    expect((await abandon()).statusCode).toBe(204);
+    const unknown = await gw.app.inject({ method: 'POST', url: `/v1/auth/login/${'x'.repeat(43)}/abandon` });
+    expect(unknown.statusCode).toBe(204);
+    expect(device.states).toHaveLength(1);
+  });
+
+  it('not by giving up another login: a login id is its own', async () => {
+    const { phone } = await enrol();
+    const device = await connect(phone);
+    const loginId = await openLogin();
+    const push = await sendPush(loginId);
+    await eventually(() => device.pushes.length === 1);
+    const other = await openLogin();
+    expect((await gw.app.inject({ method: 'POST', url: `/v1/auth/login/${other}/abandon` })).statusCode).toBe(
+      204,
+    );
+    expect(await statusOf(push.challengeId)).toBe('pending');
+    expect(device.states).toEqual([]);
+  });
+
   it('when it expires (no later than its login)', async () => {
     const { phone } = await enrol();
     const device = await connect(phone);

@@ -35,7 +35,7 @@ import { pollLogin, startPushLogin } from './push-login.js';
 import { loginOperations as ops } from './schema.js';
 import { completeLoginFactor, sendLoginSms, startLogin } from './service.js';
 import { sendStepUpSms, stepUp } from './step-up.js';
-import { findOpenLogin, type LoginCompleted } from './transaction.js';
+import { abandonLogin, findOpenLogin, type LoginCompleted } from './transaction.js';
 import { completeWebauthnLogin, startWebauthnLogin } from './webauthn-login.js';
 
 /** What these routes need of the gateway: every part of the login steps (they call each), and their own. */
@@ -101,6 +101,14 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     const state = await pollLogin(deps, loginId, clientInfo(request), waitMs ?? deps.config.push.longPollMs);
     if (state.status !== 'authenticated') return state;
     return authenticated(request, reply, state);
+  });
+
+  // A login given up: no body, so a closing page's beacon may send it.
+  const abandon = { config: { rateLimit: pollRateLimit, operation: ops.abandon } };
+  app.post('/v1/auth/login/:loginId/abandon', abandon, async (request, reply) => {
+    const { loginId } = parseWith(ops.abandon.params, request.params);
+    await abandonLogin(deps, loginId);
+    return reply.status(204).send();
   });
 
   /** Channels bound to a device key get the token in the body, never in a cookie (apps do not keep cookies). */

@@ -42,6 +42,16 @@ export const loginOperations = {
     body: factorRequestSchema,
     responses: { 200: loginStepSchema },
   }),
+  abandon: operation({
+    tag,
+    summary: 'Give a started login up',
+    description:
+      'Ends the login ("Start again", or its page closed: the portal sends it with `navigator.sendBeacon`), so it ' +
+      'can no longer complete, and cancels its pending push on the phone at once. The same answer whether the ' +
+      'login was open, ended or unknown.',
+    params: loginParamsSchema,
+    responses: { 204: { description: 'The login is over.' } },
+  }),
   poll: operation({
     tag,
     summary: 'Wait for a started login (long poll)',

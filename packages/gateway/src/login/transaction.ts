@@ -406,6 +406,29 @@ export async function afterLoginIssued(
 }
 
 /**
+ * Ends a login its person gave up ("Start again", or the login page closed): it can no longer complete, and its
+ * pending pushes are cancelled and their phones told at once — a prompt left on a phone after its person walked
+ * away trains approving without reading. The same answer for an unknown, ended or completed login.
+ */
+export async function abandonLogin(
+  deps: Pick<LoginLimits, 'db' | 'clock'> & Pick<LoginCompletion, 'bus'>,
+  loginId: string,
+): Promise<void> {
+  const { db, clock } = deps;
+  const now = clock.now();
+  const ended = await db
+    .updateTable('login_transactions')
+    .set({ expires_at: now })
+    .where('handle_hash', '=', sha256(loginId))
+    .where('completed_at', 'is', null)
+    .where('expires_at', '>', now)
+    .returning('id')
+    .executeTakeFirst();
+  if (ended === undefined) return;
+  await announceCancelled(deps.bus, ended.id, await cancelLoginPushes(db, clock, ended.id));
+}
+
+/**
  * After a failed second-factor check: when the login can no longer complete (its attempts spent, expired or
  * completed), its pending pushes are cancelled and their devices told at once.
  */

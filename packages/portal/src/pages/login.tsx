@@ -8,7 +8,7 @@
  */
 import type { FactorType, LoginStep, SmsSentView } from '@gatehouse/protocol';
 import { startAuthentication } from '@simplewebauthn/browser';
-import { useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError, api, attemptsLeft, TOO_MANY_WRONG_CODES } from '../api.js';
 import { ErrorText, Notice, TextField, useAction } from '../components.js';
 import { focusHeadingAfterSignIn } from '../focus.js';
@@ -162,6 +162,16 @@ function SecondFactor(props: {
   const [push, setPush] = useState<PushState | null>(null);
   const [pushError, setPushError] = useState<unknown>(null);
   const polling = useRef(false);
+  // Giving the login up ("Start again", or the page closing while it is open) ends it on the gateway, which takes
+  // its pending push off the phone at once (no stale prompt to approve without reading).
+  const abandon = useCallback(
+    () => navigator.sendBeacon(`/v1/auth/login/${encodeURIComponent(loginId)}/abandon`),
+    [loginId],
+  );
+  useEffect(() => {
+    window.addEventListener('pagehide', abandon);
+    return () => window.removeEventListener('pagehide', abandon);
+  }, [abandon]);
   const finished = useRef(false);
 
   const complete = async (result: LoginStep) => {
@@ -260,7 +270,14 @@ function SecondFactor(props: {
           Your push request is still waiting; approving it on your phone also logs you in.
         </p>
       )}
-      <button type="button" className="link" onClick={() => props.onRestart()}>
+      <button
+        type="button"
+        className="link"
+        onClick={() => {
+          abandon();
+          props.onRestart();
+        }}
+      >
         Start again
       </button>
     </section>
