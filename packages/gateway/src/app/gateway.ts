@@ -3,7 +3,8 @@
  * Start-up and shutdown in a fixed, documented order.
  *
  * Start: config → public URLs (outside development `server.publicUrl` is required) → logger → server secret →
- * password policy (its lists read once) → database (open, migrate, seed entities) → password hasher → event bus →
+ * password policy (its lists read once) → database (open, migrate, seed entities) → password hasher → event bus (on
+ * Redis with `cluster.redisUrl`, waiting for it up to 5 s) →
  * session service (and its write-behind timer) → HTTP app, metrics app and CPAPI listeners (headless credentials
  * read) → listen (in development, the public URL takes the port the listener was given) → the metrics listener
  * (`metrics.listen`; one that cannot bind is logged, and the gateway serves on) → each CPAPI listener (a headless
@@ -22,6 +23,7 @@ import {
   InProcessEventBus,
   LruCache,
   noFaults,
+  RedisEventBus,
   SecretBox,
   systemClock,
 } from '../core/index.js';
@@ -119,6 +121,17 @@ export async function openStore(config: Config, options: OpenDatabaseOptions = {
   return store;
 }
 
+/**
+ * The event bus: on Redis when `cluster.redisUrl` is set (nodes hear each other), else in process. A Redis that
+ * cannot be reached at start is logged, and the gateway starts: the bus connects when Redis is back.
+ */
+async function eventBus(config: Config, logger: Logger): Promise<EventBus> {
+  if (config.cluster.redisUrl === undefined) return new InProcessEventBus();
+  const bus = new RedisEventBus({ url: config.cluster.redisUrl, log: logger });
+  if (await bus.ready()) logger.info({ node: bus.nodeId }, 'event bus on Redis');
+  return bus;
+}
+
 /** Builds a context without an HTTP server (CLI commands that work on the database directly). */
 export async function createContext(config: Config, options: GatewayOptions = {}): Promise<GatewayContext> {
   const clock = options.clock ?? systemClock;
@@ -141,7 +154,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   if (source === 'ephemeral')
     logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');
   const hasher = await createPasswordHasher(config.password);
-  const bus = options.bus ?? new InProcessEventBus();
+  const bus = options.bus ?? (await eventBus(config, logger));
   // The sandbox comes first: the places a failure strikes hold its probe (its actions are bound once the context
   // is whole, below).
   const sandbox = config.sandbox.enabled ? createSandbox(store.db, clock, bus, logger) : null;

@@ -33,6 +33,19 @@ describe('loadConfig', () => {
     expect(config.database.url).toBe('postgres://u:p@db/gatehouse');
   });
 
+  it('keeps one node without a Redis URL, and takes one from REDIS_URL or its derived name', () => {
+    expect(loadConfig({ env: {} }).cluster.redisUrl).toBeUndefined();
+    expect(loadConfig({ env: { REDIS_URL: 'redis://10.0.0.5:6379' } }).cluster.redisUrl).toBe(
+      'redis://10.0.0.5:6379',
+    );
+    expect(
+      loadConfig({ env: { GATEHOUSE_CLUSTER_REDIS_URL: 'rediss://cache.internal:6380/1' } }).cluster.redisUrl,
+    ).toBe('rediss://cache.internal:6380/1');
+    expect(() => loadConfig({ env: { REDIS_URL: 'http://10.0.0.5:6379' } })).toThrow(
+      /cluster\.redisUrl.*GATEHOUSE_CLUSTER_REDIS_URL.*REDIS_URL.*redis:\/\//,
+    );
+  });
+
   it('reads a JSON file, with the environment taking precedence', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-config-'));
     const file = join(dir, 'gatehouse.config.json');

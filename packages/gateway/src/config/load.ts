@@ -12,6 +12,7 @@ import { type Config, type ConfigInput, configSchema } from './schema.js';
 /** Conventional variables accepted besides the derived `GATEHOUSE_*` names. */
 const ALIASES: Record<string, string> = {
   DATABASE_URL: 'database.url',
+  REDIS_URL: 'cluster.redisUrl',
   GATEHOUSE_SECRET: 'secrets.serverSecret',
   GATEHOUSE_DB: 'database.url',
   GATEHOUSE_PORT: 'server.port',

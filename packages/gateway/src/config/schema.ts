@@ -489,6 +489,19 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(false),
     })
     .prefault({}),
+  cluster: z
+    .strictObject({
+      /**
+       * `redis://…` of the Redis that carries the event bus between nodes (pub/sub): session revocations and
+       * changes, takeovers, account and push messages reach every node at once. Unset: one node, whose bus is
+       * in-process.
+       */
+      redisUrl: z
+        .string()
+        .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
+        .optional(),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

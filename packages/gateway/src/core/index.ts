@@ -1,4 +1,4 @@
-/** @module core — clock, ids, random tokens, the error catalogue and the event bus. */
+/** @module core — clock, ids, random tokens, the error catalogue and the event bus (in process, or on Redis between nodes). */
 export { type Clock, ManualClock, systemClock } from './clock.js';
 export {
   constantTimeEqual,
@@ -29,4 +29,5 @@ export {
 export { type ActiveFault, type FaultKind, type FaultProbe, type FaultSubject, noFaults } from './faults.js';
 export { newId, newTimeOrderedId } from './ids.js';
 export { LruCache } from './lru.js';
+export { type BusLog, type RedisBusStats, RedisEventBus, type RedisEventBusOptions } from './redis-bus.js';
 export { Semaphore } from './semaphore.js';

@@ -1,0 +1,235 @@
+/**
+ * @module core/redis-bus
+ * The event bus between nodes, on Redis pub/sub (`cluster.redisUrl`): one channel per topic
+ * (`gatehouse:bus:<topic>`), JSON messages, one connection that publishes and one that subscribes.
+ *
+ * - A message reaches every node's subscribers once. The publishing node delivers to its own subscribers at once,
+ *   in process (so one node behaves as with the in-process bus, with or without Redis), and ignores its own
+ *   message when Redis brings it back (each message names its node).
+ * - A node subscribes to a topic's channel while it has a handler for it, and subscribes again to every such
+ *   channel each time its connection is (re)established.
+ * - A handler that throws is logged and counted; the others still run.
+ * - While Redis cannot be reached, `publish` never throws nor waits: other nodes miss the message (logged once per
+ *   outage, counted). What that costs is bounded by the re-reads every node does anyway: a cached session
+ *   (`sessions/service.ts`, `revalidateAfterMs` = `sessions.cacheRevalidateMs`, 30 s) and the brokerage holder
+ *   (`sessions/holder-view.ts`, the same setting), entitlements (`entitlements/store.ts`, `maxAgeMs`, 30 s) and
+ *   the profile behind open streams (`ws/stream-hub.ts`, `RELOAD_MS`, 30 s) are read again from the database.
+ *   Messages without a database re-read behind them (`push.deliver`, `stream.dropped`) are lost with it.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { BusHandler, BusMessages, BusTopic, EventBus } from './event-bus.js';
+
+/** Where the bus reports its connection and its failures (a pino logger fits). */
+export interface BusLog {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
+
+export interface RedisEventBusOptions {
+  /** `redis://…` or `rediss://…`. */
+  url: string;
+  /** Channel names are this followed by the topic. */
+  prefix?: string;
+  log?: BusLog;
+}
+
+/** What the bus did since it started, per node. */
+export interface RedisBusStats {
+  /** Messages Redis took for other nodes. */
+  published: number;
+  /** Messages other nodes did not get: Redis unreachable or refusing. */
+  publishFailures: number;
+  /** Messages heard from other nodes. */
+  received: number;
+  /** Handlers that threw (the others ran). */
+  handlerErrors: number;
+}
+
+interface Envelope {
+  /** The publishing node. */
+  n: string;
+  /** The message. */
+  m: unknown;
+}
+
+const silent: BusLog = { info: () => {}, warn: () => {} };
+
+export class RedisEventBus implements EventBus {
+  /** This node's name on the bus (also the connections' client names in Redis). */
+  readonly nodeId = `node-${randomBytes(6).toString('hex')}`;
+  readonly stats: RedisBusStats = { published: 0, publishFailures: 0, received: 0, handlerErrors: 0 };
+  readonly #prefix: string;
+  readonly #log: BusLog;
+  readonly #pub: Redis;
+  readonly #sub: Redis;
+  readonly #handlers = new Map<BusTopic, Set<(message: unknown) => void>>();
+  /** Whether this outage was already reported, so a dead Redis logs once, not on every retry or message. */
+  #down = false;
+  #closed = false;
+
+  constructor(options: RedisEventBusOptions) {
+    this.#prefix = options.prefix ?? 'gatehouse:bus:';
+    this.#log = options.log ?? silent;
+    const connection = (role: string) =>
+      new Redis(options.url, {
+        connectionName: `gatehouse-bus-${role}-${this.nodeId}`,
+        // Nothing waits for Redis: a command while disconnected fails at once instead of queueing.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        // The subscriptions are re-established here, from the handlers held now, on every (re)connection.
+        autoResubscribe: false,
+        connectTimeout: 5_000,
+      });
+    this.#pub = connection('pub');
+    this.#sub = connection('sub');
+    for (const redis of [this.#pub, this.#sub]) {
+      redis.on('error', (error: Error) => this.#lost(error));
+      redis.on('ready', () => this.#restored());
+    }
+    this.#sub.on('ready', () => {
+      const channels = [...this.#handlers.keys()].map((topic) => this.#channel(topic));
+      if (channels.length > 0) this.#sub.subscribe(...channels).catch((error: Error) => this.#lost(error));
+    });
+    this.#sub.on('message', (channel: string, raw: string) => this.#receive(channel, raw));
+  }
+
+  /**
+   * Resolves true once both connections are up, false at the first connection error or after `timeoutMs` (the
+   * bus keeps reconnecting either way).
+   */
+  ready(timeoutMs = 5_000): Promise<boolean> {
+    const up = () => this.#pub.status === 'ready' && this.#sub.status === 'ready';
+    if (up()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        for (const redis of [this.#pub, this.#sub]) {
+          redis.off('ready', check);
+          redis.off('error', fail);
+        }
+        resolve(ok);
+      };
+      const check = () => {
+        if (up()) finish(true);
+      };
+      const fail = () => finish(false);
+      const timer = setTimeout(fail, timeoutMs);
+      for (const redis of [this.#pub, this.#sub]) {
+        redis.on('ready', check);
+        redis.on('error', fail);
+      }
+    });
+  }
+
+  async publish<T extends BusTopic>(topic: T, message: BusMessages[T]): Promise<void> {
+    this.#deliver(topic, message);
+    if (this.#closed) return;
+    if (this.#pub.status !== 'ready') {
+      this.#failed(new Error(`Redis connection ${this.#pub.status}`));
+      return;
+    }
+    const envelope: Envelope = { n: this.nodeId, m: message };
+    // Not awaited: a request never waits on Redis. Commands on one connection keep their order.
+    this.#pub.publish(this.#channel(topic), JSON.stringify(envelope)).then(
+      () => {
+        this.stats.published += 1;
+      },
+      (error: Error) => this.#failed(error),
+    );
+  }
+
+  subscribe<T extends BusTopic>(topic: T, handler: BusHandler<T>): () => void {
+    let handlers = this.#handlers.get(topic);
+    if (handlers === undefined) {
+      handlers = new Set();
+      this.#handlers.set(topic, handlers);
+      if (this.#sub.status === 'ready') {
+        this.#sub.subscribe(this.#channel(topic)).catch((error: Error) => this.#lost(error));
+      }
+    }
+    const entry = handler as (message: unknown) => void;
+    handlers.add(entry);
+    const own = handlers;
+    return () => {
+      own.delete(entry);
+      if (own.size > 0 || this.#handlers.get(topic) !== own) return;
+      this.#handlers.delete(topic);
+      if (this.#sub.status === 'ready') {
+        this.#sub.unsubscribe(this.#channel(topic)).catch((error: Error) => this.#lost(error));
+      }
+    };
+  }
+
+  /** Drops every handler and ends both connections (QUIT when connected; otherwise stops reconnecting). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#handlers.clear();
+    await Promise.all(
+      [this.#pub, this.#sub].map(async (redis) => {
+        if (redis.status === 'ready') {
+          try {
+            await redis.quit();
+            return;
+          } catch {
+            // Falls through to the disconnect below.
+          }
+        }
+        redis.disconnect();
+      }),
+    );
+  }
+
+  #channel(topic: BusTopic): string {
+    return `${this.#prefix}${topic}`;
+  }
+
+  #deliver(topic: BusTopic, message: unknown): void {
+    const handlers = this.#handlers.get(topic);
+    if (handlers === undefined) return;
+    for (const handler of [...handlers]) {
+      try {
+        handler(message);
+      } catch (error) {
+        this.stats.handlerErrors += 1;
+        this.#log.warn({ err: error, topic }, 'an event bus handler failed; the others ran');
+      }
+    }
+  }
+
+  #receive(channel: string, raw: string): void {
+    if (!channel.startsWith(this.#prefix)) return;
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(raw) as Envelope;
+    } catch {
+      this.#log.warn({ channel }, 'an event bus message that is not JSON was ignored');
+      return;
+    }
+    if (envelope.n === this.nodeId) return;
+    this.stats.received += 1;
+    this.#deliver(channel.slice(this.#prefix.length) as BusTopic, envelope.m);
+  }
+
+  #failed(error: Error): void {
+    this.stats.publishFailures += 1;
+    this.#lost(error);
+  }
+
+  #lost(error: Error): void {
+    if (this.#down || this.#closed) return;
+    this.#down = true;
+    this.#log.warn(
+      { err: { message: error.message } },
+      'Redis unreachable: event bus messages to other nodes are dropped until it is back; each node re-reads ' +
+        'sessions, holders and entitlements from the database within 30 s',
+    );
+  }
+
+  #restored(): void {
+    if (!this.#down || this.#pub.status !== 'ready' || this.#sub.status !== 'ready') return;
+    this.#down = false;
+    this.#log.info({}, 'Redis reachable again: the event bus reaches every node');
+  }
+}
