@@ -150,6 +150,19 @@ describe.skipIf(url === null)('RedisEventBus', () => {
     ]);
   });
 
+  it('keeps on its own node a message JSON cannot carry, and throws nothing into the publisher', async () => {
+    prefix = `gatehouse:test:${randomBytes(4).toString('hex')}:`;
+    const warnings: string[] = [];
+    const a = await node({ info: () => {}, warn: (_details, message) => warnings.push(message) });
+    const heard: unknown[] = [];
+    a.subscribe('account.event', (m) => heard.push(m.data));
+    const message = { accountId: 'U1', seq: 1, type: 'x', orderId: null, data: { big: 1n } };
+    await expect(a.publish('account.event', message)).resolves.toBeUndefined();
+    expect(heard).toEqual([{ big: 1n }]);
+    expect(a.stats).toMatchObject({ published: 0, publishFailures: 1 });
+    expect(warnings).toEqual(['an event bus message that is not JSON stayed on this node']);
+  });
+
   it('ends both of its connections on close, and publishes nothing afterwards', async () => {
     prefix = `gatehouse:test:${randomBytes(4).toString('hex')}:`;
     const bus = await node();

@@ -130,8 +130,16 @@ export class RedisEventBus implements EventBus {
       return;
     }
     const envelope: Envelope = { n: this.nodeId, m: message };
+    let payload: string;
+    try {
+      payload = JSON.stringify(envelope);
+    } catch (error) {
+      this.stats.publishFailures += 1;
+      this.#log.warn({ err: error, topic }, 'an event bus message that is not JSON stayed on this node');
+      return;
+    }
     // Not awaited: a request never waits on Redis. Commands on one connection keep their order.
-    this.#pub.publish(this.#channel(topic), JSON.stringify(envelope)).then(
+    this.#pub.publish(this.#channel(topic), payload).then(
       () => {
         this.stats.published += 1;
       },
