@@ -121,10 +121,7 @@ export async function openStore(config: Config, options: OpenDatabaseOptions = {
   return store;
 }
 
-/**
- * The event bus: on Redis when `cluster.redisUrl` is set (nodes hear each other), else in process. A Redis that
- * cannot be reached at start is logged, and the gateway starts: the bus connects when Redis is back.
- */
+/** The event bus: on Redis with `cluster.redisUrl` (a Redis down at start is logged; the bus connects later). */
 async function eventBus(config: Config, logger: Logger): Promise<EventBus> {
   if (config.cluster.redisUrl === undefined) return new InProcessEventBus();
   const bus = new RedisEventBus({ url: config.cluster.redisUrl, log: logger });
@@ -200,7 +197,10 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const pushTransport = options.push ?? deviceHub;
   const push = factorFaults === null ? pushTransport : factorFaults.push(pushTransport);
   const pushWaiters = new PushWaiters(bus);
-  const metrics = createMetrics(() => countLiveSessions(store.db, clock.now()));
+  const metrics = createMetrics(
+    () => countLiveSessions(store.db, clock.now()),
+    () => (bus instanceof RedisEventBus ? bus.stats : undefined),
+  );
   const brokerage = new BrokerageTier({
     db: store.db,
     clock,

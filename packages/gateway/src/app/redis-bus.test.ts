@@ -78,6 +78,8 @@ describe.skipIf(url === null)('gateways on one Redis', () => {
       expect.objectContaining({ sessionId: alice.sessionId, reason: expect.any(String) }),
     ]);
     expect((a.ctx.bus as RedisEventBus).stats.publishFailures).toBe(0);
+    const scraped = await b.metricsApp?.inject({ method: 'GET', url: '/metrics' });
+    expect(scraped?.body).toMatch(/gatehouse_bus_messages_total\{result="received"\} [1-9]/);
   });
 });
 
@@ -94,5 +96,10 @@ describe('a gateway whose Redis cannot be reached', () => {
     expect(errorCode(await callAs(gw, 'GET', '/v1/session', alice))).toBe('SESSION_REVOKED');
     expect(bus.stats.publishFailures).toBeGreaterThan(0);
     expect(bus.stats.published).toBe(0);
+    const scraped = await gw.metricsApp?.inject({ method: 'GET', url: '/metrics' });
+    expect(scraped?.body).toContain(
+      `gatehouse_bus_messages_total{result="failed"} ${bus.stats.publishFailures}`,
+    );
+    expect(scraped?.body).toContain('gatehouse_bus_messages_total{result="published"} 0');
   });
 });

@@ -10,7 +10,7 @@
  *   channel each time its connection is (re)established.
  * - A handler that throws is logged and counted; the others still run.
  * - While Redis cannot be reached, `publish` never throws nor waits: other nodes miss the message (logged once per
- *   outage, counted). What that costs is bounded by the re-reads every node does anyway: a cached session
+ *   outage, counted in `stats`, which the metrics report). What that costs is bounded by the re-reads every node does anyway: a cached session
  *   (`sessions/service.ts`, `revalidateAfterMs` = `sessions.cacheRevalidateMs`, 30 s) and the brokerage holder
  *   (`sessions/holder-view.ts`, the same setting), entitlements (`entitlements/store.ts`, `maxAgeMs`, 30 s) and
  *   the profile behind open streams (`ws/stream-hub.ts`, `RELOAD_MS`, 30 s) are read again from the database.

@@ -22,7 +22,15 @@ export interface GatewayMetrics {
   reauthenticationSeconds: Histogram<'channel'>;
 }
 
-export function createMetrics(liveSessions: LiveSessionCounter): GatewayMetrics {
+/** What the event bus on Redis did on this node (nothing without `cluster.redisUrl`). */
+export type BusCounts = () =>
+  | { published: number; publishFailures: number; received: number; handlerErrors: number }
+  | undefined;
+
+export function createMetrics(
+  liveSessions: LiveSessionCounter,
+  busCounts: BusCounts = () => undefined,
+): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
   const logins = new Counter({
@@ -60,6 +68,23 @@ export function createMetrics(liveSessions: LiveSessionCounter): GatewayMetrics 
       const counts = await liveSessions();
       this.reset();
       for (const { channel, tier, count } of counts) this.inc({ channel, tier }, count);
+    },
+  });
+  new Counter({
+    name: 'gatehouse_bus_messages_total',
+    help:
+      'Event bus messages on Redis by result: published (Redis took it for the other nodes), failed (the other nodes ' +
+      'missed it: Redis unreachable), received (from another node), handler_error (a handler threw).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+    collect() {
+      const counts = busCounts();
+      this.reset();
+      if (counts === undefined) return;
+      this.inc({ result: 'published' }, counts.published);
+      this.inc({ result: 'failed' }, counts.publishFailures);
+      this.inc({ result: 'received' }, counts.received);
+      this.inc({ result: 'handler_error' }, counts.handlerErrors);
     },
   });
   return { registry, logins, secondFactorSeconds, takeovers, reauthenticationSeconds };
