@@ -1,18 +1,20 @@
 /**
  * The Redis the event bus tests run against: GATEHOUSE_TEST_REDIS_URL (`.ci/redis.sh` starts a throw-away one and
- * prints its URL). Unset, the tests fail rather than skip; `none` marks, on purpose, a CI run whose Redis half runs
- * in another run of the same CI (as `GATEHOUSE_TEST_DATABASE_URL=none`, test-support/databases.ts).
+ * prints its URL). As with PostgreSQL (test-support/databases.ts): unset on a developer's machine, `npm test` runs
+ * without the Redis half; in CI (`CI=true`) unset fails the run instead of skipping it; `none` marks, on purpose, a
+ * CI run whose Redis half runs in another run of the same CI.
  */
 import { createServer } from 'node:net';
 
-/** The Redis URL, or null when the run says `none`. */
+/** The Redis URL, or null when there is none to test against (see the module's comment). */
 export function testRedisUrl(): string | null {
   const url = process.env.GATEHOUSE_TEST_REDIS_URL;
   if (url === 'none') return null;
   if (url === undefined || url === '') {
+    if (process.env.CI !== 'true') return null;
     throw new Error(
-      'Set GATEHOUSE_TEST_REDIS_URL to a Redis the event bus tests may use (`.ci/redis.sh` starts one and prints ' +
-        'its URL), or to `none` where another run covers them',
+      'CI must set GATEHOUSE_TEST_REDIS_URL to a Redis the event bus tests may use (`.ci/redis.sh` starts one and ' +
+        'prints its URL), or to `none` where another run of the same CI covers them',
     );
   }
   return url;
