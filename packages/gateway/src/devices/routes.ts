@@ -213,7 +213,10 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
   // A test push to one of the user's active phones: the same prompt as a login's, logging nobody in.
   app.post('/v1/devices/:id/test-push', authenticated(ops.testPush), async (request) => {
     const { id } = parseWith(ops.testPush.params, request.params);
-    const { session } = principalOf(request);
+    const principal = principalOf(request);
+    const { session } = principal;
+    // A session asked to verify again (a move to another network: perhaps a stolen cookie) does not ring the phone.
+    await requireSensitive(db, clock, principal);
     const device = await db
       .selectFrom('devices')
       .select(['id'])

@@ -349,6 +349,22 @@ describe('the setup QR code and a test push', () => {
     expect(sessions).toHaveLength(2);
   });
 
+  it('sends none from a session asked to verify again (a move to another network)', async () => {
+    const { phone, session } = await enrol();
+    await gw.ctx.store.db
+      .updateTable('sessions')
+      .set({ step_up_required: 1 })
+      .where('id', '=', session.sessionId)
+      .execute();
+    const refused = await callAs(gw, 'POST', `/v1/devices/${phone.deviceId}/test-push`, session);
+    expect(errorCode(refused)).toBe('STEP_UP_REQUIRED');
+    const count = await gw.ctx.store.db
+      .selectFrom('push_challenges')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    expect(Number(count.n)).toBe(0);
+  });
+
   it('allows three test pushes in ten minutes, even to ten sent at once, and none to a revoked phone', async () => {
     const { phone, session } = await enrol();
     const answers = await Promise.all(

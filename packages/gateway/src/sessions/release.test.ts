@@ -196,6 +196,23 @@ describe.each(testDatabases())('releasing the trading tier on %s', (_name, makeD
     expect(await holderOf(await userIdOf(alice))).toBe(alice.sessionId);
   });
 
+  it('refuses a program without the trade scope, and lets a session asked to verify again give its own hold up', async () => {
+    await gatewayOn(makeDatabase);
+    const alice = await loginTrading(gw, ALICE);
+    const reader = await registerBot(gw, await loginAs(gw, ALICE), { scopes: ['read'] });
+    const refused = await reader.call('POST', RELEASE, await botToken(reader), {});
+    expect(errorCode(refused)).toBe('SCOPE_REQUIRED');
+    expect(await holderOf(await userIdOf(alice))).toBe(alice.sessionId);
+    // Giving trading up only takes a capability away: a step-up pending does not stand in its way.
+    await gw.ctx.store.db
+      .updateTable('sessions')
+      .set({ step_up_required: 1 })
+      .where('id', '=', alice.sessionId)
+      .execute();
+    expect(json(await callAs(gw, 'POST', RELEASE, alice, {}))).toEqual({ released: true });
+    expect(await holderOf(await userIdOf(alice))).toBeNull();
+  });
+
   it('tells the session’s open stream at once that it gave trading up', async () => {
     database = await makeDatabase();
     gw = await startTestGateway({ database, config: { server: { port: 0, host: '127.0.0.1' } } });
