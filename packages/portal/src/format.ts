@@ -66,3 +66,6 @@ export function ago(iso: string, now = Date.now()): string {
   if (minutes < 60) return `${minutes} min ago`;
   return `at ${new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })}`;
 }
+
+/** An instant as the reader's locale writes a date and time; "never" for none. */
+export const when = (iso: string | null): string => (iso === null ? 'never' : new Date(iso).toLocaleString());

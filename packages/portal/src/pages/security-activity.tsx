@@ -9,9 +9,9 @@ import type { DeviceView, MonitoredSession, SecurityEvent } from '@gatehouse/pro
 import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { api } from '../api.js';
 import { ErrorText, Notice, TextField, useAction, useStepUpAction } from '../components.js';
+import { when } from '../format.js';
 import { describeEvent } from '../security-events.js';
 
-const when = (iso: string | null) => (iso === null ? 'never' : new Date(iso).toLocaleString());
 const day = (iso: string) =>
   new Date(iso).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
 

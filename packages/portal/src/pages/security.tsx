@@ -16,6 +16,7 @@ import { startRegistration } from '@simplewebauthn/browser';
 import { useCallback, useEffect, useState } from 'react';
 import { api } from '../api.js';
 import { ErrorText, Notice, QrCode, Table, TextField, useAction, useStepUpAction } from '../components.js';
+import { when } from '../format.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
 import { useStream } from '../stream.js';
@@ -50,8 +51,6 @@ function applyChange(
     await onChange();
   });
 }
-
-const when = (iso: string | null) => (iso === null ? 'never' : new Date(iso).toLocaleString());
 
 export function SecurityPage() {
   const [factors, setFactors] = useState<FactorList | null>(null);
