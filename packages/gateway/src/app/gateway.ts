@@ -124,7 +124,11 @@ export async function openStore(config: Config, options: OpenDatabaseOptions = {
 /** The event bus: on Redis with `cluster.redisUrl` (a Redis down at start is logged; the bus connects later). */
 async function eventBus(config: Config, logger: Logger): Promise<EventBus> {
   if (config.cluster.redisUrl === undefined) return new InProcessEventBus();
-  const bus = new RedisEventBus({ url: config.cluster.redisUrl, log: logger });
+  const bus = new RedisEventBus({
+    url: config.cluster.redisUrl,
+    prefix: `${config.cluster.keyPrefix}bus:`,
+    log: logger,
+  });
   if (await bus.ready()) logger.info({ node: bus.nodeId }, 'event bus on Redis');
   return bus;
 }

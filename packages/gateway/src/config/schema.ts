@@ -500,6 +500,29 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
         .optional(),
+      /**
+       * What every key and channel this deployment writes in Redis starts with (the bus's channels, replay entries,
+       * rate-limit counters): deployments, or test runs, sharing one Redis keep apart by it.
+       */
+      keyPrefix: z.string().min(1).max(64).default('gatehouse:'),
+      /** This node's name in the cluster (leases, logs, metrics). Unset: the host name and a random suffix. */
+      nodeId: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash, underscore; at most 64')
+        .optional(),
+      /**
+       * How long an account's lease lasts unless its owner renews it (renewed every third of it). A node that dies
+       * holds its accounts this long at most; another then takes them. docs/deployment.md.
+       */
+      leaseMs: z.number().int().min(500).max(60_000).default(5_000),
+      /**
+       * The node-to-node listener (order entry forwarded to an account's owner, system cancels): host and port it
+       * binds, and the URL other nodes reach it at (default `http://<internalHost>:<port>`). Only other nodes may
+       * reach it; every call is signed with a key derived from the server secret.
+       */
+      internalHost: z.string().default('127.0.0.1'),
+      internalPort: z.number().int().min(0).max(65_535).default(0),
+      internalUrl: z.url().optional(),
     })
     .prefault({}),
   log: z
