@@ -38,6 +38,8 @@ export interface GatewayContext {
   store: Store;
   /** The store's group-commit writer (`store/journal`): order entry, fills and the CPAPI face's order numbers. */
   journal: Journal;
+  /** This node's name in the cluster (`cluster.nodeId`, else the host name and a random suffix). */
+  nodeId: string;
   bus: EventBus;
   hasher: PasswordHasher;
   /** What a new password must be (length, not common or breached, no context words); lists read once at start-up. */

@@ -13,6 +13,8 @@
  * close the metrics listener → stop the timer and flush
  * last-seen times → close the session service and the bus → close the database → flush the logger.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { type Config, resolvePublicUrls } from '../config/index.js';
@@ -122,10 +124,11 @@ export async function openStore(config: Config, options: OpenDatabaseOptions = {
 }
 
 /** The event bus: on Redis with `cluster.redisUrl` (a Redis down at start is logged; the bus connects later). */
-async function eventBus(config: Config, logger: Logger): Promise<EventBus> {
+async function eventBus(config: Config, nodeId: string, logger: Logger): Promise<EventBus> {
   if (config.cluster.redisUrl === undefined) return new InProcessEventBus();
   const bus = new RedisEventBus({
     url: config.cluster.redisUrl,
+    nodeId,
     prefix: `${config.cluster.keyPrefix}bus:`,
     log: logger,
   });
@@ -155,7 +158,9 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   if (source === 'ephemeral')
     logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');
   const hasher = await createPasswordHasher(config.password);
-  const bus = options.bus ?? (await eventBus(config, logger));
+  // This node's name in the cluster: its leases, its bus messages, its logs.
+  const nodeId = config.cluster.nodeId ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+  const bus = options.bus ?? (await eventBus(config, nodeId, logger));
   // The sandbox comes first: the places a failure strikes hold its probe (its actions are bound once the context
   // is whole, below).
   const sandbox = config.sandbox.enabled ? createSandbox(store.db, clock, bus, logger) : null;
@@ -319,6 +324,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     oauth,
     dpop,
     oauthSigningKey: signingKeyFromSeed(deriveKey(secret, 'oauth-signing')),
+    nodeId,
     bus,
     hasher,
     passwordPolicy,

@@ -138,8 +138,12 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await app.register(websocket, { options: { maxPayload: 16 * 1024 } });
 
   const systemTime = ctx.clock === systemClock;
+  // With several nodes, each answer names the node that made it (an order forwarded to its account's owner: the
+  // owner), for operators and for the load balancer's logs. One node says nothing of itself.
+  const nodeHeader = ctx.config.cluster.redisUrl === undefined ? null : ctx.nodeId;
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-content-type-options', 'nosniff');
+    if (nodeHeader !== null) reply.header('x-gatehouse-node', nodeHeader);
     // Clients correct their clock skew by the Date header: it must be the gateway clock's (a test's frozen one too).
     if (!systemTime) reply.header('date', new Date(ctx.clock.now()).toUTCString());
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store');

@@ -31,6 +31,8 @@ export interface RedisEventBusOptions {
   url: string;
   /** Channel names are this followed by the topic. */
   prefix?: string;
+  /** This node's name (`cluster.nodeId`); a random one when absent. */
+  nodeId?: string;
   log?: BusLog;
 }
 
@@ -57,7 +59,7 @@ const silent: BusLog = { info: () => {}, warn: () => {} };
 
 export class RedisEventBus implements EventBus {
   /** This node's name on the bus (also the connections' client names in Redis). */
-  readonly nodeId = `node-${randomBytes(6).toString('hex')}`;
+  readonly nodeId: string;
   readonly stats: RedisBusStats = { published: 0, publishFailures: 0, received: 0, handlerErrors: 0 };
   readonly #prefix: string;
   readonly #log: BusLog;
@@ -69,6 +71,7 @@ export class RedisEventBus implements EventBus {
   #closed = false;
 
   constructor(options: RedisEventBusOptions) {
+    this.nodeId = options.nodeId ?? `node-${randomBytes(6).toString('hex')}`;
     this.#prefix = options.prefix ?? 'gatehouse:bus:';
     this.#log = options.log ?? silent;
     const connection = (role: string) =>
