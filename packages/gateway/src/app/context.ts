@@ -5,6 +5,7 @@
  * nothing.
  */
 import type { Logger } from 'pino';
+import type { ClusterNode } from '../cluster/index.js';
 import type { Config, PublicUrls } from '../config/index.js';
 import type { Clock, EventBus, FaultProbe, LruCache, SecretBox } from '../core/index.js';
 import type { EntitlementsCache } from '../entitlements/index.js';
@@ -40,6 +41,8 @@ export interface GatewayContext {
   journal: Journal;
   /** This node's name in the cluster (`cluster.nodeId`, else the host name and a random suffix). */
   nodeId: string;
+  /** This node's part in a cluster (account ownership, the node-to-node channel); null on one node. */
+  cluster: ClusterNode | null;
   bus: EventBus;
   hasher: PasswordHasher;
   /** What a new password must be (length, not common or breached, no context words); lists read once at start-up. */

@@ -13,8 +13,6 @@
  * close the metrics listener → stop the timer and flush
  * last-seen times → close the session service and the bus → close the database → flush the logger.
  */
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { type Config, resolvePublicUrls } from '../config/index.js';
@@ -22,7 +20,6 @@ import {
   type Clock,
   deriveKey,
   type EventBus,
-  InProcessEventBus,
   LruCache,
   noFaults,
   RedisEventBus,
@@ -64,6 +61,7 @@ import {
   type Store,
 } from '../store/index.js';
 import { type OrderRouter, TradingService } from '../trading/index.js';
+import { clusterNode, eventBus, nodeName } from './cluster.js';
 import type { GatewayContext } from './context.js';
 import { buildCpapiListeners } from './cpapi.js';
 import { createLogger } from './logger.js';
@@ -123,19 +121,6 @@ export async function openStore(config: Config, options: OpenDatabaseOptions = {
   return store;
 }
 
-/** The event bus: on Redis with `cluster.redisUrl` (a Redis down at start is logged; the bus connects later). */
-async function eventBus(config: Config, nodeId: string, logger: Logger): Promise<EventBus> {
-  if (config.cluster.redisUrl === undefined) return new InProcessEventBus();
-  const bus = new RedisEventBus({
-    url: config.cluster.redisUrl,
-    nodeId,
-    prefix: `${config.cluster.keyPrefix}bus:`,
-    log: logger,
-  });
-  if (await bus.ready()) logger.info({ node: bus.nodeId }, 'event bus on Redis');
-  return bus;
-}
-
 /** Builds a context without an HTTP server (CLI commands that work on the database directly). */
 export async function createContext(config: Config, options: GatewayOptions = {}): Promise<GatewayContext> {
   const clock = options.clock ?? systemClock;
@@ -158,8 +143,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   if (source === 'ephemeral')
     logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');
   const hasher = await createPasswordHasher(config.password);
-  // This node's name in the cluster: its leases, its bus messages, its logs.
-  const nodeId = config.cluster.nodeId ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+  const nodeId = nodeName(config);
   const bus = options.bus ?? (await eventBus(config, nodeId, logger));
   // The sandbox comes first: the places a failure strikes hold its probe (its actions are bound once the context
   // is whole, below).
@@ -232,6 +216,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const entitlements = new EntitlementsCache(store.db, clock, bus, undefined, faults);
   // The store's group-commit writer: order entry and fills, and the CPAPI face's order numbers, share its batches.
   const journal = new Journal(store);
+  const cluster = clusterNode(config, { db: store.db, clock, nodeId, secret, log: logger });
   const trading = new TradingService({
     db: store.db,
     journal,
@@ -243,6 +228,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     entitlements,
     brokerage,
     faults,
+    ...(cluster === null ? {} : { placement: cluster.ownership }),
     ...(options.matchingIntervalMs === undefined ? {} : { matchingIntervalMs: options.matchingIntervalMs }),
     ...(options.orderRouter === undefined ? {} : { router: options.orderRouter }),
     policies,
@@ -267,6 +253,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     notifier,
     sweepIntervalMs:
       options.safetySweepMs === undefined ? config.safety.sessionLossSweepMs : options.safetySweepMs,
+    reloadSwitchesMs: cluster === null ? null : 5_000,
     onError: (error) => logger.error({ err: error }, 'safety check failed'),
   });
   const oauth = new OAuthService({
@@ -325,6 +312,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     dpop,
     oauthSigningKey: signingKeyFromSeed(deriveKey(secret, 'oauth-signing')),
     nodeId,
+    cluster,
     bus,
     hasher,
     passwordPolicy,
@@ -358,8 +346,10 @@ export async function closeContext(ctx: GatewayContext): Promise<void> {
   await ctx.sandbox?.close();
   ctx.recorders?.close();
   await ctx.factorFaults?.close();
+  await ctx.cluster?.closeListener();
   await ctx.safety.stop();
   await ctx.trading.stop();
+  await ctx.cluster?.stop();
   ctx.oauth.close();
   ctx.entitlements.close();
   ctx.pushWaiters.close();
@@ -379,6 +369,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       : await buildMetricsApp({ metrics: ctx.metrics, bearerToken: config.metrics.bearerToken });
   const cpapi = await buildCpapiListeners(ctx, options.cpapiCredentials);
   await ctx.trading.start();
+  await ctx.cluster?.start(ctx.trading);
   await ctx.safety.start();
   await ctx.sandbox?.start();
   const flushTimer = setInterval(() => {

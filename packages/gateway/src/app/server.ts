@@ -138,8 +138,9 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   await app.register(websocket, { options: { maxPayload: 16 * 1024 } });
 
   const systemTime = ctx.clock === systemClock;
-  // With several nodes, each answer names the node that made it (an order forwarded to its account's owner: the
-  // owner), for operators and for the load balancer's logs. One node says nothing of itself.
+  // With several nodes, each answer names the node the client reached (which may have had an account's owner do the
+  // work: `account_leases` says which node works an account), for operators and the load balancer's logs. One node
+  // says nothing of itself.
   const nodeHeader = ctx.config.cluster.redisUrl === undefined ? null : ctx.nodeId;
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-content-type-options', 'nosniff');
@@ -161,6 +162,13 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
     if (ctx.trading.halted !== null)
       return reply.status(503).send({
         error: { code: 'TRADING_HALTED', message: 'Trading is halted on this node; restart it.' },
+      });
+    if (ctx.cluster?.ownership.draining === true)
+      return reply.status(503).send({
+        error: {
+          code: 'SERVICE_UNAVAILABLE',
+          message: 'This node is draining: send requests to another node.',
+        },
       });
     try {
       await ctx.store.ping();

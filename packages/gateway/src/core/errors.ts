@@ -167,6 +167,11 @@ export const ERROR_CATALOGUE = {
     message:
       'Trading is halted on this node: the order journal failed, so nothing more is accepted here until the node restarts.',
   },
+  ACCOUNT_MOVING: {
+    status: 503,
+    message:
+      'The node that works this account cannot be reached, or has just handed it over; another node takes it over within the lease (Retry-After).',
+  },
   CONFIRMATION_INVALID: {
     status: 404,
     message: 'The confirmation is unknown, expired (60 s), already answered, or belongs to someone else.',

@@ -41,6 +41,11 @@ export interface BusMessages {
   'account.changed': { accountId: string };
   /** An account's orders, positions or cash changed; its `orders` stream subscribers fetch from `seq`. */
   'account.event': { accountId: string; seq: number; type: string; orderId: string | null; data: unknown };
+  /**
+   * A dead-man switch was armed, re-armed or disarmed; every node re-reads it, so whichever node sees its deadline
+   * first fires it (once: the firing claims the row).
+   */
+  'safety.dead_man': { id: string };
   /** A sandbox fault was injected, started, ended or cleared; every node re-reads the active faults. */
   'sandbox.changed': { faultId: string };
   /**

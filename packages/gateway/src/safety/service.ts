@@ -64,6 +64,11 @@ export interface SafetyDeps {
   notifier: Notifier;
   /** How often lost sessions with open orders are looked for (expiry, resets); null: only when `sweep` is called. */
   sweepIntervalMs: number | null;
+  /**
+   * With several nodes: how often every armed switch is read again, in case a `safety.dead_man` message was lost
+   * (a switch armed on a node that then died must still fire elsewhere). Null: never (one node).
+   */
+  reloadSwitchesMs?: number | null;
   onError: (error: unknown) => void;
 }
 
@@ -72,6 +77,7 @@ export class SafetyService {
   readonly #deadlines = new Map<string, DeadManSwitchesTable>();
   #timer: NodeJS.Timeout | undefined;
   #sweeper: NodeJS.Timeout | undefined;
+  #reloader: NodeJS.Timeout | undefined;
   #firing: Promise<void> = Promise.resolve();
   #sweeping: Promise<void> = Promise.resolve();
   /** Losses already acted on: `${sessionId}:${reason}:${epoch}`, so each is handled (and audited) once. */
@@ -93,7 +99,17 @@ export class SafetyService {
     this.#unsubscribe.push(
       this.#d.bus.subscribe('session.revoked', (m) => lost(m.sessionId)),
       this.#d.bus.subscribe('session.competing', (m) => lost(m.sessionId)),
+      this.#d.bus.subscribe('safety.dead_man', (m) => {
+        this.#reload(m.id).catch(this.#d.onError);
+      }),
     );
+    const reloadMs = this.#d.reloadSwitchesMs ?? null;
+    if (reloadMs !== null) {
+      this.#reloader = setInterval(() => {
+        this.#reload().catch(this.#d.onError);
+      }, reloadMs);
+      this.#reloader.unref();
+    }
     if (this.#d.sweepIntervalMs !== null) {
       this.#sweeper = setInterval(() => {
         this.sweep().catch(this.#d.onError);
@@ -105,6 +121,7 @@ export class SafetyService {
   async stop(): Promise<void> {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    if (this.#reloader !== undefined) clearInterval(this.#reloader);
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
     await this.#firing;
     await this.#sweeping.catch(() => {});
@@ -145,6 +162,7 @@ export class SafetyService {
       await db.deleteFrom('dead_man_switches').where('id', '=', id).execute();
       this.#deadlines.delete(id);
       this.#schedule();
+      this.#announce(id);
       if (was !== undefined)
         await appendAudit(db, clock, {
           type: 'safety.dead_man_armed',
@@ -180,6 +198,7 @@ export class SafetyService {
       .execute();
     this.#deadlines.set(id, row);
     this.#schedule();
+    this.#announce(id);
     // Re-arming every few seconds is the normal life of a switch: only arming it from disarmed is audited.
     if (was === undefined)
       await appendAudit(db, clock, {
@@ -217,6 +236,22 @@ export class SafetyService {
       excludeGtc: row.exclude_gtc === 1,
       deadline: new Date(Number(row.deadline)).toISOString(),
     };
+  }
+
+  /** Tells the other nodes a switch changed. */
+  #announce(id: string): void {
+    this.#d.bus.publish('safety.dead_man', { id }).catch(this.#d.onError);
+  }
+
+  /** Reads one switch (or all) again from the database: armed elsewhere, re-armed, disarmed or fired elsewhere. */
+  async #reload(id?: string): Promise<void> {
+    let query = this.#d.db.selectFrom('dead_man_switches').selectAll();
+    if (id !== undefined) query = query.where('id', '=', id);
+    const rows = await query.execute();
+    if (id !== undefined) this.#deadlines.delete(id);
+    else this.#deadlines.clear();
+    for (const row of rows) this.#deadlines.set(row.id, row);
+    this.#schedule();
   }
 
   /** One timer, for the earliest deadline. */
@@ -266,29 +301,46 @@ export class SafetyService {
       if (current !== undefined) this.#deadlines.set(current.id, current);
       return;
     }
-    const open =
-      row.account_id === null
-        ? trading.openOrders({ sessionId: row.session_id })
-        : trading.openOrders({ accountId: row.account_id });
     // The switch acts for the user who armed it: only on accounts that user may still trade (a role taken away since
-    // takes the switch's power with it).
+    // takes the switch's power with it). Each account's cancels run where the account is worked.
     const tradable = await this.#tradableAccounts(row.user_id);
-    const targets = open
-      .filter((o) => (row.exclude_gtc !== 1 || o.tif !== 'GTC') && tradable.has(o.account_id))
-      .map((o) => o.id);
-    const cancelled = await trading.cancelOrders('dead_man', targets, { scope: row.scope });
+    const accounts = row.account_id === null ? await this.#sessionAccounts(row.session_id) : [row.account_id];
+    let cancelled = 0;
+    for (const accountId of accounts) {
+      if (!tradable.has(accountId)) continue;
+      const filter = {
+        excludeGtc: row.exclude_gtc === 1,
+        ...(row.account_id === null ? { sessionId: row.session_id } : {}),
+      };
+      const ids = await untilPlaced(clock, () =>
+        trading.cancelOpen('dead_man', accountId, filter, { scope: row.scope }),
+      );
+      cancelled += ids.length;
+    }
     const lateMs = clock.now() - Number(row.deadline);
     await appendAudit(db, clock, {
       type: 'safety.dead_man_fired',
       userId: row.user_id,
       sessionId: row.session_id,
-      data: { scope: row.scope, accountId: row.account_id, cancelled: cancelled.length, lateMs },
+      data: { scope: row.scope, accountId: row.account_id, cancelled, lateMs },
     });
     await this.#d.notifier.notify(row.user_id, 'dead_man_fired', {
       scope: row.scope,
       accountId: row.account_id,
-      cancelled: cancelled.length,
+      cancelled,
     });
+  }
+
+  /** The accounts on which the session has working orders. */
+  async #sessionAccounts(sessionId: string): Promise<string[]> {
+    const rows = await this.#d.db
+      .selectFrom('orders')
+      .select('account_id')
+      .distinct()
+      .where('session_id', '=', sessionId)
+      .where('status', '=', 'working')
+      .execute();
+    return rows.map((r) => r.account_id);
   }
 
   /** The accounts on which the user's role allows trading now (the account-access policy's roles). */
@@ -410,6 +462,24 @@ export class SafetyService {
       sessionId: principal.session.id,
       data: { accountId, sessionLossPolicy: policy },
     });
+  }
+}
+
+/**
+ * Runs `action` until the account's node takes it: while the node that worked the account is gone and its lease has
+ * not yet expired (`ACCOUNT_MOVING`), waits as told and asks again, for at most a minute.
+ */
+async function untilPlaced<T>(clock: Clock, action: () => Promise<T>): Promise<T> {
+  const giveUpAt = clock.now() + 60_000;
+  for (;;) {
+    try {
+      return await action();
+    } catch (error) {
+      if (!(error instanceof GatehouseError) || error.code !== 'ACCOUNT_MOVING' || clock.now() > giveUpAt)
+        throw error;
+      const wait = Math.min(1_000, Math.max(50, Number(error.details?.retryAfterMs ?? 100)));
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 }
 

@@ -9,6 +9,7 @@ export {
 export {
   Journal,
   type JournalEntry,
+  type JournalGuard,
   type JournalResult,
   type JournalStats,
   type JournalTx,

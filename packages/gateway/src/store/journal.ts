@@ -33,8 +33,21 @@ export interface JournalTx {
 
 export type JournalEntry<T> = (tx: JournalTx) => Promise<T>;
 
+/**
+ * A condition an entry is written under, checked in the entry's transaction before it runs (a lease's fencing token,
+ * `cluster/`): when it does not hold, the entry writes nothing and fails with `refused()`, and the batch goes on. A
+ * guard is checked once per transaction for its `key`; its check should lock what it reads (an `UPDATE` of the row),
+ * so that what it vouches for cannot change before the commit.
+ */
+export interface JournalGuard {
+  key: string;
+  check(tx: JournalTx): Promise<boolean>;
+  refused(): Error;
+}
+
 interface Pending {
   entry: JournalEntry<unknown>;
+  guard: JournalGuard | undefined;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -70,10 +83,13 @@ export class Journal {
     this.#maxBatch = options.maxBatch ?? 256;
   }
 
-  /** Commits `entry` with the entries around it; resolves with its value once committed. */
-  write<T>(entry: JournalEntry<T>): Promise<T> {
+  /**
+   * Commits `entry` with the entries around it; resolves with its value once committed. Under a `guard`, the entry
+   * runs only if the guard holds in its transaction.
+   */
+  write<T>(entry: JournalEntry<T>, guard?: JournalGuard): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ entry, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ entry, guard, resolve: resolve as (value: unknown) => void, reject });
       this.#schedule();
     });
   }
@@ -161,7 +177,22 @@ export class Journal {
       const tx: JournalTx = { run };
       await run(this.#store.dialect === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN');
       try {
-        for (const pending of batch) outcomes.push({ ok: true, value: await pending.entry(tx) });
+        const guards = new Map<string, boolean>();
+        for (const pending of batch) {
+          const { guard } = pending;
+          if (guard !== undefined) {
+            let holds = guards.get(guard.key);
+            if (holds === undefined) {
+              holds = await guard.check(tx);
+              guards.set(guard.key, holds);
+            }
+            if (!holds) {
+              outcomes.push({ ok: false, error: guard.refused() });
+              continue;
+            }
+          }
+          outcomes.push({ ok: true, value: await pending.entry(tx) });
+        }
         await run('COMMIT');
       } catch (error) {
         await run('ROLLBACK').catch(() => {});

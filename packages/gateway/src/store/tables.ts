@@ -501,6 +501,25 @@ export interface SandboxFaultsTable {
   note: string | null;
 }
 
+/** A node of a cluster (`cluster/`): where other nodes reach it, when it was last seen. */
+export interface ClusterNodesTable {
+  node_id: string;
+  internal_url: string;
+  started_at: number;
+  seen_at: number;
+  /** 1 while it drains (takes no leases). */
+  draining: number;
+}
+
+/** Which node works an account (`cluster/`), until when, under which fencing token. */
+export interface AccountLeasesTable {
+  account_id: string;
+  node_id: string;
+  /** Grows by one each time the account changes hands; the account's journal writes check it. */
+  fence: number;
+  expires_at: number;
+}
+
 export interface Database {
   legal_entities: LegalEntitiesTable;
   users: UsersTable;
@@ -541,4 +560,6 @@ export interface Database {
   cash_balances: CashBalancesTable;
   account_events: AccountEventsTable;
   sandbox_faults: SandboxFaultsTable;
+  cluster_nodes: ClusterNodesTable;
+  account_leases: AccountLeasesTable;
 }

@@ -66,7 +66,7 @@ export async function confirmOrder(
           acknowledged,
         );
   if (result.status === 'accepted' || result.status === 'modified') {
-    const event = await desk.deps.journal.write((tx) =>
+    const event = await desk.write(accountId, (tx) =>
       appendEvent(
         tx,
         accountId,

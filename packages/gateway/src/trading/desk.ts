@@ -23,11 +23,25 @@ import type { UserAccount } from '../identity/index.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import type { BrokerageTier, ChannelPolicies, Principal } from '../sessions/index.js';
-import type { Database, Journal, JournalTx, OrdersTable, PreparedQuery } from '../store/index.js';
+import type {
+  Database,
+  Journal,
+  JournalEntry,
+  JournalTx,
+  OrdersTable,
+  PreparedQuery,
+} from '../store/index.js';
 import type { Ledger, UsdRates } from './accounting.js';
 import { ClientOrderIds } from './client-order-ids.js';
+import type { Placement } from './placement.js';
 import { type OrderRouter, PaperEngine } from './router.js';
-import { type AccountEvent, findAccountOrder, loadLedger, prepareOrderById } from './store.js';
+import {
+  type AccountEvent,
+  findAccountOrder,
+  listWorkingOrders,
+  loadLedger,
+  prepareOrderById,
+} from './store.js';
 
 export interface TradingOptions {
   priceBand: { confirm: number; reject: number };
@@ -53,6 +67,11 @@ export interface TradingDeps {
   matchingIntervalMs?: number | null;
   /** Called once if trading halts on this node (the journal failed); the gateway logs it. */
   onHalt?: (error: Error) => void;
+  /**
+   * Where each account is worked, with several nodes (`cluster/`): accounts worked elsewhere are served there, and
+   * every journal write of an account carries this node's fencing token. Absent on one node (every account is here).
+   */
+  placement?: Placement;
   /**
    * The failure sandbox's probe: entitlement faults where the gate reads the account, an expiring confirmation,
    * and the paper engine's delayed, partial and rejected fills (`trading/engine-faults`). None when absent.
@@ -191,7 +210,9 @@ export class Desk {
    * batch in flight; if that batch fails, the view is wrong, so trading halts.
    */
   journalApplied<T>(row: OrdersTable, entry: (tx: JournalTx) => Promise<T | typeof NOT_WORKING>): Promise<T> {
-    const durable = this.deps.journal.write(entry).then((value) => {
+    const { placement } = this.deps;
+    const guard = placement?.guard(row.account_id);
+    const durable = this.deps.journal.write(entry, guard).then((value) => {
       // This node applied a change to an order the database says another writer ended: its view is wrong.
       if (value === NOT_WORKING) throw new Error(`order ${row.id} is no longer working in the database`);
       return value;
@@ -205,10 +226,46 @@ export class Desk {
       },
       (error: unknown) => {
         if (this.pending.get(row.id) === pending) this.pending.delete(row.id);
+        // The account moved to another node (this one was paused or cut off past its lease): it wrote nothing, and
+        // this node stops working the account; the others it works are unaffected.
+        if (placement?.isLost(error) === true) {
+          placement.lost(row.account_id);
+          throw new GatehouseError('ACCOUNT_MOVING', undefined, { retryAfterMs: 100 });
+        }
         this.halt(error);
         throw new GatehouseError('TRADING_HALTED');
       },
     );
+  }
+
+  /** Journals an entry of the account (under its fencing token with several nodes); resolves once committed. */
+  write<T>(accountId: string, entry: JournalEntry<T>): Promise<T> {
+    const { placement, journal } = this.deps;
+    if (placement === undefined) return journal.write(entry);
+    return journal.write(entry, placement.guard(accountId)).catch((error: unknown) => {
+      if (!placement.isLost(error)) throw error;
+      placement.lost(accountId);
+      throw new GatehouseError('ACCOUNT_MOVING', undefined, { retryAfterMs: 100 });
+    });
+  }
+
+  /** Loads the account from the database and works its orders here (its lease was just taken). */
+  async adopt(accountId: string): Promise<void> {
+    const rows = await listWorkingOrders(this.deps.db, accountId);
+    this.ledgers.delete(accountId);
+    for (const row of rows) this.open.set(row.id, row);
+    for (const row of rows) await this.router.submit(row);
+  }
+
+  /** Stops working the account here: its orders stay working in the database, for the node that took it. */
+  drop(accountId: string): void {
+    for (const [id, row] of this.open)
+      if (row.account_id === accountId) {
+        this.open.delete(id);
+        this.router.release(id);
+      }
+    for (const [id, row] of this.reserved) if (row.account_id === accountId) this.reserved.delete(id);
+    this.ledgers.delete(accountId);
   }
 
   /** Tells the account's subscribers of an event that has committed. */

@@ -13,6 +13,7 @@ export {
 } from './gate.js';
 export { decimalOf, isMultipleOf, orderBounds, validateOrder } from './order-shape.js';
 export { refusal } from './place.js';
+export type { Placement, PlacementHooks, RemoteNode } from './placement.js';
 export { type OrderRouter, PaperEngine, type RouterEvent, type RouterListener } from './router.js';
 export {
   type ModifyResult,

@@ -427,6 +427,7 @@ describe.each(testDatabases())('order entry on %s', (_name, makeDatabase) => {
       stop: async () => {},
       cancel: async () => {},
       modify: async () => {},
+      release: () => {},
       submit: async (order) => {
         submitted.push(order.id);
         await report({

@@ -217,7 +217,7 @@ export async function placeOrder(
   order: OrderRequest,
   acknowledged: readonly string[],
 ): Promise<PlaceResult> {
-  const { db, clock, journal } = desk.deps;
+  const { db, clock } = desk.deps;
   desk.running();
   const account = accountAccess(principal, accountId, 'trade');
   const instrument = findInstrument(order.instrumentId);
@@ -239,7 +239,7 @@ export async function placeOrder(
   if (verdict.outcome === 'accept') desk.reserved.set(row.id, row);
   if (verdict.outcome === 'reject') {
     const refused = refusal(verdict);
-    const event = await journal.write((tx) =>
+    const event = await desk.write(accountId, (tx) =>
       appendEvent(
         tx,
         accountId,
@@ -269,7 +269,7 @@ export async function placeOrder(
 
   let event: AccountEvent | null;
   try {
-    event = await journal.write(async (tx) =>
+    event = await desk.write(accountId, async (tx) =>
       (await insertOrder(tx, row))
         ? appendEvent(
             tx,

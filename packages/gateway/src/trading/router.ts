@@ -41,6 +41,11 @@ export interface OrderRouter {
   cancel(orderId: string): Promise<void>;
   /** Picks up an order's new quantity or prices (already recorded). */
   modify(order: OrdersTable): Promise<void>;
+  /**
+   * Stops working an order here without ending it anywhere: its account moved to another node, which works it from
+   * now on (`cluster/`). A router whose venue session is per node sends nothing.
+   */
+  release(orderId: string): void;
   /** Where the router reports what happens to orders; awaited before the router goes on. */
   events(listener: RouterListener): void;
   start(): void;
@@ -101,6 +106,11 @@ export class PaperEngine implements OrderRouter {
 
   async modify(order: OrdersTable): Promise<void> {
     if (this.#working.has(order.id)) this.#working.set(order.id, { ...order });
+  }
+
+  release(orderId: string): void {
+    this.#working.delete(orderId);
+    this.#faults.forget(orderId);
   }
 
   /** One pass over every working order, at most once per feed step. */

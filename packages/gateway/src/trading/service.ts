@@ -9,8 +9,8 @@
  * - `trading/desk`: this node's view of its accounts (working orders, ledgers) and the journal behind it;
  * - `trading/store`: every statement on the trading tables.
  *
- * This node's view is the account's working state, so an account's orders go to one node (a multi-node deployment
- * routes by account). If the journal fails, or finds a fill's order no longer working in the database (another
+ * This node's view is the account's working state, so an account is worked by one node: with several nodes, the
+ * holder of its lease (`trading/placement`, `trading/remote`); a request for it on another node runs there. If the journal fails, or finds a fill's order no longer working in the database (another
  * writer on the account), the view can no longer be trusted: trading halts on this node (`TRADING_HALTED`, `/readyz`
  * not ready) until it restarts and rebuilds the view from the database. Matching engines treat a journal failure
  * the same way.
@@ -19,7 +19,7 @@ import type { Availability, PortfolioView } from '@gatehouse/protocol';
 import { accountAccess } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
-import { findInstrument, type Instrument } from '../instruments/index.js';
+import { findInstrument } from '../instruments/index.js';
 import type { Principal } from '../sessions/index.js';
 import type { OrdersTable } from '../store/index.js';
 import { valuate } from './accounting.js';
@@ -31,6 +31,7 @@ import type { OrderRequest } from './gate.js';
 import { type ModifyResult, modifyOrder, type OrderChange } from './modify.js';
 import { type PlaceResult, placeOrder } from './place.js';
 import { type OrderPreview, previewOrder } from './preview.js';
+import { type OpenFilter, principalFromWire, type RemoteMethod, routed } from './remote.js';
 import { PaperEngine } from './router.js';
 import { availableBuyingPower } from './snapshot.js';
 import {
@@ -41,6 +42,7 @@ import {
   listWorkingOrders,
   type OrderView,
   presentOrder,
+  presentPosition,
 } from './store.js';
 
 export type { TradingDeps, TradingOptions } from './desk.js';
@@ -57,13 +59,88 @@ export class TradingService {
     this.#desk.router.events((event) => applyRouterEvent(this.#desk, event));
   }
 
-  /** Hands the working orders to the router (after a restart) and starts it. */
+  /**
+   * Hands the working orders to the router (after a restart) and starts it. With several nodes this node works
+   * only the accounts it takes (`adopt`), each rebuilt from the database then.
+   */
   async start(): Promise<void> {
-    const { db } = this.#desk.deps;
-    const rows = await listWorkingOrders(db);
-    for (const row of rows) this.#desk.open.set(row.id, row);
-    for (const row of rows) await this.#desk.router.submit(row);
+    const { db, placement } = this.#desk.deps;
+    if (placement === undefined) {
+      const rows = await listWorkingOrders(db);
+      for (const row of rows) this.#desk.open.set(row.id, row);
+      for (const row of rows) await this.#desk.router.submit(row);
+    }
     this.#desk.router.start();
+  }
+
+  /** Works the account here from now on (its lease was taken: `trading/placement`), or no longer (it moved). */
+  readonly adopt = (accountId: string): Promise<void> => this.#desk.adopt(accountId);
+  readonly drop = (accountId: string): void => this.#desk.drop(accountId);
+
+  /** Runs `local` where the account is worked: here, or on its owner (`trading/remote`). */
+  #route<T>(
+    principal: Principal | null,
+    accountId: string,
+    method: RemoteMethod,
+    args: Record<string, unknown>,
+    local: () => Promise<T>,
+  ): Promise<T> {
+    const { placement } = this.#desk.deps;
+    if (placement === undefined) return local();
+    return routed(placement, principal, accountId, method, args, local);
+  }
+
+  /**
+   * Runs a method another node forwarded for an account this node works (or takes now, if it is free); a call is
+   * forwarded once, never on. The principal is the one the forwarding node authenticated.
+   */
+  async serve(method: string, args: unknown): Promise<unknown> {
+    const { placement } = this.#desk.deps;
+    if (placement === undefined) throw new GatehouseError('ACCOUNT_MOVING');
+    const a = args as Record<string, unknown> & { accountId: string };
+    if (typeof a.accountId !== 'string') throw new GatehouseError('INVALID_REQUEST');
+    await placement.hold(a.accountId);
+    const principal = () => principalFromWire(a.principal);
+    switch (method as RemoteMethod) {
+      case 'place':
+        return placeOrder(
+          this.#desk,
+          principal(),
+          a.accountId,
+          a.order as OrderRequest,
+          a.acknowledged as string[],
+        );
+      case 'preview':
+        return previewOrder(this.#desk, principal(), a.accountId, a.order as OrderRequest);
+      case 'confirm':
+        return confirmOrder(this.#desk, principal(), a.accountId, String(a.confirmationId));
+      case 'modify':
+        return modifyOrder(
+          this.#desk,
+          principal(),
+          a.accountId,
+          String(a.orderId),
+          a.change as OrderChange,
+          a.acknowledged as string[],
+        );
+      case 'cancel':
+        return this.#cancelOrder(principal(), a.accountId, String(a.orderId));
+      case 'cancelByOperator':
+        return this.#cancelByOperator(a.accountId, String(a.orderId), (a.ip as string | null) ?? null);
+      case 'summary':
+        return this.#summary(principal(), a.accountId);
+      case 'availability':
+        return instrumentAvailability(this.#desk, principal(), a.accountId, Number(a.instrumentId));
+      case 'cancelOpen':
+        return this.#cancelOpen(
+          a.by as Exclude<SystemCanceller, 'engine'>,
+          a.accountId,
+          a.filter as OpenFilter,
+          a.data as Record<string, unknown>,
+        );
+      default:
+        throw new GatehouseError('INVALID_REQUEST');
+    }
   }
 
   async stop(): Promise<void> {
@@ -109,7 +186,11 @@ export class TradingService {
     return listEvents(this.#desk.deps.db, accountId, after, limit);
   }
 
-  async summary(principal: Principal, accountId: string): Promise<PortfolioView> {
+  summary(principal: Principal, accountId: string): Promise<PortfolioView> {
+    return this.#route(principal, accountId, 'summary', {}, () => this.#summary(principal, accountId));
+  }
+
+  async #summary(principal: Principal, accountId: string): Promise<PortfolioView> {
     const account = accountAccess(principal, accountId, 'view');
     const ledger = await this.#desk.ledger(accountId);
     const entitlements = await this.#desk.deps.entitlements.get(accountId);
@@ -135,12 +216,16 @@ export class TradingService {
 
   /** Whether the account may open or close a position in the instrument, in plain words (`trading/availability`). */
   availability(principal: Principal, accountId: string, instrumentId: number): Promise<Availability> {
-    return instrumentAvailability(this.#desk, principal, accountId, instrumentId);
+    return this.#route(principal, accountId, 'availability', { instrumentId }, () =>
+      instrumentAvailability(this.#desk, principal, accountId, instrumentId),
+    );
   }
 
   /** What an order would do, through the same gate as `place`, placing nothing (`trading/preview`). */
   preview(principal: Principal, accountId: string, order: OrderRequest): Promise<OrderPreview> {
-    return previewOrder(this.#desk, principal, accountId, order);
+    return this.#route(principal, accountId, 'preview', { order }, () =>
+      previewOrder(this.#desk, principal, accountId, order),
+    );
   }
 
   /** The account's executions since `since` (epoch ms), oldest first, at most `limit`. */
@@ -156,7 +241,9 @@ export class TradingService {
     order: OrderRequest,
     acknowledged: readonly string[] = [],
   ): Promise<PlaceResult> {
-    return placeOrder(this.#desk, principal, accountId, order, acknowledged);
+    return this.#route(principal, accountId, 'place', { order, acknowledged }, () =>
+      placeOrder(this.#desk, principal, accountId, order, acknowledged),
+    );
   }
 
   /**
@@ -169,7 +256,9 @@ export class TradingService {
     accountId: string,
     confirmationId: string,
   ): Promise<PlaceResult | ModifyResult> {
-    return confirmOrder(this.#desk, principal, accountId, confirmationId);
+    return this.#route(principal, accountId, 'confirm', { confirmationId }, () =>
+      confirmOrder(this.#desk, principal, accountId, confirmationId),
+    );
   }
 
   async get(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
@@ -198,7 +287,13 @@ export class TradingService {
    * in good standing (no step-up pending, its channel's assurance, its device key) — but not the trading tier: a
    * read-only or competing session may cancel, since a cancel only takes risk off (`BrokerageTier.requireStanding`).
    */
-  async cancelOrder(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
+  cancelOrder(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
+    return this.#route(principal, accountId, 'cancel', { orderId }, () =>
+      this.#cancelOrder(principal, accountId, orderId),
+    );
+  }
+
+  async #cancelOrder(principal: Principal, accountId: string, orderId: string): Promise<OrderView> {
     this.#desk.running();
     await this.#desk.ownOrder(principal, accountId, orderId, 'trade');
     await this.#desk.deps.brokerage.requireStanding(principal);
@@ -222,11 +317,19 @@ export class TradingService {
     change: OrderChange,
     acknowledged: readonly string[] = [],
   ): Promise<ModifyResult> {
-    return modifyOrder(this.#desk, principal, accountId, orderId, change, acknowledged);
+    return this.#route(principal, accountId, 'modify', { orderId, change, acknowledged }, () =>
+      modifyOrder(this.#desk, principal, accountId, orderId, change, acknowledged),
+    );
   }
 
   /** An operator's cancel (the admin API): no session; audited with the operator's address. */
-  async cancelByOperator(accountId: string, orderId: string, ip: string | null): Promise<OrderView> {
+  cancelByOperator(accountId: string, orderId: string, ip: string | null): Promise<OrderView> {
+    return this.#route(null, accountId, 'cancelByOperator', { orderId, ip }, () =>
+      this.#cancelByOperator(accountId, orderId, ip),
+    );
+  }
+
+  async #cancelByOperator(accountId: string, orderId: string, ip: string | null): Promise<OrderView> {
     this.#desk.running();
     const row = await this.#desk.orderById.first(orderId);
     if (row === undefined || row.account_id !== accountId) throw new GatehouseError('ORDER_NOT_FOUND');
@@ -239,6 +342,37 @@ export class TradingService {
       data: { accountId, orderId, clientOrderId: row.client_order_id },
     });
     return presentOrder((await this.#desk.orderById.first(orderId)) ?? row);
+  }
+
+  /**
+   * Cancels the account's working orders (a session's only, with `sessionId`; GTC ones kept with `excludeGtc`) for
+   * a system principal, where the account is worked: a dead-man switch fires on whichever node sees its deadline
+   * first, and its cancels run on the owner. Returns the ids cancelled.
+   */
+  cancelOpen(
+    by: Exclude<SystemCanceller, 'engine'>,
+    accountId: string,
+    filter: OpenFilter,
+    data: Record<string, unknown> = {},
+  ): Promise<string[]> {
+    return this.#route(null, accountId, 'cancelOpen', { by, filter, data }, () =>
+      this.#cancelOpen(by, accountId, filter, data),
+    );
+  }
+
+  #cancelOpen(
+    by: Exclude<SystemCanceller, 'engine'>,
+    accountId: string,
+    filter: OpenFilter,
+    data: Record<string, unknown>,
+  ): Promise<string[]> {
+    const targets = this.openOrders({
+      accountId,
+      ...(filter.sessionId === undefined ? {} : { sessionId: filter.sessionId }),
+    })
+      .filter((o) => filter.excludeGtc !== true || o.tif !== 'GTC')
+      .map((o) => o.id);
+    return this.cancelOrders(by, targets, data);
   }
 
   /** The working orders on this node, optionally only one session's or one account's. */
@@ -279,29 +413,4 @@ export class TradingService {
     );
     return cancelled.filter((id): id is string => id !== null);
   }
-}
-
-/**
- * A position with its value at the last price the account may see: a quote it is not entitled to is not shown
- * here either (a delayed subscription values at the delayed price; none leaves the value empty).
- */
-function presentPosition(
-  instrumentId: number,
-  p: { quantity: number; avgCost: number },
-  lastOf: (instrument: Instrument) => number | null,
-): PortfolioView['positions'][number] {
-  const instrument = findInstrument(instrumentId);
-  const last = instrument === undefined ? null : lastOf(instrument);
-  const round = (n: number) => Math.round(n * 100) / 100;
-  const multiplier = instrument?.multiplier ?? 1;
-  return {
-    instrumentId,
-    symbol: instrument?.symbol ?? null,
-    quantity: p.quantity,
-    avgCost: p.avgCost,
-    currency: instrument?.currency ?? null,
-    lastPrice: last,
-    marketValue: last === null ? null : round(p.quantity * last * multiplier),
-    unrealizedPnl: last === null ? null : round((last - p.avgCost) * p.quantity * multiplier),
-  };
 }

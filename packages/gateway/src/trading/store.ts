@@ -7,9 +7,9 @@
  * plain SQL that runs on SQLite and PostgreSQL alike.
  */
 
-import type { AccountEvent, EventType, OrderStatus, OrderView } from '@gatehouse/protocol';
+import type { AccountEvent, EventType, OrderStatus, OrderView, PortfolioView } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
-import { findInstrument } from '../instruments/index.js';
+import { findInstrument, type Instrument } from '../instruments/index.js';
 import {
   type Database,
   type ExecutionsTable,
@@ -53,8 +53,11 @@ export function prepareOrderById(db: Kysely<Database>): PreparedQuery<OrdersTabl
 }
 
 /** Every order still working in the database, of all accounts (the working set a node starts from). */
-export function listWorkingOrders(db: Kysely<Database>): Promise<OrdersTable[]> {
-  return db.selectFrom('orders').selectAll().where('status', '=', 'working').execute();
+/** The working orders, of one account or of all. */
+export function listWorkingOrders(db: Kysely<Database>, accountId?: string): Promise<OrdersTable[]> {
+  let query = db.selectFrom('orders').selectAll().where('status', '=', 'working');
+  if (accountId !== undefined) query = query.where('account_id', '=', accountId);
+  return query.execute();
 }
 
 /** The account's order with this clientOrderId; throws when there is none. */
@@ -318,4 +321,29 @@ export async function setCash(
     .values({ account_id: accountId, currency, balance })
     .onConflict((oc) => oc.columns(['account_id', 'currency']).doUpdateSet({ balance }))
     .execute();
+}
+
+/**
+ * A position with its value at the last price the account may see: a quote it is not entitled to is not shown
+ * here either (a delayed subscription values at the delayed price; none leaves the value empty).
+ */
+export function presentPosition(
+  instrumentId: number,
+  p: { quantity: number; avgCost: number },
+  lastOf: (instrument: Instrument) => number | null,
+): PortfolioView['positions'][number] {
+  const instrument = findInstrument(instrumentId);
+  const last = instrument === undefined ? null : lastOf(instrument);
+  const round = (n: number) => Math.round(n * 100) / 100;
+  const multiplier = instrument?.multiplier ?? 1;
+  return {
+    instrumentId,
+    symbol: instrument?.symbol ?? null,
+    quantity: p.quantity,
+    avgCost: p.avgCost,
+    currency: instrument?.currency ?? null,
+    lastPrice: last,
+    marketValue: last === null ? null : round(p.quantity * last * multiplier),
+    unrealizedPnl: last === null ? null : round((last - p.avgCost) * p.quantity * multiplier),
+  };
 }

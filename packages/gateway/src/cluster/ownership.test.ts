@@ -1,0 +1,237 @@
+/**
+ * Account ownership between two gateways on one database and one Redis (GATEHOUSE_TEST_REDIS_URL): two nodes of a
+ * cluster, in this process (the real-process tests, with `kill -9`, are in e2e/cluster*.test.ts). Each account is
+ * worked by one node; a request for it on the other node is answered by the owner, through the same checks; a node
+ * whose lease moved writes nothing; an account whose node stopped is taken over with its working orders; a dead-man
+ * switch armed on a node that then stopped fires once, on the other.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../core/index.js';
+import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
+import type { TestDatabase } from '../test-support/databases.js';
+import { testDatabases } from '../test-support/databases.js';
+import {
+  ALICE,
+  BRUNO,
+  callAs,
+  errorCode,
+  json,
+  type LoggedIn,
+  loginAs,
+  startTestGateway,
+  type TestGateway,
+  VIKTOR,
+} from '../test-support/gateway.js';
+import { eventually, testRedisUrl } from '../test-support/redis.js';
+
+const redisUrl = testRedisUrl();
+const AAPL = INSTRUMENTS.find((i) => i.symbol === 'AAPL') as Instrument;
+const ACCOUNT = 'U1000001';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A database two nodes share: a SQLite file, or a fresh PostgreSQL database. */
+async function sharedDatabase(name: string, make: () => Promise<TestDatabase>): Promise<TestDatabase> {
+  if (name !== 'sqlite') {
+    const db = await make();
+    cleanups.push(() => db.drop());
+    return db;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cluster-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return { dialect: 'sqlite', url: join(dir, 'g.db'), options: {}, drop: async () => {} };
+}
+
+interface Pair {
+  a: TestGateway;
+  b: TestGateway;
+  clock: ManualClock;
+}
+
+async function twoNodes(database: TestDatabase): Promise<Pair> {
+  const clock = new ManualClock();
+  const keyPrefix = `gh-test-${randomBytes(4).toString('hex')}:`;
+  const node = (nodeId: string) => ({
+    cluster: { redisUrl: redisUrl as string, keyPrefix, nodeId, leaseMs: 2_000 },
+  });
+  const a = await startTestGateway({ clock, database, config: node('node-a') });
+  cleanups.push(() => a.close());
+  const b = await startTestGateway({ clock, database, config: node('node-b'), demo: false });
+  cleanups.push(() => b.close());
+  return { a, b, clock };
+}
+
+let n = 0;
+const order = (extra: Record<string, unknown> = {}) => {
+  n += 1;
+  return {
+    clientOrderId: `cl-${n}-${randomBytes(3).toString('hex')}`,
+    instrumentId: AAPL.id,
+    side: 'BUY',
+    type: 'LMT',
+    limitPrice: 1,
+    quantity: 1,
+    tif: 'GTC',
+    ...extra,
+  };
+};
+
+async function trader(gw: TestGateway, user = ALICE): Promise<LoggedIn> {
+  const as = await loginAs(gw, user);
+  const acquired = await callAs(gw, 'POST', '/v1/session/brokerage', as, { compete: true });
+  expect(acquired.statusCode).toBe(200);
+  return as;
+}
+
+async function lease(gw: TestGateway) {
+  return gw.ctx.store.db
+    .selectFrom('account_leases')
+    .selectAll()
+    .where('account_id', '=', ACCOUNT)
+    .executeTakeFirst();
+}
+
+async function orderCount(gw: TestGateway): Promise<number> {
+  const rows = await gw.ctx.store.db
+    .selectFrom('orders')
+    .select('id')
+    .where('account_id', '=', ACCOUNT)
+    .execute();
+  return rows.length;
+}
+
+describe.skipIf(redisUrl === null).each(testDatabases())('two nodes on %s', (name, make) => {
+  it('work each account on one node: orders through the other are answered by the owner, through every check', async () => {
+    const { a, b } = await twoNodes(await sharedDatabase(name, make));
+    const alice = await trader(a);
+    const first = await callAs(a, 'POST', `/v1/accounts/${ACCOUNT}/orders`, alice, order());
+    expect(first.statusCode).toBe(201);
+    expect(first.headers['x-gatehouse-node']).toBe('node-a');
+    expect(await lease(a)).toMatchObject({ node_id: 'node-a', fence: 1 });
+    expect(a.ctx.cluster?.ownership.accounts).toEqual([ACCOUNT]);
+
+    // The same web session on node B: B forwards to A, which answers.
+    const viaB = await callAs(b, 'POST', `/v1/accounts/${ACCOUNT}/orders`, alice, order());
+    expect(viaB.statusCode).toBe(201);
+    const placed = json(viaB) as { id: string };
+    expect(b.ctx.cluster?.ownership.accounts).toEqual([]);
+    // B's engine never saw it: only the owner works the account's orders.
+    expect(b.ctx.trading.openOrders({ accountId: ACCOUNT })).toEqual([]);
+    expect(a.ctx.trading.openOrders({ accountId: ACCOUNT }).map((o) => o.id)).toContain(placed.id);
+
+    // Modify, the portfolio and cancel through B: the owner's view.
+    const modified = await callAs(b, 'PATCH', `/v1/accounts/${ACCOUNT}/orders/${placed.id}`, alice, {
+      limitPrice: 2,
+    });
+    expect(modified.statusCode).toBe(200);
+    expect(json(modified)).toMatchObject({ id: placed.id, limitPrice: 2 });
+    const portfolio = await callAs(b, 'GET', `/v1/accounts/${ACCOUNT}/portfolio`, alice);
+    expect(portfolio.statusCode).toBe(200);
+    expect(json(portfolio)).toMatchObject({ accountId: ACCOUNT });
+    const cancelled = await callAs(b, 'DELETE', `/v1/accounts/${ACCOUNT}/orders/${placed.id}`, alice);
+    expect(cancelled.statusCode).toBe(200);
+    expect(json(cancelled)).toMatchObject({ id: placed.id, status: 'cancelled' });
+
+    // The owner's checks hold for forwarded requests: a viewer, a session without trading, another user's account.
+    const viktor = await loginAs(b, VIKTOR);
+    const byViewer = await callAs(b, 'POST', `/v1/accounts/${ACCOUNT}/orders`, viktor, order());
+    expect(errorCode(byViewer)).toBe('ROLE_NOT_ALLOWED');
+    const readOnly = await loginAs(b, ALICE);
+    expect(errorCode(await callAs(b, 'POST', `/v1/accounts/${ACCOUNT}/orders`, readOnly, order()))).toBe(
+      'BROKERAGE_REQUIRED',
+    );
+    // A takeover on B: the first session, competing now, is refused through B as it would be on A.
+    await trader(b);
+    const competing = await callAs(b, 'POST', `/v1/accounts/${ACCOUNT}/orders`, alice, order());
+    expect(errorCode(competing)).toBe('SESSION_COMPETING');
+    const bruno = await loginAs(b, BRUNO);
+    expect(errorCode(await callAs(b, 'POST', `/v1/accounts/${ACCOUNT}/orders`, bruno, order()))).toBe(
+      'ACCOUNT_NOT_FOUND',
+    );
+    // Nobody's request for another user's account makes a node take it.
+    expect(errorCode(await callAs(b, 'GET', '/v1/accounts/U2000002/portfolio', alice))).toBe(
+      'ACCOUNT_NOT_FOUND',
+    );
+    const strangers = await b.ctx.store.db
+      .selectFrom('account_leases')
+      .select('account_id')
+      .where('account_id', '=', 'U2000002')
+      .execute();
+    expect(strangers).toEqual([]);
+  });
+
+  it('refuse every write of a node whose lease moved (a paused owner): it writes nothing and lets the account go', async () => {
+    const { a, b } = await twoNodes(await sharedDatabase(name, make));
+    const alice = await trader(a);
+    expect((await callAs(a, 'POST', `/v1/accounts/${ACCOUNT}/orders`, alice, order())).statusCode).toBe(201);
+    const before = await orderCount(a);
+    // Another node took the lease while A was paused (A's memory still says it holds it).
+    await a.ctx.store.db
+      .updateTable('account_leases')
+      .set({ node_id: 'node-b', fence: 2 })
+      .where('account_id', '=', ACCOUNT)
+      .execute();
+    const zombie = await callAs(a, 'POST', `/v1/accounts/${ACCOUNT}/orders`, alice, order());
+    expect(errorCode(zombie)).toBe('ACCOUNT_MOVING');
+    expect(zombie.headers['retry-after']).toBeDefined();
+    expect(await orderCount(a)).toBe(before);
+    // A dropped the account, and trading goes on elsewhere: A is not halted.
+    expect(a.ctx.cluster?.ownership.accounts).toEqual([]);
+    expect(a.ctx.trading.openOrders({ accountId: ACCOUNT })).toEqual([]);
+    expect(a.ctx.trading.halted).toBeNull();
+    // The node the lease moved to trades the account, through either node.
+    const viaB = await callAs(b, 'POST', `/v1/accounts/${ACCOUNT}/orders`, alice, order());
+    expect(viaB.statusCode).toBe(201);
+    expect(viaB.headers['x-gatehouse-node']).toBe('node-b');
+    const viaA = await callAs(a, 'POST', `/v1/accounts/${ACCOUNT}/orders`, alice, order());
+    expect(viaA.statusCode).toBe(201);
+    expect(viaA.headers['x-gatehouse-node']).toBe('node-a');
+    expect(await orderCount(a)).toBe(before + 2);
+    expect(b.ctx.trading.openOrders({ accountId: ACCOUNT })).toHaveLength(before + 2);
+  });
+
+  it('take over an account whose node stopped, with its working orders, and fire its dead-man switch once', async () => {
+    const { a, b, clock } = await twoNodes(await sharedDatabase(name, make));
+    const alice = await trader(a);
+    const resting = json(await callAs(a, 'POST', `/v1/accounts/${ACCOUNT}/orders`, alice, order())) as {
+      id: string;
+    };
+    const armed = await callAs(a, 'PUT', '/v1/safety/dead-man', alice, {
+      timeoutMs: 5_000,
+      scope: 'account',
+      accountId: ACCOUNT,
+    });
+    expect(armed.statusCode).toBe(200);
+    // Node A stops (a drain): it gives the lease up; B's sweep finds the account's working order and takes it.
+    await a.close();
+    await b.ctx.cluster?.ownership.sweep();
+    expect(await lease(b)).toMatchObject({ node_id: 'node-b', fence: 2 });
+    expect(b.ctx.trading.openOrders({ accountId: ACCOUNT }).map((o) => o.id)).toEqual([resting.id]);
+
+    // The deadline passes: B fires the switch armed on A, once.
+    clock.advance(6_000);
+    await b.ctx.safety.fireDue();
+    await eventually(async () => {
+      const row = await b.ctx.store.db
+        .selectFrom('orders')
+        .select('status')
+        .where('id', '=', resting.id)
+        .executeTakeFirst();
+      return row?.status === 'cancelled';
+    });
+    const fired = await b.ctx.store.db
+      .selectFrom('audit_log')
+      .select('data')
+      .where('type', '=', 'safety.dead_man_fired')
+      .execute();
+    expect(fired).toHaveLength(1);
+    expect(JSON.parse(String(fired[0]?.data))).toMatchObject({ cancelled: 1, accountId: ACCOUNT });
+  });
+});
