@@ -12,9 +12,14 @@
  *    Gatehouse's `POST /oauth2/token` (a personal client) against node-oidc-provider's `POST /token`, whose adapter
  *    keeps its tokens and replay records in SQLite too (better-sqlite3, WAL).
  *
+ * Each round also reads the server process's CPU time (user + system, all its threads, from /proc) before and after,
+ * so each server's requests per CPU-second are known: a figure a busy shared machine disturbs less than throughput,
+ * and the one published sizing guides quote (requests per second per vCPU).
+ *
  * Prints {node, cpus, rounds, seconds, session: {gatehouse, betterAuth, betterAuthCookieCache}, token: {gatehouse,
- * oidcProvider}}: each `{median, min, max, p99Ms}` (requests per second across rounds; p99 the median of the
- * rounds' p99s). BENCHMARKS.md quotes a run and says what differs between the servers.
+ * oidcProvider}}: each `{median, min, max, p99Ms, perCpuSecond}` (requests per second across rounds; p99 the median
+ * of the rounds' p99s; perCpuSecond the median of the rounds' requests per CPU-second of the server process).
+ * BENCHMARKS.md quotes a run and says what differs between the servers.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -35,6 +40,7 @@ import {
   startGateway,
   webLogin,
 } from './lib.js';
+import { processUsage } from './stream.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -184,6 +190,11 @@ function startModule(script: string, env: Record<string, string>): Promise<Child
   });
 }
 
+function pidOf(child: Child): number {
+  if (child.process.pid === undefined) throw new Error('a server without a process id');
+  return child.process.pid;
+}
+
 /** Every cookie a response sets, as one Cookie header value. */
 function cookiesOf(response: Response): string {
   return response.headers
@@ -207,6 +218,8 @@ async function betterAuthSession(url: string): Promise<string> {
 /** A cookie session check target: answers 200 with the user when the cookie is good (checked before and after). */
 interface SessionTarget {
   name: 'gatehouse' | 'betterAuth' | 'betterAuthCookieCache';
+  /** The server's process. */
+  pid: number;
   url: string;
   cookie: string;
   /** Something the answer holds only when the session was recognised. */
@@ -224,6 +237,7 @@ async function checkSession(t: SessionTarget): Promise<number> {
 /** A token endpoint target: client assertions and DPoP proofs signed ahead into pools, one of each per request. */
 interface TokenTarget {
   name: 'gatehouse' | 'oidcProvider';
+  pid: number;
   url: string;
   fill(count: number): void;
   body(): string;
@@ -233,6 +247,7 @@ interface TokenTarget {
 
 function tokenTarget(
   name: TokenTarget['name'],
+  pid: number,
   tokenUrl: string,
   key: Signer,
   clientId: string,
@@ -250,6 +265,7 @@ function tokenTarget(
   let nextProof = 0;
   return {
     name,
+    pid,
     url: tokenUrl,
     fill(count) {
       bodies = Array.from({ length: count }, sign);
@@ -285,16 +301,27 @@ async function gatehouseClient(base: string, headers: Record<string, string>, ke
   return ((await registered.json()) as { clientId: string }).clientId;
 }
 
-type Figures = { median: number; min: number; max: number; p99Ms: number };
+/** A round's load result and the CPU time the server process spent in it. */
+type Round = LoadResult & { cpuMs: number };
 
-function summary(results: LoadResult[]): Figures {
+type Figures = { median: number; min: number; max: number; p99Ms: number; perCpuSecond: number };
+
+function summary(results: Round[]): Figures {
   const rps = results.map((r) => r.rps);
   return {
     median: round(median(rps), 0),
     min: round(Math.min(...rps), 0),
     max: round(Math.max(...rps), 0),
     p99Ms: median(results.map((r) => r.p99Ms)),
+    perCpuSecond: round(median(results.map((r) => (r.rps * SECONDS) / (r.cpuMs / 1000))), 0),
   };
+}
+
+/** Runs one round against the server process `pid`, reading its CPU time around it. */
+async function measured(pid: number, run: () => Promise<LoadResult>): Promise<Round> {
+  const before = processUsage(pid).cpuMs;
+  const result = await run();
+  return { ...result, cpuMs: processUsage(pid).cpuMs - before };
 }
 
 function failed(name: string, r: LoadResult): void {
@@ -331,15 +358,23 @@ export async function main() {
 
     const { cookie, csrf } = await webLogin(gateway.url, alice, totpCode(alice.totpSecret, Date.now()));
     const sessions: SessionTarget[] = [
-      { name: 'gatehouse', url: `${gateway.url}/v1/session`, cookie, expect: alice.username },
+      {
+        name: 'gatehouse',
+        pid: pidOf(gateway),
+        url: `${gateway.url}/v1/session`,
+        cookie,
+        expect: alice.username,
+      },
       {
         name: 'betterAuth',
+        pid: pidOf(betterAuth),
         url: `${betterAuth.url}/api/auth/get-session`,
         cookie: await betterAuthSession(betterAuth.url),
         expect: 'alice@bench.example',
       },
       {
         name: 'betterAuthCookieCache',
+        pid: pidOf(betterAuthCache),
         url: `${betterAuthCache.url}/api/auth/get-session`,
         cookie: await betterAuthSession(betterAuthCache.url),
         expect: 'alice@bench.example',
@@ -350,46 +385,60 @@ export async function main() {
     const asAlice = { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' };
     const gatehouseClientId = await gatehouseClient(gateway.url, asAlice, clientKey);
     const tokens: TokenTarget[] = [
-      tokenTarget('gatehouse', `${gateway.url}/oauth2/token`, clientKey, gatehouseClientId, gateway.url),
-      tokenTarget('oidcProvider', `${oidc.url}/token`, clientKey, 'bench', oidc.url),
+      tokenTarget(
+        'gatehouse',
+        pidOf(gateway),
+        `${gateway.url}/oauth2/token`,
+        clientKey,
+        gatehouseClientId,
+        gateway.url,
+      ),
+      tokenTarget('oidcProvider', pidOf(oidc), `${oidc.url}/token`, clientKey, 'bench', oidc.url),
     ];
     for (const t of tokens) await checkToken(t);
 
     const runSession = (t: SessionTarget, seconds: number) =>
       load(t.url, { connections: SESSION_CONNECTIONS, seconds, headers: { cookie: t.cookie } });
-    const runToken = (t: TokenTarget, seconds: number) => {
-      t.fill(Math.ceil(seconds * TOKENS_PER_SECOND_AHEAD));
-      return load(t.url, {
+    const runToken = (t: TokenTarget, seconds: number) =>
+      load(t.url, {
         connections: TOKEN_CONNECTIONS,
         seconds,
         perRequestBody: t.body,
         perRequestHeaders: t.headers,
       });
-    };
     // Warm every server (JIT, caches, SQLite pages) before measuring.
     for (const t of sessions) failed(t.name, await runSession(t, 1));
-    for (const t of tokens) failed(t.name, await runToken(t, 1));
+    for (const t of tokens) {
+      t.fill(TOKENS_PER_SECOND_AHEAD);
+      failed(t.name, await runToken(t, 1));
+    }
 
-    const sessionResults: Record<SessionTarget['name'], LoadResult[]> = {
+    const sessionResults: Record<SessionTarget['name'], Round[]> = {
       gatehouse: [],
       betterAuth: [],
       betterAuthCookieCache: [],
     };
-    const tokenResults: Record<TokenTarget['name'], LoadResult[]> = { gatehouse: [], oidcProvider: [] };
+    const tokenResults: Record<TokenTarget['name'], Round[]> = { gatehouse: [], oidcProvider: [] };
     for (let r = 1; r <= ROUNDS; r += 1) {
       for (const t of r % 2 === 1 ? sessions : [...sessions].reverse()) {
-        const result = await runSession(t, SECONDS);
+        const result = await measured(t.pid, () => runSession(t, SECONDS));
         failed(`round ${r} ${t.name}`, result);
         sessionResults[t.name].push(result);
-        log(`round ${r} session ${t.name}: ${result.rps.toFixed(0)}/s (p99 ${result.p99Ms} ms)`);
+        log(
+          `round ${r} session ${t.name}: ${result.rps.toFixed(0)}/s (p99 ${result.p99Ms} ms, ${result.cpuMs} ms CPU)`,
+        );
       }
       for (const t of r % 2 === 1 ? tokens : [...tokens].reverse()) {
-        const result = await runToken(t, SECONDS);
+        // Signed before the round and its CPU reading: the pool is the load generator's work, not the server's.
+        t.fill(Math.ceil(SECONDS * TOKENS_PER_SECOND_AHEAD));
+        const result = await measured(t.pid, () => runToken(t, SECONDS));
         failed(`round ${r} ${t.name}`, result);
         if (t.ranDry())
           log(`round ${r} ${t.name}: the signed pool ran dry; the rest were signed during the round`);
         tokenResults[t.name].push(result);
-        log(`round ${r} token ${t.name}: ${result.rps.toFixed(0)}/s (p99 ${result.p99Ms} ms)`);
+        log(
+          `round ${r} token ${t.name}: ${result.rps.toFixed(0)}/s (p99 ${result.p99Ms} ms, ${result.cpuMs} ms CPU)`,
+        );
       }
     }
     // The sessions were still recognised at the end (a rejected cookie would also have answered 200 on better-auth).
