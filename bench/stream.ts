@@ -126,7 +126,7 @@ export interface StreamFigures {
 }
 
 /** CPU time (user + system, ms) and resident memory (MB) of a process, from /proc. */
-function processUsage(pid: number): { cpuMs: number; rssMb: number } {
+export function processUsage(pid: number): { cpuMs: number; rssMb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100 per second)
