@@ -53,6 +53,11 @@ export class ClientOrderIds {
     account.queue.push([createdAt, clientOrderId]);
   }
 
+  /** Forgets the account (it moved to another node): read again from the database if it comes back. */
+  forget(accountId: string): void {
+    this.#accounts.delete(accountId);
+  }
+
   async #account(accountId: string, now: number): Promise<AccountIds> {
     const known = this.#accounts.get(accountId);
     if (known !== undefined) return known;

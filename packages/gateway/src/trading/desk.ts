@@ -266,6 +266,7 @@ export class Desk {
       }
     for (const [id, row] of this.reserved) if (row.account_id === accountId) this.reserved.delete(id);
     this.ledgers.delete(accountId);
+    this.clientOrderIds.forget(accountId);
   }
 
   /** Tells the account's subscribers of an event that has committed. */
