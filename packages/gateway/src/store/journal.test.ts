@@ -50,6 +50,34 @@ describe.each(testDatabases({ everySqliteDriver: true }))('journal on %s', (_nam
     expect(journal.stats.batches).toBe(2);
   });
 
+  it('runs an entry under a guard only if the guard holds in its transaction, checked once per key', async () => {
+    const { store, journal } = await open();
+    const checks: string[] = [];
+    const guard = (key: string, holds: boolean) => ({
+      key,
+      check: async (tx: JournalTx) => {
+        checks.push(key);
+        // The check runs inside the batch's transaction: it sees what earlier entries wrote.
+        await tx.run('SELECT COUNT(*) AS n FROM notes');
+        return holds;
+      },
+      refused: () => new Error(`refused ${key}`),
+    });
+    const results = await Promise.allSettled([
+      journal.write(note(1, 'free')),
+      journal.write(note(2, 'held'), guard('lease:A:1', true)),
+      journal.write(note(3, 'moved'), guard('lease:B:4', false)),
+      journal.write(note(4, 'held again'), guard('lease:A:1', true)),
+      journal.write(note(5, 'moved again'), guard('lease:B:4', false)),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected']);
+    expect((results[2] as PromiseRejectedResult).reason).toEqual(new Error('refused lease:B:4'));
+    // The refused entries wrote nothing; the others committed in the same transaction.
+    expect(await bodies(store)).toEqual(['free', 'held', 'held again']);
+    expect(journal.stats).toMatchObject({ batches: 1, entries: 5 });
+    expect(checks).toEqual(['lease:A:1', 'lease:B:4']);
+  });
+
   it('resolves a write only once it is committed', async () => {
     const { store, journal } = await open();
     let committedFirst = false;
