@@ -261,3 +261,51 @@ describe('helpers', () => {
     expect(placed.map((r) => r.client_order_id).sort()).toEqual(['yes-1', 'yes-2']);
   });
 });
+
+describe('a placement that meets an account moving between gateway nodes', () => {
+  it('is sent again, same clientOrderId, after the wait asked for: one order, whether or not the first landed', async () => {
+    const { g, options } = await setup();
+    const moving = (retryAfterMs: number) =>
+      new Response(
+        JSON.stringify({
+          error: { code: 'ACCOUNT_MOVING', message: 'moving', details: { retryAfterMs } },
+        }),
+        { status: 503, headers: { 'content-type': 'application/json', 'retry-after': '1' } },
+      );
+    const sent: string[] = [];
+    let mode: 'refuse-first' | 'lose-first' | 'pass' = 'refuse-first';
+    const flaky: Fetch = async (input, init) => {
+      if (init.method === 'POST' && input.endsWith('/DU1000001/orders')) {
+        sent.push(String(init.body));
+        if (mode === 'refuse-first') {
+          mode = 'pass';
+          return moving(50);
+        }
+        if (mode === 'lose-first') {
+          // The owner placed it, and its node died before the answer came back.
+          await fetch(input, init);
+          mode = 'pass';
+          return moving(50);
+        }
+      }
+      return fetch(input, init);
+    };
+    const supervisor = new SessionSupervisor(await options({ fetch: flaky }));
+    await supervisor.start();
+    const refused = await supervisor.placeOrder('DU1000001', restingOrder(g, 'moving-1'));
+    expect(refused.status).toBe('accepted');
+    expect(sent).toHaveLength(2);
+    expect(new Set(sent.map((b) => JSON.parse(b).clientOrderId))).toEqual(new Set(['moving-1']));
+
+    mode = 'lose-first';
+    const lost = await supervisor.placeOrder('DU1000001', restingOrder(g, 'moving-2'));
+    expect(lost.status).toBe('existing');
+    await supervisor.stop();
+    const rows = await g.ctx.store.db
+      .selectFrom('orders')
+      .select('client_order_id')
+      .where('client_order_id', 'in', ['moving-1', 'moving-2'])
+      .execute();
+    expect(rows.map((r) => r.client_order_id).sort()).toEqual(['moving-1', 'moving-2']);
+  });
+});

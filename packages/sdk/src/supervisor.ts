@@ -593,7 +593,9 @@ export class SessionSupervisor {
 
   /**
    * Places an order, `ready` only. The `clientOrderId` (generated when absent) makes it idempotent; a lost response
-   * is reconciled by that id before the result is reported, never sent blindly again. Questions the `answers`
+   * is reconciled by that id before the result is reported, never sent blindly again; `ACCOUNT_MOVING` (the gateway
+   * node working the account died or hands it over) is waited out and the same request, same id, sent again (up to
+   * three times). Questions the `answers`
    * policy answers yes are confirmed at once; any other question is handed back (`confirmation_required`).
    */
   async placeOrder(
@@ -606,16 +608,28 @@ export class SessionSupervisor {
     this.#book.sending(request.clientOrderId);
     let answer: OrderView | { confirmationId: string; questions: Question[] };
     let status: number;
-    try {
-      ({ status, body: answer } = await this.requestWithStatus<typeof answer>(
-        'POST',
-        path,
-        request,
-        this.#o.placementTimeoutMs ?? 10_000,
-      ));
-    } catch (error) {
-      if (!(error instanceof NetworkError)) throw error;
-      return this.#reconcile(accountId, request.clientOrderId);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        ({ status, body: answer } = await this.requestWithStatus<typeof answer>(
+          'POST',
+          path,
+          request,
+          this.#o.placementTimeoutMs ?? 10_000,
+        ));
+        break;
+      } catch (error) {
+        // With several gateway nodes, the node that works the account died or is handing it over: nothing was done,
+        // or — if the answer was lost on its way — the order is recorded under its clientOrderId. Sending the same
+        // request again after the wait asked for is safe: the gateway answers a clientOrderId it knows with its
+        // order (`existing`), never a second one.
+        if (error instanceof GatehouseApiError && error.code === 'ACCOUNT_MOVING' && attempt < 4) {
+          const asked = Number(error.details?.retryAfterMs ?? 0);
+          await this.#sleep(Math.min(Math.max(asked, 100), 15_000));
+          continue;
+        }
+        if (!(error instanceof NetworkError)) throw error;
+        return this.#reconcile(accountId, request.clientOrderId);
+      }
     }
     if (!('confirmationId' in answer))
       return { status: status === 201 ? 'accepted' : 'existing', order: answer };
