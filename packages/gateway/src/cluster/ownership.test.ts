@@ -167,6 +167,48 @@ describe.skipIf(redisUrl === null).each(testDatabases())('two nodes on %s', (nam
     expect(strangers).toEqual([]);
   });
 
+  it('take a free account on one node only when orders race on both, fill each once, and keep one gap-free sequence', async () => {
+    const { a, b } = await twoNodes(await sharedDatabase(name, make));
+    const alice = await trader(a);
+    const nodes = [a, b];
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        callAs(nodes[i % 2] as TestGateway, 'POST', `/v1/accounts/${ACCOUNT}/orders`, alice, {
+          ...order({ type: 'MKT', tif: 'DAY' }),
+          limitPrice: undefined,
+        }),
+      ),
+    );
+    expect(answers.map((r) => r.statusCode)).toEqual(Array(12).fill(201));
+    const leases = await a.ctx.store.db.selectFrom('account_leases').selectAll().execute();
+    expect(leases).toHaveLength(1);
+    expect(leases[0]).toMatchObject({ account_id: ACCOUNT, fence: 1 });
+    const owner = leases[0]?.node_id === 'node-a' ? a : b;
+    const other = owner === a ? b : a;
+    expect(owner.ctx.cluster?.ownership.accounts).toEqual([ACCOUNT]);
+    expect(other.ctx.cluster?.ownership.accounts).toEqual([]);
+    const db = a.ctx.store.db;
+    const executions = await db.selectFrom('executions').select(['order_id', 'quantity']).execute();
+    expect(executions).toHaveLength(12);
+    expect(new Set(executions.map((e) => e.order_id)).size).toBe(12);
+    const position = await db
+      .selectFrom('positions')
+      .select('quantity')
+      .where('account_id', '=', ACCOUNT)
+      .where('instrument_id', '=', AAPL.id)
+      .executeTakeFirst();
+    expect(Number(position?.quantity)).toBe(12);
+    const seqs = (
+      await db
+        .selectFrom('account_events')
+        .select('seq')
+        .where('account_id', '=', ACCOUNT)
+        .orderBy('seq')
+        .execute()
+    ).map((r) => Number(r.seq));
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+  });
+
   it('refuse every write of a node whose lease moved (a paused owner): it writes nothing and lets the account go', async () => {
     const { a, b } = await twoNodes(await sharedDatabase(name, make));
     const alice = await trader(a);
