@@ -96,9 +96,9 @@ describe.skipIf(!clusterAvailable())('two nodes whose Redis is restarted', () =>
     }
   }, 30_000);
 
-  it('subscribes again once Redis is back, and carries a revocation from A to B within a second', async () => {
+  it('subscribes again once Redis is back, and carries a revocation from A to B within two seconds', async () => {
     // Injected: Redis started again on its port (by the test above, or here). Checked: both nodes subscribe again
-    // by themselves within 15 s; a session logged out on A afterwards is refused on B within a second, and the
+    // by themselves within 15 s; a session logged out on A afterwards is refused on B within two seconds, and the
     // revocation went over Redis (a listener of this test hears it on the bus channel).
     if ((await subscribers()) === 0 && !(await redisUp(redis.url))) await redis.start();
     const start = performance.now();
@@ -121,7 +121,7 @@ describe.skipIf(!clusterAvailable())('two nodes whose Redis is restarted', () =>
       expect((await logout(A, session)).status).toBe(200);
       const t0 = performance.now();
       while ((await whoAmI(B, session)).code !== 'SESSION_REVOKED') {
-        if (performance.now() - t0 > 1_000) throw new Error('B still accepts the session after a second');
+        if (performance.now() - t0 > 2_000) throw new Error('B still accepts the session after two seconds');
         await sleep(5);
       }
       process.stderr.write(

@@ -156,7 +156,7 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
     expect(names).toEqual(['node-a', 'node-b', 'node-c']);
   });
 
-  it('refuses on B and C a web session revoked on A, and one logged out on A, within a second', async () => {
+  it('refuses on B and C a web session revoked on A, and one logged out on A, within two seconds', async () => {
     // Injected: two sessions of hana, both read (and cached) by B and C; on A one revokes the other, then logs out.
     // Checked: B and C refuse each at once (SESSION_REVOKED), well before their 30 s re-read.
     const first = await webLogin(A, 'hana');
@@ -169,7 +169,7 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
     expect(revoked.status).toBe(200);
     for (const node of [B, C]) {
       const ms = await within(
-        1_000,
+        2_000,
         async () => (await asWeb(node, second, 'GET', '/v1/session')).code === 'SESSION_REVOKED',
       );
       report(`session revoked on A, refused on ${node.nodeId}`, ms);
@@ -177,7 +177,7 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
     expect((await asWeb(A, first, 'POST', '/v1/auth/logout', {})).status).toBe(200);
     for (const node of [B, C]) {
       const ms = await within(
-        1_000,
+        2_000,
         async () => (await asWeb(node, first, 'GET', '/v1/session')).code === 'SESSION_REVOKED',
       );
       report(`logout on A, refused on ${node.nodeId}`, ms);
@@ -213,7 +213,7 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
 
     it('is refused on B and C once its token is revoked on A', async () => {
       // Injected: a DPoP-bound token issued by A, used on B and C, then revoked at A's /oauth2/revoke.
-      // Checked: B and C refuse it within a second.
+      // Checked: B and C refuse it within two seconds.
       const access = await token(A);
       for (const node of [B, C]) {
         const ok = await programCall(
@@ -225,7 +225,7 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
       }
       expect((await programForm(A, bot, '/oauth2/revoke', { token: access })).status).toBe(200);
       for (const node of [B, C]) {
-        const ms = await within(1_000, async () => {
+        const ms = await within(2_000, async () => {
           const proof = await bot.proof('GET', '/v1/instruments', { accessToken: access });
           return (await programCall(node, access, proof)).status === 401;
         });
@@ -281,7 +281,7 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
     });
 
     it('is refused on B and C once its session logs out on A', async () => {
-      // Injected: a mobile session read on B and C, then logged out on A. Checked: B and C refuse it within a second.
+      // Injected: a mobile session read on B and C, then logged out on A. Checked: B and C refuse it within two seconds.
       const session = await mobileLogin(A, phone);
       for (const node of [B, C]) {
         const read = await call(`${node.url}/v1/session`, {
@@ -296,7 +296,7 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
       });
       expect(out.status).toBe(200);
       for (const node of [B, C]) {
-        const ms = await within(1_000, async () => {
+        const ms = await within(2_000, async () => {
           const headers = phoneHeaders(cluster, phone, session, 'GET', '/v1/session');
           return (await call(`${node.url}/v1/session`, { headers })).code === 'SESSION_REVOKED';
         });
@@ -364,7 +364,7 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
 
   it('shows competing on the holder stream held on C when another session takes brokerage on B', async () => {
     // Injected: charlotte's first session holds brokerage (taken on A) and has its stream on C; her second session
-    // takes brokerage on B. Checked: the stream on C gets `competing`, naming the second session, within a second.
+    // takes brokerage on B. Checked: the stream on C gets `competing`, naming the second session, within two seconds.
     const holder = await webLogin(A, 'charlotte');
     const taker = await webLogin(B, 'charlotte');
     expect((await asWeb(A, holder, 'POST', '/v1/session/brokerage', { compete: true })).status).toBe(200);
@@ -372,7 +372,7 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
     try {
       const t0 = performance.now();
       expect((await asWeb(B, taker, 'POST', '/v1/session/brokerage', { compete: true })).status).toBe(200);
-      await until(stream.messages, (m) => m.some((x) => x.type === 'competing'), 1_000);
+      await until(stream.messages, (m) => m.some((x) => x.type === 'competing'), 2_000);
       report('takeover on B, competing on the stream on C', performance.now() - t0);
       expect(stream.messages.find((m) => m.type === 'competing')?.bySessionId).toBe(taker.sessionId);
     } finally {
