@@ -156,6 +156,21 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
     expect(names).toEqual(['node-a', 'node-b', 'node-c']);
   });
 
+  it('freezes a paused node and wakes it on resume (the rig a zombie-owner test stands on)', async () => {
+    // Injected: SIGSTOP to C, then SIGCONT. Checked: C answers nothing while paused, and is ready once resumed;
+    // the other nodes answer throughout.
+    cluster.pause(C.index);
+    try {
+      await expect(fetch(`${C.url}/readyz`, { signal: AbortSignal.timeout(300) })).rejects.toThrow();
+      expect((await call(`${B.url}/readyz`)).status).toBe(200);
+    } finally {
+      cluster.resume(C.index);
+    }
+    await cluster.waitReady(C.index, 5_000);
+    const rows = await cluster.query<{ n: string }>('select count(*) as n from users');
+    expect(Number(rows[0]?.n)).toBeGreaterThanOrEqual(5);
+  });
+
   it('refuses on B and C a web session revoked on A, and one logged out on A, within two seconds', async () => {
     // Injected: two sessions of hana, both read (and cached) by B and C; on A one revokes the other, then logs out.
     // Checked: B and C refuse each at once (SESSION_REVOKED), well before their 30 s re-read.

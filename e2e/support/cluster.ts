@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import pg from 'pg';
 import {
   type DeviceIdentity,
   deviceProof,
@@ -62,8 +63,48 @@ export function freePort(): Promise<number> {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Process groups this process started and has not seen end: killed when it exits, whatever happened. */
+/**
+ * A watchdog process (its own group) told on its stdin of every process group this process starts (`+pid`) and
+ * sees end (`-pid`). When this process ends however it ends (a test runner's worker killed, SIGKILL included), the
+ * pipe closes and the watchdog kills every group still listed: no node or redis-server outlives its test.
+ */
+const WATCHDOG = `
+const groups = new Set();
+let pending = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  pending += chunk;
+  let end;
+  while ((end = pending.indexOf('\\n')) >= 0) {
+    const line = pending.slice(0, end);
+    pending = pending.slice(end + 1);
+    const pid = Number(line.slice(1));
+    if (line[0] === '+') groups.add(pid); else groups.delete(pid);
+  }
+});
+process.stdin.on('end', () => {
+  for (const pid of groups) { try { process.kill(-pid, 'SIGKILL'); } catch {} }
+  process.exit(0);
+});
+`;
+let watchdog: ChildProcess | undefined;
 const groups = new Set<number>();
+
+function watch(pid: number, started: boolean): void {
+  if (started) groups.add(pid);
+  else groups.delete(pid);
+  if (watchdog === undefined) {
+    watchdog = spawn(process.execPath, ['-e', WATCHDOG], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
+    // Neither the watchdog nor its pipe keeps this process alive.
+    watchdog.unref();
+    (watchdog.stdin as unknown as { unref(): void }).unref();
+  }
+  watchdog.stdin?.write(`${started ? '+' : '-'}${pid}\n`);
+}
+
 process.once('exit', () => {
   for (const pid of groups) {
     try {
@@ -85,7 +126,7 @@ export interface Spawned {
 export function spawnGroup(command: string, args: string[], env: NodeJS.ProcessEnv): Spawned {
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const pid = child.pid as number;
-  groups.add(pid);
+  watch(pid, true);
   const output: string[] = [];
   const collect = (chunk: Buffer) => {
     output.push(...chunk.toString().split('\n').filter(Boolean));
@@ -95,7 +136,7 @@ export function spawnGroup(command: string, args: string[], env: NodeJS.ProcessE
   child.stderr?.on('data', collect);
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
-      groups.delete(pid);
+      watch(pid, false);
       resolve(code);
     }),
   );
@@ -157,18 +198,23 @@ export interface Cluster {
   restart(which: number | string): Promise<void>;
   /** Waits until the node's `/readyz` answers 200. */
   waitReady(which: number | string, timeoutMs?: number): Promise<void>;
+  /** Runs one SQL statement on the cluster's database (what the nodes wrote: orders, events, leases). */
+  query<T = Record<string, unknown>>(statement: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
 
-async function pgAdmin(url: string, statement: string): Promise<void> {
-  const pg = (await import('pg')).default;
+async function pgQuery<T>(url: string, statement: string, params: unknown[] = []): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(statement);
+    return (await client.query(statement, params)).rows as T[];
   } finally {
     await client.end();
   }
+}
+
+async function pgAdmin(url: string, statement: string): Promise<void> {
+  await pgQuery(url, statement);
 }
 
 async function readyz(url: string): Promise<boolean> {
@@ -300,6 +346,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       await start(n);
     },
     waitReady,
+    query: (statement, params) => pgQuery(databaseUrl, statement, params),
     async close() {
       await Promise.all(nodes.map((n) => kill(n.index)));
       await pgAdmin(baseUrl, `drop database if exists ${dbName} with (force)`).catch(() => {});
