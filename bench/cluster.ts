@@ -19,21 +19,18 @@
  * streamIdleCpuPct, …} with the details named below.
  */
 import WebSocket from 'ws';
+import { type Cluster, type ClusterNode, sleep, startCluster } from '../e2e/support/cluster.js';
 import {
   asWeb,
-  type Cluster,
-  type ClusterNode,
   call,
   enrolPhone,
   type MobileSession,
   mobileLogin,
   phoneHeaders,
   placeOrder,
-  sleep,
-  startCluster,
   type WebSession,
   webLogin,
-} from '../e2e/support/cluster.js';
+} from '../e2e/support/cluster-clients.js';
 import type { DeviceIdentity } from '../packages/gateway/src/authenticator/index.js';
 import { type LoadResult, load, log, marketOrders, percentile, round } from './lib.js';
 import { processUsage, streamCapacity } from './stream-capacity.js';

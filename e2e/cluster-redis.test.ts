@@ -11,18 +11,20 @@ import type { DeviceIdentity } from '../packages/gateway/src/authenticator/index
 import {
   type Cluster,
   type ClusterNode,
-  call,
   clusterAvailable,
-  enrolPhone,
-  type MobileSession,
-  mobileLogin,
   type OwnRedis,
-  phoneHeaders,
   sleep,
   startCluster,
   startOwnRedis,
-  webLogin,
 } from './support/cluster.js';
+import {
+  call,
+  enrolPhone,
+  type MobileSession,
+  mobileLogin,
+  phoneHeaders,
+  webLogin,
+} from './support/cluster-clients.js';
 
 describe.skipIf(!clusterAvailable())('two nodes whose Redis is restarted', () => {
   let redis: OwnRedis;

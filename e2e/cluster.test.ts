@@ -12,22 +12,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { connectDevice, type DeviceIdentity } from '../packages/gateway/src/authenticator/index.js';
 import { TestProgram } from '../packages/gateway/src/test-support/program.js';
+import { type Cluster, type ClusterNode, clusterAvailable, sleep, startCluster } from './support/cluster.js';
 import {
   asWeb,
-  type Cluster,
-  type ClusterNode,
   call,
-  clusterAvailable,
   demoUser,
   enrolPhone,
   mobileLogin,
   phoneHeaders,
   placeOrder,
-  sleep,
-  startCluster,
   type WebSession,
   webLogin,
-} from './support/cluster.js';
+} from './support/cluster-clients.js';
 
 /** Polls `refused` until it holds, at most `limitMs`; resolves to the time it took. */
 async function within(limitMs: number, refused: () => Promise<boolean>): Promise<number> {
