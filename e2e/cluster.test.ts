@@ -136,7 +136,9 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
   let alice: WebSession;
 
   beforeAll(async () => {
-    cluster = await startCluster({ nodes: 3 });
+    // The backoff's first wait (after the free failures) is longer than any test's run, so a slow machine cannot
+    // let it lapse between two attempts of the backoff test.
+    cluster = await startCluster({ nodes: 3, env: { GATEHOUSE_LOGIN_BACKOFF_BASE_MS: '60000' } });
     [A, B, C] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     alice = await webLogin(A, 'alice');
   }, 90_000);
