@@ -22,7 +22,7 @@ const PIN = '2468';
 const IDLE_MS = 5_000;
 
 /** CPU time (user + system, ms) and resident memory (MB) of a process, from /proc. */
-export function processUsage(pid: number): { cpuMs: number; rssMb: number } {
+function processUsage(pid: number): { cpuMs: number; rssMb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100 per second)
