@@ -11,7 +11,7 @@
  * - Failover: the owner killed (SIGKILL), then an order sent to another node every 20 ms until one is accepted;
  *   `failoverMs` from the kill, beside `leaseExpiryMs` (`cluster.leaseMs`, BENCH_LEASE_MS, default 5,000 as shipped).
  * - Throughput: who-am-I (`GET /v1/session`) and orders driven at one node, then at all three at once
- *   (`BENCH_SECONDS`, 3 s each, 16 connections per node), with each node's CPU time per request (from /proc) for a
+ *   (`BENCH_SECONDS`, 3 s each, 48 connections in all: 48 at one node or 16 at each), with each node's CPU time per request (from /proc) for a
  *   sizing model. On a 2-core machine three nodes and the load generator share the cores: the sum does not grow.
  * - Stream capacity of one node: `streamCapacity` (bench/stream-capacity.ts; BENCH_STREAMS streams, default 1,000).
  *
@@ -201,15 +201,17 @@ async function driven(
 
 async function throughput(cluster: Cluster, alice: WebSession) {
   const headers = { cookie: alice.cookie, 'x-csrf-token': alice.csrf };
-  const whoami = (node: ClusterNode) =>
+  // The same clients in total either way: 48 connections at one node, or 16 at each of three.
+  const connections = (nodes: number) => (CONNECTIONS * 3) / nodes;
+  const whoami = (nodes: number) => (node: ClusterNode) =>
     load(`${node.url}/v1/session`, {
-      connections: CONNECTIONS,
+      connections: connections(nodes),
       seconds: SECONDS,
       headers: { cookie: alice.cookie },
     });
-  const orders = (node: ClusterNode) =>
+  const orders = (nodes: number) => (node: ClusterNode) =>
     load(`${node.url}/v1/accounts/DU1000001/orders`, {
-      connections: CONNECTIONS,
+      connections: connections(nodes),
       seconds: SECONDS,
       headers,
       perRequestBody: marketOrders(`bench-tp-${node.nodeId}-${Date.now()}`),
@@ -219,12 +221,12 @@ async function throughput(cluster: Cluster, alice: WebSession) {
   await Promise.all(
     cluster.nodes.map((n) => load(`${n.url}/v1/session`, { connections: 4, seconds: 1, headers })),
   );
-  const whoamiOne = await driven(one, whoami);
-  const whoamiAll = await driven(cluster.nodes, whoami);
-  const ordersOne = await driven(one, orders);
+  const whoamiOne = await driven(one, whoami(1));
+  const whoamiAll = await driven(cluster.nodes, whoami(3));
+  const ordersOne = await driven(one, orders(1));
   // One account's orders from three nodes at once: each goes to the account's owner (account ownership). A gateway
   // without it writes one account's journal from three nodes, which fails and halts trading there: counted.
-  const ordersAll = await driven(cluster.nodes, orders, 'count');
+  const ordersAll = await driven(cluster.nodes, orders(3), 'count');
   log(
     `throughput: who-am-I ${whoamiOne.rps.toFixed(0)}/s on one node, ${whoamiAll.rps.toFixed(0)}/s on three; orders ${ordersOne.rps.toFixed(0)}/s on one, ${ordersAll.rps.toFixed(0)}/s on three (${ordersAll.refused} refused)`,
   );
