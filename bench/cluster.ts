@@ -6,14 +6,15 @@
  *   other nodes, logged out on one node in turn; the time from sending the logout to both streams closing (the other
  *   nodes dropped the session), whose p99 is `revocationP99Ms`. After each, both other nodes must refuse the session.
  * - Non-owner overhead: one account's orders (1-share market orders from a web session holding brokerage), placed
- *   alternately at the account's owner (the node an order's answer names in `x-gatehouse-node`) and at another node,
- *   one at a time; `nonOwnerOverheadP50Ms` = p50 through the other node − p50 through the owner.
+ *   alternately at the account's owner (the `node_id` of its row in `account_leases`) and at another node, one at a
+ *   time; `nonOwnerOverheadP50Ms` = p50 through the other node − p50 through the owner, and `nonOwnerForwarded` says
+ *   the lease stayed with the owner throughout (the other node had the owner run its orders).
  * - Failover: the owner killed (SIGKILL), then an order sent to another node every 20 ms until one is accepted;
  *   `failoverMs` from the kill, beside `leaseExpiryMs` (`cluster.leaseMs`, BENCH_LEASE_MS, default 5,000 as shipped).
  * - Throughput: who-am-I (`GET /v1/session`) and orders driven at one node, then at all three at once
  *   (`BENCH_SECONDS`, 3 s each, 48 connections in all: 48 at one node or 16 at each), with each node's CPU time per request (from /proc) for a
  *   sizing model. On a 2-core machine three nodes and the load generator share the cores: the sum does not grow.
- * - Stream capacity of one node: `streamCapacity` (bench/stream-capacity.ts; BENCH_STREAMS streams, default 1,000).
+ * - Stream capacity of one node: `streamCapacity` (bench/stream-capacity.ts; BENCH_STREAMS streams, default 10,000).
  *
  * Prints {revocationP99Ms, nonOwnerOverheadP50Ms, failoverMs, leaseExpiryMs, streams, streamRssMb,
  * streamIdleCpuPct, …} with the details named below.
@@ -41,7 +42,7 @@ const ORDER_SAMPLES = Number(process.env.BENCH_ORDER_SAMPLES ?? 200);
 const LEASE_MS = Number(process.env.BENCH_LEASE_MS ?? 5_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const CONNECTIONS = 16;
-const STREAMS = Number(process.env.BENCH_STREAMS ?? 1_000);
+const STREAMS = Number(process.env.BENCH_STREAMS ?? 10_000);
 
 /** CPU time (user + system, ms) of a process, from /proc. */
 function cpuMs(pid: number): number {
@@ -113,15 +114,24 @@ async function timedOrder(node: ClusterNode, session: WebSession, id: string, si
   return { ms: performance.now() - t0, node: answer.node };
 }
 
+/** The node that works the account now, and its lease's fencing token (`account_leases`). */
+async function leaseOf(cluster: Cluster, accountId = 'DU1000001') {
+  const [row] = await cluster.query<{ node_id: string; fence: string }>(
+    'select node_id, fence from account_leases where account_id = $1',
+    [accountId],
+  );
+  return row === undefined ? undefined : { nodeId: row.node_id, fence: Number(row.fence) };
+}
+
 async function ownership(cluster: Cluster, alice: WebSession) {
   const first = cluster.nodes[0] as ClusterNode;
   const probe = await placeOrder(first, alice, `bench-probe-${Date.now()}`);
   if (probe.status !== 201) throw new Error(`order: ${JSON.stringify(probe.body)}`);
-  const owner = cluster.node(probe.node ?? first.nodeId);
+  const before = await leaseOf(cluster);
+  const owner = cluster.node(before?.nodeId ?? first.nodeId);
   const other = cluster.nodes.find((n) => n !== owner) as ClusterNode;
   const direct: number[] = [];
   const through: number[] = [];
-  let answeredByOwner = 0;
   for (let i = 0; i < ORDER_SAMPLES + 20; i += 1) {
     const side = i % 2 === 0 ? 'SELL' : 'BUY';
     const a = await timedOrder(owner, alice, `bench-own-${i}-${Date.now()}`, side);
@@ -131,7 +141,6 @@ async function ownership(cluster: Cluster, alice: WebSession) {
       `bench-fwd-${i}-${Date.now()}`,
       side === 'SELL' ? 'BUY' : 'SELL',
     );
-    if (b.node === owner.nodeId) answeredByOwner += 1;
     if (i >= 20) {
       direct.push(a.ms);
       through.push(b.ms);
@@ -139,8 +148,11 @@ async function ownership(cluster: Cluster, alice: WebSession) {
   }
   const ownerP50 = percentile(direct, 50);
   const otherP50 = percentile(through, 50);
+  // The other node's orders ran on the owner if the lease never moved (same node, same fencing token).
+  const after = await leaseOf(cluster);
+  const forwarded = before !== undefined && after?.nodeId === before.nodeId && after.fence === before.fence;
   log(
-    `orders for one account: through the owner ${owner.nodeId} p50 ${ownerP50.toFixed(2)} ms, through ${other.nodeId} p50 ${otherP50.toFixed(2)} ms (answered by the owner: ${answeredByOwner})`,
+    `orders for one account: through the owner ${owner.nodeId} p50 ${ownerP50.toFixed(2)} ms, through ${other.nodeId} p50 ${otherP50.toFixed(2)} ms (lease kept by the owner: ${forwarded})`,
   );
   return {
     owner,
@@ -149,8 +161,8 @@ async function ownership(cluster: Cluster, alice: WebSession) {
       ownerOrderP50Ms: round(ownerP50),
       nonOwnerOrderP50Ms: round(otherP50),
       nonOwnerOverheadP50Ms: round(otherP50 - ownerP50),
-      // Whether another node's answers named the owner: the order went to it (account ownership), or not.
-      nonOwnerForwarded: answeredByOwner === ORDER_SAMPLES + 20,
+      // Whether the other node's orders ran on the owner (the lease stayed where it was), or not.
+      nonOwnerForwarded: forwarded,
     },
   };
 }
@@ -167,7 +179,11 @@ async function failover(cluster: Cluster, alice: WebSession, owner: ClusterNode,
       log(
         `failover: ${owner.nodeId} killed; order accepted by ${answer.node} after ${failoverMs.toFixed(0)} ms`,
       );
-      return { failoverMs: round(failoverMs, 0), failoverAttempts: attempts, newOwner: answer.node };
+      return {
+        failoverMs: round(failoverMs, 0),
+        failoverAttempts: attempts,
+        newOwner: (await leaseOf(cluster))?.nodeId ?? null,
+      };
     }
     if (answer.status !== 503) throw new Error(`failover: ${answer.status} ${JSON.stringify(answer.body)}`);
     if (performance.now() - t0 > 4 * cluster.leaseMs)

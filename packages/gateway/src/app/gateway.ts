@@ -137,6 +137,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const store = await openStore(config, {
     onConnectionLost: (lost) =>
       logger.warn(lost, 'a database connection was ended by the server; the pool replaces it'),
+    ...(config.cluster.redisUrl === undefined ? {} : { pgIdleInTransactionMs: config.cluster.leaseMs }),
     ...options.database,
   });
   if (source === 'generated-file') logger.warn({ file }, 'generated a new server secret');

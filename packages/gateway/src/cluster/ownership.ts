@@ -126,6 +126,9 @@ export class AccountOwnership implements Placement {
   }
 
   async locate(accountId: string): Promise<'here' | RemoteNode> {
+    // Being taken here: wait until it is rebuilt.
+    const taking = this.#taking.get(accountId);
+    if (taking !== undefined && (await taking)) return 'here';
     const now = this.#o.clock.now();
     const held = this.#held.get(accountId);
     if (held !== undefined && now < held.expiresAt) return 'here';
@@ -142,6 +145,8 @@ export class AccountOwnership implements Placement {
   }
 
   async hold(accountId: string): Promise<void> {
+    const taking = this.#taking.get(accountId);
+    if (taking !== undefined && (await taking)) return;
     const held = this.#held.get(accountId);
     if (held !== undefined && this.#o.clock.now() < held.expiresAt) return;
     if (!(await this.#take(accountId)))
@@ -157,10 +162,6 @@ export class AccountOwnership implements Placement {
       check: (tx) => fenceCheck(tx, accountId, nodeId, fence),
       refused: () => new LeaseLost(accountId),
     };
-  }
-
-  isLost(error: unknown): boolean {
-    return error instanceof LeaseLost;
   }
 
   lost(accountId: string): void {
@@ -230,8 +231,16 @@ export class AccountOwnership implements Placement {
     // Whatever this node held of the account before is stale (another node may have worked it meanwhile).
     if (this.#held.delete(accountId)) this.#hooks?.drop(accountId);
     this.#elsewhere.delete(accountId);
-    await this.#hooks?.adopt(accountId);
+    // Held from now, so what the rebuild writes (a working market order filled at once) carries the new token;
+    // requests wait for the rebuild (`#taking`).
     this.#held.set(accountId, { fence, expiresAt: now + leaseMs });
+    try {
+      await this.#hooks?.adopt(accountId);
+    } catch (error) {
+      this.#held.delete(accountId);
+      this.#hooks?.drop(accountId);
+      throw error;
+    }
     this.#o.log.info({ accountId, node: nodeId, fence }, 'account taken');
     return true;
   }

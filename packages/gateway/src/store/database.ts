@@ -39,6 +39,12 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
   /** PostgreSQL schema to use instead of `public` (tests isolate themselves this way). */
   pgSchema?: string;
+  /**
+   * PostgreSQL ends a session left idle inside a transaction this long (`idle_in_transaction_session_timeout`). With
+   * several nodes it is the account lease: a node frozen mid-transaction (paused, swapped out) would otherwise hold
+   * its row locks — the lease row's among them — and no other node could take its accounts over until it woke.
+   */
+  pgIdleInTransactionMs?: number;
   /** Called after every query (tests use it to prove a path makes no database round trip). */
   onQuery?: () => void;
   /**
@@ -85,6 +91,9 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
       max: options.poolSize ?? 10,
       types: pgTypes as pg.CustomTypesConfig,
       ...(options.pgSchema === undefined ? {} : { options: `-c search_path=${options.pgSchema}` }),
+      ...(options.pgIdleInTransactionMs === undefined
+        ? {}
+        : { idle_in_transaction_session_timeout: options.pgIdleInTransactionMs }),
     });
     // A connection the server ends is an 'error' event on its client, and an event emitter with no listener throws:
     // without these the process would end (pool.end() resolves before its clients' sockets close, so even a clean

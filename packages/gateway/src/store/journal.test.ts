@@ -70,7 +70,13 @@ describe.each(testDatabases({ everySqliteDriver: true }))('journal on %s', (_nam
       journal.write(note(4, 'held again'), guard('lease:A:1', true)),
       journal.write(note(5, 'moved again'), guard('lease:B:4', false)),
     ]);
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected']);
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'rejected',
+    ]);
     expect((results[2] as PromiseRejectedResult).reason).toEqual(new Error('refused lease:B:4'));
     // The refused entries wrote nothing; the others committed in the same transaction.
     expect(await bodies(store)).toEqual(['free', 'held', 'held again']);

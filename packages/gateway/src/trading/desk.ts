@@ -7,7 +7,9 @@
  *
  * The view runs ahead of the database by at most the batch in flight. If that batch fails, or finds an order this
  * node changed no longer working in the database (another writer on the account), the view can no longer be trusted:
- * trading halts on this node (`TRADING_HALTED`) until it restarts and rebuilds the view from the database.
+ * trading halts on this node (`TRADING_HALTED`) until it restarts and rebuilds the view from the database. With
+ * several nodes (`placement`), only that account is let go instead: the next request takes it again, on this node or
+ * another, and rebuilds it from the database (`ACCOUNT_MOVING` meanwhile).
  */
 import type { Kysely } from 'kysely';
 import { accountAccess } from '../access/index.js';
@@ -226,9 +228,11 @@ export class Desk {
       },
       (error: unknown) => {
         if (this.pending.get(row.id) === pending) this.pending.delete(row.id);
-        // The account moved to another node (this one was paused or cut off past its lease): it wrote nothing, and
-        // this node stops working the account; the others it works are unaffected.
-        if (placement?.isLost(error) === true) {
+        // With several nodes, the account alone is let go: moved to another node (this one was paused or cut off
+        // past its lease: it wrote nothing), or its write failed (its view here may be ahead of the database). The
+        // next request takes it again — here or elsewhere — and rebuilds it from the database, as a restart would;
+        // the other accounts this node works are unaffected.
+        if (placement !== undefined) {
           placement.lost(row.account_id);
           throw new GatehouseError('ACCOUNT_MOVING', undefined, { retryAfterMs: 100 });
         }
@@ -243,7 +247,7 @@ export class Desk {
     const { placement, journal } = this.deps;
     if (placement === undefined) return journal.write(entry);
     return journal.write(entry, placement.guard(accountId)).catch((error: unknown) => {
-      if (!placement.isLost(error)) throw error;
+      // Not committed (another node holds the account, or the write failed): let the account go, as above.
       placement.lost(accountId);
       throw new GatehouseError('ACCOUNT_MOVING', undefined, { retryAfterMs: 100 });
     });

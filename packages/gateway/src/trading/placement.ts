@@ -29,9 +29,10 @@ export interface Placement {
   hold(accountId: string): Promise<void>;
   /** The condition each journal write of the account runs under: this node's fencing token still holds. */
   guard(accountId: string): JournalGuard;
-  /** Whether the error is a journal write refused by `guard`: the account moved to another node. */
-  isLost(error: unknown): boolean;
-  /** A write of the account was refused by its guard: this node no longer works it. */
+  /**
+   * A write of the account was not committed — refused by its guard (another node holds it) or failed: this node
+   * stops working it, and takes it again (rebuilt from the database) on the next request, if it is still free.
+   */
   lost(accountId: string): void;
 }
 
