@@ -7,11 +7,14 @@
  * - an entry is re-read from the database after `revalidateAfterMs`, which bounds the damage of a lost message;
  * - last-seen times are kept in memory and written behind in batches; before a session is declared idle the row is
  *   re-read, because another node may have seen more recent activity.
+ * A profile is read with each entry, as before; when it reads the same as the one last read for the user, the entry
+ * holds that one instead, so a user's many sessions (and their open streams) share one copy of it.
  *
  * Longer than most modules: the session cache and a session's life (create, authenticate, revalidate, step-up,
  * token renewal, revocation, written-behind activity) keep the cache's invariants together in one class.
  */
 import type { KeyObject } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { type Kysely, sql } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import {
@@ -123,6 +126,8 @@ interface CacheEntry extends Principal {
 export class SessionService {
   readonly #o: SessionServiceOptions;
   readonly #cache: LruCache<string, CacheEntry>;
+  /** The profile last read per user: a read that finds it unchanged hands out this object instead of a copy. */
+  readonly #profiles: LruCache<string, SessionProfile>;
   /** Who trades for each user, cached beside the sessions: the tier questions are answered from both. */
   readonly holders: HolderView;
   /** session id → last-seen time not yet written to the database. */
@@ -134,6 +139,7 @@ export class SessionService {
   constructor(options: SessionServiceOptions) {
     this.#o = options;
     this.#cache = new LruCache(options.cacheMaxEntries);
+    this.#profiles = new LruCache(options.cacheMaxEntries);
     this.holders = new HolderView({
       bus: options.bus,
       clock: options.clock,
@@ -152,6 +158,7 @@ export class SessionService {
       options.bus.subscribe('user.changed', (m) => {
         this.#epoch += 1;
         this.#cache.deleteWhere((entry) => entry.session.userId === m.userId);
+        this.#profiles.delete(m.userId);
       }),
     );
   }
@@ -486,7 +493,7 @@ export class SessionService {
     if (session === undefined) throw new GatehouseError('UNAUTHENTICATED');
     const pending = this.#pendingLastSeen.get(session.id);
     if (pending !== undefined && pending > session.lastSeenAt) session.lastSeenAt = pending;
-    const profile = await this.#o.loadProfile(session.userId);
+    const profile = await this.loadProfile(session.userId);
     if (profile === undefined) throw new GatehouseError('UNAUTHENTICATED');
     const entry: CacheEntry = { session, profile, memo: new Map(), validatedAt: now, lastIp: null };
     if (session.revokedAt === null && epoch === this.#epoch) this.#cache.set(tokenHash, entry);
@@ -540,7 +547,12 @@ export class SessionService {
    * long-lived holder of a principal, such as an open stream, re-reads when the user changes.
    */
   async loadProfile(userId: string): Promise<SessionProfile | undefined> {
-    return this.#o.loadProfile(userId);
+    const profile = await this.#o.loadProfile(userId);
+    if (profile === undefined) return undefined;
+    const held = this.#profiles.get(userId);
+    if (held !== undefined && isDeepStrictEqual(held, profile)) return held;
+    this.#profiles.set(userId, profile);
+    return profile;
   }
 
   /** A session by its id; pass a transaction as `db` to read it inside one. */
