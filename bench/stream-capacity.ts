@@ -142,7 +142,8 @@ function connect(baseUrl: string, token: string): Promise<Connection> {
 export async function streamCapacity(opts: { streams: number }): Promise<StreamCapacity> {
   const { streams } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'gh-bench-cap-'));
-  const dbFile = join(dir, 'g.db');
+  // BENCH_DATABASE_URL: a fresh, empty PostgreSQL database instead of a SQLite file.
+  const dbFile = process.env.BENCH_DATABASE_URL ?? join(dir, 'g.db');
   let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
   const connections: Connection[] = [];
   try {

@@ -34,6 +34,7 @@ import type { Channel, ChannelPolicies } from './policy.js';
 import {
   findSessionById,
   findSessionByTokenHash,
+  findSessionsByIds,
   insertSession,
   listLiveSessions,
   markDevice,
@@ -117,6 +118,15 @@ export interface SessionServiceOptions {
   maxLivePerUser: number;
 }
 
+/** A caller of `readSoon` waiting for its row. */
+interface Waiting {
+  resolve(row: SessionRecord | undefined): void;
+  reject(error: unknown): void;
+}
+
+/** Ids read in one query by `readSoon` (well under every database's limit on bound parameters). */
+const READ_BATCH = 500;
+
 interface CacheEntry extends Principal {
   validatedAt: number;
   /** The client address of the previous request, to skip the network check while it does not change. */
@@ -133,6 +143,8 @@ export class SessionService {
   /** session id → last-seen time not yet written to the database. */
   #pendingLastSeen = new Map<string, number>();
   readonly #unsubscribe: (() => void)[] = [];
+  /** Session ids asked for by `readSoon` in this turn of the event loop, with the callers waiting on each. */
+  #readBatch: Map<string, Waiting[]> | null = null;
   /** Counts announcements that drop entries: a load that raced one is answered but not cached. */
   #epoch = 0;
 
@@ -558,6 +570,42 @@ export class SessionService {
   /** A session by its id; pass a transaction as `db` to read it inside one. */
   async findById(sessionId: string, db: Kysely<Database> = this.#o.db): Promise<SessionRecord | undefined> {
     return findSessionById(db, sessionId);
+  }
+
+  /**
+   * A session's row, as `findById` reads it, read in one query with every other asked for in the same turn of the
+   * event loop: the many open streams whose periodic re-read falls on one tick of their hub cost one query.
+   */
+  readSoon(sessionId: string): Promise<SessionRecord | undefined> {
+    return new Promise((resolve, reject) => {
+      let batch = this.#readBatch;
+      if (batch === null) {
+        const opened = new Map<string, Waiting[]>();
+        batch = opened;
+        this.#readBatch = opened;
+        queueMicrotask(() => {
+          this.#readBatch = null;
+          // Never rejects: a failed query rejects its callers.
+          void this.#readMany(opened);
+        });
+      }
+      const waiting = batch.get(sessionId);
+      if (waiting === undefined) batch.set(sessionId, [{ resolve, reject }]);
+      else waiting.push({ resolve, reject });
+    });
+  }
+
+  async #readMany(batch: Map<string, Waiting[]>): Promise<void> {
+    const ids = [...batch.keys()];
+    for (let i = 0; i < ids.length; i += READ_BATCH) {
+      const chunk = ids.slice(i, i + READ_BATCH);
+      try {
+        const rows = new Map((await findSessionsByIds(this.#o.db, chunk)).map((row) => [row.id, row]));
+        for (const id of chunk) for (const w of batch.get(id) ?? []) w.resolve(rows.get(id));
+      } catch (error) {
+        for (const id of chunk) for (const w of batch.get(id) ?? []) w.reject(error);
+      }
+    }
   }
 
   /** Writes pending last-seen times in one batch. Called on a timer and at shutdown. */

@@ -84,6 +84,28 @@ describe.each(testDatabases())('sessions on %s', (_name, makeDatabase) => {
       expect(gw.queries.count).toBe(before);
     });
 
+    it('reads the session rows asked for in one turn in one query, each caller its own row', async () => {
+      const alice = await loginAs(gw, ALICE);
+      const bruno = await loginAs(gw, BRUNO);
+      await gw.ctx.sessions.revoke(bruno.sessionId, 'logout');
+      const before = gw.queries.count;
+      const [a, b, missing, again] = await Promise.all([
+        gw.ctx.sessions.readSoon(alice.sessionId),
+        gw.ctx.sessions.readSoon(bruno.sessionId),
+        gw.ctx.sessions.readSoon('ses_unknown'),
+        gw.ctx.sessions.readSoon(alice.sessionId),
+      ]);
+      expect(gw.queries.count - before).toBe(1);
+      expect(a).toMatchObject({ id: alice.sessionId, revokedAt: null });
+      expect(again).toEqual(a);
+      expect(b).toMatchObject({ id: bruno.sessionId, revokeReason: 'logout' });
+      expect(b?.revokedAt).not.toBeNull();
+      expect(missing).toBeUndefined();
+      // A later turn reads again.
+      expect(await gw.ctx.sessions.readSoon(alice.sessionId)).toMatchObject({ id: alice.sessionId });
+      expect(gw.queries.count - before).toBe(2);
+    });
+
     it('gives a user’s sessions one shared profile while it reads the same, and the new one once it changes', async () => {
       const first = await loginAs(gw, VIKTOR);
       const second = await loginAs(gw, VIKTOR);

@@ -55,7 +55,7 @@ import {
 
 /** What a session stream needs of the gateway. */
 export interface SessionStreamDeps extends StreamHubDeps {
-  sessions: Pick<SessionService, 'loadProfile' | 'findById' | 'pendingLastSeen'>;
+  sessions: Pick<SessionService, 'loadProfile' | 'readSoon' | 'pendingLastSeen'>;
   marketData: MarketData;
   trading: Pick<TradingService, 'events' | 'marketDataView'>;
   brokerage: Pick<BrokerageTier, 'sessionState'>;
@@ -486,7 +486,8 @@ export class SessionStream implements HubStream {
     this.#lastReload = now;
     const announced = this.#reloadDue;
     this.#reloadDue = false;
-    const row = await this.deps.sessions.findById(this.#principal.session.id);
+    // Read with the rows of every other stream re-reading on this tick: one query for them all.
+    const row = await this.deps.sessions.readSoon(this.#principal.session.id);
     if (row === undefined || row.revokedAt !== null) return this.close('SESSION_REVOKED');
     this.#lastSeen = Math.max(this.#lastSeen, row.lastSeenAt);
     // Lifetimes may shorten (an operator's or the sandbox's expiry now): the stream ends with the session.
