@@ -7,11 +7,14 @@
  * - an entry is re-read from the database after `revalidateAfterMs`, which bounds the damage of a lost message;
  * - last-seen times are kept in memory and written behind in batches; before a session is declared idle the row is
  *   re-read, because another node may have seen more recent activity.
+ * A profile is read with each entry, as before; when it reads the same as the one last read for the user, the entry
+ * holds that one instead, so a user's many sessions (and their open streams) share one copy of it.
  *
  * Longer than most modules: the session cache and a session's life (create, authenticate, revalidate, step-up,
  * token renewal, revocation, written-behind activity) keep the cache's invariants together in one class.
  */
 import type { KeyObject } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { type Kysely, sql } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import {
@@ -31,6 +34,7 @@ import type { Channel, ChannelPolicies } from './policy.js';
 import {
   findSessionById,
   findSessionByTokenHash,
+  findSessionsByIds,
   insertSession,
   listLiveSessions,
   markDevice,
@@ -114,6 +118,15 @@ export interface SessionServiceOptions {
   maxLivePerUser: number;
 }
 
+/** A caller of `readSoon` waiting for its row. */
+interface Waiting {
+  resolve(row: SessionRecord | undefined): void;
+  reject(error: unknown): void;
+}
+
+/** Ids read in one query by `readSoon` (well under every database's limit on bound parameters). */
+const READ_BATCH = 500;
+
 interface CacheEntry extends Principal {
   validatedAt: number;
   /** The client address of the previous request, to skip the network check while it does not change. */
@@ -123,17 +136,22 @@ interface CacheEntry extends Principal {
 export class SessionService {
   readonly #o: SessionServiceOptions;
   readonly #cache: LruCache<string, CacheEntry>;
+  /** The profile last read per user: a read that finds it unchanged hands out this object instead of a copy. */
+  readonly #profiles: LruCache<string, SessionProfile>;
   /** Who trades for each user, cached beside the sessions: the tier questions are answered from both. */
   readonly holders: HolderView;
   /** session id → last-seen time not yet written to the database. */
   #pendingLastSeen = new Map<string, number>();
   readonly #unsubscribe: (() => void)[] = [];
+  /** Session ids asked for by `readSoon` in this turn of the event loop, with the callers waiting on each. */
+  #readBatch: Map<string, Waiting[]> | null = null;
   /** Counts announcements that drop entries: a load that raced one is answered but not cached. */
   #epoch = 0;
 
   constructor(options: SessionServiceOptions) {
     this.#o = options;
     this.#cache = new LruCache(options.cacheMaxEntries);
+    this.#profiles = new LruCache(options.cacheMaxEntries);
     this.holders = new HolderView({
       bus: options.bus,
       clock: options.clock,
@@ -152,6 +170,7 @@ export class SessionService {
       options.bus.subscribe('user.changed', (m) => {
         this.#epoch += 1;
         this.#cache.deleteWhere((entry) => entry.session.userId === m.userId);
+        this.#profiles.delete(m.userId);
       }),
     );
   }
@@ -486,7 +505,7 @@ export class SessionService {
     if (session === undefined) throw new GatehouseError('UNAUTHENTICATED');
     const pending = this.#pendingLastSeen.get(session.id);
     if (pending !== undefined && pending > session.lastSeenAt) session.lastSeenAt = pending;
-    const profile = await this.#o.loadProfile(session.userId);
+    const profile = await this.loadProfile(session.userId);
     if (profile === undefined) throw new GatehouseError('UNAUTHENTICATED');
     const entry: CacheEntry = { session, profile, memo: new Map(), validatedAt: now, lastIp: null };
     if (session.revokedAt === null && epoch === this.#epoch) this.#cache.set(tokenHash, entry);
@@ -540,12 +559,53 @@ export class SessionService {
    * long-lived holder of a principal, such as an open stream, re-reads when the user changes.
    */
   async loadProfile(userId: string): Promise<SessionProfile | undefined> {
-    return this.#o.loadProfile(userId);
+    const profile = await this.#o.loadProfile(userId);
+    if (profile === undefined) return undefined;
+    const held = this.#profiles.get(userId);
+    if (held !== undefined && isDeepStrictEqual(held, profile)) return held;
+    this.#profiles.set(userId, profile);
+    return profile;
   }
 
   /** A session by its id; pass a transaction as `db` to read it inside one. */
   async findById(sessionId: string, db: Kysely<Database> = this.#o.db): Promise<SessionRecord | undefined> {
     return findSessionById(db, sessionId);
+  }
+
+  /**
+   * A session's row, as `findById` reads it, read in one query with every other asked for in the same turn of the
+   * event loop: the many open streams whose periodic re-read falls on one tick of their hub cost one query.
+   */
+  readSoon(sessionId: string): Promise<SessionRecord | undefined> {
+    return new Promise((resolve, reject) => {
+      let batch = this.#readBatch;
+      if (batch === null) {
+        const opened = new Map<string, Waiting[]>();
+        batch = opened;
+        this.#readBatch = opened;
+        queueMicrotask(() => {
+          this.#readBatch = null;
+          // Never rejects: a failed query rejects its callers.
+          void this.#readMany(opened);
+        });
+      }
+      const waiting = batch.get(sessionId);
+      if (waiting === undefined) batch.set(sessionId, [{ resolve, reject }]);
+      else waiting.push({ resolve, reject });
+    });
+  }
+
+  async #readMany(batch: Map<string, Waiting[]>): Promise<void> {
+    const ids = [...batch.keys()];
+    for (let i = 0; i < ids.length; i += READ_BATCH) {
+      const chunk = ids.slice(i, i + READ_BATCH);
+      try {
+        const rows = new Map((await findSessionsByIds(this.#o.db, chunk)).map((row) => [row.id, row]));
+        for (const id of chunk) for (const w of batch.get(id) ?? []) w.resolve(rows.get(id));
+      } catch (error) {
+        for (const id of chunk) for (const w of batch.get(id) ?? []) w.reject(error);
+      }
+    }
   }
 
   /** Writes pending last-seen times in one batch. Called on a timer and at shutdown. */

@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InProcessEventBus } from '../core/index.js';
 import { totpCode } from '../factors/index.js';
+import { changeAccountRole } from '../identity/index.js';
 import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
@@ -14,6 +15,7 @@ import {
   renewed,
   startTestGateway,
   type TestGateway,
+  VIKTOR,
 } from '../test-support/gateway.js';
 
 let gw: TestGateway;
@@ -80,6 +82,55 @@ describe.each(testDatabases())('sessions on %s', (_name, makeDatabase) => {
       const before = gw.queries.count;
       for (let i = 0; i < 20; i += 1) expect((await whoami(alice)).statusCode).toBe(200);
       expect(gw.queries.count).toBe(before);
+    });
+
+    it('reads the session rows asked for in one turn in one query, each caller its own row', async () => {
+      const alice = await loginAs(gw, ALICE);
+      const bruno = await loginAs(gw, BRUNO);
+      await gw.ctx.sessions.revoke(bruno.sessionId, 'logout');
+      const before = gw.queries.count;
+      const [a, b, missing, again] = await Promise.all([
+        gw.ctx.sessions.readSoon(alice.sessionId),
+        gw.ctx.sessions.readSoon(bruno.sessionId),
+        gw.ctx.sessions.readSoon('ses_unknown'),
+        gw.ctx.sessions.readSoon(alice.sessionId),
+      ]);
+      expect(gw.queries.count - before).toBe(1);
+      expect(a).toMatchObject({ id: alice.sessionId, revokedAt: null });
+      expect(again).toEqual(a);
+      expect(b).toMatchObject({ id: bruno.sessionId, revokeReason: 'logout' });
+      expect(b?.revokedAt).not.toBeNull();
+      expect(missing).toBeUndefined();
+      // A later turn reads again.
+      expect(await gw.ctx.sessions.readSoon(alice.sessionId)).toMatchObject({ id: alice.sessionId });
+      expect(gw.queries.count - before).toBe(2);
+    });
+
+    it('gives a user’s sessions one shared profile while it reads the same, and the new one once it changes', async () => {
+      const first = await loginAs(gw, VIKTOR);
+      const second = await loginAs(gw, VIKTOR);
+      const token = (as: LoggedIn) => as.cookie.slice(as.cookie.indexOf('=') + 1);
+      const a = await gw.ctx.sessions.authenticate(token(first));
+      const b = await gw.ctx.sessions.authenticate(token(second));
+      expect(a.session.id).not.toBe(b.session.id);
+      expect(b.profile).toBe(a.profile);
+      const bruno = await gw.ctx.sessions.authenticate(token(await loginAs(gw, BRUNO)));
+      expect(bruno.profile).not.toBe(a.profile);
+      expect(bruno.profile.user.username).toBe('bruno');
+
+      // Viktor loses an account: both sessions are read again and share the new profile, without the account.
+      const viewed = a.profile.accounts.map((account) => account.id);
+      expect(viewed).toContain('U1000001');
+      await changeAccountRole(
+        { db: gw.ctx.store.db, clock: gw.clock, bus: gw.ctx.bus },
+        { accountId: 'U1000001', username: 'viktor', role: null, via: 'cli', ip: null },
+      );
+      const a2 = await gw.ctx.sessions.authenticate(token(first));
+      const b2 = await gw.ctx.sessions.authenticate(token(second));
+      expect(a2.profile).not.toBe(a.profile);
+      expect(a2.profile.accounts.map((account) => account.id)).not.toContain('U1000001');
+      expect(b2.profile).toBe(a2.profile);
+      expect((await whoami(second)).statusCode).toBe(200);
     });
   });
 

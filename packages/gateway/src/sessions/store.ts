@@ -106,6 +106,16 @@ export async function findSessionById(db: Kysely<Database>, id: string): Promise
   return row === undefined ? undefined : sessionFromRow(row);
 }
 
+/** Sessions by id, in one query; an id with no session has none in the answer. */
+export async function findSessionsByIds(
+  db: Kysely<Database>,
+  ids: readonly string[],
+): Promise<SessionRecord[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.selectFrom('sessions').selectAll().where('id', 'in', ids).execute();
+  return rows.map(sessionFromRow);
+}
+
 /** Live (not revoked, not past their absolute expiry) sessions of a user, newest first. */
 export async function listLiveSessions(
   db: Kysely<Database>,

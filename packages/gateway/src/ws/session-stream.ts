@@ -55,7 +55,7 @@ import {
 
 /** What a session stream needs of the gateway. */
 export interface SessionStreamDeps extends StreamHubDeps {
-  sessions: Pick<SessionService, 'loadProfile' | 'findById' | 'pendingLastSeen'>;
+  sessions: Pick<SessionService, 'loadProfile' | 'readSoon' | 'pendingLastSeen'>;
   marketData: MarketData;
   trading: Pick<TradingService, 'events' | 'marketDataView'>;
   brokerage: Pick<BrokerageTier, 'sessionState'>;
@@ -111,6 +111,12 @@ export class SessionStream implements HubStream {
   readonly #subject: FaultSubject;
   /** Messages held while the stream is stalled (sandbox `stream.stalled`), written in order when it ends. */
   #stalled: string[] | null = null;
+  /**
+   * When a tick next has work (epoch ms): the heartbeat, the periodic re-read, the expiry notice or the end, the
+   * daily reset; -Infinity: on the next tick (a re-read asked for, a stall to check). The hub skips the stream's
+   * ticks until then, so an idle stream costs one comparison per tick.
+   */
+  #dueAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly deps: SessionStreamDeps,
@@ -143,6 +149,10 @@ export class SessionStream implements HubStream {
     return this.#accountIds;
   }
 
+  get dueAt(): number {
+    return this.#dueAt;
+  }
+
   send(type: string, data: Record<string, unknown> = {}, topic = 'session'): void {
     if (this.#closed) return;
     this.#seq += 1;
@@ -159,6 +169,7 @@ export class SessionStream implements HubStream {
     }
     // Stalled: nothing reaches the client, as on a path that stopped carrying data; what was sent waits in order.
     this.#stalled ??= [];
+    this.#dueAt = Number.NEGATIVE_INFINITY;
     this.#stalled.push(text);
     if (this.#stalled.length > MAX_STALLED) this.drop();
   }
@@ -383,6 +394,7 @@ export class SessionStream implements HubStream {
   /** The session row changed (step-up, activity elsewhere): re-read it on the next tick. */
   reloadSoon(): void {
     this.#reloadDue = true;
+    this.#dueAt = Number.NEGATIVE_INFINITY;
   }
 
   /** Live events wait from now until the user's new profile is taken (`takeProfile`). */
@@ -474,7 +486,8 @@ export class SessionStream implements HubStream {
     this.#lastReload = now;
     const announced = this.#reloadDue;
     this.#reloadDue = false;
-    const row = await this.deps.sessions.findById(this.#principal.session.id);
+    // Read with the rows of every other stream re-reading on this tick: one query for them all.
+    const row = await this.deps.sessions.readSoon(this.#principal.session.id);
     if (row === undefined || row.revokedAt !== null) return this.close('SESSION_REVOKED');
     this.#lastSeen = Math.max(this.#lastSeen, row.lastSeenAt);
     // Lifetimes may shorten (an operator's or the sandbox's expiry now): the stream ends with the session.
@@ -493,7 +506,10 @@ export class SessionStream implements HubStream {
     return undefined;
   }
 
-  /** Called by the hub's ticker; does no I/O unless a re-read, an expiry or a reset is due. */
+  /**
+   * Called by the hub's ticker once `dueAt` has come; does no I/O unless a re-read, an expiry or a reset is due. Activity
+   * seen elsewhere (`pendingLastSeen`) only moves the end later, so it is taken in here, before the end is acted on.
+   */
   async tick(now: number): Promise<void> {
     if (this.#closed || this.#busy) return;
     if (this.#stalled !== null) this.#checkStall();
@@ -510,13 +526,30 @@ export class SessionStream implements HubStream {
     // Before ending the stream or warning of the end, re-read the row: another node may have seen activity.
     const warnDue = deadline() - now <= EXPIRING_NOTICE_MS && !this.#sent.has(`expiring:${deadline()}`);
     const resetDue = now >= this.#nextResetAt;
-    if (!reloadDue && !warnDue && !resetDue && now < deadline()) return;
+    if (!reloadDue && !warnDue && !resetDue && now < deadline()) return this.#schedule();
     this.#busy = true;
     try {
       await this.#dueWork(now, reloadDue || warnDue || now >= deadline(), deadline);
     } finally {
       this.#busy = false;
+      this.#schedule();
     }
+  }
+
+  /** The earliest instant a tick has work again (`dueAt`), from the same conditions `tick` checks. */
+  #schedule(): void {
+    if (this.#stalled !== null || this.#reloadDue) {
+      this.#dueAt = Number.NEGATIVE_INFINITY;
+      return;
+    }
+    const end = Math.min(this.#lastSeen + this.#idleTimeoutMs, this.#expiresAt);
+    const notice = this.#sent.has(`expiring:${end}`) ? end : end - EXPIRING_NOTICE_MS;
+    this.#dueAt = Math.min(
+      this.#lastHeartbeat + HEARTBEAT_MS,
+      this.#lastReload + RELOAD_MS,
+      notice,
+      this.#nextResetAt,
+    );
   }
 
   async #dueWork(now: number, reload: boolean, deadline: () => number): Promise<void> {
