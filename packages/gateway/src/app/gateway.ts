@@ -2,20 +2,23 @@
  * @module app/gateway
  * Start-up and shutdown in a fixed, documented order.
  *
- * Start: config → public URLs (outside development `server.publicUrl` is required) → logger → server secret →
+ * Start: config → logger → the node's lock on a PostgreSQL database (store/node-lock.ts: a second node without
+ * `cluster.redisUrl` stops here) → public URLs (outside development `server.publicUrl` is required) → server secret →
  * password policy (its lists read once) → database (open, migrate, seed entities) → password hasher → event bus (on
- * Redis with `cluster.redisUrl`, waiting for it up to 5 s) →
+ * Redis with `cluster.redisUrl`, waiting for it up to 5 s) → the replay guard (on Redis with `cluster.redisUrl`) →
  * session service (and its write-behind timer) → HTTP app, metrics app and CPAPI listeners (headless credentials
  * read) → listen (in development, the public URL takes the port the listener was given) → the metrics listener
  * (`metrics.listen`; one that cannot bind is logged, and the gateway serves on) → each CPAPI listener (a headless
  * one logs in first).
  * Stop: close the CPAPI listeners (each ends the session it holds) → stop accepting and finish in-flight requests →
  * close the metrics listener → stop the timer and flush
- * last-seen times → close the session service and the bus → close the database → flush the logger.
+ * last-seen times → close the session service, the bus and the replay guard's Redis → close the database → release
+ * the node's lock → flush the logger.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { type Config, resolvePublicUrls } from '../config/index.js';
 import {
@@ -23,9 +26,11 @@ import {
   deriveKey,
   type EventBus,
   InProcessEventBus,
-  LruCache,
+  MemoryReplayGuard,
   noFaults,
   RedisEventBus,
+  RedisReplayGuard,
+  type ReplayGuard,
   SecretBox,
   systemClock,
 } from '../core/index.js';
@@ -58,11 +63,13 @@ import { HttpFaults } from '../sandbox/http-faults.js';
 import { BrokerageTier, channelPolicies, countLiveSessions, SessionService } from '../sessions/index.js';
 import {
   Journal,
+  lockDatabaseForNode,
   migrateToLatest,
   type OpenDatabaseOptions,
   openDatabase,
   type Store,
 } from '../store/index.js';
+import { DatabaseReplayGuard } from '../store/replay-claims.js';
 import { type OrderRouter, TradingService } from '../trading/index.js';
 import type { GatewayContext } from './context.js';
 import { buildCpapiListeners } from './cpapi.js';
@@ -136,6 +143,33 @@ async function eventBus(config: Config, nodeId: string, logger: Logger): Promise
   return bus;
 }
 
+/**
+ * The connection to Redis of the replay guard and the rate limits (`cluster.redisUrl`): commands fail at once while
+ * it is down (each user has its fallback) instead of queueing. Waits up to 5 s for it at start, as the bus does.
+ */
+async function sharedRedis(url: string, nodeId: string): Promise<Redis> {
+  const redis = new Redis(url, {
+    connectionName: `gatehouse-shared-${nodeId}`,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 5_000,
+  });
+  // Outages are told by the replay guard (once each) and the bus; without a listener ioredis would print each retry.
+  redis.on('error', () => {});
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      redis.off('error', done);
+      resolve();
+    };
+    const timer = setTimeout(done, 5_000);
+    redis.once('ready', done);
+    redis.once('error', done);
+  });
+  return redis;
+}
+
 /** Builds a context without an HTTP server (CLI commands that work on the database directly). */
 export async function createContext(config: Config, options: GatewayOptions = {}): Promise<GatewayContext> {
   const clock = options.clock ?? systemClock;
@@ -161,6 +195,19 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   // This node's name in the cluster: its leases, its bus messages, its logs.
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
   const bus = options.bus ?? (await eventBus(config, nodeId, logger));
+  const redis =
+    config.cluster.redisUrl === undefined ? null : await sharedRedis(config.cluster.redisUrl, nodeId);
+  // "Seen once" checks: on Redis with several nodes (the database while Redis is down), in memory with one.
+  const replay: ReplayGuard =
+    redis === null
+      ? new MemoryReplayGuard(clock, 300_000)
+      : new RedisReplayGuard({
+          redis,
+          prefix: config.cluster.keyPrefix,
+          fallback: new DatabaseReplayGuard(store.db, clock),
+          clock,
+          log: logger,
+        });
   // The sandbox comes first: the places a failure strikes hold its probe (its actions are bound once the context
   // is whole, below).
   const sandbox = config.sandbox.enabled ? createSandbox(store.db, clock, bus, logger) : null;
@@ -186,8 +233,12 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   });
   const box = new SecretBox(secret);
   const notifier = options.notifier ?? new OutboxNotifier(store.db, clock);
-  const deviceHub = new DeviceHub(store.db, bus, clock, (error) =>
-    logger.error({ err: error }, 'telling a device its push state failed'),
+  const deviceHub = new DeviceHub(
+    store.db,
+    bus,
+    clock,
+    (error) => logger.error({ err: error }, 'telling a device its push state failed'),
+    replay,
   );
   // The factor faults sit between the login and its push and SMS transports, only when the sandbox is on.
   const factorFaults =
@@ -209,6 +260,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const metrics = createMetrics(
     () => countLiveSessions(store.db, clock.now()),
     () => (bus instanceof RedisEventBus ? bus.stats : undefined),
+    () => bus.connected,
   );
   const brokerage = new BrokerageTier({
     db: store.db,
@@ -255,7 +307,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const dpop = new DpopVerifier({
     requireNonce: config.oauth.dpopNonce,
     nonceKey: deriveKey(secret, 'dpop-nonce'),
-    replay: new LruCache(200_000),
+    replay,
   });
   const safety = new SafetyService({
     db: store.db,
@@ -300,8 +352,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     programs: oauth,
     deviceKey: async (deviceId) => (await loadSigningDevice(store.db, deviceId, ['mobile', 'desktop'])).key,
     csrfKey,
-    // Its own cache: a device proof's jti is single use across every request of every device-bound session.
-    proofReplay: new LruCache(100_000),
+    // A device proof's jti is single use across every request of every device-bound session, on every node.
+    proofReplay: replay,
     clock,
     urls,
     allowedOrigins: config.server.allowedOrigins,
@@ -342,7 +394,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     usernameKey: deriveKey(secret, 'audit-username'),
     policies,
     loginBackoff: throttlePolicies(config.login, deriveKey(secret, 'throttle-username')),
-    deviceLoginNonces: new LruCache(100_000),
+    replay,
+    redis,
     sandbox: sandbox?.registry ?? null,
     faults,
     factorFaults,
@@ -367,11 +420,26 @@ export async function closeContext(ctx: GatewayContext): Promise<void> {
   await ctx.sessions.flushLastSeen();
   ctx.sessions.close();
   await ctx.bus.close();
+  if (ctx.redis !== null) await ctx.redis.quit().catch(() => ctx.redis?.disconnect());
   await ctx.store.close();
 }
 
-export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
-  const ctx = await createContext(config, options);
+export async function createGateway(config: Config, given: GatewayOptions = {}): Promise<Gateway> {
+  const options = { ...given, logger: given.logger ?? createLogger(config.log.level) };
+  // Before anything is opened or migrated: a node that would share its database wrongly stops here
+  // (store/node-lock.ts). A bus given by the embedder spans its nodes, as Redis does.
+  const nodeLock = await lockDatabaseForNode(
+    config.database.url,
+    config.cluster.redisUrl === undefined && given.bus === undefined ? 'single' : 'cluster',
+    options.logger,
+  );
+  let ctx: GatewayContext;
+  try {
+    ctx = await createContext(config, options);
+  } catch (error) {
+    await nodeLock.release();
+    throw error;
+  }
   const app = await buildHttpApp(ctx);
   const metricsApp =
     config.metrics.listen === 'off'
@@ -421,6 +489,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       clearTimeout(deadline);
       clearInterval(flushTimer);
       await closeContext(ctx);
+      await nodeLock.release();
       ctx.logger.flush?.();
     },
   };

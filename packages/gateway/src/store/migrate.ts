@@ -21,6 +21,7 @@ import * as oauthTokenSessions from './migrations/0013-oauth-token-sessions.js';
 import * as oauthInstances from './migrations/0014-oauth-instances.js';
 import * as sandboxFaults from './migrations/0015-sandbox-faults.js';
 import * as smsOutboxLogin from './migrations/0016-sms-outbox-login.js';
+import * as replayClaims from './migrations/0018-replay-claims.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -39,6 +40,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0014-oauth-instances': oauthInstances,
   '0015-sandbox-faults': sandboxFaults,
   '0016-sms-outbox-login': smsOutboxLogin,
+  '0018-replay-claims': replayClaims,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

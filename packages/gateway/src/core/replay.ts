@@ -1,0 +1,153 @@
+/**
+ * @module core/replay
+ * "Seen once" checks shared by every node: a DPoP proof's `jti` (oauth/dpop.ts), a device proof's `jti`
+ * (sessions/device-proof.ts), a signed device login's nonce (login/device-login.ts) and a device stream's opening
+ * nonce (factors/device-hub.ts). `claim(namespace, key, ttlMs)` is true only the first time a key is claimed within
+ * `ttlMs` — on any node — so a proof replayed to another node is refused as it is on the node that saw it.
+ *
+ * - One node (no `cluster.redisUrl`): `MemoryReplayGuard`, bounded, in this process — nothing else could see the key.
+ * - Several nodes: `RedisReplayGuard`, one `SET <cluster.keyPrefix>replay:<namespace>:<key> 1 PX <ttl> NX` per
+ *   claim (keys longer than 64 characters are hashed). While Redis cannot be reached it claims in its fallback (the
+ *   database: store/replay-claims.ts), and for as long as a key claimed there may live after Redis is back (the
+ *   longest `ttlMs` it was given) it claims in both, so a key claimed during the outage is still refused after
+ *   it. A claim that neither can answer is refused with `SERVICE_UNAVAILABLE`: a replay is never accepted for want
+ *   of a place to check it.
+ */
+import type { Redis } from 'ioredis';
+import type { Clock } from './clock.js';
+import { sha256 } from './crypto.js';
+import { GatehouseError } from './errors.js';
+import { LruCache } from './lru.js';
+
+export interface ReplayGuard {
+  /** True only the first time `key` is claimed in `namespace` within `ttlMs`; throws a coded error only. */
+  claim(namespace: string, key: string, ttlMs: number): Promise<boolean>;
+}
+
+/** Keys longer than this are hashed (SHA-256, base64url) before they are stored. */
+const MAX_KEY_LENGTH = 64;
+
+/** `namespace:key`, the key hashed when long. */
+export function replayKey(namespace: string, key: string): string {
+  return `${namespace}:${key.length > MAX_KEY_LENGTH ? sha256(key) : key}`;
+}
+
+/** One node's claims, in memory: at most `maxEntries` (the oldest go first), each until it expires. */
+export class MemoryReplayGuard implements ReplayGuard {
+  readonly #clock: Clock;
+  /** key → when its claim expires. */
+  readonly #seen: LruCache<string, number>;
+
+  constructor(clock: Clock, maxEntries = 200_000) {
+    this.#clock = clock;
+    this.#seen = new LruCache(maxEntries);
+  }
+
+  async claim(namespace: string, key: string, ttlMs: number): Promise<boolean> {
+    return this.claimNow(namespace, key, ttlMs);
+  }
+
+  /** `claim`, answered synchronously. */
+  claimNow(namespace: string, key: string, ttlMs: number): boolean {
+    const now = this.#clock.now();
+    const full = replayKey(namespace, key);
+    const expires = this.#seen.get(full);
+    if (expires !== undefined && now < expires) return false;
+    this.#seen.set(full, now + ttlMs);
+    return true;
+  }
+}
+
+/** Where `RedisReplayGuard` tells of an outage (a pino logger fits). */
+export interface ReplayLog {
+  warn(details: object, message: string): void;
+  info(details: object, message: string): void;
+}
+
+export interface RedisReplayGuardOptions {
+  /** A connection that fails commands at once while disconnected (`enableOfflineQueue: false`). */
+  redis: Redis;
+  /** Key prefix (`cluster.keyPrefix`); keys are `<prefix>replay:<namespace>:<key>`. */
+  prefix: string;
+  /** Where claims go while Redis cannot be reached (the database). */
+  fallback: ReplayGuard;
+  clock: Clock;
+  log?: ReplayLog;
+}
+
+/** What the guard did since it started. */
+export interface ReplayStats {
+  /** Claims answered by Redis. */
+  redis: number;
+  /** Claims answered by the fallback (Redis unreachable, or just back). */
+  fallback: number;
+}
+
+export class RedisReplayGuard implements ReplayGuard {
+  readonly stats: ReplayStats = { redis: 0, fallback: 0 };
+  readonly #o: RedisReplayGuardOptions;
+  /** Until when (clock time) claims also go to the fallback: keys claimed there during an outage may still live. */
+  #fallbackUntil = 0;
+  #longestTtl = 0;
+  #degraded = false;
+
+  constructor(options: RedisReplayGuardOptions) {
+    this.#o = options;
+  }
+
+  async claim(namespace: string, key: string, ttlMs: number): Promise<boolean> {
+    if (ttlMs > this.#longestTtl) this.#longestTtl = ttlMs;
+    const now = this.#o.clock.now();
+    let first: boolean;
+    try {
+      if (this.#o.redis.status !== 'ready') throw new Error(`Redis connection ${this.#o.redis.status}`);
+      const set = await this.#o.redis.set(
+        `${this.#o.prefix}replay:${replayKey(namespace, key)}`,
+        '1',
+        'PX',
+        Math.max(1, Math.ceil(ttlMs)),
+        'NX',
+      );
+      first = set === 'OK';
+    } catch (error) {
+      return this.#degradedClaim(namespace, key, ttlMs, error as Error, now);
+    }
+    this.stats.redis += 1;
+    if (this.#degraded) {
+      this.#degraded = false;
+      this.#o.log?.info({}, 'Redis reachable again: replay checks are on Redis');
+    }
+    if (!first || now >= this.#fallbackUntil) return first;
+    // Just after an outage: a key claimed in the fallback during it must still be refused.
+    this.stats.fallback += 1;
+    return this.#o.fallback.claim(namespace, key, ttlMs);
+  }
+
+  async #degradedClaim(
+    namespace: string,
+    key: string,
+    ttlMs: number,
+    error: Error,
+    now: number,
+  ): Promise<boolean> {
+    if (!this.#degraded) {
+      this.#degraded = true;
+      this.#o.log?.warn(
+        { err: { message: error.message } },
+        'Redis unreachable: replay checks (DPoP and device proofs, device login nonces) go to the database',
+      );
+    }
+    this.#fallbackUntil = Math.max(this.#fallbackUntil, now + this.#longestTtl);
+    this.stats.fallback += 1;
+    try {
+      return await this.#o.fallback.claim(namespace, key, ttlMs);
+    } catch (fallbackError) {
+      if (fallbackError instanceof GatehouseError) throw fallbackError;
+      this.#o.log?.warn(
+        { err: { message: (fallbackError as Error).message } },
+        'a replay check could be made neither on Redis nor in the database: the request is refused',
+      );
+      throw new GatehouseError('SERVICE_UNAVAILABLE');
+    }
+  }
+}
