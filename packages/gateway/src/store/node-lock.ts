@@ -57,11 +57,14 @@ export async function lockDatabaseForNode(
   let ending = false;
   // The server ending this connection ends the lock: told, never thrown at the process (an unhandled 'error').
   client.on('error', (error: Error) => {
-    if (!ending)
-      log?.warn(
-        { err: { message: error.message } },
-        'the connection holding this node’s database lock was lost; a node started now is not refused',
-      );
+    if (ending) return;
+    // Told once: the lock is gone with the connection, and a node started now is not refused.
+    ending = true;
+    log?.warn(
+      { err: { message: error.message } },
+      'the connection holding this node’s database lock was lost; a node started now is not refused',
+    );
+    client.end().catch(() => {});
   });
   await client.connect();
   const fn = mode === 'single' ? 'pg_try_advisory_lock' : 'pg_try_advisory_lock_shared';
