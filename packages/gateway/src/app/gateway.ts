@@ -14,23 +14,21 @@
  * close the metrics listener → stop the timer and flush
  * last-seen times → close the session service, the bus and the replay guard's Redis → close the database → release
  * the node's lock → flush the logger.
+ *
+ * Longer than most modules: the start-up order and its reverse are read top to bottom in one place; what several
+ * nodes share is built in app/shared-state.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { type Config, resolvePublicUrls } from '../config/index.js';
 import {
   type Clock,
   deriveKey,
   type EventBus,
-  InProcessEventBus,
-  MemoryReplayGuard,
   noFaults,
   RedisEventBus,
-  RedisReplayGuard,
-  type ReplayGuard,
   SecretBox,
   systemClock,
 } from '../core/index.js';
@@ -63,13 +61,11 @@ import { HttpFaults } from '../sandbox/http-faults.js';
 import { BrokerageTier, channelPolicies, countLiveSessions, SessionService } from '../sessions/index.js';
 import {
   Journal,
-  lockDatabaseForNode,
   migrateToLatest,
   type OpenDatabaseOptions,
   openDatabase,
   type Store,
 } from '../store/index.js';
-import { DatabaseReplayGuard } from '../store/replay-claims.js';
 import { type OrderRouter, TradingService } from '../trading/index.js';
 import type { GatewayContext } from './context.js';
 import { buildCpapiListeners } from './cpapi.js';
@@ -77,6 +73,7 @@ import { createLogger } from './logger.js';
 import { createRecorders, createSandbox } from './sandbox.js';
 import { resolveServerSecret } from './secret.js';
 import { buildHttpApp } from './server.js';
+import { eventBus, lockForNode, replayGuard, sharedRedis } from './shared-state.js';
 
 export interface GatewayOptions {
   clock?: Clock;
@@ -130,46 +127,6 @@ export async function openStore(config: Config, options: OpenDatabaseOptions = {
   return store;
 }
 
-/** The event bus: on Redis with `cluster.redisUrl` (a Redis down at start is logged; the bus connects later). */
-async function eventBus(config: Config, nodeId: string, logger: Logger): Promise<EventBus> {
-  if (config.cluster.redisUrl === undefined) return new InProcessEventBus();
-  const bus = new RedisEventBus({
-    url: config.cluster.redisUrl,
-    nodeId,
-    prefix: `${config.cluster.keyPrefix}bus:`,
-    log: logger,
-  });
-  if (await bus.ready()) logger.info({ node: bus.nodeId }, 'event bus on Redis');
-  return bus;
-}
-
-/**
- * The connection to Redis of the replay guard and the rate limits (`cluster.redisUrl`): commands fail at once while
- * it is down (each user has its fallback) instead of queueing. Waits up to 5 s for it at start, as the bus does.
- */
-async function sharedRedis(url: string, nodeId: string): Promise<Redis> {
-  const redis = new Redis(url, {
-    connectionName: `gatehouse-shared-${nodeId}`,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5_000,
-  });
-  // Outages are told by the replay guard (once each) and the bus; without a listener ioredis would print each retry.
-  redis.on('error', () => {});
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      redis.off('ready', done);
-      redis.off('error', done);
-      resolve();
-    };
-    const timer = setTimeout(done, 5_000);
-    redis.once('ready', done);
-    redis.once('error', done);
-  });
-  return redis;
-}
-
 /** Builds a context without an HTTP server (CLI commands that work on the database directly). */
 export async function createContext(config: Config, options: GatewayOptions = {}): Promise<GatewayContext> {
   const clock = options.clock ?? systemClock;
@@ -195,19 +152,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   // This node's name in the cluster: its leases, its bus messages, its logs.
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
   const bus = options.bus ?? (await eventBus(config, nodeId, logger));
-  const redis =
-    config.cluster.redisUrl === undefined ? null : await sharedRedis(config.cluster.redisUrl, nodeId);
-  // "Seen once" checks: on Redis with several nodes (the database while Redis is down), in memory with one.
-  const replay: ReplayGuard =
-    redis === null
-      ? new MemoryReplayGuard(clock, 300_000)
-      : new RedisReplayGuard({
-          redis,
-          prefix: config.cluster.keyPrefix,
-          fallback: new DatabaseReplayGuard(store.db, clock),
-          clock,
-          log: logger,
-        });
+  const redis = await sharedRedis(config, nodeId);
+  const replay = replayGuard(config, redis, store.db, clock, logger);
   // The sandbox comes first: the places a failure strikes hold its probe (its actions are bound once the context
   // is whole, below).
   const sandbox = config.sandbox.enabled ? createSandbox(store.db, clock, bus, logger) : null;
@@ -426,13 +372,7 @@ export async function closeContext(ctx: GatewayContext): Promise<void> {
 
 export async function createGateway(config: Config, given: GatewayOptions = {}): Promise<Gateway> {
   const options = { ...given, logger: given.logger ?? createLogger(config.log.level) };
-  // Before anything is opened or migrated: a node that would share its database wrongly stops here
-  // (store/node-lock.ts). A bus given by the embedder spans its nodes, as Redis does.
-  const nodeLock = await lockDatabaseForNode(
-    config.database.url,
-    config.cluster.redisUrl === undefined && given.bus === undefined ? 'single' : 'cluster',
-    options.logger,
-  );
+  const nodeLock = await lockForNode(config, given.bus !== undefined, options.logger);
   let ctx: GatewayContext;
   try {
     ctx = await createContext(config, options);

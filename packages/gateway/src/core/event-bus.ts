@@ -111,7 +111,9 @@ export class BusCacheGate {
 
 /** Delivers messages to subscribers in this process, on the next microtask. */
 export class InProcessEventBus implements EventBus {
-  readonly connected = true;
+  get connected(): boolean {
+    return true;
+  }
   readonly #handlers = new Map<BusTopic, Set<(message: unknown) => void>>();
 
   async publish<T extends BusTopic>(topic: T, message: BusMessages[T]): Promise<void> {
