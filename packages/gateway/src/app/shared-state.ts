@@ -45,8 +45,8 @@ export async function eventBus(config: Config, nodeId: string, logger: Logger): 
 
 /**
  * The connection to Redis of the replay guard and the rate limits (`cluster.redisUrl`; null without it): commands
- * fail at once while it is down (each user has its fallback) instead of queueing. Waits up to 5 s for it at start,
- * as the bus does.
+ * fail at once while it is down, and after a second when it does not answer (a Redis paused or cut off), instead of
+ * queueing; each user has its fallback. Waits up to 5 s for it at start, as the bus does.
  */
 export async function sharedRedis(config: Config, nodeId: string): Promise<Redis | null> {
   if (config.cluster.redisUrl === undefined) return null;
@@ -55,6 +55,7 @@ export async function sharedRedis(config: Config, nodeId: string): Promise<Redis
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 5_000,
+    commandTimeout: 1_000,
   });
   // Outages are told by the replay guard (once each) and the bus; without a listener ioredis would print each retry.
   redis.on('error', () => {});

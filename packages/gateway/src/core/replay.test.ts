@@ -4,6 +4,7 @@
  * error when neither answers, and keys claimed in the fallback stay refused once Redis is back.
  */
 import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { testRedisUrl, unreachableRedisUrl } from '../test-support/redis.js';
@@ -135,6 +136,34 @@ describe('RedisReplayGuard while Redis is down', () => {
     expect(await guard.claim('device-login', 'n1', 120_000)).toBe(true);
     expect(await guard.claim('device-login', 'n1', 120_000)).toBe(false);
     expect(db.claims).toEqual(['device-login:n1', 'device-login:n1']);
+  });
+
+  it('falls back when a connected Redis stops answering: the command times out (a paused Redis)', async () => {
+    const clock = new ManualClock();
+    // A server that takes connections and never answers, as a paused Redis does.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => silent.close(resolve)));
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+    });
+    const { port } = silent.address() as AddressInfo;
+    const redis = new Redis(port, '127.0.0.1', {
+      enableOfflineQueue: false,
+      enableReadyCheck: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 200,
+    });
+    redis.on('error', () => {});
+    cleanups.push(() => redis.disconnect());
+    await new Promise((resolve) => redis.once('ready', resolve));
+    const db = fallback(clock);
+    const guard = new RedisReplayGuard({ redis, prefix: 'p:', fallback: db, clock });
+    const started = performance.now();
+    expect(await guard.claim('proof', 'k', 70_000)).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(db.claims).toEqual(['proof:k']);
   });
 });
 
