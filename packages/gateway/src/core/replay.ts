@@ -12,6 +12,10 @@
  *   longest `ttlMs` it was given) it claims in both, so a key claimed during the outage is still refused after
  *   it. A claim that neither can answer is refused with `SERVICE_UNAVAILABLE`: a replay is never accepted for want
  *   of a place to check it.
+ * - What this does not cover: a partition in which some nodes reach Redis and others do not. A key claimed in the
+ *   database by a node cut off from Redis is not seen by a node that claims on Redis, so within the key's time to
+ *   live (70 s for proofs, 120 s for nonces) one replay could be accepted on each side. Every node losing Redis at
+ *   once (Redis down, restarted) is covered.
  */
 import type { Redis } from 'ioredis';
 import type { Clock } from './clock.js';

@@ -72,7 +72,9 @@ describe.skipIf(postgres === undefined)('the node lock on PostgreSQL', () => {
     await admin.connect();
     try {
       const ended = await admin.query(
-        "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and pid <> pg_backend_pid()",
+        // pg_locks spans the whole server: only this test's database.
+        "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and pid <> pg_backend_pid() " +
+          'and database = (select oid from pg_database where datname = current_database())',
       );
       expect(ended.rowCount).toBe(1);
     } finally {
