@@ -1,6 +1,7 @@
 /**
  * Two nodes (gateways with `cluster.redisUrl`, a random `cluster.keyPrefix`) on one PostgreSQL database and one
- * Redis: a DPoP proof, a device proof and a signed device login's nonce accepted by node A are refused by node B,
+ * Redis: a DPoP proof, a device proof, a signed device login's nonce and a device stream's opening nonce accepted by
+ * node A are refused by node B,
  * with the code a replay to A itself gets (core/replay.ts on Redis).
  */
 import { randomBytes } from 'node:crypto';
@@ -10,6 +11,7 @@ import {
   generateDeviceKey,
   parseActivationUri,
   signWithDevice,
+  streamUrl,
 } from '../authenticator/index.js';
 import { ManualClock, RedisReplayGuard } from '../core/index.js';
 import { mobileLoginMessage } from '../login/mobile.js';
@@ -94,7 +96,7 @@ describe.skipIf(redisUrl === null || postgres === undefined)('replays between tw
     expect(json(again)).toMatchObject({ error: 'invalid_dpop_proof' });
   });
 
-  it('refuses on node B a device login nonce and a device proof node A accepted', async () => {
+  it('refuses on node B a device login nonce, a device proof and a device stream nonce node A accepted', async () => {
     const { a, b } = await twoNodes();
     const alice = await loginAs(a, ALICE);
     const enroll = await callAs(a, 'POST', '/v1/devices/mobile/enroll', alice);
@@ -155,5 +157,17 @@ describe.skipIf(redisUrl === null || postgres === undefined)('replays between tw
     expect(errorCode(replayed)).toBe('PROOF_REPLAYED');
     expect(errorCode(await send(a))).toBe('PROOF_REPLAYED');
     expect((await send(b, proofFor())).statusCode).toBe(200);
+
+    // The signed query that opens the device's push stream, taken by A, is refused by B.
+    const query = Object.fromEntries(
+      new URL(
+        streamUrl(
+          { server: TEST_PUBLIC_URL, deviceId, name: 'iPhone', privateKey: key.privateKey },
+          a.clock.now(),
+        ),
+      ).searchParams,
+    );
+    expect(await a.ctx.deviceHub.authenticate(query)).toBe(deviceId);
+    await expect(b.ctx.deviceHub.authenticate(query)).rejects.toMatchObject({ code: 'SIGNATURE_INVALID' });
   });
 });
