@@ -81,7 +81,7 @@ export function replayGuard(
   clock: Clock,
   logger: Logger,
 ): ReplayGuard {
-  if (redis === null) return new MemoryReplayGuard(clock, 300_000);
+  if (redis === null) return new MemoryReplayGuard(clock, 200_000);
   return new RedisReplayGuard({
     redis,
     prefix: config.cluster.keyPrefix,

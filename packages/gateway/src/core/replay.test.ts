@@ -32,11 +32,13 @@ describe('MemoryReplayGuard', () => {
     expect(await guard.claim('dpop', 'k1', 1_000)).toBe(false);
   });
 
-  it('stays bounded: the oldest claims go first', async () => {
+  it('stays bounded per namespace: the oldest claims go first, and a flood of one kind leaves the others', async () => {
     const guard = new MemoryReplayGuard(new ManualClock(), 2);
-    for (const key of ['a', 'b', 'c']) expect(await guard.claim('n', key, 60_000)).toBe(true);
-    expect(await guard.claim('n', 'c', 60_000)).toBe(false);
-    expect(await guard.claim('n', 'a', 60_000)).toBe(true);
+    expect(await guard.claim('proof', 'p', 60_000)).toBe(true);
+    for (const key of ['a', 'b', 'c']) expect(await guard.claim('dpop', key, 60_000)).toBe(true);
+    expect(await guard.claim('dpop', 'c', 60_000)).toBe(false);
+    expect(await guard.claim('dpop', 'a', 60_000)).toBe(true);
+    expect(await guard.claim('proof', 'p', 60_000)).toBe(false);
   });
 
   it('hashes long keys', () => {

@@ -36,15 +36,19 @@ export function replayKey(namespace: string, key: string): string {
   return `${namespace}:${key.length > MAX_KEY_LENGTH ? sha256(key) : key}`;
 }
 
-/** One node's claims, in memory: at most `maxEntries` (the oldest go first), each until it expires. */
+/**
+ * One node's claims, in memory: at most `maxEntries` per namespace (the oldest go first; a namespace of its own
+ * each, so a flood of one kind of proof cannot push another's claims out), each until it expires.
+ */
 export class MemoryReplayGuard implements ReplayGuard {
   readonly #clock: Clock;
-  /** key → when its claim expires. */
-  readonly #seen: LruCache<string, number>;
+  readonly #max: number;
+  /** namespace → key → when its claim expires. */
+  readonly #seen = new Map<string, LruCache<string, number>>();
 
   constructor(clock: Clock, maxEntries = 200_000) {
     this.#clock = clock;
-    this.#seen = new LruCache(maxEntries);
+    this.#max = maxEntries;
   }
 
   async claim(namespace: string, key: string, ttlMs: number): Promise<boolean> {
@@ -54,10 +58,14 @@ export class MemoryReplayGuard implements ReplayGuard {
   /** `claim`, answered synchronously. */
   claimNow(namespace: string, key: string, ttlMs: number): boolean {
     const now = this.#clock.now();
-    const full = replayKey(namespace, key);
-    const expires = this.#seen.get(full);
+    let seen = this.#seen.get(namespace);
+    if (seen === undefined) {
+      seen = new LruCache(this.#max);
+      this.#seen.set(namespace, seen);
+    }
+    const expires = seen.get(key);
     if (expires !== undefined && now < expires) return false;
-    this.#seen.set(full, now + ttlMs);
+    seen.set(key, now + ttlMs);
     return true;
   }
 }
