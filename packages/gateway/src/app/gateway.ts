@@ -366,6 +366,7 @@ export async function closeContext(ctx: GatewayContext): Promise<void> {
   await ctx.sessions.flushLastSeen();
   ctx.sessions.close();
   await ctx.bus.close();
+  ctx.replay.close?.();
   if (ctx.redis !== null) await ctx.redis.quit().catch(() => ctx.redis?.disconnect());
   await ctx.store.close();
 }

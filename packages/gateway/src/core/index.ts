@@ -35,6 +35,7 @@ export {
   MemoryReplayGuard,
   RedisReplayGuard,
   type RedisReplayGuardOptions,
+  type ReplayFallback,
   type ReplayGuard,
   type ReplayStats,
   replayKey,

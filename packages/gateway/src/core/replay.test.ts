@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { testRedisUrl, unreachableRedisUrl } from '../test-support/redis.js';
 import { ManualClock } from './clock.js';
 import { GatehouseError } from './errors.js';
-import { MemoryReplayGuard, RedisReplayGuard, type ReplayGuard, replayKey } from './replay.js';
+import { MemoryReplayGuard, RedisReplayGuard, type ReplayFallback, replayKey } from './replay.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -50,11 +50,15 @@ describe('MemoryReplayGuard', () => {
 });
 
 /** A fallback that records its claims in memory, or fails as a database that cannot be reached. */
-function fallback(clock: ManualClock, fail = false): ReplayGuard & { claims: string[] } {
+function fallback(clock: ManualClock, fail = false): ReplayFallback & { claims: string[]; live: boolean } {
   const memory = new MemoryReplayGuard(clock);
   const claims: string[] = [];
   return {
     claims,
+    live: false,
+    async hasLiveClaims() {
+      return this.live;
+    },
     async claim(namespace, key, ttlMs) {
       claims.push(`${namespace}:${key}`);
       if (fail) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
@@ -81,6 +85,32 @@ function switchableRedis() {
   return { state, redis: redis as unknown as Redis };
 }
 
+describe('RedisReplayGuard while another node cannot reach Redis', () => {
+  it('claims in the database too once it sees a live claim there, so a key claimed on either side is refused', async () => {
+    const clock = new ManualClock();
+    const { redis } = switchableRedis();
+    const db = fallback(clock);
+    const guard = new RedisReplayGuard({ probeEveryMs: 0, redis, prefix: 'p:', fallback: db, clock });
+    expect(await guard.claim('proof', 'before', 70_000)).toBe(true);
+    expect(db.claims).toEqual([]);
+    // Node X, cut off from Redis, claims a proof in the database; this node's next probe sees it.
+    expect(await db.claim('proof', 'on-x', 70_000)).toBe(true);
+    db.live = true;
+    await guard.probe();
+    expect(await guard.claim('proof', 'on-x', 70_000)).toBe(false);
+    // What this node takes now goes to the database too: node X refuses it.
+    expect(await guard.claim('proof', 'on-y', 70_000)).toBe(true);
+    expect(await db.claim('proof', 'on-y', 70_000)).toBe(false);
+    // Nothing live there any more, and every key it could hold expired: Redis alone again.
+    db.live = false;
+    clock.advance(120_000);
+    await guard.probe();
+    const asked = db.claims.length;
+    expect(await guard.claim('proof', 'later', 70_000)).toBe(true);
+    expect(db.claims.length).toBe(asked);
+  });
+});
+
 describe('RedisReplayGuard while Redis is down', () => {
   it('claims in the fallback, logs the outage once, and keeps refusing those keys once Redis is back', async () => {
     const clock = new ManualClock();
@@ -88,6 +118,7 @@ describe('RedisReplayGuard while Redis is down', () => {
     const db = fallback(clock);
     const warnings: string[] = [];
     const guard = new RedisReplayGuard({
+      probeEveryMs: 0,
       redis,
       prefix: 'p:',
       fallback: db,
@@ -110,8 +141,8 @@ describe('RedisReplayGuard while Redis is down', () => {
     expect(await guard.claim('dpop', 'fresh', 70_000)).toBe(true);
     expect(await guard.claim('dpop', 'fresh', 70_000)).toBe(false);
     expect(state.keys.has('p:replay:dpop:fresh')).toBe(true);
-    // Once every key claimed in the outage has expired, Redis alone answers.
-    clock.advance(70_000);
+    // Once every key claimed in the outage has expired (the longest lives 120 s), Redis alone answers.
+    clock.advance(120_000);
     const asked = db.claims.length;
     expect(await guard.claim('dpop', 'later', 70_000)).toBe(true);
     expect(db.claims.length).toBe(asked);
@@ -122,7 +153,13 @@ describe('RedisReplayGuard while Redis is down', () => {
     const clock = new ManualClock();
     const { state, redis } = switchableRedis();
     state.status = 'reconnecting';
-    const guard = new RedisReplayGuard({ redis, prefix: 'p:', fallback: fallback(clock, true), clock });
+    const guard = new RedisReplayGuard({
+      probeEveryMs: 0,
+      redis,
+      prefix: 'p:',
+      fallback: fallback(clock, true),
+      clock,
+    });
     const refused = await guard.claim('proof', 'k', 70_000).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(GatehouseError);
     expect((refused as GatehouseError).code).toBe('SERVICE_UNAVAILABLE');
@@ -134,7 +171,7 @@ describe('RedisReplayGuard while Redis is down', () => {
     redis.on('error', () => {});
     cleanups.push(() => redis.disconnect());
     const db = fallback(clock);
-    const guard = new RedisReplayGuard({ redis, prefix: 'p:', fallback: db, clock });
+    const guard = new RedisReplayGuard({ probeEveryMs: 0, redis, prefix: 'p:', fallback: db, clock });
     expect(await guard.claim('device-login', 'n1', 120_000)).toBe(true);
     expect(await guard.claim('device-login', 'n1', 120_000)).toBe(false);
     expect(db.claims).toEqual(['device-login:n1', 'device-login:n1']);
@@ -161,7 +198,7 @@ describe('RedisReplayGuard while Redis is down', () => {
     cleanups.push(() => redis.disconnect());
     await new Promise((resolve) => redis.once('ready', resolve));
     const db = fallback(clock);
-    const guard = new RedisReplayGuard({ redis, prefix: 'p:', fallback: db, clock });
+    const guard = new RedisReplayGuard({ probeEveryMs: 0, redis, prefix: 'p:', fallback: db, clock });
     const started = performance.now();
     expect(await guard.claim('proof', 'k', 70_000)).toBe(true);
     expect(performance.now() - started).toBeLessThan(1_000);
@@ -181,8 +218,20 @@ describe.skipIf(url === null)('RedisReplayGuard on Redis', () => {
       await new Promise((resolve) => redis.once('ready', resolve));
       return redis;
     };
-    const a = new RedisReplayGuard({ redis: await connect(), prefix, fallback: fallback(clock), clock });
-    const b = new RedisReplayGuard({ redis: await connect(), prefix, fallback: fallback(clock), clock });
+    const a = new RedisReplayGuard({
+      probeEveryMs: 0,
+      redis: await connect(),
+      prefix,
+      fallback: fallback(clock),
+      clock,
+    });
+    const b = new RedisReplayGuard({
+      probeEveryMs: 0,
+      redis: await connect(),
+      prefix,
+      fallback: fallback(clock),
+      clock,
+    });
     expect(await a.claim('dpop', 'jti-1', 300)).toBe(true);
     expect(await b.claim('dpop', 'jti-1', 300)).toBe(false);
     expect(await a.claim('dpop', 'jti-1', 300)).toBe(false);

@@ -12,10 +12,10 @@
  *   longest `ttlMs` it was given) it claims in both, so a key claimed during the outage is still refused after
  *   it. A claim that neither can answer is refused with `SERVICE_UNAVAILABLE`: a replay is never accepted for want
  *   of a place to check it.
- * - What this does not cover: a partition in which some nodes reach Redis and others do not. A key claimed in the
- *   database by a node cut off from Redis is not seen by a node that claims on Redis, so within the key's time to
- *   live (70 s for proofs, 120 s for nonces) one replay could be accepted on each side. Every node losing Redis at
- *   once (Redis down, restarted) is covered.
+ * - A partition in which some nodes reach Redis and others do not: every second each node asks its fallback
+ *   whether any node holds a live claim there (`hasLiveClaims`); while one does, it claims in both too, so a key
+ *   claimed on either side is refused on the other. What is left is the second before a node notices: a proof
+ *   replayed within it, from a node cut off from Redis to one that is not, could be accepted once.
  */
 import type { Redis } from 'ioredis';
 import type { Clock } from './clock.js';
@@ -26,6 +26,14 @@ import { LruCache } from './lru.js';
 export interface ReplayGuard {
   /** True only the first time `key` is claimed in `namespace` within `ttlMs`; throws a coded error only. */
   claim(namespace: string, key: string, ttlMs: number): Promise<boolean>;
+  /** Stops what the guard runs in the background (nothing by default). */
+  close?(): void;
+}
+
+/** A fallback that can say whether any node claimed there lately (the database). */
+export interface ReplayFallback extends ReplayGuard {
+  /** Whether some claim made here has not expired yet. */
+  hasLiveClaims(): Promise<boolean>;
 }
 
 /** Keys longer than this are hashed (SHA-256, base64url) before they are stored. */
@@ -82,7 +90,9 @@ export interface RedisReplayGuardOptions {
   /** Key prefix (`cluster.keyPrefix`); keys are `<prefix>replay:<namespace>:<key>`. */
   prefix: string;
   /** Where claims go while Redis cannot be reached (the database). */
-  fallback: ReplayGuard;
+  fallback: ReplayFallback;
+  /** How often to ask the fallback whether another node claims there (ms; default 1 s; 0: never, tests). */
+  probeEveryMs?: number;
   clock: Clock;
   log?: ReplayLog;
 }
@@ -95,6 +105,9 @@ export interface ReplayStats {
   fallback: number;
 }
 
+/** The longest time to live a claim is given (a device login's nonce: twice its 60 s skew). */
+const DEFAULT_LONGEST_TTL_MS = 120_000;
+
 export class RedisReplayGuard implements ReplayGuard {
   readonly stats: ReplayStats = { redis: 0, fallback: 0 };
   readonly #o: RedisReplayGuardOptions;
@@ -102,9 +115,32 @@ export class RedisReplayGuard implements ReplayGuard {
   #fallbackUntil = 0;
   #longestTtl = 0;
   #degraded = false;
+  readonly #probe: NodeJS.Timeout | null;
 
   constructor(options: RedisReplayGuardOptions) {
     this.#o = options;
+    const every = options.probeEveryMs ?? 1_000;
+    this.#probe = every > 0 ? setInterval(() => void this.probe(), every) : null;
+    this.#probe?.unref();
+  }
+
+  /**
+   * Asks the fallback whether any node claims there now (one cut off from Redis); if one does, claims go to both
+   * for as long as its keys may live. Never throws: a fallback that cannot answer leaves things as they are.
+   */
+  async probe(): Promise<void> {
+    try {
+      if (await this.#o.fallback.hasLiveClaims()) {
+        const longest = Math.max(this.#longestTtl, DEFAULT_LONGEST_TTL_MS);
+        this.#fallbackUntil = Math.max(this.#fallbackUntil, this.#o.clock.now() + longest);
+      }
+    } catch {
+      // The database is asked again at the next probe.
+    }
+  }
+
+  close(): void {
+    if (this.#probe !== null) clearInterval(this.#probe);
   }
 
   async claim(namespace: string, key: string, ttlMs: number): Promise<boolean> {
@@ -149,7 +185,10 @@ export class RedisReplayGuard implements ReplayGuard {
         'Redis unreachable: replay checks (DPoP and device proofs, device login nonces) go to the database',
       );
     }
-    this.#fallbackUntil = Math.max(this.#fallbackUntil, now + this.#longestTtl);
+    this.#fallbackUntil = Math.max(
+      this.#fallbackUntil,
+      now + Math.max(this.#longestTtl, DEFAULT_LONGEST_TTL_MS),
+    );
     this.stats.fallback += 1;
     try {
       return await this.#o.fallback.claim(namespace, key, ttlMs);

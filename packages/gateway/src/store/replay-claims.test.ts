@@ -29,7 +29,9 @@ describe.each(testDatabases())('DatabaseReplayGuard on %s', (_name, makeDatabase
     const other = database.dialect === 'postgres' ? await open(database.url, database.options) : store;
     const b = new DatabaseReplayGuard(other.db, clock);
 
+    expect(await a.hasLiveClaims()).toBe(false);
     expect(await a.claim('proof', 'dev:jti', 70_000)).toBe(true);
+    expect(await b.hasLiveClaims()).toBe(true);
     expect(await b.claim('proof', 'dev:jti', 70_000)).toBe(false);
     expect(await a.claim('proof', 'dev:jti', 70_000)).toBe(false);
     expect(await b.claim('dpop', 'dev:jti', 70_000)).toBe(true);
@@ -47,5 +49,7 @@ describe.each(testDatabases())('DatabaseReplayGuard on %s', (_name, makeDatabase
     await a.claim('proof', 'other', 1_000);
     const left = await store.db.selectFrom('replay_claims').select('key').execute();
     expect(left.map((r) => r.key)).toEqual(['proof:other']);
+    clock.advance(1_000);
+    expect(await b.hasLiveClaims()).toBe(false);
   });
 });
