@@ -253,9 +253,7 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
       expect((await programCall(A, access, proof)).status).toBe(401);
     });
 
-    // Fails until the shared replay caches (branch i21-shared) are merged: each node remembers only its own proofs.
-    // `it.fails` then reports it; make it `it`.
-    it.fails('cannot replay a DPoP proof to another node', async () => {
+    it('cannot replay a DPoP proof to another node', async () => {
       // Injected: one proof, accepted by A, sent again unchanged to B, then to C.
       // Checked: each replay is refused as A refuses its own (the proof's jti is remembered for every node).
       const access = await token(A);
@@ -281,8 +279,7 @@ describe.skipIf(!clusterAvailable())('three gatehouse serve nodes on one Postgre
       expect((await call(`${A.url}/v1/session`, { headers })).code).toBe('PROOF_REPLAYED');
     });
 
-    // Fails until the shared replay caches (branch i21-shared) are merged; `it.fails` then reports it: make it `it`.
-    it.fails('cannot replay a device proof to another node', async () => {
+    it('cannot replay a device proof to another node', async () => {
       // Injected: one bearer request with its device proof, accepted by A, sent again unchanged to B and C.
       // Checked: each replay is refused with PROOF_REPLAYED.
       const session = await mobileLogin(A, phone);

@@ -4,10 +4,11 @@
  * commands take it whole. No module-level singletons: two gateways in one process (as the tests run them) share
  * nothing.
  */
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClusterNode } from '../cluster/index.js';
 import type { Config, PublicUrls } from '../config/index.js';
-import type { Clock, EventBus, FaultProbe, LruCache, SecretBox } from '../core/index.js';
+import type { Clock, EventBus, FaultProbe, ReplayGuard, SecretBox } from '../core/index.js';
 import type { EntitlementsCache } from '../entitlements/index.js';
 import type { DeviceHub } from '../factors/device-hub.js';
 import type { SmsSender } from '../factors/index.js';
@@ -59,8 +60,10 @@ export interface GatewayContext {
   policies: ChannelPolicies;
   /** The brute-force limits of logins, step-ups and password changes (`login/limits`). */
   loginBackoff: ThrottlePolicies;
-  /** Nonces of recent signed device logins (a reused one is a replay); per node, bounded. */
-  deviceLoginNonces: LruCache<string, number>;
+  /** Single-use keys every node shares (core/replay.ts): in memory with one node, on Redis with several. */
+  replay: ReplayGuard;
+  /** The Redis connection of the replay guard and the rate limits (`cluster.redisUrl`); null with one node. */
+  redis: Redis | null;
   sessions: SessionService;
   /** Who is calling: one decision for every authenticated route and stream upgrade. */
   auth: Authenticator;

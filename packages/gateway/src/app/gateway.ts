@@ -2,16 +2,21 @@
  * @module app/gateway
  * Start-up and shutdown in a fixed, documented order.
  *
- * Start: config → public URLs (outside development `server.publicUrl` is required) → logger → server secret →
+ * Start: config → logger → the node's lock on a PostgreSQL database (store/node-lock.ts: a second node without
+ * `cluster.redisUrl` stops here) → public URLs (outside development `server.publicUrl` is required) → server secret →
  * password policy (its lists read once) → database (open, migrate, seed entities) → password hasher → event bus (on
- * Redis with `cluster.redisUrl`, waiting for it up to 5 s) →
+ * Redis with `cluster.redisUrl`, waiting for it up to 5 s) → the replay guard (on Redis with `cluster.redisUrl`) →
  * session service (and its write-behind timer) → HTTP app, metrics app and CPAPI listeners (headless credentials
  * read) → listen (in development, the public URL takes the port the listener was given) → the metrics listener
  * (`metrics.listen`; one that cannot bind is logged, and the gateway serves on) → each CPAPI listener (a headless
  * one logs in first).
  * Stop: close the CPAPI listeners (each ends the session it holds) → stop accepting and finish in-flight requests →
  * close the metrics listener → stop the timer and flush
- * last-seen times → close the session service and the bus → close the database → flush the logger.
+ * last-seen times → close the session service, the bus and the replay guard's Redis → close the database → release
+ * the node's lock → flush the logger.
+ *
+ * Longer than most modules: the start-up order and its reverse are read top to bottom in one place; what several
+ * nodes share is built in app/shared-state.ts.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -20,7 +25,6 @@ import {
   type Clock,
   deriveKey,
   type EventBus,
-  LruCache,
   noFaults,
   RedisEventBus,
   SecretBox,
@@ -61,13 +65,13 @@ import {
   type Store,
 } from '../store/index.js';
 import { type OrderRouter, TradingService } from '../trading/index.js';
-import { clusterNode, eventBus, nodeName } from './cluster.js';
 import type { GatewayContext } from './context.js';
 import { buildCpapiListeners } from './cpapi.js';
 import { createLogger } from './logger.js';
 import { createRecorders, createSandbox } from './sandbox.js';
 import { resolveServerSecret } from './secret.js';
 import { buildHttpApp } from './server.js';
+import { clusterNode, eventBus, lockForNode, nodeName, replayGuard, sharedRedis } from './shared-state.js';
 
 export interface GatewayOptions {
   clock?: Clock;
@@ -146,6 +150,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const hasher = await createPasswordHasher(config.password);
   const nodeId = nodeName(config);
   const bus = options.bus ?? (await eventBus(config, nodeId, logger));
+  const redis = await sharedRedis(config, nodeId);
+  const replay = replayGuard(config, redis, store.db, clock, logger);
   // The sandbox comes first: the places a failure strikes hold its probe (its actions are bound once the context
   // is whole, below).
   const sandbox = config.sandbox.enabled ? createSandbox(store.db, clock, bus, logger) : null;
@@ -171,8 +177,12 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   });
   const box = new SecretBox(secret);
   const notifier = options.notifier ?? new OutboxNotifier(store.db, clock);
-  const deviceHub = new DeviceHub(store.db, bus, clock, (error) =>
-    logger.error({ err: error }, 'telling a device its push state failed'),
+  const deviceHub = new DeviceHub(
+    store.db,
+    bus,
+    clock,
+    (error) => logger.error({ err: error }, 'telling a device its push state failed'),
+    replay,
   );
   // The factor faults sit between the login and its push and SMS transports, only when the sandbox is on.
   const factorFaults =
@@ -194,6 +204,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const metrics = createMetrics(
     () => countLiveSessions(store.db, clock.now()),
     () => (bus instanceof RedisEventBus ? bus.stats : undefined),
+    () => bus.connected,
   );
   const brokerage = new BrokerageTier({
     db: store.db,
@@ -242,7 +253,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const dpop = new DpopVerifier({
     requireNonce: config.oauth.dpopNonce,
     nonceKey: deriveKey(secret, 'dpop-nonce'),
-    replay: new LruCache(200_000),
+    replay,
   });
   const safety = new SafetyService({
     db: store.db,
@@ -288,8 +299,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     programs: oauth,
     deviceKey: async (deviceId) => (await loadSigningDevice(store.db, deviceId, ['mobile', 'desktop'])).key,
     csrfKey,
-    // Its own cache: a device proof's jti is single use across every request of every device-bound session.
-    proofReplay: new LruCache(100_000),
+    // A device proof's jti is single use across every request of every device-bound session, on every node.
+    proofReplay: replay,
     clock,
     urls,
     allowedOrigins: config.server.allowedOrigins,
@@ -331,7 +342,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     usernameKey: deriveKey(secret, 'audit-username'),
     policies,
     loginBackoff: throttlePolicies(config.login, deriveKey(secret, 'throttle-username')),
-    deviceLoginNonces: new LruCache(100_000),
+    replay,
+    redis,
     sandbox: sandbox?.registry ?? null,
     faults,
     factorFaults,
@@ -358,11 +370,21 @@ export async function closeContext(ctx: GatewayContext): Promise<void> {
   await ctx.sessions.flushLastSeen();
   ctx.sessions.close();
   await ctx.bus.close();
+  ctx.replay.close?.();
+  if (ctx.redis !== null) await ctx.redis.quit().catch(() => ctx.redis?.disconnect());
   await ctx.store.close();
 }
 
-export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
-  const ctx = await createContext(config, options);
+export async function createGateway(config: Config, given: GatewayOptions = {}): Promise<Gateway> {
+  const options = { ...given, logger: given.logger ?? createLogger(config.log.level) };
+  const nodeLock = await lockForNode(config, given.bus !== undefined, options.logger);
+  let ctx: GatewayContext;
+  try {
+    ctx = await createContext(config, options);
+  } catch (error) {
+    await nodeLock.release();
+    throw error;
+  }
   const app = await buildHttpApp(ctx);
   const metricsApp =
     config.metrics.listen === 'off'
@@ -413,6 +435,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       clearTimeout(deadline);
       clearInterval(flushTimer);
       await closeContext(ctx);
+      await nodeLock.release();
       ctx.logger.flush?.();
     },
   };

@@ -49,6 +49,7 @@ import { sessionStreamRoutes } from '../ws/session-stream-route.js';
 import { apiReferenceRoutes } from './api-reference.js';
 import type { GatewayContext } from './context.js';
 import { PORTAL_ASSETS_OPERATION, portalRoutes } from './portal.js';
+import { clusterRateLimitStore } from './rate-limit-store.js';
 
 const HEALTH = operation({
   tag: 'service',
@@ -134,7 +135,13 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
 
   installErrorHandling(app, { dpopAlgorithms: DPOP_ALGORITHMS });
   await app.register(cookie);
-  await app.register(rateLimit, { global: false });
+  // Per-address limits count across nodes on Redis with `cluster.redisUrl` (app/rate-limit-store.ts).
+  await app.register(rateLimit, {
+    global: false,
+    ...(ctx.redis === null
+      ? {}
+      : { store: clusterRateLimitStore(ctx.redis, ctx.config.cluster.keyPrefix) as never }),
+  });
   await app.register(websocket, { options: { maxPayload: 16 * 1024 } });
 
   const systemTime = ctx.clock === systemClock;
@@ -320,6 +327,6 @@ export function loginParts(ctx: GatewayContext) {
     longPollMs: config.push.longPollMs,
   };
   const webauthn: WebauthnLogins = { webauthn: config.webauthn, faults: ctx.faults };
-  const deviceLogins: DeviceLogins = { deviceLoginNonces: ctx.deviceLoginNonces };
+  const deviceLogins: DeviceLogins = { deviceLoginNonces: ctx.replay };
   return { limits, transactions, completion, passwordChecks, codes, push, webauthn, deviceLogins };
 }

@@ -492,9 +492,10 @@ export const configSchema = z.strictObject({
   cluster: z
     .strictObject({
       /**
-       * `redis://…` of the Redis that carries the event bus between nodes (pub/sub): session revocations and
-       * changes, takeovers, account and push messages reach every node at once. Unset: one node, whose bus is
-       * in-process.
+       * `redis://…` of the Redis the nodes share: the event bus between nodes (pub/sub: session revocations and
+       * changes, takeovers, account and push messages reach every node at once), the replay checks of proofs and
+       * nonces, and the per-address rate limits. Unset: one node, whose bus, replay checks and limits are
+       * in-process, and which refuses to share a PostgreSQL database with another node (store/node-lock.ts).
        */
       redisUrl: z
         .string()

@@ -3,6 +3,12 @@
  * Cross-cutting notifications (session revoked, user changed) that every node must hear. The in-process bus
  * serves one process; a Redis pub/sub implementation of the same interface serves several nodes.
  * Delivery is at-most-once and asynchronous; anything that must not be lost is written to the database first.
+ *
+ * A bus says whether it reaches the other nodes (`connected`) and tells listeners when that changes
+ * (`onConnection`). While it does not, a node's caches of what other nodes announce (sessions, brokerage holders,
+ * entitlements, programs' access tokens) keep nothing and every authentication reads the database; each empties
+ * itself at every change, so what was missed during an outage is never answered from memory. The in-process bus
+ * is always connected.
  */
 
 export interface BusMessages {
@@ -69,10 +75,50 @@ export interface EventBus {
   /** Returns a function that removes the subscription. */
   subscribe<T extends BusTopic>(topic: T, handler: BusHandler<T>): () => void;
   close(): Promise<void>;
+  /** Whether messages published now reach every node (always true for the in-process bus). */
+  readonly connected: boolean;
+  /** Calls `listener` at each change of `connected`; returns a function that removes it. */
+  onConnection(listener: (connected: boolean) => void): () => void;
+}
+
+/**
+ * Keeps a cache honest about the bus: `reset` runs at every change of the connection (the cache empties), and
+ * `mayKeep(epoch)` says whether a value read since `epoch()` may be kept — only while the bus is connected and no
+ * change came in between. Returns the function that stops following.
+ */
+export class BusCacheGate {
+  #epoch = 0;
+  readonly #bus: EventBus;
+  readonly #off: () => void;
+
+  constructor(bus: EventBus, reset: () => void) {
+    this.#bus = bus;
+    this.#off = bus.onConnection(() => {
+      this.#epoch += 1;
+      reset();
+    });
+  }
+
+  /** Marks the start of a read; pass the value to `mayKeep`. */
+  epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Whether a value read since `epoch` may be cached: the bus is connected and did not change since. */
+  mayKeep(epoch: number): boolean {
+    return this.#bus.connected && epoch === this.#epoch;
+  }
+
+  close(): void {
+    this.#off();
+  }
 }
 
 /** Delivers messages to subscribers in this process, on the next microtask. */
 export class InProcessEventBus implements EventBus {
+  get connected(): boolean {
+    return true;
+  }
   readonly #handlers = new Map<BusTopic, Set<(message: unknown) => void>>();
 
   async publish<T extends BusTopic>(topic: T, message: BusMessages[T]): Promise<void> {
@@ -90,6 +136,10 @@ export class InProcessEventBus implements EventBus {
     const entry = handler as (message: unknown) => void;
     handlers.add(entry);
     return () => handlers.delete(entry);
+  }
+
+  onConnection(_listener: (connected: boolean) => void): () => void {
+    return () => {};
   }
 
   async close(): Promise<void> {

@@ -20,6 +20,7 @@ export {
   toEnvelope,
 } from './errors.js';
 export {
+  BusCacheGate,
   type BusHandler,
   type BusMessages,
   type BusTopic,
@@ -30,4 +31,13 @@ export { type ActiveFault, type FaultKind, type FaultProbe, type FaultSubject, n
 export { newId, newTimeOrderedId } from './ids.js';
 export { LruCache } from './lru.js';
 export { type BusLog, type RedisBusStats, RedisEventBus, type RedisEventBusOptions } from './redis-bus.js';
+export {
+  MemoryReplayGuard,
+  RedisReplayGuard,
+  type RedisReplayGuardOptions,
+  type ReplayFallback,
+  type ReplayGuard,
+  type ReplayStats,
+  replayKey,
+} from './replay.js';
 export { Semaphore } from './semaphore.js';

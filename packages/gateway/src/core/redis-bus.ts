@@ -10,10 +10,18 @@
  *   channel each time its connection is (re)established.
  * - A handler that throws is logged and counted; the others still run.
  * - While Redis cannot be reached, `publish` never throws nor waits: other nodes miss the message (logged once per
- *   outage, counted in `stats`, which the metrics report). What that costs is bounded by the re-reads every node does anyway: a cached session
- *   (`sessions/service.ts`, `revalidateAfterMs` = `sessions.cacheRevalidateMs`, 30 s) and the brokerage holder
- *   (`sessions/holder-view.ts`, the same setting), entitlements (`entitlements/store.ts`, `maxAgeMs`, 30 s) and
- *   the profile behind open streams (`ws/stream-hub.ts`, `RELOAD_MS`, 30 s) are read again from the database.
+ *   outage, counted in `stats`, which the metrics report). The bus then says it is not `connected` (the gauge
+ *   `gatehouse_bus_connected` is 0) and the node runs degraded: its caches of what other nodes announce — sessions
+ *   (`sessions/service.ts`), brokerage holders (`sessions/holder-view.ts`), entitlements (`entitlements/store.ts`)
+ *   and programs' access tokens (`oauth/service.ts`) — keep nothing, so every authentication reads the database
+ *   and a session revoked on another node is refused at once. Each cache empties itself when the bus drops and again
+ *   when it is back (`onConnection`): messages published during the outage are lost, and nothing cached before or
+ *   during it is trusted after it. The bus is `connected` again once both connections are up and its channels are
+ *   subscribed again.
+ * - A message lost while the bus is connected (a node's subscriber connection dropping in the middle of a publish,
+ *   say) is bounded by the re-reads every node does anyway: a cached session (`revalidateAfterMs` =
+ *   `sessions.cacheRevalidateMs`, 30 s) and the brokerage holder (the same setting), entitlements (`maxAgeMs`, 30 s)
+ *   and the profile behind open streams (`ws/stream-hub.ts`, `RELOAD_MS`, 30 s) are read again from the database.
  *   Messages without a database re-read behind them (`push.deliver`, `stream.dropped`) are lost with it.
  */
 import { randomBytes } from 'node:crypto';
@@ -69,6 +77,11 @@ export class RedisEventBus implements EventBus {
   /** Whether this outage was already reported, so a dead Redis logs once, not on every retry or message. */
   #down = false;
   #closed = false;
+  /** Both connections up and the subscriber's channels subscribed again. */
+  #connected = false;
+  /** The subscriber connection is up and has re-subscribed every channel. */
+  #subscribed = false;
+  readonly #listeners = new Set<(connected: boolean) => void>();
 
   constructor(options: RedisEventBusOptions) {
     this.nodeId = options.nodeId ?? `node-${randomBytes(6).toString('hex')}`;
@@ -88,11 +101,18 @@ export class RedisEventBus implements EventBus {
     this.#sub = connection('sub');
     for (const redis of [this.#pub, this.#sub]) {
       redis.on('error', (error: Error) => this.#lost(error));
-      redis.on('ready', () => this.#restored());
+      // A connection Redis closed (a restart, a shutdown) says so before any error does.
+      redis.on('close', () => this.#lost(new Error('Redis connection closed')));
     }
+    this.#pub.on('ready', () => this.#restored());
     this.#sub.on('ready', () => {
       const channels = [...this.#handlers.keys()].map((topic) => this.#channel(topic));
-      if (channels.length > 0) this.#sub.subscribe(...channels).catch((error: Error) => this.#lost(error));
+      const subscribed = () => {
+        this.#subscribed = true;
+        this.#restored();
+      };
+      if (channels.length === 0) subscribed();
+      else this.#sub.subscribe(...channels).then(subscribed, (error: Error) => this.#lost(error));
     });
     this.#sub.on('message', (channel: string, raw: string) => this.#receive(channel, raw));
   }
@@ -123,6 +143,16 @@ export class RedisEventBus implements EventBus {
         redis.on('error', fail);
       }
     });
+  }
+
+  /** Whether other nodes hear what this one publishes now (see the module's comment for what changes when not). */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  onConnection(listener: (connected: boolean) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   async publish<T extends BusTopic>(topic: T, message: BusMessages[T]): Promise<void> {
@@ -177,6 +207,7 @@ export class RedisEventBus implements EventBus {
     if (this.#closed) return;
     this.#closed = true;
     this.#handlers.clear();
+    this.#listeners.clear();
     await Promise.all(
       [this.#pub, this.#sub].map(async (redis) => {
         if (redis.status === 'ready') {
@@ -229,18 +260,38 @@ export class RedisEventBus implements EventBus {
   }
 
   #lost(error: Error): void {
-    if (this.#down || this.#closed) return;
+    if (this.#closed) return;
+    if (this.#sub.status !== 'ready') this.#subscribed = false;
+    // A command refused on a connection that is up (a message lost while connected) changes nothing here.
+    if (this.#pub.status !== 'ready' || !this.#subscribed) this.#change(false);
+    if (this.#down) return;
     this.#down = true;
     this.#log.warn(
       { err: { message: error.message } },
-      'Redis unreachable: event bus messages to other nodes are dropped until it is back; each node re-reads ' +
-        'sessions, holders and entitlements from the database within 30 s',
+      'Redis unreachable: event bus messages to other nodes are dropped until it is back; this node reads ' +
+        'sessions, holders, entitlements and access tokens from the database on every request meanwhile',
     );
   }
 
   #restored(): void {
-    if (!this.#down || this.#pub.status !== 'ready' || this.#sub.status !== 'ready') return;
+    if (this.#closed || this.#pub.status !== 'ready' || this.#sub.status !== 'ready' || !this.#subscribed)
+      return;
+    this.#change(true);
+    if (!this.#down) return;
     this.#down = false;
-    this.#log.info({}, 'Redis reachable again: the event bus reaches every node');
+    this.#log.info({}, 'Redis reachable again: the event bus reaches every node; caches start empty');
+  }
+
+  #change(connected: boolean): void {
+    if (this.#connected === connected) return;
+    this.#connected = connected;
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(connected);
+      } catch (error) {
+        this.stats.handlerErrors += 1;
+        this.#log.warn({ err: error }, 'an event bus connection listener failed; the others ran');
+      }
+    }
   }
 }

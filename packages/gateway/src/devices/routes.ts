@@ -137,7 +137,7 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
         'publicKey must be a P-256 public JWK {kty:"EC",crv:"P-256",x,y}.',
       );
     }
-    deps.auth.verifyRequestProof(request, {
+    await deps.auth.verifyRequestProof(request, {
       key: parsed.key,
       deviceId: `new:${parsed.jwk.x}`,
       token: bearerToken(request) ?? '',

@@ -8,6 +8,7 @@
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import {
+  BusCacheGate,
   type Clock,
   type EventBus,
   type FaultProbe,
@@ -182,12 +183,14 @@ export interface EntitlementsReader {
 
 /**
  * Entitlements cached per node for the order path: loaded once, dropped when the bus says the account changed,
- * and re-read after `maxAgeMs` in case a message was lost. The sandbox's entitlement faults apply on each read, over
+ * and re-read after `maxAgeMs` in case a message was lost; nothing is kept while the bus does not reach the other
+ * nodes, and the cache empties when the bus drops and when it is back (core/event-bus.ts `BusCacheGate`). The sandbox's entitlement faults apply on each read, over
  * the cached value, so starting or clearing one takes effect at the next read and never stays in the cache.
  */
 export class EntitlementsCache {
   readonly #cache = new LruCache<string, { value: AccountEntitlements; loadedAt: number }>(10_000);
   readonly #unsubscribe: () => void;
+  readonly #gate: BusCacheGate;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -199,6 +202,7 @@ export class EntitlementsCache {
     this.#unsubscribe = bus.subscribe('account.changed', (m) => {
       this.#cache.delete(m.accountId);
     });
+    this.#gate = new BusCacheGate(bus, () => this.#cache.clear());
   }
 
   async get(accountId: string, reader?: EntitlementsReader): Promise<AccountEntitlements | undefined> {
@@ -215,12 +219,15 @@ export class EntitlementsCache {
     const now = this.clock.now();
     const hit = this.#cache.get(accountId);
     if (hit !== undefined && now - hit.loadedAt < this.maxAgeMs) return hit.value;
+    const epoch = this.#gate.epoch();
     const value = await loadEntitlements(this.db, accountId);
-    if (value !== undefined) this.#cache.set(accountId, { value, loadedAt: now });
+    if (value !== undefined && this.#gate.mayKeep(epoch))
+      this.#cache.set(accountId, { value, loadedAt: now });
     return value;
   }
 
   close(): void {
     this.#unsubscribe();
+    this.#gate.close();
   }
 }

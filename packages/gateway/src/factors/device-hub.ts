@@ -14,7 +14,13 @@
 import { deviceStreamQuerySchema } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
 import type { WebSocket } from 'ws';
-import { type Clock, type EventBus, GatehouseError, LruCache } from '../core/index.js';
+import {
+  type Clock,
+  type EventBus,
+  GatehouseError,
+  MemoryReplayGuard,
+  type ReplayGuard,
+} from '../core/index.js';
 import { loadSigningDevice, streamAuthMessage, verifyDeviceSignature } from '../devices/index.js';
 import type { Database } from '../store/index.js';
 import { getPushState, isFinalPush, type PushMessage, type PushTransport } from './push.js';
@@ -36,8 +42,8 @@ interface Tracked {
 
 export class DeviceHub implements PushTransport {
   readonly #sockets = new Map<string, Set<WebSocket>>();
-  /** Nonces seen within the skew window; a reused one is a replay. */
-  readonly #nonces = new LruCache<string, number>(100_000);
+  /** Nonces seen within the skew window, on every node (core/replay.ts); a reused one is a replay. */
+  readonly #nonces: ReplayGuard;
   readonly #db: Kysely<Database>;
   readonly #bus: EventBus;
   readonly #clock: Clock;
@@ -52,7 +58,9 @@ export class DeviceHub implements PushTransport {
     bus: EventBus,
     clock: Clock,
     onError: (error: unknown) => void = () => {},
+    nonces: ReplayGuard = new MemoryReplayGuard(clock, 100_000),
   ) {
+    this.#nonces = nonces;
     this.#onError = onError;
     this.#db = db;
     this.#bus = bus;
@@ -127,11 +135,8 @@ export class DeviceHub implements PushTransport {
     if (!verifyDeviceSignature(device.key, streamAuthMessage(deviceId, ts, nonce), sig)) {
       throw new GatehouseError('SIGNATURE_INVALID');
     }
-    const key = `${deviceId}:${nonce}`;
-    const seen = this.#nonces.get(key);
-    if (seen !== undefined && now - seen <= 2 * STREAM_AUTH_SKEW_MS)
+    if (!(await this.#nonces.claim('device-stream', `${deviceId}:${nonce}`, 2 * STREAM_AUTH_SKEW_MS)))
       throw new GatehouseError('SIGNATURE_INVALID');
-    this.#nonces.set(key, now);
     return deviceId;
   }
 

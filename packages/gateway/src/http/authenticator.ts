@@ -16,7 +16,7 @@
 import type { KeyObject } from 'node:crypto';
 import type {} from '@fastify/cookie';
 import type { FastifyContextConfig, FastifyRequest, preHandlerHookHandler } from 'fastify';
-import { type Clock, GatehouseError, type LruCache } from '../core/index.js';
+import { type Clock, GatehouseError, type ReplayGuard } from '../core/index.js';
 import {
   awaitingDeviceKey,
   CSRF_HEADER,
@@ -28,12 +28,6 @@ import {
 } from '../sessions/index.js';
 import type { ClientAddress } from './client-address.js';
 import { type ApiScope, bearerToken, dpopToken, requireOperator, sessionCookieName } from './kit.js';
-
-/**
- * Device proofs already presented (by `jti`, with the time seen), so each is accepted once. Proofs are refused
- * after `PROOF_MAX_AGE_MS`, so an entry older than that can be forgotten.
- */
-export type ProofReplayCache = LruCache<string, number>;
 
 export interface AuthenticatorParts {
   sessions: {
@@ -48,7 +42,8 @@ export interface AuthenticatorParts {
   deviceKey(deviceId: string): Promise<KeyObject>;
   /** Key of the CSRF tokens (derived from the server secret). */
   csrfKey: Buffer;
-  proofReplay: ProofReplayCache;
+  /** Device proofs' `jti`s already presented, on every node (core/replay.ts): each proof is accepted once. */
+  proofReplay: ReplayGuard;
   clock: Clock;
   /** The gateway's public base URL and origin (never a request's Host header), and other allowed origins. */
   urls: { base: string; origin: string };
@@ -190,12 +185,12 @@ export class Authenticator {
    * URL is this request's path under the configured public URL, never the request's Host: a proof signed for
    * another server is refused.
    */
-  verifyRequestProof(
+  async verifyRequestProof(
     request: FastifyRequest,
     bound: { key: KeyObject; deviceId: string; token: string },
-  ): void {
+  ): Promise<void> {
     const proof = request.headers[DEVICE_PROOF_HEADER];
-    verifyDeviceProof({
+    await verifyDeviceProof({
       proof: typeof proof === 'string' ? proof : undefined,
       method: request.method,
       url: `${this.#parts.urls.base}${request.url.split('?')[0]}`,
@@ -235,7 +230,7 @@ export class Authenticator {
     const { deviceId } = principal.session;
     if (deviceId === null) throw new GatehouseError('PROOF_INVALID');
     principal.deviceKey ??= await this.#parts.deviceKey(deviceId);
-    this.verifyRequestProof(request, { key: principal.deviceKey, deviceId, token });
+    await this.verifyRequestProof(request, { key: principal.deviceKey, deviceId, token });
     return principal;
   }
 

@@ -5,7 +5,6 @@ export {
   Authenticator,
   type AuthenticatorParts,
   type CallerFaults,
-  type ProofReplayCache,
 } from './authenticator.js';
 export { type ClientAddress, clientAddress } from './client-address.js';
 export {

@@ -5,7 +5,7 @@
  * only the parts of the steps it calls. app/ builds the parts from the gateway's context and configuration.
  */
 import type { Kysely } from 'kysely';
-import type { Clock, EventBus, FaultProbe, LruCache, SecretBox } from '../core/index.js';
+import type { Clock, EventBus, FaultProbe, ReplayGuard, SecretBox } from '../core/index.js';
 import type { SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import type { PushWaiters } from '../factors/push-waiters.js';
@@ -85,6 +85,6 @@ export interface WebauthnLogins {
 
 /** Logins signed by a device key (mobile, desktop). */
 export interface DeviceLogins {
-  /** Nonces of recent signed device logins, by channel, device and nonce (a reused one is a replay); per node, bounded. */
-  deviceLoginNonces: LruCache<string, number>;
+  /** Nonces of recent signed device logins, by channel, device and nonce (a reused one is a replay), on every node. */
+  deviceLoginNonces: ReplayGuard;
 }

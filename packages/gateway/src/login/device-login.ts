@@ -56,11 +56,15 @@ export async function verifySignedDeviceLogin(
   ) {
     throw new GatehouseError('SIGNATURE_INVALID');
   }
-  const replayKey = `${channel}-login:${input.deviceId}:${input.nonce}`;
-  const seen = deps.deviceLoginNonces.get(replayKey);
-  if (seen !== undefined && now - seen <= 2 * DEVICE_LOGIN_SKEW_MS)
+  // Claimed on every node (core/replay.ts) for as long as the statement's time is within the skew.
+  if (
+    !(await deps.deviceLoginNonces.claim(
+      `${channel}-login`,
+      `${input.deviceId}:${input.nonce}`,
+      2 * DEVICE_LOGIN_SKEW_MS,
+    ))
+  )
     throw new GatehouseError('SIGNATURE_INVALID');
-  deps.deviceLoginNonces.set(replayKey, now);
   return device;
 }
 

@@ -30,6 +30,7 @@ export type BusCounts = () =>
 export function createMetrics(
   liveSessions: LiveSessionCounter,
   busCounts: BusCounts = () => undefined,
+  busConnected: () => boolean = () => true,
 ): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
@@ -85,6 +86,16 @@ export function createMetrics(
       this.inc({ result: 'failed' }, counts.publishFailures);
       this.inc({ result: 'received' }, counts.received);
       this.inc({ result: 'handler_error' }, counts.handlerErrors);
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_bus_connected',
+    help:
+      'Whether the event bus reaches every node (1), or the node runs degraded (0: Redis unreachable; every ' +
+      'authentication reads the database). Always 1 with one node.',
+    registers: [registry],
+    collect() {
+      this.set(busConnected() ? 1 : 0);
     },
   });
   return { registry, logins, secondFactorSeconds, takeovers, reauthenticationSeconds };

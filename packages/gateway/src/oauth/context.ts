@@ -5,7 +5,7 @@
  */
 import type { Scope } from '@gatehouse/protocol';
 import type { Kysely } from 'kysely';
-import type { Clock, EventBus, LruCache, SecretBox } from '../core/index.js';
+import type { BusCacheGate, Clock, EventBus, LruCache, SecretBox } from '../core/index.js';
 import type { Notifier } from '../notifications/index.js';
 import type { SessionService } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
@@ -55,6 +55,8 @@ export interface CachedToken {
  */
 export interface OAuthContext extends OAuthDeps {
   readonly tokens: LruCache<string, CachedToken>;
+  /** Whether a token read may be kept: not while the bus is down, nor across a change of it (core/event-bus.ts). */
+  readonly tokensGate: BusCacheGate;
 }
 
 /** Body parameters of a form endpoint (`application/x-www-form-urlencoded`), each present or not. */

@@ -5,14 +5,18 @@
 import { constants, generateKeyPairSync, type KeyObject, randomUUID, sign } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { LruCache } from '../core/index.js';
+import { ManualClock, MemoryReplayGuard } from '../core/index.js';
 import { DpopVerifier, jwkThumbprint } from './dpop.js';
 
 const NOW = Date.UTC(2026, 0, 5, 15);
 const URL_ = 'https://gw.example/v1/session';
 
 function verifier() {
-  return new DpopVerifier({ requireNonce: false, nonceKey: Buffer.alloc(32, 3), replay: new LruCache(100) });
+  return new DpopVerifier({
+    requireNonce: false,
+    nonceKey: Buffer.alloc(32, 3),
+    replay: new MemoryReplayGuard(new ManualClock(), 100),
+  });
 }
 
 async function proof(alg: string, privateKey: KeyObject, jwk: Record<string, unknown>) {
@@ -61,7 +65,7 @@ describe('DPoP', () => {
       ['ES256', pair('ec', { namedCurve: 'P-256' })],
       ['EdDSA', pair('ed25519')],
     ] as const) {
-      const jkt = v.verify({
+      const jkt = await v.verify({
         proof: await proof(alg, key.privateKey, key.jwk),
         method: 'GET',
         url: URL_,
@@ -95,7 +99,7 @@ describe('DPoP', () => {
       ['private JWK', withPrivate],
     ];
     for (const [name, p] of cases) {
-      expect(() => v.verify({ proof: p, method: 'GET', url: URL_, now: NOW }), name).toThrow();
+      await expect(v.verify({ proof: p, method: 'GET', url: URL_, now: NOW }), name).rejects.toThrow();
     }
   });
 });

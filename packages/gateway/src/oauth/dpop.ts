@@ -13,7 +13,7 @@
  * The check costs one signature verification: public keys are imported once per thumbprint and kept.
  */
 import { createHmac, createPublicKey, hash, type KeyObject, verify } from 'node:crypto';
-import { decodeJsonPart, LruCache, sha256 } from '../core/index.js';
+import { decodeJsonPart, LruCache, type ReplayGuard, sha256 } from '../core/index.js';
 import { OAuthError } from './errors.js';
 
 export const DPOP_ALGORITHMS = ['PS256', 'ES256', 'EdDSA'] as const;
@@ -95,8 +95,8 @@ export interface DpopVerifierOptions {
   requireNonce: boolean;
   /** Key for the nonces (derived from the server secret, so every node issues and accepts the same ones). */
   nonceKey: Buffer;
-  /** Seen `jti`s: each key → when it was first seen. */
-  replay: LruCache<string, number>;
+  /** Seen `jti`s, on every node (core/replay.ts). */
+  replay: ReplayGuard;
 }
 
 /** Verifies DPoP proofs and issues nonces. */
@@ -126,8 +126,8 @@ export class DpopVerifier {
     return nonce === this.#nonceFor(period) || nonce === this.#nonceFor(period - 1);
   }
 
-  /** Checks a proof; returns the thumbprint of its key. */
-  verify(check: DpopCheck): string {
+  /** Checks a proof; resolves to the thumbprint of its key. */
+  async verify(check: DpopCheck): Promise<string> {
     const { proof } = check;
     if (proof === undefined || proof.length === 0)
       throw new OAuthError('invalid_dpop_proof', 'a DPoP proof is required');
@@ -171,11 +171,9 @@ export class DpopVerifier {
       throw new OAuthError('invalid_dpop_proof', 'ath does not match the access token');
     if (this.#o.requireNonce && !this.#nonceValid(claims.nonce, check.now))
       throw new OAuthError('use_dpop_nonce', 'use the server-provided DPoP nonce');
-    const seenKey = `dpop:${jkt}:${claims.jti}`;
-    const seen = this.#o.replay.get(seenKey);
-    if (seen !== undefined && check.now - seen <= DPOP_MAX_AGE_MS + DPOP_FUTURE_MS)
+    // Claimed for as long as the proof could be accepted, on every node: a replay to another node is refused too.
+    if (!(await this.#o.replay.claim('dpop', `${jkt}:${claims.jti}`, DPOP_MAX_AGE_MS + DPOP_FUTURE_MS)))
       throw new OAuthError('invalid_dpop_proof', 'the proof was used before');
-    this.#o.replay.set(seenKey, check.now);
     return jkt;
   }
 }

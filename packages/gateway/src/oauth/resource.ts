@@ -37,13 +37,14 @@ export async function authenticate(
   const tokenHash = sha256(token);
   let cached = ctx.tokens.get(tokenHash);
   if (cached === undefined) {
+    const epoch = ctx.tokensGate.epoch();
     cached = await loadToken(ctx, tokenHash);
-    if (cached !== undefined) ctx.tokens.set(tokenHash, cached);
+    if (cached !== undefined && ctx.tokensGate.mayKeep(epoch)) ctx.tokens.set(tokenHash, cached);
   }
   if (cached === undefined || now >= cached.expiresAt) throw new GatehouseError('INVALID_TOKEN');
   let jkt: string;
   try {
-    jkt = ctx.dpop.verify({ proof, method, url, accessToken: token, now });
+    jkt = await ctx.dpop.verify({ proof, method, url, accessToken: token, now });
   } catch (error) {
     if (error instanceof OAuthError && error.error === 'use_dpop_nonce')
       throw new GatehouseError('USE_DPOP_NONCE', undefined, { dpopNonce: ctx.dpop.nonce(now) });

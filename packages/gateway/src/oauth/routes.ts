@@ -58,12 +58,12 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): 
    * The DPoP key the request proves (token and PAR endpoints), checked against this endpoint's URL under the
    * configured public URL: a proof made for another server is refused whatever Host the request names.
    */
-  const proofKey = (request: FastifyRequest, required: boolean): string | null => {
+  const proofKey = async (request: FastifyRequest, required: boolean): Promise<string | null> => {
     const proof = request.headers.dpop;
     if (proof === undefined && !required) return null;
     const now = deps.clock.now();
     try {
-      return deps.dpop.verify({
+      return await deps.dpop.verify({
         proof: typeof proof === 'string' ? proof : undefined,
         method: request.method,
         url: `${deps.urls.base}${request.url}`,
@@ -104,7 +104,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): 
 
     form.post('/oauth2/par', { config: { operation: ops.par } }, async (request, reply) => {
       const body = formOf(request);
-      const jkt = proofKey(request, false);
+      const jkt = await proofKey(request, false);
       noStore(reply);
       reply.code(201);
       return oauth.pushAuthorizationRequest(body, oauth.issuer(), jkt);
@@ -131,7 +131,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): 
           return reply;
         }
       }
-      const jkt = proofKey(request, true) as string;
+      const jkt = (await proofKey(request, true)) as string;
       const tokens = await oauth.token(body, oauth.issuer(), jkt);
       if (subject !== undefined && faults.take('refresh.response_lost', subject) !== undefined) {
         // Committed (tokens issued, a rotated refresh token spent), then the connection is cut before the answer.

@@ -34,7 +34,7 @@ import {
   type SessionLossPolicy,
   type TokenResponse,
 } from '@gatehouse/protocol';
-import { type FaultSubject, LruCache } from '../core/index.js';
+import { BusCacheGate, type FaultSubject, LruCache } from '../core/index.js';
 import type { Principal } from '../sessions/index.js';
 import { authenticateClient } from './client-auth.js';
 import * as clients from './clients.js';
@@ -65,7 +65,9 @@ export class OAuthService {
 
   constructor(deps: OAuthDeps) {
     const tokens = new LruCache<string, CachedToken>(deps.options.tokenCacheMaxEntries);
-    this.#ctx = { ...deps, tokens };
+    // Degraded (the bus down) or back: every node's tokens are read from the database again.
+    const tokensGate = new BusCacheGate(deps.bus, () => tokens.clear());
+    this.#ctx = { ...deps, tokens, tokensGate };
     const drop = (m: { grantId: string }) => {
       tokens.deleteWhere((t) => t.grantId === m.grantId);
     };
@@ -77,6 +79,7 @@ export class OAuthService {
 
   close(): void {
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    this.#ctx.tokensGate.close();
   }
 
   /** The issuer identifier: `oauth.issuer`, or `server.publicUrl`. */

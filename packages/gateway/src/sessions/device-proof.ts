@@ -4,10 +4,11 @@
  * in `x-device-proof`, a compact JWS (ES256, `typ: "device-proof+jwt"`) signed by the enrolled device key over
  * `{htm, htu, iat, jti, ath}` — method, URL (no query), issue time, a unique id and the SHA-256 of the token, as in
  * DPoP (RFC 9449). A stolen token alone is useless; a replayed proof is refused (`PROOF_REPLAYED`). The check is one
- * P-256 signature verification (~0.1 ms) and a replay-cache lookup.
+ * P-256 signature verification (~0.1 ms) and a claim of its `jti` in the replay guard, which every node shares
+ * (core/replay.ts).
  */
 import type { KeyObject } from 'node:crypto';
-import { decodeJsonPart, GatehouseError, type LruCache, sha256 } from '../core/index.js';
+import { decodeJsonPart, GatehouseError, type ReplayGuard, sha256 } from '../core/index.js';
 import { verifyDeviceSignature } from '../devices/index.js';
 
 export const DEVICE_PROOF_HEADER = 'x-device-proof';
@@ -32,10 +33,10 @@ export interface ProofCheck {
   key: KeyObject;
   deviceId: string;
   now: number;
-  replay: LruCache<string, number>;
+  replay: ReplayGuard;
 }
 
-export function verifyDeviceProof(check: ProofCheck): void {
+export async function verifyDeviceProof(check: ProofCheck): Promise<void> {
   if (check.proof === undefined || check.proof.length === 0) throw new GatehouseError('PROOF_REQUIRED');
   if (check.proof.length > 2048) throw new GatehouseError('PROOF_INVALID');
   const parts = check.proof.split('.');
@@ -61,9 +62,12 @@ export function verifyDeviceProof(check: ProofCheck): void {
   const iatMs = claims.iat * 1000;
   if (iatMs < check.now - PROOF_MAX_AGE_MS || iatMs > check.now + PROOF_FUTURE_MS)
     throw new GatehouseError('PROOF_INVALID');
-  const key = `proof:${check.deviceId}:${claims.jti}`;
-  const seen = check.replay.get(key);
-  if (seen !== undefined && check.now - seen <= PROOF_MAX_AGE_MS + PROOF_FUTURE_MS)
+  if (
+    !(await check.replay.claim(
+      'proof',
+      `${check.deviceId}:${claims.jti}`,
+      PROOF_MAX_AGE_MS + PROOF_FUTURE_MS,
+    ))
+  )
     throw new GatehouseError('PROOF_REPLAYED');
-  check.replay.set(key, check.now);
 }

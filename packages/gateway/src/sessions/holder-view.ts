@@ -10,6 +10,8 @@
  *   `session.competing`, `session.released`, `session.revoked`, `user.changed`) and drops the user's entry on every node at once;
  * - an entry is read again after `revalidateAfterMs` (30 s by default), which bounds how long a node can act on a
  *   lost message;
+ * - while the bus does not reach the other nodes nothing is kept (every question reads the database), and the view
+ *   empties when the bus drops and when it is back (`SessionService` clears it);
  * - a read that raced an announcement is answered but not kept (an epoch counts announcements), so a read begun
  *   before a takeover committed cannot be cached after the takeover's message dropped the entry.
  */
@@ -70,7 +72,7 @@ export class HolderView {
 
   /** Keeps what a read begun at `epoch` found, unless an announcement arrived while it ran. */
   remember(userId: string, holder: Holder, epoch: number): void {
-    if (epoch !== this.#epoch) return;
+    if (epoch !== this.#epoch || !this.#o.bus.connected) return;
     this.#users.set(userId, { ...holder, readAt: this.#o.clock.now() });
   }
 

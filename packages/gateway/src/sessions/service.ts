@@ -5,6 +5,8 @@
  * database round trip. Three things keep the cache honest across nodes:
  * - revocations and user changes arrive on the `EventBus` and drop entries at once;
  * - an entry is re-read from the database after `revalidateAfterMs`, which bounds the damage of a lost message;
+ * - while the bus does not reach the other nodes (Redis down: `EventBus.connected`) nothing is kept, so every
+ *   authentication reads the database, and the cache empties when the bus drops and again when it is back;
  * - last-seen times are kept in memory and written behind in batches; before a session is declared idle the row is
  *   re-read, because another node may have seen more recent activity.
  * A profile is read with each entry, as before; when it reads the same as the one last read for the user, the entry
@@ -172,6 +174,8 @@ export class SessionService {
         this.#cache.deleteWhere((entry) => entry.session.userId === m.userId);
         this.#profiles.delete(m.userId);
       }),
+      // Degraded or back: nothing announced while the bus was down may be answered from memory.
+      options.bus.onConnection(() => this.clearCache()),
     );
   }
 
@@ -508,7 +512,8 @@ export class SessionService {
     const profile = await this.loadProfile(session.userId);
     if (profile === undefined) throw new GatehouseError('UNAUTHENTICATED');
     const entry: CacheEntry = { session, profile, memo: new Map(), validatedAt: now, lastIp: null };
-    if (session.revokedAt === null && epoch === this.#epoch) this.#cache.set(tokenHash, entry);
+    if (session.revokedAt === null && epoch === this.#epoch && this.#o.bus.connected)
+      this.#cache.set(tokenHash, entry);
     return entry;
   }
 

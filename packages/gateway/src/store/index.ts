@@ -15,5 +15,13 @@ export {
   type JournalTx,
 } from './journal.js';
 export { migrateToLatest } from './migrate.js';
+export {
+  CLUSTER_NODE_REFUSED,
+  lockDatabaseForNode,
+  type NodeLock,
+  NodeLockRefused,
+  SINGLE_AMONG_CLUSTER_REFUSED,
+  SINGLE_NODE_REFUSED,
+} from './node-lock.js';
 export { type PreparedQuery, preparedQuery } from './prepared.js';
 export type * from './tables.js';

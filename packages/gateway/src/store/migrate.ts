@@ -22,6 +22,7 @@ import * as oauthInstances from './migrations/0014-oauth-instances.js';
 import * as sandboxFaults from './migrations/0015-sandbox-faults.js';
 import * as smsOutboxLogin from './migrations/0016-sms-outbox-login.js';
 import * as cluster from './migrations/0017-cluster.js';
+import * as replayClaims from './migrations/0018-replay-claims.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -41,6 +42,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0015-sandbox-faults': sandboxFaults,
   '0016-sms-outbox-login': smsOutboxLogin,
   '0017-cluster': cluster,
+  '0018-replay-claims': replayClaims,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

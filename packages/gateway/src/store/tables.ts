@@ -170,6 +170,13 @@ export interface LoginTransactionsTable {
   device_id: string | null;
 }
 
+/** A single-use key claimed while Redis was unreachable (store/replay-claims.ts). */
+export interface ReplayClaimsTable {
+  /** `<namespace>:<key>` (core/replay.ts `replayKey`). */
+  key: string;
+  expires_at: number;
+}
+
 export interface LoginThrottleTable {
   /**
    * The bucket (`login/limits`): `network <network> <username>`, `account <username>` (the normalised username,
@@ -530,6 +537,7 @@ export interface Database {
   sessions: SessionsTable;
   login_transactions: LoginTransactionsTable;
   login_throttle: LoginThrottleTable;
+  replay_claims: ReplayClaimsTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
   recovery_codes: RecoveryCodesTable;
