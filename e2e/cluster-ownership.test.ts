@@ -216,7 +216,10 @@ describe.skipIf(!clusterAvailable())('account ownership across three nodes (real
         expect(row, id).toEqual({ status: 'filled', fills: 1 });
       else {
         // Not acknowledged: the frozen owner wrote nothing of it.
-        expect(row, `${id}: ${answer instanceof Error ? answer.message : answer.code}`).toBeUndefined();
+        expect(
+          row,
+          `${id}: ${answer instanceof Error ? answer.message : answer.code}\n${owner.output()}`,
+        ).toBeUndefined();
         refused.push(id);
       }
     }
