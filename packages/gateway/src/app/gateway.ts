@@ -427,6 +427,8 @@ export async function createGateway(config: Config, given: GatewayOptions = {}):
     async close() {
       if (closed) return;
       closed = true;
+      // A drain: this node takes no more accounts and says it is not ready, then finishes what it has.
+      ctx.cluster?.ownership.drain();
       const deadline = setTimeout(() => app.server.closeAllConnections?.(), config.server.shutdownTimeoutMs);
       deadline.unref();
       for (const listener of cpapi) await listener.close();

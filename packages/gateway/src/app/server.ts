@@ -111,6 +111,8 @@ function requestLine(request: FastifyRequest, status: number, ms: number) {
   };
 }
 
+/** The WebSocket close code of a stream whose node is stopping: reconnect (`Service Restart`). */
+const SERVICE_RESTART = 1012;
 export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance> {
   const { server } = ctx.config;
   const https =
@@ -142,7 +144,16 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
       ? {}
       : { store: clusterRateLimitStore(ctx.redis, ctx.config.cluster.keyPrefix) as never }),
   });
-  await app.register(websocket, { options: { maxPayload: 16 * 1024 } });
+  await app.register(websocket, {
+    options: { maxPayload: 16 * 1024 },
+    // A node that stops (a drain, a rolling upgrade) closes its streams with 1012, "service restart" (RFC 6455
+    // §7.4, IANA registry): clients reconnect at once — through the load balancer, to another node — and resume.
+    preClose(done) {
+      for (const client of this.websocketServer.clients) client.close(SERVICE_RESTART, 'SERVICE_RESTART');
+      this.websocketServer.close();
+      done();
+    },
+  });
 
   const systemTime = ctx.clock === systemClock;
   // With several nodes, each answer names the node the client reached (which may have had an account's owner do the

@@ -104,6 +104,14 @@ export class AccountOwnership implements Placement {
     return this.#draining;
   }
 
+  /**
+   * Starts a drain: takes no account from now on (`/readyz` says 503, so the load balancer sends nothing new); the
+   * accounts held are still worked until `stop` gives them up.
+   */
+  drain(): void {
+    this.#draining = true;
+  }
+
   /** Gives every lease up and stops; the caller has drained the journal first. */
   async stop(): Promise<void> {
     this.#draining = true;

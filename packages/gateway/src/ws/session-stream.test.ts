@@ -78,6 +78,16 @@ describe.each(testDatabases())('/v1/stream on %s', (_name, makeDatabase) => {
     base = await gw.listen();
   });
 
+  it('closes its streams with 1012 (service restart: reconnect) when the gateway stops', async () => {
+    const web = await loginAs(gw, ALICE);
+    const { closed } = await openStream(web);
+    const reasons: string[] = [];
+    sockets.at(-1)?.once('close', (_code, reason) => reasons.push(reason.toString()));
+    await gw.close();
+    expect(await closed).toBe(1012);
+    expect(reasons).toEqual(['SERVICE_RESTART']);
+  });
+
   it('tells a session it is competing within 100 ms of another session’s takeover', async () => {
     const bot = await loginAs(gw, ALICE);
     const phone = await loginAs(gw, ALICE);
