@@ -5,10 +5,10 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from './support/local.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'packages/gateway/bin/gatehouse.js');
@@ -16,17 +16,6 @@ const dir = mkdtempSync(join(tmpdir(), 'gh-serve-sandbox-'));
 const BANNER = /!!! FAILURE SANDBOX ON: .* This is not a production gateway\. !!!/;
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 /** Starts `gatehouse serve …`; resolves with its URL and what it wrote so far, once it serves. */
 async function serve(args: string[]) {

@@ -8,12 +8,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
-import { totpCode } from '../../packages/gateway/src/factors/index.js';
+import { freePort, nextTotp } from './local.js';
 
 export const CHROMIUM = process.env.GATEHOUSE_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -72,17 +71,6 @@ export const DEMO = {
   viktor: { password: 'viktor-demo-password', totp: 'OZUWW5DPOIWWCZDWNFZWK4RNOZUWW5DP' },
 } as const;
 export type DemoUser = keyof typeof DEMO;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 export interface PortalRig {
   base: string;
@@ -251,23 +239,7 @@ export function usePortalRig(options: PortalRigOptions = {}): PortalSuite {
   };
 }
 
-/**
- * A fresh TOTP code per login: the gateway refuses a time step already used (replay), so successive logins of
- * one user take the next step in the accepted window (±1 step), waiting for time to move on when it is used up.
- */
-const lastStep = new Map<string, number>();
-export async function nextTotp(secret: string): Promise<string> {
-  for (;;) {
-    const step = Math.floor(Date.now() / 30_000);
-    const next = Math.max(step, (lastStep.get(secret) ?? step - 1) + 1);
-    // Keep a margin from the window's edge, so the step is still accepted when the request arrives.
-    if (next === step || (next === step + 1 && Date.now() % 30_000 > 1_000)) {
-      lastStep.set(secret, next);
-      return totpCode(secret, next * 30_000);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-  }
-}
+export { nextTotp };
 
 export async function startLogin(page: Page, base: string, user: DemoUser, path = '/login'): Promise<void> {
   await page.goto(`${base}${path}`);

@@ -12,9 +12,9 @@ import {
   signWithDevice,
 } from '../../packages/gateway/src/authenticator/index.js';
 import { DEMO_USERS } from '../../packages/gateway/src/demo/index.js';
-import { totpCode } from '../../packages/gateway/src/factors/index.js';
 import { mobileLoginMessage } from '../../packages/gateway/src/login/mobile.js';
 import { type Cluster, type ClusterNode, sleep } from './cluster.js';
+import { nextTotp } from './local.js';
 
 export const DEVICE_PIN = '2468';
 
@@ -26,23 +26,7 @@ export function demoUser(name: DemoName) {
   return user;
 }
 
-const lastStep = new Map<string, number>();
-
-/**
- * A TOTP code no login of this process has used yet: each code is accepted once (the factor keeps its last step),
- * so a second login of the same user in the same 30 s takes the next step's code, and a third waits for it.
- */
-export async function nextTotp(secret: string): Promise<string> {
-  for (;;) {
-    const step = Math.floor(Date.now() / 30_000);
-    const next = Math.max(step, (lastStep.get(secret) ?? step - 1) + 1);
-    if (next === step || (next === step + 1 && Date.now() % 30_000 > 1_000)) {
-      lastStep.set(secret, next);
-      return totpCode(secret, next * 30_000);
-    }
-    await sleep(500);
-  }
-}
+export { nextTotp };
 
 export interface WebSession {
   cookie: string;

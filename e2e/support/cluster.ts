@@ -14,11 +14,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { TEST_PG_URL } from '../../packages/gateway/src/test-support/databases.js';
 import { testRedisUrl } from '../../packages/gateway/src/test-support/redis.js';
+import { freePort } from './local.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const cli = join(root, 'packages/gateway/dist/cli/main.js');
@@ -41,16 +41,7 @@ export function clusterAvailable(): boolean {
   return TEST_PG_URL !== 'none' && redis !== null;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
+export { freePort };
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
