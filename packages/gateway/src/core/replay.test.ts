@@ -4,6 +4,7 @@
  * error when neither answers, and keys claimed in the fallback stay refused once Redis is back.
  */
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -108,6 +109,60 @@ describe('RedisReplayGuard while another node cannot reach Redis', () => {
     const asked = db.claims.length;
     expect(await guard.claim('proof', 'later', 70_000)).toBe(true);
     expect(db.claims.length).toBe(asked);
+  });
+});
+
+describe('RedisReplayGuard when Redis may have forgotten', () => {
+  it('refuses what was issued before Redis went, while it could be valid: claimed there, maybe, and lost', async () => {
+    const clock = new ManualClock();
+    const { state, redis } = switchableRedis();
+    const db = fallback(clock);
+    const guard = new RedisReplayGuard({ probeEveryMs: 0, redis, prefix: 'p:', fallback: db, clock });
+    const before = clock.now();
+    expect(await guard.claim('proof', 'a', 70_000, before)).toBe(true);
+    clock.advance(1_000);
+    // Redis goes: the database never heard of "a", and the guard refuses it all the same.
+    state.status = 'reconnecting';
+    expect(await guard.claim('proof', 'a', 70_000, before)).toBe(false);
+    expect(db.claims).toEqual([]);
+    // What is issued since is claimed in the database, once.
+    clock.advance(10);
+    const during = clock.now();
+    expect(await guard.claim('proof', 'b', 70_000, during)).toBe(true);
+    expect(await guard.claim('proof', 'b', 70_000, during)).toBe(false);
+    // Redis comes back empty (a restart without persistence): neither "a" nor "b" is accepted again.
+    state.keys.clear();
+    state.status = 'ready';
+    expect(await guard.claim('proof', 'a', 70_000, before)).toBe(false);
+    expect(await guard.claim('proof', 'b', 70_000, during)).toBe(false);
+    expect(await guard.claim('proof', 'c', 70_000, clock.now())).toBe(true);
+    expect(await guard.claim('proof', 'c', 70_000, clock.now())).toBe(false);
+  });
+
+  it('takes a closed connection for a possible loss, even when no claim failed meanwhile (a quick restart)', async () => {
+    const clock = new ManualClock();
+    const { state, redis } = switchableRedis();
+    const events = new EventEmitter();
+    Object.assign(redis, { on: events.on.bind(events) });
+    const guard = new RedisReplayGuard({
+      probeEveryMs: 0,
+      redis,
+      prefix: 'p:',
+      fallback: fallback(clock),
+      clock,
+    });
+    const before = clock.now();
+    expect(await guard.claim('dpop', 'x', 70_000, before)).toBe(true);
+    clock.advance(500);
+    events.emit('close');
+    state.keys.clear();
+    events.emit('ready');
+    clock.advance(500);
+    expect(await guard.claim('dpop', 'x', 70_000, before)).toBe(false);
+    expect(await guard.claim('dpop', 'y', 70_000, clock.now())).toBe(true);
+    // Once nothing issued before the loss can be valid any more, the guard is as before.
+    clock.advance(70_000);
+    expect(await guard.claim('dpop', 'z', 70_000, clock.now())).toBe(true);
   });
 });
 

@@ -12,6 +12,12 @@
  *   longest `ttlMs` it was given) it claims in both, so a key claimed during the outage is still refused after
  *   it. A claim that neither can answer is refused with `SERVICE_UNAVAILABLE`: a replay is never accepted for want
  *   of a place to check it.
+ * - Redis forgets: claims made on it before it lost its connection (a restart without persistence, a failover to a
+ *   replica that missed them, an outage during which the fallback never heard of them) cannot be trusted to be
+ *   there. So a proof or nonce issued before the moment this node saw Redis go (`issuedAt` at or before it) is
+ *   refused for as long as it could otherwise be valid (`ttlMs` after that moment): it may have been claimed there.
+ *   Those issued since are claimed in the fallback during the outage and in both just after it. A client whose clock
+ *   runs behind may see a fresh proof refused in that window, and signs another.
  * - A partition in which some nodes reach Redis and others do not: every second each node asks its fallback
  *   whether any node holds a live claim there (`hasLiveClaims`); while one does, it claims in both too, so a key
  *   claimed on either side is refused on the other. What is left is the second before a node notices: a proof
@@ -24,8 +30,12 @@ import { GatehouseError } from './errors.js';
 import { LruCache } from './lru.js';
 
 export interface ReplayGuard {
-  /** True only the first time `key` is claimed in `namespace` within `ttlMs`; throws a coded error only. */
-  claim(namespace: string, key: string, ttlMs: number): Promise<boolean>;
+  /**
+   * True only the first time `key` is claimed in `namespace` within `ttlMs`; throws a coded error only. `issuedAt`
+   * (epoch ms) is the latest the proof or nonce says it was made (the end of its second, for a JWT's `iat`): a
+   * guard that may have lost claims made before some moment refuses what was issued before it (`RedisReplayGuard`).
+   */
+  claim(namespace: string, key: string, ttlMs: number, issuedAt?: number): Promise<boolean>;
   /** Stops what the guard runs in the background (nothing by default). */
   close?(): void;
 }
@@ -115,6 +125,9 @@ export class RedisReplayGuard implements ReplayGuard {
   #fallbackUntil = 0;
   #longestTtl = 0;
   #degraded = false;
+  /** Whether the connection is up as far as this guard has seen; `#lostAt` is when it last went. */
+  #up = true;
+  #lostAt = 0;
   readonly #probe: NodeJS.Timeout | null;
 
   constructor(options: RedisReplayGuardOptions) {
@@ -122,6 +135,27 @@ export class RedisReplayGuard implements ReplayGuard {
     const every = options.probeEveryMs ?? 1_000;
     this.#probe = every > 0 ? setInterval(() => void this.probe(), every) : null;
     this.#probe?.unref();
+    // A connection closing is Redis possibly forgetting (a restart): noticed even if no claim failed meanwhile.
+    if (typeof options.redis.on === 'function') {
+      options.redis.on('close', () => this.#lost());
+      options.redis.on('ready', () => {
+        this.#up = true;
+      });
+    }
+  }
+
+  /** Issued before Redis last went, and still within its time: it may have been claimed there, and forgotten. */
+  #doubtful(issuedAt: number | undefined, now: number, ttlMs: number): boolean {
+    return (
+      issuedAt !== undefined && this.#lostAt > 0 && issuedAt <= this.#lostAt && now < this.#lostAt + ttlMs
+    );
+  }
+
+  /** Redis is gone, from now: what it held may be lost. The moment is kept once per outage. */
+  #lost(): void {
+    if (!this.#up) return;
+    this.#up = false;
+    this.#lostAt = this.#o.clock.now();
   }
 
   /**
@@ -143,9 +177,11 @@ export class RedisReplayGuard implements ReplayGuard {
     if (this.#probe !== null) clearInterval(this.#probe);
   }
 
-  async claim(namespace: string, key: string, ttlMs: number): Promise<boolean> {
+  async claim(namespace: string, key: string, ttlMs: number, issuedAt?: number): Promise<boolean> {
     if (ttlMs > this.#longestTtl) this.#longestTtl = ttlMs;
     const now = this.#o.clock.now();
+    if (this.#o.redis.status !== 'ready') this.#lost();
+    if (this.#doubtful(issuedAt, now, ttlMs)) return false;
     let first: boolean;
     try {
       if (this.#o.redis.status !== 'ready') throw new Error(`Redis connection ${this.#o.redis.status}`);
@@ -158,6 +194,8 @@ export class RedisReplayGuard implements ReplayGuard {
       );
       first = set === 'OK';
     } catch (error) {
+      this.#lost();
+      if (this.#doubtful(issuedAt, now, ttlMs)) return false;
       return this.#degradedClaim(namespace, key, ttlMs, error as Error, now);
     }
     this.stats.redis += 1;

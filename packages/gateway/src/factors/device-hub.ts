@@ -135,7 +135,7 @@ export class DeviceHub implements PushTransport {
     if (!verifyDeviceSignature(device.key, streamAuthMessage(deviceId, ts, nonce), sig)) {
       throw new GatehouseError('SIGNATURE_INVALID');
     }
-    if (!(await this.#nonces.claim('device-stream', `${deviceId}:${nonce}`, 2 * STREAM_AUTH_SKEW_MS)))
+    if (!(await this.#nonces.claim('device-stream', `${deviceId}:${nonce}`, 2 * STREAM_AUTH_SKEW_MS, ts)))
       throw new GatehouseError('SIGNATURE_INVALID');
     return deviceId;
   }

@@ -62,6 +62,7 @@ export async function verifySignedDeviceLogin(
       `${channel}-login`,
       `${input.deviceId}:${input.nonce}`,
       2 * DEVICE_LOGIN_SKEW_MS,
+      input.ts,
     ))
   )
     throw new GatehouseError('SIGNATURE_INVALID');

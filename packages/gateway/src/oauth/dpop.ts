@@ -172,7 +172,14 @@ export class DpopVerifier {
     if (this.#o.requireNonce && !this.#nonceValid(claims.nonce, check.now))
       throw new OAuthError('use_dpop_nonce', 'use the server-provided DPoP nonce');
     // Claimed for as long as the proof could be accepted, on every node: a replay to another node is refused too.
-    if (!(await this.#o.replay.claim('dpop', `${jkt}:${claims.jti}`, DPOP_MAX_AGE_MS + DPOP_FUTURE_MS)))
+    if (
+      !(await this.#o.replay.claim(
+        'dpop',
+        `${jkt}:${claims.jti}`,
+        DPOP_MAX_AGE_MS + DPOP_FUTURE_MS,
+        iatMs + 999,
+      ))
+    )
       throw new OAuthError('invalid_dpop_proof', 'the proof was used before');
     return jkt;
   }

@@ -67,6 +67,8 @@ export async function verifyDeviceProof(check: ProofCheck): Promise<void> {
       'proof',
       `${check.deviceId}:${claims.jti}`,
       PROOF_MAX_AGE_MS + PROOF_FUTURE_MS,
+      // The latest it could have been made: `iat` is in whole seconds.
+      iatMs + 999,
     ))
   )
     throw new GatehouseError('PROOF_REPLAYED');
