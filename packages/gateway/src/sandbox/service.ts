@@ -17,7 +17,6 @@ import {
   FAULT_CATALOGUE,
   type Fault,
   type FaultKind,
-  type FaultSchedule,
   type FaultTarget,
   faultRequestSchema,
 } from '@gatehouse/protocol';

@@ -246,7 +246,7 @@ export class Desk {
   write<T>(accountId: string, entry: JournalEntry<T>): Promise<T> {
     const { placement, journal } = this.deps;
     if (placement === undefined) return journal.write(entry);
-    return journal.write(entry, placement.guard(accountId)).catch((error: unknown) => {
+    return journal.write(entry, placement.guard(accountId)).catch(() => {
       // Not committed (another node holds the account, or the write failed): let the account go, as above.
       placement.lost(accountId);
       throw new GatehouseError('ACCOUNT_MOVING', undefined, { retryAfterMs: 100 });
