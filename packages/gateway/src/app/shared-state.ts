@@ -33,7 +33,14 @@ export function nodeName(config: Config): string {
 /** With several nodes, each account is worked by one node at a time (`cluster/ownership`); null on one node. */
 export function clusterNode(
   config: Config,
-  parts: { db: Kysely<Database>; clock: Clock; nodeId: string; secret: Buffer; log: Logger },
+  parts: {
+    db: Kysely<Database>;
+    clock: Clock;
+    nodeId: string;
+    secret: Buffer;
+    replay: ReplayGuard;
+    log: Logger;
+  },
 ): ClusterNode | null {
   if (config.cluster.redisUrl === undefined) return null;
   return new ClusterNode({ config: config.cluster, ...parts });

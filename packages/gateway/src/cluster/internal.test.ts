@@ -4,7 +4,7 @@
  */
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GatehouseError, hmacSha256 } from '../core/index.js';
+import { GatehouseError, hmacSha256, MemoryReplayGuard, systemClock } from '../core/index.js';
 import { InternalClient, NodeUnreachable, startInternalListener } from './internal.js';
 
 const KEY = Buffer.alloc(32, 3);
@@ -15,11 +15,13 @@ afterEach(async () => {
 
 async function listener(now: () => number = Date.now) {
   const calls: { method: string; args: unknown; from: string }[] = [];
+  const seen = new MemoryReplayGuard(systemClock);
   const { app, port } = await startInternalListener({
     host: '127.0.0.1',
     port: 0,
     key: KEY,
     now,
+    firstSeen: (signature, at) => seen.claim('internal-call', signature, 60_000, at),
     handle: async (method, args, from) => {
       calls.push({ method, args, from });
       if (method === 'refuse') throw new GatehouseError('ROLE_NOT_ALLOWED');
@@ -85,6 +87,14 @@ describe('the node-to-node channel', () => {
       signedBody,
     );
     expect(genuine.status).toBe(200);
+    // The same call again, as a tap on the network would send it: taken once only.
+    const replayed = await raw(
+      node.url,
+      { 'content-type': 'application/json', 'x-gatehouse-call': header },
+      signedBody,
+    );
+    expect(replayed.status).toBe(401);
+    expect(node.calls).toHaveLength(1);
     node.calls.splice(0);
     const tampered = await raw(
       node.url,

@@ -7,16 +7,18 @@
  * there.
  *
  * Every call is signed: `x-gatehouse-call: t=<epoch ms>,n=<caller node>,s=<HMAC-SHA256>` over the time, the caller
- * and the body, under a key derived from the server secret every node shares. A call older or newer than 30 s, or
- * badly signed, is refused (401) before its body is parsed; the comparison is constant-time. The listener is for
- * other nodes only: bind it to a private address.
+ * and the body, under a key derived from the server secret every node shares. A call older or newer than 30 s, badly
+ * signed, or signed exactly as one already taken (a replay: signatures are claimed once, on every node, in the
+ * shared replay guard) is refused (401) before its body is parsed; the comparison is constant-time. The listener is
+ * for other nodes only: bind it to a private address.
  */
 import { Agent, request } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { constantTimeEqual, ERROR_CATALOGUE, GatehouseError, hmacSha256 } from '../core/index.js';
 
 const CALL_HEADER = 'x-gatehouse-call';
-const MAX_SKEW_MS = 30_000;
+/** How far a call's time may be from the receiver's; its signature is remembered twice as long. */
+export const MAX_SKEW_MS = 30_000;
 /** A forwarded order waits at most this long for the owner's answer. */
 const CALL_TIMEOUT_MS = 10_000;
 
@@ -33,6 +35,8 @@ export interface InternalListenerOptions {
   port: number;
   key: Buffer;
   now: () => number;
+  /** True the first time a signature is seen (the shared replay guard): each call is taken once. */
+  firstSeen(signature: string, signedAt: number): Promise<boolean>;
   /** Runs a call; its GatehouseError travels back coded, any other error as INTERNAL. */
   handle(method: string, args: unknown, from: string): Promise<unknown>;
   onError(error: unknown): void;
@@ -60,7 +64,11 @@ export async function startInternalListener(
     const node = parts.get('n') ?? '';
     const given = parts.get('s') ?? '';
     const fresh = Number.isFinite(time) && Math.abs(options.now() - time) <= MAX_SKEW_MS;
-    if (!fresh || !constantTimeEqual(given, signature(options.key, time, node, raw)))
+    if (
+      !fresh ||
+      !constantTimeEqual(given, signature(options.key, time, node, raw)) ||
+      !(await options.firstSeen(given, time))
+    )
       return reply
         .status(401)
         .send({ ok: false, error: { code: 'CALL_UNSIGNED', message: 'unsigned call' } });

@@ -7,10 +7,10 @@
  */
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.js';
-import { type Clock, deriveKey } from '../core/index.js';
+import { type Clock, deriveKey, type ReplayGuard } from '../core/index.js';
 import type { Database } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
-import { InternalClient, startInternalListener } from './internal.js';
+import { InternalClient, MAX_SKEW_MS, startInternalListener } from './internal.js';
 import { AccountOwnership, type OwnershipLog } from './ownership.js';
 
 export interface ClusterLog extends OwnershipLog {
@@ -24,6 +24,7 @@ export class ClusterNode {
   readonly #config: Config['cluster'];
   readonly #clock: Clock;
   readonly #log: ClusterLog;
+  readonly #replay: ReplayGuard;
   #listener: Awaited<ReturnType<typeof startInternalListener>> | null = null;
 
   constructor(options: {
@@ -32,11 +33,14 @@ export class ClusterNode {
     clock: Clock;
     nodeId: string;
     secret: Buffer;
+    /** Where each internal call's signature is claimed once, on every node. */
+    replay: ReplayGuard;
     log: ClusterLog;
   }) {
     this.#config = options.config;
     this.#clock = options.clock;
     this.#log = options.log;
+    this.#replay = options.replay;
     this.#key = deriveKey(options.secret, 'cluster-internal');
     this.#client = new InternalClient({
       key: this.#key,
@@ -60,6 +64,8 @@ export class ClusterNode {
       port: this.#config.internalPort,
       key: this.#key,
       now: () => this.#clock.now(),
+      firstSeen: (signature, signedAt) =>
+        this.#replay.claim('internal-call', signature, 2 * MAX_SKEW_MS, signedAt),
       handle: (method, args) => trading.serve(method, args),
       onError: (error) => this.#log.error({ err: error }, 'a forwarded trading call failed'),
     });

@@ -209,6 +209,31 @@ describe.skipIf(redisUrl === null).each(testDatabases())('two nodes on %s', (nam
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
   });
 
+  it('check a forwarded call before taking its account: a known method, its principal, an account it may see', async () => {
+    const { a } = await twoNodes(await sharedDatabase(name, make));
+    const alice = await trader(a);
+    const principal = await a.ctx.sessions.authenticate(alice.cookie.replace('gh_session=', ''), '127.0.0.1');
+    const wire = { session: principal.session, profile: principal.profile };
+    const refused = (method: string, args: unknown) =>
+      a.ctx.trading.serve(method, args).then(
+        () => 'served',
+        (error: { code?: string }) => error.code,
+      );
+    expect(await refused('drop', { accountId: 'ZZZ' })).toBe('INVALID_REQUEST');
+    expect(await refused('place', { accountId: 'ZZZ' })).toBe('INVALID_REQUEST');
+    expect(await refused('place', null)).toBe('INVALID_REQUEST');
+    expect(await refused('cancelOpen', { accountId: 'ZZZ', filter: null, by: 'dead_man' })).toBe(
+      'INVALID_REQUEST',
+    );
+    expect(await refused('cancelOpen', { accountId: 'ZZZ', filter: {}, principal: wire })).toBe(
+      'INVALID_REQUEST',
+    );
+    expect(await refused('summary', { accountId: 'U2000002', principal: wire })).toBe('ACCOUNT_NOT_FOUND');
+    const leases = await a.ctx.store.db.selectFrom('account_leases').select('account_id').execute();
+    expect(leases).toEqual([]);
+    expect(await refused('summary', { accountId: ACCOUNT, principal: wire })).toBe('served');
+  });
+
   it('refuse every write of a node whose lease moved (a paused owner): it writes nothing and lets the account go', async () => {
     const { a, b } = await twoNodes(await sharedDatabase(name, make));
     const alice = await trader(a);
@@ -268,11 +293,15 @@ describe.skipIf(redisUrl === null).each(testDatabases())('two nodes on %s', (nam
         .executeTakeFirst();
       return row?.status === 'cancelled';
     });
-    const fired = await b.ctx.store.db
-      .selectFrom('audit_log')
-      .select('data')
-      .where('type', '=', 'safety.dead_man_fired')
-      .execute();
+    const firings = () =>
+      b.ctx.store.db
+        .selectFrom('audit_log')
+        .select('data')
+        .where('type', '=', 'safety.dead_man_fired')
+        .execute();
+    await eventually(async () => (await firings()).length > 0);
+    await b.ctx.safety.fireDue();
+    const fired = await firings();
     expect(fired).toHaveLength(1);
     expect(JSON.parse(String(fired[0]?.data))).toMatchObject({ cancelled: 1, accountId: ACCOUNT });
   });

@@ -69,7 +69,7 @@ export class MemoryReplayGuard implements ReplayGuard {
     this.#max = maxEntries;
   }
 
-  async claim(namespace: string, key: string, ttlMs: number): Promise<boolean> {
+  async claim(namespace: string, key: string, ttlMs: number, _issuedAt?: number): Promise<boolean> {
     return this.claimNow(namespace, key, ttlMs);
   }
 

@@ -23,6 +23,43 @@ export type RemoteMethod =
   | 'availability'
   | 'cancelOpen';
 
+const REMOTE_METHODS: ReadonlySet<string> = new Set<RemoteMethod>([
+  'place',
+  'preview',
+  'confirm',
+  'modify',
+  'cancel',
+  'cancelByOperator',
+  'summary',
+  'availability',
+  'cancelOpen',
+]);
+/** The methods a system principal calls (no person's or program's principal travels with them). */
+const SYSTEM_METHODS: ReadonlySet<string> = new Set<RemoteMethod>(['cancelByOperator', 'cancelOpen']);
+
+/**
+ * A forwarded call's method and arguments, checked before anything is done for it: a known method, an account id,
+ * and a principal exactly when the method is a person's or a program's. `INVALID_REQUEST` otherwise.
+ */
+export function checkRemoteCall(
+  method: string,
+  args: unknown,
+): Record<string, unknown> & { accountId: string; principal?: unknown } {
+  const a = (typeof args === 'object' && args !== null ? args : {}) as Record<string, unknown>;
+  const principalGiven = a.principal !== undefined && a.principal !== null;
+  if (
+    !REMOTE_METHODS.has(method) ||
+    typeof a.accountId !== 'string' ||
+    a.accountId.length === 0 ||
+    a.accountId.length > 64 ||
+    principalGiven === SYSTEM_METHODS.has(method)
+  )
+    throw new GatehouseError('INVALID_REQUEST');
+  if (method === 'cancelOpen' && (typeof a.filter !== 'object' || a.filter === null))
+    throw new GatehouseError('INVALID_REQUEST');
+  return a as Record<string, unknown> & { accountId: string };
+}
+
 /** Which of an account's working orders a system cancel takes. */
 export interface OpenFilter {
   sessionId?: string;

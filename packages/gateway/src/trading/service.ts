@@ -31,7 +31,7 @@ import type { OrderRequest } from './gate.js';
 import { type ModifyResult, modifyOrder, type OrderChange } from './modify.js';
 import { type PlaceResult, placeOrder } from './place.js';
 import { type OrderPreview, previewOrder } from './preview.js';
-import { type OpenFilter, principalFromWire, type RemoteMethod, routed } from './remote.js';
+import { checkRemoteCall, type OpenFilter, principalFromWire, type RemoteMethod, routed } from './remote.js';
 import { PaperEngine } from './router.js';
 import { availableBuyingPower } from './snapshot.js';
 import {
@@ -97,10 +97,13 @@ export class TradingService {
   async serve(method: string, args: unknown): Promise<unknown> {
     const { placement } = this.#desk.deps;
     if (placement === undefined) throw new GatehouseError('ACCOUNT_MOVING');
-    const a = args as Record<string, unknown> & { accountId: string };
-    if (typeof a.accountId !== 'string') throw new GatehouseError('INVALID_REQUEST');
+    // What the call is and whom it is for are checked before this node takes the account for it.
+    const a = checkRemoteCall(method, args);
+    const caller = a.principal === undefined ? null : principalFromWire(a.principal);
+    if (caller !== null) accountAccess(caller, a.accountId, 'view');
     await placement.hold(a.accountId);
-    const principal = () => principalFromWire(a.principal);
+    // A person's or a program's method comes with its principal (`checkRemoteCall`).
+    const principal = () => caller as Principal;
     switch (method as RemoteMethod) {
       case 'place':
         return placeOrder(
