@@ -228,7 +228,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const entitlements = new EntitlementsCache(store.db, clock, bus, undefined, faults);
   // The store's group-commit writer: order entry and fills, and the CPAPI face's order numbers, share its batches.
   const journal = new Journal(store);
-  const cluster = clusterNode(config, { db: store.db, clock, nodeId, secret, replay, log: logger });
+  const cluster = clusterNode(config, { db: store.db, clock, nodeId, secret, log: logger });
   const trading = new TradingService({
     db: store.db,
     journal,

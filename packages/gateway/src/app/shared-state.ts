@@ -38,7 +38,6 @@ export function clusterNode(
     clock: Clock;
     nodeId: string;
     secret: Buffer;
-    replay: ReplayGuard;
     log: Logger;
   },
 ): ClusterNode | null {

@@ -19,6 +19,7 @@ async function listener(now: () => number = Date.now) {
   const { app, port } = await startInternalListener({
     host: '127.0.0.1',
     port: 0,
+    nodeId: 'node-b',
     key: KEY,
     now,
     firstSeen: (signature, at) => seen.claim('internal-call', signature, 60_000, at),
@@ -53,17 +54,19 @@ describe('the node-to-node channel', () => {
     const node = await listener();
     const client = new InternalClient({ key: KEY, nodeId: 'node-a', now: Date.now });
     closers.push(async () => client.close());
-    expect(await client.call(node.url, 'place', { accountId: 'U1' })).toEqual({
+    expect(await client.call(node.url, 'node-b', 'place', { accountId: 'U1' })).toEqual({
       echoed: { accountId: 'U1' },
     });
     expect(node.calls).toEqual([{ method: 'place', args: { accountId: 'U1' }, from: 'node-a' }]);
-    await expect(client.call(node.url, 'refuse', {})).rejects.toMatchObject({ code: 'ROLE_NOT_ALLOWED' });
-    const crashed = await client.call(node.url, 'crash', {}).catch((e: unknown) => e);
+    await expect(client.call(node.url, 'node-b', 'refuse', {})).rejects.toMatchObject({
+      code: 'ROLE_NOT_ALLOWED',
+    });
+    const crashed = await client.call(node.url, 'node-b', 'crash', {}).catch((e: unknown) => e);
     expect(crashed).toMatchObject({ code: 'INTERNAL' });
     expect(String((crashed as Error).message)).not.toContain('secret internals');
   });
 
-  it('refuses, before running it, a call unsigned, signed with another key, tampered with, or out of its 30 s', async () => {
+  it('refuses, before running it, a call unsigned, signed with another key or for another node, tampered with, replayed, or out of its 30 s', async () => {
     const node = await listener();
     const body = JSON.stringify({ method: 'place', args: { accountId: 'U1' } });
     const unsigned = await raw(node.url, { 'content-type': 'application/json' }, body);
@@ -71,16 +74,21 @@ describe('the node-to-node channel', () => {
 
     const other = new InternalClient({ key: Buffer.alloc(32, 4), nodeId: 'node-x', now: Date.now });
     closers.push(async () => other.close());
-    await expect(other.call(node.url, 'place', {})).rejects.toBeInstanceOf(NodeUnreachable);
+    await expect(other.call(node.url, 'node-b', 'place', {})).rejects.toBeInstanceOf(NodeUnreachable);
 
     const late = new InternalClient({ key: KEY, nodeId: 'node-a', now: () => Date.now() - 31_000 });
     closers.push(async () => late.close());
-    await expect(late.call(node.url, 'place', {})).rejects.toBeInstanceOf(NodeUnreachable);
+    await expect(late.call(node.url, 'node-b', 'place', {})).rejects.toBeInstanceOf(NodeUnreachable);
+
+    // A call signed for another node (taken off the wire there) is refused here.
+    const elsewhere = new InternalClient({ key: KEY, nodeId: 'node-a', now: Date.now });
+    closers.push(async () => elsewhere.close());
+    await expect(elsewhere.call(node.url, 'node-c', 'place', {})).rejects.toBeInstanceOf(NodeUnreachable);
 
     // A signature made for one body does not carry another.
     const time = Date.now();
     const signedBody = JSON.stringify({ method: 'place', args: { accountId: 'U1' } });
-    const header = `t=${time},n=node-a,s=${hmacSha256(KEY, `${time}.node-a.${signedBody}`)}`;
+    const header = `t=${time},n=node-a,s=${hmacSha256(KEY, `${time}.node-a.node-b.${signedBody}`)}`;
     const genuine = await raw(
       node.url,
       { 'content-type': 'application/json', 'x-gatehouse-call': header },
@@ -110,6 +118,6 @@ describe('the node-to-node channel', () => {
     const client = new InternalClient({ key: KEY, nodeId: 'node-a', now: Date.now });
     closers.push(async () => client.close());
     await closers.shift()?.();
-    await expect(client.call(node.url, 'place', {})).rejects.toBeInstanceOf(NodeUnreachable);
+    await expect(client.call(node.url, 'node-b', 'place', {})).rejects.toBeInstanceOf(NodeUnreachable);
   });
 });

@@ -6,10 +6,10 @@
  * works); the answer is the method's value or its coded error, carried back to the caller as if it had happened
  * there.
  *
- * Every call is signed: `x-gatehouse-call: t=<epoch ms>,n=<caller node>,s=<HMAC-SHA256>` over the time, the caller
- * and the body, under a key derived from the server secret every node shares. A call older or newer than 30 s, badly
- * signed, or signed exactly as one already taken (a replay: signatures are claimed once, on every node, in the
- * shared replay guard) is refused (401) before its body is parsed; the comparison is constant-time. The listener is
+ * Every call is signed: `x-gatehouse-call: t=<epoch ms>,n=<caller node>,s=<HMAC-SHA256>` over the time, the caller,
+ * the node it is for and the body, under a key derived from the server secret every node shares. A call older or newer than 30 s, badly
+ * signed, or signed for another node, or signed exactly as one already taken (a replay: each node remembers the signatures it
+ * took for as long as they are fresh) is refused (401) before its body is parsed; the comparison is constant-time. The listener is
  * for other nodes only: bind it to a private address.
  */
 import { Agent, request } from 'node:http';
@@ -26,16 +26,19 @@ type Answer =
   | { ok: true; value: unknown }
   | { ok: false; error: { code: string; message: string; details?: unknown } };
 
-function signature(key: Buffer, time: number, node: string, body: string): string {
-  return hmacSha256(key, `${time}.${node}.${body}`);
+/** The call's signature: over its time, its caller, the node it is for, and its body. */
+function signature(key: Buffer, time: number, from: string, to: string, body: string): string {
+  return hmacSha256(key, `${time}.${from}.${to}.${body}`);
 }
 
 export interface InternalListenerOptions {
+  /** This node: a call signed for another node is refused here. */
+  nodeId: string;
   host: string;
   port: number;
   key: Buffer;
   now: () => number;
-  /** True the first time a signature is seen (the shared replay guard): each call is taken once. */
+  /** True the first time a signature is seen here: each call is taken once (it is signed for this node only). */
   firstSeen(signature: string, signedAt: number): Promise<boolean>;
   /** Runs a call; its GatehouseError travels back coded, any other error as INTERNAL. */
   handle(method: string, args: unknown, from: string): Promise<unknown>;
@@ -66,7 +69,7 @@ export async function startInternalListener(
     const fresh = Number.isFinite(time) && Math.abs(options.now() - time) <= MAX_SKEW_MS;
     if (
       !fresh ||
-      !constantTimeEqual(given, signature(options.key, time, node, raw)) ||
+      !constantTimeEqual(given, signature(options.key, time, node, options.nodeId, raw)) ||
       !(await options.firstSeen(given, time))
     )
       return reply
@@ -121,8 +124,11 @@ export class InternalClient {
     this.#now = options.now;
   }
 
-  /** The method's value on the other node; its coded error rethrown here; `NodeUnreachable` if none came. */
-  async call(url: string, method: string, args: unknown): Promise<unknown> {
+  /**
+   * The method's value on node `to` (reached at `url`); its coded error rethrown here; `NodeUnreachable` if none
+   * came.
+   */
+  async call(url: string, to: string, method: string, args: unknown): Promise<unknown> {
     const body = JSON.stringify({ method, args });
     const time = this.#now();
     const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -135,7 +141,7 @@ export class InternalClient {
           headers: {
             'content-type': 'application/json',
             'content-length': Buffer.byteLength(body),
-            [CALL_HEADER]: `t=${time},n=${this.#node},s=${signature(this.#key, time, this.#node, body)}`,
+            [CALL_HEADER]: `t=${time},n=${this.#node},s=${signature(this.#key, time, this.#node, to, body)}`,
           },
         },
         (res) => {

@@ -7,7 +7,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.js';
-import { type Clock, deriveKey, type ReplayGuard } from '../core/index.js';
+import { type Clock, deriveKey, MemoryReplayGuard } from '../core/index.js';
 import type { Database } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
 import { InternalClient, MAX_SKEW_MS, startInternalListener } from './internal.js';
@@ -24,7 +24,9 @@ export class ClusterNode {
   readonly #config: Config['cluster'];
   readonly #clock: Clock;
   readonly #log: ClusterLog;
-  readonly #replay: ReplayGuard;
+  readonly #nodeId: string;
+  /** The signatures of the calls this node took, while they are fresh: each is taken once. */
+  readonly #taken: MemoryReplayGuard;
   #listener: Awaited<ReturnType<typeof startInternalListener>> | null = null;
 
   constructor(options: {
@@ -33,14 +35,13 @@ export class ClusterNode {
     clock: Clock;
     nodeId: string;
     secret: Buffer;
-    /** Where each internal call's signature is claimed once, on every node. */
-    replay: ReplayGuard;
     log: ClusterLog;
   }) {
     this.#config = options.config;
     this.#clock = options.clock;
     this.#log = options.log;
-    this.#replay = options.replay;
+    this.#nodeId = options.nodeId;
+    this.#taken = new MemoryReplayGuard(options.clock, 100_000);
     this.#key = deriveKey(options.secret, 'cluster-internal');
     this.#client = new InternalClient({
       key: this.#key,
@@ -64,8 +65,8 @@ export class ClusterNode {
       port: this.#config.internalPort,
       key: this.#key,
       now: () => this.#clock.now(),
-      firstSeen: (signature, signedAt) =>
-        this.#replay.claim('internal-call', signature, 2 * MAX_SKEW_MS, signedAt),
+      nodeId: this.#nodeId,
+      firstSeen: async (signature) => this.#taken.claimNow('internal-call', signature, 2 * MAX_SKEW_MS),
       handle: (method, args) => trading.serve(method, args),
       onError: (error) => this.#log.error({ err: error }, 'a forwarded trading call failed'),
     });

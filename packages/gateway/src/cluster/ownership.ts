@@ -262,7 +262,7 @@ export class AccountOwnership implements Placement {
         if (url === undefined) throw new GatehouseError('ACCOUNT_MOVING', undefined, { retryAfterMs });
         this.#urls.set(owner, url);
         try {
-          return await this.#o.client.call(url, method, args);
+          return await this.#o.client.call(url, owner, method, args);
         } catch (error) {
           if (error instanceof NodeUnreachable) {
             this.#urls.delete(owner);
