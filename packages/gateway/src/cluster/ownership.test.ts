@@ -26,6 +26,7 @@ import {
   type TestGateway,
   VIKTOR,
 } from '../test-support/gateway.js';
+import { botToken, registerBot, type TestProgram } from '../test-support/program.js';
 import { eventually, testRedisUrl } from '../test-support/redis.js';
 
 const redisUrl = testRedisUrl();
@@ -148,9 +149,30 @@ describe.skipIf(redisUrl === null).each(testDatabases())('two nodes on %s', (nam
       'BROKERAGE_REQUIRED',
     );
     // A takeover on B: the first session, competing now, is refused through B as it would be on A.
-    await trader(b);
+    const taker = await trader(b);
     const competing = await callAs(b, 'POST', `/v1/accounts/${ACCOUNT}/orders`, alice, order());
     expect(errorCode(competing)).toBe('SESSION_COMPETING');
+    // The trading session asked to verify again (a network change): refused through B as on A.
+    await b.ctx.store.db
+      .updateTable('sessions')
+      .set({ step_up_required: 1 })
+      .where('id', '=', taker.sessionId)
+      .execute();
+    await b.ctx.bus.publish('session.changed', { sessionId: taker.sessionId, tokenHash: '' });
+    for (const node of [b, a])
+      expect(errorCode(await callAs(node, 'POST', `/v1/accounts/${ACCOUNT}/orders`, taker, order()))).toBe(
+        'STEP_UP_REQUIRED',
+      );
+    // A program whose grant has no trade scope, through the node that does not own its account.
+    const reader = await registerBot(a, await loginAs(a, ALICE), { scopes: ['read'], accounts: [ACCOUNT] });
+    const viaNonOwner = Object.assign(Object.create(reader) as TestProgram, { gw: b });
+    const scoped = await viaNonOwner.call(
+      'POST',
+      `/v1/accounts/${ACCOUNT}/orders`,
+      await botToken(reader),
+      order(),
+    );
+    expect(errorCode(scoped)).toBe('SCOPE_REQUIRED');
     const bruno = await loginAs(b, BRUNO);
     expect(errorCode(await callAs(b, 'POST', `/v1/accounts/${ACCOUNT}/orders`, bruno, order()))).toBe(
       'ACCOUNT_NOT_FOUND',
