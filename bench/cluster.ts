@@ -20,7 +20,6 @@
  * Prints {revocationP99Ms, nonOwnerOverheadP50Ms, failoverMs, leaseExpiryMs, streams, streamRssMb,
  * streamIdleCpuPct, …} with the details named below.
  */
-import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { type Cluster, type ClusterNode, sleep, startCluster } from '../e2e/support/cluster.js';
 import {
@@ -36,6 +35,7 @@ import {
 } from '../e2e/support/cluster-clients.js';
 import type { DeviceIdentity } from '../packages/gateway/src/authenticator/index.js';
 import { type LoadResult, load, log, marketOrders, percentile, round } from './lib.js';
+import { processUsage } from './stream.js';
 import { streamCapacity } from './stream-capacity.js';
 
 const REVOCATIONS = Number(process.env.BENCH_REVOCATIONS ?? 200);
@@ -44,13 +44,6 @@ const LEASE_MS = Number(process.env.BENCH_LEASE_MS ?? 5_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const CONNECTIONS = 16;
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 10_000);
-
-/** CPU time (user + system, ms) of a process, from /proc. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in clock ticks (100 per second)
-}
 
 function openStream(cluster: Cluster, node: ClusterNode, phone: DeviceIdentity, session: MobileSession) {
   return new Promise<{ socket: WebSocket; closed: Promise<{ at: number; code: number }> }>(
@@ -213,9 +206,9 @@ async function driven(
   target: (node: ClusterNode) => Promise<LoadResult>,
   refusals: 'fail' | 'count' = 'fail',
 ): Promise<{ rps: number; refused: number; cpuMsPerRequest: Record<string, number> }> {
-  const before = nodes.map((n) => cpuMs(n.pid()));
+  const before = nodes.map((n) => processUsage(n.pid()).cpuMs);
   const results = await Promise.all(nodes.map(target));
-  const after = nodes.map((n) => cpuMs(n.pid()));
+  const after = nodes.map((n) => processUsage(n.pid()).cpuMs);
   const cpuMsPerRequest: Record<string, number> = {};
   nodes.forEach((n, i) => {
     const r = results[i] as LoadResult;
