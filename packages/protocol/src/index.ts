@@ -17,6 +17,7 @@ export * from './health.js';
 export * from './login.js';
 export * from './notifications.js';
 export * from './oauth.js';
+export * from './readiness.js';
 export * from './safety.js';
 export * from './sandbox.js';
 export * from './sessions.js';
