@@ -441,6 +441,22 @@ describe.each(testDatabases())('the access-readiness checklist on %s', (_name, m
       p50Ms: 5_000,
       fastestPath: 'Mobile: device key and PIN (one step)',
     });
+    // Traded from web and mobile: the phone is mobile's pre-validated device, the browser is not yet remembered.
+    const channels = itemOf(await readiness(alice), 'devices');
+    expect(channels).toMatchObject({ state: 'warn', action: { href: '/security#devices' } });
+    expect(channels.details.channels).toEqual([
+      { channel: 'web', used: true, device: null },
+      { channel: 'desktop', used: false, device: null },
+      { channel: 'mobile', used: true, device: { id: phone.deviceId, name: 'Pixel 8' } },
+    ]);
+    const listed = json(await callAs(gw, 'GET', '/v1/devices', alice)) as {
+      devices: { id: string; kind: string }[];
+    };
+    const browser = listed.devices.find((d) => d.kind === 'browser');
+    expect(browser).toBeDefined();
+    const trusted = await callAs(gw, 'PATCH', `/v1/devices/${browser?.id}`, alice, { trusted: true });
+    expect(trusted.statusCode).toBe(200);
+    expect(itemOf(await readiness(alice), 'devices')).toMatchObject({ state: 'ok', action: null });
     // Bruno's checklist knows nothing of Alice's times.
     const bruno = itemOf(await readiness(await loginAs(gw, BRUNO)), 'reauthentication');
     expect(bruno.details.channels.every((c) => c.samples === 0)).toBe(true);
@@ -461,6 +477,22 @@ describe.each(testDatabases())('the access-readiness checklist on %s', (_name, m
       expect(`${url}: ${errorCode(asProgram)}`).toBe(`${url}: API_NOT_ALLOWED`);
       const anonymous = await gw.app.inject({ method, url, ...(method === 'GET' ? {} : { payload: {} }) });
       expect(`${url}: ${errorCode(anonymous)}`).toBe(`${url}: UNAUTHENTICATED`);
+    }
+    // A session that ended is refused too.
+    expect((await callAs(gw, 'POST', '/v1/auth/logout', alice, {})).statusCode).toBeLessThan(300);
+    for (const [method, url] of [
+      ['GET', '/v1/readiness'],
+      ['PUT', '/v1/watchlist'],
+      ['POST', '/v1/accounts/DU1000001/entity-review'],
+    ] as const) {
+      const ended = await callAs(
+        gw,
+        method,
+        url,
+        alice,
+        method === 'GET' ? undefined : { instrumentIds: [AAPL.id] },
+      );
+      expect(ended.statusCode).toBe(401);
     }
     expect(await gw.ctx.store.db.selectFrom('entity_reviews').selectAll().execute()).toEqual([]);
     expect(await gw.ctx.store.db.selectFrom('watchlist_entries').selectAll().execute()).toEqual([]);
