@@ -40,6 +40,7 @@ const AAPL = symbol('AAPL');
 const MSFT = symbol('MSFT');
 const SAP = symbol('SAP');
 const BOND = INSTRUMENTS.find((i) => i.bundle === 'BONDS') as Instrument;
+const FUTURE = INSTRUMENTS.find((i) => i.bundle === 'CME') as Instrument;
 
 async function start(makeDatabase: TestDatabaseFactory) {
   const database = await makeDatabase();
@@ -227,6 +228,25 @@ describe.each(testDatabases())('the access-readiness checklist on %s', (_name, m
       whatIf: { outcome: 'refused', reason: 'PERMISSION_MISSING' },
     });
     expect(delayed.action).toEqual({ label: 'Subscribe to market data', href: '/account#market-data' });
+
+    // A CME future: permitted, delayed, so a buy asks for confirmation first.
+    await put([FUTURE.id]);
+    const asked = itemOf(await readiness(alice), 'market_data');
+    expect(asked.state).toBe('warn');
+    expect(asked.details.instruments[0]).toMatchObject({
+      data: 'delayed',
+      bundle: 'CME',
+      whatIf: { outcome: 'confirmation_required', reason: 'delayed_market_data' },
+    });
+    await put([AAPL.id, SAP.id]);
+
+    // From a session that does not hold trading (the page right after login), the same verdicts, apart from it.
+    const looking = await loginAs(gw, ALICE);
+    const apart = itemOf(await readiness(looking), 'market_data');
+    expect(apart.details.instruments.map((i) => i.whatIf)).toEqual([
+      { outcome: 'accepted', reason: null },
+      { outcome: 'refused', reason: 'PERMISSION_MISSING' },
+    ]);
 
     // A Treasury: no free data at all.
     await put([AAPL.id, SAP.id, BOND.id]);
