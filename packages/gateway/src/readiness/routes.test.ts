@@ -482,6 +482,20 @@ describe.each(testDatabases())('the access-readiness checklist on %s', (_name, m
     expect(bruno.details.channels.every((c) => c.samples === 0)).toBe(true);
   });
 
+  it('answers a session that lost trading to another (nothing here trades), about the same user', async () => {
+    await start(makeDatabase);
+    const taken = await loginTrading(gw, ALICE);
+    const taker = await loginTrading(gw, ALICE);
+    const tickle = json(await callAs(gw, 'POST', '/v1/session/tickle', taken, {}));
+    expect(JSON.stringify(tickle)).toContain('"competing":true');
+    expect((await callAs(gw, 'PUT', '/v1/watchlist', taken, { instrumentIds: [AAPL.id] })).statusCode).toBe(
+      200,
+    );
+    const fromTaker = await readiness(taker);
+    expect(itemOf(fromTaker, 'market_data').details.instruments.map((i) => i.symbol)).toEqual(['AAPL']);
+    expect(await readiness(taken)).toEqual(fromTaker);
+  });
+
   it('is for people: a program’s token and an anonymous caller are refused', async () => {
     await start(makeDatabase);
     const alice = await loginAs(gw, ALICE);
