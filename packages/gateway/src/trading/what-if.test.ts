@@ -35,6 +35,7 @@ import {
   VIKTOR,
 } from '../test-support/gateway.js';
 import { botToken, registerBot } from '../test-support/program.js';
+import { GATE_CHECKS } from './gate.js';
 
 let gw: TestGateway;
 afterEach(async () => {
@@ -303,6 +304,11 @@ describe('what-if before placing', () => {
         expected: { outcome: 'refused', code: 'STEP_UP_REQUIRED' },
       },
     ];
+    // Every check of the gate has its row here (the channel's order types: the next test, on a phone).
+    const covered = GATE_CHECKS.map((c) => c.name).filter(
+      (name) => name === 'order_type' || rows.some((r) => r.check.split(/:| and /).includes(name)),
+    );
+    expect(covered).toEqual(GATE_CHECKS.map((c) => c.name));
     for (const row of rows) await sideBySide(row);
   });
 
@@ -450,6 +456,31 @@ describe('what-if before placing', () => {
     ]);
     expect(await state(alice)).toEqual(before);
     expect((await send('orders', alice, 'U1000001', big)).statusCode).toBe(201);
+  });
+
+  it('meets a sandbox fault as placing would, without counting a hit', async () => {
+    gw = await startTestGateway({ config: { sandbox: { enabled: true } } });
+    const sandbox = gw.ctx.sandbox;
+    if (sandbox === null) throw new Error('sandbox off');
+    const alice = await loginTrading(gw, ALICE);
+    const injected = await sandbox.inject(
+      {
+        kind: 'marketdata.revoked',
+        target: { type: 'account', id: 'U1000001' },
+        params: { bundle: 'US_EQUITY' },
+      },
+      { type: 'operator' },
+    );
+    const hits = async () => (await sandbox.list()).find((f) => f.id === injected.id)?.hits;
+    const asked = order({});
+    for (let i = 0; i < 3; i += 1)
+      expect(answer(await send('orders/what-if', alice, 'U1000001', asked))).toMatchObject({
+        outcome: 'confirmation_required',
+        questions: [{ id: 'delayed_market_data' }],
+      });
+    expect(await hits()).toBe(0);
+    expect((await send('orders', alice, 'U1000001', asked)).statusCode).toBe(409);
+    expect(await hits()).toBe(1);
   });
 
   it('answers the request’s own errors as placing does, and changes nothing', async () => {
