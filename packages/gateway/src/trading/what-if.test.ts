@@ -87,18 +87,19 @@ function answer(response: LightMyRequestResponse): WhatIf {
   return whatIfSchema.parse(response.json());
 }
 
+type Table = 'orders' | 'account_events' | 'order_confirmations' | 'audit_log';
+const count = async (table: Table) =>
+  Number(
+    (
+      await gw.ctx.store.db
+        .selectFrom(table)
+        .select((e) => e.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+
 /** Everything a what-if must leave as it was. */
 async function state(alice: LoggedIn) {
-  const db = gw.ctx.store.db;
-  const count = async (table: 'orders' | 'account_events' | 'order_confirmations' | 'audit_log') =>
-    Number(
-      (
-        await db
-          .selectFrom(table)
-          .select((e) => e.fn.countAll().as('n'))
-          .executeTakeFirstOrThrow()
-      ).n,
-    );
   return {
     orders: await count('orders'),
     events: await count('account_events'),
@@ -133,20 +134,7 @@ interface Row {
 
 /** What-ifs the row, checks nothing changed, places the same order, and holds the two answers side by side. */
 async function sideBySide(row: Row) {
-  const db = gw.ctx.store.db;
-  const counts = async () =>
-    Promise.all(
-      (['orders', 'account_events', 'order_confirmations'] as const).map(async (t) =>
-        Number(
-          (
-            await db
-              .selectFrom(t)
-              .select((e) => e.fn.countAll().as('n'))
-              .executeTakeFirstOrThrow()
-          ).n,
-        ),
-      ),
-    );
+  const counts = () => Promise.all((['orders', 'account_events', 'order_confirmations'] as const).map(count));
   const before = await counts();
   const what = answer(await send('orders/what-if', row.as, row.account, row.order, row.ip));
   expect(await counts(), row.check).toEqual(before);
