@@ -421,6 +421,25 @@ describe('what-if before placing', () => {
     expect(after.buyingPower).toBeCloseTo(s.buyingPower.after, 1);
   });
 
+  it('answers for every instrument of the catalogue, bought and sold, on a margin and a cash account', async () => {
+    gw = await startTestGateway();
+    const alice = await loginTrading(gw, ALICE);
+    const bruno = await loginTrading(gw, BRUNO);
+    for (const [as, account] of [
+      [alice, 'U1000001'],
+      [bruno, 'U2000002'],
+    ] as const)
+      for (const instrument of INSTRUMENTS)
+        for (const side of ['BUY', 'SELL']) {
+          const asked = order({ instrumentId: instrument.id, side, quantity: instrument.lotSize });
+          const { effect } = answer(await send('orders/what-if', as, account, asked));
+          expect(effect.currency).toBe(instrument.currency);
+          expect(Number.isFinite(effect.buyingPower.after), instrument.symbol).toBe(true);
+          expect(Number.isFinite(effect.netLiquidation.after), instrument.symbol).toBe(true);
+        }
+    expect(await count('orders')).toBe(0);
+  });
+
   it('changes nothing: no order, event, confirmation, audit entry or reserved buying power', async () => {
     gw = await startTestGateway();
     const alice = await loginTrading(gw, ALICE);
