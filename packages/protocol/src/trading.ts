@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { accountIdSchema, accountParamsSchema, factsSchema, timestampSchema } from './common.js';
+import { errorEnvelopeSchema } from './errors.js';
 import { ORDER_TYPES } from './vocabulary.js';
 
 export const orderTypeSchema = z.enum(ORDER_TYPES).meta({ id: 'OrderType' });
@@ -101,6 +102,45 @@ export const confirmationRequiredSchema = z
   .object({ confirmationId: z.string(), questions: z.array(questionSchema) })
   .meta({ id: 'ConfirmationRequired' });
 export type ConfirmationRequired = z.infer<typeof confirmationRequiredSchema>;
+
+const beforeAfter = z.object({ before: z.number(), after: z.number() });
+
+/**
+ * `POST /v1/accounts/{accountId}/orders/what-if`: what placing the order would answer now — accepted, the questions
+ * it would ask, or the refusal it would give — and what it would do to the account, placing nothing.
+ */
+export const whatIfSchema = z
+  .object({
+    outcome: z.enum(['accepted', 'confirmation_required', 'refused']),
+    questions: z
+      .array(questionSchema)
+      .optional()
+      .meta({ description: 'With `confirmation_required`: the questions placing would ask (its 409).' }),
+    refusal: errorEnvelopeSchema.shape.error
+      .optional()
+      .meta({ description: 'With `refused`: the coded error placing would answer (its 422 or 403).' }),
+    effect: z
+      .object({
+        currency: z.string().meta({ description: 'The instrument’s currency: `price` and `commission`.' }),
+        baseCurrency: z.string().meta({ description: 'The account’s: every other figure.' }),
+        price: z.number().meta({
+          description: 'The price the order is valued and filled at: its limit, else the touch.',
+        }),
+        commission: z.number(),
+        buyingPower: beforeAfter.extend({
+          required: z.number().meta({ description: 'What the order needs of buying power to be accepted.' }),
+        }),
+        initialMargin: beforeAfter,
+        netLiquidation: beforeAfter,
+        position: beforeAfter.meta({ description: 'In the instrument (negative: short).' }),
+      })
+      .meta({
+        description:
+          'The account now (after what its working orders reserve) and once the whole order filled at `price`.',
+      }),
+  })
+  .meta({ id: 'WhatIf' });
+export type WhatIf = z.infer<typeof whatIfSchema>;
 
 export const EVENT_TYPES = [
   'accepted',

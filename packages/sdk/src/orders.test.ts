@@ -262,6 +262,39 @@ describe('helpers', () => {
   });
 });
 
+describe('what-if', () => {
+  it('answers what placing would, placing nothing: accepted with its effect, the questions, the refusal', async () => {
+    const { g, options } = await setup();
+    const ask = g.ctx.marketData.live(INSTRUMENTS.find((i) => i.id === 265598) as Instrument).ask;
+    const supervisor = new SessionSupervisor(await options());
+    await supervisor.start();
+    const buy = { instrumentId: 265598, side: 'BUY', type: 'MKT', quantity: 10, tif: 'DAY' } as const;
+    const accepted = await supervisor.whatIf('DU1000001', buy);
+    expect(accepted).toMatchObject({
+      outcome: 'accepted',
+      effect: { price: ask, commission: 1, position: { before: 0, after: 10 } },
+    });
+    expect(accepted.effect.buyingPower.after).toBeLessThan(accepted.effect.buyingPower.before);
+    const far = { ...buy, type: 'LMT', limitPrice: Number((ask * 1.1).toFixed(2)) } as const;
+    expect(await supervisor.whatIf('DU1000001', far)).toMatchObject({
+      outcome: 'confirmation_required',
+      questions: [{ id: 'price_far_through_market' }],
+    });
+    expect(await supervisor.whatIf('DU1000001', { ...buy, quantity: 1_000_000 })).toMatchObject({
+      outcome: 'refused',
+      refusal: { code: 'INSUFFICIENT_BUYING_POWER', ruleId: 'REG_T' },
+    });
+    // An unknown instrument is the request's error, thrown as placing's would be.
+    await expect(supervisor.whatIf('DU1000001', { ...buy, instrumentId: 999_999_999 })).rejects.toMatchObject(
+      {
+        code: 'INSTRUMENT_NOT_FOUND',
+      },
+    );
+    expect(await g.ctx.store.db.selectFrom('orders').select('id').execute()).toEqual([]);
+    await supervisor.stop();
+  });
+});
+
 describe('a placement that meets an account moving between gateway nodes', () => {
   it('is sent again, same clientOrderId, after the wait asked for: one order, whether or not the first landed', async () => {
     const { g, options } = await setup();

@@ -12,7 +12,8 @@
  *   retried by itself. A call that fails on the network turns the supervisor `degraded` (`unreachable`) until the
  *   gateway answers again (probed with tickles, backing off).
  * - **Orders** (`placeOrder`) always carry a `clientOrderId`, recorded before the request leaves, and are never
- *   retried blindly: a placement whose response is lost is reconciled by its `clientOrderId`.
+ *   retried blindly: a placement whose response is lost is reconciled by its `clientOrderId`. `whatIf` asks what
+ *   placing one would answer, placing nothing.
  * - **Events**: at start, the accounts' events after `resumeAfter` (`replayed: true`), then the stream (when a
  *   WebSocket factory is given), resumed after the last event seen on every reconnect; the position is saved in the
  *   token store. `orphanedOrder` and `missedCancel` after the start and each reconnect, and as foreign orders arrive.
@@ -31,6 +32,7 @@ import {
   type Question,
   type QuoteView,
   type SessionState,
+  type WhatIf,
 } from '@gatehouse/protocol';
 import { AccountStream } from './account-stream.js';
 import { realScheduler, type Scheduler, ServerClock } from './clock.js';
@@ -644,6 +646,20 @@ export class SessionSupervisor {
     };
     if (questions.every((q) => this.#answersYes(q))) return confirm();
     return { status: 'confirmation_required', confirmationId, questions, confirm };
+  }
+
+  /**
+   * What placing the order would answer now, placing nothing (`POST …/orders/what-if`): `accepted`, the
+   * `questions` it would ask, or the coded `refusal` it would give (the same code, rule id and words), with its
+   * commission and its effect on buying power, initial margin, net liquidation and position. Nothing is reserved:
+   * an order placed next is judged on the account as it is then.
+   */
+  whatIf(
+    accountId: string,
+    order: Omit<OrderRequest, 'clientOrderId'> & { clientOrderId?: string },
+  ): Promise<WhatIf> {
+    const request: OrderRequest = { ...order, clientOrderId: order.clientOrderId ?? crypto.randomUUID() };
+    return this.request<WhatIf>('POST', `/v1/accounts/${enc(accountId)}/orders/what-if`, request);
   }
 
   #answersYes(question: Question): boolean {

@@ -85,6 +85,17 @@ const ACCOUNT_ROUTES: Record<string, RouteCase> = {
       tif: 'DAY',
     }),
   },
+  'POST /v1/accounts/:accountId/orders/what-if': {
+    need: 'trade',
+    payload: () => ({
+      clientOrderId: 'what-if',
+      instrumentId: AAPL.id,
+      side: 'BUY',
+      type: 'MKT',
+      quantity: 1,
+      tif: 'DAY',
+    }),
+  },
   'POST /v1/accounts/:accountId/orders/confirmations/:confirmationId': {
     need: 'trade',
     payload: () => ({ confirmed: true }),

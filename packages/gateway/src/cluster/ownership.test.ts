@@ -189,6 +189,32 @@ describe.skipIf(redisUrl === null).each(testDatabases())('two nodes on %s', (nam
     expect(strangers).toEqual([]);
   });
 
+  it('answer a what-if through the node that does not own the account as the owner does, from its view', async () => {
+    const { a, b } = await twoNodes(await sharedDatabase(name, make));
+    const alice = await trader(a);
+    // A working order on A: its reservation is in A's view only.
+    expect(
+      (await callAs(a, 'POST', `/v1/accounts/${ACCOUNT}/orders`, alice, order({ quantity: 1000 })))
+        .statusCode,
+    ).toBe(201);
+    const ask = { ...order({ type: 'MKT', quantity: 10, tif: 'DAY' }), limitPrice: undefined };
+    const onA = await callAs(a, 'POST', `/v1/accounts/${ACCOUNT}/orders/what-if`, alice, ask);
+    const viaB = await callAs(b, 'POST', `/v1/accounts/${ACCOUNT}/orders/what-if`, alice, ask);
+    expect(viaB.statusCode).toBe(200);
+    expect(json(viaB)).toEqual(json(onA));
+    expect(json(viaB)).toMatchObject({ outcome: 'accepted' });
+    // The working order's reservation counts: half of 1,000 × 1, and its commission (0.005 a share).
+    const { effect } = json(viaB) as { effect: { buyingPower: { before: number } } };
+    expect(effect.buyingPower.before).toBeCloseTo(250_000 - 500 - 5, 2);
+    expect(b.ctx.cluster?.ownership.accounts).toEqual([]);
+    expect(await orderCount(a)).toBe(1);
+    // The owner's checks hold for a forwarded what-if.
+    const viktor = await loginAs(b, VIKTOR);
+    expect(errorCode(await callAs(b, 'POST', `/v1/accounts/${ACCOUNT}/orders/what-if`, viktor, ask))).toBe(
+      'ROLE_NOT_ALLOWED',
+    );
+  });
+
   it('take a free account on one node only when orders race on both, fill each once, and keep one gap-free sequence', async () => {
     const { a, b } = await twoNodes(await sharedDatabase(name, make));
     const alice = await trader(a);

@@ -14,6 +14,7 @@ export {
 export { decimalOf, isMultipleOf, orderBounds, validateOrder } from './order-shape.js';
 export { refusal } from './place.js';
 export type { Placement, PlacementHooks, RemoteNode } from './placement.js';
+export { presentWhatIf } from './preview.js';
 export { type OrderRouter, PaperEngine, type RouterEvent, type RouterListener } from './router.js';
 export {
   type ModifyResult,

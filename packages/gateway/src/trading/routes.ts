@@ -1,7 +1,7 @@
 /**
  * @module trading/routes
- * The catalogue, market-data snapshots, order entry (place, confirm, cancel, modify, list, get), the account's
- * positions and cash, and its event log (`GET …/events?after=<seq>`).
+ * The catalogue, market-data snapshots, order entry (place, what-if, confirm, cancel, modify, list, get), the
+ * account's positions and cash, and its event log (`GET …/events?after=<seq>`).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { type FaultProbe, noFaults } from '../core/index.js';
@@ -11,6 +11,7 @@ import type { MarketData } from '../marketdata/index.js';
 import type { Principal } from '../sessions/index.js';
 import { faultSubject } from './desk.js';
 import type { TradingService } from './index.js';
+import { presentWhatIf } from './preview.js';
 import { tradingOperations as ops } from './schema.js';
 import type { ModifyResult, PlaceResult } from './service.js';
 
@@ -92,6 +93,14 @@ export async function tradingRoutes(app: FastifyInstance, deps: TradingRoutesDep
     const result = await trading.place(principal, accountId, order);
     if (lost(reply, principal, accountId, result)) return reply;
     return answer(reply, result);
+  });
+
+  // The gate's verdict on an order without placing it; the request's own errors answer as placing's do.
+  const whatIf = deps.auth.forPrograms('trade', { operation: ops.whatIf });
+  app.post('/v1/accounts/:accountId/orders/what-if', whatIf, async (request) => {
+    const { accountId } = parseWith(ops.whatIf.params, request.params);
+    const order = parseWith(ops.whatIf.body, request.body);
+    return presentWhatIf(await trading.preview(principalOf(request), accountId, order));
   });
 
   app.post(

@@ -23,6 +23,7 @@ import {
   portfolioViewSchema,
   snapshotQuerySchema,
   snapshotSchema,
+  whatIfSchema,
 } from '@gatehouse/protocol';
 import { z } from 'zod';
 import { operation, type ResponseDoc } from '../http/index.js';
@@ -92,6 +93,20 @@ export const tradingOperations = {
     params: accountParamsSchema,
     body: orderRequestSchema,
     responses: placed,
+  }),
+  whatIf: operation({
+    tag,
+    summary: 'What placing an order would do, placing nothing',
+    description:
+      'The whole pre-trade gate and the margin arithmetic on the order as `POST …/orders` takes it, answered ' +
+      'with what placing it now would answer — accepted, the questions it would ask, or the coded refusal it ' +
+      'would give (the same code, rule id and words) — and its effect: commission, buying power, initial margin, ' +
+      'net liquidation and position, now and once filled. Nothing is reserved, stored or announced, and ' +
+      '`clientOrderId` is not looked up. Refused as placing is when the request itself is wrong: another ' +
+      'user’s account, a viewer, a program without the `trade` scope, an unknown instrument, a bad order shape.',
+    params: accountParamsSchema,
+    body: orderRequestSchema,
+    responses: { 200: whatIfSchema },
   }),
   confirm: operation({
     tag,

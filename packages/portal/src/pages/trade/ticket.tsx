@@ -3,7 +3,8 @@
  * allows). Either goes through the gate, and its outcome is shown as the gateway words it: a confirmation question
  * in a modal dialog (asked, never answered for the person), a refusal, or the order. Prices may be typed with a
  * decimal comma; a value that is not a number is named on its field before anything is sent. Focus moves to each
- * new step: the question, then the outcome.
+ * new step: the question, then the outcome. While a new order is typed, what it would do is shown live
+ * (`trade/what-if`).
  */
 import type { ConfirmationRequired, OrderRequest, OrderView } from '@gatehouse/protocol';
 import { useEffect, useId, useRef, useState } from 'react';
@@ -13,6 +14,7 @@ import { ConfirmDialog } from '../../dialog.js';
 import { orderLine, parseDecimal, price } from '../../format.js';
 import { useStream } from '../../stream.js';
 import { useTradingState } from '../../trading-state.js';
+import { WhatIfPreview } from './what-if.js';
 
 /** What the ticket needs of an instrument. */
 export interface TicketInstrument {
@@ -168,6 +170,22 @@ export function OrderTicket(props: {
     setTimeout(() => submitRef.current?.focus(), 0);
   };
 
+  /** The order as it would be sent now, for the what-if; null while a field is not a number yet. */
+  const typed = (): OrderRequest | null => {
+    const q = parseDecimal(quantity);
+    const l = hasLimit ? parseDecimal(limit) : undefined;
+    if (q === null || l === null) return null;
+    return {
+      clientOrderId: clientOrderId.current,
+      instrumentId: instrument.id,
+      side,
+      type: type as OrderRequest['type'],
+      quantity: q,
+      tif,
+      ...(l === undefined ? {} : { limitPrice: l }),
+    };
+  };
+
   const title = modifying === undefined ? 'Order ticket' : `Modify order: ${orderLine(modifying)}`;
   return (
     <section aria-labelledby={ids.heading} className="card ticket">
@@ -269,6 +287,7 @@ export function OrderTicket(props: {
           </p>
         )}
       </form>
+      {modifying === undefined && <WhatIfPreview accountId={accountId} order={typed()} />}
       <div className="outcome" aria-live="polite" ref={outcomeRef} tabIndex={-1}>
         <ErrorText error={error} />
         {outcome?.kind === 'accepted' && (
