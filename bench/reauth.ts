@@ -1,0 +1,371 @@
+/**
+ * bench/reauth.ts — the time from losing trading to the next accepted order, per channel, by the channel's fastest
+ * way back, end to end over HTTP against a gateway in its own process (bench/reauth-rig.ts: the failure sandbox on,
+ * Alice's clients on every channel set up beforehand as a person sets them up).
+ *
+ * Three ways of losing trading, each done to each channel's session, the clock started when it is done:
+ * - `expiry`: the session ends (the sandbox's `session.idle_expiry`; `session.absolute_expiry` on the desktop, a
+ *   workstation left overnight), or, for a program, its access token (`token.expired_early`);
+ * - `reset`: the daily reset ends the session's trading (`reset.daily`); the session stays logged in;
+ * - `takeover`: another live session of the same user takes trading (`POST /v1/session/brokerage` with compete: Alice's
+ *   phone for her web, desktop and API sessions, her web session for the phone).
+ *
+ * Then the client does what the refusal says, as fast as the channel allows, until an order is accepted (a 1-share
+ * market order on `DU1000001`, `201`); every trial first checks the refusal is the expected one:
+ * - after an expiry a person's channel logs in again — `web`: password + TOTP (argon2id included; a fresh user each
+ *   trial, logged in with the previous step's code before the loss, since a code is accepted once); `desktop`: the
+ *   password + a statement signed by the pre-validated workstation key; `mobile`: the device key and PIN — then takes
+ *   trading (`POST /v1/session/brokerage`) and places the order again. A program (the SDK's `SessionSupervisor`,
+ *   an app with refresh tokens and DPoP) is refused `INVALID_TOKEN`, refreshes (refresh-token grant, client
+ *   assertion and DPoP proof) and sends the order again — all inside one `placeOrder`, as the SDK does it;
+ * - after a reset or a takeover no login is needed: the client takes trading back (compete after a takeover) and
+ *   places the order again.
+ *
+ * The headline figures are the re-authentication paths (after an expiry): `apiRefreshP99Ms` (target < 5 ms),
+ * `desktopP99Ms` (< 50 ms), `mobileP99Ms` (< 50 ms), `webTotpP99Ms` (< 60 ms); `byLoss` gives every channel × loss.
+ * Trials are interleaved (one of every path per round), after one warm-up round. `BENCH_TRIALS` (default 150) rounds.
+ *
+ * Prints {apiRefreshP99Ms, desktopP99Ms, mobileP99Ms, webTotpP99Ms, …P50Ms, samples, pass, passed, targets, byLoss,
+ * lossKinds}.
+ */
+import { GatehouseApiError, type SessionSupervisor } from '../packages/sdk/src/index.js';
+import { log, marketOrders, median, percentile, round } from './lib.js';
+import {
+  ACCOUNT,
+  ADMIN_TOKEN,
+  type BenchGateway,
+  type Clients,
+  codeOf,
+  type DeviceSession,
+  desktopLogin,
+  deviceHeaders,
+  phoneLogin,
+  post,
+  setUpClients,
+  startReauthGateway,
+  type WebSession,
+  type WebUser,
+  webLogin,
+} from './reauth-rig.js';
+
+const TRIALS = Number(process.env.BENCH_TRIALS ?? 150);
+const TOTP_STEP_MS = 30_000;
+
+export const CHANNELS = ['api', 'desktop', 'mobile', 'web'] as const;
+export const LOSSES = ['expiry', 'reset', 'takeover'] as const;
+type ChannelName = (typeof CHANNELS)[number];
+type Loss = (typeof LOSSES)[number];
+
+/** What each loss is, per channel (the output's `lossKinds`). */
+const LOSS_KINDS: Record<ChannelName, Record<Loss, string>> = {
+  api: { expiry: 'token.expired_early', reset: 'reset.daily', takeover: 'phone takes trading' },
+  desktop: { expiry: 'session.absolute_expiry', reset: 'reset.daily', takeover: 'phone takes trading' },
+  mobile: { expiry: 'session.idle_expiry', reset: 'reset.daily', takeover: 'web session takes trading' },
+  web: { expiry: 'session.idle_expiry', reset: 'reset.daily', takeover: 'phone takes trading' },
+};
+
+/** Targets in ms for the re-authentication paths. */
+export const TARGETS = { apiRefresh: 5, desktop: 50, mobile: 50, webTotp: 60 } as const;
+
+/** What a refused order says after each loss (a program's expired token is refreshed inside the SDK's call). */
+const REFUSAL: Record<Loss, string> = {
+  expiry: 'SESSION_EXPIRED',
+  reset: 'SESSION_RESET',
+  takeover: 'SESSION_COMPETING',
+};
+
+/** One channel as the trials drive it: whose session a loss targets, how it orders, takes trading, logs in again. */
+interface Channel {
+  /** The sandbox target of a loss. */
+  target(): { type: 'session' | 'client'; id: string };
+  /** Makes this channel's session the trading one before a trial (`loss` says which session: web expiry is fresh). */
+  prepare(loss: Loss): Promise<void>;
+  /** Places an order; resolves to `ok` or the refusal's code. */
+  order(): Promise<string>;
+  takeTrading(compete: boolean): Promise<void>;
+  /** The channel's fastest re-authentication after an expiry. */
+  logIn(): Promise<void>;
+  /** Another session of the user takes trading over. */
+  takenOver(): Promise<void>;
+}
+
+class Trader {
+  readonly #next = marketOrders(`reauth-${Math.random().toString(36).slice(2, 8)}`);
+  constructor(readonly url: string) {}
+  body(): unknown {
+    return JSON.parse(this.#next()) as unknown;
+  }
+}
+
+function sessionChannel(
+  url: string,
+  trader: Trader,
+  auth: { headers(method: string, path: string): Record<string, string> },
+): Pick<Channel, 'order' | 'takeTrading'> {
+  return {
+    async order() {
+      const path = `/v1/accounts/${ACCOUNT}/orders`;
+      return codeOf(await post(`${url}${path}`, trader.body(), auth.headers('POST', path)));
+    },
+    async takeTrading(compete) {
+      const path = '/v1/session/brokerage';
+      const answer = await post(`${url}${path}`, { compete }, auth.headers('POST', path));
+      if (answer.status !== 200) throw new Error(`brokerage: ${codeOf(answer)}`);
+    },
+  };
+}
+
+/** Takes trading with `compete` from a web session or a device session (the rival of a takeover). */
+async function takeWith(url: string, as: WebSession | DeviceSession): Promise<void> {
+  const path = '/v1/session/brokerage';
+  const headers = 'cookie' in as ? as.headers : deviceHeaders(as, 'POST', `${url}${path}`);
+  const answer = await post(`${url}${path}`, { compete: true }, headers);
+  if (answer.status !== 200) throw new Error(`rival brokerage: ${JSON.stringify(answer.body)}`);
+}
+
+function deviceChannel(
+  url: string,
+  trader: Trader,
+  initial: DeviceSession,
+  login: () => Promise<DeviceSession>,
+  rival: () => WebSession | DeviceSession,
+): Channel {
+  let session = initial;
+  const parts = sessionChannel(url, trader, {
+    headers: (method, path) => deviceHeaders(session, method, `${url}${path}`),
+  });
+  return {
+    ...parts,
+    target: () => ({ type: 'session', id: session.sessionId }),
+    prepare: () => parts.takeTrading(true),
+    async logIn() {
+      session = await login();
+    },
+    takenOver: () => takeWith(url, rival()),
+  };
+}
+
+/** The web channel: Alice's session for resets and takeovers; a fresh user per expiry (a TOTP code counts once). */
+function webChannel(
+  url: string,
+  trader: Trader,
+  clients: Clients,
+  users: WebUser[],
+  rival: () => DeviceSession,
+): Channel {
+  let session = clients.web;
+  let user: WebUser | undefined;
+  const parts = sessionChannel(url, trader, { headers: () => session.headers });
+  return {
+    ...parts,
+    target: () => ({ type: 'session', id: session.sessionId }),
+    async prepare(loss) {
+      if (loss === 'expiry') {
+        user = users.shift();
+        if (user === undefined) throw new Error('out of web users');
+        // The previous step's code: the login after the loss uses the current one, a later step.
+        session = await webLogin(url, user, Date.now() - TOTP_STEP_MS);
+      } else session = clients.web;
+      await parts.takeTrading(true);
+    },
+    async logIn() {
+      if (user === undefined) throw new Error('no web user logged in');
+      session = await webLogin(url, user, Date.now());
+    },
+    takenOver: () => takeWith(url, rival()),
+  };
+}
+
+/** The API channel: the SDK's supervisor; an expired token is refreshed inside `placeOrder`. */
+function apiChannel(
+  supervisor: SessionSupervisor,
+  clientId: string,
+  mobile: () => DeviceSession,
+  url: string,
+) {
+  const trader = new Trader(url);
+  let refreshesBefore = 0;
+  return {
+    target: () => ({ type: 'client' as const, id: clientId }),
+    async prepare() {
+      await supervisor.acquireTrading({ compete: true });
+      refreshesBefore = supervisor.stats.refreshes;
+    },
+    async order() {
+      try {
+        const placed = await supervisor.placeOrder(ACCOUNT, trader.body() as never);
+        if (placed.status !== 'accepted') return placed.status;
+        return 'ok';
+      } catch (error) {
+        if (error instanceof GatehouseApiError) return error.code;
+        throw error;
+      }
+    },
+    takeTrading: (compete: boolean) => supervisor.acquireTrading({ compete }),
+    async logIn() {},
+    takenOver: () => takeWith(url, mobile()),
+    refreshed: () => supervisor.stats.refreshes - refreshesBefore,
+  };
+}
+
+async function sandbox(url: string, kind: string, target: { type: string; id: string }): Promise<string> {
+  const answer = await post(
+    `${url}/v1/admin/sandbox/faults`,
+    { kind, target },
+    { authorization: `Bearer ${ADMIN_TOKEN}` },
+  );
+  if (answer.status !== 201) throw new Error(`inject ${kind}: ${codeOf(answer)}`);
+  return answer.body.id as string;
+}
+
+async function clearFault(url: string, id: string): Promise<void> {
+  await fetch(`${url}/v1/admin/sandbox/faults?id=${id}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+}
+
+export interface Rig {
+  gateway: BenchGateway;
+  channels: Record<ChannelName, Channel & { refreshed?: () => number }>;
+  /** Stops the program's supervisor and the gateway. */
+  stop(): Promise<void>;
+}
+
+/** Starts the gateway (with `trials` web users to spare) and sets up every channel's client. */
+export async function startRig(trials: number): Promise<Rig> {
+  const gateway = await startReauthGateway(trials + 1);
+  try {
+    const { url } = gateway;
+    const clients = await setUpClients(url);
+    let mobile = clients.mobile;
+    const trader = new Trader(url);
+    const mobileChannel = deviceChannel(
+      url,
+      trader,
+      clients.mobile,
+      async () => {
+        mobile = await phoneLogin(url, clients.phone);
+        return mobile;
+      },
+      () => clients.web,
+    );
+    const channels = {
+      api: apiChannel(clients.app.supervisor, clients.app.clientId, () => mobile, url),
+      desktop: deviceChannel(
+        url,
+        trader,
+        clients.desktop,
+        () => desktopLogin(url, clients.station),
+        () => mobile,
+      ),
+      mobile: mobileChannel,
+      web: webChannel(url, trader, clients, [...gateway.users], () => mobile),
+    };
+    const stop = async () => {
+      await clients.app.supervisor.stop().catch(() => {});
+      await gateway.stop();
+    };
+    return { gateway, channels, stop };
+  } catch (error) {
+    await gateway.stop();
+    throw error;
+  }
+}
+
+/** One trial: the loss, then the way back to an accepted order; resolves to its ms. */
+export async function trial(rig: Rig, name: ChannelName, loss: Loss): Promise<number> {
+  const { url } = rig.gateway;
+  const channel = rig.channels[name];
+  await channel.prepare(loss);
+  const fault =
+    loss === 'takeover' ? undefined : await sandbox(url, LOSS_KINDS[name][loss], channel.target());
+  if (loss === 'takeover') await channel.takenOver();
+  const t0 = performance.now();
+  const first = await channel.order();
+  if (name === 'api' && loss === 'expiry') {
+    // The SDK was refused INVALID_TOKEN, refreshed, and sent the order again within this one call.
+    if (first !== 'ok' || channel.refreshed?.() !== 1)
+      throw new Error(`api after a token expiry: ${first}, ${channel.refreshed?.()} refreshes`);
+  } else {
+    if (first !== REFUSAL[loss]) throw new Error(`${name} after ${loss}: ${first}, not ${REFUSAL[loss]}`);
+    if (loss === 'expiry') await channel.logIn();
+    await channel.takeTrading(loss !== 'reset');
+    const again = await channel.order();
+    if (again !== 'ok') throw new Error(`${name} after ${loss}: the next order answered ${again}`);
+  }
+  const ms = performance.now() - t0;
+  if (fault !== undefined) await clearFault(url, fault);
+  return ms;
+}
+
+type Times = Record<ChannelName, Record<Loss, number[]>>;
+
+/** `rounds` rounds, each a trial of every channel × loss in turn; the first round is a warm-up when `warmUp`. */
+export async function measure(rig: Rig, rounds: number, warmUp = true): Promise<Times> {
+  const times = Object.fromEntries(
+    CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, [] as number[]]))]),
+  ) as Times;
+  for (let r = warmUp ? 0 : 1; r <= rounds; r += 1) {
+    for (const name of CHANNELS)
+      for (const loss of LOSSES) {
+        const ms = await trial(rig, name, loss);
+        if (r > 0) times[name][loss].push(ms);
+      }
+    if (r % 25 === 0 && r > 0) log(`round ${r} of ${rounds}`);
+  }
+  return times;
+}
+
+const stat = (values: number[]) => ({
+  p50Ms: round(median(values), 2),
+  p99Ms: round(percentile(values, 99), 2),
+});
+
+/** The printed figures from measured times. */
+export function figures(times: Times) {
+  const headline = {
+    apiRefresh: stat(times.api.expiry),
+    desktop: stat(times.desktop.expiry),
+    mobile: stat(times.mobile.expiry),
+    webTotp: stat(times.web.expiry),
+  };
+  const pass = Object.fromEntries(
+    Object.entries(headline).map(([k, v]) => [k, v.p99Ms < TARGETS[k as keyof typeof TARGETS]]),
+  ) as Record<keyof typeof TARGETS, boolean>;
+  return {
+    apiRefreshP99Ms: headline.apiRefresh.p99Ms,
+    desktopP99Ms: headline.desktop.p99Ms,
+    mobileP99Ms: headline.mobile.p99Ms,
+    webTotpP99Ms: headline.webTotp.p99Ms,
+    apiRefreshP50Ms: headline.apiRefresh.p50Ms,
+    desktopP50Ms: headline.desktop.p50Ms,
+    mobileP50Ms: headline.mobile.p50Ms,
+    webTotpP50Ms: headline.webTotp.p50Ms,
+    samples: times.api.expiry.length,
+    pass,
+    passed: Object.values(pass).every(Boolean),
+    targets: TARGETS,
+    byLoss: Object.fromEntries(
+      CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, stat(times[c][l])]))]),
+    ),
+    lossKinds: LOSS_KINDS,
+  };
+}
+
+export async function main() {
+  const rig = await startRig(TRIALS);
+  try {
+    const started = performance.now();
+    const times = await measure(rig, TRIALS);
+    log(`${TRIALS} rounds in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const out = figures(times);
+    for (const name of CHANNELS)
+      log(
+        `${name}: ${LOSSES.map((l) => `${l} p50 ${out.byLoss[name]?.[l]?.p50Ms} / p99 ${out.byLoss[name]?.[l]?.p99Ms} ms`).join(', ')}`,
+      );
+    return out;
+  } finally {
+    await rig.stop();
+  }
+}
