@@ -23,7 +23,7 @@
  *
  * The headline figures are the re-authentication paths (after an expiry): `apiRefreshP99Ms` (target < 5 ms),
  * `desktopP99Ms` (< 50 ms), `mobileP99Ms` (< 50 ms), `webTotpP99Ms` (< 60 ms); `byLoss` gives every channel × loss.
- * Trials are interleaved (one of every path per round), after one warm-up round. `BENCH_TRIALS` (default 150) rounds.
+ * Trials are interleaved (one of every path per round), after one warm-up round. `BENCH_TRIALS` (default 200) rounds.
  *
  * Prints {apiRefreshP99Ms, desktopP99Ms, mobileP99Ms, webTotpP99Ms, …P50Ms, samples, pass, passed, targets, byLoss,
  * lossKinds}.
@@ -48,7 +48,7 @@ import {
   webLogin,
 } from './reauth-rig.js';
 
-const TRIALS = Number(process.env.BENCH_TRIALS ?? 150);
+const TRIALS = Number(process.env.BENCH_TRIALS ?? 200);
 const TOTP_STEP_MS = 30_000;
 
 export const CHANNELS = ['api', 'desktop', 'mobile', 'web'] as const;

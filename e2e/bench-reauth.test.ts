@@ -1,0 +1,54 @@
+/**
+ * bench/reauth.ts with tiny counts, so the benchmark cannot rot unnoticed: its gateway starts, every channel's
+ * client is set up over HTTP, every channel × loss trial gets the refusal it expects and ends with an accepted order,
+ * and the figures are judged against the targets.
+ */
+import { describe, expect, it } from 'vitest';
+import { CHANNELS, figures, LOSSES, measure, startRig, TARGETS } from '../bench/reauth.js';
+
+type Times = Parameters<typeof figures>[0];
+
+function uniform(ms: number): Times {
+  return Object.fromEntries(
+    CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, [ms, ms]]))]),
+  ) as Times;
+}
+
+describe('bench/reauth.ts', () => {
+  it('times every channel back to an accepted order after an expiry, a reset and a takeover', async () => {
+    const rig = await startRig(2);
+    try {
+      const times = await measure(rig, 2, false);
+      for (const channel of CHANNELS)
+        for (const loss of LOSSES) {
+          expect(times[channel][loss], `${channel} after ${loss}`).toHaveLength(2);
+          for (const ms of times[channel][loss]) expect(ms).toBeGreaterThan(0);
+        }
+      const out = figures(times);
+      expect(out.samples).toBe(2);
+      for (const key of ['apiRefreshP99Ms', 'desktopP99Ms', 'mobileP99Ms', 'webTotpP99Ms'] as const)
+        expect(out[key]).toBeGreaterThan(0);
+      expect(out.lossKinds.desktop.expiry).toBe('session.absolute_expiry');
+    } finally {
+      await rig.stop();
+    }
+  }, 120_000);
+
+  it('passes only the paths whose p99 is under their target', () => {
+    expect(figures(uniform(1))).toMatchObject({
+      pass: { apiRefresh: true, desktop: true, mobile: true, webTotp: true },
+      passed: true,
+    });
+    const slowRefresh = uniform(1);
+    slowRefresh.api.expiry = [1, TARGETS.apiRefresh];
+    const slowWeb = uniform(TARGETS.desktop - 1);
+    slowWeb.web.expiry = [TARGETS.webTotp + 1, 1];
+    expect(figures(slowRefresh)).toMatchObject({ pass: { apiRefresh: false, desktop: true }, passed: false });
+    expect(figures(slowWeb)).toMatchObject({
+      pass: { apiRefresh: false, desktop: true, mobile: true, webTotp: false },
+      webTotpP99Ms: TARGETS.webTotp + 1,
+      webTotpP50Ms: (TARGETS.webTotp + 2) / 2,
+      passed: false,
+    });
+  });
+});
