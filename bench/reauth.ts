@@ -25,8 +25,11 @@
  * `desktopP99Ms` (< 50 ms), `mobileP99Ms` (< 50 ms), `webTotpP99Ms` (< 60 ms); `byLoss` gives every channel × loss.
  * Trials are interleaved (one of every path per round), after one warm-up round. `BENCH_TRIALS` (default 200) rounds.
  *
- * Prints {apiRefreshP99Ms, desktopP99Ms, mobileP99Ms, webTotpP99Ms, …P50Ms, samples, pass, passed, targets, byLoss,
- * lossKinds}.
+ * The floor in the same run, once per round: an accepted order from a web session that holds trading (`orderP50Ms`,
+ * `orderP99Ms`); every way back ends with one such order.
+ *
+ * Prints {apiRefreshP99Ms, desktopP99Ms, mobileP99Ms, webTotpP99Ms, …P50Ms, samples, orderP50Ms, orderP99Ms, pass,
+ * passed, targets, byLoss, lossKinds}.
  */
 import { GatehouseApiError, type SessionSupervisor } from '../packages/sdk/src/index.js';
 import { log, marketOrders, median, percentile, round } from './lib.js';
@@ -299,14 +302,31 @@ export async function trial(rig: Rig, name: ChannelName, loss: Loss): Promise<nu
   return ms;
 }
 
-type Times = Record<ChannelName, Record<Loss, number[]>>;
+/** Per channel and loss; `order` is the baseline: one accepted order from a web session that holds trading. */
+type Times = Record<ChannelName, Record<Loss, number[]>> & { order: number[] };
+
+/** The baseline trial: the web channel's standing session takes trading (untimed), then one order is timed. */
+async function orderTrial(rig: Rig): Promise<number> {
+  const web = rig.channels.web;
+  await web.prepare('reset');
+  const t0 = performance.now();
+  const answer = await web.order();
+  const ms = performance.now() - t0;
+  if (answer !== 'ok') throw new Error(`baseline order: ${answer}`);
+  return ms;
+}
 
 /** `rounds` rounds, each a trial of every channel × loss in turn; the first round is a warm-up when `warmUp`. */
 export async function measure(rig: Rig, rounds: number, warmUp = true): Promise<Times> {
-  const times = Object.fromEntries(
-    CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, [] as number[]]))]),
-  ) as Times;
+  const times = {
+    ...Object.fromEntries(
+      CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, [] as number[]]))]),
+    ),
+    order: [] as number[],
+  } as Times;
   for (let r = warmUp ? 0 : 1; r <= rounds; r += 1) {
+    const ms = await orderTrial(rig);
+    if (r > 0) times.order.push(ms);
     for (const name of CHANNELS)
       for (const loss of LOSSES) {
         const ms = await trial(rig, name, loss);
@@ -343,6 +363,9 @@ export function figures(times: Times) {
     mobileP50Ms: headline.mobile.p50Ms,
     webTotpP50Ms: headline.webTotp.p50Ms,
     samples: times.api.expiry.length,
+    /** The floor in the same run: one accepted order over HTTP from a session that holds trading. */
+    orderP50Ms: stat(times.order).p50Ms,
+    orderP99Ms: stat(times.order).p99Ms,
     pass,
     passed: Object.values(pass).every(Boolean),
     targets: TARGETS,

@@ -9,9 +9,10 @@ import { CHANNELS, figures, LOSSES, measure, startRig, TARGETS } from '../bench/
 type Times = Parameters<typeof figures>[0];
 
 function uniform(ms: number): Times {
-  return Object.fromEntries(
-    CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, [ms, ms]]))]),
-  ) as Times;
+  return {
+    ...Object.fromEntries(CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, [ms, ms]]))])),
+    order: [ms, ms],
+  } as Times;
 }
 
 describe('bench/reauth.ts', () => {
@@ -24,8 +25,10 @@ describe('bench/reauth.ts', () => {
           expect(times[channel][loss], `${channel} after ${loss}`).toHaveLength(2);
           for (const ms of times[channel][loss]) expect(ms).toBeGreaterThan(0);
         }
+      expect(times.order).toHaveLength(2);
       const out = figures(times);
       expect(out.samples).toBe(2);
+      expect(out.orderP99Ms).toBeGreaterThan(0);
       for (const key of ['apiRefreshP99Ms', 'desktopP99Ms', 'mobileP99Ms', 'webTotpP99Ms'] as const)
         expect(out[key]).toBeGreaterThan(0);
       expect(out.lossKinds.desktop.expiry).toBe('session.absolute_expiry');
