@@ -115,7 +115,21 @@ export async function startReauthGateway(webUsers: number): Promise<BenchGateway
   const dir = mkdtempSync(join(tmpdir(), 'gh-bench-reauth-'));
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', dir, String(webUsers)],
+    [
+      ...(process.env.BENCH_PROFILE_DIR
+        ? [
+            '--cpu-prof',
+            `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`,
+            '--cpu-prof-name=reauth.cpuprofile',
+          ]
+        : []),
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--serve',
+      dir,
+      String(webUsers),
+    ],
     {
       env: {
         ...process.env,
@@ -189,28 +203,45 @@ export interface WebSession {
   cookie: string;
   headers: Record<string, string>;
   sessionId: string;
+  /** The browser's device cookie (`gh_device`), sent with its next login: a known browser. */
+  device: string;
 }
 
-/** A web login (password, then the TOTP code for `totpAt`); every call is over HTTP. */
-export async function webLogin(url: string, user: WebUser | (typeof DEMO_USERS)[number], totpAt: number) {
+/**
+ * A web login (password, then the TOTP code for `totpAt`) from a browser that sends `device`, its device cookie from
+ * an earlier login (none: a browser the gateway has not seen); every call is over HTTP.
+ */
+export async function webLogin(
+  url: string,
+  user: WebUser | (typeof DEMO_USERS)[number],
+  totpAt: number,
+  device?: string,
+): Promise<WebSession> {
+  const browser: Record<string, string> = device === undefined ? {} : { cookie: device };
   const started = expectOk(
     'web login',
-    await post(`${url}/v1/auth/login`, { username: user.username, password: user.password, channel: 'web' }),
+    await post(
+      `${url}/v1/auth/login`,
+      { username: user.username, password: user.password, channel: 'web' },
+      browser,
+    ),
   );
   const secret = 'secret' in user ? user.secret : user.totpSecret;
   const response = await fetch(`${url}/v1/auth/login/${started.loginId as string}/factor`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...browser },
     body: JSON.stringify({ type: 'totp', code: totpCode(secret, totpAt) }),
   });
   const body = (await response.json()) as { csrfToken: string; session: { id: string } };
   if (response.status !== 200) throw new Error(`totp: ${response.status} ${JSON.stringify(body)}`);
-  const cookie = (response.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const cookies = response.headers.getSetCookie().map((c) => c.split(';')[0] ?? '');
+  const cookie = cookies.find((c) => c.startsWith('gh_session=')) ?? '';
   return {
     cookie,
     headers: { cookie, 'x-csrf-token': body.csrfToken },
     sessionId: body.session.id,
-  } satisfies WebSession;
+    device: cookies.find((c) => c.startsWith('gh_device=')) ?? device ?? '',
+  };
 }
 
 /** A session bound to a device key (mobile, desktop): a bearer token, and a fresh device proof per request. */

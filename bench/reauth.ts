@@ -168,12 +168,14 @@ function webChannel(
         if (user === undefined) throw new Error('out of web users');
         // The previous step's code: the login after the loss uses the current one, a later step.
         session = await webLogin(url, user, Date.now() - TOTP_STEP_MS);
+        if (session.device === '') throw new Error('the web login set no device cookie');
       } else session = clients.web;
       await parts.takeTrading(true);
     },
     async logIn() {
       if (user === undefined) throw new Error('no web user logged in');
-      session = await webLogin(url, user, Date.now());
+      // The same browser as before the loss: its device cookie makes it a known device.
+      session = await webLogin(url, user, Date.now(), session.device);
     },
     takenOver: () => takeWith(url, rival()),
   };
