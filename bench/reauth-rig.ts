@@ -106,6 +106,8 @@ if (process.argv[2] === '--serve') await serve(process.argv[3] ?? '', Number(pro
 
 export interface BenchGateway {
   url: string;
+  /** The gateway's process (its CPU time is read from /proc). */
+  pid: number;
   users: WebUser[];
   stop(): Promise<void>;
 }
@@ -160,6 +162,7 @@ export async function startReauthGateway(webUsers: number): Promise<BenchGateway
   const users = JSON.parse(readFileSync(join(dir, 'users.json'), 'utf8')) as WebUser[];
   return {
     url,
+    pid: child.pid as number,
     users,
     stop: () =>
       new Promise((resolve) => {

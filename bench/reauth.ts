@@ -26,11 +26,14 @@
  * Trials are interleaved (one of every path per round), after one warm-up round. `BENCH_TRIALS` (default 200) rounds.
  *
  * The floor in the same run, once per round: an accepted order from a web session that holds trading (`orderP50Ms`,
- * `orderP99Ms`); every way back ends with one such order.
+ * `orderP99Ms`); every way back ends with one such order. And per trial the CPU time the gateway's process (every
+ * thread, from /proc) and the client spent in it (`cpuP99Ms`, `byLoss.*.cpuP50Ms`), which other work on a shared
+ * machine stretches far less than wall time.
  *
  * Prints {apiRefreshP99Ms, desktopP99Ms, mobileP99Ms, webTotpP99Ms, …P50Ms, samples, orderP50Ms, orderP99Ms, pass,
- * passed, targets, byLoss, lossKinds}.
+ * passed, targets, cpuP99Ms, byLoss, lossKinds}.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { GatehouseApiError, type SessionSupervisor } from '../packages/sdk/src/index.js';
 import { log, marketOrders, median, percentile, round } from './lib.js';
 import {
@@ -279,13 +282,37 @@ export async function startRig(trials: number): Promise<Rig> {
 }
 
 /** One trial: the loss, then the way back to an accepted order; resolves to its ms. */
-export async function trial(rig: Rig, name: ChannelName, loss: Loss): Promise<number> {
+/**
+ * CPU time so far (ns) of the gateway's process — every thread's, from /proc (argon2id runs off the main thread) —
+ * and of this process (the client's signing and parsing).
+ */
+function cpuNs(pid: number): number {
+  let gateway = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      gateway += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // A thread that ended between the listing and the read.
+    }
+  }
+  const client = process.cpuUsage();
+  return gateway + (client.user + client.system) * 1000;
+}
+
+/** A trial's wall time, and the CPU time the gateway and the client spent in it (both ms). */
+export interface Timing {
+  ms: number;
+  cpuMs: number;
+}
+
+export async function trial(rig: Rig, name: ChannelName, loss: Loss): Promise<Timing> {
   const { url } = rig.gateway;
   const channel = rig.channels[name];
   await channel.prepare(loss);
   const fault =
     loss === 'takeover' ? undefined : await sandbox(url, LOSS_KINDS[name][loss], channel.target());
   if (loss === 'takeover') await channel.takenOver();
+  const cpu0 = cpuNs(rig.gateway.pid);
   const t0 = performance.now();
   const first = await channel.order();
   if (name === 'api' && loss === 'expiry') {
@@ -300,12 +327,22 @@ export async function trial(rig: Rig, name: ChannelName, loss: Loss): Promise<nu
     if (again !== 'ok') throw new Error(`${name} after ${loss}: the next order answered ${again}`);
   }
   const ms = performance.now() - t0;
+  const cpuMs = (cpuNs(rig.gateway.pid) - cpu0) / 1e6;
   if (fault !== undefined) await clearFault(url, fault);
-  return ms;
+  return { ms, cpuMs };
 }
 
-/** Per channel and loss; `order` is the baseline: one accepted order from a web session that holds trading. */
-type Times = Record<ChannelName, Record<Loss, number[]>> & { order: number[] };
+type PerPath = Record<ChannelName, Record<Loss, number[]>>;
+/**
+ * Wall times per channel and loss; `order` is the baseline (one accepted order from a web session that holds
+ * trading); `cpu` the CPU times per channel and loss.
+ */
+type Times = PerPath & { order: number[]; cpu: PerPath };
+
+const perPath = () =>
+  Object.fromEntries(
+    CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, [] as number[]]))]),
+  ) as PerPath;
 
 /** The baseline trial: the web channel's standing session takes trading (untimed), then one order is timed. */
 async function orderTrial(rig: Rig): Promise<number> {
@@ -320,19 +357,16 @@ async function orderTrial(rig: Rig): Promise<number> {
 
 /** `rounds` rounds, each a trial of every channel × loss in turn; the first round is a warm-up when `warmUp`. */
 export async function measure(rig: Rig, rounds: number, warmUp = true): Promise<Times> {
-  const times = {
-    ...Object.fromEntries(
-      CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, [] as number[]]))]),
-    ),
-    order: [] as number[],
-  } as Times;
+  const times: Times = { ...perPath(), order: [], cpu: perPath() };
   for (let r = warmUp ? 0 : 1; r <= rounds; r += 1) {
-    const ms = await orderTrial(rig);
-    if (r > 0) times.order.push(ms);
+    const orderMs = await orderTrial(rig);
+    if (r > 0) times.order.push(orderMs);
     for (const name of CHANNELS)
       for (const loss of LOSSES) {
-        const ms = await trial(rig, name, loss);
-        if (r > 0) times[name][loss].push(ms);
+        const { ms, cpuMs } = await trial(rig, name, loss);
+        if (r === 0) continue;
+        times[name][loss].push(ms);
+        times.cpu[name][loss].push(cpuMs);
       }
     if (r % 25 === 0 && r > 0) log(`round ${r} of ${rounds}`);
   }
@@ -371,8 +405,23 @@ export function figures(times: Times) {
     pass,
     passed: Object.values(pass).every(Boolean),
     targets: TARGETS,
+    /** CPU time per way back (gateway and client), which other work on a shared machine does not stretch. */
+    cpuP99Ms: {
+      apiRefresh: stat(times.cpu.api.expiry).p99Ms,
+      desktop: stat(times.cpu.desktop.expiry).p99Ms,
+      mobile: stat(times.cpu.mobile.expiry).p99Ms,
+      webTotp: stat(times.cpu.web.expiry).p99Ms,
+    },
     byLoss: Object.fromEntries(
-      CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, stat(times[c][l])]))]),
+      CHANNELS.map((c) => [
+        c,
+        Object.fromEntries(
+          LOSSES.map((l) => {
+            const cpu = stat(times.cpu[c][l]);
+            return [l, { ...stat(times[c][l]), cpuP50Ms: cpu.p50Ms, cpuP99Ms: cpu.p99Ms }];
+          }),
+        ),
+      ]),
     ),
     lossKinds: LOSS_KINDS,
   };
@@ -387,7 +436,7 @@ export async function main() {
     const out = figures(times);
     for (const name of CHANNELS)
       log(
-        `${name}: ${LOSSES.map((l) => `${l} p50 ${out.byLoss[name]?.[l]?.p50Ms} / p99 ${out.byLoss[name]?.[l]?.p99Ms} ms`).join(', ')}`,
+        `${name}: ${LOSSES.map((l) => `${l} p50 ${out.byLoss[name]?.[l]?.p50Ms} / p99 ${out.byLoss[name]?.[l]?.p99Ms} ms (CPU p50 ${out.byLoss[name]?.[l]?.cpuP50Ms})`).join(', ')}`,
       );
     return out;
   } finally {

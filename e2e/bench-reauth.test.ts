@@ -9,10 +9,9 @@ import { CHANNELS, figures, LOSSES, measure, startRig, TARGETS } from '../bench/
 type Times = Parameters<typeof figures>[0];
 
 function uniform(ms: number): Times {
-  return {
-    ...Object.fromEntries(CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, [ms, ms]]))])),
-    order: [ms, ms],
-  } as Times;
+  const perPath = () =>
+    Object.fromEntries(CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, [ms, ms]]))]));
+  return { ...perPath(), order: [ms, ms], cpu: perPath() } as Times;
 }
 
 describe('bench/reauth.ts', () => {
@@ -24,6 +23,11 @@ describe('bench/reauth.ts', () => {
         for (const loss of LOSSES) {
           expect(times[channel][loss], `${channel} after ${loss}`).toHaveLength(2);
           for (const ms of times[channel][loss]) expect(ms).toBeGreaterThan(0);
+          // CPU time of the gateway and the client, within the trial's wall time on two or more cores.
+          for (const [i, cpuMs] of times.cpu[channel][loss].entries()) {
+            expect(cpuMs).toBeGreaterThan(0);
+            expect(cpuMs).toBeLessThan(2 * (times[channel][loss][i] as number) + 5);
+          }
         }
       expect(times.order).toHaveLength(2);
       const out = figures(times);
