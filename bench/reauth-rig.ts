@@ -210,14 +210,28 @@ export interface WebSession {
   device: string;
 }
 
+const TOTP_STEP_MS = 30_000;
+
 /**
- * A web login (password, then the TOTP code for `totpAt`) from a browser that sends `device`, its device cookie from
- * an earlier login (none: a browser the gateway has not seen); every call is over HTTP.
+ * When to take a TOTP code for: now, or the previous 30 s step — a code the gateway still accepts (±1 step), so that a
+ * later login with the current step's code is not a replay. The previous step's code is never sent in the last second
+ * of a step, where the gateway could already be a step further and find it two steps old.
+ */
+async function totpTime(step: 'current' | 'previous'): Promise<number> {
+  if (step === 'current') return Date.now();
+  const left = TOTP_STEP_MS - (Date.now() % TOTP_STEP_MS);
+  if (left < 1_000) await new Promise((resolve) => setTimeout(resolve, left + 10));
+  return Date.now() - TOTP_STEP_MS;
+}
+
+/**
+ * A web login (password, then the TOTP code of `step`) from a browser that sends `device`, its device cookie from an
+ * earlier login (none: a browser the gateway has not seen); every call is over HTTP.
  */
 export async function webLogin(
   url: string,
   user: WebUser | (typeof DEMO_USERS)[number],
-  totpAt: number,
+  step: 'current' | 'previous',
   device?: string,
 ): Promise<WebSession> {
   const browser: Record<string, string> = device === undefined ? {} : { cookie: device };
@@ -230,10 +244,11 @@ export async function webLogin(
     ),
   );
   const secret = 'secret' in user ? user.secret : user.totpSecret;
+  const code = totpCode(secret, await totpTime(step));
   const response = await fetch(`${url}/v1/auth/login/${started.loginId as string}/factor`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...browser },
-    body: JSON.stringify({ type: 'totp', code: totpCode(secret, totpAt) }),
+    body: JSON.stringify({ type: 'totp', code }),
   });
   const body = (await response.json()) as { csrfToken: string; session: { id: string } };
   if (response.status !== 200) throw new Error(`totp: ${response.status} ${JSON.stringify(body)}`);
@@ -417,7 +432,7 @@ export interface Clients {
 /** Sets up Alice's clients on every channel (see the module's comment). */
 export async function setUpClients(url: string): Promise<Clients> {
   const alice = DEMO_USERS[0] as (typeof DEMO_USERS)[number];
-  const web = await webLogin(url, alice, Date.now());
+  const web = await webLogin(url, alice, 'current');
   const enrolment = expectOk(
     'phone enrolment',
     await post(`${url}/v1/devices/mobile/enroll`, {}, web.headers),

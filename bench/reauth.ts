@@ -55,7 +55,6 @@ import {
 } from './reauth-rig.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 200);
-const TOTP_STEP_MS = 30_000;
 
 export const CHANNELS = ['api', 'desktop', 'mobile', 'web'] as const;
 export const LOSSES = ['expiry', 'reset', 'takeover'] as const;
@@ -170,7 +169,7 @@ function webChannel(
         user = users.shift();
         if (user === undefined) throw new Error('out of web users');
         // The previous step's code: the login after the loss uses the current one, a later step.
-        session = await webLogin(url, user, Date.now() - TOTP_STEP_MS);
+        session = await webLogin(url, user, 'previous');
         if (session.device === '') throw new Error('the web login set no device cookie');
       } else session = clients.web;
       await parts.takeTrading(true);
@@ -178,7 +177,7 @@ function webChannel(
     async logIn() {
       if (user === undefined) throw new Error('no web user logged in');
       // The same browser as before the loss: its device cookie makes it a known device.
-      session = await webLogin(url, user, Date.now(), session.device);
+      session = await webLogin(url, user, 'current', session.device);
     },
     takenOver: () => takeWith(url, rival()),
   };
