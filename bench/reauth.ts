@@ -27,8 +27,8 @@
  *
  * The floor in the same run, once per round: an accepted order from a web session that holds trading (`orderP50Ms`,
  * `orderP99Ms`); every way back ends with one such order. And per trial the CPU time the gateway's process (every
- * thread, from /proc) and the client spent in it (`cpuP99Ms`, `byLoss.*.cpuP50Ms`), which other work on a shared
- * machine stretches far less than wall time.
+ * thread, from /proc) and the client spent in it (`cpuP99Ms`, `byLoss.*.cpuP50Ms`; the gateway's share
+ * `byLoss.*.gatewayCpuP50Ms`), which other work on a shared machine stretches far less than wall time.
  *
  * Prints {apiRefreshP99Ms, desktopP99Ms, mobileP99Ms, webTotpP99Ms, …P50Ms, samples, orderP50Ms, orderP99Ms, pass,
  * passed, targets, cpuP99Ms, byLoss, lossKinds}.
@@ -280,12 +280,11 @@ export async function startRig(trials: number): Promise<Rig> {
   }
 }
 
-/** One trial: the loss, then the way back to an accepted order; resolves to its ms. */
 /**
  * CPU time so far (ns) of the gateway's process — every thread's, from /proc (argon2id runs off the main thread) —
- * and of this process (the client's signing and parsing).
+ * and of this process (the client: signing, HTTP, parsing).
  */
-function cpuNs(pid: number): number {
+function cpuNs(pid: number): { gateway: number; client: number } {
   let gateway = 0;
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     try {
@@ -295,15 +294,17 @@ function cpuNs(pid: number): number {
     }
   }
   const client = process.cpuUsage();
-  return gateway + (client.user + client.system) * 1000;
+  return { gateway, client: (client.user + client.system) * 1000 };
 }
 
-/** A trial's wall time, and the CPU time the gateway and the client spent in it (both ms). */
+/** A trial's wall time, and the CPU time the gateway and the client spent in it (all ms). */
 export interface Timing {
   ms: number;
   cpuMs: number;
+  gatewayCpuMs: number;
 }
 
+/** One trial: the loss, then the way back to an accepted order, timed from the loss on. */
 export async function trial(rig: Rig, name: ChannelName, loss: Loss): Promise<Timing> {
   const { url } = rig.gateway;
   const channel = rig.channels[name];
@@ -326,17 +327,18 @@ export async function trial(rig: Rig, name: ChannelName, loss: Loss): Promise<Ti
     if (again !== 'ok') throw new Error(`${name} after ${loss}: the next order answered ${again}`);
   }
   const ms = performance.now() - t0;
-  const cpuMs = (cpuNs(rig.gateway.pid) - cpu0) / 1e6;
+  const cpu1 = cpuNs(rig.gateway.pid);
   if (fault !== undefined) await clearFault(url, fault);
-  return { ms, cpuMs };
+  const gatewayCpuMs = (cpu1.gateway - cpu0.gateway) / 1e6;
+  return { ms, cpuMs: gatewayCpuMs + (cpu1.client - cpu0.client) / 1e6, gatewayCpuMs };
 }
 
 type PerPath = Record<ChannelName, Record<Loss, number[]>>;
 /**
  * Wall times per channel and loss; `order` is the baseline (one accepted order from a web session that holds
- * trading); `cpu` the CPU times per channel and loss.
+ * trading); `cpu` the CPU times per channel and loss (gateway and client), `gatewayCpu` the gateway's share.
  */
-type Times = PerPath & { order: number[]; cpu: PerPath };
+type Times = PerPath & { order: number[]; cpu: PerPath; gatewayCpu: PerPath };
 
 const perPath = () =>
   Object.fromEntries(
@@ -356,16 +358,17 @@ async function orderTrial(rig: Rig): Promise<number> {
 
 /** `rounds` rounds, each a trial of every channel × loss in turn; the first round is a warm-up when `warmUp`. */
 export async function measure(rig: Rig, rounds: number, warmUp = true): Promise<Times> {
-  const times: Times = { ...perPath(), order: [], cpu: perPath() };
+  const times: Times = { ...perPath(), order: [], cpu: perPath(), gatewayCpu: perPath() };
   for (let r = warmUp ? 0 : 1; r <= rounds; r += 1) {
     const orderMs = await orderTrial(rig);
     if (r > 0) times.order.push(orderMs);
     for (const name of CHANNELS)
       for (const loss of LOSSES) {
-        const { ms, cpuMs } = await trial(rig, name, loss);
+        const { ms, cpuMs, gatewayCpuMs } = await trial(rig, name, loss);
         if (r === 0) continue;
         times[name][loss].push(ms);
         times.cpu[name][loss].push(cpuMs);
+        times.gatewayCpu[name][loss].push(gatewayCpuMs);
       }
     if (r % 25 === 0 && r > 0) log(`round ${r} of ${rounds}`);
   }
@@ -417,7 +420,17 @@ export function figures(times: Times) {
         Object.fromEntries(
           LOSSES.map((l) => {
             const cpu = stat(times.cpu[c][l]);
-            return [l, { ...stat(times[c][l]), cpuP50Ms: cpu.p50Ms, cpuP99Ms: cpu.p99Ms }];
+            const gatewayCpu = stat(times.gatewayCpu[c][l]);
+            return [
+              l,
+              {
+                ...stat(times[c][l]),
+                cpuP50Ms: cpu.p50Ms,
+                cpuP99Ms: cpu.p99Ms,
+                gatewayCpuP50Ms: gatewayCpu.p50Ms,
+                gatewayCpuP99Ms: gatewayCpu.p99Ms,
+              },
+            ];
           }),
         ),
       ]),
@@ -435,7 +448,7 @@ export async function main() {
     const out = figures(times);
     for (const name of CHANNELS)
       log(
-        `${name}: ${LOSSES.map((l) => `${l} p50 ${out.byLoss[name]?.[l]?.p50Ms} / p99 ${out.byLoss[name]?.[l]?.p99Ms} ms (CPU p50 ${out.byLoss[name]?.[l]?.cpuP50Ms})`).join(', ')}`,
+        `${name}: ${LOSSES.map((l) => `${l} p50 ${out.byLoss[name]?.[l]?.p50Ms} / p99 ${out.byLoss[name]?.[l]?.p99Ms} ms (CPU p50 ${out.byLoss[name]?.[l]?.cpuP50Ms}, gateway ${out.byLoss[name]?.[l]?.gatewayCpuP50Ms})`).join(', ')}`,
       );
     return out;
   } finally {

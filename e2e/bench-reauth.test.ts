@@ -11,7 +11,7 @@ type Times = Parameters<typeof figures>[0];
 function uniform(ms: number): Times {
   const perPath = () =>
     Object.fromEntries(CHANNELS.map((c) => [c, Object.fromEntries(LOSSES.map((l) => [l, [ms, ms]]))]));
-  return { ...perPath(), order: [ms, ms], cpu: perPath() } as Times;
+  return { ...perPath(), order: [ms, ms], cpu: perPath(), gatewayCpu: perPath() } as Times;
 }
 
 describe('bench/reauth.ts', () => {
@@ -27,6 +27,8 @@ describe('bench/reauth.ts', () => {
           for (const [i, cpuMs] of times.cpu[channel][loss].entries()) {
             expect(cpuMs).toBeGreaterThan(0);
             expect(cpuMs).toBeLessThan(2 * (times[channel][loss][i] as number) + 5);
+            expect(times.gatewayCpu[channel][loss][i]).toBeGreaterThan(0);
+            expect(times.gatewayCpu[channel][loss][i]).toBeLessThan(cpuMs);
           }
         }
       expect(times.order).toHaveLength(2);
