@@ -13,7 +13,6 @@
  *   `SessionSupervisor` with Node's DPoP key, as a Node program runs it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type JsonWebKey as NodeJwk, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,13 +23,11 @@ import {
   deviceProof,
   enrolDevice,
   generateDeviceKey,
-  signWithDevice,
 } from '../packages/gateway/src/authenticator/index.js';
 import { loadConfig } from '../packages/gateway/src/config/index.js';
 import { DEMO_USERS, seedDemo } from '../packages/gateway/src/demo/index.js';
-import { addTotpFactor, totpCode } from '../packages/gateway/src/factors/index.js';
+import { addTotpFactor } from '../packages/gateway/src/factors/index.js';
 import { createUser, grantAccountRole } from '../packages/gateway/src/identity/index.js';
-import { deviceLoginMessage } from '../packages/gateway/src/login/device-login.js';
 import { SoftwareAuthenticator } from '../packages/gateway/src/test-support/webauthn.js';
 import {
   AppAuth,
@@ -42,21 +39,25 @@ import {
 } from '../packages/sdk/src/index.js';
 import { newNodeDpopKey } from '../packages/sdk/src/node.js';
 import { Signer } from './dpop.js';
-import { mobileLogin } from './stream.js';
+import {
+  type DeviceSession,
+  desktopLogin,
+  expectOk,
+  PIN,
+  phoneLogin,
+  post,
+  type WebSession,
+  type WebUser,
+  type Workstation,
+  webLogin,
+} from './reauth-clients.js';
 
 export const ADMIN_TOKEN = 'r'.repeat(40);
 export const ACCOUNT = 'DU1000001';
-const PIN = '2468';
 const WEB_PASSWORD = 'reauth-bench-password-0123';
 const REDIRECT = 'https://bench.example/cb';
 /** The gateway's default WebAuthn relying party (`webauthn.rpId`, `webauthn.origins`). */
 const WEBAUTHN = { origin: 'http://localhost:8080', rpId: 'localhost' };
-
-export interface WebUser {
-  username: string;
-  password: string;
-  secret: string;
-}
 
 /** The child: the gateway, its demo users and `count` web users who may trade the demo account. */
 async function serve(dir: string, count: number): Promise<void> {
@@ -175,146 +176,6 @@ export async function startReauthGateway(webUsers: number): Promise<BenchGateway
         child.kill('SIGTERM');
       }),
   };
-}
-
-export async function post(
-  url: string,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
-}
-
-/** The error code of an answer, or `ok`. */
-export function codeOf(answer: { status: number; body: Record<string, unknown> }): string {
-  if (answer.status < 300) return 'ok';
-  return ((answer.body.error as { code?: string } | undefined)?.code ?? `HTTP ${answer.status}`) as string;
-}
-
-function expectOk(what: string, answer: { status: number; body: Record<string, unknown> }) {
-  if (answer.status >= 300) throw new Error(`${what}: ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
-
-export interface WebSession {
-  cookie: string;
-  headers: Record<string, string>;
-  sessionId: string;
-  /** The browser's device cookie (`gh_device`), sent with its next login: a known browser. */
-  device: string;
-}
-
-const TOTP_STEP_MS = 30_000;
-
-/**
- * When to take a TOTP code for: now, or the previous 30 s step — a code the gateway still accepts (±1 step), so that a
- * later login with the current step's code is not a replay. The previous step's code is never sent in the last second
- * of a step, where the gateway could already be a step further and find it two steps old.
- */
-async function totpTime(step: 'current' | 'previous'): Promise<number> {
-  if (step === 'current') return Date.now();
-  const left = TOTP_STEP_MS - (Date.now() % TOTP_STEP_MS);
-  if (left < 1_000) await new Promise((resolve) => setTimeout(resolve, left + 10));
-  return Date.now() - TOTP_STEP_MS;
-}
-
-/**
- * A web login (password, then the TOTP code of `step`) from a browser that sends `device`, its device cookie from an
- * earlier login (none: a browser the gateway has not seen); every call is over HTTP.
- */
-export async function webLogin(
-  url: string,
-  user: WebUser | (typeof DEMO_USERS)[number],
-  step: 'current' | 'previous',
-  device?: string,
-): Promise<WebSession> {
-  const browser: Record<string, string> = device === undefined ? {} : { cookie: device };
-  const started = expectOk(
-    'web login',
-    await post(
-      `${url}/v1/auth/login`,
-      { username: user.username, password: user.password, channel: 'web' },
-      browser,
-    ),
-  );
-  const secret = 'secret' in user ? user.secret : user.totpSecret;
-  const code = totpCode(secret, await totpTime(step));
-  const response = await fetch(`${url}/v1/auth/login/${started.loginId as string}/factor`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...browser },
-    body: JSON.stringify({ type: 'totp', code }),
-  });
-  const body = (await response.json()) as { csrfToken: string; session: { id: string } };
-  if (response.status !== 200) throw new Error(`totp: ${response.status} ${JSON.stringify(body)}`);
-  const cookies = response.headers.getSetCookie().map((c) => c.split(';')[0] ?? '');
-  const cookie = cookies.find((c) => c.startsWith('gh_session=')) ?? '';
-  return {
-    cookie,
-    headers: { cookie, 'x-csrf-token': body.csrfToken },
-    sessionId: body.session.id,
-    device: cookies.find((c) => c.startsWith('gh_device=')) ?? device ?? '',
-  };
-}
-
-/** A session bound to a device key (mobile, desktop): a bearer token, and a fresh device proof per request. */
-export interface DeviceSession {
-  token: string;
-  sessionId: string;
-  key: { privateKey: NodeJwk };
-}
-
-export function deviceHeaders(session: DeviceSession, method: string, url: string): Record<string, string> {
-  return {
-    authorization: `Bearer ${session.token}`,
-    'x-device-proof': deviceProof(session.key, method, url, session.token),
-  };
-}
-
-export interface Workstation {
-  username: string;
-  password: string;
-  deviceId: string;
-  privateKey: NodeJwk;
-}
-
-/** A desktop login from the pre-validated workstation: the password and a statement signed by its key. */
-export async function desktopLogin(url: string, station: Workstation): Promise<DeviceSession> {
-  const ts = Date.now();
-  const nonce = randomBytes(16).toString('base64url');
-  const body = expectOk(
-    'desktop login',
-    await post(`${url}/v1/auth/login`, {
-      channel: 'desktop',
-      username: station.username,
-      password: station.password,
-      device: {
-        deviceId: station.deviceId,
-        ts,
-        nonce,
-        signature: signWithDevice(
-          station.privateKey,
-          deviceLoginMessage('desktop', station.deviceId, ts, nonce),
-        ),
-      },
-    }),
-  );
-  return {
-    token: body.token as string,
-    sessionId: (body.session as { id: string }).id,
-    key: station,
-  };
-}
-
-/** The phone's device-key login (key signature and PIN). */
-export async function phoneLogin(url: string, phone: DeviceIdentity): Promise<DeviceSession> {
-  const { token, sessionId } = await mobileLogin(url, phone, PIN);
-  return { token, sessionId, key: phone };
 }
 
 /** Registers a security key for Alice from her web session, and a workstation key from a first desktop login. */

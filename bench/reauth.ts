@@ -1,7 +1,8 @@
 /**
  * bench/reauth.ts — the time from losing trading to the next accepted order, per channel, by the channel's fastest
  * way back, end to end over HTTP against a gateway in its own process (bench/reauth-rig.ts: the failure sandbox on,
- * Alice's clients on every channel set up beforehand as a person sets them up).
+ * Alice's clients on every channel set up beforehand as a person sets them up; bench/reauth-channels.ts: each channel
+ * as a trial drives it; bench/reauth-clients.ts: the logins).
  *
  * Three ways of losing trading, each done to each channel's session, the clock started when it is done:
  * - `expiry`: the session ends (the sandbox's `session.idle_expiry`; `session.absolute_expiry` on the desktop, a
@@ -34,32 +35,12 @@
  * passed, targets, cpuP99Ms, byLoss, lossKinds}.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { GatehouseApiError, type SessionSupervisor } from '../packages/sdk/src/index.js';
-import { log, marketOrders, median, percentile, round } from './lib.js';
-import {
-  ACCOUNT,
-  ADMIN_TOKEN,
-  type BenchGateway,
-  type Clients,
-  codeOf,
-  type DeviceSession,
-  desktopLogin,
-  deviceHeaders,
-  phoneLogin,
-  post,
-  setUpClients,
-  startReauthGateway,
-  type WebSession,
-  type WebUser,
-  webLogin,
-} from './reauth-rig.js';
+import { log, median, percentile, round } from './lib.js';
+import { CHANNELS, type ChannelName, LOSSES, type Loss, type Rig, startRig } from './reauth-channels.js';
+import { codeOf, post } from './reauth-clients.js';
+import { ADMIN_TOKEN } from './reauth-rig.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 200);
-
-export const CHANNELS = ['api', 'desktop', 'mobile', 'web'] as const;
-export const LOSSES = ['expiry', 'reset', 'takeover'] as const;
-type ChannelName = (typeof CHANNELS)[number];
-type Loss = (typeof LOSSES)[number];
 
 /** What each loss is, per channel (the output's `lossKinds`). */
 const LOSS_KINDS: Record<ChannelName, Record<Loss, string>> = {
@@ -79,142 +60,7 @@ const REFUSAL: Record<Loss, string> = {
   takeover: 'SESSION_COMPETING',
 };
 
-/** One channel as the trials drive it: whose session a loss targets, how it orders, takes trading, logs in again. */
-interface Channel {
-  /** The sandbox target of a loss. */
-  target(): { type: 'session' | 'client'; id: string };
-  /** Makes this channel's session the trading one before a trial (`loss` says which session: web expiry is fresh). */
-  prepare(loss: Loss): Promise<void>;
-  /** Places an order; resolves to `ok` or the refusal's code. */
-  order(): Promise<string>;
-  takeTrading(compete: boolean): Promise<void>;
-  /** The channel's fastest re-authentication after an expiry. */
-  logIn(): Promise<void>;
-  /** Another session of the user takes trading over. */
-  takenOver(): Promise<void>;
-}
-
-class Trader {
-  readonly #next = marketOrders(`reauth-${Math.random().toString(36).slice(2, 8)}`);
-  constructor(readonly url: string) {}
-  body(): unknown {
-    return JSON.parse(this.#next()) as unknown;
-  }
-}
-
-function sessionChannel(
-  url: string,
-  trader: Trader,
-  auth: { headers(method: string, path: string): Record<string, string> },
-): Pick<Channel, 'order' | 'takeTrading'> {
-  return {
-    async order() {
-      const path = `/v1/accounts/${ACCOUNT}/orders`;
-      return codeOf(await post(`${url}${path}`, trader.body(), auth.headers('POST', path)));
-    },
-    async takeTrading(compete) {
-      const path = '/v1/session/brokerage';
-      const answer = await post(`${url}${path}`, { compete }, auth.headers('POST', path));
-      if (answer.status !== 200) throw new Error(`brokerage: ${codeOf(answer)}`);
-    },
-  };
-}
-
-/** Takes trading with `compete` from a web session or a device session (the rival of a takeover). */
-async function takeWith(url: string, as: WebSession | DeviceSession): Promise<void> {
-  const path = '/v1/session/brokerage';
-  const headers = 'cookie' in as ? as.headers : deviceHeaders(as, 'POST', `${url}${path}`);
-  const answer = await post(`${url}${path}`, { compete: true }, headers);
-  if (answer.status !== 200) throw new Error(`rival brokerage: ${JSON.stringify(answer.body)}`);
-}
-
-function deviceChannel(
-  url: string,
-  trader: Trader,
-  initial: DeviceSession,
-  login: () => Promise<DeviceSession>,
-  rival: () => WebSession | DeviceSession,
-): Channel {
-  let session = initial;
-  const parts = sessionChannel(url, trader, {
-    headers: (method, path) => deviceHeaders(session, method, `${url}${path}`),
-  });
-  return {
-    ...parts,
-    target: () => ({ type: 'session', id: session.sessionId }),
-    prepare: () => parts.takeTrading(true),
-    async logIn() {
-      session = await login();
-    },
-    takenOver: () => takeWith(url, rival()),
-  };
-}
-
-/** The web channel: Alice's session for resets and takeovers; a fresh user per expiry (a TOTP code counts once). */
-function webChannel(
-  url: string,
-  trader: Trader,
-  clients: Clients,
-  users: WebUser[],
-  rival: () => DeviceSession,
-): Channel {
-  let session = clients.web;
-  let user: WebUser | undefined;
-  const parts = sessionChannel(url, trader, { headers: () => session.headers });
-  return {
-    ...parts,
-    target: () => ({ type: 'session', id: session.sessionId }),
-    async prepare(loss) {
-      if (loss === 'expiry') {
-        user = users.shift();
-        if (user === undefined) throw new Error('out of web users');
-        // The previous step's code: the login after the loss uses the current one, a later step.
-        session = await webLogin(url, user, 'previous');
-        if (session.device === '') throw new Error('the web login set no device cookie');
-      } else session = clients.web;
-      await parts.takeTrading(true);
-    },
-    async logIn() {
-      if (user === undefined) throw new Error('no web user logged in');
-      // The same browser as before the loss: its device cookie makes it a known device.
-      session = await webLogin(url, user, 'current', session.device);
-    },
-    takenOver: () => takeWith(url, rival()),
-  };
-}
-
-/** The API channel: the SDK's supervisor; an expired token is refreshed inside `placeOrder`. */
-function apiChannel(
-  supervisor: SessionSupervisor,
-  clientId: string,
-  mobile: () => DeviceSession,
-  url: string,
-) {
-  const trader = new Trader(url);
-  let refreshesBefore = 0;
-  return {
-    target: () => ({ type: 'client' as const, id: clientId }),
-    async prepare() {
-      await supervisor.acquireTrading({ compete: true });
-      refreshesBefore = supervisor.stats.refreshes;
-    },
-    async order() {
-      try {
-        const placed = await supervisor.placeOrder(ACCOUNT, trader.body() as never);
-        if (placed.status !== 'accepted') return placed.status;
-        return 'ok';
-      } catch (error) {
-        if (error instanceof GatehouseApiError) return error.code;
-        throw error;
-      }
-    },
-    takeTrading: (compete: boolean) => supervisor.acquireTrading({ compete }),
-    async logIn() {},
-    takenOver: () => takeWith(url, mobile()),
-    refreshed: () => supervisor.stats.refreshes - refreshesBefore,
-  };
-}
-
+/** An operator's sandbox action on the target; resolves to the fault's id once it is done. */
 async function sandbox(url: string, kind: string, target: { type: string; id: string }): Promise<string> {
   const answer = await post(
     `${url}/v1/admin/sandbox/faults`,
@@ -225,59 +71,12 @@ async function sandbox(url: string, kind: string, target: { type: string; id: st
   return answer.body.id as string;
 }
 
+/** Clears a fault, so that the sandbox's registry holds only the current trial's. */
 async function clearFault(url: string, id: string): Promise<void> {
   await fetch(`${url}/v1/admin/sandbox/faults?id=${id}`, {
     method: 'DELETE',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
   });
-}
-
-export interface Rig {
-  gateway: BenchGateway;
-  channels: Record<ChannelName, Channel & { refreshed?: () => number }>;
-  /** Stops the program's supervisor and the gateway. */
-  stop(): Promise<void>;
-}
-
-/** Starts the gateway (with `trials` web users to spare) and sets up every channel's client. */
-export async function startRig(trials: number): Promise<Rig> {
-  const gateway = await startReauthGateway(trials + 1);
-  try {
-    const { url } = gateway;
-    const clients = await setUpClients(url);
-    let mobile = clients.mobile;
-    const trader = new Trader(url);
-    const mobileChannel = deviceChannel(
-      url,
-      trader,
-      clients.mobile,
-      async () => {
-        mobile = await phoneLogin(url, clients.phone);
-        return mobile;
-      },
-      () => clients.web,
-    );
-    const channels = {
-      api: apiChannel(clients.app.supervisor, clients.app.clientId, () => mobile, url),
-      desktop: deviceChannel(
-        url,
-        trader,
-        clients.desktop,
-        () => desktopLogin(url, clients.station),
-        () => mobile,
-      ),
-      mobile: mobileChannel,
-      web: webChannel(url, trader, clients, [...gateway.users], () => mobile),
-    };
-    const stop = async () => {
-      await clients.app.supervisor.stop().catch(() => {});
-      await gateway.stop();
-    };
-    return { gateway, channels, stop };
-  } catch (error) {
-    await gateway.stop();
-    throw error;
-  }
 }
 
 /**
