@@ -103,6 +103,27 @@ export interface Timing {
   gatewayCpuMs: number;
 }
 
+/**
+ * The way back after `loss`: an order, refused as the loss makes it refused (checked), then what the refusal says to
+ * do, until an order is accepted. Throws when an answer is not the expected one — an order accepted at once means the
+ * loss never happened, and nothing was measured.
+ */
+export async function wayBack(rig: Rig, name: ChannelName, loss: Loss): Promise<void> {
+  const channel = rig.channels[name];
+  const first = await channel.order();
+  if (name === 'api' && loss === 'expiry') {
+    // The SDK was refused INVALID_TOKEN, refreshed, and sent the order again within this one call.
+    if (first !== 'ok' || channel.refreshed?.() !== 1)
+      throw new Error(`api after a token expiry: ${first}, ${channel.refreshed?.()} refreshes`);
+    return;
+  }
+  if (first !== REFUSAL[loss]) throw new Error(`${name} after ${loss}: ${first}, not ${REFUSAL[loss]}`);
+  if (loss === 'expiry') await channel.logIn();
+  await channel.takeTrading(loss !== 'reset');
+  const again = await channel.order();
+  if (again !== 'ok') throw new Error(`${name} after ${loss}: the next order answered ${again}`);
+}
+
 /** One trial: the loss, then the way back to an accepted order, timed from the loss on. */
 export async function trial(rig: Rig, name: ChannelName, loss: Loss): Promise<Timing> {
   const { url } = rig.gateway;
@@ -113,18 +134,7 @@ export async function trial(rig: Rig, name: ChannelName, loss: Loss): Promise<Ti
   if (loss === 'takeover') await channel.takenOver();
   const cpu0 = cpuNs(rig.gateway.pid);
   const t0 = performance.now();
-  const first = await channel.order();
-  if (name === 'api' && loss === 'expiry') {
-    // The SDK was refused INVALID_TOKEN, refreshed, and sent the order again within this one call.
-    if (first !== 'ok' || channel.refreshed?.() !== 1)
-      throw new Error(`api after a token expiry: ${first}, ${channel.refreshed?.()} refreshes`);
-  } else {
-    if (first !== REFUSAL[loss]) throw new Error(`${name} after ${loss}: ${first}, not ${REFUSAL[loss]}`);
-    if (loss === 'expiry') await channel.logIn();
-    await channel.takeTrading(loss !== 'reset');
-    const again = await channel.order();
-    if (again !== 'ok') throw new Error(`${name} after ${loss}: the next order answered ${again}`);
-  }
+  await wayBack(rig, name, loss);
   const ms = performance.now() - t0;
   const cpu1 = cpuNs(rig.gateway.pid);
   if (fault !== undefined) await clearFault(url, fault);

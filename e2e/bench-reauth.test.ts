@@ -4,7 +4,7 @@
  * and the figures are judged against the targets.
  */
 import { describe, expect, it } from 'vitest';
-import { figures, measure, TARGETS } from '../bench/reauth.js';
+import { figures, measure, TARGETS, wayBack } from '../bench/reauth.js';
 import { CHANNELS, LOSSES, startRig } from '../bench/reauth-channels.js';
 
 type Times = Parameters<typeof figures>[0];
@@ -16,7 +16,7 @@ function uniform(ms: number): Times {
 }
 
 describe('bench/reauth.ts', () => {
-  it('times every channel back to an accepted order after an expiry, a reset and a takeover', async () => {
+  it('times every channel back to an accepted order after an expiry, a reset and a takeover, and notices a loss that did not happen', async () => {
     const rig = await startRig(2);
     try {
       const times = await measure(rig, 2, false);
@@ -39,6 +39,16 @@ describe('bench/reauth.ts', () => {
       for (const key of ['apiRefreshP99Ms', 'desktopP99Ms', 'mobileP99Ms', 'webTotpP99Ms'] as const)
         expect(out[key]).toBeGreaterThan(0);
       expect(out.lossKinds.desktop.expiry).toBe('session.absolute_expiry');
+
+      // A way back with no loss before it measures nothing, and says so.
+      await rig.channels.web.prepare('reset');
+      await expect(wayBack(rig, 'web', 'reset')).rejects.toThrow('web after reset: ok, not SESSION_RESET');
+      await rig.channels.desktop.prepare('takeover');
+      await expect(wayBack(rig, 'desktop', 'expiry')).rejects.toThrow('ok, not SESSION_EXPIRED');
+      await rig.channels.api.prepare('expiry');
+      await expect(wayBack(rig, 'api', 'expiry')).rejects.toThrow(
+        'api after a token expiry: ok, 0 refreshes',
+      );
     } finally {
       await rig.stop();
     }
