@@ -38,9 +38,9 @@ export interface Channel {
   takenOver(): Promise<void>;
 }
 
+/** Order bodies: 1-share market orders with fresh clientOrderIds, buys and sells alternating (they all fill). */
 class Trader {
   readonly #next = marketOrders(`reauth-${Math.random().toString(36).slice(2, 8)}`);
-  constructor(readonly url: string) {}
   body(): unknown {
     return JSON.parse(this.#next()) as unknown;
   }
@@ -134,7 +134,7 @@ function apiChannel(
   mobile: () => DeviceSession,
   url: string,
 ) {
-  const trader = new Trader(url);
+  const trader = new Trader();
   let refreshesBefore = 0;
   return {
     target: () => ({ type: 'client' as const, id: clientId }),
@@ -173,7 +173,7 @@ export async function startRig(trials: number): Promise<Rig> {
     const { url } = gateway;
     const clients = await setUpClients(url);
     let mobile = clients.mobile;
-    const trader = new Trader(url);
+    const trader = new Trader();
     const mobileChannel = deviceChannel(
       url,
       trader,
