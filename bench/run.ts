@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 const name = process.argv[2];
 if (name === undefined || !/^[a-z0-9-]+$/.test(name)) {
   process.stderr.write(
-    'usage: npm run bench -- <name>   (session | stream-capacity | login | orders | api | push | sdk | sqlite | cpapi | compare | sandbox | peers | cluster)\n',
+    'usage: npm run bench -- <name>   (session | stream-capacity | login | orders | api | push | sdk | sqlite | cpapi | compare | sandbox | peers | cluster | reauth)\n',
   );
   process.exit(2);
 }
