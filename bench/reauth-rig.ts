@@ -120,11 +120,7 @@ export async function startReauthGateway(webUsers: number): Promise<BenchGateway
     process.execPath,
     [
       ...(process.env.BENCH_PROFILE_DIR
-        ? [
-            '--cpu-prof',
-            `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`,
-            '--cpu-prof-name=reauth.cpuprofile',
-          ]
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
         : []),
       '--import',
       'tsx',
