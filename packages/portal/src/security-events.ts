@@ -18,6 +18,18 @@ export interface EventContext {
   deviceName(deviceId: string): string | undefined;
 }
 
+const REGION_NAMES = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });
+
+/** A country code from an event's record in words (`DE` → "Germany"); "a new country" when it names none. */
+export function countryWords(code: unknown): string {
+  if (typeof code !== 'string' || !/^[A-Z]{2}$/.test(code)) return 'a new country';
+  try {
+    return REGION_NAMES.of(code) ?? code;
+  } catch {
+    return code;
+  }
+}
+
 type Words = string | ((e: SecurityEvent, on: string, by: string) => string);
 
 /** Every event type, worded. `on` is " on <device>" when the event names a device; `by`, " with <factor>". */
@@ -71,6 +83,9 @@ export const EVENT_WORDS: Record<AuditEventType, Words> = {
   'safety.session_loss': 'Orders handled after a lost session',
   'sandbox.fault_injected': 'Sandbox failure injected',
   'sandbox.fault_cleared': 'Sandbox failure cleared',
+  'device.new_country': (e) => `First login from ${countryWords(e.data.country)}`,
+  'travel.announced': (e) => `Trip announced: ${countryWords(e.data.country)}`,
+  'travel.cancelled': (e) => `Trip cancelled: ${countryWords(e.data.country)}`,
 };
 
 function isEventType(type: string): type is AuditEventType {

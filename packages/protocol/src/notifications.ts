@@ -59,6 +59,9 @@ export const AUDIT_EVENT_TYPES = [
   'safety.session_loss',
   'sandbox.fault_injected',
   'sandbox.fault_cleared',
+  'device.new_country',
+  'travel.announced',
+  'travel.cancelled',
 ] as const;
 /** One of `AUDIT_EVENT_TYPES`. */
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
