@@ -4,6 +4,17 @@ import { ApiError, describeError, fieldErrors } from './api.js';
 import { duration } from './format.js';
 
 describe('describeError', () => {
+  it('says which country a new-country step-up is for, and keeps the plain words for other step-ups', () => {
+    expect(
+      describeError(new ApiError(403, 'STEP_UP_REQUIRED', 'x', { reason: 'new_country', country: 'DE' })),
+    ).toBe(
+      'This session was signed in from Germany, where you have not signed in before. Confirm it is you: verify a second factor again to continue.',
+    );
+    expect(describeError(new ApiError(403, 'STEP_UP_REQUIRED', 'x', { reason: 'network_changed' }))).toBe(
+      'Confirm it is you: verify a second factor again to continue.',
+    );
+  });
+
   it('gives the wait of a backoff in seconds, rounded up', () => {
     expect(describeError(new ApiError(429, 'TOO_MANY_ATTEMPTS', 'x', { retryAfterMs: 4_200 }))).toBe(
       'Too many failed attempts. Wait 5 seconds before trying again.',

@@ -3,6 +3,7 @@
  * state-changing request, and every failure turned into an `ApiError` carrying the gateway's code and details.
  */
 import type { ErrorCode, ErrorDetails, ErrorEnvelope } from '@gatehouse/protocol';
+import { countryWords } from './format.js';
 
 let csrfToken: string | null = null;
 
@@ -167,6 +168,8 @@ export function describeError(error: unknown): string {
     case 'SESSION_COMPETING':
       return 'This session can view and cancel orders, not place them: another session holds trading. Choose “Trade here” to place orders here.';
     case 'STEP_UP_REQUIRED':
+      if (error.details?.reason === 'new_country')
+        return `This session was signed in from ${countryWords(error.details.country)}, where you have not signed in before. Confirm it is you: verify a second factor again to continue.`;
       return 'Confirm it is you: verify a second factor again to continue.';
     case 'INVALID_REQUEST': {
       // Field by field, in the gateway's words (never the generic "missing, unknown or wrongly typed fields").

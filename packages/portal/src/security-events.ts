@@ -4,6 +4,7 @@
  * by the protocol's list of event types, and its unit test fails when the gateway gains a type it lacks.
  */
 import type { AuditEventType, SecurityEvent } from '@gatehouse/protocol';
+import { countryWords } from './format.js';
 
 const FACTORS: Record<string, string> = {
   push: 'a phone',
@@ -16,18 +17,6 @@ const FACTORS: Record<string, string> = {
 /** What an event's record may name, resolved by the page: device ids to the names the user gave them. */
 export interface EventContext {
   deviceName(deviceId: string): string | undefined;
-}
-
-const REGION_NAMES = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });
-
-/** A country code from an event's record in words (`DE` → "Germany"); "a new country" when it names none. */
-export function countryWords(code: unknown): string {
-  if (typeof code !== 'string' || !/^[A-Z]{2}$/.test(code)) return 'a new country';
-  try {
-    return REGION_NAMES.of(code) ?? code;
-  } catch {
-    return code;
-  }
 }
 
 type Words = string | ((e: SecurityEvent, on: string, by: string) => string);
