@@ -100,6 +100,7 @@ export function Travel() {
               </span>{' '}
               <button
                 type="button"
+                className="secondary"
                 disabled={cancel.busy}
                 aria-label={`Cancel the trip to ${n.countryName} from ${n.from} to ${n.to}`}
                 onClick={() => {
