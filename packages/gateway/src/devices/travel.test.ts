@@ -6,10 +6,13 @@
  * for that country and day waives the step-up; a known country changes nothing. The notice API refuses bad input
  * with coded errors and stores nothing.
  */
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { deviceProof, enrolDevice, signWithDevice } from '../authenticator/index.js';
 import type { ConfigInput } from '../config/index.js';
 import { totpCode } from '../factors/index.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
+import { mobileLoginMessage } from '../login/mobile.js';
 import { type TestDatabase, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
@@ -423,5 +426,75 @@ describe('travel.newCountry', () => {
       .orderBy('country')
       .execute();
     expect(countries.map((c) => c.country)).toEqual(['DE', 'GB', 'US']);
+  });
+});
+
+describe('the mobile channel', () => {
+  it('asks a phone’s login from a new country to step up; a phone’s session from a known one may announce a trip', async () => {
+    gw = await startTestGateway({ config: { server: { port: 0, host: '127.0.0.1', portalDir: false } } });
+    const base = await gw.listen();
+    const home = await loginFrom(ALICE, GB);
+    const enroll = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/devices/mobile/enroll',
+      remoteAddress: GB,
+      headers: { cookie: home.cookie, 'x-csrf-token': home.csrf, host: new URL(base).host },
+    });
+    const phone = await enrolDevice((json(enroll) as { activationUri: string }).activationUri, {
+      name: 'iPhone',
+      platform: 'ios',
+      pin: '2468',
+    });
+    const phoneLogin = async (ip: string) => {
+      const ts = gw.clock.now();
+      const nonce = randomBytes(16).toString('base64url');
+      const answer = await gw.app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        remoteAddress: ip,
+        payload: {
+          channel: 'mobile',
+          deviceId: phone.deviceId,
+          pin: '2468',
+          ts,
+          nonce,
+          signature: signWithDevice(phone.privateKey, mobileLoginMessage(phone.deviceId, ts, nonce)),
+        },
+      });
+      expect(answer.statusCode).toBe(200);
+      return (json(answer) as { token: string }).token;
+    };
+    const asPhone = (ip: string, token: string, method: Method, path: string, payload?: unknown) =>
+      gw.app.inject({
+        method,
+        url: path,
+        remoteAddress: ip,
+        headers: {
+          authorization: `Bearer ${token}`,
+          'x-device-proof': deviceProof(phone, method, `${base}${path}`, token, gw.clock.now()),
+        },
+        ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+      });
+
+    const abroad = await phoneLogin(DE);
+    expect(json(await asPhone(DE, abroad, 'POST', '/v1/session/brokerage', { compete: true }))).toMatchObject(
+      newCountry('DE'),
+    );
+    expect(await notifications('alice')).toEqual([
+      expect.objectContaining({ country: 'DE', channel: 'mobile' }),
+    ]);
+    const devices = json(await asPhone(DE, abroad, 'GET', '/v1/devices')).devices as {
+      id: string;
+      countries: string[];
+    }[];
+    expect(devices.find((d) => d.id === phone.deviceId)?.countries).toEqual(['DE']);
+
+    const atHome = await phoneLogin(GB);
+    expect((await asPhone(GB, atHome, 'POST', '/v1/session/brokerage', { compete: true })).statusCode).toBe(
+      200,
+    );
+    const trip = await asPhone(GB, atHome, 'POST', '/v1/travel', { country: 'IT', from: day(1), to: day(4) });
+    expect(trip.statusCode).toBe(200);
+    expect(json(trip)).toMatchObject({ country: 'IT', countryName: 'Italy' });
   });
 });
