@@ -332,6 +332,15 @@ describe.each(testDatabases())('travel-aware device validation on %s', (_name, f
     expect(list.map((n) => n.country)).toEqual(['DE', 'FR']);
     expect(await gw.ctx.store.db.selectFrom('travel_notices').selectAll().execute()).toHaveLength(2);
     expect((await audits('alice', 'travel.announced')).length).toBe(before + 2);
+
+    // Once both trips are over they are no longer listed nor counted, and the next notice removes them.
+    gw.clock.advance(31 * 86_400_000);
+    const back = await loginFrom(ALICE, GB);
+    expect(json(await callFrom(GB, 'GET', '/v1/travel', back))).toEqual({ notices: [] });
+    const next = await callFrom(GB, 'POST', '/v1/travel', back, { country: 'IT', from: day(1), to: day(2) });
+    expect(next.statusCode).toBe(200);
+    const rows = await gw.ctx.store.db.selectFrom('travel_notices').select('country').execute();
+    expect(rows.map((r) => r.country)).toEqual(['IT']);
   });
 
   it('keeps notices to their user: another user’s id is not found, and only the owner cancels', async () => {

@@ -94,8 +94,9 @@ function invalidReason(
 }
 
 /**
- * Keeps a notice for the user, in one transaction with the count of their notices that have not ended. The limit
- * bounds what one user can store; two of their requests racing on two nodes may both pass it, by one notice.
+ * Keeps a notice for the user, in one transaction with the count of their notices that have not ended (and the
+ * removal of those that have). The limit bounds what one user can store; two of their requests racing on two nodes
+ * may both pass it, by one notice.
  */
 export async function createNotice(
   db: Kysely<Database>,
@@ -110,6 +111,12 @@ export async function createNotice(
   const invalid = invalidReason(input, today, limits);
   if (invalid !== null) throw new GatehouseError('TRAVEL_NOTICE_INVALID', undefined, invalid);
   return db.transaction().execute(async (trx) => {
+    // Trips that ended cover nothing any more: the user's are dropped here, so the table holds what is current.
+    await trx
+      .deleteFrom('travel_notices')
+      .where('user_id', '=', userId)
+      .where('ends_on', '<', today)
+      .execute();
     const open = await trx
       .selectFrom('travel_notices')
       .select((eb) => eb.fn.countAll<number>().as('n'))
