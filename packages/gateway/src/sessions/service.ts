@@ -402,7 +402,7 @@ export class SessionService {
       throw new GatehouseError('SESSION_EXPIRED', undefined, { reason: 'idle' });
     }
     if (ip !== null && ip !== entry.lastIp) {
-      await this.#moved(session, ip, networkOf(ip), true);
+      await this.#moved(session, ip, networkOf(ip), 'request');
       entry.lastIp = ip;
     }
     return this.#touch(entry, now);
@@ -420,7 +420,7 @@ export class SessionService {
     if (session === undefined || session.revokedAt !== null || session.channel === 'api' || network === null)
       return false;
     if (session.network === network) return false;
-    await this.#moved(session, ip, network, false);
+    await this.#moved(session, ip, network, 'sandbox');
     return true;
   }
 
@@ -443,17 +443,19 @@ export class SessionService {
    * The session is seen from `ip`. Another network requires a step-up (`session.network_changed`); another country
    * (with `countries`) goes to the country signal, which records it and may require a step-up of its own
    * (`new_country`, which then stands for the network change too: one step-up clears both). A pending step-up keeps
-   * the reason it was first required for, unless the new one is a new country.
+   * the reason it was first required for, unless the new one is a new country. A request's address moves the
+   * session only from a network it was seen on; the failure sandbox's network change (`observeAddress`) moves it
+   * whatever it had, and leaves countries alone.
    */
   async #moved(
     session: SessionRecord,
     ip: string,
     network: string | null,
-    countries: boolean,
+    source: 'request' | 'sandbox',
   ): Promise<void> {
     const from = session.network;
-    const networkMoved = network !== null && from !== null && network !== from;
-    const seenFrom = countries ? this.#whereSeen(session, ip) : null;
+    const networkMoved = network !== null && network !== from && (from !== null || source === 'sandbox');
+    const seenFrom = source === 'request' ? this.#whereSeen(session, ip) : null;
     const where = seenFrom !== null && seenFrom.country !== session.country ? seenFrom : null;
     if (!networkMoved && where === null) {
       if (from === null && network !== null) session.network = network;
@@ -461,12 +463,15 @@ export class SessionService {
     }
     const signal = this.#o.countries;
     const pending: StepUpReason | null = session.stepUpRequired ? (session.stepUpReason ?? null) : null;
-    let reason: StepUpReason | null = null;
-    const seen = await this.#o.db.transaction().execute(async (trx) => {
+    const { seen, reason } = await this.#o.db.transaction().execute(async (trx) => {
       const seen = where === null || signal === undefined ? undefined : await signal.observe(trx, where);
       if (where !== null) await markCountry(trx, session.id, where.country);
-      if (seen?.stepUp === true && where !== null) reason = { reason: 'new_country', country: where.country };
-      else if (networkMoved) reason = pending ?? { reason: 'network_changed' };
+      const reason: StepUpReason | null =
+        seen?.stepUp === true && where !== null
+          ? { reason: 'new_country', country: where.country }
+          : networkMoved
+            ? (pending ?? { reason: 'network_changed' })
+            : null;
       if (reason !== null) await markStepUpRequired(trx, session.id, network ?? from, reason);
       if (networkMoved)
         await appendAudit(trx, this.#o.clock, {
@@ -476,7 +481,7 @@ export class SessionService {
           ip,
           data: { from, to: network },
         });
-      return seen;
+      return { seen, reason };
     });
     if (where !== null) session.country = where.country;
     if (network !== null) session.network = network;
