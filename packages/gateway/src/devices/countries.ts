@@ -18,7 +18,7 @@ import { countryName } from './country-codes.js';
 import type { CountryLookup } from './geo.js';
 import { noticeCovers, utcDay } from './travel.js';
 
-/** What a session seen from a country means (devices/countries.ts). */
+/** What a session seen from a country means. */
 export interface CountrySeen {
   /** ISO 3166-1 alpha-2. */
   country: string;
@@ -41,9 +41,9 @@ export interface CountryObservation {
 }
 
 /**
- * The country signal the session service (sessions/service.ts) consults at a login and when a session's address moves to another
- * country. `observe` runs inside the caller's transaction (it records and audits); `announce` tells the user once
- * that transaction committed.
+ * The country signal the session service (sessions/service.ts) consults at a login and when a session's address
+ * moves to another country. `observe` runs inside the caller's transaction (it records and audits); `announce`
+ * tells the user once that transaction committed.
  */
 export interface CountrySignal {
   countryOf(ip: string): string | null;
