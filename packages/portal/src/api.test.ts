@@ -4,6 +4,27 @@ import { ApiError, describeError, fieldErrors } from './api.js';
 import { duration } from './format.js';
 
 describe('describeError', () => {
+  it('says which country a new-country step-up is for, and keeps the plain words for other step-ups', () => {
+    expect(
+      describeError(new ApiError(403, 'STEP_UP_REQUIRED', 'x', { reason: 'new_country', country: 'DE' })),
+    ).toBe(
+      'This session was signed in from Germany, where you have not signed in before. Confirm it is you: verify a second factor again to continue.',
+    );
+    expect(describeError(new ApiError(403, 'STEP_UP_REQUIRED', 'x', { reason: 'network_changed' }))).toBe(
+      'Confirm it is you: verify a second factor again to continue.',
+    );
+  });
+
+  it('says why a travel notice was refused', () => {
+    const refusal = (details: Record<string, unknown>) =>
+      describeError(new ApiError(400, 'TRAVEL_NOTICE_INVALID', 'gateway words', details));
+    expect(refusal({ reason: 'reversed' })).toBe('The last day is before the first day.');
+    expect(refusal({ reason: 'ended' })).toBe('That trip is already over: its last day is before today.');
+    expect(refusal({ reason: 'too_long', maxDays: 365 })).toBe('A trip can last at most 365 days.');
+    expect(refusal({ reason: 'unknown_country' })).toBe('Choose a country from the list.');
+    expect(refusal({})).toBe('gateway words');
+  });
+
   it('gives the wait of a backoff in seconds, rounded up', () => {
     expect(describeError(new ApiError(429, 'TOO_MANY_ATTEMPTS', 'x', { retryAfterMs: 4_200 }))).toBe(
       'Too many failed attempts. Wait 5 seconds before trying again.',

@@ -3,6 +3,7 @@
  * state-changing request, and every failure turned into an `ApiError` carrying the gateway's code and details.
  */
 import type { ErrorCode, ErrorDetails, ErrorEnvelope } from '@gatehouse/protocol';
+import { countryWords } from './format.js';
 
 let csrfToken: string | null = null;
 
@@ -132,6 +133,24 @@ export function fieldErrors(error: unknown): Record<string, string> {
   return fields;
 }
 
+/** Why a travel notice was refused, in words (`TRAVEL_NOTICE_INVALID`'s `details.reason`). */
+function travelNoticeWords(details: ErrorDetails): string | null {
+  switch (details.reason) {
+    case 'unknown_country':
+      return 'Choose a country from the list.';
+    case 'ended':
+      return 'That trip is already over: its last day is before today.';
+    case 'reversed':
+      return 'The last day is before the first day.';
+    case 'too_long':
+      return typeof details.maxDays === 'number'
+        ? `A trip can last at most ${details.maxDays} days.`
+        : 'That trip is longer than allowed.';
+    default:
+      return null;
+  }
+}
+
 /**
  * What a person reads for a coded error. The gateway's own message is precise and is kept (a product rule names
  * the instrument and the entity); the portal adds the wait a backoff imposes and what to do next.
@@ -167,7 +186,11 @@ export function describeError(error: unknown): string {
     case 'SESSION_COMPETING':
       return 'This session can view and cancel orders, not place them: another session holds trading. Choose “Trade here” to place orders here.';
     case 'STEP_UP_REQUIRED':
+      if (error.details?.reason === 'new_country')
+        return `This session was signed in from ${countryWords(error.details.country)}, where you have not signed in before. Confirm it is you: verify a second factor again to continue.`;
       return 'Confirm it is you: verify a second factor again to continue.';
+    case 'TRAVEL_NOTICE_INVALID':
+      return travelNoticeWords(error.details) ?? error.message;
     case 'INVALID_REQUEST': {
       // Field by field, in the gateway's words (never the generic "missing, unknown or wrongly typed fields").
       const issues = requestIssues(error);

@@ -69,3 +69,15 @@ export function ago(iso: string, now = Date.now()): string {
 
 /** An instant as the reader's locale writes a date and time; "never" for none. */
 export const when = (iso: string | null): string => (iso === null ? 'never' : new Date(iso).toLocaleString());
+
+const REGION_NAMES = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });
+
+/** A country code from an event's record in words (`DE` → "Germany"); "a new country" when it names none. */
+export function countryWords(code: unknown): string {
+  if (typeof code !== 'string' || !/^[A-Z]{2}$/.test(code)) return 'a new country';
+  try {
+    return REGION_NAMES.of(code) ?? code;
+  } catch {
+    return code;
+  }
+}

@@ -23,6 +23,14 @@ describe('security event words', () => {
     }
   });
 
+  it('names the country of a first login from it and of a trip', () => {
+    expect(describeEvent(event('device.new_country', { country: 'DE' }), names)).toBe(
+      'First login from Germany',
+    );
+    expect(describeEvent(event('travel.announced', { country: 'FR' }), names)).toBe('Trip announced: France');
+    expect(describeEvent(event('travel.cancelled', {}), names)).toBe('Trip cancelled: a new country');
+  });
+
   it('names the device and the factor an event was about', () => {
     expect(describeEvent(event('push.approved', { deviceId: 'dev_1' }), names)).toBe(
       'Push approved on Pixel',

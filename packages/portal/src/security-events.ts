@@ -4,6 +4,7 @@
  * by the protocol's list of event types, and its unit test fails when the gateway gains a type it lacks.
  */
 import type { AuditEventType, SecurityEvent } from '@gatehouse/protocol';
+import { countryWords } from './format.js';
 
 const FACTORS: Record<string, string> = {
   push: 'a phone',
@@ -72,6 +73,9 @@ export const EVENT_WORDS: Record<AuditEventType, Words> = {
   'sandbox.fault_injected': 'Sandbox failure injected',
   'sandbox.fault_cleared': 'Sandbox failure cleared',
   'readiness.entity_reviewed': 'Account’s legal entity reviewed',
+  'device.new_country': (e) => `First login from ${countryWords(e.data.country)}`,
+  'travel.announced': (e) => `Trip announced: ${countryWords(e.data.country)}`,
+  'travel.cancelled': (e) => `Trip cancelled: ${countryWords(e.data.country)}`,
 };
 
 function isEventType(type: string): type is AuditEventType {

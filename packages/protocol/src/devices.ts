@@ -30,6 +30,11 @@ export const deviceViewSchema = z
       description: 'The first network it was seen on (IPv4 /24, IPv6 /48), when its address was known.',
     }),
     lastSeenAt: timestampSchema,
+    countries: z.array(z.string()).meta({
+      description:
+        'Countries (ISO 3166-1 alpha-2) it was seen from, first seen first; from the client address, by the ' +
+        'GeoLite2 data shipped with the gateway. Empty while it was only seen from private or unknown addresses.',
+    }),
   })
   .meta({ id: 'DeviceView' });
 export type DeviceView = z.infer<typeof deviceViewSchema>;
@@ -140,3 +145,58 @@ export const testPushSentSchema = z.object({
   expiresAt: timestampSchema,
 });
 export type TestPushSent = z.infer<typeof testPushSentSchema>;
+
+/**
+ * ISO 3166-1 alpha-2 codes of the countries and territories the gateway's GeoLite2 data names (Kosovo's `XK`
+ * included): the countries a travel notice may name.
+ */
+export const COUNTRY_CODES: readonly string[] = (
+  'AC AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW ' +
+  'BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ ' +
+  'FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ ' +
+  'IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH ' +
+  'MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL ' +
+  'PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TA TC ' +
+  'TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW'
+).split(' ');
+
+/** A date as `YYYY-MM-DD` (UTC days). */
+const isoDateSchema = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/)
+  .refine(
+    (value) =>
+      !Number.isNaN(Date.parse(`${value}T00:00:00Z`)) &&
+      new Date(`${value}T00:00:00Z`).toISOString().startsWith(value),
+    {
+      message: 'Not a calendar date.',
+    },
+  )
+  .meta({ description: 'A date, `YYYY-MM-DD` (UTC).' });
+
+/** `POST /v1/travel`: a trip announced ahead, so logins from that country on those days need no step-up. */
+export const travelNoticeInputSchema = z.strictObject({
+  country: z
+    .string()
+    .regex(/^[A-Za-z]{2}$/)
+    .meta({ description: 'ISO 3166-1 alpha-2 country code (`DE`).' }),
+  from: isoDateSchema.meta({ description: 'First day of the trip (UTC, inclusive).' }),
+  to: isoDateSchema.meta({ description: 'Last day of the trip (UTC, inclusive).' }),
+});
+export type TravelNoticeInput = z.infer<typeof travelNoticeInputSchema>;
+
+export const travelNoticeSchema = z
+  .object({
+    id: z.string(),
+    country: z.string().meta({ description: 'ISO 3166-1 alpha-2.' }),
+    countryName: z.string().meta({ description: 'The country’s English name (`Germany`).' }),
+    from: z.string().meta({ description: 'First day (UTC, inclusive), `YYYY-MM-DD`.' }),
+    to: z.string().meta({ description: 'Last day (UTC, inclusive), `YYYY-MM-DD`.' }),
+    createdAt: timestampSchema,
+  })
+  .meta({ id: 'TravelNotice' });
+export type TravelNotice = z.infer<typeof travelNoticeSchema>;
+
+/** `GET /v1/travel`: the user's trips that have not ended, soonest first. */
+export const travelNoticeListSchema = z.object({ notices: z.array(travelNoticeSchema) });
+export const travelNoticeParamsSchema = idParamsSchema;

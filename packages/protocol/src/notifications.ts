@@ -60,6 +60,9 @@ export const AUDIT_EVENT_TYPES = [
   'sandbox.fault_injected',
   'sandbox.fault_cleared',
   'readiness.entity_reviewed',
+  'device.new_country',
+  'travel.announced',
+  'travel.cancelled',
 ] as const;
 /** One of `AUDIT_EVENT_TYPES`. */
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

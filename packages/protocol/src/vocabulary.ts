@@ -87,6 +87,9 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'FAULT_CONFLICT',
   'FAULT_LIMIT_REACHED',
+  'TRAVEL_NOTICE_INVALID',
+  'TRAVEL_NOTICE_LIMIT',
+  'TRAVEL_NOTICE_NOT_FOUND',
 ] as const;
 /**
  * One of `ERROR_CODES`. (`& string` makes TypeScript keep the name on the union, so references show `ErrorCode`

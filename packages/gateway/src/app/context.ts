@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { ClusterNode } from '../cluster/index.js';
 import type { Config, PublicUrls } from '../config/index.js';
 import type { Clock, EventBus, FaultProbe, ReplayGuard, SecretBox } from '../core/index.js';
+import type { CountryLookup } from '../devices/index.js';
 import type { EntitlementsCache } from '../entitlements/index.js';
 import type { DeviceHub } from '../factors/device-hub.js';
 import type { SmsSender } from '../factors/index.js';
@@ -71,6 +72,8 @@ export interface GatewayContext {
   sms: SmsSender;
   /** Security notifications; the default simulator writes to the `notifications` table. */
   notifier: Notifier;
+  /** The country of a client address (offline GeoLite2 data): the one place travel-aware device validation asks. */
+  geo: CountryLookup;
   /** Push delivery to enrolled devices; the default is the device-stream hub. */
   push: PushTransport;
   /** Logins waiting on a push decision. */

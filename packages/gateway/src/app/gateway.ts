@@ -31,7 +31,7 @@ import {
   systemClock,
 } from '../core/index.js';
 import type { CpapiListener, HeadlessCredentials } from '../cpapi/index.js';
-import { loadSigningDevice } from '../devices/index.js';
+import { type CountryLookup, CountrySignals, geoipCountries, loadSigningDevice } from '../devices/index.js';
 import { EntitlementsCache } from '../entitlements/index.js';
 import { DeviceHub } from '../factors/device-hub.js';
 import { OutboxSmsSender, type SmsSender } from '../factors/index.js';
@@ -82,6 +82,8 @@ export interface GatewayOptions {
   sms?: SmsSender;
   /** Notifications (default: the outbox simulator). */
   notifier?: Notifier;
+  /** The country of a client address (default: the GeoLite2 data of `geoip-country`, loaded at first use). */
+  geo?: CountryLookup;
   /** Push delivery (default: the device-stream hub). */
   push?: PushTransport;
   /** Database options beyond the URL (tests pass a PostgreSQL schema). */
@@ -158,6 +160,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const sandbox = config.sandbox.enabled ? createSandbox(store.db, clock, bus, logger) : null;
   const faults = sandbox?.registry ?? noFaults;
   const policies = channelPolicies(config);
+  const notifier = options.notifier ?? new OutboxNotifier(store.db, clock);
+  const geo = options.geo ?? geoipCountries;
   const sessions = new SessionService({
     db: store.db,
     clock,
@@ -166,6 +170,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     cacheMaxEntries: config.sessions.cacheMaxEntries,
     revalidateAfterMs: config.sessions.cacheRevalidateMs,
     maxLivePerUser: config.sessions.maxLivePerUser,
+    countries: new CountrySignals({ lookup: geo, clock, notifier, policy: config.travel.newCountry }),
     loadProfile: async (userId) => {
       const user = await getUser(store.db, userId);
       if (user === undefined) return undefined;
@@ -177,7 +182,6 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     },
   });
   const box = new SecretBox(secret);
-  const notifier = options.notifier ?? new OutboxNotifier(store.db, clock);
   const deviceHub = new DeviceHub(
     store.db,
     bus,
@@ -341,6 +345,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     sessions,
     sms,
     notifier,
+    geo,
     push,
     pushWaiters,
     deviceHub,

@@ -15,7 +15,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { systemClock } from '../core/index.js';
-import { deviceRoutes } from '../devices/routes.js';
+import { deviceRoutes, travelRoutes } from '../devices/routes.js';
 import { entitlementRoutes } from '../entitlements/routes.js';
 import { factorRoutes } from '../factors/routes.js';
 import { frameworkErrors, installErrorHandling, operation, recordRoutes } from '../http/index.js';
@@ -268,6 +268,7 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
     pushAnswers,
     push: ctx.push,
   });
+  await app.register(travelRoutes, { auth, clock, config, db });
   await app.register(deviceStreamRoutes, { hub: ctx.deviceHub, pushAnswers });
   await app.register(loginStreamRoutes, {
     ...login.limits,

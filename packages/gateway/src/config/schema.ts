@@ -450,6 +450,20 @@ export const configSchema = z.strictObject({
       activationTtlMs: ms(60_000).default(10 * MINUTE),
     })
     .prefault({}),
+  travel: z
+    .strictObject({
+      /**
+       * A login or session from a country the user was never seen from (devices/countries.ts): `step_up` notifies
+       * the user and requires a step-up before the session trades (unless a travel notice covers the country
+       * today), `notify` only notifies, `off` does neither (countries are still recorded).
+       */
+      newCountry: z.enum(['step_up', 'notify', 'off']).default('step_up'),
+      /** The longest trip one travel notice may cover, in days (first and last day included). */
+      maxNoticeDays: z.number().int().min(1).max(366).default(365),
+      /** Travel notices that have not ended one user may hold. */
+      maxNotices: z.number().int().min(1).max(100).default(10),
+    })
+    .prefault({}),
   webauthn: z
     .strictObject({
       /** Relying-party id: the registrable domain the portal is served on. */

@@ -245,6 +245,16 @@ export const ERROR_CATALOGUE = {
     status: 409,
     message: 'Too many sandbox faults are scheduled or active; clear some first.',
   },
+  TRAVEL_NOTICE_INVALID: {
+    status: 400,
+    message:
+      'This travel notice cannot be kept: an unknown country, a trip already over, a last day before the first, or a trip longer than allowed.',
+  },
+  TRAVEL_NOTICE_LIMIT: {
+    status: 409,
+    message: 'You have as many travel notices as allowed; cancel one first.',
+  },
+  TRAVEL_NOTICE_NOT_FOUND: { status: 404, message: 'No such travel notice for this user.' },
 } as const satisfies Record<ErrorCode, { status: number; message: string }>;
 
 /** The base of every error that crosses a transport boundary. */

@@ -10,6 +10,16 @@ export {
   WEB_RISK_POLICY,
 } from './browser.js';
 export {
+  type CountryObservation,
+  type CountrySeen,
+  type CountrySignal,
+  CountrySignals,
+  deviceCountries,
+  type NewCountryPolicy,
+} from './countries.js';
+export { countryName, isCountryCode } from './country-codes.js';
+export { type CountryLookup, geoipCountries, isPublicAddress } from './geo.js';
+export {
   decisionMessage,
   type P256Jwk,
   parseP256PublicJwk,
@@ -36,3 +46,11 @@ export {
   sandboxDevice,
   updateDevice,
 } from './registry.js';
+export {
+  createNotice,
+  deleteNotice,
+  listNotices,
+  noticeCovers,
+  type TravelLimits,
+  utcDay,
+} from './travel.js';

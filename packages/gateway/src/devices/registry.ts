@@ -9,6 +9,7 @@ import type { DeviceKind, DeviceView } from '@gatehouse/protocol';
 import { type Kysely, sql } from 'kysely';
 import { type Clock, GatehouseError, newId, randomToken, sha256 } from '../core/index.js';
 import type { Database, DevicesTable } from '../store/index.js';
+import { deviceCountries } from './countries.js';
 import { type P256Jwk, parseP256PublicJwk } from './keys.js';
 import { networkOf } from './network.js';
 
@@ -18,7 +19,8 @@ export type KeyedDeviceKind = Exclude<DeviceKind, 'browser'>;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function presentDevice(r: DevicesTable): DeviceView {
+/** A device as its owner sees it; `countries`: where it was seen from, first seen first (devices/countries.ts). */
+export function presentDevice(r: DevicesTable, countries: readonly string[] = []): DeviceView {
   const networks = JSON.parse(r.networks) as string[];
   return {
     id: r.id,
@@ -32,6 +34,7 @@ export function presentDevice(r: DevicesTable): DeviceView {
     firstSeenAt: iso(r.first_seen_at),
     firstSeenNetwork: networks[0] ?? null,
     lastSeenAt: iso(r.last_seen_at),
+    countries: [...countries],
   };
 }
 
@@ -160,7 +163,8 @@ export async function listDevices(db: Kysely<Database>, userId: string): Promise
     .orderBy('created_at')
     .orderBy('id')
     .execute();
-  return rows.map(presentDevice);
+  const countries = await deviceCountries(db, userId);
+  return rows.map((row) => presentDevice(row, countries.get(row.id)));
 }
 
 async function ownDevice(db: Kysely<Database>, userId: string, deviceId: string): Promise<DevicesTable> {
@@ -190,7 +194,8 @@ export async function updateDevice(
     })
     .where('id', '=', deviceId)
     .execute();
-  return presentDevice(await ownDevice(db, userId, deviceId));
+  const countries = await deviceCountries(db, userId, deviceId);
+  return presentDevice(await ownDevice(db, userId, deviceId), countries.get(deviceId));
 }
 
 /** Refuses (`LAST_FACTOR`) to take away the user's last second factor; runs inside the revocation's transaction. */
@@ -217,7 +222,8 @@ export async function revokeDevice(
       .where('status', '=', 'active')
       .executeTakeFirst();
     if (revoked.numUpdatedRows === 0n) throw new GatehouseError('DEVICE_NOT_FOUND');
-    return presentDevice({ ...device, status: 'revoked' });
+    const countries = await deviceCountries(trx, userId, deviceId);
+    return presentDevice({ ...device, status: 'revoked' }, countries.get(deviceId));
   });
 }
 

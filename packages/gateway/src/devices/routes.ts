@@ -3,10 +3,11 @@
  * Mobile enrolment (activation code from a signed-in session, activation by the device with its public key),
  * desktop device-key registration, the user's device list (rename, trust, revoke — revoking a device ends the
  * sessions bound to it, and closes its push stream on every node), push decisions over HTTP for devices without a
- * stream, and a test push to a phone just activated.
+ * stream, a test push to a phone just activated, and the user's travel notices (`travelRoutes`).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
+import { accountsFor } from '../access/index.js';
 import { appendAudit } from '../audit/index.js';
 import type { Config, PublicUrls } from '../config/index.js';
 import { type Clock, type EventBus, GatehouseError } from '../core/index.js';
@@ -36,7 +37,8 @@ import {
   revokeDevice,
   updateDevice,
 } from './registry.js';
-import { deviceOperations as ops } from './schema.js';
+import { deviceOperations as ops, travelOperations } from './schema.js';
+import { createNotice, deleteNotice, listNotices } from './travel.js';
 
 /** How long after a login with a security key a desktop session may register its device key. */
 export const DESKTOP_REGISTRATION_WINDOW_MS = 10 * 60_000;
@@ -265,5 +267,63 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
     const body = parseWith(ops.decide.body, request.body);
     const state = await answerPush(deps.pushAnswers, { ...body, challengeId }, clientInfo(request).ip);
     return { challengeId, status: state.status };
+  });
+}
+
+/**
+ * `POST /v1/travel`, `GET /v1/travel`, `DELETE /v1/travel/{id}`: the user's travel notices (devices/travel.ts).
+ * People only (a program's token: `API_NOT_ALLOWED`), each their own. Announcing a trip lowers a check, so it needs
+ * what the other sensitive security changes need: no step-up pending — a session that itself came from a new
+ * country cannot announce the trip that would excuse it — its device key (desktop), and a second factor in the last
+ * 5 minutes; and a user who may trade on some account (the account-access policy: a viewer has no trading a notice
+ * could ease, `ROLE_NOT_ALLOWED`). Listing and cancelling need only the user's own session.
+ */
+export interface TravelRoutesDeps {
+  auth: Authenticator;
+  clock: Clock;
+  config: Pick<Config, 'travel'>;
+  db: Kysely<Database>;
+}
+
+export async function travelRoutes(app: FastifyInstance, deps: TravelRoutesDeps): Promise<void> {
+  const { db, clock } = deps;
+  const travel = travelOperations;
+  const limits = {
+    maxNoticeDays: deps.config.travel.maxNoticeDays,
+    maxNotices: deps.config.travel.maxNotices,
+  };
+
+  app.post('/v1/travel', deps.auth.forPeople({ operation: travel.announce }), async (request) => {
+    const input = parseWith(travel.announce.body, request.body);
+    const principal = principalOf(request);
+    await requireSensitive(db, clock, principal, { recentSecondFactor: true });
+    if (accountsFor(principal, 'trade').length === 0)
+      throw new GatehouseError('ROLE_NOT_ALLOWED', undefined, { need: 'trade' });
+    const { session } = principal;
+    return createNotice(db, clock, session.userId, input, limits, (trx, notice) =>
+      appendAudit(trx, clock, {
+        type: 'travel.announced',
+        userId: session.userId,
+        sessionId: session.id,
+        data: { noticeId: notice.id, country: notice.country, from: notice.from, to: notice.to },
+      }),
+    );
+  });
+
+  app.get('/v1/travel', deps.auth.forPeople({ operation: travel.list }), async (request) => ({
+    notices: await listNotices(db, principalOf(request).session.userId, clock.now()),
+  }));
+
+  app.delete('/v1/travel/:id', deps.auth.forPeople({ operation: travel.cancel }), async (request) => {
+    const { id } = parseWith(travel.cancel.params, request.params);
+    const { session } = principalOf(request);
+    return deleteNotice(db, session.userId, id, (trx, notice) =>
+      appendAudit(trx, clock, {
+        type: 'travel.cancelled',
+        userId: session.userId,
+        sessionId: session.id,
+        data: { noticeId: notice.id, country: notice.country, from: notice.from, to: notice.to },
+      }),
+    );
   });
 }

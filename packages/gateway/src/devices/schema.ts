@@ -16,6 +16,10 @@ import {
   pushDecidedSchema,
   registerDesktopSchema,
   testPushSentSchema,
+  travelNoticeInputSchema,
+  travelNoticeListSchema,
+  travelNoticeParamsSchema,
+  travelNoticeSchema,
   updateDeviceSchema,
 } from '@gatehouse/protocol';
 import { operation } from '../http/index.js';
@@ -100,5 +104,36 @@ export const deviceOperations = {
       'A test push’s outcome as the gateway decided it (`PUSH_CHALLENGE_INVALID` for another user’s).',
     params: challengeParamsSchema,
     responses: { 200: pushDecidedSchema },
+  }),
+};
+
+/** Travel notices (devices/travel-routes.ts). */
+export const travelOperations = {
+  announce: operation({
+    tag,
+    summary: 'Announce a trip',
+    description:
+      'A country and the first and last day (UTC, inclusive) of a trip: a login or session from that country on ' +
+      'those days is still notified, but needs no step-up before it trades. From a session with no step-up ' +
+      'pending and a second factor in the last 5 minutes (`STEP_UP_REQUIRED`), of a user who may trade on some ' +
+      'account (`ROLE_NOT_ALLOWED`); people only. Refused, with nothing stored: an unknown country, a trip already ' +
+      'over, a last day before the first or a trip longer than `travel.maxNoticeDays` (`TRAVEL_NOTICE_INVALID`), ' +
+      'more than `travel.maxNotices` notices (`TRAVEL_NOTICE_LIMIT`).',
+    body: travelNoticeInputSchema,
+    responses: { 200: travelNoticeSchema },
+  }),
+  list: operation({
+    tag,
+    summary: 'My travel notices',
+    description: 'The trips announced that have not ended, soonest first.',
+    responses: { 200: travelNoticeListSchema },
+  }),
+  cancel: operation({
+    tag,
+    summary: 'Cancel a travel notice',
+    description:
+      'Answers with the notice cancelled; another user’s answers as an unknown one (`TRAVEL_NOTICE_NOT_FOUND`).',
+    params: travelNoticeParamsSchema,
+    responses: { 200: travelNoticeSchema },
   }),
 };

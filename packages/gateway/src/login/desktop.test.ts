@@ -293,6 +293,62 @@ describe.each(testDatabases())(
       expect(json(trading)).toMatchObject({ tier: 'brokerage' });
     });
 
+    it('asks a workstation’s login from a country its user never signed in from to step up before trading', async () => {
+      await gateway(makeDatabase);
+      const station = await validatedWorkstation(await enrolSecurityKey());
+      const from = (ip: string) => ({
+        login: async () => {
+          gw.clock.advance(60_000);
+          const answer = await gw.app.inject({
+            method: 'POST',
+            url: '/v1/auth/login',
+            remoteAddress: ip,
+            headers: { host: HOST },
+            payload: {
+              channel: 'desktop',
+              username: ALICE.username,
+              password: ALICE.password,
+              device: statement(station),
+            },
+          });
+          expect(answer.statusCode).toBe(200);
+          return (json(answer) as { token: string }).token;
+        },
+        trade: (token: string) =>
+          gw.app.inject({
+            method: 'POST',
+            url: '/v1/session/brokerage',
+            remoteAddress: ip,
+            headers: {
+              host: HOST,
+              authorization: `Bearer ${token}`,
+              'x-device-proof': deviceProof(
+                station,
+                'POST',
+                `http://${HOST}/v1/session/brokerage`,
+                token,
+                gw.clock.now(),
+              ),
+            },
+            payload: { compete: true },
+          }),
+      });
+      const uk = from('81.2.69.160');
+      expect(json(await uk.trade(await uk.login()))).toMatchObject({ tier: 'brokerage' });
+      const germany = from('2a00:1450:4001::1');
+      expect(json(await germany.trade(await germany.login()))).toMatchObject({
+        error: { code: 'STEP_UP_REQUIRED', details: { reason: 'new_country', country: 'DE' } },
+      });
+      const told = await gw.ctx.store.db
+        .selectFrom('notifications')
+        .select('data')
+        .where('kind', '=', 'new_country_login')
+        .execute();
+      expect(told.map((n) => JSON.parse(n.data))).toEqual([
+        expect.objectContaining({ country: 'DE', channel: 'desktop', stepUpRequired: true }),
+      ]);
+    });
+
     it('refuses a wrong password, a replayed, stale or forged statement, and another user’s device', async () => {
       await gateway(makeDatabase);
       const station = await validatedWorkstation(await enrolSecurityKey());

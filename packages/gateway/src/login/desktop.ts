@@ -68,5 +68,6 @@ export async function startDesktopLogin(
       client,
     );
   });
+  await deps.sessions.announceCountry(issued);
   return { ...issued, backupFactorMissing: await backupFactorMissing(deps.db, user.id) };
 }

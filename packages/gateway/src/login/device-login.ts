@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { GatehouseError } from '../core/index.js';
 import { loadSigningDevice, markDeviceSeen, verifyDeviceSignature } from '../devices/index.js';
-import type { SessionRecord } from '../sessions/index.js';
+import type { IssuedSession } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
 import type { DeviceLogins, LoginCompletion, LoginLimits } from './deps.js';
 import type { ClientInfo } from './transaction.js';
@@ -78,7 +78,7 @@ export async function issueDeviceSession(
   deps: Pick<LoginLimits, 'clock' | 'metrics'> & Pick<LoginCompletion, 'sessions'>,
   input: { userId: string; channel: DeviceLoginChannel; deviceId: string; amr: string[]; lastFactor: string },
   client: ClientInfo,
-): Promise<{ token: string; session: SessionRecord }> {
+): Promise<IssuedSession> {
   const now = deps.clock.now();
   await markDeviceSeen(trx, input.deviceId, now);
   const issued = await deps.sessions.create(

@@ -74,7 +74,7 @@ export async function mobileLogin(
     deps.metrics.logins.inc({ channel: 'mobile', result: 'invalid_credentials' });
     throw new GatehouseError('INVALID_CREDENTIALS');
   }
-  return db.transaction().execute(async (trx) => {
+  const issued = await db.transaction().execute(async (trx) => {
     await forgivePinFailures(trx, input.deviceId, failures);
     return issueDeviceSession(
       trx,
@@ -89,4 +89,6 @@ export async function mobileLogin(
       client,
     );
   });
+  await deps.sessions.announceCountry(issued);
+  return issued;
 }

@@ -21,7 +21,7 @@ import {
 } from '../devices/index.js';
 import { availableFactorTypes, type FactorType } from '../factors/index.js';
 import { announceCancelled, cancelLoginPushes } from '../factors/push.js';
-import type { Channel, SessionRecord } from '../sessions/index.js';
+import type { Channel, IssuedSession, SessionRecord } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
 import type { LoginCompletion, LoginLimits, LoginTransactions, PasswordChecks } from './deps.js';
 import { type Attempter, attemptBuckets, identifyAttempter, successBuckets } from './limits.js';
@@ -381,9 +381,7 @@ export async function issueLoginSession(
 }
 
 /** A login `issueLoginSession` completed. */
-export interface IssuedLogin {
-  token: string;
-  session: SessionRecord;
+export interface IssuedLogin extends IssuedSession {
   deviceCookie?: string;
   newDevice: boolean;
   loginId: string;
@@ -393,16 +391,17 @@ export interface IssuedLogin {
 
 /**
  * What follows a completed login once it committed: the devices still showing its pushes drop them, and the user
- * hears of a browser not seen before.
+ * hears of a browser not seen before and of a first login from a country.
  */
 export async function afterLoginIssued(
-  deps: Pick<LoginCompletion, 'notifier' | 'bus'>,
+  deps: Pick<LoginCompletion, 'notifier' | 'bus' | 'sessions'>,
   userId: string,
   issued: IssuedLogin,
   client: ClientInfo,
 ): Promise<void> {
   await announceCancelled(deps.bus, issued.loginId, issued.cancelledPushes);
   await notifyNewDevice(deps, userId, issued, client);
+  await deps.sessions.announceCountry(issued);
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Database } from '../store/index.js';
 
 export type NotificationKind =
   | 'new_device_login'
+  | 'new_country_login'
   | 'factor_added'
   | 'factor_removed'
   | 'recovery_code_used'

@@ -26,6 +26,7 @@ import type { HolderView } from './holder-view.js';
 import { awaitingDeviceKey, type Channel, type ChannelPolicies } from './policy.js';
 import { lastResetAt, nextResetAt, type ResetSchedule } from './reset.js';
 import type { Principal } from './service.js';
+import { parseStepUpReason, type StepUpReason, stepUpDetails } from './step-up-reason.js';
 import { findSessionById, type SessionRecord } from './store.js';
 
 export type { SessionState, Tier };
@@ -147,6 +148,7 @@ const tierQuery = (db: Kysely<Database>) =>
     withTier(db)
       .select([
         'sessions.step_up_required',
+        'sessions.step_up_reason',
         'sessions.channel',
         'sessions.aal',
         'sessions.device_id',
@@ -163,6 +165,7 @@ interface TierRead {
     | 'aal'
     | 'deviceId'
     | 'stepUpRequired'
+    | 'stepUpReason'
     | 'revokedAt'
     | 'lastSeenAt'
     | 'idleTimeoutMs'
@@ -180,6 +183,8 @@ export interface TradingState {
   /** The session held brokerage before the last daily reset and has not asked again since. */
   reset: boolean;
   stepUpRequired: boolean;
+  /** Why a step-up is pending (a network change when absent). */
+  stepUpReason?: StepUpReason | null;
   /** The session's assurance level, and the one its channel needs for trading. */
   aal: number;
   aalForTrading: number;
@@ -200,7 +205,8 @@ export interface TradingRefusal {
  */
 export function tradingRefusal(state: TradingState): TradingRefusal | null {
   if (state.competing) return { code: 'SESSION_COMPETING' };
-  if (state.stepUpRequired) return { code: 'STEP_UP_REQUIRED', details: { reason: 'network_changed' } };
+  if (state.stepUpRequired)
+    return { code: 'STEP_UP_REQUIRED', details: stepUpDetails(state.stepUpReason ?? null) };
   if (state.deviceKeyRequired) return { code: 'DEVICE_KEY_REQUIRED' };
   if (state.aal < state.aalForTrading)
     return { code: 'STEP_UP_REQUIRED', details: { reason: `aal${state.aalForTrading}_required` } };
@@ -256,7 +262,7 @@ export class BrokerageTier {
     if (session.aal < needed)
       throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: `aal${needed}_required` });
     if (session.stepUpRequired)
-      throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'network_changed' });
+      throw new GatehouseError('STEP_UP_REQUIRED', undefined, stepUpDetails(session.stepUpReason));
     const now = clock.now();
     const since = lastReset(now, userResetSchedules(resets, principal.profile.accounts));
     let previous: string | null = null;
@@ -478,6 +484,7 @@ export class BrokerageTier {
     return {
       ...tier,
       stepUpRequired: session.stepUpRequired,
+      stepUpReason: session.stepUpReason,
       aal: session.aal,
       aalForTrading: this.#options.policies[session.channel]?.aalForTrading ?? 2,
       deviceKeyRequired: awaitingDeviceKey({ channel: session.channel, deviceId: session.deviceId }),
@@ -580,6 +587,7 @@ export class BrokerageTier {
         aal: Number(row.aal),
         deviceId: row.device_id,
         stepUpRequired: row.step_up_required === 1,
+        stepUpReason: row.step_up_required === 1 ? parseStepUpReason(row.step_up_reason) : null,
         revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
         lastSeenAt: Number(row.last_seen_at),
         idleTimeoutMs: Number(row.idle_timeout_ms),

@@ -8,6 +8,7 @@ import { type Clock, GatehouseError } from '../core/index.js';
 import type { Database } from '../store/index.js';
 import { awaitingDeviceKey } from './policy.js';
 import type { Principal } from './service.js';
+import { stepUpDetails } from './step-up-reason.js';
 import { findSessionById } from './store.js';
 
 /** Second-factor checks older than this do not authorise factor changes. */
@@ -32,7 +33,7 @@ export async function requireSensitive(
   const session = await findSessionById(db, principal.session.id);
   if (session === undefined || session.revokedAt !== null) throw new GatehouseError('SESSION_REVOKED');
   if (session.stepUpRequired)
-    throw new GatehouseError('STEP_UP_REQUIRED', undefined, { reason: 'network_changed' });
+    throw new GatehouseError('STEP_UP_REQUIRED', undefined, stepUpDetails(session.stepUpReason));
   if (awaitingDeviceKey(session)) throw new GatehouseError('DEVICE_KEY_REQUIRED');
   if (options.factorChange === true || options.recentSecondFactor === true) {
     if (session.secondFactorAt === null || clock.now() - session.secondFactorAt > RECENT_SECOND_FACTOR_MS) {

@@ -39,6 +39,7 @@ export {
 export { lastResetAt, nextResetAt, type ResetSchedule, zonedTimeToUtc } from './reset.js';
 export {
   type ApiGrant,
+  type IssuedSession,
   type NewSession,
   type Principal,
   type RevokeReason,
@@ -46,4 +47,12 @@ export {
   SessionService,
   type SessionServiceOptions,
 } from './service.js';
+export {
+  type CountryObservation,
+  type CountrySeen,
+  type CountrySignal,
+  parseStepUpReason,
+  type StepUpReason,
+  stepUpDetails,
+} from './step-up-reason.js';
 export type { SessionRecord } from './store.js';

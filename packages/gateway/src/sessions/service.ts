@@ -33,12 +33,14 @@ import type { User, UserAccount } from '../identity/index.js';
 import type { Database } from '../store/index.js';
 import { HolderView } from './holder-view.js';
 import type { Channel, ChannelPolicies } from './policy.js';
+import type { CountryObservation, CountrySeen, CountrySignal, StepUpReason } from './step-up-reason.js';
 import {
   findSessionById,
   findSessionByTokenHash,
   findSessionsByIds,
   insertSession,
   listLiveSessions,
+  markCountry,
   markDevice,
   markExpired,
   markRevoked,
@@ -118,6 +120,15 @@ export interface SessionServiceOptions {
   revalidateAfterMs: number;
   /** Live people's sessions (every channel but `api`) one user may hold; a new one beyond it ends the least recently used. */
   maxLivePerUser: number;
+  /** The country signal (travel-aware device validation); without it, countries play no part. */
+  countries?: CountrySignal;
+}
+
+/** A session just issued; `country` when it was seen from one (for `announceCountry` once its transaction commits). */
+export interface IssuedSession {
+  token: string;
+  session: SessionRecord;
+  country?: { seen: CountrySeen; where: CountryObservation };
 }
 
 /** A caller of `readSoon` waiting for its row. */
@@ -183,10 +194,7 @@ export class SessionService {
    * Issues a new session: a fresh 256-bit token (ASVS 3.2.1: a new token at every authentication) of which only
    * the SHA-256 is stored. Pass a transaction as `db` to make the session part of a larger atomic change.
    */
-  async create(
-    input: NewSession,
-    db: Kysely<Database> = this.#o.db,
-  ): Promise<{ token: string; session: SessionRecord }> {
+  async create(input: NewSession, db: Kysely<Database> = this.#o.db): Promise<IssuedSession> {
     const policy = this.#o.policies[input.channel];
     const now = this.#o.clock.now();
     const token = randomToken(32);
@@ -207,14 +215,52 @@ export class SessionService {
       revokedAt: null,
       revokeReason: null,
       stepUpRequired: false,
+      stepUpReason: null,
+      country: null,
       deviceId: input.deviceId ?? null,
       network: networkOf(input.ip),
       lastFactor: input.lastFactor,
       brokerageAt: null,
     };
+    const where = this.#whereSeen(session, input.ip);
+    let seen: CountrySeen | undefined;
+    if (where !== null && this.#o.countries !== undefined) {
+      seen = await this.#o.countries.observe(db, where);
+      session.country = where.country;
+      if (seen.stepUp) {
+        session.stepUpRequired = true;
+        session.stepUpReason = { reason: 'new_country', country: where.country };
+      }
+    }
     await insertSession(db, session);
     await this.#keepWithinLimit(db, session, now);
-    return { token, session };
+    return where === null || seen === undefined
+      ? { token, session }
+      : { token, session, country: { seen, where } };
+  }
+
+  /**
+   * Tells the user of a login from a new country (`create` found one), once the transaction that issued the session
+   * committed. Nothing for any other login.
+   */
+  async announceCountry(issued: IssuedSession): Promise<void> {
+    if (issued.country === undefined || this.#o.countries === undefined) return;
+    await this.#o.countries.announce(issued.country.seen, issued.country.where);
+  }
+
+  /** Where a session is seen from `ip`, for the country signal: null for programs' sessions and countryless addresses. */
+  #whereSeen(session: SessionRecord, ip: string): CountryObservation | null {
+    if (this.#o.countries === undefined || session.channel === 'api') return null;
+    const country = this.#o.countries.countryOf(ip);
+    if (country === null) return null;
+    return {
+      userId: session.userId,
+      sessionId: session.id,
+      deviceId: session.deviceId,
+      channel: session.channel,
+      ip,
+      country,
+    };
   }
 
   /**
@@ -356,12 +402,7 @@ export class SessionService {
       throw new GatehouseError('SESSION_EXPIRED', undefined, { reason: 'idle' });
     }
     if (ip !== null && ip !== entry.lastIp) {
-      const network = networkOf(ip);
-      if (network !== null && session.network !== null && network !== session.network) {
-        await this.#networkChanged(session, network, ip);
-      } else if (session.network === null && network !== null) {
-        session.network = network;
-      }
+      await this.#moved(session, ip, networkOf(ip), 'request');
       entry.lastIp = ip;
     }
     return this.#touch(entry, now);
@@ -379,7 +420,7 @@ export class SessionService {
     if (session === undefined || session.revokedAt !== null || session.channel === 'api' || network === null)
       return false;
     if (session.network === network) return false;
-    await this.#networkChanged(session, network, ip);
+    await this.#moved(session, ip, network, 'sandbox');
     return true;
   }
 
@@ -398,21 +439,58 @@ export class SessionService {
     return true;
   }
 
-  async #networkChanged(session: SessionRecord, network: string, ip: string): Promise<void> {
+  /**
+   * The session is seen from `ip`. Another network requires a step-up (`session.network_changed`); another country
+   * (with `countries`) goes to the country signal, which records it and may require a step-up of its own
+   * (`new_country`, which then stands for the network change too: one step-up clears both). A pending step-up keeps
+   * the reason it was first required for, unless the new one is a new country. A request's address moves the
+   * session only from a network it was seen on; the failure sandbox's network change (`observeAddress`) moves it
+   * whatever it had, and leaves countries alone.
+   */
+  async #moved(
+    session: SessionRecord,
+    ip: string,
+    network: string | null,
+    source: 'request' | 'sandbox',
+  ): Promise<void> {
     const from = session.network;
-    await this.#o.db.transaction().execute(async (trx) => {
-      await markStepUpRequired(trx, session.id, network);
-      await appendAudit(trx, this.#o.clock, {
-        type: 'session.network_changed',
-        userId: session.userId,
-        sessionId: session.id,
-        ip,
-        data: { from, to: network },
-      });
+    const networkMoved = network !== null && network !== from && (from !== null || source === 'sandbox');
+    const seenFrom = source === 'request' ? this.#whereSeen(session, ip) : null;
+    const where = seenFrom !== null && seenFrom.country !== session.country ? seenFrom : null;
+    if (!networkMoved && where === null) {
+      if (from === null && network !== null) session.network = network;
+      return;
+    }
+    const signal = this.#o.countries;
+    const pending: StepUpReason | null = session.stepUpRequired ? (session.stepUpReason ?? null) : null;
+    const { seen, reason } = await this.#o.db.transaction().execute(async (trx) => {
+      const seen = where === null || signal === undefined ? undefined : await signal.observe(trx, where);
+      if (where !== null) await markCountry(trx, session.id, where.country);
+      const reason: StepUpReason | null =
+        seen?.stepUp === true && where !== null
+          ? { reason: 'new_country', country: where.country }
+          : networkMoved
+            ? (pending ?? { reason: 'network_changed' })
+            : null;
+      if (reason !== null) await markStepUpRequired(trx, session.id, network ?? from, reason);
+      if (networkMoved)
+        await appendAudit(trx, this.#o.clock, {
+          type: 'session.network_changed',
+          userId: session.userId,
+          sessionId: session.id,
+          ip,
+          data: { from, to: network },
+        });
+      return { seen, reason };
     });
-    session.stepUpRequired = true;
-    session.network = network;
-    await this.announceChange(session);
+    if (where !== null) session.country = where.country;
+    if (network !== null) session.network = network;
+    if (reason !== null) {
+      session.stepUpRequired = true;
+      session.stepUpReason = reason;
+      await this.announceChange(session);
+    }
+    if (seen !== undefined && where !== null && signal !== undefined) await signal.announce(seen, where);
   }
 
   /**
@@ -445,6 +523,7 @@ export class SessionService {
     session.secondFactorAt = now;
     session.lastFactor = factor;
     session.stepUpRequired = false;
+    session.stepUpReason = null;
     session.aal = stronger;
     await this.#tokenReplaced(session.id, replaced);
     return token;

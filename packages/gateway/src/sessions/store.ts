@@ -5,6 +5,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, SessionsTable } from '../store/index.js';
 import type { Channel } from './policy.js';
+import { parseStepUpReason, type StepUpReason } from './step-up-reason.js';
 
 export interface SessionRecord {
   id: string;
@@ -27,6 +28,10 @@ export interface SessionRecord {
   revokeReason: string | null;
   /** A sensitive action must first verify a second factor again (network changed, or a policy asks for it). */
   stepUpRequired: boolean;
+  /** Why, while one is pending (null or absent when none is; absent with one pending: a network change). */
+  stepUpReason?: StepUpReason | null;
+  /** The country (ISO 3166-1 alpha-2) the session was last seen from; null or absent when none is known. */
+  country?: string | null;
   deviceId: string | null;
   /** Network (IPv4 /24 or IPv6 /48) the session was last seen on. */
   network: string | null;
@@ -54,6 +59,8 @@ export function sessionFromRow(r: SessionsTable): SessionRecord {
     revokedAt: r.revoked_at,
     revokeReason: r.revoke_reason,
     stepUpRequired: r.step_up_required === 1,
+    stepUpReason: r.step_up_required === 1 ? parseStepUpReason(r.step_up_reason) : null,
+    country: r.country,
     deviceId: r.device_id,
     network: r.network,
     lastFactor: r.last_factor,
@@ -81,6 +88,8 @@ export async function insertSession(db: Kysely<Database>, s: SessionRecord): Pro
       revoked_at: s.revokedAt,
       revoke_reason: s.revokeReason,
       step_up_required: s.stepUpRequired ? 1 : 0,
+      step_up_reason: s.stepUpRequired && s.stepUpReason != null ? JSON.stringify(s.stepUpReason) : null,
+      country: s.country ?? null,
       device_id: s.deviceId,
       network: s.network,
       last_factor: s.lastFactor,
@@ -183,6 +192,7 @@ export async function markSecondFactor(
       second_factor_at: change.at,
       last_factor: change.factor,
       step_up_required: 0,
+      step_up_reason: null,
       aal: change.aal,
       token_hash: change.tokenHash.to,
     })
@@ -231,13 +241,23 @@ export async function sessionIdsForDevice(db: Kysely<Database>, deviceId: string
   return rows.map((r) => r.id);
 }
 
-/** Requires a step-up before the next sensitive action and records the session's new network. */
+/** Requires a step-up before the next sensitive action, for `reason`, and records the session's new network. */
 export async function markStepUpRequired(
   db: Kysely<Database>,
   id: string,
   network: string | null,
+  reason: StepUpReason = { reason: 'network_changed' },
 ): Promise<void> {
-  await db.updateTable('sessions').set({ step_up_required: 1, network }).where('id', '=', id).execute();
+  await db
+    .updateTable('sessions')
+    .set({ step_up_required: 1, step_up_reason: JSON.stringify(reason), network })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Records the country a session was last seen from. */
+export async function markCountry(db: Kysely<Database>, id: string, country: string): Promise<void> {
+  await db.updateTable('sessions').set({ country }).where('id', '=', id).execute();
 }
 
 /**

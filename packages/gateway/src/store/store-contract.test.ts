@@ -36,6 +36,8 @@ import {
   insertSession,
   listLiveSessions,
   markRevoked,
+  markSecondFactor,
+  markStepUpRequired,
   writeLastSeen,
 } from '../sessions/store.js';
 import { testDatabases } from '../test-support/databases.js';
@@ -180,6 +182,8 @@ describe.each(testDatabases({ everySqliteDriver: true }))('store contract on %s'
       revokedAt: null,
       revokeReason: null,
       stepUpRequired: false,
+      stepUpReason: null,
+      country: null,
       deviceId: null,
       network: '127.0.0.0/24',
       lastFactor: 'totp',
@@ -187,6 +191,22 @@ describe.each(testDatabases({ everySqliteDriver: true }))('store contract on %s'
     };
     await insertSession(store.db, session);
     expect(await findSessionByTokenHash(store.db, session.tokenHash)).toEqual(session);
+    // A pending step-up keeps its reason (a new country names it) until a second factor clears both.
+    await markStepUpRequired(store.db, session.id, '81.2.69.0/24', { reason: 'new_country', country: 'GB' });
+    expect(await findSessionByTokenHash(store.db, session.tokenHash)).toMatchObject({
+      stepUpRequired: true,
+      stepUpReason: { reason: 'new_country', country: 'GB' },
+    });
+    await markSecondFactor(store.db, session.id, {
+      at: now,
+      factor: 'totp',
+      aal: 2,
+      tokenHash: { from: session.tokenHash, to: session.tokenHash },
+    });
+    expect(await findSessionByTokenHash(store.db, session.tokenHash)).toMatchObject({
+      stepUpRequired: false,
+      stepUpReason: null,
+    });
     await writeLastSeen(store.db, new Map([[session.id, now + 5_000]]));
     await writeLastSeen(store.db, new Map([[session.id, now + 1_000]]));
     expect((await findSessionByTokenHash(store.db, session.tokenHash))?.lastSeenAt).toBe(now + 5_000);

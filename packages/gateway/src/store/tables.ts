@@ -153,6 +153,10 @@ export interface SessionsTable {
   last_factor: string | null;
   /** When this session last acquired the brokerage capability. */
   brokerage_at: number | null;
+  /** Why a pending step-up is pending: JSON `{reason, country?}`; null (with a step-up pending) for a network change. */
+  step_up_reason: string | null;
+  /** The country (ISO 3166-1 alpha-2) the session was last seen from; null when none is known. */
+  country: string | null;
 }
 
 export interface LoginTransactionsTable {
@@ -228,6 +232,36 @@ export interface DevicesTable {
   networks: string;
   first_seen_at: number;
   last_seen_at: number;
+  created_at: number;
+}
+
+/** A country a device was seen from (devices/countries.ts). */
+export interface DeviceCountriesTable {
+  device_id: string;
+  user_id: string;
+  /** ISO 3166-1 alpha-2. */
+  country: string;
+  first_seen_at: number;
+  last_seen_at: number;
+}
+
+/** A country a user was seen from, on any device: the countries a login from is not "new" (devices/countries.ts). */
+export interface UserCountriesTable {
+  user_id: string;
+  country: string;
+  first_seen_at: number;
+  last_seen_at: number;
+}
+
+/** A trip the user announced: logins from `country` between the dates need no step-up (devices/travel.ts). */
+export interface TravelNoticesTable {
+  id: string;
+  user_id: string;
+  country: string;
+  /** First day of the trip, UTC, `YYYY-MM-DD` (inclusive). */
+  starts_on: string;
+  /** Last day of the trip, UTC, `YYYY-MM-DD` (inclusive). */
+  ends_on: string;
   created_at: number;
 }
 
@@ -584,6 +618,9 @@ export interface Database {
   sms_outbox: SmsOutboxTable;
   notifications: NotificationsTable;
   devices: DevicesTable;
+  device_countries: DeviceCountriesTable;
+  user_countries: UserCountriesTable;
+  travel_notices: TravelNoticesTable;
   device_activations: DeviceActivationsTable;
   push_challenges: PushChallengesTable;
   webauthn_challenges: WebauthnChallengesTable;

@@ -155,6 +155,33 @@ describe.each(testDatabases())('/v1/stream on %s', (_name, makeDatabase) => {
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
   });
 
+  it('says step_up_required with the country when the session is seen from a country its user never was', async () => {
+    const web = await loginAs(gw, ALICE);
+    const { messages } = await openStream(web);
+    // Alice was seen from the United Kingdom before (the country signal's record of it).
+    const { user_id } = await gw.ctx.store.db
+      .selectFrom('sessions')
+      .select('user_id')
+      .where('id', '=', web.sessionId)
+      .executeTakeFirstOrThrow();
+    const now = gw.clock.now();
+    await gw.ctx.store.db
+      .insertInto('user_countries')
+      .values({ user_id, country: 'GB', first_seen_at: now, last_seen_at: now })
+      .execute();
+    const moved = await gw.app.inject({
+      method: 'GET',
+      url: '/v1/session',
+      headers: { cookie: web.cookie },
+      remoteAddress: '2a00:1450:4001::1',
+    });
+    expect(moved.statusCode).toBe(200);
+    expect(await waitFor(messages, 'step_up_required')).toMatchObject({
+      reason: 'new_country',
+      country: 'DE',
+    });
+  });
+
   it('says reset at the daily reset to a session that was trading, and warns before the absolute expiry', async () => {
     await gw.close();
     gw = await startTestGateway({

@@ -43,7 +43,13 @@ import {
 import { type Instrument, type MarketDataBundle, requireInstruments } from '../instruments/index.js';
 import type { MarketData } from '../marketdata/index.js';
 import { grantProfile } from '../oauth/index.js';
-import type { BrokerageTier, Principal, SessionProfile, SessionService } from '../sessions/index.js';
+import {
+  type BrokerageTier,
+  type Principal,
+  type SessionProfile,
+  type SessionService,
+  stepUpDetails,
+} from '../sessions/index.js';
 import type { TradingService } from '../trading/index.js';
 import {
   type AccountEventMessage,
@@ -493,7 +499,7 @@ export class SessionStream implements HubStream {
     // Lifetimes may shorten (an operator's or the sandbox's expiry now): the stream ends with the session.
     this.#expiresAt = row.expiresAt;
     this.#idleTimeoutMs = row.idleTimeoutMs;
-    if (row.stepUpRequired && !this.#stepUp) this.send('step_up_required', { reason: 'network_changed' });
+    if (row.stepUpRequired && !this.#stepUp) this.send('step_up_required', stepUpDetails(row.stepUpReason));
     this.#stepUp = row.stepUpRequired;
     if (announced && this.#hadBrokerage) {
       // Trading ended without a takeover (a reset done now rather than at its scheduled instant): say so at once.

@@ -9,7 +9,7 @@ import type { DeviceView, MonitoredSession, SecurityEvent } from '@gatehouse/pro
 import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { api } from '../api.js';
 import { ErrorText, Notice, TextField, useAction, useStepUpAction } from '../components.js';
-import { when } from '../format.js';
+import { countryWords, when } from '../format.js';
 import { describeEvent } from '../security-events.js';
 
 const day = (iso: string) =>
@@ -145,6 +145,12 @@ export function Devices({
                 {d.firstSeenNetwork === null ? '' : ` from network ${d.firstSeenNetwork}`}
                 <br />
                 Last seen {when(d.lastSeenAt)}
+                {d.countries.length > 0 && (
+                  <>
+                    <br />
+                    Seen from {d.countries.map(countryWords).join(', ')}
+                  </>
+                )}
               </p>
               <div className="actions wrap">
                 <button

@@ -1,7 +1,7 @@
 /**
  * Security: the password (change it, optionally signing out every other session), second factors (enrol TOTP and a
  * mobile device with QR codes, security keys, an SMS number, recovery codes shown once), the backup-factor warning,
- * devices, sessions and security events (`security-activity.tsx`). Changes to the password, factors, devices and other
+ * devices, trips announced (`travel.tsx`), sessions and security events (`security-activity.tsx`). Changes to the password, factors, devices and other
  * sessions need a recent second factor: when the gateway answers `STEP_UP_REQUIRED`, the page asks for one and
  * repeats the change.
  */
@@ -22,6 +22,7 @@ import { useSession } from '../session.js';
 import { useStream } from '../stream.js';
 import { AddDevice } from './add-device.js';
 import { Devices, Events, Sessions } from './security-activity.js';
+import { Travel } from './travel.js';
 
 interface FactorList {
   factors: FactorView[];
@@ -97,6 +98,7 @@ export function SecurityPage() {
       <Password onChange={reload} />
       <Factors list={factors} onChange={reload} />
       <Devices devices={devices} currentDeviceId={currentDeviceId} onChange={reload} />
+      <Travel />
       <Sessions sessions={sessions} onChange={reload} />
       <Events devices={devices} version={version} />
     </div>

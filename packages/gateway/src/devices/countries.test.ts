@@ -1,0 +1,83 @@
+/**
+ * The country signal's record (devices/countries.ts) on each store: the first country a user is seen from is only
+ * recorded; a later new one is the signal, raised once even when two logins from it race (two nodes, one database);
+ * a known one only moves its last-seen time.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type TestDatabase, testDatabases } from '../test-support/databases.js';
+import { ALICE, startTestGateway, type TestGateway } from '../test-support/gateway.js';
+import { type CountryObservation, CountrySignals } from './countries.js';
+
+let gw: TestGateway | undefined;
+let database: TestDatabase | undefined;
+afterEach(async () => {
+  await gw?.close();
+  await database?.drop();
+  gw = undefined;
+  database = undefined;
+});
+
+describe.each(testDatabases())('the country record on %s', (_name, factory) => {
+  it('records the first country, signals a new one once under a race, and only touches a known one', async () => {
+    database = await factory();
+    gw = await startTestGateway({ database, config: { server: { portalDir: false } } });
+    const { db } = gw.ctx.store;
+    const told: unknown[] = [];
+    const signal = new CountrySignals({
+      lookup: gw.ctx.geo,
+      clock: gw.clock,
+      notifier: { notify: async (_user, kind, data) => void told.push({ kind, ...data }) },
+      policy: 'step_up',
+    });
+    const user = await db
+      .selectFrom('users')
+      .select('id')
+      .where('username', '=', ALICE.username)
+      .executeTakeFirstOrThrow();
+    const where = (country: string, sessionId: string): CountryObservation => ({
+      userId: user.id,
+      sessionId,
+      deviceId: null,
+      channel: 'web',
+      ip: '192.0.2.1',
+      country,
+    });
+    const observe = (w: CountryObservation) => db.transaction().execute((trx) => signal.observe(trx, w));
+
+    expect(await observe(where('GB', 'ses_1'))).toEqual({
+      country: 'GB',
+      isNew: false,
+      announced: false,
+      stepUp: false,
+    });
+    const raced = await Promise.all([observe(where('DE', 'ses_2')), observe(where('DE', 'ses_3'))]);
+    expect(raced.filter((seen) => seen.isNew)).toEqual([
+      { country: 'DE', isNew: true, announced: false, stepUp: true },
+    ]);
+    gw.clock.advance(60_000);
+    expect(await observe(where('GB', 'ses_4'))).toMatchObject({ isNew: false, stepUp: false });
+
+    const rows = await db
+      .selectFrom('user_countries')
+      .selectAll()
+      .where('user_id', '=', user.id)
+      .orderBy('country')
+      .execute();
+    expect(rows.map((r) => [r.country, Number(r.last_seen_at) - Number(r.first_seen_at)])).toEqual([
+      ['DE', 0],
+      ['GB', 60_000],
+    ]);
+    const audited = await db
+      .selectFrom('audit_log')
+      .select('data')
+      .where('user_id', '=', user.id)
+      .where('type', '=', 'device.new_country')
+      .execute();
+    expect(audited).toHaveLength(1);
+
+    for (const seen of raced) await signal.announce(seen, where('DE', 'ses_2'));
+    expect(told).toEqual([
+      expect.objectContaining({ kind: 'new_country_login', country: 'DE', countryName: 'Germany' }),
+    ]);
+  });
+});
