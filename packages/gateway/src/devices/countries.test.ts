@@ -4,9 +4,11 @@
  * a known one only moves its last-seen time.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { GatehouseError } from '../core/index.js';
 import { type TestDatabase, testDatabases } from '../test-support/databases.js';
 import { ALICE, startTestGateway, type TestGateway } from '../test-support/gateway.js';
 import { type CountryObservation, CountrySignals } from './countries.js';
+import { createNotice } from './travel.js';
 
 let gw: TestGateway | undefined;
 let database: TestDatabase | undefined;
@@ -79,5 +81,40 @@ describe.each(testDatabases())('the country record on %s', (_name, factory) => {
     expect(told).toEqual([
       expect.objectContaining({ kind: 'new_country_login', country: 'DE', countryName: 'Germany' }),
     ]);
+  });
+});
+
+describe.each(testDatabases())('travel notices on %s', (_name, factory) => {
+  it('lets notices racing for the last places take exactly the limit', async () => {
+    database = await factory();
+    const started = await startTestGateway({ database, config: { server: { portalDir: false } } });
+    gw = started;
+    const { db } = started.ctx.store;
+    const user = await db
+      .selectFrom('users')
+      .select('id')
+      .where('username', '=', ALICE.username)
+      .executeTakeFirstOrThrow();
+    const today = new Date(started.clock.now()).toISOString().slice(0, 10);
+    const limits = { maxNotices: 3, maxNoticeDays: 365 };
+    const audited: string[] = [];
+    const create = () =>
+      createNotice(
+        db,
+        started.clock,
+        user.id,
+        { country: 'DE', from: today, to: today },
+        limits,
+        async (_trx, n) => audited.push(n.id),
+      ).then(
+        (n) => n.id,
+        (e: unknown) => (e as GatehouseError).code,
+      );
+    const answers = await Promise.all(Array.from({ length: 8 }, create));
+    expect(answers.filter((a) => a === 'TRAVEL_NOTICE_LIMIT')).toHaveLength(5);
+    const kept = await db.selectFrom('travel_notices').select(['id', 'slot']).execute();
+    expect(kept).toHaveLength(3);
+    expect(kept.map((r) => Number(r.slot)).sort()).toEqual([0, 1, 2]);
+    expect(audited.sort()).toEqual(kept.map((r) => r.id).sort());
   });
 });

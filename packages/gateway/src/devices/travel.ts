@@ -94,9 +94,10 @@ function invalidReason(
 }
 
 /**
- * Keeps a notice for the user, in one transaction with the count of their notices that have not ended (and the
- * removal of those that have). The limit bounds what one user can store; two of their requests racing on two nodes
- * may both pass it, by one notice.
+ * Keeps a notice for the user, with the removal of their notices that have ended, in one transaction. The limit is
+ * a place: each notice takes one of the user's `maxNotices` places (`slot`, unique per user), so two requests
+ * racing for the last place on two nodes cannot both take it — the insert of the one that comes second does
+ * nothing, and it looks again (PostgreSQL's read-committed statement sees the other's row once it commits).
  */
 export async function createNotice(
   db: Kysely<Database>,
@@ -117,26 +118,35 @@ export async function createNotice(
       .where('user_id', '=', userId)
       .where('ends_on', '<', today)
       .execute();
-    const open = await trx
-      .selectFrom('travel_notices')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('user_id', '=', userId)
-      .where('ends_on', '>=', today)
-      .executeTakeFirstOrThrow();
-    if (Number(open.n) >= limits.maxNotices)
-      throw new GatehouseError('TRAVEL_NOTICE_LIMIT', undefined, { limit: limits.maxNotices });
-    const row: TravelNoticesTable = {
-      id: newId('trv'),
-      user_id: userId,
-      country: input.country.toUpperCase(),
-      starts_on: input.from,
-      ends_on: input.to,
-      created_at: now,
-    };
-    await trx.insertInto('travel_notices').values(row).execute();
-    const notice = present(row);
-    await audit(trx, notice);
-    return notice;
+    // Each pass either takes a place or sees one more taken, so it ends within `maxNotices + 1` passes.
+    for (let pass = 0; pass <= limits.maxNotices; pass++) {
+      const taken = new Set(
+        (await trx.selectFrom('travel_notices').select('slot').where('user_id', '=', userId).execute()).map(
+          (r) => Number(r.slot),
+        ),
+      );
+      const slot = Array.from({ length: limits.maxNotices }, (_, i) => i).find((i) => !taken.has(i));
+      if (slot === undefined) break;
+      const row: TravelNoticesTable = {
+        id: newId('trv'),
+        user_id: userId,
+        country: input.country.toUpperCase(),
+        starts_on: input.from,
+        ends_on: input.to,
+        created_at: now,
+        slot,
+      };
+      const inserted = await trx
+        .insertInto('travel_notices')
+        .values(row)
+        .onConflict((oc) => oc.columns(['user_id', 'slot']).doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) continue;
+      const notice = present(row);
+      await audit(trx, notice);
+      return notice;
+    }
+    throw new GatehouseError('TRAVEL_NOTICE_LIMIT', undefined, { limit: limits.maxNotices });
   });
 }
 

@@ -263,6 +263,8 @@ export interface TravelNoticesTable {
   /** Last day of the trip, UTC, `YYYY-MM-DD` (inclusive). */
   ends_on: string;
   created_at: number;
+  /** The place the notice takes among the user's `travel.maxNotices` (unique per user). */
+  slot: number;
 }
 
 export interface DeviceActivationsTable {

@@ -37,8 +37,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('starts_on', 'text', (c) => c.notNull())
     .addColumn('ends_on', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
+    // Which of the user's `travel.maxNotices` places the notice takes: unique per user, so that two notices racing
+    // for the last place cannot both take it (devices/travel.ts).
+    .addColumn('slot', 'integer', (c) => c.notNull())
+    .addUniqueConstraint('travel_notices_user_slot', ['user_id', 'slot'])
     .execute();
-  await db.schema.createIndex('travel_notices_user').on('travel_notices').column('user_id').execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
