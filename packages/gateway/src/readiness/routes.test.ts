@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { AccessReadiness, ReadinessItem } from '@gatehouse/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DeviceIdentity, deviceProof, enrolDevice, signWithDevice } from '../authenticator/index.js';
+import { changeEntitlements } from '../entitlements/store.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import { mobileLoginMessage } from '../login/mobile.js';
 import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
@@ -215,6 +216,24 @@ describe.each(testDatabases())('the access-readiness checklist on %s', (_name, m
       bundle: null,
       whatIf: { outcome: 'accepted', reason: null },
     });
+
+    // The live account is the one judged, not the paper one listed first: without US equities there, AAPL is delayed.
+    const { bus } = gw.ctx;
+    const { db } = gw.ctx.store;
+    const actor = { userId: null, ip: null, via: 'cli' } as const;
+    await changeEntitlements({ db, clock: gw.clock, bus }, 'U1000001', { unsubscribe: ['US_EQUITY'] }, actor);
+    expect(itemOf(await readiness(alice), 'market_data').details.instruments[0]).toMatchObject({
+      symbol: 'AAPL',
+      data: 'delayed',
+      bundle: 'US_EQUITY',
+    });
+    await changeEntitlements(
+      { db, clock: gw.clock, bus },
+      'U1000001',
+      { subscribe: [{ bundle: 'US_EQUITY', professional: false }] },
+      actor,
+    );
+    expect(itemOf(await readiness(alice), 'market_data').state).toBe('ok');
 
     // SAP on a US account: delayed (no EU subscription) and refused by the gate (no permission for it).
     await put([AAPL.id, SAP.id]);
@@ -529,6 +548,6 @@ describe.each(testDatabases())('the access-readiness checklist on %s', (_name, m
       expect(ended.statusCode).toBe(401);
     }
     expect(await gw.ctx.store.db.selectFrom('entity_reviews').selectAll().execute()).toEqual([]);
-    expect(await gw.ctx.store.db.selectFrom('watchlist_entries').selectAll().execute()).toEqual([]);
+    expect(await gw.ctx.store.db.selectFrom('watchlists').selectAll().execute()).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
  * @module readiness/service
  * `GET /v1/readiness` in one place: every item's facts (readiness/facts.ts, the token service's refresh records,
  * the user's accounts and watchlist), judged by the rules (readiness/rules.ts), in the protocol's order. The
- * market-data item asks, per watchlist instrument, what the user's first trading account sees of it (its
+ * market-data item asks, per watchlist instrument, what the user's first live account they may trade sees of it (its
  * subscriptions, `entitlementFor`) and what a one-lot market buy would meet there (`TradingService.preview`: the
  * whole pre-trade gate, nothing placed). The watchlist and the legal-entity review are here too.
  */
@@ -109,9 +109,14 @@ export async function readinessOf(deps: ReadinessDeps, principal: Principal): Pr
   return { checkedAt: new Date(now).toISOString(), state: worstState(items.map((i) => i.state)), items };
 }
 
-/** The account the market-data item looks through: the user's first trading account, else the first they may view. */
+/**
+ * The account the market-data item looks through: the user's first live account they may trade (a planned trade is
+ * a live one; a paper account's data says nothing of it), else their first paper account they may trade, else the
+ * first they may view.
+ */
 function marketAccount(principal: Principal): UserAccount | undefined {
-  return accountsFor(principal, 'trade')[0] ?? accountsFor(principal, 'view')[0];
+  const trading = accountsFor(principal, 'trade');
+  return trading.find((a) => !a.paper) ?? trading[0] ?? accountsFor(principal, 'view')[0];
 }
 
 async function marketDataFacts(deps: ReadinessDeps, principal: Principal): Promise<MarketDataFacts> {

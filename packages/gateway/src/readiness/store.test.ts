@@ -80,6 +80,13 @@ describe.each(testDatabases())('readiness rows on %s', (_name, makeDatabase) => 
     expect(await watchlistOf(db, 'usr_b')).toEqual([7]);
   });
 
+  it('leaves one whole watchlist when saves race', async () => {
+    const { db } = await open();
+    const lists = Array.from({ length: 12 }, (_, i) => [i + 1, i + 2, i + 3]);
+    await Promise.all(lists.map((ids) => replaceWatchlist(db, 'usr_a', ids)));
+    expect(lists).toContainEqual(await watchlistOf(db, 'usr_a'));
+  });
+
   it('keeps the latest entity review per user and account', async () => {
     const { db } = await open();
     await saveEntityReview(db, { userId: 'usr_a', accountId: 'U1', entityCode: 'IBLLC', reviewedAt: 1_000 });

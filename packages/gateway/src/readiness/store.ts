@@ -19,29 +19,29 @@ export const SAMPLES_KEPT = 20;
 
 /** The user's watchlist, instrument ids in the user's order. */
 export async function watchlistOf(db: Db, userId: string): Promise<number[]> {
-  const rows = await db
-    .selectFrom('watchlist_entries')
-    .select('instrument_id')
+  const row = await db
+    .selectFrom('watchlists')
+    .select('instrument_ids')
     .where('user_id', '=', userId)
-    .orderBy('position')
-    .execute();
-  return rows.map((r) => Number(r.instrument_id));
+    .executeTakeFirst();
+  return row === undefined ? [] : (JSON.parse(row.instrument_ids) as number[]);
 }
 
-/** Replaces the user's watchlist, in one transaction. */
+/**
+ * Replaces the user's watchlist in one statement (an upsert of the user's one row): two saves racing, on one node or
+ * two, leave the last of them whole.
+ */
 export async function replaceWatchlist(
   db: Db,
   userId: string,
   instrumentIds: readonly number[],
 ): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('watchlist_entries').where('user_id', '=', userId).execute();
-    if (instrumentIds.length > 0)
-      await trx
-        .insertInto('watchlist_entries')
-        .values(instrumentIds.map((id, position) => ({ user_id: userId, instrument_id: id, position })))
-        .execute();
-  });
+  const ids = JSON.stringify(instrumentIds);
+  await db
+    .insertInto('watchlists')
+    .values({ user_id: userId, instrument_ids: ids })
+    .onConflict((oc) => oc.column('user_id').doUpdateSet({ instrument_ids: ids }))
+    .execute();
 }
 
 // ---- legal-entity reviews --------------------------------------------------------------------------------------

@@ -563,11 +563,14 @@ export interface AccountLeasesTable {
   expires_at: number;
 }
 
-/** An instrument on a user's watchlist (readiness/), in the user's order (`position`, from 0). */
-export interface WatchlistEntriesTable {
+/**
+ * A user's watchlist (readiness/): one row, replaced whole by one statement, so that two saves racing leave one of
+ * them (the last) and never a mix.
+ */
+export interface WatchlistsTable {
   user_id: string;
-  instrument_id: number;
-  position: number;
+  /** JSON array of instrument ids, in the user's order. */
+  instrument_ids: string;
 }
 
 /** A user's latest acknowledgement that they reviewed an account's legal entity (readiness/; audited). */
@@ -648,7 +651,7 @@ export interface Database {
   sandbox_faults: SandboxFaultsTable;
   cluster_nodes: ClusterNodesTable;
   account_leases: AccountLeasesTable;
-  watchlist_entries: WatchlistEntriesTable;
+  watchlists: WatchlistsTable;
   entity_reviews: EntityReviewsTable;
   reauthentication_samples: ReauthenticationSamplesTable;
   api_client_refreshes: ApiClientRefreshesTable;

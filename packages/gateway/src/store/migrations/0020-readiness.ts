@@ -1,6 +1,6 @@
 /**
  * @module store/migrations/0020-readiness
- * The access-readiness checklist's own records (readiness/): each user's watchlist (instrument ids in order), each
+ * The access-readiness checklist's own records (readiness/): each user's watchlist (one row: instrument ids in order), each
  * user's acknowledgement that they reviewed an account's legal entity (the latest; the audit log keeps every one),
  * each user's re-authentication times per channel (a bounded number of the latest samples), and each API client's
  * refresh path as the token service saw it for a user (oauth/refresh-record.ts): its last successful refresh and the
@@ -10,11 +10,9 @@ import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
-    .createTable('watchlist_entries')
-    .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
-    .addColumn('instrument_id', 'integer', (c) => c.notNull())
-    .addColumn('position', 'integer', (c) => c.notNull())
-    .addPrimaryKeyConstraint('watchlist_entries_pk', ['user_id', 'instrument_id'])
+    .createTable('watchlists')
+    .addColumn('user_id', 'text', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
+    .addColumn('instrument_ids', 'text', (c) => c.notNull())
     .execute();
   await db.schema
     .createTable('entity_reviews')
@@ -53,5 +51,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('api_client_refreshes').execute();
   await db.schema.dropTable('reauthentication_samples').execute();
   await db.schema.dropTable('entity_reviews').execute();
-  await db.schema.dropTable('watchlist_entries').execute();
+  await db.schema.dropTable('watchlists').execute();
 }
