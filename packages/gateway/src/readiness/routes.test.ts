@@ -354,6 +354,11 @@ describe.each(testDatabases())('the access-readiness checklist on %s', (_name, m
     expect(errorCode(await callAs(gw, 'POST', '/v1/accounts/U2000002/entity-review', bruno, { ok: 1 }))).toBe(
       'INVALID_REQUEST',
     );
+    // A session with a step-up pending (seen from another network) may not make the statement.
+    const moved = await loginAs(gw, BRUNO);
+    expect(await gw.ctx.sessions.observeAddress(moved.sessionId, '203.0.113.9')).toBe(true);
+    const pending = await callAs(gw, 'POST', '/v1/accounts/U2000002/entity-review', moved, {});
+    expect(errorCode(pending)).toBe('STEP_UP_REQUIRED');
     const rows = await gw.ctx.store.db
       .selectFrom('entity_reviews')
       .select(['user_id', 'account_id'])

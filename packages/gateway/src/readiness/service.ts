@@ -15,7 +15,7 @@ import type { UserAccount } from '../identity/index.js';
 import { findInstrument, type Instrument, MARKET_DATA_BUNDLES } from '../instruments/index.js';
 import { entitlementFor } from '../marketdata/index.js';
 import { clientRefreshesOfUser } from '../oauth/index.js';
-import type { Principal, SessionRecord } from '../sessions/index.js';
+import { type Principal, requireSensitive, type SessionRecord } from '../sessions/index.js';
 import type { Database } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
 import { userFacts } from './facts.js';
@@ -244,6 +244,9 @@ export async function reviewEntity(
   accountId: string,
 ): Promise<EntityReview> {
   const account = accountAccess(principal, accountId, 'view');
+  // An audited statement that stands for a year: not from a session that must first show it is still its user's
+  // (a step-up pending after a move to another network or country, perhaps a stolen cookie).
+  await requireSensitive(deps.db, deps.clock, principal);
   const now = deps.clock.now();
   const userId = principal.profile.user.id;
   await deps.db.transaction().execute(async (trx) => {
