@@ -408,10 +408,19 @@ describe('reset.daily', () => {
     expect(await statusOf(orderId)).toBe('cancelled');
     expect(await lossReasons()).toEqual(['reset']);
     // Nobody holds trading since the reset: asking again, without competing, takes it.
+    gw.clock.advance(1_500);
     expect((await callAs(gw, 'POST', '/v1/session/brokerage', alice, { compete: false })).statusCode).toBe(
       200,
     );
     expect(json(await order(alice)).status).toBe('working');
+    // The re-authentication time counts from the injected reset, not from the last real one hours before.
+    const samples = await gw.ctx.store.db
+      .selectFrom('reauthentication_samples')
+      .select(['ms', 'channel'])
+      .execute();
+    expect(samples.map((r) => ({ ms: Number(r.ms), channel: r.channel }))).toEqual([
+      { ms: 1_500, channel: 'web' },
+    ]);
     await stillTrades(bruno);
   });
 });

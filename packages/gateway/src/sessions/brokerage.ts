@@ -314,7 +314,11 @@ export class BrokerageTier {
         if (attempt >= 5) throw new GatehouseError('OVERLOADED');
       }
     }
-    await db.updateTable('sessions').set({ brokerage_at: now }).where('id', '=', session.id).execute();
+    await db
+      .updateTable('sessions')
+      .set({ brokerage_at: now, brokerage_reset_at: null })
+      .where('id', '=', session.id)
+      .execute();
     // Announced as soon as the tier changed, before the audit row: every node's holder view (sessions/holder-view)
     // drops the user at once, so the session that lost answers its next order from the database.
     await bus.publish('session.brokerage', {
@@ -440,7 +444,11 @@ export class BrokerageTier {
       if (tierOfRow(sessionId, row, since).tier !== 'brokerage') continue;
       const before = since - 1;
       await db.transaction().execute(async (trx) => {
-        await trx.updateTable('sessions').set({ brokerage_at: before }).where('id', '=', sessionId).execute();
+        await trx
+          .updateTable('sessions')
+          .set({ brokerage_at: before, brokerage_reset_at: now })
+          .where('id', '=', sessionId)
+          .execute();
         await trx
           .updateTable('brokerage_holders')
           .set({ acquired_at: before })
@@ -635,7 +643,8 @@ export class BrokerageTier {
       previous.revoked_at ?? Number.POSITIVE_INFINITY,
       previous.expires_at,
       previous.last_seen_at + previous.idle_timeout_ms,
-      nextReset(since, schedules),
+      // A reset the sandbox made now was lost now, not at the last real reset its acquisition is dated before.
+      previous.brokerage_reset_at ?? nextReset(since, schedules),
       takenOver?.at == null ? Number.POSITIVE_INFINITY : Number(takenOver.at),
     );
     return lostAt <= now ? now - lostAt : null;

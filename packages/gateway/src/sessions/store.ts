@@ -94,6 +94,7 @@ export async function insertSession(db: Kysely<Database>, s: SessionRecord): Pro
       network: s.network,
       last_factor: s.lastFactor,
       brokerage_at: s.brokerageAt,
+      brokerage_reset_at: null,
     })
     .execute();
 }

@@ -157,6 +157,11 @@ export interface SessionsTable {
   step_up_reason: string | null;
   /** The country (ISO 3166-1 alpha-2) the session was last seen from; null when none is known. */
   country: string | null;
+  /**
+   * When the failure sandbox's `reset.daily` ended this session's trading (its `brokerage_at` is then dated before
+   * the last reset, which happened hours earlier); null otherwise, and again once the session trades anew.
+   */
+  brokerage_reset_at: number | null;
 }
 
 export interface LoginTransactionsTable {

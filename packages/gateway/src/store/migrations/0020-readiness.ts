@@ -45,9 +45,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('response_lost_at', 'bigint')
     .addPrimaryKeyConstraint('api_client_refreshes_pk', ['client_id', 'user_id'])
     .execute();
+  // When the failure sandbox's daily reset ended a session's trading, so that its re-authentication time is counted
+  // from then (sessions/brokerage.ts).
+  await db.schema.alterTable('sessions').addColumn('brokerage_reset_at', 'bigint').execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('sessions').dropColumn('brokerage_reset_at').execute();
   await db.schema.dropTable('api_client_refreshes').execute();
   await db.schema.dropTable('reauthentication_samples').execute();
   await db.schema.dropTable('entity_reviews').execute();
