@@ -124,7 +124,12 @@ export const whatIfSchema = z
         currency: z.string().meta({ description: 'The instrument’s currency: `price` and `commission`.' }),
         baseCurrency: z.string().meta({ description: 'The account’s: every other figure.' }),
         price: z.number().meta({
-          description: 'The price the order is valued and filled at: its limit, else the touch.',
+          description:
+            'Where the whole order would fill: at the touch when the current quote fills it (`fillsNow`), else at its limit or stop price once the market reaches it.',
+        }),
+        fillsNow: z.boolean().meta({
+          description:
+            'Whether the current quote fills the order; false: it would rest (a limit the market has not reached, a stop not triggered) or, IOC, be cancelled unfilled (the figures then stay as they are).',
         }),
         commission: z.number(),
         buyingPower: beforeAfter.extend({
@@ -136,7 +141,7 @@ export const whatIfSchema = z
       })
       .meta({
         description:
-          'The account now (after what its working orders reserve) and once the whole order filled at `price`.',
+          'The account now (after what its working orders reserve) and once the whole order filled at `price` (for an order that would rest, the instrument valued at that price).',
       }),
   })
   .meta({ id: 'WhatIf' });

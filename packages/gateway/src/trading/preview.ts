@@ -12,9 +12,10 @@ import { accountAccess } from '../access/index.js';
 import { GatehouseError, toEnvelope } from '../core/index.js';
 import { findInstrument } from '../instruments/index.js';
 import type { Principal } from '../sessions/index.js';
-import { applyFill, commission, type Ledger, valuate } from './accounting.js';
+import { applyFill, commission, type Ledger, type MarkOf, valuate } from './accounting.js';
 import type { Desk } from './desk.js';
 import { evaluateGate, type GateResult, type OrderRequest } from './gate.js';
+import { matchOrder } from './matching.js';
 import { validateOrder } from './order-shape.js';
 import { deskSnapshot, gateInputs, refusal } from './place.js';
 import { availableBuyingPower } from './snapshot.js';
@@ -34,7 +35,16 @@ export interface OrderPreview {
   initialMargin: number;
   /** The account's position in the instrument now (negative: short). */
   position: number;
-  /** The same figures once the whole order filled at `price` (`available` as buying power left). */
+  /**
+   * Where the whole order would fill: `now` when the current quote fills it (as the paper engine does, at the touch),
+   * else — a limit the market has not reached, a stop not triggered — at its own limit or stop price once the
+   * market gets there (an IOC order the quote does not fill is cancelled: nothing fills, the figures stay).
+   */
+  fill: { now: boolean; price: number; commission: number };
+  /**
+   * The same figures once the whole order filled there (`available` as buying power left); for an order that would
+   * rest, the instrument is valued at that price too (the market is there when it fills): no paper gain or loss.
+   */
   after: { available: number; netLiquidation: number; initialMargin: number; position: number };
 }
 
@@ -55,8 +65,8 @@ export async function previewOrder(
   const { ledger } = snapshot;
   const verdict = evaluateGate(snapshot);
   const type = inputs.entitlements.account.type;
-  const value = (l: Ledger) =>
-    valuate(l, account.baseCurrency, type, desk.rates(), findInstrument, desk.mark);
+  const value = (l: Ledger, mark: MarkOf = desk.mark) =>
+    valuate(l, account.baseCurrency, type, desk.rates(), findInstrument, mark);
   const v = value(ledger);
   // As the gate values it (`trading/snapshot`), and as the paper engine fills a marketable order: at the touch.
   const { quote } = snapshot;
@@ -69,10 +79,33 @@ export async function previewOrder(
         : quote.bid;
   const quantity = Math.abs(order.quantity);
   const fee = commission(instrument, quantity, price);
+  // Would the current quote fill it, as the paper engine matches (`trading/matching`)? The whole order, whatever the
+  // quote's size: the figures are for the order filled.
+  const match = matchOrder(
+    {
+      side: order.side,
+      type: order.type,
+      quantity,
+      filledQuantity: 0,
+      limitPrice: order.limitPrice ?? null,
+      stopPrice: order.stopPrice ?? null,
+      tif: order.tif,
+      triggered: false,
+      expiresAt: null,
+    },
+    instrument,
+    { ...quote, askSize: Number.MAX_SAFE_INTEGER, bidSize: Number.MAX_SAFE_INTEGER },
+    desk.deps.clock.now(),
+  );
+  const now = match.fill !== null;
+  const fillPrice = match.fill?.price ?? order.limitPrice ?? order.stopPrice ?? price;
+  const fillFee = commission(instrument, quantity, fillPrice);
   // The fill on a copy: `applyFill` replaces the entries it changes, so copying the maps leaves the desk's intact.
   const filled: Ledger = { cash: new Map(ledger.cash), positions: new Map(ledger.positions) };
-  applyFill(filled, instrument, order.side, quantity, price, fee);
-  const w = value(filled);
+  // An IOC order the quote does not fill is cancelled, not left to rest: nothing fills.
+  const cancelled = !now && match.end === 'cancelled';
+  if (!cancelled) applyFill(filled, instrument, order.side, quantity, fillPrice, fillFee);
+  const w = value(filled, now ? desk.mark : (i) => (i.id === instrument.id ? fillPrice : desk.mark(i)));
   const available = snapshot.buyingPower.available;
   const position = (l: Ledger) => l.positions.get(instrument.id)?.quantity ?? 0;
   return {
@@ -86,6 +119,7 @@ export async function previewOrder(
     netLiquidation: v.netLiquidation,
     initialMargin: v.initialMargin,
     position: position(ledger),
+    fill: { now, price: fillPrice, commission: fillFee },
     after: {
       // What the working orders reserve stays reserved: only the fill's own change moves buying power.
       available: Math.max(0, available + availableBuyingPower(type, w) - availableBuyingPower(type, v)),
@@ -113,8 +147,9 @@ export function presentWhatIf(p: OrderPreview): WhatIf {
     effect: {
       currency: p.currency,
       baseCurrency: p.baseCurrency,
-      price: p.price,
-      commission: cents(p.commission),
+      price: p.fill.price,
+      fillsNow: p.fill.now,
+      commission: cents(p.fill.commission),
       buyingPower: {
         before: cents(p.available),
         after: cents(p.after.available),

@@ -421,6 +421,50 @@ describe('what-if before placing', () => {
     expect(after.buyingPower).toBeCloseTo(s.buyingPower.after, 1);
   });
 
+  it('fills a marketable limit at the touch, as the engine does, and shows a resting one at its limit with no paper gain', async () => {
+    gw = await startTestGateway();
+    const alice = await loginTrading(gw, ALICE);
+    const q = quote(AAPL);
+    const through = answer(
+      await send(
+        'orders/what-if',
+        alice,
+        'U1000001',
+        order({ type: 'LMT', limitPrice: Math.round(q.ask * 105) / 100, quantity: 10 }),
+      ),
+    );
+    expect(through.effect).toMatchObject({ price: q.ask, fillsNow: true, position: { after: 10 } });
+    const below = Math.round(q.bid * 90) / 100;
+    const resting = answer(
+      await send(
+        'orders/what-if',
+        alice,
+        'U1000001',
+        order({ type: 'LMT', limitPrice: below, quantity: 10 }),
+      ),
+    );
+    expect(resting.outcome).toBe('accepted');
+    expect(resting.effect).toMatchObject({
+      price: below,
+      fillsNow: false,
+      position: { before: 0, after: 10 },
+    });
+    // Filled at its limit and valued there: only the commission leaves the account.
+    const e = resting.effect;
+    expect(e.netLiquidation.after).toBeCloseTo(e.netLiquidation.before - e.commission, 2);
+    // An IOC limit the quote does not fill is cancelled: nothing would change.
+    const ioc = answer(
+      await send(
+        'orders/what-if',
+        alice,
+        'U1000001',
+        order({ type: 'LMT', limitPrice: below, quantity: 10, tif: 'IOC' }),
+      ),
+    );
+    expect(ioc.effect).toMatchObject({ fillsNow: false, position: { before: 0, after: 0 } });
+    expect(ioc.effect.netLiquidation.after).toBe(ioc.effect.netLiquidation.before);
+  });
+
   it('answers for every instrument of the catalogue, bought and sold, on a margin and a cash account', async () => {
     gw = await startTestGateway();
     const alice = await loginTrading(gw, ALICE);

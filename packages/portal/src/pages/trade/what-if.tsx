@@ -117,7 +117,8 @@ function WhatIfText({ shown }: { shown: Shown }) {
   return (
     <div data-outcome="accepted">
       <p>
-        <strong>Would be accepted</strong> — {effect}.
+        <strong>Would be accepted</strong>
+        {e.fillsNow ? '' : `, and rest until the market reaches ${money(e.price, e.currency)}`} — {effect}.
       </p>
       <p className="muted">
         Initial margin {money(e.initialMargin.before)} → {money(e.initialMargin.after)} {base} · position{' '}
