@@ -146,6 +146,10 @@ function travelNoticeWords(details: ErrorDetails): string | null {
       return typeof details.maxDays === 'number'
         ? `A trip can last at most ${details.maxDays} days.`
         : 'That trip is longer than allowed.';
+    case 'too_far':
+      return typeof details.maxDays === 'number'
+        ? `A trip can be announced at most ${details.maxDays} days ahead.`
+        : 'That trip starts too far ahead.';
     default:
       return null;
   }

@@ -49,15 +49,24 @@ describe.each(testDatabases())('the country record on %s', (_name, factory) => {
     expect(await observe(where('GB', 'ses_1'))).toEqual({
       country: 'GB',
       isNew: false,
+      first: false,
       announced: false,
       stepUp: false,
     });
+    // Both racing logins meet the signal (neither verified the country); one is its first sighting, which notifies.
     const raced = await Promise.all([observe(where('DE', 'ses_2')), observe(where('DE', 'ses_3'))]);
-    expect(raced.filter((seen) => seen.isNew)).toEqual([
-      { country: 'DE', isNew: true, announced: false, stepUp: true },
+    expect(raced.map((seen) => ({ ...seen, first: false }))).toEqual([
+      { country: 'DE', isNew: true, first: false, announced: false, stepUp: true },
+      { country: 'DE', isNew: true, first: false, announced: false, stepUp: true },
     ]);
+    expect(raced.filter((seen) => seen.first)).toHaveLength(1);
     gw.clock.advance(60_000);
     expect(await observe(where('GB', 'ses_4'))).toMatchObject({ isNew: false, stepUp: false });
+    // Logging in again from the unverified country meets the signal again, without a second notification.
+    expect(await observe(where('DE', 'ses_5'))).toMatchObject({ isNew: true, first: false, stepUp: true });
+    // A step-up from there verifies it: the next login from it is an ordinary one.
+    await signal.verify(db, user.id, 'DE');
+    expect(await observe(where('DE', 'ses_6'))).toMatchObject({ isNew: false, stepUp: false });
 
     const rows = await db
       .selectFrom('user_countries')
@@ -66,16 +75,17 @@ describe.each(testDatabases())('the country record on %s', (_name, factory) => {
       .orderBy('country')
       .execute();
     expect(rows.map((r) => [r.country, Number(r.last_seen_at) - Number(r.first_seen_at)])).toEqual([
-      ['DE', 0],
+      ['DE', 60_000],
       ['GB', 60_000],
     ]);
+    expect(rows.map((r) => r.verified_at !== null)).toEqual([true, true]);
     const audited = await db
       .selectFrom('audit_log')
       .select('data')
       .where('user_id', '=', user.id)
       .where('type', '=', 'device.new_country')
       .execute();
-    expect(audited).toHaveLength(1);
+    expect(audited.map((a) => JSON.parse(a.data).first).sort()).toEqual([false, false, true]);
 
     for (const seen of raced) await signal.announce(seen, where('DE', 'ses_2'));
     expect(told).toEqual([

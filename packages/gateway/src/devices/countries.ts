@@ -5,9 +5,11 @@
  * (devices/geo.ts). A login, or a session seen mid-session, from a country the user was never seen from — on any
  * device — is a signal of its own: audited (`device.new_country`), the user notified ("First login from Germany"),
  * and, under `travel.newCountry: step_up`, the session must step up before it trades, unless the user announced a
- * trip there for today (devices/travel.ts). A user not yet seen from any country just has it recorded. Whether a
- * country is new is decided by inserting it into `user_countries`: of two logins racing from one new country (on
- * two nodes), exactly one inserts the row and raises the signal.
+ * trip there for today (devices/travel.ts). A user not yet seen from any country just has it recorded. A country
+ * becomes known only when a session seen from it completes a step-up (`verify`): until then every login and session
+ * from it meets the signal again (audited, stepping up), so logging in once more never gets around it — only the
+ * first sighting notifies. Whether a sighting is the first is decided by inserting it into `user_countries`: of two
+ * logins racing from one new country (on two nodes), exactly one inserts the row and notifies.
  */
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
@@ -22,8 +24,13 @@ import { noticeCovers, utcDay } from './travel.js';
 export interface CountrySeen {
   /** ISO 3166-1 alpha-2. */
   country: string;
-  /** The user had been seen from other countries, never from this one: the new-country signal. */
+  /**
+   * The new-country signal: the user has a known country, and this one is not known (never seen, or seen and never
+   * verified by a step-up from it).
+   */
   isNew: boolean;
+  /** The first sighting of the country for the user (the one that notifies). */
+  first: boolean;
   /** A travel notice of the user covers this country today. */
   announced: boolean;
   /** The session must step up before it trades (the policy asks for it and no notice covers the country). */
@@ -49,26 +56,37 @@ export interface CountrySignal {
   countryOf(ip: string): string | null;
   observe(db: Kysely<Database>, seen: CountryObservation): Promise<CountrySeen>;
   announce(seen: CountrySeen, where: CountryObservation): Promise<void>;
+  /** A session seen from `country` completed a step-up: the country is known from now on. */
+  verify(db: Kysely<Database>, userId: string, country: string): Promise<void>;
 }
 
 /** `travel.newCountry`: what a login from a new country does. */
 export type NewCountryPolicy = 'step_up' | 'notify' | 'off';
 
 /**
- * Records that a user (and a device) was seen from a country, now; true when the user was not seen from it before.
+ * Records that a user (and a device) was seen from a country, now: whether this is the user's first sighting of it,
+ * and whether it is verified (the user's first country is, from its first sighting).
  */
 async function recordCountry(
   db: Kysely<Database>,
   now: number,
   seen: Pick<CountryObservation, 'userId' | 'deviceId' | 'country'>,
-): Promise<boolean> {
+  firstCountry: boolean,
+): Promise<{ first: boolean; verified: boolean }> {
   const inserted = await db
     .insertInto('user_countries')
-    .values({ user_id: seen.userId, country: seen.country, first_seen_at: now, last_seen_at: now })
+    .values({
+      user_id: seen.userId,
+      country: seen.country,
+      first_seen_at: now,
+      last_seen_at: now,
+      verified_at: firstCountry ? now : null,
+    })
     .onConflict((c) => c.columns(['user_id', 'country']).doNothing())
     .executeTakeFirst();
-  const isNew = (inserted.numInsertedOrUpdatedRows ?? 0n) > 0n;
-  if (!isNew)
+  const first = (inserted.numInsertedOrUpdatedRows ?? 0n) > 0n;
+  let verified = first && firstCountry;
+  if (!first) {
     await db
       .updateTable('user_countries')
       .set({ last_seen_at: now })
@@ -76,6 +94,14 @@ async function recordCountry(
       .where('country', '=', seen.country)
       .where('last_seen_at', '<', now)
       .execute();
+    const row = await db
+      .selectFrom('user_countries')
+      .select('verified_at')
+      .where('user_id', '=', seen.userId)
+      .where('country', '=', seen.country)
+      .executeTakeFirst();
+    verified = row?.verified_at != null;
+  }
   if (seen.deviceId !== null) {
     const device = await db
       .insertInto('device_countries')
@@ -97,7 +123,7 @@ async function recordCountry(
         .where('last_seen_at', '<', now)
         .execute();
   }
-  return isNew;
+  return { first, verified };
 }
 
 /** Whether the user was seen from any country before. */
@@ -157,9 +183,10 @@ export class CountrySignals implements CountrySignal {
     const { clock, policy } = this.#o;
     const now = clock.now();
     const before = await seenAnywhere(db, where.userId);
-    const inserted = await recordCountry(db, now, where);
-    const isNew = inserted && before;
-    if (!isNew || policy === 'off') return { country: where.country, isNew, announced: false, stepUp: false };
+    const { first, verified } = await recordCountry(db, now, where, !before);
+    const isNew = before && !verified;
+    if (!isNew || policy === 'off')
+      return { country: where.country, isNew, first: first && isNew, announced: false, stepUp: false };
     const announced = await noticeCovers(db, where.userId, where.country, utcDay(now));
     const stepUp = policy === 'step_up' && !announced;
     await appendAudit(db, clock, {
@@ -171,15 +198,16 @@ export class CountrySignals implements CountrySignal {
         country: where.country,
         channel: where.channel,
         deviceId: where.deviceId,
+        first,
         announced,
         stepUp,
       },
     });
-    return { country: where.country, isNew, announced, stepUp };
+    return { country: where.country, isNew, first, announced, stepUp };
   }
 
   async announce(seen: CountrySeen, where: CountryObservation): Promise<void> {
-    if (!seen.isNew || this.#o.policy === 'off') return;
+    if (!seen.first || this.#o.policy === 'off') return;
     await this.#o.notifier.notify(where.userId, 'new_country_login', {
       country: seen.country,
       countryName: countryName(seen.country),
@@ -188,5 +216,15 @@ export class CountrySignals implements CountrySignal {
       announced: seen.announced,
       stepUpRequired: seen.stepUp,
     });
+  }
+
+  async verify(db: Kysely<Database>, userId: string, country: string): Promise<void> {
+    await db
+      .updateTable('user_countries')
+      .set({ verified_at: this.#o.clock.now() })
+      .where('user_id', '=', userId)
+      .where('country', '=', country)
+      .where('verified_at', 'is', null)
+      .execute();
   }
 }

@@ -305,6 +305,7 @@ export async function travelRoutes(app: FastifyInstance, deps: TravelRoutesDeps)
         type: 'travel.announced',
         userId: session.userId,
         sessionId: session.id,
+        ip: clientInfo(request).ip,
         data: { noticeId: notice.id, country: notice.country, from: notice.from, to: notice.to },
       }),
     );
@@ -322,6 +323,7 @@ export async function travelRoutes(app: FastifyInstance, deps: TravelRoutesDeps)
         type: 'travel.cancelled',
         userId: session.userId,
         sessionId: session.id,
+        ip: clientInfo(request).ip,
         data: { noticeId: notice.id, country: notice.country, from: notice.from, to: notice.to },
       }),
     );

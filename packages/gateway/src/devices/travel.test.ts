@@ -206,10 +206,20 @@ describe.each(testDatabases())('travel-aware device validation on %s', (_name, f
     expect(audited[0]?.sessionId).toBe(abroad.sessionId);
     expect(JSON.stringify(audited)).not.toMatch(/gh_session|csrf|totp/i);
 
+    // Logging in again from there, before any step-up, meets the same check: a second login gets around nothing.
+    const again = await loginFrom(ALICE, DE, home.device);
+    expect(json(await acquire(DE, again))).toMatchObject(newCountry('DE'));
+    expect(await notifications('alice')).toHaveLength(1);
+    expect(await audits('alice', 'device.new_country')).toHaveLength(2);
+
     // The existing step-up clears it, and the session trades.
     const stepped = await stepUp(DE, abroad);
     expect((await acquire(DE, stepped)).statusCode).toBe(200);
     expect((await order(DE, stepped)).statusCode).toBe(201);
+    // The step-up made the country the user's own: the next login from it is an ordinary one.
+    const later = await loginFrom(ALICE, DE, home.device);
+    expect((await acquire(DE, later)).statusCode).toBe(200);
+    expect(await audits('alice', 'device.new_country')).toHaveLength(2);
   });
 
   it('asks a session that moves to a new country mid-session to step up before its next order', async () => {
@@ -287,7 +297,13 @@ describe.each(testDatabases())('travel-aware device validation on %s', (_name, f
       expect.objectContaining({ country: 'DE', announced: true, stepUp: false }),
     ]);
     expect(await audits('alice', 'travel.announced')).toEqual([
-      expect.objectContaining({ country: 'DE', from: day(-1), to: day(6), sessionId: home.sessionId }),
+      expect.objectContaining({
+        country: 'DE',
+        from: day(-1),
+        to: day(6),
+        sessionId: home.sessionId,
+        ip: GB,
+      }),
       expect.objectContaining({ country: 'FR' }),
     ]);
 
@@ -310,6 +326,11 @@ describe.each(testDatabases())('travel-aware device validation on %s', (_name, f
         { country: 'DE', from: day(0), to: day(30) },
         'TRAVEL_NOTICE_INVALID',
         { reason: 'too_long', maxDays: 30 },
+      ],
+      [
+        { country: 'DE', from: day(31), to: day(32) },
+        'TRAVEL_NOTICE_INVALID',
+        { reason: 'too_far', maxDays: 30 },
       ],
       [{ country: 'DE', from: '2026-02-30', to: day(3) }, 'INVALID_REQUEST'],
       [{ country: 'DE', from: day(0) }, 'INVALID_REQUEST'],
@@ -497,6 +518,17 @@ describe('the mobile channel', () => {
       countries: string[];
     }[];
     expect(devices.find((d) => d.id === phone.deviceId)?.countries).toEqual(['DE']);
+    // A phone has no step-up of its own: logging in again from there is refused the same way.
+    const again = await phoneLogin(DE);
+    expect(json(await asPhone(DE, again, 'POST', '/v1/session/brokerage', { compete: true }))).toMatchObject(
+      newCountry('DE'),
+    );
+    // A step-up in a web session from that country makes it the user's own; the phone's next login there trades.
+    await stepUp(DE, await loginFrom(ALICE, DE, home.device));
+    const verified = await phoneLogin(DE);
+    expect((await asPhone(DE, verified, 'POST', '/v1/session/brokerage', { compete: true })).statusCode).toBe(
+      200,
+    );
 
     const atHome = await phoneLogin(GB);
     expect((await asPhone(GB, atHome, 'POST', '/v1/session/brokerage', { compete: true })).statusCode).toBe(

@@ -90,6 +90,9 @@ function invalidReason(
   if (input.from > input.to) return { reason: 'reversed' };
   if (daysIncluded(input.from, input.to) > limits.maxNoticeDays)
     return { reason: 'too_long', maxDays: limits.maxNoticeDays };
+  // A trip is announced ahead of time, not years ahead: a notice that could not matter for a year holds a place.
+  if (daysIncluded(today, input.from) - 1 > limits.maxNoticeDays)
+    return { reason: 'too_far', maxDays: limits.maxNoticeDays };
   return null;
 }
 

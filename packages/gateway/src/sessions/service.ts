@@ -518,6 +518,9 @@ export class SessionService {
       tokenHash: { from: replaced, to: tokenHash },
     });
     if (!changed) throw new GatehouseError('UNAUTHENTICATED');
+    // A second factor verified from where the session is seen: that country is the user's own from now on.
+    if (session.country != null && this.#o.countries !== undefined)
+      await this.#o.countries.verify(this.#o.db, session.userId, session.country);
     // `session` is the old token's cache entry, which requests still under way with that token share: its
     // `tokenHash` stays the old one, so that a step-up racing this one fails above instead of replacing the new token.
     session.secondFactorAt = now;

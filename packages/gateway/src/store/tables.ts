@@ -256,6 +256,11 @@ export interface UserCountriesTable {
   country: string;
   first_seen_at: number;
   last_seen_at: number;
+  /**
+   * When a session seen from the country completed a step-up (for the user's first country, when it was first
+   * seen); null: seen, never verified — every login from it is still a new-country login.
+   */
+  verified_at: number | null;
 }
 
 /** A trip the user announced: logins from `country` between the dates need no step-up (devices/travel.ts). */

@@ -27,6 +27,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('country', 'text', (c) => c.notNull())
     .addColumn('first_seen_at', 'bigint', (c) => c.notNull())
     .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+    // When a session from the country completed a step-up (or it was the user's first): until then it is not known.
+    .addColumn('verified_at', 'bigint')
     .addPrimaryKeyConstraint('user_countries_pk', ['user_id', 'country'])
     .execute();
   await db.schema
