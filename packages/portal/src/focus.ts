@@ -14,6 +14,26 @@ export function focusPageHeading(): void {
   });
 }
 
+/**
+ * Focuses what the address's fragment names — a section (`/trade#watchlist`) at its heading — so that a link to a
+ * part of a page lands there; without a fragment, or when nothing has that id, the page's heading.
+ */
+export function focusFragmentOrHeading(): void {
+  requestAnimationFrame(() => {
+    const id = decodeURIComponent(window.location.hash.slice(1));
+    const target = id === '' ? null : document.getElementById(id);
+    const element =
+      target === null
+        ? document.querySelector<HTMLElement>('main h1')
+        : target.matches('h1, h2, h3')
+          ? target
+          : (target.querySelector<HTMLElement>('h2, h3') ?? target);
+    if (element === null) return;
+    element.tabIndex = -1;
+    element.focus();
+  });
+}
+
 /** Focuses `element` when it is still on the page (and not the page's body); else the page's heading. */
 export function focusOrHeading(element: Element | null): void {
   if (element instanceof HTMLElement && element !== document.body && element.isConnected) element.focus();

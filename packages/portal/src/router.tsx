@@ -9,6 +9,7 @@ export type Route =
   | '/trade'
   | '/api-clients'
   | '/sandbox'
+  | '/readiness'
   | '/authenticator';
 
 export function navigate(path: string): void {
@@ -16,14 +17,20 @@ export function navigate(path: string): void {
   window.dispatchEvent(new PopStateEvent('popstate'));
 }
 
-export function useLocation(): { path: string; search: URLSearchParams } {
+/** Where the page is: its path, its query, and its fragment (`#watchlist`, empty for none). */
+export function useLocation(): { path: string; search: URLSearchParams; hash: string } {
   const [location, setLocation] = useState(() => ({
     path: window.location.pathname,
     search: new URLSearchParams(window.location.search),
+    hash: window.location.hash,
   }));
   useEffect(() => {
     const update = () =>
-      setLocation({ path: window.location.pathname, search: new URLSearchParams(window.location.search) });
+      setLocation({
+        path: window.location.pathname,
+        search: new URLSearchParams(window.location.search),
+        hash: window.location.hash,
+      });
     window.addEventListener('popstate', update);
     return () => window.removeEventListener('popstate', update);
   }, []);
