@@ -71,6 +71,7 @@ export const EVENT_WORDS: Record<AuditEventType, Words> = {
   'safety.session_loss': 'Orders handled after a lost session',
   'sandbox.fault_injected': 'Sandbox failure injected',
   'sandbox.fault_cleared': 'Sandbox failure cleared',
+  'readiness.entity_reviewed': 'Account’s legal entity reviewed',
 };
 
 function isEventType(type: string): type is AuditEventType {

@@ -59,6 +59,7 @@ export const AUDIT_EVENT_TYPES = [
   'safety.session_loss',
   'sandbox.fault_injected',
   'sandbox.fault_cleared',
+  'readiness.entity_reviewed',
 ] as const;
 /** One of `AUDIT_EVENT_TYPES`. */
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
