@@ -167,5 +167,11 @@ describe('the Readiness page in Chromium', () => {
       .getByRole('link', { name: /^Readiness/ })
       .click();
     await expect.poll(() => itemState(page, 'market_data')).toBe('missing: Missing');
+
+    // Push is missing: its action is one click from the button that adds a phone, which takes the focus.
+    expect(await itemState(page, 'push')).toBe('missing: Missing');
+    await page.locator('#push .item-action a').click();
+    await page.waitForURL('**/security#push');
+    await expect.poll(() => focused(page)).toEqual({ tag: 'BUTTON', text: 'Add mobile device' });
   }, 120_000);
 });
