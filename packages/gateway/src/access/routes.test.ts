@@ -99,6 +99,8 @@ const ACCOUNT_ROUTES: Record<string, RouteCase> = {
     need: 'own',
     payload: () => ({ policy: 'cancel_all' }),
   },
+  // The user's own acknowledgement of what they can see: a viewer reviews for himself (readiness/service.ts).
+  'POST /v1/accounts/:accountId/entity-review': { need: 'view', payload: () => ({}) },
 };
 
 /** Routes that name the account in their query or body, with the need each enforces. */

@@ -34,6 +34,10 @@ export const API_TAGS = [
   { name: 'accounts', description: 'An account, its legal entity and what it may trade.' },
   { name: 'trading', description: 'The catalogue, quotes, orders, the portfolio and the event log.' },
   { name: 'safety', description: 'The dead-man switch and the session-loss policy.' },
+  {
+    name: 'readiness',
+    description: 'The access-readiness checklist, the watchlist it checks, the legal-entity review.',
+  },
   { name: 'streams', description: 'The session’s live channel.' },
   {
     name: 'oauth',

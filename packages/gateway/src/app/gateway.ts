@@ -53,6 +53,7 @@ import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { authenticatedClientId } from '../oauth/faults.js';
 import { DpopVerifier, OAuthService } from '../oauth/index.js';
 import { signingKeyFromSeed } from '../oauth/signing.js';
+import { recordReauthentication } from '../readiness/index.js';
 import { SafetyService } from '../safety/index.js';
 import { FactorFaults } from '../sandbox/factor-faults.js';
 import { HttpFaults } from '../sandbox/http-faults.js';
@@ -213,7 +214,14 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     resets: config.brokerage.resets,
     policies,
     onTakeover: (channel) => metrics.takeovers.inc({ channel }),
-    onReauthentication: (channel, ms) => metrics.reauthenticationSeconds.observe({ channel }, ms / 1000),
+    onReauthentication: async (channel, ms, session) => {
+      metrics.reauthenticationSeconds.observe({ channel }, ms / 1000);
+      // The user's own times, for the readiness checklist: a sample lost to a failing write is logged, never the
+      // reason trading is refused.
+      await recordReauthentication({ db: store.db, clock }, session, ms).catch((error: unknown) =>
+        logger.error({ err: error }, 'recording a re-authentication time failed'),
+      );
+    },
     view: sessions,
   });
   const marketData = new MarketData(

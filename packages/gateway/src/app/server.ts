@@ -36,6 +36,7 @@ import { notificationRoutes } from '../notifications/routes.js';
 import { DPOP_ALGORITHMS } from '../oauth/index.js';
 import { oauthRoutes } from '../oauth/routes.js';
 import { passwordRoutes } from '../passwords/routes.js';
+import { readinessRoutes } from '../readiness/routes.js';
 import { safetyRoutes } from '../safety/routes.js';
 import { installRecorderHooks } from '../sandbox/recorder.js';
 import { recordingRoutes } from '../sandbox/recording-routes.js';
@@ -303,6 +304,7 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
     faults: ctx.faults,
   });
   await app.register(safetyRoutes, { auth, clock, db, safety: ctx.safety });
+  await app.register(readinessRoutes, { auth, clock, db, trading: ctx.trading });
   await app.register(entitlementRoutes, { auth, bus, clock, db, faults: ctx.faults });
   await app.register(accountRoleRoutes, { auth, bus, clock, db });
   // The failure sandbox's control: not served at all (404) while the sandbox is off.

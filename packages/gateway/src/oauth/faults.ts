@@ -20,6 +20,7 @@ import { type Clock, type FaultSubject, sha256 } from '../core/index.js';
 import type { Database } from '../store/index.js';
 import { verifyClientAssertion } from './client-auth.js';
 import type { OAuthContext } from './context.js';
+import { noteResponseLost, noteTokensExpired } from './refresh-record.js';
 import {
   expireAccessTokens,
   findGrant,
@@ -53,8 +54,10 @@ export async function expireSessionTokens(ctx: OAuthContext, sessionIds: readonl
     now,
   );
   for (const row of rows) ctx.tokens.delete(row.token_hash);
-  for (const grantId of new Set(rows.map((r) => r.grant_id)))
-    await ctx.bus.publish('oauth.tokens_expired', { grantId });
+  const grantIds = [...new Set(rows.map((r) => r.grant_id))];
+  for (const grantId of grantIds) await ctx.bus.publish('oauth.tokens_expired', { grantId });
+  // Half of a refresh drill: a refresh recorded after this shows the client came back (oauth/refresh-record.ts).
+  await noteTokensExpired(ctx.db, grantIds, now);
   return rows.length;
 }
 
@@ -130,4 +133,13 @@ export async function tokenFaultSubject(
       userId = (await findGrant(ctx.db, row.grant_id))?.user_id ?? userId;
   }
   return { clientId: client.id, userId };
+}
+
+/**
+ * The sandbox's `refresh.response_lost` cut the answer of a token request of `subject` that committed: the other half
+ * of a refresh drill (oauth/refresh-record.ts).
+ */
+export async function responseLost(ctx: OAuthContext, subject: FaultSubject): Promise<void> {
+  if (subject.clientId === undefined || subject.userId === undefined) return;
+  await noteResponseLost(ctx.db, subject.clientId, subject.userId, ctx.clock.now());
 }

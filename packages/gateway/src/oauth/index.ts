@@ -9,6 +9,7 @@ export {
   verifyJws,
 } from './dpop.js';
 export { OAuthError, type OAuthErrorCode } from './errors.js';
+export { type ClientRefreshRecord, clientRefreshesOfUser } from './refresh-record.js';
 export {
   grantProfile,
   OAuthService,

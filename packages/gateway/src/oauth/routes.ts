@@ -135,6 +135,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): 
       const tokens = await oauth.token(body, oauth.issuer(), jkt);
       if (subject !== undefined && faults.take('refresh.response_lost', subject) !== undefined) {
         // Committed (tokens issued, a rotated refresh token spent), then the connection is cut before the answer.
+        await oauth.responseLost(subject);
         reply.hijack();
         request.raw.socket?.destroy();
         return reply;

@@ -270,6 +270,11 @@ export class OAuthService {
     return faults.tokenFaultSubject(this.#ctx, form);
   }
 
+  /** The sandbox cut a committed token request's answer (`refresh.response_lost`): recorded for readiness. */
+  async responseLost(subject: FaultSubject): Promise<void> {
+    return faults.responseLost(this.#ctx, subject);
+  }
+
   // ---- introspection and the resource side ----------------------------------------------------------------------
 
   /** RFC 7662, for the client's own tokens: active, scope, client, user, expiry, and the DPoP binding. */

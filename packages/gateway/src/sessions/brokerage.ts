@@ -42,8 +42,11 @@ export interface BrokerageTierOptions {
   policies: ChannelPolicies;
   /** Counts takeovers (optional: unit tests of the tier logic need no metrics). */
   onTakeover?: (channel: string) => void;
-  /** Observes re-authentication latency: from losing trading on a channel to holding it again there, in ms. */
-  onReauthentication?: (channel: string, ms: number) => void;
+  /**
+   * Observes re-authentication latency: from losing trading on a channel to holding it again there, in ms, with the
+   * session that took it back (how it logged in names the path). Awaited before the acquisition answers.
+   */
+  onReauthentication?: (channel: string, ms: number, session: SessionRecord) => void | Promise<void>;
   /**
    * This node's cached view (optional: without it every question is read from the database): a session whose
    * cached entry is current (`sessions.isCurrent`) and whose user's holder is cached has its tier answered from
@@ -321,7 +324,7 @@ export class BrokerageTier {
         userId: session.userId,
       });
     }
-    if (latency !== null) this.#options.onReauthentication?.(session.channel, latency);
+    if (latency !== null) await this.#options.onReauthentication?.(session.channel, latency, session);
     await appendAudit(db, clock, {
       type: 'session.brokerage_acquired',
       userId: session.userId,

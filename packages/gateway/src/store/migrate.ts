@@ -23,6 +23,7 @@ import * as sandboxFaults from './migrations/0015-sandbox-faults.js';
 import * as smsOutboxLogin from './migrations/0016-sms-outbox-login.js';
 import * as cluster from './migrations/0017-cluster.js';
 import * as replayClaims from './migrations/0018-replay-claims.js';
+import * as readiness from './migrations/0020-readiness.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
@@ -43,6 +44,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0016-sms-outbox-login': smsOutboxLogin,
   '0017-cluster': cluster,
   '0018-replay-claims': replayClaims,
+  '0020-readiness': readiness,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -527,6 +527,45 @@ export interface AccountLeasesTable {
   expires_at: number;
 }
 
+/** An instrument on a user's watchlist (readiness/), in the user's order (`position`, from 0). */
+export interface WatchlistEntriesTable {
+  user_id: string;
+  instrument_id: number;
+  position: number;
+}
+
+/** A user's latest acknowledgement that they reviewed an account's legal entity (readiness/; audited). */
+export interface EntityReviewsTable {
+  user_id: string;
+  account_id: string;
+  /** The entity reviewed: a review of another entity does not count once the account moves. */
+  entity_code: string;
+  reviewed_at: number;
+}
+
+/** One re-authentication: from losing trading on a channel to holding it again there (readiness/). */
+export interface ReauthenticationSamplesTable {
+  id: string;
+  user_id: string;
+  channel: string;
+  ms: number;
+  at: number;
+  /** How the session that took trading back logged in (`readiness/paths`: `desktop_key`, `web_totp`, …). */
+  path: string;
+}
+
+/** An API client's refresh path for one user, as the token service saw it (oauth/refresh-record.ts). */
+export interface ApiClientRefreshesTable {
+  client_id: string;
+  user_id: string;
+  /** The last refresh (or, for a personal client, client-credentials request) that issued tokens. */
+  last_refresh_at: number | null;
+  /** The failure sandbox's `token.expired_early` last expired this client's tokens for the user. */
+  tokens_expired_at: number | null;
+  /** The failure sandbox's `refresh.response_lost` last cut a refresh's answer. */
+  response_lost_at: number | null;
+}
+
 export interface Database {
   legal_entities: LegalEntitiesTable;
   users: UsersTable;
@@ -570,4 +609,8 @@ export interface Database {
   sandbox_faults: SandboxFaultsTable;
   cluster_nodes: ClusterNodesTable;
   account_leases: AccountLeasesTable;
+  watchlist_entries: WatchlistEntriesTable;
+  entity_reviews: EntityReviewsTable;
+  reauthentication_samples: ReauthenticationSamplesTable;
+  api_client_refreshes: ApiClientRefreshesTable;
 }

@@ -11,6 +11,7 @@ import { parseScopes } from '../clients.js';
 import type { OAuthContext, OAuthForm } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { confirmGrantLive, instanceSession, issueTokens } from '../issue.js';
+import { noteRefresh } from '../refresh-record.js';
 import { findLiveGrantOfClient, json } from '../store.js';
 
 export async function clientCredentials(
@@ -29,5 +30,8 @@ export async function clientCredentials(
   // RFC 6749 §4.4.3: no refresh token with client credentials; the client authenticates again instead.
   const issued = await issueTokens(ctx, grant, session, jkt, scopes, false);
   // A revocation of the grant or client may have read its sessions before this one was recorded.
-  return confirmGrantLive(ctx, grant, session, issued);
+  const confirmed = await confirmGrantLive(ctx, grant, session, issued);
+  // A personal client's way of refreshing succeeded (the readiness checklist reads it: oauth/refresh-record.ts).
+  await noteRefresh(ctx.db, client.id, grant.user_id, ctx.clock.now());
+  return confirmed;
 }

@@ -14,6 +14,7 @@ import { parseScopes } from '../clients.js';
 import type { OAuthContext, OAuthForm } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { grantOrInvalid, grantSession, issueTokens } from '../issue.js';
+import { noteRefresh } from '../refresh-record.js';
 import { revokeGrant } from '../revocation.js';
 import { findRefreshToken, findRefreshTokenRow, json, spendRefreshToken, touchToken } from '../store.js';
 
@@ -50,10 +51,9 @@ export async function refresh(
     ) {
       const grant = await grantOrInvalid(ctx, row.grant_id);
       const session = await grantSession(ctx, grant, false);
-      return {
-        ...(await issueTokens(ctx, grant, session, jkt, json<Scope[]>(row.scopes), false)),
-        refresh_token: successor,
-      };
+      const issued = await issueTokens(ctx, grant, session, jkt, json<Scope[]>(row.scopes), false);
+      await noteRefresh(db, client.id, grant.user_id, now);
+      return { ...issued, refresh_token: successor };
     }
     await revokeGrant(ctx, row.grant_id, 'refresh_token_reused');
     throw new OAuthError('invalid_grant', 'the refresh token was already used; the grant is revoked');
@@ -66,11 +66,16 @@ export async function refresh(
       : parseScopes(form.scope, json<string[]>(row.scopes));
   if (client.rotate_refresh_tokens !== 1) {
     await touchToken(db, hashValue, now);
-    return issueTokens(ctx, grant, session, jkt, scopes, false);
+    const issued = await issueTokens(ctx, grant, session, jkt, scopes, false);
+    await noteRefresh(db, client.id, grant.user_id, now);
+    return issued;
   }
   const successor = randomToken(32);
   // A concurrent refresh with the same token spent it first: answer as its retry (the leeway path, same successor).
   if (!(await spendRefreshToken(db, hashValue, now, ctx.box.seal(successor))))
     return refresh(ctx, client, form, jkt);
-  return issueTokens(ctx, grant, session, jkt, scopes, successor);
+  const issued = await issueTokens(ctx, grant, session, jkt, scopes, successor);
+  // The readiness checklist's record of the refresh path (oauth/refresh-record.ts).
+  await noteRefresh(db, client.id, grant.user_id, now);
+  return issued;
 }
