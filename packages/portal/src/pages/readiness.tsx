@@ -113,7 +113,7 @@ function Details({ item }: { item: ReadinessItem }) {
     case 'backup':
       return (
         <dl className="facts">
-          <dt>Other ways to log in</dt>
+          <dt>Ways to log in</dt>
           <dd>{item.details.ways.length === 0 ? 'none' : item.details.ways.map(wayName).join(', ')}</dd>
           <dt>Recovery codes left</dt>
           <dd>{item.details.recoveryCodesLeft}</dd>
@@ -177,6 +177,9 @@ function Details({ item }: { item: ReadinessItem }) {
 
 type ReviewedAccount = Extract<ReadinessItem, { id: 'legal_entity' }>['details']['accounts'][number];
 
+/** The review button's words: a first review, or one that stands and may be renewed. */
+const reviewLabel = (a: ReviewedAccount) => (a.reviewedAt === null ? 'Mark reviewed' : 'Review again');
+
 /**
  * Each account's legal entity, regulator and protection, and the acknowledgement that the user reviewed them
  * (`POST /v1/accounts/{id}/entity-review`, audited, good for a year). The button keeps the focus; the result is
@@ -186,7 +189,8 @@ function EntityReviews({ accounts }: { accounts: ReviewedAccount[] }) {
   const { reload } = useReadiness();
   const action = useStepUpAction();
   const [done, setDone] = useState<string | null>(null);
-  const review = (account: ReviewedAccount) =>
+  const review = (account: ReviewedAccount) => {
+    if (action.busy) return;
     void action.run(async () => {
       setDone(null);
       const answer = await api<EntityReview>(
@@ -199,9 +203,10 @@ function EntityReviews({ accounts }: { accounts: ReviewedAccount[] }) {
         `Reviewed ${account.entityName} for ${account.accountId}; asked again after ${when(answer.reviewExpiresAt)}.`,
       );
     });
+  };
   return (
     <>
-      <ul className="cards">
+      <ul className="cards entity-reviews">
         {accounts.map((a) => (
           <li key={a.accountId} className="card item">
             <h3 className="item-title">
@@ -217,13 +222,13 @@ function EntityReviews({ accounts }: { accounts: ReviewedAccount[] }) {
                 {a.reviewedAt === null ? 'never' : `${when(a.reviewedAt)} (until ${when(a.reviewExpiresAt)})`}
               </dd>
             </dl>
+            {/* Never disabled while a review is under way: a disabled button would drop the focus. */}
             <button
               type="button"
-              disabled={action.busy}
-              aria-label={`Mark reviewed: ${a.entityName} for ${a.accountId}`}
+              aria-label={`${reviewLabel(a)}: ${a.entityName} for ${a.accountId}`}
               onClick={() => review(a)}
             >
-              Mark reviewed
+              {reviewLabel(a)}
             </button>
           </li>
         ))}

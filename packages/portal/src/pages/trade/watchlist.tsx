@@ -24,8 +24,11 @@ export function Watchlist({ picked }: { picked: InstrumentView | null }) {
   const data = new Map(
     readinessItem(readiness, 'market_data')?.details.instruments.map((i) => [i.instrumentId, i]) ?? [],
   );
-  const save = (ids: number[], words: string) =>
-    run(async () => {
+  // The buttons are never disabled while a change is under way (a disabled button drops the focus): a second
+  // press changes nothing until the first is answered.
+  const save = async (ids: number[], words: string) => {
+    if (busy) return false;
+    return run(async () => {
       const saved = await api<WatchlistView>('PUT', '/v1/watchlist', { instrumentIds: ids });
       setList(saved.instruments);
       setSaid(words);
@@ -33,6 +36,7 @@ export function Watchlist({ picked }: { picked: InstrumentView | null }) {
       await reload();
       return true;
     });
+  };
   const ids = list?.map((i) => i.instrumentId) ?? [];
   const canAdd = list !== null && picked !== null && !ids.includes(picked.id);
 
@@ -63,7 +67,6 @@ export function Watchlist({ picked }: { picked: InstrumentView | null }) {
                 <button
                   type="button"
                   className="secondary"
-                  disabled={busy}
                   aria-label={`Remove ${i.symbol} from the watchlist`}
                   onClick={() =>
                     void save(
@@ -82,7 +85,6 @@ export function Watchlist({ picked }: { picked: InstrumentView | null }) {
       {canAdd && (
         <button
           type="button"
-          disabled={busy}
           onClick={() =>
             // The button goes once the instrument is on the list: the focus goes to the list's heading.
             void save([...ids, picked.id], `${picked.symbol} added to your watchlist.`).then(
