@@ -43,7 +43,7 @@ export function App() {
 
 function Shell() {
   const { me, ended } = useSession();
-  const { path, hash } = useLocation();
+  const { path } = useLocation();
   const consent = path === '/oauth2/authorize';
 
   useEffect(() => {
@@ -52,21 +52,20 @@ function Shell() {
   }, [path, consent]);
 
   // A new page takes the focus at its heading: after a move within the portal, and after signing in (a full load
-  // leaves it at the top, where Tab reaches the skip link first). A link to a part of a page (`/trade#watchlist`)
-  // focuses that part.
+  // leaves it at the top, where Tab reaches the skip link first). A link to a part of another page
+  // (`/trade#watchlist`) focuses that part; a fragment within the page (the skip link) is the browser's to follow.
   const shown = useRef<string | null>(null);
   useEffect(() => {
     if (me === null || me === undefined) {
       shown.current = null;
       return;
     }
-    const place = `${path}${hash}`;
-    if (shown.current === null ? takeFocusAfterSignIn() : shown.current !== place) {
-      if (hash === '') focusPageHeading();
+    if (shown.current === null ? takeFocusAfterSignIn() : shown.current !== path) {
+      if (window.location.hash === '') focusPageHeading();
       else focusFragmentOrHeading();
     }
-    shown.current = place;
-  }, [me, path, hash]);
+    shown.current = path;
+  }, [me, path]);
 
   if (me === undefined) return <main className="loading" aria-busy="true" />;
   if (me === null) return <LoginPage />;

@@ -17,20 +17,14 @@ export function navigate(path: string): void {
   window.dispatchEvent(new PopStateEvent('popstate'));
 }
 
-/** Where the page is: its path, its query, and its fragment (`#watchlist`, empty for none). */
-export function useLocation(): { path: string; search: URLSearchParams; hash: string } {
+export function useLocation(): { path: string; search: URLSearchParams } {
   const [location, setLocation] = useState(() => ({
     path: window.location.pathname,
     search: new URLSearchParams(window.location.search),
-    hash: window.location.hash,
   }));
   useEffect(() => {
     const update = () =>
-      setLocation({
-        path: window.location.pathname,
-        search: new URLSearchParams(window.location.search),
-        hash: window.location.hash,
-      });
+      setLocation({ path: window.location.pathname, search: new URLSearchParams(window.location.search) });
     window.addEventListener('popstate', update);
     return () => window.removeEventListener('popstate', update);
   }, []);
