@@ -40,6 +40,7 @@ const AAPL = symbol('AAPL');
 const MSFT = symbol('MSFT');
 const SAP = symbol('SAP');
 const BOND = INSTRUMENTS.find((i) => i.bundle === 'BONDS') as Instrument;
+const FUTURE = INSTRUMENTS.find((i) => i.bundle === 'CME') as Instrument;
 
 async function start(makeDatabase: TestDatabaseFactory) {
   const database = await makeDatabase();
@@ -227,6 +228,25 @@ describe.each(testDatabases())('the access-readiness checklist on %s', (_name, m
       whatIf: { outcome: 'refused', reason: 'PERMISSION_MISSING' },
     });
     expect(delayed.action).toEqual({ label: 'Subscribe to market data', href: '/account#market-data' });
+
+    // A CME future: permitted, delayed, so a buy asks for confirmation first.
+    await put([FUTURE.id]);
+    const asked = itemOf(await readiness(alice), 'market_data');
+    expect(asked.state).toBe('warn');
+    expect(asked.details.instruments[0]).toMatchObject({
+      data: 'delayed',
+      bundle: 'CME',
+      whatIf: { outcome: 'confirmation_required', reason: 'delayed_market_data' },
+    });
+    await put([AAPL.id, SAP.id]);
+
+    // From a session that does not hold trading (the page right after login), the same verdicts, apart from it.
+    const looking = await loginAs(gw, ALICE);
+    const apart = itemOf(await readiness(looking), 'market_data');
+    expect(apart.details.instruments.map((i) => i.whatIf)).toEqual([
+      { outcome: 'accepted', reason: null },
+      { outcome: 'refused', reason: 'PERMISSION_MISSING' },
+    ]);
 
     // A Treasury: no free data at all.
     await put([AAPL.id, SAP.id, BOND.id]);
@@ -441,9 +461,39 @@ describe.each(testDatabases())('the access-readiness checklist on %s', (_name, m
       p50Ms: 5_000,
       fastestPath: 'Mobile: device key and PIN (one step)',
     });
+    // Traded from web and mobile: the phone is mobile's pre-validated device, the browser is not yet remembered.
+    const channels = itemOf(await readiness(alice), 'devices');
+    expect(channels).toMatchObject({ state: 'warn', action: { href: '/security#devices' } });
+    expect(channels.details.channels).toEqual([
+      { channel: 'web', used: true, device: null },
+      { channel: 'desktop', used: false, device: null },
+      { channel: 'mobile', used: true, device: { id: phone.deviceId, name: 'Pixel 8' } },
+    ]);
+    const listed = json(await callAs(gw, 'GET', '/v1/devices', alice)) as {
+      devices: { id: string; kind: string }[];
+    };
+    const browser = listed.devices.find((d) => d.kind === 'browser');
+    expect(browser).toBeDefined();
+    const trusted = await callAs(gw, 'PATCH', `/v1/devices/${browser?.id}`, alice, { trusted: true });
+    expect(trusted.statusCode).toBe(200);
+    expect(itemOf(await readiness(alice), 'devices')).toMatchObject({ state: 'ok', action: null });
     // Bruno's checklist knows nothing of Alice's times.
     const bruno = itemOf(await readiness(await loginAs(gw, BRUNO)), 'reauthentication');
     expect(bruno.details.channels.every((c) => c.samples === 0)).toBe(true);
+  });
+
+  it('answers a session that lost trading to another (nothing here trades), about the same user', async () => {
+    await start(makeDatabase);
+    const taken = await loginTrading(gw, ALICE);
+    const taker = await loginTrading(gw, ALICE);
+    const tickle = json(await callAs(gw, 'POST', '/v1/session/tickle', taken, {}));
+    expect(JSON.stringify(tickle)).toContain('"competing":true');
+    expect((await callAs(gw, 'PUT', '/v1/watchlist', taken, { instrumentIds: [AAPL.id] })).statusCode).toBe(
+      200,
+    );
+    const fromTaker = await readiness(taker);
+    expect(itemOf(fromTaker, 'market_data').details.instruments.map((i) => i.symbol)).toEqual(['AAPL']);
+    expect(await readiness(taken)).toEqual(fromTaker);
   });
 
   it('is for people: a program’s token and an anonymous caller are refused', async () => {
@@ -461,6 +511,22 @@ describe.each(testDatabases())('the access-readiness checklist on %s', (_name, m
       expect(`${url}: ${errorCode(asProgram)}`).toBe(`${url}: API_NOT_ALLOWED`);
       const anonymous = await gw.app.inject({ method, url, ...(method === 'GET' ? {} : { payload: {} }) });
       expect(`${url}: ${errorCode(anonymous)}`).toBe(`${url}: UNAUTHENTICATED`);
+    }
+    // A session that ended is refused too.
+    expect((await callAs(gw, 'POST', '/v1/auth/logout', alice, {})).statusCode).toBeLessThan(300);
+    for (const [method, url] of [
+      ['GET', '/v1/readiness'],
+      ['PUT', '/v1/watchlist'],
+      ['POST', '/v1/accounts/DU1000001/entity-review'],
+    ] as const) {
+      const ended = await callAs(
+        gw,
+        method,
+        url,
+        alice,
+        method === 'GET' ? undefined : { instrumentIds: [AAPL.id] },
+      );
+      expect(ended.statusCode).toBe(401);
     }
     expect(await gw.ctx.store.db.selectFrom('entity_reviews').selectAll().execute()).toEqual([]);
     expect(await gw.ctx.store.db.selectFrom('watchlist_entries').selectAll().execute()).toEqual([]);

@@ -2,10 +2,11 @@
  * @module readiness/rules
  * Each checklist item's state from the facts gathered for it (readiness/facts.ts), as small pure functions: the
  * state (ok / warn / missing), what was found in words, and the one action that fixes it (a portal path). The
- * checklist is the broker's own advice at the end of its access material — enable push, keep a backup way in,
- * confirm market data before a planned trade, test token refresh in a sandbox regularly, know the legal entity —
- * and its note that re-authenticating after a timeout decides whether a time-sensitive order gets out
- * (research/broker-sessions.md).
+ * checklist is the broker's own advice at the end of its access material (issue 22) — enable push, keep a backup
+ * way in, confirm market data before a planned trade, test token refresh in a sandbox and exercise it regularly,
+ * review which legal entity holds the account — and its warning that the time to re-authenticate after a timeout
+ * decides whether a time-sensitive order gets out. The thresholds (14, 30, 90 days, a year) are this gateway's
+ * reading of "seen recently", "regularly" and "reviewed" (docs/readiness.md).
  */
 import type {
   ReadinessAction,

@@ -33,6 +33,7 @@ import {
   judgeReauthentication,
   type MarketDataFacts,
   reauthChannels,
+  SESSION_REFUSALS,
   worstState,
 } from './rules.js';
 import {
@@ -161,12 +162,37 @@ async function whatIf(
     if (verdict.outcome === 'accept') return { outcome: 'accepted', reason: null };
     if (verdict.outcome === 'confirm')
       return { outcome: 'confirmation_required', reason: verdict.questions[0]?.id ?? null };
+    if (SESSION_REFUSALS.has(verdict.code))
+      return await apartFromSession(deps, principal, accountId, instrument);
     return { outcome: 'refused', reason: verdict.code };
   } catch (error) {
     // An order the gate refuses before its checks (its shape, a halted desk) is refused all the same.
     if (error instanceof GatehouseError) return { outcome: 'refused', reason: error.code };
     throw error;
   }
+}
+
+/**
+ * What the buy would meet apart from the asking session, which does not hold trading now (the checklist is read
+ * right after login, before trading is taken): the gate's account and product checks on the same one-lot buy
+ * (`TradingService.availability`), then its market-data question (trading/gate.ts asks `no_market_data` or
+ * `delayed_market_data` without live data). Buying power is judged only with the session's own what-if.
+ */
+async function apartFromSession(
+  deps: ReadinessDeps,
+  principal: Principal,
+  accountId: string,
+  instrument: Instrument,
+): Promise<MarketDataFacts['instruments'][number]['whatIf']> {
+  const availability = await deps.trading.availability(principal, accountId, instrument.id);
+  if (!availability.open.allowed)
+    return { outcome: 'refused', reason: availability.open.restriction?.code ?? 'PRODUCT_NOT_ELIGIBLE' };
+  if (availability.marketData.type !== 'live')
+    return {
+      outcome: 'confirmation_required',
+      reason: availability.marketData.type === 'none' ? 'no_market_data' : 'delayed_market_data',
+    };
+  return { outcome: 'accepted', reason: null };
 }
 
 // ---- the watchlist ---------------------------------------------------------------------------------------------

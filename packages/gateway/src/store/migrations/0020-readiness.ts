@@ -11,15 +11,15 @@ import type { Kysely } from 'kysely';
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('watchlist_entries')
-    .addColumn('user_id', 'text', (c) => c.notNull())
+    .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
     .addColumn('instrument_id', 'integer', (c) => c.notNull())
     .addColumn('position', 'integer', (c) => c.notNull())
     .addPrimaryKeyConstraint('watchlist_entries_pk', ['user_id', 'instrument_id'])
     .execute();
   await db.schema
     .createTable('entity_reviews')
-    .addColumn('user_id', 'text', (c) => c.notNull())
-    .addColumn('account_id', 'text', (c) => c.notNull())
+    .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+    .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
     .addColumn('entity_code', 'text', (c) => c.notNull())
     .addColumn('reviewed_at', 'bigint', (c) => c.notNull())
     .addPrimaryKeyConstraint('entity_reviews_pk', ['user_id', 'account_id'])
@@ -27,7 +27,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('reauthentication_samples')
     .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('user_id', 'text', (c) => c.notNull())
+    .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
     .addColumn('channel', 'text', (c) => c.notNull())
     .addColumn('ms', 'bigint', (c) => c.notNull())
     .addColumn('at', 'bigint', (c) => c.notNull())
@@ -40,8 +40,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   await db.schema
     .createTable('api_client_refreshes')
-    .addColumn('client_id', 'text', (c) => c.notNull())
-    .addColumn('user_id', 'text', (c) => c.notNull())
+    .addColumn('client_id', 'text', (c) => c.notNull().references('oauth_clients.id').onDelete('cascade'))
+    .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
     .addColumn('last_refresh_at', 'bigint')
     .addColumn('tokens_expired_at', 'bigint')
     .addColumn('response_lost_at', 'bigint')
