@@ -146,6 +146,7 @@ describe('the Readiness page in Chromium', () => {
     // At a phone's width the page fits without scrolling sideways.
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
+    await screenshot(page, 'readiness-390');
   }, 120_000);
 
   it('removes an instrument from the watchlist, and the market data is missing again', async () => {

@@ -121,52 +121,60 @@ function Details({ item }: { item: ReadinessItem }) {
       );
     case 'devices':
       return (
-        <Table caption="Pre-validated devices per channel" columns={['Channel', 'Traded from', 'Device']}>
-          {item.details.channels.map((c) => (
-            <tr key={c.channel}>
-              <td>{CHANNEL_NAMES[c.channel]}</td>
-              <td>{c.used ? 'Yes, in the last 90 days' : 'No'}</td>
-              <td>{c.device === null ? 'None' : c.device.name}</td>
-            </tr>
-          ))}
-        </Table>
+        <div className="stacked">
+          <Table caption="Pre-validated devices per channel" columns={['Channel', 'Traded from', 'Device']}>
+            {item.details.channels.map((c) => (
+              <tr key={c.channel}>
+                <td data-label="Channel">{CHANNEL_NAMES[c.channel]}</td>
+                <td data-label="Traded from">{c.used ? 'Yes, in the last 90 days' : 'No'}</td>
+                <td data-label="Device">{c.device === null ? 'None' : c.device.name}</td>
+              </tr>
+            ))}
+          </Table>
+        </div>
       );
     case 'market_data':
       return item.details.instruments.length === 0 ? null : (
-        <Table
-          caption="Market data for your watchlist"
-          columns={['Instrument', 'Market data', 'Bundle to subscribe', 'One-lot buy would be']}
-        >
-          {item.details.instruments.map((i) => (
-            <tr key={i.instrumentId}>
-              <td>{i.symbol}</td>
-              <td>
-                <span className={`badge ${i.data}`}>{DATA_TEXT[i.data]}</span>
-              </td>
-              <td>{i.bundle ?? '—'}</td>
-              <td>
-                {OUTCOME_TEXT[i.whatIf.outcome]}
-                {i.whatIf.reason === null ? '' : `: ${i.whatIf.reason}`}
-              </td>
-            </tr>
-          ))}
-        </Table>
+        <div className="stacked">
+          <Table
+            caption="Market data for your watchlist"
+            columns={['Instrument', 'Market data', 'Bundle to subscribe', 'One-lot buy would be']}
+          >
+            {item.details.instruments.map((i) => (
+              <tr key={i.instrumentId}>
+                <td data-label="Instrument">{i.symbol}</td>
+                <td data-label="Market data">
+                  <span className={`badge ${i.data}`}>{DATA_TEXT[i.data]}</span>
+                </td>
+                <td data-label="Bundle to subscribe">{i.bundle ?? '—'}</td>
+                <td data-label="One-lot buy would be">
+                  {OUTCOME_TEXT[i.whatIf.outcome]}
+                  {i.whatIf.reason === null ? '' : `: ${i.whatIf.reason}`}
+                </td>
+              </tr>
+            ))}
+          </Table>
+        </div>
       );
     case 'api_clients':
       return item.details.clients.length === 0 ? null : (
-        <Table
-          caption="Refresh and drill per API client"
-          columns={['Client', 'Last refresh', 'Last drill', 'Drill']}
-        >
-          {item.details.clients.map((c) => (
-            <tr key={c.clientId}>
-              <td>{c.name}</td>
-              <td>{when(c.lastRefreshAt)}</td>
-              <td>{when(c.lastDrillAt)}</td>
-              <td>{c.drillPassed === null ? '—' : c.drillPassed ? 'Passed' : 'Failed'}</td>
-            </tr>
-          ))}
-        </Table>
+        <div className="stacked">
+          <Table
+            caption="Refresh and drill per API client"
+            columns={['Client', 'Last refresh', 'Last drill', 'Drill']}
+          >
+            {item.details.clients.map((c) => (
+              <tr key={c.clientId}>
+                <td data-label="Client">{c.name}</td>
+                <td data-label="Last refresh">{when(c.lastRefreshAt)}</td>
+                <td data-label="Last drill">{when(c.lastDrillAt)}</td>
+                <td data-label="Drill">
+                  {c.drillPassed === null ? '—' : c.drillPassed ? 'Passed' : 'Failed'}
+                </td>
+              </tr>
+            ))}
+          </Table>
+        </div>
       );
     case 'legal_entity':
       return <EntityReviews accounts={item.details.accounts} />;
@@ -256,20 +264,24 @@ function Reauthentication({ channels }: { channels: ReauthChannel[] }) {
           Your fastest path: {fastest.fastestPath}, {ms(fastest.p50Ms)} at the median.
         </p>
       )}
-      <Table
-        caption="Your re-authentication times per channel"
-        columns={['Channel', 'Measured', 'Last', 'Median', 'Fastest path']}
-      >
-        {channels.map((c) => (
-          <tr key={c.channel}>
-            <td>{CHANNEL_NAMES[c.channel]}</td>
-            <td>{c.samples === 0 ? 'Not yet' : `${c.samples} time${c.samples === 1 ? '' : 's'}`}</td>
-            <td>{ms(c.lastMs)}</td>
-            <td>{ms(c.p50Ms)}</td>
-            <td>{c.fastestPath}</td>
-          </tr>
-        ))}
-      </Table>
+      <div className="stacked">
+        <Table
+          caption="Your re-authentication times per channel"
+          columns={['Channel', 'Measured', 'Last', 'Median', 'Fastest path']}
+        >
+          {channels.map((c) => (
+            <tr key={c.channel}>
+              <td data-label="Channel">{CHANNEL_NAMES[c.channel]}</td>
+              <td data-label="Measured">
+                {c.samples === 0 ? 'Not yet' : `${c.samples} time${c.samples === 1 ? '' : 's'}`}
+              </td>
+              <td data-label="Last">{ms(c.lastMs)}</td>
+              <td data-label="Median">{ms(c.p50Ms)}</td>
+              <td data-label="Fastest path">{c.fastestPath}</td>
+            </tr>
+          ))}
+        </Table>
+      </div>
     </>
   );
 }
