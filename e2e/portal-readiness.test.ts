@@ -149,7 +149,7 @@ describe('the Readiness page in Chromium', () => {
     await screenshot(page, 'readiness-390');
   }, 120_000);
 
-  it('removes an instrument from the watchlist, and the market data is missing again', async () => {
+  it('shows a watchlist instrument in the ticket, removes it, and the market data is missing again', async () => {
     const page = await rig.newPage(390);
     await page.goto(`${rig.base}/trade`);
     await page.getByLabel('Username').fill('nadia');
@@ -162,6 +162,11 @@ describe('the Readiness page in Chromium', () => {
     // from the other browser's session.
     await page.getByRole('heading', { level: 1, name: 'Trade' }).waitFor();
     const watchlist = page.getByRole('region', { name: 'Watchlist' });
+    // A symbol on the watchlist shows its quote and ticket.
+    await watchlist.getByRole('button', { name: 'Trade AAPL' }).click();
+    await page.getByRole('heading', { level: 2, name: /^AAPL/ }).waitFor();
+    await page.getByRole('button', { name: 'Buy AAPL' }).waitFor();
+    expect(await watchlist.getByRole('button', { name: 'Add AAPL to the watchlist' }).count()).toBe(0);
     await watchlist.getByRole('button', { name: 'Remove AAPL from the watchlist' }).click();
     await watchlist.getByRole('status').getByText('AAPL removed from your watchlist.').waitFor();
     await watchlist.getByText('Nothing yet').waitFor();

@@ -98,7 +98,7 @@ export function TradePage() {
               }}
             />
           )}
-          <Watchlist picked={instrument} />
+          <Watchlist picked={instrument} onPick={setInstrument} />
         </div>
         <div>
           {accountId !== null && (

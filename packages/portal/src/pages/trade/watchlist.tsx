@@ -1,7 +1,8 @@
 /**
  * The watchlist on the Trade page (`#watchlist`): the user's own instruments (`GET`/`PUT /v1/watchlist`, kept per
  * user, not per session), each with the market data the Readiness check finds for it (live, delayed or none). The
- * instrument found with the page's search is added with one button; each row has its own Remove.
+ * instrument found with the page's search is added with one button; each row has its own Remove, and its symbol
+ * shows the instrument's quote and ticket.
  */
 import type { InstrumentView, Watchlist as WatchlistView } from '@gatehouse/protocol';
 import { useEffect, useRef, useState } from 'react';
@@ -11,7 +12,13 @@ import { readinessItem, useReadiness } from '../../readiness-state.js';
 
 const DATA_TEXT = { live: 'Live', delayed: 'Delayed 15 min', none: 'No market data' } as const;
 
-export function Watchlist({ picked }: { picked: InstrumentView | null }) {
+export function Watchlist({
+  picked,
+  onPick,
+}: {
+  picked: InstrumentView | null;
+  onPick: (instrument: InstrumentView) => void;
+}) {
   const [list, setList] = useState<WatchlistView['instruments'] | null>(null);
   const [said, setSaid] = useState('');
   const { busy, error, run } = useAction();
@@ -38,6 +45,16 @@ export function Watchlist({ picked }: { picked: InstrumentView | null }) {
     });
   };
   const ids = list?.map((i) => i.instrumentId) ?? [];
+  // The quote and ticket need the whole instrument: found by its symbol, as the page's search finds it.
+  const show = (entry: WatchlistView['instruments'][number]) =>
+    void run(async () => {
+      const { instruments } = await api<{ instruments: InstrumentView[] }>(
+        'GET',
+        `/v1/instruments?symbol=${encodeURIComponent(entry.symbol)}`,
+      );
+      const found = instruments.find((i) => i.id === entry.instrumentId);
+      if (found !== undefined) onPick(found);
+    });
   const canAdd = list !== null && picked !== null && !ids.includes(picked.id);
 
   return (
@@ -56,7 +73,16 @@ export function Watchlist({ picked }: { picked: InstrumentView | null }) {
             return (
               <li key={i.instrumentId} className="row" data-instrument={i.symbol}>
                 <span>
-                  <strong>{i.symbol}</strong> <span className="muted">{i.name}</span>
+                  <button
+                    type="button"
+                    className="link"
+                    aria-label={`Trade ${i.symbol}`}
+                    aria-current={picked?.id === i.instrumentId ? 'true' : undefined}
+                    onClick={() => show(i)}
+                  >
+                    <strong>{i.symbol}</strong>
+                  </button>{' '}
+                  <span className="muted">{i.name}</span>
                 </span>
                 <span className={`badge ${found?.data ?? 'none'}`}>
                   {found === undefined ? 'Checking…' : DATA_TEXT[found.data]}
