@@ -85,7 +85,11 @@ export function Watchlist({
                   <span className="muted">{i.name}</span>
                 </span>
                 <span className={`badge ${found?.data ?? 'none'}`}>
-                  {found === undefined ? 'Checking…' : DATA_TEXT[found.data]}
+                  {found !== undefined
+                    ? DATA_TEXT[found.data]
+                    : readiness === null
+                      ? 'Market data unknown'
+                      : 'Checking…'}
                 </span>
                 {found !== undefined && found.data !== 'live' && found.bundle !== null && (
                   <span className="hint">Live with {found.bundle}</span>
