@@ -34,6 +34,7 @@ const SIGNED_IN = [
   { path: '/security', heading: 'Security' },
   { path: '/api-clients', heading: 'API clients' },
   { path: '/sandbox', heading: 'Sandbox' },
+  { path: '/readiness', heading: 'Readiness' },
 ];
 
 // Each login spends a TOTP time step of its user (replays are refused), so the scans log in as different demo users
@@ -124,9 +125,10 @@ describe('focus moves into each new step, never to the page’s body', () => {
     await page.getByRole('radio', { name: 'Authenticator app code' }).check();
     await page.getByLabel('6-digit code from your authenticator app').fill(await nextTotp(DEMO.alice.totp));
     await page.getByRole('button', { name: 'Verify' }).click();
-    // Verify: the signed-in page's heading.
-    await page.waitForURL('**/trade');
-    await expect.poll(() => focused(page)).toEqual({ tag: 'H1', text: 'Trade', label: '' });
+    // Verify: the signed-in page's heading — Readiness, where a login lands while an item is missing (alice has no
+    // push device).
+    await page.waitForURL('**/readiness');
+    await expect.poll(() => focused(page)).toEqual({ tag: 'H1', text: 'Readiness', label: '' });
 
     // A page chosen in the navigation by keyboard: its heading.
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sandbox' }).focus();

@@ -241,7 +241,18 @@ export function usePortalRig(options: PortalRigOptions = {}): PortalSuite {
 
 export { nextTotp };
 
-export async function startLogin(page: Page, base: string, user: DemoUser, path = '/login'): Promise<void> {
+/**
+ * Opens the login page at `path` and gives a demo user's password, up to the factor step. By default the login is
+ * asked to land on Trade (`?next=`): a login otherwise lands on Readiness while anything is missing (the demo users
+ * have no push device, for one), which `portal-readiness.test.ts` shows. `next` is written encoded, so that a wait
+ * for a URL ending in `/trade` waits for the landing, not for this address.
+ */
+export async function startLogin(
+  page: Page,
+  base: string,
+  user: DemoUser,
+  path = `/login?next=${encodeURIComponent('/trade')}`,
+): Promise<void> {
   await page.goto(`${base}${path}`);
   await page.getByLabel('Username').fill(user);
   await page.getByLabel('Password').fill(DEMO[user].password);

@@ -14,6 +14,39 @@ export function focusPageHeading(): void {
   });
 }
 
+/**
+ * Focuses what the address's fragment names, so that a link to a part of a page lands there: a section
+ * (`/trade#watchlist`) at its heading, a control (`/security#push`, the button that adds a phone) itself. Without a
+ * fragment, the page's heading. A part that shows once its data has loaded takes the focus from the heading when it
+ * appears (within 3 s), unless the person has moved it since.
+ */
+export function focusFragmentOrHeading(): void {
+  const id = decodeURIComponent(window.location.hash.slice(1));
+  const focusTarget = (): boolean => {
+    const target = id === '' ? null : document.getElementById(id);
+    if (target === null) return false;
+    const heading = target.matches('h1, h2, h3') ? target : target.querySelector<HTMLElement>('h2, h3');
+    const element = heading ?? target;
+    // A control is focusable as it is; a heading or a section is made focusable by script only (not a Tab stop).
+    if (!element.matches('a[href], button, input, select, textarea')) element.tabIndex = -1;
+    element.focus();
+    return true;
+  };
+  requestAnimationFrame(() => {
+    if (focusTarget()) return;
+    focusPageHeading();
+    if (id === '') return;
+    const until = Date.now() + 3_000;
+    const retry = () => {
+      const active = document.activeElement;
+      const stillOnHeading = active === null || active === document.body || active.matches('main h1');
+      if (!stillOnHeading || focusTarget() || Date.now() > until) return;
+      setTimeout(retry, 100);
+    };
+    setTimeout(retry, 100);
+  });
+}
+
 /** Focuses `element` when it is still on the page (and not the page's body); else the page's heading. */
 export function focusOrHeading(element: Element | null): void {
   if (element instanceof HTMLElement && element !== document.body && element.isConnected) element.focus();

@@ -9,6 +9,7 @@ export type Route =
   | '/trade'
   | '/api-clients'
   | '/sandbox'
+  | '/readiness'
   | '/authenticator';
 
 export function navigate(path: string): void {

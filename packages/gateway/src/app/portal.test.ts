@@ -48,7 +48,16 @@ async function gatewayOn(makeDatabase: TestDatabaseFactory, options: TestGateway
 describe('the portal, served by the gateway', () => {
   it('serves each page path with a strict CSP and no framing, and hashed assets with a long cache', async () => {
     gw = await startTestGateway({ config: { server: { portalDir: dir } }, demo: false });
-    for (const path of ['/', '/login', '/trade', '/security', '/account', '/api-clients', '/authenticator']) {
+    for (const path of [
+      '/',
+      '/login',
+      '/trade',
+      '/security',
+      '/account',
+      '/api-clients',
+      '/readiness',
+      '/authenticator',
+    ]) {
       const page = await gw.app.inject({ method: 'GET', url: path });
       expect(page.statusCode, path).toBe(200);
       expect(page.headers['content-type']).toBe('text/html; charset=utf-8');

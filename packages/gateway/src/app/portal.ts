@@ -20,6 +20,7 @@ export const PORTAL_PATHS = [
   '/account',
   '/trade',
   '/api-clients',
+  '/readiness',
   '/authenticator',
 ] as const;
 

@@ -83,7 +83,7 @@ export function AccountPage() {
               ))}
             </ul>
           </section>
-          <section aria-labelledby="md-h">
+          <section id="market-data" aria-labelledby="md-h">
             <h2 id="md-h">Market data</h2>
             <Table caption="Market data by exchange group" columns={['Exchange group', 'Data']}>
               {view.marketData.map((m) => (

@@ -105,7 +105,7 @@ export function Devices({
     });
   };
   return (
-    <section aria-labelledby="devices-h">
+    <section id="devices" aria-labelledby="devices-h">
       <h2 id="devices-h">Devices</h2>
       {devices?.length === 0 && <p>No devices yet.</p>}
       <ul className="cards" aria-label="Your devices">

@@ -208,7 +208,7 @@ function Factors({ list, onChange }: { list: FactorList | null; onChange: () => 
   const [adding, setAdding] = useState<'totp' | 'sms' | 'webauthn' | 'mobile' | null>(null);
   const [codes, setCodes] = useState<string[] | null>(null);
   return (
-    <section aria-labelledby="factors-h">
+    <section id="factors" aria-labelledby="factors-h">
       <h2 id="factors-h">Second factors</h2>
       {/* Below 600 px each row is a card (styles.css `.stacked`), its cells labelled by `data-label`. */}
       <div className="stacked">
@@ -261,10 +261,12 @@ function Factors({ list, onChange }: { list: FactorList | null; onChange: () => 
         <button type="button" onClick={() => setAdding('sms')}>
           Add phone number
         </button>
-        <button type="button" onClick={() => setAdding('mobile')}>
+        {/* The Readiness page's links to push (`#push`) and to recovery codes (`#recovery`) land on these buttons. */}
+        <button id="push" type="button" onClick={() => setAdding('mobile')}>
           Add mobile device
         </button>
         <button
+          id="recovery"
           type="button"
           onClick={() =>
             void action.run(async () => {

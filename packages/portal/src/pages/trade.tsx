@@ -1,7 +1,8 @@
 /**
  * Paper trading: instrument search and a quote with its entitlement badge (this file), the order ticket with every
  * gate outcome shown as the gateway words it (`trade/ticket`), and the blotter — working orders to modify or cancel,
- * order history, executions, positions and cash (`trade/blotter`) — updated live from `/v1/stream`.
+ * order history, executions, positions and cash (`trade/blotter`) — updated live from `/v1/stream`; and the
+ * watchlist Readiness checks market data for (`trade/watchlist`).
  */
 import type { InstrumentView, OrderView, QuoteView } from '@gatehouse/protocol';
 import { useCallback, useEffect, useRef, useState } from 'react';
@@ -13,6 +14,7 @@ import { useQuoteWatch, useStream } from '../stream.js';
 import { InstrumentAvailability } from './instrument-availability.js';
 import { Blotter, type Feedback } from './trade/blotter.js';
 import { OrderTicket } from './trade/ticket.js';
+import { Watchlist } from './trade/watchlist.js';
 import './trade/trade.css';
 
 const BADGE = { live: 'Live', delayed: 'Delayed 15 min', none: 'No market data' } as const;
@@ -96,6 +98,7 @@ export function TradePage() {
               }}
             />
           )}
+          <Watchlist picked={instrument} onPick={setInstrument} />
         </div>
         <div>
           {accountId !== null && (
