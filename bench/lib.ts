@@ -44,6 +44,33 @@ function waitForUrl(child: ChildProcess, pattern: RegExp, seen?: (output: string
   });
 }
 
+/**
+ * Runs a bench script's own gateway (`<script> --serve …args`, under tsx, profiled with `BENCH_PROFILE_DIR`) with
+ * `env` added; resolves once it prints "serving on <url>".
+ */
+export async function spawnServing(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_PROFILE_DIR
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+        : []),
+      '--import',
+      'tsx',
+      script,
+      '--serve',
+      ...args,
+    ],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const url = await waitForUrl(child, /serving on (http:\/\/\S+)/);
+  return { child, url };
+}
+
 function stopper(child: ChildProcess): () => Promise<void> {
   return () =>
     new Promise((resolve) => {

@@ -12,7 +12,6 @@
  * - `api`: a third-party app (refresh tokens, DPoP) that Alice authorised on `DU1000001`, driven by the SDK's
  *   `SessionSupervisor` with Node's DPoP key, as a Node program runs it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +38,7 @@ import {
 } from '../packages/sdk/src/index.js';
 import { newNodeDpopKey } from '../packages/sdk/src/node.js';
 import { Signer } from './dpop.js';
+import { spawnServing } from './lib.js';
 import {
   type DeviceSession,
   desktopLogin,
@@ -116,45 +116,10 @@ export interface BenchGateway {
 /** Starts the child gateway with `webUsers` extra web users; resolves once it listens. */
 export async function startReauthGateway(webUsers: number): Promise<BenchGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-bench-reauth-'));
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      ...(process.env.BENCH_PROFILE_DIR
-        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
-        : []),
-      '--import',
-      'tsx',
-      fileURLToPath(import.meta.url),
-      '--serve',
-      dir,
-      String(webUsers),
-    ],
-    {
-      env: {
-        ...process.env,
-        // Every request comes from 127.0.0.1, and each trial logs in again.
-        GATEHOUSE_LOGIN_IP_RATE_LIMIT_MAX: '1000000',
-        GATEHOUSE_SESSIONS_MAX_LIVE_PER_USER: '10000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const collect = (chunk: Buffer) => {
-      out = (out + chunk.toString()).slice(-8000);
-      const match = /serving on (http:\/\/\S+)/.exec(out);
-      if (match?.[1] === undefined) return;
-      child.stdout?.off('data', collect);
-      child.stderr?.off('data', collect);
-      child.stdout?.resume();
-      if (process.env.BENCH_CHILD_LOG !== undefined) child.stderr?.pipe(process.stderr);
-      else child.stderr?.resume();
-      resolve(match[1]);
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}: ${out.slice(-2000)}`)));
+  const { child, url } = await spawnServing(fileURLToPath(import.meta.url), [dir, String(webUsers)], {
+    // Every request comes from 127.0.0.1, and each trial logs in again.
+    GATEHOUSE_LOGIN_IP_RATE_LIMIT_MAX: '1000000',
+    GATEHOUSE_SESSIONS_MAX_LIVE_PER_USER: '10000',
   });
   const users = JSON.parse(readFileSync(join(dir, 'users.json'), 'utf8')) as WebUser[];
   return {

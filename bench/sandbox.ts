@@ -21,7 +21,7 @@
  * Prints {overheadPct, injectP99Ms, overhead: {whoami, orders, dpop}, rps: {…: {on, off}}, inject: {kind: {p50Ms,
  * p99Ms, coldMs, trials}}, rounds, seconds, trials}.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +37,7 @@ import { loadConfig } from '../packages/gateway/src/config/index.js';
 import { DEMO_USERS, seedDemo } from '../packages/gateway/src/demo/index.js';
 import { totpCode } from '../packages/gateway/src/factors/index.js';
 import { dpopBot } from './dpop.js';
-import { load, log, marketOrders, median, percentile, round, webLogin } from './lib.js';
+import { load, log, marketOrders, median, percentile, round, spawnServing, webLogin } from './lib.js';
 import { mobileLogin } from './stream.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
@@ -91,50 +91,15 @@ interface Gateway {
 
 async function startGateway(sandbox: boolean): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-bench-sandbox-'));
-  const child = spawn(
-    process.execPath,
-    [
-      ...(process.env.BENCH_PROFILE_DIR
-        ? [
-            '--cpu-prof',
-            `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`,
-            `--cpu-prof-name=sandbox-${sandbox ? 'on' : 'off'}.cpuprofile`,
-          ]
-        : []),
-      '--import',
-      'tsx',
-      fileURLToPath(import.meta.url),
-      '--serve',
-      sandbox ? 'on' : 'off',
-      join(dir, 'g.db'),
-    ],
+  const { child, url } = await spawnServing(
+    fileURLToPath(import.meta.url),
+    [sandbox ? 'on' : 'off', join(dir, 'g.db')],
     {
-      env: {
-        ...process.env,
-        // Every request comes from 127.0.0.1, and the network-change trials log a device in many times.
-        GATEHOUSE_LOGIN_IP_RATE_LIMIT_MAX: '1000000',
-        GATEHOUSE_SESSIONS_MAX_LIVE_PER_USER: '10000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // Every request comes from 127.0.0.1, and the network-change trials log a device in many times.
+      GATEHOUSE_LOGIN_IP_RATE_LIMIT_MAX: '1000000',
+      GATEHOUSE_SESSIONS_MAX_LIVE_PER_USER: '10000',
     },
   );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const collect = (chunk: Buffer) => {
-      out = (out + chunk.toString()).slice(-8000);
-      const match = /serving on (http:\/\/\S+)/.exec(out);
-      if (match?.[1] === undefined) return;
-      child.stdout?.off('data', collect);
-      child.stderr?.off('data', collect);
-      child.stdout?.resume();
-      if (process.env.BENCH_CHILD_LOG !== undefined) child.stderr?.pipe(process.stderr);
-      else child.stderr?.resume();
-      resolve(match[1]);
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}: ${out.slice(-2000)}`)));
-  });
   return {
     url,
     child,
