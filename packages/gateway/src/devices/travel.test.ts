@@ -6,13 +6,11 @@
  * for that country and day waives the step-up; a known country changes nothing. The notice API refuses bad input
  * with coded errors and stores nothing.
  */
-import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deviceProof, enrolDevice, signWithDevice } from '../authenticator/index.js';
+import { deviceProof, enrolDevice } from '../authenticator/index.js';
 import type { ConfigInput } from '../config/index.js';
 import { totpCode } from '../factors/index.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
-import { mobileLoginMessage } from '../login/mobile.js';
 import { type TestDatabase, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
@@ -23,6 +21,7 @@ import {
   type LoggedIn,
   loginAs,
   type Method,
+  mobileLoginBody,
   renewed,
   startTestGateway,
   type TestGateway,
@@ -476,20 +475,11 @@ describe('the mobile channel', () => {
       pin: '2468',
     });
     const phoneLogin = async (ip: string) => {
-      const ts = gw.clock.now();
-      const nonce = randomBytes(16).toString('base64url');
       const answer = await gw.app.inject({
         method: 'POST',
         url: '/v1/auth/login',
         remoteAddress: ip,
-        payload: {
-          channel: 'mobile',
-          deviceId: phone.deviceId,
-          pin: '2468',
-          ts,
-          nonce,
-          signature: signWithDevice(phone.privateKey, mobileLoginMessage(phone.deviceId, ts, nonce)),
-        },
+        payload: mobileLoginBody(phone, '2468', gw.clock.now()),
       });
       expect(answer.statusCode).toBe(200);
       return (json(answer) as { token: string }).token;

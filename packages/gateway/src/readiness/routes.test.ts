@@ -4,13 +4,11 @@
  * delayed instrument, an API client that refreshed through a sandbox drill, re-authentications measured — bad
  * input refused with a code and nothing stored, a viewer, another user, a program.
  */
-import { randomBytes } from 'node:crypto';
 import type { AccessReadiness, ReadinessItem } from '@gatehouse/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type DeviceIdentity, deviceProof, enrolDevice, signWithDevice } from '../authenticator/index.js';
+import { type DeviceIdentity, deviceProof, enrolDevice } from '../authenticator/index.js';
 import { changeEntitlements } from '../entitlements/store.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
-import { mobileLoginMessage } from '../login/mobile.js';
 import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
 import {
   ALICE,
@@ -21,6 +19,7 @@ import {
   type LoggedIn,
   loginAs,
   loginTrading,
+  mobileLoginBody,
   startTestGateway,
   type TestGateway,
   VIKTOR,
@@ -81,19 +80,10 @@ async function enrolPhone(as: LoggedIn, name: string): Promise<DeviceIdentity> {
 
 /** The phone logs in on its own (key + PIN) and takes trading; resolves to its bearer token. */
 async function mobileTrading(phone: DeviceIdentity): Promise<string> {
-  const ts = gw.clock.now();
-  const nonce = randomBytes(16).toString('base64url');
   const login = await gw.app.inject({
     method: 'POST',
     url: '/v1/auth/login',
-    payload: {
-      channel: 'mobile',
-      deviceId: phone.deviceId,
-      pin: '2468',
-      ts,
-      nonce,
-      signature: signWithDevice(phone.privateKey, mobileLoginMessage(phone.deviceId, ts, nonce)),
-    },
+    payload: mobileLoginBody(phone, '2468', gw.clock.now()),
   });
   expect(login.statusCode).toBe(200);
   const { token } = json(login) as { token: string };

@@ -3,13 +3,16 @@
  * a fixed server secret, and helpers to log in through the real routes with `app.inject`, whose every response is
  * checked against the gateway's OpenAPI document (test-support/openapi.ts).
  */
+import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { createGateway, type Gateway } from '../app/index.js';
 import { createLogger } from '../app/logger.js';
+import { type DeviceIdentity, signWithDevice } from '../authenticator/index.js';
 import { type ConfigInput, defaultConfig } from '../config/index.js';
 import { type EventBus, ManualClock } from '../core/index.js';
 import { DEMO_USERS, seedDemo } from '../demo/index.js';
 import { totpCode } from '../factors/index.js';
+import { mobileLoginMessage } from '../login/mobile.js';
 import type { OrderRouter } from '../trading/index.js';
 import type { TestDatabase } from './databases.js';
 import { checkResponses } from './openapi.js';
@@ -214,4 +217,21 @@ export async function loginWithSms(
 export function renewed(as: LoggedIn, response: LightMyRequestResponse): LoggedIn {
   const cookie = response.cookies.find((c) => c.name === 'gh_session');
   return cookie === undefined ? as : { ...as, cookie: `gh_session=${cookie.value}` };
+}
+
+/** The body of a phone's own login (`channel: mobile`): its device key's statement over a fresh nonce, and its PIN. */
+export function mobileLoginBody(
+  phone: Pick<DeviceIdentity, 'deviceId' | 'privateKey'>,
+  pin: string,
+  now: number,
+): Record<string, unknown> {
+  const nonce = randomBytes(16).toString('base64url');
+  return {
+    channel: 'mobile',
+    deviceId: phone.deviceId,
+    pin,
+    ts: now,
+    nonce,
+    signature: signWithDevice(phone.privateKey, mobileLoginMessage(phone.deviceId, now, nonce)),
+  };
 }
