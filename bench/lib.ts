@@ -71,7 +71,8 @@ export async function spawnServing(
   return { child, url };
 }
 
-function stopper(child: ChildProcess): () => Promise<void> {
+/** Stops a child process (SIGTERM) and resolves once it exited. */
+export function stopper(child: ChildProcess): () => Promise<void> {
   return () =>
     new Promise((resolve) => {
       if (child.exitCode !== null) return resolve();

@@ -38,7 +38,7 @@ import {
 } from '../packages/sdk/src/index.js';
 import { newNodeDpopKey } from '../packages/sdk/src/node.js';
 import { Signer } from './dpop.js';
-import { spawnServing } from './lib.js';
+import { spawnServing, stopper } from './lib.js';
 import {
   type DeviceSession,
   desktopLogin,
@@ -126,16 +126,10 @@ export async function startReauthGateway(webUsers: number): Promise<BenchGateway
     url,
     pid: child.pid as number,
     users,
-    stop: () =>
-      new Promise((resolve) => {
-        const done = () => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        };
-        if (child.exitCode !== null) return done();
-        child.once('exit', done);
-        child.kill('SIGTERM');
-      }),
+    async stop() {
+      await stopper(child)();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -37,7 +37,17 @@ import { loadConfig } from '../packages/gateway/src/config/index.js';
 import { DEMO_USERS, seedDemo } from '../packages/gateway/src/demo/index.js';
 import { totpCode } from '../packages/gateway/src/factors/index.js';
 import { dpopBot } from './dpop.js';
-import { load, log, marketOrders, median, percentile, round, spawnServing, webLogin } from './lib.js';
+import {
+  load,
+  log,
+  marketOrders,
+  median,
+  percentile,
+  round,
+  spawnServing,
+  stopper,
+  webLogin,
+} from './lib.js';
 import { mobileLogin } from './stream.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
@@ -103,16 +113,10 @@ async function startGateway(sandbox: boolean): Promise<Gateway> {
   return {
     url,
     child,
-    stop: () =>
-      new Promise((resolve) => {
-        const done = () => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        };
-        if (child.exitCode !== null) return done();
-        child.once('exit', done);
-        child.kill('SIGTERM');
-      }),
+    async stop() {
+      await stopper(child)();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

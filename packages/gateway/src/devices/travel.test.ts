@@ -391,6 +391,34 @@ describe.each(testDatabases())('travel-aware device validation on %s', (_name, f
     );
   });
 
+  it('needs the CSRF token to announce or cancel; a session whose trading another took may do both (not a trade)', async () => {
+    await start({}, factory);
+    const notice = { country: 'DE', from: day(0), to: day(3) };
+    const alice = await loginFrom(ALICE, GB);
+    expect((await acquire(GB, alice)).statusCode).toBe(200);
+    const taker = await loginFrom(ALICE, GB);
+    expect((await acquire(GB, taker)).statusCode).toBe(200);
+    const forged = (method: Method, url: string, payload?: unknown) =>
+      gw.app.inject({
+        method,
+        url,
+        remoteAddress: GB,
+        headers: { cookie: alice.cookie },
+        ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+      });
+    expect(errorCode(await forged('POST', '/v1/travel', notice))).toBe('CSRF_TOKEN_INVALID');
+    expect(await gw.ctx.store.db.selectFrom('travel_notices').selectAll().execute()).toEqual([]);
+
+    // `alice` now competes for trading: announcing a trip is not trading, so she may.
+    const created = await callFrom(GB, 'POST', '/v1/travel', alice, notice);
+    expect(created.statusCode).toBe(200);
+    const { id } = json(created) as { id: string };
+    expect(errorCode(await forged('DELETE', `/v1/travel/${id}`))).toBe('CSRF_TOKEN_INVALID');
+    expect((json(await callFrom(GB, 'GET', '/v1/travel', alice)).notices as unknown[]).length).toBe(1);
+    expect((await callFrom(GB, 'DELETE', `/v1/travel/${id}`, alice)).statusCode).toBe(200);
+    expect(await audits('alice', 'travel.cancelled')).toHaveLength(1);
+  });
+
   it('lets neither a viewer, a program, a session with a step-up pending nor a stale second factor announce a trip', async () => {
     await start({}, factory);
     const notice = { country: 'DE', from: day(0), to: day(3) };

@@ -349,6 +349,10 @@ describe.each(testDatabases())('the access-readiness checklist on %s', (_name, m
     expect(await gw.ctx.sessions.observeAddress(moved.sessionId, '203.0.113.9')).toBe(true);
     const pending = await callAs(gw, 'POST', '/v1/accounts/U2000002/entity-review', moved, {});
     expect(errorCode(pending)).toBe('STEP_UP_REQUIRED');
+    // Its watchlist is its user's preference, not a statement: that session may still edit it.
+    expect((await callAs(gw, 'PUT', '/v1/watchlist', moved, { instrumentIds: [AAPL.id] })).statusCode).toBe(
+      200,
+    );
     const rows = await gw.ctx.store.db
       .selectFrom('entity_reviews')
       .select(['user_id', 'account_id'])

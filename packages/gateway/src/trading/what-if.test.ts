@@ -6,20 +6,13 @@
  * audit entry or reservation. The request's own errors (another user's account, a viewer, a program without the
  * `trade` scope, no CSRF token, an unknown instrument, a bad order) answer as placing's do.
  */
-import { randomBytes } from 'node:crypto';
 import { type WhatIf, whatIfSchema } from '@gatehouse/protocol';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  deviceProof,
-  generateDeviceKey,
-  parseActivationUri,
-  signWithDevice,
-} from '../authenticator/index.js';
+import { deviceProof, generateDeviceKey, parseActivationUri } from '../authenticator/index.js';
 import { DEMO_USERS } from '../demo/index.js';
 import { changeEntitlements, type EntitlementChange } from '../entitlements/index.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
-import { mobileLoginMessage } from '../login/mobile.js';
 import {
   ALICE,
   BRUNO,
@@ -29,6 +22,7 @@ import {
   type LoggedIn,
   loginAs,
   loginTrading,
+  mobileLoginBody,
   startTestGateway,
   TEST_PUBLIC_URL,
   type TestGateway,
@@ -318,19 +312,10 @@ describe('what-if before placing', () => {
       },
     });
     const { deviceId } = json(activated) as { deviceId: string };
-    const ts = gw.clock.now();
-    const nonce = randomBytes(16).toString('base64url');
     const login = await gw.app.inject({
       method: 'POST',
       url: '/v1/auth/login',
-      payload: {
-        channel: 'mobile',
-        deviceId,
-        pin: '2468',
-        ts,
-        nonce,
-        signature: signWithDevice(key.privateKey, mobileLoginMessage(deviceId, ts, nonce)),
-      },
+      payload: mobileLoginBody({ deviceId, privateKey: key.privateKey }, '2468', gw.clock.now()),
     });
     expect(login.statusCode, login.body).toBe(200);
     const { token } = json(login) as { token: string };
