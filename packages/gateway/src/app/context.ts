@@ -8,7 +8,15 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClusterNode } from '../cluster/index.js';
 import type { Config, PublicUrls } from '../config/index.js';
-import type { Clock, EventBus, FaultProbe, ReplayGuard, SecretBox } from '../core/index.js';
+import type {
+  Clock,
+  EventBus,
+  FaultProbe,
+  PurposeKeys,
+  ReplayGuard,
+  SecretBox,
+  SecretRing,
+} from '../core/index.js';
 import type { CountryLookup } from '../devices/index.js';
 import type { EntitlementsCache } from '../entitlements/index.js';
 import type { DeviceHub } from '../factors/device-hub.js';
@@ -51,10 +59,12 @@ export interface GatewayContext {
   passwordPolicy: PasswordPolicy;
   /** Seals secrets at rest (TOTP seeds). */
   box: SecretBox;
-  /** Key for CSRF tokens. */
-  csrfKey: Buffer;
-  /** Key for signing browsers' device cookies. */
-  deviceCookieKey: Buffer;
+  /** The server secrets (core/keyring): the current one makes new values, previous ones verify in their grace. */
+  secretRing: SecretRing;
+  /** Keys for CSRF tokens. */
+  csrfKey: PurposeKeys;
+  /** Keys for signing browsers' device cookies. */
+  deviceCookieKey: PurposeKeys;
   /** Key for the keyed hash that stands for a typed username naming no user in the audit log. */
   usernameKey: Buffer;
   /** Each channel's policy: lifetimes, the factors it allows, takeover. */
@@ -95,8 +105,10 @@ export interface GatewayContext {
   oauth: OAuthService;
   /** DPoP proof checks (token endpoint and resource requests), with their replay cache and nonces. */
   dpop: DpopVerifier;
-  /** The authorization server's signing key (JWKS; signed introspection). */
+  /** The authorization server's signing key (signed introspection), from the current secret. */
   oauthSigningKey: SigningKey;
+  /** The keys the JWKS publishes: the current one, then each previous secret's until it retires. */
+  oauthSigningKeys: () => readonly SigningKey[];
   /** The failure sandbox (`sandbox.enabled`); null when off. */
   sandbox: Sandbox | null;
   /** What the places a real failure strikes ask the sandbox; `noFaults` when it is off. */

@@ -21,15 +21,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { type Config, resolvePublicUrls } from '../config/index.js';
-import {
-  type Clock,
-  deriveKey,
-  type EventBus,
-  noFaults,
-  RedisEventBus,
-  SecretBox,
-  systemClock,
-} from '../core/index.js';
+import { type Clock, type EventBus, noFaults, RedisEventBus, SecretBox, systemClock } from '../core/index.js';
 import type { CpapiListener, HeadlessCredentials } from '../cpapi/index.js';
 import { type CountryLookup, CountrySignals, geoipCountries, loadSigningDevice } from '../devices/index.js';
 import { EntitlementsCache } from '../entitlements/index.js';
@@ -52,7 +44,7 @@ import { buildMetricsApp, createMetrics, listenForMetrics } from '../metrics/ind
 import { type Notifier, OutboxNotifier } from '../notifications/index.js';
 import { authenticatedClientId } from '../oauth/faults.js';
 import { DpopVerifier, OAuthService } from '../oauth/index.js';
-import { signingKeyFromSeed } from '../oauth/signing.js';
+import { type SigningKey, signingKeys } from '../oauth/signing.js';
 import { recordReauthentication } from '../readiness/index.js';
 import { SafetyService } from '../safety/index.js';
 import { FactorFaults } from '../sandbox/factor-faults.js';
@@ -69,8 +61,9 @@ import { type OrderRouter, TradingService } from '../trading/index.js';
 import type { GatewayContext } from './context.js';
 import { buildCpapiListeners } from './cpapi.js';
 import { createLogger } from './logger.js';
+import { settleRotation } from './rotation.js';
 import { createRecorders, createSandbox } from './sandbox.js';
-import { resolveServerSecret } from './secret.js';
+import { resolveServerSecret, secretRing } from './secret.js';
 import { buildHttpApp } from './server.js';
 import { clusterNode, eventBus, lockForNode, nodeName, replayGuard, sharedRedis } from './shared-state.js';
 
@@ -133,7 +126,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const clock = options.clock ?? systemClock;
   const urls = resolvePublicUrls(config);
   const logger = options.logger ?? createLogger(config.log.level);
-  const { secret, source, file } = resolveServerSecret(config);
+  const { ring: storedRing, source, file } = resolveServerSecret(config);
+  const secret = secretRing(storedRing, () => clock.now());
   // Before the database: a blocklist file that cannot be read stops start-up with nothing opened.
   const passwordPolicy = await loadPasswordPolicy({
     minLength: config.password.minLength,
@@ -148,6 +142,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     ...options.database,
   });
   if (source === 'generated-file') logger.warn({ file }, 'generated a new server secret');
+  await settleRotation(store, storedRing, file, clock.now(), logger);
   if (source === 'ephemeral')
     logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');
   const hasher = await createPasswordHasher(config.password);
@@ -264,7 +259,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   });
   const dpop = new DpopVerifier({
     requireNonce: config.oauth.dpopNonce,
-    nonceKey: deriveKey(secret, 'dpop-nonce'),
+    nonceKey: secret.keys('dpop-nonce'),
     replay,
   });
   const safety = new SafetyService({
@@ -295,7 +290,8 @@ export async function createContext(config: Config, options: GatewayOptions = {}
       absoluteLifetimeMs: config.sessions.api.absoluteLifetimeMs,
     },
   });
-  const csrfKey = deriveKey(secret, 'csrf');
+  const csrfKey = secret.keys('csrf');
+  const oauthSigningKeys = signingKeys(secret);
   // The HTTP layer's faults: before authentication (everyone's) and once the caller is known (a user's, …).
   const httpFaults =
     sandbox === null
@@ -334,7 +330,9 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     safety,
     oauth,
     dpop,
-    oauthSigningKey: signingKeyFromSeed(deriveKey(secret, 'oauth-signing')),
+    oauthSigningKey: oauthSigningKeys()[0] as SigningKey,
+    oauthSigningKeys,
+    secretRing: secret,
     nodeId,
     cluster,
     bus,
@@ -351,10 +349,11 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     deviceHub,
     metrics,
     brokerage,
-    deviceCookieKey: deriveKey(secret, 'device-cookie'),
-    usernameKey: deriveKey(secret, 'audit-username'),
+    deviceCookieKey: secret.keys('device-cookie'),
+    // Lookups, not signatures: from the ring's identity secret, which rotations keep (core/keyring).
+    usernameKey: secret.identifierKey('audit-username'),
     policies,
-    loginBackoff: throttlePolicies(config.login, deriveKey(secret, 'throttle-username')),
+    loginBackoff: throttlePolicies(config.login, secret.identifierKey('throttle-username')),
     replay,
     redis,
     sandbox: sandbox?.registry ?? null,

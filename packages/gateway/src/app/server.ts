@@ -302,6 +302,7 @@ async function registerCapabilities(app: FastifyInstance, ctx: GatewayContext): 
     oauth: ctx.oauth,
     dpop: ctx.dpop,
     oauthSigningKey: ctx.oauthSigningKey,
+    oauthSigningKeys: ctx.oauthSigningKeys,
     faults: ctx.faults,
   });
   await app.register(safetyRoutes, { auth, clock, db, safety: ctx.safety });

@@ -21,6 +21,7 @@ import {
   RedisEventBus,
   RedisReplayGuard,
   type ReplayGuard,
+  type SecretRing,
 } from '../core/index.js';
 import { type Database, lockDatabaseForNode, type NodeLock } from '../store/index.js';
 import { DatabaseReplayGuard } from '../store/replay-claims.js';
@@ -37,7 +38,7 @@ export function clusterNode(
     db: Kysely<Database>;
     clock: Clock;
     nodeId: string;
-    secret: Buffer;
+    secret: SecretRing;
     log: Logger;
   },
 ): ClusterNode | null {

@@ -40,6 +40,7 @@ import { registerAuthenticator } from './authenticator.js';
 import { registerDrillCommand } from './drill.js';
 import { type CommonFlags, configFromFlags, readStdin } from './options.js';
 import { registerSandboxCommands } from './sandbox.js';
+import { registerSecretCommands } from './secret.js';
 import { sandboxWarning, servingLine } from './serving.js';
 
 /** A context for commands that work on the database without serving; its logs go to stderr. */
@@ -549,6 +550,7 @@ export function registerCommands(program: Command): void {
   registerAuthenticator(program);
   registerSandboxCommands(program);
   registerDrillCommand(program);
+  registerSecretCommands(program);
 
   program
     .command('totp')

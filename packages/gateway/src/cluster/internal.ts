@@ -14,7 +14,15 @@
  */
 import { Agent, request } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { constantTimeEqual, ERROR_CATALOGUE, GatehouseError, hmacSha256 } from '../core/index.js';
+import {
+  constantTimeEqual,
+  currentKey,
+  ERROR_CATALOGUE,
+  GatehouseError,
+  hmacSha256,
+  type KeySource,
+  verifyingKeys,
+} from '../core/index.js';
 
 const CALL_HEADER = 'x-gatehouse-call';
 /** How far a call's time may be from the receiver's; its signature is remembered twice as long. */
@@ -36,7 +44,8 @@ export interface InternalListenerOptions {
   nodeId: string;
   host: string;
   port: number;
-  key: Buffer;
+  /** The call keys: a call signed by a node still on the previous secret verifies until that secret retires. */
+  key: KeySource;
   now: () => number;
   /** True the first time a signature is seen here: each call is taken once (it is signed for this node only). */
   firstSeen(signature: string, signedAt: number): Promise<boolean>;
@@ -67,11 +76,10 @@ export async function startInternalListener(
     const node = parts.get('n') ?? '';
     const given = parts.get('s') ?? '';
     const fresh = Number.isFinite(time) && Math.abs(options.now() - time) <= MAX_SKEW_MS;
-    if (
-      !fresh ||
-      !constantTimeEqual(given, signature(options.key, time, node, options.nodeId, raw)) ||
-      !(await options.firstSeen(given, time))
-    )
+    let signed = false;
+    for (const key of verifyingKeys(options.key))
+      signed = constantTimeEqual(given, signature(key, time, node, options.nodeId, raw)) || signed;
+    if (!fresh || !signed || !(await options.firstSeen(given, time)))
       return reply
         .status(401)
         .send({ ok: false, error: { code: 'CALL_UNSIGNED', message: 'unsigned call' } });
@@ -118,8 +126,8 @@ export class InternalClient {
   readonly #node: string;
   readonly #now: () => number;
 
-  constructor(options: { key: Buffer; nodeId: string; now: () => number }) {
-    this.#key = options.key;
+  constructor(options: { key: KeySource; nodeId: string; now: () => number }) {
+    this.#key = currentKey(options.key);
     this.#node = options.nodeId;
     this.#now = options.now;
   }

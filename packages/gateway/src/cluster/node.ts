@@ -7,7 +7,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.js';
-import { type Clock, deriveKey, MemoryReplayGuard } from '../core/index.js';
+import { type Clock, deriveKey, type KeySource, MemoryReplayGuard, type SecretRing } from '../core/index.js';
 import type { Database } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
 import { InternalClient, MAX_SKEW_MS, startInternalListener } from './internal.js';
@@ -20,7 +20,7 @@ export interface ClusterLog extends OwnershipLog {
 export class ClusterNode {
   readonly ownership: AccountOwnership;
   readonly #client: InternalClient;
-  readonly #key: Buffer;
+  readonly #key: KeySource;
   readonly #config: Config['cluster'];
   readonly #clock: Clock;
   readonly #log: ClusterLog;
@@ -34,7 +34,7 @@ export class ClusterNode {
     db: Kysely<Database>;
     clock: Clock;
     nodeId: string;
-    secret: Buffer;
+    secret: Buffer | SecretRing;
     log: ClusterLog;
   }) {
     this.#config = options.config;
@@ -42,7 +42,9 @@ export class ClusterNode {
     this.#log = options.log;
     this.#nodeId = options.nodeId;
     this.#taken = new MemoryReplayGuard(options.clock, 100_000);
-    this.#key = deriveKey(options.secret, 'cluster-internal');
+    this.#key = Buffer.isBuffer(options.secret)
+      ? deriveKey(options.secret, 'cluster-internal')
+      : options.secret.keys('cluster-internal');
     this.#client = new InternalClient({
       key: this.#key,
       nodeId: options.nodeId,

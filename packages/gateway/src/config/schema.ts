@@ -100,6 +100,29 @@ export const configSchema = z.strictObject({
        */
       secretFile: z.string().min(1).optional(),
       /**
+       * Secrets from before a rotation, each verifying (never signing) until `retiresAt` (ISO 8601): CSRF tokens,
+       * device cookies, DPoP nonces, node calls and sealed values made under it keep working until then. Several
+       * nodes set it with `serverSecret` (`gatehouse secret rotate` prints both); a SQLite node's secret file holds
+       * its own.
+       */
+      previousServerSecrets: z
+        .array(z.strictObject({ secret: z.string().min(43), retiresAt: z.iso.datetime({ offset: true }) }))
+        .max(4)
+        .default([]),
+      /**
+       * Base64 secret the lookup keys derive from (the audit-username pseudonym, the throttle-username key), which
+       * a rotation keeps so pseudonyms and throttle rows still match. Default: `serverSecret`; after a rotation
+       * set it to the first secret (`gatehouse secret rotate` prints it).
+       */
+      identitySecret: z.string().min(43).optional(),
+      /** How long a rotated-out secret keeps verifying (`gatehouse secret rotate`); default 7 days. */
+      rotationGraceMs: z
+        .number()
+        .int()
+        .min(60_000)
+        .max(90 * 86_400_000)
+        .default(7 * 86_400_000),
+      /**
        * Bearer token for the operators' admin API (`/v1/admin/…`), at least 32 characters; the admin API is off
        * when it is not set. Compared in constant time; never logged.
        */

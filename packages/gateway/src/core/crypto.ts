@@ -50,20 +50,32 @@ export function deriveKey(secret: Buffer, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), `gatehouse:${purpose}`, 32));
 }
 
+/** The keys of one use: the one new values are made with, and every one a presented value may verify under now. */
+export interface PurposeKeys {
+  readonly current: Buffer;
+  /** The current key first, then each previous secret's key before its retire time (core/keyring). */
+  verifying(): readonly Buffer[];
+}
+
 /**
  * Authenticated encryption (AES-256-GCM) for secrets that must be recoverable, such as TOTP seeds
  * (ASVS 2.8: "seeds protected at rest"). Format: `v1.<iv>.<tag>.<ciphertext>`, each part base64url.
+ * Given a secret ring (core/keyring.ts), it seals under the current secret's key and opens a value sealed under
+ * any secret the ring still holds (GCM's tag tells which: a wrong key fails authentication); `app/reseal.ts` moves
+ * every stored value to the current key, so a retired secret is never needed again.
  */
 export class SecretBox {
-  readonly #key: Buffer;
+  readonly #keys: PurposeKeys;
 
-  constructor(serverSecret: Buffer) {
-    this.#key = deriveKey(serverSecret, 'secret-box');
+  constructor(serverSecret: Buffer | { keys(purpose: string): PurposeKeys }) {
+    this.#keys = Buffer.isBuffer(serverSecret)
+      ? ((key) => ({ current: key, verifying: () => [key] }))(deriveKey(serverSecret, 'secret-box'))
+      : serverSecret.keys('secret-box');
   }
 
   seal(plaintext: string): string {
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.#keys.current, iv);
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return [
       'v1',
@@ -74,15 +86,45 @@ export class SecretBox {
   }
 
   open(sealed: string): string {
+    return this.#open(sealed, this.#keys.verifying());
+  }
+
+  /**
+   * The value sealed under the current key; null when it already is. Throws when no key opens it. Used to move
+   * stored values off a rotated-out secret (app/reseal.ts).
+   */
+  reseal(sealed: string): string | null {
+    return this.sealedUnderCurrent(sealed) ? null : this.seal(this.open(sealed));
+  }
+
+  /** True when the value opens under the current key (it needs no re-sealing). */
+  sealedUnderCurrent(sealed: string): boolean {
+    try {
+      this.#open(sealed, [this.#keys.current]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #open(sealed: string, keys: readonly Buffer[]): string {
     const [version, iv, tag, body] = sealed.split('.');
     if (version !== 'v1' || iv === undefined || tag === undefined || body === undefined) {
       throw new Error('sealed value has an unknown format');
     }
-    const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64url'));
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString(
-      'utf8',
-    );
+    let failure: unknown = new Error('no key opens the sealed value');
+    for (const key of keys) {
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+        decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+        return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString(
+          'utf8',
+        );
+      } catch (error) {
+        failure = error;
+      }
+    }
+    throw failure;
   }
 }
 

@@ -29,6 +29,15 @@ export {
 } from './event-bus.js';
 export { type ActiveFault, type FaultKind, type FaultProbe, type FaultSubject, noFaults } from './faults.js';
 export { newId, newTimeOrderedId } from './ids.js';
+export {
+  currentKey,
+  type KeySource,
+  type PurposeKeys,
+  type RingSecret,
+  SecretRing,
+  secretId,
+  verifyingKeys,
+} from './keyring.js';
 export { LruCache } from './lru.js';
 export { type BusLog, type RedisBusStats, RedisEventBus, type RedisEventBusOptions } from './redis-bus.js';
 export {

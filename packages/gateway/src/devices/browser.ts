@@ -10,7 +10,15 @@
  * change in the middle of a session requires a step-up before the next sensitive action (see sessions/service).
  */
 import type { Kysely } from 'kysely';
-import { type Clock, constantTimeEqual, GatehouseError, hmacSha256 } from '../core/index.js';
+import {
+  type Clock,
+  constantTimeEqual,
+  currentKey,
+  GatehouseError,
+  hmacSha256,
+  type KeySource,
+  verifyingKeys,
+} from '../core/index.js';
 import type { Database } from '../store/index.js';
 import { networkOf } from './network.js';
 import { insertDevice } from './registry.js';
@@ -26,17 +34,21 @@ export const WEB_RISK_POLICY = {
 /** Browsers keep cookies at most 400 days; the cookie is re-issued at every login, so an active browser keeps it. */
 export const DEVICE_COOKIE_MAX_AGE_MS = 400 * 24 * 3_600_000;
 
-export function deviceCookieValue(key: Buffer, deviceId: string): string {
-  return `${deviceId}.${hmacSha256(key, `device:${deviceId}`)}`;
+export function deviceCookieValue(key: KeySource, deviceId: string): string {
+  return `${deviceId}.${hmacSha256(currentKey(key), `device:${deviceId}`)}`;
 }
 
 /** The device id a cookie names, if its signature is valid; null for anything else. */
-export function parseDeviceCookie(key: Buffer, value: string | undefined): string | null {
+export function parseDeviceCookie(key: KeySource, value: string | undefined): string | null {
   if (value === undefined || value.length > 200) return null;
   const dot = value.lastIndexOf('.');
   if (dot <= 0) return null;
   const deviceId = value.slice(0, dot);
-  return constantTimeEqual(value.slice(dot + 1), hmacSha256(key, `device:${deviceId}`)) ? deviceId : null;
+  let valid = false;
+  // A cookie set before a rotation verifies under the previous secret until its retire time.
+  for (const k of verifyingKeys(key))
+    valid = constantTimeEqual(value.slice(dot + 1), hmacSha256(k, `device:${deviceId}`)) || valid;
+  return valid ? deviceId : null;
 }
 
 export type DeviceAssessment = { kind: 'known'; deviceId: string } | { kind: 'unknown' };
@@ -44,7 +56,7 @@ export type DeviceAssessment = { kind: 'known'; deviceId: string } | { kind: 'un
 /** Classifies the browser at login; throws `DEVICE_REVOKED` for a device the user revoked. */
 export async function assessBrowser(
   db: Kysely<Database>,
-  key: Buffer,
+  key: KeySource,
   userId: string,
   cookie: string | undefined,
 ): Promise<DeviceAssessment> {

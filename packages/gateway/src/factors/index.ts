@@ -21,6 +21,7 @@ export {
   removeFactor,
   renameFactor,
 } from './registry.js';
+export { resealFactorSecrets } from './reseal.js';
 export {
   activeSmsFactorId,
   E164,

@@ -16,7 +16,7 @@
 import type { KeyObject } from 'node:crypto';
 import type {} from '@fastify/cookie';
 import type { FastifyContextConfig, FastifyRequest, preHandlerHookHandler } from 'fastify';
-import { type Clock, GatehouseError, type ReplayGuard } from '../core/index.js';
+import { type Clock, GatehouseError, type KeySource, type ReplayGuard } from '../core/index.js';
 import {
   awaitingDeviceKey,
   CSRF_HEADER,
@@ -41,7 +41,7 @@ export interface AuthenticatorParts {
   /** The public key of an enrolled mobile or desktop device. */
   deviceKey(deviceId: string): Promise<KeyObject>;
   /** Key of the CSRF tokens (derived from the server secret). */
-  csrfKey: Buffer;
+  csrfKey: KeySource;
   /** Device proofs' `jti`s already presented, on every node (core/replay.ts): each proof is accepted once. */
   proofReplay: ReplayGuard;
   clock: Clock;

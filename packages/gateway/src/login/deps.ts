@@ -5,7 +5,7 @@
  * only the parts of the steps it calls. app/ builds the parts from the gateway's context and configuration.
  */
 import type { Kysely } from 'kysely';
-import type { Clock, EventBus, FaultProbe, ReplayGuard, SecretBox } from '../core/index.js';
+import type { Clock, EventBus, FaultProbe, KeySource, ReplayGuard, SecretBox } from '../core/index.js';
 import type { SmsSender } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import type { PushWaiters } from '../factors/push-waiters.js';
@@ -27,8 +27,8 @@ export interface LoginLimits {
   metrics: GatewayMetrics;
   /** Brute-force limits (`login/limits`). */
   backoff: ThrottlePolicies;
-  /** Key for signing device cookies: recognises a browser for the limits, and signs the cookie a login sets. */
-  deviceKey: Buffer;
+  /** Keys for device cookies (the current one signs, previous ones verify in their grace): recognise a browser for the limits, and signs the cookie a login sets. */
+  deviceKey: KeySource;
 }
 
 /** A started login's rules: the factors each channel allows, how long a login stays open and how many tries it has. */

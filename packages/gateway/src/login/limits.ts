@@ -18,7 +18,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/index.js';
-import { hmacSha256 } from '../core/index.js';
+import { hmacSha256, type KeySource } from '../core/index.js';
 import { networkOf, parseDeviceCookie } from '../devices/index.js';
 import type { Database } from '../store/index.js';
 import type { BackoffPolicy, Bucket } from './throttle.js';
@@ -88,7 +88,7 @@ export function successBuckets(policies: ThrottlePolicies, username: string, att
  */
 export async function knownBrowserId(
   db: Kysely<Database>,
-  deviceKey: Buffer,
+  deviceKey: KeySource,
   userId: string | null,
   cookie: string | undefined,
 ): Promise<string | null> {
@@ -111,7 +111,7 @@ export async function knownBrowserId(
  */
 export async function identifyAttempter(
   db: Kysely<Database>,
-  deviceKey: Buffer,
+  deviceKey: KeySource,
   input: {
     userId: string | null;
     ip: string;

@@ -6,7 +6,7 @@
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
-import { GatehouseError } from '../core/index.js';
+import { GatehouseError, type KeySource } from '../core/index.js';
 import { DEVICE_COOKIE_MAX_AGE_MS } from '../devices/index.js';
 import { listSimulatedLoginTexts, presentSmsSent } from '../factors/index.js';
 import {
@@ -50,7 +50,7 @@ export interface LoginRoutesDeps
     DeviceLogins {
   auth: Authenticator;
   config: Pick<Config, 'login' | 'push' | 'development'>;
-  csrfKey: Buffer;
+  csrfKey: KeySource;
 }
 
 export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): Promise<void> {

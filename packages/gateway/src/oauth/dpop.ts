@@ -13,7 +13,15 @@
  * The check costs one signature verification: public keys are imported once per thumbprint and kept.
  */
 import { createHmac, createPublicKey, hash, type KeyObject, verify } from 'node:crypto';
-import { decodeJsonPart, LruCache, type ReplayGuard, sha256 } from '../core/index.js';
+import {
+  currentKey,
+  decodeJsonPart,
+  type KeySource,
+  LruCache,
+  type ReplayGuard,
+  sha256,
+  verifyingKeys,
+} from '../core/index.js';
 import { OAuthError } from './errors.js';
 
 export const DPOP_ALGORITHMS = ['PS256', 'ES256', 'EdDSA'] as const;
@@ -93,8 +101,11 @@ export interface DpopCheck {
 export interface DpopVerifierOptions {
   /** Require the server's current nonce in every proof. */
   requireNonce: boolean;
-  /** Key for the nonces (derived from the server secret, so every node issues and accepts the same ones). */
-  nonceKey: Buffer;
+  /**
+   * Keys for the nonces (derived from the server secret, so every node issues and accepts the same ones): the
+   * current one issues, a previous one's nonces are accepted in its grace.
+   */
+  nonceKey: KeySource;
   /** Seen `jti`s, on every node (core/replay.ts). */
   replay: ReplayGuard;
 }
@@ -110,20 +121,19 @@ export class DpopVerifier {
 
   /** The nonce valid now (and for one more period): an HMAC of the current 5-minute period. */
   nonce(now: number): string {
-    return this.#nonceFor(Math.floor(now / NONCE_PERIOD_MS));
+    return this.#nonceFor(currentKey(this.#o.nonceKey), Math.floor(now / NONCE_PERIOD_MS));
   }
 
-  #nonceFor(period: number): string {
-    return createHmac('sha256', this.#o.nonceKey)
-      .update(`dpop-nonce:${period}`)
-      .digest('base64url')
-      .slice(0, 22);
+  #nonceFor(key: Buffer, period: number): string {
+    return createHmac('sha256', key).update(`dpop-nonce:${period}`).digest('base64url').slice(0, 22);
   }
 
   #nonceValid(nonce: unknown, now: number): boolean {
     if (typeof nonce !== 'string') return false;
     const period = Math.floor(now / NONCE_PERIOD_MS);
-    return nonce === this.#nonceFor(period) || nonce === this.#nonceFor(period - 1);
+    return verifyingKeys(this.#o.nonceKey).some(
+      (key) => nonce === this.#nonceFor(key, period) || nonce === this.#nonceFor(key, period - 1),
+    );
   }
 
   /** Checks a proof; resolves to the thumbprint of its key. */

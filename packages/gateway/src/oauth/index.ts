@@ -10,6 +10,7 @@ export {
 } from './dpop.js';
 export { OAuthError, type OAuthErrorCode } from './errors.js';
 export { type ClientRefreshRecord, clientRefreshesOfUser } from './refresh-record.js';
+export { resealRefreshSuccessors } from './reseal.js';
 export {
   grantProfile,
   OAuthService,

@@ -38,6 +38,8 @@ export interface OAuthRoutesDeps {
   dpop: DpopVerifier;
   oauth: OAuthService;
   oauthSigningKey: SigningKey;
+  /** The keys the JWKS publishes (default: the signing key alone); a rotation's previous key until it retires. */
+  oauthSigningKeys?: () => readonly SigningKey[];
   urls: PublicUrls;
   /** The failure sandbox's probe: the token endpoint's faults (`refresh.*`); `noFaults` when it is off. */
   faults?: FaultProbe;
@@ -51,7 +53,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps): 
     oauth.metadata(),
   );
   app.get('/oauth2/jwks', { config: { operation: ops.jwks } }, async () => ({
-    keys: [deps.oauthSigningKey.publicJwk],
+    keys: (deps.oauthSigningKeys?.() ?? [deps.oauthSigningKey]).map((key) => key.publicJwk),
   }));
 
   /**

@@ -6,6 +6,7 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { type JWK, SignJWT } from 'jose';
+import { deriveKey, secretId } from '../core/index.js';
 import { jwkThumbprint } from './dpop.js';
 
 /** PKCS #8 prefix of an Ed25519 private key (RFC 8410), followed by its 32-byte seed. */
@@ -42,4 +43,23 @@ export function signIntrospection(
     .setAudience(clientId)
     .setIssuedAt(Math.floor(now / 1000))
     .sign(key.privateKey);
+}
+
+/**
+ * The signing keys of a ring's secrets, the current one first (it signs) and each previous one until it retires
+ * (the JWKS lists them, so a JWT signed before a rotation verifies through the grace; `kid` tells them apart).
+ * Each is derived once.
+ */
+export function signingKeys(ring: { secrets(): readonly { secret: Buffer }[] }): () => readonly SigningKey[] {
+  const made = new Map<string, SigningKey>();
+  return () =>
+    ring.secrets().map(({ secret }) => {
+      const id = secretId(secret);
+      let key = made.get(id);
+      if (key === undefined) {
+        key = signingKeyFromSeed(deriveKey(secret, 'oauth-signing'));
+        made.set(id, key);
+      }
+      return key;
+    });
 }

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import type { Config } from '../config/index.js';
-import { type Clock, GatehouseError } from '../core/index.js';
+import { type Clock, GatehouseError, type KeySource } from '../core/index.js';
 import { type Authenticator, clearSessionCookie, clientInfo, parseWith, principalOf } from '../http/index.js';
 import type { Database } from '../store/index.js';
 import { type BrokerageTier, userResetSchedules } from './brokerage.js';
@@ -26,7 +26,7 @@ export interface SessionRoutesDeps {
   brokerage: Pick<BrokerageTier, 'acquire' | 'sessionState' | 'release'>;
   clock: Clock;
   config: Pick<Config, 'brokerage'>;
-  csrfKey: Buffer;
+  csrfKey: KeySource;
   db: Kysely<Database>;
   sessions: SessionService;
   /** The failure sandbox is on: who-am-I says so (`"sandbox": true`), so no one takes the gateway for production. */

@@ -43,6 +43,11 @@ export interface TestGatewayOptions {
   orderRouter?: OrderRouter;
   /** The event bus (default: a new in-process one); gateways given one bus and one database act as nodes. */
   bus?: EventBus;
+  /**
+   * The server secret as configured (`config.secrets`, or the secret file beside a file database) instead of
+   * TEST_SECRET: rotation tests.
+   */
+  ownSecret?: boolean;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -57,7 +62,10 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     database: { url: options.database?.url ?? ':memory:', ...options.config?.database },
     // A listening test gateway's metrics listener takes any free port: test files run side by side.
     metrics: { listen: '127.0.0.1:0', ...options.config?.metrics },
-    secrets: { ...options.config?.secrets, serverSecret: TEST_SECRET },
+    secrets:
+      options.ownSecret === true
+        ? options.config?.secrets
+        : { ...options.config?.secrets, serverSecret: TEST_SECRET },
     log: { level: options.logSink === undefined ? 'silent' : 'trace' },
   });
   const sink = options.logSink;
