@@ -91,7 +91,7 @@ async function login(url: string, step: number, device?: string) {
 }
 
 describe('gatehouse secret rotate between two serve processes', { timeout: 180_000 }, () => {
-  it('keeps the session, CSRF token, remembered browser and TOTP login across the rotation and restart; prints no secret; --finish drops the old one', async () => {
+  it('keeps the session, CSRF token, remembered browser and TOTP login across the rotation and restart, prints no secret, and --finish drops the old one', async () => {
     expect((await gatehouse(['demo', '--db', db])).code).toBe(0);
     const first = await serve();
     const before = await login(first.url, 0);

@@ -240,7 +240,7 @@ describe.each(cases)('secret rotation across a restart on %s', (_name, makePlace
     };
   }
 
-  it('through the grace: the old session cookie and CSRF token, remembered browser, DPoP-bound token, TOTP seed (re-sealed), introspection JWT (both keys in the JWKS) and DPoP nonce still work; new values use the new secret', async () => {
+  it('through the grace: the old session cookie and CSRF token, remembered browser, DPoP-bound token, TOTP seed (re-sealed), introspection JWT (both keys in the JWKS) and DPoP nonce still work, and new values use the new secret', async () => {
     const r = await rotatedAcrossRestart();
     const { after } = r;
     // The CSRF token made before the rotation is accepted on an unsafe request; a new one is made with the new key.

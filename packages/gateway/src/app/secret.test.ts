@@ -30,7 +30,7 @@ function folder(): string {
 const NOW = Date.UTC(2026, 5, 1);
 
 describe('the ring in a secret file', () => {
-  it('reads the one-line format as a ring of one; rotate writes a 0600 JSON keyring holding both (the old one until now + grace) and prints no secret; a second rotate keeps the identity', () => {
+  it('reads the one-line format as a ring of one; rotate writes a 0600 JSON keyring holding both (the old one until now + grace) and prints no secret, and a second rotate keeps the identity', () => {
     const dir = folder();
     const first = randomBytes(32);
     const file = join(dir, 'gatehouse.secret');
