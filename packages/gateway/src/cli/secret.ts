@@ -52,5 +52,8 @@ export function registerSecretCommands(program: Command): void {
       process.stdout.write('set on every node, then restart each one:\n');
       for (const [name, value] of Object.entries(rotation.settings))
         process.stdout.write(`${name}=${value}\n`);
+      process.stdout.write(
+        `once every node runs them, and before ${rotation.retiresAt}: gatehouse secret rotate --finish\n`,
+      );
     });
 }
