@@ -180,6 +180,26 @@ describe('gatehouse backup on SQLite', async () => {
     expect(report.secret).toEqual({ ok: false, opened: 0, failed: 5 });
   });
 
+  it('says where the secret went: left out with --without-secret, set in the configuration, or missing', async () => {
+    const without = await backupSqlite(config, join(dir, 'without.db'), { withoutSecret: true });
+    expect(without.secret).toEqual({ kind: 'not-copied', file: secretFile });
+    expect(existsSync(join(dir, 'without.db.secret'))).toBe(false);
+    expect(without.report.secret?.ok).toBe(true);
+    const configured = defaultConfig({ database: { url: live }, secrets: { serverSecret: TEST_SECRET } });
+    const inConfig = await backupSqlite(configured, join(dir, 'configured.db'));
+    expect(inConfig.secret).toEqual({ kind: 'config' });
+    expect(existsSync(join(dir, 'configured.db.secret'))).toBe(false);
+    // The configured secret is checked against the copy's sealed seeds too.
+    expect(inConfig.report.secret).toEqual({ ok: true, opened: 5, failed: 0 });
+    const absent = defaultConfig({
+      database: { url: live },
+      secrets: { secretFile: join(dir, 'no.secret') },
+    });
+    const missing = await backupSqlite(absent, join(dir, 'missing.db'));
+    expect(missing.secret).toEqual({ kind: 'missing', file: join(dir, 'no.secret') });
+    expect(existsSync(join(dir, 'no.secret'))).toBe(false);
+  });
+
   it('refuses, coded and changing nothing: an existing target, a PostgreSQL URL, a missing source, a file that is not a database', async () => {
     const before = sha(backup);
     await expect(backupSqlite(config, backup)).rejects.toMatchObject({ code: 'BACKUP_EXISTS' });

@@ -137,7 +137,12 @@ export async function backupSqlite(
       config.secrets.serverSecret === undefined && existsSync(secretFile)
         ? readSecretFile(secretFile)
         : undefined;
-    const report = await verifyBackup(partial, secretBytes === undefined ? {} : { secret: secretBytes });
+    // A secret set in the configuration is checked against the seeds as well.
+    const checkWith =
+      config.secrets.serverSecret === undefined
+        ? secretBytes
+        : Buffer.from(config.secrets.serverSecret.trim(), 'base64');
+    const report = await verifyBackup(partial, checkWith === undefined ? {} : { secret: checkWith });
     try {
       linkSync(partial, target);
     } catch (error) {
