@@ -10,7 +10,8 @@
  * newer version fails (verify it with that version).
  */
 import { readFileSync } from 'node:fs';
-import BetterSqlite3 from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { verifyAuditChain } from '../audit/index.js';
@@ -25,7 +26,8 @@ export class BackupError extends Error {
       | 'BACKUP_SOURCE_MISSING'
       | 'BACKUP_POSTGRES_USE_PG_DUMP'
       | 'BACKUP_UNREADABLE'
-      | 'BACKUP_SECRET_UNREADABLE',
+      | 'BACKUP_SECRET_UNREADABLE'
+      | 'BACKUP_DRIVER_MISSING',
     message: string,
   ) {
     super(message);
@@ -67,6 +69,23 @@ export interface BackupReport {
   problems: string[];
 }
 
+const require = createRequire(import.meta.url);
+
+/**
+ * better-sqlite3, loaded when a backup command runs: it is an optional dependency (store/sqlite.ts), and the CLI must
+ * start without it. Its `backup()` and read-only opening are what these commands need.
+ */
+export function betterSqlite3(): typeof BetterSqlite3 {
+  try {
+    return require('better-sqlite3') as typeof BetterSqlite3;
+  } catch (error) {
+    throw new BackupError(
+      'BACKUP_DRIVER_MISSING',
+      `the SQLite backup commands need better-sqlite3, which did not load (${error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error)}); run \`npm rebuild better-sqlite3\``,
+    );
+  }
+}
+
 interface SchemaShape {
   migrations: string[];
   /** table → its columns. */
@@ -78,7 +97,8 @@ let reference: Promise<SchemaShape> | undefined;
 /** This build's schema: an in-memory SQLite database migrated to the latest version (memoised). */
 function referenceSchema(): Promise<SchemaShape> {
   reference ??= (async () => {
-    const store = openDatabase(':memory:', { sqliteDriver: 'better-sqlite3' });
+    // Whichever driver this runtime has: a PostgreSQL copy is verified without better-sqlite3.
+    const store = openDatabase(':memory:');
     try {
       await migrateToLatest(store);
       return await shapeOf(store.db, 'sqlite');
@@ -180,9 +200,10 @@ export function readSecretFile(file: string): Buffer {
 
 /** Opens a SQLite file read-only; it must exist. */
 function openSqliteReadOnly(file: string): Kysely<Database> {
+  const Sqlite = betterSqlite3();
   let connection: BetterSqlite3.Database;
   try {
-    connection = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
+    connection = new Sqlite(file, { readonly: true, fileMustExist: true });
   } catch (error) {
     throw new BackupError(
       'BACKUP_UNREADABLE',

@@ -33,13 +33,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import type { Command } from 'commander';
 import type { Config } from '../config/index.js';
 import { isPostgresUrl, redactUrl } from '../store/index.js';
 import {
   BackupError,
   type BackupReport,
+  betterSqlite3,
   formatBackupReport,
   readSecretFile,
   verifyBackup,
@@ -109,9 +109,10 @@ export async function backupSqlite(
 
   const partial = join(dirname(target), `.${basename(target)}.partial-${randomBytes(6).toString('hex')}`);
   // Created 0600 before SQLite opens it: SQLite keeps an existing file's mode, and gives its journal the same one.
+  const Sqlite = betterSqlite3();
   writeFileSync(partial, '', { mode: 0o600, flag: 'wx' });
   try {
-    const live = new BetterSqlite3(source, { readonly: true, fileMustExist: true });
+    const live = new Sqlite(source, { readonly: true, fileMustExist: true });
     try {
       live.pragma('busy_timeout = 5000');
       // All remaining pages in one step (see the module header): one read transaction, one snapshot.
@@ -119,7 +120,7 @@ export async function backupSqlite(
     } finally {
       live.close();
     }
-    const copy = new BetterSqlite3(partial);
+    const copy = new Sqlite(partial);
     try {
       // One self-contained file: no -wal or -shm beside it to lose when it is moved.
       copy.pragma('journal_mode = DELETE');
