@@ -37,6 +37,7 @@ import {
   userResetSchedules,
 } from '../sessions/index.js';
 import { registerAuthenticator } from './authenticator.js';
+import { registerBackupCommands } from './backup.js';
 import { registerDrillCommand } from './drill.js';
 import { type CommonFlags, configFromFlags, readStdin } from './options.js';
 import { registerSandboxCommands } from './sandbox.js';
@@ -551,6 +552,7 @@ export function registerCommands(program: Command): void {
   registerSandboxCommands(program);
   registerDrillCommand(program);
   registerSecretCommands(program);
+  registerBackupCommands(program);
 
   program
     .command('totp')

@@ -4,6 +4,7 @@ export {
   isPostgresUrl,
   type OpenDatabaseOptions,
   openDatabase,
+  redactUrl,
   type Store,
 } from './database.js';
 export {
