@@ -275,6 +275,7 @@ describe('gatehouse serve stops gracefully', () => {
         answeredAfterSignal: afterSignal.filter((s) => s === 201).length,
         refusedAfterSignal: afterSignal.filter((s) => s === 503).length,
         readyzTurnedMs: readiness[firstNot200]?.ms,
+        readiness: readiness.slice(0, 6),
       }),
     );
 
