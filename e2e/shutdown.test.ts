@@ -13,24 +13,86 @@
  * 3. A second signal during a drain exits at once (1), logging what was still running.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { testDatabases } from '../packages/gateway/src/test-support/databases.js';
 import { nextTotp } from './support/local.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'packages/gateway/bin/gatehouse.js');
 const dir = mkdtempSync(join(tmpdir(), 'gh-shutdown-'));
 const children: ChildProcess[] = [];
+const drops: (() => Promise<void>)[] = [];
 
-afterAll(() => {
+afterAll(async () => {
   for (const child of children)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
+  for (const drop of drops) await drop();
 });
+
+/** A database a gateway serves on, and a way to read it from the test (ids here are generated, never quoted). */
+interface Engine {
+  url: string;
+  /** What serving on it needs besides (PostgreSQL: a server secret every node shares). */
+  env: Record<string, string>;
+  rows<T>(query: string): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * The engines the drain test runs on: a SQLite file always; a fresh PostgreSQL database when
+ * GATEHOUSE_TEST_DATABASE_URL is set (test-support/databases.ts: CI sets it).
+ */
+const engines: [string, () => Promise<Engine>][] = [
+  [
+    'SQLite file',
+    async () => {
+      const url = join(dir, 'drain.db');
+      let db: Database.Database | undefined;
+      return {
+        url,
+        env: {},
+        rows: async <T>(query: string) => {
+          db ??= new Database(url, { readonly: true });
+          return db.prepare(query).all() as T[];
+        },
+        close: async () => {
+          db?.close();
+        },
+      };
+    },
+  ],
+  ...testDatabases()
+    .filter(([name]) => name === 'postgres')
+    .map(([, factory]): [string, () => Promise<Engine>] => [
+      'PostgreSQL',
+      async () => {
+        const database = await factory();
+        drops.push(database.drop);
+        const client = new pg.Client({ connectionString: database.url });
+        let connected = false;
+        return {
+          url: database.url,
+          env: { GATEHOUSE_SECRET: randomBytes(32).toString('base64') },
+          rows: async <T>(query: string) => {
+            if (!connected) await client.connect();
+            connected = true;
+            return (await client.query(query)).rows as T[];
+          },
+          close: async () => {
+            if (connected) await client.end();
+          },
+        };
+      },
+    ]),
+];
 
 interface Served {
   child: ChildProcess;
@@ -155,168 +217,167 @@ async function codeOf(response: Response): Promise<string | null> {
 }
 
 describe('gatehouse serve stops gracefully', () => {
-  it('drains on SIGTERM during an order burst (SQLite file): exit 0 in the bound, every 201 order and every last-seen from before the signal stored, streams closed 1012, new requests 503', async () => {
-    const dbFile = join(dir, 'drain.db');
-    const gw = await serve(dbFile, { GATEHOUSE_SERVER_SHUTDOWN_TIMEOUT_MS: '10000' });
-    const traders = { alice: await login(gw.url, 'alice'), hana: await login(gw.url, 'hana') };
-    const watcher = await login(gw.url, 'bruno');
-    for (const c of Object.values(traders))
-      expect((await c.post('/v1/session/brokerage', { compete: true })).status).toBe(200);
-    const stream = await openStream(gw.url, traders.alice);
+  it.each(engines)(
+    'drains on SIGTERM during an order burst (%s): exit 0 in the bound, every 201 order and every last-seen from before the signal stored, streams closed 1012, new requests 503',
+    async (_name, engineOf) => {
+      const engine = await engineOf();
+      const dbFile = engine.url;
+      const gw = await serve(dbFile, { ...engine.env, GATEHOUSE_SERVER_SHUTDOWN_TIMEOUT_MS: '10000' });
+      const traders = { alice: await login(gw.url, 'alice'), hana: await login(gw.url, 'hana') };
+      const watcher = await login(gw.url, 'bruno');
+      for (const c of Object.values(traders))
+        expect((await c.post('/v1/session/brokerage', { compete: true })).status).toBe(200);
+      const stream = await openStream(gw.url, traders.alice);
 
-    const acknowledged: { id: string; clientOrderId: string; status: string; accountId: string }[] = [];
-    /** Statuses (or 'no answer') of the order requests answered after the signal was sent. */
-    const afterSignal: (number | 'no answer')[] = [];
-    const otherCodes: string[] = [];
-    let signalledAt = 0;
-    let stop = false;
-    let next = 0;
-    const worker = (who: keyof typeof traders) => async () => {
-      const client = traders[who];
-      while (!stop) {
-        const clientOrderId = `drain-${who}-${next++}`;
-        try {
-          const response = await client.post(`/v1/accounts/${DEMO[who].account}/orders`, {
-            clientOrderId,
-            instrumentId: 265598,
-            side: 'BUY',
-            type: next % 3 === 0 ? 'MKT' : 'LMT',
-            ...(next % 3 === 0 ? {} : { limitPrice: 1 }),
-            quantity: 1,
-            tif: 'GTC',
-          });
-          if (signalledAt > 0) afterSignal.push(response.status);
-          if (response.status === 201) {
-            const order = (await response.json()) as { id: string; status: string };
-            acknowledged.push({
-              id: order.id,
+      const acknowledged: { id: string; clientOrderId: string; status: string; accountId: string }[] = [];
+      /** Statuses (or 'no answer') of the order requests answered after the signal was sent. */
+      const afterSignal: (number | 'no answer')[] = [];
+      const otherCodes: string[] = [];
+      let signalledAt = 0;
+      let stop = false;
+      let next = 0;
+      const worker = (who: keyof typeof traders) => async () => {
+        const client = traders[who];
+        while (!stop) {
+          const clientOrderId = `drain-${who}-${next++}`;
+          try {
+            const response = await client.post(`/v1/accounts/${DEMO[who].account}/orders`, {
               clientOrderId,
-              status: order.status,
-              accountId: DEMO[who].account,
+              instrumentId: 265598,
+              side: 'BUY',
+              type: next % 3 === 0 ? 'MKT' : 'LMT',
+              ...(next % 3 === 0 ? {} : { limitPrice: 1 }),
+              quantity: 1,
+              tif: 'GTC',
             });
-          } else {
-            const code = await codeOf(response);
-            if (response.status !== 503 || code !== 'SERVICE_UNAVAILABLE')
-              otherCodes.push(`${response.status} ${code}`);
+            if (signalledAt > 0) afterSignal.push(response.status);
+            if (response.status === 201) {
+              const order = (await response.json()) as { id: string; status: string };
+              acknowledged.push({
+                id: order.id,
+                clientOrderId,
+                status: order.status,
+                accountId: DEMO[who].account,
+              });
+            } else {
+              const code = await codeOf(response);
+              if (response.status !== 503 || code !== 'SERVICE_UNAVAILABLE')
+                otherCodes.push(`${response.status} ${code}`);
+            }
+          } catch {
+            // Refused or cut: never acknowledged. Once the node stops answering, this client is done.
+            if (signalledAt > 0) {
+              afterSignal.push('no answer');
+              return;
+            }
           }
-        } catch {
-          // Refused or cut: never acknowledged. Once the node stops answering, this client is done.
-          if (signalledAt > 0) {
-            afterSignal.push('no answer');
-            return;
-          }
+          if (signalledAt > 0 && afterSignal.length > 200) return;
         }
-        if (signalledAt > 0 && afterSignal.length > 200) return;
-      }
-    };
-    const workers = [
-      ...Array.from({ length: 8 }, () => worker('alice')),
-      ...Array.from({ length: 8 }, () => worker('hana')),
-    ].map((w) => w());
+      };
+      const workers = [
+        ...Array.from({ length: 8 }, () => worker('alice')),
+        ...Array.from({ length: 8 }, () => worker('hana')),
+      ].map((w) => w());
 
-    // Mid-burst: every session tickles (its last-seen time is held in memory), then SIGTERM.
-    while (acknowledged.length < 80) await new Promise((r) => setTimeout(r, 20));
-    const clients = [traders.alice, traders.hana, watcher];
-    const tickledAt = new Map<string, number>();
-    for (const c of clients) {
-      tickledAt.set(c.sessionId, Date.now());
-      expect((await c.post('/v1/session/tickle', {})).status).toBe(200);
-    }
-    const beforeSignal = new Database(dbFile, { readonly: true });
-    const seenInDb = (id: string) =>
-      Number(
-        (
-          beforeSignal.prepare('SELECT last_seen_at FROM sessions WHERE id = ?').get(id) as {
-            last_seen_at: number;
-          }
-        ).last_seen_at,
-      );
-    // Written behind: not in the database yet.
-    for (const c of clients) expect(seenInDb(c.sessionId)).toBeLessThan(tickledAt.get(c.sessionId) ?? 0);
-    beforeSignal.close();
-
-    signalledAt = Date.now();
-    gw.child.kill('SIGTERM');
-    // /readyz, asked again and again on new connections: 503 at once (or refused: the listener is closed), never
-    // 200 again once it has turned.
-    const readiness: { ms: number; answer: number | 'refused' }[] = [];
-    while (gw.child.exitCode === null && readiness.length < 200) {
-      try {
-        const r = await fetch(`${gw.url}/readyz`, { headers: { connection: 'close' } });
-        const code = r.status === 503 ? await codeOf(r) : null;
-        readiness.push({ ms: Date.now() - signalledAt, answer: r.status });
-        if (r.status === 503) expect(code).toBe('SERVICE_UNAVAILABLE');
-      } catch {
-        readiness.push({ ms: Date.now() - signalledAt, answer: 'refused' });
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    const { code, at } = await gw.exited;
-    stop = true;
-    await Promise.all(workers);
-    const drainMs = at - signalledAt;
-
-    expect(code).toBe(0);
-    expect(drainMs).toBeLessThan(10_000);
-    expect(await stream.closed).toEqual({ code: 1012, reason: 'SERVICE_RESTART' });
-    const firstNot200 = readiness.findIndex((r) => r.answer !== 200);
-    expect(firstNot200).toBeGreaterThanOrEqual(0);
-    expect(readiness[firstNot200]?.ms ?? Number.POSITIVE_INFINITY).toBeLessThan(500);
-    expect(readiness.slice(firstNot200).every((r) => r.answer === 503 || r.answer === 'refused')).toBe(true);
-    expect(otherCodes).toEqual([]);
-    expect(afterSignal.every((s) => s === 201 || s === 503 || s === 'no answer')).toBe(true);
-    expect(acknowledged.length).toBeGreaterThanOrEqual(80);
-    const cut = /shutdown cut|requests still running at the deadline/.test(gw.output());
-    expect(cut).toBe(false);
-    console.info(
-      JSON.stringify({
-        drainMs,
-        acknowledged: acknowledged.length,
-        answeredAfterSignal: afterSignal.filter((s) => s === 201).length,
-        refusedAfterSignal: afterSignal.filter((s) => s === 503).length,
-        readyzTurnedMs: readiness[firstNot200]?.ms,
-        readiness: readiness.slice(0, 6),
-      }),
-    );
-
-    // The gateway starts again on the same file; everything acknowledged is there.
-    const again = await serve(dbFile);
-    expect((await fetch(`${again.url}/readyz`)).status).toBe(200);
-    const db = new Database(dbFile, { readonly: true });
-    try {
-      const rows = db
-        .prepare(
-          "SELECT id, client_order_id, status FROM orders WHERE account_id IN ('DU1000001', 'U4000004')",
-        )
-        .all() as { id: string; client_order_id: string; status: string }[];
-      const stored = new Map(rows.map((r) => [r.id, r]));
-      const accepted = new Set(
-        (
-          db.prepare("SELECT order_id FROM account_events WHERE type = 'accepted'").all() as {
-            order_id: string;
-          }[]
-        ).map((e) => e.order_id),
-      );
-      const terminal = new Set(['filled', 'cancelled', 'rejected']);
-      for (const a of acknowledged) {
-        const row = stored.get(a.id);
-        expect(row?.client_order_id, a.clientOrderId).toBe(a.clientOrderId);
-        expect(accepted.has(a.id), a.clientOrderId).toBe(true);
-        // The state it was acknowledged in, or a later one (a market order fills after its answer).
-        if (terminal.has(a.status)) expect(row?.status, a.clientOrderId).toBe(a.status);
-      }
+      // Mid-burst: every session tickles (its last-seen time is held in memory), then SIGTERM.
+      while (acknowledged.length < 80) await new Promise((r) => setTimeout(r, 20));
+      const clients = [traders.alice, traders.hana, watcher];
+      const tickledAt = new Map<string, number>();
       for (const c of clients) {
-        const row = db.prepare('SELECT last_seen_at FROM sessions WHERE id = ?').get(c.sessionId) as {
-          last_seen_at: number;
-        };
-        expect(Number(row.last_seen_at)).toBeGreaterThanOrEqual(tickledAt.get(c.sessionId) ?? 0);
+        tickledAt.set(c.sessionId, Date.now());
+        expect((await c.post('/v1/session/tickle', {})).status).toBe(200);
       }
-    } finally {
-      db.close();
-    }
-    again.child.kill('SIGTERM');
-    expect((await again.exited).code).toBe(0);
-  }, 60_000);
+      const seenInDb = async (id: string) =>
+        Number(
+          (
+            await engine.rows<{ last_seen_at: number }>(
+              `SELECT last_seen_at FROM sessions WHERE id = '${id}'`,
+            )
+          )[0]?.last_seen_at,
+        );
+      // Written behind: not in the database yet.
+      for (const c of clients)
+        expect(await seenInDb(c.sessionId)).toBeLessThan(tickledAt.get(c.sessionId) ?? 0);
+
+      signalledAt = Date.now();
+      gw.child.kill('SIGTERM');
+      // /readyz, asked again and again on new connections: 503 at once (or refused: the listener is closed), never
+      // 200 again once it has turned.
+      const readiness: { ms: number; answer: number | 'refused' }[] = [];
+      while (gw.child.exitCode === null && readiness.length < 200) {
+        try {
+          const r = await fetch(`${gw.url}/readyz`, { headers: { connection: 'close' } });
+          const code = r.status === 503 ? await codeOf(r) : null;
+          readiness.push({ ms: Date.now() - signalledAt, answer: r.status });
+          if (r.status === 503) expect(code).toBe('SERVICE_UNAVAILABLE');
+        } catch {
+          readiness.push({ ms: Date.now() - signalledAt, answer: 'refused' });
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const { code, at } = await gw.exited;
+      stop = true;
+      await Promise.all(workers);
+      const drainMs = at - signalledAt;
+
+      expect(code).toBe(0);
+      expect(drainMs).toBeLessThan(10_000);
+      expect(await stream.closed).toEqual({ code: 1012, reason: 'SERVICE_RESTART' });
+      const firstNot200 = readiness.findIndex((r) => r.answer !== 200);
+      expect(firstNot200).toBeGreaterThanOrEqual(0);
+      expect(readiness[firstNot200]?.ms ?? Number.POSITIVE_INFINITY).toBeLessThan(500);
+      expect(readiness.slice(firstNot200).every((r) => r.answer === 503 || r.answer === 'refused')).toBe(
+        true,
+      );
+      expect(otherCodes).toEqual([]);
+      expect(afterSignal.every((s) => s === 201 || s === 503 || s === 'no answer')).toBe(true);
+      expect(acknowledged.length).toBeGreaterThanOrEqual(80);
+      const cut = /shutdown cut|requests still running at the deadline/.test(gw.output());
+      expect(cut).toBe(false);
+      console.info(
+        JSON.stringify({
+          drainMs,
+          acknowledged: acknowledged.length,
+          answeredAfterSignal: afterSignal.filter((s) => s === 201).length,
+          refusedAfterSignal: afterSignal.filter((s) => s === 503).length,
+          readyzTurnedMs: readiness[firstNot200]?.ms,
+          readiness: readiness.slice(0, 6),
+        }),
+      );
+
+      // The gateway starts again on the same file; everything acknowledged is there.
+      const again = await serve(dbFile, engine.env);
+      expect((await fetch(`${again.url}/readyz`)).status).toBe(200);
+      try {
+        const rows = await engine.rows<{ id: string; client_order_id: string; status: string }>(
+          "SELECT id, client_order_id, status FROM orders WHERE account_id IN ('DU1000001', 'U4000004')",
+        );
+        const stored = new Map(rows.map((r) => [r.id, r]));
+        const accepted = new Set(
+          (
+            await engine.rows<{ order_id: string }>(
+              "SELECT order_id FROM account_events WHERE type = 'accepted'",
+            )
+          ).map((e) => e.order_id),
+        );
+        const terminal = new Set(['filled', 'cancelled', 'rejected']);
+        for (const a of acknowledged) {
+          const row = stored.get(a.id);
+          expect(row?.client_order_id, a.clientOrderId).toBe(a.clientOrderId);
+          expect(accepted.has(a.id), a.clientOrderId).toBe(true);
+          // The state it was acknowledged in, or a later one (a market order fills after its answer).
+          if (terminal.has(a.status)) expect(row?.status, a.clientOrderId).toBe(a.status);
+        }
+        for (const c of clients)
+          expect(await seenInDb(c.sessionId)).toBeGreaterThanOrEqual(tickledAt.get(c.sessionId) ?? 0);
+      } finally {
+        await engine.close();
+      }
+      again.child.kill('SIGTERM');
+      expect((await again.exited).code).toBe(0);
+    },
+    60_000,
+  );
 
   it('cuts a request held past the bound (sandbox latency 5 s, bound 1.5 s): exits 1 about the bound after SIGTERM and logs the cut route', async () => {
     const gw = await serve(join(dir, 'bound.db'), {
