@@ -1,7 +1,7 @@
 /**
  * The drain's parts on their own (app/drain.ts); e2e/shutdown.test.ts stops a real `gatehouse serve` process.
  */
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { installErrorHandling } from '../http/index.js';
@@ -22,7 +22,7 @@ function capturedLogger() {
   return { logger, lines };
 }
 
-async function drainingApp() {
+async function drainingApp(more?: (app: FastifyInstance) => void) {
   const drain = new Drain();
   const app = Fastify();
   installErrorHandling(app, { dpopAlgorithms: [] });
@@ -34,6 +34,7 @@ async function drainingApp() {
     await held.promise;
     return { done: true };
   });
+  more?.(app);
   await app.ready();
   return { app, drain, held };
 }
@@ -59,6 +60,23 @@ describe('a drain', () => {
     expect(drain.inFlight()).toHaveLength(1);
     held.resolve();
     expect((await slow).json()).toEqual({ done: true });
+    expect(drain.inFlight()).toEqual([]);
+    await app.close();
+  });
+
+  it('forgets a request whose connection was destroyed without an answer (injected: a handler that cuts its socket, as order.response_lost does)', async () => {
+    const { app, drain } = await drainingApp((app) => {
+      app.get('/v1/lost', async (request, reply) => {
+        reply.hijack();
+        request.raw.socket.destroy();
+        return reply;
+      });
+      app.get('/v1/fine', async () => ({ ok: true }));
+    });
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    await expect(fetch(`${base}/v1/lost`)).rejects.toThrow();
+    expect((await fetch(`${base}/v1/fine`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 20));
     expect(drain.inFlight()).toEqual([]);
     await app.close();
   });

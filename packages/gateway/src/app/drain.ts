@@ -16,7 +16,7 @@
  * drain was cut (the CLI then exits 1). A client whose request was cut got no answer: it never saw an
  * acknowledgement, and retries with the same `clientOrderId` (an order) on another node.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../core/index.js';
 
@@ -97,26 +97,35 @@ export class Drain {
    * The refusal is thrown, so the error handler writes the usual envelope and `Retry-After`.
    */
   install(app: FastifyInstance): void {
-    app.addHook('onRequest', async (request, reply) => {
+    // Callback hooks: they run on every request, and a promise each would cost more than the work they do.
+    app.addHook('onRequest', (request, reply, done) => {
       if (this.draining && !SERVICE_PATHS.has(request.url)) {
         reply.header('connection', 'close');
-        throw new GatehouseError(
-          'SERVICE_UNAVAILABLE',
-          'This node is stopping: send requests to another node.',
-          { retryAfterMs: 1_000 },
+        done(
+          new GatehouseError('SERVICE_UNAVAILABLE', 'This node is stopping: send requests to another node.', {
+            retryAfterMs: 1_000,
+          }),
         );
+        return;
       }
-      this.#inFlight.set(request.id, {
-        method: request.method,
-        route: request.routeOptions.url ?? '(unmatched)',
-        since: Date.now(),
-      });
+      // A stream's upgrade is not a request in flight: the stream lives on, and is closed with 1012 at the stop.
+      if (request.headers.upgrade === undefined) {
+        const id = request.id;
+        this.#inFlight.set(id, {
+          method: request.method,
+          route: request.routeOptions.url ?? '(unmatched)',
+          since: Date.now(),
+        });
+        // Ended however it ends: answered, aborted by the client, or cut by a fault that destroys the socket.
+        reply.raw.once('close', () => this.#inFlight.delete(id));
+      }
+      done();
     });
-    const done = async (request: { id: string }) => {
+    const ended = (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
       this.#inFlight.delete(request.id);
+      done();
     };
-    app.addHook('onResponse', done);
-    app.addHook('onRequestAbort', done);
+    app.addHook('onResponse', ended);
   }
 }
 
