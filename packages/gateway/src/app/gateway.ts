@@ -10,10 +10,12 @@
  * read) → listen (in development, the public URL takes the port the listener was given) → the metrics listener
  * (`metrics.listen`; one that cannot bind is logged, and the gateway serves on) → each CPAPI listener (a headless
  * one logs in first).
- * Stop: close the CPAPI listeners (each ends the session it holds) → stop accepting and finish in-flight requests →
- * close the metrics listener → stop the timer and flush
- * last-seen times → close the session service, the bus and the replay guard's Redis → close the database → release
- * the node's lock → flush the logger.
+ * Stop (a drain, app/drain.ts): refuse new requests with 503 (`/readyz` too) and take no more accounts → write the
+ * last-seen times held → close the CPAPI listeners (each ends the session it holds) → close streams with 1012, stop
+ * accepting and finish in-flight requests (cut at `server.shutdownTimeoutMs` less a reserve) → close the metrics
+ * listener → stop the timer → drain the journal, give the account leases up, flush last-seen times again → close the
+ * session service, the bus and the replay guard's Redis → close the database → release the node's lock → flush the
+ * logger.
  *
  * Longer than most modules: the start-up order and its reverse are read top to bottom in one place; what several
  * nodes share is built in app/shared-state.ts.
@@ -60,6 +62,7 @@ import {
 import { type OrderRouter, TradingService } from '../trading/index.js';
 import type { GatewayContext } from './context.js';
 import { buildCpapiListeners } from './cpapi.js';
+import { Drain, requestDeadlineMs } from './drain.js';
 import { createLogger } from './logger.js';
 import { settleRotation } from './rotation.js';
 import { createRecorders, createSandbox } from './sandbox.js';
@@ -100,7 +103,12 @@ export interface Gateway {
   cpapi: CpapiListener[];
   /** Starts listening; resolves to the base URL. */
   listen(): Promise<string>;
+  /** Drains and stops (app/drain.ts); requests still running `server.shutdownTimeoutMs` less a reserve in are cut. */
   close(): Promise<void>;
+  /** The drain's state: whether a stop began, its stage, the requests in flight. */
+  drain: Drain;
+  /** What is held to be written behind: last-seen times and uncommitted journal entries. */
+  pendingWrites(): { pendingLastSeen: number; pendingJournal: number };
 }
 
 /** Opens the database and applies migrations and seed data; used by the server and by offline CLI commands. */
@@ -397,7 +405,8 @@ export async function createGateway(config: Config, given: GatewayOptions = {}):
     await nodeLock.release();
     throw error;
   }
-  const app = await buildHttpApp(ctx);
+  const drain = new Drain();
+  const app = await buildHttpApp(ctx, drain);
   const metricsApp =
     config.metrics.listen === 'off'
       ? null
@@ -436,20 +445,40 @@ export async function createGateway(config: Config, given: GatewayOptions = {}):
       }
       return url;
     },
+    drain,
+    pendingWrites: () => ({
+      pendingLastSeen: ctx.sessions.pendingLastSeenCount,
+      pendingJournal: ctx.journal.pending,
+    }),
     async close() {
       if (closed) return;
       closed = true;
-      // A drain: this node takes no more accounts and says it is not ready, then finishes what it has.
+      // A drain: every new request (`/readyz` too) is refused with 503 from now on, and this node takes no more
+      // accounts; then it finishes what it has.
+      drain.enter('requests');
       ctx.cluster?.ownership.drain();
-      const deadline = setTimeout(() => app.server.closeAllConnections?.(), config.server.shutdownTimeoutMs);
+      // Last-seen times recorded before the stop are written now, not after the requests in flight.
+      const seenBefore = ctx.sessions
+        .flushLastSeen()
+        .catch((error: unknown) => ctx.logger.error({ err: error }, 'last-seen flush failed'));
+      const deadline = setTimeout(() => {
+        const cut = drain.markCut();
+        if (cut.length > 0)
+          ctx.logger.error({ requests: cut }, 'shutdown: requests still running at the deadline are cut');
+        app.server.closeAllConnections?.();
+      }, requestDeadlineMs(config.server.shutdownTimeoutMs));
       deadline.unref();
       for (const listener of cpapi) await listener.close();
+      // Streams are closed with 1012 (preClose, app/server.ts), the listener stops accepting, requests finish.
       await app.close();
       await metricsApp?.close();
       clearTimeout(deadline);
       clearInterval(flushTimer);
+      drain.enter('write-behind');
+      await seenBefore;
       await closeContext(ctx);
       await nodeLock.release();
+      drain.enter('stopped');
       ctx.logger.flush?.();
     },
   };

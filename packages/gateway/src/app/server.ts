@@ -49,6 +49,7 @@ import { loginStreamRoutes } from '../ws/login-stream.js';
 import { sessionStreamRoutes } from '../ws/session-stream-route.js';
 import { apiReferenceRoutes } from './api-reference.js';
 import type { GatewayContext } from './context.js';
+import { Drain } from './drain.js';
 import { PORTAL_ASSETS_OPERATION, portalRoutes } from './portal.js';
 import { clusterRateLimitStore } from './rate-limit-store.js';
 
@@ -114,7 +115,8 @@ function requestLine(request: FastifyRequest, status: number, ms: number) {
 
 /** The WebSocket close code of a stream whose node is stopping: reconnect (`Service Restart`). */
 const SERVICE_RESTART = 1012;
-export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance> {
+/** The public app; `drain` refuses new requests once a stop begins and knows the requests in flight (app/drain.ts). */
+export async function buildHttpApp(ctx: GatewayContext, drain = new Drain()): Promise<FastifyInstance> {
   const { server } = ctx.config;
   const https =
     server.tlsCertFile !== undefined && server.tlsKeyFile !== undefined
@@ -128,13 +130,16 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
     childLoggerFactory: (logger) => logger,
     bodyLimit: server.bodyLimitBytes,
     trustProxy: server.trustedProxies.length > 0 ? server.trustedProxies : false,
-    return503OnClosing: true,
+    // A stopping node answers new requests itself, coded (app/drain.ts), rather than with Fastify's plain 503.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     frameworkErrors,
     ...(https === null ? {} : { https }),
   }) as unknown as FastifyInstance;
   // Before any route: the OpenAPI document describes every route the app registers.
   const routes = recordRoutes(app);
+  // First of the request hooks: a stopping node refuses before any work, and counts every request it works on.
+  drain.install(app);
 
   installErrorHandling(app, { dpopAlgorithms: DPOP_ALGORITHMS });
   await app.register(cookie);

@@ -43,6 +43,7 @@ import { type CommonFlags, configFromFlags, readStdin } from './options.js';
 import { registerSandboxCommands } from './sandbox.js';
 import { registerSecretCommands } from './secret.js';
 import { sandboxWarning, servingLine } from './serving.js';
+import { stopOnSignals } from './stopping.js';
 
 /** A context for commands that work on the database without serving; its logs go to stderr. */
 function offlineContext(flags: CommonFlags) {
@@ -110,21 +111,7 @@ export function registerCommands(program: Command): void {
         const held = listener.held.userId === null ? 'log in at /sso/Login' : 'logged in';
         process.stdout.write(`IBKR Client Portal Web API: ${listener.url}/v1/api/ (${held})\n`);
       }
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'shutting down');
-        gateway.close().then(
-          () => process.exit(0),
-          (error: unknown) => {
-            logger.error({ err: error }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      stopOnSignals(gateway, config.server.shutdownTimeoutMs, logger);
     });
 
   withCommon(

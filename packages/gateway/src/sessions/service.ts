@@ -636,6 +636,11 @@ export class SessionService {
       .filter((s) => now < s.lastSeenAt + s.idleTimeoutMs);
   }
 
+  /** How many sessions' last-seen times wait to be written (logged when a shutdown is cut). */
+  get pendingLastSeenCount(): number {
+    return this.#pendingLastSeen.size;
+  }
+
   /** The newest activity this node has seen for a session and not yet written behind, if any. */
   pendingLastSeen(sessionId: string): number | undefined {
     return this.#pendingLastSeen.get(sessionId);

@@ -34,6 +34,15 @@ describe.each(testDatabases({ everySqliteDriver: true }))('journal on %s', (_nam
   const bodies = async (s: Store) =>
     (await sql<{ body: string }>`select body from notes order by id`.execute(s.db)).rows.map((r) => r.body);
 
+  it('counts the entries not yet committed, queued and in the running batch (a cut shutdown logs it)', async () => {
+    const { journal } = await open();
+    expect(journal.pending).toBe(0);
+    const written = Promise.all(Array.from({ length: 5 }, (_, i) => journal.write(note(i + 1, `p${i + 1}`))));
+    expect(journal.pending).toBe(5);
+    await written;
+    expect(journal.pending).toBe(0);
+  });
+
   it('commits the entries of one turn in one transaction, in the order written', async () => {
     const { store, journal } = await open();
     const written = await Promise.all(

@@ -76,6 +76,7 @@ export class Journal {
   #queue: Pending[] = [];
   #scheduled = false;
   #running: Promise<void> | null = null;
+  #inBatch = 0;
   readonly stats: JournalStats = { batches: 0, entries: 0, largestBatch: 0 };
 
   constructor(store: Store, options: { maxBatch?: number } = {}) {
@@ -92,6 +93,11 @@ export class Journal {
       this.#queue.push({ entry, guard, resolve: resolve as (value: unknown) => void, reject });
       this.#schedule();
     });
+  }
+
+  /** Entries not yet committed: those queued and those of the batch running. */
+  get pending(): number {
+    return this.#queue.length + this.#inBatch;
   }
 
   /** Resolves once every entry written before the call has been committed (or has failed). */
@@ -118,6 +124,7 @@ export class Journal {
   async #runBatches(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#maxBatch);
+      this.#inBatch = batch.length;
       let outcomes: Outcome[];
       try {
         outcomes = await this.#transaction(batch);
@@ -135,6 +142,7 @@ export class Journal {
           }
         }
       }
+      this.#inBatch = 0;
       batch.forEach((pending, i) => {
         const outcome = outcomes[i] as Outcome;
         if (outcome.ok) pending.resolve(outcome.value);
