@@ -37,6 +37,11 @@ export interface OpenDatabaseOptions {
   sqliteDriver?: SqliteDriver | 'auto';
   /** PostgreSQL pool size. */
   poolSize?: number;
+  /**
+   * How long a query waits for a PostgreSQL connection — a free one from the pool, or a new one from the server —
+   * before failing (`database.acquireTimeoutMs`); 0 waits for ever.
+   */
+  acquireTimeoutMs?: number;
   /** PostgreSQL schema to use instead of `public` (tests isolate themselves this way). */
   pgSchema?: string;
   /**
@@ -89,6 +94,10 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
     const pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
+      // pg-pool bounds both the wait in its queue for a free client and the connection to the server with it
+      // (pg-pool/index.js `connect`): with every connection held, or the server gone, a query fails instead of
+      // hanging, and the request is answered 503 (store/unavailable).
+      connectionTimeoutMillis: options.acquireTimeoutMs ?? 5_000,
       types: pgTypes as pg.CustomTypesConfig,
       ...(options.pgSchema === undefined ? {} : { options: `-c search_path=${options.pgSchema}` }),
       ...(options.pgIdleInTransactionMs === undefined
