@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, type LogEvent, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { defaultSqliteDriver, openSqlite, type SqliteConnection, type SqliteDriver } from './sqlite.js';
 import type { Database } from './tables.js';
@@ -50,8 +50,11 @@ export interface OpenDatabaseOptions {
    * its row locks — the lease row's among them — and no other node could take its accounts over until it woke.
    */
   pgIdleInTransactionMs?: number;
-  /** Called after every query (tests use it to prove a path makes no database round trip). */
-  onQuery?: () => void;
+  /**
+   * Called after every query that succeeded, with its SQL (tests use it to prove a path makes no database round
+   * trip; one that throws makes the query fail after the database ran it, as a reply lost on the way would).
+   */
+  onQuery?: (sql: string) => void;
   /**
    * A pooled PostgreSQL connection the server ended (a restart, a failover, `pg_terminate_backend`, a proxy closing
    * idle sockets): told with its code and message only (the error itself carries the connection's parameters).
@@ -84,9 +87,9 @@ const pgTypes = {
   },
 };
 
-function queryLog(options: OpenDatabaseOptions): { log?: () => void } {
+function queryLog(options: OpenDatabaseOptions): { log?: (event: LogEvent) => void } {
   const { onQuery } = options;
-  return onQuery === undefined ? {} : { log: () => onQuery() };
+  return onQuery === undefined ? {} : { log: (event) => onQuery(event.query.sql) };
 }
 
 export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Store {
