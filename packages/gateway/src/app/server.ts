@@ -43,7 +43,7 @@ import { recordingRoutes } from '../sandbox/recording-routes.js';
 import { sandboxRoutes } from '../sandbox/routes.js';
 import { scenarioRoutes } from '../sandbox/scenario-routes.js';
 import { sessionRoutes } from '../sessions/routes.js';
-import { DATABASE_RETRY_AFTER_MS } from '../store/index.js';
+import { DATABASE_RETRY_AFTER_MS, isDatabaseUnavailable } from '../store/index.js';
 import { tradingRoutes } from '../trading/routes.js';
 import { deviceStreamRoutes } from '../ws/device-stream.js';
 import { loginStreamRoutes } from '../ws/login-stream.js';
@@ -179,7 +179,7 @@ export async function buildHttpApp(ctx: GatewayContext): Promise<FastifyInstance
   app.get('/healthz', { config: { operation: HEALTH } }, async () => ({ status: 'ok' }));
   const sandboxOn = ctx.sandbox !== null;
   app.get('/readyz', { config: { operation: READINESS } }, async (_request, reply) => {
-    if (ctx.trading.halted !== null && ctx.trading.resumes)
+    if (ctx.trading.halted !== null && isDatabaseUnavailable(ctx.trading.halted))
       return reply
         .status(503)
         .header('retry-after', Math.ceil(DATABASE_RETRY_AFTER_MS / 1000))

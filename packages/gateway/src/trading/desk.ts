@@ -156,11 +156,6 @@ export class Desk {
     return this.#halted;
   }
 
-  /** Whether the halt ends by itself, once the database answers again (it could not be reached). */
-  get resumes(): boolean {
-    return this.#halted !== null && this.#resumes;
-  }
-
   /** Throws `TRADING_HALTED` once trading has stopped on this node (with `Retry-After` if it resumes by itself). */
   running(): void {
     if (this.#halted !== null) throw this.#haltedError();

@@ -12,9 +12,7 @@
  * This node's view is the account's working state, so an account is worked by one node: with several nodes, the
  * holder of its lease (`trading/placement`, `trading/remote`); a request for it on another node runs there. If the journal fails, or finds a fill's order no longer working in the database (another
  * writer on the account), the view can no longer be trusted: trading halts on this node (`TRADING_HALTED`, `/readyz`
- * not ready) until it restarts and rebuilds the view from the database — or, when the database could not be
- * reached, until it answers again and the view is rebuilt from it in place (`trading/desk`). Matching engines treat
- * a journal failure the same way.
+ * not ready) until it restarts, or until a database it lost is back (`trading/desk`); matching engines alike.
  */
 import type { Availability, PortfolioView } from '@gatehouse/protocol';
 import { accountAccess } from '../access/index.js';
@@ -156,11 +154,6 @@ export class TradingService {
   /** Why trading stopped on this node, or null while it runs (`/readyz` reports it). */
   get halted(): Error | null {
     return this.#desk.halted;
-  }
-
-  /** Whether the halt ends by itself: the database could not be reached, and trading resumes once it is back. */
-  get resumes(): boolean {
-    return this.#desk.resumes;
   }
 
   /** Runs one paper-engine matching pass now (tests with a frozen clock); other routers work on their own. */
