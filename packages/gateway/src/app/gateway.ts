@@ -117,6 +117,7 @@ export async function openStore(config: Config, options: OpenDatabaseOptions = {
     sqliteSynchronous: config.database.sqliteSynchronous,
     sqliteDriver: config.database.sqliteDriver,
     poolSize: config.database.poolSize,
+    acquireTimeoutMs: config.database.acquireTimeoutMs,
     ...options,
   });
   try {
@@ -247,8 +248,18 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const trading = new TradingService({
     db: store.db,
     journal,
-    onHalt: (error) =>
-      logger.fatal({ err: error }, 'trading halted: the order journal failed; restart this node'),
+    onHalt: (error, resumes) =>
+      resumes
+        ? logger.error(
+            { err: error },
+            'trading paused: the database cannot be reached; it resumes once the database answers again',
+          )
+        : logger.fatal({ err: error }, 'trading halted: the order journal failed; restart this node'),
+    onResume: (workingOrders) =>
+      logger.warn(
+        { workingOrders },
+        'trading resumed: the database is back and the view was rebuilt from it',
+      ),
     clock,
     bus,
     marketData,

@@ -43,6 +43,7 @@ import { recordingRoutes } from '../sandbox/recording-routes.js';
 import { sandboxRoutes } from '../sandbox/routes.js';
 import { scenarioRoutes } from '../sandbox/scenario-routes.js';
 import { sessionRoutes } from '../sessions/routes.js';
+import { DATABASE_RETRY_AFTER_MS, isDatabaseUnavailable } from '../store/index.js';
 import { tradingRoutes } from '../trading/routes.js';
 import { deviceStreamRoutes } from '../ws/device-stream.js';
 import { loginStreamRoutes } from '../ws/login-stream.js';
@@ -183,6 +184,17 @@ export async function buildHttpApp(ctx: GatewayContext, drain = new Drain()): Pr
   app.get('/healthz', { config: { operation: HEALTH } }, async () => ({ status: 'ok' }));
   const sandboxOn = ctx.sandbox !== null;
   app.get('/readyz', { config: { operation: READINESS } }, async (_request, reply) => {
+    if (ctx.trading.halted !== null && isDatabaseUnavailable(ctx.trading.halted))
+      return reply
+        .status(503)
+        .header('retry-after', Math.ceil(DATABASE_RETRY_AFTER_MS / 1000))
+        .send({
+          error: {
+            code: 'TRADING_HALTED',
+            message:
+              'Trading is paused on this node: the database cannot be reached; it resumes once it is back.',
+          },
+        });
     if (ctx.trading.halted !== null)
       return reply.status(503).send({
         error: { code: 'TRADING_HALTED', message: 'Trading is halted on this node; restart it.' },
@@ -201,6 +213,7 @@ export async function buildHttpApp(ctx: GatewayContext, drain = new Drain()): Pr
     } catch {
       return reply
         .status(503)
+        .header('retry-after', Math.ceil(DATABASE_RETRY_AFTER_MS / 1000))
         .send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'The database is not reachable.' } });
     }
   });

@@ -85,6 +85,11 @@ export const configSchema = z.strictObject({
       sqliteDriver: z.enum(['auto', 'node:sqlite', 'better-sqlite3']).default('auto'),
       /** PostgreSQL connection pool size per node. */
       poolSize: z.number().int().min(1).max(200).default(10),
+      /**
+       * How long a request waits for a PostgreSQL connection (every pooled one busy, or the server restarting)
+       * before it is answered `503 SERVICE_UNAVAILABLE` with `Retry-After`, instead of hanging.
+       */
+      acquireTimeoutMs: ms(100).default(5_000),
     })
     .prefault({}),
   secrets: z

@@ -165,7 +165,7 @@ export const ERROR_CATALOGUE = {
   TRADING_HALTED: {
     status: 503,
     message:
-      'Trading is halted on this node: the order journal failed, so nothing more is accepted here until the node restarts.',
+      'Trading is halted on this node: the order journal failed, so nothing more is accepted here until the node restarts (or, when the database could not be reached, until it is back: Retry-After).',
   },
   ACCOUNT_MOVING: {
     status: 503,

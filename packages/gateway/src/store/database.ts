@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, type LogEvent, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { defaultSqliteDriver, openSqlite, type SqliteConnection, type SqliteDriver } from './sqlite.js';
 import type { Database } from './tables.js';
@@ -37,6 +37,11 @@ export interface OpenDatabaseOptions {
   sqliteDriver?: SqliteDriver | 'auto';
   /** PostgreSQL pool size. */
   poolSize?: number;
+  /**
+   * How long a query waits for a PostgreSQL connection — a free one from the pool, or a new one from the server —
+   * before failing (`database.acquireTimeoutMs`); 0 waits for ever.
+   */
+  acquireTimeoutMs?: number;
   /** PostgreSQL schema to use instead of `public` (tests isolate themselves this way). */
   pgSchema?: string;
   /**
@@ -45,8 +50,11 @@ export interface OpenDatabaseOptions {
    * its row locks — the lease row's among them — and no other node could take its accounts over until it woke.
    */
   pgIdleInTransactionMs?: number;
-  /** Called after every query (tests use it to prove a path makes no database round trip). */
-  onQuery?: () => void;
+  /**
+   * Called after every query that succeeded, with its SQL (tests use it to prove a path makes no database round
+   * trip; one that throws makes the query fail after the database ran it, as a reply lost on the way would).
+   */
+  onQuery?: (sql: string) => void;
   /**
    * A pooled PostgreSQL connection the server ended (a restart, a failover, `pg_terminate_backend`, a proxy closing
    * idle sockets): told with its code and message only (the error itself carries the connection's parameters).
@@ -79,9 +87,9 @@ const pgTypes = {
   },
 };
 
-function queryLog(options: OpenDatabaseOptions): { log?: () => void } {
+function queryLog(options: OpenDatabaseOptions): { log?: (event: LogEvent) => void } {
   const { onQuery } = options;
-  return onQuery === undefined ? {} : { log: () => onQuery() };
+  return onQuery === undefined ? {} : { log: (event) => onQuery(event.query.sql) };
 }
 
 export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Store {
@@ -89,6 +97,10 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
     const pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
+      // pg-pool bounds both the wait in its queue for a free client and the connection to the server with it
+      // (pg-pool/index.js `connect`): with every connection held, or the server gone, a query fails instead of
+      // hanging, and the request is answered 503 (store/unavailable).
+      connectionTimeoutMillis: options.acquireTimeoutMs ?? 5_000,
       types: pgTypes as pg.CustomTypesConfig,
       ...(options.pgSchema === undefined ? {} : { options: `-c search_path=${options.pgSchema}` }),
       ...(options.pgIdleInTransactionMs === undefined

@@ -26,3 +26,4 @@ export {
 } from './node-lock.js';
 export { type PreparedQuery, preparedQuery } from './prepared.js';
 export type * from './tables.js';
+export { DATABASE_RETRY_AFTER_MS, databaseUnavailable, isDatabaseUnavailable } from './unavailable.js';

@@ -7,7 +7,8 @@
  *
  * An entry reports expected outcomes (a duplicate key, a guard that did not match) as its value, having written
  * nothing; an entry that throws fails the batch, which is rolled back and then retried entry by entry, each in its
- * own transaction, so one bad entry fails alone. Entries are therefore re-runnable: they compute what they write
+ * own transaction, so one bad entry fails alone — unless the database could not be reached (`store/unavailable`):
+ * then every entry of the batch fails, since a batch whose COMMIT was lost may have committed. Entries are therefore re-runnable: they compute what they write
  * from what they captured, and read anything else (the next sequence number) inside their statements.
  *
  * The batch holds one connection for its whole run (on SQLite, the single connection every other query waits
@@ -19,6 +20,7 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { Store } from './database.js';
 import type { Database } from './tables.js';
+import { isDatabaseUnavailable } from './unavailable.js';
 
 export interface JournalResult {
   rows: Record<string, unknown>[];
@@ -129,7 +131,12 @@ export class Journal {
       try {
         outcomes = await this.#transaction(batch);
       } catch (error) {
-        if (batch.length === 1) outcomes = [{ ok: false, error }];
+        // A batch that lost its database (a restart, a connection ended, no connection in time) is not retried
+        // entry by entry: if the connection was lost during COMMIT, the batch may have committed, and running its
+        // entries again would write them twice. Every entry fails with the error; what the database holds decides
+        // (the trading desk rebuilds its view from it, `trading/desk`).
+        if (batch.length === 1 || isDatabaseUnavailable(error))
+          outcomes = batch.map(() => ({ ok: false, error }));
         else {
           // Find the entry that failed: each alone, in order.
           outcomes = [];

@@ -82,8 +82,9 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     ...(options.bus === undefined ? {} : { bus: options.bus }),
     database: {
       ...options.database?.options,
-      onQuery: () => {
+      onQuery: (text) => {
         queries.count += 1;
+        options.database?.options.onQuery?.(text);
       },
     },
   });

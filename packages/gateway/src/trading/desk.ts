@@ -7,11 +7,16 @@
  *
  * The view runs ahead of the database by at most the batch in flight. If that batch fails, or finds an order this
  * node changed no longer working in the database (another writer on the account), the view can no longer be trusted:
- * trading halts on this node (`TRADING_HALTED`) until it restarts and rebuilds the view from the database. With
+ * trading halts on this node (`TRADING_HALTED`) until it restarts and rebuilds the view from the database. When the
+ * batch failed because the database could not be reached (a PostgreSQL restart, a connection lost, even during its
+ * COMMIT: `store/unavailable`), the database itself is still right — it holds exactly what committed — so the halt
+ * ends by itself: once the database answers again, the view is rebuilt from it, as a restart would, and trading
+ * resumes (`TRADING_HALTED` with `Retry-After` meanwhile). Nothing is guessed: a batch whose commit is unknown was
+ * never acknowledged, and the rebuilt view holds it if and only if it committed. With
  * several nodes (`placement`), only that account is let go instead: the next request takes it again, on this node or
  * another, and rebuilds it from the database (`ACCOUNT_MOVING` meanwhile).
  */
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { accountAccess } from '../access/index.js';
 import {
   type Clock,
@@ -33,6 +38,7 @@ import type {
   OrdersTable,
   PreparedQuery,
 } from '../store/index.js';
+import { DATABASE_RETRY_AFTER_MS, isDatabaseUnavailable } from '../store/index.js';
 import type { Ledger, UsdRates } from './accounting.js';
 import { ClientOrderIds } from './client-order-ids.js';
 import type { Placement } from './placement.js';
@@ -67,8 +73,15 @@ export interface TradingDeps {
   router?: OrderRouter;
   /** The paper engine's matching interval (null: only when `matchAll` is called). */
   matchingIntervalMs?: number | null;
-  /** Called once if trading halts on this node (the journal failed); the gateway logs it. */
-  onHalt?: (error: Error) => void;
+  /**
+   * Called once if trading halts on this node (the journal failed); the gateway logs it. `resumes`: the database
+   * could not be reached, and trading resumes by itself once it answers again.
+   */
+  onHalt?: (error: Error, resumes: boolean) => void;
+  /** Called when trading resumed after the database came back, with the working orders rebuilt from it. */
+  onResume?: (workingOrders: number) => void;
+  /** How often a halted desk asks whether the database answers again (ms); 250 by default. */
+  resumeProbeMs?: number;
   /**
    * Where each account is worked, with several nodes (`cluster/`): accounts worked elsewhere are served there, and
    * every journal write of an account carries this node's fencing token. Absent on one node (every account is here).
@@ -118,6 +131,10 @@ export class Desk {
   readonly clientOrderIds: ClientOrderIds;
   readonly orderById: PreparedQuery<OrdersTable>;
   #halted: Error | null = null;
+  /** The halt ends by itself once the database answers again. */
+  #resumes = false;
+  #probe: NodeJS.Timeout | undefined;
+  #closed = false;
   #ratesMemo: { step: number; rates: UsdRates } | null = null;
 
   constructor(deps: TradingDeps) {
@@ -139,17 +156,74 @@ export class Desk {
     return this.#halted;
   }
 
-  /** Throws `TRADING_HALTED` once trading has stopped on this node. */
+  /** Throws `TRADING_HALTED` once trading has stopped on this node (with `Retry-After` if it resumes by itself). */
   running(): void {
-    if (this.#halted !== null) throw new GatehouseError('TRADING_HALTED');
+    if (this.#halted !== null) throw this.#haltedError();
+  }
+
+  #haltedError(): GatehouseError {
+    if (!this.#resumes) return new GatehouseError('TRADING_HALTED');
+    return new GatehouseError(
+      'TRADING_HALTED',
+      'Trading is paused on this node: the database cannot be reached. It resumes by itself once the database is back; retry shortly.',
+      { retryAfterMs: DATABASE_RETRY_AFTER_MS },
+    );
   }
 
   /** Stops trading on this node: its view of the accounts no longer matches the database. */
   halt(error: unknown): void {
     if (this.#halted !== null) return;
     this.#halted = error instanceof Error ? error : new Error(String(error));
+    this.#resumes = isDatabaseUnavailable(error);
     void this.router.stop();
-    this.deps.onHalt?.(this.#halted);
+    this.deps.onHalt?.(this.#halted, this.#resumes);
+    if (this.#resumes) this.#probeLater();
+  }
+
+  /** Stops asking whether the database is back (the node is stopping). */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#probe);
+  }
+
+  #probeLater(): void {
+    if (this.#closed) return;
+    this.#probe = setTimeout(() => {
+      this.#resume().then(
+        (resumed) => {
+          if (!resumed) this.#probeLater();
+        },
+        () => this.#probeLater(),
+      );
+    }, this.deps.resumeProbeMs ?? 250);
+    this.#probe.unref();
+  }
+
+  /**
+   * Rebuilds the view from the database, as a start does, and resumes trading: once every batch in flight has
+   * settled (committed or failed), the ledgers are reloaded on first use and the working orders are read again and
+   * handed to the router. Resolves false while the database still cannot be reached.
+   */
+  async #resume(): Promise<boolean> {
+    try {
+      await sql`select 1`.execute(this.deps.db);
+      await this.deps.journal.drain();
+      const rows = await listWorkingOrders(this.deps.db);
+      if (this.#closed) return true;
+      for (const id of this.open.keys()) this.router.release(id);
+      this.open.clear();
+      this.ledgers.clear();
+      for (const row of rows) this.open.set(row.id, row);
+      this.#halted = null;
+      this.#resumes = false;
+      for (const row of rows) await this.router.submit(row);
+      this.router.start();
+      this.deps.onResume?.(rows.length);
+      return true;
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) return false;
+      throw error;
+    }
   }
 
   /** The account's ledger, loaded from the database the first time. */
@@ -237,7 +311,7 @@ export class Desk {
           throw new GatehouseError('ACCOUNT_MOVING', undefined, { retryAfterMs: 100 });
         }
         this.halt(error);
-        throw new GatehouseError('TRADING_HALTED');
+        throw this.#haltedError();
       },
     );
   }

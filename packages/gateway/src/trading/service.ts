@@ -12,8 +12,7 @@
  * This node's view is the account's working state, so an account is worked by one node: with several nodes, the
  * holder of its lease (`trading/placement`, `trading/remote`); a request for it on another node runs there. If the journal fails, or finds a fill's order no longer working in the database (another
  * writer on the account), the view can no longer be trusted: trading halts on this node (`TRADING_HALTED`, `/readyz`
- * not ready) until it restarts and rebuilds the view from the database. Matching engines treat a journal failure
- * the same way.
+ * not ready) until it restarts, or until a database it lost is back (`trading/desk`); matching engines alike.
  */
 import type { Availability, PortfolioView } from '@gatehouse/protocol';
 import { accountAccess } from '../access/index.js';
@@ -147,6 +146,7 @@ export class TradingService {
   }
 
   async stop(): Promise<void> {
+    this.#desk.close();
     await this.#desk.router.stop();
     await this.#desk.deps.journal.drain();
   }
