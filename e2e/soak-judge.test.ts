@@ -21,13 +21,15 @@ const SAMPLE_MS = 10_000;
 /**
  * Samples every 10 s over `minutes`: the heap saw-tooths 10 MB between collections (a 70 s period) with 1 MB of
  * noise, RSS follows it at a third, handles wander between 14 and 26 (streams and sockets open and close), plus
- * `leak` per hour on each series it names; windows of 200 latencies each between 4 and 16 ms (×`slowdown` at the end).
+ * `leak` per hour on each series it names; windows of 200 latencies each between 4 and 16 ms and 2 ms of the gateway's
+ * CPU per request (× `slowdown` and `cpuSlowdown` in the last fifth of the run).
  */
 function run(
   minutes: number,
   leak: { heapMbPerHour?: number; rssMbPerHour?: number; handlesPerHour?: number } = {},
   slowdown = 1,
   seed = 7,
+  cpuSlowdown = slowdown,
 ): { samples: Sample[]; windows: Histogram[] } {
   const rnd = random(seed);
   const samples: Sample[] = [];
@@ -36,7 +38,8 @@ function run(
     const hours = t / 3_600_000;
     const saw = ((t % 70_000) / 70_000) * 10;
     const window = new Histogram();
-    const late = t > minutes * 60_000 * 0.8 ? slowdown : 1;
+    const isLate = t > minutes * 60_000 * 0.8;
+    const late = isLate ? slowdown : 1;
     for (let i = 0; i < 200; i += 1) window.record((4 + 12 * rnd()) * late);
     windows.push(window);
     samples.push({
@@ -48,6 +51,8 @@ function run(
       dbMb: 2 + 20 * hours,
       p99Ms: window.quantile(0.99),
       requests: window.count,
+      // 2 ms of the gateway's CPU per request, ±10 %.
+      cpuMs: window.count * 2 * (0.9 + 0.2 * rnd()) * (isLate ? cpuSlowdown : 1),
     });
   }
   return { samples, windows };
@@ -117,13 +122,30 @@ describe('the soak judge (bench/soak-judge.ts)', () => {
     expect(leaking.failures.map((f) => f.split(' grows')[0])).toEqual(['heap used']);
   });
 
-  it('fails a run whose p99 more than doubles by more than 25 ms, and passes one that only wobbles', () => {
-    const slowed = judgeRun(run(30, {}, 4), 3 * 60_000);
+  it("fails a run whose p99 more than doubles by more than 25 ms with the gateway's CPU per request up, and passes one that only wobbles", () => {
+    // Injected: the last fifth of the run 4 times slower, the gateway spending twice the CPU per request.
+    const slowed = judgeRun(run(30, {}, 4, 7, 2), 3 * 60_000);
     expect(slowed.p99DriftPct).toBeGreaterThan(250);
+    expect(slowed.cpuPerRequestDriftPct).toBeGreaterThan(80);
     expect(slowed.failures).toHaveLength(1);
-    expect(slowed.failures[0]).toMatch(/^p99 drifts \d+\.?\d* % \(threshold 100 %\)/);
+    expect(slowed.failures[0]).toMatch(
+      /^p99 drifts \d+\.?\d* % \(threshold 100 %\).*; the gateway's CPU per request [12]\.\d+ → 4\.\d+ ms/,
+    );
     // A doubling of a tiny p99 (under the 25 ms floor) is noise on a shared machine, not a drift.
-    expect(judgeRun(run(30, {}, 2), 3 * 60_000).failures).toEqual([]);
+    expect(judgeRun(run(30, {}, 2, 7, 2), 3 * 60_000).failures).toEqual([]);
+  });
+
+  it("notes a p99 drift the gateway's CPU per request does not show (other load on the machine), and fails it when strict", () => {
+    // Injected: the last fifth 4 times slower at the client, the gateway's CPU per request unchanged.
+    const loaded = run(30, {}, 4, 7, 1);
+    const verdict = judgeRun(loaded, 3 * 60_000);
+    expect(verdict.p99DriftPct).toBeGreaterThan(250);
+    expect(Math.abs(verdict.cpuPerRequestDriftPct)).toBeLessThan(10);
+    expect(verdict.failures).toEqual([]);
+    expect(verdict.notes).toHaveLength(1);
+    expect(verdict.notes[0]).toMatch(/other load on the machine, not the gateway$/);
+    const strict = { ...THRESHOLDS, p99: { ...THRESHOLDS.p99, strict: true } };
+    expect(judge(loaded.samples, loaded.windows, 3 * 60_000, strict).failures[0]).toMatch(/^p99 drifts/);
   });
 
   it('refuses to judge a run with fewer than 3 samples after the warm-up', () => {
