@@ -262,18 +262,25 @@ export class Traffic {
       if (answer.status === 201) this.#resting.push(answer.body.id as string);
       return answer.status === 201 ? 'ok' : codeOf(answer);
     },
-    /** Changes the oldest resting order's price (places one when none rests). */
+    /**
+     * Changes the oldest resting order's price (places one when none rests). The order leaves the queue while the
+     * change is in flight, so that a cancel sent meanwhile (operations overlap: the load is open loop) takes
+     * another: the gateway would rightly answer the later of the two `ORDER_NOT_OPEN`.
+     */
     modify: async (): Promise<string> => {
-      const id = this.#resting[0];
+      const id = this.#resting.shift();
       if (id === undefined) return this.ops.place();
       const limitPrice = Number((this.#limitPrice - 0.01 * (this.#orderN % 7)).toFixed(2));
-      return codeOf(
-        await call(`${this.#url}/v1/accounts/${ACCOUNT}/orders/${id}`, 'PATCH', this.#alice.headers, {
-          limitPrice,
-        }),
+      const answer = await call(
+        `${this.#url}/v1/accounts/${ACCOUNT}/orders/${id}`,
+        'PATCH',
+        this.#alice.headers,
+        { limitPrice },
       );
+      this.#resting.push(id);
+      return codeOf(answer);
     },
-    /** Cancels the oldest resting order (places one when none rests). */
+    /** Cancels the oldest resting order that no change is in flight for (places one when none rests). */
     cancel: async (): Promise<string> => {
       const id = this.#resting.shift();
       if (id === undefined) return this.ops.place();
