@@ -245,7 +245,11 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     db: store.db,
     journal,
     onHalt: (error) =>
-      logger.fatal({ err: error }, 'trading halted: the order journal failed; restart this node'),
+      logger.fatal(
+        { err: error },
+        'trading halted: the order journal failed; resume it (POST /v1/admin/trading/resume) or restart this node',
+      ),
+    probeWrites: () => store.probeWrites(),
     clock,
     bus,
     marketData,

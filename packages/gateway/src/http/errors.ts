@@ -1,11 +1,13 @@
 /**
  * @module http/errors
  * Maps every error to the one envelope. Framework errors (bad JSON, body too large, wrong content type, rate
- * limit) get catalogue codes; anything unexpected becomes `INTERNAL` with no detail, and is logged. An error that
- * speaks another protocol's format (OAuth's, on the authorization server's endpoints) renders itself.
+ * limit) get catalogue codes, and a database's refusal to write (`store/faults`) `STORAGE_UNAVAILABLE`; anything
+ * unexpected becomes `INTERNAL` with no detail, and is logged. An error that speaks another protocol's format
+ * (OAuth's, on the authorization server's endpoints) renders itself.
  */
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { type ErrorCode, GatehouseError, toEnvelope } from '../core/index.js';
+import { storageErrorOf } from '../store/index.js';
 
 /** An error with its own wire format: the error handler lets it write the reply. */
 export abstract class SelfRenderingError extends Error {
@@ -34,6 +36,9 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
 
 export function toGatehouseError(error: unknown): GatehouseError {
   if (error instanceof GatehouseError) return error;
+  // A database that refused a write (its disk full, read-only): a coded 503 with Retry-After (store/faults).
+  const storage = storageErrorOf(error);
+  if (storage !== undefined) return storage;
   const e = error as Partial<FastifyError> & { name?: string };
   const mapped = e.code === undefined ? undefined : FRAMEWORK_CODES[e.code];
   if (mapped !== undefined) return new GatehouseError(mapped);

@@ -7,12 +7,15 @@
  *
  * The view runs ahead of the database by at most the batch in flight. If that batch fails, or finds an order this
  * node changed no longer working in the database (another writer on the account), the view can no longer be trusted:
- * trading halts on this node (`TRADING_HALTED`) until it restarts and rebuilds the view from the database. With
- * several nodes (`placement`), only that account is let go instead: the next request takes it again, on this node or
- * another, and rebuilds it from the database (`ACCOUNT_MOVING` meanwhile).
+ * trading halts on this node (`TRADING_HALTED`) until an operator resumes it (`resume`, which rebuilds the view from
+ * the database, as a restart does). A write the storage refuses (a full disk, a read-only file: `store/faults`)
+ * halts trading as well, whatever it was: no fill could be recorded until the storage recovers. With several nodes
+ * (`placement`), only that account is let go instead: the next request takes it again, on this node or another,
+ * and rebuilds it from the database (`ACCOUNT_MOVING` meanwhile).
  */
 import type { Kysely } from 'kysely';
 import { accountAccess } from '../access/index.js';
+import { appendAudit } from '../audit/index.js';
 import {
   type Clock,
   type EventBus,
@@ -33,6 +36,7 @@ import type {
   OrdersTable,
   PreparedQuery,
 } from '../store/index.js';
+import { type StorageFaultKind, storageError, storageFault } from '../store/index.js';
 import type { Ledger, UsdRates } from './accounting.js';
 import { ClientOrderIds } from './client-order-ids.js';
 import type { Placement } from './placement.js';
@@ -69,6 +73,8 @@ export interface TradingDeps {
   matchingIntervalMs?: number | null;
   /** Called once if trading halts on this node (the journal failed); the gateway logs it. */
   onHalt?: (error: Error) => void;
+  /** Whether the database takes writes (`Store.probeWrites`): trading resumes only when it does. */
+  probeWrites?: () => Promise<StorageFaultKind | null>;
   /**
    * Where each account is worked, with several nodes (`cluster/`): accounts worked elsewhere are served there, and
    * every journal write of an account carries this node's fencing token. Absent on one node (every account is here).
@@ -141,7 +147,46 @@ export class Desk {
 
   /** Throws `TRADING_HALTED` once trading has stopped on this node. */
   running(): void {
-    if (this.#halted !== null) throw new GatehouseError('TRADING_HALTED');
+    if (this.#halted !== null) throw this.#haltedError();
+  }
+
+  /** `TRADING_HALTED`, naming the storage fault that halted trading if one did (`details.fault`). */
+  #haltedError(): GatehouseError {
+    const fault = storageFault(this.#halted);
+    return new GatehouseError('TRADING_HALTED', undefined, fault === undefined ? undefined : { fault });
+  }
+
+  /**
+   * Trading again after a halt, from the database, once it takes writes (else `STORAGE_UNAVAILABLE`): waits for the
+   * journal's batch in flight, forgets this node's view (working orders, reservations, ledgers, changes not yet
+   * committed), loads the working orders again, as a restart does, and audits it. What was answered had committed,
+   * so it is all there; what was not is not.
+   */
+  async resume(ip: string | null): Promise<{ resumed: boolean; workingOrders: number }> {
+    if (this.#halted === null) return { resumed: false, workingOrders: 0 };
+    const fault = await this.deps.probeWrites?.();
+    if (fault !== undefined && fault !== null) throw storageError(fault);
+    await this.deps.journal.drain();
+    await this.router.stop();
+    for (const id of [...this.open.keys(), ...this.pending.keys()]) this.router.release(id);
+    this.open.clear();
+    this.reserved.clear();
+    this.pending.clear();
+    this.ledgers.clear();
+    const rows = await listWorkingOrders(this.deps.db);
+    for (const row of rows) this.open.set(row.id, row);
+    for (const row of rows) await this.router.submit(row);
+    await appendAudit(this.deps.db, this.deps.clock, {
+      type: 'trading.resumed',
+      ip,
+      data: {
+        workingOrders: rows.length,
+        ...(storageFault(this.#halted) === undefined ? {} : { fault: storageFault(this.#halted) }),
+      },
+    });
+    this.#halted = null;
+    this.router.start();
+    return { resumed: true, workingOrders: rows.length };
   }
 
   /** Stops trading on this node: its view of the accounts no longer matches the database. */
@@ -237,7 +282,7 @@ export class Desk {
           throw new GatehouseError('ACCOUNT_MOVING', undefined, { retryAfterMs: 100 });
         }
         this.halt(error);
-        throw new GatehouseError('TRADING_HALTED');
+        throw this.#haltedError();
       },
     );
   }
@@ -245,7 +290,13 @@ export class Desk {
   /** Journals an entry of the account (under its fencing token with several nodes); resolves once committed. */
   write<T>(accountId: string, entry: JournalEntry<T>): Promise<T> {
     const { placement, journal } = this.deps;
-    if (placement === undefined) return journal.write(entry);
+    if (placement === undefined)
+      return journal.write(entry).catch((error: unknown) => {
+        // The storage refuses writes: nothing was written, but no fill can be recorded either (see above).
+        if (storageFault(error) === undefined) throw error;
+        this.halt(error);
+        throw this.#haltedError();
+      });
     return journal.write(entry, placement.guard(accountId)).catch(() => {
       // Not committed (another node holds the account, or the write failed): let the account go, as above.
       placement.lost(accountId);

@@ -10,10 +10,9 @@
  * - `trading/store`: every statement on the trading tables.
  *
  * This node's view is the account's working state, so an account is worked by one node: with several nodes, the
- * holder of its lease (`trading/placement`, `trading/remote`); a request for it on another node runs there. If the journal fails, or finds a fill's order no longer working in the database (another
- * writer on the account), the view can no longer be trusted: trading halts on this node (`TRADING_HALTED`, `/readyz`
- * not ready) until it restarts and rebuilds the view from the database. Matching engines treat a journal failure
- * the same way.
+ * holder of its lease (`trading/placement`, `trading/remote`); a request for it on another node runs there. If the
+ * journal fails, the view can no longer be trusted: trading halts on this node (`TRADING_HALTED`, `/readyz` not
+ * ready) until `resume` or a restart rebuilds the view from the database (`trading/desk`).
  */
 import type { Availability, PortfolioView } from '@gatehouse/protocol';
 import { accountAccess } from '../access/index.js';
@@ -151,10 +150,11 @@ export class TradingService {
     await this.#desk.deps.journal.drain();
   }
 
-  /** Why trading stopped on this node, or null while it runs (`/readyz` reports it). */
+  /** Why trading stopped on this node, or null while it runs (`/readyz` reports it); `resume` trades again. */
   get halted(): Error | null {
     return this.#desk.halted;
   }
+  readonly resume = (ip: string | null) => this.#desk.resume(ip);
 
   /** Runs one paper-engine matching pass now (tests with a frozen clock); other routers work on their own. */
   async matchAll(): Promise<void> {
