@@ -24,6 +24,15 @@ describe('storageFault', () => {
     // node:sqlite: `errcode` is the extended code, whose low byte is the primary one.
     expect(storageFault({ code: 'ERR_SQLITE_ERROR', errcode: 13 })).toBe('full');
     expect(storageFault({ code: 'ERR_SQLITE_ERROR', errcode: 8 | (4 << 8) })).toBe('read-only');
+    // node:sqlite without `errcode` (older 22.x): SQLite's words for the code.
+    expect(
+      storageFault(Object.assign(new Error('database or disk is full'), { code: 'ERR_SQLITE_ERROR' })),
+    ).toBe('full');
+    expect(
+      storageFault(
+        Object.assign(new Error('attempt to write a readonly database'), { code: 'ERR_SQLITE_ERROR' }),
+      ),
+    ).toBe('read-only');
     expect(storageFault({ code: '53100' })).toBe('full');
     expect(storageFault({ code: '25006' })).toBe('read-only');
     // Not storage faults: a constraint, a busy database, a syntax error, anything else.
@@ -31,6 +40,7 @@ describe('storageFault', () => {
       { code: 'SQLITE_CONSTRAINT_UNIQUE' },
       { code: 'SQLITE_BUSY' },
       { code: 'ERR_SQLITE_ERROR', errcode: 19 },
+      Object.assign(new Error('UNIQUE constraint failed: notes.id'), { code: 'ERR_SQLITE_ERROR' }),
       { code: '23505' },
       new Error('boom'),
       null,

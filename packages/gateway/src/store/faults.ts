@@ -33,6 +33,12 @@ const SQLITE_NAMED: Record<string, StorageFaultKind> = {
   SQLITE_FULL: 'full',
   SQLITE_CANTOPEN: 'io',
 };
+const SQLITE_WORDS: [string, StorageFaultKind][] = [
+  ['database or disk is full', 'full'],
+  ['attempt to write a readonly database', 'read-only'],
+  ['disk I/O error', 'io'],
+  ['unable to open database file', 'io'],
+];
 /** PostgreSQL SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html). */
 const POSTGRES_STATES: Record<string, StorageFaultKind> = {
   '53100': 'full',
@@ -45,6 +51,9 @@ export function storageFault(error: unknown): StorageFaultKind | undefined {
   const { code, errcode } = error as { code?: unknown; errcode?: unknown };
   if (typeof errcode === 'number') return SQLITE_PRIMARY[errcode & 0xff];
   if (typeof code !== 'string') return undefined;
+  // node:sqlite before it carried `errcode`: SQLite's own words for the code (sqlite3_errstr).
+  if (code === 'ERR_SQLITE_ERROR')
+    return SQLITE_WORDS.find(([words]) => String((error as Error).message).includes(words))?.[1];
   if (code.startsWith('SQLITE_')) {
     // Extended codes name their primary code first: SQLITE_READONLY_DBMOVED, SQLITE_IOERR_WRITE.
     const primary = /^SQLITE_[A-Z]+/.exec(code)?.[0] ?? code;
