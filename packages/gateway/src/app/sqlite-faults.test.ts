@@ -235,6 +235,42 @@ describe('a single SQLite gateway under storage faults', () => {
     expect(g.ctx.store.health.fault).toBeNull();
   });
 
+  it('a change and a fill the storage refuses (SQLITE_READONLY): the change answers TRADING_HALTED and is not stored, the fill is not recorded; after the resume the order is worked again from the database and fills', async () => {
+    const g = await gateway();
+    const alice = await loginTrading(g, ALICE);
+    const resting = json(await placeResting(g, alice).response) as { id: string };
+    const orderUrl = `/v1/accounts/U1000001/orders/${resting.id}`;
+    const executions = async () =>
+      (await g.ctx.store.db.selectFrom('executions').select('id').execute()).length;
+
+    // A change: applied to this node's view first, then journalled; the journal refuses it.
+    makeReadOnly(g.ctx.store);
+    const changed = await callAs(g, 'PATCH', orderUrl, alice, { limitPrice: 2 });
+    expect(changed.statusCode).toBe(503);
+    expect(json(changed).error).toMatchObject({ code: 'TRADING_HALTED', details: { fault: 'read-only' } });
+    expect(json(await callAs(g, 'GET', orderUrl, alice))).toMatchObject({ status: 'working', limitPrice: 1 });
+    makeWritable(g.ctx.store);
+    expect(json(await resume(g))).toMatchObject({ resumed: true, workingOrders: 1 });
+
+    // A fill: the order is changed through the market (committed), then the storage refuses the fill's journal.
+    const limitPrice = Number((g.ctx.marketData.live(AAPL).ask + 0.5).toFixed(2));
+    expect((await callAs(g, 'PATCH', orderUrl, alice, { limitPrice })).statusCode).toBe(200);
+    makeReadOnly(g.ctx.store);
+    g.clock.advance(250);
+    await g.ctx.trading.matchAll();
+    expect(g.ctx.trading.halted).not.toBeNull();
+    expect(json(await callAs(g, 'GET', orderUrl, alice))).toMatchObject({ status: 'working', limitPrice });
+    expect(await executions()).toBe(0);
+
+    makeWritable(g.ctx.store);
+    expect(json(await resume(g))).toMatchObject({ resumed: true, workingOrders: 1 });
+    g.clock.advance(250);
+    await g.ctx.trading.matchAll();
+    expect(json(await callAs(g, 'GET', orderUrl, alice))).toMatchObject({ status: 'filled' });
+    expect(await executions()).toBe(1);
+    expect(await verifyAuditChain(g.ctx.store.db)).toMatchObject({ ok: true });
+  });
+
   it('the disk fills under a burst of 60 orders sent at once: answered orders are all in the database, refused ones (TRADING_HALTED) none, and a restart on the same file trades again', async () => {
     const g = await gateway();
     const alice = await loginTrading(g, ALICE);

@@ -164,27 +164,27 @@ export class Desk {
    */
   async resume(ip: string | null): Promise<{ resumed: boolean; workingOrders: number }> {
     if (this.#halted === null) return { resumed: false, workingOrders: 0 };
-    const fault = await this.deps.probeWrites?.();
-    if (fault !== undefined && fault !== null) throw storageError(fault);
+    const still = await this.deps.probeWrites?.();
+    if (still !== undefined && still !== null) throw storageError(still);
     await this.deps.journal.drain();
     await this.router.stop();
+    const rows = await listWorkingOrders(this.deps.db);
+    const fault = storageFault(this.#halted);
+    // Audited first: if the storage refuses even that, trading stays halted and nothing here has changed.
+    await appendAudit(this.deps.db, this.deps.clock, {
+      type: 'trading.resumed',
+      ip,
+      data: { workingOrders: rows.length, ...(fault === undefined ? {} : { fault }) },
+    });
     for (const id of [...this.open.keys(), ...this.pending.keys()]) this.router.release(id);
     this.open.clear();
     this.reserved.clear();
     this.pending.clear();
     this.ledgers.clear();
-    const rows = await listWorkingOrders(this.deps.db);
     for (const row of rows) this.open.set(row.id, row);
-    for (const row of rows) await this.router.submit(row);
-    await appendAudit(this.deps.db, this.deps.clock, {
-      type: 'trading.resumed',
-      ip,
-      data: {
-        workingOrders: rows.length,
-        ...(storageFault(this.#halted) === undefined ? {} : { fault: storageFault(this.#halted) }),
-      },
-    });
+    // Running again before the router has the orders: what it reports from here (a fill at once) is applied.
     this.#halted = null;
+    for (const row of rows) await this.router.submit(row);
     this.router.start();
     return { resumed: true, workingOrders: rows.length };
   }
