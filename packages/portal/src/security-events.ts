@@ -76,6 +76,7 @@ export const EVENT_WORDS: Record<AuditEventType, Words> = {
   'device.new_country': (e) => `First login from ${countryWords(e.data.country)}`,
   'travel.announced': (e) => `Trip announced: ${countryWords(e.data.country)}`,
   'travel.cancelled': (e) => `Trip cancelled: ${countryWords(e.data.country)}`,
+  'trading.resumed': 'Trading resumed by the broker’s support',
 };
 
 function isEventType(type: string): type is AuditEventType {

@@ -63,6 +63,7 @@ export const AUDIT_EVENT_TYPES = [
   'device.new_country',
   'travel.announced',
   'travel.cancelled',
+  'trading.resumed',
 ] as const;
 /** One of `AUDIT_EVENT_TYPES`. */
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -254,12 +254,13 @@ export async function createContext(config: Config, options: GatewayOptions = {}
             { err: error },
             'trading paused: the database cannot be reached; it resumes once the database answers again',
           )
-        : logger.fatal({ err: error }, 'trading halted: the order journal failed; restart this node'),
+        : logger.fatal(
+            { err: error },
+            'trading halted: the order journal failed; resume it (POST /v1/admin/trading/resume) or restart this node',
+          ),
     onResume: (workingOrders) =>
-      logger.warn(
-        { workingOrders },
-        'trading resumed: the database is back and the view was rebuilt from it',
-      ),
+      logger.warn({ workingOrders }, 'trading resumed: the view was rebuilt from the database'),
+    probeWrites: () => store.probeWrites(),
     clock,
     bus,
     marketData,

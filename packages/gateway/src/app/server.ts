@@ -53,6 +53,7 @@ import type { GatewayContext } from './context.js';
 import { Drain } from './drain.js';
 import { PORTAL_ASSETS_OPERATION, portalRoutes } from './portal.js';
 import { clusterRateLimitStore } from './rate-limit-store.js';
+import { readiness } from './readyz.js';
 
 const HEALTH = operation({
   tag: 'service',
@@ -62,9 +63,10 @@ const HEALTH = operation({
 
 const READINESS = operation({
   tag: 'service',
-  summary: 'Readiness: the database answers and trading is not halted',
+  summary: 'Readiness: the database answers and takes writes, and trading is not halted',
   description:
-    '`503` with `SERVICE_UNAVAILABLE` or `TRADING_HALTED` otherwise: take the node out of rotation.',
+    '`503` with `TRADING_HALTED`, `STORAGE_UNAVAILABLE` (a full disk, a read-only database: the message says ' +
+    'which, with `Retry-After`) or `SERVICE_UNAVAILABLE` otherwise: take the node out of rotation.',
   responses: { 200: readinessSchema },
 });
 
@@ -184,38 +186,12 @@ export async function buildHttpApp(ctx: GatewayContext, drain = new Drain()): Pr
   app.get('/healthz', { config: { operation: HEALTH } }, async () => ({ status: 'ok' }));
   const sandboxOn = ctx.sandbox !== null;
   app.get('/readyz', { config: { operation: READINESS } }, async (_request, reply) => {
-    if (ctx.trading.halted !== null && isDatabaseUnavailable(ctx.trading.halted))
-      return reply
-        .status(503)
-        .header('retry-after', Math.ceil(DATABASE_RETRY_AFTER_MS / 1000))
-        .send({
-          error: {
-            code: 'TRADING_HALTED',
-            message:
-              'Trading is paused on this node: the database cannot be reached; it resumes once it is back.',
-          },
-        });
-    if (ctx.trading.halted !== null)
-      return reply.status(503).send({
-        error: { code: 'TRADING_HALTED', message: 'Trading is halted on this node; restart it.' },
-      });
-    if (ctx.cluster?.ownership.draining === true)
-      return reply.status(503).send({
-        error: {
-          code: 'SERVICE_UNAVAILABLE',
-          message: 'This node is draining: send requests to another node.',
-        },
-      });
-    try {
-      await ctx.store.ping();
+    const state = await readiness(ctx);
+    if (state.ready)
       // The failure sandbox says so, so no one takes this gateway for production.
-      return { status: 'ready', database: ctx.store.dialect, ...(sandboxOn ? { sandbox: true } : {}) };
-    } catch {
-      return reply
-        .status(503)
-        .header('retry-after', Math.ceil(DATABASE_RETRY_AFTER_MS / 1000))
-        .send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'The database is not reachable.' } });
-    }
+      return { status: 'ready', database: state.database, ...(sandboxOn ? { sandbox: true } : {}) };
+    if (state.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(state.retryAfterMs / 1000));
+    return reply.status(503).send(state.envelope);
   });
 
   await portalRoutes(app, server.portalDir, { sandbox: sandboxOn });

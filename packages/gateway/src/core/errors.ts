@@ -165,7 +165,7 @@ export const ERROR_CATALOGUE = {
   TRADING_HALTED: {
     status: 503,
     message:
-      'Trading is halted on this node: the order journal failed, so nothing more is accepted here until the node restarts (or, when the database could not be reached, until it is back: Retry-After).',
+      'Trading is halted on this node: the order journal failed, so nothing more is accepted here until an operator resumes it or the node restarts (or, when the database could not be reached, until it is back: Retry-After).',
   },
   ACCOUNT_MOVING: {
     status: 503,
@@ -236,6 +236,11 @@ export const ERROR_CATALOGUE = {
   OVERLOADED: { status: 503, message: 'The gateway is busy; retry shortly.' },
   INTERNAL: { status: 500, message: 'An internal error occurred.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'The service is not ready.' },
+  STORAGE_UNAVAILABLE: {
+    status: 503,
+    message:
+      'The database cannot take writes now (its disk is full or it is read-only); nothing was changed.',
+  },
   FORBIDDEN: { status: 403, message: 'This belongs to someone else.' },
   FAULT_CONFLICT: {
     status: 409,

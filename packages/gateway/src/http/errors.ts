@@ -2,12 +2,13 @@
  * @module http/errors
  * Maps every error to the one envelope. Framework errors (bad JSON, body too large, wrong content type, rate
  * limit) get catalogue codes; a database that cannot be reached is `SERVICE_UNAVAILABLE` with `Retry-After`
- * (`store/unavailable`); anything unexpected becomes `INTERNAL` with no detail, and is logged. An error that
- * speaks another protocol's format (OAuth's, on the authorization server's endpoints) renders itself.
+ * (`store/unavailable`), and a database's refusal to write (`store/faults`) `STORAGE_UNAVAILABLE`; anything
+ * unexpected becomes `INTERNAL` with no detail, and is logged. An error that speaks another protocol's format
+ * (OAuth's, on the authorization server's endpoints) renders itself.
  */
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { type ErrorCode, GatehouseError, toEnvelope } from '../core/index.js';
-import { databaseUnavailable, isDatabaseUnavailable } from '../store/index.js';
+import { databaseUnavailable, isDatabaseUnavailable, storageErrorOf } from '../store/index.js';
 
 /** An error with its own wire format: the error handler lets it write the reply. */
 export abstract class SelfRenderingError extends Error {
@@ -38,6 +39,9 @@ export function toGatehouseError(error: unknown): GatehouseError {
   if (error instanceof GatehouseError) return error;
   // A database that cannot be reached (restarting, a connection it ended, no pooled connection free in time).
   if (isDatabaseUnavailable(error)) return databaseUnavailable();
+  // A database that refused a write (its disk full, read-only): a coded 503 with Retry-After (store/faults).
+  const storage = storageErrorOf(error);
+  if (storage !== undefined) return storage;
   const e = error as Partial<FastifyError> & { name?: string };
   const mapped = e.code === undefined ? undefined : FRAMEWORK_CODES[e.code];
   if (mapped !== undefined) return new GatehouseError(mapped);

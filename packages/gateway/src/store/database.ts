@@ -8,7 +8,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kysely, type LogEvent, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
-import { defaultSqliteDriver, openSqlite, type SqliteConnection, type SqliteDriver } from './sqlite.js';
+import { probeSqliteWrites, type StorageFaultKind, StorageHealth } from './faults.js';
+import {
+  defaultSqliteDriver,
+  openSqlite,
+  type SqliteConnection,
+  type SqliteDriver,
+  type SqliteStatement,
+} from './sqlite.js';
 import type { Database } from './tables.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -27,6 +34,13 @@ export interface Store {
   readonly sqlite?: SqliteConnection;
   /** Round trip to the database; used by `/readyz`. */
   ping(): Promise<void>;
+  /** The storage fault the last failed statement met, until writes succeed again (`store/faults`). */
+  readonly health: StorageHealth;
+  /**
+   * Whether the database takes writes now, changing nothing (SQLite: a rolled-back write and the folder's free
+   * space; PostgreSQL: a round trip). Clears `health` when it does; returns the fault found, or null.
+   */
+  probeWrites(): Promise<StorageFaultKind | null>;
   close(): Promise<void>;
 }
 
@@ -118,13 +132,25 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
     pool.on('error', lost);
     pool.on('connect', (client) => client.on('error', lost));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...queryLog(options) });
+    const health = new StorageHealth();
+    const ping = async () => {
+      await sql`select 1`.execute(db);
+    };
     return {
       db,
       dialect: 'postgres',
       schema: options.pgSchema ?? 'public',
       description: redactUrl(url),
-      ping: async () => {
-        await sql`select 1`.execute(db);
+      ping,
+      health,
+      probeWrites: async () => {
+        try {
+          await ping();
+        } catch (error) {
+          return health.failed(error) ?? null;
+        }
+        health.wrote();
+        return null;
       },
       close: async () => {
         ending = true;
@@ -139,7 +165,11 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
     options.sqliteDriver === undefined || options.sqliteDriver === 'auto'
       ? defaultSqliteDriver()
       : options.sqliteDriver;
-  const sqlite = openSqlite(driver, file, { synchronous: options.sqliteSynchronous ?? 'NORMAL' });
+  const health = new StorageHealth();
+  const sqlite = watchedConnection(
+    openSqlite(driver, file, { synchronous: options.sqliteSynchronous ?? 'NORMAL' }),
+    health,
+  );
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: sqlite }),
     ...queryLog(options),
@@ -152,6 +182,68 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): St
     ping: async () => {
       await sql`select 1`.execute(db);
     },
+    health,
+    // On the connection every query waits for (Kysely's), so the probe's transaction is the only one.
+    probeWrites: () =>
+      db.connection().execute(async () => {
+        const fault = await probeSqliteWrites(
+          (text) => sqlite.prepare(text).run([]),
+          file === ':memory:' ? undefined : file,
+        );
+        if (fault === null) health.wrote();
+        else health.mark(fault);
+        return fault;
+      }),
     close: () => db.destroy(),
+  };
+}
+
+const ROLLBACK = /^\s*rollback\s*;?\s*$/i;
+
+/**
+ * The connection, telling `health` of every statement that fails with a storage fault (a probe says when writes
+ * succeed again: `probeWrites`).
+ * A `ROLLBACK` after SQLite already ended the transaction (it does on `SQLITE_FULL` and `SQLITE_IOERR`) does
+ * nothing, rather than fail with "no transaction is active" in place of the error that caused it (Kysely rolls
+ * back on any error and would throw the rollback's).
+ */
+function watchedConnection(connection: SqliteConnection, health: StorageHealth): SqliteConnection {
+  const watched = new Map<string, SqliteStatement>();
+  return {
+    prepare(text) {
+      const known = watched.get(text);
+      if (known !== undefined) return known;
+      const statement = connection.prepare(text);
+      const rollback = ROLLBACK.test(text);
+      const watch = <T>(call: () => T): T => {
+        try {
+          return call();
+        } catch (error) {
+          health.failed(error);
+          throw error;
+        }
+      };
+      const wrapped: SqliteStatement = {
+        reader: statement.reader,
+        all: (parameters) => watch(() => statement.all(parameters)),
+        iterate: (parameters) => statement.iterate(parameters),
+        run: (parameters) => {
+          if (!rollback) return watch(() => statement.run(parameters));
+          try {
+            return statement.run(parameters);
+          } catch (error) {
+            if (/no transaction is active/i.test(String((error as Error).message))) {
+              return { changes: 0, lastInsertRowid: 0 };
+            }
+            throw error;
+          }
+        },
+      };
+      // Bounded as the driver's own cache is: the query shapes of the code, not of the data.
+      if (watched.size >= 1_000) watched.clear();
+      watched.set(text, wrapped);
+      return wrapped;
+    },
+    close: () => connection.close(),
   };
 }

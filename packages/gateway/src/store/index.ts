@@ -8,6 +8,15 @@ export {
   type Store,
 } from './database.js';
 export {
+  describeStorageFault,
+  STORAGE_RETRY_AFTER_MS,
+  type StorageFaultKind,
+  StorageHealth,
+  storageError,
+  storageErrorOf,
+  storageFault,
+} from './faults.js';
+export {
   Journal,
   type JournalEntry,
   type JournalGuard,

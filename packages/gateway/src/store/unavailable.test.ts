@@ -48,12 +48,17 @@ describe('a database that cannot be reached', () => {
     ['a unique violation (23505)', Object.assign(new Error('duplicate key'), { code: '23505' })],
     ['a syntax error (42601)', Object.assign(new Error('syntax error'), { code: '42601' })],
     ['a serialization failure (40001)', Object.assign(new Error('could not serialize'), { code: '40001' })],
-    ['a full SQLite disk', Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })],
     ['a plain bug', new TypeError('x is undefined')],
     ['not an error', 'Connection terminated'],
   ])('%s is not: it stays INTERNAL', (_name, error) => {
     expect(isDatabaseUnavailable(error)).toBe(false);
     expect(toGatehouseError(error).code).toBe('INTERNAL');
+  });
+
+  it('a full SQLite disk is not unreachable: it is the storage refusing writes (STORAGE_UNAVAILABLE, store/faults)', () => {
+    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    expect(isDatabaseUnavailable(full)).toBe(false);
+    expect(toGatehouseError(full).code).toBe('STORAGE_UNAVAILABLE');
   });
 });
 

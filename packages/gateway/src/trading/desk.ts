@@ -7,17 +7,19 @@
  *
  * The view runs ahead of the database by at most the batch in flight. If that batch fails, or finds an order this
  * node changed no longer working in the database (another writer on the account), the view can no longer be trusted:
- * trading halts on this node (`TRADING_HALTED`) until it restarts and rebuilds the view from the database. When the
- * batch failed because the database could not be reached (a PostgreSQL restart, a connection lost, even during its
- * COMMIT: `store/unavailable`), the database itself is still right — it holds exactly what committed — so the halt
- * ends by itself: once the database answers again, the view is rebuilt from it, as a restart would, and trading
- * resumes (`TRADING_HALTED` with `Retry-After` meanwhile). Nothing is guessed: a batch whose commit is unknown was
- * never acknowledged, and the rebuilt view holds it if and only if it committed. With
- * several nodes (`placement`), only that account is let go instead: the next request takes it again, on this node or
- * another, and rebuilds it from the database (`ACCOUNT_MOVING` meanwhile).
+ * trading halts on this node (`TRADING_HALTED`). When the batch failed because the database could not be reached (a
+ * PostgreSQL restart, a connection lost, even during its COMMIT: `store/unavailable`), the database itself is still
+ * right — it holds exactly what committed — so the halt ends by itself: once the database answers again, the view is
+ * rebuilt from it, as a restart would, and trading resumes (`TRADING_HALTED` with `Retry-After` meanwhile). Nothing
+ * is guessed: a batch whose commit is unknown was never acknowledged, and the rebuilt view holds it if and only if it
+ * committed. Any other halt — a write the storage refuses (a full disk, a read-only file: `store/faults`), whatever
+ * it was, or another writer found — lasts until an operator resumes it (`resume`, the same rebuild) or a restart.
+ * With several nodes (`placement`), only that account is let go instead: the next request takes it again, on this
+ * node or another, and rebuilds it from the database (`ACCOUNT_MOVING` meanwhile).
  */
 import { type Kysely, sql } from 'kysely';
 import { accountAccess } from '../access/index.js';
+import { appendAudit } from '../audit/index.js';
 import {
   type Clock,
   type EventBus,
@@ -38,7 +40,13 @@ import type {
   OrdersTable,
   PreparedQuery,
 } from '../store/index.js';
-import { DATABASE_RETRY_AFTER_MS, isDatabaseUnavailable } from '../store/index.js';
+import {
+  DATABASE_RETRY_AFTER_MS,
+  isDatabaseUnavailable,
+  type StorageFaultKind,
+  storageError,
+  storageFault,
+} from '../store/index.js';
 import type { Ledger, UsdRates } from './accounting.js';
 import { ClientOrderIds } from './client-order-ids.js';
 import type { Placement } from './placement.js';
@@ -78,10 +86,12 @@ export interface TradingDeps {
    * could not be reached, and trading resumes by itself once it answers again.
    */
   onHalt?: (error: Error, resumes: boolean) => void;
-  /** Called when trading resumed after the database came back, with the working orders rebuilt from it. */
+  /** Called when trading resumed, with the working orders rebuilt from the database. */
   onResume?: (workingOrders: number) => void;
   /** How often a halted desk asks whether the database answers again (ms); 250 by default. */
   resumeProbeMs?: number;
+  /** Whether the database takes writes (`Store.probeWrites`): an operator's resume goes ahead only when it does. */
+  probeWrites?: () => Promise<StorageFaultKind | null>;
   /**
    * Where each account is worked, with several nodes (`cluster/`): accounts worked elsewhere are served there, and
    * every journal write of an account carries this node's fencing token. Absent on one node (every account is here).
@@ -161,13 +171,32 @@ export class Desk {
     if (this.#halted !== null) throw this.#haltedError();
   }
 
+  /**
+   * `TRADING_HALTED`: with `Retry-After` while the database cannot be reached (it resumes by itself), naming the
+   * storage fault that halted trading if one did (`details.fault`).
+   */
   #haltedError(): GatehouseError {
-    if (!this.#resumes) return new GatehouseError('TRADING_HALTED');
-    return new GatehouseError(
-      'TRADING_HALTED',
-      'Trading is paused on this node: the database cannot be reached. It resumes by itself once the database is back; retry shortly.',
-      { retryAfterMs: DATABASE_RETRY_AFTER_MS },
-    );
+    if (this.#resumes)
+      return new GatehouseError(
+        'TRADING_HALTED',
+        'Trading is paused on this node: the database cannot be reached. It resumes by itself once the database is back; retry shortly.',
+        { retryAfterMs: DATABASE_RETRY_AFTER_MS },
+      );
+    const fault = storageFault(this.#halted);
+    return new GatehouseError('TRADING_HALTED', undefined, fault === undefined ? undefined : { fault });
+  }
+
+  /**
+   * An operator's resume after a halt, once the database takes writes (else `STORAGE_UNAVAILABLE`): the view is
+   * rebuilt from the database, as a restart does, and audited. What was answered had committed, so it is all there;
+   * what was not is not.
+   */
+  async resume(ip: string | null): Promise<{ resumed: boolean; workingOrders: number }> {
+    if (this.#halted === null) return { resumed: false, workingOrders: 0 };
+    const still = await this.deps.probeWrites?.();
+    if (still !== undefined && still !== null) throw storageError(still);
+    const workingOrders = await this.#rebuild(ip);
+    return { resumed: true, workingOrders };
   }
 
   /** Stops trading on this node: its view of the accounts no longer matches the database. */
@@ -199,31 +228,53 @@ export class Desk {
     this.#probe.unref();
   }
 
-  /**
-   * Rebuilds the view from the database, as a start does, and resumes trading: once every batch in flight has
-   * settled (committed or failed), the ledgers are reloaded on first use and the working orders are read again and
-   * handed to the router. Resolves false while the database still cannot be reached.
-   */
+  /** Resumes trading by itself once the database answers again; resolves false while it still cannot be reached. */
   async #resume(): Promise<boolean> {
     try {
       await sql`select 1`.execute(this.deps.db);
-      await this.deps.journal.drain();
-      const rows = await listWorkingOrders(this.deps.db);
-      if (this.#closed) return true;
-      for (const id of this.open.keys()) this.router.release(id);
-      this.open.clear();
-      this.ledgers.clear();
-      for (const row of rows) this.open.set(row.id, row);
-      this.#halted = null;
-      this.#resumes = false;
-      for (const row of rows) await this.router.submit(row);
-      this.router.start();
-      this.deps.onResume?.(rows.length);
+      await this.#rebuild(null);
       return true;
     } catch (error) {
       if (isDatabaseUnavailable(error)) return false;
       throw error;
     }
+  }
+
+  /**
+   * Rebuilds the view from the database, as a start does, and resumes trading: once every batch in flight has
+   * settled (committed or failed), this node's view (working orders, reservations, changes not yet committed,
+   * ledgers) is forgotten, the working orders are read again and handed to the router, and the ledgers reload on
+   * first use. Audited first: if the database refuses even that, trading stays halted and nothing here has changed.
+   */
+  async #rebuild(ip: string | null): Promise<number> {
+    await this.deps.journal.drain();
+    await this.router.stop();
+    const rows = await listWorkingOrders(this.deps.db);
+    const fault = storageFault(this.#halted);
+    await appendAudit(this.deps.db, this.deps.clock, {
+      type: 'trading.resumed',
+      ip,
+      data: {
+        workingOrders: rows.length,
+        by: this.#resumes ? 'database_back' : 'operator',
+        ...(fault === undefined ? {} : { fault }),
+      },
+    });
+    if (this.#closed) return rows.length;
+    for (const id of [...this.open.keys(), ...this.pending.keys()]) this.router.release(id);
+    this.open.clear();
+    this.reserved.clear();
+    this.pending.clear();
+    this.ledgers.clear();
+    for (const row of rows) this.open.set(row.id, row);
+    // Running again before the router has the orders: what it reports from here (a fill at once) is applied.
+    this.#halted = null;
+    this.#resumes = false;
+    clearTimeout(this.#probe);
+    for (const row of rows) await this.router.submit(row);
+    this.router.start();
+    this.deps.onResume?.(rows.length);
+    return rows.length;
   }
 
   /** The account's ledger, loaded from the database the first time. */
@@ -319,7 +370,13 @@ export class Desk {
   /** Journals an entry of the account (under its fencing token with several nodes); resolves once committed. */
   write<T>(accountId: string, entry: JournalEntry<T>): Promise<T> {
     const { placement, journal } = this.deps;
-    if (placement === undefined) return journal.write(entry);
+    if (placement === undefined)
+      return journal.write(entry).catch((error: unknown) => {
+        // The storage refuses writes: nothing was written, but no fill can be recorded either (see above).
+        if (storageFault(error) === undefined) throw error;
+        this.halt(error);
+        throw this.#haltedError();
+      });
     return journal.write(entry, placement.guard(accountId)).catch(() => {
       // Not committed (another node holds the account, or the write failed): let the account go, as above.
       placement.lost(accountId);

@@ -291,9 +291,11 @@ export async function placeOrder(
     return { status: 'existing', order: presentOrder(winner) };
   }
   desk.clientOrderIds.add(accountId, row.client_order_id, row.id, now);
-  desk.running();
-  desk.open.set(row.id, row);
   desk.announce(accountId, event);
+  // Committed, so placed, and answered so. If trading halted meanwhile (another entry of its batch failed), this
+  // node's view is left alone: the order is working in the database, where a resume or a restart finds it.
+  if (desk.halted !== null) return { status: 'accepted', order: presentOrder(row) };
+  desk.open.set(row.id, row);
   // The router may have filled the order at once: answer with that, once it is durable.
   let filled: OrdersTable | undefined;
   try {
@@ -301,10 +303,10 @@ export async function placeOrder(
     const pending = desk.pending.get(row.id);
     if (pending !== undefined) await pending.durable;
     filled = pending?.row;
-  } catch (error) {
-    // With several nodes, the order is committed and working, and only what followed did not commit here (the
-    // account moved meanwhile: its new node works the order). The placement stands, answered as committed.
-    if (desk.deps.placement === undefined) throw error;
+  } catch {
+    // The order is committed and working, and only what followed did not commit (its fill: trading halted on this
+    // node; or, with several nodes, the account moved meanwhile and its new node works the order). The placement
+    // stands, answered as committed: an order answered with an error is never in the database.
   }
   return { status: 'accepted', order: presentOrder(filled ?? row) };
 }

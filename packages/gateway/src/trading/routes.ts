@@ -175,4 +175,11 @@ export async function tradingRoutes(app: FastifyInstance, deps: TradingRoutesDep
     const { accountId, orderId } = parseWith(ops.operatorCancel.params, request.params);
     return trading.cancelByOperator(accountId, orderId, clientInfo(request).ip);
   });
+
+  // Trading again on this node after it halted (a full disk, a read-only database), once writes succeed.
+  const resume = { preHandler: operator, config: { operation: ops.resume } };
+  app.post('/v1/admin/trading/resume', resume, async (request) => ({
+    status: 'running' as const,
+    ...(await trading.resume(clientInfo(request).ip)),
+  }));
 }

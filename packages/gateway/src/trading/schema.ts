@@ -23,6 +23,7 @@ import {
   portfolioViewSchema,
   snapshotQuerySchema,
   snapshotSchema,
+  tradingResumedSchema,
   whatIfSchema,
 } from '@gatehouse/protocol';
 import { z } from 'zod';
@@ -170,5 +171,16 @@ export const tradingOperations = {
     servedWhen: '`secrets.adminApiToken` is set',
     params: orderParamsSchema,
     responses: { 200: orderViewSchema },
+  }),
+  resume: operation({
+    tag: 'admin',
+    summary: 'Resume trading on this node after it halted',
+    description:
+      'After `TRADING_HALTED` (the order journal failed: a full disk, a read-only database): once the database ' +
+      'takes writes again, rebuilds this node’s view of its accounts from the database, as a restart does, and ' +
+      'trades again. `503 STORAGE_UNAVAILABLE` while the database still refuses writes; nothing changes when ' +
+      'trading runs. Audited (`trading.resumed`).',
+    servedWhen: '`secrets.adminApiToken` is set',
+    responses: { 200: tradingResumedSchema },
   }),
 };

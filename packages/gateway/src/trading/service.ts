@@ -6,13 +6,12 @@
  * - `trading/place`, `trading/modify`, `trading/confirm`: new orders, changes and confirmations through the gate,
  *   whose snapshot `trading/snapshot` builds without I/O;
  * - `trading/fills`: what the router reports (fills, triggers, expiries) and every end of a working order;
- * - `trading/desk`: this node's view of its accounts (working orders, ledgers) and the journal behind it;
- * - `trading/store`: every statement on the trading tables.
+ * - `trading/desk`: this node's view (working orders, ledgers), its journal; `trading/store`: the tables' statements.
  *
  * This node's view is the account's working state, so an account is worked by one node: with several nodes, the
- * holder of its lease (`trading/placement`, `trading/remote`); a request for it on another node runs there. If the journal fails, or finds a fill's order no longer working in the database (another
- * writer on the account), the view can no longer be trusted: trading halts on this node (`TRADING_HALTED`, `/readyz`
- * not ready) until it restarts, or until a database it lost is back (`trading/desk`); matching engines alike.
+ * holder of its lease (`trading/placement`, `trading/remote`); a request for it on another node runs there. If the
+ * journal fails, the view can no longer be trusted: trading halts on this node (`TRADING_HALTED`, `/readyz` not
+ * ready) until a restart, `resume` or a lost database's return rebuilds the view from the database (`trading/desk`).
  */
 import type { Availability, PortfolioView } from '@gatehouse/protocol';
 import { accountAccess } from '../access/index.js';
@@ -151,10 +150,11 @@ export class TradingService {
     await this.#desk.deps.journal.drain();
   }
 
-  /** Why trading stopped on this node, or null while it runs (`/readyz` reports it). */
+  /** Why trading stopped on this node, or null while it runs (`/readyz` reports it); `resume` trades again. */
   get halted(): Error | null {
     return this.#desk.halted;
   }
+  readonly resume = (ip: string | null) => this.#desk.resume(ip);
 
   /** Runs one paper-engine matching pass now (tests with a frozen clock); other routers work on their own. */
   async matchAll(): Promise<void> {
