@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { totpCode, verifyTotp } from '../factors/index.js';
+import { createPushChallenge, getPushState } from '../factors/push.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
 import { DEAD_MAN_RECHECK_MS } from '../safety/index.js';
 import { lastResetAt, nextResetAt } from '../sessions/index.js';
@@ -219,6 +220,35 @@ describe.each(testDatabases())('clock faults on %s', (_name, makeDatabase) => {
       expect(errorCode(await callAs(gw, 'GET', '/v1/session', alice))).toBe('SESSION_EXPIRED');
       gw.clock.rewind(2 * SECOND);
       expect((await callAs(gw, 'GET', '/v1/session', alice)).statusCode).toBe(200);
+    });
+  });
+
+  describe('push approvals', () => {
+    it('a decided push keeps its decision after the clock goes back; a pending one past its expiry is pending again within its lifetime — the documented decision', async () => {
+      gw = await gatewayOn(makeDatabase);
+      const { db } = gw.ctx.store;
+      const user = await db
+        .selectFrom('users')
+        .select('id')
+        .where('username', '=', ALICE.username)
+        .executeTakeFirstOrThrow();
+      const context = { channel: 'web', requestingDevice: 'test', ip: '127.0.0.1', network: null, time: '' };
+      const create = () =>
+        createPushChallenge(db, gw.clock, { userId: user.id, loginId: null, context, ttlMs: MINUTE });
+      const decided = await create();
+      const pending = await create();
+      // The decision as a device's answer records it: one conditional update of a pending challenge.
+      await db
+        .updateTable('push_challenges')
+        .set({ status: 'approved', decided_at: gw.clock.now() })
+        .where('id', '=', decided.challengeId)
+        .where('status', '=', 'pending')
+        .execute();
+      gw.clock.advance(2 * MINUTE);
+      expect((await getPushState(db, gw.clock, pending.challengeId))?.status).toBe('expired');
+      gw.clock.rewind(HOUR);
+      expect((await getPushState(db, gw.clock, decided.challengeId))?.status).toBe('approved');
+      expect((await getPushState(db, gw.clock, pending.challengeId))?.status).toBe('pending');
     });
   });
 
