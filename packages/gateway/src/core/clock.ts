@@ -28,6 +28,15 @@ export class ManualClock implements Clock {
     this.#now += ms;
   }
 
+  /**
+   * Moves the clock back by `ms` milliseconds, as an NTP step, a virtual machine's resume or an operator's mistake
+   * moves a wall clock back.
+   */
+  rewind(ms: number): void {
+    this.#now -= ms;
+  }
+
+  /** Puts the clock at an instant, earlier or later than now. */
   set(at: number | Date): void {
     this.#now = typeof at === 'number' ? at : at.getTime();
   }

@@ -22,6 +22,7 @@ import type { Kysely } from 'kysely';
 import { appendAudit } from '../audit/index.js';
 import { randomToken, sha256 } from '../core/index.js';
 import { getUser } from '../identity/index.js';
+import { withinIdle } from '../sessions/index.js';
 import type { Database, OAuthGrantsTable, OAuthTokensTable } from '../store/index.js';
 import type { OAuthContext } from './context.js';
 import { OAuthError } from './errors.js';
@@ -61,7 +62,7 @@ async function isLive(ctx: OAuthContext, sessionId: string, db: Kysely<Database>
   if (session === undefined || session.revokedAt !== null) return false;
   const now = clock.now();
   const seen = Math.max(session.lastSeenAt, sessions.pendingLastSeen(sessionId) ?? 0);
-  return now < session.expiresAt && now < seen + session.idleTimeoutMs;
+  return now < session.expiresAt && withinIdle(seen, session.idleTimeoutMs, now);
 }
 
 /** Whether a token's session still serves it: the session live and its user active (introspection). */
@@ -172,7 +173,7 @@ async function beyondCap(
   const lastSeen = (s: { id: string; last_seen_at: number }) =>
     Math.max(Number(s.last_seen_at), ctx.sessions.pendingLastSeen(s.id) ?? 0);
   const live = (await instanceSessions(db, grantId, now)).filter(
-    (s) => s.id !== opened && now < lastSeen(s) + Number(s.idle_timeout_ms),
+    (s) => s.id !== opened && withinIdle(lastSeen(s), Number(s.idle_timeout_ms), now),
   );
   const excess = live.length + 1 - ctx.options.maxInstanceSessions;
   if (excess <= 0) return [];

@@ -2,6 +2,7 @@
 export {
   DEAD_MAN_MAX_MS,
   DEAD_MAN_MIN_MS,
+  DEAD_MAN_RECHECK_MS,
   type DeadManState,
   SafetyService,
   type SessionLossPolicy,

@@ -48,6 +48,12 @@ import {
 import type { Database, DeadManSwitchesTable, OrdersTable } from '../store/index.js';
 import type { TradingService } from '../trading/index.js';
 
+/**
+ * The longest an armed switch's timer sleeps before comparing its deadline with the clock again (ms): how late a
+ * deadline the wall clock jumped over fires, at most.
+ */
+export const DEAD_MAN_RECHECK_MS = 1_000;
+
 const STRICTNESS: Record<SessionLossPolicy, number> = { none: 0, cancel_day: 1, cancel_all: 2 };
 
 export type { DeadManState, SessionLossPolicy };
@@ -254,7 +260,13 @@ export class SafetyService {
     this.#schedule();
   }
 
-  /** One timer, for the earliest deadline. */
+  /**
+   * One timer, for the earliest deadline, waking at least every `DEAD_MAN_RECHECK_MS`. A deadline is a wall-clock
+   * instant but a timer's delay is not: it runs on the monotonic clock, so a wall clock stepped forward (NTP, a
+   * virtual machine resumed) would leave the switch waiting out the old delay. Waking to compare with the clock
+   * again fires a deadline the clock jumped over within that bound; a wake before the deadline (the clock stepped
+   * back) finds nothing due and sleeps again, so the deadline is neither skipped nor fired early.
+   */
   #schedule(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -266,7 +278,7 @@ export class SafetyService {
       () => {
         this.fireDue().catch(this.#d.onError);
       },
-      Math.min(delay, 2 ** 31 - 1),
+      Math.min(delay, DEAD_MAN_RECHECK_MS),
     );
     this.#timer.unref();
   }
@@ -312,7 +324,7 @@ export class SafetyService {
         excludeGtc: row.exclude_gtc === 1,
         ...(row.account_id === null ? { sessionId: row.session_id } : {}),
       };
-      const ids = await untilPlaced(clock, () =>
+      const ids = await untilPlaced(() =>
         trading.cancelOpen('dead_man', accountId, filter, { scope: row.scope }),
       );
       cancelled += ids.length;
@@ -469,13 +481,19 @@ export class SafetyService {
  * Runs `action` until the account's node takes it: while the node that worked the account is gone and its lease has
  * not yet expired (`ACCOUNT_MOVING`), waits as told and asks again, for at most a minute.
  */
-async function untilPlaced<T>(clock: Clock, action: () => Promise<T>): Promise<T> {
-  const giveUpAt = clock.now() + 60_000;
+async function untilPlaced<T>(action: () => Promise<T>): Promise<T> {
+  // A bound on how long to wait is an interval, not an instant: measured on the monotonic clock, a wall clock stepped
+  // forward does not cut it short nor one stepped back stretch it.
+  const giveUpAt = performance.now() + 60_000;
   for (;;) {
     try {
       return await action();
     } catch (error) {
-      if (!(error instanceof GatehouseError) || error.code !== 'ACCOUNT_MOVING' || clock.now() > giveUpAt)
+      if (
+        !(error instanceof GatehouseError) ||
+        error.code !== 'ACCOUNT_MOVING' ||
+        performance.now() > giveUpAt
+      )
         throw error;
       const wait = Math.min(1_000, Math.max(50, Number(error.details?.retryAfterMs ?? 100)));
       await new Promise((resolve) => setTimeout(resolve, wait));

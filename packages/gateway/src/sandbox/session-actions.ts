@@ -22,7 +22,13 @@ import { appendAudit } from '../audit/index.js';
 import type { Clock } from '../core/index.js';
 import type { UserAccount } from '../identity/index.js';
 import type { OAuthService } from '../oauth/index.js';
-import type { BrokerageTier, Channel, SessionRecord, SessionService } from '../sessions/index.js';
+import {
+  type BrokerageTier,
+  type Channel,
+  type SessionRecord,
+  type SessionService,
+  withinIdle,
+} from '../sessions/index.js';
 import type { Database } from '../store/index.js';
 import type { ActionHandlers } from './actions.js';
 import { targetOwners } from './targets.js';
@@ -78,7 +84,7 @@ export function sessionActions(parts: SessionActionParts): Pick<ActionHandlers, 
     s !== undefined &&
     s.revokedAt === null &&
     now < s.expiresAt &&
-    now < Math.max(s.lastSeenAt, sessions.pendingLastSeen(s.id) ?? 0) + s.idleTimeoutMs;
+    withinIdle(Math.max(s.lastSeenAt, sessions.pendingLastSeen(s.id) ?? 0), s.idleTimeoutMs, now);
 
   const liveOf = async (ids: readonly string[]): Promise<SessionRecord[]> => {
     const now = clock.now();

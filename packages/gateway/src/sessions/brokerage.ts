@@ -27,7 +27,7 @@ import { awaitingDeviceKey, type Channel, type ChannelPolicies } from './policy.
 import { lastResetAt, nextResetAt, type ResetSchedule } from './reset.js';
 import type { Principal } from './service.js';
 import { parseStepUpReason, type StepUpReason, stepUpDetails } from './step-up-reason.js';
-import { findSessionById, type SessionRecord } from './store.js';
+import { findSessionById, type SessionRecord, withinIdle } from './store.js';
 
 export type { SessionState, Tier };
 export type BrokeragePolicy = 'exclusive' | 'shared';
@@ -82,20 +82,29 @@ function alive(session: SessionRecord | undefined, now: number): session is Sess
     session !== undefined &&
     session.revokedAt === null &&
     now < session.expiresAt &&
-    now < session.lastSeenAt + session.idleTimeoutMs
+    withinIdle(session.lastSeenAt, session.idleTimeoutMs, now)
   );
 }
 
 /**
  * The tier a session has now, from when it last acquired brokerage, the user's policy and the exclusive holder.
- * A reset ends what was acquired before its instant; what is acquired at the instant itself comes after it.
+ * A reset ends what was acquired before its instant; what is acquired at the instant itself comes after it. A reset
+ * recorded as having ended the acquisition (`resetAt`, after it) ends it whatever the clock says now: a wall clock
+ * stepped back before the reset instant does not give trading back, nor makes the reset happen a second time.
  */
 export function tierAt(
   sessionId: string,
-  input: { acquiredAt: number | null; shared: boolean; holderSessionId: string | null | undefined },
+  input: {
+    acquiredAt: number | null;
+    shared: boolean;
+    holderSessionId: string | null | undefined;
+    resetAt?: number | null | undefined;
+  },
   since: number,
 ): { tier: Tier; competing: boolean; reset: boolean } {
-  const hadBrokerage = input.acquiredAt !== null && input.acquiredAt >= since;
+  const recordedReset =
+    input.acquiredAt !== null && input.resetAt != null && input.resetAt > input.acquiredAt;
+  const hadBrokerage = input.acquiredAt !== null && input.acquiredAt >= since && !recordedReset;
   const holds = hadBrokerage && (input.shared || input.holderSessionId === sessionId);
   return {
     tier: holds ? 'brokerage' : 'read_only',
@@ -114,6 +123,7 @@ function withTier(db: Kysely<Database>) {
 
 const TIER_COLUMNS = [
   'sessions.brokerage_at',
+  'sessions.brokerage_reset_at',
   'sessions.revoked_at',
   'sessions.last_seen_at',
   'sessions.idle_timeout_ms',
@@ -125,7 +135,12 @@ const TIER_COLUMNS = [
 /** `tierAt` for a row of `withTier`. */
 function tierOfRow(
   sessionId: string,
-  row: { brokerage_at: number | null; brokerage_policy: string; holder: string | null },
+  row: {
+    brokerage_at: number | null;
+    brokerage_reset_at: number | null;
+    brokerage_policy: string;
+    holder: string | null;
+  },
   since: number,
 ) {
   return tierAt(
@@ -134,6 +149,7 @@ function tierOfRow(
       acquiredAt: row.brokerage_at === null ? null : Number(row.brokerage_at),
       shared: row.brokerage_policy === 'shared',
       holderSessionId: row.holder,
+      resetAt: row.brokerage_reset_at === null ? null : Number(row.brokerage_reset_at),
     },
     since,
   );
@@ -265,6 +281,10 @@ export class BrokerageTier {
       throw new GatehouseError('STEP_UP_REQUIRED', undefined, stepUpDetails(session.stepUpReason));
     const now = clock.now();
     const since = lastReset(now, userResetSchedules(resets, principal.profile.accounts));
+    // Dated no earlier than the user's latest acquisition or recorded reset: with the wall clock stepped back over a
+    // reset that already ended trading, trading taken again counts as after that reset, so the reset instant,
+    // reached again, does not end it a second time.
+    const acquiredAt = Math.max(now, await this.#latestOfUser(session.userId));
     let previous: string | null = null;
     // Read before the holder changes, so that nothing stands between the change and its announcement below.
     const latency = await this.#reauthenticationLatencyMs(session, now, principal.profile.accounts);
@@ -279,14 +299,14 @@ export class BrokerageTier {
         if (holder === undefined) {
           const inserted = await db
             .insertInto('brokerage_holders')
-            .values({ user_id: session.userId, session_id: session.id, acquired_at: now })
+            .values({ user_id: session.userId, session_id: session.id, acquired_at: acquiredAt })
             .onConflict((oc) => oc.column('user_id').doNothing())
             .executeTakeFirst();
           if ((inserted.numInsertedOrUpdatedRows ?? 0n) > 0n) break;
         } else if (holder.session_id === session.id) {
           await db
             .updateTable('brokerage_holders')
-            .set({ acquired_at: now })
+            .set({ acquired_at: acquiredAt })
             .where('user_id', '=', session.userId)
             .execute();
           break;
@@ -301,7 +321,7 @@ export class BrokerageTier {
             );
           const replaced = await db
             .updateTable('brokerage_holders')
-            .set({ session_id: session.id, acquired_at: now })
+            .set({ session_id: session.id, acquired_at: acquiredAt })
             .where('user_id', '=', session.userId)
             .where('session_id', '=', holder.session_id)
             .executeTakeFirst();
@@ -316,7 +336,7 @@ export class BrokerageTier {
     }
     await db
       .updateTable('sessions')
-      .set({ brokerage_at: now, brokerage_reset_at: null })
+      .set({ brokerage_at: acquiredAt, brokerage_reset_at: null })
       .where('id', '=', session.id)
       .execute();
     // Announced as soon as the tier changed, before the audit row: every node's holder view (sessions/holder-view)
@@ -391,6 +411,39 @@ export class BrokerageTier {
     });
     // Under the shared policy no row names a holder: a session that had acquired trading held it.
     return held || (cleared && (await policyOf(db, session.userId)) === 'shared');
+  }
+
+  /** The latest acquisition or recorded reset among the user's sessions (0: none). */
+  async #latestOfUser(userId: string): Promise<number> {
+    const row = await this.#options.db
+      .selectFrom('sessions')
+      .select((eb) => [eb.fn.max('brokerage_at').as('acquired'), eb.fn.max('brokerage_reset_at').as('reset')])
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return Math.max(Number(row?.acquired ?? 0), Number(row?.reset ?? 0));
+  }
+
+  /**
+   * Records that the daily reset ended a session's acquisition: the first reset instant after it, in
+   * `brokerage_reset_at`. Whoever notices first records it (the tickle, order entry, the session-loss sweep); the
+   * write is conditional on the same acquisition and no record yet, so nodes noticing it together record it once.
+   * Once recorded, the session stays reset when the wall clock is stepped back before the instant (`tierAt`).
+   * Resolves to the instant recorded.
+   */
+  async #recordReset(
+    sessionId: string,
+    acquiredAt: number,
+    schedules: readonly ResetSchedule[],
+  ): Promise<number> {
+    const at = nextReset(acquiredAt, schedules);
+    await this.#options.db
+      .updateTable('sessions')
+      .set({ brokerage_reset_at: at })
+      .where('id', '=', sessionId)
+      .where('brokerage_at', '=', acquiredAt)
+      .where('brokerage_reset_at', 'is', null)
+      .execute();
+    return at;
   }
 
   /**
@@ -547,12 +600,16 @@ export class BrokerageTier {
       if (row.revoked_at !== null)
         reason = row.revoke_reason === 'refresh_token_reused' ? 'refresh_token_reused' : 'revoked';
       else if (now >= Number(row.expires_at)) reason = 'expired';
-      else if (now >= seen + Number(row.idle_timeout_ms)) reason = 'idle';
+      else if (!withinIdle(seen, Number(row.idle_timeout_ms), now)) reason = 'idle';
       else {
         const schedules = userResetSchedules(this.#options.resets, await accountsOf(row.user_id));
         const tier = tierOfRow(row.id, row, lastReset(now, schedules));
         if (tier.competing) reason = 'competing';
-        else if (tier.reset) reason = 'reset';
+        else if (tier.reset) {
+          reason = 'reset';
+          if (row.brokerage_reset_at === null && row.brokerage_at !== null)
+            await this.#recordReset(row.id, Number(row.brokerage_at), schedules);
+        }
       }
       if (reason !== null) losses.set(row.id, reason);
     }
@@ -574,9 +631,16 @@ export class BrokerageTier {
       if (holder !== undefined) {
         const tier = tierAt(
           session.id,
-          { acquiredAt: session.brokerageAt, shared: holder.shared, holderSessionId: holder.holderSessionId },
+          {
+            acquiredAt: session.brokerageAt,
+            shared: holder.shared,
+            holderSessionId: holder.holderSessionId,
+            resetAt: session.brokerageResetAt,
+          },
           lastReset(now, schedules),
         );
+        if (tier.reset && session.brokerageAt !== null && session.brokerageResetAt == null)
+          session.brokerageResetAt = await this.#recordReset(session.id, session.brokerageAt, schedules);
         return { session, tier, now, schedules };
       }
     }
@@ -589,6 +653,9 @@ export class BrokerageTier {
         { shared: row.brokerage_policy === 'shared', holderSessionId: row.holder },
         epoch,
       );
+    const tier = tierOfRow(session.id, row, lastReset(now, schedules));
+    if (tier.reset && row.brokerage_at !== null && row.brokerage_reset_at === null)
+      await this.#recordReset(session.id, Number(row.brokerage_at), schedules);
     return {
       session: {
         channel: row.channel as Channel,
@@ -601,7 +668,7 @@ export class BrokerageTier {
         idleTimeoutMs: Number(row.idle_timeout_ms),
         expiresAt: Number(row.expires_at),
       },
-      tier: tierOfRow(session.id, row, lastReset(now, schedules)),
+      tier,
       now,
       schedules,
     };

@@ -55,4 +55,4 @@ export {
   type StepUpReason,
   stepUpDetails,
 } from './step-up-reason.js';
-export type { SessionRecord } from './store.js';
+export { type SessionRecord, withinIdle } from './store.js';

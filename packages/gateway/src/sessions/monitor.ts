@@ -44,6 +44,7 @@ export async function monitorSessions(
       s.id,
       {
         acquiredAt: s.brokerageAt,
+        resetAt: s.brokerageResetAt,
         shared: user?.brokerage_policy === 'shared',
         holderSessionId: holder?.session_id,
       },

@@ -49,6 +49,7 @@ import {
   replaceTokenHash,
   type SessionRecord,
   sessionIdsForDevice,
+  withinIdle,
   writeLastSeen,
 } from './store.js';
 
@@ -285,6 +286,7 @@ export class SessionService {
       .where('revoked_at', 'is', null)
       .where('expires_at', '>', now)
       .where(sql<boolean>`last_seen_at + idle_timeout_ms > ${now}`)
+      .where('idle_timeout_ms', '>', 0)
       .execute();
     const excess = live.length - this.#o.maxLivePerUser;
     if (excess <= 0) return;
@@ -332,7 +334,7 @@ export class SessionService {
       session.revokedAt !== null ||
       entry.profile.user.status !== 'active' ||
       now >= session.expiresAt ||
-      now >= session.lastSeenAt + session.idleTimeoutMs
+      !withinIdle(session.lastSeenAt, session.idleTimeoutMs, now)
     ) {
       return undefined;
     }
@@ -360,8 +362,10 @@ export class SessionService {
 
   /** Records activity on a validated session (written behind in the next batch). */
   #touch(entry: CacheEntry, now: number): Principal {
-    entry.session.lastSeenAt = now;
-    this.#pendingLastSeen.set(entry.session.id, now);
+    // Never earlier than activity already seen: a wall clock stepped back does not move the last activity back.
+    const seen = Math.max(entry.session.lastSeenAt, now);
+    entry.session.lastSeenAt = seen;
+    this.#pendingLastSeen.set(entry.session.id, seen);
     return entry;
   }
 
@@ -396,7 +400,7 @@ export class SessionService {
       this.#forget(session);
       throw new GatehouseError('SESSION_EXPIRED', undefined, { reason: 'absolute' });
     }
-    if (now >= session.lastSeenAt + session.idleTimeoutMs) {
+    if (!withinIdle(session.lastSeenAt, session.idleTimeoutMs, now)) {
       if (!fresh) return this.#recheckIdle(tokenHash, ip);
       this.#forget(session);
       throw new GatehouseError('SESSION_EXPIRED', undefined, { reason: 'idle' });
@@ -633,7 +637,7 @@ export class SessionService {
         const pending = this.#pendingLastSeen.get(s.id);
         return pending !== undefined && pending > s.lastSeenAt ? { ...s, lastSeenAt: pending } : s;
       })
-      .filter((s) => now < s.lastSeenAt + s.idleTimeoutMs);
+      .filter((s) => withinIdle(s.lastSeenAt, s.idleTimeoutMs, now));
   }
 
   /** How many sessions' last-seen times wait to be written (logged when a shutdown is cut). */

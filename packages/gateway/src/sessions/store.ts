@@ -39,6 +39,19 @@ export interface SessionRecord {
   lastFactor: string | null;
   /** When this session last acquired the brokerage capability (null: never). */
   brokerageAt: number | null;
+  /**
+   * The daily reset recorded as having ended that acquisition (null or absent: none recorded). A recorded reset
+   * stays an end when the wall clock is stepped back before it (sessions/brokerage `tierAt`).
+   */
+  brokerageResetAt?: number | null;
+}
+
+/**
+ * Whether a session last seen at `lastSeenAt` is within its idle timeout at `now`. A timeout of 0 is an end that was
+ * recorded (`markExpired`): it holds whatever the clock says, even a clock stepped back before the last activity.
+ */
+export function withinIdle(lastSeenAt: number, idleTimeoutMs: number, now: number): boolean {
+  return idleTimeoutMs > 0 && now < lastSeenAt + idleTimeoutMs;
 }
 
 export function sessionFromRow(r: SessionsTable): SessionRecord {
@@ -65,6 +78,7 @@ export function sessionFromRow(r: SessionsTable): SessionRecord {
     network: r.network,
     lastFactor: r.last_factor,
     brokerageAt: r.brokerage_at,
+    brokerageResetAt: r.brokerage_reset_at === null ? null : Number(r.brokerage_reset_at),
   };
 }
 
@@ -264,7 +278,8 @@ export async function markCountry(db: Kysely<Database>, id: string, country: str
 /**
  * Makes a live session expire at `at`, as time would: past its absolute lifetime (`absolute`), or idle from `at` on
  * (`idle`: an idle timeout of 0, so no activity seen before — another node's, written behind later — revives it).
- * False when it had already ended.
+ * Either way the idle timeout becomes 0: an end that was recorded stays an end when the wall clock is later stepped
+ * back before `at` (an absolute expiry then reads as idle, never as live). False when it had already ended.
  */
 export async function markExpired(
   db: Kysely<Database>,
@@ -274,10 +289,11 @@ export async function markExpired(
 ): Promise<boolean> {
   const result = await db
     .updateTable('sessions')
-    .set(kind === 'absolute' ? { expires_at: at } : { idle_timeout_ms: 0 })
+    .set(kind === 'absolute' ? { expires_at: at, idle_timeout_ms: 0 } : { idle_timeout_ms: 0 })
     .where('id', '=', id)
     .where('revoked_at', 'is', null)
     .where('expires_at', '>', at)
+    .where('idle_timeout_ms', '>', 0)
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }

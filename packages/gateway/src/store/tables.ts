@@ -158,8 +158,10 @@ export interface SessionsTable {
   /** The country (ISO 3166-1 alpha-2) the session was last seen from; null when none is known. */
   country: string | null;
   /**
-   * When the failure sandbox's `reset.daily` ended this session's trading (its `brokerage_at` is then dated before
-   * the last reset, which happened hours earlier); null otherwise, and again once the session trades anew.
+   * The daily reset that ended this session's trading, once noticed: the first reset instant after `brokerage_at`
+   * (recorded by whoever notices first, so a wall clock stepped back before it does not give trading back), or when
+   * the failure sandbox's `reset.daily` ended it (its `brokerage_at` is then dated before the last reset, which
+   * happened hours earlier); null otherwise, and again once the session trades anew.
    */
   brokerage_reset_at: number | null;
 }

@@ -125,6 +125,18 @@ describe.each(testDatabases())('/v1/stream on %s', (_name, makeDatabase) => {
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
   });
 
+  it('keeps its heartbeat every 10 s after the wall clock goes back an hour (not an hour of silence)', async () => {
+    const web = await loginAs(gw, ALICE);
+    const { messages } = await openStream(web);
+    gw.clock.advance(10_000);
+    await waitFor(messages, 'heartbeat');
+    gw.clock.rewind(3_600_000);
+    // The hub's ticker (every 250 ms) sees the clock stepped back before it moves on.
+    await new Promise((r) => setTimeout(r, 600));
+    gw.clock.advance(10_000);
+    await vi.waitFor(() => expect(messages.filter((m) => m.type === 'heartbeat')).toHaveLength(2));
+  });
+
   it('says revoked and closes when the session is revoked elsewhere', async () => {
     const web = await loginAs(gw, ALICE);
     const other = await loginAs(gw, ALICE);

@@ -519,6 +519,10 @@ export class SessionStream implements HubStream {
   async tick(now: number): Promise<void> {
     if (this.#closed || this.#busy) return;
     if (this.#stalled !== null) this.#checkStall();
+    // A wall clock stepped back: a heartbeat or re-read done "after" now counts as done now, so the next comes one
+    // period from now rather than once the clock has caught up.
+    if (this.#lastHeartbeat > now) this.#lastHeartbeat = now;
+    if (this.#lastReload > now) this.#lastReload = now;
     if (now - this.#lastHeartbeat >= HEARTBEAT_MS) {
       this.#lastHeartbeat = now;
       this.send('heartbeat');

@@ -86,6 +86,8 @@ export class SessionStreamHub {
   readonly #byGrant = new Map<string, Set<HubStream>>();
   readonly #users = new Map<string, UserStreams>();
   #lastStep = -1;
+  /** The clock at the last tick: a later tick that reads an earlier time saw the wall clock stepped back. */
+  #lastNow = Number.NEGATIVE_INFINITY;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #ticker: NodeJS.Timeout;
 
@@ -220,15 +222,21 @@ export class SessionStreamHub {
     const step = this.deps.marketData.feed.step(now);
     const newQuotes = step !== this.#lastStep;
     this.#lastStep = step;
+    // A wall clock stepped back leaves every stream's `dueAt` (its heartbeat, its re-read) in the future by the size
+    // of the step: every stream is ticked once then, and takes its own times back to now (SessionStream.tick).
+    const steppedBack = now < this.#lastNow;
+    this.#lastNow = now;
     for (const stream of this.#streams) {
       if (newQuotes) stream.sendQuotes();
-      if (now < stream.dueAt) continue;
+      if (now < stream.dueAt && !steppedBack) continue;
       stream.tick(now).catch((error: unknown) => {
         this.deps.logger.error({ err: error }, 'session stream tick failed');
       });
     }
-    for (const [userId, user] of this.#users)
+    for (const [userId, user] of this.#users) {
+      if (user.readAt > now) user.readAt = now;
       if (!user.reading && now - user.readAt >= RELOAD_MS) this.#readProfile(userId, false);
+    }
   }
 
   close(): void {
