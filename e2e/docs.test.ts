@@ -1,7 +1,7 @@
 /**
- * The security documents stay true to the suite: every test that docs/security/asvs.md and fapi2.md cite exists
- * under the title cited, and the ASVS map has one row for each level-1 and level-2 requirement of its chapters,
- * each with a test or a stated reason.
+ * The security and reliability documents stay true to the suite: every test that docs/security/asvs.md, fapi2.md and
+ * reliability.md cite exists under the title cited, and the ASVS map has one row for each level-1 and level-2
+ * requirement of its chapters, each with a test or a stated reason.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,7 +41,7 @@ function sourceOf(file: string): string | undefined {
 }
 
 describe('security documents', () => {
-  for (const doc of ['docs/security/asvs.md', 'docs/security/fapi2.md']) {
+  for (const doc of ['docs/security/asvs.md', 'docs/security/fapi2.md', 'docs/reliability.md']) {
     it(`${doc} cites only tests that exist, under their titles`, () => {
       const rows = read(doc)
         .split('\n')
