@@ -188,6 +188,7 @@ describe.each(testDatabases({ everySqliteDriver: true }))('store contract on %s'
       network: '127.0.0.0/24',
       lastFactor: 'totp',
       brokerageAt: null,
+      brokerageResetAt: null,
     };
     await insertSession(store.db, session);
     expect(await findSessionByTokenHash(store.db, session.tokenHash)).toEqual(session);
