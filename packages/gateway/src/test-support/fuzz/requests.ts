@@ -46,6 +46,8 @@ export interface GeneratedRequest {
   url: string;
   contentType: string | undefined;
   payload: string | undefined;
+  /** A DPoP proof of the request (the program's, on the authorization server's endpoints). */
+  dpop?: string;
 }
 
 const UNKNOWN_IDS = ['U9999999', '00000000-0000-4000-8000-000000000000', 'x'];
@@ -117,6 +119,8 @@ function queryString(parameters: Json[], resolve: (s: Schema) => Schema): fc.Arb
 }
 
 const MALFORMED = [
+  // Beyond the body limit (server.bodyLimitBytes).
+  `{"a":"${'x'.repeat(2_000_000)}"}`,
   '{',
   '{"a":',
   '[1,2',

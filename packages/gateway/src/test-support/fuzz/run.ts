@@ -13,7 +13,7 @@
 import { ERROR_CODES, OAUTH_ERROR_CODES } from '@gatehouse/protocol';
 import fc from 'fast-check';
 import type { TestGateway } from '../gateway.js';
-import { changedTables, databaseDigest } from './digest.js';
+import { changedTables, type Digest, databaseDigest } from './digest.js';
 import { idPools, type PrincipalName, Principals } from './principals.js';
 import { type DocumentedOperation, type GeneratedRequest, operationsOf, requestsFor } from './requests.js';
 import { type Json, resolver } from './schema.js';
@@ -31,6 +31,13 @@ export const WRITING_REFUSALS: readonly {
   tables: readonly string[];
   why: string;
 }[] = [
+  ...['/oauth2/par', '/oauth2/token', '/oauth2/revoke', '/oauth2/introspect'].map((path) => ({
+    operation: `POST ${path}`,
+    codes: OAUTH_ERROR_CODES,
+    principals: ['program'] as const,
+    tables: ['oauth_assertions'],
+    why: 'a client assertion that authenticated the client is spent once presented (its jti is kept until it expires, RFC 7523 §3), whatever the rest of the request: a refused request must not let it be replayed',
+  })),
   {
     operation: 'POST /v1/auth/login',
     codes: ['INVALID_CREDENTIALS'],
@@ -115,34 +122,41 @@ function errorCodeOf(body: string): string | undefined {
 }
 
 export interface FuzzOptions {
+  /** The run's seed (`FUZZ_SEED`). */
   seed: number;
-  /** Requests per operation. */
+  /** This round's requests per operation. */
   runs: number;
+  /** The round: each on a fresh gateway, its requests drawn with seeds of its own. */
+  round?: number;
   /** Only these operations (`METHOD /path`); all when absent. */
   only?: readonly string[];
 }
 
-export async function fuzzGateway(gw: TestGateway, options: FuzzOptions): Promise<FuzzResult> {
+export function emptyResult(): FuzzResult {
+  return { requests: 0, visited: new Set(), statuses: new Map(), failures: [], exemptionsUsed: new Map() };
+}
+
+/** One round of the fuzz on `gw`, added to `result`. */
+export async function fuzzGateway(
+  gw: TestGateway,
+  options: FuzzOptions,
+  result: FuzzResult = emptyResult(),
+): Promise<FuzzResult> {
   const documentResponse = await gw.app.inject({ method: 'GET', url: '/openapi.json' });
   const document = JSON.parse(documentResponse.body) as Json;
   const resolve = resolver(document);
   const principals = new Principals(gw);
-  const result: FuzzResult = {
-    requests: 0,
-    visited: new Set(),
-    statuses: new Map(),
-    failures: [],
-    exemptionsUsed: new Map(),
-  };
   const operations = operationsOf(document);
   for (const [index, op] of operations.entries()) {
     const name = `${op.method} ${op.path}`;
     if (options.only !== undefined && !options.only.includes(name)) continue;
     await principals.ensure();
-    const seed = options.seed + index;
+    const seed = options.seed + (options.round ?? 0) * 100_000 + index;
     const requests = fc.sample(requestsFor(op, resolve, await idPools(gw)), { seed, numRuns: options.runs });
+    // The digest after one request is the digest before the next: the database is digested once a request.
+    let digest = await databaseDigest(gw.ctx.store);
     for (const request of requests) {
-      await sendOne(gw, principals, op, name, [options.seed, seed], request, result);
+      digest = await sendOne(gw, principals, op, name, [options.seed, seed], request, digest, result);
       result.visited.add(name);
     }
   }
@@ -155,9 +169,13 @@ async function sendOne(
   op: DocumentedOperation,
   name: string,
   [seed, operationSeed]: [number, number],
-  generated: GeneratedRequest,
+  drawn: GeneratedRequest,
+  before: Digest,
   result: FuzzResult,
-): Promise<void> {
+): Promise<Digest> {
+  let generated = drawn;
+  if (generated.principal === 'program' && generated.kind === 'valid' && generated.contentType === FORM)
+    generated = await asProgram(principals, generated);
   const { headers } = await principals.credentials(
     generated.principal,
     generated.method,
@@ -165,6 +183,7 @@ async function sendOne(
     generated.csrf,
   );
   if (generated.contentType !== undefined) headers['content-type'] = generated.contentType;
+  if (generated.dpop !== undefined) headers.dpop = generated.dpop;
   const request = { ...generated, headers };
   const fail = (status: number | undefined, problem: string, body = '') =>
     result.failures.push({
@@ -177,7 +196,6 @@ async function sendOne(
       problem,
       body: body.slice(0, 1000),
     });
-  const before = await databaseDigest(gw.ctx.store);
   let response: Awaited<ReturnType<TestGateway['app']['inject']>>;
   try {
     response = await gw.app.inject({
@@ -189,35 +207,55 @@ async function sendOne(
   } catch (error) {
     // test-support/openapi.ts rejects a response other than the document declares.
     fail(undefined, `the response is not as documented: ${(error as Error).message.slice(0, 1500)}`);
-    return;
+    return databaseDigest(gw.ctx.store);
   } finally {
     result.requests += 1;
   }
+  await gw.ctx.sessions.flushLastSeen();
+  const after = await databaseDigest(gw.ctx.store);
   const status = response.statusCode;
   result.statuses.set(status, (result.statuses.get(status) ?? 0) + 1);
   const contentType = String(response.headers['content-type'] ?? '');
   if (status >= 500) {
     fail(status, `a ${status}`, response.body);
-    return;
+    return after;
   }
-  if (status < 400) return;
+  if (status < 400) return after;
   const oauth =
     op.operation.responses !== undefined &&
     JSON.stringify((op.operation.responses as Json)['4XX']).includes('OAuthError');
   const problem = uncoded(status, contentType, response.body, oauth);
   if (problem !== undefined) fail(status, problem, response.body);
-  await gw.ctx.sessions.flushLastSeen();
-  const changed = changedTables(before, await databaseDigest(gw.ctx.store));
-  if (changed.length === 0) return;
+  const changed = changedTables(before, after);
+  if (changed.length === 0) return after;
   const code = errorCodeOf(response.body);
   const exemption = exemptionFor(name, generated.principal, code);
   const unexplained = changed.filter((t) => !exemption?.tables.includes(t));
   if (exemption !== undefined && unexplained.length === 0) {
-    const key = `${exemption.operation} ${exemption.codes.join('|')}`;
+    const key = `${name} ${code}`;
     result.exemptionsUsed.set(key, (result.exemptionsUsed.get(key) ?? 0) + 1);
-    return;
+    return after;
   }
   fail(status, `a refused request (${code ?? status}) changed ${unexplained.join(', ')}`, response.body);
+  return after;
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+
+/**
+ * A valid form to the authorization server as the program would send it: its client id, a fresh client assertion
+ * and DPoP proof in place of the drawn ones, so that the endpoints' paths past client authentication are fuzzed too.
+ */
+async function asProgram(principals: Principals, generated: GeneratedRequest): Promise<GeneratedRequest> {
+  const program = principals.program;
+  const form = new URLSearchParams(generated.payload ?? '');
+  form.set('client_id', program.clientId);
+  form.set('client_assertion', await program.assertion());
+  return {
+    ...generated,
+    payload: form.toString(),
+    dpop: await program.proof('POST', generated.url.split('?')[0] as string),
+  };
 }
 
 /** A failure as a reader replays it. */
