@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, callAs, loginAs, startLogin, startTestGateway, type TestGateway } from '../gateway.js';
 import { ADMIN_TOKEN, pushRequest, registerBot } from '../program.js';
 import { changedTables, databaseDigest } from './digest.js';
-import type { PrincipalName } from './principals.js';
+import { PRINCIPAL_NAMES, type PrincipalName } from './principals.js';
 import { operationsOf } from './requests.js';
 import { describeFailure, emptyResult, exemptionFor, fuzzGateway, WRITING_REFUSALS } from './run.js';
 
@@ -55,6 +55,10 @@ describe('the fuzzer', () => {
       expect(report).toBe('');
       // Coverage: every operation of the document was sent requests, so a new route cannot escape the fuzzer.
       expect(operations.filter((op) => !result.visited.has(op))).toEqual([]);
+      if (RUNS >= PRINCIPAL_NAMES.length) {
+        const pairs = operations.flatMap((op) => PRINCIPAL_NAMES.map((p) => `${op} as ${p}`));
+        expect(pairs.filter((pair) => !result.visited.has(pair))).toEqual([]);
+      }
       expect(operations.length).toBeGreaterThan(90);
       // Each kind of answer was seen: successes, and refusals of each kind.
       for (const status of [200, 400, 401, 403, 404, 415])

@@ -14,7 +14,7 @@ import { ERROR_CODES, OAUTH_ERROR_CODES } from '@gatehouse/protocol';
 import fc from 'fast-check';
 import type { TestGateway } from '../gateway.js';
 import { changedTables, type Digest, databaseDigest } from './digest.js';
-import { idPools, type PrincipalName, Principals } from './principals.js';
+import { idPools, PRINCIPAL_NAMES, type PrincipalName, Principals } from './principals.js';
 import { type DocumentedOperation, type GeneratedRequest, operationsOf, requestsFor } from './requests.js';
 import { type Json, resolver } from './schema.js';
 
@@ -73,7 +73,7 @@ export interface Failure {
 
 export interface FuzzResult {
   requests: number;
-  /** `METHOD /path` of every operation at least one request was sent to. */
+  /** `METHOD /path` of every operation at least one request was sent to, and `METHOD /path as <principal>`. */
   visited: Set<string>;
   statuses: Map<number, number>;
   failures: Failure[];
@@ -155,9 +155,12 @@ export async function fuzzGateway(
     const requests = fc.sample(requestsFor(op, resolve, await idPools(gw)), { seed, numRuns: options.runs });
     // The digest after one request is the digest before the next: the database is digested once a request.
     let digest = await databaseDigest(gw.ctx.store);
-    for (const request of requests) {
+    for (const [i, drawn] of requests.entries()) {
+      // Callers take turns, so that with 8 requests or more an operation is called by every kind of caller.
+      const request = { ...drawn, principal: PRINCIPAL_NAMES[i % PRINCIPAL_NAMES.length] as PrincipalName };
       digest = await sendOne(gw, principals, op, name, [options.seed, seed], request, digest, result);
       result.visited.add(name);
+      result.visited.add(`${name} as ${request.principal}`);
     }
   }
   return result;
