@@ -13,16 +13,20 @@ import { operationsOf } from './requests.js';
 import { describeFailure, emptyResult, exemptionFor, fuzzGateway, WRITING_REFUSALS } from './run.js';
 
 const SEED = process.env.FUZZ_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.FUZZ_SEED);
-/** Requests per operation: the CI budget keeps the file under a minute on a 2-core machine. */
-const RUNS = process.env.FUZZ_RUNS === undefined ? 10 : Number(process.env.FUZZ_RUNS);
-/** The long budget (`npm run fuzz`: 300 a operation, about 29,000 requests) may take its time. */
+/** Requests per operation: the CI budget, one as each kind of caller, keeps the file under a minute on 2 cores. */
+const RUNS = process.env.FUZZ_RUNS === undefined ? 8 : Number(process.env.FUZZ_RUNS);
+/** The long budget (`npm run fuzz`: 300 an operation, about 33,000 requests) may take its time. */
 const TIMEOUT_MS = Math.max(120_000, RUNS * 96 * 200);
 const ROUND_RUNS = 25;
 
-/** Every route served: the admin API and the development outboxes on. */
+/** Every route served: the admin API, the development outboxes and the failure sandbox on. */
 function fuzzedGateway(): Promise<TestGateway> {
   return startTestGateway({
-    config: { secrets: { adminApiToken: ADMIN_TOKEN }, development: { exposeOutboxes: true } },
+    config: {
+      secrets: { adminApiToken: ADMIN_TOKEN },
+      development: { exposeOutboxes: true },
+      sandbox: { enabled: true },
+    },
   });
 }
 
@@ -59,10 +63,11 @@ describe('the fuzzer', () => {
         const pairs = operations.flatMap((op) => PRINCIPAL_NAMES.map((p) => `${op} as ${p}`));
         expect(pairs.filter((pair) => !result.visited.has(pair))).toEqual([]);
       }
-      expect(operations.length).toBeGreaterThan(90);
-      // Each kind of answer was seen: successes, and refusals of each kind.
-      for (const status of [200, 400, 401, 403, 404, 415])
-        expect(result.statuses.get(status)).toBeGreaterThan(0);
+      expect(operations.length).toBeGreaterThan(105);
+      // Each kind of answer was seen: successes, and refusals of each kind (a budget too small to be sure aside).
+      if (RUNS >= PRINCIPAL_NAMES.length)
+        for (const status of [200, 400, 401, 403, 404, 415])
+          expect(result.statuses.get(status)).toBeGreaterThan(0);
     },
     TIMEOUT_MS,
   );
