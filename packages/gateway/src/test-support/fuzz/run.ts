@@ -75,6 +75,7 @@ export interface FuzzResult {
   requests: number;
   /** `METHOD /path` of every operation at least one request was sent to, and `METHOD /path as <principal>`. */
   visited: Set<string>;
+  /** Requests by status; a documented 5xx (see `sendOne`) is counted under its negated status too. */
   statuses: Map<number, number>;
   failures: Failure[];
   /** How often each exemption was used. */
@@ -220,7 +221,11 @@ async function sendOne(
   result.statuses.set(status, (result.statuses.get(status) ?? 0) + 1);
   const contentType = String(response.headers['content-type'] ?? '');
   if (status >= 500) {
-    fail(status, `a ${status}`, response.body);
+    // The one 5xx an operation documents by its own status, not the generic 5XX: the portal's pages answer 503
+    // while the Client Portal is not built in this checkout (app/portal.ts), a state of the install, not a fault.
+    const documented = (op.operation.responses as Json | undefined)?.[String(status)] !== undefined;
+    if (documented) result.statuses.set(-status, (result.statuses.get(-status) ?? 0) + 1);
+    else fail(status, `a ${status}`, response.body);
     return after;
   }
   if (status < 400) return after;
