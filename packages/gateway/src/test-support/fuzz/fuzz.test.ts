@@ -5,7 +5,7 @@
  * a seed printed for replay; `npm run fuzz` runs a long budget.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALICE, callAs, loginAs, startLogin, startTestGateway, type TestGateway } from '../gateway.js';
+import { ALICE, BRUNO, callAs, loginAs, startLogin, startTestGateway, type TestGateway } from '../gateway.js';
 import { ADMIN_TOKEN, pushRequest, registerBot } from '../program.js';
 import { changedTables, databaseDigest } from './digest.js';
 import { PRINCIPAL_NAMES, type PrincipalName } from './principals.js';
@@ -150,6 +150,15 @@ describe('the refusals that write by design (WRITING_REFUSALS)', () => {
     );
   });
 
+  it('a wrong texted code at an SMS factor’s confirmation counts toward its attempts, nothing else', async () => {
+    const bruno = await loginAs(gw, BRUNO);
+    const enrol = await callAs(gw, 'POST', '/v1/factors/sms', bruno, { phone: '+14155550123' });
+    const { factorId } = enrol.json() as { factorId: string };
+    await writesAsListed('POST /v1/factors/{id}/confirm', 'other user', 'INVALID_CREDENTIALS', () =>
+      callAs(gw, 'POST', `/v1/factors/${factorId}/confirm`, bruno, { code: 'not-a-code' }),
+    );
+  });
+
   it('a refused authorization-server request spends the client assertion it presented, nothing else', async () => {
     const bot = await registerBot(gw, await loginAs(gw, ALICE));
     // A personal client may not push an authorization request: refused after its assertion was checked.
@@ -171,6 +180,7 @@ describe('the refusals that write by design (WRITING_REFUSALS)', () => {
       'POST /oauth2/revoke',
       'POST /oauth2/token',
       'POST /v1/auth/login',
+      'POST /v1/factors/{id}/confirm',
       'POST /v1/password',
       'POST /v1/session/step-up',
     ]);

@@ -51,6 +51,12 @@ export const WRITING_REFUSALS: readonly {
     why: 'a wrong code counts toward the user’s login backoff (passwords/throttle) and is audited as a failed step-up, or guessing would be free',
   },
   {
+    operation: 'POST /v1/factors/{id}/confirm',
+    codes: ['INVALID_CREDENTIALS'],
+    tables: ['sms_challenges'],
+    why: 'a wrong texted code counts toward its challenge’s 3 attempts (factors/sms.ts), after which the code is void: guessing the 6 digits must not be free',
+  },
+  {
     operation: 'POST /v1/password',
     codes: ['INVALID_CREDENTIALS'],
     tables: ['login_throttle', 'audit_log', 'audit_head'],
