@@ -18,7 +18,13 @@ import { systemClock } from '../core/index.js';
 import { deviceRoutes, travelRoutes } from '../devices/routes.js';
 import { entitlementRoutes } from '../entitlements/routes.js';
 import { factorRoutes } from '../factors/routes.js';
-import { frameworkErrors, installErrorHandling, operation, recordRoutes } from '../http/index.js';
+import {
+  frameworkErrors,
+  installErrorHandling,
+  operation,
+  recordRoutes,
+  refuseNonUpgrades,
+} from '../http/index.js';
 import { accountRoleRoutes } from '../identity/routes.js';
 import {
   type CodeFactors,
@@ -145,6 +151,7 @@ export async function buildHttpApp(ctx: GatewayContext, drain = new Drain()): Pr
   drain.install(app);
 
   installErrorHandling(app, { dpopAlgorithms: DPOP_ALGORITHMS });
+  refuseNonUpgrades(app);
   await app.register(cookie);
   // Per-address limits count across nodes on Redis with `cluster.redisUrl` (app/rate-limit-store.ts).
   await app.register(rateLimit, {

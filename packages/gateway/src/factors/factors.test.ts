@@ -197,6 +197,16 @@ describe.each(testDatabases())('factors on %s', (_name, makeDatabase) => {
       expect((json(done) as { session: { amr: string[] } }).session.amr).toEqual(['pwd', 'sms']);
     });
 
+    it('leaves no pending factor behind when the resend limit refuses the enrolment text', async () => {
+      // Found by the route fuzzer (test-support/fuzz): the refused enrolment kept its pending factor.
+      const first = await call('POST', '/v1/factors/sms', alice, { phone: '+14155550100' });
+      expect(first.statusCode).toBe(200);
+      const before = await gw.ctx.store.db.selectFrom('second_factors').select('id').execute();
+      const refused = await call('POST', '/v1/factors/sms', alice, { phone: '+14155550101' });
+      expect(errorCode(refused)).toBe('SMS_RESEND_TOO_SOON');
+      expect(await gw.ctx.store.db.selectFrom('second_factors').select('id').execute()).toEqual(before);
+    });
+
     it('limits resends to one per 30 s and five per hour', async () => {
       await enrolSms();
       const started = json(await startLogin(gw, ALICE.username, ALICE.password)) as { loginId: string };

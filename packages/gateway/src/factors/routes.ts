@@ -89,9 +89,17 @@ export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps)
       status: 'pending',
       phone: body.phone,
     });
+    // A code the resend limits refuse leaves no pending factor behind: a refused request changes nothing.
     const sent = await sendSmsCode(db, clock, deps.sms, session.userId, factorId, {
       purpose: 'enrol',
       factorId,
+    }).catch(async (error: unknown) => {
+      await db
+        .deleteFrom('second_factors')
+        .where('id', '=', factorId)
+        .where('status', '=', 'pending')
+        .execute();
+      throw error;
     });
     return { factorId, ...presentSmsSent(sent), status: 'pending' };
   });

@@ -41,3 +41,4 @@ export {
 } from './openapi.js';
 export { type Operation, type OperationResponse, operation, type ResponseDoc } from './operation.js';
 export { quotedName } from './validation.js';
+export { refuseNonUpgrades } from './websocket-routes.js';

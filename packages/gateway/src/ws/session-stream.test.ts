@@ -282,4 +282,14 @@ describe.each(testDatabases())('/v1/stream on %s', (_name, makeDatabase) => {
     expect(plain.statusCode).toBe(401);
     expect(errorCode(plain)).toBe('UNAUTHENTICATED');
   });
+
+  it('answers a plain GET (no Upgrade header) with a valid session INVALID_REQUEST, not an empty 404', async () => {
+    // Found by the route fuzzer (test-support/fuzz): @fastify/websocket answered such a request an uncoded 404.
+    const web = await loginAs(gw, ALICE);
+    const plain = await gw.app.inject({ method: 'GET', url: '/v1/stream', headers: { cookie: web.cookie } });
+    expect(plain.statusCode).toBe(400);
+    expect(errorCode(plain)).toBe('INVALID_REQUEST');
+    // An upgrade of the same session still opens.
+    await expect(openStream(web, null)).resolves.toBeDefined();
+  });
 });
