@@ -129,7 +129,7 @@ describe('gatehouse secret rotate between two serve processes', { timeout: 180_0
     expect(jwks.keys).toHaveLength(2);
     expect(await second.stop()).toBe(0);
 
-    const finished = await gatehouse(['secret', 'rotate', '--finish', '--db', db]);
+    const finished = await gatehouse(['secret', 'rotate', '--finish', '--every-node-restarted', '--db', db]);
     expect(finished.code).toBe(0);
     expect(finished.stdout).toMatch(/finished: 0 sealed values moved .*, 1 previous secrets dropped/);
     const final = JSON.parse(readFileSync(ringFile, 'utf8')) as { current: string; previous: unknown[] };
