@@ -232,7 +232,7 @@ describe('a ring file held to the configured ring limits', () => {
     ['a previous secret that is null', { previous: [null] }],
     ['a previous secret that is a string', { previous: ['x'] }],
     ['an identity that is a number', { identity: 42 }],
-    ['a current secret with characters outside base64', { current: `${s().slice(0, 40)}!!!!` }],
+    ['a current secret with characters outside base64', { current: `${s().slice(0, 43)}!!` }],
   ])('refuses %s with a ConfigError naming secrets.secretFile', (_what, change) => {
     const dir = folder();
     const file = join(dir, 'gatehouse.secret');
@@ -252,7 +252,7 @@ describe('a ring file held to the configured ring limits', () => {
 
   it('refuses a configured secret outside the base64 alphabet and a configured retire time past now + 90 days (so rotate never carries it forward)', () => {
     const url = 'postgres://nowhere.invalid/gatehouse';
-    const bad = defaultConfig({ database: { url }, secrets: { serverSecret: `${s().slice(0, 40)}*#*#` } });
+    const bad = defaultConfig({ database: { url }, secrets: { serverSecret: `${s().slice(0, 43)}*#` } });
     expect(() => resolveServerSecret(bad, NOW)).toThrow(ConfigError);
     const far = defaultConfig({
       database: { url },
