@@ -59,7 +59,7 @@ export function registerSecretCommands(program: Command): void {
       for (const [name, value] of Object.entries(rotation.settings))
         process.stdout.write(`${name}=${value}\n`);
       process.stdout.write(
-        `once every node runs them, and before ${rotation.retiresAt}: gatehouse secret rotate --finish\n`,
+        `once every node runs them, and before ${rotation.retiresAt}: gatehouse secret rotate --finish --every-node-restarted\n`,
       );
     });
 }
