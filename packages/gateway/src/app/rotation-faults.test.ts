@@ -22,7 +22,9 @@ import { totpCode, verifyTotp } from '../factors/index.js';
 import type { TestDatabase } from '../test-support/databases.js';
 import {
   ALICE,
+  callAs,
   errorCode,
+  loginAs,
   startLogin,
   startTestGateway,
   submitTotp,
@@ -215,6 +217,33 @@ describe('secret rotate --finish racing an operator', () => {
     );
     expect(check).toEqual({ ok: true, factorId: `${row.id}-2` });
     expect(warned).toEqual([{ factorId: row.id }]);
+  });
+});
+
+describe('a pending factor whose seed no kept secret opens', () => {
+  it('confirming it with the right code answers INVALID_CREDENTIALS (not a 500) and leaves it pending', async () => {
+    const gw = await startTestGateway();
+    cleanups.push(() => gw.close());
+    const alice = await loginAs(gw, ALICE);
+    const enrol = await callAs(gw, 'POST', '/v1/factors/totp', alice, { label: 'Backup phone' });
+    const { factorId, secret } = enrol.json() as { factorId: string; secret: string };
+    // Injected: the pending seed sealed under a secret the ring does not hold.
+    await gw.ctx.store.db
+      .updateTable('second_factors')
+      .set({ secret_sealed: new SecretBox(randomBytes(32)).seal(secret) })
+      .where('id', '=', factorId)
+      .execute();
+    const confirm = await callAs(gw, 'POST', `/v1/factors/${factorId}/confirm`, alice, {
+      code: totpCode(secret, gw.clock.now()),
+    });
+    expect(confirm.statusCode).toBe(401);
+    expect(errorCode(confirm)).toBe('INVALID_CREDENTIALS');
+    const row = await gw.ctx.store.db
+      .selectFrom('second_factors')
+      .select('status')
+      .where('id', '=', factorId)
+      .executeTakeFirstOrThrow();
+    expect(row.status).toBe('pending');
   });
 });
 
