@@ -30,6 +30,7 @@ import {
   submitTotp,
   type TestGateway,
 } from '../test-support/gateway.js';
+import { ADMIN_TOKEN, authorizeApp, exchangeCode, registerApp } from '../test-support/program.js';
 import { finishRotation, rotateSecret } from './rotation.js';
 import { readRingFile, resolveServerSecret, writeRingFile } from './secret.js';
 
@@ -244,6 +245,36 @@ describe('a pending factor whose seed no kept secret opens', () => {
       .where('id', '=', factorId)
       .executeTakeFirstOrThrow();
     expect(row.status).toBe('pending');
+  });
+});
+
+describe('a refresh token whose kept successor no kept secret opens', () => {
+  it('a retry of the spent token within the leeway answers invalid_grant (not a 500), as one with no successor recorded', async () => {
+    const gw = await startTestGateway({ config: { secrets: { adminApiToken: ADMIN_TOKEN } } });
+    cleanups.push(() => gw.close());
+    const program = await registerApp(gw, { rotate: true });
+    const flow = await authorizeApp(program, await loginAs(gw, ALICE));
+    const first = (await exchangeCode(program, flow.code, flow.verifier)).json() as { refresh_token: string };
+    const rotated = await program.form('/oauth2/token', {
+      grant_type: 'refresh_token',
+      refresh_token: first.refresh_token,
+    });
+    expect(rotated.statusCode).toBe(200);
+    // Injected: every kept successor sealed under a secret the ring does not hold.
+    const stray = new SecretBox(randomBytes(32));
+    const kept = await gw.ctx.store.db
+      .updateTable('oauth_tokens')
+      .set({ successor_sealed: stray.seal('x') })
+      .where('successor_sealed', 'is not', null)
+      .executeTakeFirst();
+    expect(Number(kept.numUpdatedRows)).toBe(1);
+    gw.clock.advance(5_000);
+    const retried = await program.form('/oauth2/token', {
+      grant_type: 'refresh_token',
+      refresh_token: first.refresh_token,
+    });
+    expect(retried.statusCode).toBe(400);
+    expect((retried.json() as { error: string }).error).toBe('invalid_grant');
   });
 });
 
