@@ -221,6 +221,26 @@ describe('secret rotate --finish racing an operator', () => {
   });
 });
 
+describe('a start while secret rotate holds the ring', () => {
+  it('keeps the retired secrets while the lock is held by a live process, and drops them at the next start', async () => {
+    const { database, ringFile } = place();
+    const clock = new ManualClock();
+    const gw1 = await start(database, clock);
+    const config = gw1.ctx.config;
+    rotateSecret(config, clock.now());
+    await gw1.close();
+    clock.advance(config.secrets.rotationGraceMs + 1);
+    // Injected: a lock held by a live process (this one) while the gateway starts after the grace.
+    writeFileSync(`${ringFile}.lock`, `${process.pid}\n`);
+    await (await start(database, clock)).close();
+    expect(readRingFile(ringFile, clock.now()).previous).toHaveLength(1);
+    expect(readFileSync(`${ringFile}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+    rmSync(`${ringFile}.lock`);
+    await (await start(database, clock)).close();
+    expect(readRingFile(ringFile, clock.now()).previous).toEqual([]);
+  });
+});
+
 describe('a pending factor whose seed no kept secret opens', () => {
   it('confirming it with the right code answers INVALID_CREDENTIALS (not a 500) and leaves it pending', async () => {
     const gw = await startTestGateway();

@@ -96,8 +96,22 @@ export async function settleRotation(
       count,
       'sealed values no server secret opens were left as they are (sealed under an unknown secret): the TOTP factors among them no longer verify and must be enrolled again',
     );
-  if (file !== undefined && ring.previous.length > 0) {
-    const dropped = pruneRetired(file, now);
+  if (file !== undefined && ring.previous.some((p) => p.retiresAt <= now)) {
+    let release: () => void;
+    try {
+      release = lockRing(file);
+    } catch (error) {
+      if (!(error instanceof RotationError)) throw error;
+      // A `secret rotate` is writing the file: the retired secrets are dropped at a later start.
+      log.info({ file }, 'the secret file is locked by a secret rotate; retired secrets are kept for now');
+      return;
+    }
+    let dropped: number;
+    try {
+      dropped = pruneRetired(file, now);
+    } finally {
+      release();
+    }
     if (dropped > 0) log.info({ dropped }, 'retired server secrets dropped from the secret file');
   }
 }
