@@ -91,7 +91,7 @@ async function login(url: string, step: number, device?: string) {
 }
 
 describe('gatehouse secret rotate between two serve processes', { timeout: 180_000 }, () => {
-  it('keeps the session, CSRF token, remembered browser and TOTP login across the rotation and restart, prints no secret, and --finish drops the old one', async () => {
+  it('keeps the session, CSRF token, remembered browser and TOTP login across the rotation and restart, prints no secret, and --finish (refused until every node is said to run the new ring) drops the old one', async () => {
     expect((await gatehouse(['demo', '--db', db])).code).toBe(0);
     const first = await serve();
     const before = await login(first.url, 0);
@@ -129,7 +129,12 @@ describe('gatehouse secret rotate between two serve processes', { timeout: 180_0
     expect(jwks.keys).toHaveLength(2);
     expect(await second.stop()).toBe(0);
 
-    const finished = await gatehouse(['secret', 'rotate', '--finish', '--db', db]);
+    // Without the operator's word that every node runs the new ring, --finish refuses and changes nothing.
+    const refused = await gatehouse(['secret', 'rotate', '--finish', '--db', db]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/SECRET_NODES_NOT_CONFIRMED/);
+    expect(JSON.parse(readFileSync(ringFile, 'utf8')).previous).toHaveLength(1);
+    const finished = await gatehouse(['secret', 'rotate', '--finish', '--every-node-restarted', '--db', db]);
     expect(finished.code).toBe(0);
     expect(finished.stdout).toMatch(/finished: 0 sealed values moved .*, 1 previous secrets dropped/);
     const final = JSON.parse(readFileSync(ringFile, 'utf8')) as { current: string; previous: unknown[] };

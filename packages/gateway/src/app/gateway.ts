@@ -135,7 +135,7 @@ export async function createContext(config: Config, options: GatewayOptions = {}
   const clock = options.clock ?? systemClock;
   const urls = resolvePublicUrls(config);
   const logger = options.logger ?? createLogger(config.log.level);
-  const { ring: storedRing, source, file } = resolveServerSecret(config);
+  const { ring: storedRing, source, file, looseMode } = resolveServerSecret(config, clock.now());
   const secret = secretRing(storedRing, () => clock.now());
   // Before the database: a blocklist file that cannot be read stops start-up with nothing opened.
   const passwordPolicy = await loadPasswordPolicy({
@@ -151,6 +151,11 @@ export async function createContext(config: Config, options: GatewayOptions = {}
     ...options.database,
   });
   if (source === 'generated-file') logger.warn({ file }, 'generated a new server secret');
+  if (looseMode !== undefined)
+    logger.warn(
+      { file, mode: `0${looseMode.toString(8)}` },
+      'the server secret file can be read by its group or others: chmod 600 it',
+    );
   await settleRotation(store, storedRing, file, clock.now(), logger);
   if (source === 'ephemeral')
     logger.warn('server secret is ephemeral (in-memory database); sessions end on restart');

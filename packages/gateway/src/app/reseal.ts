@@ -2,8 +2,8 @@
  * @module app/reseal
  * Moves every value sealed at rest (TOTP seeds: factors/reseal.ts; refresh-token successors kept for the reuse
  * leeway: oauth/reseal.ts) to the current server secret's key, so a rotated-out secret is never needed to read the
- * database again. It runs when a node starts with previous secrets in its ring and in `gatehouse secret rotate
- * --finish`. A value no kept secret opens is counted and left as it is.
+ * database again. It runs at every start (with no previous secret it only counts what the ring cannot open) and in
+ * `gatehouse secret rotate --finish`. A value no kept secret opens is counted and left as it is.
  */
 import type { Kysely } from 'kysely';
 import type { SecretBox } from '../core/index.js';

@@ -117,7 +117,7 @@ describe.each(testDatabases())('secret rotate --finish on %s', (_name, makeDatab
         previousServerSecrets: JSON.parse(rotation.settings.GATEHOUSE_SECRETS_PREVIOUS_SERVER_SECRETS ?? ''),
       },
     });
-    const done = await finishRotation(next, gw.ctx.store);
+    const done = await finishRotation(next, gw.ctx.store, { everyNodeRestarted: true });
     expect(done.resealed).toBeGreaterThan(0);
     expect(done).toMatchObject({ unreadable: 0, dropped: 1 });
     expect(done.settings).toEqual({ GATEHOUSE_SECRETS_PREVIOUS_SERVER_SECRETS: '[]' });
@@ -129,6 +129,6 @@ describe.each(testDatabases())('secret rotate --finish on %s', (_name, makeDatab
       .execute();
     expect(rows.length).toBe(done.resealed);
     for (const row of rows) expect(() => onlyNew.open(row.secret_sealed as string)).not.toThrow();
-    expect((await finishRotation(next, gw.ctx.store)).resealed).toBe(0);
+    expect((await finishRotation(next, gw.ctx.store, { everyNodeRestarted: true })).resealed).toBe(0);
   });
 });

@@ -18,13 +18,34 @@
  * on it past the first start after the rotation: that start re-seals them under the current secret (app/reseal.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/index.js';
 import { ConfigError, SecretRing } from '../core/index.js';
 import { isPostgresUrl } from '../store/index.js';
 
+/** The longest grace a secret can have (the `secrets.rotationGraceMs` limit); a later retire time is refused. */
+export const MAX_GRACE_MS = 90 * 86_400_000;
+/** The most previous secrets a ring keeps (the `secrets.previousServerSecrets` limit). */
+export const MAX_PREVIOUS = 4;
+
+/** Base64 (or base64url), padded or not: `Buffer.from` would skip any other character silently. */
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
+
 function decode(value: string, setting: string): Buffer {
+  if (!BASE64.test(value.trim()))
+    throw new ConfigError(`Invalid setting ${setting}: not base64 (a character outside its alphabet)`);
   const bytes = Buffer.from(value.trim(), 'base64');
   if (bytes.length < 32)
     throw new ConfigError(`Invalid setting ${setting}: needs at least 32 bytes of base64`);
@@ -42,6 +63,16 @@ export interface ResolvedSecret {
   ring: StoredRing;
   source: 'config' | 'file' | 'generated-file' | 'ephemeral';
   file?: string;
+  /** Set when the ring file can be read by its group or others (its mode), to be logged as a warning. */
+  looseMode?: number;
+}
+
+/** Refuses a retire time past `now` + the longest grace (a ring that would keep a secret too long). */
+function checkRetiresAt(retiresAt: number, now: number, setting: string): void {
+  if (retiresAt > now + MAX_GRACE_MS)
+    throw new ConfigError(
+      `Invalid setting ${setting}: a previous secret retires more than ${MAX_GRACE_MS / 86_400_000} days from now`,
+    );
 }
 
 /** The file a SQLite node keeps its ring in; undefined for a configured secret or an in-memory database. */
@@ -54,14 +85,16 @@ export function secretFilePath(config: Config): string | undefined {
   return config.secrets.secretFile ?? join(dirname(dbFile), 'gatehouse.secret');
 }
 
-function configuredRing(config: Config): StoredRing {
+function configuredRing(config: Config, now: number): StoredRing {
   const current = decode(config.secrets.serverSecret ?? '', 'secrets.serverSecret');
   return {
     current,
-    previous: config.secrets.previousServerSecrets.map((p, i) => ({
-      secret: decode(p.secret, `secrets.previousServerSecrets[${i}].secret`),
-      retiresAt: Date.parse(p.retiresAt),
-    })),
+    previous: config.secrets.previousServerSecrets.map((p, i) => {
+      const setting = `secrets.previousServerSecrets[${i}]`;
+      const retiresAt = Date.parse(p.retiresAt);
+      checkRetiresAt(retiresAt, now, `${setting}.retiresAt`);
+      return { secret: decode(p.secret, `${setting}.secret`), retiresAt };
+    }),
     identity:
       config.secrets.identitySecret === undefined
         ? current
@@ -69,8 +102,11 @@ function configuredRing(config: Config): StoredRing {
   };
 }
 
-/** Reads a ring file: the JSON keyring, or the one-line base64 secret of earlier versions. */
-export function readRingFile(file: string): StoredRing {
+/**
+ * Reads a ring file: the JSON keyring, or the one-line base64 secret of earlier versions. Held to the limits of the
+ * configured ring: at most 4 previous secrets, each an object retiring within `now` + the longest grace.
+ */
+export function readRingFile(file: string, now: number = Date.now()): StoredRing {
   const text = readFileSync(file, 'utf8');
   if (!text.trimStart().startsWith('{')) {
     const secret = decode(text, 'secrets.secretFile');
@@ -89,21 +125,35 @@ export function readRingFile(file: string): StoredRing {
   }
   if (parsed.version !== 1 || typeof parsed.current !== 'string' || !Array.isArray(parsed.previous))
     throw new ConfigError('Invalid setting secrets.secretFile: not a version 1 keyring');
+  if (parsed.previous.length > MAX_PREVIOUS)
+    throw new ConfigError(
+      `Invalid setting secrets.secretFile: more than ${MAX_PREVIOUS} previous secrets in the keyring`,
+    );
+  if (parsed.identity !== undefined && typeof parsed.identity !== 'string')
+    throw new ConfigError('Invalid setting secrets.secretFile: the identity secret is not a string');
   const current = decode(parsed.current, 'secrets.secretFile');
   return {
     current,
-    previous: (parsed.previous as { secret?: unknown; retiresAt?: unknown }[]).map((p) => {
-      const retiresAt = typeof p.retiresAt === 'string' ? Date.parse(p.retiresAt) : Number.NaN;
-      if (typeof p.secret !== 'string' || Number.isNaN(retiresAt))
+    previous: (parsed.previous as unknown[]).map((p) => {
+      if (typeof p !== 'object' || p === null || Array.isArray(p))
+        throw new ConfigError('Invalid setting secrets.secretFile: a previous secret is not an object');
+      const { secret, retiresAt: at } = p as { secret?: unknown; retiresAt?: unknown };
+      const retiresAt = typeof at === 'string' ? Date.parse(at) : Number.NaN;
+      if (typeof secret !== 'string' || Number.isNaN(retiresAt))
         throw new ConfigError('Invalid setting secrets.secretFile: a previous secret lacks its retire time');
-      return { secret: decode(p.secret, 'secrets.secretFile'), retiresAt };
+      checkRetiresAt(retiresAt, now, 'secrets.secretFile');
+      return { secret: decode(secret, 'secrets.secretFile'), retiresAt };
     }),
     identity: typeof parsed.identity === 'string' ? decode(parsed.identity, 'secrets.secretFile') : current,
   };
 }
 
-/** Writes a ring file whole (mode 0600): a temporary file renamed over the old one, so a crash leaves either. */
+/**
+ * Writes a ring file whole (mode 0600): a temporary file renamed over the old one, so a crash leaves either. A ring
+ * file that is a symbolic link is written through to its target (the link stays, and no old secret is left there).
+ */
 export function writeRingFile(file: string, ring: StoredRing): void {
+  const target = existsSync(file) && lstatSync(file).isSymbolicLink() ? realpathSync(file) : file;
   const body = {
     version: 1,
     current: ring.current.toString('base64'),
@@ -113,11 +163,11 @@ export function writeRingFile(file: string, ring: StoredRing): void {
     })),
     identity: ring.identity.toString('base64'),
   };
-  const temporary = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  const temporary = `${target}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     writeFileSync(temporary, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
     chmodSync(temporary, 0o600);
-    renameSync(temporary, file);
+    renameSync(temporary, target);
   } catch (error) {
     rmSync(temporary, { force: true });
     throw error;
@@ -128,8 +178,9 @@ export function writeRingFile(file: string, ring: StoredRing): void {
  * The node's ring. A ring file's retired secrets are dropped from it (`now`: the clock's time) — after the reseal
  * of app/reseal.ts, which opens with every secret the file held, has run (`pruneRetired`).
  */
-export function resolveServerSecret(config: Config): ResolvedSecret {
-  if (config.secrets.serverSecret !== undefined) return { ring: configuredRing(config), source: 'config' };
+export function resolveServerSecret(config: Config, now: number = Date.now()): ResolvedSecret {
+  if (config.secrets.serverSecret !== undefined)
+    return { ring: configuredRing(config, now), source: 'config' };
   if (isPostgresUrl(config.database.url)) {
     throw new ConfigError(
       'Invalid setting secrets.serverSecret (GATEHOUSE_SECRET): required with PostgreSQL, since every node must share it',
@@ -140,17 +191,25 @@ export function resolveServerSecret(config: Config): ResolvedSecret {
     return { ring: { current: secret, previous: [], identity: secret }, source: 'ephemeral' };
   }
   const file = secretFilePath(config) as string;
-  if (existsSync(file)) return { ring: readRingFile(file), source: 'file', file };
+  if (existsSync(file)) {
+    const mode = statSync(file).mode & 0o777;
+    return {
+      ring: readRingFile(file, now),
+      source: 'file',
+      file,
+      ...(mode & 0o077 ? { looseMode: mode } : {}),
+    };
+  }
   mkdirSync(dirname(file), { recursive: true });
   try {
     writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   } catch (error) {
     // Another process (say `gatehouse demo` beside a starting server) created it first: use theirs.
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return { ring: readRingFile(file), source: 'file', file };
+    return { ring: readRingFile(file, now), source: 'file', file };
   }
   chmodSync(file, 0o600);
-  return { ring: readRingFile(file), source: 'generated-file', file };
+  return { ring: readRingFile(file, now), source: 'generated-file', file };
 }
 
 /** The ring for checks: previous secrets verify until their retire time, read from `now` at each check. */
@@ -170,7 +229,7 @@ export function openingRing(stored: StoredRing): SecretRing {
 
 /** Drops a ring file's retired secrets (once the values sealed under them are re-sealed). */
 export function pruneRetired(file: string, now: number): number {
-  const ring = readRingFile(file);
+  const ring = readRingFile(file, now);
   const kept = ring.previous.filter((p) => p.retiresAt > now);
   if (kept.length === ring.previous.length) return 0;
   writeRingFile(file, { ...ring, previous: kept });

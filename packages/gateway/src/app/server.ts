@@ -333,7 +333,12 @@ export function loginParts(ctx: GatewayContext) {
   };
   const completion: LoginCompletion = { sessions: ctx.sessions, notifier: ctx.notifier, bus: ctx.bus };
   const passwordChecks: PasswordChecks = { hasher: ctx.hasher, usernameKey: ctx.usernameKey };
-  const codes: CodeFactors = { box: ctx.box, totpWindow: config.totp.window, sms: ctx.sms };
+  const codes: CodeFactors = {
+    box: ctx.box,
+    totpWindow: config.totp.window,
+    sms: ctx.sms,
+    log: ctx.logger,
+  };
   const push: PushLogins = {
     push: ctx.push,
     pushWaiters: ctx.pushWaiters,

@@ -9,7 +9,7 @@ import { openStore } from '../app/index.js';
 import { finishRotation, rotateSecret } from '../app/rotation.js';
 import { type CommonFlags, configFromFlags } from './options.js';
 
-type RotateFlags = CommonFlags & { finish?: boolean };
+type RotateFlags = CommonFlags & { finish?: boolean; everyNodeRestarted?: boolean };
 
 export function registerSecretCommands(program: Command): void {
   const secret = program.command('secret').description('the server secret');
@@ -19,6 +19,10 @@ export function registerSecretCommands(program: Command): void {
       'make a new server secret; the old one keeps verifying until secrets.rotationGraceMs has passed',
     )
     .option('--finish', 'end the grace now: re-seal stored secrets under the new one, drop the old ones')
+    .option(
+      '--every-node-restarted',
+      'with --finish: every node runs the new ring (a SQLite gateway was restarted or is stopped); required',
+    )
     .option('--db <url>', 'database: a SQLite file path or postgres://… (default ./data/gatehouse.db)')
     .option('--config <file>', 'JSON config file (default ./gatehouse.config.json when present)')
     .action(async (flags: RotateFlags) => {
@@ -26,7 +30,9 @@ export function registerSecretCommands(program: Command): void {
       if (flags.finish === true) {
         const store = await openStore(config);
         try {
-          const done = await finishRotation(config, store);
+          const done = await finishRotation(config, store, {
+            everyNodeRestarted: flags.everyNodeRestarted === true,
+          });
           process.stdout.write(
             `finished: ${done.resealed} sealed values moved to the current secret, ${done.dropped} previous secrets dropped\n`,
           );
@@ -53,7 +59,7 @@ export function registerSecretCommands(program: Command): void {
       for (const [name, value] of Object.entries(rotation.settings))
         process.stdout.write(`${name}=${value}\n`);
       process.stdout.write(
-        `once every node runs them, and before ${rotation.retiresAt}: gatehouse secret rotate --finish\n`,
+        `once every node runs them, and before ${rotation.retiresAt}: gatehouse secret rotate --finish --every-node-restarted\n`,
       );
     });
 }

@@ -49,6 +49,7 @@ export {
   type TotpEnrolment,
   totpCode,
   totpUri,
+  type UnreadableLog,
   verifyTotp,
 } from './totp.js';
 export {

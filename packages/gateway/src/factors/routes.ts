@@ -28,7 +28,7 @@ import {
 } from './registry.js';
 import { factorOperations as ops } from './schema.js';
 import { sendSmsCode, verifySmsCode } from './sms.js';
-import { addTotpFactor, matchTotpStep } from './totp.js';
+import { addTotpFactor, matchTotpStep, openSeed } from './totp.js';
 import { registerCredential, registrationOptions } from './webauthn.js';
 
 /** What these routes need of the gateway. */
@@ -120,7 +120,10 @@ export async function factorRoutes(app: FastifyInstance, deps: FactorRoutesDeps)
       const step =
         row.secret_sealed === null
           ? null
-          : matchTotpStep(deps.box.open(row.secret_sealed), code, clock.now(), deps.config.totp.window);
+          : ((seed) =>
+              seed === null ? null : matchTotpStep(seed, code, clock.now(), deps.config.totp.window))(
+              openSeed(deps.box, row.secret_sealed, id, request.log),
+            );
       if (step !== null) {
         await db.updateTable('second_factors').set({ last_used_step: step }).where('id', '=', id).execute();
         ok = true;

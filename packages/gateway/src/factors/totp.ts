@@ -86,6 +86,31 @@ export async function addTotpFactor(
   return { factorId, secret, uri: totpUri(secret, input.issuer, input.accountName) };
 }
 
+/** Where an unreadable sealed seed is reported (a warning naming the factor, never the sealed value). */
+export type UnreadableLog = { warn(fields: object, message: string): void };
+
+/**
+ * A factor's seed, or null when no key of the ring opens it (sealed under a secret the ring no longer holds): the
+ * factor then matches no code — a coded wrong-code answer, the user's other factors still checked — and a warning
+ * names it.
+ */
+export function openSeed(
+  box: SecretBox,
+  sealed: string,
+  factorId: string,
+  log?: UnreadableLog,
+): string | null {
+  try {
+    return box.open(sealed);
+  } catch {
+    log?.warn(
+      { factorId },
+      'a TOTP seed no server secret opens was skipped (sealed under a secret the ring no longer holds)',
+    );
+    return null;
+  }
+}
+
 export type TotpCheck =
   | { ok: true; factorId: string }
   | { ok: false; reason: 'no_factor' | 'mismatch' | 'replayed' };
@@ -101,6 +126,7 @@ export async function verifyTotp(
   userId: string,
   code: string,
   window: number,
+  log?: UnreadableLog,
 ): Promise<TotpCheck> {
   const factors = await db
     .selectFrom('second_factors')
@@ -114,7 +140,8 @@ export async function verifyTotp(
   let replayed = false;
   for (const factor of factors) {
     if (factor.secret_sealed === null) continue;
-    const step = matchTotpStep(box.open(factor.secret_sealed), code, now, window);
+    const seed = openSeed(box, factor.secret_sealed, factor.id, log);
+    const step = seed === null ? null : matchTotpStep(seed, code, now, window);
     if (step === null) continue;
     const result = await db
       .updateTable('second_factors')

@@ -8,7 +8,7 @@ import type { Clock, SecretBox } from '../core/index.js';
 import type { Database } from '../store/index.js';
 import { useRecoveryCode } from './recovery.js';
 import { type SmsBinding, verifySmsCode } from './sms.js';
-import { verifyTotp } from './totp.js';
+import { type UnreadableLog, verifyTotp } from './totp.js';
 
 export type CodeFactorType = 'totp' | 'sms' | 'recovery_code';
 
@@ -32,6 +32,8 @@ export interface FactorDeps {
   clock: Clock;
   box: SecretBox;
   totpWindow: number;
+  /** Where a TOTP seed no key opens is reported. */
+  log?: UnreadableLog;
 }
 
 /**
@@ -48,7 +50,7 @@ export async function verifyCodeFactor(
 ): Promise<{ ok: true; factor: VerifiedFactor } | { ok: false; reason: FactorFailure }> {
   switch (proof.type) {
     case 'totp': {
-      const check = await verifyTotp(db, deps.clock, deps.box, userId, proof.code, deps.totpWindow);
+      const check = await verifyTotp(db, deps.clock, deps.box, userId, proof.code, deps.totpWindow, deps.log);
       return check.ok
         ? { ok: true, factor: { type: 'totp', factorId: check.factorId, aal: 2, amr: 'otp' } }
         : { ok: false, reason: check.reason };

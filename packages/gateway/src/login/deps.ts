@@ -6,7 +6,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Clock, EventBus, FaultProbe, KeySource, ReplayGuard, SecretBox } from '../core/index.js';
-import type { SmsSender } from '../factors/index.js';
+import type { SmsSender, UnreadableLog } from '../factors/index.js';
 import type { PushTransport } from '../factors/push.js';
 import type { PushWaiters } from '../factors/push-waiters.js';
 import type { WebauthnConfig } from '../factors/webauthn.js';
@@ -61,6 +61,8 @@ export interface CodeFactors {
   /** `totp.window`: steps accepted either side of the current one. */
   totpWindow: number;
   sms: SmsSender;
+  /** Where a TOTP seed no key opens is reported. */
+  log?: UnreadableLog;
 }
 
 /** The second step by push approval, and the long-poll that waits on it. */

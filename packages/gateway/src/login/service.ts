@@ -271,7 +271,7 @@ export async function completeLoginFactor(
   const outcome = await db.transaction().execute(async (trx) => {
     const check = await verifyCodeFactor(
       trx,
-      { clock, box: deps.box, totpWindow: deps.totpWindow },
+      { clock, box: deps.box, totpWindow: deps.totpWindow, ...(deps.log ? { log: deps.log } : {}) },
       tx.user_id,
       factor,
       { purpose: 'login', loginId: tx.id },

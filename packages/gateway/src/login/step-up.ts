@@ -59,7 +59,7 @@ export async function stepUp(
   const check = await db.transaction().execute(async (trx) => {
     const result = await verifyCodeFactor(
       trx,
-      { clock, box: deps.box, totpWindow: deps.totpWindow },
+      { clock, box: deps.box, totpWindow: deps.totpWindow, ...(deps.log ? { log: deps.log } : {}) },
       session.userId,
       factor,
       { purpose: 'step_up', sessionId: session.id },

@@ -18,6 +18,14 @@ import { noteRefresh } from '../refresh-record.js';
 import { revokeGrant } from '../revocation.js';
 import { findRefreshToken, findRefreshTokenRow, json, spendRefreshToken, touchToken } from '../store.js';
 
+function openOrNull(ctx: OAuthContext, sealed: string): string | null {
+  try {
+    return ctx.box.open(sealed);
+  } catch {
+    return null;
+  }
+}
+
 export async function refresh(
   ctx: OAuthContext,
   client: OAuthClientsTable,
@@ -41,7 +49,8 @@ export async function refresh(
     // successor has not been used, is a lost response retried: the same successor again (a same-response replay, as
     // better-auth's `refreshTokenReuseInterval`; Hydra's `rotation_grace_period` likewise forgives a retry:
     // research/identity-servers.md §1, §4). Once the successor was used the client had the response: reuse.
-    const successor = row.successor_sealed === null ? null : ctx.box.open(row.successor_sealed);
+    // A successor no key of the ring opens (sealed under a secret since dropped) is as if none was recorded.
+    const successor = row.successor_sealed === null ? null : openOrNull(ctx, row.successor_sealed);
     // A racing refresh that spent the token may not have recorded the successor yet: unused, then.
     const next = successor === null ? undefined : await findRefreshTokenRow(db, sha256(successor));
     if (
