@@ -49,7 +49,6 @@ import { recordingRoutes } from '../sandbox/recording-routes.js';
 import { sandboxRoutes } from '../sandbox/routes.js';
 import { scenarioRoutes } from '../sandbox/scenario-routes.js';
 import { sessionRoutes } from '../sessions/routes.js';
-import { DATABASE_RETRY_AFTER_MS, isDatabaseUnavailable } from '../store/index.js';
 import { tradingRoutes } from '../trading/routes.js';
 import { deviceStreamRoutes } from '../ws/device-stream.js';
 import { loginStreamRoutes } from '../ws/login-stream.js';

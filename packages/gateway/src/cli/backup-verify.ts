@@ -9,7 +9,6 @@
  * by an older version fails (restore it and let the gateway migrate it, then verify the live database); one made by a
  * newer version fails (verify it with that version).
  */
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
