@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { totpCode, verifyTotp } from '../factors/index.js';
 import { createPushChallenge, getPushState } from '../factors/push.js';
 import { INSTRUMENTS, type Instrument } from '../instruments/index.js';
+import { assertionSpent, deleteExpired, recordAssertion } from '../oauth/store.js';
 import { DEAD_MAN_RECHECK_MS } from '../safety/index.js';
 import { lastResetAt, nextResetAt } from '../sessions/index.js';
 import { type TestDatabase, type TestDatabaseFactory, testDatabases } from '../test-support/databases.js';
@@ -182,6 +183,24 @@ describe.each(testDatabases())('clock faults on %s', (_name, makeDatabase) => {
       expect(json(await refresh(tokens.refresh_token))).toMatchObject({ error: 'invalid_grant' });
       // Reusing a spent refresh token ends the grant (reuse detection): its successor is refused too.
       expect(json(await refresh(renewed.refresh_token))).toMatchObject({ error: 'invalid_grant' });
+    });
+
+    it('a client assertion id stays spent when housekeeping ran while the clock was ahead and the clock then goes back', async () => {
+      gw = await gatewayOn(makeDatabase);
+      const db = gw.ctx.store.db;
+      const expiresAt = gw.clock.now() + MINUTE;
+      expect(await recordAssertion(db, 'app_clock', 'jti-1', expiresAt)).toBe(true);
+      // Stepped forward past the assertion's expiry, housekeeping runs, then the clock is stepped back an hour's
+      // worth less: the assertion is within its lifetime again, and its id must still be spent.
+      gw.clock.advance(30 * MINUTE);
+      await deleteExpired(db, gw.clock.now(), DAY);
+      gw.clock.rewind(30 * MINUTE);
+      expect(await assertionSpent(db, 'app_clock', 'jti-1')).toBe(true);
+      expect(await recordAssertion(db, 'app_clock', 'jti-1', expiresAt)).toBe(false);
+      // An hour past its expiry the id goes: no clock step that large is within an assertion's lifetime (5 min).
+      gw.clock.advance(2 * HOUR);
+      await deleteExpired(db, gw.clock.now(), DAY);
+      expect(await assertionSpent(db, 'app_clock', 'jti-1')).toBe(false);
     });
 
     it('a revoked access token stays revoked after the clock goes back before its revocation', async () => {

@@ -484,18 +484,31 @@ export async function revokeToken(db: Db, tokenHash: string, at: number): Promis
 // ---- housekeeping --------------------------------------------------------------------------------------------
 
 /**
- * Deletes what can no longer be used at `now`: assertion ids and pushed requests past their expiry, codes an hour
- * past theirs, access tokens `keepAccessMs` past theirs (at least a day, for introspection's `active: false` and
- * audits; and as long as a program session may live, so a live session's tokens are all there: they say which
- * instance it serves and what revoking its grant must end), and instances' rows whose session has ended (a key that
- * comes back gets a new session either way).
+ * How long past its expiry a spent id (a client assertion's `jti`, a pushed request) is kept: a wall clock stepped
+ * back (an NTP step, a VM resumed) makes an expired assertion look valid again, so its id must still be spent then.
+ * An hour covers any step within reason (docs/reliability.md, "The clock jumps").
+ */
+const SPENT_KEPT_MS = 3_600_000;
+
+/**
+ * Deletes what can no longer be used at `now`: assertion ids, pushed requests and codes an hour past their expiry,
+ * access tokens `keepAccessMs` past theirs (at least a day, for introspection's `active: false` and audits; and as
+ * long as a program session may live, so a live session's tokens are all there: they say which instance it serves
+ * and what revoking its grant must end), and instances' rows whose session has ended (a key that comes back gets a
+ * new session either way).
  */
 export async function deleteExpired(db: Db, now: number, keepAccessMs: number): Promise<void> {
-  await db.deleteFrom('oauth_assertions').where('expires_at', '<', now).execute();
-  await db.deleteFrom('oauth_par_requests').where('expires_at', '<', now).execute();
+  await db
+    .deleteFrom('oauth_assertions')
+    .where('expires_at', '<', now - SPENT_KEPT_MS)
+    .execute();
+  await db
+    .deleteFrom('oauth_par_requests')
+    .where('expires_at', '<', now - SPENT_KEPT_MS)
+    .execute();
   await db
     .deleteFrom('oauth_codes')
-    .where('expires_at', '<', now - 3_600_000)
+    .where('expires_at', '<', now - SPENT_KEPT_MS)
     .execute();
   await db
     .deleteFrom('oauth_tokens')
