@@ -97,6 +97,31 @@ export class SecretBox {
     return this.sealedUnderCurrent(sealed) ? null : this.seal(this.open(sealed));
   }
 
+  /**
+   * Re-seals each row's value that opens but is not sealed under the current key, writing it with `write` (which
+   * answers how many rows it changed: a row changed meanwhile is left to its writer). Counts what it moved and what
+   * no key opens.
+   */
+  async resealEach<R>(
+    rows: readonly R[],
+    sealedOf: (row: R) => string,
+    write: (row: R, next: string, sealed: string) => Promise<number>,
+  ): Promise<{ resealed: number; unreadable: number }> {
+    const count = { resealed: 0, unreadable: 0 };
+    for (const row of rows) {
+      const sealed = sealedOf(row);
+      let next: string | null;
+      try {
+        next = this.reseal(sealed);
+      } catch {
+        count.unreadable += 1;
+        continue;
+      }
+      if (next !== null) count.resealed += await write(row, next, sealed);
+    }
+    return count;
+  }
+
   /** True when the value opens under the current key (it needs no re-sealing). */
   sealedUnderCurrent(sealed: string): boolean {
     try {

@@ -12,29 +12,22 @@ export async function resealFactorSecrets(
   db: Kysely<Database>,
   box: SecretBox,
 ): Promise<{ resealed: number; unreadable: number }> {
-  const count = { resealed: 0, unreadable: 0 };
   const rows = await db
     .selectFrom('second_factors')
     .select(['id', 'secret_sealed'])
     .where('secret_sealed', 'is not', null)
     .execute();
-  for (const row of rows) {
-    const sealed = row.secret_sealed as string;
-    let next: string | null;
-    try {
-      next = box.reseal(sealed);
-    } catch {
-      count.unreadable += 1;
-      continue;
-    }
-    if (next === null) continue;
-    const done = await db
-      .updateTable('second_factors')
-      .set({ secret_sealed: next })
-      .where('id', '=', row.id)
-      .where('secret_sealed', '=', sealed)
-      .executeTakeFirst();
-    count.resealed += Number(done.numUpdatedRows);
-  }
-  return count;
+  return box.resealEach(
+    rows,
+    (row) => row.secret_sealed as string,
+    async (row, next, sealed) => {
+      const done = await db
+        .updateTable('second_factors')
+        .set({ secret_sealed: next })
+        .where('id', '=', row.id)
+        .where('secret_sealed', '=', sealed)
+        .executeTakeFirst();
+      return Number(done.numUpdatedRows);
+    },
+  );
 }
