@@ -271,6 +271,63 @@ describe('a single SQLite gateway under storage faults', () => {
     expect(await verifyAuditChain(g.ctx.store.db)).toMatchObject({ ok: true });
   });
 
+  it('two resumes sent at once (injected: a read-only halt with a buy whose quote crosses): one rebuild, both answer it, one audit row, and the order fills exactly once per execution', async () => {
+    const g = await gateway();
+    const alice = await loginTrading(g, ALICE);
+    const quote = g.ctx.marketData.live(AAPL);
+    const limitPrice = quote.bid;
+    const quantity = Math.min(Math.floor(quote.askSize * 3), Math.floor(230_000 / limitPrice));
+    const placed = await callAs(g, 'POST', '/v1/accounts/U1000001/orders', alice, {
+      clientOrderId: 'crossing',
+      instrumentId: AAPL.id,
+      side: 'BUY',
+      type: 'LMT',
+      limitPrice,
+      quantity,
+      tif: 'GTC',
+    });
+    expect(placed.statusCode).toBe(201);
+    // The quote moves until it crosses the limit; no matching pass runs (test gateways have no matching timer).
+    for (let i = 0; i < 5_000 && g.ctx.marketData.live(AAPL).ask > limitPrice; i += 1) g.clock.advance(250);
+    expect(g.ctx.marketData.live(AAPL).ask).toBeLessThanOrEqual(limitPrice);
+    makeReadOnly(g.ctx.store);
+    expect(errorCode(await placeResting(g, alice).response)).toBe('TRADING_HALTED');
+    makeWritable(g.ctx.store);
+
+    const answers = await Promise.all([resume(g), resume(g)]);
+    for (const answer of answers)
+      expect(json(answer)).toEqual({ status: 'running', resumed: true, workingOrders: 1 });
+    expect(json(await resume(g))).toMatchObject({ resumed: false });
+    // Matching passes while the quote still crosses: the rebuilt engine works the order.
+    for (let i = 0, passes = 0; i < 400 && passes < 20; i += 1) {
+      g.clock.advance(250);
+      if (g.ctx.marketData.live(AAPL).ask > limitPrice) continue;
+      passes += 1;
+      await g.ctx.trading.matchAll();
+    }
+    const db = g.ctx.store.db;
+    const order = await db
+      .selectFrom('orders')
+      .selectAll()
+      .where('client_order_id', '=', 'crossing')
+      .executeTakeFirstOrThrow();
+    const executions = await db
+      .selectFrom('executions')
+      .select('quantity')
+      .where('order_id', '=', order.id)
+      .execute();
+    const executed = executions.reduce((sum, e) => sum + Number(e.quantity), 0);
+    expect(Number(order.filled_quantity)).toBeGreaterThan(0);
+    expect(executed).toBe(Number(order.filled_quantity));
+    const resumed = await db
+      .selectFrom('audit_log')
+      .select('data')
+      .where('type', '=', 'trading.resumed')
+      .execute();
+    expect(resumed).toHaveLength(1);
+    expect(await verifyAuditChain(db)).toMatchObject({ ok: true });
+  });
+
   it('the disk fills under a burst of 60 orders sent at once: answered orders are all in the database, refused ones (TRADING_HALTED) none, and a restart on the same file trades again', async () => {
     const g = await gateway();
     const alice = await loginTrading(g, ALICE);
