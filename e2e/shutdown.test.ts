@@ -10,11 +10,15 @@
  *    at once and never 200 again. The gateway then starts on the same file and serves.
  * 2. The bound: a request held 5 s (the sandbox's `http.latency` fault on the user) against a 1.5 s bound is cut,
  *    the process exits 1 about the bound after the signal, and the log names the cut request's route.
- * 3. A second signal during a drain exits at once (1), logging what was still running.
+ * 3. What is not a request — a client sending its headers a line at a time, a stream whose client stopped reading —
+ *    is destroyed at the request deadline: the process exits 1 about the bound after the signal, and the log names
+ *    them (a stream, two connections).
+ * 4. A second signal during a drain exits at once (1), logging what was still running.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -415,6 +419,53 @@ describe('gatehouse serve stops gracefully', () => {
     expect(JSON.parse(cutLine ?? '{}').requests).toEqual([
       expect.objectContaining({ method: 'GET', route: '/v1/session' }),
     ]);
+    console.info(JSON.stringify({ boundMs: 1_500, exitAfterMs: ms, exitCode: code }));
+  }, 30_000);
+
+  it('cuts what is not a request at the request deadline (bound 1.5 s; injected: a client sending its headers a line every 100 ms, and a logged-in stream that stops reading): exits 1 about the bound after SIGTERM, the log names both', async () => {
+    const gw = await serve(join(dir, 'held.db'), {
+      GATEHOUSE_SERVER_SHUTDOWN_TIMEOUT_MS: '1500',
+      GATEHOUSE_LOG_LEVEL: 'info',
+    });
+    const { hostname, port } = new URL(gw.url);
+    const alice = await login(gw.url, 'hana');
+    const raw = (request: string) => {
+      const socket = connect(Number(port), hostname);
+      let seen = '';
+      socket.on('data', (chunk) => {
+        seen += chunk.toString();
+      });
+      socket.on('error', () => {});
+      socket.write(request);
+      return { socket, seen: () => seen };
+    };
+    const slow = raw('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+    let n = 0;
+    const trickle = setInterval(() => slow.socket.write(`x-line-${n++}: b\r\n`), 100);
+    const stream = raw(
+      `GET /v1/stream HTTP/1.1\r\nHost: ${hostname}:${port}\r\nOrigin: ${gw.url}\r\nCookie: ${alice.cookie}\r\n` +
+        'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+        'Sec-WebSocket-Version: 13\r\n\r\n',
+    );
+    for (let i = 0; i < 100 && !stream.seen().startsWith('HTTP/1.1 101'); i += 1)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(stream.seen().slice(0, 12)).toBe('HTTP/1.1 101');
+    // From here the stream's client reads nothing and never answers the 1012 close.
+    stream.socket.pause();
+    const signalledAt = Date.now();
+    gw.child.kill('SIGTERM');
+    const { code, at } = await gw.exited;
+    clearInterval(trickle);
+    slow.socket.destroy();
+    stream.socket.destroy();
+    const ms = at - signalledAt;
+    expect(code).toBe(1);
+    expect(ms).toBeGreaterThanOrEqual(1_000);
+    expect(ms).toBeLessThan(3_000);
+    const lines = gw.output().split('\n');
+    const cutLine = lines.find((line) => line.includes('requests still running at the deadline are cut'));
+    expect(JSON.parse(cutLine ?? '{}')).toMatchObject({ requests: [], streams: 1, connections: 2 });
+    expect(lines.some((line) => line.includes('every request finished'))).toBe(false);
     console.info(JSON.stringify({ boundMs: 1_500, exitAfterMs: ms, exitCode: code }));
   }, 30_000);
 

@@ -11,11 +11,14 @@
  *   it cut.
  *
  * The bound (`server.shutdownTimeoutMs`): the requests in flight get it less a reserve (a fifth of it, at most 1 s)
- * for writing behind what they left (last-seen times, the journal's last batch, lease release); at the request
- * deadline the connections still open are destroyed, and at the bound itself `stopWithin` gives up and says the
- * drain was cut (the CLI then exits 1). A client whose request was cut got no answer: it never saw an
+ * for writing behind what they left (last-seen times, the journal's last batch, lease release). Idle keep-alive
+ * connections are closed when the drain begins. At the request deadline every connection still open is destroyed
+ * (`cutConnections`) — one carrying a request, a request still being sent (headers or body a byte at a time), a
+ * stream whose client stopped reading — and a drain that destroyed any is cut; at the bound itself `stopWithin`
+ * gives up and says the drain was cut. The CLI exits 1 on a cut drain. A client whose request was cut got no answer: it never saw an
  * acknowledgement, and retries with the same `clientOrderId` (an order) on another node.
  */
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../core/index.js';
@@ -34,10 +37,19 @@ export interface InFlightRequest {
   ms: number;
 }
 
-/** What a drain had not finished when it was cut. */
-export interface DrainCut {
-  stage: DrainStage;
+/** What was still open at the request deadline, destroyed there. */
+export interface CutConnections {
+  /** The requests still running (their connections are among `connections`). */
   requests: InFlightRequest[];
+  /** Streams (WebSockets) still open: their clients had not completed the close. */
+  streams: number;
+  /** Every connection destroyed, streams included: a request still being sent is one with no request listed. */
+  connections: number;
+}
+
+/** What a drain had not finished when it was cut. */
+export interface DrainCut extends CutConnections {
+  stage: DrainStage;
   /** Last-seen times not yet written. */
   pendingLastSeen: number;
   /** Journal entries (orders, fills) not yet committed: none of them was acknowledged. */
@@ -53,8 +65,11 @@ const SERVICE_PATHS = new Set(['/healthz']);
 
 export class Drain {
   #stage: DrainStage = 'serving';
-  #cut: InFlightRequest[] | null = null;
+  #cut: CutConnections | null = null;
   readonly #inFlight = new Map<string, { method: string; route: string; since: number }>();
+  /** Every connection open on the public listener; the streams among them. */
+  readonly #sockets = new Set<Socket>();
+  readonly #streams = new WeakSet<Socket>();
 
   /** Whether a stop has begun (new requests are refused). */
   get draining(): boolean {
@@ -80,15 +95,54 @@ export class Drain {
     }));
   }
 
-  /** Records the requests about to be cut at the request deadline (their connections are destroyed next). */
-  markCut(now = Date.now()): InFlightRequest[] {
-    const cut = this.inFlight(now);
-    if (cut.length > 0) this.#cut = cut;
+  /**
+   * Begins the drain of `app`: new requests are refused from now on, and idle keep-alive connections are closed at
+   * once (their next request would only be refused).
+   */
+  begin(app: FastifyInstance): void {
+    this.enter('requests');
+    app.server.closeIdleConnections?.();
+  }
+
+  /**
+   * Arms the request deadline, `ms` from now: what is still open then is cut (`cutConnections`) and logged at error
+   * level. Returns its disarm, for a drain that finished first.
+   */
+  armDeadline(app: FastifyInstance, ms: number, log: Logger): () => void {
+    const timer = setTimeout(() => {
+      const cut = this.cutConnections();
+      if (cut.requests.length > 0 || cut.connections > 0)
+        log.error(
+          cut,
+          'shutdown: requests still running at the deadline are cut, with every connection still open',
+        );
+      app.server.closeAllConnections?.();
+    }, ms);
+    timer.unref();
+    return () => clearTimeout(timer);
+  }
+
+  /** The connections open now: all of them, and the streams among them. */
+  open(): { streams: number; connections: number } {
+    let streams = 0;
+    for (const socket of this.#sockets) if (this.#streams.has(socket)) streams += 1;
+    return { streams, connections: this.#sockets.size };
+  }
+
+  /**
+   * The request deadline: records what is still open (requests, streams, connections) and destroys every
+   * connection, so nothing a client holds (a request sent a byte at a time, a stream it stopped reading) keeps the
+   * stop waiting. Returns what was cut; a drain that cut anything says so (`cut`).
+   */
+  cutConnections(now = Date.now()): CutConnections {
+    const cut = { requests: this.inFlight(now), ...this.open() };
+    if (cut.requests.length > 0 || cut.connections > 0) this.#cut = cut;
+    for (const socket of this.#sockets) socket.destroy();
     return cut;
   }
 
-  /** The requests cut at the request deadline, or null if none was. */
-  get cut(): InFlightRequest[] | null {
+  /** What was cut at the request deadline, or null if nothing was. */
+  get cut(): CutConnections | null {
     return this.#cut;
   }
 
@@ -97,6 +151,10 @@ export class Drain {
    * The refusal is thrown, so the error handler writes the usual envelope and `Retry-After`.
    */
   install(app: FastifyInstance): void {
+    app.server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
     // Callback hooks: they run on every request, and a promise each would cost more than the work they do.
     app.addHook('onRequest', (request, reply, done) => {
       if (this.draining && !SERVICE_PATHS.has(request.url)) {
@@ -109,7 +167,8 @@ export class Drain {
         return;
       }
       // A stream's upgrade is not a request in flight: the stream lives on, and is closed with 1012 at the stop.
-      if (request.headers.upgrade === undefined) {
+      if (request.headers.upgrade !== undefined) this.#streams.add(request.raw.socket);
+      else {
         const id = request.id;
         this.#inFlight.set(id, {
           method: request.method,
@@ -143,8 +202,8 @@ export type StopOutcome =
   | { outcome: 'failed'; ms: number; error: unknown };
 
 /**
- * Stops `gateway` within `graceMs`: `drained` when everything finished in time, `cut` when requests had to be cut
- * at the request deadline or the bound passed first (each logged at error level with what was cut), `failed`
+ * Stops `gateway` within `graceMs`: `drained` when everything finished in time, `cut` when requests or connections
+ * had to be cut at the request deadline or the bound passed first (each logged at error level with what was cut), `failed`
  * when a step of the stop threw.
  */
 export async function stopWithin(gateway: Stoppable, graceMs: number, log: Logger): Promise<StopOutcome> {
@@ -164,7 +223,7 @@ export async function stopWithin(gateway: Stoppable, graceMs: number, log: Logge
   if (first === 'bound') {
     const cut: DrainCut = {
       stage: drain.stage,
-      requests: drain.cut ?? drain.inFlight(),
+      ...(drain.cut ?? { requests: drain.inFlight(), ...drain.open() }),
       ...gateway.pendingWrites(),
     };
     log.error({ graceMs, ...cut }, 'shutdown cut at its bound: what is listed was not finished');
@@ -175,7 +234,7 @@ export async function stopWithin(gateway: Stoppable, graceMs: number, log: Logge
     return { outcome: 'failed', ms, error: first.error };
   }
   if (drain.cut !== null) {
-    const cut: DrainCut = { stage: 'requests', requests: drain.cut, ...gateway.pendingWrites() };
+    const cut: DrainCut = { stage: 'requests', ...drain.cut, ...gateway.pendingWrites() };
     return { outcome: 'cut', ms, cut };
   }
   log.info({ ms }, 'shutdown complete: every request finished and everything held was written');

@@ -472,24 +472,20 @@ export async function createGateway(config: Config, given: GatewayOptions = {}):
       closed = true;
       // A drain: every new request (`/readyz` too) is refused with 503 from now on, and this node takes no more
       // accounts; then it finishes what it has.
-      drain.enter('requests');
+      drain.begin(app);
       ctx.cluster?.ownership.drain();
       // Last-seen times recorded before the stop are written now, not after the requests in flight.
       const seenBefore = ctx.sessions
         .flushLastSeen()
         .catch((error: unknown) => ctx.logger.error({ err: error }, 'last-seen flush failed'));
-      const deadline = setTimeout(() => {
-        const cut = drain.markCut();
-        if (cut.length > 0)
-          ctx.logger.error({ requests: cut }, 'shutdown: requests still running at the deadline are cut');
-        app.server.closeAllConnections?.();
-      }, requestDeadlineMs(config.server.shutdownTimeoutMs));
-      deadline.unref();
+      // At the request deadline every connection still open is destroyed: requests, requests still being sent,
+      // streams whose clients never completed the close.
+      const disarm = drain.armDeadline(app, requestDeadlineMs(config.server.shutdownTimeoutMs), ctx.logger);
       for (const listener of cpapi) await listener.close();
       // Streams are closed with 1012 (preClose, app/server.ts), the listener stops accepting, requests finish.
       await app.close();
       await metricsApp?.close();
-      clearTimeout(deadline);
+      disarm();
       clearInterval(flushTimer);
       drain.enter('write-behind');
       await seenBefore;

@@ -271,6 +271,126 @@ describe('a single SQLite gateway under storage faults', () => {
     expect(await verifyAuditChain(g.ctx.store.db)).toMatchObject({ ok: true });
   });
 
+  it('two resumes sent at once (injected: a read-only halt with a buy whose quote crosses): one rebuild, both answer it, one audit row, and the order fills exactly once per execution', async () => {
+    const g = await gateway();
+    const alice = await loginTrading(g, ALICE);
+    const quote = g.ctx.marketData.live(AAPL);
+    const limitPrice = quote.bid;
+    const quantity = Math.min(Math.floor(quote.askSize * 3), Math.floor(230_000 / limitPrice));
+    const placed = await callAs(g, 'POST', '/v1/accounts/U1000001/orders', alice, {
+      clientOrderId: 'crossing',
+      instrumentId: AAPL.id,
+      side: 'BUY',
+      type: 'LMT',
+      limitPrice,
+      quantity,
+      tif: 'GTC',
+    });
+    expect(placed.statusCode).toBe(201);
+    // The quote moves until it crosses the limit; no matching pass runs (test gateways have no matching timer).
+    for (let i = 0; i < 5_000 && g.ctx.marketData.live(AAPL).ask > limitPrice; i += 1) g.clock.advance(250);
+    expect(g.ctx.marketData.live(AAPL).ask).toBeLessThanOrEqual(limitPrice);
+    makeReadOnly(g.ctx.store);
+    expect(errorCode(await placeResting(g, alice).response)).toBe('TRADING_HALTED');
+    makeWritable(g.ctx.store);
+
+    const answers = await Promise.all([resume(g), resume(g)]);
+    for (const answer of answers)
+      expect(json(answer)).toEqual({ status: 'running', resumed: true, workingOrders: 1 });
+    expect(json(await resume(g))).toMatchObject({ resumed: false });
+    // Matching passes while the quote still crosses: the rebuilt engine works the order.
+    for (let i = 0, passes = 0; i < 400 && passes < 20; i += 1) {
+      g.clock.advance(250);
+      if (g.ctx.marketData.live(AAPL).ask > limitPrice) continue;
+      passes += 1;
+      await g.ctx.trading.matchAll();
+    }
+    const db = g.ctx.store.db;
+    const order = await db
+      .selectFrom('orders')
+      .selectAll()
+      .where('client_order_id', '=', 'crossing')
+      .executeTakeFirstOrThrow();
+    const executions = await db
+      .selectFrom('executions')
+      .select('quantity')
+      .where('order_id', '=', order.id)
+      .execute();
+    const executed = executions.reduce((sum, e) => sum + Number(e.quantity), 0);
+    expect(Number(order.filled_quantity)).toBeGreaterThan(0);
+    expect(executed).toBe(Number(order.filled_quantity));
+    const resumed = await db
+      .selectFrom('audit_log')
+      .select('data')
+      .where('type', '=', 'trading.resumed')
+      .execute();
+    expect(resumed).toHaveLength(1);
+    expect(await verifyAuditChain(db)).toMatchObject({ ok: true });
+  });
+
+  it('an operator resume sent while the automatic resume after a lost database rebuilds joins it (injected: the update of an order change failing with ECONNRESET; the resume sent as the rebuild writes its audit row): one rebuild, one trading.resumed row', async () => {
+    let operator: Promise<LightMyRequestResponse> | undefined;
+    let joinAtAudit = false;
+    const g = await startTestGateway({
+      database: {
+        dialect: 'sqlite',
+        url: file(),
+        drop: async () => {},
+        options: {
+          onQuery: (text) => {
+            // The automatic rebuild is under way (trading still halted): the operator's resume arrives now.
+            if (joinAtAudit && text.startsWith('insert into "audit_log"')) {
+              joinAtAudit = false;
+              operator = resume(g);
+            }
+          },
+        },
+      },
+      config: { secrets: { adminApiToken: ADMIN_TOKEN } },
+      demo: true,
+    });
+    gw = g;
+    // Injected: the journal's next order update fails as a lost connection does (a halt that ends by itself).
+    const sqlite = g.ctx.store.sqlite as NonNullable<typeof g.ctx.store.sqlite>;
+    const prepare = sqlite.prepare.bind(sqlite);
+    let armed = false;
+    sqlite.prepare = ((text: string) => {
+      if (armed && text.startsWith('UPDATE orders')) {
+        armed = false;
+        throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+      }
+      return prepare(text);
+    }) as typeof sqlite.prepare;
+    const alice = await loginTrading(g, ALICE);
+    const resting = json(await placeResting(g, alice).response) as { id: string };
+    armed = true;
+    joinAtAudit = true;
+    const lost = await callAs(g, 'PATCH', `/v1/accounts/U1000001/orders/${resting.id}`, alice, {
+      limitPrice: 2,
+    });
+    // The change whose batch was lost is never acknowledged; trading halts until the database answers again.
+    expect(lost.statusCode).toBe(503);
+    expect(armed).toBe(false);
+    expect(g.ctx.trading.halted).not.toBeNull();
+    // The probe (every 250 ms) finds the database back and rebuilds; the operator's resume arrives meanwhile.
+    for (let i = 0; i < 100 && operator === undefined; i += 1) await new Promise((r) => setTimeout(r, 10));
+    expect(operator).toBeDefined();
+    expect(json(await (operator as Promise<LightMyRequestResponse>))).toEqual({
+      status: 'running',
+      resumed: true,
+      workingOrders: 1,
+    });
+    expect(g.ctx.trading.halted).toBeNull();
+    const rows = await g.ctx.store.db
+      .selectFrom('audit_log')
+      .select('data')
+      .where('type', '=', 'trading.resumed')
+      .execute();
+    expect(rows).toHaveLength(1);
+    expect(JSON.parse(String(rows[0]?.data))).toMatchObject({ by: 'database_back', workingOrders: 1 });
+    expect((await placeResting(g, alice).response).statusCode).toBe(201);
+  });
+
   it('the disk fills under a burst of 60 orders sent at once: answered orders are all in the database, refused ones (TRADING_HALTED) none, and a restart on the same file trades again', async () => {
     const g = await gateway();
     const alice = await loginTrading(g, ALICE);

@@ -9,7 +9,10 @@
  * by an older version fails (restore it and let the gateway migrate it, then verify the live database); one made by a
  * newer version fails (verify it with that version).
  */
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
@@ -196,19 +199,47 @@ export function readSecretFile(file: string): SecretRing {
   }
 }
 
-/** Opens a SQLite file read-only; it must exist. */
-function openSqliteReadOnly(file: string): Kysely<Database> {
+/** Whether a SQLite file's header says WAL mode (file format versions, bytes 18 and 19, are 2). */
+function inWalMode(file: string): boolean {
+  const header = Buffer.alloc(20);
+  const fd = openSync(file, 'r');
+  try {
+    return readSync(fd, header, 0, 20, 0) === 20 && (header[18] === 2 || header[19] === 2);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Opens a SQLite file read-only; it must exist. Nothing is ever created beside it: a file in WAL mode (which SQLite
+ * reads only with a `-shm` index beside it, and would create one, with a `-wal`) is read from a private copy, with
+ * its `-wal` if it has one, in a temporary folder removed by `done`. A rollback-journal file (every `gatehouse
+ * backup` copy) is read in place.
+ */
+function openSqliteReadOnly(file: string): { db: Kysely<Database>; done: () => void } {
   const Sqlite = betterSqlite3();
   let connection: BetterSqlite3.Database;
+  let copy: string | null = null;
+  const done = () => {
+    if (copy !== null) rmSync(copy, { recursive: true, force: true });
+  };
   try {
-    connection = new Sqlite(file, { readonly: true, fileMustExist: true });
+    let path = file;
+    if (inWalMode(file)) {
+      copy = mkdtempSync(join(tmpdir(), 'gatehouse-verify-'));
+      path = join(copy, 'copy.db');
+      copyFileSync(file, path);
+      if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, `${path}-wal`);
+    }
+    connection = new Sqlite(path, { readonly: true, fileMustExist: true });
   } catch (error) {
+    done();
     throw new BackupError(
       'BACKUP_UNREADABLE',
       `cannot open ${file}: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) }), done };
 }
 
 /** Opens a PostgreSQL database on connections whose transactions are read-only (the server refuses any write). */
@@ -238,7 +269,8 @@ export interface VerifyBackupOptions {
 export async function verifyBackup(target: string, options: VerifyBackupOptions = {}): Promise<BackupReport> {
   const engine = isPostgresUrl(target) ? 'postgres' : 'sqlite';
   const file = target.startsWith('sqlite:') ? target.slice('sqlite:'.length) : target;
-  const db = engine === 'postgres' ? openPostgresReadOnly(target) : openSqliteReadOnly(file);
+  const { db, done } =
+    engine === 'postgres' ? { db: openPostgresReadOnly(target), done: () => {} } : openSqliteReadOnly(file);
   try {
     let shape: SchemaShape;
     try {
@@ -314,6 +346,7 @@ export async function verifyBackup(target: string, options: VerifyBackupOptions 
     };
   } finally {
     await db.destroy();
+    done();
   }
 }
 

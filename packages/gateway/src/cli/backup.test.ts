@@ -17,6 +17,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -220,6 +221,43 @@ describe('gatehouse backup on SQLite', async () => {
     });
     writeFileSync(join(dir, 'text.db'), 'not a database at all, just some text that is long enough');
     await expect(verifyBackup(join(dir, 'text.db'))).rejects.toMatchObject({ code: 'BACKUP_UNREADABLE' });
+  });
+
+  it('refuses BACKUP_EXISTS and writes nothing when anything is at either name: a dangling symlink at <file>.secret, a file at <file>.secret, a dangling symlink at <file>', async () => {
+    const names = () => readdirSync(dir).filter((f) => f.startsWith('taken'));
+    // Injected: a dangling symlink at the secret's name (existsSync says no entry; lstat finds one).
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'taken-a.db.secret'));
+    // Injected: a file at the secret's name; a dangling symlink at the copy's name.
+    writeFileSync(join(dir, 'taken-b.db.secret'), 'someone else');
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'taken-c.db'));
+    const before = names().sort();
+    for (const name of ['taken-a.db', 'taken-b.db', 'taken-c.db']) {
+      const refused = await backupSqlite(config, join(dir, name)).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(BackupError);
+      expect(refused).toMatchObject({ code: 'BACKUP_EXISTS' });
+    }
+    expect(names().sort()).toEqual(before);
+    expect(readFileSync(join(dir, 'taken-b.db.secret'), 'utf8')).toBe('someone else');
+    expect(existsSync(join(dir, 'nowhere'))).toBe(false);
+    expect(readdirSync(dir).some((f) => f.includes('.partial-'))).toBe(false);
+  });
+
+  it('verifies a SQLite file in WAL mode (injected: journal_mode = WAL on a copy) without creating anything beside it: no -shm, no -wal, the file byte for byte the same', async () => {
+    const wal = join(dir, 'wal.db');
+    copyFileSync(backup, wal);
+    const writer = new BetterSqlite3(wal);
+    writer.pragma('journal_mode = WAL');
+    writer.close();
+    const beside = () => readdirSync(dir).filter((f) => f.startsWith('wal.db'));
+    // Closed: SQLite removed its -wal and -shm; the file's header stays in WAL mode.
+    expect(beside()).toEqual(['wal.db']);
+    expect([...readFileSync(wal).subarray(18, 20)]).toEqual([2, 2]);
+    const before = sha(wal);
+    const report = await verifyBackup(wal);
+    expect(report.ok).toBe(true);
+    expect(report.tables.orders).toBe(result.report.tables.orders);
+    expect(beside()).toEqual(['wal.db']);
+    expect(sha(wal)).toBe(before);
   });
 });
 

@@ -26,6 +26,7 @@ import {
   existsSync,
   fsyncSync,
   linkSync,
+  lstatSync,
   openSync,
   readFileSync,
   rmSync,
@@ -101,10 +102,9 @@ export async function backupSqlite(
     );
   const target = resolve(out);
   const secretTarget = `${target}.secret`;
-  if (existsSync(target))
-    throw new BackupError('BACKUP_EXISTS', `${target} exists; a backup never overwrites a file`);
-  if (!options.withoutSecret && existsSync(secretTarget))
-    throw new BackupError('BACKUP_EXISTS', `${secretTarget} exists; a backup never overwrites a file`);
+  // Any entry at either name (a dangling symlink too: lstat, not exists) refuses the backup before anything is written.
+  for (const name of options.withoutSecret === true ? [target] : [target, secretTarget])
+    if (entryAt(name)) throw exists(name);
   if (!existsSync(dirname(target)))
     throw new BackupError('BACKUP_SOURCE_MISSING', `the folder ${dirname(target)} does not exist`);
 
@@ -143,27 +143,54 @@ export async function backupSqlite(
     const checkWith =
       config.secrets.serverSecret === undefined ? secretRing : openingRing(resolveServerSecret(config).ring);
     const report = await verifyBackup(partial, checkWith === undefined ? {} : { secret: checkWith });
-    try {
-      linkSync(partial, target);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST')
-        throw new BackupError('BACKUP_EXISTS', `${target} exists; a backup never overwrites a file`);
-      throw error;
-    }
-    report.target = target;
     let secret: BackupResult['secret'];
     if (config.secrets.serverSecret !== undefined) secret = { kind: 'config' };
     else if (secretRing === undefined) secret = { kind: 'missing', file: secretFile };
     else if (options.withoutSecret === true) secret = { kind: 'not-copied', file: secretFile };
-    else {
-      writeFileSync(secretTarget, readFileSync(secretFile), { mode: 0o600, flag: 'wx' });
-      secret = { kind: 'copied', file: secretTarget };
+    else secret = { kind: 'copied', file: secretTarget };
+    // The secret first, then the copy at its name: a backup is never there without its secret, and an entry that
+    // appeared at either name since the check leaves nothing written.
+    if (secret.kind === 'copied')
+      noOverwrite(secretTarget, () =>
+        writeFileSync(secretTarget, readFileSync(secretFile), { mode: 0o600, flag: 'wx' }),
+      );
+    try {
+      noOverwrite(target, () => linkSync(partial, target));
+    } catch (error) {
+      if (secret.kind === 'copied') rmSync(secretTarget, { force: true });
+      throw error;
     }
+    report.target = target;
     syncFolder(dirname(target));
     return { file: target, bytes: statSync(target).size, secret, report };
   } finally {
     rmSync(partial, { force: true });
     rmSync(`${partial}-journal`, { force: true });
+  }
+}
+
+/** Whether anything is at `name`, a dangling symlink included. */
+function entryAt(name: string): boolean {
+  try {
+    lstatSync(name);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+function exists(name: string): BackupError {
+  return new BackupError('BACKUP_EXISTS', `${name} exists; a backup never overwrites a file`);
+}
+
+/** Runs `create` (an exclusive create at `name`), answering `BACKUP_EXISTS` if something is there. */
+function noOverwrite(name: string, create: () => void): void {
+  try {
+    create();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw exists(name);
+    throw error;
   }
 }
 

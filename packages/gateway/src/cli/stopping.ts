@@ -22,6 +22,7 @@ export function stopOnSignals(gateway: Gateway, graceMs: number, logger: Logger)
           signal,
           stage: gateway.drain.stage,
           requests: gateway.drain.inFlight(),
+          ...gateway.drain.open(),
           ...gateway.pendingWrites(),
         },
         'second signal: stopping at once, cutting what is listed',

@@ -16,6 +16,9 @@
  * it was, or another writer found — lasts until an operator resumes it (`resume`, the same rebuild) or a restart.
  * With several nodes (`placement`), only that account is let go instead: the next request takes it again, on this
  * node or another, and rebuilds it from the database (`ACCOUNT_MOVING` meanwhile).
+ *
+ * Longer than most modules: the halt, its resumes (one rebuild at a time) and the view they rebuild share the same
+ * private maps; apart, each would have to reach into the other's state.
  */
 import { type Kysely, sql } from 'kysely';
 import { accountAccess } from '../access/index.js';
@@ -144,6 +147,8 @@ export class Desk {
   /** The halt ends by itself once the database answers again. */
   #resumes = false;
   #probe: NodeJS.Timeout | undefined;
+  /** The rebuild under way (an operator's resume or the automatic one): one at a time, the others join it. */
+  #rebuilding: Promise<number> | null = null;
   #closed = false;
   #ratesMemo: { step: number; rates: UsdRates } | null = null;
 
@@ -192,11 +197,25 @@ export class Desk {
    * what was not is not.
    */
   async resume(ip: string | null): Promise<{ resumed: boolean; workingOrders: number }> {
-    if (this.#halted === null) return { resumed: false, workingOrders: 0 };
-    const still = await this.deps.probeWrites?.();
-    if (still !== undefined && still !== null) throw storageError(still);
-    const workingOrders = await this.#rebuild(ip);
-    return { resumed: true, workingOrders };
+    // A resume while a rebuild runs joins it (two at once would each release and resubmit the orders, and a fill
+    // the first one's router reported could land on an order the second had just taken out of the engine).
+    if (this.#rebuilding === null && this.#halted !== null) {
+      const still = await this.deps.probeWrites?.();
+      if (still !== undefined && still !== null) throw storageError(still);
+    }
+    const rebuilding = this.#rebuildOnce(ip);
+    return rebuilding === null
+      ? { resumed: false, workingOrders: 0 }
+      : { resumed: true, workingOrders: await rebuilding };
+  }
+
+  /** The rebuild under way, else a new one if trading is still halted, else null (it runs). */
+  #rebuildOnce(ip: string | null): Promise<number> | null {
+    if (this.#rebuilding === null && this.#halted !== null)
+      this.#rebuilding = this.#rebuild(ip).finally(() => {
+        this.#rebuilding = null;
+      });
+    return this.#rebuilding;
   }
 
   /** Stops trading on this node: its view of the accounts no longer matches the database. */
@@ -232,7 +251,8 @@ export class Desk {
   async #resume(): Promise<boolean> {
     try {
       await sql`select 1`.execute(this.deps.db);
-      await this.#rebuild(null);
+      // The operator's resume may have begun (joined) or ended (nothing to do) meanwhile.
+      await this.#rebuildOnce(null);
       return true;
     } catch (error) {
       if (isDatabaseUnavailable(error)) return false;
