@@ -226,4 +226,36 @@ describe.each(testDatabases())('on %s', (_name, makeDatabase) => {
     const completed = await factor();
     expect(completed.statusCode, completed.body).toBe(200);
   });
+  it('a login whose new-device notice meets a full disk (insert into notifications, after the session committed) is answered 200 with a working session, not a 503 for a login that happened; the notice alone is lost', async () => {
+    const g = await gatewayOn(makeDatabase);
+    const notices = async () =>
+      (await g.ctx.store.db.selectFrom('notifications').select('id').execute()).length;
+    const login = async () => {
+      g.clock.advance(30_000);
+      const started = await startLogin(g, BRUNO.username, BRUNO.password);
+      const { loginId } = json(started) as { loginId: string };
+      return g.app.inject({
+        method: 'POST',
+        url: `/v1/auth/login/${loginId}/factor`,
+        payload: { type: 'totp', code: totpCode(BRUNO.totpSecret, g.clock.now()) },
+      });
+    };
+    // A browser without a device cookie is a new device: its login leaves a notice.
+    const first = await notices();
+    expect((await login()).statusCode).toBe(200);
+    expect(await notices()).toBe(first + 1);
+
+    const undo = await fullDiskAt(g.ctx.store, 'notifications', 'INSERT');
+    let completed: LightMyRequestResponse;
+    try {
+      completed = await login();
+    } finally {
+      await undo();
+    }
+    expect(completed.statusCode, completed.body).toBe(200);
+    expect(await notices()).toBe(first + 1);
+    const cookie = String(completed.headers['set-cookie']).split(';')[0] as string;
+    const session = await g.app.inject({ method: 'GET', url: '/v1/session', headers: { cookie } });
+    expect(session.statusCode, session.body).toBe(200);
+  });
 });
