@@ -330,7 +330,12 @@ export function loginParts(ctx: GatewayContext) {
     transactionTtlMs: config.login.transactionTtlMs,
     maxFactorAttempts: config.login.maxFactorAttempts,
   };
-  const completion: LoginCompletion = { sessions: ctx.sessions, notifier: ctx.notifier, bus: ctx.bus };
+  const completion: LoginCompletion = {
+    sessions: ctx.sessions,
+    notifier: ctx.notifier,
+    bus: ctx.bus,
+    noticeLog: ctx.logger,
+  };
   const passwordChecks: PasswordChecks = { hasher: ctx.hasher, usernameKey: ctx.usernameKey };
   const codes: CodeFactors = {
     box: ctx.box,

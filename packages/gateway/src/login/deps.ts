@@ -46,6 +46,8 @@ export interface LoginCompletion {
   notifier: Notifier;
   /** Tells every node of the pushes a login's end cancelled, so the devices drop their prompts. */
   bus: EventBus;
+  /** Where a notice the storage refused after a login committed is reported (`afterLoginIssued`). */
+  noticeLog?: { error(fields: object, message: string): void };
 }
 
 /** Password and PIN checks (argon2id), and how a typed username that names no user is audited. */

@@ -37,6 +37,7 @@ import {
   issueLoginSession,
   type LoginCompleted,
   type LoginStarted,
+  noticeAfterCommit,
   ownFailures,
   refuseThrottled,
   usableFactors,
@@ -288,7 +289,16 @@ export async function completeLoginFactor(
       return undefined;
     }
     const issued = await issueLoginSession(trx, deps, tx, check.factor, client);
-    return issued;
+    if (factor.type !== 'recovery_code') return { ...issued, remaining: undefined };
+    // The code's use is audited with the session it issued: both or neither.
+    const remaining = await remainingRecoveryCodes(trx, tx.user_id);
+    await appendAudit(trx, clock, {
+      type: 'recovery.used',
+      userId: tx.user_id,
+      ip: client.ip,
+      data: { remaining },
+    });
+    return { ...issued, remaining };
   });
   // How many codes may still be tried: the page says "Wrong code, 2 tries left" instead of blaming the password.
   // At 0 the login is spent: the next request is refused as `LOGIN_INVALID` (also with `attemptsLeft: 0`), and
@@ -297,20 +307,16 @@ export async function completeLoginFactor(
     await cancelPushesOfEndedLogin(deps, tx.id);
     throw new GatehouseError('INVALID_CREDENTIALS', 'The code is not valid.', { attemptsLeft });
   }
-  await afterLoginIssued(deps, tx.user_id, outcome, client);
+  const { remaining, ...issued } = outcome;
+  await afterLoginIssued(deps, tx.user_id, issued, client);
   const result: LoginCompleted = {
-    ...outcome,
+    ...issued,
     backupFactorMissing: await backupFactorMissing(db, tx.user_id),
   };
-  if (factor.type === 'recovery_code') {
-    const remaining = await remainingRecoveryCodes(db, tx.user_id);
-    await appendAudit(db, clock, {
-      type: 'recovery.used',
-      userId: tx.user_id,
-      ip: client.ip,
-      data: { remaining },
-    });
-    await deps.notifier.notify(tx.user_id, 'recovery_code_used', { remaining, ip: client.ip });
+  if (remaining !== undefined) {
+    await noticeAfterCommit(deps, tx.user_id, () =>
+      deps.notifier.notify(tx.user_id, 'recovery_code_used', { remaining, ip: client.ip }),
+    );
     result.remainingRecoveryCodes = remaining;
   }
   return result;

@@ -22,7 +22,7 @@ import {
 import { availableFactorTypes, type FactorType } from '../factors/index.js';
 import { announceCancelled, cancelLoginPushes } from '../factors/push.js';
 import type { Channel, IssuedSession, SessionRecord } from '../sessions/index.js';
-import type { Database } from '../store/index.js';
+import { type Database, storageFault } from '../store/index.js';
 import type { LoginCompletion, LoginLimits, LoginTransactions, PasswordChecks } from './deps.js';
 import { type Attempter, attemptBuckets, identifyAttempter, successBuckets } from './limits.js';
 import { type BucketClaim, claimAttempt, clearBuckets, throttleWaitMs } from './throttle.js';
@@ -394,14 +394,38 @@ export interface IssuedLogin extends IssuedSession {
  * hears of a browser not seen before and of a first login from a country.
  */
 export async function afterLoginIssued(
-  deps: Pick<LoginCompletion, 'notifier' | 'bus' | 'sessions'>,
+  deps: Pick<LoginCompletion, 'notifier' | 'bus' | 'sessions' | 'noticeLog'>,
   userId: string,
   issued: IssuedLogin,
   client: ClientInfo,
 ): Promise<void> {
   await announceCancelled(deps.bus, issued.loginId, issued.cancelledPushes);
-  await notifyNewDevice(deps, userId, issued, client);
-  await deps.sessions.announceCountry(issued);
+  await noticeAfterCommit(deps, userId, async () => {
+    await notifyNewDevice(deps, userId, issued, client);
+    await deps.sessions.announceCountry(issued);
+  });
+}
+
+/**
+ * Sends a login's notices once the login committed. A notice the storage refuses then (a full disk) is reported, not
+ * made the login's answer: a 503 would tell the client nothing was changed while its session exists, and its retry
+ * would find the device known and send no notice either (docs/reliability.md, the disk fills).
+ */
+export async function noticeAfterCommit(
+  deps: Pick<LoginCompletion, 'noticeLog'>,
+  userId: string,
+  send: () => Promise<void>,
+): Promise<void> {
+  try {
+    await send();
+  } catch (error) {
+    const fault = storageFault(error);
+    if (fault === undefined) throw error;
+    deps.noticeLog?.error(
+      { userId, fault },
+      'a login notice was lost: the storage refused it after the login committed',
+    );
+  }
 }
 
 /**

@@ -24,6 +24,7 @@ import { randomToken, sha256 } from '../core/index.js';
 import { getUser } from '../identity/index.js';
 import { withinIdle } from '../sessions/index.js';
 import type { Database, OAuthGrantsTable, OAuthTokensTable } from '../store/index.js';
+import { atomically } from './atomic.js';
 import type { OAuthContext } from './context.js';
 import { OAuthError } from './errors.js';
 import {
@@ -126,19 +127,21 @@ export async function grantSession(
  * (or, for a key from before `oauth_instances`, the one its newest token acts through), or a new one (a new key, or
  * its session ended). Which it is is decided while the grant's row is held, so concurrent requests for one key, on
  * any node, get one session, and none is opened once the grant's revocation has committed. Opening one beyond
- * `maxInstanceSessions` live ends the grant's least recently seen others that never took trading, after the commit
- * (refused with `invalid_request` when every one did).
+ * `maxInstanceSessions` live names the grant's least recently seen others that never took trading, for `endBeyondCap`
+ * to end after the commit (refused with `invalid_request` when every one did). Inside the caller's transaction when
+ * `ctx.db` is one.
  */
 export async function instanceSession(
   ctx: OAuthContext,
   grant: OAuthGrantsTable,
   jkt: string,
-): Promise<string> {
+): Promise<InstanceSession> {
   await activeUserOrInvalid(ctx, grant);
   const known = await findInstance(ctx.db, grant.id, jkt);
-  if (known !== undefined && (await isLive(ctx, known))) return known;
+  if (known !== undefined && (await isLive(ctx, known))) return { sessionId: known, beyondCap: [] };
   const now = ctx.clock.now();
-  const chosen = await ctx.db.transaction().execute(async (trx) => {
+  return atomically(ctx, async (tx) => {
+    const trx = tx.db;
     if (!(await holdLiveGrant(trx, grant.id))) throw new OAuthError('invalid_grant', 'the grant was revoked');
     const recorded = await findInstance(trx, grant.id, jkt);
     const current = recorded ?? (await findInstanceSessionId(trx, grant.id, jkt));
@@ -150,6 +153,20 @@ export async function instanceSession(
     await setInstance(trx, grant.id, jkt, sessionId, now);
     return { sessionId, beyondCap: await beyondCap(ctx, trx, grant.id, sessionId, now) };
   });
+}
+
+/** An instance's session, and the grant's others it put beyond `maxInstanceSessions`, ended by `endBeyondCap`. */
+export interface InstanceSession {
+  sessionId: string;
+  beyondCap: string[];
+}
+
+/** Ends the sessions an instance's new one put beyond the cap; after the commit that opened it. */
+export async function endBeyondCap(
+  ctx: OAuthContext,
+  grant: OAuthGrantsTable,
+  chosen: InstanceSession,
+): Promise<void> {
   for (const ended of chosen.beyondCap) {
     if (!(await ctx.sessions.revoke(ended, 'instance_limit'))) continue;
     await appendAudit(ctx.db, ctx.clock, {
@@ -159,7 +176,6 @@ export async function instanceSession(
       data: { reason: 'instance_limit', by: chosen.sessionId, clientId: grant.client_id },
     });
   }
-  return chosen.sessionId;
 }
 
 /** The grant's live instance sessions beyond `maxInstanceSessions`, least recently seen first, `opened` kept. */

@@ -249,6 +249,13 @@ export function standingRefusal(state: TradingState): TradingRefusal | null {
   return tradingRefusal({ ...state, competing: false, tier: 'brokerage' });
 }
 
+/** Another live session holds trading and the request did not compete: the acquisition's transaction rolls back. */
+class HeldElsewhere extends Error {
+  constructor(readonly holder: SessionRecord) {
+    super('brokerage held elsewhere');
+  }
+}
+
 /**
  * The brokerage tier of this gateway's sessions: acquiring it (with takeover), the tickle's state, the per-order
  * re-check, and which sessions lost it. Built once per gateway (app/gateway).
@@ -285,62 +292,79 @@ export class BrokerageTier {
     // reset that already ended trading, trading taken again counts as after that reset, so the reset instant,
     // reached again, does not end it a second time.
     const acquiredAt = Math.max(now, await this.#latestOfUser(session.userId));
-    let previous: string | null = null;
     // Read before the holder changes, so that nothing stands between the change and its announcement below.
     const latency = await this.#reauthenticationLatencyMs(session, now, principal.profile.accounts);
-
-    if ((await policyOf(db, session.userId)) === 'exclusive') {
-      for (let attempt = 0; ; attempt += 1) {
-        const holder = await db
-          .selectFrom('brokerage_holders')
-          .selectAll()
-          .where('user_id', '=', session.userId)
-          .executeTakeFirst();
-        if (holder === undefined) {
-          const inserted = await db
-            .insertInto('brokerage_holders')
-            .values({ user_id: session.userId, session_id: session.id, acquired_at: acquiredAt })
-            .onConflict((oc) => oc.column('user_id').doNothing())
-            .executeTakeFirst();
-          if ((inserted.numInsertedOrUpdatedRows ?? 0n) > 0n) break;
-        } else if (holder.session_id === session.id) {
-          await db
-            .updateTable('brokerage_holders')
-            .set({ acquired_at: acquiredAt })
-            .where('user_id', '=', session.userId)
-            .execute();
-          break;
-        } else {
-          const other = await findSessionById(db, holder.session_id);
-          const contested = alive(other, now) && holder.acquired_at >= since;
-          if (contested && !compete)
-            throw new GatehouseError(
-              'BROKERAGE_HELD_ELSEWHERE',
-              undefined,
-              await this.#holderDetails(session, other),
-            );
-          const replaced = await db
-            .updateTable('brokerage_holders')
-            .set({ session_id: session.id, acquired_at: acquiredAt })
-            .where('user_id', '=', session.userId)
-            .where('session_id', '=', holder.session_id)
-            .executeTakeFirst();
-          if (replaced.numUpdatedRows > 0n) {
-            previous = contested ? holder.session_id : null;
-            break;
+    const exclusive = (await policyOf(db, session.userId)) === 'exclusive';
+    // The holder, the session's mark and the audit row commit together or not at all: a request refused by a
+    // storage fault (STORAGE_UNAVAILABLE, "nothing was changed") has moved nothing (docs/reliability.md).
+    let previous: string | null = null;
+    try {
+      await db.transaction().execute(async (trx) => {
+        // The session's own row first, then the user's holder: the order the daily reset takes them in (`resetNow`),
+        // so the two never wait on each other's row locks (PostgreSQL).
+        await trx
+          .updateTable('sessions')
+          .set({ brokerage_at: acquiredAt, brokerage_reset_at: null })
+          .where('id', '=', session.id)
+          .execute();
+        if (exclusive) {
+          for (let attempt = 0; ; attempt += 1) {
+            const holder = await trx
+              .selectFrom('brokerage_holders')
+              .selectAll()
+              .where('user_id', '=', session.userId)
+              .executeTakeFirst();
+            if (holder === undefined) {
+              const inserted = await trx
+                .insertInto('brokerage_holders')
+                .values({ user_id: session.userId, session_id: session.id, acquired_at: acquiredAt })
+                .onConflict((oc) => oc.column('user_id').doNothing())
+                .executeTakeFirst();
+              if ((inserted.numInsertedOrUpdatedRows ?? 0n) > 0n) break;
+            } else if (holder.session_id === session.id) {
+              await trx
+                .updateTable('brokerage_holders')
+                .set({ acquired_at: acquiredAt })
+                .where('user_id', '=', session.userId)
+                .execute();
+              break;
+            } else {
+              const other = await findSessionById(trx, holder.session_id);
+              const contested = alive(other, now) && holder.acquired_at >= since;
+              // Answered once the transaction has rolled back (the holder's details are read outside it).
+              if (contested && !compete) throw new HeldElsewhere(other as SessionRecord);
+              const replaced = await trx
+                .updateTable('brokerage_holders')
+                .set({ session_id: session.id, acquired_at: acquiredAt })
+                .where('user_id', '=', session.userId)
+                .where('session_id', '=', holder.session_id)
+                .executeTakeFirst();
+              if (replaced.numUpdatedRows > 0n) {
+                previous = contested ? holder.session_id : null;
+                break;
+              }
+            }
+            // Another session changed the holder between our read and write: read again (bounded).
+            if (attempt >= 5) throw new GatehouseError('OVERLOADED');
           }
         }
-        // Another session changed the holder between our read and write: read again (bounded).
-        if (attempt >= 5) throw new GatehouseError('OVERLOADED');
-      }
+        await appendAudit(trx, clock, {
+          type: 'session.brokerage_acquired',
+          userId: session.userId,
+          sessionId: session.id,
+          data: { compete, tookOverFrom: previous },
+        });
+      });
+    } catch (error) {
+      if (!(error instanceof HeldElsewhere)) throw error;
+      throw new GatehouseError(
+        'BROKERAGE_HELD_ELSEWHERE',
+        undefined,
+        await this.#holderDetails(session, error.holder),
+      );
     }
-    await db
-      .updateTable('sessions')
-      .set({ brokerage_at: acquiredAt, brokerage_reset_at: null })
-      .where('id', '=', session.id)
-      .execute();
-    // Announced as soon as the tier changed, before the audit row: every node's holder view (sessions/holder-view)
-    // drops the user at once, so the session that lost answers its next order from the database.
+    // Announced once the change committed: every node's holder view (sessions/holder-view) drops the user at once,
+    // so the session that lost answers its next order from the database.
     await bus.publish('session.brokerage', {
       sessionId: session.id,
       tokenHash: session.tokenHash,
@@ -355,12 +379,6 @@ export class BrokerageTier {
       });
     }
     if (latency !== null) await this.#options.onReauthentication?.(session.channel, latency, session);
-    await appendAudit(db, clock, {
-      type: 'session.brokerage_acquired',
-      userId: session.userId,
-      sessionId: session.id,
-      data: { compete, tookOverFrom: previous },
-    });
     return this.sessionState(principal);
   }
 

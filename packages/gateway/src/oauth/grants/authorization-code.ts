@@ -7,6 +7,7 @@
 import type { Scope, TokenResponse } from '@gatehouse/protocol';
 import { sha256 } from '../../core/index.js';
 import type { OAuthClientsTable } from '../../store/index.js';
+import { atomically } from '../atomic.js';
 import type { OAuthContext, OAuthForm } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { grantSession, issueTokens } from '../issue.js';
@@ -30,22 +31,29 @@ export async function authorizationCode(
     await revokeGrant(ctx, row.grant_id, 'grant_revoked');
     throw new OAuthError('invalid_grant', 'the code was already used');
   }
-  if (!(await claimCode(ctx.db, row.code_hash, now)))
-    throw new OAuthError('invalid_grant', 'the code was already used');
-  if (now >= Number(row.expires_at)) throw new OAuthError('invalid_grant', 'the code expired');
-  if (form.redirect_uri !== row.redirect_uri)
-    throw new OAuthError('invalid_grant', 'redirect_uri does not match');
-  if (
-    form.code_verifier === undefined ||
-    !PKCE_VERIFIER.test(form.code_verifier) ||
-    sha256(form.code_verifier) !== row.code_challenge
-  )
-    throw new OAuthError('invalid_grant', 'the PKCE code_verifier does not match');
-  if (row.dpop_jkt !== null && row.dpop_jkt !== jkt)
-    throw new OAuthError('invalid_dpop_proof', 'the code is bound to another DPoP key');
-  const grant = await findGrant(ctx.db, row.grant_id);
-  if (grant === undefined || grant.revoked_at !== null)
-    throw new OAuthError('invalid_grant', 'the grant was revoked');
-  const session = await grantSession(ctx, grant, true);
-  return issueTokens(ctx, grant, session, jkt, json<Scope[]>(grant.scopes), true);
+  // The code's spending, the grant's session and the tokens commit together (oauth/atomic.ts): an exchange refused
+  // by a storage fault leaves the code unused. A code presented with a wrong verifier, URI or key is spent all the
+  // same (the refusal is returned from the transaction, which commits, and thrown after it).
+  const outcome = await atomically(ctx, async (tx): Promise<TokenResponse | OAuthError> => {
+    if (!(await claimCode(tx.db, row.code_hash, now)))
+      return new OAuthError('invalid_grant', 'the code was already used');
+    if (now >= Number(row.expires_at)) return new OAuthError('invalid_grant', 'the code expired');
+    if (form.redirect_uri !== row.redirect_uri)
+      return new OAuthError('invalid_grant', 'redirect_uri does not match');
+    if (
+      form.code_verifier === undefined ||
+      !PKCE_VERIFIER.test(form.code_verifier) ||
+      sha256(form.code_verifier) !== row.code_challenge
+    )
+      return new OAuthError('invalid_grant', 'the PKCE code_verifier does not match');
+    if (row.dpop_jkt !== null && row.dpop_jkt !== jkt)
+      return new OAuthError('invalid_dpop_proof', 'the code is bound to another DPoP key');
+    const grant = await findGrant(tx.db, row.grant_id);
+    if (grant === undefined || grant.revoked_at !== null)
+      return new OAuthError('invalid_grant', 'the grant was revoked');
+    const session = await grantSession(tx, grant, true);
+    return issueTokens(tx, grant, session, jkt, json<Scope[]>(grant.scopes), true);
+  });
+  if (outcome instanceof OAuthError) throw outcome;
+  return outcome;
 }

@@ -7,10 +7,11 @@
  */
 import type { Scope, TokenResponse } from '@gatehouse/protocol';
 import type { OAuthClientsTable } from '../../store/index.js';
+import { atomically } from '../atomic.js';
 import { parseScopes } from '../clients.js';
 import type { OAuthContext, OAuthForm } from '../context.js';
 import { OAuthError } from '../errors.js';
-import { confirmGrantLive, instanceSession, issueTokens } from '../issue.js';
+import { confirmGrantLive, endBeyondCap, instanceSession, issueTokens } from '../issue.js';
 import { noteRefresh } from '../refresh-record.js';
 import { findLiveGrantOfClient, json } from '../store.js';
 
@@ -26,12 +27,17 @@ export async function clientCredentials(
   if (grant === undefined) throw new OAuthError('invalid_grant', 'the grant was revoked');
   const granted = json<Scope[]>(grant.scopes);
   const scopes = form.scope === undefined ? granted : parseScopes(form.scope, granted);
-  const session = await instanceSession(ctx, grant, jkt);
-  // RFC 6749 §4.4.3: no refresh token with client credentials; the client authenticates again instead.
-  const issued = await issueTokens(ctx, grant, session, jkt, scopes, false);
+  // The instance's session, the tokens and the refresh record commit together (oauth/atomic.ts): a request refused
+  // by a storage fault opened no session. Other sessions it puts beyond the cap end after the commit.
+  const { chosen, issued } = await atomically(ctx, async (tx) => {
+    const chosen = await instanceSession(tx, grant, jkt);
+    // RFC 6749 §4.4.3: no refresh token with client credentials; the client authenticates again instead.
+    const issued = await issueTokens(tx, grant, chosen.sessionId, jkt, scopes, false);
+    // A personal client's way of refreshing succeeded (the readiness checklist reads it: oauth/refresh-record.ts).
+    await noteRefresh(tx.db, client.id, grant.user_id, tx.clock.now());
+    return { chosen, issued };
+  });
+  await endBeyondCap(ctx, grant, chosen);
   // A revocation of the grant or client may have read its sessions before this one was recorded.
-  const confirmed = await confirmGrantLive(ctx, grant, session, issued);
-  // A personal client's way of refreshing succeeded (the readiness checklist reads it: oauth/refresh-record.ts).
-  await noteRefresh(ctx.db, client.id, grant.user_id, ctx.clock.now());
-  return confirmed;
+  return confirmGrantLive(ctx, grant, chosen.sessionId, issued);
 }

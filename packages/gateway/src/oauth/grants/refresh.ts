@@ -10,6 +10,7 @@
 import type { Scope, TokenResponse } from '@gatehouse/protocol';
 import { randomToken, sha256 } from '../../core/index.js';
 import type { OAuthClientsTable } from '../../store/index.js';
+import { atomically } from '../atomic.js';
 import { parseScopes } from '../clients.js';
 import type { OAuthContext, OAuthForm } from '../context.js';
 import { OAuthError } from '../errors.js';
@@ -60,9 +61,11 @@ export async function refresh(
     ) {
       const grant = await grantOrInvalid(ctx, row.grant_id);
       const session = await grantSession(ctx, grant, false);
-      const issued = await issueTokens(ctx, grant, session, jkt, json<Scope[]>(row.scopes), false);
-      await noteRefresh(db, client.id, grant.user_id, now);
-      return { ...issued, refresh_token: successor };
+      return atomically(ctx, async (tx) => {
+        const issued = await issueTokens(tx, grant, session, jkt, json<Scope[]>(row.scopes), false);
+        await noteRefresh(tx.db, client.id, grant.user_id, now);
+        return { ...issued, refresh_token: successor };
+      });
     }
     await revokeGrant(ctx, row.grant_id, 'refresh_token_reused');
     throw new OAuthError('invalid_grant', 'the refresh token was already used; the grant is revoked');
@@ -73,18 +76,23 @@ export async function refresh(
     form.scope === undefined
       ? json<Scope[]>(row.scopes)
       : parseScopes(form.scope, json<string[]>(row.scopes));
-  if (client.rotate_refresh_tokens !== 1) {
-    await touchToken(db, hashValue, now);
-    const issued = await issueTokens(ctx, grant, session, jkt, scopes, false);
-    await noteRefresh(db, client.id, grant.user_id, now);
-    return issued;
-  }
+  // The token's spending or use, the new tokens and the refresh record commit together (oauth/atomic.ts): a refused
+  // refresh leaves the token unspent, so its retry is not taken for a reuse.
+  if (client.rotate_refresh_tokens !== 1)
+    return atomically(ctx, async (tx) => {
+      await touchToken(tx.db, hashValue, now);
+      const issued = await issueTokens(tx, grant, session, jkt, scopes, false);
+      await noteRefresh(tx.db, client.id, grant.user_id, now);
+      return issued;
+    });
   const successor = randomToken(32);
+  const issued = await atomically(ctx, async (tx) => {
+    if (!(await spendRefreshToken(tx.db, hashValue, now, ctx.box.seal(successor)))) return undefined;
+    const issued = await issueTokens(tx, grant, session, jkt, scopes, successor);
+    // The readiness checklist's record of the refresh path (oauth/refresh-record.ts).
+    await noteRefresh(tx.db, client.id, grant.user_id, now);
+    return issued;
+  });
   // A concurrent refresh with the same token spent it first: answer as its retry (the leeway path, same successor).
-  if (!(await spendRefreshToken(db, hashValue, now, ctx.box.seal(successor))))
-    return refresh(ctx, client, form, jkt);
-  const issued = await issueTokens(ctx, grant, session, jkt, scopes, successor);
-  // The readiness checklist's record of the refresh path (oauth/refresh-record.ts).
-  await noteRefresh(db, client.id, grant.user_id, now);
-  return issued;
+  return issued ?? refresh(ctx, client, form, jkt);
 }
