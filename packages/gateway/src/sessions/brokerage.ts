@@ -395,6 +395,14 @@ export class BrokerageTier {
     const { db, clock, bus } = this.#options;
     const { session } = principal;
     const { held, cleared } = await db.transaction().execute(async (trx) => {
+      // The session's own row first (a write that changes nothing but takes its row lock), then the user's holder:
+      // the order `acquire` and `resetNow` take them in, so a release racing either never deadlocks (PostgreSQL
+      // 40P01) and waits its turn instead.
+      await trx
+        .updateTable('sessions')
+        .set((eb) => ({ brokerage_at: eb.ref('brokerage_at') }))
+        .where('id', '=', session.id)
+        .execute();
       const deleted = await trx
         .deleteFrom('brokerage_holders')
         .where('user_id', '=', session.userId)

@@ -17,6 +17,9 @@ import { claimCode, findCode, findGrant, json } from '../store.js';
 /** RFC 7636: 43 to 128 unreserved characters. */
 const PKCE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 
+/** The exchange's claim found the code already spent by a concurrent exchange. */
+const REUSED = Symbol('reused');
+
 export async function authorizationCode(
   ctx: OAuthContext,
   client: OAuthClientsTable,
@@ -34,9 +37,10 @@ export async function authorizationCode(
   // The code's spending, the grant's session and the tokens commit together (oauth/atomic.ts): an exchange refused
   // by a storage fault leaves the code unused. A code presented with a wrong verifier, URI or key is spent all the
   // same (the refusal is returned from the transaction, which commits, and thrown after it).
-  const outcome = await atomically(ctx, async (tx): Promise<TokenResponse | OAuthError> => {
-    if (!(await claimCode(tx.db, row.code_hash, now)))
-      return new OAuthError('invalid_grant', 'the code was already used');
+  const outcome = await atomically(ctx, async (tx): Promise<TokenResponse | OAuthError | typeof REUSED> => {
+    // A claim that finds the code spent lost to a concurrent exchange of the same code (on PostgreSQL it waited on
+    // that exchange's row lock): a replay, answered below once this transaction has ended.
+    if (!(await claimCode(tx.db, row.code_hash, now))) return REUSED;
     if (now >= Number(row.expires_at)) return new OAuthError('invalid_grant', 'the code expired');
     if (form.redirect_uri !== row.redirect_uri)
       return new OAuthError('invalid_grant', 'redirect_uri does not match');
@@ -54,6 +58,12 @@ export async function authorizationCode(
     const session = await grantSession(tx, grant, true);
     return issueTokens(tx, grant, session, jkt, json<Scope[]>(grant.scopes), true);
   });
+  if (outcome === REUSED) {
+    // RFC 6749 §4.1.2, as for a code seen spent above: the revocation commits on its own, after the exchange that
+    // lost the claim ended, so it also revokes the tokens the winning exchange issued.
+    await revokeGrant(ctx, row.grant_id, 'grant_revoked');
+    throw new OAuthError('invalid_grant', 'the code was already used');
+  }
   if (outcome instanceof OAuthError) throw outcome;
   return outcome;
 }
