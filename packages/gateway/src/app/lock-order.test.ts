@@ -27,7 +27,8 @@ afterEach(async () => {
   database = undefined;
 });
 
-const ROUNDS = 20;
+/** Rounds of each race: enough to meet the interleaving that deadlocked (PostgreSQL, 5 in 40 before the fix). */
+const ROUNDS = 40;
 const show = (rs: readonly LightMyRequestResponse[]) =>
   rs.map((r) => `${r.statusCode} ${r.body.slice(0, 160)}`);
 
@@ -49,7 +50,7 @@ describe.each(testDatabases())('lock order on %s', (_name, makeDatabase) => {
     return { holder: holder?.session_id ?? null, marked: session.brokerage_at !== null };
   }
 
-  it('acquire racing release of one session (20 rounds): never a 5xx; the holder row exists exactly when the session is marked', async () => {
+  it('acquire racing release of one session (40 rounds): never a 5xx; the holder row exists exactly when the session is marked', async () => {
     const g = await gatewayOn();
     const a = await loginTrading(g, ALICE);
     for (let round = 0; round < ROUNDS; round += 1) {
@@ -71,7 +72,7 @@ describe.each(testDatabases())('lock order on %s', (_name, makeDatabase) => {
     }
   });
 
-  it('release racing the daily reset of the holding session (20 rounds): never a 5xx; the release always ends the hold', async () => {
+  it('release racing the daily reset of the holding session (40 rounds): never a 5xx; the release always ends the hold', async () => {
     const g = await gatewayOn();
     const a = await loginAs(g, ALICE);
     const db = g.ctx.store.db;
