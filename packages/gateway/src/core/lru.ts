@@ -54,6 +54,20 @@ export class LruCache<K, V> {
     return removed;
   }
 
+  /**
+   * Removes entries from the oldest while `predicate` holds, at most `limit` of them: with entries that expire in
+   * the order they were set, a small limit per insertion keeps the cache to its live entries at O(1) a call.
+   */
+  dropOldestWhile(predicate: (value: V, key: K) => boolean, limit = Number.POSITIVE_INFINITY): number {
+    let removed = 0;
+    for (const [key, slot] of this.#map) {
+      if (removed >= limit || !predicate(slot.value, key)) break;
+      this.#map.delete(key);
+      removed += 1;
+    }
+    return removed;
+  }
+
   get size(): number {
     return this.#map.size;
   }

@@ -42,6 +42,18 @@ describe('MemoryReplayGuard', () => {
     expect(await guard.claim('proof', 'p', 60_000)).toBe(false);
   });
 
+  it('drops expired claims as new ones come: a steady rate holds its live claims, not maxEntries', async () => {
+    const clock = new ManualClock();
+    const guard = new MemoryReplayGuard(clock, 200_000);
+    // 6 proofs a second for an hour, each claimed for 5 minutes (DPoP: max age + future skew).
+    for (let i = 0; i < 6 * 3_600; i += 1) {
+      expect(await guard.claim('dpop', `jti${i}`, 300_000)).toBe(true);
+      clock.advance(1_000 / 6);
+    }
+    expect(guard.size('dpop')).toBeLessThanOrEqual(6 * 300 + 2);
+    expect(await guard.claim('dpop', `jti${6 * 3_600 - 1}`, 300_000)).toBe(false);
+  });
+
   it('hashes long keys', () => {
     expect(replayKey('dpop', 'short')).toBe('dpop:short');
     const long = replayKey('dpop', 'x'.repeat(200));

@@ -81,10 +81,18 @@ export class MemoryReplayGuard implements ReplayGuard {
       seen = new LruCache(this.#max);
       this.#seen.set(namespace, seen);
     }
+    // Claims expire in about the order they were made (one ttl per namespace): drop the expired oldest as we go,
+    // two per claim, so the namespace holds its live claims rather than filling up to `maxEntries`.
+    seen.dropOldestWhile((until) => until <= now, 2);
     const expires = seen.get(key);
     if (expires !== undefined && now < expires) return false;
     seen.set(key, now + ttlMs);
     return true;
+  }
+
+  /** Claims held in a namespace (live, and expired ones not yet dropped). */
+  size(namespace: string): number {
+    return this.#seen.get(namespace)?.size ?? 0;
   }
 }
 
