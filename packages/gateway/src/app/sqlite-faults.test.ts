@@ -220,6 +220,34 @@ describe('a single SQLite gateway under storage faults', () => {
     expect(await verifyAuditChain(g.ctx.store.db)).toMatchObject({ ok: true });
   });
 
+  it('refuses a resume from anyone but the operator (no token, a wrong or longer token, another scheme, a trader with CSRF): trading stays halted', async () => {
+    const g = await gateway();
+    const alice = await loginTrading(g, ALICE);
+    expect((await placeResting(g, alice).response).statusCode).toBe(201);
+    makeReadOnly(g.ctx.store);
+    expect((await placeResting(g, alice).response).statusCode).toBe(503);
+    makeWritable(g.ctx.store);
+    const attempt = (authorization?: string) =>
+      g.app.inject({
+        method: 'POST',
+        url: '/v1/admin/trading/resume',
+        headers: authorization === undefined ? {} : { authorization },
+      });
+    for (const authorization of [
+      undefined,
+      'Bearer not-the-operator-token-0123456789abcdef',
+      `Bearer ${ADMIN_TOKEN}x`,
+      `Basic ${ADMIN_TOKEN}`,
+    ])
+      expect((await attempt(authorization)).statusCode).toBe(401);
+    const asTrader = await callAs(g, 'POST', '/v1/admin/trading/resume', alice);
+    expect(asTrader.statusCode).toBe(401);
+    expect(g.ctx.trading.halted).not.toBeNull();
+    expect(errorCode(await placeResting(g, alice).response)).toBe('TRADING_HALTED');
+    expect(json(await resume(g))).toMatchObject({ resumed: true });
+    expect(g.ctx.trading.halted).toBeNull();
+  });
+
   it('read-only database with trading untouched: /readyz answers STORAGE_UNAVAILABLE with Retry-After, and ready again by itself once writable', async () => {
     const g = await gateway();
     await loginAs(g, ALICE);
