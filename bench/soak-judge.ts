@@ -56,6 +56,8 @@ export interface Sample {
   t: number;
   rssMb: number;
   heapMb: number;
+  /** The heap V8 has reserved (used or not): resident memory follows it, not the heap used. */
+  heapTotalMb: number;
   /** Event-loop delay p99 since the previous sample (ms). */
   eventLoopP99Ms: number;
   handles: number;
@@ -131,6 +133,8 @@ export interface Verdict {
   judged: number;
   rssSlopeMbPerHour: number;
   heapSlopeMbPerHour: number;
+  /** Of resident memory, what is not V8's reserved heap (the addon's and the allocator's): reported, not judged. */
+  nativeSlopeMbPerHour: number;
   handlesSlopePerHour: number;
   eventLoopP99SlopeMsPerHour: number;
   dbSlopeMbPerHour: number;
@@ -216,6 +220,7 @@ export function judge(
     judged: idx.length,
     rssSlopeMbPerHour: r2(rss),
     heapSlopeMbPerHour: r2(heap),
+    nativeSlopeMbPerHour: r2(slopeOf((s) => s.rssMb - s.heapTotalMb)),
     handlesSlopePerHour: r2(handles),
     eventLoopP99SlopeMsPerHour: r2(slopeOf((s) => s.eventLoopP99Ms)),
     dbSlopeMbPerHour: r2(slopeOf((s) => s.dbMb)),

@@ -113,6 +113,7 @@ export function readMetrics(text: string) {
   return {
     rssMb: value('process_resident_memory_bytes') / 2 ** 20,
     heapMb: value('nodejs_heap_size_used_bytes') / 2 ** 20,
+    heapTotalMb: value('nodejs_heap_size_total_bytes') / 2 ** 20,
     eventLoopP99Ms: value('nodejs_eventloop_lag_p99_seconds') * 1000,
     handles: value('nodejs_active_handles_total'),
   };
@@ -220,7 +221,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const s = samples.at(-1) as Sample;
       if (samples.length % 6 === 1)
         log(
-          `soak ${(s.t / 60_000).toFixed(1)} min: RSS ${s.rssMb.toFixed(0)} MB, heap ${s.heapMb.toFixed(1)} MB, ${s.handles} handles, loop p99 ${s.eventLoopP99Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms, db ${s.dbMb.toFixed(1)} MB, ${JSON.stringify(traffic?.sizes)}`,
+          `soak ${(s.t / 60_000).toFixed(1)} min: RSS ${s.rssMb.toFixed(0)} MB, heap ${s.heapMb.toFixed(1)} of ${s.heapTotalMb.toFixed(1)} MB, ${s.handles} handles, loop p99 ${s.eventLoopP99Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms, db ${s.dbMb.toFixed(1)} MB, ${JSON.stringify(traffic?.sizes)}`,
         );
     };
     await sample();
@@ -294,6 +295,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       plot,
       plotSvg(`Gatehouse soak, ${minutes} min at ${rate} operations/s, ${stamp}`, samples, warmUpMs),
     );
+    // Every sample beside the plot, to look at a run again (bench/soak-plot.ts draws from the same).
+    writeFileSync(plot.replace(/\.svg$/, '.json'), JSON.stringify({ warmUpMs, samples }));
     const pick = (s: Sample | undefined) => ({
       rssMb: Math.round((s?.rssMb ?? 0) * 10) / 10,
       heapMb: Math.round((s?.heapMb ?? 0) * 10) / 10,

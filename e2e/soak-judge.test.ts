@@ -45,6 +45,7 @@ function run(
     samples.push({
       t,
       heapMb: 50 + saw + rnd() + (leak.heapMbPerHour ?? 0) * hours,
+      heapTotalMb: 72 + (leak.heapMbPerHour ?? 0) * hours,
       rssMb: 160 + saw / 3 + 2 * rnd() + (leak.rssMbPerHour ?? 0) * hours,
       handles: Math.round(14 + 12 * rnd() + (leak.handlesPerHour ?? 0) * hours),
       eventLoopP99Ms: 10 + 5 * rnd(),

@@ -305,6 +305,32 @@ describe.each(testDatabases())('third-party apps on %s', (_name, makeDatabase) =
     expect(await gw.ctx.store.db.selectFrom('oauth_assertions').select('jti').execute()).toEqual([]);
   });
 
+  it('keeps only live access tokens in memory: refreshed-away tokens leave the cache once expired', async () => {
+    gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN } } });
+    const program = await app();
+    const flow = await authorize(program, await loginAs(gw, ALICE));
+    const first = json(await exchange(program, flow.code, flow.verifier)) as { refresh_token: string };
+    // Ten refreshes, each token used once so that this node caches it.
+    let access = '';
+    for (let i = 0; i < 10; i += 1) {
+      const refreshed = await program.form('/oauth2/token', {
+        grant_type: 'refresh_token',
+        refresh_token: first.refresh_token,
+      });
+      access = json(refreshed).access_token as string;
+      expect((await program.call('GET', '/v1/session', access)).statusCode).toBe(200);
+    }
+    expect(gw.ctx.oauth.cachedTokens).toBe(10);
+    // A purge while they live keeps them all.
+    await gw.ctx.oauth.purgeExpired();
+    expect(gw.ctx.oauth.cachedTokens).toBe(10);
+    // Past their 15 minutes, a purge leaves none; the last one is still refused, read again from the database.
+    gw.clock.advance(15 * 60_000 + 1);
+    await gw.ctx.oauth.purgeExpired();
+    expect(gw.ctx.oauth.cachedTokens).toBe(0);
+    expect(errorCode(await program.call('GET', '/v1/session', access))).toBe('INVALID_TOKEN');
+  });
+
   it('introspects and revokes the client’s own tokens only', async () => {
     gw = await gatewayOn(makeDatabase, { config: { secrets: { adminApiToken: ADMIN } } });
     const program = await app();

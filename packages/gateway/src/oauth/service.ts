@@ -245,7 +245,17 @@ export class OAuthService {
    */
   async purgeExpired(): Promise<void> {
     const { absoluteLifetimeMs } = this.#ctx.grantLifetime;
-    await deleteExpired(this.#ctx.db, this.#ctx.clock.now(), Math.max(DAY_MS, absoluteLifetimeMs));
+    const now = this.#ctx.clock.now();
+    // The cache of access tokens seen (oauth/resource.ts) keeps its live ones: every access token comes from a token
+    // request, so dropping the expired here holds it to the live tokens plus at most 256 issued since, rather than
+    // letting refreshed-away tokens fill it up to `tokenCacheMaxEntries`.
+    this.#ctx.tokens.deleteWhere((token) => now >= token.expiresAt);
+    await deleteExpired(this.#ctx.db, now, Math.max(DAY_MS, absoluteLifetimeMs));
+  }
+
+  /** How many access tokens this node holds in memory (oauth/resource.ts), live or expired since the last purge. */
+  get cachedTokens(): number {
+    return this.#ctx.tokens.size;
   }
 
   // ---- the failure sandbox (oauth/faults.ts) --------------------------------------------------------------------

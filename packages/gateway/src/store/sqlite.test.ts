@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from './database.js';
-import { nodeSqlite } from './sqlite.js';
+import { nodeSqlite, SQLITE_CACHE_KIB } from './sqlite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gh-sqlite-driver-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -86,4 +86,26 @@ describe('SQLite driver', () => {
       );
     }
   });
+
+  it.each(['better-sqlite3', 'node:sqlite'] as const)(
+    'sets the same pragmas on %s, the page cache at 16 MB among them',
+    async (driver) => {
+      if (driver === 'node:sqlite' && nodeSqlite() === undefined) {
+        expect(() => openDatabase(':memory:', { sqliteDriver: driver })).toThrow(/node:sqlite needs/);
+        return;
+      }
+      const store = openDatabase(join(dir, `pragmas-${driver.replace(':', '-')}.db`), {
+        sqliteDriver: driver,
+      });
+      const { sql } = await import('kysely');
+      const read = async (name: string) =>
+        Object.values((await sql.raw(`PRAGMA ${name}`).execute(store.db)).rows[0] as object)[0];
+      expect(SQLITE_CACHE_KIB).toBe(-16_000);
+      expect(await read('cache_size')).toBe(-16_000);
+      expect(await read('journal_mode')).toBe('wal');
+      expect(await read('foreign_keys')).toBe(1);
+      expect(await read('busy_timeout')).toBe(5000);
+      await store.close();
+    },
+  );
 });

@@ -113,12 +113,20 @@ function statementCache(prepare: (sql: string) => SqliteStatement): (sql: string
   };
 }
 
+/** `PRAGMA cache_size` of every connection: 16,000 KiB. */
+export const SQLITE_CACHE_KIB = -16_000;
+
 function pragmas(options: SqliteOptions): string[] {
   return [
     'journal_mode = WAL',
     `synchronous = ${options.synchronous}`,
     'foreign_keys = ON',
     'busy_timeout = 5000',
+    // The page cache, per connection, in KiB (negative: a size, not a page count). Set here so that both drivers
+    // hold the same and memory is bounded by a figure of the gateway's own: SQLite's built-in default is 2 MB, the
+    // better-sqlite3 build's 16 MB (SQLITE_DEFAULT_CACHE_SIZE=-16000), which this keeps. It fills as the database
+    // grows and then stays (docs/reliability.md "Soak").
+    `cache_size = ${SQLITE_CACHE_KIB}`,
   ];
 }
 
