@@ -3,7 +3,8 @@
  * Which clientOrderIds an account used within the idempotency window (24 h by default), kept on the node that works
  * the account so a new order costs no database read to prove it is new. An account's ids are read once, when the
  * node first sees the account, and then kept up to date by the orders this node accepts; ids older than the window
- * drop out in the order they came in. About 100 bytes per order of the window.
+ * drop out in the order they came in. About 250 bytes per order of the window (two ids, a map entry and a queue
+ * pair, from a heap snapshot of the soak): a day at one order a second holds about 21 MB.
  *
  * The database stays the judge: the order's insert is conditional on the unique key `(account_id,
  * client_order_id)`, so a submission this index did not know about (a race, another node, an id older than the
