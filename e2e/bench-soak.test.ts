@@ -34,6 +34,7 @@ describe('bench/soak.ts', () => {
       for (const key of [
         'rssSlopeMbPerHour',
         'heapSlopeMbPerHour',
+        'nativeSlopeMbPerHour',
         'handlesSlopePerHour',
         'p99DriftPct',
       ] as const)
@@ -44,7 +45,8 @@ describe('bench/soak.ts', () => {
       expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
       expect(svg).toContain('Resident memory');
       expect(svg).toContain('Open handles');
-      expect(svg.match(/<polyline/g)).toHaveLength(6);
+      expect(svg).toContain('Resident memory outside V8’s heap');
+      expect(svg.match(/<polyline/g)).toHaveLength(8);
       expect(existsSync(result.plot)).toBe(true);
     } finally {
       rmSync(outDir, { recursive: true, force: true });
