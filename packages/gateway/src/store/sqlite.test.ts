@@ -1,7 +1,8 @@
 /**
  * The SQLite driver choice: `auto` takes better-sqlite3 when its addon loads and node:sqlite otherwise; with
  * neither, opening fails with the command that fixes it. The missing addon is simulated in a child process whose
- * module resolution refuses `better-sqlite3`, as after an optional dependency's failed build.
+ * module resolution refuses `better-sqlite3`, as after an optional dependency's failed build. Both drivers set the
+ * same pragmas, the page cache's size among them.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
