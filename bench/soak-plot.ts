@@ -16,7 +16,7 @@ interface Panel {
 }
 
 const PANELS: Panel[] = [
-  { title: 'Resident memory', unit: 'MB', pick: (s) => s.rssMb, fitted: false },
+  { title: 'Resident memory', unit: 'MB', pick: (s) => s.rssMb, fitted: true },
   {
     title: 'Resident memory outside V8’s heap',
     unit: 'MB',
@@ -25,6 +25,7 @@ const PANELS: Panel[] = [
   },
   { title: 'Heap used', unit: 'MB', pick: (s) => s.heapMb, fitted: true },
   { title: 'Heap reserved by V8', unit: 'MB', pick: (s) => s.heapTotalMb, fitted: false },
+  { title: 'External memory (Buffers)', unit: 'MB', pick: (s) => s.externalMb, fitted: true },
   { title: 'Open handles', unit: '', pick: (s) => s.handles, fitted: true },
   { title: 'Event-loop delay p99', unit: 'ms', pick: (s) => s.eventLoopP99Ms, fitted: false },
   { title: 'Client latency p99 (per window)', unit: 'ms', pick: (s) => s.p99Ms, fitted: false },

@@ -35,6 +35,7 @@ describe('bench/soak.ts', () => {
         'rssSlopeMbPerHour',
         'heapSlopeMbPerHour',
         'nativeSlopeMbPerHour',
+        'externalSlopeMbPerHour',
         'handlesSlopePerHour',
         'p99DriftPct',
       ] as const)
@@ -46,7 +47,8 @@ describe('bench/soak.ts', () => {
       expect(svg).toContain('Resident memory');
       expect(svg).toContain('Open handles');
       expect(svg).toContain('Resident memory outside V8’s heap');
-      expect(svg.match(/<polyline/g)).toHaveLength(8);
+      expect(svg).toContain('External memory (Buffers)');
+      expect(svg.match(/<polyline/g)).toHaveLength(9);
       expect(existsSync(result.plot)).toBe(true);
     } finally {
       rmSync(outDir, { recursive: true, force: true });

@@ -310,25 +310,35 @@ describe.each(testDatabases())('third-party apps on %s', (_name, makeDatabase) =
     const program = await app();
     const flow = await authorize(program, await loginAs(gw, ALICE));
     const first = json(await exchange(program, flow.code, flow.verifier)) as { refresh_token: string };
-    // Ten refreshes, each token used once so that this node caches it.
-    let access = '';
-    for (let i = 0; i < 10; i += 1) {
+    /** A refresh, its access token used once so that this node caches it. */
+    const refreshAndUse = async () => {
       const refreshed = await program.form('/oauth2/token', {
         grant_type: 'refresh_token',
         refresh_token: first.refresh_token,
       });
-      access = json(refreshed).access_token as string;
+      const access = json(refreshed).access_token as string;
       expect((await program.call('GET', '/v1/session', access)).statusCode).toBe(200);
-    }
+      return access;
+    };
+    const old: string[] = [];
+    for (let i = 0; i < 10; i += 1) old.push(await refreshAndUse());
     expect(gw.ctx.oauth.cachedTokens).toBe(10);
     // A purge while they live keeps them all.
     await gw.ctx.oauth.purgeExpired();
     expect(gw.ctx.oauth.cachedTokens).toBe(10);
-    // Past their 15 minutes, a purge leaves none; the last one is still refused, read again from the database.
+    // Past their 15 minutes: an expired token is refused (read from the database again) and not cached again...
     gw.clock.advance(15 * 60_000 + 1);
+    expect(errorCode(await program.call('GET', '/v1/session', old[9] as string))).toBe('INVALID_TOKEN');
+    expect(gw.ctx.oauth.cachedTokens).toBe(10);
+    // ...each new token cached drops two expired ones, with no purge (as on a node that answers no token requests)...
+    const live = await refreshAndUse();
+    expect(gw.ctx.oauth.cachedTokens).toBe(9);
+    // ...and a purge leaves the live token alone.
     await gw.ctx.oauth.purgeExpired();
-    expect(gw.ctx.oauth.cachedTokens).toBe(0);
-    expect(errorCode(await program.call('GET', '/v1/session', access))).toBe('INVALID_TOKEN');
+    expect(gw.ctx.oauth.cachedTokens).toBe(1);
+    expect((await program.call('GET', '/v1/session', live)).statusCode).toBe(200);
+    expect(errorCode(await program.call('GET', '/v1/session', old[0] as string))).toBe('INVALID_TOKEN');
+    expect(gw.ctx.oauth.cachedTokens).toBe(1);
   });
 
   it('introspects and revokes the client’s own tokens only', async () => {

@@ -39,7 +39,13 @@ export async function authenticate(
   if (cached === undefined) {
     const epoch = ctx.tokensGate.epoch();
     cached = await loadToken(ctx, tokenHash);
-    if (cached !== undefined && ctx.tokensGate.mayKeep(epoch)) ctx.tokens.set(tokenHash, cached);
+    if (cached !== undefined && now < cached.expiresAt && ctx.tokensGate.mayKeep(epoch)) {
+      // Access tokens all live `accessTokenTtlMs` and are cached about when first used, so the oldest entries expire
+      // first: two expired ones dropped per token cached hold the cache to the live tokens on every node, the ones
+      // that answer no token requests (and so never purge) included.
+      ctx.tokens.dropOldestWhile((token) => now >= token.expiresAt, 2);
+      ctx.tokens.set(tokenHash, cached);
+    }
   }
   if (cached === undefined || now >= cached.expiresAt) throw new GatehouseError('INVALID_TOKEN');
   let jkt: string;
@@ -72,7 +78,7 @@ export async function authenticate(
 /**
  * What an access token stands for, from the database: undefined when it is unknown, revoked, its grant revoked, or
  * it has no program session (its own, or its grant's for a token from before migration 0013). Expiry is checked by
- * the caller, so an expired token is cached like a live one.
+ * the caller, which caches only a live token.
  */
 async function loadToken(ctx: OAuthContext, tokenHash: string): Promise<CachedToken | undefined> {
   const row = await findAccessToken(ctx.db, tokenHash);

@@ -246,9 +246,8 @@ export class OAuthService {
   async purgeExpired(): Promise<void> {
     const { absoluteLifetimeMs } = this.#ctx.grantLifetime;
     const now = this.#ctx.clock.now();
-    // The cache of access tokens seen (oauth/resource.ts) keeps its live ones: every access token comes from a token
-    // request, so dropping the expired here holds it to the live tokens plus at most 256 issued since, rather than
-    // letting refreshed-away tokens fill it up to `tokenCacheMaxEntries`.
+    // The cache of access tokens seen (oauth/resource.ts) drops expired ones as it takes new ones; this sweeps the
+    // rest, so refreshed-away tokens never fill it up to `tokenCacheMaxEntries`.
     this.#ctx.tokens.deleteWhere((token) => now >= token.expiresAt);
     await deleteExpired(this.#ctx.db, now, Math.max(DAY_MS, absoluteLifetimeMs));
   }
