@@ -124,8 +124,8 @@ function pragmas(options: SqliteOptions): string[] {
     'busy_timeout = 5000',
     // The page cache, per connection, in KiB (negative: a size, not a page count). Set here so that both drivers
     // hold the same and memory is bounded by a figure of the gateway's own: SQLite's built-in default is 2 MB, the
-    // better-sqlite3 build's 16 MB (SQLITE_DEFAULT_CACHE_SIZE=-16000), which this keeps. It fills as the database
-    // grows and then stays (docs/reliability.md "Soak").
+    // better-sqlite3 build's 16 MB (SQLITE_DEFAULT_CACHE_SIZE=-16000), which this keeps. It fills with the pages
+    // read and written, up to this size (docs/reliability.md "Hours of running: the soak").
     `cache_size = ${SQLITE_CACHE_KIB}`,
   ];
 }
