@@ -179,6 +179,9 @@ export interface Verdict {
   failures: string[];
 }
 
+/** Resident memory outside V8's heap: RSS less the heap V8 has reserved. */
+export const outsideHeapMb = (s: Sample) => s.rssMb - s.heapTotalMb;
+
 const HOUR_MS = 3_600_000;
 const r2 = (n: number) => Math.round(n * 100) / 100;
 
@@ -212,7 +215,7 @@ export function judge(
   };
   const rss = slopeOf((s) => s.rssMb);
   const heap = slopeOf((s) => s.heapMb);
-  const native = slopeOf((s) => s.rssMb - s.heapTotalMb);
+  const native = slopeOf(outsideHeapMb);
   const external = slopeOf((s) => s.externalMb);
   const handles = slopeOf((s) => s.handles);
   check('heap used', 'MB', heap, thresholds.heapMb);

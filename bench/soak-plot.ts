@@ -2,7 +2,7 @@
  * bench/soak-plot.ts — the soak's plot: one self-contained SVG (no script, no external font or stylesheet) with a
  * panel per sampled series over the run's minutes, the warm-up shaded and, for the judged series, the fitted line.
  */
-import { leastSquares, type Sample } from './soak-judge.js';
+import { leastSquares, outsideHeapMb, type Sample } from './soak-judge.js';
 
 const W = 440;
 const H = 190;
@@ -20,7 +20,7 @@ const PANELS: Panel[] = [
   {
     title: 'Resident memory outside V8’s heap',
     unit: 'MB',
-    pick: (s) => s.rssMb - s.heapTotalMb,
+    pick: outsideHeapMb,
     fitted: true,
   },
   { title: 'Heap used', unit: 'MB', pick: (s) => s.heapMb, fitted: true },

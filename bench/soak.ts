@@ -10,19 +10,20 @@
  * Every 10 s the gateway's own metrics are read from its metrics listener (loopback, with the bearer token
  * `metrics.bearerToken` set for the run; prom-client's default metrics: `process_resident_memory_bytes`,
  * `nodejs_heap_size_used_bytes`, `nodejs_heap_size_total_bytes`, `nodejs_external_memory_bytes`,
- * `nodejs_eventloop_lag_p99_seconds` — reset at each
- * scrape, so the delay p99 of the last 10 s — and `nodejs_active_handles_total`), with the database file's size and
- * the client's latency p99 of the window (a histogram per window: bench/soak-judge.ts). After a warm-up (10 % of the
- * run, at least 30 s), least-squares slopes of the heap used, the external memory (Buffers), the memory outside V8's
- * heap (RSS less the heap V8 has reserved), RSS against a looser backstop (bench/soak-judge.ts says why) and handles, and the drift of the p99
- * (the last windows against the first), are judged against the thresholds in bench/soak-judge.ts (a p99 drift counts
- * when the gateway's CPU time per request, read from /proc over the same windows, rose too, or with
- * `SOAK_STRICT_P99=1`); the run fails (non-zero exit, saying why) when one is passed, when an operation answers an
- * error, or when the gateway closes a stream the client did not close.
+ * `nodejs_eventloop_lag_p99_seconds` — reset at each scrape, so the delay p99 of the last 10 s — and
+ * `nodejs_active_handles_total`), with the database file's size and the client's latency p99 of the window (a
+ * histogram per window: bench/soak-judge.ts). After a warm-up (10 % of the run, at least 30 s), least-squares slopes
+ * of the heap used, the external memory (Buffers), the memory outside V8's heap (RSS less the heap V8 has reserved),
+ * RSS against a looser backstop (bench/soak-judge.ts says why) and handles, and the drift of the p99 (the last
+ * windows against the first), are judged against the thresholds in bench/soak-judge.ts (a p99 drift counts when the
+ * gateway's CPU time per request, read from /proc over the same windows, rose too, or with `SOAK_STRICT_P99=1`); the
+ * run fails (non-zero exit, saying why) when one is passed, when an operation answers an error, or when the gateway
+ * closes a stream the client did not close.
  *
  * `SOAK_MINUTES` (default 30), `SOAK_RATE` (20), `SOAK_USERS` (48), `SOAK_STRICT_P99`. Writes
  * `bench/out/soak-<time>.svg` (and its samples beside it, `.json`) and prints {minutes, rssSlopeMbPerHour,
- * heapSlopeMbPerHour, externalSlopeMbPerHour, nativeSlopeMbPerHour, handlesSlopePerHour, p99DriftPct, …, plot, passed, failures}.
+ * heapSlopeMbPerHour, externalSlopeMbPerHour, nativeSlopeMbPerHour, handlesSlopePerHour, p99DriftPct, …, plot,
+ * passed, failures}.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
