@@ -56,6 +56,12 @@ const order = (id: string) =>
     tif: 'DAY',
   }) as const;
 
+/** A buy limit 3 % under the bid: it rests, working, until cancelled. */
+function resting(g: TestGateway, id: string) {
+  const bid = g.ctx.marketData.live(INSTRUMENTS.find((i) => i.id === 265598) as Instrument).bid;
+  return { ...order(id), type: 'LMT', limitPrice: Number((bid * 0.97).toFixed(2)), tif: 'GTC' } as const;
+}
+
 describe('supervisor stream', () => {
   it('misses and repeats no event across a gateway restart, and reconciles open orders after it', async () => {
     dir = await mkdtemp(join(tmpdir(), 'gh-sdk-stream-'));
@@ -88,34 +94,30 @@ describe('supervisor stream', () => {
     expect((await supervisor.placeOrder('DU1000001', order('s1'))).status).toBe('accepted'); // events 1, 2
     await until(() => seen.length === 2);
     // A resting order the bot will try to cancel while the gateway is going down.
-    const bid = g.ctx.marketData.live(INSTRUMENTS.find((i) => i.id === 265598) as Instrument).bid;
-    const resting = await supervisor.placeOrder('DU1000001', {
-      ...order('rest'),
-      type: 'LMT',
-      limitPrice: Number((bid * 0.97).toFixed(2)),
-      tif: 'GTC',
-    }); // event 3
+    const rest = await supervisor.placeOrder('DU1000001', resting(g, 'rest')); // event 3
     await until(() => seen.length === 3);
 
     // The gateway stops; the cancel the bot sends meanwhile fails (never reached the server).
     const clock = g.clock;
     await g.close();
     await expect(
-      supervisor.cancelOrder('DU1000001', (resting as { order: { id: string } }).order.id),
+      supervisor.cancelOrder('DU1000001', (rest as { order: { id: string } }).order.id),
     ).rejects.toBeDefined();
     ({ g, base } = await start(dbFile, port, clock));
     // While the bot reconnects, the user places an order it knows nothing about.
     await g.ctx.store.db.updateTable('users').set({ brokerage_policy: 'shared' }).execute(); // both may trade
     const web = await loginAs(g, ALICE);
     await callAs(g, 'POST', '/v1/session/brokerage', web, { compete: false });
-    expect(
-      (await callAs(g, 'POST', '/v1/accounts/DU1000001/orders', web, order('behind-your-back'))).statusCode,
-    ).toBe(201); // 4, 5
-    await until(() => connects === 2 && seen.length >= 5, 10_000);
-    await until(() => orphaned.length + missed.length >= 1, 5_000);
-    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    // A resting order, so it is still working whenever the bot looks (a market order's fill commits after its
+    // acceptance, so whether the bot sees it working depends on when it looks).
+    const foreign = resting(g, 'behind-your-back');
+    expect((await callAs(g, 'POST', '/v1/accounts/DU1000001/orders', web, foreign)).statusCode).toBe(201); // 4
+    await until(() => connects === 2 && seen.length >= 4, 10_000);
+    await until(() => orphaned.length >= 1 && missed.length >= 1, 5_000);
+    expect(seen).toEqual([1, 2, 3, 4]);
     expect(missed).toEqual(['rest']);
-    expect(orphaned).toEqual([]); // the filled order is not open; the resting one is known (and its cancel missed)
+    // Reported once, though both the live event and the reconciliation after the reconnect may find it.
+    expect(orphaned).toEqual(['behind-your-back']);
     expect(supervisor.stats.reconnects).toBeGreaterThanOrEqual(1);
     supervisor.stop();
   }, 30_000);
