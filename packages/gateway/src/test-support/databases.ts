@@ -1,7 +1,8 @@
 /**
  * Test databases: SQLite always (on better-sqlite3, and on `node:sqlite` too where asked and the runtime has it);
  * PostgreSQL whenever GATEHOUSE_TEST_DATABASE_URL is set (CI sets it, so a PostgreSQL that cannot be reached fails
- * the run instead of being skipped; `none` marks, on purpose, a CI run whose PostgreSQL half runs in another run).
+ * the run instead of being skipped; `none` marks, on purpose, a CI run whose PostgreSQL half runs in another run,
+ * and GATEHOUSE_TEST_SQLITE=none one whose SQLite half does).
  * Each PostgreSQL test database is a fresh database, dropped afterwards.
  */
 import { randomBytes } from 'node:crypto';
@@ -10,6 +11,7 @@ import type { Dialect, OpenDatabaseOptions } from '../store/index.js';
 import { nodeSqlite } from '../store/sqlite.js';
 
 export const TEST_PG_URL = process.env.GATEHOUSE_TEST_DATABASE_URL;
+const TEST_SQLITE = process.env.GATEHOUSE_TEST_SQLITE;
 
 export interface TestDatabase {
   dialect: Dialect;
@@ -51,10 +53,11 @@ async function pgDatabase(url: string): Promise<TestDatabase> {
  * The databases a store-touching test runs on, by name: SQLite (the default driver, better-sqlite3) and PostgreSQL.
  * `everySqliteDriver` adds SQLite on `node:sqlite` where the runtime has it: the store contract suite and the
  * journal, which hold the SQL itself to one behaviour, run on every driver the gateway may take; the tests above
- * them run on the default one, so the suite's time does not grow with each driver.
+ * them run on the default one, so the suite's time does not grow with each driver. `sqliteWithRedis` marks a test
+ * whose SQLite half needs Redis too (kept where GATEHOUSE_TEST_SQLITE=none drops the others').
  */
 export function testDatabases(
-  options: { everySqliteDriver?: boolean } = {},
+  options: { everySqliteDriver?: boolean; sqliteWithRedis?: boolean } = {},
 ): [string, TestDatabaseFactory][] {
   const list: [string, TestDatabaseFactory][] = [
     [
@@ -81,6 +84,11 @@ export function testDatabases(
   // `none` says so on purpose: a run whose PostgreSQL half runs in another run of the same CI (.ci/run).
   if (TEST_PG_URL !== undefined && TEST_PG_URL !== '' && TEST_PG_URL !== 'none') {
     list.push(['postgres', () => pgDatabase(TEST_PG_URL)]);
+    // GATEHOUSE_TEST_SQLITE=none: a run whose SQLite half runs in another run of the same CI (.ci/run). Kept by the
+    // store contract suite (each runtime's drivers held to one behaviour) and by tests whose SQLite half needs Redis,
+    // which that other run lacks.
+    if (TEST_SQLITE === 'none' && options.everySqliteDriver !== true && options.sqliteWithRedis !== true)
+      list.shift();
   } else if (process.env.CI === 'true' && TEST_PG_URL !== 'none') {
     throw new Error(
       'CI must set GATEHOUSE_TEST_DATABASE_URL: the store contract suite runs on PostgreSQL too ' +
