@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { resetsAwayFrom } from './packages/gateway/src/test-support/resets.js';
 
 export default defineConfig({
   resolve: {
@@ -19,5 +20,8 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Argon2 hashing and PostgreSQL schemas make files heavy; two workers suit the 2-core target machine.
     maxWorkers: 2,
+    // Every gateway process a test starts inherits this: its daily resets 12 h away, so a run on the real clock never
+    // crosses one (in-process gateways take no settings from the environment and run on a frozen clock).
+    env: { GATEHOUSE_BROKERAGE_RESETS: resetsAwayFrom(Date.now()) },
   },
 });

@@ -4,6 +4,7 @@
  * same run, since absolute figures drift on a shared machine.
  */
 import { existsSync } from 'node:fs';
+import { resetsAwayFrom } from '../packages/gateway/src/test-support/resets.js';
 
 const name = process.argv[2];
 if (name === undefined || !/^[a-z0-9-]+$/.test(name)) {
@@ -17,6 +18,9 @@ if (!existsSync(file)) {
   process.stderr.write(`no benchmark bench/${name}.ts\n`);
   process.exit(2);
 }
+// The gateways a benchmark starts run on the real clock for up to its length (a soak's 30 minutes): their daily
+// resets are put 12 h away, so none ends the brokerage sessions mid-run.
+process.env.GATEHOUSE_BROKERAGE_RESETS ??= resetsAwayFrom(Date.now());
 const bench = (await import(file.href)) as { main: () => Promise<Record<string, unknown>> };
 const figures = await bench.main();
 process.stdout.write(`${JSON.stringify(figures)}\n`);

@@ -134,7 +134,7 @@ describe.skipIf(!clusterAvailable())('account ownership across three nodes (real
       quantity: 1,
       tif: 'GTC',
     });
-    expect(resting.status).toBe(201);
+    expect(resting.status, JSON.stringify(resting.body)).toBe(201);
     const armed = await asWeb(owner, alice, 'PUT', '/v1/safety/dead-man', {
       timeoutMs: 5_000,
       scope: 'account',
@@ -191,7 +191,7 @@ describe.skipIf(!clusterAvailable())('account ownership across three nodes (real
       quantity: 1,
       tif: 'GTC',
     });
-    expect(resting.status).toBe(201);
+    expect(resting.status, JSON.stringify(resting.body)).toBe(201);
     const fenceBefore = (await leaseOf(cluster))?.fence as number;
 
     const load = burst(owner, alice, 'zombie', 6);

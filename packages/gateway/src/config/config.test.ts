@@ -33,6 +33,27 @@ describe('loadConfig', () => {
     expect(config.database.url).toBe('postgres://u:p@db/gatehouse');
   });
 
+  it('takes a whole-object setting from its environment variable as JSON, and names it when the JSON is wrong', () => {
+    const resets = {
+      north_america: { time: '17:30', timeZone: 'UTC' },
+      europe: { time: '17:30', timeZone: 'UTC' },
+      asia_pacific: { time: '09:00', timeZone: 'Asia/Tokyo' },
+    };
+    const config = loadConfig({
+      env: { GATEHOUSE_BROKERAGE_RESETS: JSON.stringify(resets) },
+      file: undefined,
+    });
+    expect(config.brokerage.resets).toEqual(resets);
+    const pacing = { ...defaultConfig().cpapi.pacingLimits, global: { limit: 3, perMs: 1000 } };
+    expect(
+      loadConfig({ env: { GATEHOUSE_CPAPI_PACING_LIMITS: JSON.stringify(pacing) }, file: undefined }).cpapi
+        .pacingLimits,
+    ).toEqual(pacing);
+    expect(() =>
+      loadConfig({ env: { GATEHOUSE_BROKERAGE_RESETS: '{"north_america":' }, file: undefined }),
+    ).toThrow(/brokerage\.resets.*GATEHOUSE_BROKERAGE_RESETS/);
+  });
+
   it('keeps one node without a Redis URL, and takes one from REDIS_URL or its derived name', () => {
     expect(loadConfig({ env: {} }).cluster.redisUrl).toBeUndefined();
     expect(loadConfig({ env: { REDIS_URL: 'redis://10.0.0.5:6379' } }).cluster.redisUrl).toBe(
