@@ -58,7 +58,8 @@ export function configLeaves(): ConfigLeaf[] {
     }
     const env = `GATEHOUSE_${path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')}`;
     const kind =
-      (['string', 'number', 'boolean', 'array', 'enum', 'object'] as const).find((k) => k === def.type) ?? 'string';
+      (['string', 'number', 'boolean', 'array', 'enum', 'object'] as const).find((k) => k === def.type) ??
+      'string';
     leaves.push({ path: path.join('.'), env, kind });
   };
   walk(configSchema, []);
