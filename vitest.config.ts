@@ -21,7 +21,7 @@ export default defineConfig({
     // Argon2 hashing and PostgreSQL schemas make files heavy; two workers suit the 2-core target machine.
     maxWorkers: 2,
     // Every gateway process a test starts inherits this: its daily resets 12 h away, so a run on the real clock never
-    // crosses one (in-process gateways take no settings from the environment and run on a frozen clock).
-    env: { GATEHOUSE_BROKERAGE_RESETS: resetsAwayFrom(Date.now()) },
+    // crosses one, unless set already (in-process gateways take no settings from the environment; their clock is frozen).
+    env: { GATEHOUSE_BROKERAGE_RESETS: process.env.GATEHOUSE_BROKERAGE_RESETS ?? resetsAwayFrom(Date.now()) },
   },
 });

@@ -10,8 +10,6 @@ import { join } from 'node:path';
 import {
   ALICE,
   callAs,
-  INSTRUMENTS,
-  type Instrument,
   type LoggedIn,
   loginAs,
   type ManualClock,
@@ -23,7 +21,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SessionSupervisor } from './index.js';
 import { newNodeDpopKey } from './node.js';
-import { botOptions, until } from './test-support.js';
+import { botOptions, restingOrder, until } from './test-support.js';
 
 let gw: TestGateway | undefined;
 let dir: string | undefined;
@@ -55,12 +53,6 @@ const order = (id: string) =>
     quantity: 1,
     tif: 'DAY',
   }) as const;
-
-/** A buy limit 3 % under the bid: it rests, working, until cancelled. */
-function resting(g: TestGateway, id: string) {
-  const bid = g.ctx.marketData.live(INSTRUMENTS.find((i) => i.id === 265598) as Instrument).bid;
-  return { ...order(id), type: 'LMT', limitPrice: Number((bid * 0.97).toFixed(2)), tif: 'GTC' } as const;
-}
 
 describe('supervisor stream', () => {
   it('misses and repeats no event across a gateway restart, and reconciles open orders after it', async () => {
@@ -94,7 +86,7 @@ describe('supervisor stream', () => {
     expect((await supervisor.placeOrder('DU1000001', order('s1'))).status).toBe('accepted'); // events 1, 2
     await until(() => seen.length === 2);
     // A resting order the bot will try to cancel while the gateway is going down.
-    const rest = await supervisor.placeOrder('DU1000001', resting(g, 'rest')); // event 3
+    const rest = await supervisor.placeOrder('DU1000001', restingOrder(g, 'rest')); // event 3
     await until(() => seen.length === 3);
 
     // The gateway stops; the cancel the bot sends meanwhile fails (never reached the server).
@@ -110,7 +102,7 @@ describe('supervisor stream', () => {
     await callAs(g, 'POST', '/v1/session/brokerage', web, { compete: false });
     // A resting order, so it is still working whenever the bot looks (a market order's fill commits after its
     // acceptance, so whether the bot sees it working depends on when it looks).
-    const foreign = resting(g, 'behind-your-back');
+    const foreign = restingOrder(g, 'behind-your-back');
     expect((await callAs(g, 'POST', '/v1/accounts/DU1000001/orders', web, foreign)).statusCode).toBe(201); // 4
     await until(() => connects === 2 && seen.length >= 4, 10_000);
     await until(() => orphaned.length >= 1 && missed.length >= 1, 5_000);
