@@ -20,8 +20,9 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Argon2 hashing and PostgreSQL schemas make files heavy; two workers suit the 2-core target machine.
     maxWorkers: 2,
-    // Every gateway process a test starts inherits this: its daily resets 12 h away, so a run on the real clock never
-    // crosses one, unless set already (in-process gateways take no settings from the environment; their clock is frozen).
+    // Every gateway process a test starts inherits this, unless set already: its daily resets 12 h away, so a run on
+    // the real clock never crosses one (in-process gateways take no settings from the environment; their clock is
+    // frozen).
     env: { GATEHOUSE_BROKERAGE_RESETS: process.env.GATEHOUSE_BROKERAGE_RESETS ?? resetsAwayFrom(Date.now()) },
   },
 });
